@@ -1,0 +1,216 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+/// @title IJobMarket
+/// @notice Inference jobs with the fee in escrow: post, claim, commit, reveal, finalize or expire.
+/// @dev Lifecycle (DESIGN section 3). Every deadline is inclusive: an action is allowed while
+/// `block.timestamp <= deadline`, and the job can be expired or finalized from `deadline + 1`.
+///
+///   Posted --claim--> Claimed --commit--> Committed --reveal--> Revealed --window ends--> Finalized
+///     |                 |                    |                     +--challenge / failed audit--> Disputed
+///     v                 v                    v                           ProviderUpheld -> Finalized
+///   Expired (refund)  Expired (refund, provider penalized)               ProviderFaulted -> Slashed
+///
+/// Statuses are numbered in that order and only ever increase.
+interface IJobMarket {
+    enum JobStatus {
+        None,
+        Posted,
+        Claimed,
+        Committed,
+        Revealed,
+        Disputed,
+        Finalized,
+        Expired,
+        Slashed
+    }
+
+    /// @notice Protocol parameters, one storage slot, set together by the owner.
+    /// @param maxClaimDelay longest a job may wait for a claim (claimBy - post time), seconds
+    /// @param commitTimeout claim -> commit, seconds
+    /// @param revealTimeout commit -> reveal, seconds
+    /// @param challengeWindow reveal -> finalize, seconds: when audits report and anyone may challenge
+    /// @param disputeDuration longest a dispute stays open before it is resolved, seconds
+    /// @param callbackGasLimit most gas a consumer may ask for its result callback
+    /// @param protocolFeeBps share of each fee to the treasury, basis points
+    /// @param auditLevyBps share of each fee to the audit reward pool, basis points
+    /// @param expiryPenaltyBps share of the collateral a provider loses for a missed commit or reveal
+    /// @param seedDelay blocks after the commit block whose hash seeds sampling; reveal waits for it
+    struct MarketParams {
+        uint32 maxClaimDelay;
+        uint32 commitTimeout;
+        uint32 revealTimeout;
+        uint32 challengeWindow;
+        uint32 disputeDuration;
+        uint32 callbackGasLimit;
+        uint16 protocolFeeBps;
+        uint16 auditLevyBps;
+        uint16 expiryPenaltyBps;
+        uint8 seedDelay;
+    }
+
+    /// @notice What a dApp posts.
+    /// @param modelId a registered, active model
+    /// @param fee the payment, pulled into escrow; at least the model's price floor
+    /// @param claimBy the last second a provider may claim the job
+    /// @param inputHash keccak256 of the input tensor blob, for an input served at `inputURI`
+    /// @param inputURI where the input blob can be fetched
+    /// @param inlineInput the input blob itself (<= 4096 bytes), logged in the event; then `inputHash`
+    /// must be zero or equal its hash, and `inputURI` empty
+    /// @param callbackGasLimit zero for no callback; else the poster (a contract) receives
+    /// `IDinferConsumer.onJobResult` with that much gas when the job is finalized
+    struct JobRequest {
+        uint256 modelId;
+        uint256 fee;
+        uint64 claimBy;
+        bytes32 inputHash;
+        string inputURI;
+        bytes inlineInput;
+        uint32 callbackGasLimit;
+    }
+
+    /// @notice A job as returned by views.
+    /// @param result the commitment while Committed, the output root from Revealed on
+    struct JobView {
+        JobStatus status;
+        address poster;
+        address provider;
+        uint256 modelId;
+        uint256 fee;
+        uint256 deadline;
+        uint256 commitBlock;
+        bytes32 result;
+        uint32 callbackGasLimit;
+        bool callbackFailed;
+    }
+
+    event JobPosted(
+        uint256 indexed jobId,
+        uint256 indexed modelId,
+        address indexed poster,
+        bytes32 inputHash,
+        uint256 fee,
+        uint256 claimBy,
+        string inputURI,
+        bytes inlineInput,
+        uint32 callbackGasLimit
+    );
+    event JobClaimed(uint256 indexed jobId, address indexed provider, uint256 collateral, uint256 commitBy);
+    event ResultCommitted(uint256 indexed jobId, address indexed provider, bytes32 commitment, uint256 revealBy);
+    event ResultRevealed(
+        uint256 indexed jobId,
+        address indexed provider,
+        bytes32 outputRoot,
+        string outputURI,
+        bytes inlineOutput,
+        uint256 challengeEnd
+    );
+    event JobFinalized(
+        uint256 indexed jobId, address indexed provider, uint256 payout, uint256 protocolFee, uint256 auditLevy
+    );
+    event JobExpired(uint256 indexed jobId, JobStatus indexed from, uint256 refund, uint256 penalty);
+    event JobDisputed(uint256 indexed jobId);
+    event DisputeSettled(uint256 indexed jobId, bool indexed providerFaulted, uint256 slashed);
+    event CallbackFailed(uint256 indexed jobId, address indexed consumer);
+    event Credited(address indexed account, uint256 amount);
+    event Withdrawal(address indexed account, uint256 amount);
+    event ProtocolFeesWithdrawn(address indexed to, uint256 amount);
+    event AuditRewardPaid(address indexed to, uint256 amount);
+    event ParamsSet(MarketParams params);
+    event VerificationSet(address verification);
+
+    error JobNotFound(uint256 jobId);
+    error WrongStatus(uint256 jobId, JobStatus status);
+    error DeadlinePassed(uint256 jobId, uint256 deadline, uint256 nowTime);
+    error DeadlineNotPassed(uint256 jobId, uint256 deadline, uint256 nowTime);
+    error NotJobProvider(uint256 jobId, address caller);
+    error ModelInactive(uint256 modelId);
+    error FeeBelowFloor(uint256 fee, uint256 floor);
+    error FeeTooLarge(uint256 fee);
+    error InvalidClaimBy(uint256 claimBy, uint256 earliest, uint256 latest);
+    error MissingInput();
+    error InputTooLarge(uint256 length, uint256 max);
+    error InputHashMismatch(bytes32 given, bytes32 computed);
+    error InputUriWithInlineInput();
+    error CallbackGasTooHigh(uint256 requested, uint256 max);
+    error CallbackNeedsContract(address poster);
+    error ZeroCommitment();
+    error SeedNotReady(uint256 jobId, uint256 seedBlock, uint256 currentBlock);
+    error CommitmentMismatch(uint256 jobId);
+    error ZeroOutputRoot();
+    error OutputTooLarge(uint256 length, uint256 max);
+    error OutputRootMismatch(bytes32 given, bytes32 computed);
+    error InlineOutputRequired(uint256 jobId);
+    error InsufficientGasForCallback(uint256 required, uint256 available);
+    error TokenTransferMismatch(uint256 expected, uint256 received);
+    error NothingToWithdraw(address account);
+    error NotVerification(address caller);
+    error VerificationAlreadySet();
+    error AuditPoolExhausted(uint256 requested, uint256 available);
+    error ZeroAddress();
+    error InvalidParams(string reason);
+
+    /// @notice Posts a job; the fee is pulled from the caller into escrow.
+    /// @dev Fee-on-transfer tokens are rejected (the escrow must hold exactly the fee).
+    function postJob(JobRequest calldata request) external returns (uint256 jobId);
+
+    /// @notice Same as postJob, after an EIP-2612 permit for the fee. A permit that fails (already used,
+    /// front-run) is ignored when the allowance is there anyway.
+    function postJobWithPermit(JobRequest calldata request, uint256 permitDeadline, uint8 v, bytes32 r, bytes32 s)
+        external
+        returns (uint256 jobId);
+
+    /// @notice Claims a posted job for the caller, locking the model's collateral from its stake.
+    function claim(uint256 jobId) external;
+
+    /// @notice Commits to the result: `keccak256(abi.encode(chainId, jobMarket, jobId, provider, outputRoot, salt))`.
+    /// The block of this call fixes the sampling seed block (`commitBlock + seedDelay`).
+    function commit(uint256 jobId, bytes32 commitment) external;
+
+    /// @notice Reveals the committed result once the seed block exists. For an inline output (one chunk,
+    /// <= 4096 bytes) the contract recomputes the root. Opens the challenge window.
+    function reveal(uint256 jobId, bytes32 outputRoot, bytes32 salt, string calldata outputURI, bytes calldata inlineOutput)
+        external;
+
+    /// @notice Pays the provider after the challenge window, if no dispute is open. Anyone may call.
+    /// Jobs whose consumer wants an inline output use finalizeWithOutput.
+    function finalize(uint256 jobId) external;
+
+    /// @notice Finalizes and hands `inlineOutput` (checked against the output root) to the consumer.
+    function finalizeWithOutput(uint256 jobId, bytes calldata inlineOutput) external;
+
+    /// @notice Ends a job whose deadline passed: refunds the poster and, if a provider claimed it and
+    /// missed its commit or reveal, releases its collateral less a penalty paid to the poster.
+    function expire(uint256 jobId) external;
+
+    /// @notice Withdraws the caller's credits (fees earned, refunds, penalties).
+    function withdraw() external returns (uint256 amount);
+
+    /// @notice Verification only: puts a revealed job under dispute (inside its challenge window).
+    function openDispute(uint256 jobId) external;
+
+    /// @notice Verification only: settles a disputed job. Upheld: the provider is paid as on finalize.
+    /// Faulted: the poster is refunded and the provider's collateral is slashed to `slashRecipient`.
+    function settleDispute(uint256 jobId, bool providerFaulted, address slashRecipient) external returns (uint256 slashed);
+
+    /// @notice Verification only: credits `amount` from the audit levy pool to `to`.
+    function payAuditReward(address to, uint256 amount) external;
+
+    /// @notice Owner: withdraws the accrued protocol fees.
+    function withdrawProtocolFees(address to) external returns (uint256 amount);
+
+    /// @notice Owner: sets the parameters; the staking unbonding period must cover the new job lifetime.
+    function setParams(MarketParams calldata params) external;
+
+    /// @notice Owner, once: the Verification contract.
+    function setVerification(address verification) external;
+
+    function job(uint256 jobId) external view returns (JobView memory);
+    function jobCount() external view returns (uint256);
+    function credits(address account) external view returns (uint256);
+    function protocolFees() external view returns (uint256);
+    function auditPool() external view returns (uint256);
+    function params() external view returns (MarketParams memory);
+    function requiredUnbondingPeriod() external view returns (uint256);
+    function verification() external view returns (address);
+}

@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+/// @title IModelRegistry
+/// @notice Model specifications that jobs refer to by id: what to run, how to check it, what it costs.
+interface IModelRegistry {
+    /// @notice How verifiers compare two outputs of the model (DESIGN section 5).
+    /// Allclose: |a - b| <= absTol + relTol * |b| elementwise. Argmax: same top-1 along `axis`.
+    /// Exact: byte-equal outputs (only for graphs that compute in integers).
+    enum ToleranceKind {
+        Allclose,
+        Argmax,
+        Exact
+    }
+
+    /// @notice A tolerance policy. Tolerances are fixed point with 12 decimals (1e12 = 1.0).
+    struct Tolerance {
+        ToleranceKind kind;
+        int8 axis;
+        uint64 absTolE12;
+        uint64 relTolE12;
+    }
+
+    /// @notice Everything a model owner registers.
+    /// @param modelHash sha256 of the .onnx file's bytes
+    /// @param uri where the .onnx file can be fetched (https://, ipfs://, file name in a local store)
+    /// @param runtime the inference runtime the outputs are pinned to, e.g. "onnxruntime-node@1.30.0"
+    /// @param tolerance the comparison policy verifiers apply
+    /// @param minCollateral stake a provider locks per claimed job
+    /// @param priceFloor minimum fee per job
+    struct ModelSpec {
+        bytes32 modelHash;
+        string uri;
+        string runtime;
+        Tolerance tolerance;
+        uint96 minCollateral;
+        uint96 priceFloor;
+    }
+
+    /// @notice A registered model as returned by views.
+    struct Model {
+        bytes32 modelHash;
+        address owner;
+        bool active;
+        uint96 minCollateral;
+        uint96 priceFloor;
+        Tolerance tolerance;
+        string uri;
+        string runtime;
+    }
+
+    event ModelRegistered(uint256 indexed modelId, address indexed owner, bytes32 indexed modelHash, ModelSpec spec);
+    event ModelUpdated(uint256 indexed modelId, ModelSpec spec);
+    event ModelActiveSet(uint256 indexed modelId, bool active);
+    event ModelOwnershipTransferred(uint256 indexed modelId, address indexed from, address indexed to);
+
+    error ModelNotFound(uint256 modelId);
+    error NotModelOwner(uint256 modelId, address caller);
+    error EmptyModelHash();
+    error ModelHashChanged(bytes32 registered, bytes32 given);
+    error CollateralChanged(uint256 registered, uint256 given);
+    error EmptyUri();
+    error InvalidTolerance(ToleranceKind kind);
+    error ZeroCollateral();
+    error TooManyModels();
+    error ZeroAddress();
+
+    /// @notice Registers a model; the caller becomes its owner. Returns the new model id (from 1).
+    function register(ModelSpec calldata spec) external returns (uint256 modelId);
+
+    /// @notice Replaces a model's spec (owner only). The model hash and the collateral cannot change (a
+    /// new model file or new collateral is a new model): open jobs release the collateral read here.
+    function update(uint256 modelId, ModelSpec calldata spec) external;
+
+    /// @notice Turns a model on or off for new jobs (owner only).
+    function setActive(uint256 modelId, bool active) external;
+
+    /// @notice Hands a model to a new owner (owner only).
+    function transferModel(uint256 modelId, address to) external;
+
+    function model(uint256 modelId) external view returns (Model memory);
+
+    /// @notice The fields the JobMarket needs, from one storage slot.
+    function terms(uint256 modelId) external view returns (bool active, uint96 priceFloor, uint96 minCollateral);
+
+    function modelCount() external view returns (uint256);
+}

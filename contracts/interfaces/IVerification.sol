@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+/// @title IVerification
+/// @notice Challenges and disputes over revealed results (DESIGN section 5).
+/// @dev This version holds challenges with a bond and the dispute lifecycle; committee votes and
+/// audits plug into `_verdict`. With no committee, a dispute resolves as "no quorum": the provider is
+/// upheld and the bond returned, exactly as DESIGN prescribes for an unjudgeable dispute.
+interface IVerification {
+    struct VerificationParams {
+        uint96 challengeBond;
+    }
+
+    struct Dispute {
+        address challenger;
+        uint96 bond;
+        uint64 openedAt;
+        bool resolved;
+    }
+
+    event ChallengeOpened(uint256 indexed jobId, address indexed challenger, uint256 bond);
+    event DisputeResolved(uint256 indexed jobId, bool indexed providerFaulted, uint256 slashed);
+    event Credited(address indexed account, uint256 amount);
+    event Withdrawal(address indexed account, uint256 amount);
+    event ParamsSet(VerificationParams params);
+
+    error DisputeExists(uint256 jobId);
+    error NoDispute(uint256 jobId);
+    error DisputeStillOpen(uint256 jobId, uint256 resolvableAt, uint256 nowTime);
+    error TokenTransferMismatch(uint256 expected, uint256 received);
+    error NothingToWithdraw(address account);
+    error InvalidParams(string reason);
+
+    /// @notice Challenges a revealed job inside its challenge window, posting the bond.
+    function challenge(uint256 jobId) external;
+
+    /// @notice Resolves a dispute once its duration has passed. Anyone may call.
+    function resolve(uint256 jobId) external;
+
+    function withdraw() external returns (uint256 amount);
+    function setParams(VerificationParams calldata params) external;
+    function params() external view returns (VerificationParams memory);
+    function dispute(uint256 jobId) external view returns (Dispute memory);
+    function credits(address account) external view returns (uint256);
+}

@@ -1,0 +1,62 @@
+import { createRequire } from "node:module";
+
+import hardhatIgnitionViem from "@nomicfoundation/hardhat-ignition-viem";
+import hardhatKeystore from "@nomicfoundation/hardhat-keystore";
+import hardhatMocha from "@nomicfoundation/hardhat-mocha";
+import hardhatNetworkHelpers from "@nomicfoundation/hardhat-network-helpers";
+import hardhatViem from "@nomicfoundation/hardhat-viem";
+import hardhatViemAssertions from "@nomicfoundation/hardhat-viem-assertions";
+import { configVariable, defineConfig } from "hardhat/config";
+
+const require = createRequire(import.meta.url);
+
+// The compiler comes from the npm `solc` package (WebAssembly), pinned to the same version:
+// Hardhat would otherwise download a native solc at build time, which offline machines can't.
+const SOLC_VERSION = "0.8.30";
+
+export default defineConfig({
+  plugins: [
+    hardhatViem,
+    hardhatViemAssertions,
+    hardhatMocha,
+    hardhatNetworkHelpers,
+    hardhatIgnitionViem,
+    hardhatKeystore,
+  ],
+  solidity: {
+    version: SOLC_VERSION,
+    path: require.resolve("solc/soljson.js"),
+    settings: {
+      optimizer: { enabled: true, runs: 10_000 },
+      evmVersion: "cancun",
+    },
+  },
+  paths: {
+    tests: { mocha: "test", solidity: "test" },
+  },
+  test: {
+    mocha: { timeout: 120_000 },
+    solidity: {
+      fuzz: { runs: 256, seed: "0x64696e666572" },
+      invariant: { runs: 256, depth: 32, failOnRevert: false },
+    },
+  },
+  networks: {
+    // In-process chain for tests and benchmarks.
+    default: { type: "edr-simulated", chainType: "l1" },
+    // `npx hardhat node --network node`: a local JSON-RPC chain that also mines one block a
+    // second when idle, so sampling seeds and deadlines advance with nobody sending anything.
+    node: {
+      type: "edr-simulated",
+      chainType: "l1",
+      mining: { auto: true, interval: 1000 },
+    },
+    localhost: { type: "http", chainType: "l1", url: "http://127.0.0.1:8545" },
+    sepolia: {
+      type: "http",
+      chainType: "l1",
+      url: configVariable("SEPOLIA_RPC_URL"),
+      accounts: [configVariable("SEPOLIA_PRIVATE_KEY")],
+    },
+  },
+});

@@ -1,0 +1,32 @@
+import { buildModule } from "@nomicfoundation/hardhat-ignition/modules";
+
+type ModuleBuilder = Parameters<Parameters<typeof buildModule>[1]>[0];
+type TokenFuture = Parameters<ModuleBuilder["contractAt"]>[1];
+
+/**
+ * Deploys and wires the protocol around an existing ERC20: Staking, ModelRegistry, JobMarket and
+ * Verification, then authorizes the market and verification contracts in Staking and the
+ * verification contract in the market. Parameters come from `ignition/parameters/<network>.json`.
+ */
+export function deployProtocol(m: ModuleBuilder, token: TokenFuture | string) {
+  const owner = m.getParameter("owner", m.getAccount(0));
+  const stakingParams = m.getParameter("stakingParams");
+  const marketParams = m.getParameter("marketParams");
+  const verificationParams = m.getParameter("verificationParams");
+
+  const staking = m.contract("Staking", [token, owner, stakingParams]);
+  const registry = m.contract("ModelRegistry", []);
+  const market = m.contract("JobMarket", [token, staking, registry, owner, marketParams]);
+  const verification = m.contract("Verification", [token, market, staking, owner, verificationParams]);
+
+  // The deployer must be the owner for the two wiring calls (the default).
+  m.call(staking, "setProtocol", [market, verification]);
+  m.call(market, "setVerification", [verification]);
+  return { staking, registry, market, verification };
+}
+
+/** Production shape: the protocol token already exists (parameter `token`). */
+export default buildModule("Dinfer", (m) => {
+  const token = m.contractAt("DinferTestToken", m.getParameter<string>("token"), { id: "Token" });
+  return { token, ...deployProtocol(m, token) };
+});

@@ -1,0 +1,89 @@
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+import type { NetworkConnection } from "hardhat/types/network";
+import { keccak256, parseEther, toHex, type Address, type Hex } from "viem";
+
+import DinferLocal from "../../ignition/modules/DinferLocal.js";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const LOCAL_PARAMETERS = path.resolve(here, "../../ignition/parameters/local.json");
+
+export const MODEL_COLLATERAL = parseEther("100");
+export const PRICE_FLOOR = parseEther("1");
+export const FEE = parseEther("10");
+
+export type Connection = NetworkConnection<"l1">;
+
+/** Deploys the whole system through the same Ignition module and parameters as a local network. */
+export async function deploySystem(connection: Connection) {
+  const { viem } = connection;
+  const deployed = await connection.ignition.deploy(DinferLocal, {
+    parameters: LOCAL_PARAMETERS,
+    displayUi: false,
+  });
+  const [owner, dapp, provider, provider2, verifier, challenger, keeper, stranger] = await viem.getWalletClients();
+  const publicClient = await viem.getPublicClient();
+  return { ...deployed, owner, dapp, provider, provider2, verifier, challenger, keeper, stranger, publicClient };
+}
+
+export type System = Awaited<ReturnType<typeof deploySystem>>;
+
+export const ROLE_PROVIDER = 1;
+export const ROLE_VERIFIER = 2;
+
+/** A model spec with sensible defaults. */
+export function modelSpec(overrides: Partial<ModelSpecInput> = {}): ModelSpecInput {
+  return {
+    modelHash: keccak256(toHex("model bytes")),
+    uri: "ipfs://bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi",
+    runtime: "onnxruntime-node@1.30.0",
+    tolerance: { kind: 0, axis: 0, absTolE12: 1_000_000n, relTolE12: 1_000_000_000n },
+    minCollateral: MODEL_COLLATERAL,
+    priceFloor: PRICE_FLOOR,
+    ...overrides,
+  };
+}
+
+export interface ModelSpecInput {
+  modelHash: Hex;
+  uri: string;
+  runtime: string;
+  tolerance: { kind: number; axis: number; absTolE12: bigint; relTolE12: bigint };
+  minCollateral: bigint;
+  priceFloor: bigint;
+}
+
+/**
+ * A ready market: one registered model, a funded dApp with an unlimited allowance, and a staked
+ * provider. Returns the model id.
+ */
+export async function setUpMarket(sys: System, { providerStake = parseEther("1000") } = {}) {
+  const { token, registry, market, staking, dapp, provider, owner } = sys;
+  await registry.write.register([modelSpec()], { account: owner.account });
+  const modelId = 1n;
+  await token.write.mint([dapp.account.address, parseEther("100000")]);
+  await token.write.approve([market.address, 2n ** 256n - 1n], { account: dapp.account });
+  await stake(sys, provider.account.address, providerStake, ROLE_PROVIDER);
+  return { modelId };
+}
+
+export async function stake(sys: System, who: Address, amount: bigint, roles: number) {
+  const { token, staking } = sys;
+  await token.write.mint([who, amount]);
+  await token.write.approve([staking.address, amount], { account: who });
+  await staking.write.stake([amount, roles], { account: who });
+}
+
+export function jobRequest(modelId: bigint, claimBy: bigint, overrides: Record<string, unknown> = {}) {
+  return {
+    modelId,
+    fee: FEE,
+    claimBy,
+    inputHash: keccak256(toHex("input blob")),
+    inputURI: "http://127.0.0.1:8600/blobs/0x8b5e1c3f6ad7e1c3",
+    inlineInput: "0x" as Hex,
+    callbackGasLimit: 0,
+    ...overrides,
+  };
+}
