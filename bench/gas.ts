@@ -14,7 +14,7 @@ import { network } from "hardhat";
 import { keccak256, parseEther, toHex, type Hash } from "viem";
 
 import { commitment } from "../offchain/codec/commitment.js";
-import { deploySystem, jobRequest, ROLE_PROVIDER, ROLE_VERIFIER, setUpMarket, stake } from "../test/helpers/fixture.js";
+import { deploySystem, jobRequest, jobTracker, ROLE_PROVIDER, ROLE_VERIFIER, setUpMarket, stake } from "../test/helpers/fixture.js";
 import { machineInfo } from "./machine.js";
 
 const connection = await network.create();
@@ -23,27 +23,28 @@ const sys = await deploySystem(connection);
 const { token, staking, market, dapp, provider, keeper, publicClient } = sys;
 const { modelId } = await setUpMarket(sys);
 
-const gasOf = async (hash: Promise<Hash>) => (await publicClient.waitForTransactionReceipt({ hash: await hash })).gasUsed;
+const jobs = jobTracker(sys);
+const gasOf = async (tx: Promise<Hash>) => (await jobs.send(tx)).gasUsed;
 const chainId = BigInt(await publicClient.getChainId());
+const params = await market.read.params();
 
 /** Runs one job from post to finalize and returns each transaction's gas. */
 async function runJob(salt: Hash) {
   const now = BigInt(await networkHelpers.time.latest());
-  const { params } = { params: await market.read.params() };
   const post = await gasOf(market.write.postJob([jobRequest(modelId, now + 600n)], { account: dapp.account }));
   const jobId = await market.read.jobCount();
-  const claim = await gasOf(market.write.claim([jobId], { account: provider.account }));
+  const claim = await gasOf(market.write.claim([jobId, jobs.job(jobId)], { account: provider.account }));
   const outputRoot = keccak256(toHex(`output of ${jobId}`));
   const c = commitment({ chainId, jobMarket: market.address, jobId, provider: provider.account.address, outputRoot, salt });
-  const commit = await gasOf(market.write.commit([jobId, c], { account: provider.account }));
+  const commit = await gasOf(market.write.commit([jobId, jobs.job(jobId), c], { account: provider.account }));
   await networkHelpers.mine(params.seedDelay);
   const reveal = await gasOf(
-    market.write.reveal([jobId, outputRoot, salt, "http://127.0.0.1:8600/blobs/" + outputRoot, "0x"], {
+    market.write.reveal([jobId, jobs.job(jobId), outputRoot, salt, "http://127.0.0.1:8600/blobs/" + outputRoot, "0x"], {
       account: provider.account,
     }),
   );
   await networkHelpers.time.increase(params.challengeWindow + 1);
-  const finalize = await gasOf(market.write.finalize([jobId], { account: keeper.account }));
+  const finalize = await gasOf(market.write.finalize([jobId, jobs.job(jobId)], { account: keeper.account }));
   return { post, claim, commit, reveal, finalize };
 }
 

@@ -18,11 +18,13 @@ import {OutputRoot} from "./libraries/OutputRoot.sol";
 
 /// @title JobMarket
 /// @notice Escrowed inference jobs: post, claim, commit, reveal, finalize or expire, with pull payments.
-/// @dev Storage is laid out for the hot path: a job is three slots, written as the job moves, and
-/// everything only read off-chain (input URI, inline input and output, output URI) lives in events.
-/// Trust: the owner sets parameters (two-step ownership) and, once, the Verification contract, which
-/// may put revealed jobs under dispute and settle them. Model collateral is read from the registry at
-/// claim and again when the job ends; the registry keeps a model's collateral fixed for that reason.
+/// @dev Storage is one slot per job: the hash of its whole state (`Job`). Each call passes the state
+/// back, the market checks it against the hash, moves it forward and stores the new hash. A job's state
+/// is twelve fields, three slots if stored plainly; storing only its hash makes every job write one new
+/// slot instead of three, which is most of a job's gas. Everything else (input URI and hash, inline input
+/// and output, output URI) is only read off-chain and lives in events.
+/// Trust: the owner sets parameters (two-step ownership) and, once, the Verification contract, which may
+/// put revealed jobs under dispute and settle them.
 contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
     using SafeCast for uint256;
@@ -30,27 +32,6 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient {
     uint256 public constant MAX_INLINE_BYTES = 4096;
     /// @dev Gas kept back for the rest of finalize after a consumer callback returns.
     uint256 private constant CALLBACK_RESERVE = 10_000;
-
-    struct Job {
-        // slot 0: written at every step
-        address poster;
-        uint24 modelId;
-        JobStatus status;
-        uint32 deadline; // claimBy, commitBy, revealBy or challengeEnd, by status
-        uint32 commitBlock; // low 32 bits of the commit's block number
-        // slot 1
-        address provider;
-        uint96 fee;
-        // slot 2: the commitment, replaced by the output root at reveal
-        bytes32 result;
-    }
-
-    /// @dev Only for jobs that asked for a callback.
-    struct Callback {
-        uint32 gasLimit;
-        bool inlineOutput;
-        bool failed;
-    }
 
     /// @dev Accrued protocol shares, written together at finalize: one slot.
     struct Accrued {
@@ -67,8 +48,7 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient {
     uint256 public jobCount;
     Accrued private _accrued;
 
-    mapping(uint256 jobId => Job) private _jobs;
-    mapping(uint256 jobId => Callback) private _callbacks;
+    mapping(uint256 jobId => bytes32) private _jobHashes;
     mapping(address account => uint256) public credits;
 
     modifier onlyVerification() {
@@ -110,102 +90,98 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient {
     // ---------------------------------------------------------------- providers
 
     /// @inheritdoc IJobMarket
-    function claim(uint256 jobId) external {
-        Job storage job_ = _jobs[jobId];
-        _requireStatus(jobId, job_.status, JobStatus.Posted);
-        _requireBeforeDeadline(jobId, job_.deadline);
-        uint256 collateral = _collateral(job_.modelId);
+    function claim(uint256 jobId, Job calldata job) external {
+        _requireJob(jobId, job, JobStatus.Posted);
+        _requireBeforeDeadline(jobId, job.deadline);
 
-        uint256 commitBy = block.timestamp + _params.commitTimeout;
-        job_.status = JobStatus.Claimed;
-        job_.deadline = uint32(commitBy);
-        job_.provider = msg.sender;
-        emit JobClaimed(jobId, msg.sender, collateral, commitBy);
+        Job memory next = job;
+        next.status = JobStatus.Claimed;
+        next.provider = msg.sender;
+        next.deadline = uint32(block.timestamp + _params.commitTimeout);
+        _store(jobId, next);
+        emit JobClaimed(jobId, msg.sender, next.deadline);
 
         // Reverts unless the caller is a staked provider with enough unlocked stake.
-        staking.lock(msg.sender, collateral);
+        staking.lock(msg.sender, job.collateral);
     }
 
     /// @inheritdoc IJobMarket
-    function commit(uint256 jobId, bytes32 commitment) external {
-        Job storage job_ = _jobs[jobId];
-        _requireStatus(jobId, job_.status, JobStatus.Claimed);
-        _requireProvider(jobId, job_.provider);
-        _requireBeforeDeadline(jobId, job_.deadline);
+    function commit(uint256 jobId, Job calldata job, bytes32 commitment) external {
+        _requireJob(jobId, job, JobStatus.Claimed);
+        _requireProvider(jobId, job.provider);
+        _requireBeforeDeadline(jobId, job.deadline);
         if (commitment == bytes32(0)) revert ZeroCommitment();
 
-        uint256 revealBy = block.timestamp + _params.revealTimeout;
-        job_.status = JobStatus.Committed;
-        job_.deadline = uint32(revealBy);
-        job_.commitBlock = uint32(block.number);
-        job_.result = commitment;
-        emit ResultCommitted(jobId, msg.sender, commitment, revealBy);
+        Job memory next = job;
+        next.status = JobStatus.Committed;
+        next.deadline = uint32(block.timestamp + _params.revealTimeout);
+        next.commitBlock = uint64(block.number);
+        next.result = commitment;
+        _store(jobId, next);
+        emit ResultCommitted(jobId, msg.sender, commitment, next.deadline);
     }
 
     /// @inheritdoc IJobMarket
-    function reveal(uint256 jobId, bytes32 outputRoot, bytes32 salt, string calldata outputURI, bytes calldata inlineOutput)
-        external
-    {
-        Job storage job_ = _jobs[jobId];
-        _requireStatus(jobId, job_.status, JobStatus.Committed);
-        _requireProvider(jobId, job_.provider);
-        _requireBeforeDeadline(jobId, job_.deadline);
+    function reveal(
+        uint256 jobId,
+        Job calldata job,
+        bytes32 outputRoot,
+        bytes32 salt,
+        string calldata outputURI,
+        bytes calldata inlineOutput
+    ) external {
+        _requireJob(jobId, job, JobStatus.Committed);
+        _requireProvider(jobId, job.provider);
+        _requireBeforeDeadline(jobId, job.deadline);
         MarketParams memory p = _params;
-        // The sampling seed is the hash of a block after the commit; revealing earlier would let the
-        // provider see whether it will be audited before committing to reveal.
-        uint256 seedBlock = _fullBlockNumber(job_.commitBlock) + p.seedDelay;
+        // The sampling seed is the hash of a block after the commit: revealing earlier would let a
+        // provider learn whether it is audited before its result is fixed on-chain.
+        uint256 seedBlock = uint256(job.commitBlock) + p.seedDelay;
         if (block.number <= seedBlock) revert SeedNotReady(jobId, seedBlock, block.number);
         if (outputRoot == bytes32(0)) revert ZeroOutputRoot();
-        if (inlineOutput.length != 0) {
-            if (inlineOutput.length > MAX_INLINE_BYTES) revert OutputTooLarge(inlineOutput.length, MAX_INLINE_BYTES);
-            bytes32 computed = OutputRoot.leaf(0, inlineOutput);
-            if (computed != outputRoot) revert OutputRootMismatch(outputRoot, computed);
-        }
+        if (inlineOutput.length != 0) _requireInlineRoot(outputRoot, inlineOutput);
         bytes32 expected = Commitments.hash(block.chainid, address(this), jobId, msg.sender, outputRoot, salt);
-        if (expected != job_.result) revert CommitmentMismatch(jobId);
+        if (expected != job.result) revert CommitmentMismatch(jobId);
 
-        uint256 challengeEnd = block.timestamp + p.challengeWindow;
-        job_.status = JobStatus.Revealed;
-        job_.deadline = uint32(challengeEnd);
-        job_.result = outputRoot;
-        if (inlineOutput.length != 0 && _callbacks[jobId].gasLimit != 0) _callbacks[jobId].inlineOutput = true;
-        emit ResultRevealed(jobId, msg.sender, outputRoot, outputURI, inlineOutput, challengeEnd);
+        Job memory next = job;
+        next.status = JobStatus.Revealed;
+        next.deadline = uint32(block.timestamp + p.challengeWindow);
+        next.result = outputRoot;
+        next.inlineOutput = inlineOutput.length != 0;
+        _store(jobId, next);
+        emit ResultRevealed(jobId, msg.sender, outputRoot, next.deadline, outputURI, inlineOutput);
     }
 
     // ---------------------------------------------------------------- keepers
 
     /// @inheritdoc IJobMarket
-    function finalize(uint256 jobId) external nonReentrant {
-        _finalize(jobId, msg.data[0:0]);
+    function finalize(uint256 jobId, Job calldata job) external nonReentrant {
+        _finalize(jobId, job, msg.data[0:0]);
     }
 
     /// @inheritdoc IJobMarket
-    function finalizeWithOutput(uint256 jobId, bytes calldata inlineOutput) external nonReentrant {
-        _finalize(jobId, inlineOutput);
+    function finalizeWithOutput(uint256 jobId, Job calldata job, bytes calldata inlineOutput) external nonReentrant {
+        _finalize(jobId, job, inlineOutput);
     }
 
     /// @inheritdoc IJobMarket
-    function expire(uint256 jobId) external nonReentrant {
-        Job storage job_ = _jobs[jobId];
-        JobStatus from = job_.status;
-        if (from == JobStatus.None) revert JobNotFound(jobId);
+    function expire(uint256 jobId, Job calldata job) external nonReentrant {
+        _requireJob(jobId, job, job.status);
+        JobStatus from = job.status;
         if (from > JobStatus.Committed) revert WrongStatus(jobId, from);
-        if (block.timestamp <= job_.deadline) revert DeadlineNotPassed(jobId, job_.deadline, block.timestamp);
+        if (block.timestamp <= job.deadline) revert DeadlineNotPassed(jobId, job.deadline, block.timestamp);
 
         // 1. Effects: the job ends and the poster gets the fee back.
-        job_.status = JobStatus.Expired;
-        address poster = job_.poster;
-        uint256 refund = job_.fee;
-        _credit(poster, refund);
+        _storeStatus(jobId, job, JobStatus.Expired);
+        _credit(job.poster, job.fee);
         uint256 penalty;
         if (from != JobStatus.Posted) {
             // 2. A provider claimed and went silent: release its collateral less a penalty for the poster.
-            uint256 collateral = _collateral(job_.modelId);
-            uint256 wanted = FeeMath.share(collateral, _params.expiryPenaltyBps);
-            penalty = staking.slash(job_.provider, collateral, wanted, address(this));
-            _credit(poster, penalty);
+            uint256 wanted = FeeMath.share(job.collateral, _params.expiryPenaltyBps);
+            penalty = staking.slash(job.provider, job.collateral, wanted, address(this));
+            _credit(job.poster, penalty);
         }
-        emit JobExpired(jobId, from, refund, penalty);
+        emit JobExpired(jobId, from, job.fee, penalty);
     }
 
     /// @inheritdoc IJobMarket
@@ -220,32 +196,29 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient {
     // ---------------------------------------------------------------- verification hooks
 
     /// @inheritdoc IJobMarket
-    function openDispute(uint256 jobId) external onlyVerification {
-        Job storage job_ = _jobs[jobId];
-        _requireStatus(jobId, job_.status, JobStatus.Revealed);
-        _requireBeforeDeadline(jobId, job_.deadline);
-        job_.status = JobStatus.Disputed;
+    function openDispute(uint256 jobId, Job calldata job) external onlyVerification {
+        _requireJob(jobId, job, JobStatus.Revealed);
+        _requireBeforeDeadline(jobId, job.deadline);
+        _storeStatus(jobId, job, JobStatus.Disputed);
         emit JobDisputed(jobId);
     }
 
     /// @inheritdoc IJobMarket
-    function settleDispute(uint256 jobId, bool providerFaulted, address slashRecipient)
+    function settleDispute(uint256 jobId, Job calldata job, bool providerFaulted, address slashRecipient)
         external
         onlyVerification
         nonReentrant
         returns (uint256 slashed)
     {
-        Job storage job_ = _jobs[jobId];
-        _requireStatus(jobId, job_.status, JobStatus.Disputed);
+        _requireJob(jobId, job, JobStatus.Disputed);
         if (!providerFaulted) {
             emit DisputeSettled(jobId, false, 0);
-            _pay(jobId, job_);
+            _pay(jobId, job);
             return 0;
         }
-        job_.status = JobStatus.Slashed;
-        _credit(job_.poster, job_.fee);
-        uint256 collateral = _collateral(job_.modelId);
-        slashed = staking.slash(job_.provider, collateral, collateral, slashRecipient);
+        _storeStatus(jobId, job, JobStatus.Slashed);
+        _credit(job.poster, job.fee);
+        slashed = staking.slash(job.provider, job.collateral, job.collateral, slashRecipient);
         emit DisputeSettled(jobId, true, slashed);
     }
 
@@ -286,22 +259,13 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient {
     // ---------------------------------------------------------------- views
 
     /// @inheritdoc IJobMarket
-    function job(uint256 jobId) external view returns (JobView memory v) {
-        Job memory j = _jobs[jobId];
-        if (j.status == JobStatus.None) revert JobNotFound(jobId);
-        Callback memory cb = _callbacks[jobId];
-        v = JobView({
-            status: j.status,
-            poster: j.poster,
-            provider: j.provider,
-            modelId: j.modelId,
-            fee: j.fee,
-            deadline: j.deadline,
-            commitBlock: j.commitBlock == 0 ? 0 : _fullBlockNumber(j.commitBlock),
-            result: j.result,
-            callbackGasLimit: cb.gasLimit,
-            callbackFailed: cb.failed
-        });
+    function jobHash(uint256 jobId) external view returns (bytes32) {
+        return _jobHashes[jobId];
+    }
+
+    /// @inheritdoc IJobMarket
+    function hashJob(Job calldata job) external pure returns (bytes32) {
+        return keccak256(abi.encode(job));
     }
 
     function protocolFees() external view returns (uint256) {
@@ -324,35 +288,40 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient {
     // ---------------------------------------------------------------- internals
 
     function _post(JobRequest calldata req) private returns (uint256 jobId) {
-        (bool active, uint96 priceFloor,) = registry.terms(req.modelId);
+        if (req.modelId > type(uint32).max) revert ModelIdTooLarge(req.modelId);
+        (bool active, uint96 priceFloor, uint96 collateral) = registry.terms(req.modelId);
         if (!active) revert ModelInactive(req.modelId);
         if (req.fee < priceFloor) revert FeeBelowFloor(req.fee, priceFloor);
         if (req.fee > type(uint96).max) revert FeeTooLarge(req.fee);
-        uint256 latest = block.timestamp + _params.maxClaimDelay;
+        MarketParams memory p = _params;
+        uint256 latest = block.timestamp + p.maxClaimDelay;
         if (req.claimBy <= block.timestamp || req.claimBy > latest) {
             revert InvalidClaimBy(req.claimBy, block.timestamp + 1, latest);
         }
         bytes32 inputHash = _inputHash(req);
         if (req.callbackGasLimit != 0) {
-            if (req.callbackGasLimit > _params.callbackGasLimit) {
-                revert CallbackGasTooHigh(req.callbackGasLimit, _params.callbackGasLimit);
-            }
+            if (req.callbackGasLimit > p.callbackGasLimit) revert CallbackGasTooHigh(req.callbackGasLimit, p.callbackGasLimit);
             if (msg.sender.code.length == 0) revert CallbackNeedsContract(msg.sender);
         }
 
         jobId = ++jobCount;
-        _jobs[jobId] = Job({
-            poster: msg.sender,
-            modelId: uint24(req.modelId), // the registry issues ids below 2^24
-            status: JobStatus.Posted,
-            deadline: uint32(req.claimBy),
-            commitBlock: 0,
-            provider: address(0),
-            fee: uint96(req.fee),
-            result: bytes32(0)
-        });
-        if (req.callbackGasLimit != 0) _callbacks[jobId].gasLimit = req.callbackGasLimit;
-        _emitPosted(jobId, req, inputHash);
+        _store(
+            jobId,
+            Job({
+                poster: msg.sender,
+                modelId: uint32(req.modelId),
+                fee: uint96(req.fee),
+                collateral: collateral,
+                callbackGasLimit: req.callbackGasLimit,
+                status: JobStatus.Posted,
+                deadline: uint32(req.claimBy),
+                provider: address(0),
+                commitBlock: 0,
+                result: bytes32(0),
+                inlineOutput: false
+            })
+        );
+        _emitPosted(jobId, req, collateral, inputHash);
 
         // Interaction last; the balance check rejects fee-on-transfer tokens.
         uint256 before = token.balanceOf(address(this));
@@ -361,17 +330,18 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient {
         if (received != req.fee) revert TokenTransferMismatch(req.fee, received);
     }
 
-    function _emitPosted(uint256 jobId, JobRequest calldata req, bytes32 inputHash) private {
+    function _emitPosted(uint256 jobId, JobRequest calldata req, uint256 collateral, bytes32 inputHash) private {
         emit JobPosted(
             jobId,
             req.modelId,
             msg.sender,
-            inputHash,
             req.fee,
+            collateral,
             req.claimBy,
+            req.callbackGasLimit,
+            inputHash,
             req.inputURI,
-            req.inlineInput,
-            req.callbackGasLimit
+            req.inlineInput
         );
     }
 
@@ -387,54 +357,52 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient {
         if (req.inputHash != bytes32(0) && req.inputHash != inputHash) revert InputHashMismatch(req.inputHash, inputHash);
     }
 
-    function _finalize(uint256 jobId, bytes calldata inlineOutput) private {
-        Job storage job_ = _jobs[jobId];
-        _requireStatus(jobId, job_.status, JobStatus.Revealed);
-        if (block.timestamp <= job_.deadline) revert DeadlineNotPassed(jobId, job_.deadline, block.timestamp);
-        _pay(jobId, job_);
-        Callback storage cb = _callbacks[jobId];
-        if (cb.gasLimit != 0) _deliver(jobId, job_, cb, inlineOutput);
+    function _finalize(uint256 jobId, Job calldata job, bytes calldata inlineOutput) private {
+        _requireJob(jobId, job, JobStatus.Revealed);
+        if (block.timestamp <= job.deadline) revert DeadlineNotPassed(jobId, job.deadline, block.timestamp);
+        _pay(jobId, job);
+        if (job.callbackGasLimit != 0) _deliver(jobId, job, inlineOutput);
     }
 
     /// @dev Pays a job whose result stands: provider credit, protocol shares, collateral back.
-    function _pay(uint256 jobId, Job storage job_) private {
-        job_.status = JobStatus.Finalized;
-        address provider = job_.provider;
+    function _pay(uint256 jobId, Job calldata job) private {
+        _storeStatus(jobId, job, JobStatus.Finalized);
         (uint256 payout, uint256 protocolFee, uint256 auditLevy) =
-            FeeMath.splitFee(job_.fee, _params.protocolFeeBps, _params.auditLevyBps);
-        credits[provider] += payout;
+            FeeMath.splitFee(job.fee, _params.protocolFeeBps, _params.auditLevyBps);
+        credits[job.provider] += payout;
         Accrued memory a = _accrued;
         _accrued = Accrued(a.protocolFees + protocolFee.toUint128(), a.auditPool + auditLevy.toUint128());
-        emit JobFinalized(jobId, provider, payout, protocolFee, auditLevy);
-        staking.unlock(provider, _collateral(job_.modelId));
+        emit JobFinalized(jobId, job.provider, payout);
+        staking.unlock(job.provider, job.collateral);
     }
 
-    /// @dev Calls the consumer with a hard gas cap. A failure is recorded, never propagated; the caller
+    /// @dev Calls the consumer with a hard gas cap. A failure is recorded, never propagated. The caller
     /// must forward enough gas that the consumer really gets its limit (EIP-150 keeps 1/64 back), so a
     /// keeper cannot starve the callback on purpose.
-    function _deliver(uint256 jobId, Job storage job_, Callback storage cb, bytes calldata inlineOutput) private {
-        bytes32 root = job_.result;
-        if (cb.inlineOutput) {
+    function _deliver(uint256 jobId, Job calldata job, bytes calldata inlineOutput) private {
+        if (job.inlineOutput) {
             if (inlineOutput.length == 0) revert InlineOutputRequired(jobId);
-            bytes32 computed = OutputRoot.leaf(0, inlineOutput);
-            if (computed != root) revert OutputRootMismatch(root, computed);
+            _requireInlineRoot(job.result, inlineOutput);
         } else {
             inlineOutput = msg.data[0:0];
         }
-        uint256 gasLimit = cb.gasLimit;
+        uint256 gasLimit = job.callbackGasLimit;
         uint256 required = gasLimit + gasLimit / 63 + CALLBACK_RESERVE;
         if (gasleft() < required) revert InsufficientGasForCallback(required, gasleft());
-        bytes memory data = abi.encodeCall(IDinferConsumer.onJobResult, (jobId, root, inlineOutput));
-        address consumer = job_.poster;
+        bytes memory data = abi.encodeCall(IDinferConsumer.onJobResult, (jobId, job.result, inlineOutput));
+        address consumer = job.poster;
         bool ok;
         assembly ("memory-safe") {
             // No return data is copied: a consumer cannot make finalize pay for a huge revert reason.
             ok := call(gasLimit, consumer, 0, add(data, 0x20), mload(data), 0, 0)
         }
-        if (!ok) {
-            cb.failed = true;
-            emit CallbackFailed(jobId, consumer);
-        }
+        if (!ok) emit CallbackFailed(jobId, consumer);
+    }
+
+    function _requireInlineRoot(bytes32 outputRoot, bytes calldata inlineOutput) private pure {
+        if (inlineOutput.length > MAX_INLINE_BYTES) revert OutputTooLarge(inlineOutput.length, MAX_INLINE_BYTES);
+        bytes32 computed = OutputRoot.leaf(0, inlineOutput);
+        if (computed != outputRoot) revert OutputRootMismatch(outputRoot, computed);
     }
 
     function _credit(address account, uint256 amount) private {
@@ -443,23 +411,22 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient {
         emit Credited(account, amount);
     }
 
-    function _collateral(uint24 modelId) private view returns (uint256 collateral) {
-        (,, collateral) = registry.terms(modelId);
+    function _store(uint256 jobId, Job memory job) private {
+        _jobHashes[jobId] = keccak256(abi.encode(job));
     }
 
-    /// @dev Rebuilds a block number from its low 32 bits: exact while fewer than 2^32 blocks have passed,
-    /// which the bounded reveal and challenge windows guarantee.
-    function _fullBlockNumber(uint32 low) private view returns (uint256) {
-        unchecked {
-            return block.number - uint32(uint32(block.number) - low);
-        }
+    function _storeStatus(uint256 jobId, Job calldata job, JobStatus status) private {
+        Job memory next = job;
+        next.status = status;
+        _store(jobId, next);
     }
 
-    function _requireStatus(uint256 jobId, JobStatus status, JobStatus expected) private pure {
-        if (status != expected) {
-            if (status == JobStatus.None) revert JobNotFound(jobId);
-            revert WrongStatus(jobId, status);
-        }
+    /// @dev The one check every call makes: the caller's `job` is the stored state, in `expected` status.
+    function _requireJob(uint256 jobId, Job calldata job, JobStatus expected) private view {
+        bytes32 stored = _jobHashes[jobId];
+        if (stored == bytes32(0)) revert JobNotFound(jobId);
+        if (keccak256(abi.encode(job)) != stored) revert JobMismatch(jobId);
+        if (job.status != expected) revert WrongStatus(jobId, job.status);
     }
 
     function _requireProvider(uint256 jobId, address provider) private view {
@@ -483,11 +450,11 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient {
         if (p.callbackGasLimit > 2_000_000) revert InvalidParams("callbackGasLimit");
         if (uint256(p.protocolFeeBps) + p.auditLevyBps > 5_000) revert InvalidParams("protocolFeeBps+auditLevyBps");
         if (p.expiryPenaltyBps > FeeMath.BPS) revert InvalidParams("expiryPenaltyBps");
-        // Reveal must come while blockhash(seedBlock) is still readable (256 blocks).
+        // The reveal must come while blockhash(seedBlock) is still readable (256 blocks).
         if (p.seedDelay == 0 || p.seedDelay > 64) revert InvalidParams("seedDelay");
         uint256 unbonding = staking.params().unbondingPeriod;
         uint256 required = _lifetime(p);
-        if (unbonding < required) revert InvalidParams("unbondingPeriod of Staking shorter than the job lifetime");
+        if (unbonding < required) revert InvalidParams("Staking.unbondingPeriod shorter than the job lifetime");
         _params = p;
         emit ParamsSet(p);
     }

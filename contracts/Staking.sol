@@ -142,13 +142,13 @@ contract Staking is IStaking, Ownable2Step, ReentrancyGuardTransient {
         if (acct.roles & ROLE_PROVIDER == 0) revert NotProvider(provider);
         uint256 available = uint256(acct.stake) - acct.locked;
         if (amount > available) revert InsufficientUnlockedStake(provider, available, amount);
+        // No event: the market's JobClaimed says who locked what (it runs on every job; logs cost gas).
         acct.locked += uint112(amount);
-        emit CollateralLocked(provider, amount);
     }
 
     /// @inheritdoc IStaking
     function unlock(address provider, uint256 amount) external onlyMarket {
-        _unlock(_accounts[provider], provider, amount);
+        _unlock(_accounts[provider], amount);
     }
 
     /// @inheritdoc IStaking
@@ -161,7 +161,7 @@ contract Staking is IStaking, Ownable2Step, ReentrancyGuardTransient {
         if (recipient == address(0)) revert ZeroAddress();
         Account storage acct = _accounts[account_];
         // 1. Release the job's collateral so the slash consumes it first.
-        if (unlockAmount != 0) _unlock(acct, account_, unlockAmount);
+        if (unlockAmount != 0) _unlock(acct, unlockAmount);
         // 2. Take from the active stake (that collateral, then the rest).
         uint256 fromStake = amount < acct.stake ? amount : acct.stake;
         acct.stake -= uint112(fromStake);
@@ -253,11 +253,11 @@ contract Staking is IStaking, Ownable2Step, ReentrancyGuardTransient {
 
     // ---------------------------------------------------------------- internals
 
-    function _unlock(Account storage acct, address provider, uint256 amount) private {
+    function _unlock(Account storage acct, uint256 amount) private {
         // Saturating: a slash may already have consumed this job's lock (see slash step 3).
         uint256 released = amount < acct.locked ? amount : acct.locked;
+        // No event: JobFinalized, JobExpired and DisputeSettled say which job's collateral came back.
         acct.locked -= uint112(released);
-        emit CollateralUnlocked(provider, released);
     }
 
     /// @dev Keeps the verifier set equal to {accounts with the verifier role and enough active stake}.

@@ -34,13 +34,13 @@ contract Verification is IVerification, Ownable2Step, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IVerification
-    function challenge(uint256 jobId) external nonReentrant {
+    function challenge(uint256 jobId, IJobMarket.Job calldata job) external nonReentrant {
         if (_disputes[jobId].challenger != address(0)) revert DisputeExists(jobId);
         uint96 bond = _params.challengeBond;
         _disputes[jobId] = Dispute(msg.sender, bond, uint64(block.timestamp), false);
         emit ChallengeOpened(jobId, msg.sender, bond);
         // Reverts unless the job is revealed and inside its challenge window.
-        market.openDispute(jobId);
+        market.openDispute(jobId, job);
         uint256 before = token.balanceOf(address(this));
         token.safeTransferFrom(msg.sender, address(this), bond);
         uint256 received = token.balanceOf(address(this)) - before;
@@ -48,7 +48,7 @@ contract Verification is IVerification, Ownable2Step, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IVerification
-    function resolve(uint256 jobId) external nonReentrant {
+    function resolve(uint256 jobId, IJobMarket.Job calldata job) external nonReentrant {
         Dispute storage d = _disputes[jobId];
         if (d.challenger == address(0) || d.resolved) revert NoDispute(jobId);
         uint256 resolvableAt = uint256(d.openedAt) + market.params().disputeDuration;
@@ -58,7 +58,7 @@ contract Verification is IVerification, Ownable2Step, ReentrancyGuardTransient {
         d.resolved = true;
         _credit(d.challenger, d.bond);
         emit DisputeResolved(jobId, false, 0);
-        market.settleDispute(jobId, false, address(this));
+        market.settleDispute(jobId, job, false, address(this));
     }
 
     /// @inheritdoc IVerification

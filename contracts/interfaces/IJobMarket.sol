@@ -69,45 +69,52 @@ interface IJobMarket {
         uint32 callbackGasLimit;
     }
 
-    /// @notice A job as returned by views.
+    /// @notice A job's whole state. Only `keccak256(abi.encode(job))` is stored, under its id; callers pass
+    /// the struct back and the market checks it against that hash. Events carry every field (see
+    /// `offchain/chain/jobs.ts` for the fold), so anyone can rebuild it from the logs.
+    /// @param collateral the model's collateral when the job was posted, locked from the provider at claim
+    /// @param deadline claimBy, commitBy, revealBy or the end of the challenge window, by status
+    /// @param commitBlock block of the commit; the sampling seed is the hash of `commitBlock + seedDelay`
     /// @param result the commitment while Committed, the output root from Revealed on
-    struct JobView {
-        JobStatus status;
+    /// @param inlineOutput whether the output was revealed inline (one chunk, in the event)
+    struct Job {
         address poster;
-        address provider;
-        uint256 modelId;
-        uint256 fee;
-        uint256 deadline;
-        uint256 commitBlock;
-        bytes32 result;
+        uint32 modelId;
+        uint96 fee;
+        uint96 collateral;
         uint32 callbackGasLimit;
-        bool callbackFailed;
+        JobStatus status;
+        uint32 deadline;
+        address provider;
+        uint64 commitBlock;
+        bytes32 result;
+        bool inlineOutput;
     }
 
     event JobPosted(
         uint256 indexed jobId,
         uint256 indexed modelId,
         address indexed poster,
-        bytes32 inputHash,
         uint256 fee,
+        uint256 collateral,
         uint256 claimBy,
+        uint32 callbackGasLimit,
+        bytes32 inputHash,
         string inputURI,
-        bytes inlineInput,
-        uint32 callbackGasLimit
+        bytes inlineInput
     );
-    event JobClaimed(uint256 indexed jobId, address indexed provider, uint256 collateral, uint256 commitBy);
+    event JobClaimed(uint256 indexed jobId, address indexed provider, uint256 commitBy);
     event ResultCommitted(uint256 indexed jobId, address indexed provider, bytes32 commitment, uint256 revealBy);
     event ResultRevealed(
         uint256 indexed jobId,
         address indexed provider,
         bytes32 outputRoot,
+        uint256 challengeEnd,
         string outputURI,
-        bytes inlineOutput,
-        uint256 challengeEnd
+        bytes inlineOutput
     );
-    event JobFinalized(
-        uint256 indexed jobId, address indexed provider, uint256 payout, uint256 protocolFee, uint256 auditLevy
-    );
+    /// @dev The protocol fee and audit levy are `fee - payout` split by the parameters (FeeMath.splitFee).
+    event JobFinalized(uint256 indexed jobId, address indexed provider, uint256 payout);
     event JobExpired(uint256 indexed jobId, JobStatus indexed from, uint256 refund, uint256 penalty);
     event JobDisputed(uint256 indexed jobId);
     event DisputeSettled(uint256 indexed jobId, bool indexed providerFaulted, uint256 slashed);
@@ -120,6 +127,7 @@ interface IJobMarket {
     event VerificationSet(address verification);
 
     error JobNotFound(uint256 jobId);
+    error JobMismatch(uint256 jobId);
     error WrongStatus(uint256 jobId, JobStatus status);
     error DeadlinePassed(uint256 jobId, uint256 deadline, uint256 nowTime);
     error DeadlineNotPassed(uint256 jobId, uint256 deadline, uint256 nowTime);
@@ -142,6 +150,7 @@ interface IJobMarket {
     error OutputRootMismatch(bytes32 given, bytes32 computed);
     error InlineOutputRequired(uint256 jobId);
     error InsufficientGasForCallback(uint256 required, uint256 available);
+    error ModelIdTooLarge(uint256 modelId);
     error TokenTransferMismatch(uint256 expected, uint256 received);
     error NothingToWithdraw(address account);
     error NotVerification(address caller);
@@ -161,37 +170,45 @@ interface IJobMarket {
         returns (uint256 jobId);
 
     /// @notice Claims a posted job for the caller, locking the model's collateral from its stake.
-    function claim(uint256 jobId) external;
+    function claim(uint256 jobId, Job calldata job) external;
 
     /// @notice Commits to the result: `keccak256(abi.encode(chainId, jobMarket, jobId, provider, outputRoot, salt))`.
     /// The block of this call fixes the sampling seed block (`commitBlock + seedDelay`).
-    function commit(uint256 jobId, bytes32 commitment) external;
+    function commit(uint256 jobId, Job calldata job, bytes32 commitment) external;
 
     /// @notice Reveals the committed result once the seed block exists. For an inline output (one chunk,
     /// <= 4096 bytes) the contract recomputes the root. Opens the challenge window.
-    function reveal(uint256 jobId, bytes32 outputRoot, bytes32 salt, string calldata outputURI, bytes calldata inlineOutput)
-        external;
+    function reveal(
+        uint256 jobId,
+        Job calldata job,
+        bytes32 outputRoot,
+        bytes32 salt,
+        string calldata outputURI,
+        bytes calldata inlineOutput
+    ) external;
 
     /// @notice Pays the provider after the challenge window, if no dispute is open. Anyone may call.
     /// Jobs whose consumer wants an inline output use finalizeWithOutput.
-    function finalize(uint256 jobId) external;
+    function finalize(uint256 jobId, Job calldata job) external;
 
     /// @notice Finalizes and hands `inlineOutput` (checked against the output root) to the consumer.
-    function finalizeWithOutput(uint256 jobId, bytes calldata inlineOutput) external;
+    function finalizeWithOutput(uint256 jobId, Job calldata job, bytes calldata inlineOutput) external;
 
     /// @notice Ends a job whose deadline passed: refunds the poster and, if a provider claimed it and
     /// missed its commit or reveal, releases its collateral less a penalty paid to the poster.
-    function expire(uint256 jobId) external;
+    function expire(uint256 jobId, Job calldata job) external;
 
     /// @notice Withdraws the caller's credits (fees earned, refunds, penalties).
     function withdraw() external returns (uint256 amount);
 
     /// @notice Verification only: puts a revealed job under dispute (inside its challenge window).
-    function openDispute(uint256 jobId) external;
+    function openDispute(uint256 jobId, Job calldata job) external;
 
     /// @notice Verification only: settles a disputed job. Upheld: the provider is paid as on finalize.
     /// Faulted: the poster is refunded and the provider's collateral is slashed to `slashRecipient`.
-    function settleDispute(uint256 jobId, bool providerFaulted, address slashRecipient) external returns (uint256 slashed);
+    function settleDispute(uint256 jobId, Job calldata job, bool providerFaulted, address slashRecipient)
+        external
+        returns (uint256 slashed);
 
     /// @notice Verification only: credits `amount` from the audit levy pool to `to`.
     function payAuditReward(address to, uint256 amount) external;
@@ -205,7 +222,11 @@ interface IJobMarket {
     /// @notice Owner, once: the Verification contract.
     function setVerification(address verification) external;
 
-    function job(uint256 jobId) external view returns (JobView memory);
+    /// @notice The stored hash of a job's current state (zero for an unknown id).
+    function jobHash(uint256 jobId) external view returns (bytes32);
+
+    /// @notice keccak256(abi.encode(job)): what `jobHash` holds for a job in state `job`.
+    function hashJob(Job calldata job) external pure returns (bytes32);
     function jobCount() external view returns (uint256);
     function credits(address account) external view returns (uint256);
     function protocolFees() external view returns (uint256);

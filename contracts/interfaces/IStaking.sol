@@ -35,8 +35,6 @@ interface IStaking {
     event RolesChanged(address indexed account, uint8 roles);
     event UnbondingRequested(address indexed account, uint256 amount, uint256 total, uint256 unbondingEnd);
     event Withdrawn(address indexed account, uint256 amount);
-    event CollateralLocked(address indexed account, uint256 amount);
-    event CollateralUnlocked(address indexed account, uint256 amount);
     event Slashed(address indexed account, uint256 requested, uint256 slashed, address indexed recipient);
     event VerifierAdded(address indexed account);
     event VerifierRemoved(address indexed account);

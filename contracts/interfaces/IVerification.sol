@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.28;
 
+import {IJobMarket} from "./IJobMarket.sol";
+
 /// @title IVerification
 /// @notice Challenges and disputes over revealed results (DESIGN section 5).
 /// @dev This version holds challenges with a bond and the dispute lifecycle; committee votes and
@@ -31,11 +33,13 @@ interface IVerification {
     error NothingToWithdraw(address account);
     error InvalidParams(string reason);
 
-    /// @notice Challenges a revealed job inside its challenge window, posting the bond.
-    function challenge(uint256 jobId) external;
+    /// @notice Challenges a revealed job inside its challenge window, posting the bond. `job` is the
+    /// job's state as revealed (see IJobMarket.Job).
+    function challenge(uint256 jobId, IJobMarket.Job calldata job) external;
 
-    /// @notice Resolves a dispute once its duration has passed. Anyone may call.
-    function resolve(uint256 jobId) external;
+    /// @notice Resolves a dispute once its duration has passed. Anyone may call. `job` is the job's
+    /// current state (status Disputed).
+    function resolve(uint256 jobId, IJobMarket.Job calldata job) external;
 
     function withdraw() external returns (uint256 amount);
     function setParams(VerificationParams calldata params) external;

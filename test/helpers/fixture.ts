@@ -2,7 +2,9 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 import type { NetworkConnection } from "hardhat/types/network";
-import { keccak256, parseEther, toHex, type Address, type Hex } from "viem";
+import { keccak256, parseEther, toHex, type Address, type Hash, type Hex } from "viem";
+
+import { foldJobLogs, type Job, type JobRecord } from "../../offchain/chain/jobs.js";
 
 import DinferLocal from "../../ignition/modules/DinferLocal.js";
 
@@ -85,5 +87,29 @@ export function jobRequest(modelId: bigint, claimBy: bigint, overrides: Record<s
     inlineInput: "0x" as Hex,
     callbackGasLimit: 0,
     ...overrides,
+  };
+}
+
+/**
+ * Sends transactions and folds the market's events from each receipt into job states, as an
+ * off-chain client does: `jobs.job(id)` is what the next call must pass back.
+ */
+export function jobTracker(sys: System) {
+  const records = new Map<bigint, JobRecord>();
+  return {
+    records,
+    async send(tx: Promise<Hash>) {
+      const receipt = await sys.publicClient.waitForTransactionReceipt({ hash: await tx });
+      foldJobLogs(
+        receipt.logs.filter((l) => l.address.toLowerCase() === sys.market.address.toLowerCase()),
+        records,
+      );
+      return receipt;
+    },
+    job(jobId: bigint): Job {
+      const record = records.get(jobId);
+      if (!record) throw new Error(`job ${jobId} not tracked`);
+      return record.job;
+    },
   };
 }

@@ -1,0 +1,216 @@
+/**
+ * A job's state, rebuilt from the JobMarket's events.
+ *
+ * The market stores only `keccak256(abi.encode(job))` per job and every call passes the whole `Job`
+ * back. Each event carries the fields that its step changed, so folding a job's events in order
+ * gives its current state; `hashJob` of that state equals `market.jobHash(jobId)`.
+ */
+import {
+  decodeEventLog,
+  encodeAbiParameters,
+  keccak256,
+  numberToHex,
+  type Address,
+  type Hex,
+  type Log,
+  type PublicClient,
+} from "viem";
+
+import { NonRetryableError } from "../errors.js";
+import { abiOf } from "./artifacts.js";
+
+export const JobStatus = {
+  None: 0,
+  Posted: 1,
+  Claimed: 2,
+  Committed: 3,
+  Revealed: 4,
+  Disputed: 5,
+  Finalized: 6,
+  Expired: 7,
+  Slashed: 8,
+} as const;
+export type JobStatus = (typeof JobStatus)[keyof typeof JobStatus];
+
+/** Mirrors `IJobMarket.Job`, field for field. */
+export type Job = {
+  poster: Address;
+  modelId: number;
+  fee: bigint;
+  collateral: bigint;
+  callbackGasLimit: number;
+  status: JobStatus;
+  deadline: number;
+  provider: Address;
+  commitBlock: bigint;
+  result: Hex;
+  inlineOutput: boolean;
+};
+
+/** Everything a job's events say beyond its state: where its input and output live. */
+export type JobRecord = {
+  jobId: bigint;
+  job: Job;
+  inputHash: Hex;
+  inputURI: string;
+  inlineInput: Hex;
+  outputURI?: string;
+  inlineOutput?: Hex;
+  postedBlock: bigint;
+};
+
+const JOB_TUPLE = {
+  type: "tuple",
+  components: [
+    { name: "poster", type: "address" },
+    { name: "modelId", type: "uint32" },
+    { name: "fee", type: "uint96" },
+    { name: "collateral", type: "uint96" },
+    { name: "callbackGasLimit", type: "uint32" },
+    { name: "status", type: "uint8" },
+    { name: "deadline", type: "uint32" },
+    { name: "provider", type: "address" },
+    { name: "commitBlock", type: "uint64" },
+    { name: "result", type: "bytes32" },
+    { name: "inlineOutput", type: "bool" },
+  ],
+} as const;
+
+const ZERO_ADDRESS: Address = "0x0000000000000000000000000000000000000000";
+const ZERO_HASH: Hex = "0x0000000000000000000000000000000000000000000000000000000000000000";
+
+/** keccak256(abi.encode(job)): what the market stores for a job in this state. */
+export function hashJob(job: Job): Hex {
+  return keccak256(encodeAbiParameters([JOB_TUPLE], [job]));
+}
+
+type DecodedJobLog = { eventName: string; args: Record<string, unknown>; blockNumber: bigint };
+
+/** Decodes a JobMarket log; returns undefined for logs that are not about one job. */
+export function decodeJobLog(log: Pick<Log, "data" | "topics" | "blockNumber">): DecodedJobLog | undefined {
+  try {
+    const { eventName, args } = decodeEventLog({ abi: abiOf("JobMarket"), data: log.data, topics: log.topics });
+    if (!args || typeof args !== "object" || !("jobId" in args)) return undefined;
+    return { eventName: eventName as string, args: args as Record<string, unknown>, blockNumber: log.blockNumber ?? 0n };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Applies one decoded event to a job record (a new record for JobPosted). Events that change no
+ * state (JobFinalized's payout, Credited) still move the status where they end the job.
+ */
+export function applyJobLog(record: JobRecord | undefined, log: DecodedJobLog): JobRecord | undefined {
+  const a = log.args;
+  if (log.eventName === "JobPosted") {
+    return {
+      jobId: a.jobId as bigint,
+      job: {
+        poster: a.poster as Address,
+        modelId: Number(a.modelId),
+        fee: a.fee as bigint,
+        collateral: a.collateral as bigint,
+        callbackGasLimit: Number(a.callbackGasLimit),
+        status: JobStatus.Posted,
+        deadline: Number(a.claimBy),
+        provider: ZERO_ADDRESS,
+        commitBlock: 0n,
+        result: ZERO_HASH,
+        inlineOutput: false,
+      },
+      inputHash: a.inputHash as Hex,
+      inputURI: a.inputURI as string,
+      inlineInput: a.inlineInput as Hex,
+      postedBlock: log.blockNumber,
+    };
+  }
+  if (!record) return undefined;
+  const job = { ...record.job };
+  const next: JobRecord = { ...record, job };
+  switch (log.eventName) {
+    case "JobClaimed":
+      job.status = JobStatus.Claimed;
+      job.provider = a.provider as Address;
+      job.deadline = Number(a.commitBy);
+      break;
+    case "ResultCommitted":
+      job.status = JobStatus.Committed;
+      job.result = a.commitment as Hex;
+      job.deadline = Number(a.revealBy);
+      job.commitBlock = log.blockNumber;
+      break;
+    case "ResultRevealed":
+      job.status = JobStatus.Revealed;
+      job.result = a.outputRoot as Hex;
+      job.deadline = Number(a.challengeEnd);
+      job.inlineOutput = (a.inlineOutput as Hex).length > 2;
+      next.outputURI = a.outputURI as string;
+      next.inlineOutput = a.inlineOutput as Hex;
+      break;
+    case "JobDisputed":
+      job.status = JobStatus.Disputed;
+      break;
+    case "JobFinalized":
+      job.status = JobStatus.Finalized;
+      break;
+    case "JobExpired":
+      job.status = JobStatus.Expired;
+      break;
+    case "DisputeSettled":
+      job.status = a.providerFaulted ? JobStatus.Slashed : JobStatus.Finalized;
+      break;
+    default:
+      return record;
+  }
+  return next;
+}
+
+/** Folds any number of logs (in chain order) into job records, keyed by job id. */
+export function foldJobLogs(
+  logs: readonly Pick<Log, "data" | "topics" | "blockNumber">[],
+  into: Map<bigint, JobRecord> = new Map(),
+): Map<bigint, JobRecord> {
+  for (const log of logs) {
+    const decoded = decodeJobLog(log);
+    if (!decoded) continue;
+    const jobId = decoded.args.jobId as bigint;
+    const next = applyJobLog(into.get(jobId), decoded);
+    if (next) into.set(jobId, next);
+  }
+  return into;
+}
+
+export type ReadJobParameters = {
+  client: PublicClient;
+  market: Address;
+  jobId: bigint;
+  /** The first block to search; the block the job was posted in when known. */
+  fromBlock?: bigint;
+};
+
+/**
+ * Rebuilds a job from its logs (filtered on-node by the indexed jobId) and checks the result
+ * against the hash the market stores, so a caller never sends a stale state.
+ */
+export async function readJob({ client, market, jobId, fromBlock = 0n }: ReadJobParameters): Promise<JobRecord> {
+  const logs = await client.request({
+    method: "eth_getLogs",
+    params: [{ address: market, fromBlock: numberToHex(fromBlock), toBlock: "latest", topics: [null, numberToHex(jobId, { size: 32 })] }],
+  });
+  const records = foldJobLogs(
+    logs.map((l) => ({ data: l.data, topics: l.topics as [Hex, ...Hex[]], blockNumber: BigInt(l.blockNumber ?? 0) })),
+  );
+  const record = records.get(jobId);
+  const stored = (await client.readContract({ address: market, abi: abiOf("JobMarket"), functionName: "jobHash", args: [jobId] })) as Hex;
+  if (!record) {
+    throw new NonRetryableError("job not found", { code: "JOB_NOT_FOUND", details: { jobId: jobId.toString() } });
+  }
+  if (hashJob(record.job) !== stored) {
+    throw new NonRetryableError("job state from logs does not match the market's hash", {
+      code: "JOB_STATE_MISMATCH",
+      details: { jobId: jobId.toString(), stored, rebuilt: hashJob(record.job) },
+    });
+  }
+  return record;
+}
