@@ -1,14 +1,12 @@
 import { buildModule } from "@nomicfoundation/hardhat-ignition/modules";
-
-type ModuleBuilder = Parameters<Parameters<typeof buildModule>[1]>[0];
-type TokenFuture = Parameters<ModuleBuilder["contractAt"]>[1];
+import type { ContractFuture, IgnitionModuleBuilder } from "@nomicfoundation/ignition-core";
 
 /**
  * Deploys and wires the protocol around an existing ERC20: Staking, ModelRegistry, JobMarket and
  * Verification, then authorizes the market and verification contracts in Staking and the
  * verification contract in the market. Parameters come from `ignition/parameters/<network>.json`.
  */
-export function deployProtocol(m: ModuleBuilder, token: TokenFuture | string) {
+export function deployProtocol(m: IgnitionModuleBuilder, token: ContractFuture<string>) {
   const owner = m.getParameter("owner", m.getAccount(0));
   const stakingParams = m.getParameter("stakingParams");
   const marketParams = m.getParameter("marketParams");

@@ -91,7 +91,7 @@ export function decodeJobLog(log: Pick<Log, "data" | "topics" | "blockNumber">):
   try {
     const { eventName, args } = decodeEventLog({ abi: abiOf("JobMarket"), data: log.data, topics: log.topics });
     if (!args || typeof args !== "object" || !("jobId" in args)) return undefined;
-    return { eventName: eventName as string, args: args as Record<string, unknown>, blockNumber: log.blockNumber ?? 0n };
+    return { eventName: String(eventName), args: args as Record<string, unknown>, blockNumber: log.blockNumber ?? 0n };
   } catch {
     return undefined;
   }

@@ -15,7 +15,7 @@ export const MODEL_COLLATERAL = parseEther("100");
 export const PRICE_FLOOR = parseEther("1");
 export const FEE = parseEther("10");
 
-export type Connection = NetworkConnection<"l1">;
+export type Connection = NetworkConnection;
 
 /** Deploys the whole system through the same Ignition module and parameters as a local network. */
 export async function deploySystem(connection: Connection) {
