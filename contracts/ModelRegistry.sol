@@ -51,8 +51,6 @@ contract ModelRegistry is IModelRegistry {
     function update(uint256 modelId, ModelSpec calldata spec) external {
         Record storage r = _owned(modelId);
         if (spec.modelHash != r.modelHash) revert ModelHashChanged(r.modelHash, spec.modelHash);
-        // Open jobs unlock the collateral they locked, read from here: it must not move under them.
-        if (spec.minCollateral != r.minCollateral) revert CollateralChanged(r.minCollateral, spec.minCollateral);
         _validate(spec);
         _write(r, spec);
         emit ModelUpdated(modelId, spec);

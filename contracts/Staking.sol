@@ -27,6 +27,8 @@ contract Staking is IStaking, Ownable2Step, ReentrancyGuardTransient {
     uint8 public constant ROLE_VERIFIER = 2;
     uint8 private constant ALL_ROLES = ROLE_PROVIDER | ROLE_VERIFIER;
     uint256 public constant MAX_EXCLUDED = 16;
+    /// @dev Extra probes a draw may spend stepping past members left under a raised minimum.
+    uint256 public constant MAX_STALE_PROBES = 8;
 
     /// @dev Written together on every lock/unlock: one slot.
     struct Account {
@@ -243,12 +245,21 @@ contract Staking is IStaking, Ownable2Step, ReentrancyGuardTransient {
         uint256 n = _verifiers.length;
         if (n == 0) return address(0);
         uint256 start = seed % n;
-        uint256 probes = excluded.length + 1 < n ? excluded.length + 1 : n;
+        uint256 probes = excluded.length + 1 + MAX_STALE_PROBES;
+        if (probes > n) probes = n;
+        uint256 minStake = _params.minVerifierStake;
         for (uint256 i; i < probes; ++i) {
             address candidate = _verifiers[(start + i) % n];
+            // A raised minimum leaves members under it until someone calls syncVerifier: never draw them.
+            if (_accounts[candidate].stake < minStake) continue;
             if (!_contains(excluded, candidate)) return candidate;
         }
         return address(0);
+    }
+
+    /// @inheritdoc IStaking
+    function syncVerifier(address account_) external {
+        _syncVerifier(account_);
     }
 
     // ---------------------------------------------------------------- internals

@@ -58,7 +58,6 @@ interface IModelRegistry {
     error NotModelOwner(uint256 modelId, address caller);
     error EmptyModelHash();
     error ModelHashChanged(bytes32 registered, bytes32 given);
-    error CollateralChanged(uint256 registered, uint256 given);
     error EmptyUri();
     error InvalidTolerance(ToleranceKind kind);
     error ZeroCollateral();
@@ -68,8 +67,9 @@ interface IModelRegistry {
     /// @notice Registers a model; the caller becomes its owner. Returns the new model id (from 1).
     function register(ModelSpec calldata spec) external returns (uint256 modelId);
 
-    /// @notice Replaces a model's spec (owner only). The model hash and the collateral cannot change (a
-    /// new model file or new collateral is a new model): open jobs release the collateral read here.
+    /// @notice Replaces a model's spec (owner only). The model hash cannot change: a new model file is a
+    /// new model. Jobs already posted keep the collateral and fee terms they were posted with (the
+    /// market snapshots the collateral into each job).
     function update(uint256 modelId, ModelSpec calldata spec) external;
 
     /// @notice Turns a model on or off for new jobs (owner only).

@@ -101,10 +101,16 @@ interface IStaking {
     function jobMarket() external view returns (address);
     function verification() external view returns (address);
 
-    /// @notice Draws a verifier from the set at position `seed % count`, stepping past excluded
-    /// accounts. At most `excluded.length + 1` probes (bounded by MAX_EXCLUDED), so O(1) in the size
-    /// of the set. Returns address(0) when no verifier is eligible.
+    /// @notice Draws a verifier from the set at position `seed % count`, stepping past excluded accounts
+    /// and members whose stake is under the current minimum. At most
+    /// `excluded.length + 1 + MAX_STALE_PROBES` probes, so O(1) in the size of the set. Returns
+    /// address(0) when no eligible verifier was found within those probes.
     function drawVerifier(uint256 seed, address[] calldata excluded) external view returns (address);
+
+    /// @notice Re-checks an account's place in the verifier set against the current minimum stake.
+    /// Anyone may call it: after governance raises `minVerifierStake`, keepers evict the members now
+    /// under it one by one (no loop over the set).
+    function syncVerifier(address account) external;
 
     error TooManyExcluded(uint256 count, uint256 max);
 }
