@@ -1,0 +1,285 @@
+/**
+ * What went wrong talking to the chain, and whether trying again can help.
+ *
+ * `classifyChainError` turns any error viem throws into one of the project's classes, so callers
+ * decide by class (DESIGN section 6, STYLE): a revert is a `ContractRevertError` (never retried),
+ * a dropped connection, a timeout or a 5xx is a `ChainTransportError` (retried with backoff), a
+ * nonce the node rejects is a `NonceError` (retried after the nonce is read again from the chain).
+ * `withRetry` applies that rule with exponential backoff and a cap.
+ */
+import {
+  BaseError,
+  decodeErrorResult,
+  HttpRequestError,
+  RpcRequestError,
+  TimeoutError,
+  type Abi,
+  type Hex,
+} from "viem";
+
+import { DinferError, NonRetryableError, RetryableError } from "../errors.js";
+import { abiOf, type ContractName } from "./artifacts.js";
+
+type AbiError = Extract<Abi[number], { type: "error" }>;
+
+export type ContractRevertErrorParameters = {
+  /** The custom error's name (`WrongStatus`), `Error` for a reason string, `Panic`; undefined when undecodable. */
+  errorName: string | undefined;
+  /** The decoded arguments, in ABI order. */
+  args: readonly unknown[];
+  /** The raw revert data, when the node returned it. */
+  data?: Hex;
+  details?: Record<string, unknown>;
+  cause?: unknown;
+};
+
+/** The contract reverted, in a simulation or in a mined transaction. Sending it again reverts again. */
+export class ContractRevertError extends NonRetryableError {
+  override name = "ContractRevertError";
+  readonly errorName: string | undefined;
+  readonly args: readonly unknown[];
+  readonly data: Hex | undefined;
+
+  constructor({ errorName, args, data, details, cause }: ContractRevertErrorParameters) {
+    super(errorName ? `contract reverted: ${errorName}` : "contract reverted", {
+      code: "CONTRACT_REVERT",
+      details: { errorName, args: args.map(String), data, ...details },
+      cause,
+    });
+    this.errorName = errorName;
+    this.args = args;
+    this.data = data;
+  }
+}
+
+/** The RPC endpoint did not answer usefully: connection refused, timeout, HTTP 5xx or 429, a node busy. */
+export class ChainTransportError extends RetryableError {
+  override name = "ChainTransportError";
+}
+
+/** The node rejected the transaction's nonce (too low, too high, already known): read it again and retry. */
+export class NonceError extends RetryableError {
+  override name = "NonceError";
+  /** What the node said, lower-cased: the sender treats "already known" differently from "too low". */
+  readonly nodeMessage: string;
+
+  constructor(nodeMessage: string, { details, cause }: { details?: Record<string, unknown>; cause?: unknown } = {}) {
+    super("transaction nonce rejected", { code: "NONCE", details: { nodeMessage, ...details }, cause });
+    this.nodeMessage = nodeMessage;
+  }
+}
+
+/** Waiting for a receipt ran out of time; the transaction may still be mined. `details.txHash` names it. */
+export class ReceiptTimeoutError extends RetryableError {
+  override name = "ReceiptTimeoutError";
+}
+
+/** Any other failure the chain reported that the same request would hit again (bad params, no funds). */
+export class ChainRequestError extends NonRetryableError {
+  override name = "ChainRequestError";
+}
+
+const CONTRACTS: readonly ContractName[] = ["JobMarket", "Staking", "ModelRegistry", "Verification", "DinferTestToken"];
+let protocolErrors: AbiError[] | undefined;
+
+/**
+ * Every custom error of the protocol's contracts, deduplicated by signature: a call into JobMarket
+ * may revert with an error declared by Staking, which JobMarket's own ABI does not list.
+ */
+export function protocolErrorsAbi(): readonly AbiError[] {
+  if (protocolErrors) return protocolErrors;
+  const seen = new Map<string, AbiError>();
+  for (const name of CONTRACTS) {
+    for (const item of abiOf(name)) {
+      if (item.type !== "error") continue;
+      seen.set(`${item.name}(${item.inputs.map((i) => i.type).join(",")})`, item);
+    }
+  }
+  protocolErrors = [...seen.values()];
+  return protocolErrors;
+}
+
+export type DecodeRevertParameters = {
+  data: Hex | undefined;
+  /** Tried first; then the protocol's errors. */
+  abi?: Abi;
+};
+
+export type DecodeRevertReturnType = { errorName: string | undefined; args: readonly unknown[] };
+
+/** Decodes revert data against an ABI and the protocol's errors; `Error(string)` and `Panic(uint256)` built in. */
+export function decodeRevert({ data, abi = [] }: DecodeRevertParameters): DecodeRevertReturnType {
+  if (!data || data === "0x") return { errorName: undefined, args: [] };
+  for (const candidate of [abi, protocolErrorsAbi() as Abi]) {
+    try {
+      const { errorName, args } = decodeErrorResult({ abi: candidate, data });
+      return { errorName, args: (args ?? []) as readonly unknown[] };
+    } catch {
+      // not in this ABI: try the next one
+    }
+  }
+  return { errorName: undefined, args: [] };
+}
+
+/** The errors an error wraps, outermost first (viem nests them through `cause`). */
+export function errorChain(error: unknown): unknown[] {
+  const chain: unknown[] = [];
+  let current: unknown = error;
+  while (current !== undefined && current !== null && chain.length < 16 && !chain.includes(current)) {
+    chain.push(current);
+    current = (current as { cause?: unknown }).cause;
+  }
+  return chain;
+}
+
+function asHex(value: unknown): Hex | undefined {
+  return typeof value === "string" && /^0x([0-9a-fA-F]{2})*$/.test(value) ? (value as Hex) : undefined;
+}
+
+/** Revert data carried anywhere in an error chain (`raw`, `data`, `data.data`), if any. */
+export function revertDataOf(error: unknown): Hex | undefined {
+  for (const e of errorChain(error)) {
+    const o = e as { raw?: unknown; data?: unknown };
+    const found = asHex(o.raw) ?? asHex(o.data) ?? asHex((o.data as { data?: unknown } | undefined)?.data);
+    if (found && found.length >= 10) return found;
+  }
+  return undefined;
+}
+
+function messagesOf(error: unknown): string {
+  return errorChain(error)
+    .map((e) => {
+      const o = e as { details?: unknown; shortMessage?: unknown; message?: unknown };
+      return [o.details, o.shortMessage, o.message].filter((m) => typeof m === "string").join(" ");
+    })
+    .join(" | ")
+    .toLowerCase();
+}
+
+const REVERT_MESSAGE = /execution reverted|reverted with|revert(ed)? with custom error|vm exception|transaction reverted/;
+const NONCE_MESSAGE = /nonce too (low|high)|nonce is too low|nonce has already been used|already known|known transaction|transaction already imported|replacement transaction underpriced/;
+const TRANSPORT_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "EAI_AGAIN", "UND_ERR_SOCKET", "UND_ERR_CONNECT_TIMEOUT"]);
+// JSON-RPC codes that mean "the node, not the request": internal (-32603) only with a busy-node
+// message, limit exceeded (-32005), resource unavailable (-32002).
+const RETRYABLE_RPC_CODES = new Set([-32005, -32002]);
+
+function isTransportFailure(error: unknown, text: string): boolean {
+  for (const e of errorChain(error)) {
+    if (e instanceof TimeoutError) return true;
+    if (e instanceof HttpRequestError || e instanceof RpcRequestError) {
+      const status = e.status;
+      if (status === undefined) return true; // fetch itself failed: refused, reset, DNS
+      if (status >= 500 || status === 429 || status === 408) return true;
+    }
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string" && TRANSPORT_CODES.has(code)) return true;
+    if (typeof code === "number" && RETRYABLE_RPC_CODES.has(code)) return true;
+  }
+  return /fetch failed|socket hang up|econnrefused|econnreset|timed out|took too long|rate limit|too many requests|header not found/.test(text);
+}
+
+export type ClassifyChainErrorParameters = {
+  error: unknown;
+  /** The called contract's ABI, for decoding its custom errors. */
+  abi?: Abi;
+  /** Added to the classified error's details (function name, tx hash...). */
+  details?: Record<string, unknown>;
+};
+
+/**
+ * Maps any error from viem (or the node) to the project's classes. Order matters: a revert wins
+ * over everything (it is final even when it arrived over a flaky link), then nonce rejections,
+ * then transport failures; anything else is a non-retryable `ChainRequestError`.
+ */
+export function classifyChainError({ error, abi, details }: ClassifyChainErrorParameters): DinferError {
+  if (error instanceof DinferError) return error;
+  const text = messagesOf(error);
+  const data = revertDataOf(error);
+  const reverted = errorChain(error).some((e) => e instanceof BaseError && e.name === "ContractFunctionRevertedError");
+  if (reverted || data || REVERT_MESSAGE.test(text)) {
+    const { errorName, args } = decodeRevert({ data, abi });
+    return new ContractRevertError({ errorName, args, data, details, cause: error });
+  }
+  const nonce = NONCE_MESSAGE.exec(text);
+  if (nonce) return new NonceError(nonce[0], { details, cause: error });
+  if (isTransportFailure(error, text)) {
+    return new ChainTransportError("chain RPC unavailable", { code: "CHAIN_TRANSPORT", details, cause: error });
+  }
+  const shortMessage = (error as { shortMessage?: unknown })?.shortMessage;
+  return new ChainRequestError(typeof shortMessage === "string" ? shortMessage : "chain request failed", {
+    code: "CHAIN_REQUEST",
+    details,
+    cause: error,
+  });
+}
+
+export type BackoffDelayParameters = {
+  /** 0 for the first retry. */
+  attempt: number;
+  baseDelayMs?: number;
+  maxDelayMs?: number;
+  /** A number in [0, 1); the delay is drawn from [d/2, d) ("equal jitter") so retries spread out. */
+  random?: number;
+};
+
+/** The wait before retry number `attempt`: base * 2^attempt, capped, with jitter. */
+export function backoffDelay({ attempt, baseDelayMs = 200, maxDelayMs = 10_000, random = Math.random() }: BackoffDelayParameters): number {
+  const capped = Math.min(maxDelayMs, baseDelayMs * 2 ** attempt);
+  return Math.round(capped / 2 + (capped / 2) * random);
+}
+
+/** Resolves after `ms`, or rejects with the signal's reason once it aborts. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+export type RetryOptions = {
+  /** Retries after the first try; 0 disables retrying. */
+  retries?: number;
+  baseDelayMs?: number;
+  maxDelayMs?: number;
+  signal?: AbortSignal;
+};
+
+export type WithRetryParameters<T> = RetryOptions & {
+  /** The action; receives the attempt number (0 first). */
+  run: (attempt: number) => Promise<T>;
+  /** Turns a thrown error into a project error; retried only when the result is a `RetryableError`. */
+  classify: (error: unknown) => DinferError;
+  /** Called before each wait, e.g. to log or to resync a nonce. */
+  onRetry?: (error: DinferError, attempt: number, delayMs: number) => void | Promise<void>;
+};
+
+/** Runs `run` until it succeeds, a non-retryable error comes, or the retries are used up. */
+export async function withRetry<T>({
+  run,
+  classify,
+  onRetry,
+  retries = 5,
+  baseDelayMs = 200,
+  maxDelayMs = 10_000,
+  signal,
+}: WithRetryParameters<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await run(attempt);
+    } catch (error) {
+      const classified = classify(error);
+      if (!(classified instanceof RetryableError) || attempt >= retries || signal?.aborted) throw classified;
+      const delayMs = backoffDelay({ attempt, baseDelayMs, maxDelayMs });
+      await onRetry?.(classified, attempt, delayMs);
+      await sleep(delayMs, signal);
+    }
+  }
+}

@@ -1,0 +1,465 @@
+/**
+ * Sends contract transactions for one account, carefully.
+ *
+ *   1. simulate (`eth_call`): a revert is caught before anything is signed, decoded from the ABI
+ *      into a `ContractRevertError` (never retried);
+ *   2. estimate gas (plus a buffer) and fees;
+ *   3. under a per-sender lock: take the next nonce (read from the chain's pending count once, then
+ *      counted locally), sign locally, broadcast. The lock keeps broadcasts in nonce order, so
+ *      concurrent sends get consecutive nonces and a failure before broadcast leaves no gap;
+ *   4. wait for the receipt with a timeout; a mined transaction that reverted is a
+ *      `ContractRevertError` too, decoded by replaying the call at its block.
+ *
+ * Transport failures (refused, timeout, 5xx) are retried with exponential backoff and a cap. A
+ * broadcast is retried with the same signed bytes, so a retry after a lost response is harmless:
+ * "already known", or "nonce too low" for a hash the node has, counts as sent. A nonce taken by
+ * someone else (the same key used elsewhere) resyncs from the chain and re-signs.
+ */
+import {
+  Eip1559FeesNotSupportedError,
+  encodeFunctionData,
+  keccak256,
+  TransactionNotFoundError,
+  TransactionReceiptNotFoundError,
+  type Abi,
+  type Account,
+  type Address,
+  type Chain,
+  type ContractFunctionArgs,
+  type ContractFunctionName,
+  type ContractFunctionParameters,
+  type Hex,
+  type LocalAccount,
+  type PublicClient,
+  type TransactionReceipt,
+  type Transport,
+  type WalletClient,
+} from "viem";
+
+import { DinferError, NonRetryableError, RetryableError } from "../errors.js";
+import { silentLogger, type Logger } from "../log.js";
+import {
+  backoffDelay,
+  ChainTransportError,
+  classifyChainError,
+  ContractRevertError,
+  errorChain,
+  NonceError,
+  ReceiptTimeoutError,
+  sleep,
+  withRetry,
+  type RetryOptions,
+} from "./errors.js";
+
+type WriteMutability = "nonpayable" | "payable";
+
+export type SendParameters<
+  abi extends Abi | readonly unknown[] = Abi,
+  functionName extends ContractFunctionName<abi, WriteMutability> = ContractFunctionName<abi, WriteMutability>,
+  args extends ContractFunctionArgs<abi, WriteMutability, functionName> = ContractFunctionArgs<abi, WriteMutability, functionName>,
+> = ContractFunctionParameters<abi, WriteMutability, functionName, args> & {
+  address: Address;
+  value?: bigint;
+  /** A fixed gas limit; estimated (plus `gasBufferPct`) when left out. */
+  gas?: bigint;
+  /** Stops the send between steps (never between broadcast and its bookkeeping). */
+  signal?: AbortSignal;
+};
+
+export type SendReturnType = {
+  hash: Hex;
+  nonce: number;
+  receipt: TransactionReceipt;
+  /** gasUsed * effectiveGasPrice, wei. */
+  fee: bigint;
+};
+
+export type SenderStats = {
+  /** Transactions broadcast. */
+  sent: number;
+  mined: number;
+  /** Mined with status reverted (their gas is counted too). */
+  reverted: number;
+  /** Simulations that reverted: caught before sending. */
+  simulatedReverts: number;
+  /** Retries of any step after a retryable failure. */
+  retries: number;
+  nonceResyncs: number;
+  gasUsed: bigint;
+  /** Sum of gasUsed * effectiveGasPrice over mined receipts, wei. */
+  feesWei: bigint;
+};
+
+export type TxSenderParameters = {
+  publicClient: PublicClient;
+  /** Its account must be local (signs in process): the sender signs once and may broadcast again. */
+  walletClient: WalletClient<Transport, Chain | undefined, Account>;
+  logger?: Logger;
+  /** Retry policy for every RPC step. */
+  retry?: Omit<RetryOptions, "signal">;
+  receiptTimeoutMs?: number;
+  receiptPollingIntervalMs?: number;
+  /** Added to the gas estimate, percent: the state may change between estimate and inclusion. */
+  gasBufferPct?: number;
+};
+
+export type WaitForReceiptParameters = { hash: Hex; timeoutMs?: number; signal?: AbortSignal };
+
+type PreparedCall = { to: Address; data: Hex; value: bigint | undefined; gas: bigint; abi: Abi; functionName: string };
+type Fees = { type: "eip1559"; maxFeePerGas: bigint; maxPriorityFeePerGas: bigint } | { type: "legacy"; gasPrice: bigint };
+
+/** Runs async sections one at a time, in call order. */
+class Mutex {
+  #tail: Promise<unknown> = Promise.resolve();
+  run<T>(section: () => Promise<T>): Promise<T> {
+    const result = this.#tail.then(section);
+    this.#tail = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    return result;
+  }
+}
+
+/** A gas limit with a buffer, in integer arithmetic. Pure. */
+export function withGasBuffer({ gas, bufferPct }: { gas: bigint; bufferPct: number }): bigint {
+  return (gas * BigInt(100 + Math.round(bufferPct))) / 100n;
+}
+
+/** Sends transactions from one local account; see the module comment. */
+export class TxSender {
+  readonly address: Address;
+  readonly #public: PublicClient;
+  readonly #account: LocalAccount;
+  readonly #chainId: number | undefined;
+  readonly #log: Logger;
+  readonly #retries: number;
+  readonly #baseDelayMs: number;
+  readonly #maxDelayMs: number;
+  readonly #receiptTimeoutMs: number;
+  readonly #receiptPollingIntervalMs: number;
+  readonly #gasBufferPct: number;
+  readonly #lock = new Mutex();
+  /** The next nonce to use; undefined: read the pending count from the chain first. */
+  #nonce: number | undefined;
+  #resolvedChainId: number | undefined;
+  readonly #counted = new Set<Hex>();
+  readonly #stats: SenderStats = {
+    sent: 0,
+    mined: 0,
+    reverted: 0,
+    simulatedReverts: 0,
+    retries: 0,
+    nonceResyncs: 0,
+    gasUsed: 0n,
+    feesWei: 0n,
+  };
+
+  constructor({
+    publicClient,
+    walletClient,
+    logger = silentLogger(),
+    retry: { retries = 5, baseDelayMs = 200, maxDelayMs = 5_000 } = {},
+    receiptTimeoutMs = 120_000,
+    receiptPollingIntervalMs = 250,
+    gasBufferPct = 20,
+  }: TxSenderParameters) {
+    const account = walletClient.account;
+    if (account.type !== "local") {
+      throw new NonRetryableError("TxSender needs a local account (a private key or keystore)", {
+        code: "CONFIG",
+        details: { address: account.address, type: account.type },
+      });
+    }
+    this.address = account.address;
+    this.#public = publicClient;
+    this.#account = account;
+    this.#chainId = walletClient.chain?.id ?? publicClient.chain?.id;
+    this.#log = logger;
+    this.#retries = retries;
+    this.#baseDelayMs = baseDelayMs;
+    this.#maxDelayMs = maxDelayMs;
+    this.#receiptTimeoutMs = receiptTimeoutMs;
+    this.#receiptPollingIntervalMs = receiptPollingIntervalMs;
+    this.#gasBufferPct = gasBufferPct;
+  }
+
+  /** Counters for metrics; a copy. */
+  stats(): SenderStats {
+    return { ...this.#stats };
+  }
+
+  /** Forgets the local nonce: the next send reads the pending count from the chain. */
+  resyncNonce(): void {
+    this.#nonce = undefined;
+  }
+
+  /**
+   * Simulates, signs, broadcasts and waits for one contract call. Throws `ContractRevertError`
+   * when it reverts (simulated or mined), `ReceiptTimeoutError` (with `details.txHash`) when it
+   * was sent but not seen mined in time, `ChainTransportError` when the RPC stayed down.
+   */
+  async send<
+    const abi extends Abi | readonly unknown[],
+    functionName extends ContractFunctionName<abi, WriteMutability>,
+    args extends ContractFunctionArgs<abi, WriteMutability, functionName>,
+  >(parameters: SendParameters<abi, functionName, args>): Promise<SendReturnType> {
+    const { address: to, value, gas: fixedGas, signal } = parameters;
+    const abi = parameters.abi as Abi;
+    const functionName = parameters.functionName as string;
+    const args = (parameters as { args?: readonly unknown[] }).args;
+    const context = { from: this.address, to, function: functionName };
+    const data = encodeFunctionData({ abi, functionName, args });
+
+    try {
+      await this.#retry({
+        signal,
+        abi,
+        details: { ...context, step: "simulate" },
+        run: () => this.#public.simulateContract({ account: this.address, address: to, abi, functionName, args, value }),
+      });
+    } catch (error) {
+      if (error instanceof ContractRevertError) {
+        this.#stats.simulatedReverts++;
+        this.#log.info({ msg: "simulation reverted, not sent", ...context, error_name: error.errorName, args: error.args.map(String) });
+      }
+      throw error;
+    }
+    signal?.throwIfAborted();
+    const gas =
+      fixedGas ??
+      withGasBuffer({
+        gas: await this.#retry({
+          signal,
+          abi,
+          details: { ...context, step: "estimateGas" },
+          run: () => this.#public.estimateGas({ account: this.address, to, data, value }),
+        }),
+        bufferPct: this.#gasBufferPct,
+      });
+    const fees = await this.#fees(signal);
+    const chainId = await this.#chain(signal);
+    signal?.throwIfAborted();
+
+    const call: PreparedCall = { to, data, value, gas, abi, functionName };
+    const { hash, nonce } = await this.#broadcast({ call, fees, chainId, context });
+    const receipt = await this.waitForReceipt({ hash, signal });
+    const fee = receipt.gasUsed * receipt.effectiveGasPrice;
+    if (receipt.status === "reverted") {
+      const error = await this.#revertOf({ call, receipt });
+      this.#log.warn({
+        msg: "transaction reverted on chain",
+        ...context,
+        tx_hash: hash,
+        nonce,
+        block: receipt.blockNumber,
+        gas_used: receipt.gasUsed,
+        error_name: error.errorName,
+      });
+      throw error;
+    }
+    this.#log.info({ msg: "transaction mined", ...context, tx_hash: hash, nonce, block: receipt.blockNumber, gas_used: receipt.gasUsed });
+    return { hash, nonce, receipt, fee };
+  }
+
+  /**
+   * Polls for a receipt until `timeoutMs`; transport failures while polling are tolerated (the
+   * next poll may work). Counts the receipt's gas into the stats (once per transaction).
+   */
+  async waitForReceipt({ hash, timeoutMs = this.#receiptTimeoutMs, signal }: WaitForReceiptParameters): Promise<TransactionReceipt> {
+    const deadline = Date.now() + timeoutMs;
+    let lastError: unknown;
+    for (;;) {
+      try {
+        const receipt = await this.#public.getTransactionReceipt({ hash });
+        this.#record(receipt);
+        return receipt;
+      } catch (error) {
+        if (!errorChain(error).some((e) => e instanceof TransactionReceiptNotFoundError)) {
+          const classified = classifyChainError({ error, details: { txHash: hash, step: "receipt" } });
+          if (!(classified instanceof RetryableError)) throw classified;
+          lastError = classified;
+        }
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new ReceiptTimeoutError("no receipt in time; the transaction may still be mined", {
+          code: "RECEIPT_TIMEOUT",
+          details: { txHash: hash, timeoutMs },
+          cause: lastError,
+        });
+      }
+      await sleep(Math.min(this.#receiptPollingIntervalMs, left), signal);
+    }
+  }
+
+  /** Counts a receipt into the stats, once per transaction however often it is fetched. */
+  #record(receipt: TransactionReceipt): void {
+    if (this.#counted.has(receipt.transactionHash)) return;
+    this.#counted.add(receipt.transactionHash);
+    if (this.#counted.size > 10_000) this.#counted.delete(this.#counted.values().next().value as Hex);
+    this.#stats.mined++;
+    if (receipt.status === "reverted") this.#stats.reverted++;
+    this.#stats.gasUsed += receipt.gasUsed;
+    this.#stats.feesWei += receipt.gasUsed * receipt.effectiveGasPrice;
+  }
+
+  async #retry<T>({
+    run,
+    abi,
+    details,
+    signal,
+  }: {
+    run: () => Promise<T>;
+    abi?: Abi;
+    details: Record<string, unknown>;
+    signal?: AbortSignal;
+  }): Promise<T> {
+    return withRetry({
+      run,
+      classify: (error) => classifyChainError({ error, abi, details }),
+      onRetry: (error, attempt, delayMs) => {
+        this.#stats.retries++;
+        this.#log.warn({ msg: "chain request failed, retrying", ...details, err_code: error.code, attempt: attempt + 1, delay_ms: delayMs });
+      },
+      retries: this.#retries,
+      baseDelayMs: this.#baseDelayMs,
+      maxDelayMs: this.#maxDelayMs,
+      signal,
+    });
+  }
+
+  async #chain(signal?: AbortSignal): Promise<number> {
+    if (this.#chainId !== undefined) return this.#chainId;
+    this.#resolvedChainId ??= await this.#retry({ signal, details: { step: "chainId" }, run: () => this.#public.getChainId() });
+    return this.#resolvedChainId;
+  }
+
+  async #fees(signal?: AbortSignal): Promise<Fees> {
+    return this.#retry({
+      signal,
+      details: { step: "fees" },
+      run: async (): Promise<Fees> => {
+        try {
+          const { maxFeePerGas, maxPriorityFeePerGas } = await this.#public.estimateFeesPerGas();
+          return { type: "eip1559", maxFeePerGas, maxPriorityFeePerGas };
+        } catch (error) {
+          if (!errorChain(error).some((e) => e instanceof Eip1559FeesNotSupportedError)) throw error;
+          return { type: "legacy", gasPrice: await this.#public.getGasPrice() };
+        }
+      },
+    });
+  }
+
+  async #pendingNonce(): Promise<number> {
+    return this.#retry({
+      details: { step: "nonce", from: this.address },
+      run: () => this.#public.getTransactionCount({ address: this.address, blockTag: "pending" }),
+    });
+  }
+
+  async #sign({ call, fees, chainId, nonce }: { call: PreparedCall; fees: Fees; chainId: number; nonce: number }): Promise<{ raw: Hex; hash: Hex }> {
+    const base = { chainId, nonce, to: call.to, data: call.data, value: call.value, gas: call.gas };
+    const raw = await this.#account.signTransaction({ ...base, ...fees });
+    return { raw, hash: keccak256(raw) };
+  }
+
+  /** Whether the node knows a transaction by hash (pending or mined). */
+  async #known(hash: Hex): Promise<boolean> {
+    try {
+      await this.#public.getTransaction({ hash });
+      return true;
+    } catch (error) {
+      if (errorChain(error).some((e) => e instanceof TransactionNotFoundError)) return false;
+      throw classifyChainError({ error, details: { txHash: hash, step: "getTransaction" } });
+    }
+  }
+
+  #broadcast({
+    call,
+    fees,
+    chainId,
+    context,
+  }: {
+    call: PreparedCall;
+    fees: Fees;
+    chainId: number;
+    context: Record<string, unknown>;
+  }): Promise<{ hash: Hex; nonce: number }> {
+    return this.#lock.run(async () => {
+      let nonce = this.#nonce ?? (await this.#pendingNonce());
+      let signed = await this.#sign({ call, fees, chainId, nonce });
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await this.#public.request({ method: "eth_sendRawTransaction", params: [signed.raw] });
+          return this.#sent({ hash: signed.hash, nonce, context });
+        } catch (error) {
+          const classified = classifyChainError({ error, abi: call.abi, details: { ...context, step: "broadcast", nonce, txHash: signed.hash } });
+          if (classified instanceof NonceError) {
+            // Ours already (a lost response, a retry of the same bytes)? Then it is sent.
+            if (/already known|known transaction|already imported/.test(classified.nodeMessage) || (await this.#known(signed.hash))) {
+              return this.#sent({ hash: signed.hash, nonce, context });
+            }
+            this.#stats.nonceResyncs++;
+            const fresh = await this.#pendingNonce();
+            this.#log.warn({ msg: "nonce rejected, resynced from chain", ...context, node_message: classified.nodeMessage, nonce, fresh_nonce: fresh });
+            nonce = fresh;
+            signed = await this.#sign({ call, fees, chainId, nonce });
+          } else if (!(classified instanceof RetryableError)) {
+            // Rejected outright: this nonce was not used and the lock keeps later ones waiting.
+            this.#nonce = nonce;
+            throw classified;
+          }
+          if (attempt >= this.#retries) {
+            // Unknown whether the node took it: read the nonce again next time.
+            this.#nonce = undefined;
+            throw this.#gaveUp(classified, signed.hash);
+          }
+          const delayMs = backoffDelay({ attempt, baseDelayMs: this.#baseDelayMs, maxDelayMs: this.#maxDelayMs });
+          this.#stats.retries++;
+          this.#log.warn({ msg: "broadcast failed, retrying", ...context, err_code: classified.code, attempt: attempt + 1, delay_ms: delayMs });
+          await sleep(delayMs);
+        }
+      }
+    });
+  }
+
+  #sent({ hash, nonce, context }: { hash: Hex; nonce: number; context: Record<string, unknown> }): { hash: Hex; nonce: number } {
+    this.#nonce = nonce + 1;
+    this.#stats.sent++;
+    this.#log.info({ msg: "transaction sent", ...context, tx_hash: hash, nonce });
+    return { hash, nonce };
+  }
+
+  #gaveUp(error: DinferError, hash: Hex): DinferError {
+    if (error instanceof ChainTransportError) {
+      return new ChainTransportError("broadcast failed after retries; the transaction may have been sent", {
+        code: error.code,
+        details: { ...error.details, txHash: hash },
+        cause: error,
+      });
+    }
+    return error;
+  }
+
+  /**
+   * Why a mined transaction reverted: replays the call from the sender at the state it ran on (the
+   * parent block when it was first in its block, else the block itself, where the transactions
+   * before it are applied and its own effects were nil).
+   */
+  async #revertOf({ call, receipt }: { call: PreparedCall; receipt: TransactionReceipt }): Promise<ContractRevertError> {
+    const details = { txHash: receipt.transactionHash, blockNumber: receipt.blockNumber.toString(), gasUsed: receipt.gasUsed.toString() };
+    const blocks = receipt.transactionIndex === 0 && receipt.blockNumber > 0n ? [receipt.blockNumber - 1n, receipt.blockNumber] : [receipt.blockNumber];
+    for (const blockNumber of blocks) {
+      try {
+        await this.#public.call({ account: this.address, to: call.to, data: call.data, value: call.value, gas: call.gas, blockNumber });
+      } catch (error) {
+        const classified = classifyChainError({ error, abi: call.abi, details });
+        if (classified instanceof ContractRevertError) {
+          return new ContractRevertError({ errorName: classified.errorName, args: classified.args, data: classified.data, details, cause: error });
+        }
+      }
+    }
+    return new ContractRevertError({ errorName: undefined, args: [], details: { ...details, replay: "did not reproduce the revert" } });
+  }
+}

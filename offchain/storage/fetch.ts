@@ -1,0 +1,297 @@
+/**
+ * `fetchBlob`: resolve a blob URI to bytes and check them against the hash the chain holds.
+ *
+ * | URI                      | read from                                       |
+ * |--------------------------|-------------------------------------------------|
+ * | `http(s)://...`          | the URL, streamed                               |
+ * | `ipfs://<cid>[/path]`    | `<ipfsGateway>/ipfs/<cid>[/path]`, streamed      |
+ * | `file:///abs/path`       | the local file                                  |
+ * | `0x<64 hex>` (a blob id) | the given `BlobStore`                           |
+ *
+ * Whatever the source, nothing past `maxBytes` is held (a peer that lies about its length or
+ * streams forever is cut off there), HTTP reads end at `timeoutMs`, and the bytes are returned
+ * only if their keccak256 equals `expectedHash`. Errors say whether to retry: a mismatch, a 404,
+ * an oversized blob or a bad URI are non-retryable; timeouts, network failures, 5xx and 429 are
+ * `BlobUnavailableError` (retryable). The function never retries by itself.
+ */
+import { open } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+
+import type { Hex } from "viem";
+
+import { DEFAULT_MAX_BLOB_BYTES } from "../codec/tensor.js";
+import { DinferError, NonRetryableError } from "../errors.js";
+import { isBlobId, parseBlobId, verifyBlob } from "./blob-id.js";
+import {
+  BlobNotFoundError,
+  BlobRejectedError,
+  BlobTooLargeError,
+  BlobUnavailableError,
+  InvalidBlobUriError,
+} from "./errors.js";
+import { readCapped, validateMaxBytes } from "./read-capped.js";
+import type { BlobStore } from "./store.js";
+
+export const DEFAULT_FETCH_TIMEOUT_MS = 30_000;
+
+/** Where a URI's bytes come from. */
+export type BlobSource = { kind: "http"; url: string } | { kind: "file"; path: string } | { kind: "store"; id: Hex };
+
+export type ResolveBlobUriParameters = {
+  uri: string;
+  /** Base URL of an IPFS HTTP gateway, e.g. "http://127.0.0.1:8080"; needed for `ipfs://`. */
+  ipfsGateway?: string;
+};
+
+/** Maps a blob URI to its source, without any I/O; throws `InvalidBlobUriError` naming the problem. */
+export function resolveBlobUri({ uri, ipfsGateway }: ResolveBlobUriParameters): BlobSource {
+  if (typeof uri !== "string" || uri.length === 0) {
+    throw new InvalidBlobUriError({ uri: String(uri), problem: "empty" });
+  }
+  if (isBlobId(uri)) return { kind: "store", id: parseBlobId(uri, "uri") };
+  const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]*):/.exec(uri)?.[1]?.toLowerCase();
+  switch (scheme) {
+    case "http":
+    case "https":
+      return { kind: "http", url: parseHttpUrl(uri) };
+    case "ipfs":
+      return { kind: "http", url: ipfsGatewayUrl({ uri, ipfsGateway }) };
+    case "file":
+      return { kind: "file", path: parseFileUri(uri) };
+    default:
+      throw new InvalidBlobUriError({
+        uri,
+        problem: scheme === undefined ? "expected http(s)://, ipfs://, file:// or a blob id" : `unsupported scheme "${scheme}:"`,
+      });
+  }
+}
+
+export type FetchBlobParameters = {
+  uri: string;
+  /** The blob id (keccak256) the bytes must have, e.g. a job's inputHash. */
+  expectedHash: Hex;
+  /** Largest blob accepted; defaults to the codec's cap (64 MiB). */
+  maxBytes?: number;
+  /** Limit for a whole HTTP read, headers and body; defaults to 30 s. */
+  timeoutMs?: number;
+  ipfsGateway?: string;
+  /** Resolves bare blob ids. */
+  store?: BlobStore;
+  /** Cancels an HTTP read (shutdown); the error is then a retryable `BlobUnavailableError`. */
+  signal?: AbortSignal;
+};
+
+export type FetchBlobReturnType = Uint8Array;
+
+/** The verified bytes behind `uri`. */
+export async function fetchBlob({
+  uri,
+  expectedHash,
+  maxBytes = DEFAULT_MAX_BLOB_BYTES,
+  timeoutMs = DEFAULT_FETCH_TIMEOUT_MS,
+  ipfsGateway,
+  store,
+  signal,
+}: FetchBlobParameters): Promise<FetchBlobReturnType> {
+  const expected = parseBlobId(expectedHash, "expectedHash");
+  validateMaxBytes(maxBytes);
+  validateTimeout(timeoutMs);
+  const source = resolveBlobUri({ uri, ipfsGateway });
+  const label = describeSource(source);
+  const bytes = await readSource({ source, label, maxBytes, timeoutMs, store, signal, uri });
+  return verifyBlob({ bytes, expected, source: label });
+}
+
+type ReadSourceParameters = {
+  source: BlobSource;
+  label: string;
+  maxBytes: number;
+  timeoutMs: number;
+  store: BlobStore | undefined;
+  signal: AbortSignal | undefined;
+  uri: string;
+};
+
+function readSource({ source, label, maxBytes, timeoutMs, store, signal, uri }: ReadSourceParameters): Promise<Uint8Array> {
+  switch (source.kind) {
+    case "http":
+      return readHttp({ url: source.url, label, maxBytes, timeoutMs, signal });
+    case "file":
+      return readFileSource({ path: source.path, label, maxBytes });
+    case "store":
+      if (store === undefined) throw new InvalidBlobUriError({ uri, problem: "a bare blob id needs a local store, none given" });
+      return readStore({ store, id: source.id, maxBytes });
+  }
+}
+
+async function readHttp({
+  url,
+  label,
+  maxBytes,
+  timeoutMs,
+  signal,
+}: {
+  url: string;
+  label: string;
+  maxBytes: number;
+  timeoutMs: number;
+  signal: AbortSignal | undefined;
+}): Promise<Uint8Array> {
+  const timeout = AbortSignal.timeout(timeoutMs);
+  const combined = signal === undefined ? timeout : AbortSignal.any([signal, timeout]);
+  try {
+    const response = await fetch(url, { signal: combined, redirect: "follow", headers: { accept: "application/octet-stream" } });
+    try {
+      checkStatus(response.status, label);
+      checkContentLength(response.headers.get("content-length"), maxBytes, label);
+    } catch (error) {
+      await response.body?.cancel().catch(() => {});
+      throw error;
+    }
+    if (response.body === null) return new Uint8Array(0);
+    return await readCapped({ source: response.body, maxBytes, label });
+  } catch (error) {
+    if (error instanceof DinferError) throw error;
+    if (timeout.aborted) {
+      throw new BlobUnavailableError({ source: label, problem: `timed out after ${timeoutMs} ms`, details: { timeoutMs }, cause: error });
+    }
+    if (signal?.aborted) throw new BlobUnavailableError({ source: label, problem: "aborted", cause: error });
+    throw new BlobUnavailableError({ source: label, problem: networkProblem(error), cause: error });
+  }
+}
+
+/** Throws for any status but 2xx: 404/410 not found; 408, 425, 429, 5xx retryable; other 4xx final. */
+function checkStatus(status: number, label: string): void {
+  if (status >= 200 && status < 300) return;
+  if (status === 404 || status === 410) throw new BlobNotFoundError({ source: label, details: { status } });
+  if (status === 408 || status === 425 || status === 429 || status >= 500) {
+    throw new BlobUnavailableError({ source: label, problem: `HTTP ${status}`, details: { status } });
+  }
+  throw new BlobRejectedError({ source: label, problem: `HTTP ${status}`, details: { status } });
+}
+
+function checkContentLength(header: string | null, maxBytes: number, label: string): void {
+  if (header === null || !/^\d+$/.test(header)) return;
+  const size = Number(header);
+  if (size > maxBytes) throw new BlobTooLargeError({ source: label, maxBytes, size });
+}
+
+async function readFileSource({ path, label, maxBytes }: { path: string; label: string; maxBytes: number }): Promise<Uint8Array> {
+  let handle;
+  try {
+    handle = await open(path, "r");
+    const stats = await handle.stat();
+    if (!stats.isFile()) throw new BlobRejectedError({ source: label, problem: "not a regular file" });
+    if (stats.size > maxBytes) throw new BlobTooLargeError({ source: label, maxBytes, size: stats.size });
+    // Read through the capped reader anyway: the file may grow after the stat.
+    return await readCapped({ source: handle.createReadStream({ autoClose: false }), maxBytes, label });
+  } catch (error) {
+    throw fileError(error, label);
+  } finally {
+    await handle?.close();
+  }
+}
+
+async function readStore({ store, id, maxBytes }: { store: BlobStore; id: Hex; maxBytes: number }): Promise<Uint8Array> {
+  const bytes = await store.get(id);
+  if (bytes.byteLength > maxBytes) throw new BlobTooLargeError({ source: id, maxBytes, size: bytes.byteLength });
+  return bytes;
+}
+
+function fileError(error: unknown, label: string): unknown {
+  if (error instanceof DinferError) return error;
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === "ENOENT" || code === "ENOTDIR") return new BlobNotFoundError({ source: label, cause: error });
+  if (code === "EISDIR" || code === "EACCES" || code === "EPERM") {
+    return new BlobRejectedError({ source: label, problem: code, cause: error });
+  }
+  return new BlobUnavailableError({ source: label, problem: code ?? "read failed", cause: error });
+}
+
+function parseHttpUrl(uri: string): string {
+  try {
+    return new URL(uri).href;
+  } catch (cause) {
+    throw new InvalidBlobUriError({ uri, problem: "malformed URL", cause });
+  }
+}
+
+function parseFileUri(uri: string): string {
+  try {
+    return fileURLToPath(uri);
+  } catch (cause) {
+    throw new InvalidBlobUriError({ uri, problem: "not a local absolute file URL", cause });
+  }
+}
+
+const IPFS_URI = /^ipfs:\/\/([^/?#]*)([^?#]*)$/i;
+const CID = /^[A-Za-z0-9]{1,128}$/;
+
+/** `<gateway>/ipfs/<cid>[/path]`, with the path's segments re-encoded and `.`/`..` refused. */
+export function ipfsGatewayUrl({ uri, ipfsGateway }: ResolveBlobUriParameters): string {
+  const match = IPFS_URI.exec(uri);
+  if (match === null) throw new InvalidBlobUriError({ uri, problem: "expected ipfs://<cid>[/path], no query or fragment" });
+  const [, cid = "", path = ""] = match;
+  if (!CID.test(cid)) throw new InvalidBlobUriError({ uri, problem: `malformed CID "${cid}"` });
+  if (ipfsGateway === undefined) throw new InvalidBlobUriError({ uri, problem: "no IPFS gateway configured" });
+  const segments = path
+    .split("/")
+    .filter((segment) => segment !== "")
+    .map((segment) => encodePathSegment(segment, uri));
+  return [gatewayBase(ipfsGateway, uri), "ipfs", cid, ...segments].join("/");
+}
+
+function encodePathSegment(segment: string, uri: string): string {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(segment);
+  } catch (cause) {
+    throw new InvalidBlobUriError({ uri, problem: `malformed percent-encoding in "${segment}"`, cause });
+  }
+  if (decoded === "." || decoded === "..") throw new InvalidBlobUriError({ uri, problem: `path segment "${segment}" not allowed` });
+  return encodeURIComponent(decoded);
+}
+
+function gatewayBase(gateway: string, uri: string): string {
+  let url: URL;
+  try {
+    url = new URL(gateway);
+  } catch (cause) {
+    throw new InvalidBlobUriError({ uri, problem: `IPFS gateway "${gateway}" is not a URL`, cause });
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new InvalidBlobUriError({ uri, problem: `IPFS gateway "${gateway}" is not http(s)` });
+  }
+  if (url.search !== "" || url.hash !== "") {
+    throw new InvalidBlobUriError({ uri, problem: `IPFS gateway "${gateway}" must not have a query or fragment` });
+  }
+  return url.href.replace(/\/+$/, "");
+}
+
+/** The source for messages and logs: an HTTP URL without its query (it may carry a token). */
+function describeSource(source: BlobSource): string {
+  switch (source.kind) {
+    case "http": {
+      const url = new URL(source.url);
+      return `${url.origin}${url.pathname}`;
+    }
+    case "file":
+      return source.path;
+    case "store":
+      return `store:${source.id}`;
+  }
+}
+
+function networkProblem(error: unknown): string {
+  const cause = (error as { cause?: { code?: string; message?: string } } | undefined)?.cause;
+  return cause?.code ?? cause?.message ?? (error instanceof Error ? error.message : String(error));
+}
+
+function validateTimeout(timeoutMs: number): void {
+  if (!Number.isSafeInteger(timeoutMs) || timeoutMs <= 0) {
+    throw new NonRetryableError(`timeoutMs: expected a positive integer, got ${timeoutMs}`, {
+      code: "INVALID_OPTION",
+      details: { field: "timeoutMs", value: String(timeoutMs) },
+    });
+  }
+}

@@ -1,0 +1,260 @@
+/**
+ * The blob HTTP server: a worker serves its output blobs (and, if enabled, accepts uploads) so
+ * that dApps, auditors and committee members can fetch them with `fetchBlob`.
+ *
+ * | request                | answer                                                         |
+ * |------------------------|----------------------------------------------------------------|
+ * | `GET /blobs/<id>`      | 200 with the verified bytes (`application/octet-stream`), 404 unknown, 400 malformed id |
+ * | `HEAD /blobs/<id>`     | the same status and headers, no body                           |
+ * | `PUT /blobs`           | only with `uploadToken` set: body = blob bytes, `authorization: Bearer <token>`; 201 `{ id, size }` (idempotent), 401 bad token, 413 over `maxBytes`, 405 when uploads are off |
+ *
+ * Blobs are immutable, so GET answers carry `etag: "<id>"` and an immutable cache-control.
+ * Uploads are off by default: anyone who can reach the server could otherwise fill its disk.
+ * The token is a shared secret between the server's operator and the dApps it accepts inputs
+ * from; put the server behind TLS before sending it over an untrusted network.
+ */
+import { createHash, timingSafeEqual } from "node:crypto";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+
+import type { Hex } from "viem";
+
+import { DEFAULT_MAX_BLOB_BYTES } from "../codec/tensor.js";
+import { DinferError, NonRetryableError } from "../errors.js";
+import { silentLogger, type Logger } from "../log.js";
+import { isBlobId, parseBlobId } from "./blob-id.js";
+import { BlobHashMismatchError, BlobNotFoundError, BlobTooLargeError } from "./errors.js";
+import { validateMaxBytes } from "./read-capped.js";
+import type { BlobStore } from "./store.js";
+
+export const MIN_UPLOAD_TOKEN_LENGTH = 16;
+
+export type StartBlobServerParameters = {
+  store: BlobStore;
+  /** Interface to bind; loopback unless told otherwise. */
+  host?: string;
+  /** 0 picks a free port (see the returned `port`). */
+  port?: number;
+  /** Largest upload accepted (and blob served); defaults to the codec's cap (64 MiB). */
+  maxBytes?: number;
+  /** Enables `PUT /blobs` for clients that present it; at least 16 characters. Off when absent. */
+  uploadToken?: string;
+  logger?: Logger;
+  /** How long `close()` waits for requests in flight before cutting their connections. */
+  closeGraceMs?: number;
+  /** Limit for receiving a whole request (headers and body). */
+  requestTimeoutMs?: number;
+};
+
+export type BlobServer = {
+  /** Base URL, e.g. "http://127.0.0.1:41234"; blobs are at `${url}/blobs/<id>`. */
+  url: string;
+  host: string;
+  port: number;
+  /** Stops accepting connections, lets requests in flight finish (up to `closeGraceMs`); idempotent. */
+  close(): Promise<void>;
+};
+
+export type StartBlobServerReturnType = BlobServer;
+
+/** Starts the server and resolves once it listens. */
+export async function startBlobServer({
+  store,
+  host = "127.0.0.1",
+  port = 0,
+  maxBytes = DEFAULT_MAX_BLOB_BYTES,
+  uploadToken,
+  logger = silentLogger(),
+  closeGraceMs = 5_000,
+  requestTimeoutMs = 60_000,
+}: StartBlobServerParameters): Promise<StartBlobServerReturnType> {
+  validateMaxBytes(maxBytes);
+  validateUploadToken(uploadToken);
+  const context: HandlerContext = { store, maxBytes, tokenDigest: uploadToken === undefined ? undefined : digest(uploadToken), logger };
+  const server = createServer();
+  const close = gracefulCloser({ server, closeGraceMs, onClosed: () => logger.info({ msg: "blob server closed", url }) });
+  server.on("request", (request: IncomingMessage, response: ServerResponse) => {
+    handleRequest(context, request, response).catch((error: unknown) => {
+      logger.error({ msg: "blob request failed", method: request.method, url: request.url, err: error });
+      if (!response.headersSent) sendError(response, 500, "INTERNAL", "internal error");
+      else response.destroy();
+    });
+  });
+  server.requestTimeout = requestTimeoutMs;
+  server.headersTimeout = Math.min(requestTimeoutMs, 60_000);
+  await listen(server, host, port);
+  const bound = (server.address() as AddressInfo).port;
+  const url = `http://${host.includes(":") ? `[${host}]` : host}:${bound}`;
+  logger.info({ msg: "blob server listening", url, uploads: uploadToken !== undefined });
+  return { url, host, port: bound, close };
+}
+
+type HandlerContext = {
+  store: BlobStore;
+  maxBytes: number;
+  tokenDigest: Buffer | undefined;
+  logger: Logger;
+};
+
+async function handleRequest(context: HandlerContext, request: IncomingMessage, response: ServerResponse): Promise<void> {
+  const path = new URL(request.url ?? "/", "http://localhost").pathname;
+  const method = request.method ?? "GET";
+  if (path === "/blobs" || path === "/blobs/") {
+    if (method === "PUT") return handleUpload(context, request, response);
+    return sendError(response, 405, "METHOD_NOT_ALLOWED", "use PUT to upload a blob", { allow: "PUT" });
+  }
+  const match = /^\/blobs\/([^/]*)$/.exec(path);
+  if (match === null) return sendError(response, 404, "NOT_FOUND", "no such route; blobs are at /blobs/<id>");
+  if (method !== "GET" && method !== "HEAD") {
+    return sendError(response, 405, "METHOD_NOT_ALLOWED", "use GET or HEAD", { allow: "GET, HEAD" });
+  }
+  if (!isBlobId(match[1])) return sendError(response, 400, "INVALID_BLOB_ID", "a blob id is 0x and 64 hex digits");
+  return handleRead(context, parseBlobId(match[1]), method === "HEAD", response);
+}
+
+async function handleRead({ store, maxBytes, logger }: HandlerContext, id: Hex, headOnly: boolean, response: ServerResponse) {
+  let bytes: Uint8Array;
+  try {
+    bytes = await store.get(id);
+  } catch (error) {
+    if (error instanceof BlobNotFoundError) return sendError(response, 404, "BLOB_NOT_FOUND", `no blob ${id}`);
+    if (error instanceof BlobHashMismatchError || error instanceof BlobTooLargeError) {
+      logger.error({ msg: "stored blob unreadable", blob_id: id, err: error });
+      return sendError(response, 500, (error as DinferError).code, "stored blob is unreadable");
+    }
+    throw error;
+  }
+  if (bytes.byteLength > maxBytes) return sendError(response, 500, "BLOB_TOO_LARGE", "stored blob exceeds the serving cap");
+  response.writeHead(200, {
+    "content-type": "application/octet-stream",
+    "content-length": bytes.byteLength,
+    etag: `"${id}"`,
+    "cache-control": "public, max-age=31536000, immutable",
+    "x-content-type-options": "nosniff",
+  });
+  response.end(headOnly ? undefined : bytes);
+  logger.debug({ msg: "blob served", blob_id: id, bytes: bytes.byteLength, head: headOnly });
+}
+
+async function handleUpload({ store, maxBytes, tokenDigest, logger }: HandlerContext, request: IncomingMessage, response: ServerResponse) {
+  if (tokenDigest === undefined) {
+    return sendError(response, 405, "UPLOADS_DISABLED", "uploads are disabled on this server", { allow: "" }, true);
+  }
+  if (!hasToken(request.headers.authorization, tokenDigest)) {
+    return sendError(response, 401, "UNAUTHORIZED", "missing or wrong upload token", { "www-authenticate": "Bearer" }, true);
+  }
+  const declared = Number(request.headers["content-length"] ?? 0);
+  if (declared > maxBytes) return sendError(response, 413, "BLOB_TOO_LARGE", `uploads are capped at ${maxBytes} bytes`, {}, true);
+  const body = await readBody(request, maxBytes);
+  if (body === undefined) return sendError(response, 413, "BLOB_TOO_LARGE", `uploads are capped at ${maxBytes} bytes`, {}, true);
+  const id = await store.put(body);
+  response.writeHead(201, { "content-type": "application/json", location: `/blobs/${id}` });
+  response.end(JSON.stringify({ id, size: body.byteLength }));
+  logger.info({ msg: "blob uploaded", blob_id: id, bytes: body.byteLength });
+}
+
+/**
+ * The request body, or undefined once it passes `maxBytes`; then reading stops (the socket is
+ * closed after the 413 answer), rather than destroying the socket before the answer is sent.
+ */
+function readBody(request: IncomingMessage, maxBytes: number): Promise<Uint8Array | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const onData = (chunk: Buffer) => {
+      total += chunk.byteLength;
+      if (total > maxBytes) {
+        request.off("data", onData);
+        request.pause();
+        resolve(undefined);
+        return;
+      }
+      chunks.push(chunk);
+    };
+    request.on("data", onData);
+    request.once("end", () => resolve(new Uint8Array(Buffer.concat(chunks, total))));
+    request.once("error", reject);
+  });
+}
+
+function sendError(
+  response: ServerResponse,
+  status: number,
+  code: string,
+  message: string,
+  headers: Record<string, string> = {},
+  closeConnection = false,
+): void {
+  const body = JSON.stringify({ error: code, message });
+  response.writeHead(status, {
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(body),
+    ...headers,
+    ...(closeConnection ? { connection: "close" } : {}),
+  });
+  response.end(body);
+}
+
+function hasToken(header: string | undefined, tokenDigest: Buffer): boolean {
+  const match = /^Bearer (.+)$/.exec(header ?? "");
+  return match !== null && timingSafeEqual(digest(match[1]!), tokenDigest);
+}
+
+/** sha256 of the token: equal-length inputs for the constant-time comparison. */
+function digest(token: string): Buffer {
+  return createHash("sha256").update(token, "utf8").digest();
+}
+
+function validateUploadToken(token: string | undefined): void {
+  if (token === undefined) return;
+  if (typeof token !== "string" || token.length < MIN_UPLOAD_TOKEN_LENGTH) {
+    throw new NonRetryableError(`uploadToken: expected at least ${MIN_UPLOAD_TOKEN_LENGTH} characters`, {
+      code: "INVALID_OPTION",
+      details: { field: "uploadToken" },
+    });
+  }
+}
+
+/**
+ * Graceful close for `server`: stop accepting, let requests in flight finish on connections that
+ * then close (rather than wait out keep-alive timeouts), cut whatever remains after
+ * `closeGraceMs`. Install before the request handler, so it sees every request first.
+ */
+function gracefulCloser({ server, closeGraceMs, onClosed }: { server: Server; closeGraceMs: number; onClosed: () => void }): () => Promise<void> {
+  let closing: Promise<void> | undefined;
+  const inFlight = new Set<ServerResponse>();
+  server.on("request", (_request: IncomingMessage, response: ServerResponse) => {
+    inFlight.add(response);
+    if (closing !== undefined) response.setHeader("connection", "close");
+    response.once("close", () => {
+      inFlight.delete(response);
+      if (closing !== undefined) setImmediate(() => server.closeIdleConnections());
+    });
+  });
+  return () => {
+    closing ??= new Promise<void>((resolve) => {
+      for (const response of inFlight) if (!response.headersSent) response.setHeader("connection", "close");
+      const timer = setTimeout(() => server.closeAllConnections(), closeGraceMs);
+      timer.unref();
+      server.close(() => {
+        clearTimeout(timer);
+        onClosed();
+        resolve();
+      });
+      server.closeIdleConnections();
+    });
+    return closing;
+  };
+}
+
+function listen(server: Server, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (cause: Error) =>
+      reject(new NonRetryableError(`blob server cannot listen on ${host}:${port}`, { code: "LISTEN_FAILED", details: { host, port }, cause }));
+    server.once("error", onError);
+    server.listen(port, host, () => {
+      server.off("error", onError);
+      resolve();
+    });
+  });
+}

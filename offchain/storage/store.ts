@@ -1,0 +1,18 @@
+/**
+ * The blob store contract: content-addressed, so a blob's id is keccak256 of its bytes and a
+ * `get` returns only bytes that hash to the id asked for. Implementations: `LocalBlobStore`
+ * (a directory, the default); remote blobs are read with `fetchBlob`.
+ */
+import type { Hex } from "viem";
+
+export interface BlobStore {
+  /** Stores the bytes and returns their blob id; storing the same bytes twice is a no-op. */
+  put(bytes: Uint8Array): Promise<Hex>;
+  /**
+   * The bytes of blob `id`, verified against it. Throws `BlobNotFoundError` if absent,
+   * `BlobHashMismatchError` if the stored copy is corrupted, `BlobTooLargeError` over the cap.
+   */
+  get(id: Hex): Promise<Uint8Array>;
+  /** Whether a blob with this id is stored (present, not yet verified). */
+  has(id: Hex): Promise<boolean>;
+}

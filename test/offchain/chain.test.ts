@@ -1,0 +1,648 @@
+/**
+ * The chain module against real chains: an in-process EDR chain served over HTTP (so viem's http
+ * transport, the retries and the error decoding run as in production), and a real `hardhat node`
+ * process with interval mining.
+ */
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+import { network } from "hardhat";
+import { after, before, describe, it } from "mocha";
+import { HttpRequestError, parseEther, type Address, type Hex } from "viem";
+import { mnemonicToAccount } from "viem/accounts";
+
+import { createChainClients, contractOf } from "../../offchain/chain/clients.js";
+import {
+  backoffDelay,
+  ChainRequestError,
+  ChainTransportError,
+  classifyChainError,
+  ContractRevertError,
+  ReceiptTimeoutError,
+} from "../../offchain/chain/errors.js";
+import { JobStatus } from "../../offchain/chain/jobs.js";
+import {
+  decodeCursor,
+  encodeCursor,
+  LogPoller,
+  MemoryCursorStore,
+  ReorgTooDeepError,
+  type LogBatch,
+  type LogPollerParameters,
+  type PolledLog,
+  type ReorgEvent,
+} from "../../offchain/chain/poller.js";
+import { TxSender } from "../../offchain/chain/sender.js";
+import { NonRetryableError, RetryableError } from "../../offchain/errors.js";
+import { deploySystem, jobRequest, jobTracker, ROLE_PROVIDER, setUpMarket, stake, type Connection, type System } from "../helpers/fixture.js";
+import { freePort, startNode, answersChainId, type StartNodeReturnType } from "../helpers/node.js";
+
+const MNEMONIC = "test test test test test test test test test test test junk";
+const here = path.dirname(fileURLToPath(import.meta.url));
+const tokenArtifact = JSON.parse(
+  readFileSync(path.resolve(here, "../../artifacts/contracts/DinferTestToken.sol/DinferTestToken.json"), "utf8"),
+) as { abi: readonly unknown[]; bytecode: Hex };
+
+type Rpc = (request: { method: string; params?: unknown[] }) => Promise<unknown>;
+
+/**
+ * A JSON-RPC server on 127.0.0.1 in front of `rpc`. It counts methods and can answer the next
+ * requests with an HTTP error, or start listening late (a node that is not up yet).
+ */
+async function serveRpc({ rpc, port, listenAfterMs = 0 }: { rpc: Rpc; port?: number; listenAfterMs?: number }) {
+  const chosen = port ?? (await freePort());
+  const calls: string[] = [];
+  let failing = 0;
+  let failStatus = 502;
+  let failures = 0;
+  const server: Server = createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    if (failing > 0) {
+      failing--;
+      failures++;
+      res.writeHead(failStatus, { "content-type": "text/plain" }).end("bad gateway");
+      return;
+    }
+    const body = JSON.parse(Buffer.concat(chunks).toString()) as { id: number; method: string; params?: unknown[] };
+    calls.push(body.method);
+    let reply: unknown;
+    try {
+      reply = { jsonrpc: "2.0", id: body.id, result: await rpc({ method: body.method, params: body.params }) };
+    } catch (e) {
+      const error = e as { code?: number; message?: string; data?: unknown };
+      reply = { jsonrpc: "2.0", id: body.id, error: { code: error.code ?? -32603, message: error.message ?? "error", data: error.data } };
+    }
+    res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(reply, (_, v) => (typeof v === "bigint" ? `0x${v.toString(16)}` : v)));
+  });
+  const listening = new Promise<void>((resolve) => {
+    setTimeout(() => server.listen(chosen, "127.0.0.1", () => resolve()), listenAfterMs);
+  });
+  if (listenAfterMs === 0) await listening;
+  return {
+    url: `http://127.0.0.1:${chosen}`,
+    listening,
+    calls,
+    count: (method: string) => calls.filter((m) => m === method).length,
+    failNext(n: number, status = 502) {
+      failing = n;
+      failStatus = status;
+    },
+    failures: () => failures,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** Forwards JSON-RPC to a URL (for a proxy in front of the real node). */
+function forwardTo(url: string): Rpc {
+  return async ({ method, params }) => {
+    const response = await fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params: params ?? [] }),
+    });
+    const body = (await response.json()) as { result?: unknown; error?: { code: number; message: string; data?: unknown } };
+    if (body.error) throw Object.assign(new Error(body.error.message), body.error);
+    return body.result;
+  };
+}
+
+async function waitFor(condition: () => boolean | Promise<boolean>, { timeoutMs = 20_000, what = "condition" } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function amountsOf(logs: PolledLog[]): bigint[] {
+  return logs.map((l) => BigInt(l.data));
+}
+
+describe("chain: LogPoller (in-process chain)", function () {
+  let connection: Connection;
+  let token: { address: Address; write: { mint: (args: [Address, bigint]) => Promise<Hex> } };
+  let deployBlock: bigint;
+  let mintTo: Address;
+  let next = 1n;
+
+  before(async () => {
+    connection = await network.create();
+    const deployed = await connection.viem.deployContract("DinferTestToken");
+    token = deployed as unknown as typeof token;
+    deployBlock = await (await connection.viem.getPublicClient()).getBlockNumber();
+    [mintTo] = (await connection.viem.getWalletClients()).map((w) => w.account.address);
+  });
+
+  /** Mints a fresh, increasing amount (one Transfer log) and returns it. */
+  async function mint(): Promise<bigint> {
+    const amount = next++;
+    await token.write.mint([mintTo, amount]);
+    return amount;
+  }
+
+  /** Several mints in one block. */
+  async function mintInOneBlock(n: number): Promise<bigint[]> {
+    await connection.provider.request({ method: "evm_setAutomine", params: [false] });
+    try {
+      const amounts: bigint[] = [];
+      for (let i = 0; i < n; i++) amounts.push(await mint());
+      await connection.networkHelpers.mine();
+      return amounts;
+    } finally {
+      await connection.provider.request({ method: "evm_setAutomine", params: [true] });
+    }
+  }
+
+  async function makePoller(overrides: Partial<LogPollerParameters> & { store: MemoryCursorStore }) {
+    const delivered: PolledLog[] = [];
+    const batches: LogBatch[] = [];
+    const reorgs: ReorgEvent[] = [];
+    const poller = new LogPoller({
+      name: "token",
+      publicClient: await connection.viem.getPublicClient(),
+      address: token.address,
+      startBlock: deployBlock,
+      confirmations: 0,
+      onLogs: async (batch) => {
+        batches.push(batch);
+        delivered.push(...batch.logs);
+      },
+      onReorg: (event) => {
+        reorgs.push(event);
+      },
+      ...overrides,
+    });
+    return { poller, delivered, batches, reorgs };
+  }
+
+  async function drain(poller: LogPoller) {
+    for (let i = 0; i < 1_000; i++) if ((await poller.poll()).caughtUp) return;
+    throw new Error("poller never caught up");
+  }
+
+  it("delivers logs in chain order across batches of at most maxBlocksPerQuery blocks", async () => {
+    const expected: bigint[] = [];
+    expected.push(...(await mintInOneBlock(3)));
+    expected.push(await mint());
+    await connection.networkHelpers.mine(3);
+    expected.push(...(await mintInOneBlock(2)));
+    expected.push(await mint(), await mint());
+    await connection.networkHelpers.mine(2);
+    expected.push(...(await mintInOneBlock(4)));
+
+    const { poller, delivered, batches } = await makePoller({ store: new MemoryCursorStore(), maxBlocksPerQuery: 2 });
+    await drain(poller);
+
+    assert.deepEqual(amountsOf(delivered), expected);
+    assert.ok(batches.length >= 4, `expected several batches, got ${batches.length}`);
+    for (const batch of batches) {
+      assert.ok(batch.toBlock - batch.fromBlock + 1n <= 2n, "a batch spans more than maxBlocksPerQuery blocks");
+      for (const log of batch.logs) assert.ok(log.blockNumber >= batch.fromBlock && log.blockNumber <= batch.toBlock);
+    }
+    for (let i = 1; i < delivered.length; i++) {
+      const [a, b] = [delivered[i - 1]!, delivered[i]!];
+      assert.ok(a.blockNumber < b.blockNumber || (a.blockNumber === b.blockNumber && a.logIndex < b.logIndex), "out of order");
+    }
+    const head = await (await connection.viem.getPublicClient()).getBlockNumber();
+    assert.equal((await poller.cursor())?.block, head);
+  });
+
+  it("resumes from the persisted cursor without redelivering handled logs", async () => {
+    const store = new MemoryCursorStore();
+    const first = await makePoller({ store });
+    await drain(first.poller);
+    const handled = first.delivered.length;
+    assert.ok(handled > 0);
+
+    const fresh = [await mint(), await mint()];
+    const second = await makePoller({ store });
+    await drain(second.poller);
+    assert.deepEqual(amountsOf(second.delivered), fresh);
+
+    // The stored cursor survives a round trip through its text form (what a SQLite column holds).
+    const stored = store.get("token")!;
+    assert.deepEqual(decodeCursor(encodeCursor(stored)), stored);
+  });
+
+  it("keeps the cursor when the handler fails, and redelivers the batch on the next poll", async () => {
+    const store = new MemoryCursorStore();
+    const { poller } = await makePoller({ store });
+    await drain(poller);
+    const before = (await poller.cursor())!;
+
+    const amount = await mint();
+    let calls = 0;
+    const seen: bigint[][] = [];
+    const flaky = new LogPoller({
+      name: "token",
+      publicClient: await connection.viem.getPublicClient(),
+      store,
+      address: token.address,
+      confirmations: 0,
+      onLogs: async ({ logs }) => {
+        seen.push(amountsOf(logs));
+        if (calls++ === 0) throw new Error("database is locked");
+      },
+    });
+    await assert.rejects(flaky.poll(), (e: unknown) => e instanceof RetryableError && (e as RetryableError).code === "LOG_HANDLER");
+    assert.deepEqual(store.get("token"), before, "cursor moved although the handler failed");
+    await drain(flaky);
+    assert.deepEqual(seen, [[amount], [amount]]);
+    assert.ok(store.get("token")!.block > before.block);
+  });
+
+  it("reads only blocks with `confirmations` blocks on top", async () => {
+    const client = await connection.viem.getPublicClient();
+    const { poller, delivered } = await makePoller({ store: new MemoryCursorStore(), confirmations: 3 });
+    await connection.networkHelpers.mine(3); // earlier tests' logs get their confirmations
+    await drain(poller);
+    const handled = delivered.length;
+
+    const amount = await mint();
+    const minedIn = await client.getBlockNumber();
+    await poller.poll();
+    assert.equal(delivered.length, handled, "delivered with 0 confirmations");
+    await connection.networkHelpers.mine(2);
+    await drain(poller);
+    assert.equal(delivered.length, handled, "delivered with 2 confirmations");
+    assert.equal((await poller.cursor())?.block, (await client.getBlockNumber()) - 3n);
+    await connection.networkHelpers.mine(1);
+    await drain(poller);
+    assert.deepEqual(amountsOf(delivered.slice(handled)), [amount]);
+    assert.equal(delivered.at(-1)?.blockNumber, minedIn);
+    assert.equal((await poller.cursor())?.block, minedIn);
+  });
+
+  it("rewinds on a reorg and delivers the new canonical logs", async () => {
+    const client = await connection.viem.getPublicClient();
+    const { poller, delivered, reorgs } = await makePoller({ store: new MemoryCursorStore() });
+    await drain(poller);
+    const base = await client.getBlockNumber();
+    const handled = delivered.length;
+
+    // Fork A: two blocks with logs, delivered.
+    const snapshot = await connection.networkHelpers.takeSnapshot();
+    const forkA = [await mint(), await mint()];
+    await drain(poller);
+    assert.deepEqual(amountsOf(delivered.slice(handled)), forkA);
+    assert.equal((await poller.cursor())?.block, base + 2n);
+
+    // The chain drops back to `base` (shorter than the cursor): rewind, nothing to deliver yet.
+    await snapshot.restore();
+    const shorter = await poller.poll();
+    assert.deepEqual(shorter.reorg && { depth: shorter.reorg.depth, to: shorter.reorg.to.number }, { depth: 2n, to: base });
+    assert.equal((await poller.cursor())?.block, base);
+
+    // Fork B grows past the old height: its log is delivered, fork A's are not again.
+    const forkB = [await mint()];
+    await connection.networkHelpers.mine(2);
+    await drain(poller);
+    assert.deepEqual(amountsOf(delivered.slice(handled)), [...forkA, ...forkB]);
+    const last = delivered.at(-1)!;
+    assert.equal((await client.getBlock({ blockNumber: last.blockNumber })).hash, last.blockHash);
+
+    // Same height, different block: detected by hash alone.
+    const tip = await client.getBlockNumber();
+    const again = await connection.networkHelpers.takeSnapshot();
+    const forkC = await mint();
+    await drain(poller);
+    await again.restore();
+    const forkD = await mint();
+    assert.equal(await client.getBlockNumber(), tip + 1n);
+    await drain(poller);
+    assert.equal(reorgs.length, 2);
+    assert.deepEqual({ depth: reorgs[1]!.depth, to: reorgs[1]!.to.number }, { depth: 1n, to: tip });
+    assert.deepEqual(amountsOf(delivered.slice(handled)), [...forkA, ...forkB, forkC, forkD]);
+  });
+
+  it("fails with ReorgTooDeepError when the reorg goes below the remembered history", async () => {
+    const { poller } = await makePoller({ store: new MemoryCursorStore(), historyLength: 1 });
+    await drain(poller);
+    const snapshot = await connection.networkHelpers.takeSnapshot();
+    await mint();
+    await drain(poller);
+    await snapshot.restore();
+    await mint();
+    await assert.rejects(poller.poll(), ReorgTooDeepError);
+  });
+
+  it("run() follows new blocks and stops cleanly on abort", async () => {
+    const { poller, delivered } = await makePoller({ store: new MemoryCursorStore(), pollingIntervalMs: 20 });
+    await drain(poller);
+    const handled = delivered.length;
+    const controller = new AbortController();
+    const running = poller.run({ signal: controller.signal });
+    const amounts = [await mint(), await mint(), await mint()];
+    await waitFor(() => delivered.length === handled + 3, { what: "three logs" });
+    assert.deepEqual(amountsOf(delivered.slice(handled)), amounts);
+
+    const started = Date.now();
+    controller.abort();
+    await running;
+    assert.ok(Date.now() - started < 1_000, "run() did not stop promptly");
+    await mint();
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(delivered.length, handled + 3, "delivered after abort");
+  });
+});
+
+describe("chain: TxSender (in-process chain over HTTP)", function () {
+  let connection: Connection;
+  let sys: System;
+  let modelId: bigint;
+  let rpc: Awaited<ReturnType<typeof serveRpc>>;
+  const account = (index: number) => mnemonicToAccount(MNEMONIC, { addressIndex: index });
+
+  async function senderFor(index: number, { url = rpc.url, ...options }: { url?: string } & Partial<ConstructorParameters<typeof TxSender>[0]> = {}) {
+    const { publicClient, walletClient } = await createChainClients({ rpcUrl: url, account: account(index), chainId: 31337, timeoutMs: 5_000 });
+    return new TxSender({
+      publicClient,
+      walletClient: walletClient!,
+      retry: { retries: 5, baseDelayMs: 20, maxDelayMs: 200 },
+      receiptPollingIntervalMs: 20,
+      receiptTimeoutMs: 20_000,
+      ...options,
+    });
+  }
+
+  async function postJob() {
+    const jobs = jobTracker(sys);
+    const now = BigInt(await connection.networkHelpers.time.latest());
+    await jobs.send(sys.market.write.postJob([jobRequest(modelId, now + 600n)], { account: sys.dapp.account }));
+    const jobId = await sys.market.read.jobCount();
+    return { jobId, jobs };
+  }
+
+  const pendingNonce = (address: Address) => sys.publicClient.getTransactionCount({ address, blockTag: "pending" });
+  const setAutomine = (on: boolean) => connection.provider.request({ method: "evm_setAutomine", params: [on] });
+
+  before(async () => {
+    connection = await network.create();
+    sys = await deploySystem(connection);
+    ({ modelId } = await setUpMarket(sys));
+    await stake(sys, sys.provider2.account.address, parseEther("1000"), ROLE_PROVIDER);
+    rpc = await serveRpc({ rpc: (r) => connection.provider.request(r) });
+    assert.equal(account(2).address.toLowerCase(), sys.provider.account.address.toLowerCase());
+    assert.equal(account(3).address.toLowerCase(), sys.provider2.account.address.toLowerCase());
+  });
+
+  after(async () => {
+    await rpc?.close();
+  });
+
+  it("simulates, sends and accounts for a claim", async () => {
+    const sender = await senderFor(2);
+    const { jobId, jobs } = await postJob();
+    const balanceBefore = await sys.publicClient.getBalance({ address: sender.address });
+    const { receipt, fee, nonce } = await sender.send({
+      address: sys.market.address,
+      abi: sys.market.abi,
+      functionName: "claim",
+      args: [jobId, jobs.job(jobId)],
+    });
+    assert.equal(receipt.status, "success");
+    assert.equal(nonce, (await sys.publicClient.getTransaction({ hash: receipt.transactionHash })).nonce);
+    const market = contractOf({ name: "JobMarket", address: sys.market.address, publicClient: sys.publicClient });
+    const claimed = await market.getEvents.JobClaimed({ jobId }, { fromBlock: receipt.blockNumber, toBlock: receipt.blockNumber });
+    assert.equal(claimed[0]?.args.provider?.toLowerCase(), sender.address.toLowerCase());
+
+    const stats = sender.stats();
+    assert.deepEqual({ sent: stats.sent, mined: stats.mined, reverted: stats.reverted }, { sent: 1, mined: 1, reverted: 0 });
+    assert.equal(fee, receipt.gasUsed * receipt.effectiveGasPrice);
+    assert.equal(stats.feesWei, fee);
+    assert.equal(balanceBefore - (await sys.publicClient.getBalance({ address: sender.address })), fee);
+  });
+
+  it("catches a revert in simulation, decodes it, and never sends", async () => {
+    const sender = await senderFor(3);
+    const { jobId, jobs } = await postJob();
+    await jobs.send(sys.market.write.claim([jobId, jobs.job(jobId)], { account: sys.provider.account }));
+
+    const nonceBefore = await pendingNonce(sender.address);
+    const sendsBefore = rpc.count("eth_sendRawTransaction");
+    const error = await sender
+      .send({ address: sys.market.address, abi: sys.market.abi, functionName: "claim", args: [jobId, jobs.job(jobId)] })
+      .then(() => undefined, (e: unknown) => e);
+    assert.ok(error instanceof ContractRevertError, `expected ContractRevertError, got ${String(error)}`);
+    assert.ok(error instanceof NonRetryableError);
+    assert.equal(error.errorName, "WrongStatus");
+    assert.deepEqual(error.args, [jobId, JobStatus.Claimed]);
+    assert.equal(await pendingNonce(sender.address), nonceBefore);
+    assert.equal(rpc.count("eth_sendRawTransaction"), sendsBefore);
+    assert.deepEqual(sender.stats(), {
+      sent: 0, mined: 0, reverted: 0, simulatedReverts: 1, retries: 0, nonceResyncs: 0, gasUsed: 0n, feesWei: 0n,
+    });
+  });
+
+  it("two providers race for one job: one wins, the other gets a decoded revert and is not retried", async () => {
+    const [a, b] = [await senderFor(2), await senderFor(3)];
+    const { jobId, jobs } = await postJob();
+    const posted = jobs.job(jobId);
+    const nonces = [await pendingNonce(a.address), await pendingNonce(b.address)];
+    const sendsBefore = rpc.count("eth_sendRawTransaction");
+
+    // Both simulate against the same state and both broadcast; one block then holds both claims.
+    await setAutomine(false);
+    let results: PromiseSettledResult<unknown>[];
+    try {
+      const racing = [a, b].map((s) => s.send({ address: sys.market.address, abi: sys.market.abi, functionName: "claim", args: [jobId, posted] }));
+      await waitFor(() => rpc.count("eth_sendRawTransaction") === sendsBefore + 2, { what: "both claims broadcast" });
+      await connection.networkHelpers.mine();
+      results = await Promise.allSettled(racing);
+    } finally {
+      await setAutomine(true);
+    }
+
+    const won = results.filter((r) => r.status === "fulfilled");
+    const lost = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
+    assert.equal(won.length, 1);
+    assert.equal(lost.length, 1);
+    const error = lost[0]!.reason;
+    assert.ok(error instanceof ContractRevertError, `expected ContractRevertError, got ${String(error)}`);
+    assert.ok(["JobMismatch", "WrongStatus"].includes(error.errorName ?? ""), `unexpected ${error.errorName}`);
+    assert.equal(error.args[0], jobId);
+    assert.ok(error.details?.txHash, "a mined revert names its transaction");
+
+    // Not retried: exactly one broadcast each, and each account used exactly one nonce.
+    assert.equal(rpc.count("eth_sendRawTransaction"), sendsBefore + 2);
+    assert.deepEqual([await pendingNonce(a.address), await pendingNonce(b.address)], [nonces[0]! + 1, nonces[1]! + 1]);
+    const loser = results[0]!.status === "rejected" ? a : b;
+    assert.equal(loser.stats().retries, 0);
+    assert.equal(loser.stats().reverted, 1);
+    assert.ok(loser.stats().feesWei > 0n, "a reverted transaction's gas is counted");
+  });
+
+  it("retries transport failures (HTTP 502) and succeeds", async () => {
+    const sender = await senderFor(4);
+    rpc.failNext(2, 502);
+    const failuresBefore = rpc.failures();
+    const { receipt } = await sender.send({ address: sys.token.address, abi: sys.token.abi, functionName: "mint", args: [sender.address, 5n] });
+    assert.equal(receipt.status, "success");
+    assert.equal(rpc.failures() - failuresBefore, 2);
+    assert.equal(sender.stats().retries, 2);
+    assert.equal(sender.stats().sent, 1);
+  });
+
+  it("retries while the node is not up yet (connection refused)", async () => {
+    const late = await serveRpc({ rpc: (r) => connection.provider.request(r), listenAfterMs: 400 });
+    try {
+      const sender = await senderFor(5, { url: late.url });
+      const { receipt } = await sender.send({ address: sys.token.address, abi: sys.token.abi, functionName: "mint", args: [sender.address, 6n] });
+      assert.equal(receipt.status, "success");
+      assert.ok(sender.stats().retries >= 1, "no retry was needed: the server was up too early");
+    } finally {
+      await late.listening;
+      await late.close();
+    }
+  });
+
+  it("gives a transport failure that outlasts the retries as a retryable ChainTransportError", async () => {
+    const sender = await senderFor(5, { retry: { retries: 2, baseDelayMs: 5, maxDelayMs: 10 } });
+    rpc.failNext(3, 503);
+    await assert.rejects(
+      sender.send({ address: sys.token.address, abi: sys.token.abi, functionName: "mint", args: [sender.address, 7n] }),
+      (e: unknown) => e instanceof ChainTransportError && e instanceof RetryableError,
+    );
+    assert.equal(sender.stats().retries, 2);
+    rpc.failNext(0);
+  });
+
+  it("gives concurrent sends consecutive nonces", async () => {
+    const sender = await senderFor(6);
+    const start = await pendingNonce(sender.address);
+    const sendsBefore = rpc.count("eth_sendRawTransaction");
+    const sent = await Promise.all(
+      [1n, 2n, 3n, 4n, 5n].map((amount) =>
+        sender.send({ address: sys.token.address, abi: sys.token.abi, functionName: "mint", args: [sender.address, amount] }),
+      ),
+    );
+    assert.deepEqual(sent.map((s) => s.nonce).sort((x, y) => x - y), [start, start + 1, start + 2, start + 3, start + 4]);
+    for (const s of sent) {
+      assert.equal(s.receipt.status, "success");
+      assert.equal((await sys.publicClient.getTransaction({ hash: s.hash })).nonce, s.nonce);
+    }
+    assert.equal(await pendingNonce(sender.address), start + 5);
+    assert.equal(rpc.count("eth_sendRawTransaction") - sendsBefore, 5, "a nonce was rejected and sent again");
+    assert.equal(sender.stats().nonceResyncs, 0);
+    assert.equal(sender.stats().feesWei, sent.reduce((sum, s) => sum + s.fee, 0n));
+  });
+
+  it("resyncs the nonce when the account sent elsewhere (nonce too low)", async () => {
+    const sender = await senderFor(7);
+    const first = await sender.send({ address: sys.token.address, abi: sys.token.abi, functionName: "mint", args: [sender.address, 1n] });
+    // The same key sends from another client: the sender's local count is now stale.
+    const other = await connection.viem.getWalletClient(sender.address);
+    await sys.publicClient.waitForTransactionReceipt({ hash: await other.sendTransaction({ to: sender.address, value: 1n }) });
+    const second = await sender.send({ address: sys.token.address, abi: sys.token.abi, functionName: "mint", args: [sender.address, 2n] });
+    assert.equal(second.receipt.status, "success");
+    assert.equal(second.nonce, first.nonce + 2);
+    assert.equal(sender.stats().nonceResyncs, 1);
+  });
+
+  it("times out waiting for a receipt with a retryable error that names the transaction", async () => {
+    const sender = await senderFor(8, { receiptTimeoutMs: 300 });
+    await setAutomine(false);
+    let hash: Hex;
+    try {
+      const error = await sender
+        .send({ address: sys.token.address, abi: sys.token.abi, functionName: "mint", args: [sender.address, 9n] })
+        .then(() => undefined, (e: unknown) => e);
+      assert.ok(error instanceof ReceiptTimeoutError && error instanceof RetryableError, `got ${String(error)}`);
+      hash = error.details?.txHash as Hex;
+      await connection.networkHelpers.mine();
+    } finally {
+      await setAutomine(true);
+    }
+    const receipt = await sender.waitForReceipt({ hash });
+    assert.equal(receipt.status, "success");
+    assert.equal(sender.stats().mined, 1);
+  });
+});
+
+describe("chain: error classification", () => {
+  it("classifies HTTP failures by status", () => {
+    const http = (status?: number) => new HttpRequestError({ url: "http://127.0.0.1:1", status, body: {} });
+    assert.ok(classifyChainError({ error: http(502) }) instanceof ChainTransportError);
+    assert.ok(classifyChainError({ error: http(429) }) instanceof ChainTransportError);
+    assert.ok(classifyChainError({ error: http(undefined) }) instanceof ChainTransportError);
+    assert.ok(classifyChainError({ error: http(401) }) instanceof ChainRequestError);
+  });
+
+  it("backs off exponentially up to the cap", () => {
+    assert.deepEqual([0, 1, 2, 3, 10].map((attempt) => backoffDelay({ attempt, baseDelayMs: 100, maxDelayMs: 500, random: 0.999999 })), [100, 200, 400, 500, 500]);
+    assert.equal(backoffDelay({ attempt: 3, baseDelayMs: 100, maxDelayMs: 10_000, random: 0 }), 400);
+  });
+});
+
+describe("chain: against a real hardhat node process", function () {
+  let node: StartNodeReturnType | undefined;
+
+  before(async function () {
+    this.timeout(120_000);
+    node = await startNode();
+  });
+
+  after(async () => {
+    const running = node;
+    await running?.stop();
+    if (running) {
+      assert.equal(await answersChainId(running.url), false, "node still answers after stop()");
+      assert.throws(() => process.kill(running.pid, 0), /ESRCH/);
+    }
+  });
+
+  it("sends through a flaky proxy and polls the logs with confirmations over interval mining", async () => {
+    const { url } = node!;
+    const deployer = await createChainClients({ rpcUrl: url, account: mnemonicToAccount(MNEMONIC, { addressIndex: 0 }) });
+    assert.equal(deployer.chain.id, 31337);
+    const deployHash = await deployer.walletClient!.deployContract({ abi: tokenArtifact.abi, bytecode: tokenArtifact.bytecode });
+    const deployed = await deployer.publicClient.waitForTransactionReceipt({ hash: deployHash });
+    const tokenAddress = deployed.contractAddress!;
+
+    const proxy = await serveRpc({ rpc: forwardTo(url) });
+    const controller = new AbortController();
+    const delivered: { log: PolledLog; head: bigint }[] = [];
+    try {
+      const { publicClient, walletClient } = await createChainClients({ rpcUrl: proxy.url, account: mnemonicToAccount(MNEMONIC, { addressIndex: 1 }) });
+      const sender = new TxSender({ publicClient, walletClient: walletClient!, retry: { baseDelayMs: 20, maxDelayMs: 200 }, receiptPollingIntervalMs: 50 });
+      const poller = new LogPoller({
+        name: "token",
+        publicClient: deployer.publicClient,
+        store: new MemoryCursorStore(),
+        address: tokenAddress,
+        startBlock: deployed.blockNumber,
+        confirmations: 2,
+        pollingIntervalMs: 100,
+        onLogs: async ({ logs }) => {
+          const head = await deployer.publicClient.getBlockNumber({ cacheTime: 0 });
+          for (const log of logs) delivered.push({ log, head });
+        },
+      });
+      const running = poller.run({ signal: controller.signal });
+
+      proxy.failNext(2, 502);
+      const amounts = [11n, 12n, 13n];
+      const sent = await Promise.all(
+        amounts.map((amount) => sender.send({ address: tokenAddress, abi: tokenArtifact.abi as never, functionName: "mint", args: [sender.address, amount] })),
+      );
+      assert.equal(proxy.failures(), 2);
+      assert.ok(sender.stats().retries >= 2);
+      assert.deepEqual(sent.map((s) => s.receipt.status), ["success", "success", "success"]);
+
+      await waitFor(() => delivered.length === 3, { what: "three confirmed logs", timeoutMs: 30_000 });
+      controller.abort();
+      await running;
+      const byNonce = [...sent].sort((x, y) => x.nonce - y.nonce).map((s) => s.hash);
+      assert.deepEqual(delivered.map((d) => d.log.transactionHash), byNonce);
+      assert.deepEqual(amountsOf(delivered.map((d) => d.log)).sort(), [...amounts].sort());
+      for (const { log, head } of delivered) assert.ok(head - log.blockNumber >= 2n, `delivered with ${head - log.blockNumber} confirmations`);
+    } finally {
+      controller.abort();
+      await proxy.close();
+    }
+  });
+});
