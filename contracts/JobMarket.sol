@@ -204,16 +204,19 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IJobMarket
-    function settleDispute(uint256 jobId, Job calldata job, bool providerFaulted, address slashRecipient)
-        external
-        onlyVerification
-        nonReentrant
-        returns (uint256 slashed)
-    {
+    function settleDispute(
+        uint256 jobId,
+        Job calldata job,
+        bool providerFaulted,
+        address slashRecipient,
+        bytes calldata inlineOutput
+    ) external onlyVerification nonReentrant returns (uint256 slashed) {
         _requireJob(jobId, job, JobStatus.Disputed);
         if (!providerFaulted) {
             emit DisputeSettled(jobId, false, 0);
             _pay(jobId, job);
+            // An upheld result is final like any other: a challenge must not cost the consumer its callback.
+            if (job.callbackGasLimit != 0) _deliver(jobId, job, inlineOutput);
             return 0;
         }
         _storeStatus(jobId, job, JobStatus.Slashed);

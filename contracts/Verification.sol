@@ -18,6 +18,8 @@ contract Verification is IVerification, Ownable2Step, ReentrancyGuardTransient {
 
     IERC20 public immutable token;
     IJobMarket public immutable market;
+    /// @dev Slashes go through the market's settlement today; committee and audit penalties (which
+    /// slash verifiers directly) use this.
     IStaking public immutable staking;
 
     VerificationParams private _params;
@@ -27,6 +29,9 @@ contract Verification is IVerification, Ownable2Step, ReentrancyGuardTransient {
     constructor(IERC20 token_, IJobMarket market_, IStaking staking_, address owner_, VerificationParams memory params_)
         Ownable(owner_)
     {
+        if (address(token_) == address(0) || address(market_) == address(0) || address(staking_) == address(0)) {
+            revert ZeroAddress();
+        }
         token = token_;
         market = market_;
         staking = staking_;
@@ -48,7 +53,7 @@ contract Verification is IVerification, Ownable2Step, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IVerification
-    function resolve(uint256 jobId, IJobMarket.Job calldata job) external nonReentrant {
+    function resolve(uint256 jobId, IJobMarket.Job calldata job, bytes calldata inlineOutput) external nonReentrant {
         Dispute storage d = _disputes[jobId];
         if (d.challenger == address(0) || d.resolved) revert NoDispute(jobId);
         uint256 resolvableAt = uint256(d.openedAt) + market.params().disputeDuration;
@@ -58,7 +63,7 @@ contract Verification is IVerification, Ownable2Step, ReentrancyGuardTransient {
         d.resolved = true;
         _credit(d.challenger, d.bond);
         emit DisputeResolved(jobId, false, 0);
-        market.settleDispute(jobId, job, false, address(this));
+        market.settleDispute(jobId, job, false, address(this), inlineOutput);
     }
 
     /// @inheritdoc IVerification

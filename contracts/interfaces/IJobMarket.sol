@@ -204,11 +204,16 @@ interface IJobMarket {
     /// @notice Verification only: puts a revealed job under dispute (inside its challenge window).
     function openDispute(uint256 jobId, Job calldata job) external;
 
-    /// @notice Verification only: settles a disputed job. Upheld: the provider is paid as on finalize.
-    /// Faulted: the poster is refunded and the provider's collateral is slashed to `slashRecipient`.
-    function settleDispute(uint256 jobId, Job calldata job, bool providerFaulted, address slashRecipient)
-        external
-        returns (uint256 slashed);
+    /// @notice Verification only: settles a disputed job. Upheld: the provider is paid and the consumer
+    /// called back as on finalize (`inlineOutput` as in finalizeWithOutput). Faulted: the poster is
+    /// refunded and the provider's collateral is slashed to `slashRecipient`.
+    function settleDispute(
+        uint256 jobId,
+        Job calldata job,
+        bool providerFaulted,
+        address slashRecipient,
+        bytes calldata inlineOutput
+    ) external returns (uint256 slashed);
 
     /// @notice Verification only: credits `amount` from the audit levy pool to `to`.
     function payAuditReward(address to, uint256 amount) external;

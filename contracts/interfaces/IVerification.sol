@@ -5,9 +5,10 @@ import {IJobMarket} from "./IJobMarket.sol";
 
 /// @title IVerification
 /// @notice Challenges and disputes over revealed results (DESIGN section 5).
-/// @dev This version holds challenges with a bond and the dispute lifecycle; committee votes and
-/// audits plug into `_verdict`. With no committee, a dispute resolves as "no quorum": the provider is
-/// upheld and the bond returned, exactly as DESIGN prescribes for an unjudgeable dispute.
+/// @dev This version holds challenges with a bond and the dispute lifecycle. Committee votes and audits
+/// (DESIGN section 5) are not in it yet: every dispute resolves as "no quorum", which upholds the
+/// provider and returns the bond, as DESIGN prescribes for a dispute nobody judged. Until committees
+/// exist a challenge therefore costs its bond's capital for `disputeDuration` and nothing more.
 interface IVerification {
     struct VerificationParams {
         uint96 challengeBond;
@@ -32,14 +33,16 @@ interface IVerification {
     error TokenTransferMismatch(uint256 expected, uint256 received);
     error NothingToWithdraw(address account);
     error InvalidParams(string reason);
+    error ZeroAddress();
 
     /// @notice Challenges a revealed job inside its challenge window, posting the bond. `job` is the
     /// job's state as revealed (see IJobMarket.Job).
     function challenge(uint256 jobId, IJobMarket.Job calldata job) external;
 
     /// @notice Resolves a dispute once its duration has passed. Anyone may call. `job` is the job's
-    /// current state (status Disputed).
-    function resolve(uint256 jobId, IJobMarket.Job calldata job) external;
+    /// current state (status Disputed); `inlineOutput` is the revealed inline output when the consumer
+    /// wants a callback with it (else empty).
+    function resolve(uint256 jobId, IJobMarket.Job calldata job, bytes calldata inlineOutput) external;
 
     function withdraw() external returns (uint256 amount);
     function setParams(VerificationParams calldata params) external;
