@@ -1,0 +1,303 @@
+/**
+ * Runs inference off the main thread: a pool of worker threads, each owning its onnxruntime
+ * sessions, one job per worker at a time, the rest queued in order.
+ *
+ * Time limits: a job has a load phase (read, hash check, session creation and provider
+ * selection, on a cache miss) limited by `loadTimeoutMs`, then the run itself limited by the
+ * job's `timeoutMs`. A job past either limit rejects with InferenceTimeoutError at once, and its
+ * worker is terminated and replaced by a fresh one (its cached sessions are lost with it).
+ * onnxruntime's `run` cannot be interrupted: a terminated worker's thread ends when the native
+ * call returns, until then it still uses its cores.
+ *
+ * Sessions are cached per worker by model hash and requested provider; the job that causes a load
+ * is the probe its provider is tested (and, for "auto", timed) on: see session.ts. Worker logs
+ * reach the runner's logger with `worker` (the slot index) added.
+ */
+import { createRequire } from "node:module";
+import { pathToFileURL } from "node:url";
+import { Worker } from "node:worker_threads";
+
+import type * as ort from "onnxruntime-node";
+
+import { DEFAULT_MAX_BLOB_BYTES, decodeTensorBlob, type Tensor } from "../codec/tensor.js";
+import { NonRetryableError } from "../errors.js";
+import type { Logger } from "../log.js";
+import { silentLogger } from "../log.js";
+import { deserializeError, InferenceTimeoutError, InferenceWorkerError } from "./errors.js";
+import type { RunRequest, WorkerConfig, WorkerMessage } from "./protocol.js";
+import { DEFAULT_PROBE_DIM_SIZE, DEFAULT_SESSION_OPTIONS, type ExecutionProvider, type ExecutionProviderChoice } from "./session.js";
+
+export type InferenceRunnerOptions = {
+  /** Worker threads; each runs one job at a time. */
+  size?: number;
+  log?: Logger;
+  /** Run time limit for jobs that give none. */
+  defaultTimeoutMs?: number;
+  /** Time limit for loading a model and choosing its provider (cache misses only). */
+  loadTimeoutMs?: number;
+  /** onnxruntime session options (e.g. `intraOpNumThreads`); providers are chosen per job. */
+  sessionOptions?: ort.InferenceSession.SessionOptions;
+  /** Timed probe runs per provider when `ep` is "auto". */
+  timedRuns?: number;
+  /**
+   * Size of dynamic dims in a probe built from metadata, used to test and time providers when the
+   * job that loads the model does not fit the model's metadata (otherwise that job's input is the probe).
+   */
+  probeDimSize?: number;
+  /** Cap on input and output blob sizes. */
+  maxBlobBytes?: number;
+};
+
+export type RunParameters = {
+  modelPath: string;
+  /** The registered `modelHash` (sha256 of the file); a file that does not match is refused. */
+  modelHash: string;
+  ep?: ExecutionProviderChoice;
+  /** The input tensor blob. */
+  input: Uint8Array;
+  /** Run time limit (after the model is loaded). */
+  timeoutMs?: number;
+  /** Accept NaN/Inf in float inputs (refused by default). */
+  allowNonFinite?: boolean;
+};
+
+export type RunReturnType = {
+  /** The output tensor blob (canonical: outputs sorted by name). */
+  output: Uint8Array;
+  /** The decoded outputs; their data views `output`. */
+  outputTensors: Tensor[];
+  ep: ExecutionProvider;
+  /** Why this provider serves the model (chosen once per model, when its session was created). */
+  epReason: string;
+  /** Milliseconds of `session.run`, measured in the worker. */
+  ms: number;
+};
+
+export type InferenceRunnerStats = { workers: number; busy: number; queued: number; restarts: number };
+
+type Job = {
+  id: number;
+  request: RunRequest;
+  timeoutMs: number;
+  resolve: (value: RunReturnType) => void;
+  reject: (error: Error) => void;
+};
+
+type Slot = { index: number; worker: Worker; job?: Job; timer?: NodeJS.Timeout };
+
+const DEFAULTS = {
+  size: 1,
+  defaultTimeoutMs: 30_000,
+  loadTimeoutMs: 120_000,
+  timedRuns: 3,
+  probeDimSize: DEFAULT_PROBE_DIM_SIZE,
+} as const;
+
+/** Starts a pool of inference workers; `close()` it when done. */
+export function createInferenceRunner(options: InferenceRunnerOptions = {}): InferenceRunner {
+  return new InferenceRunner(options);
+}
+
+export class InferenceRunner {
+  private readonly log: Logger;
+  private readonly config: WorkerConfig;
+  private readonly defaultTimeoutMs: number;
+  private readonly loadTimeoutMs: number;
+  private readonly maxBlobBytes: number;
+  private readonly slots: Slot[];
+  private readonly queue: Job[] = [];
+  private readonly dying = new Set<Promise<number>>();
+  private nextId = 1;
+  private restarts = 0;
+  private closed = false;
+
+  constructor({
+    size = DEFAULTS.size,
+    log = silentLogger(),
+    defaultTimeoutMs = DEFAULTS.defaultTimeoutMs,
+    loadTimeoutMs = DEFAULTS.loadTimeoutMs,
+    sessionOptions = {},
+    timedRuns = DEFAULTS.timedRuns,
+    probeDimSize = DEFAULTS.probeDimSize,
+    maxBlobBytes = DEFAULT_MAX_BLOB_BYTES,
+  }: InferenceRunnerOptions = {}) {
+    if (!Number.isInteger(size) || size < 1) throw invalidOption("size", `must be a positive integer, got ${size}`);
+    checkTimeout("defaultTimeoutMs", defaultTimeoutMs);
+    checkTimeout("loadTimeoutMs", loadTimeoutMs);
+    this.log = log;
+    this.defaultTimeoutMs = defaultTimeoutMs;
+    this.loadTimeoutMs = loadTimeoutMs;
+    this.maxBlobBytes = maxBlobBytes;
+    this.config = {
+      logLevel: log.level,
+      sessionOptions: { ...DEFAULT_SESSION_OPTIONS, ...sessionOptions },
+      timedRuns,
+      probeDimSize,
+      maxBlobBytes,
+    };
+    this.slots = Array.from({ length: size }, (_, index) => ({ index, worker: this.spawn(index) }));
+  }
+
+  /** Runs one job on the next free worker; see the module doc for time limits and errors. */
+  run({ modelPath, modelHash, ep = "auto", input, timeoutMs = this.defaultTimeoutMs, allowNonFinite = false }: RunParameters): Promise<RunReturnType> {
+    if (this.closed) return Promise.reject(new InferenceWorkerError({ problem: "the runner is closed" }));
+    try {
+      checkTimeout("timeoutMs", timeoutMs);
+      if (!(input instanceof Uint8Array)) throw invalidOption("input", "must be a tensor blob (Uint8Array)");
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+    const id = this.nextId++;
+    return new Promise<RunReturnType>((resolve, reject) => {
+      // A copy in a fresh ArrayBuffer, which is transferred to the worker: the caller keeps its own
+      // bytes (`Buffer#slice` would be a view, possibly into Node's shared buffer pool).
+      const request: RunRequest = { type: "run", id, modelPath, modelHash, ep, input: new Uint8Array(input), allowNonFinite };
+      this.queue.push({ id, request, timeoutMs, resolve, reject });
+      this.dispatch();
+    });
+  }
+
+  stats(): InferenceRunnerStats {
+    return {
+      workers: this.slots.length,
+      busy: this.slots.filter((slot) => slot.job !== undefined).length,
+      queued: this.queue.length,
+      restarts: this.restarts,
+    };
+  }
+
+  /** Rejects queued and running jobs, terminates the workers and waits for their threads to end. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const error = new InferenceWorkerError({ problem: "the runner was closed" });
+    for (const job of this.queue.splice(0)) job.reject(error);
+    for (const slot of this.slots) {
+      this.release(slot)?.reject(error);
+      this.retire(slot.worker);
+    }
+    await Promise.allSettled([...this.dying]);
+  }
+
+  private dispatch(): void {
+    for (const slot of this.slots) {
+      if (this.queue.length === 0) return;
+      if (slot.job !== undefined) continue;
+      const job = this.queue.shift()!;
+      slot.job = job;
+      slot.timer = setTimeout(() => this.timeOut(slot, job, "load", this.loadTimeoutMs), this.loadTimeoutMs);
+      slot.worker.postMessage(job.request, [job.request.input.buffer as ArrayBuffer]);
+    }
+  }
+
+  private spawn(index: number): Worker {
+    const worker = new Worker(workerUrl(), { workerData: this.config, execArgv: workerExecArgv(), name: `inference-${index}` });
+    worker.on("message", (message: WorkerMessage) => this.onMessage(index, worker, message));
+    worker.on("error", (error) => this.onWorkerDeath(index, worker, `uncaught error: ${error.message}`, error));
+    worker.on("exit", (code) => this.onWorkerDeath(index, worker, `exited with code ${code}`));
+    return worker;
+  }
+
+  private onMessage(index: number, worker: Worker, message: WorkerMessage): void {
+    const slot = this.slots[index];
+    if (slot === undefined || slot.worker !== worker) return; // a replaced worker's late message
+    if (message.type === "log") return this.forwardLog(index, message.line);
+    const job = slot.job;
+    if (job === undefined || job.id !== message.id) return;
+    if (message.type === "started") {
+      clearTimeout(slot.timer);
+      slot.timer = setTimeout(() => this.timeOut(slot, job, "run", job.timeoutMs), job.timeoutMs);
+      return;
+    }
+    this.release(slot);
+    if (message.type === "error") job.reject(deserializeError(message.error));
+    else {
+      try {
+        const outputTensors = decodeTensorBlob(message.output, { maxBytes: this.maxBlobBytes });
+        job.resolve({ output: message.output, outputTensors, ep: message.ep, epReason: message.epReason, ms: message.ms });
+      } catch (error) {
+        job.reject(error as Error);
+      }
+    }
+    this.dispatch();
+  }
+
+  private timeOut(slot: Slot, job: Job, phase: "load" | "run", timeoutMs: number): void {
+    if (slot.job !== job) return;
+    this.log.warn({ msg: "inference timed out; replacing worker", phase, timeout_ms: timeoutMs, worker: slot.index, model_hash: job.request.modelHash });
+    this.release(slot);
+    job.reject(new InferenceTimeoutError({ phase, timeoutMs, modelHash: job.request.modelHash }));
+    this.replace(slot);
+  }
+
+  private onWorkerDeath(index: number, worker: Worker, problem: string, cause?: unknown): void {
+    const slot = this.slots[index];
+    if (this.closed || slot === undefined || slot.worker !== worker) return;
+    this.log.error({ msg: "inference worker died; replacing it", worker: index, problem });
+    const job = this.release(slot);
+    job?.reject(new InferenceWorkerError({ problem, cause }));
+    this.replace(slot);
+  }
+
+  /** Terminates the slot's worker (without waiting for its thread) and starts a fresh one. */
+  private replace(slot: Slot): void {
+    this.retire(slot.worker);
+    this.restarts++;
+    slot.worker = this.spawn(slot.index);
+    this.dispatch();
+  }
+
+  /** Detaches and terminates a worker; `close()` waits for the threads still ending. */
+  private retire(worker: Worker): void {
+    worker.removeAllListeners();
+    worker.on("error", () => undefined);
+    const dying = worker.terminate();
+    this.dying.add(dying);
+    void dying.finally(() => this.dying.delete(dying));
+  }
+
+  private release(slot: Slot): Job | undefined {
+    const job = slot.job;
+    clearTimeout(slot.timer);
+    slot.job = undefined;
+    slot.timer = undefined;
+    return job;
+  }
+
+  private forwardLog(index: number, line: string): void {
+    let record: Record<string, unknown>;
+    try {
+      record = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      return;
+    }
+    const { level, ...rest } = record;
+    const label = typeof level === "number" ? this.log.levels.labels[level] : undefined;
+    const method = label !== undefined && label in this.log ? (label as "info") : "info";
+    this.log[method]({ ...rest, worker: index });
+  }
+}
+
+/** The worker module beside this file: worker.ts when running from source, worker.js once compiled. */
+function workerUrl(): URL {
+  return new URL(import.meta.url.endsWith(".ts") ? "./worker.ts" : "./worker.js", import.meta.url);
+}
+
+/**
+ * A worker does not inherit loaders registered in-process (Hardhat registers tsx that way), so a
+ * TypeScript worker is given tsx explicitly, by absolute URL so it resolves from anywhere.
+ */
+function workerExecArgv(): string[] {
+  // createRequire, not import.meta.resolve: tsx may load this file as CommonJS, where the latter is missing.
+  return import.meta.url.endsWith(".ts") ? ["--import", pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href] : [];
+}
+
+function checkTimeout(name: string, value: number): void {
+  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
+    throw invalidOption(name, `must be a positive number of milliseconds, got ${value}`);
+  }
+}
+
+function invalidOption(name: string, problem: string): NonRetryableError {
+  return new NonRetryableError(`${name} ${problem}`, { code: "INVALID_ARGUMENT", details: { option: name } });
+}

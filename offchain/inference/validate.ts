@@ -1,0 +1,171 @@
+/**
+ * The boundary between tensor blobs and onnxruntime: input tensors are checked against the
+ * model's own input metadata (names, dtypes, ranks, fixed and symbolic dims, finite floats) before
+ * any run, and converted to and from `ort.Tensor`.
+ */
+import * as ort from "onnxruntime-node";
+
+import {
+  compareBytes,
+  isDType,
+  tensorFromArray,
+  tensorToArray,
+  type DType,
+  type Tensor,
+  type TypedArrayFor,
+} from "../codec/tensor.js";
+import { CodecError } from "../errors.js";
+import { InputValidationError } from "./errors.js";
+
+export type ValueMetadata = ort.InferenceSession.ValueMetadata;
+
+export type ValidateInputsParameters = {
+  tensors: readonly Tensor[];
+  /** `session.inputMetadata`. */
+  inputMetadata: readonly ValueMetadata[];
+  /** Accept NaN and ±Inf in float inputs; off by default (a verifier cannot compare them). */
+  allowNonFinite?: boolean;
+};
+
+/**
+ * Throws InputValidationError for the first problem found: a missing or unknown input, a dtype,
+ * rank or dim that does not match, a symbolic dim used with two values, a NaN or infinity.
+ * A metadata shape of `[]` (unknown, or a scalar: onnxruntime does not tell them apart) accepts
+ * any rank; a symbolic or negative dim accepts any size.
+ */
+export function validateInputs({ tensors, inputMetadata, allowNonFinite = false }: ValidateInputsParameters): void {
+  const byName = new Map(inputMetadata.map((metadata) => [metadata.name, metadata]));
+  const expectedNames = inputMetadata.map((metadata) => metadata.name).join(", ");
+  for (const tensor of tensors) {
+    if (!byName.has(tensor.name)) {
+      throw new InputValidationError({
+        tensor: tensor.name,
+        field: "name",
+        problem: `the model has no such input (its inputs: ${expectedNames})`,
+      });
+    }
+  }
+  const given = new Map(tensors.map((tensor) => [tensor.name, tensor]));
+  const symbols = new Map<string, SymbolBinding>();
+  for (const metadata of inputMetadata) {
+    const tensor = given.get(metadata.name);
+    if (tensor === undefined) {
+      throw new InputValidationError({ tensor: metadata.name, field: "name", problem: `missing (the model's inputs: ${expectedNames})` });
+    }
+    if (!metadata.isTensor) {
+      throw new InputValidationError({ tensor: metadata.name, field: "dtype", problem: "the model takes a non-tensor value here" });
+    }
+    checkDtype(tensor, metadata.type);
+    checkShape(tensor, metadata.shape, symbols);
+    if (!allowNonFinite) checkFinite(tensor);
+  }
+}
+
+/** Index of the first NaN or ±Inf element of a float tensor, or -1 (always -1 for integer dtypes). */
+export function findNonFinite(tensor: Tensor): number {
+  if (tensor.dtype === "float16") {
+    // Exponent bits all ones: infinity or NaN.
+    return (tensorToArray(tensor) as Uint16Array).findIndex((bits) => (bits & 0x7c00) === 0x7c00);
+  }
+  if (tensor.dtype === "float32" || tensor.dtype === "float64") {
+    return (tensorToArray(tensor) as Float32Array | Float64Array).findIndex((value) => !Number.isFinite(value));
+  }
+  return -1;
+}
+
+/** A codec tensor as an onnxruntime tensor (shares memory where the data is aligned). */
+export function toOrtTensor(tensor: Tensor): ort.Tensor {
+  return new ort.Tensor(tensor.dtype, tensorToArray(tensor) as ort.Tensor.DataType, tensor.dims);
+}
+
+/** Input tensors as onnxruntime feeds, by name. */
+export function tensorsToFeeds(tensors: readonly Tensor[]): Record<string, ort.Tensor> {
+  return Object.fromEntries(tensors.map((tensor) => [tensor.name, toOrtTensor(tensor)]));
+}
+
+export type FromOrtTensorParameters = { name: string; value: ort.OnnxValue };
+
+/** An onnxruntime output as a codec tensor (copied); dtypes the blob format lacks throw CodecError. */
+export function fromOrtTensor({ name, value }: FromOrtTensorParameters): Tensor {
+  if (!(value instanceof ort.Tensor)) {
+    throw new CodecError({ field: `outputs.${name}`, problem: "output is not a tensor (sequences and maps cannot be encoded)" });
+  }
+  const dtype = value.type;
+  if (!isDType(dtype)) {
+    throw new CodecError({ field: `outputs.${name}.dtype`, problem: `output dtype ${dtype} cannot be carried by a tensor blob` });
+  }
+  return tensorFromArray({
+    name,
+    dtype,
+    values: value.data as TypedArrayFor<DType>,
+    dims: value.dims,
+  });
+}
+
+/** Run results as codec tensors sorted by UTF-8 name bytes, the order of a tensor blob. */
+export function outputsToTensors(results: ort.InferenceSession.ReturnType): Tensor[] {
+  const encoder = new TextEncoder();
+  return Object.entries(results)
+    .map(([name, value]) => fromOrtTensor({ name, value }))
+    .sort((a, b) => compareBytes(encoder.encode(a.name), encoder.encode(b.name)));
+}
+
+function checkDtype(tensor: Tensor, expected: ort.Tensor.Type): void {
+  if (!isDType(expected)) {
+    throw new InputValidationError({
+      tensor: tensor.name,
+      field: "dtype",
+      problem: `the model takes ${expected}, which tensor blobs cannot carry`,
+    });
+  }
+  if (tensor.dtype !== expected) {
+    throw new InputValidationError({ tensor: tensor.name, field: "dtype", problem: `is ${tensor.dtype}, the model takes ${expected}` });
+  }
+}
+
+type SymbolBinding = { value: number; tensor: string; axis: number };
+
+function checkShape(tensor: Tensor, shape: ReadonlyArray<number | string>, symbols: Map<string, SymbolBinding>): void {
+  if (shape.length === 0) return;
+  const shown = `[${shape.join(", ")}]`;
+  if (tensor.dims.length !== shape.length) {
+    throw new InputValidationError({
+      tensor: tensor.name,
+      field: "rank",
+      problem: `is ${tensor.dims.length} (dims [${tensor.dims.join(", ")}]), the model takes rank ${shape.length} ${shown}`,
+    });
+  }
+  shape.forEach((expected, axis) => {
+    const actual = tensor.dims[axis]!;
+    if (typeof expected === "number" && expected >= 0 && actual !== expected) {
+      throw new InputValidationError({
+        tensor: tensor.name,
+        field: `dims[${axis}]`,
+        problem: `is ${actual}, the model takes ${expected} (shape ${shown})`,
+      });
+    }
+    if (typeof expected === "string" && expected !== "") {
+      const bound = symbols.get(expected);
+      if (bound === undefined) symbols.set(expected, { value: actual, tensor: tensor.name, axis });
+      else if (bound.value !== actual) {
+        throw new InputValidationError({
+          tensor: tensor.name,
+          field: `dims[${axis}]`,
+          problem: `is ${actual}, but input "${bound.tensor}" dims[${bound.axis}] set the symbolic dim "${expected}" to ${bound.value}`,
+        });
+      }
+    }
+  });
+}
+
+function checkFinite(tensor: Tensor): void {
+  const index = findNonFinite(tensor);
+  if (index === -1) return;
+  const value = tensor.dtype === "float16" ? "NaN or infinity" : String(tensorToArray(tensor)[index]);
+  throw new InputValidationError({
+    tensor: tensor.name,
+    field: `data[${index}]`,
+    problem: `is ${value}; float inputs must be finite`,
+    details: { index },
+  });
+}

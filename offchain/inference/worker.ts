@@ -1,0 +1,56 @@
+/**
+ * An inference worker thread: owns its sessions (a SessionCache), runs one job at a time, and
+ * answers with the output blob or a serialized error. onnxruntime-node's `run` blocks the thread
+ * it is called on, which is why it happens here and not on the main thread.
+ */
+import { parentPort, workerData } from "node:worker_threads";
+
+import pino from "pino";
+
+import { decodeTensorBlob, encodeTensorBlob } from "../codec/tensor.js";
+import { serializeError } from "./errors.js";
+import type { RunRequest, WorkerConfig, WorkerMessage } from "./protocol.js";
+import { runModelSession, SessionCache } from "./session.js";
+
+if (parentPort === null) throw new Error("offchain/inference/worker.ts must run in a worker thread");
+const port = parentPort;
+const config = workerData as WorkerConfig;
+
+const log = pino(
+  { level: config.logLevel, base: undefined, timestamp: false },
+  { write: (line: string) => post({ type: "log", line }) },
+);
+
+const cache = new SessionCache({
+  log,
+  sessionOptions: config.sessionOptions,
+  timedRuns: config.timedRuns,
+  probeDimSize: config.probeDimSize,
+});
+
+port.on("message", (request: RunRequest) => {
+  void handle(request);
+});
+
+async function handle(request: RunRequest): Promise<void> {
+  try {
+    const inputs = decodeTensorBlob(request.input, { maxBytes: config.maxBlobBytes });
+    const session = await cache.get({ modelPath: request.modelPath, modelHash: request.modelHash, ep: request.ep, probeInputs: inputs });
+    post({ type: "started", id: request.id, ep: session.ep });
+    const { outputs, ms } = await runModelSession({
+      session: session.session,
+      inputs,
+      modelHash: session.modelHash,
+      ep: session.ep,
+      allowNonFinite: request.allowNonFinite,
+    });
+    const output = encodeTensorBlob(outputs, { maxBytes: config.maxBlobBytes });
+    post({ type: "result", id: request.id, output, ep: session.ep, epReason: session.reason, ms }, [output.buffer as ArrayBuffer]);
+  } catch (error) {
+    post({ type: "error", id: request.id, error: serializeError(error) });
+  }
+}
+
+function post(message: WorkerMessage, transfer: ArrayBuffer[] = []): void {
+  port.postMessage(message, transfer);
+}
