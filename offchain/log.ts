@@ -10,11 +10,12 @@ export type CreateLoggerParameters = {
 };
 
 /**
- * A structured JSON logger (pino) writing to stderr, so stdout stays free for command output.
+ * A structured JSON logger (pino) writing to stderr, each line naming its process (`name`);
+ * children add their `component`, so stdout stays free for command output.
  * Log with an object: `log.info({ msg: "job claimed", job_id, tx_hash })`.
  */
 export function createLogger({ name, level = process.env.DINFER_LOG_LEVEL ?? "info" }: CreateLoggerParameters): Logger {
-  return pino({ name, level, base: { component: name } }, pino.destination(2));
+  return pino({ name, level, base: { name } }, pino.destination(2));
 }
 
 /** A logger that drops everything: for unit tests of code that takes a logger. */

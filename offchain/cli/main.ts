@@ -1,0 +1,326 @@
+/**
+ * `dinfer`: the command line for every role.
+ *
+ *   dinfer worker               run a provider worker (GPU or CPU)
+ *   dinfer provider stake|unbond|withdraw|status
+ *   dinfer model register       register an .onnx model (hash computed here)
+ *   dinfer job post|get         post a job, wait for and verify its result
+ *   dinfer token mint           the local test token's faucet
+ *
+ * Options come from flags, then DINFER_* environment variables, then a JSON config file
+ * (--config or DINFER_CONFIG), then defaults. Keys come from an environment variable
+ * (DINFER_PRIVATE_KEY by default, --key-env to rename) or Hardhat's keystore (--keystore-key).
+ */
+import { readFileSync, writeFileSync } from "node:fs";
+
+import { Command, Option } from "commander";
+import type { Hex } from "viem";
+
+import { abiOf } from "../chain/artifacts.js";
+import { TxSender } from "../chain/sender.js";
+import { decodeTensorBlob, encodeTensorBlob } from "../codec/tensor.js";
+import { envOptions, loadOptions } from "../config/options.js";
+import { DinferError } from "../errors.js";
+import { hashModel } from "../inference/model.js";
+import { checkModelVerifiable } from "../inference/model.js";
+import { createLogger } from "../log.js";
+import { formatAccountStatus, formatTokens, parseRoles, parseTokens, readAccountStatus } from "../provider/account.js";
+import { ChainOptionsSchema, WorkerOptionsSchema } from "../provider/options.js";
+import { connectChain, runWorker } from "../provider/start.js";
+import { imageToClsInput, imageToDetInput } from "../sdk/image.js";
+import { postJob, waitForResult } from "../sdk/jobs.js";
+import { LocalBlobStore } from "../storage/local.js";
+import { startBlobServer } from "../storage/server.js";
+
+const CHAIN_OPTION_NAMES = ["rpcUrl", "deploymentsDir", "deploymentId", "keyEnv", "keystoreKey", "keystoreDev"] as const;
+
+type GlobalFlags = {
+  config?: string;
+  rpcUrl?: string;
+  deploymentsDir?: string;
+  keyEnv?: string;
+  keystoreKey?: string;
+  keystoreDev?: boolean;
+};
+
+export function buildProgram(): Command {
+  const program = new Command("dinfer")
+    .description("dinfer: a decentralized GPU network for AI inference")
+    .option("-c, --config <file>", "JSON config file (or DINFER_CONFIG)")
+    .option("--rpc-url <url>", "JSON-RPC endpoint (default http://127.0.0.1:8545)")
+    .option("--deployments-dir <dir>", "Ignition deployments folder with the contract addresses")
+    .option("--key-env <name>", "environment variable holding the private key (default DINFER_PRIVATE_KEY)")
+    .option("--keystore-key <name>", "take the key from Hardhat's keystore instead")
+    .option("--keystore-dev", "use Hardhat's development keystore")
+    .showHelpAfterError();
+
+  const chainOptions = (cmd: Command) => {
+    const g = cmd.optsWithGlobals<GlobalFlags>();
+    return loadOptions({
+      schema: ChainOptionsSchema,
+      file: g.config ?? process.env.DINFER_CONFIG,
+      env: envOptions(CHAIN_OPTION_NAMES),
+      flags: { rpcUrl: g.rpcUrl, deploymentsDir: g.deploymentsDir, keyEnv: g.keyEnv, keystoreKey: g.keystoreKey, keystoreDev: g.keystoreDev },
+    });
+  };
+  const connect = async (cmd: Command) => {
+    const chain = await connectChain({ options: chainOptions(cmd), keyed: true });
+    const sender = new TxSender({ publicClient: chain.publicClient, walletClient: chain.walletClient! });
+    return { ...chain, sender };
+  };
+
+  program
+    .command("worker")
+    .description("run a provider worker: claim jobs for the configured models, run them, commit, reveal, finalize")
+    .option("--model <id=path...>", "serve model <id> from the .onnx file at <path> (repeatable)")
+    .addOption(new Option("--ep <provider>", "execution provider").choices(["cpu", "webgpu", "cuda", "auto"]))
+    .option("--data-dir <dir>", "journal and blob store (default .dinfer/worker)")
+    .option("--port <n>", "blob server port (default 8600)")
+    .option("--public-url <url>", "URL the blob server is reached at by others")
+    .option("--metrics-port <n>", "Prometheus /metrics port (-1: off)")
+    .option("--min-fee <tokens>", "lowest fee taken, for every --model")
+    .option("--allow-file-uris", "accept file:// inputs (same-machine dApps only)")
+    .action(async (flags, cmd: Command) => {
+      const g = cmd.optsWithGlobals<GlobalFlags>();
+      const minFee = flags.minFee ? parseTokens(flags.minFee, "--min-fee") : undefined;
+      const models = (flags.model as string[] | undefined)?.map((spec) => {
+        const [id, ...rest] = spec.split("=");
+        return { modelId: id, path: rest.join("="), ...(minFee !== undefined ? { minFee } : {}) };
+      });
+      const options = loadOptions({
+        schema: WorkerOptionsSchema,
+        file: g.config ?? process.env.DINFER_CONFIG,
+        env: envOptions([...CHAIN_OPTION_NAMES, "ep", "dataDir", "port", "publicUrl", "metricsPort", "confirmations", "pollIntervalMs", "allowFileUris"]),
+        flags: {
+          rpcUrl: g.rpcUrl,
+          deploymentsDir: g.deploymentsDir,
+          keyEnv: g.keyEnv,
+          keystoreKey: g.keystoreKey,
+          keystoreDev: g.keystoreDev,
+          models,
+          ep: flags.ep,
+          dataDir: flags.dataDir,
+          port: flags.port,
+          publicUrl: flags.publicUrl,
+          metricsPort: flags.metricsPort,
+          allowFileUris: flags.allowFileUris,
+        },
+      });
+      const log = createLogger({ name: "worker" });
+      const controller = new AbortController();
+      const stop = (signal: string) => {
+        if (controller.signal.aborted) return; // idempotent: a second Ctrl-C waits for the same shutdown
+        log.info({ msg: "signal received: finishing the current step", signal });
+        controller.abort();
+        setTimeout(() => process.exit(1), 30_000).unref(); // grace timeout
+      };
+      process.on("SIGINT", () => stop("SIGINT"));
+      process.on("SIGTERM", () => stop("SIGTERM"));
+      await runWorker({ options, log, signal: controller.signal });
+    });
+
+  const provider = program.command("provider").description("stake, unbond, withdraw and inspect a provider or verifier account");
+  provider
+    .command("stake <amount>")
+    .description("stake <amount> tokens (approves the staking contract first)")
+    .option("--roles <roles>", "provider, verifier or both (comma separated)", "provider")
+    .action(async (amount: string, flags, cmd: Command) => {
+      const value = parseTokens(amount);
+      const roles = parseRoles(flags.roles);
+      const { sender, deployment } = await connect(cmd);
+      await sender.send({ address: deployment.token, abi: abiOf("DinferTestToken"), functionName: "approve", args: [deployment.staking, value] });
+      const { hash } = await sender.send({ address: deployment.staking, abi: abiOf("Staking"), functionName: "stake", args: [value, roles] });
+      console.log(`staked ${formatTokens(value)} as ${flags.roles} (tx ${hash})`);
+    });
+  provider
+    .command("unbond <amount>")
+    .description("start unbonding <amount> of unlocked stake")
+    .action(async (amount: string, _flags, cmd: Command) => {
+      const value = parseTokens(amount);
+      const { sender, deployment } = await connect(cmd);
+      const { hash } = await sender.send({ address: deployment.staking, abi: abiOf("Staking"), functionName: "requestUnbond", args: [value] });
+      console.log(`unbonding ${formatTokens(value)} (tx ${hash})`);
+    });
+  provider
+    .command("withdraw")
+    .description("withdraw finished unbonding stake and market credits (earnings, refunds)")
+    .action(async (_flags, cmd: Command) => {
+      const { sender, deployment, publicClient } = await connect(cmd);
+      const status = await readAccountStatus({ publicClient, deployment, address: sender.address });
+      const now = (await publicClient.getBlock()).timestamp;
+      let done = 0;
+      if (status.unbonding > 0n && status.unbondingEnd <= now) {
+        await sender.send({ address: deployment.staking, abi: abiOf("Staking"), functionName: "withdraw", args: [] });
+        console.log(`withdrew ${formatTokens(status.unbonding)} of stake`);
+        done++;
+      }
+      if (status.credits > 0n) {
+        await sender.send({ address: deployment.market, abi: abiOf("JobMarket"), functionName: "withdraw", args: [] });
+        console.log(`withdrew ${formatTokens(status.credits)} of market credits`);
+        done++;
+      }
+      if (done === 0) console.log("nothing to withdraw yet");
+    });
+  provider
+    .command("status")
+    .description("show stake, locks, unbonding and credits")
+    .option("--address <address>", "another account (no key needed)")
+    .action(async (flags, cmd: Command) => {
+      const chain = await connectChain({ options: chainOptions(cmd), keyed: !flags.address });
+      const address = (flags.address ?? chain.account!.address) as Hex;
+      const status = await readAccountStatus({ publicClient: chain.publicClient, deployment: chain.deployment, address });
+      console.log(formatAccountStatus(status, (await chain.publicClient.getBlock()).timestamp));
+    });
+
+  const model = program.command("model").description("model owners: register models");
+  model
+    .command("register")
+    .description("register an .onnx model: its sha256 is computed from the file")
+    .requiredOption("--file <path>", "the .onnx file")
+    .requiredOption("--uri <uri>", "where providers can fetch the file")
+    .requiredOption("--tolerance <policy>", "allclose:<absTol>:<relTol> | argmax:<axis> | exact")
+    .requiredOption("--collateral <tokens>", "stake a provider locks per job")
+    .requiredOption("--price <tokens>", "lowest fee per job")
+    .option("--runtime <pin>", "runtime the outputs are pinned to", "onnxruntime-node@1.30.0")
+    .action(async (flags, cmd: Command) => {
+      const bytes = new Uint8Array(readFileSync(flags.file));
+      checkModelVerifiable({ bytes, path: flags.file });
+      const spec = {
+        modelHash: hashModel(bytes),
+        uri: flags.uri,
+        runtime: flags.runtime,
+        tolerance: parseTolerance(flags.tolerance),
+        minCollateral: parseTokens(flags.collateral, "--collateral"),
+        priceFloor: parseTokens(flags.price, "--price"),
+      };
+      const { sender, deployment, publicClient } = await connect(cmd);
+      const { hash } = await sender.send({ address: deployment.registry, abi: abiOf("ModelRegistry"), functionName: "register", args: [spec] });
+      const id = (await publicClient.readContract({ address: deployment.registry, abi: abiOf("ModelRegistry"), functionName: "modelCount" })) as bigint;
+      console.log(`registered model ${id} (sha256 ${spec.modelHash}, tx ${hash})`);
+    });
+
+  const job = program.command("job").description("dApps: post jobs and fetch verified results");
+  job
+    .command("post")
+    .description("post a job; --input is a tensor blob file, or an image (.png/.jpg) turned into the model's input")
+    .requiredOption("--model <id>", "registered model id")
+    .requiredOption("--input <file>", "tensor blob, or an image with --image det|cls")
+    .requiredOption("--fee <tokens>", "fee, escrowed")
+    .addOption(new Option("--image <kind>", "treat --input as an image for the PaddleOCR det or cls model").choices(["det", "cls"]))
+    .option("--upload <url>", "blob server for inputs over 4096 bytes (token in DINFER_UPLOAD_TOKEN)")
+    .option("--wait", "wait for the final result and print it")
+    .action(async (flags, cmd: Command) => {
+      const input = flags.image ? await imageBlob(flags.input, flags.image) : new Uint8Array(readFileSync(flags.input));
+      const token = process.env.DINFER_UPLOAD_TOKEN;
+      const { sender, deployment, publicClient } = await connect(cmd);
+      const posted = await postJob({
+        sender,
+        publicClient,
+        deployment,
+        modelId: BigInt(flags.model),
+        input,
+        fee: parseTokens(flags.fee, "--fee"),
+        upload: flags.upload ? { serverUrl: flags.upload, token: token ?? "" } : undefined,
+      });
+      console.log(`posted job ${posted.jobId} (input ${posted.inputHash}, tx ${posted.txHash})`);
+      if (flags.wait) await printResult({ publicClient, market: deployment.market, jobId: posted.jobId });
+    });
+  job
+    .command("get <jobId>")
+    .description("fetch a job's output and verify it against the root on-chain")
+    .option("--wait", "wait until the job is final")
+    .option("--out <file>", "write the output tensor blob here")
+    .action(async (jobId: string, flags, cmd: Command) => {
+      const chain = await connectChain({ options: chainOptions(cmd), keyed: false });
+      await printResult({
+        publicClient: chain.publicClient,
+        market: chain.deployment.market,
+        jobId: BigInt(jobId),
+        until: flags.wait ? "final" : "revealed",
+        timeoutMs: flags.wait ? 600_000 : 1,
+        out: flags.out,
+      });
+    });
+
+  program
+    .command("blobs")
+    .description("blob storage")
+    .command("serve")
+    .description("serve a local blob store over HTTP (GET /blobs/<id>; PUT /blobs with DINFER_UPLOAD_TOKEN)")
+    .option("--dir <dir>", "store directory", ".dinfer/blobs")
+    .option("--host <host>", "bind address", "127.0.0.1")
+    .option("--port <n>", "port", "8700")
+    .action(async (flags) => {
+      const log = createLogger({ name: "blobs" });
+      const server = await startBlobServer({
+        store: new LocalBlobStore({ dir: flags.dir }),
+        host: flags.host,
+        port: Number(flags.port),
+        uploadToken: process.env.DINFER_UPLOAD_TOKEN,
+        logger: log,
+      });
+      console.log(`serving ${flags.dir} at ${server.url}`);
+      await new Promise<void>((resolve) => {
+        process.once("SIGINT", resolve);
+        process.once("SIGTERM", resolve);
+      });
+      await server.close();
+    });
+
+  program
+    .command("token")
+    .description("local test token")
+    .command("mint <amount>")
+    .description("mint test tokens to your account (DinferTestToken only)")
+    .action(async (amount: string, _flags, cmd: Command) => {
+      const value = parseTokens(amount);
+      const { sender, deployment } = await connect(cmd);
+      await sender.send({ address: deployment.token, abi: abiOf("DinferTestToken"), functionName: "mint", args: [sender.address, value] });
+      console.log(`minted ${formatTokens(value)} to ${sender.address}`);
+    });
+
+  return program;
+}
+
+function parseTolerance(text: string) {
+  const [kind, a, b] = text.split(":");
+  const e12 = (v: string | undefined, field: string) => {
+    const n = Number(v);
+    if (v === undefined || !Number.isFinite(n) || n < 0) throw new DinferError(`--tolerance: ${field} must be a non-negative number`, { code: "BAD_TOLERANCE" });
+    return BigInt(Math.round(n * 1e12));
+  };
+  if (kind === "allclose") return { kind: 0, axis: 0, absTolE12: e12(a, "absTol"), relTolE12: e12(b, "relTol") };
+  if (kind === "argmax") return { kind: 1, axis: Number(a ?? -1), absTolE12: 0n, relTolE12: 0n };
+  if (kind === "exact") return { kind: 2, axis: 0, absTolE12: 0n, relTolE12: 0n };
+  throw new DinferError(`--tolerance must be allclose:<abs>:<rel>, argmax:<axis> or exact, got "${text}"`, { code: "BAD_TOLERANCE" });
+}
+
+async function imageBlob(file: string, kind: "det" | "cls"): Promise<Uint8Array> {
+  const tensor = kind === "det" ? (await imageToDetInput(file)).tensor : await imageToClsInput(file);
+  return encodeTensorBlob([tensor]);
+}
+
+async function printResult(p: Parameters<typeof waitForResult>[0] & { out?: string }) {
+  const result = await waitForResult(p);
+  const tensors = decodeTensorBlob(result.output);
+  console.log(`job ${p.jobId}: ${result.final ? "final" : "revealed (challenge window open)"}, output root ${result.outputRoot} verified`);
+  for (const t of tensors) console.log(`  ${t.name}: ${t.dtype}[${t.dims.join(", ")}]`);
+  if (p.out) {
+    writeFileSync(p.out, result.output);
+    console.log(`wrote ${result.output.length} bytes to ${p.out}`);
+  }
+}
+
+export async function main(argv = process.argv): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (error) {
+    const message = error instanceof DinferError ? `${error.message}${error.details ? ` ${JSON.stringify(error.details, bigintJson)}` : ""}` : String(error);
+    console.error(`dinfer: ${message}`);
+    process.exitCode = 1;
+  }
+}
+
+function bigintJson(_key: string, value: unknown) {
+  return typeof value === "bigint" ? value.toString() : value;
+}

@@ -1,0 +1,178 @@
+/**
+ * Builds a provider worker from its options and runs it until the signal aborts: chain clients,
+ * journal, blob store and server, models checked against the registry, inference threads, metrics,
+ * the log poller and the tick loop. Shutdown finishes the steps in progress, then closes everything.
+ */
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+
+import * as ort from "onnxruntime-node";
+import { getAbiItem, type AbiEvent, type Hex, type PublicClient } from "viem";
+
+import { abiOf } from "../chain/artifacts.js";
+import { createChainClients, readChainId } from "../chain/clients.js";
+import { loadDeployment, type Deployment } from "../chain/deployment.js";
+import { LogPoller } from "../chain/poller.js";
+import { TxSender } from "../chain/sender.js";
+import { resolvePrivateKey } from "../config/keys.js";
+import { ConfigError } from "../config/options.js";
+import { loadModel } from "../inference/model.js";
+import { createInferenceRunner } from "../inference/runner.js";
+import type { Logger } from "../log.js";
+import { journalCursorStore } from "../state/cursor-store.js";
+import { Journal } from "../state/journal.js";
+import { LocalBlobStore } from "../storage/local.js";
+import { startBlobServer } from "../storage/server.js";
+import { createWorkerMetrics, startMetricsServer } from "./metrics.js";
+import type { ChainOptions, ServedModel, WorkerOptions } from "./options.js";
+import { ProviderWorker, type LoadedModel } from "./worker.js";
+
+export type RunWorkerParameters = {
+  options: WorkerOptions;
+  log: Logger;
+  signal: AbortSignal;
+  env?: NodeJS.ProcessEnv;
+  /** Called once everything is up (for tests and the CLI's "ready" line). */
+  onReady?: (info: { blobUrl: string; metricsUrl?: string; account: Hex }) => void;
+};
+
+/** The chain side every command needs: chain id, addresses, clients, and a sender when keyed. */
+export async function connectChain({ options, env = process.env, keyed }: { options: ChainOptions; env?: NodeJS.ProcessEnv; keyed: boolean }) {
+  const chainId = await readChainId({ rpcUrl: options.rpcUrl });
+  const deployment: Deployment =
+    (options.addresses as Deployment | undefined) ??
+    loadDeployment({ chainId, deploymentsDir: options.deploymentsDir, deploymentId: options.deploymentId });
+  const privateKey = keyed
+    ? resolvePrivateKey({
+        source: options.keystoreKey
+          ? { kind: "keystore", key: options.keystoreKey, dev: options.keystoreDev }
+          : { kind: "env", variable: options.keyEnv },
+        env,
+      })
+    : undefined;
+  const clients = await createChainClients({ rpcUrl: options.rpcUrl, privateKey, chainId });
+  return { chainId, deployment, ...clients };
+}
+
+export async function runWorker({ options, log, signal, env = process.env, onReady }: RunWorkerParameters): Promise<void> {
+  const secret = workerSecret(env, options.secretEnv);
+  const chain = await connectChain({ options, env, keyed: true });
+  const { publicClient, walletClient, account, chainId, deployment } = chain;
+  const sender = new TxSender({ publicClient, walletClient: walletClient!, logger: log.child({ component: "sender" }) });
+
+  mkdirSync(options.dataDir, { recursive: true });
+  const journal = new Journal({ path: path.join(options.dataDir, "journal.sqlite"), logger: log });
+  const store = new LocalBlobStore({ dir: path.join(options.dataDir, "blobs") });
+  const closers: (() => Promise<unknown> | unknown)[] = [() => journal.close()];
+  try {
+    const models = await Promise.all(options.models.map((m) => prepareModel({ served: m, publicClient, deployment, log })));
+    const runner = createInferenceRunner({ size: options.threads, log: log.child({ component: "inference" }) });
+    closers.push(() => runner.close());
+    const blobServer = await startBlobServer({ store, host: options.host, port: options.port, logger: log });
+    closers.push(() => blobServer.close());
+    const metrics = createWorkerMetrics();
+    const metricsServer = options.metricsPort >= 0 ? await startMetricsServer({ registry: metrics.registry, port: options.metricsPort }) : undefined;
+    if (metricsServer) closers.push(() => metricsServer.close());
+
+    const worker = new ProviderWorker({
+      log,
+      publicClient,
+      sender,
+      account: account!.address,
+      chainId,
+      deployment,
+      journal,
+      runner,
+      store,
+      models,
+      secret,
+      publicUrl: (options.publicUrl ?? blobServer.url).replace(/\/$/, ""),
+      metrics,
+      ep: options.ep,
+      inferenceTimeoutMs: options.inferenceTimeoutMs,
+      maxInputBytes: options.maxInputBytes,
+      ipfsGateway: options.ipfsGateway,
+      allowFileUris: options.allowFileUris,
+      withdrawMin: options.withdrawMin,
+    });
+    await worker.init();
+
+    const posted = getAbiItem({ abi: abiOf("JobMarket"), name: "JobPosted" }) as AbiEvent;
+    const poller = new LogPoller({
+      name: `provider-${deployment.market.toLowerCase()}`,
+      publicClient,
+      store: journalCursorStore(journal),
+      address: deployment.market,
+      events: [posted],
+      confirmations: options.confirmations,
+      pollingIntervalMs: options.pollIntervalMs,
+      logger: log.child({ component: "poller" }),
+      onLogs: async ({ logs }) =>
+        worker.onPosted(
+          logs.map((l) => {
+            const args = l.args as { jobId: bigint; modelId: bigint };
+            return { jobId: args.jobId, modelId: Number(args.modelId), postedBlock: l.blockNumber };
+          }),
+        ),
+    });
+
+    log.info({
+      msg: "worker ready",
+      account: account!.address,
+      market: deployment.market,
+      models: models.map((m) => m.modelId),
+      blob_url: blobServer.url,
+      metrics_url: metricsServer?.url,
+    });
+    onReady?.({ blobUrl: blobServer.url, metricsUrl: metricsServer?.url, account: account!.address });
+
+    const ticker = setInterval(() => worker.tick(), options.pollIntervalMs);
+    try {
+      await poller.run({ signal });
+    } finally {
+      clearInterval(ticker);
+      log.info({ msg: "stopping: finishing the steps in progress", busy: worker.busy });
+      await worker.drain();
+    }
+  } finally {
+    for (const close of closers.reverse()) await close();
+    log.info({ msg: "worker stopped" });
+  }
+}
+
+/** Checks a served model against the registry (hash, active) and reads its input metadata. */
+async function prepareModel({
+  served,
+  publicClient,
+  deployment,
+  log,
+}: {
+  served: ServedModel;
+  publicClient: PublicClient;
+  deployment: Deployment;
+  log: Logger;
+}): Promise<LoadedModel> {
+  const registered = (await publicClient.readContract({
+    address: deployment.registry,
+    abi: abiOf("ModelRegistry"),
+    functionName: "model",
+    args: [BigInt(served.modelId)],
+  })) as { modelHash: Hex; active: boolean };
+  const { bytes, hash } = await loadModel({ path: served.path, expectedHash: registered.modelHash });
+  const session = await ort.InferenceSession.create(bytes);
+  const inputMetadata = session.inputMetadata;
+  await session.release();
+  if (!registered.active) log.warn({ msg: "model is inactive in the registry: no new jobs will come", model_id: served.modelId });
+  return { modelId: served.modelId, path: served.path, modelHash: hash, minFee: served.minFee, inputMetadata };
+}
+
+function workerSecret(env: NodeJS.ProcessEnv, variable: string): Hex {
+  const raw = env[variable];
+  if (!raw || raw.length < 16) {
+    throw new ConfigError(`${variable} must hold the worker secret (at least 16 characters); commitment salts derive from it`, {
+      code: "SECRET_MISSING",
+      details: { variable },
+    });
+  }
+  return (raw.startsWith("0x") ? raw : `0x${Buffer.from(raw, "utf8").toString("hex")}`) as Hex;
+}

@@ -1,0 +1,366 @@
+/**
+ * The provider worker: finds jobs for the models it serves, claims them, runs the model, commits,
+ * reveals as soon as the seed block allows, serves the output, finalizes after the window and
+ * withdraws its earnings.
+ *
+ * It is level-triggered. The log poller only discovers jobs (JobPosted for a served model) and
+ * records them in the journal; every tick then reads each tracked job's state from the chain
+ * (`readJob`: its events, checked against the market's stored hash) and takes the one step that
+ * state calls for. A crash at any point therefore resumes where the chain is, and the journal's
+ * action records keep a step from being sent twice:
+ *   - an action is recorded before it is sent and confirmed after its receipt;
+ *   - the output blob and its root are stored before the commit is sent, and the salt is derived
+ *     from the worker secret, so a restarted worker can always reveal what it committed.
+ * Bad input never leads to a commitment: a job whose input cannot be fetched, does not hash right,
+ * does not decode or does not fit the model is skipped with a logged reason before any claim.
+ */
+import type { Address, Hex, PublicClient } from "viem";
+
+import { commitment, deriveSalt } from "../codec/commitment.js";
+import { outputRoot } from "../codec/merkle.js";
+import { decodeTensorBlob } from "../codec/tensor.js";
+import { abiOf } from "../chain/artifacts.js";
+import type { Deployment } from "../chain/deployment.js";
+import { ContractRevertError } from "../chain/errors.js";
+import { JobStatus, readJob, type Job, type JobRecord } from "../chain/jobs.js";
+import type { TxSender } from "../chain/sender.js";
+import { DinferError } from "../errors.js";
+import type { InferenceRunner } from "../inference/runner.js";
+import type { ValueMetadata } from "../inference/validate.js";
+import { validateInputs } from "../inference/validate.js";
+import type { Logger } from "../log.js";
+import type { Journal } from "../state/journal.js";
+import { fetchBlob } from "../storage/fetch.js";
+import type { LocalBlobStore } from "../storage/local.js";
+import type { WorkerMetrics } from "./metrics.js";
+
+/** A model ready to serve: its file checked against the registry, its input metadata read. */
+export type LoadedModel = {
+  modelId: number;
+  path: string;
+  modelHash: Hex;
+  minFee: bigint;
+  inputMetadata: readonly ValueMetadata[];
+};
+
+export type ProviderWorkerParameters = {
+  log: Logger;
+  publicClient: PublicClient;
+  sender: TxSender;
+  account: Address;
+  chainId: number;
+  deployment: Deployment;
+  journal: Journal;
+  runner: InferenceRunner;
+  store: LocalBlobStore;
+  models: readonly LoadedModel[];
+  /** The secret commitment salts are derived from (>= 16 bytes). */
+  secret: Hex;
+  /** Base URL of this worker's blob server: outputs are revealed as `<publicUrl>/blobs/<id>`. */
+  publicUrl: string;
+  metrics: WorkerMetrics;
+  ep: Parameters<InferenceRunner["run"]>[0]["ep"];
+  inferenceTimeoutMs: number;
+  maxInputBytes: number;
+  ipfsGateway?: string;
+  allowFileUris: boolean;
+  withdrawMin: bigint;
+};
+
+/** What the journal keeps per job (plain JSON with bigints). */
+type JobData = {
+  postedBlock: bigint;
+  modelId: number;
+  reason?: string;
+  outputId?: Hex;
+  outputRoot?: Hex;
+  ep?: string;
+  inferenceMs?: number;
+};
+
+/** Local statuses: `candidate` (posted, not decided), `active` (ours, not ended), then an end. */
+const OPEN = ["candidate", "active"];
+const INLINE_MAX = 4096;
+
+export class ProviderWorker {
+  private readonly p: ProviderWorkerParameters;
+  private readonly models: Map<number, LoadedModel>;
+  private readonly inFlight = new Map<bigint, Promise<void>>();
+  private seedDelay = 0n;
+  private withdrawing?: Promise<void>;
+
+  constructor(parameters: ProviderWorkerParameters) {
+    this.p = parameters;
+    this.models = new Map(parameters.models.map((m) => [m.modelId, m]));
+  }
+
+  async init(): Promise<void> {
+    const params = (await this.read(this.p.deployment.market, "JobMarket", "params", [])) as { seedDelay: number };
+    this.seedDelay = BigInt(params.seedDelay);
+  }
+
+  /** The poller's handler: records every JobPosted for a served model as a candidate. */
+  onPosted(jobs: readonly { jobId: bigint; modelId: number; postedBlock: bigint }[]): void {
+    for (const { jobId, modelId, postedBlock } of jobs) {
+      if (!this.models.has(modelId) || this.p.journal.getJob(jobId)) continue;
+      this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status: "candidate", data: { postedBlock, modelId } });
+      this.p.log.debug({ msg: "job seen", job_id: jobId.toString(), model_id: modelId });
+    }
+  }
+
+  /** One pass over the open jobs: starts the next step of every job that is not mid-step. */
+  tick(): void {
+    for (const record of this.p.journal.listJobs<JobData>({ status: OPEN, role: "provider" })) {
+      if (this.inFlight.has(record.jobId)) continue;
+      const step = this.advance(record.jobId, record.data as JobData)
+        .catch((error) => this.onStepError(record.jobId, error))
+        .finally(() => this.inFlight.delete(record.jobId));
+      this.inFlight.set(record.jobId, step);
+    }
+    if (!this.withdrawing) {
+      this.withdrawing = this.withdrawEarnings()
+        .catch((error) => this.p.log.warn({ msg: "withdraw failed", err: describe(error) }))
+        .finally(() => (this.withdrawing = undefined));
+    }
+  }
+
+  /** Waits for every step in progress (used on shutdown: the current steps finish). */
+  async drain(): Promise<void> {
+    await Promise.allSettled([...this.inFlight.values(), this.withdrawing]);
+  }
+
+  get busy(): number {
+    return this.inFlight.size;
+  }
+
+  // ------------------------------------------------------------------ one job
+
+  private async advance(jobId: bigint, data: JobData): Promise<void> {
+    const record = await readJob({
+      client: this.p.publicClient,
+      market: this.p.deployment.market,
+      jobId,
+      fromBlock: data.postedBlock,
+    });
+    const { job } = record;
+    const mine = job.provider.toLowerCase() === this.p.account.toLowerCase();
+    if (job.status === JobStatus.Posted) return this.considerClaim(record, data);
+    if (!mine) return this.end(jobId, data, "lost_race", "another provider claimed the job");
+    switch (job.status) {
+      case JobStatus.Claimed:
+        return this.runAndCommit(record, data);
+      case JobStatus.Committed:
+        return this.reveal(record, data);
+      case JobStatus.Revealed:
+        return this.finalize(record);
+      case JobStatus.Disputed:
+        return; // the dispute settles it; we keep serving the output meanwhile
+      case JobStatus.Finalized:
+        return this.end(jobId, data, "finalized");
+      case JobStatus.Expired:
+        return this.end(jobId, data, "expired");
+      case JobStatus.Slashed:
+        return this.end(jobId, data, "slashed");
+    }
+  }
+
+  /** Takes a job only if the fee, our free stake and the input all fit. */
+  private async considerClaim(record: JobRecord, data: JobData): Promise<void> {
+    const { job, jobId } = record;
+    const model = this.models.get(job.modelId);
+    if (!model) return this.skip(jobId, data, "model not served");
+    if (job.fee < model.minFee) return this.skip(jobId, data, `fee ${job.fee} below our price ${model.minFee}`);
+    const now = await this.chainTime();
+    if (now > BigInt(job.deadline)) return this.skip(jobId, data, "claim deadline passed");
+    const free = (await this.read(this.p.deployment.staking, "Staking", "availableStake", [this.p.account])) as bigint;
+    if (free < job.collateral) return this.skip(jobId, data, `free stake ${free} below the collateral ${job.collateral}`);
+
+    let input: Uint8Array;
+    try {
+      input = await this.fetchInput(record);
+      validateInputs({ tensors: decodeTensorBlob(input, { maxBytes: this.p.maxInputBytes }), inputMetadata: model.inputMetadata });
+    } catch (error) {
+      return this.skip(jobId, data, `bad input: ${describe(error)}`);
+    }
+    await this.p.store.put(input);
+
+    const claimed = await this.act(jobId, "claim", () =>
+      this.p.sender.send({ address: this.p.deployment.market, abi: abiOf("JobMarket"), functionName: "claim", args: [jobId, job] }),
+    );
+    if (!claimed) return; // lost the race (logged): the next tick sees the winner and ends the job
+    this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status: "active", data });
+    this.p.metrics.jobs.inc({ outcome: "claimed" });
+    this.p.metrics.active.inc();
+    this.p.log.info({ msg: "job claimed", job_id: jobId.toString(), model_id: job.modelId, fee: job.fee.toString() });
+  }
+
+  private async runAndCommit(record: JobRecord, data: JobData): Promise<void> {
+    const { job, jobId } = record;
+    let { outputId, outputRoot: root } = data;
+    if (!outputId || !root || !(await this.p.store.has(outputId))) {
+      const model = this.models.get(job.modelId)!;
+      const input = await this.p.store.get(record.inputHash);
+      const result = await this.p.runner.run({
+        modelPath: model.path,
+        modelHash: model.modelHash,
+        ep: this.p.ep,
+        input,
+        timeoutMs: this.p.inferenceTimeoutMs,
+      });
+      this.p.metrics.inference.observe({ model: String(job.modelId), ep: result.ep }, result.ms / 1000);
+      outputId = await this.p.store.put(result.output);
+      root = outputRoot(result.output);
+      // Persist before committing: a restarted worker must reveal exactly this output.
+      const next: JobData = { ...data, outputId, outputRoot: root, ep: result.ep, inferenceMs: result.ms };
+      this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status: "active", data: next });
+      this.p.log.info({ msg: "inference done", job_id: jobId.toString(), ep: result.ep, ms: Math.round(result.ms), output_id: outputId });
+    }
+    const c = commitment({
+      chainId: BigInt(this.p.chainId),
+      jobMarket: this.p.deployment.market,
+      jobId,
+      provider: this.p.account,
+      outputRoot: root,
+      salt: this.salt(jobId),
+    });
+    await this.act(jobId, "commit", () =>
+      this.p.sender.send({ address: this.p.deployment.market, abi: abiOf("JobMarket"), functionName: "commit", args: [jobId, job, c] }),
+    );
+  }
+
+  private async reveal(record: JobRecord, data: JobData): Promise<void> {
+    const { job, jobId } = record;
+    const seedBlock = job.commitBlock + this.seedDelay;
+    if ((await this.p.publicClient.getBlockNumber({ cacheTime: 0 })) <= seedBlock) return; // next tick
+    if (!data.outputId || !data.outputRoot) {
+      throw new DinferError("committed job has no stored output", { code: "OUTPUT_LOST", details: { jobId: jobId.toString() } });
+    }
+    const output = await this.p.store.get(data.outputId);
+    const inline: Hex = output.length <= INLINE_MAX ? toHex(output) : "0x";
+    const uri = `${this.p.publicUrl}/blobs/${data.outputId}`;
+    const revealed = await this.act(jobId, "reveal", () =>
+      this.p.sender.send({
+        address: this.p.deployment.market,
+        abi: abiOf("JobMarket"),
+        functionName: "reveal",
+        args: [jobId, job, data.outputRoot!, this.salt(jobId), uri, inline],
+      }),
+    );
+    if (revealed) this.p.log.info({ msg: "result revealed", job_id: jobId.toString(), output_uri: uri, inline: inline !== "0x" });
+  }
+
+  private async finalize(record: JobRecord): Promise<void> {
+    const { job, jobId } = record;
+    if ((await this.chainTime()) <= BigInt(job.deadline)) return; // still inside the challenge window
+    const output = job.callbackGasLimit !== 0 && job.inlineOutput ? (record.inlineOutput ?? "0x") : undefined;
+    await this.act(jobId, "finalize", () =>
+      output !== undefined
+        ? this.p.sender.send({
+            address: this.p.deployment.market,
+            abi: abiOf("JobMarket"),
+            functionName: "finalizeWithOutput",
+            args: [jobId, job, output],
+          })
+        : this.p.sender.send({ address: this.p.deployment.market, abi: abiOf("JobMarket"), functionName: "finalize", args: [jobId, job] }),
+    );
+  }
+
+  // ------------------------------------------------------------------ helpers
+
+  /**
+   * Sends one journaled action at most once. Returns false when the contract refused it (a lost
+   * claim race, a job someone else already moved): that is logged and dropped, never retried.
+   */
+  private async act(jobId: bigint, action: string, send: () => ReturnType<TxSender["send"]>): Promise<boolean> {
+    const { action: existing } = this.p.journal.beginAction({ jobId, action });
+    if (existing.state === "confirmed") return true;
+    if (existing.state === "failed") this.p.journal.retryAction({ jobId, action });
+    try {
+      const { hash, fee, receipt } = await send();
+      this.p.journal.markActionConfirmed({ jobId, action, txHash: hash });
+      this.p.metrics.gas.inc(Number(fee));
+      this.p.log.info({ msg: `${action} confirmed`, job_id: jobId.toString(), tx_hash: hash, gas_used: receipt.gasUsed.toString() });
+      return true;
+    } catch (error) {
+      if (!(error instanceof ContractRevertError)) throw error;
+      this.p.journal.markActionFailed({ jobId, action, error: `${error.errorName ?? "revert"}` });
+      this.p.log.info({ msg: `${action} refused by the contract`, job_id: jobId.toString(), error: error.errorName, args: String(error.args) });
+      return false;
+    }
+  }
+
+  private async fetchInput(record: JobRecord): Promise<Uint8Array> {
+    if (record.inlineInput.length > 2) return hexToBytes(record.inlineInput);
+    if (record.inputURI.startsWith("file:") && !this.p.allowFileUris) {
+      throw new DinferError("file:// inputs are refused (allowFileUris is off)", { code: "INPUT_URI_REFUSED" });
+    }
+    return fetchBlob({
+      uri: record.inputURI,
+      expectedHash: record.inputHash,
+      maxBytes: this.p.maxInputBytes,
+      ipfsGateway: this.p.ipfsGateway,
+      store: this.p.store,
+    });
+  }
+
+  private skip(jobId: bigint, data: JobData, reason: string): void {
+    this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status: "skipped", data: { ...data, reason } });
+    this.p.metrics.jobs.inc({ outcome: "skipped" });
+    this.p.log.info({ msg: "job skipped", job_id: jobId.toString(), reason });
+  }
+
+  private end(jobId: bigint, data: JobData, outcome: string, reason?: string): void {
+    const wasActive = this.p.journal.getJob(jobId)?.status === "active";
+    this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status: outcome, data: { ...data, reason } });
+    this.p.metrics.jobs.inc({ outcome });
+    if (wasActive) this.p.metrics.active.dec();
+    this.p.log.info({ msg: "job ended", job_id: jobId.toString(), outcome, reason });
+  }
+
+  private onStepError(jobId: bigint, error: unknown): void {
+    // Retryable or not, the job stays open: the next tick reads the chain again and retries the step,
+    // and deadlines (expiry) end it if it can never proceed.
+    this.p.log.warn({ msg: "job step failed", job_id: jobId.toString(), err: describe(error) });
+  }
+
+  private async withdrawEarnings(): Promise<void> {
+    const credits = (await this.read(this.p.deployment.market, "JobMarket", "credits", [this.p.account])) as bigint;
+    if (credits === 0n || credits < this.p.withdrawMin) return;
+    const { hash, fee } = await this.p.sender.send({
+      address: this.p.deployment.market,
+      abi: abiOf("JobMarket"),
+      functionName: "withdraw",
+      args: [],
+    });
+    this.p.metrics.earnings.inc(Number(credits));
+    this.p.metrics.gas.inc(Number(fee));
+    this.p.log.info({ msg: "earnings withdrawn", amount: credits.toString(), tx_hash: hash });
+  }
+
+  private salt(jobId: bigint): Hex {
+    return deriveSalt({ workerSecret: this.p.secret, chainId: BigInt(this.p.chainId), jobId });
+  }
+
+  private async chainTime(): Promise<bigint> {
+    return (await this.p.publicClient.getBlock({ blockTag: "latest" })).timestamp;
+  }
+
+  private read(address: Address, name: "JobMarket" | "Staking", functionName: string, args: readonly unknown[]) {
+    return this.p.publicClient.readContract({ address, abi: abiOf(name), functionName, args });
+  }
+}
+
+function describe(error: unknown): string {
+  if (error instanceof DinferError) return `${error.name}: ${error.message}`;
+  return error instanceof Error ? error.message : String(error);
+}
+
+function toHex(bytes: Uint8Array): Hex {
+  return `0x${Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex")}`;
+}
+
+function hexToBytes(hex: Hex): Uint8Array {
+  return new Uint8Array(Buffer.from(hex.slice(2), "hex"));
+}
+
+export type { Job };

@@ -1,0 +1,187 @@
+/**
+ * What a dApp needs to use dinfer from TypeScript: post a job from a tensor blob, wait for its
+ * result, fetch the output and verify it against the root on-chain.
+ *
+ * ```ts
+ * const { jobId } = await postJob({ sender, publicClient, deployment, modelId: 1, input, fee: parseEther("2") });
+ * const result = await waitForResult({ publicClient, market: deployment.market, jobId });
+ * const tensors = decodeTensorBlob(result.output);
+ * ```
+ */
+import { decodeEventLog, maxUint256, type Address, type Hex, type PublicClient } from "viem";
+
+import { abiOf } from "../chain/artifacts.js";
+import type { Deployment } from "../chain/deployment.js";
+import { JobStatus, readJob, type JobRecord } from "../chain/jobs.js";
+import type { TxSender } from "../chain/sender.js";
+import { outputRoot } from "../codec/merkle.js";
+import { blobId } from "../codec/tensor.js";
+import { DinferError, NonRetryableError, RetryableError } from "../errors.js";
+import { fetchBlob } from "../storage/fetch.js";
+import { uploadBlob } from "../storage/upload.js";
+
+export const INLINE_INPUT_MAX = 4096;
+
+export type PostJobParameters = {
+  sender: TxSender;
+  publicClient: PublicClient;
+  deployment: Deployment;
+  modelId: number | bigint;
+  /** The input tensor blob (offchain/codec/tensor.ts encodeTensorBlob). */
+  input: Uint8Array;
+  fee: bigint;
+  /** Seconds from now a provider has to claim it (default 600). */
+  claimWithin?: number;
+  /** Where a blob over 4096 bytes goes: a dinfer blob server accepting uploads. */
+  upload?: { serverUrl: string; token: string };
+  /** An input already stored elsewhere (its URI); the blob is then not uploaded. */
+  inputURI?: string;
+};
+
+export type PostJobReturnType = { jobId: bigint; inputHash: Hex; inputURI: string; txHash: Hex };
+
+/**
+ * Posts a job: inline when the input fits in 4096 bytes, else uploaded (or at `inputURI`). Approves
+ * the market for the fee first when the allowance is short.
+ */
+export async function postJob({
+  sender,
+  publicClient,
+  deployment,
+  modelId,
+  input,
+  fee,
+  claimWithin = 600,
+  upload,
+  inputURI,
+}: PostJobParameters): Promise<PostJobReturnType> {
+  const inputHash = blobId(input);
+  let uri = inputURI ?? "";
+  const inline = !inputURI && input.length <= INLINE_INPUT_MAX;
+  if (!inline && !inputURI) {
+    if (!upload) {
+      throw new NonRetryableError(
+        `the input is ${input.length} bytes: over ${INLINE_INPUT_MAX} it cannot go inline; give an upload server or an input URI`,
+        { code: "INPUT_NEEDS_URI" },
+      );
+    }
+    uri = (await uploadBlob({ serverUrl: upload.serverUrl, token: upload.token, bytes: input })).url;
+  }
+
+  const me = sender.address;
+  const allowance = (await publicClient.readContract({
+    address: deployment.token,
+    abi: abiOf("DinferTestToken"),
+    functionName: "allowance",
+    args: [me, deployment.market],
+  })) as bigint;
+  if (allowance < fee) {
+    await sender.send({ address: deployment.token, abi: abiOf("DinferTestToken"), functionName: "approve", args: [deployment.market, maxUint256] });
+  }
+  const now = (await publicClient.getBlock()).timestamp;
+  const request = {
+    modelId: BigInt(modelId),
+    fee,
+    claimBy: now + BigInt(claimWithin),
+    inputHash,
+    inputURI: inline ? "" : uri,
+    inlineInput: inline ? (`0x${Buffer.from(input).toString("hex")}` as Hex) : ("0x" as Hex),
+    callbackGasLimit: 0,
+  };
+  const { hash, receipt } = await sender.send({
+    address: deployment.market,
+    abi: abiOf("JobMarket"),
+    functionName: "postJob",
+    args: [request],
+  });
+  const jobId = postedJobId(receipt.logs, deployment.market);
+  return { jobId, inputHash, inputURI: request.inputURI, txHash: hash };
+}
+
+/** The job id from a postJob receipt's JobPosted log. */
+export function postedJobId(logs: readonly { address: Address; data: Hex; topics: readonly Hex[] }[], market: Address): bigint {
+  for (const log of logs) {
+    if (log.address.toLowerCase() !== market.toLowerCase()) continue;
+    try {
+      const decoded = decodeEventLog({ abi: abiOf("JobMarket"), data: log.data, topics: log.topics as [Hex, ...Hex[]] });
+      if (decoded.eventName === "JobPosted") return (decoded.args as unknown as { jobId: bigint }).jobId;
+    } catch {
+      // another event
+    }
+  }
+  throw new NonRetryableError("no JobPosted event in the receipt", { code: "NO_JOB_POSTED" });
+}
+
+export type WaitForResultParameters = {
+  publicClient: PublicClient;
+  market: Address;
+  jobId: bigint;
+  /** "revealed": as soon as the output is revealed (it may still be challenged); "final" (default). */
+  until?: "revealed" | "final";
+  timeoutMs?: number;
+  pollMs?: number;
+  ipfsGateway?: string;
+  maxBytes?: number;
+  signal?: AbortSignal;
+};
+
+export type JobResult = { record: JobRecord; output: Uint8Array; outputRoot: Hex; final: boolean };
+
+/** Polls the job until it is revealed or final, then fetches and verifies its output. */
+export async function waitForResult({
+  publicClient,
+  market,
+  jobId,
+  until = "final",
+  timeoutMs = 300_000,
+  pollMs = 500,
+  ipfsGateway,
+  maxBytes,
+  signal,
+}: WaitForResultParameters): Promise<JobResult> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    signal?.throwIfAborted();
+    const record = await readJob({ client: publicClient, market, jobId });
+    const { status } = record.job;
+    if (status === JobStatus.Expired || status === JobStatus.Slashed) {
+      throw new NonRetryableError(`job ${jobId} ended ${status === JobStatus.Expired ? "expired" : "slashed"}: no result`, {
+        code: "JOB_FAILED",
+        details: { jobId: jobId.toString(), status },
+      });
+    }
+    const ready = status === JobStatus.Finalized || (until === "revealed" && status >= JobStatus.Revealed);
+    if (ready) {
+      const output = await fetchOutput({ record, ipfsGateway, maxBytes });
+      return { record, output, outputRoot: record.job.result, final: status === JobStatus.Finalized };
+    }
+    if (Date.now() > deadline) {
+      throw new RetryableError(`job ${jobId} has no result yet`, { code: "JOB_WAIT_TIMEOUT", details: { status } });
+    }
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
+}
+
+/**
+ * A revealed job's output, from its inline bytes or its output URI, checked against the output
+ * root the provider revealed on-chain.
+ */
+export async function fetchOutput({ record, ipfsGateway, maxBytes }: { record: JobRecord; ipfsGateway?: string; maxBytes?: number }): Promise<Uint8Array> {
+  let output: Uint8Array;
+  if (record.inlineOutput && record.inlineOutput.length > 2) {
+    output = new Uint8Array(Buffer.from(record.inlineOutput.slice(2), "hex"));
+  } else {
+    if (!record.outputURI) throw new NonRetryableError("the job has no output URI", { code: "NO_OUTPUT_URI" });
+    // The URI names the blob by its keccak id; the root check below is what binds it to the chain.
+    const id = record.outputURI.split("/").pop() as Hex;
+    output = await fetchBlob({ uri: record.outputURI, expectedHash: id, ipfsGateway, maxBytes });
+  }
+  const root = outputRoot(output);
+  if (root !== record.job.result) {
+    throw new DinferError("output does not match the root revealed on-chain", {
+      code: "OUTPUT_ROOT_MISMATCH",
+      details: { expected: record.job.result, actual: root },
+    });
+  }
+  return output;
+}
