@@ -10,10 +10,10 @@
  * Leaves and parents share no domain tag, so a 60-byte chunk can hash like a parent. A verifier
  * must take `leafCount` from a trusted source (the committed blob's size), never from the prover.
  */
-import { keccak_256 } from "@noble/hashes/sha3.js";
 import { bytesToHex, hexToBytes, type Hex } from "viem";
 
 import { CodecError } from "../errors.js";
+import { keccak256Bytes } from "./keccak.js";
 
 export const CHUNK_SIZE = 4096;
 const MAX_LEAF_INDEX = 0xffff_ffff;
@@ -110,11 +110,11 @@ function leafBytes(index: number, chunk: Uint8Array): Uint8Array {
   }
   const prefix = new Uint8Array(4);
   new DataView(prefix.buffer).setUint32(0, index, false);
-  return keccak_256.create().update(prefix).update(chunk).digest();
+  return keccak256Bytes(prefix, chunk);
 }
 
 function parentBytes(left: Uint8Array, right: Uint8Array): Uint8Array {
-  return keccak_256.create().update(left).update(right).digest();
+  return keccak256Bytes(left, right);
 }
 
 function isWellFormedChunk(index: number, leafCount: number, chunk: Uint8Array): boolean {

@@ -13,10 +13,10 @@
  * The encoding is canonical: a blob that decodes re-encodes to the same bytes, so its keccak256
  * (the blob id) names its content.
  */
-import { keccak_256 } from "@noble/hashes/sha3.js";
 import { bytesToHex, type Hex } from "viem";
 
 import { CodecError } from "../errors.js";
+import { keccak256Bytes } from "./keccak.js";
 
 export const TENSOR_BLOB_MAGIC: Uint8Array = new Uint8Array([0x44, 0x54, 0x4e, 0x31]); // "DTN1"
 export const MAX_RANK = 8;
@@ -251,7 +251,7 @@ export function decodeTensorBlob(
 
 /** The blob id: keccak256 of the blob bytes, as 0x-prefixed hex. */
 export function blobId(bytes: Uint8Array): Hex {
-  return bytesToHex(keccak_256(bytes));
+  return bytesToHex(keccak256Bytes(bytes));
 }
 
 /** Reads the magic and the tensor count; a count the remaining bytes cannot hold fails here. */

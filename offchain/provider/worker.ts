@@ -86,6 +86,8 @@ export class ProviderWorker {
   private readonly p: ProviderWorkerParameters;
   private readonly models: Map<number, LoadedModel>;
   private readonly inFlight = new Map<bigint, Promise<void>>();
+  /** Inputs fetched and checked at claim time, kept for the run (the store has them after a restart). */
+  private readonly inputs = new Map<bigint, Uint8Array>();
   private seedDelay = 0n;
   private withdrawing?: Promise<void>;
 
@@ -183,11 +185,15 @@ export class ProviderWorker {
       return this.skip(jobId, data, `bad input: ${describe(error)}`);
     }
     await this.p.store.put(input);
+    this.inputs.set(jobId, input);
 
     const claimed = await this.act(jobId, "claim", () =>
       this.p.sender.send({ address: this.p.deployment.market, abi: abiOf("JobMarket"), functionName: "claim", args: [jobId, job] }),
     );
-    if (!claimed) return; // lost the race (logged): the next tick sees the winner and ends the job
+    if (!claimed) {
+      this.inputs.delete(jobId);
+      return; // lost the race (logged): the next tick sees the winner and ends the job
+    }
     this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status: "active", data });
     this.p.metrics.jobs.inc({ outcome: "claimed" });
     this.p.metrics.active.inc();
@@ -199,7 +205,7 @@ export class ProviderWorker {
     let { outputId, outputRoot: root } = data;
     if (!outputId || !root || !(await this.p.store.has(outputId))) {
       const model = this.models.get(job.modelId)!;
-      const input = await this.p.store.get(record.inputHash);
+      const input = this.inputs.get(jobId) ?? (await this.p.store.get(record.inputHash));
       const result = await this.p.runner.run({
         modelPath: model.path,
         modelHash: model.modelHash,
@@ -213,6 +219,7 @@ export class ProviderWorker {
       // Persist before committing: a restarted worker must reveal exactly this output.
       const next: JobData = { ...data, outputId, outputRoot: root, ep: result.ep, inferenceMs: result.ms };
       this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status: "active", data: next });
+      this.inputs.delete(jobId);
       this.p.log.info({ msg: "inference done", job_id: jobId.toString(), ep: result.ep, ms: Math.round(result.ms), output_id: outputId });
     }
     const c = commitment({
@@ -310,6 +317,7 @@ export class ProviderWorker {
   }
 
   private end(jobId: bigint, data: JobData, outcome: string, reason?: string): void {
+    this.inputs.delete(jobId);
     const wasActive = this.p.journal.getJob(jobId)?.status === "active";
     this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status: outcome, data: { ...data, reason } });
     this.p.metrics.jobs.inc({ outcome });
