@@ -24,7 +24,7 @@ import type { Deployment } from "../chain/deployment.js";
 import { ContractRevertError } from "../chain/errors.js";
 import { JobStatus, readJob, type Job, type JobRecord } from "../chain/jobs.js";
 import type { TxSender } from "../chain/sender.js";
-import { DinferError } from "../errors.js";
+import { DinferError, RetryableError } from "../errors.js";
 import type { InferenceRunner } from "../inference/runner.js";
 import type { ValueMetadata } from "../inference/validate.js";
 import { validateInputs } from "../inference/validate.js";
@@ -72,6 +72,8 @@ type JobData = {
   postedBlock: bigint;
   modelId: number;
   reason?: string;
+  /** Why the job was given up after its claim (a run that can never succeed); it expires with a penalty. */
+  abandoned?: string;
   outputId?: Hex;
   outputRoot?: Hex;
   ep?: string;
@@ -148,6 +150,9 @@ export class ProviderWorker {
     const mine = job.provider.toLowerCase() === this.p.account.toLowerCase();
     if (job.status === JobStatus.Posted) return this.considerClaim(record, data);
     if (!mine) return this.end(jobId, data, "lost_race", "another provider claimed the job");
+    if (data.abandoned && (job.status === JobStatus.Claimed || job.status === JobStatus.Committed)) {
+      return this.expireAbandoned(record);
+    }
     switch (job.status) {
       case JobStatus.Claimed:
         return this.runAndCommit(record, data);
@@ -206,13 +211,24 @@ export class ProviderWorker {
     if (!outputId || !root || !(await this.p.store.has(outputId))) {
       const model = this.models.get(job.modelId)!;
       const input = this.inputs.get(jobId) ?? (await this.p.store.get(record.inputHash));
-      const result = await this.p.runner.run({
-        modelPath: model.path,
-        modelHash: model.modelHash,
-        ep: this.p.ep,
-        input,
-        timeoutMs: this.p.inferenceTimeoutMs,
-      });
+      let result: Awaited<ReturnType<InferenceRunner["run"]>>;
+      try {
+        result = await this.p.runner.run({
+          modelPath: model.path,
+          modelHash: model.modelHash,
+          ep: this.p.ep,
+          input,
+          timeoutMs: this.p.inferenceTimeoutMs,
+        });
+      } catch (error) {
+        if (error instanceof RetryableError) throw error; // a timeout or a dead thread: the next tick tries again
+        // The run can never succeed: never commit. The job expires (refund to the dApp, our penalty).
+        const abandoned = describe(error);
+        this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status: "active", data: { ...data, abandoned } });
+        this.p.metrics.jobs.inc({ outcome: "abandoned" });
+        this.p.log.warn({ msg: "job abandoned before commit", job_id: jobId.toString(), reason: abandoned });
+        return;
+      }
       this.p.metrics.inference.observe({ model: String(job.modelId), ep: result.ep }, result.ms / 1000);
       outputId = await this.p.store.put(result.output);
       root = outputRoot(result.output);
@@ -269,6 +285,15 @@ export class ProviderWorker {
             args: [jobId, job, output],
           })
         : this.p.sender.send({ address: this.p.deployment.market, abi: abiOf("JobMarket"), functionName: "finalize", args: [jobId, job] }),
+    );
+  }
+
+  /** Expires our own abandoned job once its deadline passed: the collateral comes back sooner. */
+  private async expireAbandoned(record: JobRecord): Promise<void> {
+    const { job, jobId } = record;
+    if ((await this.chainTime()) <= BigInt(job.deadline)) return;
+    await this.act(jobId, "expire", () =>
+      this.p.sender.send({ address: this.p.deployment.market, abi: abiOf("JobMarket"), functionName: "expire", args: [jobId, job] }),
     );
   }
 

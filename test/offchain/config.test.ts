@@ -1,0 +1,113 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+
+import { describe, it } from "mocha";
+import { parseEther } from "viem";
+
+import { resolvePrivateKey } from "../../offchain/config/keys.js";
+import { ConfigError, envOptions, loadOptions } from "../../offchain/config/options.js";
+import { NonRetryableError } from "../../offchain/errors.js";
+import { parseRoles, parseTokens, roleNames } from "../../offchain/provider/account.js";
+import { WorkerOptionsSchema } from "../../offchain/provider/options.js";
+
+const KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
+const dir = mkdtempSync(path.join(tmpdir(), "dinfer-config-"));
+const file = (name: string, value: unknown) => {
+  const p = path.join(dir, name);
+  writeFileSync(p, typeof value === "string" ? value : JSON.stringify(value));
+  return p;
+};
+
+describe("worker options", () => {
+  it("layers defaults < config file < environment < flags", () => {
+    const config = file("layers.json", { models: [{ modelId: 1, path: "a.onnx" }], port: 9000, ep: "cpu", rpcUrl: "http://127.0.0.1:1" });
+    const options = loadOptions({
+      schema: WorkerOptionsSchema,
+      file: config,
+      env: envOptions(["port", "rpcUrl"], { DINFER_PORT: "9100", DINFER_RPC_URL: "http://127.0.0.1:2" }),
+      flags: { rpcUrl: "http://127.0.0.1:3", ep: undefined },
+    });
+    assert.equal(options.port, 9100, "the environment beats the file");
+    assert.equal(options.rpcUrl, "http://127.0.0.1:3", "flags beat the environment");
+    assert.equal(options.ep, "cpu", "an undefined flag leaves the file's value");
+    assert.equal(options.dataDir, ".dinfer/worker", "defaults fill the rest");
+    assert.equal(options.models[0]!.minFee, 0n);
+  });
+
+  it("names every bad option in one error", () => {
+    const config = file("bad.json", { models: [{ modelId: -1, path: "" }], ep: "tpu", port: 70000 });
+    assert.throws(
+      () => loadOptions({ schema: WorkerOptionsSchema, file: config }),
+      (error: unknown) =>
+        error instanceof ConfigError &&
+        /models\.0\.modelId/.test(error.message) &&
+        /models\.0\.path/.test(error.message) &&
+        /ep/.test(error.message) &&
+        /port/.test(error.message),
+    );
+  });
+
+  it("refuses a config file that holds a private key", () => {
+    const config = file("secret.json", { models: [{ modelId: 1, path: "a.onnx" }], privateKey: KEY });
+    assert.throws(() => loadOptions({ schema: WorkerOptionsSchema, file: config }), /never read from config files/);
+  });
+
+  it("reports an unreadable or malformed config file by name", () => {
+    assert.throws(() => loadOptions({ schema: WorkerOptionsSchema, file: path.join(dir, "missing.json") }), /cannot read config file .*missing\.json/);
+    assert.throws(() => loadOptions({ schema: WorkerOptionsSchema, file: file("broken.json", "{ not json") }), /is not a JSON object/);
+  });
+
+  it("parses fee amounts in wei and rejects negative ones", () => {
+    const ok = loadOptions({ schema: WorkerOptionsSchema, flags: { models: [{ modelId: "2", path: "m.onnx", minFee: "1000" }] } });
+    assert.equal(ok.models[0]!.minFee, 1000n);
+    assert.equal(ok.models[0]!.modelId, 2);
+    assert.throws(
+      () => loadOptions({ schema: WorkerOptionsSchema, flags: { models: [{ modelId: 1, path: "m.onnx", minFee: "-5" }] } }),
+      /models\.0\.minFee: must be a non-negative integer amount in wei/,
+    );
+  });
+});
+
+describe("private keys", () => {
+  it("reads a key from the named environment variable, with or without 0x", () => {
+    assert.equal(resolvePrivateKey({ source: { kind: "env", variable: "K" }, env: { K: KEY } }), KEY);
+    assert.equal(resolvePrivateKey({ source: { kind: "env", variable: "K" }, env: { K: KEY.slice(2) } }), KEY);
+  });
+
+  it("says where the key was missing or malformed", () => {
+    assert.throws(() => resolvePrivateKey({ source: { kind: "env", variable: "NOPE" }, env: {} }), /no private key in environment variable NOPE/);
+    assert.throws(() => resolvePrivateKey({ source: { kind: "env", variable: "K" }, env: { K: "0x1234" } }), /K does not hold a 32-byte hex private key/);
+  });
+
+  it("takes a key from the Hardhat keystore through its reader", () => {
+    const asked: [string, boolean][] = [];
+    const key = resolvePrivateKey({
+      source: { kind: "keystore", key: "PROVIDER_KEY", dev: true },
+      readKeystore: (name, dev) => {
+        asked.push([name, dev]);
+        return `${KEY}\n`;
+      },
+    });
+    assert.equal(key, KEY);
+    assert.deepEqual(asked, [["PROVIDER_KEY", true]]);
+  });
+});
+
+describe("account helpers", () => {
+  it("parses role lists and names role bits", () => {
+    assert.equal(parseRoles("provider"), 1);
+    assert.equal(parseRoles("provider, verifier"), 3);
+    assert.equal(roleNames(3), "provider,verifier");
+    assert.equal(roleNames(0), "none");
+    assert.throws(() => parseRoles("miner"), (e: unknown) => e instanceof NonRetryableError && /unknown role "miner"/.test(e.message));
+    assert.throws(() => parseRoles(""), /at least one role/);
+  });
+
+  it("parses token amounts typed by people", () => {
+    assert.equal(parseTokens("12.5"), parseEther("12.5"));
+    assert.throws(() => parseTokens("1e18"), /amount must be a positive decimal number of tokens, got "1e18"/);
+    assert.throws(() => parseTokens("0", "--fee"), /--fee must be more than zero/);
+  });
+});
