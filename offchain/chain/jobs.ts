@@ -194,15 +194,26 @@ export type ReadJobParameters = {
  * against the hash the market stores, so a caller never sends a stale state.
  */
 export async function readJob({ client, market, jobId, fromBlock = 0n }: ReadJobParameters): Promise<JobRecord> {
+  // Logs and hash are read at the same block: a block mined between two "latest" reads would make
+  // a correct state look mismatched.
+  const blockNumber = await client.getBlockNumber({ cacheTime: 0 });
   const logs = await client.request({
     method: "eth_getLogs",
-    params: [{ address: market, fromBlock: numberToHex(fromBlock), toBlock: "latest", topics: [null, numberToHex(jobId, { size: 32 })] }],
+    params: [
+      { address: market, fromBlock: numberToHex(fromBlock), toBlock: numberToHex(blockNumber), topics: [null, numberToHex(jobId, { size: 32 })] },
+    ],
   });
   const records = foldJobLogs(
     logs.map((l) => ({ data: l.data, topics: l.topics as [Hex, ...Hex[]], blockNumber: BigInt(l.blockNumber ?? 0) })),
   );
   const record = records.get(jobId);
-  const stored = (await client.readContract({ address: market, abi: abiOf("JobMarket"), functionName: "jobHash", args: [jobId] })) as Hex;
+  const stored = (await client.readContract({
+    address: market,
+    abi: abiOf("JobMarket"),
+    functionName: "jobHash",
+    args: [jobId],
+    blockNumber,
+  })) as Hex;
   if (!record) {
     throw new NonRetryableError("job not found", { code: "JOB_NOT_FOUND", details: { jobId: jobId.toString() } });
   }

@@ -92,6 +92,8 @@ export class ProviderWorker {
   private readonly inputs = new Map<bigint, Uint8Array>();
   private seedDelay = 0n;
   private withdrawing?: Promise<void>;
+  /** Job-step transactions being simulated, estimated or sent (`act`); a withdraw waits for none. */
+  private sending = 0;
 
   constructor(parameters: ProviderWorkerParameters) {
     this.p = parameters;
@@ -121,7 +123,9 @@ export class ProviderWorker {
         .finally(() => this.inFlight.delete(record.jobId));
       this.inFlight.set(record.jobId, step);
     }
-    if (!this.withdrawing) {
+    // Never alongside a step's transaction: a withdraw empties the credits slot, and a finalize whose
+    // gas was estimated before that then needs ~20k gas more (a zero to non-zero SSTORE) and runs out.
+    if (!this.withdrawing && this.sending === 0) {
       this.withdrawing = this.withdrawEarnings()
         .catch((error) => this.p.log.warn({ msg: "withdraw failed", err: describe(error) }))
         .finally(() => (this.withdrawing = undefined));
@@ -150,6 +154,7 @@ export class ProviderWorker {
     const mine = job.provider.toLowerCase() === this.p.account.toLowerCase();
     if (job.status === JobStatus.Posted) return this.considerClaim(record, data);
     if (!mine) return this.end(jobId, data, "lost_race", "another provider claimed the job");
+    this.reconcileActions(jobId, job.status);
     if (data.abandoned && (job.status === JobStatus.Claimed || job.status === JobStatus.Committed)) {
       return this.expireAbandoned(record);
     }
@@ -187,6 +192,8 @@ export class ProviderWorker {
       input = await this.fetchInput(record);
       validateInputs({ tensors: decodeTensorBlob(input, { maxBytes: this.p.maxInputBytes }), inputMetadata: model.inputMetadata });
     } catch (error) {
+      // A blob server down for a moment is no reason to give the job up: the next tick tries again.
+      if (error instanceof RetryableError) throw error;
       return this.skip(jobId, data, `bad input: ${describe(error)}`);
     }
     await this.p.store.put(input);
@@ -288,6 +295,26 @@ export class ProviderWorker {
     );
   }
 
+  /**
+   * A worker killed between a receipt and its journal entry leaves the action pending; the chain
+   * shows whether it took effect. Mark those the job's status proves as confirmed.
+   */
+  private reconcileActions(jobId: bigint, status: JobStatus): void {
+    const shownBy: Record<string, JobStatus> = {
+      claim: JobStatus.Claimed,
+      commit: JobStatus.Committed,
+      reveal: JobStatus.Revealed,
+      finalize: JobStatus.Finalized,
+    };
+    for (const action of this.p.journal.pendingActions({ jobId })) {
+      const needs = shownBy[action.action];
+      if (needs === undefined || status < needs || status === JobStatus.Expired || status === JobStatus.Slashed) continue;
+      if (action.action === "finalize" && status !== JobStatus.Finalized) continue;
+      this.p.journal.markActionConfirmed({ jobId, action: action.action });
+      this.p.log.info({ msg: "action found on chain after a restart", job_id: jobId.toString(), action: action.action });
+    }
+  }
+
   /** Expires our own abandoned job once its deadline passed: the collateral comes back sooner. */
   private async expireAbandoned(record: JobRecord): Promise<void> {
     const { job, jobId } = record;
@@ -307,6 +334,8 @@ export class ProviderWorker {
     const { action: existing } = this.p.journal.beginAction({ jobId, action });
     if (existing.state === "confirmed") return true;
     if (existing.state === "failed") this.p.journal.retryAction({ jobId, action });
+    while (this.withdrawing) await this.withdrawing; // see tick()
+    this.sending++;
     try {
       const { hash, fee, receipt } = await send();
       this.p.journal.markActionConfirmed({ jobId, action, txHash: hash });
@@ -318,6 +347,8 @@ export class ProviderWorker {
       this.p.journal.markActionFailed({ jobId, action, error: `${error.errorName ?? "revert"}` });
       this.p.log.info({ msg: `${action} refused by the contract`, job_id: jobId.toString(), error: error.errorName, args: String(error.args) });
       return false;
+    } finally {
+      this.sending--;
     }
   }
 
