@@ -94,6 +94,11 @@ export class ProviderWorker {
   private withdrawing?: Promise<void>;
   /** Job-step transactions being simulated, estimated or sent (`act`); a withdraw waits for none. */
   private sending = 0;
+  /** The chain head as of the current tick: one read per tick, shared by every job's step. */
+  private head?: { number: bigint; timestamp: bigint };
+  private ticking = false;
+  /** Jobs waiting for a block or a time (seed block, end of a window): not read again before it. */
+  private readonly wake = new Map<bigint, { block?: bigint; time?: bigint }>();
 
   constructor(parameters: ProviderWorkerParameters) {
     this.p = parameters;
@@ -116,8 +121,27 @@ export class ProviderWorker {
 
   /** One pass over the open jobs: starts the next step of every job that is not mid-step. */
   tick(): void {
+    if (this.ticking) return;
+    this.ticking = true;
+    this.p.publicClient
+      .getBlock({ blockTag: "latest" })
+      .then((block) => {
+        this.head = { number: block.number, timestamp: block.timestamp };
+        this.startSteps();
+      })
+      .catch((error) => this.p.log.warn({ msg: "cannot read the chain head", err: describe(error) }))
+      .finally(() => (this.ticking = false));
+  }
+
+  private startSteps(): void {
+    const head = this.head!;
     for (const record of this.p.journal.listJobs<JobData>({ status: OPEN, role: "provider" })) {
       if (this.inFlight.has(record.jobId)) continue;
+      const wake = this.wake.get(record.jobId);
+      if (wake && ((wake.block !== undefined && head.number < wake.block) || (wake.time !== undefined && head.timestamp < wake.time))) {
+        continue;
+      }
+      this.wake.delete(record.jobId);
       const step = this.advance(record.jobId, record.data as JobData)
         .catch((error) => this.onStepError(record.jobId, error))
         .finally(() => this.inFlight.delete(record.jobId));
@@ -166,7 +190,9 @@ export class ProviderWorker {
       case JobStatus.Revealed:
         return this.finalize(record);
       case JobStatus.Disputed:
-        return; // the dispute settles it; we keep serving the output meanwhile
+        // The dispute settles it; we keep serving the output meanwhile.
+        this.wake.set(jobId, { time: (await this.chainTime()) + 5n });
+        return;
       case JobStatus.Finalized:
         return this.end(jobId, data, "finalized");
       case JobStatus.Expired:
@@ -185,7 +211,12 @@ export class ProviderWorker {
     const now = await this.chainTime();
     if (now > BigInt(job.deadline)) return this.skip(jobId, data, "claim deadline passed");
     const free = (await this.read(this.p.deployment.staking, "Staking", "availableStake", [this.p.account])) as bigint;
-    if (free < job.collateral) return this.skip(jobId, data, `free stake ${free} below the collateral ${job.collateral}`);
+    if (free < job.collateral) {
+      // Our stake is busy backing other jobs: wait for one to end rather than give this one up.
+      this.wake.set(jobId, { time: now + 1n });
+      this.p.log.debug({ msg: "waiting for free stake", job_id: jobId.toString(), free: free.toString(), collateral: job.collateral.toString() });
+      return;
+    }
 
     let input: Uint8Array;
     try {
@@ -261,7 +292,10 @@ export class ProviderWorker {
   private async reveal(record: JobRecord, data: JobData): Promise<void> {
     const { job, jobId } = record;
     const seedBlock = job.commitBlock + this.seedDelay;
-    if ((await this.p.publicClient.getBlockNumber({ cacheTime: 0 })) <= seedBlock) return; // next tick
+    if ((this.head?.number ?? (await this.p.publicClient.getBlockNumber({ cacheTime: 0 }))) <= seedBlock) {
+      this.wake.set(jobId, { block: seedBlock + 1n });
+      return;
+    }
     if (!data.outputId || !data.outputRoot) {
       throw new DinferError("committed job has no stored output", { code: "OUTPUT_LOST", details: { jobId: jobId.toString() } });
     }
@@ -281,7 +315,10 @@ export class ProviderWorker {
 
   private async finalize(record: JobRecord): Promise<void> {
     const { job, jobId } = record;
-    if ((await this.chainTime()) <= BigInt(job.deadline)) return; // still inside the challenge window
+    if ((await this.chainTime()) <= BigInt(job.deadline)) {
+      this.wake.set(jobId, { time: BigInt(job.deadline) + 1n }); // still inside the challenge window
+      return;
+    }
     const output = job.callbackGasLimit !== 0 && job.inlineOutput ? (record.inlineOutput ?? "0x") : undefined;
     await this.act(jobId, "finalize", () =>
       output !== undefined
@@ -318,7 +355,10 @@ export class ProviderWorker {
   /** Expires our own abandoned job once its deadline passed: the collateral comes back sooner. */
   private async expireAbandoned(record: JobRecord): Promise<void> {
     const { job, jobId } = record;
-    if ((await this.chainTime()) <= BigInt(job.deadline)) return;
+    if ((await this.chainTime()) <= BigInt(job.deadline)) {
+      this.wake.set(jobId, { time: BigInt(job.deadline) + 1n });
+      return;
+    }
     await this.act(jobId, "expire", () =>
       this.p.sender.send({ address: this.p.deployment.market, abi: abiOf("JobMarket"), functionName: "expire", args: [jobId, job] }),
     );
@@ -405,8 +445,9 @@ export class ProviderWorker {
     return deriveSalt({ workerSecret: this.p.secret, chainId: BigInt(this.p.chainId), jobId });
   }
 
+  /** The head's timestamp as of this tick (a step acting on a stale one is refused in simulation, not sent). */
   private async chainTime(): Promise<bigint> {
-    return (await this.p.publicClient.getBlock({ blockTag: "latest" })).timestamp;
+    return this.head?.timestamp ?? (await this.p.publicClient.getBlock({ blockTag: "latest" })).timestamp;
   }
 
   private read(address: Address, name: "JobMarket" | "Staking", functionName: string, args: readonly unknown[]) {

@@ -74,6 +74,8 @@ export const E2E_MARKET_PARAMS: Partial<MarketParams> = { challengeWindow: 5, se
 export type StartLocalNetworkParameters = {
   /** Overrides on top of local.json's market parameters and `E2E_MARKET_PARAMS`. */
   marketParams?: Partial<MarketParams>;
+  /** The provider's stake (each claimed job locks the model's collateral from it). */
+  providerStake?: bigint;
 };
 
 export type LocalNetwork = {
@@ -106,7 +108,10 @@ export function devKey(index: number): Hex {
 }
 
 /** Starts a node, deploys, registers the models, stakes the provider, funds the dApp. */
-export async function startLocalNetwork({ marketParams = {} }: StartLocalNetworkParameters = {}): Promise<LocalNetwork> {
+export async function startLocalNetwork({
+  marketParams = {},
+  providerStake = E2E_PROVIDER_STAKE,
+}: StartLocalNetworkParameters = {}): Promise<LocalNetwork> {
   const cleanups: (() => Promise<unknown> | unknown)[] = [];
   const tempDirs: string[] = [];
   const tempDir = (prefix: string) => {
@@ -184,9 +189,9 @@ export async function startLocalNetwork({ marketParams = {} }: StartLocalNetwork
     }
 
     // The provider stakes; the dApp gets tokens (postJob approves the market itself).
-    await mined(token.write.mint([addresses.provider, E2E_PROVIDER_STAKE], { account: addresses.deployer }));
-    await mined(token.write.approve([staking.address, E2E_PROVIDER_STAKE], { account: addresses.provider }));
-    await mined(staking.write.stake([E2E_PROVIDER_STAKE, ROLE_PROVIDER], { account: addresses.provider }));
+    await mined(token.write.mint([addresses.provider, providerStake], { account: addresses.deployer }));
+    await mined(token.write.approve([staking.address, providerStake], { account: addresses.provider }));
+    await mined(staking.write.stake([providerStake, ROLE_PROVIDER], { account: addresses.provider }));
     await mined(token.write.mint([addresses.dapp, E2E_DAPP_FUNDS], { account: addresses.deployer }));
 
     const { publicClient, walletClient } = await createChainClients({ rpcUrl: url, privateKey: keys.dapp });
