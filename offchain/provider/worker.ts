@@ -22,7 +22,7 @@ import { decodeTensorBlob } from "../codec/tensor.js";
 import { abiOf } from "../chain/artifacts.js";
 import type { Deployment } from "../chain/deployment.js";
 import { ContractRevertError } from "../chain/errors.js";
-import { JobStatus, readJob, type Job, type JobRecord } from "../chain/jobs.js";
+import { JobStatus, readJob, type JobRecord } from "../chain/jobs.js";
 import type { TxSender } from "../chain/sender.js";
 import { DinferError, RetryableError } from "../errors.js";
 import type { InferenceRunner } from "../inference/runner.js";
@@ -467,5 +467,3 @@ function toHex(bytes: Uint8Array): Hex {
 function hexToBytes(hex: Hex): Uint8Array {
   return new Uint8Array(Buffer.from(hex.slice(2), "hex"));
 }
-
-export type { Job };
