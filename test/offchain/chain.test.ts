@@ -490,7 +490,9 @@ describe("chain: TxSender (in-process chain over HTTP)", function () {
   it("retries while the node is not up yet (connection refused)", async () => {
     const late = await serveRpc({ rpc: (r) => connection.provider.request(r), listenAfterMs: 400 });
     try {
-      const sender = await senderFor(5, { url: late.url });
+      // A retry budget (about 2.5 s with jitter) well beyond the 400 ms the server waits: under CI load
+      // the default budget (~0.3-0.5 s) could run out before the port opens.
+      const sender = await senderFor(5, { url: late.url, retry: { retries: 8, baseDelayMs: 50, maxDelayMs: 500 } });
       const { receipt } = await sender.send({ address: sys.token.address, abi: sys.token.abi, functionName: "mint", args: [sender.address, 6n] });
       assert.equal(receipt.status, "success");
       assert.ok(sender.stats().retries >= 1, "no retry was needed: the server was up too early");
