@@ -11,7 +11,9 @@ import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IDinferConsumer} from "./interfaces/IDinferConsumer.sol";
 import {IJobMarket} from "./interfaces/IJobMarket.sol";
 import {IModelRegistry} from "./interfaces/IModelRegistry.sol";
+import {IRandomness} from "./interfaces/IRandomness.sol";
 import {IStaking} from "./interfaces/IStaking.sol";
+import {IVerification} from "./interfaces/IVerification.sol";
 import {Commitments} from "./libraries/Commitments.sol";
 import {FeeMath} from "./libraries/FeeMath.sol";
 import {OutputRoot} from "./libraries/OutputRoot.sol";
@@ -32,6 +34,7 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient {
     uint256 public constant MAX_INLINE_BYTES = 4096;
     /// @dev Gas kept back for the rest of finalize after a consumer callback returns.
     uint256 private constant CALLBACK_RESERVE = 10_000;
+    uint256 private constant PPM = 1_000_000;
 
     /// @dev Accrued protocol shares, written together at finalize: one slot.
     struct Accrued {
@@ -42,6 +45,8 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient {
     IERC20 public immutable token;
     IStaking public immutable staking;
     IModelRegistry public immutable registry;
+    /// @notice Seed source; zero means `blockhash` (an immutable, so sampling costs no storage read).
+    IRandomness public immutable randomness;
 
     MarketParams private _params;
     address public verification;
@@ -56,15 +61,21 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient {
         _;
     }
 
-    constructor(IERC20 token_, IStaking staking_, IModelRegistry registry_, address owner_, MarketParams memory params_)
-        Ownable(owner_)
-    {
+    constructor(
+        IERC20 token_,
+        IStaking staking_,
+        IModelRegistry registry_,
+        IRandomness randomness_,
+        address owner_,
+        MarketParams memory params_
+    ) Ownable(owner_) {
         if (address(token_) == address(0) || address(staking_) == address(0) || address(registry_) == address(0)) {
             revert ZeroAddress();
         }
         token = token_;
         staking = staking_;
         registry = registry_;
+        randomness = randomness_;
         _setParams(params_);
     }
 
@@ -110,15 +121,15 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient {
         _requireJob(jobId, job, JobStatus.Claimed);
         _requireProvider(jobId, job.provider);
         _requireBeforeDeadline(jobId, job.deadline);
-        if (commitment == bytes32(0)) revert ZeroCommitment();
+        _commit(jobId, job, commitment);
+    }
 
-        Job memory next = job;
-        next.status = JobStatus.Committed;
-        next.deadline = uint32(block.timestamp + _params.revealTimeout);
-        next.commitBlock = uint64(block.number);
-        next.result = commitment;
-        _store(jobId, next);
-        emit ResultCommitted(jobId, msg.sender, commitment, next.deadline);
+    /// @inheritdoc IJobMarket
+    function claimAndCommit(uint256 jobId, Job calldata job, bytes32 commitment) external {
+        _requireJob(jobId, job, JobStatus.Posted);
+        _requireBeforeDeadline(jobId, job.deadline);
+        _commit(jobId, job, commitment);
+        staking.lock(msg.sender, job.collateral);
     }
 
     /// @inheritdoc IJobMarket
@@ -142,14 +153,18 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient {
         if (inlineOutput.length != 0) _requireInlineRoot(outputRoot, inlineOutput);
         bytes32 expected = Commitments.hash(block.chainid, address(this), jobId, msg.sender, outputRoot, salt);
         if (expected != job.result) revert CommitmentMismatch(jobId);
+        (bytes32 seed, bool sampled) = _sampling(jobId, seedBlock, p.samplingPpm);
+        // A sampled job waits for its auditor's blind commitment (or the auditor's deadline).
+        if (sampled) IVerification(verification).onSampledReveal(jobId, job, seed);
 
         Job memory next = job;
         next.status = JobStatus.Revealed;
         next.deadline = uint32(block.timestamp + p.challengeWindow);
         next.result = outputRoot;
         next.inlineOutput = inlineOutput.length != 0;
+        next.sampled = sampled;
         _store(jobId, next);
-        emit ResultRevealed(jobId, msg.sender, outputRoot, next.deadline, outputURI, inlineOutput);
+        emit ResultRevealed(jobId, msg.sender, outputRoot, next.deadline, outputURI, inlineOutput, sampled);
     }
 
     // ---------------------------------------------------------------- keepers
@@ -262,6 +277,13 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient {
     // ---------------------------------------------------------------- views
 
     /// @inheritdoc IJobMarket
+    function samplingOf(uint256 jobId, uint256 commitBlock) external view returns (bytes32 seed, bool sampled) {
+        uint256 seedBlock = commitBlock + _params.seedDelay;
+        if (block.number <= seedBlock) return (bytes32(0), false);
+        return _sampling(jobId, seedBlock, _params.samplingPpm);
+    }
+
+    /// @inheritdoc IJobMarket
     function jobHash(uint256 jobId) external view returns (bytes32) {
         return _jobHashes[jobId];
     }
@@ -321,7 +343,8 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient {
                 provider: address(0),
                 commitBlock: 0,
                 result: bytes32(0),
-                inlineOutput: false
+                inlineOutput: false,
+                sampled: false
             })
         );
         _emitPosted(jobId, req, collateral, inputHash);
@@ -346,6 +369,35 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient {
             req.inputURI,
             req.inlineInput
         );
+    }
+
+    /// @dev Moves a claimed (or, from claimAndCommit, posted) job to Committed for the caller. The commit
+    /// block fixes the sampling seed block.
+    function _commit(uint256 jobId, Job calldata job, bytes32 commitment) private {
+        if (commitment == bytes32(0)) revert ZeroCommitment();
+        Job memory next = job;
+        next.status = JobStatus.Committed;
+        next.provider = msg.sender;
+        next.deadline = uint32(block.timestamp + _params.revealTimeout);
+        next.commitBlock = uint64(block.number);
+        next.result = commitment;
+        _store(jobId, next);
+        emit ResultCommitted(jobId, msg.sender, commitment, next.deadline);
+    }
+
+    /// @dev The seed of `seedBlock` (already mined) and whether it samples `jobId`:
+    /// `uint256(keccak256(abi.encode(seed, jobId))) % 1e6 < samplingPpm`. While sampling is on, a seed out
+    /// of reach (zero) samples the job.
+    function _sampling(uint256 jobId, uint256 seedBlock, uint256 samplingPpm)
+        private
+        view
+        returns (bytes32 seed, bool sampled)
+    {
+        IRandomness source = randomness;
+        seed = address(source) == address(0) ? blockhash(seedBlock) : source.seedOf(seedBlock);
+        if (samplingPpm == 0) return (seed, false);
+        if (seed == bytes32(0)) return (seed, true);
+        sampled = uint256(keccak256(abi.encode(seed, jobId))) % PPM < samplingPpm;
     }
 
     function _inputHash(JobRequest calldata req) private pure returns (bytes32 inputHash) {
@@ -455,6 +507,7 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient {
         if (p.expiryPenaltyBps > FeeMath.BPS) revert InvalidParams("expiryPenaltyBps");
         // The reveal must come while blockhash(seedBlock) is still readable (256 blocks).
         if (p.seedDelay == 0 || p.seedDelay > 64) revert InvalidParams("seedDelay");
+        if (p.samplingPpm > PPM) revert InvalidParams("samplingPpm");
         uint256 unbonding = staking.params().unbondingPeriod;
         uint256 required = _lifetime(p);
         if (unbonding < required) revert InvalidParams("Staking.unbondingPeriod shorter than the job lifetime");

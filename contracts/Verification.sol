@@ -39,6 +39,11 @@ contract Verification is IVerification, Ownable2Step, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IVerification
+    function onSampledReveal(uint256, IJobMarket.Job calldata, bytes32) external view {
+        if (msg.sender != address(market)) revert NotMarket(msg.sender);
+    }
+
+    /// @inheritdoc IVerification
     function challenge(uint256 jobId, IJobMarket.Job calldata job) external nonReentrant {
         if (_disputes[jobId].challenger != address(0)) revert DisputeExists(jobId);
         uint96 bond = _params.challengeBond;

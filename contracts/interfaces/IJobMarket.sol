@@ -36,17 +36,22 @@ interface IJobMarket {
     /// @param auditLevyBps share of each fee to the audit reward pool, basis points
     /// @param expiryPenaltyBps share of the collateral a provider loses for a missed commit or reveal
     /// @param seedDelay blocks after the commit block whose hash seeds sampling; reveal waits for it
+    /// @param samplingPpm share of jobs audited, parts per million (DESIGN section 5, the README derives
+    /// the default from the Proof-of-Sampling bound)
+    /// @dev Packed into one slot (32 bytes): 4x uint32 + 2x uint24 + uint24 + 3x uint16 + uint8. Every job
+    /// step reads it, so a second slot would cost each of them 2,100 gas.
     struct MarketParams {
-        uint32 maxClaimDelay;
+        uint24 maxClaimDelay;
         uint32 commitTimeout;
         uint32 revealTimeout;
         uint32 challengeWindow;
         uint32 disputeDuration;
-        uint32 callbackGasLimit;
+        uint24 callbackGasLimit;
         uint16 protocolFeeBps;
         uint16 auditLevyBps;
         uint16 expiryPenaltyBps;
         uint8 seedDelay;
+        uint24 samplingPpm;
     }
 
     /// @notice What a dApp posts.
@@ -77,6 +82,7 @@ interface IJobMarket {
     /// @param commitBlock block of the commit; the sampling seed is the hash of `commitBlock + seedDelay`
     /// @param result the commitment while Committed, the output root from Revealed on
     /// @param inlineOutput whether the output was revealed inline (one chunk, in the event)
+    /// @param sampled whether the job is audited (fixed at reveal from the seed; DESIGN section 5)
     struct Job {
         address poster;
         uint32 modelId;
@@ -89,6 +95,7 @@ interface IJobMarket {
         uint64 commitBlock;
         bytes32 result;
         bool inlineOutput;
+        bool sampled;
     }
 
     event JobPosted(
@@ -111,7 +118,8 @@ interface IJobMarket {
         bytes32 outputRoot,
         uint256 challengeEnd,
         string outputURI,
-        bytes inlineOutput
+        bytes inlineOutput,
+        bool sampled
     );
     /// @dev The protocol fee and audit levy are `fee - payout` split by the parameters (FeeMath.splitFee).
     event JobFinalized(uint256 indexed jobId, address indexed provider, uint256 payout);
@@ -176,8 +184,17 @@ interface IJobMarket {
     /// The block of this call fixes the sampling seed block (`commitBlock + seedDelay`).
     function commit(uint256 jobId, Job calldata job, bytes32 commitment) external;
 
+    /// @notice Claims a posted job and commits to its result in one transaction, for a provider that ran
+    /// the job before claiming it (worth it when a run is short: one transaction fewer per job, and the
+    /// result is committed sooner). Same checks and effects as claim then commit; emits only
+    /// `ResultCommitted`, whose `provider` is the claimer. A provider that loses the race to another claim
+    /// loses only its run.
+    function claimAndCommit(uint256 jobId, Job calldata job, bytes32 commitment) external;
+
     /// @notice Reveals the committed result once the seed block exists. For an inline output (one chunk,
-    /// <= 4096 bytes) the contract recomputes the root. Opens the challenge window.
+    /// <= 4096 bytes) the contract recomputes the root. Opens the challenge window. Decides whether the job
+    /// is sampled (`isSampled`); a sampled job's reveal waits for its auditor's commitment or its audit
+    /// deadline (`IVerification.onSampledReveal` may revert to hold it).
     function reveal(
         uint256 jobId,
         Job calldata job,
@@ -226,6 +243,11 @@ interface IJobMarket {
 
     /// @notice Owner, once: the Verification contract.
     function setVerification(address verification) external;
+
+    /// @notice The sampling seed of a job committed in `commitBlock` (zero while the seed block is not mined
+    /// or once it is out of reach), and whether a job with that seed is sampled. A zero seed after the seed
+    /// block counts as sampled: waiting must never help a provider escape an audit.
+    function samplingOf(uint256 jobId, uint256 commitBlock) external view returns (bytes32 seed, bool sampled);
 
     /// @notice The stored hash of a job's current state (zero for an unknown id).
     function jobHash(uint256 jobId) external view returns (bytes32);

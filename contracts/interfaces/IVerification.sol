@@ -34,6 +34,12 @@ interface IVerification {
     error NothingToWithdraw(address account);
     error InvalidParams(string reason);
     error ZeroAddress();
+    error NotMarket(address caller);
+
+    /// @notice JobMarket only, from `reveal` of a sampled job (`job` is its state as committed, `seed` its
+    /// sampling seed, zero when out of reach). Reverts to hold the reveal while the drawn auditor may still
+    /// commit blind; records the audit so it can be settled after the reveal.
+    function onSampledReveal(uint256 jobId, IJobMarket.Job calldata job, bytes32 seed) external;
 
     /// @notice Challenges a revealed job inside its challenge window, posting the bond. `job` is the
     /// job's state as revealed (see IJobMarket.Job).

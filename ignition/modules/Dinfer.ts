@@ -11,10 +11,12 @@ export function deployProtocol(m: IgnitionModuleBuilder, token: ContractFuture<s
   const stakingParams = m.getParameter("stakingParams");
   const marketParams = m.getParameter("marketParams");
   const verificationParams = m.getParameter("verificationParams");
+  // IRandomness for sampling and committee seeds; the zero address means blockhash.
+  const randomness = m.getParameter("randomness", "0x0000000000000000000000000000000000000000");
 
   const staking = m.contract("Staking", [token, owner, stakingParams]);
   const registry = m.contract("ModelRegistry", []);
-  const market = m.contract("JobMarket", [token, staking, registry, owner, marketParams]);
+  const market = m.contract("JobMarket", [token, staking, registry, randomness, owner, marketParams]);
   const verification = m.contract("Verification", [token, market, staking, owner, verificationParams]);
 
   // The deployer must be the owner for the two wiring calls (the default).

@@ -45,6 +45,8 @@ export type Job = {
   commitBlock: bigint;
   result: Hex;
   inlineOutput: boolean;
+  /** Whether the job is audited; fixed at reveal. */
+  sampled: boolean;
 };
 
 /** Everything a job's events say beyond its state: where its input and output live. */
@@ -73,6 +75,7 @@ const JOB_TUPLE = {
     { name: "commitBlock", type: "uint64" },
     { name: "result", type: "bytes32" },
     { name: "inlineOutput", type: "bool" },
+    { name: "sampled", type: "bool" },
   ],
 } as const;
 
@@ -118,6 +121,7 @@ export function applyJobLog(record: JobRecord | undefined, log: DecodedJobLog): 
         commitBlock: 0n,
         result: ZERO_HASH,
         inlineOutput: false,
+        sampled: false,
       },
       inputHash: a.inputHash as Hex,
       inputURI: a.inputURI as string,
@@ -135,7 +139,9 @@ export function applyJobLog(record: JobRecord | undefined, log: DecodedJobLog): 
       job.deadline = Number(a.commitBy);
       break;
     case "ResultCommitted":
+      // claimAndCommit emits no JobClaimed: the committer is the provider.
       job.status = JobStatus.Committed;
+      job.provider = a.provider as Address;
       job.result = a.commitment as Hex;
       job.deadline = Number(a.revealBy);
       job.commitBlock = log.blockNumber;
@@ -145,6 +151,7 @@ export function applyJobLog(record: JobRecord | undefined, log: DecodedJobLog): 
       job.result = a.outputRoot as Hex;
       job.deadline = Number(a.challengeEnd);
       job.inlineOutput = (a.inlineOutput as Hex).length > 2;
+      job.sampled = a.sampled as boolean;
       next.outputURI = a.outputURI as string;
       next.inlineOutput = a.inlineOutput as Hex;
       break;

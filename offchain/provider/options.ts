@@ -62,6 +62,12 @@ export const WorkerOptionsSchema = ChainOptionsSchema.extend({
   withdrawMin: wei.default(0n),
   /** Inference worker threads. */
   threads: z.coerce.number().int().positive().default(1),
+  /**
+   * `run-first`: run the model on a posted job, then claim and commit in one transaction
+   * (`claimAndCommit`: one transaction less per job, nothing locked while running; a lost race costs
+   * the run). `claim-first`: claim, then run, then commit (for long runs, where a lost race is costly).
+   */
+  claimMode: z.enum(["run-first", "claim-first"]).default("run-first"),
 });
 
 export type ServedModel = z.output<typeof ServedModelSchema>;

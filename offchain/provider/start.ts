@@ -94,6 +94,7 @@ export async function runWorker({ options, log, signal, env = process.env, onRea
       ipfsGateway: options.ipfsGateway,
       allowFileUris: options.allowFileUris,
       withdrawMin: options.withdrawMin,
+      claimMode: options.claimMode,
     });
     await worker.init();
 

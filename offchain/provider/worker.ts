@@ -1,7 +1,7 @@
 /**
- * The provider worker: finds jobs for the models it serves, claims them, runs the model, commits,
- * reveals as soon as the seed block allows, serves the output, finalizes after the window and
- * withdraws its earnings.
+ * The provider worker: finds jobs for the models it serves, runs the model and claims and commits in
+ * one transaction (or, in `claim-first` mode, claims, runs, then commits), reveals as soon as the seed
+ * block allows, serves the output, finalizes after the window and withdraws its earnings.
  *
  * It is level-triggered. The log poller only discovers jobs (JobPosted for a served model) and
  * records them in the journal; every tick then reads each tracked job's state from the chain
@@ -65,6 +65,7 @@ export type ProviderWorkerParameters = {
   ipfsGateway?: string;
   allowFileUris: boolean;
   withdrawMin: bigint;
+  claimMode: "run-first" | "claim-first";
 };
 
 /** What the journal keeps per job (plain JSON with bigints). */
@@ -230,53 +231,95 @@ export class ProviderWorker {
     await this.p.store.put(input);
     this.inputs.set(jobId, input);
 
-    const claimed = await this.act(jobId, "claim", () =>
-      this.p.sender.send({ address: this.p.deployment.market, abi: abiOf("JobMarket"), functionName: "claim", args: [jobId, job] }),
-    );
-    if (!claimed) {
-      this.inputs.delete(jobId);
-      return; // lost the race (logged): the next tick sees the winner and ends the job
+    if (this.p.claimMode === "claim-first") {
+      const claimed = await this.act(jobId, "claim", () =>
+        this.p.sender.send({ address: this.p.deployment.market, abi: abiOf("JobMarket"), functionName: "claim", args: [jobId, job] }),
+      );
+      if (!claimed) {
+        this.inputs.delete(jobId);
+        return; // lost the race (logged): the next tick sees the winner and ends the job
+      }
+      this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status: "active", data });
+      this.onTaken(record);
+      return;
     }
-    this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status: "active", data });
+
+    // Run first: nothing is claimed yet, so a run that can never succeed just skips the job.
+    const ran = await this.produceOutput(record, data);
+    if ("failure" in ran) return this.skip(jobId, data, `run failed: ${ran.failure}`);
+    // The state read before the run is what we claim from; if someone claimed meanwhile, the
+    // simulation refuses it and the next tick ends the job as a lost race.
+    const committed = await this.act(jobId, "claimAndCommit", () =>
+      this.p.sender.send({
+        address: this.p.deployment.market,
+        abi: abiOf("JobMarket"),
+        functionName: "claimAndCommit",
+        args: [jobId, job, this.commitmentFor(jobId, ran.data.outputRoot!)],
+      }),
+    );
+    if (!committed) return;
+    this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status: "active", data: ran.data });
+    this.onTaken(record);
+  }
+
+  private onTaken({ jobId, job }: JobRecord): void {
     this.p.metrics.jobs.inc({ outcome: "claimed" });
     this.p.metrics.active.inc();
     this.p.log.info({ msg: "job claimed", job_id: jobId.toString(), model_id: job.modelId, fee: job.fee.toString() });
   }
 
+  /** claim-first: our claimed job's run, then the commit. */
   private async runAndCommit(record: JobRecord, data: JobData): Promise<void> {
     const { job, jobId } = record;
-    let { outputId, outputRoot: root } = data;
-    if (!outputId || !root || !(await this.p.store.has(outputId))) {
-      const model = this.models.get(job.modelId)!;
-      const input = this.inputs.get(jobId) ?? (await this.p.store.get(record.inputHash));
-      let result: Awaited<ReturnType<InferenceRunner["run"]>>;
-      try {
-        result = await this.p.runner.run({
-          modelPath: model.path,
-          modelHash: model.modelHash,
-          ep: this.p.ep,
-          input,
-          timeoutMs: this.p.inferenceTimeoutMs,
-        });
-      } catch (error) {
-        if (error instanceof RetryableError) throw error; // a timeout or a dead thread: the next tick tries again
-        // The run can never succeed: never commit. The job expires (refund to the dApp, our penalty).
-        const abandoned = describe(error);
-        this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status: "active", data: { ...data, abandoned } });
-        this.p.metrics.jobs.inc({ outcome: "abandoned" });
-        this.p.log.warn({ msg: "job abandoned before commit", job_id: jobId.toString(), reason: abandoned });
-        return;
-      }
-      this.p.metrics.inference.observe({ model: String(job.modelId), ep: result.ep }, result.ms / 1000);
-      outputId = await this.p.store.put(result.output);
-      root = outputRoot(result.output);
-      // Persist before committing: a restarted worker must reveal exactly this output.
-      const next: JobData = { ...data, outputId, outputRoot: root, ep: result.ep, inferenceMs: result.ms };
-      this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status: "active", data: next });
-      this.inputs.delete(jobId);
-      this.p.log.info({ msg: "inference done", job_id: jobId.toString(), ep: result.ep, ms: Math.round(result.ms), output_id: outputId });
+    const ran = await this.produceOutput(record, data);
+    if ("failure" in ran) {
+      // The run can never succeed: never commit. The job expires (refund to the dApp, our penalty).
+      this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status: "active", data: { ...data, abandoned: ran.failure } });
+      this.p.metrics.jobs.inc({ outcome: "abandoned" });
+      this.p.log.warn({ msg: "job abandoned before commit", job_id: jobId.toString(), reason: ran.failure });
+      return;
     }
-    const c = commitment({
+    const c = this.commitmentFor(jobId, ran.data.outputRoot!);
+    await this.act(jobId, "commit", () =>
+      this.p.sender.send({ address: this.p.deployment.market, abi: abiOf("JobMarket"), functionName: "commit", args: [jobId, job, c] }),
+    );
+  }
+
+  /**
+   * The job's output, run now or found in the store from an earlier run. The output and its root are
+   * journaled before any commit is sent: a restarted worker must reveal exactly this output. Returns
+   * `failure` for a run that can never succeed; a retryable failure (timeout, dead thread) throws.
+   */
+  private async produceOutput(record: JobRecord, data: JobData): Promise<{ data: JobData } | { failure: string }> {
+    const { job, jobId } = record;
+    if (data.outputId && data.outputRoot && (await this.p.store.has(data.outputId))) return { data };
+    const model = this.models.get(job.modelId)!;
+    const input = this.inputs.get(jobId) ?? (await this.p.store.get(record.inputHash));
+    let result: Awaited<ReturnType<InferenceRunner["run"]>>;
+    try {
+      result = await this.p.runner.run({
+        modelPath: model.path,
+        modelHash: model.modelHash,
+        ep: this.p.ep,
+        input,
+        timeoutMs: this.p.inferenceTimeoutMs,
+      });
+    } catch (error) {
+      if (error instanceof RetryableError) throw error; // the next tick tries again
+      return { failure: describe(error) };
+    }
+    this.p.metrics.inference.observe({ model: String(job.modelId), ep: result.ep }, result.ms / 1000);
+    const outputId = await this.p.store.put(result.output);
+    const next: JobData = { ...data, outputId, outputRoot: outputRoot(result.output), ep: result.ep, inferenceMs: result.ms };
+    const status = this.p.journal.getJob(jobId)?.status ?? "candidate";
+    this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status, data: next });
+    this.inputs.delete(jobId);
+    this.p.log.info({ msg: "inference done", job_id: jobId.toString(), ep: result.ep, ms: Math.round(result.ms), output_id: outputId });
+    return { data: next };
+  }
+
+  private commitmentFor(jobId: bigint, root: Hex): Hex {
+    return commitment({
       chainId: BigInt(this.p.chainId),
       jobMarket: this.p.deployment.market,
       jobId,
@@ -284,9 +327,6 @@ export class ProviderWorker {
       outputRoot: root,
       salt: this.salt(jobId),
     });
-    await this.act(jobId, "commit", () =>
-      this.p.sender.send({ address: this.p.deployment.market, abi: abiOf("JobMarket"), functionName: "commit", args: [jobId, job, c] }),
-    );
   }
 
   private async reveal(record: JobRecord, data: JobData): Promise<void> {
@@ -340,6 +380,7 @@ export class ProviderWorker {
     const shownBy: Record<string, JobStatus> = {
       claim: JobStatus.Claimed,
       commit: JobStatus.Committed,
+      claimAndCommit: JobStatus.Committed,
       reveal: JobStatus.Revealed,
       finalize: JobStatus.Finalized,
     };

@@ -133,6 +133,7 @@ describe("JobMarket", () => {
         commitBlock: 0n,
         result: ZERO_HASH,
         inlineOutput: false,
+        sampled: false,
       };
       assert.deepEqual(d.jobs.job(1n), expected);
       assert.equal(await market.read.jobHash([1n]), hashJob(expected));
@@ -549,6 +550,137 @@ describe("JobMarket", () => {
     });
   });
 
+  describe("claimAndCommit", () => {
+    it("claims a posted job and commits in one transaction: collateral locked, one ResultCommitted event", async () => {
+      const { market, staking, provider, publicClient, d } = await load();
+      const jobId = await d.post();
+      const t = (await d.now()) + 5n;
+      await d.at(t);
+      const receipt = await d.claimAndCommit(jobId);
+      const c = await d.commitmentOf(jobId, d.outputOf(jobId));
+      const revealBy = t + BigInt(MARKET_PARAMS.revealTimeout);
+      await assertions.emitWithArgs(receipt.transactionHash, market, "ResultCommitted", [jobId, address(provider), c, revealBy]);
+      const claimedTopic = keccak256(toHex("JobClaimed(uint256,address,uint256)"));
+      const { logs } = await publicClient.getTransactionReceipt({ hash: receipt.transactionHash });
+      assert.equal(logs.filter((log) => log.topics[0] === claimedTopic).length, 0, "no JobClaimed event");
+      const job = d.jobs.job(jobId);
+      assert.equal(job.status, JobStatus.Committed);
+      assert.equal(job.provider, address(provider));
+      assert.equal(job.result, c);
+      assert.equal(job.deadline, Number(revealBy));
+      assert.equal(job.commitBlock, receipt.blockNumber);
+      assert.equal(await market.read.jobHash([jobId]), hashJob(job));
+      assert.equal((await staking.read.account([provider.account.address])).locked, MODEL_COLLATERAL);
+      // and the job goes on as any committed job
+      await d.reveal(jobId);
+      await d.finalize(jobId);
+      assert.equal(d.jobs.job(jobId).status, JobStatus.Finalized);
+      assert.equal((await staking.read.account([provider.account.address])).locked, 0n);
+    });
+
+    it("reverts on a job already claimed, for a zero commitment, and without unlocked stake", async () => {
+      const sys = await load();
+      const { market, staking, provider, provider2, d } = sys;
+      const jobId = await d.post();
+      await assertions.revertWithCustomErrorWithArgs(
+        market.write.claimAndCommit([jobId, d.jobs.job(jobId), ZERO_HASH], { account: provider.account }),
+        market,
+        "ZeroCommitment",
+        [],
+      );
+      await stake(sys, provider2.account.address, parseEther("50"), ROLE_PROVIDER);
+      await assertions.revertWithCustomErrorWithArgs(
+        d.claimAndCommit(jobId, { by: provider2 }),
+        staking,
+        "InsufficientUnlockedStake",
+        [address(provider2), parseEther("50"), MODEL_COLLATERAL],
+      );
+      await d.claim(jobId);
+      await assertions.revertWithCustomErrorWithArgs(d.claimAndCommit(jobId), market, "WrongStatus", [jobId, JobStatus.Claimed]);
+    });
+
+    it("is allowed up to claimBy and refused one second after", async () => {
+      const { market, provider, d } = await load();
+      const jobId = await d.post();
+      const claimBy = BigInt(d.jobs.job(jobId).deadline);
+      const c = await d.commitmentOf(jobId, d.outputOf(jobId));
+      await d.at(claimBy + 1n);
+      await assertions.revertWithCustomErrorWithArgs(
+        market.write.claimAndCommit([jobId, d.jobs.job(jobId), c], { account: provider.account }),
+        market,
+        "DeadlinePassed",
+        [jobId, claimBy, claimBy + 1n],
+      );
+      const fresh = (await load()).d;
+      const other = await fresh.post();
+      await fresh.at(BigInt(fresh.jobs.job(other).deadline));
+      await fresh.claimAndCommit(other);
+      assert.equal(fresh.jobs.job(other).status, JobStatus.Committed);
+    });
+  });
+
+  describe("sampling", () => {
+    async function sampledEverything(conn: Connection) {
+      const sys = await deploySystem(conn, { marketParams: { samplingPpm: 1_000_000 } });
+      await setUpMarket(sys);
+      return sys;
+    }
+    async function loadSampled() {
+      const sys = await networkHelpers.loadFixture(sampledEverything);
+      return { ...sys, d: marketDriver({ connection, ...sys }) };
+    }
+
+    it("marks a job sampled at reveal when keccak256(seed, jobId) % 1e6 < samplingPpm, in the event and the state", async () => {
+      const { market, provider, publicClient, d } = await loadSampled();
+      const jobId = await d.committed();
+      await d.waitForSeed(jobId);
+      await networkHelpers.mine(1); // views run at the latest block: the seed block must be behind it
+      const commitBlock = d.jobs.job(jobId).commitBlock;
+      const [seed, sampled] = await market.read.samplingOf([jobId, commitBlock]);
+      const seedBlock = await publicClient.getBlock({ blockNumber: commitBlock + BigInt(MARKET_PARAMS.seedDelay) });
+      assert.equal(seed, seedBlock.hash, "the default seed is the seed block's hash");
+      assert.equal(sampled, true);
+      const receipt = await d.reveal(jobId);
+      await assertions.emitWithArgs(receipt.transactionHash, market, "ResultRevealed", [
+        jobId, address(provider), anyValue, anyValue, anyValue, "0x", true,
+      ]);
+      assert.equal(d.jobs.job(jobId).sampled, true);
+      assert.equal(await market.read.jobHash([jobId]), hashJob(d.jobs.job(jobId)));
+    });
+
+    it("has no seed before the seed block, and a seed out of blockhash reach samples the job", async () => {
+      const { market, d } = await loadSampled();
+      const jobId = await d.committed();
+      const commitBlock = d.jobs.job(jobId).commitBlock;
+      assert.deepEqual(await market.read.samplingOf([jobId, commitBlock]), [ZERO_HASH, false]);
+      await networkHelpers.mine(300);
+      assert.deepEqual(await market.read.samplingOf([jobId, commitBlock]), [ZERO_HASH, true]);
+    });
+
+    it("samples nothing with samplingPpm 0, even once the seed is out of reach", async () => {
+      const { market, d } = await load();
+      const jobId = await d.committed();
+      await networkHelpers.mine(260); // one second a block: still inside the 300 s reveal window
+      assert.deepEqual(await market.read.samplingOf([jobId, d.jobs.job(jobId).commitBlock]), [ZERO_HASH, false]);
+      await d.reveal(jobId);
+      assert.equal(d.jobs.job(jobId).sampled, false);
+    });
+
+    it("samples about samplingPpm of the jobs", async () => {
+      // 200 job ids against one seed: the count is binomial(200, 0.25), inside [25, 75] with
+      // probability > 1 - 1e-6; a modulus or comparison bug (0 or 200) lands far outside.
+      const { market, d } = await load();
+      await market.write.setParams([{ ...MARKET_PARAMS, samplingPpm: 250_000 }]);
+      const jobId = await d.committed();
+      await d.waitForSeed(jobId);
+      await networkHelpers.mine(1);
+      const commitBlock = d.jobs.job(jobId).commitBlock;
+      let sampled = 0;
+      for (let id = 1n; id <= 200n; id++) if ((await market.read.samplingOf([id, commitBlock]))[1]) sampled++;
+      assert.ok(sampled >= 25 && sampled <= 75, `sampled ${sampled} of 200 at 25%`);
+    });
+  });
+
   describe("reveal", () => {
     it("reveals an output root with its URI and opens the challenge window", async () => {
       const { market, provider, d } = await load();
@@ -559,7 +691,7 @@ describe("JobMarket", () => {
       const { outputRoot: root } = d.outputOf(jobId);
       const receipt = await d.reveal(jobId, { outputURI: "ipfs://output" });
       await assertions.emitWithArgs(receipt.transactionHash, market, "ResultRevealed", [
-        jobId, address(provider), root, t + BigInt(MARKET_PARAMS.challengeWindow), "ipfs://output", "0x",
+        jobId, address(provider), root, t + BigInt(MARKET_PARAMS.challengeWindow), "ipfs://output", "0x", false,
       ]);
       const job = d.jobs.job(jobId);
       assert.equal(job.status, JobStatus.Revealed);
@@ -576,7 +708,7 @@ describe("JobMarket", () => {
       const jobId = await d.committed({}, { inlineOutput: output });
       const receipt = await d.reveal(jobId, { inlineOutput: output });
       await assertions.emitWithArgs(receipt.transactionHash, market, "ResultRevealed", [
-        jobId, address(provider), root, anyValue, "", output,
+        jobId, address(provider), root, anyValue, "", output, false,
       ]);
       const job = d.jobs.job(jobId);
       assert.equal(job.result, root);
@@ -1183,6 +1315,7 @@ describe("JobMarket", () => {
         token.address,
         staking.address,
         registry.address,
+        ZERO_ADDRESS,
         owner.account.address,
         MARKET_PARAMS,
       ]);
@@ -1222,21 +1355,27 @@ describe("JobMarket", () => {
     it("reverts on a zero token, staking or registry address and on invalid parameters", async () => {
       const { token, staking, registry, market, owner } = await load();
       const { abi, bytecode } = await artifacts.readArtifact("JobMarket");
-      const deploy = (args: readonly [Address, Address, Address, Address, MarketParams]) =>
+      const deploy = (args: readonly [Address, Address, Address, Address, Address, MarketParams]) =>
         owner.deployContract({ abi, bytecode: bytecode as Hex, args, account: owner.account });
       const o = owner.account.address;
       for (const args of [
-        [ZERO_ADDRESS, staking.address, registry.address, o, MARKET_PARAMS],
-        [token.address, ZERO_ADDRESS, registry.address, o, MARKET_PARAMS],
-        [token.address, staking.address, ZERO_ADDRESS, o, MARKET_PARAMS],
+        [ZERO_ADDRESS, staking.address, registry.address, ZERO_ADDRESS, o, MARKET_PARAMS],
+        [token.address, ZERO_ADDRESS, registry.address, ZERO_ADDRESS, o, MARKET_PARAMS],
+        [token.address, staking.address, ZERO_ADDRESS, ZERO_ADDRESS, o, MARKET_PARAMS],
       ] as const) {
         await assertions.revertWithCustomErrorWithArgs(deploy(args), market, "ZeroAddress", []);
       }
       await assertions.revertWithCustomErrorWithArgs(
-        deploy([token.address, staking.address, registry.address, o, { ...MARKET_PARAMS, seedDelay: 0 }]),
+        deploy([token.address, staking.address, registry.address, ZERO_ADDRESS, o, { ...MARKET_PARAMS, seedDelay: 0 }]),
         market,
         "InvalidParams",
         ["seedDelay"],
+      );
+      await assertions.revertWithCustomErrorWithArgs(
+        deploy([token.address, staking.address, registry.address, ZERO_ADDRESS, o, { ...MARKET_PARAMS, samplingPpm: 1_000_001 }]),
+        market,
+        "InvalidParams",
+        ["samplingPpm"],
       );
     });
   });
@@ -1256,6 +1395,7 @@ describe("JobMarket", () => {
         commitBlock: 2n ** 64n - 2n,
         result: keccak256(toHex("root")),
         inlineOutput: true,
+        sampled: true,
       };
       assert.equal(await market.read.hashJob([job]), hashJob(job));
       assert.notEqual(await market.read.hashJob([{ ...job, inlineOutput: false }]), hashJob(job));

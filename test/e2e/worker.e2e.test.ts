@@ -27,7 +27,12 @@ import { startWorkerProcess, type WorkerProcess } from "../helpers/worker-proces
 
 const IMAGES = fileURLToPath(new URL("../fixtures/images/", import.meta.url));
 const FEE = 2_000_000_000_000_000_000n; // 2 tokens, above the 1-token price floor
-const LIFECYCLE_EVENTS = ["JobPosted", "JobClaimed", "ResultCommitted", "ResultRevealed", "JobFinalized"] as const;
+/** The events of a job's lifecycle by claim mode: run-first claims and commits in one transaction. */
+const LIFECYCLE_EVENTS = {
+  "run-first": ["JobPosted", "ResultCommitted", "ResultRevealed", "JobFinalized"],
+  "claim-first": ["JobPosted", "JobClaimed", "ResultCommitted", "ResultRevealed", "JobFinalized"],
+} as const;
+type ClaimMode = keyof typeof LIFECYCLE_EVENTS;
 const STATUS_NAMES = Object.fromEntries(Object.entries(JobStatus).map(([name, value]) => [value, name]));
 
 type Kind = "cls" | "det";
@@ -70,8 +75,16 @@ describe("dinfer worker end to end: node process, Ignition deployment, worker pr
     { modelId: net.modelIds.det, path: net.modelFiles.det },
   ];
 
-  async function startWorker({ dataDir, secret }: { dataDir: string; secret: string }): Promise<WorkerProcess> {
-    const worker = await startWorkerProcess({ url: net.url, deployment: net.deployment, models: modelsServed(), dataDir, key: net.keys.provider, secret });
+  async function startWorker({ dataDir, secret, claimMode = "run-first" }: { dataDir: string; secret: string; claimMode?: ClaimMode }): Promise<WorkerProcess> {
+    const worker = await startWorkerProcess({
+      url: net.url,
+      deployment: net.deployment,
+      models: modelsServed(),
+      dataDir,
+      key: net.keys.provider,
+      secret,
+      extra: { claimMode },
+    });
     started.push(worker);
     return worker;
   }
@@ -146,11 +159,11 @@ describe("dinfer worker end to end: node process, Ignition deployment, worker pr
     });
   }
 
-  async function assertOneOfEachEvent(job: PostedJob) {
+  async function assertOneOfEachEvent(job: PostedJob, claimMode: ClaimMode = "run-first") {
     const events = await jobEvents(job.jobId);
     assert.deepEqual(
       events.map((e) => e.eventName),
-      [...LIFECYCLE_EVENTS],
+      [...LIFECYCLE_EVENTS[claimMode]],
       `job ${job.jobId} (${job.label}): exactly one event of each lifecycle step, in order`,
     );
     return events;
@@ -298,12 +311,12 @@ describe("dinfer worker end to end: node process, Ignition deployment, worker pr
       const actions = readActions(dataDir, job.jobId);
       assert.deepEqual(
         [...actions.values()].map((a) => `${a.action}:${a.state}:${a.attempts}`).sort(),
-        ["claim:confirmed:1", "commit:confirmed:1", "finalize:confirmed:1", "reveal:confirmed:1"],
+        ["claimAndCommit:confirmed:1", "finalize:confirmed:1", "reveal:confirmed:1"],
         `job ${job.jobId} (${job.label}) journal`,
       );
     }
     const sent = await providerTransactions(firstBlock);
-    assert.ok(sent.length >= jobs.length * 4, `${sent.length} provider transactions`);
+    assert.ok(sent.length >= jobs.length * 3, `${sent.length} provider transactions`);
     const reverted = sent.filter((tx) => tx.status !== "success");
     assert.deepEqual(reverted, [], "the worker sent no transaction that reverted");
   });
@@ -325,11 +338,12 @@ describe("dinfer worker end to end: node process, Ignition deployment, worker pr
     for (const port of ports) assert.equal(await canListen(port), true, `port ${port} is free again`);
   });
 
-  it("resumes after being killed right after a commit, without a double action", async function () {
+  // In claim-first mode, so that this path (claim, run, commit) runs end to end too.
+  it("resumes after being killed right after a commit, without a double action (claim-first mode)", async function () {
     this.timeout(300_000);
     const dataDir = net.tempDir("worker-b");
     const secret = randomBytes(32).toString("hex");
-    const first = await startWorker({ dataDir, secret });
+    const first = await startWorker({ dataDir, secret, claimMode: "claim-first" });
     const job = await post("cls", "line-3-rot180", await imageToClsInput(`${IMAGES}line-3-rot180.png`));
 
     // Kill the worker the moment its commit is on-chain.
@@ -345,11 +359,11 @@ describe("dinfer worker end to end: node process, Ignition deployment, worker pr
     assert.equal(atKill.get("claim")?.state, "confirmed");
     assert.equal(atKill.has("reveal"), false, "nothing revealed before the kill");
 
-    const second = await startWorker({ dataDir, secret });
+    const second = await startWorker({ dataDir, secret, claimMode: "claim-first" });
     const times = await watchUntilFinal([job], [first, second]);
     const outputs = await checkOutput(job);
     assert.equal(readClsOutput(outputs[0]!)[0]!.label, 180);
-    const events = await assertOneOfEachEvent(job);
+    const events = await assertOneOfEachEvent(job, "claim-first");
     await second.stop();
 
     // The restarted worker revealed what the first one committed: no new claim, inference or commit.

@@ -149,7 +149,8 @@ contract ExpiryPenaltyFuzzTest is ProtocolFixture {
             provider: address(0),
             commitBlock: 0,
             result: bytes32(0),
-            inlineOutput: false
+            inlineOutput: false,
+            sampled: false
         });
         vm.assertEq(market.jobHash(jobId), keccak256(abi.encode(job)), "posted state");
     }

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -17,11 +18,18 @@ export const FEE = parseEther("10");
 
 export type Connection = NetworkConnection;
 
+export type DeploySystemParameters = {
+  /** Overrides of the local market parameters; by default sampling is off (`samplingPpm: 0`) so that
+   * tests not about audits never wait for one. */
+  marketParams?: Record<string, number>;
+};
+
 /** Deploys the whole system through the same Ignition module and parameters as a local network. */
-export async function deploySystem(connection: Connection) {
+export async function deploySystem(connection: Connection, { marketParams = { samplingPpm: 0 } }: DeploySystemParameters = {}) {
   const { viem } = connection;
+  const local = JSON.parse(readFileSync(LOCAL_PARAMETERS, "utf8")).DinferLocal;
   const deployed = await connection.ignition.deploy(DinferLocal, {
-    parameters: LOCAL_PARAMETERS,
+    parameters: { DinferLocal: { ...local, marketParams: { ...local.marketParams, ...marketParams } } },
     displayUi: false,
   });
   const [owner, dapp, provider, provider2, verifier, challenger, keeper, stranger] = await viem.getWalletClients();

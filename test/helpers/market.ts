@@ -38,12 +38,18 @@ export type MarketParams = {
   auditLevyBps: number;
   expiryPenaltyBps: number;
   seedDelay: number;
+  samplingPpm: number;
 };
 
 const local = JSON.parse(readFileSync(LOCAL_PARAMETERS, "utf8")).DinferLocal;
 
-/** The market parameters of `ignition/parameters/local.json`, which every deployment here uses. */
-export const MARKET_PARAMS: MarketParams = local.marketParams;
+/** The market parameters of `ignition/parameters/local.json`. */
+export const LOCAL_MARKET_PARAMS: MarketParams = local.marketParams;
+/**
+ * What the contract tests deploy with: the local parameters with sampling off, so that a test not
+ * about audits never has a reveal held for one. Sampling tests turn it on themselves.
+ */
+export const MARKET_PARAMS: MarketParams = { ...LOCAL_MARKET_PARAMS, samplingPpm: 0 };
 export const STAKING_PARAMS = {
   unbondingPeriod: BigInt(local.stakingParams.unbondingPeriod),
   minVerifierStake: BigInt(local.stakingParams.minVerifierStake),
@@ -109,6 +115,7 @@ export async function deployMarketOn(connection: Connection, token: Address) {
     token,
     staking.address,
     registry.address,
+    ZERO_ADDRESS,
     owner.account.address,
     MARKET_PARAMS,
   ]);
@@ -207,6 +214,14 @@ export function marketDriver({ connection, market, publicClient, dapp, provider,
     return jobs.send(market.write.commit([jobId, jobs.job(jobId), c], { account: by.account }));
   }
 
+  /** Claims a posted job and commits to its (deterministic) output in one transaction. */
+  async function claimAndCommit(jobId: bigint, { outputRoot, by = provider }: { outputRoot?: Hex; by?: Wallet } = {}) {
+    const output = { ...outputOf(jobId), ...(outputRoot && { outputRoot }) };
+    committed.set(jobId, output);
+    const c = await commitmentOf(jobId, { ...output, by });
+    return jobs.send(market.write.claimAndCommit([jobId, jobs.job(jobId), c], { account: by.account }));
+  }
+
   /** Mines blocks until a reveal sent now is past the seed block (block.number > commitBlock + seedDelay). */
   async function waitForSeed(jobId: bigint) {
     const seedBlock = jobs.job(jobId).commitBlock + BigInt(MARKET_PARAMS.seedDelay);
@@ -283,6 +298,7 @@ export function marketDriver({ connection, market, publicClient, dapp, provider,
     post,
     claim,
     commit,
+    claimAndCommit,
     waitForSeed,
     revealArgs,
     reveal,

@@ -554,7 +554,7 @@ contract ProtocolHandler is TestBase {
         uint256 protocolFeeBps = _bound(seed, 0, 5000);
         uint256 auditLevyBps = _bound(seed >> 16, 0, 5000 - protocolFeeBps);
         IJobMarket.MarketParams memory p = IJobMarket.MarketParams({
-            maxClaimDelay: uint32(_bound(seed >> 32, 60, 3600)),
+            maxClaimDelay: uint24(_bound(seed >> 32, 60, 3600)),
             commitTimeout: uint32(_bound(seed >> 48, 30, 600)),
             revealTimeout: uint32(_bound(seed >> 64, 30, 600)),
             challengeWindow: uint32(_bound(seed >> 80, 10, 600)),
@@ -563,7 +563,8 @@ contract ProtocolHandler is TestBase {
             protocolFeeBps: uint16(protocolFeeBps),
             auditLevyBps: uint16(auditLevyBps),
             expiryPenaltyBps: uint16(_bound(seed >> 112, 0, 10_000)),
-            seedDelay: uint8(_bound(seed >> 128, 1, 8))
+            seedDelay: uint8(_bound(seed >> 128, 1, 8)),
+            samplingPpm: 0
         });
         if (_exec(owner, address(market), abi.encodeCall(IJobMarket.setParams, (p)), "setParams")) {
             _done(Action.SetParams);
@@ -1059,17 +1060,19 @@ contract ProtocolHandler is TestBase {
             j.deadline = uint32(abi.decode(log.data, (uint256)));
         } else if (t == IJobMarket.ResultCommitted.selector) {
             next = IJobMarket.JobStatus.Committed;
+            j.provider = address(uint160(uint256(log.topics[2])));
             (bytes32 commitment, uint256 revealBy) = abi.decode(log.data, (bytes32, uint256));
             j.result = commitment;
             j.deadline = uint32(revealBy);
             j.commitBlock = uint64(_block);
         } else if (t == IJobMarket.ResultRevealed.selector) {
             next = IJobMarket.JobStatus.Revealed;
-            (bytes32 root, uint256 challengeEnd,, bytes memory inlineOutput) =
-                abi.decode(log.data, (bytes32, uint256, string, bytes));
+            (bytes32 root, uint256 challengeEnd,, bytes memory inlineOutput, bool sampled) =
+                abi.decode(log.data, (bytes32, uint256, string, bytes, bool));
             j.result = root;
             j.deadline = uint32(challengeEnd);
             j.inlineOutput = inlineOutput.length != 0;
+            j.sampled = sampled;
         } else if (t == IJobMarket.JobDisputed.selector) {
             next = IJobMarket.JobStatus.Disputed;
         } else if (t == IJobMarket.JobFinalized.selector) {
@@ -1110,7 +1113,8 @@ contract ProtocolHandler is TestBase {
             provider: address(0),
             commitBlock: 0,
             result: bytes32(0),
-            inlineOutput: false
+            inlineOutput: false,
+            sampled: false
         });
         ghostEscrow += fee;
         ++entered[uint8(IJobMarket.JobStatus.Posted)];

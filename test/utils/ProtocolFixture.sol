@@ -8,6 +8,7 @@ import {Staking} from "../../contracts/Staking.sol";
 import {Verification} from "../../contracts/Verification.sol";
 import {IJobMarket} from "../../contracts/interfaces/IJobMarket.sol";
 import {IModelRegistry} from "../../contracts/interfaces/IModelRegistry.sol";
+import {IRandomness} from "../../contracts/interfaces/IRandomness.sol";
 import {IStaking} from "../../contracts/interfaces/IStaking.sol";
 import {IVerification} from "../../contracts/interfaces/IVerification.sol";
 
@@ -27,7 +28,7 @@ abstract contract ProtocolFixture is TestBase {
         token = new DinferTestToken();
         staking = new Staking(token, address(this), _localStakingParams());
         registry = new ModelRegistry();
-        market = new JobMarket(token, staking, registry, address(this), _localMarketParams());
+        market = new JobMarket(token, staking, registry, IRandomness(address(0)), address(this), _localMarketParams());
         verification =
             new Verification(token, market, staking, address(this), IVerification.VerificationParams(50 ether));
     }
@@ -54,7 +55,8 @@ abstract contract ProtocolFixture is TestBase {
             protocolFeeBps: 200,
             auditLevyBps: 300,
             expiryPenaltyBps: 1000,
-            seedDelay: 2
+            seedDelay: 2,
+            samplingPpm: 0
         });
     }
 
