@@ -1,6 +1,7 @@
 import { z } from "zod";
 
 import { EXECUTION_PROVIDER_CHOICES } from "../inference/session.js";
+import { FaultSchema } from "./fault.js";
 
 const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/, "must be a 0x-prefixed 20-byte address");
 const wei = z.union([z.string(), z.number(), z.bigint()]).transform((value, ctx) => {
@@ -68,6 +69,8 @@ export const WorkerOptionsSchema = ChainOptionsSchema.extend({
    * the run). `claim-first`: claim, then run, then commit (for long runs, where a lost race is costly).
    */
   claimMode: z.enum(["run-first", "claim-first"]).default("run-first"),
+  /** Test only: a fault to commit on purpose (offchain/provider/fault.ts); needs DINFER_ALLOW_FAULTS=1. */
+  fault: FaultSchema.optional(),
 });
 
 export type ServedModel = z.output<typeof ServedModelSchema>;

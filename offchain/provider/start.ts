@@ -18,6 +18,7 @@ import { resolvePrivateKey } from "../config/keys.js";
 import { ConfigError } from "../config/options.js";
 import { loadModel } from "../inference/model.js";
 import { createInferenceRunner } from "../inference/runner.js";
+import { assertFaultsAllowed } from "./fault.js";
 import type { Logger } from "../log.js";
 import { journalCursorStore } from "../state/cursor-store.js";
 import { Journal } from "../state/journal.js";
@@ -56,6 +57,8 @@ export async function connectChain({ options, env = process.env, keyed }: { opti
 
 export async function runWorker({ options, log, signal, env = process.env, onReady }: RunWorkerParameters): Promise<void> {
   const secret = workerSecret(env, options.secretEnv);
+  assertFaultsAllowed(options.fault, env);
+  if (options.fault) log.warn({ msg: "TEST FAULT ON: this worker cheats on purpose", fault: options.fault });
   const chain = await connectChain({ options, env, keyed: true });
   const { publicClient, walletClient, account, chainId, deployment } = chain;
   const sender = new TxSender({ publicClient, walletClient: walletClient!, logger: log.child({ component: "sender" }) });
@@ -95,6 +98,7 @@ export async function runWorker({ options, log, signal, env = process.env, onRea
       allowFileUris: options.allowFileUris,
       withdrawMin: options.withdrawMin,
       claimMode: options.claimMode,
+      fault: options.fault,
     });
     await worker.init();
 

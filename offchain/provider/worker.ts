@@ -16,9 +16,11 @@
  */
 import type { Address, Hex, PublicClient } from "viem";
 
+import { readFile } from "node:fs/promises";
+
 import { commitment, deriveSalt } from "../codec/commitment.js";
 import { outputRoot } from "../codec/merkle.js";
-import { decodeTensorBlob } from "../codec/tensor.js";
+import { blobId as blobIdOf, decodeTensorBlob } from "../codec/tensor.js";
 import { abiOf } from "../chain/artifacts.js";
 import type { Deployment } from "../chain/deployment.js";
 import { ContractRevertError } from "../chain/errors.js";
@@ -26,12 +28,14 @@ import { JobStatus, readJob, type JobRecord } from "../chain/jobs.js";
 import type { TxSender } from "../chain/sender.js";
 import { DinferError, RetryableError } from "../errors.js";
 import type { InferenceRunner } from "../inference/runner.js";
+import { hashModel } from "../inference/model.js";
 import type { ValueMetadata } from "../inference/validate.js";
 import { validateInputs } from "../inference/validate.js";
 import type { Logger } from "../log.js";
 import type { Journal } from "../state/journal.js";
 import { fetchBlob } from "../storage/fetch.js";
 import type { LocalBlobStore } from "../storage/local.js";
+import { applyFault, type Fault } from "./fault.js";
 import type { WorkerMetrics } from "./metrics.js";
 
 /** A model ready to serve: its file checked against the registry, its input metadata read. */
@@ -66,6 +70,8 @@ export type ProviderWorkerParameters = {
   allowFileUris: boolean;
   withdrawMin: bigint;
   claimMode: "run-first" | "claim-first";
+  /** Test only (offchain/provider/fault.ts): the fault this worker commits on purpose. */
+  fault?: Fault;
 };
 
 /** What the journal keeps per job (plain JSON with bigints). */
@@ -79,6 +85,8 @@ type JobData = {
   outputRoot?: Hex;
   ep?: string;
   inferenceMs?: number;
+  /** The output is withheld (fault mode): never stored or served, revealed by root and URI only. */
+  withheld?: boolean;
 };
 
 /** Local statuses: `candidate` (posted, not decided), `active` (ours, not ended), then an end. */
@@ -100,6 +108,7 @@ export class ProviderWorker {
   private ticking = false;
   /** Jobs waiting for a block or a time (seed block, end of a window): not read again before it. */
   private readonly wake = new Map<bigint, { block?: bigint; time?: bigint }>();
+  private faultModelHash?: Hex;
 
   constructor(parameters: ProviderWorkerParameters) {
     this.p = parameters;
@@ -292,25 +301,28 @@ export class ProviderWorker {
    */
   private async produceOutput(record: JobRecord, data: JobData): Promise<{ data: JobData } | { failure: string }> {
     const { job, jobId } = record;
-    if (data.outputId && data.outputRoot && (await this.p.store.has(data.outputId))) return { data };
+    if (data.outputId && data.outputRoot && (data.withheld || (await this.p.store.has(data.outputId)))) return { data };
     const model = this.models.get(job.modelId)!;
     const input = this.inputs.get(jobId) ?? (await this.p.store.get(record.inputHash));
+    const { fault } = this.p;
+    let modelPath = model.path;
+    let modelHash: string = model.modelHash;
+    if (fault?.mode === "wrong-model") {
+      modelPath = fault.modelPath!;
+      modelHash = this.faultModelHash ??= hashModel(new Uint8Array(await readFile(modelPath)));
+    }
     let result: Awaited<ReturnType<InferenceRunner["run"]>>;
     try {
-      result = await this.p.runner.run({
-        modelPath: model.path,
-        modelHash: model.modelHash,
-        ep: this.p.ep,
-        input,
-        timeoutMs: this.p.inferenceTimeoutMs,
-      });
+      result = await this.p.runner.run({ modelPath, modelHash, ep: this.p.ep, input, timeoutMs: this.p.inferenceTimeoutMs });
     } catch (error) {
       if (error instanceof RetryableError) throw error; // the next tick tries again
       return { failure: describe(error) };
     }
     this.p.metrics.inference.observe({ model: String(job.modelId), ep: result.ep }, result.ms / 1000);
-    const outputId = await this.p.store.put(result.output);
-    const next: JobData = { ...data, outputId, outputRoot: outputRoot(result.output), ep: result.ep, inferenceMs: result.ms };
+    const output = fault ? applyFault({ fault, output: result.output, jobId }) : result.output;
+    const withheld = fault?.mode === "withhold";
+    const outputId = withheld ? blobIdOf(output) : await this.p.store.put(output);
+    const next: JobData = { ...data, outputId, outputRoot: outputRoot(output), ep: result.ep, inferenceMs: result.ms, withheld };
     const status = this.p.journal.getJob(jobId)?.status ?? "candidate";
     this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status, data: next });
     this.inputs.delete(jobId);
@@ -339,16 +351,29 @@ export class ProviderWorker {
     if (!data.outputId || !data.outputRoot) {
       throw new DinferError("committed job has no stored output", { code: "OUTPUT_LOST", details: { jobId: jobId.toString() } });
     }
-    const output = await this.p.store.get(data.outputId);
-    const inline: Hex = output.length <= INLINE_MAX ? toHex(output) : "0x";
+    let inline: Hex = "0x";
+    if (!data.withheld) {
+      const output = await this.p.store.get(data.outputId);
+      if (output.length <= INLINE_MAX) inline = toHex(output);
+    }
     const uri = `${this.p.publicUrl}/blobs/${data.outputId}`;
-    const revealed = await this.act(jobId, "reveal", () =>
-      this.p.sender.send({
-        address: this.p.deployment.market,
-        abi: abiOf("JobMarket"),
-        functionName: "reveal",
-        args: [jobId, job, data.outputRoot!, this.salt(jobId), uri, inline],
-      }),
+    const revealed = await this.act(
+      jobId,
+      "reveal",
+      () =>
+        this.p.sender.send({
+          address: this.p.deployment.market,
+          abi: abiOf("JobMarket"),
+          functionName: "reveal",
+          args: [jobId, job, data.outputRoot!, this.salt(jobId), uri, inline],
+        }),
+      (error) => {
+        // A sampled job: the reveal waits until the auditor committed blind or its deadline passed.
+        if (error.errorName !== "AuditPending") return;
+        const auditCommitBy = BigInt(String((error.args as readonly unknown[] | undefined)?.[1] ?? 0));
+        this.wake.set(jobId, { time: auditCommitBy + 1n });
+        this.p.log.info({ msg: "reveal waits for the audit commitment", job_id: jobId.toString(), audit_commit_by: auditCommitBy.toString() });
+      },
     );
     if (revealed) this.p.log.info({ msg: "result revealed", job_id: jobId.toString(), output_uri: uri, inline: inline !== "0x" });
   }
@@ -411,7 +436,12 @@ export class ProviderWorker {
    * Sends one journaled action at most once. Returns false when the contract refused it (a lost
    * claim race, a job someone else already moved): that is logged and dropped, never retried.
    */
-  private async act(jobId: bigint, action: string, send: () => ReturnType<TxSender["send"]>): Promise<boolean> {
+  private async act(
+    jobId: bigint,
+    action: string,
+    send: () => ReturnType<TxSender["send"]>,
+    onRefused?: (error: ContractRevertError) => void,
+  ): Promise<boolean> {
     const { action: existing } = this.p.journal.beginAction({ jobId, action });
     if (existing.state === "confirmed") return true;
     if (existing.state === "failed") this.p.journal.retryAction({ jobId, action });
@@ -427,6 +457,7 @@ export class ProviderWorker {
       if (!(error instanceof ContractRevertError)) throw error;
       this.p.journal.markActionFailed({ jobId, action, error: `${error.errorName ?? "revert"}` });
       this.p.log.info({ msg: `${action} refused by the contract`, job_id: jobId.toString(), error: error.errorName, args: String(error.args) });
+      onRefused?.(error);
       return false;
     } finally {
       this.sending--;

@@ -57,9 +57,10 @@ export type { MarketParams } from "./market.js";
 /**
  * Short windows so a job goes from post to final in seconds: a 5 s challenge window, and a seed
  * 5 blocks (about 5 s at one block a second) after the commit, which leaves a test the time to
- * kill a worker between its commit and its reveal.
+ * kill a worker between its commit and its reveal. Sampling is off: a test about audits turns it on
+ * (and starts verifiers), else every sampled reveal would wait out its audit deadline.
  */
-export const E2E_MARKET_PARAMS: Partial<MarketParams> = { challengeWindow: 5, seedDelay: 5 };
+export const E2E_MARKET_PARAMS: Partial<MarketParams> = { challengeWindow: 5, seedDelay: 5, samplingPpm: 0 };
 
 export type StartLocalNetworkParameters = {
   /** Overrides on top of local.json's market parameters and `E2E_MARKET_PARAMS`. */
