@@ -948,7 +948,7 @@ contract ProtocolHandler is TestBase {
         _checkPaid(id, job, s, "resolve");
         _checkCallback(id, job, deliveries, "resolve");
         _check(verification.credits(d.challenger) == challengerCredits + d.bond, "resolve: bond back");
-        _check(verification.dispute(id).resolved, "resolve: resolved");
+        _check(verification.dispute(id).state == IVerification.DisputeState.Resolved, "resolve: resolved");
         ++upheldSettlements;
         _done(Action.Settle);
     }

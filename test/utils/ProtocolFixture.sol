@@ -29,8 +29,7 @@ abstract contract ProtocolFixture is TestBase {
         staking = new Staking(token, address(this), _localStakingParams());
         registry = new ModelRegistry();
         market = new JobMarket(token, staking, registry, IRandomness(address(0)), address(this), _localMarketParams());
-        verification =
-            new Verification(token, market, staking, address(this), IVerification.VerificationParams(50 ether));
+        verification = new Verification(token, market, staking, address(this), _localVerificationParams());
     }
 
     /// @dev What `deployProtocol` does after the deployments, with `verificationRole` in place of the
@@ -57,6 +56,22 @@ abstract contract ProtocolFixture is TestBase {
             expiryPenaltyBps: 1000,
             seedDelay: 2,
             samplingPpm: 0
+        });
+    }
+
+    function _localVerificationParams() internal pure returns (IVerification.VerificationParams memory) {
+        return IVerification.VerificationParams({
+            challengeBond: 50 ether,
+            auditReward: 1 ether,
+            auditorPenalty: 5 ether,
+            voterPenalty: 2 ether,
+            auditCommitTimeout: 120,
+            voteCommitTimeout: 120,
+            voteRevealTimeout: 120,
+            committeeSize: 3,
+            challengerRewardBps: 4000,
+            voterRewardBps: 3000,
+            providerRewardBps: 5000
         });
     }
 
