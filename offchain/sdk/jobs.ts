@@ -1,6 +1,7 @@
 /**
  * What a dApp needs to use dinfer from TypeScript: post a job from a tensor blob, wait for its
- * result, fetch the output and verify it against the root on-chain.
+ * result, fetch the output and verify it against the root on-chain. `offchain/sdk/client.ts` wraps
+ * these in one client (inputs from tensors or images, fee checks); these are its building blocks.
  *
  * ```ts
  * const { jobId } = await postJob({ sender, publicClient, deployment, modelId: 1, input, fee: parseEther("2") });
@@ -38,11 +39,20 @@ export type PostJobParameters = {
   inputURI?: string;
 };
 
-export type PostJobReturnType = { jobId: bigint; inputHash: Hex; inputURI: string; txHash: Hex };
+export type PostJobReturnType = {
+  jobId: bigint;
+  inputHash: Hex;
+  /** Empty when the input went inline. */
+  inputURI: string;
+  txHash: Hex;
+  /** The block the job was posted in: where reading its events can start (`waitForResult`'s `fromBlock`). */
+  blockNumber: bigint;
+};
 
 /**
- * Posts a job: inline when the input fits in 4096 bytes, else uploaded (or at `inputURI`). Approves
- * the market for the fee first when the allowance is short.
+ * Posts a job: inline when the input fits in 4096 bytes, else uploaded (or at `inputURI`). When the
+ * market's allowance is short of the fee, first approves it for an unlimited amount (one approval
+ * for every later job).
  */
 export async function postJob({
   sender,
@@ -95,7 +105,7 @@ export async function postJob({
     args: [request],
   });
   const jobId = postedJobId(receipt.logs, deployment.market);
-  return { jobId, inputHash, inputURI: request.inputURI, txHash: hash };
+  return { jobId, inputHash, inputURI: request.inputURI, txHash: hash, blockNumber: receipt.blockNumber };
 }
 
 /** The job id from a postJob receipt's JobPosted log. */
@@ -116,6 +126,8 @@ export type WaitForResultParameters = {
   publicClient: PublicClient;
   market: Address;
   jobId: bigint;
+  /** The block the job was posted in, when known (`postJob` returns it): its events are read from there. */
+  fromBlock?: bigint;
   /** "revealed": as soon as the output is revealed (it may still be challenged); "final" (default). */
   until?: "revealed" | "final";
   timeoutMs?: number;
@@ -132,6 +144,7 @@ export async function waitForResult({
   publicClient,
   market,
   jobId,
+  fromBlock,
   until = "final",
   timeoutMs = 300_000,
   pollMs = 500,
@@ -142,7 +155,7 @@ export async function waitForResult({
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     signal?.throwIfAborted();
-    const record = await readJob({ client: publicClient, market, jobId });
+    const record = await readJob({ client: publicClient, market, jobId, fromBlock });
     const { status } = record.job;
     if (status === JobStatus.Expired || status === JobStatus.Slashed) {
       throw new NonRetryableError(`job ${jobId} ended ${status === JobStatus.Expired ? "expired" : "slashed"}: no result`, {

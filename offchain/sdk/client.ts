@@ -1,0 +1,231 @@
+/**
+ * The dApp developer's front door: one client that posts inference jobs, waits for their results and
+ * hands back outputs verified against the output root the provider revealed on-chain.
+ *
+ * ```ts
+ * import { createDinferClient } from "./offchain/sdk/client.js";
+ *
+ * const dinfer = createDinferClient({ publicClient, walletClient, deployment, upload: { serverUrl, token } });
+ * const { jobId } = await dinfer.postJob({ modelId: 1, input: { image: "line.png", preprocess: "cls" } });
+ * const result = await dinfer.waitForResult(jobId);      // polls until final, fetches, checks the root
+ * const [probabilities] = result.tensors();               // the model's outputs, decoded
+ * ```
+ *
+ * Everything here composes the lower-level functions a dApp may also call directly:
+ * `offchain/sdk/jobs.ts` (postJob, waitForResult, fetchOutput), `offchain/sdk/image.ts` (image
+ * preprocessing for the PaddleOCR models) and `offchain/codec/tensor.ts` (tensor blobs).
+ *
+ * Signing: transactions go through a `TxSender` (`offchain/chain/sender.ts`: simulate first, nonce
+ * from the chain, retries with backoff, never a retried revert), which needs a **local** account
+ * (a private key or a keystore key). A client made without one can still wait for and fetch results.
+ */
+import type { Account, Address, Chain, PublicClient, Transport, WalletClient } from "viem";
+
+import { abiOf } from "../chain/artifacts.js";
+import type { Deployment } from "../chain/deployment.js";
+import { readJob, type JobRecord } from "../chain/jobs.js";
+import { TxSender } from "../chain/sender.js";
+import { decodeTensorBlob, encodeTensorBlob, type Tensor } from "../codec/tensor.js";
+import { NonRetryableError } from "../errors.js";
+import {
+  imageToClsInput,
+  imageToDetInput,
+  type ImageSource,
+  type ImageToClsInputParameters,
+  type ImageToDetInputParameters,
+} from "./image.js";
+import {
+  fetchOutput,
+  postJob,
+  waitForResult,
+  type JobResult,
+  type PostJobReturnType,
+  type WaitForResultParameters,
+} from "./jobs.js";
+
+/**
+ * A job's input, in whichever form the dApp has it:
+ * - `{ blob }`: a tensor blob already encoded (`encodeTensorBlob`);
+ * - `{ tensors }`: named tensors, encoded here;
+ * - `{ image, preprocess: "cls" }`: one or more text-line images, turned into the PaddleOCR angle
+ *   classifier's `[N, 3, 48, 192]` input (`imageToClsInput`);
+ * - `{ image, preprocess: "det" }`: an image turned into the PaddleOCR text detector's input
+ *   (`imageToDetInput`, 640 x 640 padded by default).
+ */
+export type JobInput =
+  | { blob: Uint8Array }
+  | { tensors: readonly Tensor[] }
+  | { image: ImageSource | readonly ImageSource[]; preprocess: "cls"; options?: ImageToClsInputParameters }
+  | { image: ImageSource; preprocess: "det"; options?: ImageToDetInputParameters };
+
+export type CreateDinferClientParameters = {
+  /** Reads the chain: job state from events, the registry's terms. */
+  publicClient: PublicClient;
+  /** Sends transactions. Or give `walletClient` and one is made for it. */
+  sender?: TxSender;
+  /** A wallet client whose account is local (`privateKeyToAccount`, a keystore key). */
+  walletClient?: WalletClient<Transport, Chain | undefined, Account>;
+  /** The protocol's addresses (`loadDeployment` reads them from an Ignition deployment). */
+  deployment: Deployment;
+  /** Where inputs over 4096 bytes are uploaded: a dinfer blob server with uploads on. */
+  upload?: { serverUrl: string; token: string };
+  /** Gateway for `ipfs://` output URIs. */
+  ipfsGateway?: string;
+  /** Largest output accepted, bytes (default: the codec's 64 MiB cap). */
+  maxOutputBytes?: number;
+};
+
+export type ClientPostJobParameters = {
+  modelId: number | bigint;
+  input: JobInput;
+  /** The fee in token units (wei); defaults to the model's price floor in the registry. */
+  fee?: bigint;
+  /** Seconds a provider has to claim the job (default 600; the market caps it at `maxClaimDelay`). */
+  claimWithin?: number;
+  /** An input already stored where providers can fetch it; nothing is uploaded then. */
+  inputURI?: string;
+};
+
+export type ClientPostJobReturnType = PostJobReturnType & {
+  /** The fee paid. */
+  fee: bigint;
+  /** The input blob as posted (its keccak256 is `inputHash`). */
+  input: Uint8Array;
+};
+
+export type ClientWaitForResultOptions = Pick<WaitForResultParameters, "until" | "timeoutMs" | "pollMs" | "signal">;
+
+/** A job's verified output (`output` hashes to the on-chain root), with a decoder for its tensors. */
+export type ClientJobResult = JobResult & {
+  /** The output blob's tensors; throws `CodecError` if the provider's output is no tensor blob. */
+  tensors: () => Tensor[];
+};
+
+export type DinferClient = {
+  readonly deployment: Deployment;
+  /** The account that posts and pays; undefined for a read-only client. */
+  readonly account: Address | undefined;
+  /**
+   * Posts a job: encodes the input, checks the model is active and the fee meets its floor, approves
+   * the market when the allowance is short, then posts inline (<= 4096 bytes) or by URI (uploaded,
+   * or `inputURI`).
+   */
+  postJob: (parameters: ClientPostJobParameters) => Promise<ClientPostJobReturnType>;
+  /**
+   * Polls a job until it is final (or revealed, with `until: "revealed"`), then fetches its output and
+   * checks it against the root on-chain. Throws `JOB_FAILED` if it expired or was slashed, a retryable
+   * `JOB_WAIT_TIMEOUT` when time runs out.
+   */
+  waitForResult: (jobId: bigint, options?: ClientWaitForResultOptions) => Promise<ClientJobResult>;
+  /** A revealed job's output, checked against its on-chain root (throws `OUTPUT_ROOT_MISMATCH`). */
+  fetchOutput: (jobId: bigint) => Promise<Uint8Array>;
+  /** A job's state and its input and output locations, rebuilt from the market's events. */
+  readJob: (jobId: bigint) => Promise<JobRecord>;
+};
+
+/**
+ * Makes a client for one deployment. Give `sender` or `walletClient` to post jobs; without either the
+ * client only reads (postJob throws `NO_SIGNER`).
+ */
+export function createDinferClient({
+  publicClient,
+  sender,
+  walletClient,
+  deployment,
+  upload,
+  ipfsGateway,
+  maxOutputBytes,
+}: CreateDinferClientParameters): DinferClient {
+  const signer = sender ?? (walletClient ? new TxSender({ publicClient, walletClient }) : undefined);
+  const market = deployment.market;
+  /** Where each job this client posted was posted: later log reads start there, not at block 0. */
+  const postedAt = new Map<bigint, bigint>();
+  const read = (jobId: bigint) => readJob({ client: publicClient, market, jobId, fromBlock: postedAt.get(jobId) ?? 0n });
+
+  return {
+    deployment,
+    account: signer?.address,
+
+    async postJob({ modelId, input, fee, claimWithin, inputURI }) {
+      if (!signer) {
+        throw new NonRetryableError("this client cannot post: give createDinferClient a sender or a walletClient", { code: "NO_SIGNER" });
+      }
+      const blob = await jobInputBlob(input);
+      const paid = await checkedFee({ publicClient, registry: deployment.registry, modelId: BigInt(modelId), fee });
+      const posted = await postJob({ sender: signer, publicClient, deployment, modelId, input: blob, fee: paid, claimWithin, upload, inputURI });
+      postedAt.set(posted.jobId, posted.blockNumber);
+      return { ...posted, fee: paid, input: blob };
+    },
+
+    async waitForResult(jobId, options = {}) {
+      const result = await waitForResult({
+        publicClient,
+        market,
+        jobId,
+        fromBlock: postedAt.get(jobId),
+        ipfsGateway,
+        maxBytes: maxOutputBytes,
+        ...options,
+      });
+      return withTensors(result);
+    },
+
+    async fetchOutput(jobId) {
+      return fetchOutput({ record: await read(jobId), ipfsGateway, maxBytes: maxOutputBytes });
+    },
+
+    readJob: read,
+  };
+}
+
+/** The tensor blob for a job input (see `JobInput`). */
+export async function jobInputBlob(input: JobInput): Promise<Uint8Array> {
+  if ("blob" in input) return input.blob;
+  if ("tensors" in input) return encodeTensorBlob(input.tensors);
+  if ("image" in input) {
+    if (input.preprocess === "cls") return encodeTensorBlob([await imageToClsInput(input.image, input.options)]);
+    if (input.preprocess === "det") return encodeTensorBlob([(await imageToDetInput(input.image, input.options)).tensor]);
+  }
+  throw new NonRetryableError('a job input is { blob }, { tensors }, or { image, preprocess: "cls" | "det" }', {
+    code: "BAD_JOB_INPUT",
+    details: { keys: Object.keys(input as object) },
+  });
+}
+
+export type CheckedFeeParameters = {
+  publicClient: PublicClient;
+  registry: Address;
+  modelId: bigint;
+  /** The fee wanted; the model's price floor when left out. */
+  fee?: bigint;
+};
+
+/**
+ * The fee to post with, checked against the registry before anything is sent: the model must be
+ * active (`MODEL_INACTIVE`) and the fee at least its price floor (`FEE_BELOW_FLOOR`). The market checks
+ * both again; asking first gives a clear error and spends no approval.
+ */
+export async function checkedFee({ publicClient, registry, modelId, fee }: CheckedFeeParameters): Promise<bigint> {
+  const [active, priceFloor] = (await publicClient.readContract({
+    address: registry,
+    abi: abiOf("ModelRegistry"),
+    functionName: "terms",
+    args: [modelId],
+  })) as readonly [boolean, bigint, bigint];
+  if (!active) {
+    throw new NonRetryableError(`model ${modelId} is not registered or not active`, { code: "MODEL_INACTIVE", details: { modelId: modelId.toString() } });
+  }
+  const paid = fee ?? priceFloor;
+  if (paid < priceFloor) {
+    throw new NonRetryableError(`fee ${paid} is below model ${modelId}'s price floor ${priceFloor}`, {
+      code: "FEE_BELOW_FLOOR",
+      details: { modelId: modelId.toString(), fee: paid.toString(), priceFloor: priceFloor.toString() },
+    });
+  }
+  return paid;
+}
+
+function withTensors(result: JobResult): ClientJobResult {
+  let decoded: Tensor[] | undefined;
+  return { ...result, tensors: () => (decoded ??= decodeTensorBlob(result.output)) };
+}
