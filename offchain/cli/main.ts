@@ -26,6 +26,7 @@ import { checkModelVerifiable } from "../inference/model.js";
 import { createLogger } from "../log.js";
 import { formatAccountStatus, formatTokens, parseRoles, parseTokens, readAccountStatus } from "../provider/account.js";
 import { ChainOptionsSchema, WorkerOptionsSchema } from "../provider/options.js";
+import { addDevnetCommands } from "./devnet.js";
 import { connectChain, runWorker } from "../provider/start.js";
 import { imageToClsInput, imageToDetInput } from "../sdk/image.js";
 import { postJob, waitForResult } from "../sdk/jobs.js";
@@ -279,6 +280,7 @@ export function buildProgram(): Command {
       console.log(`minted ${formatTokens(value)} to ${sender.address}`);
     });
 
+  addDevnetCommands(program);
   return program;
 }
 

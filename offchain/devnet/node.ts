@@ -66,7 +66,7 @@ export async function answersChainId(url: string): Promise<boolean> {
 
 /** Starts `hardhat node --network <network> --hostname 127.0.0.1 --port <port>` and waits until it answers. */
 export async function startNode({ port, network = "node", timeoutMs = 90_000 }: StartNodeParameters = {}): Promise<StartNodeReturnType> {
-  const chosen = port ?? (await freePort());
+  const chosen = port || (await freePort()); // 0 or unset: a free port
   const url = `http://127.0.0.1:${chosen}`;
   // The package exports no `cli.js`; it sits beside the main entry (dist/src/index.js).
   const cli = path.join(path.dirname(require.resolve("hardhat")), "cli.js");

@@ -1,0 +1,74 @@
+/**
+ * `dinfer demo` and `dinfer devnet`: the local network, with and without the sample workload.
+ *
+ *   dinfer demo [--jobs N] [--json] [--keep]   the whole network and a sample dApp (npm run demo)
+ *   dinfer devnet [--providers N] [--verifiers N]  a chain with the protocol deployed, the models
+ *                                                registered and staked dev accounts, until Ctrl-C
+ *
+ * Both stop everything they started on Ctrl-C (SIGINT) or SIGTERM and exit 0.
+ */
+import { Command, InvalidArgumentError } from "commander";
+
+import { formatSummary, runDemo } from "../devnet/demo.js";
+import { startDevnet } from "../devnet/devnet.js";
+
+export function addDevnetCommands(program: Command): void {
+  program
+    .command("demo")
+    .description("run the whole network locally: a chain, 3 providers (one cheats), 4 verifiers, a dApp posting real jobs")
+    .option("--jobs <n>", "jobs the sample dApp posts", positiveInt, 20)
+    .option("--json", "print the summary as JSON on stdout (progress stays on stderr)")
+    .option("--keep", "leave the network running after the summary (Ctrl-C stops it)")
+    .action(async (flags: { jobs: number; json?: boolean; keep?: boolean }) => {
+      const signal = interruptSignal();
+      const print = (text: string) => process.stderr.write(`${text}\n`);
+      const summary = await runDemo({ jobs: flags.jobs, keep: flags.keep ?? false, signal, print, live: process.stderr.isTTY === true });
+      if (flags.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+      else print(formatSummary(summary));
+    });
+
+  program
+    .command("devnet")
+    .description("start a local chain with the protocol deployed, the PaddleOCR models registered and staked dev accounts")
+    .option("--providers <n>", "staked provider accounts (#1..)", nonNegativeInt, 1)
+    .option("--verifiers <n>", "staked verifier accounts (after the providers)", nonNegativeInt, 4)
+    .option("--port <n>", "JSON-RPC port", nonNegativeInt, 8545)
+    .action(async (flags: { providers: number; verifiers: number; port: number }) => {
+      const signal = interruptSignal();
+      const devnet = await startDevnet({ providers: flags.providers, verifiers: flags.verifiers, port: flags.port });
+      const row = (label: string, value: string) => process.stdout.write(`  ${label.padEnd(22)}${value}\n`);
+      process.stdout.write("dinfer devnet is up (Ctrl-C stops it). Keys are Hardhat's well-known dev accounts: local use only.\n");
+      row("JSON-RPC", `${devnet.url} (chain id ${devnet.chainId})`);
+      row("deployment id", `${devnet.deploymentId} (export DINFER_DEPLOYMENT_ID=${devnet.deploymentId})`);
+      for (const [name, address] of Object.entries(devnet.deployment)) row(name, address);
+      row("models", `cls = ${devnet.modelIds.cls}, det = ${devnet.modelIds.det}`);
+      for (const p of devnet.providers) row(`provider #${p.index}`, `${p.address} key ${p.key}`);
+      for (const v of devnet.verifiers) row(`verifier #${v.index}`, `${v.address} key ${v.key}`);
+      row(`dApp #${devnet.dapp.index}`, `${devnet.dapp.address} key ${devnet.dapp.key}`);
+      row("dApp blob server", `${devnet.blobServer.url} (upload token ${devnet.uploadToken})`);
+      await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
+      process.stdout.write("stopping...\n");
+      await devnet.stop();
+    });
+}
+
+/** Aborted by the first SIGINT or SIGTERM; a second one does not kill the cleanup in progress. */
+function interruptSignal(): AbortSignal {
+  const controller = new AbortController();
+  const abort = () => controller.abort();
+  process.on("SIGINT", abort);
+  process.on("SIGTERM", abort);
+  return controller.signal;
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`must be a positive integer, got "${value}"`);
+  return n;
+}
+
+function nonNegativeInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`must be a non-negative integer, got "${value}"`);
+  return n;
+}

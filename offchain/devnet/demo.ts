@@ -1,0 +1,421 @@
+/**
+ * `npm run demo` (`dinfer demo`): the whole network on this machine. A local chain, the protocol
+ * deployed with Ignition, three staked providers (one of them cheats: it reveals random outputs) and
+ * four staked verifiers (an auditor and a full committee of three), each daemon its own process; a
+ * sample dApp posts real PaddleOCR jobs on the bundled images, a live view follows them, and a summary
+ * says what happened: jobs finalized, latencies, gas per job, audits, disputes, slashes, earnings per
+ * provider and the execution provider each worker used.
+ */
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+import cliProgress from "cli-progress";
+import { decodeEventLog, type Address, type Hex, type Log } from "viem";
+
+import { abiOf } from "../chain/artifacts.js";
+import { encodeTensorBlob, type Tensor } from "../codec/tensor.js";
+import { imageToClsInput, imageToDetInput } from "../sdk/image.js";
+import { postJob } from "../sdk/jobs.js";
+import { startDaemon, type Daemon } from "./daemon.js";
+import { startDevnet, type Devnet, type ModelKind } from "./devnet.js";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+export const DEMO_IMAGES_DIR = path.join(ROOT, "test/fixtures/images");
+
+/** Short windows so a job goes from post to final in seconds; most jobs are audited. */
+export const DEMO_MARKET_PARAMS = { challengeWindow: 12, seedDelay: 2, samplingPpm: 500_000 };
+export const DEMO_VERIFICATION_PARAMS = { auditCommitTimeout: 30, voteCommitTimeout: 15, voteRevealTimeout: 15 };
+export const DEMO_FEE = 2n * 10n ** 18n;
+
+/** The jobs the sample dApp posts, in turn: text-line orientation (cls) and text detection (det). */
+const DEMO_INPUTS: readonly { kind: ModelKind; image: string }[] = [
+  { kind: "cls", image: "line-1.png" },
+  { kind: "det", image: "doc.png" },
+  { kind: "cls", image: "line-2-rot180.png" },
+  { kind: "cls", image: "line-3.png" },
+  { kind: "det", image: "blank.png" },
+  { kind: "cls", image: "line-1-rot180.png" },
+  { kind: "cls", image: "line-2.png" },
+  { kind: "cls", image: "line-3-rot180.png" },
+];
+
+export type DemoParameters = {
+  jobs: number;
+  /** Leave the network running after the summary (until `signal` aborts). */
+  keep: boolean;
+  /** Aborted on Ctrl-C: the demo stops everything it started and returns. */
+  signal: AbortSignal;
+  /** Progress and messages (stderr); the summary table goes here too unless the caller prints JSON. */
+  print: (text: string) => void;
+  /** Whether to draw a live progress bar (a terminal). */
+  live: boolean;
+  /** Give up waiting for jobs after this long. */
+  timeoutMs?: number;
+};
+
+export type LatencyStats = { mean: number; p95: number };
+
+export type DemoSummary = {
+  jobs: number;
+  finalized: number;
+  slashed: number;
+  expired: number;
+  disputes: number;
+  sampled: number;
+  audits: { agreed: number; disagreed: number };
+  gasPerJob: number;
+  latencyMs: { postToReveal: LatencyStats; postToFinal: LatencyStats };
+  providers: { address: Address; role: "honest" | "cheater"; ep: string; jobs: number; earned: string; slashed: string }[];
+  verifiers: { address: Address; rewards: string; penalties: string }[];
+  interrupted: boolean;
+};
+
+type JobTrack = {
+  kind: ModelKind;
+  postedAt: number;
+  postTx?: Hex;
+  provider?: Address;
+  sampled?: boolean;
+  txs: Set<Hex>;
+  revealedAt?: number;
+  finalAt?: number;
+  outcome?: "finalized" | "slashed" | "expired";
+};
+
+/** Runs the demo; resolves with its summary (also when interrupted: what happened until then). */
+export async function runDemo({ jobs, keep, signal, print, live, timeoutMs = 600_000 }: DemoParameters): Promise<DemoSummary> {
+  print(`starting a local chain, deploying, staking 3 providers and 4 verifiers...`);
+  const devnet = await startDevnet({
+    providers: 3,
+    verifiers: 4,
+    providerStake: 5_000n * 10n ** 18n,
+    marketParams: DEMO_MARKET_PARAMS,
+    verificationParams: DEMO_VERIFICATION_PARAMS,
+  });
+  try {
+    const daemons = await startDaemons(devnet, print);
+    print(`network up: chain ${devnet.url}, ${daemons.workers.length} workers, ${daemons.verifiers.length} verifiers`);
+    const summary = await postAndFollow({ devnet, daemons, jobs, signal, print, live, timeoutMs });
+    if (keep && !signal.aborted) {
+      print(keepBanner(devnet, daemons));
+      await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
+    }
+    return summary;
+  } finally {
+    print("stopping the daemons and the chain...");
+    await devnet.stop();
+  }
+}
+
+type Daemons = { workers: Daemon[]; cheater: Address; verifiers: Daemon[] };
+
+async function startDaemons(devnet: Devnet, print: DemoParameters["print"]): Promise<Daemons> {
+  const models = (["cls", "det"] as const).map((kind) => ({ modelId: devnet.modelIds[kind], path: devnet.modelFiles[kind], minFee: "0" }));
+  const common = { rpcUrl: devnet.url, addresses: devnet.deployment, host: "127.0.0.1", port: 0, metricsPort: 0, pollIntervalMs: 250 };
+  const logDir = devnet.tempDir("logs");
+  const cheaterIndex = devnet.providers.length - 1;
+  const workers = await Promise.all(
+    devnet.providers.map(async (account, i) => {
+      const dataDir = devnet.tempDir(`worker-${i + 1}`);
+      const cheat = i === cheaterIndex;
+      const daemon = await startDaemon({
+        command: "worker",
+        configFile: path.join(dataDir, "worker.config.json"),
+        config: { ...common, dataDir, models, ep: "auto", threads: 1, ...(cheat ? { fault: { mode: "random" } } : {}) },
+        env: {
+          DINFER_PRIVATE_KEY: account.key,
+          DINFER_WORKER_SECRET: `demo-worker-secret-${i}-0123456789abcdef`,
+          ...(cheat ? { DINFER_ALLOW_FAULTS: "1" } : {}),
+        },
+        readyMsg: "worker ready",
+        logFile: path.join(logDir, `worker-${i + 1}.log`),
+      });
+      devnet.onStop(() => daemon.stop().catch(() => daemon.kill()));
+      return daemon;
+    }),
+  );
+  // One verifier also watches unsampled jobs and challenges wrong ones: a cheat is caught either way.
+  const verifiers = await Promise.all(
+    devnet.verifiers.map(async (account, i) => {
+      const dataDir = devnet.tempDir(`verifier-${i + 1}`);
+      const daemon = await startDaemon({
+        command: "verifier",
+        configFile: path.join(dataDir, "verifier.config.json"),
+        config: { ...common, dataDir, models, ep: "cpu", ...(i === 0 ? { watchdog: { share: 1 } } : {}) },
+        env: { DINFER_PRIVATE_KEY: account.key, DINFER_VERIFIER_SECRET: `demo-verifier-secret-${i}-0123456789abcdef` },
+        readyMsg: "verifier ready",
+        logFile: path.join(logDir, `verifier-${i + 1}.log`),
+      });
+      devnet.onStop(() => daemon.stop().catch(() => daemon.kill()));
+      return daemon;
+    }),
+  );
+  print(`daemon logs: ${logDir}`);
+  return { workers, cheater: devnet.providers[cheaterIndex]!.address, verifiers };
+}
+
+async function postAndFollow({
+  devnet,
+  daemons,
+  jobs,
+  signal,
+  print,
+  live,
+  timeoutMs,
+}: { devnet: Devnet; daemons: Daemons; jobs: number; timeoutMs: number } & Pick<DemoParameters, "signal" | "print" | "live">): Promise<DemoSummary> {
+  const { publicClient } = devnet;
+  const tracks = new Map<bigint, JobTrack>();
+  const fromBlock = await publicClient.getBlockNumber();
+  const bar = live
+    ? new cliProgress.SingleBar(
+        { format: " jobs {bar} {value}/{total} final | committed {committed} revealed {revealed} sampled {sampled} disputes {disputes} slashed {slashed}", hideCursor: true, clearOnComplete: false },
+        cliProgress.Presets.shades_classic,
+      )
+    : undefined;
+  const counts = { committed: 0, revealed: 0, sampled: 0, disputes: 0, slashed: 0 };
+  bar?.start(jobs, 0, counts);
+
+  // The dApp: inputs from the bundled images, uploaded to its blob server (over 4096 bytes).
+  const inputs = new Map<string, Uint8Array>();
+  const inputOf = async (kind: ModelKind, image: string) => {
+    const key = `${kind}:${image}`;
+    if (!inputs.has(key)) {
+      const file = path.join(DEMO_IMAGES_DIR, image);
+      const tensor: Tensor = kind === "cls" ? await imageToClsInput(file) : (await imageToDetInput(file, { size: 320 })).tensor;
+      inputs.set(key, encodeTensorBlob([tensor]));
+    }
+    return inputs.get(key)!;
+  };
+  const poster = (async () => {
+    for (let i = 0; i < jobs && !signal.aborted; i++) {
+      const { kind, image } = DEMO_INPUTS[i % DEMO_INPUTS.length]!;
+      const postedAt = Date.now();
+      const { jobId, txHash } = await postJob({
+        sender: devnet.dappSender,
+        publicClient,
+        deployment: devnet.deployment,
+        modelId: devnet.modelIds[kind],
+        input: await inputOf(kind, image),
+        fee: DEMO_FEE,
+        upload: { serverUrl: devnet.blobServer.url, token: devnet.uploadToken },
+      });
+      tracks.set(jobId, { kind, postedAt, postTx: txHash, txs: new Set([txHash]) });
+    }
+  })();
+
+  // Follow the chain: every event of the three contracts, folded into per-job tracks.
+  const events: DecodedEvent[] = [];
+  let next = fromBlock + 1n;
+  const deadline = Date.now() + timeoutMs;
+  const done = () => [...tracks.values()].filter((t) => t.outcome).length;
+  while (!signal.aborted && Date.now() < deadline) {
+    const head = await publicClient.getBlockNumber({ cacheTime: 0 });
+    if (head >= next) {
+      const logs = await publicClient.getLogs({
+        address: [devnet.deployment.market, devnet.deployment.verification, devnet.deployment.staking],
+        fromBlock: next,
+        toBlock: head,
+      });
+      next = head + 1n;
+      const now = Date.now();
+      for (const log of logs) {
+        const event = decode(log, devnet);
+        if (!event) continue;
+        events.push(event);
+        applyEvent(tracks, event, now, counts);
+      }
+    }
+    bar?.update(done(), counts);
+    if (tracks.size === jobs && done() === jobs) break;
+    await sleep(250, signal);
+  }
+  await poster.catch((error) => print(`posting stopped: ${error instanceof Error ? error.message : String(error)}`));
+  bar?.update(done(), counts);
+  bar?.stop();
+  return summarize({ devnet, daemons, tracks, events, interrupted: signal.aborted || done() < jobs });
+}
+
+type DecodedEvent = { contract: "market" | "verification" | "staking"; name: string; args: Record<string, unknown>; tx: Hex };
+
+function decode(log: Log, devnet: Devnet): DecodedEvent | undefined {
+  const address = log.address.toLowerCase();
+  const contract =
+    address === devnet.deployment.market.toLowerCase() ? "market" : address === devnet.deployment.verification.toLowerCase() ? "verification" : "staking";
+  const abi = abiOf(contract === "market" ? "JobMarket" : contract === "verification" ? "Verification" : "Staking");
+  try {
+    const { eventName, args } = decodeEventLog({ abi, data: log.data, topics: log.topics });
+    return { contract, name: String(eventName), args: (args ?? {}) as Record<string, unknown>, tx: log.transactionHash! };
+  } catch {
+    return undefined;
+  }
+}
+
+function applyEvent(tracks: Map<bigint, JobTrack>, event: DecodedEvent, now: number, counts: Record<string, number>) {
+  const jobId = event.args.jobId as bigint | undefined;
+  if (jobId === undefined) return;
+  const track = tracks.get(jobId);
+  if (event.contract === "market" && track) track.txs.add(event.tx);
+  if (!track) return;
+  switch (`${event.contract}.${event.name}`) {
+    case "market.ResultCommitted":
+      track.provider = event.args.provider as Address;
+      counts.committed!++;
+      break;
+    case "market.ResultRevealed":
+      track.revealedAt ??= now;
+      track.sampled = event.args.sampled as boolean;
+      counts.revealed!++;
+      if (track.sampled) counts.sampled!++;
+      break;
+    case "market.JobDisputed":
+      counts.disputes!++;
+      break;
+    case "market.JobFinalized":
+      track.finalAt ??= now;
+      track.outcome = "finalized";
+      break;
+    case "market.DisputeSettled":
+      if (event.args.providerFaulted) {
+        track.finalAt ??= now;
+        track.outcome = "slashed";
+        counts.slashed!++;
+      }
+      break;
+    case "market.JobExpired":
+      track.finalAt ??= now;
+      track.outcome = "expired";
+      break;
+  }
+}
+
+async function summarize({
+  devnet,
+  daemons,
+  tracks,
+  events,
+  interrupted,
+}: {
+  devnet: Devnet;
+  daemons: Daemons;
+  tracks: Map<bigint, JobTrack>;
+  events: DecodedEvent[];
+  interrupted: boolean;
+}): Promise<DemoSummary> {
+  const all = [...tracks.values()];
+  const finalized = all.filter((t) => t.outcome === "finalized");
+  // Gas per job: every market transaction of a finalized job (post, claimAndCommit, reveal, finalize).
+  let gas = 0n;
+  for (const track of finalized) {
+    for (const hash of track.txs) gas += (await devnet.publicClient.getTransactionReceipt({ hash })).gasUsed;
+  }
+  const sum = (items: readonly DecodedEvent[], field: string) => items.reduce((total, e) => total + ((e.args[field] as bigint | undefined) ?? 0n), 0n);
+  const byAccount = (name: string, contract: DecodedEvent["contract"], field: string, account: Address) =>
+    events.filter((e) => e.contract === contract && e.name === name && String(e.args[field]).toLowerCase() === account.toLowerCase());
+
+  const providers = devnet.providers.map((account, i) => ({
+    address: account.address,
+    role: account.address === daemons.cheater ? ("cheater" as const) : ("honest" as const),
+    ep: epOf(daemons.workers[i]!),
+    jobs: all.filter((t) => t.provider?.toLowerCase() === account.address.toLowerCase()).length,
+    earned: tokens(sum(byAccount("JobFinalized", "market", "provider", account.address), "payout")),
+    slashed: tokens(sum(byAccount("Slashed", "staking", "account", account.address), "slashed")),
+  }));
+  const verifiers = devnet.verifiers.map((account) => ({
+    address: account.address,
+    rewards: tokens(
+      sum(byAccount("AuditRewardPaid", "market", "to", account.address), "amount") + sum(byAccount("Credited", "verification", "account", account.address), "amount"),
+    ),
+    penalties: tokens(sum(byAccount("Slashed", "staking", "account", account.address), "slashed")),
+  }));
+  const audits = events.filter((e) => e.contract === "verification" && e.name === "AuditRevealed");
+  return {
+    jobs: tracks.size,
+    finalized: finalized.length,
+    slashed: all.filter((t) => t.outcome === "slashed").length,
+    expired: all.filter((t) => t.outcome === "expired").length,
+    disputes: events.filter((e) => e.contract === "market" && e.name === "JobDisputed").length,
+    sampled: all.filter((t) => t.sampled).length,
+    audits: { agreed: audits.filter((e) => Number(e.args.verdict) === 0).length, disagreed: audits.filter((e) => Number(e.args.verdict) === 1).length },
+    gasPerJob: finalized.length === 0 ? 0 : Number(gas / BigInt(finalized.length)),
+    latencyMs: {
+      postToReveal: stats(all.flatMap((t) => (t.revealedAt ? [t.revealedAt - t.postedAt] : []))),
+      postToFinal: stats(all.flatMap((t) => (t.finalAt ? [t.finalAt - t.postedAt] : []))),
+    },
+    providers,
+    verifiers,
+    interrupted,
+  };
+}
+
+/** The execution provider a worker ran its jobs on, from its "inference done" log lines. */
+function epOf(worker: Daemon): string {
+  const eps = new Set(worker.lines().filter((l) => l.msg === "inference done").map((l) => String(l.ep)));
+  return eps.size === 0 ? "-" : [...eps].join("+");
+}
+
+export function stats(values: readonly number[]): LatencyStats {
+  if (values.length === 0) return { mean: 0, p95: 0 };
+  const sorted = [...values].sort((a, b) => a - b);
+  const mean = sorted.reduce((a, b) => a + b, 0) / sorted.length;
+  // Nearest rank: the smallest value with at least 95% of the values at or below it.
+  const p95 = sorted[Math.max(0, Math.ceil(0.95 * sorted.length) - 1)]!;
+  return { mean: Math.round(mean), p95: Math.round(p95) };
+}
+
+function tokens(wei: bigint): string {
+  const whole = wei / 10n ** 18n;
+  const frac = (wei % 10n ** 18n).toString().padStart(18, "0").slice(0, 3);
+  return `${whole}.${frac}`;
+}
+
+/** The summary as a table (for the terminal). */
+export function formatSummary(s: DemoSummary): string {
+  const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+  const lines = [
+    "",
+    `dinfer demo summary${s.interrupted ? " (interrupted: not every job finished)" : ""}`,
+    "",
+    `  jobs posted            ${s.jobs}`,
+    `  finalized              ${s.finalized}`,
+    `  slashed (caught)       ${s.slashed}`,
+    `  expired                ${s.expired}`,
+    `  sampled for audit      ${s.sampled}   (audits agreed ${s.audits.agreed}, disagreed ${s.audits.disagreed})`,
+    `  disputes               ${s.disputes}`,
+    `  gas per finalized job  ${s.gasPerJob.toLocaleString("en-US")}   (post + claimAndCommit + reveal + finalize)`,
+    `  post -> reveal         mean ${seconds(s.latencyMs.postToReveal.mean)}, p95 ${seconds(s.latencyMs.postToReveal.p95)}`,
+    `  post -> final          mean ${seconds(s.latencyMs.postToFinal.mean)}, p95 ${seconds(s.latencyMs.postToFinal.p95)}`,
+    "",
+    "  provider                                     role     ep      jobs  earned    slashed",
+    ...s.providers.map((p) => `  ${p.address}   ${p.role.padEnd(7)}  ${p.ep.padEnd(6)}  ${String(p.jobs).padStart(4)}  ${p.earned.padStart(8)}  ${p.slashed.padStart(8)}`),
+    "",
+    "  verifier                                     rewards   penalties",
+    ...s.verifiers.map((v) => `  ${v.address}   ${v.rewards.padStart(8)}  ${v.penalties.padStart(8)}`),
+    "",
+  ];
+  return lines.join("\n");
+}
+
+function keepBanner(devnet: Devnet, daemons: Daemons): string {
+  return [
+    "",
+    "The network keeps running (Ctrl-C stops it). To reach it:",
+    `  JSON-RPC            ${devnet.url}   (chain id ${devnet.chainId})`,
+    `  deployment id       ${devnet.deploymentId}   (ignition/deployments/${devnet.deploymentId})`,
+    `  contracts           ${JSON.stringify(devnet.deployment)}`,
+    `  models              cls = ${devnet.modelIds.cls}, det = ${devnet.modelIds.det}`,
+    `  dApp blob server    ${devnet.blobServer.url}`,
+    `  worker blob servers ${daemons.workers.map((w) => String(w.ready.blob_url)).join(", ")}`,
+    `  state and logs      ${devnet.dataDir}`,
+    `  Try it as the dApp (Hardhat's well-known dev account #${devnet.dapp.index}, local only):`,
+    `    export DINFER_PRIVATE_KEY=${devnet.dapp.key} DINFER_RPC_URL=${devnet.url} DINFER_DEPLOYMENT_ID=${devnet.deploymentId} DINFER_UPLOAD_TOKEN=${devnet.uploadToken}`,
+    `    npm run dinfer -- job post --model ${devnet.modelIds.cls} --input test/fixtures/images/line-1.png --image cls --fee 2 --upload ${devnet.blobServer.url} --wait`,
+    "",
+  ].join("\n");
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
+  });
+}

