@@ -2,6 +2,8 @@
  * `dinfer`: the command line for every role.
  *
  *   dinfer worker               run a provider worker (GPU or CPU)
+ *   dinfer verifier             run a verifier: audits, committee votes, keeper duties, watchdog
+ *   dinfer audit <jobId>        re-execute one job and report the comparison and a challenge's odds
  *   dinfer provider stake|unbond|withdraw|status
  *   dinfer model register       register an .onnx model (hash computed here)
  *   dinfer job post|get         post a job, wait for and verify its result
@@ -32,6 +34,7 @@ import { imageToClsInput, imageToDetInput } from "../sdk/image.js";
 import { postJob, waitForResult } from "../sdk/jobs.js";
 import { LocalBlobStore } from "../storage/local.js";
 import { startBlobServer } from "../storage/server.js";
+import { addVerifierCommands } from "../verifier/commands.js";
 
 const CHAIN_OPTION_NAMES = ["rpcUrl", "deploymentsDir", "deploymentId", "keyEnv", "keystoreKey", "keystoreDev"] as const;
 
@@ -281,6 +284,7 @@ export function buildProgram(): Command {
     });
 
   addDevnetCommands(program);
+  addVerifierCommands(program);
   return program;
 }
 

@@ -1,0 +1,65 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+/** The verifier's Prometheus metrics, on their own registry (served by provider/metrics.ts `startMetricsServer`). */
+export function createVerifierMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: "dinfer_process_" });
+  return {
+    registry,
+    audits: new Counter({
+      name: "dinfer_verifier_audits_total",
+      help: "Audits revealed by this verifier, by verdict (agree, disagree)",
+      labelNames: ["verdict"] as const,
+      registers: [registry],
+    }),
+    votes: new Counter({
+      name: "dinfer_verifier_votes_total",
+      help: "Committee votes revealed by this verifier, by vote (provider_correct, provider_wrong)",
+      labelNames: ["vote"] as const,
+      registers: [registry],
+    }),
+    challenges: new Counter({
+      name: "dinfer_verifier_challenges_total",
+      help: "Challenges opened by this verifier's watchdog (bond posted)",
+      registers: [registry],
+    }),
+    keeper: new Counter({
+      name: "dinfer_verifier_keeper_actions_total",
+      help: "Keeper actions sent by this verifier, by action (drawCommittee, resolve, penalizeAuditor)",
+      labelNames: ["action"] as const,
+      registers: [registry],
+    }),
+    rewards: new Counter({
+      name: "dinfer_verifier_rewards_wei_total",
+      help: "Credits withdrawn (audit rewards, vote and challenge rewards, returned bonds), wei, by contract",
+      labelNames: ["source"] as const,
+      registers: [registry],
+    }),
+    penalties: new Counter({
+      name: "dinfer_verifier_penalties_total",
+      help: "Penalties this verifier suffered, by kind (auditor, voter)",
+      labelNames: ["kind"] as const,
+      registers: [registry],
+    }),
+    penaltiesWei: new Counter({
+      name: "dinfer_verifier_penalties_wei_total",
+      help: "Stake this verifier lost to penalties, wei",
+      registers: [registry],
+    }),
+    inference: new Histogram({
+      name: "dinfer_inference_seconds",
+      help: "Re-execution latency (session.run in the worker thread)",
+      labelNames: ["model", "ep"] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
+    gas: new Counter({
+      name: "dinfer_gas_spent_wei_total",
+      help: "Transaction fees paid (gasUsed * effectiveGasPrice), wei",
+      registers: [registry],
+    }),
+    tracked: new Gauge({ name: "dinfer_verifier_jobs_tracked", help: "Jobs this verifier follows and has not closed", registers: [registry] }),
+  };
+}
+
+export type VerifierMetrics = ReturnType<typeof createVerifierMetrics>;

@@ -1,0 +1,196 @@
+/**
+ * Builds the verifier daemon from its options and runs it until the signal aborts: chain clients,
+ * the verifier role (staked on request), journal, blob store and server, models checked against the
+ * registry, inference threads, metrics, the log poller over the market's and Verification's events,
+ * and the tick loop. Shutdown finishes the steps in progress, then closes everything.
+ */
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+
+import { getAbiItem, type AbiEvent, type Address, type Hex, type PublicClient } from "viem";
+
+import { abiOf } from "../chain/artifacts.js";
+import type { Deployment } from "../chain/deployment.js";
+import { LogPoller } from "../chain/poller.js";
+import { TxSender } from "../chain/sender.js";
+import { ConfigError } from "../config/options.js";
+import { createInferenceRunner } from "../inference/runner.js";
+import type { Logger } from "../log.js";
+import { formatTokens, ROLE_BITS } from "../provider/account.js";
+import { startMetricsServer } from "../provider/metrics.js";
+import { connectChain } from "../provider/start.js";
+import { journalCursorStore } from "../state/cursor-store.js";
+import { Journal } from "../state/journal.js";
+import { LocalBlobStore } from "../storage/local.js";
+import { startBlobServer } from "../storage/server.js";
+import { prepareVerifierModel } from "./judge.js";
+import { createVerifierMetrics } from "./metrics.js";
+import type { VerifierOptions } from "./options.js";
+import { VerifierDaemon } from "./verifier.js";
+
+export type RunVerifierParameters = {
+  options: VerifierOptions;
+  log: Logger;
+  signal: AbortSignal;
+  env?: NodeJS.ProcessEnv;
+  onReady?: (info: { blobUrl: string; metricsUrl?: string; account: Hex }) => void;
+};
+
+/** The market's and Verification's events the verifier follows (the market's JobPosted starts tracking a job). */
+const MARKET_EVENTS = ["JobPosted", "ResultCommitted", "ResultRevealed", "JobDisputed", "DisputeSettled", "JobFinalized", "JobExpired"];
+const VERIFICATION_EVENTS = [
+  "AuditorDrawn",
+  "AuditCommitted",
+  "AuditRevealed",
+  "AuditorPenalized",
+  "ChallengeOpened",
+  "CommitteeDrawn",
+  "VoteCommitted",
+  "VoteRevealed",
+  "VoterPenalized",
+  "DisputeResolved",
+];
+
+export async function runVerifier({ options, log, signal, env = process.env, onReady }: RunVerifierParameters): Promise<void> {
+  const secret = verifierSecret(env, options.secretEnv);
+  const chain = await connectChain({ options, env, keyed: true });
+  const { publicClient, walletClient, account, chainId, deployment } = chain;
+  const sender = new TxSender({ publicClient, walletClient: walletClient!, logger: log.child({ component: "sender" }) });
+  await ensureVerifier({ publicClient, sender, deployment, account: account!.address, stake: options.stake, log });
+
+  mkdirSync(options.dataDir, { recursive: true });
+  const journal = new Journal({ path: path.join(options.dataDir, "journal.sqlite"), logger: log });
+  const store = new LocalBlobStore({ dir: path.join(options.dataDir, "blobs") });
+  const closers: (() => Promise<unknown> | unknown)[] = [() => journal.close()];
+  try {
+    const models = await Promise.all(options.models.map((m) => prepareVerifierModel({ ...m, publicClient, deployment })));
+    const runner = createInferenceRunner({ size: options.threads, log: log.child({ component: "inference" }) });
+    closers.push(() => runner.close());
+    const blobServer = await startBlobServer({ store, host: options.host, port: options.port, logger: log });
+    closers.push(() => blobServer.close());
+    const metrics = createVerifierMetrics();
+    const metricsServer = options.metricsPort >= 0 ? await startMetricsServer({ registry: metrics.registry, port: options.metricsPort }) : undefined;
+    if (metricsServer) closers.push(() => metricsServer.close());
+
+    const daemon = new VerifierDaemon({
+      log,
+      publicClient,
+      sender,
+      account: account!.address,
+      chainId,
+      deployment,
+      journal,
+      runner,
+      store,
+      models,
+      secret,
+      publicUrl: (options.publicUrl ?? blobServer.url).replace(/\/$/, ""),
+      metrics,
+      ep: options.ep,
+      inferenceTimeoutMs: options.inferenceTimeoutMs,
+      maxInputBytes: options.maxInputBytes,
+      maxOutputBytes: options.maxOutputBytes,
+      ipfsGateway: options.ipfsGateway,
+      allowFileUris: options.allowFileUris,
+      outputGraceSeconds: options.outputGraceSeconds,
+      keeper: options.keeper,
+      keeperGraceSeconds: options.keeperGraceSeconds,
+      watchdog: options.watchdog,
+      withdrawMin: options.withdrawMin,
+    });
+    await daemon.init();
+
+    const events = [
+      ...MARKET_EVENTS.map((name) => getAbiItem({ abi: abiOf("JobMarket"), name }) as AbiEvent),
+      ...VERIFICATION_EVENTS.map((name) => getAbiItem({ abi: abiOf("Verification"), name }) as AbiEvent),
+    ];
+    const poller = new LogPoller({
+      name: `verifier-${deployment.verification.toLowerCase()}`,
+      publicClient,
+      store: journalCursorStore(journal),
+      address: [deployment.market, deployment.verification],
+      events,
+      startBlock: options.startBlock,
+      confirmations: options.confirmations,
+      pollingIntervalMs: options.pollIntervalMs,
+      logger: log.child({ component: "poller" }),
+      onLogs: async ({ logs }) => daemon.onLogs(logs),
+    });
+
+    log.info({
+      msg: "verifier ready",
+      account: account!.address,
+      verification: deployment.verification,
+      models: models.map((m) => ({ id: m.modelId, tolerance: m.policy })),
+      keeper: options.keeper,
+      watchdog: options.watchdog,
+      blob_url: blobServer.url,
+      metrics_url: metricsServer?.url,
+    });
+    onReady?.({ blobUrl: blobServer.url, metricsUrl: metricsServer?.url, account: account!.address });
+
+    const ticker = setInterval(() => daemon.tick(), options.pollIntervalMs);
+    try {
+      await poller.run({ signal });
+    } finally {
+      clearInterval(ticker);
+      log.info({ msg: "stopping: finishing the steps in progress", busy: daemon.busy });
+      await daemon.drain();
+    }
+  } finally {
+    for (const close of closers.reverse()) await close();
+    log.info({ msg: "verifier stopped" });
+  }
+}
+
+export type EnsureVerifierParameters = {
+  publicClient: PublicClient;
+  sender: TxSender;
+  deployment: Deployment;
+  account: Address;
+  /** Stake this many wei (on top of any stake) when the account is not in the verifier set. */
+  stake?: bigint;
+  log: Logger;
+};
+
+/**
+ * Makes sure the account is in the verifier set: with `stake`, tops the stake up to the minimum (at
+ * least `stake`) and adds the verifier role; without it, fails naming what to run.
+ */
+export async function ensureVerifier({ publicClient, sender, deployment, account, stake, log }: EnsureVerifierParameters): Promise<void> {
+  const read = (functionName: string, args: readonly unknown[] = []) =>
+    publicClient.readContract({ address: deployment.staking, abi: abiOf("Staking"), functionName, args });
+  const [view, params] = (await Promise.all([read("account", [account]), read("params")])) as [
+    { stake: bigint; roles: number; inVerifierSet: boolean },
+    { minVerifierStake: bigint },
+  ];
+  if (view.inVerifierSet) return;
+  const roles = Number(view.roles) | ROLE_BITS.verifier;
+  const short = params.minVerifierStake > view.stake ? params.minVerifierStake - view.stake : 0n;
+  if (stake === undefined) {
+    const needs = short > 0n ? `stake at least ${formatTokens(short)} more` : "add the verifier role";
+    throw new ConfigError(
+      `${account} is not in the verifier set: ${needs} (\`dinfer provider stake <tokens> --roles verifier\`, or start with --stake <tokens>)`,
+      { code: "NOT_A_VERIFIER", details: { account, stake: view.stake.toString(), minVerifierStake: params.minVerifierStake.toString() } },
+    );
+  }
+  const amount = stake > short ? stake : short;
+  if (amount > 0n) {
+    await sender.send({ address: deployment.token, abi: abiOf("DinferTestToken"), functionName: "approve", args: [deployment.staking, amount] });
+    await sender.send({ address: deployment.staking, abi: abiOf("Staking"), functionName: "stake", args: [amount, roles] });
+  } else {
+    await sender.send({ address: deployment.staking, abi: abiOf("Staking"), functionName: "setRoles", args: [roles] });
+  }
+  log.info({ msg: "staked as a verifier", account, amount: amount.toString() });
+}
+
+function verifierSecret(env: NodeJS.ProcessEnv, variable: string): Hex {
+  const raw = env[variable];
+  if (!raw || raw.length < 16) {
+    throw new ConfigError(`${variable} must hold the verifier secret (at least 16 characters); audit and vote salts derive from it`, {
+      code: "SECRET_MISSING",
+      details: { variable },
+    });
+  }
+  return (raw.startsWith("0x") ? raw : `0x${Buffer.from(raw, "utf8").toString("hex")}`) as Hex;
+}
