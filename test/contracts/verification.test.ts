@@ -19,6 +19,8 @@ import {
   ROLE_VERIFIER,
   setUpMarket,
   stake,
+  stakeVerifiers,
+  VERIFIER_STAKE,
   type Connection,
 } from "../helpers/fixture.js";
 import {
@@ -52,9 +54,6 @@ const REVEAL_TIMEOUT = BigInt(MARKET_PARAMS.revealTimeout);
 const AUDIT_COMMIT_TIMEOUT = BigInt(P.auditCommitTimeout);
 const VOTE_COMMIT_TIMEOUT = BigInt(P.voteCommitTimeout);
 const VOTE_REVEAL_TIMEOUT = BigInt(P.voteRevealTimeout);
-const VERIFIER_STAKE = parseEther("200");
-/** Accounts 8.. are the staked verifiers (0-7 are the fixture's named wallets). */
-const FIRST_VERIFIER = 8;
 /** blockhash reaches 256 blocks back. */
 const BLOCKHASH_REACH = 256n;
 
@@ -64,16 +63,13 @@ type SetUp = { samplingPpm: number; verifiers: number; providerVerifies?: boolea
 async function deployWith(conn: Connection, { samplingPpm, verifiers, providerVerifies = false, challengerVerifies = false }: SetUp) {
   const sys = await deploySystem(conn, { marketParams: { samplingPpm } });
   await setUpMarket(sys);
-  const wallets = await conn.viem.getWalletClients();
   for (const who of [sys.challenger, sys.stranger]) {
     await sys.token.write.mint([who.account.address, parseEther("1000")]);
     await sys.token.write.approve([sys.verification.address, parseEther("1000")], { account: who.account });
   }
   if (providerVerifies) await sys.staking.write.setRoles([ROLE_PROVIDER | ROLE_VERIFIER], { account: sys.provider.account });
   if (challengerVerifies) await stake(sys, sys.challenger.account.address, VERIFIER_STAKE, ROLE_VERIFIER);
-  const verifierWallets = wallets.slice(FIRST_VERIFIER, FIRST_VERIFIER + verifiers);
-  for (const w of verifierWallets) await stake(sys, w.account.address, VERIFIER_STAKE, ROLE_VERIFIER);
-  return { ...sys, wallets, verifiers: verifierWallets };
+  return { ...sys, ...(await stakeVerifiers(conn, sys, verifiers)) };
 }
 
 // loadFixture keys its snapshots on the function: one named fixture per set-up.

@@ -121,3 +121,20 @@ export function jobTracker(sys: System) {
     },
   };
 }
+
+/** What `stakeVerifiers` stakes each verifier with: above the local minVerifierStake (100). */
+export const VERIFIER_STAKE = parseEther("200");
+/** The node's accounts from this index on are verifiers; 0-7 are `deploySystem`'s named wallets. */
+export const FIRST_VERIFIER_ACCOUNT = 8;
+
+/**
+ * Stakes `count` verifiers (ROLE_VERIFIER, VERIFIER_STAKE each) from the node's accounts 8.. and returns
+ * every wallet of the node (the ones a drawn auditor or committee member can be) and the verifiers.
+ */
+export async function stakeVerifiers(connection: Connection, sys: System, count: number) {
+  const wallets = await connection.viem.getWalletClients();
+  const verifiers = wallets.slice(FIRST_VERIFIER_ACCOUNT, FIRST_VERIFIER_ACCOUNT + count);
+  if (verifiers.length < count) throw new Error(`only ${verifiers.length} accounts for ${count} verifiers`);
+  for (const w of verifiers) await stake(sys, w.account.address, VERIFIER_STAKE, ROLE_VERIFIER);
+  return { wallets, verifiers };
+}
