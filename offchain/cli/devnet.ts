@@ -19,10 +19,12 @@ export function addDevnetCommands(program: Command): void {
     .option("--jobs <n>", "jobs the sample dApp posts", positiveInt, 20)
     .option("--json", "print the summary as JSON on stdout (progress stays on stderr)")
     .option("--keep", "leave the network running after the summary (Ctrl-C stops it)")
-    .action(async (flags: { jobs: number; json?: boolean; keep?: boolean }) => {
+    .option("--data-dir <dir>", "keep the daemons' state and logs in <dir> (default: a temporary directory, removed)")
+    .action(async (flags: { jobs: number; json?: boolean; keep?: boolean; dataDir?: string }) => {
       const signal = interruptSignal();
       const print = (text: string) => process.stderr.write(`${text}\n`);
-      const summary = await runDemo({ jobs: flags.jobs, keep: flags.keep ?? false, signal, print, live: process.stderr.isTTY === true });
+      const live = process.stderr.isTTY === true;
+      const summary = await runDemo({ jobs: flags.jobs, keep: flags.keep ?? false, signal, print, live, dataDir: flags.dataDir });
       if (flags.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
       else print(formatSummary(summary));
     });

@@ -51,6 +51,8 @@ export type DemoParameters = {
   live: boolean;
   /** Give up waiting for jobs after this long. */
   timeoutMs?: number;
+  /** Keep the daemons' state and logs here (default: a temporary directory, removed at the end). */
+  dataDir?: string;
 };
 
 export type LatencyStats = { mean: number; p95: number };
@@ -83,7 +85,7 @@ type JobTrack = {
 };
 
 /** Runs the demo; resolves with its summary (also when interrupted: what happened until then). */
-export async function runDemo({ jobs, keep, signal, print, live, timeoutMs = 600_000 }: DemoParameters): Promise<DemoSummary> {
+export async function runDemo({ jobs, keep, signal, print, live, timeoutMs = 600_000, dataDir }: DemoParameters): Promise<DemoSummary> {
   print(`starting a local chain, deploying, staking 3 providers and 4 verifiers...`);
   const devnet = await startDevnet({
     providers: 3,
@@ -91,6 +93,7 @@ export async function runDemo({ jobs, keep, signal, print, live, timeoutMs = 600
     providerStake: 5_000n * 10n ** 18n,
     marketParams: DEMO_MARKET_PARAMS,
     verificationParams: DEMO_VERIFICATION_PARAMS,
+    dataDir,
   });
   try {
     const daemons = await startDaemons(devnet, print);
@@ -121,7 +124,8 @@ async function startDaemons(devnet: Devnet, print: DemoParameters["print"]): Pro
       const daemon = await startDaemon({
         command: "worker",
         configFile: path.join(dataDir, "worker.config.json"),
-        config: { ...common, dataDir, models, ep: "auto", threads: 1, ...(cheat ? { fault: { mode: "random" } } : {}) },
+        // The cheater is eager (it polls four times as often), so it wins its share of the claim races.
+        config: { ...common, dataDir, models, ep: "auto", threads: 1, ...(cheat ? { fault: { mode: "random" }, pollIntervalMs: 100 } : { pollIntervalMs: 400 }) },
         env: {
           DINFER_PRIVATE_KEY: account.key,
           DINFER_WORKER_SECRET: `demo-worker-secret-${i}-0123456789abcdef`,

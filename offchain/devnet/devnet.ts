@@ -64,6 +64,8 @@ export type StartDevnetParameters = {
   verifiers?: number;
   providerStake?: bigint;
   verifierStake?: bigint;
+  /** Liquid tokens each verifier holds beyond its stake: challenge bonds are paid from them. */
+  verifierFunds?: bigint;
   dappFunds?: bigint;
   /** Where temporary state goes (daemons' data dirs, the dApp's blobs); removed on stop unless kept. */
   dataDir?: string;
@@ -107,6 +109,7 @@ export async function startDevnet({
   verifiers = 0,
   providerStake = parseEther("1000"),
   verifierStake = parseEther("1000"),
+  verifierFunds = parseEther("500"),
   dappFunds = parseEther("10000"),
   dataDir,
   port,
@@ -204,7 +207,10 @@ export async function startDevnet({
       await sender.send({ ...staking, functionName: "stake", args: [amount, roles] });
     };
     for (const account of providerAccounts) await stakeAs(account, providerStake, ROLE_PROVIDER);
-    for (const account of verifierAccounts) await stakeAs(account, verifierStake, ROLE_VERIFIER);
+    for (const account of verifierAccounts) {
+      await stakeAs(account, verifierStake, ROLE_VERIFIER);
+      if (verifierFunds > 0n) await owner.send({ ...token, functionName: "mint", args: [account.address, verifierFunds] });
+    }
     await owner.send({ ...token, functionName: "mint", args: [dapp.address, dappFunds] });
     const dappSender = await senderOf(dapp);
 
