@@ -36,8 +36,12 @@ import {TestBase, Vm} from "../utils/Vm.sol";
 ///
 /// Two modes. `judges`: the handler holds the verification role itself (Staking.setProtocol and
 /// JobMarket.setVerification point at it), opens disputes and settles them with either verdict, slashing
-/// to TREASURY, and pays audit rewards. Otherwise: the real Verification contract holds the role, and
-/// disputes are challenges with a bond, resolved after the dispute duration (provider upheld, bond back).
+/// to TREASURY, and pays audit rewards. Otherwise: the real Verification contract holds the role, sampling
+/// is on, the providers and the auditor accounts are staked verifiers, and the handler plays every
+/// verification role: drawn auditors commit blind (or miss, and are penalized), reveal agreeing or
+/// disagreeing; challengers post bonds; keepers draw committees; members commit and reveal votes (or stay
+/// silent); disputes resolve by majority, tie or no quorum. The audits and disputes are rebuilt from
+/// Verification's events too and checked against its views.
 contract ProtocolHandler is TestBase {
     // ------------------------------------------------------------------ setup
 
@@ -60,10 +64,16 @@ contract ProtocolHandler is TestBase {
         Warp,
         Advance,
         Attack,
-        SetParams
+        SetParams,
+        CommitAudit,
+        RevealAudit,
+        PenalizeAuditor,
+        DrawCommittee,
+        CommitVote,
+        RevealVote
     }
 
-    uint256 internal constant ACTIONS = 19; // checked against the enum in the constructor
+    uint256 internal constant ACTIONS = 25; // checked against the enum in the constructor
     uint256 internal constant STATUSES = 9;
     uint256 internal constant ATTACKS = 11;
     uint8 internal constant PROVIDER = 1;
@@ -97,6 +107,32 @@ contract ProtocolHandler is TestBase {
     mapping(uint256 jobId => bytes) internal _outputs;
     mapping(uint256 jobId => uint256) internal _bonds; // open challenge bonds (Verification mode)
 
+    // ------------------------------------------------------------------ audits and disputes rebuilt from events
+
+    /// @dev A dispute as Verification's events tell it (Verification mode).
+    struct DisputeModel {
+        address challenger;
+        uint256 bond;
+        IVerification.DisputeState state;
+        uint256 openedAt;
+        uint256 openedBlock;
+        uint256 commitBy;
+        uint256 revealBy;
+        bool byAuditor;
+        address[] committee;
+        uint256 commits;
+        uint256 correct;
+        uint256 wrong;
+    }
+
+    mapping(uint256 jobId => IVerification.AuditState) internal _auditState;
+    mapping(uint256 jobId => address) internal _auditor;
+    mapping(uint256 jobId => bytes32) internal _auditRoots; // what the auditor committed to
+    mapping(uint256 jobId => DisputeModel) internal _disputes;
+    /// @dev Committed votes (1 ProviderCorrect, 2 ProviderWrong; 0 none) and whether they were revealed.
+    mapping(uint256 jobId => mapping(address voter => uint256)) internal _votes;
+    mapping(uint256 jobId => mapping(address voter => bool)) internal _voteRevealed;
+
     // ------------------------------------------------------------------ ghosts
 
     uint256 public ghostMinted; // every token minted, to anyone
@@ -112,7 +148,18 @@ contract ProtocolHandler is TestBase {
     uint256 public ghostVerificationWithdrawn;
     uint256 public ghostSlashedToTreasury;
     mapping(uint256 jobId => uint256) public payCount; // escrow paid out or refunded (events)
-    mapping(uint256 jobId => uint256) public slashCount; // Staking.Slashed events during the job's calls
+    /// @dev Staking.Slashed events of the job's provider during the job's calls.
+    mapping(uint256 jobId => uint256) public slashCount;
+    /// @dev Staking.Slashed events per account during the job's calls, and the most any one account got.
+    mapping(uint256 jobId => mapping(address account => uint256)) public slashesOf;
+    mapping(uint256 jobId => uint256) public maxSlashesOfOne;
+    uint256 public ghostTreasuryCredited; // Verification's treasury
+    uint256 public ghostTreasuryWithdrawn;
+    mapping(uint256 jobId => uint256) public challengesOpened; // ChallengeOpened events
+    mapping(uint256 jobId => uint256) public disputesResolved; // DisputeResolved events
+    mapping(uint256 jobId => uint256) public bondPayouts; // resolutions of a dispute that held a bond
+    mapping(uint256 jobId => uint256) public auditRewards; // AuditRewardPaid events during the job's calls
+    mapping(uint256 jobId => uint256) public auditorPenalties; // AuditorPenalized events
     bool public ghostWentBackwards;
 
     uint256 public failures;
@@ -131,6 +178,20 @@ contract ProtocolHandler is TestBase {
     uint256 public callbacksDelivered;
     uint256 public callbacksFailed;
     uint256[ATTACKS] public attacksTried; // by kind (see attack)
+    // Verification mode: what the audits and disputes went through.
+    uint256 public auditsCommitted;
+    uint256 public auditsAgreed;
+    uint256 public auditsDisagreed;
+    uint256 public auditorsMissed;
+    uint256 public lateAudits;
+    uint256 public auditorsPenalized;
+    uint256 public committeesDrawn;
+    uint256 public votesCommitted;
+    uint256 public votesRevealed;
+    uint256 public committeeFaulted; // resolved by a ProviderWrong majority
+    uint256 public committeeUpheld; // resolved by a ProviderCorrect majority
+    uint256 public noMajority; // resolved by a tie or no quorum
+    uint256 public treasuryWithdrawals;
 
     // ------------------------------------------------------------------ clock
 
@@ -162,6 +223,10 @@ contract ProtocolHandler is TestBase {
         for (uint256 i; i < 4; ++i) {
             _providers.push(address(uint160(0x9A0F00 + i)));
             _dapps.push(address(uint160(0xDA9900 + i)));
+        }
+        // Verification mode: six verifiers, so that a committee of three remains without the challenger and
+        // the auditor.
+        for (uint256 i; i < (judges_ ? 4 : 6); ++i) {
             _auditors.push(address(uint160(0xA0D100 + i)));
         }
         _dapps.push(address(consumer));
@@ -173,8 +238,16 @@ contract ProtocolHandler is TestBase {
         _models.push(_register(100 ether, 1 ether, "model-a"));
         _models.push(_register(7, 0, "model-b")); // odd and tiny: every share rounds
         _models.push(_register(123_456_789_123_456_789_123, 10 ether, "model-c"));
+        // Verification mode: providers only provide and the auditor accounts (challengers too) are the
+        // verifiers. A verifier penalty on an account that also backs jobs can eat into their collateral
+        // (Staking keeps locked <= stake), which the collateral invariants below do not model.
         for (uint256 i; i < _providers.length; ++i) {
-            _stake(_providers[i], 400 ether, PROVIDER | VERIFIER);
+            _stake(_providers[i], 400 ether, judges ? PROVIDER | VERIFIER : PROVIDER);
+        }
+        if (!judges) {
+            for (uint256 i; i < _auditors.length; ++i) {
+                _stake(_auditors[i], 200 ether, VERIFIER);
+            }
         }
         for (uint256 i; i < 12; ++i) {
             // Jobs 1, 4, 7, 10 come from the consumer contract, asking for a callback (accepted).
@@ -184,8 +257,11 @@ contract ProtocolHandler is TestBase {
         for (uint256 id = 1; id <= 10; ++id) _claim(id, id);
         for (uint256 id = 1; id <= 8; ++id) _commit(id, keccak256(abi.encode("bootstrap", id)), id % 2 == 0);
         _rollBlocks(uint256(market.params().seedDelay) + 1);
-        for (uint256 id = 1; id <= 6; ++id) _reveal(id);
-        for (uint256 id = 1; id <= 2; ++id) _dispute(id, id);
+        // A sampled reveal may wait out its auditor's deadline: jobs 1 and 2 are disputed right away.
+        for (uint256 id = 1; id <= 6; ++id) {
+            _reveal(id);
+            if (id <= 2) _dispute(id, id);
+        }
         // The fuzzer's runs count from here.
         for (uint256 i; i < ACTIONS; ++i) {
             calls[i] = 0;
@@ -204,7 +280,14 @@ contract ProtocolHandler is TestBase {
     function stake(uint256 actorSeed, uint256 amount, uint256 roles) external {
         _begin(Action.Stake);
         amount = amount % 8 == 0 ? _bound(amount, 1, 1_000_000 ether) : _bound(amount, 1, 300 ether);
-        _stake(_providers[actorSeed % _providers.length], amount, uint8(_bound(roles, 1, 3)));
+        if (judges) {
+            _stake(_providers[actorSeed % _providers.length], amount, uint8(_bound(roles, 1, 3)));
+        } else if (roles % 2 == 0) {
+            // Verification mode: a verifier tops up (penalties wear its stake down).
+            _stake(_auditors[actorSeed % _auditors.length], _bound(amount, 1, 300 ether), VERIFIER);
+        } else {
+            _stake(_providers[actorSeed % _providers.length], amount, PROVIDER);
+        }
     }
 
     function requestUnbond(uint256 actorSeed, uint256 amount) external {
@@ -254,7 +337,9 @@ contract ProtocolHandler is TestBase {
     function setRoles(uint256 actorSeed, uint256 roles) external {
         _begin(Action.SetRoles);
         address who = _providers[actorSeed % _providers.length];
-        if (_exec(who, address(staking), abi.encodeCall(IStaking.setRoles, (uint8(roles % 4))), "setRoles")) {
+        // Verification mode: a provider leaves or rejoins the provider role, never the verifier set.
+        uint8 next = judges ? uint8(roles % 4) : uint8(roles % 2);
+        if (_exec(who, address(staking), abi.encodeCall(IStaking.setRoles, (next)), "setRoles")) {
             _done(Action.SetRoles);
         }
     }
@@ -325,6 +410,7 @@ contract ProtocolHandler is TestBase {
 
     function withdrawProtocolFees() external {
         _begin(Action.WithdrawFees);
+        if (!judges) _withdrawTreasury();
         uint256 fees = market.protocolFees();
         if (fees == 0) return;
         uint256 balance = token.balanceOf(TREASURY);
@@ -373,9 +459,11 @@ contract ProtocolHandler is TestBase {
         IJobMarket.Job memory job = _jobs[id];
         bool live = _now <= job.deadline;
         if (job.status == IJobMarket.JobStatus.Disputed) {
-            _settle(id, choice % 2 == 0);
+            if (judges) _settle(id, choice % 2 == 0);
+            else _advanceDispute(id, choice);
         } else if (job.status == IJobMarket.JobStatus.Revealed) {
-            if (live && choice % 3 == 0) _dispute(id, choice);
+            if (!judges && live && _auditPending(id) && choice % 3 != 2) _revealAudit(id, choice % 4 == 0);
+            else if (live && choice % 3 == 0) _dispute(id, choice);
             else _finalize(id);
         } else if (!live || choice % 8 == 0) {
             _expire(id);
@@ -527,8 +615,7 @@ contract ProtocolHandler is TestBase {
             bytes memory data = abi.encodeCall(IJobMarket.settleDispute, (id, job, false, TREASURY, forged));
             _mustFail(address(this), data, "forged output on an upheld dispute");
         } else {
-            uint256 resolvableAt = uint256(verification.dispute(id).openedAt) + market.params().disputeDuration;
-            if (_now <= resolvableAt) _warpTo(resolvableAt + 1);
+            _warpToResolvable(id);
             bytes memory data = abi.encodeCall(IVerification.resolve, (id, job, forged));
             _mustFailAt(address(verification), KEEPER, data, "forged output on a resolved challenge");
         }
@@ -564,7 +651,8 @@ contract ProtocolHandler is TestBase {
             auditLevyBps: uint16(auditLevyBps),
             expiryPenaltyBps: uint16(_bound(seed >> 112, 0, 10_000)),
             seedDelay: uint8(_bound(seed >> 128, 1, 8)),
-            samplingPpm: 0
+            // Verification mode samples none, half or all of the jobs; the judge has no auditors.
+            samplingPpm: judges ? 0 : uint24(((seed >> 136) % 3) * 500_000)
         });
         if (_exec(owner, address(market), abi.encodeCall(IJobMarket.setParams, (p)), "setParams")) {
             _done(Action.SetParams);
@@ -573,7 +661,8 @@ contract ProtocolHandler is TestBase {
 
     /// @notice Runs one action chosen by `seed` (for sequence tests that are not driven by the fuzzer).
     function step(uint256 seed) external {
-        uint256 a = seed % ACTIONS;
+        // The judge has no use for the verification actions (they are the last six): it keeps its sequence.
+        uint256 a = seed % (judges ? ACTIONS - 6 : ACTIONS);
         uint256 s = uint256(keccak256(abi.encode(seed)));
         if (a == uint256(Action.Post)) this.postJob(s, s >> 8, s >> 16, s >> 80, s >> 144);
         else if (a == uint256(Action.Stake)) this.stake(s, s >> 8, s >> 200);
@@ -593,13 +682,338 @@ contract ProtocolHandler is TestBase {
         else if (a == uint256(Action.Warp)) this.warp(s, s >> 8);
         else if (a == uint256(Action.Advance)) this.advance(s, s >> 8);
         else if (a == uint256(Action.Attack)) this.attack(s, s >> 8);
-        else this.setMarketParams(s);
+        else if (a == uint256(Action.SetParams)) this.setMarketParams(s);
+        else if (a == uint256(Action.CommitAudit)) this.commitAudit(s, s % 3 != 0);
+        else if (a == uint256(Action.RevealAudit)) this.revealAudit(s, s % 3 == 0);
+        else if (a == uint256(Action.PenalizeAuditor)) this.penalizeAuditor(s, s >> 8);
+        else if (a == uint256(Action.DrawCommittee)) this.drawCommittee(s);
+        else if (a == uint256(Action.CommitVote)) this.commitVote(s, s >> 8);
+        else this.revealVote(s);
+    }
+
+    // ================================================================== verification (Verification mode)
+
+    /// @notice The drawn auditor of a committed, sampled job commits blind (a verifier not drawn can't).
+    function commitAudit(uint256 jobSeed, bool agree) external {
+        _begin(Action.CommitAudit);
+        if (judges) return;
+        uint256 id = _pick(jobSeed, _bit(IJobMarket.JobStatus.Committed), true);
+        if (id != 0 && _commitBlindAudit(id, agree, jobSeed)) _done(Action.CommitAudit);
+    }
+
+    /// @notice An auditor reveals its audit (a late auditor commits first): Agree, or Disagree.
+    function revealAudit(uint256 jobSeed, bool disagree) external {
+        _begin(Action.RevealAudit);
+        if (judges) return;
+        uint256 n = jobCount;
+        for (uint256 i; i < n; ++i) {
+            uint256 id = (jobSeed % n + i) % n + 1;
+            if (!_auditPending(id)) continue;
+            _revealAudit(id, disagree);
+            return;
+        }
+    }
+
+    /// @notice Anyone penalizes an auditor that missed its audit; one call in four waits out a pending
+    /// audit's window to do so.
+    function penalizeAuditor(uint256 jobSeed, uint256 wait) external {
+        _begin(Action.PenalizeAuditor);
+        if (judges) return;
+        uint256 n = jobCount;
+        uint256 waitFor;
+        for (uint256 i; i < n; ++i) {
+            uint256 id = (jobSeed % n + i) % n + 1;
+            IVerification.AuditState state = _auditState[id];
+            if (state == IVerification.AuditState.Missed) return _penalize(id);
+            bool open = state == IVerification.AuditState.Drawn || state == IVerification.AuditState.Committed;
+            if (!open || !_revealedOnce(_jobs[id].status)) continue;
+            if (_now > _jobs[id].deadline) return _penalize(id);
+            if (waitFor == 0) waitFor = id;
+        }
+        if (waitFor == 0 || wait % 4 != 0) return;
+        _warpTo(uint256(_jobs[waitFor].deadline) + 1);
+        _penalize(waitFor);
+    }
+
+    /// @notice A keeper draws the committee of an open dispute.
+    function drawCommittee(uint256 jobSeed) external {
+        _begin(Action.DrawCommittee);
+        if (judges) return;
+        uint256 id = _pickDispute(jobSeed, IVerification.DisputeState.Open);
+        if (id != 0 && _draw(id)) _done(Action.DrawCommittee);
+    }
+
+    /// @notice A committee member commits its vote.
+    function commitVote(uint256 jobSeed, uint256 voteSeed) external {
+        _begin(Action.CommitVote);
+        if (judges) return;
+        uint256 id = _pickDispute(jobSeed, IVerification.DisputeState.Voting);
+        if (id != 0 && _commitVote(id, voteSeed)) _done(Action.CommitVote);
+    }
+
+    /// @notice A committee member reveals its vote (waiting out the commit phase if needed).
+    function revealVote(uint256 jobSeed) external {
+        _begin(Action.RevealVote);
+        if (judges) return;
+        uint256 id = _pickDispute(jobSeed, IVerification.DisputeState.Voting);
+        if (id != 0 && _revealVote(id, jobSeed)) _done(Action.RevealVote);
+    }
+
+    /// @dev Returns whether an audit was committed.
+    function _commitBlindAudit(uint256 id, bool agree, uint256 seed) internal returns (bool) {
+        _focus = id;
+        IJobMarket.Job memory job = _jobs[id];
+        address auditor = _blindAuditor(id, job);
+        if (auditor == address(0)) return false;
+        bytes32 root = agree ? _roots[id] : keccak256(abi.encode("audit", _roots[id]));
+        bytes32 c = _auditCommitment(id, auditor, root);
+        bytes memory data = abi.encodeCall(IVerification.commitAudit, (id, job, c));
+        address other = _auditors[seed % _auditors.length];
+        if (other == auditor) other = _auditors[(seed % _auditors.length + 1) % _auditors.length];
+        _mustFailAt(address(verification), other, data, "audit commitment by a verifier not drawn");
+        if (!_exec(auditor, address(verification), data, "commitAudit")) return false;
+        _auditRoots[id] = root;
+        IVerification.Audit memory a = verification.audit(id);
+        _check(a.auditor == auditor && a.commitment == c, "commitAudit: recorded");
+        _check(auditor != job.provider, "commitAudit: the provider never audits itself");
+        ++auditsCommitted;
+        _verifyStored(id, "commitAudit");
+        return true;
+    }
+
+    /// @dev The auditor that may commit blind to committed job `id` now (zero: none may).
+    function _blindAuditor(uint256 id, IJobMarket.Job memory job) internal returns (address auditor) {
+        _rollTo(uint256(job.commitBlock) + market.params().seedDelay + 1);
+        if (_auditState[id] != IVerification.AuditState.None) return address(0);
+        (bytes32 sampling, bool sampled) = market.samplingOf(id, job.commitBlock);
+        if (!sampled || sampling == bytes32(0)) return address(0);
+        auditor = verification.auditorOf(id, job);
+        if (_now > verification.auditCommitBy(job)) return address(0);
+    }
+
+    function _auditCommitment(uint256 id, address auditor, bytes32 root) internal view returns (bytes32) {
+        return Commitments.hash(block.chainid, address(market), id, auditor, root, _auditSalt(id));
+    }
+
+    /// @dev The job's audit can be revealed now: committed (or drawn late), job revealed, window open.
+    function _auditPending(uint256 id) internal view returns (bool) {
+        IVerification.AuditState state = _auditState[id];
+        IJobMarket.Job storage j = _jobs[id];
+        bool revealed = j.status == IJobMarket.JobStatus.Revealed || j.status == IJobMarket.JobStatus.Disputed;
+        bool open = state == IVerification.AuditState.Committed || state == IVerification.AuditState.Drawn;
+        return open && revealed && _now <= j.deadline;
+    }
+
+    function _revealAudit(uint256 id, bool disagree) internal {
+        _focus = id;
+        IJobMarket.Job memory job = _jobs[id];
+        address auditor = _auditor[id];
+        if (_auditState[id] == IVerification.AuditState.Drawn) {
+            // A late audit (stale seed) commits now, having seen the provider's root.
+            bytes32 late = disagree ? keccak256(abi.encode("audit", _roots[id])) : _roots[id];
+            bytes memory commitCall =
+                abi.encodeCall(IVerification.commitAudit, (id, job, _auditCommitment(id, auditor, late)));
+            if (!_exec(auditor, address(verification), commitCall, "commitAudit (late)")) return;
+            _auditRoots[id] = late;
+            ++auditsCommitted;
+        }
+        bytes32 root = _auditRoots[id];
+        IVerification.Verdict verdict = disagree ? IVerification.Verdict.Disagree : IVerification.Verdict.Agree;
+        bool agrees = !disagree || root == job.result; // equal roots are an agreement whatever the verdict
+        uint256 pool = market.auditPool();
+        uint256 credits = market.credits(auditor);
+        bytes memory data =
+            abi.encodeCall(IVerification.revealAudit, (id, job, root, _auditSalt(id), verdict, "ipfs://audit"));
+        _mustFailAt(address(verification), KEEPER, data, "audit revealed by another account");
+        if (!_exec(auditor, address(verification), data, "revealAudit")) return;
+        if (agrees) {
+            uint256 reward = verification.params().auditReward;
+            if (pool < reward) reward = pool;
+            _check(market.credits(auditor) == credits + reward, "revealAudit: reward credited");
+            _check(market.auditPool() == pool - reward, "revealAudit: paid from the audit pool");
+            _check(_auditState[id] == IVerification.AuditState.Agreed, "revealAudit: agreed");
+            ++auditsAgreed;
+        } else {
+            _check(_auditState[id] == IVerification.AuditState.Disagreed, "revealAudit: disagreed");
+            if (job.status == IJobMarket.JobStatus.Revealed) {
+                DisputeModel storage m = _disputes[id];
+                bool auditorsDispute = m.challenger == auditor && m.byAuditor && m.bond == 0;
+                _check(_jobs[id].status == IJobMarket.JobStatus.Disputed && auditorsDispute, "revealAudit: a dispute");
+            }
+            ++auditsDisagreed;
+        }
+        _verifyStored(id, "revealAudit");
+        _done(Action.RevealAudit);
+    }
+
+    function _revealedOnce(IJobMarket.JobStatus s) internal pure returns (bool) {
+        return s == IJobMarket.JobStatus.Revealed || s == IJobMarket.JobStatus.Disputed
+            || s == IJobMarket.JobStatus.Finalized || s == IJobMarket.JobStatus.Slashed;
+    }
+
+    function _penalize(uint256 id) internal {
+        _focus = id;
+        address auditor = _auditor[id];
+        IStaking.AccountView memory a = staking.account(auditor);
+        uint256 available = a.stake + a.unbonding;
+        uint256 penalty = verification.params().auditorPenalty;
+        uint256 taken = penalty < available ? penalty : available;
+        uint256 treasury = verification.treasury();
+        uint256 held = token.balanceOf(address(verification));
+        bytes memory data = abi.encodeCall(IVerification.penalizeAuditor, (id, _jobs[id]));
+        if (!_exec(KEEPER, address(verification), data, "penalizeAuditor")) return;
+        IStaking.AccountView memory b = staking.account(auditor);
+        _check(b.stake + b.unbonding + taken == available, "penalizeAuditor: taken from the auditor's stake");
+        _check(verification.treasury() == treasury + taken, "penalizeAuditor: to the treasury");
+        _check(token.balanceOf(address(verification)) == held + taken, "penalizeAuditor: received");
+        _mustFailAt(address(verification), KEEPER, data, "auditor penalized twice");
+        ++auditorsPenalized;
+        _verifyStored(id, "penalizeAuditor");
+        _done(Action.PenalizeAuditor);
+    }
+
+    function _pickDispute(uint256 seed, IVerification.DisputeState state) internal returns (uint256) {
+        uint256 n = jobCount;
+        for (uint256 i; i < n; ++i) {
+            uint256 id = (seed % n + i) % n + 1;
+            if (_disputes[id].state != state || _jobs[id].status != IJobMarket.JobStatus.Disputed) continue;
+            _focus = id;
+            return id;
+        }
+        return 0;
+    }
+
+    /// @dev Draws the committee once its seed block is mined, or checks that a draw too late is refused.
+    function _draw(uint256 id) internal returns (bool) {
+        _focus = id;
+        DisputeModel storage m = _disputes[id];
+        _rollTo(m.openedBlock + market.params().seedDelay + 1);
+        IVerification.VerificationParams memory p = verification.params();
+        uint256 end = m.openedAt + market.params().disputeDuration;
+        uint256 voting = uint256(p.voteCommitTimeout) + p.voteRevealTimeout;
+        bytes memory data = abi.encodeCall(IVerification.drawCommittee, (id));
+        if (end < voting || _now > end - voting) {
+            _mustFailAt(address(verification), KEEPER, data, "committee drawn too late to vote in time");
+            return false;
+        }
+        if (!_exec(KEEPER, address(verification), data, "drawCommittee")) return false;
+        address[] memory committee = verification.dispute(id).committee;
+        uint256 size = committee.length;
+        _check(size <= p.committeeSize && (size == 0 || size % 2 == 1), "drawCommittee: an odd committee");
+        for (uint256 i; i < size; ++i) {
+            address member = committee[i];
+            bool excluded = member == _jobs[id].provider || member == m.challenger || member == _auditor[id];
+            _check(!excluded && staking.isVerifier(member), "drawCommittee: an eligible member");
+            for (uint256 k; k < i; ++k) _check(committee[k] != member, "drawCommittee: distinct members");
+        }
+        if (size != 0) {
+            _check(m.commitBy == _now + p.voteCommitTimeout, "drawCommittee: voteCommitBy");
+            _check(m.revealBy == m.commitBy + p.voteRevealTimeout, "drawCommittee: voteRevealBy");
+            ++committeesDrawn;
+        }
+        _verifyStored(id, "drawCommittee");
+        return true;
+    }
+
+    /// @dev A member that has not committed commits ProviderCorrect or ProviderWrong; a second commitment
+    /// by it must fail.
+    function _commitVote(uint256 id, uint256 seed) internal returns (bool) {
+        DisputeModel storage m = _disputes[id];
+        if (_now > m.commitBy) return false;
+        uint256 size = m.committee.length;
+        for (uint256 i; i < size; ++i) {
+            address member = m.committee[(seed % size + i) % size];
+            if (_votes[id][member] != 0) continue;
+            uint256 vote = (seed >> 8) % 2 + 1;
+            bytes memory data = abi.encodeCall(IVerification.commitVote, (id, _voteHash(id, member, vote)));
+            if (!_exec(member, address(verification), data, "commitVote")) return false;
+            _votes[id][member] = vote;
+            (bytes32 commitment,) = verification.voteOf(id, member);
+            _check(commitment == _voteHash(id, member, vote), "commitVote: recorded");
+            _mustFailAt(address(verification), member, data, "vote committed twice");
+            ++votesCommitted;
+            _verifyStored(id, "commitVote");
+            return true;
+        }
+        return false;
+    }
+
+    /// @dev A member that committed reveals; the commit phase is waited out when needed. A second reveal
+    /// must fail.
+    function _revealVote(uint256 id, uint256 seed) internal returns (bool) {
+        DisputeModel storage m = _disputes[id];
+        uint256 size = m.committee.length;
+        for (uint256 i; i < size; ++i) {
+            address member = m.committee[(seed % size + i) % size];
+            uint256 vote = _votes[id][member];
+            if (vote == 0 || _voteRevealed[id][member]) continue;
+            if (m.commits < size && _now <= m.commitBy) _warpTo(m.commitBy + 1);
+            if (_now > m.revealBy) return false;
+            bytes memory data =
+                abi.encodeCall(IVerification.revealVote, (id, IVerification.Vote(vote), _voteSalt(id, member)));
+            if (!_exec(member, address(verification), data, "revealVote")) return false;
+            (, IVerification.Vote revealed) = verification.voteOf(id, member);
+            _check(uint256(revealed) == vote, "revealVote: the committed vote");
+            _mustFailAt(address(verification), member, data, "vote revealed twice");
+            ++votesRevealed;
+            _verifyStored(id, "revealVote");
+            return true;
+        }
+        return false;
+    }
+
+    /// @dev One step of a dispute: draw, a vote committed or revealed, or the resolution; some members stay
+    /// silent.
+    function _advanceDispute(uint256 id, uint256 choice) internal {
+        DisputeModel storage m = _disputes[id];
+        if (m.state == IVerification.DisputeState.Open) {
+            if (choice % 4 != 0 && _draw(id)) return;
+        } else if (m.state == IVerification.DisputeState.Voting) {
+            if (choice % 5 != 0 && _commitVote(id, choice >> 4)) return;
+            if (choice % 5 != 1 && _revealVote(id, choice >> 4)) return;
+        }
+        _resolve(id, _jobs[id]);
+    }
+
+    /// @dev The owner withdraws Verification's treasury (penalties, shares of slashes and bonds) to TREASURY.
+    function _withdrawTreasury() internal {
+        uint256 amount = verification.treasury();
+        if (amount == 0) return;
+        uint256 balance = token.balanceOf(TREASURY);
+        bytes memory data = abi.encodeCall(IVerification.withdrawTreasury, (TREASURY));
+        if (!_exec(owner, address(verification), data, "withdrawTreasury")) return;
+        _check(token.balanceOf(TREASURY) == balance + amount, "withdrawTreasury: paid");
+        _check(verification.treasury() == 0, "withdrawTreasury: zeroed");
+        ++treasuryWithdrawals;
+    }
+
+    function _auditSalt(uint256 id) internal pure returns (bytes32) {
+        return keccak256(abi.encode("audit salt", id));
+    }
+
+    function _voteSalt(uint256 id, address voter) internal pure returns (bytes32) {
+        return keccak256(abi.encode("vote salt", id, voter));
+    }
+
+    function _voteHash(uint256 id, address voter, uint256 vote) internal view returns (bytes32) {
+        return keccak256(abi.encode(block.chainid, address(verification), id, voter, uint8(vote), _voteSalt(id, voter)));
     }
 
     // ================================================================== views for the invariants
 
     function providers() external view returns (address[] memory) {
         return _providers;
+    }
+
+    function auditors() external view returns (address[] memory) {
+        return _auditors;
+    }
+
+    /// @notice Every account that ever stakes: the providers, then the auditor accounts.
+    function stakers() external view returns (address[] memory all) {
+        all = new address[](_providers.length + _auditors.length);
+        for (uint256 i; i < _providers.length; ++i) all[i] = _providers[i];
+        for (uint256 i; i < _auditors.length; ++i) all[_providers.length + i] = _auditors[i];
     }
 
     /// @notice Every account that can hold tokens or credits in this system, contracts excluded.
@@ -619,6 +1033,33 @@ contract ProtocolHandler is TestBase {
     }
 
     /// @notice Every job's state (index 0 is job 1), with its pay and slash counts: one call per check.
+    /// @dev Per job: the most Staking.Slashed events one account got, and Verification's events that must
+    /// happen at most once.
+    struct JobCounts {
+        uint256 maxSlashesOfOne;
+        uint256 challenges;
+        uint256 resolutions;
+        uint256 bondPayouts;
+        uint256 auditRewards;
+        uint256 auditorPenalties;
+    }
+
+    function jobCounts() external view returns (JobCounts[] memory counts) {
+        uint256 n = jobCount;
+        counts = new JobCounts[](n);
+        for (uint256 i; i < n; ++i) {
+            uint256 id = i + 1;
+            counts[i] = JobCounts(
+                maxSlashesOfOne[id],
+                challengesOpened[id],
+                disputesResolved[id],
+                bondPayouts[id],
+                auditRewards[id],
+                auditorPenalties[id]
+            );
+        }
+    }
+
     function allJobs()
         external
         view
@@ -758,6 +1199,8 @@ contract ProtocolHandler is TestBase {
         _focus = id;
         IJobMarket.Job memory job = _jobs[id];
         _rollTo(uint256(job.commitBlock) + market.params().seedDelay + 1);
+        RevealAudit memory audit;
+        if (!judges) audit = _beforeSampledReveal(id, job);
         bytes memory output = _outputs[id];
         bytes memory data = abi.encodeCall(IJobMarket.reveal, (id, job, _roots[id], _salts[id], "ipfs://out", output));
         if (!_exec(job.provider, address(market), data, "reveal")) return;
@@ -765,8 +1208,64 @@ contract ProtocolHandler is TestBase {
         _check(j.status == IJobMarket.JobStatus.Revealed && j.result == _roots[id], "reveal: output root");
         _check(j.deadline == _now + market.params().challengeWindow, "reveal: challenge end");
         _check(j.inlineOutput == (output.length != 0), "reveal: inline flag");
+        if (!judges) _checkRevealedAudit(id, audit);
         _verifyStored(id, "reveal");
         _done(Action.Reveal);
+    }
+
+    /// @dev What the reveal of a job should do to its audit, worked out just before it.
+    struct RevealAudit {
+        bool sampled;
+        bool fresh; // the seed is readable
+        bool committed; // the auditor committed blind
+        address auditor; // drawn from the fresh seed (zero: nobody eligible)
+    }
+
+    /// @dev A sampled job's reveal waits for its auditor: mostly the auditor commits blind first, else the
+    /// provider waits out auditCommitBy and the auditor misses (a reveal before that must fail). Now and
+    /// then the provider waits until its seed is out of reach (257 blocks): the job is sampled and audited
+    /// late, after the reveal.
+    function _beforeSampledReveal(uint256 id, IJobMarket.Job memory job) internal returns (RevealAudit memory r) {
+        uint256 coin = uint256(keccak256(abi.encode("audit", id, _block)));
+        if (coin % 7 == 3 && _auditState[id] == IVerification.AuditState.None) _rollBlocks(257);
+        bytes32 seed;
+        (seed, r.sampled) = market.samplingOf(id, job.commitBlock);
+        r.fresh = seed != bytes32(0);
+        r.committed = _auditState[id] == IVerification.AuditState.Committed;
+        if (!r.sampled || !r.fresh || r.committed) return r;
+        r.auditor = verification.auditorOf(id, job);
+        if (r.auditor == address(0)) return r;
+        uint256 commitBy = verification.auditCommitBy(job);
+        if (_now > commitBy) return r;
+        if (coin % 3 != 0 && _commitBlindAudit(id, coin % 2 == 0, coin)) {
+            r.committed = true;
+            return r;
+        }
+        bytes memory early = abi.encodeCall(IJobMarket.reveal, (id, job, _roots[id], _salts[id], "ipfs://out", _outputs[id]));
+        _mustFail(job.provider, early, "reveal before the auditor's deadline");
+        _warpTo(commitBy + 1);
+    }
+
+    /// @dev The reveal recorded the audit as worked out: a blind commitment stands, a drawn auditor that did
+    /// not commit missed, a stale seed draws a late auditor.
+    function _checkRevealedAudit(uint256 id, RevealAudit memory r) internal {
+        IVerification.Audit memory a = verification.audit(id);
+        _check(_jobs[id].sampled == r.sampled, "reveal: sampled as samplingOf said");
+        if (r.committed) {
+            _check(a.state == IVerification.AuditState.Committed, "reveal: the blind commitment stands");
+        } else if (r.sampled && r.fresh && r.auditor != address(0)) {
+            _check(a.state == IVerification.AuditState.Missed && a.auditor == r.auditor, "reveal: the auditor missed");
+            ++auditorsMissed;
+        } else if (r.sampled && !r.fresh) {
+            bool drawn = a.state == IVerification.AuditState.Drawn;
+            _check(drawn || a.state == IVerification.AuditState.None, "reveal: a late audit");
+            if (drawn) {
+                _check(a.auditor != _jobs[id].provider, "reveal: a late auditor is not the provider");
+                ++lateAudits;
+            }
+        } else {
+            _check(a.state == IVerification.AuditState.None, "reveal: no audit");
+        }
     }
 
     struct PaySnapshot {
@@ -935,22 +1434,87 @@ contract ProtocolHandler is TestBase {
         _done(Action.Settle);
     }
 
-    /// @dev Verification mode: the dispute resolves after its duration, upholding the provider.
+    /// @dev Verification mode: resolves once the vote (or, without a committee, the dispute duration) is
+    /// over. The verdict is the majority of the votes the handler revealed; the settlement is checked
+    /// against it, and Verification ends up owing exactly what it received plus the bond it held.
     function _resolve(uint256 id, IJobMarket.Job memory job) internal {
-        IVerification.Dispute memory d = verification.dispute(id);
-        uint256 resolvableAt = uint256(d.openedAt) + market.params().disputeDuration;
-        if (_now <= resolvableAt) _warpTo(resolvableAt + 1);
+        _warpToResolvable(id);
+        DisputeModel storage m = _disputes[id];
+        bool faulted = m.wrong > m.correct;
+        bool overturned = !faulted && m.correct > m.wrong;
+        ResolveSnapshot memory r = _resolveSnapshot(id, job);
         PaySnapshot memory s = _paySnapshot(job);
-        uint256 challengerCredits = verification.credits(d.challenger);
         uint256 deliveries = consumer.deliveries();
         bytes memory data = abi.encodeCall(IVerification.resolve, (id, job, _deliverable(id, job)));
         if (!_exec(KEEPER, address(verification), data, "resolve")) return;
-        _checkPaid(id, job, s, "resolve");
-        _checkCallback(id, job, deliveries, "resolve");
-        _check(verification.credits(d.challenger) == challengerCredits + d.bond, "resolve: bond back");
+
+        if (faulted) {
+            IStaking.AccountView memory b = staking.account(job.provider);
+            _check(_jobs[id].status == IJobMarket.JobStatus.Slashed, "resolve faulted: slashed");
+            _check(market.credits(job.poster) == r.posterCredits + job.fee, "resolve faulted: poster refunded");
+            _check(b.stake + job.collateral == r.providerStake, "resolve faulted: the whole collateral slashed");
+            _check(verification.credits(r.challenger) >= r.challengerCredits + r.bond, "resolve faulted: bond back");
+            ++faultedSettlements;
+            ++committeeFaulted;
+        } else {
+            _checkPaid(id, job, s, "resolve");
+            _checkCallback(id, job, deliveries, "resolve");
+            uint256 back = overturned ? 0 : r.bond;
+            _check(verification.credits(r.challenger) == r.challengerCredits + back, "resolve upheld: bond back or lost");
+            ++upheldSettlements;
+            if (overturned) ++committeeUpheld;
+            else ++noMajority;
+        }
+        uint256 arrived = token.balanceOf(address(verification)) - r.held;
+        uint256 owed = _verificationOwed();
+        _check(owed == r.owed + arrived + r.bond, "resolve: Verification owes what arrived and the bond it held");
         _check(verification.dispute(id).state == IVerification.DisputeState.Resolved, "resolve: resolved");
-        ++upheldSettlements;
+        _check(verification.dispute(id).providerFaulted == faulted, "resolve: the majority's verdict");
+        _mustFailAt(address(verification), KEEPER, data, "dispute resolved twice");
+        _verifyStored(id, "resolve");
         _done(Action.Settle);
+    }
+
+    struct ResolveSnapshot {
+        address challenger;
+        uint256 bond;
+        uint256 challengerCredits;
+        uint256 posterCredits;
+        uint256 providerStake;
+        uint256 held;
+        uint256 owed;
+    }
+
+    function _resolveSnapshot(uint256 id, IJobMarket.Job memory job) internal view returns (ResolveSnapshot memory r) {
+        DisputeModel storage m = _disputes[id];
+        r.challenger = m.challenger;
+        r.bond = m.bond;
+        r.challengerCredits = verification.credits(m.challenger);
+        r.posterCredits = market.credits(job.poster);
+        r.providerStake = staking.account(job.provider).stake;
+        r.held = token.balanceOf(address(verification));
+        r.owed = _verificationOwed();
+    }
+
+    /// @dev What Verification owes: every account's credits and the treasury.
+    function _verificationOwed() internal view returns (uint256 owed) {
+        address[] memory everyone = accounts();
+        for (uint256 i; i < everyone.length; ++i) {
+            owed += verification.credits(everyone[i]);
+        }
+        owed += verification.treasury();
+    }
+
+    /// @dev Moves the clock to where `resolve` is allowed: past the vote reveal deadline (unless every
+    /// member revealed), or, without a committee, past the dispute duration.
+    function _warpToResolvable(uint256 id) internal {
+        DisputeModel storage m = _disputes[id];
+        if (m.state == IVerification.DisputeState.Open) {
+            uint256 at = m.openedAt + market.params().disputeDuration;
+            if (_now <= at) _warpTo(at + 1);
+        } else if (m.state == IVerification.DisputeState.Voting) {
+            if (m.correct + m.wrong < m.committee.length && _now <= m.revealBy) _warpTo(m.revealBy + 1);
+        }
     }
 
     function _withdrawMarketCredits(address who) internal {
@@ -1044,6 +1608,7 @@ contract ProtocolHandler is TestBase {
         }
         if (t == IJobMarket.AuditRewardPaid.selector) {
             ghostAuditPaid += abi.decode(log.data, (uint256));
+            ++auditRewards[_focus];
             return;
         }
         if (t == IJobMarket.JobPosted.selector) {
@@ -1130,30 +1695,102 @@ contract ProtocolHandler is TestBase {
 
     function _foldStaking(Vm.Log memory log) internal {
         if (log.topics[0] != IStaking.Slashed.selector) return;
-        ++slashCount[_focus];
+        address account = address(uint160(uint256(log.topics[1])));
+        uint256 n = ++slashesOf[_focus][account];
+        if (n > maxSlashesOfOne[_focus]) maxSlashesOfOne[_focus] = n;
+        if (account == _jobs[_focus].provider) ++slashCount[_focus];
     }
 
+    /// @dev Rebuilds audits and disputes from Verification's events, as a verifier daemon does.
     function _foldVerification(Vm.Log memory log) internal {
         bytes32 t = log.topics[0];
-        if (t == IVerification.ChallengeOpened.selector) {
-            uint256 bond = abi.decode(log.data, (uint256));
-            _bonds[uint256(log.topics[1])] = bond;
-            ghostBondsOpen += bond;
-        } else if (t == IVerification.DisputeResolved.selector) {
-            uint256 id = uint256(log.topics[1]);
-            if (_bonds[id] == 0) _fail("dispute resolved twice or without a bond");
-            ghostBondsOpen -= _bonds[id];
-            _bonds[id] = 0;
-        } else if (t == IVerification.Credited.selector) {
+        if (t == IVerification.Credited.selector) {
             ghostVerificationCredited += abi.decode(log.data, (uint256));
-        } else if (t == IVerification.Withdrawal.selector) {
-            ghostVerificationWithdrawn += abi.decode(log.data, (uint256));
+            return;
         }
+        if (t == IVerification.Withdrawal.selector) {
+            ghostVerificationWithdrawn += abi.decode(log.data, (uint256));
+            return;
+        }
+        if (t == IVerification.TreasuryCredited.selector) {
+            ghostTreasuryCredited += abi.decode(log.data, (uint256));
+            return;
+        }
+        if (t == IVerification.TreasuryWithdrawn.selector) {
+            ghostTreasuryWithdrawn += abi.decode(log.data, (uint256));
+            return;
+        }
+        if (log.topics.length < 2) return;
+        uint256 id = uint256(log.topics[1]);
+        DisputeModel storage m = _disputes[id];
+        if (t == IVerification.ChallengeOpened.selector) {
+            (uint256 bond, bool byAuditor) = abi.decode(log.data, (uint256, bool));
+            ++challengesOpened[id];
+            m.challenger = address(uint160(uint256(log.topics[2])));
+            m.bond = bond;
+            m.state = IVerification.DisputeState.Open;
+            m.openedAt = _now;
+            m.openedBlock = _block;
+            m.byAuditor = byAuditor;
+            _bonds[id] = bond;
+            ghostBondsOpen += bond;
+        } else if (t == IVerification.CommitteeDrawn.selector) {
+            (address[] memory committee, uint256 commitBy, uint256 revealBy) =
+                abi.decode(log.data, (address[], uint256, uint256));
+            if (committee.length == 0) return;
+            m.committee = committee;
+            m.commitBy = commitBy;
+            m.revealBy = revealBy;
+            m.state = IVerification.DisputeState.Voting;
+        } else if (t == IVerification.VoteCommitted.selector) {
+            ++m.commits;
+        } else if (t == IVerification.VoteRevealed.selector) {
+            address voter = address(uint160(uint256(log.topics[2])));
+            IVerification.Vote vote = abi.decode(log.data, (IVerification.Vote));
+            _voteRevealed[id][voter] = true;
+            if (vote == IVerification.Vote.ProviderCorrect) ++m.correct;
+            else ++m.wrong;
+        } else if (t == IVerification.DisputeResolved.selector) {
+            bool open = m.state == IVerification.DisputeState.Open || m.state == IVerification.DisputeState.Voting;
+            if (!open) _fail("dispute resolved twice or never opened");
+            ++disputesResolved[id];
+            if (_bonds[id] != 0) ++bondPayouts[id];
+            ghostBondsOpen -= _bonds[id] <= ghostBondsOpen ? _bonds[id] : ghostBondsOpen;
+            _bonds[id] = 0;
+            m.state = IVerification.DisputeState.Resolved;
+        } else if (t == IVerification.AuditorDrawn.selector) {
+            (, bool late) = abi.decode(log.data, (uint256, bool));
+            _auditor[id] = address(uint160(uint256(log.topics[2])));
+            _auditState[id] = late ? IVerification.AuditState.Drawn : IVerification.AuditState.Missed;
+        } else if (t == IVerification.AuditCommitted.selector) {
+            _auditor[id] = address(uint160(uint256(log.topics[2])));
+            _auditState[id] = IVerification.AuditState.Committed;
+        } else if (t == IVerification.AuditRevealed.selector) {
+            (, IVerification.Verdict verdict,) = abi.decode(log.data, (bytes32, IVerification.Verdict, string));
+            _auditState[id] =
+                verdict == IVerification.Verdict.Agree ? IVerification.AuditState.Agreed : IVerification.AuditState.Disagreed;
+        } else if (t == IVerification.AuditorPenalized.selector) {
+            _auditState[id] = IVerification.AuditState.Penalized;
+            ++auditorPenalties[id];
+        }
+    }
+
+    /// @dev The audit and the dispute rebuilt from events are what Verification holds.
+    function _verifyVerification(uint256 id, string memory what) internal {
+        IVerification.Audit memory a = verification.audit(id);
+        _check(a.state == _auditState[id] && a.auditor == _auditor[id], string.concat(what, ": audit rebuilt from events"));
+        IVerification.Dispute memory d = verification.dispute(id);
+        DisputeModel storage m = _disputes[id];
+        bool same = d.state == m.state && d.challenger == m.challenger && d.bond == m.bond && d.byAuditor == m.byAuditor
+            && d.openedAt == m.openedAt && d.openedBlock == m.openedBlock && d.voteCommitBy == m.commitBy
+            && d.voteRevealBy == m.revealBy && d.committee.length == m.committee.length;
+        _check(same, string.concat(what, ": dispute rebuilt from events"));
     }
 
     /// @dev The struct rebuilt from events is what the market stored.
     function _verifyStored(uint256 id, string memory what) internal {
         _check(market.jobHash(id) == keccak256(abi.encode(_jobs[id])), string.concat(what, ": stored job hash"));
+        if (!judges) _verifyVerification(id, what);
     }
 
     // ================================================================== helpers
@@ -1278,6 +1915,12 @@ abstract contract ProtocolInvariantBase is ProtocolFixture {
         _deployProtocol();
         handler = new ProtocolHandler(token, staking, registry, market, verification, address(this), handlerJudges);
         _wire(handlerJudges ? address(handler) : address(verification));
+        if (!handlerJudges) {
+            // The real Verification audits: half the jobs are sampled (setMarketParams varies it).
+            IJobMarket.MarketParams memory p = market.params();
+            p.samplingPpm = 500_000;
+            market.setParams(p);
+        }
         handler.bootstrap();
     }
 
@@ -1287,7 +1930,7 @@ abstract contract ProtocolInvariantBase is ProtocolFixture {
     }
 
     function targetSelectors() public view returns (FuzzSelector[] memory targets) {
-        bytes4[] memory s = new bytes4[](19);
+        bytes4[] memory s = new bytes4[](25);
         s[0] = ProtocolHandler.postJob.selector;
         s[1] = ProtocolHandler.stake.selector;
         s[2] = ProtocolHandler.requestUnbond.selector;
@@ -1307,6 +1950,12 @@ abstract contract ProtocolInvariantBase is ProtocolFixture {
         s[16] = ProtocolHandler.advance.selector;
         s[17] = ProtocolHandler.attack.selector;
         s[18] = ProtocolHandler.setMarketParams.selector;
+        s[19] = ProtocolHandler.commitAudit.selector;
+        s[20] = ProtocolHandler.revealAudit.selector;
+        s[21] = ProtocolHandler.penalizeAuditor.selector;
+        s[22] = ProtocolHandler.drawCommittee.selector;
+        s[23] = ProtocolHandler.commitVote.selector;
+        s[24] = ProtocolHandler.revealVote.selector;
         targets = new FuzzSelector[](1);
         targets[0] = FuzzSelector(address(handler), s);
     }
@@ -1333,7 +1982,8 @@ abstract contract ProtocolInvariantBase is ProtocolFixture {
         _eq(escrow, handler.ghostEscrow(), "escrow of open jobs = fees posted - fees paid out or refunded");
         _eq(credits, handler.ghostCredited() - handler.ghostWithdrawn(), "credits = credited - withdrawn");
 
-        // The Verification contract holds the open challenge bonds and its credits (bonds returned).
+        // The Verification contract holds the open challenge bonds, its credits and its treasury: what it
+        // receives (slashes, penalties) is owed at once, and nobody donates in these runs.
         uint256 verificationCredits = _sumVerificationCredits();
         _eq(
             verificationCredits,
@@ -1341,10 +1991,13 @@ abstract contract ProtocolInvariantBase is ProtocolFixture {
             "verification credits = credited - withdrawn"
         );
         _eq(
-            token.balanceOf(address(verification)),
-            handler.ghostBondsOpen() + verificationCredits,
-            "verification holds the open bonds and its credits"
+            verification.treasury(),
+            handler.ghostTreasuryCredited() - handler.ghostTreasuryWithdrawn(),
+            "verification treasury = credited - withdrawn"
         );
+        uint256 owedByVerification = handler.ghostBondsOpen() + verificationCredits + verification.treasury();
+        _ge(token.balanceOf(address(verification)), owedByVerification, "verification >= bonds + credits + treasury");
+        _eq(token.balanceOf(address(verification)), owedByVerification, "verification holds exactly what it owes");
     }
 
     /// @notice Nothing is created or lost: every token minted is in someone's wallet or a contract.
@@ -1384,6 +2037,14 @@ abstract contract ProtocolInvariantBase is ProtocolFixture {
             stakeSum += a.stake;
             unbondingSum += a.unbonding;
         }
+        // Verification mode: the auditor accounts stake too (as verifiers only: they lock nothing).
+        address[] memory auditors = handler.auditors();
+        for (uint256 i; i < auditors.length; ++i) {
+            IStaking.AccountView memory a = staking.account(auditors[i]);
+            _eq(a.locked, 0, "a verifier that never claims locks nothing");
+            stakeSum += a.stake;
+            unbondingSum += a.unbonding;
+        }
         _eq(lockedSum, openCollateral, "sum locked = collateral of Claimed..Disputed jobs");
         _eq(stakeSum, staking.totalStaked(), "sum of stakes = totalStaked");
         _eq(unbondingSum, staking.totalUnbonding(), "sum of unbonding = totalUnbonding");
@@ -1400,13 +2061,13 @@ abstract contract ProtocolInvariantBase is ProtocolFixture {
             } else {
                 _eq(pays[i], 0, "an open job's escrow is untouched");
             }
-            _le(slashes[i], 1, "no job slashed twice");
-            if (j.status == IJobMarket.JobStatus.Slashed) _eq(slashes[i], 1, "a faulted job slashes once");
+            _le(slashes[i], 1, "no job slashes its provider twice");
+            if (j.status == IJobMarket.JobStatus.Slashed) _eq(slashes[i], 1, "a faulted job slashes its provider once");
             if (j.status == IJobMarket.JobStatus.Expired && j.provider == address(0)) {
                 _eq(slashes[i], 0, "an unclaimed job penalizes nobody");
             }
             if (uint8(j.status) <= uint8(IJobMarket.JobStatus.Finalized)) {
-                _eq(slashes[i], 0, "open and finalized jobs never slash");
+                _eq(slashes[i], 0, "open and finalized jobs never slash their provider");
             }
         }
     }
@@ -1437,9 +2098,37 @@ abstract contract ProtocolInvariantBase is ProtocolFixture {
         );
     }
 
+    /// @notice Nobody is slashed twice for one job (the provider at expiry or settlement, an auditor for a
+    /// missed audit or an overturned Disagree, each voter for its vote); each job has at most one challenge,
+    /// one resolution and so one bond payout, one audit reward and one auditor penalty; audit rewards never
+    /// exceed the audit levy that finalized jobs accrued.
+    function invariant_verificationHappensOnce() public view {
+        ProtocolHandler.JobCounts[] memory counts = handler.jobCounts();
+        for (uint256 i; i < counts.length; ++i) {
+            ProtocolHandler.JobCounts memory c = counts[i];
+            _le(c.maxSlashesOfOne, 1, "nobody slashed twice for one job");
+            _le(c.challenges, 1, "one dispute per job");
+            _le(c.resolutions, c.challenges, "a dispute resolves at most once, and only after it opened");
+            _le(c.bondPayouts, 1, "a bond is paid out at most once");
+            _le(c.auditRewards, 1, "one audit reward per job");
+            _le(c.auditorPenalties, 1, "one auditor penalty per job");
+        }
+        _le(handler.ghostAuditPaid(), handler.ghostAuditLevied(), "audit rewards <= audit levy accrued");
+        if (!_handlerJudges()) {
+            uint256 open;
+            for (uint256 i; i < counts.length; ++i) open += counts[i].challenges - counts[i].resolutions;
+            (IJobMarket.Job[] memory jobs,,) = handler.allJobs();
+            uint256 disputed;
+            for (uint256 i; i < jobs.length; ++i) {
+                if (jobs[i].status == IJobMarket.JobStatus.Disputed) ++disputed;
+            }
+            _eq(open, disputed, "an open dispute for every disputed job, and only for them");
+        }
+    }
+
     /// @notice The verifier set is exactly the accounts with the verifier role and enough active stake.
     function invariant_verifierSetMatchesStake() public view {
-        address[] memory providers = handler.providers();
+        address[] memory providers = handler.stakers();
         uint256 minStake = staking.params().minVerifierStake;
         uint256 eligible;
         for (uint256 p; p < providers.length; ++p) {
@@ -1469,7 +2158,9 @@ abstract contract ProtocolInvariantBase is ProtocolFixture {
         for (uint256 kind; kind < 11; ++kind) {
             handler.attack(uint256(keccak256(abi.encode("attack", kind))), kind);
         }
-        for (uint256 i; i < 600; ++i) {
+        // Verification mode has six more actions and longer job lives (audits, committees): a longer run.
+        uint256 steps = _handlerJudges() ? 600 : 1200;
+        for (uint256 i; i < steps; ++i) {
             uint256 seed = uint256(keccak256(abi.encode("sequence", i)));
             // Every other step moves some job along its lifecycle, so many reach an end; every fifth is
             // an attack, the kinds in turn.
@@ -1517,15 +2208,16 @@ abstract contract ProtocolInvariantBase is ProtocolFixture {
         invariant_jobStatusOnlyMovesForward();
         invariant_feeAccounting();
         invariant_verifierSetMatchesStake();
+        invariant_verificationHappensOnce();
         invariant_actionsBehaveAsSpecified();
     }
 
     /// @dev One summary per run: what the sequence did (successful actions), how jobs ended, attacks tried.
     function _logCoverage() internal view {
-        string[19] memory names = [
+        string[25] memory names = [
             "post", "stake", "unbond", "withdrawStake", "setRoles", "claim", "commit", "reveal", "finalize", "expire",
             "dispute", "settle", "withdrawCredits", "withdrawFees", "auditReward", "warp", "advance", "attack",
-            "setParams"
+            "setParams", "commitAudit", "revealAudit", "penalizeAuditor", "drawCommittee", "commitVote", "revealVote"
         ];
         string memory line = "  done:";
         for (uint256 i; i < names.length; ++i) {
@@ -1547,6 +2239,27 @@ abstract contract ProtocolInvariantBase is ProtocolFixture {
                 string.concat(vm.toString(handler.callbacksDelivered()), "/", vm.toString(handler.callbacksFailed()))
             )
         );
+        if (!_handlerJudges()) {
+            console.log(
+                string.concat(
+                    "  audits committed/agreed/disagreed/missed/late/penalized=",
+                    string.concat(
+                        vm.toString(handler.auditsCommitted()), "/", vm.toString(handler.auditsAgreed()), "/",
+                        vm.toString(handler.auditsDisagreed()), "/", vm.toString(handler.auditorsMissed()), "/",
+                        vm.toString(handler.lateAudits()), "/", vm.toString(handler.auditorsPenalized())
+                    ),
+                    " committees=",
+                    vm.toString(handler.committeesDrawn()),
+                    " votes committed/revealed=",
+                    string.concat(vm.toString(handler.votesCommitted()), "/", vm.toString(handler.votesRevealed())),
+                    " verdicts faulted/upheld/none=",
+                    string.concat(
+                        vm.toString(handler.committeeFaulted()), "/", vm.toString(handler.committeeUpheld()), "/",
+                        vm.toString(handler.noMajority())
+                    )
+                )
+            );
+        }
         line = "  attacks tried by kind:";
         for (uint256 kind; kind < 11; ++kind) {
             line = string.concat(line, " ", vm.toString(handler.attacksTried(kind)));
@@ -1629,8 +2342,9 @@ contract ProtocolInvariantTest is ProtocolInvariantBase {
     }
 }
 
-/// @notice The real Verification contract holds the role: disputes are bonded challenges, resolved after
-/// the dispute duration (no committee yet: the provider is upheld and the bond returned).
+/// @notice The real Verification contract holds the role: sampled jobs are audited blind (or the auditor
+/// misses and is penalized), disagreeing audits and bonded challenges open disputes, committees are drawn and
+/// vote, and disputes resolve by majority, tie or no quorum.
 /// forge-config: default.invariant.fail-on-revert = true
 contract ProtocolWithVerificationInvariantTest is ProtocolInvariantBase {
     function setUp() public {
@@ -1638,7 +2352,22 @@ contract ProtocolWithVerificationInvariantTest is ProtocolInvariantBase {
     }
 
     function _assertModeSpecificCoverage() internal view override {
-        vm.assertGt(handler.ghostVerificationCredited(), 0, "challenge bonds returned");
-        vm.assertGt(handler.ghostVerificationWithdrawn(), 0, "returned bonds withdrawn");
+        vm.assertGt(handler.ghostVerificationCredited(), 0, "verification credits");
+        vm.assertGt(handler.ghostVerificationWithdrawn(), 0, "verification credits withdrawn");
+        vm.assertGt(handler.auditsCommitted(), 0, "audit committed blind");
+        vm.assertGt(handler.auditsAgreed(), 0, "audit agreed");
+        vm.assertGt(handler.auditsDisagreed(), 0, "audit disagreed");
+        vm.assertGt(handler.auditorsMissed(), 0, "auditor missed its commit");
+        vm.assertGt(handler.lateAudits(), 0, "late audit after a stale seed");
+        vm.assertGt(handler.auditorsPenalized(), 0, "auditor penalized");
+        vm.assertGt(handler.ghostAuditPaid(), 0, "audit reward paid");
+        vm.assertGt(handler.committeesDrawn(), 0, "committee drawn");
+        vm.assertGt(handler.votesCommitted(), 0, "vote committed");
+        vm.assertGt(handler.votesRevealed(), 0, "vote revealed");
+        vm.assertGt(handler.committeeFaulted(), 0, "provider slashed by a committee");
+        vm.assertGt(handler.committeeUpheld(), 0, "provider upheld by a committee");
+        vm.assertGt(handler.noMajority(), 0, "tie or no quorum");
+        vm.assertGt(handler.ghostTreasuryCredited(), 0, "treasury credited");
+        vm.assertGt(handler.treasuryWithdrawals(), 0, "treasury withdrawn");
     }
 }
