@@ -172,6 +172,7 @@ export function fetchFailurePolicy({ since, now, deadline, graceSeconds, reserve
 /** What the verifier knows of a job at one tick. */
 export type JobSnapshot = {
   me: Address;
+  jobId: bigint;
   /** Chain head: number and timestamp. */
   head: bigint;
   now: bigint;
@@ -190,11 +191,15 @@ export type JobSnapshot = {
   /** Keeper duties on (draw committees, resolve, penalize). */
   keeper: boolean;
   keeperGraceSeconds: number;
+  /** The verifier set (Staking.verifierAt), for picking the keeper that leads a duty. */
+  keepers: readonly Address[];
+  /** Our judgement of the revealed output, when we made one (audit, vote, watchdog). */
+  judged?: "agree" | "disagree";
   /** The watchdog re-runs this job if it is revealed unsampled. */
   watched: boolean;
   /** The watchdog's judgement of this job: "disagree" calls for a challenge; "reported" is a disagreement it only logs. */
   watchJudged?: "agree" | "disagree" | "reported";
-  /** Actions the contract refused, by name, with the `contextKey` at the refusal: not tried again in that context. */
+  /** Actions the contract refused, by name (`refusalOf`): rested a while in that chain state. */
   refused: Readonly<Record<string, string>>;
 };
 
@@ -221,10 +226,36 @@ export function contextKey(s: Pick<JobSnapshot, "job" | "audit" | "dispute">): s
   return `${s.job.status}:${s.audit.state}:${s.dispute.state}`;
 }
 
-/** Whether this verifier is a party to the job's audit or dispute (it acts at once on keeper duties then). */
-export function involved(s: JobSnapshot): boolean {
-  const { me, audit, dispute } = s;
-  return sameAddress(audit.auditor, me) || sameAddress(dispute.challenger, me) || dispute.committee.some((m) => sameAddress(m, me));
+/**
+ * The keeper who does a duty first, the moment it is due: the challenger draws its dispute's committee
+ * (if it is a verifier); one member (picked by the job id) resolves its committee's dispute; otherwise a
+ * verifier of the set picked by the job id (never the auditor being penalized). Everyone else waits
+ * `keeperGraceSeconds` plus a delay of its own (`keeperJitter`), so that keepers rarely race.
+ */
+export function leadKeeper(
+  s: Pick<JobSnapshot, "jobId" | "dispute" | "audit" | "keepers">,
+  duty: "drawCommittee" | "resolve" | "penalizeAuditor",
+): Address | undefined {
+  const { dispute } = s;
+  const rotation = (salt: bigint, exclude?: Address) => {
+    const pool = s.keepers.filter((k) => !sameAddress(k, exclude));
+    return pool.length === 0 ? undefined : pool[Number((s.jobId + salt) % BigInt(pool.length))];
+  };
+  switch (duty) {
+    case "drawCommittee":
+      return s.keepers.some((k) => sameAddress(k, dispute.challenger)) ? dispute.challenger : rotation(1n);
+    case "resolve":
+      return dispute.committee.length > 0 ? dispute.committee[Number(s.jobId % BigInt(dispute.committee.length))] : rotation(2n);
+    case "penalizeAuditor":
+      return rotation(3n, s.audit.auditor);
+  }
+}
+
+/** This keeper's own extra delay for a job, 0..grace seconds, from its address and the job id. */
+export function keeperJitter({ me, jobId, graceSeconds }: { me: Address; jobId: bigint; graceSeconds: number }): bigint {
+  if (graceSeconds <= 0) return 0n;
+  const digest = keccak256(encodeAbiParameters([{ type: "address" }, { type: "uint256" }], [me, jobId]));
+  return BigInt(digest) % BigInt(graceSeconds + 1);
 }
 
 /**
@@ -233,15 +264,36 @@ export function involved(s: JobSnapshot): boolean {
  */
 export function decideStep(s: JobSnapshot): Step {
   const steps = candidateSteps(s);
-  const allowed = steps.filter((step) => step.kind !== "act" || s.refused[step.action] !== contextKey(s));
+  const allowed = steps.filter((step) => step.kind !== "act" || !isRefused(s, step.action));
   return allowed[0] ?? waitStep(s);
+}
+
+/** Seconds an action the contract refused rests before it is tried again in the same chain state. */
+export const REFUSAL_BACKOFF_SECONDS = 10n;
+
+/** How a refusal is recorded: the chain state it happened in and when (chain time). */
+export function refusalOf(s: Pick<JobSnapshot, "job" | "audit" | "dispute" | "now">): string {
+  return `${contextKey(s)}@${s.now}`;
+}
+
+/**
+ * Whether `action` was refused in this same chain state less than REFUSAL_BACKOFF_SECONDS ago. A
+ * refusal in another state never counts; in the same one it only rests (a refusal for timing, such
+ * as a block not mined yet, clears by itself).
+ */
+export function isRefused(s: Pick<JobSnapshot, "job" | "audit" | "dispute" | "now" | "refused">, action: StepAction): boolean {
+  const entry = s.refused[action];
+  if (entry === undefined) return false;
+  const [context, at] = entry.split("@");
+  return context === contextKey(s) && s.now < BigInt(at ?? "0") + REFUSAL_BACKOFF_SECONDS;
 }
 
 function candidateSteps(s: JobSnapshot): Step[] {
   const { job, me, now, audit, dispute } = s;
   const steps: Step[] = [];
   const act = (action: StepAction, reason: string) => steps.push({ kind: "act", action, reason });
-  const keeperDue = (due: bigint) => s.keeper && now >= (involved(s) ? due : due + BigInt(s.keeperGraceSeconds));
+  const late = BigInt(s.keeperGraceSeconds) + keeperJitter({ me, jobId: s.jobId, graceSeconds: s.keeperGraceSeconds });
+  const keeperDue = (due: bigint, lead?: Address) => s.keeper && now >= (sameAddress(lead, me) ? due : due + late);
   const iAmAuditor = sameAddress(audit.auditor, me);
   const revealed = job.status >= JobStatus.Revealed && job.status !== JobStatus.Expired;
   const windowOpen = now <= BigInt(job.deadline);
@@ -270,32 +322,41 @@ function candidateSteps(s: JobSnapshot): Step[] {
     }
   }
 
-  // 3. The watchdog, on unsampled results.
-  if (job.status === JobStatus.Revealed && s.watched && !job.sampled && windowOpen && !iAmAuditor && !sameAddress(job.provider, me)) {
-    if (s.watchJudged === undefined) act("watch", "watchdog: re-run the unsampled result");
-    else if (s.watchJudged === "disagree") act("challenge", "watchdog: the result is out of tolerance");
+  // 3. Challenges: an auditor whose agreement the contract forced (equal roots) while the provider's output
+  // cannot be had, and the watchdog on unsampled results.
+  if (job.status === JobStatus.Revealed && windowOpen && !sameAddress(job.provider, me)) {
+    if (iAmAuditor && audit.state === AuditState.Agreed) {
+      if (s.judged === undefined) act("watch", "our root equals the provider's: check that its output can be had");
+      if (s.judged === "disagree") act("challenge", "our root equals the provider's, but its output cannot be had: let a committee judge");
+    }
+    if (s.watched && !job.sampled && !iAmAuditor) {
+      if (s.watchJudged === undefined) act("watch", "watchdog: re-run the unsampled result");
+      else if (s.watchJudged === "disagree") act("challenge", "watchdog: the result is out of tolerance");
+    }
   }
 
   // 4. Keeper duties.
   if (job.status === JobStatus.Disputed && dispute.state === DisputeState.Open) {
     const end = dispute.openedAt + BigInt(s.disputeDuration);
     if (now > end) {
-      if (keeperDue(end + 1n)) act("resolve", "no committee was drawn within the dispute duration");
-    } else if (s.head > dispute.openedBlock + BigInt(s.seedDelay) && keeperDue(dispute.openedAt)) {
+      if (keeperDue(end + 1n, leadKeeper(s, "resolve"))) act("resolve", "no committee was drawn within the dispute duration");
+    } else if (s.head > dispute.openedBlock + BigInt(s.seedDelay) && keeperDue(dispute.openedAt, leadKeeper(s, "drawCommittee"))) {
       act("drawCommittee", "the committee seed block is mined");
     }
   }
   if (job.status === JobStatus.Disputed && dispute.state === DisputeState.Voting) {
-    // Members settle as soon as every vote is in; other keepers only after the deadline (and their grace).
+    // The lead member settles as soon as every vote is in; other keepers after the deadline and their delay.
     const resolvable = now > dispute.voteRevealBy || allRevealed;
-    if (resolvable && keeperDue(allRevealed && involved(s) ? now : dispute.voteRevealBy + 1n)) {
+    const lead = leadKeeper(s, "resolve");
+    if (resolvable && keeperDue(allRevealed && sameAddress(lead, me) ? now : dispute.voteRevealBy + 1n, lead)) {
       act("resolve", allRevealed ? "every member revealed" : "the vote reveal deadline passed");
     }
   }
   if (revealed && !iAmAuditor) {
     const revealedAt = BigInt(job.deadline) - BigInt(s.challengeWindow);
-    if (audit.state === AuditState.Missed && keeperDue(revealedAt)) act("penalizeAuditor", "the auditor did not commit before the reveal");
-    if ((audit.state === AuditState.Drawn || audit.state === AuditState.Committed) && !windowOpen && keeperDue(BigInt(job.deadline) + 1n)) {
+    const lead = leadKeeper(s, "penalizeAuditor");
+    if (audit.state === AuditState.Missed && keeperDue(revealedAt, lead)) act("penalizeAuditor", "the auditor did not commit before the reveal");
+    if ((audit.state === AuditState.Drawn || audit.state === AuditState.Committed) && !windowOpen && keeperDue(BigInt(job.deadline) + 1n, lead)) {
       act("penalizeAuditor", "the auditor did not reveal in the challenge window");
     }
   }
@@ -307,7 +368,7 @@ function waitStep(s: JobSnapshot): Step {
   const { job, audit, dispute, now } = s;
   const grace = BigInt(s.keeperGraceSeconds);
   const auditPending = audit.state === AuditState.Drawn || audit.state === AuditState.Committed || audit.state === AuditState.Missed;
-  const keeperOwed = s.keeper && auditPending && !sameAddress(audit.auditor, s.me) && s.refused.penalizeAuditor !== contextKey(s);
+  const keeperOwed = s.keeper && auditPending && !sameAddress(audit.auditor, s.me);
   switch (job.status) {
     case JobStatus.None:
     case JobStatus.Posted:
@@ -316,15 +377,14 @@ function waitStep(s: JobSnapshot): Step {
     case JobStatus.Committed: {
       const seedBlock = job.commitBlock + BigInt(s.seedDelay);
       if (s.head <= seedBlock) return { kind: "wait", block: seedBlock + 1n, reason: "waiting for the seed block" };
-      // The draw follows the live verifier set: look again as blocks come while an audit may still be committed.
-      if (audit.state === AuditState.None && s.auditCommitBy !== undefined && now <= s.auditCommitBy && s.drawnAuditor !== undefined) {
-        return { kind: "wait", block: s.head + 2n, reason: "re-checking the auditor draw" };
-      }
+      // The draw follows the live verifier set: a change of the set (a Staking event) wakes the job to re-check it.
       return { kind: "wait", time: BigInt(job.deadline) + 1n, reason: "waiting for the reveal" };
     }
     case JobStatus.Revealed: {
       const end = BigInt(job.deadline) + 1n;
-      return { kind: "wait", time: keeperOwed && now >= end ? now + grace + 1n : end, reason: "waiting for the challenge window to end" };
+      if (now < end) return { kind: "wait", time: end, reason: "waiting for the challenge window to end" };
+      // The window is over: the provider finalizes (an event wakes us); look again now and then.
+      return { kind: "wait", time: now + (keeperOwed ? grace + 1n : 5n), reason: "waiting for the finalization" };
     }
     case JobStatus.Disputed: {
       if (dispute.state === DisputeState.Open) {
@@ -338,7 +398,9 @@ function waitStep(s: JobSnapshot): Step {
     }
     case JobStatus.Finalized:
     case JobStatus.Slashed: {
-      if (keeperOwed) return { kind: "wait", time: BigInt(job.deadline) + grace + 1n, reason: "waiting to penalize the absent auditor" };
+      // A final job whose penalty the contract already refused in this state is not worth waiting on.
+      const refusedHere = s.refused.penalizeAuditor?.startsWith(`${contextKey(s)}@`) === true;
+      if (keeperOwed && !refusedHere) return { kind: "wait", time: BigInt(job.deadline) + grace + 1n, reason: "waiting to penalize the absent auditor" };
       return { kind: "done", outcome: job.status === JobStatus.Slashed ? "slashed" : "finalized" };
     }
     case JobStatus.Expired:

@@ -178,14 +178,14 @@ export type JudgeParameters = {
 };
 
 /**
- * Judges the provider's output against the verifier's own: equal roots agree at once; an output
- * that cannot be had (when the caller decided it counts as wrong) disagrees; otherwise the tolerance
- * policy decides.
+ * Judges the provider's output against the verifier's own: an output that cannot be had (when the
+ * caller decided it counts as wrong) disagrees, even with a root equal to ours; equal roots agree at
+ * once; otherwise the tolerance policy decides.
  */
 export function judge({ own, provider, providerRoot, policy, maxBytes }: JudgeParameters): Judgement {
   const rootsEqual = outputRoot(own) === providerRoot.toLowerCase();
+  // A result nobody can fetch is worth nothing to the dApp, whatever its root (DESIGN section 5).
   if (!provider.ok) {
-    if (rootsEqual) return { verdict: "agree", tensors: [], rootsEqual };
     return { verdict: "disagree", reason: `provider output unavailable: ${provider.problem}`, tensors: [], rootsEqual, unavailable: provider.problem };
   }
   const compared = compareOutputs({ expected: own, actual: provider.bytes, policy, maxBytes });

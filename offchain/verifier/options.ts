@@ -70,8 +70,8 @@ export const VerifierOptionsSchema = ChainOptionsSchema.extend({
   /** Keeper duties (draw committees, resolve disputes, penalize absent auditors) for jobs of the served models. */
   keeper: z.coerce.boolean().default(true),
   /**
-   * Seconds a keeper duty that does not concern this verifier waits past its due time, so that the
-   * parties involved (who act at once) usually do it and keepers don't race for it.
+   * Seconds a keeper duty waits past its due time (plus a delay of 0..this, per verifier and job) unless
+   * this verifier leads it (the challenger draws its committee, one member resolves), so keepers rarely race.
    */
   keeperGraceSeconds: z.coerce.number().int().min(0).default(10),
   watchdog: WatchdogSchema.default({ share: 0, challenge: true }),

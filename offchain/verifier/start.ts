@@ -26,7 +26,7 @@ import { startBlobServer } from "../storage/server.js";
 import { prepareVerifierModel } from "./judge.js";
 import { createVerifierMetrics } from "./metrics.js";
 import type { VerifierOptions } from "./options.js";
-import { VerifierDaemon } from "./verifier.js";
+import { VERIFIER_SET_EVENTS, VerifierDaemon } from "./verifier.js";
 
 export type RunVerifierParameters = {
   options: VerifierOptions;
@@ -36,8 +36,8 @@ export type RunVerifierParameters = {
   onReady?: (info: { blobUrl: string; metricsUrl?: string; account: Hex }) => void;
 };
 
-/** The market's and Verification's events the verifier follows (the market's JobPosted starts tracking a job). */
-const MARKET_EVENTS = ["JobPosted", "ResultCommitted", "ResultRevealed", "JobDisputed", "DisputeSettled", "JobFinalized", "JobExpired"];
+/** The market's, Verification's and Staking's events the verifier follows (the market's JobPosted starts tracking a job). */
+const MARKET_EVENTS = ["JobPosted", "ResultCommitted", "ResultRevealed", "JobDisputed", "DisputeSettled", "JobFinalized", "JobExpired", "ParamsSet"];
 const VERIFICATION_EVENTS = [
   "AuditorDrawn",
   "AuditCommitted",
@@ -103,12 +103,13 @@ export async function runVerifier({ options, log, signal, env = process.env, onR
     const events = [
       ...MARKET_EVENTS.map((name) => getAbiItem({ abi: abiOf("JobMarket"), name }) as AbiEvent),
       ...VERIFICATION_EVENTS.map((name) => getAbiItem({ abi: abiOf("Verification"), name }) as AbiEvent),
+      ...VERIFIER_SET_EVENTS.map((name) => getAbiItem({ abi: abiOf("Staking"), name }) as AbiEvent),
     ];
     const poller = new LogPoller({
       name: `verifier-${deployment.verification.toLowerCase()}`,
       publicClient,
       store: journalCursorStore(journal),
-      address: [deployment.market, deployment.verification],
+      address: [deployment.market, deployment.verification, deployment.staking],
       events,
       startBlock: options.startBlock,
       confirmations: options.confirmations,

@@ -33,13 +33,13 @@ import { BlobNotFoundError } from "../storage/errors.js";
 import type { LocalBlobStore } from "../storage/local.js";
 import {
   auditSalt,
-  contextKey,
   decideStep,
   DisputeState,
   fetchFailurePolicy,
   isKeeperAction,
   NO_DISPUTE,
   provenActions,
+  refusalOf,
   sameAddress,
   verdictFor,
   Vote,
@@ -99,6 +99,8 @@ export type VerifierJobData = {
   judgement?: { providerRoot: Hex; verdict: "agree" | "disagree"; reason?: string; rootsEqual: boolean };
   /** When the provider's output first failed to come (chain time). */
   outputFailedSince?: bigint;
+  /** We sit on the job's dispute committee (from CommitteeDrawn). */
+  member?: boolean;
   /** The vote we committed (also recoverable from the on-chain commitment). */
   vote?: number;
   /** The watchdog's judgement of an unsampled result. */
@@ -111,6 +113,12 @@ export type VerifierJobData = {
 };
 
 const OPEN = ["open"];
+/** Staking events that change the verifier set (or a member's eligibility): the audit draw may change with them. */
+export const VERIFIER_SET_EVENTS = ["VerifierAdded", "VerifierRemoved", "Slashed", "Staked", "RolesChanged"];
+/** The longest a waiting job sleeps without an event: a missed event never stalls a job for good. */
+const MAX_SLEEP_SECONDS = 30n;
+/** Gas added to the estimate of calls whose cost depends on the block they land in (see sendWithHeadroom). */
+const GAS_HEADROOM = 150_000n;
 /** Seconds kept before a deadline to send a decision transaction. */
 const RESERVE_SECONDS = 2;
 const MARKET_PARAMS_TTL_MS = 30_000;
@@ -122,9 +130,17 @@ export class VerifierDaemon {
   private readonly wake = new Map<bigint, { block?: bigint; time?: bigint }>();
   /** Jobs an event touched while their step ran: the step's wait is dropped, the next tick reads them again. */
   private readonly poked = new Set<bigint>();
+  /** Jobs last seen Committed: a change of the verifier set wakes them. */
+  private readonly committed = new Set<bigint>();
+  /** The verifier set, read again after any change of it (keeper duties rotate over it). */
+  private verifierSet?: Promise<Address[]>;
   private market = { seedDelay: 0, challengeWindow: 0, disputeDuration: 0, readAt: 0 };
   private head?: { number: bigint; timestamp: bigint };
   private ticking = false;
+  /** The tick in progress (its reads may still start steps). */
+  private ticked?: Promise<void>;
+  /** Set by `drain`: no new step starts. */
+  private stopping = false;
   private withdrawing?: Promise<void>;
   private sending = 0;
   private approved = false;
@@ -163,6 +179,16 @@ export class VerifierDaemon {
   onLogs(logs: readonly { eventName?: string; args?: unknown; blockNumber: bigint }[]): void {
     for (const log of logs) {
       const args = (log.args ?? {}) as Record<string, unknown>;
+      if (log.eventName === "ParamsSet") {
+        this.market.readAt = 0; // read again on the next tick
+        continue;
+      }
+      if (log.eventName !== undefined && VERIFIER_SET_EVENTS.includes(log.eventName)) {
+        // The audit draw follows the live verifier set: committed jobs re-check who their auditor is.
+        for (const jobId of this.committed) this.poke(jobId);
+        this.verifierSet = undefined;
+        continue;
+      }
       if (typeof args.jobId !== "bigint") continue;
       const jobId = args.jobId;
       const existing = this.p.journal.getJob<VerifierJobData>(jobId);
@@ -182,13 +208,26 @@ export class VerifierDaemon {
         const record = this.p.journal.getJob<VerifierJobData>(jobId)!;
         if (!record.data.late) this.p.journal.upsertJob<VerifierJobData>({ ...record, data: { ...record.data, late: true } });
       }
+      if (log.eventName === "CommitteeDrawn" && (args.committee as readonly string[] | undefined)?.some((m) => sameAddress(m, this.p.account))) {
+        const record = this.p.journal.getJob<VerifierJobData>(jobId)!;
+        if (!record.data.member) this.p.journal.upsertJob<VerifierJobData>({ ...record, data: { ...record.data, member: true } });
+      }
       const penalized =
         (log.eventName === "AuditorPenalized" && sameAddress(args.auditor as string, this.p.account) && "auditor") ||
         (log.eventName === "VoterPenalized" && sameAddress(args.voter as string, this.p.account) && "voter");
       if (penalized) this.notePenalty(jobId, penalized, args.penalty as bigint);
-      this.wake.delete(jobId);
-      this.poked.add(jobId);
+      // Others' audit steps change nothing for us (a Disagree opens a dispute, which has its own event);
+      // votes matter only to the committee.
+      if (log.eventName === "AuditCommitted" || log.eventName === "AuditRevealed") continue;
+      if ((log.eventName === "VoteCommitted" || log.eventName === "VoteRevealed") && !this.p.journal.getJob<VerifierJobData>(jobId)?.data.member) continue;
+      this.poke(jobId);
     }
+  }
+
+  /** Wakes a job: the next tick reads it again, and a step in flight does not put it back to sleep. */
+  private poke(jobId: bigint): void {
+    this.wake.delete(jobId);
+    this.poked.add(jobId);
   }
 
   /** Counts a penalty we suffered once per job and kind (a redelivered batch does not count it again). */
@@ -205,14 +244,14 @@ export class VerifierDaemon {
 
   /** One pass over the open jobs: starts the next step of every job that is not mid-step and not asleep. */
   tick(): void {
-    if (this.ticking) return;
+    if (this.ticking || this.stopping) return;
     this.ticking = true;
-    this.p.publicClient
+    this.ticked = this.p.publicClient
       .getBlock({ blockTag: "latest" })
       .then(async (block) => {
         this.head = { number: block.number, timestamp: block.timestamp };
         await this.refreshMarketParams().catch((error) => this.p.log.warn({ msg: "cannot read the market parameters", err: describe(error) }));
-        this.startSteps();
+        if (!this.stopping) this.startSteps();
       })
       .catch((error) => this.p.log.warn({ msg: "cannot read the chain head", err: describe(error) }))
       .finally(() => (this.ticking = false));
@@ -230,7 +269,11 @@ export class VerifierDaemon {
       this.wake.delete(record.jobId);
       this.poked.delete(record.jobId);
       const step = this.advance(record.jobId, record.data)
-        .catch((error) => this.p.log.warn({ msg: "job step failed", job_id: record.jobId.toString(), err: describe(error) }))
+        .catch((error) => {
+          // The job moved between our reads (its state hash changed): the next tick reads it again.
+          const moved = /JobMismatch|JOB_STATE_MISMATCH|job state from logs/.test(describe(error));
+          this.p.log[moved ? "debug" : "warn"]({ msg: moved ? "job moved while read" : "job step failed", job_id: record.jobId.toString(), err: describe(error) });
+        })
         .finally(() => this.inFlight.delete(record.jobId));
       this.inFlight.set(record.jobId, step);
     }
@@ -241,8 +284,10 @@ export class VerifierDaemon {
     }
   }
 
-  /** Waits for every step in progress (shutdown: the current steps finish). */
+  /** Starts no new step and waits for every step in progress (shutdown: the current steps finish). */
   async drain(): Promise<void> {
+    this.stopping = true;
+    await this.ticked;
     await Promise.allSettled([...this.inFlight.values(), this.withdrawing]);
   }
 
@@ -259,6 +304,8 @@ export class VerifierDaemon {
     if (!model) return this.close(jobId, data, "model not served");
     if (data.modelId !== job.modelId) data = this.save(jobId, { ...data, modelId: job.modelId, postedBlock: record.postedBlock });
 
+    if (job.status === JobStatus.Committed) this.committed.add(jobId);
+    else this.committed.delete(jobId);
     const snapshot = await this.snapshot(record, data);
     this.reconcile(jobId, snapshot);
     const step = decideStep(snapshot);
@@ -279,6 +326,7 @@ export class VerifierDaemon {
     const votes = dispute.state >= DisputeState.Voting ? await readVotes({ ...r, jobId, committee: dispute.committee }) : [];
     return {
       me: this.p.account,
+      jobId,
       head: head.number,
       now: head.timestamp,
       seedDelay: this.market.seedDelay,
@@ -294,8 +342,24 @@ export class VerifierDaemon {
       keeperGraceSeconds: this.p.keeperGraceSeconds,
       watched: watchdogPicks({ secret: this.p.secret, jobId, share: this.p.watchdog.share }),
       watchJudged: data.watch,
+      judged: data.judgement && data.judgement.providerRoot === job.result ? data.judgement.verdict : undefined,
+      keepers: await this.keepers(),
       refused: data.refused ?? {},
     };
+  }
+
+  private keepers(): Promise<Address[]> {
+    this.verifierSet ??= (async () => {
+      const staking = { address: this.p.deployment.staking, abi: abiOf("Staking") };
+      const count = Number(await this.p.publicClient.readContract({ ...staking, functionName: "verifierCount" }));
+      return Promise.all(
+        Array.from({ length: count }, (_, i) => this.p.publicClient.readContract({ ...staking, functionName: "verifierAt", args: [BigInt(i)] }) as Promise<Address>),
+      );
+    })().catch((error) => {
+      this.verifierSet = undefined;
+      throw error;
+    });
+    return this.verifierSet;
   }
 
   /** Marks pending actions the chain proves were taken (a crash between a receipt and its journal entry). */
@@ -311,7 +375,9 @@ export class VerifierDaemon {
   private async carryOut({ record, data, model, snapshot, step }: { record: JobRecord; data: VerifierJobData; model: VerifierModel; snapshot: JobSnapshot; step: Step }): Promise<void> {
     const { jobId, job } = record;
     if (step.kind === "wait") {
-      if (!this.poked.has(jobId)) this.wake.set(jobId, { block: step.block, time: step.time });
+      const latest = snapshot.now + MAX_SLEEP_SECONDS;
+      const time = step.time === undefined || step.time > latest ? latest : step.time;
+      if (!this.poked.has(jobId)) this.wake.set(jobId, { block: step.block, time });
       return;
     }
     if (step.kind === "done") return this.close(jobId, data, step.outcome);
@@ -338,17 +404,15 @@ export class VerifierDaemon {
       case "revealAudit": {
         const own = await this.ownOutput(record, this.current(jobId, data), model, BigInt(job.deadline));
         if (!own) return;
-        const judgement = await this.judgement(record, this.current(jobId, data), model, BigInt(job.deadline));
+        // Equal roots are an agreement whatever we say (the contract forces it): reveal at once, and
+        // check the output can be had afterwards (a challenge then, if it cannot).
+        const rootsEqual = own.outputRoot === job.result.toLowerCase();
+        const judgement = rootsEqual ? { verdict: "agree" as const, rootsEqual, reason: undefined } : await this.judgement(record, this.current(jobId, data), model, BigInt(job.deadline));
         if (!judgement) return;
         const verdict = verdictFor({ verdict: judgement.verdict, ownRoot: own.outputRoot, providerRoot: job.result });
         const uri = `${this.p.publicUrl}/blobs/${own.outputId}`;
         const sent = await this.act(jobId, snapshot, "revealAudit", () =>
-          this.p.sender.send({
-            address: verification,
-            abi: vabi,
-            functionName: "revealAudit",
-            args: [jobId, job, own.outputRoot, this.auditSalt(jobId), verdict, uri],
-          }),
+          this.sendWithHeadroom({ functionName: "revealAudit", args: [jobId, job, own.outputRoot, this.auditSalt(jobId), verdict, uri] }),
         );
         if (sent) {
           const label = verdict === 0 ? "agree" : "disagree";
@@ -404,6 +468,7 @@ export class VerifierDaemon {
         if (!own) return;
         const judgement = await this.judgement(record, this.current(jobId, data), model, BigInt(job.deadline));
         if (!judgement) return;
+        if (sameAddress(snapshot.audit.auditor, this.p.account)) return; // our own audit's check: the judgement is saved
         const watch = judgement.verdict === "agree" ? "agree" : this.p.watchdog.challenge ? "disagree" : "reported";
         this.save(jobId, { ...this.current(jobId, data), watch });
         this.p.log[watch === "agree" ? "info" : "warn"]({ msg: "watchdog judged an unsampled result", job_id: jobId.toString(), verdict: judgement.verdict, reason: judgement.reason });
@@ -429,9 +494,7 @@ export class VerifierDaemon {
             : step.action === "resolve"
               ? [jobId, job, job.callbackGasLimit !== 0 && job.inlineOutput ? (record.inlineOutput ?? "0x") : "0x"]
               : [jobId, job];
-        const sent = await this.act(jobId, snapshot, step.action, () =>
-          this.p.sender.send({ address: verification, abi: vabi, functionName: step.action, args }),
-        );
+        const sent = await this.act(jobId, snapshot, step.action, () => this.sendWithHeadroom({ functionName: step.action, args }));
         if (sent) this.p.metrics.keeper.inc({ action: step.action });
         return;
       }
@@ -507,9 +570,8 @@ export class VerifierDaemon {
     let judgement: NonNullable<VerifierJobData["judgement"]>;
     if (own.invalidInput) {
       judgement = { providerRoot, verdict: "disagree", reason: own.invalidInput, rootsEqual: false };
-    } else if (own.outputRoot === providerRoot.toLowerCase()) {
-      judgement = { providerRoot, verdict: "agree", rootsEqual: true };
     } else {
+      // Fetched even when its root equals ours: an output nobody can have counts as wrong.
       const provider = await fetchProviderOutput({
         record,
         maxBytes: this.p.maxOutputBytes,
@@ -580,7 +642,25 @@ export class VerifierDaemon {
 
   private refuse(jobId: bigint, snapshot: JobSnapshot, action: StepAction): void {
     const data = this.p.journal.getJob<VerifierJobData>(jobId)!.data;
-    this.save(jobId, { ...data, refused: { ...data.refused, [action]: contextKey(snapshot) } });
+    this.save(jobId, { ...data, refused: { ...data.refused, [action]: refusalOf(snapshot) } });
+  }
+
+  /**
+   * Sends a Verification call with a gas limit that covers what other transactions in the same block
+   * can add: revealAudit pays a reward only when the audit pool holds one, and resolve and the penalties
+   * credit accounts whose credit slots may just have been emptied by a withdrawal (a zero to non-zero
+   * write costs ~20k gas more than the estimate saw). Unused gas is not paid for.
+   */
+  private async sendWithHeadroom({ functionName, args }: { functionName: StepAction; args: readonly unknown[] }) {
+    const call = { address: this.p.deployment.verification, abi: abiOf("Verification"), functionName, args };
+    let gas: bigint | undefined;
+    try {
+      const estimate = await this.p.publicClient.estimateContractGas({ ...call, account: this.p.account });
+      gas = (estimate * 12n) / 10n + GAS_HEADROOM;
+    } catch {
+      gas = undefined; // the sender simulates again and names the revert
+    }
+    return this.p.sender.send({ ...call, ...(gas === undefined ? {} : { gas }) });
   }
 
   /** The challenge bond is pulled by Verification: one unlimited approval, as postJob does for fees. */
@@ -621,6 +701,7 @@ export class VerifierDaemon {
   }
 
   private close(jobId: bigint, data: VerifierJobData, outcome: string): void {
+    this.committed.delete(jobId);
     this.p.journal.upsertJob<VerifierJobData>({ jobId, role: "auditor", status: "done", data: { ...this.current(jobId, data), outcome } });
     this.wake.delete(jobId);
     this.p.log.debug({ msg: "job closed", job_id: jobId.toString(), outcome });

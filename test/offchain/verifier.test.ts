@@ -26,13 +26,15 @@ import {
   AuditState,
   auditSalt,
   challengeEconomics,
-  contextKey,
   decideStep,
   DisputeState,
   fetchFailurePolicy,
+  keeperJitter,
   NO_AUDIT,
   NO_DISPUTE,
   provenActions,
+  REFUSAL_BACKOFF_SECONDS,
+  refusalOf,
   Verdict,
   verdictFor,
   Vote,
@@ -80,6 +82,7 @@ function job(overrides: Partial<Job> = {}): Job {
 function snap(overrides: Partial<JobSnapshot> = {}): JobSnapshot {
   return {
     me: ME,
+    jobId: 1n,
     head: 110n,
     now: 1_000n,
     seedDelay: 5,
@@ -91,6 +94,7 @@ function snap(overrides: Partial<JobSnapshot> = {}): JobSnapshot {
     votes: [],
     keeper: true,
     keeperGraceSeconds: 10,
+    keepers: [],
     watched: false,
     refused: {},
     ...overrides,
@@ -111,6 +115,9 @@ const voting = (overrides: Partial<typeof NO_DISPUTE> = {}) => ({
   ...overrides,
 });
 
+/** A keeper that does not lead a duty does it this many seconds after it is due (grace 10 plus its own delay for job 1). */
+const LATE = 10n + keeperJitter({ me: ME, jobId: 1n, graceSeconds: 10 });
+
 function actionOf(s: JobSnapshot): string {
   const step = decideStep(s);
   return step.kind === "act" ? step.action : step.kind;
@@ -126,10 +133,9 @@ describe("verifier decisions", () => {
       assert.equal(actionOf(snap({ drawnAuditor: ME, auditCommitBy: 1_010n, audit: { ...NO_AUDIT, auditor: ME, state: AuditState.Committed } })), "wait");
     });
 
-    it("re-checks the draw every other block while another auditor may still commit (the verifier set is live)", () => {
+    it("waits for the reveal when another auditor is drawn (a change of the verifier set wakes it to re-check)", () => {
       const step = decideStep(snap({ drawnAuditor: OTHER, auditCommitBy: 1_010n }));
-      assert.equal(step.kind, "wait");
-      assert.equal(step.kind === "wait" && step.block, 112n);
+      assert.deepEqual(step.kind === "wait" && [step.block, step.time], [undefined, 1_301n]);
       const unsampled = decideStep(snap({ drawnAuditor: undefined, auditCommitBy: 1_010n }));
       assert.equal(unsampled.kind === "wait" && unsampled.time, 1_301n, "not sampled: nothing until the reveal");
     });
@@ -148,20 +154,37 @@ describe("verifier decisions", () => {
 
     it("penalizes another auditor's missed commit after its grace, also once the job is final", () => {
       const missed = { ...NO_AUDIT, auditor: OTHER, state: AuditState.Missed };
-      // Revealed at 980 (deadline 1040 - window 60): due at 980, a keeper not involved waits until 990.
-      assert.equal(actionOf(snap({ job: revealedJob(), audit: missed, now: 985n })), "wait");
-      assert.equal(actionOf(snap({ job: revealedJob(), audit: missed, now: 990n })), "penalizeAuditor");
-      assert.equal(actionOf(snap({ job: revealedJob(), audit: missed, keeper: false, now: 990n })), "wait", "keeper duties off");
+      // Revealed at 980 (deadline 1040 - window 60): due at 980, done by a keeper LATE seconds after.
+      assert.equal(actionOf(snap({ job: revealedJob(), audit: missed, now: 980n + LATE - 1n })), "wait");
+      assert.equal(actionOf(snap({ job: revealedJob(), audit: missed, now: 980n + LATE })), "penalizeAuditor");
+      assert.equal(actionOf(snap({ job: revealedJob(), audit: missed, keeper: false, now: 980n + LATE })), "wait", "keeper duties off");
       assert.equal(actionOf(snap({ job: revealedJob({ status: JobStatus.Finalized }), audit: missed, now: 1_100n })), "penalizeAuditor");
     });
 
     it("penalizes an auditor that committed but never revealed, after the window and the grace", () => {
       const silent = { ...NO_AUDIT, auditor: OTHER, state: AuditState.Committed };
       assert.equal(actionOf(snap({ job: revealedJob(), audit: silent, now: 1_040n })), "wait");
-      assert.equal(actionOf(snap({ job: revealedJob(), audit: silent, now: 1_050n })), "wait", "inside the grace");
-      assert.equal(actionOf(snap({ job: revealedJob({ status: JobStatus.Finalized }), audit: silent, now: 1_051n })), "penalizeAuditor");
+      assert.equal(actionOf(snap({ job: revealedJob(), audit: silent, now: 1_040n + LATE })), "wait", "inside the grace");
+      assert.equal(actionOf(snap({ job: revealedJob({ status: JobStatus.Finalized }), audit: silent, now: 1_041n + LATE })), "penalizeAuditor");
       const done = decideStep(snap({ job: revealedJob({ status: JobStatus.Finalized }), audit: { ...silent, state: AuditState.Penalized }, now: 1_100n }));
       assert.deepEqual(done, { kind: "done", outcome: "finalized" });
+    });
+
+    it("as an auditor forced to agree (equal roots), checks the output can be had and challenges when it cannot", () => {
+      const agreed = { ...NO_AUDIT, auditor: ME, state: AuditState.Agreed, outputRoot: ROOT_A };
+      assert.equal(actionOf(snap({ job: revealedJob(), audit: agreed })), "watch");
+      assert.equal(actionOf(snap({ job: revealedJob(), audit: agreed, judged: "disagree" })), "challenge");
+      assert.equal(actionOf(snap({ job: revealedJob(), audit: agreed, judged: "agree" })), "wait");
+      assert.equal(actionOf(snap({ job: revealedJob({ deadline: 999 }), audit: agreed, judged: "disagree" })), "wait", "window closed");
+    });
+
+    it("leaves a keeper duty to one verifier of the set first (never the auditor it penalizes), the others after their delay", () => {
+      const missed = { ...NO_AUDIT, auditor: OTHER, state: AuditState.Missed };
+      // Job 1, pool [ME, THIRD] without the auditor: (1 + 3) % 2 = 0 picks us.
+      const lead = snap({ job: revealedJob(), audit: missed, now: 980n, keepers: [OTHER, ME, THIRD] });
+      assert.equal(actionOf(lead), "penalizeAuditor", "we lead: at once");
+      assert.equal(actionOf({ ...lead, jobId: 2n }), "wait", "another leads job 2");
+      assert.equal(actionOf({ ...lead, jobId: 2n, now: 980n + 10n + keeperJitter({ me: ME, jobId: 2n, graceSeconds: 10 }) }), "penalizeAuditor");
     });
 
     it("never penalizes itself and closes a job nothing is owed on", () => {
@@ -178,14 +201,21 @@ describe("verifier decisions", () => {
 
     it("draws the committee once the seed block is mined: at once as the challenger, after the grace otherwise", () => {
       assert.equal(actionOf(snap({ job: disputed, dispute: open, head: 110n })), "wait", "seed block 110 not behind the head");
-      assert.equal(actionOf(snap({ job: disputed, dispute: { ...open, challenger: ME }, head: 111n })), "drawCommittee");
-      assert.equal(actionOf(snap({ job: disputed, dispute: open, head: 111n, now: 1_004n })), "wait");
-      assert.equal(actionOf(snap({ job: disputed, dispute: open, head: 111n, now: 1_005n })), "drawCommittee");
+      assert.equal(actionOf(snap({ job: disputed, dispute: { ...open, challenger: ME }, head: 111n, keepers: [OTHER, ME] })), "drawCommittee");
+      assert.equal(actionOf(snap({ job: disputed, dispute: open, head: 111n, now: 995n + LATE - 1n })), "wait");
+      assert.equal(actionOf(snap({ job: disputed, dispute: open, head: 111n, now: 995n + LATE })), "drawCommittee");
+    });
+
+    it("spreads keepers out: each waits the grace plus a delay of its own, up to the grace", () => {
+      const delays = Array.from({ length: 64 }, (_, i) => keeperJitter({ me: ME, jobId: BigInt(i), graceSeconds: 10 }));
+      assert.ok(delays.every((d) => d >= 0n && d <= 10n));
+      assert.ok(new Set(delays).size > 5, "delays vary from job to job");
+      assert.equal(keeperJitter({ me: ME, jobId: 5n, graceSeconds: 0 }), 0n);
     });
 
     it("resolves a dispute nobody could draw a committee for after the dispute duration", () => {
       assert.equal(actionOf(snap({ job: disputed, dispute: open, head: 111n, now: 1_595n })), "drawCommittee");
-      assert.equal(actionOf(snap({ job: disputed, dispute: open, head: 111n, now: 1_606n })), "resolve");
+      assert.equal(actionOf(snap({ job: disputed, dispute: open, head: 111n, now: 1_596n + LATE })), "resolve");
     });
 
     it("commits its vote, reveals it once the others committed or the commit phase ended, then resolves", () => {
@@ -193,31 +223,38 @@ describe("verifier decisions", () => {
       const committed = (voter: Address) => ({ voter, commitment: COMMITMENT, vote: Vote.None });
       const revealed = (voter: Address, vote: Vote = Vote.ProviderWrong) => ({ voter, commitment: COMMITMENT, vote });
       const [a, b, c] = voting().committee as [Address, Address, Address];
-      const at = (votes: JobSnapshot["votes"], now = 1_000n) => actionOf(snap({ job: disputed, dispute: voting(), votes, now }));
+      // Job 3: the lead member of the committee (committee[3 % 3]) is us.
+      const at = (votes: JobSnapshot["votes"], now = 1_000n, jobId = 3n) => actionOf(snap({ jobId, job: disputed, dispute: voting(), votes, now }));
 
       assert.equal(at([none(a), none(b), none(c)]), "commitVote");
       assert.equal(at([none(a), none(b), none(c)], 1_011n), "wait", "missed the commit phase");
       assert.equal(at([committed(a), none(b), committed(c)]), "wait", "others still committing: revealing now would leak the vote");
       assert.equal(at([committed(a), committed(b), committed(c)]), "revealVote", "every member committed");
       assert.equal(at([committed(a), none(b), committed(c)], 1_011n), "revealVote", "the commit phase is over");
-      assert.equal(at([committed(a), none(b), committed(c)], 1_021n), "resolve", "the reveal deadline passed; we are a member");
-      assert.equal(at([revealed(a), revealed(b), revealed(c, Vote.ProviderCorrect)]), "resolve", "every member revealed");
+      assert.equal(at([committed(a), none(b), committed(c)], 1_021n), "resolve", "the reveal deadline passed; we lead");
+      assert.equal(at([revealed(a), revealed(b), revealed(c, Vote.ProviderCorrect)]), "resolve", "every member revealed; we lead");
+      // Job 1: another member leads; we resolve only after the deadline and our delay.
+      assert.equal(at([revealed(a), revealed(b), revealed(c)], 1_000n, 1n), "wait");
+      assert.equal(at([revealed(a), revealed(b), revealed(c)], 1_021n + LATE - 1n, 1n), "wait");
+      assert.equal(at([revealed(a), revealed(b), revealed(c)], 1_021n + LATE, 1n), "resolve");
     });
 
-    it("as a keeper outside the committee, resolves only after the reveal deadline and its grace", () => {
+    it("as a keeper outside the committee, resolves only after the reveal deadline and its delay", () => {
       const votes = voting().committee.map((voter) => ({ voter, commitment: COMMITMENT, vote: Vote.ProviderWrong }));
       const outsider = voting({ committee: [OTHER, THIRD, PROVIDER] });
       const outsiderVotes = outsider.committee.map((voter) => ({ voter, commitment: COMMITMENT, vote: Vote.ProviderWrong }));
       assert.equal(votes.length, 3);
       assert.equal(actionOf(snap({ job: disputed, dispute: outsider, votes: outsiderVotes, now: 1_015n })), "wait");
-      assert.equal(actionOf(snap({ job: disputed, dispute: outsider, votes: outsiderVotes, now: 1_031n })), "resolve");
+      assert.equal(actionOf(snap({ job: disputed, dispute: outsider, votes: outsiderVotes, now: 1_021n + LATE })), "resolve");
     });
 
-    it("does not try an action again in the chain state the contract refused it in", () => {
-      const s = snap({ job: disputed, dispute: { ...open, challenger: ME }, head: 111n });
+    it("rests an action the contract refused in the same chain state, and tries it again later or in another state", () => {
+      const s = snap({ job: disputed, dispute: { ...open, challenger: ME }, head: 111n, keepers: [ME] });
       assert.equal(actionOf(s), "drawCommittee");
-      assert.equal(actionOf({ ...s, refused: { drawCommittee: contextKey(s) } }), "wait");
-      assert.equal(actionOf({ ...s, refused: { drawCommittee: "5:0:9" } }), "drawCommittee", "a refusal in another state does not count");
+      const refused = { drawCommittee: refusalOf(s) };
+      assert.equal(actionOf({ ...s, refused }), "wait");
+      assert.equal(actionOf({ ...s, refused, now: s.now + REFUSAL_BACKOFF_SECONDS }), "drawCommittee", "rested long enough");
+      assert.equal(actionOf({ ...s, refused: { drawCommittee: `5:0:9@${s.now}` } }), "drawCommittee", "a refusal in another state does not count");
     });
   });
 
@@ -335,8 +372,10 @@ describe("verifier judgement of provider outputs", () => {
     assert.equal(near.rootsEqual, false);
     assert.ok(near.tensors[0]!.maxAbsError > 0 && near.tensors[0]!.maxAbsError < 1e-4);
 
-    const same = judge({ own, provider: { ok: false, problem: "down", definitive: false }, providerRoot: outputRoot(own), policy });
-    assert.deepEqual([same.verdict, same.rootsEqual], ["agree", true], "equal roots agree without the provider's bytes");
+    const same = judge({ own, provider: { ok: true, bytes: own, source: "uri" }, providerRoot: outputRoot(own), policy });
+    assert.deepEqual([same.verdict, same.rootsEqual], ["agree", true]);
+    const withheld = judge({ own, provider: { ok: false, problem: "HTTP 404", definitive: false }, providerRoot: outputRoot(own), policy });
+    assert.deepEqual([withheld.verdict, withheld.rootsEqual], ["disagree", true], "an output nobody can have is wrong, even with our root");
 
     const flipped = output([0.75, 0.25, 0.5, 0.5]);
     const wrong = judge({ own, provider: { ok: true, bytes: flipped, source: "uri" }, providerRoot: outputRoot(flipped), policy });
