@@ -29,6 +29,13 @@ export type RunRequest = {
   allowNonFinite: boolean;
 };
 
+/**
+ * Main thread -> worker: leave once no job is in progress. A worker must never be terminated while
+ * an onnxruntime call of its is in flight: the call's completion then throws into a torn-down
+ * environment, and the whole process aborts (seen with onnxruntime-node 1.30).
+ */
+export type RetireRequest = { type: "retire" };
+
 /** Worker -> main thread. */
 export type WorkerMessage =
   /** The session is ready and the run starts now: the run's time limit starts here. */

@@ -5,9 +5,10 @@
  * Time limits: a job has a load phase (read, hash check, session creation and provider
  * selection, on a cache miss) limited by `loadTimeoutMs`, then the run itself limited by the
  * job's `timeoutMs`. A job past either limit rejects with InferenceTimeoutError at once, and its
- * worker is terminated and replaced by a fresh one (its cached sessions are lost with it).
- * onnxruntime's `run` cannot be interrupted: a terminated worker's thread ends when the native
- * call returns, until then it still uses its cores.
+ * worker is retired and replaced by a fresh one (its cached sessions are lost with it).
+ * onnxruntime's calls cannot be interrupted, and a worker must not be terminated during one (the
+ * process would abort, see RetireRequest): a retired worker does no further work and exits when
+ * the call in progress returns; until then it still uses its cores.
  *
  * Sessions are cached per worker by model hash and requested provider; the job that causes a load
  * is the probe its provider is tested (and, for "auto", timed) on: see session.ts. Worker logs
@@ -24,7 +25,7 @@ import { NonRetryableError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { silentLogger } from "../log.js";
 import { deserializeError, InferenceTimeoutError, InferenceWorkerError } from "./errors.js";
-import type { RunRequest, WorkerConfig, WorkerMessage } from "./protocol.js";
+import type { RetireRequest, RunRequest, WorkerConfig, WorkerMessage } from "./protocol.js";
 import { DEFAULT_PROBE_DIM_SIZE, DEFAULT_SESSION_OPTIONS, type ExecutionProvider, type ExecutionProviderChoice } from "./session.js";
 
 export type InferenceRunnerOptions = {
@@ -85,6 +86,9 @@ type Job = {
 
 type Slot = { index: number; worker: Worker; job?: Job; timer?: NodeJS.Timeout };
 
+/** How long `close()` waits for retired workers to finish their onnxruntime call before terminating them. */
+const RETIRE_GRACE_MS = 30_000;
+
 const DEFAULTS = {
   size: 1,
   defaultTimeoutMs: 30_000,
@@ -106,7 +110,7 @@ export class InferenceRunner {
   private readonly maxBlobBytes: number;
   private readonly slots: Slot[];
   private readonly queue: Job[] = [];
-  private readonly dying = new Set<Promise<number>>();
+  private readonly dying = new Map<Worker, Promise<void>>();
   private nextId = 1;
   private restarts = 0;
   private closed = false;
@@ -166,17 +170,26 @@ export class InferenceRunner {
     };
   }
 
-  /** Rejects queued and running jobs, terminates the workers and waits for their threads to end. */
+  /**
+   * Rejects queued and running jobs, retires the workers and waits for their threads to end; one
+   * still inside an onnxruntime call after RETIRE_GRACE_MS is terminated.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     const error = new InferenceWorkerError({ problem: "the runner was closed" });
     for (const job of this.queue.splice(0)) job.reject(error);
     for (const slot of this.slots) {
-      this.release(slot)?.reject(error);
-      this.retire(slot.worker);
+      const job = this.release(slot);
+      job?.reject(error);
+      // An idle worker runs no onnxruntime call (it makes them only for a job): it can simply end.
+      this.retire(slot.worker, { idle: job === undefined });
     }
-    await Promise.allSettled([...this.dying]);
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, RETIRE_GRACE_MS)));
+    await Promise.race([Promise.allSettled([...this.dying.values()]), grace]);
+    clearTimeout(timer);
+    await Promise.allSettled([...this.dying.keys()].map((worker) => worker.terminate()));
   }
 
   private dispatch(): void {
@@ -239,7 +252,7 @@ export class InferenceRunner {
     this.replace(slot);
   }
 
-  /** Terminates the slot's worker (without waiting for its thread) and starts a fresh one. */
+  /** Retires the slot's worker (without waiting for its thread) and starts a fresh one. */
   private replace(slot: Slot): void {
     this.retire(slot.worker);
     this.restarts++;
@@ -247,13 +260,19 @@ export class InferenceRunner {
     this.dispatch();
   }
 
-  /** Detaches and terminates a worker; `close()` waits for the threads still ending. */
-  private retire(worker: Worker): void {
+  /**
+   * Detaches a worker and tells it to leave once its onnxruntime call in progress, if any, has
+   * returned (see RetireRequest), or terminates it at once when it is `idle`; `close()` waits for
+   * the threads still ending. A worker that already exited is simply forgotten.
+   */
+  private retire(worker: Worker, { idle = false }: { idle?: boolean } = {}): void {
     worker.removeAllListeners();
     worker.on("error", () => undefined);
-    const dying = worker.terminate();
-    this.dying.add(dying);
-    void dying.finally(() => this.dying.delete(dying));
+    if (worker.threadId === -1) return; // already exited
+    const exited = idle ? worker.terminate().then(() => undefined) : new Promise<void>((resolve) => worker.once("exit", () => resolve()));
+    this.dying.set(worker, exited);
+    void exited.finally(() => this.dying.delete(worker));
+    if (!idle) worker.postMessage({ type: "retire" } satisfies RetireRequest);
   }
 
   private release(slot: Slot): Job | undefined {
