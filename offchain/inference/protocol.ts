@@ -40,7 +40,19 @@ export type RetireRequest = { type: "retire" };
 export type WorkerMessage =
   /** The session is ready and the run starts now: the run's time limit starts here. */
   | { type: "started"; id: number; ep: ExecutionProvider }
-  | { type: "result"; id: number; output: Uint8Array; ep: ExecutionProvider; epReason: string; ms: number }
+  | {
+      type: "result";
+      id: number;
+      output: Uint8Array;
+      ep: ExecutionProvider;
+      epReason: string;
+      /** `session.run` itself. */
+      ms: number;
+      /** Decoding and validating the input, making the feeds; converting the outputs (around `ms`). */
+      prepMs: number;
+      /** Encoding the output blob. */
+      encodeMs: number;
+    }
   | { type: "error"; id: number; error: SerializedError }
   /** One pino record, as JSON, for the runner's logger. */
   | { type: "log"; line: string };

@@ -15,6 +15,7 @@
  * reach the runner's logger with `worker` (the slot index) added.
  */
 import { createRequire } from "node:module";
+import { availableParallelism } from "node:os";
 import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 
@@ -36,7 +37,10 @@ export type InferenceRunnerOptions = {
   defaultTimeoutMs?: number;
   /** Time limit for loading a model and choosing its provider (cache misses only). */
   loadTimeoutMs?: number;
-  /** onnxruntime session options (e.g. `intraOpNumThreads`); providers are chosen per job. */
+  /**
+   * onnxruntime session options; providers are chosen per job. Defaults: see `runnerSessionOptions`
+   * (the cores shared out between the workers, no spinning).
+   */
   sessionOptions?: ort.InferenceSession.SessionOptions;
   /** Timed probe runs per provider when `ep` is "auto". */
   timedRuns?: number;
@@ -60,6 +64,11 @@ export type RunParameters = {
   timeoutMs?: number;
   /** Accept NaN/Inf in float inputs (refused by default). */
   allowNonFinite?: boolean;
+  /**
+   * The caller gives `input` up: when it spans a whole ArrayBuffer, that buffer is transferred to
+   * the worker (and detached here) instead of copied. Off by default: the caller keeps its bytes.
+   */
+  transferInput?: boolean;
 };
 
 export type RunReturnType = {
@@ -72,6 +81,15 @@ export type RunReturnType = {
   epReason: string;
   /** Milliseconds of `session.run`, measured in the worker. */
   ms: number;
+  /** Where the rest of the job's time went, milliseconds. */
+  timings: {
+    /** Waiting for a free worker (and, on a cache miss, the model load and provider choice). */
+    queuedMs: number;
+    /** In the worker: decoding and validating the input, converting the outputs. */
+    prepMs: number;
+    /** In the worker: encoding the output blob. */
+    encodeMs: number;
+  };
 };
 
 export type InferenceRunnerStats = { workers: number; busy: number; queued: number; restarts: number };
@@ -80,6 +98,9 @@ type Job = {
   id: number;
   request: RunRequest;
   timeoutMs: number;
+  /** performance.now() when run() was called, then when the run started in the worker. */
+  queuedAt: number;
+  startedAt?: number;
   resolve: (value: RunReturnType) => void;
   reject: (error: Error) => void;
 };
@@ -96,6 +117,36 @@ const DEFAULTS = {
   timedRuns: 3,
   probeDimSize: DEFAULT_PROBE_DIM_SIZE,
 } as const;
+
+/**
+ * The session options a runner of `size` workers gives each of its sessions: DEFAULT_SESSION_OPTIONS,
+ * then
+ * - `intraOpNumThreads`: the machine's cores shared out between the workers (at least one each),
+ *   where onnxruntime would give every session a thread per core and so run `size` times as many
+ *   threads as cores;
+ * - no spinning (`session.intra_op.allow_spinning = "0"`): a pool thread that waits for work
+ *   sleeps rather than spins. A provider's cores also run its main thread (fetching and hashing
+ *   blobs, the chain client) and often the chain node: spinning threads take their cores, and a
+ *   preempted pool thread then stalls the whole run. On a 2-core machine running the worker
+ *   pipeline, spinning cost the inference threads about twice the CPU per job.
+ * then `sessionOptions`, which override any of these.
+ */
+export function runnerSessionOptions({
+  size = DEFAULTS.size,
+  sessionOptions = {},
+  cores = availableParallelism(),
+}: {
+  size?: number;
+  sessionOptions?: ort.InferenceSession.SessionOptions;
+  cores?: number;
+} = {}): ort.InferenceSession.SessionOptions {
+  return {
+    ...DEFAULT_SESSION_OPTIONS,
+    intraOpNumThreads: Math.max(1, Math.floor(cores / size)),
+    extra: { session: { intra_op: { allow_spinning: "0" } } },
+    ...sessionOptions,
+  };
+}
 
 /** Starts a pool of inference workers; `close()` it when done. */
 export function createInferenceRunner(options: InferenceRunnerOptions = {}): InferenceRunner {
@@ -134,7 +185,7 @@ export class InferenceRunner {
     this.maxBlobBytes = maxBlobBytes;
     this.config = {
       logLevel: log.level,
-      sessionOptions: { ...DEFAULT_SESSION_OPTIONS, ...sessionOptions },
+      sessionOptions: runnerSessionOptions({ size, sessionOptions }),
       timedRuns,
       probeDimSize,
       maxBlobBytes,
@@ -143,7 +194,15 @@ export class InferenceRunner {
   }
 
   /** Runs one job on the next free worker; see the module doc for time limits and errors. */
-  run({ modelPath, modelHash, ep = "auto", input, timeoutMs = this.defaultTimeoutMs, allowNonFinite = false }: RunParameters): Promise<RunReturnType> {
+  run({
+    modelPath,
+    modelHash,
+    ep = "auto",
+    input,
+    timeoutMs = this.defaultTimeoutMs,
+    allowNonFinite = false,
+    transferInput = false,
+  }: RunParameters): Promise<RunReturnType> {
     if (this.closed) return Promise.reject(new InferenceWorkerError({ problem: "the runner is closed" }));
     try {
       checkTimeout("timeoutMs", timeoutMs);
@@ -153,10 +212,12 @@ export class InferenceRunner {
     }
     const id = this.nextId++;
     return new Promise<RunReturnType>((resolve, reject) => {
-      // A copy in a fresh ArrayBuffer, which is transferred to the worker: the caller keeps its own
-      // bytes (`Buffer#slice` would be a view, possibly into Node's shared buffer pool).
-      const request: RunRequest = { type: "run", id, modelPath, modelHash, ep, input: new Uint8Array(input), allowNonFinite };
-      this.queue.push({ id, request, timeoutMs, resolve, reject });
+      // The input goes to the worker in an ArrayBuffer of its own, transferred: the caller's when it
+      // gives it up and it spans it whole, else a copy, so the caller keeps its bytes (a Buffer may
+      // be a view into Node's shared pool).
+      const owned = transferInput && spansWholeBuffer(input) ? input : new Uint8Array(input);
+      const request: RunRequest = { type: "run", id, modelPath, modelHash, ep, input: owned, allowNonFinite };
+      this.queue.push({ id, request, timeoutMs, queuedAt: performance.now(), resolve, reject });
       this.dispatch();
     });
   }
@@ -218,6 +279,7 @@ export class InferenceRunner {
     const job = slot.job;
     if (job === undefined || job.id !== message.id) return;
     if (message.type === "started") {
+      job.startedAt = performance.now();
       clearTimeout(slot.timer);
       slot.timer = setTimeout(() => this.timeOut(slot, job, "run", job.timeoutMs), job.timeoutMs);
       return;
@@ -227,7 +289,9 @@ export class InferenceRunner {
     else {
       try {
         const outputTensors = decodeTensorBlob(message.output, { maxBytes: this.maxBlobBytes });
-        job.resolve({ output: message.output, outputTensors, ep: message.ep, epReason: message.epReason, ms: message.ms });
+        const queuedMs = (job.startedAt ?? performance.now()) - job.queuedAt;
+        const timings = { queuedMs, prepMs: message.prepMs, encodeMs: message.encodeMs };
+        job.resolve({ output: message.output, outputTensors, ep: message.ep, epReason: message.epReason, ms: message.ms, timings });
       } catch (error) {
         job.reject(error as Error);
       }
@@ -309,6 +373,11 @@ function workerUrl(): URL {
 function workerExecArgv(): string[] {
   // createRequire, not import.meta.resolve: tsx may load this file as CommonJS, where the latter is missing.
   return import.meta.url.endsWith(".ts") ? ["--import", pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href] : [];
+}
+
+/** Whether the bytes are a whole, transferable ArrayBuffer (not a view into a larger or shared one). */
+function spansWholeBuffer(bytes: Uint8Array): boolean {
+  return bytes.buffer instanceof ArrayBuffer && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
 }
 
 function checkTimeout(name: string, value: number): void {

@@ -45,10 +45,13 @@ port.on("message", (message: RunRequest | RetireRequest) => {
 async function handle(request: RunRequest): Promise<void> {
   busy = true;
   try {
+    const decodeStart = performance.now();
     const inputs = decodeTensorBlob(request.input, { maxBytes: config.maxBlobBytes });
+    const decodeMs = performance.now() - decodeStart;
     const session = await cache.get({ modelPath: request.modelPath, modelHash: request.modelHash, ep: request.ep, probeInputs: inputs });
     if (retiring) return;
     post({ type: "started", id: request.id, ep: session.ep });
+    const runStart = performance.now();
     const { outputs, ms } = await runModelSession({
       session: session.session,
       inputs,
@@ -56,8 +59,11 @@ async function handle(request: RunRequest): Promise<void> {
       ep: session.ep,
       allowNonFinite: request.allowNonFinite,
     });
+    const encodeStart = performance.now();
+    const prepMs = decodeMs + (encodeStart - runStart - ms);
     const output = encodeTensorBlob(outputs, { maxBytes: config.maxBlobBytes });
-    post({ type: "result", id: request.id, output, ep: session.ep, epReason: session.reason, ms }, [output.buffer as ArrayBuffer]);
+    const encodeMs = performance.now() - encodeStart;
+    post({ type: "result", id: request.id, output, ep: session.ep, epReason: session.reason, ms, prepMs, encodeMs }, [output.buffer as ArrayBuffer]);
   } catch (error) {
     post({ type: "error", id: request.id, error: serializeError(error) });
   } finally {
