@@ -3,11 +3,15 @@
  *
  * Layout: `<dir>/<first two hex digits>/<64 hex digits>`, so no directory grows past 1/256 of
  * the blobs. Writes go to `<dir>/.tmp/` first, are flushed, then renamed into place: a crash
- * leaves either the whole blob or none (at worst a stray temp file), never a torn one. Every read
- * is hashed; a file that no longer matches its name is an error, never returned. `put` always
- * rewrites, so putting the right bytes again repairs a corrupted copy.
+ * leaves either the whole blob or none (at worst a stray temp file), never a torn one. Reads are
+ * hashed; a file that no longer matches its name is an error, never returned. The store remembers,
+ * in memory, the files it wrote or verified itself (inode, size, modification time), and reads those
+ * back without hashing them again while they are unchanged: a blob server answering every GET for a
+ * 4.9 MB input would otherwise hash it every time. A new process hashes every file on its first read.
+ * `put` always rewrites, so putting the right bytes again repairs a corrupted copy.
  */
 import { randomBytes } from "node:crypto";
+import type { Stats } from "node:fs";
 import { mkdir, open, rename, stat, unlink } from "node:fs/promises";
 import path from "node:path";
 
@@ -17,7 +21,7 @@ import { blobId, DEFAULT_MAX_BLOB_BYTES } from "../codec/tensor.js";
 import { parseBlobId, verifyBlob } from "./blob-id.js";
 import { BlobNotFoundError, BlobTooLargeError } from "./errors.js";
 import { validateMaxBytes } from "./read-capped.js";
-import type { BlobStore } from "./store.js";
+import type { BlobStore, PutOptions } from "./store.js";
 
 export type LocalBlobStoreParameters = {
   /** The store's directory; created on the first `put`. */
@@ -26,9 +30,13 @@ export type LocalBlobStoreParameters = {
   maxBytes?: number;
 };
 
+/** Files known to match their id, by id: their identity as it was then. */
+const KNOWN_FILES_KEPT = 4_096;
+
 export class LocalBlobStore implements BlobStore {
   readonly dir: string;
   readonly maxBytes: number;
+  readonly #known = new Map<Hex, string>();
 
   constructor({ dir, maxBytes = DEFAULT_MAX_BLOB_BYTES }: LocalBlobStoreParameters) {
     validateMaxBytes(maxBytes);
@@ -42,21 +50,32 @@ export class LocalBlobStore implements BlobStore {
     return path.join(this.dir, hex.slice(0, 2), hex);
   }
 
-  async put(bytes: Uint8Array): Promise<Hex> {
+  async put(bytes: Uint8Array, { knownId }: PutOptions = {}): Promise<Hex> {
     if (bytes.byteLength > this.maxBytes) {
       throw new BlobTooLargeError({ source: "put", maxBytes: this.maxBytes, size: bytes.byteLength });
     }
-    const id = blobId(bytes);
+    const id = knownId === undefined ? blobId(bytes) : parseBlobId(knownId, "knownId");
     const target = this.pathOf(id);
     await mkdir(path.dirname(target), { recursive: true });
-    await writeAtomically({ target, bytes, tempDir: path.join(this.dir, ".tmp") });
+    this.#known.delete(id);
+    const written = await writeAtomically({ target, bytes, tempDir: path.join(this.dir, ".tmp") });
+    if (knownId === undefined) this.#remember(id, written);
     return id;
   }
 
   async get(id: Hex): Promise<Uint8Array> {
     const file = this.pathOf(id);
-    const bytes = await readFileCapped({ file, maxBytes: this.maxBytes, id });
-    return verifyBlob({ bytes, expected: id, source: file });
+    const { bytes, stats } = await readFileCapped({ file, maxBytes: this.maxBytes, id });
+    if (this.#known.get(id) === identity(stats)) return bytes;
+    verifyBlob({ bytes, expected: id, source: file });
+    this.#remember(id, stats);
+    return bytes;
+  }
+
+  #remember(id: Hex, stats: Stats): void {
+    this.#known.delete(id);
+    this.#known.set(id, identity(stats));
+    if (this.#known.size > KNOWN_FILES_KEPT) this.#known.delete(this.#known.keys().next().value as Hex);
   }
 
   async has(id: Hex): Promise<boolean> {
@@ -69,14 +88,21 @@ export class LocalBlobStore implements BlobStore {
   }
 }
 
-/** Writes `bytes` to a fresh temp file, flushes it, and renames it over `target`. */
-async function writeAtomically({ target, bytes, tempDir }: { target: string; bytes: Uint8Array; tempDir: string }) {
+/** A file's identity: a rewrite or a replacement changes it. */
+function identity(stats: Stats): string {
+  return `${stats.dev}:${stats.ino}:${stats.size}:${stats.mtimeMs}:${stats.ctimeMs}`;
+}
+
+/** Writes `bytes` to a fresh temp file, flushes it, and renames it over `target`; the file's stats. */
+async function writeAtomically({ target, bytes, tempDir }: { target: string; bytes: Uint8Array; tempDir: string }): Promise<Stats> {
   await mkdir(tempDir, { recursive: true });
   const temp = path.join(tempDir, `${path.basename(target)}.${process.pid}.${randomBytes(6).toString("hex")}`);
   const handle = await open(temp, "wx");
+  let stats: Stats;
   try {
     await handle.writeFile(bytes);
     await handle.sync();
+    stats = await handle.stat();
   } catch (error) {
     await handle.close();
     await unlink(temp).catch(() => {});
@@ -89,10 +115,11 @@ async function writeAtomically({ target, bytes, tempDir }: { target: string; byt
     await unlink(temp).catch(() => {});
     throw error;
   }
+  return stats;
 }
 
-/** The file's bytes, refusing one over `maxBytes` before reading it. */
-async function readFileCapped({ file, maxBytes, id }: { file: string; maxBytes: number; id: Hex }): Promise<Uint8Array> {
+/** The file's bytes and stats, refusing one over `maxBytes` before reading it. */
+async function readFileCapped({ file, maxBytes, id }: { file: string; maxBytes: number; id: Hex }): Promise<{ bytes: Uint8Array; stats: Stats }> {
   let handle;
   try {
     handle = await open(file, "r");
@@ -101,10 +128,10 @@ async function readFileCapped({ file, maxBytes, id }: { file: string; maxBytes: 
     throw error;
   }
   try {
-    const { size } = await handle.stat();
-    if (size > maxBytes) throw new BlobTooLargeError({ source: id, maxBytes, size });
+    const stats = await handle.stat();
+    if (stats.size > maxBytes) throw new BlobTooLargeError({ source: id, maxBytes, size: stats.size });
     const buffer = await handle.readFile();
-    return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+    return { bytes: new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength), stats };
   } finally {
     await handle.close();
   }

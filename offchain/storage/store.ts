@@ -6,8 +6,12 @@
 import type { Hex } from "viem";
 
 export interface BlobStore {
-  /** Stores the bytes and returns their blob id; storing the same bytes twice is a no-op. */
-  put(bytes: Uint8Array): Promise<Hex>;
+  /**
+   * Stores the bytes and returns their blob id; storing the same bytes twice is a no-op. A caller
+   * that has just checked the bytes against their id (`fetchBlob` does) passes it as `knownId`, so
+   * they are not hashed again; a wrong one only stores bytes that every `get` then refuses.
+   */
+  put(bytes: Uint8Array, options?: PutOptions): Promise<Hex>;
   /**
    * The bytes of blob `id`, verified against it. Throws `BlobNotFoundError` if absent,
    * `BlobHashMismatchError` if the stored copy is corrupted, `BlobTooLargeError` over the cap.
@@ -16,3 +20,8 @@ export interface BlobStore {
   /** Whether a blob with this id is stored (present, not yet verified). */
   has(id: Hex): Promise<boolean>;
 }
+
+export type PutOptions = {
+  /** The blob id the caller already verified these bytes against. */
+  knownId?: Hex;
+};
