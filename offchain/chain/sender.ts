@@ -1,9 +1,10 @@
 /**
  * Sends contract transactions for one account, carefully.
  *
- *   1. simulate (`eth_call`): a revert is caught before anything is signed, decoded from the ABI
- *      into a `ContractRevertError` (never retried);
- *   2. estimate gas (plus a buffer) and fees;
+ *   1. simulate: a revert is caught before anything is signed, decoded from the ABI into a
+ *      `ContractRevertError` (never retried). The gas estimate (`eth_estimateGas`) runs the call
+ *      and is that simulation; with a fixed gas limit, an `eth_call` is;
+ *   2. the gas estimate (plus a buffer) and fees;
  *   3. under a per-sender lock: take the next nonce (read from the chain's pending count once, then
  *      counted locally), sign locally, broadcast. The lock keeps broadcasts in nonce order, so
  *      concurrent sends get consecutive nonces and a failure before broadcast leaves no gap;
@@ -211,13 +212,27 @@ export class TxSender {
     const context = { from: this.address, to, function: functionName };
     const data = encodeFunctionData({ abi, functionName, args });
 
+    let gas: bigint;
     try {
-      await this.#retry({
-        signal,
-        abi,
-        details: { ...context, step: "simulate" },
-        run: () => this.#public.simulateContract({ account: this.address, address: to, abi, functionName, args, value }),
-      });
+      if (fixedGas !== undefined) {
+        await this.#retry({
+          signal,
+          abi,
+          details: { ...context, step: "simulate" },
+          run: () => this.#public.simulateContract({ account: this.address, address: to, abi, functionName, args, value }),
+        });
+        gas = fixedGas;
+      } else {
+        // One request, not an eth_call and then an estimate: the estimate runs the call, and its
+        // revert carries the same data (one chain request less per transaction).
+        const estimate = await this.#retry({
+          signal,
+          abi,
+          details: { ...context, step: "estimateGas" },
+          run: () => this.#public.estimateGas({ account: this.address, to, data, value }),
+        });
+        gas = withGasBuffer({ gas: estimate, bufferPct: this.#gasBufferPct });
+      }
     } catch (error) {
       if (error instanceof ContractRevertError) {
         this.#stats.simulatedReverts++;
@@ -226,17 +241,6 @@ export class TxSender {
       throw error;
     }
     signal?.throwIfAborted();
-    const gas =
-      fixedGas ??
-      withGasBuffer({
-        gas: await this.#retry({
-          signal,
-          abi,
-          details: { ...context, step: "estimateGas" },
-          run: () => this.#public.estimateGas({ account: this.address, to, data, value }),
-        }),
-        bufferPct: this.#gasBufferPct,
-      });
     const fees = await this.#fees(signal);
     const chainId = await this.#chain(signal);
     signal?.throwIfAborted();
