@@ -43,6 +43,8 @@ export type CreateChainClientsParameters = {
   timeoutMs?: number;
   /** How often viem polls (receipts, block numbers), milliseconds. */
   pollingIntervalMs?: number;
+  /** Called with the method of every JSON-RPC request sent (metrics: requests per method). */
+  onRequest?: (method: string) => void;
 };
 
 export type CreateChainClientsReturnType = {
@@ -63,8 +65,17 @@ export function chainFor({ chainId, rpcUrl }: { chainId: number; rpcUrl: string 
   });
 }
 
-function transportFor({ rpcUrl, timeoutMs }: { rpcUrl: string; timeoutMs: number }): Transport {
-  return http(rpcUrl, { retryCount: 0, timeout: timeoutMs, batch: false });
+function transportFor({ rpcUrl, timeoutMs, onRequest }: { rpcUrl: string; timeoutMs: number; onRequest?: (method: string) => void }): Transport {
+  const transport = http(rpcUrl, { retryCount: 0, timeout: timeoutMs, batch: false });
+  if (onRequest === undefined) return transport;
+  return (parameters) => {
+    const created = transport(parameters);
+    const request: typeof created.request = (args, options) => {
+      onRequest(args.method);
+      return created.request(args, options);
+    };
+    return { ...created, request };
+  };
 }
 
 /**
@@ -78,11 +89,12 @@ export async function createChainClients({
   chainId,
   timeoutMs = 10_000,
   pollingIntervalMs = 250,
+  onRequest,
 }: CreateChainClientsParameters): Promise<CreateChainClientsReturnType> {
   if (privateKey && givenAccount) {
     throw new NonRetryableError("pass either privateKey or account, not both", { code: "CONFIG", details: { rpcUrl } });
   }
-  const transport = transportFor({ rpcUrl, timeoutMs });
+  const transport = transportFor({ rpcUrl, timeoutMs, onRequest });
   const id = chainId ?? (await readChainId({ rpcUrl, timeoutMs }));
   const chain = chainFor({ chainId: id, rpcUrl });
   const publicClient = createPublicClient({ chain, transport, cacheTime: 0, pollingInterval: pollingIntervalMs });

@@ -38,7 +38,18 @@ export type RunWorkerParameters = {
 };
 
 /** The chain side every command needs: chain id, addresses, clients, and a sender when keyed. */
-export async function connectChain({ options, env = process.env, keyed }: { options: ChainOptions; env?: NodeJS.ProcessEnv; keyed: boolean }) {
+export async function connectChain({
+  options,
+  env = process.env,
+  keyed,
+  onRequest,
+}: {
+  options: ChainOptions;
+  env?: NodeJS.ProcessEnv;
+  keyed: boolean;
+  /** Told the method of every JSON-RPC request (metrics). */
+  onRequest?: (method: string) => void;
+}) {
   const chainId = await readChainId({ rpcUrl: options.rpcUrl });
   const deployment: Deployment =
     (options.addresses as Deployment | undefined) ??
@@ -51,7 +62,7 @@ export async function connectChain({ options, env = process.env, keyed }: { opti
         env,
       })
     : undefined;
-  const clients = await createChainClients({ rpcUrl: options.rpcUrl, privateKey, chainId });
+  const clients = await createChainClients({ rpcUrl: options.rpcUrl, privateKey, chainId, onRequest });
   return { chainId, deployment, ...clients };
 }
 
@@ -59,7 +70,8 @@ export async function runWorker({ options, log, signal, env = process.env, onRea
   const secret = workerSecret(env, options.secretEnv);
   assertFaultsAllowed(options.fault, env);
   if (options.fault) log.warn({ msg: "TEST FAULT ON: this worker cheats on purpose", fault: options.fault });
-  const chain = await connectChain({ options, env, keyed: true });
+  const metrics = createWorkerMetrics();
+  const chain = await connectChain({ options, env, keyed: true, onRequest: (method) => metrics.rpc.inc({ method }) });
   const { publicClient, walletClient, account, chainId, deployment } = chain;
   const sender = new TxSender({ publicClient, walletClient: walletClient!, logger: log.child({ component: "sender" }) });
 
@@ -73,7 +85,6 @@ export async function runWorker({ options, log, signal, env = process.env, onRea
     closers.push(() => runner.close());
     const blobServer = await startBlobServer({ store, host: options.host, port: options.port, logger: log });
     closers.push(() => blobServer.close());
-    const metrics = createWorkerMetrics();
     const metricsServer = options.metricsPort >= 0 ? await startMetricsServer({ registry: metrics.registry, port: options.metricsPort }) : undefined;
     if (metricsServer) closers.push(() => metricsServer.close());
 
