@@ -14,7 +14,7 @@
  * Bad input never leads to a commitment: a job whose input cannot be fetched, does not hash right,
  * does not decode or does not fit the model is skipped with a logged reason before any claim.
  */
-import type { Address, Hex, PublicClient } from "viem";
+import type { Address, Hex, PublicClient, TransactionReceipt } from "viem";
 
 import { readFile } from "node:fs/promises";
 
@@ -24,7 +24,7 @@ import { blobId as blobIdOf, decodeTensorBlob } from "../codec/tensor.js";
 import { abiOf } from "../chain/artifacts.js";
 import type { Deployment } from "../chain/deployment.js";
 import { ContractRevertError } from "../chain/errors.js";
-import { JobStatus, readJob, type JobRecord } from "../chain/jobs.js";
+import { applyJobLog, decodeJobLog, JobStatus, readJob, type JobRecord } from "../chain/jobs.js";
 import type { TxSender } from "../chain/sender.js";
 import { DinferError, RetryableError } from "../errors.js";
 import type { InferenceRunner } from "../inference/runner.js";
@@ -70,6 +70,12 @@ export type ProviderWorkerParameters = {
   allowFileUris: boolean;
   withdrawMin: bigint;
   claimMode: "run-first" | "claim-first";
+  /**
+   * Posted jobs taken up at once (fetched, checked, run, committed): enough to keep every inference
+   * thread busy while the next inputs are fetched, few enough that a backlog of thousands of jobs
+   * is not fetched into memory at once. Default: twice the runner's threads.
+   */
+  prefetch?: number;
   /** Test only (offchain/provider/fault.ts): the fault this worker commits on purpose. */
   fault?: Fault;
 };
@@ -83,6 +89,8 @@ type JobData = {
   abandoned?: string;
   outputId?: Hex;
   outputRoot?: Hex;
+  /** The output's size: a reveal decides inline or by URI without reading the blob. */
+  outputBytes?: number;
   ep?: string;
   inferenceMs?: number;
   /** The output is withheld (fault mode): never stored or served, revealed by root and URI only. */
@@ -92,6 +100,10 @@ type JobData = {
 /** Local statuses: `candidate` (posted, not decided), `active` (ours, not ended), then an end. */
 const OPEN = ["candidate", "active"];
 const INLINE_MAX = 4096;
+/** Credits are read after a job of ours finalized, and at least this often (anything else that pays us). */
+const CREDITS_RECHECK_MS = 30_000;
+/** At most one withdraw per this long: each costs a transaction, and finalizes come in bursts. */
+const WITHDRAW_EVERY_MS = 5_000;
 
 export class ProviderWorker {
   private readonly p: ProviderWorkerParameters;
@@ -109,10 +121,19 @@ export class ProviderWorker {
   /** Jobs waiting for a block or a time (seed block, end of a window): not read again before it. */
   private readonly wake = new Map<bigint, { block?: bigint; time?: bigint }>();
   private faultModelHash?: Hex;
+  /** Whether our credits may have grown since they were last read, and when that was. */
+  private creditsMayHaveGrown = true;
+  private creditsReadAt = 0;
+  private withdrewAt = -Infinity;
+  /** Candidate jobs mid-step (being fetched, checked, run or committed): at most `prefetch`. */
+  private readonly preparing = new Set<bigint>();
+  private readonly prefetch: number;
+  private stopped = false;
 
   constructor(parameters: ProviderWorkerParameters) {
     this.p = parameters;
     this.models = new Map(parameters.models.map((m) => [m.modelId, m]));
+    this.prefetch = parameters.prefetch ?? 2 * parameters.runner.stats().workers;
   }
 
   async init(): Promise<void> {
@@ -143,31 +164,49 @@ export class ProviderWorker {
       .finally(() => (this.ticking = false));
   }
 
+  /**
+   * Starts the steps due, with the head of the last tick. Posted jobs are taken up `prefetch` at a
+   * time, oldest first; when one of them is done with, the next starts at once, not at the next
+   * tick, so the inference threads do not wait for a tick.
+   */
   private startSteps(): void {
+    if (this.stopped) return;
     const head = this.head!;
     for (const record of this.p.journal.listJobs<JobData>({ status: OPEN, role: "provider" })) {
-      if (this.inFlight.has(record.jobId)) continue;
-      const wake = this.wake.get(record.jobId);
+      const { jobId } = record;
+      if (this.inFlight.has(jobId)) continue;
+      const wake = this.wake.get(jobId);
       if (wake && ((wake.block !== undefined && head.number < wake.block) || (wake.time !== undefined && head.timestamp < wake.time))) {
         continue;
       }
-      this.wake.delete(record.jobId);
-      const step = this.advance(record.jobId, record.data as JobData)
-        .catch((error) => this.onStepError(record.jobId, error))
-        .finally(() => this.inFlight.delete(record.jobId));
-      this.inFlight.set(record.jobId, step);
+      if (record.status === "candidate") {
+        if (this.preparing.size >= this.prefetch) continue;
+        this.preparing.add(jobId);
+      }
+      this.wake.delete(jobId);
+      const step = this.advance(jobId, record.data as JobData)
+        .catch((error) => this.onStepError(jobId, error))
+        .finally(() => {
+          this.inFlight.delete(jobId);
+          if (this.preparing.delete(jobId)) this.startSteps();
+        });
+      this.inFlight.set(jobId, step);
     }
     // Never alongside a step's transaction: a withdraw empties the credits slot, and a finalize whose
     // gas was estimated before that then needs ~20k gas more (a zero to non-zero SSTORE) and runs out.
-    if (!this.withdrawing && this.sending === 0) {
+    // Credits are read only when they may have grown (not a chain request every tick).
+    const now = Date.now();
+    const due = (this.creditsMayHaveGrown && now - this.withdrewAt >= WITHDRAW_EVERY_MS) || now - this.creditsReadAt >= CREDITS_RECHECK_MS;
+    if (!this.withdrawing && this.sending === 0 && due) {
       this.withdrawing = this.withdrawEarnings()
         .catch((error) => this.p.log.warn({ msg: "withdraw failed", err: describe(error) }))
         .finally(() => (this.withdrawing = undefined));
     }
   }
 
-  /** Waits for every step in progress (used on shutdown: the current steps finish). */
+  /** Waits for every step in progress (used on shutdown: the current steps finish, no new one starts). */
   async drain(): Promise<void> {
+    this.stopped = true;
     await Promise.allSettled([...this.inFlight.values(), this.withdrawing]);
   }
 
@@ -198,7 +237,7 @@ export class ProviderWorker {
       case JobStatus.Committed:
         return this.reveal(record, data);
       case JobStatus.Revealed:
-        return this.finalize(record);
+        return this.finalize(record, data);
       case JobStatus.Disputed:
         // The dispute settles it; we keep serving the output meanwhile.
         this.wake.set(jobId, { time: (await this.chainTime()) + 5n });
@@ -229,18 +268,25 @@ export class ProviderWorker {
     }
 
     let input: Uint8Array;
+    let verifiedId: Hex | undefined;
+    const timings: StageTimings = {};
     try {
-      input = await this.fetchInput(record);
+      const fetchStart = performance.now();
+      ({ bytes: input, verifiedId } = await this.fetchInput(record));
+      const checkStart = performance.now();
       validateInputs({ tensors: decodeTensorBlob(input, { maxBytes: this.p.maxInputBytes }), inputMetadata: model.inputMetadata });
+      timings.fetch = checkStart - fetchStart;
+      timings.check = performance.now() - checkStart;
     } catch (error) {
       // A blob server down for a moment is no reason to give the job up: the next tick tries again.
       if (error instanceof RetryableError) throw error;
       return this.skip(jobId, data, `bad input: ${describe(error)}`);
     }
-    await this.p.store.put(input);
     this.inputs.set(jobId, input);
 
     if (this.p.claimMode === "claim-first") {
+      // The run comes after the claim, maybe after a restart: the store keeps the input till then.
+      await this.p.store.put(input, { knownId: verifiedId });
       const claimed = await this.act(jobId, "claim", () =>
         this.p.sender.send({ address: this.p.deployment.market, abi: abiOf("JobMarket"), functionName: "claim", args: [jobId, job] }),
       );
@@ -253,8 +299,9 @@ export class ProviderWorker {
       return;
     }
 
-    // Run first: nothing is claimed yet, so a run that can never succeed just skips the job.
-    const ran = await this.produceOutput(record, data);
+    // Run first: nothing is claimed yet, so a run that can never succeed just skips the job. The
+    // input is not stored: a restart before the commit finds the job still posted and fetches it again.
+    const ran = await this.produceOutput(record, data, timings);
     if ("failure" in ran) return this.skip(jobId, data, `run failed: ${ran.failure}`);
     // The state read before the run is what we claim from; if someone claimed meanwhile, the
     // simulation refuses it and the next tick ends the job as a lost race.
@@ -269,6 +316,7 @@ export class ProviderWorker {
     if (!committed) return;
     this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status: "active", data: ran.data });
     this.onTaken(record);
+    this.scheduleAfter(record, committed, ran.data);
   }
 
   private onTaken({ jobId, job }: JobRecord): void {
@@ -289,9 +337,10 @@ export class ProviderWorker {
       return;
     }
     const c = this.commitmentFor(jobId, ran.data.outputRoot!);
-    await this.act(jobId, "commit", () =>
+    const committed = await this.act(jobId, "commit", () =>
       this.p.sender.send({ address: this.p.deployment.market, abi: abiOf("JobMarket"), functionName: "commit", args: [jobId, job, c] }),
     );
+    this.scheduleAfter(record, committed, ran.data);
   }
 
   /**
@@ -299,11 +348,15 @@ export class ProviderWorker {
    * journaled before any commit is sent: a restarted worker must reveal exactly this output. Returns
    * `failure` for a run that can never succeed; a retryable failure (timeout, dead thread) throws.
    */
-  private async produceOutput(record: JobRecord, data: JobData): Promise<{ data: JobData } | { failure: string }> {
+  private async produceOutput(record: JobRecord, data: JobData, timings: StageTimings = {}): Promise<{ data: JobData } | { failure: string }> {
     const { job, jobId } = record;
+    // The input's buffer goes to the inference thread (transferred, not copied): it is taken out of
+    // the map first, so a retry reads it from the store (claim-first) or fetches it again (run-first).
+    const fetched = this.inputs.get(jobId);
+    this.inputs.delete(jobId);
     if (data.outputId && data.outputRoot && (data.withheld || (await this.p.store.has(data.outputId)))) return { data };
     const model = this.models.get(job.modelId)!;
-    const input = this.inputs.get(jobId) ?? (await this.p.store.get(record.inputHash));
+    const input = fetched ?? (await this.p.store.get(record.inputHash));
     const { fault } = this.p;
     let modelPath = model.path;
     let modelHash: string = model.modelHash;
@@ -313,21 +366,36 @@ export class ProviderWorker {
     }
     let result: Awaited<ReturnType<InferenceRunner["run"]>>;
     try {
-      result = await this.p.runner.run({ modelPath, modelHash, ep: this.p.ep, input, timeoutMs: this.p.inferenceTimeoutMs });
+      result = await this.p.runner.run({ modelPath, modelHash, ep: this.p.ep, input, timeoutMs: this.p.inferenceTimeoutMs, transferInput: true });
     } catch (error) {
       if (error instanceof RetryableError) throw error; // the next tick tries again
       return { failure: describe(error) };
     }
     this.p.metrics.inference.observe({ model: String(job.modelId), ep: result.ep }, result.ms / 1000);
+    Object.assign(timings, { wait: result.timings.queuedMs, prep: result.timings.prepMs + result.timings.encodeMs, run: result.ms });
+    const outputStart = performance.now();
     const output = fault ? applyFault({ fault, output: result.output, jobId }) : result.output;
     const withheld = fault?.mode === "withhold";
     const outputId = withheld ? blobIdOf(output) : await this.p.store.put(output);
-    const next: JobData = { ...data, outputId, outputRoot: outputRoot(output), ep: result.ep, inferenceMs: result.ms, withheld };
+    const root = outputRoot(output);
+    const next: JobData = { ...data, outputId, outputRoot: root, outputBytes: output.byteLength, ep: result.ep, inferenceMs: result.ms, withheld };
     const status = this.p.journal.getJob(jobId)?.status ?? "candidate";
     this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status, data: next });
-    this.inputs.delete(jobId);
-    this.p.log.info({ msg: "inference done", job_id: jobId.toString(), ep: result.ep, ms: Math.round(result.ms), output_id: outputId });
+    timings.output = performance.now() - outputStart;
+    this.observeStages(timings);
+    this.p.log.info({
+      msg: "inference done",
+      job_id: jobId.toString(),
+      ep: result.ep,
+      ms: Math.round(result.ms),
+      output_id: outputId,
+      stages_ms: roundTimings(timings),
+    });
     return { data: next };
+  }
+
+  private observeStages(timings: StageTimings): void {
+    for (const [stage, ms] of Object.entries(timings)) if (ms !== undefined) this.p.metrics.stage.observe({ stage }, ms / 1000);
   }
 
   private commitmentFor(jobId: bigint, root: Hex): Hex {
@@ -352,7 +420,9 @@ export class ProviderWorker {
       throw new DinferError("committed job has no stored output", { code: "OUTPUT_LOST", details: { jobId: jobId.toString() } });
     }
     let inline: Hex = "0x";
-    if (!data.withheld) {
+    // Only a small output is read back (to reveal it inline); a journal from before outputBytes was
+    // kept has no size, and its output is read to learn it.
+    if (!data.withheld && (data.outputBytes === undefined || data.outputBytes <= INLINE_MAX)) {
       const output = await this.p.store.get(data.outputId);
       if (output.length <= INLINE_MAX) inline = toHex(output);
     }
@@ -376,16 +446,17 @@ export class ProviderWorker {
       },
     );
     if (revealed) this.p.log.info({ msg: "result revealed", job_id: jobId.toString(), output_uri: uri, inline: inline !== "0x" });
+    this.scheduleAfter(record, revealed, data);
   }
 
-  private async finalize(record: JobRecord): Promise<void> {
+  private async finalize(record: JobRecord, data: JobData): Promise<void> {
     const { job, jobId } = record;
     if ((await this.chainTime()) <= BigInt(job.deadline)) {
       this.wake.set(jobId, { time: BigInt(job.deadline) + 1n }); // still inside the challenge window
       return;
     }
     const output = job.callbackGasLimit !== 0 && job.inlineOutput ? (record.inlineOutput ?? "0x") : undefined;
-    await this.act(jobId, "finalize", () =>
+    const finalized = await this.act(jobId, "finalize", () =>
       output !== undefined
         ? this.p.sender.send({
             address: this.p.deployment.market,
@@ -395,6 +466,37 @@ export class ProviderWorker {
           })
         : this.p.sender.send({ address: this.p.deployment.market, abi: abiOf("JobMarket"), functionName: "finalize", args: [jobId, job] }),
     );
+    this.scheduleAfter(record, finalized, data);
+  }
+
+  /**
+   * After our own transaction for a job: its receipt's market events give the state the job is in
+   * now, and so when its next step can come (the seed block after a commit, the end of the challenge
+   * window after a reveal), without reading the job again at the next tick. That step still starts
+   * with a fresh read; this only schedules it. A finalize ends the job here.
+   */
+  private scheduleAfter(record: JobRecord, result: ActResult, data: JobData): void {
+    if (!result || result.receipt === undefined) return; // nothing sent now: the next tick reads the job
+    const market = this.p.deployment.market.toLowerCase();
+    let next: JobRecord | undefined = record;
+    for (const log of result.receipt.logs) {
+      if (log.address.toLowerCase() !== market) continue;
+      const decoded = decodeJobLog(log);
+      if (decoded !== undefined && decoded.args.jobId === record.jobId) next = applyJobLog(next, decoded);
+    }
+    if (next === undefined || next === record) return;
+    const { jobId, job } = next;
+    switch (job.status) {
+      case JobStatus.Committed:
+        this.wake.set(jobId, { block: job.commitBlock + this.seedDelay + 1n });
+        return;
+      case JobStatus.Revealed:
+        this.wake.set(jobId, { time: BigInt(job.deadline) + 1n });
+        return;
+      case JobStatus.Finalized:
+        this.end(jobId, data, "finalized");
+        return;
+    }
   }
 
   /**
@@ -435,24 +537,28 @@ export class ProviderWorker {
   /**
    * Sends one journaled action at most once. Returns false when the contract refused it (a lost
    * claim race, a job someone else already moved): that is logged and dropped, never retried.
+   * Otherwise the action is done, with the receipt when it was sent now.
    */
   private async act(
     jobId: bigint,
     action: string,
     send: () => ReturnType<TxSender["send"]>,
     onRefused?: (error: ContractRevertError) => void,
-  ): Promise<boolean> {
+  ): Promise<ActResult> {
     const { action: existing } = this.p.journal.beginAction({ jobId, action });
-    if (existing.state === "confirmed") return true;
+    if (existing.state === "confirmed") return {};
     if (existing.state === "failed") this.p.journal.retryAction({ jobId, action });
     while (this.withdrawing) await this.withdrawing; // see tick()
     this.sending++;
     try {
+      const started = performance.now();
       const { hash, fee, receipt } = await send();
       this.p.journal.markActionConfirmed({ jobId, action, txHash: hash });
+      const ms = performance.now() - started;
       this.p.metrics.gas.inc(Number(fee));
-      this.p.log.info({ msg: `${action} confirmed`, job_id: jobId.toString(), tx_hash: hash, gas_used: receipt.gasUsed.toString() });
-      return true;
+      this.p.metrics.stage.observe({ stage: action }, ms / 1000);
+      this.p.log.info({ msg: `${action} confirmed`, job_id: jobId.toString(), tx_hash: hash, gas_used: receipt.gasUsed.toString(), ms: Math.round(ms) });
+      return { receipt };
     } catch (error) {
       if (!(error instanceof ContractRevertError)) throw error;
       this.p.journal.markActionFailed({ jobId, action, error: `${error.errorName ?? "revert"}` });
@@ -464,18 +570,20 @@ export class ProviderWorker {
     }
   }
 
-  private async fetchInput(record: JobRecord): Promise<Uint8Array> {
-    if (record.inlineInput.length > 2) return hexToBytes(record.inlineInput);
+  /** The job's input; `verifiedId` when its bytes were checked against the job's inputHash here. */
+  private async fetchInput(record: JobRecord): Promise<{ bytes: Uint8Array; verifiedId?: Hex }> {
+    if (record.inlineInput.length > 2) return { bytes: hexToBytes(record.inlineInput) };
     if (record.inputURI.startsWith("file:") && !this.p.allowFileUris) {
       throw new DinferError("file:// inputs are refused (allowFileUris is off)", { code: "INPUT_URI_REFUSED" });
     }
-    return fetchBlob({
+    const bytes = await fetchBlob({
       uri: record.inputURI,
       expectedHash: record.inputHash,
       maxBytes: this.p.maxInputBytes,
       ipfsGateway: this.p.ipfsGateway,
       store: this.p.store,
     });
+    return { bytes, verifiedId: record.inputHash };
   }
 
   private skip(jobId: bigint, data: JobData, reason: string): void {
@@ -486,6 +594,8 @@ export class ProviderWorker {
 
   private end(jobId: bigint, data: JobData, outcome: string, reason?: string): void {
     this.inputs.delete(jobId);
+    this.wake.delete(jobId);
+    if (outcome === "finalized") this.creditsMayHaveGrown = true;
     const wasActive = this.p.journal.getJob(jobId)?.status === "active";
     this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status: outcome, data: { ...data, reason } });
     this.p.metrics.jobs.inc({ outcome });
@@ -500,8 +610,17 @@ export class ProviderWorker {
   }
 
   private async withdrawEarnings(): Promise<void> {
-    const credits = (await this.read(this.p.deployment.market, "JobMarket", "credits", [this.p.account])) as bigint;
+    this.creditsMayHaveGrown = false;
+    this.creditsReadAt = Date.now();
+    let credits: bigint;
+    try {
+      credits = (await this.read(this.p.deployment.market, "JobMarket", "credits", [this.p.account])) as bigint;
+    } catch (error) {
+      this.creditsMayHaveGrown = true;
+      throw error;
+    }
     if (credits === 0n || credits < this.p.withdrawMin) return;
+    this.withdrewAt = Date.now();
     const { hash, fee } = await this.p.sender.send({
       address: this.p.deployment.market,
       abi: abiOf("JobMarket"),
@@ -525,6 +644,16 @@ export class ProviderWorker {
   private read(address: Address, name: "JobMarket" | "Staking", functionName: string, args: readonly unknown[]) {
     return this.p.publicClient.readContract({ address, abi: abiOf(name), functionName, args });
   }
+}
+
+/** An action done (with its receipt when it was sent now), or false when the contract refused it. */
+type ActResult = { receipt?: TransactionReceipt } | false;
+
+/** Milliseconds per pipeline stage of one job (see `dinfer_job_stage_seconds`). */
+type StageTimings = { fetch?: number; check?: number; wait?: number; prep?: number; run?: number; output?: number };
+
+function roundTimings(timings: StageTimings): Record<string, number> {
+  return Object.fromEntries(Object.entries(timings).map(([stage, ms]) => [stage, Math.round(ms * 10) / 10]));
 }
 
 function describe(error: unknown): string {
