@@ -16,8 +16,10 @@
  * DINFER_E2E_LOG_DIR=<dir> keeps every daemon's log.
  */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 
 import * as ort from "onnxruntime-node";
 import { decodeEventLog, numberToHex, parseEther, type Abi, type Address, type Hex } from "viem";
@@ -31,10 +33,12 @@ import { startDaemon, type Daemon } from "../../offchain/devnet/daemon.js";
 import { devAccount, DEVNET_COLLATERAL, DEVNET_TOLERANCE, startDevnet, type DevAccount, type Devnet } from "../../offchain/devnet/devnet.js";
 import { hashModel } from "../../offchain/inference/model.js";
 import { postJob } from "../../offchain/sdk/jobs.js";
+import type { AuditReport } from "../../offchain/verifier/audit.js";
 import { AuditState, DisputeState, sameAddress } from "../../offchain/verifier/decide.js";
 import { readAudit, readDispute } from "../../offchain/verifier/views.js";
 import { listFloatInitializers, scaleInitializer } from "../helpers/onnx-tamper.js";
 
+const DINFER_BIN = fileURLToPath(new URL("../../bin/dinfer.js", import.meta.url));
 const FEE = parseEther("2");
 const HONEST_JOBS = 50;
 const CHEATS_PER_MODE = 2;
@@ -74,6 +78,8 @@ describe("verification end to end: worker and verifier processes, sampled audits
   const modelOf = new Map<Mode, number>();
   const workerDirs = new Map<Mode, string>();
   let wrongModelPath: string;
+  /** Phase A's jobs, for `dinfer audit`. */
+  const phaseA = { honest: [] as bigint[], cheats: new Map<Mode, bigint[]>() };
   let challenger: { account: DevAccount; sender: TxSender };
   let colluder: { account: DevAccount; sender: TxSender };
   let absent: { account: DevAccount; sender: TxSender };
@@ -379,9 +385,10 @@ describe("verification end to end: worker and verifier processes, sampled audits
     const challengerBefore = await worth(challenger.account.address);
 
     // The cheats go first (few jobs), then the honest jobs; the first honest job is challenged falsely.
-    const cheats = new Map<Mode, bigint[]>();
+    const cheats = phaseA.cheats;
     for (const mode of MODES.slice(1)) cheats.set(mode, await postMany(mode, CHEATS_PER_MODE));
     const honest = await postMany("noise", HONEST_JOBS);
+    phaseA.honest.push(...honest);
     const falseChallenge = await challengeWhenRevealed(challenger, honest[0]!);
 
     const all = [...honest, ...[...cheats.values()].flat()];
@@ -453,6 +460,38 @@ describe("verification end to end: worker and verifier processes, sampled audits
         seconds,
       });
     }
+  });
+
+  it("dinfer audit re-executes a job and reports per-tensor errors, the verdict and what a challenge costs and pays", async function () {
+    this.timeout(60_000);
+    const dir = devnet.tempDir("audit-cli");
+    const config = path.join(dir, "audit.config.json");
+    writeFileSync(config, JSON.stringify({ rpcUrl: devnet.url, addresses: devnet.deployment }));
+    const audit = (jobId: bigint, ...flags: string[]) => {
+      const run = spawnSync(process.execPath, [DINFER_BIN, "--config", config, "audit", jobId.toString(), "--model", devnet.modelFiles.cls, ...flags], {
+        encoding: "utf8",
+        env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("DINFER_"))),
+      });
+      assert.equal(run.status, 0, `dinfer audit ${jobId} failed:\n${run.stderr}`);
+      return run.stdout;
+    };
+    const honest = JSON.parse(audit(phaseA.honest[1]!, "--json")) as AuditReport;
+    assert.equal(honest.verdict, "agree");
+    assert.equal(honest.rootsEqual, false, "the provider's noise makes its root differ from ours");
+    assert.ok(honest.tensors.length === 1 && honest.tensors[0]!.maxAbsError > 0 && honest.tensors[0]!.maxAbsError <= 5e-5 + 1e-7, JSON.stringify(honest.tensors));
+    assert.equal(honest.tensors[0]!.mismatches, 0);
+    assert.deepEqual(
+      [honest.challenge.open, honest.challenge.bond, honest.challenge.reward],
+      [false, BOND.toString(), ((DEVNET_COLLATERAL * 4000n) / BPS).toString()],
+      "finalized: too late to challenge; the bond and the challenger's share of the collateral",
+    );
+
+    const wrongModelJob = phaseA.cheats.get("wrong-model")![0]!;
+    const text = audit(wrongModelJob);
+    assert.match(text, /verdict\s+DISAGREE: tensor "softmax_0\.tmp_0": 2 of 2 elements outside allclose/);
+    assert.match(text, /softmax_0\.tmp_0\s+float32\s+\[1, 2\]/);
+    assert.match(text, /costs\s+a bond of 50 DINF/);
+    console.log(`      dinfer audit ${wrongModelJob} (the wrong-model cheat):\n${text.replace(/^/gm, "        ")}`);
   });
 
   it("phase B: an absent auditor and an absent committee member are penalized, and their jobs still complete", async function () {
