@@ -129,6 +129,8 @@ export class ProviderWorker {
   private readonly preparing = new Set<bigint>();
   private readonly prefetch: number;
   private stopped = false;
+  /** Fault "random": one real output per model and input size, reused instead of running the model. */
+  private readonly lazyOutputs = new Map<string, Awaited<ReturnType<InferenceRunner["run"]>>>();
 
   constructor(parameters: ProviderWorkerParameters) {
     this.p = parameters;
@@ -364,13 +366,18 @@ export class ProviderWorker {
       modelPath = fault.modelPath!;
       modelHash = this.faultModelHash ??= hashModel(new Uint8Array(await readFile(modelPath)));
     }
+    // A lazy cheater (fault "random") runs the model once per input size, then makes outputs up
+    // without running it: the saving that makes cheating tempting, and why it wins claim races.
+    const lazyKey = fault?.mode === "random" ? `${job.modelId}:${input.byteLength}` : undefined;
+    const made = lazyKey ? this.lazyOutputs.get(lazyKey) : undefined;
     let result: Awaited<ReturnType<InferenceRunner["run"]>>;
     try {
-      result = await this.p.runner.run({ modelPath, modelHash, ep: this.p.ep, input, timeoutMs: this.p.inferenceTimeoutMs, transferInput: true });
+      result = made ?? (await this.p.runner.run({ modelPath, modelHash, ep: this.p.ep, input, timeoutMs: this.p.inferenceTimeoutMs, transferInput: true }));
     } catch (error) {
       if (error instanceof RetryableError) throw error; // the next tick tries again
       return { failure: describe(error) };
     }
+    if (lazyKey && !made) this.lazyOutputs.set(lazyKey, { ...result, ms: 0 });
     this.p.metrics.inference.observe({ model: String(job.modelId), ep: result.ep }, result.ms / 1000);
     Object.assign(timings, { wait: result.timings.queuedMs, prep: result.timings.prepMs + result.timings.encodeMs, run: result.ms });
     const outputStart = performance.now();
