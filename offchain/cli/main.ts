@@ -5,9 +5,12 @@
  *   dinfer verifier             run a verifier: audits, committee votes, keeper duties, watchdog
  *   dinfer audit <jobId>        re-execute one job and report the comparison and a challenge's odds
  *   dinfer provider stake|unbond|withdraw|status
- *   dinfer model register       register an .onnx model (hash computed here)
+ *   dinfer model register|show|activate|deactivate   model owners
  *   dinfer job post|get         post a job, wait for and verify its result
+ *   dinfer job finalize|expire  keepers: move a job whose window or deadline passed
+ *   dinfer blobs serve          a blob server for inputs and outputs
  *   dinfer token mint           the local test token's faucet
+ *   dinfer devnet | demo        a local network; the whole network with a sample workload
  *
  * Options come from flags, then DINFER_* environment variables, then a JSON config file
  * (--config or DINFER_CONFIG), then defaults. Keys come from an environment variable
@@ -19,6 +22,7 @@ import { Command, Option } from "commander";
 import type { Hex } from "viem";
 
 import { abiOf } from "../chain/artifacts.js";
+import { readJob } from "../chain/jobs.js";
 import { TxSender } from "../chain/sender.js";
 import { decodeTensorBlob, encodeTensorBlob } from "../codec/tensor.js";
 import { envOptions, loadOptions } from "../config/options.js";
@@ -202,6 +206,26 @@ export function buildProgram(): Command {
       const id = (await publicClient.readContract({ address: deployment.registry, abi: abiOf("ModelRegistry"), functionName: "modelCount" })) as bigint;
       console.log(`registered model ${id} (sha256 ${spec.modelHash}, tx ${hash})`);
     });
+  model
+    .command("show <modelId>")
+    .description("print a registered model's spec")
+    .action(async (modelId: string, _flags, cmd: Command) => {
+      const id = parseId(modelId, "modelId");
+      const chain = await connectChain({ options: chainOptions(cmd), keyed: false });
+      const spec = await chain.publicClient.readContract({ address: chain.deployment.registry, abi: abiOf("ModelRegistry"), functionName: "model", args: [id] });
+      console.log(JSON.stringify(spec, bigintJson, 2));
+    });
+  for (const [name, active] of [["activate", true], ["deactivate", false]] as const) {
+    model
+      .command(`${name} <modelId>`)
+      .description(`model owners: ${active ? "accept" : "refuse"} new jobs for the model (posted jobs are not affected)`)
+      .action(async (modelId: string, _flags, cmd: Command) => {
+        const id = parseId(modelId, "modelId");
+        const { sender, deployment } = await connect(cmd);
+        const { hash } = await sender.send({ address: deployment.registry, abi: abiOf("ModelRegistry"), functionName: "setActive", args: [id, active] });
+        console.log(`model ${modelId} ${active ? "activated" : "deactivated"} (tx ${hash})`);
+      });
+  }
 
   const job = program.command("job").description("dApps: post jobs and fetch verified results");
   job
@@ -246,6 +270,20 @@ export function buildProgram(): Command {
       });
     });
 
+  // Keepers: anyone may finalize a job after its window and expire one whose deadline passed.
+  for (const [name, verb] of [["finalize", "finalize a revealed job after its challenge window"], ["expire", "expire a job whose deadline passed (refund, penalty)"]] as const) {
+    job
+      .command(`${name} <jobId>`)
+      .description(`keepers: ${verb}`)
+      .action(async (jobId: string, _flags, cmd: Command) => {
+        const id = parseId(jobId, "jobId");
+        const { sender, deployment, publicClient } = await connect(cmd);
+        const record = await readJob({ client: publicClient, market: deployment.market, jobId: id });
+        const { hash } = await sender.send({ address: deployment.market, abi: abiOf("JobMarket"), functionName: name, args: [id, record.job] });
+        console.log(`job ${id} ${name === "finalize" ? "finalized" : "expired"} (tx ${hash})`);
+      });
+  }
+
   program
     .command("blobs")
     .description("blob storage")
@@ -286,6 +324,11 @@ export function buildProgram(): Command {
   addDevnetCommands(program);
   addVerifierCommands(program);
   return program;
+}
+
+function parseId(text: string, what: string): bigint {
+  if (!/^[0-9]+$/.test(text)) throw new DinferError(`${what} must be a non-negative integer, got "${text}"`, { code: "BAD_ID" });
+  return BigInt(text);
 }
 
 function parseTolerance(text: string) {
