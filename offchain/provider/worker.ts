@@ -552,9 +552,11 @@ export class ProviderWorker {
     send: () => ReturnType<TxSender["send"]>,
     onRefused?: (error: ContractRevertError) => void,
   ): Promise<ActResult> {
-    const { action: existing } = this.p.journal.beginAction({ jobId, action });
+    const { action: existing } = this.p.journal.beginAction({ jobId, action, sync: false });
     if (existing.state === "confirmed") return {};
     if (existing.state === "failed") this.p.journal.retryAction({ jobId, action });
+    // The intent is on disk before anything is sent; the flush runs off the event loop.
+    await this.p.journal.flush();
     while (this.withdrawing) await this.withdrawing; // see tick()
     this.sending++;
     try {

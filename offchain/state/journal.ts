@@ -22,9 +22,12 @@
  * `synchronous = NORMAL`: a process crash loses none of them, a power cut may lose the last few since
  * the last intent (a poller's cursor, which then redelivers; a job's status or a confirmation, which
  * the chain shows again). On the worker's path that is one disk flush per transaction it sends
- * instead of about ten per job, each of which would block the event loop.
+ * instead of about ten per job. A caller on an event loop can take the flush off it:
+ * `beginAction({ ..., sync: false })`, then `await flush()` (the WAL flushed on libuv's thread pool)
+ * before acting; the intent is on disk before the action all the same.
  */
 import { mkdirSync } from "node:fs";
+import { open, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 
@@ -125,6 +128,14 @@ export type ListJobsParameters = {
 
 export type ActionKey = { jobId: bigint; action: string };
 
+export type BeginActionParameters = ActionKey & {
+  /**
+   * Flush the intent to disk before returning (default). false: commit without the flush; the
+   * caller must `await flush()` before the action takes effect.
+   */
+  sync?: boolean;
+};
+
 export type BeginActionReturnType = {
   action: ActionRecord;
   /** False when the action was already recorded: look at its state before doing anything. */
@@ -145,6 +156,8 @@ export class Journal {
   private readonly keepRecentBlocks: number;
   private readonly now: () => number;
   private readonly sql: ReturnType<typeof prepareStatements>;
+  /** The WAL file, opened for `flush()`. */
+  private wal?: Promise<FileHandle>;
 
   constructor({ path: file, busyTimeoutMs = 5_000, keepRecentBlocks = 128, now = Date.now, logger = silentLogger() }: JournalParameters) {
     if (!Number.isSafeInteger(keepRecentBlocks) || keepRecentBlocks < 1) {
@@ -183,9 +196,27 @@ export class Journal {
     return this.db.isOpen;
   }
 
-  /** Closes the file (idempotent). Everything written is already durable. */
+  /** Closes the file (idempotent); the last connection's close checkpoints, so all is then on disk. */
   close(): void {
     if (this.db.isOpen) this.db.close();
+    void this.wal?.then((handle) => handle.close()).catch(() => undefined);
+    this.wal = undefined;
+  }
+
+  /**
+   * Makes every commit so far durable, as `synchronous = FULL` would have at its commit: flushes
+   * the WAL file (fdatasync) on libuv's thread pool, so the event loop is not blocked meanwhile.
+   */
+  async flush(): Promise<void> {
+    if (this.path === ":memory:" || !this.db.isOpen) return;
+    this.wal ??= open(`${this.path}-wal`, "r+");
+    const wal = this.wal;
+    try {
+      await (await wal).datasync();
+    } catch (error) {
+      if (this.wal === wal) this.wal = undefined; // open it again next time
+      throw error;
+    }
   }
 
   // ---- cursors ----
@@ -254,7 +285,7 @@ export class Journal {
    * recorded (by this process before a crash, or by another), returns that row with
    * `created: false` and changes nothing.
    */
-  beginAction({ jobId, action }: ActionKey): BeginActionReturnType {
+  beginAction({ jobId, action, sync = true }: BeginActionParameters): BeginActionReturnType {
     const id = checkJobId(jobId);
     checkName(action, "action");
     const now = this.now();
@@ -263,7 +294,7 @@ export class Journal {
         const { changes } = this.sql.insertAction.run(id, action, now, now);
         return { action: this.requireAction({ jobId, action }), created: Number(changes) === 1 };
       },
-      { durable: true },
+      { durable: sync },
     );
   }
 

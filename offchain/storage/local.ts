@@ -93,16 +93,14 @@ function identity(stats: Stats): string {
   return `${stats.dev}:${stats.ino}:${stats.size}:${stats.mtimeMs}:${stats.ctimeMs}`;
 }
 
-/** Writes `bytes` to a fresh temp file, flushes it, and renames it over `target`; the file's stats. */
+/** Writes `bytes` to a fresh temp file, flushes it, and renames it over `target`; its stats then. */
 async function writeAtomically({ target, bytes, tempDir }: { target: string; bytes: Uint8Array; tempDir: string }): Promise<Stats> {
   await mkdir(tempDir, { recursive: true });
   const temp = path.join(tempDir, `${path.basename(target)}.${process.pid}.${randomBytes(6).toString("hex")}`);
   const handle = await open(temp, "wx");
-  let stats: Stats;
   try {
     await handle.writeFile(bytes);
     await handle.sync();
-    stats = await handle.stat();
   } catch (error) {
     await handle.close();
     await unlink(temp).catch(() => {});
@@ -115,7 +113,7 @@ async function writeAtomically({ target, bytes, tempDir }: { target: string; byt
     await unlink(temp).catch(() => {});
     throw error;
   }
-  return stats;
+  return stat(target); // after the rename, which changes the file's ctime
 }
 
 /** The file's bytes and stats, refusing one over `maxBytes` before reading it. */

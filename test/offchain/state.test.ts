@@ -54,6 +54,12 @@ function startScript(file: string, args: string[], { killOn }: { killOn?: string
   return { ready, go: () => child.stdin.end("go\n"), done };
 }
 
+/** The connection's `PRAGMA synchronous` (0 OFF, 1 NORMAL, 2 FULL), read through its private handle. */
+function readSynchronous(journal: Journal): number {
+  const db = (journal as unknown as { db: DatabaseSync }).db;
+  return Number((db.prepare("PRAGMA synchronous").get() as { synchronous: number }).synchronous);
+}
+
 describe("state journal", () => {
   let dir: string;
   let file: string;
@@ -346,6 +352,29 @@ describe("state journal", () => {
       const action = b.getAction({ jobId: 42n, action: "audit-commit" })!;
       assert.deepEqual([action.state, action.txHash, action.nonce], ["sent", hash(77), 3]);
       assert.equal(b.beginAction({ jobId: 42n, action: "audit-commit" }).created, false);
+    });
+
+    it("flushes the WAL only for an intent: synchronous NORMAL otherwise, FULL for beginAction, or an awaited flush()", async () => {
+      const a = journal();
+      const synchronous = () => readSynchronous(a);
+      assert.equal(synchronous(), 1, "NORMAL for ordinary writes");
+      a.upsertJob({ jobId: 1n, role: "provider", status: "candidate" });
+      a.beginAction({ jobId: 1n, action: "claimAndCommit" });
+      assert.equal(synchronous(), 1, "back to NORMAL after the intent's FULL commit");
+      const { created } = a.beginAction({ jobId: 1n, action: "reveal", sync: false });
+      assert.equal(created, true);
+      await a.flush();
+      await a.flush(); // again: the WAL stays open for it
+      a.close();
+      await a.flush(); // closed: nothing to do
+      assert.deepEqual(
+        journal().pendingActions().map((x) => x.action),
+        ["claimAndCommit", "reveal"],
+      );
+      const memory = new Journal({ path: ":memory:" });
+      memory.beginAction({ jobId: 2n, action: "finalize", sync: false });
+      await memory.flush();
+      memory.close();
     });
 
     it("after closing without a mark, the begun action is pending on reopen", () => {
