@@ -76,9 +76,9 @@ async function deployWith(conn: Connection, { samplingPpm, verifiers, providerVe
 const unsampled = (conn: Connection) => deployWith(conn, { samplingPpm: 0, verifiers: 6 });
 const sampled = (conn: Connection) => deployWith(conn, { samplingPpm: 1_000_000, verifiers: 6 });
 const sampledNoVerifiers = (conn: Connection) => deployWith(conn, { samplingPpm: 1_000_000, verifiers: 0 });
-/** Six verifiers: the provider, the challenger and four others, one of whom audits. */
+/** Seven verifiers: the provider, the challenger and five others, one of whom audits. */
 const everyoneVerifies = (conn: Connection) =>
-  deployWith(conn, { samplingPpm: 1_000_000, verifiers: 4, providerVerifies: true, challengerVerifies: true });
+  deployWith(conn, { samplingPpm: 1_000_000, verifiers: 5, providerVerifies: true, challengerVerifies: true });
 const twoVerifiers = (conn: Connection) => deployWith(conn, { samplingPpm: 0, verifiers: 2 });
 const noVerifiers = (conn: Connection) => deployWith(conn, { samplingPpm: 0, verifiers: 0 });
 
@@ -835,8 +835,14 @@ describe("Verification", () => {
 
   describe("drawCommittee", () => {
     it("draws from the seed block after the dispute, one seed per member, excluding the provider, the challenger and the auditor", async () => {
-      const { verification, staking, provider, challenger, publicClient, keeper, d, v, audited, blockTime } = await load(everyoneVerifies);
-      const { jobId, auditor } = await audited();
+      const { verification, staking, owner, provider, challenger, publicClient, keeper, d, v, audited, blockTime } = await load(everyoneVerifies);
+      // Five seats for seven verifiers: only the four that are neither provider, challenger nor auditor are
+      // eligible, and the committee is the largest odd number of them. Any of the three let in would make it five.
+      await verification.write.setParams([{ ...P, committeeSize: 5 }], { account: owner.account });
+      // The challenger is a verifier too: take a job it does not audit (its auditor is a random draw).
+      let { jobId, auditor } = await audited();
+      for (let i = 0; i < 10 && address(auditor) === address(challenger); i++) ({ jobId, auditor } = await audited());
+      assert.notEqual(address(auditor), address(challenger));
       const receipt = await v.challenge(jobId, challenger);
       const seedBlock = receipt.blockNumber + BigInt(MARKET_PARAMS.seedDelay);
       const missing = seedBlock - (await publicClient.getBlockNumber());
@@ -852,18 +858,18 @@ describe("Verification", () => {
       const drawn = await v.drawCommittee(jobId);
       const drawnAt = await blockTime(drawn);
 
-      // Replay the draw with the same seeds and exclusions.
+      // Replay the draw with the same seeds and exclusions: four found, the last one dropped.
       const seed = (await publicClient.getBlock({ blockNumber: seedBlock })).hash;
       const excluded: Address[] = [provider.account.address, challenger.account.address, auditor.account.address];
-      const expected: Address[] = [];
-      for (let i = 0; i < P.committeeSize; i++) {
-        const member = await staking.read.drawVerifier([committeeDrawSeed(seed, jobId, i), [...excluded, ...expected]]);
-        assert.notEqual(member, ZERO_ADDRESS);
-        expected.push(member);
+      const found: Address[] = [];
+      for (let i = 0; i < 5; i++) {
+        const member = await staking.read.drawVerifier([committeeDrawSeed(seed, jobId, i), [...excluded, ...found]]);
+        if (member !== ZERO_ADDRESS) found.push(member);
       }
+      assert.equal(found.length, 4);
+      const expected = found.slice(0, 3);
       const dispute = await verification.read.dispute([jobId]);
       assert.deepEqual([...dispute.committee], expected);
-      // Six verifiers, three excluded: the committee is exactly the other three.
       const members = new Set(dispute.committee.map((a) => getAddress(a)));
       assert.equal(members.size, 3);
       for (const out of [provider, challenger, auditor]) assert.ok(!members.has(address(out)));
