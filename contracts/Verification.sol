@@ -182,17 +182,15 @@ contract Verification is IVerification, Ownable2Step, ReentrancyGuardTransient {
         if (outputRoot == job.result) verdict = Verdict.Agree;
 
         a.outputRoot = outputRoot;
+        a.state = verdict == Verdict.Agree ? AuditState.Agreed : AuditState.Disagreed;
+        emit AuditRevealed(jobId, msg.sender, outputRoot, verdict, outputURI);
         if (verdict == Verdict.Agree) {
-            a.state = AuditState.Agreed;
-            emit AuditRevealed(jobId, msg.sender, outputRoot, verdict, outputURI);
             // The pool is the audit levy of finalized jobs: pay what it holds, up to the reward.
             uint256 reward = _params.auditReward;
             uint256 pool = market.auditPool();
             if (pool < reward) reward = pool;
             if (reward != 0) market.payAuditReward(msg.sender, reward);
         } else {
-            a.state = AuditState.Disagreed;
-            emit AuditRevealed(jobId, msg.sender, outputRoot, verdict, outputURI);
             // One dispute per job: when someone else already challenged, that dispute judges the result.
             if (!disputed) _openDispute(jobId, job, msg.sender, 0, true);
         }
@@ -334,8 +332,9 @@ contract Verification is IVerification, Ownable2Step, ReentrancyGuardTransient {
         Vote majority = faulted ? Vote.ProviderWrong : (correct > wrong ? Vote.ProviderCorrect : Vote.None);
         d.state = DisputeState.Resolved;
         d.providerFaulted = faulted;
-        if (faulted) _settleFaulted(jobId, job, d, wrong);
-        else _settleUpheld(jobId, job, d, majority, correct, inlineOutput);
+        uint256 slashed =
+            faulted ? _settleFaulted(jobId, job, d, wrong) : _settleUpheld(jobId, job, d, majority, correct, inlineOutput);
+        emit DisputeResolved(jobId, faulted, slashed, correct, wrong);
     }
 
     // ---------------------------------------------------------------- funds and governance
@@ -490,9 +489,12 @@ contract Verification is IVerification, Ownable2Step, ReentrancyGuardTransient {
 
     /// @dev Majority ProviderWrong: the market refunds the poster and slashes the provider's collateral to
     /// this contract, which splits it; a bond comes back to its challenger.
-    function _settleFaulted(uint256 jobId, IJobMarket.Job calldata job, DisputeRecord storage d, uint256 wrong) private {
+    function _settleFaulted(uint256 jobId, IJobMarket.Job calldata job, DisputeRecord storage d, uint256 wrong)
+        private
+        returns (uint256 slashed)
+    {
         // 1. The market checks `job`, refunds the poster and slashes the collateral to this contract.
-        uint256 slashed = market.settleDispute(jobId, job, true, address(this), msg.data[0:0]);
+        slashed = market.settleDispute(jobId, job, true, address(this), msg.data[0:0]);
         VerificationParams memory p = _params;
         // 2. Split: challenger, majority voters, the rest (rounding included) to the treasury.
         (uint256 toChallenger, uint256 perVoter, uint256 toTreasury) =
@@ -501,7 +503,6 @@ contract Verification is IVerification, Ownable2Step, ReentrancyGuardTransient {
         _credit(challenger, toChallenger + d.bond);
         // 3. Majority voters paid, minority and absent voters penalized.
         toTreasury += _settleVoters(jobId, d, Vote.ProviderWrong, perVoter, p.voterPenalty);
-        emit DisputeResolved(jobId, true, slashed, d.votesCorrect, wrong);
         _creditTreasury(toTreasury);
     }
 
@@ -515,10 +516,9 @@ contract Verification is IVerification, Ownable2Step, ReentrancyGuardTransient {
         Vote majority,
         uint256 correct,
         bytes calldata inlineOutput
-    ) private {
+    ) private returns (uint256 slashed) {
         VerificationParams memory p = _params;
         address challenger = d.challenger;
-        uint256 slashed;
         uint256 toTreasury;
         uint256 perVoter;
         if (majority == Vote.ProviderCorrect) {
@@ -539,7 +539,6 @@ contract Verification is IVerification, Ownable2Step, ReentrancyGuardTransient {
         }
         // 3. Majority voters paid (if any), minority and absent voters penalized.
         toTreasury += _settleVoters(jobId, d, majority, perVoter, p.voterPenalty);
-        emit DisputeResolved(jobId, false, slashed, correct, d.votesWrong);
         _creditTreasury(toTreasury);
         // 4. The market checks `job`, pays the provider and calls the consumer back.
         market.settleDispute(jobId, job, false, address(this), inlineOutput);
