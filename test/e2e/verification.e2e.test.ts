@@ -10,7 +10,8 @@
  *
  * Phases: A) 50+ honest jobs, two of each cheat, one false challenge, all at once; B) an absent
  * auditor and an absent committee member (a staked verifier with no daemon); C) sampling at 1 ppm
- * (practically off): self-challenges (a colluding challenger) and a seed older than 256 blocks.
+ * (practically off): a watchdog catch, self-challenges (a colluding challenger) and a seed older than
+ * 256 blocks.
  *
  * Run alone: `npx hardhat test mocha test/e2e/verification.e2e.test.ts` (about 3 minutes on 2 cores).
  * DINFER_E2E_LOG_DIR=<dir> keeps every daemon's log.
@@ -22,7 +23,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 import * as ort from "onnxruntime-node";
-import { decodeEventLog, numberToHex, parseEther, type Abi, type Address, type Hex } from "viem";
+import { decodeEventLog, getAddress, numberToHex, parseEther, stringToHex, type Abi, type Address, type Hex } from "viem";
 
 import { abiOf } from "../../offchain/chain/artifacts.js";
 import { createChainClients } from "../../offchain/chain/clients.js";
@@ -34,7 +35,7 @@ import { devAccount, DEVNET_COLLATERAL, DEVNET_TOLERANCE, startDevnet, type DevA
 import { hashModel } from "../../offchain/inference/model.js";
 import { postJob } from "../../offchain/sdk/jobs.js";
 import type { AuditReport } from "../../offchain/verifier/audit.js";
-import { AuditState, DisputeState, sameAddress } from "../../offchain/verifier/decide.js";
+import { AuditState, DisputeState, sameAddress, watchdogPicks } from "../../offchain/verifier/decide.js";
 import { readAudit, readDispute } from "../../offchain/verifier/views.js";
 import { listFloatInitializers, scaleInitializer } from "../helpers/onnx-tamper.js";
 
@@ -62,6 +63,9 @@ const VERIFICATION_PARAMS = {
   providerRewardBps: 5000,
 };
 const BOND = BigInt(VERIFICATION_PARAMS.challengeBond);
+/** Verifier 0 re-runs this share of the unsampled results (all jobs are sampled until phase C). */
+const WATCHDOG_SHARE = 0.5;
+const verifierSecret = (i: number) => `e2e-verifier-secret-${i}-0123456789`;
 
 type Mode = "noise" | "random" | "truncate" | "wrong-model" | "withhold";
 const MODES: Mode[] = ["noise", "random", "truncate", "wrong-model", "withhold"];
@@ -202,13 +206,14 @@ describe("verification end to end: worker and verifier processes, sampled audits
         models: [...new Set(modelOf.values())].map((modelId) => ({ modelId, path: devnet.modelFiles.cls })),
         outputGraceSeconds: 3,
         keeperGraceSeconds: 8,
+        ...(i === 0 ? { watchdog: { share: WATCHDOG_SHARE } } : {}),
       },
-      env: { DINFER_PRIVATE_KEY: account.key, DINFER_VERIFIER_SECRET: `e2e-verifier-secret-${i}-0123456789` },
+      env: { DINFER_PRIVATE_KEY: account.key, DINFER_VERIFIER_SECRET: verifierSecret(i) },
       readyMsg: "verifier ready",
       logFile: logDir && path.join(logDir, `verifier-${i}.log`),
     });
     devnet.onStop(() => daemon.kill());
-    verifiers.push(daemon);
+    verifiers[i] = daemon; // by index: verifier 0 is the watchdog
     return daemon;
   }
 
@@ -573,7 +578,7 @@ describe("verification end to end: worker and verifier processes, sampled audits
     });
   });
 
-  it("phase C: a self-challenge is a net loss for provider and colluder, right or wrong", async function () {
+  it("phase C: the watchdog catches an unsampled cheat; a self-challenge is a net loss for provider and colluder, right or wrong", async function () {
     this.timeout(180_000);
     const started = Date.now();
     // One in a million: a fresh seed practically never samples, a stale one always does (0 would turn both off).
@@ -581,17 +586,35 @@ describe("verification end to end: worker and verifier processes, sampled audits
     const pair = (mode: Mode) => [providerOf(mode), colluder.account.address] as const;
     const worthOf = async (accounts: readonly Address[]) => (await Promise.all(accounts.map(worth))).reduce((x, y) => x + y, 0n);
 
+    // Verifier 0 watches half the unsampled results, picked from its secret: the test knows the secret, so
+    // it posts the truncating cheat on a job id the watchdog picks and the accomplice's job on one it does not.
+    const nextId = async () => ((await read(devnet.deployment.market, "JobMarket", "jobCount")) as bigint) + 1n;
+    const watched = async (jobId: bigint) => watchdogPicks({ secret: stringToHex(verifierSecret(0)), jobId, share: WATCHDOG_SHARE });
+    const fillers: bigint[] = [];
+    while (!(await watched(await nextId()))) fillers.push(await post("noise"));
+    const watchedJob = await post("truncate");
+    while (await watched(await nextId())) fillers.push(await post("noise"));
+
     // A cheat challenged by its accomplice (to pocket the challenger's reward), and an honest result likewise.
     const cheatBefore = await worthOf(pair("random"));
     const cheatJob = await post("random");
     await challengeWhenRevealed(colluder, cheatJob);
-    await waitFor([cheatJob], isFinal, "final");
+    await waitFor([cheatJob, watchedJob, ...fillers], isFinal, "final");
     const cheat = await resolutionOf(cheatJob);
     assert.equal(cheat.resolved.args.providerFaulted, true);
     const cheatNet = (await worthOf(pair("random"))) - cheatBefore;
     const toChallenger = (DEVNET_COLLATERAL * 4000n) / BPS;
     assert.equal(cheatNet, toChallenger - DEVNET_COLLATERAL, "the pair loses the collateral less the challenger's share");
     assert.ok(cheatNet < 0n);
+
+    // The watchdog's catch: its own bonded challenge, a committee without it, the slash's challenger share.
+    const watchdog = getAddress(String(verifiers[0]!.ready.account));
+    const caught = await resolutionOf(watchedJob);
+    const caughtDispute = await readDispute({ publicClient: devnet.publicClient, verification: devnet.deployment.verification, jobId: watchedJob });
+    assert.deepEqual([caught.resolved.args.providerFaulted, getAddress(caughtDispute.challenger), caughtDispute.byAuditor], [true, watchdog, false]);
+    assert.equal((await record(watchedJob)).job.sampled, false, "no audit: only the watchdog saw it");
+    assert.equal(credited(caught.settlement, "verification", watchdog), toChallenger + BOND, "the watchdog gets the challenger's share and its bond back");
+    assert.ok(verifiers[0]!.lines().some((l) => l.msg === "watchdog judged an unsampled result" && l.job_id === watchedJob.toString()));
 
     const cheatSeconds = Math.round((Date.now() - started) / 100) / 10;
     const honestStarted = Date.now();
@@ -608,6 +631,7 @@ describe("verification end to end: worker and verifier processes, sampled audits
     for (const jobId of [cheatJob, honestJob]) assert.equal((await record(jobId)).job.sampled, false, "sampling is (practically) off in this phase");
 
     rows.push(
+      { scenario: "watchdog (1 verifier, 50%)", jobs: 1, sampled: 0, audits: "-", disputes: "watchdog's bonded challenge: faulted", outcome: "truncating cheat slashed", seconds: cheatSeconds },
       { scenario: "4 self-challenge, cheat", jobs: 1, sampled: 0, audits: "-", disputes: "by accomplice: faulted", outcome: `pair net ${Number(cheatNet) / 1e18} DINF`, seconds: cheatSeconds },
       {
         scenario: "4 self-challenge, honest",
