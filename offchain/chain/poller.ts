@@ -266,20 +266,29 @@ export class LogPoller {
   async poll(): Promise<PollReturnType> {
     let cursor = await this.cursor();
     const head = await this.#rpc("eth_blockNumber", () => this.#client.getBlockNumber({ cacheTime: 0 }));
-    let reorg: ReorgEvent | undefined;
-    if (cursor) {
-      reorg = await this.#checkReorg(cursor, head);
-      if (reorg) cursor = await this.cursor();
-    }
     const safeBlock = head - this.#confirmations;
+    let reorg: ReorgEvent | undefined;
+    // The block after the cursor, when it is to be read now and its parent is the cursor's block:
+    // then the cursor's block is still on the chain, and the reorg lookup (a request) is not needed.
+    let following: { number: bigint; hash: Hex; parentHash: Hex } | undefined;
+    if (cursor) {
+      if (cursor.block + 1n <= safeBlock) {
+        const candidate = await this.#blockRef(cursor.block + 1n);
+        if (candidate.parentHash === cursor.hash) following = candidate;
+      }
+      if (following === undefined) {
+        reorg = await this.#checkReorg(cursor, head);
+        if (reorg) cursor = await this.cursor();
+      }
+    }
     const range = nextRange({ cursorBlock: cursor?.block, startBlock: this.#startBlock, safeBlock, span: this.#span });
     if (!range) return { caughtUp: true, delivered: 0, reorg, cursor, head };
 
     const { fromBlock, toBlock } = range;
-    const end = await this.#blockRef(toBlock);
+    const end = following?.number === toBlock ? following : await this.#blockRef(toBlock);
     if (cursor && toBlock !== fromBlock) {
       // The range must start on the cursor's chain; for one-block ranges `end` itself is checked below.
-      const first = await this.#block(fromBlock);
+      const first = following?.number === fromBlock ? following : await this.#blockRef(fromBlock);
       if (first.parentHash !== cursor.hash) throw this.#chainMoved({ fromBlock, cursor });
     }
     if (cursor && toBlock === fromBlock && end.parentHash !== cursor.hash) throw this.#chainMoved({ fromBlock, cursor });

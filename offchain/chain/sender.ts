@@ -4,7 +4,7 @@
  *   1. simulate: a revert is caught before anything is signed, decoded from the ABI into a
  *      `ContractRevertError` (never retried). The gas estimate (`eth_estimateGas`) runs the call
  *      and is that simulation; with a fixed gas limit, an `eth_call` is;
- *   2. the gas estimate (plus a buffer) and fees;
+ *   2. the gas estimate (plus a buffer) and fees (the priority fee suggestion reused for 10 s);
  *   3. under a per-sender lock: take the next nonce (read from the chain's pending count once, then
  *      counted locally), sign locally, broadcast. The lock keeps broadcasts in nonce order, so
  *      concurrent sends get consecutive nonces and a failure before broadcast leaves no gap;
@@ -17,7 +17,6 @@
  * someone else (the same key used elsewhere) resyncs from the chain and re-signs.
  */
 import {
-  Eip1559FeesNotSupportedError,
   encodeFunctionData,
   keccak256,
   TransactionNotFoundError,
@@ -122,6 +121,9 @@ class Mutex {
   }
 }
 
+/** How long a priority fee suggestion (eth_maxPriorityFeePerGas) is reused. */
+const PRIORITY_FEE_TTL_MS = 10_000;
+
 /** A gas limit with a buffer, in integer arithmetic. Pure. */
 export function withGasBuffer({ gas, bufferPct }: { gas: bigint; bufferPct: number }): bigint {
   return (gas * BigInt(100 + Math.round(bufferPct))) / 100n;
@@ -143,6 +145,8 @@ export class TxSender {
   readonly #lock = new Mutex();
   /** The next nonce to use; undefined: read the pending count from the chain first. */
   #nonce: number | undefined;
+  /** The last priority fee suggestion and when it was read. */
+  #priority: { value: bigint; at: number } | undefined;
   #resolvedChainId: number | undefined;
   readonly #counted = new Set<Hex>();
   readonly #stats: SenderStats = {
@@ -339,20 +343,30 @@ export class TxSender {
     return this.#resolvedChainId;
   }
 
+  /**
+   * Fees as viem's estimateFeesPerGas computes them (the latest base fee x 1.2, plus the priority
+   * fee suggestion), except that the suggestion, which moves slowly, is reused for
+   * PRIORITY_FEE_TTL_MS: one chain request per transaction instead of two. No base fee: legacy.
+   */
   async #fees(signal?: AbortSignal): Promise<Fees> {
     return this.#retry({
       signal,
       details: { step: "fees" },
       run: async (): Promise<Fees> => {
-        try {
-          const { maxFeePerGas, maxPriorityFeePerGas } = await this.#public.estimateFeesPerGas();
-          return { type: "eip1559", maxFeePerGas, maxPriorityFeePerGas };
-        } catch (error) {
-          if (!errorChain(error).some((e) => e instanceof Eip1559FeesNotSupportedError)) throw error;
-          return { type: "legacy", gasPrice: await this.#public.getGasPrice() };
-        }
+        const { baseFeePerGas } = await this.#public.getBlock({ blockTag: "latest" });
+        if (typeof baseFeePerGas !== "bigint") return { type: "legacy", gasPrice: await this.#public.getGasPrice() };
+        const maxPriorityFeePerGas = await this.#priorityFee();
+        return { type: "eip1559", maxFeePerGas: (baseFeePerGas * 12n) / 10n + maxPriorityFeePerGas, maxPriorityFeePerGas };
       },
     });
+  }
+
+  async #priorityFee(): Promise<bigint> {
+    const cached = this.#priority;
+    if (cached !== undefined && Date.now() - cached.at < PRIORITY_FEE_TTL_MS) return cached.value;
+    const value = await this.#public.estimateMaxPriorityFeePerGas();
+    this.#priority = { value, at: Date.now() };
+    return value;
   }
 
   async #pendingNonce(): Promise<number> {
