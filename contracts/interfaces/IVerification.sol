@@ -144,6 +144,9 @@ interface IVerification {
         address[] committee;
     }
 
+    /// @dev Emitted from the provider's reveal when it records an audit: `late` false, an auditor that missed
+    /// its blind commit by `auditCommitBy`; `late` true, an auditor drawn for a stale seed, who may commit
+    /// and reveal until `auditCommitBy` (the end of the challenge window).
     event AuditorDrawn(uint256 indexed jobId, address indexed auditor, uint256 auditCommitBy, bool late);
     event AuditCommitted(uint256 indexed jobId, address indexed auditor, bytes32 commitment);
     event AuditRevealed(
@@ -207,7 +210,8 @@ interface IVerification {
 
     /// @notice The auditor drawn for a committed job (zero address if the job is not sampled or its seed is
     /// not available): `Staking.drawVerifier(uint256(keccak256(abi.encode(seed, jobId, "audit"))), [provider])`.
-    /// Once recorded (commit or reveal), the recorded auditor.
+    /// Once recorded (commit or reveal), the recorded auditor. Reverts `JobMismatch` for a state that is not
+    /// the stored one.
     function auditorOf(uint256 jobId, IJobMarket.Job calldata job) external view returns (address);
 
     /// @notice Last second the auditor of a job committed with `job` may commit blind:
@@ -217,7 +221,8 @@ interface IVerification {
 
     /// @notice The drawn auditor commits its output root blind: `commitment` =
     /// `keccak256(abi.encode(chainId, jobMarket, jobId, auditor, outputRoot, salt))`. `job` is the job's current
-    /// state: Committed (before `auditCommitBy`), or Revealed with a late audit (stale seed), inside the window.
+    /// state: Committed (until `auditCommitBy`), or Revealed (or Disputed) with a late audit (stale seed), until
+    /// the end of the challenge window.
     function commitAudit(uint256 jobId, IJobMarket.Job calldata job, bytes32 commitment) external;
 
     /// @notice The auditor reveals its output root and verdict while the job is Revealed (or Disputed by
@@ -264,8 +269,13 @@ interface IVerification {
 
     // ---------------------------------------------------------------- funds and governance
 
+    /// @notice Withdraws the caller's credits (bonds back, challenger, provider and voter shares).
     function withdraw() external returns (uint256 amount);
+
+    /// @notice Owner: withdraws the treasury (penalties, the rest of each split) to `to`.
     function withdrawTreasury(address to) external returns (uint256 amount);
+
+    /// @notice Owner: sets every parameter at once, checked against each other and the market's parameters.
     function setParams(VerificationParams calldata params) external;
 
     // ---------------------------------------------------------------- views
