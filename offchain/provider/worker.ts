@@ -174,19 +174,18 @@ export class ProviderWorker {
   private startSteps(): void {
     if (this.stopped) return;
     const head = this.head!;
-    for (const record of this.p.journal.listJobs<JobData>({ status: OPEN, role: "provider" })) {
-      const { jobId } = record;
+    for (const { jobId, status } of this.p.journal.listJobKeys({ status: OPEN, role: "provider" })) {
       if (this.inFlight.has(jobId)) continue;
       const wake = this.wake.get(jobId);
       if (wake && ((wake.block !== undefined && head.number < wake.block) || (wake.time !== undefined && head.timestamp < wake.time))) {
         continue;
       }
-      if (record.status === "candidate") {
-        if (this.preparing.size >= this.prefetch) continue;
-        this.preparing.add(jobId);
-      }
+      if (status === "candidate" && this.preparing.size >= this.prefetch) continue;
+      const record = this.p.journal.getJob<JobData>(jobId);
+      if (record === undefined || record.status !== status) continue; // changed meanwhile: the next tick sees it
+      if (status === "candidate") this.preparing.add(jobId);
       this.wake.delete(jobId);
-      const step = this.advance(jobId, record.data as JobData)
+      const step = this.advance(jobId, record.data)
         .catch((error) => this.onStepError(jobId, error))
         .finally(() => {
           this.inFlight.delete(jobId);
@@ -372,7 +371,12 @@ export class ProviderWorker {
     const made = lazyKey ? this.lazyOutputs.get(lazyKey) : undefined;
     let result: Awaited<ReturnType<InferenceRunner["run"]>>;
     try {
-      result = made ?? (await this.p.runner.run({ modelPath, modelHash, ep: this.p.ep, input, timeoutMs: this.p.inferenceTimeoutMs, transferInput: true }));
+      // An input fetched here was validated in considerClaim, finite values included: the
+      // inference thread need not scan it again (one read restored from the store is scanned).
+      const allowNonFinite = fetched !== undefined;
+      result =
+        made ??
+        (await this.p.runner.run({ modelPath, modelHash, ep: this.p.ep, input, timeoutMs: this.p.inferenceTimeoutMs, transferInput: true, allowNonFinite }));
     } catch (error) {
       if (error instanceof RetryableError) throw error; // the next tick tries again
       return { failure: describe(error) };

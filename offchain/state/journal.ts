@@ -278,6 +278,18 @@ export class Journal {
     return rows.map((row) => toJobRecord<T>(row));
   }
 
+  /**
+   * Like `listJobs`, without the jobs' data: for a caller that looks at many jobs and reads the
+   * data of few (a worker's tick skips the jobs that are mid-step or asleep), it saves decoding them.
+   */
+  listJobKeys({ status, role, limit = -1 }: ListJobsParameters = {}): { jobId: bigint; status: string }[] {
+    const statuses = status === undefined ? null : JSON.stringify(typeof status === "string" ? [status] : [...status]);
+    if (role !== undefined) checkRole(role);
+    if (!Number.isSafeInteger(limit)) throw new JournalInputError({ field: "limit", problem: `expected an integer, got ${limit}` });
+    const rows = this.sql.listJobKeys.all({ statuses, role: role ?? null, limit }) as Pick<JobRow, "job_id" | "status">[];
+    return rows.map((row) => ({ jobId: BigInt(row.job_id), status: row.status }));
+  }
+
   // ---- actions ----
 
   /**
@@ -454,6 +466,13 @@ function prepareStatements(db: DatabaseSync) {
     getJob: db.prepare("SELECT * FROM jobs WHERE job_id = ?"),
     listJobs: db.prepare(
       `SELECT * FROM jobs
+       WHERE (:statuses IS NULL OR status IN (SELECT value FROM json_each(:statuses)))
+         AND (:role IS NULL OR role = :role)
+       ORDER BY updated_at, length(job_id), job_id
+       LIMIT :limit`,
+    ),
+    listJobKeys: db.prepare(
+      `SELECT job_id, status FROM jobs
        WHERE (:statuses IS NULL OR status IN (SELECT value FROM json_each(:statuses)))
          AND (:role IS NULL OR role = :role)
        ORDER BY updated_at, length(job_id), job_id

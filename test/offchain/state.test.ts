@@ -228,6 +228,13 @@ describe("state journal", () => {
       assert.deepEqual(j.listJobs({ status: ["committed", "claimed"], limit: 2 }).map((r) => r.jobId), [3n, 1n]);
       assert.equal(j.listJobs().length, 4);
       assert.deepEqual(j.listJobs({ status: [] }), []);
+      // The same selection and order without the data.
+      assert.deepEqual(j.listJobKeys({ status: ["committed", "claimed"], role: "provider" }), [
+        { jobId: 3n, status: "claimed" },
+        { jobId: 1n, status: "committed" },
+        { jobId: 10n, status: "claimed" },
+      ]);
+      assert.deepEqual(j.listJobKeys({ status: "claimed", limit: 1 }), [{ jobId: 3n, status: "claimed" }]);
     });
 
     it("rejects bad input naming the field", () => {
