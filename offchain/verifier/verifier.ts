@@ -119,9 +119,25 @@ export const VERIFIER_SET_EVENTS = ["VerifierAdded", "VerifierRemoved", "Slashed
 const MAX_SLEEP_SECONDS = 30n;
 /** Gas added to the estimate of calls whose cost depends on the block they land in (see sendWithHeadroom). */
 const GAS_HEADROOM = 150_000n;
+const CREDITS_CHECK_MS = 5_000;
 /** Seconds kept before a deadline to send a decision transaction. */
 const RESERVE_SECONDS = 2;
 const MARKET_PARAMS_TTL_MS = 30_000;
+
+/**
+ * Marks the job's pending journal actions (begun or sent, never settled: a crash between a send and
+ * its receipt) that the chain proves were taken as confirmed, so they are not sent again. Returns them.
+ */
+export function reconcileActions({ journal, jobId, snapshot }: { journal: Journal; jobId: bigint; snapshot: Pick<JobSnapshot, "me" | "audit" | "dispute" | "votes"> }): string[] {
+  const proven = new Set<string>(provenActions(snapshot));
+  const confirmed: string[] = [];
+  for (const action of journal.pendingActions({ jobId })) {
+    if (!proven.has(action.action)) continue;
+    journal.markActionConfirmed({ jobId, action: action.action });
+    confirmed.push(action.action);
+  }
+  return confirmed;
+}
 
 export class VerifierDaemon {
   private readonly p: VerifierDaemonParameters;
@@ -144,6 +160,7 @@ export class VerifierDaemon {
   private withdrawing?: Promise<void>;
   private sending = 0;
   private approved = false;
+  private creditsCheckedAt = 0;
 
   constructor(parameters: VerifierDaemonParameters) {
     this.p = parameters;
@@ -194,9 +211,12 @@ export class VerifierDaemon {
       const existing = this.p.journal.getJob<VerifierJobData>(jobId);
       if (log.eventName === "JobPosted") {
         const modelId = Number(args.modelId);
-        if (existing || !this.models.has(modelId)) continue;
-        this.p.journal.upsertJob<VerifierJobData>({ jobId, role: "auditor", status: "open", data: { postedBlock: log.blockNumber, modelId } });
-        this.p.log.debug({ msg: "job seen", job_id: jobId.toString(), model_id: modelId });
+        if (existing) continue;
+        // A job of a model we cannot re-execute is recorded closed: its later events are not ours.
+        const served = this.models.has(modelId);
+        const data: VerifierJobData = { postedBlock: log.blockNumber, modelId, ...(served ? {} : { outcome: "model not served" }) };
+        this.p.journal.upsertJob<VerifierJobData>({ jobId, role: "auditor", status: served ? "open" : "done", data });
+        this.p.log.debug({ msg: "job seen", job_id: jobId.toString(), model_id: modelId, served });
         continue;
       }
       if (!existing) {
@@ -277,7 +297,9 @@ export class VerifierDaemon {
         .finally(() => this.inFlight.delete(record.jobId));
       this.inFlight.set(record.jobId, step);
     }
-    if (!this.withdrawing && this.sending === 0) {
+    // Credits are checked every few seconds, when no step is sending.
+    if (!this.withdrawing && this.sending === 0 && Date.now() - this.creditsCheckedAt >= CREDITS_CHECK_MS) {
+      this.creditsCheckedAt = Date.now();
       this.withdrawing = this.withdrawCredits()
         .catch((error) => this.p.log.warn({ msg: "withdraw failed", err: describe(error) }))
         .finally(() => (this.withdrawing = undefined));
@@ -364,11 +386,8 @@ export class VerifierDaemon {
 
   /** Marks pending actions the chain proves were taken (a crash between a receipt and its journal entry). */
   private reconcile(jobId: bigint, snapshot: JobSnapshot): void {
-    const proven = new Set<string>(provenActions(snapshot));
-    for (const action of this.p.journal.pendingActions({ jobId })) {
-      if (!proven.has(action.action)) continue;
-      this.p.journal.markActionConfirmed({ jobId, action: action.action });
-      this.p.log.info({ msg: "action found on chain after a restart", job_id: jobId.toString(), action: action.action });
+    for (const action of reconcileActions({ journal: this.p.journal, jobId, snapshot })) {
+      this.p.log.info({ msg: "action found on chain after a restart", job_id: jobId.toString(), action });
     }
   }
 
@@ -620,7 +639,7 @@ export class VerifierDaemon {
     const { action: existing } = this.p.journal.beginAction({ jobId, action });
     if (existing.state === "confirmed") return true;
     if (existing.state === "failed") this.p.journal.retryAction({ jobId, action });
-    while (this.withdrawing) await this.withdrawing; // a withdraw changes credit slots other steps' gas was estimated on
+    // No waiting for a withdrawal in flight: the calls whose gas depends on credit slots get headroom.
     this.sending++;
     try {
       const { hash, fee, receipt } = await send();

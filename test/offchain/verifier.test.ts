@@ -2,7 +2,7 @@
  * The verifier's pure logic (offchain/verifier/decide.ts, judge.ts): the step each chain state calls
  * for, the salts, the vote commitment (checked against the Verification contract itself), the
  * watchdog's pick, when an unfetchable output counts as wrong, the judgement of outputs, the journal
- * records the daemon keeps, and its options.
+ * records the daemon keeps (and how a restart settles them), staking on start, and its options.
  */
 import assert from "node:assert/strict";
 import { mkdtempSync } from "node:fs";
@@ -17,7 +17,7 @@ import { JobStatus, type Job, type JobRecord } from "../../offchain/chain/jobs.j
 import { commitment, deriveSalt } from "../../offchain/codec/commitment.js";
 import { outputRoot } from "../../offchain/codec/merkle.js";
 import { encodeTensorBlob, tensorFromArray } from "../../offchain/codec/tensor.js";
-import { loadOptions } from "../../offchain/config/options.js";
+import { ConfigError, loadOptions } from "../../offchain/config/options.js";
 import { silentLogger } from "../../offchain/log.js";
 import { Journal } from "../../offchain/state/journal.js";
 import { LocalBlobStore } from "../../offchain/storage/local.js";
@@ -48,7 +48,8 @@ import {
 import { fetchProviderOutput, judge } from "../../offchain/verifier/judge.js";
 import { createVerifierMetrics } from "../../offchain/verifier/metrics.js";
 import { VerifierOptionsSchema } from "../../offchain/verifier/options.js";
-import { VerifierDaemon, type VerifierJobData } from "../../offchain/verifier/verifier.js";
+import { ensureVerifier } from "../../offchain/verifier/start.js";
+import { reconcileActions, VerifierDaemon, type VerifierJobData } from "../../offchain/verifier/verifier.js";
 import { deploySystem, ROLE_VERIFIER, setUpMarket, stake } from "../helpers/fixture.js";
 import { marketDriver } from "../helpers/market.js";
 
@@ -467,7 +468,8 @@ describe("verifier journal records", () => {
         { eventName: "AuditorDrawn", args: { jobId: 1n, auditor: ME, auditCommitBy: 5n, late: true }, blockNumber: 20n },
         { eventName: "AuditorPenalized", args: { jobId: 1n, auditor: ME, penalty: parseEther("5") }, blockNumber: 30n },
         { eventName: "VoterPenalized", args: { jobId: 1n, voter: OTHER, penalty: 1n }, blockNumber: 30n },
-        // Posted before our start block: followed from its commitment on.
+        // Another model's job, committed: not ours. And one posted before our start block: followed from its commitment on.
+        { eventName: "ResultCommitted", args: { jobId: 2n, provider: PROVIDER }, blockNumber: 31n },
         { eventName: "ResultCommitted", args: { jobId: 3n, provider: PROVIDER }, blockNumber: 31n },
       ];
       d.onLogs(logs);
@@ -476,6 +478,7 @@ describe("verifier journal records", () => {
         journal.listJobs<VerifierJobData>().map((r) => [r.jobId, r.role, r.status, r.data.postedBlock, r.data.late ?? false]),
         [
           [1n, "auditor", "open", 10n, true],
+          [2n, "auditor", "done", 10n, false],
           [3n, "auditor", "open", 0n, false],
         ],
       );
@@ -485,6 +488,58 @@ describe("verifier journal records", () => {
     } finally {
       journal.close();
     }
+  });
+
+  it("after a crash between a send and its receipt, confirms the actions the chain shows and leaves the others to send", () => {
+    const journal = new Journal({ path: ":memory:" });
+    try {
+      journal.upsertJob<VerifierJobData>({ jobId: 4n, role: "auditor", status: "open", data: { postedBlock: 1n, modelId: 1 } });
+      journal.beginAction({ jobId: 4n, action: "commitAudit" });
+      journal.markActionSent({ jobId: 4n, action: "commitAudit", txHash: keccak256("0x01") });
+      journal.beginAction({ jobId: 4n, action: "revealAudit" });
+      const committed = { ...NO_AUDIT, auditor: ME, state: AuditState.Committed, commitment: COMMITMENT };
+      assert.deepEqual(reconcileActions({ journal, jobId: 4n, snapshot: { me: ME, audit: committed, dispute: NO_DISPUTE, votes: [] } }), ["commitAudit"]);
+      assert.deepEqual(
+        journal.listActions(4n).map((a) => `${a.action}:${a.state}`),
+        ["commitAudit:confirmed", "revealAudit:pending"],
+        "the reveal was not on chain: it stays to be sent",
+      );
+      const { action, created } = journal.beginAction({ jobId: 4n, action: "commitAudit" });
+      assert.deepEqual([action.state, created], ["confirmed", false], "a confirmed action is never begun again");
+      // Another verifier's audit proves nothing about ours.
+      assert.deepEqual(reconcileActions({ journal, jobId: 4n, snapshot: { me: ME, audit: { ...committed, auditor: OTHER, state: AuditState.Agreed }, dispute: NO_DISPUTE, votes: [] } }), []);
+    } finally {
+      journal.close();
+    }
+  });
+
+  it("stakes as a verifier on request, or says how to", async () => {
+    const sent: { functionName: string; args: readonly unknown[] }[] = [];
+    const stub = (account: { stake: bigint; roles: number; inVerifierSet: boolean }) => ({
+      publicClient: {
+        readContract: async ({ functionName }: { functionName: string }) => (functionName === "params" ? { minVerifierStake: parseEther("100") } : account),
+      } as never,
+      sender: { send: async (call: { functionName: string; args: readonly unknown[] }) => sent.push(call) } as never,
+      deployment: { token: OTHER, staking: THIRD, registry: OTHER, market: OTHER, verification: OTHER },
+      account: ME,
+      log: silentLogger(),
+    });
+    await ensureVerifier({ ...stub({ stake: parseEther("500"), roles: 2, inVerifierSet: true }) });
+    assert.equal(sent.length, 0, "already a verifier: nothing to do");
+    await assert.rejects(ensureVerifier({ ...stub({ stake: parseEther("40"), roles: 1, inVerifierSet: false }) }), (error: Error) => {
+      assert.ok(error instanceof ConfigError);
+      assert.match(error.message, /is not in the verifier set: stake at least 60 DINF more \(`dinfer provider stake <tokens> --roles verifier`, or start with --stake <tokens>\)/);
+      return true;
+    });
+    await ensureVerifier({ ...stub({ stake: parseEther("40"), roles: 1, inVerifierSet: false }), stake: parseEther("10") });
+    assert.deepEqual(
+      sent.map((c) => [c.functionName, ...c.args.map(String)]),
+      [
+        ["approve", THIRD, parseEther("60").toString()],
+        ["stake", parseEther("60").toString(), "3"],
+      ],
+      "tops the stake up to the minimum and keeps the provider role",
+    );
   });
 
   it("reads its options with defaults, and names a bad one", () => {
