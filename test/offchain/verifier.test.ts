@@ -475,7 +475,10 @@ describe("verifier journal records", () => {
       d.onLogs(logs);
       d.onLogs(logs); // a redelivered batch changes nothing
       assert.deepEqual(
-        journal.listJobs<VerifierJobData>().map((r) => [r.jobId, r.role, r.status, r.data.postedBlock, r.data.late ?? false]),
+        journal
+          .listJobs<VerifierJobData>()
+          .sort((a, b) => Number(a.jobId - b.jobId))
+          .map((r) => [r.jobId, r.role, r.status, r.data.postedBlock, r.data.late ?? false]),
         [
           [1n, "auditor", "open", 10n, true],
           [2n, "auditor", "done", 10n, false],
