@@ -1,0 +1,124 @@
+/**
+ * `npm run demo` as a newcomer runs it: `dinfer demo` as its own process (chain, Ignition, 3 workers
+ * with one cheater, 4 verifiers, a dApp posting real jobs). Checks the JSON summary against what
+ * the demo promises, that every cheat is caught, and that the demo leaves no process and no port
+ * behind, also when interrupted with Ctrl-C.
+ *
+ * Run alone: `npx hardhat test mocha test/e2e/demo.e2e.test.ts` (about two minutes on 2 cores).
+ */
+import assert from "node:assert/strict";
+import { spawn, execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+import type { DemoSummary } from "../../offchain/devnet/demo.js";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const BIN = path.join(ROOT, "bin/dinfer.js");
+
+type DemoRun = { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; chainPort?: number };
+
+/** Runs `dinfer demo <args>`; `interruptAfter` sends SIGINT once that stderr text appears. */
+function runDemo(args: string[], { interruptAfter, timeoutMs = 400_000 }: { interruptAfter?: string; timeoutMs?: number } = {}): Promise<DemoRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, "demo", ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, FORCE_COLOR: "0" } });
+    let stdout = "";
+    let stderr = "";
+    let interrupted = false;
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`demo did not finish within ${timeoutMs} ms:\n${stderr.slice(-4000)}`));
+    }, timeoutMs);
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
+      if (interruptAfter && !interrupted && stderr.includes(interruptAfter)) {
+        interrupted = true;
+        child.kill("SIGINT");
+      }
+    });
+    child.once("exit", (code, signal) => {
+      clearTimeout(timer);
+      const port = /chain http:\/\/127\.0\.0\.1:(\d+)/.exec(stderr)?.[1];
+      resolve({ code, signal, stdout, stderr, chainPort: port ? Number(port) : undefined });
+    });
+  });
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+  });
+}
+
+/** Processes whose command line mentions `text` (the demo's data dir is in every daemon's). */
+function processesMentioning(text: string): string[] {
+  const out = execFileSync("ps", ["-eo", "pid,args"], { encoding: "utf8" });
+  return out.split("\n").filter((line) => line.includes(text) && !line.includes("ps -eo"));
+}
+
+describe("npm run demo (dinfer demo as its own process)", function () {
+  const dirs: string[] = [];
+  const dataDir = () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "dinfer-demo-test-"));
+    dirs.push(dir);
+    return dir;
+  };
+  after(() => {
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("runs real jobs to the end, catches every cheat, prints the JSON summary and leaves nothing behind", async function () {
+    this.timeout(420_000);
+    const dir = dataDir();
+    const run = await runDemo(["--jobs", "8", "--json", "--data-dir", dir]);
+    assert.equal(run.code, 0, `exit code:\n${run.stderr.slice(-4000)}`);
+    const summary = JSON.parse(run.stdout) as DemoSummary;
+
+    assert.equal(summary.jobs, 8);
+    assert.equal(summary.interrupted, false);
+    assert.equal(summary.finalized + summary.slashed + summary.expired, 8, "every job ended");
+    assert.equal(summary.expired, 0, "no job was left to expire");
+    assert.ok(summary.gasPerJob > 200_000 && summary.gasPerJob < 400_000, `gas per job ${summary.gasPerJob}`);
+    for (const key of ["postToReveal", "postToFinal"] as const) {
+      const { mean, p95 } = summary.latencyMs[key];
+      assert.ok(mean > 0 && p95 >= mean * 0.5, `${key}: ${JSON.stringify(summary.latencyMs[key])}`);
+    }
+    assert.ok(summary.latencyMs.postToFinal.mean > summary.latencyMs.postToReveal.mean, "final comes after reveal");
+
+    assert.equal(summary.providers.length, 3);
+    const cheaters = summary.providers.filter((p) => p.role === "cheater");
+    assert.equal(cheaters.length, 1);
+    const [cheater] = cheaters;
+    // Every job the cheater took was caught and slashed; the honest ones were paid for all of theirs.
+    assert.equal(summary.slashed, cheater!.jobs, `cheater took ${cheater!.jobs} jobs, ${summary.slashed} slashed`);
+    assert.equal(summary.disputes >= summary.slashed, true);
+    assert.equal(cheater!.earned, "0.000", "the cheater earned nothing");
+    for (const honest of summary.providers.filter((p) => p.role === "honest")) {
+      assert.equal(honest.slashed, "0.000", `${honest.address} was never slashed`);
+      if (honest.jobs > 0) assert.match(honest.ep, /^(cpu|webgpu|cuda)(\+|$)/, "the execution provider it ran on");
+    }
+    assert.equal(summary.providers.reduce((n, p) => n + p.jobs, 0), 8, "each job had one provider");
+    assert.equal(summary.verifiers.length, 4);
+
+    assert.ok(run.chainPort, "the demo said where its chain was");
+    assert.equal(await canListen(run.chainPort!), true, "the chain's port is free again");
+    assert.deepEqual(processesMentioning(dir), [], "no daemon is left running");
+  });
+
+  it("stops everything on Ctrl-C and still exits 0", async function () {
+    this.timeout(240_000);
+    const dir = dataDir();
+    const run = await runDemo(["--jobs", "40", "--data-dir", dir], { interruptAfter: "network up" });
+    assert.equal(run.code, 0, `exit code after SIGINT:\n${run.stderr.slice(-4000)}`);
+    assert.match(run.stderr, /interrupted/, "the summary says the run was interrupted");
+    assert.ok(run.chainPort);
+    assert.equal(await canListen(run.chainPort!), true, "the chain's port is free again");
+    assert.deepEqual(processesMentioning(dir), [], "no daemon is left running");
+  });
+});
