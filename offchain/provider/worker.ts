@@ -100,6 +100,8 @@ type JobData = {
 /** Local statuses: `candidate` (posted, not decided), `active` (ours, not ended), then an end. */
 const OPEN = ["candidate", "active"];
 const INLINE_MAX = 4096;
+/** How often a reveal held for its audit is tried again (seconds of chain time). */
+const AUDIT_RECHECK_SECONDS = 3n;
 /** Credits are read after a job of ours finalized, and at least this often (anything else that pays us). */
 const CREDITS_RECHECK_MS = 30_000;
 /** At most one withdraw per this long: each costs a transaction, and finalizes come in bursts. */
@@ -452,7 +454,9 @@ export class ProviderWorker {
         // A sampled job: the reveal waits until the auditor committed blind or its deadline passed.
         if (error.errorName !== "AuditPending") return;
         const auditCommitBy = BigInt(String((error.args as readonly unknown[] | undefined)?.[1] ?? 0));
-        this.wake.set(jobId, { time: auditCommitBy + 1n });
+        // The auditor usually commits well before its deadline: look again every few seconds.
+        const soon = (this.head?.timestamp ?? auditCommitBy) + AUDIT_RECHECK_SECONDS;
+        this.wake.set(jobId, { time: soon < auditCommitBy + 1n ? soon : auditCommitBy + 1n });
         this.p.log.info({ msg: "reveal waits for the audit commitment", job_id: jobId.toString(), audit_commit_by: auditCommitBy.toString() });
       },
     );
