@@ -14,6 +14,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
+import type { NetworkConnection } from "hardhat/types/network";
 import { parseEther, toHex, type Address, type Hex } from "viem";
 import { mnemonicToAccount } from "viem/accounts";
 
@@ -85,6 +86,8 @@ export type Devnet = {
   providers: DevAccount[];
   verifiers: DevAccount[];
   dapp: DevAccount;
+  /** Hardhat's connection to the node (Ignition, viem contract handles: deploy more contracts with it). */
+  connection: NetworkConnection;
   /** Read client and the dApp's transaction sender, over HTTP to the node. */
   publicClient: ChainPublicClient;
   dappSender: TxSender;
@@ -231,6 +234,7 @@ export async function startDevnet({
       providers: providerAccounts,
       verifiers: verifierAccounts,
       dapp,
+      connection,
       publicClient,
       dappSender,
       blobServer,
