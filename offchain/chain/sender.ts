@@ -424,8 +424,12 @@ export class TxSender {
             nonce = fresh;
             signed = await this.#sign({ call, fees, chainId, nonce });
           } else if (!(classified instanceof RetryableError)) {
-            // Rejected outright: this nonce was not used and the lock keeps later ones waiting.
-            this.#nonce = nonce;
+            // Rejected outright: this nonce was not used and the lock keeps later ones waiting. But a
+            // node that mines on submission (Hardhat's automine) reports the revert of a transaction it
+            // did mine: then the nonce is spent, and the next send must not reuse it.
+            const mined = classified instanceof ContractRevertError && (await this.#known(signed.hash).catch(() => false));
+            this.#nonce = mined ? nonce + 1 : nonce;
+            if (mined) this.#log.warn({ msg: "transaction mined and reverted", ...context, tx_hash: signed.hash, nonce });
             throw classified;
           }
           if (attempt >= this.#retries) {

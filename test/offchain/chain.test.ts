@@ -545,6 +545,48 @@ describe("chain: TxSender (in-process chain over HTTP)", function () {
     assert.equal(sender.stats().nonceResyncs, 1);
   });
 
+  it("spends the nonce of a transaction the node mined and reverted on submission (automine)", async () => {
+    // b simulates transferFrom(c -> b) against c's allowance; c revokes it before b's broadcast
+    // reaches the node, which mines b's transaction and answers with its revert.
+    const c = account(10);
+    const cWallet = await connection.viem.getWalletClient(c.address);
+    await sys.token.write.mint([c.address, 5n], { account: c.address });
+    await sys.token.write.approve([account(9).address, 5n], { account: c.address });
+    let held = false;
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const proxy = await serveRpc({
+      rpc: async (r) => {
+        if (r.method === "eth_sendRawTransaction" && !held) {
+          held = true;
+          await gate;
+        }
+        return connection.provider.request(r);
+      },
+    });
+    try {
+      const b = await senderFor(9, { url: proxy.url });
+      const nonce = await pendingNonce(b.address);
+      const sending = b
+        .send({ address: sys.token.address, abi: sys.token.abi, functionName: "transferFrom", args: [c.address, b.address, 5n] })
+        .then(() => undefined, (e: unknown) => e);
+      await waitFor(() => held, { what: "b's broadcast held at the proxy" });
+      await sys.publicClient.waitForTransactionReceipt({
+        hash: await cWallet.writeContract({ address: sys.token.address, abi: sys.token.abi, functionName: "approve", args: [b.address, 0n] }),
+      });
+      release();
+      const error = await sending;
+      assert.ok(error instanceof ContractRevertError, `expected ContractRevertError, got ${String(error)}`);
+      assert.equal(await pendingNonce(b.address), nonce + 1, "the reverted transaction was mined and used its nonce");
+      const next = await b.send({ address: sys.token.address, abi: sys.token.abi, functionName: "mint", args: [b.address, 1n] });
+      assert.equal(next.nonce, nonce + 1, "the next send takes the following nonce");
+      assert.equal(b.stats().nonceResyncs, 0, "without a 'nonce too low' round trip");
+    } finally {
+      release();
+      await proxy.close();
+    }
+  });
+
   it("times out waiting for a receipt with a retryable error that names the transaction", async () => {
     const sender = await senderFor(8, { receiptTimeoutMs: 300 });
     await setAutomine(false);
