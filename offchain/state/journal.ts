@@ -156,8 +156,8 @@ export class Journal {
   private readonly keepRecentBlocks: number;
   private readonly now: () => number;
   private readonly sql: ReturnType<typeof prepareStatements>;
-  /** The WAL file, opened for `flush()`. */
-  private wal?: Promise<FileHandle>;
+  /** Whether the file is in WAL mode (a file system that cannot share memory keeps a rollback journal). */
+  private readonly walMode: boolean;
 
   constructor({ path: file, busyTimeoutMs = 5_000, keepRecentBlocks = 128, now = Date.now, logger = silentLogger() }: JournalParameters) {
     if (!Number.isSafeInteger(keepRecentBlocks) || keepRecentBlocks < 1) {
@@ -175,6 +175,7 @@ export class Journal {
         if (from !== to) logger.info({ msg: "journal schema migrated", path: this.path, from, to });
       });
       this.sql = prepareStatements(this.db);
+      this.walMode = this.journalMode === "wal";
     } catch (error) {
       this.db.close();
       throw error;
@@ -199,8 +200,6 @@ export class Journal {
   /** Closes the file (idempotent); the last connection's close checkpoints, so all is then on disk. */
   close(): void {
     if (this.db.isOpen) this.db.close();
-    void this.wal?.then((handle) => handle.close()).catch(() => undefined);
-    this.wal = undefined;
   }
 
   /**
@@ -208,14 +207,14 @@ export class Journal {
    * the WAL file (fdatasync) on libuv's thread pool, so the event loop is not blocked meanwhile.
    */
   async flush(): Promise<void> {
-    if (this.path === ":memory:" || !this.db.isOpen) return;
-    this.wal ??= open(`${this.path}-wal`, "r+");
-    const wal = this.wal;
+    // Not in WAL mode (or in memory): beginAction then flushes every intent at its commit anyway.
+    if (!this.walMode || !this.db.isOpen) return;
+    let handle: FileHandle | undefined;
     try {
-      await (await wal).datasync();
-    } catch (error) {
-      if (this.wal === wal) this.wal = undefined; // open it again next time
-      throw error;
+      handle = await open(`${this.path}-wal`, "r+");
+      await handle.datasync();
+    } finally {
+      await handle?.close();
     }
   }
 
@@ -306,7 +305,7 @@ export class Journal {
         const { changes } = this.sql.insertAction.run(id, action, now, now);
         return { action: this.requireAction({ jobId, action }), created: Number(changes) === 1 };
       },
-      { durable: sync },
+      { durable: sync || !this.walMode },
     );
   }
 

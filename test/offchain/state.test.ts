@@ -371,7 +371,7 @@ describe("state journal", () => {
       const { created } = a.beginAction({ jobId: 1n, action: "reveal", sync: false });
       assert.equal(created, true);
       await a.flush();
-      await a.flush(); // again: the WAL stays open for it
+      await a.flush(); // again: nothing new, still fine
       a.close();
       await a.flush(); // closed: nothing to do
       assert.deepEqual(
