@@ -305,6 +305,8 @@ export class ProviderWorker {
     // Run first: nothing is claimed yet, so a run that can never succeed just skips the job. The
     // input is not stored: a restart before the commit finds the job still posted and fetches it again.
     const ran = await this.produceOutput(record, data, timings);
+    // Its inference is done: the next posted job may be fetched while this one is committed.
+    if (this.preparing.delete(jobId)) this.startSteps();
     if ("failure" in ran) return this.skip(jobId, data, `run failed: ${ran.failure}`);
     // The state read before the run is what we claim from; if someone claimed meanwhile, the
     // simulation refuses it and the next tick ends the job as a lost race.
