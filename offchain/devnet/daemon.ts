@@ -12,6 +12,8 @@ import { appendFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
+import { signalGroup } from "./node.js";
+
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const BIN = path.join(ROOT, "bin/dinfer.js");
 
@@ -115,13 +117,7 @@ export async function startDaemon({
     }),
   );
 
-  const killGroup = (signal: NodeJS.Signals) => {
-    try {
-      process.kill(-pid, signal);
-    } catch {
-      // already gone
-    }
-  };
+  const killGroup = (signal: NodeJS.Signals) => signalGroup(pid, signal);
   const onProcessExit = () => killGroup("SIGKILL");
   process.once("exit", onProcessExit);
   const tail = () => output.slice(-8_000);

@@ -35,6 +35,15 @@ export type StartNodeReturnType = {
   output: () => string;
 };
 
+/** Sends `signal` to the process group led by `pid` (a child spawned with `detached: true`); quiet when it is gone. */
+export function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
 /** A TCP port on 127.0.0.1 that nothing listens on right now. */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -93,13 +102,7 @@ export async function startNode({ port, network = "node", timeoutMs = 90_000 }: 
     }),
   );
 
-  const killGroup = (signal: NodeJS.Signals) => {
-    try {
-      process.kill(-pid, signal);
-    } catch {
-      // already gone
-    }
-  };
+  const killGroup = (signal: NodeJS.Signals) => signalGroup(pid, signal);
   const onProcessExit = () => killGroup("SIGKILL");
   process.once("exit", onProcessExit);
 

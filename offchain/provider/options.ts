@@ -4,7 +4,8 @@ import { EXECUTION_PROVIDER_CHOICES } from "../inference/session.js";
 import { FaultSchema } from "./fault.js";
 
 const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/, "must be a 0x-prefixed 20-byte address");
-const wei = z.union([z.string(), z.number(), z.bigint()]).transform((value, ctx) => {
+/** A non-negative integer amount in wei, from a string, number or bigint. */
+export const wei = z.union([z.string(), z.number(), z.bigint()]).transform((value, ctx) => {
   try {
     const parsed = BigInt(value);
     if (parsed < 0n) throw new Error("negative");

@@ -6,18 +6,7 @@
 import { z } from "zod";
 
 import { EXECUTION_PROVIDER_CHOICES } from "../inference/session.js";
-import { ChainOptionsSchema } from "../provider/options.js";
-
-const wei = z.union([z.string(), z.number(), z.bigint()]).transform((value, ctx) => {
-  try {
-    const parsed = BigInt(value);
-    if (parsed < 0n) throw new Error("negative");
-    return parsed;
-  } catch {
-    ctx.addIssue({ code: "custom", message: `must be a non-negative integer amount in wei, got ${String(value)}` });
-    return z.NEVER;
-  }
-});
+import { ChainOptionsSchema, wei } from "../provider/options.js";
 
 /** A model this verifier can re-execute: the registry id and the local .onnx file (checked against the registry hash). */
 export const VerifiedModelSchema = z.object({
