@@ -154,8 +154,6 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient {
         bytes32 expected = Commitments.hash(block.chainid, address(this), jobId, msg.sender, outputRoot, salt);
         if (expected != job.result) revert CommitmentMismatch(jobId);
         (bytes32 seed, bool sampled) = _sampling(jobId, seedBlock, p.samplingPpm);
-        // A sampled job waits for its auditor's blind commitment (or the auditor's deadline).
-        if (sampled) IVerification(verification).onSampledReveal(jobId, job, seed);
 
         Job memory next = job;
         next.status = JobStatus.Revealed;
@@ -165,6 +163,9 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient {
         next.sampled = sampled;
         _store(jobId, next);
         emit ResultRevealed(jobId, msg.sender, outputRoot, next.deadline, outputURI, inlineOutput, sampled);
+        // Interaction last: a sampled job waits for its auditor's blind commitment (or the auditor's
+        // deadline); the hook reverts the whole reveal to hold it. It gets the state as committed.
+        if (sampled) IVerification(verification).onSampledReveal(jobId, job, seed);
     }
 
     // ---------------------------------------------------------------- keepers
