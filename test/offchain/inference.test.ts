@@ -577,7 +577,8 @@ describe("inference: runner (worker threads, real models)", () => {
     const elapsed = performance.now() - started;
     // On the main thread the loop would stall for the whole run: the longest gap would be >= runMs.
     const stalled = `the event loop stalled for ${maxGap.toFixed(1)} ms during a ${runMs.toFixed(0)} ms run`;
-    assert.ok(maxGap < 100 && maxGap < runMs / 2, stalled);
+    // Relative to the run, not a fixed time: a loaded machine stretches both (speed is for bench/).
+    assert.ok(maxGap < runMs / 2, stalled);
     assert.ok(ticks > elapsed / 20, `only ${ticks} ticks in ${elapsed.toFixed(0)} ms`);
   });
 
