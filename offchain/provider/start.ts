@@ -3,7 +3,6 @@
  * journal, blob store and server, models checked against the registry, inference threads, metrics,
  * the log poller and the tick loop. Shutdown finishes the steps in progress, then closes everything.
  */
-import { mkdirSync } from "node:fs";
 import path from "node:path";
 
 import * as ort from "onnxruntime-node";
@@ -17,14 +16,11 @@ import { TxSender } from "../chain/sender.js";
 import { resolvePrivateKey } from "../config/keys.js";
 import { ConfigError } from "../config/options.js";
 import { loadModel } from "../inference/model.js";
-import { createInferenceRunner } from "../inference/runner.js";
 import { assertFaultsAllowed } from "./fault.js";
 import type { Logger } from "../log.js";
 import { journalCursorStore } from "../state/cursor-store.js";
-import { Journal } from "../state/journal.js";
-import { LocalBlobStore } from "../storage/local.js";
-import { startBlobServer } from "../storage/server.js";
-import { createWorkerMetrics, startMetricsServer } from "./metrics.js";
+import { createWorkerMetrics } from "./metrics.js";
+import { openDaemonServices, runDaemonLoop } from "./services.js";
 import type { ChainOptions, ServedModel, WorkerOptions } from "./options.js";
 import { ProviderWorker, type LoadedModel } from "./worker.js";
 
@@ -75,19 +71,10 @@ export async function runWorker({ options, log, signal, env = process.env, onRea
   const { publicClient, walletClient, account, chainId, deployment } = chain;
   const sender = new TxSender({ publicClient, walletClient: walletClient!, logger: log.child({ component: "sender" }) });
 
-  mkdirSync(options.dataDir, { recursive: true });
-  const journal = new Journal({ path: path.join(options.dataDir, "journal.sqlite"), logger: log });
-  const store = new LocalBlobStore({ dir: path.join(options.dataDir, "blobs") });
-  const closers: (() => Promise<unknown> | unknown)[] = [() => journal.close()];
+  const services = await openDaemonServices({ ...options, registry: metrics.registry, log });
+  const { journal, store, runner, blobServer, metricsUrl, publicUrl } = services;
   try {
     const models = await Promise.all(options.models.map((m) => prepareModel({ served: m, publicClient, deployment, log })));
-    const runner = createInferenceRunner({ size: options.threads, log: log.child({ component: "inference" }) });
-    closers.push(() => runner.close());
-    const blobServer = await startBlobServer({ store, host: options.host, port: options.port, logger: log });
-    closers.push(() => blobServer.close());
-    const metricsServer = options.metricsPort >= 0 ? await startMetricsServer({ registry: metrics.registry, port: options.metricsPort }) : undefined;
-    if (metricsServer) closers.push(() => metricsServer.close());
-
     const worker = new ProviderWorker({
       log,
       publicClient,
@@ -100,7 +87,7 @@ export async function runWorker({ options, log, signal, env = process.env, onRea
       store,
       models,
       secret,
-      publicUrl: (options.publicUrl ?? blobServer.url).replace(/\/$/, ""),
+      publicUrl,
       metrics,
       ep: options.ep,
       inferenceTimeoutMs: options.inferenceTimeoutMs,
@@ -138,20 +125,12 @@ export async function runWorker({ options, log, signal, env = process.env, onRea
       market: deployment.market,
       models: models.map((m) => m.modelId),
       blob_url: blobServer.url,
-      metrics_url: metricsServer?.url,
+      metrics_url: metricsUrl,
     });
-    onReady?.({ blobUrl: blobServer.url, metricsUrl: metricsServer?.url, account: account!.address });
-
-    const ticker = setInterval(() => worker.tick(), options.pollIntervalMs);
-    try {
-      await poller.run({ signal });
-    } finally {
-      clearInterval(ticker);
-      log.info({ msg: "stopping: finishing the steps in progress", busy: worker.busy });
-      await worker.drain();
-    }
+    onReady?.({ blobUrl: blobServer.url, metricsUrl, account: account!.address });
+    await runDaemonLoop({ poller, daemon: worker, intervalMs: options.pollIntervalMs, signal, log });
   } finally {
-    for (const close of closers.reverse()) await close();
+    await services.close();
     log.info({ msg: "worker stopped" });
   }
 }

@@ -4,7 +4,6 @@
  * registry, inference threads, metrics, the log poller over the market's and Verification's events,
  * and the tick loop. Shutdown finishes the steps in progress, then closes everything.
  */
-import { mkdirSync } from "node:fs";
 import path from "node:path";
 
 import { getAbiItem, type AbiEvent, type Address, type Hex, type PublicClient } from "viem";
@@ -14,15 +13,11 @@ import type { Deployment } from "../chain/deployment.js";
 import { LogPoller } from "../chain/poller.js";
 import { TxSender } from "../chain/sender.js";
 import { ConfigError } from "../config/options.js";
-import { createInferenceRunner } from "../inference/runner.js";
 import type { Logger } from "../log.js";
 import { formatTokens, ROLE_BITS } from "../provider/account.js";
-import { startMetricsServer } from "../provider/metrics.js";
+import { openDaemonServices, runDaemonLoop } from "../provider/services.js";
 import { connectChain } from "../provider/start.js";
 import { journalCursorStore } from "../state/cursor-store.js";
-import { Journal } from "../state/journal.js";
-import { LocalBlobStore } from "../storage/local.js";
-import { startBlobServer } from "../storage/server.js";
 import { prepareVerifierModel } from "./judge.js";
 import { createVerifierMetrics } from "./metrics.js";
 import type { VerifierOptions } from "./options.js";
@@ -58,20 +53,11 @@ export async function runVerifier({ options, log, signal, env = process.env, onR
   const sender = new TxSender({ publicClient, walletClient: walletClient!, logger: log.child({ component: "sender" }) });
   await ensureVerifier({ publicClient, sender, deployment, account: account!.address, stake: options.stake, log });
 
-  mkdirSync(options.dataDir, { recursive: true });
-  const journal = new Journal({ path: path.join(options.dataDir, "journal.sqlite"), logger: log });
-  const store = new LocalBlobStore({ dir: path.join(options.dataDir, "blobs") });
-  const closers: (() => Promise<unknown> | unknown)[] = [() => journal.close()];
+  const metrics = createVerifierMetrics();
+  const services = await openDaemonServices({ ...options, registry: metrics.registry, log });
+  const { journal, store, runner, blobServer, metricsUrl, publicUrl } = services;
   try {
     const models = await Promise.all(options.models.map((m) => prepareVerifierModel({ ...m, publicClient, deployment })));
-    const runner = createInferenceRunner({ size: options.threads, log: log.child({ component: "inference" }) });
-    closers.push(() => runner.close());
-    const blobServer = await startBlobServer({ store, host: options.host, port: options.port, logger: log });
-    closers.push(() => blobServer.close());
-    const metrics = createVerifierMetrics();
-    const metricsServer = options.metricsPort >= 0 ? await startMetricsServer({ registry: metrics.registry, port: options.metricsPort }) : undefined;
-    if (metricsServer) closers.push(() => metricsServer.close());
-
     const daemon = new VerifierDaemon({
       log,
       publicClient,
@@ -84,7 +70,7 @@ export async function runVerifier({ options, log, signal, env = process.env, onR
       store,
       models,
       secret,
-      publicUrl: (options.publicUrl ?? blobServer.url).replace(/\/$/, ""),
+      publicUrl,
       metrics,
       ep: options.ep,
       inferenceTimeoutMs: options.inferenceTimeoutMs,
@@ -126,20 +112,12 @@ export async function runVerifier({ options, log, signal, env = process.env, onR
       keeper: options.keeper,
       watchdog: options.watchdog,
       blob_url: blobServer.url,
-      metrics_url: metricsServer?.url,
+      metrics_url: metricsUrl,
     });
-    onReady?.({ blobUrl: blobServer.url, metricsUrl: metricsServer?.url, account: account!.address });
-
-    const ticker = setInterval(() => daemon.tick(), options.pollIntervalMs);
-    try {
-      await poller.run({ signal });
-    } finally {
-      clearInterval(ticker);
-      log.info({ msg: "stopping: finishing the steps in progress", busy: daemon.busy });
-      await daemon.drain();
-    }
+    onReady?.({ blobUrl: blobServer.url, metricsUrl, account: account!.address });
+    await runDaemonLoop({ poller, daemon, intervalMs: options.pollIntervalMs, signal, log });
   } finally {
-    for (const close of closers.reverse()) await close();
+    await services.close();
     log.info({ msg: "verifier stopped" });
   }
 }

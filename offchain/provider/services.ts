@@ -1,0 +1,104 @@
+/**
+ * What every dinfer daemon (the provider worker, the verifier) runs on besides the chain: its SQLite
+ * journal and blob store under `dataDir`, inference threads, the blob server that serves its outputs,
+ * its Prometheus endpoint; and the loop that ticks it while the log poller runs, then lets its steps
+ * in progress finish. One place, so both daemons start and stop alike.
+ */
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+
+import type { Registry } from "prom-client";
+
+import type { LogPoller } from "../chain/poller.js";
+import { createInferenceRunner, type InferenceRunner } from "../inference/runner.js";
+import type { Logger } from "../log.js";
+import { Journal } from "../state/journal.js";
+import { LocalBlobStore } from "../storage/local.js";
+import { startBlobServer, type BlobServer } from "../storage/server.js";
+import { startMetricsServer } from "./metrics.js";
+
+export type OpenDaemonServicesParameters = {
+  dataDir: string;
+  /** Inference threads (the runner's default when left out). */
+  threads?: number;
+  host: string;
+  port: number;
+  /** How others reach the blob server (default: its own URL). */
+  publicUrl?: string;
+  /** Metrics port on 127.0.0.1; 0 picks one, negative turns metrics off. */
+  metricsPort: number;
+  registry: Registry;
+  log: Logger;
+};
+
+export type DaemonServices = {
+  journal: Journal;
+  store: LocalBlobStore;
+  runner: InferenceRunner;
+  blobServer: BlobServer;
+  metricsUrl: string | undefined;
+  /** The blob server's public base URL, without a trailing slash. */
+  publicUrl: string;
+  /** Closes everything opened, last first. */
+  close: () => Promise<void>;
+};
+
+/** Opens the journal, blob store, inference runner, blob server and metrics server; closes what it opened if one fails. */
+export async function openDaemonServices({
+  dataDir,
+  threads,
+  host,
+  port,
+  publicUrl,
+  metricsPort,
+  registry,
+  log,
+}: OpenDaemonServicesParameters): Promise<DaemonServices> {
+  mkdirSync(dataDir, { recursive: true });
+  const journal = new Journal({ path: path.join(dataDir, "journal.sqlite"), logger: log });
+  const store = new LocalBlobStore({ dir: path.join(dataDir, "blobs") });
+  const closers: (() => Promise<unknown> | unknown)[] = [() => journal.close()];
+  const close = async () => {
+    for (const closer of closers.reverse()) await closer();
+  };
+  try {
+    const runner = createInferenceRunner({ size: threads, log: log.child({ component: "inference" }) });
+    closers.push(() => runner.close());
+    const blobServer = await startBlobServer({ store, host, port, logger: log });
+    closers.push(() => blobServer.close());
+    const metricsServer = metricsPort >= 0 ? await startMetricsServer({ registry, port: metricsPort }) : undefined;
+    if (metricsServer) closers.push(() => metricsServer.close());
+    return {
+      journal,
+      store,
+      runner,
+      blobServer,
+      metricsUrl: metricsServer?.url,
+      publicUrl: (publicUrl ?? blobServer.url).replace(/\/$/, ""),
+      close,
+    };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+export type RunDaemonLoopParameters = {
+  poller: LogPoller;
+  daemon: { tick(): void; drain(): Promise<void>; readonly busy: number };
+  intervalMs: number;
+  signal: AbortSignal;
+  log: Logger;
+};
+
+/** Ticks the daemon every `intervalMs` while the poller runs; on abort, waits for the steps in progress. */
+export async function runDaemonLoop({ poller, daemon, intervalMs, signal, log }: RunDaemonLoopParameters): Promise<void> {
+  const ticker = setInterval(() => daemon.tick(), intervalMs);
+  try {
+    await poller.run({ signal });
+  } finally {
+    clearInterval(ticker);
+    log.info({ msg: "stopping: finishing the steps in progress", busy: daemon.busy });
+    await daemon.drain();
+  }
+}
