@@ -33,6 +33,7 @@ import { createLogger } from "../log.js";
 import { formatAccountStatus, formatTokens, parseRoles, parseTokens, readAccountStatus } from "../provider/account.js";
 import { ChainOptionsSchema, WorkerOptionsSchema } from "../provider/options.js";
 import { addDevnetCommands } from "./devnet.js";
+import { daemonShutdownSignal } from "./shutdown.js";
 import { connectChain, runWorker } from "../provider/start.js";
 import { imageToClsInput, imageToDetInput } from "../sdk/image.js";
 import { postJob, waitForResult } from "../sdk/jobs.js";
@@ -115,16 +116,7 @@ export function buildProgram(): Command {
         },
       });
       const log = createLogger({ name: "worker" });
-      const controller = new AbortController();
-      const stop = (signal: string) => {
-        if (controller.signal.aborted) return; // idempotent: a second Ctrl-C waits for the same shutdown
-        log.info({ msg: "signal received: finishing the current step", signal });
-        controller.abort();
-        setTimeout(() => process.exit(1), 30_000).unref(); // grace timeout
-      };
-      process.on("SIGINT", () => stop("SIGINT"));
-      process.on("SIGTERM", () => stop("SIGTERM"));
-      await runWorker({ options, log, signal: controller.signal });
+      await runWorker({ options, log, signal: daemonShutdownSignal(log) });
     });
 
   const provider = program.command("provider").description("stake, unbond, withdraw and inspect a provider or verifier account");

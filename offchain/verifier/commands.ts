@@ -11,6 +11,7 @@
 import { Command, Option } from "commander";
 
 import { readJob } from "../chain/jobs.js";
+import { daemonShutdownSignal } from "../cli/shutdown.js";
 import { envOptions, loadOptions } from "../config/options.js";
 import { NonRetryableError } from "../errors.js";
 import { createLogger } from "../log.js";
@@ -85,16 +86,7 @@ export function addVerifierCommands(program: Command): void {
         },
       });
       const log = createLogger({ name: "verifier" });
-      const controller = new AbortController();
-      const stop = (signal: string) => {
-        if (controller.signal.aborted) return; // idempotent: a second Ctrl-C waits for the same shutdown
-        log.info({ msg: "signal received: finishing the current step", signal });
-        controller.abort();
-        setTimeout(() => process.exit(1), 30_000).unref(); // grace timeout
-      };
-      process.on("SIGINT", () => stop("SIGINT"));
-      process.on("SIGTERM", () => stop("SIGTERM"));
-      await runVerifier({ options, log, signal: controller.signal });
+      await runVerifier({ options, log, signal: daemonShutdownSignal(log) });
     });
 
   program
