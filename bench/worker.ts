@@ -182,7 +182,7 @@ try {
   // per job, and the CPU each process spent per job committed inside the steady-state window.
   const stageMs: Record<string, number> = {};
   const stageLines = lines.filter((l) => l.msg === "inference done" && typeof l.stages_ms === "object");
-  for (const stage of ["fetch", "check", "wait", "prep", "run", "output"]) {
+  for (const stage of ["fetch", "check", "wait", "prep", "hash", "run", "output"]) {
     stageMs[stage] = round(median(stageLines.map((l) => (l.stages_ms as Record<string, number>)[stage]).filter((v) => v !== undefined)));
   }
   for (const action of ["claimAndCommit", "commit", "reveal", "finalize"]) {

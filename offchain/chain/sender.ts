@@ -4,7 +4,8 @@
  *   1. simulate: a revert is caught before anything is signed, decoded from the ABI into a
  *      `ContractRevertError` (never retried). The gas estimate (`eth_estimateGas`) runs the call
  *      and is that simulation; with a fixed gas limit, an `eth_call` is;
- *   2. the gas estimate (plus a buffer) and fees (the priority fee suggestion reused for 10 s);
+ *   2. the gas estimate (plus a buffer) and fees (reused for a second, the priority fee suggestion
+ *      for 10 s);
  *   3. under a per-sender lock: take the next nonce (read from the chain's pending count once, then
  *      counted locally), sign locally, broadcast. The lock keeps broadcasts in nonce order, so
  *      concurrent sends get consecutive nonces and a failure before broadcast leaves no gap;
@@ -123,6 +124,13 @@ class Mutex {
 
 /** How long a priority fee suggestion (eth_maxPriorityFeePerGas) is reused. */
 const PRIORITY_FEE_TTL_MS = 10_000;
+/**
+ * How long fees computed from the latest base fee are reused. A base fee moves at most 12.5% a
+ * block and the fee cap leaves 20% above it, so fees a second old still cover the next block on
+ * any chain whose blocks are not much faster than that; a worker sending a few transactions per job
+ * then reads the head once a second rather than once per transaction.
+ */
+const FEES_TTL_MS = 1_000;
 
 /** A gas limit with a buffer, in integer arithmetic. Pure. */
 export function withGasBuffer({ gas, bufferPct }: { gas: bigint; bufferPct: number }): bigint {
@@ -147,6 +155,7 @@ export class TxSender {
   #nonce: number | undefined;
   /** The last priority fee suggestion and when it was read. */
   #priority: { value: bigint; at: number } | undefined;
+  #recentFees: { fees: Fees; at: number } | undefined;
   #resolvedChainId: number | undefined;
   readonly #counted = new Set<Hex>();
   readonly #stats: SenderStats = {
@@ -346,10 +355,12 @@ export class TxSender {
   /**
    * Fees as viem's estimateFeesPerGas computes them (the latest base fee x 1.2, plus the priority
    * fee suggestion), except that the suggestion, which moves slowly, is reused for
-   * PRIORITY_FEE_TTL_MS: one chain request per transaction instead of two. No base fee: legacy.
+   * PRIORITY_FEE_TTL_MS, and the fees themselves for FEES_TTL_MS. No base fee: legacy.
    */
   async #fees(signal?: AbortSignal): Promise<Fees> {
-    return this.#retry({
+    const recent = this.#recentFees;
+    if (recent !== undefined && Date.now() - recent.at < FEES_TTL_MS) return recent.fees;
+    const fees = await this.#retry({
       signal,
       details: { step: "fees" },
       run: async (): Promise<Fees> => {
@@ -359,6 +370,8 @@ export class TxSender {
         return { type: "eip1559", maxFeePerGas: (baseFeePerGas * 12n) / 10n + maxPriorityFeePerGas, maxPriorityFeePerGas };
       },
     });
+    this.#recentFees = { fees, at: Date.now() };
+    return fees;
   }
 
   async #priorityFee(): Promise<bigint> {

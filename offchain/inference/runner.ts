@@ -20,11 +20,13 @@ import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 
 import type * as ort from "onnxruntime-node";
+import type { Hex } from "viem";
 
 import { DEFAULT_MAX_BLOB_BYTES, decodeTensorBlob, type Tensor } from "../codec/tensor.js";
 import { NonRetryableError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { silentLogger } from "../log.js";
+import { parseBlobId } from "../storage/blob-id.js";
 import { deserializeError, InferenceTimeoutError, InferenceWorkerError } from "./errors.js";
 import type { RetireRequest, RunRequest, WorkerConfig, WorkerMessage } from "./protocol.js";
 import { DEFAULT_PROBE_DIM_SIZE, DEFAULT_SESSION_OPTIONS, type ExecutionProvider, type ExecutionProviderChoice } from "./session.js";
@@ -60,6 +62,11 @@ export type RunParameters = {
   ep?: ExecutionProviderChoice;
   /** The input tensor blob. */
   input: Uint8Array;
+  /**
+   * Check `input` against its blob id before anything else (in the worker thread, off the caller's
+   * thread): a mismatch rejects with BlobHashMismatchError naming `source`.
+   */
+  verifyInput?: { expected: Hex; source: string };
   /** Run time limit (after the model is loaded). */
   timeoutMs?: number;
   /** Accept NaN/Inf in float inputs (refused by default). */
@@ -74,6 +81,9 @@ export type RunParameters = {
 export type RunReturnType = {
   /** The output tensor blob (canonical: outputs sorted by name). */
   output: Uint8Array;
+  /** Its blob id (keccak256) and its output root (DESIGN section 4), hashed in the worker thread. */
+  outputId: Hex;
+  outputRoot: Hex;
   /** The decoded outputs; their data views `output`. */
   outputTensors: Tensor[];
   ep: ExecutionProvider;
@@ -89,6 +99,8 @@ export type RunReturnType = {
     prepMs: number;
     /** In the worker: encoding the output blob. */
     encodeMs: number;
+    /** In the worker: checking the input's hash (`verifyInput`), hashing the output for its id and root. */
+    hashMs: number;
   };
 };
 
@@ -199,6 +211,7 @@ export class InferenceRunner {
     modelHash,
     ep = "auto",
     input,
+    verifyInput,
     timeoutMs = this.defaultTimeoutMs,
     allowNonFinite = false,
     transferInput = false,
@@ -207,6 +220,7 @@ export class InferenceRunner {
     try {
       checkTimeout("timeoutMs", timeoutMs);
       if (!(input instanceof Uint8Array)) throw invalidOption("input", "must be a tensor blob (Uint8Array)");
+      if (verifyInput !== undefined) verifyInput = { ...verifyInput, expected: parseBlobId(verifyInput.expected, "verifyInput.expected") };
     } catch (error) {
       return Promise.reject(error as Error);
     }
@@ -217,6 +231,7 @@ export class InferenceRunner {
       // be a view into Node's shared pool).
       const owned = transferInput && spansWholeBuffer(input) ? input : new Uint8Array(input);
       const request: RunRequest = { type: "run", id, modelPath, modelHash, ep, input: owned, allowNonFinite };
+      if (verifyInput !== undefined) request.verifyInput = verifyInput;
       this.queue.push({ id, request, timeoutMs, queuedAt: performance.now(), resolve, reject });
       this.dispatch();
     });
@@ -290,8 +305,9 @@ export class InferenceRunner {
       try {
         const outputTensors = decodeTensorBlob(message.output, { maxBytes: this.maxBlobBytes });
         const queuedMs = (job.startedAt ?? performance.now()) - job.queuedAt;
-        const timings = { queuedMs, prepMs: message.prepMs, encodeMs: message.encodeMs };
-        job.resolve({ output: message.output, outputTensors, ep: message.ep, epReason: message.epReason, ms: message.ms, timings });
+        const timings = { queuedMs, prepMs: message.prepMs, encodeMs: message.encodeMs, hashMs: message.hashMs };
+        const { output, outputId, outputRoot, ep, epReason, ms } = message;
+        job.resolve({ output, outputId, outputRoot, outputTensors, ep, epReason, ms, timings });
       } catch (error) {
         job.reject(error as Error);
       }

@@ -34,7 +34,7 @@ export function createWorkerMetrics() {
     active: new Gauge({ name: "dinfer_jobs_active", help: "Jobs claimed and not yet ended", registers: [registry] }),
     stage: new Histogram({
       name: "dinfer_job_stage_seconds",
-      help: "Time per job in each pipeline stage (fetch, check, wait, run, output, claimAndCommit, commit, reveal, finalize...)",
+      help: "Time per job in each pipeline stage (fetch, check, wait, prep, hash, run, output, claimAndCommit, commit, reveal, finalize...)",
       labelNames: ["stage"] as const,
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers: [registry],

@@ -27,12 +27,14 @@ import { ContractRevertError } from "../chain/errors.js";
 import { applyJobLog, decodeJobLog, JobStatus, readJob, type JobRecord } from "../chain/jobs.js";
 import type { TxSender } from "../chain/sender.js";
 import { DinferError, RetryableError } from "../errors.js";
+import { InputValidationError } from "../inference/errors.js";
 import type { InferenceRunner } from "../inference/runner.js";
 import { hashModel } from "../inference/model.js";
 import type { ValueMetadata } from "../inference/validate.js";
 import { validateInputs } from "../inference/validate.js";
 import type { Logger } from "../log.js";
 import type { Journal } from "../state/journal.js";
+import { BlobHashMismatchError } from "../storage/errors.js";
 import { fetchBlob } from "../storage/fetch.js";
 import type { LocalBlobStore } from "../storage/local.js";
 import { applyFault, type Fault } from "./fault.js";
@@ -97,6 +99,14 @@ type JobData = {
   withheld?: boolean;
 };
 
+/**
+ * A fetched input. `checked`: hashed against the job's inputHash and scanned for NaN/Inf on the main
+ * thread (claim-first, which must not claim a bad input). Run-first leaves both to the inference
+ * thread (RunParameters.verifyInput): hashing megabytes there keeps the main thread free for the
+ * other jobs' chain work, and a bad input still never reaches a commitment.
+ */
+type HeldInput = { bytes: Uint8Array; checked: boolean; source: string };
+
 /** Local statuses: `candidate` (posted, not decided), `active` (ours, not ended), then an end. */
 const OPEN = ["candidate", "active"];
 const INLINE_MAX = 4096;
@@ -111,8 +121,8 @@ export class ProviderWorker {
   private readonly p: ProviderWorkerParameters;
   private readonly models: Map<number, LoadedModel>;
   private readonly inFlight = new Map<bigint, Promise<void>>();
-  /** Inputs fetched and checked at claim time, kept for the run (the store has them after a restart). */
-  private readonly inputs = new Map<bigint, Uint8Array>();
+  /** Inputs fetched at claim time, kept for the run (the store has them after a restart). */
+  private readonly inputs = new Map<bigint, HeldInput>();
   private seedDelay = 0n;
   private withdrawing?: Promise<void>;
   /** Job-step transactions being simulated, estimated or sent (`act`); a withdraw waits for none. */
@@ -270,14 +280,18 @@ export class ProviderWorker {
       return;
     }
 
-    let input: Uint8Array;
-    let verifiedId: Hex | undefined;
+    const claimFirst = this.p.claimMode === "claim-first";
+    let input: HeldInput;
     const timings: StageTimings = {};
     try {
       const fetchStart = performance.now();
-      ({ bytes: input, verifiedId } = await this.fetchInput(record));
+      input = await this.fetchInput(record, { check: claimFirst });
       const checkStart = performance.now();
-      validateInputs({ tensors: decodeTensorBlob(input, { maxBytes: this.p.maxInputBytes }), inputMetadata: model.inputMetadata });
+      validateInputs({
+        tensors: decodeTensorBlob(input.bytes, { maxBytes: this.p.maxInputBytes }),
+        inputMetadata: model.inputMetadata,
+        allowNonFinite: !input.checked, // the inference thread scans it
+      });
       timings.fetch = checkStart - fetchStart;
       timings.check = performance.now() - checkStart;
     } catch (error) {
@@ -287,9 +301,9 @@ export class ProviderWorker {
     }
     this.inputs.set(jobId, input);
 
-    if (this.p.claimMode === "claim-first") {
+    if (claimFirst) {
       // The run comes after the claim, maybe after a restart: the store keeps the input till then.
-      await this.p.store.put(input, { knownId: verifiedId });
+      await this.p.store.put(input.bytes, { knownId: record.inputHash });
       const claimed = await this.act(jobId, "claim", () =>
         this.p.sender.send({ address: this.p.deployment.market, abi: abiOf("JobMarket"), functionName: "claim", args: [jobId, job] }),
       );
@@ -307,7 +321,7 @@ export class ProviderWorker {
     const ran = await this.produceOutput(record, data, timings);
     // Its inference is done: the next posted job may be fetched while this one is committed.
     if (this.preparing.delete(jobId)) this.startSteps();
-    if ("failure" in ran) return this.skip(jobId, data, `run failed: ${ran.failure}`);
+    if ("failure" in ran) return this.skip(jobId, data, `${ran.badInput ? "bad input" : "run failed"}: ${ran.failure}`);
     // The state read before the run is what we claim from; if someone claimed meanwhile, the
     // simulation refuses it and the next tick ends the job as a lost race.
     const committed = await this.act(jobId, "claimAndCommit", () =>
@@ -353,7 +367,11 @@ export class ProviderWorker {
    * journaled before any commit is sent: a restarted worker must reveal exactly this output. Returns
    * `failure` for a run that can never succeed; a retryable failure (timeout, dead thread) throws.
    */
-  private async produceOutput(record: JobRecord, data: JobData, timings: StageTimings = {}): Promise<{ data: JobData } | { failure: string }> {
+  private async produceOutput(
+    record: JobRecord,
+    data: JobData,
+    timings: StageTimings = {},
+  ): Promise<{ data: JobData } | { failure: string; badInput: boolean }> {
     const { job, jobId } = record;
     // The input's buffer goes to the inference thread (transferred, not copied): it is taken out of
     // the map first, so a retry reads it from the store (claim-first) or fetches it again (run-first).
@@ -361,7 +379,7 @@ export class ProviderWorker {
     this.inputs.delete(jobId);
     if (data.outputId && data.outputRoot && (data.withheld || (await this.p.store.has(data.outputId)))) return { data };
     const model = this.models.get(job.modelId)!;
-    const input = fetched ?? (await this.p.store.get(record.inputHash));
+    const input = fetched?.bytes ?? (await this.p.store.get(record.inputHash));
     const { fault } = this.p;
     let modelPath = model.path;
     let modelHash: string = model.modelHash;
@@ -375,24 +393,35 @@ export class ProviderWorker {
     const made = lazyKey ? this.lazyOutputs.get(lazyKey) : undefined;
     let result: Awaited<ReturnType<InferenceRunner["run"]>>;
     try {
-      // An input fetched here was validated in considerClaim, finite values included: the
-      // inference thread need not scan it again (one read restored from the store is scanned).
-      const allowNonFinite = fetched !== undefined;
+      // A checked input need not be scanned again; an unchecked one is hashed and scanned in the
+      // inference thread; one read back from the store (which hashes what it reads) is scanned.
+      const verifyInput = fetched && !fetched.checked ? { expected: record.inputHash, source: fetched.source } : undefined;
       result =
         made ??
-        (await this.p.runner.run({ modelPath, modelHash, ep: this.p.ep, input, timeoutMs: this.p.inferenceTimeoutMs, transferInput: true, allowNonFinite }));
+        (await this.p.runner.run({
+          modelPath,
+          modelHash,
+          ep: this.p.ep,
+          input,
+          verifyInput,
+          timeoutMs: this.p.inferenceTimeoutMs,
+          transferInput: true,
+          allowNonFinite: fetched?.checked === true,
+        }));
     } catch (error) {
       if (error instanceof RetryableError) throw error; // the next tick tries again
-      return { failure: describe(error) };
+      return { failure: describe(error), badInput: error instanceof BlobHashMismatchError || error instanceof InputValidationError };
     }
     if (lazyKey && !made) this.lazyOutputs.set(lazyKey, { ...result, ms: 0 });
     this.p.metrics.inference.observe({ model: String(job.modelId), ep: result.ep }, result.ms / 1000);
-    Object.assign(timings, { wait: result.timings.queuedMs, prep: result.timings.prepMs + result.timings.encodeMs, run: result.ms });
+    const { queuedMs, prepMs, encodeMs, hashMs } = result.timings;
+    Object.assign(timings, { wait: queuedMs, prep: prepMs + encodeMs, hash: hashMs, run: result.ms });
     const outputStart = performance.now();
     const output = fault ? applyFault({ fault, output: result.output, jobId }) : result.output;
     const withheld = fault?.mode === "withhold";
-    const outputId = withheld ? blobIdOf(output) : await this.p.store.put(output);
-    const root = outputRoot(output);
+    // The inference thread hashed the output it made; a fault's made-up output is hashed here.
+    const [outputId, root] = output === result.output ? [result.outputId, result.outputRoot] : [blobIdOf(output), outputRoot(output)];
+    if (!withheld) await this.p.store.put(output, { knownId: outputId });
     const next: JobData = { ...data, outputId, outputRoot: root, outputBytes: output.byteLength, ep: result.ep, inferenceMs: result.ms, withheld };
     const status = this.p.journal.getJob(jobId)?.status ?? "candidate";
     this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status, data: next });
@@ -589,9 +618,12 @@ export class ProviderWorker {
     }
   }
 
-  /** The job's input; `verifiedId` when its bytes were checked against the job's inputHash here. */
-  private async fetchInput(record: JobRecord): Promise<{ bytes: Uint8Array; verifiedId?: Hex }> {
-    if (record.inlineInput.length > 2) return { bytes: hexToBytes(record.inlineInput) };
+  /**
+   * The job's input; with `check`, hashed against the job's inputHash here (else the caller has the
+   * inference thread do it). Inline input needs no check: the chain holds the bytes themselves.
+   */
+  private async fetchInput(record: JobRecord, { check }: { check: boolean }): Promise<HeldInput> {
+    if (record.inlineInput.length > 2) return { bytes: hexToBytes(record.inlineInput), checked: true, source: "inline input" };
     if (record.inputURI.startsWith("file:") && !this.p.allowFileUris) {
       throw new DinferError("file:// inputs are refused (allowFileUris is off)", { code: "INPUT_URI_REFUSED" });
     }
@@ -601,8 +633,9 @@ export class ProviderWorker {
       maxBytes: this.p.maxInputBytes,
       ipfsGateway: this.p.ipfsGateway,
       store: this.p.store,
+      deferVerification: !check,
     });
-    return { bytes, verifiedId: record.inputHash };
+    return { bytes, checked: check, source: record.inputURI.replace(/[?#].*$/, "") };
   }
 
   private skip(jobId: bigint, data: JobData, reason: string): void {
@@ -669,7 +702,7 @@ export class ProviderWorker {
 type ActResult = { receipt?: TransactionReceipt } | false;
 
 /** Milliseconds per pipeline stage of one job (see `dinfer_job_stage_seconds`). */
-type StageTimings = { fetch?: number; check?: number; wait?: number; prep?: number; run?: number; output?: number };
+type StageTimings = { fetch?: number; check?: number; wait?: number; prep?: number; hash?: number; run?: number; output?: number };
 
 function roundTimings(timings: StageTimings): Record<string, number> {
   return Object.fromEntries(Object.entries(timings).map(([stage, ms]) => [stage, Math.round(ms * 10) / 10]));

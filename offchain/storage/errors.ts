@@ -15,6 +15,8 @@ export class BlobHashMismatchError extends NonRetryableError {
   override name = "BlobHashMismatchError";
   readonly expected: string;
   readonly actual: string;
+  /** What it was built from: an inference thread sends it to the main thread this way. */
+  readonly parameters: { expected: string; actual: string; source: string };
 
   constructor({ expected, actual, source, cause }: { expected: string; actual: string; source: string; cause?: unknown }) {
     super(`blob hash mismatch: expected ${expected}, got ${actual} from ${source}`, {
@@ -24,6 +26,7 @@ export class BlobHashMismatchError extends NonRetryableError {
     });
     this.expected = expected;
     this.actual = actual;
+    this.parameters = { expected, actual, source };
   }
 }
 

@@ -79,11 +79,17 @@ export type FetchBlobParameters = {
   store?: BlobStore;
   /** Cancels an HTTP read (shutdown); the error is then a retryable `BlobUnavailableError`. */
   signal?: AbortSignal;
+  /**
+   * Return the bytes without hashing them: the caller checks them against `expectedHash` before it
+   * uses them (the provider worker has its inference thread do it, off the main thread). The size
+   * cap, the time limit and every other check still apply.
+   */
+  deferVerification?: boolean;
 };
 
 export type FetchBlobReturnType = Uint8Array;
 
-/** The verified bytes behind `uri`. */
+/** The verified bytes behind `uri` (unverified with `deferVerification`). */
 export async function fetchBlob({
   uri,
   expectedHash,
@@ -92,6 +98,7 @@ export async function fetchBlob({
   ipfsGateway,
   store,
   signal,
+  deferVerification = false,
 }: FetchBlobParameters): Promise<FetchBlobReturnType> {
   const expected = parseBlobId(expectedHash, "expectedHash");
   validateMaxBytes(maxBytes);
@@ -99,7 +106,7 @@ export async function fetchBlob({
   const source = resolveBlobUri({ uri, ipfsGateway });
   const label = describeSource(source);
   const bytes = await readSource({ source, label, maxBytes, timeoutMs, store, signal, uri });
-  return verifyBlob({ bytes, expected, source: label });
+  return deferVerification ? bytes : verifyBlob({ bytes, expected, source: label });
 }
 
 type ReadSourceParameters = {

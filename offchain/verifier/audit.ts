@@ -9,7 +9,6 @@ import type { Address, Hex, PublicClient } from "viem";
 import type { Deployment } from "../chain/deployment.js";
 import { JobStatus, readJob } from "../chain/jobs.js";
 import type { TensorComparison, TolerancePolicy } from "../codec/tolerance.js";
-import { outputRoot } from "../codec/merkle.js";
 import { NonRetryableError } from "../errors.js";
 import { createInferenceRunner } from "../inference/runner.js";
 import { formatTokens } from "../provider/account.js";
@@ -107,7 +106,7 @@ export async function auditJob({ options, jobId, publicClient, deployment }: Aud
     sampled: job.sampled,
     tolerance: model.policy,
     providerRoot: job.result,
-    ownRoot: outputRoot(run.output),
+    ownRoot: run.outputRoot,
     rootsEqual: judgement.rootsEqual,
     run: { ep: run.ep, ms: Math.round(run.ms * 10) / 10 },
     providerOutput: provider.ok ? { source: provider.source } : { problem: provider.problem },

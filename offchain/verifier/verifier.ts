@@ -558,8 +558,8 @@ export class VerifierDaemon {
       return this.invalidInput(jobId, data, `the model refuses the job's input: ${describe(error)}`);
     }
     this.p.metrics.inference.observe({ model: String(model.modelId), ep: result.ep }, result.ms / 1000);
-    const outputId = await this.p.store.put(result.output);
-    const own = { outputId, outputRoot: outputRoot(result.output), ep: result.ep, ms: result.ms };
+    const outputId = await this.p.store.put(result.output, { knownId: result.outputId });
+    const own = { outputId, outputRoot: result.outputRoot, ep: result.ep, ms: result.ms };
     this.save(jobId, { ...this.current(jobId, data), own });
     this.p.log.info({ msg: "re-execution done", job_id: jobId.toString(), ep: result.ep, ms: Math.round(result.ms), output_root: own.outputRoot });
     return own;

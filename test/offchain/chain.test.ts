@@ -417,6 +417,20 @@ describe("chain: TxSender (in-process chain over HTTP)", function () {
     assert.equal(balanceBefore - (await sys.publicClient.getBalance({ address: sender.address })), fee);
   });
 
+  it("reads the base fee once for transactions sent within a second, and again after", async () => {
+    const sender = await senderFor(2);
+    const before = rpc.count("eth_getBlockByNumber");
+    const mint = () =>
+      sender.send({ address: sys.token.address, abi: sys.token.abi, functionName: "approve", args: [sys.market.address, 1n] });
+    const [first, second] = [await mint(), await mint()];
+    assert.equal(first.receipt.status, "success");
+    assert.equal(second.receipt.status, "success");
+    assert.equal(rpc.count("eth_getBlockByNumber") - before, 1);
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    await mint();
+    assert.equal(rpc.count("eth_getBlockByNumber") - before, 2);
+  });
+
   it("catches a revert in simulation, decodes it, and never sends", async () => {
     const sender = await senderFor(3);
     const { jobId, jobs } = await postJob();

