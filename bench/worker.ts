@@ -4,6 +4,7 @@
  *
  *   npm run bench:worker            -> prints a table, writes bench/results/worker.json
  *   BENCH_JOBS=96 BENCH_THREADS=1 npm run bench:worker
+ *   BENCH_EP=webgpu BENCH_THREADS=4 BENCH_OUT=bench/results/worker-webgpu.json npm run bench:worker   (a GPU host)
  *
  * raw:    `session.run` on each job's input in turn, in this process (after two warm-up runs), once
  *         before the pipeline and once after it (the worker stopped), in two variants: the session
@@ -27,6 +28,11 @@
  *         off (BENCH_NODE_LOGGING=1 keeps it): it is no part of a chain's work, and it cost the node
  *         about a third of its CPU per request.
  *
+ * rawParallel (CPU only): the same layout as the worker's inference threads (BENCH_THREADS sessions
+ *         with the runner's options, each in its own thread), raw `session.run` loops side by side with
+ *         no pipeline around them. Where the worker beats the single raw loop by running sessions in
+ *         parallel, `workerPerSec / rawParallelPerSec` says what the pipeline itself costs.
+ *
  * Also reported, to say where the time goes: the worker's per-stage medians (its "inference done"
  * and "... confirmed" log lines), the chain requests it made per job (its metrics), the CPU each
  * process (worker and its busiest threads, hardhat node, this bench with the dApp's blob server)
@@ -34,12 +40,14 @@
  * processes took meanwhile (from /proc): this machine is shared, and a run they disturbed shows.
  */
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { availableParallelism } from "node:os";
 import path from "node:path";
+import { Worker } from "node:worker_threads";
 
 import * as ort from "onnxruntime-node";
 
-import { decodeTensorBlob, encodeTensorBlob } from "../offchain/codec/tensor.js";
+import { decodeTensorBlob, encodeTensorBlob, tensorToArray, type Tensor } from "../offchain/codec/tensor.js";
 import { runnerSessionOptions } from "../offchain/inference/runner.js";
 import { DEFAULT_SESSION_OPTIONS } from "../offchain/inference/session.js";
 import { tensorsToFeeds } from "../offchain/inference/validate.js";
@@ -51,6 +59,9 @@ import { startWorkerProcess } from "../test/helpers/worker-process.js";
 import { machineInfo } from "./machine.js";
 
 const JOBS = Number(process.env.BENCH_JOBS ?? 48);
+const EP = process.env.BENCH_EP ?? "cpu";
+if (EP !== "cpu" && EP !== "webgpu") throw new Error(`BENCH_EP: expected cpu or webgpu, got "${EP}"`);
+const OUT = path.resolve(process.env.BENCH_OUT ?? "bench/results/worker.json");
 const DET_SIZE = Number(process.env.BENCH_DET_SIZE ?? 640);
 const THREADS = Number(process.env.BENCH_THREADS ?? availableParallelism());
 const IMAGES = ["doc", "blank", "line-1", "line-1-rot180", "line-2", "line-2-rot180", "line-3", "line-3-rot180"];
@@ -78,14 +89,17 @@ try {
   const nodePid = findListeningNode(new URL(net.url).port);
   const imageFeeds = images.map((bytes) => tensorsToFeeds(decodeTensorBlob(bytes)));
   const feeds = inputs.map((_, i) => imageFeeds[i % imageFeeds.length]!);
-  const variants = [
-    { name: "runner options (no spinning)", options: runnerSessionOptions({ size: 1 }) },
-    { name: "onnxruntime defaults (spinning)", options: DEFAULT_SESSION_OPTIONS },
-  ];
+  const variants =
+    EP === "cpu"
+      ? [
+          { name: "runner options (no spinning)", options: runnerSessionOptions({ size: 1 }) },
+          { name: "onnxruntime defaults (spinning)", options: DEFAULT_SESSION_OPTIONS },
+        ]
+      : [{ name: "onnxruntime defaults", options: DEFAULT_SESSION_OPTIONS }];
   const raw = await Promise.all(
     variants.map(async ({ name, options }) => ({
       name,
-      session: await ort.InferenceSession.create(detPath, { ...options, executionProviders: ["cpu"] }),
+      session: await ort.InferenceSession.create(detPath, { ...options, executionProviders: [EP] }),
       /** Run times of each pass. */
       passes: [] as number[][],
     })),
@@ -108,6 +122,7 @@ try {
     }
   };
   await rawPass();
+  const rawParallel = EP === "cpu" ? await rawParallelLoops({ modelPath: detPath, blobs: images, threads: THREADS, runsPerThread: Math.ceil(JOBS / THREADS) }) : undefined;
 
   // ---- the worker pipeline: the jobs are posted first (the dApp is not the worker's cost), then
   // the worker starts on the backlog.
@@ -136,7 +151,7 @@ try {
     key: net.keys.provider,
     secret: "bench-worker-secret-0001",
     pollIntervalMs: 100,
-    ep: "cpu",
+    ep: EP,
     extra: { threads: THREADS },
   });
   // CPU time of each process of the pipeline, sampled as it runs (Linux /proc; empty elsewhere).
@@ -221,7 +236,7 @@ try {
 
   const result = {
     model: "ch_PP-OCRv4_det_infer.onnx",
-    ep: "cpu",
+    ep: EP,
     input: `${DET_SIZE}x${DET_SIZE} float32 (${inputs[0]!.length} bytes)`,
     jobs: JOBS,
     rawPerSec: round(rawPerSec),
@@ -229,6 +244,11 @@ try {
     ratio: round(ratio),
     endToEndPerSec: round(endToEndPerSec),
     rawMsPerRun: round(median(rawRunMs)),
+    ...(rawParallel && {
+      rawParallelPerSec: round(rawParallel.perSec),
+      ratioToRawParallel: round(workerPerSec / rawParallel.perSec),
+      rawParallelLayout: `${THREADS} threads x 1 session (${rawParallel.intraOpThreads} intra-op threads each, no spinning)`,
+    }),
     rawVariantsMsPerRunByPass: Object.fromEntries(raw.map(({ name, passes }) => [name, passes.map((runs) => round(median(runs)))])),
     workerThreads: THREADS,
     workerInferenceMsMedian: round(median(inferenceMs)),
@@ -242,7 +262,7 @@ try {
     target: 0.8,
     machine: machineInfo(),
   };
-  console.log(`\nWorker pipeline vs raw session.run, det ${DET_SIZE}x${DET_SIZE} on CPU, ${JOBS} jobs\n`);
+  console.log(`\nWorker pipeline vs raw session.run, det ${DET_SIZE}x${DET_SIZE} on ${EP}, ${JOBS} jobs\n`);
   console.log("| measure | value |\n|---|---:|");
   console.log(
     `| raw session.run loop | ${result.rawPerSec} jobs/s (${result.rawMsPerRun} ms/run, ${best.name}; ` +
@@ -252,6 +272,9 @@ try {
     `| worker pipeline, steady state | ${result.workerPerSec} jobs/s (${THREADS} inference threads, inference ${result.workerInferenceMsMedian} ms median) |`,
   );
   console.log(`| ratio | ${result.ratio} (target >= ${result.target}) |`);
+  if (rawParallel) {
+    console.log(`| raw loops in the worker's layout | ${result.rawParallelPerSec} jobs/s (${result.rawParallelLayout}); worker / that ${result.ratioToRawParallel} |`);
+  }
   console.log(`| end to end, worker start -> last reveal | ${result.endToEndPerSec} jobs/s |`);
   console.log(`| stages, median ms | ${Object.entries(stageMs).map(([k, v]) => `${k} ${v}`).join(", ")} |`);
   console.log(`| chain requests per job | ${rpcTotalPerJob} (${Object.entries(rpcPerJob).map(([k, v]) => `${k} ${v}`).join(", ")}) |`);
@@ -262,13 +285,62 @@ try {
   );
   console.log(`| other processes' share of the machine | ${othersShareDuringRaw} during the raw loops, ${othersShareDuringWorker} during the pipeline (0: a quiet machine) |`);
   console.log(`| worker's busiest threads, CPU ms per job (steady state) | ${Object.entries(workerThreadShare).map(([k, v]) => `${k} ${v}`).join(", ")} |`);
-  const out = path.resolve("bench/results/worker.json");
-  mkdirSync(path.dirname(out), { recursive: true });
-  writeFileSync(out, JSON.stringify(result, null, 2) + "\n");
-  console.log(`wrote ${path.relative(process.cwd(), out)}`);
+  mkdirSync(path.dirname(OUT), { recursive: true });
+  writeFileSync(OUT, JSON.stringify(result, null, 2) + "\n");
+  console.log(`wrote ${path.relative(process.cwd(), OUT)}`);
 } finally {
   await worker?.stop().catch(() => worker?.kill());
   await net.stop();
+}
+
+/**
+ * `threads` raw `session.run` loops side by side, each in a thread of its own with a session made
+ * with the options the worker's runner gives a pool of that size, over the same blobs: the
+ * inference the worker does, without the pipeline. Jobs per second over the slowest thread's time.
+ */
+async function rawParallelLoops({ modelPath, blobs, threads, runsPerThread }: { modelPath: string; blobs: Uint8Array[]; threads: number; runsPerThread: number }) {
+  const options = runnerSessionOptions({ size: threads });
+  // Plain CommonJS in an eval'd thread: onnxruntime-node and the decoded inputs are all it needs.
+  const code = `
+    const { parentPort, workerData } = require("node:worker_threads");
+    const ort = require(workerData.ort);
+    (async () => {
+      const session = await ort.InferenceSession.create(workerData.modelPath, workerData.options);
+      const feeds = workerData.inputs.map((tensors) => Object.fromEntries(tensors.map((t) => [t.name, new ort.Tensor(t.dtype, t.data, t.dims)])));
+      for (let i = 0; i < 2; i++) await session.run(feeds[i % feeds.length]);
+      parentPort.postMessage("ready");
+      await new Promise((resolve) => parentPort.once("message", resolve));
+      const start = performance.now();
+      for (let i = 0; i < workerData.runs; i++) await session.run(feeds[i % feeds.length]);
+      const ms = performance.now() - start;
+      await session.release();
+      parentPort.postMessage(ms);
+    })();`;
+  const inputs = blobs.map((bytes) =>
+    decodeTensorBlob(bytes).map((t) => ({ name: t.name, dtype: t.dtype, dims: t.dims, data: Float32Array.from(tensorToArray(t as Tensor<"float32">)) })),
+  );
+  const workers = Array.from(
+    { length: threads },
+    () => new Worker(code, { eval: true, workerData: { ort: createRequire(import.meta.url).resolve("onnxruntime-node"), modelPath, options: { ...options, executionProviders: ["cpu"] }, inputs, runs: runsPerThread } }),
+  );
+  try {
+    const next = (worker: Worker) =>
+      new Promise<unknown>((resolve, reject) => {
+        worker.once("message", resolve);
+        worker.once("error", reject);
+      });
+    await Promise.all(workers.map(next));
+    const done = workers.map(next);
+    for (const worker of workers) worker.postMessage("go");
+    const exited = workers.map((worker) => new Promise((resolve) => worker.once("exit", resolve)));
+    const ms = (await Promise.all(done)) as number[];
+    await Promise.all(exited); // each ends by itself once its session is released
+    return { perSec: (threads * runsPerThread) / (Math.max(...ms) / 1000), intraOpThreads: options.intraOpNumThreads };
+  } catch (error) {
+    // Only a thread that failed gets here; one inside an onnxruntime call must not be terminated, so
+    // the others are left to end by themselves.
+    throw error;
+  }
 }
 
 /** /proc counts CPU time in clock ticks, USER_HZ = 100 a second on Linux. */
