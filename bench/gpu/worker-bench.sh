@@ -7,8 +7,11 @@
 #   bench/gpu/worker-bench.sh unpack-base   node.tar.xz (a Node 22 binary), natives.tar.xz
 #                                           (onnxruntime-node's and EDR's linux-x64 libraries),
 #                                           the Vulkan loader .deb
-#   bench/gpu/worker-bench.sh unpack-run    rest.tar.xz (node_modules without those, the compiled
-#                                           artifacts), then both benchmarks
+#   bench/gpu/worker-bench.sh unpack-run [cpu|webgpu]
+#                                           rest.tar.xz (node_modules without those, the compiled
+#                                           artifacts), then both benchmarks (or the one named)
+# The .debs are Debian's Vulkan loader and libglvnd (libvulkan1 libglvnd0 libglx0 libegl1 libgl1
+# libopengl0 libgles2): the NVIDIA Vulkan driver is reached through them.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 CARRY=.gpu-carry
@@ -32,9 +35,14 @@ case "${1:-}" in
     export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
     hardhat=(node node_modules/hardhat/dist/src/cli.js run --no-compile bench/worker.ts)
     mkdir -p "$OUT"
-    BENCH_JOBS=${BENCH_JOBS:-96} BENCH_OUT="$OUT/worker-cpu-gpuhost.json" "${hardhat[@]}" 2>&1 | tee "$OUT/worker-cpu-gpuhost.log"
-    BENCH_JOBS=${BENCH_JOBS:-96} BENCH_EP=webgpu BENCH_THREADS=${WEBGPU_THREADS:-4} BENCH_OUT="$OUT/worker-webgpu.json" "${hardhat[@]}" 2>&1 |
-      tee "$OUT/worker-webgpu.log"
+    which=${2:-both}
+    if [ "$which" != webgpu ]; then
+      BENCH_JOBS=${BENCH_JOBS:-96} BENCH_OUT="$OUT/worker-cpu-gpuhost.json" "${hardhat[@]}" 2>&1 | tee "$OUT/worker-cpu-gpuhost.log"
+    fi
+    if [ "$which" != cpu ]; then
+      BENCH_JOBS=${BENCH_JOBS:-96} BENCH_EP=webgpu BENCH_THREADS=${WEBGPU_THREADS:-1} BENCH_OUT="$OUT/worker-webgpu.json" "${hardhat[@]}" 2>&1 |
+        tee "$OUT/worker-webgpu.log"
+    fi
     ;;
   *)
     echo "usage: $0 unpack-base | unpack-run" >&2

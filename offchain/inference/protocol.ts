@@ -3,7 +3,6 @@
  * `postMessage`: plain data, byte arrays transferred rather than copied.
  */
 import type * as ort from "onnxruntime-node";
-import type { Hex } from "viem";
 
 import type { SerializedError } from "./errors.js";
 import type { ExecutionProvider, ExecutionProviderChoice } from "./session.js";
@@ -27,8 +26,6 @@ export type RunRequest = {
   ep: ExecutionProviderChoice;
   /** A tensor blob. */
   input: Uint8Array;
-  /** Checked first, when given: the blob id `input` must have (and where it came from, for the error). */
-  verifyInput?: { expected: Hex; source: string };
   allowNonFinite: boolean;
 };
 
@@ -47,9 +44,6 @@ export type WorkerMessage =
       type: "result";
       id: number;
       output: Uint8Array;
-      /** The output blob's id (keccak256) and output root, hashed in the worker. */
-      outputId: Hex;
-      outputRoot: Hex;
       ep: ExecutionProvider;
       epReason: string;
       /** `session.run` itself. */
@@ -58,8 +52,6 @@ export type WorkerMessage =
       prepMs: number;
       /** Encoding the output blob. */
       encodeMs: number;
-      /** Hashing: the input against `verifyInput`, the output for its id and root. */
-      hashMs: number;
     }
   | { type: "error"; id: number; error: SerializedError }
   /** One pino record, as JSON, for the runner's logger. */

@@ -1,6 +1,8 @@
 /**
  * Runs inference off the main thread: a pool of worker threads, each owning its onnxruntime
- * sessions, one job per worker at a time, the rest queued in order.
+ * sessions, one job per worker at a time, the rest queued in order. Hashing (the input against its
+ * id, the output's id and root) happens in a HashPool of its own, so it holds up neither the
+ * caller's thread nor the inference threads.
  *
  * Time limits: a job has a load phase (read, hash check, session creation and provider
  * selection, on a cache miss) limited by `loadTimeoutMs`, then the run itself limited by the
@@ -14,10 +16,8 @@
  * is the probe its provider is tested (and, for "auto", timed) on: see session.ts. Worker logs
  * reach the runner's logger with `worker` (the slot index) added.
  */
-import { createRequire } from "node:module";
 import { availableParallelism } from "node:os";
-import { pathToFileURL } from "node:url";
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
 
 import type * as ort from "onnxruntime-node";
 import type { Hex } from "viem";
@@ -27,6 +27,9 @@ import { NonRetryableError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { silentLogger } from "../log.js";
 import { parseBlobId } from "../storage/blob-id.js";
+import { BlobHashMismatchError } from "../storage/errors.js";
+import { HashPool } from "../threads/hash-pool.js";
+import { moduleWorker, spansWholeBuffer } from "../threads/module-worker.js";
 import { deserializeError, InferenceTimeoutError, InferenceWorkerError } from "./errors.js";
 import type { RetireRequest, RunRequest, WorkerConfig, WorkerMessage } from "./protocol.js";
 import { DEFAULT_PROBE_DIM_SIZE, DEFAULT_SESSION_OPTIONS, type ExecutionProvider, type ExecutionProviderChoice } from "./session.js";
@@ -53,6 +56,8 @@ export type InferenceRunnerOptions = {
   probeDimSize?: number;
   /** Cap on input and output blob sizes. */
   maxBlobBytes?: number;
+  /** Hashing threads (offchain/threads/hash-pool.ts); default: one per core, at most 4. */
+  hashThreads?: number;
 };
 
 export type RunParameters = {
@@ -63,7 +68,7 @@ export type RunParameters = {
   /** The input tensor blob. */
   input: Uint8Array;
   /**
-   * Check `input` against its blob id before anything else (in the worker thread, off the caller's
+   * Check `input` against its blob id before anything else (in a hashing thread, off the caller's
    * thread): a mismatch rejects with BlobHashMismatchError naming `source`.
    */
   verifyInput?: { expected: Hex; source: string };
@@ -81,7 +86,7 @@ export type RunParameters = {
 export type RunReturnType = {
   /** The output tensor blob (canonical: outputs sorted by name). */
   output: Uint8Array;
-  /** Its blob id (keccak256) and its output root (DESIGN section 4), hashed in the worker thread. */
+  /** Its blob id (keccak256) and its output root (DESIGN section 4), hashed in a hashing thread. */
   outputId: Hex;
   outputRoot: Hex;
   /** The decoded outputs; their data views `output`. */
@@ -99,12 +104,15 @@ export type RunReturnType = {
     prepMs: number;
     /** In the worker: encoding the output blob. */
     encodeMs: number;
-    /** In the worker: checking the input's hash (`verifyInput`), hashing the output for its id and root. */
+    /** In a hashing thread: checking the input's hash (`verifyInput`), hashing the output for its id and root. */
     hashMs: number;
   };
 };
 
 export type InferenceRunnerStats = { workers: number; busy: number; queued: number; restarts: number };
+
+/** A worker's answer, before the output is hashed. */
+type Inferred = Omit<RunReturnType, "outputId" | "outputRoot" | "outputTensors" | "timings"> & { timings: Omit<RunReturnType["timings"], "hashMs"> };
 
 type Job = {
   id: number;
@@ -113,7 +121,7 @@ type Job = {
   /** performance.now() when run() was called, then when the run started in the worker. */
   queuedAt: number;
   startedAt?: number;
-  resolve: (value: RunReturnType) => void;
+  resolve: (value: Inferred) => void;
   reject: (error: Error) => void;
 };
 
@@ -172,6 +180,7 @@ export class InferenceRunner {
   private readonly loadTimeoutMs: number;
   private readonly maxBlobBytes: number;
   private readonly slots: Slot[];
+  private readonly hashes: HashPool;
   private readonly queue: Job[] = [];
   private readonly dying = new Map<Worker, Promise<void>>();
   private nextId = 1;
@@ -187,6 +196,7 @@ export class InferenceRunner {
     timedRuns = DEFAULTS.timedRuns,
     probeDimSize = DEFAULTS.probeDimSize,
     maxBlobBytes = DEFAULT_MAX_BLOB_BYTES,
+    hashThreads = Math.min(availableParallelism(), 4),
   }: InferenceRunnerOptions = {}) {
     if (!Number.isInteger(size) || size < 1) throw invalidOption("size", `must be a positive integer, got ${size}`);
     checkTimeout("defaultTimeoutMs", defaultTimeoutMs);
@@ -202,11 +212,12 @@ export class InferenceRunner {
       probeDimSize,
       maxBlobBytes,
     };
+    this.hashes = new HashPool({ size: hashThreads });
     this.slots = Array.from({ length: size }, (_, index) => ({ index, worker: this.spawn(index) }));
   }
 
   /** Runs one job on the next free worker; see the module doc for time limits and errors. */
-  run({
+  async run({
     modelPath,
     modelHash,
     ep = "auto",
@@ -216,25 +227,38 @@ export class InferenceRunner {
     allowNonFinite = false,
     transferInput = false,
   }: RunParameters): Promise<RunReturnType> {
-    if (this.closed) return Promise.reject(new InferenceWorkerError({ problem: "the runner is closed" }));
-    try {
-      checkTimeout("timeoutMs", timeoutMs);
-      if (!(input instanceof Uint8Array)) throw invalidOption("input", "must be a tensor blob (Uint8Array)");
-      if (verifyInput !== undefined) verifyInput = { ...verifyInput, expected: parseBlobId(verifyInput.expected, "verifyInput.expected") };
-    } catch (error) {
-      return Promise.reject(error as Error);
+    if (this.closed) throw new InferenceWorkerError({ problem: "the runner is closed" });
+    checkTimeout("timeoutMs", timeoutMs);
+    if (!(input instanceof Uint8Array)) throw invalidOption("input", "must be a tensor blob (Uint8Array)");
+    const expected = verifyInput === undefined ? undefined : parseBlobId(verifyInput.expected, "verifyInput.expected");
+    // The input goes to the threads in an ArrayBuffer of its own, transferred: the caller's when it
+    // gives it up and it spans it whole, else a copy, so the caller keeps its bytes (a Buffer may be
+    // a view into Node's shared pool).
+    let owned = transferInput && spansWholeBuffer(input) ? input : new Uint8Array(input);
+    let hashMs = 0;
+    if (expected !== undefined) {
+      const digest = await this.hashes.digest(owned);
+      owned = digest.bytes;
+      hashMs += digest.ms;
+      if (digest.id !== expected) throw new BlobHashMismatchError({ expected, actual: digest.id, source: verifyInput!.source });
     }
     const id = this.nextId++;
-    return new Promise<RunReturnType>((resolve, reject) => {
-      // The input goes to the worker in an ArrayBuffer of its own, transferred: the caller's when it
-      // gives it up and it spans it whole, else a copy, so the caller keeps its bytes (a Buffer may
-      // be a view into Node's shared pool).
-      const owned = transferInput && spansWholeBuffer(input) ? input : new Uint8Array(input);
-      const request: RunRequest = { type: "run", id, modelPath, modelHash, ep, input: owned, allowNonFinite };
-      if (verifyInput !== undefined) request.verifyInput = verifyInput;
-      this.queue.push({ id, request, timeoutMs, queuedAt: performance.now(), resolve, reject });
+    const queuedAt = performance.now();
+    const request: RunRequest = { type: "run", id, modelPath, modelHash, ep, input: owned, allowNonFinite };
+    const inferred = await new Promise<Inferred>((resolve, reject) => {
+      this.queue.push({ id, request, timeoutMs, queuedAt, resolve, reject });
       this.dispatch();
     });
+    const digest = await this.hashes.digest(inferred.output, { root: true });
+    const outputTensors = decodeTensorBlob(digest.bytes, { maxBytes: this.maxBlobBytes });
+    return {
+      ...inferred,
+      output: digest.bytes,
+      outputId: digest.id,
+      outputRoot: digest.root!,
+      outputTensors,
+      timings: { ...inferred.timings, hashMs: hashMs + digest.ms },
+    };
   }
 
   stats(): InferenceRunnerStats {
@@ -261,6 +285,7 @@ export class InferenceRunner {
       // An idle worker runs no onnxruntime call (it makes them only for a job): it can simply end.
       this.retire(slot.worker, { idle: job === undefined });
     }
+    await this.hashes.close();
     let timer: NodeJS.Timeout | undefined;
     const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, RETIRE_GRACE_MS)));
     await Promise.race([Promise.allSettled([...this.dying.values()]), grace]);
@@ -280,7 +305,7 @@ export class InferenceRunner {
   }
 
   private spawn(index: number): Worker {
-    const worker = new Worker(workerUrl(), { workerData: this.config, execArgv: workerExecArgv(), name: `inference-${index}` });
+    const worker = moduleWorker(import.meta.url, "worker", { workerData: this.config, name: `inference-${index}` });
     worker.on("message", (message: WorkerMessage) => this.onMessage(index, worker, message));
     worker.on("error", (error) => this.onWorkerDeath(index, worker, `uncaught error: ${error.message}`, error));
     worker.on("exit", (code) => this.onWorkerDeath(index, worker, `exited with code ${code}`));
@@ -302,15 +327,9 @@ export class InferenceRunner {
     this.release(slot);
     if (message.type === "error") job.reject(deserializeError(message.error));
     else {
-      try {
-        const outputTensors = decodeTensorBlob(message.output, { maxBytes: this.maxBlobBytes });
-        const queuedMs = (job.startedAt ?? performance.now()) - job.queuedAt;
-        const timings = { queuedMs, prepMs: message.prepMs, encodeMs: message.encodeMs, hashMs: message.hashMs };
-        const { output, outputId, outputRoot, ep, epReason, ms } = message;
-        job.resolve({ output, outputId, outputRoot, outputTensors, ep, epReason, ms, timings });
-      } catch (error) {
-        job.reject(error as Error);
-      }
+      const queuedMs = (job.startedAt ?? performance.now()) - job.queuedAt;
+      const { output, ep, epReason, ms, prepMs, encodeMs } = message;
+      job.resolve({ output, ep, epReason, ms, timings: { queuedMs, prepMs, encodeMs } });
     }
     this.dispatch();
   }
@@ -375,25 +394,6 @@ export class InferenceRunner {
     const method = label !== undefined && label in this.log ? (label as "info") : "info";
     this.log[method]({ ...rest, worker: index });
   }
-}
-
-/** The worker module beside this file: worker.ts when running from source, worker.js once compiled. */
-function workerUrl(): URL {
-  return new URL(import.meta.url.endsWith(".ts") ? "./worker.ts" : "./worker.js", import.meta.url);
-}
-
-/**
- * A worker does not inherit loaders registered in-process (Hardhat registers tsx that way), so a
- * TypeScript worker is given tsx explicitly, by absolute URL so it resolves from anywhere.
- */
-function workerExecArgv(): string[] {
-  // createRequire, not import.meta.resolve: tsx may load this file as CommonJS, where the latter is missing.
-  return import.meta.url.endsWith(".ts") ? ["--import", pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href] : [];
-}
-
-/** Whether the bytes are a whole, transferable ArrayBuffer (not a view into a larger or shared one). */
-function spansWholeBuffer(bytes: Uint8Array): boolean {
-  return bytes.buffer instanceof ArrayBuffer && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
 }
 
 function checkTimeout(name: string, value: number): void {

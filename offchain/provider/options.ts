@@ -64,6 +64,8 @@ export const WorkerOptionsSchema = ChainOptionsSchema.extend({
   withdrawMin: wei.default(0n),
   /** Inference worker threads. */
   threads: z.coerce.number().int().positive().default(1),
+  /** Threads that hash blobs (input ids, output ids and roots); default: one per core, at most 4. */
+  hashThreads: z.coerce.number().int().positive().optional(),
   /**
    * `run-first`: run the model on a posted job, then claim and commit in one transaction
    * (`claimAndCommit`: one transaction less per job, nothing locked while running; a lost race costs

@@ -21,6 +21,8 @@ export type OpenDaemonServicesParameters = {
   dataDir: string;
   /** Inference threads (the runner's default when left out). */
   threads?: number;
+  /** Hashing threads (the runner's default when left out). */
+  hashThreads?: number;
   host: string;
   port: number;
   /** How others reach the blob server (default: its own URL). */
@@ -47,6 +49,7 @@ export type DaemonServices = {
 export async function openDaemonServices({
   dataDir,
   threads,
+  hashThreads,
   host,
   port,
   publicUrl,
@@ -62,7 +65,7 @@ export async function openDaemonServices({
     for (const closer of closers.reverse()) await closer();
   };
   try {
-    const runner = createInferenceRunner({ size: threads, log: log.child({ component: "inference" }) });
+    const runner = createInferenceRunner({ size: threads, hashThreads, log: log.child({ component: "inference" }) });
     closers.push(() => runner.close());
     const blobServer = await startBlobServer({ store, host, port, logger: log });
     closers.push(() => blobServer.close());

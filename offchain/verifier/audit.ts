@@ -80,7 +80,7 @@ export async function auditJob({ options, jobId, publicClient, deployment }: Aud
   } catch (error) {
     throw new NonRetryableError(`cannot get job ${jobId}'s input: ${describe(error)}`, { code: "INPUT_UNAVAILABLE", cause: error });
   }
-  const runner = createInferenceRunner({ size: 1 });
+  const runner = createInferenceRunner({ size: 1, hashThreads: 1 });
   let run;
   try {
     run = await runner.run({ modelPath: model.path, modelHash: model.modelHash, ep: options.ep, input, timeoutMs: options.inferenceTimeoutMs });

@@ -68,6 +68,8 @@ export const VerifierOptionsSchema = ChainOptionsSchema.extend({
   withdrawMin: wei.default(0n),
   /** Inference worker threads. */
   threads: z.coerce.number().int().positive().default(1),
+  /** Threads that hash blobs (input ids, output ids and roots); default: one per core, at most 4. */
+  hashThreads: z.coerce.number().int().positive().optional(),
   /** First block the log poller reads on a fresh journal (the deployment block); later starts resume from the journal. */
   startBlock: z.coerce.bigint().nonnegative().default(0n),
 });

@@ -1,0 +1,97 @@
+/**
+ * A pool of threads that hash blobs: their blob id (keccak256) and, for outputs, their output root.
+ *
+ * Blobs are megabytes (a 640x640 float32 image is 4.9 MB) and a provider hashes three per job: the
+ * input against its id, the output for its id and for its root, about 8 MB at 200-300 MB/s. On the
+ * main thread that held up every other job's chain work; in the inference thread it held up the
+ * next run, which on a GPU is the scarce resource (an H100 runs PaddleOCR det in 11 ms and hashes its
+ * blobs in about 50). Here it spreads over the cores.
+ *
+ * The bytes travel to a thread and back, transferred (not copied) when they span their ArrayBuffer,
+ * copied otherwise: use the `bytes` a digest returns, the buffer given may be detached.
+ */
+import { availableParallelism } from "node:os";
+import type { Worker } from "node:worker_threads";
+
+import type { Hex } from "viem";
+
+import { NonRetryableError, RetryableError } from "../errors.js";
+import { moduleWorker, spansWholeBuffer } from "./module-worker.js";
+
+/** Main thread -> hashing thread. */
+export type HashRequest = { task: number; bytes: Uint8Array; root: boolean };
+/** Hashing thread -> main thread. */
+export type HashReply = { task: number; bytes: Uint8Array; id: Hex; root?: Hex; ms: number };
+
+export type Digest = {
+  /** The bytes hashed, back from the thread. */
+  bytes: Uint8Array;
+  /** keccak256 of the bytes, the blob id. */
+  id: Hex;
+  /** The output root (DESIGN section 4), when asked for. */
+  root?: Hex;
+  /** Time spent hashing in the thread, milliseconds. */
+  ms: number;
+};
+
+type Thread = { worker: Worker; tasks: Map<number, { resolve: (digest: Digest) => void; reject: (error: Error) => void }> };
+
+export class HashPool {
+  readonly size: number;
+  readonly #threads: Thread[];
+  #nextTask = 1;
+  #closed = false;
+
+  constructor({ size = availableParallelism() }: { size?: number } = {}) {
+    if (!Number.isInteger(size) || size < 1) {
+      throw new NonRetryableError(`size must be a positive integer, got ${size}`, { code: "INVALID_ARGUMENT", details: { option: "size" } });
+    }
+    this.size = size;
+    this.#threads = Array.from({ length: size }, (_, index) => this.#spawn(index));
+  }
+
+  /** The blob id of `bytes` and, with `root`, their output root, hashed in the least busy thread. */
+  digest(bytes: Uint8Array, { root = false }: { root?: boolean } = {}): Promise<Digest> {
+    if (this.#closed) return Promise.reject(new RetryableError("the hash pool is closed", { code: "HASH_POOL_CLOSED" }));
+    const thread = this.#threads.reduce((a, b) => (b.tasks.size < a.tasks.size ? b : a));
+    const task = this.#nextTask++;
+    const owned = spansWholeBuffer(bytes) ? bytes : new Uint8Array(bytes);
+    return new Promise<Digest>((resolve, reject) => {
+      thread.tasks.set(task, { resolve, reject });
+      thread.worker.postMessage({ task, bytes: owned, root } satisfies HashRequest, [owned.buffer as ArrayBuffer]);
+    });
+  }
+
+  /** Ends the threads; digests still pending reject. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const error = new RetryableError("the hash pool was closed", { code: "HASH_POOL_CLOSED" });
+    for (const thread of this.#threads) {
+      for (const { reject } of thread.tasks.values()) reject(error);
+      thread.tasks.clear();
+      thread.worker.removeAllListeners();
+    }
+    await Promise.all(this.#threads.map(({ worker }) => worker.terminate()));
+  }
+
+  #spawn(index: number): Thread {
+    const worker = moduleWorker(import.meta.url, "hash-thread", { name: `hash-${index}` });
+    const thread: Thread = { worker, tasks: new Map() };
+    worker.on("message", ({ task, bytes, id, root, ms }: HashReply) => {
+      const pending = thread.tasks.get(task);
+      thread.tasks.delete(task);
+      pending?.resolve(root === undefined ? { bytes, id, ms } : { bytes, id, root, ms });
+    });
+    const die = (problem: string) => {
+      if (this.#closed) return;
+      const error = new RetryableError(`hashing thread ${index} ${problem}`, { code: "HASH_THREAD_DIED" });
+      for (const { reject } of thread.tasks.values()) reject(error);
+      worker.removeAllListeners();
+      this.#threads[index] = this.#spawn(index);
+    };
+    worker.on("error", (error) => die(`failed: ${error.message}`));
+    worker.on("exit", (code) => die(`exited with code ${code}`));
+    return thread;
+  }
+}
