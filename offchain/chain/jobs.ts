@@ -194,16 +194,18 @@ export type ReadJobParameters = {
   jobId: bigint;
   /** The first block to search; the block the job was posted in when known. */
   fromBlock?: bigint;
+  /** Read as of this block (a head the caller has just read); default: the latest, asked for. */
+  blockNumber?: bigint;
 };
 
 /**
  * Rebuilds a job from its logs (filtered on-node by the indexed jobId) and checks the result
  * against the hash the market stores, so a caller never sends a stale state.
  */
-export async function readJob({ client, market, jobId, fromBlock = 0n }: ReadJobParameters): Promise<JobRecord> {
+export async function readJob({ client, market, jobId, fromBlock = 0n, blockNumber: at }: ReadJobParameters): Promise<JobRecord> {
   // Logs and hash are read at the same block: a block mined between two "latest" reads would make
   // a correct state look mismatched.
-  const blockNumber = await client.getBlockNumber({ cacheTime: 0 });
+  const blockNumber = at ?? (await client.getBlockNumber({ cacheTime: 0 }));
   const logs = await client.request({
     method: "eth_getLogs",
     params: [

@@ -109,7 +109,14 @@ export type RunReturnType = {
   };
 };
 
-export type InferenceRunnerStats = { workers: number; busy: number; queued: number; restarts: number };
+export type InferenceRunnerStats = {
+  workers: number;
+  busy: number;
+  queued: number;
+  restarts: number;
+  /** Threads of its HashPool. */
+  hashThreads: number;
+};
 
 /** A worker's answer, before the output is hashed. */
 type Inferred = Omit<RunReturnType, "outputId" | "outputRoot" | "outputTensors" | "timings"> & { timings: Omit<RunReturnType["timings"], "hashMs"> };
@@ -267,6 +274,7 @@ export class InferenceRunner {
       busy: this.slots.filter((slot) => slot.job !== undefined).length,
       queued: this.queue.length,
       restarts: this.restarts,
+      hashThreads: this.hashes.size,
     };
   }
 

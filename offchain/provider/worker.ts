@@ -74,8 +74,9 @@ export type ProviderWorkerParameters = {
   claimMode: "run-first" | "claim-first";
   /**
    * Posted jobs taken up at once (fetched, checked, run, committed): enough to keep every inference
-   * thread busy while the next inputs are fetched, few enough that a backlog of thousands of jobs
-   * is not fetched into memory at once. Default: twice the runner's threads.
+   * thread busy while the next inputs are fetched and hashed, few enough that a backlog of thousands
+   * of jobs is not fetched into memory at once. Default: twice the runner's inference and hashing
+   * threads (one GPU thread running det in 11-20 ms needs about ten jobs in flight behind it).
    */
   prefetch?: number;
   /** Test only (offchain/provider/fault.ts): the fault this worker commits on purpose. */
@@ -101,9 +102,10 @@ type JobData = {
 
 /**
  * A fetched input. `checked`: hashed against the job's inputHash and scanned for NaN/Inf on the main
- * thread (claim-first, which must not claim a bad input). Run-first leaves both to the inference
- * thread (RunParameters.verifyInput): hashing megabytes there keeps the main thread free for the
- * other jobs' chain work, and a bad input still never reaches a commitment.
+ * thread (claim-first, which must not claim a bad input). Run-first leaves both to the runner (its
+ * hashing threads check the hash, RunParameters.verifyInput; its inference thread the values):
+ * hashing megabytes off the main thread keeps it free for the other jobs' chain work, and a bad
+ * input still never reaches a commitment.
  */
 type HeldInput = { bytes: Uint8Array; checked: boolean; source: string };
 
@@ -132,6 +134,8 @@ export class ProviderWorker {
   private ticking = false;
   /** Jobs waiting for a block or a time (seed block, end of a window): not read again before it. */
   private readonly wake = new Map<bigint, { block?: bigint; time?: bigint }>();
+  /** The block of the last transaction of ours per job: the job is never read from an earlier one. */
+  private readonly seenBlock = new Map<bigint, bigint>();
   private faultModelHash?: Hex;
   /** Whether our credits may have grown since they were last read, and when that was. */
   private creditsMayHaveGrown = true;
@@ -147,7 +151,8 @@ export class ProviderWorker {
   constructor(parameters: ProviderWorkerParameters) {
     this.p = parameters;
     this.models = new Map(parameters.models.map((m) => [m.modelId, m]));
-    this.prefetch = parameters.prefetch ?? 2 * parameters.runner.stats().workers;
+    const { workers, hashThreads } = parameters.runner.stats();
+    this.prefetch = parameters.prefetch ?? 2 * (workers + hashThreads);
   }
 
   async init(): Promise<void> {
@@ -230,11 +235,16 @@ export class ProviderWorker {
   // ------------------------------------------------------------------ one job
 
   private async advance(jobId: bigint, data: JobData): Promise<void> {
+    // At the tick's head (one chain request less per step), unless a transaction of ours for this
+    // job landed after it: then at the latest block, so the job is never read from before our action.
+    const head = this.head?.number;
+    const seen = this.seenBlock.get(jobId);
     const record = await readJob({
       client: this.p.publicClient,
       market: this.p.deployment.market,
       jobId,
       fromBlock: data.postedBlock,
+      blockNumber: head !== undefined && (seen === undefined || head >= seen) ? head : undefined,
     });
     const { job } = record;
     const mine = job.provider.toLowerCase() === this.p.account.toLowerCase();
@@ -393,8 +403,8 @@ export class ProviderWorker {
     const made = lazyKey ? this.lazyOutputs.get(lazyKey) : undefined;
     let result: Awaited<ReturnType<InferenceRunner["run"]>>;
     try {
-      // A checked input need not be scanned again; an unchecked one is hashed and scanned in the
-      // inference thread; one read back from the store (which hashes what it reads) is scanned.
+      // A checked input need not be scanned again; an unchecked one is hashed and scanned by the
+      // runner; one read back from the store (which hashes what it reads) is scanned.
       const verifyInput = fetched && !fetched.checked ? { expected: record.inputHash, source: fetched.source } : undefined;
       result =
         made ??
@@ -419,7 +429,7 @@ export class ProviderWorker {
     const outputStart = performance.now();
     const output = fault ? applyFault({ fault, output: result.output, jobId }) : result.output;
     const withheld = fault?.mode === "withhold";
-    // The inference thread hashed the output it made; a fault's made-up output is hashed here.
+    // The runner hashed the output it made; a fault's made-up output is hashed here.
     const [outputId, root] = output === result.output ? [result.outputId, result.outputRoot] : [blobIdOf(output), outputRoot(output)];
     if (!withheld) await this.p.store.put(output, { knownId: outputId });
     const next: JobData = { ...data, outputId, outputRoot: root, outputBytes: output.byteLength, ep: result.ep, inferenceMs: result.ms, withheld };
@@ -602,6 +612,7 @@ export class ProviderWorker {
       const started = performance.now();
       const { hash, fee, receipt } = await send();
       this.p.journal.markActionConfirmed({ jobId, action, txHash: hash });
+      this.seenBlock.set(jobId, receipt.blockNumber);
       const ms = performance.now() - started;
       this.p.metrics.gas.inc(Number(fee));
       this.p.metrics.stage.observe({ stage: action }, ms / 1000);
@@ -610,6 +621,8 @@ export class ProviderWorker {
     } catch (error) {
       if (!(error instanceof ContractRevertError)) throw error;
       this.p.journal.markActionFailed({ jobId, action, error: `${error.errorName ?? "revert"}` });
+      // Someone changed the job under us: its next read must come from a later block than this head.
+      this.seenBlock.set(jobId, (this.head?.number ?? 0n) + 1n);
       this.p.log.info({ msg: `${action} refused by the contract`, job_id: jobId.toString(), error: error.errorName, args: String(error.args) });
       onRefused?.(error);
       return false;
@@ -620,7 +633,7 @@ export class ProviderWorker {
 
   /**
    * The job's input; with `check`, hashed against the job's inputHash here (else the caller has the
-   * inference thread do it). Inline input needs no check: the chain holds the bytes themselves.
+   * runner's hashing threads do it). Inline input needs no check: the chain holds the bytes themselves.
    */
   private async fetchInput(record: JobRecord, { check }: { check: boolean }): Promise<HeldInput> {
     if (record.inlineInput.length > 2) return { bytes: hexToBytes(record.inlineInput), checked: true, source: "inline input" };
@@ -647,6 +660,7 @@ export class ProviderWorker {
   private end(jobId: bigint, data: JobData, outcome: string, reason?: string): void {
     this.inputs.delete(jobId);
     this.wake.delete(jobId);
+    this.seenBlock.delete(jobId);
     if (outcome === "finalized") this.creditsMayHaveGrown = true;
     const wasActive = this.p.journal.getJob(jobId)?.status === "active";
     this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status: outcome, data: { ...data, reason } });
