@@ -23,7 +23,7 @@ import {
   ContractRevertError,
   ReceiptTimeoutError,
 } from "../../offchain/chain/errors.js";
-import { JobStatus } from "../../offchain/chain/jobs.js";
+import { JobStatus, readJob } from "../../offchain/chain/jobs.js";
 import {
   decodeCursor,
   encodeCursor,
@@ -415,6 +415,18 @@ describe("chain: TxSender (in-process chain over HTTP)", function () {
     assert.equal(fee, receipt.gasUsed * receipt.effectiveGasPrice);
     assert.equal(stats.feesWei, fee);
     assert.equal(balanceBefore - (await sys.publicClient.getBalance({ address: sender.address })), fee);
+  });
+
+  it("readJob rebuilds a job as of a given block, or the latest", async () => {
+    const sender = await senderFor(2);
+    const { jobId, jobs } = await postJob();
+    const postedAt = await sys.publicClient.getBlockNumber();
+    await sender.send({ address: sys.market.address, abi: sys.market.abi, functionName: "claim", args: [jobId, jobs.job(jobId)] });
+    const read = (blockNumber?: bigint) => readJob({ client: sys.publicClient, market: sys.market.address, jobId, blockNumber });
+    assert.equal((await read(postedAt)).job.status, JobStatus.Posted);
+    const latest = await read();
+    assert.equal(latest.job.status, JobStatus.Claimed);
+    assert.equal(latest.job.provider.toLowerCase(), sender.address.toLowerCase());
   });
 
   it("reads the base fee once for transactions sent within a second, and again after", async () => {

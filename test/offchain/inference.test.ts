@@ -661,11 +661,11 @@ describe("inference: runner (worker threads, real models)", () => {
   });
 
   it("spreads jobs over a pool and queues the rest", async () => {
-    const pool = createInferenceRunner({ size: 2 });
+    const pool = createInferenceRunner({ size: 2, hashThreads: 1 });
     try {
       const inputs = [0, 1, 2].map((k) => encodeTensorBlob([clsInput(ramp(3 * 48 * 192).map((v) => v * (k + 1) / 3))]));
       const pending = inputs.map((input) => pool.run({ modelPath: CLS.path, modelHash: CLS.hash, ep: "cpu", input }));
-      assert.deepEqual(pool.stats(), { workers: 2, busy: 2, queued: 1, restarts: 0 });
+      assert.deepEqual(pool.stats(), { workers: 2, busy: 2, queued: 1, restarts: 0, hashThreads: 1 });
       const results = await Promise.all(pending);
       const direct = await ort.InferenceSession.create(CLS.path);
       for (const [k, result] of results.entries()) {
