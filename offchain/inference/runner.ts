@@ -249,6 +249,7 @@ export class InferenceRunner {
       hashMs += digest.ms;
       if (digest.id !== expected) throw new BlobHashMismatchError({ expected, actual: digest.id, source: verifyInput!.source });
     }
+    if (this.closed) throw new InferenceWorkerError({ problem: "the runner was closed" });
     const id = this.nextId++;
     const queuedAt = performance.now();
     const request: RunRequest = { type: "run", id, modelPath, modelHash, ep, input: owned, allowNonFinite };

@@ -554,7 +554,7 @@ describe("inference: runner (worker threads, real models)", () => {
     }
   });
 
-  it("hashes in the worker: the output's blob id and root, and the input against verifyInput before anything else", async () => {
+  it("hashes off the caller's thread: the output's blob id and root, and the input against verifyInput before anything else", async () => {
     const input = encodeTensorBlob([await imageToClsInput([`${IMAGES}line-1.png`])]);
     const result = await runner.run({ modelPath: CLS.path, modelHash: CLS.hash, ep: "cpu", input, verifyInput: { expected: blobId(input), source: "test input" } });
     assert.equal(result.outputId, blobId(result.output));
