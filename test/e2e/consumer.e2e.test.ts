@@ -12,14 +12,15 @@ import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 
 import * as ort from "onnxruntime-node";
-import { decodeEventLog, getAddress, maxUint256, numberToHex, type Abi, type Hex } from "viem";
+import { decodeEventLog, getAddress, maxUint256, type Abi, type Hex } from "viem";
 
-import { decodeJobLog, JobStatus, readJob } from "../../offchain/chain/jobs.js";
+import { JobStatus, readJob } from "../../offchain/chain/jobs.js";
 import { outputRoot } from "../../offchain/codec/merkle.js";
 import { blobId, decodeTensorBlob, encodeTensorBlob, tensorToArray, type Tensor } from "../../offchain/codec/tensor.js";
 import { imageToClsInput, readClsOutput, type ClsPrediction } from "../../offchain/sdk/image.js";
 import { postedJobId } from "../../offchain/sdk/jobs.js";
 import { uploadBlob } from "../../offchain/storage/upload.js";
+import { jobEvents as readJobEvents } from "../helpers/job-events.js";
 import { startLocalNetwork, type LocalNetwork } from "../helpers/network.js";
 import { startWorkerProcess, type WorkerProcess } from "../helpers/worker-process.js";
 
@@ -180,17 +181,7 @@ describe("TextOrientationConsumer end to end: a contract dApp gets a real worker
     }
   }
 
-  /** The job's market events by name, with their transaction hashes, in chain order. */
-  async function jobEvents(jobId: bigint): Promise<{ eventName: string; args: Record<string, unknown>; txHash: Hex }[]> {
-    const logs = await net.publicClient.request({
-      method: "eth_getLogs",
-      params: [{ address: net.deployment.market, fromBlock: "0x0", toBlock: "latest", topics: [null, numberToHex(jobId, { size: 32 })] }],
-    });
-    return logs.flatMap((log) => {
-      const decoded = decodeJobLog({ data: log.data, topics: log.topics as [Hex, ...Hex[]], blockNumber: BigInt(log.blockNumber ?? 0) });
-      return decoded && decoded.args.jobId === jobId ? [{ eventName: decoded.eventName, args: decoded.args, txHash: log.transactionHash as Hex }] : [];
-    });
-  }
+  const jobEvents = (jobId: bigint) => readJobEvents({ client: net.publicClient, market: net.deployment.market, jobId });
 });
 
 function hexBytes(hex: Hex): Uint8Array {

@@ -13,15 +13,16 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 import * as ort from "onnxruntime-node";
-import { numberToHex, type Hex } from "viem";
+import type { Hex } from "viem";
 
 import { abiOf } from "../../offchain/chain/artifacts.js";
-import { decodeJobLog, JobStatus, readJob } from "../../offchain/chain/jobs.js";
+import { JobStatus, readJob } from "../../offchain/chain/jobs.js";
 import { blobId, decodeTensorBlob, encodeTensorBlob, tensorFromArray, tensorToArray, type Tensor } from "../../offchain/codec/tensor.js";
 import { imageToClsInput, imageToDetInput, readClsOutput, readDetOutput } from "../../offchain/sdk/image.js";
 import { postJob, waitForResult } from "../../offchain/sdk/jobs.js";
 import { Journal } from "../../offchain/state/journal.js";
 import { uploadBlob } from "../../offchain/storage/upload.js";
+import { jobEvents as readJobEvents } from "../helpers/job-events.js";
 import { startLocalNetwork, type LocalNetwork } from "../helpers/network.js";
 import { startWorkerProcess, type WorkerProcess } from "../helpers/worker-process.js";
 
@@ -147,17 +148,7 @@ describe("dinfer worker end to end: node process, Ignition deployment, worker pr
     }
   }
 
-  /** The job's market events by name, with their transaction hashes, in chain order. */
-  async function jobEvents(jobId: bigint): Promise<{ eventName: string; args: Record<string, unknown>; txHash: Hex }[]> {
-    const logs = await net.publicClient.request({
-      method: "eth_getLogs",
-      params: [{ address: net.deployment.market, fromBlock: "0x0", toBlock: "latest", topics: [null, numberToHex(jobId, { size: 32 })] }],
-    });
-    return logs.flatMap((log) => {
-      const decoded = decodeJobLog({ data: log.data, topics: log.topics as [Hex, ...Hex[]], blockNumber: BigInt(log.blockNumber ?? 0) });
-      return decoded && decoded.args.jobId === jobId ? [{ eventName: decoded.eventName, args: decoded.args, txHash: log.transactionHash as Hex }] : [];
-    });
-  }
+  const jobEvents = (jobId: bigint) => readJobEvents({ client: net.publicClient, market: net.deployment.market, jobId });
 
   async function assertOneOfEachEvent(job: PostedJob, claimMode: ClaimMode = "run-first") {
     const events = await jobEvents(job.jobId);

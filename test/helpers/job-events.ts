@@ -1,0 +1,18 @@
+/** A job's market events, read straight from the node, for end-to-end tests. */
+import { numberToHex, type Address, type Hex, type PublicClient } from "viem";
+
+import { decodeJobLog } from "../../offchain/chain/jobs.js";
+
+export type JobEvent = { eventName: string; args: Record<string, unknown>; txHash: Hex };
+
+/** The job's market events by name, with their transaction hashes, in chain order. */
+export async function jobEvents({ client, market, jobId }: { client: PublicClient; market: Address; jobId: bigint }): Promise<JobEvent[]> {
+  const logs = await client.request({
+    method: "eth_getLogs",
+    params: [{ address: market, fromBlock: "0x0", toBlock: "latest", topics: [null, numberToHex(jobId, { size: 32 })] }],
+  });
+  return logs.flatMap((log) => {
+    const decoded = decodeJobLog({ data: log.data, topics: log.topics as [Hex, ...Hex[]], blockNumber: BigInt(log.blockNumber ?? 0) });
+    return decoded && decoded.args.jobId === jobId ? [{ eventName: decoded.eventName, args: decoded.args, txHash: log.transactionHash as Hex }] : [];
+  });
+}
