@@ -33,6 +33,7 @@ import { createLogger } from "../log.js";
 import { formatAccountStatus, formatTokens, parseRoles, parseTokens, readAccountStatus } from "../provider/account.js";
 import { ChainOptionsSchema, WorkerOptionsSchema } from "../provider/options.js";
 import { addDevnetCommands } from "./devnet.js";
+import { CHAIN_OPTION_NAMES, chainFlags, modelSpecs } from "./flags.js";
 import { daemonShutdownSignal } from "./shutdown.js";
 import { connectChain, runWorker } from "../provider/start.js";
 import { imageToClsInput, imageToDetInput } from "../sdk/image.js";
@@ -41,16 +42,6 @@ import { LocalBlobStore } from "../storage/local.js";
 import { startBlobServer } from "../storage/server.js";
 import { addVerifierCommands } from "../verifier/commands.js";
 
-const CHAIN_OPTION_NAMES = ["rpcUrl", "deploymentsDir", "deploymentId", "keyEnv", "keystoreKey", "keystoreDev"] as const;
-
-type GlobalFlags = {
-  config?: string;
-  rpcUrl?: string;
-  deploymentsDir?: string;
-  keyEnv?: string;
-  keystoreKey?: string;
-  keystoreDev?: boolean;
-};
 
 export function buildProgram(): Command {
   const program = new Command("dinfer")
@@ -64,13 +55,8 @@ export function buildProgram(): Command {
     .showHelpAfterError();
 
   const chainOptions = (cmd: Command) => {
-    const g = cmd.optsWithGlobals<GlobalFlags>();
-    return loadOptions({
-      schema: ChainOptionsSchema,
-      file: g.config ?? process.env.DINFER_CONFIG,
-      env: envOptions(CHAIN_OPTION_NAMES),
-      flags: { rpcUrl: g.rpcUrl, deploymentsDir: g.deploymentsDir, keyEnv: g.keyEnv, keystoreKey: g.keystoreKey, keystoreDev: g.keystoreDev },
-    });
+    const { file, flags } = chainFlags(cmd);
+    return loadOptions({ schema: ChainOptionsSchema, file, env: envOptions(CHAIN_OPTION_NAMES), flags });
   };
   const connect = async (cmd: Command) => {
     const chain = await connectChain({ options: chainOptions(cmd), keyed: true });
@@ -90,22 +76,15 @@ export function buildProgram(): Command {
     .option("--min-fee <tokens>", "lowest fee taken, for every --model")
     .option("--allow-file-uris", "accept file:// inputs (same-machine dApps only)")
     .action(async (flags, cmd: Command) => {
-      const g = cmd.optsWithGlobals<GlobalFlags>();
+      const { file, flags: chain } = chainFlags(cmd);
       const minFee = flags.minFee ? parseTokens(flags.minFee, "--min-fee") : undefined;
-      const models = (flags.model as string[] | undefined)?.map((spec) => {
-        const [id, ...rest] = spec.split("=");
-        return { modelId: id, path: rest.join("="), ...(minFee !== undefined ? { minFee } : {}) };
-      });
+      const models = modelSpecs(flags.model)?.map((model) => (minFee !== undefined ? { ...model, minFee } : model));
       const options = loadOptions({
         schema: WorkerOptionsSchema,
-        file: g.config ?? process.env.DINFER_CONFIG,
+        file,
         env: envOptions([...CHAIN_OPTION_NAMES, "ep", "dataDir", "port", "publicUrl", "metricsPort", "confirmations", "pollIntervalMs", "allowFileUris"]),
         flags: {
-          rpcUrl: g.rpcUrl,
-          deploymentsDir: g.deploymentsDir,
-          keyEnv: g.keyEnv,
-          keystoreKey: g.keystoreKey,
-          keystoreDev: g.keystoreDev,
+          ...chain,
           models,
           ep: flags.ep,
           dataDir: flags.dataDir,

@@ -11,6 +11,7 @@
 import { Command, Option } from "commander";
 
 import { readJob } from "../chain/jobs.js";
+import { CHAIN_OPTION_NAMES, chainFlags, modelSpecs } from "../cli/flags.js";
 import { daemonShutdownSignal } from "../cli/shutdown.js";
 import { envOptions, loadOptions } from "../config/options.js";
 import { NonRetryableError } from "../errors.js";
@@ -21,7 +22,6 @@ import { auditJob, formatAuditReport } from "./audit.js";
 import { AuditOptionsSchema, VerifierOptionsSchema } from "./options.js";
 import { runVerifier } from "./start.js";
 
-const CHAIN_OPTION_NAMES = ["rpcUrl", "deploymentsDir", "deploymentId", "keyEnv", "keystoreKey", "keystoreDev"] as const;
 const VERIFIER_ENV_NAMES = [
   ...CHAIN_OPTION_NAMES,
   "ep",
@@ -36,16 +36,6 @@ const VERIFIER_ENV_NAMES = [
   "keeper",
   "keeperGraceSeconds",
 ] as const;
-
-type GlobalFlags = { config?: string; rpcUrl?: string; deploymentsDir?: string; keyEnv?: string; keystoreKey?: string; keystoreDev?: boolean };
-
-function chainFlags(cmd: Command) {
-  const g = cmd.optsWithGlobals<GlobalFlags>();
-  return {
-    file: g.config ?? process.env.DINFER_CONFIG,
-    flags: { rpcUrl: g.rpcUrl, deploymentsDir: g.deploymentsDir, keyEnv: g.keyEnv, keystoreKey: g.keystoreKey, keystoreDev: g.keystoreDev },
-  };
-}
 
 export function addVerifierCommands(program: Command): void {
   program
@@ -63,10 +53,7 @@ export function addVerifierCommands(program: Command): void {
     .option("--allow-file-uris", "accept file:// inputs and outputs (same-machine tests only)")
     .action(async (flags, cmd: Command) => {
       const { file, flags: chain } = chainFlags(cmd);
-      const models = (flags.model as string[] | undefined)?.map((spec) => {
-        const [id, ...rest] = spec.split("=");
-        return { modelId: id, path: rest.join("=") };
-      });
+      const models = modelSpecs(flags.model);
       const options = loadOptions({
         schema: VerifierOptionsSchema,
         file,
