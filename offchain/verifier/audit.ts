@@ -88,7 +88,7 @@ export async function auditJob({ options, jobId, publicClient, deployment }: Aud
     await runner.close();
   }
   const provider = await fetchProviderOutput({ record, ...fetchOptions, maxBytes: options.maxOutputBytes });
-  const judgement = judge({ own: run.output, provider, providerRoot: job.result, policy: model.policy, maxBytes: options.maxOutputBytes });
+  const judgement = judge({ own: run.output, ownRoot: run.outputRoot, provider, providerRoot: job.result, policy: model.policy, maxBytes: options.maxOutputBytes });
 
   const r = { publicClient, verification: deployment.verification };
   const [params, dispute, block] = await Promise.all([

@@ -170,6 +170,8 @@ export type Judgement = CompareOutputsReturnType & {
 export type JudgeParameters = {
   /** The verifier's own output blob. */
   own: Uint8Array;
+  /** Its output root (the runner computed it with the output). */
+  ownRoot: Hex;
   provider: ProviderOutput;
   /** The root the provider revealed. */
   providerRoot: Hex;
@@ -182,8 +184,8 @@ export type JudgeParameters = {
  * caller decided it counts as wrong) disagrees, even with a root equal to ours; equal roots agree at
  * once; otherwise the tolerance policy decides.
  */
-export function judge({ own, provider, providerRoot, policy, maxBytes }: JudgeParameters): Judgement {
-  const rootsEqual = outputRoot(own) === providerRoot.toLowerCase();
+export function judge({ own, ownRoot, provider, providerRoot, policy, maxBytes }: JudgeParameters): Judgement {
+  const rootsEqual = ownRoot.toLowerCase() === providerRoot.toLowerCase();
   // A result nobody can fetch is worth nothing to the dApp, whatever its root (DESIGN section 5).
   if (!provider.ok) {
     return { verdict: "disagree", reason: `provider output unavailable: ${provider.problem}`, tensors: [], rootsEqual, unavailable: provider.problem };

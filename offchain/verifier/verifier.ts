@@ -615,7 +615,7 @@ export class VerifierDaemon {
           return undefined;
         }
       }
-      const result = judge({ own: await this.p.store.get(own.outputId), provider, providerRoot, policy: model.policy, maxBytes: this.p.maxOutputBytes });
+      const result = judge({ own: await this.p.store.get(own.outputId), ownRoot: own.outputRoot, provider, providerRoot, policy: model.policy, maxBytes: this.p.maxOutputBytes });
       judgement = { providerRoot, verdict: result.verdict, reason: result.reason, rootsEqual: result.rootsEqual };
       this.p.log.info({
         msg: "provider output judged",

@@ -365,28 +365,29 @@ describe("verifier judgement of provider outputs", () => {
   const policy = { kind: "allclose", absTol: 1e-4, relTol: 1e-3 } as const;
   const output = (values: number[]) => encodeTensorBlob([tensorFromArray({ name: "softmax", dtype: "float32", values, dims: [2, 2] })]);
   const own = output([0.25, 0.75, 0.5, 0.5]);
+  const ownRoot = outputRoot(own);
 
   it("agrees with noise inside the tolerance and with equal roots, disagrees with garbage and a missing output", () => {
     const noisy = output([0.25004, 0.74997, 0.5, 0.50002]);
-    const near = judge({ own, provider: { ok: true, bytes: noisy, source: "inline" }, providerRoot: outputRoot(noisy), policy });
+    const near = judge({ own, ownRoot, provider: { ok: true, bytes: noisy, source: "inline" }, providerRoot: outputRoot(noisy), policy });
     assert.equal(near.verdict, "agree", near.reason);
     assert.equal(near.rootsEqual, false);
     assert.ok(near.tensors[0]!.maxAbsError > 0 && near.tensors[0]!.maxAbsError < 1e-4);
 
-    const same = judge({ own, provider: { ok: true, bytes: own, source: "uri" }, providerRoot: outputRoot(own), policy });
+    const same = judge({ own, ownRoot, provider: { ok: true, bytes: own, source: "uri" }, providerRoot: outputRoot(own), policy });
     assert.deepEqual([same.verdict, same.rootsEqual], ["agree", true]);
-    const withheld = judge({ own, provider: { ok: false, problem: "HTTP 404", definitive: false }, providerRoot: outputRoot(own), policy });
+    const withheld = judge({ own, ownRoot, provider: { ok: false, problem: "HTTP 404", definitive: false }, providerRoot: outputRoot(own), policy });
     assert.deepEqual([withheld.verdict, withheld.rootsEqual], ["disagree", true], "an output nobody can have is wrong, even with our root");
 
     const flipped = output([0.75, 0.25, 0.5, 0.5]);
-    const wrong = judge({ own, provider: { ok: true, bytes: flipped, source: "uri" }, providerRoot: outputRoot(flipped), policy });
+    const wrong = judge({ own, ownRoot, provider: { ok: true, bytes: flipped, source: "uri" }, providerRoot: outputRoot(flipped), policy });
     assert.equal(wrong.verdict, "disagree");
     assert.equal(wrong.tensors[0]!.mismatches, 2);
     assert.match(wrong.reason!, /2 of 4 elements outside allclose/);
 
     const truncated = flipped.slice(0, 20);
-    assert.match(judge({ own, provider: { ok: true, bytes: truncated, source: "inline" }, providerRoot: outputRoot(truncated), policy }).reason!, /does not decode/);
-    const missing = judge({ own, provider: { ok: false, problem: "HTTP 404", definitive: false }, providerRoot: ROOT_A, policy });
+    assert.match(judge({ own, ownRoot, provider: { ok: true, bytes: truncated, source: "inline" }, providerRoot: outputRoot(truncated), policy }).reason!, /does not decode/);
+    const missing = judge({ own, ownRoot, provider: { ok: false, problem: "HTTP 404", definitive: false }, providerRoot: ROOT_A, policy });
     assert.deepEqual([missing.verdict, missing.unavailable], ["disagree", "HTTP 404"]);
   });
 
