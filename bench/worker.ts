@@ -289,7 +289,7 @@ try {
   console.log(`| chain requests per job | ${rpcTotalPerJob} (${Object.entries(rpcPerJob).map(([k, v]) => `${k} ${v}`).join(", ")}) |`);
   console.log(
     `| CPU ms per job (steady state) | worker ${cpuMsPerJob.worker}, hardhat node ${cpuMsPerJob.node}, bench ${cpuMsPerJob.bench}, ` +
-      `other processes ${cpuMsPerJob.others}; whole machine ${cpuMsPerJob.machine} of ${round(cpuMsPerJob.wallMs * machineInfo().cores)} ` +
+      `other processes ${cpuMsPerJob.others}; whole machine ${cpuMsPerJob.machine} of ${round(cpuMsPerJob.wallMs * result.machine.cores)} ` +
       `(${cpuMsPerJob.wallMs} ms wall per job) |`,
   );
   console.log(`| other processes' share of the machine | ${othersShareDuringRaw} during the raw loops, ${othersShareDuringWorker} during the pipeline (0: a quiet machine) |`);
@@ -333,24 +333,20 @@ async function rawParallelLoops({ modelPath, blobs, threads, runsPerThread }: { 
     { length: threads },
     () => new Worker(code, { eval: true, workerData: { ort: createRequire(import.meta.url).resolve("onnxruntime-node"), modelPath, options: { ...options, executionProviders: ["cpu"] }, inputs, runs: runsPerThread } }),
   );
-  try {
-    const next = (worker: Worker) =>
-      new Promise<unknown>((resolve, reject) => {
-        worker.once("message", resolve);
-        worker.once("error", reject);
-      });
-    await Promise.all(workers.map(next));
-    const done = workers.map(next);
-    for (const worker of workers) worker.postMessage("go");
-    const exited = workers.map((worker) => new Promise((resolve) => worker.once("exit", resolve)));
-    const ms = (await Promise.all(done)) as number[];
-    await Promise.all(exited); // each ends by itself once its session is released
-    return { perSec: (threads * runsPerThread) / (Math.max(...ms) / 1000), intraOpThreads: options.intraOpNumThreads };
-  } catch (error) {
-    // Only a thread that failed gets here; one inside an onnxruntime call must not be terminated, so
-    // the others are left to end by themselves.
-    throw error;
-  }
+  // No thread is ever terminated: one inside an onnxruntime call must not be (the process would
+  // abort). Each ends by itself once its session is released; a failing one rejects here.
+  const next = (worker: Worker) =>
+    new Promise<unknown>((resolve, reject) => {
+      worker.once("message", resolve);
+      worker.once("error", reject);
+    });
+  await Promise.all(workers.map(next));
+  const done = workers.map(next);
+  for (const worker of workers) worker.postMessage("go");
+  const exited = workers.map((worker) => new Promise((resolve) => worker.once("exit", resolve)));
+  const ms = (await Promise.all(done)) as number[];
+  await Promise.all(exited);
+  return { perSec: (threads * runsPerThread) / (Math.max(...ms) / 1000), intraOpThreads: options.intraOpNumThreads };
 }
 
 /** /proc counts CPU time in clock ticks, USER_HZ = 100 a second on Linux. */
