@@ -44,12 +44,15 @@ export default defineConfig({
   networks: {
     // In-process chain for tests and benchmarks.
     default: { type: "edr-simulated", chainType: "l1" },
-    // `npx hardhat node --network node`: a local JSON-RPC chain that also mines one block a
-    // second when idle, so sampling seeds and deadlines advance with nobody sending anything.
+    // `npx hardhat node --network node`: a local JSON-RPC chain that mines one block a second,
+    // whatever is sent, and never a block per transaction (automine off). Block timestamps then
+    // follow the wall clock, so every window in seconds lasts what it says: with automine, a burst
+    // of transactions mined a block each, a second apart, and ran chain time 3x ahead of real time.
+    // Sampling seeds and deadlines advance with nobody sending anything.
     node: {
       type: "edr-simulated",
       chainType: "l1",
-      mining: { auto: true, interval: 1000 },
+      mining: { auto: false, interval: 1000 },
     },
     localhost: { type: "http", chainType: "l1", url: "http://127.0.0.1:8545" },
     sepolia: {

@@ -11,6 +11,7 @@ import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IDinferConsumer} from "./interfaces/IDinferConsumer.sol";
 import {IJobMarket} from "./interfaces/IJobMarket.sol";
 import {IModelRegistry} from "./interfaces/IModelRegistry.sol";
+import {IProtocolTerms} from "./interfaces/IProtocolTerms.sol";
 import {IRandomness} from "./interfaces/IRandomness.sol";
 import {IStaking} from "./interfaces/IStaking.sol";
 import {IVerification} from "./interfaces/IVerification.sol";
@@ -25,16 +26,23 @@ import {OutputRoot} from "./libraries/OutputRoot.sol";
 /// is twelve fields, three slots if stored plainly; storing only its hash makes every job write one new
 /// slot instead of three, which is most of a job's gas. Everything else (input URI and hash, inline input
 /// and output, output URI) is only read off-chain and lives in events.
-/// Trust: the owner sets parameters (two-step ownership) and, once, the Verification contract, which may
-/// put revealed jobs under dispute and settle them.
+/// A job records the terms version current when it is posted (ProtocolTerms), and every rule it is judged
+/// by comes from it; the market keeps a copy of each version's market half, one slot, for its own steps.
+/// Trust: the owner sets, once, the Verification contract, which may put revealed jobs under dispute, settle
+/// them and pay from the audit pool; the terms contract hands new versions over.
 contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
     using SafeCast for uint256;
 
     uint256 public constant MAX_INLINE_BYTES = 4096;
+    /// @dev blockhash reaches this many blocks back: a reveal must come within it of its seed block.
+    uint256 private constant BLOCKHASH_REACH = 256;
     /// @dev Gas kept back for the rest of finalize after a consumer callback returns.
     uint256 private constant CALLBACK_RESERVE = 10_000;
     uint256 private constant PPM = 1_000_000;
+    /// @dev `abi.encode(job)` of the thirteen value-type fields of `Job`: thirteen words, which is also the
+    /// struct's layout in calldata and in memory (see `_load`).
+    uint256 private constant JOB_SIZE = 13 * 32;
 
     /// @dev Accrued protocol shares, written together at finalize: one slot.
     struct Accrued {
@@ -47,14 +55,28 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient {
     IModelRegistry public immutable registry;
     /// @notice Seed source; zero means `blockhash` (an immutable, so sampling costs no storage read).
     IRandomness public immutable randomness;
+    /// @inheritdoc IJobMarket
+    IProtocolTerms public immutable terms;
 
-    MarketParams private _params;
+    /// @dev Read and written by every post: one slot.
+    struct Counters {
+        uint64 jobCount;
+        uint32 termsVersion;
+    }
+
     address public verification;
-    uint256 public jobCount;
+    Counters private _counters;
     Accrued private _accrued;
+    /// @dev The market half of every terms version (a copy of the terms contract's).
+    mapping(uint256 version => IProtocolTerms.MarketParams) private _marketTerms;
 
     mapping(uint256 jobId => bytes32) private _jobHashes;
     mapping(address account => uint256) public credits;
+
+    modifier onlyTerms() {
+        if (msg.sender != address(terms)) revert NotTerms(msg.sender);
+        _;
+    }
 
     modifier onlyVerification() {
         if (msg.sender != verification) revert NotVerification(msg.sender);
@@ -66,17 +88,22 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient {
         IStaking staking_,
         IModelRegistry registry_,
         IRandomness randomness_,
-        address owner_,
-        MarketParams memory params_
+        IProtocolTerms terms_,
+        address owner_
     ) Ownable(owner_) {
-        if (address(token_) == address(0) || address(staking_) == address(0) || address(registry_) == address(0)) {
-            revert ZeroAddress();
-        }
+        if (
+            address(token_) == address(0) || address(staking_) == address(0) || address(registry_) == address(0)
+                || address(terms_) == address(0)
+        ) revert ZeroAddress();
         token = token_;
         staking = staking_;
         registry = registry_;
         randomness = randomness_;
-        _setParams(params_);
+        terms = terms_;
+        // The terms in force now; later versions are handed over by the terms contract (adoptTerms).
+        uint32 version = terms_.termsVersion();
+        (IProtocolTerms.MarketParams memory params_,) = terms_.termsOf(version);
+        _adopt(version, params_);
     }
 
     // ---------------------------------------------------------------- dApps
@@ -102,34 +129,33 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient {
 
     /// @inheritdoc IJobMarket
     function claim(uint256 jobId, Job calldata job) external {
-        _requireJob(jobId, job, JobStatus.Posted);
-        _requireBeforeDeadline(jobId, job.deadline);
+        Job memory j = _load(jobId, job, JobStatus.Posted);
+        _requireBeforeDeadline(jobId, j.deadline);
 
-        Job memory next = job;
-        next.status = JobStatus.Claimed;
-        next.provider = msg.sender;
-        next.deadline = uint32(block.timestamp + _params.commitTimeout);
-        _store(jobId, next);
-        emit JobClaimed(jobId, msg.sender, next.deadline);
+        j.status = JobStatus.Claimed;
+        j.provider = msg.sender;
+        j.deadline = uint32(block.timestamp + _marketTerms[j.terms].commitTimeout);
+        _store(jobId, j);
+        emit JobClaimed(jobId, msg.sender, j.deadline);
 
         // Reverts unless the caller is a staked provider with enough unlocked stake.
-        staking.lock(msg.sender, job.collateral);
+        staking.lock(msg.sender, j.collateral);
     }
 
     /// @inheritdoc IJobMarket
     function commit(uint256 jobId, Job calldata job, bytes32 commitment) external {
-        _requireJob(jobId, job, JobStatus.Claimed);
-        _requireProvider(jobId, job.provider);
-        _requireBeforeDeadline(jobId, job.deadline);
-        _commit(jobId, job, commitment);
+        Job memory j = _load(jobId, job, JobStatus.Claimed);
+        _requireProvider(jobId, j.provider);
+        _requireBeforeDeadline(jobId, j.deadline);
+        _commit(jobId, j, commitment);
     }
 
     /// @inheritdoc IJobMarket
     function claimAndCommit(uint256 jobId, Job calldata job, bytes32 commitment) external {
-        _requireJob(jobId, job, JobStatus.Posted);
-        _requireBeforeDeadline(jobId, job.deadline);
-        _commit(jobId, job, commitment);
-        staking.lock(msg.sender, job.collateral);
+        Job memory j = _load(jobId, job, JobStatus.Posted);
+        _requireBeforeDeadline(jobId, j.deadline);
+        _commit(jobId, j, commitment);
+        staking.lock(msg.sender, j.collateral);
     }
 
     /// @inheritdoc IJobMarket
@@ -141,21 +167,29 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient {
         string calldata outputURI,
         bytes calldata inlineOutput
     ) external {
-        _requireJob(jobId, job, JobStatus.Committed);
-        _requireProvider(jobId, job.provider);
-        _requireBeforeDeadline(jobId, job.deadline);
-        MarketParams memory p = _params;
-        // The sampling seed is the hash of a block after the commit: revealing earlier would let a
-        // provider learn whether it is audited before its result is fixed on-chain.
-        uint256 seedBlock = uint256(job.commitBlock) + p.seedDelay;
+        Job memory next = _load(jobId, job, JobStatus.Committed);
+        _requireProvider(jobId, next.provider);
+        _requireBeforeDeadline(jobId, next.deadline);
+        IProtocolTerms.MarketParams memory p = _marketTerms[next.terms];
+        // The sampling seed is that of a block after the commit: revealing earlier would let a provider
+        // learn whether it is audited before its result is fixed on-chain. Once that seed is out of reach
+        // the reveal is closed (a provider must never choose among seeds by choosing when to reveal): the
+        // job can only expire, as sampled.
+        uint256 seedBlock = uint256(next.commitBlock) + p.seedDelay;
         if (block.number <= seedBlock) revert SeedNotReady(jobId, seedBlock, block.number);
+        if (block.number > seedBlock + BLOCKHASH_REACH) {
+            revert SeedOutOfReach(jobId, seedBlock, seedBlock + BLOCKHASH_REACH);
+        }
+        bytes32 seed = _seed(seedBlock);
+        // Within reach, a zero seed is randomness not delivered yet.
+        if (seed == bytes32(0)) revert SeedNotReady(jobId, seedBlock, block.number);
         if (outputRoot == bytes32(0)) revert ZeroOutputRoot();
         if (inlineOutput.length != 0) _requireInlineRoot(outputRoot, inlineOutput);
+        else if (next.inlineOutput) revert InlineOutputRequired(jobId);
         bytes32 expected = Commitments.hash(block.chainid, address(this), jobId, msg.sender, outputRoot, salt);
-        if (expected != job.result) revert CommitmentMismatch(jobId);
-        (bytes32 seed, bool sampled) = _sampling(jobId, seedBlock, p.samplingPpm);
+        if (expected != next.result) revert CommitmentMismatch(jobId);
+        bool sampled = _isSampled(seed, jobId, p.samplingPpm);
 
-        Job memory next = job;
         next.status = JobStatus.Revealed;
         next.deadline = uint32(block.timestamp + p.challengeWindow);
         next.result = outputRoot;
@@ -163,9 +197,13 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient {
         next.sampled = sampled;
         _store(jobId, next);
         emit ResultRevealed(jobId, msg.sender, outputRoot, next.deadline, outputURI, inlineOutput, sampled);
-        // Interaction last: a sampled job waits for its auditor's blind commitment (or the auditor's
-        // deadline); the hook reverts the whole reveal to hold it. It gets the state as committed.
-        if (sampled) IVerification(verification).onSampledReveal(jobId, job, seed);
+        // Interaction last: a sampled job waits for its auditor's blind commitment (the hook reverts the
+        // whole reveal to hold it), and goes to a committee when its auditor missed the audit. The hook
+        // gets the state as committed (`job`, unchanged in calldata).
+        if (sampled && IVerification(verification).onSampledReveal(jobId, job, seed)) {
+            _storeStatus(jobId, next, JobStatus.Disputed);
+            emit JobDisputed(jobId);
+        }
     }
 
     // ---------------------------------------------------------------- keepers
@@ -182,22 +220,36 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient {
 
     /// @inheritdoc IJobMarket
     function expire(uint256 jobId, Job calldata job) external nonReentrant {
-        _requireJob(jobId, job, job.status);
-        JobStatus from = job.status;
+        Job memory j = _load(jobId, job, job.status);
+        JobStatus from = j.status;
         if (from > JobStatus.Committed) revert WrongStatus(jobId, from);
-        if (block.timestamp <= job.deadline) revert DeadlineNotPassed(jobId, job.deadline, block.timestamp);
+        IProtocolTerms.MarketParams memory p = _marketTerms[j.terms];
+        uint256 seedBlock = uint256(j.commitBlock) + p.seedDelay;
+        // A committed job whose seed went out of reach can never be revealed: it may expire at once.
+        bool unrevealable = from == JobStatus.Committed && block.number > seedBlock + BLOCKHASH_REACH;
+        if (block.timestamp <= j.deadline && !unrevealable) {
+            revert DeadlineNotPassed(jobId, j.deadline, block.timestamp);
+        }
 
         // 1. Effects: the job ends and the poster gets the fee back.
-        _storeStatus(jobId, job, JobStatus.Expired);
-        _credit(job.poster, job.fee);
+        _storeStatus(jobId, j, JobStatus.Expired);
+        _credit(j.poster, j.fee);
         uint256 penalty;
-        if (from != JobStatus.Posted) {
-            // 2. A provider claimed and went silent: release its collateral less a penalty for the poster.
-            uint256 wanted = FeeMath.share(job.collateral, _params.expiryPenaltyBps);
-            penalty = staking.slash(job.provider, job.collateral, wanted, address(this));
-            _credit(job.poster, penalty);
+        bool sampled;
+        // Whether the withheld result was to be audited (a seed out of reach counts as sampled); before its
+        // seed block nobody could know, and the job counts as not sampled.
+        if (from == JobStatus.Committed && block.number > seedBlock) (, sampled) = _sampling(jobId, seedBlock, p.samplingPpm);
+        if (sampled) {
+            // 2a. A withheld reveal of a sampled job costs what a fault costs: the whole collateral.
+            penalty = _slashWithheld(jobId, j, p);
+        } else if (from != JobStatus.Posted) {
+            // 2b. A provider claimed and went silent before it could know anything: release its collateral
+            // less a penalty for the poster.
+            uint256 wanted = FeeMath.share(j.collateral, p.expiryPenaltyBps);
+            penalty = staking.slash(j.provider, j.collateral, wanted, address(this));
+            _credit(j.poster, penalty);
         }
-        emit JobExpired(jobId, from, job.fee, penalty);
+        emit JobExpired(jobId, from, j.fee, penalty, sampled);
     }
 
     /// @inheritdoc IJobMarket
@@ -209,13 +261,22 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient {
         token.safeTransfer(msg.sender, amount);
     }
 
+    /// @inheritdoc IJobMarket
+    function fundAuditPool(uint256 amount) external nonReentrant {
+        if (amount == 0) revert ZeroAmount();
+        _accrued.auditPool += amount.toUint128();
+        emit AuditPoolFunded(msg.sender, amount);
+        // Interaction last; the balance check rejects fee-on-transfer tokens.
+        _pullExactly(msg.sender, amount);
+    }
+
     // ---------------------------------------------------------------- verification hooks
 
     /// @inheritdoc IJobMarket
     function openDispute(uint256 jobId, Job calldata job) external onlyVerification {
-        _requireJob(jobId, job, JobStatus.Revealed);
-        _requireBeforeDeadline(jobId, job.deadline);
-        _storeStatus(jobId, job, JobStatus.Disputed);
+        Job memory j = _load(jobId, job, JobStatus.Revealed);
+        _requireBeforeDeadline(jobId, j.deadline);
+        _storeStatus(jobId, j, JobStatus.Disputed);
         emit JobDisputed(jobId);
     }
 
@@ -227,27 +288,35 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient {
         address slashRecipient,
         bytes calldata inlineOutput
     ) external onlyVerification nonReentrant returns (uint256 slashed) {
-        _requireJob(jobId, job, JobStatus.Disputed);
+        Job memory j = _load(jobId, job, JobStatus.Disputed);
         if (!providerFaulted) {
             emit DisputeSettled(jobId, false, 0);
-            _pay(jobId, job);
+            _pay(jobId, j);
             // An upheld result is final like any other: a challenge must not cost the consumer its callback.
-            if (job.callbackGasLimit != 0) _deliver(jobId, job, inlineOutput);
+            if (j.callbackGasLimit != 0) _deliver(jobId, j, inlineOutput);
             return 0;
         }
-        _storeStatus(jobId, job, JobStatus.Slashed);
-        _credit(job.poster, job.fee);
-        slashed = staking.slash(job.provider, job.collateral, job.collateral, slashRecipient);
+        _storeStatus(jobId, j, JobStatus.Slashed);
+        _credit(j.poster, j.fee);
+        slashed = staking.slash(j.provider, j.collateral, j.collateral, slashRecipient);
         emit DisputeSettled(jobId, true, slashed);
     }
 
     /// @inheritdoc IJobMarket
-    function payAuditReward(address to, uint256 amount) external onlyVerification {
+    function payAuditReward(address to, uint256 amount) external onlyVerification returns (uint256 paid) {
         uint256 available = _accrued.auditPool;
-        if (amount > available) revert AuditPoolExhausted(amount, available);
-        _accrued.auditPool = uint128(available - amount);
-        _credit(to, amount);
-        emit AuditRewardPaid(to, amount);
+        paid = amount < available ? amount : available;
+        if (paid == 0) return 0;
+        _accrued.auditPool = uint128(available - paid);
+        _credit(to, paid);
+        emit AuditRewardPaid(to, paid);
+    }
+
+    /// @inheritdoc IJobMarket
+    function announceOutput(uint256 jobId, Job calldata job, string calldata outputURI) external {
+        Job memory j = _load(jobId, job, job.status == JobStatus.Disputed ? JobStatus.Disputed : JobStatus.Revealed);
+        if (msg.sender != j.provider) revert NotJobProvider(jobId, msg.sender);
+        emit OutputAnnounced(jobId, msg.sender, outputURI);
     }
 
     // ---------------------------------------------------------------- governance
@@ -263,8 +332,8 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IJobMarket
-    function setParams(MarketParams calldata params_) external onlyOwner {
-        _setParams(params_);
+    function adoptTerms(uint32 version, IProtocolTerms.MarketParams calldata params_) external onlyTerms {
+        _adopt(version, params_);
     }
 
     /// @inheritdoc IJobMarket
@@ -278,20 +347,20 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient {
     // ---------------------------------------------------------------- views
 
     /// @inheritdoc IJobMarket
-    function samplingOf(uint256 jobId, uint256 commitBlock) external view returns (bytes32 seed, bool sampled) {
-        uint256 seedBlock = commitBlock + _params.seedDelay;
+    function samplingOf(uint256 jobId, uint256 commitBlock, uint256 version)
+        external
+        view
+        returns (bytes32 seed, bool sampled)
+    {
+        IProtocolTerms.MarketParams memory p = _marketTerms[version];
+        uint256 seedBlock = commitBlock + p.seedDelay;
         if (block.number <= seedBlock) return (bytes32(0), false);
-        return _sampling(jobId, seedBlock, _params.samplingPpm);
+        return _sampling(jobId, seedBlock, p.samplingPpm);
     }
 
     /// @inheritdoc IJobMarket
     function jobHash(uint256 jobId) external view returns (bytes32) {
         return _jobHashes[jobId];
-    }
-
-    /// @inheritdoc IJobMarket
-    function hashJob(Job calldata job) external pure returns (bytes32) {
-        return keccak256(abi.encode(job));
     }
 
     function protocolFees() external view returns (uint256) {
@@ -302,13 +371,19 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient {
         return _accrued.auditPool;
     }
 
-    function params() external view returns (MarketParams memory) {
-        return _params;
+    /// @inheritdoc IJobMarket
+    function jobCount() external view returns (uint256) {
+        return _counters.jobCount;
     }
 
     /// @inheritdoc IJobMarket
-    function requiredUnbondingPeriod() public view returns (uint256) {
-        return _lifetime(_params);
+    function params() external view returns (IProtocolTerms.MarketParams memory) {
+        return _marketTerms[_counters.termsVersion];
+    }
+
+    /// @inheritdoc IJobMarket
+    function termsVersion() external view returns (uint32) {
+        return _counters.termsVersion;
     }
 
     // ---------------------------------------------------------------- internals
@@ -319,7 +394,8 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient {
         if (!active) revert ModelInactive(req.modelId);
         if (req.fee < priceFloor) revert FeeBelowFloor(req.fee, priceFloor);
         if (req.fee > type(uint96).max) revert FeeTooLarge(req.fee);
-        MarketParams memory p = _params;
+        Counters memory counters = _counters;
+        IProtocolTerms.MarketParams memory p = _marketTerms[counters.termsVersion];
         uint256 latest = block.timestamp + p.maxClaimDelay;
         if (req.claimBy <= block.timestamp || req.claimBy > latest) {
             revert InvalidClaimBy(req.claimBy, block.timestamp + 1, latest);
@@ -330,12 +406,14 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient {
             if (msg.sender.code.length == 0) revert CallbackNeedsContract(msg.sender);
         }
 
-        jobId = ++jobCount;
+        jobId = counters.jobCount + 1;
+        _counters = Counters(uint64(jobId), counters.termsVersion);
         _store(
             jobId,
             Job({
                 poster: msg.sender,
                 modelId: uint32(req.modelId),
+                terms: counters.termsVersion,
                 fee: uint96(req.fee),
                 collateral: collateral,
                 callbackGasLimit: req.callbackGasLimit,
@@ -344,61 +422,102 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient {
                 provider: address(0),
                 commitBlock: 0,
                 result: bytes32(0),
-                inlineOutput: false,
+                inlineOutput: req.inlineOutput,
                 sampled: false
             })
         );
-        _emitPosted(jobId, req, collateral, inputHash);
+        _emitPosted(jobId, req, collateral, inputHash, counters.termsVersion);
 
         // Interaction last; the balance check rejects fee-on-transfer tokens.
-        uint256 before = token.balanceOf(address(this));
-        token.safeTransferFrom(msg.sender, address(this), req.fee);
-        uint256 received = token.balanceOf(address(this)) - before;
-        if (received != req.fee) revert TokenTransferMismatch(req.fee, received);
+        _pullExactly(msg.sender, req.fee);
     }
 
-    function _emitPosted(uint256 jobId, JobRequest calldata req, uint256 collateral, bytes32 inputHash) private {
+    /// @dev Pulls exactly `amount` from `from`; a token that delivers less (fee-on-transfer) is refused.
+    function _pullExactly(address from, uint256 amount) private {
+        uint256 before = token.balanceOf(address(this));
+        token.safeTransferFrom(from, address(this), amount);
+        uint256 received = token.balanceOf(address(this)) - before;
+        if (received != amount) revert TokenTransferMismatch(amount, received);
+    }
+
+    function _emitPosted(uint256 jobId, JobRequest calldata req, uint256 collateral, bytes32 inputHash, uint32 version)
+        private
+    {
+        // The request's fields first, then the other parameters: the order that keeps the stack shallow.
         emit JobPosted(
             jobId,
             req.modelId,
             msg.sender,
+            req.inputURI,
+            req.inlineInput,
             req.fee,
-            collateral,
             req.claimBy,
             req.callbackGasLimit,
+            req.inlineOutput,
+            collateral,
             inputHash,
-            req.inputURI,
-            req.inlineInput
+            version
         );
     }
 
     /// @dev Moves a claimed (or, from claimAndCommit, posted) job to Committed for the caller. The commit
-    /// block fixes the sampling seed block.
-    function _commit(uint256 jobId, Job calldata job, bytes32 commitment) private {
+    /// block fixes the sampling seed block and the verifier set the auditor is drawn from.
+    function _commit(uint256 jobId, Job memory j, bytes32 commitment) private {
         if (commitment == bytes32(0)) revert ZeroCommitment();
-        Job memory next = job;
-        next.status = JobStatus.Committed;
-        next.provider = msg.sender;
-        next.deadline = uint32(block.timestamp + _params.revealTimeout);
-        next.commitBlock = uint64(block.number);
-        next.result = commitment;
-        _store(jobId, next);
-        emit ResultCommitted(jobId, msg.sender, commitment, next.deadline);
+        j.status = JobStatus.Committed;
+        j.provider = msg.sender;
+        j.deadline = uint32(block.timestamp + _marketTerms[j.terms].revealTimeout);
+        j.commitBlock = uint64(block.number);
+        j.result = commitment;
+        _store(jobId, j);
+        emit ResultCommitted(jobId, msg.sender, commitment, j.deadline);
     }
 
-    /// @dev The seed of `seedBlock` (already mined) and whether it samples `jobId`:
-    /// `uint256(keccak256(abi.encode(seed, jobId))) % 1e6 < samplingPpm`. While sampling is on, a seed out
-    /// of reach (zero) samples the job.
+    /// @dev The seed of block `seedBlock`: the randomness source's, else its hash (zero when not available).
+    function _seed(uint256 seedBlock) private view returns (bytes32) {
+        IRandomness source = randomness;
+        return address(source) == address(0) ? blockhash(seedBlock) : source.seedOf(seedBlock);
+    }
+
+    /// @dev The seed of a mined `seedBlock` and whether it samples `jobId`. Out of reach the seed is zero and,
+    /// while sampling is on, the job counts as sampled: waiting never helps a provider. Within reach a zero seed
+    /// is randomness the source has not delivered yet (a delay the provider cannot cause, during which `reveal`
+    /// refuses it): nobody knows the draw, and the job counts as not sampled, as before its seed block.
     function _sampling(uint256 jobId, uint256 seedBlock, uint256 samplingPpm)
         private
         view
         returns (bytes32 seed, bool sampled)
     {
-        IRandomness source = randomness;
-        seed = address(source) == address(0) ? blockhash(seedBlock) : source.seedOf(seedBlock);
-        if (samplingPpm == 0) return (seed, false);
-        if (seed == bytes32(0)) return (seed, true);
-        sampled = uint256(keccak256(abi.encode(seed, jobId))) % PPM < samplingPpm;
+        if (block.number > seedBlock + BLOCKHASH_REACH) return (bytes32(0), samplingPpm != 0);
+        seed = _seed(seedBlock);
+        sampled = seed != bytes32(0) && _isSampled(seed, jobId, samplingPpm);
+    }
+
+    /// @dev Whether a (non-zero) seed samples `jobId`: `uint256(keccak256(abi.encode(seed, jobId))) % 1e6 < samplingPpm`.
+    function _isSampled(bytes32 seed, uint256 jobId, uint256 samplingPpm) private pure returns (bool) {
+        return uint256(keccak256(abi.encode(seed, jobId))) % PPM < samplingPpm;
+    }
+
+    /// @dev A withheld reveal of a sampled job: the provider's whole collateral is slashed to the market and
+    /// split: the poster the expiry penalty's share (beside its refund), the auditor that committed blind the
+    /// finder's share (it did the work), the audit pool the rest. Returns what was slashed.
+    function _slashWithheld(uint256 jobId, Job memory job, IProtocolTerms.MarketParams memory p)
+        private
+        returns (uint256 slashed)
+    {
+        slashed = staking.slash(job.provider, job.collateral, job.collateral, address(this));
+        uint256 toPoster = FeeMath.share(slashed, p.expiryPenaltyBps);
+        // The auditor that committed blind and is still waiting for the reveal did the work: it gets the
+        // finder's share.
+        IVerification.Audit memory audit = IVerification(verification).audit(jobId);
+        address auditor = audit.state == IVerification.AuditState.Committed ? audit.auditor : address(0);
+        uint256 toAuditor =
+            auditor == address(0) ? 0 : FeeMath.share(slashed, terms.verificationParamsOf(job.terms).challengerRewardBps);
+        // expiryPenaltyBps + challengerRewardBps may exceed 100%: the poster's share comes first.
+        if (toAuditor > slashed - toPoster) toAuditor = slashed - toPoster;
+        _credit(job.poster, toPoster);
+        _credit(auditor, toAuditor);
+        _accrued.auditPool += (slashed - toPoster - toAuditor).toUint128();
     }
 
     function _inputHash(JobRequest calldata req) private pure returns (bytes32 inputHash) {
@@ -414,17 +533,26 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient {
     }
 
     function _finalize(uint256 jobId, Job calldata job, bytes calldata inlineOutput) private {
-        _requireJob(jobId, job, JobStatus.Revealed);
-        if (block.timestamp <= job.deadline) revert DeadlineNotPassed(jobId, job.deadline, block.timestamp);
-        _pay(jobId, job);
-        if (job.callbackGasLimit != 0) _deliver(jobId, job, inlineOutput);
+        Job memory j = _load(jobId, job, JobStatus.Revealed);
+        if (block.timestamp <= j.deadline) revert DeadlineNotPassed(jobId, j.deadline, block.timestamp);
+        // A sampled job is paid on its audit's word: the hook pays an auditor whose Agree stands, or sends
+        // the job to a committee when its auditor committed and never revealed. Verification is trusted;
+        // this is the one call before the effects, and finalize is non-reentrant.
+        if (j.sampled && IVerification(verification).onSampledFinalize(jobId, job)) {
+            _storeStatus(jobId, j, JobStatus.Disputed);
+            emit JobDisputed(jobId);
+            return;
+        }
+        _pay(jobId, j);
+        if (j.callbackGasLimit != 0) _deliver(jobId, j, inlineOutput);
     }
 
     /// @dev Pays a job whose result stands: provider credit, protocol shares, collateral back.
-    function _pay(uint256 jobId, Job calldata job) private {
+    function _pay(uint256 jobId, Job memory job) private {
         _storeStatus(jobId, job, JobStatus.Finalized);
+        IProtocolTerms.MarketParams storage p = _marketTerms[job.terms];
         (uint256 payout, uint256 protocolFee, uint256 auditLevy) =
-            FeeMath.splitFee(job.fee, _params.protocolFeeBps, _params.auditLevyBps);
+            FeeMath.splitFee(job.fee, p.protocolFeeBps, p.auditLevyBps);
         credits[job.provider] += payout;
         Accrued memory a = _accrued;
         _accrued = Accrued(a.protocolFees + protocolFee.toUint128(), a.auditPool + auditLevy.toUint128());
@@ -435,7 +563,7 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient {
     /// @dev Calls the consumer with a hard gas cap. A failure is recorded, never propagated. The caller
     /// must forward enough gas that the consumer really gets its limit (EIP-150 keeps 1/64 back), so a
     /// keeper cannot starve the callback on purpose.
-    function _deliver(uint256 jobId, Job calldata job, bytes calldata inlineOutput) private {
+    function _deliver(uint256 jobId, Job memory job, bytes calldata inlineOutput) private {
         if (job.inlineOutput) {
             if (inlineOutput.length == 0) revert InlineOutputRequired(jobId);
             _requireInlineRoot(job.result, inlineOutput);
@@ -468,21 +596,36 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient {
     }
 
     function _store(uint256 jobId, Job memory job) private {
-        _jobHashes[jobId] = keccak256(abi.encode(job));
+        _jobHashes[jobId] = _hash(job);
     }
 
-    function _storeStatus(uint256 jobId, Job calldata job, JobStatus status) private {
-        Job memory next = job;
-        next.status = status;
-        _store(jobId, next);
+    function _storeStatus(uint256 jobId, Job memory job, JobStatus status) private {
+        job.status = status;
+        _store(jobId, job);
+    }
+
+    /// @dev `keccak256(abi.encode(job))`. A memory struct of value types is its fields one word each, in
+    /// order and cleaned: the same bytes as its ABI encoding, hashed without re-encoding them.
+    function _hash(Job memory job) private pure returns (bytes32 h) {
+        assembly ("memory-safe") {
+            h := keccak256(job, JOB_SIZE)
+        }
     }
 
     /// @dev The one check every call makes: the caller's `job` is the stored state, in `expected` status.
-    function _requireJob(uint256 jobId, Job calldata job, JobStatus expected) private view {
+    /// Returns it in memory for the step to move forward. The calldata words are copied as they are, not
+    /// decoded field by field (the cost of a job step is mostly this): a state whose bytes hash to the stored
+    /// hash is the clean encoding the market stored, so its fields need no further validation.
+    function _load(uint256 jobId, Job calldata job, JobStatus expected) private view returns (Job memory j) {
+        assembly ("memory-safe") {
+            j := mload(0x40)
+            calldatacopy(j, job, JOB_SIZE)
+            mstore(0x40, add(j, JOB_SIZE))
+        }
         bytes32 stored = _jobHashes[jobId];
         if (stored == bytes32(0)) revert JobNotFound(jobId);
-        if (keccak256(abi.encode(job)) != stored) revert JobMismatch(jobId);
-        if (job.status != expected) revert WrongStatus(jobId, job.status);
+        if (_hash(j) != stored) revert JobMismatch(jobId);
+        if (j.status != expected) revert WrongStatus(jobId, j.status);
     }
 
     function _requireProvider(uint256 jobId, address provider) private view {
@@ -493,26 +636,9 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient {
         if (block.timestamp > deadline) revert DeadlinePassed(jobId, deadline, block.timestamp);
     }
 
-    function _lifetime(MarketParams memory p) private pure returns (uint256) {
-        return uint256(p.maxClaimDelay) + p.commitTimeout + p.revealTimeout + p.challengeWindow + p.disputeDuration;
-    }
-
-    function _setParams(MarketParams memory p) private {
-        if (p.maxClaimDelay == 0 || p.maxClaimDelay > 30 days) revert InvalidParams("maxClaimDelay");
-        if (p.commitTimeout == 0 || p.commitTimeout > 7 days) revert InvalidParams("commitTimeout");
-        if (p.revealTimeout == 0 || p.revealTimeout > 7 days) revert InvalidParams("revealTimeout");
-        if (p.challengeWindow == 0 || p.challengeWindow > 7 days) revert InvalidParams("challengeWindow");
-        if (p.disputeDuration == 0 || p.disputeDuration > 30 days) revert InvalidParams("disputeDuration");
-        if (p.callbackGasLimit > 2_000_000) revert InvalidParams("callbackGasLimit");
-        if (uint256(p.protocolFeeBps) + p.auditLevyBps > 5_000) revert InvalidParams("protocolFeeBps+auditLevyBps");
-        if (p.expiryPenaltyBps > FeeMath.BPS) revert InvalidParams("expiryPenaltyBps");
-        // The reveal must come while blockhash(seedBlock) is still readable (256 blocks).
-        if (p.seedDelay == 0 || p.seedDelay > 64) revert InvalidParams("seedDelay");
-        if (p.samplingPpm > PPM) revert InvalidParams("samplingPpm");
-        uint256 unbonding = staking.params().unbondingPeriod;
-        uint256 required = _lifetime(p);
-        if (unbonding < required) revert InvalidParams("Staking.unbondingPeriod shorter than the job lifetime");
-        _params = p;
-        emit ParamsSet(p);
+    function _adopt(uint32 version, IProtocolTerms.MarketParams memory params_) private {
+        _marketTerms[version] = params_;
+        _counters.termsVersion = version;
+        emit TermsAdopted(version);
     }
 }

@@ -5,7 +5,7 @@ import {IModelRegistry} from "./interfaces/IModelRegistry.sol";
 
 /// @title ModelRegistry
 /// @notice Permissionless registry of ONNX model specs. Each model has an owner who may update its
-/// economics and tolerance, but never its hash.
+/// economics and URI, but never what its results are judged by (hash, tolerance, runtime).
 /// @dev Checking that a model is deterministic (no random operators) happens off-chain: workers and
 /// the CLI refuse such graphs; the chain cannot parse ONNX.
 contract ModelRegistry is IModelRegistry {
@@ -51,6 +51,8 @@ contract ModelRegistry is IModelRegistry {
     function update(uint256 modelId, ModelSpec calldata spec) external {
         Record storage r = _owned(modelId);
         if (spec.modelHash != r.modelHash) revert ModelHashChanged(r.modelHash, spec.modelHash);
+        if (keccak256(abi.encode(spec.tolerance)) != keccak256(abi.encode(r.tolerance))) revert ToleranceChanged(modelId);
+        if (keccak256(bytes(spec.runtime)) != keccak256(bytes(r.runtime))) revert RuntimeChanged(modelId);
         _validate(spec);
         _write(r, spec);
         emit ModelUpdated(modelId, spec);

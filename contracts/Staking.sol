@@ -6,29 +6,50 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+import {Checkpoints} from "@openzeppelin/contracts/utils/structs/Checkpoints.sol";
 
 import {IStaking} from "./interfaces/IStaking.sol";
 
-interface IUnbondingRequirement {
-    /// @notice The shortest unbonding period that still covers every open job's lifetime.
+/// @dev What Staking needs from the protocol's terms (IProtocolTerms implements it).
+interface IStakeRequirements {
+    /// @notice The shortest unbonding period that still covers every job's lifetime, under any terms.
     function requiredUnbondingPeriod() external view returns (uint256);
+
+    /// @notice The largest challenge bond of any terms: what an overturned auditor's stake must cover.
+    function requiredVerifierStake() external view returns (uint256);
+}
+
+/// @dev The market names the terms contract.
+interface ITermsHolder {
+    function terms() external view returns (IStakeRequirements);
 }
 
 /// @title Staking
 /// @notice Holds provider and verifier stake; the JobMarket locks collateral per job and the protocol
-/// contracts slash it.
+/// contracts slash it. Keeps the stake-weighted verifier set, frozen per block for draws.
 /// @dev Trust: the owner sets parameters and, once, the two protocol contracts. Those contracts are
-/// trusted to lock, unlock and slash correctly; nobody else can move stake.
+/// trusted to lock, unlock, slash and penalize correctly; nobody else can move stake.
+///
+/// The verifier set is a Fenwick tree of weights over `MAX_VERIFIERS` slots in which every node, every
+/// slot's owner and every member's (slot, weight) are checkpointed by block (OpenZeppelin Checkpoints): a
+/// draw descends the tree as it was at its snapshot block, O(log MAX_VERIFIERS) reads, and a weight change
+/// writes O(log MAX_VERIFIERS) checkpoints. Slots are reused (a free list), so the tree never grows past its
+/// size. Excluded accounts are cut out of the cumulative weights exactly (their ranges are skipped), so a
+/// draw never fails because the excluded accounts hold most of the weight.
 contract Staking is IStaking, Ownable2Step, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
     using SafeCast for uint256;
+    using Checkpoints for Checkpoints.Trace208;
 
     uint8 public constant ROLE_PROVIDER = 1;
     uint8 public constant ROLE_VERIFIER = 2;
     uint8 private constant ALL_ROLES = ROLE_PROVIDER | ROLE_VERIFIER;
+    /// @notice Most accounts in the verifier set at once (a power of two: the tree's size).
+    uint256 public constant MAX_VERIFIERS = 1024;
     uint256 public constant MAX_EXCLUDED = 16;
-    /// @dev Extra probes a draw may spend stepping past members left under a raised minimum.
-    uint256 public constant MAX_STALE_PROBES = 8;
+    /// @dev A membership checkpoint packs the member's slot plus one above its weight (uint112).
+    uint256 private constant WEIGHT_BITS = 112;
+    uint256 private constant WEIGHT_MASK = (1 << WEIGHT_BITS) - 1;
 
     /// @dev Written together on every lock/unlock: one slot.
     struct Account {
@@ -42,7 +63,8 @@ contract Staking is IStaking, Ownable2Step, ReentrancyGuardTransient {
     struct Exit {
         uint112 unbonding;
         uint40 unbondingEnd;
-        uint32 verifierSlot; // index in _verifiers plus one; 0 = not in the set
+        uint32 verifierSlot; // slot in the verifier tree plus one; 0 = not in the set
+        uint72 reserved;
     }
 
     IERC20 public immutable token;
@@ -55,7 +77,16 @@ contract Staking is IStaking, Ownable2Step, ReentrancyGuardTransient {
 
     mapping(address account => Account) private _accounts;
     mapping(address account => Exit) private _exits;
-    address[] private _verifiers;
+
+    /// @dev The verifier set. `_tree[i]` (1-based) holds the weight of slots (i - lowbit(i), i], so the top
+    /// node `_tree[MAX_VERIFIERS]` holds the total; every value is checkpointed at the block it changed in.
+    mapping(uint256 node => Checkpoints.Trace208) private _tree;
+    mapping(uint256 slot => Checkpoints.Trace208) private _slotOwners;
+    /// @dev Each account's membership over time: (slot + 1) << 112 | weight, zero while not a member.
+    mapping(address account => Checkpoints.Trace208) private _memberships;
+    uint256[] private _freeSlots;
+    uint256 public verifierSlotCount;
+    uint256 public verifierCount;
 
     modifier onlyMarket() {
         if (msg.sender != jobMarket) revert NotProtocol(msg.sender);
@@ -144,7 +175,7 @@ contract Staking is IStaking, Ownable2Step, ReentrancyGuardTransient {
         if (acct.roles & ROLE_PROVIDER == 0) revert NotProvider(provider);
         uint256 available = uint256(acct.stake) - acct.locked;
         if (amount > available) revert InsufficientUnlockedStake(provider, available, amount);
-        // No event: the market's JobClaimed says who locked what (it runs on every job; logs cost gas).
+        // No event: the market's JobClaimed / ResultCommitted say who locked what (it runs on every job).
         acct.locked += uint112(amount);
     }
 
@@ -170,17 +201,28 @@ contract Staking is IStaking, Ownable2Step, ReentrancyGuardTransient {
         // 3. Other jobs' locks can't exceed what is left: keep locked <= stake.
         if (acct.locked > acct.stake) acct.locked = acct.stake;
         // 4. Then from unbonding stake, which stays slashable until withdrawn.
-        Exit storage exit_ = _exits[account_];
-        uint256 rest = amount - fromStake;
-        uint256 fromUnbonding = rest < exit_.unbonding ? rest : exit_.unbonding;
-        exit_.unbonding -= uint112(fromUnbonding);
+        slashed = fromStake + _takeUnbonding(account_, amount - fromStake);
         totalStaked -= fromStake;
-        totalUnbonding -= fromUnbonding;
-        slashed = fromStake + fromUnbonding;
-        emit Slashed(account_, amount, slashed, recipient);
-        _syncVerifier(account_);
-        // 5. Interaction last.
-        if (slashed != 0) token.safeTransfer(recipient, slashed);
+        _afterSlash(account_, amount, slashed, recipient);
+    }
+
+    /// @inheritdoc IStaking
+    function penalize(address account_, uint256 amount, address recipient)
+        external
+        onlyProtocol
+        nonReentrant
+        returns (uint256 taken)
+    {
+        if (recipient == address(0)) revert ZeroAddress();
+        Account storage acct = _accounts[account_];
+        // 1. From the unlocked active stake only: collateral locked for the account's own jobs stays whole.
+        uint256 free = uint256(acct.stake) - acct.locked;
+        uint256 fromStake = amount < free ? amount : free;
+        acct.stake -= uint112(fromStake);
+        // 2. Then from unbonding stake.
+        taken = fromStake + _takeUnbonding(account_, amount - fromStake);
+        totalStaked -= fromStake;
+        _afterSlash(account_, amount, taken, recipient);
     }
 
     // ---------------------------------------------------------------- governance
@@ -203,8 +245,11 @@ contract Staking is IStaking, Ownable2Step, ReentrancyGuardTransient {
         if (p.unbondingPeriod == 0 || p.unbondingPeriod > 365 days) revert InvalidParams("unbondingPeriod");
         if (p.minVerifierStake == 0) revert InvalidParams("minVerifierStake");
         if (jobMarket != address(0)) {
-            uint256 required = IUnbondingRequirement(jobMarket).requiredUnbondingPeriod();
+            IStakeRequirements terms = ITermsHolder(jobMarket).terms();
+            uint256 required = terms.requiredUnbondingPeriod();
             if (p.unbondingPeriod < required) revert UnbondingPeriodTooShort(p.unbondingPeriod, required);
+            uint256 bond = terms.requiredVerifierStake();
+            if (p.minVerifierStake < bond) revert MinVerifierStakeBelowBond(p.minVerifierStake, bond);
         }
         _params = p;
         emit ParamsSet(p);
@@ -219,7 +264,8 @@ contract Staking is IStaking, Ownable2Step, ReentrancyGuardTransient {
     function account(address account_) external view returns (AccountView memory v) {
         Account memory a = _accounts[account_];
         Exit memory e = _exits[account_];
-        v = AccountView(a.stake, a.locked, e.unbonding, e.unbondingEnd, a.roles, e.verifierSlot != 0);
+        uint256 weight = _weightOf(account_);
+        v = AccountView(a.stake, a.locked, e.unbonding, e.unbondingEnd, a.roles, weight != 0, weight);
     }
 
     function availableStake(address account_) external view returns (uint256) {
@@ -227,34 +273,44 @@ contract Staking is IStaking, Ownable2Step, ReentrancyGuardTransient {
         return uint256(a.stake) - a.locked;
     }
 
-    function verifierCount() external view returns (uint256) {
-        return _verifiers.length;
-    }
-
-    function verifierAt(uint256 index) external view returns (address) {
-        return _verifiers[index];
+    /// @inheritdoc IStaking
+    function verifierAt(uint256 slot) external view returns (address) {
+        return address(uint160(_slotOwners[slot].latest()));
     }
 
     function isVerifier(address account_) external view returns (bool) {
-        return _exits[account_].verifierSlot != 0;
+        return _weightOf(account_) != 0;
     }
 
     /// @inheritdoc IStaking
-    function drawVerifier(uint256 seed, address[] calldata excluded) external view returns (address) {
+    function verifierWeightAt(address account_, uint256 blockNumber) external view returns (uint256) {
+        return _memberships[account_].upperLookupRecent(blockNumber.toUint48()) & WEIGHT_MASK;
+    }
+
+    /// @inheritdoc IStaking
+    function totalVerifierWeightAt(uint256 blockNumber) external view returns (uint256) {
+        return _tree[MAX_VERIFIERS].upperLookupRecent(blockNumber.toUint48());
+    }
+
+    /// @inheritdoc IStaking
+    function drawVerifier(uint256 seed, uint256 snapshotBlock, address[] calldata excluded)
+        external
+        view
+        returns (address)
+    {
         if (excluded.length > MAX_EXCLUDED) revert TooManyExcluded(excluded.length, MAX_EXCLUDED);
-        uint256 n = _verifiers.length;
-        if (n == 0) return address(0);
-        uint256 start = seed % n;
-        uint256 probes = excluded.length + 1 + MAX_STALE_PROBES;
-        if (probes > n) probes = n;
-        uint256 minStake = _params.minVerifierStake;
-        for (uint256 i; i < probes; ++i) {
-            address candidate = _verifiers[(start + i) % n];
-            // A raised minimum leaves members under it until someone calls syncVerifier: never draw them.
-            if (_accounts[candidate].stake < minStake) continue;
-            if (!_contains(excluded, candidate)) return candidate;
+        if (snapshotBlock > block.number) revert SnapshotInFuture(snapshotBlock, block.number);
+        uint48 key = uint48(snapshotBlock);
+        // 1. The excluded members' ranges of the cumulative weights at the snapshot, sorted by start.
+        (uint256[] memory starts, uint256[] memory widths, uint256 cut) = _excludedRanges(excluded, key);
+        uint256 total = _tree[MAX_VERIFIERS].upperLookupRecent(key) - cut;
+        if (total == 0) return address(0);
+        // 2. A point of the remaining weight, mapped back past each excluded range before it.
+        uint256 point = seed % total;
+        for (uint256 i; i < starts.length; ++i) {
+            if (point >= starts[i]) point += widths[i];
         }
-        return address(0);
+        return address(uint160(_slotOwners[_find(point, key)].upperLookupRecent(key)));
     }
 
     /// @inheritdoc IStaking
@@ -271,30 +327,132 @@ contract Staking is IStaking, Ownable2Step, ReentrancyGuardTransient {
         acct.locked -= uint112(released);
     }
 
-    /// @dev Keeps the verifier set equal to {accounts with the verifier role and enough active stake}.
-    /// O(1): swap-and-pop removal.
-    function _syncVerifier(address account_) private {
-        Account memory a = _accounts[account_];
+    /// @dev Takes up to `amount` from the account's unbonding stake; returns what it took.
+    function _takeUnbonding(address account_, uint256 amount) private returns (uint256 taken) {
+        if (amount == 0) return 0;
         Exit storage exit_ = _exits[account_];
-        bool eligible = a.roles & ROLE_VERIFIER != 0 && a.stake >= _params.minVerifierStake;
-        bool member = exit_.verifierSlot != 0;
-        if (eligible && !member) {
-            _verifiers.push(account_);
-            exit_.verifierSlot = uint32(_verifiers.length);
-            emit VerifierAdded(account_);
-        } else if (!eligible && member) {
-            uint256 index = exit_.verifierSlot - 1;
-            address last = _verifiers[_verifiers.length - 1];
-            _verifiers[index] = last;
-            _exits[last].verifierSlot = uint32(index + 1);
-            _verifiers.pop();
-            exit_.verifierSlot = 0;
-            emit VerifierRemoved(account_);
+        taken = amount < exit_.unbonding ? amount : exit_.unbonding;
+        exit_.unbonding -= uint112(taken);
+        totalUnbonding -= taken;
+    }
+
+    /// @dev The shared end of a slash and a penalty. A member's verifier weight is not written here (that
+    /// costs a checkpoint per tree level, which the party settling a job or dispute should not pay): it
+    /// follows the stake that is left at the next `syncVerifier`, which keepers call on `Slashed` events.
+    function _afterSlash(address account_, uint256 requested, uint256 taken, address recipient) private {
+        emit Slashed(account_, requested, taken, recipient);
+        if (taken != 0) token.safeTransfer(recipient, taken);
+    }
+
+    /// @dev The account's weight in the verifier set now.
+    function _weightOf(address account_) private view returns (uint256) {
+        return _memberships[account_].latest() & WEIGHT_MASK;
+    }
+
+    /// @dev The cumulative-weight ranges [start, start + width) of the excluded accounts that were members at
+    /// snapshot `key`, sorted by start (duplicates once), and their total width.
+    function _excludedRanges(address[] calldata excluded, uint48 key)
+        private
+        view
+        returns (uint256[] memory starts, uint256[] memory widths, uint256 cut)
+    {
+        starts = new uint256[](excluded.length);
+        widths = new uint256[](excluded.length);
+        uint256 count;
+        for (uint256 i; i < excluded.length; ++i) {
+            uint256 membership = _memberships[excluded[i]].upperLookupRecent(key);
+            if (membership == 0) continue;
+            uint256 start = _prefix((membership >> WEIGHT_BITS) - 1, key);
+            uint256 width = membership & WEIGHT_MASK;
+            // Members' ranges are disjoint and non-empty: an equal start is the same member listed twice.
+            if (_contains(starts, count, start)) continue;
+            // Insertion in start order.
+            uint256 j = count;
+            while (j != 0 && starts[j - 1] > start) {
+                starts[j] = starts[j - 1];
+                widths[j] = widths[j - 1];
+                --j;
+            }
+            starts[j] = start;
+            widths[j] = width;
+            cut += width;
+            ++count;
+        }
+        assembly ("memory-safe") {
+            mstore(starts, count)
+            mstore(widths, count)
         }
     }
 
-    function _contains(address[] calldata list, address item) private pure returns (bool) {
-        for (uint256 i; i < list.length; ++i) {
+    /// @dev Keeps an account's weight in the verifier set equal to its active stake while it holds the
+    /// verifier role with at least the minimum stake, else zero.
+    function _syncVerifier(address account_) private {
+        Account memory a = _accounts[account_];
+        bool eligible = a.roles & ROLE_VERIFIER != 0 && a.stake >= _params.minVerifierStake;
+        uint256 weight = eligible ? a.stake : 0;
+        uint256 current = _weightOf(account_);
+        if (weight == current) return;
+
+        Exit storage exit_ = _exits[account_];
+        uint48 key = uint48(block.number);
+        uint256 slot;
+        // 1. A new member takes a free slot (or the next one).
+        if (exit_.verifierSlot == 0) {
+            uint256 freeCount = _freeSlots.length;
+            if (freeCount != 0) {
+                slot = _freeSlots[freeCount - 1];
+                _freeSlots.pop();
+            } else {
+                slot = verifierSlotCount;
+                if (slot == MAX_VERIFIERS) revert VerifierSetFull(MAX_VERIFIERS);
+                verifierSlotCount = slot + 1;
+            }
+            exit_.verifierSlot = uint32(slot + 1);
+            _slotOwners[slot].push(key, uint160(account_));
+            ++verifierCount;
+            emit VerifierAdded(account_, slot);
+        } else {
+            slot = exit_.verifierSlot - 1;
+        }
+        // 2. Every tree node covering the slot (the top one is the total) moves by the difference, as of
+        // this block.
+        for (uint256 node = slot + 1; node <= MAX_VERIFIERS; node += node & (~node + 1)) {
+            Checkpoints.Trace208 storage trace = _tree[node];
+            trace.push(key, uint208(trace.latest() + weight - current));
+        }
+        _memberships[account_].push(key, weight == 0 ? 0 : uint208((slot + 1) << WEIGHT_BITS | weight));
+        emit VerifierWeightSet(account_, weight, block.number);
+        // 3. A member whose weight fell to zero frees its slot (draws at earlier snapshots still see it).
+        if (weight == 0) {
+            _slotOwners[slot].push(key, 0);
+            _freeSlots.push(slot);
+            exit_.verifierSlot = 0;
+            --verifierCount;
+            emit VerifierRemoved(account_, slot);
+        }
+    }
+
+    /// @dev The slot whose cumulative weight range holds `point` (< the total weight) at snapshot `key`:
+    /// the Fenwick descent, one checkpoint read per level.
+    function _find(uint256 point, uint48 key) private view returns (uint256 slot) {
+        for (uint256 step = MAX_VERIFIERS / 2; step != 0; step >>= 1) {
+            uint256 value = _tree[slot + step].upperLookupRecent(key);
+            if (value <= point) {
+                slot += step;
+                point -= value;
+            }
+        }
+    }
+
+    /// @dev Sum of the weights of slots [0, count) at snapshot `key`.
+    function _prefix(uint256 count, uint48 key) private view returns (uint256 sum) {
+        for (uint256 node = count; node != 0; node -= node & (~node + 1)) {
+            sum += _tree[node].upperLookupRecent(key);
+        }
+    }
+
+    function _contains(uint256[] memory list, uint256 count, uint256 item) private pure returns (bool) {
+        for (uint256 i; i < count; ++i) {
             if (list[i] == item) return true;
         }
         return false;

@@ -7,6 +7,7 @@ import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/Reentrancy
 
 import {IDinferConsumer} from "../interfaces/IDinferConsumer.sol";
 import {IJobMarket} from "../interfaces/IJobMarket.sol";
+import {IVerification} from "../interfaces/IVerification.sol";
 import {Float32PairBlob} from "./Float32PairBlob.sol";
 
 /// @title TextOrientationConsumer
@@ -34,8 +35,10 @@ import {Float32PairBlob} from "./Float32PairBlob.sol";
 ///   for good: the market records `CallbackFailed`, the job is Finalized and cannot be refunded. Inside
 ///   a real finalize the callback uses about 12,700 gas (11,000 to 12,900 over the outcomes; measured by
 ///   `test/contracts/examples.test.ts`): give it a wide margin.
-/// - The expiry penalty the market pays the poster when a provider goes silent stays in this contract:
-///   `refund` returns exactly the fee, which is the part every failed job is known to have credited.
+/// - The compensation a poster gets beside the refund (the expiry penalty when a provider goes silent, the
+///   finder's share of a slash, which Verification credits) is collected into this contract by `refund`
+///   and stays there: `refund` returns exactly the fee, which is the part every failed job is known to
+///   have credited.
 /// - A result is the provider's, final after the challenge window: the contract takes whatever the
 ///   protocol finalized and does not re-check it.
 contract TextOrientationConsumer is IDinferConsumer, ReentrancyGuardTransient {
@@ -51,7 +54,8 @@ contract TextOrientationConsumer is IDinferConsumer, ReentrancyGuardTransient {
     }
 
     /// @notice Why a finalized output gave no orientation.
-    /// @param NoInlineOutput the output was revealed by URI (over 4096 bytes), so the market delivered none
+    /// @param NoInlineOutput the market delivered no output bytes (cannot happen for this contract's jobs,
+    /// which are posted with `inlineOutput`: the provider must reveal inline; kept as a guard)
     /// @param MalformedBlob not one float32 tensor of two elements (the event says which field)
     /// @param WrongOutputName a tensor with another name than the model's output
     /// @param NotAProbability a value that is negative, infinite or NaN
@@ -163,7 +167,9 @@ contract TextOrientationConsumer is IDinferConsumer, ReentrancyGuardTransient {
                 inputHash: inputHash,
                 inputURI: inputURI,
                 inlineInput: "",
-                callbackGasLimit: callbackGasLimit
+                callbackGasLimit: callbackGasLimit,
+                // The callback decodes the output itself: a reveal by URI alone would leave it nothing.
+                inlineOutput: true
             })
         );
         // After the call: the id is the market's to give. The market is trusted and this function is
@@ -211,7 +217,7 @@ contract TextOrientationConsumer is IDinferConsumer, ReentrancyGuardTransient {
         Request storage request = _requests[jobId];
         RequestStatus status = request.status;
         if (status != RequestStatus.Pending) revert RequestNotPending(jobId, status);
-        if (market.jobHash(jobId) != market.hashJob(job)) revert JobStateMismatch(jobId);
+        if (market.jobHash(jobId) != keccak256(abi.encode(job))) revert JobStateMismatch(jobId);
         if (job.status != IJobMarket.JobStatus.Expired && job.status != IJobMarket.JobStatus.Slashed) {
             revert JobNotFailed(jobId, job.status);
         }
@@ -225,6 +231,10 @@ contract TextOrientationConsumer is IDinferConsumer, ReentrancyGuardTransient {
         // not per job, so whichever refund comes first withdraws them all and later ones pay from the
         // balance.
         if (market.credits(address(this)) != 0) market.withdraw();
+        // A slashed provider's finder share, when no auditor found the fault, is credited to the poster by
+        // Verification: collected too, so that nothing stays owed to this contract there.
+        IVerification verification = IVerification(market.verification());
+        if (verification.credits(address(this)) != 0) verification.withdraw();
         token.safeTransfer(requester, amount);
     }
 

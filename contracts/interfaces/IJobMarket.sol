@@ -1,15 +1,19 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.28;
 
+import {IProtocolTerms} from "./IProtocolTerms.sol";
+
 /// @title IJobMarket
-/// @notice Inference jobs with the fee in escrow: post, claim, commit, reveal, finalize or expire.
-/// @dev Lifecycle (DESIGN section 3). Every deadline is inclusive: an action is allowed while
+/// @notice Inference jobs with the fee in escrow: post, claim, commit, reveal, finalize or expire, each
+/// judged by the protocol terms version current when it was posted (IProtocolTerms, docs/PROTOCOL.md).
+/// @dev Lifecycle (docs/PROTOCOL.md, "Jobs"). Every deadline is inclusive: an action is allowed while
 /// `block.timestamp <= deadline`, and the job can be expired or finalized from `deadline + 1`.
 ///
 ///   Posted --claim--> Claimed --commit--> Committed --reveal--> Revealed --window ends--> Finalized
-///     |                 |                    |                     +--challenge / failed audit--> Disputed
+///     |                 |                    |                     +--challenge / audit disagrees / audit missing--> Disputed
 ///     v                 v                    v                           ProviderUpheld -> Finalized
-///   Expired (refund)  Expired (refund, provider penalized)               ProviderFaulted -> Slashed
+///   Expired (refund)  Expired (refund, provider penalized or, for a withheld sampled reveal, slashed)
+///                                                                        ProviderFaulted -> Slashed
 ///
 /// Statuses are numbered in that order and only ever increase.
 interface IJobMarket {
@@ -25,35 +29,6 @@ interface IJobMarket {
         Slashed
     }
 
-    /// @notice Protocol parameters, one storage slot, set together by the owner.
-    /// @param maxClaimDelay longest a job may wait for a claim (claimBy - post time), seconds
-    /// @param commitTimeout claim -> commit, seconds
-    /// @param revealTimeout commit -> reveal, seconds
-    /// @param challengeWindow reveal -> finalize, seconds: when audits report and anyone may challenge
-    /// @param disputeDuration longest a dispute stays open before it is resolved, seconds
-    /// @param callbackGasLimit most gas a consumer may ask for its result callback
-    /// @param protocolFeeBps share of each fee to the treasury, basis points
-    /// @param auditLevyBps share of each fee to the audit reward pool, basis points
-    /// @param expiryPenaltyBps share of the collateral a provider loses for a missed commit or reveal
-    /// @param seedDelay blocks after the commit block whose hash seeds sampling; reveal waits for it
-    /// @param samplingPpm share of jobs audited, parts per million (DESIGN section 5, the README derives
-    /// the default from the Proof-of-Sampling bound)
-    /// @dev Packed into one slot (32 bytes): 4x uint32 + 2x uint24 + uint24 + 3x uint16 + uint8. Every job
-    /// step reads it, so a second slot would cost each of them 2,100 gas.
-    struct MarketParams {
-        uint24 maxClaimDelay;
-        uint32 commitTimeout;
-        uint32 revealTimeout;
-        uint32 challengeWindow;
-        uint32 disputeDuration;
-        uint24 callbackGasLimit;
-        uint16 protocolFeeBps;
-        uint16 auditLevyBps;
-        uint16 expiryPenaltyBps;
-        uint8 seedDelay;
-        uint24 samplingPpm;
-    }
-
     /// @notice What a dApp posts.
     /// @param modelId a registered, active model
     /// @param fee the payment, pulled into escrow; at least the model's price floor
@@ -64,6 +39,8 @@ interface IJobMarket {
     /// must be zero or equal its hash, and `inputURI` empty
     /// @param callbackGasLimit zero for no callback; else the poster (a contract) receives
     /// `IDinferConsumer.onJobResult` with that much gas when the job is finalized
+    /// @param inlineOutput the result must be revealed inline (one chunk, <= 4096 bytes, in the event), so
+    /// that a consumer's callback receives the output itself and not only its root
     struct JobRequest {
         uint256 modelId;
         uint256 fee;
@@ -72,20 +49,27 @@ interface IJobMarket {
         string inputURI;
         bytes inlineInput;
         uint32 callbackGasLimit;
+        bool inlineOutput;
     }
 
     /// @notice A job's whole state. Only `keccak256(abi.encode(job))` is stored, under its id; callers pass
     /// the struct back and the market checks it against that hash. Events carry every field (see
     /// `offchain/chain/jobs.ts` for the fold), so anyone can rebuild it from the logs.
+    /// @param terms the terms version current when the job was posted: every rule the job is judged by
+    /// (timeouts, sampling rate, seed delay, fee split, penalties, bonds, rewards) comes from it, whatever
+    /// governance sets later
     /// @param collateral the model's collateral when the job was posted, locked from the provider at claim
     /// @param deadline claimBy, commitBy, revealBy or the end of the challenge window, by status
-    /// @param commitBlock block of the commit; the sampling seed is the hash of `commitBlock + seedDelay`
+    /// @param commitBlock block of the commit; the sampling seed is that of `commitBlock + seedDelay`, and the
+    /// verifier set the job's auditor is drawn from is the one of this block
     /// @param result the commitment while Committed, the output root from Revealed on
-    /// @param inlineOutput whether the output was revealed inline (one chunk, in the event)
-    /// @param sampled whether the job is audited (fixed at reveal from the seed; DESIGN section 5)
+    /// @param inlineOutput until the reveal: the poster requires an inline output; from the reveal: the
+    /// output was revealed inline
+    /// @param sampled whether the job is audited (fixed at reveal from the seed)
     struct Job {
         address poster;
         uint32 modelId;
+        uint32 terms;
         uint96 fee;
         uint96 collateral;
         uint32 callbackGasLimit;
@@ -102,13 +86,15 @@ interface IJobMarket {
         uint256 indexed jobId,
         uint256 indexed modelId,
         address indexed poster,
+        string inputURI,
+        bytes inlineInput,
         uint256 fee,
-        uint256 collateral,
         uint256 claimBy,
         uint32 callbackGasLimit,
+        bool inlineOutput,
+        uint256 collateral,
         bytes32 inputHash,
-        string inputURI,
-        bytes inlineInput
+        uint32 terms
     );
     event JobClaimed(uint256 indexed jobId, address indexed provider, uint256 commitBy);
     event ResultCommitted(uint256 indexed jobId, address indexed provider, bytes32 commitment, uint256 revealBy);
@@ -121,9 +107,11 @@ interface IJobMarket {
         bytes inlineOutput,
         bool sampled
     );
-    /// @dev The protocol fee and audit levy are `fee - payout` split by the parameters (FeeMath.splitFee).
+    /// @dev The protocol fee and audit levy are `fee - payout` split by the job's terms (FeeMath.splitFee).
     event JobFinalized(uint256 indexed jobId, address indexed provider, uint256 payout);
-    event JobExpired(uint256 indexed jobId, JobStatus indexed from, uint256 refund, uint256 penalty);
+    /// @dev `penalty`: what the provider lost (the expiry penalty, or its whole collateral for a withheld
+    /// reveal of a sampled job); `sampled` whether the job counted as sampled (false before a commit).
+    event JobExpired(uint256 indexed jobId, JobStatus indexed from, uint256 refund, uint256 penalty, bool sampled);
     event JobDisputed(uint256 indexed jobId);
     event DisputeSettled(uint256 indexed jobId, bool indexed providerFaulted, uint256 slashed);
     event CallbackFailed(uint256 indexed jobId, address indexed consumer);
@@ -131,7 +119,11 @@ interface IJobMarket {
     event Withdrawal(address indexed account, uint256 amount);
     event ProtocolFeesWithdrawn(address indexed to, uint256 amount);
     event AuditRewardPaid(address indexed to, uint256 amount);
-    event ParamsSet(MarketParams params);
+    /// @dev One more location of a revealed job's output (announceOutput).
+    event OutputAnnounced(uint256 indexed jobId, address indexed provider, string outputURI);
+    event AuditPoolFunded(address indexed from, uint256 amount);
+    /// @dev The terms contract made `version` current: jobs posted from now on are judged by it.
+    event TermsAdopted(uint32 indexed version);
     event VerificationSet(address verification);
 
     error JobNotFound(uint256 jobId);
@@ -152,6 +144,8 @@ interface IJobMarket {
     error CallbackNeedsContract(address poster);
     error ZeroCommitment();
     error SeedNotReady(uint256 jobId, uint256 seedBlock, uint256 currentBlock);
+    /// @dev The sampling seed went out of reach before the reveal: the job can only expire (as sampled).
+    error SeedOutOfReach(uint256 jobId, uint256 seedBlock, uint256 lastRevealBlock);
     error CommitmentMismatch(uint256 jobId);
     error ZeroOutputRoot();
     error OutputTooLarge(uint256 length, uint256 max);
@@ -163,11 +157,12 @@ interface IJobMarket {
     error NothingToWithdraw(address account);
     error NotVerification(address caller);
     error VerificationAlreadySet();
-    error AuditPoolExhausted(uint256 requested, uint256 available);
+    error NotTerms(address caller);
+    error ZeroAmount();
     error ZeroAddress();
-    error InvalidParams(string reason);
 
-    /// @notice Posts a job; the fee is pulled from the caller into escrow.
+    /// @notice Posts a job; the fee is pulled from the caller into escrow. The job is judged by the terms
+    /// version current now.
     /// @dev Fee-on-transfer tokens are rejected (the escrow must hold exactly the fee).
     function postJob(JobRequest calldata request) external returns (uint256 jobId);
 
@@ -181,7 +176,8 @@ interface IJobMarket {
     function claim(uint256 jobId, Job calldata job) external;
 
     /// @notice Commits to the result: `keccak256(abi.encode(chainId, jobMarket, jobId, provider, outputRoot, salt))`.
-    /// The block of this call fixes the sampling seed block (`commitBlock + seedDelay`).
+    /// The block of this call fixes the sampling seed block (`commitBlock + seedDelay`) and the verifier set
+    /// the auditor is drawn from.
     function commit(uint256 jobId, Job calldata job, bytes32 commitment) external;
 
     /// @notice Claims a posted job and commits to its result in one transaction, for a provider that ran
@@ -191,10 +187,12 @@ interface IJobMarket {
     /// loses only its run.
     function claimAndCommit(uint256 jobId, Job calldata job, bytes32 commitment) external;
 
-    /// @notice Reveals the committed result once the seed block exists. For an inline output (one chunk,
-    /// <= 4096 bytes) the contract recomputes the root. Opens the challenge window. Decides whether the job
-    /// is sampled (`isSampled`); a sampled job's reveal waits for its auditor's commitment or its audit
-    /// deadline (`IVerification.onSampledReveal` may revert to hold it).
+    /// @notice Reveals the committed result once the seed block exists and while its seed is in reach
+    /// (at most 256 blocks after it). For an inline output (one chunk, <= 4096 bytes) the contract recomputes
+    /// the root; a job posted with `inlineOutput` must be revealed inline. Opens the challenge window.
+    /// Decides whether the job is sampled (`samplingOf`); a sampled job's reveal waits for its auditor's
+    /// commitment or its audit deadline (`IVerification.onSampledReveal` may revert to hold it, and sends the
+    /// job to a committee when its auditor missed the audit).
     function reveal(
         uint256 jobId,
         Job calldata job,
@@ -205,18 +203,27 @@ interface IJobMarket {
     ) external;
 
     /// @notice Pays the provider after the challenge window, if no dispute is open. Anyone may call.
-    /// Jobs whose consumer wants an inline output use finalizeWithOutput.
+    /// Jobs whose consumer wants an inline output use finalizeWithOutput. A sampled job whose auditor
+    /// committed but never revealed goes to a committee instead (it never finalizes on the provider's word
+    /// alone).
     function finalize(uint256 jobId, Job calldata job) external;
 
     /// @notice Finalizes and hands `inlineOutput` (checked against the output root) to the consumer.
     function finalizeWithOutput(uint256 jobId, Job calldata job, bytes calldata inlineOutput) external;
 
-    /// @notice Ends a job whose deadline passed: refunds the poster and, if a provider claimed it and
-    /// missed its commit or reveal, releases its collateral less a penalty paid to the poster.
+    /// @notice Ends a job whose deadline passed (or, when Committed, whose seed went out of reach): refunds
+    /// the poster. A provider that claimed and missed its commit loses `expiryPenaltyBps` of its collateral
+    /// to the poster; one that missed its reveal loses the same when the job is shown not sampled, and its
+    /// whole collateral when the job is sampled or its seed is out of reach (withholding a reveal never costs
+    /// less than a fault): the poster gets the expiry penalty's share, the auditor that committed blind the
+    /// finder's share, the audit pool the rest.
     function expire(uint256 jobId, Job calldata job) external;
 
-    /// @notice Withdraws the caller's credits (fees earned, refunds, penalties).
+    /// @notice Withdraws the caller's credits (fees earned, refunds, penalties, rewards).
     function withdraw() external returns (uint256 amount);
+
+    /// @notice Anyone: adds `amount` tokens to the audit pool (audit rewards and committee pay).
+    function fundAuditPool(uint256 amount) external;
 
     /// @notice Verification only: puts a revealed job under dispute (inside its challenge window).
     function openDispute(uint256 jobId, Job calldata job) external;
@@ -232,33 +239,43 @@ interface IJobMarket {
         bytes calldata inlineOutput
     ) external returns (uint256 slashed);
 
-    /// @notice Verification only: credits `amount` from the audit levy pool to `to`.
-    function payAuditReward(address to, uint256 amount) external;
+    /// @notice Verification only: credits `amount` from the audit pool to `to` (an audit reward, a voter's pay),
+    /// or as much as the pool holds; returns what was paid.
+    function payAuditReward(address to, uint256 amount) external returns (uint256 paid);
+
+    /// @notice The job's provider, while the job is Revealed or Disputed: announces one more location of its
+    /// output (everyone checks the bytes against the output root). Emits `OutputAnnounced`; stores nothing.
+    function announceOutput(uint256 jobId, Job calldata job, string calldata outputURI) external;
 
     /// @notice Owner: withdraws the accrued protocol fees.
     function withdrawProtocolFees(address to) external returns (uint256 amount);
 
-    /// @notice Owner: sets the parameters; the staking unbonding period must cover the new job lifetime.
-    function setParams(MarketParams calldata params) external;
+    /// @notice The terms contract only: makes `version` (whose market half is `params`) current for jobs
+    /// posted from now on.
+    function adoptTerms(uint32 version, IProtocolTerms.MarketParams calldata params) external;
 
     /// @notice Owner, once: the Verification contract.
     function setVerification(address verification) external;
 
-    /// @notice The sampling seed of a job committed in `commitBlock` (zero while the seed block is not mined
-    /// or once it is out of reach), and whether a job with that seed is sampled. A zero seed after the seed
-    /// block counts as sampled: waiting must never help a provider escape an audit.
-    function samplingOf(uint256 jobId, uint256 commitBlock) external view returns (bytes32 seed, bool sampled);
+    /// @notice The sampling seed of a job committed in `commitBlock`, and whether the job is sampled.
+    /// Before the seed block is mined: (0, false). A seed out of reach (more than 256 blocks after the seed
+    /// block) counts as sampled: waiting must never help a provider escape an audit. A seed within reach
+    /// that the randomness source has not delivered yet reads (0, false), as before the seed block (the
+    /// reveal waits for it too). `terms` is the job's terms version.
+    function samplingOf(uint256 jobId, uint256 commitBlock, uint256 terms) external view returns (bytes32 seed, bool sampled);
 
-    /// @notice The stored hash of a job's current state (zero for an unknown id).
+    /// @notice The stored hash of a job's current state, `keccak256(abi.encode(job))` (zero for an unknown id).
     function jobHash(uint256 jobId) external view returns (bytes32);
 
-    /// @notice keccak256(abi.encode(job)): what `jobHash` holds for a job in state `job`.
-    function hashJob(Job calldata job) external pure returns (bytes32);
     function jobCount() external view returns (uint256);
     function credits(address account) external view returns (uint256);
     function protocolFees() external view returns (uint256);
     function auditPool() external view returns (uint256);
-    function params() external view returns (MarketParams memory);
-    function requiredUnbondingPeriod() external view returns (uint256);
+    /// @notice The market half of the current terms version (what a job posted now gets).
+    function params() external view returns (IProtocolTerms.MarketParams memory);
+    /// @notice The current terms version (new jobs get it).
+    function termsVersion() external view returns (uint32);
+    /// @notice The versioned protocol terms (IProtocolTerms).
+    function terms() external view returns (IProtocolTerms);
     function verification() external view returns (address);
 }

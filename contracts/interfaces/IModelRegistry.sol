@@ -58,6 +58,9 @@ interface IModelRegistry {
     error NotModelOwner(uint256 modelId, address caller);
     error EmptyModelHash();
     error ModelHashChanged(bytes32 registered, bytes32 given);
+    /// @dev What a job is judged by never changes under it: a new tolerance or runtime is a new model.
+    error ToleranceChanged(uint256 modelId);
+    error RuntimeChanged(uint256 modelId);
     error EmptyUri();
     error InvalidTolerance(ToleranceKind kind);
     error ZeroCollateral();
@@ -67,9 +70,10 @@ interface IModelRegistry {
     /// @notice Registers a model; the caller becomes its owner. Returns the new model id (from 1).
     function register(ModelSpec calldata spec) external returns (uint256 modelId);
 
-    /// @notice Replaces a model's spec (owner only). The model hash cannot change: a new model file is a
-    /// new model. Jobs already posted keep the collateral and fee terms they were posted with (the
-    /// market snapshots the collateral into each job).
+    /// @notice Replaces a model's URI, collateral and price floor (owner only). What its results are judged
+    /// by cannot change: a new model file, tolerance or runtime is a new model (register it), so that an
+    /// owner can never turn an honest result already delivered into a wrong one. Jobs already posted keep
+    /// the collateral they were posted with (the market snapshots it into each job).
     function update(uint256 modelId, ModelSpec calldata spec) external;
 
     /// @notice Turns a model on or off for new jobs (owner only).

@@ -2,11 +2,19 @@
 pragma solidity ^0.8.28;
 
 /// @title IStaking
-/// @notice Stake, unbonding, per-job collateral locks and slashing for dinfer providers and verifiers.
+/// @notice Stake, unbonding, per-job collateral locks, slashing and penalties for dinfer providers and
+/// verifiers, and the verifier set that audits and committees are drawn from (docs/PROTOCOL.md, "Staking").
 /// @dev One account can hold both roles. `stake` includes `locked`: locked collateral is the part of
 /// the active stake that backs open jobs and cannot be unbonded until the job ends. Unbonding stake
 /// stays slashable until it is withdrawn, and the unbonding period is at least the longest time a job
-/// can stay open (enforced with the JobMarket's parameters), so no stake escapes a pending slash.
+/// can stay open (enforced with the JobMarket's terms), so no stake escapes a pending slash.
+///
+/// The verifier set is stake-weighted and frozen per block: every change of a verifier's weight is
+/// recorded as a checkpoint at the block it happens in, and a draw reads the set as it was at a past
+/// `snapshotBlock` (the commit block of the job being audited or disputed), which the protocol fixes before
+/// the draw's seed exists. Nobody's later transaction changes a draw once its seed is known, and an
+/// account's chance is its share of the verifier stake, so splitting stake over many accounts buys no
+/// extra chance.
 interface IStaking {
     /// @notice Role bits of an account.
     /// @dev PROVIDER (1): may claim jobs. VERIFIER (2): joins the verifier set for audits and committees.
@@ -15,13 +23,16 @@ interface IStaking {
 
     /// @notice Governance parameters of staking.
     /// @param unbondingPeriod seconds between an unbonding request and its withdrawal
-    /// @param minVerifierStake active stake an account needs to be in the verifier set
+    /// @param minVerifierStake active stake an account needs to be in the verifier set; at least the
+    /// market's challenge bond, which an overturned auditor's stake must be able to pay
     struct StakingParams {
         uint64 unbondingPeriod;
         uint128 minVerifierStake;
     }
 
     /// @notice An account's balances as seen from outside.
+    /// @param verifierWeight the account's weight in the verifier set now (its active stake while it holds
+    /// the verifier role with at least `minVerifierStake`, else zero)
     struct AccountView {
         uint256 stake;
         uint256 locked;
@@ -29,15 +40,20 @@ interface IStaking {
         uint256 unbondingEnd;
         uint8 roles;
         bool inVerifierSet;
+        uint256 verifierWeight;
     }
 
     event Staked(address indexed account, uint256 amount, uint8 roles);
     event RolesChanged(address indexed account, uint8 roles);
     event UnbondingRequested(address indexed account, uint256 amount, uint256 total, uint256 unbondingEnd);
     event Withdrawn(address indexed account, uint256 amount);
+    /// @dev A job slash (`slash`) or a verifier penalty (`penalize`): `requested` what the protocol asked
+    /// for, `slashed` what was taken and sent to `recipient`.
     event Slashed(address indexed account, uint256 requested, uint256 slashed, address indexed recipient);
-    event VerifierAdded(address indexed account);
-    event VerifierRemoved(address indexed account);
+    event VerifierAdded(address indexed account, uint256 slot);
+    event VerifierRemoved(address indexed account, uint256 slot);
+    /// @dev Draws with a snapshot at or after `blockNumber` see the new weight.
+    event VerifierWeightSet(address indexed account, uint256 weight, uint256 blockNumber);
     event ProtocolSet(address jobMarket, address verification);
     event ParamsSet(StakingParams params);
 
@@ -53,7 +69,11 @@ interface IStaking {
     error ProtocolAlreadySet();
     error ZeroAddress();
     error UnbondingPeriodTooShort(uint256 unbondingPeriod, uint256 required);
+    error MinVerifierStakeBelowBond(uint256 minVerifierStake, uint256 challengeBond);
     error InvalidParams(string reason);
+    error TooManyExcluded(uint256 count, uint256 max);
+    error VerifierSetFull(uint256 max);
+    error SnapshotInFuture(uint256 snapshotBlock, uint256 currentBlock);
 
     /// @notice Deposits `amount` tokens as active stake and sets the account's role bits.
     /// @dev Fee-on-transfer tokens are rejected: the received amount must equal `amount`.
@@ -75,19 +95,26 @@ interface IStaking {
     /// @notice Releases `amount` of a provider's locked collateral (capped at what is locked). JobMarket only.
     function unlock(address provider, uint256 amount) external;
 
-    /// @notice Releases `unlockAmount` of locked collateral, then slashes up to `amount` from the
-    /// account: from that collateral first, then the rest of the active stake, then unbonding stake.
-    /// Capped at what exists; never reverts for lack of stake. Callable only by the protocol contracts.
+    /// @notice A job's slash: releases `unlockAmount` of locked collateral (the job's), then takes up to
+    /// `amount` from the account: from that collateral first, then the rest of the active stake, then
+    /// unbonding stake. Capped at what exists; never reverts for lack of stake. Protocol contracts only.
     /// @return slashed the amount actually taken and sent to `recipient`
     function slash(address account, uint256 unlockAmount, uint256 amount, address recipient)
         external
         returns (uint256 slashed);
 
+    /// @notice A verifier's penalty (an absent or overturned auditor, an absent or minority voter): takes
+    /// up to `amount` from the account's unlocked active stake, then its unbonding stake, and never from
+    /// collateral locked for its own jobs as a provider (a job's slash must always find its collateral).
+    /// Capped at what exists; never reverts for lack of stake. Protocol contracts only.
+    /// @return taken the amount actually taken and sent to `recipient`
+    function penalize(address account, uint256 amount, address recipient) external returns (uint256 taken);
+
     /// @notice Sets the protocol contracts allowed to lock and slash. Owner, once.
     function setProtocol(address jobMarket, address verification) external;
 
     /// @notice Sets the staking parameters (owner). The unbonding period must cover the market's
-    /// longest job lifetime.
+    /// longest job lifetime, and the minimum verifier stake its challenge bond.
     function setParams(StakingParams calldata params) external;
 
     function params() external view returns (StakingParams memory);
@@ -95,22 +122,42 @@ interface IStaking {
     function availableStake(address account) external view returns (uint256);
     function totalStaked() external view returns (uint256);
     function totalUnbonding() external view returns (uint256);
-    function verifierCount() external view returns (uint256);
-    function verifierAt(uint256 index) external view returns (address);
-    function isVerifier(address account) external view returns (bool);
     function jobMarket() external view returns (address);
     function verification() external view returns (address);
 
-    /// @notice Draws a verifier from the set at position `seed % count`, stepping past excluded accounts
-    /// and members whose stake is under the current minimum. At most
-    /// `excluded.length + 1 + MAX_STALE_PROBES` probes, so O(1) in the size of the set. Returns
-    /// address(0) when no eligible verifier was found within those probes.
-    function drawVerifier(uint256 seed, address[] calldata excluded) external view returns (address);
+    // ---------------------------------------------------------------- the verifier set
 
-    /// @notice Re-checks an account's place in the verifier set against the current minimum stake.
-    /// Anyone may call it: after governance raises `minVerifierStake`, keepers evict the members now
-    /// under it one by one (no loop over the set).
+    /// @notice How many accounts are in the verifier set now (weight above zero).
+    function verifierCount() external view returns (uint256);
+
+    /// @notice How many slots the verifier set has used; `verifierAt(slot)` for each (zero: a free slot).
+    function verifierSlotCount() external view returns (uint256);
+
+    /// @notice The account in verifier slot `slot` now (zero when the slot is free).
+    function verifierAt(uint256 slot) external view returns (address);
+
+    function isVerifier(address account) external view returns (bool);
+
+    /// @notice An account's weight in draws with snapshot `blockNumber` (its weight after that block's
+    /// transactions), zero when it was not in the set then.
+    function verifierWeightAt(address account, uint256 blockNumber) external view returns (uint256);
+
+    /// @notice The whole verifier set's weight in draws with snapshot `blockNumber`.
+    function totalVerifierWeightAt(uint256 blockNumber) external view returns (uint256);
+
+    /// @notice Draws a verifier with probability proportional to its weight among the members of the set as it
+    /// was at the end of block `snapshotBlock` (at most the current block) that are not `excluded`: the excluded
+    /// members' ranges are cut out of the cumulative weights, `seed % remainingWeight` picks a point of what is
+    /// left, and its member wins. O(log MAX_VERIFIERS) reads, plus as many per excluded member. Returns
+    /// address(0) when no member is left.
+    function drawVerifier(uint256 seed, uint256 snapshotBlock, address[] calldata excluded)
+        external
+        view
+        returns (address);
+
+    /// @notice Re-reads an account's verifier weight from its stake, roles and the current minimum. Anyone
+    /// may call it: after a slash or penalty (which leave the weight as it was, so that settling a job never
+    /// pays for a re-weighting) and after governance raises `minVerifierStake`, keepers bring members to
+    /// their stake one by one (no loop over the set). Draws whose snapshot is already past are unchanged.
     function syncVerifier(address account) external;
-
-    error TooManyExcluded(uint256 count, uint256 max);
 }

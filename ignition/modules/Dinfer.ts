@@ -2,9 +2,10 @@ import { buildModule } from "@nomicfoundation/hardhat-ignition/modules";
 import type { ContractFuture, IgnitionModuleBuilder } from "@nomicfoundation/ignition-core";
 
 /**
- * Deploys and wires the protocol around an existing ERC20: Staking, ModelRegistry, JobMarket and
- * Verification, then authorizes the market and verification contracts in Staking and the
- * verification contract in the market. Parameters come from `ignition/parameters/<network>.json`.
+ * Deploys and wires the protocol around an existing ERC20: Staking, ModelRegistry, ProtocolTerms (the
+ * first terms version, checked against Staking), JobMarket and Verification, then authorizes the market
+ * and verification contracts in Staking, the verification contract in the market, and the market as the
+ * receiver of new terms versions. Parameters come from `ignition/parameters/<network>.json`.
  */
 export function deployProtocol(m: IgnitionModuleBuilder, token: ContractFuture<string>) {
   const owner = m.getParameter("owner", m.getAccount(0));
@@ -16,13 +17,15 @@ export function deployProtocol(m: IgnitionModuleBuilder, token: ContractFuture<s
 
   const staking = m.contract("Staking", [token, owner, stakingParams]);
   const registry = m.contract("ModelRegistry", []);
-  const market = m.contract("JobMarket", [token, staking, registry, randomness, owner, marketParams]);
-  const verification = m.contract("Verification", [token, market, staking, owner, verificationParams]);
+  const terms = m.contract("ProtocolTerms", [staking, owner, marketParams, verificationParams]);
+  const market = m.contract("JobMarket", [token, staking, registry, randomness, terms, owner]);
+  const verification = m.contract("Verification", [token, market, staking, owner]);
 
-  // The deployer must be the owner for the two wiring calls (the default).
+  // The deployer must be the owner for the three wiring calls (the default).
   m.call(staking, "setProtocol", [market, verification]);
   m.call(market, "setVerification", [verification]);
-  return { staking, registry, market, verification };
+  m.call(terms, "setMarket", [market]);
+  return { staking, registry, terms, market, verification };
 }
 
 /** Production shape: the protocol token already exists (parameter `token`). */

@@ -8,7 +8,7 @@ import { NonRetryableError } from "../errors.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
-export type ContractName = "JobMarket" | "Staking" | "ModelRegistry" | "Verification" | "DinferTestToken";
+export type ContractName = "JobMarket" | "Staking" | "ModelRegistry" | "Verification" | "ProtocolTerms" | "DinferTestToken";
 
 const cache = new Map<ContractName, Abi>();
 

@@ -79,7 +79,7 @@ export class ChainRequestError extends NonRetryableError {
   override name = "ChainRequestError";
 }
 
-const CONTRACTS: readonly ContractName[] = ["JobMarket", "Staking", "ModelRegistry", "Verification", "DinferTestToken"];
+const CONTRACTS: readonly ContractName[] = ["JobMarket", "Staking", "ModelRegistry", "Verification", "ProtocolTerms", "DinferTestToken"];
 let protocolErrors: AbiError[] | undefined;
 
 /**

@@ -36,6 +36,8 @@ export type JobStatus = (typeof JobStatus)[keyof typeof JobStatus];
 export type Job = {
   poster: Address;
   modelId: number;
+  /** The protocol terms version the job is judged by (ProtocolTerms), fixed at post. */
+  terms: number;
   fee: bigint;
   collateral: bigint;
   callbackGasLimit: number;
@@ -44,6 +46,7 @@ export type Job = {
   provider: Address;
   commitBlock: bigint;
   result: Hex;
+  /** Until the reveal: the poster requires an inline output; from the reveal: it was revealed inline. */
   inlineOutput: boolean;
   /** Whether the job is audited; fixed at reveal. */
   sampled: boolean;
@@ -66,6 +69,7 @@ const JOB_TUPLE = {
   components: [
     { name: "poster", type: "address" },
     { name: "modelId", type: "uint32" },
+    { name: "terms", type: "uint32" },
     { name: "fee", type: "uint96" },
     { name: "collateral", type: "uint96" },
     { name: "callbackGasLimit", type: "uint32" },
@@ -112,6 +116,7 @@ export function applyJobLog(record: JobRecord | undefined, log: DecodedJobLog): 
       job: {
         poster: a.poster as Address,
         modelId: Number(a.modelId),
+        terms: Number(a.terms),
         fee: a.fee as bigint,
         collateral: a.collateral as bigint,
         callbackGasLimit: Number(a.callbackGasLimit),
@@ -120,7 +125,7 @@ export function applyJobLog(record: JobRecord | undefined, log: DecodedJobLog): 
         provider: ZERO_ADDRESS,
         commitBlock: 0n,
         result: ZERO_HASH,
-        inlineOutput: false,
+        inlineOutput: a.inlineOutput as boolean,
         sampled: false,
       },
       inputHash: a.inputHash as Hex,

@@ -65,6 +65,11 @@ export type SendParameters<
   gas?: bigint;
   /** Stops the send between steps (never between broadcast and its bookkeeping). */
   signal?: AbortSignal;
+  /**
+   * Called once the node accepted the transaction, before its receipt: a caller journals the hash
+   * here, so that a crash while it waits still knows which transaction it sent (`markActionSent`).
+   */
+  onSent?: (sent: { hash: Hex; nonce: number }) => void;
 };
 
 export type SendReturnType = {
@@ -218,7 +223,7 @@ export class TxSender {
     functionName extends ContractFunctionName<abi, WriteMutability>,
     args extends ContractFunctionArgs<abi, WriteMutability, functionName>,
   >(parameters: SendParameters<abi, functionName, args>): Promise<SendReturnType> {
-    const { address: to, value, gas: fixedGas, signal } = parameters;
+    const { address: to, value, gas: fixedGas, signal, onSent } = parameters;
     const abi = parameters.abi as Abi;
     const functionName = parameters.functionName as string;
     const args = (parameters as { args?: readonly unknown[] }).args;
@@ -260,6 +265,7 @@ export class TxSender {
 
     const call: PreparedCall = { to, data, value, gas, abi, functionName };
     const { hash, nonce } = await this.#broadcast({ call, fees, chainId, context });
+    onSent?.({ hash, nonce });
     const receipt = await this.waitForReceipt({ hash, signal });
     const fee = receipt.gasUsed * receipt.effectiveGasPrice;
     if (receipt.status === "reverted") {

@@ -5,10 +5,14 @@
  *   dinfer devnet [--providers N] [--verifiers N]  a chain with the protocol deployed, the models
  *                                                registered and staked dev accounts, until Ctrl-C
  *
- * Both stop everything they started on Ctrl-C (SIGINT) or SIGTERM and exit 0.
+ * Both build the contracts first (`hardhat build`: a second when nothing changed), so they run on a
+ * fresh clone, and stop everything they started on Ctrl-C (SIGINT) or SIGTERM and exit 0.
  */
+import { fstatSync, ftruncateSync, readFileSync, writeSync } from "node:fs";
+
 import { Command, InvalidArgumentError } from "commander";
 
+import { buildContracts } from "../devnet/build.js";
 import { formatSummary, runDemo } from "../devnet/demo.js";
 import { startDevnet } from "../devnet/devnet.js";
 
@@ -24,8 +28,10 @@ export function addDevnetCommands(program: Command): void {
       const signal = interruptSignal();
       const print = (text: string) => process.stderr.write(`${text}\n`);
       const live = process.stderr.isTTY === true;
+      print("building the contracts...");
+      await buildContracts({ signal });
       const summary = await runDemo({ jobs: flags.jobs, keep: flags.keep ?? false, signal, print, live, dataDir: flags.dataDir });
-      if (flags.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+      if (flags.json) writeStdoutAlone(`${JSON.stringify(summary, null, 2)}\n`);
       else print(formatSummary(summary));
     });
 
@@ -37,6 +43,8 @@ export function addDevnetCommands(program: Command): void {
     .option("--port <n>", "JSON-RPC port", nonNegativeInt, 8545)
     .action(async (flags: { providers: number; verifiers: number; port: number }) => {
       const signal = interruptSignal();
+      process.stderr.write("building the contracts...\n");
+      await buildContracts({ signal });
       const devnet = await startDevnet({ providers: flags.providers, verifiers: flags.verifiers, port: flags.port });
       const row = (label: string, value: string) => process.stdout.write(`  ${label.padEnd(22)}${value}\n`);
       process.stdout.write("dinfer devnet is up (Ctrl-C stops it). Keys are Hardhat's well-known dev accounts: local use only.\n");
@@ -52,6 +60,35 @@ export function addDevnetCommands(program: Command): void {
       process.stdout.write("stopping...\n");
       await devnet.stop();
     });
+}
+
+/**
+ * Writes `text` as the whole of stdout. `npm run demo -- --json > summary.json` has npm print its script
+ * banner ("> dinfer@0.1.0 demo" ...) into that file before the demo starts, which would make it invalid
+ * JSON: when stdout is a regular file that holds nothing but such a banner, `text` replaces it. Anything
+ * else already there (or a pipe, a terminal) is left alone and `text` follows it; `npm run -s` prints no
+ * banner at all.
+ */
+export function writeStdoutAlone(text: string, fd = 1): void {
+  const bytes = Buffer.from(text, "utf8");
+  if (npmBannerOnly(fd)) {
+    ftruncateSync(fd, 0);
+    writeSync(fd, bytes, 0, bytes.length, 0);
+    return;
+  }
+  writeSync(fd, bytes);
+}
+
+/** Whether `fd` is a regular, non-empty file whose every line is blank or an npm script banner line ("> ..."). */
+function npmBannerOnly(fd: number): boolean {
+  try {
+    if (!fstatSync(fd).isFile() || fstatSync(fd).size === 0) return false;
+    // Read through the file's path: the descriptor itself is open for writing only.
+    const content = readFileSync(`/proc/self/fd/${fd}`, "utf8");
+    return content.split("\n").every((line) => line.trim() === "" || line.startsWith("> "));
+  } catch {
+    return false; // not Linux, or not readable: leave it alone
+  }
 }
 
 /** Aborted by the first SIGINT or SIGTERM; a second one does not kill the cleanup in progress. */

@@ -8,6 +8,7 @@
  *   dinfer model register|show|activate|deactivate   model owners
  *   dinfer job post|get         post a job, wait for and verify its result
  *   dinfer job finalize|expire  keepers: move a job whose window or deadline passed
+ *   dinfer terms [version]      the protocol terms a job is judged by (default: the current version)
  *   dinfer blobs serve          a blob server for inputs and outputs
  *   dinfer token mint           the local test token's faucet
  *   dinfer devnet | demo        a local network; the whole network with a sample workload
@@ -24,6 +25,7 @@ import type { Hex } from "viem";
 import { abiOf } from "../chain/artifacts.js";
 import { readJob } from "../chain/jobs.js";
 import { TxSender } from "../chain/sender.js";
+import { TermsReader } from "../chain/terms.js";
 import { decodeTensorBlob, encodeTensorBlob } from "../codec/tensor.js";
 import { envOptions, loadOptions } from "../config/options.js";
 import { DinferError } from "../errors.js";
@@ -207,6 +209,7 @@ export function buildProgram(): Command {
     .requiredOption("--fee <tokens>", "fee, escrowed")
     .addOption(new Option("--image <kind>", "treat --input as an image for the PaddleOCR det or cls model").choices(["det", "cls"]))
     .option("--upload <url>", "blob server for inputs over 4096 bytes (token in DINFER_UPLOAD_TOKEN)")
+    .option("--inline-output", "require the result inline (at most 4096 bytes, in the reveal's event)")
     .option("--wait", "wait for the final result and print it")
     .action(async (flags, cmd: Command) => {
       const input = flags.image ? await imageBlob(flags.input, flags.image) : new Uint8Array(readFileSync(flags.input));
@@ -220,8 +223,9 @@ export function buildProgram(): Command {
         input,
         fee: parseTokens(flags.fee, "--fee"),
         upload: flags.upload ? { serverUrl: flags.upload, token: token ?? "" } : undefined,
+        inlineOutput: flags.inlineOutput === true,
       });
-      console.log(`posted job ${posted.jobId} (input ${posted.inputHash}, tx ${posted.txHash})`);
+      console.log(`posted job ${posted.jobId} (input ${posted.inputHash}${flags.inlineOutput ? ", inline output required" : ""}, tx ${posted.txHash})`);
       if (flags.wait) await printResult({ publicClient, market: deployment.market, jobId: posted.jobId });
     });
   job
@@ -254,6 +258,16 @@ export function buildProgram(): Command {
         console.log(`job ${id} ${name === "finalize" ? "finalized" : "expired"} (tx ${hash})`);
       });
   }
+
+  program
+    .command("terms [version]")
+    .description("print a protocol terms version: the rules a job posted under it is judged by (default: the current one)")
+    .action(async (version: string | undefined, _flags, cmd: Command) => {
+      const chain = await connectChain({ options: chainOptions(cmd), keyed: false });
+      const reader = new TermsReader({ client: chain.publicClient, market: chain.deployment.market });
+      const terms = version === undefined ? await reader.current() : await reader.of(parseId(version, "version"));
+      console.log(JSON.stringify(terms, bigintJson, 2));
+    });
 
   program
     .command("blobs")

@@ -1,33 +1,50 @@
 /**
  * `npm run demo` (`dinfer demo`): the whole network on this machine. A local chain, the protocol
- * deployed with Ignition, three staked providers (one of them cheats: it reveals random outputs) and
- * four staked verifiers (an auditor and a full committee of three), each daemon its own process; a
- * sample dApp posts real PaddleOCR jobs on the bundled images, a live view follows them, and a summary
- * says what happened: jobs finalized, latencies, gas per job, audits, disputes, slashes, earnings per
- * provider and the execution provider each worker used.
+ * deployed with Ignition, three staked providers (one of them cheats: it never runs the models and
+ * reveals made-up outputs) and four staked verifiers (an auditor and a full committee of three), each
+ * daemon its own process; a sample dApp posts real PaddleOCR jobs on the bundled images, a live view
+ * follows them, and a summary says what happened: jobs finalized, latencies, gas per job, audits,
+ * disputes, slashes, earnings per provider, the execution provider each worker used, and the truth
+ * about the cheats (`cheats`): how many of the cheater's results were faked, counted against a
+ * reference CPU run the demo makes itself, and how many of those were slashed or paid.
+ *
+ * The chain mines one block a second and none per transaction, so its clock keeps with the wall
+ * clock and each window lasts what the terms say (180 s reveal, 90 s blind audit, 60 s challenge).
  */
 import path from "node:path";
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 import cliProgress from "cli-progress";
-import { decodeEventLog, type Address, type Hex, type Log } from "viem";
+import { decodeEventLog, maxUint256, parseEther, type Address, type Hex, type Log } from "viem";
 
 import { abiOf } from "../chain/artifacts.js";
 import { encodeTensorBlob, type Tensor } from "../codec/tensor.js";
+import { hashModel } from "../inference/model.js";
+import { createInferenceRunner } from "../inference/runner.js";
 import { imageToClsInput, imageToDetInput } from "../sdk/image.js";
 import { postJob } from "../sdk/jobs.js";
 import { startDaemon, type Daemon } from "./daemon.js";
-import { startDevnet, type Devnet, type ModelKind } from "./devnet.js";
+import { LOCAL_PARAMETERS, startDevnet, type Devnet, type ModelKind } from "./devnet.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const DEMO_IMAGES_DIR = path.join(ROOT, "test/fixtures/images");
 
+const PPM = 1_000_000;
 /**
- * Short windows so a job goes from post to final in under a minute, yet long enough for eight
- * processes sharing a laptop's cores to re-run det jobs in time; half the jobs are audited.
+ * The local terms (ignition/parameters/local.json: 180 s reveal, 90 s blind audit, 60 s challenge
+ * window) with half the jobs audited (audit and voter pay scaled down so that the levy covers them at
+ * that rate: `auditPayWithinLevy`), and committee votes short enough for a dispute to settle in about a
+ * minute, yet long enough for eight processes sharing a laptop's cores to re-run det jobs.
  */
-export const DEMO_MARKET_PARAMS = { challengeWindow: 60, seedDelay: 2, samplingPpm: 500_000 };
-export const DEMO_VERIFICATION_PARAMS = { auditCommitTimeout: 60, voteCommitTimeout: 40, voteRevealTimeout: 20 };
+export const DEMO_MARKET_PARAMS = { samplingPpm: 500_000 };
+export const DEMO_VERIFICATION_PARAMS = { voteCommitTimeout: 40, voteRevealTimeout: 20, ...auditPayWithinLevy(DEMO_MARKET_PARAMS.samplingPpm) };
+/**
+ * What the demo's owner puts in the audit pool. The levy of each paid job refills it, but audits and
+ * committees are paid as they happen, from the first job on: at half the jobs sampled and a cheater
+ * disputed at every turn, the pool would run dry before the levies came in.
+ */
+export const DEMO_AUDIT_POOL = parseEther("500");
 /** The market events of a job's own transactions (a dispute's are counted apart). */
 const LIFECYCLE_EVENTS = new Set(["JobPosted", "JobClaimed", "ResultCommitted", "ResultRevealed", "JobFinalized"]);
 export const DEMO_FEE = 2n * 10n ** 18n;
@@ -62,6 +79,15 @@ export type DemoParameters = {
 
 export type LatencyStats = { mean: number; p95: number };
 
+/**
+ * The cheater's results, counted from the chain's events. `faked`: its committed results whose revealed
+ * root differs from the root of the demo's own reference CPU run of the same input, plus those it
+ * committed and never revealed; `slashed`: of those, the jobs that ended Slashed, or Expired as sampled
+ * (the whole collateral); `finalized`: of those, the jobs that were paid. A truthful demo has
+ * `finalized` 0: no made-up result is ever paid.
+ */
+export type CheatCount = { faked: number; slashed: number; finalized: number };
+
 export type DemoSummary = {
   jobs: number;
   finalized: number;
@@ -73,12 +99,18 @@ export type DemoSummary = {
   gasPerJob: number;
   latencyMs: { postToReveal: LatencyStats; postToFinal: LatencyStats };
   providers: { address: Address; role: "honest" | "cheater"; ep: string; jobs: number; earned: string; slashed: string }[];
+  /** `rewards`: what it was paid (audits, votes, finder's shares) net of the challenge bonds it posted. */
   verifiers: { address: Address; rewards: string; penalties: string }[];
+  cheats: CheatCount;
+  /** Wall-clock time: the whole run (start-up included), and from the first post to the last job's end. */
+  wallTimeMs: { total: number; jobs: number };
   interrupted: boolean;
 };
 
 type JobTrack = {
   kind: ModelKind;
+  /** Which input (`kind:image`): its reference root is in `referenceRoots`. */
+  inputKey: string;
   postedAt: number;
   postTx?: Hex;
   provider?: Address;
@@ -90,8 +122,26 @@ type JobTrack = {
   outcome?: "finalized" | "slashed" | "expired";
 };
 
+/**
+ * The local audit and voter pay (shares of the fee), scaled down just enough that the local audit levy
+ * covers their expected cost at `samplingPpm`: ProtocolTerms refuses a version where
+ * `samplingPpm x (auditRewardBps + recheckPpm x committeeSize x voterRewardBps) > auditLevyBps` (ppm).
+ * At the local 5% sampling the local pay fits; at the demo's 50% it is about a tenth of it.
+ */
+export function auditPayWithinLevy(samplingPpm: number): { auditRewardBps?: number; voterRewardBps?: number } {
+  const local = JSON.parse(readFileSync(LOCAL_PARAMETERS, "utf8")).DinferLocal as Record<string, Record<string, number | string>>;
+  const { auditRewardBps, voterRewardBps, recheckPpm, committeeSize } = local.verificationParams!;
+  const { auditLevyBps } = local.marketParams!;
+  if (auditRewardBps === undefined || voterRewardBps === undefined) return {};
+  const pay = (audit: number, voter: number) => audit + Math.floor((Number(recheckPpm) * Number(committeeSize) * voter) / PPM);
+  const cost = samplingPpm * pay(Number(auditRewardBps), Number(voterRewardBps));
+  const scale = Math.min(1, (Number(auditLevyBps) * PPM) / cost);
+  return { auditRewardBps: Math.floor(Number(auditRewardBps) * scale), voterRewardBps: Math.floor(Number(voterRewardBps) * scale) };
+}
+
 /** Runs the demo; resolves with its summary (also when interrupted: what happened until then). */
-export async function runDemo({ jobs, keep, signal, print, live, timeoutMs = 600_000, dataDir }: DemoParameters): Promise<DemoSummary> {
+export async function runDemo({ jobs, keep, signal, print, live, timeoutMs = 900_000, dataDir }: DemoParameters): Promise<DemoSummary> {
+  const startedAt = Date.now();
   print(`starting a local chain, deploying, staking 3 providers and 4 verifiers...`);
   const devnet = await startDevnet({
     providers: 3,
@@ -102,9 +152,14 @@ export async function runDemo({ jobs, keep, signal, print, live, timeoutMs = 600
     dataDir,
   });
   try {
+    await fundAuditPool(devnet, DEMO_AUDIT_POOL);
+    // The reference runs (one per distinct input) go on while the daemons start and warm up.
+    const references = referenceRoots(devnet, jobs);
+    references.catch(() => undefined); // awaited below; an early failure must not go unhandled meanwhile
     const daemons = await startDaemons(devnet, print);
-    print(`network up: chain ${devnet.url}, ${daemons.workers.length} workers, ${daemons.verifiers.length} verifiers`);
-    const summary = await postAndFollow({ devnet, daemons, jobs, signal, print, live, timeoutMs });
+    const referenceRootOf = await references;
+    print(`network up: chain ${devnet.url}, ${daemons.workers.length} workers, ${daemons.verifiers.length} verifiers (models warmed)`);
+    const summary = await postAndFollow({ devnet, daemons, jobs, signal, print, live, timeoutMs, referenceRootOf, startedAt });
     if (keep && !signal.aborted) {
       print(keepBanner(devnet, daemons));
       await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
@@ -116,12 +171,59 @@ export async function runDemo({ jobs, keep, signal, print, live, timeoutMs = 600
   }
 }
 
+/** The owner tops the audit pool up (see DEMO_AUDIT_POOL). */
+async function fundAuditPool(devnet: Devnet, amount: bigint): Promise<void> {
+  const owner = devnet.deployerSender;
+  const token = { address: devnet.deployment.token, abi: abiOf("DinferTestToken") };
+  await Promise.all([
+    owner.send({ ...token, functionName: "mint", args: [owner.address, amount] }),
+    owner.send({ ...token, functionName: "approve", args: [devnet.deployment.market, maxUint256] }),
+  ]);
+  await owner.send({ address: devnet.deployment.market, abi: abiOf("JobMarket"), functionName: "fundAuditPool", args: [amount] });
+}
+
+/** The input blob the dApp posts for one of DEMO_INPUTS (the same bytes for the same image). */
+async function demoInput(kind: ModelKind, image: string): Promise<Uint8Array> {
+  const file = path.join(DEMO_IMAGES_DIR, image);
+  const tensor: Tensor = kind === "cls" ? await imageToClsInput(file) : (await imageToDetInput(file, { size: 320 })).tensor;
+  return encodeTensorBlob([tensor]);
+}
+
+/**
+ * The output root of a reference run of each input the demo will post, on the CPU, in this process:
+ * what an honest result is compared with (`cheats`). Any honest worker may differ from it in the last
+ * bits; the cheater's made-up outputs differ from it entirely.
+ */
+async function referenceRoots(devnet: Devnet, jobs: number): Promise<Map<string, Hex>> {
+  const runner = createInferenceRunner({ size: 1 });
+  const roots = new Map<string, Hex>();
+  try {
+    for (const { kind, image } of DEMO_INPUTS.slice(0, jobs)) {
+      const key = `${kind}:${image}`;
+      if (roots.has(key)) continue;
+      const modelPath = devnet.modelFiles[kind];
+      const { outputRoot } = await runner.run({
+        modelPath,
+        modelHash: hashModel(new Uint8Array(readFileSync(modelPath))),
+        ep: "cpu",
+        input: await demoInput(kind, image),
+        timeoutMs: 120_000,
+      });
+      roots.set(key, outputRoot);
+    }
+    return roots;
+  } finally {
+    await runner.close();
+  }
+}
+
 type Daemons = { workers: Daemon[]; cheater: Address; verifiers: Daemon[] };
 
 async function startDaemons(devnet: Devnet, print: DemoParameters["print"]): Promise<Daemons> {
   const models = (["cls", "det"] as const).map((kind) => ({ modelId: devnet.modelIds[kind], path: devnet.modelFiles[kind], minFee: "0" }));
   const common = { rpcUrl: devnet.url, addresses: devnet.deployment, host: "127.0.0.1", port: 0, metricsPort: 0, pollIntervalMs: 250 };
   const logDir = devnet.tempDir("logs");
+  print(`daemon logs: ${logDir}`);
   const cheaterIndex = devnet.providers.length - 1;
   const workers = await Promise.all(
     devnet.providers.map(async (account, i) => {
@@ -130,17 +232,17 @@ async function startDaemons(devnet: Devnet, print: DemoParameters["print"]): Pro
       const daemon = await startDaemon({
         command: "worker",
         configFile: path.join(dataDir, "worker.config.json"),
-        // The cheater serves only the cls model, where its made-up outputs win every race; the honest
-        // workers get the det jobs (and the cls jobs it leaves).
-        config: cheat
-          ? { ...common, dataDir, models: models.filter((m) => m.modelId === devnet.modelIds.cls), ep: "auto", threads: 1, fault: { mode: "random" } }
-          : { ...common, dataDir, models, ep: "auto", threads: 1 },
+        // The cheater serves both models and never runs them: it makes every output up, so it answers
+        // a det job before any honest worker has run it, and races them for the cls jobs (a cls run
+        // takes a millisecond).
+        config: cheat ? { ...common, dataDir, models, ep: "auto", threads: 1, fault: { mode: "random" } } : { ...common, dataDir, models, ep: "auto", threads: 1 },
         env: {
           DINFER_PRIVATE_KEY: account.key,
           DINFER_WORKER_SECRET: `demo-worker-secret-${i}-0123456789abcdef`,
           ...(cheat ? { DINFER_ALLOW_FAULTS: "1" } : {}),
         },
         readyMsg: "worker ready",
+        readyTimeoutMs: 180_000,
         logFile: path.join(logDir, `worker-${i + 1}.log`),
       });
       devnet.onStop(() => daemon.stop().catch(() => daemon.kill()));
@@ -148,6 +250,8 @@ async function startDaemons(devnet: Devnet, print: DemoParameters["print"]): Pro
     }),
   );
   // One verifier also watches unsampled jobs and challenges wrong ones: a cheat is caught either way.
+  // A verifier says it is ready once its models are warmed (sessions created and test-run): no job
+  // is posted before every one of them can audit at once.
   const verifiers = await Promise.all(
     devnet.verifiers.map(async (account, i) => {
       const dataDir = devnet.tempDir(`verifier-${i + 1}`);
@@ -157,13 +261,13 @@ async function startDaemons(devnet: Devnet, print: DemoParameters["print"]): Pro
         config: { ...common, dataDir, models, ep: "cpu", ...(i === 0 ? { watchdog: { share: 1 } } : {}) },
         env: { DINFER_PRIVATE_KEY: account.key, DINFER_VERIFIER_SECRET: `demo-verifier-secret-${i}-0123456789abcdef` },
         readyMsg: "verifier ready",
+        readyTimeoutMs: 300_000,
         logFile: path.join(logDir, `verifier-${i + 1}.log`),
       });
       devnet.onStop(() => daemon.stop().catch(() => daemon.kill()));
       return daemon;
     }),
   );
-  print(`daemon logs: ${logDir}`);
   return { workers, cheater: devnet.providers[cheaterIndex]!.address, verifiers };
 }
 
@@ -175,10 +279,15 @@ async function postAndFollow({
   print,
   live,
   timeoutMs,
-}: { devnet: Devnet; daemons: Daemons; jobs: number; timeoutMs: number } & Pick<DemoParameters, "signal" | "print" | "live">): Promise<DemoSummary> {
+  referenceRootOf,
+  startedAt,
+}: { devnet: Devnet; daemons: Daemons; jobs: number; timeoutMs: number; referenceRootOf: Map<string, Hex>; startedAt: number } & Pick<
+  DemoParameters,
+  "signal" | "print" | "live"
+>): Promise<DemoSummary> {
   const { publicClient } = devnet;
   const tracks = new Map<bigint, JobTrack>();
-  const fromBlock = await publicClient.getBlockNumber();
+  const fromBlock = await publicClient.getBlockNumber({ cacheTime: 0 });
   const bar = live
     ? new cliProgress.SingleBar(
         { format: " jobs {bar} {value}/{total} final | committed {committed} revealed {revealed} sampled {sampled} disputes {disputes} slashed {slashed}", hideCursor: true, clearOnComplete: false },
@@ -192,13 +301,10 @@ async function postAndFollow({
   const inputs = new Map<string, Uint8Array>();
   const inputOf = async (kind: ModelKind, image: string) => {
     const key = `${kind}:${image}`;
-    if (!inputs.has(key)) {
-      const file = path.join(DEMO_IMAGES_DIR, image);
-      const tensor: Tensor = kind === "cls" ? await imageToClsInput(file) : (await imageToDetInput(file, { size: 320 })).tensor;
-      inputs.set(key, encodeTensorBlob([tensor]));
-    }
+    if (!inputs.has(key)) inputs.set(key, await demoInput(kind, image));
     return inputs.get(key)!;
   };
+  const firstPostAt = Date.now();
   const poster = (async () => {
     for (let i = 0; i < jobs && !signal.aborted; i++) {
       const { kind, image } = DEMO_INPUTS[i % DEMO_INPUTS.length]!;
@@ -212,7 +318,7 @@ async function postAndFollow({
         fee: DEMO_FEE,
         upload: { serverUrl: devnet.blobServer.url, token: devnet.uploadToken },
       });
-      tracks.set(jobId, { kind, postedAt, postTx: txHash, txs: new Set([txHash]) });
+      tracks.set(jobId, { kind, inputKey: `${kind}:${image}`, postedAt, postTx: txHash, txs: new Set([txHash]) });
     }
   })();
 
@@ -245,7 +351,16 @@ async function postAndFollow({
   await poster.catch((error) => print(`posting stopped: ${error instanceof Error ? error.message : String(error)}`));
   bar?.update(done(), counts);
   bar?.stop();
-  return summarize({ devnet, daemons, tracks, events, interrupted: signal.aborted || done() < jobs });
+  const lastEnd = Math.max(firstPostAt, ...[...tracks.values()].map((t) => t.finalAt ?? 0));
+  return summarize({
+    devnet,
+    daemons,
+    tracks,
+    events,
+    referenceRootOf,
+    wallTimeMs: { total: Date.now() - startedAt, jobs: lastEnd - firstPostAt },
+    interrupted: signal.aborted || done() < jobs,
+  });
 }
 
 type DecodedEvent = { contract: "market" | "verification" | "staking"; name: string; args: Record<string, unknown>; tx: Hex };
@@ -302,17 +417,66 @@ function applyEvent(tracks: Map<bigint, JobTrack>, event: DecodedEvent, now: num
   }
 }
 
+/** The events countCheats reads: the market's, decoded. */
+export type MarketEvent = { contract: string; name: string; args: Record<string, unknown> };
+
+export type CountCheatsParameters = {
+  cheater: Address;
+  /** Every event of the run, in chain order (only the market's are read). */
+  events: readonly MarketEvent[];
+  /** The root of the demo's reference run of the job's input. */
+  referenceRootOf: (jobId: bigint) => Hex | undefined;
+};
+
+/**
+ * The truth about the cheater's results, from the chain's events alone (see `CheatCount`): a result
+ * is faked when its revealed root differs from the reference root of its input, or when it was
+ * committed and never revealed; each faked result is then slashed (Slashed, or Expired as sampled:
+ * the whole collateral), paid (JobFinalized, directly or upheld by a dispute), or neither yet.
+ */
+export function countCheats({ cheater, events, referenceRootOf }: CountCheatsParameters): CheatCount {
+  const committed = new Set<bigint>();
+  const revealed = new Map<bigint, Hex>();
+  const slashed = new Set<bigint>();
+  const paid = new Set<bigint>();
+  for (const { contract, name, args } of events) {
+    if (contract !== "market") continue;
+    const jobId = args.jobId as bigint;
+    if (name === "ResultCommitted" && String(args.provider).toLowerCase() === cheater.toLowerCase()) committed.add(jobId);
+    else if (name === "ResultRevealed") revealed.set(jobId, args.outputRoot as Hex);
+    else if (name === "DisputeSettled" && args.providerFaulted === true) slashed.add(jobId);
+    else if (name === "JobExpired" && args.sampled === true) slashed.add(jobId);
+    else if (name === "JobFinalized") paid.add(jobId);
+  }
+  const faked = [...committed].filter((jobId) => {
+    const root = revealed.get(jobId);
+    if (root === undefined) return true; // committed and withheld
+    const reference = referenceRootOf(jobId);
+    if (reference === undefined) throw new Error(`no reference run for job ${jobId}: cannot tell whether its result was faked`);
+    return root.toLowerCase() !== reference.toLowerCase();
+  });
+  return {
+    faked: faked.length,
+    slashed: faked.filter((jobId) => slashed.has(jobId)).length,
+    finalized: faked.filter((jobId) => paid.has(jobId)).length,
+  };
+}
+
 async function summarize({
   devnet,
   daemons,
   tracks,
   events,
+  referenceRootOf,
+  wallTimeMs,
   interrupted,
 }: {
   devnet: Devnet;
   daemons: Daemons;
   tracks: Map<bigint, JobTrack>;
   events: DecodedEvent[];
+  referenceRootOf: Map<string, Hex>;
+  wallTimeMs: DemoSummary["wallTimeMs"];
   interrupted: boolean;
 }): Promise<DemoSummary> {
   const all = [...tracks.values()];
@@ -336,10 +500,15 @@ async function summarize({
     earned: tokens(sum(byAccount("JobFinalized", "market", "provider", account.address), "payout")),
     slashed: tokens(sum(byAccount("Slashed", "staking", "account", account.address), "slashed")),
   }));
+  // A verifier's rewards: audit rewards and the voter pay of disputes the protocol opened (paid from the
+  // market's audit pool) and what Verification credited it (a challenge committee's pay, out of the bond;
+  // finder's shares; returned bonds), less the challenge bonds it posted: a bond that comes back is no reward.
   const verifiers = devnet.verifiers.map((account) => ({
     address: account.address,
     rewards: tokens(
-      sum(byAccount("AuditRewardPaid", "market", "to", account.address), "amount") + sum(byAccount("Credited", "verification", "account", account.address), "amount"),
+      sum(byAccount("AuditRewardPaid", "market", "to", account.address), "amount") +
+        sum(byAccount("Credited", "verification", "account", account.address), "amount") -
+        sum(byAccount("ChallengeOpened", "verification", "challenger", account.address), "bond"),
     ),
     penalties: tokens(sum(byAccount("Slashed", "staking", "account", account.address), "slashed")),
   }));
@@ -359,13 +528,22 @@ async function summarize({
     },
     providers,
     verifiers,
+    cheats: countCheats({
+      cheater: daemons.cheater,
+      events,
+      referenceRootOf: (jobId) => {
+        const track = tracks.get(jobId);
+        return track && referenceRootOf.get(track.inputKey);
+      },
+    }),
+    wallTimeMs,
     interrupted,
   };
 }
 
-/** The execution provider a worker ran its jobs on, from its "inference done" log lines. */
+/** The execution provider a worker ran its jobs on, from its "inference done" log lines ("none": it made outputs up). */
 function epOf(worker: Daemon): string {
-  const eps = new Set(worker.lines().filter((l) => l.msg === "inference done").map((l) => String(l.ep)));
+  const eps = new Set(worker.lines().flatMap((l) => (l.msg === "inference done" ? [String(l.ep)] : String(l.msg).startsWith("output made up") ? ["none"] : [])));
   return eps.size === 0 ? "-" : [...eps].join("+");
 }
 
@@ -379,9 +557,10 @@ export function stats(values: readonly number[]): LatencyStats {
 }
 
 function tokens(wei: bigint): string {
-  const whole = wei / 10n ** 18n;
-  const frac = (wei % 10n ** 18n).toString().padStart(18, "0").slice(0, 3);
-  return `${whole}.${frac}`;
+  const sign = wei < 0n ? "-" : "";
+  const abs = wei < 0n ? -wei : wei;
+  const frac = (abs % 10n ** 18n).toString().padStart(18, "0").slice(0, 3);
+  return `${sign}${abs / 10n ** 18n}.${frac}`;
 }
 
 /** The summary as a table (for the terminal). */
@@ -397,9 +576,11 @@ export function formatSummary(s: DemoSummary): string {
     `  expired                ${s.expired}`,
     `  sampled for audit      ${s.sampled}   (audits agreed ${s.audits.agreed}, disagreed ${s.audits.disagreed})`,
     `  disputes               ${s.disputes}`,
+    `  cheats                 ${s.cheats.faked} faked, ${s.cheats.slashed} slashed, ${s.cheats.finalized} finalized   (the cheater's results against a reference CPU run)`,
     `  gas per job            ${s.gasPerJob.toLocaleString("en-US")}   (post + claimAndCommit + reveal + finalize, undisputed jobs)`,
     `  post -> reveal         mean ${seconds(s.latencyMs.postToReveal.mean)}, p95 ${seconds(s.latencyMs.postToReveal.p95)}`,
     `  post -> final          mean ${seconds(s.latencyMs.postToFinal.mean)}, p95 ${seconds(s.latencyMs.postToFinal.p95)}`,
+    `  wall time              ${seconds(s.wallTimeMs.total)}   (first post to last job's end ${seconds(s.wallTimeMs.jobs)})`,
     "",
     "  provider                                     role     ep      jobs  earned    slashed",
     ...s.providers.map((p) => `  ${p.address}   ${p.role.padEnd(7)}  ${p.ep.padEnd(6)}  ${String(p.jobs).padStart(4)}  ${p.earned.padStart(8)}  ${p.slashed.padStart(8)}`),

@@ -1,5 +1,6 @@
 /**
- * A whole local dinfer network in one call: a `hardhat node` process (interval mining), the protocol
+ * A whole local dinfer network in one call: a `hardhat node` process (one block a second, never a
+ * block per transaction: chain time keeps with wall time, so each window lasts what it says), the protocol
  * deployed through the `DinferLocal` Ignition module with `ignition/parameters/local.json` (plus
  * overrides), the PaddleOCR cls and det models registered from their files, staked providers and
  * verifiers, a funded dApp and the dApp's blob server (inputs over 4096 bytes are uploaded there).
@@ -15,7 +16,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 import type { NetworkConnection } from "hardhat/types/network";
-import { parseEther, toHex, type Address, type Hex } from "viem";
+import { decodeEventLog, parseEther, toHex, type Address, type Hex, type Log } from "viem";
 import { mnemonicToAccount } from "viem/accounts";
 
 import { abiOf } from "../chain/artifacts.js";
@@ -88,9 +89,10 @@ export type Devnet = {
   dapp: DevAccount;
   /** Hardhat's connection to the node (Ignition, viem contract handles: deploy more contracts with it). */
   connection: NetworkConnection;
-  /** Read client and the dApp's transaction sender, over HTTP to the node. */
+  /** Read client, and the dApp's and the deployer's (the owner's) transaction senders, over HTTP to the node. */
   publicClient: ChainPublicClient;
   dappSender: TxSender;
+  deployerSender: TxSender;
   /** The dApp's blob server (accepts uploads with `uploadToken`). */
   blobServer: BlobServer;
   uploadToken: string;
@@ -102,6 +104,16 @@ export type Devnet = {
   /** Stops everything and removes what it created unless `keepFiles`; safe to call twice. */
   stop: (options?: { keepFiles?: boolean }) => Promise<void>;
 };
+
+/** The model id a `ModelRegistry.register` receipt's ModelRegistered event gives. */
+function registeredModelId(logs: readonly Log[], registry: Address): number {
+  for (const log of logs) {
+    if (log.address.toLowerCase() !== registry.toLowerCase()) continue;
+    const { eventName, args } = decodeEventLog({ abi: abiOf("ModelRegistry"), data: log.data, topics: log.topics });
+    if (eventName === "ModelRegistered") return Number((args as unknown as { modelId: bigint }).modelId);
+  }
+  throw new Error("no ModelRegistered event in the register receipt");
+}
 
 /** Starts a node, deploys, registers the models, stakes providers and verifiers, funds the dApp. */
 export async function startDevnet({
@@ -165,6 +177,9 @@ export async function startDevnet({
       parameters: { DinferLocal: parameters } as unknown as NonNullable<Parameters<typeof connection.ignition.deploy>[1]>["parameters"],
       deploymentId,
       displayUi: false,
+      // The node does not automine, so Ignition would wait for 5 confirmations of each batch (5 s);
+      // one is final on a local chain.
+      config: { requiredConfirmations: 1, blockPollingInterval: 200 },
     });
     const deployment: Deployment = {
       token: deployed.token.address,
@@ -188,33 +203,46 @@ export async function startDevnet({
     const staking = { address: deployment.staking, abi: abiOf("Staking") };
     const owner = await senderOf(deployer);
 
-    // Models: registered by the deployer from their files, ids 1 (cls) and 2 (det).
+    // Blocks come once a second whatever is sent, so everything that does not depend on another
+    // transaction goes out at once (one block for all of it): the owner's sends get consecutive nonces.
+    // Models: registered by the deployer from their files, cls (id 1) then det (id 2), one after the other.
     const modelIds = { cls: 0, det: 0 };
-    for (const kind of ["cls", "det"] as const) {
-      const spec = {
-        modelHash: hashModel(new Uint8Array(readFileSync(MODEL_FILES[kind]))),
-        uri: `file:${path.basename(MODEL_FILES[kind])}`,
-        runtime: "onnxruntime-node@1.30.0",
-        tolerance: DEVNET_TOLERANCE,
-        minCollateral: DEVNET_COLLATERAL,
-        priceFloor: DEVNET_PRICE_FLOOR,
-      };
-      await owner.send({ address: deployment.registry, abi: abiOf("ModelRegistry"), functionName: "register", args: [spec] });
-      modelIds[kind] = Number(await publicClient.readContract({ address: deployment.registry, abi: abiOf("ModelRegistry"), functionName: "modelCount" }));
-    }
-
-    const stakeAs = async (account: DevAccount, amount: bigint, roles: number) => {
-      await owner.send({ ...token, functionName: "mint", args: [account.address, amount] });
-      const sender = await senderOf(account);
-      await sender.send({ ...token, functionName: "approve", args: [deployment.staking, amount] });
-      await sender.send({ ...staking, functionName: "stake", args: [amount, roles] });
-    };
-    for (const account of providerAccounts) await stakeAs(account, providerStake, ROLE_PROVIDER);
-    for (const account of verifierAccounts) {
-      await stakeAs(account, verifierStake, ROLE_VERIFIER);
-      if (verifierFunds > 0n) await owner.send({ ...token, functionName: "mint", args: [account.address, verifierFunds] });
-    }
-    await owner.send({ ...token, functionName: "mint", args: [dapp.address, dappFunds] });
+    const register = (kind: ModelKind) =>
+      owner.send({
+        address: deployment.registry,
+        abi: abiOf("ModelRegistry"),
+        functionName: "register",
+        args: [
+          {
+            modelHash: hashModel(new Uint8Array(readFileSync(MODEL_FILES[kind]))),
+            uri: `file:${path.basename(MODEL_FILES[kind])}`,
+            runtime: "onnxruntime-node@1.30.0",
+            tolerance: DEVNET_TOLERANCE,
+            minCollateral: DEVNET_COLLATERAL,
+            priceFloor: DEVNET_PRICE_FLOOR,
+          },
+        ],
+      });
+    const registered = (async () => {
+      for (const kind of ["cls", "det"] as const) modelIds[kind] = registeredModelId((await register(kind)).receipt.logs, deployment.registry);
+    })();
+    const stakers = [
+      ...providerAccounts.map((account) => ({ account, amount: providerStake, roles: ROLE_PROVIDER, funds: 0n })),
+      ...verifierAccounts.map((account) => ({ account, amount: verifierStake, roles: ROLE_VERIFIER, funds: verifierFunds })),
+    ];
+    const minted = [
+      ...stakers.map(({ account, amount, funds }) => owner.send({ ...token, functionName: "mint", args: [account.address, amount + funds] })),
+      owner.send({ ...token, functionName: "mint", args: [dapp.address, dappFunds] }),
+    ];
+    await Promise.all([registered, ...minted]);
+    // Each account approves, then stakes: two blocks for all of them.
+    await Promise.all(
+      stakers.map(async ({ account, amount, roles }) => {
+        const sender = await senderOf(account);
+        await sender.send({ ...token, functionName: "approve", args: [deployment.staking, amount] });
+        await sender.send({ ...staking, functionName: "stake", args: [amount, roles] });
+      }),
+    );
     const dappSender = await senderOf(dapp);
 
     const tempDir = (prefix: string) => mkdtempSync(path.join(root, `${prefix}-`));
@@ -237,6 +265,7 @@ export async function startDevnet({
       connection,
       publicClient,
       dappSender,
+      deployerSender: owner,
       blobServer,
       uploadToken,
       dataDir: root,

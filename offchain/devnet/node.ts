@@ -1,6 +1,8 @@
 /**
  * A real `hardhat node` JSON-RPC process, for the demo, `dinfer devnet` and the end-to-end tests
- * (interval mining, one block a second, as `npm run chain`). It runs in its own process group, so
+ * (one block a second, automine off, as `npm run chain`: hardhat.config.ts's `node` network). Block
+ * timestamps follow the wall clock, so a window of N seconds lasts N real seconds; a transaction
+ * waits for the next block (half a second on average). It runs in its own process group, so
  * `stop()` kills the whole tree; a process exit hook kills it too if its owner dies without calling
  * `stop()`.
  *
@@ -8,18 +10,18 @@
  *   try { ... node.url ... } finally { await node.stop(); }
  */
 import { spawn } from "node:child_process";
-import { createRequire } from "node:module";
 import { createServer } from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
+import { hardhatCli } from "./build.js";
+
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const require = createRequire(import.meta.url);
 
 export type StartNodeParameters = {
   /** A free port is picked when left out. */
   port?: number;
-  /** The Hardhat network to serve; "node" mines on each transaction and every second. */
+  /** The Hardhat network to serve; "node" mines one block a second and none per transaction. */
   network?: string;
   /** How long to wait for the node to answer eth_chainId. */
   timeoutMs?: number;
@@ -77,8 +79,7 @@ export async function answersChainId(url: string): Promise<boolean> {
 export async function startNode({ port, network = "node", timeoutMs = 90_000 }: StartNodeParameters = {}): Promise<StartNodeReturnType> {
   const chosen = port || (await freePort()); // 0 or unset: a free port
   const url = `http://127.0.0.1:${chosen}`;
-  // The package exports no `cli.js`; it sits beside the main entry (dist/src/index.js).
-  const cli = path.join(path.dirname(require.resolve("hardhat")), "cli.js");
+  const cli = hardhatCli();
   const child = spawn(process.execPath, [cli, "node", "--network", network, "--hostname", "127.0.0.1", "--port", String(chosen)], {
     cwd: ROOT,
     detached: true,

@@ -50,6 +50,8 @@ export type AccountStatus = {
   unbonding: bigint;
   unbondingEnd: bigint;
   inVerifierSet: boolean;
+  /** Its weight in the verifier set (the stake auditor and committee draws count), zero outside it. */
+  verifierWeight: bigint;
   credits: bigint;
   wallet: bigint;
 };
@@ -69,7 +71,15 @@ export async function readAccountStatus({
     publicClient.readContract({ address: deployment.market, abi: abiOf("JobMarket"), functionName: "credits", args: [address] }),
     publicClient.readContract({ address: deployment.token, abi: abiOf("DinferTestToken"), functionName: "balanceOf", args: [address] }),
   ]);
-  const a = account as { stake: bigint; locked: bigint; unbonding: bigint; unbondingEnd: bigint; roles: number; inVerifierSet: boolean };
+  const a = account as {
+    stake: bigint;
+    locked: bigint;
+    unbonding: bigint;
+    unbondingEnd: bigint;
+    roles: number;
+    inVerifierSet: boolean;
+    verifierWeight?: bigint;
+  };
   return {
     address,
     roles: roleNames(a.roles),
@@ -79,6 +89,7 @@ export async function readAccountStatus({
     unbonding: a.unbonding,
     unbondingEnd: a.unbondingEnd,
     inVerifierSet: a.inVerifierSet,
+    verifierWeight: a.verifierWeight ?? 0n,
     credits: credits as bigint,
     wallet: wallet as bigint,
   };
@@ -88,7 +99,7 @@ export function formatAccountStatus(s: AccountStatus, now = BigInt(Math.floor(Da
   const ready = s.unbonding === 0n ? "" : s.unbondingEnd <= now ? " (withdrawable now)" : ` (withdrawable in ${s.unbondingEnd - now} s)`;
   return [
     `account        ${s.address}`,
-    `roles          ${s.roles}${s.inVerifierSet ? " (in the verifier set)" : ""}`,
+    `roles          ${s.roles}${s.inVerifierSet ? ` (in the verifier set, weight ${formatTokens(s.verifierWeight)})` : ""}`,
     `stake          ${formatTokens(s.stake)}  (locked ${formatTokens(s.locked)}, available ${formatTokens(s.available)})`,
     `unbonding      ${formatTokens(s.unbonding)}${ready}`,
     `market credits ${formatTokens(s.credits)}`,

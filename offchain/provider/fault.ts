@@ -5,7 +5,10 @@
  *
  * - `noise`: adds uniform noise in [-amplitude, amplitude] to every float output element (honest GPU
  *   noise when inside the model's tolerance; a wrong result when outside).
- * - `random`: replaces every float output element by a uniform random number in [0, 1).
+ * - `random`: never runs the model: makes every output up (`makeUpOutput`), uniform random numbers in
+ *   [0, 1) in the shape the model's output metadata gives, its dynamic dims guessed from the input's.
+ *   The cheater that saves all the compute: it answers at once, so it wins claim races. Not one of its
+ *   results is an honest one.
  * - `truncate`: reveals the first half of the output blob (not a valid tensor blob any more).
  * - `wrong-model`: runs another .onnx file (`modelPath`) instead of the registered one.
  * - `withhold`: reveals only the root and a URI, and never serves the output blob.
@@ -15,8 +18,9 @@
  */
 import { z } from "zod";
 
-import { decodeTensorBlob, encodeTensorBlob, tensorFromArray, tensorToArray, type Tensor } from "../codec/tensor.js";
+import { decodeTensorBlob, DTYPES, encodeTensorBlob, isDType, tensorFromArray, tensorToArray, type Tensor } from "../codec/tensor.js";
 import { NonRetryableError } from "../errors.js";
+import type { ValueMetadata } from "../inference/validate.js";
 
 export const FAULT_MODES = ["noise", "random", "truncate", "wrong-model", "withhold"] as const;
 export type FaultMode = (typeof FAULT_MODES)[number];
@@ -47,7 +51,11 @@ export function assertFaultsAllowed(fault: Fault | undefined, env: NodeJS.Proces
 
 export type ApplyFaultParameters = { fault: Fault; output: Uint8Array; jobId: bigint };
 
-/** The output a faulty worker reveals in place of `output` (unchanged for wrong-model and withhold). */
+/**
+ * The output a faulty worker reveals in place of `output` (unchanged for wrong-model and withhold).
+ * `random` here replaces the float values of a real output; the worker itself makes a `random`
+ * output up without running the model (`makeUpOutput`).
+ */
 export function applyFault({ fault, output, jobId }: ApplyFaultParameters): Uint8Array {
   switch (fault.mode) {
     case "truncate":
@@ -72,6 +80,47 @@ export function applyFault({ fault, output, jobId }: ApplyFaultParameters): Uint
     default:
       return output;
   }
+}
+
+export type MakeUpOutputParameters = {
+  /** The model's outputs (`session.outputMetadata`). */
+  outputMetadata: readonly ValueMetadata[];
+  /** The model's inputs (`session.inputMetadata`) and the job's input tensors. */
+  inputMetadata: readonly ValueMetadata[];
+  inputs: readonly Tensor[];
+  jobId: bigint;
+};
+
+/**
+ * A made-up output blob, without running the model: every output the metadata names, float values
+ * uniform in [0, 1) (other dtypes zero), seeded by the job id (a restart commits the same bytes). A
+ * dynamic output dim takes the next dynamic dim of the inputs, in order (batch to batch, height to
+ * height for the PaddleOCR models); with none left, 1. The guess may be wrong for other models: the
+ * output is wrong either way, which is the point.
+ */
+export function makeUpOutput({ outputMetadata, inputMetadata, inputs, jobId }: MakeUpOutputParameters): Uint8Array {
+  const given = new Map(inputs.map((tensor) => [tensor.name, tensor]));
+  const dynamic: number[] = [];
+  for (const metadata of inputMetadata) {
+    const tensor = given.get(metadata.name);
+    const shape = metadata.isTensor ? metadata.shape : [];
+    shape.forEach((dim, i) => {
+      if (typeof dim !== "number" || dim < 0) dynamic.push(tensor?.dims[i] ?? 1);
+    });
+  }
+  const next = prng(jobId);
+  let used = 0;
+  const tensors = outputMetadata.map((metadata): Tensor => {
+    const shape = metadata.isTensor ? metadata.shape : [];
+    const dims = shape.map((dim) => (typeof dim === "number" && dim >= 0 ? dim : (dynamic[used++] ?? 1)));
+    const count = dims.reduce((n, d) => n * d, 1);
+    const dtype = metadata.isTensor && isDType(metadata.type) ? metadata.type : "float32";
+    if (dtype === "float32" || dtype === "float64") {
+      return tensorFromArray({ name: metadata.name, dtype, dims, values: Array.from({ length: count }, () => next()) });
+    }
+    return { name: metadata.name, dtype, dims, data: new Uint8Array(count * DTYPES[dtype].size) };
+  });
+  return encodeTensorBlob(tensors);
 }
 
 /** mulberry32 seeded from the job id: uniform in [0, 1), deterministic. */

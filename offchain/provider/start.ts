@@ -135,7 +135,7 @@ export async function runWorker({ options, log, signal, env = process.env, onRea
   }
 }
 
-/** Checks a served model against the registry (hash, active) and reads its input metadata. */
+/** Checks a served model against the registry (hash, active) and reads its input and output metadata. */
 async function prepareModel({
   served,
   publicClient,
@@ -155,10 +155,10 @@ async function prepareModel({
   })) as { modelHash: Hex; active: boolean };
   const { bytes, hash } = await loadModel({ path: served.path, expectedHash: registered.modelHash });
   const session = await ort.InferenceSession.create(bytes);
-  const inputMetadata = session.inputMetadata;
+  const { inputMetadata, outputMetadata } = session;
   await session.release();
   if (!registered.active) log.warn({ msg: "model is inactive in the registry: no new jobs will come", model_id: served.modelId });
-  return { modelId: served.modelId, path: served.path, modelHash: hash, minFee: served.minFee, inputMetadata };
+  return { modelId: served.modelId, path: served.path, modelHash: hash, minFee: served.minFee, inputMetadata, outputMetadata };
 }
 
 function workerSecret(env: NodeJS.ProcessEnv, variable: string): Hex {

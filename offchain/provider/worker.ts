@@ -12,7 +12,16 @@
  *   - the output blob and its root are stored before the commit is sent, and the salt is derived
  *     from the worker secret, so a restarted worker can always reveal what it committed.
  * Bad input never leads to a commitment: a job whose input cannot be fetched, does not hash right,
- * does not decode or does not fit the model is skipped with a logged reason before any claim.
+ * does not decode or does not fit the model is skipped with a logged reason before any claim; so is a
+ * job that requires an inline output (`inlineOutput`) when ours is over 4096 bytes (such a job is
+ * always run before it is claimed, whatever the claim mode: only the run tells the output's size).
+ *
+ * Every rule a job is judged by comes from its own terms version (`Job.terms`, read once per version).
+ * A reveal can land only while the sampling seed is in reach (256 blocks after the seed block): it is
+ * sent as soon as the seed block is mined, and one held for its audit (`AuditPending`) is tried again
+ * every few seconds until it lands. A reveal that can no longer land (`SeedOutOfReach`, the reveal
+ * deadline passed) is logged as an error and the job is expired (the poster is refunded; we lose the
+ * collateral as a withheld sampled reveal does).
  */
 import type { Address, Hex, PublicClient, TransactionReceipt } from "viem";
 
@@ -24,8 +33,9 @@ import { blobId as blobIdOf, decodeTensorBlob } from "../codec/tensor.js";
 import { abiOf } from "../chain/artifacts.js";
 import type { Deployment } from "../chain/deployment.js";
 import { ContractRevertError } from "../chain/errors.js";
-import { applyJobLog, decodeJobLog, JobStatus, readJob, type JobRecord } from "../chain/jobs.js";
-import type { TxSender } from "../chain/sender.js";
+import { applyJobLog, decodeJobLog, JobStatus, readJob, type Job, type JobRecord } from "../chain/jobs.js";
+import type { SendParameters, TxSender } from "../chain/sender.js";
+import { revealWindowBlocks, TermsReader } from "../chain/terms.js";
 import { DinferError, RetryableError } from "../errors.js";
 import { InputValidationError } from "../inference/errors.js";
 import type { InferenceRunner } from "../inference/runner.js";
@@ -37,7 +47,7 @@ import type { Journal } from "../state/journal.js";
 import { BlobHashMismatchError } from "../storage/errors.js";
 import { fetchBlob } from "../storage/fetch.js";
 import type { LocalBlobStore } from "../storage/local.js";
-import { applyFault, type Fault } from "./fault.js";
+import { applyFault, makeUpOutput, type Fault } from "./fault.js";
 import type { WorkerMetrics } from "./metrics.js";
 
 /** A model ready to serve: its file checked against the registry, its input metadata read. */
@@ -47,6 +57,8 @@ export type LoadedModel = {
   modelHash: Hex;
   minFee: bigint;
   inputMetadata: readonly ValueMetadata[];
+  /** The model's outputs (fault `random` makes outputs of this shape up). */
+  outputMetadata: readonly ValueMetadata[];
 };
 
 export type ProviderWorkerParameters = {
@@ -111,7 +123,8 @@ type HeldInput = { bytes: Uint8Array; checked: boolean; source: string };
 
 /** Local statuses: `candidate` (posted, not decided), `active` (ours, not ended), then an end. */
 const OPEN = ["candidate", "active"];
-const INLINE_MAX = 4096;
+/** The largest output a reveal can carry inline (one chunk), as JobMarket checks it. */
+export const INLINE_OUTPUT_MAX = 4096;
 /** How often a reveal held for its audit is tried again (seconds of chain time). */
 const AUDIT_RECHECK_SECONDS = 3n;
 /** Credits are read after a job of ours finalized, and at least this often (anything else that pays us). */
@@ -125,7 +138,8 @@ export class ProviderWorker {
   private readonly inFlight = new Map<bigint, Promise<void>>();
   /** Inputs fetched at claim time, kept for the run (the store has them after a restart). */
   private readonly inputs = new Map<bigint, HeldInput>();
-  private seedDelay = 0n;
+  /** The terms versions jobs are judged by, each read once. */
+  private readonly terms: TermsReader;
   private withdrawing?: Promise<void>;
   /** Job-step transactions being simulated, estimated or sent (`act`); a withdraw waits for none. */
   private sending = 0;
@@ -145,19 +159,19 @@ export class ProviderWorker {
   private readonly preparing = new Set<bigint>();
   private readonly prefetch: number;
   private stopped = false;
-  /** Fault "random": one real output per model and input size, reused instead of running the model. */
-  private readonly lazyOutputs = new Map<string, Awaited<ReturnType<InferenceRunner["run"]>>>();
 
   constructor(parameters: ProviderWorkerParameters) {
     this.p = parameters;
     this.models = new Map(parameters.models.map((m) => [m.modelId, m]));
     const { workers, hashThreads } = parameters.runner.stats();
     this.prefetch = parameters.prefetch ?? 2 * (workers + hashThreads);
+    this.terms = new TermsReader({ client: parameters.publicClient, market: parameters.deployment.market });
   }
 
+  /** Reads the current terms: a market that does not answer fails the start, not the first job. */
   async init(): Promise<void> {
-    const params = (await this.read(this.p.deployment.market, "JobMarket", "params", [])) as { seedDelay: number };
-    this.seedDelay = BigInt(params.seedDelay);
+    const { version, market } = await this.terms.current();
+    this.p.log.info({ msg: "protocol terms", version, seed_delay: market.seedDelay, reveal_timeout_s: market.revealTimeout, challenge_window_s: market.challengeWindow });
   }
 
   /** The poller's handler: records every JobPosted for a served model as a candidate. */
@@ -282,6 +296,7 @@ export class ProviderWorker {
     if (job.fee < model.minFee) return this.skip(jobId, data, `fee ${job.fee} below our price ${model.minFee}`);
     const now = await this.chainTime();
     if (now > BigInt(job.deadline)) return this.skip(jobId, data, "claim deadline passed");
+    if (job.inlineOutput && this.p.fault?.mode === "withhold") return this.skip(jobId, data, "fault withhold: the job requires an inline output, which cannot be withheld");
     const free = (await this.read(this.p.deployment.staking, "Staking", "availableStake", [this.p.account])) as bigint;
     if (free < job.collateral) {
       // Our stake is busy backing other jobs: wait for one to end rather than give this one up.
@@ -290,7 +305,9 @@ export class ProviderWorker {
       return;
     }
 
-    const claimFirst = this.p.claimMode === "claim-first";
+    // A job that requires an inline output is run before it is claimed: only the run tells whether
+    // the output fits in one reveal, and one that does not must never be claimed.
+    const claimFirst = this.p.claimMode === "claim-first" && !job.inlineOutput;
     let input: HeldInput;
     const timings: StageTimings = {};
     try {
@@ -314,8 +331,8 @@ export class ProviderWorker {
     if (claimFirst) {
       // The run comes after the claim, maybe after a restart: the store keeps the input till then.
       await this.p.store.put(input.bytes, { knownId: record.inputHash });
-      const claimed = await this.act(jobId, "claim", () =>
-        this.p.sender.send({ address: this.p.deployment.market, abi: abiOf("JobMarket"), functionName: "claim", args: [jobId, job] }),
+      const claimed = await this.act(jobId, "claim", (onSent) =>
+        this.p.sender.send({ address: this.p.deployment.market, abi: abiOf("JobMarket"), functionName: "claim", args: [jobId, job], onSent }),
       );
       if (!claimed) {
         this.inputs.delete(jobId);
@@ -332,20 +349,24 @@ export class ProviderWorker {
     // Its inference is done: the next posted job may be fetched while this one is committed.
     if (this.preparing.delete(jobId)) this.startSteps();
     if ("failure" in ran) return this.skip(jobId, data, `${ran.badInput ? "bad input" : "run failed"}: ${ran.failure}`);
+    if (job.inlineOutput && ran.data.outputBytes! > INLINE_OUTPUT_MAX) {
+      return this.skip(jobId, data, `the job requires an inline output and ours is ${ran.data.outputBytes} bytes (at most ${INLINE_OUTPUT_MAX} fit in a reveal)`);
+    }
     // The state read before the run is what we claim from; if someone claimed meanwhile, the
     // simulation refuses it and the next tick ends the job as a lost race.
-    const committed = await this.act(jobId, "claimAndCommit", () =>
+    const committed = await this.act(jobId, "claimAndCommit", (onSent) =>
       this.p.sender.send({
         address: this.p.deployment.market,
         abi: abiOf("JobMarket"),
         functionName: "claimAndCommit",
         args: [jobId, job, this.commitmentFor(jobId, ran.data.outputRoot!)],
+        onSent,
       }),
     );
     if (!committed) return;
     this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status: "active", data: ran.data });
     this.onTaken(record);
-    this.scheduleAfter(record, committed, ran.data);
+    await this.scheduleAfter(record, committed, ran.data);
   }
 
   private onTaken({ jobId, job }: JobRecord): void {
@@ -366,10 +387,10 @@ export class ProviderWorker {
       return;
     }
     const c = this.commitmentFor(jobId, ran.data.outputRoot!);
-    const committed = await this.act(jobId, "commit", () =>
-      this.p.sender.send({ address: this.p.deployment.market, abi: abiOf("JobMarket"), functionName: "commit", args: [jobId, job, c] }),
+    const committed = await this.act(jobId, "commit", (onSent) =>
+      this.p.sender.send({ address: this.p.deployment.market, abi: abiOf("JobMarket"), functionName: "commit", args: [jobId, job, c], onSent }),
     );
-    this.scheduleAfter(record, committed, ran.data);
+    await this.scheduleAfter(record, committed, ran.data);
   }
 
   /**
@@ -397,32 +418,28 @@ export class ProviderWorker {
       modelPath = fault.modelPath!;
       modelHash = this.faultModelHash ??= hashModel(new Uint8Array(await readFile(modelPath)));
     }
-    // A lazy cheater (fault "random") runs the model once per input size, then makes outputs up
-    // without running it: the saving that makes cheating tempting, and why it wins claim races.
-    const lazyKey = fault?.mode === "random" ? `${job.modelId}:${input.byteLength}` : undefined;
-    const made = lazyKey ? this.lazyOutputs.get(lazyKey) : undefined;
+    // A lazy cheater (fault "random") never runs the model: it saves all the compute, which is what
+    // makes cheating tempting, and answers at once, which wins it the claim races.
+    if (fault?.mode === "random") return this.makeUp(record, data, input, fetched);
     let result: Awaited<ReturnType<InferenceRunner["run"]>>;
     try {
       // A checked input need not be scanned again; an unchecked one is hashed and scanned by the
       // runner; one read back from the store (which hashes what it reads) is scanned.
       const verifyInput = fetched && !fetched.checked ? { expected: record.inputHash, source: fetched.source } : undefined;
-      result =
-        made ??
-        (await this.p.runner.run({
-          modelPath,
-          modelHash,
-          ep: this.p.ep,
-          input,
-          verifyInput,
-          timeoutMs: this.p.inferenceTimeoutMs,
-          transferInput: true,
-          allowNonFinite: fetched?.checked === true,
-        }));
+      result = await this.p.runner.run({
+        modelPath,
+        modelHash,
+        ep: this.p.ep,
+        input,
+        verifyInput,
+        timeoutMs: this.p.inferenceTimeoutMs,
+        transferInput: true,
+        allowNonFinite: fetched?.checked === true,
+      });
     } catch (error) {
       if (error instanceof RetryableError) throw error; // the next tick tries again
       return { failure: describe(error), badInput: error instanceof BlobHashMismatchError || error instanceof InputValidationError };
     }
-    if (lazyKey && !made) this.lazyOutputs.set(lazyKey, { ...result, ms: 0 });
     this.p.metrics.inference.observe({ model: String(job.modelId), ep: result.ep }, result.ms / 1000);
     const { queuedMs, prepMs, encodeMs, hashMs } = result.timings;
     Object.assign(timings, { wait: queuedMs, prep: prepMs + encodeMs, hash: hashMs, run: result.ms });
@@ -448,6 +465,29 @@ export class ProviderWorker {
     return { data: next };
   }
 
+  /** Fault `random`: an output made up in the model's output shape, the model never run. */
+  private async makeUp(record: JobRecord, data: JobData, input: Uint8Array, fetched: HeldInput | undefined): Promise<{ data: JobData } | { failure: string; badInput: boolean }> {
+    const { job, jobId } = record;
+    const model = this.models.get(job.modelId)!;
+    // Even a cheater commits only to the input the job names.
+    if (fetched && !fetched.checked && blobIdOf(input) !== record.inputHash) {
+      return { failure: `blob hash mismatch: ${fetched.source} does not hash to ${record.inputHash}`, badInput: true };
+    }
+    const output = makeUpOutput({
+      outputMetadata: model.outputMetadata,
+      inputMetadata: model.inputMetadata,
+      inputs: decodeTensorBlob(input, { maxBytes: this.p.maxInputBytes }),
+      jobId,
+    });
+    const outputId = blobIdOf(output);
+    await this.p.store.put(output, { knownId: outputId });
+    const next: JobData = { ...data, outputId, outputRoot: outputRoot(output), outputBytes: output.byteLength, ep: "none", inferenceMs: 0 };
+    const status = this.p.journal.getJob(jobId)?.status ?? "candidate";
+    this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status, data: next });
+    this.p.log.info({ msg: "output made up (fault random: the model was not run)", job_id: jobId.toString(), output_id: outputId, output_root: next.outputRoot });
+    return { data: next };
+  }
+
   private observeStages(timings: StageTimings): void {
     for (const [stage, ms] of Object.entries(timings)) if (ms !== undefined) this.p.metrics.stage.observe({ stage }, ms / 1000);
   }
@@ -465,44 +505,83 @@ export class ProviderWorker {
 
   private async reveal(record: JobRecord, data: JobData): Promise<void> {
     const { job, jobId } = record;
-    const seedBlock = job.commitBlock + this.seedDelay;
-    if ((this.head?.number ?? (await this.p.publicClient.getBlockNumber({ cacheTime: 0 }))) <= seedBlock) {
+    const { seedBlock, lastRevealBlock } = await this.revealWindow(job);
+    const head = this.head?.number ?? (await this.p.publicClient.getBlockNumber({ cacheTime: 0 }));
+    if (head <= seedBlock) {
       this.wake.set(jobId, { block: seedBlock + 1n });
       return;
     }
+    if (head > lastRevealBlock) return this.revealTooLate(record, data, "SeedOutOfReach", { seed_block: seedBlock, last_reveal_block: lastRevealBlock });
+    if ((await this.chainTime()) > BigInt(job.deadline)) return this.revealTooLate(record, data, "DeadlinePassed", { reveal_by: job.deadline });
     if (!data.outputId || !data.outputRoot) {
       throw new DinferError("committed job has no stored output", { code: "OUTPUT_LOST", details: { jobId: jobId.toString() } });
     }
+    // A job that requires it is revealed inline (the market refuses it otherwise); any other output
+    // that fits in one chunk is too, so that readers need no fetch. Only a small output is read back;
+    // a journal from before outputBytes was kept has no size, and its output is read to learn it.
     let inline: Hex = "0x";
-    // Only a small output is read back (to reveal it inline); a journal from before outputBytes was
-    // kept has no size, and its output is read to learn it.
-    if (!data.withheld && (data.outputBytes === undefined || data.outputBytes <= INLINE_MAX)) {
+    if (!data.withheld && (job.inlineOutput || data.outputBytes === undefined || data.outputBytes <= INLINE_OUTPUT_MAX)) {
       const output = await this.p.store.get(data.outputId);
-      if (output.length <= INLINE_MAX) inline = toHex(output);
+      if (output.length <= INLINE_OUTPUT_MAX) inline = toHex(output);
+    }
+    if (job.inlineOutput && inline === "0x") {
+      // Never claimed so (considerClaim skips it); a journal from an older worker could hold one.
+      throw new DinferError("the job requires an inline output and ours does not fit in a reveal", {
+        code: "INLINE_OUTPUT_TOO_LARGE",
+        details: { jobId: jobId.toString(), outputBytes: data.outputBytes },
+      });
     }
     const uri = `${this.p.publicUrl}/blobs/${data.outputId}`;
     const revealed = await this.act(
       jobId,
       "reveal",
-      () =>
+      (onSent) =>
         this.p.sender.send({
           address: this.p.deployment.market,
           abi: abiOf("JobMarket"),
           functionName: "reveal",
           args: [jobId, job, data.outputRoot!, this.salt(jobId), uri, inline],
+          onSent,
         }),
       (error) => {
+        // The seed went out of reach, or the deadline passed, between our read and the send.
+        if (error.errorName === "SeedOutOfReach" || error.errorName === "DeadlinePassed") {
+          return this.revealTooLate(record, data, error.errorName, { args: String(error.args) });
+        }
         // A sampled job: the reveal waits until the auditor committed blind or its deadline passed.
+        // It is tried again (act retries a refused action) every few seconds, well before the seed
+        // goes out of reach: the audit deadline comes before the reveal deadline, which comes before that.
         if (error.errorName !== "AuditPending") return;
         const auditCommitBy = BigInt(String((error.args as readonly unknown[] | undefined)?.[1] ?? 0));
-        // The auditor usually commits well before its deadline: look again every few seconds.
         const soon = (this.head?.timestamp ?? auditCommitBy) + AUDIT_RECHECK_SECONDS;
         this.wake.set(jobId, { time: soon < auditCommitBy + 1n ? soon : auditCommitBy + 1n });
-        this.p.log.info({ msg: "reveal waits for the audit commitment", job_id: jobId.toString(), audit_commit_by: auditCommitBy.toString() });
+        this.p.log.info({
+          msg: "reveal waits for the audit commitment",
+          job_id: jobId.toString(),
+          audit_commit_by: auditCommitBy.toString(),
+          last_reveal_block: lastRevealBlock.toString(),
+        });
       },
     );
     if (revealed) this.p.log.info({ msg: "result revealed", job_id: jobId.toString(), output_uri: uri, inline: inline !== "0x" });
-    this.scheduleAfter(record, revealed, data);
+    await this.scheduleAfter(record, revealed, data);
+  }
+
+  /**
+   * Our committed result can no longer be revealed: the seed is out of reach, or the reveal deadline
+   * passed. Loud, since it costs the whole collateral when the job counts as sampled (a seed out of
+   * reach does, wherever sampling is on); the job is expired as soon as the market allows, so the poster
+   * is refunded.
+   */
+  private revealTooLate(record: JobRecord, data: JobData, reason: "SeedOutOfReach" | "DeadlinePassed", details: Record<string, unknown>): void {
+    const { jobId } = record;
+    const abandoned =
+      reason === "SeedOutOfReach"
+        ? "SeedOutOfReach: the sampling seed is out of reach (over 256 blocks old), the reveal is closed"
+        : "DeadlinePassed: the reveal deadline passed";
+    this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status: "active", data: { ...data, abandoned } });
+    this.p.metrics.jobs.inc({ outcome: "abandoned" });
+    this.p.log.error({ msg: "reveal impossible: the job can only expire", job_id: jobId.toString(), reason: abandoned, ...stringify(details) });
   }
 
   private async finalize(record: JobRecord, data: JobData): Promise<void> {
@@ -512,17 +591,18 @@ export class ProviderWorker {
       return;
     }
     const output = job.callbackGasLimit !== 0 && job.inlineOutput ? (record.inlineOutput ?? "0x") : undefined;
-    const finalized = await this.act(jobId, "finalize", () =>
+    const finalized = await this.act(jobId, "finalize", (onSent) =>
       output !== undefined
         ? this.p.sender.send({
             address: this.p.deployment.market,
             abi: abiOf("JobMarket"),
             functionName: "finalizeWithOutput",
             args: [jobId, job, output],
+            onSent,
           })
-        : this.p.sender.send({ address: this.p.deployment.market, abi: abiOf("JobMarket"), functionName: "finalize", args: [jobId, job] }),
+        : this.p.sender.send({ address: this.p.deployment.market, abi: abiOf("JobMarket"), functionName: "finalize", args: [jobId, job], onSent }),
     );
-    this.scheduleAfter(record, finalized, data);
+    await this.scheduleAfter(record, finalized, data);
   }
 
   /**
@@ -531,7 +611,7 @@ export class ProviderWorker {
    * window after a reveal), without reading the job again at the next tick. That step still starts
    * with a fresh read; this only schedules it. A finalize ends the job here.
    */
-  private scheduleAfter(record: JobRecord, result: ActResult, data: JobData): void {
+  private async scheduleAfter(record: JobRecord, result: ActResult, data: JobData): Promise<void> {
     if (!result || result.receipt === undefined) return; // nothing sent now: the next tick reads the job
     const market = this.p.deployment.market.toLowerCase();
     let next: JobRecord | undefined = record;
@@ -544,7 +624,7 @@ export class ProviderWorker {
     const { jobId, job } = next;
     switch (job.status) {
       case JobStatus.Committed:
-        this.wake.set(jobId, { block: job.commitBlock + this.seedDelay + 1n });
+        this.wake.set(jobId, { block: (await this.revealWindow(job)).seedBlock + 1n });
         return;
       case JobStatus.Revealed:
         this.wake.set(jobId, { time: BigInt(job.deadline) + 1n });
@@ -576,15 +656,20 @@ export class ProviderWorker {
     }
   }
 
-  /** Expires our own abandoned job once its deadline passed: the collateral comes back sooner. */
+  /**
+   * Expires our own abandoned job once the market allows it (its deadline passed, or, committed, its
+   * seed went out of reach): the poster is refunded and what is left of the collateral comes back sooner.
+   */
   private async expireAbandoned(record: JobRecord): Promise<void> {
     const { job, jobId } = record;
-    if ((await this.chainTime()) <= BigInt(job.deadline)) {
+    const unrevealable =
+      job.status === JobStatus.Committed && (this.head?.number ?? (await this.p.publicClient.getBlockNumber({ cacheTime: 0 }))) > (await this.revealWindow(job)).lastRevealBlock;
+    if (!unrevealable && (await this.chainTime()) <= BigInt(job.deadline)) {
       this.wake.set(jobId, { time: BigInt(job.deadline) + 1n });
       return;
     }
-    await this.act(jobId, "expire", () =>
-      this.p.sender.send({ address: this.p.deployment.market, abi: abiOf("JobMarket"), functionName: "expire", args: [jobId, job] }),
+    await this.act(jobId, "expire", (onSent) =>
+      this.p.sender.send({ address: this.p.deployment.market, abi: abiOf("JobMarket"), functionName: "expire", args: [jobId, job], onSent }),
     );
   }
 
@@ -598,7 +683,7 @@ export class ProviderWorker {
   private async act(
     jobId: bigint,
     action: string,
-    send: () => ReturnType<TxSender["send"]>,
+    send: (onSent: NonNullable<SendParameters["onSent"]>) => ReturnType<TxSender["send"]>,
     onRefused?: (error: ContractRevertError) => void,
   ): Promise<ActResult> {
     const { action: existing } = this.p.journal.beginAction({ jobId, action, sync: false });
@@ -610,7 +695,9 @@ export class ProviderWorker {
     this.sending++;
     try {
       const started = performance.now();
-      const { hash, fee, receipt } = await send();
+      // The hash is journaled the moment the node has the transaction: a crash while we wait for the
+      // receipt still leaves the record of which transaction did the action.
+      const { hash, fee, receipt } = await send(({ hash: txHash, nonce }) => this.p.journal.markActionSent({ jobId, action, txHash, nonce }));
       this.p.journal.markActionConfirmed({ jobId, action, txHash: hash });
       this.seenBlock.set(jobId, receipt.blockNumber);
       const ms = performance.now() - started;
@@ -698,6 +785,12 @@ export class ProviderWorker {
     this.p.log.info({ msg: "earnings withdrawn", amount: credits.toString(), tx_hash: hash });
   }
 
+  /** The blocks a committed job's reveal can land between, from the job's own terms. */
+  private async revealWindow(job: Job): Promise<{ seedBlock: bigint; lastRevealBlock: bigint }> {
+    const { market } = await this.terms.of(job.terms);
+    return revealWindowBlocks({ commitBlock: job.commitBlock, seedDelay: market.seedDelay });
+  }
+
   private salt(jobId: bigint): Hex {
     return deriveSalt({ workerSecret: this.p.secret, chainId: BigInt(this.p.chainId), jobId });
   }
@@ -725,6 +818,11 @@ function roundTimings(timings: StageTimings): Record<string, number> {
 function describe(error: unknown): string {
   if (error instanceof DinferError) return `${error.name}: ${error.message}`;
   return error instanceof Error ? error.message : String(error);
+}
+
+/** Log fields as strings (bigints do not serialize). */
+function stringify(fields: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(fields).map(([key, value]) => [key, typeof value === "bigint" ? value.toString() : value]));
 }
 
 function toHex(bytes: Uint8Array): Hex {

@@ -9,6 +9,7 @@
  * const { jobId } = await dinfer.postJob({ modelId: 1, input: { image: "line.png", preprocess: "cls" } });
  * const result = await dinfer.waitForResult(jobId);      // polls until final, fetches, checks the root
  * const [probabilities] = result.tensors();               // the model's outputs, decoded
+ * const { market } = await dinfer.terms(result.record.job.terms); // the rules the job was judged by
  * ```
  *
  * Everything here composes the lower-level functions a dApp may also call directly:
@@ -25,6 +26,7 @@ import { abiOf } from "../chain/artifacts.js";
 import type { Deployment } from "../chain/deployment.js";
 import { readJob, type JobRecord } from "../chain/jobs.js";
 import { TxSender } from "../chain/sender.js";
+import { TermsReader, type Terms } from "../chain/terms.js";
 import { decodeTensorBlob, encodeTensorBlob, type Tensor } from "../codec/tensor.js";
 import { NonRetryableError } from "../errors.js";
 import {
@@ -80,10 +82,12 @@ export type ClientPostJobParameters = {
   input: JobInput;
   /** The fee in token units (wei); defaults to the model's price floor in the registry. */
   fee?: bigint;
-  /** Seconds a provider has to claim the job (default 600; the market caps it at `maxClaimDelay`). */
+  /** Seconds a provider has to claim the job (default 600); at most the current terms' `maxClaimDelay`. */
   claimWithin?: number;
   /** An input already stored where providers can fetch it; nothing is uploaded then. */
   inputURI?: string;
+  /** Require the result inline (at most 4096 bytes; see `PostJobParameters.inlineOutput`). Default false. */
+  inlineOutput?: boolean;
 };
 
 export type ClientPostJobReturnType = PostJobReturnType & {
@@ -106,9 +110,9 @@ export type DinferClient = {
   /** The account that posts and pays; undefined for a read-only client. */
   readonly account: Address | undefined;
   /**
-   * Posts a job: encodes the input, checks the model is active and the fee meets its floor, approves
-   * the market when the allowance is short, then posts inline (<= 4096 bytes) or by URI (uploaded,
-   * or `inputURI`).
+   * Posts a job: encodes the input, checks the model is active and the fee meets its floor and that
+   * `claimWithin` fits the current terms (`CLAIM_WITHIN_TOO_LONG`), approves the market when the
+   * allowance is short, then posts inline (<= 4096 bytes) or by URI (uploaded, or `inputURI`).
    */
   postJob: (parameters: ClientPostJobParameters) => Promise<ClientPostJobReturnType>;
   /**
@@ -121,6 +125,11 @@ export type DinferClient = {
   fetchOutput: (jobId: bigint) => Promise<Uint8Array>;
   /** A job's state and its input and output locations, rebuilt from the market's events. */
   readJob: (jobId: bigint) => Promise<JobRecord>;
+  /**
+   * A protocol terms version (`ProtocolTerms.termsOf`): a job's own (`record.job.terms`: its timeouts,
+   * challenge window, fee split, sampling rate), or, without a version, the one a job posted now gets.
+   */
+  terms: (version?: number) => Promise<Terms>;
 };
 
 /**
@@ -141,18 +150,26 @@ export function createDinferClient({
   /** Where each job this client posted was posted: later log reads start there, not at block 0. */
   const postedAt = new Map<bigint, bigint>();
   const read = (jobId: bigint) => readJob({ client: publicClient, market, jobId, fromBlock: postedAt.get(jobId) ?? 0n });
+  const terms = new TermsReader({ client: publicClient, market });
 
   return {
     deployment,
     account: signer?.address,
 
-    async postJob({ modelId, input, fee, claimWithin, inputURI }) {
+    async postJob({ modelId, input, fee, claimWithin = 600, inputURI, inlineOutput }) {
       if (!signer) {
         throw new NonRetryableError("this client cannot post: give createDinferClient a sender or a walletClient", { code: "NO_SIGNER" });
       }
       const blob = await jobInputBlob(input);
       const paid = await checkedFee({ publicClient, registry: deployment.registry, modelId: BigInt(modelId), fee });
-      const posted = await postJob({ sender: signer, publicClient, deployment, modelId, input: blob, fee: paid, claimWithin, upload, inputURI });
+      const { maxClaimDelay } = (await terms.current()).market;
+      if (claimWithin > maxClaimDelay) {
+        throw new NonRetryableError(`claimWithin ${claimWithin} s is over the terms' maxClaimDelay of ${maxClaimDelay} s`, {
+          code: "CLAIM_WITHIN_TOO_LONG",
+          details: { claimWithin, maxClaimDelay },
+        });
+      }
+      const posted = await postJob({ sender: signer, publicClient, deployment, modelId, input: blob, fee: paid, claimWithin, upload, inputURI, inlineOutput });
       postedAt.set(posted.jobId, posted.blockNumber);
       return { ...posted, fee: paid, input: blob };
     },
@@ -175,6 +192,8 @@ export function createDinferClient({
     },
 
     readJob: read,
+
+    terms: (version) => (version === undefined ? terms.current() : terms.of(version)),
   };
 }
 

@@ -37,6 +37,12 @@ export type PostJobParameters = {
   upload?: { serverUrl: string; token: string };
   /** An input already stored elsewhere (its URI); the blob is then not uploaded. */
   inputURI?: string;
+  /**
+   * Require the result to be revealed inline (at most 4096 bytes, in the reveal's event): readers then
+   * need no fetch, and a consumer contract's callback gets the output itself. Providers whose output
+   * does not fit leave such a job alone. Default false.
+   */
+  inlineOutput?: boolean;
 };
 
 export type PostJobReturnType = {
@@ -64,6 +70,7 @@ export async function postJob({
   claimWithin = 600,
   upload,
   inputURI,
+  inlineOutput = false,
 }: PostJobParameters): Promise<PostJobReturnType> {
   const inputHash = blobId(input);
   let uri = inputURI ?? "";
@@ -97,6 +104,7 @@ export async function postJob({
     inputURI: inline ? "" : uri,
     inlineInput: inline ? (`0x${Buffer.from(input).toString("hex")}` as Hex) : ("0x" as Hex),
     callbackGasLimit: 0,
+    inlineOutput,
   };
   const { hash, receipt } = await sender.send({
     address: deployment.market,

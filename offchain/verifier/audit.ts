@@ -1,21 +1,24 @@
 /**
  * `dinfer audit <jobId>`: re-executes one revealed job here and reports how the provider's output
- * compares with ours under the model's tolerance (per output tensor: max abs and rel error,
- * mismatches), the verdict, and what a challenge would cost (the bond) and pay (the challenger's
- * share of the provider's collateral), with whether the window is still open for one.
+ * (fetched from every known location: docs/PROTOCOL.md, section 7) compares with ours under the model's
+ * tolerance (per output tensor: max abs and rel error, mismatches), the verdict, the job's audit (its
+ * state, the auditor's root and, when it agreed with another root, how its own output compares) and
+ * dispute (reason, state, outcome, votes), and what a challenge would cost and pay, with whether the
+ * window is still open for one.
  */
 import type { Address, Hex, PublicClient } from "viem";
 
 import type { Deployment } from "../chain/deployment.js";
 import { JobStatus, readJob } from "../chain/jobs.js";
+import { TermsReader } from "../chain/terms.js";
 import type { TensorComparison, TolerancePolicy } from "../codec/tolerance.js";
 import { NonRetryableError } from "../errors.js";
 import { createInferenceRunner } from "../inference/runner.js";
 import { formatTokens } from "../provider/account.js";
-import { challengeEconomics, DisputeState } from "./decide.js";
-import { describe, fetchJobInput, fetchProviderOutput, judge, prepareVerifierModel } from "./judge.js";
+import { AuditState, auditorOutputJudged, challengeEconomics, DisputeReason, DisputeState, nameOf, Vote, ZERO_ADDRESS, ZERO_HASH } from "./decide.js";
+import { describe, fetchJobInput, fetchOutput, fetchProviderOutput, judge, prepareVerifierModel } from "./judge.js";
 import type { AuditOptions } from "./options.js";
-import { readDispute, readVerificationParams } from "./views.js";
+import { readAudit, readDispute, readOutputLocations, readVotes } from "./views.js";
 
 const STATUS_NAMES = Object.fromEntries(Object.entries(JobStatus).map(([name, value]) => [value, name])) as Record<number, string>;
 
@@ -25,26 +28,58 @@ export type AuditReport = {
   status: string;
   provider: Address;
   sampled: boolean;
+  /** The job's terms version (its rules). */
+  terms: number;
   tolerance: TolerancePolicy;
   /** The provider's revealed output root, and ours. */
   providerRoot: Hex;
   ownRoot: Hex;
   rootsEqual: boolean;
   run: { ep: string; ms: number };
-  /** Where the provider's output came from, or why it could not be had (it then counts as wrong). */
-  providerOutput: { source: "inline" | "uri" } | { problem: string };
+  /** Where the provider's output came from, or why no location served it (it then counts as wrong). */
+  providerOutput: { source: string } | { problem: string };
   tensors: TensorComparison[];
   verdict: "agree" | "disagree";
   reason?: string;
+  /** The job's blind audit (state None when it was not sampled). */
+  audit: {
+    state: string;
+    auditor?: Address;
+    /** The auditor's revealed root and where it serves its output. */
+    outputRoot?: Hex;
+    outputURI?: string;
+    /** An Agree with a root other than the provider's: its own output compared with ours. */
+    ownOutput?: { verdict: "agree" | "disagree"; reason?: string };
+  };
+  dispute?: {
+    reason: string;
+    state: string;
+    challenger?: Address;
+    committee: Address[];
+    votes: { voter: Address; vote: string }[];
+    /** Once resolved: the quorum's vote (None for no quorum) and whether the provider was slashed. */
+    outcome?: string;
+    providerFaulted?: boolean;
+  };
   challenge: {
     /** Whether `challenge` would be accepted now: revealed, inside its window, no dispute. */
     open: boolean;
     windowEndsAt: number;
     bond: string;
-    reward: string;
     collateral: string;
     challengerRewardBps: number;
-    dispute?: string;
+    providerRewardBps: number;
+    /** What the committee (every seat voting the outcome) is paid out of the bond, whichever way it votes. */
+    committeePay: string;
+    /**
+     * Found wrong: the finder's share, `challengerRewardBps` of the whole slashed collateral, goes first to
+     * the dApp (the poster), not to the challenger.
+     */
+    posterFinderShare: string;
+    /** Found wrong: what the challenger gets back, its bond less the committee's pay plus what the rest of the slash repays of it. */
+    bondBackIfFaulted: string;
+    /** Upheld by a quorum: the bond is lost, this much of it to the provider (the committee's pay and the treasury take the rest). */
+    toProviderIfUpheld: string;
   };
 };
 
@@ -87,16 +122,36 @@ export async function auditJob({ options, jobId, publicClient, deployment }: Aud
   } finally {
     await runner.close();
   }
-  const provider = await fetchProviderOutput({ record, ...fetchOptions, maxBytes: options.maxOutputBytes });
-  const judgement = judge({ own: run.output, ownRoot: run.outputRoot, provider, providerRoot: job.result, policy: model.policy, maxBytes: options.maxOutputBytes });
 
   const r = { publicClient, verification: deployment.verification };
-  const [params, dispute, block] = await Promise.all([
-    readVerificationParams(r),
-    job.status === JobStatus.Disputed ? readDispute({ ...r, jobId }) : Promise.resolve(undefined),
+  const [terms, audit, dispute, locations, block] = await Promise.all([
+    new TermsReader({ client: publicClient, market: deployment.market }).of(job.terms),
+    readAudit({ ...r, jobId }),
+    readDispute({ ...r, jobId }),
+    readOutputLocations({ ...r, market: deployment.market, jobId, fromBlock: record.postedBlock }),
     publicClient.getBlock({ blockTag: "latest" }),
   ]);
-  const economics = challengeEconomics({ bond: params.challengeBond, collateral: job.collateral, challengerRewardBps: params.challengerRewardBps });
+  const outputOptions = { ...fetchOptions, maxBytes: options.maxOutputBytes };
+  const provider = await fetchProviderOutput({ record, locations, ...outputOptions });
+  const judgement = judge({ own: run.output, ownRoot: run.outputRoot, provider, providerRoot: job.result, policy: model.policy, maxBytes: options.maxOutputBytes });
+
+  // The auditor's own output, when an Agree came with another root (what a recheck committee judges).
+  let auditorOutput: AuditReport["audit"]["ownOutput"];
+  if (auditorOutputJudged(audit, job.result)) {
+    const fetched = await fetchOutput({ root: audit.outputRoot, uris: [locations.audit?.outputURI], ...outputOptions });
+    const compared = judge({ own: run.output, ownRoot: run.outputRoot, provider: fetched, providerRoot: audit.outputRoot, policy: model.policy, maxBytes: options.maxOutputBytes });
+    auditorOutput = { verdict: compared.verdict, reason: compared.reason };
+  }
+  const votes = dispute.state >= DisputeState.Voting ? await readVotes({ ...r, jobId, committee: dispute.committee }) : [];
+
+  const params = terms.verification;
+  const economics = challengeEconomics({
+    bond: params.challengeBond,
+    collateral: job.collateral,
+    challengerRewardBps: params.challengerRewardBps,
+    providerRewardBps: params.providerRewardBps,
+    committeeSize: params.committeeSize,
+  });
   const open = job.status === JobStatus.Revealed && block.timestamp <= BigInt(job.deadline);
   return {
     jobId: jobId.toString(),
@@ -104,6 +159,7 @@ export async function auditJob({ options, jobId, publicClient, deployment }: Aud
     status: STATUS_NAMES[job.status]!,
     provider: job.provider,
     sampled: job.sampled,
+    terms: job.terms,
     tolerance: model.policy,
     providerRoot: job.result,
     ownRoot: run.outputRoot,
@@ -113,14 +169,35 @@ export async function auditJob({ options, jobId, publicClient, deployment }: Aud
     tensors: judgement.tensors,
     verdict: judgement.verdict,
     reason: judgement.reason,
+    audit: {
+      state: nameOf(AuditState, audit.state),
+      ...(audit.auditor === ZERO_ADDRESS ? {} : { auditor: audit.auditor }),
+      ...(audit.state === AuditState.Agreed || audit.state === AuditState.Disagreed ? { outputRoot: audit.outputRoot, outputURI: locations.audit?.outputURI } : {}),
+      ...(auditorOutput ? { ownOutput: auditorOutput } : {}),
+    },
+    ...(dispute.state === DisputeState.None
+      ? {}
+      : {
+          dispute: {
+            reason: nameOf(DisputeReason, dispute.reason),
+            state: nameOf(DisputeState, dispute.state),
+            ...(dispute.challenger === ZERO_ADDRESS ? {} : { challenger: dispute.challenger }),
+            committee: [...dispute.committee],
+            votes: votes.map((v) => ({ voter: v.voter, vote: v.vote === Vote.None ? (v.commitment === ZERO_HASH ? "none" : "committed") : nameOf(Vote, v.vote) })),
+            ...(dispute.state === DisputeState.Resolved ? { outcome: dispute.outcome === Vote.None ? "none (no single vote had a quorum)" : nameOf(Vote, dispute.outcome), providerFaulted: dispute.providerFaulted } : {}),
+          },
+        }),
     challenge: {
       open,
       windowEndsAt: job.deadline,
       bond: economics.bond.toString(),
-      reward: economics.reward.toString(),
       collateral: economics.collateral.toString(),
       challengerRewardBps: economics.challengerRewardBps,
-      ...(dispute ? { dispute: Object.entries(DisputeState).find(([, v]) => v === dispute.state)?.[0] } : {}),
+      providerRewardBps: economics.providerRewardBps,
+      committeePay: economics.committeePay.toString(),
+      posterFinderShare: economics.ifFaulted.posterFinderShare.toString(),
+      bondBackIfFaulted: economics.ifFaulted.challengerGets.toString(),
+      toProviderIfUpheld: economics.ifUpheld.toProvider.toString(),
     },
   };
 }
@@ -131,14 +208,14 @@ export function formatAuditReport(report: AuditReport): string {
   const tolerance =
     policy.kind === "allclose" ? `allclose(absTol=${policy.absTol}, relTol=${policy.relTol})` : policy.kind === "argmax" ? `argmax(axis=${policy.axis})` : "exact";
   const lines = [
-    `job ${report.jobId}  model ${report.modelId}  ${report.status}${report.sampled ? " (sampled)" : ""}  provider ${report.provider}`,
+    `job ${report.jobId}  model ${report.modelId}  terms v${report.terms}  ${report.status}${report.sampled ? " (sampled)" : ""}  provider ${report.provider}`,
     `tolerance      ${tolerance}`,
     `provider root  ${report.providerRoot}`,
     `our root       ${report.ownRoot}${report.rootsEqual ? "  (equal: instant agreement)" : ""}`,
     `our run        ${report.run.ep}, ${report.run.ms} ms`,
-    "providerOutput" in report && "problem" in report.providerOutput
-      ? `provider output UNAVAILABLE: ${report.providerOutput.problem}`
-      : `provider output from ${(report.providerOutput as { source: string }).source}`,
+    "problem" in report.providerOutput
+      ? `provider output SERVED NOWHERE: ${report.providerOutput.problem}`
+      : `provider output from ${report.providerOutput.source}`,
   ];
   if (report.tensors.length > 0) {
     lines.push("", "tensor                     dtype    dims               max abs err   max rel err   mismatches");
@@ -149,12 +226,21 @@ export function formatAuditReport(report: AuditReport): string {
     }
   }
   lines.push("", `verdict        ${report.verdict.toUpperCase()}${report.reason ? `: ${report.reason}` : ""}`);
+  const a = report.audit;
+  lines.push(`audit          ${a.state}${a.auditor ? ` by ${a.auditor}` : ""}${a.outputRoot ? `, root ${a.outputRoot}` : ""}`);
+  if (a.ownOutput) lines.push(`  its output   ${a.ownOutput.verdict.toUpperCase()}${a.ownOutput.reason ? `: ${a.ownOutput.reason}` : ""}`);
+  const d = report.dispute;
+  if (d) {
+    const resolved = d.outcome !== undefined ? `, outcome ${d.outcome}${d.providerFaulted ? " (provider slashed)" : " (provider upheld)"}` : "";
+    lines.push(`dispute        ${d.reason}, ${d.state}${d.challenger ? ` (challenger ${d.challenger})` : ""}${resolved}`);
+    for (const v of d.votes) lines.push(`  vote         ${v.voter} ${v.vote}`);
+  }
   const c = report.challenge;
-  const when = c.open ? `open until ${new Date(c.windowEndsAt * 1000).toISOString()}` : c.dispute ? `closed (dispute ${c.dispute})` : "closed";
+  const when = c.open ? `open until ${new Date(c.windowEndsAt * 1000).toISOString()}` : d ? `closed (dispute ${d.state})` : "closed";
   lines.push(
     `challenge      ${when}`,
-    `  costs        a bond of ${formatTokens(BigInt(c.bond))} (lost to the provider and voters if the committee upholds the result)`,
-    `  pays         ${formatTokens(BigInt(c.reward))} (${c.challengerRewardBps / 100}% of the ${formatTokens(BigInt(c.collateral))} collateral) and the bond back if the provider is found wrong`,
+    `  costs        a bond of ${formatTokens(BigInt(c.bond))}, lost if a quorum upholds the result (${c.providerRewardBps / 100}% of it, ${formatTokens(BigInt(c.toProviderIfUpheld))}, to the provider; up to ${formatTokens(BigInt(c.committeePay))} to the committee)`,
+    `  pays         if the provider is found wrong: the finder's share of its ${formatTokens(BigInt(c.collateral))} collateral (${c.challengerRewardBps / 100}%, ${formatTokens(BigInt(c.posterFinderShare))}) first, to the dApp that posted the job, not to the challenger; then the rest repays the committee's pay: ${formatTokens(BigInt(c.bondBackIfFaulted))} of the bond comes back`,
   );
   return lines.join("\n");
 }

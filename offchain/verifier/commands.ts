@@ -4,7 +4,8 @@
  *   dinfer verifier [--model id=path...] [--stake <tokens>] [--watchdog <share>] ...
  *       the auditor daemon: audits, committee votes, keeper duties, optional watchdog challenges
  *   dinfer audit <jobId> [--model path] [--json]
- *       re-executes one job here and reports the comparison, the verdict and a challenge's cost and pay
+ *       re-executes one job here and reports the comparison, the verdict, the job's audit and dispute, and
+ *       a challenge's cost and pay
  *
  * Options layer like the worker's: flags > DINFER_* environment > JSON config file > defaults.
  */
@@ -32,7 +33,7 @@ const VERIFIER_ENV_NAMES = [
   "confirmations",
   "pollIntervalMs",
   "allowFileUris",
-  "outputGraceSeconds",
+  "outputReserveSeconds",
   "keeper",
   "keeperGraceSeconds",
 ] as const;
@@ -48,8 +49,8 @@ export function addVerifierCommands(program: Command): void {
     .option("--public-url <url>", "URL the blob server is reached at by others")
     .option("--metrics-port <n>", "Prometheus /metrics port (-1: off)")
     .option("--stake <tokens>", "stake this much as a verifier on start if the account is not in the verifier set")
-    .option("--watchdog <share>", "re-run this share (0..1) of unsampled results and challenge wrong ones (posting the bond)")
-    .option("--no-keeper", "leave drawing committees, resolving and penalizing to others")
+    .option("--watchdog <share>", "re-run this share (0..1) of unsampled results and challenge wrong ones (posting the bond; the finder's share goes to the dApp)")
+    .option("--no-keeper", "leave drawing committees, resolving disputes, expiring withheld reveals and syncing slashed verifiers to others")
     .option("--allow-file-uris", "accept file:// inputs and outputs (same-machine tests only)")
     .action(async (flags, cmd: Command) => {
       const { file, flags: chain } = chainFlags(cmd);
@@ -78,7 +79,7 @@ export function addVerifierCommands(program: Command): void {
 
   program
     .command("audit <jobId>")
-    .description("re-execute a revealed job here: per-tensor errors, the verdict, and what a challenge would cost and pay")
+    .description("re-execute a revealed job here: per-tensor errors, the verdict, its audit and dispute, and what a challenge would cost and pay")
     .option("--model <path>", "the .onnx file of the job's model (checked against the registry hash)")
     .addOption(new Option("--ep <provider>", "execution provider (default cpu)").choices(["cpu", "webgpu", "cuda", "auto"]))
     .option("--allow-file-uris", "accept file:// inputs and outputs")

@@ -4,9 +4,10 @@
  * provider's output checked against its revealed root, and the two outputs compared under the
  * model's tolerance policy (offchain/codec/tolerance.ts).
  *
- * A provider output that does not come, or that does not match its root, is reported as a problem
- * (and counts as wrong once the daemon's grace is over); it never throws. What throws is the
- * verifier's own trouble: its model file, the input of the dApp, the RPC.
+ * An output is fetched from every location known for it (docs/PROTOCOL.md, section 7, "Output
+ * availability"); one no location serves is reported as a problem (and counts as wrong once the daemon
+ * sees no time left before its deadline); it never throws. What throws is the verifier's own trouble:
+ * its model file, the input of the dApp, the RPC.
  */
 import { readFile } from "node:fs/promises";
 
@@ -16,10 +17,13 @@ import { abiOf } from "../chain/artifacts.js";
 import type { Deployment } from "../chain/deployment.js";
 import type { JobRecord } from "../chain/jobs.js";
 import { outputRoot } from "../codec/merkle.js";
-import { blobId } from "../codec/tensor.js";
+import { blobId, encodeTensorBlob } from "../codec/tensor.js";
 import { compareOutputs, toleranceFromChain, type CompareOutputsReturnType, type TolerancePolicy } from "../codec/tolerance.js";
 import { DinferError, NonRetryableError } from "../errors.js";
+import { InputValidationError } from "../inference/errors.js";
 import { loadModel } from "../inference/model.js";
+import type { InferenceRunner } from "../inference/runner.js";
+import type { ExecutionProviderChoice } from "../inference/session.js";
 import { isBlobId } from "../storage/blob-id.js";
 import {
   BlobHashMismatchError,
@@ -32,6 +36,7 @@ import {
 import { fetchBlob, resolveBlobUri, DEFAULT_FETCH_TIMEOUT_MS } from "../storage/fetch.js";
 import { readCapped } from "../storage/read-capped.js";
 import type { BlobStore } from "../storage/store.js";
+import type { OutputLocations } from "./views.js";
 
 /** A model ready to re-execute: its file checked against the registry hash, its tolerance policy read. */
 export type VerifierModel = {
@@ -68,6 +73,48 @@ export async function prepareVerifierModel({ modelId, path, publicClient, deploy
   return { modelId, path, modelHash: hash, policy: toleranceFromChain(tolerance), tolerance };
 }
 
+export type WarmVerifierModelsParameters = {
+  runner: InferenceRunner;
+  models: readonly VerifierModel[];
+  ep: ExecutionProviderChoice;
+  /** The runner's inference threads: each keeps sessions of its own, and each is warmed. */
+  threads: number;
+  /** Limit of each warm-up run (after the load). */
+  timeoutMs: number;
+};
+
+export type WarmVerifierModelsReturnType = { ms: number; models: { modelId: number; ms: number }[] };
+
+/**
+ * Creates every served model's session in every inference thread before the daemon's first tick: on a
+ * loaded machine a session created at the first audit came 29-41 s late and missed its blind commit
+ * (issue 10). Each thread is handed an input that fits no model (a tensor blob with no tensors): the
+ * thread reads and checks the model file, creates its session on the execution provider (a GPU one is
+ * test-run on a probe built from the model's metadata, offchain/inference/session.ts), caches it, then
+ * refuses the input itself (InputValidationError), the sign that the session is ready. Any other error
+ * (the model does not load on this machine) is thrown: a verifier that cannot run its models must not start.
+ */
+export async function warmVerifierModels({ runner, models, ep, threads, timeoutMs }: WarmVerifierModelsParameters): Promise<WarmVerifierModelsReturnType> {
+  const started = performance.now();
+  const warmed: { modelId: number; ms: number }[] = [];
+  const empty = encodeTensorBlob([]);
+  for (const model of models) {
+    const t0 = performance.now();
+    // One run per thread, all at once: a busy thread never takes a second one, so each thread gets one.
+    await Promise.all(
+      Array.from({ length: threads }, async () => {
+        try {
+          await runner.run({ modelPath: model.path, modelHash: model.modelHash, ep, input: empty, timeoutMs });
+        } catch (error) {
+          if (!(error instanceof InputValidationError)) throw error;
+        }
+      }),
+    );
+    warmed.push({ modelId: model.modelId, ms: Math.round(performance.now() - t0) });
+  }
+  return { ms: Math.round(performance.now() - started), models: warmed };
+}
+
 export type FetchOptions = {
   maxBytes: number;
   ipfsGateway?: string;
@@ -96,37 +143,57 @@ export async function fetchJobInput({ record, ...options }: { record: JobRecord 
   });
 }
 
-/** The provider's output, or why it could not be had. `definitive`: the bytes came and are wrong (no retry helps). */
-export type ProviderOutput =
-  | { ok: true; bytes: Uint8Array; source: "inline" | "uri" }
-  | { ok: false; problem: string; definitive: boolean };
+/** An output fetched from one of its locations, or why none served it. */
+export type FetchedOutput = { ok: true; bytes: Uint8Array; source: string } | { ok: false; problem: string };
+
+export type FetchOutputParameters = FetchOptions & {
+  /** The output root the bytes must match (the provider's revealed root, or an auditor's). */
+  root: Hex;
+  /** Bytes revealed inline (the market checked them against the root): no fetch needed. */
+  inline?: Hex;
+  /** Every known location, tried in order until one serves bytes matching `root`. */
+  uris: readonly (string | undefined)[];
+};
 
 /**
- * The provider's revealed output: the inline bytes from its ResultRevealed event, or the blob at its
- * output URI, checked against the revealed output root. Never throws for the provider's faults.
+ * An output from the first of its locations that serves bytes matching its root (docs/PROTOCOL.md,
+ * section 7, "Output availability"). A location that fails or serves other bytes is only one location:
+ * the result says why each failed, and the caller decides (with `unservedOutputPolicy`) when that counts
+ * as wrong. Never throws for a location's faults.
  */
-export async function fetchProviderOutput({ record, ...options }: { record: JobRecord } & FetchOptions): Promise<ProviderOutput> {
-  const root = record.job.result;
-  let bytes: Uint8Array;
-  let source: "inline" | "uri";
-  if (record.inlineOutput && record.inlineOutput.length > 2) {
-    bytes = hexToBytes(record.inlineOutput);
-    source = "inline";
-  } else {
-    const uri = record.outputURI ?? "";
-    if (uri === "") return { ok: false, problem: "the provider revealed no output URI and no inline output", definitive: true };
+export async function fetchOutput({ root, inline, uris, ...options }: FetchOutputParameters): Promise<FetchedOutput> {
+  if (inline !== undefined && inline.length > 2) {
+    const bytes = hexToBytes(inline);
+    if (outputRoot(bytes) === root.toLowerCase()) return { ok: true, bytes, source: "inline" };
+  }
+  const problems: string[] = [];
+  for (const uri of new Set(uris.filter((u): u is string => u !== undefined && u !== ""))) {
     try {
-      bytes = await readOutputUri({ uri, ...options });
+      const bytes = await readOutputUri({ uri, ...options });
+      const actual = outputRoot(bytes);
+      if (actual === root.toLowerCase()) return { ok: true, bytes, source: uri };
+      problems.push(`${uri}: its bytes have root ${actual}, not ${root}`);
     } catch (error) {
-      return { ok: false, problem: `provider output at ${uri}: ${describe(error)}`, definitive: isDefinitive(error) };
+      problems.push(`${uri}: ${describe(error)}`);
     }
-    source = "uri";
   }
-  const actual = outputRoot(bytes);
-  if (actual !== root.toLowerCase()) {
-    return { ok: false, problem: `the provider's output has root ${actual}, it revealed ${root}`, definitive: true };
-  }
-  return { ok: true, bytes, source };
+  return { ok: false, problem: problems.length === 0 ? "no location is known" : problems.join("; ") };
+}
+
+/**
+ * The locations of a job's revealed output: inline bytes, the reveal's URI, every URI the provider
+ * announced, and the auditor's own output when its root equals the provider's (the same bytes).
+ */
+export function providerOutputLocations({ record, locations }: { record: JobRecord; locations: OutputLocations }): { root: Hex; inline?: Hex; uris: string[] } {
+  const root = record.job.result;
+  const uris = [record.outputURI ?? "", ...locations.announced];
+  if (locations.audit && locations.audit.outputRoot.toLowerCase() === root.toLowerCase()) uris.push(locations.audit.outputURI);
+  return { root, inline: record.inlineOutput, uris: uris.filter((u) => u !== "") };
+}
+
+/** The provider's revealed output from any of its known locations, checked against the revealed root. */
+export async function fetchProviderOutput({ record, locations = { announced: [] }, ...options }: { record: JobRecord; locations?: OutputLocations } & FetchOptions): Promise<FetchedOutput> {
+  return fetchOutput({ ...providerOutputLocations({ record, locations }), ...options });
 }
 
 /**
@@ -159,11 +226,11 @@ async function readOutputUri({ uri, maxBytes, ipfsGateway, allowFileUris, timeou
   return readCapped({ source: response.body, maxBytes, label: uri });
 }
 
-/** The verifier's conclusion about a provider's output. */
+/** The verifier's conclusion about an output under judgement (the provider's, or an agreeing auditor's). */
 export type Judgement = CompareOutputsReturnType & {
-  /** The provider's revealed root equals the verifier's own: an instant agreement. */
+  /** The output's root equals the verifier's own: an instant agreement (once the output is served). */
   rootsEqual: boolean;
-  /** The provider's output could not be had (or did not match its root); it then counts as wrong. */
+  /** No location served the output (the caller decided that now counts as wrong). */
   unavailable?: string;
 };
 
@@ -172,35 +239,27 @@ export type JudgeParameters = {
   own: Uint8Array;
   /** Its output root (the runner computed it with the output). */
   ownRoot: Hex;
-  provider: ProviderOutput;
-  /** The root the provider revealed. */
+  /** The output under judgement, as fetched: the provider's, or an agreeing auditor's. */
+  provider: FetchedOutput;
+  /** Its root (the provider's revealed root, or the auditor's). */
   providerRoot: Hex;
   policy: TolerancePolicy;
   maxBytes?: number;
 };
 
 /**
- * Judges the provider's output against the verifier's own: an output that cannot be had (when the
- * caller decided it counts as wrong) disagrees, even with a root equal to ours; equal roots agree at
- * once; otherwise the tolerance policy decides.
+ * Judges an output against the verifier's own: one that no location served (when the caller decided
+ * that counts as wrong) disagrees, even with a root equal to ours; equal roots agree at once; otherwise
+ * the tolerance policy decides.
  */
 export function judge({ own, ownRoot, provider, providerRoot, policy, maxBytes }: JudgeParameters): Judgement {
   const rootsEqual = ownRoot.toLowerCase() === providerRoot.toLowerCase();
-  // A result nobody can fetch is worth nothing to the dApp, whatever its root (DESIGN section 5).
+  // A result nobody can fetch is worth nothing to the dApp, whatever its root (docs/PROTOCOL.md, section 7).
   if (!provider.ok) {
-    return { verdict: "disagree", reason: `provider output unavailable: ${provider.problem}`, tensors: [], rootsEqual, unavailable: provider.problem };
+    return { verdict: "disagree", reason: `output served nowhere: ${provider.problem}`, tensors: [], rootsEqual, unavailable: provider.problem };
   }
   const compared = compareOutputs({ expected: own, actual: provider.bytes, policy, maxBytes });
   return rootsEqual ? { ...compared, verdict: "agree", rootsEqual } : { ...compared, rootsEqual };
-}
-
-function isDefinitive(error: unknown): boolean {
-  return (
-    error instanceof BlobHashMismatchError ||
-    error instanceof BlobTooLargeError ||
-    error instanceof InvalidBlobUriError ||
-    (error instanceof NonRetryableError && error.code === "OUTPUT_URI_REFUSED")
-  );
 }
 
 function refuseFileUri(uri: string, allowFileUris: boolean): void {

@@ -18,7 +18,10 @@ export const VerifiedModelSchema = z.object({
 export const WatchdogSchema = z.object({
   /** Share of unsampled revealed jobs re-run, 0..1 (0: off). The pick is derived from the secret: providers can't predict it. */
   share: z.coerce.number().min(0).max(1).default(0),
-  /** Post a challenge (and its bond) for a result found out of tolerance; false only reports it. */
+  /**
+   * Post a challenge (and its bond) for a result found out of tolerance or served nowhere; false only
+   * reports it. A challenge found right returns the bond; the finder's share goes to the dApp.
+   */
   challenge: z.coerce.boolean().default(true),
 });
 
@@ -52,19 +55,25 @@ export const VerifierOptionsSchema = ChainOptionsSchema.extend({
   /** Accept `file://` input and output URIs (same-machine tests only: a remote poster could probe local files). */
   allowFileUris: z.coerce.boolean().default(false),
   /**
-   * How long a provider output that cannot be fetched (not found, server down) is retried before it
-   * counts as wrong, seconds; never past the decision's deadline (less a margin to send the transaction).
+   * An output no known location serves (the reveal's URI, the provider's announcements, an equal-root
+   * auditor's copy) is fetched again until this many seconds before the decision's deadline (end of the
+   * challenge window, vote commit deadline), and only then counts as wrong; the seconds left are for the
+   * transaction (docs/PROTOCOL.md, section 7, "Output availability").
    */
-  outputGraceSeconds: z.coerce.number().int().min(0).default(30),
-  /** Keeper duties (draw committees, resolve disputes, penalize absent auditors) for jobs of the served models. */
+  outputReserveSeconds: z.coerce.number().int().min(1).default(10),
+  /**
+   * Keeper duties for jobs of the served models: draw committees, resolve disputes, expire withheld
+   * reveals, and bring slashed verifiers' weights down to their stake (`Staking.syncVerifier`).
+   */
   keeper: z.coerce.boolean().default(true),
   /**
    * Seconds a keeper duty waits past its due time (plus a delay of 0..this, per verifier and job) unless
-   * this verifier leads it (the challenger draws its committee, one member resolves), so keepers rarely race.
+   * this verifier leads it (the challenger draws its committee, one member resolves, the blind auditor
+   * expires a withheld reveal), so keepers rarely race.
    */
   keeperGraceSeconds: z.coerce.number().int().min(0).default(10),
   watchdog: WatchdogSchema.default({ share: 0, challenge: true }),
-  /** Withdraw credits (audit rewards, vote rewards, returned bonds) once they reach this many wei. */
+  /** Withdraw credits (audit rewards, voter pay, finder shares, returned bonds) once they reach this many wei. */
   withdrawMin: wei.default(0n),
   /** Inference worker threads. */
   threads: z.coerce.number().int().positive().default(1),

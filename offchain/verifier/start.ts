@@ -1,8 +1,9 @@
 /**
  * Builds the verifier daemon from its options and runs it until the signal aborts: chain clients,
  * the verifier role (staked on request), journal, blob store and server, models checked against the
- * registry, inference threads, metrics, the log poller over the market's and Verification's events,
- * and the tick loop. Shutdown finishes the steps in progress, then closes everything.
+ * registry and warmed (every session created before the first tick), inference threads, metrics, the
+ * log poller over the market's, Verification's and Staking's events, and the tick loop. Shutdown
+ * finishes the steps in progress, then closes everything.
  */
 import path from "node:path";
 
@@ -18,10 +19,10 @@ import { formatTokens, ROLE_BITS } from "../provider/account.js";
 import { openDaemonServices, runDaemonLoop } from "../provider/services.js";
 import { connectChain } from "../provider/start.js";
 import { journalCursorStore } from "../state/cursor-store.js";
-import { prepareVerifierModel } from "./judge.js";
+import { prepareVerifierModel, warmVerifierModels } from "./judge.js";
 import { createVerifierMetrics } from "./metrics.js";
 import type { VerifierOptions } from "./options.js";
-import { VERIFIER_SET_EVENTS, VerifierDaemon } from "./verifier.js";
+import { SLASH_EVENTS, VERIFIER_SET_EVENTS, VerifierDaemon } from "./verifier.js";
 
 export type RunVerifierParameters = {
   options: VerifierOptions;
@@ -32,13 +33,13 @@ export type RunVerifierParameters = {
 };
 
 /** The market's, Verification's and Staking's events the verifier follows (the market's JobPosted starts tracking a job). */
-const MARKET_EVENTS = ["JobPosted", "ResultCommitted", "ResultRevealed", "JobDisputed", "DisputeSettled", "JobFinalized", "JobExpired", "ParamsSet"];
+const MARKET_EVENTS = ["JobPosted", "ResultCommitted", "ResultRevealed", "OutputAnnounced", "JobDisputed", "DisputeSettled", "JobFinalized", "JobExpired"];
 const VERIFICATION_EVENTS = [
-  "AuditorDrawn",
   "AuditCommitted",
   "AuditRevealed",
   "AuditorPenalized",
   "ChallengeOpened",
+  "CommitteeReseeded",
   "CommitteeDrawn",
   "VoteCommitted",
   "VoteRevealed",
@@ -78,18 +79,22 @@ export async function runVerifier({ options, log, signal, env = process.env, onR
       maxOutputBytes: options.maxOutputBytes,
       ipfsGateway: options.ipfsGateway,
       allowFileUris: options.allowFileUris,
-      outputGraceSeconds: options.outputGraceSeconds,
+      outputReserveSeconds: options.outputReserveSeconds,
       keeper: options.keeper,
       keeperGraceSeconds: options.keeperGraceSeconds,
       watchdog: options.watchdog,
       withdrawMin: options.withdrawMin,
     });
     await daemon.init();
+    // Every session is created now, before the first tick: one created at the first audit came too late
+    // for its blind commit on a loaded machine (issue 10).
+    const warm = await warmVerifierModels({ runner, models, ep: options.ep, threads: options.threads, timeoutMs: options.inferenceTimeoutMs });
+    log.info({ msg: "models warmed", ms: warm.ms, models: warm.models.map((m) => ({ id: m.modelId, ms: m.ms })), threads: options.threads });
 
     const events = [
       ...MARKET_EVENTS.map((name) => getAbiItem({ abi: abiOf("JobMarket"), name }) as AbiEvent),
       ...VERIFICATION_EVENTS.map((name) => getAbiItem({ abi: abiOf("Verification"), name }) as AbiEvent),
-      ...VERIFIER_SET_EVENTS.map((name) => getAbiItem({ abi: abiOf("Staking"), name }) as AbiEvent),
+      ...[...VERIFIER_SET_EVENTS, ...SLASH_EVENTS].map((name) => getAbiItem({ abi: abiOf("Staking"), name }) as AbiEvent),
     ];
     const poller = new LogPoller({
       name: `verifier-${deployment.verification.toLowerCase()}`,

@@ -1,16 +1,17 @@
 /**
- * The verifier daemon (DESIGN section 5): audits the jobs it is drawn for, votes in the dispute
- * committees it is drawn into, optionally watches unsampled results and challenges wrong ones, and
- * does keeper duties (draw committees, resolve disputes, penalize absent auditors). It withdraws its
- * credits as they come.
+ * The verifier daemon (docs/PROTOCOL.md, section 7): audits the jobs it is drawn for, votes in the
+ * dispute committees it is drawn into, optionally watches unsampled results and challenges wrong ones,
+ * and does keeper duties (draw committees, resolve disputes, expire withheld reveals, bring slashed
+ * verifiers' weights down to their stake). It withdraws its credits as they come.
  *
  * It is level-triggered, like the provider worker (offchain/provider/worker.ts): the log poller only
  * discovers jobs (JobPosted for a served model) and pokes them when something happens to them
  * (commit, reveal, audit, challenge, committee); every tick then reads each open job's state from
- * the chain (market and Verification) and takes the one step `decideStep` (decide.ts) calls for. A
- * crash at any point resumes where the chain is, and the journal keeps a step from being sent twice:
+ * the chain (market and Verification) and takes the one step `decideStep` (decide.ts) calls for,
+ * under the rules of the job's own terms version (ProtocolTerms, read once per version). A crash at
+ * any point resumes where the chain is, and the journal keeps a step from being sent twice:
  *   - an action is recorded before it is sent and confirmed after its receipt, and an action the
- *     chain shows as done (`provenActions`) is never sent again;
+ *     chain shows as done (`isProven`) is never sent again;
  *   - our own output and its root are stored before the audit commitment is sent, and the audit and
  *     vote salts derive from the verifier's secret, so a restarted verifier reveals what it committed
  *     (the vote is read back from its on-chain commitment).
@@ -22,7 +23,8 @@ import { abiOf } from "../chain/artifacts.js";
 import type { Deployment } from "../chain/deployment.js";
 import { ContractRevertError } from "../chain/errors.js";
 import { JobStatus, readJob, type JobRecord } from "../chain/jobs.js";
-import type { TxSender } from "../chain/sender.js";
+import { TermsReader, type Terms } from "../chain/terms.js";
+import type { SendParameters, TxSender } from "../chain/sender.js";
 import { commitment } from "../codec/commitment.js";
 import { outputRoot } from "../codec/merkle.js";
 import { RetryableError } from "../errors.js";
@@ -32,15 +34,22 @@ import type { Journal } from "../state/journal.js";
 import { BlobNotFoundError } from "../storage/errors.js";
 import type { LocalBlobStore } from "../storage/local.js";
 import {
+  auditCommitByOf,
+  auditorOutputJudged,
   auditSalt,
+  challengeEconomics,
   decideStep,
+  DisputeReason,
   DisputeState,
-  fetchFailurePolicy,
   isKeeperAction,
+  isProven,
+  journalKey,
+  nameOf,
   NO_DISPUTE,
-  provenActions,
   refusalOf,
   sameAddress,
+  syncStep,
+  unservedOutputPolicy,
   verdictFor,
   Vote,
   voteCommitment,
@@ -49,12 +58,22 @@ import {
   watchdogPicks,
   ZERO_ADDRESS,
   type JobSnapshot,
+  type OutputVerdict,
   type Step,
   type StepAction,
 } from "./decide.js";
-import { describe, fetchJobInput, fetchProviderOutput, judge, type VerifierModel } from "./judge.js";
+import { describe, fetchJobInput, fetchOutput, judge, providerOutputLocations, type VerifierModel } from "./judge.js";
 import type { VerifierMetrics } from "./metrics.js";
-import { readAudit, readAuditCommitBy, readAuditorOf, readDispute, readVerificationCredits, readVotes } from "./views.js";
+import {
+  jobTermsOf,
+  readAudit,
+  readAuditorOf,
+  readDispute,
+  readOutputLocations,
+  readVerificationCredits,
+  readVotes,
+  type OutputLocations,
+} from "./views.js";
 
 export type VerifierDaemonParameters = {
   log: Logger;
@@ -78,29 +97,35 @@ export type VerifierDaemonParameters = {
   maxOutputBytes: number;
   ipfsGateway?: string;
   allowFileUris: boolean;
-  outputGraceSeconds: number;
+  /** Seconds before a decision's deadline at which an output no location served counts as wrong. */
+  outputReserveSeconds: number;
   keeper: boolean;
   keeperGraceSeconds: number;
   watchdog: { share: number; challenge: boolean };
   withdrawMin: bigint;
 };
 
+/** A judgement of one output, journaled per root it was made for. */
+export type JournaledJudgement = { root: Hex; verdict: OutputVerdict; reason?: string; rootsEqual: boolean };
+
 /** What the journal keeps per job (plain JSON with bigints). */
 export type VerifierJobData = {
   postedBlock: bigint;
   modelId: number;
-  /** The audit was drawn late (AuditorDrawn with `late`): commit and reveal both happen in the challenge window. */
-  late?: boolean;
   /** Our own run: its blob id and root (or why the job's input is invalid). */
   own?: { outputId: Hex; outputRoot: Hex; ep?: string; ms?: number; invalidInput?: string };
   /** When the job's input first failed to come (chain time). */
   inputFailedSince?: bigint;
-  /** Our judgement of the provider's output under the model's tolerance, for the root it revealed. */
-  judgement?: { providerRoot: Hex; verdict: "agree" | "disagree"; reason?: string; rootsEqual: boolean };
-  /** When the provider's output first failed to come (chain time). */
+  /** Our judgement of the provider's output (made on its bytes; one served nowhere is judged again each time). */
+  judgement?: JournaledJudgement;
+  /** Our judgement of an agreeing auditor's own output, when a dispute judges it. */
+  auditorJudgement?: JournaledJudgement;
+  /** When the output under judgement first failed to come (chain time), for the logs. */
   outputFailedSince?: bigint;
   /** We sit on the job's dispute committee (from CommitteeDrawn). */
   member?: boolean;
+  /** The committee draw found nobody eligible (CommitteeDrawn with no members); a reseed clears it. */
+  committeeEmpty?: boolean;
   /** The vote we committed (also recoverable from the on-chain commitment). */
   vote?: number;
   /** The watchdog's judgement of an unsampled result. */
@@ -113,26 +138,28 @@ export type VerifierJobData = {
 };
 
 const OPEN = ["open"];
-/** Staking events that change the verifier set (or a member's eligibility): the audit draw may change with them. */
-export const VERIFIER_SET_EVENTS = ["VerifierAdded", "VerifierRemoved", "Slashed", "Staked", "RolesChanged"];
+/** Staking events that change the verifier set: the keepers' rotation is read again. */
+export const VERIFIER_SET_EVENTS = ["VerifierAdded", "VerifierRemoved"];
+/** A slash or penalty leaves the member's weight as it was: a keeper syncs it (`syncStep`). */
+export const SLASH_EVENTS = ["Slashed"];
 /** The longest a waiting job sleeps without an event: a missed event never stalls a job for good. */
 const MAX_SLEEP_SECONDS = 30n;
 /** Gas added to the estimate of calls whose cost depends on the block they land in (see sendWithHeadroom). */
 const GAS_HEADROOM = 150_000n;
 const CREDITS_CHECK_MS = 5_000;
-/** Seconds kept before a deadline to send a decision transaction. */
-const RESERVE_SECONDS = 2;
-const MARKET_PARAMS_TTL_MS = 30_000;
+/** How long one location may take to serve an output: others are tried after it, all before a deadline. */
+const OUTPUT_FETCH_TIMEOUT_MS = 5_000;
+/** How often an output no location serves is tried again. */
+const OUTPUT_RETRY_SECONDS = 1n;
 
 /**
  * Marks the job's pending journal actions (begun or sent, never settled: a crash between a send and
  * its receipt) that the chain proves were taken as confirmed, so they are not sent again. Returns them.
  */
-export function reconcileActions({ journal, jobId, snapshot }: { journal: Journal; jobId: bigint; snapshot: Pick<JobSnapshot, "me" | "audit" | "dispute" | "votes"> }): string[] {
-  const proven = new Set<string>(provenActions(snapshot));
+export function reconcileActions({ journal, jobId, snapshot }: { journal: Journal; jobId: bigint; snapshot: Parameters<typeof isProven>[1] }): string[] {
   const confirmed: string[] = [];
   for (const action of journal.pendingActions({ jobId })) {
-    if (!proven.has(action.action)) continue;
+    if (!isProven(action.action, snapshot)) continue;
     journal.markActionConfirmed({ jobId, action: action.action });
     confirmed.push(action.action);
   }
@@ -146,11 +173,13 @@ export class VerifierDaemon {
   private readonly wake = new Map<bigint, { block?: bigint; time?: bigint }>();
   /** Jobs an event touched while their step ran: the step's wait is dropped, the next tick reads them again. */
   private readonly poked = new Set<bigint>();
-  /** Jobs last seen Committed: a change of the verifier set wakes them. */
-  private readonly committed = new Set<bigint>();
   /** The verifier set, read again after any change of it (keeper duties rotate over it). */
   private verifierSet?: Promise<Address[]>;
-  private market = { seedDelay: 0, challengeWindow: 0, disputeDuration: 0, readAt: 0 };
+  /** The terms versions jobs are judged by (ProtocolTerms, named by the market), each read once. */
+  private readonly terms: TermsReader;
+  /** Members named in Staking `Slashed` events, by lowercase address: their weight may need a sync. */
+  private readonly syncs = new Map<string, { member: Address; since?: bigint; wakeAt?: bigint }>();
+  private syncing?: Promise<void>;
   private head?: { number: bigint; timestamp: bigint };
   private ticking = false;
   /** The tick in progress (its reads may still start steps). */
@@ -165,45 +194,35 @@ export class VerifierDaemon {
   constructor(parameters: VerifierDaemonParameters) {
     this.p = parameters;
     this.models = new Map(parameters.models.map((m) => [m.modelId, m]));
+    this.terms = new TermsReader({ client: parameters.publicClient, market: parameters.deployment.market });
   }
 
+  /** Reads the current terms: a market that does not answer fails the start, not the first job. */
   async init(): Promise<void> {
-    await this.refreshMarketParams(true);
-  }
-
-  private async refreshMarketParams(force = false): Promise<void> {
-    if (!force && Date.now() - this.market.readAt < MARKET_PARAMS_TTL_MS) return;
-    const params = (await this.p.publicClient.readContract({
-      address: this.p.deployment.market,
-      abi: abiOf("JobMarket"),
-      functionName: "params",
-    })) as { seedDelay: number; challengeWindow: number; disputeDuration: number };
-    this.market = {
-      seedDelay: Number(params.seedDelay),
-      challengeWindow: Number(params.challengeWindow),
-      disputeDuration: Number(params.disputeDuration),
-      readAt: Date.now(),
-    };
+    const { version, market, verification } = await this.terms.current();
+    this.p.log.info({ msg: "protocol terms", version, seed_delay: market.seedDelay, challenge_window_s: market.challengeWindow, audit_commit_timeout_s: verification.auditCommitTimeout });
   }
 
   // ------------------------------------------------------------------ events
 
   /**
    * The poller's handler (idempotent: a batch may come twice). JobPosted for a served model starts
-   * tracking a job; any other event about a tracked job wakes it; a late AuditorDrawn is noted; our
-   * own penalties are counted.
+   * tracking a job; any other event about a tracked job wakes it; our own penalties are counted; a
+   * Staking `Slashed` queues the account's weight check.
    */
   onLogs(logs: readonly { eventName?: string; args?: unknown; blockNumber: bigint }[]): void {
+    // Our penalties, summed per job and kind: a member holding several seats is penalized once per seat,
+    // all in the one settlement (so in one batch).
+    const penalties = new Map<string, { jobId: bigint; kind: "auditor" | "voter"; amount: bigint; count: number }>();
     for (const log of logs) {
       const args = (log.args ?? {}) as Record<string, unknown>;
-      if (log.eventName === "ParamsSet") {
-        this.market.readAt = 0; // read again on the next tick
+      if (log.eventName !== undefined && VERIFIER_SET_EVENTS.includes(log.eventName)) {
+        this.verifierSet = undefined;
         continue;
       }
-      if (log.eventName !== undefined && VERIFIER_SET_EVENTS.includes(log.eventName)) {
-        // The audit draw follows the live verifier set: committed jobs re-check who their auditor is.
-        for (const jobId of this.committed) this.poke(jobId);
-        this.verifierSet = undefined;
+      if (log.eventName !== undefined && SLASH_EVENTS.includes(log.eventName)) {
+        const member = args.account as Address;
+        if (this.p.keeper && typeof member === "string" && !this.syncs.has(member.toLowerCase())) this.syncs.set(member.toLowerCase(), { member });
         continue;
       }
       if (typeof args.jobId !== "bigint") continue;
@@ -221,27 +240,28 @@ export class VerifierDaemon {
       }
       if (!existing) {
         // A job posted before our start block: follow it once something happens to it (its model is checked on the first read).
-        if (log.eventName !== "ResultCommitted" && log.eventName !== "CommitteeDrawn" && log.eventName !== "AuditorDrawn") continue;
+        if (log.eventName !== "ResultCommitted" && log.eventName !== "ChallengeOpened" && log.eventName !== "CommitteeDrawn") continue;
         this.p.journal.upsertJob<VerifierJobData>({ jobId, role: "auditor", status: "open", data: { postedBlock: 0n, modelId: 0 } });
       }
-      if (log.eventName === "AuditorDrawn" && args.late === true) {
-        const record = this.p.journal.getJob<VerifierJobData>(jobId)!;
-        if (!record.data.late) this.p.journal.upsertJob<VerifierJobData>({ ...record, data: { ...record.data, late: true } });
+      if (log.eventName === "CommitteeDrawn") {
+        const committee = (args.committee as readonly string[] | undefined) ?? [];
+        const member = committee.some((m) => sameAddress(m, this.p.account));
+        if (member || committee.length === 0) this.update(jobId, (data) => (member ? { ...data, member: true } : { ...data, committeeEmpty: true }));
       }
-      if (log.eventName === "CommitteeDrawn" && (args.committee as readonly string[] | undefined)?.some((m) => sameAddress(m, this.p.account))) {
-        const record = this.p.journal.getJob<VerifierJobData>(jobId)!;
-        if (!record.data.member) this.p.journal.upsertJob<VerifierJobData>({ ...record, data: { ...record.data, member: true } });
-      }
+      if (log.eventName === "CommitteeReseeded") this.update(jobId, (data) => ({ ...data, committeeEmpty: undefined }));
       const penalized =
         (log.eventName === "AuditorPenalized" && sameAddress(args.auditor as string, this.p.account) && "auditor") ||
         (log.eventName === "VoterPenalized" && sameAddress(args.voter as string, this.p.account) && "voter");
-      if (penalized) this.notePenalty(jobId, penalized, args.penalty as bigint);
-      // Others' audit steps change nothing for us (a Disagree opens a dispute, which has its own event);
-      // votes matter only to the committee.
-      if (log.eventName === "AuditCommitted" || log.eventName === "AuditRevealed") continue;
+      if (penalized) {
+        const entry = penalties.get(`${jobId}:${penalized}`) ?? { jobId, kind: penalized, amount: 0n, count: 0 };
+        penalties.set(`${jobId}:${penalized}`, { ...entry, amount: entry.amount + (args.penalty as bigint), count: entry.count + 1 });
+      }
+      // Others' audit commitments change nothing for us; votes matter only to the committee.
+      if (log.eventName === "AuditCommitted" && !sameAddress(args.auditor as string, this.p.account)) continue;
       if ((log.eventName === "VoteCommitted" || log.eventName === "VoteRevealed") && !this.p.journal.getJob<VerifierJobData>(jobId)?.data.member) continue;
       this.poke(jobId);
     }
+    for (const { jobId, kind, amount, count } of penalties.values()) this.notePenalty({ jobId, kind, amount, count });
   }
 
   /** Wakes a job: the next tick reads it again, and a step in flight does not put it back to sleep. */
@@ -250,14 +270,15 @@ export class VerifierDaemon {
     this.poked.add(jobId);
   }
 
-  /** Counts a penalty we suffered once per job and kind (a redelivered batch does not count it again). */
-  private notePenalty(jobId: bigint, kind: "auditor" | "voter", penalty: bigint): void {
+  /** Records the penalties we suffered on a job, once per job and kind (a redelivered batch does not count them again). */
+  private notePenalty({ jobId, kind, amount, count }: { jobId: bigint; kind: "auditor" | "voter"; amount: bigint; count: number }): void {
     const record = this.p.journal.getJob<VerifierJobData>(jobId)!;
     if (record.data.penalized?.[kind] !== undefined) return;
-    this.p.journal.upsertJob<VerifierJobData>({ ...record, data: { ...record.data, penalized: { ...record.data.penalized, [kind]: penalty } } });
-    this.p.metrics.penalties.inc({ kind });
-    this.p.metrics.penaltiesWei.inc(Number(penalty));
-    this.p.log.warn({ msg: `we were penalized as ${kind === "auditor" ? "an absent auditor" : "a voter"}`, job_id: jobId.toString(), penalty: penalty.toString() });
+    this.update(jobId, (data) => ({ ...data, penalized: { ...data.penalized, [kind]: amount } }));
+    this.p.metrics.penalties.inc({ kind }, count);
+    this.p.metrics.penaltiesWei.inc(Number(amount));
+    const as = kind === "auditor" ? "an auditor" : count > 1 ? `a voter (${count} seats)` : "a voter";
+    this.p.log.warn({ msg: `we were penalized as ${as}`, job_id: jobId.toString(), penalty: amount.toString() });
   }
 
   // ------------------------------------------------------------------ ticks
@@ -268,10 +289,11 @@ export class VerifierDaemon {
     this.ticking = true;
     this.ticked = this.p.publicClient
       .getBlock({ blockTag: "latest" })
-      .then(async (block) => {
+      .then((block) => {
         this.head = { number: block.number, timestamp: block.timestamp };
-        await this.refreshMarketParams().catch((error) => this.p.log.warn({ msg: "cannot read the market parameters", err: describe(error) }));
-        if (!this.stopping) this.startSteps();
+        if (this.stopping) return;
+        this.startSteps();
+        this.startSyncs();
       })
       .catch((error) => this.p.log.warn({ msg: "cannot read the chain head", err: describe(error) }))
       .finally(() => (this.ticking = false));
@@ -310,11 +332,72 @@ export class VerifierDaemon {
   async drain(): Promise<void> {
     this.stopping = true;
     await this.ticked;
-    await Promise.allSettled([...this.inFlight.values(), this.withdrawing]);
+    await Promise.allSettled([...this.inFlight.values(), this.withdrawing, this.syncing]);
   }
 
   get busy(): number {
     return this.inFlight.size;
+  }
+
+  // ------------------------------------------------------------------ keeper: verifier weights
+
+  /** Checks the accounts named in `Slashed` events whose check is due, one pass at a time. */
+  private startSyncs(): void {
+    if (!this.p.keeper || this.syncing || this.syncs.size === 0) return;
+    const now = this.head!.timestamp;
+    const due = [...this.syncs.values()].filter((entry) => entry.wakeAt === undefined || now >= entry.wakeAt);
+    if (due.length === 0) return;
+    this.syncing = this.syncPass(due)
+      .catch((error) => this.p.log.warn({ msg: "verifier weight check failed", err: describe(error) }))
+      .finally(() => (this.syncing = undefined));
+  }
+
+  private async syncPass(due: { member: Address; since?: bigint; wakeAt?: bigint }[]): Promise<void> {
+    const staking = { address: this.p.deployment.staking, abi: abiOf("Staking") };
+    const [keepers, params] = await Promise.all([
+      this.keepers(),
+      this.p.publicClient.readContract({ ...staking, functionName: "params", args: [] }) as Promise<{ minVerifierStake: bigint }>,
+    ]);
+    for (const entry of due) {
+      if (this.stopping) return;
+      const now = this.head!.timestamp;
+      entry.since ??= now;
+      const view = (await this.p.publicClient.readContract({ ...staking, functionName: "account", args: [entry.member] })) as {
+        stake: bigint;
+        roles: number;
+        verifierWeight: bigint;
+      };
+      const step = syncStep({
+        me: this.p.account,
+        member: entry.member,
+        now,
+        since: entry.since,
+        stake: view.stake,
+        roles: Number(view.roles),
+        weight: view.verifierWeight,
+        minVerifierStake: params.minVerifierStake,
+        keeper: this.p.keeper,
+        keeperGraceSeconds: this.p.keeperGraceSeconds,
+        keepers,
+      });
+      if (step.kind === "wait") {
+        entry.wakeAt = step.time;
+        continue;
+      }
+      if (step.kind === "act") {
+        try {
+          const { hash, fee } = await this.p.sender.send({ ...staking, functionName: "syncVerifier", args: [entry.member] });
+          this.p.metrics.keeper.inc({ action: "syncVerifier" });
+          this.p.metrics.gas.inc(Number(fee));
+          this.p.log.info({ msg: "verifier weight synced to its stake", account: entry.member, reason: step.reason, tx_hash: hash });
+        } catch (error) {
+          // A revert is final (nothing to retry); anything else (the RPC) leaves the check for the next pass.
+          if (!(error instanceof ContractRevertError)) throw error;
+          this.p.log.debug({ msg: "syncVerifier refused by the contract", account: entry.member, error: error.errorName });
+        }
+      }
+      this.syncs.delete(entry.member.toLowerCase());
+    }
   }
 
   // ------------------------------------------------------------------ one job
@@ -326,24 +409,22 @@ export class VerifierDaemon {
     if (!model) return this.close(jobId, data, "model not served");
     if (data.modelId !== job.modelId) data = this.save(jobId, { ...data, modelId: job.modelId, postedBlock: record.postedBlock });
 
-    if (job.status === JobStatus.Committed) this.committed.add(jobId);
-    else this.committed.delete(jobId);
-    const snapshot = await this.snapshot(record, data);
+    const terms = await this.terms.of(job.terms);
+    const snapshot = await this.snapshot(record, data, terms);
     this.reconcile(jobId, snapshot);
     const step = decideStep(snapshot);
-    await this.carryOut({ record, data, model, snapshot, step });
+    await this.carryOut({ record, data, model, terms, snapshot, step });
   }
 
-  private async snapshot(record: JobRecord, data: VerifierJobData): Promise<JobSnapshot> {
+  private async snapshot(record: JobRecord, data: VerifierJobData, terms: Terms): Promise<JobSnapshot> {
     const { job, jobId } = record;
     const head = this.head!;
     const r = { publicClient: this.p.publicClient, verification: this.p.deployment.verification };
-    const seedMined = job.status === JobStatus.Committed && head.number > job.commitBlock + BigInt(this.market.seedDelay);
-    const [audit, dispute, drawnAuditor, auditCommitBy] = await Promise.all([
+    const seedMined = job.status === JobStatus.Committed && head.number > job.commitBlock + BigInt(terms.market.seedDelay);
+    const [audit, dispute, drawnAuditor] = await Promise.all([
       readAudit({ ...r, jobId }),
       job.status === JobStatus.Disputed ? readDispute({ ...r, jobId }) : Promise.resolve(NO_DISPUTE),
       seedMined ? readAuditorOf({ ...r, jobId, job }) : Promise.resolve(undefined),
-      job.status === JobStatus.Committed ? readAuditCommitBy({ ...r, job }) : Promise.resolve(undefined),
     ]);
     const votes = dispute.state >= DisputeState.Voting ? await readVotes({ ...r, jobId, committee: dispute.committee }) : [];
     return {
@@ -351,32 +432,31 @@ export class VerifierDaemon {
       jobId,
       head: head.number,
       now: head.timestamp,
-      seedDelay: this.market.seedDelay,
-      challengeWindow: this.market.challengeWindow,
-      disputeDuration: this.market.disputeDuration,
+      terms: jobTermsOf(terms),
       job,
       drawnAuditor: drawnAuditor === ZERO_ADDRESS ? undefined : drawnAuditor,
-      auditCommitBy,
       audit,
       dispute,
+      committeeEmpty: data.committeeEmpty === true,
       votes,
       keeper: this.p.keeper,
       keeperGraceSeconds: this.p.keeperGraceSeconds,
       watched: watchdogPicks({ secret: this.p.secret, jobId, share: this.p.watchdog.share }),
       watchJudged: data.watch,
-      judged: data.judgement && data.judgement.providerRoot === job.result ? data.judgement.verdict : undefined,
       keepers: await this.keepers(),
       refused: data.refused ?? {},
     };
   }
 
+  /** The verifier set now (free slots left out), for the keepers' rotation. */
   private keepers(): Promise<Address[]> {
     this.verifierSet ??= (async () => {
       const staking = { address: this.p.deployment.staking, abi: abiOf("Staking") };
-      const count = Number(await this.p.publicClient.readContract({ ...staking, functionName: "verifierCount" }));
-      return Promise.all(
-        Array.from({ length: count }, (_, i) => this.p.publicClient.readContract({ ...staking, functionName: "verifierAt", args: [BigInt(i)] }) as Promise<Address>),
+      const slots = Number(await this.p.publicClient.readContract({ ...staking, functionName: "verifierSlotCount" }));
+      const members = await Promise.all(
+        Array.from({ length: slots }, (_, i) => this.p.publicClient.readContract({ ...staking, functionName: "verifierAt", args: [BigInt(i)] }) as Promise<Address>),
       );
+      return members.filter((member) => member !== ZERO_ADDRESS);
     })().catch((error) => {
       this.verifierSet = undefined;
       throw error;
@@ -391,7 +471,21 @@ export class VerifierDaemon {
     }
   }
 
-  private async carryOut({ record, data, model, snapshot, step }: { record: JobRecord; data: VerifierJobData; model: VerifierModel; snapshot: JobSnapshot; step: Step }): Promise<void> {
+  private async carryOut({
+    record,
+    data,
+    model,
+    terms,
+    snapshot,
+    step,
+  }: {
+    record: JobRecord;
+    data: VerifierJobData;
+    model: VerifierModel;
+    terms: Terms;
+    snapshot: JobSnapshot;
+    step: Step;
+  }): Promise<void> {
     const { jobId, job } = record;
     if (step.kind === "wait") {
       const latest = snapshot.now + MAX_SLEEP_SECONDS;
@@ -405,7 +499,7 @@ export class VerifierDaemon {
     const vabi = abiOf("Verification");
     switch (step.action) {
       case "commitAudit": {
-        const own = await this.ownOutput(record, data, model, snapshot.auditCommitBy ?? BigInt(job.deadline));
+        const own = await this.ownOutput(record, data, model, auditCommitByOf(job, snapshot.terms));
         if (!own) return;
         const c = commitment({
           chainId: BigInt(this.p.chainId),
@@ -415,23 +509,26 @@ export class VerifierDaemon {
           outputRoot: own.outputRoot,
           salt: this.auditSalt(jobId),
         });
-        await this.act(jobId, snapshot, "commitAudit", () =>
-          this.p.sender.send({ address: verification, abi: vabi, functionName: "commitAudit", args: [jobId, job, c] }),
+        const sent = await this.act(jobId, snapshot, "commitAudit", (onSent) =>
+          this.p.sender.send({ address: verification, abi: vabi, functionName: "commitAudit", args: [jobId, job, c], onSent }),
         );
+        if (sent) this.p.log.info({ msg: "audit committed blind", job_id: jobId.toString(), output_root: own.outputRoot });
         return;
       }
       case "revealAudit": {
         const own = await this.ownOutput(record, this.current(jobId, data), model, BigInt(job.deadline));
         if (!own) return;
-        // Equal roots are an agreement whatever we say (the contract forces it): reveal at once, and
-        // check the output can be had afterwards (a challenge then, if it cannot).
+        // Equal roots are the same output, which we serve ourselves: an agreement (the contract forces
+        // it), revealed at once. Otherwise the provider's output is judged under the tolerance.
         const rootsEqual = own.outputRoot === job.result.toLowerCase();
-        const judgement = rootsEqual ? { verdict: "agree" as const, rootsEqual, reason: undefined } : await this.judgement(record, this.current(jobId, data), model, BigInt(job.deadline));
+        const judgement = rootsEqual
+          ? { verdict: "agree" as const, reason: undefined, rootsEqual }
+          : await this.providerJudgement(record, this.current(jobId, data), model, BigInt(job.deadline));
         if (!judgement) return;
         const verdict = verdictFor({ verdict: judgement.verdict, ownRoot: own.outputRoot, providerRoot: job.result });
         const uri = `${this.p.publicUrl}/blobs/${own.outputId}`;
-        const sent = await this.act(jobId, snapshot, "revealAudit", () =>
-          this.sendWithHeadroom({ functionName: "revealAudit", args: [jobId, job, own.outputRoot, this.auditSalt(jobId), verdict, uri] }),
+        const sent = await this.act(jobId, snapshot, "revealAudit", (onSent) =>
+          this.sendWithHeadroom({ functionName: "revealAudit", args: [jobId, job, own.outputRoot, this.auditSalt(jobId), verdict, uri], onSent }),
         );
         if (sent) {
           const label = verdict === 0 ? "agree" : "disagree";
@@ -441,30 +538,40 @@ export class VerifierDaemon {
         return;
       }
       case "commitVote": {
-        const own = await this.ownOutput(record, data, model, snapshot.dispute.voteCommitBy);
+        const deadline = snapshot.dispute.voteCommitBy;
+        const own = await this.ownOutput(record, data, model, deadline);
         if (!own) return;
-        const judgement = await this.judgement(record, this.current(jobId, data), model, snapshot.dispute.voteCommitBy);
-        if (!judgement) return;
-        const vote = voteFor(judgement.verdict);
+        const provider = await this.providerJudgement(record, this.current(jobId, data), model, deadline);
+        if (!provider) return;
+        // An agreeing auditor whose root differs from the provider's has its own output judged too.
+        let auditor: JournaledJudgement | undefined;
+        if (provider.verdict === "agree" && auditorOutputJudged(snapshot.audit, job.result)) {
+          auditor = await this.auditorJudgement(record, this.current(jobId, data), model, deadline, snapshot.audit.outputRoot);
+          if (!auditor) return;
+        }
+        const vote = voteFor({ provider: provider.verdict, auditor: auditor?.verdict });
         this.save(jobId, { ...this.current(jobId, data), vote });
-        const c = voteCommitment({
-          chainId: BigInt(this.p.chainId),
-          verification,
-          jobId,
-          voter: this.p.account,
-          vote,
-          salt: this.voteSalt(jobId),
-        });
-        await this.act(jobId, snapshot, "commitVote", () =>
-          this.p.sender.send({ address: verification, abi: vabi, functionName: "commitVote", args: [jobId, c] }),
+        const c = voteCommitment({ chainId: BigInt(this.p.chainId), verification, jobId, voter: this.p.account, vote, salt: this.voteSalt(jobId) });
+        const sent = await this.act(jobId, snapshot, "commitVote", (onSent) =>
+          this.p.sender.send({ address: verification, abi: vabi, functionName: "commitVote", args: [jobId, c], onSent }),
         );
+        if (sent) {
+          this.p.log.info({
+            msg: "vote committed",
+            job_id: jobId.toString(),
+            dispute_reason: nameOf(DisputeReason, snapshot.dispute.reason),
+            vote: nameOf(Vote, vote),
+            provider: provider.reason ?? provider.verdict,
+            ...(auditor ? { auditor: auditor.reason ?? auditor.verdict } : {}),
+          });
+        }
         return;
       }
       case "revealVote": {
         const mine = snapshot.votes.find((v) => sameAddress(v.voter, this.p.account))!;
         // The vote is read back from its commitment: what we committed, whatever the journal says.
         const salt = this.voteSalt(jobId);
-        const vote = [Vote.ProviderCorrect, Vote.ProviderWrong].find(
+        const vote = [Vote.ProviderCorrect, Vote.ProviderWrong, Vote.AuditorWrong].find(
           (v) => voteCommitment({ chainId: BigInt(this.p.chainId), verification, jobId, voter: this.p.account, vote: v, salt }) === mine.commitment,
         );
         if (vote === undefined) {
@@ -472,11 +579,11 @@ export class VerifierDaemon {
           this.refuse(jobId, snapshot, "revealVote");
           return;
         }
-        const sent = await this.act(jobId, snapshot, "revealVote", () =>
-          this.p.sender.send({ address: verification, abi: vabi, functionName: "revealVote", args: [jobId, vote, salt] }),
+        const sent = await this.act(jobId, snapshot, "revealVote", (onSent) =>
+          this.p.sender.send({ address: verification, abi: vabi, functionName: "revealVote", args: [jobId, vote, salt], onSent }),
         );
         if (sent) {
-          const label = vote === Vote.ProviderCorrect ? "provider_correct" : "provider_wrong";
+          const label = vote === Vote.ProviderCorrect ? "provider_correct" : vote === Vote.ProviderWrong ? "provider_wrong" : "auditor_wrong";
           this.p.metrics.votes.inc({ vote: label });
           this.p.log.info({ msg: "vote revealed", job_id: jobId.toString(), vote: label });
         }
@@ -485,9 +592,8 @@ export class VerifierDaemon {
       case "watch": {
         const own = await this.ownOutput(record, data, model, BigInt(job.deadline));
         if (!own) return;
-        const judgement = await this.judgement(record, this.current(jobId, data), model, BigInt(job.deadline));
+        const judgement = await this.providerJudgement(record, this.current(jobId, data), model, BigInt(job.deadline));
         if (!judgement) return;
-        if (sameAddress(snapshot.audit.auditor, this.p.account)) return; // our own audit's check: the judgement is saved
         const watch = judgement.verdict === "agree" ? "agree" : this.p.watchdog.challenge ? "disagree" : "reported";
         this.save(jobId, { ...this.current(jobId, data), watch });
         this.p.log[watch === "agree" ? "info" : "warn"]({ msg: "watchdog judged an unsampled result", job_id: jobId.toString(), verdict: judgement.verdict, reason: judgement.reason });
@@ -495,26 +601,41 @@ export class VerifierDaemon {
       }
       case "challenge": {
         await this.approveBonds();
-        const sent = await this.act(jobId, snapshot, "challenge", () =>
-          this.p.sender.send({ address: verification, abi: vabi, functionName: "challenge", args: [jobId, job] }),
+        const sent = await this.act(jobId, snapshot, "challenge", (onSent) =>
+          this.p.sender.send({ address: verification, abi: vabi, functionName: "challenge", args: [jobId, job], onSent }),
         );
         if (sent) {
+          const { challengeBond: bond, challengerRewardBps, providerRewardBps, committeeSize } = terms.verification;
+          const economics = challengeEconomics({ bond, collateral: job.collateral, challengerRewardBps, providerRewardBps, committeeSize });
           this.p.metrics.challenges.inc();
-          this.p.log.warn({ msg: "challenge opened", job_id: jobId.toString(), provider: job.provider });
+          this.p.log.warn({
+            msg: "challenge opened",
+            job_id: jobId.toString(),
+            provider: job.provider,
+            bond: economics.bond.toString(),
+            // The finder's share of a slash goes to the dApp that posted the job: a watchdog gets its bond back
+            // (the slash repays what the bond paid the committee), nothing more.
+            if_faulted: `our bond back (${economics.ifFaulted.challengerGets}); the finder's share ${economics.ifFaulted.posterFinderShare} to the poster`,
+            if_upheld: `our bond lost: ${economics.ifUpheld.toProvider} of it to the provider, ${economics.ifUpheld.toCommittee} to the committee`,
+          });
         }
         return;
       }
       case "drawCommittee":
-      case "resolve":
-      case "penalizeAuditor": {
-        const args =
-          step.action === "drawCommittee"
-            ? [jobId]
-            : step.action === "resolve"
-              ? [jobId, job, job.callbackGasLimit !== 0 && job.inlineOutput ? (record.inlineOutput ?? "0x") : "0x"]
-              : [jobId, job];
-        const sent = await this.act(jobId, snapshot, step.action, () => this.sendWithHeadroom({ functionName: step.action, args }));
+      case "resolve": {
+        const args = step.action === "drawCommittee" ? [jobId] : [jobId, job, job.callbackGasLimit !== 0 && job.inlineOutput ? (record.inlineOutput ?? "0x") : "0x"];
+        const sent = await this.act(jobId, snapshot, step.action, (onSent) => this.sendWithHeadroom({ functionName: step.action, args, onSent }));
         if (sent) this.p.metrics.keeper.inc({ action: step.action });
+        return;
+      }
+      case "expire": {
+        const sent = await this.act(jobId, snapshot, "expire", (onSent) =>
+          this.p.sender.send({ address: this.p.deployment.market, abi: abiOf("JobMarket"), functionName: "expire", args: [jobId, job], onSent }),
+        );
+        if (sent) {
+          this.p.metrics.keeper.inc({ action: "expire" });
+          this.p.log.info({ msg: "withheld reveal expired", job_id: jobId.toString(), provider: job.provider, reason: step.reason });
+        }
         return;
       }
     }
@@ -539,23 +660,24 @@ export class VerifierDaemon {
         store: this.p.store,
       });
     } catch (error) {
+      // The input has one location, bound by its hash: bytes that came wrong are a bad job; a server
+      // that does not answer is tried again until the deadline comes close.
       const definitive = !(error instanceof RetryableError) && !(error instanceof BlobNotFoundError);
       const now = this.head!.timestamp;
-      const since = data.inputFailedSince ?? now;
-      if (data.inputFailedSince === undefined) this.save(jobId, { ...data, inputFailedSince: since });
-      if (fetchFailurePolicy({ since, now, deadline, graceSeconds: this.p.outputGraceSeconds, reserveSeconds: RESERVE_SECONDS, definitive }) === "retry") {
+      if (data.inputFailedSince === undefined) this.save(jobId, { ...data, inputFailedSince: now });
+      if (!definitive && unservedOutputPolicy({ now, deadline, reserveSeconds: this.p.outputReserveSeconds }) === "retry") {
         this.p.log.info({ msg: "job input not available yet", job_id: jobId.toString(), err: describe(error) });
-        this.sleep(jobId, now + 1n);
+        this.sleep(jobId, now + OUTPUT_RETRY_SECONDS);
         return undefined;
       }
-      return this.invalidInput(jobId, data, `the job's input cannot be had: ${describe(error)}`);
+      return this.invalidInput(jobId, this.current(jobId, data), `the job's input cannot be had: ${describe(error)}`);
     }
     let result: Awaited<ReturnType<InferenceRunner["run"]>>;
     try {
       result = await this.p.runner.run({ modelPath: model.path, modelHash: model.modelHash, ep: this.p.ep, input, timeoutMs: this.p.inferenceTimeoutMs });
     } catch (error) {
       if (error instanceof RetryableError) throw error;
-      return this.invalidInput(jobId, data, `the model refuses the job's input: ${describe(error)}`);
+      return this.invalidInput(jobId, this.current(jobId, data), `the model refuses the job's input: ${describe(error)}`);
     }
     this.p.metrics.inference.observe({ model: String(model.modelId), ep: result.ep }, result.ms / 1000);
     const outputId = await this.p.store.put(result.output, { knownId: result.outputId });
@@ -577,55 +699,94 @@ export class VerifierDaemon {
     return own;
   }
 
-  /**
-   * Our judgement of the provider's revealed output (cached per revealed root). Undefined while the
-   * output cannot be fetched and the grace (before `deadline`) has not run out.
-   */
-  private async judgement(record: JobRecord, data: VerifierJobData, model: VerifierModel, deadline: bigint): Promise<VerifierJobData["judgement"]> {
+  /** Our judgement of the provider's revealed output, fetched from every location known for it. */
+  private async providerJudgement(record: JobRecord, data: VerifierJobData, model: VerifierModel, deadline: bigint): Promise<JournaledJudgement | undefined> {
     const { jobId, job } = record;
-    const providerRoot = job.result;
-    if (data.judgement && data.judgement.providerRoot === providerRoot) return data.judgement;
+    if (data.judgement && data.judgement.root === job.result) return data.judgement;
     const own = data.own!;
-    let judgement: NonNullable<VerifierJobData["judgement"]>;
-    if (own.invalidInput) {
-      judgement = { providerRoot, verdict: "disagree", reason: own.invalidInput, rootsEqual: false };
-    } else {
-      // Fetched even when its root equals ours: an output nobody can have counts as wrong.
-      const provider = await fetchProviderOutput({
-        record,
-        maxBytes: this.p.maxOutputBytes,
-        ipfsGateway: this.p.ipfsGateway,
-        allowFileUris: this.p.allowFileUris,
-      });
-      if (!provider.ok) {
-        const now = this.head!.timestamp;
-        const since = data.outputFailedSince ?? now;
-        if (data.outputFailedSince === undefined) this.save(jobId, { ...data, outputFailedSince: since });
-        const policy = fetchFailurePolicy({
-          since,
-          now,
-          deadline,
-          graceSeconds: this.p.outputGraceSeconds,
-          reserveSeconds: RESERVE_SECONDS,
-          definitive: provider.definitive,
-        });
-        if (policy === "retry") {
-          this.p.log.info({ msg: "provider output not available yet", job_id: jobId.toString(), problem: provider.problem });
-          this.sleep(jobId, now + 1n);
-          return undefined;
-        }
-      }
-      const result = judge({ own: await this.p.store.get(own.outputId), ownRoot: own.outputRoot, provider, providerRoot, policy: model.policy, maxBytes: this.p.maxOutputBytes });
-      judgement = { providerRoot, verdict: result.verdict, reason: result.reason, rootsEqual: result.rootsEqual };
-      this.p.log.info({
-        msg: "provider output judged",
-        job_id: jobId.toString(),
-        verdict: result.verdict,
-        reason: result.reason,
-        tensors: result.tensors.map((t) => ({ name: t.name, max_abs: t.maxAbsError, max_rel: t.maxRelError, mismatches: t.mismatches })),
-      });
+    if (own.invalidInput) return this.keepJudgement(jobId, "judgement", { root: job.result, verdict: "disagree", reason: own.invalidInput, rootsEqual: false });
+    const locations = await this.outputLocations(record);
+    const where = providerOutputLocations({ record, locations });
+    return this.judgeServed({ record, model, deadline, what: "provider", key: "judgement", root: job.result, inline: where.inline, uris: where.uris });
+  }
+
+  /** Our judgement of an agreeing auditor's own output (the AuditRevealed event's URI, checked against its root). */
+  private async auditorJudgement(record: JobRecord, data: VerifierJobData, model: VerifierModel, deadline: bigint, auditorRoot: Hex): Promise<JournaledJudgement | undefined> {
+    if (data.auditorJudgement && data.auditorJudgement.root === auditorRoot) return data.auditorJudgement;
+    if (data.own!.invalidInput) {
+      return this.keepJudgement(record.jobId, "auditorJudgement", { root: auditorRoot, verdict: "disagree", reason: data.own!.invalidInput, rootsEqual: false });
     }
-    this.save(jobId, { ...this.current(jobId, data), judgement });
+    const locations = await this.outputLocations(record);
+    const uris = locations.audit && locations.audit.outputRoot.toLowerCase() === auditorRoot.toLowerCase() ? [locations.audit.outputURI] : [];
+    return this.judgeServed({ record, model, deadline, what: "auditor", key: "auditorJudgement", root: auditorRoot, uris });
+  }
+
+  private outputLocations(record: JobRecord): Promise<OutputLocations> {
+    const { market, verification } = this.p.deployment;
+    return readOutputLocations({ publicClient: this.p.publicClient, market, verification, jobId: record.jobId, fromBlock: record.postedBlock });
+  }
+
+  /**
+   * Fetches an output from its locations and judges it against ours. Undefined while no location serves
+   * it and there is still time before `deadline` (the job sleeps a second); then it counts as wrong
+   * (docs/PROTOCOL.md, section 7, "Output availability"). A judgement of served bytes is journaled.
+   */
+  private async judgeServed({
+    record,
+    model,
+    deadline,
+    what,
+    key,
+    root,
+    inline,
+    uris,
+  }: {
+    record: JobRecord;
+    model: VerifierModel;
+    deadline: bigint;
+    what: "provider" | "auditor";
+    key: "judgement" | "auditorJudgement";
+    root: Hex;
+    inline?: Hex;
+    uris: readonly string[];
+  }): Promise<JournaledJudgement | undefined> {
+    const { jobId } = record;
+    const data = this.p.journal.getJob<VerifierJobData>(jobId)!.data;
+    const own = data.own!;
+    const fetched = await fetchOutput({
+      root,
+      inline,
+      uris,
+      maxBytes: this.p.maxOutputBytes,
+      ipfsGateway: this.p.ipfsGateway,
+      allowFileUris: this.p.allowFileUris,
+      timeoutMs: OUTPUT_FETCH_TIMEOUT_MS,
+    });
+    if (!fetched.ok) {
+      const now = this.head!.timestamp;
+      if (data.outputFailedSince === undefined) this.save(jobId, { ...data, outputFailedSince: now });
+      if (unservedOutputPolicy({ now, deadline, reserveSeconds: this.p.outputReserveSeconds }) === "retry") {
+        this.p.log.info({ msg: `${what} output not served yet`, job_id: jobId.toString(), problem: fetched.problem, locations: uris.length });
+        this.sleep(jobId, now + OUTPUT_RETRY_SECONDS);
+        return undefined;
+      }
+    }
+    const result = judge({ own: await this.p.store.get(own.outputId), ownRoot: own.outputRoot, provider: fetched, providerRoot: root, policy: model.policy, maxBytes: this.p.maxOutputBytes });
+    this.p.log[result.verdict === "agree" ? "info" : "warn"]({
+      msg: `${what} output judged`,
+      job_id: jobId.toString(),
+      verdict: result.verdict,
+      reason: result.reason,
+      source: fetched.ok ? fetched.source : undefined,
+      tensors: result.tensors.map((t) => ({ name: t.name, max_abs: t.maxAbsError, max_rel: t.maxRelError, mismatches: t.mismatches })),
+    });
+    const judgement = { root, verdict: result.verdict, reason: result.reason, rootsEqual: result.rootsEqual };
+    // An output served nowhere is judged again next time: a later deadline (a vote after a watch) gives it more time.
+    return fetched.ok ? this.keepJudgement(jobId, key, judgement) : judgement;
+  }
+
+  private keepJudgement(jobId: bigint, key: "judgement" | "auditorJudgement", judgement: JournaledJudgement): JournaledJudgement {
+    this.update(jobId, (data) => ({ ...data, [key]: judgement }));
     return judgement;
   }
 
@@ -635,21 +796,28 @@ export class VerifierDaemon {
    * Sends one journaled action at most once. Returns false when the contract refused it (someone
    * else did it first, a deadline passed): logged, recorded with its context, not tried again there.
    */
-  private async act(jobId: bigint, snapshot: JobSnapshot, action: StepAction, send: () => ReturnType<TxSender["send"]>): Promise<boolean> {
-    const { action: existing } = this.p.journal.beginAction({ jobId, action });
+  private async act(
+    jobId: bigint,
+    snapshot: JobSnapshot,
+    action: StepAction,
+    send: (onSent: NonNullable<SendParameters["onSent"]>) => ReturnType<TxSender["send"]>,
+  ): Promise<boolean> {
+    const key = journalKey(action, snapshot);
+    const { action: existing } = this.p.journal.beginAction({ jobId, action: key });
     if (existing.state === "confirmed") return true;
-    if (existing.state === "failed") this.p.journal.retryAction({ jobId, action });
+    if (existing.state === "failed") this.p.journal.retryAction({ jobId, action: key });
     // No waiting for a withdrawal in flight: the calls whose gas depends on credit slots get headroom.
     this.sending++;
     try {
-      const { hash, fee, receipt } = await send();
-      this.p.journal.markActionConfirmed({ jobId, action, txHash: hash });
+      // The hash is journaled the moment the node has the transaction (see the worker's act).
+      const { hash, fee, receipt } = await send(({ hash: txHash, nonce }) => this.p.journal.markActionSent({ jobId, action: key, txHash, nonce }));
+      this.p.journal.markActionConfirmed({ jobId, action: key, txHash: hash });
       this.p.metrics.gas.inc(Number(fee));
       this.p.log.info({ msg: `${action} confirmed`, job_id: jobId.toString(), tx_hash: hash, gas_used: receipt.gasUsed.toString() });
       return true;
     } catch (error) {
       if (!(error instanceof ContractRevertError)) throw error;
-      this.p.journal.markActionFailed({ jobId, action, error: `${error.errorName ?? "revert"}` });
+      this.p.journal.markActionFailed({ jobId, action: key, error: `${error.errorName ?? "revert"}` });
       this.refuse(jobId, snapshot, action);
       const level = isKeeperAction(action) ? "debug" : "info";
       this.p.log[level]({ msg: `${action} refused by the contract`, job_id: jobId.toString(), error: error.errorName, args: error.args.map(String) });
@@ -660,17 +828,16 @@ export class VerifierDaemon {
   }
 
   private refuse(jobId: bigint, snapshot: JobSnapshot, action: StepAction): void {
-    const data = this.p.journal.getJob<VerifierJobData>(jobId)!.data;
-    this.save(jobId, { ...data, refused: { ...data.refused, [action]: refusalOf(snapshot) } });
+    this.update(jobId, (data) => ({ ...data, refused: { ...data.refused, [action]: refusalOf(snapshot) } }));
   }
 
   /**
    * Sends a Verification call with a gas limit that covers what other transactions in the same block
-   * can add: revealAudit pays a reward only when the audit pool holds one, and resolve and the penalties
-   * credit accounts whose credit slots may just have been emptied by a withdrawal (a zero to non-zero
-   * write costs ~20k gas more than the estimate saw). Unused gas is not paid for.
+   * can add: revealAudit and resolve pay from the audit pool only when it holds enough, and credit
+   * accounts whose credit slots may just have been emptied by a withdrawal (a zero to non-zero write
+   * costs ~20k gas more than the estimate saw). Unused gas is not paid for.
    */
-  private async sendWithHeadroom({ functionName, args }: { functionName: StepAction; args: readonly unknown[] }) {
+  private async sendWithHeadroom({ functionName, args, onSent }: { functionName: StepAction; args: readonly unknown[]; onSent?: SendParameters["onSent"] }) {
     const call = { address: this.p.deployment.verification, abi: abiOf("Verification"), functionName, args };
     let gas: bigint | undefined;
     try {
@@ -679,7 +846,7 @@ export class VerifierDaemon {
     } catch {
       gas = undefined; // the sender simulates again and names the revert
     }
-    return this.p.sender.send({ ...call, ...(gas === undefined ? {} : { gas }) });
+    return this.p.sender.send({ ...call, ...(gas === undefined ? {} : { gas }), onSent });
   }
 
   /** The challenge bond is pulled by Verification: one unlimited approval, as postJob does for fees. */
@@ -720,7 +887,6 @@ export class VerifierDaemon {
   }
 
   private close(jobId: bigint, data: VerifierJobData, outcome: string): void {
-    this.committed.delete(jobId);
     this.p.journal.upsertJob<VerifierJobData>({ jobId, role: "auditor", status: "done", data: { ...this.current(jobId, data), outcome } });
     this.wake.delete(jobId);
     this.p.log.debug({ msg: "job closed", job_id: jobId.toString(), outcome });
@@ -735,6 +901,12 @@ export class VerifierDaemon {
     const status = this.p.journal.getJob(jobId)?.status ?? "open";
     this.p.journal.upsertJob<VerifierJobData>({ jobId, role: "auditor", status, data });
     return data;
+  }
+
+  /** Changes the journaled data of a job we track (nothing for one we do not). */
+  private update(jobId: bigint, change: (data: VerifierJobData) => VerifierJobData): void {
+    const record = this.p.journal.getJob<VerifierJobData>(jobId);
+    if (record) this.p.journal.upsertJob<VerifierJobData>({ ...record, data: change(record.data) });
   }
 
   private sleep(jobId: bigint, time: bigint): void {

@@ -1,7 +1,8 @@
 /**
- * Named attacks on the JobMarket and its neighbours, one `it` each: what an adversarial provider,
- * poster, keeper, consumer or token tries, and what must hold anyway. The test-only attackers live
- * in contracts/test/.
+ * Named attacks on the JobMarket and its neighbours that are not moves of the verification game, one `it`
+ * each: what an adversarial provider, poster, keeper, consumer or token tries, and what must hold anyway.
+ * The test-only attackers live in contracts/test/. The verification game's escape routes (issue 10) have
+ * their own suite, one file per route: test/attacks/.
  */
 import assert from "node:assert/strict";
 
@@ -17,18 +18,10 @@ import {
   ROLE_PROVIDER,
   setUpMarket,
   stake,
-  stakeVerifiers,
   type Connection,
 } from "../helpers/fixture.js";
 import {
-  AuditState,
   CHALLENGE_BOND,
-  DisputeState,
-  settlementSplit,
-  Verdict,
-  VERIFICATION_PARAMS,
-  verificationDriver,
-  Vote,
   deployMarketOn,
   expiryPenalty,
   feeOnTransferSystem,
@@ -88,7 +81,7 @@ async function assertJob(market: Market, d: MarketDriver, jobId: bigint, status:
 
 describe("attacks", () => {
   it("unbonding cannot escape a slash for a job still open", async () => {
-    const { market, staking, token, hook, dapp, provider, challenger: recipient, d } = await loadHooks();
+    const { market, staking, terms, token, hook, dapp, provider, challenger: recipient, d } = await loadHooks();
     const p = provider.account.address;
     const expiring = await d.claimed();
     const faulted = await d.revealed();
@@ -103,12 +96,12 @@ describe("attacks", () => {
       [getAddress(p), 0n, 1n],
     );
     const unbondingEnd = (await staking.read.account([p])).unbondingEnd;
-    assert.ok(unbondingEnd - (await d.now()) >= (await market.read.requiredUnbondingPeriod()));
+    assert.ok(unbondingEnd - (await d.now()) >= (await terms.read.requiredUnbondingPeriod()));
 
     // The missed commit still costs the penalty, and the faulted result the whole collateral.
     await d.pastDeadline(expiring);
     const expired = await d.jobs.send(market.write.expire([expiring, d.jobs.job(expiring)], { account: dapp.account }));
-    await assertions.emitWithArgs(expired.transactionHash, market, "JobExpired", [expiring, JobStatus.Claimed, FEE, PENALTY]);
+    await assertions.emitWithArgs(expired.transactionHash, market, "JobExpired", [expiring, JobStatus.Claimed, FEE, PENALTY, false]);
     const settled = await d.jobs.send(
       market.write.settleDispute([faulted, d.jobs.job(faulted), true, recipient.account.address, "0x"], { account: hook.account }),
     );
@@ -158,7 +151,7 @@ describe("attacks", () => {
     // The expiry still takes its penalty...
     await d.pastDeadline(expiring);
     const expired = await d.jobs.send(market.write.expire([expiring, d.jobs.job(expiring)], { account: dapp.account }));
-    await assertions.emitWithArgs(expired.transactionHash, market, "JobExpired", [expiring, JobStatus.Claimed, FEE, PENALTY]);
+    await assertions.emitWithArgs(expired.transactionHash, market, "JobExpired", [expiring, JobStatus.Claimed, FEE, PENALTY, false]);
     // ...the provider unbonds the stake that freed up...
     await staking.write.requestUnbond([parseEther("40")], { account: provider.account });
     account = await staking.read.account([p]);
@@ -330,7 +323,7 @@ describe("attacks", () => {
     // ...and from the next second anyone can, refunding the poster with the provider's penalty on top.
     await d.at(revealBy + 1n);
     const { transactionHash } = await d.jobs.send(market.write.expire([jobId, d.jobs.job(jobId)], { account: stranger.account }));
-    await assertions.emitWithArgs(transactionHash, market, "JobExpired", [jobId, JobStatus.Committed, FEE, PENALTY]);
+    await assertions.emitWithArgs(transactionHash, market, "JobExpired", [jobId, JobStatus.Committed, FEE, PENALTY, false]);
     const before = await token.read.balanceOf([dapp.account.address]);
     await market.write.withdraw({ account: dapp.account });
     assert.equal((await token.read.balanceOf([dapp.account.address])) - before, FEE + PENALTY);
@@ -601,219 +594,5 @@ describe("attacks", () => {
       "NotMarket",
       [address(stranger)],
     );
-  });
-});
-
-// ---------------------------------------------------------------- verification
-
-/** The Ignition deployment with `samplingPpm`, six staked verifiers and a colluding challenger funded for bonds. */
-async function withVerifiers(conn: Connection, samplingPpm: number) {
-  const sys = await deploySystem(conn, { marketParams: { samplingPpm } });
-  await setUpMarket(sys);
-  await sys.token.write.mint([sys.challenger.account.address, parseEther("1000")]);
-  await sys.token.write.approve([sys.verification.address, parseEther("1000")], { account: sys.challenger.account });
-  return { ...sys, ...(await stakeVerifiers(conn, sys, 6)) };
-}
-const verifiersUnsampled = (conn: Connection) => withVerifiers(conn, 0);
-const verifiersSampled = (conn: Connection) => withVerifiers(conn, 1_000_000);
-
-async function loadVerification(fixture: typeof verifiersUnsampled) {
-  const sys = await networkHelpers.loadFixture(fixture);
-  const d = marketDriver({ connection, ...sys });
-  return { ...sys, d, v: verificationDriver({ connection, sys, d, wallets: sys.wallets }) };
-}
-
-describe("attacks on verification", () => {
-  const P = VERIFICATION_PARAMS;
-
-  /** Everything `who` holds in the protocol and its wallet: tokens, stake, unbonding, credits in both contracts. */
-  async function wealth(sys: Awaited<ReturnType<typeof loadVerification>>, who: Wallet[]) {
-    let total = 0n;
-    for (const w of who) {
-      const a = w.account.address;
-      const acct = await sys.staking.read.account([a]);
-      total += (await sys.token.read.balanceOf([a])) + acct.stake + acct.unbonding;
-      total += (await sys.market.read.credits([a])) + (await sys.verification.read.credits([a]));
-    }
-    return total;
-  }
-
-  it("self-challenge is a net loss whichever way the committee votes", async () => {
-    // A provider and its challenger, colluding, against what the provider gets by letting the job finalize.
-    for (const verdict of [Vote.ProviderWrong, Vote.ProviderCorrect]) {
-      const sys = await loadVerification(verifiersUnsampled);
-      const { provider, challenger, d, v } = sys;
-      const pair = [provider, challenger];
-      const jobId = await d.revealed();
-      const before = await wealth(sys, pair);
-      await v.challenge(jobId, challenger);
-      await v.drawCommittee(jobId);
-      await v.vote(jobId, [verdict, verdict, verdict]);
-      await v.resolve(jobId);
-      const after = await wealth(sys, pair);
-
-      const { payout } = feeSplit(FEE);
-      if (verdict === Vote.ProviderWrong) {
-        // The collateral is gone; the challenger's share and its bond come back; no fee.
-        const { lead } = settlementSplit(MODEL_COLLATERAL, P.challengerRewardBps, P.voterRewardBps, 3);
-        assert.equal(after - before, lead - MODEL_COLLATERAL);
-        assert.equal(d.jobs.job(jobId).status, JobStatus.Slashed);
-      } else {
-        // The fee is paid as on finalize, the bond is forfeited and only the provider's share comes back.
-        const { lead } = settlementSplit(P.challengeBond, P.providerRewardBps, P.voterRewardBps, 3);
-        assert.equal(after - before, payout + lead - P.challengeBond);
-        assert.equal(d.jobs.job(jobId).status, JobStatus.Finalized);
-      }
-      // Finalizing without a challenge would have earned `payout`: the challenge only ever costs.
-      assert.ok(after - before < payout, "self-challenge paid off");
-      assert.ok(after - before - payout < 0n);
-    }
-  });
-
-  it("an auditor cannot commit, or reveal, after seeing the provider's reveal", async () => {
-    const { market, verification, d, v } = await loadVerification(verifiersSampled);
-    const jobId = await d.committed();
-    await d.waitForSeed(jobId);
-    const auditor = await v.auditor(jobId);
-    await d.at((await verification.read.auditCommitBy([d.jobs.job(jobId)])) + 1n);
-    await d.reveal(jobId);
-    // The revealed root is public now; a commitment to it would be a copy.
-    const copy = await v.auditCommitment(jobId, auditor, v.auditOutput(jobId));
-    await assertions.revertWithCustomErrorWithArgs(
-      verification.write.commitAudit([jobId, d.jobs.job(jobId), copy], { account: auditor.account }),
-      verification,
-      "WrongAuditState",
-      [jobId, AuditState.Missed],
-    );
-    await assertions.revertWithCustomErrorWithArgs(
-      verification.write.revealAudit(v.revealAuditArgs(jobId, v.auditOutput(jobId), Verdict.Agree), { account: auditor.account }),
-      verification,
-      "WrongAuditState",
-      [jobId, AuditState.Missed],
-    );
-    assert.equal(await market.read.credits([auditor.account.address]), 0n);
-  });
-
-  it("only the drawn auditor commits and reveals an audit, and a copied commitment opens for nobody else", async () => {
-    const { verification, verifiers, stranger, d, v } = await loadVerification(verifiersSampled);
-    const jobId = await d.committed();
-    await d.waitForSeed(jobId);
-    const auditor = await v.auditor(jobId);
-    const others = [...verifiers.filter((w) => address(w) !== address(auditor)), stranger];
-    const theirs = await v.auditCommitment(jobId, auditor, v.auditOutput(jobId));
-    for (const other of others) {
-      await assertions.revertWithCustomErrorWithArgs(
-        verification.write.commitAudit([jobId, d.jobs.job(jobId), theirs], { account: other.account }),
-        verification,
-        "NotAuditor",
-        [jobId, address(other)],
-      );
-    }
-    await v.commitAudit(jobId);
-    await d.reveal(jobId);
-    for (const other of others) {
-      await assertions.revertWithCustomErrorWithArgs(
-        verification.write.revealAudit(v.revealAuditArgs(jobId, v.auditOutput(jobId), Verdict.Agree), { account: other.account }),
-        verification,
-        "NotAuditor",
-        [jobId, address(other)],
-      );
-    }
-    assert.equal((await verification.read.audit([jobId])).state, AuditState.Committed);
-  });
-
-  it("a committee member votes once: no second commitment, no second reveal, no other vote than committed", async () => {
-    const { verification, challenger, d, v } = await loadVerification(verifiersUnsampled);
-    const jobId = await d.revealed();
-    await v.challenge(jobId, challenger);
-    await v.drawCommittee(jobId);
-    const [member, ...rest] = await v.committee(jobId);
-    await v.commitVote(jobId, member, Vote.ProviderWrong);
-    await assertions.revertWithCustomErrorWithArgs(
-      verification.write.commitVote([jobId, await v.voteCommitmentOf(jobId, member, Vote.ProviderCorrect)], { account: member.account }),
-      verification,
-      "VoteAlreadyCommitted",
-      [jobId, address(member)],
-    );
-    for (const m of rest) await v.commitVote(jobId, m, Vote.ProviderCorrect);
-    await assertions.revertWithCustomErrorWithArgs(
-      verification.write.revealVote([jobId, Vote.ProviderCorrect, v.voteSalt(jobId, member)], { account: member.account }),
-      verification,
-      "VoteCommitmentMismatch",
-      [jobId, address(member)],
-    );
-    await v.revealVote(jobId, member, Vote.ProviderWrong);
-    await assertions.revertWithCustomErrorWithArgs(
-      verification.write.revealVote([jobId, Vote.ProviderWrong, v.voteSalt(jobId, member)], { account: member.account }),
-      verification,
-      "VoteAlreadyRevealed",
-      [jobId, address(member)],
-    );
-  });
-
-  it("a dispute resolves once: a second resolve moves nothing", async () => {
-    const { verification, token, market, keeper, challenger, d, v } = await loadVerification(verifiersUnsampled);
-    const jobId = await d.revealed();
-    await v.challenge(jobId, challenger);
-    await v.drawCommittee(jobId);
-    await v.vote(jobId, [Vote.ProviderWrong, Vote.ProviderWrong, Vote.ProviderWrong]);
-    await v.resolve(jobId);
-    const balances = [await token.read.balanceOf([verification.address]), await token.read.balanceOf([market.address])];
-    const credits = await verification.read.credits([challenger.account.address]);
-    await assertions.revertWithCustomErrorWithArgs(
-      verification.write.resolve([jobId, d.jobs.job(jobId), "0x"], { account: keeper.account }),
-      verification,
-      "WrongDisputeState",
-      [jobId, DisputeState.Resolved],
-    );
-    assert.deepEqual([await token.read.balanceOf([verification.address]), await token.read.balanceOf([market.address])], balances);
-    assert.equal(await verification.read.credits([challenger.account.address]), credits);
-  });
-
-  it("nobody is slashed twice for one job", async () => {
-    const sys = await loadVerification(verifiersSampled);
-    const { staking, verification, owner, keeper, d, v } = sys;
-    await verification.write.setParams([{ ...P, committeeSize: 5 }], { account: owner.account });
-    const slashes = new Map<string, number>();
-    const count = (receipt: { logs: Parameters<typeof parseEventLogs>[0]["logs"] }) => {
-      for (const log of parseEventLogs({ abi: staking.abi, logs: receipt.logs, eventName: "Slashed" })) {
-        const who = getAddress(log.args.account);
-        slashes.set(who, (slashes.get(who) ?? 0) + 1);
-      }
-    };
-
-    // The auditor disagrees, a committee of five overturns it with one member against and one silent:
-    // the auditor loses challengeBond, both of those members their penalty.
-    const jobId = await d.committed();
-    await d.waitForSeed(jobId);
-    const output = v.auditOutput(jobId, { agree: false });
-    await v.commitAudit(jobId, { output });
-    await d.reveal(jobId);
-    const auditor = await v.auditor(jobId);
-    await v.revealAudit(jobId, { output, verdict: Verdict.Disagree });
-    count(await v.drawCommittee(jobId));
-    const members = await v.committee(jobId);
-    assert.equal(members.length, 5);
-    await v.vote(jobId, [Vote.ProviderCorrect, Vote.ProviderCorrect, Vote.ProviderCorrect, Vote.ProviderWrong, Vote.None]);
-    count(await v.resolve(jobId));
-    assert.equal(slashes.get(address(auditor)), 1);
-    assert.equal(slashes.get(address(members[3])), 1);
-    assert.equal(slashes.get(address(members[4])), 1);
-    assert.equal(slashes.size, 3);
-
-    // Every other way to slash for this job is closed.
-    await assertions.revertWithCustomErrorWithArgs(
-      verification.write.penalizeAuditor([jobId, d.jobs.job(jobId)], { account: keeper.account }),
-      verification,
-      "NothingToPenalize",
-      [jobId],
-    );
-    await assertions.revertWithCustomErrorWithArgs(
-      verification.write.resolve([jobId, d.jobs.job(jobId), "0x"], { account: keeper.account }),
-      verification,
-      "WrongDisputeState",
-      [jobId, DisputeState.Resolved],
-    );
-    for (const [who, n] of slashes) assert.equal(n, 1, `${who} slashed ${n} times`);
   });
 });

@@ -12,8 +12,9 @@ import { getAddress, keccak256, maxUint256, parseEther, toHex, zeroAddress, type
 
 import { JobStatus } from "../../offchain/chain/jobs.js";
 import { decodeTensorBlob, elementCount, encodeTensorBlob, tensorFromArray, type Tensor } from "../../offchain/codec/tensor.js";
-import { deploySystem, FEE, setUpMarket, type Connection } from "../helpers/fixture.js";
+import { deploySystem, FEE, MODEL_COLLATERAL, setUpMarket, stakeVerifiers, type Connection } from "../helpers/fixture.js";
 import { inlineRoot, marketDriver, type Wallet } from "../helpers/market.js";
+import { VERIFICATION_PARAMS, verificationDriver, Vote } from "../helpers/verification.js";
 
 const connection = await network.create();
 const { viem, networkHelpers } = connection;
@@ -211,6 +212,7 @@ describe("examples: TextOrientationConsumer", () => {
     assert.equal(record.job.poster, getAddress(consumer.address));
     assert.equal(record.job.callbackGasLimit, CALLBACK_GAS);
     assert.equal(record.job.modelId, 1);
+    assert.equal(record.job.inlineOutput, true, "the output must come inline, for the callback to decode it");
     assert.equal(record.inputHash, keccak256(toHex("cls input blob")));
     assert.equal(record.inputURI, "http://127.0.0.1:8700/blobs/x");
     assert.equal(await token.read.balanceOf([dapp.account.address]), before - FEE);
@@ -299,11 +301,22 @@ describe("examples: TextOrientationConsumer", () => {
     });
   }
 
-  it("records NoInlineOutput when the result was revealed by URI", async () => {
-    const { consumer, dapp, d, request } = await load();
-    const jobId = await d.revealed(await request());
-    const { transactionHash } = await d.finalize(jobId);
-    await assertions.emitWithArgs(transactionHash, consumer, "OrientationFailed", [jobId, getAddress(dapp.account.address), Failure.NoInlineOutput, Status.Ok]);
+  it("posts with inlineOutput, so a provider cannot reveal by URI and leave the callback without the output", async () => {
+    const { consumer, market, provider, d, request, finalizedWith } = await load();
+    const jobId = await request();
+    assert.equal(d.jobs.job(jobId).inlineOutput, true, "the JobPosted event carries inlineOutput: true");
+    await d.committed(jobId);
+    await d.waitForSeed(jobId);
+    await assertions.revertWithCustomErrorWithArgs(
+      market.write.reveal(d.revealArgs(jobId, { outputURI: "http://127.0.0.1:8600/blobs/cls" }), { account: provider.account }),
+      market,
+      "InlineOutputRequired",
+      [jobId],
+    );
+    assert.equal(d.jobs.job(jobId).status, JobStatus.Committed);
+    // The same request revealed inline is resolved: the callback had the output.
+    const resolved = await finalizedWith(clsBlob([0.25, 0.75]));
+    assert.equal(await consumer.read.orientationOf([resolved.jobId]), 180);
   });
 
   it("reverts when anyone but the market calls onJobResult", async () => {
@@ -361,6 +374,31 @@ describe("examples: TextOrientationConsumer", () => {
       "RequestNotPending",
       [jobId, Request.Refunded],
     );
+  });
+
+  it("refunds a slashed job's fee and collects the poster's finder share from Verification", async () => {
+    const sys = await load();
+    const { consumer, market, verification, token, dapp, challenger, keeper, d, request } = sys;
+    // Verifiers in the set before the job is committed: its committee is drawn from the set of its commit block.
+    const { wallets } = await stakeVerifiers(connection, sys, 3);
+    const v = verificationDriver({ connection, sys, d, wallets });
+    const jobId = await d.revealed(await request(), { inlineOutput: hex(clsBlob([1, 0])) });
+    await token.write.mint([challenger.account.address, VERIFICATION_PARAMS.challengeBond]);
+    await token.write.approve([verification.address, VERIFICATION_PARAMS.challengeBond], { account: challenger.account });
+    await d.jobs.send(verification.write.challenge([jobId, d.jobs.job(jobId)], { account: challenger.account }));
+    await v.drawCommittee(jobId);
+    await v.vote(jobId, (_member, _seats) => Vote.ProviderWrong);
+    await v.resolve(jobId);
+    assert.equal(d.jobs.job(jobId).status, JobStatus.Slashed);
+    // No auditor found the fault: the finder's share of the slash goes to the poster, this contract.
+    const finderShare = (MODEL_COLLATERAL * BigInt(VERIFICATION_PARAMS.challengerRewardBps)) / 10_000n;
+    assert.equal(await verification.read.credits([consumer.address]), finderShare);
+    const before = await token.read.balanceOf([dapp.account.address]);
+    await consumer.write.refund([jobId, d.jobs.job(jobId)], { account: keeper.account });
+    assert.equal(await token.read.balanceOf([dapp.account.address]), before + FEE, "the requester gets its fee back");
+    assert.equal(await verification.read.credits([consumer.address]), 0n, "nothing stays owed to the consumer in Verification");
+    assert.equal(await market.read.credits([consumer.address]), 0n);
+    assert.equal(await token.read.balanceOf([consumer.address]), finderShare, "the compensation is collected into the consumer");
   });
 
   it("refunds two expired requests from one withdrawal of the market credits", async () => {

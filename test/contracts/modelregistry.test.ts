@@ -7,6 +7,7 @@ import {
   deploySystem,
   FEE,
   jobRequest,
+  jobTracker,
   MODEL_COLLATERAL,
   modelSpec,
   PRICE_FLOOR,
@@ -37,12 +38,11 @@ async function registryWithModel(connection: Connection) {
   return { ...fx, modelId: 1n };
 }
 
-/** A spec that changes everything `update` may change, and nothing it may not. */
+/** A spec that changes everything `update` may change (uri, collateral, price floor), and nothing it may not. */
 function updatedSpec(): ModelSpecInput {
   return modelSpec({
     uri: "https://models.example/resnet18-v2.onnx",
-    runtime: "onnxruntime-node@1.31.0",
-    tolerance: { kind: Tolerance.Argmax, axis: -1, absTolE12: 0n, relTolE12: 0n },
+    minCollateral: MODEL_COLLATERAL * 2n,
     priceFloor: PRICE_FLOOR * 3n,
   });
 }
@@ -198,7 +198,7 @@ describe("ModelRegistry", () => {
   });
 
   describe("update", () => {
-    it("replaces uri, runtime, tolerance and price floor, and emits ModelUpdated", async () => {
+    it("replaces uri, collateral and price floor, and emits ModelUpdated", async () => {
       const { registry, alice, modelId } = await networkHelpers.loadFixture(registryWithModel);
       const spec = updatedSpec();
       await viem.assertions.emitWithArgs(
@@ -208,7 +208,50 @@ describe("ModelRegistry", () => {
         [modelId, spec],
       );
       assert.deepEqual(await registry.read.model([modelId]), storedModel(spec, alice.account.address));
-      assert.deepEqual(await registry.read.terms([modelId]), [true, PRICE_FLOOR * 3n, MODEL_COLLATERAL]);
+      assert.deepEqual(await registry.read.terms([modelId]), [true, PRICE_FLOOR * 3n, MODEL_COLLATERAL * 2n]);
+    });
+
+    // What a result is judged by never changes under a job: a new tolerance or runtime is a new model.
+    const registered = modelSpec().tolerance;
+    for (const [what, changed] of [
+      ["kind", { ...registered, kind: Tolerance.Argmax, absTolE12: 0n, relTolE12: 0n }],
+      ["axis", { ...registered, axis: 1 }],
+      ["absTol", { ...registered, absTolE12: registered.absTolE12 + 1n }],
+      ["relTol", { ...registered, relTolE12: registered.relTolE12 - 1n }],
+    ] as const) {
+      it(`reverts with ToleranceChanged when the tolerance's ${what} differs, and keeps the registered spec`, async () => {
+        const { registry, alice, modelId } = await networkHelpers.loadFixture(registryWithModel);
+        await viem.assertions.revertWithCustomErrorWithArgs(
+          registry.write.update([modelId, { ...updatedSpec(), tolerance: changed }], { account: alice.account }),
+          registry,
+          "ToleranceChanged",
+          [modelId],
+        );
+        assert.deepEqual(await registry.read.model([modelId]), storedModel(modelSpec(), alice.account.address));
+      });
+    }
+
+    it("reverts with RuntimeChanged when the runtime differs, even by a patch version or letter case", async () => {
+      const { registry, alice, modelId } = await networkHelpers.loadFixture(registryWithModel);
+      for (const runtime of ["onnxruntime-node@1.30.1", "ONNXRUNTIME-NODE@1.30.0", ""]) {
+        await viem.assertions.revertWithCustomErrorWithArgs(
+          registry.write.update([modelId, { ...updatedSpec(), runtime }], { account: alice.account }),
+          registry,
+          "RuntimeChanged",
+          [modelId],
+        );
+      }
+      assert.deepEqual(await registry.read.model([modelId]), storedModel(modelSpec(), alice.account.address));
+    });
+
+    it("refuses a tolerance change before validating it: an invalid new tolerance is ToleranceChanged", async () => {
+      const { registry, alice, modelId } = await networkHelpers.loadFixture(registryWithModel);
+      await viem.assertions.revertWithCustomErrorWithArgs(
+        registry.write.update([modelId, modelSpec({ tolerance: tolerance(Tolerance.Exact, 0n, 1n) })], { account: alice.account }),
+        registry,
+        "ToleranceChanged",
+        [modelId],
+      );
     });
 
     it("keeps a deactivated model inactive", async () => {
@@ -267,10 +310,10 @@ describe("ModelRegistry", () => {
         [],
       );
       await viem.assertions.revertWithCustomErrorWithArgs(
-        registry.write.update([modelId, modelSpec({ tolerance: tolerance(Tolerance.Exact, 0n, 1n) })], { account: alice.account }),
+        registry.write.update([modelId, modelSpec({ minCollateral: 0n })], { account: alice.account }),
         registry,
-        "InvalidTolerance",
-        [Tolerance.Exact],
+        "ZeroCollateral",
+        [],
       );
       assert.deepEqual(await registry.read.model([modelId]), storedModel(modelSpec(), alice.account.address));
     });
@@ -405,6 +448,16 @@ describe("ModelRegistry", () => {
     it("refuses jobs for a model id that was never registered", async () => {
       const sys = await networkHelpers.loadFixture(market);
       await viem.assertions.revertWithCustomErrorWithArgs(post(sys, FEE, 2n), sys.market, "ModelInactive", [2n]);
+    });
+
+    it("keeps the collateral a job was posted with when the owner changes it afterwards", async () => {
+      const sys = await networkHelpers.loadFixture(market);
+      const jobs = jobTracker(sys);
+      await jobs.send(post(sys));
+      await sys.registry.write.update([sys.modelId, modelSpec({ minCollateral: MODEL_COLLATERAL * 5n })], { account: sys.owner.account });
+      await jobs.send(post(sys));
+      assert.equal(jobs.job(1n).collateral, MODEL_COLLATERAL, "posted before the update");
+      assert.equal(jobs.job(2n).collateral, MODEL_COLLATERAL * 5n, "posted after it");
     });
 
     it("applies an updated price floor to the next job", async () => {

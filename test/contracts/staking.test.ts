@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 
-import { network } from "hardhat";
+import { anyValue } from "@nomicfoundation/hardhat-viem-assertions/predicates";
+import { artifacts, network } from "hardhat";
 import { encodeAbiParameters, getAddress, keccak256, maxUint256, parseEther, toHex, zeroAddress, type Address } from "viem";
 
 import { commitment } from "../../offchain/codec/commitment.js";
@@ -28,6 +31,12 @@ const PARAMS = { unbondingPeriod: UNBONDING_PERIOD, minVerifierStake: MIN_VERIFI
 const MAX_UINT112 = 2n ** 112n - 1n;
 /** OpenZeppelin's ERC20 keeps `_balances` in its first storage slot. */
 const ERC20_BALANCES_SLOT = 0n;
+/**
+ * Staking's `verifierSlotCount`: after Ownable's owner (0) and Ownable2Step's pending owner (1), Staking's own
+ * variables in declaration order: jobMarket, verification, _params, totalStaked, totalUnbonding, _accounts,
+ * _exits, _tree, _slotOwners, _memberships, _freeSlots, verifierSlotCount (the test checks it).
+ */
+const VERIFIER_SLOT_COUNT_SLOT = 13n;
 
 // ------------------------------------------------------------------ fixtures
 
@@ -36,13 +45,23 @@ async function deployStaking({ viem }: Connection) {
   const [owner, market, verification, alice, bob, carol, dave, recipient] = await viem.getWalletClients();
   const token = await viem.deployContract("DinferTestToken");
   const staking = await viem.deployContract("Staking", [token.address, owner.account.address, PARAMS]);
-  return { token, staking, owner, market, verification, alice, bob, carol, dave, recipient };
+  const publicClient = await viem.getPublicClient();
+  return { token, staking, owner, market, verification, alice, bob, carol, dave, recipient, publicClient };
 }
 
 /** Two accounts stand in for JobMarket and Verification, so each protocol call is made directly. */
 async function wiredStaking(connection: Connection) {
   const fx = await deployStaking(connection);
   await fx.staking.write.setProtocol([fx.market.account.address, fx.verification.account.address], { account: fx.owner.account });
+  return fx;
+}
+
+/** alice, bob, carol and dave in the verifier set, in slots 0-3, weighing 100, 200, 300 and 400 tokens. */
+async function weighted(connection: Connection) {
+  const fx = await wiredStaking(connection);
+  for (const [i, who] of [fx.alice, fx.bob, fx.carol, fx.dave].entries()) {
+    await deposit(fx, who, MIN_VERIFIER_STAKE * BigInt(i + 1), ROLE_VERIFIER);
+  }
   return fx;
 }
 
@@ -65,7 +84,15 @@ async function deposit({ token, staking }: Fixture, who: Wallet, amount: bigint,
   return staking.write.stake([amount, roles], { account: who.account });
 }
 
-type AccountView = { stake: bigint; locked: bigint; unbonding: bigint; unbondingEnd: bigint; roles: number; inVerifierSet: boolean };
+type AccountView = {
+  stake: bigint;
+  locked: bigint;
+  unbonding: bigint;
+  unbondingEnd: bigint;
+  roles: number;
+  inVerifierSet: boolean;
+  verifierWeight: bigint;
+};
 
 /** Asserts the listed fields of `account(who)`. */
 async function expectAccount({ staking }: Pick<Fixture, "staking">, who: Address, expected: Partial<AccountView>) {
@@ -74,11 +101,59 @@ async function expectAccount({ staking }: Pick<Fixture, "staking">, who: Address
   assert.deepEqual(picked, expected);
 }
 
-async function verifierSet({ staking }: Pick<Fixture, "staking">): Promise<Address[]> {
-  const count = await staking.read.verifierCount();
-  const set: Address[] = [];
-  for (let i = 0n; i < count; i++) set.push(await staking.read.verifierAt([i]));
-  return set;
+/** The owner of every slot the set has used, in slot order (zero for a free slot). */
+async function slots({ staking }: Pick<Fixture, "staking">): Promise<Address[]> {
+  const count = await staking.read.verifierSlotCount();
+  const owners: Address[] = [];
+  for (let i = 0n; i < count; i++) owners.push(getAddress(await staking.read.verifierAt([i])));
+  return owners;
+}
+
+/** The members now, in slot order. */
+async function verifierSet(fx: Pick<Fixture, "staking">): Promise<Address[]> {
+  return (await slots(fx)).filter((a) => a !== zeroAddress);
+}
+
+type Member = { address: Address; weight: bigint };
+
+/** Every slot with its owner and weight now, in slot order (free slots weigh zero). */
+async function members_({ staking }: Pick<Fixture, "staking">): Promise<Member[]> {
+  const owners = await slots({ staking });
+  return Promise.all(
+    owners.map(async (address) => ({ address, weight: address === zeroAddress ? 0n : (await staking.read.account([address])).verifierWeight })),
+  );
+}
+
+/**
+ * drawVerifier restated: the excluded members' ranges are cut out of the cumulative weights (slot order),
+ * the point `seed % remainingWeight` is taken in what is left, and the member whose range holds it wins;
+ * zero when nobody is left. `members` is the set at the snapshot, in slot order.
+ */
+function expectedDraw(members: Member[], seed: bigint, excluded: Address[] = []): Address {
+  const out = new Set(excluded.map((a) => getAddress(a)));
+  const left = members.filter((m) => m.address !== zeroAddress && m.weight !== 0n && !out.has(getAddress(m.address)));
+  const total = left.reduce((sum, m) => sum + m.weight, 0n);
+  if (total === 0n) return zeroAddress;
+  let point = seed % total;
+  for (const m of left) {
+    if (point < m.weight) return getAddress(m.address);
+    point -= m.weight;
+  }
+  throw new Error("unreachable: the point lies inside the remaining weight");
+}
+
+/** A seed spread over the whole uint256 range: keccak256 of `label` and `i`. */
+function seedOf(i: number, label = "seed"): bigint {
+  return BigInt(keccak256(encodeAbiParameters([{ type: "string" }, { type: "uint256" }], [label, BigInt(i)])));
+}
+
+/** How often each account is drawn over `n` seeds (seedOf 0..n-1) at the latest block, with `excluded` left out. */
+async function tally({ staking, publicClient }: Pick<Fixture, "staking" | "publicClient">, n: number, excluded: Address[] = []) {
+  const latest = await publicClient.getBlockNumber();
+  const counts = new Map<Address, number>();
+  const draws = await Promise.all(Array.from({ length: n }, (_, i) => staking.read.drawVerifier([seedOf(i), latest, excluded])));
+  for (const drawn of draws) counts.set(getAddress(drawn), (counts.get(getAddress(drawn)) ?? 0) + 1);
+  return counts;
 }
 
 const addr = (wallet: Wallet) => getAddress(wallet.account.address);
@@ -428,51 +503,77 @@ describe("Staking", () => {
     });
   });
 
-  describe("verifier set", () => {
-    it("adds an account with the verifier role and at least minVerifierStake, emitting VerifierAdded", async () => {
+  describe("the verifier set (a stake-weighted tree, checkpointed per block)", () => {
+    it("weighs an account with the verifier role and at least minVerifierStake by its stake, emitting VerifierAdded and VerifierWeightSet", async () => {
       const fx = await networkHelpers.loadFixture(wiredStaking);
-      await viem.assertions.emitWithArgs(deposit(fx, fx.alice, MIN_VERIFIER_STAKE, ROLE_VERIFIER), fx.staking, "VerifierAdded", [
-        fx.alice.account.address,
-      ]);
-      assert.equal(await fx.staking.read.isVerifier([fx.alice.account.address]), true);
-      await expectAccount(fx, fx.alice.account.address, { inVerifierSet: true });
-      assert.deepEqual(await verifierSet(fx), addresses(fx.alice));
+      const { staking, alice } = fx;
+      const amount = parseEther("150");
+      const hash = await deposit(fx, alice, amount, ROLE_VERIFIER);
+      const { blockNumber } = await fx.publicClient.waitForTransactionReceipt({ hash });
+      await viem.assertions.emitWithArgs(hash, staking, "VerifierAdded", [addr(alice), 0n]);
+      await viem.assertions.emitWithArgs(hash, staking, "VerifierWeightSet", [addr(alice), amount, blockNumber]);
+      assert.equal(await staking.read.isVerifier([alice.account.address]), true);
+      await expectAccount(fx, alice.account.address, { inVerifierSet: true, verifierWeight: amount });
+      assert.deepEqual(await verifierSet(fx), addresses(alice));
+      assert.deepEqual([await staking.read.verifierCount(), await staking.read.verifierSlotCount()], [1n, 1n]);
+      assert.equal(await staking.read.verifierWeightAt([alice.account.address, blockNumber]), amount);
+      assert.equal(await staking.read.totalVerifierWeightAt([blockNumber]), amount);
+      assert.equal(await staking.read.totalVerifierWeightAt([blockNumber - 1n]), 0n, "nothing before the stake's block");
     });
 
-    it("leaves out a verifier under the minimum until a top-up reaches it", async () => {
+    it("leaves out an account under the minimum until a top-up reaches it, then weighs its whole stake", async () => {
       const fx = await networkHelpers.loadFixture(wiredStaking);
       await deposit(fx, fx.alice, MIN_VERIFIER_STAKE - 1n, ROLE_VERIFIER);
       assert.equal(await fx.staking.read.isVerifier([fx.alice.account.address]), false);
+      await expectAccount(fx, fx.alice.account.address, { inVerifierSet: false, verifierWeight: 0n });
       assert.equal(await fx.staking.read.verifierCount(), 0n);
       await deposit(fx, fx.alice, 1n, ROLE_VERIFIER);
       assert.deepEqual(await verifierSet(fx), addresses(fx.alice));
+      await expectAccount(fx, fx.alice.account.address, { verifierWeight: MIN_VERIFIER_STAKE });
     });
 
     it("leaves out a provider-only account whatever its stake", async () => {
       const fx = await networkHelpers.loadFixture(wiredStaking);
       await deposit(fx, fx.alice, MIN_VERIFIER_STAKE * 10n, ROLE_PROVIDER);
       assert.equal(await fx.staking.read.verifierCount(), 0n);
+      assert.equal(await fx.staking.read.totalVerifierWeightAt([await fx.publicClient.getBlockNumber()]), 0n);
     });
 
-    it("joins and leaves with setRoles, emitting VerifierAdded and VerifierRemoved", async () => {
+    it("moves a member's weight with its stake: a top-up and an unbonding request each emit VerifierWeightSet", async () => {
+      const fx = await networkHelpers.loadFixture(wiredStaking);
+      const { staking, alice, bob } = fx;
+      await deposit(fx, alice, parseEther("200"), BOTH_ROLES);
+      await deposit(fx, bob, parseEther("100"), ROLE_VERIFIER);
+      const topUp = await deposit(fx, alice, parseEther("50"), BOTH_ROLES);
+      await viem.assertions.emitWithArgs(topUp, staking, "VerifierWeightSet", [addr(alice), parseEther("250"), anyValue]);
+      const unbond = staking.write.requestUnbond([parseEther("120")], { account: alice.account });
+      await viem.assertions.emitWithArgs(unbond, staking, "VerifierWeightSet", [addr(alice), parseEther("130"), anyValue]);
+      await expectAccount(fx, alice.account.address, { stake: parseEther("130"), verifierWeight: parseEther("130") });
+      const latest = await fx.publicClient.getBlockNumber();
+      assert.equal(await staking.read.totalVerifierWeightAt([latest]), parseEther("230"));
+      assert.equal(await staking.read.verifierWeightAt([alice.account.address, latest]), parseEther("130"));
+      assert.equal(await staking.read.verifierWeightAt([bob.account.address, latest]), parseEther("100"));
+      assert.equal(await staking.read.verifierCount(), 2n, "a weight change is not a new member");
+    });
+
+    it("joins and leaves with setRoles: VerifierAdded, then VerifierRemoved and a zero weight", async () => {
       const fx = await networkHelpers.loadFixture(wiredStaking);
       await deposit(fx, fx.alice, MIN_VERIFIER_STAKE, ROLE_PROVIDER);
       await viem.assertions.emitWithArgs(
         fx.staking.write.setRoles([BOTH_ROLES], { account: fx.alice.account }),
         fx.staking,
         "VerifierAdded",
-        [fx.alice.account.address],
+        [addr(fx.alice), 0n],
       );
-      await viem.assertions.emitWithArgs(
-        fx.staking.write.setRoles([ROLE_PROVIDER], { account: fx.alice.account }),
-        fx.staking,
-        "VerifierRemoved",
-        [fx.alice.account.address],
-      );
+      const leave = fx.staking.write.setRoles([ROLE_PROVIDER], { account: fx.alice.account });
+      await viem.assertions.emitWithArgs(leave, fx.staking, "VerifierRemoved", [addr(fx.alice), 0n]);
+      await viem.assertions.emitWithArgs(leave, fx.staking, "VerifierWeightSet", [addr(fx.alice), 0n, anyValue]);
       assert.equal(await fx.staking.read.verifierCount(), 0n);
+      assert.equal(await fx.staking.read.verifierAt([0n]), zeroAddress, "the slot is free");
+      await expectAccount(fx, fx.alice.account.address, { inVerifierSet: false, verifierWeight: 0n, stake: MIN_VERIFIER_STAKE });
     });
 
-    it("removes a verifier whose unbonding request takes it under the minimum", async () => {
+    it("removes a member whose unbonding request takes it under the minimum", async () => {
       const fx = await networkHelpers.loadFixture(wiredStaking);
       await deposit(fx, fx.alice, MIN_VERIFIER_STAKE + 5n, ROLE_VERIFIER);
       await fx.staking.write.requestUnbond([5n], { account: fx.alice.account });
@@ -481,106 +582,318 @@ describe("Staking", () => {
         fx.staking.write.requestUnbond([1n], { account: fx.alice.account }),
         fx.staking,
         "VerifierRemoved",
-        [fx.alice.account.address],
+        [addr(fx.alice), 0n],
       );
       assert.equal(await fx.staking.read.isVerifier([fx.alice.account.address]), false);
     });
 
-    it("fills a leaver's slot with the last verifier and keeps every slot right", async () => {
+    it("gives a leaver's slot to the next member and only then opens a new slot", async () => {
       const fx = await networkHelpers.loadFixture(wiredStaking);
       const { staking, alice, bob, carol, dave } = fx;
       for (const who of [alice, bob, carol]) await deposit(fx, who, MIN_VERIFIER_STAKE, ROLE_VERIFIER);
-      assert.deepEqual(await verifierSet(fx), addresses(alice, bob, carol));
-
-      await staking.write.setRoles([0], { account: alice.account });
-      assert.deepEqual(await verifierSet(fx), addresses(carol, bob));
-      // carol now sits in slot 0: removing her must not disturb bob.
-      await staking.write.setRoles([0], { account: carol.account });
-      assert.deepEqual(await verifierSet(fx), addresses(bob));
-      await deposit(fx, dave, MIN_VERIFIER_STAKE, ROLE_VERIFIER);
-      await staking.write.setRoles([ROLE_VERIFIER], { account: alice.account });
-      assert.deepEqual(await verifierSet(fx), addresses(bob, dave, alice));
-      for (const who of [alice, bob, dave]) assert.equal(await staking.read.isVerifier([who.account.address]), true);
-      assert.equal(await staking.read.isVerifier([carol.account.address]), false);
+      assert.deepEqual(await slots(fx), addresses(alice, bob, carol));
+      await staking.write.setRoles([0], { account: bob.account });
+      assert.deepEqual(await slots(fx), [addr(alice), zeroAddress, addr(carol)]);
+      await viem.assertions.emitWithArgs(deposit(fx, dave, MIN_VERIFIER_STAKE, ROLE_VERIFIER), staking, "VerifierAdded", [addr(dave), 1n]);
+      assert.deepEqual(await slots(fx), addresses(alice, dave, carol));
+      await viem.assertions.emitWithArgs(staking.write.setRoles([ROLE_VERIFIER], { account: bob.account }), staking, "VerifierAdded", [
+        addr(bob),
+        3n,
+      ]);
+      assert.deepEqual(await slots(fx), addresses(alice, dave, carol, bob));
+      assert.deepEqual([await staking.read.verifierCount(), await staking.read.verifierSlotCount()], [4n, 4n]);
     });
 
-    it("never draws a verifier whose stake is under a raised minVerifierStake", async () => {
-      const fx = await networkHelpers.loadFixture(deployStaking);
-      const { staking, owner, alice, bob } = fx;
+    it("holds at most MAX_VERIFIERS (1024) slots: a new member then needs a freed slot (VerifierSetFull)", async () => {
+      const fx = await networkHelpers.loadFixture(wiredStaking);
+      const { staking, alice, bob, carol } = fx;
+      assert.equal(await staking.read.MAX_VERIFIERS(), 1024n);
       await deposit(fx, alice, MIN_VERIFIER_STAKE, ROLE_VERIFIER);
-      await deposit(fx, bob, MIN_VERIFIER_STAKE * 3n, ROLE_VERIFIER);
-      await staking.write.setParams([{ ...PARAMS, minVerifierStake: MIN_VERIFIER_STAKE * 2n }], { account: owner.account });
-      // alice's 100 is now under the 200 that IStaking says an account needs to be in the verifier set.
-      for (const seed of [0n, 1n]) {
-        assert.equal(getAddress(await staking.read.drawVerifier([seed, []])), getAddress(bob.account.address), `seed ${seed}`);
-      }
+      // Filling 1024 slots one stake at a time takes minutes: the slot counter is set in storage
+      // instead, after checking that the slot found holds it.
+      assert.equal(BigInt((await fx.publicClient.getStorageAt({ address: staking.address, slot: toHex(VERIFIER_SLOT_COUNT_SLOT) }))!), 1n);
+      await networkHelpers.setStorageAt(staking.address, VERIFIER_SLOT_COUNT_SLOT, 1024n);
+      assert.equal(await staking.read.verifierSlotCount(), 1024n);
+      await fx.token.write.mint([bob.account.address, MIN_VERIFIER_STAKE]);
+      await fx.token.write.approve([staking.address, MIN_VERIFIER_STAKE], { account: bob.account });
+      await viem.assertions.revertWithCustomErrorWithArgs(
+        staking.write.stake([MIN_VERIFIER_STAKE, ROLE_VERIFIER], { account: bob.account }),
+        staking,
+        "VerifierSetFull",
+        [1024n],
+      );
+      // Stake that does not make a member is still accepted.
+      await deposit(fx, carol, MIN_VERIFIER_STAKE, ROLE_PROVIDER);
+      await staking.write.setRoles([0], { account: alice.account });
+      await staking.write.stake([MIN_VERIFIER_STAKE, ROLE_VERIFIER], { account: bob.account });
+      assert.equal(await staking.read.verifierAt([0n]), addr(bob), "bob takes alice's freed slot");
     });
-    it("lets anyone evict a member left under a raised minVerifierStake with syncVerifier", async () => {
+
+    it("keeps a member under a raised minVerifierStake until syncVerifier, which anyone may call, removes it", async () => {
       const fx = await networkHelpers.loadFixture(deployStaking);
       const { staking, owner, alice, bob, carol } = fx;
       await deposit(fx, alice, MIN_VERIFIER_STAKE, ROLE_VERIFIER);
       await deposit(fx, bob, MIN_VERIFIER_STAKE * 3n, ROLE_VERIFIER);
       await staking.write.setParams([{ ...PARAMS, minVerifierStake: MIN_VERIFIER_STAKE * 2n }], { account: owner.account });
-      assert.equal(await staking.read.isVerifier([alice.account.address]), true);
+      assert.equal(await staking.read.isVerifier([alice.account.address]), true, "no loop over the set at setParams");
       await viem.assertions.emitWithArgs(
         staking.write.syncVerifier([alice.account.address], { account: carol.account }),
         staking,
         "VerifierRemoved",
-        [getAddress(alice.account.address)],
+        [addr(alice), 0n],
       );
       assert.equal(await staking.read.isVerifier([alice.account.address]), false);
       assert.equal(await staking.read.verifierCount(), 1n);
-      // bob still qualifies: syncing him changes nothing.
-      await staking.write.syncVerifier([bob.account.address], { account: carol.account });
-      assert.equal(await staking.read.isVerifier([bob.account.address]), true);
+      // bob still qualifies: syncing him changes nothing and emits nothing.
+      const hash = await staking.write.syncVerifier([bob.account.address], { account: carol.account });
+      const { logs } = await fx.publicClient.waitForTransactionReceipt({ hash });
+      assert.equal(logs.length, 0);
+      await expectAccount(fx, bob.account.address, { verifierWeight: MIN_VERIFIER_STAKE * 3n });
     });
   });
 
   describe("drawVerifier", () => {
-    /** alice, bob and carol in the set, in that order. */
-    async function threeVerifiers(connection: Connection) {
-      const fx = await wiredStaking(connection);
-      for (const who of [fx.alice, fx.bob, fx.carol]) await deposit(fx, who, MIN_VERIFIER_STAKE, ROLE_VERIFIER);
-      return fx;
+    /** Draws at `snapshot` (the latest block by default). */
+    async function draw({ staking, publicClient }: Fixture, seed: bigint, { excluded = [] as Wallet[], snapshot }: { excluded?: Wallet[]; snapshot?: bigint } = {}) {
+      const at = snapshot ?? (await publicClient.getBlockNumber());
+      return getAddress(await staking.read.drawVerifier([seed, at, excluded.map((w) => w.account.address)]));
     }
 
-    const draw = async ({ staking }: Fixture, seed: bigint, excluded: Wallet[] = []) =>
-      getAddress(await staking.read.drawVerifier([seed, excluded.map((w) => w.account.address)]));
-
-    it("returns the zero address when the set is empty", async () => {
+    it("returns the zero address when the set was empty at the snapshot", async () => {
       const fx = await networkHelpers.loadFixture(wiredStaking);
+      const empty = await fx.publicClient.getBlockNumber();
       assert.equal(await draw(fx, 12345n), zeroAddress);
+      await deposit(fx, fx.alice, MIN_VERIFIER_STAKE, ROLE_VERIFIER);
+      assert.equal(await draw(fx, 12345n), addr(fx.alice));
+      assert.equal(await draw(fx, 12345n, { snapshot: empty }), zeroAddress, "the set as it was then");
     });
 
-    it("draws the verifier at seed % count", async () => {
-      const fx = await networkHelpers.loadFixture(threeVerifiers);
-      assert.equal(await draw(fx, 0n), addr(fx.alice));
-      assert.equal(await draw(fx, 4n), addr(fx.bob));
-      assert.equal(await draw(fx, 2n ** 256n - 1n), addr(fx.alice)); // (2^256 - 1) % 3 == 0
+    it("draws the member whose range of the cumulative weights holds seed % totalWeight", async () => {
+      const fx = await networkHelpers.loadFixture(weighted);
+      const members = await members_(fx);
+      const unit = MIN_VERIFIER_STAKE;
+      // The ranges' edges: alice [0, 100), bob [100, 300), carol [300, 600), dave [600, 1000); 1000 wraps to 0.
+      const edges: [bigint, Wallet][] = [
+        [0n, fx.alice],
+        [unit - 1n, fx.alice],
+        [unit, fx.bob],
+        [3n * unit - 1n, fx.bob],
+        [3n * unit, fx.carol],
+        [6n * unit, fx.dave],
+        [10n * unit - 1n, fx.dave],
+        [10n * unit, fx.alice],
+        [13n * unit, fx.carol],
+      ];
+      for (const [seed, who] of edges) assert.equal(await draw(fx, seed), addr(who), `seed ${seed}`);
+      for (let i = 0; i < 40; i++) assert.equal(await draw(fx, seedOf(i)), expectedDraw(members, seedOf(i)), `seed ${i}`);
     });
 
-    it("steps past excluded accounts, wrapping around the end of the set", async () => {
-      const fx = await networkHelpers.loadFixture(threeVerifiers);
-      assert.equal(await draw(fx, 1n, [fx.bob]), addr(fx.carol));
-      assert.equal(await draw(fx, 1n, [fx.bob, fx.carol]), addr(fx.alice));
-      assert.equal(await draw(fx, 1n, [fx.dave]), addr(fx.bob));
+    it("draws each member in proportion to its stake (2,000 seeds, weights 1:2:3:4)", async () => {
+      const fx = await networkHelpers.loadFixture(weighted);
+      const counts = await tally(fx, 2_000);
+      // Binomial(2000, p): each count within 5 standard deviations of 2000 p.
+      for (const [who, share] of [[fx.alice, 0.1], [fx.bob, 0.2], [fx.carol, 0.3], [fx.dave, 0.4]] as const) {
+        const expected = 2_000 * share;
+        const bound = 5 * Math.sqrt(2_000 * share * (1 - share));
+        const got = counts.get(addr(who)) ?? 0;
+        assert.ok(Math.abs(got - expected) <= bound, `${addr(who)}: ${got} draws, expected ${expected} +- ${bound.toFixed(0)}`);
+      }
     });
 
-    it("returns the zero address when every verifier is excluded", async () => {
-      const fx = await networkHelpers.loadFixture(threeVerifiers);
-      assert.equal(await draw(fx, 1n, [fx.alice, fx.bob, fx.carol]), zeroAddress);
+    it("gives a stake split over three accounts the same chance as one account holding it all (no Sybil gain)", async () => {
+      const fx = await networkHelpers.loadFixture(wiredStaking);
+      await deposit(fx, fx.alice, MIN_VERIFIER_STAKE * 3n, ROLE_VERIFIER);
+      for (const who of [fx.bob, fx.carol, fx.dave]) await deposit(fx, who, MIN_VERIFIER_STAKE, ROLE_VERIFIER);
+      const counts = await tally(fx, 2_000);
+      const split = (counts.get(addr(fx.bob)) ?? 0) + (counts.get(addr(fx.carol)) ?? 0) + (counts.get(addr(fx.dave)) ?? 0);
+      const whole = counts.get(addr(fx.alice)) ?? 0;
+      // Both halves ~ Binomial(2000, 0.5): sd 22.4, bound 5 sd.
+      assert.ok(Math.abs(whole - 1_000) <= 112 && Math.abs(split - 1_000) <= 112, `one account: ${whole} draws, three accounts: ${split}`);
+    });
+
+    it("reads the set as it was at the snapshot: later joins, leaves, top-ups, unbonding and slot reuse change no draw", async () => {
+      const fx = await networkHelpers.loadFixture(weighted);
+      const { staking, alice, bob, carol, dave, recipient } = fx;
+      const snapshot = await fx.publicClient.getBlockNumber();
+      const seeds = Array.from({ length: 40 }, (_, i) => seedOf(i));
+      const excluded = [carol];
+      const before = await Promise.all(seeds.map((seed) => draw(fx, seed, { snapshot })));
+      const beforeExcluding = await Promise.all(seeds.map((seed) => draw(fx, seed, { snapshot, excluded })));
+      const totalBefore = await staking.read.totalVerifierWeightAt([snapshot]);
+      const bobBefore = await staking.read.verifierWeightAt([bob.account.address, snapshot]);
+
+      await staking.write.setRoles([0], { account: dave.account }); // the heaviest member leaves
+      await deposit(fx, recipient, MIN_VERIFIER_STAKE * 50n, ROLE_VERIFIER); // a whale joins, in dave's slot
+      assert.equal(await staking.read.verifierAt([3n]), addr(recipient));
+      await deposit(fx, bob, MIN_VERIFIER_STAKE * 10n, ROLE_VERIFIER); // a top-up
+      await staking.write.requestUnbond([MIN_VERIFIER_STAKE * 3n], { account: carol.account }); // carol drops out
+      await staking.write.syncVerifier([alice.account.address]);
+      await networkHelpers.mine(3);
+
+      const after = await Promise.all(seeds.map((seed) => draw(fx, seed, { snapshot })));
+      assert.deepEqual(after, before);
+      // Carol, gone now, is still cut out of the snapshot's set by the range she had then.
+      assert.deepEqual(await Promise.all(seeds.map((seed) => draw(fx, seed, { snapshot, excluded }))), beforeExcluding);
+      assert.equal(await staking.read.totalVerifierWeightAt([snapshot]), totalBefore);
+      assert.equal(await staking.read.verifierWeightAt([bob.account.address, snapshot]), bobBefore);
+      const now = await Promise.all(seeds.map((seed) => draw(fx, seed)));
+      assert.notDeepEqual(now, before, "the changes are real: today's draws differ");
+      assert.ok(now.filter((a) => a === addr(recipient)).length > 20, "the whale dominates today's draws");
+    });
+
+    it("sees a change made in the snapshot block itself (the set at the end of that block)", async () => {
+      const fx = await networkHelpers.loadFixture(wiredStaking);
+      await deposit(fx, fx.alice, MIN_VERIFIER_STAKE, ROLE_VERIFIER);
+      const hash = await deposit(fx, fx.bob, MIN_VERIFIER_STAKE, ROLE_VERIFIER);
+      const { blockNumber } = await fx.publicClient.waitForTransactionReceipt({ hash });
+      assert.equal(await fx.staking.read.totalVerifierWeightAt([blockNumber]), MIN_VERIFIER_STAKE * 2n);
+      assert.equal(await fx.staking.read.totalVerifierWeightAt([blockNumber - 1n]), MIN_VERIFIER_STAKE);
+      const drawn = new Set<string>();
+      for (let i = 0; i < 20; i++) drawn.add(await draw(fx, seedOf(i), { snapshot: blockNumber }));
+      assert.deepEqual([...drawn].sort(), addresses(fx.alice, fx.bob).sort());
+      assert.equal(await draw(fx, MIN_VERIFIER_STAKE, { snapshot: blockNumber }), addr(fx.bob));
+      assert.equal(await draw(fx, MIN_VERIFIER_STAKE, { snapshot: blockNumber - 1n }), addr(fx.alice));
+    });
+
+    it("cuts the excluded members' ranges out of the cumulative weights and takes seed % remainingWeight in what is left", async () => {
+      const fx = await networkHelpers.loadFixture(weighted);
+      const members = await members_(fx);
+      const unit = MIN_VERIFIER_STAKE;
+      // Without bob (his range [100, 300) cut out) the remaining 800 read alice [0, 100), carol [100, 400),
+      // dave [400, 800): seed 100 is carol's, 800 wraps to alice.
+      for (const [seed, who] of [[unit - 1n, fx.alice], [unit, fx.carol], [4n * unit - 1n, fx.carol], [4n * unit, fx.dave], [8n * unit, fx.alice]] as const) {
+        assert.equal(await draw(fx, seed, { excluded: [fx.bob] }), addr(who), `seed ${seed} without bob`);
+      }
+      // Without alice and carol: bob [0, 200), dave [200, 600).
+      for (const [seed, who] of [[0n, fx.bob], [2n * unit - 1n, fx.bob], [2n * unit, fx.dave], [6n * unit, fx.bob]] as const) {
+        assert.equal(await draw(fx, seed, { excluded: [fx.carol, fx.alice] }), addr(who), `seed ${seed} without alice and carol`);
+      }
+      for (const excluded of [[fx.dave], [fx.dave, fx.carol], [fx.alice, fx.bob, fx.carol], [fx.bob, fx.dave]]) {
+        for (let i = 0; i < 20; i++) {
+          const drawn = await draw(fx, seedOf(i), { excluded });
+          assert.equal(drawn, expectedDraw(members, seedOf(i), excluded.map(addr)), `seed ${i}`);
+          assert.ok(!excluded.map(addr).includes(drawn));
+        }
+      }
+    });
+
+    it("with excluded members holding 99% of the weight, always draws a non-excluded member, in proportion to the remaining weight", async () => {
+      const fx = await networkHelpers.loadFixture(weighted);
+      // A whale (the job's own provider, say) holds 100,000 of 101,000; it and dave are excluded.
+      await deposit(fx, fx.recipient, MIN_VERIFIER_STAKE * 1000n, BOTH_ROLES);
+      const excluded = [addr(fx.recipient), addr(fx.dave)];
+      const total = await fx.staking.read.totalVerifierWeightAt([await fx.publicClient.getBlockNumber()]);
+      assert.equal(total, MIN_VERIFIER_STAKE * 1010n);
+      const n = 3_000;
+      const counts = await tally(fx, n, excluded);
+      assert.equal(counts.get(zeroAddress) ?? 0, 0, "never nobody");
+      for (const a of excluded) assert.equal(counts.get(a) ?? 0, 0, `${a} is never drawn`);
+      // alice, bob and carol weigh 1:2:3 of what is left: Binomial(3000, p), within 5 standard deviations.
+      for (const [who, share] of [[fx.alice, 1 / 6], [fx.bob, 2 / 6], [fx.carol, 3 / 6]] as const) {
+        const expected = n * share;
+        const bound = 5 * Math.sqrt(n * share * (1 - share));
+        const got = counts.get(addr(who)) ?? 0;
+        assert.ok(Math.abs(got - expected) <= bound, `${addr(who)}: ${got} of ${n} draws, expected ${expected.toFixed(0)} +- ${bound.toFixed(0)}`);
+      }
+    });
+
+    it("counts an account listed several times in excluded once, and ignores accounts that were not members at the snapshot", async () => {
+      const fx = await networkHelpers.loadFixture(weighted);
+      const members = await members_(fx);
+      const snapshot = await fx.publicClient.getBlockNumber();
+      // The recipient joins only after the snapshot; the stranger never does.
+      await deposit(fx, fx.recipient, MIN_VERIFIER_STAKE * 5n, ROLE_VERIFIER);
+      const stranger = getAddress(toHex(0xdead, { size: 20 }));
+      const at = (seed: bigint, excluded: Wallet[], extra: Address[] = []) =>
+        fx.staking.read.drawVerifier([seed, snapshot, [...excluded.map(addr), ...extra]]).then((a) => getAddress(a));
+      for (let i = 0; i < 20; i++) {
+        const seed = seedOf(i);
+        const once = expectedDraw(members, seed, addresses(fx.dave, fx.carol));
+        // Cutting dave's range twice would leave 1000 - 400 - 400 - 300 < 0: the draw would revert or stray.
+        assert.equal(await at(seed, [fx.dave, fx.dave, fx.carol, fx.dave]), once, `seed ${i}, dave three times`);
+        assert.equal(await at(seed, [fx.carol, fx.dave, fx.carol]), once, `seed ${i}, carol twice`);
+        assert.equal(await at(seed, [fx.recipient], [stranger, stranger]), expectedDraw(members, seed), `seed ${i}, non-members excluded`);
+      }
+      // Every member listed, some twice: nobody is left.
+      assert.equal(await at(1n, [fx.alice, fx.bob, fx.alice, fx.carol, fx.dave, fx.dave]), zeroAddress);
+    });
+
+    it("returns the zero address only when every member at the snapshot is excluded", async () => {
+      const fx = await networkHelpers.loadFixture(weighted);
+      const everyone = [fx.alice, fx.bob, fx.carol, fx.dave];
+      for (let i = 0; i < 10; i++) {
+        assert.equal(await draw(fx, seedOf(i), { excluded: everyone }), zeroAddress);
+        assert.equal(await draw(fx, seedOf(i), { excluded: [fx.bob, fx.carol, fx.dave] }), addr(fx.alice), "the one member left");
+      }
+      assert.equal(await fx.staking.read.MAX_EXCLUDED(), 16n);
     });
 
     it("accepts 16 excluded accounts and reverts with TooManyExcluded for 17", async () => {
-      const fx = await networkHelpers.loadFixture(threeVerifiers);
+      const fx = await networkHelpers.loadFixture(weighted);
       const strangers = Array.from({ length: 16 }, (_, i) => getAddress(toHex(i + 1, { size: 20 })));
-      assert.equal(getAddress(await fx.staking.read.drawVerifier([0n, strangers])), addr(fx.alice));
+      const latest = await fx.publicClient.getBlockNumber();
+      assert.notEqual(getAddress(await fx.staking.read.drawVerifier([0n, latest, strangers])), zeroAddress);
       await viem.assertions.revertWithCustomErrorWithArgs(
-        fx.staking.read.drawVerifier([0n, [...strangers, fx.alice.account.address]]),
+        fx.staking.read.drawVerifier([0n, latest, [...strangers, fx.alice.account.address]]),
         fx.staking,
         "TooManyExcluded",
         [17n, 16n],
       );
+    });
+
+    it("reverts with SnapshotInFuture for a snapshot after the current block", async () => {
+      const fx = await networkHelpers.loadFixture(weighted);
+      const latest = await fx.publicClient.getBlockNumber();
+      await viem.assertions.revertWithCustomErrorWithArgs(
+        fx.staking.read.drawVerifier([0n, latest + 2n, []]),
+        fx.staking,
+        "SnapshotInFuture",
+        [latest + 2n, (current: bigint) => current === latest || current === latest + 1n],
+      );
+      assert.notEqual(getAddress(await fx.staking.read.drawVerifier([0n, latest, []])), zeroAddress);
+    });
+
+    it("verifierWeightAt is exact at every past block after leaving and rejoining in another slot, and excluding such an account cuts the range it had then", async () => {
+      const fx = await networkHelpers.loadFixture(weighted);
+      const { staking, alice, bob, carol, dave, recipient } = fx;
+      const blockOf = async (hash: Promise<`0x${string}`>) => (await fx.publicClient.waitForTransactionReceipt({ hash: await hash })).blockNumber;
+      const unit = MIN_VERIFIER_STAKE;
+      const joined = await fx.publicClient.getBlockNumber(); // alice 100 in slot 0
+      const toppedUp = await blockOf(deposit(fx, alice, unit / 2n, ROLE_VERIFIER)); // 150
+      const left = await blockOf(staking.write.setRoles([0], { account: alice.account })); // slot 0 freed
+      const reused = await blockOf(deposit(fx, recipient, unit * 5n, ROLE_VERIFIER)); // the recipient takes slot 0
+      const rejoined = await blockOf(deposit(fx, alice, unit, ROLE_VERIFIER)); // 250, in a new slot
+      await networkHelpers.mine(2);
+      assert.deepEqual([await staking.read.verifierAt([0n]), await staking.read.verifierAt([4n])].map((a) => getAddress(a)), addresses(recipient, alice));
+
+      const weights = async (who: Wallet) =>
+        Promise.all([joined - 1n, joined, toppedUp, left, reused, rejoined, rejoined + 1n].map((b) => staking.read.verifierWeightAt([who.account.address, b])));
+      assert.deepEqual(await weights(alice), [unit, unit, (unit * 3n) / 2n, 0n, 0n, (unit * 5n) / 2n, (unit * 5n) / 2n]);
+      assert.deepEqual(await weights(recipient), [0n, 0n, 0n, 0n, unit * 5n, unit * 5n, unit * 5n]);
+      assert.equal(await staking.read.totalVerifierWeightAt([left]), unit * 9n);
+      assert.equal(await staking.read.totalVerifierWeightAt([rejoined]), unit * 9n + unit * 5n + (unit * 5n) / 2n);
+
+      // The set at each snapshot, in slot order, as the draws must read it.
+      const member = (who: Wallet, weight: bigint) => ({ address: addr(who), weight });
+      const others = [member(bob, unit * 2n), member(carol, unit * 3n), member(dave, unit * 4n)];
+      const sets: [bigint, Member[]][] = [
+        [toppedUp, [member(alice, (unit * 3n) / 2n), ...others]],
+        [left, others],
+        [rejoined, [member(recipient, unit * 5n), ...others, member(alice, (unit * 5n) / 2n)]],
+      ];
+      for (const [snapshot, set] of sets) {
+        for (let i = 0; i < 20; i++) {
+          for (const excluded of [[alice], [alice, carol], [recipient]]) {
+            const drawn = getAddress(await staking.read.drawVerifier([seedOf(i), snapshot, excluded.map((w) => w.account.address)]));
+            assert.equal(drawn, expectedDraw(set, seedOf(i), excluded.map(addr)), `snapshot ${snapshot}, seed ${i}, without ${excluded.map(addr)}`);
+          }
+        }
+      }
+      // Excluding alice at the top-up block cuts her range then, [0, 150): seed 0 lands on bob.
+      assert.equal(getAddress(await staking.read.drawVerifier([0n, toppedUp, [alice.account.address]])), addr(bob));
+      // After rejoining, alice's range is [1400, 1650) at the end: excluding her leaves 1400, and 1400 wraps to the recipient.
+      assert.equal(getAddress(await staking.read.drawVerifier([unit * 14n, rejoined, [alice.account.address]])), addr(recipient));
+      assert.equal(getAddress(await staking.read.drawVerifier([unit * 14n, rejoined, []])), addr(alice));
     });
   });
 
@@ -747,10 +1060,20 @@ describe("Staking", () => {
       await expectAccount(fx, alice.account.address, { stake: parseEther("20"), locked: 0n });
     });
 
-    it("removes a verifier that the slash takes under the minimum", async () => {
+    it("leaves a member's weight as it was until syncVerifier, which removes one the slash took under the minimum", async () => {
       const fx = await networkHelpers.loadFixture(wiredStaking);
       await deposit(fx, fx.alice, MIN_VERIFIER_STAKE, BOTH_ROLES);
-      await viem.assertions.emitWithArgs(slash(fx, 0n, 1n), fx.staking, "VerifierRemoved", [fx.alice.account.address]);
+      const hash = await slash(fx, 0n, 1n);
+      const { logs } = await fx.publicClient.waitForTransactionReceipt({ hash });
+      const topics = ["VerifierWeightSet(address,uint256,uint256)", "VerifierRemoved(address,uint256)"].map((e) => keccak256(toHex(e)));
+      assert.equal(logs.filter((l) => topics.includes(l.topics[0]!)).length, 0, "no re-weighting in the slash");
+      await expectAccount(fx, fx.alice.account.address, { stake: MIN_VERIFIER_STAKE - 1n, inVerifierSet: true, verifierWeight: MIN_VERIFIER_STAKE });
+      await viem.assertions.emitWithArgs(
+        fx.staking.write.syncVerifier([fx.alice.account.address], { account: fx.bob.account }),
+        fx.staking,
+        "VerifierRemoved",
+        [addr(fx.alice), 0n],
+      );
       assert.equal(await fx.staking.read.verifierCount(), 0n);
     });
 
@@ -772,6 +1095,113 @@ describe("Staking", () => {
         await viem.assertions.revertWithCustomErrorWithArgs(slash(fx, 0n, 1n, caller), fx.staking, "NotProtocol", [
           caller.account.address,
         ]);
+      }
+    });
+  });
+
+  describe("penalize (JobMarket and Verification only)", () => {
+    /** alice holds both roles: 200 staked, 150 of it locked as a provider's collateral, 30 more unbonding. */
+    async function bothRoles(fx: Fixture) {
+      await deposit(fx, fx.alice, parseEther("230"), BOTH_ROLES);
+      await fx.staking.write.requestUnbond([parseEther("30")], { account: fx.alice.account });
+      await fx.staking.write.lock([fx.alice.account.address, parseEther("150")], { account: fx.market.account });
+    }
+
+    const penalize = (fx: Fixture, amount: bigint, caller: Wallet = fx.verification) =>
+      fx.staking.write.penalize([fx.alice.account.address, amount, fx.recipient.account.address], { account: caller.account });
+
+    it("takes a penalty from the unlocked stake and sends it to the recipient, emitting Slashed", async () => {
+      const fx = await networkHelpers.loadFixture(wiredStaking);
+      await bothRoles(fx);
+      await viem.assertions.emitWithArgs(penalize(fx, parseEther("20")), fx.staking, "Slashed", [
+        addr(fx.alice),
+        parseEther("20"),
+        parseEther("20"),
+        addr(fx.recipient),
+      ]);
+      await expectAccount(fx, fx.alice.account.address, { stake: parseEther("180"), locked: parseEther("150"), unbonding: parseEther("30") });
+      assert.equal(await fx.token.read.balanceOf([fx.recipient.account.address]), parseEther("20"));
+      assert.equal(await fx.staking.read.totalStaked(), parseEther("180"));
+    });
+
+    it("never touches collateral locked for the account's own jobs: past the unlocked stake it takes unbonding stake", async () => {
+      const fx = await networkHelpers.loadFixture(wiredStaking);
+      await bothRoles(fx);
+      const { result } = await fx.staking.simulate.penalize(
+        [fx.alice.account.address, parseEther("70"), fx.recipient.account.address],
+        { account: fx.verification.account.address },
+      );
+      assert.equal(result, parseEther("70"));
+      await penalize(fx, parseEther("70"));
+      // 50 of free stake, then 20 of the 30 unbonding; the 150 of collateral stays whole.
+      await expectAccount(fx, fx.alice.account.address, { stake: parseEther("150"), locked: parseEther("150"), unbonding: parseEther("10") });
+      assert.equal(await fx.staking.read.totalStaked(), parseEther("150"));
+      assert.equal(await fx.staking.read.totalUnbonding(), parseEther("10"));
+    });
+
+    it("caps the penalty at the free and unbonding stake, so the account's own job's slash still finds its whole collateral", async () => {
+      const fx = await networkHelpers.loadFixture(wiredStaking);
+      await bothRoles(fx);
+      await viem.assertions.emitWithArgs(penalize(fx, parseEther("500")), fx.staking, "Slashed", [
+        addr(fx.alice),
+        parseEther("500"),
+        parseEther("80"),
+        addr(fx.recipient),
+      ]);
+      await expectAccount(fx, fx.alice.account.address, { stake: parseEther("150"), locked: parseEther("150"), unbonding: 0n });
+      // The faulted job's slash: its collateral, all of it.
+      const slashed = fx.staking.write.slash([fx.alice.account.address, parseEther("150"), parseEther("150"), fx.recipient.account.address], {
+        account: fx.market.account,
+      });
+      await viem.assertions.emitWithArgs(slashed, fx.staking, "Slashed", [addr(fx.alice), parseEther("150"), parseEther("150"), addr(fx.recipient)]);
+      await expectAccount(fx, fx.alice.account.address, { stake: 0n, locked: 0n, unbonding: 0n });
+    });
+
+    it("leaves the verifier weight as it was until syncVerifier re-weighs it", async () => {
+      const fx = await networkHelpers.loadFixture(wiredStaking);
+      await deposit(fx, fx.alice, parseEther("300"), ROLE_VERIFIER);
+      await deposit(fx, fx.bob, parseEther("100"), ROLE_VERIFIER);
+      const hash = await penalize(fx, parseEther("100"));
+      const { logs, blockNumber } = await fx.publicClient.waitForTransactionReceipt({ hash });
+      const weightSet = keccak256(toHex("VerifierWeightSet(address,uint256,uint256)"));
+      assert.equal(logs.filter((l) => l.topics[0] === weightSet).length, 0);
+      await expectAccount(fx, fx.alice.account.address, { stake: parseEther("200"), verifierWeight: parseEther("300") });
+      assert.equal(await fx.staking.read.totalVerifierWeightAt([blockNumber]), parseEther("400"));
+      await viem.assertions.emitWithArgs(
+        fx.staking.write.syncVerifier([fx.alice.account.address], { account: fx.carol.account }),
+        fx.staking,
+        "VerifierWeightSet",
+        [addr(fx.alice), parseEther("200"), anyValue],
+      );
+      await expectAccount(fx, fx.alice.account.address, { verifierWeight: parseEther("200") });
+      assert.equal(await fx.staking.read.totalVerifierWeightAt([await fx.publicClient.getBlockNumber()]), parseEther("300"));
+      assert.equal(await fx.staking.read.totalVerifierWeightAt([blockNumber]), parseEther("400"), "past snapshots keep the old weight");
+    });
+
+    it("takes nothing from an account with no free or unbonding stake, and moves no tokens", async () => {
+      const fx = await networkHelpers.loadFixture(wiredStaking);
+      await deposit(fx, fx.alice, parseEther("100"), ROLE_PROVIDER);
+      await fx.staking.write.lock([fx.alice.account.address, parseEther("100")], { account: fx.market.account });
+      await viem.assertions.emitWithArgs(penalize(fx, parseEther("5"), fx.market), fx.staking, "Slashed", [
+        addr(fx.alice),
+        parseEther("5"),
+        0n,
+        addr(fx.recipient),
+      ]);
+      assert.equal(await fx.token.read.balanceOf([fx.recipient.account.address]), 0n);
+    });
+
+    it("reverts with ZeroAddress for a zero recipient and with NotProtocol for any other caller", async () => {
+      const fx = await networkHelpers.loadFixture(wiredStaking);
+      await bothRoles(fx);
+      await viem.assertions.revertWithCustomErrorWithArgs(
+        fx.staking.write.penalize([fx.alice.account.address, 1n, zeroAddress], { account: fx.verification.account }),
+        fx.staking,
+        "ZeroAddress",
+        [],
+      );
+      for (const caller of [fx.alice, fx.owner, fx.bob]) {
+        await viem.assertions.revertWithCustomErrorWithArgs(penalize(fx, 1n, caller), fx.staking, "NotProtocol", [addr(caller)]);
       }
     });
   });
@@ -853,9 +1283,9 @@ describe("Staking", () => {
       }
     });
 
-    it("accepts an unbonding period equal to the market's job lifetime and reverts with UnbondingPeriodTooShort below it", async () => {
+    it("accepts an unbonding period equal to the terms' job lifetime and reverts with UnbondingPeriodTooShort below it", async () => {
       const sys = await networkHelpers.loadFixture(marketSystem);
-      const required = await sys.market.read.requiredUnbondingPeriod();
+      const required = await sys.terms.read.requiredUnbondingPeriod();
       const p = await sys.market.read.params();
       assert.equal(required, BigInt(p.maxClaimDelay + p.commitTimeout + p.revealTimeout + p.challengeWindow + p.disputeDuration));
       await viem.assertions.revertWithCustomErrorWithArgs(
@@ -866,6 +1296,20 @@ describe("Staking", () => {
       );
       await sys.staking.write.setParams([{ ...PARAMS, unbondingPeriod: required }], { account: sys.owner.account });
       assert.equal((await sys.staking.read.params()).unbondingPeriod, required);
+    });
+
+    it("accepts a minimum verifier stake equal to the terms' challenge bond and reverts with MinVerifierStakeBelowBond below it", async () => {
+      const sys = await networkHelpers.loadFixture(marketSystem);
+      const bond = await sys.terms.read.requiredVerifierStake();
+      assert.equal(bond, (await sys.terms.read.verificationParams()).challengeBond);
+      await viem.assertions.revertWithCustomErrorWithArgs(
+        sys.staking.write.setParams([{ ...PARAMS, minVerifierStake: bond - 1n }], { account: sys.owner.account }),
+        sys.staking,
+        "MinVerifierStakeBelowBond",
+        [bond - 1n, bond],
+      );
+      await sys.staking.write.setParams([{ ...PARAMS, minVerifierStake: bond }], { account: sys.owner.account });
+      assert.equal((await sys.staking.read.params()).minVerifierStake, bond);
     });
 
     it("gives new unbonding requests the new period and leaves pending ones as they were", async () => {
@@ -960,5 +1404,12 @@ describe("Staking", () => {
       assert.equal(await staking.read.totalStaked(), parseEther("1000") - penalty);
       assert.equal(await token.read.balanceOf([staking.address]), stakingBalance - penalty);
     });
+  });
+
+  it("asserts every custom error of IStaking somewhere in this file", async () => {
+    const { abi } = await artifacts.readArtifact("IStaking");
+    const source = readFileSync(fileURLToPath(import.meta.url), "utf8");
+    const missing = abi.filter((item) => item.type === "error" && !source.includes(`"${item.name}"`)).map((item) => item.name);
+    assert.deepEqual(missing, []);
   });
 });

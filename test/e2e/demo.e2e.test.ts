@@ -1,14 +1,17 @@
 /**
- * `npm run demo` as a newcomer runs it: `dinfer demo` as its own process (chain, Ignition, 3 workers
- * with one cheater, 4 verifiers, a dApp posting real jobs). Checks the JSON summary against what
- * the demo promises, that every cheat is caught, and that the demo leaves no process and no port
+ * `npm run demo` as a newcomer runs it: `npm run demo -- --json > summary.json`, which runs `dinfer demo`
+ * as its own process (chain, Ignition, 3 workers with one cheater, 4 verifiers, a dApp posting real
+ * jobs). Checks that the file is the JSON summary and nothing else, the summary against what the demo
+ * promises, that no faked result is ever paid (the demo counts the cheater's faked results from the
+ * chain's events against its own reference run), and that the demo leaves no process and no port
  * behind, also when interrupted with Ctrl-C.
  *
- * Run alone: `npx hardhat test mocha test/e2e/demo.e2e.test.ts` (about two minutes on 2 cores).
+ * Run alone: `npx hardhat test mocha test/e2e/demo.e2e.test.ts` (about five minutes on 2 cores: the
+ * chain's clock keeps with the wall clock, so a 60 s challenge window takes 60 s).
  */
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -21,10 +24,19 @@ const BIN = path.join(ROOT, "bin/dinfer.js");
 
 type DemoRun = { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; chainPort?: number };
 
-/** Runs `dinfer demo <args>`; `interruptAfter` sends SIGINT once that stderr text appears. */
-function runDemo(args: string[], { interruptAfter, timeoutMs = 400_000 }: { interruptAfter?: string; timeoutMs?: number } = {}): Promise<DemoRun> {
+/**
+ * Runs `dinfer demo <args>`, or with `npmTo` `npm run demo -- <args> > npmTo` (stdout is that file, as the
+ * shell would make it); `interruptAfter` sends SIGINT once that stderr text appears.
+ */
+function runDemo(
+  args: string[],
+  { interruptAfter, npmTo, timeoutMs = 600_000 }: { interruptAfter?: string; npmTo?: string; timeoutMs?: number } = {},
+): Promise<DemoRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, "demo", ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, FORCE_COLOR: "0" } });
+    const out = npmTo === undefined ? "pipe" : openSync(npmTo, "w");
+    const [command, argv] = npmTo === undefined ? [process.execPath, [BIN, "demo", ...args]] : ["npm", ["run", "demo", "--", ...args]];
+    const child = spawn(command, argv, { cwd: ROOT, stdio: ["ignore", out, "pipe"], env: { ...process.env, FORCE_COLOR: "0" } });
+    if (typeof out === "number") closeSync(out);
     let stdout = "";
     let stderr = "";
     let interrupted = false;
@@ -32,8 +44,8 @@ function runDemo(args: string[], { interruptAfter, timeoutMs = 400_000 }: { inte
       child.kill("SIGKILL");
       reject(new Error(`demo did not finish within ${timeoutMs} ms:\n${stderr.slice(-4000)}`));
     }, timeoutMs);
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on("data", (chunk: Buffer) => {
+    child.stdout?.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr!.on("data", (chunk: Buffer) => {
       stderr += chunk.toString();
       if (interruptAfter && !interrupted && stderr.includes(interruptAfter)) {
         interrupted = true;
@@ -43,6 +55,7 @@ function runDemo(args: string[], { interruptAfter, timeoutMs = 400_000 }: { inte
     child.once("exit", (code, signal) => {
       clearTimeout(timer);
       const port = /chain http:\/\/127\.0\.0\.1:(\d+)/.exec(stderr)?.[1];
+      if (npmTo !== undefined) stdout = readFileSync(npmTo, "utf8");
       resolve({ code, signal, stdout, stderr, chainPort: port ? Number(port) : undefined });
     });
   });
@@ -73,11 +86,14 @@ describe("npm run demo (dinfer demo as its own process)", function () {
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   });
 
-  it("runs real jobs to the end, catches every cheat, prints the JSON summary and leaves nothing behind", async function () {
-    this.timeout(420_000);
+  it("runs real jobs to the end, never pays a faked result, writes the JSON summary alone to the file and leaves nothing behind", async function () {
+    this.timeout(660_000);
     const dir = dataDir();
-    const run = await runDemo(["--jobs", "8", "--json", "--data-dir", dir]);
+    const file = path.join(dir, "summary.json");
+    const run = await runDemo(["--jobs", "8", "--json", "--data-dir", dir], { npmTo: file });
     assert.equal(run.code, 0, `exit code:\n${run.stderr.slice(-4000)}`);
+    // `npm run demo -- --json > summary.json`: the file is the summary, not npm's banner before it.
+    assert.match(run.stdout, /^\{/, `the file starts with the JSON: ${JSON.stringify(run.stdout.slice(0, 120))}`);
     const summary = JSON.parse(run.stdout) as DemoSummary;
 
     assert.equal(summary.jobs, 8);
@@ -95,6 +111,13 @@ describe("npm run demo (dinfer demo as its own process)", function () {
     const cheaters = summary.providers.filter((p) => p.role === "cheater");
     assert.equal(cheaters.length, 1);
     const [cheater] = cheaters;
+    // The truth, counted from the chain against the demo's own reference runs: the cheater faked every
+    // result it committed, and not one of them was paid.
+    const { cheats } = summary;
+    assert.ok(cheater!.jobs > 0, `the cheater took no job: nothing was tested (${JSON.stringify(summary.providers)})`);
+    assert.equal(cheats.faked, cheater!.jobs, `the cheater committed ${cheater!.jobs} results, ${cheats.faked} counted faked: it never runs the model`);
+    assert.equal(cheats.finalized, 0, `${cheats.finalized} of ${cheats.faked} faked results were finalized and paid`);
+    assert.equal(cheats.slashed, cheats.faked, `${cheats.slashed} of ${cheats.faked} faked results were slashed`);
     // Every job the cheater took was caught and slashed; the honest ones were paid for all of theirs.
     assert.equal(summary.slashed, cheater!.jobs, `cheater took ${cheater!.jobs} jobs, ${summary.slashed} slashed`);
     assert.equal(summary.disputes >= summary.slashed, true);
@@ -105,6 +128,7 @@ describe("npm run demo (dinfer demo as its own process)", function () {
     }
     assert.equal(summary.providers.reduce((n, p) => n + p.jobs, 0), 8, "each job had one provider");
     assert.equal(summary.verifiers.length, 4);
+    assert.ok(summary.wallTimeMs.total >= summary.wallTimeMs.jobs && summary.wallTimeMs.jobs > 0, JSON.stringify(summary.wallTimeMs));
 
     assert.ok(run.chainPort, "the demo said where its chain was");
     assert.equal(await canListen(run.chainPort!), true, "the chain's port is free again");

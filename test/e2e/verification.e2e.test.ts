@@ -1,19 +1,22 @@
 /**
- * Verification end to end (DESIGN section 5): a real `hardhat node` process, the protocol deployed
- * with Ignition (offchain/devnet), `dinfer worker` and `dinfer verifier` daemons as separate
- * processes, and the real PaddleOCR cls model. Every job is sampled (1,000,000 ppm) until the last
- * phase. Workers serve one model id each (copies of the cls model), so each job goes to the worker
- * the scenario means:
+ * The verification game end to end (docs/PROTOCOL.md, section 7) with real daemons: a `hardhat node`
+ * process mining one block a second (automine off: chain time keeps with wall time, so every window lasts
+ * what it says), the protocol deployed with Ignition (offchain/devnet), `dinfer worker` and `dinfer
+ * verifier` daemons as separate processes, and the real PaddleOCR cls model. Workers serve one model id
+ * each (registered copies of the cls model), so each job goes to the worker the scenario means:
  *
  *   P1 honest, with noise inside the tolerance     P2 random output     P3 truncated output
  *   P4 a wrong model (one weight tensor negated)   P5 withholds its output blob
  *
- * Phases: A) 50+ honest jobs, two of each cheat, one false challenge, all at once; B) an absent
- * auditor and an absent committee member (a staked verifier with no daemon); C) sampling at 1 ppm
- * (practically off): a watchdog catch, self-challenges (a colluding challenger) and a seed older than
- * 256 blocks.
+ * and one more copy is served by the verifiers only, for a provider played by the test that commits and
+ * never reveals. Phases:
+ *   A) every job sampled (recheck 30%): 30 honest jobs, two of each cheat, one false challenge, all at once;
+ *   B) an absent auditor and an absent committee member (a staked verifier with no daemon), the keepers
+ *      syncing its weight to its stake, and a withheld sampled reveal slashed in full;
+ *   C) sampling off (a new terms version): a watchdog catches a withheld output (served nowhere), and
+ *      self-challenges (a colluding challenger) gain the cheater nothing.
  *
- * Run alone: `npx hardhat test mocha test/e2e/verification.e2e.test.ts` (about 3 minutes on 2 cores).
+ * Run alone: `npx hardhat test mocha test/e2e/verification.e2e.test.ts` (about 5 minutes on 2 cores).
  * DINFER_E2E_LOG_DIR=<dir> keeps every daemon's log.
  */
 import assert from "node:assert/strict";
@@ -23,78 +26,108 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 import * as ort from "onnxruntime-node";
-import { decodeEventLog, getAddress, numberToHex, parseEther, stringToHex, type Abi, type Address, type Hex } from "viem";
+import { decodeEventLog, getAddress, keccak256, numberToHex, parseEther, stringToHex, toHex, type Abi, type Address, type Hex } from "viem";
 
 import { abiOf } from "../../offchain/chain/artifacts.js";
 import { createChainClients } from "../../offchain/chain/clients.js";
 import { JobStatus, readJob, type Job, type JobRecord } from "../../offchain/chain/jobs.js";
 import { TxSender } from "../../offchain/chain/sender.js";
+import { commitment } from "../../offchain/codec/commitment.js";
+import { outputRoot } from "../../offchain/codec/merkle.js";
 import { encodeTensorBlob, tensorFromArray } from "../../offchain/codec/tensor.js";
 import { startDaemon, type Daemon } from "../../offchain/devnet/daemon.js";
 import { devAccount, DEVNET_COLLATERAL, DEVNET_TOLERANCE, startDevnet, type DevAccount, type Devnet } from "../../offchain/devnet/devnet.js";
 import { hashModel } from "../../offchain/inference/model.js";
 import { postJob } from "../../offchain/sdk/jobs.js";
 import type { AuditReport } from "../../offchain/verifier/audit.js";
-import { AuditState, DisputeState, sameAddress, watchdogPicks } from "../../offchain/verifier/decide.js";
+import { AuditState, DisputeReason, DisputeState, sameAddress, Vote, watchdogPicks, ZERO_ADDRESS } from "../../offchain/verifier/decide.js";
 import { readAudit, readDispute } from "../../offchain/verifier/views.js";
 import { listFloatInitializers, scaleInitializer } from "../helpers/onnx-tamper.js";
 
 const DINFER_BIN = fileURLToPath(new URL("../../bin/dinfer.js", import.meta.url));
 const FEE = parseEther("2");
-const HONEST_JOBS = 50;
+const HONEST_JOBS = 30;
 const CHEATS_PER_MODE = 2;
 const ROLE_PROVIDER = 1;
 const ROLE_VERIFIER = 2;
 const BPS = 10_000n;
 
 /**
- * Short windows: the seed 2 blocks after a commit, 15 s for the blind audit commit, 12 s to challenge.
- * (The audit commit is the tight one: with 60 jobs in flight, 9 daemons and the node share 2 cores.)
+ * Short windows: the seed 2 blocks after a commit, 15 s for the blind audit commit, 12 s to challenge,
+ * 8 + 8 s to vote. Every job is sampled, and the levy (20%) covers an audit of each and its recheck.
  */
-const MARKET_PARAMS = { samplingPpm: 1_000_000, seedDelay: 2, challengeWindow: 12, revealTimeout: 900, disputeDuration: 600 };
+const MARKET_PARAMS = { samplingPpm: 1_000_000, seedDelay: 2, challengeWindow: 12, revealTimeout: 60, disputeDuration: 120, auditLevyBps: 2_000 };
 const VERIFICATION_PARAMS = {
   challengeBond: parseEther("50").toString(),
-  auditReward: parseEther("0.05").toString(),
   auditorPenalty: parseEther("5").toString(),
   voterPenalty: parseEther("2").toString(),
   auditCommitTimeout: 15,
   voteCommitTimeout: 8,
   voteRevealTimeout: 8,
   committeeSize: 3,
-  challengerRewardBps: 4000,
-  voterRewardBps: 3000,
-  providerRewardBps: 5000,
+  challengerRewardBps: 4_000,
+  providerRewardBps: 5_000,
+  auditRewardBps: 1_000,
+  voterRewardBps: 1_000,
+  recheckPpm: 300_000,
 };
 const BOND = BigInt(VERIFICATION_PARAMS.challengeBond);
+const AUDIT_REWARD = (FEE * BigInt(VERIFICATION_PARAMS.auditRewardBps)) / BPS;
+/** A seat's pay in a dispute the protocol opened (an audit's Disagree, a recheck, a missed audit): from the audit pool. */
+const VOTER_PAY = (FEE * BigInt(VERIFICATION_PARAMS.voterRewardBps)) / BPS;
+/** A seat's pay in a challenge, out of the bond: the part of it that does not go to an upheld provider, split over the seats. */
+const bondSeatPay = (seats: number) => (BOND * (BPS - BigInt(VERIFICATION_PARAMS.providerRewardBps))) / BPS / BigInt(seats);
+/**
+ * The finder's share of a slash: challengerRewardBps of the whole collateral, taken first; only the rest
+ * repays what a challenger's bond paid the committee (docs/PROTOCOL.md section 7).
+ */
+const FINDER_SHARE = (DEVNET_COLLATERAL * BigInt(VERIFICATION_PARAMS.challengerRewardBps)) / BPS;
+/** What a challenger gets back of its bond when the provider is faulted: the bond less the committee's pay, plus what the rest of the slash repays of it. */
+const bondBackOf = (committeePay: bigint) => {
+  const rest = DEVNET_COLLATERAL - FINDER_SHARE;
+  return BOND - committeePay + (committeePay < rest ? committeePay : rest);
+};
+/** What an auditor that missed its blind commit loses: auditorPenalty, but at least the pay of the committee that replaces it. */
+const MISSED_AUDIT_PENALTY = (() => {
+  const committeePay = BigInt(VERIFICATION_PARAMS.committeeSize) * VOTER_PAY;
+  const flat = BigInt(VERIFICATION_PARAMS.auditorPenalty);
+  return committeePay > flat ? committeePay : flat;
+})();
 /** Verifier 0 re-runs this share of the unsampled results (all jobs are sampled until phase C). */
 const WATCHDOG_SHARE = 0.5;
+/** The verifiers count an output served nowhere as wrong this many seconds before their deadline. */
+const OUTPUT_RESERVE_SECONDS = 3;
 const verifierSecret = (i: number) => `e2e-verifier-secret-${i}-0123456789`;
 
 type Mode = "noise" | "random" | "truncate" | "wrong-model" | "withhold";
 const MODES: Mode[] = ["noise", "random", "truncate", "wrong-model", "withhold"];
+/** The cheats an audit catches by comparing outputs. */
+const WRONG_OUTPUTS: Mode[] = ["random", "truncate", "wrong-model"];
 const STATUS_NAMES = Object.fromEntries(Object.entries(JobStatus).map(([name, value]) => [value, name])) as Record<number, string>;
 
 type Decoded = { contract: "market" | "verification" | "staking"; name: string; args: Record<string, unknown>; txHash: Hex; blockNumber: bigint };
-type Row = { scenario: string; jobs: number; sampled: number; audits: string; disputes: string; outcome: string; "seconds": number };
+type Row = { scenario: string; jobs: number; sampled: number; audits: string; disputes: string; outcome: string; seconds: number };
+type Actor = { account: DevAccount; sender: TxSender };
 
 describe("verification end to end: worker and verifier processes, sampled audits, disputes, slashing", function () {
   let devnet: Devnet;
   let owner: TxSender;
   const workers = new Map<Mode, Daemon>();
   const verifiers: Daemon[] = [];
-  const modelOf = new Map<Mode, number>();
-  const workerDirs = new Map<Mode, string>();
+  const modelOf = new Map<Mode | "quit", number>();
   let wrongModelPath: string;
   /** Phase A's jobs, for `dinfer audit`. */
-  const phaseA = { honest: [] as bigint[], cheats: new Map<Mode, bigint[]>() };
-  let challenger: { account: DevAccount; sender: TxSender };
-  let colluder: { account: DevAccount; sender: TxSender };
-  let absent: { account: DevAccount; sender: TxSender };
+  const phaseA = { honest: [] as bigint[], cheats: new Map<Mode, bigint[]>(), rechecked: new Set<bigint>(), falseChallenge: undefined as bigint | undefined };
+  let challenger: Actor;
+  let colluder: Actor;
+  let absent: Actor;
+  /** A provider played by the test: it commits and never reveals. */
+  let quitter: Actor;
   const rows: Row[] = [];
   const logDir = process.env.DINFER_E2E_LOG_DIR;
 
   before(async function () {
-    this.timeout(240_000);
+    this.timeout(300_000);
     process.setMaxListeners(32); // each daemon (and the node) adds an exit hook that kills its process group
     devnet = await startDevnet({
       providers: MODES.length,
@@ -104,7 +137,7 @@ describe("verification end to end: worker and verifier processes, sampled audits
       marketParams: MARKET_PARAMS,
       verificationParams: VERIFICATION_PARAMS,
     });
-    owner = await senderOf(devnet.deployer);
+    owner = devnet.deployerSender;
     if (logDir) mkdirSync(logDir, { recursive: true });
 
     // The wrong model: the cls model with its classifier's weight matrix negated (a real, different model).
@@ -113,39 +146,41 @@ describe("verification end to end: worker and verifier processes, sampled audits
     wrongModelPath = path.join(devnet.tempDir("models"), "cls-wrong.onnx");
     writeFileSync(wrongModelPath, scaleInitializer(clsBytes, classifier.name, -1));
 
-    // One model id per worker: the cls model for P1, registered copies of it for the others.
+    // One model id per worker: the cls model for P1, registered copies of it for the others and the quitter.
     modelOf.set("noise", devnet.modelIds.cls);
-    for (const mode of MODES.slice(1)) {
-      const spec = {
-        modelHash: hashModel(clsBytes),
-        uri: "file:ch_ppocr_mobile_v2.0_cls_infer.onnx",
-        runtime: "onnxruntime-node@1.30.0",
-        tolerance: DEVNET_TOLERANCE,
-        minCollateral: DEVNET_COLLATERAL,
-        priceFloor: parseEther("1"),
-      };
-      await owner.send({ address: devnet.deployment.registry, abi: abiOf("ModelRegistry"), functionName: "register", args: [spec] });
-      modelOf.set(mode, Number(await read(devnet.deployment.registry, "ModelRegistry", "modelCount")));
+    const spec = {
+      modelHash: hashModel(clsBytes),
+      uri: "file:ch_ppocr_mobile_v2.0_cls_infer.onnx",
+      runtime: "onnxruntime-node@1.30.0",
+      tolerance: DEVNET_TOLERANCE,
+      minCollateral: DEVNET_COLLATERAL,
+      priceFloor: parseEther("1"),
+    };
+    for (const mode of [...MODES.slice(1), "quit"] as const) {
+      const { receipt } = await owner.send({ address: devnet.deployment.registry, abi: abiOf("ModelRegistry"), functionName: "register", args: [spec] });
+      const registered = receipt.logs.map((log) => decode(abiOf("ModelRegistry"), log)).find((e) => e?.name === "ModelRegistered");
+      modelOf.set(mode, Number(registered!.args.modelId));
     }
 
-    // A challenger, a colluder and a verifier that will never run a daemon, with tokens (accounts after the dApp).
-    const [c, k, a] = [devnet.dapp.index + 1, devnet.dapp.index + 2, devnet.dapp.index + 3].map(devAccount) as [DevAccount, DevAccount, DevAccount];
-    challenger = { account: c, sender: await senderOf(c) };
-    colluder = { account: k, sender: await senderOf(k) };
-    absent = { account: a, sender: await senderOf(a) };
-    for (const who of [challenger, colluder, absent]) {
-      await owner.send({ address: devnet.deployment.token, abi: abiOf("DinferTestToken"), functionName: "mint", args: [who.account.address, parseEther("2000")] });
-    }
-    for (const who of [challenger, colluder]) {
-      await who.sender.send({ address: devnet.deployment.token, abi: abiOf("DinferTestToken"), functionName: "approve", args: [devnet.deployment.verification, parseEther("2000")] });
-    }
-
-    await devnet.dappSender.send({ address: devnet.deployment.token, abi: abiOf("DinferTestToken"), functionName: "approve", args: [devnet.deployment.market, parseEther("1000000")] });
-
-    // From here on blocks come once a second only, each with every transaction sent meanwhile, as on a
-    // real chain. With a block per transaction (automine) a burst of jobs would push the chain's clock
-    // ahead of the wall clock, one second per block, and every deadline with it.
-    await devnet.publicClient.request({ method: "evm_setAutomine" as never, params: [false] as never });
+    // A challenger, a colluder, a verifier that will never run a daemon and the quitter, with tokens
+    // (the accounts after the dApp). The audit pool is funded so that every reward is paid in full.
+    const [c, k, a, q] = [1, 2, 3, 4].map((i) => devAccount(devnet.dapp.index + i)) as [DevAccount, DevAccount, DevAccount, DevAccount];
+    [challenger, colluder, absent, quitter] = await Promise.all([c, k, a, q].map(async (account) => ({ account, sender: await senderOf(account) })));
+    const token = { address: devnet.deployment.token, abi: abiOf("DinferTestToken") };
+    await Promise.all([
+      ...[challenger, colluder, absent, quitter].map((who) => owner.send({ ...token, functionName: "mint", args: [who.account.address, parseEther("2000")] })),
+      owner.send({ ...token, functionName: "mint", args: [devnet.deployer.address, parseEther("1000")] }),
+    ]);
+    await Promise.all([
+      ...[challenger, colluder].map((who) => who.sender.send({ ...token, functionName: "approve", args: [devnet.deployment.verification, parseEther("2000")] })),
+      ...[absent, quitter].map((who) => who.sender.send({ ...token, functionName: "approve", args: [devnet.deployment.staking, parseEther("2000")] })),
+      devnet.dappSender.send({ ...token, functionName: "approve", args: [devnet.deployment.market, parseEther("1000000")] }),
+      owner.send({ ...token, functionName: "approve", args: [devnet.deployment.market, parseEther("1000")] }),
+    ]);
+    await Promise.all([
+      owner.send({ address: devnet.deployment.market, abi: abiOf("JobMarket"), functionName: "fundAuditPool", args: [parseEther("1000")] }),
+      quitter.sender.send({ address: devnet.deployment.staking, abi: abiOf("Staking"), functionName: "stake", args: [parseEther("1000"), ROLE_PROVIDER] }),
+    ]);
 
     const started = await Promise.all([...MODES.map((mode) => startWorker(mode)), ...devnet.verifiers.map((account, i) => startVerifier(account, i))]);
     assert.equal(started.length, MODES.length + devnet.verifiers.length);
@@ -178,18 +213,16 @@ describe("verification end to end: worker and verifier processes, sampled audits
   const common = () => ({ rpcUrl: devnet.url, addresses: devnet.deployment, host: "127.0.0.1", port: 0, pollIntervalMs: 400, threads: 1, ep: "cpu" });
 
   async function startWorker(mode: Mode): Promise<Daemon> {
-    const index = MODES.indexOf(mode);
-    const account = devnet.providers[index]!;
-    const dataDir = workerDirs.get(mode) ?? devnet.tempDir(`worker-${mode}`);
-    workerDirs.set(mode, dataDir);
-    const fault =
-      mode === "noise" ? { mode, amplitude: 5e-5 } : mode === "wrong-model" ? { mode, modelPath: wrongModelPath } : { mode };
+    const account = devnet.providers[MODES.indexOf(mode)]!;
+    const dataDir = devnet.tempDir(`worker-${mode}`);
+    const fault = mode === "noise" ? { mode, amplitude: 5e-5 } : mode === "wrong-model" ? { mode, modelPath: wrongModelPath } : { mode };
     const daemon = await startDaemon({
       command: "worker",
       configFile: path.join(dataDir, "worker.config.json"),
       config: { ...common(), dataDir, metricsPort: -1, models: [{ modelId: modelOf.get(mode)!, path: devnet.modelFiles.cls }], fault },
       env: { DINFER_PRIVATE_KEY: account.key, DINFER_WORKER_SECRET: `e2e-worker-secret-${mode}-0123456789`, DINFER_ALLOW_FAULTS: "1" },
       readyMsg: "worker ready",
+      readyTimeoutMs: 180_000,
       logFile: logDir && path.join(logDir, `worker-${mode}.log`),
     });
     devnet.onStop(() => daemon.kill());
@@ -207,12 +240,13 @@ describe("verification end to end: worker and verifier processes, sampled audits
         dataDir,
         metricsPort: 0,
         models: [...new Set(modelOf.values())].map((modelId) => ({ modelId, path: devnet.modelFiles.cls })),
-        outputGraceSeconds: 3,
-        keeperGraceSeconds: 8,
+        outputReserveSeconds: OUTPUT_RESERVE_SECONDS,
+        keeperGraceSeconds: 4,
         ...(i === 0 ? { watchdog: { share: WATCHDOG_SHARE } } : {}),
       },
       env: { DINFER_PRIVATE_KEY: account.key, DINFER_VERIFIER_SECRET: verifierSecret(i) },
       readyMsg: "verifier ready",
+      readyTimeoutMs: 180_000,
       logFile: logDir && path.join(logDir, `verifier-${i}.log`),
     });
     devnet.onStop(() => daemon.kill());
@@ -222,7 +256,7 @@ describe("verification end to end: worker and verifier processes, sampled audits
 
   // ------------------------------------------------------------------ chain reads
 
-  function read(address: Address, contract: "ModelRegistry" | "JobMarket" | "Staking" | "Verification" | "DinferTestToken", functionName: string, args: readonly unknown[] = []) {
+  function read(address: Address, contract: "ModelRegistry" | "JobMarket" | "Staking" | "Verification" | "DinferTestToken" | "ProtocolTerms", functionName: string, args: readonly unknown[] = []) {
     return devnet.publicClient.readContract({ address, abi: abiOf(contract), functionName, args }) as Promise<unknown>;
   }
 
@@ -237,6 +271,7 @@ describe("verification end to end: worker and verifier processes, sampled audits
   }
 
   const statusOf = async (jobId: bigint) => (await record(jobId)).job.status;
+  const v = () => ({ publicClient: devnet.publicClient, verification: devnet.deployment.verification });
 
   /** Polls until `done(record)` holds for every job. */
   async function waitFor(jobIds: readonly bigint[], done: (r: JobRecord) => boolean | Promise<boolean>, what: string, timeoutMs = 150_000): Promise<Map<bigint, JobRecord>> {
@@ -253,13 +288,22 @@ describe("verification end to end: worker and verifier processes, sampled audits
         const pending = await Promise.all(jobIds.filter((id) => !seen.has(id)).map(async (id) => `${id}: ${STATUS_NAMES[await statusOf(id)]}`));
         throw new Error(`not ${what} within ${timeoutMs} ms: ${pending.join(", ")}`);
       }
-      await sleep(300);
+      await sleep(500);
+    }
+  }
+
+  /** Polls `check` until it returns a value (not undefined). */
+  async function eventually<T>(check: () => Promise<T | undefined>, what: string, timeoutMs = 60_000): Promise<T> {
+    for (const until = Date.now() + timeoutMs; ; await sleep(500)) {
+      const value = await check();
+      if (value !== undefined) return value;
+      if (Date.now() > until) assert.fail(`not ${what} within ${timeoutMs} ms`);
     }
   }
 
   const isFinal = (r: JobRecord) => r.job.status === JobStatus.Finalized || r.job.status === JobStatus.Slashed || r.job.status === JobStatus.Expired;
 
-  /** Every event of the three contracts about `jobId` (its topic), decoded, in chain order. */
+  /** Every event of the market and Verification about `jobId` (its topic), decoded, in chain order. */
   async function eventsOf(jobId: bigint): Promise<Decoded[]> {
     const contracts = [
       ["market", devnet.deployment.market, abiOf("JobMarket")],
@@ -272,26 +316,27 @@ describe("verification end to end: worker and verifier processes, sampled audits
         params: [{ address, fromBlock: "0x0", toBlock: "latest", topics: [null, numberToHex(jobId, { size: 32 })] }],
       });
       for (const log of logs) {
-        const decoded = decode(abi, log);
+        const decoded = decode(abi, log as { data: Hex; topics: readonly Hex[] });
         if (decoded) out.push({ contract, ...decoded, txHash: log.transactionHash as Hex, blockNumber: BigInt(log.blockNumber ?? 0) });
       }
     }
     return out.sort((a, b) => Number(a.blockNumber - b.blockNumber));
   }
 
-  /** The decoded events of one transaction's receipt, from the three contracts. */
-  async function receiptEvents(txHash: Hex): Promise<Decoded[]> {
+  /** The decoded events of one transaction's receipt, from the three contracts, and who sent it. */
+  async function receiptEvents(txHash: Hex): Promise<Decoded[] & { from?: Address }> {
     const receipt = await devnet.publicClient.getTransactionReceipt({ hash: txHash });
     const byAddress = new Map<string, ["market" | "verification" | "staking", Abi]>([
       [devnet.deployment.market.toLowerCase(), ["market", abiOf("JobMarket")]],
       [devnet.deployment.verification.toLowerCase(), ["verification", abiOf("Verification")]],
       [devnet.deployment.staking.toLowerCase(), ["staking", abiOf("Staking")]],
     ]);
-    return receipt.logs.flatMap((log) => {
+    const events = receipt.logs.flatMap((log) => {
       const known = byAddress.get(log.address.toLowerCase());
       const decoded = known && decode(known[1], log);
       return decoded ? [{ contract: known[0], ...decoded, txHash, blockNumber: receipt.blockNumber }] : [];
     });
+    return Object.assign(events, { from: receipt.from });
   }
 
   function decode(abi: Abi, log: { data: Hex; topics: readonly Hex[] }) {
@@ -303,13 +348,19 @@ describe("verification end to end: worker and verifier processes, sampled audits
     }
   }
 
-  const stakeOf = async (who: Address) => ((await read(devnet.deployment.staking, "Staking", "account", [who])) as { stake: bigint }).stake;
+  const account = async (who: Address) => (await read(devnet.deployment.staking, "Staking", "account", [who])) as { stake: bigint; verifierWeight: bigint; roles: number };
+  const stakeOf = async (who: Address) => (await account(who)).stake;
   const balanceOf = async (who: Address) => (await read(devnet.deployment.token, "DinferTestToken", "balanceOf", [who])) as bigint;
   const marketCredits = async (who: Address) => (await read(devnet.deployment.market, "JobMarket", "credits", [who])) as bigint;
   const verificationCredits = async (who: Address) => (await read(devnet.deployment.verification, "Verification", "credits", [who])) as bigint;
   /** Everything an account holds in the protocol's token: wallet, stake, credits in both contracts. */
   const worth = async (who: Address) => (await balanceOf(who)) + (await stakeOf(who)) + (await marketCredits(who)) + (await verificationCredits(who));
   const providerOf = (mode: Mode) => devnet.providers[MODES.indexOf(mode)]!.address;
+
+  /** What `events` credit `account` in one contract (Credited events), summed. */
+  const credited = (events: readonly Decoded[], contract: Decoded["contract"], who: Address) =>
+    events.filter((e) => e.contract === contract && e.name === "Credited" && sameAddress(e.args.account as string, who)).reduce((sum, e) => sum + (e.args.amount as bigint), 0n);
+  const named = (events: readonly Decoded[], name: string) => events.filter((e) => e.name === name);
 
   // ------------------------------------------------------------------ jobs
 
@@ -327,13 +378,13 @@ describe("verification end to end: worker and verifier processes, sampled audits
     return encodeTensorBlob([tensorFromArray({ name: "x", dtype: "float32", values, dims: [1, 3, 8, 32] })]);
   }
 
-  async function post(mode: Mode): Promise<bigint> {
+  async function post(mode: Mode | "quit"): Promise<bigint> {
     const { jobId } = await postJob({ sender: devnet.dappSender, publicClient: devnet.publicClient, deployment: devnet.deployment, modelId: modelOf.get(mode)!, input: clsInput(), fee: FEE });
     return jobId;
   }
 
-  /** Posts `count` jobs for `mode`, up to `parallel` at a time (the sender keeps the nonces in order). */
-  async function postMany(mode: Mode, count: number, parallel = 8): Promise<bigint[]> {
+  /** Posts `count` jobs for `mode`, up to `parallel` at a time (the sender keeps the nonces in order; one block holds them all). */
+  async function postMany(mode: Mode, count: number, parallel = 10): Promise<bigint[]> {
     const ids: bigint[] = [];
     while (ids.length < count) {
       const batch = Math.min(parallel, count - ids.length);
@@ -342,31 +393,66 @@ describe("verification end to end: worker and verifier processes, sampled audits
     return ids;
   }
 
-  async function challenge(by: { sender: TxSender }, jobId: bigint, job: Job): Promise<Hex> {
+  async function challenge(by: Actor, jobId: bigint, job: Job): Promise<Hex> {
     const { hash } = await by.sender.send({ address: devnet.deployment.verification, abi: abiOf("Verification"), functionName: "challenge", args: [jobId, job] });
     return hash;
   }
 
-  /** Waits for a job to be revealed and challenges it at once (inside its window). */
-  async function challengeWhenRevealed(by: { sender: TxSender }, jobId: bigint): Promise<Hex> {
+  /**
+   * Waits for a job to be revealed and challenges it at once (inside its window). Returns false when the
+   * job was disputed first (its auditor's recheck): one dispute per job.
+   */
+  async function challengeWhenRevealed(by: Actor, jobId: bigint): Promise<boolean> {
     const [r] = [...(await waitFor([jobId], (x) => x.job.status >= JobStatus.Revealed, "revealed")).values()];
-    assert.equal(r!.job.status, JobStatus.Revealed, `job ${jobId} is still open to a challenge`);
-    return challenge(by, jobId, r!.job);
+    if (r!.job.status !== JobStatus.Revealed) return false;
+    try {
+      await challenge(by, jobId, r!.job);
+      return true;
+    } catch (error) {
+      const moved = /DisputeExists|JobMismatch|WrongStatus/.test(String((error as { errorName?: string }).errorName));
+      if (!moved) throw error;
+      return false;
+    }
   }
 
+  /** A resolved dispute: its events, the resolution and the settlement transaction's events. */
   async function resolutionOf(jobId: bigint) {
     const events = await eventsOf(jobId);
     const resolved = events.find((e) => e.name === "DisputeResolved");
     assert.ok(resolved, `job ${jobId} has a DisputeResolved event: ${events.map((e) => e.name).join(", ")}`);
-    return { events, resolved, settlement: await receiptEvents(resolved.txHash) };
+    const dispute = await readDispute({ ...v(), jobId });
+    return { events, resolved, dispute, settlement: await receiptEvents(resolved.txHash) };
   }
 
-  const credited = (events: readonly Decoded[], contract: Decoded["contract"], account: Address) =>
-    events.filter((e) => e.contract === contract && e.name === "Credited" && sameAddress(e.args.account as string, account)).reduce((sum, e) => sum + (e.args.amount as bigint), 0n);
+  /**
+   * Each seat revealed the outcome's vote and is paid, nobody penalized (a member may hold several seats): a
+   * challenge's seats out of the bond (credited in Verification), any other dispute's VOTER_PAY from the
+   * audit pool (paid by the market). Returns what the committee was paid.
+   */
+  function assertVotersPaid(settlement: readonly Decoded[], dispute: { committee: readonly Address[]; reason: DisputeReason }, jobId: bigint): bigint {
+    const seats = dispute.committee.length;
+    const fromBond = dispute.reason === DisputeReason.Challenge;
+    const seatPay = fromBond ? bondSeatPay(seats) : VOTER_PAY;
+    const paid = named(settlement, "VoterPaid");
+    assert.equal(paid.length, seats, `job ${jobId}: one VoterPaid per seat`);
+    for (const seat of paid) assert.equal(seat.args.amount, seatPay, `job ${jobId}: a seat of ${seat.args.voter} paid ${seat.args.amount}, expected ${seatPay}`);
+    assert.equal(named(settlement, "VoterPenalized").length, 0, `job ${jobId}: nobody penalized`);
+    const member = (who: unknown) => dispute.committee.some((m) => sameAddress(m, who as string));
+    const byPool = named(settlement, "AuditRewardPaid").filter((e) => member(e.args.to));
+    const byCredit = settlement.filter((e) => e.contract === "verification" && e.name === "Credited" && member(e.args.account));
+    assert.deepEqual(
+      [byPool.length, byCredit.length],
+      fromBond ? [0, seats] : [seats, 0],
+      `job ${jobId}: the seats of a ${fromBond ? "challenge are paid out of the bond" : "dispute the protocol opened are paid from the audit pool"}`,
+    );
+    return seatPay * BigInt(seats);
+  }
 
-  async function setMarketParams(changes: Record<string, number>) {
-    const current = (await read(devnet.deployment.market, "JobMarket", "params")) as Record<string, number>;
-    await owner.send({ address: devnet.deployment.market, abi: abiOf("JobMarket"), functionName: "setParams", args: [{ ...current, ...changes }] });
+  /** Sets a new terms version (for jobs posted from now on) with these market parameters changed. */
+  async function setMarketTerms(changes: Record<string, number>) {
+    const terms = (await read(devnet.deployment.market, "JobMarket", "terms")) as Address;
+    const current = (await read(terms, "ProtocolTerms", "params")) as Record<string, number>;
+    await owner.send({ address: terms, abi: abiOf("ProtocolTerms"), functionName: "setParams", args: [{ ...current, ...changes }] });
   }
 
   // ------------------------------------------------------------------ tests
@@ -385,8 +471,17 @@ describe("verification end to end: worker and verifier processes, sampled audits
     assert.ok(Math.abs(good[0]! - wrong[0]!) > 0.05, `outputs differ well beyond the tolerance: ${good} vs ${wrong}`);
   });
 
-  it("phase A: honest noise is never slashed over 50+ sampled jobs; every cheat is caught and slashed; a false challenge loses its bond", async function () {
-    this.timeout(240_000);
+  it("the verifiers warmed their model sessions before their first tick", () => {
+    for (const [i, daemon] of verifiers.entries()) {
+      const lines = daemon.lines();
+      const warmed = lines.findIndex((l) => l.msg === "models warmed");
+      assert.ok(warmed >= 0 && warmed < lines.findIndex((l) => l.msg === "verifier ready"), `verifier ${i} warmed its models before it was ready`);
+      assert.ok(typeof lines[warmed]!.ms === "number", `verifier ${i} logged how long the warm-up took`);
+    }
+  });
+
+  it("phase A: honest noise is never slashed over 30 sampled jobs (rechecks included); every cheat is caught and slashed; a false challenge loses its bond", async function () {
+    this.timeout(300_000);
     const started = Date.now();
     const stakesBefore = new Map(await Promise.all(MODES.map(async (m) => [m, await stakeOf(providerOf(m))] as const)));
     const dappCreditsBefore = await marketCredits(devnet.dapp.address);
@@ -397,80 +492,111 @@ describe("verification end to end: worker and verifier processes, sampled audits
     for (const mode of MODES.slice(1)) cheats.set(mode, await postMany(mode, CHEATS_PER_MODE));
     const honest = await postMany("noise", HONEST_JOBS);
     phaseA.honest.push(...honest);
-    const falseChallenge = await challengeWhenRevealed(challenger, honest[0]!);
+    // The first honest job still open to a challenge (a recheck may dispute one first).
+    let falseJob: bigint | undefined;
+    for (const jobId of honest) if (await challengeWhenRevealed(challenger, jobId)) {
+      falseJob = jobId;
+      break;
+    }
+    assert.ok(falseJob !== undefined, "an honest job was challenged");
+    phaseA.falseChallenge = falseJob;
 
     const all = [...honest, ...[...cheats.values()].flat()];
-    const final = await waitFor(all, isFinal, "final", 200_000);
+    const final = await waitFor(all, isFinal, "final", 240_000);
 
-    // 1. Honest noise: every job sampled, audited, agreed by tolerance (its root differs from the auditor's), never slashed.
+    // 1. Honest noise: sampled, audited, agreed by tolerance (its root differs from the auditor's), never
+    // slashed; the auditor paid when the job was paid. An Agree with another root is rechecked at 30%:
+    // the committee judges both outputs and upholds both.
     let rootsDiffer = 0;
     for (const jobId of honest) {
       const r = final.get(jobId)!;
       assert.equal(STATUS_NAMES[r.job.status], "Finalized", `honest job ${jobId}`);
       assert.equal(r.job.sampled, true, `job ${jobId} was sampled`);
-      const audit = await readAudit({ publicClient: devnet.publicClient, verification: devnet.deployment.verification, jobId });
+      const audit = await readAudit({ ...v(), jobId });
       assert.equal(audit.state, AuditState.Agreed, `job ${jobId}: the audit agreed (state ${audit.state})`);
       if (audit.outputRoot !== r.job.result) rootsDiffer++;
+      const events = await eventsOf(jobId);
+      const paidIn = await receiptEvents(events.find((e) => e.name === "JobFinalized")!.txHash);
+      const rewards = named(paidIn, "AuditRewardPaid").filter((e) => sameAddress(e.args.to as string, audit.auditor));
+      assert.deepEqual(rewards.map((e) => e.args.amount), [AUDIT_REWARD], `job ${jobId}: the auditor paid ${AUDIT_REWARD} when the job was paid`);
+      const opened = events.find((e) => e.name === "ChallengeOpened");
+      if (opened?.args.reason !== DisputeReason.Recheck) continue;
+      phaseA.rechecked.add(jobId);
+      assert.equal(events.find((e) => e.name === "AuditRevealed")!.args.recheck, true);
+      const { resolved, dispute, settlement } = await resolutionOf(jobId);
+      assert.deepEqual([resolved.args.providerFaulted, resolved.args.outcome], [false, Vote.ProviderCorrect], `rechecked job ${jobId}: both outputs stand`);
+      assert.equal(dispute.challenger, ZERO_ADDRESS, "the protocol opened it");
+      assertVotersPaid(settlement, dispute, jobId);
     }
     assert.equal(rootsDiffer, honest.length, "the noise made every root differ: each agreement came from the tolerance, not the hash");
+    assert.ok(phaseA.rechecked.size >= 1, `at 30%, some of the ${honest.length - 1} unchallenged Agrees with another root were rechecked`);
     assert.equal(await stakeOf(providerOf("noise")), stakesBefore.get("noise")!, "the honest provider lost nothing");
 
-    // 3. The false challenge: upheld by the committee, the bond paid to the provider and the voters.
-    const { resolved, settlement } = await resolutionOf(honest[0]!);
-    assert.equal(resolved.args.providerFaulted, false);
-    assert.ok((resolved.args.votesCorrect as bigint) >= 2n && resolved.args.votesWrong === 0n, `votes ${resolved.args.votesCorrect}/${resolved.args.votesWrong}`);
-    const toProvider = (BOND * 5000n) / BPS;
-    const perVoter = (BOND * 3000n) / BPS / (resolved.args.votesCorrect as bigint);
-    assert.equal(credited(settlement, "verification", providerOf("noise")), toProvider, "the upheld provider gets providerRewardBps of the bond");
-    const dispute = await readDispute({ publicClient: devnet.publicClient, verification: devnet.deployment.verification, jobId: honest[0]! });
-    for (const member of dispute.committee) assert.equal(credited(settlement, "verification", member), perVoter, `voter ${member} paid`);
+    // 2. The false challenge: upheld by the committee; the bond pays the provider its share and the committee
+    // its pay (not the audit pool); the challenger loses exactly its bond.
+    const falseChallenge = await resolutionOf(falseJob);
+    assert.equal(falseChallenge.dispute.reason, DisputeReason.Challenge);
+    assert.deepEqual([falseChallenge.resolved.args.providerFaulted, falseChallenge.resolved.args.votesWrong], [false, 0n]);
+    assert.equal(credited(falseChallenge.settlement, "verification", providerOf("noise")), (BOND * 5000n) / BPS, "the upheld provider gets providerRewardBps of the bond");
+    const falseCommitteePay = assertVotersPaid(falseChallenge.settlement, falseChallenge.dispute, falseJob);
+    const treasury = named(falseChallenge.settlement, "TreasuryCredited").reduce((sum, e) => sum + (e.args.amount as bigint), 0n);
+    assert.equal(treasury, BOND - (BOND * 5000n) / BPS - falseCommitteePay, "the treasury: the bond less the provider's share and the committee's pay");
     assert.equal(await worth(challenger.account.address), challengerBefore - BOND, "the false challenger lost exactly its bond");
-    assert.ok(falseChallenge);
 
-    // 2. Every cheat: audited, disputed by its auditor, slashed by a unanimous committee, the dApp refunded.
-    // A withheld output has the right root, so the audit cannot disagree (equal roots are an agreement):
-    // its auditor challenges with a bond instead, and the committee, unable to fetch it, finds it wrong.
+    // 3. Wrong outputs: the auditor disagrees blind, a unanimous committee faults the provider; its whole
+    // collateral is slashed, the auditor (the finder) gets its share, every seat is paid, the dApp refunded.
     let slashedJobs = 0;
-    for (const [mode, ids] of cheats) {
-      for (const jobId of ids) {
-        const r = final.get(jobId)!;
-        assert.equal(STATUS_NAMES[r.job.status], "Slashed", `${mode} job ${jobId}`);
-        const audit = await readAudit({ publicClient: devnet.publicClient, verification: devnet.deployment.verification, jobId });
-        const withheld = mode === "withhold";
-        assert.equal(audit.state, withheld ? AuditState.Agreed : AuditState.Disagreed, `${mode} job ${jobId}: the audit's verdict`);
-        const d = await readDispute({ publicClient: devnet.publicClient, verification: devnet.deployment.verification, jobId });
-        assert.deepEqual([d.byAuditor, sameAddress(d.challenger, audit.auditor), d.state], [!withheld, true, DisputeState.Resolved], `${mode} job ${jobId}: disputed by its auditor`);
-        const { resolved: res, settlement: paid } = await resolutionOf(jobId);
-        assert.deepEqual([res.args.providerFaulted, res.args.slashed, res.args.votesCorrect], [true, DEVNET_COLLATERAL, 0n], `${mode} job ${jobId}`);
-        const wrong = res.args.votesWrong as bigint;
-        assert.ok(wrong >= 2n, `${mode} job ${jobId}: ${wrong} ProviderWrong votes`);
-        const bondBack = withheld ? BOND : 0n;
-        assert.equal(credited(paid, "verification", audit.auditor), (DEVNET_COLLATERAL * 4000n) / BPS + bondBack, "the auditor gets challengerRewardBps of the slash (and its bond back)");
-        for (const member of d.committee) assert.equal(credited(paid, "verification", member), (DEVNET_COLLATERAL * 3000n) / BPS / wrong, `voter ${member}`);
-        assert.equal(credited(paid, "market", devnet.dapp.address), FEE, "the dApp gets its fee back");
+    for (const mode of WRONG_OUTPUTS) {
+      for (const jobId of cheats.get(mode)!) {
+        assert.equal(STATUS_NAMES[final.get(jobId)!.job.status], "Slashed", `${mode} job ${jobId}`);
+        const audit = await readAudit({ ...v(), jobId });
+        assert.equal(audit.state, AuditState.Disagreed, `${mode} job ${jobId}: the audit's verdict`);
+        const { resolved, dispute, settlement } = await resolutionOf(jobId);
+        assert.deepEqual([dispute.reason, getAddress(dispute.challenger)], [DisputeReason.AuditDisagreed, getAddress(audit.auditor)], `${mode} job ${jobId}: its auditor's dispute`);
+        assert.deepEqual(
+          [resolved.args.providerFaulted, resolved.args.slashed, resolved.args.votesCorrect, resolved.args.votesWrong],
+          [true, DEVNET_COLLATERAL, 0n, BigInt(dispute.committee.length)],
+          `${mode} job ${jobId}: every seat voted ProviderWrong`,
+        );
+        assert.equal(credited(settlement, "verification", audit.auditor), FINDER_SHARE, "the auditor gets challengerRewardBps of the slash");
+        assertVotersPaid(settlement, dispute, jobId);
+        assert.equal(credited(settlement, "market", devnet.dapp.address), FEE, "the dApp gets its fee back");
         slashedJobs++;
       }
-      assert.equal(await stakeOf(providerOf(mode)), stakesBefore.get(mode)! - DEVNET_COLLATERAL * BigInt(ids.length), `${mode}: collateral slashed per job`);
+      assert.equal(await stakeOf(providerOf(mode)), stakesBefore.get(mode)! - DEVNET_COLLATERAL * BigInt(CHEATS_PER_MODE), `${mode}: the whole collateral slashed per job`);
     }
     assert.equal(await marketCredits(devnet.dapp.address), dappCreditsBefore + FEE * BigInt(slashedJobs), "the dApp refunded for every cheat");
 
-    const seconds = Math.round((Date.now() - started) / 100) / 10;
-    rows.push({ scenario: "1 honest + noise (5e-5)", jobs: honest.length, sampled: honest.length, audits: `${honest.length} agree`, disputes: "1 false challenge: upheld", outcome: "all finalized, 0 slashed", seconds });
-    for (const [mode, ids] of cheats) {
-      const withheld = mode === "withhold";
-      rows.push({
-        scenario: `2 cheat: ${mode}`,
-        jobs: ids.length,
-        sampled: ids.length,
-        audits: withheld ? `${ids.length} agree (roots equal)` : `${ids.length} disagree`,
-        disputes: withheld ? `${ids.length} auditor's bonded challenge: faulted` : `${ids.length} by auditor: faulted`,
-        outcome: `${ids.length} slashed, dApp refunded`,
-        seconds,
-      });
+    // 4. A withheld blob under audit: the auditor's root equals the provider's, so the auditor serves the
+    // same bytes and the dApp has its output: paid, not slashed (docs/PROTOCOL.md, "Output availability").
+    for (const jobId of cheats.get("withhold")!) {
+      const r = final.get(jobId)!;
+      assert.equal(STATUS_NAMES[r.job.status], "Finalized", `withheld job ${jobId}`);
+      const revealed = (await eventsOf(jobId)).find((e) => e.name === "AuditRevealed")!;
+      assert.equal(revealed.args.outputRoot, r.job.result, "the auditor's root is the provider's");
+      assert.equal((await fetch(r.outputURI!)).status, 404, "the provider serves nothing");
+      const copy = new Uint8Array(await (await fetch(String(revealed.args.outputURI))).arrayBuffer());
+      assert.equal(outputRoot(copy), r.job.result, "the auditor's copy is the output the provider committed to");
     }
+    assert.equal(await stakeOf(providerOf("withhold")), stakesBefore.get("withhold")!);
+
+    const seconds = Math.round((Date.now() - started) / 100) / 10;
+    rows.push({
+      scenario: "1 honest + noise (5e-5)",
+      jobs: honest.length,
+      sampled: honest.length,
+      audits: `${honest.length} agree, ${phaseA.rechecked.size} rechecked`,
+      disputes: `${phaseA.rechecked.size} rechecks upheld; 1 false challenge upheld`,
+      outcome: "all finalized, 0 slashed",
+      seconds,
+    });
+    for (const mode of WRONG_OUTPUTS) {
+      rows.push({ scenario: `2 cheat: ${mode}`, jobs: CHEATS_PER_MODE, sampled: CHEATS_PER_MODE, audits: `${CHEATS_PER_MODE} disagree`, disputes: `${CHEATS_PER_MODE} by auditor: faulted`, outcome: `${CHEATS_PER_MODE} slashed, dApp refunded`, seconds });
+    }
+    rows.push({ scenario: "2 withheld blob, audited", jobs: CHEATS_PER_MODE, sampled: CHEATS_PER_MODE, audits: `${CHEATS_PER_MODE} agree (roots equal)`, disputes: "-", outcome: "served by the auditor: finalized", seconds });
   });
 
-  it("dinfer audit re-executes a job and reports per-tensor errors, the verdict and what a challenge costs and pays", async function () {
+  it("dinfer audit re-executes a job and reports per-tensor errors, the verdict, the audit and dispute, and what a challenge costs and pays", async function () {
     this.timeout(60_000);
     const dir = devnet.tempDir("audit-cli");
     const config = path.join(dir, "audit.config.json");
@@ -483,230 +609,260 @@ describe("verification end to end: worker and verifier processes, sampled audits
       assert.equal(run.status, 0, `dinfer audit ${jobId} failed:\n${run.stderr}`);
       return run.stdout;
     };
-    const honest = JSON.parse(audit(phaseA.honest[1]!, "--json")) as AuditReport;
+    const plain = phaseA.honest.find((jobId) => !phaseA.rechecked.has(jobId) && jobId !== phaseA.falseChallenge)!;
+    const honest = JSON.parse(audit(plain, "--json")) as AuditReport;
     assert.equal(honest.verdict, "agree");
     assert.equal(honest.rootsEqual, false, "the provider's noise makes its root differ from ours");
     assert.ok(honest.tensors.length === 1 && honest.tensors[0]!.maxAbsError > 0 && honest.tensors[0]!.maxAbsError <= 5e-5 + 1e-7, JSON.stringify(honest.tensors));
     assert.equal(honest.tensors[0]!.mismatches, 0);
+    assert.equal(honest.audit.state, "Agreed");
+    assert.equal(honest.dispute, undefined);
     assert.deepEqual(
-      [honest.challenge.open, honest.challenge.bond, honest.challenge.reward],
-      [false, BOND.toString(), ((DEVNET_COLLATERAL * 4000n) / BPS).toString()],
-      "finalized: too late to challenge; the bond and the challenger's share of the collateral",
+      [honest.challenge.open, honest.challenge.bond, honest.challenge.posterFinderShare, honest.challenge.toProviderIfUpheld],
+      [false, BOND.toString(), FINDER_SHARE.toString(), ((BOND * 5000n) / BPS).toString()],
+      "finalized: too late to challenge; the bond, the finder's share (to the dApp, taken first from the slash) and the provider's share of a lost bond",
     );
+    const fullCommitteePay = bondSeatPay(VERIFICATION_PARAMS.committeeSize) * BigInt(VERIFICATION_PARAMS.committeeSize);
+    assert.deepEqual(
+      [honest.challenge.committeePay, honest.challenge.bondBackIfFaulted],
+      [fullCommitteePay.toString(), bondBackOf(fullCommitteePay).toString()],
+      "the committee's pay out of the bond, and what the rest of the slash gives back of it",
+    );
+
+    const rechecked = [...phaseA.rechecked][0]!;
+    const recheck = JSON.parse(audit(rechecked, "--json")) as AuditReport;
+    assert.deepEqual([recheck.audit.state, recheck.audit.ownOutput?.verdict], ["Agreed", "agree"], "the auditor's own output, judged by the recheck, agrees with ours");
+    assert.deepEqual([recheck.dispute?.reason, recheck.dispute?.state, recheck.dispute?.outcome, recheck.dispute?.providerFaulted], ["Recheck", "Resolved", "ProviderCorrect", false]);
 
     const wrongModelJob = phaseA.cheats.get("wrong-model")![0]!;
     const text = audit(wrongModelJob);
     assert.match(text, /verdict\s+DISAGREE: tensor "softmax_0\.tmp_0": 2 of 2 elements outside allclose/);
     assert.match(text, /softmax_0\.tmp_0\s+float32\s+\[1, 2\]/);
+    assert.match(text, /audit\s+Disagreed by 0x/);
+    assert.match(text, /dispute\s+AuditDisagreed, Resolved \(challenger 0x[0-9a-fA-F]{40}\), outcome ProviderWrong \(provider slashed\)/);
     assert.match(text, /costs\s+a bond of 50 DINF/);
+    assert.match(text, /pays\s+if the provider is found wrong: the finder's share of its 100 DINF collateral \(40%, 40 DINF\) first, to the dApp that posted the job, not to the challenger/);
     console.log(`      dinfer audit ${wrongModelJob} (the wrong-model cheat):\n${text.replace(/^/gm, "        ")}`);
   });
 
-  it("phase B: an absent auditor and an absent committee member are penalized, and their jobs still complete", async function () {
-    this.timeout(240_000);
+  it("phase B: an absent auditor's job goes to a committee and completes; an absent voter is penalized; keepers sync its weight; a withheld sampled reveal is slashed in full", async function () {
+    this.timeout(300_000);
     const started = Date.now();
     const a = absent.account.address;
-    await absent.sender.send({ address: devnet.deployment.token, abi: abiOf("DinferTestToken"), functionName: "approve", args: [devnet.deployment.staking, parseEther("1000")] });
-    await absent.sender.send({ address: devnet.deployment.staking, abi: abiOf("Staking"), functionName: "stake", args: [parseEther("1000"), ROLE_VERIFIER] });
-    const stakeBefore = await stakeOf(a);
+    const q = quitter.account.address;
 
+    // The quitter commits to a job and never reveals: the job is sampled (every job is), its auditor one of
+    // the four daemons (drawn from the set of the commit block, before the absent verifier joins).
+    const quitJob = await post("quit");
+    const posted = await record(quitJob);
+    const quitCommitment = commitment({
+      chainId: BigInt(devnet.chainId),
+      jobMarket: devnet.deployment.market,
+      jobId: quitJob,
+      provider: q,
+      outputRoot: keccak256(toHex("an output never revealed")),
+      salt: keccak256(toHex("a salt")),
+    });
+    await quitter.sender.send({ address: devnet.deployment.market, abi: abiOf("JobMarket"), functionName: "claimAndCommit", args: [quitJob, posted.job, quitCommitment] });
+    const quitterStake = await stakeOf(q);
+
+    await absent.sender.send({ address: devnet.deployment.staking, abi: abiOf("Staking"), functionName: "stake", args: [parseEther("1000"), ROLE_VERIFIER] });
     let auditorJob: bigint | undefined;
     let voterJob: bigint | undefined;
-    const posted: bigint[] = [];
-    for (let round = 0; round < 10 && (auditorJob === undefined || voterJob === undefined); round++) {
-      const ids = await postMany("noise", 5, 5);
-      posted.push(...ids);
+    const jobs: bigint[] = [];
+    for (let round = 0; round < 8 && (auditorJob === undefined || voterJob === undefined); round++) {
+      const ids = await postMany("noise", 5);
+      jobs.push(...ids);
       await Promise.all(
         ids.map(async (jobId) => {
           // Once the seed block is mined, auditorOf names the auditor of the committed job.
-          const [r] = [...(await waitFor([jobId], (x) => x.job.status >= JobStatus.Committed, "committed")).values()];
-          let auditor: Address = "0x0000000000000000000000000000000000000000";
-          for (let i = 0; i < 40 && /^0x0+$/.test(auditor); i++) {
+          const auditor = await eventually(async () => {
             const now = await record(jobId);
-            if (now.job.status !== JobStatus.Committed) break;
-            auditor = (await read(devnet.deployment.verification, "Verification", "auditorOf", [jobId, now.job])) as Address;
-            if (/^0x0+$/.test(auditor)) await sleep(300);
-          }
-          assert.ok(r);
+            if (now.job.status < JobStatus.Committed) return undefined;
+            if (now.job.status > JobStatus.Committed) return (await readAudit({ ...v(), jobId })).auditor;
+            const drawn = (await read(devnet.deployment.verification, "Verification", "auditorOf", [jobId, now.job])) as Address;
+            return drawn === ZERO_ADDRESS ? undefined : drawn;
+          }, `job ${jobId}'s auditor known`);
           if (sameAddress(auditor, a)) {
             auditorJob ??= jobId;
             return;
           }
           if (voterJob !== undefined) return;
+          // Our challenge, or the recheck that disputed it first: either draws a committee.
           await challengeWhenRevealed(challenger, jobId);
-          const [drawn] = [...(await waitFor([jobId], async () => (await readDispute({ publicClient: devnet.publicClient, verification: devnet.deployment.verification, jobId })).state >= DisputeState.Voting, "committee drawn")).keys()];
-          const d = await readDispute({ publicClient: devnet.publicClient, verification: devnet.deployment.verification, jobId: drawn! });
-          if (d.committee.some((m) => sameAddress(m, a))) voterJob ??= jobId;
+          if ((await statusOf(jobId)) !== JobStatus.Disputed) return;
+          const drawn = await eventually(async () => {
+            const d = await readDispute({ ...v(), jobId });
+            return d.state >= DisputeState.Voting ? d : undefined;
+          }, `job ${jobId}'s committee drawn`);
+          if (drawn.committee.some((m) => sameAddress(m, a))) voterJob ??= jobId;
         }),
       );
     }
-    assert.ok(auditorJob !== undefined, `the absent verifier was never drawn as an auditor in ${posted.length} jobs`);
+    assert.ok(auditorJob !== undefined, `the absent verifier was never drawn as an auditor in ${jobs.length} jobs`);
     assert.ok(voterJob !== undefined, "the absent verifier never sat on a committee");
-    const final = await waitFor(posted, isFinal, "final", 150_000);
-    // Penalties come from keepers after their grace: give them the time.
-    const penaltyOf = async (jobId: bigint, name: string) => {
-      for (const until = Date.now() + 30_000; Date.now() < until; await sleep(500)) {
-        const hit = (await eventsOf(jobId)).find((e) => e.name === name && sameAddress((e.args.auditor ?? e.args.voter) as string, a));
-        if (hit) return hit;
-      }
-      assert.fail(`no ${name} for the absent verifier on job ${jobId}`);
-    };
+    const final = await waitFor(jobs, isFinal, "final", 150_000);
 
-    const missed = await penaltyOf(auditorJob, "AuditorPenalized");
-    assert.equal(missed.args.penalty, BigInt(VERIFICATION_PARAMS.auditorPenalty));
-    assert.equal(STATUS_NAMES[final.get(auditorJob)!.job.status], "Finalized", "the job without its audit still completes");
-    const audit = await readAudit({ publicClient: devnet.publicClient, verification: devnet.deployment.verification, jobId: auditorJob });
-    assert.equal(audit.state, AuditState.Penalized);
+    // 1. The absent auditor: penalized at the provider's reveal, and a committee (without it) judged the job instead.
+    const auditorEvents = await eventsOf(auditorJob);
+    const missed = auditorEvents.find((e) => e.name === "AuditorPenalized")!;
+    assert.deepEqual([getAddress(missed.args.auditor as string), missed.args.penalty, missed.args.state], [getAddress(a), MISSED_AUDIT_PENALTY, AuditState.Missed]);
+    assert.equal((await readAudit({ ...v(), jobId: auditorJob })).state, AuditState.Missed);
+    const byCommittee = await resolutionOf(auditorJob);
+    assert.deepEqual([byCommittee.dispute.reason, byCommittee.dispute.challenger], [DisputeReason.AuditMissed, ZERO_ADDRESS], "a sampled job is always judged");
+    assert.ok(!byCommittee.dispute.committee.some((m) => sameAddress(m, a)), "the absent auditor sits out");
+    assert.deepEqual([byCommittee.resolved.args.providerFaulted, STATUS_NAMES[final.get(auditorJob)!.job.status]], [false, "Finalized"], "the job completes: the provider upheld and paid");
 
-    const silent = await penaltyOf(voterJob, "VoterPenalized");
-    assert.equal(silent.args.penalty, BigInt(VERIFICATION_PARAMS.voterPenalty));
+    // 2. The absent voter: each of its seats penalized; the job settled without it.
+    const { dispute: voterDispute, settlement: voterSettlement } = await resolutionOf(voterJob);
+    const seats = BigInt(voterDispute.committee.filter((m) => sameAddress(m, a)).length);
+    const voterPenalties = named(voterSettlement, "VoterPenalized").filter((e) => sameAddress(e.args.voter as string, a));
+    assert.equal(voterPenalties.length, Number(seats), "one penalty per seat");
+    for (const p of voterPenalties) assert.equal(p.args.penalty, BigInt(VERIFICATION_PARAMS.voterPenalty));
     assert.equal(STATUS_NAMES[final.get(voterJob)!.job.status], "Finalized", "the dispute resolves without the absent vote (provider upheld)");
-    const { resolved } = await resolutionOf(voterJob);
-    assert.equal(resolved.args.providerFaulted, false);
 
-    const penalties = (await eventsOf(auditorJob)).concat(await eventsOf(voterJob)).length;
-    assert.ok(penalties > 0);
-    const lost = stakeBefore - (await stakeOf(a));
-    assert.ok(lost >= BigInt(VERIFICATION_PARAMS.auditorPenalty) + BigInt(VERIFICATION_PARAMS.voterPenalty), `the absent verifier lost ${lost}`);
+    // 3. Penalties leave the weight as it was; a keeper daemon syncs it to the stake that is left.
+    const synced = await eventually(async () => {
+      const now = await account(a);
+      return now.verifierWeight === now.stake ? now : undefined;
+    }, "the absent verifier's weight synced to its stake", 60_000);
+    assert.ok(synced.stake < parseEther("1000"), `it lost ${parseEther("1000") - synced.stake} to penalties`);
+    assert.ok(verifiers.some((d) => d.lines().some((l) => l.msg === "verifier weight synced to its stake" && sameAddress(l.account as string, a))), "a verifier daemon sent the sync");
     // It leaves the verifier set, so phase C draws only live verifiers.
     await absent.sender.send({ address: devnet.deployment.staking, abi: abiOf("Staking"), functionName: "setRoles", args: [ROLE_PROVIDER] });
-    rows.push({
-      scenario: "5 absent auditor + voter",
-      jobs: posted.length,
-      sampled: posted.length,
-      audits: "1 missed (penalized)",
-      disputes: "false challenges; 1 vote missing (penalized)",
-      outcome: `all finalized; absent verifier lost ${Number(lost) / 1e18} DINF`,
-      seconds: Math.round((Date.now() - started) / 100) / 10,
-    });
-  });
 
-  it("phase C: the watchdog catches an unsampled cheat; a self-challenge is a net loss for provider and colluder, right or wrong", async function () {
-    this.timeout(180_000);
-    const started = Date.now();
-    // One in a million: a fresh seed practically never samples, a stale one always does (0 would turn both off).
-    await setMarketParams({ samplingPpm: 1, seedDelay: 5 });
-    const pair = (mode: Mode) => [providerOf(mode), colluder.account.address] as const;
-    const worthOf = async (accounts: readonly Address[]) => (await Promise.all(accounts.map(worth))).reduce((x, y) => x + y, 0n);
-
-    // Verifier 0 watches half the unsampled results, picked from its secret: the test knows the secret, so
-    // it posts the truncating cheat on a job id the watchdog picks and the accomplice's job on one it does not.
-    const nextId = async () => ((await read(devnet.deployment.market, "JobMarket", "jobCount")) as bigint) + 1n;
-    const watched = async (jobId: bigint) => watchdogPicks({ secret: stringToHex(verifierSecret(0)), jobId, share: WATCHDOG_SHARE });
-    const fillers: bigint[] = [];
-    while (!(await watched(await nextId()))) fillers.push(await post("noise"));
-    const watchedJob = await post("truncate");
-    while (await watched(await nextId())) fillers.push(await post("noise"));
-
-    // A cheat challenged by its accomplice (to pocket the challenger's reward), and an honest result likewise.
-    const cheatBefore = await worthOf(pair("random"));
-    const cheatJob = await post("random");
-    await challengeWhenRevealed(colluder, cheatJob);
-    await waitFor([cheatJob, watchedJob, ...fillers], isFinal, "final");
-    const cheat = await resolutionOf(cheatJob);
-    assert.equal(cheat.resolved.args.providerFaulted, true);
-    const cheatNet = (await worthOf(pair("random"))) - cheatBefore;
-    const toChallenger = (DEVNET_COLLATERAL * 4000n) / BPS;
-    assert.equal(cheatNet, toChallenger - DEVNET_COLLATERAL, "the pair loses the collateral less the challenger's share");
-    assert.ok(cheatNet < 0n);
-
-    // The watchdog's catch: its own bonded challenge, a committee without it, the slash's challenger share.
-    const watchdog = getAddress(String(verifiers[0]!.ready.account));
-    const caught = await resolutionOf(watchedJob);
-    const caughtDispute = await readDispute({ publicClient: devnet.publicClient, verification: devnet.deployment.verification, jobId: watchedJob });
-    assert.deepEqual([caught.resolved.args.providerFaulted, getAddress(caughtDispute.challenger), caughtDispute.byAuditor], [true, watchdog, false]);
-    assert.equal((await record(watchedJob)).job.sampled, false, "no audit: only the watchdog saw it");
-    assert.equal(credited(caught.settlement, "verification", watchdog), toChallenger + BOND, "the watchdog gets the challenger's share and its bond back");
-    assert.ok(verifiers[0]!.lines().some((l) => l.msg === "watchdog judged an unsampled result" && l.job_id === watchedJob.toString()));
-
-    const cheatSeconds = Math.round((Date.now() - started) / 100) / 10;
-    const honestStarted = Date.now();
-    const honestBefore = await worthOf(pair("noise"));
-    const honestJob = await post("noise");
-    await challengeWhenRevealed(colluder, honestJob);
-    await waitFor([honestJob], isFinal, "final");
-    const upheld = await resolutionOf(honestJob);
-    assert.equal(upheld.resolved.args.providerFaulted, false);
-    const { protocolFeeBps, auditLevyBps } = devnet.params.marketParams;
-    const payout = FEE - (FEE * BigInt(protocolFeeBps!)) / BPS - (FEE * BigInt(auditLevyBps!)) / BPS;
-    const honestNet = (await worthOf(pair("noise"))) - honestBefore - payout;
-    assert.equal(honestNet, (BOND * 5000n) / BPS - BOND, "the pair loses the bond less the provider's share (the fee aside)");
-    for (const jobId of [cheatJob, honestJob]) assert.equal((await record(jobId)).job.sampled, false, "sampling is (practically) off in this phase");
+    // 4. The withheld sampled reveal: past its reveal deadline the blind auditor expires the job; the quitter
+    // loses its whole collateral, as a fault would cost: the expiry share to the poster (with its fee back),
+    // the finder's share to the auditor, the rest to the audit pool.
+    const [expiredRecord] = [...(await waitFor([quitJob], isFinal, "expired", 120_000)).values()];
+    assert.equal(STATUS_NAMES[expiredRecord!.job.status], "Expired");
+    const expired = (await eventsOf(quitJob)).find((e) => e.name === "JobExpired")!;
+    assert.deepEqual([expired.args.penalty, expired.args.sampled], [DEVNET_COLLATERAL, true]);
+    const quitAudit = await readAudit({ ...v(), jobId: quitJob });
+    assert.equal(quitAudit.state, AuditState.Committed, "its auditor had committed blind");
+    const expiry = await receiptEvents(expired.txHash);
+    assert.ok(sameAddress(expiry.from, quitAudit.auditor), "the blind auditor's daemon expired it");
+    const expiryShare = (DEVNET_COLLATERAL * BigInt(devnet.params.marketParams.expiryPenaltyBps!)) / BPS;
+    assert.equal(credited(expiry, "market", devnet.dapp.address), FEE + expiryShare, "the poster: its fee back and the expiry share");
+    assert.equal(credited(expiry, "market", quitAudit.auditor), FINDER_SHARE, "the blind auditor: the finder's share");
+    assert.equal(await stakeOf(q), quitterStake - DEVNET_COLLATERAL, "the quitter lost its whole collateral");
 
     rows.push(
-      { scenario: "watchdog (1 verifier, 50%)", jobs: 1, sampled: 0, audits: "-", disputes: "watchdog's bonded challenge: faulted", outcome: "truncating cheat slashed", seconds: cheatSeconds },
-      { scenario: "4 self-challenge, cheat", jobs: 1, sampled: 0, audits: "-", disputes: "by accomplice: faulted", outcome: `pair net ${Number(cheatNet) / 1e18} DINF`, seconds: cheatSeconds },
       {
-        scenario: "4 self-challenge, honest",
-        jobs: 1,
-        sampled: 0,
-        audits: "-",
-        disputes: "by accomplice: upheld",
-        outcome: `pair net ${Number(honestNet) / 1e18} DINF (fee aside)`,
-        seconds: Math.round((Date.now() - honestStarted) / 100) / 10,
+        scenario: "5 absent auditor + voter",
+        jobs: jobs.length,
+        sampled: jobs.length,
+        audits: "1 missed (penalized at the reveal)",
+        disputes: `AuditMissed -> upheld; ${seats} absent seat(s) penalized`,
+        outcome: `all finalized; weight synced to ${Number(synced.stake) / 1e18} DINF`,
+        seconds: Math.round((Date.now() - started) / 100) / 10,
       },
+      { scenario: "6 withheld sampled reveal", jobs: 1, sampled: 1, audits: "1 blind commit", disputes: "-", outcome: `expired by its auditor; ${Number(DEVNET_COLLATERAL) / 1e18} DINF slashed`, seconds: Math.round((Date.now() - started) / 100) / 10 },
     );
   });
 
-  it("phase C: a seed older than 256 blocks makes the job sampled, with a late audit in the challenge window", async function () {
-    this.timeout(180_000);
+  it("phase C: unsampled, a watchdog catches a withheld output and earns only its bond back; self-challenges gain the cheater nothing", async function () {
+    this.timeout(240_000);
     const started = Date.now();
-    const jobId = await post("noise");
-    // Kill the worker the moment it has committed, before its reveal (the seed is 5 blocks later).
-    await waitFor([jobId], (r) => r.job.status >= JobStatus.Committed, "committed", 60_000);
-    await workers.get("noise")!.kill();
-    const committed = await record(jobId);
-    assert.equal(STATUS_NAMES[committed.job.status], "Committed", "killed before the reveal");
-    const [, sampledNow] = (await read(devnet.deployment.market, "JobMarket", "samplingOf", [jobId, committed.job.commitBlock])) as [Hex, boolean];
+    // A new terms version: jobs posted from now on are not sampled; jobs already posted keep theirs.
+    await setMarketTerms({ samplingPpm: 0 });
+    const worthOf = async (accounts: readonly Address[]) => (await Promise.all(accounts.map(worth))).reduce((x, y) => x + y, 0n);
 
-    await devnet.publicClient.request({ method: "hardhat_mine" as never, params: [numberToHex(300)] as never });
-    const [seed, sampledLater] = (await read(devnet.deployment.market, "JobMarket", "samplingOf", [jobId, committed.job.commitBlock])) as [Hex, boolean];
-    assert.deepEqual([/^0x0+$/.test(seed), sampledLater], [true, true], "the seed is out of reach: the job counts as sampled");
+    // Verifier 0 watches half the unsampled results, picked from its secret: the test knows the secret, so
+    // it posts the withholding provider's job on a job id the watchdog picks and the others on ids it does not.
+    const nextId = async () => ((await read(devnet.deployment.market, "JobMarket", "jobCount")) as bigint) + 1n;
+    const watched = async (jobId: bigint) => watchdogPicks({ secret: stringToHex(verifierSecret(0)), jobId, share: WATCHDOG_SHARE });
+    // Fillers skip ids: jobs of the model no worker serves, which stay posted.
+    const skip = async (wanted: boolean) => {
+      while ((await watched(await nextId())) !== wanted) await post("quit");
+    };
+    // The cheat is challenged by its accomplice, the honest result by another (each pair on its own).
+    const cheatPair = [providerOf("random"), colluder.account.address];
+    const honestPair = [providerOf("noise"), challenger.account.address];
+    const [cheatBefore, honestBefore] = [await worthOf(cheatPair), await worthOf(honestPair)];
+    await skip(true);
+    const withheldJob = await post("withhold");
+    await skip(false);
+    const cheatJob = await post("random");
+    await skip(false);
+    const honestJob = await post("noise");
+    const challenged = await Promise.all([challengeWhenRevealed(colluder, cheatJob), challengeWhenRevealed(challenger, honestJob)]);
+    assert.deepEqual(challenged, [true, true], "nothing else disputes an unsampled job");
+    const final = await waitFor([withheldJob, cheatJob, honestJob], isFinal, "final", 150_000);
+    for (const jobId of [withheldJob, cheatJob, honestJob]) assert.equal(final.get(jobId)!.job.sampled, false, `job ${jobId}: not sampled`);
 
-    await startWorker("noise"); // the same journal and secret: it reveals what it committed
-    const [revealed] = [...(await waitFor([jobId], (r) => r.job.status >= JobStatus.Revealed, "revealed", 60_000)).values()];
-    assert.equal(revealed!.job.sampled, true);
-    const final = await waitFor([jobId], isFinal, "final", 90_000);
-    assert.equal(STATUS_NAMES[final.get(jobId)!.job.status], "Finalized");
-    const events = await eventsOf(jobId);
-    const drawn = events.find((e) => e.name === "AuditorDrawn");
-    assert.equal(drawn?.args.late, true, "drawn late, at the reveal");
-    const audit = await readAudit({ publicClient: devnet.publicClient, verification: devnet.deployment.verification, jobId });
-    assert.equal(audit.state, AuditState.Agreed, "the late auditor committed and revealed inside the window");
-    assert.ok(sameAddress(audit.auditor, drawn!.args.auditor as string));
-    rows.push({
-      scenario: "6 seed > 256 blocks old",
-      jobs: 1,
-      sampled: 1,
-      audits: "1 late, agree",
-      disputes: "-",
-      outcome: `sampled (before: ${sampledNow}), finalized`,
-      seconds: Math.round((Date.now() - started) / 100) / 10,
-    });
+    // 1. The withheld output, served nowhere: the watchdog re-ran it (its root equals ours), found no location
+    // serving it by the end of the window, and challenged; the committee, finding none either, faulted it.
+    // The finder's share of the slash goes first, to the dApp; the committee is paid out of the bond and the
+    // rest of the slash repays it: the watchdog gets its whole bond back, nothing more.
+    const watchdog = getAddress(String(verifiers[0]!.ready.account));
+    const caught = await resolutionOf(withheldJob);
+    assert.deepEqual([caught.resolved.args.providerFaulted, getAddress(caught.dispute.challenger), caught.dispute.reason], [true, watchdog, DisputeReason.Challenge]);
+    const caughtCommitteePay = assertVotersPaid(caught.settlement, caught.dispute, withheldJob);
+    assert.equal(bondBackOf(caughtCommitteePay), BOND, "the rest of the slash covers the committee's pay");
+    assert.equal(credited(caught.settlement, "verification", watchdog), BOND, "the watchdog gets its bond back and no share of the slash");
+    const caughtFinderShare = credited(caught.settlement, "verification", devnet.dapp.address);
+    assert.equal(caughtFinderShare, FINDER_SHARE, "the dApp, as the poster, gets the finder's share of the whole slash");
+    assert.equal(credited(caught.settlement, "market", devnet.dapp.address), FEE, "and its fee back");
+    const judged = verifiers[0]!.lines().find((l) => l.msg === "watchdog judged an unsampled result" && l.job_id === withheldJob.toString());
+    assert.ok(judged && /served nowhere/.test(String(judged.reason)), `the watchdog found the output served nowhere: ${JSON.stringify(judged)}`);
+    const economics = verifiers[0]!.lines().find((l) => l.msg === "challenge opened" && l.job_id === withheldJob.toString());
+    const predicted = /our bond back \((\d+)\); the finder's share (\d+) to the poster/.exec(String(economics?.if_faulted));
+    assert.deepEqual(predicted?.slice(1), [BOND.toString(), caughtFinderShare.toString()], `the watchdog foresaw what it got: ${economics?.if_faulted}`);
+
+    // 2. A cheat challenged by its accomplice: faulted, and the finder's share goes to the poster, not the
+    // accomplice: the pair loses the whole collateral (an honest job would have earned the payout).
+    const cheat = await resolutionOf(cheatJob);
+    assert.equal(cheat.resolved.args.providerFaulted, true);
+    const cheatCommitteePay = assertVotersPaid(cheat.settlement, cheat.dispute, cheatJob);
+    assert.equal(bondBackOf(cheatCommitteePay), BOND, "the rest of the slash covers the committee's pay");
+    assert.equal(credited(cheat.settlement, "verification", colluder.account.address), BOND, "the accomplice: its bond back only");
+    assert.equal(credited(cheat.settlement, "verification", devnet.dapp.address), FINDER_SHARE, "the finder's share of the whole slash to the poster");
+    const cheatNet = (await worthOf(cheatPair)) - cheatBefore;
+    assert.equal(cheatNet, -DEVNET_COLLATERAL, `the pair nets ${cheatNet} (the whole collateral lost), against an honest job's payout`);
+
+    // 3. An honest result challenged by the accomplice: upheld; the pair loses the bond less the provider's share.
+    const upheld = await resolutionOf(honestJob);
+    assert.equal(upheld.resolved.args.providerFaulted, false);
+    assertVotersPaid(upheld.settlement, upheld.dispute, honestJob);
+    const { protocolFeeBps, auditLevyBps } = devnet.params.marketParams;
+    const payout = FEE - (FEE * BigInt(protocolFeeBps!)) / BPS - (FEE * BigInt(auditLevyBps!)) / BPS;
+    const honestNet = (await worthOf(honestPair)) - honestBefore - payout;
+    assert.equal(honestNet, (BOND * 5000n) / BPS - BOND, `the pair nets ${honestNet} besides the payout: the challenge cost it`);
+
+    const seconds = Math.round((Date.now() - started) / 100) / 10;
+    rows.push(
+      { scenario: "7 withheld blob, unsampled", jobs: 1, sampled: 0, audits: "-", disputes: "watchdog's bonded challenge: faulted", outcome: "slashed; watchdog: bond back only", seconds },
+      { scenario: "8 self-challenge, cheat", jobs: 1, sampled: 0, audits: "-", disputes: "by accomplice: faulted", outcome: `pair net ${Number(cheatNet) / 1e18} DINF`, seconds },
+      { scenario: "8 self-challenge, honest", jobs: 1, sampled: 0, audits: "-", disputes: "by accomplice: upheld", outcome: `pair net ${Number(honestNet) / 1e18} DINF (fee aside)`, seconds },
+    );
   });
 
   it("the verifiers report their work in /metrics and stop cleanly on SIGTERM", async function () {
     this.timeout(120_000);
     let audits = 0;
-    for (const v of verifiers) {
-      const text = await (await fetch(String(v.ready.metrics_url))).text();
+    let keeper = 0;
+    for (const daemon of verifiers) {
+      const text = await (await fetch(String(daemon.ready.metrics_url))).text();
       for (const m of text.matchAll(/^dinfer_verifier_audits_total\{verdict="(agree|disagree)"\} (\d+)/gm)) audits += Number(m[2]);
+      for (const m of text.matchAll(/^dinfer_verifier_keeper_actions_total\{action="(\w+)"\} (\d+)/gm)) keeper += Number(m[2]);
       assert.match(text, /dinfer_verifier_votes_total/);
     }
-    assert.ok(audits >= HONEST_JOBS + CHEATS_PER_MODE * 4, `${audits} audits counted across the verifiers`);
-    const exits = await Promise.all(verifiers.map((v) => v.stop()));
+    assert.ok(audits >= HONEST_JOBS + CHEATS_PER_MODE * MODES.slice(1).length, `${audits} audits counted across the verifiers`);
+    assert.ok(keeper > 0, `${keeper} keeper actions counted`);
+    const exits = await Promise.all(verifiers.map((daemon) => daemon.stop()));
     assert.deepEqual(exits, verifiers.map(() => ({ code: 0, signal: null })));
-    for (const v of verifiers) assert.equal(v.lines().at(-1)?.msg, "verifier stopped");
+    for (const daemon of verifiers) assert.equal(daemon.lines().at(-1)?.msg, "verifier stopped");
     // Refusals are caught in simulation, never sent. What can still revert on chain is a race inside one
     // block: keepers both doing a duty anyone may do, or a job that moved under a call that carried its
     // state (JobMismatch: e.g. a challenge in the same block as the audit's reveal, which then goes again).
-    const reverted = verifiers.flatMap((v) =>
-      v.lines().filter((l) => l.msg === "transaction reverted on chain").map((l) => `${String(l.function)}:${String(l.error_name)}`),
+    const reverted = verifiers.flatMap((daemon) =>
+      daemon.lines().filter((l) => l.msg === "transaction reverted on chain").map((l) => `${String(l.function)}:${String(l.error_name)}`),
     );
-    const keeper = ["drawCommittee", "resolve", "penalizeAuditor", "withdraw"];
-    const unexplained = reverted.filter((r) => !keeper.includes(r.split(":")[0]!) && !r.endsWith(":JobMismatch"));
+    const keeperDuties = ["drawCommittee", "resolve", "expire", "syncVerifier", "withdraw"];
+    const unexplained = reverted.filter((r) => !keeperDuties.includes(r.split(":")[0]!) && !r.endsWith(":JobMismatch"));
     assert.deepEqual(unexplained, [], "a verifier's own duty reverted on chain for another reason than a race");
-    const sent = verifiers.reduce((n, v) => n + v.lines().filter((l) => l.msg === "transaction sent").length, 0);
+    const sent = verifiers.reduce((n, daemon) => n + daemon.lines().filter((l) => l.msg === "transaction sent").length, 0);
     console.log(`      verifiers sent ${sent} transactions; ${reverted.length} lost a race inside a block (${reverted.join(", ") || "none"})`);
   });
 });

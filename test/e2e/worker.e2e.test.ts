@@ -90,7 +90,12 @@ describe("dinfer worker end to end: node process, Ignition deployment, worker pr
     return worker;
   }
 
-  async function post(kind: Kind, label: string, input: Tensor<"float32">, extra: { inputURI?: string; blob?: Uint8Array } = {}): Promise<PostedJob> {
+  async function post(
+    kind: Kind,
+    label: string,
+    input: Tensor<"float32">,
+    extra: { inputURI?: string; blob?: Uint8Array; inlineOutput?: boolean } = {},
+  ): Promise<PostedJob> {
     const blob = extra.blob ?? encodeTensorBlob([input]);
     const { jobId } = await postJob({
       sender: net.dappSender,
@@ -101,6 +106,7 @@ describe("dinfer worker end to end: node process, Ignition deployment, worker pr
       fee: FEE,
       inputURI: extra.inputURI,
       upload: { serverUrl: net.blobServer.url, token: net.uploadToken },
+      inlineOutput: extra.inlineOutput,
     });
     return { jobId, kind, label, input, postedAt: Date.now() };
   }
@@ -434,6 +440,81 @@ describe("dinfer worker end to end: node process, Ignition deployment, worker pr
     } finally {
       journal.close();
     }
+  });
+  it("serves a job that requires an inline output by revealing it inline, and skips, unclaimed, one whose output cannot fit (claim-first mode runs both first)", async function () {
+    this.timeout(300_000);
+    const dataDir = net.tempDir("worker-e");
+    const worker = await startWorker({ dataDir, secret: randomBytes(32).toString("hex"), claimMode: "claim-first" });
+    // det at 640 x 640: a 1.6 MB output, which no reveal can carry inline.
+    const det = await post("det", "doc, inline required", (await imageToDetInput(`${IMAGES}doc.png`, { size: 640 })).tensor, { inlineOutput: true });
+    const cls = await post("cls", "line-2, inline required", await imageToClsInput(`${IMAGES}line-2.png`), { inlineOutput: true });
+    await watchUntilFinal([cls], [worker]);
+    await checkOutput(cls);
+
+    // The cls job: run before its claim (only the run tells the output's size), so claimed and committed
+    // in one transaction, and revealed inline.
+    const events = await assertOneOfEachEvent(cls, "run-first");
+    assert.equal((events[0]!.args as { inlineOutput: boolean }).inlineOutput, true, "posted with inlineOutput");
+    const revealed = events.find((e) => e.eventName === "ResultRevealed")!;
+    assert.notEqual(revealed.args.inlineOutput, "0x", "the output was revealed inline");
+    const record = await readJob({ client: net.publicClient, market: net.deployment.market, jobId: cls.jobId });
+    assert.equal(record.job.inlineOutput, true);
+
+    // The det job: skipped with the reason, never claimed.
+    let reasons: string[] = [];
+    for (const until = Date.now() + 60_000; reasons.length === 0 && Date.now() < until; await sleep(250)) {
+      reasons = worker.lines().filter((l) => l.msg === "job skipped" && l.job_id === det.jobId.toString()).map((l) => String(l.reason));
+    }
+    assert.equal(reasons.length, 1, `one "job skipped" line for the det job:\n${worker.logs().slice(-4_000)}`);
+    assert.match(reasons[0]!, /^the job requires an inline output and ours is \d+ bytes \(at most 4096 fit in a reveal\)$/);
+    assert.deepEqual((await jobEvents(det.jobId)).map((e) => e.eventName), ["JobPosted"], "the det job was never claimed");
+    await worker.stop();
+    assert.deepEqual(readActions(dataDir, det.jobId), new Map(), "no action begun for the det job");
+  });
+
+  // Last: it moves the chain 300 blocks and 300 seconds ahead.
+  it("reports SeedOutOfReach when restarted after its seed went out of reach, and expires the job at once (the poster refunded)", async function () {
+    this.timeout(300_000);
+    const dataDir = net.tempDir("worker-f");
+    const secret = randomBytes(32).toString("hex");
+    const first = await startWorker({ dataDir, secret });
+    const job = await post("cls", "line-1, revealed too late", await imageToClsInput(`${IMAGES}line-1.png`));
+    let status: number = JobStatus.Posted;
+    for (const until = Date.now() + 120_000; status < JobStatus.Committed; ) {
+      if (Date.now() > until) throw new Error(`job ${job.jobId} never committed:\n${first.logs().slice(-4_000)}`);
+      await sleep(100);
+      status = (await readJobStatus(job.jobId)) ?? status;
+    }
+    await first.kill();
+    // 300 blocks a second apart: the seed block (commit + seedDelay) is now over 256 blocks old.
+    await net.publicClient.request({ method: "hardhat_mine", params: ["0x12c", "0x1"] } as never);
+    const fundsBefore = await providerFunds();
+
+    const second = await startWorker({ dataDir, secret });
+    const line = await second.waitForLine((l) => l.msg === "reveal impossible: the job can only expire" && l.job_id === job.jobId.toString(), "the SeedOutOfReach report", 60_000);
+    assert.match(String(line.reason), /^SeedOutOfReach: /);
+    assert.equal(line.level, 50, "logged as an error");
+    await second.waitForLine((l) => l.msg === "expire confirmed" && l.job_id === job.jobId.toString(), "the expiry", 60_000);
+    await second.waitForLine((l) => l.msg === "job ended" && l.job_id === job.jobId.toString(), "the job's end", 30_000);
+    await second.stop();
+
+    const events = await jobEvents(job.jobId);
+    assert.deepEqual(events.map((e) => e.eventName), ["JobPosted", "ResultCommitted", "JobExpired"], "never revealed");
+    const expired = events.at(-1)!.args as { from: number; refund: bigint; penalty: bigint; sampled: boolean };
+    const collateral = (events[0]!.args as { collateral: bigint }).collateral;
+    // A seed out of reach counts as sampled (the whole collateral) where anything is sampled; this
+    // network samples nothing (samplingPpm 0), so the missed reveal costs the expiry penalty.
+    assert.equal(net.marketParams.samplingPpm, 0);
+    assert.deepEqual(
+      { from: Number(expired.from), refund: expired.refund, penalty: expired.penalty, sampled: expired.sampled },
+      { from: JobStatus.Committed, refund: FEE, penalty: (collateral * BigInt(net.marketParams.expiryPenaltyBps)) / 10_000n, sampled: false },
+      "the poster is refunded and the provider pays the expiry penalty",
+    );
+    const fundsAfter = await providerFunds();
+    assert.equal(fundsAfter.available - fundsBefore.available, collateral - expired.penalty, "the rest of the collateral is free again");
+    const actions = readActions(dataDir, job.jobId);
+    assert.equal(actions.has("reveal"), false, "no reveal was sent");
+    assert.equal(actions.get("expire")?.state, "confirmed");
   });
 });
 

@@ -10,7 +10,7 @@ import {TestBase} from "../utils/Vm.sol";
 /// by repeating the library's formula.
 contract FeeMathFuzzTest is TestBase {
     uint256 private constant BPS = 10_000;
-    /// @dev The market's setter caps protocolFeeBps + auditLevyBps at 5000.
+    /// @dev ProtocolTerms caps protocolFeeBps + auditLevyBps at 5000.
     uint256 private constant MAX_FEE_BPS = 5_000;
 
     function testFuzz_splitFee_partsSumExactlyToTheFee(uint256 fee, uint256 protocolFeeBps, uint256 auditLevyBps)
@@ -71,15 +71,16 @@ contract FeeMathFuzzTest is TestBase {
     }
 
     function test_splitFee_examples() public pure {
-        (uint256 payout, uint256 protocolFee, uint256 auditLevy) = FeeMath.splitFee(1 ether, 200, 300);
+        // The local terms: 2% protocol fee, 7% audit levy.
+        (uint256 payout, uint256 protocolFee, uint256 auditLevy) = FeeMath.splitFee(1 ether, 200, 700);
         vm.assertEq(protocolFee, 0.02 ether, "2% of 1 ether");
-        vm.assertEq(auditLevy, 0.03 ether, "3% of 1 ether");
-        vm.assertEq(payout, 0.95 ether, "the rest");
-        (payout, protocolFee, auditLevy) = FeeMath.splitFee(99, 200, 300);
-        // 99 * 200 / 1e4 = 1.98 -> 1; 99 * 300 / 1e4 = 2.97 -> 2; dust to the provider.
+        vm.assertEq(auditLevy, 0.07 ether, "7% of 1 ether");
+        vm.assertEq(payout, 0.91 ether, "the rest");
+        (payout, protocolFee, auditLevy) = FeeMath.splitFee(99, 200, 700);
+        // 99 * 200 / 1e4 = 1.98 -> 1; 99 * 700 / 1e4 = 6.93 -> 6; dust to the provider.
         vm.assertEq(protocolFee, 1, "rounded down");
-        vm.assertEq(auditLevy, 2, "rounded down");
-        vm.assertEq(payout, 96, "dust to the provider");
+        vm.assertEq(auditLevy, 6, "rounded down");
+        vm.assertEq(payout, 92, "dust to the provider");
         vm.assertEq(FeeMath.share(12_345, 1000), 1234, "10% rounded down");
     }
 

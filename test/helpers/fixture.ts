@@ -19,17 +19,35 @@ export const FEE = parseEther("10");
 export type Connection = NetworkConnection;
 
 export type DeploySystemParameters = {
-  /** Overrides of the local market parameters; by default sampling is off (`samplingPpm: 0`) so that
+  /** Overrides of the local market terms; by default sampling is off (`samplingPpm: 0`) so that
    * tests not about audits never wait for one. */
   marketParams?: Record<string, number>;
+  /** Overrides of the local verification terms (amounts as decimal strings or bigints). */
+  verificationParams?: Record<string, number | string | bigint>;
+  /** Overrides of the local staking parameters. */
+  stakingParams?: Record<string, number | string | bigint>;
 };
 
-/** Deploys the whole system through the same Ignition module and parameters as a local network. */
-export async function deploySystem(connection: Connection, { marketParams = { samplingPpm: 0 } }: DeploySystemParameters = {}) {
+/**
+ * Deploys the whole system through the same Ignition module and parameters as a local network: the
+ * token, Staking, ModelRegistry, ProtocolTerms (`terms`, first version from the local parameters with
+ * the overrides), JobMarket and Verification.
+ */
+export async function deploySystem(
+  connection: Connection,
+  { marketParams = { samplingPpm: 0 }, verificationParams = {}, stakingParams = {} }: DeploySystemParameters = {},
+) {
   const { viem } = connection;
   const local = JSON.parse(readFileSync(LOCAL_PARAMETERS, "utf8")).DinferLocal;
   const deployed = await connection.ignition.deploy(DinferLocal, {
-    parameters: { DinferLocal: { ...local, marketParams: { ...local.marketParams, ...marketParams } } },
+    parameters: {
+      DinferLocal: {
+        ...local,
+        marketParams: { ...local.marketParams, ...marketParams },
+        verificationParams: { ...local.verificationParams, ...decimal(verificationParams) },
+        stakingParams: { ...local.stakingParams, ...decimal(stakingParams) },
+      },
+    },
     displayUi: false,
   });
   const [owner, dapp, provider, provider2, verifier, challenger, keeper, stranger] = await viem.getWalletClients();
@@ -38,6 +56,11 @@ export async function deploySystem(connection: Connection, { marketParams = { sa
 }
 
 export type System = Awaited<ReturnType<typeof deploySystem>>;
+
+/** Ignition parameters are JSON: bigints go in as decimal strings, as in the parameter files. */
+function decimal(values: Record<string, number | string | bigint>) {
+  return Object.fromEntries(Object.entries(values).map(([k, v]) => [k, typeof v === "bigint" ? v.toString() : v]));
+}
 
 export const ROLE_PROVIDER = 1;
 export const ROLE_VERIFIER = 2;
@@ -94,6 +117,7 @@ export function jobRequest(modelId: bigint, claimBy: bigint, overrides: Record<s
     inputURI: "http://127.0.0.1:8600/blobs/0x8b5e1c3f6ad7e1c3",
     inlineInput: "0x" as Hex,
     callbackGasLimit: 0,
+    inlineOutput: false,
     ...overrides,
   };
 }

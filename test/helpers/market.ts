@@ -1,22 +1,19 @@
 /**
  * Test driver for the JobMarket, shared by the behaviour and attack tests of the market and the
  * verification contracts:
- * - `deployMarketOn`: the market, staking and registry on any token, with a wallet in the
+ * - `deployMarketOn`: the market, staking, registry and terms on any token, with a wallet in the
  *   Verification slot so a test can call the dispute hooks directly (`hooksSystem` wires it up on the
  *   test token);
  * - `jobsOf`: a job tracker bound to any market (the fold of `offchain/chain/jobs.ts`);
  * - `marketDriver`: one call per lifecycle step (DESIGN section 3), with deterministic outputs and
- *   salts per job, so each test states only what it is about;
- * - `verificationDriver`: the same for audits, challenges and committee votes (IVerification), with
- *   the local verification parameters and the splits they imply.
+ *   salts per job, so each test states only what it is about.
+ * The Verification driver (audits, challenges, votes) is `test/helpers/verification.ts`.
  */
 import { readFileSync } from "node:fs";
 
 import {
-  encodeAbiParameters,
   encodePacked,
   keccak256,
-  parseAbiParameters,
   parseEther,
   toHex,
   type Address,
@@ -67,6 +64,14 @@ export const STAKING_PARAMS = {
   minVerifierStake: BigInt(local.stakingParams.minVerifierStake),
 };
 export const CHALLENGE_BOND = BigInt(local.verificationParams.challengeBond);
+/**
+ * The verification half of the local terms, as the ProtocolTerms constructor takes it (the market's
+ * deployments here need one; `test/helpers/verification.ts` names the same values for the audit tests):
+ * every field of the parameters file, amounts (decimal strings) as bigints.
+ */
+const TERMS_VERIFICATION_PARAMS = Object.fromEntries(
+  Object.entries(local.verificationParams as Record<string, string | number>).map(([k, v]) => [k, typeof v === "string" ? BigInt(v) : v]),
+) as VerificationTerms;
 export const BPS = 10_000n;
 export const ZERO_ADDRESS: Address = "0x0000000000000000000000000000000000000000";
 export const ZERO_HASH: Hex = "0x0000000000000000000000000000000000000000000000000000000000000000";
@@ -114,28 +119,51 @@ export function jobsOf(publicClient: PublicClient, marketAddress: Address) {
 export type Jobs = ReturnType<typeof jobsOf>;
 
 /**
- * Staking, ModelRegistry and JobMarket on `token`, with the wallet `hook` (account 4) as the
- * Verification contract in both Staking and the market: tests call openDispute, settleDispute,
- * payAuditReward and Staking.slash as that wallet.
+ * Staking, ModelRegistry, ProtocolTerms (first version: MARKET_PARAMS and the local verification terms)
+ * and JobMarket on `token`, with the wallet `hook` (account 4) as the Verification contract in both
+ * Staking and the market: tests call openDispute, settleDispute, payAuditReward and Staking.slash as that
+ * wallet. A wallet cannot answer the market's calls to Verification (a sampled reveal, finalize or
+ * expiry), so jobs here must not be sampled: sampling is off by default.
  */
-export async function deployMarketOn(connection: Connection, token: Address) {
+export async function deployMarketOn(
+  connection: Connection,
+  token: Address,
+  {
+    marketParams = MARKET_PARAMS,
+    verificationParams = {},
+    randomness = ZERO_ADDRESS,
+  }: {
+    marketParams?: MarketParams;
+    /** Overrides of the local verification terms. */
+    verificationParams?: Partial<VerificationTerms>;
+    /** An IRandomness source (zero: blockhash). */
+    randomness?: Address;
+  } = {},
+) {
   const { viem } = connection;
   const [owner, dapp, provider, provider2, hook, challenger, keeper, stranger] = await viem.getWalletClients();
   const staking = await viem.deployContract("Staking", [token, owner.account.address, STAKING_PARAMS]);
   const registry = await viem.deployContract("ModelRegistry");
+  const terms = await viem.deployContract("ProtocolTerms", [
+    staking.address,
+    owner.account.address,
+    marketParams,
+    { ...TERMS_VERIFICATION_PARAMS, ...verificationParams },
+  ]);
   const market = await viem.deployContract("JobMarket", [
     token,
     staking.address,
     registry.address,
-    ZERO_ADDRESS,
+    randomness,
+    terms.address,
     owner.account.address,
-    MARKET_PARAMS,
   ]);
   await staking.write.setProtocol([market.address, hook.account.address]);
   await market.write.setVerification([hook.account.address]);
+  await terms.write.setMarket([market.address]);
   await registry.write.register([modelSpec()]);
   const publicClient = await viem.getPublicClient();
-  return { staking, registry, market, owner, dapp, provider, provider2, hook, challenger, keeper, stranger, publicClient };
+  return { staking, registry, terms, market, owner, dapp, provider, provider2, hook, challenger, keeper, stranger, publicClient };
 }
 
 /**
@@ -173,13 +201,19 @@ export type DriverParameters = {
   provider: Wallet;
   keeper: Wallet;
   modelId?: bigint;
+  /** The terms contract: with it, `waitForSeed` uses each job's own terms version (else MARKET_PARAMS). */
+  terms?: Terms;
 };
+
+export type Terms = System["terms"];
+/** IProtocolTerms.VerificationParams, as viem reads and writes it. */
+export type VerificationTerms = Awaited<ReturnType<Terms["read"]["verificationParams"]>>;
 
 /**
  * One call per lifecycle step. Each job gets a deterministic output root and salt (`outputOf`);
  * `commit` remembers what it committed and `reveal` reveals it unless told otherwise.
  */
-export function marketDriver({ connection, market, publicClient, dapp, provider, keeper, modelId = 1n }: DriverParameters) {
+export function marketDriver({ connection, market, publicClient, dapp, provider, keeper, modelId = 1n, terms }: DriverParameters) {
   const { networkHelpers } = connection;
   const jobs = jobsOf(publicClient, market.address);
   const committed = new Map<bigint, { outputRoot: Hex; salt: Hex }>();
@@ -234,9 +268,21 @@ export function marketDriver({ connection, market, publicClient, dapp, provider,
     return jobs.send(market.write.claimAndCommit([jobId, jobs.job(jobId), c], { account: by.account }));
   }
 
+  /** The seed delay of a job's terms version. */
+  async function seedDelayOf(jobId: bigint) {
+    if (!terms) return MARKET_PARAMS.seedDelay;
+    const [params] = await terms.read.termsOf([BigInt(jobs.job(jobId).terms)]);
+    return params.seedDelay;
+  }
+
+  /** The block whose seed samples a committed job: its commit block + its terms' seedDelay. */
+  async function seedBlockOf(jobId: bigint) {
+    return jobs.job(jobId).commitBlock + BigInt(await seedDelayOf(jobId));
+  }
+
   /** Mines blocks until a reveal sent now is past the seed block (block.number > commitBlock + seedDelay). */
   async function waitForSeed(jobId: bigint) {
-    const seedBlock = jobs.job(jobId).commitBlock + BigInt(MARKET_PARAMS.seedDelay);
+    const seedBlock = await seedBlockOf(jobId);
     const missing = seedBlock - (await latestBlock());
     if (missing > 0n) await networkHelpers.mine(missing);
   }
@@ -311,6 +357,7 @@ export function marketDriver({ connection, market, publicClient, dapp, provider,
     claim,
     commit,
     claimAndCommit,
+    seedBlockOf,
     waitForSeed,
     revealArgs,
     reveal,
@@ -338,245 +385,3 @@ export async function feeOnTransferSystem(connection: Connection) {
   return sys;
 }
 
-// ---------------------------------------------------------------- verification
-
-const localVerification = local.verificationParams;
-
-/** The verification parameters of `ignition/parameters/local.json`, as `Verification.params()` returns them. */
-export const VERIFICATION_PARAMS = {
-  challengeBond: BigInt(localVerification.challengeBond),
-  auditReward: BigInt(localVerification.auditReward),
-  auditorPenalty: BigInt(localVerification.auditorPenalty),
-  voterPenalty: BigInt(localVerification.voterPenalty),
-  auditCommitTimeout: Number(localVerification.auditCommitTimeout),
-  voteCommitTimeout: Number(localVerification.voteCommitTimeout),
-  voteRevealTimeout: Number(localVerification.voteRevealTimeout),
-  committeeSize: Number(localVerification.committeeSize),
-  challengerRewardBps: Number(localVerification.challengerRewardBps),
-  voterRewardBps: Number(localVerification.voterRewardBps),
-  providerRewardBps: Number(localVerification.providerRewardBps),
-};
-export type VerificationParams = typeof VERIFICATION_PARAMS;
-
-/** IVerification's enums, by name. */
-export const AuditState = { None: 0, Drawn: 1, Committed: 2, Agreed: 3, Disagreed: 4, Missed: 5, Penalized: 6 } as const;
-export const Verdict = { Agree: 0, Disagree: 1 } as const;
-export const Vote = { None: 0, ProviderCorrect: 1, ProviderWrong: 2 } as const;
-export const DisputeState = { None: 0, Open: 1, Voting: 2, Resolved: 3 } as const;
-
-/** A committee vote's commitment: keccak256(abi.encode(chainId, verification, jobId, voter, uint8(vote), salt)). */
-export function voteCommitment({
-  chainId,
-  verification,
-  jobId,
-  voter,
-  vote,
-  salt,
-}: {
-  chainId: bigint;
-  verification: Address;
-  jobId: bigint;
-  voter: Address;
-  vote: number;
-  salt: Hex;
-}): Hex {
-  return keccak256(
-    encodeAbiParameters(parseAbiParameters("uint256, address, uint256, address, uint8, bytes32"), [
-      chainId,
-      verification,
-      jobId,
-      voter,
-      vote,
-      salt,
-    ]),
-  );
-}
-
-/**
- * What Settlement.split gives, restated: a lead share of `leadBps`, `voters` equal shares of a
- * `voterBps` pool, each rounded down, and the rest (the rounding included) for the treasury.
- */
-export function settlementSplit(amount: bigint, leadBps: number, voterBps: number, voters: number) {
-  const lead = (amount * BigInt(leadBps)) / BPS;
-  const perVoter = voters === 0 ? 0n : (amount * BigInt(voterBps)) / BPS / BigInt(voters);
-  return { lead, perVoter, rest: amount - lead - perVoter * BigInt(voters) };
-}
-
-/** The seed an auditor is drawn with: uint256(keccak256(abi.encode(seed, jobId, "audit"))). */
-export function auditDrawSeed(seed: Hex, jobId: bigint): bigint {
-  return BigInt(keccak256(encodeAbiParameters(parseAbiParameters("bytes32, uint256, string"), [seed, jobId, "audit"])));
-}
-
-/** Committee member i's draw seed: uint256(keccak256(abi.encode(seed, jobId, "committee", i))). */
-export function committeeDrawSeed(seed: Hex, jobId: bigint, i: number): bigint {
-  return BigInt(
-    keccak256(encodeAbiParameters(parseAbiParameters("bytes32, uint256, string, uint256"), [seed, jobId, "committee", BigInt(i)])),
-  );
-}
-
-export type VerificationDriverParameters = {
-  connection: Connection;
-  sys: Pick<System, "verification" | "market" | "staking" | "publicClient" | "keeper">;
-  d: MarketDriver;
-  /** Every wallet a drawn auditor or committee member can be (all of the node's accounts). */
-  wallets: Wallet[];
-};
-
-/**
- * One call per audit and dispute step (IVerification), on top of a market driver whose job tracker
- * folds each receipt. Audit outputs and vote salts are deterministic per job and account.
- */
-export function verificationDriver({ connection, sys, d, wallets }: VerificationDriverParameters) {
-  const { networkHelpers } = connection;
-  const { verification, market, publicClient, keeper } = sys;
-  let chainId: bigint | undefined;
-  const chain = async () => (chainId ??= BigInt(await publicClient.getChainId()));
-
-  /** The wallet of `address` (a drawn auditor or member). */
-  function wallet(address: Address): Wallet {
-    const found = wallets.find((w) => w.account.address.toLowerCase() === address.toLowerCase());
-    if (!found) throw new Error(`no wallet for ${address}`);
-    return found;
-  }
-
-  const auditorOf = (jobId: bigint) => verification.read.auditorOf([jobId, d.jobs.job(jobId)]);
-
-  /**
-   * The drawn auditor's wallet; throws when nobody is drawn. A call runs in the latest block, where the
-   * seed block may be the current one (no seed yet): one more block is mined then.
-   */
-  async function auditor(jobId: bigint): Promise<Wallet> {
-    const recorded = (await verification.read.audit([jobId])).auditor;
-    if (recorded !== ZERO_ADDRESS) return wallet(recorded);
-    let address = await auditorOf(jobId);
-    if (address === ZERO_ADDRESS) {
-      await networkHelpers.mine();
-      address = await auditorOf(jobId);
-    }
-    if (address === ZERO_ADDRESS) throw new Error(`job ${jobId} has no auditor`);
-    return wallet(address);
-  }
-
-  /** An audit output: the provider's root when `agree`, else a root of the auditor's own. */
-  function auditOutput(jobId: bigint, { agree = true }: { agree?: boolean } = {}) {
-    return {
-      outputRoot: agree ? d.outputOf(jobId).outputRoot : keccak256(toHex(`audit output of job ${jobId}`)),
-      salt: keccak256(toHex(`audit salt of job ${jobId}`)),
-    };
-  }
-
-  async function auditCommitment(jobId: bigint, by: Wallet, output: { outputRoot: Hex; salt: Hex }) {
-    return commitment({ chainId: await chain(), jobMarket: market.address, jobId, provider: by.account.address, ...output });
-  }
-
-  /** The auditor (drawn unless `by`) commits to `output` (the provider's root by default). */
-  async function commitAudit(jobId: bigint, { by, output }: { by?: Wallet; output?: { outputRoot: Hex; salt: Hex } } = {}) {
-    const who = by ?? (await auditor(jobId));
-    const c = await auditCommitment(jobId, who, output ?? auditOutput(jobId));
-    return d.jobs.send(verification.write.commitAudit([jobId, d.jobs.job(jobId), c], { account: who.account }));
-  }
-
-  function revealAuditArgs(jobId: bigint, output: { outputRoot: Hex; salt: Hex }, verdict: number) {
-    return [jobId, d.jobs.job(jobId), output.outputRoot, output.salt, verdict, `http://auditor/blobs/${output.outputRoot}`] as const;
-  }
-
-  async function revealAudit(
-    jobId: bigint,
-    { by, output, verdict = Verdict.Agree }: { by?: Wallet; output?: { outputRoot: Hex; salt: Hex }; verdict?: number } = {},
-  ) {
-    const who = by ?? (await auditor(jobId));
-    const args = revealAuditArgs(jobId, output ?? auditOutput(jobId), verdict);
-    return d.jobs.send(verification.write.revealAudit(args, { account: who.account }));
-  }
-
-  /** A committed job whose drawn auditor committed blind to `output`, then revealed by the provider. */
-  async function auditedReveal(jobId: bigint, { output }: { output?: { outputRoot: Hex; salt: Hex } } = {}) {
-    await d.waitForSeed(jobId);
-    await commitAudit(jobId, { output });
-    return d.reveal(jobId);
-  }
-
-  const challenge = (jobId: bigint, by: Wallet) =>
-    d.jobs.send(verification.write.challenge([jobId, d.jobs.job(jobId)], { account: by.account }));
-
-  /** Mines up to the dispute's committee seed block, then draws (as the keeper by default). */
-  async function drawCommittee(jobId: bigint, by: Wallet = keeper) {
-    const { openedBlock } = await verification.read.dispute([jobId]);
-    const seedBlock = openedBlock + BigInt(MARKET_PARAMS.seedDelay);
-    const missing = seedBlock - (await publicClient.getBlockNumber());
-    if (missing >= 0n) await networkHelpers.mine(missing + 1n);
-    return d.jobs.send(verification.write.drawCommittee([jobId], { account: by.account }));
-  }
-
-  async function committee(jobId: bigint): Promise<Wallet[]> {
-    return (await verification.read.dispute([jobId])).committee.map(wallet);
-  }
-
-  const voteSalt = (jobId: bigint, voter: Wallet) => keccak256(toHex(`vote salt of job ${jobId} by ${voter.account.address}`));
-
-  async function voteCommitmentOf(jobId: bigint, voter: Wallet, vote: number, salt: Hex = voteSalt(jobId, voter)) {
-    return voteCommitment({ chainId: await chain(), verification: verification.address, jobId, voter: voter.account.address, vote, salt });
-  }
-
-  async function commitVote(jobId: bigint, voter: Wallet, vote: number, salt?: Hex) {
-    const c = await voteCommitmentOf(jobId, voter, vote, salt);
-    return d.jobs.send(verification.write.commitVote([jobId, c], { account: voter.account }));
-  }
-
-  const revealVote = (jobId: bigint, voter: Wallet, vote: number, salt: Hex = voteSalt(jobId, voter)) =>
-    d.jobs.send(verification.write.revealVote([jobId, vote, salt], { account: voter.account }));
-
-  /**
-   * Members vote `votes[i]` (Vote.None: the member stays silent): commits, waits out the commit phase
-   * unless every member committed, then reveals.
-   */
-  async function vote(jobId: bigint, votes: number[]) {
-    const members = await committee(jobId);
-    if (votes.length !== members.length) throw new Error(`${members.length} members, ${votes.length} votes`);
-    for (const [i, member] of members.entries()) if (votes[i] !== Vote.None) await commitVote(jobId, member, votes[i]);
-    if (votes.includes(Vote.None)) await d.at((await verification.read.dispute([jobId])).voteCommitBy + 1n);
-    for (const [i, member] of members.entries()) if (votes[i] !== Vote.None) await revealVote(jobId, member, votes[i]);
-    return members;
-  }
-
-  /** Resolves (as the keeper by default), first waiting out the vote reveal phase or the dispute duration when needed. */
-  async function resolve(jobId: bigint, { by = keeper, wait = true, inlineOutput = "0x" as Hex } = {}) {
-    if (wait) {
-      const dispute = await verification.read.dispute([jobId]);
-      const now = await d.now();
-      const at =
-        dispute.state === DisputeState.Open ? dispute.openedAt + BigInt(MARKET_PARAMS.disputeDuration) + 1n : dispute.voteRevealBy + 1n;
-      if (dispute.state !== DisputeState.Voting || !(await allRevealed(jobId))) if (now < at) await d.at(at);
-    }
-    return d.jobs.send(verification.write.resolve([jobId, d.jobs.job(jobId), inlineOutput], { account: by.account }));
-  }
-
-  async function allRevealed(jobId: bigint) {
-    const { committee: members } = await verification.read.dispute([jobId]);
-    for (const m of members) if ((await verification.read.voteOf([jobId, m]))[1] === Vote.None) return false;
-    return true;
-  }
-
-  return {
-    wallet,
-    auditorOf,
-    auditor,
-    auditOutput,
-    auditCommitment,
-    commitAudit,
-    revealAuditArgs,
-    revealAudit,
-    auditedReveal,
-    challenge,
-    drawCommittee,
-    committee,
-    voteSalt,
-    voteCommitmentOf,
-    commitVote,
-    revealVote,
-    vote,
-    resolve,
-  };
-}
-
-export type VerificationDriver = ReturnType<typeof verificationDriver>;

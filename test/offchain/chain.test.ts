@@ -36,6 +36,7 @@ import {
   type ReorgEvent,
 } from "../../offchain/chain/poller.js";
 import { TxSender } from "../../offchain/chain/sender.js";
+import { BLOCKHASH_REACH, revealWindowBlocks, TermsReader } from "../../offchain/chain/terms.js";
 import { NonRetryableError, RetryableError } from "../../offchain/errors.js";
 import { deploySystem, jobRequest, jobTracker, ROLE_PROVIDER, setUpMarket, stake, type Connection, type System } from "../helpers/fixture.js";
 import { freePort, startNode, answersChainId, type StartNodeReturnType } from "../helpers/node.js";
@@ -417,6 +418,31 @@ describe("chain: TxSender (in-process chain over HTTP)", function () {
     assert.equal(balanceBefore - (await sys.publicClient.getBalance({ address: sender.address })), fee);
   });
 
+  it("tells the caller the hash and nonce once the node has the transaction, before its receipt", async () => {
+    const sender = await senderFor(2);
+    const { jobId, jobs } = await postJob();
+    // Mining off: the transaction sits in the pool, so the hook must come while there is no receipt yet.
+    await setAutomine(false);
+    const seen: { hash: Hex; nonce: number; receiptThen: boolean }[] = [];
+    try {
+      const sending = sender.send({
+        address: sys.market.address,
+        abi: sys.market.abi,
+        functionName: "claim",
+        args: [jobId, jobs.job(jobId)],
+        onSent: ({ hash, nonce }) => seen.push({ hash, nonce, receiptThen: false }),
+      });
+      for (let i = 0; i < 200 && seen.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(seen.length, 1, "onSent came while the transaction waited to be mined");
+      await assert.rejects(sys.publicClient.getTransactionReceipt({ hash: seen[0]!.hash }), "no receipt when onSent came");
+      await connection.networkHelpers.mine();
+      const { hash, nonce } = await sending;
+      assert.deepEqual(seen, [{ hash, nonce, receiptThen: false }], "called once, with the hash and nonce of the mined transaction");
+    } finally {
+      await setAutomine(true);
+    }
+  });
+
   it("readJob rebuilds a job as of a given block, or the latest", async () => {
     const sender = await senderFor(2);
     const { jobId, jobs } = await postJob();
@@ -633,6 +659,44 @@ describe("chain: TxSender (in-process chain over HTTP)", function () {
   });
 });
 
+describe("chain: TermsReader (in-process chain over HTTP)", function () {
+  it("reads a terms version once, both halves typed; the current version is read fresh; a version never changes", async () => {
+    const connection = await network.create();
+    const sys = await deploySystem(connection); // the local terms, sampling off
+    const rpc = await serveRpc({ rpc: (r) => connection.provider.request(r) });
+    try {
+      const { publicClient } = await createChainClients({ rpcUrl: rpc.url, chainId: 31337 });
+      const reader = new TermsReader({ client: publicClient, market: sys.market.address });
+      assert.equal((await reader.address()).toLowerCase(), (sys as unknown as { terms: { address: Address } }).terms.address.toLowerCase());
+      const first = await reader.of(1);
+      assert.equal(first.version, 1);
+      assert.equal(first.market.samplingPpm, 0);
+      assert.equal(typeof first.market.revealTimeout, "number");
+      assert.equal(typeof first.verification.challengeBond, "bigint", "token amounts are bigints");
+      assert.equal(typeof first.verification.auditCommitTimeout, "number");
+
+      const calls = rpc.count("eth_call");
+      assert.deepEqual(await reader.of(1n), first);
+      assert.equal(rpc.count("eth_call"), calls, "a version is read once");
+
+      // Governance sets version 2: jobs posted from now on get it; version 1 stays as it was.
+      const terms = (sys as unknown as { terms: { write: { setParams: (args: [unknown], options: { account: unknown }) => Promise<Hex> } } }).terms;
+      await terms.write.setParams([{ ...first.market, challengeWindow: first.market.challengeWindow + 7 }], { account: sys.owner.account });
+      const current = await reader.current();
+      assert.deepEqual([current.version, current.market.challengeWindow], [2, first.market.challengeWindow + 7]);
+      assert.equal((await reader.of(1)).market.challengeWindow, first.market.challengeWindow);
+      await assert.rejects(reader.of(9), /UnknownTerms/);
+    } finally {
+      await rpc.close();
+    }
+  });
+
+  it("puts the last reveal block 256 blocks after the seed block", () => {
+    assert.deepEqual(revealWindowBlocks({ commitBlock: 100n, seedDelay: 2 }), { seedBlock: 102n, lastRevealBlock: 102n + BLOCKHASH_REACH });
+    assert.equal(BLOCKHASH_REACH, 256n);
+  });
+});
+
 describe("chain: error classification", () => {
   it("classifies HTTP failures by status", () => {
     const http = (status?: number) => new HttpRequestError({ url: "http://127.0.0.1:1", status, body: {} });
@@ -714,5 +778,29 @@ describe("chain: against a real hardhat node process", function () {
       controller.abort();
       await proxy.close();
     }
+  });
+
+  it("keeps chain time with wall time under a burst of transactions: one block a second, none per transaction", async function () {
+    this.timeout(60_000);
+    const { publicClient, walletClient } = await createChainClients({ rpcUrl: node!.url, account: mnemonicToAccount(MNEMONIC, { addressIndex: 2 }) });
+    const sender = new TxSender({ publicClient, walletClient: walletClient!, receiptPollingIntervalMs: 50 });
+    const deployHash = await walletClient!.deployContract({ abi: tokenArtifact.abi, bytecode: tokenArtifact.bytecode });
+    const token = (await publicClient.waitForTransactionReceipt({ hash: deployHash })).contractAddress!;
+    const start = await publicClient.getBlock({ blockTag: "latest" });
+    const startedAt = Date.now();
+    // 30 transactions at once, then 3 more one after the other: with a block per transaction the
+    // chain would be 30+ seconds ahead after them.
+    const burst = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => sender.send({ address: token, abi: tokenArtifact.abi as never, functionName: "mint", args: [sender.address, BigInt(i + 1)] })),
+    );
+    for (let i = 0; i < 3; i++) await sender.send({ address: token, abi: tokenArtifact.abi as never, functionName: "mint", args: [sender.address, 1n] });
+    await new Promise((r) => setTimeout(r, 3_000));
+    const end = await publicClient.getBlock({ blockTag: "latest" });
+    const wallSeconds = (Date.now() - startedAt) / 1000;
+    const chainSeconds = Number(end.timestamp - start.timestamp);
+    const blocksUsed = new Set(burst.map((s) => s.receipt.blockNumber)).size;
+    assert.ok(blocksUsed <= 3, `the burst of 30 took ${blocksUsed} blocks`);
+    assert.ok(Math.abs(chainSeconds - wallSeconds) <= 2, `chain time moved ${chainSeconds} s in ${wallSeconds.toFixed(1)} s of wall time`);
+    assert.ok(end.number - start.number <= BigInt(Math.ceil(wallSeconds)) + 1n, `${end.number - start.number} blocks in ${wallSeconds.toFixed(1)} s`);
   });
 });

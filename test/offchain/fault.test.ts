@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "mocha";
 
 import { decodeTensorBlob, encodeTensorBlob, tensorFromArray, tensorToArray } from "../../offchain/codec/tensor.js";
-import { applyFault, assertFaultsAllowed, FaultSchema } from "../../offchain/provider/fault.js";
+import { applyFault, assertFaultsAllowed, FaultSchema, makeUpOutput } from "../../offchain/provider/fault.js";
 
 const output = encodeTensorBlob([
   tensorFromArray({ name: "probs", dtype: "float32", dims: [2, 2], values: new Float32Array([0.1, 0.9, 0.75, 0.25]) }),
@@ -34,6 +34,25 @@ describe("provider test faults", () => {
     const values = floatsOf(random);
     assert.ok(values.every((v) => v >= 0 && v < 1));
     assert.notDeepEqual(values, floatsOf(output));
+  });
+
+  it("random, as the worker runs it, makes an output up without the model: the metadata's names and dtypes, dynamic dims from the input's, repeatable per job", () => {
+    // The PaddleOCR det model's metadata, as onnxruntime reports it.
+    const inputMetadata = [{ name: "x", isTensor: true, type: "float32", shape: ["p2o.DynamicDimension.0", 3, "p2o.DynamicDimension.1", "p2o.DynamicDimension.2"] }] as const;
+    const outputMetadata = [
+      { name: "sigmoid_0.tmp_0", isTensor: true, type: "float32", shape: ["p2o.DynamicDimension.3", 1, "p2o.DynamicDimension.4", "p2o.DynamicDimension.5"] },
+      { name: "count", isTensor: true, type: "int64", shape: [] },
+    ] as const;
+    const inputs = [tensorFromArray({ name: "x", dtype: "float32", dims: [1, 3, 8, 12], values: new Float32Array(1 * 3 * 8 * 12) })];
+    const made = makeUpOutput({ inputMetadata: [...inputMetadata] as never, outputMetadata: [...outputMetadata] as never, inputs, jobId: 3n });
+    const tensors = decodeTensorBlob(made);
+    assert.deepEqual(tensors.map((t) => [t.name, t.dtype, t.dims]), [["count", "int64", []], ["sigmoid_0.tmp_0", "float32", [1, 1, 8, 12]]]);
+    const values = Array.from(tensorToArray(tensors[1] as never) as Float32Array);
+    assert.equal(values.length, 96);
+    assert.ok(values.every((v) => v >= 0 && v < 1) && new Set(values).size > 90, "uniform values in [0, 1), not a constant");
+    assert.deepEqual(tensorToArray(tensors[0] as never), new BigInt64Array([0n]));
+    assert.deepEqual(makeUpOutput({ inputMetadata: [...inputMetadata] as never, outputMetadata: [...outputMetadata] as never, inputs, jobId: 3n }), made, "a restart commits the same bytes");
+    assert.notDeepEqual(makeUpOutput({ inputMetadata: [...inputMetadata] as never, outputMetadata: [...outputMetadata] as never, inputs, jobId: 4n }), made);
   });
 
   it("truncate reveals half the blob, which no longer decodes", () => {

@@ -6,7 +6,7 @@
  * `test/helpers/market.ts`; real workers run in `test/e2e/`.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -35,6 +35,11 @@ const connection = await network.create();
 const { networkHelpers } = connection;
 
 const IMAGES = fileURLToPath(new URL("../fixtures/images/", import.meta.url));
+/** ignition/parameters/local.json, which the fixture deploys (sampling off). */
+const LOCAL = JSON.parse(readFileSync(fileURLToPath(new URL("../../ignition/parameters/local.json", import.meta.url)), "utf8")).DinferLocal as {
+  marketParams: Record<string, number>;
+  verificationParams: Record<string, string | number>;
+};
 const DEV_MNEMONIC = "test test test test test test test test test test test junk";
 /** The SDK's user: a local account (TxSender signs in process), beyond the fixture's eight wallets. */
 const user = mnemonicToAccount(DEV_MNEMONIC, { addressIndex: 9 });
@@ -171,6 +176,24 @@ describe("sdk/client", () => {
       assert.equal(client.account, user.address);
     });
 
+    it("posts a job that requires an inline output when asked, and one that does not by default", async () => {
+      const { d, post } = await load();
+      const required = await post({ modelId: 1, input: smallInput(), inlineOutput: true });
+      const plain = await post();
+      assert.equal(d.jobs.records.get(required.jobId)!.job.inlineOutput, true, "inlineOutput: true is posted");
+      assert.equal(d.jobs.records.get(plain.jobId)!.job.inlineOutput, false, "the default is false");
+    });
+
+    it("refuses a claimWithin over the current terms' maxClaimDelay before sending anything", async () => {
+      const { client, sender } = await load();
+      const { maxClaimDelay } = (await client.terms()).market;
+      assert.equal(maxClaimDelay, Number(LOCAL.marketParams.maxClaimDelay));
+      const error = await rejection(client.postJob({ modelId: 1, input: smallInput(), claimWithin: maxClaimDelay + 1 }));
+      assert.equal(error.code, "CLAIM_WITHIN_TOO_LONG");
+      assert.deepEqual(error.details, { claimWithin: maxClaimDelay + 1, maxClaimDelay });
+      assert.deepEqual([sender.stats().sent, sender.stats().simulatedReverts], [0, 0], "no transaction and no simulation");
+    });
+
     it("uploads an image input over 4096 bytes and posts its URI", async () => {
       const { d, post } = await load();
       const posted = await post({ modelId: 1, input: { image: `${IMAGES}line-1-rot180.png`, preprocess: "cls" }, fee: parseEther("2") });
@@ -225,6 +248,36 @@ describe("sdk/client", () => {
       await d.revealed(jobId, { inlineOutput: toHex(output) });
       await d.finalize(jobId);
       assert.deepEqual((await readOnly.waitForResult(jobId, { pollMs: 10 })).output, output);
+    });
+  });
+
+  describe("terms", () => {
+    it("reads the terms version a job is judged by, both halves, as the deployment set them", async () => {
+      const { client, post } = await load();
+      const { jobId } = await post();
+      const record = await client.readJob(jobId);
+      const terms = await client.terms(record.job.terms);
+      assert.equal(terms.version, record.job.terms);
+      assert.deepEqual(await client.terms(), terms, "the job got the current version");
+      // The fixture's first version: local.json with sampling off.
+      assert.equal(terms.market.samplingPpm, 0);
+      for (const key of ["revealTimeout", "challengeWindow", "seedDelay", "auditLevyBps", "maxClaimDelay"] as const) {
+        assert.equal(terms.market[key], Number(LOCAL.marketParams[key]), `market.${key}`);
+      }
+      assert.equal(terms.verification.auditCommitTimeout, Number(LOCAL.verificationParams.auditCommitTimeout));
+      assert.equal(terms.verification.challengeBond, BigInt(LOCAL.verificationParams.challengeBond), "amounts as bigints");
+      assert.equal(terms.verification.voterPenalty, BigInt(LOCAL.verificationParams.voterPenalty));
+      assert.equal(terms.verification.recheckPpm, Number(LOCAL.verificationParams.recheckPpm));
+      assert.equal(terms.verification.committeeSize, Number(LOCAL.verificationParams.committeeSize));
+    });
+
+    it("rejects a version never set", async () => {
+      const { client } = await load();
+      const error = await client.terms(99).then(
+        () => assert.fail("expected a rejection"),
+        (e: unknown) => e,
+      );
+      assert.match(String(error), /UnknownTerms/);
     });
   });
 

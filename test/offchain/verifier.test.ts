@@ -1,40 +1,53 @@
 /**
- * The verifier's pure logic (offchain/verifier/decide.ts, judge.ts): the step each chain state calls
- * for, the salts, the vote commitment (checked against the Verification contract itself), the
- * watchdog's pick, when an unfetchable output counts as wrong, the judgement of outputs, the journal
- * records the daemon keeps (and how a restart settles them), staking on start, and its options.
+ * The verifier's logic (offchain/verifier/decide.ts, judge.ts, views.ts): the step each chain state calls
+ * for (audits, committee votes including AuditorWrong, committee reseeds, expiring withheld reveals), the
+ * keeper's verifier-weight sync, the salts, the vote commitment, the watchdog's pick, when an output no
+ * location serves counts as wrong, the judgement of outputs fetched from several locations, warming the
+ * models at start, the journal records the daemon keeps (and how a restart settles them), staking on
+ * start, its options, and the same commitments, views and sync checked against the real contracts.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
 import { network } from "hardhat";
 import { describe, it } from "mocha";
-import { concat, getAddress, keccak256, pad, parseEther, toHex, type Address, type Hex } from "viem";
+import pino from "pino";
+import { concat, decodeEventLog, getAddress, keccak256, pad, parseEther, toHex, type Address, type Hex } from "viem";
 
 import { JobStatus, type Job, type JobRecord } from "../../offchain/chain/jobs.js";
+import { TermsReader } from "../../offchain/chain/terms.js";
 import { commitment, deriveSalt } from "../../offchain/codec/commitment.js";
 import { outputRoot } from "../../offchain/codec/merkle.js";
 import { encodeTensorBlob, tensorFromArray } from "../../offchain/codec/tensor.js";
 import { ConfigError, loadOptions } from "../../offchain/config/options.js";
+import { MODEL_FILES } from "../../offchain/devnet/devnet.js";
+import { createInferenceRunner } from "../../offchain/inference/runner.js";
+import { hashModel } from "../../offchain/inference/model.js";
 import { silentLogger } from "../../offchain/log.js";
 import { Journal } from "../../offchain/state/journal.js";
 import { LocalBlobStore } from "../../offchain/storage/local.js";
 import { startBlobServer } from "../../offchain/storage/server.js";
 import {
   AuditState,
+  auditCommitByOf,
+  auditorOutputJudged,
   auditSalt,
   challengeEconomics,
   decideStep,
+  DisputeReason,
   DisputeState,
-  fetchFailurePolicy,
+  isProven,
+  journalKey,
   keeperJitter,
   NO_AUDIT,
   NO_DISPUTE,
   provenActions,
   REFUSAL_BACKOFF_SECONDS,
   refusalOf,
+  syncStep,
+  unservedOutputPolicy,
   Verdict,
   verdictFor,
   Vote,
@@ -42,29 +55,41 @@ import {
   voteFor,
   voteSalt,
   watchdogPicks,
+  ZERO_ADDRESS,
   ZERO_HASH,
+  type DisputeView,
   type JobSnapshot,
+  type JobTerms,
+  type SyncSnapshot,
 } from "../../offchain/verifier/decide.js";
-import { fetchProviderOutput, judge } from "../../offchain/verifier/judge.js";
+import { fetchOutput, fetchProviderOutput, judge, providerOutputLocations, warmVerifierModels } from "../../offchain/verifier/judge.js";
 import { createVerifierMetrics } from "../../offchain/verifier/metrics.js";
 import { VerifierOptionsSchema } from "../../offchain/verifier/options.js";
 import { ensureVerifier } from "../../offchain/verifier/start.js";
 import { reconcileActions, VerifierDaemon, type VerifierJobData } from "../../offchain/verifier/verifier.js";
-import { deploySystem, ROLE_VERIFIER, setUpMarket, stake } from "../helpers/fixture.js";
+import { jobTermsOf, readAudit, readDispute, readOutputLocations } from "../../offchain/verifier/views.js";
+import { deploySystem, LOCAL_PARAMETERS, ROLE_VERIFIER, setUpMarket, stake } from "../helpers/fixture.js";
 import { marketDriver } from "../helpers/market.js";
 
 const ME = getAddress("0x00000000000000000000000000000000000000a1");
 const OTHER = getAddress("0x00000000000000000000000000000000000000b2");
 const THIRD = getAddress("0x00000000000000000000000000000000000000c3");
 const PROVIDER = getAddress("0x00000000000000000000000000000000000000d4");
+const FOURTH = getAddress("0x00000000000000000000000000000000000000e5");
 const SECRET: Hex = "0x00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 const ROOT_A = keccak256(toHex("root a"));
+const ROOT_B = keccak256(toHex("root b"));
 const COMMITMENT = keccak256(toHex("a commitment"));
 
+/** A job's terms: seed 5 blocks after the commit, 300 s to reveal, 10 s for the blind audit, 60 s window, 600 s dispute, 20 + 20 s vote. */
+const TERMS: JobTerms = { seedDelay: 5, revealTimeout: 300, challengeWindow: 60, disputeDuration: 600, auditCommitTimeout: 10, voteCommitTimeout: 20, voteRevealTimeout: 20 };
+
+/** A job committed at time 1000 in block 100 (reveal by 1300; seed block 105; audit commit by 1010). */
 function job(overrides: Partial<Job> = {}): Job {
   return {
     poster: OTHER,
     modelId: 1,
+    terms: 1,
     fee: 10n,
     collateral: 100n,
     callbackGasLimit: 0,
@@ -79,16 +104,14 @@ function job(overrides: Partial<Job> = {}): Job {
   };
 }
 
-/** A snapshot at block 110, time 1000: a job committed at block 100 (seed delay 5), window 60 s, dispute 600 s. */
+/** A snapshot at block 110, time 1000. */
 function snap(overrides: Partial<JobSnapshot> = {}): JobSnapshot {
   return {
     me: ME,
     jobId: 1n,
     head: 110n,
     now: 1_000n,
-    seedDelay: 5,
-    challengeWindow: 60,
-    disputeDuration: 600,
+    terms: TERMS,
     job: job(),
     audit: NO_AUDIT,
     dispute: NO_DISPUTE,
@@ -102,22 +125,21 @@ function snap(overrides: Partial<JobSnapshot> = {}): JobSnapshot {
   };
 }
 
+/** Revealed at 980, its window open until 1040. */
 const revealedJob = (overrides: Partial<Job> = {}) => job({ status: JobStatus.Revealed, deadline: 1_040, result: ROOT_A, sampled: true, ...overrides });
-const voting = (overrides: Partial<typeof NO_DISPUTE> = {}) => ({
-  ...NO_DISPUTE,
-  challenger: OTHER,
-  bond: 50n,
+/** A challenge opened at 995 in block 105: its committee seed is block 110. */
+const open: DisputeView = { ...NO_DISPUTE, challenger: OTHER, bond: 50n, state: DisputeState.Open, reason: DisputeReason.Challenge, openedBlock: 105n, openedAt: 995n, seedBlock: 110n };
+const voting = (overrides: Partial<DisputeView> = {}): DisputeView => ({
+  ...open,
   state: DisputeState.Voting,
-  openedBlock: 105n,
-  openedAt: 990n,
   voteCommitBy: 1_010n,
   voteRevealBy: 1_020n,
-  committee: [ME, THIRD, PROVIDER.replace("d4", "e5") as Address],
+  committee: [ME, THIRD, FOURTH],
   ...overrides,
 });
 
 /** A keeper that does not lead a duty does it this many seconds after it is due (grace 10 plus its own delay for job 1). */
-const LATE = 10n + keeperJitter({ me: ME, jobId: 1n, graceSeconds: 10 });
+const LATE = 10n + keeperJitter({ me: ME, key: 1n, graceSeconds: 10 });
 
 function actionOf(s: JobSnapshot): string {
   const step = decideStep(s);
@@ -126,97 +148,107 @@ function actionOf(s: JobSnapshot): string {
 
 describe("verifier decisions", () => {
   describe("audits", () => {
-    it("waits for the seed block, then commits blind when drawn, before auditCommitBy only", () => {
-      const early = decideStep(snap({ head: 105n }));
+    it("waits for the seed block, then commits blind when drawn, until auditCommitBy only", () => {
+      assert.equal(auditCommitByOf(job(), TERMS), 1_010n, "committed at 1000 (reveal by 1300 less 300 s), plus 10 s");
+      assert.equal(auditCommitByOf(job(), { revealTimeout: 300, auditCommitTimeout: 400 }), 1_299n, "capped a second before the reveal deadline");
+      const early = decideStep(snap({ head: 105n, drawnAuditor: ME }));
       assert.deepEqual({ kind: early.kind, block: early.kind === "wait" ? early.block : undefined }, { kind: "wait", block: 106n });
-      assert.equal(actionOf(snap({ drawnAuditor: ME, auditCommitBy: 1_010n })), "commitAudit");
-      assert.equal(actionOf(snap({ drawnAuditor: ME, auditCommitBy: 999n })), "wait", "too late to commit blind");
-      assert.equal(actionOf(snap({ drawnAuditor: ME, auditCommitBy: 1_010n, audit: { ...NO_AUDIT, auditor: ME, state: AuditState.Committed } })), "wait");
+      assert.equal(actionOf(snap({ drawnAuditor: ME })), "commitAudit");
+      assert.equal(actionOf(snap({ drawnAuditor: ME, now: 1_010n })), "commitAudit", "the deadline is inclusive");
+      assert.equal(actionOf(snap({ drawnAuditor: ME, now: 1_011n })), "wait", "too late to commit blind");
+      assert.equal(actionOf(snap({ drawnAuditor: ME, audit: { ...NO_AUDIT, auditor: ME, state: AuditState.Committed, commitBlock: 106n } })), "wait", "committed");
     });
 
-    it("waits for the reveal when another auditor is drawn (a change of the verifier set wakes it to re-check)", () => {
-      const step = decideStep(snap({ drawnAuditor: OTHER, auditCommitBy: 1_010n }));
-      assert.deepEqual(step.kind === "wait" && [step.block, step.time], [undefined, 1_301n]);
-      const unsampled = decideStep(snap({ drawnAuditor: undefined, auditCommitBy: 1_010n }));
-      assert.equal(unsampled.kind === "wait" && unsampled.time, 1_301n, "not sampled: nothing until the reveal");
+    it("waits for the reveal when another auditor is drawn or none (not sampled), waking for the expiry", () => {
+      for (const drawnAuditor of [OTHER, undefined]) {
+        const step = decideStep(snap({ drawnAuditor }));
+        assert.deepEqual(step.kind === "wait" && [step.block, step.time], [105n + 256n, 1_301n + LATE], "the seed's reach, or the reveal deadline and a keeper's delay");
+      }
     });
 
-    it("reveals its audit after the provider's reveal, inside the window, also under a dispute someone else opened", () => {
-      const mine = { ...NO_AUDIT, auditor: ME, state: AuditState.Committed, commitment: COMMITMENT };
-      assert.equal(actionOf(snap({ job: revealedJob(), audit: mine })), "revealAudit");
+    it("reveals its audit after the provider's reveal, inside the window, once the block seedDelay after its commit is mined, also under another's dispute", () => {
+      const mine = { ...NO_AUDIT, auditor: ME, state: AuditState.Committed, commitBlock: 104n, commitment: COMMITMENT };
+      assert.equal(actionOf(snap({ job: revealedJob(), audit: mine })), "revealAudit", "block 110 is past the recheck block 109");
+      const early = decideStep(snap({ job: revealedJob(), audit: mine, head: 109n }));
+      assert.deepEqual(early.kind === "wait" && early.block, 110n, "revealAudit refuses until the block after commitBlock + seedDelay");
       assert.equal(actionOf(snap({ job: revealedJob({ status: JobStatus.Disputed }), audit: mine, dispute: voting({ committee: [OTHER] }) })), "revealAudit");
-      assert.equal(actionOf(snap({ job: revealedJob({ deadline: 999 }), audit: mine })), "wait", "the window closed");
+      assert.equal(actionOf(snap({ job: revealedJob({ deadline: 999 }), audit: mine })), "wait", "the window closed: the contract penalizes the silence");
     });
 
-    it("commits a late audit (drawn at the reveal) inside the window", () => {
-      const late = { ...NO_AUDIT, auditor: ME, state: AuditState.Drawn };
-      assert.equal(actionOf(snap({ job: revealedJob(), audit: late })), "commitAudit");
+    it("leaves missed and unrevealed audits to the contract (penalties are automatic): no keeper step for them", () => {
+      for (const state of [AuditState.Missed, AuditState.Unrevealed]) {
+        const audit = { ...NO_AUDIT, auditor: OTHER, state };
+        const during = decideStep(snap({ job: revealedJob(), audit, keepers: [ME] }));
+        assert.deepEqual(during.kind === "wait" && during.time, 1_041n, "nothing but the end of the window");
+        assert.equal(actionOf(snap({ job: revealedJob(), audit, keepers: [ME], now: 1_100n })), "wait", "after the window: the provider finalizes");
+        assert.deepEqual(decideStep(snap({ job: revealedJob({ status: JobStatus.Finalized }), audit, now: 1_100n })), { kind: "done", outcome: "finalized" });
+      }
     });
 
-    it("penalizes another auditor's missed commit after its grace, also once the job is final", () => {
-      const missed = { ...NO_AUDIT, auditor: OTHER, state: AuditState.Missed };
-      // Revealed at 980 (deadline 1040 - window 60): due at 980, done by a keeper LATE seconds after.
-      assert.equal(actionOf(snap({ job: revealedJob(), audit: missed, now: 980n + LATE - 1n })), "wait");
-      assert.equal(actionOf(snap({ job: revealedJob(), audit: missed, now: 980n + LATE })), "penalizeAuditor");
-      assert.equal(actionOf(snap({ job: revealedJob(), audit: missed, keeper: false, now: 980n + LATE })), "wait", "keeper duties off");
-      assert.equal(actionOf(snap({ job: revealedJob({ status: JobStatus.Finalized }), audit: missed, now: 1_100n })), "penalizeAuditor");
+    it("expires a withheld reveal: at once as the auditor that committed blind (keeper or not), after its delay as another keeper", () => {
+      const blind = (auditor: Address) => ({ ...NO_AUDIT, auditor, state: AuditState.Committed, commitBlock: 106n, commitment: COMMITMENT });
+      const due = decideStep(snap({ audit: blind(ME), now: 1_300n }));
+      assert.deepEqual(due.kind === "wait" && due.time, 1_301n, "the reveal deadline is inclusive");
+      assert.equal(actionOf(snap({ audit: blind(ME), now: 1_301n })), "expire");
+      assert.equal(actionOf(snap({ audit: blind(ME), now: 1_301n, keeper: false })), "expire", "it is owed the finder's share: its own business");
+      const other = { audit: blind(OTHER), keepers: [OTHER, ME] };
+      assert.equal(actionOf(snap({ ...other, now: 1_301n })), "wait", "the blind auditor leads");
+      assert.equal(actionOf(snap({ ...other, now: 1_301n + LATE })), "expire");
+      assert.equal(actionOf(snap({ ...other, now: 1_301n + LATE, keeper: false })), "wait", "keeper duties off");
+      assert.equal(actionOf(snap({ keepers: [ME], now: 1_301n })), "expire", "no audit: a keeper of the set leads (job 1 picks us)");
+      // The seed went out of reach (block 105 + 256): the job can only expire, at once, whatever its deadline.
+      assert.equal(actionOf(snap({ audit: blind(ME), head: 361n })), "expire");
+      assert.equal(actionOf(snap({ audit: blind(OTHER), keepers: [OTHER, ME], head: 361n })), "expire");
+      assert.equal(actionOf(snap({ audit: blind(ME), head: 360n })), "wait", "block 361 may still reveal");
     });
 
-    it("penalizes an auditor that committed but never revealed, after the window and the grace", () => {
-      const silent = { ...NO_AUDIT, auditor: OTHER, state: AuditState.Committed };
-      assert.equal(actionOf(snap({ job: revealedJob(), audit: silent, now: 1_040n })), "wait");
-      assert.equal(actionOf(snap({ job: revealedJob(), audit: silent, now: 1_040n + LATE })), "wait", "inside the grace");
-      assert.equal(actionOf(snap({ job: revealedJob({ status: JobStatus.Finalized }), audit: silent, now: 1_041n + LATE })), "penalizeAuditor");
-      const done = decideStep(snap({ job: revealedJob({ status: JobStatus.Finalized }), audit: { ...silent, state: AuditState.Penalized }, now: 1_100n }));
-      assert.deepEqual(done, { kind: "done", outcome: "finalized" });
-    });
-
-    it("as an auditor forced to agree (equal roots), checks the output can be had and challenges when it cannot", () => {
-      const agreed = { ...NO_AUDIT, auditor: ME, state: AuditState.Agreed, outputRoot: ROOT_A };
-      assert.equal(actionOf(snap({ job: revealedJob(), audit: agreed })), "watch");
-      assert.equal(actionOf(snap({ job: revealedJob(), audit: agreed, judged: "disagree" })), "challenge");
-      assert.equal(actionOf(snap({ job: revealedJob(), audit: agreed, judged: "agree" })), "wait");
-      assert.equal(actionOf(snap({ job: revealedJob({ deadline: 999 }), audit: agreed, judged: "disagree" })), "wait", "window closed");
-    });
-
-    it("leaves a keeper duty to one verifier of the set first (never the auditor it penalizes), the others after their delay", () => {
-      const missed = { ...NO_AUDIT, auditor: OTHER, state: AuditState.Missed };
-      // Job 1, pool [ME, THIRD] without the auditor: (1 + 3) % 2 = 0 picks us.
-      const lead = snap({ job: revealedJob(), audit: missed, now: 980n, keepers: [OTHER, ME, THIRD] });
-      assert.equal(actionOf(lead), "penalizeAuditor", "we lead: at once");
-      assert.equal(actionOf({ ...lead, jobId: 2n }), "wait", "another leads job 2");
-      assert.equal(actionOf({ ...lead, jobId: 2n, now: 980n + 10n + keeperJitter({ me: ME, jobId: 2n, graceSeconds: 10 }) }), "penalizeAuditor");
-    });
-
-    it("never penalizes itself and closes a job nothing is owed on", () => {
-      const mine = { ...NO_AUDIT, auditor: ME, state: AuditState.Missed };
-      assert.deepEqual(decideStep(snap({ job: revealedJob({ status: JobStatus.Finalized }), audit: mine, now: 2_000n })), { kind: "done", outcome: "finalized" });
+    it("closes a job that is over", () => {
+      assert.deepEqual(decideStep(snap({ job: revealedJob({ status: JobStatus.Finalized }), now: 2_000n })), { kind: "done", outcome: "finalized" });
       assert.deepEqual(decideStep(snap({ job: revealedJob({ status: JobStatus.Slashed }), now: 2_000n })), { kind: "done", outcome: "slashed" });
       assert.deepEqual(decideStep(snap({ job: job({ status: JobStatus.Expired }) })), { kind: "done", outcome: "expired" });
     });
   });
 
   describe("disputes", () => {
-    const open = { ...NO_DISPUTE, challenger: OTHER, bond: 50n, state: DisputeState.Open, openedBlock: 105n, openedAt: 995n };
     const disputed = revealedJob({ status: JobStatus.Disputed });
 
-    it("draws the committee once the seed block is mined: at once as the challenger, after the grace otherwise", () => {
+    it("draws the committee once its seed block is mined: at once as the challenger, after the grace otherwise", () => {
       assert.equal(actionOf(snap({ job: disputed, dispute: open, head: 110n })), "wait", "seed block 110 not behind the head");
       assert.equal(actionOf(snap({ job: disputed, dispute: { ...open, challenger: ME }, head: 111n, keepers: [OTHER, ME] })), "drawCommittee");
       assert.equal(actionOf(snap({ job: disputed, dispute: open, head: 111n, now: 995n + LATE - 1n })), "wait");
       assert.equal(actionOf(snap({ job: disputed, dispute: open, head: 111n, now: 995n + LATE })), "drawCommittee");
+      // A dispute the protocol opened (a missed audit) has no challenger: a verifier of the set leads ((1 + 1) % 2 picks us).
+      const missed = { ...open, challenger: ZERO_ADDRESS, bond: 0n, reason: DisputeReason.AuditMissed };
+      assert.equal(actionOf(snap({ job: disputed, dispute: missed, head: 111n, keepers: [ME, THIRD] })), "drawCommittee");
+      assert.equal(actionOf(snap({ job: disputed, dispute: missed, head: 111n, keepers: [THIRD, ME] })), "wait");
+    });
+
+    it("draws again after a reseed: a seed out of reach is replaced, and each seed block is its own journal entry", () => {
+      const stale = decideStep(snap({ job: disputed, dispute: open, head: 366n, now: 1_300n }));
+      assert.ok(stale.kind === "act" && stale.action === "drawCommittee" && /out of reach/.test(stale.reason), JSON.stringify(stale));
+      const reseeded = { ...open, seedBlock: 372n };
+      const waiting = decideStep(snap({ job: disputed, dispute: reseeded, head: 367n, now: 1_301n }));
+      assert.deepEqual(waiting.kind === "wait" && waiting.block, 373n, "the new seed block");
+      assert.equal(actionOf(snap({ job: disputed, dispute: reseeded, head: 373n, now: 1_307n })), "drawCommittee");
+      assert.notEqual(journalKey("drawCommittee", { dispute: open }), journalKey("drawCommittee", { dispute: reseeded }));
+      assert.equal(journalKey("resolve", { dispute: reseeded }), "resolve");
+    });
+
+    it("draws no later than the last moment a whole vote fits, then resolves without a committee after the dispute duration", () => {
+      // Draw by 995 + 600 - 20 - 20 = 1555; resolvable from 1596.
+      assert.equal(actionOf(snap({ job: disputed, dispute: open, head: 111n, now: 1_555n })), "drawCommittee");
+      const late = decideStep(snap({ job: disputed, dispute: open, head: 111n, now: 1_556n }));
+      assert.deepEqual(late.kind === "wait" && late.time, 1_596n + LATE, "too late to draw: wait to resolve");
+      assert.equal(actionOf(snap({ job: disputed, dispute: open, head: 111n, now: 1_596n + LATE })), "resolve");
+      assert.equal(actionOf(snap({ job: disputed, dispute: open, head: 111n, now: 1_100n, committeeEmpty: true })), "wait", "nobody eligible: drawing again finds nobody");
+      assert.equal(actionOf(snap({ job: disputed, dispute: open, head: 111n, now: 1_596n + LATE, committeeEmpty: true })), "resolve");
     });
 
     it("spreads keepers out: each waits the grace plus a delay of its own, up to the grace", () => {
-      const delays = Array.from({ length: 64 }, (_, i) => keeperJitter({ me: ME, jobId: BigInt(i), graceSeconds: 10 }));
+      const delays = Array.from({ length: 64 }, (_, i) => keeperJitter({ me: ME, key: BigInt(i), graceSeconds: 10 }));
       assert.ok(delays.every((d) => d >= 0n && d <= 10n));
-      assert.ok(new Set(delays).size > 5, "delays vary from job to job");
-      assert.equal(keeperJitter({ me: ME, jobId: 5n, graceSeconds: 0 }), 0n);
-    });
-
-    it("resolves a dispute nobody could draw a committee for after the dispute duration", () => {
-      assert.equal(actionOf(snap({ job: disputed, dispute: open, head: 111n, now: 1_595n })), "drawCommittee");
-      assert.equal(actionOf(snap({ job: disputed, dispute: open, head: 111n, now: 1_596n + LATE })), "resolve");
+      assert.ok(new Set(delays).size > 5, "delays vary from duty to duty");
+      assert.equal(keeperJitter({ me: ME, key: 5n, graceSeconds: 0 }), 0n);
     });
 
     it("commits its vote, reveals it once the others committed or the commit phase ended, then resolves", () => {
@@ -233,7 +265,7 @@ describe("verifier decisions", () => {
       assert.equal(at([committed(a), committed(b), committed(c)]), "revealVote", "every member committed");
       assert.equal(at([committed(a), none(b), committed(c)], 1_011n), "revealVote", "the commit phase is over");
       assert.equal(at([committed(a), none(b), committed(c)], 1_021n), "resolve", "the reveal deadline passed; we lead");
-      assert.equal(at([revealed(a), revealed(b), revealed(c, Vote.ProviderCorrect)]), "resolve", "every member revealed; we lead");
+      assert.equal(at([revealed(a), revealed(b), revealed(c, Vote.AuditorWrong)]), "resolve", "every member revealed; we lead");
       // Job 1: another member leads; we resolve only after the deadline and our delay.
       assert.equal(at([revealed(a), revealed(b), revealed(c)], 1_000n, 1n), "wait");
       assert.equal(at([revealed(a), revealed(b), revealed(c)], 1_021n + LATE - 1n, 1n), "wait");
@@ -241,12 +273,10 @@ describe("verifier decisions", () => {
     });
 
     it("as a keeper outside the committee, resolves only after the reveal deadline and its delay", () => {
-      const votes = voting().committee.map((voter) => ({ voter, commitment: COMMITMENT, vote: Vote.ProviderWrong }));
       const outsider = voting({ committee: [OTHER, THIRD, PROVIDER] });
-      const outsiderVotes = outsider.committee.map((voter) => ({ voter, commitment: COMMITMENT, vote: Vote.ProviderWrong }));
-      assert.equal(votes.length, 3);
-      assert.equal(actionOf(snap({ job: disputed, dispute: outsider, votes: outsiderVotes, now: 1_015n })), "wait");
-      assert.equal(actionOf(snap({ job: disputed, dispute: outsider, votes: outsiderVotes, now: 1_021n + LATE })), "resolve");
+      const votes = outsider.committee.map((voter) => ({ voter, commitment: COMMITMENT, vote: Vote.ProviderWrong }));
+      assert.equal(actionOf(snap({ job: disputed, dispute: outsider, votes, now: 1_015n })), "wait");
+      assert.equal(actionOf(snap({ job: disputed, dispute: outsider, votes, now: 1_021n + LATE })), "resolve");
     });
 
     it("rests an action the contract refused in the same chain state, and tries it again later or in another state", () => {
@@ -255,7 +285,31 @@ describe("verifier decisions", () => {
       const refused = { drawCommittee: refusalOf(s) };
       assert.equal(actionOf({ ...s, refused }), "wait");
       assert.equal(actionOf({ ...s, refused, now: s.now + REFUSAL_BACKOFF_SECONDS }), "drawCommittee", "rested long enough");
-      assert.equal(actionOf({ ...s, refused: { drawCommittee: `5:0:9@${s.now}` } }), "drawCommittee", "a refusal in another state does not count");
+      assert.equal(actionOf({ ...s, refused, dispute: { ...s.dispute, seedBlock: 372n }, head: 373n }), "drawCommittee", "a reseed is another state");
+    });
+  });
+
+  describe("votes", () => {
+    it("votes ProviderWrong on a wrong provider output, AuditorWrong on a right one whose agreeing auditor's output is wrong, else ProviderCorrect", () => {
+      assert.equal(voteFor({ provider: "disagree" }), Vote.ProviderWrong);
+      assert.equal(voteFor({ provider: "disagree", auditor: "disagree" }), Vote.ProviderWrong, "the provider's fault comes first");
+      assert.equal(voteFor({ provider: "agree", auditor: "disagree" }), Vote.AuditorWrong);
+      assert.equal(voteFor({ provider: "agree", auditor: "agree" }), Vote.ProviderCorrect);
+      assert.equal(voteFor({ provider: "agree" }), Vote.ProviderCorrect, "no auditor output under judgement");
+    });
+
+    it("judges the auditor's own output only when it agreed with a root other than the provider's", () => {
+      const agreed = { ...NO_AUDIT, auditor: OTHER, state: AuditState.Agreed, outputRoot: ROOT_B };
+      assert.equal(auditorOutputJudged(agreed, ROOT_A), true);
+      assert.equal(auditorOutputJudged({ ...agreed, outputRoot: ROOT_A }, ROOT_A), false, "the same root is the same output");
+      assert.equal(auditorOutputJudged({ ...agreed, state: AuditState.Disagreed }, ROOT_A), false, "a Disagree is judged by the provider's vote");
+      assert.equal(auditorOutputJudged({ ...agreed, state: AuditState.Committed }, ROOT_A), false);
+    });
+
+    it("maps audit judgements to verdicts; equal roots always agree", () => {
+      assert.equal(verdictFor({ verdict: "disagree", ownRoot: ROOT_A, providerRoot: ROOT_A.toUpperCase().replace("0X", "0x") as Hex }), Verdict.Agree);
+      assert.equal(verdictFor({ verdict: "disagree", ownRoot: ROOT_A, providerRoot: ROOT_B }), Verdict.Disagree);
+      assert.equal(verdictFor({ verdict: "agree", ownRoot: ROOT_A, providerRoot: ROOT_B }), Verdict.Agree);
     });
   });
 
@@ -269,6 +323,7 @@ describe("verifier decisions", () => {
       assert.equal(actionOf(snap({ job: revealedJob({ sampled: true }), watched: true })), "wait", "sampled: the auditor's job");
       assert.equal(actionOf(snap({ job: unsampled, watched: false })), "wait");
       assert.equal(actionOf(snap({ job: revealedJob({ sampled: false, deadline: 999 }), watched: true })), "wait", "window closed");
+      assert.equal(actionOf(snap({ job: revealedJob({ sampled: false, provider: ME }), watched: true })), "wait", "never our own result");
     });
 
     it("picks a stable, secret-dependent share of jobs", () => {
@@ -283,29 +338,71 @@ describe("verifier decisions", () => {
     });
   });
 
+  describe("keeper: verifier weights after a slash", () => {
+    // OTHER (0x..b2 = 178) is the member; the pool without it is [ME, THIRD]: 178 % 2 = 0 picks us to lead.
+    const base: SyncSnapshot = {
+      me: ME,
+      member: OTHER,
+      now: 1_000n,
+      since: 1_000n,
+      stake: parseEther("490"),
+      roles: ROLE_VERIFIER,
+      weight: parseEther("500"),
+      minVerifierStake: parseEther("100"),
+      keeper: true,
+      keeperGraceSeconds: 10,
+      keepers: [ME, OTHER, THIRD],
+    };
+
+    it("syncs a member whose weight exceeds its stake: its lead at once, another keeper after its delay", () => {
+      assert.equal(syncStep(base).kind, "act");
+      const third = { ...base, me: THIRD };
+      const late = 10n + keeperJitter({ me: THIRD, key: BigInt(OTHER), graceSeconds: 10 });
+      assert.deepEqual(syncStep(third), { kind: "wait", time: 1_000n + late, reason: "another keeper leads" });
+      assert.equal(syncStep({ ...third, now: 1_000n + late }).kind, "act");
+    });
+
+    it("brings a member below the minimum stake, or without the verifier role, to zero", () => {
+      assert.equal(syncStep({ ...base, stake: parseEther("90") }).kind, "act", "under minVerifierStake");
+      assert.equal(syncStep({ ...base, roles: 1 }).kind, "act", "the verifier role dropped");
+    });
+
+    it("leaves alone an account outside the set, a weight already at its stake, and everything with keeper duties off", () => {
+      assert.equal(syncStep({ ...base, weight: 0n }).kind, "done", "a provider's slash: not a verifier");
+      assert.equal(syncStep({ ...base, weight: parseEther("490") }).kind, "done");
+      assert.equal(syncStep({ ...base, keeper: false }).kind, "done");
+    });
+
+    it("never leads the sync of its own weight", () => {
+      const self = { ...base, me: OTHER, keepers: [OTHER] };
+      assert.equal(syncStep(self).kind, "wait", "the member is left out of the rotation");
+    });
+  });
+
   describe("restarts", () => {
     it("proves from the chain which journaled actions were taken", () => {
-      assert.deepEqual(provenActions({ me: ME, audit: { ...NO_AUDIT, auditor: ME, state: AuditState.Committed }, dispute: NO_DISPUTE, votes: [] }), ["commitAudit"]);
-      assert.deepEqual(provenActions({ me: ME, audit: { ...NO_AUDIT, auditor: ME, state: AuditState.Agreed }, dispute: NO_DISPUTE, votes: [] }), [
-        "commitAudit",
-        "revealAudit",
-      ]);
-      assert.deepEqual(provenActions({ me: ME, audit: { ...NO_AUDIT, auditor: OTHER, state: AuditState.Penalized }, dispute: NO_DISPUTE, votes: [] }), [
-        "penalizeAuditor",
-      ]);
-      const vote = { voter: ME, commitment: COMMITMENT, vote: Vote.ProviderCorrect };
-      assert.deepEqual(provenActions({ me: ME, audit: NO_AUDIT, dispute: voting({ challenger: ME }), votes: [vote] }), [
-        "commitVote",
-        "revealVote",
-        "challenge",
-        "drawCommittee",
-      ]);
-      assert.deepEqual(provenActions({ me: ME, audit: NO_AUDIT, dispute: voting({ state: DisputeState.Resolved }), votes: [] }), ["drawCommittee", "resolve"]);
+      const of = (overrides: Partial<Parameters<typeof provenActions>[0]>) => provenActions({ me: ME, audit: NO_AUDIT, dispute: NO_DISPUTE, votes: [], ...overrides });
+      assert.deepEqual(of({ audit: { ...NO_AUDIT, auditor: ME, state: AuditState.Committed } }), ["commitAudit"]);
+      assert.deepEqual(of({ audit: { ...NO_AUDIT, auditor: ME, state: AuditState.Unrevealed } }), ["commitAudit"], "committed, never revealed");
+      assert.deepEqual(of({ audit: { ...NO_AUDIT, auditor: ME, state: AuditState.Agreed } }), ["commitAudit", "revealAudit"]);
+      assert.deepEqual(of({ audit: { ...NO_AUDIT, auditor: ME, state: AuditState.Missed } }), [], "missed: nothing was sent");
+      const vote = { voter: ME, commitment: COMMITMENT, vote: Vote.AuditorWrong };
+      assert.deepEqual(of({ dispute: voting({ challenger: ME }), votes: [vote] }), ["commitVote", "revealVote", "challenge", "drawCommittee"]);
+      assert.deepEqual(of({ dispute: voting({ challenger: ME, reason: DisputeReason.AuditDisagreed }) }), ["drawCommittee"], "our Disagree opened it, not a challenge");
+      assert.deepEqual(of({ dispute: voting({ state: DisputeState.Resolved }) }), ["drawCommittee", "resolve"]);
+      assert.deepEqual(of({ job: { status: JobStatus.Expired } }), ["expire"]);
+    });
+
+    it("proves a committee draw per seed block: one whose seed the dispute no longer uses was sent", () => {
+      const s = { me: ME, audit: NO_AUDIT, votes: [], dispute: { ...open, seedBlock: 372n } };
+      assert.equal(isProven("drawCommittee@110", s), true, "the dispute was reseeded past it");
+      assert.equal(isProven("drawCommittee@372", s), false);
+      assert.equal(isProven("drawCommittee@372", { ...s, dispute: voting({ seedBlock: 372n }) }), true);
     });
   });
 });
 
-describe("verifier salts, commitments and verdicts", () => {
+describe("verifier salts, commitments and economics", () => {
   it("derives the audit salt exactly as a provider derives its own, and a distinct vote salt", () => {
     const jobId = 7n;
     assert.equal(auditSalt({ secret: SECRET, chainId: 31337, jobId }), deriveSalt({ workerSecret: SECRET, chainId: 31337n, jobId }));
@@ -316,114 +413,146 @@ describe("verifier salts, commitments and verdicts", () => {
     assert.notEqual(vote, voteSalt({ secret: SECRET, chainId: 31337, jobId: 8n }));
   });
 
-  it("encodes the vote commitment as keccak256 over six 32-byte words", () => {
+  it("encodes the vote commitment as keccak256 over six 32-byte words, one per vote", () => {
     const verification = getAddress("0x5FbDB2315678afecb367f032d93F642f64180aa3");
     const salt = keccak256(toHex("salt"));
-    const words = concat([
-      pad(toHex(31337n)),
-      pad(verification),
-      pad(toHex(12n)),
-      pad(ME),
-      pad(toHex(Vote.ProviderWrong)),
-      salt,
-    ]);
-    assert.equal(voteCommitment({ chainId: 31337, verification, jobId: 12n, voter: ME, vote: Vote.ProviderWrong, salt }), keccak256(words));
-    assert.notEqual(
-      voteCommitment({ chainId: 31337, verification, jobId: 12n, voter: ME, vote: Vote.ProviderCorrect, salt }),
-      voteCommitment({ chainId: 31337, verification, jobId: 12n, voter: ME, vote: Vote.ProviderWrong, salt }),
+    const words = concat([pad(toHex(31337n)), pad(verification), pad(toHex(12n)), pad(ME), pad(toHex(Vote.AuditorWrong)), salt]);
+    assert.equal(voteCommitment({ chainId: 31337, verification, jobId: 12n, voter: ME, vote: Vote.AuditorWrong, salt }), keccak256(words));
+    const all = [Vote.ProviderCorrect, Vote.ProviderWrong, Vote.AuditorWrong].map((vote) => voteCommitment({ chainId: 31337, verification, jobId: 12n, voter: ME, vote, salt }));
+    assert.equal(new Set(all).size, 3);
+  });
+
+  it("says what a third party's challenge costs and pays: its bond back and nothing more when right, the bond lost when wrong, the committee paid out of it either way", () => {
+    // Half the bond (25) is the committee's, 8 a seat over 3 seats (24: the dust stays with the treasury).
+    assert.deepEqual(challengeEconomics({ bond: 50n, collateral: 100n, challengerRewardBps: 4_000, providerRewardBps: 5_000, committeeSize: 3 }), {
+      bond: 50n,
+      collateral: 100n,
+      challengerRewardBps: 4_000,
+      providerRewardBps: 5_000,
+      committeeSize: 3,
+      seatPay: 8n,
+      committeePay: 24n,
+      // Faulted: the finder's 40% of the slash (40) comes first; the 60 left repays the committee's 24.
+      ifFaulted: { challengerGets: 50n, challengerNet: 0n, posterFinderShare: 40n },
+      ifUpheld: { challengerGets: 0n, challengerNet: -50n, toProvider: 25n, toCommittee: 24n, toTreasury: 1n },
+    });
+    const thin = challengeEconomics({ bond: 50n, collateral: 10n, challengerRewardBps: 4_000, providerRewardBps: 5_000, committeeSize: 3 });
+    assert.deepEqual(
+      thin.ifFaulted,
+      { challengerGets: 32n, challengerNet: -18n, posterFinderShare: 4n },
+      "a collateral of 10: the finder's 4 first, the 6 left repays only 6 of the committee's 24",
     );
   });
 
-  it("maps judgements to verdicts and votes; equal roots always agree", () => {
-    assert.equal(voteFor("agree"), Vote.ProviderCorrect);
-    assert.equal(voteFor("disagree"), Vote.ProviderWrong);
-    assert.equal(verdictFor({ verdict: "disagree", ownRoot: ROOT_A, providerRoot: ROOT_A.toUpperCase().replace("0X", "0x") as Hex }), Verdict.Agree);
-    assert.equal(verdictFor({ verdict: "disagree", ownRoot: ROOT_A, providerRoot: COMMITMENT }), Verdict.Disagree);
-    assert.equal(verdictFor({ verdict: "agree", ownRoot: ROOT_A, providerRoot: COMMITMENT }), Verdict.Agree);
-  });
-
-  it("says what a challenge costs and pays", () => {
-    assert.deepEqual(challengeEconomics({ bond: 50n, collateral: 1_000n, challengerRewardBps: 4_000 }), {
-      bond: 50n,
-      reward: 400n,
-      collateral: 1_000n,
-      challengerRewardBps: 4_000,
-    });
-  });
-
-  it("counts an unfetchable output as wrong once the grace or the deadline runs out, a wrong one at once", () => {
-    const base = { since: 1_000n, deadline: 1_060n, graceSeconds: 30, reserveSeconds: 2, definitive: false };
-    assert.equal(fetchFailurePolicy({ ...base, now: 1_000n }), "retry");
-    assert.equal(fetchFailurePolicy({ ...base, now: 1_029n }), "retry");
-    assert.equal(fetchFailurePolicy({ ...base, now: 1_030n }), "wrong", "grace over");
-    assert.equal(fetchFailurePolicy({ ...base, now: 1_010n, deadline: 1_012n }), "wrong", "no time left to send");
-    assert.equal(fetchFailurePolicy({ ...base, now: 1_000n, definitive: true }), "wrong");
+  it("counts an output no location serves as wrong only when the deadline comes close", () => {
+    const base = { deadline: 1_060n, reserveSeconds: 10 };
+    assert.equal(unservedOutputPolicy({ ...base, now: 1_000n }), "retry");
+    assert.equal(unservedOutputPolicy({ ...base, now: 1_049n }), "retry");
+    assert.equal(unservedOutputPolicy({ ...base, now: 1_050n }), "wrong", "10 s left: time to send the decision");
   });
 });
 
-describe("verifier judgement of provider outputs", () => {
+describe("verifier judgement of outputs", () => {
   const policy = { kind: "allclose", absTol: 1e-4, relTol: 1e-3 } as const;
   const output = (values: number[]) => encodeTensorBlob([tensorFromArray({ name: "softmax", dtype: "float32", values, dims: [2, 2] })]);
   const own = output([0.25, 0.75, 0.5, 0.5]);
   const ownRoot = outputRoot(own);
 
-  it("agrees with noise inside the tolerance and with equal roots, disagrees with garbage and a missing output", () => {
+  it("agrees with noise inside the tolerance and with equal roots, disagrees with garbage and an output served nowhere", () => {
     const noisy = output([0.25004, 0.74997, 0.5, 0.50002]);
     const near = judge({ own, ownRoot, provider: { ok: true, bytes: noisy, source: "inline" }, providerRoot: outputRoot(noisy), policy });
     assert.equal(near.verdict, "agree", near.reason);
     assert.equal(near.rootsEqual, false);
     assert.ok(near.tensors[0]!.maxAbsError > 0 && near.tensors[0]!.maxAbsError < 1e-4);
 
-    const same = judge({ own, ownRoot, provider: { ok: true, bytes: own, source: "uri" }, providerRoot: outputRoot(own), policy });
+    const same = judge({ own, ownRoot, provider: { ok: true, bytes: own, source: "http://x/blobs/1" }, providerRoot: outputRoot(own), policy });
     assert.deepEqual([same.verdict, same.rootsEqual], ["agree", true]);
-    const withheld = judge({ own, ownRoot, provider: { ok: false, problem: "HTTP 404", definitive: false }, providerRoot: outputRoot(own), policy });
+    const withheld = judge({ own, ownRoot, provider: { ok: false, problem: "HTTP 404" }, providerRoot: outputRoot(own), policy });
     assert.deepEqual([withheld.verdict, withheld.rootsEqual], ["disagree", true], "an output nobody can have is wrong, even with our root");
 
     const flipped = output([0.75, 0.25, 0.5, 0.5]);
-    const wrong = judge({ own, ownRoot, provider: { ok: true, bytes: flipped, source: "uri" }, providerRoot: outputRoot(flipped), policy });
+    const wrong = judge({ own, ownRoot, provider: { ok: true, bytes: flipped, source: "inline" }, providerRoot: outputRoot(flipped), policy });
     assert.equal(wrong.verdict, "disagree");
     assert.equal(wrong.tensors[0]!.mismatches, 2);
     assert.match(wrong.reason!, /2 of 4 elements outside allclose/);
 
     const truncated = flipped.slice(0, 20);
     assert.match(judge({ own, ownRoot, provider: { ok: true, bytes: truncated, source: "inline" }, providerRoot: outputRoot(truncated), policy }).reason!, /does not decode/);
-    const missing = judge({ own, ownRoot, provider: { ok: false, problem: "HTTP 404", definitive: false }, providerRoot: ROOT_A, policy });
-    assert.deepEqual([missing.verdict, missing.unavailable], ["disagree", "HTTP 404"]);
   });
 
-  it("fetches a provider's output inline or from its URI and checks it against the revealed root", async () => {
+  it("fetches an output from the first of its locations that serves bytes matching its root", async () => {
     const dir = mkdtempSync(path.join(tmpdir(), "dinfer-verifier-"));
     const store = new LocalBlobStore({ dir });
     const server = await startBlobServer({ store, port: 0 });
     try {
       const served = output([0.1, 0.9, 0.2, 0.8]);
       const id = await store.put(served);
-      const record = (overrides: Partial<JobRecord>, result: Hex): JobRecord => ({
-        jobId: 1n,
-        job: revealedJob({ result }),
-        inputHash: ZERO_HASH,
-        inputURI: "",
-        inlineInput: "0x",
-        postedBlock: 1n,
-        ...overrides,
-      });
+      const otherId = await store.put(output([0.3, 0.7, 0.4, 0.6]));
+      const at = (blob: Hex) => `${server.url}/blobs/${blob}`;
       const options = { maxBytes: 1 << 20, allowFileUris: false };
+      const root = outputRoot(served);
 
-      const inline = await fetchProviderOutput({ record: record({ inlineOutput: toHex(own) }, outputRoot(own)), ...options });
+      const third = await fetchOutput({ root, uris: [at(keccak256("0x01")), at(otherId), at(id)], ...options });
+      assert.ok(third.ok && third.source === at(id) && Buffer.from(third.bytes).equals(Buffer.from(served)), "a missing blob and other bytes are only two locations");
+      const none = await fetchOutput({ root, uris: [at(keccak256("0x01")), at(otherId), ""], ...options });
+      assert.ok(!none.ok && /not found/.test(none.problem) && /its bytes have root/.test(none.problem), !none.ok ? none.problem : "");
+      assert.deepEqual(await fetchOutput({ root, uris: [], ...options }), { ok: false, problem: "no location is known" });
+      const file = await fetchOutput({ root, uris: [`file://${store.pathOf(id)}`], ...options });
+      assert.ok(!file.ok && /allowFileUris/.test(file.problem));
+      const inline = await fetchOutput({ root: outputRoot(own), inline: toHex(own), uris: [], ...options });
       assert.deepEqual(inline.ok && inline.source, "inline");
-      const fromUri = await fetchProviderOutput({ record: record({ outputURI: `${server.url}/blobs/${id}` }, outputRoot(served)), ...options });
-      assert.ok(fromUri.ok && Buffer.from(fromUri.bytes).equals(Buffer.from(served)));
-
-      const wrongRoot = await fetchProviderOutput({ record: record({ outputURI: `${server.url}/blobs/${id}` }, ROOT_A), ...options });
-      assert.deepEqual(wrongRoot.ok ? undefined : wrongRoot.definitive, true, "bytes that do not match the root: wrong at once");
-      const absent = await fetchProviderOutput({ record: record({ outputURI: `${server.url}/blobs/${keccak256("0x01")}` }, ROOT_A), ...options });
-      assert.ok(!absent.ok && !absent.definitive && /not found/.test(absent.problem), "a 404 may be a server in trouble: retried within the grace");
-      const none = await fetchProviderOutput({ record: record({ outputURI: "" }, ROOT_A), ...options });
-      assert.ok(!none.ok && none.definitive);
-      const file = await fetchProviderOutput({ record: record({ outputURI: `file://${store.pathOf(id)}` }, outputRoot(served)), ...options });
-      assert.ok(!file.ok && file.definitive && /allowFileUris/.test(file.problem));
     } finally {
       await server.close();
+    }
+  });
+
+  it("knows a provider's output by its reveal, its announcements, and an equal-root auditor's copy", async () => {
+    const record: JobRecord = {
+      jobId: 1n,
+      job: revealedJob({ result: ROOT_A }),
+      inputHash: ZERO_HASH,
+      inputURI: "",
+      inlineInput: "0x",
+      postedBlock: 1n,
+      outputURI: "http://provider/blobs/a",
+    };
+    const announced = ["http://mirror/blobs/a"];
+    const same = providerOutputLocations({ record, locations: { announced, audit: { auditor: OTHER, outputRoot: ROOT_A, outputURI: "http://auditor/blobs/a" } } });
+    assert.deepEqual(same.uris, ["http://provider/blobs/a", "http://mirror/blobs/a", "http://auditor/blobs/a"]);
+    const differs = providerOutputLocations({ record, locations: { announced, audit: { auditor: OTHER, outputRoot: ROOT_B, outputURI: "http://auditor/blobs/b" } } });
+    assert.deepEqual(differs.uris, ["http://provider/blobs/a", "http://mirror/blobs/a"], "another root is another output");
+    const unreachable = await fetchProviderOutput({ record: { ...record, outputURI: "" }, maxBytes: 1 << 20, allowFileUris: false });
+    assert.deepEqual(unreachable, { ok: false, problem: "no location is known" });
+  });
+
+  it("creates every served model's session in every inference thread before the first job", async function () {
+    this.timeout(60_000);
+    const records: { msg: string; worker?: number }[] = [];
+    const log = pino({ level: "info" }, { write: (line: string) => void records.push(JSON.parse(line)) });
+    const runner = createInferenceRunner({ size: 2, hashThreads: 1, log });
+    try {
+      const model = {
+        modelId: 1,
+        path: MODEL_FILES.cls,
+        modelHash: hashModel(new Uint8Array(readFileSync(MODEL_FILES.cls))),
+        policy,
+        tolerance: { kind: 0, axis: 0, absTolE12: 0n, relTolE12: 0n },
+      };
+      const warm = await warmVerifierModels({ runner, models: [model], ep: "cpu", threads: 2, timeoutMs: 30_000 });
+      assert.deepEqual(warm.models.map((m) => m.modelId), [1]);
+      assert.ok(warm.ms >= warm.models[0]!.ms && warm.ms > 0);
+      const created = () => records.filter((r) => r.msg === "execution provider chosen").length;
+      assert.equal(created(), 2, "one session per thread");
+      const input = encodeTensorBlob([tensorFromArray({ name: "x", dtype: "float32", values: new Float32Array(3 * 8 * 32).fill(0.5), dims: [1, 3, 8, 32] })]);
+      await Promise.all([0, 1].map(() => runner.run({ modelPath: model.path, modelHash: model.modelHash, ep: "cpu", input })));
+      assert.equal(created(), 2, "the jobs found their sessions made");
+      await assert.rejects(
+        warmVerifierModels({ runner, models: [{ ...model, modelHash: keccak256("0x00") }], ep: "cpu", threads: 1, timeoutMs: 30_000 }),
+        /hash/i,
+        "a model that cannot load fails the start",
+      );
+    } finally {
+      await runner.close();
     }
   });
 });
@@ -449,7 +578,7 @@ describe("verifier journal records", () => {
       maxInputBytes: 1 << 20,
       maxOutputBytes: 1 << 20,
       allowFileUris: false,
-      outputGraceSeconds: 5,
+      outputReserveSeconds: 5,
       keeper: true,
       keeperGraceSeconds: 5,
       watchdog: { share: 0, challenge: true },
@@ -457,7 +586,7 @@ describe("verifier journal records", () => {
     });
   }
 
-  it("tracks posted jobs of served models only, notes late audits and counts its own penalties, idempotently", async () => {
+  it("tracks posted jobs of served models only, notes committees (empty ones too) and counts its own penalties per seat, idempotently", async () => {
     const journal = new Journal({ path: ":memory:" });
     try {
       const metrics = createVerifierMetrics();
@@ -465,30 +594,40 @@ describe("verifier journal records", () => {
       const logs = [
         { eventName: "JobPosted", args: { jobId: 1n, modelId: 1n }, blockNumber: 10n },
         { eventName: "JobPosted", args: { jobId: 2n, modelId: 9n }, blockNumber: 10n },
+        { eventName: "JobPosted", args: { jobId: 4n, modelId: 1n }, blockNumber: 10n },
         { eventName: "ResultCommitted", args: { jobId: 1n, provider: PROVIDER }, blockNumber: 11n },
-        { eventName: "AuditorDrawn", args: { jobId: 1n, auditor: ME, auditCommitBy: 5n, late: true }, blockNumber: 20n },
-        { eventName: "AuditorPenalized", args: { jobId: 1n, auditor: ME, penalty: parseEther("5") }, blockNumber: 30n },
+        { eventName: "CommitteeDrawn", args: { jobId: 1n, committee: [OTHER, ME, THIRD] }, blockNumber: 20n },
+        { eventName: "CommitteeDrawn", args: { jobId: 4n, committee: [] }, blockNumber: 20n },
+        { eventName: "AuditorPenalized", args: { jobId: 1n, auditor: ME, penalty: parseEther("5"), state: AuditState.Missed }, blockNumber: 30n },
         { eventName: "VoterPenalized", args: { jobId: 1n, voter: OTHER, penalty: 1n }, blockNumber: 30n },
+        // Two seats of ours on job 4's committee, neither revealed: penalized once per seat.
+        { eventName: "VoterPenalized", args: { jobId: 4n, voter: ME, penalty: parseEther("2") }, blockNumber: 30n },
+        { eventName: "VoterPenalized", args: { jobId: 4n, voter: ME, penalty: parseEther("2") }, blockNumber: 30n },
+        // A slash names an account, not a job: it only queues a weight check.
+        { eventName: "Slashed", args: { account: OTHER, requested: 1n, slashed: 1n, recipient: THIRD }, blockNumber: 30n },
         // Another model's job, committed: not ours. And one posted before our start block: followed from its commitment on.
         { eventName: "ResultCommitted", args: { jobId: 2n, provider: PROVIDER }, blockNumber: 31n },
         { eventName: "ResultCommitted", args: { jobId: 3n, provider: PROVIDER }, blockNumber: 31n },
       ];
       d.onLogs(logs);
       d.onLogs(logs); // a redelivered batch changes nothing
-      assert.deepEqual(
+      const rows = () =>
         journal
           .listJobs<VerifierJobData>()
           .sort((a, b) => Number(a.jobId - b.jobId))
-          .map((r) => [r.jobId, r.role, r.status, r.data.postedBlock, r.data.late ?? false]),
-        [
-          [1n, "auditor", "open", 10n, true],
-          [2n, "auditor", "done", 10n, false],
-          [3n, "auditor", "open", 0n, false],
-        ],
-      );
+          .map((r) => [r.jobId, r.status, r.data.postedBlock, r.data.member ?? false, r.data.committeeEmpty ?? false]);
+      assert.deepEqual(rows(), [
+        [1n, "open", 10n, true, false],
+        [2n, "done", 10n, false, false],
+        [3n, "open", 0n, false, false],
+        [4n, "open", 10n, false, true],
+      ]);
+      d.onLogs([{ eventName: "CommitteeReseeded", args: { jobId: 4n, seedBlock: 400n }, blockNumber: 300n }]);
+      assert.equal(journal.getJob<VerifierJobData>(4n)!.data.committeeEmpty, undefined, "a reseeded dispute may find members");
       const penalties = (await metrics.penalties.get()).values.map((v) => [v.labels.kind, v.value]);
-      assert.deepEqual(penalties, [["auditor", 1]], "our own penalty, counted once; another verifier's is not ours");
+      assert.deepEqual(penalties, [["auditor", 1], ["voter", 2]], "our own penalties, one per seat, counted once; another verifier's are not ours");
       assert.equal(journal.getJob<VerifierJobData>(1n)!.data.penalized?.auditor, parseEther("5"));
+      assert.equal(journal.getJob<VerifierJobData>(4n)!.data.penalized?.voter, parseEther("4"));
     } finally {
       journal.close();
     }
@@ -501,11 +640,13 @@ describe("verifier journal records", () => {
       journal.beginAction({ jobId: 4n, action: "commitAudit" });
       journal.markActionSent({ jobId: 4n, action: "commitAudit", txHash: keccak256("0x01") });
       journal.beginAction({ jobId: 4n, action: "revealAudit" });
+      journal.beginAction({ jobId: 4n, action: "drawCommittee@110" });
       const committed = { ...NO_AUDIT, auditor: ME, state: AuditState.Committed, commitment: COMMITMENT };
-      assert.deepEqual(reconcileActions({ journal, jobId: 4n, snapshot: { me: ME, audit: committed, dispute: NO_DISPUTE, votes: [] } }), ["commitAudit"]);
+      const reseeded = { ...open, seedBlock: 372n };
+      assert.deepEqual(reconcileActions({ journal, jobId: 4n, snapshot: { me: ME, audit: committed, dispute: reseeded, votes: [] } }), ["commitAudit", "drawCommittee@110"]);
       assert.deepEqual(
         journal.listActions(4n).map((a) => `${a.action}:${a.state}`),
-        ["commitAudit:confirmed", "revealAudit:pending"],
+        ["commitAudit:confirmed", "revealAudit:pending", "drawCommittee@110:confirmed"],
         "the reveal was not on chain: it stays to be sent",
       );
       const { action, created } = journal.beginAction({ jobId: 4n, action: "commitAudit" });
@@ -553,6 +694,7 @@ describe("verifier journal records", () => {
     assert.equal(options.stake, 100n);
     assert.deepEqual(options.watchdog, { share: 0, challenge: true });
     assert.equal(options.keeper, true);
+    assert.equal(options.outputReserveSeconds, 10);
     assert.throws(
       () => loadOptions({ schema: VerifierOptionsSchema, flags: { models: [], watchdog: { share: 2 } } }),
       (error: Error) => /models: the verifier needs at least one model/.test(error.message) && /watchdog\.share/.test(error.message),
@@ -560,59 +702,155 @@ describe("verifier journal records", () => {
   });
 });
 
-describe("verifier commitments against the Verification contract", function () {
+describe("verifier commitments, views and weight sync against the contracts", function () {
   this.timeout(120_000);
+  /** Every job sampled: the audit pool's levy must cover an audit of each (ProtocolTerms checks it). */
+  const SAMPLED = { marketParams: { samplingPpm: 1_000_000, auditLevyBps: 2_000 }, verificationParams: { auditRewardBps: 1_000, voterRewardBps: 1_000 } };
 
-  it("an auditor's commitment and a committee vote built here are accepted when revealed", async () => {
+  it("an audit and votes (AuditorWrong included) built here are accepted; the views read the terms, audit, dispute and output locations", async () => {
     const connection = await network.create();
     try {
       const { networkHelpers } = connection;
-      const sys = await deploySystem(connection, { marketParams: { samplingPpm: 1_000_000 } });
+      const sys = await deploySystem(connection, SAMPLED);
       await setUpMarket(sys);
       const verifiers = [sys.verifier, sys.keeper, sys.stranger, sys.provider2];
       for (const v of verifiers) await stake(sys, v.account.address, parseEther("500"), ROLE_VERIFIER);
       const d = marketDriver({ connection, ...sys, modelId: 1n });
       const chainId = await sys.publicClient.getChainId();
+      const publicClient = sys.publicClient as never;
+      const r = { publicClient, verification: sys.verification.address };
+      const walletOf = (address: Address) => verifiers.find((v) => getAddress(v.account.address) === getAddress(address))!;
 
-      // A sampled job: the drawn auditor commits blind with our commitment and salt, then reveals.
+      // The job's rules come from the terms the market names.
+      const jobId = await d.post();
+      await d.claimAndCommit(jobId);
+      const reader = new TermsReader({ client: publicClient, market: sys.market.address });
+      assert.equal(getAddress(await reader.address()), getAddress(sys.terms.address));
+      const version = await reader.of(d.jobs.job(jobId).terms);
+      const local = JSON.parse(readFileSync(LOCAL_PARAMETERS, "utf8")).DinferLocal;
+      assert.deepEqual(
+        [version.verification.voterRewardBps, version.verification.recheckPpm, version.market.samplingPpm, version.market.revealTimeout],
+        [1_000, local.verificationParams.recheckPpm, 1_000_000, local.marketParams.revealTimeout],
+      );
+      const terms = jobTermsOf(version);
+      assert.equal(auditCommitByOf(d.jobs.job(jobId), terms), await sys.verification.read.auditCommitBy([d.jobs.job(jobId)]), "auditCommitBy as the contract computes it");
+
+      // The drawn auditor commits blind with our commitment and salt; reveals once the block seedDelay after its commit is mined.
+      await d.waitForSeed(jobId);
+      await networkHelpers.mine(1);
+      const auditor = getAddress(await sys.verification.read.auditorOf([jobId, d.jobs.job(jobId)]));
+      const secret = keccak256(toHex(`secret of ${auditor}`));
+      const { outputRoot: providerRoot } = d.outputOf(jobId);
+      const salt = auditSalt({ secret, chainId, jobId });
+      const c = commitment({ chainId, jobMarket: sys.market.address, jobId, provider: auditor, outputRoot: providerRoot, salt });
+      const committedAt = await d.jobs.send(sys.verification.write.commitAudit([jobId, d.jobs.job(jobId), c], { account: walletOf(auditor).account }));
+      await d.reveal(jobId, { waitSeed: false, outputURI: "http://provider/blobs/x" });
+      const audit = await readAudit({ ...r, jobId });
+      assert.deepEqual([audit.state, audit.commitBlock], [AuditState.Committed, committedAt.blockNumber]);
+      const recheckBlock = audit.commitBlock + BigInt(terms.seedDelay);
+      const head = await sys.publicClient.getBlockNumber();
+      if (head < recheckBlock) await networkHelpers.mine(recheckBlock - head);
+      await d.jobs.send(sys.verification.write.revealAudit([jobId, d.jobs.job(jobId), providerRoot, salt, Verdict.Agree, "http://auditor/blobs/x"], { account: walletOf(auditor).account }));
+      assert.equal((await readAudit({ ...r, jobId })).state, AuditState.Agreed);
+
+      // Every location of the output: the reveal's, the provider's announcements (the market's events, in
+      // chain order), the auditor's copy (Verification's event).
+      await sys.market.write.announceOutput([jobId, d.jobs.job(jobId), "http://mirror/blobs/x"], { account: sys.provider.account });
+      await sys.market.write.announceOutput([jobId, d.jobs.job(jobId), "http://restarted/blobs/x"], { account: sys.provider.account });
+      const locations = await readOutputLocations({ ...r, market: sys.market.address, jobId });
+      assert.deepEqual(locations, {
+        announced: ["http://mirror/blobs/x", "http://restarted/blobs/x"],
+        audit: { auditor, outputRoot: providerRoot, outputURI: "http://auditor/blobs/x" },
+      });
+
+      // A challenge: the dispute view, a committee, and our vote commitments.
+      await sys.token.write.mint([sys.challenger.account.address, parseEther("100")]);
+      await sys.token.write.approve([sys.verification.address, parseEther("100")], { account: sys.challenger.account });
+      await d.jobs.send(sys.verification.write.challenge([jobId, d.jobs.job(jobId)], { account: sys.challenger.account }));
+      const dispute = await readDispute({ ...r, jobId });
+      assert.deepEqual(
+        [dispute.state, dispute.reason, getAddress(dispute.challenger), dispute.seedBlock - dispute.openedBlock],
+        [DisputeState.Open, DisputeReason.Challenge, getAddress(sys.challenger.account.address), BigInt(terms.seedDelay)],
+      );
+      await networkHelpers.mine(terms.seedDelay);
+      await sys.verification.write.drawCommittee([jobId]);
+      const { committee } = await readDispute({ ...r, jobId });
+      assert.ok(committee.length >= 1 && !committee.map((m) => getAddress(m)).includes(auditor), "the auditor sits out");
+      // One vote per member, whatever its seats: the first says AuditorWrong (the provider is right), the others ProviderCorrect.
+      const members = [...new Set(committee.map((m) => getAddress(m)))];
+      const votes = members.map((_, i) => (i === 0 ? Vote.AuditorWrong : Vote.ProviderCorrect));
+      const saltOf = (member: Address) => voteSalt({ secret: keccak256(toHex(`secret of ${member}`)), chainId, jobId });
+      for (const [i, member] of members.entries()) {
+        const vc = voteCommitment({ chainId, verification: sys.verification.address, jobId, voter: member, vote: votes[i]!, salt: saltOf(member) });
+        await sys.verification.write.commitVote([jobId, vc], { account: walletOf(member).account });
+      }
+      for (const [i, member] of members.entries()) {
+        await sys.verification.write.revealVote([jobId, votes[i]!, saltOf(member)], { account: walletOf(member).account });
+        const [, vote] = await sys.verification.read.voteOf([jobId, member]);
+        assert.equal(vote, votes[i], `${member}'s vote was accepted as committed`);
+      }
+      const treasuryBefore = await sys.verification.read.treasury();
+      const settled = await d.jobs.send(sys.verification.write.resolve([jobId, d.jobs.job(jobId), "0x"], { account: sys.keeper.account }));
+      const resolved = await readDispute({ ...r, jobId });
+      assert.deepEqual([resolved.state, resolved.providerFaulted, resolved.outcome], [DisputeState.Resolved, false, Vote.ProviderCorrect], "upheld: no auditor output was under judgement");
+
+      // The bond was split as challengeEconomics says: every seat voted the outcome.
+      const { challengeBond, challengerRewardBps, providerRewardBps, committeeSize } = version.verification;
+      const economics = challengeEconomics({ bond: challengeBond, collateral: d.jobs.job(jobId).collateral, challengerRewardBps, providerRewardBps, committeeSize });
+      assert.equal(committee.length, committeeSize, "every seat found a member");
+      const events = settled.logs.flatMap((log) => {
+        if (getAddress(log.address) !== getAddress(sys.verification.address)) return [];
+        const { eventName, args } = decodeEventLog({ abi: sys.verification.abi, data: log.data, topics: log.topics as [Hex, ...Hex[]] });
+        return [{ eventName, args: args as Record<string, unknown> }];
+      });
+      const seatPays = events.filter((e) => e.eventName === "VoterPaid").map((e) => e.args.amount as bigint);
+      assert.deepEqual(seatPays, committee.map(() => economics.seatPay), `each seat paid ${economics.seatPay} out of the bond`);
+      const providerCredit = events.filter((e) => e.eventName === "Credited" && getAddress(e.args.account as Address) === getAddress(sys.provider.account.address));
+      assert.deepEqual(providerCredit.map((e) => e.args.amount), [economics.ifUpheld.toProvider], "the provider's share of the lost bond");
+      assert.equal((await sys.verification.read.treasury()) - treasuryBefore, economics.ifUpheld.toTreasury, "the treasury: the bond less the provider's share and the committee's pay");
+      assert.equal(economics.ifUpheld.toProvider + economics.ifUpheld.toCommittee + economics.ifUpheld.toTreasury, challengeBond);
+    } finally {
+      await connection.close();
+    }
+  });
+
+  it("an auditor that missed its blind commit is penalized at the reveal, and a keeper's sync brings its weight to its stake", async () => {
+    const connection = await network.create();
+    try {
+      const { networkHelpers } = connection;
+      const sys = await deploySystem(connection, SAMPLED);
+      await setUpMarket(sys);
+      const verifiers = [sys.verifier, sys.keeper, sys.stranger, sys.provider2];
+      for (const v of verifiers) await stake(sys, v.account.address, parseEther("500"), ROLE_VERIFIER);
+      const d = marketDriver({ connection, ...sys, modelId: 1n });
+      const publicClient = sys.publicClient as never;
+
       const jobId = await d.post();
       await d.claimAndCommit(jobId);
       await d.waitForSeed(jobId);
       await networkHelpers.mine(1);
       const auditor = getAddress(await sys.verification.read.auditorOf([jobId, d.jobs.job(jobId)]));
-      const wallet = verifiers.find((v) => getAddress(v.account.address) === auditor)!;
-      const secret = keccak256(toHex(`secret of ${auditor}`));
-      const { outputRoot: providerRoot } = d.outputOf(jobId);
-      const salt = auditSalt({ secret, chainId, jobId });
-      const c = commitment({ chainId, jobMarket: sys.market.address, jobId, provider: auditor, outputRoot: providerRoot, salt });
-      await d.jobs.send(sys.verification.write.commitAudit([jobId, d.jobs.job(jobId), c], { account: wallet.account }));
+      await d.at((await sys.verification.read.auditCommitBy([d.jobs.job(jobId)])) + 1n);
       await d.reveal(jobId, { waitSeed: false });
-      await d.jobs.send(
-        sys.verification.write.revealAudit([jobId, d.jobs.job(jobId), providerRoot, salt, Verdict.Agree, "http://auditor/blobs/x"], { account: wallet.account }),
-      );
-      assert.equal((await sys.verification.read.audit([jobId])).state, AuditState.Agreed);
+      const dispute = await readDispute({ publicClient, verification: sys.verification.address, jobId });
+      assert.deepEqual([dispute.reason, dispute.challenger, dispute.bond], [DisputeReason.AuditMissed, ZERO_ADDRESS, 0n], "a committee judges the job instead");
+      assert.equal((await readAudit({ publicClient, verification: sys.verification.address, jobId })).state, AuditState.Missed);
 
-      // A challenge: every member commits our vote commitment and reveals it.
-      await sys.token.write.mint([sys.challenger.account.address, parseEther("100")]);
-      await sys.token.write.approve([sys.verification.address, parseEther("100")], { account: sys.challenger.account });
-      await d.jobs.send(sys.verification.write.challenge([jobId, d.jobs.job(jobId)], { account: sys.challenger.account }));
-      await networkHelpers.mine(5);
-      await sys.verification.write.drawCommittee([jobId]);
-      const { committee } = await sys.verification.read.dispute([jobId]);
-      assert.ok(committee.length >= 1 && !committee.map(getAddress).includes(auditor), "the auditor sits out");
-      for (const member of committee) {
-        const w = verifiers.find((v) => getAddress(v.account.address) === getAddress(member))!;
-        const vs = voteSalt({ secret: keccak256(toHex(`secret of ${member}`)), chainId, jobId });
-        const vc = voteCommitment({ chainId, verification: sys.verification.address, jobId, voter: getAddress(member), vote: Vote.ProviderCorrect, salt: vs });
-        await sys.verification.write.commitVote([jobId, vc], { account: w.account });
-      }
-      for (const member of committee) {
-        const w = verifiers.find((v) => getAddress(v.account.address) === getAddress(member))!;
-        const vs = voteSalt({ secret: keccak256(toHex(`secret of ${member}`)), chainId, jobId });
-        await sys.verification.write.revealVote([jobId, Vote.ProviderCorrect, vs], { account: w.account });
-        const [, vote] = await sys.verification.read.voteOf([jobId, member]);
-        assert.equal(vote, Vote.ProviderCorrect, `${member}'s vote was accepted as committed`);
-      }
+      const account = async () => (await sys.staking.read.account([auditor])) as { stake: bigint; roles: number; verifierWeight: bigint };
+      const before = await account();
+      const { minVerifierStake } = await sys.staking.read.params();
+      // auditorPenalty, but at least the pay of the committee that replaces it (docs/PROTOCOL.md section 7).
+      const { auditorPenalty: flat, committeeSize, voterRewardBps } = await sys.terms.read.verificationParamsOf([BigInt(d.jobs.job(jobId).terms)]);
+      const committeePay = BigInt(committeeSize) * ((d.jobs.job(jobId).fee * BigInt(voterRewardBps)) / 10_000n);
+      const auditorPenalty = committeePay > flat ? committeePay : flat;
+      assert.deepEqual([before.stake, before.verifierWeight], [parseEther("500") - auditorPenalty, parseEther("500")], "penalized; its weight as it was");
+      const keepers = verifiers.map((v) => getAddress(v.account.address));
+      const s = { member: auditor, now: 0n, since: 0n, minVerifierStake, keeper: true, keeperGraceSeconds: 0, keepers, me: keepers.find((k) => k !== auditor)! };
+      assert.equal(syncStep({ ...s, stake: before.stake, roles: before.roles, weight: before.verifierWeight }).kind, "act");
+      await sys.staking.write.syncVerifier([auditor], { account: sys.keeper.account });
+      const after = await account();
+      assert.equal(after.verifierWeight, parseEther("500") - auditorPenalty);
+      assert.equal(syncStep({ ...s, stake: after.stake, roles: after.roles, weight: after.verifierWeight }).kind, "done");
     } finally {
       await connection.close();
     }
