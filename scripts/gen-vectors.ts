@@ -363,7 +363,7 @@ function malformedVectors(): MalformedVector[] {
 /** Builds every vector from scratch. */
 export function buildVectors(): CodecVectors {
   return {
-    format: "dinfer codec vectors v1 (DESIGN section 4)",
+    format: "dinfer codec vectors v1 (docs/PROTOCOL.md section 5)",
     generatedBy: "scripts/gen-vectors.ts",
     chunkSize: CHUNK_SIZE,
     pattern: { ...PATTERN, rule: "data[i] = (i * multiplier + offset) % modulus, uint8" },

@@ -2,7 +2,7 @@
 pragma solidity ^0.8.28;
 
 /// @title Float32PairBlob
-/// @notice Reads a tensor blob (DESIGN section 4, "DTN1") that holds exactly one float32 tensor of two
+/// @notice Reads a tensor blob (docs/PROTOCOL.md section 5, "DTN1") that holds exactly one float32 tensor of two
 /// elements, such as a two-class softmax `[1, 2]`, and compares float32 values by their bit patterns.
 /// @dev Built for contract callbacks, which must not revert on a bad output: `decode` never reverts and
 /// returns a `Status` naming the first field that is wrong. The layout it accepts, little-endian:

@@ -9,7 +9,7 @@ interface IDinferConsumer {
     /// or out-of-gas here is recorded (`CallbackFailed`) and never undoes the finalization. Only the
     /// JobMarket may call it: check `msg.sender`.
     /// @param jobId the finalized job
-    /// @param outputRoot the output root the provider revealed (DESIGN section 4)
+    /// @param outputRoot the output root the provider revealed (docs/PROTOCOL.md section 5)
     /// @param inlineOutput the output blob when it was revealed inline (one chunk), else empty
     function onJobResult(uint256 jobId, bytes32 outputRoot, bytes calldata inlineOutput) external;
 }

@@ -4,7 +4,7 @@ pragma solidity ^0.8.28;
 /// @title IModelRegistry
 /// @notice Model specifications that jobs refer to by id: what to run, how to check it, what it costs.
 interface IModelRegistry {
-    /// @notice How verifiers compare two outputs of the model (DESIGN section 5).
+    /// @notice How verifiers compare two outputs of the model (docs/PROTOCOL.md section 7).
     /// Allclose: |a - b| <= absTol + relTol * |b| elementwise. Argmax: same top-1 along `axis`.
     /// Exact: byte-equal outputs (only for graphs that compute in integers).
     enum ToleranceKind {

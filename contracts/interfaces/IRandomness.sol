@@ -2,7 +2,7 @@
 pragma solidity ^0.8.28;
 
 /// @title IRandomness
-/// @notice Source of the sampling and committee seeds (DESIGN section 5). The default, used when a
+/// @notice Source of the sampling and committee seeds (docs/PROTOCOL.md section 7). The default, used when a
 /// deployment sets no randomness contract, is `blockhash(blockNumber)`; a VRF adapter can implement this
 /// interface instead by returning the randomness it fulfilled for that block.
 interface IRandomness {

@@ -3,7 +3,7 @@ pragma solidity ^0.8.28;
 
 /// @title Commitments
 /// @notice The hash a provider (or an auditor) commits to before revealing its output root
-///         (DESIGN section 4; `offchain/codec/commitment.ts` computes the same value).
+///         (docs/PROTOCOL.md section 5; `offchain/codec/commitment.ts` computes the same value).
 /// @dev Binding the chain, the market and the account stops a commitment from being replayed on
 ///      another deployment or copied by another account; the salt hides the output root until the
 ///      reveal. Workers derive the salt as HMAC-SHA256(workerSecret, uint256(chainId) ||

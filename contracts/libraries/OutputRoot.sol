@@ -3,7 +3,7 @@ pragma solidity ^0.8.28;
 
 /// @title OutputRoot
 /// @notice Merkle root over a blob's 4096-byte chunks, and proofs of single chunks against it
-///         (DESIGN section 4; `offchain/codec/merkle.ts` is the same tree).
+///         (docs/PROTOCOL.md section 5; `offchain/codec/merkle.ts` is the same tree).
 /// @dev Chunks are 4096 bytes, the last may be shorter; an empty blob is one empty chunk.
 ///      `leaf_i = keccak256(abi.encodePacked(uint32(i), chunk_i))`, parents are
 ///      `keccak256(left || right)` level by level, an odd last node is carried up unchanged, and

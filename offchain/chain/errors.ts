@@ -2,7 +2,7 @@
  * What went wrong talking to the chain, and whether trying again can help.
  *
  * `classifyChainError` turns any error viem throws into one of the project's classes, so callers
- * decide by class (DESIGN section 6, STYLE): a revert is a `ContractRevertError` (never retried),
+ * decide by class, never by message: a revert is a `ContractRevertError` (never retried),
  * a dropped connection, a timeout or a 5xx is a `ChainTransportError` (retried with backoff), a
  * nonce the node rejects is a `NonceError` (retried after the nonce is read again from the chain).
  * `withRetry` applies that rule with exponential backoff and a cap.

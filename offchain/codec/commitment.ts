@@ -1,5 +1,5 @@
 /**
- * Result commitments and the salts that hide them (DESIGN section 4), matching
+ * Result commitments and the salts that hide them (docs/PROTOCOL.md section 5), matching
  * `contracts/libraries/Commitments.sol`.
  *
  * commitment = keccak256(abi.encode(uint256 chainId, address jobMarket, uint256 jobId,

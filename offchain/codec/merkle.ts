@@ -1,5 +1,5 @@
 /**
- * Output root: a Merkle tree over a blob's 4096-byte chunks (DESIGN section 4), the same tree
+ * Output root: a Merkle tree over a blob's 4096-byte chunks (docs/PROTOCOL.md section 5), the same tree
  * `contracts/libraries/OutputRoot.sol` computes and verifies.
  *
  * - chunks: 4096 bytes each, the last may be shorter; an empty blob is one empty chunk

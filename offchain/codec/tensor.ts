@@ -1,5 +1,5 @@
 /**
- * Tensor blobs ("DTN1"): the canonical byte encoding of a set of named tensors (DESIGN section 4).
+ * Tensor blobs ("DTN1"): the canonical byte encoding of a set of named tensors (docs/PROTOCOL.md section 5).
  *
  * ```
  * "DTN1"                      4 bytes magic

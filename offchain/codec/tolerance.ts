@@ -1,5 +1,5 @@
 /**
- * The tolerance comparison every verifier applies to a provider's output (DESIGN section 5).
+ * The tolerance comparison every verifier applies to a provider's output (docs/PROTOCOL.md section 7).
  *
  * A GPU and a CPU running the same model differ in nearly every float element, so verifiers
  * compare outputs under the model's registered policy instead of by hash:

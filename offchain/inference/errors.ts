@@ -29,7 +29,7 @@ export class ModelHashMismatchError extends NonRetryableError {
 
 export type UnverifiableModelErrorParameters = { path: string; operators: string[] };
 
-/** The model's graph contains operators whose output is random by design (DESIGN section 5). */
+/** The model's graph contains operators whose output is random by design (docs/PROTOCOL.md section 7). */
 export class UnverifiableModelError extends NonRetryableError {
   override name = "UnverifiableModelError";
   readonly parameters: UnverifiableModelErrorParameters;

@@ -1,7 +1,7 @@
 /**
  * Loading a model file the way the protocol requires: the bytes must hash to the `modelHash`
  * registered on-chain (sha256 of the .onnx file), and the graph must not be random by design
- * (DESIGN section 5: such a model's output cannot be verified). The checked bytes are the ones
+ * (docs/PROTOCOL.md section 7: such a model's output cannot be verified). The checked bytes are the ones
  * handed to onnxruntime, so the file cannot change between check and use.
  */
 import { createHash } from "node:crypto";

@@ -28,7 +28,7 @@ export type Digest = {
   bytes: Uint8Array;
   /** keccak256 of the bytes, the blob id. */
   id: Hex;
-  /** The output root (DESIGN section 4), when asked for. */
+  /** The output root (docs/PROTOCOL.md section 5), when asked for. */
   root?: Hex;
   /** Time spent hashing in the thread, milliseconds. */
   ms: number;

@@ -5,7 +5,7 @@
  *   Verification slot so a test can call the dispute hooks directly (`hooksSystem` wires it up on the
  *   test token);
  * - `jobsOf`: a job tracker bound to any market (the fold of `offchain/chain/jobs.ts`);
- * - `marketDriver`: one call per lifecycle step (DESIGN section 3), with deterministic outputs and
+ * - `marketDriver`: one call per lifecycle step (docs/PROTOCOL.md section 4), with deterministic outputs and
  *   salts per job, so each test states only what it is about.
  * The Verification driver (audits, challenges, votes) is `test/helpers/verification.ts`.
  */

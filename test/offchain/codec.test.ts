@@ -92,7 +92,7 @@ describe("tensor blob encoding", () => {
     assert.ok(Object.is(tensorToArray(byName.get("f32")!)[1], -0));
   });
 
-  it("writes the header fields little-endian exactly as DESIGN section 4 lays them out", () => {
+  it("writes the header fields little-endian exactly as docs/PROTOCOL.md section 5 lays them out", () => {
     const blob = encodeTensorBlob([tensorFromArray({ name: "ab", dtype: "int32", dims: [1, 2], values: [1, -2] })]);
     const expected = concat([
       "0x44544e31", // "DTN1"
