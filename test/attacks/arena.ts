@@ -141,15 +141,26 @@ export function play(conn: Connection, sys: Arena) {
   /**
    * Plays `step`; while `wanted()` says the chain's randomness went the other way, rewinds and plays it
    * one block later (a different seed). Returns how many worlds were tried. Only the test chooses worlds:
-   * the attacker acts after the seed exists and cannot.
+   * the attacker acts after the seed exists and cannot. Chain time moves one second a world, whatever
+   * the search costs in wall time: a slow machine must not run a job past its deadlines while searching.
    */
   async function until(step: () => Promise<unknown>, wanted: () => Promise<boolean>, { tries = 2000 } = {}) {
+    // The next block at `time`, or one second after the latest block if that is later.
+    const nextBlockAt = async (time = 0n) => {
+      const next = BigInt(await networkHelpers.time.latest()) + 1n;
+      await networkHelpers.time.setNextBlockTimestamp(time > next ? time : next);
+    };
+    let firstStep: bigint | undefined; // when the first world's step ran (a time the test may have set)
     for (let attempt = 1; attempt <= tries; attempt++) {
       const point = await fork();
+      const forkBlock = await d.latestBlock();
+      if (firstStep !== undefined) await nextBlockAt(firstStep);
       await step();
+      firstStep ??= (await sys.publicClient.getBlock({ blockNumber: forkBlock + 1n })).timestamp;
       if (await wanted()) return attempt;
       await point.restore();
-      // One more block, no time: the step lands in another block, with another seed.
+      // One more block, one second on: the next world's step lands in another block, with another seed.
+      await nextBlockAt();
       await networkHelpers.mine(1, { interval: 0 });
     }
     throw new Error(`no wanted world in ${tries} tries`);

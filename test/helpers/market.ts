@@ -22,6 +22,7 @@ import {
 } from "viem";
 
 import { foldJobLogs, type Job, type JobRecord } from "../../offchain/chain/jobs.js";
+import type { MarketTerms } from "../../offchain/chain/terms.js";
 import { commitment } from "../../offchain/codec/commitment.js";
 import {
   LOCAL_PARAMETERS,
@@ -36,19 +37,8 @@ export type Market = System["market"];
 export type Wallet = System["dapp"];
 export type PublicClient = System["publicClient"];
 
-export type MarketParams = {
-  maxClaimDelay: number;
-  commitTimeout: number;
-  revealTimeout: number;
-  challengeWindow: number;
-  disputeDuration: number;
-  callbackGasLimit: number;
-  protocolFeeBps: number;
-  auditLevyBps: number;
-  expiryPenaltyBps: number;
-  seedDelay: number;
-  samplingPpm: number;
-};
+/** The market half of the protocol terms (`IProtocolTerms.MarketParams`). */
+export type MarketParams = MarketTerms;
 
 const local = JSON.parse(readFileSync(LOCAL_PARAMETERS, "utf8")).DinferLocal;
 
