@@ -220,6 +220,7 @@ export async function startDevnet({
             tolerance: DEVNET_TOLERANCE,
             minCollateral: DEVNET_COLLATERAL,
             priceFloor: DEVNET_PRICE_FLOOR,
+            nonFiniteInputs: false,
           },
         ],
       });

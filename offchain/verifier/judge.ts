@@ -44,6 +44,8 @@ export type VerifierModel = {
   path: string;
   modelHash: Hex;
   policy: TolerancePolicy;
+  /** The owner's opt-in to NaN/Inf inputs: a job's non-finite input is judged, not refused. */
+  nonFiniteInputs: boolean;
   /** The registry's tolerance struct as read (for reports). */
   tolerance: { kind: number; axis: number; absTolE12: bigint; relTolE12: bigint };
 };
@@ -62,7 +64,7 @@ export async function prepareVerifierModel({ modelId, path, publicClient, deploy
     abi: abiOf("ModelRegistry"),
     functionName: "model",
     args: [BigInt(modelId)],
-  })) as { modelHash: Hex; tolerance: { kind: number; axis: number; absTolE12: bigint; relTolE12: bigint } };
+  })) as { modelHash: Hex; nonFiniteInputs: boolean; tolerance: { kind: number; axis: number; absTolE12: bigint; relTolE12: bigint } };
   const { hash } = await loadModel({ path, expectedHash: registered.modelHash });
   const tolerance = {
     kind: Number(registered.tolerance.kind),
@@ -70,7 +72,7 @@ export async function prepareVerifierModel({ modelId, path, publicClient, deploy
     absTolE12: BigInt(registered.tolerance.absTolE12),
     relTolE12: BigInt(registered.tolerance.relTolE12),
   };
-  return { modelId, path, modelHash: hash, policy: toleranceFromChain(tolerance), tolerance };
+  return { modelId, path, modelHash: hash, policy: toleranceFromChain(tolerance), nonFiniteInputs: registered.nonFiniteInputs === true, tolerance };
 }
 
 export type WarmVerifierModelsParameters = {

@@ -553,6 +553,7 @@ describe("verifier judgement of outputs", () => {
         path: MODEL_FILES.cls,
         modelHash: hashModel(new Uint8Array(readFileSync(MODEL_FILES.cls))),
         policy,
+        nonFiniteInputs: false,
         tolerance: { kind: 0, axis: 0, absTolE12: 0n, relTolE12: 0n },
       };
       const warm = await warmVerifierModels({ runner, models: [model], ep: "cpu", threads: 2, timeoutMs: 30_000 });
@@ -586,7 +587,7 @@ describe("verifier journal records", () => {
       journal,
       runner: undefined as never,
       store: undefined as never,
-      models: [{ modelId: 1, path: "cls.onnx", modelHash: ZERO_HASH, policy: { kind: "exact" }, tolerance: { kind: 2, axis: 0, absTolE12: 0n, relTolE12: 0n } }],
+      models: [{ modelId: 1, path: "cls.onnx", modelHash: ZERO_HASH, policy: { kind: "exact" }, nonFiniteInputs: false, tolerance: { kind: 2, axis: 0, absTolE12: 0n, relTolE12: 0n } }],
       secret: SECRET,
       publicUrl: "http://127.0.0.1:1",
       metrics,
