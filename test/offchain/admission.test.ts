@@ -220,7 +220,7 @@ describe("model admission: onnxruntime loads and runs the model before it is reg
     });
   });
 
-  it("runs a model with static input shapes twice on a generated input and refuses it when the run fails", async () => {
+  it("runs a model twice on a generated input of its declared shapes; a generated input it refuses is only a note", async () => {
     const ok = await checkModelAdmission({ bytes: unaryModel("Relu"), tolerance: parseTolerancePolicy("allclose:1e-6:0") });
     assert.match(finding(ok.findings, "probe run", "pass").message, /ran twice on the declared input shapes: identical outputs y float32\[2, 3\]/);
     // Loads (shapes check out on paper), fails at run time: the gathered index 5 is out of range.
@@ -233,8 +233,8 @@ describe("model admission: onnxruntime loads and runs the model before it is reg
       },
     });
     const report = await checkModelAdmission({ bytes: failing, tolerance: parseTolerancePolicy("allclose:1e-6:0") });
-    assert.equal(report.admitted, false, formatFindings(report.findings));
-    assert.match(finding(report.findings, "probe run", "fail").message, /the run fails/);
+    assert.equal(report.admitted, true, formatFindings(report.findings));
+    assert.match(finding(report.findings, "probe run", "note").message, /the generated input fails \(.*indices element out of data bounds.*\): if the model takes shapes/);
   });
 });
 
