@@ -1,7 +1,7 @@
 /**
  * What the graph alone says about whether a model can be judged (docs/PROTOCOL.md section 7,
  * "Model admission"): the nodes whose output is random or that run in training mode at inference
- * time, and the places where a float can enter the computation (an `exact` policy needs none).
+ * time, and the nodes that do arithmetic on floats (an `exact` policy needs none).
  * Pure functions of the parsed graph (offchain/inference/onnx-graph.ts); the runtime checks are in
  * offchain/inference/admission.ts.
  */
@@ -146,6 +146,11 @@ const FLOAT_BY_DEFAULT = ["HannWindow", "HammingWindow", "BlackmanWindow", "MelW
 /** Operators whose output is a float whatever their inputs. */
 const FLOAT_ALWAYS = ["DequantizeLinear", "TfIdfVectorizer"];
 
+/**
+ * Why a node outputs a float whatever its inputs (a float constant, a cast to a float, an operator
+ * whose output type defaults to float), or takes a type-setting attribute from a function's caller;
+ * undefined otherwise.
+ */
 function nodeFloatSource(node: OnnxGraphNode): string | undefined {
   if (FLOAT_ALWAYS.includes(node.opType)) return "outputs floats";
   for (const attribute of node.attributes) {
