@@ -5,7 +5,7 @@ import {IModelRegistry} from "./interfaces/IModelRegistry.sol";
 
 /// @title ModelRegistry
 /// @notice Permissionless registry of ONNX model specs. Each model has an owner who may update its
-/// economics and URI, but never what its results are judged by (hash, tolerance, runtime).
+/// economics and URI, but never what its results are judged by (hash, tolerance, runtime, non-finite opt-in).
 /// @dev Checking that a model is deterministic (no random operators) happens off-chain: workers and
 /// the CLI refuse such graphs; the chain cannot parse ONNX.
 contract ModelRegistry is IModelRegistry {
@@ -15,6 +15,7 @@ contract ModelRegistry is IModelRegistry {
         uint96 priceFloor;
         uint96 minCollateral;
         bool active;
+        bool nonFiniteInputs;
         // slot 1
         address owner;
         // slot 2
@@ -43,6 +44,7 @@ contract ModelRegistry is IModelRegistry {
         r.owner = msg.sender;
         r.modelHash = spec.modelHash;
         r.active = true;
+        r.nonFiniteInputs = spec.nonFiniteInputs;
         _write(r, spec);
         emit ModelRegistered(modelId, msg.sender, spec.modelHash, spec);
     }
@@ -53,6 +55,7 @@ contract ModelRegistry is IModelRegistry {
         if (spec.modelHash != r.modelHash) revert ModelHashChanged(r.modelHash, spec.modelHash);
         if (keccak256(abi.encode(spec.tolerance)) != keccak256(abi.encode(r.tolerance))) revert ToleranceChanged(modelId);
         if (keccak256(bytes(spec.runtime)) != keccak256(bytes(r.runtime))) revert RuntimeChanged(modelId);
+        if (spec.nonFiniteInputs != r.nonFiniteInputs) revert NonFiniteInputsChanged(modelId);
         _validate(spec);
         _write(r, spec);
         emit ModelUpdated(modelId, spec);
@@ -75,7 +78,7 @@ contract ModelRegistry is IModelRegistry {
     /// @inheritdoc IModelRegistry
     function model(uint256 modelId) external view returns (Model memory m) {
         Record storage r = _existing(modelId);
-        m = Model(r.modelHash, r.owner, r.active, r.minCollateral, r.priceFloor, r.tolerance, r.uri, r.runtime);
+        m = Model(r.modelHash, r.owner, r.active, r.minCollateral, r.priceFloor, r.tolerance, r.uri, r.runtime, r.nonFiniteInputs);
     }
 
     /// @inheritdoc IModelRegistry

@@ -28,6 +28,9 @@ interface IModelRegistry {
     /// @param tolerance the comparison policy verifiers apply
     /// @param minCollateral stake a provider locks per claimed job
     /// @param priceFloor minimum fee per job
+    /// @param nonFiniteInputs the owner's opt-in to NaN and Inf in float inputs (for models that handle
+    /// them, e.g. with IsNaN); off, workers and verifiers refuse such inputs. It changes what is judged,
+    /// so it is frozen like the tolerance.
     struct ModelSpec {
         bytes32 modelHash;
         string uri;
@@ -35,6 +38,7 @@ interface IModelRegistry {
         Tolerance tolerance;
         uint96 minCollateral;
         uint96 priceFloor;
+        bool nonFiniteInputs;
     }
 
     /// @notice A registered model as returned by views.
@@ -47,6 +51,7 @@ interface IModelRegistry {
         Tolerance tolerance;
         string uri;
         string runtime;
+        bool nonFiniteInputs;
     }
 
     event ModelRegistered(uint256 indexed modelId, address indexed owner, bytes32 indexed modelHash, ModelSpec spec);
@@ -61,6 +66,7 @@ interface IModelRegistry {
     /// @dev What a job is judged by never changes under it: a new tolerance or runtime is a new model.
     error ToleranceChanged(uint256 modelId);
     error RuntimeChanged(uint256 modelId);
+    error NonFiniteInputsChanged(uint256 modelId);
     error EmptyUri();
     error InvalidTolerance(ToleranceKind kind);
     error ZeroCollateral();
@@ -71,7 +77,7 @@ interface IModelRegistry {
     function register(ModelSpec calldata spec) external returns (uint256 modelId);
 
     /// @notice Replaces a model's URI, collateral and price floor (owner only). What its results are judged
-    /// by cannot change: a new model file, tolerance or runtime is a new model (register it), so that an
+    /// by cannot change: a new model file, tolerance, runtime or non-finite opt-in is a new model (register it), so that an
     /// owner can never turn an honest result already delivered into a wrong one. Jobs already posted keep
     /// the collateral they were posted with (the market snapshots it into each job).
     function update(uint256 modelId, ModelSpec calldata spec) external;

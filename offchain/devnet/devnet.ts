@@ -16,13 +16,16 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 import type { NetworkConnection } from "hardhat/types/network";
-import { decodeEventLog, parseEther, toHex, type Address, type Hex, type Log } from "viem";
+import { parseEther, toHex, type Address, type Hex } from "viem";
 import { mnemonicToAccount } from "viem/accounts";
 
 import { abiOf } from "../chain/artifacts.js";
 import { createChainClients, type ChainPublicClient } from "../chain/clients.js";
 import type { Deployment } from "../chain/deployment.js";
 import { TxSender } from "../chain/sender.js";
+import { registeredModelId } from "../chain/models.js";
+import { toleranceFromChain } from "../codec/tolerance.js";
+import { assertModelAdmitted } from "../inference/admission.js";
 import { hashModel } from "../inference/model.js";
 import { LocalBlobStore } from "../storage/local.js";
 import { startBlobServer, type BlobServer } from "../storage/server.js";
@@ -106,15 +109,6 @@ export type Devnet = {
 };
 
 /** The model id a `ModelRegistry.register` receipt's ModelRegistered event gives. */
-function registeredModelId(logs: readonly Log[], registry: Address): number {
-  for (const log of logs) {
-    if (log.address.toLowerCase() !== registry.toLowerCase()) continue;
-    const { eventName, args } = decodeEventLog({ abi: abiOf("ModelRegistry"), data: log.data, topics: log.topics });
-    if (eventName === "ModelRegistered") return Number((args as unknown as { modelId: bigint }).modelId);
-  }
-  throw new Error("no ModelRegistered event in the register receipt");
-}
-
 /** Starts a node, deploys, registers the models, stakes providers and verifiers, funds the dApp. */
 export async function startDevnet({
   marketParams = {},
@@ -206,6 +200,11 @@ export async function startDevnet({
     // Blocks come once a second whatever is sent, so everything that does not depend on another
     // transaction goes out at once (one block for all of it): the owner's sends get consecutive nonces.
     // Models: registered by the deployer from their files, cls (id 1) then det (id 2), one after the other.
+    // Admitted as `dinfer model register` admits them (offchain/inference/admission.ts).
+    for (const kind of ["cls", "det"] as const) {
+      const bytes = new Uint8Array(readFileSync(MODEL_FILES[kind]));
+      await assertModelAdmitted({ bytes, path: MODEL_FILES[kind], tolerance: toleranceFromChain(DEVNET_TOLERANCE) });
+    }
     const modelIds = { cls: 0, det: 0 };
     const register = (kind: ModelKind) =>
       owner.send({
@@ -220,6 +219,7 @@ export async function startDevnet({
             tolerance: DEVNET_TOLERANCE,
             minCollateral: DEVNET_COLLATERAL,
             priceFloor: DEVNET_PRICE_FLOOR,
+            nonFiniteInputs: false,
           },
         ],
       });

@@ -4,7 +4,7 @@
  * class (`serializeError` / `deserializeError`): callers decide on retries by class, wherever the
  * error happened.
  *
- * Non-retryable: the model or the input is wrong and stays wrong (hash mismatch, random operators,
+ * Non-retryable: the model or the input is wrong and stays wrong (hash mismatch, random or training-mode operators,
  * malformed model, invalid input, a run that the runtime refuses). Retryable: the failure may not
  * come back (a time limit, a worker that died, a model file that could not be read).
  */
@@ -27,15 +27,24 @@ export class ModelHashMismatchError extends NonRetryableError {
   }
 }
 
-export type UnverifiableModelErrorParameters = { path: string; operators: string[] };
+export type UnverifiableModelErrorParameters = {
+  path: string;
+  operators: string[];
+  /** Why each node makes the model unjudgeable, with where it is. */
+  reasons?: string[];
+};
 
-/** The model's graph contains operators whose output is random by design (docs/PROTOCOL.md section 7). */
+/**
+ * The model's graph has operators whose output is random, or that compute in training mode at
+ * inference time (docs/PROTOCOL.md section 7, "Model admission").
+ */
 export class UnverifiableModelError extends NonRetryableError {
   override name = "UnverifiableModelError";
   readonly parameters: UnverifiableModelErrorParameters;
 
   constructor(parameters: UnverifiableModelErrorParameters) {
-    super(`model has random operators: ${parameters.operators.join(", ")}`, {
+    const why = parameters.reasons === undefined ? "" : `: ${parameters.reasons.join("; ")}`;
+    super(`model cannot be judged, it has random or training-mode operators ${parameters.operators.join(", ")}${why}`, {
       code: "MODEL_UNVERIFIABLE",
       details: { ...parameters },
     });

@@ -1,7 +1,7 @@
 /**
  * Loading a model file the way the protocol requires: the bytes must hash to the `modelHash`
- * registered on-chain (sha256 of the .onnx file), and the graph must not be random by design
- * (docs/PROTOCOL.md section 7: such a model's output cannot be verified). The checked bytes are the ones
+ * registered on-chain (sha256 of the .onnx file), and the graph must be neither random nor in
+ * training mode at inference time (docs/PROTOCOL.md section 7: such a model's output cannot be verified). The checked bytes are the ones
  * handed to onnxruntime, so the file cannot change between check and use.
  */
 import { createHash } from "node:crypto";
@@ -11,20 +11,10 @@ import type { Hex } from "viem";
 
 import { NonRetryableError } from "../errors.js";
 import { ModelHashMismatchError, ModelReadError, UnverifiableModelError } from "./errors.js";
-import { listOnnxNodes, type OnnxNode } from "./onnx-graph.js";
+import { findUnjudgeableNodes, RANDOM_OPERATORS, type UnjudgeableNode } from "./graph-rules.js";
+import { listOnnxNodes, readOnnxModel, type OnnxNode } from "./onnx-graph.js";
 
-/**
- * Operators whose output is random by design. Dropout is absent on purpose: it is random only in
- * training mode, and inference sessions run it as the identity.
- */
-export const RANDOM_OPERATORS: readonly string[] = [
-  "Bernoulli",
-  "Multinomial",
-  "RandomNormal",
-  "RandomNormalLike",
-  "RandomUniform",
-  "RandomUniformLike",
-];
+export { RANDOM_OPERATORS } from "./graph-rules.js";
 
 const HASH_HEX = /^0x[0-9a-fA-F]{64}$/;
 
@@ -43,11 +33,26 @@ export function findRandomNodes(bytes: Uint8Array): OnnxNode[] {
 
 export type CheckModelVerifiableParameters = { bytes: Uint8Array; path?: string };
 
-/** Throws UnverifiableModelError naming the random operators, or ModelFormatError for bad bytes. */
+/**
+ * The nodes that make a model unjudgeable: random operators, and training-mode computation
+ * (offchain/inference/graph-rules.ts), in the main graph, subgraphs and local functions.
+ */
+export function findUnverifiableNodes(bytes: Uint8Array): UnjudgeableNode[] {
+  return findUnjudgeableNodes(readOnnxModel(bytes));
+}
+
+/**
+ * Throws UnverifiableModelError naming the operators and why each makes the model unjudgeable,
+ * or ModelFormatError for bad bytes.
+ */
 export function checkModelVerifiable({ bytes, path = "<bytes>" }: CheckModelVerifiableParameters): void {
-  const random = findRandomNodes(bytes);
-  if (random.length > 0) {
-    throw new UnverifiableModelError({ path, operators: [...new Set(random.map((node) => node.opType))].sort() });
+  const found = findUnverifiableNodes(bytes);
+  if (found.length > 0) {
+    throw new UnverifiableModelError({
+      path,
+      operators: [...new Set(found.map((node) => node.opType))].sort(),
+      reasons: [...new Set(found.map((node) => `${node.reason} (${node.path})`))],
+    });
   }
 }
 
@@ -78,7 +83,7 @@ export type LoadModelReturnType = {
 
 /**
  * Reads a model file, checks its sha256 against `expectedHash` (ModelHashMismatchError) and its
- * graph for random operators (UnverifiableModelError).
+ * graph for random or training-mode operators (UnverifiableModelError).
  */
 export async function loadModel({ path, expectedHash, read = readBytes }: LoadModelParameters): Promise<LoadModelReturnType> {
   const expected = normalizeModelHash(expectedHash);

@@ -15,6 +15,7 @@ import { LogPoller } from "../chain/poller.js";
 import { TxSender } from "../chain/sender.js";
 import { resolvePrivateKey } from "../config/keys.js";
 import { ConfigError } from "../config/options.js";
+import { ModelSessionError } from "../inference/errors.js";
 import { loadModel } from "../inference/model.js";
 import { assertFaultsAllowed } from "./fault.js";
 import type { Logger } from "../log.js";
@@ -74,7 +75,7 @@ export async function runWorker({ options, log, signal, env = process.env, onRea
   const services = await openDaemonServices({ ...options, registry: metrics.registry, log });
   const { journal, store, runner, blobServer, metricsUrl, publicUrl } = services;
   try {
-    const models = await Promise.all(options.models.map((m) => prepareModel({ served: m, publicClient, deployment, log })));
+    const models = await prepareModels({ served: options.models, publicClient, deployment, log });
     const worker = new ProviderWorker({
       log,
       publicClient,
@@ -135,6 +136,37 @@ export async function runWorker({ options, log, signal, env = process.env, onRea
   }
 }
 
+/**
+ * Prepares every served model. One that cannot be served (its file does not match the registry, is
+ * not a verifiable model, or onnxruntime cannot load it) is left out with an error log, and the worker
+ * serves the others: one bad model must not stop a worker for all its models. With none left, the
+ * first failure is thrown.
+ */
+export async function prepareModels({
+  served,
+  publicClient,
+  deployment,
+  log,
+}: {
+  served: readonly ServedModel[];
+  publicClient: PublicClient;
+  deployment: Deployment;
+  log: Logger;
+}): Promise<LoadedModel[]> {
+  const settled = await Promise.allSettled(served.map((model) => prepareModel({ served: model, publicClient, deployment, log })));
+  const models: LoadedModel[] = [];
+  settled.forEach((result, i) => {
+    if (result.status === "fulfilled") return void models.push(result.value);
+    const { modelId, path: file } = served[i]!;
+    log.error({ msg: "model not served: it cannot be loaded", model_id: modelId, path: file, err: describeError(result.reason) });
+  });
+  if (models.length === 0 && served.length > 0) {
+    const first = settled.find((result): result is PromiseRejectedResult => result.status === "rejected")!;
+    throw first.reason;
+  }
+  return models;
+}
+
 /** Checks a served model against the registry (hash, active) and reads its input and output metadata. */
 async function prepareModel({
   served,
@@ -152,13 +184,30 @@ async function prepareModel({
     abi: abiOf("ModelRegistry"),
     functionName: "model",
     args: [BigInt(served.modelId)],
-  })) as { modelHash: Hex; active: boolean };
+  })) as { modelHash: Hex; active: boolean; nonFiniteInputs: boolean };
   const { bytes, hash } = await loadModel({ path: served.path, expectedHash: registered.modelHash });
-  const session = await ort.InferenceSession.create(bytes);
+  let session: ort.InferenceSession;
+  try {
+    session = await ort.InferenceSession.create(bytes);
+  } catch (cause) {
+    throw new ModelSessionError({ modelHash: hash, problem: describeError(cause), cause });
+  }
   const { inputMetadata, outputMetadata } = session;
   await session.release();
   if (!registered.active) log.warn({ msg: "model is inactive in the registry: no new jobs will come", model_id: served.modelId });
-  return { modelId: served.modelId, path: served.path, modelHash: hash, minFee: served.minFee, inputMetadata, outputMetadata };
+  return {
+    modelId: served.modelId,
+    path: served.path,
+    modelHash: hash,
+    minFee: served.minFee,
+    nonFiniteInputs: registered.nonFiniteInputs === true,
+    inputMetadata,
+    outputMetadata,
+  };
+}
+
+function describeError(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 function workerSecret(env: NodeJS.ProcessEnv, variable: string): Hex {

@@ -56,6 +56,8 @@ export type LoadedModel = {
   path: string;
   modelHash: Hex;
   minFee: bigint;
+  /** The model owner's opt-in to NaN/Inf inputs (IModelRegistry.Model.nonFiniteInputs). */
+  nonFiniteInputs: boolean;
   inputMetadata: readonly ValueMetadata[];
   /** The model's outputs (fault `random` makes outputs of this shape up). */
   outputMetadata: readonly ValueMetadata[];
@@ -317,7 +319,8 @@ export class ProviderWorker {
       validateInputs({
         tensors: decodeTensorBlob(input.bytes, { maxBytes: this.p.maxInputBytes }),
         inputMetadata: model.inputMetadata,
-        allowNonFinite: !input.checked, // the inference thread scans it
+        // Refused unless the owner opted in; an unchecked input is scanned by the inference thread instead.
+        allowNonFinite: model.nonFiniteInputs || !input.checked,
       });
       timings.fetch = checkStart - fetchStart;
       timings.check = performance.now() - checkStart;
@@ -434,7 +437,7 @@ export class ProviderWorker {
         verifyInput,
         timeoutMs: this.p.inferenceTimeoutMs,
         transferInput: true,
-        allowNonFinite: fetched?.checked === true,
+        allowNonFinite: model.nonFiniteInputs || fetched?.checked === true,
       });
     } catch (error) {
       if (error instanceof RetryableError) throw error; // the next tick tries again

@@ -118,7 +118,14 @@ export async function auditJob({ options, jobId, publicClient, deployment }: Aud
   const runner = createInferenceRunner({ size: 1, hashThreads: 1 });
   let run;
   try {
-    run = await runner.run({ modelPath: model.path, modelHash: model.modelHash, ep: options.ep, input, timeoutMs: options.inferenceTimeoutMs });
+    run = await runner.run({
+      modelPath: model.path,
+      modelHash: model.modelHash,
+      ep: options.ep,
+      input,
+      timeoutMs: options.inferenceTimeoutMs,
+      allowNonFinite: model.nonFiniteInputs,
+    });
   } finally {
     await runner.close();
   }

@@ -44,6 +44,8 @@ export type VerifierModel = {
   path: string;
   modelHash: Hex;
   policy: TolerancePolicy;
+  /** The owner's opt-in to NaN/Inf inputs: a job's non-finite input is judged, not refused. */
+  nonFiniteInputs: boolean;
   /** The registry's tolerance struct as read (for reports). */
   tolerance: { kind: number; axis: number; absTolE12: bigint; relTolE12: bigint };
 };
@@ -62,7 +64,7 @@ export async function prepareVerifierModel({ modelId, path, publicClient, deploy
     abi: abiOf("ModelRegistry"),
     functionName: "model",
     args: [BigInt(modelId)],
-  })) as { modelHash: Hex; tolerance: { kind: number; axis: number; absTolE12: bigint; relTolE12: bigint } };
+  })) as { modelHash: Hex; nonFiniteInputs: boolean; tolerance: { kind: number; axis: number; absTolE12: bigint; relTolE12: bigint } };
   const { hash } = await loadModel({ path, expectedHash: registered.modelHash });
   const tolerance = {
     kind: Number(registered.tolerance.kind),
@@ -70,7 +72,7 @@ export async function prepareVerifierModel({ modelId, path, publicClient, deploy
     absTolE12: BigInt(registered.tolerance.absTolE12),
     relTolE12: BigInt(registered.tolerance.relTolE12),
   };
-  return { modelId, path, modelHash: hash, policy: toleranceFromChain(tolerance), tolerance };
+  return { modelId, path, modelHash: hash, policy: toleranceFromChain(tolerance), nonFiniteInputs: registered.nonFiniteInputs === true, tolerance };
 }
 
 export type WarmVerifierModelsParameters = {
@@ -232,6 +234,8 @@ export type Judgement = CompareOutputsReturnType & {
   rootsEqual: boolean;
   /** No location served the output (the caller decided that now counts as wrong). */
   unavailable?: string;
+  /** The tolerance comparison threw and byte equality judged instead: why. */
+  fallback?: string;
 };
 
 export type JudgeParameters = {
@@ -251,6 +255,13 @@ export type JudgeParameters = {
  * Judges an output against the verifier's own: one that no location served (when the caller decided
  * that counts as wrong) disagrees, even with a root equal to ours; equal roots agree at once; otherwise
  * the tolerance policy decides.
+ *
+ * A comparison that throws (the policy does not fit the outputs, our own output does not decode) must
+ * never leave a job unjudged, or a cheater on such a model could never be caught: the judgement falls
+ * back to byte equality, the strictest policy. Equal roots agree; different roots disagree, and the
+ * caller acts as for any disagreement (docs/PROTOCOL.md section 7, "Model admission": registration
+ * refuses a policy that does not fit, so only a model admitted before the checks, or a broken verifier,
+ * gets here). `fallback` says why.
  */
 export function judge({ own, ownRoot, provider, providerRoot, policy, maxBytes }: JudgeParameters): Judgement {
   const rootsEqual = ownRoot.toLowerCase() === providerRoot.toLowerCase();
@@ -258,7 +269,14 @@ export function judge({ own, ownRoot, provider, providerRoot, policy, maxBytes }
   if (!provider.ok) {
     return { verdict: "disagree", reason: `output served nowhere: ${provider.problem}`, tensors: [], rootsEqual, unavailable: provider.problem };
   }
-  const compared = compareOutputs({ expected: own, actual: provider.bytes, policy, maxBytes });
+  let compared: CompareOutputsReturnType;
+  try {
+    compared = compareOutputs({ expected: own, actual: provider.bytes, policy, maxBytes });
+  } catch (error) {
+    const fallback = `the tolerance comparison failed (${describe(error)}); judged by byte equality of the output roots`;
+    if (rootsEqual) return { verdict: "agree", tensors: [], rootsEqual, fallback };
+    return { verdict: "disagree", reason: `output root ${providerRoot} differs from ours ${ownRoot}: ${fallback}`, tensors: [], rootsEqual, fallback };
+  }
   return rootsEqual ? { ...compared, verdict: "agree", rootsEqual } : { ...compared, rootsEqual };
 }
 

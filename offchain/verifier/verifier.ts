@@ -674,7 +674,14 @@ export class VerifierDaemon {
     }
     let result: Awaited<ReturnType<InferenceRunner["run"]>>;
     try {
-      result = await this.p.runner.run({ modelPath: model.path, modelHash: model.modelHash, ep: this.p.ep, input, timeoutMs: this.p.inferenceTimeoutMs });
+      result = await this.p.runner.run({
+        modelPath: model.path,
+        modelHash: model.modelHash,
+        ep: this.p.ep,
+        input,
+        timeoutMs: this.p.inferenceTimeoutMs,
+        allowNonFinite: model.nonFiniteInputs,
+      });
     } catch (error) {
       if (error instanceof RetryableError) throw error;
       return this.invalidInput(jobId, this.current(jobId, data), `the model refuses the job's input: ${describe(error)}`);

@@ -62,6 +62,7 @@ function storedModel(spec: ModelSpecInput, owner: string, active = true) {
     tolerance: spec.tolerance,
     uri: spec.uri,
     runtime: spec.runtime,
+    nonFiniteInputs: spec.nonFiniteInputs,
   };
 }
 
@@ -242,6 +243,31 @@ describe("ModelRegistry", () => {
         );
       }
       assert.deepEqual(await registry.read.model([modelId]), storedModel(modelSpec(), alice.account.address));
+    });
+
+    it("stores the owner's opt-in to non-finite inputs, carries it in ModelRegistered, and reverts with NonFiniteInputsChanged on any change", async () => {
+      const { registry, alice } = await networkHelpers.loadFixture(deployRegistry);
+      const optedIn = modelSpec({ nonFiniteInputs: true });
+      await viem.assertions.emitWithArgs(
+        registry.write.register([optedIn], { account: alice.account }),
+        registry,
+        "ModelRegistered",
+        [1n, alice.account.address, optedIn.modelHash, optedIn],
+      );
+      await registry.write.register([modelSpec()], { account: alice.account });
+      assert.equal((await registry.read.model([1n])).nonFiniteInputs, true);
+      assert.equal((await registry.read.model([2n])).nonFiniteInputs, false);
+      // It changes which inputs are judged at all: frozen per model, both ways.
+      for (const [modelId, nonFiniteInputs] of [[1n, false], [2n, true]] as const) {
+        await viem.assertions.revertWithCustomErrorWithArgs(
+          registry.write.update([modelId, { ...updatedSpec(), nonFiniteInputs }], { account: alice.account }),
+          registry,
+          "NonFiniteInputsChanged",
+          [modelId],
+        );
+      }
+      await registry.write.update([1n, { ...updatedSpec(), nonFiniteInputs: true }], { account: alice.account });
+      assert.deepEqual(await registry.read.model([1n]), storedModel({ ...updatedSpec(), nonFiniteInputs: true }, alice.account.address));
     });
 
     it("refuses a tolerance change before validating it: an invalid new tolerance is ToleranceChanged", async () => {

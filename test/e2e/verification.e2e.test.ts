@@ -155,6 +155,7 @@ describe("verification end to end: worker and verifier processes, sampled audits
       tolerance: DEVNET_TOLERANCE,
       minCollateral: DEVNET_COLLATERAL,
       priceFloor: parseEther("1"),
+      nonFiniteInputs: false,
     };
     for (const mode of [...MODES.slice(1), "quit"] as const) {
       const { receipt } = await owner.send({ address: devnet.deployment.registry, abi: abiOf("ModelRegistry"), functionName: "register", args: [spec] });

@@ -74,6 +74,7 @@ export function modelSpec(overrides: Partial<ModelSpecInput> = {}): ModelSpecInp
     tolerance: { kind: 0, axis: 0, absTolE12: 1_000_000n, relTolE12: 1_000_000_000n },
     minCollateral: MODEL_COLLATERAL,
     priceFloor: PRICE_FLOOR,
+    nonFiniteInputs: false,
     ...overrides,
   };
 }
@@ -85,6 +86,7 @@ export interface ModelSpecInput {
   tolerance: { kind: number; axis: number; absTolE12: bigint; relTolE12: bigint };
   minCollateral: bigint;
   priceFloor: bigint;
+  nonFiniteInputs: boolean;
 }
 
 /**

@@ -480,6 +480,23 @@ describe("verifier judgement of outputs", () => {
     assert.match(judge({ own, ownRoot, provider: { ok: true, bytes: truncated, source: "inline" }, providerRoot: outputRoot(truncated), policy }).reason!, /does not decode/);
   });
 
+  it("never leaves an output unjudged when its own comparison throws: a policy that does not fit falls back to byte equality of the roots", () => {
+    // argmax over axis 5 of a rank-2 output: compareOutputs throws for every output (issue 11).
+    const misfit = { kind: "argmax", axis: 5 } as const;
+    const same = judge({ own, ownRoot, provider: { ok: true, bytes: own, source: "inline" }, providerRoot: ownRoot, policy: misfit });
+    assert.deepEqual([same.verdict, same.rootsEqual], ["agree", true], "the same bytes agree");
+    assert.match(same.fallback!, /axis 5 does not exist.*byte equality/);
+    const noisy = output([0.25004, 0.74997, 0.5, 0.50002]);
+    const other = judge({ own, ownRoot, provider: { ok: true, bytes: noisy, source: "inline" }, providerRoot: outputRoot(noisy), policy: misfit });
+    assert.equal(other.verdict, "disagree", "other bytes are a disagreement, acted on as any other: the job is not left to finalize unjudged");
+    assert.match(other.reason!, /differs from ours.*tolerance comparison failed/);
+    // Our own output that does not decode is our trouble too: judged the same way, never thrown.
+    const broken = own.slice(0, 10);
+    const byRoot = judge({ own: broken, ownRoot: outputRoot(broken), provider: { ok: true, bytes: own, source: "inline" }, providerRoot: ownRoot, policy });
+    assert.equal(byRoot.verdict, "disagree");
+    assert.match(byRoot.fallback!, /does not decode/);
+  });
+
   it("fetches an output from the first of its locations that serves bytes matching its root", async () => {
     const dir = mkdtempSync(path.join(tmpdir(), "dinfer-verifier-"));
     const store = new LocalBlobStore({ dir });
@@ -536,6 +553,7 @@ describe("verifier judgement of outputs", () => {
         path: MODEL_FILES.cls,
         modelHash: hashModel(new Uint8Array(readFileSync(MODEL_FILES.cls))),
         policy,
+        nonFiniteInputs: false,
         tolerance: { kind: 0, axis: 0, absTolE12: 0n, relTolE12: 0n },
       };
       const warm = await warmVerifierModels({ runner, models: [model], ep: "cpu", threads: 2, timeoutMs: 30_000 });
@@ -569,7 +587,7 @@ describe("verifier journal records", () => {
       journal,
       runner: undefined as never,
       store: undefined as never,
-      models: [{ modelId: 1, path: "cls.onnx", modelHash: ZERO_HASH, policy: { kind: "exact" }, tolerance: { kind: 2, axis: 0, absTolE12: 0n, relTolE12: 0n } }],
+      models: [{ modelId: 1, path: "cls.onnx", modelHash: ZERO_HASH, policy: { kind: "exact" }, nonFiniteInputs: false, tolerance: { kind: 2, axis: 0, absTolE12: 0n, relTolE12: 0n } }],
       secret: SECRET,
       publicUrl: "http://127.0.0.1:1",
       metrics,

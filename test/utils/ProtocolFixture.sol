@@ -93,7 +93,8 @@ abstract contract ProtocolFixture is TestBase {
                 runtime: "onnxruntime-node@1.30.0",
                 tolerance: IModelRegistry.Tolerance(IModelRegistry.ToleranceKind.Argmax, -1, 0, 0),
                 minCollateral: collateral,
-                priceFloor: priceFloor
+                priceFloor: priceFloor,
+                nonFiniteInputs: false
             })
         );
     }

@@ -106,7 +106,8 @@ abstract contract ProtocolHandler is AttackActions {
                 runtime: "onnxruntime-node@1.30.0",
                 tolerance: IModelRegistry.Tolerance(IModelRegistry.ToleranceKind.Argmax, -1, 0, 0),
                 minCollateral: collateral,
-                priceFloor: floor
+                priceFloor: floor,
+                nonFiniteInputs: false
             })
         );
         _models.push(id);

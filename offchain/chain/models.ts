@@ -1,0 +1,17 @@
+/** Reading the ModelRegistry's answers from transaction receipts. */
+import { decodeEventLog, type Address, type Log } from "viem";
+
+import { abiOf } from "./artifacts.js";
+
+/**
+ * The id of the model a `register` transaction created, from its own ModelRegistered event (not
+ * `modelCount`, which another owner's registration in the same block may have moved on).
+ */
+export function registeredModelId(logs: readonly Log[], registry: Address): number {
+  for (const log of logs) {
+    if (log.address.toLowerCase() !== registry.toLowerCase()) continue;
+    const { eventName, args } = decodeEventLog({ abi: abiOf("ModelRegistry"), data: log.data, topics: log.topics });
+    if (eventName === "ModelRegistered") return Number((args as unknown as { modelId: bigint }).modelId);
+  }
+  throw new Error("no ModelRegistered event in the register receipt");
+}
