@@ -296,7 +296,10 @@ export class ProviderWorker {
     if (status === "candidate") this.preparing.add(jobId);
     this.wake.delete(jobId);
     const step = (status === "skipped" ? this.keep(jobId, record.data) : this.advance(jobId, record.data))
-      .then(() => void this.failures.delete(jobId))
+      // A posted job's backoff ends when its input is fetched (a wait for stake is no progress).
+      .then(() => {
+        if (status !== "candidate") this.failures.delete(jobId);
+      })
       .catch((error) => this.onStepError(jobId, error))
       .finally(() => {
         this.inFlight.delete(jobId);
@@ -386,22 +389,31 @@ export class ProviderWorker {
     const now = await this.chainTime();
     if (now > BigInt(job.deadline)) return this.skip(jobId, data, "claim deadline passed");
     if (job.inlineOutput && this.p.fault?.mode === "withhold") return this.skip(jobId, data, "fault withhold: the job requires an inline output, which cannot be withheld");
-    // Our stake at the head, less what our claims in flight (sent, or about to be) will lock: a claim
-    // is never sent that the stake cannot back.
-    const free = (await this.availableStake()) - this.promised();
-    if (free < job.collateral) {
-      // Our stake is busy backing other jobs: wait for one to end rather than give this one up.
-      this.wake.set(jobId, { time: now + 1n });
-      this.p.log.debug({ msg: "waiting for free stake", job_id: jobId.toString(), free: free.toString(), collateral: job.collateral.toString() });
-      return;
-    }
-    this.reserved.set(jobId, { amount: job.collateral });
+    // Nothing is fetched or run for a job our stake cannot back now (checked again right before the claim).
+    if (!(await this.stakeFor(record))) return;
     try {
       await this.claimWithStake(record, data, model);
     } finally {
-      // Kept past its claim's block only (the stake read at a later head shows the lock).
+      // A reservation is kept past its claim's block only (the stake read at a later head shows the lock).
       if (this.reserved.get(jobId)?.block === undefined) this.reserved.delete(jobId);
     }
+  }
+
+  /**
+   * Whether our stake backs the job's collateral: our available stake at the head, less what our claims
+   * in flight (sent, or mined after the head) will lock. With `reserve`, the collateral is reserved at
+   * once (no await between the check and the reservation): a claim is never sent that the stake
+   * cannot back. When not, the job waits a second for a job of ours to end rather than being given up.
+   */
+  private async stakeFor({ job, jobId }: JobRecord, { reserve = false }: { reserve?: boolean } = {}): Promise<boolean> {
+    const free = (await this.availableStake()) - this.promised();
+    if (free < job.collateral) {
+      this.wake.set(jobId, { time: (this.head?.timestamp ?? 0n) + 1n });
+      this.p.log.debug({ msg: "waiting for free stake", job_id: jobId.toString(), free: free.toString(), collateral: job.collateral.toString() });
+      return false;
+    }
+    if (reserve) this.reserved.set(jobId, { amount: job.collateral });
+    return true;
   }
 
   private async claimWithStake(record: JobRecord, data: JobData, model: LoadedModel): Promise<void> {
@@ -430,11 +442,16 @@ export class ProviderWorker {
       return this.skip(jobId, data, `bad input: ${describe(error)}`);
     }
     this.posterFailures.delete(job.poster.toLowerCase());
+    this.failures.delete(jobId);
     this.inputs.set(jobId, input);
 
     if (claimFirst) {
       // The run comes after the claim, maybe after a restart: the store keeps the input till then.
       await this.p.store.put(input.bytes, { knownId: record.inputHash });
+      if (!(await this.stakeFor(record, { reserve: true }))) {
+        this.inputs.delete(jobId);
+        return;
+      }
       const claimed = await this.act(jobId, "claim", (onSent) =>
         this.p.sender.send({ address: this.p.deployment.market, abi: abiOf("JobMarket"), functionName: "claim", args: [jobId, job], onSent }),
       );
@@ -458,7 +475,9 @@ export class ProviderWorker {
       return this.skip(jobId, data, `the job requires an inline output and ours is ${ran.data.outputBytes} bytes (at most ${INLINE_OUTPUT_MAX} fit in a reveal)`);
     }
     // The state read before the run is what we claim from; if someone claimed meanwhile, the
-    // simulation refuses it and the next tick ends the job as a lost race.
+    // simulation refuses it and the next tick ends the job as a lost race. The output is kept
+    // (journaled, stored): a job waiting here for stake is not run again.
+    if (!(await this.stakeFor(record, { reserve: true }))) return;
     const committed = await this.act(jobId, "claimAndCommit", (onSent) =>
       this.p.sender.send({
         address: this.p.deployment.market,
