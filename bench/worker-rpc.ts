@@ -9,9 +9,10 @@
  *
  * idle:    JSON-RPC calls per second over BENCH_IDLE_S seconds (default 60) after a warm-up, with no
  *          job open, by method.
- * pick-up: BENCH_PICKUPS cls jobs (default 4), each posted after the worker has been idle for
- *          BENCH_GAP_S seconds (default 15): seconds from the block the job was posted in to the
- *          block of its commit (claimAndCommit), in chain time, and in blocks.
+ * pick-up: BENCH_PICKUPS cls jobs (default 4), each posted BENCH_GAP_S seconds after the last
+ *          (default 25: past the previous job's finalization, so an idle worker picks each up):
+ *          seconds from the block the job was posted in to the block of its commit (claimAndCommit),
+ *          in chain time, and in blocks.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
@@ -28,7 +29,7 @@ import { machineInfo } from "./machine.js";
 
 const IDLE_S = Number(process.env.BENCH_IDLE_S ?? 60);
 const PICKUPS = Number(process.env.BENCH_PICKUPS ?? 4);
-const GAP_S = Number(process.env.BENCH_GAP_S ?? 15);
+const GAP_S = Number(process.env.BENCH_GAP_S ?? 25);
 const LABEL = process.env.BENCH_LABEL ?? "after";
 const OUT = path.resolve(process.env.BENCH_OUT ?? "bench/results/worker-rpc.json");
 const FEE = 2n * 10n ** 18n;
