@@ -19,6 +19,7 @@ import { BlockNotFoundError, type AbiEvent, type Address, type Hex, type Log, ty
 import { DinferError, NonRetryableError, RetryableError } from "../errors.js";
 import { silentLogger, type Logger } from "../log.js";
 import { backoffDelay, ChainTransportError, classifyChainError, errorChain, sleep } from "./errors.js";
+import { OutageLog } from "./outage.js";
 
 /** A block by number and hash. */
 export type BlockRef = { number: bigint; hash: Hex };
@@ -150,6 +151,18 @@ export type PollReturnType = {
 
 export type RunParameters = { signal: AbortSignal };
 
+/** The chain head as a caller read it (`eth_getBlockByNumber("latest")`): a poll at this head needs no head read of its own. */
+export type HeadBlock = BlockRef & { parentHash: Hex };
+
+export type PollParameters = {
+  /**
+   * The head to read up to, read by the caller (a daemon reading one head per tick for all its
+   * work); the poll then asks for no head, and for no block it already has (the head's own hash and
+   * parent). Read with `eth_blockNumber` when left out.
+   */
+  head?: HeadBlock;
+};
+
 /** The next range to read, or undefined when caught up. Pure. */
 export function nextRange({
   cursorBlock,
@@ -208,6 +221,8 @@ export class LogPoller {
   #span: number;
   #cursor: Cursor | undefined;
   #loaded = false;
+  /** The head given to the poll in progress: its block is not read again. */
+  #head: HeadBlock | undefined;
 
   constructor({
     name,
@@ -263,9 +278,18 @@ export class LogPoller {
    * at most one range. Throws project errors: retryable ones (RPC down, handler failed, chain moved
    * mid-step) leave the cursor where it was.
    */
-  async poll(): Promise<PollReturnType> {
+  async poll({ head: given }: PollParameters = {}): Promise<PollReturnType> {
+    this.#head = given;
+    try {
+      return await this.#poll();
+    } finally {
+      this.#head = undefined;
+    }
+  }
+
+  async #poll(): Promise<PollReturnType> {
     let cursor = await this.cursor();
-    const head = await this.#rpc("eth_blockNumber", () => this.#client.getBlockNumber({ cacheTime: 0 }));
+    const head = this.#head?.number ?? (await this.#rpc("eth_blockNumber", () => this.#client.getBlockNumber({ cacheTime: 0 })));
     const safeBlock = head - this.#confirmations;
     let reorg: ReorgEvent | undefined;
     // The block after the cursor, when it is to be read now and its parent is the cursor's block:
@@ -313,11 +337,14 @@ export class LogPoller {
    */
   async run({ signal }: RunParameters): Promise<void> {
     let failures = 0;
+    // The first failure is a WARN line, later ones exponentially spaced, and the recovery one INFO line.
+    const outage = new OutageLog({ log: this.#log, what: "poll", fields: { poller: this.name } });
     this.#log.info({ msg: "poller started", poller: this.name, cursor: this.#cursor?.block });
     while (!signal.aborted) {
       try {
         const { caughtUp } = await this.poll();
         failures = 0;
+        outage.ok();
         if (caughtUp) await sleep(this.#pollingIntervalMs, signal);
       } catch (error) {
         if (signal.aborted) break;
@@ -326,7 +353,7 @@ export class LogPoller {
           throw error;
         }
         const delayMs = backoffDelay({ attempt: failures++, baseDelayMs: 250, maxDelayMs: this.#maxRetryDelayMs });
-        this.#log.warn({ msg: "poll failed, retrying", poller: this.name, err: error, attempt: failures, delay_ms: delayMs });
+        outage.failed(error, { delay_ms: delayMs });
         try {
           await sleep(delayMs, signal);
         } catch {
@@ -373,7 +400,8 @@ export class LogPoller {
     });
   }
 
-  async #block(number: bigint) {
+  async #block(number: bigint): Promise<{ hash: Hex; parentHash: Hex }> {
+    if (this.#head !== undefined && this.#head.number === number) return this.#head;
     try {
       return await this.#client.getBlock({ blockNumber: number });
     } catch (error) {

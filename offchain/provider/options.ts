@@ -55,6 +55,19 @@ export const WorkerOptionsSchema = ChainOptionsSchema.extend({
   secretEnv: z.string().default("DINFER_WORKER_SECRET"),
   confirmations: z.coerce.number().int().min(0).default(0),
   pollIntervalMs: z.coerce.number().int().positive().default(500),
+  /**
+   * How often the chain is read when nothing is due (no job open, or every open one asleep for a
+   * while): an idle worker then makes under one RPC request a second. A job posted meanwhile is
+   * seen within this long; from then on the worker reads every `pollIntervalMs` again.
+   */
+  idlePollIntervalMs: z.coerce.number().int().positive().default(4_000),
+  /**
+   * Keeper duty: expire the posted jobs of the served models that nobody claimed by their claim
+   * deadline (the poster is refunded; the expiry costs us its gas), `keeperGraceSeconds` plus a delay
+   * of our own per job after the deadline, so that keepers rarely race for one.
+   */
+  keeper: z.coerce.boolean().default(true),
+  keeperGraceSeconds: z.coerce.number().int().min(0).default(10),
   inferenceTimeoutMs: z.coerce.number().int().positive().default(120_000),
   maxInputBytes: z.coerce.number().int().positive().default(16 * 1024 * 1024),
   ipfsGateway: z.string().url().optional(),

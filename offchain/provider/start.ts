@@ -21,7 +21,9 @@ import { assertFaultsAllowed } from "./fault.js";
 import type { Logger } from "../log.js";
 import { journalCursorStore } from "../state/cursor-store.js";
 import { createWorkerMetrics } from "./metrics.js";
-import { openDaemonServices, runDaemonLoop } from "./services.js";
+import { catchUpModels } from "./catch-up.js";
+import { runWorkerLoop } from "./loop.js";
+import { openDaemonServices } from "./services.js";
 import type { ChainOptions, ServedModel, WorkerOptions } from "./options.js";
 import { ProviderWorker, type LoadedModel } from "./worker.js";
 
@@ -97,27 +99,42 @@ export async function runWorker({ options, log, signal, env = process.env, onRea
       allowFileUris: options.allowFileUris,
       withdrawMin: options.withdrawMin,
       claimMode: options.claimMode,
+      keeper: options.keeper,
+      keeperGraceSeconds: options.keeperGraceSeconds,
       fault: options.fault,
     });
-    await worker.init();
+    const { market } = await worker.init();
 
     const posted = getAbiItem({ abi: abiOf("JobMarket"), name: "JobPosted" }) as AbiEvent;
-    const poller = new LogPoller({
-      name: `provider-${deployment.market.toLowerCase()}`,
+    const cursorName = `provider-${deployment.market.toLowerCase()}`;
+    const cursors = journalCursorStore(journal);
+    await catchUpModels({
       publicClient,
-      store: journalCursorStore(journal),
+      market: deployment.market,
+      store: cursors,
+      cursorName,
+      modelIds: models.map((m) => m.modelId),
+      maxClaimDelay: market.maxClaimDelay,
+      onPosted: (jobs) => worker.onPosted(jobs),
+      log,
+    });
+    const poller = new LogPoller({
+      name: cursorName,
+      publicClient,
+      store: cursors,
       address: deployment.market,
       events: [posted],
       confirmations: options.confirmations,
       pollingIntervalMs: options.pollIntervalMs,
       logger: log.child({ component: "poller" }),
-      onLogs: async ({ logs }) =>
+      onLogs: async ({ logs }) => {
         worker.onPosted(
           logs.map((l) => {
-            const args = l.args as { jobId: bigint; modelId: bigint };
-            return { jobId: args.jobId, modelId: Number(args.modelId), postedBlock: l.blockNumber };
+            const args = l.args as { jobId: bigint; modelId: bigint; poster: Hex; claimBy: bigint };
+            return { jobId: args.jobId, modelId: Number(args.modelId), postedBlock: l.blockNumber, poster: args.poster, claimBy: args.claimBy };
           }),
-        ),
+        );
+      },
     });
 
     log.info({
@@ -129,7 +146,15 @@ export async function runWorker({ options, log, signal, env = process.env, onRea
       metrics_url: metricsUrl,
     });
     onReady?.({ blobUrl: blobServer.url, metricsUrl, account: account!.address });
-    await runDaemonLoop({ poller, daemon: worker, intervalMs: options.pollIntervalMs, signal, log });
+    await runWorkerLoop({
+      publicClient,
+      poller,
+      daemon: worker,
+      intervalMs: options.pollIntervalMs,
+      idleIntervalMs: Math.max(options.idlePollIntervalMs, options.pollIntervalMs),
+      signal,
+      log,
+    });
   } finally {
     await services.close();
     log.info({ msg: "worker stopped" });

@@ -47,6 +47,7 @@ import type { Journal } from "../state/journal.js";
 import { BlobHashMismatchError } from "../storage/errors.js";
 import { fetchBlob } from "../storage/fetch.js";
 import type { LocalBlobStore } from "../storage/local.js";
+import { keeperJitter } from "../verifier/decide.js";
 import { applyFault, makeUpOutput, type Fault } from "./fault.js";
 import type { WorkerMetrics } from "./metrics.js";
 
@@ -87,6 +88,13 @@ export type ProviderWorkerParameters = {
   withdrawMin: bigint;
   claimMode: "run-first" | "claim-first";
   /**
+   * Keeper duty: expire the posted jobs of our models that nobody claimed by their claim deadline
+   * (the poster is refunded), `keeperGraceSeconds` plus a delay of our own (0..grace, per job) after
+   * it, so that workers and verifiers rarely race for it. Off: such jobs are only forgotten.
+   */
+  keeper?: boolean;
+  keeperGraceSeconds?: number;
+  /**
    * Posted jobs taken up at once (fetched, checked, run, committed): enough to keep every inference
    * thread busy while the next inputs are fetched and hashed, few enough that a backlog of thousands
    * of jobs is not fetched into memory at once. Default: twice the runner's inference and hashing
@@ -101,6 +109,9 @@ export type ProviderWorkerParameters = {
 type JobData = {
   postedBlock: bigint;
   modelId: number;
+  /** From JobPosted (absent in journals of older workers): whose inputs these are, and the claim deadline. */
+  poster?: Hex;
+  claimBy?: bigint;
   reason?: string;
   /** Why the job was given up after its claim (a run that can never succeed); it expires with a penalty. */
   abandoned?: string;
@@ -123,8 +134,22 @@ type JobData = {
  */
 type HeldInput = { bytes: Uint8Array; checked: boolean; source: string };
 
-/** Local statuses: `candidate` (posted, not decided), `active` (ours, not ended), then an end. */
+/**
+ * Local statuses: `candidate` (posted, not decided), `active` (ours, not ended), then an end. A
+ * `skipped` job (not for us) stays tracked by a keeper until its claim deadline: it is expired if
+ * nobody claimed it, else forgotten (`passed`).
+ */
 const OPEN = ["candidate", "active"];
+const KEPT = [...OPEN, "skipped"];
+/** A failing step is tried again after this many chain seconds, doubling per failure in a row, up to RETRY_MAX_SECONDS. */
+const RETRY_BASE_SECONDS = 2;
+const RETRY_MAX_SECONDS = 300;
+/** An input fetch slower than this gives its prefetch slot up (it goes on): a hanging server holds no slot. */
+const SLOW_FETCH_MS = 1_000;
+/** Inputs failing in a row from one poster before its jobs go after everyone else's. */
+const SUSPECT_POSTER_FAILURES = 3;
+/** A pass whose every open job sleeps at least this many chain seconds more is quiet: the loop may poll less often. */
+const QUIET_SECONDS = 10n;
 /** The largest output a reveal can carry inline (one chunk), as JobMarket checks it. */
 export const INLINE_OUTPUT_MAX = 4096;
 /** How often a reveal held for its audit is tried again (seconds of chain time). */
@@ -147,7 +172,6 @@ export class ProviderWorker {
   private sending = 0;
   /** The chain head as of the current tick: one read per tick, shared by every job's step. */
   private head?: { number: bigint; timestamp: bigint };
-  private ticking = false;
   /** Jobs waiting for a block or a time (seed block, end of a window): not read again before it. */
   private readonly wake = new Map<bigint, { block?: bigint; time?: bigint }>();
   /** The block of the last transaction of ours per job: the job is never read from an earlier one. */
@@ -161,6 +185,23 @@ export class ProviderWorker {
   private readonly preparing = new Set<bigint>();
   private readonly prefetch: number;
   private stopped = false;
+  /** Steps failed in a row, per job: the next try waits RETRY_BASE_SECONDS * 2^(n-1) (capped). */
+  private readonly failures = new Map<bigint, number>();
+  /** Input failures in a row per poster (lowercase): a poster over SUSPECT_POSTER_FAILURES goes last. */
+  private readonly posterFailures = new Map<string, number>();
+  /** Poster per job (lowercase), for the ordering of posted jobs without reading each one's data. */
+  private readonly posterOf = new Map<bigint, string>();
+  /** Candidate jobs whose input fetch is slow: they gave their prefetch slot up (at most `prefetch` * 4). */
+  private readonly slowFetches = new Set<bigint>();
+  /**
+   * Collateral promised to claims not yet in the stake read (`free` at the head): per job, the amount
+   * and, once its claim is mined, the block (the reservation ends when the head reaches it).
+   */
+  private readonly reserved = new Map<bigint, { amount: bigint; block?: bigint }>();
+  /** Our available stake at a head (one read per head, shared by the jobs of a tick). */
+  private freeStake?: { head: bigint; value: Promise<bigint> };
+  /** Whether the last pass found nothing due soon (the loop may then poll the chain less often). */
+  private quiet = false;
 
   constructor(parameters: ProviderWorkerParameters) {
     this.p = parameters;
@@ -170,62 +211,114 @@ export class ProviderWorker {
     this.terms = new TermsReader({ client: parameters.publicClient, market: parameters.deployment.market });
   }
 
+  private get keeper(): boolean {
+    return this.p.keeper ?? true;
+  }
+
   /** Reads the current terms: a market that does not answer fails the start, not the first job. */
-  async init(): Promise<void> {
-    const { version, market } = await this.terms.current();
+  async init(): Promise<Awaited<ReturnType<TermsReader["current"]>>> {
+    const terms = await this.terms.current();
+    const { version, market } = terms;
     this.p.log.info({ msg: "protocol terms", version, seed_delay: market.seedDelay, reveal_timeout_s: market.revealTimeout, challenge_window_s: market.challengeWindow });
+    return terms;
   }
 
   /** The poller's handler: records every JobPosted for a served model as a candidate. */
-  onPosted(jobs: readonly { jobId: bigint; modelId: number; postedBlock: bigint }[]): void {
-    for (const { jobId, modelId, postedBlock } of jobs) {
+  onPosted(jobs: readonly { jobId: bigint; modelId: number; postedBlock: bigint; poster?: Hex; claimBy?: bigint }[]): number {
+    let added = 0;
+    for (const { jobId, modelId, postedBlock, poster, claimBy } of jobs) {
       if (!this.models.has(modelId) || this.p.journal.getJob(jobId)) continue;
-      this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status: "candidate", data: { postedBlock, modelId } });
+      const data: JobData = { postedBlock, modelId, ...(poster === undefined ? {} : { poster }), ...(claimBy === undefined ? {} : { claimBy }) };
+      this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status: "candidate", data });
+      if (poster !== undefined) this.posterOf.set(jobId, poster.toLowerCase());
       this.p.log.debug({ msg: "job seen", job_id: jobId.toString(), model_id: modelId });
+      added++;
     }
+    return added;
   }
 
-  /** One pass over the open jobs: starts the next step of every job that is not mid-step. */
-  tick(): void {
-    if (this.ticking) return;
-    this.ticking = true;
-    this.p.publicClient
-      .getBlock({ blockTag: "latest" })
-      .then((block) => {
-        this.head = { number: block.number, timestamp: block.timestamp };
-        this.startSteps();
-      })
-      .catch((error) => this.p.log.warn({ msg: "cannot read the chain head", err: describe(error) }))
-      .finally(() => (this.ticking = false));
+  /** Whether nothing is due soon: no step running, every open job asleep for a while (the loop may poll less often). */
+  get idle(): boolean {
+    return this.quiet && this.inFlight.size === 0 && !this.withdrawing;
+  }
+
+  /**
+   * One pass over the open jobs at `head` (read once per tick by the loop, which polls the logs up to
+   * it first): starts the next step of every job that is not mid-step.
+   */
+  tick(head: { number: bigint; timestamp: bigint }): void {
+    if (this.head !== undefined && head.number < this.head.number) return;
+    this.head = { number: head.number, timestamp: head.timestamp };
+    for (const [jobId, { block }] of this.reserved) if (block !== undefined && block <= head.number) this.reserved.delete(jobId);
+    this.startSteps();
   }
 
   /**
    * Starts the steps due, with the head of the last tick. Posted jobs are taken up `prefetch` at a
    * time, oldest first; when one of them is done with, the next starts at once, not at the next
-   * tick, so the inference threads do not wait for a tick.
+   * tick, so the inference threads do not wait for a tick. They come in three ranks: fresh jobs of
+   * posters in good standing, then fresh jobs of posters whose inputs keep failing, then jobs whose
+   * last step failed (each asleep for its backoff meanwhile); the last two ranks together never hold
+   * more than half the slots, so a flood of bad inputs cannot keep good jobs waiting.
    */
   private startSteps(): void {
-    if (this.stopped) return;
-    const head = this.head!;
-    for (const { jobId, status } of this.p.journal.listJobKeys({ status: OPEN, role: "provider" })) {
+    if (this.stopped || this.head === undefined) return;
+    const head = this.head;
+    const soon = head.timestamp + QUIET_SECONDS;
+    let quiet = true;
+    const deferred: { jobId: bigint; status: string; rank: number }[] = [];
+    for (const { jobId, status } of this.p.journal.listJobKeys({ status: this.keeper ? KEPT : OPEN, role: "provider" })) {
       if (this.inFlight.has(jobId)) continue;
       const wake = this.wake.get(jobId);
       if (wake && ((wake.block !== undefined && head.number < wake.block) || (wake.time !== undefined && head.timestamp < wake.time))) {
+        if (wake.block !== undefined || wake.time! <= soon) quiet = false;
         continue;
       }
-      if (status === "candidate" && this.preparing.size >= this.prefetch) continue;
-      const record = this.p.journal.getJob<JobData>(jobId);
-      if (record === undefined || record.status !== status) continue; // changed meanwhile: the next tick sees it
-      if (status === "candidate") this.preparing.add(jobId);
-      this.wake.delete(jobId);
-      const step = this.advance(jobId, record.data)
-        .catch((error) => this.onStepError(jobId, error))
-        .finally(() => {
-          this.inFlight.delete(jobId);
-          if (this.preparing.delete(jobId)) this.startSteps();
-        });
-      this.inFlight.set(jobId, step);
+      quiet = false;
+      const rank = status === "candidate" ? this.rankOf(jobId) : 0;
+      if (rank > 0) deferred.push({ jobId, status, rank });
+      else this.startStep(jobId, status);
     }
+    const lowSlots = Math.max(1, Math.floor(this.prefetch / 2));
+    let low = [...this.preparing].filter((jobId) => this.rankOf(jobId) > 0).length;
+    for (const { jobId, status } of deferred.sort((a, b) => a.rank - b.rank)) {
+      if (this.preparing.size >= this.prefetch || low >= lowSlots) break;
+      if (this.startStep(jobId, status)) low++;
+    }
+    this.quiet = quiet;
+    this.maybeWithdraw();
+  }
+
+  /** Starts one job's next step; false when it cannot start now (no prefetch slot, its status changed). */
+  private startStep(jobId: bigint, status: string): boolean {
+    if (status === "candidate" && this.preparing.size >= this.prefetch) return false;
+    const record = this.p.journal.getJob<JobData>(jobId);
+    if (record === undefined || record.status !== status) return false; // changed meanwhile: the next tick sees it
+    if (record.data.poster !== undefined) this.posterOf.set(jobId, record.data.poster.toLowerCase());
+    if (status === "candidate") this.preparing.add(jobId);
+    this.wake.delete(jobId);
+    const step = (status === "skipped" ? this.keep(jobId, record.data) : this.advance(jobId, record.data))
+      // A posted job's backoff ends when its input is fetched (a wait for stake is no progress).
+      .then(() => {
+        if (status !== "candidate") this.failures.delete(jobId);
+      })
+      .catch((error) => this.onStepError(jobId, error))
+      .finally(() => {
+        this.inFlight.delete(jobId);
+        if (this.preparing.delete(jobId)) this.startSteps();
+      });
+    this.inFlight.set(jobId, step);
+    return true;
+  }
+
+  /** 0: a fresh job of a poster in good standing; 1: a fresh job of a poster whose inputs keep failing; 2: a job whose last step failed. */
+  private rankOf(jobId: bigint): number {
+    if ((this.failures.get(jobId) ?? 0) > 0) return 2;
+    const poster = this.posterOf.get(jobId);
+    return poster !== undefined && (this.posterFailures.get(poster) ?? 0) >= SUSPECT_POSTER_FAILURES ? 1 : 0;
+  }
+
+  private maybeWithdraw(): void {
     // Never alongside a step's transaction: a withdraw empties the credits slot, and a finalize whose
     // gas was estimated before that then needs ~20k gas more (a zero to non-zero SSTORE) and runs out.
     // Credits are read only when they may have grown (not a chain request every tick).
@@ -252,15 +345,14 @@ export class ProviderWorker {
 
   private async advance(jobId: bigint, data: JobData): Promise<void> {
     // At the tick's head (one chain request less per step), unless a transaction of ours for this
-    // job landed after it: then at the latest block, so the job is never read from before our action.
-    const head = this.head?.number;
-    const seen = this.seenBlock.get(jobId);
+    // job landed after it, or the job was seen posted after it: then at the latest block, so the job
+    // is never read from before our action, nor from before it existed (not a "job not found").
     const record = await readJob({
       client: this.p.publicClient,
       market: this.p.deployment.market,
       jobId,
       fromBlock: data.postedBlock,
-      blockNumber: head !== undefined && (seen === undefined || head >= seen) ? head : undefined,
+      blockNumber: this.readBlock(jobId, data),
     });
     const { job } = record;
     const mine = job.provider.toLowerCase() === this.p.account.toLowerCase();
@@ -299,13 +391,35 @@ export class ProviderWorker {
     const now = await this.chainTime();
     if (now > BigInt(job.deadline)) return this.skip(jobId, data, "claim deadline passed");
     if (job.inlineOutput && this.p.fault?.mode === "withhold") return this.skip(jobId, data, "fault withhold: the job requires an inline output, which cannot be withheld");
-    const free = (await this.read(this.p.deployment.staking, "Staking", "availableStake", [this.p.account])) as bigint;
-    if (free < job.collateral) {
-      // Our stake is busy backing other jobs: wait for one to end rather than give this one up.
-      this.wake.set(jobId, { time: now + 1n });
-      this.p.log.debug({ msg: "waiting for free stake", job_id: jobId.toString(), free: free.toString(), collateral: job.collateral.toString() });
-      return;
+    // Nothing is fetched or run for a job our stake cannot back now (checked again right before the claim).
+    if (!(await this.stakeFor(record))) return;
+    try {
+      await this.claimWithStake(record, data, model);
+    } finally {
+      // A reservation is kept past its claim's block only (the stake read at a later head shows the lock).
+      if (this.reserved.get(jobId)?.block === undefined) this.reserved.delete(jobId);
     }
+  }
+
+  /**
+   * Whether our stake backs the job's collateral: our available stake at the head, less what our claims
+   * in flight (sent, or mined after the head) will lock. With `reserve`, the collateral is reserved at
+   * once (no await between the check and the reservation): a claim is never sent that the stake
+   * cannot back. When not, the job waits a second for a job of ours to end rather than being given up.
+   */
+  private async stakeFor({ job, jobId }: JobRecord, { reserve = false }: { reserve?: boolean } = {}): Promise<boolean> {
+    const free = (await this.availableStake()) - this.promised();
+    if (free < job.collateral) {
+      this.wake.set(jobId, { time: (this.head?.timestamp ?? 0n) + 1n });
+      this.p.log.debug({ msg: "waiting for free stake", job_id: jobId.toString(), free: free.toString(), collateral: job.collateral.toString() });
+      return false;
+    }
+    if (reserve) this.reserved.set(jobId, { amount: job.collateral });
+    return true;
+  }
+
+  private async claimWithStake(record: JobRecord, data: JobData, model: LoadedModel): Promise<void> {
+    const { job, jobId } = record;
 
     // A job that requires an inline output is run before it is claimed: only the run tells whether
     // the output fits in one reveal, and one that does not must never be claimed.
@@ -314,7 +428,7 @@ export class ProviderWorker {
     const timings: StageTimings = {};
     try {
       const fetchStart = performance.now();
-      input = await this.fetchInput(record, { check: claimFirst });
+      input = await this.slotFreeWhileSlow(jobId, this.fetchInput(record, { check: claimFirst }));
       const checkStart = performance.now();
       validateInputs({
         tensors: decodeTensorBlob(input.bytes, { maxBytes: this.p.maxInputBytes }),
@@ -325,15 +439,22 @@ export class ProviderWorker {
       timings.fetch = checkStart - fetchStart;
       timings.check = performance.now() - checkStart;
     } catch (error) {
-      // A blob server down for a moment is no reason to give the job up: the next tick tries again.
+      this.inputFailed(job.poster);
+      // A blob server down for a moment is no reason to give the job up: it is tried again after a backoff.
       if (error instanceof RetryableError) throw error;
       return this.skip(jobId, data, `bad input: ${describe(error)}`);
     }
+    this.posterFailures.delete(job.poster.toLowerCase());
+    this.failures.delete(jobId);
     this.inputs.set(jobId, input);
 
     if (claimFirst) {
       // The run comes after the claim, maybe after a restart: the store keeps the input till then.
       await this.p.store.put(input.bytes, { knownId: record.inputHash });
+      if (!(await this.stakeFor(record, { reserve: true }))) {
+        this.inputs.delete(jobId);
+        return;
+      }
       const claimed = await this.act(jobId, "claim", (onSent) =>
         this.p.sender.send({ address: this.p.deployment.market, abi: abiOf("JobMarket"), functionName: "claim", args: [jobId, job], onSent }),
       );
@@ -341,6 +462,7 @@ export class ProviderWorker {
         this.inputs.delete(jobId);
         return; // lost the race (logged): the next tick sees the winner and ends the job
       }
+      if (claimed.receipt) this.reserved.set(jobId, { amount: job.collateral, block: claimed.receipt.blockNumber });
       this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status: "active", data });
       this.onTaken(record);
       return;
@@ -356,7 +478,9 @@ export class ProviderWorker {
       return this.skip(jobId, data, `the job requires an inline output and ours is ${ran.data.outputBytes} bytes (at most ${INLINE_OUTPUT_MAX} fit in a reveal)`);
     }
     // The state read before the run is what we claim from; if someone claimed meanwhile, the
-    // simulation refuses it and the next tick ends the job as a lost race.
+    // simulation refuses it and the next tick ends the job as a lost race. The output is kept
+    // (journaled, stored): a job waiting here for stake is not run again.
+    if (!(await this.stakeFor(record, { reserve: true }))) return;
     const committed = await this.act(jobId, "claimAndCommit", (onSent) =>
       this.p.sender.send({
         address: this.p.deployment.market,
@@ -367,6 +491,7 @@ export class ProviderWorker {
       }),
     );
     if (!committed) return;
+    if (committed.receipt) this.reserved.set(jobId, { amount: job.collateral, block: committed.receipt.blockNumber });
     this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status: "active", data: ran.data });
     this.onTaken(record);
     await this.scheduleAfter(record, committed, ran.data);
@@ -745,10 +870,105 @@ export class ProviderWorker {
     this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status: "skipped", data: { ...data, reason } });
     this.p.metrics.jobs.inc({ outcome: "skipped" });
     this.p.log.info({ msg: "job skipped", job_id: jobId.toString(), reason });
+    // Kept for the keeper duty: looked at again when its claim deadline has passed.
+    if (data.claimBy !== undefined) this.wake.set(jobId, { time: this.keeperTime(jobId, data.claimBy) });
+  }
+
+  /** When we expire a job nobody claimed by `claimBy`: past it, plus the grace and our own delay for this job. */
+  private keeperTime(jobId: bigint, claimBy: bigint): bigint {
+    const graceSeconds = this.p.keeperGraceSeconds ?? 10;
+    return claimBy + 1n + BigInt(graceSeconds) + keeperJitter({ me: this.p.account, key: jobId, graceSeconds });
+  }
+
+  /**
+   * Keeper duty for a job we did not take: once its claim deadline (and our grace) passed, expire it if
+   * it is still posted (the poster is refunded); if someone claimed it, or it ended, forget it (`passed`).
+   */
+  private async keep(jobId: bigint, data: JobData): Promise<void> {
+    const now = await this.chainTime();
+    if (data.claimBy !== undefined && now < this.keeperTime(jobId, data.claimBy)) {
+      this.wake.set(jobId, { time: this.keeperTime(jobId, data.claimBy) });
+      return;
+    }
+    const record = await readJob({ client: this.p.publicClient, market: this.p.deployment.market, jobId, fromBlock: data.postedBlock, blockNumber: this.readBlock(jobId, data) });
+    const { job } = record;
+    if (job.status !== JobStatus.Posted) {
+      this.wake.delete(jobId);
+      this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status: "passed", data: { ...data, claimBy: BigInt(job.deadline) } });
+      return;
+    }
+    const at = this.keeperTime(jobId, BigInt(job.deadline));
+    if (now < at) {
+      this.wake.set(jobId, { time: at });
+      return;
+    }
+    const expired = await this.act(jobId, "expire", (onSent) =>
+      this.p.sender.send({ address: this.p.deployment.market, abi: abiOf("JobMarket"), functionName: "expire", args: [jobId, job], onSent }),
+    );
+    // Refused: another keeper was first (or the job moved); the next read tells which.
+    if (!expired) return;
+    this.p.log.info({ msg: "unclaimed job expired (keeper): the poster is refunded", job_id: jobId.toString(), poster: job.poster, refund: job.fee.toString() });
+    this.end(jobId, data, "keeper_expired");
+  }
+
+  /** An input of `poster` failed (unreachable, or bad): after a few in a row, its jobs go after everyone else's. */
+  private inputFailed(poster: Address): void {
+    const key = poster.toLowerCase();
+    this.posterFailures.set(key, (this.posterFailures.get(key) ?? 0) + 1);
+  }
+
+  /**
+   * Awaits a candidate's input fetch; one still running after SLOW_FETCH_MS gives its prefetch slot to
+   * the next job (and goes on): a server that hangs holds no slot. At most `prefetch * 4` fetches run
+   * so, beyond them a slow one keeps its slot.
+   */
+  private async slotFreeWhileSlow<T>(jobId: bigint, work: Promise<T>): Promise<T> {
+    const timer = setTimeout(() => {
+      if (this.slowFetches.size >= this.prefetch * 4 || !this.preparing.delete(jobId)) return;
+      this.slowFetches.add(jobId);
+      this.p.log.debug({ msg: "input fetch is slow: its slot goes to the next job", job_id: jobId.toString() });
+      this.startSteps();
+    }, SLOW_FETCH_MS);
+    try {
+      return await work;
+    } finally {
+      clearTimeout(timer);
+      this.slowFetches.delete(jobId);
+    }
+  }
+
+  /** Our available stake at the tick's head: one read per head, shared by every job that asks. */
+  private availableStake(): Promise<bigint> {
+    const head = this.head!.number;
+    if (this.freeStake?.head !== head) {
+      const value = this.read(this.p.deployment.staking, "Staking", "availableStake", [this.p.account], head) as Promise<bigint>;
+      this.freeStake = { head, value };
+      value.catch(() => {
+        if (this.freeStake?.value === value) this.freeStake = undefined;
+      });
+    }
+    return this.freeStake.value;
+  }
+
+  /** Collateral our claims in flight, or mined after the head, will lock (not in the stake read at the head). */
+  private promised(): bigint {
+    let sum = 0n;
+    for (const { amount } of this.reserved.values()) sum += amount;
+    return sum;
+  }
+
+  /** The block to read a job at: the tick's head, unless something newer is known about it (our last transaction, the block it was posted in). */
+  private readBlock(jobId: bigint, data: JobData): bigint | undefined {
+    const head = this.head?.number;
+    const seen = this.seenBlock.get(jobId);
+    if (head === undefined || (seen !== undefined && head < seen) || head < data.postedBlock) return undefined;
+    return head;
   }
 
   private end(jobId: bigint, data: JobData, outcome: string, reason?: string): void {
     this.inputs.delete(jobId);
+    this.failures.delete(jobId);
+    this.posterOf.delete(jobId);
     this.wake.delete(jobId);
     this.seenBlock.delete(jobId);
     if (outcome === "finalized") this.creditsMayHaveGrown = true;
@@ -760,9 +980,16 @@ export class ProviderWorker {
   }
 
   private onStepError(jobId: bigint, error: unknown): void {
-    // Retryable or not, the job stays open: the next tick reads the chain again and retries the step,
-    // and deadlines (expiry) end it if it can never proceed.
-    this.p.log.warn({ msg: "job step failed", job_id: jobId.toString(), err: describe(error) });
+    // Retryable or not, the job stays open: its step is tried again after a backoff that doubles per
+    // failure in a row (not at the next tick), and deadlines (expiry) end it if it can never proceed.
+    // One WARN line at the 1st, 2nd, 4th, 8th... failure; debug lines in between.
+    const failures = (this.failures.get(jobId) ?? 0) + 1;
+    this.failures.set(jobId, failures);
+    const delay = Math.min(RETRY_BASE_SECONDS * 2 ** (failures - 1), RETRY_MAX_SECONDS);
+    if (this.head !== undefined) this.wake.set(jobId, { time: this.head.timestamp + BigInt(delay) });
+    const line = { msg: "job step failed", job_id: jobId.toString(), err: describe(error), failures, retry_in_s: delay };
+    if ((failures & (failures - 1)) === 0) this.p.log.warn(line);
+    else this.p.log.debug(line);
   }
 
   private async withdrawEarnings(): Promise<void> {
@@ -803,8 +1030,8 @@ export class ProviderWorker {
     return this.head?.timestamp ?? (await this.p.publicClient.getBlock({ blockTag: "latest" })).timestamp;
   }
 
-  private read(address: Address, name: "JobMarket" | "Staking", functionName: string, args: readonly unknown[]) {
-    return this.p.publicClient.readContract({ address, abi: abiOf(name), functionName, args });
+  private read(address: Address, name: "JobMarket" | "Staking", functionName: string, args: readonly unknown[], blockNumber?: bigint) {
+    return this.p.publicClient.readContract({ address, abi: abiOf(name), functionName, args, blockNumber });
   }
 }
 

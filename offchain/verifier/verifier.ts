@@ -22,6 +22,7 @@ import { maxUint256 } from "viem";
 import { abiOf } from "../chain/artifacts.js";
 import type { Deployment } from "../chain/deployment.js";
 import { ContractRevertError } from "../chain/errors.js";
+import { OutageLog } from "../chain/outage.js";
 import { JobStatus, readJob, type JobRecord } from "../chain/jobs.js";
 import { TermsReader, type Terms } from "../chain/terms.js";
 import type { SendParameters, TxSender } from "../chain/sender.js";
@@ -182,6 +183,7 @@ export class VerifierDaemon {
   private syncing?: Promise<void>;
   private head?: { number: bigint; timestamp: bigint };
   private ticking = false;
+  private readonly headOutage: OutageLog;
   /** The tick in progress (its reads may still start steps). */
   private ticked?: Promise<void>;
   /** Set by `drain`: no new step starts. */
@@ -195,6 +197,7 @@ export class VerifierDaemon {
     this.p = parameters;
     this.models = new Map(parameters.models.map((m) => [m.modelId, m]));
     this.terms = new TermsReader({ client: parameters.publicClient, market: parameters.deployment.market });
+    this.headOutage = new OutageLog({ log: parameters.log, what: "chain head read" });
   }
 
   /** Reads the current terms: a market that does not answer fails the start, not the first job. */
@@ -295,7 +298,9 @@ export class VerifierDaemon {
         this.startSteps();
         this.startSyncs();
       })
-      .catch((error) => this.p.log.warn({ msg: "cannot read the chain head", err: describe(error) }))
+      .then(() => this.headOutage.ok())
+      // During an outage: a WARN line at the first failure, then exponentially spaced ones, and one when it ends.
+      .catch((error) => this.headOutage.failed(error))
       .finally(() => (this.ticking = false));
   }
 

@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 
 import { network } from "hardhat";
 import { after, before, describe, it } from "mocha";
-import { HttpRequestError, parseEther, type Address, type Hex } from "viem";
+import { createPublicClient, custom, HttpRequestError, parseEther, type Address, type Hex } from "viem";
 import { mnemonicToAccount } from "viem/accounts";
 
 import { createChainClients, contractOf } from "../../offchain/chain/clients.js";
@@ -35,6 +35,7 @@ import {
   type PolledLog,
   type ReorgEvent,
 } from "../../offchain/chain/poller.js";
+import { OutageLog } from "../../offchain/chain/outage.js";
 import { TxSender } from "../../offchain/chain/sender.js";
 import { BLOCKHASH_REACH, revealWindowBlocks, TermsReader } from "../../offchain/chain/terms.js";
 import { NonRetryableError, RetryableError } from "../../offchain/errors.js";
@@ -348,6 +349,65 @@ describe("chain: LogPoller (in-process chain)", function () {
     await mint();
     await new Promise((r) => setTimeout(r, 100));
     assert.equal(delivered.length, handled + 3, "delivered after abort");
+  });
+
+  it("polls up to a head it is given without reading a head, or the head's block, itself", async () => {
+    const methods: string[] = [];
+    const base = await connection.viem.getPublicClient();
+    const counted = createPublicClient({
+      chain: base.chain,
+      transport: custom({ request: (args: { method: string; params?: unknown }) => (methods.push(args.method), connection.provider.request(args as never)) }),
+      cacheTime: 0,
+    });
+    const { poller, delivered } = await makePoller({ store: new MemoryCursorStore(), publicClient: counted as never });
+    await drain(poller);
+    const handled = delivered.length;
+    const headOf = async () => {
+      const block = await base.getBlock({ blockTag: "latest" });
+      return { number: block.number, hash: block.hash, parentHash: block.parentHash };
+    };
+
+    // One new block: the head's own parent hash proves the cursor still on the chain; only the logs are read.
+    const one = await mint();
+    methods.length = 0;
+    assert.equal((await poller.poll({ head: await headOf() })).caughtUp, true);
+    assert.deepEqual(methods, ["eth_getLogs"]);
+    // Several: the block after the cursor is read for its parent hash, the head's block is not.
+    const more = [await mint(), await mint(), await mint()];
+    methods.length = 0;
+    assert.equal((await poller.poll({ head: await headOf() })).caughtUp, true);
+    assert.deepEqual(methods.sort(), ["eth_getBlockByNumber", "eth_getLogs"]);
+    assert.deepEqual(amountsOf(delivered.slice(handled)), [one, ...more]);
+  });
+});
+
+describe("chain: OutageLog", () => {
+  function recorder() {
+    const lines: { level: string; msg: string; failures?: number }[] = [];
+    const log = {
+      warn: (o: { msg: string; failures?: number }) => lines.push({ level: "warn", ...o }),
+      info: (o: { msg: string; failures?: number }) => lines.push({ level: "info", ...o }),
+      debug: (o: { msg: string; failures?: number }) => lines.push({ level: "debug", ...o }),
+    };
+    return { lines, log: log as never };
+  }
+
+  it("warns at the first failure, then exponentially less often, and says once when it recovered", () => {
+    const { lines, log } = recorder();
+    let now = 0;
+    const outage = new OutageLog({ log, what: "chain read", minGapMs: 2_000, maxGapMs: 60_000, now: () => now });
+    // Two failures a second for ten minutes: what the worker's tick did during an outage.
+    for (; now < 600_000; now += 500) outage.failed(new Error("ECONNREFUSED"));
+    const warns = lines.filter((l) => l.level === "warn");
+    assert.equal(lines.length, 1_200);
+    assert.equal(warns[0]!.msg, "chain read failed");
+    assert.ok(warns.length <= 15, `${warns.length} WARN lines in ten minutes`);
+    assert.ok(warns.slice(1).every((l) => l.msg === "chain read still failing"));
+    outage.ok();
+    outage.ok();
+    assert.deepEqual(lines.slice(-1).map((l) => [l.level, l.msg, l.failures]), [["info", "chain read recovered", 1_200]]);
+    outage.failed(new Error("again"));
+    assert.equal(lines.at(-1)!.level, "warn", "a new outage warns at once");
   });
 });
 

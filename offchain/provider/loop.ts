@@ -1,0 +1,98 @@
+/**
+ * The provider worker's loop: one chain head per tick, shared by everything in it. Each tick reads the
+ * latest block once, polls the market's logs up to it (the poller asks for no head of its own, and for
+ * no block the head already names), then lets the worker start its steps at that same head, so a job
+ * discovered in this tick is never read at an older block. While nothing is due (no job open, or
+ * every open one asleep for a while) the tick comes every `idleIntervalMs` instead of `intervalMs`:
+ * an idle worker makes under one request a second, and a job posted meanwhile is seen within that.
+ *
+ * A failing endpoint is retried with backoff, and logged as an outage (`OutageLog`): a WARN line at
+ * the first failure, then exponentially spaced ones, and one INFO line when it answers again.
+ */
+import type { PublicClient } from "viem";
+
+import { backoffDelay, classifyChainError, sleep } from "../chain/errors.js";
+import { OutageLog } from "../chain/outage.js";
+import type { HeadBlock, LogPoller } from "../chain/poller.js";
+import { RetryableError } from "../errors.js";
+import type { Logger } from "../log.js";
+
+export type WorkerLoopDaemon = {
+  tick(head: { number: bigint; timestamp: bigint }): void;
+  drain(): Promise<void>;
+  readonly busy: number;
+  /** Nothing due soon: the next tick may wait `idleIntervalMs`. */
+  readonly idle: boolean;
+};
+
+export type RunWorkerLoopParameters = {
+  publicClient: PublicClient;
+  poller: LogPoller;
+  daemon: WorkerLoopDaemon;
+  intervalMs: number;
+  idleIntervalMs: number;
+  /** Longest wait between tries while the endpoint fails. */
+  maxRetryDelayMs?: number;
+  signal: AbortSignal;
+  log: Logger;
+};
+
+/** Runs until `signal` aborts, then waits for the steps in progress. A non-retryable poller failure (a reorg too deep) rejects. */
+export async function runWorkerLoop({
+  publicClient,
+  poller,
+  daemon,
+  intervalMs,
+  idleIntervalMs,
+  maxRetryDelayMs = 30_000,
+  signal,
+  log,
+}: RunWorkerLoopParameters): Promise<void> {
+  const outage = new OutageLog({ log, what: "chain read" });
+  let failures = 0;
+  let polledTo: bigint | undefined;
+  log.info({ msg: "loop started", interval_ms: intervalMs, idle_interval_ms: idleIntervalMs });
+  try {
+    while (!signal.aborted) {
+      let waitMs: number;
+      try {
+        const block = await readHead(publicClient);
+        const head: HeadBlock & { timestamp: bigint } = { number: block.number, hash: block.hash, parentHash: block.parentHash, timestamp: block.timestamp };
+        let found = 0;
+        if (polledTo !== head.number) {
+          for (;;) {
+            const { caughtUp, delivered } = await poller.poll({ head });
+            found += delivered;
+            if (caughtUp) break;
+          }
+          polledTo = head.number;
+        }
+        daemon.tick(head);
+        outage.ok();
+        failures = 0;
+        waitMs = found === 0 && daemon.idle ? idleIntervalMs : intervalMs;
+      } catch (error) {
+        if (signal.aborted) break;
+        if (!(error instanceof RetryableError)) throw error;
+        waitMs = backoffDelay({ attempt: failures++, baseDelayMs: intervalMs, maxDelayMs: maxRetryDelayMs });
+        outage.failed(error, { retry_in_ms: waitMs });
+      }
+      try {
+        await sleep(waitMs, signal);
+      } catch {
+        break;
+      }
+    }
+  } finally {
+    log.info({ msg: "stopping: finishing the steps in progress", busy: daemon.busy });
+    await daemon.drain();
+  }
+}
+
+async function readHead(publicClient: PublicClient) {
+  try {
+    return await publicClient.getBlock({ blockTag: "latest" });
+  } catch (error) {
+    throw classifyChainError({ error, details: { method: "eth_getBlockByNumber" } });
+  }
+}
