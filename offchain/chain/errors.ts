@@ -225,8 +225,8 @@ function messagesOf(error: unknown): string {
 const REVERT_MESSAGE = /execution reverted|reverted with|revert(ed)? with custom error|vm exception|transaction reverted/;
 const NONCE_MESSAGE = /nonce too (low|high)|nonce is too low|nonce has already been used|already known|known transaction|transaction already imported|replacement transaction underpriced/;
 const TRANSPORT_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "EAI_AGAIN", "UND_ERR_SOCKET", "UND_ERR_CONNECT_TIMEOUT"]);
-// JSON-RPC codes that mean "the node, not the request": internal (-32603) only with a busy-node
-// message, limit exceeded (-32005), resource unavailable (-32002).
+// JSON-RPC codes that mean "the node, not the request": limit exceeded (-32005), resource unavailable
+// (-32002); and internal (-32603) on an RpcRequestError (see isTransportFailure).
 const RETRYABLE_RPC_CODES = new Set([-32005, -32002]);
 
 const INSUFFICIENT_FUNDS = /insufficient funds|doesn't have enough funds|not enough funds|sender balance too low/;
@@ -266,8 +266,10 @@ function isTransportFailure(error: unknown, text: string): boolean {
     if (e instanceof HttpRequestError || e instanceof RpcRequestError) {
       const status = e.status;
       // No status on an HttpRequestError: fetch itself failed (refused, reset, DNS). An RpcRequestError
-      // without one is the node's own JSON-RPC error inside an HTTP 200: it answered, and said no.
+      // without one is the node's own JSON-RPC error inside an HTTP 200: it answered, and said no; only
+      // an internal error (-32603: the node's trouble, not the request's) is worth another try.
       if (status === undefined && e instanceof HttpRequestError) return true;
+      if (status === undefined && e instanceof RpcRequestError && e.code === -32603) return true;
       if (status !== undefined && (status >= 500 || status === 429 || status === 408)) return true;
     }
     const code = (e as { code?: unknown }).code;

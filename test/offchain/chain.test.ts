@@ -739,6 +739,7 @@ describe("chain: error classification", () => {
     assert.ok(!(classifyChainError({ error: rpcError("something else the node refused") }) instanceof RetryableError));
     // A node that says it is busy (limit exceeded) is still worth retrying.
     assert.ok(classifyChainError({ error: rpcError("limit exceeded", -32005) }) instanceof ChainTransportError);
+    assert.ok(classifyChainError({ error: rpcError("internal error", -32603) }) instanceof ChainTransportError);
   });
 
   it("backs off exponentially up to the cap", () => {
