@@ -4,7 +4,8 @@
  * `classifyChainError` turns any error viem throws into one of the project's classes, so callers
  * decide by class, never by message: a revert is a `ContractRevertError` (never retried),
  * a dropped connection, a timeout or a 5xx is a `ChainTransportError` (retried with backoff), a
- * nonce the node rejects is a `NonceError` (retried after the nonce is read again from the chain).
+ * nonce the node rejects is a `NonceError` (retried after the nonce is read again from the chain), a
+ * transaction the node refuses (no ETH for gas, fee too low) is a `NodeRejectedError` (final, named).
  * `withRetry` applies that rule with exponential backoff and a cap.
  */
 import {
@@ -19,6 +20,7 @@ import {
 
 import { DinferError, NonRetryableError, RetryableError } from "../errors.js";
 import { abiOf, type ContractName } from "./artifacts.js";
+import { formatEth } from "./format.js";
 
 type AbiError = Extract<Abi[number], { type: "error" }>;
 
@@ -77,6 +79,70 @@ export class ReceiptTimeoutError extends RetryableError {
 /** Any other failure the chain reported that the same request would hit again (bad params, no funds). */
 export class ChainRequestError extends NonRetryableError {
   override name = "ChainRequestError";
+}
+
+/** Why a node refused a transaction outright; each is final: sending the same transaction again fails the same way. */
+export type NodeRejection = "insufficient-funds" | "underpriced" | "gas-limit" | "chain-id" | "nonce";
+
+export type NodeRejectedErrorParameters = {
+  reason: NodeRejection;
+  /** What the node said (its own words, for --verbose). */
+  nodeMessage: string;
+  /** The sending account, when known. */
+  from?: string;
+  /** For insufficient funds: the account's ETH balance and the most the transaction may cost (gas x max fee + value), wei. */
+  balance?: bigint;
+  cost?: bigint;
+  details?: Record<string, unknown>;
+  cause?: unknown;
+};
+
+/**
+ * The node refused the transaction (a JSON-RPC error inside an HTTP 200): no ETH for gas, a fee below
+ * what it accepts, a gas limit out of range, a wrong chain. Named, with the remedy; never retried.
+ */
+export class NodeRejectedError extends ChainRequestError {
+  override name = "NodeRejectedError";
+  readonly reason: NodeRejection;
+  readonly nodeMessage: string;
+
+  constructor({ reason, nodeMessage, from, balance, cost, details, cause }: NodeRejectedErrorParameters) {
+    super(nodeRejectionMessage({ reason, nodeMessage, from, balance, cost }), {
+      code: NODE_REJECTION_CODES[reason],
+      details: { nodeMessage, from, balance: balance?.toString(), cost: cost?.toString(), ...details },
+      cause,
+    });
+    this.reason = reason;
+    this.nodeMessage = nodeMessage;
+  }
+}
+
+const NODE_REJECTION_CODES: Record<NodeRejection, string> = {
+  "insufficient-funds": "INSUFFICIENT_FUNDS",
+  underpriced: "UNDERPRICED",
+  "gas-limit": "GAS_LIMIT",
+  "chain-id": "CHAIN_ID",
+  nonce: "NONCE",
+};
+
+/** The sentence a NodeRejectedError carries: what the node refused, and what to do. */
+export function nodeRejectionMessage({ reason, nodeMessage, from, balance, cost }: Omit<NodeRejectedErrorParameters, "details" | "cause">): string {
+  const who = from ? `account ${from}` : "the sending account";
+  switch (reason) {
+    case "insufficient-funds": {
+      const has = balance === undefined ? "not enough ETH" : `${formatEth(balance)}`;
+      const needs = cost === undefined ? "" : ` (this transaction may cost up to ${formatEth(cost)})`;
+      return `${who} has ${has} for gas${needs}: fund it with ETH (on the devnet: use a key \`dinfer devnet\` prints; each holds 10000 ETH)`;
+    }
+    case "underpriced":
+      return `the node refused the transaction's fee as too low (${nodeMessage}): retry; if it persists, the node's minimum gas price is above what it suggests`;
+    case "gas-limit":
+      return `the node refused the transaction's gas limit (${nodeMessage}): the call needs more gas than the block allows, or the limit given was too low`;
+    case "chain-id":
+      return `the node is on another chain than the transaction was signed for (${nodeMessage}): check --rpc-url and the deployment`;
+    case "nonce":
+      return `the node kept refusing ${who}'s transaction nonce (${nodeMessage}): another program is sending from this key at the same time; stop it, or use another key`;
+  }
 }
 
 const CONTRACTS: readonly ContractName[] = ["JobMarket", "Staking", "ModelRegistry", "Verification", "ProtocolTerms", "DinferTestToken"];
@@ -159,17 +225,52 @@ function messagesOf(error: unknown): string {
 const REVERT_MESSAGE = /execution reverted|reverted with|revert(ed)? with custom error|vm exception|transaction reverted/;
 const NONCE_MESSAGE = /nonce too (low|high)|nonce is too low|nonce has already been used|already known|known transaction|transaction already imported|replacement transaction underpriced/;
 const TRANSPORT_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "EAI_AGAIN", "UND_ERR_SOCKET", "UND_ERR_CONNECT_TIMEOUT"]);
-// JSON-RPC codes that mean "the node, not the request": internal (-32603) only with a busy-node
-// message, limit exceeded (-32005), resource unavailable (-32002).
+// JSON-RPC codes that mean "the node, not the request": limit exceeded (-32005), resource unavailable
+// (-32002); and internal (-32603) on an RpcRequestError (see isTransportFailure).
 const RETRYABLE_RPC_CODES = new Set([-32005, -32002]);
+
+const INSUFFICIENT_FUNDS = /insufficient funds|doesn't have enough funds|not enough funds|sender balance too low/;
+const UNDERPRICED = /transaction underpriced|max fee per gas less than block base fee|maxfeepergas .*too low|fee cap less than block base fee|gas price too low|priority fee .*too low|feetoolow/;
+const GAS_LIMIT = /intrinsic gas too low|requires at least \d+ gas|exceeds block gas limit|gas limit reached|transaction gas limit .*exceeds/;
+const CHAIN_ID = /invalid chain id|chain id mismatch|incompatible eip155-based v|wrong chain id/;
+
+/** Which node rejection a message names, with the balance and cost when it says them (EDR's and geth's wording). */
+function nodeRejectionOf(text: string): { reason: NodeRejection; balance?: bigint; cost?: bigint } | undefined {
+  if (INSUFFICIENT_FUNDS.test(text)) {
+    // EDR: "The max upfront cost is: 55862400000000 and the sender's balance is: 0."; geth: "have 0 want 123".
+    const edr = /upfront cost is:? *(\d+).*balance is:? *(\d+)/.exec(text);
+    const geth = /have (\d+) want (\d+)/.exec(text);
+    if (edr) return { reason: "insufficient-funds", cost: BigInt(edr[1]!), balance: BigInt(edr[2]!) };
+    if (geth) return { reason: "insufficient-funds", balance: BigInt(geth[1]!), cost: BigInt(geth[2]!) };
+    return { reason: "insufficient-funds" };
+  }
+  if (UNDERPRICED.test(text)) return { reason: "underpriced" };
+  if (GAS_LIMIT.test(text)) return { reason: "gas-limit" };
+  if (CHAIN_ID.test(text)) return { reason: "chain-id" };
+  return undefined;
+}
+
+/** The node's own words: the innermost `details` string viem kept (the JSON-RPC error's message). */
+function nodeMessageOf(error: unknown): string | undefined {
+  let found: string | undefined;
+  for (const e of errorChain(error)) {
+    const o = e as { details?: unknown; message?: unknown };
+    if (typeof o.details === "string" && o.details) found = o.details;
+  }
+  return found?.split("\n")[0];
+}
 
 function isTransportFailure(error: unknown, text: string): boolean {
   for (const e of errorChain(error)) {
     if (e instanceof TimeoutError) return true;
     if (e instanceof HttpRequestError || e instanceof RpcRequestError) {
       const status = e.status;
-      if (status === undefined) return true; // fetch itself failed: refused, reset, DNS
-      if (status >= 500 || status === 429 || status === 408) return true;
+      // No status on an HttpRequestError: fetch itself failed (refused, reset, DNS). An RpcRequestError
+      // without one is the node's own JSON-RPC error inside an HTTP 200: it answered, and said no; only
+      // an internal error (-32603: the node's trouble, not the request's) is worth another try.
+      if (status === undefined && e instanceof HttpRequestError) return true;
+      if (status === undefined && e instanceof RpcRequestError && e.code === -32603) return true;
+      if (status !== undefined && (status >= 500 || status === 429 || status === 408)) return true;
     }
     const code = (e as { code?: unknown }).code;
     if (typeof code === "string" && TRANSPORT_CODES.has(code)) return true;
@@ -188,8 +289,10 @@ export type ClassifyChainErrorParameters = {
 
 /**
  * Maps any error from viem (or the node) to the project's classes. Order matters: a revert wins
- * over everything (it is final even when it arrived over a flaky link), then nonce rejections,
- * then transport failures; anything else is a non-retryable `ChainRequestError`.
+ * over everything (it is final even when it arrived over a flaky link), then nonce rejections, then
+ * the node's own refusals (no ETH for gas, fee too low, gas limit, chain id: a `NodeRejectedError`
+ * that names the remedy), then transport failures; anything else is a non-retryable `ChainRequestError`.
+ * A JSON-RPC error inside an HTTP 200 is the node's answer, never a transport failure.
  */
 export function classifyChainError({ error, abi, details }: ClassifyChainErrorParameters): DinferError {
   if (error instanceof DinferError) return error;
@@ -202,6 +305,11 @@ export function classifyChainError({ error, abi, details }: ClassifyChainErrorPa
   }
   const nonce = NONCE_MESSAGE.exec(text);
   if (nonce) return new NonceError(nonce[0], { details, cause: error });
+  const rejected = nodeRejectionOf(text);
+  if (rejected) {
+    const from = typeof details?.from === "string" ? details.from : undefined;
+    return new NodeRejectedError({ ...rejected, nodeMessage: nodeMessageOf(error) ?? rejected.reason, from, details, cause: error });
+  }
   if (isTransportFailure(error, text)) {
     return new ChainTransportError("chain RPC unavailable", { code: "CHAIN_TRANSPORT", details, cause: error });
   }

@@ -12,7 +12,9 @@
  *   4. wait for the receipt with a timeout; a mined transaction that reverted is a
  *      `ContractRevertError` too, decoded by replaying the call at its block.
  *
- * Transport failures (refused, timeout, 5xx) are retried with exponential backoff and a cap. A
+ * The node's own refusals (no ETH for gas, a fee or gas limit it does not accept) are final and named
+ * (`NodeRejectedError`), never retried: only transport failures are. Transport failures (refused,
+ * timeout, 5xx) are retried with exponential backoff and a cap. A
  * broadcast is retried with the same signed bytes, so a retry after a lost response is harmless:
  * "already known", or "nonce too low" for a hash the node has, counts as sent. A nonce taken by
  * someone else (the same key used elsewhere) resyncs from the chain and re-signs.
@@ -45,6 +47,7 @@ import {
   classifyChainError,
   ContractRevertError,
   errorChain,
+  NodeRejectedError,
   NonceError,
   ReceiptTimeoutError,
   sleep,
@@ -437,6 +440,10 @@ export class TxSender {
             if (/already known|known transaction|already imported/.test(classified.nodeMessage) || (await this.#known(signed.hash))) {
               return this.#sent({ hash: signed.hash, nonce, context });
             }
+            if (attempt >= this.#retries) {
+              this.#nonce = undefined;
+              throw new NodeRejectedError({ reason: "nonce", nodeMessage: classified.nodeMessage, from: this.address, details: classified.details, cause: classified });
+            }
             this.#stats.nonceResyncs++;
             const fresh = await this.#pendingNonce();
             this.#log.warn({ msg: "nonce rejected, resynced from chain", ...context, node_message: classified.nodeMessage, nonce, fresh_nonce: fresh });
@@ -449,7 +456,7 @@ export class TxSender {
             const mined = classified instanceof ContractRevertError && (await this.#known(signed.hash).catch(() => false));
             this.#nonce = mined ? nonce + 1 : nonce;
             if (mined) this.#log.warn({ msg: "transaction mined and reverted", ...context, tx_hash: signed.hash, nonce });
-            throw classified;
+            throw await this.#withBalance(classified);
           }
           if (attempt >= this.#retries) {
             // Unknown whether the node took it: read the nonce again next time.
@@ -463,6 +470,14 @@ export class TxSender {
         }
       }
     });
+  }
+
+  /** A no-funds rejection whose node did not say the balance gets it read from the chain (best effort). */
+  async #withBalance(error: DinferError): Promise<DinferError> {
+    if (!(error instanceof NodeRejectedError) || error.reason !== "insufficient-funds" || error.details?.balance !== undefined) return error;
+    const balance = await this.#public.getBalance({ address: this.address }).catch(() => undefined);
+    if (balance === undefined) return error;
+    return new NodeRejectedError({ reason: error.reason, nodeMessage: error.nodeMessage, from: this.address, balance, details: error.details, cause: error.cause });
   }
 
   #sent({ hash, nonce, context }: { hash: Hex; nonce: number; context: Record<string, unknown> }): { hash: Hex; nonce: number } {

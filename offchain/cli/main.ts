@@ -32,10 +32,13 @@ import { DinferError } from "../errors.js";
 import { registeredModelId } from "../chain/models.js";
 import { checkModelAdmission, formatFindings, ModelNotAdmittedError, parseToleranceFlag, parseTolerancePolicy } from "../inference/admission.js";
 import { createLogger } from "../log.js";
-import { formatAccountStatus, formatTokens, parseRoles, parseTokens, readAccountStatus } from "../provider/account.js";
+import { formatAccountStatus, formatTokens, parseRoles, parseTokens, readAccountStatus, readStakingState } from "../provider/account.js";
+import { describeWithdrawRest, planStake, planUnbond } from "../provider/staking-plan.js";
 import { ChainOptionsSchema, WorkerOptionsSchema } from "../provider/options.js";
 import { addDevnetCommands } from "./devnet.js";
 import { CHAIN_OPTION_NAMES, chainFlags, modelSpecs } from "./flags.js";
+import { confirmOrRefuse, formatCliError, installUsageHints, packageVersion, verboseRequested } from "./messages.js";
+import { checkModelForJob } from "./preflight.js";
 import { daemonShutdownSignal } from "./shutdown.js";
 import { connectChain, runWorker } from "../provider/start.js";
 import { imageToClsInput, imageToDetInput } from "../sdk/image.js";
@@ -54,7 +57,8 @@ export function buildProgram(): Command {
     .option("--key-env <name>", "environment variable holding the private key (default DINFER_PRIVATE_KEY)")
     .option("--keystore-key <name>", "take the key from Hardhat's keystore instead")
     .option("--keystore-dev", "use Hardhat's development keystore")
-    .showHelpAfterError();
+    .option("--verbose", "on an error, print its details and stack too (or DINFER_DEBUG=1)")
+    .version(packageVersion(), "-V, --version", "print the version");
 
   const chainOptions = (cmd: Command) => {
     const { file, flags } = chainFlags(cmd);
@@ -108,17 +112,26 @@ export function buildProgram(): Command {
     .action(async (amount: string, flags, cmd: Command) => {
       const value = parseTokens(amount);
       const roles = parseRoles(flags.roles);
-      const { sender, deployment } = await connect(cmd);
+      const { sender, deployment, publicClient } = await connect(cmd);
+      const plan = planStake({ amount: value, roles, state: await readStakingState({ publicClient, deployment, address: sender.address }) });
+      if (plan.action === "refuse") throw new DinferError(plan.message, { code: "STAKE_REFUSED" });
+      console.log(plan.message);
       await sender.send({ address: deployment.token, abi: abiOf("DinferTestToken"), functionName: "approve", args: [deployment.staking, value] });
       const { hash } = await sender.send({ address: deployment.staking, abi: abiOf("Staking"), functionName: "stake", args: [value, roles] });
       console.log(`staked ${formatTokens(value)} as ${flags.roles} (tx ${hash})`);
     });
   provider
     .command("unbond <amount>")
-    .description("start unbonding <amount> of unlocked stake")
-    .action(async (amount: string, _flags, cmd: Command) => {
+    .description("start unbonding <amount> of unlocked stake (a second request restarts the clock for all unbonding stake: asks first)")
+    .option("-y, --yes", "go ahead without asking when stake is already unbonding")
+    .action(async (amount: string, flags, cmd: Command) => {
       const value = parseTokens(amount);
-      const { sender, deployment } = await connect(cmd);
+      const { sender, deployment, publicClient } = await connect(cmd);
+      const state = await readStakingState({ publicClient, deployment, address: sender.address });
+      const plan = planUnbond({ amount: value, state, now: (await publicClient.getBlock()).timestamp });
+      if (plan.action === "refuse") throw new DinferError(plan.message, { code: "UNBOND_REFUSED" });
+      console.log(plan.message);
+      if (plan.confirm) await confirmOrRefuse({ question: "Restart the clock?", yes: flags.yes === true });
       const { hash } = await sender.send({ address: deployment.staking, abi: abiOf("Staking"), functionName: "requestUnbond", args: [value] });
       console.log(`unbonding ${formatTokens(value)} (tx ${hash})`);
     });
@@ -128,6 +141,7 @@ export function buildProgram(): Command {
     .action(async (_flags, cmd: Command) => {
       const { sender, deployment, publicClient } = await connect(cmd);
       const status = await readAccountStatus({ publicClient, deployment, address: sender.address });
+      const state = await readStakingState({ publicClient, deployment, address: sender.address });
       const now = (await publicClient.getBlock()).timestamp;
       let done = 0;
       if (status.unbonding > 0n && status.unbondingEnd <= now) {
@@ -140,7 +154,8 @@ export function buildProgram(): Command {
         console.log(`withdrew ${formatTokens(status.credits)} of market credits`);
         done++;
       }
-      if (done === 0) console.log("nothing to withdraw yet");
+      const rest = describeWithdrawRest({ state, now, withdrew: done > 0 });
+      if (rest) console.log(rest);
     });
   provider
     .command("status")
@@ -263,16 +278,18 @@ What is frozen, and what is not:
     .option("--inline-output", "require the result inline (at most 4096 bytes, in the reveal's event)")
     .option("--wait", "wait for the final result and print it")
     .action(async (flags, cmd: Command) => {
+      const [modelId, fee] = [parseId(flags.model, "--model"), parseTokens(flags.fee, "--fee")];
       const input = flags.image ? await imageBlob(flags.input, flags.image) : new Uint8Array(readFileSync(flags.input));
       const token = process.env.DINFER_UPLOAD_TOKEN;
       const { sender, deployment, publicClient } = await connect(cmd);
+      await checkModelForJob({ publicClient, registry: deployment.registry, modelId, fee });
       const posted = await postJob({
         sender,
         publicClient,
         deployment,
-        modelId: BigInt(flags.model),
+        modelId,
         input,
-        fee: parseTokens(flags.fee, "--fee"),
+        fee,
         upload: flags.upload ? { serverUrl: flags.upload, token: token ?? "" } : undefined,
         inlineOutput: flags.inlineOutput === true,
       });
@@ -406,11 +423,12 @@ async function printResult(p: Parameters<typeof waitForResult>[0] & { out?: stri
 }
 
 export async function main(argv = process.argv): Promise<void> {
+  const program = buildProgram();
+  const usage = installUsageHints(program);
   try {
-    await buildProgram().parseAsync(argv);
+    await program.parseAsync(argv);
   } catch (error) {
-    const message = error instanceof DinferError ? `${error.message}${error.details ? ` ${JSON.stringify(error.details, bigintJson)}` : ""}` : String(error);
-    console.error(`dinfer: ${message}`);
+    console.error(formatCliError({ error, command: usage.current(), verbose: verboseRequested(argv) }));
     process.exitCode = 1;
   }
 }

@@ -2,11 +2,13 @@
  * A provider's (or verifier's) account, as the CLI and the Hardhat scripts show and change it:
  * roles, stake, unbonding, market credits. Pure helpers plus one reader; sending is the caller's.
  */
-import { formatUnits, parseUnits, type Address, type PublicClient } from "viem";
+import { parseUnits, type Address, type PublicClient } from "viem";
 
 import { abiOf } from "../chain/artifacts.js";
 import type { Deployment } from "../chain/deployment.js";
+import { formatTokens, formatWhen } from "../chain/format.js";
 import { NonRetryableError } from "../errors.js";
+import type { StakingState } from "./staking-plan.js";
 
 export const ROLE_BITS = { provider: 1, verifier: 2 } as const;
 export type RoleName = keyof typeof ROLE_BITS;
@@ -39,7 +41,7 @@ export function parseTokens(text: string, field = "amount"): bigint {
   return value;
 }
 
-export const formatTokens = (value: bigint) => `${formatUnits(value, 18)} DINF`;
+export { formatTokens };
 
 export type AccountStatus = {
   address: Address;
@@ -96,7 +98,7 @@ export async function readAccountStatus({
 }
 
 export function formatAccountStatus(s: AccountStatus, now = BigInt(Math.floor(Date.now() / 1000))): string {
-  const ready = s.unbonding === 0n ? "" : s.unbondingEnd <= now ? " (withdrawable now)" : ` (withdrawable in ${s.unbondingEnd - now} s)`;
+  const ready = s.unbonding === 0n ? "" : s.unbondingEnd <= now ? " (withdrawable now)" : ` (withdrawable at ${formatWhen(s.unbondingEnd, now)})`;
   return [
     `account        ${s.address}`,
     `roles          ${s.roles}${s.inVerifierSet ? ` (in the verifier set, weight ${formatTokens(s.verifierWeight)})` : ""}`,
@@ -105,4 +107,32 @@ export function formatAccountStatus(s: AccountStatus, now = BigInt(Math.floor(Da
     `market credits ${formatTokens(s.credits)}`,
     `wallet         ${formatTokens(s.wallet)}`,
   ].join("\n");
+}
+
+/** The account's staking state and the staking parameters the plans in staking-plan.ts read. */
+export async function readStakingState({
+  publicClient,
+  deployment,
+  address,
+}: {
+  publicClient: PublicClient;
+  deployment: Deployment;
+  address: Address;
+}): Promise<StakingState> {
+  const read = (functionName: string, args: readonly unknown[] = []) =>
+    publicClient.readContract({ address: deployment.staking, abi: abiOf("Staking"), functionName, args });
+  const [account, params] = (await Promise.all([read("account", [address]), read("params")])) as [
+    { stake: bigint; locked: bigint; unbonding: bigint; unbondingEnd: bigint; roles: number; inVerifierSet: boolean },
+    { unbondingPeriod: bigint | number; minVerifierStake: bigint },
+  ];
+  return {
+    stake: account.stake,
+    locked: account.locked,
+    unbonding: account.unbonding,
+    unbondingEnd: account.unbondingEnd,
+    roles: Number(account.roles),
+    inVerifierSet: account.inVerifierSet,
+    minVerifierStake: params.minVerifierStake,
+    unbondingPeriod: BigInt(params.unbondingPeriod),
+  };
 }

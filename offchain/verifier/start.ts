@@ -15,7 +15,8 @@ import { LogPoller } from "../chain/poller.js";
 import { TxSender } from "../chain/sender.js";
 import { ConfigError } from "../config/options.js";
 import type { Logger } from "../log.js";
-import { formatTokens, ROLE_BITS } from "../provider/account.js";
+import { formatTokens, readStakingState } from "../provider/account.js";
+import { planVerifierStake } from "../provider/staking-plan.js";
 import { openDaemonServices, runDaemonLoop } from "../provider/services.js";
 import { connectChain } from "../provider/start.js";
 import { journalCursorStore } from "../state/cursor-store.js";
@@ -132,40 +133,35 @@ export type EnsureVerifierParameters = {
   sender: TxSender;
   deployment: Deployment;
   account: Address;
-  /** Stake this many wei (on top of any stake) when the account is not in the verifier set. */
+  /** Stake exactly this many wei when the account is not in the verifier set (refused when it is not enough to join). */
   stake?: bigint;
   log: Logger;
 };
 
 /**
- * Makes sure the account is in the verifier set: with `stake`, tops the stake up to the minimum (at
- * least `stake`) and adds the verifier role; without it, fails naming what to run.
+ * Makes sure the account is in the verifier set: with `stake`, stakes exactly that much with the
+ * verifier role, after saying so, or refuses when it would not reach the minimum (it never stakes more
+ * than asked); without it, fails naming what to run. Already in the set: nothing is staked, and a
+ * `stake` given is reported as unused.
  */
 export async function ensureVerifier({ publicClient, sender, deployment, account, stake, log }: EnsureVerifierParameters): Promise<void> {
-  const read = (functionName: string, args: readonly unknown[] = []) =>
-    publicClient.readContract({ address: deployment.staking, abi: abiOf("Staking"), functionName, args });
-  const [view, params] = (await Promise.all([read("account", [account]), read("params")])) as [
-    { stake: bigint; roles: number; inVerifierSet: boolean },
-    { minVerifierStake: bigint },
-  ];
-  if (view.inVerifierSet) return;
-  const roles = Number(view.roles) | ROLE_BITS.verifier;
-  const short = params.minVerifierStake > view.stake ? params.minVerifierStake - view.stake : 0n;
-  if (stake === undefined) {
-    const needs = short > 0n ? `stake at least ${formatTokens(short)} more` : "add the verifier role";
-    throw new ConfigError(
-      `${account} is not in the verifier set: ${needs} (\`dinfer provider stake <tokens> --roles verifier\`, or start with --stake <tokens>)`,
-      { code: "NOT_A_VERIFIER", details: { account, stake: view.stake.toString(), minVerifierStake: params.minVerifierStake.toString() } },
-    );
+  const state = await readStakingState({ publicClient, deployment, address: account });
+  const plan = planVerifierStake({ stake, state, account });
+  switch (plan.action) {
+    case "none":
+      if (plan.message) log.info({ msg: plan.message, account });
+      return;
+    case "refuse":
+      throw new ConfigError(plan.message, {
+        code: "NOT_A_VERIFIER",
+        details: { account, stake: state.stake.toString(), minVerifierStake: state.minVerifierStake.toString() },
+      });
+    case "stake":
+      log.info({ msg: plan.message, account, amount: plan.amount.toString(), amount_tokens: formatTokens(plan.amount) });
+      await sender.send({ address: deployment.token, abi: abiOf("DinferTestToken"), functionName: "approve", args: [deployment.staking, plan.amount] });
+      await sender.send({ address: deployment.staking, abi: abiOf("Staking"), functionName: "stake", args: [plan.amount, plan.roles] });
+      log.info({ msg: "staked as a verifier", account, amount: plan.amount.toString(), amount_tokens: formatTokens(plan.amount) });
   }
-  const amount = stake > short ? stake : short;
-  if (amount > 0n) {
-    await sender.send({ address: deployment.token, abi: abiOf("DinferTestToken"), functionName: "approve", args: [deployment.staking, amount] });
-    await sender.send({ address: deployment.staking, abi: abiOf("Staking"), functionName: "stake", args: [amount, roles] });
-  } else {
-    await sender.send({ address: deployment.staking, abi: abiOf("Staking"), functionName: "setRoles", args: [roles] });
-  }
-  log.info({ msg: "staked as a verifier", account, amount: amount.toString() });
 }
 
 function verifierSecret(env: NodeJS.ProcessEnv, variable: string): Hex {

@@ -11,8 +11,8 @@ import { fileURLToPath } from "node:url";
 
 import { network } from "hardhat";
 import { after, before, describe, it } from "mocha";
-import { createPublicClient, custom, HttpRequestError, parseEther, type Address, type Hex } from "viem";
-import { mnemonicToAccount } from "viem/accounts";
+import { createPublicClient, custom, HttpRequestError, parseEther, RpcRequestError, type Address, type Hex } from "viem";
+import { generatePrivateKey, mnemonicToAccount, privateKeyToAccount } from "viem/accounts";
 
 import { createChainClients, contractOf } from "../../offchain/chain/clients.js";
 import {
@@ -21,6 +21,7 @@ import {
   ChainTransportError,
   classifyChainError,
   ContractRevertError,
+  NodeRejectedError,
   ReceiptTimeoutError,
 } from "../../offchain/chain/errors.js";
 import { JobStatus, readJob } from "../../offchain/chain/jobs.js";
@@ -625,6 +626,27 @@ describe("chain: TxSender (in-process chain over HTTP)", function () {
     rpc.failNext(0);
   });
 
+  it("fails at once, unretried, naming the account and its 0 ETH, when the key has no ETH for gas", async () => {
+    const key = generatePrivateKey();
+    const { publicClient, walletClient } = await createChainClients({ rpcUrl: rpc.url, account: privateKeyToAccount(key), chainId: 31337, timeoutMs: 5_000 });
+    const sender = new TxSender({ publicClient, walletClient: walletClient!, retry: { retries: 5, baseDelayMs: 500, maxDelayMs: 2_000 } });
+    const sendsBefore = rpc.count("eth_sendRawTransaction");
+    const started = Date.now();
+    await assert.rejects(
+      sender.send({ address: sys.token.address, abi: sys.token.abi, functionName: "mint", args: [sender.address, 7n] }),
+      (e: unknown) => {
+        assert.ok(e instanceof NodeRejectedError && e instanceof NonRetryableError, String(e));
+        assert.equal(e.code, "INSUFFICIENT_FUNDS");
+        assert.ok(e.message.startsWith(`account ${sender.address} has 0 ETH for gas (this transaction may cost up to 0.0`), e.message);
+        assert.match(e.message, /fund it with ETH \(on the devnet: use a key `dinfer devnet` prints/);
+        return true;
+      },
+    );
+    assert.equal(rpc.count("eth_sendRawTransaction") - sendsBefore, 1, "the broadcast was retried");
+    assert.equal(sender.stats().retries, 0);
+    assert.ok(Date.now() - started < 2_000, `took ${Date.now() - started} ms`);
+  });
+
   it("gives concurrent sends consecutive nonces", async () => {
     const sender = await senderFor(6);
     const start = await pendingNonce(sender.address);
@@ -764,6 +786,20 @@ describe("chain: error classification", () => {
     assert.ok(classifyChainError({ error: http(429) }) instanceof ChainTransportError);
     assert.ok(classifyChainError({ error: http(undefined) }) instanceof ChainTransportError);
     assert.ok(classifyChainError({ error: http(401) }) instanceof ChainRequestError);
+  });
+
+  it("takes a JSON-RPC error inside an HTTP 200 as the node's answer, not a transport failure", () => {
+    const rpcError = (message: string, code = -32000) => new RpcRequestError({ url: "http://127.0.0.1:1", body: {}, error: { code, message } });
+    const funds = classifyChainError({ error: rpcError("insufficient funds for gas * price + value: address 0xab have 5 want 9"), details: { from: "0xab" } });
+    assert.ok(funds instanceof NodeRejectedError && funds.reason === "insufficient-funds", String(funds));
+    assert.equal(funds.message.split(":")[0], "account 0xab has 0.000000000000000005 ETH for gas (this transaction may cost up to 0.000000000000000009 ETH)");
+    assert.equal((classifyChainError({ error: rpcError("transaction underpriced") }) as NodeRejectedError).reason, "underpriced");
+    assert.equal((classifyChainError({ error: rpcError("intrinsic gas too low") }) as NodeRejectedError).reason, "gas-limit");
+    assert.ok(classifyChainError({ error: rpcError("something else the node refused") }) instanceof ChainRequestError);
+    assert.ok(!(classifyChainError({ error: rpcError("something else the node refused") }) instanceof RetryableError));
+    // A node that says it is busy (limit exceeded) is still worth retrying.
+    assert.ok(classifyChainError({ error: rpcError("limit exceeded", -32005) }) instanceof ChainTransportError);
+    assert.ok(classifyChainError({ error: rpcError("internal error", -32603) }) instanceof ChainTransportError);
   });
 
   it("backs off exponentially up to the cap", () => {

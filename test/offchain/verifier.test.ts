@@ -676,32 +676,42 @@ describe("verifier journal records", () => {
     }
   });
 
-  it("stakes as a verifier on request, or says how to", async () => {
+  it("stakes as a verifier exactly what was asked, refuses an amount short of the minimum, or says how to", async () => {
     const sent: { functionName: string; args: readonly unknown[] }[] = [];
     const stub = (account: { stake: bigint; roles: number; inVerifierSet: boolean }) => ({
       publicClient: {
-        readContract: async ({ functionName }: { functionName: string }) => (functionName === "params" ? { minVerifierStake: parseEther("100") } : account),
+        readContract: async ({ functionName }: { functionName: string }) =>
+          functionName === "params" ? { minVerifierStake: parseEther("100"), unbondingPeriod: 7200 } : { locked: 0n, unbonding: 0n, unbondingEnd: 0n, ...account },
       } as never,
       sender: { send: async (call: { functionName: string; args: readonly unknown[] }) => sent.push(call) } as never,
       deployment: { token: OTHER, staking: THIRD, registry: OTHER, market: OTHER, verification: OTHER },
       account: ME,
       log: silentLogger(),
     });
-    await ensureVerifier({ ...stub({ stake: parseEther("500"), roles: 2, inVerifierSet: true }) });
+    await ensureVerifier({ ...stub({ stake: parseEther("500"), roles: 2, inVerifierSet: true }), stake: parseEther("10") });
     assert.equal(sent.length, 0, "already a verifier: nothing to do");
     await assert.rejects(ensureVerifier({ ...stub({ stake: parseEther("40"), roles: 1, inVerifierSet: false }) }), (error: Error) => {
       assert.ok(error instanceof ConfigError);
       assert.match(error.message, /is not in the verifier set: stake at least 60 DINF more \(`dinfer provider stake <tokens> --roles verifier`, or start with --stake <tokens>\)/);
       return true;
     });
-    await ensureVerifier({ ...stub({ stake: parseEther("40"), roles: 1, inVerifierSet: false }), stake: parseEther("10") });
+    await assert.rejects(ensureVerifier({ ...stub({ stake: parseEther("40"), roles: 1, inVerifierSet: false }), stake: parseEther("10") }), (error: Error) => {
+      assert.ok(error instanceof ConfigError);
+      assert.equal(
+        error.message,
+        `--stake 10 is not enough to join the verifier set: ${ME} has 40 DINF staked and the minimum is 100 DINF; start with --stake 60 or more`,
+      );
+      return true;
+    });
+    assert.equal(sent.length, 0, "nothing staked when the amount asked is short");
+    await ensureVerifier({ ...stub({ stake: parseEther("40"), roles: 1, inVerifierSet: false }), stake: parseEther("75") });
     assert.deepEqual(
       sent.map((c) => [c.functionName, ...c.args.map(String)]),
       [
-        ["approve", THIRD, parseEther("60").toString()],
-        ["stake", parseEther("60").toString(), "3"],
+        ["approve", THIRD, parseEther("75").toString()],
+        ["stake", parseEther("75").toString(), "3"],
       ],
-      "tops the stake up to the minimum and keeps the provider role",
+      "stakes what was asked and keeps the provider role",
     );
   });
 
