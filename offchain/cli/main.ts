@@ -35,6 +35,8 @@ import { createLogger } from "../log.js";
 import { formatAccountStatus, formatTokens, parseRoles, parseTokens, readAccountStatus } from "../provider/account.js";
 import { ChainOptionsSchema, WorkerOptionsSchema } from "../provider/options.js";
 import { addDevnetCommands } from "./devnet.js";
+import { addHistoryCommand, addJobViewCommands, checkPostInput } from "./jobs.js";
+import { addTensorCommands } from "./tensor.js";
 import { CHAIN_OPTION_NAMES, chainFlags, modelSpecs } from "./flags.js";
 import { daemonShutdownSignal } from "./shutdown.js";
 import { connectChain, runWorker } from "../provider/start.js";
@@ -261,11 +263,14 @@ What is frozen, and what is not:
     .addOption(new Option("--image <kind>", "treat --input as an image for the PaddleOCR det or cls model").choices(["det", "cls"]))
     .option("--upload <url>", "blob server for inputs over 4096 bytes (token in DINFER_UPLOAD_TOKEN)")
     .option("--inline-output", "require the result inline (at most 4096 bytes, in the reveal's event)")
+    .option("--model-file <path>", "the model's .onnx file to check the input against (default: fetched from its registered uri)")
+    .option("--no-check", "post without checking the input against the model's declared inputs")
     .option("--wait", "wait for the final result and print it")
     .action(async (flags, cmd: Command) => {
       const input = flags.image ? await imageBlob(flags.input, flags.image) : new Uint8Array(readFileSync(flags.input));
       const token = process.env.DINFER_UPLOAD_TOKEN;
       const { sender, deployment, publicClient } = await connect(cmd);
+      if (flags.check) await checkPostInput({ publicClient, deployment, modelId: BigInt(flags.model), input, modelFile: flags.modelFile });
       const posted = await postJob({
         sender,
         publicClient,
@@ -357,6 +362,9 @@ What is frozen, and what is not:
       console.log(`minted ${formatTokens(value)} to ${sender.address}`);
     });
 
+  addJobViewCommands(job);
+  addHistoryCommand(program);
+  addTensorCommands(program);
   addDevnetCommands(program);
   addVerifierCommands(program);
   return program;
