@@ -36,6 +36,8 @@ import { formatAccountStatus, formatTokens, parseRoles, parseTokens, readAccount
 import { describeWithdrawRest, planStake, planUnbond } from "../provider/staking-plan.js";
 import { ChainOptionsSchema, WorkerOptionsSchema } from "../provider/options.js";
 import { addDevnetCommands } from "./devnet.js";
+import { addHistoryCommand, addJobViewCommands, checkPostInput } from "./jobs.js";
+import { addTensorCommands } from "./tensor.js";
 import { CHAIN_OPTION_NAMES, chainFlags, modelSpecs } from "./flags.js";
 import { confirmOrRefuse, formatCliError, installUsageHints, packageVersion, verboseRequested } from "./messages.js";
 import { checkModelForJob } from "./preflight.js";
@@ -276,6 +278,8 @@ What is frozen, and what is not:
     .addOption(new Option("--image <kind>", "treat --input as an image for the PaddleOCR det or cls model").choices(["det", "cls"]))
     .option("--upload <url>", "blob server for inputs over 4096 bytes (token in DINFER_UPLOAD_TOKEN)")
     .option("--inline-output", "require the result inline (at most 4096 bytes, in the reveal's event)")
+    .option("--model-file <path>", "the model's .onnx file to check the input against (default: fetched from its registered uri)")
+    .option("--no-check", "post without checking the input against the model's declared inputs")
     .option("--wait", "wait for the final result and print it")
     .action(async (flags, cmd: Command) => {
       const [modelId, fee] = [parseId(flags.model, "--model"), parseTokens(flags.fee, "--fee")];
@@ -283,6 +287,7 @@ What is frozen, and what is not:
       const token = process.env.DINFER_UPLOAD_TOKEN;
       const { sender, deployment, publicClient } = await connect(cmd);
       await checkModelForJob({ publicClient, registry: deployment.registry, modelId, fee });
+      if (flags.check) await checkPostInput({ publicClient, deployment, modelId, input, modelFile: flags.modelFile });
       const posted = await postJob({
         sender,
         publicClient,
@@ -374,6 +379,9 @@ What is frozen, and what is not:
       console.log(`minted ${formatTokens(value)} to ${sender.address}`);
     });
 
+  addJobViewCommands(job);
+  addHistoryCommand(program);
+  addTensorCommands(program);
   addDevnetCommands(program);
   addVerifierCommands(program);
   return program;

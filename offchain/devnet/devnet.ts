@@ -13,7 +13,7 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 import type { NetworkConnection } from "hardhat/types/network";
 import { parseEther, toHex, type Address, type Hex } from "viem";
@@ -214,7 +214,8 @@ export async function startDevnet({
         args: [
           {
             modelHash: hashModel(new Uint8Array(readFileSync(MODEL_FILES[kind]))),
-            uri: `file:${path.basename(MODEL_FILES[kind])}`,
+            // Where this machine has the file: a dApp checking its input against the model fetches it here.
+            uri: pathToFileURL(MODEL_FILES[kind]).href,
             runtime: "onnxruntime-node@1.30.0",
             tolerance: DEVNET_TOLERANCE,
             minCollateral: DEVNET_COLLATERAL,

@@ -36,6 +36,7 @@ import {
   type ImageToClsInputParameters,
   type ImageToDetInputParameters,
 } from "./image.js";
+import { checkInputFits, readModelInputs, type ModelInputs, type ModelSource } from "./input-check.js";
 import {
   fetchOutput,
   postJob,
@@ -75,6 +76,12 @@ export type CreateDinferClientParameters = {
   ipfsGateway?: string;
   /** Largest output accepted, bytes (default: the codec's 64 MiB cap). */
   maxOutputBytes?: number;
+  /**
+   * Check every input against the model's declared inputs before posting (default true): the model's
+   * file is fetched once per model from its registered URI (or given per post, `check`) and its sha256
+   * checked against the registry. Workers skip an input that does not fit, and its fee waits for expiry.
+   */
+  checkInput?: boolean;
 };
 
 export type ClientPostJobParameters = {
@@ -88,6 +95,11 @@ export type ClientPostJobParameters = {
   inputURI?: string;
   /** Require the result inline (at most 4096 bytes; see `PostJobParameters.inlineOutput`). Default false. */
   inlineOutput?: boolean;
+  /**
+   * How the input is checked against the model (see `CreateDinferClientParameters.checkInput`):
+   * `{ modelBytes }` or `{ modelFile }` give the model's file; `false` skips the check for this post.
+   */
+  check?: false | ModelSource;
 };
 
 export type ClientPostJobReturnType = PostJobReturnType & {
@@ -110,7 +122,9 @@ export type DinferClient = {
   /** The account that posts and pays; undefined for a read-only client. */
   readonly account: Address | undefined;
   /**
-   * Posts a job: encodes the input, checks the model is active and the fee meets its floor and that
+   * Posts a job: encodes the input, checks it fits the model's declared inputs (`INPUT_DOES_NOT_FIT`,
+   * `INPUT_NOT_A_BLOB`; `MODEL_UNAVAILABLE` when the model's file cannot be had to check it), checks the
+   * model is active and the fee meets its floor and that
    * `claimWithin` fits the current terms (`CLAIM_WITHIN_TOO_LONG`), approves the market when the
    * allowance is short, then posts inline (<= 4096 bytes) or by URI (uploaded, or `inputURI`).
    */
@@ -144,6 +158,7 @@ export function createDinferClient({
   upload,
   ipfsGateway,
   maxOutputBytes,
+  checkInput = true,
 }: CreateDinferClientParameters): DinferClient {
   const signer = sender ?? (walletClient ? new TxSender({ publicClient, walletClient }) : undefined);
   const market = deployment.market;
@@ -151,17 +166,29 @@ export function createDinferClient({
   const postedAt = new Map<bigint, bigint>();
   const read = (jobId: bigint) => readJob({ client: publicClient, market, jobId, fromBlock: postedAt.get(jobId) ?? 0n });
   const terms = new TermsReader({ client: publicClient, market });
+  /** Each model's declared inputs, read once: its file is frozen in the registry. */
+  const modelInputs = new Map<bigint, Promise<ModelInputs>>();
+  const inputsOf = (modelId: bigint, source: ModelSource) => {
+    let inputs = modelInputs.get(modelId);
+    if (!inputs) {
+      inputs = readModelInputs({ publicClient, registry: deployment.registry, modelId, source, ipfsGateway });
+      inputs.catch(() => modelInputs.delete(modelId));
+      modelInputs.set(modelId, inputs);
+    }
+    return inputs;
+  };
 
   return {
     deployment,
     account: signer?.address,
 
-    async postJob({ modelId, input, fee, claimWithin = 600, inputURI, inlineOutput }) {
+    async postJob({ modelId, input, fee, claimWithin = 600, inputURI, inlineOutput, check }) {
       if (!signer) {
         throw new NonRetryableError("this client cannot post: give createDinferClient a sender or a walletClient", { code: "NO_SIGNER" });
       }
       const blob = await jobInputBlob(input);
       const paid = await checkedFee({ publicClient, registry: deployment.registry, modelId: BigInt(modelId), fee });
+      if (checkInput && check !== false) checkInputFits({ input: blob, model: await inputsOf(BigInt(modelId), check ?? {}) });
       const { maxClaimDelay } = (await terms.current()).market;
       if (claimWithin > maxClaimDelay) {
         throw new NonRetryableError(`claimWithin ${claimWithin} s is over the terms' maxClaimDelay of ${maxClaimDelay} s`, {

@@ -1,0 +1,216 @@
+/**
+ * A dApp's (and a provider's) view of its jobs and money, from chain events:
+ *
+ *   dinfer job list [--poster ADDR] [--state S] [--json]   the jobs you posted (the key's address)
+ *   dinfer job status <jobId> [--json]                     state, deadline, provider, audit, dispute, result
+ *   dinfer history [--address ADDR] [--json]                fees paid, refunds, payouts, rewards, slashes
+ *
+ * and the input check `dinfer job post` runs before it escrows a fee (offchain/sdk/input-check.ts).
+ */
+import { Command, Option } from "commander";
+import type { Address, PublicClient } from "viem";
+
+import type { Deployment } from "../chain/deployment.js";
+import { JobStatus, readJob, type JobRecord } from "../chain/jobs.js";
+import { decodeTensorBlob, type Tensor } from "../codec/tensor.js";
+import { tensorsToJson } from "../codec/tensor-json.js";
+import { envOptions, loadOptions } from "../config/options.js";
+import { DinferError } from "../errors.js";
+import { formatTokens } from "../provider/account.js";
+import { ChainOptionsSchema } from "../provider/options.js";
+import { connectChain } from "../provider/start.js";
+import { accountHistory, jobVerification, listJobs, type HistoryEntry } from "../sdk/activity.js";
+import { checkInputFits, readModelInputs } from "../sdk/input-check.js";
+import { fetchOutput } from "../sdk/jobs.js";
+import { CHAIN_OPTION_NAMES, chainFlags } from "./flags.js";
+import { describeTensor } from "./tensor.js";
+
+/** Outputs up to this many elements are shown with their values. */
+const SMALL_OUTPUT_ELEMENTS = 64;
+
+const STATE_NAMES = Object.fromEntries(Object.entries(JobStatus).map(([name, value]) => [value, name.toLowerCase()])) as Record<number, string>;
+const STATES = Object.values(STATE_NAMES).filter((name) => name !== "none");
+
+/** What the job's current deadline is the end of, by state. */
+const DEADLINE_OF: Record<number, string> = {
+  [JobStatus.Posted]: "claim by",
+  [JobStatus.Claimed]: "commit by",
+  [JobStatus.Committed]: "reveal by",
+  [JobStatus.Revealed]: "challenge window ends",
+};
+
+export type CheckPostInputParameters = {
+  publicClient: PublicClient;
+  deployment: Deployment;
+  modelId: bigint;
+  input: Uint8Array;
+  /** A local copy of the model's .onnx file; else the registered URI is fetched. */
+  modelFile?: string;
+};
+
+/** `job post`'s check: the input fits the model's declared inputs, or a `JobInputError` says what to fix. */
+export async function checkPostInput({ publicClient, deployment, modelId, input, modelFile }: CheckPostInputParameters): Promise<void> {
+  const model = await readModelInputs({ publicClient, registry: deployment.registry, modelId, source: modelFile ? { modelFile } : {} });
+  checkInputFits({ input, model });
+}
+
+/** Adds `list` and `status` to the `job` command group. */
+export function addJobViewCommands(job: Command): void {
+  job
+    .command("list")
+    .description("list jobs you posted (the key's account; --poster for another), newest last, from chain events")
+    .option("--poster <address>", "another poster's jobs (no key needed)")
+    .addOption(new Option("--state <state>", "only jobs in this state").choices(STATES))
+    .option("--from-block <n>", "read events from this block (default 0)")
+    .option("--json", "print JSON")
+    .action(async (flags, cmd: Command) => {
+      const chain = await connectChain({ options: chainOptions(cmd), keyed: !flags.poster });
+      const poster = (flags.poster ?? chain.account!.address) as Address;
+      const now = (await chain.publicClient.getBlock()).timestamp;
+      let jobs = await listJobs({ publicClient: chain.publicClient, market: chain.deployment.market, poster, fromBlock: block(flags.fromBlock) });
+      if (flags.state) jobs = jobs.filter((record) => STATE_NAMES[record.job.status] === flags.state);
+      if (flags.json) return console.log(JSON.stringify(jobs.map((record) => jobSummary(record)), bigintJson, 2));
+      if (jobs.length === 0) return console.log(`no jobs posted by ${poster}${flags.state ? ` in state ${flags.state}` : ""}`);
+      console.log(`${"job".padEnd(6)}${"model".padEnd(7)}${"state".padEnd(11)}${"fee".padEnd(22)}deadline`);
+      for (const { jobId, job: j } of jobs) {
+        const deadline = DEADLINE_OF[j.status] ? `${DEADLINE_OF[j.status]} ${when(j.deadline, now)}` : "";
+        console.log(`${String(jobId).padEnd(6)}${String(j.modelId).padEnd(7)}${STATE_NAMES[j.status]!.padEnd(11)}${formatTokens(j.fee).padEnd(22)}${deadline}`);
+      }
+    });
+
+  job
+    .command("status <jobId>")
+    .description("one job: state, deadline, provider, audit and dispute, and the result (values for small outputs)")
+    .option("--json", "print JSON")
+    .action(async (jobIdText: string, flags, cmd: Command) => {
+      if (!/^[0-9]+$/.test(jobIdText)) throw new DinferError(`jobId must be a non-negative integer, got "${jobIdText}"`, { code: "BAD_ID" });
+      const jobId = BigInt(jobIdText);
+      const chain = await connectChain({ options: chainOptions(cmd), keyed: false });
+      const { publicClient, deployment } = chain;
+      const record = await readJob({ client: publicClient, market: deployment.market, jobId });
+      const verification = await jobVerification({ publicClient, verification: deployment.verification, jobId, fromBlock: record.postedBlock });
+      const now = (await publicClient.getBlock()).timestamp;
+      const result = await resultOf(record);
+      if (flags.json) {
+        return console.log(
+          JSON.stringify(
+            { ...jobSummary(record), verification, result: result && ("error" in result ? result : { outputRoot: record.job.result, uri: record.outputURI || undefined, tensors: result.small ? tensorsToJson(result.tensors) : result.tensors.map(shapeOf) }) },
+            bigintJson,
+            2,
+          ),
+        );
+      }
+      const j = record.job;
+      const lines = [
+        `job ${jobId}: ${STATE_NAMES[j.status]}`,
+        `  model ${j.modelId}, terms v${j.terms}, fee ${formatTokens(j.fee)}, collateral ${formatTokens(j.collateral)}`,
+        `  poster ${j.poster}`,
+      ];
+      if (j.status >= JobStatus.Claimed && !/^0x0+$/.test(j.provider)) lines.push(`  provider ${j.provider}`);
+      if (DEADLINE_OF[j.status]) lines.push(`  ${DEADLINE_OF[j.status]} ${when(j.deadline, now)}`);
+      if (j.status >= JobStatus.Revealed && j.status !== JobStatus.Expired) lines.push(`  sampled for audit: ${j.sampled ? "yes" : "no"}`);
+      if (verification.audit) lines.push(`  audit: ${verification.audit.state} by ${verification.audit.auditor}${verification.audit.recheck ? " (committee recheck)" : ""}`);
+      if (verification.dispute) {
+        const d = verification.dispute;
+        const outcome = d.resolved ? (d.resolved.providerFaulted ? `, provider faulted (slashed ${formatTokens(d.resolved.slashed)})` : ", provider upheld") : ", open";
+        lines.push(`  dispute: ${d.reason} by ${d.opener}, bond ${formatTokens(d.bond)}${outcome}`);
+      }
+      if (j.status === JobStatus.Expired) lines.push(`  the fee was refunded to the poster's market credit: \`dinfer provider withdraw\` pays it out`);
+      if (result && "error" in result) lines.push(`  output: ${record.outputURI || "inline"} (not read: ${result.error})`);
+      else if (result) {
+        lines.push(`  output root ${j.result} (verified)${j.status === JobStatus.Finalized ? "" : ", may still be challenged"}`);
+        for (const t of result.tensors) lines.push(`    ${describeTensor(t, result.small ? SMALL_OUTPUT_ELEMENTS : 8)}`);
+      }
+      console.log(lines.join("\n"));
+    });
+}
+
+/** Adds `dinfer history`: an account's fees, refunds, payouts, rewards and slashes. */
+export function addHistoryCommand(program: Command): void {
+  program
+    .command("history")
+    .description("money history of an account (the key's, or --address): fees paid, refunds, payouts, rewards, slashes, withdrawals")
+    .option("--address <address>", "another account (no key needed)")
+    .option("--from-block <n>", "read events from this block (default 0)")
+    .option("--json", "print JSON")
+    .action(async (flags, cmd: Command) => {
+      const chain = await connectChain({ options: chainOptions(cmd), keyed: !flags.address });
+      const account = (flags.address ?? chain.account!.address) as Address;
+      const history = await accountHistory({ publicClient: chain.publicClient, deployment: chain.deployment, account, fromBlock: block(flags.fromBlock) });
+      if (flags.json) return console.log(JSON.stringify({ account, ...history }, bigintJson, 2));
+      if (history.entries.length === 0) return console.log(`no fees, credits, payouts or slashes for ${account}`);
+      for (const entry of history.entries) console.log(formatEntry(entry));
+      const t = history.totals;
+      console.log(
+        `totals for ${account}: fees paid ${formatTokens(-t.feesPaid)}, refunds and credits ${formatTokens(t.refunds)}, payouts ${formatTokens(t.payouts)}, rewards ${formatTokens(t.rewards)}, slashed ${formatTokens(-t.slashed)}; net ${t.net < 0n ? "-" : "+"}${formatTokens(t.net < 0n ? -t.net : t.net)}`,
+      );
+    });
+}
+
+function formatEntry(entry: HistoryEntry): string {
+  const sign = ["staked", "stake withdrawn", "withdrawn"].includes(entry.kind) ? " " : entry.amount < 0n ? "-" : "+";
+  const amount = entry.amount < 0n ? -entry.amount : entry.amount;
+  const time = new Date(Number(entry.timestamp) * 1000).toISOString().replace(".000Z", "Z");
+  return `${time}  ${entry.kind.padEnd(16)} ${sign}${formatTokens(amount).padEnd(24)}${entry.jobId === undefined ? "" : `job ${entry.jobId}  `}tx ${entry.txHash}`;
+}
+
+function jobSummary({ jobId, job: j, inputHash, inputURI, outputURI, postedBlock }: JobRecord) {
+  return {
+    jobId,
+    state: STATE_NAMES[j.status],
+    modelId: j.modelId,
+    terms: j.terms,
+    poster: j.poster,
+    provider: /^0x0+$/.test(j.provider) ? undefined : j.provider,
+    fee: j.fee,
+    collateral: j.collateral,
+    deadline: DEADLINE_OF[j.status] ? { what: DEADLINE_OF[j.status], at: new Date(j.deadline * 1000).toISOString(), unix: j.deadline } : undefined,
+    sampled: j.sampled,
+    inputHash,
+    inputURI: inputURI || undefined,
+    outputURI: outputURI || undefined,
+    postedBlock,
+  };
+}
+
+type ResultView = { tensors: Tensor[]; small: boolean } | { error: string } | undefined;
+
+/** A revealed job's output, verified against its root; undefined before the reveal. */
+async function resultOf(record: JobRecord): Promise<ResultView> {
+  const { status } = record.job;
+  if (status < JobStatus.Revealed || status === JobStatus.Expired || status === JobStatus.Slashed) return undefined;
+  try {
+    const tensors = decodeTensorBlob(await fetchOutput({ record }));
+    const elements = tensors.reduce((sum, t) => sum + t.dims.reduce((product, dim) => product * dim, 1), 0);
+    return { tensors, small: elements <= SMALL_OUTPUT_ELEMENTS };
+  } catch (error) {
+    return { error: error instanceof Error ? error.message : String(error) };
+  }
+}
+
+function shapeOf(tensor: Tensor) {
+  return { name: tensor.name, dtype: tensor.dtype, dims: tensor.dims };
+}
+
+/** "2026-12-03T10:00:00Z (in 4m 10s)" from a unix time and the chain's now. */
+function when(unix: number, now: bigint): string {
+  const delta = unix - Number(now);
+  const span = Math.abs(delta);
+  const text = span >= 3600 ? `${Math.floor(span / 3600)}h ${Math.floor((span % 3600) / 60)}m` : span >= 60 ? `${Math.floor(span / 60)}m ${span % 60}s` : `${span}s`;
+  return `${new Date(unix * 1000).toISOString().replace(".000Z", "Z")} (${delta >= 0 ? `in ${text}` : `${text} ago`})`;
+}
+
+function block(text: string | undefined): bigint {
+  if (text === undefined) return 0n;
+  if (!/^[0-9]+$/.test(text)) throw new DinferError(`--from-block must be a block number, got "${text}"`, { code: "BAD_BLOCK" });
+  return BigInt(text);
+}
+
+function chainOptions(cmd: Command) {
+  const { file, flags } = chainFlags(cmd);
+  return loadOptions({ schema: ChainOptionsSchema, file, env: envOptions(CHAIN_OPTION_NAMES), flags });
+}
+
+function bigintJson(_key: string, value: unknown) {
+  return typeof value === "bigint" ? value.toString() : value;
+}
