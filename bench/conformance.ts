@@ -9,7 +9,7 @@
  *
  * DINFER_ONNX_NODE_TESTS=<dir> reads the tests from another folder.
  */
-import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 
 import { createInferenceRunner } from "../offchain/inference/runner.js";
@@ -18,6 +18,10 @@ import { loadNodeTest, NODE_TEST_ATOL, NODE_TEST_RTOL, runOurs, runRaw, type Nod
 
 const DIR = process.env.DINFER_ONNX_NODE_TESTS ?? "/usr/share/libonnx-testdata/data/node";
 
+if (!existsSync(DIR)) {
+  console.error(`bench:conformance: no ONNX node tests at ${DIR}: install them with \`apt-get install -y libonnx-testdata\` (Debian), or set DINFER_ONNX_NODE_TESTS to a folder of test_* directories`);
+  process.exit(1);
+}
 const dirs = readdirSync(DIR).filter((name) => name.startsWith("test_")).sort().map((name) => path.join(DIR, name));
 const tests: NodeTest[] = [];
 const unconvertible: { name: string; why: string }[] = [];
