@@ -4,6 +4,7 @@
  *   dinfer worker               run a provider worker (GPU or CPU)
  *   dinfer verifier             run a verifier: audits, committee votes, keeper duties, watchdog
  *   dinfer audit <jobId>        re-execute one job and report the comparison and a challenge's odds
+ *   dinfer challenge <jobId>    challenge a revealed result: the bond, the time left, what is won or lost; asks
  *   dinfer provider stake|unbond|withdraw|status
  *   dinfer model check|register|update|show|activate|deactivate   model owners
  *   dinfer job post|get         post a job, wait for and verify its result

@@ -43,7 +43,6 @@ export async function stake({ publicClient, sender, deployment, say = () => {}, 
   const state = await readStakingState({ publicClient, deployment, address: sender.address });
   const plan = planStake({ amount, roles, state });
   if (plan.action === "refuse") throw new ActionRefusedError(plan.message, { code: "STAKE_REFUSED" });
-  say(plan.message);
   const balance = (await publicClient.readContract({ address: deployment.token, abi: abiOf("DinferTestToken"), functionName: "balanceOf", args: [sender.address] })) as bigint;
   if (balance < amount) {
     throw new ActionRefusedError(
@@ -51,6 +50,7 @@ export async function stake({ publicClient, sender, deployment, say = () => {}, 
       { code: "STAKE_REFUSED" },
     );
   }
+  say(plan.message);
   const hash = await sendStake({ sender, deployment, amount, roles });
   return { hash };
 }

@@ -7,7 +7,7 @@
 import type { Hash } from "viem";
 
 import { abiOf } from "../chain/artifacts.js";
-import { formatDuration, formatTokens, formatWhen, JOB_STATUS_NAMES, enumName } from "../chain/format.js";
+import { enumName, formatDate, formatDuration, formatTokens, formatWhen, JOB_STATUS_NAMES } from "../chain/format.js";
 import { JobStatus, readJob, type JobRecord } from "../chain/jobs.js";
 import { TermsReader } from "../chain/terms.js";
 import { challengeEconomics, DisputeState } from "../verifier/decide.js";
@@ -36,7 +36,7 @@ export async function planChallenge({ publicClient, sender, deployment, jobId }:
   ]);
   const now = block.timestamp;
   if (dispute.state !== DisputeState.None) {
-    throw new ActionRefusedError(`job ${jobId} is already disputed (one dispute per job): follow it with \`dinfer audit ${jobId} --model <modelId>=<path>\``, {
+    throw new ActionRefusedError(`job ${jobId} is already disputed (one dispute per job): follow it with \`dinfer audit ${jobId} --model ${job.modelId}=<path>\``, {
       code: "CHALLENGE_REFUSED",
     });
   }
@@ -69,7 +69,7 @@ export async function planChallenge({ publicClient, sender, deployment, jobId }:
   });
   const secondsLeft = deadline - now;
   const message = [
-    `challenge job ${jobId} (model ${job.modelId}, provider ${job.provider}): the window closes at ${formatWhen(deadline, now)}, ${formatDuration(secondsLeft)} left.`,
+    `challenge job ${jobId} (model ${job.modelId}, provider ${job.provider}): ${formatDuration(secondsLeft)} left to challenge (the window closes at ${formatDate(deadline)}).`,
     `  bond       ${formatTokens(bond)} from ${sender.address} (it holds ${formatTokens(balance)})`,
     `  judged by  a committee of ${v.committeeSize} verifiers, drawn at random from the verifier set`,
     `  if wrong   the provider's ${formatTokens(job.collateral)} collateral is slashed and the dApp refunded; the finder's share (${v.challengerRewardBps / 100}%, ${formatTokens(e.ifFaulted.posterFinderShare)}) goes to the dApp that posted the job; ${formatTokens(e.ifFaulted.challengerGets)} of your bond comes back`,
@@ -79,7 +79,7 @@ export async function planChallenge({ publicClient, sender, deployment, jobId }:
   return { record, bond, secondsLeft, committeeSize: v.committeeSize, message };
 }
 
-export type ChallengeReturnType = { hash: Hash; bond: bigint; seedBlock: bigint };
+export type ChallengeReturnType = { hash: Hash; bond: bigint; seedBlock: bigint; modelId: number };
 
 /**
  * Says the plan, asks `confirm` (it throws to stop), approves the bond to Verification and challenges.
@@ -99,5 +99,5 @@ export async function challenge({
   await sender.send({ address: deployment.token, abi: abiOf("DinferTestToken"), functionName: "approve", args: [deployment.verification, plan.bond] });
   const { hash } = await sender.send({ address: deployment.verification, abi: abiOf("Verification"), functionName: "challenge", args: [jobId, plan.record.job] });
   const dispute = await readDispute({ publicClient, verification: deployment.verification, jobId });
-  return { hash, bond: plan.bond, seedBlock: dispute.seedBlock };
+  return { hash, bond: plan.bond, seedBlock: dispute.seedBlock, modelId: plan.record.job.modelId };
 }

@@ -133,8 +133,8 @@ export function addVerifierCommands(program: Command): void {
       console.log(
         [
           `challenged job ${jobId}: dispute ${jobId} opened with a bond of ${formatTokens(result.bond)} (tx ${result.hash})`,
-          `next: a committee is drawn after block ${result.seedBlock} and votes; verifiers' keepers draw and resolve it (anyone may: it is open to all)`,
-          `follow it with \`dinfer audit ${jobId} --model <modelId>=<path>\`; once resolved, \`dinfer provider withdraw\` takes back what the bond earned`,
+          `next: a committee of verifiers is drawn once block ${result.seedBlock} is mined, then votes; running verifiers draw and resolve it (anyone may)`,
+          `follow it with \`dinfer audit ${jobId} --model ${result.modelId}=<path>\`; once resolved, \`dinfer provider withdraw\` takes back what comes to you`,
         ].join("\n"),
       );
     });

@@ -114,7 +114,7 @@ describe("dinfer audit --model id=path, dinfer challenge, the provider scripts (
 
     const unconfirmed = await dinfer("challenge", String(jobId));
     assert.equal(unconfirmed.status, 1);
-    assert.match(unconfirmed.stdout, new RegExp(`^challenge job ${jobId} \\(model ${devnet.modelIds.cls}, provider 0x[0-9a-fA-F]{40}\\): the window closes at [-\\d: ]+UTC \\(in \\d+ min( \\d+ s)?\\), \\d+ min( \\d+ s)? left\\.\\n`));
+    assert.match(unconfirmed.stdout, new RegExp(`^challenge job ${jobId} \\(model ${devnet.modelIds.cls}, provider 0x[0-9a-fA-F]{40}\\): \\d+ min( \\d+ s)? left to challenge \\(the window closes at [-\\d: ]+UTC\\)\\.\\n`));
     assert.match(unconfirmed.stdout, /^ {2}bond {7}\d+(\.\d+)? DINF from 0x/m);
     assert.match(unconfirmed.stdout, /^ {2}if wrong {3}the provider's 100 DINF collateral is slashed/m);
     assert.match(unconfirmed.stdout, /^ {2}if right {3}\(a quorum upholds the result\) you lose the bond/m);
@@ -127,7 +127,7 @@ describe("dinfer audit --model id=path, dinfer challenge, the provider scripts (
     const bond = BigInt((await devnet.publicClient.readContract({ address: devnet.deployment.verification, abi: abiOf("Verification"), functionName: "dispute", args: [jobId] }) as { bond: bigint }).bond);
     assert.ok(bond > 0n);
     assert.match(challenged.stdout, new RegExp(`^challenged job ${jobId}: dispute ${jobId} opened with a bond of \\d+(\\.\\d+)? DINF \\(tx 0x[0-9a-f]{64}\\)$`, "m"));
-    assert.match(challenged.stdout, /^next: a committee is drawn after block \d+/m);
+    assert.match(challenged.stdout, /^next: a committee of verifiers is drawn once block \d+ is mined/m);
     const dispute = await readDispute({ publicClient: devnet.publicClient, verification: devnet.deployment.verification, jobId });
     assert.equal(dispute.state, DisputeState.Open);
     assert.equal(dispute.challenger, auditor.address);
