@@ -138,7 +138,7 @@ export const REVERT_SENTENCES: Readonly<Record<string, Sentence>> = {
   AuditClosed: ([jobId]) => `job ${str(jobId)}'s audit is closed: it is too late for this step`,
   WrongAuditState: ([jobId, state]) => `job ${str(jobId)}'s audit is ${enumName(AUDIT_STATE_NAMES, state)}, and this step needs another state`,
   AuditCommitmentMismatch: ([jobId]) => `the audit reveal for job ${str(jobId)} does not match its commitment: reveal the root and salt that were committed`,
-  DisputeExists: ([jobId]) => `job ${str(jobId)} is already disputed: follow the dispute (\`dinfer audit ${str(jobId)}\`)`,
+  DisputeExists: ([jobId]) => `job ${str(jobId)} is already disputed: follow the dispute (\`dinfer audit ${str(jobId)} --model <id>=<path>\`)`,
   NoDispute: ([jobId]) => `job ${str(jobId)} has no dispute`,
   WrongDisputeState: ([jobId, state]) => `job ${str(jobId)}'s dispute is ${enumName(DISPUTE_STATE_NAMES, state)}, and this step needs another state`,
   CommitteeSeedNotReady: ([jobId, seedBlock]) => `the committee for job ${str(jobId)} is drawn from block ${str(seedBlock)}, not mined yet: wait a few blocks and retry`,

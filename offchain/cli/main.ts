@@ -4,6 +4,7 @@
  *   dinfer worker               run a provider worker (GPU or CPU)
  *   dinfer verifier             run a verifier: audits, committee votes, keeper duties, watchdog
  *   dinfer audit <jobId>        re-execute one job and report the comparison and a challenge's odds
+ *   dinfer challenge <jobId>    challenge a revealed result: the bond, the time left, what is won or lost; asks
  *   dinfer provider stake|unbond|withdraw|status
  *   dinfer model check|register|update|show|activate|deactivate   model owners
  *   dinfer job post|get         post a job, wait for and verify its result
@@ -32,8 +33,8 @@ import { DinferError } from "../errors.js";
 import { registeredModelId } from "../chain/models.js";
 import { checkModelAdmission, formatFindings, ModelNotAdmittedError, parseToleranceFlag, parseTolerancePolicy } from "../inference/admission.js";
 import { createLogger } from "../log.js";
-import { formatAccountStatus, formatTokens, parseRoles, parseTokens, readAccountStatus, readStakingState } from "../provider/account.js";
-import { describeWithdrawRest, planStake, planUnbond } from "../provider/staking-plan.js";
+import { formatAccountStatus, formatTokens, parseRoles, parseTokens, readAccountStatus } from "../provider/account.js";
+import { stake, unbond, withdrawAll } from "../protocol/actions.js";
 import { ChainOptionsSchema, WorkerOptionsSchema } from "../provider/options.js";
 import { addDevnetCommands } from "./devnet.js";
 import { addHistoryCommand, addJobViewCommands, checkPostInput } from "./jobs.js";
@@ -114,12 +115,7 @@ export function buildProgram(): Command {
     .action(async (amount: string, flags, cmd: Command) => {
       const value = parseTokens(amount);
       const roles = parseRoles(flags.roles);
-      const { sender, deployment, publicClient } = await connect(cmd);
-      const plan = planStake({ amount: value, roles, state: await readStakingState({ publicClient, deployment, address: sender.address }) });
-      if (plan.action === "refuse") throw new DinferError(plan.message, { code: "STAKE_REFUSED" });
-      console.log(plan.message);
-      await sender.send({ address: deployment.token, abi: abiOf("DinferTestToken"), functionName: "approve", args: [deployment.staking, value] });
-      const { hash } = await sender.send({ address: deployment.staking, abi: abiOf("Staking"), functionName: "stake", args: [value, roles] });
+      const { hash } = await stake({ ...(await connect(cmd)), say: print, amount: value, roles });
       console.log(`staked ${formatTokens(value)} as ${flags.roles} (tx ${hash})`);
     });
   provider
@@ -128,36 +124,15 @@ export function buildProgram(): Command {
     .option("-y, --yes", "go ahead without asking when stake is already unbonding")
     .action(async (amount: string, flags, cmd: Command) => {
       const value = parseTokens(amount);
-      const { sender, deployment, publicClient } = await connect(cmd);
-      const state = await readStakingState({ publicClient, deployment, address: sender.address });
-      const plan = planUnbond({ amount: value, state, now: (await publicClient.getBlock()).timestamp });
-      if (plan.action === "refuse") throw new DinferError(plan.message, { code: "UNBOND_REFUSED" });
-      console.log(plan.message);
-      if (plan.confirm) await confirmOrRefuse({ question: "Restart the clock?", yes: flags.yes === true });
-      const { hash } = await sender.send({ address: deployment.staking, abi: abiOf("Staking"), functionName: "requestUnbond", args: [value] });
+      const confirm = (question: string) => confirmOrRefuse({ question, yes: flags.yes === true });
+      const { hash } = await unbond({ ...(await connect(cmd)), say: print, amount: value, confirm });
       console.log(`unbonding ${formatTokens(value)} (tx ${hash})`);
     });
   provider
     .command("withdraw")
-    .description("withdraw finished unbonding stake and market credits (earnings, refunds)")
+    .description("withdraw finished unbonding stake, market credits (earnings, refunds) and verification credits (bonds back, audit and vote pay)")
     .action(async (_flags, cmd: Command) => {
-      const { sender, deployment, publicClient } = await connect(cmd);
-      const status = await readAccountStatus({ publicClient, deployment, address: sender.address });
-      const state = await readStakingState({ publicClient, deployment, address: sender.address });
-      const now = (await publicClient.getBlock()).timestamp;
-      let done = 0;
-      if (status.unbonding > 0n && status.unbondingEnd <= now) {
-        await sender.send({ address: deployment.staking, abi: abiOf("Staking"), functionName: "withdraw", args: [] });
-        console.log(`withdrew ${formatTokens(status.unbonding)} of stake`);
-        done++;
-      }
-      if (status.credits > 0n) {
-        await sender.send({ address: deployment.market, abi: abiOf("JobMarket"), functionName: "withdraw", args: [] });
-        console.log(`withdrew ${formatTokens(status.credits)} of market credits`);
-        done++;
-      }
-      const rest = describeWithdrawRest({ state, now, withdrew: done > 0 });
-      if (rest) console.log(rest);
+      await withdrawAll({ ...(await connect(cmd)), say: print });
     });
   provider
     .command("status")
@@ -386,6 +361,8 @@ What is frozen, and what is not:
   addVerifierCommands(program);
   return program;
 }
+
+const print = (line: string) => console.log(line);
 
 function parseId(text: string, what: string): bigint {
   if (!/^[0-9]+$/.test(text)) throw new DinferError(`${what} must be a non-negative integer, got "${text}"`, { code: "BAD_ID" });

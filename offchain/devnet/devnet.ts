@@ -24,6 +24,7 @@ import { createChainClients, type ChainPublicClient } from "../chain/clients.js"
 import type { Deployment } from "../chain/deployment.js";
 import { TxSender } from "../chain/sender.js";
 import { registeredModelId } from "../chain/models.js";
+import { sendStake } from "../protocol/actions.js";
 import { toleranceFromChain } from "../codec/tolerance.js";
 import { assertModelAdmitted } from "../inference/admission.js";
 import { hashModel } from "../inference/model.js";
@@ -194,7 +195,6 @@ export async function startDevnet({
       return new TxSender({ publicClient, walletClient: walletClient!, receiptPollingIntervalMs: 100 });
     };
     const token = { address: deployment.token, abi: abiOf("DinferTestToken") };
-    const staking = { address: deployment.staking, abi: abiOf("Staking") };
     const owner = await senderOf(deployer);
 
     // Blocks come once a second whatever is sent, so everything that does not depend on another
@@ -239,9 +239,7 @@ export async function startDevnet({
     // Each account approves, then stakes: two blocks for all of them.
     await Promise.all(
       stakers.map(async ({ account, amount, roles }) => {
-        const sender = await senderOf(account);
-        await sender.send({ ...token, functionName: "approve", args: [deployment.staking, amount] });
-        await sender.send({ ...staking, functionName: "stake", args: [amount, roles] });
+        await sendStake({ sender: await senderOf(account), deployment, amount, roles });
       }),
     );
     const dappSender = await senderOf(dapp);

@@ -102,7 +102,7 @@ export async function auditJob({ options, jobId, publicClient, deployment }: Aud
   }
   const served = options.models.find((m) => m.modelId === job.modelId);
   if (!served) {
-    throw new NonRetryableError(`job ${jobId} runs model ${job.modelId}: give its .onnx file with --model <path> (or models in the config)`, {
+    throw new NonRetryableError(`job ${jobId} runs model ${job.modelId}: give its .onnx file with --model ${job.modelId}=<path> (or models in the config)`, {
       code: "MODEL_FILE_MISSING",
       details: { modelId: job.modelId },
     });

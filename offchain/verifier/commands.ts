@@ -3,9 +3,12 @@
  *
  *   dinfer verifier [--model id=path...] [--stake <tokens>] [--watchdog <share>] ...
  *       the auditor daemon: audits, committee votes, keeper duties, optional watchdog challenges
- *   dinfer audit <jobId> [--model path] [--json]
+ *   dinfer audit <jobId> [--model id=path...] [--json]
  *       re-executes one job here and reports the comparison, the verdict, the job's audit and dispute, and
  *       a challenge's cost and pay
+ *   dinfer challenge <jobId> [--yes]
+ *       challenges a revealed result: says the bond, the window's time left and what is won or lost, asks,
+ *       then approves the bond and sends `Verification.challenge`
  *
  * Options layer like the worker's: flags > DINFER_* environment > JSON config file > defaults.
  */
@@ -13,12 +16,17 @@ import { Command, Option } from "commander";
 
 import { readJob } from "../chain/jobs.js";
 import { CHAIN_OPTION_NAMES, chainFlags, modelSpecs } from "../cli/flags.js";
+import { confirmOrRefuse } from "../cli/messages.js";
 import { daemonShutdownSignal } from "../cli/shutdown.js";
 import { envOptions, loadOptions } from "../config/options.js";
 import { NonRetryableError } from "../errors.js";
+import { TxSender } from "../chain/sender.js";
+import { formatTokens } from "../chain/format.js";
 import { createLogger } from "../log.js";
 import { parseTokens } from "../provider/account.js";
+import { ChainOptionsSchema } from "../provider/options.js";
 import { connectChain } from "../provider/start.js";
+import { challenge } from "../protocol/challenge.js";
 import { auditJob, formatAuditReport } from "./audit.js";
 import { AuditOptionsSchema, VerifierOptionsSchema } from "./options.js";
 import { runVerifier } from "./start.js";
@@ -80,27 +88,72 @@ export function addVerifierCommands(program: Command): void {
   program
     .command("audit <jobId>")
     .description("re-execute a revealed job here: per-tensor errors, the verdict, its audit and dispute, and what a challenge would cost and pay")
-    .option("--model <path>", "the .onnx file of the job's model (checked against the registry hash)")
+    .option("--model <id=path...>", "the .onnx file of model <id> (repeatable, as the daemons take it; a bare <path> is the job's model), checked against the registry hash")
     .addOption(new Option("--ep <provider>", "execution provider (default cpu)").choices(["cpu", "webgpu", "cuda", "auto"]))
     .option("--allow-file-uris", "accept file:// inputs and outputs")
     .option("--json", "print the report as JSON")
     .action(async (jobIdText: string, flags, cmd: Command) => {
-      if (!/^\d+$/.test(jobIdText)) throw new NonRetryableError(`jobId must be a decimal job number, got "${jobIdText}"`, { code: "BAD_JOB_ID" });
-      const jobId = BigInt(jobIdText);
+      const jobId = parseJobId(jobIdText);
       const { file, flags: chain } = chainFlags(cmd);
+      const { specs, bare } = auditModelSpecs(flags.model);
       const options = loadOptions({
         schema: AuditOptionsSchema,
         file,
         env: envOptions([...CHAIN_OPTION_NAMES, "ep", "allowFileUris"]),
-        flags: { ...chain, ep: flags.ep, allowFileUris: flags.allowFileUris },
+        flags: { ...chain, ep: flags.ep, allowFileUris: flags.allowFileUris, ...(specs.length > 0 ? { models: specs } : {}) },
       });
       const { publicClient, deployment } = await connectChain({ options, keyed: false });
-      if (flags.model) {
-        // --model names the file for whatever model the job runs.
+      if (bare !== undefined) {
+        // A bare path names the file for whatever model the job runs.
         const { job } = await readJob({ client: publicClient, market: deployment.market, jobId });
-        options.models = [{ modelId: job.modelId, path: flags.model }, ...options.models];
+        options.models = [{ modelId: job.modelId, path: bare }, ...options.models];
       }
       const report = await auditJob({ options, jobId, publicClient, deployment });
       console.log(flags.json ? JSON.stringify(report, null, 2) : formatAuditReport(report));
     });
+
+  program
+    .command("challenge <jobId>")
+    .description("challenge a revealed result inside its window: posts the bond (shown first, with what is won or lost) and opens a dispute a committee judges")
+    .option("-y, --yes", "go ahead without asking (needed when stdin is not a terminal)")
+    .action(async (jobIdText: string, flags, cmd: Command) => {
+      const jobId = parseJobId(jobIdText);
+      const { file, flags: chain } = chainFlags(cmd);
+      const options = loadOptions({ schema: ChainOptionsSchema, file, env: envOptions(CHAIN_OPTION_NAMES), flags: chain });
+      const { publicClient, walletClient, deployment } = await connectChain({ options, keyed: true });
+      const sender = new TxSender({ publicClient, walletClient: walletClient! });
+      const result = await challenge({
+        publicClient,
+        sender,
+        deployment,
+        jobId,
+        say: (line) => console.log(line),
+        confirm: (question) => confirmOrRefuse({ question, yes: flags.yes === true }),
+      });
+      console.log(
+        [
+          `challenged job ${jobId}: dispute ${jobId} opened with a bond of ${formatTokens(result.bond)} (tx ${result.hash})`,
+          `next: a committee of verifiers is drawn once block ${result.seedBlock} is mined, then votes; running verifiers draw and resolve it (anyone may)`,
+          `follow it with \`dinfer audit ${jobId} --model ${result.modelId}=<path>\`; once resolved, \`dinfer provider withdraw\` takes back what comes to you`,
+        ].join("\n"),
+      );
+    });
+}
+
+function parseJobId(text: string): bigint {
+  if (!/^\d+$/.test(text)) throw new NonRetryableError(`jobId must be a decimal job number, got "${text}"`, { code: "BAD_ID" });
+  return BigInt(text);
+}
+
+/** `--model` for audit: `<id>=<path>` specs as the daemons take them, or one bare path for the job's own model. */
+export function auditModelSpecs(values: string[] | undefined): { specs: { modelId: string; path: string }[]; bare?: string } {
+  const specs: { modelId: string; path: string }[] = [];
+  let bare: string | undefined;
+  for (const value of values ?? []) {
+    const [spec] = modelSpecs([value])!;
+    if (value.includes("=") && /^\d+$/.test(spec!.modelId ?? "")) specs.push({ modelId: spec!.modelId!, path: spec!.path });
+    else if (bare === undefined) bare = value;
+    else throw new NonRetryableError(`--model ${value}: give each model as <id>=<path> (only one bare <path> is taken, for the job's own model)`, { code: "BAD_FLAG" });
+  }
+  return { specs, bare };
 }

@@ -86,7 +86,7 @@ export const VerifierOptionsSchema = ChainOptionsSchema.extend({
 export type VerifiedModel = z.output<typeof VerifiedModelSchema>;
 export type VerifierOptions = z.output<typeof VerifierOptionsSchema>;
 
-/** `dinfer audit <jobId>`: models are optional (`--model <path>` names the one file for the job's model). */
+/** `dinfer audit <jobId>`: models are optional (`--model <id>=<path>`, as the daemons take it; a bare `--model <path>` names the file for the job's own model). */
 export const AuditOptionsSchema = ChainOptionsSchema.extend({
   models: z.array(VerifiedModelSchema).default([]),
   ep: z.enum(EXECUTION_PROVIDER_CHOICES).default("cpu"),

@@ -17,6 +17,7 @@ import { ConfigError } from "../config/options.js";
 import type { Logger } from "../log.js";
 import { formatTokens, readStakingState } from "../provider/account.js";
 import { planVerifierStake } from "../provider/staking-plan.js";
+import { sendStake } from "../protocol/actions.js";
 import { openDaemonServices, runDaemonLoop } from "../provider/services.js";
 import { connectChain } from "../provider/start.js";
 import { journalCursorStore } from "../state/cursor-store.js";
@@ -158,8 +159,7 @@ export async function ensureVerifier({ publicClient, sender, deployment, account
       });
     case "stake":
       log.info({ msg: plan.message, account, amount: plan.amount.toString(), amount_tokens: formatTokens(plan.amount) });
-      await sender.send({ address: deployment.token, abi: abiOf("DinferTestToken"), functionName: "approve", args: [deployment.staking, plan.amount] });
-      await sender.send({ address: deployment.staking, abi: abiOf("Staking"), functionName: "stake", args: [plan.amount, plan.roles] });
+      await sendStake({ sender, deployment, amount: plan.amount, roles: plan.roles });
       log.info({ msg: "staked as a verifier", account, amount: plan.amount.toString(), amount_tokens: formatTokens(plan.amount) });
   }
 }

@@ -1,33 +1,48 @@
 /**
- * Shared by the provider scripts (`npx hardhat run scripts/provider/<action>.ts --network <name>`):
- * the connection, the deployment's addresses and the acting account. Hardhat scripts take no
- * arguments, so amounts and roles come from the environment (AMOUNT, ROLES, ACCOUNT_INDEX).
+ * Shared by the provider scripts (`npx tsx scripts/provider/<action>.ts`): the same connection the CLI
+ * makes, from the same DINFER_* variables `dinfer devnet` prints (DINFER_RPC_URL, DINFER_DEPLOYMENT_ID,
+ * DINFER_PRIVATE_KEY, or DINFER_CONFIG, DINFER_KEYSTORE_KEY ...), so they work against any node; the
+ * actions are offchain/protocol/actions.ts, as for `dinfer provider`. Amounts and roles come from the
+ * arguments or AMOUNT and ROLES. A failure prints one line (DINFER_DEBUG=1 adds the details and stack).
  */
-import { network } from "hardhat";
-
-import { loadDeployment } from "../../offchain/chain/deployment.js";
+import { TxSender } from "../../offchain/chain/sender.js";
+import { CHAIN_OPTION_NAMES } from "../../offchain/cli/flags.js";
+import { formatCliError, verboseRequested } from "../../offchain/cli/messages.js";
+import { envOptions, loadOptions } from "../../offchain/config/options.js";
+import { NonRetryableError } from "../../offchain/errors.js";
 import { parseRoles, parseTokens } from "../../offchain/provider/account.js";
+import { ChainOptionsSchema } from "../../offchain/provider/options.js";
+import { connectChain } from "../../offchain/provider/start.js";
 
-export async function providerContext() {
-  const connection = await network.create();
-  const { viem } = connection;
-  const publicClient = await viem.getPublicClient();
-  const chainId = await publicClient.getChainId();
-  const deployment = loadDeployment({ chainId, deploymentId: process.env.DEPLOYMENT_ID });
-  const wallets = await viem.getWalletClients();
-  const index = Number(process.env.ACCOUNT_INDEX ?? 0);
-  const wallet = wallets[index];
-  if (!wallet) throw new Error(`ACCOUNT_INDEX=${index}: the network has ${wallets.length} accounts`);
-  const staking = await viem.getContractAt("Staking", deployment.staking);
-  const market = await viem.getContractAt("JobMarket", deployment.market);
-  const token = await viem.getContractAt("DinferTestToken", deployment.token);
-  return { connection, publicClient, deployment, wallet, account: wallet.account, staking, market, token };
+/** The chain, the addresses and the acting account's sender, as the CLI connects. */
+export async function providerContext({ keyed = true }: { keyed?: boolean } = {}) {
+  const options = loadOptions({ schema: ChainOptionsSchema, file: process.env.DINFER_CONFIG, env: envOptions(CHAIN_OPTION_NAMES) });
+  const chain = await connectChain({ options, keyed });
+  const sender = keyed ? new TxSender({ publicClient: chain.publicClient, walletClient: chain.walletClient! }) : undefined;
+  return { ...chain, sender: sender!, say: (line: string) => console.log(line) };
 }
 
-export function amountFromEnv(): bigint {
-  const amount = process.env.AMOUNT;
-  if (!amount) throw new Error("set AMOUNT (tokens), e.g. AMOUNT=500");
-  return parseTokens(amount, "AMOUNT");
+/** The first argument, else AMOUNT, in tokens. */
+export function amountArg(script: string): bigint {
+  const amount = process.argv.slice(2).find((a) => !a.startsWith("-")) ?? process.env.AMOUNT;
+  if (!amount) throw new NonRetryableError(`give the amount in tokens: \`npx tsx scripts/provider/${script}.ts 500\` (or AMOUNT=500)`, { code: "BAD_AMOUNT" });
+  return parseTokens(amount, "the amount");
 }
 
-export const rolesFromEnv = () => parseRoles(process.env.ROLES ?? "provider");
+/** --roles <roles> or ROLES, default provider. */
+export function rolesArg(): number {
+  const i = process.argv.indexOf("--roles");
+  return parseRoles((i >= 0 ? process.argv[i + 1] : undefined) ?? process.env.ROLES ?? "provider");
+}
+
+export const yesArg = () => process.argv.includes("--yes") || process.argv.includes("-y");
+
+/** Runs a script's body; an error ends it with one line on stderr and exit code 1. */
+export async function runScript(body: () => Promise<void>): Promise<void> {
+  try {
+    await body();
+  } catch (error) {
+    console.error(formatCliError({ error, verbose: verboseRequested(process.argv) }));
+    process.exitCode = 1;
+  }
+}

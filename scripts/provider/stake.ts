@@ -1,11 +1,12 @@
-// AMOUNT=500 [ROLES=provider,verifier] [ACCOUNT_INDEX=1] npx hardhat run scripts/provider/stake.ts --network localhost
-import { formatTokens } from "../../offchain/provider/account.js";
-import { amountFromEnv, providerContext, rolesFromEnv } from "./lib.js";
+// npx tsx scripts/provider/stake.ts <tokens> [--roles provider,verifier]   (DINFER_RPC_URL, DINFER_DEPLOYMENT_ID, DINFER_PRIVATE_KEY)
+import "./warnings.js";
+import { formatTokens, roleNames } from "../../offchain/provider/account.js";
+import { stake } from "../../offchain/protocol/actions.js";
+import { amountArg, providerContext, rolesArg, runScript } from "./lib.js";
 
-const amount = amountFromEnv();
-const roles = rolesFromEnv();
-const { publicClient, staking, token, account } = await providerContext();
-await publicClient.waitForTransactionReceipt({ hash: await token.write.approve([staking.address, amount], { account }) });
-const hash = await staking.write.stake([amount, roles], { account });
-await publicClient.waitForTransactionReceipt({ hash });
-console.log(`${account.address} staked ${formatTokens(amount)} (roles ${roles}), tx ${hash}`);
+await runScript(async () => {
+  const [amount, roles] = [amountArg("stake"), rolesArg()];
+  const context = await providerContext();
+  const { hash } = await stake({ ...context, amount, roles });
+  console.log(`${context.sender.address} staked ${formatTokens(amount)} as ${roleNames(roles)} (tx ${hash})`);
+});

@@ -1,7 +1,13 @@
-// [ACCOUNT_INDEX=1] npx hardhat run scripts/provider/status.ts --network localhost
-import { formatAccountStatus, readAccountStatus } from "../../offchain/provider/account.js";
-import { providerContext } from "./lib.js";
+// npx tsx scripts/provider/status.ts [<address>]   (DINFER_RPC_URL, DINFER_DEPLOYMENT_ID, DINFER_PRIVATE_KEY unless an address is given)
+import "./warnings.js";
+import type { Address } from "viem";
 
-const { publicClient, deployment, account } = await providerContext();
-const status = await readAccountStatus({ publicClient, deployment, address: account.address });
-console.log(formatAccountStatus(status, (await publicClient.getBlock()).timestamp));
+import { formatAccountStatus, readAccountStatus } from "../../offchain/provider/account.js";
+import { providerContext, runScript } from "./lib.js";
+
+await runScript(async () => {
+  const given = process.argv[2] as Address | undefined;
+  const { publicClient, deployment, account } = await providerContext({ keyed: given === undefined });
+  const status = await readAccountStatus({ publicClient, deployment, address: given ?? account!.address });
+  console.log(formatAccountStatus(status, (await publicClient.getBlock()).timestamp));
+});

@@ -1,10 +1,13 @@
-// AMOUNT=100 [ACCOUNT_INDEX=1] npx hardhat run scripts/provider/unbond.ts --network localhost
+// npx tsx scripts/provider/unbond.ts <tokens> [--yes]   (DINFER_RPC_URL, DINFER_DEPLOYMENT_ID, DINFER_PRIVATE_KEY)
+import "./warnings.js";
+import { confirmOrRefuse } from "../../offchain/cli/messages.js";
 import { formatTokens } from "../../offchain/provider/account.js";
-import { amountFromEnv, providerContext } from "./lib.js";
+import { unbond } from "../../offchain/protocol/actions.js";
+import { amountArg, providerContext, runScript, yesArg } from "./lib.js";
 
-const amount = amountFromEnv();
-const { publicClient, staking, account } = await providerContext();
-const hash = await staking.write.requestUnbond([amount], { account });
-await publicClient.waitForTransactionReceipt({ hash });
-const { unbondingEnd } = await staking.read.account([account.address]);
-console.log(`${account.address} unbonding ${formatTokens(amount)}, withdrawable from ${new Date(Number(unbondingEnd) * 1000).toISOString()}`);
+await runScript(async () => {
+  const amount = amountArg("unbond");
+  const context = await providerContext();
+  const { hash } = await unbond({ ...context, amount, confirm: (question) => confirmOrRefuse({ question, yes: yesArg() }) });
+  console.log(`${context.sender.address} unbonding ${formatTokens(amount)} (tx ${hash})`);
+});

@@ -1,18 +1,9 @@
-// [ACCOUNT_INDEX=1] npx hardhat run scripts/provider/withdraw.ts --network localhost
-// Withdraws finished unbonding stake and the account's market credits (earnings, refunds).
-import { formatTokens, readAccountStatus } from "../../offchain/provider/account.js";
-import { providerContext } from "./lib.js";
+// npx tsx scripts/provider/withdraw.ts   (DINFER_RPC_URL, DINFER_DEPLOYMENT_ID, DINFER_PRIVATE_KEY)
+// Withdraws finished unbonding stake, market credits (earnings, refunds) and verification credits.
+import "./warnings.js";
+import { withdrawAll } from "../../offchain/protocol/actions.js";
+import { providerContext, runScript } from "./lib.js";
 
-const { publicClient, deployment, staking, market, account } = await providerContext();
-const status = await readAccountStatus({ publicClient, deployment, address: account.address });
-const now = (await publicClient.getBlock()).timestamp;
-if (status.unbonding > 0n && status.unbondingEnd <= now) {
-  await publicClient.waitForTransactionReceipt({ hash: await staking.write.withdraw({ account }) });
-  console.log(`withdrew ${formatTokens(status.unbonding)} of stake`);
-} else if (status.unbonding > 0n) {
-  console.log(`${formatTokens(status.unbonding)} still unbonding for ${status.unbondingEnd - now} s`);
-}
-if (status.credits > 0n) {
-  await publicClient.waitForTransactionReceipt({ hash: await market.write.withdraw({ account }) });
-  console.log(`withdrew ${formatTokens(status.credits)} of market credits`);
-}
+await runScript(async () => {
+  await withdrawAll(await providerContext());
+});

@@ -1,0 +1,115 @@
+/**
+ * The staking actions every entry point shares: `dinfer provider stake|unbond|withdraw`, the provider
+ * scripts (scripts/provider/*), the devnet's staking of its accounts and the verifier's start. Each reads
+ * the account, says what it will do (offchain/provider/staking-plan.ts) through `say`, refuses with
+ * that sentence when the plan does, and only then sends.
+ */
+import type { Address, Hash, PublicClient } from "viem";
+
+import { abiOf } from "../chain/artifacts.js";
+import type { Deployment } from "../chain/deployment.js";
+import { formatTokens } from "../chain/format.js";
+import type { TxSender } from "../chain/sender.js";
+import { NonRetryableError } from "../errors.js";
+import { readStakingState } from "../provider/account.js";
+import { describeWithdrawRest, planStake, planUnbond } from "../provider/staking-plan.js";
+
+/** What every action needs: the chain, the addresses, and the acting account's sender. */
+export type ActionContext = {
+  publicClient: PublicClient;
+  sender: Pick<TxSender, "send" | "address">;
+  deployment: Deployment;
+  /** Where the plan's sentences and the results go (the CLI prints them). */
+  say?: (line: string) => void;
+};
+
+/** A staking action the account's state rules out: its message says why and what to do instead. */
+export class ActionRefusedError extends NonRetryableError {
+  override name = "ActionRefusedError";
+}
+
+/**
+ * Approves the staking contract for `amount`, then stakes it with `roles` (bits: provider 1, verifier 2).
+ * No plan: for callers that planned already (the verifier's start) or own the account (the devnet).
+ */
+export async function sendStake({ sender, deployment, amount, roles }: Pick<ActionContext, "sender" | "deployment"> & { amount: bigint; roles: number }): Promise<Hash> {
+  await sender.send({ address: deployment.token, abi: abiOf("DinferTestToken"), functionName: "approve", args: [deployment.staking, amount] });
+  const { hash } = await sender.send({ address: deployment.staking, abi: abiOf("Staking"), functionName: "stake", args: [amount, roles] });
+  return hash;
+}
+
+/** Stakes `amount` with `roles` after saying what the stake becomes; refuses a verifier stake below the minimum. */
+export async function stake({ publicClient, sender, deployment, say = () => {}, amount, roles }: ActionContext & { amount: bigint; roles: number }): Promise<{ hash: Hash }> {
+  const state = await readStakingState({ publicClient, deployment, address: sender.address });
+  const plan = planStake({ amount, roles, state });
+  if (plan.action === "refuse") throw new ActionRefusedError(plan.message, { code: "STAKE_REFUSED" });
+  const balance = (await publicClient.readContract({ address: deployment.token, abi: abiOf("DinferTestToken"), functionName: "balanceOf", args: [sender.address] })) as bigint;
+  if (balance < amount) {
+    throw new ActionRefusedError(
+      `${sender.address} holds ${formatTokens(balance)}, less than the ${formatTokens(amount)} to stake: get tokens first (the local test token: \`dinfer token mint <tokens>\`)`,
+      { code: "STAKE_REFUSED" },
+    );
+  }
+  say(plan.message);
+  const hash = await sendStake({ sender, deployment, amount, roles });
+  return { hash };
+}
+
+/**
+ * Starts unbonding `amount` after saying when it is released; when stake is already unbonding the
+ * request restarts its clock, so `confirm` is asked first (it throws to stop).
+ */
+export async function unbond({
+  publicClient,
+  sender,
+  deployment,
+  say = () => {},
+  amount,
+  confirm,
+}: ActionContext & { amount: bigint; confirm: (question: string) => Promise<void> }): Promise<{ hash: Hash }> {
+  const state = await readStakingState({ publicClient, deployment, address: sender.address });
+  const plan = planUnbond({ amount, state, now: (await publicClient.getBlock()).timestamp });
+  if (plan.action === "refuse") throw new ActionRefusedError(plan.message, { code: "UNBOND_REFUSED" });
+  say(plan.message);
+  if (plan.confirm) await confirm("Restart the clock?");
+  const { hash } = await sender.send({ address: deployment.staking, abi: abiOf("Staking"), functionName: "requestUnbond", args: [amount] });
+  return { hash };
+}
+
+export type WithdrawAllReturnType = { stake: bigint; marketCredits: bigint; verificationCredits: bigint };
+
+/**
+ * Withdraws everything due: finished unbonding stake, market credits (earnings, refunds) and
+ * Verification credits (a challenge's bond back, audit and vote rewards); says each, then what is left
+ * or why nothing was due.
+ */
+export async function withdrawAll({ publicClient, sender, deployment, say = () => {} }: ActionContext): Promise<WithdrawAllReturnType> {
+  const address: Address = sender.address;
+  const [state, marketCredits, verificationCredits, block] = await Promise.all([
+    readStakingState({ publicClient, deployment, address }),
+    publicClient.readContract({ address: deployment.market, abi: abiOf("JobMarket"), functionName: "credits", args: [address] }) as Promise<bigint>,
+    publicClient.readContract({ address: deployment.verification, abi: abiOf("Verification"), functionName: "credits", args: [address] }) as Promise<bigint>,
+    publicClient.getBlock(),
+  ]);
+  const now = block.timestamp;
+  const done: WithdrawAllReturnType = { stake: 0n, marketCredits: 0n, verificationCredits: 0n };
+  if (state.unbonding > 0n && state.unbondingEnd <= now) {
+    await sender.send({ address: deployment.staking, abi: abiOf("Staking"), functionName: "withdraw", args: [] });
+    say(`withdrew ${formatTokens(state.unbonding)} of stake`);
+    done.stake = state.unbonding;
+  }
+  if (marketCredits > 0n) {
+    await sender.send({ address: deployment.market, abi: abiOf("JobMarket"), functionName: "withdraw", args: [] });
+    say(`withdrew ${formatTokens(marketCredits)} of market credits`);
+    done.marketCredits = marketCredits;
+  }
+  if (verificationCredits > 0n) {
+    await sender.send({ address: deployment.verification, abi: abiOf("Verification"), functionName: "withdraw", args: [] });
+    say(`withdrew ${formatTokens(verificationCredits)} of verification credits (bonds back, audit and vote pay)`);
+    done.verificationCredits = verificationCredits;
+  }
+  const withdrew = done.stake > 0n || done.marketCredits > 0n || done.verificationCredits > 0n;
+  const rest = describeWithdrawRest({ state, now, withdrew });
+  if (rest) say(rest);
+  return done;
+}
