@@ -65,7 +65,8 @@ export function claimDataDir({ dir, owner, log = silentLogger() }: ClaimDataDirP
   if (recorded.chainId !== owner.chainId || getAddress(recorded.market) !== getAddress(owner.market)) {
     throw new DataDirMismatchError(describeMismatch({ dir, recorded, owner }), {
       code: "DATA_DIR_MISMATCH",
-      details: { dir, recordedChainId: recorded.chainId, recordedMarket: recorded.market, chainId: owner.chainId, market: owner.market },
+      // Nested, so the CLI's one line stays the sentence (its --verbose shows them).
+      details: { recorded: { dir, chainId: recorded.chainId, market: recorded.market }, found: { chainId: owner.chainId, market: owner.market } },
     });
   }
   if (recorded.genesisHash.toLowerCase() === owner.genesisHash.toLowerCase()) return { outcome: "same" };
