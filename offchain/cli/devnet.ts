@@ -53,7 +53,7 @@ export function addDevnetCommands(program: Command): void {
     .action(async (flags: { providers?: number; verifiers?: number; port?: number; blobPort?: number; dataDir?: string }) => {
       const signal = interruptSignal();
       const started = Date.now();
-      const progress = (stage: string) => process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s] ${stage}...\n`);
+      const progress = (stage: string) => process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s] ${stage}\n`);
       const dataDir = flags.dataDir === undefined ? undefined : path.resolve(flags.dataDir);
       const saved = dataDir === undefined ? undefined : readSavedDevnet(dataDir);
       if (saved) {
