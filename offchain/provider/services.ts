@@ -13,7 +13,7 @@ import type { Address, PublicClient } from "viem";
 import type { LogPoller } from "../chain/poller.js";
 import { createInferenceRunner, type InferenceRunner } from "../inference/runner.js";
 import type { Logger } from "../log.js";
-import { claimDataDir } from "../state/data-dir.js";
+import { claimDataDir, JOURNAL_FILE } from "../state/data-dir.js";
 import { Journal } from "../state/journal.js";
 import { LocalBlobStore } from "../storage/local.js";
 import { startBlobServer, type BlobServer } from "../storage/server.js";
@@ -68,7 +68,7 @@ export async function openDaemonServices({
   mkdirSync(dataDir, { recursive: true });
   const genesis = await chain.publicClient.getBlock({ blockNumber: 0n });
   claimDataDir({ dir: dataDir, owner: { chainId: chain.chainId, market: chain.market, genesisHash: genesis.hash! }, log });
-  const journal = new Journal({ path: path.join(dataDir, "journal.sqlite"), logger: log });
+  const journal = new Journal({ path: path.join(dataDir, JOURNAL_FILE), logger: log });
   const store = new LocalBlobStore({ dir: path.join(dataDir, "blobs") });
   const closers: (() => Promise<unknown> | unknown)[] = [() => journal.close()];
   const close = async () => {
