@@ -394,10 +394,13 @@ export class LogPoller {
       this.#cursor = rewound;
       return event;
     }
-    throw new ReorgTooDeepError("reorg deeper than the remembered history", {
-      code: "REORG_TOO_DEEP",
-      details: { poller: this.name, cursor: cursor.block.toString(), oldest: cursor.recent[0]?.number.toString() },
-    });
+    throw new ReorgTooDeepError(
+      "the chain no longer has the blocks this data dir's journal handled (a reorg deeper than the remembered history, or a reset chain): use a new --data-dir or remove this one",
+      {
+        code: "REORG_TOO_DEEP",
+        details: { poller: this.name, cursor: cursor.block.toString(), oldest: cursor.recent[0]?.number.toString() },
+      },
+    );
   }
 
   async #block(number: bigint): Promise<{ hash: Hex; parentHash: Hex }> {

@@ -4,17 +4,21 @@
  *   dinfer demo [--jobs N] [--json] [--keep]   the whole network and a sample dApp (npm run demo)
  *   dinfer devnet [--providers N] [--verifiers N]  a chain with the protocol deployed, the models
  *                                                registered and staked dev accounts, until Ctrl-C
+ *     [--port N] [--blob-port N] [--data-dir D]  fixed ports; D keeps them, the keys' roles, the
+ *                                                upload token and the addresses across restarts
  *
  * Both build the contracts first (`hardhat build`: a second when nothing changed), so they run on a
  * fresh clone, and stop everything they started on Ctrl-C (SIGINT) or SIGTERM and exit 0.
  */
 import { fstatSync, ftruncateSync, readFileSync, writeSync } from "node:fs";
+import path from "node:path";
 
 import { Command, InvalidArgumentError } from "commander";
 
 import { buildContracts } from "../devnet/build.js";
 import { formatSummary, runDemo } from "../devnet/demo.js";
 import { startDevnet } from "../devnet/devnet.js";
+import { movedContracts, readSavedDevnet, writeSavedDevnet } from "../devnet/saved.js";
 
 export function addDevnetCommands(program: Command): void {
   program
@@ -38,14 +42,55 @@ export function addDevnetCommands(program: Command): void {
   program
     .command("devnet")
     .description("start a local chain with the protocol deployed, the PaddleOCR models registered and staked dev accounts")
-    .option("--providers <n>", "staked provider accounts (#1..)", nonNegativeInt, 1)
-    .option("--verifiers <n>", "staked verifier accounts (after the providers)", nonNegativeInt, 4)
-    .option("--port <n>", "JSON-RPC port", nonNegativeInt, 8545)
-    .action(async (flags: { providers: number; verifiers: number; port: number }) => {
+    .option("--providers <n>", "staked provider accounts (#1..; default 1, or the saved number)", nonNegativeInt)
+    .option("--verifiers <n>", "staked verifier accounts (after the providers; default 4, or the saved number)", nonNegativeInt)
+    .option("--port <n>", "JSON-RPC port (default 8545, or the saved one)", nonNegativeInt)
+    .option("--blob-port <n>", "the dApp blob server's port (default: a free one, or the saved one)", nonNegativeInt)
+    .option(
+      "--data-dir <dir>",
+      "keep the devnet's settings in <dir>: a restart with the same dir brings back the same ports, keys, upload token and contract addresses (on a new, empty chain)",
+    )
+    .action(async (flags: { providers?: number; verifiers?: number; port?: number; blobPort?: number; dataDir?: string }) => {
       const signal = interruptSignal();
-      process.stderr.write("building the contracts...\n");
+      const started = Date.now();
+      const progress = (stage: string) => process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s] ${stage}\n`);
+      const dataDir = flags.dataDir === undefined ? undefined : path.resolve(flags.dataDir);
+      const saved = dataDir === undefined ? undefined : readSavedDevnet(dataDir);
+      if (saved) {
+        process.stderr.write(
+          `restarting the devnet saved in ${dataDir}: Hardhat's node keeps no chain state, so the chain starts empty and the protocol is ` +
+            "deployed again, with the same ports, keys, upload token and contract addresses; jobs, balances and stakes of the last run are gone " +
+            "(a daemon's data dir notices the new chain and starts a fresh journal).\n",
+        );
+      }
+      progress("building the contracts");
       await buildContracts({ signal });
-      const devnet = await startDevnet({ providers: flags.providers, verifiers: flags.verifiers, port: flags.port });
+      const devnet = await startDevnet({
+        providers: flags.providers ?? saved?.providers ?? 1,
+        verifiers: flags.verifiers ?? saved?.verifiers ?? 4,
+        port: flags.port ?? saved?.port ?? 8545,
+        blobPort: flags.blobPort ?? saved?.blobPort ?? 0,
+        uploadToken: saved?.uploadToken,
+        deploymentId: saved?.deploymentId,
+        dataDir,
+        blobDir: dataDir === undefined ? undefined : path.join(dataDir, "dapp-blobs"),
+        onProgress: progress,
+      });
+      if (dataDir !== undefined) {
+        const moved = saved ? movedContracts(saved.deployment, devnet.deployment) : [];
+        if (moved.length > 0) process.stderr.write(`note: the contracts came back at other addresses than last time (${moved.join("; ")}): daemons need the new ones\n`);
+        writeSavedDevnet(dataDir, {
+          port: new URL(devnet.url).port === "" ? 80 : Number(new URL(devnet.url).port),
+          blobPort: Number(new URL(devnet.blobServer.url).port),
+          uploadToken: devnet.uploadToken,
+          deploymentId: devnet.deploymentId,
+          providers: devnet.providers.length,
+          verifiers: devnet.verifiers.length,
+          chainId: devnet.chainId,
+          deployment: devnet.deployment,
+        });
+      }
+      progress(`ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
       const row = (label: string, value: string) => process.stdout.write(`  ${label.padEnd(22)}${value}\n`);
       process.stdout.write("dinfer devnet is up (Ctrl-C stops it). Keys are Hardhat's well-known dev accounts: local use only.\n");
       row("JSON-RPC", `${devnet.url} (chain id ${devnet.chainId})`);
@@ -56,6 +101,7 @@ export function addDevnetCommands(program: Command): void {
       for (const v of devnet.verifiers) row(`verifier #${v.index}`, `${v.address} key ${v.key}`);
       row(`dApp #${devnet.dapp.index}`, `${devnet.dapp.address} key ${devnet.dapp.key}`);
       row("dApp blob server", `${devnet.blobServer.url} (upload token ${devnet.uploadToken})`);
+      if (dataDir !== undefined) row("saved in", `${dataDir} (restart with the same --data-dir for the same network)`);
       await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
       process.stdout.write("stopping...\n");
       await devnet.stop();

@@ -46,6 +46,7 @@ import { daemonShutdownSignal } from "./shutdown.js";
 import { connectChain, runWorker } from "../provider/start.js";
 import { imageToClsInput, imageToDetInput } from "../sdk/image.js";
 import { postJob, waitForResult } from "../sdk/jobs.js";
+import { reportProgress } from "../sdk/progress.js";
 import { LocalBlobStore } from "../storage/local.js";
 import { startBlobServer } from "../storage/server.js";
 import { addVerifierCommands } from "../verifier/commands.js";
@@ -274,7 +275,12 @@ What is frozen, and what is not:
         inlineOutput: flags.inlineOutput === true,
       });
       console.log(`posted job ${posted.jobId} (input ${posted.inputHash}${flags.inlineOutput ? ", inline output required" : ""}, tx ${posted.txHash})`);
-      if (flags.wait) await printResult({ publicClient, market: deployment.market, jobId: posted.jobId });
+      if (flags.wait) {
+        // Each stage on stderr as the chain shows it (stdout keeps the result).
+        const print = (line: string) => process.stderr.write(`job ${posted.jobId}: ${line}\n`);
+        const onRecord = reportProgress({ publicClient, verification: deployment.verification, print });
+        await printResult({ publicClient, market: deployment.market, jobId: posted.jobId, fromBlock: posted.blockNumber, onRecord });
+      }
     });
   job
     .command("get <jobId>")

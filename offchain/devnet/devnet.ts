@@ -77,6 +77,19 @@ export type StartDevnetParameters = {
   dataDir?: string;
   /** A fixed node port (default: a free one). */
   port?: number;
+  /** A fixed port for the dApp's blob server (default: a free one). */
+  blobPort?: number;
+  /** The blob server's upload token (default: a random one). */
+  uploadToken?: string;
+  /** Where the dApp's blobs are kept (default: a fresh directory under `dataDir`). */
+  blobDir?: string;
+  /**
+   * The Ignition deployment id (default: a random `devnet-...`). The chain is always new, so a
+   * deployment folder of that id left by an earlier run is replaced.
+   */
+  deploymentId?: string;
+  /** Told each stage as it starts ("starting the node on port 8545"...), for a progress display. */
+  onProgress?: (stage: string) => void;
 };
 
 export type Devnet = {
@@ -123,6 +136,11 @@ export async function startDevnet({
   dappFunds = parseEther("10000"),
   dataDir,
   port,
+  blobPort = 0,
+  uploadToken = randomBytes(16).toString("hex"),
+  blobDir,
+  deploymentId = `devnet-${randomBytes(6).toString("hex")}`,
+  onProgress = () => undefined,
 }: StartDevnetParameters = {}): Promise<Devnet> {
   const root = dataDir ?? mkdtempSync(path.join(tmpdir(), "dinfer-devnet-"));
   mkdirSync(root, { recursive: true });
@@ -146,9 +164,11 @@ export async function startDevnet({
   };
 
   try {
+    onProgress(`starting the chain (hardhat node${port ? ` on port ${port}` : ""})`);
     const node = await startNode({ port });
     cleanups.push(() => node.stop());
     const { url } = node;
+    onProgress(`chain up at ${url}`);
 
     // Hardhat is loaded only here: the rest of the CLI never needs it.
     const { network } = await import("hardhat");
@@ -156,7 +176,8 @@ export async function startDevnet({
     const connection = await network.create({ network: "localhost", override: { url } });
     cleanups.push(() => connection.close());
 
-    const deploymentId = `devnet-${randomBytes(6).toString("hex")}`;
+    // The node starts with an empty chain: a record of this id from an earlier run describes nothing.
+    rmSync(path.join(ROOT, "ignition/deployments", deploymentId), { recursive: true, force: true });
     cleanups.push(() => {
       if (!keepFiles) rmSync(path.join(ROOT, "ignition/deployments", deploymentId), { recursive: true, force: true });
     });
@@ -167,6 +188,7 @@ export async function startDevnet({
       verificationParams: { ...local.verificationParams, ...verificationParams },
       stakingParams: { ...local.stakingParams, ...stakingParams },
     };
+    onProgress(`deploying the protocol (Ignition deployment ${deploymentId})`);
     const deployed = await connection.ignition.deploy(DinferLocal, {
       // Plain JSON values, as Ignition reads them from a parameters file.
       parameters: { DinferLocal: parameters } as unknown as NonNullable<Parameters<typeof connection.ignition.deploy>[1]>["parameters"],
@@ -201,6 +223,7 @@ export async function startDevnet({
     // transaction goes out at once (one block for all of it): the owner's sends get consecutive nonces.
     // Models: registered by the deployer from their files, cls (id 1) then det (id 2), one after the other.
     // Admitted as `dinfer model register` admits them (offchain/inference/admission.ts).
+    onProgress("checking the PaddleOCR models and registering them; minting tokens");
     for (const kind of ["cls", "det"] as const) {
       const bytes = new Uint8Array(readFileSync(MODEL_FILES[kind]));
       await assertModelAdmitted({ bytes, path: MODEL_FILES[kind], tolerance: toleranceFromChain(DEVNET_TOLERANCE) });
@@ -236,6 +259,7 @@ export async function startDevnet({
       owner.send({ ...token, functionName: "mint", args: [dapp.address, dappFunds] }),
     ];
     await Promise.all([registered, ...minted]);
+    onProgress(`staking ${providerAccounts.length} provider(s) and ${verifierAccounts.length} verifier(s)`);
     // Each account approves, then stakes: two blocks for all of them.
     await Promise.all(
       stakers.map(async ({ account, amount, roles }) => {
@@ -245,8 +269,8 @@ export async function startDevnet({
     const dappSender = await senderOf(dapp);
 
     const tempDir = (prefix: string) => mkdtempSync(path.join(root, `${prefix}-`));
-    const uploadToken = randomBytes(16).toString("hex");
-    const blobServer = await startBlobServer({ store: new LocalBlobStore({ dir: tempDir("dapp-blobs") }), port: 0, uploadToken, closeGraceMs: 1_000 });
+    onProgress("starting the dApp's blob server");
+    const blobServer = await startBlobServer({ store: new LocalBlobStore({ dir: blobDir ?? tempDir("dapp-blobs") }), port: blobPort, uploadToken, closeGraceMs: 1_000 });
     cleanups.push(() => blobServer.close());
 
     return {

@@ -8,10 +8,12 @@ import { mkdirSync } from "node:fs";
 import path from "node:path";
 
 import type { Registry } from "prom-client";
+import type { Address, PublicClient } from "viem";
 
 import type { LogPoller } from "../chain/poller.js";
 import { createInferenceRunner, type InferenceRunner } from "../inference/runner.js";
 import type { Logger } from "../log.js";
+import { claimDataDir, JOURNAL_FILE } from "../state/data-dir.js";
 import { Journal } from "../state/journal.js";
 import { LocalBlobStore } from "../storage/local.js";
 import { startBlobServer, type BlobServer } from "../storage/server.js";
@@ -19,6 +21,11 @@ import { startMetricsServer } from "./metrics.js";
 
 export type OpenDaemonServicesParameters = {
   dataDir: string;
+  /**
+   * The chain and deployment the daemon runs on: the data dir is claimed for them (offchain/state/data-dir.ts),
+   * so a dir from another deployment is refused with the fix and one from a reset chain starts a fresh journal.
+   */
+  chain: { publicClient: PublicClient; chainId: number; market: Address };
   /** Inference threads (the runner's default when left out). */
   threads?: number;
   /** Hashing threads (the runner's default when left out). */
@@ -48,6 +55,7 @@ export type DaemonServices = {
 /** Opens the journal, blob store, inference runner, blob server and metrics server; closes what it opened if one fails. */
 export async function openDaemonServices({
   dataDir,
+  chain,
   threads,
   hashThreads,
   host,
@@ -58,7 +66,9 @@ export async function openDaemonServices({
   log,
 }: OpenDaemonServicesParameters): Promise<DaemonServices> {
   mkdirSync(dataDir, { recursive: true });
-  const journal = new Journal({ path: path.join(dataDir, "journal.sqlite"), logger: log });
+  const genesis = await chain.publicClient.getBlock({ blockNumber: 0n });
+  claimDataDir({ dir: dataDir, owner: { chainId: chain.chainId, market: chain.market, genesisHash: genesis.hash! }, log });
+  const journal = new Journal({ path: path.join(dataDir, JOURNAL_FILE), logger: log });
   const store = new LocalBlobStore({ dir: path.join(dataDir, "blobs") });
   const closers: (() => Promise<unknown> | unknown)[] = [() => journal.close()];
   const close = async () => {

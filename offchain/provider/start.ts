@@ -74,7 +74,7 @@ export async function runWorker({ options, log, signal, env = process.env, onRea
   const { publicClient, walletClient, account, chainId, deployment } = chain;
   const sender = new TxSender({ publicClient, walletClient: walletClient!, logger: log.child({ component: "sender" }) });
 
-  const services = await openDaemonServices({ ...options, registry: metrics.registry, log });
+  const services = await openDaemonServices({ ...options, chain: { publicClient, chainId, market: deployment.market }, registry: metrics.registry, log });
   const { journal, store, runner, blobServer, metricsUrl, publicUrl } = services;
   try {
     const models = await prepareModels({ served: options.models, publicClient, deployment, log });

@@ -143,6 +143,8 @@ export type WaitForResultParameters = {
   ipfsGateway?: string;
   maxBytes?: number;
   signal?: AbortSignal;
+  /** Told the job's state at every read, before the wait ends (a progress display: offchain/sdk/progress.ts). */
+  onRecord?: (record: JobRecord) => void | Promise<void>;
 };
 
 export type JobResult = { record: JobRecord; output: Uint8Array; outputRoot: Hex; final: boolean };
@@ -159,11 +161,13 @@ export async function waitForResult({
   ipfsGateway,
   maxBytes,
   signal,
+  onRecord,
 }: WaitForResultParameters): Promise<JobResult> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     signal?.throwIfAborted();
     const record = await readJob({ client: publicClient, market, jobId, fromBlock });
+    await onRecord?.(record);
     const { status } = record.job;
     if (status === JobStatus.Expired || status === JobStatus.Slashed) {
       throw new NonRetryableError(`job ${jobId} ended ${status === JobStatus.Expired ? "expired" : "slashed"}: no result`, {

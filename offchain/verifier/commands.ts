@@ -40,6 +40,7 @@ const VERIFIER_ENV_NAMES = [
   "metricsPort",
   "confirmations",
   "pollIntervalMs",
+  "statusIntervalMs",
   "allowFileUris",
   "outputReserveSeconds",
   "keeper",

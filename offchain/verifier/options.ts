@@ -48,6 +48,8 @@ export const VerifierOptionsSchema = ChainOptionsSchema.extend({
   stake: wei.optional(),
   confirmations: z.coerce.number().int().min(0).default(0),
   pollIntervalMs: z.coerce.number().int().positive().default(500),
+  /** How often an idle verifier logs its one-line status (offchain/verifier/status.ts). */
+  statusIntervalMs: z.coerce.number().int().positive().default(60_000),
   inferenceTimeoutMs: z.coerce.number().int().positive().default(120_000),
   maxInputBytes: z.coerce.number().int().positive().default(16 * 1024 * 1024),
   maxOutputBytes: z.coerce.number().int().positive().default(64 * 1024 * 1024),

@@ -24,6 +24,7 @@ import { journalCursorStore } from "../state/cursor-store.js";
 import { prepareVerifierModel, warmVerifierModels } from "./judge.js";
 import { createVerifierMetrics } from "./metrics.js";
 import type { VerifierOptions } from "./options.js";
+import { startIdleStatus } from "./status.js";
 import { SLASH_EVENTS, VERIFIER_SET_EVENTS, VerifierDaemon } from "./verifier.js";
 
 export type RunVerifierParameters = {
@@ -57,7 +58,7 @@ export async function runVerifier({ options, log, signal, env = process.env, onR
   await ensureVerifier({ publicClient, sender, deployment, account: account!.address, stake: options.stake, log });
 
   const metrics = createVerifierMetrics();
-  const services = await openDaemonServices({ ...options, registry: metrics.registry, log });
+  const services = await openDaemonServices({ ...options, chain: { publicClient, chainId, market: deployment.market }, registry: metrics.registry, log });
   const { journal, store, runner, blobServer, metricsUrl, publicUrl } = services;
   try {
     const models = await Promise.all(options.models.map((m) => prepareVerifierModel({ ...m, publicClient, deployment })));
@@ -122,7 +123,12 @@ export async function runVerifier({ options, log, signal, env = process.env, onR
       metrics_url: metricsUrl,
     });
     onReady?.({ blobUrl: blobServer.url, metricsUrl, account: account!.address });
-    await runDaemonLoop({ poller, daemon, intervalMs: options.pollIntervalMs, signal, log });
+    const stopStatus = startIdleStatus({ daemon, publicClient, staking: deployment.staking, account: account!.address, intervalMs: options.statusIntervalMs, log });
+    try {
+      await runDaemonLoop({ poller, daemon, intervalMs: options.pollIntervalMs, signal, log });
+    } finally {
+      stopStatus();
+    }
   } finally {
     await services.close();
     log.info({ msg: "verifier stopped" });

@@ -65,6 +65,7 @@ import {
 } from "./decide.js";
 import { describe, fetchJobInput, fetchOutput, judge, providerOutputLocations, type VerifierModel } from "./judge.js";
 import type { VerifierMetrics } from "./metrics.js";
+import type { VerifierActivity } from "./status.js";
 import {
   jobTermsOf,
   readAudit,
@@ -192,6 +193,8 @@ export class VerifierDaemon {
   private sending = 0;
   private approved = false;
   private creditsCheckedAt = 0;
+  /** Since the start, for the idle status line: JobPosted seen (and of served models), jobs we were drawn to audit. */
+  private readonly seen = { jobs: 0, served: 0, drawn: new Set<bigint>() };
 
   constructor(parameters: VerifierDaemonParameters) {
     this.p = parameters;
@@ -236,6 +239,8 @@ export class VerifierDaemon {
         if (existing) continue;
         // A job of a model we cannot re-execute is recorded closed: its later events are not ours.
         const served = this.models.has(modelId);
+        this.seen.jobs += 1;
+        if (served) this.seen.served += 1;
         const data: VerifierJobData = { postedBlock: log.blockNumber, modelId, ...(served ? {} : { outcome: "model not served" }) };
         this.p.journal.upsertJob<VerifierJobData>({ jobId, role: "auditor", status: served ? "open" : "done", data });
         this.p.log.debug({ msg: "job seen", job_id: jobId.toString(), model_id: modelId, served });
@@ -344,6 +349,16 @@ export class VerifierDaemon {
     return this.inFlight.size;
   }
 
+  /** What it saw since the start (for the idle status line, offchain/verifier/status.ts). */
+  activity(): VerifierActivity {
+    return {
+      jobsSeen: this.seen.jobs,
+      jobsServed: this.seen.served,
+      drawn: this.seen.drawn.size,
+      open: this.p.journal.listJobs({ status: OPEN }).length,
+    };
+  }
+
   // ------------------------------------------------------------------ keeper: verifier weights
 
   /** Checks the accounts named in `Slashed` events whose check is due, one pass at a time. */
@@ -431,6 +446,7 @@ export class VerifierDaemon {
       job.status === JobStatus.Disputed ? readDispute({ ...r, jobId }) : Promise.resolve(NO_DISPUTE),
       seedMined ? readAuditorOf({ ...r, jobId, job }) : Promise.resolve(undefined),
     ]);
+    if (drawnAuditor !== undefined && sameAddress(drawnAuditor, this.p.account)) this.seen.drawn.add(jobId);
     const votes = dispute.state >= DisputeState.Voting ? await readVotes({ ...r, jobId, committee: dispute.committee }) : [];
     return {
       me: this.p.account,

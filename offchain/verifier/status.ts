@@ -1,0 +1,95 @@
+/**
+ * The verifier's periodic status line. A verifier is drawn as auditor for a share of the sampled jobs
+ * equal to its share of the verifier set's weight, so a small one can wait many minutes between two
+ * draws: without a word it looks dead. Every `statusIntervalMs` (a minute) while no step runs, it logs
+ * one INFO line saying what it watches and why it is quiet.
+ */
+import type { Address, PublicClient } from "viem";
+
+import { abiOf } from "../chain/artifacts.js";
+import { formatTokens } from "../chain/format.js";
+import type { Logger } from "../log.js";
+
+/** What the verifier has seen since it started. */
+export type VerifierActivity = {
+  /** JobPosted events seen. */
+  jobsSeen: number;
+  /** Of them, jobs of a model it serves. */
+  jobsServed: number;
+  /** Jobs it was drawn to audit. */
+  drawn: number;
+  /** Jobs it still follows (open in its journal). */
+  open: number;
+};
+
+export type VerifierStatus = VerifierActivity & {
+  /** Our weight in the verifier set and the set's total, at the head. */
+  weight: bigint;
+  totalWeight: bigint;
+  /** Seconds since the start. */
+  uptimeS: number;
+};
+
+/** "idle: verifier set share 25.0% (1,000 of 4,000 DINF), 12 jobs seen (12 of served models), not drawn yet, 0 open, up 5m". */
+export function formatVerifierStatus(status: VerifierStatus): string {
+  const { weight, totalWeight, jobsSeen, jobsServed, drawn, open } = status;
+  const share = totalWeight === 0n ? "not in the verifier set" : `verifier set share ${(Number((weight * 10_000n) / totalWeight) / 100).toFixed(1)}% (${formatTokens(weight)} of ${formatTokens(totalWeight)})`;
+  const seen = `${jobsSeen} job${jobsSeen === 1 ? "" : "s"} seen (${jobsServed} of served models)`;
+  const draws = drawn === 0 ? "not drawn yet" : `drawn as auditor for ${drawn}`;
+  return `idle: ${share}, ${seen}, ${draws}, ${open} open, up ${formatUptime(status.uptimeS)}`;
+}
+
+function formatUptime(seconds: number): string {
+  const s = Math.floor(seconds);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
+}
+
+/** Our weight in the verifier set and the set's total, at `blockNumber`. */
+export async function readVerifierWeight({ publicClient, staking, account, blockNumber }: { publicClient: PublicClient; staking: Address; account: Address; blockNumber: bigint }) {
+  const contract = { address: staking, abi: abiOf("Staking") };
+  const [weight, totalWeight] = await Promise.all([
+    publicClient.readContract({ ...contract, functionName: "verifierWeightAt", args: [account, blockNumber] }) as Promise<bigint>,
+    publicClient.readContract({ ...contract, functionName: "totalVerifierWeightAt", args: [blockNumber] }) as Promise<bigint>,
+  ]);
+  return { weight, totalWeight };
+}
+
+export type StartIdleStatusParameters = {
+  daemon: { activity(): VerifierActivity; readonly busy: number };
+  publicClient: PublicClient;
+  staking: Address;
+  account: Address;
+  intervalMs: number;
+  log: Logger;
+  now?: () => number;
+};
+
+/** Logs `formatVerifierStatus` every `intervalMs` while the daemon runs no step; returns the stop function. */
+export function startIdleStatus({ daemon, publicClient, staking, account, intervalMs, log, now = Date.now }: StartIdleStatusParameters): () => void {
+  const started = now();
+  let running = false;
+  const timer = setInterval(() => {
+    if (running || daemon.busy > 0) return;
+    running = true;
+    (async () => {
+      const blockNumber = await publicClient.getBlockNumber({ cacheTime: 0 });
+      const { weight, totalWeight } = await readVerifierWeight({ publicClient, staking, account, blockNumber });
+      const status: VerifierStatus = { ...daemon.activity(), weight, totalWeight, uptimeS: (now() - started) / 1000 };
+      log.info({
+        msg: formatVerifierStatus(status),
+        weight: weight.toString(),
+        total_weight: totalWeight.toString(),
+        jobs_seen: status.jobsSeen,
+        jobs_served: status.jobsServed,
+        drawn: status.drawn,
+        open: status.open,
+      });
+    })()
+      .catch((error) => log.debug({ msg: "status read failed", err: error instanceof Error ? error.message : String(error) }))
+      .finally(() => (running = false));
+  }, intervalMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}
