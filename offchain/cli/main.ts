@@ -92,7 +92,7 @@ export function buildProgram(): Command {
       const options = loadOptions({
         schema: WorkerOptionsSchema,
         file,
-        env: envOptions([...CHAIN_OPTION_NAMES, "ep", "dataDir", "port", "publicUrl", "metricsPort", "confirmations", "pollIntervalMs", "allowFileUris"]),
+        env: envOptions([...CHAIN_OPTION_NAMES, "ep", "dataDir", "port", "publicUrl", "metricsPort", "confirmations", "pollIntervalMs", "statusIntervalMs", "allowFileUris"]),
         flags: {
           ...chain,
           models,

@@ -18,6 +18,9 @@
  * then fails the load with InferenceRunError (nothing is cached), a built probe leaves the
  * requested provider in place, untested. The result says which provider was chosen and why.
  */
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
+
 import * as ort from "onnxruntime-node";
 import type { Hex } from "viem";
 
@@ -74,6 +77,10 @@ export type CreateModelSessionParameters = SelectSessionOptions & {
 };
 
 export type CreateModelSessionReturnType = ProviderSelection & { session: ModelSession };
+
+// onnxruntime's own log (environment creation, graph optimizer warnings) prints past the daemons'
+// JSON logs on stderr: errors only, in every thread that imports this module, before its first session.
+ort.env.logLevel = "error";
 
 /** Default session options: sequential execution, full graph optimization, errors-only runtime logs. */
 export const DEFAULT_SESSION_OPTIONS: ort.InferenceSession.SessionOptions = {
@@ -399,7 +406,34 @@ function finish(context: SelectContext, chosen: Omit<CreateModelSessionReturnTyp
 }
 
 async function createOrtSession({ bytes, ep, options }: { bytes: Uint8Array; ep: ExecutionProvider; options: ort.InferenceSession.SessionOptions }): Promise<ModelSession> {
+  if (ep === "webgpu" && !hasVulkanLoader()) {
+    // Dawn (WebGPU's backend) would print its own "Couldn't load Vulkan" warning to stderr, past
+    // onnxruntime's log level, into the daemons' JSON log stream: say it here instead.
+    throw new Error("no Vulkan loader (libvulkan.so.1) on this machine: WebGPU needs it and a GPU driver (Debian: apt-get install libvulkan1)");
+  }
   return ort.InferenceSession.create(bytes, { ...options, executionProviders: [ep] });
+}
+
+let vulkanLoader: boolean | undefined;
+
+/**
+ * Whether the dynamic loader can find libvulkan.so.1 (Linux: the loader cache or LD_LIBRARY_PATH);
+ * true elsewhere (Dawn uses Metal or Direct3D there).
+ */
+export function hasVulkanLoader({ platform = process.platform, env = process.env }: { platform?: NodeJS.Platform; env?: NodeJS.ProcessEnv } = {}): boolean {
+  if (platform !== "linux") return true;
+  if (vulkanLoader !== undefined && env === process.env) return vulkanLoader;
+  const dirs = (env.LD_LIBRARY_PATH ?? "").split(":").filter(Boolean);
+  let found = dirs.some((dir) => existsSync(path.join(dir, "libvulkan.so.1")));
+  if (!found) {
+    try {
+      found = readFileSync("/etc/ld.so.cache").includes("libvulkan.so.1");
+    } catch {
+      found = ["/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib", "/usr/local/lib"].some((dir) => existsSync(path.join(dir, "libvulkan.so.1")));
+    }
+  }
+  if (env === process.env) vulkanLoader = found;
+  return found;
 }
 
 /** Providers onnxruntime lists, GPU ones first (cuda is listed even when its libraries are not installed). */

@@ -55,6 +55,8 @@ export const WorkerOptionsSchema = ChainOptionsSchema.extend({
   secretEnv: z.string().default("DINFER_WORKER_SECRET"),
   confirmations: z.coerce.number().int().min(0).default(0),
   pollIntervalMs: z.coerce.number().int().positive().default(500),
+  /** How often an idle worker logs its one-line status (offchain/provider/status.ts). */
+  statusIntervalMs: z.coerce.number().int().positive().default(60_000),
   /**
    * How often the chain is read when nothing is due (no job open, or every open one asleep for a
    * while): an idle worker then makes under one RPC request a second. A job posted meanwhile is

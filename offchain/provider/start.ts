@@ -17,12 +17,14 @@ import { resolvePrivateKey } from "../config/keys.js";
 import { ConfigError } from "../config/options.js";
 import { ModelSessionError } from "../inference/errors.js";
 import { loadModel } from "../inference/model.js";
+import { DEFAULT_SESSION_OPTIONS } from "../inference/session.js";
 import { assertFaultsAllowed } from "./fault.js";
 import type { Logger } from "../log.js";
 import { journalCursorStore } from "../state/cursor-store.js";
 import { createWorkerMetrics } from "./metrics.js";
 import { catchUpModels } from "./catch-up.js";
 import { runWorkerLoop } from "./loop.js";
+import { startWorkerStatus } from "./status.js";
 import { openDaemonServices } from "./services.js";
 import type { ChainOptions, ServedModel, WorkerOptions } from "./options.js";
 import { ProviderWorker, type LoadedModel } from "./worker.js";
@@ -146,15 +148,20 @@ export async function runWorker({ options, log, signal, env = process.env, onRea
       metrics_url: metricsUrl,
     });
     onReady?.({ blobUrl: blobServer.url, metricsUrl, account: account!.address });
-    await runWorkerLoop({
-      publicClient,
-      poller,
-      daemon: worker,
-      intervalMs: options.pollIntervalMs,
-      idleIntervalMs: Math.max(options.idlePollIntervalMs, options.pollIntervalMs),
-      signal,
-      log,
-    });
+    const stopStatus = startWorkerStatus({ daemon: worker, publicClient, staking: deployment.staking, account: account!.address, intervalMs: options.statusIntervalMs, log });
+    try {
+      await runWorkerLoop({
+        publicClient,
+        poller,
+        daemon: worker,
+        intervalMs: options.pollIntervalMs,
+        idleIntervalMs: Math.max(options.idlePollIntervalMs, options.pollIntervalMs),
+        signal,
+        log,
+      });
+    } finally {
+      stopStatus();
+    }
   } finally {
     await services.close();
     log.info({ msg: "worker stopped" });
@@ -213,7 +220,7 @@ async function prepareModel({
   const { bytes, hash } = await loadModel({ path: served.path, expectedHash: registered.modelHash });
   let session: ort.InferenceSession;
   try {
-    session = await ort.InferenceSession.create(bytes);
+    session = await ort.InferenceSession.create(bytes, { logSeverityLevel: DEFAULT_SESSION_OPTIONS.logSeverityLevel });
   } catch (cause) {
     throw new ModelSessionError({ modelHash: hash, problem: describeError(cause), cause });
   }

@@ -31,6 +31,7 @@ import { commitment, deriveSalt } from "../codec/commitment.js";
 import { outputRoot } from "../codec/merkle.js";
 import { blobId as blobIdOf, decodeTensorBlob } from "../codec/tensor.js";
 import { abiOf } from "../chain/artifacts.js";
+import { formatTokens } from "../chain/format.js";
 import type { Deployment } from "../chain/deployment.js";
 import { ContractRevertError } from "../chain/errors.js";
 import { applyJobLog, decodeJobLog, JobStatus, readJob, type Job, type JobRecord } from "../chain/jobs.js";
@@ -50,6 +51,7 @@ import type { LocalBlobStore } from "../storage/local.js";
 import { keeperJitter } from "../verifier/decide.js";
 import { applyFault, makeUpOutput, type Fault } from "./fault.js";
 import type { WorkerMetrics } from "./metrics.js";
+import type { WorkerActivity } from "./status.js";
 
 /** A model ready to serve: its file checked against the registry, its input metadata read. */
 export type LoadedModel = {
@@ -202,6 +204,8 @@ export class ProviderWorker {
   private freeStake?: { head: bigint; value: Promise<bigint> };
   /** Whether the last pass found nothing due soon (the loop may then poll the chain less often). */
   private quiet = false;
+  /** Since the start, for the idle status line: served jobs seen, and our confirmed actions by name. */
+  private readonly seen = { jobs: 0, actions: new Map<string, number>() };
 
   constructor(parameters: ProviderWorkerParameters) {
     this.p = parameters;
@@ -232,6 +236,7 @@ export class ProviderWorker {
       this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status: "candidate", data });
       if (poster !== undefined) this.posterOf.set(jobId, poster.toLowerCase());
       this.p.log.debug({ msg: "job seen", job_id: jobId.toString(), model_id: modelId });
+      this.seen.jobs++;
       added++;
     }
     return added;
@@ -341,6 +346,18 @@ export class ProviderWorker {
     return this.inFlight.size;
   }
 
+  /** What it saw and did since the start (for the idle status line, ./status.ts). */
+  activity(): WorkerActivity {
+    const count = (...actions: string[]) => actions.reduce((sum, action) => sum + (this.seen.actions.get(action) ?? 0), 0);
+    return {
+      jobsSeen: this.seen.jobs,
+      open: this.p.journal.listJobs({ status: OPEN }).length,
+      claimed: count("claim", "claimAndCommit"),
+      committed: count("commit", "claimAndCommit"),
+      revealed: count("reveal"),
+    };
+  }
+
   // ------------------------------------------------------------------ one job
 
   private async advance(jobId: bigint, data: JobData): Promise<void> {
@@ -387,7 +404,7 @@ export class ProviderWorker {
     const { job, jobId } = record;
     const model = this.models.get(job.modelId);
     if (!model) return this.skip(jobId, data, "model not served");
-    if (job.fee < model.minFee) return this.skip(jobId, data, `fee ${job.fee} below our price ${model.minFee}`);
+    if (job.fee < model.minFee) return this.skip(jobId, data, `fee ${formatTokens(job.fee)} below our price ${formatTokens(model.minFee)} (${job.fee} < ${model.minFee} wei)`);
     const now = await this.chainTime();
     if (now > BigInt(job.deadline)) return this.skip(jobId, data, "claim deadline passed");
     if (job.inlineOutput && this.p.fault?.mode === "withhold") return this.skip(jobId, data, "fault withhold: the job requires an inline output, which cannot be withheld");
@@ -411,7 +428,7 @@ export class ProviderWorker {
     const free = (await this.availableStake()) - this.promised();
     if (free < job.collateral) {
       this.wake.set(jobId, { time: (this.head?.timestamp ?? 0n) + 1n });
-      this.p.log.debug({ msg: "waiting for free stake", job_id: jobId.toString(), free: free.toString(), collateral: job.collateral.toString() });
+      this.p.log.debug({ msg: "waiting for free stake", job_id: jobId.toString(), free: free.toString(), free_tokens: formatTokens(free), collateral: job.collateral.toString(), collateral_tokens: formatTokens(job.collateral) });
       return false;
     }
     if (reserve) this.reserved.set(jobId, { amount: job.collateral });
@@ -500,7 +517,7 @@ export class ProviderWorker {
   private onTaken({ jobId, job }: JobRecord): void {
     this.p.metrics.jobs.inc({ outcome: "claimed" });
     this.p.metrics.active.inc();
-    this.p.log.info({ msg: "job claimed", job_id: jobId.toString(), model_id: job.modelId, fee: job.fee.toString() });
+    this.p.log.info({ msg: "job claimed", job_id: jobId.toString(), model_id: job.modelId, fee: job.fee.toString(), fee_tokens: formatTokens(job.fee), collateral: job.collateral.toString(), collateral_tokens: formatTokens(job.collateral) });
   }
 
   /** claim-first: our claimed job's run, then the commit. */
@@ -827,6 +844,7 @@ export class ProviderWorker {
       // receipt still leaves the record of which transaction did the action.
       const { hash, fee, receipt } = await send(({ hash: txHash, nonce }) => this.p.journal.markActionSent({ jobId, action, txHash, nonce }));
       this.p.journal.markActionConfirmed({ jobId, action, txHash: hash });
+      this.seen.actions.set(action, (this.seen.actions.get(action) ?? 0) + 1);
       this.seenBlock.set(jobId, receipt.blockNumber);
       const ms = performance.now() - started;
       this.p.metrics.gas.inc(Number(fee));
@@ -907,7 +925,7 @@ export class ProviderWorker {
     );
     // Refused: another keeper was first (or the job moved); the next read tells which.
     if (!expired) return;
-    this.p.log.info({ msg: "unclaimed job expired (keeper): the poster is refunded", job_id: jobId.toString(), poster: job.poster, refund: job.fee.toString() });
+    this.p.log.info({ msg: "unclaimed job expired (keeper): the poster is refunded", job_id: jobId.toString(), poster: job.poster, refund: job.fee.toString(), refund_tokens: formatTokens(job.fee) });
     this.end(jobId, data, "keeper_expired");
   }
 
@@ -1012,7 +1030,7 @@ export class ProviderWorker {
     });
     this.p.metrics.earnings.inc(Number(credits));
     this.p.metrics.gas.inc(Number(fee));
-    this.p.log.info({ msg: "earnings withdrawn", amount: credits.toString(), tx_hash: hash });
+    this.p.log.info({ msg: "earnings withdrawn", amount: credits.toString(), amount_tokens: formatTokens(credits), tx_hash: hash });
   }
 
   /** The blocks a committed job's reveal can land between, from the job's own terms. */

@@ -39,7 +39,8 @@ export function formatVerifierStatus(status: VerifierStatus): string {
   return `idle: ${share}, ${seen}, ${draws}, ${open} open, up ${formatUptime(status.uptimeS)}`;
 }
 
-function formatUptime(seconds: number): string {
+/** Up time for a status line: "45s", "5m", "2h05m". */
+export function formatUptime(seconds: number): string {
   const s = Math.floor(seconds);
   if (s < 60) return `${s}s`;
   if (s < 3600) return `${Math.floor(s / 60)}m`;

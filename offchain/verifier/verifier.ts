@@ -20,6 +20,7 @@ import type { Address, Hex, PublicClient } from "viem";
 import { maxUint256 } from "viem";
 
 import { abiOf } from "../chain/artifacts.js";
+import { formatTokens } from "../chain/format.js";
 import type { Deployment } from "../chain/deployment.js";
 import { ContractRevertError } from "../chain/errors.js";
 import { OutageLog } from "../chain/outage.js";
@@ -286,7 +287,7 @@ export class VerifierDaemon {
     this.p.metrics.penalties.inc({ kind }, count);
     this.p.metrics.penaltiesWei.inc(Number(amount));
     const as = kind === "auditor" ? "an auditor" : count > 1 ? `a voter (${count} seats)` : "a voter";
-    this.p.log.warn({ msg: `we were penalized as ${as}`, job_id: jobId.toString(), penalty: amount.toString() });
+    this.p.log.warn({ msg: `we were penalized as ${as}`, job_id: jobId.toString(), penalty: amount.toString(), penalty_tokens: formatTokens(amount) });
   }
 
   // ------------------------------------------------------------------ ticks
@@ -634,10 +635,11 @@ export class VerifierDaemon {
             job_id: jobId.toString(),
             provider: job.provider,
             bond: economics.bond.toString(),
+            bond_tokens: formatTokens(economics.bond),
             // The finder's share of a slash goes to the dApp that posted the job: a watchdog gets its bond back
             // (the slash repays what the bond paid the committee), nothing more.
-            if_faulted: `our bond back (${economics.ifFaulted.challengerGets}); the finder's share ${economics.ifFaulted.posterFinderShare} to the poster`,
-            if_upheld: `our bond lost: ${economics.ifUpheld.toProvider} of it to the provider, ${economics.ifUpheld.toCommittee} to the committee`,
+            if_faulted: `our bond back (${formatTokens(economics.ifFaulted.challengerGets)}); the finder's share ${formatTokens(economics.ifFaulted.posterFinderShare)} to the poster`,
+            if_upheld: `our bond lost: ${formatTokens(economics.ifUpheld.toProvider)} of it to the provider, ${formatTokens(economics.ifUpheld.toCommittee)} to the committee`,
           });
         }
         return;
@@ -910,7 +912,7 @@ export class VerifierDaemon {
       const { hash, fee } = await this.p.sender.send({ address, abi: abiOf(name), functionName: "withdraw", args: [] });
       this.p.metrics.rewards.inc({ source }, Number(amount));
       this.p.metrics.gas.inc(Number(fee));
-      this.p.log.info({ msg: "credits withdrawn", source, amount: amount.toString(), tx_hash: hash });
+      this.p.log.info({ msg: "credits withdrawn", source, amount: amount.toString(), amount_tokens: formatTokens(amount), tx_hash: hash });
     }
   }
 
