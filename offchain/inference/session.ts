@@ -78,16 +78,18 @@ export type CreateModelSessionParameters = SelectSessionOptions & {
 
 export type CreateModelSessionReturnType = ProviderSelection & { session: ModelSession };
 
-// onnxruntime's own log (environment creation, graph optimizer warnings) prints past the daemons'
-// JSON logs on stderr: errors only, in every thread that imports this module, before its first session.
-ort.env.logLevel = "error";
+// onnxruntime's own log prints past the daemons' JSON logs on stderr: graph optimizer warnings, and
+// errors such as "Failed to load library libonnxruntime_providers_shared.so" when `auto` tries CUDA
+// on a machine without it. Every error that matters reaches us as a thrown JS error, which we log:
+// fatal only, in every thread that imports this module, before its first session.
+ort.env.logLevel = "fatal";
 
-/** Default session options: sequential execution, full graph optimization, errors-only runtime logs. */
+/** Default session options: sequential execution, full graph optimization, no runtime log below fatal (see `ort.env.logLevel` above). */
 export const DEFAULT_SESSION_OPTIONS: ort.InferenceSession.SessionOptions = {
   graphOptimizationLevel: "all",
   executionMode: "sequential",
   interOpNumThreads: 1,
-  logSeverityLevel: 3,
+  logSeverityLevel: 4,
 };
 
 /** Default size of a dynamic dim in a probe built from metadata. */

@@ -4,6 +4,9 @@
  * stake from the real Staking contract and says what it has done.
  */
 import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { Writable } from "node:stream";
 
 import { network } from "hardhat";
@@ -12,6 +15,7 @@ import pino from "pino";
 import { parseEther } from "viem";
 
 import { ConfigError } from "../../offchain/config/options.js";
+import { hasVulkanLoader } from "../../offchain/inference/session.js";
 import { chooseLogFormat, createLogger } from "../../offchain/log.js";
 import { formatWorkerStatus, startWorkerStatus } from "../../offchain/provider/status.js";
 import { deploySystem, ROLE_PROVIDER, stake } from "../helpers/fixture.js";
@@ -61,6 +65,28 @@ describe("log format", function () {
     assert.equal(record.name, "verifier");
     assert.equal(record.level, 30);
     assert.equal(record.port, 8610);
+  });
+});
+
+describe("native noise", function () {
+  it("WebGPU is tried only where the Vulkan loader is found (LD_LIBRARY_PATH or the loader cache), always off Linux", () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "dinfer-vulkan-"));
+    try {
+      assert.equal(hasVulkanLoader({ platform: "darwin", env: {} }), true);
+      writeFileSync(path.join(dir, "libvulkan.so.1"), "");
+      assert.equal(hasVulkanLoader({ platform: "linux", env: { LD_LIBRARY_PATH: `/nonexistent:${dir}` } }), true);
+      rmSync(path.join(dir, "libvulkan.so.1"));
+      const cached = (() => {
+        try {
+          return readFileSync("/etc/ld.so.cache").includes("libvulkan.so.1");
+        } catch {
+          return undefined;
+        }
+      })();
+      if (cached !== undefined) assert.equal(hasVulkanLoader({ platform: "linux", env: { LD_LIBRARY_PATH: dir } }), cached);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
