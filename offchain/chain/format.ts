@@ -73,3 +73,11 @@ export function enumName(names: readonly string[], value: unknown): string {
   const index = Number(value);
   return Number.isInteger(index) && index >= 0 && index < names.length ? names[index]! : `unknown (${String(value)})`;
 }
+
+/** Up time for a status line: "45s", "5m", "2h05m". */
+export function formatUptime(seconds: number): string {
+  const s = Math.floor(seconds);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
+}

@@ -6,9 +6,8 @@
 import type { Address, PublicClient } from "viem";
 
 import { abiOf } from "../chain/artifacts.js";
-import { formatTokens } from "../chain/format.js";
+import { formatTokens, formatUptime } from "../chain/format.js";
 import type { Logger } from "../log.js";
-import { formatUptime } from "../verifier/status.js";
 
 /** What the worker has seen and done since it started. */
 export type WorkerActivity = {

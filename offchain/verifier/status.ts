@@ -7,7 +7,7 @@
 import type { Address, PublicClient } from "viem";
 
 import { abiOf } from "../chain/artifacts.js";
-import { formatTokens } from "../chain/format.js";
+import { formatTokens, formatUptime } from "../chain/format.js";
 import type { Logger } from "../log.js";
 
 /** What the verifier has seen since it started. */
@@ -37,14 +37,6 @@ export function formatVerifierStatus(status: VerifierStatus): string {
   const seen = `${jobsSeen} job${jobsSeen === 1 ? "" : "s"} seen (${jobsServed} of served models)`;
   const draws = drawn === 0 ? "not drawn yet" : `drawn as auditor for ${drawn}`;
   return `idle: ${share}, ${seen}, ${draws}, ${open} open, up ${formatUptime(status.uptimeS)}`;
-}
-
-/** Up time for a status line: "45s", "5m", "2h05m". */
-export function formatUptime(seconds: number): string {
-  const s = Math.floor(seconds);
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m`;
-  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
 }
 
 /** Our weight in the verifier set and the set's total, at `blockNumber`. */
