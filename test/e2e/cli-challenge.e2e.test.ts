@@ -2,7 +2,8 @@
  * An auditor's and a provider's commands as processes against a devnet (a real `hardhat node` on a
  * port of its own, the protocol deployed): `dinfer audit --model <id>=<path>` finds a revealed result
  * wrong, `dinfer challenge` shows the bond and refuses without --yes when stdin is not a terminal,
- * then challenges (the dispute is on chain, the bond left the account), and refuses once the window
+ * then challenges (the dispute is on chain, the bond left the account; `job status` shows the job
+ * revealed, then disputed with its bond), and refuses once the window
  * closed; the provider scripts stake with the DINFER_* variables the devnet prints and fail in one line.
  *
  * Run alone: `npx hardhat test mocha test/e2e/cli-challenge.e2e.test.ts`.
@@ -109,6 +110,15 @@ describe("dinfer audit --model id=path, dinfer challenge, the provider scripts (
 
   it("challenge shows the bond and what is won or lost, refuses without --yes off a terminal, then opens the dispute with the bond", async () => {
     const jobId = await revealedJob();
+    // What a dApp sees of it: revealed, the window's end, and an output its location does not serve.
+    const revealed = await dinfer("job", "status", String(jobId));
+    assert.equal(revealed.status, 0, revealed.stderr);
+    assert.match(revealed.stdout, new RegExp(`^job ${jobId}: revealed$`, "m"));
+    assert.match(revealed.stdout, /^ {2}provider 0x[0-9a-fA-F]{40}$/m);
+    assert.match(revealed.stdout, /^ {2}challenge window ends \d{4}-\d\d-\d\dT[\d:]+Z \(in (9|10)m/m);
+    assert.match(revealed.stdout, /^ {2}sampled for audit: no$/m);
+    assert.match(revealed.stdout, new RegExp(`^ {2}output: file://\\S+/output-${jobId} \\(not read: .+\\)$`, "m"));
+    assert.doesNotMatch(revealed.stdout, /dispute:/);
     assert.equal((await dinfer("token", "mint", "300")).status, 0);
     const before = await balance(auditor.address);
 
@@ -134,6 +144,16 @@ describe("dinfer audit --model id=path, dinfer challenge, the provider scripts (
     assert.equal(dispute.bond, bond);
     assert.equal(await balance(auditor.address), before - bond, "the bond left the account");
     assert.equal((await readJob({ client: devnet.publicClient, market: devnet.deployment.market, jobId })).job.status, JobStatus.Disputed);
+    const disputed = await dinfer("job", "status", String(jobId), "--json");
+    assert.equal(disputed.status, 0, disputed.stderr);
+    const shown = JSON.parse(disputed.stdout) as { state: string; verification: { dispute?: { reason: string; opener: string; bond: string; resolved?: unknown } } };
+    assert.equal(shown.state, "disputed");
+    assert.deepEqual(
+      { ...shown.verification.dispute, opener: shown.verification.dispute?.opener.toLowerCase() },
+      { reason: "challenge", opener: auditor.address.toLowerCase(), bond: String(bond) },
+      "the open dispute, its challenger and bond, unresolved",
+    );
+    assert.match((await dinfer("job", "status", String(jobId))).stdout, new RegExp(`^ {2}dispute: challenge by 0x[0-9a-fA-F]{40}, bond [\\d.]+ DINF, open$`, "m"));
 
     const again = await dinfer("challenge", String(jobId), "--yes");
     assert.equal(again.status, 1);
