@@ -1,6 +1,20 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.28;
 
+import {
+    EmptyModelHash,
+    EmptyUri,
+    InvalidTolerance,
+    ModelHashChanged,
+    ModelNotFound,
+    NonFiniteInputsChanged,
+    NotModelOwner,
+    RuntimeChanged,
+    ToleranceChanged,
+    TooManyModels,
+    ZeroAddress,
+    ZeroCollateral
+} from "./errors/Errors.sol";
 import {IModelRegistry} from "./interfaces/IModelRegistry.sol";
 
 /// @title ModelRegistry

@@ -3,6 +3,7 @@ pragma solidity ^0.8.28;
 
 import {Ownable, Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 
+import {InvalidParams, MarketAlreadySet, MarketNotSet, UnknownTerms, ZeroAddress} from "./errors/Errors.sol";
 import {IJobMarket} from "./interfaces/IJobMarket.sol";
 import {IProtocolTerms} from "./interfaces/IProtocolTerms.sol";
 import {IStaking} from "./interfaces/IStaking.sol";

@@ -8,7 +8,26 @@ import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/Reentrancy
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {Checkpoints} from "@openzeppelin/contracts/utils/structs/Checkpoints.sol";
 
+import {
+    AmountTooLarge,
+    InsufficientUnlockedStake,
+    InvalidParams,
+    InvalidRoles,
+    MinVerifierStakeBelowBond,
+    NotProtocol,
+    NotProvider,
+    NothingUnbonding,
+    ProtocolAlreadySet,
+    SnapshotInFuture,
+    TooManyExcluded,
+    UnbondingNotFinished,
+    UnbondingPeriodTooShort,
+    VerifierSetFull,
+    ZeroAddress,
+    ZeroAmount
+} from "./errors/Errors.sol";
 import {IStaking} from "./interfaces/IStaking.sol";
+import {TokenPull} from "./libraries/TokenPull.sol";
 
 /// @dev What Staking needs from the protocol's terms (IProtocolTerms implements it).
 interface IStakeRequirements {
@@ -38,6 +57,7 @@ interface ITermsHolder {
 /// draw never fails because the excluded accounts hold most of the weight.
 contract Staking is IStaking, Ownable2Step, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
+    using TokenPull for IERC20;
     using SafeCast for uint256;
     using Checkpoints for Checkpoints.Trace208;
 
@@ -110,10 +130,7 @@ contract Staking is IStaking, Ownable2Step, ReentrancyGuardTransient {
     function stake(uint256 amount, uint8 roles) external nonReentrant {
         if (amount == 0) revert ZeroAmount();
         if (roles == 0 || roles & ~ALL_ROLES != 0) revert InvalidRoles(roles);
-        uint256 before = token.balanceOf(address(this));
-        token.safeTransferFrom(msg.sender, address(this), amount);
-        uint256 received = token.balanceOf(address(this)) - before;
-        if (received != amount) revert TokenTransferMismatch(amount, received);
+        token.pullExactly(msg.sender, amount);
 
         Account storage acct = _accounts[msg.sender];
         uint256 newStake = uint256(acct.stake) + amount;

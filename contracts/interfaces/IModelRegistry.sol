@@ -59,20 +59,6 @@ interface IModelRegistry {
     event ModelActiveSet(uint256 indexed modelId, bool active);
     event ModelOwnershipTransferred(uint256 indexed modelId, address indexed from, address indexed to);
 
-    error ModelNotFound(uint256 modelId);
-    error NotModelOwner(uint256 modelId, address caller);
-    error EmptyModelHash();
-    error ModelHashChanged(bytes32 registered, bytes32 given);
-    /// @dev What a job is judged by never changes under it: a new tolerance or runtime is a new model.
-    error ToleranceChanged(uint256 modelId);
-    error RuntimeChanged(uint256 modelId);
-    error NonFiniteInputsChanged(uint256 modelId);
-    error EmptyUri();
-    error InvalidTolerance(ToleranceKind kind);
-    error ZeroCollateral();
-    error TooManyModels();
-    error ZeroAddress();
-
     /// @notice Registers a model; the caller becomes its owner. Returns the new model id (from 1).
     function register(ModelSpec calldata spec) external returns (uint256 modelId);
 

@@ -84,12 +84,6 @@ interface IProtocolTerms {
     event TermsSet(uint32 indexed version, MarketParams market, VerificationParams verification);
     event MarketSet(address market);
 
-    error UnknownTerms(uint256 version);
-    error InvalidParams(string reason);
-    error MarketAlreadySet();
-    error MarketNotSet();
-    error ZeroAddress();
-
     /// @notice Owner: a new version with these market parameters and the current verification parameters.
     function setParams(MarketParams calldata params) external;
 

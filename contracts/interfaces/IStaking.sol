@@ -57,24 +57,6 @@ interface IStaking {
     event ProtocolSet(address jobMarket, address verification);
     event ParamsSet(StakingParams params);
 
-    error ZeroAmount();
-    error InvalidRoles(uint8 roles);
-    error AmountTooLarge(uint256 amount);
-    error TokenTransferMismatch(uint256 expected, uint256 received);
-    error InsufficientUnlockedStake(address account, uint256 available, uint256 requested);
-    error NothingUnbonding(address account);
-    error UnbondingNotFinished(address account, uint256 unbondingEnd, uint256 nowTime);
-    error NotProvider(address account);
-    error NotProtocol(address caller);
-    error ProtocolAlreadySet();
-    error ZeroAddress();
-    error UnbondingPeriodTooShort(uint256 unbondingPeriod, uint256 required);
-    error MinVerifierStakeBelowBond(uint256 minVerifierStake, uint256 challengeBond);
-    error InvalidParams(string reason);
-    error TooManyExcluded(uint256 count, uint256 max);
-    error VerifierSetFull(uint256 max);
-    error SnapshotInFuture(uint256 snapshotBlock, uint256 currentBlock);
-
     /// @notice Deposits `amount` tokens as active stake and sets the account's role bits.
     /// @dev Fee-on-transfer tokens are rejected: the received amount must equal `amount`.
     function stake(uint256 amount, uint8 roles) external;

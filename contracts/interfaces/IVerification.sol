@@ -3,6 +3,7 @@ pragma solidity ^0.8.28;
 
 import {IJobMarket} from "./IJobMarket.sol";
 import {IProtocolTerms} from "./IProtocolTerms.sol";
+import {IPullPayments} from "./IPullPayments.sol";
 
 /// @title IVerification
 /// @notice Blind audits of sampled jobs, challenges and committee disputes over revealed results
@@ -59,9 +60,10 @@ import {IProtocolTerms} from "./IProtocolTerms.sol";
 /// more locations during the window and a dispute (`JobMarket.announceOutput`), and members try every announced
 /// location, the provider's URI and an equal-root auditor's copy until their commit deadline; an output no
 /// location serves by then counts as wrong.
-/// Amounts owed by this contract are pull payments: `credits` (bonds back, rewards) and the treasury.
+/// Amounts owed by this contract are pull payments: `credits` (bonds back, finder and provider shares,
+/// rewards; IPullPayments) and the treasury.
 /// Trust: the owner withdraws the treasury; parameters are the market's terms.
-interface IVerification {
+interface IVerification is IPullPayments {
     enum AuditState {
         None,
         /// the drawn auditor committed its root blind
@@ -168,38 +170,8 @@ interface IVerification {
         uint256 votesWrong,
         uint256 votesAuditorWrong
     );
-    event Credited(address indexed account, uint256 amount);
-    event Withdrawal(address indexed account, uint256 amount);
     event TreasuryCredited(uint256 amount);
     event TreasuryWithdrawn(address indexed to, uint256 amount);
-
-    error NotMarket(address caller);
-    error JobMismatch(uint256 jobId);
-    error WrongJobStatus(uint256 jobId, IJobMarket.JobStatus status);
-    error NotSampled(uint256 jobId);
-    error SeedNotReady(uint256 jobId, uint256 seedBlock);
-    error NotAuditor(uint256 jobId, address caller);
-    error AuditPending(uint256 jobId, uint256 auditCommitBy);
-    error AuditClosed(uint256 jobId);
-    error WrongAuditState(uint256 jobId, AuditState state);
-    error AuditCommitmentMismatch(uint256 jobId);
-    error ZeroCommitment();
-    error ZeroOutputRoot();
-    error DisputeExists(uint256 jobId);
-    error NoDispute(uint256 jobId);
-    error WrongDisputeState(uint256 jobId, DisputeState state);
-    error CommitteeSeedNotReady(uint256 jobId, uint256 seedBlock);
-    error NotCommitteeMember(uint256 jobId, address caller);
-    error VoteAlreadyCommitted(uint256 jobId, address voter);
-    error VoteAlreadyRevealed(uint256 jobId, address voter);
-    error VoteCommitmentMismatch(uint256 jobId, address voter);
-    error InvalidVote();
-    error VotingClosed(uint256 jobId, uint256 deadline, uint256 nowTime);
-    error VotingStillOpen(uint256 jobId, uint256 deadline, uint256 nowTime);
-    error DisputeStillOpen(uint256 jobId, uint256 resolvableAt, uint256 nowTime);
-    error TokenTransferMismatch(uint256 expected, uint256 received);
-    error NothingToWithdraw(address account);
-    error ZeroAddress();
 
     // ---------------------------------------------------------------- market hooks
 
@@ -273,9 +245,6 @@ interface IVerification {
 
     // ---------------------------------------------------------------- funds and governance
 
-    /// @notice Withdraws the caller's credits (bonds back, finder and provider shares).
-    function withdraw() external returns (uint256 amount);
-
     /// @notice Owner: withdraws the treasury (penalties, the rest of each split) to `to`.
     function withdrawTreasury(address to) external returns (uint256 amount);
 
@@ -286,6 +255,5 @@ interface IVerification {
     function audit(uint256 jobId) external view returns (Audit memory);
     function dispute(uint256 jobId) external view returns (Dispute memory);
     function voteOf(uint256 jobId, address voter) external view returns (bytes32 commitment, Vote vote);
-    function credits(address account) external view returns (uint256);
     function treasury() external view returns (uint256);
 }
