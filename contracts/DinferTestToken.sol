@@ -10,6 +10,7 @@ import {FaucetLimit} from "./errors/Errors.sol";
 /// @notice The protocol token for local and test deployments: a plain ERC20 with EIP-2612 permit and an
 /// open faucet. Never deploy it to a network where the token must have value.
 contract DinferTestToken is ERC20, ERC20Permit {
+    /// @notice Most tokens one `mint` may create.
     uint256 public constant FAUCET_LIMIT = 1_000_000 ether;
 
     constructor() ERC20("dinfer test token", "DINF") ERC20Permit("dinfer test token") {}

@@ -71,6 +71,7 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient, PullPa
     using SafeCast for uint256;
     using TokenPull for IERC20;
 
+    /// @notice Largest inline input or output, in bytes.
     uint256 public constant MAX_INLINE_BYTES = 4096;
     /// @dev blockhash reaches this many blocks back: a reveal must come within it of its seed block.
     uint256 private constant BLOCKHASH_REACH = 256;
@@ -87,7 +88,9 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient, PullPa
         uint128 auditPool;
     }
 
+    /// @notice Holds the providers' collateral.
     IStaking public immutable staking;
+    /// @notice The models jobs are posted for.
     IModelRegistry public immutable registry;
     /// @notice Seed source; zero means `blockhash` (an immutable, so sampling costs no storage read).
     IRandomness public immutable randomness;
@@ -100,6 +103,7 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient, PullPa
         uint32 termsVersion;
     }
 
+    /// @inheritdoc IJobMarket
     address public verification;
     Counters private _counters;
     Accrued private _accrued;
@@ -388,10 +392,12 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient, PullPa
         return _jobHashes[jobId];
     }
 
+    /// @inheritdoc IJobMarket
     function protocolFees() external view returns (uint256) {
         return _accrued.protocolFees;
     }
 
+    /// @inheritdoc IJobMarket
     function auditPool() external view returns (uint256) {
         return _accrued.auditPool;
     }

@@ -46,6 +46,7 @@ contract ModelRegistry is IModelRegistry {
     /// @dev JobMarket stores model ids in 24 bits.
     uint256 private constant MAX_MODELS = type(uint24).max;
 
+    /// @inheritdoc IModelRegistry
     uint256 public modelCount;
     mapping(uint256 modelId => Record) private _models;
 

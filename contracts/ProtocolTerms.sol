@@ -20,8 +20,11 @@ contract ProtocolTerms is IProtocolTerms, Ownable2Step {
     /// auditor and the members drawn before it, and `Staking.drawVerifier` takes at most 16 exclusions.
     uint256 public constant MAX_COMMITTEE_SIZE = 13;
 
+    /// @notice The Staking contract whose parameters every version must fit.
     IStaking public immutable staking;
+    /// @notice The market that adopts every new version (zero until `setMarket`).
     address public market;
+    /// @inheritdoc IProtocolTerms
     uint32 public termsVersion;
     /// @dev Only grow: jobs keep their version, so what Staking must cover is the largest ever set.
     uint128 private _maxLifetime;

@@ -46,6 +46,8 @@ import {TokenPull} from "./libraries/TokenPull.sol";
 
 /// @dev The JobMarket's seed source (a public immutable of JobMarket, not part of IJobMarket).
 interface IMarketRandomness {
+    /// @notice The market's seed source; zero means blockhash.
+    /// @return the randomness contract
     function randomness() external view returns (IRandomness);
 }
 
@@ -126,7 +128,9 @@ contract Verification is IVerification, Ownable2Step, ReentrancyGuardTransient, 
         uint256 bondVoterPay;
     }
 
+    /// @notice The market whose jobs are audited and disputed.
     IJobMarket public immutable market;
+    /// @notice Holds the stake that slashes and penalties take from.
     IStaking public immutable staking;
     /// @notice The market's seed source, read once; zero means blockhash.
     IRandomness public immutable randomness;
@@ -447,10 +451,12 @@ contract Verification is IVerification, Ownable2Step, ReentrancyGuardTransient, 
 
     // ---------------------------------------------------------------- views
 
+    /// @inheritdoc IVerification
     function audit(uint256 jobId) external view returns (Audit memory) {
         return _audits[jobId];
     }
 
+    /// @inheritdoc IVerification
     function dispute(uint256 jobId) external view returns (Dispute memory) {
         DisputeRecord storage d = _disputes[jobId];
         return Dispute({
@@ -469,11 +475,13 @@ contract Verification is IVerification, Ownable2Step, ReentrancyGuardTransient, 
         });
     }
 
+    /// @inheritdoc IVerification
     function voteOf(uint256 jobId, address voter) external view returns (bytes32 commitment, Vote vote) {
         Ballot storage b = _ballots[jobId][voter];
         return (b.commitment, b.vote);
     }
 
+    /// @inheritdoc IVerification
     function treasury() external view returns (uint256) {
         return _treasury;
     }

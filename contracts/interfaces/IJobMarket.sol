@@ -224,19 +224,43 @@ interface IJobMarket is IPullPayments {
     /// block) counts as sampled: waiting must never help a provider escape an audit. A seed within reach
     /// that the randomness source has not delivered yet reads (0, false), as before the seed block (the
     /// reveal waits for it too). `terms` is the job's terms version.
+    /// @param jobId the job
+    /// @param commitBlock the block the job was committed in
+    /// @param terms the job's terms version
+    /// @return seed the sampling seed (zero: not known yet, or out of reach)
+    /// @return sampled whether the job is audited
     function samplingOf(uint256 jobId, uint256 commitBlock, uint256 terms) external view returns (bytes32 seed, bool sampled);
 
     /// @notice The stored hash of a job's current state, `keccak256(abi.encode(job))` (zero for an unknown id).
+    /// @param jobId the job
+    /// @return the hash
     function jobHash(uint256 jobId) external view returns (bytes32);
 
+    /// @notice How many jobs were posted; ids run from 1 to this.
+    /// @return the last job id
     function jobCount() external view returns (uint256);
+
+    /// @notice Protocol fees accrued and not yet withdrawn by the owner.
+    /// @return the amount
     function protocolFees() external view returns (uint256);
+
+    /// @notice The audit pool: what audit rewards and committee pay are paid from.
+    /// @return the amount
     function auditPool() external view returns (uint256);
+
     /// @notice The market half of the current terms version (what a job posted now gets).
+    /// @return the parameters
     function params() external view returns (IProtocolTerms.MarketParams memory);
+
     /// @notice The current terms version (new jobs get it).
+    /// @return the version
     function termsVersion() external view returns (uint32);
+
     /// @notice The versioned protocol terms (IProtocolTerms).
+    /// @return the terms contract
     function terms() external view returns (IProtocolTerms);
+
+    /// @notice The Verification contract (zero until the owner sets it).
+    /// @return its address
     function verification() external view returns (address);
 }

@@ -74,10 +74,19 @@ interface IModelRegistry {
     /// @notice Hands a model to a new owner (owner only).
     function transferModel(uint256 modelId, address to) external;
 
+    /// @notice A registered model: its owner, spec (hash, URI, runtime, tolerance, prices) and whether it is active.
+    /// @param modelId the model
+    /// @return the model (zero owner: not registered)
     function model(uint256 modelId) external view returns (Model memory);
 
     /// @notice The fields the JobMarket needs, from one storage slot.
+    /// @param modelId the model
+    /// @return active whether it accepts jobs
+    /// @return priceFloor the lowest fee a job may pay
+    /// @return minCollateral the collateral a provider locks per job
     function terms(uint256 modelId) external view returns (bool active, uint96 priceFloor, uint96 minCollateral);
 
+    /// @notice How many models were registered; ids run from 1 to this.
+    /// @return the last model id
     function modelCount() external view returns (uint256);
 }

@@ -192,11 +192,16 @@ interface IVerification is IPullPayments {
     /// reach, or the verifier set was empty): once recorded, the recorded one; before, while the job is
     /// Committed, `Staking.drawVerifier(uint256(keccak256(abi.encode(seed, jobId, "audit"))), job.commitBlock,
     /// [provider, poster])`. Reverts `JobMismatch` for a state that is not the stored one.
+    /// @param jobId the job
+    /// @param job the job's current state
+    /// @return the auditor, or zero
     function auditorOf(uint256 jobId, IJobMarket.Job calldata job) external view returns (address);
 
     /// @notice Last second the auditor of a job committed with `job` may commit blind: the commit time plus
     /// the job's `auditCommitTimeout`, capped at `job.deadline - 1` so that the provider always has a second
     /// to reveal in.
+    /// @param job the job's state when committed
+    /// @return the timestamp (inclusive)
     function auditCommitBy(IJobMarket.Job calldata job) external view returns (uint256);
 
     /// @notice The drawn auditor commits its output root blind while the job is Committed, until
@@ -252,8 +257,23 @@ interface IVerification is IPullPayments {
 
     /// @notice A job's audit record (the market pays a blind auditor in state Committed the finder's share
     /// when the provider withholds its reveal).
+    /// @param jobId the job
+    /// @return the auditor, its state, commit block, commitment and revealed root (zero values: no audit)
     function audit(uint256 jobId) external view returns (Audit memory);
+
+    /// @notice A job's dispute: who opened it and why, the bond, the deadlines, the committee and the outcome.
+    /// @param jobId the job
+    /// @return the dispute (state None: no dispute)
     function dispute(uint256 jobId) external view returns (Dispute memory);
+
+    /// @notice A committee member's vote in a job's dispute.
+    /// @param jobId the job
+    /// @param voter the member
+    /// @return commitment the committed hash (zero: not committed)
+    /// @return vote the revealed vote (None: not revealed)
     function voteOf(uint256 jobId, address voter) external view returns (bytes32 commitment, Vote vote);
+
+    /// @notice What the owner can withdraw: penalties and the rest of each split.
+    /// @return the treasury's balance
     function treasury() external view returns (uint256);
 }
