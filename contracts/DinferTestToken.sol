@@ -4,13 +4,14 @@ pragma solidity ^0.8.28;
 import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
 import {ERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/ERC20Permit.sol";
 
+import {FaucetLimit} from "./errors/Errors.sol";
+
 /// @title DinferTestToken
 /// @notice The protocol token for local and test deployments: a plain ERC20 with EIP-2612 permit and an
 /// open faucet. Never deploy it to a network where the token must have value.
 contract DinferTestToken is ERC20, ERC20Permit {
+    /// @notice Most tokens one `mint` may create.
     uint256 public constant FAUCET_LIMIT = 1_000_000 ether;
-
-    error FaucetLimit(uint256 requested, uint256 limit);
 
     constructor() ERC20("dinfer test token", "DINF") ERC20Permit("dinfer test token") {}
 

@@ -8,6 +8,41 @@ import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
+import {PullPayments} from "./base/PullPayments.sol";
+import {
+    CallbackGasTooHigh,
+    CallbackNeedsContract,
+    CommitmentMismatch,
+    DeadlineNotPassed,
+    DeadlinePassed,
+    FeeBelowFloor,
+    FeeTooLarge,
+    InlineOutputRequired,
+    InputHashMismatch,
+    InputTooLarge,
+    InputUriWithInlineInput,
+    InsufficientGasForCallback,
+    InvalidClaimBy,
+    JobMismatch,
+    JobNotFound,
+    MissingInput,
+    ModelIdTooLarge,
+    ModelInactive,
+    NotJobProvider,
+    NotTerms,
+    NotVerification,
+    NothingToWithdraw,
+    OutputRootMismatch,
+    OutputTooLarge,
+    SeedNotReady,
+    SeedOutOfReach,
+    VerificationAlreadySet,
+    WrongStatus,
+    ZeroAddress,
+    ZeroAmount,
+    ZeroCommitment,
+    ZeroOutputRoot
+} from "./errors/Errors.sol";
 import {IDinferConsumer} from "./interfaces/IDinferConsumer.sol";
 import {IJobMarket} from "./interfaces/IJobMarket.sol";
 import {IModelRegistry} from "./interfaces/IModelRegistry.sol";
@@ -18,6 +53,7 @@ import {IVerification} from "./interfaces/IVerification.sol";
 import {Commitments} from "./libraries/Commitments.sol";
 import {FeeMath} from "./libraries/FeeMath.sol";
 import {OutputRoot} from "./libraries/OutputRoot.sol";
+import {TokenPull} from "./libraries/TokenPull.sol";
 
 /// @title JobMarket
 /// @notice Escrowed inference jobs: post, claim, commit, reveal, finalize or expire, with pull payments.
@@ -30,10 +66,12 @@ import {OutputRoot} from "./libraries/OutputRoot.sol";
 /// by comes from it; the market keeps a copy of each version's market half, one slot, for its own steps.
 /// Trust: the owner sets, once, the Verification contract, which may put revealed jobs under dispute, settle
 /// them and pay from the audit pool; the terms contract hands new versions over.
-contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient {
+contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient, PullPayments {
     using SafeERC20 for IERC20;
     using SafeCast for uint256;
+    using TokenPull for IERC20;
 
+    /// @notice Largest inline input or output, in bytes.
     uint256 public constant MAX_INLINE_BYTES = 4096;
     /// @dev blockhash reaches this many blocks back: a reveal must come within it of its seed block.
     uint256 private constant BLOCKHASH_REACH = 256;
@@ -50,8 +88,9 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient {
         uint128 auditPool;
     }
 
-    IERC20 public immutable token;
+    /// @notice Holds the providers' collateral.
     IStaking public immutable staking;
+    /// @notice The models jobs are posted for.
     IModelRegistry public immutable registry;
     /// @notice Seed source; zero means `blockhash` (an immutable, so sampling costs no storage read).
     IRandomness public immutable randomness;
@@ -64,6 +103,7 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient {
         uint32 termsVersion;
     }
 
+    /// @inheritdoc IJobMarket
     address public verification;
     Counters private _counters;
     Accrued private _accrued;
@@ -71,7 +111,6 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient {
     mapping(uint256 version => IProtocolTerms.MarketParams) private _marketTerms;
 
     mapping(uint256 jobId => bytes32) private _jobHashes;
-    mapping(address account => uint256) public credits;
 
     modifier onlyTerms() {
         if (msg.sender != address(terms)) revert NotTerms(msg.sender);
@@ -90,12 +129,11 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient {
         IRandomness randomness_,
         IProtocolTerms terms_,
         address owner_
-    ) Ownable(owner_) {
+    ) Ownable(owner_) PullPayments(token_) {
         if (
             address(token_) == address(0) || address(staking_) == address(0) || address(registry_) == address(0)
                 || address(terms_) == address(0)
         ) revert ZeroAddress();
-        token = token_;
         staking = staking_;
         registry = registry_;
         randomness = randomness_;
@@ -253,21 +291,12 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IJobMarket
-    function withdraw() external nonReentrant returns (uint256 amount) {
-        amount = credits[msg.sender];
-        if (amount == 0) revert NothingToWithdraw(msg.sender);
-        credits[msg.sender] = 0;
-        emit Withdrawal(msg.sender, amount);
-        token.safeTransfer(msg.sender, amount);
-    }
-
-    /// @inheritdoc IJobMarket
     function fundAuditPool(uint256 amount) external nonReentrant {
         if (amount == 0) revert ZeroAmount();
         _accrued.auditPool += amount.toUint128();
         emit AuditPoolFunded(msg.sender, amount);
         // Interaction last; the balance check rejects fee-on-transfer tokens.
-        _pullExactly(msg.sender, amount);
+        token.pullExactly(msg.sender, amount);
     }
 
     // ---------------------------------------------------------------- verification hooks
@@ -363,10 +392,12 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient {
         return _jobHashes[jobId];
     }
 
+    /// @inheritdoc IJobMarket
     function protocolFees() external view returns (uint256) {
         return _accrued.protocolFees;
     }
 
+    /// @inheritdoc IJobMarket
     function auditPool() external view returns (uint256) {
         return _accrued.auditPool;
     }
@@ -429,15 +460,7 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient {
         _emitPosted(jobId, req, collateral, inputHash, counters.termsVersion);
 
         // Interaction last; the balance check rejects fee-on-transfer tokens.
-        _pullExactly(msg.sender, req.fee);
-    }
-
-    /// @dev Pulls exactly `amount` from `from`; a token that delivers less (fee-on-transfer) is refused.
-    function _pullExactly(address from, uint256 amount) private {
-        uint256 before = token.balanceOf(address(this));
-        token.safeTransferFrom(from, address(this), amount);
-        uint256 received = token.balanceOf(address(this)) - before;
-        if (received != amount) revert TokenTransferMismatch(amount, received);
+        token.pullExactly(msg.sender, req.fee);
     }
 
     function _emitPosted(uint256 jobId, JobRequest calldata req, uint256 collateral, bytes32 inputHash, uint32 version)
@@ -587,12 +610,6 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient {
         if (inlineOutput.length > MAX_INLINE_BYTES) revert OutputTooLarge(inlineOutput.length, MAX_INLINE_BYTES);
         bytes32 computed = OutputRoot.leaf(0, inlineOutput);
         if (computed != outputRoot) revert OutputRootMismatch(outputRoot, computed);
-    }
-
-    function _credit(address account, uint256 amount) private {
-        if (amount == 0) return;
-        credits[account] += amount;
-        emit Credited(account, amount);
     }
 
     function _store(uint256 jobId, Job memory job) private {

@@ -1,6 +1,20 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.28;
 
+import {
+    EmptyModelHash,
+    EmptyUri,
+    InvalidTolerance,
+    ModelHashChanged,
+    ModelNotFound,
+    NonFiniteInputsChanged,
+    NotModelOwner,
+    RuntimeChanged,
+    ToleranceChanged,
+    TooManyModels,
+    ZeroAddress,
+    ZeroCollateral
+} from "./errors/Errors.sol";
 import {IModelRegistry} from "./interfaces/IModelRegistry.sol";
 
 /// @title ModelRegistry
@@ -32,6 +46,7 @@ contract ModelRegistry is IModelRegistry {
     /// @dev JobMarket stores model ids in 24 bits.
     uint256 private constant MAX_MODELS = type(uint24).max;
 
+    /// @inheritdoc IModelRegistry
     uint256 public modelCount;
     mapping(uint256 modelId => Record) private _models;
 

@@ -3,6 +3,7 @@ pragma solidity ^0.8.28;
 
 import {Ownable, Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 
+import {InvalidParams, MarketAlreadySet, MarketNotSet, UnknownTerms, ZeroAddress} from "./errors/Errors.sol";
 import {IJobMarket} from "./interfaces/IJobMarket.sol";
 import {IProtocolTerms} from "./interfaces/IProtocolTerms.sol";
 import {IStaking} from "./interfaces/IStaking.sol";
@@ -19,8 +20,11 @@ contract ProtocolTerms is IProtocolTerms, Ownable2Step {
     /// auditor and the members drawn before it, and `Staking.drawVerifier` takes at most 16 exclusions.
     uint256 public constant MAX_COMMITTEE_SIZE = 13;
 
+    /// @notice The Staking contract whose parameters every version must fit.
     IStaking public immutable staking;
+    /// @notice The market that adopts every new version (zero until `setMarket`).
     address public market;
+    /// @inheritdoc IProtocolTerms
     uint32 public termsVersion;
     /// @dev Only grow: jobs keep their version, so what Staking must cover is the largest ever set.
     uint128 private _maxLifetime;

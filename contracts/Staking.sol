@@ -8,19 +8,42 @@ import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/Reentrancy
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {Checkpoints} from "@openzeppelin/contracts/utils/structs/Checkpoints.sol";
 
+import {
+    AmountTooLarge,
+    InsufficientUnlockedStake,
+    InvalidParams,
+    InvalidRoles,
+    MinVerifierStakeBelowBond,
+    NotProtocol,
+    NotProvider,
+    NothingUnbonding,
+    ProtocolAlreadySet,
+    SnapshotInFuture,
+    TooManyExcluded,
+    UnbondingNotFinished,
+    UnbondingPeriodTooShort,
+    VerifierSetFull,
+    ZeroAddress,
+    ZeroAmount
+} from "./errors/Errors.sol";
 import {IStaking} from "./interfaces/IStaking.sol";
+import {TokenPull} from "./libraries/TokenPull.sol";
 
 /// @dev What Staking needs from the protocol's terms (IProtocolTerms implements it).
 interface IStakeRequirements {
     /// @notice The shortest unbonding period that still covers every job's lifetime, under any terms.
+    /// @return the period in seconds
     function requiredUnbondingPeriod() external view returns (uint256);
 
     /// @notice The largest challenge bond of any terms: what an overturned auditor's stake must cover.
+    /// @return the bond
     function requiredVerifierStake() external view returns (uint256);
 }
 
 /// @dev The market names the terms contract.
 interface ITermsHolder {
+    /// @notice The protocol's terms.
+    /// @return the terms contract
     function terms() external view returns (IStakeRequirements);
 }
 
@@ -38,14 +61,18 @@ interface ITermsHolder {
 /// draw never fails because the excluded accounts hold most of the weight.
 contract Staking is IStaking, Ownable2Step, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
+    using TokenPull for IERC20;
     using SafeCast for uint256;
     using Checkpoints for Checkpoints.Trace208;
 
+    /// @inheritdoc IStaking
     uint8 public constant ROLE_PROVIDER = 1;
+    /// @inheritdoc IStaking
     uint8 public constant ROLE_VERIFIER = 2;
     uint8 private constant ALL_ROLES = ROLE_PROVIDER | ROLE_VERIFIER;
     /// @notice Most accounts in the verifier set at once (a power of two: the tree's size).
     uint256 public constant MAX_VERIFIERS = 1024;
+    /// @notice Most accounts one draw may exclude.
     uint256 public constant MAX_EXCLUDED = 16;
     /// @dev A membership checkpoint packs the member's slot plus one above its weight (uint112).
     uint256 private constant WEIGHT_BITS = 112;
@@ -67,12 +94,17 @@ contract Staking is IStaking, Ownable2Step, ReentrancyGuardTransient {
         uint72 reserved;
     }
 
+    /// @notice The token staked.
     IERC20 public immutable token;
 
+    /// @inheritdoc IStaking
     address public jobMarket;
+    /// @inheritdoc IStaking
     address public verification;
     StakingParams private _params;
+    /// @inheritdoc IStaking
     uint256 public totalStaked;
+    /// @inheritdoc IStaking
     uint256 public totalUnbonding;
 
     mapping(address account => Account) private _accounts;
@@ -85,7 +117,9 @@ contract Staking is IStaking, Ownable2Step, ReentrancyGuardTransient {
     /// @dev Each account's membership over time: (slot + 1) << 112 | weight, zero while not a member.
     mapping(address account => Checkpoints.Trace208) private _memberships;
     uint256[] private _freeSlots;
+    /// @inheritdoc IStaking
     uint256 public verifierSlotCount;
+    /// @inheritdoc IStaking
     uint256 public verifierCount;
 
     modifier onlyMarket() {
@@ -110,10 +144,7 @@ contract Staking is IStaking, Ownable2Step, ReentrancyGuardTransient {
     function stake(uint256 amount, uint8 roles) external nonReentrant {
         if (amount == 0) revert ZeroAmount();
         if (roles == 0 || roles & ~ALL_ROLES != 0) revert InvalidRoles(roles);
-        uint256 before = token.balanceOf(address(this));
-        token.safeTransferFrom(msg.sender, address(this), amount);
-        uint256 received = token.balanceOf(address(this)) - before;
-        if (received != amount) revert TokenTransferMismatch(amount, received);
+        token.pullExactly(msg.sender, amount);
 
         Account storage acct = _accounts[msg.sender];
         uint256 newStake = uint256(acct.stake) + amount;
@@ -257,10 +288,12 @@ contract Staking is IStaking, Ownable2Step, ReentrancyGuardTransient {
 
     // ---------------------------------------------------------------- views
 
+    /// @inheritdoc IStaking
     function params() external view returns (StakingParams memory) {
         return _params;
     }
 
+    /// @inheritdoc IStaking
     function account(address account_) external view returns (AccountView memory v) {
         Account memory a = _accounts[account_];
         Exit memory e = _exits[account_];
@@ -268,6 +301,7 @@ contract Staking is IStaking, Ownable2Step, ReentrancyGuardTransient {
         v = AccountView(a.stake, a.locked, e.unbonding, e.unbondingEnd, a.roles, weight != 0, weight);
     }
 
+    /// @inheritdoc IStaking
     function availableStake(address account_) external view returns (uint256) {
         Account memory a = _accounts[account_];
         return uint256(a.stake) - a.locked;
@@ -278,6 +312,7 @@ contract Staking is IStaking, Ownable2Step, ReentrancyGuardTransient {
         return address(uint160(_slotOwners[slot].latest()));
     }
 
+    /// @inheritdoc IStaking
     function isVerifier(address account_) external view returns (bool) {
         return _weightOf(account_) != 0;
     }

@@ -6,6 +6,35 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 
+import {PullPayments} from "./base/PullPayments.sol";
+import {
+    AuditClosed,
+    AuditCommitmentMismatch,
+    AuditPending,
+    CommitteeSeedNotReady,
+    DisputeExists,
+    DisputeStillOpen,
+    InvalidVote,
+    JobMismatch,
+    NoDispute,
+    NotAuditor,
+    NotCommitteeMember,
+    NotMarket,
+    NotSampled,
+    NothingToWithdraw,
+    SeedNotReady,
+    VoteAlreadyCommitted,
+    VoteAlreadyRevealed,
+    VoteCommitmentMismatch,
+    VotingClosed,
+    VotingStillOpen,
+    WrongAuditState,
+    WrongDisputeState,
+    WrongJobStatus,
+    ZeroAddress,
+    ZeroCommitment,
+    ZeroOutputRoot
+} from "./errors/Errors.sol";
 import {IJobMarket} from "./interfaces/IJobMarket.sol";
 import {IProtocolTerms} from "./interfaces/IProtocolTerms.sol";
 import {IRandomness} from "./interfaces/IRandomness.sol";
@@ -13,9 +42,12 @@ import {IStaking} from "./interfaces/IStaking.sol";
 import {IVerification} from "./interfaces/IVerification.sol";
 import {Commitments} from "./libraries/Commitments.sol";
 import {Settlement} from "./libraries/Settlement.sol";
+import {TokenPull} from "./libraries/TokenPull.sol";
 
 /// @dev The JobMarket's seed source (a public immutable of JobMarket, not part of IJobMarket).
 interface IMarketRandomness {
+    /// @notice The market's seed source; zero means blockhash.
+    /// @return the randomness contract
     function randomness() external view returns (IRandomness);
 }
 
@@ -29,8 +61,9 @@ interface IMarketRandomness {
 /// treasury. Audit rewards and voter pay come from the market's audit pool.
 /// Trust: the owner withdraws the treasury. The market trusts this contract to open and settle disputes
 /// and to pay from the audit pool; Staking trusts it to slash and penalize.
-contract Verification is IVerification, Ownable2Step, ReentrancyGuardTransient {
+contract Verification is IVerification, Ownable2Step, ReentrancyGuardTransient, PullPayments {
     using SafeERC20 for IERC20;
+    using TokenPull for IERC20;
 
     /// @notice Largest committee (seats; ProtocolTerms checks it).
     uint256 public constant MAX_COMMITTEE_SIZE = 13;
@@ -95,8 +128,9 @@ contract Verification is IVerification, Ownable2Step, ReentrancyGuardTransient {
         uint256 bondVoterPay;
     }
 
-    IERC20 public immutable token;
+    /// @notice The market whose jobs are audited and disputed.
     IJobMarket public immutable market;
+    /// @notice Holds the stake that slashes and penalties take from.
     IStaking public immutable staking;
     /// @notice The market's seed source, read once; zero means blockhash.
     IRandomness public immutable randomness;
@@ -104,7 +138,6 @@ contract Verification is IVerification, Ownable2Step, ReentrancyGuardTransient {
     IProtocolTerms public immutable terms;
 
     uint256 private _treasury;
-    mapping(address account => uint256) public credits;
     mapping(uint256 jobId => Audit) private _audits;
     mapping(uint256 jobId => DisputeRecord) private _disputes;
     mapping(uint256 jobId => mapping(address voter => Ballot)) private _ballots;
@@ -114,11 +147,10 @@ contract Verification is IVerification, Ownable2Step, ReentrancyGuardTransient {
         _;
     }
 
-    constructor(IERC20 token_, IJobMarket market_, IStaking staking_, address owner_) Ownable(owner_) {
+    constructor(IERC20 token_, IJobMarket market_, IStaking staking_, address owner_) Ownable(owner_) PullPayments(token_) {
         if (address(token_) == address(0) || address(market_) == address(0) || address(staking_) == address(0)) {
             revert ZeroAddress();
         }
-        token = token_;
         market = market_;
         staking = staking_;
         randomness = IMarketRandomness(address(market_)).randomness();
@@ -204,7 +236,7 @@ contract Verification is IVerification, Ownable2Step, ReentrancyGuardTransient {
             // Zero and unsampled: the seed block is not mined yet (or sampling is off).
             uint256 seedBlock = uint256(job.commitBlock) + mp.seedDelay;
             if (!sampled) {
-                if (block.number <= seedBlock) revert SeedNotReady(jobId, seedBlock);
+                if (block.number <= seedBlock) revert SeedNotReady(jobId, seedBlock, block.number);
                 revert NotSampled(jobId);
             }
             // Sampled with a seed out of reach: no draw can be checked any more, and the reveal is closed too.
@@ -243,7 +275,7 @@ contract Verification is IVerification, Ownable2Step, ReentrancyGuardTransient {
         (IProtocolTerms.MarketParams memory mp, IProtocolTerms.VerificationParams memory p) = terms.termsOf(job.terms);
         // The recheck seed is that of a block after the auditor's commit: unknown when it committed.
         uint256 recheckBlock = uint256(a.commitBlock) + mp.seedDelay;
-        if (block.number <= recheckBlock) revert SeedNotReady(jobId, recheckBlock);
+        if (block.number <= recheckBlock) revert SeedNotReady(jobId, recheckBlock, block.number);
         // The same root is the same output: nothing to disagree about, and nothing to recheck.
         bool sameRoot = outputRoot == job.result;
         if (sameRoot) verdict = Verdict.Agree;
@@ -270,10 +302,7 @@ contract Verification is IVerification, Ownable2Step, ReentrancyGuardTransient {
         // Reverts unless the job is revealed and inside its challenge window (the market checks `job`).
         _openDispute(jobId, job, msg.sender, bond, DisputeReason.Challenge, mp.seedDelay);
         // Interaction last; the balance check rejects fee-on-transfer tokens.
-        uint256 before = token.balanceOf(address(this));
-        token.safeTransferFrom(msg.sender, address(this), bond);
-        uint256 received = token.balanceOf(address(this)) - before;
-        if (received != bond) revert TokenTransferMismatch(bond, received);
+        token.pullExactly(msg.sender, bond);
     }
 
     /// @inheritdoc IVerification
@@ -411,15 +440,6 @@ contract Verification is IVerification, Ownable2Step, ReentrancyGuardTransient {
     // ---------------------------------------------------------------- funds
 
     /// @inheritdoc IVerification
-    function withdraw() external nonReentrant returns (uint256 amount) {
-        amount = credits[msg.sender];
-        if (amount == 0) revert NothingToWithdraw(msg.sender);
-        credits[msg.sender] = 0;
-        emit Withdrawal(msg.sender, amount);
-        token.safeTransfer(msg.sender, amount);
-    }
-
-    /// @inheritdoc IVerification
     function withdrawTreasury(address to) external onlyOwner nonReentrant returns (uint256 amount) {
         if (to == address(0)) revert ZeroAddress();
         amount = _treasury;
@@ -431,10 +451,12 @@ contract Verification is IVerification, Ownable2Step, ReentrancyGuardTransient {
 
     // ---------------------------------------------------------------- views
 
+    /// @inheritdoc IVerification
     function audit(uint256 jobId) external view returns (Audit memory) {
         return _audits[jobId];
     }
 
+    /// @inheritdoc IVerification
     function dispute(uint256 jobId) external view returns (Dispute memory) {
         DisputeRecord storage d = _disputes[jobId];
         return Dispute({
@@ -453,11 +475,13 @@ contract Verification is IVerification, Ownable2Step, ReentrancyGuardTransient {
         });
     }
 
+    /// @inheritdoc IVerification
     function voteOf(uint256 jobId, address voter) external view returns (bytes32 commitment, Vote vote) {
         Ballot storage b = _ballots[jobId][voter];
         return (b.commitment, b.vote);
     }
 
+    /// @inheritdoc IVerification
     function treasury() external view returns (uint256) {
         return _treasury;
     }
@@ -755,12 +779,6 @@ contract Verification is IVerification, Ownable2Step, ReentrancyGuardTransient {
 
     function _voteHash(uint256 jobId, address voter, Vote vote, bytes32 salt) private view returns (bytes32) {
         return keccak256(abi.encode(block.chainid, address(this), jobId, voter, uint8(vote), salt));
-    }
-
-    function _credit(address account, uint256 amount) private {
-        if (amount == 0) return;
-        credits[account] += amount;
-        emit Credited(account, amount);
     }
 
     function _creditTreasury(uint256 amount) private {

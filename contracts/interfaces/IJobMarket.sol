@@ -2,6 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {IProtocolTerms} from "./IProtocolTerms.sol";
+import {IPullPayments} from "./IPullPayments.sol";
 
 /// @title IJobMarket
 /// @notice Inference jobs with the fee in escrow: post, claim, commit, reveal, finalize or expire, each
@@ -16,7 +17,8 @@ import {IProtocolTerms} from "./IProtocolTerms.sol";
 ///                                                                        ProviderFaulted -> Slashed
 ///
 /// Statuses are numbered in that order and only ever increase.
-interface IJobMarket {
+/// What the market owes (fees earned, refunds, penalties, rewards) is credited and withdrawn (IPullPayments).
+interface IJobMarket is IPullPayments {
     enum JobStatus {
         None,
         Posted,
@@ -115,8 +117,6 @@ interface IJobMarket {
     event JobDisputed(uint256 indexed jobId);
     event DisputeSettled(uint256 indexed jobId, bool indexed providerFaulted, uint256 slashed);
     event CallbackFailed(uint256 indexed jobId, address indexed consumer);
-    event Credited(address indexed account, uint256 amount);
-    event Withdrawal(address indexed account, uint256 amount);
     event ProtocolFeesWithdrawn(address indexed to, uint256 amount);
     event AuditRewardPaid(address indexed to, uint256 amount);
     /// @dev One more location of a revealed job's output (announceOutput).
@@ -125,41 +125,6 @@ interface IJobMarket {
     /// @dev The terms contract made `version` current: jobs posted from now on are judged by it.
     event TermsAdopted(uint32 indexed version);
     event VerificationSet(address verification);
-
-    error JobNotFound(uint256 jobId);
-    error JobMismatch(uint256 jobId);
-    error WrongStatus(uint256 jobId, JobStatus status);
-    error DeadlinePassed(uint256 jobId, uint256 deadline, uint256 nowTime);
-    error DeadlineNotPassed(uint256 jobId, uint256 deadline, uint256 nowTime);
-    error NotJobProvider(uint256 jobId, address caller);
-    error ModelInactive(uint256 modelId);
-    error FeeBelowFloor(uint256 fee, uint256 floor);
-    error FeeTooLarge(uint256 fee);
-    error InvalidClaimBy(uint256 claimBy, uint256 earliest, uint256 latest);
-    error MissingInput();
-    error InputTooLarge(uint256 length, uint256 max);
-    error InputHashMismatch(bytes32 given, bytes32 computed);
-    error InputUriWithInlineInput();
-    error CallbackGasTooHigh(uint256 requested, uint256 max);
-    error CallbackNeedsContract(address poster);
-    error ZeroCommitment();
-    error SeedNotReady(uint256 jobId, uint256 seedBlock, uint256 currentBlock);
-    /// @dev The sampling seed went out of reach before the reveal: the job can only expire (as sampled).
-    error SeedOutOfReach(uint256 jobId, uint256 seedBlock, uint256 lastRevealBlock);
-    error CommitmentMismatch(uint256 jobId);
-    error ZeroOutputRoot();
-    error OutputTooLarge(uint256 length, uint256 max);
-    error OutputRootMismatch(bytes32 given, bytes32 computed);
-    error InlineOutputRequired(uint256 jobId);
-    error InsufficientGasForCallback(uint256 required, uint256 available);
-    error ModelIdTooLarge(uint256 modelId);
-    error TokenTransferMismatch(uint256 expected, uint256 received);
-    error NothingToWithdraw(address account);
-    error NotVerification(address caller);
-    error VerificationAlreadySet();
-    error NotTerms(address caller);
-    error ZeroAmount();
-    error ZeroAddress();
 
     /// @notice Posts a job; the fee is pulled from the caller into escrow. The job is judged by the terms
     /// version current now.
@@ -219,9 +184,6 @@ interface IJobMarket {
     /// finder's share, the audit pool the rest.
     function expire(uint256 jobId, Job calldata job) external;
 
-    /// @notice Withdraws the caller's credits (fees earned, refunds, penalties, rewards).
-    function withdraw() external returns (uint256 amount);
-
     /// @notice Anyone: adds `amount` tokens to the audit pool (audit rewards and committee pay).
     function fundAuditPool(uint256 amount) external;
 
@@ -262,20 +224,43 @@ interface IJobMarket {
     /// block) counts as sampled: waiting must never help a provider escape an audit. A seed within reach
     /// that the randomness source has not delivered yet reads (0, false), as before the seed block (the
     /// reveal waits for it too). `terms` is the job's terms version.
+    /// @param jobId the job
+    /// @param commitBlock the block the job was committed in
+    /// @param terms the job's terms version
+    /// @return seed the sampling seed (zero: not known yet, or out of reach)
+    /// @return sampled whether the job is audited
     function samplingOf(uint256 jobId, uint256 commitBlock, uint256 terms) external view returns (bytes32 seed, bool sampled);
 
     /// @notice The stored hash of a job's current state, `keccak256(abi.encode(job))` (zero for an unknown id).
+    /// @param jobId the job
+    /// @return the hash
     function jobHash(uint256 jobId) external view returns (bytes32);
 
+    /// @notice How many jobs were posted; ids run from 1 to this.
+    /// @return the last job id
     function jobCount() external view returns (uint256);
-    function credits(address account) external view returns (uint256);
+
+    /// @notice Protocol fees accrued and not yet withdrawn by the owner.
+    /// @return the amount
     function protocolFees() external view returns (uint256);
+
+    /// @notice The audit pool: what audit rewards and committee pay are paid from.
+    /// @return the amount
     function auditPool() external view returns (uint256);
+
     /// @notice The market half of the current terms version (what a job posted now gets).
+    /// @return the parameters
     function params() external view returns (IProtocolTerms.MarketParams memory);
+
     /// @notice The current terms version (new jobs get it).
+    /// @return the version
     function termsVersion() external view returns (uint32);
+
     /// @notice The versioned protocol terms (IProtocolTerms).
+    /// @return the terms contract
     function terms() external view returns (IProtocolTerms);
+
+    /// @notice The Verification contract (zero until the owner sets it).
+    /// @return its address
     function verification() external view returns (address);
 }

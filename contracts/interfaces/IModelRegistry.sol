@@ -59,20 +59,6 @@ interface IModelRegistry {
     event ModelActiveSet(uint256 indexed modelId, bool active);
     event ModelOwnershipTransferred(uint256 indexed modelId, address indexed from, address indexed to);
 
-    error ModelNotFound(uint256 modelId);
-    error NotModelOwner(uint256 modelId, address caller);
-    error EmptyModelHash();
-    error ModelHashChanged(bytes32 registered, bytes32 given);
-    /// @dev What a job is judged by never changes under it: a new tolerance or runtime is a new model.
-    error ToleranceChanged(uint256 modelId);
-    error RuntimeChanged(uint256 modelId);
-    error NonFiniteInputsChanged(uint256 modelId);
-    error EmptyUri();
-    error InvalidTolerance(ToleranceKind kind);
-    error ZeroCollateral();
-    error TooManyModels();
-    error ZeroAddress();
-
     /// @notice Registers a model; the caller becomes its owner. Returns the new model id (from 1).
     function register(ModelSpec calldata spec) external returns (uint256 modelId);
 
@@ -88,10 +74,19 @@ interface IModelRegistry {
     /// @notice Hands a model to a new owner (owner only).
     function transferModel(uint256 modelId, address to) external;
 
+    /// @notice A registered model: its owner, spec (hash, URI, runtime, tolerance, prices) and whether it is active.
+    /// @param modelId the model
+    /// @return the model (zero owner: not registered)
     function model(uint256 modelId) external view returns (Model memory);
 
     /// @notice The fields the JobMarket needs, from one storage slot.
+    /// @param modelId the model
+    /// @return active whether it accepts jobs
+    /// @return priceFloor the lowest fee a job may pay
+    /// @return minCollateral the collateral a provider locks per job
     function terms(uint256 modelId) external view returns (bool active, uint96 priceFloor, uint96 minCollateral);
 
+    /// @notice How many models were registered; ids run from 1 to this.
+    /// @return the last model id
     function modelCount() external view returns (uint256);
 }

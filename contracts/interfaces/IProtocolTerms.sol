@@ -84,12 +84,6 @@ interface IProtocolTerms {
     event TermsSet(uint32 indexed version, MarketParams market, VerificationParams verification);
     event MarketSet(address market);
 
-    error UnknownTerms(uint256 version);
-    error InvalidParams(string reason);
-    error MarketAlreadySet();
-    error MarketNotSet();
-    error ZeroAddress();
-
     /// @notice Owner: a new version with these market parameters and the current verification parameters.
     function setParams(MarketParams calldata params) external;
 
@@ -100,23 +94,33 @@ interface IProtocolTerms {
     function setMarket(address market) external;
 
     /// @notice The current version (jobs posted now get it).
+    /// @return the version
     function termsVersion() external view returns (uint32);
 
     /// @notice A version's two halves; reverts `UnknownTerms` for a version never set.
+    /// @param version the terms version
+    /// @return the market half
+    /// @return the verification half
     function termsOf(uint256 version) external view returns (MarketParams memory, VerificationParams memory);
 
     /// @notice A version's verification half; reverts `UnknownTerms` for a version never set.
+    /// @param version the terms version
+    /// @return the verification half
     function verificationParamsOf(uint256 version) external view returns (VerificationParams memory);
 
     /// @notice The current version's market half.
+    /// @return the market half
     function params() external view returns (MarketParams memory);
 
     /// @notice The current version's verification half.
+    /// @return the verification half
     function verificationParams() external view returns (VerificationParams memory);
 
     /// @notice The longest job lifetime under any version: Staking's unbonding period must cover it.
+    /// @return the lifetime in seconds
     function requiredUnbondingPeriod() external view returns (uint256);
 
     /// @notice The largest challenge bond under any version: Staking's minimum verifier stake must cover it.
+    /// @return the bond
     function requiredVerifierStake() external view returns (uint256);
 }

@@ -8,5 +8,7 @@ pragma solidity ^0.8.28;
 interface IRandomness {
     /// @notice The seed fixed by block `blockNumber`, or zero while it is not available (not yet mined, or
     /// no longer readable: blockhash only reaches 256 blocks back).
+    /// @param blockNumber the block whose seed is asked for
+    /// @return the seed, or zero
     function seedOf(uint256 blockNumber) external view returns (bytes32);
 }

@@ -16,9 +16,12 @@ pragma solidity ^0.8.28;
 /// account's chance is its share of the verifier stake, so splitting stake over many accounts buys no
 /// extra chance.
 interface IStaking {
-    /// @notice Role bits of an account.
-    /// @dev PROVIDER (1): may claim jobs. VERIFIER (2): joins the verifier set for audits and committees.
+    /// @notice The provider role bit (1): the account may claim jobs.
+    /// @return the bit
     function ROLE_PROVIDER() external view returns (uint8);
+
+    /// @notice The verifier role bit (2): the account joins the verifier set for audits and committees.
+    /// @return the bit
     function ROLE_VERIFIER() external view returns (uint8);
 
     /// @notice Governance parameters of staking.
@@ -56,24 +59,6 @@ interface IStaking {
     event VerifierWeightSet(address indexed account, uint256 weight, uint256 blockNumber);
     event ProtocolSet(address jobMarket, address verification);
     event ParamsSet(StakingParams params);
-
-    error ZeroAmount();
-    error InvalidRoles(uint8 roles);
-    error AmountTooLarge(uint256 amount);
-    error TokenTransferMismatch(uint256 expected, uint256 received);
-    error InsufficientUnlockedStake(address account, uint256 available, uint256 requested);
-    error NothingUnbonding(address account);
-    error UnbondingNotFinished(address account, uint256 unbondingEnd, uint256 nowTime);
-    error NotProvider(address account);
-    error NotProtocol(address caller);
-    error ProtocolAlreadySet();
-    error ZeroAddress();
-    error UnbondingPeriodTooShort(uint256 unbondingPeriod, uint256 required);
-    error MinVerifierStakeBelowBond(uint256 minVerifierStake, uint256 challengeBond);
-    error InvalidParams(string reason);
-    error TooManyExcluded(uint256 count, uint256 max);
-    error VerifierSetFull(uint256 max);
-    error SnapshotInFuture(uint256 snapshotBlock, uint256 currentBlock);
 
     /// @notice Deposits `amount` tokens as active stake and sets the account's role bits.
     /// @dev Fee-on-transfer tokens are rejected: the received amount must equal `amount`.
@@ -117,32 +102,67 @@ interface IStaking {
     /// longest job lifetime, and the minimum verifier stake its challenge bond.
     function setParams(StakingParams calldata params) external;
 
+    /// @notice The staking parameters in force.
+    /// @return the unbonding period and the minimum verifier stake
     function params() external view returns (StakingParams memory);
+
+    /// @notice Everything about one account's stake: active, locked, unbonding and its release time, roles
+    /// and its weight in the verifier set.
+    /// @param account the staker
+    /// @return the account's stake, as one struct
     function account(address account) external view returns (AccountView memory);
+
+    /// @notice What `account` can lock as collateral or unbond now: its active stake less what open jobs lock.
+    /// @param account the staker
+    /// @return the unlocked active stake
     function availableStake(address account) external view returns (uint256);
+
+    /// @notice All active stake (locked collateral included, unbonding stake not).
+    /// @return the sum over all accounts
     function totalStaked() external view returns (uint256);
+
+    /// @notice All stake waiting out its unbonding period (still slashable).
+    /// @return the sum over all accounts
     function totalUnbonding() external view returns (uint256);
+
+    /// @notice The market allowed to lock, unlock and slash (zero until `setProtocol`).
+    /// @return the JobMarket's address
     function jobMarket() external view returns (address);
+
+    /// @notice The Verification contract allowed to slash and penalize (zero until `setProtocol`).
+    /// @return the Verification contract's address
     function verification() external view returns (address);
 
     // ---------------------------------------------------------------- the verifier set
 
     /// @notice How many accounts are in the verifier set now (weight above zero).
+    /// @return the member count
     function verifierCount() external view returns (uint256);
 
     /// @notice How many slots the verifier set has used; `verifierAt(slot)` for each (zero: a free slot).
+    /// @return the slot count
     function verifierSlotCount() external view returns (uint256);
 
     /// @notice The account in verifier slot `slot` now (zero when the slot is free).
+    /// @param slot a slot below `verifierSlotCount()`
+    /// @return the slot's member, or zero
     function verifierAt(uint256 slot) external view returns (address);
 
+    /// @notice Whether `account` is in the verifier set now (its weight is above zero).
+    /// @param account the staker
+    /// @return true for a member
     function isVerifier(address account) external view returns (bool);
 
     /// @notice An account's weight in draws with snapshot `blockNumber` (its weight after that block's
     /// transactions), zero when it was not in the set then.
+    /// @param account the staker
+    /// @param blockNumber the snapshot block
+    /// @return the weight
     function verifierWeightAt(address account, uint256 blockNumber) external view returns (uint256);
 
     /// @notice The whole verifier set's weight in draws with snapshot `blockNumber`.
+    /// @param blockNumber the snapshot block
+    /// @return the sum of the members' weights
     function totalVerifierWeightAt(uint256 blockNumber) external view returns (uint256);
 
     /// @notice Draws a verifier with probability proportional to its weight among the members of the set as it
@@ -150,6 +170,10 @@ interface IStaking {
     /// members' ranges are cut out of the cumulative weights, `seed % remainingWeight` picks a point of what is
     /// left, and its member wins. O(log MAX_VERIFIERS) reads, plus as many per excluded member. Returns
     /// address(0) when no member is left.
+    /// @param seed the draw's randomness
+    /// @param snapshotBlock the block whose verifier set is drawn from
+    /// @param excluded members that may not be drawn (at most MAX_EXCLUDED)
+    /// @return the drawn member, or zero
     function drawVerifier(uint256 seed, uint256 snapshotBlock, address[] calldata excluded)
         external
         view

@@ -3,6 +3,7 @@ pragma solidity ^0.8.28;
 
 import {IJobMarket} from "./IJobMarket.sol";
 import {IProtocolTerms} from "./IProtocolTerms.sol";
+import {IPullPayments} from "./IPullPayments.sol";
 
 /// @title IVerification
 /// @notice Blind audits of sampled jobs, challenges and committee disputes over revealed results
@@ -59,9 +60,10 @@ import {IProtocolTerms} from "./IProtocolTerms.sol";
 /// more locations during the window and a dispute (`JobMarket.announceOutput`), and members try every announced
 /// location, the provider's URI and an equal-root auditor's copy until their commit deadline; an output no
 /// location serves by then counts as wrong.
-/// Amounts owed by this contract are pull payments: `credits` (bonds back, rewards) and the treasury.
+/// Amounts owed by this contract are pull payments: `credits` (bonds back, finder and provider shares,
+/// rewards; IPullPayments) and the treasury.
 /// Trust: the owner withdraws the treasury; parameters are the market's terms.
-interface IVerification {
+interface IVerification is IPullPayments {
     enum AuditState {
         None,
         /// the drawn auditor committed its root blind
@@ -168,38 +170,8 @@ interface IVerification {
         uint256 votesWrong,
         uint256 votesAuditorWrong
     );
-    event Credited(address indexed account, uint256 amount);
-    event Withdrawal(address indexed account, uint256 amount);
     event TreasuryCredited(uint256 amount);
     event TreasuryWithdrawn(address indexed to, uint256 amount);
-
-    error NotMarket(address caller);
-    error JobMismatch(uint256 jobId);
-    error WrongJobStatus(uint256 jobId, IJobMarket.JobStatus status);
-    error NotSampled(uint256 jobId);
-    error SeedNotReady(uint256 jobId, uint256 seedBlock);
-    error NotAuditor(uint256 jobId, address caller);
-    error AuditPending(uint256 jobId, uint256 auditCommitBy);
-    error AuditClosed(uint256 jobId);
-    error WrongAuditState(uint256 jobId, AuditState state);
-    error AuditCommitmentMismatch(uint256 jobId);
-    error ZeroCommitment();
-    error ZeroOutputRoot();
-    error DisputeExists(uint256 jobId);
-    error NoDispute(uint256 jobId);
-    error WrongDisputeState(uint256 jobId, DisputeState state);
-    error CommitteeSeedNotReady(uint256 jobId, uint256 seedBlock);
-    error NotCommitteeMember(uint256 jobId, address caller);
-    error VoteAlreadyCommitted(uint256 jobId, address voter);
-    error VoteAlreadyRevealed(uint256 jobId, address voter);
-    error VoteCommitmentMismatch(uint256 jobId, address voter);
-    error InvalidVote();
-    error VotingClosed(uint256 jobId, uint256 deadline, uint256 nowTime);
-    error VotingStillOpen(uint256 jobId, uint256 deadline, uint256 nowTime);
-    error DisputeStillOpen(uint256 jobId, uint256 resolvableAt, uint256 nowTime);
-    error TokenTransferMismatch(uint256 expected, uint256 received);
-    error NothingToWithdraw(address account);
-    error ZeroAddress();
 
     // ---------------------------------------------------------------- market hooks
 
@@ -220,11 +192,16 @@ interface IVerification {
     /// reach, or the verifier set was empty): once recorded, the recorded one; before, while the job is
     /// Committed, `Staking.drawVerifier(uint256(keccak256(abi.encode(seed, jobId, "audit"))), job.commitBlock,
     /// [provider, poster])`. Reverts `JobMismatch` for a state that is not the stored one.
+    /// @param jobId the job
+    /// @param job the job's current state
+    /// @return the auditor, or zero
     function auditorOf(uint256 jobId, IJobMarket.Job calldata job) external view returns (address);
 
     /// @notice Last second the auditor of a job committed with `job` may commit blind: the commit time plus
     /// the job's `auditCommitTimeout`, capped at `job.deadline - 1` so that the provider always has a second
     /// to reveal in.
+    /// @param job the job's state when committed
+    /// @return the timestamp (inclusive)
     function auditCommitBy(IJobMarket.Job calldata job) external view returns (uint256);
 
     /// @notice The drawn auditor commits its output root blind while the job is Committed, until
@@ -273,9 +250,6 @@ interface IVerification {
 
     // ---------------------------------------------------------------- funds and governance
 
-    /// @notice Withdraws the caller's credits (bonds back, finder and provider shares).
-    function withdraw() external returns (uint256 amount);
-
     /// @notice Owner: withdraws the treasury (penalties, the rest of each split) to `to`.
     function withdrawTreasury(address to) external returns (uint256 amount);
 
@@ -283,9 +257,23 @@ interface IVerification {
 
     /// @notice A job's audit record (the market pays a blind auditor in state Committed the finder's share
     /// when the provider withholds its reveal).
+    /// @param jobId the job
+    /// @return the auditor, its state, commit block, commitment and revealed root (zero values: no audit)
     function audit(uint256 jobId) external view returns (Audit memory);
+
+    /// @notice A job's dispute: who opened it and why, the bond, the deadlines, the committee and the outcome.
+    /// @param jobId the job
+    /// @return the dispute (state None: no dispute)
     function dispute(uint256 jobId) external view returns (Dispute memory);
+
+    /// @notice A committee member's vote in a job's dispute.
+    /// @param jobId the job
+    /// @param voter the member
+    /// @return commitment the committed hash (zero: not committed)
+    /// @return vote the revealed vote (None: not revealed)
     function voteOf(uint256 jobId, address voter) external view returns (bytes32 commitment, Vote vote);
-    function credits(address account) external view returns (uint256);
+
+    /// @notice What the owner can withdraw: penalties and the rest of each split.
+    /// @return the treasury's balance
     function treasury() external view returns (uint256);
 }

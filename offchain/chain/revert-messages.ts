@@ -4,8 +4,8 @@
  * about it. `describeRevert` is what the CLI prints for a `ContractRevertError`; the drift test
  * (test/offchain/revert-messages.test.ts) fails when a compiled ABI gains an error with no sentence here.
  *
- * Arguments come in ABI order, as viem decodes them. Errors that two contracts declare under one name
- * with different arguments (`SeedNotReady`, `TokenTransferMismatch`) read the arguments they share.
+ * Arguments come in ABI order, as viem decodes them. Every error is declared once, in
+ * contracts/errors/Errors.sol, so one name has one signature whichever contract reverts with it.
  */
 import {
   AUDIT_STATE_NAMES,

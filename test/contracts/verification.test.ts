@@ -430,7 +430,11 @@ describe("Verification", () => {
         verification.write.commitAudit([id, j, commitment], { account: someone.account });
       await assertions.revertWithCustomErrorWithArgs(as(jobId, job, ZERO_HASH), verification, "ZeroCommitment", []);
       await assertions.revertWithCustomErrorWithArgs(as(jobId, { ...job, fee: 1n }, c), verification, "JobMismatch", [jobId]);
-      await assertions.revertWithCustomErrorWithArgs(as(jobId, job, c), verification, "SeedNotReady", [jobId, job.commitBlock + SEED_DELAY]);
+      await assertions.revertWithCustomErrorWithArgs(as(jobId, job, c), verification, "SeedNotReady", [
+        jobId,
+        job.commitBlock + SEED_DELAY,
+        (await d.latestBlock()) + 1n,
+      ]);
       const posted = await d.post();
       await assertions.revertWithCustomErrorWithArgs(as(posted, d.jobs.job(posted), c), verification, "WrongJobStatus", [
         posted,
@@ -440,7 +444,11 @@ describe("Verification", () => {
       const u = await load();
       const plain = await u.d.committed();
       const asPlain = () => u.verification.write.commitAudit([plain, u.d.jobs.job(plain), c], { account: u.verifiers[0].account });
-      await assertions.revertWithCustomErrorWithArgs(asPlain(), u.verification, "SeedNotReady", [plain, u.d.jobs.job(plain).commitBlock + SEED_DELAY]);
+      await assertions.revertWithCustomErrorWithArgs(asPlain(), u.verification, "SeedNotReady", [
+        plain,
+        u.d.jobs.job(plain).commitBlock + SEED_DELAY,
+        (await u.d.latestBlock()) + 1n,
+      ]);
       await u.v.mineBeyond(u.d.jobs.job(plain).commitBlock + SEED_DELAY);
       await assertions.revertWithCustomErrorWithArgs(asPlain(), u.verification, "NotSampled", [plain]);
     });
@@ -712,7 +720,7 @@ describe("Verification", () => {
         verification.write.revealAudit(args, { account: auditor.account }),
         verification,
         "SeedNotReady",
-        [jobId, commitBlock + SEED_DELAY],
+        [jobId, commitBlock + SEED_DELAY, commitBlock + SEED_DELAY],
       );
       await networkHelpers.mine();
       const end = BigInt(d.jobs.job(jobId).deadline);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.28;
 
+import * as Errors from "../../contracts/errors/Errors.sol";
 import {IJobMarket} from "../../contracts/interfaces/IJobMarket.sol";
 import {IProtocolTerms} from "../../contracts/interfaces/IProtocolTerms.sol";
 import {IStaking} from "../../contracts/interfaces/IStaking.sol";
@@ -141,7 +142,7 @@ contract ExpiryPenaltyFuzzTest is ProtocolFixture {
             vm.prank(PROVIDER);
             vm.expectRevert(
                 abi.encodeWithSelector(
-                    IJobMarket.SeedOutOfReach.selector, jobId, seedBlock, seedBlock + BLOCKHASH_REACH
+                    Errors.SeedOutOfReach.selector, jobId, seedBlock, seedBlock + BLOCKHASH_REACH
                 )
             );
             market.reveal(jobId, job, keccak256("output"), _salt(jobId), "", "");
@@ -202,7 +203,7 @@ contract ExpiryPenaltyFuzzTest is ProtocolFixture {
         uint256 at = uint256(job.deadline) - early;
         vm.warp(at);
         vm.roll(block.number + 1 + early % BLOCKHASH_REACH); // the seed stays in reach
-        vm.expectRevert(abi.encodeWithSelector(IJobMarket.DeadlineNotPassed.selector, jobId, job.deadline, at));
+        vm.expectRevert(abi.encodeWithSelector(Errors.DeadlineNotPassed.selector, jobId, job.deadline, at));
         market.expire(jobId, job);
     }
 

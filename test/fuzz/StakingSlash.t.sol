@@ -3,6 +3,7 @@ pragma solidity ^0.8.28;
 
 import {DinferTestToken} from "../../contracts/DinferTestToken.sol";
 import {Staking} from "../../contracts/Staking.sol";
+import * as Errors from "../../contracts/errors/Errors.sol";
 import {IStaking} from "../../contracts/interfaces/IStaking.sol";
 
 import {TestBase} from "../utils/Vm.sol";
@@ -181,21 +182,21 @@ contract StakingSlashFuzzTest is TestBase {
         vm.assume(caller != address(this) && caller != VERIFICATION);
         _stake(ACCOUNT, 10 ether, PROVIDER);
         vm.prank(caller);
-        vm.expectRevert(abi.encodeWithSelector(IStaking.NotProtocol.selector, caller));
+        vm.expectRevert(abi.encodeWithSelector(Errors.NotProtocol.selector, caller));
         staking.slash(ACCOUNT, 0, amount, caller);
         vm.prank(caller);
-        vm.expectRevert(abi.encodeWithSelector(IStaking.NotProtocol.selector, caller));
+        vm.expectRevert(abi.encodeWithSelector(Errors.NotProtocol.selector, caller));
         staking.penalize(ACCOUNT, amount, caller);
         vm.prank(caller);
-        vm.expectRevert(abi.encodeWithSelector(IStaking.NotProtocol.selector, caller));
+        vm.expectRevert(abi.encodeWithSelector(Errors.NotProtocol.selector, caller));
         staking.lock(ACCOUNT, 1);
     }
 
     function test_slashAndPenalize_rejectTheZeroRecipient() public {
         _stake(ACCOUNT, 10 ether, PROVIDER);
-        vm.expectRevert(IStaking.ZeroAddress.selector);
+        vm.expectRevert(Errors.ZeroAddress.selector);
         staking.slash(ACCOUNT, 0, 1 ether, address(0));
-        vm.expectRevert(IStaking.ZeroAddress.selector);
+        vm.expectRevert(Errors.ZeroAddress.selector);
         staking.penalize(ACCOUNT, 1 ether, address(0));
     }
 

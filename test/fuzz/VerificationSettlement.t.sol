@@ -8,6 +8,7 @@ import {ModelRegistry} from "../../contracts/ModelRegistry.sol";
 import {ProtocolTerms} from "../../contracts/ProtocolTerms.sol";
 import {Staking} from "../../contracts/Staking.sol";
 import {Verification} from "../../contracts/Verification.sol";
+import * as Errors from "../../contracts/errors/Errors.sol";
 import {IJobMarket} from "../../contracts/interfaces/IJobMarket.sol";
 import {IProtocolTerms} from "../../contracts/interfaces/IProtocolTerms.sol";
 import {IRandomness} from "../../contracts/interfaces/IRandomness.sol";
@@ -611,7 +612,7 @@ contract VerificationBondTokenTest is ProtocolFixture {
         _fot.mint(challenger, bond);
         vm.prank(challenger);
         _fot.approve(address(_verification), bond);
-        vm.expectRevert(abi.encodeWithSelector(IVerification.TokenTransferMismatch.selector, bond, bond - bond / 100));
+        vm.expectRevert(abi.encodeWithSelector(Errors.TokenTransferMismatch.selector, bond, bond - bond / 100));
         vm.prank(challenger);
         _verification.challenge(1, job);
         vm.assertEq(_fot.balanceOf(address(_verification)), 0, "nothing kept");

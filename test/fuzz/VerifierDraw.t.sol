@@ -3,6 +3,7 @@ pragma solidity ^0.8.28;
 
 import {DinferTestToken} from "../../contracts/DinferTestToken.sol";
 import {Staking} from "../../contracts/Staking.sol";
+import * as Errors from "../../contracts/errors/Errors.sol";
 import {IStaking} from "../../contracts/interfaces/IStaking.sol";
 
 import {TestBase} from "../utils/Vm.sol";
@@ -245,9 +246,9 @@ contract VerifierDrawFuzzTest is TestBase {
 
     function test_draw_refusesAFutureSnapshotAndTooManyExclusions() public {
         _stakeOne(staking, address(0xF001), 1000 ether, VERIFIER);
-        vm.expectRevert(abi.encodeWithSelector(IStaking.SnapshotInFuture.selector, block.number + 1, block.number));
+        vm.expectRevert(abi.encodeWithSelector(Errors.SnapshotInFuture.selector, block.number + 1, block.number));
         staking.drawVerifier(1, block.number + 1, new address[](0));
-        vm.expectRevert(abi.encodeWithSelector(IStaking.TooManyExcluded.selector, 17, 16));
+        vm.expectRevert(abi.encodeWithSelector(Errors.TooManyExcluded.selector, 17, 16));
         staking.drawVerifier(1, block.number, new address[](17));
     }
 

@@ -3,8 +3,10 @@ pragma solidity ^0.8.28;
 
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 
+import * as Errors from "../../../contracts/errors/Errors.sol";
 import {IJobMarket} from "../../../contracts/interfaces/IJobMarket.sol";
 import {IProtocolTerms} from "../../../contracts/interfaces/IProtocolTerms.sol";
+import {IPullPayments} from "../../../contracts/interfaces/IPullPayments.sol";
 import {IStaking} from "../../../contracts/interfaces/IStaking.sol";
 import {IVerification} from "../../../contracts/interfaces/IVerification.sol";
 import {OutputRoot} from "../../../contracts/libraries/OutputRoot.sol";
@@ -51,12 +53,12 @@ abstract contract AttackActions is GovernanceActions {
         if (id == 0) return;
         _tried(0);
         IJobMarket.Job memory stale = _jobs[id].previous;
-        bytes memory mismatch = abi.encodeWithSelector(IJobMarket.JobMismatch.selector, id);
+        bytes memory mismatch = abi.encodeWithSelector(Errors.JobMismatch.selector, id);
         _expectRevert(address(market), KEEPER, abi.encodeCall(IJobMarket.expire, (id, stale)), mismatch, "replayed expire");
         _expectRevert(address(market), KEEPER, abi.encodeCall(IJobMarket.finalize, (id, stale)), mismatch, "replayed finalize");
         address p = _providers[seed % _providers.length];
         _expectRevert(address(market), p, abi.encodeCall(IJobMarket.claim, (id, stale)), mismatch, "replayed claim");
-        bytes memory vMismatch = abi.encodeWithSelector(IVerification.JobMismatch.selector, id);
+        bytes memory vMismatch = abi.encodeWithSelector(Errors.JobMismatch.selector, id);
         bytes memory data = abi.encodeCall(IVerification.auditorOf, (id, stale));
         _expectRevert(address(verification), KEEPER, data, vMismatch, "replayed state in Verification");
     }
@@ -66,7 +68,7 @@ abstract contract AttackActions is GovernanceActions {
         if (id == 0) return;
         _tried(1);
         IJobMarket.Job memory job = _jobs[id].job;
-        bytes memory wrong = abi.encodeWithSelector(IJobMarket.WrongStatus.selector, id, job.status);
+        bytes memory wrong = abi.encodeWithSelector(Errors.WrongStatus.selector, id, job.status);
         _expectRevert(address(market), intruder, abi.encodeCall(IJobMarket.claim, (id, job)), wrong, "claim of a taken job");
     }
 
@@ -77,7 +79,7 @@ abstract contract AttackActions is GovernanceActions {
         IJobMarket.Job memory job = _jobs[id].job;
         if (intruder == job.provider) intruder = KEEPER;
         _tried(2);
-        bytes memory notProvider = abi.encodeWithSelector(IJobMarket.NotJobProvider.selector, id, intruder);
+        bytes memory notProvider = abi.encodeWithSelector(Errors.NotJobProvider.selector, id, intruder);
         bytes memory data = job.status == IJobMarket.JobStatus.Claimed
             ? abi.encodeCall(IJobMarket.commit, (id, job, keccak256("x")))
             : _revealCall(id);
@@ -94,7 +96,7 @@ abstract contract AttackActions is GovernanceActions {
         if (_block <= seedBlock) {
             _tried(3);
             data = _revealCall(id);
-            bytes memory early = abi.encodeWithSelector(IJobMarket.SeedNotReady.selector, id, seedBlock, _block);
+            bytes memory early = abi.encodeWithSelector(Errors.SeedNotReady.selector, id, seedBlock, _block);
             _expectRevert(address(market), m.job.provider, data, early, "reveal before the seed block");
         }
         _rollTo(seedBlock + 1);
@@ -102,7 +104,7 @@ abstract contract AttackActions is GovernanceActions {
         _tried(3);
         bytes32 otherSalt = bytes32(uint256(m.salt) ^ 1);
         data = abi.encodeCall(IJobMarket.reveal, (id, m.job, m.root, otherSalt, "", m.output));
-        bytes memory mismatch = abi.encodeWithSelector(IJobMarket.CommitmentMismatch.selector, id);
+        bytes memory mismatch = abi.encodeWithSelector(Errors.CommitmentMismatch.selector, id);
         _expectRevert(address(market), m.job.provider, data, mismatch, "reveal with another salt");
     }
 
@@ -115,7 +117,7 @@ abstract contract AttackActions is GovernanceActions {
         IJobMarket.Job memory job = _jobs[id].job;
         if (job.status == IJobMarket.JobStatus.Committed && _block > _seedBlock(id) + BLOCKHASH_REACH) return;
         _tried(4);
-        bytes memory early = abi.encodeWithSelector(IJobMarket.DeadlineNotPassed.selector, id, job.deadline, _now);
+        bytes memory early = abi.encodeWithSelector(Errors.DeadlineNotPassed.selector, id, job.deadline, _now);
         bytes memory data = job.status == IJobMarket.JobStatus.Revealed
             ? abi.encodeCall(IJobMarket.finalize, (id, job))
             : abi.encodeCall(IJobMarket.expire, (id, job));
@@ -129,22 +131,22 @@ abstract contract AttackActions is GovernanceActions {
         if (id == 0) return;
         _tried(5);
         IJobMarket.Job memory job = _jobs[id].job;
-        bytes memory notVerification = abi.encodeWithSelector(IJobMarket.NotVerification.selector, intruder);
+        bytes memory notVerification = abi.encodeWithSelector(Errors.NotVerification.selector, intruder);
         _expectRevert(address(market), intruder, abi.encodeCall(IJobMarket.openDispute, (id, job)), notVerification, "openDispute");
         bytes memory data = abi.encodeCall(IJobMarket.settleDispute, (id, job, true, intruder, bytes("")));
         _expectRevert(address(market), intruder, data, notVerification, "settleDispute by a stranger");
         data = abi.encodeCall(IJobMarket.payAuditReward, (intruder, 1));
         _expectRevert(address(market), intruder, data, notVerification, "payAuditReward by a stranger");
         data = abi.encodeCall(IJobMarket.adoptTerms, (1, _mp[1]));
-        _expectRevert(address(market), intruder, data, abi.encodeWithSelector(IJobMarket.NotTerms.selector, intruder), "adoptTerms");
-        bytes memory notProtocol = abi.encodeWithSelector(IStaking.NotProtocol.selector, intruder);
+        _expectRevert(address(market), intruder, data, abi.encodeWithSelector(Errors.NotTerms.selector, intruder), "adoptTerms");
+        bytes memory notProtocol = abi.encodeWithSelector(Errors.NotProtocol.selector, intruder);
         data = abi.encodeCall(IStaking.slash, (job.provider, job.collateral, job.collateral, intruder));
         _expectRevert(address(staking), intruder, data, notProtocol, "slash by a stranger");
         data = abi.encodeCall(IStaking.penalize, (job.provider, 1 ether, intruder));
         _expectRevert(address(staking), intruder, data, notProtocol, "penalize by a stranger");
         data = abi.encodeCall(IStaking.unlock, (job.provider, job.collateral));
         _expectRevert(address(staking), intruder, data, notProtocol, "unlock by a stranger");
-        bytes memory notMarket = abi.encodeWithSelector(IVerification.NotMarket.selector, intruder);
+        bytes memory notMarket = abi.encodeWithSelector(Errors.NotMarket.selector, intruder);
         data = abi.encodeCall(IVerification.onSampledFinalize, (id, job));
         _expectRevert(address(verification), intruder, data, notMarket, "audit hook by a stranger");
         bytes memory notOwner = abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, intruder);
@@ -160,12 +162,12 @@ abstract contract AttackActions is GovernanceActions {
         if (id == 0) return;
         _tried(6);
         IJobMarket.Job memory job = _jobs[id].job;
-        bytes memory wrong = abi.encodeWithSelector(IJobMarket.WrongStatus.selector, id, job.status);
+        bytes memory wrong = abi.encodeWithSelector(Errors.WrongStatus.selector, id, job.status);
         _expectRevert(address(market), KEEPER, abi.encodeCall(IJobMarket.expire, (id, job)), wrong, "expire of a finished job");
         _expectRevert(address(market), KEEPER, abi.encodeCall(IJobMarket.finalize, (id, job)), wrong, "finalize of a finished job");
         bytes memory refused = _disputes[id].state == IVerification.DisputeState.None
             ? wrong
-            : abi.encodeWithSelector(IVerification.DisputeExists.selector, id);
+            : abi.encodeWithSelector(Errors.DisputeExists.selector, id);
         _expectRevert(address(verification), WATCHDOG, abi.encodeCall(IVerification.challenge, (id, job)), refused, "challenge of a finished job");
     }
 
@@ -180,7 +182,7 @@ abstract contract AttackActions is GovernanceActions {
             uint256 available = s.stake - s.locked;
             bytes memory data = abi.encodeCall(IStaking.requestUnbond, (available + 1));
             bytes memory refused =
-                abi.encodeWithSelector(IStaking.InsufficientUnlockedStake.selector, who, available, available + 1);
+                abi.encodeWithSelector(Errors.InsufficientUnlockedStake.selector, who, available, available + 1);
             _expectRevert(address(staking), who, data, refused, "unbonding of locked collateral");
             return;
         }
@@ -193,7 +195,7 @@ abstract contract AttackActions is GovernanceActions {
         _tried(8);
         IJobMarket.Job memory job = _jobs[id].job;
         if (_now <= job.deadline) _warpTo(uint256(job.deadline) + 1);
-        bytes memory late = abi.encodeWithSelector(IJobMarket.DeadlinePassed.selector, id, job.deadline, _now);
+        bytes memory late = abi.encodeWithSelector(Errors.DeadlinePassed.selector, id, job.deadline, _now);
         _expectRevert(address(verification), WATCHDOG, abi.encodeCall(IVerification.challenge, (id, job)), late, "late challenge");
     }
 
@@ -212,11 +214,11 @@ abstract contract AttackActions is GovernanceActions {
             if (_now <= m.job.deadline) _warpTo(uint256(m.job.deadline) + 1);
             bytes memory forged = abi.encodePacked(m.output, uint8(1));
             bytes memory mismatch = abi.encodeWithSelector(
-                IJobMarket.OutputRootMismatch.selector, m.job.result, OutputRoot.leaf(0, forged)
+                Errors.OutputRootMismatch.selector, m.job.result, OutputRoot.leaf(0, forged)
             );
             bytes memory data = abi.encodeCall(IJobMarket.finalizeWithOutput, (id, m.job, forged));
             _expectRevert(address(market), KEEPER, data, mismatch, "forged output on finalize");
-            bytes memory withheld = abi.encodeWithSelector(IJobMarket.InlineOutputRequired.selector, id);
+            bytes memory withheld = abi.encodeWithSelector(Errors.InlineOutputRequired.selector, id);
             _expectRevert(address(market), KEEPER, abi.encodeCall(IJobMarket.finalize, (id, m.job)), withheld, "output withheld");
             return;
         }
@@ -228,7 +230,7 @@ abstract contract AttackActions is GovernanceActions {
         if (id == 0) return;
         _tried(10);
         IJobMarket.Job memory job = _jobs[id].job;
-        bytes memory wrong = abi.encodeWithSelector(IJobMarket.WrongStatus.selector, id, job.status);
+        bytes memory wrong = abi.encodeWithSelector(Errors.WrongStatus.selector, id, job.status);
         _expectRevert(address(market), KEEPER, abi.encodeCall(IJobMarket.expire, (id, job)), wrong, "expire of a revealed job");
     }
 
@@ -241,10 +243,10 @@ abstract contract AttackActions is GovernanceActions {
         _tried(11);
         bytes memory refused;
         if (_now > m.job.deadline) {
-            refused = abi.encodeWithSelector(IJobMarket.DeadlinePassed.selector, id, m.job.deadline, _now);
+            refused = abi.encodeWithSelector(Errors.DeadlinePassed.selector, id, m.job.deadline, _now);
         } else {
             _rollTo(seedBlock + BLOCKHASH_REACH + 1);
-            refused = abi.encodeWithSelector(IJobMarket.SeedOutOfReach.selector, id, seedBlock, seedBlock + BLOCKHASH_REACH);
+            refused = abi.encodeWithSelector(Errors.SeedOutOfReach.selector, id, seedBlock, seedBlock + BLOCKHASH_REACH);
             _reach("seed waited out");
         }
         _expectRevert(address(market), m.job.provider, _revealCall(id), refused, "late reveal");
@@ -257,7 +259,7 @@ abstract contract AttackActions is GovernanceActions {
         _tried(12);
         DisputeModel storage d = _disputes[id];
         bytes32 commitment = keccak256("vote");
-        bytes memory stranger = abi.encodeWithSelector(IVerification.NotCommitteeMember.selector, id, KEEPER);
+        bytes memory stranger = abi.encodeWithSelector(Errors.NotCommitteeMember.selector, id, KEEPER);
         _expectRevert(address(verification), KEEPER, abi.encodeCall(IVerification.commitVote, (id, commitment)), stranger, "stranger's vote");
         if (seed % 3 != 0) return;
         // Late: past the reveal deadline nothing is taken any more (the resolution follows).
@@ -265,10 +267,10 @@ abstract contract AttackActions is GovernanceActions {
         address member = d.voters[seed % d.voters.length];
         Ballot storage b = _ballots[id][member];
         if (b.planned == 0) {
-            bytes memory late = abi.encodeWithSelector(IVerification.VotingClosed.selector, id, d.voteCommitBy, _now);
+            bytes memory late = abi.encodeWithSelector(Errors.VotingClosed.selector, id, d.voteCommitBy, _now);
             _expectRevert(address(verification), member, abi.encodeCall(IVerification.commitVote, (id, commitment)), late, "late vote");
         } else if (!b.revealed) {
-            bytes memory late = abi.encodeWithSelector(IVerification.VotingClosed.selector, id, d.voteRevealBy, _now);
+            bytes memory late = abi.encodeWithSelector(Errors.VotingClosed.selector, id, d.voteRevealBy, _now);
             bytes memory data =
                 abi.encodeCall(IVerification.revealVote, (id, IVerification.Vote(b.planned), _voteSalt(id, member)));
             _expectRevert(address(verification), member, data, late, "late vote reveal");
@@ -286,12 +288,12 @@ abstract contract AttackActions is GovernanceActions {
                 address v = _verifiers[seed % _verifiers.length];
                 if (!_sampledModel(id)) {
                     _tried(13);
-                    _expectRevert(address(verification), v, data, abi.encodeWithSelector(IVerification.NotSampled.selector, id), "audit of a job not sampled");
+                    _expectRevert(address(verification), v, data, abi.encodeWithSelector(Errors.NotSampled.selector, id), "audit of a job not sampled");
                 } else {
                     address auditor = _drawnAuditor(id);
                     if (auditor != address(0) && _now > _auditCommitBy(id)) {
                         _tried(13);
-                        _expectRevert(address(verification), auditor, data, abi.encodeWithSelector(IVerification.AuditClosed.selector, id), "late blind audit");
+                        _expectRevert(address(verification), auditor, data, abi.encodeWithSelector(Errors.AuditClosed.selector, id), "late blind audit");
                     }
                 }
             }
@@ -310,7 +312,7 @@ abstract contract AttackActions is GovernanceActions {
                 IVerification.revealAudit, (j, job, a.root, _auditSalt(j), IVerification.Verdict.Agree, "")
             );
             _rollTo(uint256(a.commitBlock) + _mp[job.terms].seedDelay + 1);
-            _expectRevert(address(verification), a.auditor, data, abi.encodeWithSelector(IVerification.AuditClosed.selector, j), "audit revealed after the window");
+            _expectRevert(address(verification), a.auditor, data, abi.encodeWithSelector(Errors.AuditClosed.selector, j), "audit revealed after the window");
             return;
         }
     }
@@ -341,7 +343,7 @@ abstract contract AttackActions is GovernanceActions {
             v.challengerRewardBps = uint16(BPS); // a finder would take everything
             data = abi.encodeCall(IProtocolTerms.setVerificationParams, (v));
         }
-        _expectRevertSelector(address(terms), owner, data, IProtocolTerms.InvalidParams.selector, "broken terms");
+        _expectRevertSelector(address(terms), owner, data, Errors.InvalidParams.selector, "broken terms");
     }
 
     /// @dev Posts the market refuses: a callback for an account that can't take one, a fee below the model's
@@ -358,14 +360,14 @@ abstract contract AttackActions is GovernanceActions {
         bytes memory refused;
         if (rule == 0 && _mp[termsVersion].callbackGasLimit != 0) {
             req.callbackGasLimit = 1;
-            refused = abi.encodeWithSelector(IJobMarket.CallbackNeedsContract.selector, poster);
+            refused = abi.encodeWithSelector(Errors.CallbackNeedsContract.selector, poster);
         } else if (rule == 1) {
             req.fee -= 1;
-            refused = abi.encodeWithSelector(IJobMarket.FeeBelowFloor.selector, req.fee, req.fee + 1);
+            refused = abi.encodeWithSelector(Errors.FeeBelowFloor.selector, req.fee, req.fee + 1);
         } else {
             uint256 latest = _now + _mp[termsVersion].maxClaimDelay;
             req.claimBy = uint64(latest + 1);
-            refused = abi.encodeWithSelector(IJobMarket.InvalidClaimBy.selector, latest + 1, _now + 1, latest);
+            refused = abi.encodeWithSelector(Errors.InvalidClaimBy.selector, latest + 1, _now + 1, latest);
         }
         _expectRevert(address(market), poster, abi.encodeCall(IJobMarket.postJob, (req)), refused, "bad post");
     }
@@ -374,8 +376,8 @@ abstract contract AttackActions is GovernanceActions {
     function _stealCredits(uint256 seed, address intruder) internal {
         if (_marketCredits[intruder] != 0 || _verificationCredits[intruder] != 0) return;
         _tried(16);
-        _expectRevert(address(market), intruder, abi.encodeCall(IJobMarket.withdraw, ()), abi.encodeWithSelector(IJobMarket.NothingToWithdraw.selector, intruder), "withdraw without credits");
-        _expectRevert(address(verification), intruder, abi.encodeCall(IVerification.withdraw, ()), abi.encodeWithSelector(IVerification.NothingToWithdraw.selector, intruder), "withdraw without credits");
+        _expectRevert(address(market), intruder, abi.encodeCall(IPullPayments.withdraw, ()), abi.encodeWithSelector(Errors.NothingToWithdraw.selector, intruder), "withdraw without credits");
+        _expectRevert(address(verification), intruder, abi.encodeCall(IPullPayments.withdraw, ()), abi.encodeWithSelector(Errors.NothingToWithdraw.selector, intruder), "withdraw without credits");
         seed;
     }
 }

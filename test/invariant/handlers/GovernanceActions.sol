@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.28;
 
+import * as Errors from "../../../contracts/errors/Errors.sol";
 import {IJobMarket} from "../../../contracts/interfaces/IJobMarket.sol";
 import {IProtocolTerms} from "../../../contracts/interfaces/IProtocolTerms.sol";
+import {IPullPayments} from "../../../contracts/interfaces/IPullPayments.sol";
 import {IVerification} from "../../../contracts/interfaces/IVerification.sol";
 
 import {MockConsumer} from "../../utils/MockConsumer.sol";
@@ -124,7 +126,7 @@ abstract contract GovernanceActions is StakingActions {
         _begin();
         bytes memory data = abi.encodeCall(IJobMarket.withdrawProtocolFees, (TREASURY));
         if (protocolFees == 0) {
-            bytes memory none = abi.encodeWithSelector(IJobMarket.NothingToWithdraw.selector, TREASURY);
+            bytes memory none = abi.encodeWithSelector(Errors.NothingToWithdraw.selector, TREASURY);
             _expectRevert(address(market), owner, data, none, "protocol fees withdrawn when there are none");
         } else if (_exec(owner, address(market), data, "withdrawProtocolFees")) {
             protocolFees = 0;
@@ -132,7 +134,7 @@ abstract contract GovernanceActions is StakingActions {
         }
         data = abi.encodeCall(IVerification.withdrawTreasury, (TREASURY));
         if (treasury == 0) {
-            bytes memory none = abi.encodeWithSelector(IVerification.NothingToWithdraw.selector, TREASURY);
+            bytes memory none = abi.encodeWithSelector(Errors.NothingToWithdraw.selector, TREASURY);
             _expectRevert(address(verification), owner, data, none, "treasury withdrawn when empty");
         } else if (_exec(owner, address(verification), data, "withdrawTreasury")) {
             treasury = 0;
@@ -150,7 +152,7 @@ abstract contract GovernanceActions is StakingActions {
         token.approve(address(market), amount);
         bytes memory data = abi.encodeCall(IJobMarket.fundAuditPool, (amount));
         if (amount == 0) {
-            _expectRevert(address(market), funder, data, abi.encodeWithSelector(IJobMarket.ZeroAmount.selector), "zero funding");
+            _expectRevert(address(market), funder, data, abi.encodeWithSelector(Errors.ZeroAmount.selector), "zero funding");
             return;
         }
         if (!_exec(funder, address(market), data, "fundAuditPool")) return;
@@ -173,23 +175,23 @@ abstract contract GovernanceActions is StakingActions {
     function _withdrawMarketCredits(address who) internal {
         bool ok = who == address(consumer)
             ? _exec(address(this), address(consumer), abi.encodeCall(MockConsumer.withdraw, ()), "consumer withdraw")
-            : _exec(who, address(market), abi.encodeCall(IJobMarket.withdraw, ()), "withdraw");
+            : _exec(who, address(market), abi.encodeCall(IPullPayments.withdraw, ()), "withdraw");
         if (!ok) return;
         marketCreditsTotal -= _marketCredits[who];
         _marketCredits[who] = 0;
         if (who != address(consumer)) {
-            bytes memory none = abi.encodeWithSelector(IJobMarket.NothingToWithdraw.selector, who);
-            _expectRevert(address(market), who, abi.encodeCall(IJobMarket.withdraw, ()), none, "credits withdrawn twice");
+            bytes memory none = abi.encodeWithSelector(Errors.NothingToWithdraw.selector, who);
+            _expectRevert(address(market), who, abi.encodeCall(IPullPayments.withdraw, ()), none, "credits withdrawn twice");
         }
         _reach("market credits withdrawn");
     }
 
     function _withdrawVerificationCredits(address who) internal {
-        bytes memory data = abi.encodeCall(IVerification.withdraw, ());
+        bytes memory data = abi.encodeCall(IPullPayments.withdraw, ());
         if (!_exec(who, address(verification), data, "verification withdraw")) return;
         verificationCreditsTotal -= _verificationCredits[who];
         _verificationCredits[who] = 0;
-        bytes memory none = abi.encodeWithSelector(IVerification.NothingToWithdraw.selector, who);
+        bytes memory none = abi.encodeWithSelector(Errors.NothingToWithdraw.selector, who);
         _expectRevert(address(verification), who, data, none, "verification credits withdrawn twice");
         _reach("verification credits withdrawn");
     }

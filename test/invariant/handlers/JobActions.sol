@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.28;
 
+import * as Errors from "../../../contracts/errors/Errors.sol";
 import {IJobMarket} from "../../../contracts/interfaces/IJobMarket.sol";
 import {IProtocolTerms} from "../../../contracts/interfaces/IProtocolTerms.sol";
 import {IStaking} from "../../../contracts/interfaces/IStaking.sol";
@@ -217,7 +218,7 @@ abstract contract JobActions is HandlerBase {
             if (auditor != address(0)) {
                 uint256 commitBy = _auditCommitBy(id);
                 if (_now <= commitBy) {
-                    bytes memory held = abi.encodeWithSelector(IVerification.AuditPending.selector, id, commitBy);
+                    bytes memory held = abi.encodeWithSelector(Errors.AuditPending.selector, id, commitBy);
                     _expectRevert(address(market), m.job.provider, _revealCall(id), held, "reveal before the audit");
                     if (choice % 4 == 0 || !_commitAudit(id, auditor, choice >> 2)) _warpTo(commitBy + 1);
                 }

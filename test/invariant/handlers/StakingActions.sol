@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.28;
 
+import * as Errors from "../../../contracts/errors/Errors.sol";
 import {IStaking} from "../../../contracts/interfaces/IStaking.sol";
 
 import {VerificationActions} from "./VerificationActions.sol";
@@ -52,7 +53,7 @@ abstract contract StakingActions is VerificationActions {
         bytes memory data = abi.encodeCall(IStaking.withdraw, ());
         if (_now < s.unbondingEnd) {
             bytes memory early =
-                abi.encodeWithSelector(IStaking.UnbondingNotFinished.selector, who, s.unbondingEnd, _now);
+                abi.encodeWithSelector(Errors.UnbondingNotFinished.selector, who, s.unbondingEnd, _now);
             _expectRevert(address(staking), who, data, early, "withdrawal before the unbonding period");
             if (waitOut % 8 != 0) return;
             _warpTo(s.unbondingEnd);

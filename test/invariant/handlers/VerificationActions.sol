@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.28;
 
+import * as Errors from "../../../contracts/errors/Errors.sol";
 import {IJobMarket} from "../../../contracts/interfaces/IJobMarket.sol";
 import {IProtocolTerms} from "../../../contracts/interfaces/IProtocolTerms.sol";
 import {IVerification} from "../../../contracts/interfaces/IVerification.sol";
@@ -104,7 +105,7 @@ abstract contract VerificationActions is JobActions {
         bytes memory data = abi.encodeCall(IVerification.commitAudit, (id, m.job, commitment));
         address other = _verifiers[choice % _verifiers.length];
         if (other != auditor) {
-            bytes memory notAuditor = abi.encodeWithSelector(IVerification.NotAuditor.selector, id, other);
+            bytes memory notAuditor = abi.encodeWithSelector(Errors.NotAuditor.selector, id, other);
             _expectRevert(address(verification), other, data, notAuditor, "audit committed by a verifier not drawn");
         }
         if (!_exec(auditor, address(verification), data, "commitAudit")) return false;
@@ -115,7 +116,7 @@ abstract contract VerificationActions is JobActions {
         a.commitment = commitment;
         a.root = root;
         bytes memory twice = abi.encodeWithSelector(
-            IVerification.WrongAuditState.selector, id, IVerification.AuditState.Committed
+            Errors.WrongAuditState.selector, id, IVerification.AuditState.Committed
         );
         _expectRevert(address(verification), auditor, data, twice, "audit committed twice");
         _reach(root == m.root ? "audit committed (same root)" : "audit committed (another root)");
@@ -153,7 +154,7 @@ abstract contract VerificationActions is JobActions {
             IVerification.revealAudit,
             (id, job, a.root, _auditSalt(id), disagree ? IVerification.Verdict.Disagree : IVerification.Verdict.Agree, "")
         );
-        bytes memory notAuditor = abi.encodeWithSelector(IVerification.NotAuditor.selector, id, KEEPER);
+        bytes memory notAuditor = abi.encodeWithSelector(Errors.NotAuditor.selector, id, KEEPER);
         _expectRevert(address(verification), KEEPER, data, notAuditor, "audit revealed by another account");
         if (!_exec(a.auditor, address(verification), data, "revealAudit")) return;
         a.state = verdict == IVerification.Verdict.Agree ? IVerification.AuditState.Agreed : IVerification.AuditState.Disagreed;
@@ -247,7 +248,7 @@ abstract contract VerificationActions is JobActions {
         _rollTo(uint256(d.seedBlock) + 1);
         bytes memory data = abi.encodeCall(IVerification.drawCommittee, (id));
         if (_now > drawBy) {
-            bytes memory late = abi.encodeWithSelector(IVerification.VotingClosed.selector, id, drawBy, _now);
+            bytes memory late = abi.encodeWithSelector(Errors.VotingClosed.selector, id, drawBy, _now);
             _expectRevert(address(verification), KEEPER, data, late, "committee drawn too late to vote in time");
             return;
         }
@@ -273,7 +274,7 @@ abstract contract VerificationActions is JobActions {
             ++b.seats;
         }
         bytes memory twice = abi.encodeWithSelector(
-            IVerification.WrongDisputeState.selector, id, IVerification.DisputeState.Voting
+            Errors.WrongDisputeState.selector, id, IVerification.DisputeState.Voting
         );
         _expectRevert(address(verification), KEEPER, data, twice, "committee drawn twice");
         _reach(d.voters.length < seats.length ? "committee: a member with several seats" : "committee drawn");
@@ -323,9 +324,9 @@ abstract contract VerificationActions is JobActions {
             b.planned = vote;
             ++d.commits;
             if (i == 0) {
-                bytes memory twice = abi.encodeWithSelector(IVerification.VoteAlreadyCommitted.selector, id, member);
+                bytes memory twice = abi.encodeWithSelector(Errors.VoteAlreadyCommitted.selector, id, member);
                 _expectRevert(address(verification), member, data, twice, "vote committed twice");
-                bytes memory stranger = abi.encodeWithSelector(IVerification.NotCommitteeMember.selector, id, WATCHDOG);
+                bytes memory stranger = abi.encodeWithSelector(Errors.NotCommitteeMember.selector, id, WATCHDOG);
                 _expectRevert(address(verification), WATCHDOG, data, stranger, "vote by a non-member");
             }
             _reach("vote committed");
@@ -347,7 +348,7 @@ abstract contract VerificationActions is JobActions {
             );
             if (_now <= d.voteCommitBy && d.commits < n) {
                 bytes memory early =
-                    abi.encodeWithSelector(IVerification.VotingStillOpen.selector, id, d.voteCommitBy, _now);
+                    abi.encodeWithSelector(Errors.VotingStillOpen.selector, id, d.voteCommitBy, _now);
                 _expectRevert(address(verification), member, data, early, "vote revealed while others may commit");
                 _warpTo(uint256(d.voteCommitBy) + 1);
             }
@@ -357,7 +358,7 @@ abstract contract VerificationActions is JobActions {
             if (b.planned == uint256(IVerification.Vote.ProviderCorrect)) d.correct += b.seats;
             else if (b.planned == uint256(IVerification.Vote.ProviderWrong)) d.wrong += b.seats;
             else d.auditorWrong += b.seats;
-            bytes memory twice = abi.encodeWithSelector(IVerification.VoteAlreadyRevealed.selector, id, member);
+            bytes memory twice = abi.encodeWithSelector(Errors.VoteAlreadyRevealed.selector, id, member);
             _expectRevert(address(verification), member, data, twice, "vote revealed twice");
             _reach("vote revealed");
         }
@@ -391,7 +392,7 @@ abstract contract VerificationActions is JobActions {
         }
         if (_now <= resolvableAfter) {
             bytes memory early =
-                abi.encodeWithSelector(IVerification.DisputeStillOpen.selector, id, resolvableAfter, _now);
+                abi.encodeWithSelector(Errors.DisputeStillOpen.selector, id, resolvableAfter, _now);
             _expectRevert(address(verification), KEEPER, data, early, "dispute resolved before it may be");
             _warpTo(resolvableAfter + 1);
         }
@@ -410,7 +411,7 @@ abstract contract VerificationActions is JobActions {
         bondsOpen -= d.bond;
         if (!v.faulted) _checkCallback(id, job, deliveries, "resolve");
         bytes memory twice = abi.encodeWithSelector(
-            IVerification.WrongDisputeState.selector, id, IVerification.DisputeState.Resolved
+            Errors.WrongDisputeState.selector, id, IVerification.DisputeState.Resolved
         );
         _expectRevert(address(verification), KEEPER, data, twice, "dispute resolved twice");
         _checkStored(id, "resolve");

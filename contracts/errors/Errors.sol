@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+import {IJobMarket} from "../interfaces/IJobMarket.sol";
+import {IModelRegistry} from "../interfaces/IModelRegistry.sol";
+import {IVerification} from "../interfaces/IVerification.sol";
+
+// Every custom error of the protocol's contracts, each declared once, so that one name is one signature
+// and one selector whichever contract reverts with it. A contract's ABI lists the errors it can revert
+// with. offchain/chain/revert-messages.ts has a sentence for each (its drift test reads the ABIs).
+
+// ---------------------------------------------------------------- shared
+
+error ZeroAddress();
+error ZeroAmount();
+error ZeroCommitment();
+error ZeroOutputRoot();
+error InvalidParams(string reason);
+/// @dev The state passed for a job is not the one the market holds (its hash differs).
+error JobMismatch(uint256 jobId);
+/// @dev The seed of `seedBlock` is not known yet (the block is not mined, or its randomness not delivered).
+error SeedNotReady(uint256 jobId, uint256 seedBlock, uint256 currentBlock);
+/// @dev A token delivered less than was transferred (fee-on-transfer tokens are refused).
+error TokenTransferMismatch(uint256 expected, uint256 received);
+/// @dev A pull payment with nothing owed.
+error NothingToWithdraw(address account);
+
+// ---------------------------------------------------------------- JobMarket
+
+error JobNotFound(uint256 jobId);
+error WrongStatus(uint256 jobId, IJobMarket.JobStatus status);
+error DeadlinePassed(uint256 jobId, uint256 deadline, uint256 nowTime);
+error DeadlineNotPassed(uint256 jobId, uint256 deadline, uint256 nowTime);
+error NotJobProvider(uint256 jobId, address caller);
+error ModelInactive(uint256 modelId);
+error FeeBelowFloor(uint256 fee, uint256 floor);
+error FeeTooLarge(uint256 fee);
+error InvalidClaimBy(uint256 claimBy, uint256 earliest, uint256 latest);
+error MissingInput();
+error InputTooLarge(uint256 length, uint256 max);
+error InputHashMismatch(bytes32 given, bytes32 computed);
+error InputUriWithInlineInput();
+error CallbackGasTooHigh(uint256 requested, uint256 max);
+error CallbackNeedsContract(address poster);
+/// @dev The sampling seed went out of reach before the reveal: the job can only expire (as sampled).
+error SeedOutOfReach(uint256 jobId, uint256 seedBlock, uint256 lastRevealBlock);
+error CommitmentMismatch(uint256 jobId);
+error OutputTooLarge(uint256 length, uint256 max);
+error OutputRootMismatch(bytes32 given, bytes32 computed);
+error InlineOutputRequired(uint256 jobId);
+error InsufficientGasForCallback(uint256 required, uint256 available);
+error ModelIdTooLarge(uint256 modelId);
+error NotVerification(address caller);
+error VerificationAlreadySet();
+error NotTerms(address caller);
+
+// ---------------------------------------------------------------- Verification
+
+error NotMarket(address caller);
+error WrongJobStatus(uint256 jobId, IJobMarket.JobStatus status);
+error NotSampled(uint256 jobId);
+error NotAuditor(uint256 jobId, address caller);
+error AuditPending(uint256 jobId, uint256 auditCommitBy);
+error AuditClosed(uint256 jobId);
+error WrongAuditState(uint256 jobId, IVerification.AuditState state);
+error AuditCommitmentMismatch(uint256 jobId);
+error DisputeExists(uint256 jobId);
+error NoDispute(uint256 jobId);
+error WrongDisputeState(uint256 jobId, IVerification.DisputeState state);
+error CommitteeSeedNotReady(uint256 jobId, uint256 seedBlock);
+error NotCommitteeMember(uint256 jobId, address caller);
+error VoteAlreadyCommitted(uint256 jobId, address voter);
+error VoteAlreadyRevealed(uint256 jobId, address voter);
+error VoteCommitmentMismatch(uint256 jobId, address voter);
+error InvalidVote();
+error VotingClosed(uint256 jobId, uint256 deadline, uint256 nowTime);
+error VotingStillOpen(uint256 jobId, uint256 deadline, uint256 nowTime);
+error DisputeStillOpen(uint256 jobId, uint256 resolvableAt, uint256 nowTime);
+
+// ---------------------------------------------------------------- Staking
+
+error InvalidRoles(uint8 roles);
+error AmountTooLarge(uint256 amount);
+error InsufficientUnlockedStake(address account, uint256 available, uint256 requested);
+error NothingUnbonding(address account);
+error UnbondingNotFinished(address account, uint256 unbondingEnd, uint256 nowTime);
+error NotProvider(address account);
+error NotProtocol(address caller);
+error ProtocolAlreadySet();
+error UnbondingPeriodTooShort(uint256 unbondingPeriod, uint256 required);
+error MinVerifierStakeBelowBond(uint256 minVerifierStake, uint256 challengeBond);
+error TooManyExcluded(uint256 count, uint256 max);
+error VerifierSetFull(uint256 max);
+error SnapshotInFuture(uint256 snapshotBlock, uint256 currentBlock);
+
+// ---------------------------------------------------------------- ModelRegistry
+
+error ModelNotFound(uint256 modelId);
+error NotModelOwner(uint256 modelId, address caller);
+error EmptyModelHash();
+error ModelHashChanged(bytes32 registered, bytes32 given);
+/// @dev What a job is judged by never changes under it: a new tolerance or runtime is a new model.
+error ToleranceChanged(uint256 modelId);
+error RuntimeChanged(uint256 modelId);
+error NonFiniteInputsChanged(uint256 modelId);
+error EmptyUri();
+error InvalidTolerance(IModelRegistry.ToleranceKind kind);
+error ZeroCollateral();
+error TooManyModels();
+
+// ---------------------------------------------------------------- ProtocolTerms
+
+error UnknownTerms(uint256 version);
+error MarketAlreadySet();
+error MarketNotSet();
+
+// ---------------------------------------------------------------- DinferTestToken
+
+error FaucetLimit(uint256 requested, uint256 limit);
