@@ -18,7 +18,7 @@ import { fileURLToPath } from "node:url";
 import cliProgress from "cli-progress";
 import { decodeEventLog, maxUint256, parseEther, type Address, type Hex, type Log } from "viem";
 
-import { abiOf } from "../chain/artifacts.js";
+import { dinferTestTokenAbi, jobMarketAbi, stakingAbi, verificationAbi } from "../chain/abis.js";
 import { encodeTensorBlob, type Tensor } from "../codec/tensor.js";
 import { hashModel } from "../inference/model.js";
 import { createInferenceRunner } from "../inference/runner.js";
@@ -174,12 +174,12 @@ export async function runDemo({ jobs, keep, signal, print, live, timeoutMs = 900
 /** The owner tops the audit pool up (see DEMO_AUDIT_POOL). */
 async function fundAuditPool(devnet: Devnet, amount: bigint): Promise<void> {
   const owner = devnet.deployerSender;
-  const token = { address: devnet.deployment.token, abi: abiOf("DinferTestToken") };
+  const token = { address: devnet.deployment.token, abi: dinferTestTokenAbi };
   await Promise.all([
     owner.send({ ...token, functionName: "mint", args: [owner.address, amount] }),
     owner.send({ ...token, functionName: "approve", args: [devnet.deployment.market, maxUint256] }),
   ]);
-  await owner.send({ address: devnet.deployment.market, abi: abiOf("JobMarket"), functionName: "fundAuditPool", args: [amount] });
+  await owner.send({ address: devnet.deployment.market, abi: jobMarketAbi, functionName: "fundAuditPool", args: [amount] });
 }
 
 /** The input blob the dApp posts for one of DEMO_INPUTS (the same bytes for the same image). */
@@ -369,10 +369,10 @@ function decode(log: Log, devnet: Devnet): DecodedEvent | undefined {
   const address = log.address.toLowerCase();
   const contract =
     address === devnet.deployment.market.toLowerCase() ? "market" : address === devnet.deployment.verification.toLowerCase() ? "verification" : "staking";
-  const abi = abiOf(contract === "market" ? "JobMarket" : contract === "verification" ? "Verification" : "Staking");
+  const abi = contract === "market" ? jobMarketAbi : contract === "verification" ? verificationAbi : stakingAbi;
   try {
     const { eventName, args } = decodeEventLog({ abi, data: log.data, topics: log.topics });
-    return { contract, name: String(eventName), args: (args ?? {}) as Record<string, unknown>, tx: log.transactionHash! };
+    return { contract, name: eventName, args, tx: log.transactionHash! };
   } catch {
     return undefined;
   }
