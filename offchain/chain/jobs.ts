@@ -13,7 +13,6 @@ import {
   type Address,
   type DecodeEventLogReturnType,
   type Hex,
-  type Log,
   type PublicClient,
 } from "viem";
 
@@ -103,11 +102,16 @@ function isJobEvent(event: JobMarketEvent): event is JobEvent {
   return "jobId" in event.args;
 }
 
+/** A log as viem or the node's JSON-RPC gives it (the block number parsed). */
+export type JobLogInput = { data: Hex; topics: readonly Hex[]; blockNumber: bigint | null };
+
 /** Decodes a JobMarket log; returns undefined for logs that are not about one job. */
-export function decodeJobLog(log: Pick<Log, "data" | "topics" | "blockNumber">): DecodedJobLog | undefined {
+export function decodeJobLog(log: JobLogInput): DecodedJobLog | undefined {
+  const [signature, ...indexed] = log.topics;
+  if (signature === undefined) return undefined;
   let event: JobMarketEvent;
   try {
-    event = decodeEventLog({ abi: jobMarketAbi, data: log.data, topics: log.topics });
+    event = decodeEventLog({ abi: jobMarketAbi, data: log.data, topics: [signature, ...indexed] });
   } catch {
     return undefined;
   }
@@ -190,7 +194,7 @@ export function applyJobLog(record: JobRecord | undefined, log: DecodedJobLog): 
 
 /** Folds any number of logs (in chain order) into job records, keyed by job id. */
 export function foldJobLogs(
-  logs: readonly Pick<Log, "data" | "topics" | "blockNumber">[],
+  logs: readonly JobLogInput[],
   into: Map<bigint, JobRecord> = new Map(),
 ): Map<bigint, JobRecord> {
   for (const log of logs) {
@@ -228,7 +232,7 @@ export async function readJob({ client, market, jobId, fromBlock = 0n, blockNumb
     ],
   });
   const records = foldJobLogs(
-    logs.map((l) => ({ data: l.data, topics: l.topics as [Hex, ...Hex[]], blockNumber: BigInt(l.blockNumber ?? 0) })),
+    logs.map((l) => ({ data: l.data, topics: l.topics, blockNumber: BigInt(l.blockNumber ?? 0) })),
   );
   const record = records.get(jobId);
   const stored = await client.readContract({ address: market, abi: jobMarketAbi, functionName: "jobHash", args: [jobId], blockNumber });
