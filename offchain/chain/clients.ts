@@ -5,7 +5,6 @@
  * so that a revert is never repeated and every retry is logged once. Nothing is cached
  * (`cacheTime: 0`): a daemon must see each new block.
  */
-import type { ArtifactMap } from "hardhat/types/artifacts";
 import {
   createPublicClient,
   createWalletClient,
@@ -24,7 +23,7 @@ import {
 import { privateKeyToAccount } from "viem/accounts";
 
 import { NonRetryableError } from "../errors.js";
-import { abiOf, type ContractName } from "./artifacts.js";
+import { protocolAbis, type ContractName } from "./abis.js";
 import { classifyChainError } from "./errors.js";
 
 export type ChainPublicClient = PublicClient<Transport, Chain>;
@@ -115,8 +114,8 @@ export async function readChainId({ rpcUrl, timeoutMs = 10_000 }: { rpcUrl: stri
   }
 }
 
-/** The ABI type of a protocol contract, as Hardhat generated it: function names and args are checked. */
-export type ContractAbi<N extends ContractName> = ArtifactMap[N]["abi"];
+/** The ABI type of a protocol contract (offchain/chain/abis.ts): function names and args are checked. */
+export type ContractAbi<N extends ContractName> = (typeof protocolAbis)[N];
 
 export type ContractHandle<N extends ContractName> = GetContractReturnType<ContractAbi<N>, PublicClient, Address>;
 
@@ -131,5 +130,6 @@ export type ContractOfParameters<N extends ContractName> = {
  * transactions go through `TxSender`, which simulates first and owns nonces and retries.
  */
 export function contractOf<N extends ContractName>({ name, address, publicClient }: ContractOfParameters<N>): ContractHandle<N> {
-  return getContract({ address, abi: abiOf(name) as ContractAbi<N>, client: publicClient }) as ContractHandle<N>;
+  const abi: ContractAbi<N> = protocolAbis[name];
+  return getContract({ address, abi, client: publicClient });
 }

@@ -19,7 +19,7 @@ import {
 } from "viem";
 
 import { DinferError, NonRetryableError, RetryableError } from "../errors.js";
-import { abiOf, type ContractName } from "./artifacts.js";
+import { protocolAbis } from "./abis.js";
 import { formatEth } from "./format.js";
 
 type AbiError = Extract<Abi[number], { type: "error" }>;
@@ -145,7 +145,6 @@ export function nodeRejectionMessage({ reason, nodeMessage, from, balance, cost 
   }
 }
 
-const CONTRACTS: readonly ContractName[] = ["JobMarket", "Staking", "ModelRegistry", "Verification", "ProtocolTerms", "DinferTestToken"];
 let protocolErrors: AbiError[] | undefined;
 
 /**
@@ -155,8 +154,8 @@ let protocolErrors: AbiError[] | undefined;
 export function protocolErrorsAbi(): readonly AbiError[] {
   if (protocolErrors) return protocolErrors;
   const seen = new Map<string, AbiError>();
-  for (const name of CONTRACTS) {
-    for (const item of abiOf(name)) {
+  for (const abi of Object.values(protocolAbis)) {
+    for (const item of abi) {
       if (item.type !== "error") continue;
       seen.set(`${item.name}(${item.inputs.map((i) => i.type).join(",")})`, item);
     }

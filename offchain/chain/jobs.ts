@@ -11,13 +11,13 @@ import {
   keccak256,
   numberToHex,
   type Address,
+  type DecodeEventLogReturnType,
   type Hex,
-  type Log,
   type PublicClient,
 } from "viem";
 
 import { NonRetryableError } from "../errors.js";
-import { abiOf } from "./artifacts.js";
+import { jobMarketAbi } from "./abis.js";
 
 export const JobStatus = {
   None: 0,
@@ -91,17 +91,31 @@ export function hashJob(job: Job): Hex {
   return keccak256(encodeAbiParameters([JOB_TUPLE], [job]));
 }
 
-type DecodedJobLog = { eventName: string; args: Record<string, unknown>; blockNumber: bigint };
+type JobMarketEvent = DecodeEventLogReturnType<typeof jobMarketAbi>;
+
+/** A JobMarket event about one job: its args carry the `jobId`. */
+export type JobEvent = Extract<JobMarketEvent, { args: { jobId: bigint } }>;
+
+export type DecodedJobLog = JobEvent & { blockNumber: bigint };
+
+function isJobEvent(event: JobMarketEvent): event is JobEvent {
+  return "jobId" in event.args;
+}
+
+/** A log as viem or the node's JSON-RPC gives it (the block number parsed). */
+export type JobLogInput = { data: Hex; topics: readonly Hex[]; blockNumber: bigint | null };
 
 /** Decodes a JobMarket log; returns undefined for logs that are not about one job. */
-export function decodeJobLog(log: Pick<Log, "data" | "topics" | "blockNumber">): DecodedJobLog | undefined {
+export function decodeJobLog(log: JobLogInput): DecodedJobLog | undefined {
+  const [signature, ...indexed] = log.topics;
+  if (signature === undefined) return undefined;
+  let event: JobMarketEvent;
   try {
-    const { eventName, args } = decodeEventLog({ abi: abiOf("JobMarket"), data: log.data, topics: log.topics });
-    if (!args || typeof args !== "object" || !("jobId" in args)) return undefined;
-    return { eventName: String(eventName), args: args as Record<string, unknown>, blockNumber: log.blockNumber ?? 0n };
+    event = decodeEventLog({ abi: jobMarketAbi, data: log.data, topics: [signature, ...indexed] });
   } catch {
     return undefined;
   }
+  return isJobEvent(event) ? { ...event, blockNumber: log.blockNumber ?? 0n } : undefined;
 }
 
 /**
@@ -109,28 +123,28 @@ export function decodeJobLog(log: Pick<Log, "data" | "topics" | "blockNumber">):
  * state (JobFinalized's payout, Credited) still move the status where they end the job.
  */
 export function applyJobLog(record: JobRecord | undefined, log: DecodedJobLog): JobRecord | undefined {
-  const a = log.args;
   if (log.eventName === "JobPosted") {
+    const a = log.args;
     return {
-      jobId: a.jobId as bigint,
+      jobId: a.jobId,
       job: {
-        poster: a.poster as Address,
+        poster: a.poster,
         modelId: Number(a.modelId),
-        terms: Number(a.terms),
-        fee: a.fee as bigint,
-        collateral: a.collateral as bigint,
-        callbackGasLimit: Number(a.callbackGasLimit),
+        terms: a.terms,
+        fee: a.fee,
+        collateral: a.collateral,
+        callbackGasLimit: a.callbackGasLimit,
         status: JobStatus.Posted,
         deadline: Number(a.claimBy),
         provider: ZERO_ADDRESS,
         commitBlock: 0n,
         result: ZERO_HASH,
-        inlineOutput: a.inlineOutput as boolean,
+        inlineOutput: a.inlineOutput,
         sampled: false,
       },
-      inputHash: a.inputHash as Hex,
-      inputURI: a.inputURI as string,
-      inlineInput: a.inlineInput as Hex,
+      inputHash: a.inputHash,
+      inputURI: a.inputURI,
+      inlineInput: a.inlineInput,
       postedBlock: log.blockNumber,
     };
   }
@@ -140,25 +154,25 @@ export function applyJobLog(record: JobRecord | undefined, log: DecodedJobLog): 
   switch (log.eventName) {
     case "JobClaimed":
       job.status = JobStatus.Claimed;
-      job.provider = a.provider as Address;
-      job.deadline = Number(a.commitBy);
+      job.provider = log.args.provider;
+      job.deadline = Number(log.args.commitBy);
       break;
     case "ResultCommitted":
       // claimAndCommit emits no JobClaimed: the committer is the provider.
       job.status = JobStatus.Committed;
-      job.provider = a.provider as Address;
-      job.result = a.commitment as Hex;
-      job.deadline = Number(a.revealBy);
+      job.provider = log.args.provider;
+      job.result = log.args.commitment;
+      job.deadline = Number(log.args.revealBy);
       job.commitBlock = log.blockNumber;
       break;
     case "ResultRevealed":
       job.status = JobStatus.Revealed;
-      job.result = a.outputRoot as Hex;
-      job.deadline = Number(a.challengeEnd);
-      job.inlineOutput = (a.inlineOutput as Hex).length > 2;
-      job.sampled = a.sampled as boolean;
-      next.outputURI = a.outputURI as string;
-      next.inlineOutput = a.inlineOutput as Hex;
+      job.result = log.args.outputRoot;
+      job.deadline = Number(log.args.challengeEnd);
+      job.inlineOutput = log.args.inlineOutput.length > 2;
+      job.sampled = log.args.sampled;
+      next.outputURI = log.args.outputURI;
+      next.inlineOutput = log.args.inlineOutput;
       break;
     case "JobDisputed":
       job.status = JobStatus.Disputed;
@@ -170,7 +184,7 @@ export function applyJobLog(record: JobRecord | undefined, log: DecodedJobLog): 
       job.status = JobStatus.Expired;
       break;
     case "DisputeSettled":
-      job.status = a.providerFaulted ? JobStatus.Slashed : JobStatus.Finalized;
+      job.status = log.args.providerFaulted ? JobStatus.Slashed : JobStatus.Finalized;
       break;
     default:
       return record;
@@ -180,13 +194,13 @@ export function applyJobLog(record: JobRecord | undefined, log: DecodedJobLog): 
 
 /** Folds any number of logs (in chain order) into job records, keyed by job id. */
 export function foldJobLogs(
-  logs: readonly Pick<Log, "data" | "topics" | "blockNumber">[],
+  logs: readonly JobLogInput[],
   into: Map<bigint, JobRecord> = new Map(),
 ): Map<bigint, JobRecord> {
   for (const log of logs) {
     const decoded = decodeJobLog(log);
     if (!decoded) continue;
-    const jobId = decoded.args.jobId as bigint;
+    const jobId = decoded.args.jobId;
     const next = applyJobLog(into.get(jobId), decoded);
     if (next) into.set(jobId, next);
   }
@@ -218,16 +232,10 @@ export async function readJob({ client, market, jobId, fromBlock = 0n, blockNumb
     ],
   });
   const records = foldJobLogs(
-    logs.map((l) => ({ data: l.data, topics: l.topics as [Hex, ...Hex[]], blockNumber: BigInt(l.blockNumber ?? 0) })),
+    logs.map((l) => ({ data: l.data, topics: l.topics, blockNumber: BigInt(l.blockNumber ?? 0) })),
   );
   const record = records.get(jobId);
-  const stored = (await client.readContract({
-    address: market,
-    abi: abiOf("JobMarket"),
-    functionName: "jobHash",
-    args: [jobId],
-    blockNumber,
-  })) as Hex;
+  const stored = await client.readContract({ address: market, abi: jobMarketAbi, functionName: "jobHash", args: [jobId], blockNumber });
   if (!record) {
     throw new NonRetryableError("job not found", { code: "JOB_NOT_FOUND", details: { jobId: jobId.toString() } });
   }

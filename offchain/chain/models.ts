@@ -1,7 +1,7 @@
 /** Reading the ModelRegistry's answers from transaction receipts. */
 import { decodeEventLog, type Address, type Log } from "viem";
 
-import { abiOf } from "./artifacts.js";
+import { modelRegistryAbi } from "./abis.js";
 
 /**
  * The id of the model a `register` transaction created, from its own ModelRegistered event (not
@@ -10,8 +10,8 @@ import { abiOf } from "./artifacts.js";
 export function registeredModelId(logs: readonly Log[], registry: Address): number {
   for (const log of logs) {
     if (log.address.toLowerCase() !== registry.toLowerCase()) continue;
-    const { eventName, args } = decodeEventLog({ abi: abiOf("ModelRegistry"), data: log.data, topics: log.topics });
-    if (eventName === "ModelRegistered") return Number((args as unknown as { modelId: bigint }).modelId);
+    const event = decodeEventLog({ abi: modelRegistryAbi, data: log.data, topics: log.topics });
+    if (event.eventName === "ModelRegistered") return Number(event.args.modelId);
   }
   throw new Error("no ModelRegistered event in the register receipt");
 }

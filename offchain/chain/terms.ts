@@ -13,7 +13,7 @@
  */
 import type { Address, PublicClient } from "viem";
 
-import { abiOf } from "./artifacts.js";
+import { jobMarketAbi, protocolTermsAbi } from "./abis.js";
 
 /** Mirrors `IProtocolTerms.MarketParams` (seconds, basis points, parts per million). */
 export type MarketTerms = {
@@ -83,9 +83,7 @@ export class TermsReader {
 
   /** The ProtocolTerms contract's address (read once). */
   address(): Promise<Address> {
-    this.#address ??= this.#client
-      .readContract({ address: this.#market, abi: abiOf("JobMarket"), functionName: "terms" })
-      .then((address) => address as Address);
+    this.#address ??= this.#client.readContract({ address: this.#market, abi: jobMarketAbi, functionName: "terms" });
     this.#address.catch(() => (this.#address = undefined)); // a failed read is tried again next time
     return this.#address;
   }
@@ -104,11 +102,7 @@ export class TermsReader {
 
   /** The version jobs posted now get, read fresh (governance may have set a new one since). */
   async current(): Promise<Terms> {
-    const version = (await this.#client.readContract({
-      address: this.#market,
-      abi: abiOf("JobMarket"),
-      functionName: "termsVersion",
-    })) as number | bigint;
+    const version = await this.#client.readContract({ address: this.#market, abi: jobMarketAbi, functionName: "termsVersion" });
     return this.of(version);
   }
 }
@@ -118,12 +112,12 @@ export class TermsReader {
  * 48 bits as numbers, wider ones (the uint96 amounts) as bigints.
  */
 export async function readTermsVersion({ client, terms, version }: { client: PublicClient; terms: Address; version: number }): Promise<Terms> {
-  const [market, verification] = (await client.readContract({
+  const [market, verification] = await client.readContract({
     address: terms,
-    abi: abiOf("ProtocolTerms"),
+    abi: protocolTermsAbi,
     functionName: "termsOf",
     args: [BigInt(version)],
-  })) as readonly [MarketTerms, VerificationTerms];
+  });
   return { version, market: { ...market }, verification: { ...verification } };
 }
 

@@ -18,7 +18,8 @@ import { fileURLToPath } from "node:url";
 import cliProgress from "cli-progress";
 import { decodeEventLog, maxUint256, parseEther, type Address, type Hex, type Log } from "viem";
 
-import { abiOf } from "../chain/artifacts.js";
+import { dinferTestTokenAbi, jobMarketAbi, stakingAbi, verificationAbi } from "../chain/abis.js";
+import { decodeJobLog, type DecodedJobLog } from "../chain/jobs.js";
 import { encodeTensorBlob, type Tensor } from "../codec/tensor.js";
 import { hashModel } from "../inference/model.js";
 import { createInferenceRunner } from "../inference/runner.js";
@@ -174,12 +175,12 @@ export async function runDemo({ jobs, keep, signal, print, live, timeoutMs = 900
 /** The owner tops the audit pool up (see DEMO_AUDIT_POOL). */
 async function fundAuditPool(devnet: Devnet, amount: bigint): Promise<void> {
   const owner = devnet.deployerSender;
-  const token = { address: devnet.deployment.token, abi: abiOf("DinferTestToken") };
+  const token = { address: devnet.deployment.token, abi: dinferTestTokenAbi };
   await Promise.all([
     owner.send({ ...token, functionName: "mint", args: [owner.address, amount] }),
     owner.send({ ...token, functionName: "approve", args: [devnet.deployment.market, maxUint256] }),
   ]);
-  await owner.send({ address: devnet.deployment.market, abi: abiOf("JobMarket"), functionName: "fundAuditPool", args: [amount] });
+  await owner.send({ address: devnet.deployment.market, abi: jobMarketAbi, functionName: "fundAuditPool", args: [amount] });
 }
 
 /** The input blob the dApp posts for one of DEMO_INPUTS (the same bytes for the same image). */
@@ -363,54 +364,61 @@ async function postAndFollow({
   });
 }
 
-type DecodedEvent = { contract: "market" | "verification" | "staking"; name: string; args: Record<string, unknown>; tx: Hex };
+type DecodedEvent = {
+  contract: "market" | "verification" | "staking";
+  name: string;
+  args: Record<string, unknown>;
+  tx: Hex;
+  /** The same event typed, when it is a market event about one job (what a job's track follows). */
+  job?: DecodedJobLog;
+};
 
 function decode(log: Log, devnet: Devnet): DecodedEvent | undefined {
   const address = log.address.toLowerCase();
   const contract =
     address === devnet.deployment.market.toLowerCase() ? "market" : address === devnet.deployment.verification.toLowerCase() ? "verification" : "staking";
-  const abi = abiOf(contract === "market" ? "JobMarket" : contract === "verification" ? "Verification" : "Staking");
+  const abi = contract === "market" ? jobMarketAbi : contract === "verification" ? verificationAbi : stakingAbi;
   try {
     const { eventName, args } = decodeEventLog({ abi, data: log.data, topics: log.topics });
-    return { contract, name: String(eventName), args: (args ?? {}) as Record<string, unknown>, tx: log.transactionHash! };
+    const job = contract === "market" ? decodeJobLog(log) : undefined;
+    return { contract, name: eventName, args, tx: log.transactionHash!, job };
   } catch {
     return undefined;
   }
 }
 
-function applyEvent(tracks: Map<bigint, JobTrack>, event: DecodedEvent, now: number, counts: Record<string, number>) {
-  const jobId = event.args.jobId as bigint | undefined;
-  if (jobId === undefined) return;
-  const track = tracks.get(jobId);
+function applyEvent(tracks: Map<bigint, JobTrack>, { job, tx }: DecodedEvent, now: number, counts: Record<string, number>) {
+  if (job === undefined) return;
+  const track = tracks.get(job.args.jobId);
   if (!track) return;
-  if (event.contract === "market" && LIFECYCLE_EVENTS.has(event.name)) track.txs.add(event.tx);
-  switch (`${event.contract}.${event.name}`) {
-    case "market.ResultCommitted":
-      track.provider = event.args.provider as Address;
+  if (LIFECYCLE_EVENTS.has(job.eventName)) track.txs.add(tx);
+  switch (job.eventName) {
+    case "ResultCommitted":
+      track.provider = job.args.provider;
       counts.committed!++;
       break;
-    case "market.ResultRevealed":
+    case "ResultRevealed":
       track.revealedAt ??= now;
-      track.sampled = event.args.sampled as boolean;
+      track.sampled = job.args.sampled;
       counts.revealed!++;
       if (track.sampled) counts.sampled!++;
       break;
-    case "market.JobDisputed":
+    case "JobDisputed":
       track.disputed = true;
       counts.disputes!++;
       break;
-    case "market.JobFinalized":
+    case "JobFinalized":
       track.finalAt ??= now;
       track.outcome = "finalized";
       break;
-    case "market.DisputeSettled":
-      if (event.args.providerFaulted) {
+    case "DisputeSettled":
+      if (job.args.providerFaulted) {
         track.finalAt ??= now;
         track.outcome = "slashed";
         counts.slashed!++;
       }
       break;
-    case "market.JobExpired":
+    case "JobExpired":
       track.finalAt ??= now;
       track.outcome = "expired";
       break;

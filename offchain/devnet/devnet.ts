@@ -19,7 +19,7 @@ import type { NetworkConnection } from "hardhat/types/network";
 import { parseEther, toHex, type Address, type Hex } from "viem";
 import { mnemonicToAccount } from "viem/accounts";
 
-import { abiOf } from "../chain/artifacts.js";
+import { dinferTestTokenAbi, modelRegistryAbi } from "../chain/abis.js";
 import { createChainClients, type ChainPublicClient } from "../chain/clients.js";
 import type { Deployment } from "../chain/deployment.js";
 import { TxSender } from "../chain/sender.js";
@@ -216,7 +216,7 @@ export async function startDevnet({
       const { walletClient } = await createChainClients({ rpcUrl: url, privateKey: account.key });
       return new TxSender({ publicClient, walletClient: walletClient!, receiptPollingIntervalMs: 100 });
     };
-    const token = { address: deployment.token, abi: abiOf("DinferTestToken") };
+    const token = { address: deployment.token, abi: dinferTestTokenAbi };
     const owner = await senderOf(deployer);
 
     // Blocks come once a second whatever is sent, so everything that does not depend on another
@@ -232,7 +232,7 @@ export async function startDevnet({
     const register = (kind: ModelKind) =>
       owner.send({
         address: deployment.registry,
-        abi: abiOf("ModelRegistry"),
+        abi: modelRegistryAbi,
         functionName: "register",
         args: [
           {

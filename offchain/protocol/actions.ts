@@ -4,9 +4,9 @@
  * the account, says what it will do (offchain/provider/staking-plan.ts) through `say`, refuses with
  * that sentence when the plan does, and only then sends.
  */
-import type { Address, Hash, PublicClient } from "viem";
+import { erc20Abi, type Address, type Hash, type PublicClient } from "viem";
 
-import { abiOf } from "../chain/artifacts.js";
+import { jobMarketAbi, stakingAbi, verificationAbi } from "../chain/abis.js";
 import type { Deployment } from "../chain/deployment.js";
 import { formatTokens } from "../chain/format.js";
 import type { TxSender } from "../chain/sender.js";
@@ -33,8 +33,8 @@ export class ActionRefusedError extends NonRetryableError {
  * No plan: for callers that planned already (the verifier's start) or own the account (the devnet).
  */
 export async function sendStake({ sender, deployment, amount, roles }: Pick<ActionContext, "sender" | "deployment"> & { amount: bigint; roles: number }): Promise<Hash> {
-  await sender.send({ address: deployment.token, abi: abiOf("DinferTestToken"), functionName: "approve", args: [deployment.staking, amount] });
-  const { hash } = await sender.send({ address: deployment.staking, abi: abiOf("Staking"), functionName: "stake", args: [amount, roles] });
+  await sender.send({ address: deployment.token, abi: erc20Abi, functionName: "approve", args: [deployment.staking, amount] });
+  const { hash } = await sender.send({ address: deployment.staking, abi: stakingAbi, functionName: "stake", args: [amount, roles] });
   return hash;
 }
 
@@ -43,7 +43,7 @@ export async function stake({ publicClient, sender, deployment, say = () => {}, 
   const state = await readStakingState({ publicClient, deployment, address: sender.address });
   const plan = planStake({ amount, roles, state });
   if (plan.action === "refuse") throw new ActionRefusedError(plan.message, { code: "STAKE_REFUSED" });
-  const balance = (await publicClient.readContract({ address: deployment.token, abi: abiOf("DinferTestToken"), functionName: "balanceOf", args: [sender.address] })) as bigint;
+  const balance = await publicClient.readContract({ address: deployment.token, abi: erc20Abi, functionName: "balanceOf", args: [sender.address] });
   if (balance < amount) {
     throw new ActionRefusedError(
       `${sender.address} holds ${formatTokens(balance)}, less than the ${formatTokens(amount)} to stake: get tokens first (the local test token: \`dinfer token mint <tokens>\`)`,
@@ -72,7 +72,7 @@ export async function unbond({
   if (plan.action === "refuse") throw new ActionRefusedError(plan.message, { code: "UNBOND_REFUSED" });
   say(plan.message);
   if (plan.confirm) await confirm("Restart the clock?");
-  const { hash } = await sender.send({ address: deployment.staking, abi: abiOf("Staking"), functionName: "requestUnbond", args: [amount] });
+  const { hash } = await sender.send({ address: deployment.staking, abi: stakingAbi, functionName: "requestUnbond", args: [amount] });
   return { hash };
 }
 
@@ -87,24 +87,24 @@ export async function withdrawAll({ publicClient, sender, deployment, say = () =
   const address: Address = sender.address;
   const [state, marketCredits, verificationCredits, block] = await Promise.all([
     readStakingState({ publicClient, deployment, address }),
-    publicClient.readContract({ address: deployment.market, abi: abiOf("JobMarket"), functionName: "credits", args: [address] }) as Promise<bigint>,
-    publicClient.readContract({ address: deployment.verification, abi: abiOf("Verification"), functionName: "credits", args: [address] }) as Promise<bigint>,
+    publicClient.readContract({ address: deployment.market, abi: jobMarketAbi, functionName: "credits", args: [address] }),
+    publicClient.readContract({ address: deployment.verification, abi: verificationAbi, functionName: "credits", args: [address] }),
     publicClient.getBlock(),
   ]);
   const now = block.timestamp;
   const done: WithdrawAllReturnType = { stake: 0n, marketCredits: 0n, verificationCredits: 0n };
   if (state.unbonding > 0n && state.unbondingEnd <= now) {
-    await sender.send({ address: deployment.staking, abi: abiOf("Staking"), functionName: "withdraw", args: [] });
+    await sender.send({ address: deployment.staking, abi: stakingAbi, functionName: "withdraw", args: [] });
     say(`withdrew ${formatTokens(state.unbonding)} of stake`);
     done.stake = state.unbonding;
   }
   if (marketCredits > 0n) {
-    await sender.send({ address: deployment.market, abi: abiOf("JobMarket"), functionName: "withdraw", args: [] });
+    await sender.send({ address: deployment.market, abi: jobMarketAbi, functionName: "withdraw", args: [] });
     say(`withdrew ${formatTokens(marketCredits)} of market credits`);
     done.marketCredits = marketCredits;
   }
   if (verificationCredits > 0n) {
-    await sender.send({ address: deployment.verification, abi: abiOf("Verification"), functionName: "withdraw", args: [] });
+    await sender.send({ address: deployment.verification, abi: verificationAbi, functionName: "withdraw", args: [] });
     say(`withdrew ${formatTokens(verificationCredits)} of verification credits (bonds back, audit and vote pay)`);
     done.verificationCredits = verificationCredits;
   }

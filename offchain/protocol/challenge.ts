@@ -4,9 +4,9 @@
  * `Verification.challenge` sent. A challenge the chain would refuse (not revealed, window closed, already
  * disputed, bond not in the wallet) is refused here with the reason, before any transaction.
  */
-import type { Hash } from "viem";
+import { erc20Abi, type Hash } from "viem";
 
-import { abiOf } from "../chain/artifacts.js";
+import { verificationAbi } from "../chain/abis.js";
 import { enumName, formatDate, formatDuration, formatTokens, formatWhen, JOB_STATUS_NAMES } from "../chain/format.js";
 import { JobStatus, readJob, type JobRecord } from "../chain/jobs.js";
 import { TermsReader } from "../chain/terms.js";
@@ -32,7 +32,7 @@ export async function planChallenge({ publicClient, sender, deployment, jobId }:
     new TermsReader({ client: publicClient, market: deployment.market }).of(job.terms),
     readDispute({ publicClient, verification: deployment.verification, jobId }),
     publicClient.getBlock(),
-    publicClient.readContract({ address: deployment.token, abi: abiOf("DinferTestToken"), functionName: "balanceOf", args: [sender.address] }) as Promise<bigint>,
+    publicClient.readContract({ address: deployment.token, abi: erc20Abi, functionName: "balanceOf", args: [sender.address] }),
   ]);
   const now = block.timestamp;
   if (dispute.state !== DisputeState.None) {
@@ -96,8 +96,8 @@ export async function challenge({
   const plan = await planChallenge({ publicClient, sender, deployment, jobId });
   say(plan.message);
   await confirm(`Post the ${formatTokens(plan.bond)} bond and challenge job ${jobId}?`);
-  await sender.send({ address: deployment.token, abi: abiOf("DinferTestToken"), functionName: "approve", args: [deployment.verification, plan.bond] });
-  const { hash } = await sender.send({ address: deployment.verification, abi: abiOf("Verification"), functionName: "challenge", args: [jobId, plan.record.job] });
+  await sender.send({ address: deployment.token, abi: erc20Abi, functionName: "approve", args: [deployment.verification, plan.bond] });
+  const { hash } = await sender.send({ address: deployment.verification, abi: verificationAbi, functionName: "challenge", args: [jobId, plan.record.job] });
   const dispute = await readDispute({ publicClient, verification: deployment.verification, jobId });
   return { hash, bond: plan.bond, seedBlock: dispute.seedBlock, modelId: plan.record.job.modelId };
 }

@@ -7,11 +7,14 @@
  * Logs are read from `fromBlock` (default 0) to the head in one `eth_getLogs` per query: on a long
  * chain give the block the account started at (nodes cap the range they serve).
  */
-import { decodeEventLog, encodeEventTopics, numberToHex, type Abi, type Address, type Hex, type PublicClient } from "viem";
+import { decodeEventLog, encodeEventTopics, numberToHex, type Address, type Hex, type PublicClient } from "viem";
 
-import { abiOf } from "../chain/artifacts.js";
+import { jobMarketAbi, stakingAbi, verificationAbi } from "../chain/abis.js";
 import type { Deployment } from "../chain/deployment.js";
 import { foldJobLogs, type JobRecord } from "../chain/jobs.js";
+
+/** Where a log sits in the chain. */
+type LogPlace = { blockNumber: bigint; transactionHash: Hex; logIndex: number };
 
 type RawLog = { address: Address; data: Hex; topics: [Hex, ...Hex[]]; blockNumber: bigint; transactionHash: Hex; logIndex: number };
 
@@ -26,7 +29,8 @@ export type ListJobsParameters = {
 /** The jobs posted (by `poster`), each folded from all its events to its current state, oldest first. */
 export async function listJobs({ publicClient, market, poster, fromBlock = 0n }: ListJobsParameters): Promise<JobRecord[]> {
   const toBlock = await publicClient.getBlockNumber({ cacheTime: 0 });
-  const posted = await getLogs(publicClient, { address: market, fromBlock, toBlock, topics: topicsOf("JobMarket", "JobPosted", poster ? { poster } : {}) });
+  const topics = encodeEventTopics({ abi: jobMarketAbi, eventName: "JobPosted", args: poster ? { poster } : {} });
+  const posted = await getLogs(publicClient, { address: market, fromBlock, toBlock, topics });
   const ids = posted.map((log) => log.topics[1]!);
   const logs: RawLog[] = [];
   for (let i = 0; i < ids.length; i += 100) {
@@ -47,16 +51,15 @@ export async function jobVerification({ publicClient, verification, jobId, fromB
   const logs = await getLogs(publicClient, { address: verification, fromBlock, toBlock, topics: [null, numberToHex(jobId, { size: 32 })] });
   const out: JobVerification = {};
   for (const log of logs) {
-    const event = decode(abiOf("Verification"), log);
-    if (!event) continue;
-    const a = event.args;
-    if (event.eventName === "AuditCommitted") out.audit = { auditor: a.auditor as Address, state: "committed", recheck: false };
-    else if (event.eventName === "AuditRevealed") out.audit = { auditor: a.auditor as Address, state: Number(a.verdict) === 0 ? "agreed" : "disagreed", recheck: a.recheck as boolean };
-    else if (event.eventName === "ChallengeOpened") {
+    const event = tryDecode(() => decodeEventLog({ abi: verificationAbi, data: log.data, topics: log.topics }));
+    if (event?.eventName === "AuditCommitted") out.audit = { auditor: event.args.auditor, state: "committed", recheck: false };
+    else if (event?.eventName === "AuditRevealed") {
+      out.audit = { auditor: event.args.auditor, state: Number(event.args.verdict) === 0 ? "agreed" : "disagreed", recheck: event.args.recheck };
+    } else if (event?.eventName === "ChallengeOpened") {
       const reasons = ["challenge", "auditor disagreed", "auditor silent", "recheck"];
-      out.dispute = { opener: a.challenger as Address, reason: reasons[Number(a.reason)] ?? `reason ${a.reason}`, bond: a.bond as bigint };
-    } else if (event.eventName === "DisputeResolved" && out.dispute) {
-      out.dispute.resolved = { providerFaulted: a.providerFaulted as boolean, slashed: a.slashed as bigint };
+      out.dispute = { opener: event.args.challenger, reason: reasons[Number(event.args.reason)] ?? `reason ${event.args.reason}`, bond: event.args.bond };
+    } else if (event?.eventName === "DisputeResolved" && out.dispute) {
+      out.dispute.resolved = { providerFaulted: event.args.providerFaulted, slashed: event.args.slashed };
     }
   }
   return out;
@@ -85,42 +88,35 @@ export type AccountHistory = {
  */
 export async function accountHistory({ publicClient, deployment, account, fromBlock = 0n }: { publicClient: PublicClient; deployment: Deployment; account: Address; fromBlock?: bigint }): Promise<AccountHistory> {
   const toBlock = await publicClient.getBlockNumber({ cacheTime: 0 });
-  const range = { fromBlock, toBlock };
-  const market = abiOf("JobMarket");
-  const query = (address: Address, contract: "JobMarket" | "Staking" | "Verification", eventName: string, args: Record<string, Address>) =>
-    getLogs(publicClient, { address, ...range, topics: topicsOf(contract, eventName, args) });
+  const range = { fromBlock, toBlock, strict: true } as const;
+  const market = { address: deployment.market, abi: jobMarketAbi, ...range };
+  const staking = { address: deployment.staking, abi: stakingAbi, ...range };
+  const verification = { address: deployment.verification, abi: verificationAbi, ...range };
   const [posted, finalized, credited, withdrawn, slashed, staked, unstaked, verificationCredited, verificationWithdrawn] = await Promise.all([
-    query(deployment.market, "JobMarket", "JobPosted", { poster: account }),
-    query(deployment.market, "JobMarket", "JobFinalized", { provider: account }),
-    query(deployment.market, "JobMarket", "Credited", { account }),
-    query(deployment.market, "JobMarket", "Withdrawal", { account }),
-    query(deployment.staking, "Staking", "Slashed", { account }),
-    query(deployment.staking, "Staking", "Staked", { account }),
-    query(deployment.staking, "Staking", "Withdrawn", { account }),
-    query(deployment.verification, "Verification", "Credited", { account }),
-    query(deployment.verification, "Verification", "Withdrawal", { account }),
+    publicClient.getContractEvents({ ...market, eventName: "JobPosted", args: { poster: account } }),
+    publicClient.getContractEvents({ ...market, eventName: "JobFinalized", args: { provider: account } }),
+    publicClient.getContractEvents({ ...market, eventName: "Credited", args: { account } }),
+    publicClient.getContractEvents({ ...market, eventName: "Withdrawal", args: { account } }),
+    publicClient.getContractEvents({ ...staking, eventName: "Slashed", args: { account } }),
+    publicClient.getContractEvents({ ...staking, eventName: "Staked", args: { account } }),
+    publicClient.getContractEvents({ ...staking, eventName: "Withdrawn", args: { account } }),
+    publicClient.getContractEvents({ ...verification, eventName: "Credited", args: { account } }),
+    publicClient.getContractEvents({ ...verification, eventName: "Withdrawal", args: { account } }),
   ]);
   const entries: (Omit<HistoryEntry, "timestamp"> & { logIndex: number })[] = [];
-  const add = (log: RawLog, kind: HistoryEntry["kind"], amount: bigint, jobId?: bigint) =>
+  const add = (log: LogPlace, kind: HistoryEntry["kind"], amount: bigint, jobId?: bigint) =>
     entries.push({ blockNumber: log.blockNumber, txHash: log.transactionHash, kind, amount, ...(jobId === undefined ? {} : { jobId }), logIndex: log.logIndex });
-  for (const log of posted) {
-    const a = decode(market, log)!.args;
-    add(log, "fee paid", -(a.fee as bigint), a.jobId as bigint);
-  }
-  for (const log of finalized) {
-    const a = decode(market, log)!.args;
-    add(log, "payout", a.payout as bigint, a.jobId as bigint);
-  }
+  for (const log of posted) add(log, "fee paid", -log.args.fee, log.args.jobId);
+  for (const log of finalized) add(log, "payout", log.args.payout, log.args.jobId);
   for (const log of credited) {
-    const amount = decode(market, log)!.args.amount as bigint;
-    const { kind, jobId } = await creditReason({ publicClient, market: deployment.market, log, amount });
-    add(log, kind, amount, jobId);
+    const { kind, jobId } = await creditReason({ publicClient, market: deployment.market, log, amount: log.args.amount });
+    add(log, kind, log.args.amount, jobId);
   }
-  for (const log of slashed) add(log, "slashed", -(decode(abiOf("Staking"), log)!.args.slashed as bigint));
-  for (const log of staked) add(log, "staked", decode(abiOf("Staking"), log)!.args.amount as bigint);
-  for (const log of unstaked) add(log, "stake withdrawn", decode(abiOf("Staking"), log)!.args.amount as bigint);
-  for (const log of verificationCredited) add(log, "verification pay", decode(abiOf("Verification"), log)!.args.amount as bigint);
-  for (const log of [...withdrawn, ...verificationWithdrawn]) add(log, "withdrawn", decode(market, log)?.args.amount as bigint);
+  for (const log of slashed) add(log, "slashed", -log.args.slashed);
+  for (const log of staked) add(log, "staked", log.args.amount);
+  for (const log of unstaked) add(log, "stake withdrawn", log.args.amount);
+  for (const log of verificationCredited) add(log, "verification pay", log.args.amount);
+  for (const log of [...withdrawn, ...verificationWithdrawn]) add(log, "withdrawn", log.args.amount);
 
   entries.sort((a, b) => (a.blockNumber === b.blockNumber ? a.logIndex - b.logIndex : Number(a.blockNumber - b.blockNumber)));
   const times = new Map<bigint, bigint>();
@@ -141,28 +137,22 @@ export async function accountHistory({ publicClient, deployment, account, fromBl
 }
 
 /** Why the market credited an account, from the other events of the same transaction. */
-async function creditReason({ publicClient, market, log, amount }: { publicClient: PublicClient; market: Address; log: RawLog; amount: bigint }): Promise<{ kind: HistoryEntry["kind"]; jobId?: bigint }> {
+async function creditReason({ publicClient, market, log, amount }: { publicClient: PublicClient; market: Address; log: LogPlace; amount: bigint }): Promise<{ kind: HistoryEntry["kind"]; jobId?: bigint }> {
   const receipt = await publicClient.getTransactionReceipt({ hash: log.transactionHash });
   for (const other of receipt.logs) {
     if (other.address.toLowerCase() !== market.toLowerCase()) continue;
-    const event = decode(abiOf("JobMarket"), other as unknown as RawLog);
-    if (!event) continue;
-    const a = event.args;
-    if (event.eventName === "JobExpired") return { kind: amount === a.refund ? "refund" : "compensation", jobId: a.jobId as bigint };
-    if (event.eventName === "DisputeSettled") return { kind: "refund", jobId: a.jobId as bigint };
-    if (event.eventName === "AuditRewardPaid") return { kind: "audit reward" };
+    const event = tryDecode(() => decodeEventLog({ abi: jobMarketAbi, data: other.data, topics: other.topics }));
+    if (event?.eventName === "JobExpired") return { kind: amount === event.args.refund ? "refund" : "compensation", jobId: event.args.jobId };
+    if (event?.eventName === "DisputeSettled") return { kind: "refund", jobId: event.args.jobId };
+    if (event?.eventName === "AuditRewardPaid") return { kind: "audit reward" };
   }
   return { kind: "credit" };
 }
 
-function topicsOf(contract: "JobMarket" | "Staking" | "Verification", eventName: string, args: Record<string, Address>): (Hex | Hex[] | null)[] {
-  return encodeEventTopics({ abi: abiOf(contract), eventName, args } as Parameters<typeof encodeEventTopics>[0]) as (Hex | Hex[] | null)[];
-}
-
-function decode(abi: Abi, log: Pick<RawLog, "data" | "topics">): { eventName: string; args: Record<string, unknown> } | undefined {
+/** A decoded event, or undefined for a log that is not one of the ABI's events. */
+function tryDecode<T>(decode: () => T): T | undefined {
   try {
-    const { eventName, args } = decodeEventLog({ abi, data: log.data, topics: log.topics as [Hex, ...Hex[]] });
-    return { eventName: String(eventName), args: args as unknown as Record<string, unknown> };
+    return decode();
   } catch {
     return undefined;
   }

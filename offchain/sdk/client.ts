@@ -22,7 +22,7 @@
  */
 import type { Account, Address, Chain, PublicClient, Transport, WalletClient } from "viem";
 
-import { abiOf } from "../chain/artifacts.js";
+import { modelRegistryAbi } from "../chain/abis.js";
 import type { Deployment } from "../chain/deployment.js";
 import { readJob, type JobRecord } from "../chain/jobs.js";
 import { TxSender } from "../chain/sender.js";
@@ -252,12 +252,7 @@ export type CheckedFeeParameters = {
  * both again; asking first gives a clear error and spends no approval.
  */
 export async function checkedFee({ publicClient, registry, modelId, fee }: CheckedFeeParameters): Promise<bigint> {
-  const [active, priceFloor] = (await publicClient.readContract({
-    address: registry,
-    abi: abiOf("ModelRegistry"),
-    functionName: "terms",
-    args: [modelId],
-  })) as readonly [boolean, bigint, bigint];
+  const [active, priceFloor] = await publicClient.readContract({ address: registry, abi: modelRegistryAbi, functionName: "terms", args: [modelId] });
   if (!active) {
     throw new NonRetryableError(`model ${modelId} is not registered or not active`, { code: "MODEL_INACTIVE", details: { modelId: modelId.toString() } });
   }

@@ -13,7 +13,7 @@ import { readFile } from "node:fs/promises";
 
 import type { Address, Hex, PublicClient } from "viem";
 
-import { abiOf } from "../chain/artifacts.js";
+import { modelRegistryAbi } from "../chain/abis.js";
 import { decodeTensorBlob, type Tensor } from "../codec/tensor.js";
 import { CodecError, DinferError, NonRetryableError } from "../errors.js";
 import { InputValidationError } from "../inference/errors.js";
@@ -56,11 +56,7 @@ const NO_CHECK_HINT = "give the model's .onnx file (--model-file, or modelBytes)
 
 /** A registered model's declared inputs, from its file (checked against the registry's modelHash). */
 export async function readModelInputs({ publicClient, registry, modelId, source = {}, ipfsGateway }: ReadModelInputsParameters): Promise<ModelInputs> {
-  const spec = (await publicClient.readContract({ address: registry, abi: abiOf("ModelRegistry"), functionName: "model", args: [modelId] })) as {
-    modelHash: Hex;
-    uri: string;
-    nonFiniteInputs: boolean;
-  };
+  const spec = await publicClient.readContract({ address: registry, abi: modelRegistryAbi, functionName: "model", args: [modelId] });
   if (/^0x0*$/.test(spec.modelHash)) {
     throw new NonRetryableError(`model ${modelId} is not registered: check the id (dinfer model show <id>)`, { code: "MODEL_NOT_FOUND", details: { modelId: modelId.toString() } });
   }

@@ -9,9 +9,9 @@
  * const tensors = decodeTensorBlob(result.output);
  * ```
  */
-import { decodeEventLog, maxUint256, type Address, type Hex, type PublicClient } from "viem";
+import { bytesToHex, decodeEventLog, erc20Abi, maxUint256, type Address, type Hex, type Log, type PublicClient } from "viem";
 
-import { abiOf } from "../chain/artifacts.js";
+import { jobMarketAbi } from "../chain/abis.js";
 import type { Deployment } from "../chain/deployment.js";
 import { JobStatus, readJob, type JobRecord } from "../chain/jobs.js";
 import type { TxSender } from "../chain/sender.js";
@@ -86,14 +86,9 @@ export async function postJob({
   }
 
   const me = sender.address;
-  const allowance = (await publicClient.readContract({
-    address: deployment.token,
-    abi: abiOf("DinferTestToken"),
-    functionName: "allowance",
-    args: [me, deployment.market],
-  })) as bigint;
+  const allowance = await publicClient.readContract({ address: deployment.token, abi: erc20Abi, functionName: "allowance", args: [me, deployment.market] });
   if (allowance < fee) {
-    await sender.send({ address: deployment.token, abi: abiOf("DinferTestToken"), functionName: "approve", args: [deployment.market, maxUint256] });
+    await sender.send({ address: deployment.token, abi: erc20Abi, functionName: "approve", args: [deployment.market, maxUint256] });
   }
   const now = (await publicClient.getBlock()).timestamp;
   const request = {
@@ -102,27 +97,22 @@ export async function postJob({
     claimBy: now + BigInt(claimWithin),
     inputHash,
     inputURI: inline ? "" : uri,
-    inlineInput: inline ? (`0x${Buffer.from(input).toString("hex")}` as Hex) : ("0x" as Hex),
+    inlineInput: inline ? bytesToHex(input) : "0x",
     callbackGasLimit: 0,
     inlineOutput,
   };
-  const { hash, receipt } = await sender.send({
-    address: deployment.market,
-    abi: abiOf("JobMarket"),
-    functionName: "postJob",
-    args: [request],
-  });
+  const { hash, receipt } = await sender.send({ address: deployment.market, abi: jobMarketAbi, functionName: "postJob", args: [request] });
   const jobId = postedJobId(receipt.logs, deployment.market);
   return { jobId, inputHash, inputURI: request.inputURI, txHash: hash, blockNumber: receipt.blockNumber };
 }
 
 /** The job id from a postJob receipt's JobPosted log. */
-export function postedJobId(logs: readonly { address: Address; data: Hex; topics: readonly Hex[] }[], market: Address): bigint {
+export function postedJobId(logs: readonly Pick<Log, "address" | "data" | "topics">[], market: Address): bigint {
   for (const log of logs) {
     if (log.address.toLowerCase() !== market.toLowerCase()) continue;
     try {
-      const decoded = decodeEventLog({ abi: abiOf("JobMarket"), data: log.data, topics: log.topics as [Hex, ...Hex[]] });
-      if (decoded.eventName === "JobPosted") return (decoded.args as unknown as { jobId: bigint }).jobId;
+      const decoded = decodeEventLog({ abi: jobMarketAbi, data: log.data, topics: log.topics });
+      if (decoded.eventName === "JobPosted") return decoded.args.jobId;
     } catch {
       // another event
     }

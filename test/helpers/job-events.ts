@@ -12,7 +12,7 @@ export async function jobEvents({ client, market, jobId }: { client: PublicClien
     params: [{ address: market, fromBlock: "0x0", toBlock: "latest", topics: [null, numberToHex(jobId, { size: 32 })] }],
   });
   return logs.flatMap((log) => {
-    const decoded = decodeJobLog({ data: log.data, topics: log.topics as [Hex, ...Hex[]], blockNumber: BigInt(log.blockNumber ?? 0) });
+    const decoded = decodeJobLog({ data: log.data, topics: log.topics, blockNumber: BigInt(log.blockNumber ?? 0) });
     return decoded && decoded.args.jobId === jobId ? [{ eventName: decoded.eventName, args: decoded.args, txHash: log.transactionHash as Hex }] : [];
   });
 }
