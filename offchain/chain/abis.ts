@@ -197,7 +197,7 @@ export const verificationAbi = [
   { type: "error", name: "OwnableUnauthorizedAccount", inputs: [{ type: "address", name: "account", internalType: "address" }] },
   { type: "error", name: "ReentrancyGuardReentrantCall", inputs: [] },
   { type: "error", name: "SafeERC20FailedOperation", inputs: [{ type: "address", name: "token", internalType: "address" }] },
-  { type: "error", name: "SeedNotReady", inputs: [{ type: "uint256", name: "jobId", internalType: "uint256" }, { type: "uint256", name: "seedBlock", internalType: "uint256" }] },
+  { type: "error", name: "SeedNotReady", inputs: [{ type: "uint256", name: "jobId", internalType: "uint256" }, { type: "uint256", name: "seedBlock", internalType: "uint256" }, { type: "uint256", name: "currentBlock", internalType: "uint256" }] },
   { type: "error", name: "TokenTransferMismatch", inputs: [{ type: "uint256", name: "expected", internalType: "uint256" }, { type: "uint256", name: "received", internalType: "uint256" }] },
   { type: "error", name: "VoteAlreadyCommitted", inputs: [{ type: "uint256", name: "jobId", internalType: "uint256" }, { type: "address", name: "voter", internalType: "address" }] },
   { type: "error", name: "VoteAlreadyRevealed", inputs: [{ type: "uint256", name: "jobId", internalType: "uint256" }, { type: "address", name: "voter", internalType: "address" }] },
