@@ -35,7 +35,8 @@ import { formatTokens } from "../chain/format.js";
 import type { Deployment } from "../chain/deployment.js";
 import { ContractRevertError } from "../chain/errors.js";
 import { applyJobLog, decodeJobLog, JobStatus, readJob, type Job, type JobRecord } from "../chain/jobs.js";
-import type { SendParameters, TxSender } from "../chain/sender.js";
+import type { TxSender } from "../chain/sender.js";
+import { JournaledActions, type SendOnce } from "../daemon/action.js";
 import { revealWindowBlocks, TermsReader } from "../chain/terms.js";
 import { DinferError, RetryableError } from "../errors.js";
 import { InputValidationError } from "../inference/errors.js";
@@ -170,8 +171,8 @@ export class ProviderWorker {
   /** The terms versions jobs are judged by, each read once. */
   private readonly terms: TermsReader;
   private withdrawing?: Promise<void>;
-  /** Job-step transactions being simulated, estimated or sent (`act`); a withdraw waits for none. */
-  private sending = 0;
+  /** Job-step transactions, journaled and sent at most once; a withdraw waits while any is being sent. */
+  private readonly actions: JournaledActions;
   /** The chain head as of the current tick: one read per tick, shared by every job's step. */
   private head?: { number: bigint; timestamp: bigint };
   /** Jobs waiting for a block or a time (seed block, end of a window): not read again before it. */
@@ -213,6 +214,8 @@ export class ProviderWorker {
     const { workers, hashThreads } = parameters.runner.stats();
     this.prefetch = parameters.prefetch ?? 2 * (workers + hashThreads);
     this.terms = new TermsReader({ client: parameters.publicClient, market: parameters.deployment.market });
+    // The intent's disk flush runs off the event loop: many jobs are in flight at once.
+    this.actions = new JournaledActions({ journal: parameters.journal, asyncFlush: true });
   }
 
   private get keeper(): boolean {
@@ -329,7 +332,7 @@ export class ProviderWorker {
     // Credits are read only when they may have grown (not a chain request every tick).
     const now = Date.now();
     const due = (this.creditsMayHaveGrown && now - this.withdrewAt >= WITHDRAW_EVERY_MS) || now - this.creditsReadAt >= CREDITS_RECHECK_MS;
-    if (!this.withdrawing && this.sending === 0 && due) {
+    if (!this.withdrawing && this.actions.sending === 0 && due) {
       this.withdrawing = this.withdrawEarnings()
         .catch((error) => this.p.log.warn({ msg: "withdraw failed", err: describe(error) }))
         .finally(() => (this.withdrawing = undefined));
@@ -821,47 +824,39 @@ export class ProviderWorker {
   // ------------------------------------------------------------------ helpers
 
   /**
-   * Sends one journaled action at most once. Returns false when the contract refused it (a lost
-   * claim race, a job someone else already moved): that is logged and dropped, never retried.
-   * Otherwise the action is done, with the receipt when it was sent now.
+   * Sends one journaled action at most once (the daemon kit's `JournaledActions`). Returns false when
+   * the contract refused it (a lost claim race, a job someone else already moved): that is logged and
+   * dropped, never retried. Otherwise the action is done, with the receipt when it was sent now.
    */
-  private async act(
-    jobId: bigint,
-    action: string,
-    send: (onSent: NonNullable<SendParameters["onSent"]>) => ReturnType<TxSender["send"]>,
-    onRefused?: (error: ContractRevertError) => void,
-  ): Promise<ActResult> {
-    const { action: existing } = this.p.journal.beginAction({ jobId, action, sync: false });
-    if (existing.state === "confirmed") return {};
-    if (existing.state === "failed") this.p.journal.retryAction({ jobId, action });
-    // The intent is on disk before anything is sent; the flush runs off the event loop.
-    await this.p.journal.flush();
-    while (this.withdrawing) await this.withdrawing; // see tick()
-    this.sending++;
-    try {
-      const started = performance.now();
-      // The hash is journaled the moment the node has the transaction: a crash while we wait for the
-      // receipt still leaves the record of which transaction did the action.
-      const { hash, fee, receipt } = await send(({ hash: txHash, nonce }) => this.p.journal.markActionSent({ jobId, action, txHash, nonce }));
-      this.p.journal.markActionConfirmed({ jobId, action, txHash: hash });
-      this.seen.actions.set(action, (this.seen.actions.get(action) ?? 0) + 1);
-      this.seenBlock.set(jobId, receipt.blockNumber);
-      const ms = performance.now() - started;
-      this.p.metrics.gas.inc(Number(fee));
-      this.p.metrics.stage.observe({ stage: action }, ms / 1000);
-      this.p.log.info({ msg: `${action} confirmed`, job_id: jobId.toString(), tx_hash: hash, gas_used: receipt.gasUsed.toString(), ms: Math.round(ms) });
-      return { receipt };
-    } catch (error) {
-      if (!(error instanceof ContractRevertError)) throw error;
-      this.p.journal.markActionFailed({ jobId, action, error: `${error.errorName ?? "revert"}` });
+  private async act(jobId: bigint, action: string, send: SendOnce, onRefused?: (error: ContractRevertError) => void): Promise<ActResult> {
+    let started = 0;
+    const result = await this.actions.send({
+      jobId,
+      action,
+      send,
+      // Never alongside a withdraw (see maybeWithdraw).
+      beforeSend: async () => {
+        while (this.withdrawing) await this.withdrawing;
+        started = performance.now();
+      },
+    });
+    if (result.state === "done") return {};
+    if (result.state === "refused") {
+      const { error } = result;
       // Someone changed the job under us: its next read must come from a later block than this head.
       this.seenBlock.set(jobId, (this.head?.number ?? 0n) + 1n);
       this.p.log.info({ msg: `${action} refused by the contract`, job_id: jobId.toString(), error: error.errorName, args: String(error.args) });
       onRefused?.(error);
       return false;
-    } finally {
-      this.sending--;
     }
+    const { hash, fee, receipt } = result;
+    this.seen.actions.set(action, (this.seen.actions.get(action) ?? 0) + 1);
+    this.seenBlock.set(jobId, receipt.blockNumber);
+    const ms = performance.now() - started;
+    this.p.metrics.gas.inc(Number(fee));
+    this.p.metrics.stage.observe({ stage: action }, ms / 1000);
+    this.p.log.info({ msg: `${action} confirmed`, job_id: jobId.toString(), tx_hash: hash, gas_used: receipt.gasUsed.toString(), ms: Math.round(ms) });
+    return { receipt };
   }
 
   /**

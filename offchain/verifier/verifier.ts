@@ -23,10 +23,11 @@ import { abiOf } from "../chain/artifacts.js";
 import { formatTokens } from "../chain/format.js";
 import type { Deployment } from "../chain/deployment.js";
 import { ContractRevertError } from "../chain/errors.js";
-import { OutageLog } from "../chain/outage.js";
 import { JobStatus, readJob, type JobRecord } from "../chain/jobs.js";
 import { TermsReader, type Terms } from "../chain/terms.js";
 import type { SendParameters, TxSender } from "../chain/sender.js";
+import { JournaledActions, type SendOnce } from "../daemon/action.js";
+import type { TickHead } from "../daemon/loop.js";
 import { commitment } from "../codec/commitment.js";
 import { outputRoot } from "../codec/merkle.js";
 import { RetryableError } from "../errors.js";
@@ -183,15 +184,13 @@ export class VerifierDaemon {
   /** Members named in Staking `Slashed` events, by lowercase address: their weight may need a sync. */
   private readonly syncs = new Map<string, { member: Address; since?: bigint; wakeAt?: bigint }>();
   private syncing?: Promise<void>;
-  private head?: { number: bigint; timestamp: bigint };
-  private ticking = false;
-  private readonly headOutage: OutageLog;
-  /** The tick in progress (its reads may still start steps). */
-  private ticked?: Promise<void>;
+  /** The chain head as of the current tick (read once per tick by the daemon kit's loop). */
+  private head?: TickHead;
   /** Set by `drain`: no new step starts. */
   private stopping = false;
   private withdrawing?: Promise<void>;
-  private sending = 0;
+  /** Job-step transactions, journaled and sent at most once (the daemon kit's). */
+  private readonly actions: JournaledActions;
   private approved = false;
   private creditsCheckedAt = 0;
   /** Since the start, for the idle status line: JobPosted seen (and of served models), jobs we were drawn to audit. */
@@ -201,7 +200,7 @@ export class VerifierDaemon {
     this.p = parameters;
     this.models = new Map(parameters.models.map((m) => [m.modelId, m]));
     this.terms = new TermsReader({ client: parameters.publicClient, market: parameters.deployment.market });
-    this.headOutage = new OutageLog({ log: parameters.log, what: "chain head read" });
+    this.actions = new JournaledActions({ journal: parameters.journal });
   }
 
   /** Reads the current terms: a market that does not answer fails the start, not the first job. */
@@ -292,22 +291,16 @@ export class VerifierDaemon {
 
   // ------------------------------------------------------------------ ticks
 
-  /** One pass over the open jobs: starts the next step of every job that is not mid-step and not asleep. */
-  tick(): void {
-    if (this.ticking || this.stopping) return;
-    this.ticking = true;
-    this.ticked = this.p.publicClient
-      .getBlock({ blockTag: "latest" })
-      .then((block) => {
-        this.head = { number: block.number, timestamp: block.timestamp };
-        if (this.stopping) return;
-        this.startSteps();
-        this.startSyncs();
-      })
-      .then(() => this.headOutage.ok())
-      // During an outage: a WARN line at the first failure, then exponentially spaced ones, and one when it ends.
-      .catch((error) => this.headOutage.failed(error))
-      .finally(() => (this.ticking = false));
+  /**
+   * One pass over the open jobs at `head` (read once per tick by the loop, offchain/daemon/loop.ts,
+   * which polls the logs up to it first): starts the next step of every job that is not mid-step and
+   * not asleep, and the verifier weight checks due.
+   */
+  tick(head: TickHead): void {
+    if (this.stopping || (this.head !== undefined && head.number < this.head.number)) return;
+    this.head = { number: head.number, timestamp: head.timestamp };
+    this.startSteps();
+    this.startSyncs();
   }
 
   private startSteps(): void {
@@ -331,7 +324,7 @@ export class VerifierDaemon {
       this.inFlight.set(record.jobId, step);
     }
     // Credits are checked every few seconds, when no step is sending.
-    if (!this.withdrawing && this.sending === 0 && Date.now() - this.creditsCheckedAt >= CREDITS_CHECK_MS) {
+    if (!this.withdrawing && this.actions.sending === 0 && Date.now() - this.creditsCheckedAt >= CREDITS_CHECK_MS) {
       this.creditsCheckedAt = Date.now();
       this.withdrawing = this.withdrawCredits()
         .catch((error) => this.p.log.warn({ msg: "withdraw failed", err: describe(error) }))
@@ -342,7 +335,6 @@ export class VerifierDaemon {
   /** Starts no new step and waits for every step in progress (shutdown: the current steps finish). */
   async drain(): Promise<void> {
     this.stopping = true;
-    await this.ticked;
     await Promise.allSettled([...this.inFlight.values(), this.withdrawing, this.syncing]);
   }
 
@@ -823,38 +815,25 @@ export class VerifierDaemon {
   // ------------------------------------------------------------------ helpers
 
   /**
-   * Sends one journaled action at most once. Returns false when the contract refused it (someone
-   * else did it first, a deadline passed): logged, recorded with its context, not tried again there.
+   * Sends one journaled action at most once (the daemon kit's `JournaledActions`). Returns false when
+   * the contract refused it (someone else did it first, a deadline passed): logged, recorded with its
+   * context, not tried again there.
    */
-  private async act(
-    jobId: bigint,
-    snapshot: JobSnapshot,
-    action: StepAction,
-    send: (onSent: NonNullable<SendParameters["onSent"]>) => ReturnType<TxSender["send"]>,
-  ): Promise<boolean> {
-    const key = journalKey(action, snapshot);
-    const { action: existing } = this.p.journal.beginAction({ jobId, action: key });
-    if (existing.state === "confirmed") return true;
-    if (existing.state === "failed") this.p.journal.retryAction({ jobId, action: key });
+  private async act(jobId: bigint, snapshot: JobSnapshot, action: StepAction, send: SendOnce): Promise<boolean> {
     // No waiting for a withdrawal in flight: the calls whose gas depends on credit slots get headroom.
-    this.sending++;
-    try {
-      // The hash is journaled the moment the node has the transaction (see the worker's act).
-      const { hash, fee, receipt } = await send(({ hash: txHash, nonce }) => this.p.journal.markActionSent({ jobId, action: key, txHash, nonce }));
-      this.p.journal.markActionConfirmed({ jobId, action: key, txHash: hash });
-      this.p.metrics.gas.inc(Number(fee));
-      this.p.log.info({ msg: `${action} confirmed`, job_id: jobId.toString(), tx_hash: hash, gas_used: receipt.gasUsed.toString() });
-      return true;
-    } catch (error) {
-      if (!(error instanceof ContractRevertError)) throw error;
-      this.p.journal.markActionFailed({ jobId, action: key, error: `${error.errorName ?? "revert"}` });
+    const result = await this.actions.send({ jobId, action: journalKey(action, snapshot), send });
+    if (result.state === "done") return true;
+    if (result.state === "refused") {
+      const { error } = result;
       this.refuse(jobId, snapshot, action);
       const level = isKeeperAction(action) ? "debug" : "info";
       this.p.log[level]({ msg: `${action} refused by the contract`, job_id: jobId.toString(), error: error.errorName, args: error.args.map(String) });
       return false;
-    } finally {
-      this.sending--;
     }
+    const { hash, fee, receipt } = result;
+    this.p.metrics.gas.inc(Number(fee));
+    this.p.log.info({ msg: `${action} confirmed`, job_id: jobId.toString(), tx_hash: hash, gas_used: receipt.gasUsed.toString() });
+    return true;
   }
 
   private refuse(jobId: bigint, snapshot: JobSnapshot, action: StepAction): void {
