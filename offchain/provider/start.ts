@@ -19,7 +19,7 @@ import { openDaemonServices } from "../daemon/services.js";
 import { ModelSessionError } from "../inference/errors.js";
 import { loadModel } from "../inference/model.js";
 import { DEFAULT_SESSION_OPTIONS } from "../inference/session.js";
-import { assertFaultsAllowed } from "./fault.js";
+import { assertFaultsAllowed, withFault } from "./fault.js";
 import type { Logger } from "../log.js";
 import { journalCursorStore } from "../state/cursor-store.js";
 import { createWorkerMetrics } from "./metrics.js";
@@ -50,6 +50,8 @@ export async function runWorker({ options, log, signal, env = process.env, onRea
   const { journal, store, runner, blobServer, metricsUrl, publicUrl } = services;
   try {
     const models = await prepareModels({ served: options.models, publicClient, deployment, log });
+    // A test fault wraps the runner: the worker runs its jobs through it and never knows it cheats.
+    const jobRunner = options.fault ? withFault({ runner, fault: options.fault, models, maxInputBytes: options.maxInputBytes, log }) : runner;
     const worker = new ProviderWorker({
       log,
       publicClient,
@@ -58,7 +60,7 @@ export async function runWorker({ options, log, signal, env = process.env, onRea
       chainId,
       deployment,
       journal,
-      runner,
+      runner: jobRunner,
       store,
       models,
       secret,
@@ -73,7 +75,6 @@ export async function runWorker({ options, log, signal, env = process.env, onRea
       claimMode: options.claimMode,
       keeper: options.keeper,
       keeperGraceSeconds: options.keeperGraceSeconds,
-      fault: options.fault,
     });
     const { market } = await worker.init();
 

@@ -4,9 +4,10 @@
  * and does keeper duties (draw committees, resolve disputes, expire withheld reveals, bring slashed
  * verifiers' weights down to their stake). It withdraws its credits as they come.
  *
- * It is level-triggered, like the provider worker (offchain/provider/worker.ts): the log poller only
- * discovers jobs (JobPosted for a served model) and pokes them when something happens to them
- * (commit, reveal, audit, challenge, committee); every tick then reads each open job's state from
+ * It stands on the daemon kit (offchain/daemon/: the tick loop, services, journaled actions) and is
+ * level-triggered, like the provider worker: the log poller only discovers jobs (JobPosted for a
+ * served model) and pokes them when something happens to them (commit, reveal, audit, challenge,
+ * committee); every tick, at the head the loop read, then reads each open job's state from
  * the chain (market and Verification) and takes the one step `decideStep` (decide.ts) calls for,
  * under the rules of the job's own terms version (ProtocolTerms, read once per version). A crash at
  * any point resumes where the chain is, and the journal keeps a step from being sent twice:
