@@ -30,7 +30,7 @@ import { hashModel } from "../inference/model.js";
 import type { ValueMetadata } from "../inference/validate.js";
 import type { Logger } from "../log.js";
 import { BlobHashMismatchError } from "../storage/errors.js";
-import type { JobRunner, JobRunResult, LoadedModel } from "./worker.js";
+import type { JobRunner, JobRunResult, LoadedModel } from "./job-runner.js";
 
 export const FAULT_MODES = ["noise", "random", "truncate", "wrong-model", "withhold"] as const;
 export type FaultMode = (typeof FAULT_MODES)[number];

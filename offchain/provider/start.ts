@@ -26,7 +26,8 @@ import { createWorkerMetrics } from "./metrics.js";
 import { catchUpModels } from "./catch-up.js";
 import { startWorkerStatus } from "./status.js";
 import type { ServedModel, WorkerOptions } from "./options.js";
-import { ProviderWorker, type LoadedModel } from "./worker.js";
+import type { LoadedModel } from "./job-runner.js";
+import { ProviderWorker } from "./worker.js";
 
 export type RunWorkerParameters = {
   options: WorkerOptions;

@@ -28,7 +28,6 @@
 import type { Address, Hex, PublicClient, TransactionReceipt } from "viem";
 
 import { commitment, deriveSalt } from "../codec/commitment.js";
-import { outputRoot } from "../codec/merkle.js";
 import { decodeTensorBlob } from "../codec/tensor.js";
 import { abiOf } from "../chain/artifacts.js";
 import { formatTokens } from "../chain/format.js";
@@ -40,41 +39,19 @@ import { JournaledActions, type SendOnce } from "../daemon/action.js";
 import { revealWindowBlocks, TermsReader } from "../chain/terms.js";
 import { DinferError, RetryableError } from "../errors.js";
 import { InputValidationError } from "../inference/errors.js";
-import type { InferenceRunnerStats, RunParameters, RunReturnType } from "../inference/runner.js";
-import type { ValueMetadata } from "../inference/validate.js";
+import type { RunParameters } from "../inference/runner.js";
 import { validateInputs } from "../inference/validate.js";
 import type { Logger } from "../log.js";
 import type { Journal } from "../state/journal.js";
 import { BlobHashMismatchError } from "../storage/errors.js";
-import { fetchBlob } from "../storage/fetch.js";
 import type { LocalBlobStore } from "../storage/local.js";
 import { decideProviderStep, keeperTime, type LocalJobStatus, type ProviderStep } from "./decide.js";
+import { fetchJobInput, type HeldInput } from "./input.js";
+import type { JobRunner, JobRunResult, LoadedModel } from "./job-runner.js";
 import type { WorkerMetrics } from "./metrics.js";
+import { StakeLedger } from "./stake.js";
+import { Earnings } from "./earnings.js";
 import type { WorkerActivity } from "./status.js";
-
-/** What the worker runs a job with (the inference runner is one): `jobId` seeds a test fault's changes. */
-export type JobRunner = {
-  run(parameters: RunParameters & { jobId: bigint }): Promise<JobRunResult>;
-  stats(): InferenceRunnerStats;
-  /** Its outputs are never stored or served, only committed and revealed by root and URI (fault `withhold`). */
-  readonly withholdsOutputs?: boolean;
-};
-
-/** A run's output, its id and root, and where the time went (the inference runner's result, or a fault's). */
-export type JobRunResult = Pick<RunReturnType, "output" | "outputId" | "outputRoot" | "ms" | "timings"> & { ep: string };
-
-/** A model ready to serve: its file checked against the registry, its input metadata read. */
-export type LoadedModel = {
-  modelId: number;
-  path: string;
-  modelHash: Hex;
-  minFee: bigint;
-  /** The model owner's opt-in to NaN/Inf inputs (IModelRegistry.Model.nonFiniteInputs). */
-  nonFiniteInputs: boolean;
-  inputMetadata: readonly ValueMetadata[];
-  /** The model's outputs (fault `random` makes outputs of this shape up). */
-  outputMetadata: readonly ValueMetadata[];
-};
 
 export type ProviderWorkerParameters = {
   log: Logger;
@@ -137,15 +114,6 @@ type JobData = {
 };
 
 /**
- * A fetched input. `checked`: hashed against the job's inputHash and scanned for NaN/Inf on the main
- * thread (claim-first, which must not claim a bad input). Run-first leaves both to the runner (its
- * hashing threads check the hash, RunParameters.verifyInput; its inference thread the values):
- * hashing megabytes off the main thread keeps it free for the other jobs' chain work, and a bad
- * input still never reaches a commitment.
- */
-type HeldInput = { bytes: Uint8Array; checked: boolean; source: string };
-
-/**
  * Local statuses: `candidate` (posted, not decided), `active` (ours, not ended), then an end. A
  * `skipped` job (not for us) stays tracked by a keeper until its claim deadline: it is expired if
  * nobody claimed it, else forgotten (`passed`).
@@ -165,10 +133,6 @@ const QUIET_SECONDS = 10n;
 export const INLINE_OUTPUT_MAX = 4096;
 /** How often a reveal held for its audit is tried again (seconds of chain time). */
 const AUDIT_RECHECK_SECONDS = 3n;
-/** Credits are read after a job of ours finalized, and at least this often (anything else that pays us). */
-const CREDITS_RECHECK_MS = 30_000;
-/** At most one withdraw per this long: each costs a transaction, and finalizes come in bursts. */
-const WITHDRAW_EVERY_MS = 5_000;
 
 export class ProviderWorker {
   private readonly p: ProviderWorkerParameters;
@@ -178,7 +142,8 @@ export class ProviderWorker {
   private readonly inputs = new Map<bigint, HeldInput>();
   /** The terms versions jobs are judged by, each read once. */
   private readonly terms: TermsReader;
-  private withdrawing?: Promise<void>;
+  /** Our earnings, withdrawn as they come (never alongside a step's transaction). */
+  private readonly earnings: Earnings;
   /** Job-step transactions, journaled and sent at most once; a withdraw waits while any is being sent. */
   private readonly actions: JournaledActions;
   /** The chain head as of the current tick: one read per tick, shared by every job's step. */
@@ -187,10 +152,6 @@ export class ProviderWorker {
   private readonly wake = new Map<bigint, { block?: bigint; time?: bigint }>();
   /** The block of the last transaction of ours per job: the job is never read from an earlier one. */
   private readonly seenBlock = new Map<bigint, bigint>();
-  /** Whether our credits may have grown since they were last read, and when that was. */
-  private creditsMayHaveGrown = true;
-  private creditsReadAt = 0;
-  private withdrewAt = -Infinity;
   /** Candidate jobs mid-step (being fetched, checked, run or committed): at most `prefetch`. */
   private readonly preparing = new Set<bigint>();
   private readonly prefetch: number;
@@ -203,13 +164,8 @@ export class ProviderWorker {
   private readonly posterOf = new Map<bigint, string>();
   /** Candidate jobs whose input fetch is slow: they gave their prefetch slot up (at most `prefetch` * 4). */
   private readonly slowFetches = new Set<bigint>();
-  /**
-   * Collateral promised to claims not yet in the stake read (`free` at the head): per job, the amount
-   * and, once its claim is mined, the block (the reservation ends when the head reaches it).
-   */
-  private readonly reserved = new Map<bigint, { amount: bigint; block?: bigint }>();
-  /** Our available stake at a head (one read per head, shared by the jobs of a tick). */
-  private freeStake?: { head: bigint; value: Promise<bigint> };
+  /** Our free stake: the available stake at the head, less the collateral promised to claims in flight. */
+  private readonly stake: StakeLedger;
   /** Whether the last pass found nothing due soon (the loop may then poll the chain less often). */
   private quiet = false;
   /** Since the start, for the idle status line: served jobs seen, and our confirmed actions by name. */
@@ -223,6 +179,8 @@ export class ProviderWorker {
     this.terms = new TermsReader({ client: parameters.publicClient, market: parameters.deployment.market });
     // The intent's disk flush runs off the event loop: many jobs are in flight at once.
     this.actions = new JournaledActions({ journal: parameters.journal, asyncFlush: true });
+    this.earnings = new Earnings({ ...parameters, market: parameters.deployment.market });
+    this.stake = new StakeLedger({ publicClient: parameters.publicClient, staking: parameters.deployment.staking, account: parameters.account });
   }
 
   private get keeper(): boolean {
@@ -254,7 +212,7 @@ export class ProviderWorker {
 
   /** Whether nothing is due soon: no step running, every open job asleep for a while (the loop may poll less often). */
   get idle(): boolean {
-    return this.quiet && this.inFlight.size === 0 && !this.withdrawing;
+    return this.quiet && this.inFlight.size === 0 && !this.earnings.withdrawing;
   }
 
   /**
@@ -264,7 +222,7 @@ export class ProviderWorker {
   tick(head: { number: bigint; timestamp: bigint }): void {
     if (this.head !== undefined && head.number < this.head.number) return;
     this.head = { number: head.number, timestamp: head.timestamp };
-    for (const [jobId, { block }] of this.reserved) if (block !== undefined && block <= head.number) this.reserved.delete(jobId);
+    this.stake.advance(head.number);
     this.startSteps();
   }
 
@@ -301,7 +259,7 @@ export class ProviderWorker {
       if (this.startStep(jobId, status)) low++;
     }
     this.quiet = quiet;
-    this.maybeWithdraw();
+    this.earnings.maybeWithdraw(this.actions.sending);
   }
 
   /** Starts one job's next step; false when it cannot start now (no prefetch slot, its status changed). */
@@ -333,23 +291,10 @@ export class ProviderWorker {
     return poster !== undefined && (this.posterFailures.get(poster) ?? 0) >= SUSPECT_POSTER_FAILURES ? 1 : 0;
   }
 
-  private maybeWithdraw(): void {
-    // Never alongside a step's transaction: a withdraw empties the credits slot, and a finalize whose
-    // gas was estimated before that then needs ~20k gas more (a zero to non-zero SSTORE) and runs out.
-    // Credits are read only when they may have grown (not a chain request every tick).
-    const now = Date.now();
-    const due = (this.creditsMayHaveGrown && now - this.withdrewAt >= WITHDRAW_EVERY_MS) || now - this.creditsReadAt >= CREDITS_RECHECK_MS;
-    if (!this.withdrawing && this.actions.sending === 0 && due) {
-      this.withdrawing = this.withdrawEarnings()
-        .catch((error) => this.p.log.warn({ msg: "withdraw failed", err: describe(error) }))
-        .finally(() => (this.withdrawing = undefined));
-    }
-  }
-
   /** Waits for every step in progress (used on shutdown: the current steps finish, no new one starts). */
   async drain(): Promise<void> {
     this.stopped = true;
-    await Promise.allSettled([...this.inFlight.values(), this.withdrawing]);
+    await Promise.allSettled([...this.inFlight.values(), this.earnings.withdrawing]);
   }
 
   get busy(): number {
@@ -457,7 +402,7 @@ export class ProviderWorker {
       await this.claimWithStake(record, data, model);
     } finally {
       // A reservation is kept past its claim's block only (the stake read at a later head shows the lock).
-      if (this.reserved.get(jobId)?.block === undefined) this.reserved.delete(jobId);
+      this.stake.releaseUnmined(jobId);
     }
   }
 
@@ -468,13 +413,13 @@ export class ProviderWorker {
    * cannot back. When not, the job waits a second for a job of ours to end rather than being given up.
    */
   private async stakeFor({ job, jobId }: JobRecord, { reserve = false }: { reserve?: boolean } = {}): Promise<boolean> {
-    const free = (await this.availableStake()) - this.promised();
+    const free = await this.stake.free(this.head!.number);
     if (free < job.collateral) {
       this.wake.set(jobId, { time: (this.head?.timestamp ?? 0n) + 1n });
       this.p.log.debug({ msg: "waiting for free stake", job_id: jobId.toString(), free: free.toString(), free_tokens: formatTokens(free), collateral: job.collateral.toString(), collateral_tokens: formatTokens(job.collateral) });
       return false;
     }
-    if (reserve) this.reserved.set(jobId, { amount: job.collateral });
+    if (reserve) this.stake.reserve(jobId, job.collateral);
     return true;
   }
 
@@ -488,7 +433,7 @@ export class ProviderWorker {
     const timings: StageTimings = {};
     try {
       const fetchStart = performance.now();
-      input = await this.slotFreeWhileSlow(jobId, this.fetchInput(record, { check: claimFirst }));
+      input = await this.slotFreeWhileSlow(jobId, fetchJobInput({ record, check: claimFirst, allowFileUris: this.p.allowFileUris, maxInputBytes: this.p.maxInputBytes, ipfsGateway: this.p.ipfsGateway, store: this.p.store }));
       const checkStart = performance.now();
       validateInputs({
         tensors: decodeTensorBlob(input.bytes, { maxBytes: this.p.maxInputBytes }),
@@ -522,7 +467,7 @@ export class ProviderWorker {
         this.inputs.delete(jobId);
         return; // lost the race (logged): the next tick sees the winner and ends the job
       }
-      if (claimed.receipt) this.reserved.set(jobId, { amount: job.collateral, block: claimed.receipt.blockNumber });
+      if (claimed.receipt) this.stake.mined(jobId, job.collateral, claimed.receipt.blockNumber);
       this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status: "active", data });
       this.onTaken(record);
       return;
@@ -551,7 +496,7 @@ export class ProviderWorker {
       }),
     );
     if (!committed) return;
-    if (committed.receipt) this.reserved.set(jobId, { amount: job.collateral, block: committed.receipt.blockNumber });
+    if (committed.receipt) this.stake.mined(jobId, job.collateral, committed.receipt.blockNumber);
     this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status: "active", data: ran.data });
     this.onTaken(record);
     await this.scheduleAfter(record, committed, ran.data);
@@ -819,9 +764,9 @@ export class ProviderWorker {
       jobId,
       action,
       send,
-      // Never alongside a withdraw (see maybeWithdraw).
+      // Never alongside a withdraw (see Earnings.maybeWithdraw).
       beforeSend: async () => {
-        while (this.withdrawing) await this.withdrawing;
+        while (this.earnings.withdrawing) await this.earnings.withdrawing;
         started = performance.now();
       },
     });
@@ -842,26 +787,6 @@ export class ProviderWorker {
     this.p.metrics.stage.observe({ stage: action }, ms / 1000);
     this.p.log.info({ msg: `${action} confirmed`, job_id: jobId.toString(), tx_hash: hash, gas_used: receipt.gasUsed.toString(), ms: Math.round(ms) });
     return { receipt };
-  }
-
-  /**
-   * The job's input; with `check`, hashed against the job's inputHash here (else the caller has the
-   * runner's hashing threads do it). Inline input needs no check: the chain holds the bytes themselves.
-   */
-  private async fetchInput(record: JobRecord, { check }: { check: boolean }): Promise<HeldInput> {
-    if (record.inlineInput.length > 2) return { bytes: hexToBytes(record.inlineInput), checked: true, source: "inline input" };
-    if (record.inputURI.startsWith("file:") && !this.p.allowFileUris) {
-      throw new DinferError("file:// inputs are refused (allowFileUris is off)", { code: "INPUT_URI_REFUSED" });
-    }
-    const bytes = await fetchBlob({
-      uri: record.inputURI,
-      expectedHash: record.inputHash,
-      maxBytes: this.p.maxInputBytes,
-      ipfsGateway: this.p.ipfsGateway,
-      store: this.p.store,
-      deferVerification: !check,
-    });
-    return { bytes, checked: check, source: record.inputURI.replace(/[?#].*$/, "") };
   }
 
   private skip(jobId: bigint, data: JobData, reason: string): void {
@@ -911,26 +836,6 @@ export class ProviderWorker {
     }
   }
 
-  /** Our available stake at the tick's head: one read per head, shared by every job that asks. */
-  private availableStake(): Promise<bigint> {
-    const head = this.head!.number;
-    if (this.freeStake?.head !== head) {
-      const value = this.read(this.p.deployment.staking, "Staking", "availableStake", [this.p.account], head) as Promise<bigint>;
-      this.freeStake = { head, value };
-      value.catch(() => {
-        if (this.freeStake?.value === value) this.freeStake = undefined;
-      });
-    }
-    return this.freeStake.value;
-  }
-
-  /** Collateral our claims in flight, or mined after the head, will lock (not in the stake read at the head). */
-  private promised(): bigint {
-    let sum = 0n;
-    for (const { amount } of this.reserved.values()) sum += amount;
-    return sum;
-  }
-
   /** The block to read a job at: the tick's head, unless something newer is known about it (our last transaction, the block it was posted in). */
   private readBlock(jobId: bigint, data: JobData): bigint | undefined {
     const head = this.head?.number;
@@ -945,7 +850,7 @@ export class ProviderWorker {
     this.posterOf.delete(jobId);
     this.wake.delete(jobId);
     this.seenBlock.delete(jobId);
-    if (outcome === "finalized") this.creditsMayHaveGrown = true;
+    if (outcome === "finalized") this.earnings.grew();
     const wasActive = this.p.journal.getJob(jobId)?.status === "active";
     this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status: outcome, data: { ...data, reason } });
     this.p.metrics.jobs.inc({ outcome });
@@ -966,29 +871,6 @@ export class ProviderWorker {
     else this.p.log.debug(line);
   }
 
-  private async withdrawEarnings(): Promise<void> {
-    this.creditsMayHaveGrown = false;
-    this.creditsReadAt = Date.now();
-    let credits: bigint;
-    try {
-      credits = (await this.read(this.p.deployment.market, "JobMarket", "credits", [this.p.account])) as bigint;
-    } catch (error) {
-      this.creditsMayHaveGrown = true;
-      throw error;
-    }
-    if (credits === 0n || credits < this.p.withdrawMin) return;
-    this.withdrewAt = Date.now();
-    const { hash, fee } = await this.p.sender.send({
-      address: this.p.deployment.market,
-      abi: abiOf("JobMarket"),
-      functionName: "withdraw",
-      args: [],
-    });
-    this.p.metrics.earnings.inc(Number(credits));
-    this.p.metrics.gas.inc(Number(fee));
-    this.p.log.info({ msg: "earnings withdrawn", amount: credits.toString(), amount_tokens: formatTokens(credits), tx_hash: hash });
-  }
-
   /** The blocks a committed job's reveal can land between, from the job's own terms. */
   private async revealWindow(job: Job): Promise<{ seedBlock: bigint; lastRevealBlock: bigint }> {
     const { market } = await this.terms.of(job.terms);
@@ -1004,10 +886,6 @@ export class ProviderWorker {
     if (this.head !== undefined) return this.head;
     const block = await this.p.publicClient.getBlock({ blockTag: "latest" });
     return { number: block.number, timestamp: block.timestamp };
-  }
-
-  private read(address: Address, name: "JobMarket" | "Staking", functionName: string, args: readonly unknown[], blockNumber?: bigint) {
-    return this.p.publicClient.readContract({ address, abi: abiOf(name), functionName, args, blockNumber });
   }
 }
 
@@ -1033,10 +911,6 @@ function stringify(fields: Record<string, unknown>): Record<string, unknown> {
 
 function toHex(bytes: Uint8Array): Hex {
   return `0x${Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex")}`;
-}
-
-function hexToBytes(hex: Hex): Uint8Array {
-  return new Uint8Array(Buffer.from(hex.slice(2), "hex"));
 }
 
 function sameAddress(a: string, b: string): boolean {

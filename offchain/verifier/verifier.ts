@@ -23,7 +23,6 @@ import { maxUint256 } from "viem";
 import { abiOf } from "../chain/artifacts.js";
 import { formatTokens } from "../chain/format.js";
 import type { Deployment } from "../chain/deployment.js";
-import { ContractRevertError } from "../chain/errors.js";
 import { JobStatus, readJob, type JobRecord } from "../chain/jobs.js";
 import { TermsReader, type Terms } from "../chain/terms.js";
 import type { SendParameters, TxSender } from "../chain/sender.js";
@@ -52,7 +51,6 @@ import {
   NO_DISPUTE,
   refusalOf,
   sameAddress,
-  syncStep,
   unservedOutputPolicy,
   verdictFor,
   Vote,
@@ -69,6 +67,7 @@ import {
 import { describe, fetchJobInput, fetchOutput, judge, providerOutputLocations, type VerifierModel } from "./judge.js";
 import type { VerifierMetrics } from "./metrics.js";
 import type { VerifierActivity } from "./status.js";
+import { WeightSyncs } from "./weight-sync.js";
 import {
   jobTermsOf,
   readAudit,
@@ -183,8 +182,7 @@ export class VerifierDaemon {
   /** The terms versions jobs are judged by (ProtocolTerms, named by the market), each read once. */
   private readonly terms: TermsReader;
   /** Members named in Staking `Slashed` events, by lowercase address: their weight may need a sync. */
-  private readonly syncs = new Map<string, { member: Address; since?: bigint; wakeAt?: bigint }>();
-  private syncing?: Promise<void>;
+  private readonly syncs: WeightSyncs;
   /** The chain head as of the current tick (read once per tick by the daemon kit's loop). */
   private head?: TickHead;
   /** Set by `drain`: no new step starts. */
@@ -202,6 +200,7 @@ export class VerifierDaemon {
     this.models = new Map(parameters.models.map((m) => [m.modelId, m]));
     this.terms = new TermsReader({ client: parameters.publicClient, market: parameters.deployment.market });
     this.actions = new JournaledActions({ journal: parameters.journal });
+    this.syncs = new WeightSyncs({ ...parameters, staking: parameters.deployment.staking, keepers: () => this.keepers(), now: () => this.head!.timestamp });
   }
 
   /** Reads the current terms: a market that does not answer fails the start, not the first job. */
@@ -229,7 +228,7 @@ export class VerifierDaemon {
       }
       if (log.eventName !== undefined && SLASH_EVENTS.includes(log.eventName)) {
         const member = args.account as Address;
-        if (this.p.keeper && typeof member === "string" && !this.syncs.has(member.toLowerCase())) this.syncs.set(member.toLowerCase(), { member });
+        if (this.p.keeper && typeof member === "string") this.syncs.note(member);
         continue;
       }
       if (typeof args.jobId !== "bigint") continue;
@@ -301,7 +300,7 @@ export class VerifierDaemon {
     if (this.stopping || (this.head !== undefined && head.number < this.head.number)) return;
     this.head = { number: head.number, timestamp: head.timestamp };
     this.startSteps();
-    this.startSyncs();
+    if (this.p.keeper) this.syncs.start({ now: head.timestamp, stopping: () => this.stopping });
   }
 
   private startSteps(): void {
@@ -336,7 +335,7 @@ export class VerifierDaemon {
   /** Starts no new step and waits for every step in progress (shutdown: the current steps finish). */
   async drain(): Promise<void> {
     this.stopping = true;
-    await Promise.allSettled([...this.inFlight.values(), this.withdrawing, this.syncing]);
+    await Promise.allSettled([...this.inFlight.values(), this.withdrawing, this.syncs.running]);
   }
 
   get busy(): number {
@@ -354,65 +353,6 @@ export class VerifierDaemon {
   }
 
   // ------------------------------------------------------------------ keeper: verifier weights
-
-  /** Checks the accounts named in `Slashed` events whose check is due, one pass at a time. */
-  private startSyncs(): void {
-    if (!this.p.keeper || this.syncing || this.syncs.size === 0) return;
-    const now = this.head!.timestamp;
-    const due = [...this.syncs.values()].filter((entry) => entry.wakeAt === undefined || now >= entry.wakeAt);
-    if (due.length === 0) return;
-    this.syncing = this.syncPass(due)
-      .catch((error) => this.p.log.warn({ msg: "verifier weight check failed", err: describe(error) }))
-      .finally(() => (this.syncing = undefined));
-  }
-
-  private async syncPass(due: { member: Address; since?: bigint; wakeAt?: bigint }[]): Promise<void> {
-    const staking = { address: this.p.deployment.staking, abi: abiOf("Staking") };
-    const [keepers, params] = await Promise.all([
-      this.keepers(),
-      this.p.publicClient.readContract({ ...staking, functionName: "params", args: [] }) as Promise<{ minVerifierStake: bigint }>,
-    ]);
-    for (const entry of due) {
-      if (this.stopping) return;
-      const now = this.head!.timestamp;
-      entry.since ??= now;
-      const view = (await this.p.publicClient.readContract({ ...staking, functionName: "account", args: [entry.member] })) as {
-        stake: bigint;
-        roles: number;
-        verifierWeight: bigint;
-      };
-      const step = syncStep({
-        me: this.p.account,
-        member: entry.member,
-        now,
-        since: entry.since,
-        stake: view.stake,
-        roles: Number(view.roles),
-        weight: view.verifierWeight,
-        minVerifierStake: params.minVerifierStake,
-        keeper: this.p.keeper,
-        keeperGraceSeconds: this.p.keeperGraceSeconds,
-        keepers,
-      });
-      if (step.kind === "wait") {
-        entry.wakeAt = step.time;
-        continue;
-      }
-      if (step.kind === "act") {
-        try {
-          const { hash, fee } = await this.p.sender.send({ ...staking, functionName: "syncVerifier", args: [entry.member] });
-          this.p.metrics.keeper.inc({ action: "syncVerifier" });
-          this.p.metrics.gas.inc(Number(fee));
-          this.p.log.info({ msg: "verifier weight synced to its stake", account: entry.member, reason: step.reason, tx_hash: hash });
-        } catch (error) {
-          // A revert is final (nothing to retry); anything else (the RPC) leaves the check for the next pass.
-          if (!(error instanceof ContractRevertError)) throw error;
-          this.p.log.debug({ msg: "syncVerifier refused by the contract", account: entry.member, error: error.errorName });
-        }
-      }
-      this.syncs.delete(entry.member.toLowerCase());
-    }
-  }
 
   // ------------------------------------------------------------------ one job
 

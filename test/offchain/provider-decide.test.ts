@@ -18,7 +18,7 @@ import { keeperJitter } from "../../offchain/daemon/keeper.js";
 import { silentLogger } from "../../offchain/log.js";
 import { decideProviderStep, DISPUTE_RECHECK_SECONDS, keeperTime, type ProviderJobSnapshot } from "../../offchain/provider/decide.js";
 import { FaultSchema, withFault } from "../../offchain/provider/fault.js";
-import type { JobRunner, JobRunResult, LoadedModel } from "../../offchain/provider/worker.js";
+import type { JobRunner, JobRunResult, LoadedModel } from "../../offchain/provider/job-runner.js";
 import { BlobHashMismatchError } from "../../offchain/storage/errors.js";
 
 const ME = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8" as Address;
