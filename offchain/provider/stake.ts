@@ -25,11 +25,6 @@ export class StakeLedger {
     for (const [jobId, { block }] of this.#reserved) if (block !== undefined && block <= head) this.#reserved.delete(jobId);
   }
 
-  /** What our claims can still lock at `head`: the available stake, less what claims in flight will lock. */
-  async free(head: bigint): Promise<bigint> {
-    return (await this.available(head)) - this.promised();
-  }
-
   /** Promises `amount` to job `jobId`'s claim (until it is mined: `mined`; or dropped: `release`). */
   reserve(jobId: bigint, amount: bigint): void {
     this.#reserved.set(jobId, { amount });
@@ -45,7 +40,12 @@ export class StakeLedger {
     if (this.#reserved.get(jobId)?.block === undefined) this.#reserved.delete(jobId);
   }
 
-  private available(head: bigint): Promise<bigint> {
+  /**
+   * Our available stake at `head` (one read per head). What claims can still lock is this less
+   * `promised()`, taken right after the await, with the reservation in the same continuation: another
+   * job's reservation between the two would let a claim be sent the stake cannot back.
+   */
+  available(head: bigint): Promise<bigint> {
     if (this.#read?.head !== head) {
       const { publicClient, staking, account } = this.#p;
       const value = publicClient.readContract({ address: staking, abi: abiOf("Staking"), functionName: "availableStake", args: [account], blockNumber: head }) as Promise<bigint>;
@@ -57,7 +57,8 @@ export class StakeLedger {
     return this.#read.value;
   }
 
-  private promised(): bigint {
+  /** Collateral our claims in flight, or mined after the head, will lock (not in the stake read at the head). */
+  promised(): bigint {
     let sum = 0n;
     for (const { amount } of this.#reserved.values()) sum += amount;
     return sum;

@@ -413,7 +413,7 @@ export class ProviderWorker {
    * cannot back. When not, the job waits a second for a job of ours to end rather than being given up.
    */
   private async stakeFor({ job, jobId }: JobRecord, { reserve = false }: { reserve?: boolean } = {}): Promise<boolean> {
-    const free = await this.stake.free(this.head!.number);
+    const free = (await this.stake.available(this.head!.number)) - this.stake.promised();
     if (free < job.collateral) {
       this.wake.set(jobId, { time: (this.head?.timestamp ?? 0n) + 1n });
       this.p.log.debug({ msg: "waiting for free stake", job_id: jobId.toString(), free: free.toString(), free_tokens: formatTokens(free), collateral: job.collateral.toString(), collateral_tokens: formatTokens(job.collateral) });
