@@ -3,7 +3,9 @@
  * ETH for gas, durations ("2 h 5 min"), chain timestamps as UTC dates with the time left, and the
  * protocol's enums by name. Pure functions; every message the CLI prints about the chain uses them.
  */
-import { formatUnits } from "viem";
+import { formatUnits, parseUnits } from "viem";
+
+import { NonRetryableError } from "../errors.js";
 
 /** The protocol token's symbol and decimals (DinferTestToken, and any token the market is deployed with: 18). */
 export const TOKEN_SYMBOL = "DINF";
@@ -12,6 +14,16 @@ export const TOKEN_DECIMALS = 18;
 /** 12500000000000000000n -> "12.5 DINF". */
 export function formatTokens(value: bigint): string {
   return `${formatUnits(value, TOKEN_DECIMALS)} ${TOKEN_SYMBOL}`;
+}
+
+/** A token amount typed by a person ("12.5") in base units; TOKEN_DECIMALS decimals. */
+export function parseTokens(text: string, field = "amount"): bigint {
+  if (!/^\d+(\.\d+)?$/.test(text.trim())) {
+    throw new NonRetryableError(`${field} must be a positive decimal number of tokens, got "${text}"`, { code: "BAD_AMOUNT" });
+  }
+  const value = parseUnits(text.trim(), TOKEN_DECIMALS);
+  if (value === 0n) throw new NonRetryableError(`${field} must be more than zero`, { code: "BAD_AMOUNT" });
+  return value;
 }
 
 /** An amount of tokens as a person types it back into a flag: 12500000000000000000n -> "12.5". */

@@ -1,7 +1,7 @@
 /**
  * The staking actions every entry point shares: `dinfer provider stake|unbond|withdraw`, the provider
  * scripts (scripts/provider/*), the devnet's staking of its accounts and the verifier's start. Each reads
- * the account, says what it will do (offchain/provider/staking-plan.ts) through `say`, refuses with
+ * the account, says what it will do (offchain/protocol/staking-plan.ts) through `say`, refuses with
  * that sentence when the plan does, and only then sends.
  */
 import { erc20Abi, type Address, type Hash, type PublicClient } from "viem";
@@ -11,8 +11,8 @@ import type { Deployment } from "../chain/deployment.js";
 import { formatTokens } from "../chain/format.js";
 import type { TxSender } from "../chain/sender.js";
 import { NonRetryableError } from "../errors.js";
-import { readStakingState } from "../provider/account.js";
-import { describeWithdrawRest, planStake, planUnbond } from "../provider/staking-plan.js";
+import { readStakingState } from "./account.js";
+import { describeWithdrawRest, planStake, planUnbond } from "./staking-plan.js";
 
 /** What every action needs: the chain, the addresses, and the acting account's sender. */
 export type ActionContext = {

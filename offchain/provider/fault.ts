@@ -15,12 +15,22 @@
  *
  * Noise and random values come from a PRNG seeded by the job id, so a restarted worker produces the
  * same output it committed to.
+ *
+ * A fault is a wrapper around the worker's runner (`withFault`): the worker runs its jobs through it
+ * and never knows what it commits; only a withholding runner says its outputs are not to be served.
  */
 import { z } from "zod";
 
-import { decodeTensorBlob, DTYPES, encodeTensorBlob, isDType, tensorFromArray, tensorToArray, type Tensor } from "../codec/tensor.js";
+import { readFile } from "node:fs/promises";
+
+import { outputRoot } from "../codec/merkle.js";
+import { blobId, decodeTensorBlob, DTYPES, encodeTensorBlob, isDType, tensorFromArray, tensorToArray, type Tensor } from "../codec/tensor.js";
 import { NonRetryableError } from "../errors.js";
+import { hashModel } from "../inference/model.js";
 import type { ValueMetadata } from "../inference/validate.js";
+import type { Logger } from "../log.js";
+import { BlobHashMismatchError } from "../storage/errors.js";
+import type { JobRunner, JobRunResult, LoadedModel } from "./job-runner.js";
 
 export const FAULT_MODES = ["noise", "random", "truncate", "wrong-model", "withhold"] as const;
 export type FaultMode = (typeof FAULT_MODES)[number];
@@ -53,7 +63,7 @@ export type ApplyFaultParameters = { fault: Fault; output: Uint8Array; jobId: bi
 
 /**
  * The output a faulty worker reveals in place of `output` (unchanged for wrong-model and withhold).
- * `random` here replaces the float values of a real output; the worker itself makes a `random`
+ * `random` here replaces the float values of a real output; the faulty runner makes a `random`
  * output up without running the model (`makeUpOutput`).
  */
 export function applyFault({ fault, output, jobId }: ApplyFaultParameters): Uint8Array {
@@ -80,6 +90,67 @@ export function applyFault({ fault, output, jobId }: ApplyFaultParameters): Uint
     default:
       return output;
   }
+}
+
+export type WithFaultParameters = {
+  /** The honest runner. */
+  runner: JobRunner;
+  fault: Fault;
+  /** The served models (`random` makes outputs of their output shapes up). */
+  models: readonly LoadedModel[];
+  /** The largest input blob decoded (`random` reads the input's dims). */
+  maxInputBytes: number;
+  log: Logger;
+};
+
+/**
+ * The runner a cheating worker runs its jobs with: `runner` with the fault applied to what it
+ * returns. `random` never runs the model: a lazy cheater saves all the compute, which is what makes
+ * cheating tempting, and answers at once, which wins it the claim races; even it commits only to the
+ * input the job names. `wrong-model` runs `modelPath` instead; `noise` and `truncate` change the
+ * real output (hashed again here); `withhold` changes nothing but says its outputs are not to be served.
+ */
+export function withFault({ runner, fault, models, maxInputBytes, log }: WithFaultParameters): JobRunner {
+  const byHash = new Map(models.map((model) => [model.modelHash.toLowerCase(), model]));
+  let wrongModelHash: Promise<string> | undefined;
+  return {
+    stats: () => runner.stats(),
+    withholdsOutputs: fault.mode === "withhold",
+    async run(parameters): Promise<JobRunResult> {
+      const { jobId } = parameters;
+      switch (fault.mode) {
+        case "random": {
+          const { input, verifyInput } = parameters;
+          const actual = verifyInput ? blobId(input) : undefined;
+          if (verifyInput && actual !== verifyInput.expected) {
+            throw new BlobHashMismatchError({ expected: verifyInput.expected, actual: actual!, source: verifyInput.source });
+          }
+          const model = byHash.get(parameters.modelHash.toLowerCase());
+          if (model === undefined) throw new NonRetryableError("fault random: the model is not one the worker serves", { code: "FAULT_MODEL_UNKNOWN" });
+          const output = makeUpOutput({
+            outputMetadata: model.outputMetadata,
+            inputMetadata: model.inputMetadata,
+            inputs: decodeTensorBlob(input, { maxBytes: maxInputBytes }),
+            jobId,
+          });
+          const made = { output, outputId: blobId(output), outputRoot: outputRoot(output) };
+          log.info({ msg: "output made up (fault random: the model was not run)", job_id: jobId.toString(), output_id: made.outputId, output_root: made.outputRoot });
+          return { ...made, ep: "none", ms: 0, timings: { queuedMs: 0, prepMs: 0, encodeMs: 0, hashMs: 0 } };
+        }
+        case "wrong-model": {
+          wrongModelHash ??= readFile(fault.modelPath!).then((bytes) => hashModel(new Uint8Array(bytes)));
+          return runner.run({ ...parameters, modelPath: fault.modelPath!, modelHash: await wrongModelHash });
+        }
+        case "withhold":
+          return runner.run(parameters);
+        default: {
+          const result = await runner.run(parameters);
+          const output = applyFault({ fault, output: result.output, jobId });
+          return { ...result, output, outputId: blobId(output), outputRoot: outputRoot(output) };
+        }
+      }
+    },
+  };
 }
 
 export type MakeUpOutputParameters = {

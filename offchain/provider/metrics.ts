@@ -1,29 +1,17 @@
-import { createServer, type Server } from "node:http";
+import { Counter, Gauge, Histogram } from "prom-client";
 
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { createDaemonMetrics } from "../daemon/metrics.js";
 
-/** The worker's Prometheus metrics, on their own registry. */
+/** The worker's Prometheus metrics: the daemon kit's (inference, gas) and its own, on one registry. */
 export function createWorkerMetrics() {
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: "dinfer_process_" });
+  const base = createDaemonMetrics({ inferenceHelp: "Inference latency (session.run in the worker thread)" });
+  const { registry } = base;
   return {
-    registry,
+    ...base,
     jobs: new Counter({
       name: "dinfer_jobs_total",
       help: "Jobs seen by this worker, by outcome (claimed, lost_race, skipped, finalized, expired, slashed)",
       labelNames: ["outcome"] as const,
-      registers: [registry],
-    }),
-    inference: new Histogram({
-      name: "dinfer_inference_seconds",
-      help: "Inference latency (session.run in the worker thread)",
-      labelNames: ["model", "ep"] as const,
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-      registers: [registry],
-    }),
-    gas: new Counter({
-      name: "dinfer_gas_spent_wei_total",
-      help: "Transaction fees paid (gasUsed * effectiveGasPrice), wei",
       registers: [registry],
     }),
     earnings: new Counter({
@@ -49,21 +37,3 @@ export function createWorkerMetrics() {
 }
 
 export type WorkerMetrics = ReturnType<typeof createWorkerMetrics>;
-
-/** Serves `GET /metrics` on 127.0.0.1 (or `host`). Port 0 picks a free one. */
-export async function startMetricsServer({ registry, host = "127.0.0.1", port }: { registry: Registry; host?: string; port: number }) {
-  const server: Server = createServer(async (req, res) => {
-    if (req.method !== "GET" || req.url !== "/metrics") {
-      res.writeHead(404).end();
-      return;
-    }
-    res.writeHead(200, { "content-type": registry.contentType }).end(await registry.metrics());
-  });
-  await new Promise<void>((resolve, reject) => server.once("error", reject).listen(port, host, resolve));
-  const address = server.address();
-  const bound = typeof address === "object" && address ? address.port : port;
-  return {
-    url: `http://${host}:${bound}/metrics`,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
-}

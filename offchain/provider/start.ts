@@ -9,25 +9,25 @@ import * as ort from "onnxruntime-node";
 import { getAbiItem, type AbiEvent, type Hex, type PublicClient } from "viem";
 
 import { abiOf } from "../chain/artifacts.js";
-import { createChainClients, readChainId } from "../chain/clients.js";
-import { loadDeployment, type Deployment } from "../chain/deployment.js";
+import type { Deployment } from "../chain/deployment.js";
 import { LogPoller } from "../chain/poller.js";
 import { TxSender } from "../chain/sender.js";
-import { resolvePrivateKey } from "../config/keys.js";
-import { ConfigError } from "../config/options.js";
+import { connectChain } from "../daemon/chain.js";
+import { runDaemonLoop } from "../daemon/loop.js";
+import { readDaemonSecret } from "../daemon/secrets.js";
+import { openDaemonServices } from "../daemon/services.js";
 import { ModelSessionError } from "../inference/errors.js";
 import { loadModel } from "../inference/model.js";
 import { DEFAULT_SESSION_OPTIONS } from "../inference/session.js";
-import { assertFaultsAllowed } from "./fault.js";
+import { assertFaultsAllowed, withFault } from "./fault.js";
 import type { Logger } from "../log.js";
 import { journalCursorStore } from "../state/cursor-store.js";
 import { createWorkerMetrics } from "./metrics.js";
 import { catchUpModels } from "./catch-up.js";
-import { runWorkerLoop } from "./loop.js";
 import { startWorkerStatus } from "./status.js";
-import { openDaemonServices } from "./services.js";
-import type { ChainOptions, ServedModel, WorkerOptions } from "./options.js";
-import { ProviderWorker, type LoadedModel } from "./worker.js";
+import type { ServedModel, WorkerOptions } from "./options.js";
+import type { LoadedModel } from "./job-runner.js";
+import { ProviderWorker } from "./worker.js";
 
 export type RunWorkerParameters = {
   options: WorkerOptions;
@@ -38,37 +38,8 @@ export type RunWorkerParameters = {
   onReady?: (info: { blobUrl: string; metricsUrl?: string; account: Hex }) => void;
 };
 
-/** The chain side every command needs: chain id, addresses, clients, and a sender when keyed. */
-export async function connectChain({
-  options,
-  env = process.env,
-  keyed,
-  onRequest,
-}: {
-  options: ChainOptions;
-  env?: NodeJS.ProcessEnv;
-  keyed: boolean;
-  /** Told the method of every JSON-RPC request (metrics). */
-  onRequest?: (method: string) => void;
-}) {
-  const chainId = await readChainId({ rpcUrl: options.rpcUrl });
-  const deployment: Deployment =
-    (options.addresses as Deployment | undefined) ??
-    loadDeployment({ chainId, deploymentsDir: options.deploymentsDir, deploymentId: options.deploymentId });
-  const privateKey = keyed
-    ? resolvePrivateKey({
-        source: options.keystoreKey
-          ? { kind: "keystore", key: options.keystoreKey, dev: options.keystoreDev }
-          : { kind: "env", variable: options.keyEnv },
-        env,
-      })
-    : undefined;
-  const clients = await createChainClients({ rpcUrl: options.rpcUrl, privateKey, chainId, onRequest });
-  return { chainId, deployment, ...clients };
-}
-
 export async function runWorker({ options, log, signal, env = process.env, onReady }: RunWorkerParameters): Promise<void> {
-  const secret = workerSecret(env, options.secretEnv);
+  const secret = readDaemonSecret({ env, variable: options.secretEnv, owner: "worker", derives: "commitment salts" });
   assertFaultsAllowed(options.fault, env);
   if (options.fault) log.warn({ msg: "TEST FAULT ON: this worker cheats on purpose", fault: options.fault });
   const metrics = createWorkerMetrics();
@@ -80,6 +51,8 @@ export async function runWorker({ options, log, signal, env = process.env, onRea
   const { journal, store, runner, blobServer, metricsUrl, publicUrl } = services;
   try {
     const models = await prepareModels({ served: options.models, publicClient, deployment, log });
+    // A test fault wraps the runner: the worker runs its jobs through it and never knows it cheats.
+    const jobRunner = options.fault ? withFault({ runner, fault: options.fault, models, maxInputBytes: options.maxInputBytes, log }) : runner;
     const worker = new ProviderWorker({
       log,
       publicClient,
@@ -88,7 +61,7 @@ export async function runWorker({ options, log, signal, env = process.env, onRea
       chainId,
       deployment,
       journal,
-      runner,
+      runner: jobRunner,
       store,
       models,
       secret,
@@ -103,7 +76,6 @@ export async function runWorker({ options, log, signal, env = process.env, onRea
       claimMode: options.claimMode,
       keeper: options.keeper,
       keeperGraceSeconds: options.keeperGraceSeconds,
-      fault: options.fault,
     });
     const { market } = await worker.init();
 
@@ -150,7 +122,7 @@ export async function runWorker({ options, log, signal, env = process.env, onRea
     onReady?.({ blobUrl: blobServer.url, metricsUrl, account: account!.address });
     const stopStatus = startWorkerStatus({ daemon: worker, publicClient, staking: deployment.staking, account: account!.address, intervalMs: options.statusIntervalMs, log });
     try {
-      await runWorkerLoop({
+      await runDaemonLoop({
         publicClient,
         poller,
         daemon: worker,
@@ -242,13 +214,5 @@ function describeError(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-function workerSecret(env: NodeJS.ProcessEnv, variable: string): Hex {
-  const raw = env[variable];
-  if (!raw || raw.length < 16) {
-    throw new ConfigError(`${variable} must hold the worker secret (at least 16 characters); commitment salts derive from it`, {
-      code: "SECRET_MISSING",
-      details: { variable },
-    });
-  }
-  return (raw.startsWith("0x") ? raw : `0x${Buffer.from(raw, "utf8").toString("hex")}`) as Hex;
-}
+/** Kept for the CLI's and scripts' imports: connecting to the chain lives in the daemon kit. */
+export { connectChain } from "../daemon/chain.js";

@@ -7,6 +7,7 @@ import type { Address, PublicClient } from "viem";
 
 import { abiOf } from "../chain/artifacts.js";
 import { formatTokens, formatUptime } from "../chain/format.js";
+import { startStatusLine } from "../daemon/status.js";
 import type { Logger } from "../log.js";
 
 /** What the worker has seen and done since it started. */
@@ -47,21 +48,21 @@ export type StartWorkerStatusParameters = {
   now?: () => number;
 };
 
-/** Logs `formatWorkerStatus` every `intervalMs` while the worker runs no job step; returns the stop function. */
-export function startWorkerStatus({ daemon, publicClient, staking, account, intervalMs, log, now = Date.now }: StartWorkerStatusParameters): () => void {
-  const started = now();
-  let running = false;
-  const timer = setInterval(() => {
-    if (running || daemon.busy > 0) return;
-    running = true;
-    (async () => {
-      const contract = { address: staking, abi: abiOf("Staking") };
+/** Logs `formatWorkerStatus` every `intervalMs` while the worker runs no job step (offchain/daemon/status.ts); returns the stop function. */
+export function startWorkerStatus({ daemon, publicClient, staking, account, intervalMs, log, now }: StartWorkerStatusParameters): () => void {
+  const contract = { address: staking, abi: abiOf("Staking") };
+  return startStatusLine({
+    busy: () => daemon.busy,
+    intervalMs,
+    log,
+    now,
+    read: async (uptimeS) => {
       const [state, free] = await Promise.all([
         publicClient.readContract({ ...contract, functionName: "account", args: [account] }) as Promise<{ stake: bigint }>,
         publicClient.readContract({ ...contract, functionName: "availableStake", args: [account] }) as Promise<bigint>,
       ]);
-      const status: WorkerStatus = { ...daemon.activity(), stake: state.stake, free, uptimeS: (now() - started) / 1000 };
-      log.info({
+      const status: WorkerStatus = { ...daemon.activity(), stake: state.stake, free, uptimeS };
+      return {
         msg: formatWorkerStatus(status),
         jobs_seen: status.jobsSeen,
         open: status.open,
@@ -72,11 +73,7 @@ export function startWorkerStatus({ daemon, publicClient, staking, account, inte
         stake_tokens: formatTokens(status.stake),
         free_stake: free.toString(),
         free_stake_tokens: formatTokens(free),
-      });
-    })()
-      .catch((error) => log.debug({ msg: "status read failed", err: error instanceof Error ? error.message : String(error) }))
-      .finally(() => (running = false));
-  }, intervalMs);
-  timer.unref();
-  return () => clearInterval(timer);
+      };
+    },
+  });
 }

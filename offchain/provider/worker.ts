@@ -3,14 +3,16 @@
  * one transaction (or, in `claim-first` mode, claims, runs, then commits), reveals as soon as the seed
  * block allows, serves the output, finalizes after the window and withdraws its earnings.
  *
- * It is level-triggered. The log poller only discovers jobs (JobPosted for a served model) and
- * records them in the journal; every tick then reads each tracked job's state from the chain
- * (`readJob`: its events, checked against the market's stored hash) and takes the one step that
- * state calls for. A crash at any point therefore resumes where the chain is, and the journal's
- * action records keep a step from being sent twice:
- *   - an action is recorded before it is sent and confirmed after its receipt;
+ * It stands on the daemon kit (offchain/daemon/: the tick loop, services, journaled actions) and is
+ * level-triggered. The log poller only discovers jobs (JobPosted for a served model) and records them
+ * in the journal; every tick then reads each tracked job's state from the chain (`readJob`: its
+ * events, checked against the market's stored hash) and takes the one step `decideProviderStep`
+ * (decide.ts) says that state calls for. A crash at any point therefore resumes where the chain is,
+ * and the journal's action records keep a step from being sent twice:
+ *   - an action is recorded before it is sent and confirmed after its receipt (`JournaledActions`);
  *   - the output blob and its root are stored before the commit is sent, and the salt is derived
  *     from the worker secret, so a restarted worker can always reveal what it committed.
+ * A test fault (offchain/provider/fault.ts) is a runner this worker is given, never a branch here.
  * Bad input never leads to a commitment: a job whose input cannot be fetched, does not hash right,
  * does not decode or does not fit the model is skipped with a logged reason before any claim; so is a
  * job that requires an inline output (`inlineOutput`) when ours is over 4096 bytes (such a job is
@@ -25,46 +27,31 @@
  */
 import type { Address, Hex, PublicClient, TransactionReceipt } from "viem";
 
-import { readFile } from "node:fs/promises";
-
 import { commitment, deriveSalt } from "../codec/commitment.js";
-import { outputRoot } from "../codec/merkle.js";
-import { blobId as blobIdOf, decodeTensorBlob } from "../codec/tensor.js";
+import { decodeTensorBlob } from "../codec/tensor.js";
 import { abiOf } from "../chain/artifacts.js";
 import { formatTokens } from "../chain/format.js";
 import type { Deployment } from "../chain/deployment.js";
 import { ContractRevertError } from "../chain/errors.js";
 import { applyJobLog, decodeJobLog, JobStatus, readJob, type Job, type JobRecord } from "../chain/jobs.js";
-import type { SendParameters, TxSender } from "../chain/sender.js";
+import type { TxSender } from "../chain/sender.js";
+import { JournaledActions, type SendOnce } from "../daemon/action.js";
 import { revealWindowBlocks, TermsReader } from "../chain/terms.js";
 import { DinferError, RetryableError } from "../errors.js";
 import { InputValidationError } from "../inference/errors.js";
-import type { InferenceRunner } from "../inference/runner.js";
-import { hashModel } from "../inference/model.js";
-import type { ValueMetadata } from "../inference/validate.js";
+import type { RunParameters } from "../inference/runner.js";
 import { validateInputs } from "../inference/validate.js";
 import type { Logger } from "../log.js";
 import type { Journal } from "../state/journal.js";
 import { BlobHashMismatchError } from "../storage/errors.js";
-import { fetchBlob } from "../storage/fetch.js";
 import type { LocalBlobStore } from "../storage/local.js";
-import { keeperJitter } from "../verifier/decide.js";
-import { applyFault, makeUpOutput, type Fault } from "./fault.js";
+import { decideProviderStep, keeperTime, type LocalJobStatus, type ProviderStep } from "./decide.js";
+import { fetchJobInput, type HeldInput } from "./input.js";
+import type { JobRunner, JobRunResult, LoadedModel } from "./job-runner.js";
 import type { WorkerMetrics } from "./metrics.js";
+import { StakeLedger } from "./stake.js";
+import { Earnings } from "./earnings.js";
 import type { WorkerActivity } from "./status.js";
-
-/** A model ready to serve: its file checked against the registry, its input metadata read. */
-export type LoadedModel = {
-  modelId: number;
-  path: string;
-  modelHash: Hex;
-  minFee: bigint;
-  /** The model owner's opt-in to NaN/Inf inputs (IModelRegistry.Model.nonFiniteInputs). */
-  nonFiniteInputs: boolean;
-  inputMetadata: readonly ValueMetadata[];
-  /** The model's outputs (fault `random` makes outputs of this shape up). */
-  outputMetadata: readonly ValueMetadata[];
-};
 
 export type ProviderWorkerParameters = {
   log: Logger;
@@ -74,7 +61,8 @@ export type ProviderWorkerParameters = {
   chainId: number;
   deployment: Deployment;
   journal: Journal;
-  runner: InferenceRunner;
+  /** Runs the jobs: the inference runner, or a cheating one wrapping it (test faults, offchain/provider/fault.ts). */
+  runner: JobRunner;
   store: LocalBlobStore;
   models: readonly LoadedModel[];
   /** The secret commitment salts are derived from (>= 16 bytes). */
@@ -82,7 +70,7 @@ export type ProviderWorkerParameters = {
   /** Base URL of this worker's blob server: outputs are revealed as `<publicUrl>/blobs/<id>`. */
   publicUrl: string;
   metrics: WorkerMetrics;
-  ep: Parameters<InferenceRunner["run"]>[0]["ep"];
+  ep: RunParameters["ep"];
   inferenceTimeoutMs: number;
   maxInputBytes: number;
   ipfsGateway?: string;
@@ -103,8 +91,6 @@ export type ProviderWorkerParameters = {
    * threads (one GPU thread running det in 11-20 ms needs about ten jobs in flight behind it).
    */
   prefetch?: number;
-  /** Test only (offchain/provider/fault.ts): the fault this worker commits on purpose. */
-  fault?: Fault;
 };
 
 /** What the journal keeps per job (plain JSON with bigints). */
@@ -128,15 +114,6 @@ type JobData = {
 };
 
 /**
- * A fetched input. `checked`: hashed against the job's inputHash and scanned for NaN/Inf on the main
- * thread (claim-first, which must not claim a bad input). Run-first leaves both to the runner (its
- * hashing threads check the hash, RunParameters.verifyInput; its inference thread the values):
- * hashing megabytes off the main thread keeps it free for the other jobs' chain work, and a bad
- * input still never reaches a commitment.
- */
-type HeldInput = { bytes: Uint8Array; checked: boolean; source: string };
-
-/**
  * Local statuses: `candidate` (posted, not decided), `active` (ours, not ended), then an end. A
  * `skipped` job (not for us) stays tracked by a keeper until its claim deadline: it is expired if
  * nobody claimed it, else forgotten (`passed`).
@@ -156,10 +133,6 @@ const QUIET_SECONDS = 10n;
 export const INLINE_OUTPUT_MAX = 4096;
 /** How often a reveal held for its audit is tried again (seconds of chain time). */
 const AUDIT_RECHECK_SECONDS = 3n;
-/** Credits are read after a job of ours finalized, and at least this often (anything else that pays us). */
-const CREDITS_RECHECK_MS = 30_000;
-/** At most one withdraw per this long: each costs a transaction, and finalizes come in bursts. */
-const WITHDRAW_EVERY_MS = 5_000;
 
 export class ProviderWorker {
   private readonly p: ProviderWorkerParameters;
@@ -169,20 +142,16 @@ export class ProviderWorker {
   private readonly inputs = new Map<bigint, HeldInput>();
   /** The terms versions jobs are judged by, each read once. */
   private readonly terms: TermsReader;
-  private withdrawing?: Promise<void>;
-  /** Job-step transactions being simulated, estimated or sent (`act`); a withdraw waits for none. */
-  private sending = 0;
+  /** Our earnings, withdrawn as they come (never alongside a step's transaction). */
+  private readonly earnings: Earnings;
+  /** Job-step transactions, journaled and sent at most once; a withdraw waits while any is being sent. */
+  private readonly actions: JournaledActions;
   /** The chain head as of the current tick: one read per tick, shared by every job's step. */
   private head?: { number: bigint; timestamp: bigint };
   /** Jobs waiting for a block or a time (seed block, end of a window): not read again before it. */
   private readonly wake = new Map<bigint, { block?: bigint; time?: bigint }>();
   /** The block of the last transaction of ours per job: the job is never read from an earlier one. */
   private readonly seenBlock = new Map<bigint, bigint>();
-  private faultModelHash?: Hex;
-  /** Whether our credits may have grown since they were last read, and when that was. */
-  private creditsMayHaveGrown = true;
-  private creditsReadAt = 0;
-  private withdrewAt = -Infinity;
   /** Candidate jobs mid-step (being fetched, checked, run or committed): at most `prefetch`. */
   private readonly preparing = new Set<bigint>();
   private readonly prefetch: number;
@@ -195,13 +164,8 @@ export class ProviderWorker {
   private readonly posterOf = new Map<bigint, string>();
   /** Candidate jobs whose input fetch is slow: they gave their prefetch slot up (at most `prefetch` * 4). */
   private readonly slowFetches = new Set<bigint>();
-  /**
-   * Collateral promised to claims not yet in the stake read (`free` at the head): per job, the amount
-   * and, once its claim is mined, the block (the reservation ends when the head reaches it).
-   */
-  private readonly reserved = new Map<bigint, { amount: bigint; block?: bigint }>();
-  /** Our available stake at a head (one read per head, shared by the jobs of a tick). */
-  private freeStake?: { head: bigint; value: Promise<bigint> };
+  /** Our free stake: the available stake at the head, less the collateral promised to claims in flight. */
+  private readonly stake: StakeLedger;
   /** Whether the last pass found nothing due soon (the loop may then poll the chain less often). */
   private quiet = false;
   /** Since the start, for the idle status line: served jobs seen, and our confirmed actions by name. */
@@ -213,6 +177,10 @@ export class ProviderWorker {
     const { workers, hashThreads } = parameters.runner.stats();
     this.prefetch = parameters.prefetch ?? 2 * (workers + hashThreads);
     this.terms = new TermsReader({ client: parameters.publicClient, market: parameters.deployment.market });
+    // The intent's disk flush runs off the event loop: many jobs are in flight at once.
+    this.actions = new JournaledActions({ journal: parameters.journal, asyncFlush: true });
+    this.earnings = new Earnings({ ...parameters, market: parameters.deployment.market });
+    this.stake = new StakeLedger({ publicClient: parameters.publicClient, staking: parameters.deployment.staking, account: parameters.account });
   }
 
   private get keeper(): boolean {
@@ -244,7 +212,7 @@ export class ProviderWorker {
 
   /** Whether nothing is due soon: no step running, every open job asleep for a while (the loop may poll less often). */
   get idle(): boolean {
-    return this.quiet && this.inFlight.size === 0 && !this.withdrawing;
+    return this.quiet && this.inFlight.size === 0 && !this.earnings.withdrawing;
   }
 
   /**
@@ -254,7 +222,7 @@ export class ProviderWorker {
   tick(head: { number: bigint; timestamp: bigint }): void {
     if (this.head !== undefined && head.number < this.head.number) return;
     this.head = { number: head.number, timestamp: head.timestamp };
-    for (const [jobId, { block }] of this.reserved) if (block !== undefined && block <= head.number) this.reserved.delete(jobId);
+    this.stake.advance(head.number);
     this.startSteps();
   }
 
@@ -291,7 +259,7 @@ export class ProviderWorker {
       if (this.startStep(jobId, status)) low++;
     }
     this.quiet = quiet;
-    this.maybeWithdraw();
+    this.earnings.maybeWithdraw(this.actions.sending);
   }
 
   /** Starts one job's next step; false when it cannot start now (no prefetch slot, its status changed). */
@@ -302,7 +270,7 @@ export class ProviderWorker {
     if (record.data.poster !== undefined) this.posterOf.set(jobId, record.data.poster.toLowerCase());
     if (status === "candidate") this.preparing.add(jobId);
     this.wake.delete(jobId);
-    const step = (status === "skipped" ? this.keep(jobId, record.data) : this.advance(jobId, record.data))
+    const step = this.advance(jobId, status as LocalJobStatus, record.data)
       // A posted job's backoff ends when its input is fetched (a wait for stake is no progress).
       .then(() => {
         if (status !== "candidate") this.failures.delete(jobId);
@@ -323,23 +291,10 @@ export class ProviderWorker {
     return poster !== undefined && (this.posterFailures.get(poster) ?? 0) >= SUSPECT_POSTER_FAILURES ? 1 : 0;
   }
 
-  private maybeWithdraw(): void {
-    // Never alongside a step's transaction: a withdraw empties the credits slot, and a finalize whose
-    // gas was estimated before that then needs ~20k gas more (a zero to non-zero SSTORE) and runs out.
-    // Credits are read only when they may have grown (not a chain request every tick).
-    const now = Date.now();
-    const due = (this.creditsMayHaveGrown && now - this.withdrewAt >= WITHDRAW_EVERY_MS) || now - this.creditsReadAt >= CREDITS_RECHECK_MS;
-    if (!this.withdrawing && this.sending === 0 && due) {
-      this.withdrawing = this.withdrawEarnings()
-        .catch((error) => this.p.log.warn({ msg: "withdraw failed", err: describe(error) }))
-        .finally(() => (this.withdrawing = undefined));
-    }
-  }
-
   /** Waits for every step in progress (used on shutdown: the current steps finish, no new one starts). */
   async drain(): Promise<void> {
     this.stopped = true;
-    await Promise.allSettled([...this.inFlight.values(), this.withdrawing]);
+    await Promise.allSettled([...this.inFlight.values(), this.earnings.withdrawing]);
   }
 
   get busy(): number {
@@ -360,61 +315,94 @@ export class ProviderWorker {
 
   // ------------------------------------------------------------------ one job
 
-  private async advance(jobId: bigint, data: JobData): Promise<void> {
-    // At the tick's head (one chain request less per step), unless a transaction of ours for this
-    // job landed after it, or the job was seen posted after it: then at the latest block, so the job
-    // is never read from before our action, nor from before it existed (not a "job not found").
-    const record = await readJob({
-      client: this.p.publicClient,
-      market: this.p.deployment.market,
-      jobId,
-      fromBlock: data.postedBlock,
-      blockNumber: this.readBlock(jobId, data),
-    });
-    const { job } = record;
-    const mine = job.provider.toLowerCase() === this.p.account.toLowerCase();
-    if (job.status === JobStatus.Posted) return this.considerClaim(record, data);
-    if (!mine) return this.end(jobId, data, "lost_race", "another provider claimed the job");
-    this.reconcileActions(jobId, job.status);
-    if (data.abandoned && (job.status === JobStatus.Claimed || job.status === JobStatus.Committed)) {
-      return this.expireAbandoned(record);
+  /**
+   * One step of a job: reads what the decision needs (the job at the tick's head, its reveal window
+   * when committed), lets `decideProviderStep` (decide.ts) say what it calls for, and carries that out.
+   */
+  private async advance(jobId: bigint, local: LocalJobStatus, data: JobData): Promise<void> {
+    // A skipped job is read only once its keeper time came.
+    let record = local === "skipped" ? undefined : await this.readRecord(jobId, data);
+    let step = await this.decide(jobId, local, data, record);
+    if (step.kind === "read") {
+      record = await this.readRecord(jobId, data);
+      step = await this.decide(jobId, local, data, record);
     }
-    switch (job.status) {
-      case JobStatus.Claimed:
-        return this.runAndCommit(record, data);
-      case JobStatus.Committed:
-        return this.reveal(record, data);
-      case JobStatus.Revealed:
-        return this.finalize(record, data);
-      case JobStatus.Disputed:
-        // The dispute settles it; we keep serving the output meanwhile.
-        this.wake.set(jobId, { time: (await this.chainTime()) + 5n });
+    return this.carryOut(step, jobId, data, record!);
+  }
+
+  /**
+   * The job at the tick's head (one chain request less per step), unless a transaction of ours for
+   * this job landed after it, or the job was seen posted after it: then at the latest block, so the job
+   * is never read from before our action, nor from before it existed (not a "job not found").
+   */
+  private readRecord(jobId: bigint, data: JobData): Promise<JobRecord> {
+    return readJob({ client: this.p.publicClient, market: this.p.deployment.market, jobId, fromBlock: data.postedBlock, blockNumber: this.readBlock(jobId, data) });
+  }
+
+  private async decide(jobId: bigint, local: LocalJobStatus, data: JobData, record: JobRecord | undefined): Promise<ProviderStep> {
+    const job = record?.job;
+    // Actions a crash left pending that the job's state proves were taken are confirmed first.
+    if (job !== undefined && local !== "skipped" && job.status !== JobStatus.Posted && sameAddress(job.provider, this.p.account)) {
+      this.reconcileActions(jobId, job.status);
+    }
+    return decideProviderStep({
+      jobId,
+      local,
+      job,
+      me: this.p.account,
+      minFee: job === undefined ? undefined : this.models.get(job.modelId)?.minFee,
+      head: await this.headNow(),
+      revealWindow: job?.status === JobStatus.Committed ? await this.revealWindow(job) : undefined,
+      data,
+      withholdsOutputs: this.p.runner.withholdsOutputs === true,
+      keeperGraceSeconds: this.keeperGraceSeconds,
+    });
+  }
+
+  /** Carries out the step `decideProviderStep` returned. */
+  private async carryOut(step: ProviderStep, jobId: bigint, data: JobData, record: JobRecord): Promise<void> {
+    switch (step.kind) {
+      case "read":
         return;
-      case JobStatus.Finalized:
-        return this.end(jobId, data, "finalized");
-      case JobStatus.Expired:
-        return this.end(jobId, data, "expired");
-      case JobStatus.Slashed:
-        return this.end(jobId, data, "slashed");
+      case "wait":
+        this.wake.set(jobId, { block: step.block, time: step.time });
+        return;
+      case "skip":
+        return this.skip(jobId, data, step.reason);
+      case "take":
+        return this.take(record, data);
+      case "runAndCommit":
+        return this.runAndCommit(record, data);
+      case "reveal":
+        return this.reveal(record, data);
+      case "revealTooLate":
+        return this.revealTooLate(record, data, step.reason, step.details);
+      case "finalize":
+        return this.finalize(record, data, step.withOutput);
+      case "expire":
+        return step.duty === "keeper" ? this.keeperExpire(record, data) : void (await this.expire(record));
+      case "end":
+        return this.end(jobId, data, step.outcome, step.reason);
+      case "pass":
+        this.wake.delete(jobId);
+        this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status: "passed", data: { ...data, claimBy: step.claimBy } });
+        return;
+      case "outputLost":
+        throw new DinferError("committed job has no stored output", { code: "OUTPUT_LOST", details: { jobId: jobId.toString() } });
     }
   }
 
-  /** Takes a job only if the fee, our free stake and the input all fit. */
-  private async considerClaim(record: JobRecord, data: JobData): Promise<void> {
+  /** A posted job the decision takes: only if our free stake backs it now (checked again right before the claim). */
+  private async take(record: JobRecord, data: JobData): Promise<void> {
     const { job, jobId } = record;
-    const model = this.models.get(job.modelId);
-    if (!model) return this.skip(jobId, data, "model not served");
-    if (job.fee < model.minFee) return this.skip(jobId, data, `fee ${formatTokens(job.fee)} below our price ${formatTokens(model.minFee)} (${job.fee} < ${model.minFee} wei)`);
-    const now = await this.chainTime();
-    if (now > BigInt(job.deadline)) return this.skip(jobId, data, "claim deadline passed");
-    if (job.inlineOutput && this.p.fault?.mode === "withhold") return this.skip(jobId, data, "fault withhold: the job requires an inline output, which cannot be withheld");
+    const model = this.models.get(job.modelId)!;
     // Nothing is fetched or run for a job our stake cannot back now (checked again right before the claim).
     if (!(await this.stakeFor(record))) return;
     try {
       await this.claimWithStake(record, data, model);
     } finally {
       // A reservation is kept past its claim's block only (the stake read at a later head shows the lock).
-      if (this.reserved.get(jobId)?.block === undefined) this.reserved.delete(jobId);
+      this.stake.releaseUnmined(jobId);
     }
   }
 
@@ -425,13 +413,13 @@ export class ProviderWorker {
    * cannot back. When not, the job waits a second for a job of ours to end rather than being given up.
    */
   private async stakeFor({ job, jobId }: JobRecord, { reserve = false }: { reserve?: boolean } = {}): Promise<boolean> {
-    const free = (await this.availableStake()) - this.promised();
+    const free = (await this.stake.available(this.head!.number)) - this.stake.promised();
     if (free < job.collateral) {
       this.wake.set(jobId, { time: (this.head?.timestamp ?? 0n) + 1n });
       this.p.log.debug({ msg: "waiting for free stake", job_id: jobId.toString(), free: free.toString(), free_tokens: formatTokens(free), collateral: job.collateral.toString(), collateral_tokens: formatTokens(job.collateral) });
       return false;
     }
-    if (reserve) this.reserved.set(jobId, { amount: job.collateral });
+    if (reserve) this.stake.reserve(jobId, job.collateral);
     return true;
   }
 
@@ -445,7 +433,7 @@ export class ProviderWorker {
     const timings: StageTimings = {};
     try {
       const fetchStart = performance.now();
-      input = await this.slotFreeWhileSlow(jobId, this.fetchInput(record, { check: claimFirst }));
+      input = await this.slotFreeWhileSlow(jobId, fetchJobInput({ record, check: claimFirst, allowFileUris: this.p.allowFileUris, maxInputBytes: this.p.maxInputBytes, ipfsGateway: this.p.ipfsGateway, store: this.p.store }));
       const checkStart = performance.now();
       validateInputs({
         tensors: decodeTensorBlob(input.bytes, { maxBytes: this.p.maxInputBytes }),
@@ -479,7 +467,7 @@ export class ProviderWorker {
         this.inputs.delete(jobId);
         return; // lost the race (logged): the next tick sees the winner and ends the job
       }
-      if (claimed.receipt) this.reserved.set(jobId, { amount: job.collateral, block: claimed.receipt.blockNumber });
+      if (claimed.receipt) this.stake.mined(jobId, job.collateral, claimed.receipt.blockNumber);
       this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status: "active", data });
       this.onTaken(record);
       return;
@@ -508,7 +496,7 @@ export class ProviderWorker {
       }),
     );
     if (!committed) return;
-    if (committed.receipt) this.reserved.set(jobId, { amount: job.collateral, block: committed.receipt.blockNumber });
+    if (committed.receipt) this.stake.mined(jobId, job.collateral, committed.receipt.blockNumber);
     this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status: "active", data: ran.data });
     this.onTaken(record);
     await this.scheduleAfter(record, committed, ran.data);
@@ -556,24 +544,15 @@ export class ProviderWorker {
     if (data.outputId && data.outputRoot && (data.withheld || (await this.p.store.has(data.outputId)))) return { data };
     const model = this.models.get(job.modelId)!;
     const input = fetched?.bytes ?? (await this.p.store.get(record.inputHash));
-    const { fault } = this.p;
-    let modelPath = model.path;
-    let modelHash: string = model.modelHash;
-    if (fault?.mode === "wrong-model") {
-      modelPath = fault.modelPath!;
-      modelHash = this.faultModelHash ??= hashModel(new Uint8Array(await readFile(modelPath)));
-    }
-    // A lazy cheater (fault "random") never runs the model: it saves all the compute, which is what
-    // makes cheating tempting, and answers at once, which wins it the claim races.
-    if (fault?.mode === "random") return this.makeUp(record, data, input, fetched);
-    let result: Awaited<ReturnType<InferenceRunner["run"]>>;
+    let result: JobRunResult;
     try {
       // A checked input need not be scanned again; an unchecked one is hashed and scanned by the
       // runner; one read back from the store (which hashes what it reads) is scanned.
       const verifyInput = fetched && !fetched.checked ? { expected: record.inputHash, source: fetched.source } : undefined;
       result = await this.p.runner.run({
-        modelPath,
-        modelHash,
+        jobId,
+        modelPath: model.path,
+        modelHash: model.modelHash,
         ep: this.p.ep,
         input,
         verifyInput,
@@ -589,10 +568,9 @@ export class ProviderWorker {
     const { queuedMs, prepMs, encodeMs, hashMs } = result.timings;
     Object.assign(timings, { wait: queuedMs, prep: prepMs + encodeMs, hash: hashMs, run: result.ms });
     const outputStart = performance.now();
-    const output = fault ? applyFault({ fault, output: result.output, jobId }) : result.output;
-    const withheld = fault?.mode === "withhold";
-    // The runner hashed the output it made; a fault's made-up output is hashed here.
-    const [outputId, root] = output === result.output ? [result.outputId, result.outputRoot] : [blobIdOf(output), outputRoot(output)];
+    const { output, outputId, outputRoot: root } = result;
+    // A withholding runner's outputs are never stored, so never served (revealed by root and URI only).
+    const withheld = this.p.runner.withholdsOutputs === true;
     if (!withheld) await this.p.store.put(output, { knownId: outputId });
     const next: JobData = { ...data, outputId, outputRoot: root, outputBytes: output.byteLength, ep: result.ep, inferenceMs: result.ms, withheld };
     const status = this.p.journal.getJob(jobId)?.status ?? "candidate";
@@ -607,29 +585,6 @@ export class ProviderWorker {
       output_id: outputId,
       stages_ms: roundTimings(timings),
     });
-    return { data: next };
-  }
-
-  /** Fault `random`: an output made up in the model's output shape, the model never run. */
-  private async makeUp(record: JobRecord, data: JobData, input: Uint8Array, fetched: HeldInput | undefined): Promise<{ data: JobData } | { failure: string; badInput: boolean }> {
-    const { job, jobId } = record;
-    const model = this.models.get(job.modelId)!;
-    // Even a cheater commits only to the input the job names.
-    if (fetched && !fetched.checked && blobIdOf(input) !== record.inputHash) {
-      return { failure: `blob hash mismatch: ${fetched.source} does not hash to ${record.inputHash}`, badInput: true };
-    }
-    const output = makeUpOutput({
-      outputMetadata: model.outputMetadata,
-      inputMetadata: model.inputMetadata,
-      inputs: decodeTensorBlob(input, { maxBytes: this.p.maxInputBytes }),
-      jobId,
-    });
-    const outputId = blobIdOf(output);
-    await this.p.store.put(output, { knownId: outputId });
-    const next: JobData = { ...data, outputId, outputRoot: outputRoot(output), outputBytes: output.byteLength, ep: "none", inferenceMs: 0 };
-    const status = this.p.journal.getJob(jobId)?.status ?? "candidate";
-    this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status, data: next });
-    this.p.log.info({ msg: "output made up (fault random: the model was not run)", job_id: jobId.toString(), output_id: outputId, output_root: next.outputRoot });
     return { data: next };
   }
 
@@ -648,29 +603,20 @@ export class ProviderWorker {
     });
   }
 
+  /** Reveals our committed result (the decision checked the seed is mined and in reach, and the deadline). */
   private async reveal(record: JobRecord, data: JobData): Promise<void> {
     const { job, jobId } = record;
-    const { seedBlock, lastRevealBlock } = await this.revealWindow(job);
-    const head = this.head?.number ?? (await this.p.publicClient.getBlockNumber({ cacheTime: 0 }));
-    if (head <= seedBlock) {
-      this.wake.set(jobId, { block: seedBlock + 1n });
-      return;
-    }
-    if (head > lastRevealBlock) return this.revealTooLate(record, data, "SeedOutOfReach", { seed_block: seedBlock, last_reveal_block: lastRevealBlock });
-    if ((await this.chainTime()) > BigInt(job.deadline)) return this.revealTooLate(record, data, "DeadlinePassed", { reveal_by: job.deadline });
-    if (!data.outputId || !data.outputRoot) {
-      throw new DinferError("committed job has no stored output", { code: "OUTPUT_LOST", details: { jobId: jobId.toString() } });
-    }
+    const { lastRevealBlock } = await this.revealWindow(job);
     // A job that requires it is revealed inline (the market refuses it otherwise); any other output
     // that fits in one chunk is too, so that readers need no fetch. Only a small output is read back;
     // a journal from before outputBytes was kept has no size, and its output is read to learn it.
     let inline: Hex = "0x";
     if (!data.withheld && (job.inlineOutput || data.outputBytes === undefined || data.outputBytes <= INLINE_OUTPUT_MAX)) {
-      const output = await this.p.store.get(data.outputId);
+      const output = await this.p.store.get(data.outputId!);
       if (output.length <= INLINE_OUTPUT_MAX) inline = toHex(output);
     }
     if (job.inlineOutput && inline === "0x") {
-      // Never claimed so (considerClaim skips it); a journal from an older worker could hold one.
+      // Never claimed so (the decision skips it); a journal from an older worker could hold one.
       throw new DinferError("the job requires an inline output and ours does not fit in a reveal", {
         code: "INLINE_OUTPUT_TOO_LARGE",
         details: { jobId: jobId.toString(), outputBytes: data.outputBytes },
@@ -729,13 +675,10 @@ export class ProviderWorker {
     this.p.log.error({ msg: "reveal impossible: the job can only expire", job_id: jobId.toString(), reason: abandoned, ...stringify(details) });
   }
 
-  private async finalize(record: JobRecord, data: JobData): Promise<void> {
+  /** Finalizes our revealed job after its challenge window; a callback job revealed inline passes its output along. */
+  private async finalize(record: JobRecord, data: JobData, withOutput: boolean): Promise<void> {
     const { job, jobId } = record;
-    if ((await this.chainTime()) <= BigInt(job.deadline)) {
-      this.wake.set(jobId, { time: BigInt(job.deadline) + 1n }); // still inside the challenge window
-      return;
-    }
-    const output = job.callbackGasLimit !== 0 && job.inlineOutput ? (record.inlineOutput ?? "0x") : undefined;
+    const output = withOutput ? (record.inlineOutput ?? "0x") : undefined;
     const finalized = await this.act(jobId, "finalize", (onSent) =>
       output !== undefined
         ? this.p.sender.send({
@@ -801,19 +744,9 @@ export class ProviderWorker {
     }
   }
 
-  /**
-   * Expires our own abandoned job once the market allows it (its deadline passed, or, committed, its
-   * seed went out of reach): the poster is refunded and what is left of the collateral comes back sooner.
-   */
-  private async expireAbandoned(record: JobRecord): Promise<void> {
-    const { job, jobId } = record;
-    const unrevealable =
-      job.status === JobStatus.Committed && (this.head?.number ?? (await this.p.publicClient.getBlockNumber({ cacheTime: 0 }))) > (await this.revealWindow(job)).lastRevealBlock;
-    if (!unrevealable && (await this.chainTime()) <= BigInt(job.deadline)) {
-      this.wake.set(jobId, { time: BigInt(job.deadline) + 1n });
-      return;
-    }
-    await this.act(jobId, "expire", (onSent) =>
+  /** Expires a job (our abandoned one, or, as a keeper, one nobody claimed): the poster is refunded. */
+  private expire({ job, jobId }: JobRecord): Promise<ActResult> {
+    return this.act(jobId, "expire", (onSent) =>
       this.p.sender.send({ address: this.p.deployment.market, abi: abiOf("JobMarket"), functionName: "expire", args: [jobId, job], onSent }),
     );
   }
@@ -821,67 +754,39 @@ export class ProviderWorker {
   // ------------------------------------------------------------------ helpers
 
   /**
-   * Sends one journaled action at most once. Returns false when the contract refused it (a lost
-   * claim race, a job someone else already moved): that is logged and dropped, never retried.
-   * Otherwise the action is done, with the receipt when it was sent now.
+   * Sends one journaled action at most once (the daemon kit's `JournaledActions`). Returns false when
+   * the contract refused it (a lost claim race, a job someone else already moved): that is logged and
+   * dropped, never retried. Otherwise the action is done, with the receipt when it was sent now.
    */
-  private async act(
-    jobId: bigint,
-    action: string,
-    send: (onSent: NonNullable<SendParameters["onSent"]>) => ReturnType<TxSender["send"]>,
-    onRefused?: (error: ContractRevertError) => void,
-  ): Promise<ActResult> {
-    const { action: existing } = this.p.journal.beginAction({ jobId, action, sync: false });
-    if (existing.state === "confirmed") return {};
-    if (existing.state === "failed") this.p.journal.retryAction({ jobId, action });
-    // The intent is on disk before anything is sent; the flush runs off the event loop.
-    await this.p.journal.flush();
-    while (this.withdrawing) await this.withdrawing; // see tick()
-    this.sending++;
-    try {
-      const started = performance.now();
-      // The hash is journaled the moment the node has the transaction: a crash while we wait for the
-      // receipt still leaves the record of which transaction did the action.
-      const { hash, fee, receipt } = await send(({ hash: txHash, nonce }) => this.p.journal.markActionSent({ jobId, action, txHash, nonce }));
-      this.p.journal.markActionConfirmed({ jobId, action, txHash: hash });
-      this.seen.actions.set(action, (this.seen.actions.get(action) ?? 0) + 1);
-      this.seenBlock.set(jobId, receipt.blockNumber);
-      const ms = performance.now() - started;
-      this.p.metrics.gas.inc(Number(fee));
-      this.p.metrics.stage.observe({ stage: action }, ms / 1000);
-      this.p.log.info({ msg: `${action} confirmed`, job_id: jobId.toString(), tx_hash: hash, gas_used: receipt.gasUsed.toString(), ms: Math.round(ms) });
-      return { receipt };
-    } catch (error) {
-      if (!(error instanceof ContractRevertError)) throw error;
-      this.p.journal.markActionFailed({ jobId, action, error: `${error.errorName ?? "revert"}` });
+  private async act(jobId: bigint, action: string, send: SendOnce, onRefused?: (error: ContractRevertError) => void): Promise<ActResult> {
+    let started = 0;
+    const result = await this.actions.send({
+      jobId,
+      action,
+      send,
+      // Never alongside a withdraw (see Earnings.maybeWithdraw).
+      beforeSend: async () => {
+        while (this.earnings.withdrawing) await this.earnings.withdrawing;
+        started = performance.now();
+      },
+    });
+    if (result.state === "done") return {};
+    if (result.state === "refused") {
+      const { error } = result;
       // Someone changed the job under us: its next read must come from a later block than this head.
       this.seenBlock.set(jobId, (this.head?.number ?? 0n) + 1n);
       this.p.log.info({ msg: `${action} refused by the contract`, job_id: jobId.toString(), error: error.errorName, args: String(error.args) });
       onRefused?.(error);
       return false;
-    } finally {
-      this.sending--;
     }
-  }
-
-  /**
-   * The job's input; with `check`, hashed against the job's inputHash here (else the caller has the
-   * runner's hashing threads do it). Inline input needs no check: the chain holds the bytes themselves.
-   */
-  private async fetchInput(record: JobRecord, { check }: { check: boolean }): Promise<HeldInput> {
-    if (record.inlineInput.length > 2) return { bytes: hexToBytes(record.inlineInput), checked: true, source: "inline input" };
-    if (record.inputURI.startsWith("file:") && !this.p.allowFileUris) {
-      throw new DinferError("file:// inputs are refused (allowFileUris is off)", { code: "INPUT_URI_REFUSED" });
-    }
-    const bytes = await fetchBlob({
-      uri: record.inputURI,
-      expectedHash: record.inputHash,
-      maxBytes: this.p.maxInputBytes,
-      ipfsGateway: this.p.ipfsGateway,
-      store: this.p.store,
-      deferVerification: !check,
-    });
-    return { bytes, checked: check, source: record.inputURI.replace(/[?#].*$/, "") };
+    const { hash, fee, receipt } = result;
+    this.seen.actions.set(action, (this.seen.actions.get(action) ?? 0) + 1);
+    this.seenBlock.set(jobId, receipt.blockNumber);
+    const ms = performance.now() - started;
+    this.p.metrics.gas.inc(Number(fee));
+    this.p.metrics.stage.observe({ stage: action }, ms / 1000);
+    this.p.log.info({ msg: `${action} confirmed`, job_id: jobId.toString(), tx_hash: hash, gas_used: receipt.gasUsed.toString(), ms: Math.round(ms) });
+    return { receipt };
   }
 
   private skip(jobId: bigint, data: JobData, reason: string): void {
@@ -889,42 +794,18 @@ export class ProviderWorker {
     this.p.metrics.jobs.inc({ outcome: "skipped" });
     this.p.log.info({ msg: "job skipped", job_id: jobId.toString(), reason });
     // Kept for the keeper duty: looked at again when its claim deadline has passed.
-    if (data.claimBy !== undefined) this.wake.set(jobId, { time: this.keeperTime(jobId, data.claimBy) });
+    if (data.claimBy !== undefined) this.wake.set(jobId, { time: keeperTime({ me: this.p.account, jobId, claimBy: data.claimBy, graceSeconds: this.keeperGraceSeconds }) });
   }
 
-  /** When we expire a job nobody claimed by `claimBy`: past it, plus the grace and our own delay for this job. */
-  private keeperTime(jobId: bigint, claimBy: bigint): bigint {
-    const graceSeconds = this.p.keeperGraceSeconds ?? 10;
-    return claimBy + 1n + BigInt(graceSeconds) + keeperJitter({ me: this.p.account, key: jobId, graceSeconds });
+  private get keeperGraceSeconds(): number {
+    return this.p.keeperGraceSeconds ?? 10;
   }
 
-  /**
-   * Keeper duty for a job we did not take: once its claim deadline (and our grace) passed, expire it if
-   * it is still posted (the poster is refunded); if someone claimed it, or it ended, forget it (`passed`).
-   */
-  private async keep(jobId: bigint, data: JobData): Promise<void> {
-    const now = await this.chainTime();
-    if (data.claimBy !== undefined && now < this.keeperTime(jobId, data.claimBy)) {
-      this.wake.set(jobId, { time: this.keeperTime(jobId, data.claimBy) });
-      return;
-    }
-    const record = await readJob({ client: this.p.publicClient, market: this.p.deployment.market, jobId, fromBlock: data.postedBlock, blockNumber: this.readBlock(jobId, data) });
-    const { job } = record;
-    if (job.status !== JobStatus.Posted) {
-      this.wake.delete(jobId);
-      this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status: "passed", data: { ...data, claimBy: BigInt(job.deadline) } });
-      return;
-    }
-    const at = this.keeperTime(jobId, BigInt(job.deadline));
-    if (now < at) {
-      this.wake.set(jobId, { time: at });
-      return;
-    }
-    const expired = await this.act(jobId, "expire", (onSent) =>
-      this.p.sender.send({ address: this.p.deployment.market, abi: abiOf("JobMarket"), functionName: "expire", args: [jobId, job], onSent }),
-    );
+  /** Keeper duty: expires a posted job nobody claimed by its deadline (the poster is refunded), then forgets it. */
+  private async keeperExpire(record: JobRecord, data: JobData): Promise<void> {
+    const { job, jobId } = record;
     // Refused: another keeper was first (or the job moved); the next read tells which.
-    if (!expired) return;
+    if (!(await this.expire(record))) return;
     this.p.log.info({ msg: "unclaimed job expired (keeper): the poster is refunded", job_id: jobId.toString(), poster: job.poster, refund: job.fee.toString(), refund_tokens: formatTokens(job.fee) });
     this.end(jobId, data, "keeper_expired");
   }
@@ -955,26 +836,6 @@ export class ProviderWorker {
     }
   }
 
-  /** Our available stake at the tick's head: one read per head, shared by every job that asks. */
-  private availableStake(): Promise<bigint> {
-    const head = this.head!.number;
-    if (this.freeStake?.head !== head) {
-      const value = this.read(this.p.deployment.staking, "Staking", "availableStake", [this.p.account], head) as Promise<bigint>;
-      this.freeStake = { head, value };
-      value.catch(() => {
-        if (this.freeStake?.value === value) this.freeStake = undefined;
-      });
-    }
-    return this.freeStake.value;
-  }
-
-  /** Collateral our claims in flight, or mined after the head, will lock (not in the stake read at the head). */
-  private promised(): bigint {
-    let sum = 0n;
-    for (const { amount } of this.reserved.values()) sum += amount;
-    return sum;
-  }
-
   /** The block to read a job at: the tick's head, unless something newer is known about it (our last transaction, the block it was posted in). */
   private readBlock(jobId: bigint, data: JobData): bigint | undefined {
     const head = this.head?.number;
@@ -989,7 +850,7 @@ export class ProviderWorker {
     this.posterOf.delete(jobId);
     this.wake.delete(jobId);
     this.seenBlock.delete(jobId);
-    if (outcome === "finalized") this.creditsMayHaveGrown = true;
+    if (outcome === "finalized") this.earnings.grew();
     const wasActive = this.p.journal.getJob(jobId)?.status === "active";
     this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status: outcome, data: { ...data, reason } });
     this.p.metrics.jobs.inc({ outcome });
@@ -1010,29 +871,6 @@ export class ProviderWorker {
     else this.p.log.debug(line);
   }
 
-  private async withdrawEarnings(): Promise<void> {
-    this.creditsMayHaveGrown = false;
-    this.creditsReadAt = Date.now();
-    let credits: bigint;
-    try {
-      credits = (await this.read(this.p.deployment.market, "JobMarket", "credits", [this.p.account])) as bigint;
-    } catch (error) {
-      this.creditsMayHaveGrown = true;
-      throw error;
-    }
-    if (credits === 0n || credits < this.p.withdrawMin) return;
-    this.withdrewAt = Date.now();
-    const { hash, fee } = await this.p.sender.send({
-      address: this.p.deployment.market,
-      abi: abiOf("JobMarket"),
-      functionName: "withdraw",
-      args: [],
-    });
-    this.p.metrics.earnings.inc(Number(credits));
-    this.p.metrics.gas.inc(Number(fee));
-    this.p.log.info({ msg: "earnings withdrawn", amount: credits.toString(), amount_tokens: formatTokens(credits), tx_hash: hash });
-  }
-
   /** The blocks a committed job's reveal can land between, from the job's own terms. */
   private async revealWindow(job: Job): Promise<{ seedBlock: bigint; lastRevealBlock: bigint }> {
     const { market } = await this.terms.of(job.terms);
@@ -1043,13 +881,11 @@ export class ProviderWorker {
     return deriveSalt({ workerSecret: this.p.secret, chainId: BigInt(this.p.chainId), jobId });
   }
 
-  /** The head's timestamp as of this tick (a step acting on a stale one is refused in simulation, not sent). */
-  private async chainTime(): Promise<bigint> {
-    return this.head?.timestamp ?? (await this.p.publicClient.getBlock({ blockTag: "latest" })).timestamp;
-  }
-
-  private read(address: Address, name: "JobMarket" | "Staking", functionName: string, args: readonly unknown[], blockNumber?: bigint) {
-    return this.p.publicClient.readContract({ address, abi: abiOf(name), functionName, args, blockNumber });
+  /** The head as of this tick (a step acting on a stale one is refused in simulation, not sent); the latest block before the first tick. */
+  private async headNow(): Promise<{ number: bigint; timestamp: bigint }> {
+    if (this.head !== undefined) return this.head;
+    const block = await this.p.publicClient.getBlock({ blockTag: "latest" });
+    return { number: block.number, timestamp: block.timestamp };
   }
 }
 
@@ -1077,6 +913,6 @@ function toHex(bytes: Uint8Array): Hex {
   return `0x${Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex")}`;
 }
 
-function hexToBytes(hex: Hex): Uint8Array {
-  return new Uint8Array(Buffer.from(hex.slice(2), "hex"));
+function sameAddress(a: string, b: string): boolean {
+  return a.toLowerCase() === b.toLowerCase();
 }

@@ -14,7 +14,7 @@ import { TermsReader } from "../chain/terms.js";
 import type { TensorComparison, TolerancePolicy } from "../codec/tolerance.js";
 import { NonRetryableError } from "../errors.js";
 import { createInferenceRunner } from "../inference/runner.js";
-import { formatTokens } from "../provider/account.js";
+import { formatTokens } from "../chain/format.js";
 import { AuditState, auditorOutputJudged, challengeEconomics, DisputeReason, DisputeState, nameOf, Vote, ZERO_ADDRESS, ZERO_HASH } from "./decide.js";
 import { describe, fetchJobInput, fetchOutput, fetchProviderOutput, judge, prepareVerifierModel } from "./judge.js";
 import type { AuditOptions } from "./options.js";

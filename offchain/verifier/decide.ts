@@ -13,6 +13,7 @@ import { bytesToHex, encodeAbiParameters, keccak256, type Address, type Hex } fr
 import { JobStatus, type Job } from "../chain/jobs.js";
 import { BLOCKHASH_REACH } from "../chain/terms.js";
 import { deriveSalt } from "../codec/commitment.js";
+import { keeperJitter } from "../daemon/keeper.js";
 
 // ------------------------------------------------------------------ the contract's enums and views
 
@@ -296,12 +297,8 @@ export function leadKeeper(s: Pick<JobSnapshot, "jobId" | "dispute" | "audit" | 
   }
 }
 
-/** This keeper's own extra delay for a duty, 0..grace seconds, from its address and the duty's key (a job id, an account). */
-export function keeperJitter({ me, key, graceSeconds }: { me: Address; key: bigint; graceSeconds: number }): bigint {
-  if (graceSeconds <= 0) return 0n;
-  const digest = keccak256(encodeAbiParameters([{ type: "address" }, { type: "uint256" }], [me, key]));
-  return BigInt(digest) % BigInt(graceSeconds + 1);
-}
+/** Both daemons' keepers delay a duty alike (offchain/daemon/keeper.ts). */
+export { keeperJitter };
 
 /**
  * The one step a job calls for now, or when to look again. Own duties (audit, vote) come first, then

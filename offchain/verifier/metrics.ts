@@ -1,11 +1,13 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge } from "prom-client";
 
-/** The verifier's Prometheus metrics, on their own registry (served by provider/metrics.ts `startMetricsServer`). */
+import { createDaemonMetrics } from "../daemon/metrics.js";
+
+/** The verifier's Prometheus metrics: the daemon kit's (inference, gas) and its own, on one registry. */
 export function createVerifierMetrics() {
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: "dinfer_process_" });
+  const base = createDaemonMetrics({ inferenceHelp: "Re-execution latency (session.run in the worker thread)" });
+  const { registry } = base;
   return {
-    registry,
+    ...base,
     audits: new Counter({
       name: "dinfer_verifier_audits_total",
       help: "Audits revealed by this verifier, by verdict (agree, disagree)",
@@ -44,18 +46,6 @@ export function createVerifierMetrics() {
     penaltiesWei: new Counter({
       name: "dinfer_verifier_penalties_wei_total",
       help: "Stake this verifier lost to penalties, wei",
-      registers: [registry],
-    }),
-    inference: new Histogram({
-      name: "dinfer_inference_seconds",
-      help: "Re-execution latency (session.run in the worker thread)",
-      labelNames: ["model", "ep"] as const,
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-      registers: [registry],
-    }),
-    gas: new Counter({
-      name: "dinfer_gas_spent_wei_total",
-      help: "Transaction fees paid (gasUsed * effectiveGasPrice), wei",
       registers: [registry],
     }),
     tracked: new Gauge({ name: "dinfer_verifier_jobs_tracked", help: "Jobs this verifier follows and has not closed", registers: [registry] }),

@@ -6,7 +6,7 @@
 import { z } from "zod";
 
 import { EXECUTION_PROVIDER_CHOICES } from "../inference/session.js";
-import { ChainOptionsSchema, wei } from "../provider/options.js";
+import { ChainOptionsSchema, daemonOptionsShape, wei } from "../daemon/options.js";
 
 /** A model this verifier can re-execute: the registry id and the local .onnx file (checked against the registry hash). */
 export const VerifiedModelSchema = z.object({
@@ -31,31 +31,18 @@ export const VerifierOptionsSchema = ChainOptionsSchema.extend({
       error: (issue) => (issue.input === undefined ? "the verifier needs at least one model: --model <id>=<path.onnx> or models in the config file" : undefined),
     })
     .min(1, "the verifier needs at least one model it can re-execute"),
-  /** Execution provider for re-execution (the CPU is enough: outputs are compared under the model's tolerance). */
-  ep: z.enum(EXECUTION_PROVIDER_CHOICES).default("cpu"),
-  /** Journal, blob store (its own outputs) and cache live here. */
-  dataDir: z.string().default(".dinfer/verifier"),
-  /** The blob server that serves this verifier's own outputs at GET /blobs/<id>. */
-  host: z.string().default("127.0.0.1"),
-  port: z.coerce.number().int().min(0).max(65535).default(8610),
-  /** The URL others reach the blob server at (defaults to http://host:port). */
-  publicUrl: z.string().url().optional(),
-  /** Prometheus metrics port on 127.0.0.1; 0 picks a free port, -1 turns metrics off. */
-  metricsPort: z.coerce.number().int().min(-1).max(65535).default(9465),
-  /** Name of the environment variable holding the secret audit and vote salts are derived from. */
-  secretEnv: z.string().default("DINFER_VERIFIER_SECRET"),
+  /**
+   * The shared daemon options. The CPU is enough for re-execution (outputs are compared under the
+   * model's tolerance). Keeper duties (`keeper`) for jobs of the served models: draw committees, resolve
+   * disputes, expire withheld reveals, and bring slashed verifiers' weights down to their stake
+   * (`Staking.syncVerifier`); each waits `keeperGraceSeconds` past its due time (plus a delay of
+   * 0..that, per verifier and job) unless this verifier leads it, so keepers rarely race. Credits
+   * withdrawn (`withdrawMin`): audit rewards, voter pay, finder shares, returned bonds.
+   */
+  ...daemonOptionsShape({ ep: "cpu", dataDir: ".dinfer/verifier", port: 8610, metricsPort: 9465, secretEnv: "DINFER_VERIFIER_SECRET" }),
   /** Stake this many wei as a verifier on start when the account is not in the verifier set yet. */
   stake: wei.optional(),
-  confirmations: z.coerce.number().int().min(0).default(0),
-  pollIntervalMs: z.coerce.number().int().positive().default(500),
-  /** How often an idle verifier logs its one-line status (offchain/verifier/status.ts). */
-  statusIntervalMs: z.coerce.number().int().positive().default(60_000),
-  inferenceTimeoutMs: z.coerce.number().int().positive().default(120_000),
-  maxInputBytes: z.coerce.number().int().positive().default(16 * 1024 * 1024),
   maxOutputBytes: z.coerce.number().int().positive().default(64 * 1024 * 1024),
-  ipfsGateway: z.string().url().optional(),
-  /** Accept `file://` input and output URIs (same-machine tests only: a remote poster could probe local files). */
-  allowFileUris: z.coerce.boolean().default(false),
   /**
    * An output no known location serves (the reveal's URI, the provider's announcements, an equal-root
    * auditor's copy) is fetched again until this many seconds before the decision's deadline (end of the
@@ -63,24 +50,7 @@ export const VerifierOptionsSchema = ChainOptionsSchema.extend({
    * transaction (docs/PROTOCOL.md, section 7, "Output availability").
    */
   outputReserveSeconds: z.coerce.number().int().min(1).default(10),
-  /**
-   * Keeper duties for jobs of the served models: draw committees, resolve disputes, expire withheld
-   * reveals, and bring slashed verifiers' weights down to their stake (`Staking.syncVerifier`).
-   */
-  keeper: z.coerce.boolean().default(true),
-  /**
-   * Seconds a keeper duty waits past its due time (plus a delay of 0..this, per verifier and job) unless
-   * this verifier leads it (the challenger draws its committee, one member resolves, the blind auditor
-   * expires a withheld reveal), so keepers rarely race.
-   */
-  keeperGraceSeconds: z.coerce.number().int().min(0).default(10),
   watchdog: WatchdogSchema.default({ share: 0, challenge: true }),
-  /** Withdraw credits (audit rewards, voter pay, finder shares, returned bonds) once they reach this many wei. */
-  withdrawMin: wei.default(0n),
-  /** Inference worker threads. */
-  threads: z.coerce.number().int().positive().default(1),
-  /** Threads that hash blobs (input ids, output ids and roots); default: one per core, at most 4. */
-  hashThreads: z.coerce.number().int().positive().optional(),
   /** First block the log poller reads on a fresh journal (the deployment block); later starts resume from the journal. */
   startBlock: z.coerce.bigint().nonnegative().default(0n),
 });

@@ -15,11 +15,14 @@ import { LogPoller } from "../chain/poller.js";
 import { TxSender } from "../chain/sender.js";
 import { ConfigError } from "../config/options.js";
 import type { Logger } from "../log.js";
-import { formatTokens, readStakingState } from "../provider/account.js";
-import { planVerifierStake } from "../provider/staking-plan.js";
+import { formatTokens } from "../chain/format.js";
+import { connectChain } from "../daemon/chain.js";
+import { runDaemonLoop } from "../daemon/loop.js";
+import { readDaemonSecret } from "../daemon/secrets.js";
+import { openDaemonServices } from "../daemon/services.js";
+import { readStakingState } from "../protocol/account.js";
 import { sendStake } from "../protocol/actions.js";
-import { openDaemonServices, runDaemonLoop } from "../provider/services.js";
-import { connectChain } from "../provider/start.js";
+import { planVerifierStake } from "../protocol/staking-plan.js";
 import { journalCursorStore } from "../state/cursor-store.js";
 import { prepareVerifierModel, warmVerifierModels } from "./judge.js";
 import { createVerifierMetrics } from "./metrics.js";
@@ -51,7 +54,7 @@ const VERIFICATION_EVENTS = [
 ];
 
 export async function runVerifier({ options, log, signal, env = process.env, onReady }: RunVerifierParameters): Promise<void> {
-  const secret = verifierSecret(env, options.secretEnv);
+  const secret = readDaemonSecret({ env, variable: options.secretEnv, owner: "verifier", derives: "audit and vote salts" });
   const chain = await connectChain({ options, env, keyed: true });
   const { publicClient, walletClient, account, chainId, deployment } = chain;
   const sender = new TxSender({ publicClient, walletClient: walletClient!, logger: log.child({ component: "sender" }) });
@@ -125,7 +128,7 @@ export async function runVerifier({ options, log, signal, env = process.env, onR
     onReady?.({ blobUrl: blobServer.url, metricsUrl, account: account!.address });
     const stopStatus = startIdleStatus({ daemon, publicClient, staking: deployment.staking, account: account!.address, intervalMs: options.statusIntervalMs, log });
     try {
-      await runDaemonLoop({ poller, daemon, intervalMs: options.pollIntervalMs, signal, log });
+      await runDaemonLoop({ publicClient, poller, daemon, intervalMs: options.pollIntervalMs, signal, log });
     } finally {
       stopStatus();
     }
@@ -168,15 +171,4 @@ export async function ensureVerifier({ publicClient, sender, deployment, account
       await sendStake({ sender, deployment, amount: plan.amount, roles: plan.roles });
       log.info({ msg: "staked as a verifier", account, amount: plan.amount.toString(), amount_tokens: formatTokens(plan.amount) });
   }
-}
-
-function verifierSecret(env: NodeJS.ProcessEnv, variable: string): Hex {
-  const raw = env[variable];
-  if (!raw || raw.length < 16) {
-    throw new ConfigError(`${variable} must hold the verifier secret (at least 16 characters); audit and vote salts derive from it`, {
-      code: "SECRET_MISSING",
-      details: { variable },
-    });
-  }
-  return (raw.startsWith("0x") ? raw : `0x${Buffer.from(raw, "utf8").toString("hex")}`) as Hex;
 }

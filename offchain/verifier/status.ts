@@ -8,6 +8,7 @@ import type { Address, PublicClient } from "viem";
 
 import { abiOf } from "../chain/artifacts.js";
 import { formatTokens, formatUptime } from "../chain/format.js";
+import { startStatusLine } from "../daemon/status.js";
 import type { Logger } from "../log.js";
 
 /** What the verifier has seen since it started. */
@@ -59,18 +60,18 @@ export type StartIdleStatusParameters = {
   now?: () => number;
 };
 
-/** Logs `formatVerifierStatus` every `intervalMs` while the daemon runs no step; returns the stop function. */
-export function startIdleStatus({ daemon, publicClient, staking, account, intervalMs, log, now = Date.now }: StartIdleStatusParameters): () => void {
-  const started = now();
-  let running = false;
-  const timer = setInterval(() => {
-    if (running || daemon.busy > 0) return;
-    running = true;
-    (async () => {
+/** Logs `formatVerifierStatus` every `intervalMs` while the daemon runs no step (offchain/daemon/status.ts); returns the stop function. */
+export function startIdleStatus({ daemon, publicClient, staking, account, intervalMs, log, now }: StartIdleStatusParameters): () => void {
+  return startStatusLine({
+    busy: () => daemon.busy,
+    intervalMs,
+    log,
+    now,
+    read: async (uptimeS) => {
       const blockNumber = await publicClient.getBlockNumber({ cacheTime: 0 });
       const { weight, totalWeight } = await readVerifierWeight({ publicClient, staking, account, blockNumber });
-      const status: VerifierStatus = { ...daemon.activity(), weight, totalWeight, uptimeS: (now() - started) / 1000 };
-      log.info({
+      const status: VerifierStatus = { ...daemon.activity(), weight, totalWeight, uptimeS };
+      return {
         msg: formatVerifierStatus(status),
         weight: weight.toString(),
         total_weight: totalWeight.toString(),
@@ -78,11 +79,7 @@ export function startIdleStatus({ daemon, publicClient, staking, account, interv
         jobs_served: status.jobsServed,
         drawn: status.drawn,
         open: status.open,
-      });
-    })()
-      .catch((error) => log.debug({ msg: "status read failed", err: error instanceof Error ? error.message : String(error) }))
-      .finally(() => (running = false));
-  }, intervalMs);
-  timer.unref();
-  return () => clearInterval(timer);
+      };
+    },
+  });
 }

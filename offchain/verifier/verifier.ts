@@ -4,9 +4,10 @@
  * and does keeper duties (draw committees, resolve disputes, expire withheld reveals, bring slashed
  * verifiers' weights down to their stake). It withdraws its credits as they come.
  *
- * It is level-triggered, like the provider worker (offchain/provider/worker.ts): the log poller only
- * discovers jobs (JobPosted for a served model) and pokes them when something happens to them
- * (commit, reveal, audit, challenge, committee); every tick then reads each open job's state from
+ * It stands on the daemon kit (offchain/daemon/: the tick loop, services, journaled actions) and is
+ * level-triggered, like the provider worker: the log poller only discovers jobs (JobPosted for a
+ * served model) and pokes them when something happens to them (commit, reveal, audit, challenge,
+ * committee); every tick, at the head the loop read, then reads each open job's state from
  * the chain (market and Verification) and takes the one step `decideStep` (decide.ts) calls for,
  * under the rules of the job's own terms version (ProtocolTerms, read once per version). A crash at
  * any point resumes where the chain is, and the journal keeps a step from being sent twice:
@@ -22,11 +23,11 @@ import { maxUint256 } from "viem";
 import { abiOf } from "../chain/artifacts.js";
 import { formatTokens } from "../chain/format.js";
 import type { Deployment } from "../chain/deployment.js";
-import { ContractRevertError } from "../chain/errors.js";
-import { OutageLog } from "../chain/outage.js";
 import { JobStatus, readJob, type JobRecord } from "../chain/jobs.js";
 import { TermsReader, type Terms } from "../chain/terms.js";
 import type { SendParameters, TxSender } from "../chain/sender.js";
+import { JournaledActions, type SendOnce } from "../daemon/action.js";
+import type { TickHead } from "../daemon/loop.js";
 import { commitment } from "../codec/commitment.js";
 import { outputRoot } from "../codec/merkle.js";
 import { RetryableError } from "../errors.js";
@@ -50,7 +51,6 @@ import {
   NO_DISPUTE,
   refusalOf,
   sameAddress,
-  syncStep,
   unservedOutputPolicy,
   verdictFor,
   Vote,
@@ -67,6 +67,7 @@ import {
 import { describe, fetchJobInput, fetchOutput, judge, providerOutputLocations, type VerifierModel } from "./judge.js";
 import type { VerifierMetrics } from "./metrics.js";
 import type { VerifierActivity } from "./status.js";
+import { WeightSyncs } from "./weight-sync.js";
 import {
   jobTermsOf,
   readAudit,
@@ -181,17 +182,14 @@ export class VerifierDaemon {
   /** The terms versions jobs are judged by (ProtocolTerms, named by the market), each read once. */
   private readonly terms: TermsReader;
   /** Members named in Staking `Slashed` events, by lowercase address: their weight may need a sync. */
-  private readonly syncs = new Map<string, { member: Address; since?: bigint; wakeAt?: bigint }>();
-  private syncing?: Promise<void>;
-  private head?: { number: bigint; timestamp: bigint };
-  private ticking = false;
-  private readonly headOutage: OutageLog;
-  /** The tick in progress (its reads may still start steps). */
-  private ticked?: Promise<void>;
+  private readonly syncs: WeightSyncs;
+  /** The chain head as of the current tick (read once per tick by the daemon kit's loop). */
+  private head?: TickHead;
   /** Set by `drain`: no new step starts. */
   private stopping = false;
   private withdrawing?: Promise<void>;
-  private sending = 0;
+  /** Job-step transactions, journaled and sent at most once (the daemon kit's). */
+  private readonly actions: JournaledActions;
   private approved = false;
   private creditsCheckedAt = 0;
   /** Since the start, for the idle status line: JobPosted seen (and of served models), jobs we were drawn to audit. */
@@ -201,7 +199,8 @@ export class VerifierDaemon {
     this.p = parameters;
     this.models = new Map(parameters.models.map((m) => [m.modelId, m]));
     this.terms = new TermsReader({ client: parameters.publicClient, market: parameters.deployment.market });
-    this.headOutage = new OutageLog({ log: parameters.log, what: "chain head read" });
+    this.actions = new JournaledActions({ journal: parameters.journal });
+    this.syncs = new WeightSyncs({ ...parameters, staking: parameters.deployment.staking, keepers: () => this.keepers(), now: () => this.head!.timestamp });
   }
 
   /** Reads the current terms: a market that does not answer fails the start, not the first job. */
@@ -229,7 +228,7 @@ export class VerifierDaemon {
       }
       if (log.eventName !== undefined && SLASH_EVENTS.includes(log.eventName)) {
         const member = args.account as Address;
-        if (this.p.keeper && typeof member === "string" && !this.syncs.has(member.toLowerCase())) this.syncs.set(member.toLowerCase(), { member });
+        if (this.p.keeper && typeof member === "string") this.syncs.note(member);
         continue;
       }
       if (typeof args.jobId !== "bigint") continue;
@@ -292,22 +291,16 @@ export class VerifierDaemon {
 
   // ------------------------------------------------------------------ ticks
 
-  /** One pass over the open jobs: starts the next step of every job that is not mid-step and not asleep. */
-  tick(): void {
-    if (this.ticking || this.stopping) return;
-    this.ticking = true;
-    this.ticked = this.p.publicClient
-      .getBlock({ blockTag: "latest" })
-      .then((block) => {
-        this.head = { number: block.number, timestamp: block.timestamp };
-        if (this.stopping) return;
-        this.startSteps();
-        this.startSyncs();
-      })
-      .then(() => this.headOutage.ok())
-      // During an outage: a WARN line at the first failure, then exponentially spaced ones, and one when it ends.
-      .catch((error) => this.headOutage.failed(error))
-      .finally(() => (this.ticking = false));
+  /**
+   * One pass over the open jobs at `head` (read once per tick by the loop, offchain/daemon/loop.ts,
+   * which polls the logs up to it first): starts the next step of every job that is not mid-step and
+   * not asleep, and the verifier weight checks due.
+   */
+  tick(head: TickHead): void {
+    if (this.stopping || (this.head !== undefined && head.number < this.head.number)) return;
+    this.head = { number: head.number, timestamp: head.timestamp };
+    this.startSteps();
+    if (this.p.keeper) this.syncs.start({ now: head.timestamp, stopping: () => this.stopping });
   }
 
   private startSteps(): void {
@@ -331,7 +324,7 @@ export class VerifierDaemon {
       this.inFlight.set(record.jobId, step);
     }
     // Credits are checked every few seconds, when no step is sending.
-    if (!this.withdrawing && this.sending === 0 && Date.now() - this.creditsCheckedAt >= CREDITS_CHECK_MS) {
+    if (!this.withdrawing && this.actions.sending === 0 && Date.now() - this.creditsCheckedAt >= CREDITS_CHECK_MS) {
       this.creditsCheckedAt = Date.now();
       this.withdrawing = this.withdrawCredits()
         .catch((error) => this.p.log.warn({ msg: "withdraw failed", err: describe(error) }))
@@ -342,8 +335,7 @@ export class VerifierDaemon {
   /** Starts no new step and waits for every step in progress (shutdown: the current steps finish). */
   async drain(): Promise<void> {
     this.stopping = true;
-    await this.ticked;
-    await Promise.allSettled([...this.inFlight.values(), this.withdrawing, this.syncing]);
+    await Promise.allSettled([...this.inFlight.values(), this.withdrawing, this.syncs.running]);
   }
 
   get busy(): number {
@@ -361,65 +353,6 @@ export class VerifierDaemon {
   }
 
   // ------------------------------------------------------------------ keeper: verifier weights
-
-  /** Checks the accounts named in `Slashed` events whose check is due, one pass at a time. */
-  private startSyncs(): void {
-    if (!this.p.keeper || this.syncing || this.syncs.size === 0) return;
-    const now = this.head!.timestamp;
-    const due = [...this.syncs.values()].filter((entry) => entry.wakeAt === undefined || now >= entry.wakeAt);
-    if (due.length === 0) return;
-    this.syncing = this.syncPass(due)
-      .catch((error) => this.p.log.warn({ msg: "verifier weight check failed", err: describe(error) }))
-      .finally(() => (this.syncing = undefined));
-  }
-
-  private async syncPass(due: { member: Address; since?: bigint; wakeAt?: bigint }[]): Promise<void> {
-    const staking = { address: this.p.deployment.staking, abi: abiOf("Staking") };
-    const [keepers, params] = await Promise.all([
-      this.keepers(),
-      this.p.publicClient.readContract({ ...staking, functionName: "params", args: [] }) as Promise<{ minVerifierStake: bigint }>,
-    ]);
-    for (const entry of due) {
-      if (this.stopping) return;
-      const now = this.head!.timestamp;
-      entry.since ??= now;
-      const view = (await this.p.publicClient.readContract({ ...staking, functionName: "account", args: [entry.member] })) as {
-        stake: bigint;
-        roles: number;
-        verifierWeight: bigint;
-      };
-      const step = syncStep({
-        me: this.p.account,
-        member: entry.member,
-        now,
-        since: entry.since,
-        stake: view.stake,
-        roles: Number(view.roles),
-        weight: view.verifierWeight,
-        minVerifierStake: params.minVerifierStake,
-        keeper: this.p.keeper,
-        keeperGraceSeconds: this.p.keeperGraceSeconds,
-        keepers,
-      });
-      if (step.kind === "wait") {
-        entry.wakeAt = step.time;
-        continue;
-      }
-      if (step.kind === "act") {
-        try {
-          const { hash, fee } = await this.p.sender.send({ ...staking, functionName: "syncVerifier", args: [entry.member] });
-          this.p.metrics.keeper.inc({ action: "syncVerifier" });
-          this.p.metrics.gas.inc(Number(fee));
-          this.p.log.info({ msg: "verifier weight synced to its stake", account: entry.member, reason: step.reason, tx_hash: hash });
-        } catch (error) {
-          // A revert is final (nothing to retry); anything else (the RPC) leaves the check for the next pass.
-          if (!(error instanceof ContractRevertError)) throw error;
-          this.p.log.debug({ msg: "syncVerifier refused by the contract", account: entry.member, error: error.errorName });
-        }
-      }
-      this.syncs.delete(entry.member.toLowerCase());
-    }
-  }
 
   // ------------------------------------------------------------------ one job
 
@@ -823,38 +756,25 @@ export class VerifierDaemon {
   // ------------------------------------------------------------------ helpers
 
   /**
-   * Sends one journaled action at most once. Returns false when the contract refused it (someone
-   * else did it first, a deadline passed): logged, recorded with its context, not tried again there.
+   * Sends one journaled action at most once (the daemon kit's `JournaledActions`). Returns false when
+   * the contract refused it (someone else did it first, a deadline passed): logged, recorded with its
+   * context, not tried again there.
    */
-  private async act(
-    jobId: bigint,
-    snapshot: JobSnapshot,
-    action: StepAction,
-    send: (onSent: NonNullable<SendParameters["onSent"]>) => ReturnType<TxSender["send"]>,
-  ): Promise<boolean> {
-    const key = journalKey(action, snapshot);
-    const { action: existing } = this.p.journal.beginAction({ jobId, action: key });
-    if (existing.state === "confirmed") return true;
-    if (existing.state === "failed") this.p.journal.retryAction({ jobId, action: key });
+  private async act(jobId: bigint, snapshot: JobSnapshot, action: StepAction, send: SendOnce): Promise<boolean> {
     // No waiting for a withdrawal in flight: the calls whose gas depends on credit slots get headroom.
-    this.sending++;
-    try {
-      // The hash is journaled the moment the node has the transaction (see the worker's act).
-      const { hash, fee, receipt } = await send(({ hash: txHash, nonce }) => this.p.journal.markActionSent({ jobId, action: key, txHash, nonce }));
-      this.p.journal.markActionConfirmed({ jobId, action: key, txHash: hash });
-      this.p.metrics.gas.inc(Number(fee));
-      this.p.log.info({ msg: `${action} confirmed`, job_id: jobId.toString(), tx_hash: hash, gas_used: receipt.gasUsed.toString() });
-      return true;
-    } catch (error) {
-      if (!(error instanceof ContractRevertError)) throw error;
-      this.p.journal.markActionFailed({ jobId, action: key, error: `${error.errorName ?? "revert"}` });
+    const result = await this.actions.send({ jobId, action: journalKey(action, snapshot), send });
+    if (result.state === "done") return true;
+    if (result.state === "refused") {
+      const { error } = result;
       this.refuse(jobId, snapshot, action);
       const level = isKeeperAction(action) ? "debug" : "info";
       this.p.log[level]({ msg: `${action} refused by the contract`, job_id: jobId.toString(), error: error.errorName, args: error.args.map(String) });
       return false;
-    } finally {
-      this.sending--;
     }
+    const { hash, fee, receipt } = result;
+    this.p.metrics.gas.inc(Number(fee));
+    this.p.log.info({ msg: `${action} confirmed`, job_id: jobId.toString(), tx_hash: hash, gas_used: receipt.gasUsed.toString() });
+    return true;
   }
 
   private refuse(jobId: bigint, snapshot: JobSnapshot, action: StepAction): void {

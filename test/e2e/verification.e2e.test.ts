@@ -30,6 +30,7 @@ import { decodeEventLog, getAddress, keccak256, numberToHex, parseEther, stringT
 
 import { abiOf } from "../../offchain/chain/artifacts.js";
 import { createChainClients } from "../../offchain/chain/clients.js";
+import { formatTokens } from "../../offchain/chain/format.js";
 import { JobStatus, readJob, type Job, type JobRecord } from "../../offchain/chain/jobs.js";
 import { TxSender } from "../../offchain/chain/sender.js";
 import { commitment } from "../../offchain/codec/commitment.js";
@@ -808,8 +809,8 @@ describe("verification end to end: worker and verifier processes, sampled audits
     const judged = verifiers[0]!.lines().find((l) => l.msg === "watchdog judged an unsampled result" && l.job_id === withheldJob.toString());
     assert.ok(judged && /served nowhere/.test(String(judged.reason)), `the watchdog found the output served nowhere: ${JSON.stringify(judged)}`);
     const economics = verifiers[0]!.lines().find((l) => l.msg === "challenge opened" && l.job_id === withheldJob.toString());
-    const predicted = /our bond back \((\d+)\); the finder's share (\d+) to the poster/.exec(String(economics?.if_faulted));
-    assert.deepEqual(predicted?.slice(1), [BOND.toString(), caughtFinderShare.toString()], `the watchdog foresaw what it got: ${economics?.if_faulted}`);
+    const predicted = /our bond back \((.+?)\); the finder's share (.+?) to the poster/.exec(String(economics?.if_faulted));
+    assert.deepEqual(predicted?.slice(1), [formatTokens(BOND), formatTokens(caughtFinderShare)], `the watchdog foresaw what it got: ${economics?.if_faulted}`);
 
     // 2. A cheat challenged by its accomplice: faulted, and the finder's share goes to the poster, not the
     // accomplice: the pair loses the whole collateral (an honest job would have earned the payout).

@@ -6,10 +6,11 @@ import path from "node:path";
 import { describe, it } from "mocha";
 import { parseEther } from "viem";
 
-import { resolvePrivateKey } from "../../offchain/config/keys.js";
+import { resolvePrivateKey } from "../../offchain/daemon/secrets.js";
 import { ConfigError, envOptions, loadOptions } from "../../offchain/config/options.js";
 import { NonRetryableError } from "../../offchain/errors.js";
-import { parseRoles, parseTokens, roleNames } from "../../offchain/provider/account.js";
+import { parseTokens } from "../../offchain/chain/format.js";
+import { parseRoles, roleNames } from "../../offchain/protocol/account.js";
 import { WorkerOptionsSchema } from "../../offchain/provider/options.js";
 
 const KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";

@@ -61,7 +61,7 @@ describe("provider test faults", () => {
     assert.throws(() => decodeTensorBlob(cut));
   });
 
-  it("leaves the output alone for wrong-model and withhold (the worker handles those)", () => {
+  it("leaves the output alone for wrong-model and withhold (the faulty runner, withFault, handles those)", () => {
     for (const fault of [{ mode: "wrong-model", modelPath: "/tmp/other.onnx" }, { mode: "withhold" }]) {
       assert.deepEqual(applyFault({ fault: FaultSchema.parse(fault), output, jobId: 1n }), output);
     }

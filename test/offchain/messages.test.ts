@@ -16,7 +16,7 @@ import { formatDuration, formatWhen } from "../../offchain/chain/format.js";
 import { describeRevert, REVERT_SENTENCES } from "../../offchain/chain/revert-messages.js";
 import { formatCliError } from "../../offchain/cli/messages.js";
 import { abiOf } from "../../offchain/chain/artifacts.js";
-import { describeWithdrawRest, planStake, planUnbond, planVerifierStake, type StakingState } from "../../offchain/provider/staking-plan.js";
+import { describeWithdrawRest, planStake, planUnbond, planVerifierStake, type StakingState } from "../../offchain/protocol/staking-plan.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 

@@ -1,8 +1,7 @@
 /**
  * What every dinfer daemon (the provider worker, the verifier) runs on besides the chain: its SQLite
  * journal and blob store under `dataDir`, inference threads, the blob server that serves its outputs,
- * its Prometheus endpoint; and the loop that ticks it while the log poller runs, then lets its steps
- * in progress finish. One place, so both daemons start and stop alike.
+ * its Prometheus endpoint. One place, so both daemons start and stop alike (their loop: ./loop.ts).
  */
 import { mkdirSync } from "node:fs";
 import path from "node:path";
@@ -10,7 +9,6 @@ import path from "node:path";
 import type { Registry } from "prom-client";
 import type { Address, PublicClient } from "viem";
 
-import type { LogPoller } from "../chain/poller.js";
 import { createInferenceRunner, type InferenceRunner } from "../inference/runner.js";
 import type { Logger } from "../log.js";
 import { claimDataDir, JOURNAL_FILE } from "../state/data-dir.js";
@@ -93,25 +91,5 @@ export async function openDaemonServices({
   } catch (error) {
     await close();
     throw error;
-  }
-}
-
-export type RunDaemonLoopParameters = {
-  poller: LogPoller;
-  daemon: { tick(): void; drain(): Promise<void>; readonly busy: number };
-  intervalMs: number;
-  signal: AbortSignal;
-  log: Logger;
-};
-
-/** Ticks the daemon every `intervalMs` while the poller runs; on abort, waits for the steps in progress. */
-export async function runDaemonLoop({ poller, daemon, intervalMs, signal, log }: RunDaemonLoopParameters): Promise<void> {
-  const ticker = setInterval(() => daemon.tick(), intervalMs);
-  try {
-    await poller.run({ signal });
-  } finally {
-    clearInterval(ticker);
-    log.info({ msg: "stopping: finishing the steps in progress", busy: daemon.busy });
-    await daemon.drain();
   }
 }

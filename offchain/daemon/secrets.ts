@@ -1,7 +1,12 @@
+/**
+ * What a daemon keeps secret, loaded at its start: the signing key (an environment variable or
+ * Hardhat's encrypted keystore, never a config file) and the secret its commitment salts derive from.
+ */
 import { spawnSync } from "node:child_process";
 
 import type { Hex } from "viem";
 
+import { ConfigError } from "../config/options.js";
 import { NonRetryableError } from "../errors.js";
 
 export type KeySource =
@@ -52,4 +57,29 @@ export function hardhatKeystoreGet(key: string, dev: boolean): string {
   }
   const lines = result.stdout.split("\n").map((l) => l.trim()).filter(Boolean);
   return lines[lines.length - 1] ?? "";
+}
+
+export type ReadDaemonSecretParameters = {
+  env: NodeJS.ProcessEnv;
+  /** The environment variable holding it (the daemon's `secretEnv` option). */
+  variable: string;
+  /** Whose secret, for the message: "worker", "verifier". */
+  owner: string;
+  /** What derives from it, for the message: "commitment salts". */
+  derives: string;
+};
+
+/**
+ * The secret a daemon's salts derive from (at least 16 characters): a 0x-hex value as given, any other
+ * text as its UTF-8 bytes. A restarted daemon derives the same salts, so it can always reveal what it committed.
+ */
+export function readDaemonSecret({ env, variable, owner, derives }: ReadDaemonSecretParameters): Hex {
+  const raw = env[variable];
+  if (!raw || raw.length < 16) {
+    throw new ConfigError(`${variable} must hold the ${owner} secret (at least 16 characters); ${derives} derive from it`, {
+      code: "SECRET_MISSING",
+      details: { variable },
+    });
+  }
+  return (raw.startsWith("0x") ? raw : `0x${Buffer.from(raw, "utf8").toString("hex")}`) as Hex;
 }

@@ -1,10 +1,11 @@
 /**
- * The provider worker's loop: one chain head per tick, shared by everything in it. Each tick reads the
- * latest block once, polls the market's logs up to it (the poller asks for no head of its own, and for
- * no block the head already names), then lets the worker start its steps at that same head, so a job
- * discovered in this tick is never read at an older block. While nothing is due (no job open, or
- * every open one asleep for a while) the tick comes every `idleIntervalMs` instead of `intervalMs`:
- * an idle worker makes under one request a second, and a job posted meanwhile is seen within that.
+ * The loop both daemons (the provider worker, the verifier) run on: one chain head per tick, shared by
+ * everything in it. Each tick reads the latest block once, polls the daemon's logs up to it (the poller
+ * asks for no head of its own, and for no block the head already names), then lets the daemon start its
+ * steps at that same head, so a job discovered in this tick is never read at an older block. While
+ * nothing is due (the daemon says it is `idle`) the tick comes every `idleIntervalMs` instead of
+ * `intervalMs`: an idle worker makes under one request a second, and a job posted meanwhile is seen
+ * within that. On abort, the steps in progress finish (`drain`).
  *
  * A failing endpoint is retried with backoff, and logged as an outage (`OutageLog`): a WARN line at
  * the first failure, then exponentially spaced ones, and one INFO line when it answers again.
@@ -17,20 +18,28 @@ import type { HeadBlock, LogPoller } from "../chain/poller.js";
 import { RetryableError } from "../errors.js";
 import type { Logger } from "../log.js";
 
-export type WorkerLoopDaemon = {
-  tick(head: { number: bigint; timestamp: bigint }): void;
+/** The chain head a tick runs at. */
+export type TickHead = { number: bigint; timestamp: bigint };
+
+/** What the loop ticks: a daemon that starts its steps due at a head and can wait for them. */
+export type TickedDaemon = {
+  /** Starts the steps due at `head` (returns at once; the steps run on). */
+  tick(head: TickHead): void;
+  /** Starts no new step and waits for those in progress. */
   drain(): Promise<void>;
+  /** Steps in progress. */
   readonly busy: number;
-  /** Nothing due soon: the next tick may wait `idleIntervalMs`. */
-  readonly idle: boolean;
+  /** Nothing due soon: the next tick may wait `idleIntervalMs` (a daemon without it is never idle). */
+  readonly idle?: boolean;
 };
 
-export type RunWorkerLoopParameters = {
+export type RunDaemonLoopParameters = {
   publicClient: PublicClient;
   poller: LogPoller;
-  daemon: WorkerLoopDaemon;
+  daemon: TickedDaemon;
   intervalMs: number;
-  idleIntervalMs: number;
+  /** The tick interval while the daemon is idle (default: `intervalMs`). */
+  idleIntervalMs?: number;
   /** Longest wait between tries while the endpoint fails. */
   maxRetryDelayMs?: number;
   signal: AbortSignal;
@@ -38,16 +47,16 @@ export type RunWorkerLoopParameters = {
 };
 
 /** Runs until `signal` aborts, then waits for the steps in progress. A non-retryable poller failure (a reorg too deep) rejects. */
-export async function runWorkerLoop({
+export async function runDaemonLoop({
   publicClient,
   poller,
   daemon,
   intervalMs,
-  idleIntervalMs,
+  idleIntervalMs = intervalMs,
   maxRetryDelayMs = 30_000,
   signal,
   log,
-}: RunWorkerLoopParameters): Promise<void> {
+}: RunDaemonLoopParameters): Promise<void> {
   const outage = new OutageLog({ log, what: "chain read" });
   let failures = 0;
   let polledTo: bigint | undefined;
@@ -70,7 +79,7 @@ export async function runWorkerLoop({
         daemon.tick(head);
         outage.ok();
         failures = 0;
-        waitMs = found === 0 && daemon.idle ? idleIntervalMs : intervalMs;
+        waitMs = found === 0 && daemon.idle === true ? idleIntervalMs : intervalMs;
       } catch (error) {
         if (signal.aborted) break;
         if (!(error instanceof RetryableError)) throw error;

@@ -1,0 +1,85 @@
+/**
+ * The journaled send-at-most-once action both daemons take their job steps with. The intent is
+ * recorded (and on disk) before anything is sent, the transaction hash the moment the node has it, the
+ * outcome after the receipt; a step whose action the journal already holds as confirmed is not sent
+ * again, and one the contract refused may be tried again later (`retryAction`). A crash between the
+ * send and the journal entry leaves the action pending: the daemon reconciles it with the chain.
+ * Logs and metrics stay with the daemon; this only keeps the journal and the send in order.
+ */
+import type { SendParameters, SendReturnType } from "../chain/sender.js";
+import { ContractRevertError } from "../chain/errors.js";
+import type { Journal } from "../state/journal.js";
+
+export type SendOnce = (onSent: NonNullable<SendParameters["onSent"]>) => Promise<SendReturnType>;
+
+export type JournaledSendResult =
+  /** The journal holds the action as confirmed already: nothing was sent. */
+  | { state: "done" }
+  /** Sent now and mined. */
+  | ({ state: "sent" } & SendReturnType)
+  /** The contract refused it (simulated or mined reverted): recorded as failed, never retried here. */
+  | { state: "refused"; error: ContractRevertError };
+
+export type JournaledActionsParameters = {
+  journal: Journal;
+  /**
+   * Take the intent's disk flush off the event loop (`beginAction({ sync: false })`, then `flush()`):
+   * a daemon with many jobs in flight keeps its loop free. Default: a synchronous flush.
+   */
+  asyncFlush?: boolean;
+};
+
+/** A daemon's journaled actions, and how many are being simulated, estimated or sent now. */
+export class JournaledActions {
+  readonly #journal: Journal;
+  readonly #asyncFlush: boolean;
+  #sending = 0;
+
+  constructor({ journal, asyncFlush = false }: JournaledActionsParameters) {
+    this.#journal = journal;
+    this.#asyncFlush = asyncFlush;
+  }
+
+  /** Actions between their intent and their outcome now (a daemon holds its withdrawals while any is). */
+  get sending(): number {
+    return this.#sending;
+  }
+
+  /**
+   * Sends `action` of job `jobId` at most once (`key` names it in the journal; default: the action).
+   * `beforeSend` runs after the intent is on disk and before the send (e.g. waiting for a withdrawal).
+   * A failure other than a revert (the RPC) throws and leaves the action pending for the next try.
+   */
+  async send({
+    jobId,
+    action,
+    send,
+    beforeSend,
+  }: {
+    jobId: bigint;
+    action: string;
+    send: SendOnce;
+    beforeSend?: () => Promise<void>;
+  }): Promise<JournaledSendResult> {
+    const journal = this.#journal;
+    const { action: existing } = journal.beginAction({ jobId, action, sync: !this.#asyncFlush });
+    if (existing.state === "confirmed") return { state: "done" };
+    if (existing.state === "failed") journal.retryAction({ jobId, action });
+    if (this.#asyncFlush) await journal.flush();
+    await beforeSend?.();
+    this.#sending++;
+    try {
+      // The hash is journaled the moment the node has the transaction: a crash while we wait for the
+      // receipt still leaves the record of which transaction did the action.
+      const sent = await send(({ hash: txHash, nonce }) => journal.markActionSent({ jobId, action, txHash, nonce }));
+      journal.markActionConfirmed({ jobId, action, txHash: sent.hash });
+      return { state: "sent", ...sent };
+    } catch (error) {
+      if (!(error instanceof ContractRevertError)) throw error;
+      journal.markActionFailed({ jobId, action, error: `${error.errorName ?? "revert"}` });
+      return { state: "refused", error };
+    } finally {
+      this.#sending--;
+    }
+  }
+}

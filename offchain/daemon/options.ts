@@ -1,0 +1,87 @@
+/**
+ * Options every command that talks to a chain takes (`ChainOptionsSchema`), and those both daemons
+ * share (`daemonOptionsShape`: data dir, blob and metrics servers, secret, polling, inference limits,
+ * keeper duty, withdrawals). Each daemon extends them with its own (offchain/provider/options.ts,
+ * offchain/verifier/options.ts); one typed object, validated at start-up (offchain/config/options.ts).
+ */
+import { z } from "zod";
+
+import { EXECUTION_PROVIDER_CHOICES, type ExecutionProviderChoice } from "../inference/session.js";
+
+const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/, "must be a 0x-prefixed 20-byte address");
+
+/** A non-negative integer amount in wei, from a string, number or bigint. */
+export const wei = z.union([z.string(), z.number(), z.bigint()]).transform((value, ctx) => {
+  try {
+    const parsed = BigInt(value);
+    if (parsed < 0n) throw new Error("negative");
+    return parsed;
+  } catch {
+    ctx.addIssue({ code: "custom", message: `must be a non-negative integer amount in wei, got ${String(value)}` });
+    return z.NEVER;
+  }
+});
+
+/** Options shared by every command that talks to a chain. */
+export const ChainOptionsSchema = z.object({
+  rpcUrl: z.string().url().default("http://127.0.0.1:8545"),
+  /** Ignition's deployments folder, read when `addresses` is not given. */
+  deploymentsDir: z.string().default("ignition/deployments"),
+  deploymentId: z.string().optional(),
+  addresses: z
+    .object({ token: address, staking: address, registry: address, market: address, verification: address })
+    .optional(),
+  /** Where the signing key is: an environment variable (default DINFER_PRIVATE_KEY) or a keystore key. */
+  keyEnv: z.string().default("DINFER_PRIVATE_KEY"),
+  keystoreKey: z.string().optional(),
+  keystoreDev: z.coerce.boolean().default(false),
+});
+
+export type ChainOptions = z.output<typeof ChainOptionsSchema>;
+
+/** What differs between the daemons' shared options: their defaults. */
+export type DaemonOptionDefaults = {
+  ep: ExecutionProviderChoice;
+  dataDir: string;
+  port: number;
+  metricsPort: number;
+  secretEnv: string;
+};
+
+/** The options both daemons take, with each daemon's defaults (spread into its schema). */
+export function daemonOptionsShape(defaults: DaemonOptionDefaults) {
+  return {
+    /** Execution provider for inference. */
+    ep: z.enum(EXECUTION_PROVIDER_CHOICES).default(defaults.ep),
+    /** Journal, blob store and cache live here. */
+    dataDir: z.string().default(defaults.dataDir),
+    /** The blob server that serves the daemon's outputs at GET /blobs/<id>. */
+    host: z.string().default("127.0.0.1"),
+    port: z.coerce.number().int().min(0).max(65535).default(defaults.port),
+    /** The URL others reach the blob server at (defaults to http://host:port). */
+    publicUrl: z.string().url().optional(),
+    /** Prometheus metrics port on 127.0.0.1; 0 picks a free port, -1 turns metrics off. */
+    metricsPort: z.coerce.number().int().min(-1).max(65535).default(defaults.metricsPort),
+    /** Name of the environment variable holding the secret the daemon's salts derive from (offchain/daemon/secrets.ts). */
+    secretEnv: z.string().default(defaults.secretEnv),
+    confirmations: z.coerce.number().int().min(0).default(0),
+    pollIntervalMs: z.coerce.number().int().positive().default(500),
+    /** How often an idle daemon logs its one-line status. */
+    statusIntervalMs: z.coerce.number().int().positive().default(60_000),
+    inferenceTimeoutMs: z.coerce.number().int().positive().default(120_000),
+    maxInputBytes: z.coerce.number().int().positive().default(16 * 1024 * 1024),
+    ipfsGateway: z.string().url().optional(),
+    /** Accept `file://` URIs (only for a dApp on the same machine: a remote poster could probe local files). */
+    allowFileUris: z.coerce.boolean().default(false),
+    /** Keeper duties (each daemon's own: expiring unclaimed jobs, drawing committees...). */
+    keeper: z.coerce.boolean().default(true),
+    /** Seconds a keeper duty waits past its due time, plus a delay of our own per job, so keepers rarely race. */
+    keeperGraceSeconds: z.coerce.number().int().min(0).default(10),
+    /** Withdraw credits once they reach this many wei (0: whenever there are any). */
+    withdrawMin: wei.default(0n),
+    /** Inference worker threads. */
+    threads: z.coerce.number().int().positive().default(1),
+    /** Threads that hash blobs (input ids, output ids and roots); default: one per core, at most 4. */
+    hashThreads: z.coerce.number().int().positive().optional(),
+  };
+}

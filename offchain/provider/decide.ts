@@ -1,0 +1,162 @@
+/**
+ * The provider worker's decisions, as one pure function of what the chain shows and what the worker
+ * journaled (docs/PROTOCOL.md, sections 3 and 4): which step a job calls for next (take it, run and
+ * commit, reveal, finalize, expire, skip it, end it) or when to look at it again. The worker
+ * (worker.ts) reads the chain, calls `decideProviderStep`, and carries out the one step it returns;
+ * what a step needs beyond this (free stake, the input, the run) is the worker's to find out.
+ * Like the verifier's `decideStep` (offchain/verifier/decide.ts).
+ */
+import type { Address, Hex } from "viem";
+
+import { formatTokens } from "../chain/format.js";
+import { JobStatus, type Job } from "../chain/jobs.js";
+import { keeperJitter } from "../daemon/keeper.js";
+import { DinferError } from "../errors.js";
+
+/** How the worker follows a job: posted and not decided yet, ours and not ended, or skipped and kept for the keeper duty. */
+export type LocalJobStatus = "candidate" | "active" | "skipped";
+
+export type ProviderJobSnapshot = {
+  jobId: bigint;
+  local: LocalJobStatus;
+  /** The job as the chain shows it at the head; left out when not read yet (a skipped job before its keeper time). */
+  job?: Job;
+  /** The worker's account. */
+  me: Address;
+  /** The served model's lowest fee; left out when the worker does not serve the job's model. */
+  minFee?: bigint;
+  /** The chain head the step is decided at. */
+  head: { number: bigint; timestamp: bigint };
+  /** A committed job's reveal window, from its terms (`revealWindowBlocks`); needed only while it is committed. */
+  revealWindow?: { seedBlock: bigint; lastRevealBlock: bigint };
+  /** What the worker journaled about the job. */
+  data: {
+    /** The claim deadline, from JobPosted (absent in older journals). */
+    claimBy?: bigint;
+    /** Why our job was given up (a run that can never succeed, a reveal too late): it only expires. */
+    abandoned?: string;
+    outputId?: Hex;
+    outputRoot?: Hex;
+  };
+  /** The worker's outputs are never served (a withholding runner, offchain/provider/fault.ts). */
+  withholdsOutputs?: boolean;
+  /** The keeper's grace after a claim deadline (plus a delay of our own per job, `keeperJitter`). */
+  keeperGraceSeconds: number;
+};
+
+export type ProviderStep =
+  /** The job's state on chain is needed first (a skipped job whose keeper time came). */
+  | { kind: "read" }
+  /** Nothing to do before this block or this chain time. */
+  | { kind: "wait"; block?: bigint; time?: bigint; reason: string }
+  /** Not for us (its model, fee, deadline): never claimed; kept for the keeper duty. */
+  | { kind: "skip"; reason: string }
+  /** A posted job we take, if our free stake backs it and its input is good (run-first or claim-first). */
+  | { kind: "take" }
+  /** Our claimed job (claim-first): run the model, then commit. */
+  | { kind: "runAndCommit" }
+  | { kind: "reveal" }
+  /** Our committed result can no longer be revealed: the job is given up, and expires. */
+  | { kind: "revealTooLate"; reason: "SeedOutOfReach" | "DeadlinePassed"; details: Record<string, bigint | number> }
+  /** After the challenge window; `withOutput`: a callback job revealed inline passes its output along. */
+  | { kind: "finalize"; withOutput: boolean }
+  /** `abandoned`: our own job we gave up; `keeper`: a posted job nobody claimed by its deadline. */
+  | { kind: "expire"; duty: "abandoned" | "keeper" }
+  /** The job is over for us. */
+  | { kind: "end"; outcome: "lost_race" | "finalized" | "expired" | "slashed"; reason?: string }
+  /** A skipped job someone claimed (or that ended): nothing for the keeper, forgotten. */
+  | { kind: "pass"; claimBy: bigint }
+  /** Committed with no output journaled: it cannot be revealed (a lost data dir). */
+  | { kind: "outputLost" };
+
+/** A disputed job is looked at again this often: the dispute settles it, we keep serving the output meanwhile. */
+export const DISPUTE_RECHECK_SECONDS = 5n;
+
+/** When a keeper expires a job nobody claimed by `claimBy`: past it, plus the grace and our own delay for this job. */
+export function keeperTime({ me, jobId, claimBy, graceSeconds }: { me: Address; jobId: bigint; claimBy: bigint; graceSeconds: number }): bigint {
+  return claimBy + 1n + BigInt(graceSeconds) + keeperJitter({ me, key: jobId, graceSeconds });
+}
+
+/** The one step a job calls for now, or when to look again. */
+export function decideProviderStep(s: ProviderJobSnapshot): ProviderStep {
+  return s.local === "skipped" ? keeperStep(s) : ownStep(s);
+}
+
+/** A job we follow to take it or serve it (a candidate, or ours). */
+function ownStep(s: ProviderJobSnapshot): ProviderStep {
+  const { job, head } = s;
+  if (job === undefined) return { kind: "read" };
+  const now = head.timestamp;
+  const deadline = BigInt(job.deadline);
+  if (job.status === JobStatus.Posted) return claimStep(s, job);
+  if (job.provider.toLowerCase() !== s.me.toLowerCase()) return { kind: "end", outcome: "lost_race", reason: "another provider claimed the job" };
+  if (s.data.abandoned && (job.status === JobStatus.Claimed || job.status === JobStatus.Committed)) {
+    // Expired as soon as the market allows it: its deadline passed, or, committed, its seed went out of reach.
+    const unrevealable = job.status === JobStatus.Committed && head.number > window(s).lastRevealBlock;
+    if (!unrevealable && now <= deadline) return { kind: "wait", time: deadline + 1n, reason: "an abandoned job expires after its deadline" };
+    return { kind: "expire", duty: "abandoned" };
+  }
+  switch (job.status) {
+    case JobStatus.Claimed:
+      return { kind: "runAndCommit" };
+    case JobStatus.Committed:
+      return revealStep(s, job);
+    case JobStatus.Revealed:
+      if (now <= deadline) return { kind: "wait", time: deadline + 1n, reason: "inside the challenge window" };
+      return { kind: "finalize", withOutput: job.callbackGasLimit !== 0 && job.inlineOutput };
+    case JobStatus.Disputed:
+      return { kind: "wait", time: now + DISPUTE_RECHECK_SECONDS, reason: "disputed: the dispute settles it" };
+    case JobStatus.Finalized:
+      return { kind: "end", outcome: "finalized" };
+    case JobStatus.Expired:
+      return { kind: "end", outcome: "expired" };
+    case JobStatus.Slashed:
+      return { kind: "end", outcome: "slashed" };
+  }
+  return { kind: "wait", time: now + DISPUTE_RECHECK_SECONDS, reason: `unknown job status ${String(job.status)}` };
+}
+
+/** A posted job: taken only if we serve its model at its fee, its claim deadline is ahead, and we can serve its output. */
+function claimStep(s: ProviderJobSnapshot, job: Job): ProviderStep {
+  if (s.minFee === undefined) return { kind: "skip", reason: "model not served" };
+  if (job.fee < s.minFee) {
+    return { kind: "skip", reason: `fee ${formatTokens(job.fee)} below our price ${formatTokens(s.minFee)} (${job.fee} < ${s.minFee} wei)` };
+  }
+  if (s.head.timestamp > BigInt(job.deadline)) return { kind: "skip", reason: "claim deadline passed" };
+  if (job.inlineOutput && s.withholdsOutputs) {
+    return { kind: "skip", reason: "fault withhold: the job requires an inline output, which cannot be withheld" };
+  }
+  return { kind: "take" };
+}
+
+/** Our committed job: revealed once the seed block is mined, while the seed is in reach and before the reveal deadline. */
+function revealStep(s: ProviderJobSnapshot, job: Job): ProviderStep {
+  const { seedBlock, lastRevealBlock } = window(s);
+  if (s.head.number <= seedBlock) return { kind: "wait", block: seedBlock + 1n, reason: "the seed block is not mined yet" };
+  if (s.head.number > lastRevealBlock) {
+    return { kind: "revealTooLate", reason: "SeedOutOfReach", details: { seed_block: seedBlock, last_reveal_block: lastRevealBlock } };
+  }
+  if (s.head.timestamp > BigInt(job.deadline)) return { kind: "revealTooLate", reason: "DeadlinePassed", details: { reveal_by: job.deadline } };
+  if (!s.data.outputId || !s.data.outputRoot) return { kind: "outputLost" };
+  return { kind: "reveal" };
+}
+
+/**
+ * Keeper duty for a job we did not take: once its claim deadline (and our grace) passed, expire it if
+ * it is still posted (the poster is refunded); if someone claimed it, or it ended, forget it.
+ */
+function keeperStep(s: ProviderJobSnapshot): ProviderStep {
+  const now = s.head.timestamp;
+  const at = (claimBy: bigint) => keeperTime({ me: s.me, jobId: s.jobId, claimBy, graceSeconds: s.keeperGraceSeconds });
+  if (s.data.claimBy !== undefined && now < at(s.data.claimBy)) return { kind: "wait", time: at(s.data.claimBy), reason: "keeper: the claim deadline is ahead" };
+  const { job } = s;
+  if (job === undefined) return { kind: "read" };
+  if (job.status !== JobStatus.Posted) return { kind: "pass", claimBy: BigInt(job.deadline) };
+  if (now < at(BigInt(job.deadline))) return { kind: "wait", time: at(BigInt(job.deadline)), reason: "keeper: the claim deadline is ahead" };
+  return { kind: "expire", duty: "keeper" };
+}
+
+function window(s: ProviderJobSnapshot): { seedBlock: bigint; lastRevealBlock: bigint } {
+  if (s.revealWindow === undefined) throw new DinferError("a committed job's step needs its reveal window", { code: "NO_REVEAL_WINDOW", details: { jobId: s.jobId.toString() } });
+  return s.revealWindow;
+}

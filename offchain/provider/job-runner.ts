@@ -1,0 +1,32 @@
+/**
+ * What the provider worker serves and runs jobs with: a model loaded for serving, and the runner a
+ * job runs through (the inference runner, or a test fault wrapping it, ./fault.ts `withFault`).
+ */
+import type { Hex } from "viem";
+
+import type { InferenceRunnerStats, RunParameters, RunReturnType } from "../inference/runner.js";
+import type { ValueMetadata } from "../inference/validate.js";
+
+/** What the worker runs a job with (the inference runner is one): `jobId` seeds a test fault's changes. */
+export type JobRunner = {
+  run(parameters: RunParameters & { jobId: bigint }): Promise<JobRunResult>;
+  stats(): InferenceRunnerStats;
+  /** Its outputs are never stored or served, only committed and revealed by root and URI (fault `withhold`). */
+  readonly withholdsOutputs?: boolean;
+};
+
+/** A run's output, its id and root, and where the time went (the inference runner's result, or a fault's). */
+export type JobRunResult = Pick<RunReturnType, "output" | "outputId" | "outputRoot" | "ms" | "timings"> & { ep: string };
+
+/** A model ready to serve: its file checked against the registry, its input metadata read. */
+export type LoadedModel = {
+  modelId: number;
+  path: string;
+  modelHash: Hex;
+  minFee: bigint;
+  /** The model owner's opt-in to NaN/Inf inputs (IModelRegistry.Model.nonFiniteInputs). */
+  nonFiniteInputs: boolean;
+  inputMetadata: readonly ValueMetadata[];
+  /** The model's outputs (fault `random` makes outputs of this shape up). */
+  outputMetadata: readonly ValueMetadata[];
+};

@@ -1,0 +1,66 @@
+/**
+ * The worker's free stake as its claims see it: the available stake read at the tick's head (one read
+ * per head, shared by the jobs of a tick), less the collateral promised to claims not yet in that read
+ * (sent, or mined after the head). A claim is never sent that the stake cannot back.
+ */
+import type { Address, PublicClient } from "viem";
+
+import { abiOf } from "../chain/artifacts.js";
+
+export type StakeLedgerParameters = { publicClient: PublicClient; staking: Address; account: Address };
+
+export class StakeLedger {
+  readonly #p: StakeLedgerParameters;
+  /** Per job, the collateral promised and, once its claim is mined, the block (the reservation ends when the head reaches it). */
+  readonly #reserved = new Map<bigint, { amount: bigint; block?: bigint }>();
+  /** Our available stake at a head. */
+  #read?: { head: bigint; value: Promise<bigint> };
+
+  constructor(parameters: StakeLedgerParameters) {
+    this.#p = parameters;
+  }
+
+  /** A new head: the reservations of claims mined by it are in the stake read at it now. */
+  advance(head: bigint): void {
+    for (const [jobId, { block }] of this.#reserved) if (block !== undefined && block <= head) this.#reserved.delete(jobId);
+  }
+
+  /** Promises `amount` to job `jobId`'s claim (until it is mined: `mined`; or dropped: `release`). */
+  reserve(jobId: bigint, amount: bigint): void {
+    this.#reserved.set(jobId, { amount });
+  }
+
+  /** The claim is mined in `block`: its reservation lasts until the head reaches it. */
+  mined(jobId: bigint, amount: bigint, block: bigint): void {
+    this.#reserved.set(jobId, { amount, block });
+  }
+
+  /** Drops the job's reservation unless its claim was mined (kept until the stake read shows the lock). */
+  releaseUnmined(jobId: bigint): void {
+    if (this.#reserved.get(jobId)?.block === undefined) this.#reserved.delete(jobId);
+  }
+
+  /**
+   * Our available stake at `head` (one read per head). What claims can still lock is this less
+   * `promised()`, taken right after the await, with the reservation in the same continuation: another
+   * job's reservation between the two would let a claim be sent the stake cannot back.
+   */
+  available(head: bigint): Promise<bigint> {
+    if (this.#read?.head !== head) {
+      const { publicClient, staking, account } = this.#p;
+      const value = publicClient.readContract({ address: staking, abi: abiOf("Staking"), functionName: "availableStake", args: [account], blockNumber: head }) as Promise<bigint>;
+      this.#read = { head, value };
+      value.catch(() => {
+        if (this.#read?.value === value) this.#read = undefined;
+      });
+    }
+    return this.#read.value;
+  }
+
+  /** Collateral our claims in flight, or mined after the head, will lock (not in the stake read at the head). */
+  promised(): bigint {
+    let sum = 0n;
+    for (const { amount } of this.#reserved.values()) sum += amount;
+    return sum;
+  }
+}
