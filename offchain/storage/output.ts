@@ -145,7 +145,7 @@ async function tryLocations({ root, inline, uris, ...options }: FetchOutputParam
  * One location's bytes. A `.../blobs/<id>` URI (what workers reveal) is read and checked by its id; any
  * other (`ipfs://<cid>`, another URL) is read capped and bound to the chain by the root check alone.
  */
-export async function readOutputUri({ uri, allowFileUris, ...options }: { uri: string } & ReadOutputOptions): Promise<Uint8Array> {
+async function readOutputUri({ uri, allowFileUris, ...options }: { uri: string } & ReadOutputOptions): Promise<Uint8Array> {
   if (uri.startsWith("file:") && !allowFileUris) {
     throw new NonRetryableError("file:// URIs are refused (allowFileUris is off)", { code: "OUTPUT_URI_REFUSED", details: { uri } });
   }
@@ -155,7 +155,7 @@ export async function readOutputUri({ uri, allowFileUris, ...options }: { uri: s
 }
 
 /** "BlobNotFoundError: blob not found: ..." for a project error; the message for any other. */
-export function describeFailure(error: unknown): string {
+function describeFailure(error: unknown): string {
   if (error instanceof DinferError) return `${error.name}: ${error.message}`;
   return error instanceof Error ? error.message : String(error);
 }
