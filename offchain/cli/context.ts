@@ -25,9 +25,14 @@ export async function connect(cmd: Command) {
   return { ...chain, sender };
 }
 
+/** The chain, with the command's key when `keyed` (a command given another account's address reads only). */
+export function openChain(cmd: Command, { keyed }: { keyed: boolean }) {
+  return connectChain({ options: chainOptions(cmd), keyed });
+}
+
 /** The chain without a key: reads only. */
 export function connectReadOnly(cmd: Command) {
-  return connectChain({ options: chainOptions(cmd), keyed: false });
+  return openChain(cmd, { keyed: false });
 }
 
 export const print = (line: string) => console.log(line);

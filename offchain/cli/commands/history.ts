@@ -5,10 +5,9 @@
 import type { Command } from "commander";
 import type { Address } from "viem";
 
-import { formatTokens } from "../../provider/account.js";
-import { connectChain } from "../../provider/start.js";
+import { formatTokens } from "../../chain/format.js";
 import { accountHistory, type HistoryEntry } from "../../sdk/activity.js";
-import { bigintJson, chainOptions, fromBlockFlag } from "../context.js";
+import { bigintJson, fromBlockFlag, openChain } from "../context.js";
 
 /** Adds `dinfer history`: an account's fees, refunds, payouts, rewards and slashes. */
 export function addHistoryCommand(program: Command): void {
@@ -19,7 +18,7 @@ export function addHistoryCommand(program: Command): void {
     .option("--from-block <n>", "read events from this block (default 0)")
     .option("--json", "print JSON")
     .action(async (flags, cmd: Command) => {
-      const chain = await connectChain({ options: chainOptions(cmd), keyed: !flags.address });
+      const chain = await openChain(cmd, { keyed: !flags.address });
       const account = (flags.address ?? chain.account!.address) as Address;
       const history = await accountHistory({ publicClient: chain.publicClient, deployment: chain.deployment, account, fromBlock: fromBlockFlag(flags.fromBlock) });
       if (flags.json) return console.log(JSON.stringify({ account, ...history }, bigintJson, 2));

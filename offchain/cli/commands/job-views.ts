@@ -7,14 +7,13 @@
 import { Command, Option } from "commander";
 import type { Address } from "viem";
 
+import { formatTokens } from "../../chain/format.js";
 import { JobStatus, readJob, type JobRecord } from "../../chain/jobs.js";
 import { decodeTensorBlob, type Tensor } from "../../codec/tensor.js";
 import { tensorsToJson } from "../../codec/tensor-json.js";
-import { formatTokens } from "../../provider/account.js";
-import { connectChain } from "../../provider/start.js";
 import { jobVerification, listJobs } from "../../sdk/activity.js";
 import { fetchOutput } from "../../sdk/jobs.js";
-import { bigintJson, chainOptions, connectReadOnly, fromBlockFlag, parseId } from "../context.js";
+import { bigintJson, connectReadOnly, fromBlockFlag, openChain, parseId } from "../context.js";
 import { describeTensor } from "./tensor.js";
 
 /** Outputs up to this many elements are shown with their values. */
@@ -41,7 +40,7 @@ export function addJobViewCommands(job: Command): void {
     .option("--from-block <n>", "read events from this block (default 0)")
     .option("--json", "print JSON")
     .action(async (flags, cmd: Command) => {
-      const chain = await connectChain({ options: chainOptions(cmd), keyed: !flags.poster });
+      const chain = await openChain(cmd, { keyed: !flags.poster });
       const poster = (flags.poster ?? chain.account!.address) as Address;
       const now = (await chain.publicClient.getBlock()).timestamp;
       let jobs = await listJobs({ publicClient: chain.publicClient, market: chain.deployment.market, poster, fromBlock: fromBlockFlag(flags.fromBlock) });

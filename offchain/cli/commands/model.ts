@@ -8,10 +8,11 @@ import type { Command } from "commander";
 import type { Hex } from "viem";
 
 import { abiOf } from "../../chain/artifacts.js";
+import { formatTokens } from "../../chain/format.js";
 import { registeredModelId } from "../../chain/models.js";
 import { DinferError } from "../../errors.js";
 import { checkModelAdmission, formatFindings, ModelNotAdmittedError, parseToleranceFlag, parseTolerancePolicy } from "../../inference/admission.js";
-import { formatTokens, parseTokens } from "../../provider/account.js";
+import { parseTokens } from "../../provider/account.js";
 import { bigintJson, connect, connectReadOnly, parseId } from "../context.js";
 
 export function addModelCommands(program: Command): void {

@@ -5,11 +5,11 @@
 import type { Command } from "commander";
 import type { Hex } from "viem";
 
-import { formatAccountStatus, formatTokens, parseRoles, parseTokens, readAccountStatus } from "../../provider/account.js";
-import { connectChain } from "../../provider/start.js";
+import { formatTokens } from "../../chain/format.js";
+import { formatAccountStatus, parseRoles, parseTokens, readAccountStatus } from "../../provider/account.js";
 import { stake, unbond, withdrawAll } from "../../protocol/actions.js";
 import { confirmOrRefuse } from "../../ui/confirm.js";
-import { chainOptions, connect, print } from "../context.js";
+import { connect, openChain, print } from "../context.js";
 
 export function addProviderCommands(program: Command): void {
   const provider = program.command("provider").description("stake, unbond, withdraw and inspect a provider or verifier account");
@@ -44,7 +44,7 @@ export function addProviderCommands(program: Command): void {
     .description("show stake, locks, unbonding and credits")
     .option("--address <address>", "another account (no key needed)")
     .action(async (flags, cmd: Command) => {
-      const chain = await connectChain({ options: chainOptions(cmd), keyed: !flags.address });
+      const chain = await openChain(cmd, { keyed: !flags.address });
       const address = (flags.address ?? chain.account!.address) as Hex;
       const status = await readAccountStatus({ publicClient: chain.publicClient, deployment: chain.deployment, address });
       console.log(formatAccountStatus(status, (await chain.publicClient.getBlock()).timestamp));

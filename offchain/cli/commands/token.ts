@@ -2,7 +2,8 @@
 import type { Command } from "commander";
 
 import { abiOf } from "../../chain/artifacts.js";
-import { formatTokens, parseTokens } from "../../provider/account.js";
+import { formatTokens } from "../../chain/format.js";
+import { parseTokens } from "../../provider/account.js";
 import { connect } from "../context.js";
 
 export function addTokenCommands(program: Command): void {
