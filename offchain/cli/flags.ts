@@ -1,9 +1,6 @@
 /** What every `dinfer` command reads the same way: the global chain flags and `--model id=path` specs. */
 import type { Command } from "commander";
 
-/** The chain options every command takes from flags, DINFER_* variables or the config file. */
-export const CHAIN_OPTION_NAMES = ["rpcUrl", "deploymentsDir", "deploymentId", "keyEnv", "keystoreKey", "keystoreDev"] as const;
-
 type GlobalFlags = {
   config?: string;
   rpcUrl?: string;

@@ -41,5 +41,3 @@ export const WorkerOptionsSchema = ChainOptionsSchema.extend({
 export type ServedModel = z.output<typeof ServedModelSchema>;
 export type WorkerOptions = z.output<typeof WorkerOptionsSchema>;
 
-/** Kept for the CLI's and scripts' imports: the chain options live in the daemon kit. */
-export { ChainOptionsSchema, wei, type ChainOptions } from "../daemon/options.js";

@@ -213,6 +213,3 @@ async function prepareModel({
 function describeError(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
-
-/** Kept for the CLI's and scripts' imports: connecting to the chain lives in the daemon kit. */
-export { connectChain } from "../daemon/chain.js";

@@ -19,7 +19,7 @@ import { CodecError, DinferError, NonRetryableError } from "../errors.js";
 import { InputValidationError } from "../inference/errors.js";
 import { declaredInputs, validateInputs, type InputMetadata } from "../inference/input-rules.js";
 import { hashModel } from "../inference/model.js";
-import { fetchBlob } from "../storage/fetch.js";
+import { readBlob } from "../storage/fetch.js";
 
 /** Largest model file fetched for a check. */
 export const MAX_MODEL_BYTES = 2 ** 31 - 1;
@@ -129,7 +129,7 @@ async function modelBytesFrom({ source, uri, modelId, ipfsGateway }: { source: M
   }
   try {
     // The model is named by its sha256 (checked by the caller), not by a blob id: hash after the read.
-    return await fetchBlob({ uri, expectedHash: `0x${"0".repeat(64)}`, deferVerification: true, maxBytes: MAX_MODEL_BYTES, ipfsGateway, timeoutMs: 120_000 });
+    return await readBlob({ uri, maxBytes: MAX_MODEL_BYTES, ipfsGateway, timeoutMs: 120_000 });
   } catch (cause) {
     const why = cause instanceof DinferError ? cause.message : messageOf(cause);
     throw new ModelUnavailableError(`cannot fetch model ${modelId} from its registered uri ${JSON.stringify(uri)} to check the input (${why}): ${NO_CHECK_HINT}`, {

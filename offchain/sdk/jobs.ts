@@ -15,10 +15,9 @@ import { jobMarketAbi } from "../chain/abis.js";
 import type { Deployment } from "../chain/deployment.js";
 import { JobStatus, readJob, type JobRecord } from "../chain/jobs.js";
 import type { TxSender } from "../chain/sender.js";
-import { outputRoot } from "../codec/merkle.js";
 import { blobId } from "../codec/tensor.js";
-import { DinferError, NonRetryableError, RetryableError } from "../errors.js";
-import { fetchBlob } from "../storage/fetch.js";
+import { NonRetryableError, RetryableError } from "../errors.js";
+import { readOutput } from "../storage/output.js";
 import { uploadBlob } from "../storage/upload.js";
 
 export const INLINE_INPUT_MAX = 4096;
@@ -167,7 +166,7 @@ export async function waitForResult({
     }
     const ready = status === JobStatus.Finalized || (until === "revealed" && status >= JobStatus.Revealed);
     if (ready) {
-      const output = await fetchOutput({ record, ipfsGateway, maxBytes });
+      const output = await fetchOutput({ record, ipfsGateway, maxBytes, signal });
       return { record, output, outputRoot: record.job.result, final: status === JobStatus.Finalized };
     }
     if (Date.now() > deadline) {
@@ -178,25 +177,30 @@ export async function waitForResult({
 }
 
 /**
- * A revealed job's output, from its inline bytes or its output URI, checked against the output
- * root the provider revealed on-chain.
+ * A revealed job's output, from its inline bytes or its output URI, checked against the output root the
+ * provider revealed on-chain: read as the verifier reads it (offchain/storage/output.ts), so a
+ * `.../blobs/<id>` URI is checked by its id too and an `ipfs://<cid>` URI is read through `ipfsGateway`.
+ * Throws the location's own error (`BlobNotFoundError`, a retryable `BlobUnavailableError`,
+ * `OutputRootMismatchError` with code OUTPUT_ROOT_MISMATCH ...) or `NO_OUTPUT_URI`.
  */
-export async function fetchOutput({ record, ipfsGateway, maxBytes }: { record: JobRecord; ipfsGateway?: string; maxBytes?: number }): Promise<Uint8Array> {
-  let output: Uint8Array;
-  if (record.inlineOutput && record.inlineOutput.length > 2) {
-    output = new Uint8Array(Buffer.from(record.inlineOutput.slice(2), "hex"));
-  } else {
-    if (!record.outputURI) throw new NonRetryableError("the job has no output URI", { code: "NO_OUTPUT_URI" });
-    // The URI names the blob by its keccak id; the root check below is what binds it to the chain.
-    const id = record.outputURI.split("/").pop() as Hex;
-    output = await fetchBlob({ uri: record.outputURI, expectedHash: id, ipfsGateway, maxBytes });
-  }
-  const root = outputRoot(output);
-  if (root !== record.job.result) {
-    throw new DinferError("output does not match the root revealed on-chain", {
-      code: "OUTPUT_ROOT_MISMATCH",
-      details: { expected: record.job.result, actual: root },
-    });
-  }
-  return output;
+export async function fetchOutput({ record, ipfsGateway, maxBytes, signal }: FetchOutputParameters): Promise<Uint8Array> {
+  const { bytes } = await readOutput({
+    root: record.job.result,
+    inline: record.inlineOutput,
+    uris: [record.outputURI],
+    ipfsGateway,
+    maxBytes,
+    signal,
+    // A dApp reads what its own machine serves too (a same-machine worker's file:// output).
+    allowFileUris: true,
+  });
+  return bytes;
 }
+
+export type FetchOutputParameters = {
+  record: JobRecord;
+  /** Base URL of an IPFS HTTP gateway, for an `ipfs://` output URI. */
+  ipfsGateway?: string;
+  maxBytes?: number;
+  signal?: AbortSignal;
+};

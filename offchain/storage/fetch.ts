@@ -1,5 +1,7 @@
 /**
- * `fetchBlob`: resolve a blob URI to bytes and check them against the hash the chain holds.
+ * The one way to read a blob: `fetchBlob` resolves a blob URI to bytes and checks them against the hash
+ * the chain holds; `readBlob` reads the same way for a caller that binds the bytes otherwise (a revealed
+ * output by its root, offchain/storage/output.ts; a model by its sha256, offchain/sdk/input-check.ts).
  *
  * | URI                      | read from                                       |
  * |--------------------------|-------------------------------------------------|
@@ -66,10 +68,8 @@ export function resolveBlobUri({ uri, ipfsGateway }: ResolveBlobUriParameters): 
   }
 }
 
-export type FetchBlobParameters = {
+export type ReadBlobParameters = {
   uri: string;
-  /** The blob id (keccak256) the bytes must have, e.g. a job's inputHash. */
-  expectedHash: Hex;
   /** Largest blob accepted; defaults to the codec's cap (64 MiB). */
   maxBytes?: number;
   /** Limit for a whole HTTP read, headers and body; defaults to 30 s. */
@@ -79,6 +79,29 @@ export type FetchBlobParameters = {
   store?: BlobStore;
   /** Cancels an HTTP read (shutdown); the error is then a retryable `BlobUnavailableError`. */
   signal?: AbortSignal;
+};
+
+/**
+ * The bytes behind `uri`, not checked against any hash: the caller binds them to the chain. Every
+ * other rule of `fetchBlob` applies (the size cap, the time limit, the error classes).
+ */
+export async function readBlob({
+  uri,
+  maxBytes = DEFAULT_MAX_BLOB_BYTES,
+  timeoutMs = DEFAULT_FETCH_TIMEOUT_MS,
+  ipfsGateway,
+  store,
+  signal,
+}: ReadBlobParameters): Promise<Uint8Array> {
+  validateMaxBytes(maxBytes);
+  validateTimeout(timeoutMs);
+  const source = resolveBlobUri({ uri, ipfsGateway });
+  return readSource({ source, label: describeSource(source), maxBytes, timeoutMs, store, signal, uri });
+}
+
+export type FetchBlobParameters = ReadBlobParameters & {
+  /** The blob id (keccak256) the bytes must have, e.g. a job's inputHash. */
+  expectedHash: Hex;
   /**
    * Return the bytes without hashing them: the caller checks them against `expectedHash` before it
    * uses them (the provider worker has its inference thread do it, off the main thread). The size
@@ -101,12 +124,8 @@ export async function fetchBlob({
   deferVerification = false,
 }: FetchBlobParameters): Promise<FetchBlobReturnType> {
   const expected = parseBlobId(expectedHash, "expectedHash");
-  validateMaxBytes(maxBytes);
-  validateTimeout(timeoutMs);
-  const source = resolveBlobUri({ uri, ipfsGateway });
-  const label = describeSource(source);
-  const bytes = await readSource({ source, label, maxBytes, timeoutMs, store, signal, uri });
-  return deferVerification ? bytes : verifyBlob({ bytes, expected, source: label });
+  const bytes = await readBlob({ uri, maxBytes, timeoutMs, ipfsGateway, store, signal });
+  return deferVerification ? bytes : verifyBlob({ bytes, expected, source: describeSource(resolveBlobUri({ uri, ipfsGateway })) });
 }
 
 type ReadSourceParameters = {

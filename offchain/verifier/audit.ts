@@ -16,7 +16,8 @@ import { NonRetryableError } from "../errors.js";
 import { createInferenceRunner } from "../inference/runner.js";
 import { formatTokens } from "../chain/format.js";
 import { AuditState, auditorOutputJudged, challengeEconomics, DisputeReason, DisputeState, nameOf, Vote, ZERO_ADDRESS, ZERO_HASH } from "./decide.js";
-import { describe, fetchJobInput, fetchOutput, fetchProviderOutput, judge, prepareVerifierModel } from "./judge.js";
+import { fetchOutput } from "../storage/output.js";
+import { describe, fetchJobInput, fetchProviderOutput, judge, prepareVerifierModel } from "./judge.js";
 import type { AuditOptions } from "./options.js";
 import { readAudit, readDispute, readOutputLocations, readVotes } from "./views.js";
 

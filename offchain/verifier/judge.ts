@@ -9,14 +9,11 @@
  * sees no time left before its deadline); it never throws. What throws is the verifier's own trouble:
  * its model file, the input of the dApp, the RPC.
  */
-import { readFile } from "node:fs/promises";
-
 import type { Hex, PublicClient } from "viem";
 
 import { abiOf } from "../chain/artifacts.js";
 import type { Deployment } from "../chain/deployment.js";
 import type { JobRecord } from "../chain/jobs.js";
-import { outputRoot } from "../codec/merkle.js";
 import { blobId, encodeTensorBlob } from "../codec/tensor.js";
 import { compareOutputs, toleranceFromChain, type CompareOutputsReturnType, type TolerancePolicy } from "../codec/tolerance.js";
 import { DinferError, NonRetryableError } from "../errors.js";
@@ -24,17 +21,9 @@ import { InputValidationError } from "../inference/errors.js";
 import { loadModel } from "../inference/model.js";
 import type { InferenceRunner } from "../inference/runner.js";
 import type { ExecutionProviderChoice } from "../inference/session.js";
-import { isBlobId } from "../storage/blob-id.js";
-import {
-  BlobHashMismatchError,
-  BlobNotFoundError,
-  BlobRejectedError,
-  BlobTooLargeError,
-  BlobUnavailableError,
-  InvalidBlobUriError,
-} from "../storage/errors.js";
-import { fetchBlob, resolveBlobUri, DEFAULT_FETCH_TIMEOUT_MS } from "../storage/fetch.js";
-import { readCapped } from "../storage/read-capped.js";
+import { BlobHashMismatchError } from "../storage/errors.js";
+import { fetchBlob } from "../storage/fetch.js";
+import { fetchOutput, type FetchedOutput } from "../storage/output.js";
 import type { BlobStore } from "../storage/store.js";
 import type { OutputLocations } from "./views.js";
 
@@ -145,43 +134,6 @@ export async function fetchJobInput({ record, ...options }: { record: JobRecord 
   });
 }
 
-/** An output fetched from one of its locations, or why none served it. */
-export type FetchedOutput = { ok: true; bytes: Uint8Array; source: string } | { ok: false; problem: string };
-
-export type FetchOutputParameters = FetchOptions & {
-  /** The output root the bytes must match (the provider's revealed root, or an auditor's). */
-  root: Hex;
-  /** Bytes revealed inline (the market checked them against the root): no fetch needed. */
-  inline?: Hex;
-  /** Every known location, tried in order until one serves bytes matching `root`. */
-  uris: readonly (string | undefined)[];
-};
-
-/**
- * An output from the first of its locations that serves bytes matching its root (docs/PROTOCOL.md,
- * section 7, "Output availability"). A location that fails or serves other bytes is only one location:
- * the result says why each failed, and the caller decides (with `unservedOutputPolicy`) when that counts
- * as wrong. Never throws for a location's faults.
- */
-export async function fetchOutput({ root, inline, uris, ...options }: FetchOutputParameters): Promise<FetchedOutput> {
-  if (inline !== undefined && inline.length > 2) {
-    const bytes = hexToBytes(inline);
-    if (outputRoot(bytes) === root.toLowerCase()) return { ok: true, bytes, source: "inline" };
-  }
-  const problems: string[] = [];
-  for (const uri of new Set(uris.filter((u): u is string => u !== undefined && u !== ""))) {
-    try {
-      const bytes = await readOutputUri({ uri, ...options });
-      const actual = outputRoot(bytes);
-      if (actual === root.toLowerCase()) return { ok: true, bytes, source: uri };
-      problems.push(`${uri}: its bytes have root ${actual}, not ${root}`);
-    } catch (error) {
-      problems.push(`${uri}: ${describe(error)}`);
-    }
-  }
-  return { ok: false, problem: problems.length === 0 ? "no location is known" : problems.join("; ") };
-}
-
 /**
  * The locations of a job's revealed output: inline bytes, the reveal's URI, every URI the provider
  * announced, and the auditor's own output when its root equals the provider's (the same bytes).
@@ -196,36 +148,6 @@ export function providerOutputLocations({ record, locations }: { record: JobReco
 /** The provider's revealed output from any of its known locations, checked against the revealed root. */
 export async function fetchProviderOutput({ record, locations = { announced: [] }, ...options }: { record: JobRecord; locations?: OutputLocations } & FetchOptions): Promise<FetchedOutput> {
   return fetchOutput({ ...providerOutputLocations({ record, locations }), ...options });
-}
-
-/**
- * Reads an output URI. A `.../blobs/<id>` URI (what workers reveal) is read and checked by its id;
- * any other (ipfs://<cid>) is read capped and bound to the chain by the root check alone.
- */
-async function readOutputUri({ uri, maxBytes, ipfsGateway, allowFileUris, timeoutMs = DEFAULT_FETCH_TIMEOUT_MS }: { uri: string } & FetchOptions): Promise<Uint8Array> {
-  refuseFileUri(uri, allowFileUris);
-  const last = uri.split(/[/?#]/).filter(Boolean).pop();
-  if (last !== undefined && isBlobId(last)) return fetchBlob({ uri, expectedHash: last as Hex, maxBytes, ipfsGateway, timeoutMs });
-  const source = resolveBlobUri({ uri, ipfsGateway });
-  if (source.kind === "file") {
-    const bytes = new Uint8Array(await readFile(source.path));
-    if (bytes.length > maxBytes) throw new BlobTooLargeError({ source: uri, maxBytes, size: bytes.length });
-    return bytes;
-  }
-  if (source.kind !== "http") throw new InvalidBlobUriError({ uri, problem: "a bare blob id is not a public output URI" });
-  let response: Response;
-  try {
-    response = await fetch(source.url, { signal: AbortSignal.timeout(timeoutMs), redirect: "follow" });
-  } catch (cause) {
-    throw new BlobUnavailableError({ source: uri, problem: describe(cause), cause });
-  }
-  if (response.status === 404 || response.status === 410) throw new BlobNotFoundError({ source: uri });
-  if (response.status >= 500 || response.status === 429 || response.status === 408) {
-    throw new BlobUnavailableError({ source: uri, problem: `HTTP ${response.status}` });
-  }
-  if (response.status < 200 || response.status >= 300) throw new BlobRejectedError({ source: uri, problem: `HTTP ${response.status}` });
-  if (response.body === null) return new Uint8Array(0);
-  return readCapped({ source: response.body, maxBytes, label: uri });
 }
 
 /** The verifier's conclusion about an output under judgement (the provider's, or an agreeing auditor's). */

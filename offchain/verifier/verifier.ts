@@ -64,7 +64,8 @@ import {
   type Step,
   type StepAction,
 } from "./decide.js";
-import { describe, fetchJobInput, fetchOutput, judge, providerOutputLocations, type VerifierModel } from "./judge.js";
+import { fetchOutput } from "../storage/output.js";
+import { describe, fetchJobInput, judge, providerOutputLocations, type VerifierModel } from "./judge.js";
 import type { VerifierMetrics } from "./metrics.js";
 import type { VerifierActivity } from "./status.js";
 import { WeightSyncs } from "./weight-sync.js";

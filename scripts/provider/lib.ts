@@ -6,13 +6,14 @@
  * arguments or AMOUNT and ROLES. A failure prints one line (DINFER_DEBUG=1 adds the details and stack).
  */
 import { TxSender } from "../../offchain/chain/sender.js";
-import { CHAIN_OPTION_NAMES } from "../../offchain/cli/flags.js";
-import { formatCliError, verboseRequested } from "../../offchain/cli/messages.js";
+import { CHAIN_OPTION_NAMES } from "../../offchain/config/chain-options.js";
 import { envOptions, loadOptions } from "../../offchain/config/options.js";
 import { NonRetryableError } from "../../offchain/errors.js";
-import { parseRoles, parseTokens } from "../../offchain/provider/account.js";
-import { ChainOptionsSchema } from "../../offchain/provider/options.js";
-import { connectChain } from "../../offchain/provider/start.js";
+import { parseTokens } from "../../offchain/chain/format.js";
+import { connectChain } from "../../offchain/daemon/chain.js";
+import { ChainOptionsSchema } from "../../offchain/daemon/options.js";
+import { parseRoles } from "../../offchain/protocol/account.js";
+import { formatCliError, verboseRequested } from "../../offchain/ui/messages.js";
 
 /** The chain, the addresses and the acting account's sender, as the CLI connects. */
 export async function providerContext({ keyed = true }: { keyed?: boolean } = {}) {

@@ -2,7 +2,7 @@
 import "./warnings.js";
 import type { Address } from "viem";
 
-import { formatAccountStatus, readAccountStatus } from "../../offchain/provider/account.js";
+import { formatAccountStatus, readAccountStatus } from "../../offchain/protocol/account.js";
 import { providerContext, runScript } from "./lib.js";
 
 await runScript(async () => {

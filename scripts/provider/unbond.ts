@@ -1,8 +1,8 @@
 // npx tsx scripts/provider/unbond.ts <tokens> [--yes]   (DINFER_RPC_URL, DINFER_DEPLOYMENT_ID, DINFER_PRIVATE_KEY)
 import "./warnings.js";
-import { confirmOrRefuse } from "../../offchain/cli/messages.js";
-import { formatTokens } from "../../offchain/provider/account.js";
+import { formatTokens } from "../../offchain/chain/format.js";
 import { unbond } from "../../offchain/protocol/actions.js";
+import { confirmOrRefuse } from "../../offchain/ui/confirm.js";
 import { amountArg, providerContext, runScript, yesArg } from "./lib.js";
 
 await runScript(async () => {

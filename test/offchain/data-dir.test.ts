@@ -12,9 +12,9 @@ import path from "node:path";
 import { afterEach, describe, it } from "mocha";
 import type { Hex } from "viem";
 
-import { formatCliError } from "../../offchain/cli/messages.js";
 import { claimDataDir, DataDirMismatchError, type DataDirOwner } from "../../offchain/state/data-dir.js";
 import { Journal } from "../../offchain/state/journal.js";
+import { formatCliError } from "../../offchain/ui/messages.js";
 
 const MARKET = "0xCf7Ed3AccA5a467e9e704C703E8D87F634fB0Fc9";
 const OTHER_MARKET = "0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0";

@@ -12,7 +12,7 @@ import path from "node:path";
 import { after, describe, it } from "mocha";
 import type { Address, Hex } from "viem";
 
-import { writeStdoutAlone } from "../../offchain/cli/devnet.js";
+import { writeStdoutAlone } from "../../offchain/cli/commands/devnet.js";
 import { countCheats, type MarketEvent } from "../../offchain/devnet/demo.js";
 
 const CHEATER: Address = "0x00000000000000000000000000000000000000c1";

@@ -14,9 +14,9 @@ import { encodeErrorResult, parseEther, RpcRequestError, type AbiParameter } fro
 import { classifyChainError, ContractRevertError } from "../../offchain/chain/errors.js";
 import { formatDuration, formatWhen } from "../../offchain/chain/format.js";
 import { describeRevert, REVERT_SENTENCES } from "../../offchain/chain/revert-messages.js";
-import { formatCliError } from "../../offchain/cli/messages.js";
 import { abiOf } from "../../offchain/chain/artifacts.js";
 import { describeWithdrawRest, planStake, planUnbond, planVerifierStake, type StakingState } from "../../offchain/protocol/staking-plan.js";
+import { formatCliError } from "../../offchain/ui/messages.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 

@@ -62,7 +62,8 @@ import {
   type JobTerms,
   type SyncSnapshot,
 } from "../../offchain/verifier/decide.js";
-import { fetchOutput, fetchProviderOutput, judge, providerOutputLocations, warmVerifierModels } from "../../offchain/verifier/judge.js";
+import { fetchOutput } from "../../offchain/storage/output.js";
+import { fetchProviderOutput, judge, providerOutputLocations, warmVerifierModels } from "../../offchain/verifier/judge.js";
 import { createVerifierMetrics } from "../../offchain/verifier/metrics.js";
 import { VerifierOptionsSchema } from "../../offchain/verifier/options.js";
 import { ensureVerifier } from "../../offchain/verifier/start.js";

@@ -12,11 +12,11 @@ import path from "node:path";
 
 import { Command, Option } from "commander";
 
-import { readNpy } from "../codec/npy.js";
-import { elementsOf, tensorsFromJson, tensorsToJson } from "../codec/tensor-json.js";
-import { blobId, decodeTensorBlob, encodeTensorBlob, isDType, type DType, type Tensor } from "../codec/tensor.js";
-import { CodecError, DinferError } from "../errors.js";
-import { imageToClsInput, imageToDetInput } from "../sdk/image.js";
+import { readNpy } from "../../codec/npy.js";
+import { elementsOf, tensorsFromJson, tensorsToJson } from "../../codec/tensor-json.js";
+import { blobId, decodeTensorBlob, encodeTensorBlob, isDType, type DType, type Tensor } from "../../codec/tensor.js";
+import { CodecError, DinferError } from "../../errors.js";
+import { imageToClsInput, imageToDetInput } from "../../sdk/image.js";
 
 export function addTensorCommands(program: Command): void {
   const tensor = program.command("tensor").description("tensor blobs (DTN1), the format of every job's input and output: build, read, inspect");

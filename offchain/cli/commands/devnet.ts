@@ -15,10 +15,10 @@ import path from "node:path";
 
 import { Command, InvalidArgumentError } from "commander";
 
-import { buildContracts } from "../devnet/build.js";
-import { formatSummary, runDemo } from "../devnet/demo.js";
-import { startDevnet } from "../devnet/devnet.js";
-import { movedContracts, readSavedDevnet, writeSavedDevnet } from "../devnet/saved.js";
+import { buildContracts } from "../../devnet/build.js";
+import { formatSummary, runDemo } from "../../devnet/demo.js";
+import { startDevnet } from "../../devnet/devnet.js";
+import { movedContracts, readSavedDevnet, writeSavedDevnet } from "../../devnet/saved.js";
 
 export function addDevnetCommands(program: Command): void {
   program

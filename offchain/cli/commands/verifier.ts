@@ -1,5 +1,5 @@
 /**
- * `dinfer verifier` and `dinfer audit`, added to the CLI by offchain/cli/main.ts.
+ * `dinfer verifier`, `dinfer audit` and `dinfer challenge`: the verifier's commands.
  *
  *   dinfer verifier [--model id=path...] [--stake <tokens>] [--watchdog <share>] ...
  *       the auditor daemon: audits, committee votes, keeper duties, optional watchdog challenges
@@ -14,21 +14,22 @@
  */
 import { Command, Option } from "commander";
 
-import { readJob } from "../chain/jobs.js";
-import { CHAIN_OPTION_NAMES, chainFlags, modelSpecs } from "../cli/flags.js";
-import { confirmOrRefuse } from "../cli/messages.js";
-import { daemonShutdownSignal } from "../daemon/shutdown.js";
-import { envOptions, loadOptions } from "../config/options.js";
-import { NonRetryableError } from "../errors.js";
-import { TxSender } from "../chain/sender.js";
-import { formatTokens, parseTokens } from "../chain/format.js";
-import { createLogger } from "../log.js";
-import { connectChain } from "../daemon/chain.js";
-import { ChainOptionsSchema } from "../daemon/options.js";
-import { challenge } from "../protocol/challenge.js";
-import { auditJob, formatAuditReport } from "./audit.js";
-import { AuditOptionsSchema, VerifierOptionsSchema } from "./options.js";
-import { runVerifier } from "./start.js";
+import { formatTokens, parseTokens } from "../../chain/format.js";
+import { readJob } from "../../chain/jobs.js";
+import { TxSender } from "../../chain/sender.js";
+import { CHAIN_OPTION_NAMES } from "../../config/chain-options.js";
+import { envOptions, loadOptions } from "../../config/options.js";
+import { connectChain } from "../../daemon/chain.js";
+import { ChainOptionsSchema } from "../../daemon/options.js";
+import { daemonShutdownSignal } from "../../daemon/shutdown.js";
+import { NonRetryableError } from "../../errors.js";
+import { createLogger } from "../../log.js";
+import { challenge } from "../../protocol/challenge.js";
+import { confirmOrRefuse } from "../../ui/confirm.js";
+import { auditJob, formatAuditReport } from "../../verifier/audit.js";
+import { AuditOptionsSchema, VerifierOptionsSchema } from "../../verifier/options.js";
+import { runVerifier } from "../../verifier/start.js";
+import { chainFlags, modelSpecs } from "../flags.js";
 
 const VERIFIER_ENV_NAMES = [
   ...CHAIN_OPTION_NAMES,

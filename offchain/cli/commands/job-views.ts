@@ -1,28 +1,19 @@
 /**
- * A dApp's (and a provider's) view of its jobs and money, from chain events:
+ * `dinfer job list|status`: a dApp's (and a provider's) view of its jobs, from chain events.
  *
  *   dinfer job list [--poster ADDR] [--state S] [--json]   the jobs you posted (the key's address)
  *   dinfer job status <jobId> [--json]                     state, deadline, provider, audit, dispute, result
- *   dinfer history [--address ADDR] [--json]                fees paid, refunds, payouts, rewards, slashes
- *
- * and the input check `dinfer job post` runs before it escrows a fee (offchain/sdk/input-check.ts).
  */
 import { Command, Option } from "commander";
-import type { Address, PublicClient } from "viem";
+import type { Address } from "viem";
 
-import type { Deployment } from "../chain/deployment.js";
-import { JobStatus, readJob, type JobRecord } from "../chain/jobs.js";
-import { decodeTensorBlob, type Tensor } from "../codec/tensor.js";
-import { tensorsToJson } from "../codec/tensor-json.js";
-import { envOptions, loadOptions } from "../config/options.js";
-import { DinferError } from "../errors.js";
-import { formatTokens } from "../provider/account.js";
-import { ChainOptionsSchema } from "../provider/options.js";
-import { connectChain } from "../provider/start.js";
-import { accountHistory, jobVerification, listJobs, type HistoryEntry } from "../sdk/activity.js";
-import { checkInputFits, readModelInputs } from "../sdk/input-check.js";
-import { fetchOutput } from "../sdk/jobs.js";
-import { CHAIN_OPTION_NAMES, chainFlags } from "./flags.js";
+import { formatTokens } from "../../chain/format.js";
+import { JobStatus, readJob, type JobRecord } from "../../chain/jobs.js";
+import { decodeTensorBlob, type Tensor } from "../../codec/tensor.js";
+import { tensorsToJson } from "../../codec/tensor-json.js";
+import { jobVerification, listJobs } from "../../sdk/activity.js";
+import { fetchOutput } from "../../sdk/jobs.js";
+import { bigintJson, connectReadOnly, fromBlockFlag, openChain, parseId } from "../context.js";
 import { describeTensor } from "./tensor.js";
 
 /** Outputs up to this many elements are shown with their values. */
@@ -39,21 +30,6 @@ const DEADLINE_OF: Record<number, string> = {
   [JobStatus.Revealed]: "challenge window ends",
 };
 
-export type CheckPostInputParameters = {
-  publicClient: PublicClient;
-  deployment: Deployment;
-  modelId: bigint;
-  input: Uint8Array;
-  /** A local copy of the model's .onnx file; else the registered URI is fetched. */
-  modelFile?: string;
-};
-
-/** `job post`'s check: the input fits the model's declared inputs, or a `JobInputError` says what to fix. */
-export async function checkPostInput({ publicClient, deployment, modelId, input, modelFile }: CheckPostInputParameters): Promise<void> {
-  const model = await readModelInputs({ publicClient, registry: deployment.registry, modelId, source: modelFile ? { modelFile } : {} });
-  checkInputFits({ input, model });
-}
-
 /** Adds `list` and `status` to the `job` command group. */
 export function addJobViewCommands(job: Command): void {
   job
@@ -64,10 +40,10 @@ export function addJobViewCommands(job: Command): void {
     .option("--from-block <n>", "read events from this block (default 0)")
     .option("--json", "print JSON")
     .action(async (flags, cmd: Command) => {
-      const chain = await connectChain({ options: chainOptions(cmd), keyed: !flags.poster });
+      const chain = await openChain(cmd, { keyed: !flags.poster });
       const poster = (flags.poster ?? chain.account!.address) as Address;
       const now = (await chain.publicClient.getBlock()).timestamp;
-      let jobs = await listJobs({ publicClient: chain.publicClient, market: chain.deployment.market, poster, fromBlock: block(flags.fromBlock) });
+      let jobs = await listJobs({ publicClient: chain.publicClient, market: chain.deployment.market, poster, fromBlock: fromBlockFlag(flags.fromBlock) });
       if (flags.state) jobs = jobs.filter((record) => STATE_NAMES[record.job.status] === flags.state);
       if (flags.json) return console.log(JSON.stringify(jobs.map((record) => jobSummary(record)), bigintJson, 2));
       if (jobs.length === 0) return console.log(`no jobs posted by ${poster}${flags.state ? ` in state ${flags.state}` : ""}`);
@@ -83,9 +59,8 @@ export function addJobViewCommands(job: Command): void {
     .description("one job: state, deadline, provider, audit and dispute, and the result (values for small outputs)")
     .option("--json", "print JSON")
     .action(async (jobIdText: string, flags, cmd: Command) => {
-      if (!/^[0-9]+$/.test(jobIdText)) throw new DinferError(`jobId must be a non-negative integer, got "${jobIdText}"`, { code: "BAD_ID" });
-      const jobId = BigInt(jobIdText);
-      const chain = await connectChain({ options: chainOptions(cmd), keyed: false });
+      const jobId = parseId(jobIdText, "jobId");
+      const chain = await connectReadOnly(cmd);
       const { publicClient, deployment } = chain;
       const record = await readJob({ client: publicClient, market: deployment.market, jobId });
       const verification = await jobVerification({ publicClient, verification: deployment.verification, jobId, fromBlock: record.postedBlock });
@@ -123,35 +98,6 @@ export function addJobViewCommands(job: Command): void {
       }
       console.log(lines.join("\n"));
     });
-}
-
-/** Adds `dinfer history`: an account's fees, refunds, payouts, rewards and slashes. */
-export function addHistoryCommand(program: Command): void {
-  program
-    .command("history")
-    .description("money history of an account (the key's, or --address): fees paid, refunds, payouts, rewards, slashes, withdrawals")
-    .option("--address <address>", "another account (no key needed)")
-    .option("--from-block <n>", "read events from this block (default 0)")
-    .option("--json", "print JSON")
-    .action(async (flags, cmd: Command) => {
-      const chain = await connectChain({ options: chainOptions(cmd), keyed: !flags.address });
-      const account = (flags.address ?? chain.account!.address) as Address;
-      const history = await accountHistory({ publicClient: chain.publicClient, deployment: chain.deployment, account, fromBlock: block(flags.fromBlock) });
-      if (flags.json) return console.log(JSON.stringify({ account, ...history }, bigintJson, 2));
-      if (history.entries.length === 0) return console.log(`no fees, credits, payouts or slashes for ${account}`);
-      for (const entry of history.entries) console.log(formatEntry(entry));
-      const t = history.totals;
-      console.log(
-        `totals for ${account}: fees paid ${formatTokens(-t.feesPaid)}, refunds and credits ${formatTokens(t.refunds)}, payouts ${formatTokens(t.payouts)}, rewards ${formatTokens(t.rewards)}, slashed ${formatTokens(-t.slashed)}; net ${t.net < 0n ? "-" : "+"}${formatTokens(t.net < 0n ? -t.net : t.net)}`,
-      );
-    });
-}
-
-function formatEntry(entry: HistoryEntry): string {
-  const sign = ["staked", "stake withdrawn", "withdrawn"].includes(entry.kind) ? " " : entry.amount < 0n ? "-" : "+";
-  const amount = entry.amount < 0n ? -entry.amount : entry.amount;
-  const time = new Date(Number(entry.timestamp) * 1000).toISOString().replace(".000Z", "Z");
-  return `${time}  ${entry.kind.padEnd(16)} ${sign}${formatTokens(amount).padEnd(24)}${entry.jobId === undefined ? "" : `job ${entry.jobId}  `}tx ${entry.txHash}`;
 }
 
 function jobSummary({ jobId, job: j, inputHash, inputURI, outputURI, postedBlock }: JobRecord) {
@@ -198,19 +144,4 @@ function when(unix: number, now: bigint): string {
   const span = Math.abs(delta);
   const text = span >= 3600 ? `${Math.floor(span / 3600)}h ${Math.floor((span % 3600) / 60)}m` : span >= 60 ? `${Math.floor(span / 60)}m ${span % 60}s` : `${span}s`;
   return `${new Date(unix * 1000).toISOString().replace(".000Z", "Z")} (${delta >= 0 ? `in ${text}` : `${text} ago`})`;
-}
-
-function block(text: string | undefined): bigint {
-  if (text === undefined) return 0n;
-  if (!/^[0-9]+$/.test(text)) throw new DinferError(`--from-block must be a block number, got "${text}"`, { code: "BAD_BLOCK" });
-  return BigInt(text);
-}
-
-function chainOptions(cmd: Command) {
-  const { file, flags } = chainFlags(cmd);
-  return loadOptions({ schema: ChainOptionsSchema, file, env: envOptions(CHAIN_OPTION_NAMES), flags });
-}
-
-function bigintJson(_key: string, value: unknown) {
-  return typeof value === "bigint" ? value.toString() : value;
 }

@@ -1,0 +1,128 @@
+/**
+ * `dinfer job post|get|finalize|expire` (and `job list|status`, offchain/cli/commands/job-views.ts):
+ * dApps post jobs and fetch verified results; keepers move a job whose window or deadline passed.
+ *
+ * `job post` checks on chain that the model takes jobs at this fee (offchain/cli/preflight.ts) and that
+ * the input fits the model's declared inputs (offchain/sdk/input-check.ts) before it escrows anything.
+ */
+import { readFileSync, writeFileSync } from "node:fs";
+
+import { Command, Option } from "commander";
+import type { PublicClient } from "viem";
+
+import { abiOf } from "../../chain/artifacts.js";
+import type { Deployment } from "../../chain/deployment.js";
+import { readJob } from "../../chain/jobs.js";
+import { decodeTensorBlob, encodeTensorBlob } from "../../codec/tensor.js";
+import { parseTokens } from "../../chain/format.js";
+import { imageToClsInput, imageToDetInput } from "../../sdk/image.js";
+import { checkInputFits, readModelInputs } from "../../sdk/input-check.js";
+import { postJob, waitForResult } from "../../sdk/jobs.js";
+import { reportProgress } from "../../sdk/progress.js";
+import { connect, connectReadOnly, parseId } from "../context.js";
+import { checkModelForJob } from "../preflight.js";
+import { addJobViewCommands } from "./job-views.js";
+
+export function addJobCommands(program: Command): void {
+  const job = program.command("job").description("dApps: post jobs and fetch verified results");
+  job
+    .command("post")
+    .description("post a job; --input is a tensor blob file, or an image (.png/.jpg) turned into the model's input")
+    .requiredOption("--model <id>", "registered model id")
+    .requiredOption("--input <file>", "tensor blob, or an image with --image det|cls")
+    .requiredOption("--fee <tokens>", "fee, escrowed")
+    .addOption(new Option("--image <kind>", "treat --input as an image for the PaddleOCR det or cls model").choices(["det", "cls"]))
+    .option("--upload <url>", "blob server for inputs over 4096 bytes (token in DINFER_UPLOAD_TOKEN)")
+    .option("--inline-output", "require the result inline (at most 4096 bytes, in the reveal's event)")
+    .option("--model-file <path>", "the model's .onnx file to check the input against (default: fetched from its registered uri)")
+    .option("--no-check", "post without checking the input against the model's declared inputs")
+    .option("--wait", "wait for the final result and print it")
+    .action(async (flags, cmd: Command) => {
+      const [modelId, fee] = [parseId(flags.model, "--model"), parseTokens(flags.fee, "--fee")];
+      const input = flags.image ? await imageBlob(flags.input, flags.image) : new Uint8Array(readFileSync(flags.input));
+      const token = process.env.DINFER_UPLOAD_TOKEN;
+      const { sender, deployment, publicClient } = await connect(cmd);
+      await checkModelForJob({ publicClient, registry: deployment.registry, modelId, fee });
+      if (flags.check) await checkPostInput({ publicClient, deployment, modelId, input, modelFile: flags.modelFile });
+      const posted = await postJob({
+        sender,
+        publicClient,
+        deployment,
+        modelId,
+        input,
+        fee,
+        upload: flags.upload ? { serverUrl: flags.upload, token: token ?? "" } : undefined,
+        inlineOutput: flags.inlineOutput === true,
+      });
+      console.log(`posted job ${posted.jobId} (input ${posted.inputHash}${flags.inlineOutput ? ", inline output required" : ""}, tx ${posted.txHash})`);
+      if (flags.wait) {
+        // Each stage on stderr as the chain shows it (stdout keeps the result).
+        const print = (line: string) => process.stderr.write(`job ${posted.jobId}: ${line}\n`);
+        const onRecord = reportProgress({ publicClient, verification: deployment.verification, print });
+        await printResult({ publicClient, market: deployment.market, jobId: posted.jobId, fromBlock: posted.blockNumber, onRecord });
+      }
+    });
+  job
+    .command("get <jobId>")
+    .description("fetch a job's output and verify it against the root on-chain")
+    .option("--wait", "wait until the job is final")
+    .option("--out <file>", "write the output tensor blob here")
+    .action(async (jobId: string, flags, cmd: Command) => {
+      const chain = await connectReadOnly(cmd);
+      await printResult({
+        publicClient: chain.publicClient,
+        market: chain.deployment.market,
+        jobId: BigInt(jobId),
+        until: flags.wait ? "final" : "revealed",
+        timeoutMs: flags.wait ? 600_000 : 1,
+        out: flags.out,
+      });
+    });
+
+  // Keepers: anyone may finalize a job after its window and expire one whose deadline passed.
+  for (const [name, verb] of [["finalize", "finalize a revealed job after its challenge window"], ["expire", "expire a job whose deadline passed (refund, penalty)"]] as const) {
+    job
+      .command(`${name} <jobId>`)
+      .description(`keepers: ${verb}`)
+      .action(async (jobId: string, _flags, cmd: Command) => {
+        const id = parseId(jobId, "jobId");
+        const { sender, deployment, publicClient } = await connect(cmd);
+        const record = await readJob({ client: publicClient, market: deployment.market, jobId: id });
+        const { hash } = await sender.send({ address: deployment.market, abi: abiOf("JobMarket"), functionName: name, args: [id, record.job] });
+        console.log(`job ${id} ${name === "finalize" ? "finalized" : "expired"} (tx ${hash})`);
+      });
+  }
+
+  addJobViewCommands(job);
+}
+
+export type CheckPostInputParameters = {
+  publicClient: PublicClient;
+  deployment: Deployment;
+  modelId: bigint;
+  input: Uint8Array;
+  /** A local copy of the model's .onnx file; else the registered URI is fetched. */
+  modelFile?: string;
+};
+
+/** `job post`'s check: the input fits the model's declared inputs, or a `JobInputError` says what to fix. */
+export async function checkPostInput({ publicClient, deployment, modelId, input, modelFile }: CheckPostInputParameters): Promise<void> {
+  const model = await readModelInputs({ publicClient, registry: deployment.registry, modelId, source: modelFile ? { modelFile } : {} });
+  checkInputFits({ input, model });
+}
+
+async function imageBlob(file: string, kind: "det" | "cls"): Promise<Uint8Array> {
+  const tensor = kind === "det" ? (await imageToDetInput(file)).tensor : await imageToClsInput(file);
+  return encodeTensorBlob([tensor]);
+}
+
+async function printResult(p: Parameters<typeof waitForResult>[0] & { out?: string }) {
+  const result = await waitForResult(p);
+  const tensors = decodeTensorBlob(result.output);
+  console.log(`job ${p.jobId}: ${result.final ? "final" : "revealed (challenge window open)"}, output root ${result.outputRoot} verified`);
+  for (const t of tensors) console.log(`  ${t.name}: ${t.dtype}[${t.dims.join(", ")}]`);
+  if (p.out) {
+    writeFileSync(p.out, result.output);
+    console.log(`wrote ${result.output.length} bytes to ${p.out}`);
+  }
+}

@@ -1,0 +1,138 @@
+/**
+ * `dinfer model check|register|update|show|activate|deactivate`: model owners. `check` runs offline
+ * (no chain, no key): every admission check of offchain/inference/admission.ts on an .onnx file.
+ */
+import { readFileSync } from "node:fs";
+
+import type { Command } from "commander";
+import type { Hex } from "viem";
+
+import { abiOf } from "../../chain/artifacts.js";
+import { formatTokens } from "../../chain/format.js";
+import { registeredModelId } from "../../chain/models.js";
+import { DinferError } from "../../errors.js";
+import { checkModelAdmission, formatFindings, ModelNotAdmittedError, parseToleranceFlag, parseTolerancePolicy } from "../../inference/admission.js";
+import { parseTokens } from "../../chain/format.js";
+import { bigintJson, connect, connectReadOnly, parseId } from "../context.js";
+
+export function addModelCommands(program: Command): void {
+  const model = program
+    .command("model")
+    .description("model owners: check, register and update models")
+    .addHelpText(
+      "after",
+      `
+What is frozen, and what is not:
+  per model   the file (modelHash), tolerance, runtime and the non-finite inputs opt-in: a model's results
+              are judged by them, so they never change (change them by registering a new model)
+  per job     the collateral and the protocol terms in force when the job was posted
+  changeable  uri, collateral and price floor (model update), active (model activate|deactivate), owner`,
+    );
+  model
+    .command("check <file>")
+    .description("run every admission check on an .onnx file, offline (no chain, no key); exit code 0 only when it can be registered")
+    .option("--tolerance <policy>", "the policy it would be registered with: allclose:<absTol>:<relTol> | argmax:<axis> | exact")
+    .option("--non-finite-inputs", "opt in to NaN and Inf in float inputs (frozen per model)")
+    .action(async (file: string, flags) => {
+      const report = await admitFile({ file, tolerance: flags.tolerance, nonFiniteInputs: flags.nonFiniteInputs === true });
+      console.log(formatFindings(report.findings));
+      console.log(report.admitted ? `${file}: can be registered (sha256 ${report.modelHash})` : `${file}: cannot be registered`);
+      if (!report.admitted) process.exitCode = 1;
+    });
+  model
+    .command("register")
+    .description("check an .onnx model (as model check does, refusing it on a failure), then register it; its sha256 is computed from the file")
+    .requiredOption("--file <path>", "the .onnx file")
+    .requiredOption("--uri <uri>", "where providers can fetch the file")
+    .requiredOption("--tolerance <policy>", "allclose:<absTol>:<relTol> | argmax:<axis> | exact (frozen)")
+    .requiredOption("--collateral <tokens>", "stake a provider locks per job")
+    .requiredOption("--price <tokens>", "lowest fee per job")
+    .option("--runtime <pin>", "runtime the outputs are pinned to (frozen)", "onnxruntime-node@1.30.0")
+    .option("--non-finite-inputs", "opt in to NaN and Inf in float inputs (frozen)")
+    .action(async (flags, cmd: Command) => {
+      const nonFiniteInputs = flags.nonFiniteInputs === true;
+      const report = await admitFile({ file: flags.file, tolerance: flags.tolerance, nonFiniteInputs });
+      console.log(formatFindings(report.findings));
+      if (!report.admitted) throw new ModelNotAdmittedError({ path: flags.file, failures: report.findings.filter((f) => f.status === "fail") });
+      const spec = {
+        modelHash: report.modelHash,
+        uri: flags.uri,
+        runtime: flags.runtime,
+        tolerance: parseToleranceFlag(flags.tolerance),
+        minCollateral: parseTokens(flags.collateral, "--collateral"),
+        priceFloor: parseTokens(flags.price, "--price"),
+        nonFiniteInputs,
+      };
+      const { sender, deployment } = await connect(cmd);
+      const { hash, receipt } = await sender.send({ address: deployment.registry, abi: abiOf("ModelRegistry"), functionName: "register", args: [spec] });
+      const id = registeredModelId(receipt.logs, deployment.registry);
+      console.log(`registered model ${id} (sha256 ${spec.modelHash}, tx ${hash})`);
+    });
+  model
+    .command("update <modelId>")
+    .description("model owners: change a model's uri, collateral or price floor (what is left out stays); the file, tolerance, runtime and non-finite opt-in are frozen")
+    .option("--uri <uri>", "where providers can fetch the file")
+    .option("--collateral <tokens>", "stake a provider locks per job, for jobs posted from now on")
+    .option("--price <tokens>", "lowest fee per job")
+    .action(async (modelId: string, flags, cmd: Command) => {
+      const id = parseId(modelId, "modelId");
+      if (flags.uri === undefined && flags.collateral === undefined && flags.price === undefined) {
+        throw new DinferError("model update: give at least one of --uri, --collateral, --price", { code: "NOTHING_TO_UPDATE" });
+      }
+      const { sender, deployment, publicClient } = await connect(cmd);
+      const current = (await publicClient.readContract({ address: deployment.registry, abi: abiOf("ModelRegistry"), functionName: "model", args: [id] })) as RegisteredModel;
+      const spec = {
+        modelHash: current.modelHash,
+        uri: flags.uri ?? current.uri,
+        runtime: current.runtime,
+        tolerance: current.tolerance,
+        minCollateral: flags.collateral === undefined ? current.minCollateral : parseTokens(flags.collateral, "--collateral"),
+        priceFloor: flags.price === undefined ? current.priceFloor : parseTokens(flags.price, "--price"),
+        nonFiniteInputs: current.nonFiniteInputs,
+      };
+      const { hash } = await sender.send({ address: deployment.registry, abi: abiOf("ModelRegistry"), functionName: "update", args: [id, spec] });
+      console.log(`updated model ${id}: uri ${spec.uri}, collateral ${formatTokens(spec.minCollateral)}, price floor ${formatTokens(spec.priceFloor)} (tx ${hash})`);
+    });
+  model
+    .command("show <modelId>")
+    .description("print a registered model's spec")
+    .action(async (modelId: string, _flags, cmd: Command) => {
+      const id = parseId(modelId, "modelId");
+      const chain = await connectReadOnly(cmd);
+      const spec = await chain.publicClient.readContract({ address: chain.deployment.registry, abi: abiOf("ModelRegistry"), functionName: "model", args: [id] });
+      console.log(JSON.stringify(spec, bigintJson, 2));
+    });
+  for (const [name, active] of [["activate", true], ["deactivate", false]] as const) {
+    model
+      .command(`${name} <modelId>`)
+      .description(`model owners: ${active ? "accept" : "refuse"} new jobs for the model (posted jobs are not affected)`)
+      .action(async (modelId: string, _flags, cmd: Command) => {
+        const id = parseId(modelId, "modelId");
+        const { sender, deployment } = await connect(cmd);
+        const { hash } = await sender.send({ address: deployment.registry, abi: abiOf("ModelRegistry"), functionName: "setActive", args: [id, active] });
+        console.log(`model ${modelId} ${active ? "activated" : "deactivated"} (tx ${hash})`);
+      });
+  }
+}
+
+/** A registered model as `ModelRegistry.model` returns it. */
+type RegisteredModel = {
+  modelHash: Hex;
+  uri: string;
+  runtime: string;
+  tolerance: { kind: number; axis: number; absTolE12: bigint; relTolE12: bigint };
+  minCollateral: bigint;
+  priceFloor: bigint;
+  nonFiniteInputs: boolean;
+};
+
+/** Reads an .onnx file and runs every admission check on it (offchain/inference/admission.ts). */
+async function admitFile({ file, tolerance, nonFiniteInputs }: { file: string; tolerance?: string; nonFiniteInputs: boolean }) {
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(readFileSync(file));
+  } catch (cause) {
+    throw new DinferError(`cannot read ${file}: ${cause instanceof Error ? cause.message : String(cause)}`, { code: "MODEL_READ", cause });
+  }
+  return checkModelAdmission({ bytes, tolerance: tolerance === undefined ? undefined : parseTolerancePolicy(tolerance), nonFiniteInputs });
+}
