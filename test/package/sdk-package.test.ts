@@ -21,6 +21,7 @@ import { buildSdk, type ImportGraph } from "../../packages/sdk/build.js";
 import { abiOf } from "../../offchain/chain/artifacts.js";
 import { JobStatus, readJob } from "../../offchain/chain/jobs.js";
 import { blobId, encodeTensorBlob, tensorFromArray } from "../../offchain/codec/tensor.js";
+import { DEVNET_PRICE_FLOOR } from "../../offchain/devnet/devnet.js";
 import { startLocalNetwork, type LocalNetwork } from "../helpers/network.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -183,6 +184,7 @@ describe("@dinfer/sdk packed, installed into an empty project and used against a
     const record = await readJob({ client: net.publicClient, market: net.deployment.market, jobId: BigInt(postedLine[1]!) });
     assert.equal(record.job.status, JobStatus.Posted);
     assert.equal(record.job.fee, BigInt(postedLine[2]!));
+    assert.equal(record.job.fee, DEVNET_PRICE_FLOOR, "without a fee, the model's price floor is paid (the README's 1000000000000000000 wei)");
     assert.equal(getAddress(record.job.poster), getAddress(net.addresses.dapp));
   });
 
