@@ -40,7 +40,6 @@ import {
 } from "viem";
 
 import { DinferError, NonRetryableError, RetryableError } from "../errors.js";
-import { silentLogger, type Logger } from "../log.js";
 import {
   backoffDelay,
   ChainTransportError,
@@ -99,11 +98,22 @@ export type SenderStats = {
   feesWei: bigint;
 };
 
+/**
+ * Where the sender logs (one record an object, `msg` inside): pino's `Logger` (offchain/log.ts) fits.
+ * Kept this narrow so the SDK package (packages/sdk) signs without pino.
+ */
+export type SenderLogger = {
+  info: (record: Record<string, unknown>) => void;
+  warn: (record: Record<string, unknown>) => void;
+};
+
+const SILENT_LOGGER: SenderLogger = { info: () => {}, warn: () => {} };
+
 export type TxSenderParameters = {
   publicClient: PublicClient;
   /** Its account must be local (signs in process): the sender signs once and may broadcast again. */
   walletClient: WalletClient<Transport, Chain | undefined, Account>;
-  logger?: Logger;
+  logger?: SenderLogger;
   /** Retry policy for every RPC step. */
   retry?: Omit<RetryOptions, "signal">;
   receiptTimeoutMs?: number;
@@ -151,7 +161,7 @@ export class TxSender {
   readonly #public: PublicClient;
   readonly #account: LocalAccount;
   readonly #chainId: number | undefined;
-  readonly #log: Logger;
+  readonly #log: SenderLogger;
   readonly #retries: number;
   readonly #baseDelayMs: number;
   readonly #maxDelayMs: number;
@@ -180,7 +190,7 @@ export class TxSender {
   constructor({
     publicClient,
     walletClient,
-    logger = silentLogger(),
+    logger = SILENT_LOGGER,
     retry: { retries = 5, baseDelayMs = 200, maxDelayMs = 5_000 } = {},
     receiptTimeoutMs = 120_000,
     receiptPollingIntervalMs = 250,

@@ -10,8 +10,11 @@
  *   ratio (width at most 192), (x/255 - 0.5) / 0.5, zero-padded on the right to 192; output
  *   `[N, 2]` softmax over the labels 0 and 180 degrees.
  * Resizing uses bilinear interpolation, like OpenCV's default. Alpha is flattened onto white.
+ *
+ * sharp is loaded on the first image read, not with this module: the SDK package (packages/sdk)
+ * has it as an optional peer, and a dApp that posts tensors never needs it.
  */
-import sharp from "sharp";
+import type { Sharp, SharpOptions } from "sharp";
 
 import { tensorFromArray, tensorToArray, type Tensor } from "../codec/tensor.js";
 import { NonRetryableError } from "../errors.js";
@@ -216,8 +219,25 @@ export function roundHalfEven(value: number): number {
   return floor % 2 === 0 ? floor : floor + 1;
 }
 
+type SharpFactory = (input: string | Buffer, options?: SharpOptions) => Sharp;
+
+let sharpLoaded: Promise<SharpFactory> | undefined;
+
+/** sharp, imported once; its absence is an `ImageError` that says how to install it. */
+function loadSharp(): Promise<SharpFactory> {
+  sharpLoaded ??= import("sharp").then(
+    (module) => module.default as SharpFactory,
+    (cause: unknown) => {
+      sharpLoaded = undefined;
+      throw new ImageError("reading images needs sharp, which is not installed: `npm install sharp@0.34.5` (or post tensors: { tensors } or { blob })", { cause });
+    },
+  );
+  return sharpLoaded;
+}
+
 /** The stored pixel size of the image (EXIF orientation is not applied). */
 async function imageSize(source: ImageSource): Promise<{ width: number; height: number }> {
+  const sharp = await loadSharp();
   try {
     const { width, height } = await sharp(toSharpInput(source)).metadata();
     if (!width || !height) throw new Error("no dimensions");
@@ -229,6 +249,7 @@ async function imageSize(source: ImageSource): Promise<{ width: number; height: 
 
 /** Raw 8-bit RGB, exactly `width` x `height`, alpha flattened onto white. */
 async function decodeResized(source: ImageSource, width: number, height: number): Promise<Uint8Array> {
+  const sharp = await loadSharp();
   try {
     const { data, info } = await sharp(toSharpInput(source))
       .flatten({ background: "#ffffff" })

@@ -1,0 +1,109 @@
+/**
+ * The public entry of the `@dinfer/sdk` package (packages/sdk, built by `npm run build:sdk`): what a
+ * dApp imports to post inference jobs, wait for their verified results and build or read the tensor
+ * blobs they carry. Inside this repository, import the modules themselves; this file exists only so
+ * the package has one front door, and what it names is the package's whole public surface.
+ *
+ * Nothing here may reach a daemon, the CLI, onnxruntime or a logger (packages/sdk/build.ts checks
+ * the compiled import graph): the package depends on viem
+ * and hash-wasm only, with sharp an optional peer for the image helpers.
+ */
+
+// The client: post, wait, fetch, read.
+export {
+  checkedFee,
+  createDinferClient,
+  jobInputBlob,
+  type CheckedFeeParameters,
+  type ClientJobResult,
+  type ClientPostJobParameters,
+  type ClientPostJobReturnType,
+  type ClientWaitForResultOptions,
+  type CreateDinferClientParameters,
+  type DinferClient,
+  type JobInput,
+} from "./client.js";
+export { connectDinfer, type ConnectDinferParameters, type ConnectDinferReturnType } from "./connect.js";
+
+// The client's building blocks.
+export {
+  fetchOutput,
+  INLINE_INPUT_MAX,
+  postedJobId,
+  postJob,
+  waitForResult,
+  type JobResult,
+  type PostJobParameters,
+  type PostJobReturnType,
+  type WaitForResultParameters,
+} from "./jobs.js";
+export { uploadBlob, type UploadBlobParameters, type UploadBlobReturnType } from "../storage/upload.js";
+
+// The input check a post makes (from the registry's record of the model and its ONNX file).
+export {
+  checkInputFits,
+  describeInputs,
+  JobInputError,
+  MAX_MODEL_BYTES,
+  ModelUnavailableError,
+  readModelInputs,
+  type CheckInputFitsParameters,
+  type ModelInputs,
+  type ModelSource,
+  type ReadModelInputsParameters,
+} from "./input-check.js";
+
+// A dApp's view of its jobs.
+export { accountHistory, jobVerification, listJobs, type AccountHistory, type HistoryEntry, type JobVerification, type ListJobsParameters } from "./activity.js";
+export { JobProgress, reportProgress, type JobProgressUpdate, type ReportProgressParameters } from "./progress.js";
+
+// Images for the PaddleOCR models (needs sharp) and readers for their outputs.
+export {
+  CLS_LABELS,
+  DET_MEAN_BGR,
+  DET_STD_BGR,
+  ImageError,
+  imageToClsInput,
+  imageToDetInput,
+  readClsOutput,
+  readDetOutput,
+  type ClsLabel,
+  type ClsPrediction,
+  type DetMapStats,
+  type ImageSource,
+  type ImageToClsInputParameters,
+  type ImageToDetInputParameters,
+  type ImageToDetInputReturnType,
+  type ReadDetOutputParameters,
+} from "./image.js";
+
+// DTN1 tensor blobs (docs/PROTOCOL.md section 5) and the output root.
+export {
+  blobId,
+  decodeTensorBlob,
+  DTYPES,
+  encodeTensorBlob,
+  tensorFromArray,
+  tensorToArray,
+  validateTensor,
+  type DecodeTensorBlobOptions,
+  type DType,
+  type EncodeTensorBlobOptions,
+  type ElementFor,
+  type Tensor,
+  type TensorFromArrayParameters,
+  type TypedArrayFor,
+} from "../codec/tensor.js";
+export { outputRoot } from "../codec/merkle.js";
+
+// The chain: addresses, ABIs, job state, terms, the transaction sender.
+export { abiOf, type ContractName } from "../chain/artifacts.js";
+export { loadDeployment, parseDeployment, type Deployment, type LoadDeploymentParameters } from "../chain/deployment.js";
+export { JobStatus, readJob, type Job, type JobRecord, type ReadJobParameters } from "../chain/jobs.js";
+export { TxSender, type SenderLogger, type SendParameters, type SendReturnType, type TxSenderParameters } from "../chain/sender.js";
+export { TermsReader, type MarketTerms, type Terms, type VerificationTerms } from "../chain/terms.js";
+export { formatTokens, JOB_STATUS_NAMES, TOKEN_DECIMALS, TOKEN_SYMBOL } from "../chain/format.js";
+
+// Errors: every one the SDK throws on purpose extends DinferError and carries a stable `code`.
+export { CodecError, DinferError, NonRetryableError, RetryableError } from "../errors.js";
+export { ContractRevertError, NodeRejectedError } from "../chain/errors.js";
