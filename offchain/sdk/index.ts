@@ -97,7 +97,17 @@ export {
 export { outputRoot } from "../codec/merkle.js";
 
 // The chain: addresses, ABIs, job state, terms, the transaction sender.
-export { abiOf, type ContractName } from "../chain/artifacts.js";
+export {
+  dinferTestTokenAbi,
+  jobMarketAbi,
+  modelRegistryAbi,
+  protocolAbis,
+  protocolTermsAbi,
+  stakingAbi,
+  verificationAbi,
+  type ContractName,
+} from "../chain/abis.js";
+export { abiOf } from "../chain/artifacts.js";
 export { loadDeployment, parseDeployment, type Deployment, type LoadDeploymentParameters } from "../chain/deployment.js";
 export { JobStatus, readJob, type Job, type JobRecord, type ReadJobParameters } from "../chain/jobs.js";
 export { TxSender, type SenderLogger, type SendParameters, type SendReturnType, type TxSenderParameters } from "../chain/sender.js";

@@ -1,15 +1,13 @@
 /**
  * Builds `@dinfer/sdk` (`npm run build:sdk`): compiles offchain/sdk/index.ts and exactly the modules
- * it imports into packages/sdk/dist (JavaScript and .d.ts), copies the protocol contracts' ABIs the
- * chain helpers read (`abiOf`) into packages/sdk/artifacts, then checks what the compiled code
- * imports: only the package's own dependencies (viem, hash-wasm), its optional peer (sharp) and
- * Node's built-ins, and no daemon, CLI, onnxruntime or logger module. The versions it depends on
- * must be the root package's, so the package runs what the repository's tests ran.
- *
- * `npx hardhat build` first: the ABIs come from artifacts/.
+ * it imports into packages/sdk/dist (JavaScript and .d.ts), the contracts' ABIs included (compiled from
+ * offchain/chain/abis.ts, nothing read at run time), then checks what the compiled code imports:
+ * only the package's own dependencies (viem, hash-wasm), its optional peer (sharp) and Node's built-ins,
+ * and no daemon, CLI, onnxruntime or logger module. The versions it depends on must be the root
+ * package's, so the package runs what the repository's tests ran.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -17,8 +15,6 @@ const PACKAGE_DIR = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(PACKAGE_DIR, "../..");
 export const DIST = path.join(PACKAGE_DIR, "dist");
 export const ENTRY = path.join(DIST, "sdk", "index.js");
-/** The contracts whose ABIs `abiOf` (offchain/chain/artifacts.ts) reads, relative to the package root. */
-const CONTRACTS = ["JobMarket", "Staking", "ModelRegistry", "Verification", "ProtocolTerms", "DinferTestToken"] as const;
 /** Folders of offchain/ that a dApp's package must never carry. */
 const FORBIDDEN_FOLDERS = ["cli", "daemon", "devnet", "provider", "verifier", "threads", "state", "config"];
 const FORBIDDEN_MODULES = ["log.js", "inference/session.js", "inference/runner.js", "inference/worker.js", "storage/server.js"];
@@ -41,28 +37,15 @@ export type ImportGraph = {
 
 const IMPORT_PATTERN = /^\s*(?:import|export)\s[^;]*?\sfrom\s+"([^"]+)"|^\s*import\s+"([^"]+)"|\bimport\("([^"]+)"\)/gm;
 
-/** Compiles, copies the ABIs, checks the result; throws naming the first problem. */
+/** Compiles, checks the result; throws naming the first problem. */
 export function buildSdk(): ImportGraph {
   rmSync(DIST, { recursive: true, force: true });
-  rmSync(path.join(PACKAGE_DIR, "artifacts"), { recursive: true, force: true });
   const tsc = path.join(ROOT, "node_modules", "typescript", "bin", "tsc");
   execFileSync(process.execPath, [tsc, "-p", path.join(PACKAGE_DIR, "tsconfig.json")], { stdio: "inherit" });
-  copyAbis();
   checkVersions();
   const graph = importGraph();
   checkGraph(graph);
   return graph;
-}
-
-function copyAbis(): void {
-  for (const name of CONTRACTS) {
-    const from = path.join(ROOT, "artifacts", "contracts", `${name}.sol`, `${name}.json`);
-    if (!existsSync(from)) throw new Error(`${path.relative(ROOT, from)} is missing: run \`npx hardhat build\` first`);
-    const to = path.join(PACKAGE_DIR, "artifacts", "contracts", `${name}.sol`, `${name}.json`);
-    mkdirSync(path.dirname(to), { recursive: true });
-    const { contractName, abi } = JSON.parse(readFileSync(from, "utf8")) as { contractName: string; abi: unknown };
-    writeFileSync(to, `${JSON.stringify({ contractName, abi })}\n`);
-  }
 }
 
 /** The package's dependencies must be pinned to the root's versions. */

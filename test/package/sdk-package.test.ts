@@ -15,10 +15,10 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
-import { decodeEventLog, getAddress, type Hex } from "viem";
+import { decodeEventLog, getAddress, parseEventLogs, type Hex } from "viem";
 
 import { buildSdk, type ImportGraph } from "../../packages/sdk/build.js";
-import { abiOf } from "../../offchain/chain/artifacts.js";
+import { jobMarketAbi } from "../../offchain/chain/abis.js";
 import { JobStatus, readJob } from "../../offchain/chain/jobs.js";
 import { blobId, encodeTensorBlob, tensorFromArray } from "../../offchain/codec/tensor.js";
 import { DEVNET_PRICE_FLOOR } from "../../offchain/devnet/devnet.js";
@@ -140,12 +140,10 @@ describe("@dinfer/sdk packed, installed into an empty project and used against a
     assert.equal(seen.receiptJobId, seen.jobId);
     assert.equal(seen.receiptStatus, "success");
     const receipt = await net.publicClient.getTransactionReceipt({ hash: seen.txHash });
-    const posted = receipt.logs
-      .filter((log) => getAddress(log.address) === getAddress(net.deployment.market))
-      .map((log) => decodeEventLog({ abi: abiOf("JobMarket"), data: log.data, topics: log.topics as [Hex, ...Hex[]] }))
-      .filter((event) => event.eventName === "JobPosted");
+    const marketLogs = receipt.logs.filter((log) => getAddress(log.address) === getAddress(net.deployment.market));
+    const posted = parseEventLogs({ abi: jobMarketAbi, logs: marketLogs, eventName: "JobPosted" });
     assert.equal(posted.length, 1);
-    const args = posted[0]!.args as unknown as { jobId: bigint; modelId: bigint; poster: string; inputURI: string; fee: bigint };
+    const args = posted[0]!.args;
     assert.equal(args.jobId, jobId);
     assert.equal(args.modelId, BigInt(net.modelIds.cls));
     assert.equal(getAddress(args.poster), getAddress(net.addresses.dapp));
@@ -255,7 +253,7 @@ describe("@dinfer/sdk packed, installed into an empty project and used against a
 /** A market log's event name, or undefined for one the ABI does not know. */
 function decodeName(log: { data: Hex; topics: readonly Hex[] }): string | undefined {
   try {
-    return decodeEventLog({ abi: abiOf("JobMarket"), data: log.data, topics: log.topics as [Hex, ...Hex[]] }).eventName;
+    return decodeEventLog({ abi: jobMarketAbi, data: log.data, topics: log.topics as [Hex, ...Hex[]] }).eventName;
   } catch {
     return undefined;
   }
