@@ -13,14 +13,16 @@ import { fileURLToPath } from "node:url";
 
 export const ABIS_PATH: string = fileURLToPath(new URL("../offchain/chain/abis.ts", import.meta.url));
 
-/** The contracts the off-chain code calls, each with the name of its exported constant. */
+/** The contracts the off-chain code calls, each with the name of its exported constant and its source under contracts/. */
 export const GENERATED_CONTRACTS = [
-  { name: "JobMarket", constant: "jobMarketAbi" },
-  { name: "Staking", constant: "stakingAbi" },
-  { name: "Verification", constant: "verificationAbi" },
-  { name: "ModelRegistry", constant: "modelRegistryAbi" },
-  { name: "ProtocolTerms", constant: "protocolTermsAbi" },
-  { name: "DinferTestToken", constant: "dinferTestTokenAbi" },
+  { name: "JobMarket", constant: "jobMarketAbi", source: "JobMarket.sol" },
+  { name: "Staking", constant: "stakingAbi", source: "Staking.sol" },
+  { name: "Verification", constant: "verificationAbi", source: "Verification.sol" },
+  { name: "ModelRegistry", constant: "modelRegistryAbi", source: "ModelRegistry.sol" },
+  { name: "ProtocolTerms", constant: "protocolTermsAbi", source: "ProtocolTerms.sol" },
+  { name: "DinferTestToken", constant: "dinferTestTokenAbi", source: "DinferTestToken.sol" },
+  // withdraw() and credits() of both JobMarket and Verification, for code that serves either.
+  { name: "IPullPayments", constant: "pullPaymentsAbi", source: "interfaces/IPullPayments.sol" },
 ] as const;
 
 export const REGENERATE_COMMAND = "npm run gen:abis";
@@ -30,8 +32,8 @@ export type ArtifactAbis = Record<string, readonly unknown[]>;
 /** The ABIs from the Hardhat build; a missing artifact says how to build it. */
 export function readArtifactAbis(): ArtifactAbis {
   const abis: ArtifactAbis = {};
-  for (const { name } of GENERATED_CONTRACTS) {
-    const file = fileURLToPath(new URL(`../artifacts/contracts/${name}.sol/${name}.json`, import.meta.url));
+  for (const { name, source } of GENERATED_CONTRACTS) {
+    const file = fileURLToPath(new URL(`../artifacts/contracts/${source}/${name}.json`, import.meta.url));
     let text: string;
     try {
       text = readFileSync(file, "utf8");
@@ -70,10 +72,10 @@ export function renderAbis(abis: ArtifactAbis): string {
     `// test/offchain/abis.test.ts fails if this file differs from what the artifacts give: run \`${REGENERATE_COMMAND}\`.`,
     "",
   ];
-  for (const { name, constant } of GENERATED_CONTRACTS) {
+  for (const { name, constant, source } of GENERATED_CONTRACTS) {
     const abi = abis[name];
     if (abi === undefined) throw new Error(`no ABI for ${name}`);
-    out.push(`/** contracts/${name}.sol */`, `export const ${constant} = [`, ...abi.map((item) => `  ${literal(item)},`), "] as const;", "");
+    out.push(`/** contracts/${source} */`, `export const ${constant} = [`, ...abi.map((item) => `  ${literal(item)},`), "] as const;", "");
   }
   out.push(
     "/** Every generated ABI by contract name. */",

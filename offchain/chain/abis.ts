@@ -357,6 +357,14 @@ export const dinferTestTokenAbi = [
   { type: "function", name: "transferFrom", inputs: [{ type: "address", name: "from", internalType: "address" }, { type: "address", name: "to", internalType: "address" }, { type: "uint256", name: "value", internalType: "uint256" }], outputs: [{ type: "bool", name: "", internalType: "bool" }], stateMutability: "nonpayable" },
 ] as const;
 
+/** contracts/interfaces/IPullPayments.sol */
+export const pullPaymentsAbi = [
+  { type: "event", name: "Credited", anonymous: false, inputs: [{ type: "address", name: "account", indexed: true, internalType: "address" }, { type: "uint256", name: "amount", indexed: false, internalType: "uint256" }] },
+  { type: "event", name: "Withdrawal", anonymous: false, inputs: [{ type: "address", name: "account", indexed: true, internalType: "address" }, { type: "uint256", name: "amount", indexed: false, internalType: "uint256" }] },
+  { type: "function", name: "credits", inputs: [{ type: "address", name: "account", internalType: "address" }], outputs: [{ type: "uint256", name: "", internalType: "uint256" }], stateMutability: "view" },
+  { type: "function", name: "withdraw", inputs: [], outputs: [{ type: "uint256", name: "amount", internalType: "uint256" }], stateMutability: "nonpayable" },
+] as const;
+
 /** Every generated ABI by contract name. */
 export const protocolAbis = {
   JobMarket: jobMarketAbi,
@@ -365,6 +373,7 @@ export const protocolAbis = {
   ModelRegistry: modelRegistryAbi,
   ProtocolTerms: protocolTermsAbi,
   DinferTestToken: dinferTestTokenAbi,
+  IPullPayments: pullPaymentsAbi,
 } as const;
 
 export type ContractName = keyof typeof protocolAbis;

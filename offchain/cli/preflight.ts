@@ -6,7 +6,7 @@
  */
 import type { Address, PublicClient } from "viem";
 
-import { abiOf } from "../chain/artifacts.js";
+import { modelRegistryAbi } from "../chain/abis.js";
 import { describeRevert } from "../chain/revert-messages.js";
 import { NonRetryableError } from "../errors.js";
 
@@ -20,8 +20,8 @@ export type CheckModelForJobParameters = {
 /** Throws a `NonRetryableError` naming the problem and the remedy; returns the model's price floor otherwise. */
 export async function checkModelForJob({ publicClient, registry, modelId, fee }: CheckModelForJobParameters): Promise<bigint> {
   const [count, terms] = (await Promise.all([
-    publicClient.readContract({ address: registry, abi: abiOf("ModelRegistry"), functionName: "modelCount" }),
-    publicClient.readContract({ address: registry, abi: abiOf("ModelRegistry"), functionName: "terms", args: [modelId] }),
+    publicClient.readContract({ address: registry, abi: modelRegistryAbi, functionName: "modelCount" }),
+    publicClient.readContract({ address: registry, abi: modelRegistryAbi, functionName: "terms", args: [modelId] }),
   ])) as [bigint, readonly [boolean, bigint, bigint]];
   const [active, priceFloor] = terms;
   if (modelId === 0n || modelId > count) {

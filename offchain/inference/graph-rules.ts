@@ -177,11 +177,6 @@ function floatTypeOf(info: OnnxValueInfo): string | undefined {
   return ONNX_FLOAT_TYPES.has(info.type.elemType) ? onnxDataTypeName(info.type.elemType) : undefined;
 }
 
-function collectGraphs(graph: OnnxGraph, into: OnnxGraph[]): void {
-  into.push(graph);
-  for (const node of graph.nodes) for (const attribute of node.attributes) for (const sub of attribute.graphs) collectGraphs(sub, into);
-}
-
 /** Each local function's nodes, by node (subgraph nodes inside a function included). */
 function functionsByNode(model: OnnxModel): Map<OnnxGraphNode, OnnxGraphNode[]> {
   const byNode = new Map<OnnxGraphNode, OnnxGraphNode[]>();

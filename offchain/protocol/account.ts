@@ -5,7 +5,7 @@
  */
 import type { Address, PublicClient } from "viem";
 
-import { abiOf } from "../chain/artifacts.js";
+import { dinferTestTokenAbi, jobMarketAbi, stakingAbi } from "../chain/abis.js";
 import type { Deployment } from "../chain/deployment.js";
 import { formatTokens, formatWhen } from "../chain/format.js";
 import { NonRetryableError } from "../errors.js";
@@ -59,9 +59,9 @@ export async function readAccountStatus({
   address: Address;
 }): Promise<AccountStatus> {
   const [account, credits, wallet] = await Promise.all([
-    publicClient.readContract({ address: deployment.staking, abi: abiOf("Staking"), functionName: "account", args: [address] }),
-    publicClient.readContract({ address: deployment.market, abi: abiOf("JobMarket"), functionName: "credits", args: [address] }),
-    publicClient.readContract({ address: deployment.token, abi: abiOf("DinferTestToken"), functionName: "balanceOf", args: [address] }),
+    publicClient.readContract({ address: deployment.staking, abi: stakingAbi, functionName: "account", args: [address] }),
+    publicClient.readContract({ address: deployment.market, abi: jobMarketAbi, functionName: "credits", args: [address] }),
+    publicClient.readContract({ address: deployment.token, abi: dinferTestTokenAbi, functionName: "balanceOf", args: [address] }),
   ]);
   const a = account as {
     stake: bigint;
@@ -109,12 +109,10 @@ export async function readStakingState({
   deployment: Deployment;
   address: Address;
 }): Promise<StakingState> {
-  const read = (functionName: string, args: readonly unknown[] = []) =>
-    publicClient.readContract({ address: deployment.staking, abi: abiOf("Staking"), functionName, args });
-  const [account, params] = (await Promise.all([read("account", [address]), read("params")])) as [
-    { stake: bigint; locked: bigint; unbonding: bigint; unbondingEnd: bigint; roles: number; inVerifierSet: boolean },
-    { unbondingPeriod: bigint | number; minVerifierStake: bigint },
-  ];
+  const [account, params] = await Promise.all([
+    publicClient.readContract({ address: deployment.staking, abi: stakingAbi, functionName: "account", args: [address] }),
+    publicClient.readContract({ address: deployment.staking, abi: stakingAbi, functionName: "params" }),
+  ]);
   return {
     stake: account.stake,
     locked: account.locked,

@@ -10,7 +10,7 @@
  */
 import { getAbiItem, type AbiEvent, type Address, type PublicClient } from "viem";
 
-import { abiOf } from "../chain/artifacts.js";
+import { jobMarketAbi } from "../chain/abis.js";
 import type { CursorStore } from "../chain/poller.js";
 import type { Logger } from "../log.js";
 
@@ -64,7 +64,7 @@ export async function catchUpModels({
     from = from > span ? from - span : 0n;
     if ((await publicClient.getBlock({ blockNumber: from })).timestamp < cutoff) break;
   }
-  const event = getAbiItem({ abi: abiOf("JobMarket"), name: "JobPosted" }) as AbiEvent;
+  const event = getAbiItem({ abi: jobMarketAbi, name: "JobPosted" }) as AbiEvent;
   let added = 0;
   for (let start = from; start <= cursor.block; start += span) {
     const end = start + span - 1n < cursor.block ? start + span - 1n : cursor.block;

@@ -6,7 +6,7 @@
  */
 import type { Address, PublicClient } from "viem";
 
-import { abiOf } from "../chain/artifacts.js";
+import { jobMarketAbi } from "../chain/abis.js";
 import { formatTokens } from "../chain/format.js";
 import type { TxSender } from "../chain/sender.js";
 import { DinferError } from "../errors.js";
@@ -73,14 +73,14 @@ export class Earnings {
     this.#readAt = this.#now();
     let credits: bigint;
     try {
-      credits = (await publicClient.readContract({ address: market, abi: abiOf("JobMarket"), functionName: "credits", args: [account] })) as bigint;
+      credits = await publicClient.readContract({ address: market, abi: jobMarketAbi, functionName: "credits", args: [account] });
     } catch (error) {
       this.#mayHaveGrown = true;
       throw error;
     }
     if (credits === 0n || credits < withdrawMin) return;
     this.#withdrewAt = this.#now();
-    const { hash, fee } = await sender.send({ address: market, abi: abiOf("JobMarket"), functionName: "withdraw", args: [] });
+    const { hash, fee } = await sender.send({ address: market, abi: jobMarketAbi, functionName: "withdraw", args: [] });
     metrics.earnings.inc(Number(credits));
     metrics.gas.inc(Number(fee));
     log.info({ msg: "earnings withdrawn", amount: credits.toString(), amount_tokens: formatTokens(credits), tx_hash: hash });

@@ -5,7 +5,7 @@
  */
 import type { Address, PublicClient } from "viem";
 
-import { abiOf } from "../chain/artifacts.js";
+import { stakingAbi } from "../chain/abis.js";
 
 export type StakeLedgerParameters = { publicClient: PublicClient; staking: Address; account: Address };
 
@@ -48,7 +48,7 @@ export class StakeLedger {
   available(head: bigint): Promise<bigint> {
     if (this.#read?.head !== head) {
       const { publicClient, staking, account } = this.#p;
-      const value = publicClient.readContract({ address: staking, abi: abiOf("Staking"), functionName: "availableStake", args: [account], blockNumber: head }) as Promise<bigint>;
+      const value = publicClient.readContract({ address: staking, abi: stakingAbi, functionName: "availableStake", args: [account], blockNumber: head });
       this.#read = { head, value };
       value.catch(() => {
         if (this.#read?.value === value) this.#read = undefined;

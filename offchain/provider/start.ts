@@ -3,12 +3,10 @@
  * journal, blob store and server, models checked against the registry, inference threads, metrics,
  * the log poller and the tick loop. Shutdown finishes the steps in progress, then closes everything.
  */
-import path from "node:path";
-
 import * as ort from "onnxruntime-node";
 import { getAbiItem, type AbiEvent, type Hex, type PublicClient } from "viem";
 
-import { abiOf } from "../chain/artifacts.js";
+import { jobMarketAbi, modelRegistryAbi } from "../chain/abis.js";
 import type { Deployment } from "../chain/deployment.js";
 import { LogPoller } from "../chain/poller.js";
 import { TxSender } from "../chain/sender.js";
@@ -79,7 +77,7 @@ export async function runWorker({ options, log, signal, env = process.env, onRea
     });
     const { market } = await worker.init();
 
-    const posted = getAbiItem({ abi: abiOf("JobMarket"), name: "JobPosted" }) as AbiEvent;
+    const posted = getAbiItem({ abi: jobMarketAbi, name: "JobPosted" }) as AbiEvent;
     const cursorName = `provider-${deployment.market.toLowerCase()}`;
     const cursors = journalCursorStore(journal);
     await catchUpModels({
@@ -185,7 +183,7 @@ async function prepareModel({
 }): Promise<LoadedModel> {
   const registered = (await publicClient.readContract({
     address: deployment.registry,
-    abi: abiOf("ModelRegistry"),
+    abi: modelRegistryAbi,
     functionName: "model",
     args: [BigInt(served.modelId)],
   })) as { modelHash: Hex; active: boolean; nonFiniteInputs: boolean };

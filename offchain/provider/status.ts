@@ -5,7 +5,7 @@
  */
 import type { Address, PublicClient } from "viem";
 
-import { abiOf } from "../chain/artifacts.js";
+import { stakingAbi } from "../chain/abis.js";
 import { formatTokens, formatUptime } from "../chain/format.js";
 import { startStatusLine } from "../daemon/status.js";
 import type { Logger } from "../log.js";
@@ -50,7 +50,7 @@ export type StartWorkerStatusParameters = {
 
 /** Logs `formatWorkerStatus` every `intervalMs` while the worker runs no job step (offchain/daemon/status.ts); returns the stop function. */
 export function startWorkerStatus({ daemon, publicClient, staking, account, intervalMs, log, now }: StartWorkerStatusParameters): () => void {
-  const contract = { address: staking, abi: abiOf("Staking") };
+  const contract = { address: staking, abi: stakingAbi };
   return startStatusLine({
     busy: () => daemon.busy,
     intervalMs,
@@ -58,8 +58,8 @@ export function startWorkerStatus({ daemon, publicClient, staking, account, inte
     now,
     read: async (uptimeS) => {
       const [state, free] = await Promise.all([
-        publicClient.readContract({ ...contract, functionName: "account", args: [account] }) as Promise<{ stake: bigint }>,
-        publicClient.readContract({ ...contract, functionName: "availableStake", args: [account] }) as Promise<bigint>,
+        publicClient.readContract({ ...contract, functionName: "account", args: [account] }),
+        publicClient.readContract({ ...contract, functionName: "availableStake", args: [account] }),
       ]);
       const status: WorkerStatus = { ...daemon.activity(), stake: state.stake, free, uptimeS };
       return {

@@ -29,7 +29,7 @@ import type { Address, Hex, PublicClient, TransactionReceipt } from "viem";
 
 import { commitment, deriveSalt } from "../codec/commitment.js";
 import { decodeTensorBlob } from "../codec/tensor.js";
-import { abiOf } from "../chain/artifacts.js";
+import { jobMarketAbi } from "../chain/abis.js";
 import { formatTokens } from "../chain/format.js";
 import type { Deployment } from "../chain/deployment.js";
 import { ContractRevertError } from "../chain/errors.js";
@@ -461,7 +461,7 @@ export class ProviderWorker {
         return;
       }
       const claimed = await this.act(jobId, "claim", (onSent) =>
-        this.p.sender.send({ address: this.p.deployment.market, abi: abiOf("JobMarket"), functionName: "claim", args: [jobId, job], onSent }),
+        this.p.sender.send({ address: this.p.deployment.market, abi: jobMarketAbi, functionName: "claim", args: [jobId, job], onSent }),
       );
       if (!claimed) {
         this.inputs.delete(jobId);
@@ -489,7 +489,7 @@ export class ProviderWorker {
     const committed = await this.act(jobId, "claimAndCommit", (onSent) =>
       this.p.sender.send({
         address: this.p.deployment.market,
-        abi: abiOf("JobMarket"),
+        abi: jobMarketAbi,
         functionName: "claimAndCommit",
         args: [jobId, job, this.commitmentFor(jobId, ran.data.outputRoot!)],
         onSent,
@@ -521,7 +521,7 @@ export class ProviderWorker {
     }
     const c = this.commitmentFor(jobId, ran.data.outputRoot!);
     const committed = await this.act(jobId, "commit", (onSent) =>
-      this.p.sender.send({ address: this.p.deployment.market, abi: abiOf("JobMarket"), functionName: "commit", args: [jobId, job, c], onSent }),
+      this.p.sender.send({ address: this.p.deployment.market, abi: jobMarketAbi, functionName: "commit", args: [jobId, job, c], onSent }),
     );
     await this.scheduleAfter(record, committed, ran.data);
   }
@@ -629,7 +629,7 @@ export class ProviderWorker {
       (onSent) =>
         this.p.sender.send({
           address: this.p.deployment.market,
-          abi: abiOf("JobMarket"),
+          abi: jobMarketAbi,
           functionName: "reveal",
           args: [jobId, job, data.outputRoot!, this.salt(jobId), uri, inline],
           onSent,
@@ -683,12 +683,12 @@ export class ProviderWorker {
       output !== undefined
         ? this.p.sender.send({
             address: this.p.deployment.market,
-            abi: abiOf("JobMarket"),
+            abi: jobMarketAbi,
             functionName: "finalizeWithOutput",
             args: [jobId, job, output],
             onSent,
           })
-        : this.p.sender.send({ address: this.p.deployment.market, abi: abiOf("JobMarket"), functionName: "finalize", args: [jobId, job], onSent }),
+        : this.p.sender.send({ address: this.p.deployment.market, abi: jobMarketAbi, functionName: "finalize", args: [jobId, job], onSent }),
     );
     await this.scheduleAfter(record, finalized, data);
   }
@@ -747,7 +747,7 @@ export class ProviderWorker {
   /** Expires a job (our abandoned one, or, as a keeper, one nobody claimed): the poster is refunded. */
   private expire({ job, jobId }: JobRecord): Promise<ActResult> {
     return this.act(jobId, "expire", (onSent) =>
-      this.p.sender.send({ address: this.p.deployment.market, abi: abiOf("JobMarket"), functionName: "expire", args: [jobId, job], onSent }),
+      this.p.sender.send({ address: this.p.deployment.market, abi: jobMarketAbi, functionName: "expire", args: [jobId, job], onSent }),
     );
   }
 

@@ -103,6 +103,7 @@ export {
   modelRegistryAbi,
   protocolAbis,
   protocolTermsAbi,
+  pullPaymentsAbi,
   stakingAbi,
   verificationAbi,
   type ContractName,

@@ -11,7 +11,7 @@
  */
 import { readFile } from "node:fs/promises";
 
-import type { Address, Hex, PublicClient } from "viem";
+import type { Address, PublicClient } from "viem";
 
 import { modelRegistryAbi } from "../chain/abis.js";
 import { decodeTensorBlob, type Tensor } from "../codec/tensor.js";

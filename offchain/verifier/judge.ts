@@ -11,7 +11,7 @@
  */
 import type { Hex, PublicClient } from "viem";
 
-import { abiOf } from "../chain/artifacts.js";
+import { modelRegistryAbi } from "../chain/abis.js";
 import type { Deployment } from "../chain/deployment.js";
 import type { JobRecord } from "../chain/jobs.js";
 import { blobId, encodeTensorBlob } from "../codec/tensor.js";
@@ -50,7 +50,7 @@ export type PrepareVerifierModelParameters = {
 export async function prepareVerifierModel({ modelId, path, publicClient, deployment }: PrepareVerifierModelParameters): Promise<VerifierModel> {
   const registered = (await publicClient.readContract({
     address: deployment.registry,
-    abi: abiOf("ModelRegistry"),
+    abi: modelRegistryAbi,
     functionName: "model",
     args: [BigInt(modelId)],
   })) as { modelHash: Hex; nonFiniteInputs: boolean; tolerance: { kind: number; axis: number; absTolE12: bigint; relTolE12: bigint } };

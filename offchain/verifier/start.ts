@@ -5,11 +5,9 @@
  * log poller over the market's, Verification's and Staking's events, and the tick loop. Shutdown
  * finishes the steps in progress, then closes everything.
  */
-import path from "node:path";
+import type { Abi, AbiEvent, Address, Hex, PublicClient } from "viem";
 
-import { getAbiItem, type AbiEvent, type Address, type Hex, type PublicClient } from "viem";
-
-import { abiOf } from "../chain/artifacts.js";
+import { jobMarketAbi, stakingAbi, verificationAbi } from "../chain/abis.js";
 import type { Deployment } from "../chain/deployment.js";
 import { LogPoller } from "../chain/poller.js";
 import { TxSender } from "../chain/sender.js";
@@ -98,9 +96,9 @@ export async function runVerifier({ options, log, signal, env = process.env, onR
     log.info({ msg: "models warmed", ms: warm.ms, models: warm.models.map((m) => ({ id: m.modelId, ms: m.ms })), threads: options.threads });
 
     const events = [
-      ...MARKET_EVENTS.map((name) => getAbiItem({ abi: abiOf("JobMarket"), name }) as AbiEvent),
-      ...VERIFICATION_EVENTS.map((name) => getAbiItem({ abi: abiOf("Verification"), name }) as AbiEvent),
-      ...[...VERIFIER_SET_EVENTS, ...SLASH_EVENTS].map((name) => getAbiItem({ abi: abiOf("Staking"), name }) as AbiEvent),
+      ...eventsOf(jobMarketAbi, MARKET_EVENTS),
+      ...eventsOf(verificationAbi, VERIFICATION_EVENTS),
+      ...eventsOf(stakingAbi, [...VERIFIER_SET_EVENTS, ...SLASH_EVENTS]),
     ];
     const poller = new LogPoller({
       name: `verifier-${deployment.verification.toLowerCase()}`,
@@ -171,4 +169,13 @@ export async function ensureVerifier({ publicClient, sender, deployment, account
       await sendStake({ sender, deployment, amount: plan.amount, roles: plan.roles });
       log.info({ msg: "staked as a verifier", account, amount: plan.amount.toString(), amount_tokens: formatTokens(plan.amount) });
   }
+}
+
+/** The ABI's events of these names; a name it lacks (an event renamed in the contracts) stops the start. */
+function eventsOf(abi: Abi, names: readonly string[]): AbiEvent[] {
+  return names.map((name) => {
+    const event = abi.find((item): item is AbiEvent => item.type === "event" && item.name === name);
+    if (event === undefined) throw new Error(`the contract ABI has no event ${name}: offchain/verifier follows events the contracts no longer emit`);
+    return event;
+  });
 }

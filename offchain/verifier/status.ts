@@ -6,7 +6,7 @@
  */
 import type { Address, PublicClient } from "viem";
 
-import { abiOf } from "../chain/artifacts.js";
+import { stakingAbi } from "../chain/abis.js";
 import { formatTokens, formatUptime } from "../chain/format.js";
 import { startStatusLine } from "../daemon/status.js";
 import type { Logger } from "../log.js";
@@ -42,10 +42,10 @@ export function formatVerifierStatus(status: VerifierStatus): string {
 
 /** Our weight in the verifier set and the set's total, at `blockNumber`. */
 export async function readVerifierWeight({ publicClient, staking, account, blockNumber }: { publicClient: PublicClient; staking: Address; account: Address; blockNumber: bigint }) {
-  const contract = { address: staking, abi: abiOf("Staking") };
+  const contract = { address: staking, abi: stakingAbi };
   const [weight, totalWeight] = await Promise.all([
-    publicClient.readContract({ ...contract, functionName: "verifierWeightAt", args: [account, blockNumber] }) as Promise<bigint>,
-    publicClient.readContract({ ...contract, functionName: "totalVerifierWeightAt", args: [blockNumber] }) as Promise<bigint>,
+    publicClient.readContract({ ...contract, functionName: "verifierWeightAt", args: [account, blockNumber] }),
+    publicClient.readContract({ ...contract, functionName: "totalVerifierWeightAt", args: [blockNumber] }),
   ]);
   return { weight, totalWeight };
 }

@@ -17,10 +17,10 @@
  *     vote salts derive from the verifier's secret, so a restarted verifier reveals what it committed
  *     (the vote is read back from its on-chain commitment).
  */
-import type { Address, Hex, PublicClient } from "viem";
+import type { Abi, Address, ContractFunctionArgs, Hex, PublicClient } from "viem";
 import { maxUint256 } from "viem";
 
-import { abiOf } from "../chain/artifacts.js";
+import { dinferTestTokenAbi, jobMarketAbi, pullPaymentsAbi, stakingAbi, verificationAbi } from "../chain/abis.js";
 import { formatTokens } from "../chain/format.js";
 import type { Deployment } from "../chain/deployment.js";
 import { JobStatus, readJob, type JobRecord } from "../chain/jobs.js";
@@ -141,6 +141,12 @@ export type VerifierJobData = {
   refused?: Record<string, string>;
   outcome?: string;
 };
+
+type VerificationAbi = typeof verificationAbi;
+/** The Verification calls whose gas may grow between estimate and inclusion (see sendWithHeadroom), checked against the typed ABI. */
+type HeadroomCall = {
+  [F in "revealAudit" | "drawCommittee" | "resolve"]: { functionName: F; args: ContractFunctionArgs<VerificationAbi, "nonpayable", F> };
+}["revealAudit" | "drawCommittee" | "resolve"];
 
 const OPEN = ["open"];
 /** Staking events that change the verifier set: the keepers' rotation is read again. */
@@ -407,10 +413,10 @@ export class VerifierDaemon {
   /** The verifier set now (free slots left out), for the keepers' rotation. */
   private keepers(): Promise<Address[]> {
     this.verifierSet ??= (async () => {
-      const staking = { address: this.p.deployment.staking, abi: abiOf("Staking") };
+      const staking = { address: this.p.deployment.staking, abi: stakingAbi };
       const slots = Number(await this.p.publicClient.readContract({ ...staking, functionName: "verifierSlotCount" }));
       const members = await Promise.all(
-        Array.from({ length: slots }, (_, i) => this.p.publicClient.readContract({ ...staking, functionName: "verifierAt", args: [BigInt(i)] }) as Promise<Address>),
+        Array.from({ length: slots }, (_, i) => this.p.publicClient.readContract({ ...staking, functionName: "verifierAt", args: [BigInt(i)] })),
       );
       return members.filter((member) => member !== ZERO_ADDRESS);
     })().catch((error) => {
@@ -452,7 +458,7 @@ export class VerifierDaemon {
     if (step.kind === "done") return this.close(jobId, data, step.outcome);
     this.p.log.debug({ msg: "step", job_id: jobId.toString(), action: step.action, reason: step.reason });
     const verification = this.p.deployment.verification;
-    const vabi = abiOf("Verification");
+    const vabi = verificationAbi;
     switch (step.action) {
       case "commitAudit": {
         const own = await this.ownOutput(record, data, model, auditCommitByOf(job, snapshot.terms));
@@ -484,7 +490,7 @@ export class VerifierDaemon {
         const verdict = verdictFor({ verdict: judgement.verdict, ownRoot: own.outputRoot, providerRoot: job.result });
         const uri = `${this.p.publicUrl}/blobs/${own.outputId}`;
         const sent = await this.act(jobId, snapshot, "revealAudit", (onSent) =>
-          this.sendWithHeadroom({ functionName: "revealAudit", args: [jobId, job, own.outputRoot, this.auditSalt(jobId), verdict, uri], onSent }),
+          this.sendWithHeadroom({ functionName: "revealAudit", args: [jobId, job, own.outputRoot, this.auditSalt(jobId), verdict, uri] }, onSent),
         );
         if (sent) {
           const label = verdict === 0 ? "agree" : "disagree";
@@ -580,14 +586,17 @@ export class VerifierDaemon {
       }
       case "drawCommittee":
       case "resolve": {
-        const args = step.action === "drawCommittee" ? [jobId] : [jobId, job, job.callbackGasLimit !== 0 && job.inlineOutput ? (record.inlineOutput ?? "0x") : "0x"];
-        const sent = await this.act(jobId, snapshot, step.action, (onSent) => this.sendWithHeadroom({ functionName: step.action, args, onSent }));
+        const call: HeadroomCall =
+          step.action === "drawCommittee"
+            ? { functionName: "drawCommittee", args: [jobId] }
+            : { functionName: "resolve", args: [jobId, job, job.callbackGasLimit !== 0 && job.inlineOutput ? (record.inlineOutput ?? "0x") : "0x"] };
+        const sent = await this.act(jobId, snapshot, step.action, (onSent) => this.sendWithHeadroom(call, onSent));
         if (sent) this.p.metrics.keeper.inc({ action: step.action });
         return;
       }
       case "expire": {
         const sent = await this.act(jobId, snapshot, "expire", (onSent) =>
-          this.p.sender.send({ address: this.p.deployment.market, abi: abiOf("JobMarket"), functionName: "expire", args: [jobId, job], onSent }),
+          this.p.sender.send({ address: this.p.deployment.market, abi: jobMarketAbi, functionName: "expire", args: [jobId, job], onSent }),
         );
         if (sent) {
           this.p.metrics.keeper.inc({ action: "expire" });
@@ -788,8 +797,9 @@ export class VerifierDaemon {
    * accounts whose credit slots may just have been emptied by a withdrawal (a zero to non-zero write
    * costs ~20k gas more than the estimate saw). Unused gas is not paid for.
    */
-  private async sendWithHeadroom({ functionName, args, onSent }: { functionName: StepAction; args: readonly unknown[]; onSent?: SendParameters["onSent"] }) {
-    const call = { address: this.p.deployment.verification, abi: abiOf("Verification"), functionName, args };
+  private async sendWithHeadroom({ functionName, args }: HeadroomCall, onSent?: SendParameters["onSent"]) {
+    // Each call was checked against the typed ABI (HeadroomCall); viem cannot narrow a union of calls, so the request is untyped.
+    const call = { address: this.p.deployment.verification, abi: verificationAbi as Abi, functionName, args: args as readonly unknown[] };
     let gas: bigint | undefined;
     try {
       const estimate = await this.p.publicClient.estimateContractGas({ ...call, account: this.p.account });
@@ -805,14 +815,14 @@ export class VerifierDaemon {
     if (this.approved) return;
     const allowance = (await this.p.publicClient.readContract({
       address: this.p.deployment.token,
-      abi: abiOf("DinferTestToken"),
+      abi: dinferTestTokenAbi,
       functionName: "allowance",
       args: [this.p.account, this.p.deployment.verification],
     })) as bigint;
     if (allowance < maxUint256 / 2n) {
       await this.p.sender.send({
         address: this.p.deployment.token,
-        abi: abiOf("DinferTestToken"),
+        abi: dinferTestTokenAbi,
         functionName: "approve",
         args: [this.p.deployment.verification, maxUint256],
       });
@@ -822,15 +832,16 @@ export class VerifierDaemon {
 
   private async withdrawCredits(): Promise<void> {
     const [fromMarket, fromVerification] = await Promise.all([
-      this.p.publicClient.readContract({ address: this.p.deployment.market, abi: abiOf("JobMarket"), functionName: "credits", args: [this.p.account] }) as Promise<bigint>,
+      this.p.publicClient.readContract({ address: this.p.deployment.market, abi: jobMarketAbi, functionName: "credits", args: [this.p.account] }),
       readVerificationCredits({ publicClient: this.p.publicClient, verification: this.p.deployment.verification, account: this.p.account }),
     ]);
-    for (const [source, address, name, amount] of [
-      ["market", this.p.deployment.market, "JobMarket", fromMarket],
-      ["verification", this.p.deployment.verification, "Verification", fromVerification],
+    for (const [source, address, amount] of [
+      ["market", this.p.deployment.market, fromMarket],
+      ["verification", this.p.deployment.verification, fromVerification],
     ] as const) {
       if (amount === 0n || amount < this.p.withdrawMin) continue;
-      const { hash, fee } = await this.p.sender.send({ address, abi: abiOf(name), functionName: "withdraw", args: [] });
+      // Both contracts pay out through the same PullPayments base: one withdraw() for either.
+      const { hash, fee } = await this.p.sender.send({ address, abi: pullPaymentsAbi, functionName: "withdraw", args: [] });
       this.p.metrics.rewards.inc({ source }, Number(amount));
       this.p.metrics.gas.inc(Number(fee));
       this.p.log.info({ msg: "credits withdrawn", source, amount: amount.toString(), amount_tokens: formatTokens(amount), tx_hash: hash });

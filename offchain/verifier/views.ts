@@ -6,8 +6,8 @@
  */
 import { decodeEventLog, numberToHex, type Address, type Hex, type PublicClient } from "viem";
 
-import { abiOf } from "../chain/artifacts.js";
-import type { Job } from "../chain/jobs.js";
+import { verificationAbi } from "../chain/abis.js";
+import { decodeJobLog, type Job } from "../chain/jobs.js";
 import type { Terms } from "../chain/terms.js";
 import {
   NO_DISPUTE,
@@ -23,8 +23,9 @@ import {
 
 type Read = { publicClient: PublicClient; verification: Address; blockNumber?: bigint };
 
-function read({ publicClient, verification, blockNumber }: Read, functionName: string, args: readonly unknown[]): Promise<unknown> {
-  return publicClient.readContract({ address: verification, abi: abiOf("Verification"), functionName, args, blockNumber });
+/** Where and at which block a view is read; spread into `readContract`, whose typed ABI checks the call. */
+function at({ verification, blockNumber }: Read) {
+  return { address: verification, abi: verificationAbi, blockNumber } as const;
 }
 
 /** The rules decide.ts works by, out of a terms version. */
@@ -41,26 +42,26 @@ export function jobTermsOf({ market, verification }: Terms): JobTerms {
 }
 
 export async function readAudit(r: Read & { jobId: bigint }): Promise<AuditView> {
-  const a = (await read(r, "audit", [r.jobId])) as { auditor: Address; state: number; commitBlock: bigint; commitment: Hex; outputRoot: Hex };
-  return { auditor: a.auditor, state: Number(a.state) as AuditState, commitBlock: BigInt(a.commitBlock), commitment: a.commitment, outputRoot: a.outputRoot };
+  const a = await r.publicClient.readContract({ ...at(r), functionName: "audit", args: [r.jobId] });
+  return { auditor: a.auditor, state: a.state as AuditState, commitBlock: a.commitBlock, commitment: a.commitment, outputRoot: a.outputRoot };
 }
 
 export async function readDispute(r: Read & { jobId: bigint }): Promise<DisputeView> {
-  const d = (await read(r, "dispute", [r.jobId])) as Record<string, unknown>;
-  if (Number(d.state) === 0) return NO_DISPUTE;
+  const d = await r.publicClient.readContract({ ...at(r), functionName: "dispute", args: [r.jobId] });
+  if (d.state === 0) return NO_DISPUTE;
   return {
-    challenger: d.challenger as Address,
-    bond: BigInt(d.bond as bigint),
-    state: Number(d.state) as DisputeState,
-    reason: Number(d.reason) as DisputeReason,
-    openedBlock: BigInt(d.openedBlock as bigint),
-    openedAt: BigInt(d.openedAt as bigint),
-    seedBlock: BigInt(d.seedBlock as bigint),
-    voteCommitBy: BigInt(d.voteCommitBy as bigint),
-    voteRevealBy: BigInt(d.voteRevealBy as bigint),
-    outcome: Number(d.outcome) as Vote,
-    providerFaulted: Boolean(d.providerFaulted),
-    committee: [...(d.committee as readonly Address[])],
+    challenger: d.challenger,
+    bond: d.bond,
+    state: d.state as DisputeState,
+    reason: d.reason as DisputeReason,
+    openedBlock: BigInt(d.openedBlock),
+    openedAt: BigInt(d.openedAt),
+    seedBlock: BigInt(d.seedBlock),
+    voteCommitBy: BigInt(d.voteCommitBy),
+    voteRevealBy: BigInt(d.voteRevealBy),
+    outcome: d.outcome as Vote,
+    providerFaulted: d.providerFaulted,
+    committee: [...d.committee],
   };
 }
 
@@ -69,18 +70,18 @@ export async function readVotes(r: Read & { jobId: bigint; committee: readonly A
   const members = [...new Map(r.committee.map((m) => [m.toLowerCase(), m])).values()];
   return Promise.all(
     members.map(async (voter) => {
-      const [commitment, vote] = (await read(r, "voteOf", [r.jobId, voter])) as readonly [Hex, number];
-      return { voter, commitment, vote: Number(vote) as Vote };
+      const [commitment, vote] = await r.publicClient.readContract({ ...at(r), functionName: "voteOf", args: [r.jobId, voter] });
+      return { voter, commitment, vote: vote as Vote };
     }),
   );
 }
 
 export async function readAuditorOf(r: Read & { jobId: bigint; job: Job }): Promise<Address> {
-  return (await read(r, "auditorOf", [r.jobId, r.job])) as Address;
+  return r.publicClient.readContract({ ...at(r), functionName: "auditorOf", args: [r.jobId, r.job] });
 }
 
 export async function readVerificationCredits(r: Read & { account: Address }): Promise<bigint> {
-  return (await read(r, "credits", [r.account])) as bigint;
+  return r.publicClient.readContract({ ...at(r), functionName: "credits", args: [r.account] });
 }
 
 /** Where a job's outputs are served beyond its reveal: what the market's and Verification's events say. */
@@ -111,17 +112,18 @@ export async function readOutputLocations({ publicClient, market, verification, 
   });
   const locations: OutputLocations = { announced: [] };
   for (const log of [...logs].sort(chainOrder)) {
-    const fromMarket = log.address.toLowerCase() === market.toLowerCase();
-    let decoded: { eventName: string; args: Record<string, unknown> };
-    try {
-      const abi = abiOf(fromMarket ? "JobMarket" : "Verification");
-      decoded = decodeEventLog({ abi, data: log.data as Hex, topics: log.topics as [Hex, ...Hex[]] }) as unknown as typeof decoded;
-    } catch {
+    if (log.address.toLowerCase() === market.toLowerCase()) {
+      const event = decodeJobLog({ data: log.data, topics: log.topics, blockNumber: null });
+      if (event?.eventName === "OutputAnnounced") locations.announced.push(event.args.outputURI);
       continue;
     }
-    if (fromMarket && decoded.eventName === "OutputAnnounced") locations.announced.push(String(decoded.args.outputURI));
-    if (!fromMarket && decoded.eventName === "AuditRevealed") {
-      locations.audit = { auditor: decoded.args.auditor as Address, outputRoot: decoded.args.outputRoot as Hex, outputURI: String(decoded.args.outputURI) };
+    const [signature, ...indexed] = log.topics;
+    if (signature === undefined) continue;
+    try {
+      const event = decodeEventLog({ abi: verificationAbi, data: log.data, topics: [signature, ...indexed] });
+      if (event.eventName === "AuditRevealed") locations.audit = { auditor: event.args.auditor, outputRoot: event.args.outputRoot, outputURI: event.args.outputURI };
+    } catch {
+      continue; // an event this ABI does not know
     }
   }
   return locations;

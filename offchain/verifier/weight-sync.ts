@@ -7,7 +7,7 @@
  */
 import type { Address, PublicClient } from "viem";
 
-import { abiOf } from "../chain/artifacts.js";
+import { stakingAbi } from "../chain/abis.js";
 import { ContractRevertError } from "../chain/errors.js";
 import type { TxSender } from "../chain/sender.js";
 import type { Logger } from "../log.js";
@@ -64,20 +64,16 @@ export class WeightSyncs {
 
   async #pass(due: Entry[], stopping: () => boolean): Promise<void> {
     const { publicClient, sender, account, keeper, keeperGraceSeconds, metrics, log } = this.#p;
-    const staking = { address: this.#p.staking, abi: abiOf("Staking") };
+    const staking = { address: this.#p.staking, abi: stakingAbi };
     const [keepers, params] = await Promise.all([
       this.#p.keepers(),
-      publicClient.readContract({ ...staking, functionName: "params", args: [] }) as Promise<{ minVerifierStake: bigint }>,
+      publicClient.readContract({ ...staking, functionName: "params" }),
     ]);
     for (const entry of due) {
       if (stopping()) return;
       const now = this.#p.now();
       entry.since ??= now;
-      const view = (await publicClient.readContract({ ...staking, functionName: "account", args: [entry.member] })) as {
-        stake: bigint;
-        roles: number;
-        verifierWeight: bigint;
-      };
+      const view = await publicClient.readContract({ ...staking, functionName: "account", args: [entry.member] });
       const step = syncStep({
         me: account,
         member: entry.member,

@@ -45,7 +45,7 @@ import { fileURLToPath } from "node:url";
 
 import { formatEther, parseEther, type Hex } from "viem";
 
-import { abiOf } from "../../offchain/chain/artifacts.js";
+import { dinferTestTokenAbi } from "../../offchain/chain/abis.js";
 import { createChainClients } from "../../offchain/chain/clients.js";
 import { loadDeployment } from "../../offchain/chain/deployment.js";
 import { TxSender } from "../../offchain/chain/sender.js";
@@ -124,8 +124,8 @@ async function mintIfShort({
   token: Hex;
   amount: bigint;
 }): Promise<void> {
-  const abi = abiOf("DinferTestToken");
-  const balance = (await publicClient.readContract({ address: token, abi, functionName: "balanceOf", args: [sender.address] })) as bigint;
+  const abi = dinferTestTokenAbi;
+  const balance = await publicClient.readContract({ address: token, abi, functionName: "balanceOf", args: [sender.address] });
   if (balance >= amount) return;
   await sender.send({ address: token, abi, functionName: "mint", args: [sender.address, amount - balance] });
   console.log(`minted ${formatEther(amount - balance)} test tokens to ${sender.address}`);

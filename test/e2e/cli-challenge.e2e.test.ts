@@ -15,7 +15,7 @@ import { fileURLToPath } from "node:url";
 
 import { keccak256, parseEther, toHex, type Address, type Hex } from "viem";
 
-import { abiOf } from "../../offchain/chain/artifacts.js";
+import { dinferTestTokenAbi, jobMarketAbi, stakingAbi, verificationAbi } from "../../offchain/chain/abis.js";
 import { JobStatus, readJob } from "../../offchain/chain/jobs.js";
 import { TxSender } from "../../offchain/chain/sender.js";
 import { createChainClients } from "../../offchain/chain/clients.js";
@@ -51,7 +51,7 @@ describe("dinfer audit --model id=path, dinfer challenge, the provider scripts (
   let env: Record<string, string>;
   const dinfer = (...args: string[]) => run([BIN, ...args], env);
   const balance = async (address: Address) =>
-    (await devnet.publicClient.readContract({ address: devnet.deployment.token, abi: abiOf("DinferTestToken"), functionName: "balanceOf", args: [address] })) as bigint;
+    (await devnet.publicClient.readContract({ address: devnet.deployment.token, abi: dinferTestTokenAbi, functionName: "balanceOf", args: [address] })) as bigint;
 
   /** Posts a cls job and reveals a made-up output as the provider, served nowhere (a wrong result). */
   async function revealedJob(): Promise<bigint> {
@@ -73,7 +73,7 @@ describe("dinfer audit --model id=path, dinfer challenge, the provider scripts (
     const outputRoot = keccak256(toHex(`a made-up output of job ${jobId}`));
     const salt = keccak256(toHex(`salt ${jobId}`));
     const c = commitment({ chainId: devnet.chainId, jobMarket: deployment.market, jobId, provider: provider.address, outputRoot, salt });
-    const market = { address: deployment.market, abi: abiOf("JobMarket") };
+    const market = { address: deployment.market, abi: jobMarketAbi };
     await sender.send({ ...market, functionName: "claimAndCommit", args: [jobId, (await readJob({ client: publicClient, market: deployment.market, jobId })).job, c] });
     const { job } = await readJob({ client: publicClient, market: deployment.market, jobId });
     while ((await publicClient.getBlockNumber()) <= job.commitBlock + 2n) await new Promise((r) => setTimeout(r, 300));
@@ -134,7 +134,7 @@ describe("dinfer audit --model id=path, dinfer challenge, the provider scripts (
 
     const challenged = await dinfer("challenge", String(jobId), "--yes");
     assert.equal(challenged.status, 0, challenged.stderr);
-    const bond = BigInt((await devnet.publicClient.readContract({ address: devnet.deployment.verification, abi: abiOf("Verification"), functionName: "dispute", args: [jobId] }) as { bond: bigint }).bond);
+    const bond = BigInt((await devnet.publicClient.readContract({ address: devnet.deployment.verification, abi: verificationAbi, functionName: "dispute", args: [jobId] }) as { bond: bigint }).bond);
     assert.ok(bond > 0n);
     assert.match(challenged.stdout, new RegExp(`^challenged job ${jobId}: dispute ${jobId} opened with a bond of \\d+(\\.\\d+)? DINF \\(tx 0x[0-9a-f]{64}\\)$`, "m"));
     assert.match(challenged.stdout, /^next: a committee of verifiers is drawn once block \d+ is mined/m);
@@ -170,7 +170,7 @@ describe("dinfer audit --model id=path, dinfer challenge, the provider scripts (
     const staked = await script("stake", "60", "--roles", "provider");
     assert.equal(staked.status, 0, staked.stderr);
     assert.match(staked.stdout, /^staking 60 DINF as provider: the stake becomes 60 DINF\n0x[0-9a-fA-F]{40} staked 60 DINF as provider \(tx 0x[0-9a-f]{64}\)\n$/);
-    const account = (await devnet.publicClient.readContract({ address: devnet.deployment.staking, abi: abiOf("Staking"), functionName: "account", args: [staker.address] })) as { stake: bigint; roles: number };
+    const account = (await devnet.publicClient.readContract({ address: devnet.deployment.staking, abi: stakingAbi, functionName: "account", args: [staker.address] })) as { stake: bigint; roles: number };
     assert.equal(account.stake, parseEther("60"));
     assert.equal(Number(account.roles), 1);
 

@@ -15,7 +15,7 @@ import { fileURLToPath } from "node:url";
 
 import type { Address } from "viem";
 
-import { abiOf } from "../../offchain/chain/artifacts.js";
+import { dinferTestTokenAbi } from "../../offchain/chain/abis.js";
 import { decodeTensorBlob, tensorToArray } from "../../offchain/codec/tensor.js";
 import { startLocalNetwork, type LocalNetwork } from "../helpers/network.js";
 
@@ -42,7 +42,7 @@ describe("dinfer tensor, job post's input check, job list|status, history (CLI p
     });
   }
   const balance = async (address: Address) =>
-    (await net.publicClient.readContract({ address: net.deployment.token, abi: abiOf("DinferTestToken"), functionName: "balanceOf", args: [address] })) as bigint;
+    (await net.publicClient.readContract({ address: net.deployment.token, abi: dinferTestTokenAbi, functionName: "balanceOf", args: [address] })) as bigint;
 
   before(async function () {
     this.timeout(240_000);

@@ -15,7 +15,7 @@ import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "mocha";
 import { generatePrivateKey } from "viem/accounts";
 
-import { abiOf } from "../../offchain/chain/artifacts.js";
+import { dinferTestTokenAbi } from "../../offchain/chain/abis.js";
 import { encodeTensorBlob, tensorFromArray } from "../../offchain/codec/tensor.js";
 import { devAccount, startDevnet, type Devnet } from "../../offchain/devnet/devnet.js";
 
@@ -79,7 +79,7 @@ describe("dinfer: what users read (CLI processes against a devnet)", function ()
   });
 
   it("refuses a post to a model that does not exist, or below its price floor, before escrowing anything", async () => {
-    const before = await devnet.publicClient.readContract({ address: devnet.deployment.token, abi: abiOf("DinferTestToken"), functionName: "balanceOf", args: [devnet.dapp.address] });
+    const before = await devnet.publicClient.readContract({ address: devnet.deployment.token, abi: dinferTestTokenAbi, functionName: "balanceOf", args: [devnet.dapp.address] });
     const unknown = as(devnet.dapp.key, "job", "post", "--model", "99", "--input", input, "--fee", "5");
     assert.equal(unknown.status, 1);
     assert.equal(unknown.stderr, "dinfer: model 99 does not exist: the registry holds models 1 to 2 (`dinfer model show <id>`)\n");
@@ -89,7 +89,7 @@ describe("dinfer: what users read (CLI processes against a devnet)", function ()
       cheap.stderr,
       `dinfer: model ${devnet.modelIds.cls}: the fee 0.5 DINF is below the model's price floor of 1 DINF: post with a fee of at least 1 (FeeBelowFloor)\n`,
     );
-    const after = await devnet.publicClient.readContract({ address: devnet.deployment.token, abi: abiOf("DinferTestToken"), functionName: "balanceOf", args: [devnet.dapp.address] });
+    const after = await devnet.publicClient.readContract({ address: devnet.deployment.token, abi: dinferTestTokenAbi, functionName: "balanceOf", args: [devnet.dapp.address] });
     assert.equal(after, before);
   });
 

@@ -26,8 +26,9 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 import * as ort from "onnxruntime-node";
-import { decodeEventLog, getAddress, keccak256, numberToHex, parseEther, stringToHex, toHex, type Abi, type Address, type Hex } from "viem";
+import { decodeEventLog, getAddress, keccak256, numberToHex, parseEther, stringToHex, toHex, type Abi, type Address, type ContractFunctionReturnType, type Hex } from "viem";
 
+import { dinferTestTokenAbi, jobMarketAbi, modelRegistryAbi, protocolTermsAbi, stakingAbi, verificationAbi } from "../../offchain/chain/abis.js";
 import { abiOf } from "../../offchain/chain/artifacts.js";
 import { createChainClients } from "../../offchain/chain/clients.js";
 import { formatTokens } from "../../offchain/chain/format.js";
@@ -110,6 +111,9 @@ type Decoded = { contract: "market" | "verification" | "staking"; name: string; 
 type Row = { scenario: string; jobs: number; sampled: number; audits: string; disputes: string; outcome: string; seconds: number };
 type Actor = { account: DevAccount; sender: TxSender };
 
+/** ProtocolTerms' market parameters, as its typed ABI reads and writes them. */
+type MarketParams = ContractFunctionReturnType<typeof protocolTermsAbi, "view", "params">;
+
 describe("verification end to end: worker and verifier processes, sampled audits, disputes, slashing", function () {
   let devnet: Devnet;
   let owner: TxSender;
@@ -159,8 +163,8 @@ describe("verification end to end: worker and verifier processes, sampled audits
       nonFiniteInputs: false,
     };
     for (const mode of [...MODES.slice(1), "quit"] as const) {
-      const { receipt } = await owner.send({ address: devnet.deployment.registry, abi: abiOf("ModelRegistry"), functionName: "register", args: [spec] });
-      const registered = receipt.logs.map((log) => decode(abiOf("ModelRegistry"), log)).find((e) => e?.name === "ModelRegistered");
+      const { receipt } = await owner.send({ address: devnet.deployment.registry, abi: modelRegistryAbi, functionName: "register", args: [spec] });
+      const registered = receipt.logs.map((log) => decode(modelRegistryAbi, log)).find((e) => e?.name === "ModelRegistered");
       modelOf.set(mode, Number(registered!.args.modelId));
     }
 
@@ -168,7 +172,7 @@ describe("verification end to end: worker and verifier processes, sampled audits
     // (the accounts after the dApp). The audit pool is funded so that every reward is paid in full.
     const [c, k, a, q] = [1, 2, 3, 4].map((i) => devAccount(devnet.dapp.index + i)) as [DevAccount, DevAccount, DevAccount, DevAccount];
     [challenger, colluder, absent, quitter] = await Promise.all([c, k, a, q].map(async (account) => ({ account, sender: await senderOf(account) })));
-    const token = { address: devnet.deployment.token, abi: abiOf("DinferTestToken") };
+    const token = { address: devnet.deployment.token, abi: dinferTestTokenAbi };
     await Promise.all([
       ...[challenger, colluder, absent, quitter].map((who) => owner.send({ ...token, functionName: "mint", args: [who.account.address, parseEther("2000")] })),
       owner.send({ ...token, functionName: "mint", args: [devnet.deployer.address, parseEther("1000")] }),
@@ -180,8 +184,8 @@ describe("verification end to end: worker and verifier processes, sampled audits
       owner.send({ ...token, functionName: "approve", args: [devnet.deployment.market, parseEther("1000")] }),
     ]);
     await Promise.all([
-      owner.send({ address: devnet.deployment.market, abi: abiOf("JobMarket"), functionName: "fundAuditPool", args: [parseEther("1000")] }),
-      quitter.sender.send({ address: devnet.deployment.staking, abi: abiOf("Staking"), functionName: "stake", args: [parseEther("1000"), ROLE_PROVIDER] }),
+      owner.send({ address: devnet.deployment.market, abi: jobMarketAbi, functionName: "fundAuditPool", args: [parseEther("1000")] }),
+      quitter.sender.send({ address: devnet.deployment.staking, abi: stakingAbi, functionName: "stake", args: [parseEther("1000"), ROLE_PROVIDER] }),
     ]);
 
     const started = await Promise.all([...MODES.map((mode) => startWorker(mode)), ...devnet.verifiers.map((account, i) => startVerifier(account, i))]);
@@ -308,8 +312,8 @@ describe("verification end to end: worker and verifier processes, sampled audits
   /** Every event of the market and Verification about `jobId` (its topic), decoded, in chain order. */
   async function eventsOf(jobId: bigint): Promise<Decoded[]> {
     const contracts = [
-      ["market", devnet.deployment.market, abiOf("JobMarket")],
-      ["verification", devnet.deployment.verification, abiOf("Verification")],
+      ["market", devnet.deployment.market, jobMarketAbi],
+      ["verification", devnet.deployment.verification, verificationAbi],
     ] as const;
     const out: Decoded[] = [];
     for (const [contract, address, abi] of contracts) {
@@ -329,9 +333,9 @@ describe("verification end to end: worker and verifier processes, sampled audits
   async function receiptEvents(txHash: Hex): Promise<Decoded[] & { from?: Address }> {
     const receipt = await devnet.publicClient.getTransactionReceipt({ hash: txHash });
     const byAddress = new Map<string, ["market" | "verification" | "staking", Abi]>([
-      [devnet.deployment.market.toLowerCase(), ["market", abiOf("JobMarket")]],
-      [devnet.deployment.verification.toLowerCase(), ["verification", abiOf("Verification")]],
-      [devnet.deployment.staking.toLowerCase(), ["staking", abiOf("Staking")]],
+      [devnet.deployment.market.toLowerCase(), ["market", jobMarketAbi]],
+      [devnet.deployment.verification.toLowerCase(), ["verification", verificationAbi]],
+      [devnet.deployment.staking.toLowerCase(), ["staking", stakingAbi]],
     ]);
     const events = receipt.logs.flatMap((log) => {
       const known = byAddress.get(log.address.toLowerCase());
@@ -396,7 +400,7 @@ describe("verification end to end: worker and verifier processes, sampled audits
   }
 
   async function challenge(by: Actor, jobId: bigint, job: Job): Promise<Hex> {
-    const { hash } = await by.sender.send({ address: devnet.deployment.verification, abi: abiOf("Verification"), functionName: "challenge", args: [jobId, job] });
+    const { hash } = await by.sender.send({ address: devnet.deployment.verification, abi: verificationAbi, functionName: "challenge", args: [jobId, job] });
     return hash;
   }
 
@@ -451,10 +455,10 @@ describe("verification end to end: worker and verifier processes, sampled audits
   }
 
   /** Sets a new terms version (for jobs posted from now on) with these market parameters changed. */
-  async function setMarketTerms(changes: Record<string, number>) {
-    const terms = (await read(devnet.deployment.market, "JobMarket", "terms")) as Address;
-    const current = (await read(terms, "ProtocolTerms", "params")) as Record<string, number>;
-    await owner.send({ address: terms, abi: abiOf("ProtocolTerms"), functionName: "setParams", args: [{ ...current, ...changes }] });
+  async function setMarketTerms(changes: Partial<MarketParams>) {
+    const terms = await devnet.publicClient.readContract({ address: devnet.deployment.market, abi: jobMarketAbi, functionName: "terms" });
+    const current = await devnet.publicClient.readContract({ address: terms, abi: protocolTermsAbi, functionName: "params" });
+    await owner.send({ address: terms, abi: protocolTermsAbi, functionName: "setParams", args: [{ ...current, ...changes }] });
   }
 
   // ------------------------------------------------------------------ tests
@@ -665,10 +669,10 @@ describe("verification end to end: worker and verifier processes, sampled audits
       outputRoot: keccak256(toHex("an output never revealed")),
       salt: keccak256(toHex("a salt")),
     });
-    await quitter.sender.send({ address: devnet.deployment.market, abi: abiOf("JobMarket"), functionName: "claimAndCommit", args: [quitJob, posted.job, quitCommitment] });
+    await quitter.sender.send({ address: devnet.deployment.market, abi: jobMarketAbi, functionName: "claimAndCommit", args: [quitJob, posted.job, quitCommitment] });
     const quitterStake = await stakeOf(q);
 
-    await absent.sender.send({ address: devnet.deployment.staking, abi: abiOf("Staking"), functionName: "stake", args: [parseEther("1000"), ROLE_VERIFIER] });
+    await absent.sender.send({ address: devnet.deployment.staking, abi: stakingAbi, functionName: "stake", args: [parseEther("1000"), ROLE_VERIFIER] });
     let auditorJob: bigint | undefined;
     let voterJob: bigint | undefined;
     const jobs: bigint[] = [];
@@ -731,7 +735,7 @@ describe("verification end to end: worker and verifier processes, sampled audits
     assert.ok(synced.stake < parseEther("1000"), `it lost ${parseEther("1000") - synced.stake} to penalties`);
     assert.ok(verifiers.some((d) => d.lines().some((l) => l.msg === "verifier weight synced to its stake" && sameAddress(l.account as string, a))), "a verifier daemon sent the sync");
     // It leaves the verifier set, so phase C draws only live verifiers.
-    await absent.sender.send({ address: devnet.deployment.staking, abi: abiOf("Staking"), functionName: "setRoles", args: [ROLE_PROVIDER] });
+    await absent.sender.send({ address: devnet.deployment.staking, abi: stakingAbi, functionName: "setRoles", args: [ROLE_PROVIDER] });
 
     // 4. The withheld sampled reveal: past its reveal deadline the blind auditor expires the job; the quitter
     // loses its whole collateral, as a fault would cost: the expiry share to the poster (with its fee back),

@@ -17,7 +17,7 @@ import { fileURLToPath } from "node:url";
 
 import type { Hex } from "viem";
 
-import { abiOf } from "../../offchain/chain/artifacts.js";
+import { jobMarketAbi, stakingAbi } from "../../offchain/chain/abis.js";
 import { createChainClients } from "../../offchain/chain/clients.js";
 import { JobStatus, readJob } from "../../offchain/chain/jobs.js";
 import { TxSender } from "../../offchain/chain/sender.js";
@@ -213,10 +213,10 @@ describe("dinfer worker under hostile input and a costly endpoint (node process,
     const jobs: bigint[] = [];
     jobs.push(await post({ fee: FEE2 }));
     const collateral = (await jobEvents({ client: net.publicClient, market: net.deployment.market, jobId: jobs[0]! }))[0]!.args.collateral as bigint;
-    const available = (await net.publicClient.readContract({ address: net.deployment.staking, abi: abiOf("Staking"), functionName: "availableStake", args: [net.addresses.provider] })) as bigint;
+    const available = (await net.publicClient.readContract({ address: net.deployment.staking, abi: stakingAbi, functionName: "availableStake", args: [net.addresses.provider] })) as bigint;
     const keep = collateral * 2n + collateral / 2n;
     assert.ok(available > keep, `the provider has ${available}`);
-    await providerSender.send({ address: net.deployment.staking, abi: abiOf("Staking"), functionName: "requestUnbond", args: [available - keep] });
+    await providerSender.send({ address: net.deployment.staking, abi: stakingAbi, functionName: "requestUnbond", args: [available - keep] });
     for (let i = 0; i < 4; i++) jobs.push(await post({ fee: FEE2 }));
 
     const firstBlock = await net.publicClient.getBlockNumber({ cacheTime: 0 });
@@ -270,7 +270,7 @@ describe("dinfer worker under hostile input and a costly endpoint (node process,
     this.timeout(300_000);
     const worker = await startWorker({ dataDir: net.tempDir("hostile-keeper"), minFee: FEE2 });
     const credits = () =>
-      net.publicClient.readContract({ address: net.deployment.market, abi: abiOf("JobMarket"), functionName: "credits", args: [net.addresses.dapp] }) as Promise<bigint>;
+      net.publicClient.readContract({ address: net.deployment.market, abi: jobMarketAbi, functionName: "credits", args: [net.addresses.dapp] }) as Promise<bigint>;
     const before = await credits();
     // Below the worker's price: nobody claims it.
     const jobId = await post({ fee: FEE, claimWithin: 5 });

@@ -15,6 +15,7 @@ import { fileURLToPath } from "node:url";
 import * as ort from "onnxruntime-node";
 import type { Hex } from "viem";
 
+import { modelRegistryAbi } from "../../offchain/chain/abis.js";
 import { abiOf } from "../../offchain/chain/artifacts.js";
 import { JobStatus, readJob } from "../../offchain/chain/jobs.js";
 import { blobId, decodeTensorBlob, encodeTensorBlob, tensorFromArray, tensorToArray, type Tensor } from "../../offchain/codec/tensor.js";
@@ -170,7 +171,7 @@ describe("dinfer worker end to end: node process, Ignition deployment, worker pr
   async function toleranceOf(kind: Kind): Promise<{ abs: number; rel: number }> {
     const model = (await net.publicClient.readContract({
       address: net.deployment.registry,
-      abi: abiOf("ModelRegistry"),
+      abi: modelRegistryAbi,
       functionName: "model",
       args: [BigInt(net.modelIds[kind])],
     })) as { tolerance: { kind: number; absTolE12: bigint; relTolE12: bigint } };

@@ -10,7 +10,7 @@ import { before, describe, it } from "mocha";
 import pino from "pino";
 import { getAbiItem, type AbiEvent, type Address, type Hex, type TransactionReceipt } from "viem";
 
-import { abiOf } from "../../offchain/chain/artifacts.js";
+import { dinferTestTokenAbi } from "../../offchain/chain/abis.js";
 import { ContractRevertError } from "../../offchain/chain/errors.js";
 import { LogPoller, MemoryCursorStore } from "../../offchain/chain/poller.js";
 import type { SendReturnType } from "../../offchain/chain/sender.js";
@@ -170,7 +170,7 @@ describe("daemon kit: the tick loop (runDaemonLoop, in-process chain)", function
       publicClient,
       store: new MemoryCursorStore(),
       address: token.address,
-      events: [getAbiItem({ abi: abiOf("DinferTestToken"), name: "Transfer" }) as AbiEvent],
+      events: [getAbiItem({ abi: dinferTestTokenAbi, name: "Transfer" }) as AbiEvent],
       startBlock: 0n,
       confirmations: 0,
       logger: silentLogger(),

@@ -14,7 +14,7 @@ import { encodeErrorResult, parseEther, RpcRequestError, type AbiParameter } fro
 import { classifyChainError, ContractRevertError } from "../../offchain/chain/errors.js";
 import { formatDuration, formatWhen } from "../../offchain/chain/format.js";
 import { describeRevert, REVERT_SENTENCES } from "../../offchain/chain/revert-messages.js";
-import { abiOf } from "../../offchain/chain/artifacts.js";
+import { jobMarketAbi } from "../../offchain/chain/abis.js";
 import { describeWithdrawRest, planStake, planUnbond, planVerifierStake, type StakingState } from "../../offchain/protocol/staking-plan.js";
 import { formatCliError } from "../../offchain/ui/messages.js";
 
@@ -102,7 +102,7 @@ describe("messages: a sentence for every contract error", () => {
   });
 
   it("decodes real revert data from the ABIs into the sentence the CLI prints, on one line", () => {
-    const abi = abiOf("JobMarket");
+    const abi = jobMarketAbi;
     const data = encodeErrorResult({ abi, errorName: "FeeBelowFloor", args: [parseEther("0.25"), parseEther("2")] });
     const error = classifyChainError({ error: Object.assign(new Error("execution reverted"), { data }), abi });
     assert.ok(error instanceof ContractRevertError);

@@ -10,7 +10,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { Command, Option } from "commander";
 import type { PublicClient } from "viem";
 
-import { abiOf } from "../../chain/artifacts.js";
+import { jobMarketAbi } from "../../chain/abis.js";
 import type { Deployment } from "../../chain/deployment.js";
 import { readJob } from "../../chain/jobs.js";
 import { decodeTensorBlob, encodeTensorBlob } from "../../codec/tensor.js";
@@ -88,7 +88,7 @@ export function addJobCommands(program: Command): void {
         const id = parseId(jobId, "jobId");
         const { sender, deployment, publicClient } = await connect(cmd);
         const record = await readJob({ client: publicClient, market: deployment.market, jobId: id });
-        const { hash } = await sender.send({ address: deployment.market, abi: abiOf("JobMarket"), functionName: name, args: [id, record.job] });
+        const { hash } = await sender.send({ address: deployment.market, abi: jobMarketAbi, functionName: name, args: [id, record.job] });
         console.log(`job ${id} ${name === "finalize" ? "finalized" : "expired"} (tx ${hash})`);
       });
   }

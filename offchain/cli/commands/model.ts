@@ -5,9 +5,8 @@
 import { readFileSync } from "node:fs";
 
 import type { Command } from "commander";
-import type { Hex } from "viem";
 
-import { abiOf } from "../../chain/artifacts.js";
+import { modelRegistryAbi } from "../../chain/abis.js";
 import { formatTokens } from "../../chain/format.js";
 import { registeredModelId } from "../../chain/models.js";
 import { DinferError } from "../../errors.js";
@@ -64,7 +63,7 @@ What is frozen, and what is not:
         nonFiniteInputs,
       };
       const { sender, deployment } = await connect(cmd);
-      const { hash, receipt } = await sender.send({ address: deployment.registry, abi: abiOf("ModelRegistry"), functionName: "register", args: [spec] });
+      const { hash, receipt } = await sender.send({ address: deployment.registry, abi: modelRegistryAbi, functionName: "register", args: [spec] });
       const id = registeredModelId(receipt.logs, deployment.registry);
       console.log(`registered model ${id} (sha256 ${spec.modelHash}, tx ${hash})`);
     });
@@ -80,7 +79,7 @@ What is frozen, and what is not:
         throw new DinferError("model update: give at least one of --uri, --collateral, --price", { code: "NOTHING_TO_UPDATE" });
       }
       const { sender, deployment, publicClient } = await connect(cmd);
-      const current = (await publicClient.readContract({ address: deployment.registry, abi: abiOf("ModelRegistry"), functionName: "model", args: [id] })) as RegisteredModel;
+      const current = await publicClient.readContract({ address: deployment.registry, abi: modelRegistryAbi, functionName: "model", args: [id] });
       const spec = {
         modelHash: current.modelHash,
         uri: flags.uri ?? current.uri,
@@ -90,7 +89,7 @@ What is frozen, and what is not:
         priceFloor: flags.price === undefined ? current.priceFloor : parseTokens(flags.price, "--price"),
         nonFiniteInputs: current.nonFiniteInputs,
       };
-      const { hash } = await sender.send({ address: deployment.registry, abi: abiOf("ModelRegistry"), functionName: "update", args: [id, spec] });
+      const { hash } = await sender.send({ address: deployment.registry, abi: modelRegistryAbi, functionName: "update", args: [id, spec] });
       console.log(`updated model ${id}: uri ${spec.uri}, collateral ${formatTokens(spec.minCollateral)}, price floor ${formatTokens(spec.priceFloor)} (tx ${hash})`);
     });
   model
@@ -99,7 +98,7 @@ What is frozen, and what is not:
     .action(async (modelId: string, _flags, cmd: Command) => {
       const id = parseId(modelId, "modelId");
       const chain = await connectReadOnly(cmd);
-      const spec = await chain.publicClient.readContract({ address: chain.deployment.registry, abi: abiOf("ModelRegistry"), functionName: "model", args: [id] });
+      const spec = await chain.publicClient.readContract({ address: chain.deployment.registry, abi: modelRegistryAbi, functionName: "model", args: [id] });
       console.log(JSON.stringify(spec, bigintJson, 2));
     });
   for (const [name, active] of [["activate", true], ["deactivate", false]] as const) {
@@ -109,22 +108,11 @@ What is frozen, and what is not:
       .action(async (modelId: string, _flags, cmd: Command) => {
         const id = parseId(modelId, "modelId");
         const { sender, deployment } = await connect(cmd);
-        const { hash } = await sender.send({ address: deployment.registry, abi: abiOf("ModelRegistry"), functionName: "setActive", args: [id, active] });
+        const { hash } = await sender.send({ address: deployment.registry, abi: modelRegistryAbi, functionName: "setActive", args: [id, active] });
         console.log(`model ${modelId} ${active ? "activated" : "deactivated"} (tx ${hash})`);
       });
   }
 }
-
-/** A registered model as `ModelRegistry.model` returns it. */
-type RegisteredModel = {
-  modelHash: Hex;
-  uri: string;
-  runtime: string;
-  tolerance: { kind: number; axis: number; absTolE12: bigint; relTolE12: bigint };
-  minCollateral: bigint;
-  priceFloor: bigint;
-  nonFiniteInputs: boolean;
-};
 
 /** Reads an .onnx file and runs every admission check on it (offchain/inference/admission.ts). */
 async function admitFile({ file, tolerance, nonFiniteInputs }: { file: string; tolerance?: string; nonFiniteInputs: boolean }) {

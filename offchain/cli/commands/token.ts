@@ -1,7 +1,7 @@
 /** `dinfer token mint <amount>`: the local test token's faucet (DinferTestToken only). */
 import type { Command } from "commander";
 
-import { abiOf } from "../../chain/artifacts.js";
+import { dinferTestTokenAbi } from "../../chain/abis.js";
 import { formatTokens } from "../../chain/format.js";
 import { parseTokens } from "../../chain/format.js";
 import { connect } from "../context.js";
@@ -15,7 +15,7 @@ export function addTokenCommands(program: Command): void {
     .action(async (amount: string, _flags, cmd: Command) => {
       const value = parseTokens(amount);
       const { sender, deployment } = await connect(cmd);
-      await sender.send({ address: deployment.token, abi: abiOf("DinferTestToken"), functionName: "mint", args: [sender.address, value] });
+      await sender.send({ address: deployment.token, abi: dinferTestTokenAbi, functionName: "mint", args: [sender.address, value] });
       console.log(`minted ${formatTokens(value)} to ${sender.address}`);
     });
 }
