@@ -19,12 +19,11 @@ import type { NetworkConnection } from "hardhat/types/network";
 import { parseEther, toHex, type Address, type Hex } from "viem";
 import { mnemonicToAccount } from "viem/accounts";
 
-import { dinferTestTokenAbi, modelRegistryAbi } from "../chain/abis.js";
+import { dinferTestTokenAbi } from "../chain/abis.js";
 import { createChainClients, type ChainPublicClient } from "../chain/clients.js";
 import type { Deployment } from "../chain/deployment.js";
 import { TxSender } from "../chain/sender.js";
-import { registeredModelId } from "../chain/models.js";
-import { sendStake } from "../protocol/actions.js";
+import { registerModel, sendStake } from "../protocol/actions.js";
 import { toleranceFromChain } from "../codec/tolerance.js";
 import { assertModelAdmitted } from "../inference/admission.js";
 import { hashModel } from "../inference/model.js";
@@ -230,25 +229,22 @@ export async function startDevnet({
     }
     const modelIds = { cls: 0, det: 0 };
     const register = (kind: ModelKind) =>
-      owner.send({
-        address: deployment.registry,
-        abi: modelRegistryAbi,
-        functionName: "register",
-        args: [
-          {
-            modelHash: hashModel(new Uint8Array(readFileSync(MODEL_FILES[kind]))),
-            // Where this machine has the file: a dApp checking its input against the model fetches it here.
-            uri: pathToFileURL(MODEL_FILES[kind]).href,
-            runtime: "onnxruntime-node@1.30.0",
-            tolerance: DEVNET_TOLERANCE,
-            minCollateral: DEVNET_COLLATERAL,
-            priceFloor: DEVNET_PRICE_FLOOR,
-            nonFiniteInputs: false,
-          },
-        ],
+      registerModel({
+        sender: owner,
+        deployment,
+        spec: {
+          modelHash: hashModel(new Uint8Array(readFileSync(MODEL_FILES[kind]))),
+          // Where this machine has the file: a dApp checking its input against the model fetches it here.
+          uri: pathToFileURL(MODEL_FILES[kind]).href,
+          runtime: "onnxruntime-node@1.30.0",
+          tolerance: DEVNET_TOLERANCE,
+          minCollateral: DEVNET_COLLATERAL,
+          priceFloor: DEVNET_PRICE_FLOOR,
+          nonFiniteInputs: false,
+        },
       });
     const registered = (async () => {
-      for (const kind of ["cls", "det"] as const) modelIds[kind] = registeredModelId((await register(kind)).receipt.logs, deployment.registry);
+      for (const kind of ["cls", "det"] as const) modelIds[kind] = (await register(kind)).id;
     })();
     const stakers = [
       ...providerAccounts.map((account) => ({ account, amount: providerStake, roles: ROLE_PROVIDER, funds: 0n })),

@@ -1,15 +1,18 @@
 /**
- * The staking actions every entry point shares: `dinfer provider stake|unbond|withdraw`, the provider
- * scripts (scripts/provider/*), the devnet's staking of its accounts and the verifier's start. Each reads
- * the account, says what it will do (offchain/protocol/staking-plan.ts) through `say`, refuses with
- * that sentence when the plan does, and only then sends.
+ * The protocol actions every entry point shares. Staking (`dinfer provider stake|unbond|withdraw`, the
+ * provider scripts (scripts/provider/*), the devnet's staking of its accounts and the verifier's start):
+ * each reads the account, says what it will do (offchain/protocol/staking-plan.ts) through `say`, refuses
+ * with that sentence when the plan does, and only then sends. Registering a model (the CLI, the devnet)
+ * and ending a job (the CLI's keeper commands, the worker, the verifier). Challenges: ./challenge.ts.
  */
-import { erc20Abi, type Address, type Hash, type PublicClient } from "viem";
+import { erc20Abi, type Address, type ContractFunctionArgs, type Hash, type Hex, type PublicClient } from "viem";
 
-import { jobMarketAbi, stakingAbi, verificationAbi } from "../chain/abis.js";
+import { jobMarketAbi, modelRegistryAbi, stakingAbi, verificationAbi } from "../chain/abis.js";
 import type { Deployment } from "../chain/deployment.js";
 import { formatTokens } from "../chain/format.js";
-import type { TxSender } from "../chain/sender.js";
+import type { Job } from "../chain/jobs.js";
+import { registeredModelId } from "../chain/models.js";
+import type { SendParameters, SendReturnType, TxSender } from "../chain/sender.js";
 import { NonRetryableError } from "../errors.js";
 import { readStakingState } from "./account.js";
 import { describeWithdrawRest, planStake, planUnbond } from "./staking-plan.js";
@@ -112,4 +115,43 @@ export async function withdrawAll({ publicClient, sender, deployment, say = () =
   const rest = describeWithdrawRest({ state, now, withdrew });
   if (rest) say(rest);
   return done;
+}
+
+/** A model as `ModelRegistry.register` takes it. */
+export type ModelSpec = ContractFunctionArgs<typeof modelRegistryAbi, "nonpayable", "register">[0];
+
+/**
+ * Registers a model and returns its id from the transaction's own ModelRegistered event (never
+ * `modelCount`, which another registration in the same block may have moved on). The caller checks the
+ * file first (`dinfer model check`, offchain/inference/admission.ts).
+ */
+export async function registerModel({ sender, deployment, spec }: Pick<ActionContext, "sender" | "deployment"> & { spec: ModelSpec }): Promise<{ id: number; hash: Hash }> {
+  const { hash, receipt } = await sender.send({ address: deployment.registry, abi: modelRegistryAbi, functionName: "register", args: [spec] });
+  return { id: registeredModelId(receipt.logs, deployment.registry), hash };
+}
+
+/**
+ * Ends a job as a keeper may: `finalize` pays the provider after the challenge window (with the inline
+ * output when the job's consumer takes one: `finalizeWithOutput`), `expire` refunds the poster after a
+ * missed deadline. `onSent` lets a daemon journal the hash before the receipt.
+ */
+export async function endJob({
+  sender,
+  deployment,
+  action,
+  jobId,
+  job,
+  inlineOutput,
+  onSent,
+}: Pick<ActionContext, "sender" | "deployment"> & {
+  action: "finalize" | "expire";
+  jobId: bigint;
+  job: Job;
+  inlineOutput?: Hex;
+  onSent?: SendParameters["onSent"];
+}): Promise<SendReturnType> {
+  const market = { address: deployment.market, abi: jobMarketAbi, onSent } as const;
+  if (action === "expire") return sender.send({ ...market, functionName: "expire", args: [jobId, job] });
+  if (inlineOutput !== undefined) return sender.send({ ...market, functionName: "finalizeWithOutput", args: [jobId, job, inlineOutput] });
+  return sender.send({ ...market, functionName: "finalize", args: [jobId, job] });
 }

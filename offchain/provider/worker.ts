@@ -45,6 +45,7 @@ import type { Logger } from "../log.js";
 import type { Journal } from "../state/journal.js";
 import { BlobHashMismatchError } from "../storage/errors.js";
 import type { LocalBlobStore } from "../storage/local.js";
+import { endJob } from "../protocol/actions.js";
 import { decideProviderStep, keeperTime, type LocalJobStatus, type ProviderStep } from "./decide.js";
 import { fetchJobInput, type HeldInput } from "./input.js";
 import type { JobRunner, JobRunResult, LoadedModel } from "./job-runner.js";
@@ -680,15 +681,7 @@ export class ProviderWorker {
     const { job, jobId } = record;
     const output = withOutput ? (record.inlineOutput ?? "0x") : undefined;
     const finalized = await this.act(jobId, "finalize", (onSent) =>
-      output !== undefined
-        ? this.p.sender.send({
-            address: this.p.deployment.market,
-            abi: jobMarketAbi,
-            functionName: "finalizeWithOutput",
-            args: [jobId, job, output],
-            onSent,
-          })
-        : this.p.sender.send({ address: this.p.deployment.market, abi: jobMarketAbi, functionName: "finalize", args: [jobId, job], onSent }),
+      endJob({ sender: this.p.sender, deployment: this.p.deployment, action: "finalize", jobId, job, inlineOutput: output, onSent }),
     );
     await this.scheduleAfter(record, finalized, data);
   }
@@ -747,7 +740,7 @@ export class ProviderWorker {
   /** Expires a job (our abandoned one, or, as a keeper, one nobody claimed): the poster is refunded. */
   private expire({ job, jobId }: JobRecord): Promise<ActResult> {
     return this.act(jobId, "expire", (onSent) =>
-      this.p.sender.send({ address: this.p.deployment.market, abi: jobMarketAbi, functionName: "expire", args: [jobId, job], onSent }),
+      endJob({ sender: this.p.sender, deployment: this.p.deployment, action: "expire", jobId, job, onSent }),
     );
   }
 

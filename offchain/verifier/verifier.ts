@@ -65,6 +65,7 @@ import {
   type StepAction,
 } from "./decide.js";
 import { fetchOutput } from "../storage/output.js";
+import { endJob } from "../protocol/actions.js";
 import { describe, fetchJobInput, judge, providerOutputLocations, type VerifierModel } from "./judge.js";
 import type { VerifierMetrics } from "./metrics.js";
 import type { VerifierActivity } from "./status.js";
@@ -596,7 +597,7 @@ export class VerifierDaemon {
       }
       case "expire": {
         const sent = await this.act(jobId, snapshot, "expire", (onSent) =>
-          this.p.sender.send({ address: this.p.deployment.market, abi: jobMarketAbi, functionName: "expire", args: [jobId, job], onSent }),
+          endJob({ sender: this.p.sender, deployment: this.p.deployment, action: "expire", jobId, job, onSent }),
         );
         if (sent) {
           this.p.metrics.keeper.inc({ action: "expire" });

@@ -10,7 +10,6 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { Command, Option } from "commander";
 import type { PublicClient } from "viem";
 
-import { jobMarketAbi } from "../../chain/abis.js";
 import type { Deployment } from "../../chain/deployment.js";
 import { readJob } from "../../chain/jobs.js";
 import { decodeTensorBlob, encodeTensorBlob } from "../../codec/tensor.js";
@@ -19,6 +18,7 @@ import { imageToClsInput, imageToDetInput } from "../../sdk/image.js";
 import { checkInputFits, readModelInputs } from "../../sdk/input-check.js";
 import { postJob, waitForResult } from "../../sdk/jobs.js";
 import { reportProgress } from "../../sdk/progress.js";
+import { endJob } from "../../protocol/actions.js";
 import { connect, connectReadOnly, parseId } from "../context.js";
 import { checkModelForJob } from "../preflight.js";
 import { addJobViewCommands } from "./job-views.js";
@@ -88,7 +88,7 @@ export function addJobCommands(program: Command): void {
         const id = parseId(jobId, "jobId");
         const { sender, deployment, publicClient } = await connect(cmd);
         const record = await readJob({ client: publicClient, market: deployment.market, jobId: id });
-        const { hash } = await sender.send({ address: deployment.market, abi: jobMarketAbi, functionName: name, args: [id, record.job] });
+        const { hash } = await endJob({ sender, deployment, action: name, jobId: id, job: record.job });
         console.log(`job ${id} ${name === "finalize" ? "finalized" : "expired"} (tx ${hash})`);
       });
   }

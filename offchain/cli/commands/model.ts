@@ -8,10 +8,10 @@ import type { Command } from "commander";
 
 import { modelRegistryAbi } from "../../chain/abis.js";
 import { formatTokens } from "../../chain/format.js";
-import { registeredModelId } from "../../chain/models.js";
 import { DinferError } from "../../errors.js";
 import { checkModelAdmission, formatFindings, ModelNotAdmittedError, parseToleranceFlag, parseTolerancePolicy } from "../../inference/admission.js";
 import { parseTokens } from "../../chain/format.js";
+import { registerModel } from "../../protocol/actions.js";
 import { bigintJson, connect, connectReadOnly, parseId } from "../context.js";
 
 export function addModelCommands(program: Command): void {
@@ -63,8 +63,7 @@ What is frozen, and what is not:
         nonFiniteInputs,
       };
       const { sender, deployment } = await connect(cmd);
-      const { hash, receipt } = await sender.send({ address: deployment.registry, abi: modelRegistryAbi, functionName: "register", args: [spec] });
-      const id = registeredModelId(receipt.logs, deployment.registry);
+      const { id, hash } = await registerModel({ sender, deployment, spec });
       console.log(`registered model ${id} (sha256 ${spec.modelHash}, tx ${hash})`);
     });
   model
