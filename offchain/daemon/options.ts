@@ -46,6 +46,8 @@ export type DaemonOptionDefaults = {
   port: number;
   metricsPort: number;
   secretEnv: string;
+  /** Credits (wei) below which nothing is withdrawn: a withdraw costs ~56,000 gas, worth paying once for many jobs. */
+  withdrawMin: bigint;
 };
 
 /** The options both daemons take, with each daemon's defaults (spread into its schema). */
@@ -78,7 +80,7 @@ export function daemonOptionsShape(defaults: DaemonOptionDefaults) {
     /** Seconds a keeper duty waits past its due time, plus a delay of our own per job, so keepers rarely race. */
     keeperGraceSeconds: z.coerce.number().int().min(0).default(10),
     /** Withdraw credits once they reach this many wei (0: whenever there are any). */
-    withdrawMin: wei.default(0n),
+    withdrawMin: wei.default(defaults.withdrawMin),
     /** Inference worker threads. */
     threads: z.coerce.number().int().positive().default(1),
     /** Threads that hash blobs (input ids, output ids and roots); default: one per core, at most 4. */

@@ -7,6 +7,12 @@ import { z } from "zod";
 import { ChainOptionsSchema, daemonOptionsShape, wei } from "../daemon/options.js";
 import { FaultSchema } from "./fault.js";
 
+/**
+ * The worker's default `withdrawMin`: 100 tokens. Earnings are withdrawn in one transaction once they
+ * reach it, not after every job (a withdraw is ~56,000 gas, a quarter of a job's whole lifecycle).
+ */
+export const WORKER_WITHDRAW_MIN = 100n * 10n ** 18n;
+
 /** A model this worker serves: the registry id, the local .onnx file, and the lowest fee it takes. */
 export const ServedModelSchema = z.object({
   modelId: z.coerce.number().int().positive(),
@@ -21,7 +27,7 @@ export const WorkerOptionsSchema = ChainOptionsSchema.extend({
    * nobody claimed by their claim deadline (the poster is refunded; the expiry costs us its gas),
    * `keeperGraceSeconds` plus a delay of our own per job after the deadline, so that keepers rarely race.
    */
-  ...daemonOptionsShape({ ep: "auto", dataDir: ".dinfer/worker", port: 8600, metricsPort: 9464, secretEnv: "DINFER_WORKER_SECRET" }),
+  ...daemonOptionsShape({ ep: "auto", dataDir: ".dinfer/worker", port: 8600, metricsPort: 9464, secretEnv: "DINFER_WORKER_SECRET", withdrawMin: WORKER_WITHDRAW_MIN }),
   /**
    * How often the chain is read when nothing is due (no job open, or every open one asleep for a
    * while): an idle worker then makes under one RPC request a second. A job posted meanwhile is

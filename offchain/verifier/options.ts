@@ -39,7 +39,7 @@ export const VerifierOptionsSchema = ChainOptionsSchema.extend({
    * 0..that, per verifier and job) unless this verifier leads it, so keepers rarely race. Credits
    * withdrawn (`withdrawMin`): audit rewards, voter pay, finder shares, returned bonds.
    */
-  ...daemonOptionsShape({ ep: "cpu", dataDir: ".dinfer/verifier", port: 8610, metricsPort: 9465, secretEnv: "DINFER_VERIFIER_SECRET" }),
+  ...daemonOptionsShape({ ep: "cpu", dataDir: ".dinfer/verifier", port: 8610, metricsPort: 9465, secretEnv: "DINFER_VERIFIER_SECRET", withdrawMin: 0n }),
   /** Stake this many wei as a verifier on start when the account is not in the verifier set yet. */
   stake: wei.optional(),
   maxOutputBytes: z.coerce.number().int().positive().default(64 * 1024 * 1024),

@@ -77,7 +77,17 @@ describe("dinfer worker end to end: node process, Ignition deployment, worker pr
     { modelId: net.modelIds.det, path: net.modelFiles.det },
   ];
 
-  async function startWorker({ dataDir, secret, claimMode = "run-first" }: { dataDir: string; secret: string; claimMode?: ClaimMode }): Promise<WorkerProcess> {
+  async function startWorker({
+    dataDir,
+    secret,
+    claimMode = "run-first",
+    withdrawMin,
+  }: {
+    dataDir: string;
+    secret: string;
+    claimMode?: ClaimMode;
+    withdrawMin?: bigint;
+  }): Promise<WorkerProcess> {
     const worker = await startWorkerProcess({
       url: net.url,
       deployment: net.deployment,
@@ -85,7 +95,7 @@ describe("dinfer worker end to end: node process, Ignition deployment, worker pr
       dataDir,
       key: net.keys.provider,
       secret,
-      extra: { claimMode },
+      extra: { claimMode, ...(withdrawMin === undefined ? {} : { withdrawMin: withdrawMin.toString() }) },
     });
     started.push(worker);
     return worker;
@@ -254,8 +264,10 @@ describe("dinfer worker end to end: node process, Ignition deployment, worker pr
   it("finalizes real inference jobs and their outputs match a direct onnxruntime run", async function () {
     this.timeout(300_000);
     const dataDir = net.tempDir("worker-a");
-    const worker = await startWorker({ dataDir, secret: randomBytes(32).toString("hex") });
+    // Six jobs: the worker's withdraw threshold is what the six pay, so it withdraws once, after the last.
     const fundsBefore = await providerFunds();
+    const withdrawMin = fundsBefore.credits + 6n * expectedPayout(FEE);
+    const worker = await startWorker({ dataDir, secret: randomBytes(32).toString("hex"), withdrawMin });
     const firstBlock = await net.publicClient.getBlockNumber({ cacheTime: 0 });
 
     const jobs: PostedJob[] = [];
@@ -292,6 +304,14 @@ describe("dinfer worker end to end: node process, Ignition deployment, worker pr
     let funds = await providerFunds();
     for (const until = Date.now() + 20_000; funds.credits !== 0n && Date.now() < until; funds = await providerFunds()) await sleep(250);
     assert.equal(funds.credits, 0n, `the worker withdrew its earnings:\n${worker.logs().slice(-4_000)}`);
+    // The log line follows the receipt the chain already shows: wait for it.
+    await worker.waitForLine((l) => l.msg === "earnings withdrawn", "the withdraw's log line", 10_000);
+    const withdrawals = worker.lines().filter((l) => l.msg === "earnings withdrawn");
+    assert.deepEqual(
+      withdrawals.map((l) => l.amount),
+      [withdrawMin.toString()],
+      `in one withdraw, once the credits reached the threshold: not after every job: ${JSON.stringify(withdrawals)}`,
+    );
     assert.equal(funds.total - fundsBefore.total, paid, "the provider earned exactly the payouts");
     assert.equal(funds.balance - fundsBefore.balance, paid + fundsBefore.credits, "and all of it reached its wallet");
     assert.equal(funds.available, fundsBefore.available, "every job's collateral is unlocked again");

@@ -212,13 +212,14 @@ describe("daemon kit: options, secret, status line", () => {
   it("gives both daemons the shared options with their own defaults", () => {
     const worker = WorkerOptionsSchema.parse({ models: [{ modelId: 1, path: "m.onnx" }] });
     const verifier = VerifierOptionsSchema.parse({ models: [{ modelId: 1, path: "m.onnx" }] });
-    const pick = (o: Record<string, unknown>) => [o.ep, o.dataDir, o.port, o.metricsPort, o.secretEnv];
-    assert.deepEqual(pick(worker), ["auto", ".dinfer/worker", 8600, 9464, "DINFER_WORKER_SECRET"]);
-    assert.deepEqual(pick(verifier), ["cpu", ".dinfer/verifier", 8610, 9465, "DINFER_VERIFIER_SECRET"]);
+    const pick = (o: Record<string, unknown>) => [o.ep, o.dataDir, o.port, o.metricsPort, o.secretEnv, o.withdrawMin];
+    // The worker withdraws its earnings once they reach 100 tokens, not after every job (issue 13).
+    assert.deepEqual(pick(worker), ["auto", ".dinfer/worker", 8600, 9464, "DINFER_WORKER_SECRET", 100n * 10n ** 18n]);
+    assert.deepEqual(pick(verifier), ["cpu", ".dinfer/verifier", 8610, 9465, "DINFER_VERIFIER_SECRET", 0n]);
     for (const options of [worker, verifier]) {
       assert.deepEqual(
-        [options.pollIntervalMs, options.statusIntervalMs, options.keeper, options.keeperGraceSeconds, options.withdrawMin, options.threads, options.confirmations],
-        [500, 60_000, true, 10, 0n, 1, 0],
+        [options.pollIntervalMs, options.statusIntervalMs, options.keeper, options.keeperGraceSeconds, options.threads, options.confirmations],
+        [500, 60_000, true, 10, 1, 0],
       );
     }
     assert.throws(() => VerifierOptionsSchema.parse({ models: [{ modelId: 1, path: "m.onnx" }], withdrawMin: "-1" }), /non-negative integer amount in wei/);
