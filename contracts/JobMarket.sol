@@ -10,6 +10,7 @@ import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
 import {PullPayments} from "./base/PullPayments.sol";
 import {
+    BatchMarketAlreadySet,
     CallbackGasTooHigh,
     CallbackNeedsContract,
     CommitmentMismatch,
@@ -25,9 +26,11 @@ import {
     InvalidClaimBy,
     JobMismatch,
     JobNotFound,
+    JobNotReserved,
     MissingInput,
     ModelIdTooLarge,
     ModelInactive,
+    NotBatchMarket,
     NotJobProvider,
     NotTerms,
     NotVerification,
@@ -111,9 +114,16 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient, PullPa
     mapping(uint256 version => IProtocolTerms.MarketParams) private _marketTerms;
 
     mapping(uint256 jobId => bytes32) private _jobHashes;
+    /// @inheritdoc IJobMarket
+    address public batchMarket;
 
     modifier onlyTerms() {
         if (msg.sender != address(terms)) revert NotTerms(msg.sender);
+        _;
+    }
+
+    modifier onlyBatchMarket() {
+        if (msg.sender != batchMarket) revert NotBatchMarket(msg.sender);
         _;
     }
 
@@ -348,6 +358,26 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient, PullPa
         emit OutputAnnounced(jobId, msg.sender, outputURI);
     }
 
+    // ---------------------------------------------------------------- batch hooks
+
+    /// @inheritdoc IJobMarket
+    function reserveJobIds(uint256 count) external onlyBatchMarket returns (uint256 firstJobId, uint32 version) {
+        Counters memory counters = _counters;
+        firstJobId = counters.jobCount + 1;
+        _counters = Counters((counters.jobCount + count).toUint64(), counters.termsVersion);
+        version = counters.termsVersion;
+    }
+
+    /// @inheritdoc IJobMarket
+    function importJob(uint256 jobId, Job calldata job) external onlyBatchMarket {
+        // Ids at or below jobCount without a state are exactly the ones reserved for batches and not yet
+        // imported: every other job stored its state when posted.
+        if (jobId == 0 || jobId > _counters.jobCount || _jobHashes[jobId] != bytes32(0)) revert JobNotReserved(jobId);
+        // The collateral stays locked in Staking: the batch's lock becomes this job's (no unlock, no lock).
+        _jobHashes[jobId] = keccak256(abi.encode(job));
+        emit JobImported(jobId, job);
+    }
+
     // ---------------------------------------------------------------- governance
 
     /// @inheritdoc IJobMarket
@@ -371,6 +401,14 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient, PullPa
         if (verification_ == address(0)) revert ZeroAddress();
         verification = verification_;
         emit VerificationSet(verification_);
+    }
+
+    /// @inheritdoc IJobMarket
+    function setBatchMarket(address batchMarket_) external onlyOwner {
+        if (batchMarket != address(0)) revert BatchMarketAlreadySet();
+        if (batchMarket_ == address(0)) revert ZeroAddress();
+        batchMarket = batchMarket_;
+        emit BatchMarketSet(batchMarket_);
     }
 
     // ---------------------------------------------------------------- views

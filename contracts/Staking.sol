@@ -122,13 +122,18 @@ contract Staking is IStaking, Ownable2Step, ReentrancyGuardTransient {
     /// @inheritdoc IStaking
     uint256 public verifierCount;
 
+    /// @inheritdoc IStaking
+    address public batchMarket;
+
+    /// @dev The JobMarket or the BatchMarket: both lock collateral for their jobs (one `locked` per account, so a
+    /// batch job split out into the JobMarket keeps its lock as it is).
     modifier onlyMarket() {
-        if (msg.sender != jobMarket) revert NotProtocol(msg.sender);
+        if (msg.sender != jobMarket && msg.sender != batchMarket) revert NotProtocol(msg.sender);
         _;
     }
 
     modifier onlyProtocol() {
-        if (msg.sender != jobMarket && msg.sender != verification) revert NotProtocol(msg.sender);
+        if (msg.sender != jobMarket && msg.sender != verification && msg.sender != batchMarket) revert NotProtocol(msg.sender);
         _;
     }
 
@@ -265,6 +270,14 @@ contract Staking is IStaking, Ownable2Step, ReentrancyGuardTransient {
         jobMarket = jobMarket_;
         verification = verification_;
         emit ProtocolSet(jobMarket_, verification_);
+    }
+
+    /// @inheritdoc IStaking
+    function setBatchMarket(address batchMarket_) external onlyOwner {
+        if (batchMarket != address(0)) revert ProtocolAlreadySet();
+        if (batchMarket_ == address(0)) revert ZeroAddress();
+        batchMarket = batchMarket_;
+        emit BatchMarketSet(batchMarket_);
     }
 
     /// @inheritdoc IStaking
