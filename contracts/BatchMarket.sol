@@ -221,10 +221,10 @@ contract BatchMarket is IBatchMarket, Ownable2Step, ReentrancyGuardTransient, Pu
         uint256 batchId,
         Batch calldata batch,
         bytes32[] calldata outputRoots,
-        bytes32[] calldata salts,
+        bytes32 batchSalt,
         string calldata outputURI
     ) external {
-        uint256 deadline = _reveal(batchId, batch, outputRoots, salts);
+        uint256 deadline = _reveal(batchId, batch, outputRoots, batchSalt);
         emit BatchRevealed(batchId, msg.sender, outputRoots, outputURI, deadline);
     }
 
@@ -512,7 +512,7 @@ contract BatchMarket is IBatchMarket, Ownable2Step, ReentrancyGuardTransient, Pu
     }
 
     /// @dev revealBatch's checks and effects; returns the end of the challenge window.
-    function _reveal(uint256 batchId, Batch calldata batch, bytes32[] calldata outputRoots, bytes32[] calldata salts)
+    function _reveal(uint256 batchId, Batch calldata batch, bytes32[] calldata outputRoots, bytes32 batchSalt)
         private
         returns (uint256)
     {
@@ -520,7 +520,6 @@ contract BatchMarket is IBatchMarket, Ownable2Step, ReentrancyGuardTransient, Pu
         if (msg.sender != b.provider) revert NotBatchProvider(batchId, msg.sender);
         _requireBeforeDeadline(batchId, b.deadline);
         if (outputRoots.length != b.count) revert LengthMismatch(b.count, outputRoots.length);
-        if (salts.length != b.count) revert LengthMismatch(b.count, salts.length);
         // As JobMarket.reveal: only once the seed is known and while it is in reach, so a provider learns which
         // jobs are sampled only after its results are fixed, and cannot choose among seeds by waiting.
         IProtocolTerms.MarketParams memory p = _marketTerms[b.terms];
@@ -528,7 +527,7 @@ contract BatchMarket is IBatchMarket, Ownable2Step, ReentrancyGuardTransient, Pu
             & ~_split[batchId];
         // Every sampled job goes through its audit in the JobMarket before the batch can be revealed.
         if (unsplitSampled != 0) revert SampledJobNotSplit(batchId, b.firstJobId + _lowestBit(unsplitSampled));
-        (bytes32 commitmentRoot, bytes32 resultRoot) = _trees(b.firstJobId, outputRoots, salts);
+        (bytes32 commitmentRoot, bytes32 resultRoot) = _trees(b.firstJobId, outputRoots, batchSalt);
         if (commitmentRoot != b.result) revert BatchCommitmentMismatch(batchId);
 
         b.status = BatchStatus.Revealed;
@@ -539,7 +538,8 @@ contract BatchMarket is IBatchMarket, Ownable2Step, ReentrancyGuardTransient, Pu
     }
 
     /// @dev The commitment and result roots of a reveal (the caller is the provider); reverts on a zero output root.
-    function _trees(uint256 firstJobId, bytes32[] calldata outputRoots, bytes32[] calldata salts)
+    /// Job `jobId`'s salt is `keccak256(abi.encode(batchSalt, jobId))` (`saltOf`).
+    function _trees(uint256 firstJobId, bytes32[] calldata outputRoots, bytes32 batchSalt)
         private
         view
         returns (bytes32, bytes32)
@@ -550,7 +550,7 @@ contract BatchMarket is IBatchMarket, Ownable2Step, ReentrancyGuardTransient, Pu
             bytes32 outputRoot = outputRoots[i];
             if (outputRoot == bytes32(0)) revert ZeroOutputRoot();
             uint256 jobId = firstJobId + i;
-            commitments[i] = _commitmentLeaf(jobId, outputRoot, salts[i]);
+            commitments[i] = _commitmentLeaf(jobId, outputRoot, _leaf(uint256(batchSalt), bytes32(jobId)));
             results[i] = _leaf(jobId, outputRoot);
         }
         return (_root(commitments), _root(results));

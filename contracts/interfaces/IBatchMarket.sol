@@ -26,6 +26,7 @@ import {IPullPayments} from "./IPullPayments.sol";
 /// Commitments and results are Merkle trees (OpenZeppelin MerkleProof, `Hashes.commutativeKeccak256`, leaves
 /// in job order, an odd node carried up a level unchanged) whose leaves are `keccak256(abi.encode(jobId, value))`:
 /// the value is the job's commitment `Commitments.hash(chainId, jobMarket, jobId, provider, outputRoot, salt)`
+/// (with `salt = keccak256(abi.encode(batchSalt, jobId))`, see revealBatch)
 /// in the commitment tree, its output root in the result tree. Binding the job id into the leaf makes an
 /// inclusion proof prove the position: a sorted-pair proof alone would not.
 interface IBatchMarket is IPullPayments {
@@ -166,19 +167,22 @@ interface IBatchMarket is IPullPayments {
         bytes32[] calldata proof
     ) external;
 
-    /// @notice The provider reveals every job's output root and salt, once the seed block is mined and while its
-    /// seed is in reach, by the reveal deadline; every sampled job must have been split out first. Stores the
-    /// result root and opens the challenge window.
+    /// @notice The provider reveals every job's output root and the batch's salt, once the seed block is mined and
+    /// while its seed is in reach, by the reveal deadline; every sampled job must have been split out first. Stores
+    /// the result root and opens the challenge window.
+    /// @dev Job `jobId`'s commitment salt is `keccak256(abi.encode(batchSalt, jobId))`: one salt in calldata
+    /// instead of one per job (32 bytes a job), and a split job's own salt, revealed in the JobMarket before the
+    /// batch, gives nothing away about its batch-mates'.
     /// @param batchId the batch
     /// @param batch its current state (Committed)
     /// @param outputRoots each job's output root, in job order (split jobs' too)
-    /// @param salts each job's commitment salt, in job order
+    /// @param batchSalt the secret the per-job salts derive from
     /// @param outputURI where the outputs can be fetched
     function revealBatch(
         uint256 batchId,
         Batch calldata batch,
         bytes32[] calldata outputRoots,
-        bytes32[] calldata salts,
+        bytes32 batchSalt,
         string calldata outputURI
     ) external;
 

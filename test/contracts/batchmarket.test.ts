@@ -203,30 +203,36 @@ describe("BatchMarket", () => {
         "ZeroCommitment",
       );
       await b.commit(batchId);
-      const [, , roots, salts, uri] = b.revealArgs(batchId);
+      const [, , roots, salt, uri] = b.revealArgs(batchId);
       // The seed block is not mined yet.
       await viem.assertions.revertWithCustomError(
-        batchMarket.write.revealBatch([batchId, b.batch(batchId), roots, salts, uri], { account: provider.account }),
+        batchMarket.write.revealBatch([batchId, b.batch(batchId), roots, salt, uri], { account: provider.account }),
         batchMarket,
         "BatchSeedNotReady",
       );
       await b.waitForSeed(batchId);
-      const wrongSalts = [...salts];
-      wrongSalts[2] = keccak256("0x02");
+      const wrongRoots = [...roots];
+      wrongRoots[2] = keccak256("0x02");
       await viem.assertions.revertWithCustomErrorWithArgs(
-        batchMarket.write.revealBatch([batchId, b.batch(batchId), roots, wrongSalts, uri], { account: provider.account }),
+        batchMarket.write.revealBatch([batchId, b.batch(batchId), roots, keccak256("0x02"), uri], { account: provider.account }),
         batchMarket,
         "BatchCommitmentMismatch",
         [batchId],
       );
       await viem.assertions.revertWithCustomErrorWithArgs(
-        batchMarket.write.revealBatch([batchId, b.batch(batchId), roots.slice(1), salts, uri], { account: provider.account }),
+        batchMarket.write.revealBatch([batchId, b.batch(batchId), wrongRoots, salt, uri], { account: provider.account }),
+        batchMarket,
+        "BatchCommitmentMismatch",
+        [batchId],
+      );
+      await viem.assertions.revertWithCustomErrorWithArgs(
+        batchMarket.write.revealBatch([batchId, b.batch(batchId), roots.slice(1), salt, uri], { account: provider.account }),
         batchMarket,
         "LengthMismatch",
         [4n, 3n],
       );
       await viem.assertions.revertWithCustomErrorWithArgs(
-        batchMarket.write.revealBatch([batchId, b.batch(batchId), roots, salts, uri], { account: provider2.account }),
+        batchMarket.write.revealBatch([batchId, b.batch(batchId), roots, salt, uri], { account: provider2.account }),
         batchMarket,
         "NotBatchProvider",
         [batchId, provider2.account.address],
@@ -234,7 +240,7 @@ describe("BatchMarket", () => {
       // Past revealBy the reveal is closed, and the batch expires.
       await b.pastDeadline(batchId);
       await viem.assertions.revertWithCustomError(
-        batchMarket.write.revealBatch([batchId, b.batch(batchId), roots, salts, uri], { account: provider.account }),
+        batchMarket.write.revealBatch([batchId, b.batch(batchId), roots, salt, uri], { account: provider.account }),
         batchMarket,
         "BatchDeadlinePassed",
       );
@@ -361,11 +367,11 @@ describe("BatchMarket", () => {
       const jobId = b.batch(batchId).firstJobId + BigInt(sampled[0]!);
       assert.equal(d.jobs.job(jobId).status, JobStatus.Committed);
       // Ordinary rules from here: the reveal waits for the auditor's blind commit.
-      await viem.assertions.revertWithCustomError(d.reveal(jobId), sys.verification, "AuditPending");
+      await viem.assertions.revertWithCustomError(d.reveal(jobId, { salt: b.saltOf(jobId) }), sys.verification, "AuditPending");
       for (const i of sampled) {
         const id = b.batch(batchId).firstJobId + BigInt(i);
         await v.commitAudit(id);
-        await d.reveal(id);
+        await d.reveal(id, { salt: b.saltOf(id) });
         assert.equal(d.jobs.job(id).sampled, true);
       }
       await b.reveal(batchId);

@@ -176,13 +176,18 @@ export function batchDriver({ connection, sys, d, modelId = 1n }: BatchDriverPar
     return batchMarket.read.batchCount();
   }
 
+  /** The batch's secret salt, and a job's commitment salt derived from it (IBatchMarket.revealBatch). */
+  const batchSaltOf = (batchId: bigint) => keccak256(toHex(`batch salt ${batchId}`));
+  const batchOfJob = (jobId: bigint) => [...batches.entries()].find(([, x]) => jobId >= x.firstJobId && jobId < x.firstJobId + BigInt(x.count))![0];
+  const saltOf = (jobId: bigint): Hex => leafOf(BigInt(batchSaltOf(batchOfJob(jobId))), toHex(jobId, { size: 32 }));
+
   /** The output root of a job as committed (the market driver's, unless `wrong` overrides it). */
   const outputRootOf = (jobId: bigint) => outputs.get(jobId) ?? d.outputOf(jobId).outputRoot;
 
   async function commitmentLeaves(batchId: bigint, by: Wallet = provider) {
     const leaves: Hex[] = [];
     for (const jobId of jobIds(batchId)) {
-      const c = await d.commitmentOf(jobId, { outputRoot: outputRootOf(jobId), salt: d.outputOf(jobId).salt, by });
+      const c = await d.commitmentOf(jobId, { outputRoot: outputRootOf(jobId), salt: saltOf(jobId), by });
       leaves.push(leafOf(jobId, c));
     }
     return leaves;
@@ -218,15 +223,15 @@ export function batchDriver({ connection, sys, d, modelId = 1n }: BatchDriverPar
   }
 
   async function splitSampled(batchId: bigint, index: number, by: Wallet = keeper, { proofIndex = index, leafJob }: { proofIndex?: number; leafJob?: bigint } = {}) {
-    const leaves = await commitmentLeaves(batchId, batch(batchId).provider === provider.account.address ? provider : provider);
+    const leaves = await commitmentLeaves(batchId);
     const jobId = leafJob ?? batch(batchId).firstJobId + BigInt(index);
-    const c = await d.commitmentOf(jobId, { outputRoot: outputRootOf(jobId), salt: d.outputOf(jobId).salt });
+    const c = await d.commitmentOf(jobId, { outputRoot: outputRootOf(jobId), salt: saltOf(jobId) });
     return send(batchMarket.write.splitSampled([batchId, batch(batchId), BigInt(index), c, proofOf(leaves, proofIndex)], { account: by.account }));
   }
 
   function revealArgs(batchId: bigint) {
     const ids = jobIds(batchId);
-    return [batchId, batch(batchId), ids.map(outputRootOf), ids.map((id) => d.outputOf(id).salt), "ipfs://bafybatchoutputs"] as const;
+    return [batchId, batch(batchId), ids.map(outputRootOf), batchSaltOf(batchId), "ipfs://bafybatchoutputs"] as const;
   }
 
   async function reveal(batchId: bigint, by: Wallet = provider) {
@@ -266,6 +271,8 @@ export function batchDriver({ connection, sys, d, modelId = 1n }: BatchDriverPar
     post,
     send,
     outputRootOf,
+    saltOf,
+    batchSaltOf,
     commitmentLeaves,
     resultLeaves,
     claim,
