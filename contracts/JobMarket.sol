@@ -19,6 +19,7 @@ import {
     FeeBelowFloor,
     FeeTooLarge,
     InlineOutputRequired,
+    InsufficientDeposit,
     InputHashMismatch,
     InputTooLarge,
     InputUriWithInlineInput,
@@ -116,6 +117,8 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient, PullPa
     mapping(uint256 jobId => bytes32) private _jobHashes;
     /// @inheritdoc IJobMarket
     address public batchMarket;
+    /// @inheritdoc IJobMarket
+    mapping(address account => uint256) public deposits;
 
     modifier onlyTerms() {
         if (msg.sender != address(terms)) revert NotTerms(msg.sender);
@@ -159,6 +162,33 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient, PullPa
     /// @inheritdoc IJobMarket
     function postJob(JobRequest calldata request) external nonReentrant returns (uint256 jobId) {
         return _post(request);
+    }
+
+    /// @inheritdoc IJobMarket
+    function postJobFromDeposit(JobRequest calldata request) external nonReentrant returns (uint256 jobId) {
+        uint256 available = deposits[msg.sender];
+        if (request.fee > available) revert InsufficientDeposit(msg.sender, available, request.fee);
+        deposits[msg.sender] = available - request.fee;
+        return _postJob(request);
+    }
+
+    /// @inheritdoc IJobMarket
+    function deposit(uint256 amount) external nonReentrant {
+        if (amount == 0) revert ZeroAmount();
+        deposits[msg.sender] += amount;
+        emit Deposited(msg.sender, amount);
+        // Interaction last; the balance check rejects fee-on-transfer tokens.
+        token.pullExactly(msg.sender, amount);
+    }
+
+    /// @inheritdoc IJobMarket
+    function withdrawDeposit(uint256 amount) external nonReentrant {
+        if (amount == 0) revert ZeroAmount();
+        uint256 available = deposits[msg.sender];
+        if (amount > available) revert InsufficientDeposit(msg.sender, available, amount);
+        deposits[msg.sender] = available - amount;
+        emit DepositWithdrawn(msg.sender, amount);
+        token.safeTransfer(msg.sender, amount);
     }
 
     /// @inheritdoc IJobMarket
@@ -457,7 +487,15 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient, PullPa
 
     // ---------------------------------------------------------------- internals
 
+    /// @dev Posts with the fee pulled from the caller.
     function _post(JobRequest calldata req) private returns (uint256 jobId) {
+        jobId = _postJob(req);
+        // Interaction last; the balance check rejects fee-on-transfer tokens.
+        token.pullExactly(msg.sender, req.fee);
+    }
+
+    /// @dev Checks and stores a job; the caller makes sure the fee is in escrow.
+    function _postJob(JobRequest calldata req) private returns (uint256 jobId) {
         if (req.modelId > type(uint32).max) revert ModelIdTooLarge(req.modelId);
         (bool active, uint96 priceFloor, uint96 collateral) = registry.terms(req.modelId);
         if (!active) revert ModelInactive(req.modelId);
@@ -496,9 +534,6 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient, PullPa
             })
         );
         _emitPosted(jobId, req, collateral, inputHash, counters.termsVersion);
-
-        // Interaction last; the balance check rejects fee-on-transfer tokens.
-        token.pullExactly(msg.sender, req.fee);
     }
 
     function _emitPosted(uint256 jobId, JobRequest calldata req, uint256 collateral, bytes32 inputHash, uint32 version)

@@ -129,6 +129,8 @@ interface IJobMarket is IPullPayments {
     event TermsAdopted(uint32 indexed version);
     event VerificationSet(address verification);
     event BatchMarketSet(address batchMarket);
+    event Deposited(address indexed account, uint256 amount);
+    event DepositWithdrawn(address indexed account, uint256 amount);
     /// @dev A job of a batch (IBatchMarket) split out into this market with its whole state: from here on it is
     /// an ordinary job (the fold starts its record here, as with JobPosted; its inputs are in `BatchPosted`).
     event JobImported(uint256 indexed jobId, Job job);
@@ -137,6 +139,23 @@ interface IJobMarket is IPullPayments {
     /// version current now.
     /// @dev Fee-on-transfer tokens are rejected (the escrow must hold exactly the fee).
     function postJob(JobRequest calldata request) external returns (uint256 jobId);
+
+    /// @notice Same as postJob, with the fee debited from the caller's deposit (`deposit`) instead of pulled: no
+    /// token transfer per job (about 15,000 gas less a post).
+    function postJobFromDeposit(JobRequest calldata request) external returns (uint256 jobId);
+
+    /// @notice Adds `amount` to the caller's deposit (pulled now), which postJobFromDeposit pays fees from.
+    /// @param amount tokens to pull (approved to this contract)
+    function deposit(uint256 amount) external;
+
+    /// @notice Takes `amount` of the caller's unspent deposit back (fees of posted jobs were debited at post).
+    /// @param amount tokens to withdraw
+    function withdrawDeposit(uint256 amount) external;
+
+    /// @notice An account's unspent deposit.
+    /// @param account the dApp
+    /// @return the tokens
+    function deposits(address account) external view returns (uint256);
 
     /// @notice Same as postJob, after an EIP-2612 permit for the fee. A permit that fails (already used,
     /// front-run) is ignored when the allowance is there anyway.
