@@ -128,12 +128,12 @@ contract Staking is IStaking, Ownable2Step, ReentrancyGuardTransient {
     /// @dev The JobMarket or the BatchMarket: both lock collateral for their jobs (one `locked` per account, so a
     /// batch job split out into the JobMarket keeps its lock as it is).
     modifier onlyMarket() {
-        if (msg.sender != jobMarket && msg.sender != batchMarket) revert NotProtocol(msg.sender);
+        if (msg.sender != jobMarket && !_isBatchMarket()) revert NotProtocol(msg.sender);
         _;
     }
 
     modifier onlyProtocol() {
-        if (msg.sender != jobMarket && msg.sender != verification && msg.sender != batchMarket) revert NotProtocol(msg.sender);
+        if (msg.sender != jobMarket && msg.sender != verification && !_isBatchMarket()) revert NotProtocol(msg.sender);
         _;
     }
 
@@ -367,6 +367,12 @@ contract Staking is IStaking, Ownable2Step, ReentrancyGuardTransient {
     }
 
     // ---------------------------------------------------------------- internals
+
+    /// @dev The caller is the batch market, once one is set (an unset one is no caller's address, not even zero's).
+    function _isBatchMarket() private view returns (bool) {
+        address batchMarket_ = batchMarket;
+        return batchMarket_ != address(0) && msg.sender == batchMarket_;
+    }
 
     function _unlock(Account storage acct, uint256 amount) private {
         // Saturating: a slash may already have consumed this job's lock (see slash step 3).
