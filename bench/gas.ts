@@ -314,6 +314,7 @@ await stake(sys, sys.stranger.account.address, parseEther("10"), ROLE_PROVIDER);
 // sampling rate s is perJob + s x that extra.
 const b = batchDriver({ connection, sys, d });
 const batchRuns: Record<string, Record<string, number>> = {};
+let batchDisputed: Record<string, number> = {};
 async function runBatch(count: number) {
   const fund = gas(await b.fund(BigInt(count) * parseEther("10")));
   const batchId = await b.post(count);
@@ -353,7 +354,22 @@ for (const count of BATCH_SIZES) batchRuns[String(count)] = (await runBatch(coun
   await b.claimAndCommit(batchId);
   await b.waitForSeed(batchId);
   await b.reveal(batchId);
-  record("batch: splitRevealed (a job out, to be challenged)", await b.splitRevealed(batchId, 3));
+  const split = gas(await b.splitRevealed(batchId, 3));
+  ops["batch: splitRevealed (a job out, to be challenged)"] = split;
+  // The disputed path of a batch's job: split out, challenged, voted wrong, slashed (the JobMarket's path).
+  const jobId = b.batch(batchId).firstJobId + 3n;
+  const bond = BigInt(local.verificationParams.challengeBond);
+  await token.write.mint([challenger.account.address, bond]);
+  await token.write.approve([verification.address, bond], { account: challenger.account });
+  const challenge = gas(await v.challenge(jobId, challenger));
+  const drawCommittee = gas(await v.drawCommittee(jobId));
+  const members = await voters(jobId);
+  let votes = 0;
+  for (const m of members) votes += gas(await v.commitVote(jobId, m, Vote.ProviderWrong));
+  for (const m of members) votes += gas(await v.revealVote(jobId, m, Vote.ProviderWrong));
+  const resolve = gas(await v.resolve(jobId));
+  batchDisputed = { splitRevealed: split, challenge, drawCommittee, votes, resolve, total: split + challenge + drawCommittee + votes + resolve };
+  await b.finalize(batchId);
 }
 // The sampled path of a batch's job: terms version 3 samples every job.
 record("ProtocolTerms.setParams (version 3: sampling 5%)", await d.jobs.send(
@@ -410,6 +426,7 @@ const sampling = localMarket.samplingPpm / 1e6;
 console.log(`\na batch's sampled job (split out, audited through the JobMarket): ${Object.entries(batchSampled).map(([k, g]) => `${k} ${fmt(g)}`).join(", ")}`);
 console.log(`expected per job at ${sampling * 100}% sampling (perJob + rate x the provider's extra ${fmt(batchSampled.extra!)}): ` +
   BATCH_SIZES.map((n) => `${n}: ${fmt(Math.round(batchRuns[String(n)]!.perJob! + sampling * batchSampled.extra!))}`).join(", "));
+console.log(`a batch's challenged job (split out, challenged, committee votes, faulted): ${Object.entries(batchDisputed).map(([k, g]) => `${k} ${fmt(g)}`).join(", ")}`);
 const batchOfOne = batchRuns["1"]!.total!;
 const unbatched = Math.min(lifecycleFromDeposit, batchOfOne);
 const failures: string[] = [];
@@ -437,7 +454,7 @@ await writeFile(
       sampled: { ...sampledLifecycle, total: sampledTotal },
       disputed: disputedPath,
       target: TARGET,
-      batches: { perJob: batchRuns, sampledJob: batchSampled, bars: BATCH_BARS, unbatchedBar: UNBATCHED_BAR },
+      batches: { perJob: batchRuns, sampledJob: batchSampled, challengedJob: batchDisputed, bars: BATCH_BARS, unbatchedBar: UNBATCHED_BAR },
       machine: machineInfo(),
     },
     null,
