@@ -19,7 +19,9 @@ import {ProtocolFixture} from "../utils/ProtocolFixture.sol";
 ///     job's fee is in the JobMarket's escrow, not the batch's.
 /// Paths: finalized (some jobs split out to be challenged, then finalized in the JobMarket), expired when posted,
 /// when claimed (expiry penalty per job), when committed with the seed out of reach (the whole collateral of
-/// every unsplit job).
+/// every unsplit job) or in reach (the whole collateral of each sampled job); and every sampled job split out
+/// (the draw checked against JobMarket.samplingOf), revealed and finalized through the JobMarket while the
+/// rest of the batch finalizes.
 contract BatchMarketFuzzTest is ProtocolFixture {
     address private constant POSTER = address(0xDA99);
     address private constant PROVIDER = address(0x9A0F);
@@ -31,7 +33,8 @@ contract BatchMarketFuzzTest is ProtocolFixture {
         uint256 feePerJob;
         uint256 collateral;
         uint256 extraStake;
-        uint256 path; // 0 finalized, 1 expired posted, 2 expired claimed, 3 withheld (seed out of reach)
+        uint256 path; // 0 finalized, 1 expired posted, 2 expired claimed, 3 withheld (seed out of reach),
+        // 4 sampled jobs split out and revealed through the JobMarket, 5 withheld with the seed in reach
         uint256 splits; // jobs split out after the reveal (path 0)
         uint256 extraDeposit;
     }
@@ -39,6 +42,7 @@ contract BatchMarketFuzzTest is ProtocolFixture {
     uint256 private _modelId;
     uint256 private _supply; // tokens minted in all: conservation
     uint256 private _escrow; // fees of unsplit jobs of open batches
+    mapping(uint256 jobId => bool) private _sampledOut; // split out for its audit, settled in the JobMarket
 
     function setUp() public {
         _deployProtocol();
@@ -48,14 +52,23 @@ contract BatchMarketFuzzTest is ProtocolFixture {
         c.count = bound(c.count, 1, 256);
         c.feePerJob = bound(c.feePerJob, 1 ether, 1000 ether);
         c.collateral = bound(c.collateral, 1 ether, 500 ether);
-        c.path = c.path % 4;
+        c.path = c.path % 6;
         c.splits = bound(c.splits, 0, c.count < 4 ? c.count : 4);
         c.extraDeposit = bound(c.extraDeposit, 0, 100 ether);
         c.extraStake = bound(c.extraStake, 0, 1000 ether);
-        // Sampling off for the finalized path (no job is held for an audit); the local 5% otherwise.
+        // Sampling off for the finalized path (no job is held for an audit); 20% for the sampled paths (the
+        // audit levy raised to fund it); the local 5% otherwise.
         if (c.path == 0) {
             IProtocolTerms.MarketParams memory p = _localMarketParams();
             p.samplingPpm = 0;
+            _setMarketParams(p);
+        } else if (c.path >= 4) {
+            IProtocolTerms.VerificationParams memory vp = _localVerificationParams();
+            vp.recheckPpm = 0;
+            _setVerificationParams(vp);
+            IProtocolTerms.MarketParams memory p = _localMarketParams();
+            p.samplingPpm = 200_000;
+            p.auditLevyBps = 2500;
             _setMarketParams(p);
         }
         _modelId = _registerModel(uint96(c.collateral), 1 ether, "batch model");
@@ -87,14 +100,34 @@ contract BatchMarketFuzzTest is ProtocolFixture {
             return;
         }
         vm.roll(block.number + mp.seedDelay + 1);
+        if (c.path == 5) {
+            // Withheld with the seed in reach: the whole collateral of each sampled job, the penalty for the rest.
+            uint256 sampledJobs = _popcount(batchMarket.sampledBitmap(b));
+            uint256 stakeBefore = staking.account(PROVIDER).stake;
+            vm.warp(uint256(b.deadline) + 1);
+            _expire(batchId, b);
+            uint256 plain = FeeMath.share(c.collateral, mp.expiryPenaltyBps);
+            vm.assertEq(
+                stakeBefore - staking.account(PROVIDER).stake,
+                sampledJobs * c.collateral + (c.count - sampledJobs) * plain,
+                "withheld: sampled jobs cost their whole collateral"
+            );
+            vm.assertEq(staking.account(PROVIDER).locked, 0, "unlocked");
+            return;
+        }
+        uint256 splitSampled;
+        if (c.path == 4) splitSampled = _splitSampledJobs(batchId, b);
         b = _reveal(batchId, b);
         _check("revealed");
-        for (uint256 i; i < c.splits; ++i) {
+        uint256 splitRevealed;
+        for (uint256 i; i < c.count && splitRevealed < c.splits; ++i) {
+            if (batchMarket.splitBitmap(batchId) & (1 << i) != 0) continue;
             _splitRevealed(batchId, b, i);
+            ++splitRevealed;
             _check("split");
         }
         vm.warp(uint256(b.deadline) + 1);
-        uint256 jobs = c.count - c.splits;
+        uint256 jobs = c.count - splitRevealed - splitSampled;
         vm.prank(KEEPER);
         batchMarket.finalizeBatch(batchId, b);
         _escrow -= jobs * c.feePerJob;
@@ -108,16 +141,23 @@ contract BatchMarketFuzzTest is ProtocolFixture {
         vm.expectRevert(abi.encodeWithSelector(Errors.WrongBatchStatus.selector, batchId, IBatchMarket.BatchStatus.Finalized));
         batchMarket.expireBatch(batchId, b);
         // The split jobs finalize in the JobMarket, each once; then every lock is released.
-        for (uint256 i; i < c.splits; ++i) {
+        uint256 bits = batchMarket.splitBitmap(batchId);
+        for (uint256 i; i < c.count; ++i) {
+            if (bits & (1 << i) == 0 || _sampledOut[b.firstJobId + i]) continue;
             IJobMarket.Job memory j = _splitJob(b, IJobMarket.JobStatus.Revealed, _root(b.firstJobId + i));
             market.finalize(b.firstJobId + i, j);
+        }
+        for (uint256 k; k < _pendingFinalize.length; ++k) {
+            market.finalize(_pendingFinalize[k], _pendingJobs[_pendingFinalize[k]]);
         }
         vm.assertEq(staking.account(PROVIDER).locked, 0, "every lock released");
         if (batchMarket.auditLevyOwed() != 0) batchMarket.sweepAuditLevy();
         _check("swept");
-        vm.prank(PROVIDER);
-        batchMarket.withdraw();
-        _check("withdrawn");
+        if (payout != 0) {
+            vm.prank(PROVIDER);
+            batchMarket.withdraw();
+            _check("withdrawn");
+        }
     }
 
     // ------------------------------------------------------------------ steps
@@ -169,7 +209,7 @@ contract BatchMarketFuzzTest is ProtocolFixture {
         bytes32[] memory leaves = new bytes32[](b.count);
         for (uint256 i; i < b.count; ++i) {
             uint256 jobId = b.firstJobId + i;
-            leaves[i] = _leaf(jobId, Commitments.hash(block.chainid, address(market), jobId, PROVIDER, _root(jobId), _saltOf(batchId, jobId)));
+            leaves[i] = _leaf(jobId, _commitment(batchId, jobId));
         }
         bytes32 commitmentRoot = _treeRoot(leaves);
         vm.prank(PROVIDER);
@@ -209,6 +249,55 @@ contract BatchMarketFuzzTest is ProtocolFixture {
         batchMarket.splitRevealed(batchId, b, index, _root(jobId), _proof(leaves, index));
         _escrow -= b.feePerJob;
         vm.assertEq(market.jobHash(jobId), keccak256(abi.encode(_splitJob(b, IJobMarket.JobStatus.Revealed, _root(jobId)))), "imported");
+    }
+
+    /// @dev Splits out every sampled job, reveals each through the JobMarket (no verifier is staked: no auditor
+    /// is drawn and the reveal goes on) and finalizes it there; returns how many.
+    function _splitSampledJobs(uint256 batchId, IBatchMarket.Batch memory b) private returns (uint256 n) {
+        uint256 sampled = batchMarket.sampledBitmap(b);
+        bytes32[] memory leaves = new bytes32[](b.count);
+        for (uint256 i; i < b.count; ++i) {
+            uint256 jobId = b.firstJobId + i;
+            leaves[i] = _leaf(jobId, _commitment(batchId, jobId));
+            (, bool s) = market.samplingOf(jobId, b.commitBlock, b.terms);
+            vm.assertEq(s, sampled & (1 << i) != 0, "the JobMarket's draw");
+        }
+        for (uint256 i; i < b.count; ++i) {
+            if (sampled & (1 << i) == 0) continue;
+            uint256 jobId = b.firstJobId + i;
+            vm.prank(KEEPER);
+            batchMarket.splitSampled(batchId, b, i, _commitment(batchId, jobId), _proof(leaves, i));
+            _escrow -= b.feePerJob;
+            _check("split sampled");
+            IJobMarket.Job memory j = _splitJob(b, IJobMarket.JobStatus.Committed, _commitment(batchId, jobId));
+            vm.assertEq(market.jobHash(jobId), keccak256(abi.encode(j)), "imported committed");
+            vm.prank(PROVIDER);
+            market.reveal(jobId, j, _root(jobId), _saltOf(batchId, jobId), "ipfs://output", "");
+            _sampledOut[jobId] = true;
+            ++n;
+        }
+        // Their windows end before the batch's: finalize them there once the window is over (below).
+        uint256 end = block.timestamp + batchMarket.marketTermsOf(b.terms).challengeWindow;
+        for (uint256 i; i < b.count; ++i) {
+            if (sampled & (1 << i) == 0) continue;
+            uint256 jobId = b.firstJobId + i;
+            IJobMarket.Job memory j = _splitJob(b, IJobMarket.JobStatus.Revealed, _root(jobId));
+            j.deadline = uint32(end);
+            j.sampled = true;
+            _pendingFinalize.push(jobId);
+            _pendingJobs[jobId] = j;
+        }
+    }
+
+    uint256[] private _pendingFinalize;
+    mapping(uint256 jobId => IJobMarket.Job) private _pendingJobs;
+
+    function _commitment(uint256 batchId, uint256 jobId) private view returns (bytes32) {
+        return Commitments.hash(block.chainid, address(market), jobId, PROVIDER, _root(jobId), _saltOf(batchId, jobId));
+    }
+
+    function _popcount(uint256 x) private pure returns (uint256 n) {
+        for (; x != 0; x &= x - 1) ++n;
     }
 
     function _expire(uint256 batchId, IBatchMarket.Batch memory b) private {
