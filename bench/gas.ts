@@ -20,6 +20,10 @@
  * - expired: a missed commit (expiry penalty) and a withheld sampled reveal (whole collateral).
  * - staking: a provider's stake, a verifier's stake (Fenwick tree writes: one checkpoint per level),
  *   weight changes, leaving, slot reuse, and a draw.
+ * - batches (issue 13, contracts/BatchMarket.sol): perJob at 1, 8, 32 and 128 jobs (see the section for what
+ *   it sums), with its bars (BATCH_BARS); a batch's sampled job and a batch's challenged job, split out and
+ *   settled through the JobMarket; and the unbatched lifecycle posted from a deposit (postJobFromDeposit) against
+ *   UNBATCHED_BAR. The bench exits non-zero when any bar is missed.
  * Everything runs under the local terms as they are (sampling 5%): a sampled job is found by committing
  * jobs until one's seed samples it (the others are finalized); the challenge path runs under a second
  * terms version with sampling off.
@@ -33,9 +37,14 @@ import { encodeFunctionData, parseEther, toHex, type TransactionReceipt } from "
 import { deploySystem, ROLE_PROVIDER, ROLE_VERIFIER, setUpMarket, stake, VERIFIER_STAKE } from "../test/helpers/fixture.js";
 import { inlineRoot, marketDriver, type MarketParams } from "../test/helpers/market.js";
 import { Verdict, verificationDriver, Vote } from "../test/helpers/verification.js";
+import { batchDriver } from "../test/helpers/batch.js";
 import { machineInfo } from "./machine.js";
 
 const TARGET = 250_000;
+/** Issue 13's bars: gas per job of a batch (see the batched section) and the unbatched lifecycle. */
+const BATCH_BARS: Record<number, number> = { 32: 30_000, 128: 10_000 };
+const UNBATCHED_BAR = 200_000;
+const BATCH_SIZES = [1, 8, 32, 128];
 
 const connection = await network.create();
 const { networkHelpers, viem } = connection;
@@ -53,8 +62,13 @@ const ops: Record<string, number> = {};
 const record = (name: string, receipt: TransactionReceipt) => (ops[name] = gas(receipt));
 
 /** Posts a job (the dApp) and returns its id with the post's gas. */
-async function post() {
-  const receipt = await d.jobs.send(market.write.postJob([await d.request()], { account: dapp.account }));
+async function post({ fromDeposit = false } = {}) {
+  const request = await d.request();
+  const receipt = await d.jobs.send(
+    fromDeposit
+      ? market.write.postJobFromDeposit([request], { account: dapp.account })
+      : market.write.postJob([request], { account: dapp.account }),
+  );
   return { jobId: await market.read.jobCount(), post: gas(receipt) };
 }
 
@@ -83,8 +97,8 @@ async function voters(jobId: bigint) {
 }
 
 /** Runs one job from post to finalize; `claimFirst`: claim, then commit. */
-async function runJob({ claimFirst = false } = {}) {
-  const { jobId, post: postGas } = await post();
+async function runJob({ claimFirst = false, fromDeposit = false } = {}) {
+  const { jobId, post: postGas } = await post({ fromDeposit });
   let claim = 0;
   let commit: number;
   if (claimFirst) {
@@ -118,6 +132,12 @@ Object.assign(ops, {
   reveal: job.reveal,
   finalize: job.finalize,
 });
+// The same job posted from the dApp's deposit (postJobFromDeposit: no token transfer per post).
+record("deposit (JobMarket, the dApp's, once for many jobs)", await d.jobs.send(market.write.deposit([parseEther("1000")], { account: dapp.account })));
+let fromDeposit = await runJob({ fromDeposit: true });
+for (let i = 0; fromDeposit.sampled && i < 20; i++) fromDeposit = await runJob({ fromDeposit: true });
+const lifecycleFromDeposit = fromDeposit.post + fromDeposit.commit + fromDeposit.reveal + fromDeposit.finalize;
+ops["postJobFromDeposit"] = fromDeposit.post;
 record("withdraw (market credits)", await d.jobs.send(market.write.withdraw({ account: provider.account })));
 record("withdrawProtocolFees", await d.jobs.send(market.write.withdrawProtocolFees([owner.account.address], { account: owner.account })));
 
@@ -138,7 +158,9 @@ record("withdrawProtocolFees", await d.jobs.send(market.write.withdrawProtocolFe
       ops["reveal (inline output, 43 bytes)"] = gas(revealed);
       break;
     }
-    await d.finalize(jobId); // a sampled one with no verifier staked yet: paid as it is
+    // A sampled one with no verifier staked yet: paid as it is (with its output: it was posted for a callback).
+    await d.pastDeadline(jobId);
+    await d.jobs.send(market.write.finalizeWithOutput([jobId, d.jobs.job(jobId), output], { account: keeper.account }));
   }
   await d.pastDeadline(jobId);
   record("finalizeWithOutput (callback of a 43-byte output)", await d.jobs.send(
@@ -286,17 +308,142 @@ record("ProtocolTerms.setParams (new version, adopted by the market)", await d.j
 }
 await stake(sys, sys.stranger.account.address, parseEther("10"), ROLE_PROVIDER);
 
+// ---------------------------------------------------------------- batches (terms version 2: sampling off)
+// perJob (issue 13's bar): all gas of postBatch + claimAndCommitBatch + revealBatch + finalizeBatch + the
+// provider's withdraw (after every batch), divided by the batch's jobs; the dApp has nothing to withdraw (no
+// refunds). "perJob, all in" adds the dApp's deposit (sized for this one batch: nothing amortized over other
+// batches) and a sweep of the audit levy to the JobMarket's pool after every batch (anyone's, whenever). 66-character ipfs:// input URIs and 32-byte keccak input hashes. Measured under terms with sampling
+// off: these are the figures of a batch's unsampled jobs; a sampled job is split out and takes the JobMarket's
+// audited path (measured below, per job, as "batch: sampled job, extra"). The expected cost per job at a
+// sampling rate s is perJob + s x that extra.
+const b = batchDriver({ connection, sys, d });
+const batchRuns: Record<string, Record<string, number>> = {};
+let batchDisputed: Record<string, number> = {};
+async function runBatch(count: number) {
+  const fund = gas(await b.fund(BigInt(count) * parseEther("10")));
+  const batchId = await b.post(count);
+  const post = Number((await sys.publicClient.getTransactionReceipt({ hash: (await sys.batchMarket.getEvents.BatchPosted({ batchId }, { fromBlock: 0n }))[0]!.transactionHash! })).gasUsed);
+  const commit = gas(await b.claimAndCommit(batchId));
+  await b.waitForSeed(batchId);
+  const reveal = gas(await b.reveal(batchId));
+  const finalize = gas(await b.finalize(batchId));
+  const sweep = gas(await b.send(sys.batchMarket.write.sweepAuditLevy({ account: keeper.account })));
+  const withdraw = gas(await b.send(sys.batchMarket.write.withdraw({ account: provider.account })));
+  const total = post + commit + reveal + finalize + withdraw;
+  const allIn = total + fund + sweep;
+  return {
+    batchId,
+    figures: {
+      postBatch: post,
+      claimAndCommitBatch: commit,
+      revealBatch: reveal,
+      finalizeBatch: finalize,
+      "withdraw (provider)": withdraw,
+      total,
+      perJob: Math.round(total / count),
+      deposit: fund,
+      sweepAuditLevy: sweep,
+      "perJob, all in": Math.round(allIn / count),
+    },
+  };
+}
+await runBatch(4); // warm-up: first deposit slot, the terms copy, first protocol-fee value
+for (const count of BATCH_SIZES) batchRuns[String(count)] = (await runBatch(count)).figures;
+
+// A job split out of a batch to be challenged: the split and the JobMarket's finalize of it (the challenge and
+// the dispute are the JobMarket's, measured above).
+{
+  await b.fund(parseEther("80"));
+  const batchId = await b.post(8);
+  await b.claimAndCommit(batchId);
+  await b.waitForSeed(batchId);
+  await b.reveal(batchId);
+  const split = gas(await b.splitRevealed(batchId, 3));
+  ops["batch: splitRevealed (a job out, to be challenged)"] = split;
+  // The disputed path of a batch's job: split out, challenged, voted wrong, slashed (the JobMarket's path).
+  const jobId = b.batch(batchId).firstJobId + 3n;
+  const bond = BigInt(local.verificationParams.challengeBond);
+  await token.write.mint([challenger.account.address, bond]);
+  await token.write.approve([verification.address, bond], { account: challenger.account });
+  const challenge = gas(await v.challenge(jobId, challenger));
+  const drawCommittee = gas(await v.drawCommittee(jobId));
+  const members = await voters(jobId);
+  let votes = 0;
+  for (const m of members) votes += gas(await v.commitVote(jobId, m, Vote.ProviderWrong));
+  for (const m of members) votes += gas(await v.revealVote(jobId, m, Vote.ProviderWrong));
+  const resolve = gas(await v.resolve(jobId));
+  batchDisputed = { splitRevealed: split, challenge, drawCommittee, votes, resolve, total: split + challenge + drawCommittee + votes + resolve };
+  await b.finalize(batchId);
+}
+// The sampled path of a batch's job: terms version 3 samples every job.
+record("ProtocolTerms.setParams (version 3: sampling 5%)", await d.jobs.send(
+  terms.write.setParams([{ ...localMarket }], { account: owner.account }),
+));
+let batchSampled: Record<string, number> = {};
+{
+  let found = false;
+  for (let tries = 0; tries < 20 && !found; tries++) {
+    await b.fund(parseEther("80"));
+    const batchId = await b.post(8);
+    await b.claimAndCommit(batchId);
+    await b.waitForSeed(batchId);
+    const sampled = await b.sampled(batchId);
+    if (sampled.length === 0) {
+      await b.reveal(batchId);
+      await b.finalize(batchId);
+      continue;
+    }
+    found = true;
+    const index = sampled[0]!;
+    const jobId = b.batch(batchId).firstJobId + BigInt(index);
+    const split = gas(await b.splitSampled(batchId, index));
+    for (const i of sampled.slice(1)) await b.splitSampled(batchId, i);
+    const commitAudit = gas(await v.commitAudit(jobId));
+    const reveal = gas(await d.reveal(jobId, { salt: b.saltOf(jobId) }));
+    const revealAudit = gas(await v.revealAudit(jobId, { verdict: Verdict.Agree }));
+    const finalize = gas(await d.finalize(jobId));
+    batchSampled = { splitSampled: split, commitAudit, reveal, revealAudit, finalize };
+    batchSampled.extra = split + reveal + finalize;
+    batchSampled.total = batchSampled.extra + commitAudit + revealAudit;
+  }
+  if (!found) throw new Error("no batch job sampled in 20 batches of 8");
+}
+
 // ---------------------------------------------------------------- report
 const fmt = (n: number) => n.toLocaleString("en-US");
 console.log("\nGas per operation (steady state, receipts' gasUsed incl. 21,000 base each)\n");
 console.log("| operation | gas |\n|---|---:|");
 for (const [name, g] of Object.entries(ops)) console.log(`| ${name} | ${fmt(g)} |`);
 console.log(`| **lifecycle, unsampled** (post+claimAndCommit+reveal+finalize) | **${fmt(lifecycle)}** |`);
+console.log(`| lifecycle, unsampled, posted from a deposit (postJobFromDeposit+claimAndCommit+reveal+finalize) | ${fmt(lifecycleFromDeposit)} |`);
 console.log(`| lifecycle, unsampled, claim-first (post+claim+commit+reveal+finalize) | ${fmt(lifecycleClaimFirst)} |`);
 const sampledTotal = Object.values(sampledLifecycle).reduce((a, b) => a + b, 0);
 console.log(`| lifecycle, sampled (+ commitAudit, revealAudit, reward at finalize) | ${fmt(sampledTotal)} |`);
 console.log(`| disputed path (audit disagrees, committee votes, faulted) | ${fmt(disputedPath.total!)} |`);
 console.log(`\nunsampled lifecycle target <= ${fmt(TARGET)}: ${lifecycle <= TARGET ? "met" : "MISSED"}`);
+
+console.log("\nBatches (BatchMarket; sampling off: a batch's unsampled jobs; perJob = all gas / jobs, see bench/gas.ts)\n");
+const steps = Object.keys(batchRuns["1"]!);
+console.log(`| jobs | ${steps.join(" | ")} |\n|---:|${steps.map(() => "---:").join("|")}|`);
+for (const [count, f] of Object.entries(batchRuns)) console.log(`| ${count} | ${steps.map((k) => fmt(f[k]!)).join(" | ")} |`);
+const sampling = localMarket.samplingPpm / 1e6;
+console.log(`\na batch's sampled job (split out, audited through the JobMarket): ${Object.entries(batchSampled).map(([k, g]) => `${k} ${fmt(g)}`).join(", ")}`);
+console.log(`expected per job at ${sampling * 100}% sampling (perJob + rate x the provider's extra ${fmt(batchSampled.extra!)}): ` +
+  BATCH_SIZES.map((n) => `${n}: ${fmt(Math.round(batchRuns[String(n)]!.perJob! + sampling * batchSampled.extra!))}`).join(", "));
+console.log(`a batch's challenged job (split out, challenged, committee votes, faulted): ${Object.entries(batchDisputed).map(([k, g]) => `${k} ${fmt(g)}`).join(", ")}`);
+const batchOfOne = batchRuns["1"]!.total!;
+const unbatched = Math.min(lifecycleFromDeposit, batchOfOne);
+const failures: string[] = [];
+for (const [n, bar] of Object.entries(BATCH_BARS)) {
+  const got = batchRuns[n]!.perJob!;
+  console.log(`perJob at ${n} jobs <= ${fmt(bar)}: ${fmt(got)} ${got <= bar ? "met" : "MISSED"}`);
+  if (got > bar) failures.push(`perJob at ${n}`);
+}
+console.log(
+  `one job on its own <= ${fmt(UNBATCHED_BAR)} (the provider's withdraw excluded: it is one per many jobs; the deposit too): ` +
+    `JobMarket lifecycle ${fmt(lifecycle)}, from a deposit ${fmt(lifecycleFromDeposit)}; a batch of one (withdraw included) ${fmt(batchOfOne)}: ${unbatched <= UNBATCHED_BAR ? "met" : "MISSED"}`,
+);
+if (unbatched > UNBATCHED_BAR) failures.push("unbatched");
 
 const out = path.resolve("bench/results/gas.json");
 await mkdir(path.dirname(out), { recursive: true });
@@ -307,9 +454,11 @@ await writeFile(
       ops,
       lifecycle,
       lifecycleClaimFirst,
+      lifecycleFromDeposit,
       sampled: { ...sampledLifecycle, total: sampledTotal },
       disputed: disputedPath,
       target: TARGET,
+      batches: { perJob: batchRuns, sampledJob: batchSampled, challengedJob: batchDisputed, bars: BATCH_BARS, unbatchedBar: UNBATCHED_BAR },
       machine: machineInfo(),
     },
     null,
@@ -317,4 +466,7 @@ await writeFile(
   ) + "\n",
 );
 console.log(`wrote ${path.relative(process.cwd(), out)}`);
-if (lifecycle > TARGET) process.exitCode = 1;
+if (lifecycle > TARGET || failures.length) {
+  if (failures.length) console.log(`bars missed: ${failures.join(", ")}`);
+  process.exitCode = 1;
+}

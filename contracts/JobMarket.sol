@@ -10,6 +10,7 @@ import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
 import {PullPayments} from "./base/PullPayments.sol";
 import {
+    BatchMarketAlreadySet,
     CallbackGasTooHigh,
     CallbackNeedsContract,
     CommitmentMismatch,
@@ -18,6 +19,7 @@ import {
     FeeBelowFloor,
     FeeTooLarge,
     InlineOutputRequired,
+    InsufficientDeposit,
     InputHashMismatch,
     InputTooLarge,
     InputUriWithInlineInput,
@@ -25,9 +27,11 @@ import {
     InvalidClaimBy,
     JobMismatch,
     JobNotFound,
+    JobNotReserved,
     MissingInput,
     ModelIdTooLarge,
     ModelInactive,
+    NotBatchMarket,
     NotJobProvider,
     NotTerms,
     NotVerification,
@@ -111,9 +115,18 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient, PullPa
     mapping(uint256 version => IProtocolTerms.MarketParams) private _marketTerms;
 
     mapping(uint256 jobId => bytes32) private _jobHashes;
+    /// @inheritdoc IJobMarket
+    address public batchMarket;
+    /// @inheritdoc IJobMarket
+    mapping(address account => uint256) public deposits;
 
     modifier onlyTerms() {
         if (msg.sender != address(terms)) revert NotTerms(msg.sender);
+        _;
+    }
+
+    modifier onlyBatchMarket() {
+        if (msg.sender != batchMarket) revert NotBatchMarket(msg.sender);
         _;
     }
 
@@ -149,6 +162,33 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient, PullPa
     /// @inheritdoc IJobMarket
     function postJob(JobRequest calldata request) external nonReentrant returns (uint256 jobId) {
         return _post(request);
+    }
+
+    /// @inheritdoc IJobMarket
+    function postJobFromDeposit(JobRequest calldata request) external nonReentrant returns (uint256 jobId) {
+        uint256 available = deposits[msg.sender];
+        if (request.fee > available) revert InsufficientDeposit(msg.sender, available, request.fee);
+        deposits[msg.sender] = available - request.fee;
+        return _postJob(request);
+    }
+
+    /// @inheritdoc IJobMarket
+    function deposit(uint256 amount) external nonReentrant {
+        if (amount == 0) revert ZeroAmount();
+        deposits[msg.sender] += amount;
+        emit Deposited(msg.sender, amount);
+        // Interaction last; the balance check rejects fee-on-transfer tokens.
+        token.pullExactly(msg.sender, amount);
+    }
+
+    /// @inheritdoc IJobMarket
+    function withdrawDeposit(uint256 amount) external nonReentrant {
+        if (amount == 0) revert ZeroAmount();
+        uint256 available = deposits[msg.sender];
+        if (amount > available) revert InsufficientDeposit(msg.sender, available, amount);
+        deposits[msg.sender] = available - amount;
+        emit DepositWithdrawn(msg.sender, amount);
+        token.safeTransfer(msg.sender, amount);
     }
 
     /// @inheritdoc IJobMarket
@@ -348,6 +388,26 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient, PullPa
         emit OutputAnnounced(jobId, msg.sender, outputURI);
     }
 
+    // ---------------------------------------------------------------- batch hooks
+
+    /// @inheritdoc IJobMarket
+    function reserveJobIds(uint256 count) external onlyBatchMarket returns (uint256 firstJobId, uint32 version) {
+        Counters memory counters = _counters;
+        firstJobId = counters.jobCount + 1;
+        _counters = Counters((counters.jobCount + count).toUint64(), counters.termsVersion);
+        version = counters.termsVersion;
+    }
+
+    /// @inheritdoc IJobMarket
+    function importJob(uint256 jobId, Job calldata job) external onlyBatchMarket {
+        // Ids at or below jobCount without a state are exactly the ones reserved for batches and not yet
+        // imported: every other job stored its state when posted.
+        if (jobId == 0 || jobId > _counters.jobCount || _jobHashes[jobId] != bytes32(0)) revert JobNotReserved(jobId);
+        // The collateral stays locked in Staking: the batch's lock becomes this job's (no unlock, no lock).
+        _jobHashes[jobId] = keccak256(abi.encode(job));
+        emit JobImported(jobId, job);
+    }
+
     // ---------------------------------------------------------------- governance
 
     /// @inheritdoc IJobMarket
@@ -371,6 +431,14 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient, PullPa
         if (verification_ == address(0)) revert ZeroAddress();
         verification = verification_;
         emit VerificationSet(verification_);
+    }
+
+    /// @inheritdoc IJobMarket
+    function setBatchMarket(address batchMarket_) external onlyOwner {
+        if (batchMarket != address(0)) revert BatchMarketAlreadySet();
+        if (batchMarket_ == address(0)) revert ZeroAddress();
+        batchMarket = batchMarket_;
+        emit BatchMarketSet(batchMarket_);
     }
 
     // ---------------------------------------------------------------- views
@@ -419,7 +487,15 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient, PullPa
 
     // ---------------------------------------------------------------- internals
 
+    /// @dev Posts with the fee pulled from the caller.
     function _post(JobRequest calldata req) private returns (uint256 jobId) {
+        jobId = _postJob(req);
+        // Interaction last; the balance check rejects fee-on-transfer tokens.
+        token.pullExactly(msg.sender, req.fee);
+    }
+
+    /// @dev Checks and stores a job; the caller makes sure the fee is in escrow.
+    function _postJob(JobRequest calldata req) private returns (uint256 jobId) {
         if (req.modelId > type(uint32).max) revert ModelIdTooLarge(req.modelId);
         (bool active, uint96 priceFloor, uint96 collateral) = registry.terms(req.modelId);
         if (!active) revert ModelInactive(req.modelId);
@@ -458,9 +534,6 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient, PullPa
             })
         );
         _emitPosted(jobId, req, collateral, inputHash, counters.termsVersion);
-
-        // Interaction last; the balance check rejects fee-on-transfer tokens.
-        token.pullExactly(msg.sender, req.fee);
     }
 
     function _emitPosted(uint256 jobId, JobRequest calldata req, uint256 collateral, bytes32 inputHash, uint32 version)

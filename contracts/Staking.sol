@@ -122,13 +122,18 @@ contract Staking is IStaking, Ownable2Step, ReentrancyGuardTransient {
     /// @inheritdoc IStaking
     uint256 public verifierCount;
 
+    /// @inheritdoc IStaking
+    address public batchMarket;
+
+    /// @dev The JobMarket or the BatchMarket: both lock collateral for their jobs (one `locked` per account, so a
+    /// batch job split out into the JobMarket keeps its lock as it is).
     modifier onlyMarket() {
-        if (msg.sender != jobMarket) revert NotProtocol(msg.sender);
+        if (msg.sender != jobMarket && !_isBatchMarket()) revert NotProtocol(msg.sender);
         _;
     }
 
     modifier onlyProtocol() {
-        if (msg.sender != jobMarket && msg.sender != verification) revert NotProtocol(msg.sender);
+        if (msg.sender != jobMarket && msg.sender != verification && !_isBatchMarket()) revert NotProtocol(msg.sender);
         _;
     }
 
@@ -268,6 +273,14 @@ contract Staking is IStaking, Ownable2Step, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IStaking
+    function setBatchMarket(address batchMarket_) external onlyOwner {
+        if (batchMarket != address(0)) revert ProtocolAlreadySet();
+        if (batchMarket_ == address(0)) revert ZeroAddress();
+        batchMarket = batchMarket_;
+        emit BatchMarketSet(batchMarket_);
+    }
+
+    /// @inheritdoc IStaking
     function setParams(StakingParams calldata params_) external onlyOwner {
         _setParams(params_);
     }
@@ -354,6 +367,12 @@ contract Staking is IStaking, Ownable2Step, ReentrancyGuardTransient {
     }
 
     // ---------------------------------------------------------------- internals
+
+    /// @dev The caller is the batch market, once one is set (an unset one is no caller's address, not even zero's).
+    function _isBatchMarket() private view returns (bool) {
+        address batchMarket_ = batchMarket;
+        return batchMarket_ != address(0) && msg.sender == batchMarket_;
+    }
 
     function _unlock(Account storage acct, uint256 amount) private {
         // Saturating: a slash may already have consumed this job's lock (see slash step 3).

@@ -18,6 +18,7 @@ export const GENERATED_CONTRACTS = [
   { name: "JobMarket", constant: "jobMarketAbi", source: "JobMarket.sol" },
   { name: "Staking", constant: "stakingAbi", source: "Staking.sol" },
   { name: "Verification", constant: "verificationAbi", source: "Verification.sol" },
+  { name: "BatchMarket", constant: "batchMarketAbi", source: "BatchMarket.sol" },
   { name: "ModelRegistry", constant: "modelRegistryAbi", source: "ModelRegistry.sol" },
   { name: "ProtocolTerms", constant: "protocolTermsAbi", source: "ProtocolTerms.sol" },
   { name: "DinferTestToken", constant: "dinferTestTokenAbi", source: "DinferTestToken.sol" },

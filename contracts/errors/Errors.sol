@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.28;
 
+import {IBatchMarket} from "../interfaces/IBatchMarket.sol";
 import {IJobMarket} from "../interfaces/IJobMarket.sol";
 import {IModelRegistry} from "../interfaces/IModelRegistry.sol";
 import {IVerification} from "../interfaces/IVerification.sol";
@@ -53,6 +54,31 @@ error ModelIdTooLarge(uint256 modelId);
 error NotVerification(address caller);
 error VerificationAlreadySet();
 error NotTerms(address caller);
+error NotBatchMarket(address caller);
+error BatchMarketAlreadySet();
+/// @dev Only ids reserved for a batch (at or below jobCount, with no state yet) can be imported, each once.
+error JobNotReserved(uint256 jobId);
+
+// ---------------------------------------------------------------- BatchMarket
+
+error BatchNotFound(uint256 batchId);
+error BatchMismatch(uint256 batchId);
+error WrongBatchStatus(uint256 batchId, IBatchMarket.BatchStatus status);
+error BatchSizeInvalid(uint256 count, uint256 max);
+error LengthMismatch(uint256 expected, uint256 given);
+error InsufficientDeposit(address account, uint256 available, uint256 required);
+error BatchDeadlinePassed(uint256 batchId, uint256 deadline, uint256 nowTime);
+error BatchDeadlineNotPassed(uint256 batchId, uint256 deadline, uint256 nowTime);
+error NotBatchProvider(uint256 batchId, address caller);
+error JobIndexOutOfRange(uint256 batchId, uint256 index, uint256 count);
+error JobAlreadySplit(uint256 batchId, uint256 jobId);
+/// @dev The leaf and proof do not lead to the batch's commitment or result root.
+error InvalidProof(uint256 batchId, uint256 jobId);
+/// @dev A sampled job must be split out (and audited through the JobMarket) before its batch is revealed.
+error SampledJobNotSplit(uint256 batchId, uint256 jobId);
+error BatchCommitmentMismatch(uint256 batchId);
+error BatchSeedNotReady(uint256 batchId, uint256 seedBlock, uint256 currentBlock);
+error BatchSeedOutOfReach(uint256 batchId, uint256 seedBlock, uint256 lastRevealBlock);
 
 // ---------------------------------------------------------------- Verification
 

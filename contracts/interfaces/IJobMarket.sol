@@ -17,6 +17,9 @@ import {IPullPayments} from "./IPullPayments.sol";
 ///                                                                        ProviderFaulted -> Slashed
 ///
 /// Statuses are numbered in that order and only ever increase.
+/// A batch's jobs (IBatchMarket) have ids reserved here (`reserveJobIds`) and no state until one is split out:
+/// `importJob` then gives it its state as Committed (sampled, before its batch's reveal) or Revealed (to be
+/// challenged), and `JobImported` starts its record. From there every rule above applies to it unchanged.
 /// What the market owes (fees earned, refunds, penalties, rewards) is credited and withdrawn (IPullPayments).
 interface IJobMarket is IPullPayments {
     enum JobStatus {
@@ -125,11 +128,34 @@ interface IJobMarket is IPullPayments {
     /// @dev The terms contract made `version` current: jobs posted from now on are judged by it.
     event TermsAdopted(uint32 indexed version);
     event VerificationSet(address verification);
+    event BatchMarketSet(address batchMarket);
+    event Deposited(address indexed account, uint256 amount);
+    event DepositWithdrawn(address indexed account, uint256 amount);
+    /// @dev A job of a batch (IBatchMarket) split out into this market with its whole state: from here on it is
+    /// an ordinary job (the fold starts its record here, as with JobPosted; its inputs are in `BatchPosted`).
+    event JobImported(uint256 indexed jobId, Job job);
 
     /// @notice Posts a job; the fee is pulled from the caller into escrow. The job is judged by the terms
     /// version current now.
     /// @dev Fee-on-transfer tokens are rejected (the escrow must hold exactly the fee).
     function postJob(JobRequest calldata request) external returns (uint256 jobId);
+
+    /// @notice Same as postJob, with the fee debited from the caller's deposit (`deposit`) instead of pulled: no
+    /// token transfer per job (about 15,000 gas less a post).
+    function postJobFromDeposit(JobRequest calldata request) external returns (uint256 jobId);
+
+    /// @notice Adds `amount` to the caller's deposit (pulled now), which postJobFromDeposit pays fees from.
+    /// @param amount tokens to pull (approved to this contract)
+    function deposit(uint256 amount) external;
+
+    /// @notice Takes `amount` of the caller's unspent deposit back (fees of posted jobs were debited at post).
+    /// @param amount tokens to withdraw
+    function withdrawDeposit(uint256 amount) external;
+
+    /// @notice An account's unspent deposit.
+    /// @param account the dApp
+    /// @return the tokens
+    function deposits(address account) external view returns (uint256);
 
     /// @notice Same as postJob, after an EIP-2612 permit for the fee. A permit that fails (already used,
     /// front-run) is ignored when the allowance is there anyway.
@@ -218,6 +244,26 @@ interface IJobMarket is IPullPayments {
 
     /// @notice Owner, once: the Verification contract.
     function setVerification(address verification) external;
+
+    /// @notice Owner, once: the BatchMarket, which may reserve job ids and import split jobs.
+    function setBatchMarket(address batchMarket) external;
+
+    /// @notice BatchMarket only: reserves `count` job ids for a batch (no state is stored for them).
+    /// @param count jobs in the batch
+    /// @return firstJobId the first reserved id; the others follow
+    /// @return version the current terms version, which the batch's jobs are judged by
+    function reserveJobIds(uint256 count) external returns (uint256 firstJobId, uint32 version);
+
+    /// @notice BatchMarket only: makes a reserved job an ordinary job with state `job` (Committed when split for
+    /// its audit, Revealed when split to be challenged). Each reserved id once. The BatchMarket sends its fee
+    /// along; its collateral stays locked in Staking for it.
+    /// @param jobId a reserved id
+    /// @param job its state
+    function importJob(uint256 jobId, Job calldata job) external;
+
+    /// @notice The BatchMarket (zero until the owner sets it).
+    /// @return its address
+    function batchMarket() external view returns (address);
 
     /// @notice The sampling seed of a job committed in `commitBlock`, and whether the job is sampled.
     /// Before the seed block is mined: (0, false). A seed out of reach (more than 256 blocks after the seed

@@ -58,6 +58,7 @@ interface IStaking {
     /// @dev Draws with a snapshot at or after `blockNumber` see the new weight.
     event VerifierWeightSet(address indexed account, uint256 weight, uint256 blockNumber);
     event ProtocolSet(address jobMarket, address verification);
+    event BatchMarketSet(address batchMarket);
     event ParamsSet(StakingParams params);
 
     /// @notice Deposits `amount` tokens as active stake and sets the account's role bits.
@@ -74,10 +75,10 @@ interface IStaking {
     /// @notice Withdraws the whole unbonding amount once its period has passed.
     function withdraw() external returns (uint256 amount);
 
-    /// @notice Locks `amount` of a provider's unlocked stake as collateral for a job. JobMarket only.
+    /// @notice Locks `amount` of a provider's unlocked stake as collateral for a job. JobMarket or BatchMarket only.
     function lock(address provider, uint256 amount) external;
 
-    /// @notice Releases `amount` of a provider's locked collateral (capped at what is locked). JobMarket only.
+    /// @notice Releases `amount` of a provider's locked collateral (capped at what is locked). JobMarket or BatchMarket only.
     function unlock(address provider, uint256 amount) external;
 
     /// @notice A job's slash: releases `unlockAmount` of locked collateral (the job's), then takes up to
@@ -101,6 +102,14 @@ interface IStaking {
     /// @notice Sets the staking parameters (owner). The unbonding period must cover the market's
     /// longest job lifetime, and the minimum verifier stake its challenge bond.
     function setParams(StakingParams calldata params) external;
+
+    /// @notice Owner, once: the BatchMarket, which locks, unlocks and slashes collateral like the JobMarket.
+    /// @param batchMarket its address
+    function setBatchMarket(address batchMarket) external;
+
+    /// @notice The BatchMarket (zero until set).
+    /// @return its address
+    function batchMarket() external view returns (address);
 
     /// @notice The staking parameters in force.
     /// @return the unbonding period and the minimum verifier stake

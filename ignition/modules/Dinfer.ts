@@ -3,9 +3,9 @@ import type { ContractFuture, IgnitionModuleBuilder } from "@nomicfoundation/ign
 
 /**
  * Deploys and wires the protocol around an existing ERC20: Staking, ModelRegistry, ProtocolTerms (the
- * first terms version, checked against Staking), JobMarket and Verification, then authorizes the market
- * and verification contracts in Staking, the verification contract in the market, and the market as the
- * receiver of new terms versions. Parameters come from `ignition/parameters/<network>.json`.
+ * first terms version, checked against Staking), JobMarket, Verification and BatchMarket, then authorizes
+ * the market and verification contracts in Staking, the verification contract in the market, the market as
+ * the receiver of new terms versions, and the batch market in the market and in Staking. Parameters come from `ignition/parameters/<network>.json`.
  */
 export function deployProtocol(m: IgnitionModuleBuilder, token: ContractFuture<string>) {
   const owner = m.getParameter("owner", m.getAccount(0));
@@ -20,12 +20,15 @@ export function deployProtocol(m: IgnitionModuleBuilder, token: ContractFuture<s
   const terms = m.contract("ProtocolTerms", [staking, owner, marketParams, verificationParams]);
   const market = m.contract("JobMarket", [token, staking, registry, randomness, terms, owner]);
   const verification = m.contract("Verification", [token, market, staking, owner]);
+  const batchMarket = m.contract("BatchMarket", [token, market, staking, registry, owner]);
 
   // The deployer must be the owner for the three wiring calls (the default).
   m.call(staking, "setProtocol", [market, verification]);
   m.call(market, "setVerification", [verification]);
   m.call(terms, "setMarket", [market]);
-  return { staking, registry, terms, market, verification };
+  m.call(market, "setBatchMarket", [batchMarket]);
+  m.call(staking, "setBatchMarket", [batchMarket]);
+  return { staking, registry, terms, market, verification, batchMarket };
 }
 
 /** Production shape: the protocol token already exists (parameter `token`). */

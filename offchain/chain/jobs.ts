@@ -148,6 +148,19 @@ export function applyJobLog(record: JobRecord | undefined, log: DecodedJobLog): 
       postedBlock: log.blockNumber,
     };
   }
+  if (log.eventName === "JobImported") {
+    // A batch's job split out into the market (IBatchMarket): its whole state is in the event, its inputs in
+    // the BatchMarket's BatchPosted.
+    const j = log.args.job;
+    return {
+      jobId: log.args.jobId,
+      job: { ...j, status: j.status as JobStatus },
+      inputHash: ZERO_HASH,
+      inputURI: "",
+      inlineInput: "0x",
+      postedBlock: log.blockNumber,
+    };
+  }
   if (!record) return undefined;
   const job = { ...record.job };
   const next: JobRecord = { ...record, job };

@@ -33,6 +33,8 @@ const big = (value: unknown): bigint => {
 const tokens = (value: unknown) => formatTokens(big(value));
 const str = (value: unknown) => String(value);
 const status = (value: unknown) => enumName(JOB_STATUS_NAMES, value);
+/** IBatchMarket.BatchStatus. */
+const BATCH_STATUS_NAMES = ["None", "Posted", "Claimed", "Committed", "Revealed", "Finalized", "Expired"] as const;
 /** TextOrientationConsumer.RequestStatus (contracts/examples). */
 const REQUEST_STATUS_NAMES = ["None", "Pending", "Resolved", "Failed", "Refunded"] as const;
 
@@ -91,7 +93,32 @@ export const REVERT_SENTENCES: Readonly<Record<string, Sentence>> = {
   NotVerification: ([caller]) => `${str(caller)} is not the Verification contract: only it may call this`,
   VerificationAlreadySet: () => "the Verification contract is already set; it is set once, at deployment",
   NotTerms: ([caller]) => `${str(caller)} is not the ProtocolTerms contract: only it may call this`,
+  NotBatchMarket: ([caller]) => `${str(caller)} is not the BatchMarket contract: only it may call this`,
+  BatchMarketAlreadySet: () => "the BatchMarket contract is already set; it is set once, at deployment",
+  JobNotReserved: ([jobId]) => `job ${str(jobId)} is not a batch job waiting to be split out: it was never reserved, or it was split out already`,
   ZeroAmount: () => "the amount is zero: give an amount above zero",
+
+  // ------------------------------------------------------------------ BatchMarket
+  BatchNotFound: ([batchId]) => `batch ${str(batchId)} does not exist: check the id`,
+  BatchMismatch: ([batchId]) => `the batch data sent for batch ${str(batchId)} does not match the batch on chain: read it again from the chain and retry`,
+  WrongBatchStatus: ([batchId, s]) =>
+    `batch ${str(batchId)} is ${enumName(BATCH_STATUS_NAMES, s)}, and this action needs another status`,
+  BatchSizeInvalid: ([count, max]) => `a batch holds 1 to ${str(max)} jobs, not ${str(count)}: split the jobs into several batches`,
+  LengthMismatch: ([expected, given]) => `${str(given)} entries were given where ${str(expected)} were expected: send one per job`,
+  InsufficientDeposit: ([account, available, required]) =>
+    `${str(account)}'s deposit holds ${tokens(available)}, and this needs ${tokens(required)}: deposit more first`,
+  BatchDeadlinePassed: ([batchId, deadline, now]) => `batch ${str(batchId)}'s deadline passed at ${formatWhen(big(deadline), big(now))}: it is too late for this step`,
+  BatchDeadlineNotPassed: ([batchId, deadline, now]) => `batch ${str(batchId)}'s deadline has not passed yet: try again after ${formatWhen(big(deadline), big(now))}`,
+  NotBatchProvider: ([batchId, caller]) => `${str(caller)} is not the provider that claimed batch ${str(batchId)}: only that provider's key can do this`,
+  JobIndexOutOfRange: ([batchId, index, count]) => `batch ${str(batchId)} has ${str(count)} jobs: there is no job at index ${str(index)}`,
+  JobAlreadySplit: ([batchId, jobId]) => `job ${str(jobId)} of batch ${str(batchId)} was already split out: it is an ordinary job of the market now (\`dinfer job get ${str(jobId)}\`)`,
+  InvalidProof: ([batchId, jobId]) => `the proof for job ${str(jobId)} does not lead to batch ${str(batchId)}'s root: check the leaf value, the job's index and the batch`,
+  SampledJobNotSplit: ([batchId, jobId]) => `job ${str(jobId)} of batch ${str(batchId)} is sampled for an audit: split it out (splitSampled) and reveal it in the market before revealing the batch`,
+  BatchCommitmentMismatch: ([batchId]) => `the reveal for batch ${str(batchId)} does not match its commitment root: reveal the output roots and salts that were committed, in job order`,
+  BatchSeedNotReady: ([batchId, seedBlock, currentBlock]) =>
+    `batch ${str(batchId)}'s random seed comes from block ${str(seedBlock)}, which is not mined yet (now ${str(currentBlock)}): wait a few blocks and retry`,
+  BatchSeedOutOfReach: ([batchId, seedBlock, lastRevealBlock]) =>
+    `batch ${str(batchId)}'s seed block ${str(seedBlock)} is out of reach (reveals were due by block ${str(lastRevealBlock)}): the batch can only expire`,
   ZeroAddress: () => "an address given is the zero address: give a real one",
 
   // ------------------------------------------------------------------ Staking

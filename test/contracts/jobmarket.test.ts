@@ -1994,6 +1994,96 @@ describe("JobMarket", () => {
     });
   });
 
+  describe("batch hooks and deposits", () => {
+    it("sets the batch market once, by the owner, never to zero", async () => {
+      const { token, staking, registry, terms, owner, stranger, verifier: hook, market: deployedMarket, batchMarket } = await load();
+      const market = await viem.deployContract("JobMarket", [
+        token.address,
+        staking.address,
+        registry.address,
+        ZERO_ADDRESS,
+        terms.address,
+        owner.account.address,
+      ]);
+      await assertions.revertWithCustomErrorWithArgs(
+        market.write.setBatchMarket([hook.account.address], { account: stranger.account }),
+        market,
+        "OwnableUnauthorizedAccount",
+        [address(stranger)],
+      );
+      await assertions.revertWithCustomErrorWithArgs(market.write.setBatchMarket([ZERO_ADDRESS]), market, "ZeroAddress", []);
+      await assertions.emitWithArgs(market.write.setBatchMarket([hook.account.address]), market, "BatchMarketSet", [address(hook)]);
+      await assertions.revertWithCustomErrorWithArgs(market.write.setBatchMarket([stranger.account.address]), market, "BatchMarketAlreadySet", []);
+      assert.equal(await deployedMarket.read.batchMarket(), batchMarket.address);
+    });
+
+    it("lets only the batch market reserve ids and import jobs, and imports only reserved ids, once", async () => {
+      const { market, batchMarket, stranger, d } = await load();
+      await assertions.revertWithCustomErrorWithArgs(
+        market.write.reserveJobIds([3n], { account: stranger.account }),
+        market,
+        "NotBatchMarket",
+        [address(stranger)],
+      );
+      const posted = await d.post();
+      const job = d.jobs.job(posted);
+      await assertions.revertWithCustomErrorWithArgs(
+        market.write.importJob([posted, job], { account: stranger.account }),
+        market,
+        "NotBatchMarket",
+        [address(stranger)],
+      );
+      await networkHelpers.impersonateAccount(batchMarket.address);
+      await networkHelpers.setBalance(batchMarket.address, parseEther("1"));
+      await market.write.reserveJobIds([3n], { account: batchMarket.address });
+      assert.equal(await market.read.jobCount(), posted + 3n);
+      // A posted job has a state: it is no reserved id.
+      await assertions.revertWithCustomErrorWithArgs(market.write.importJob([posted, job], { account: batchMarket.address }), market, "JobNotReserved", [posted]);
+      // Past the reserved ids.
+      await assertions.revertWithCustomErrorWithArgs(
+        market.write.importJob([posted + 4n, job], { account: batchMarket.address }),
+        market,
+        "JobNotReserved",
+        [posted + 4n],
+      );
+      const imported = { ...job, status: JobStatus.Committed, result: keccak256("0x01") };
+      await assertions.emit(market.write.importJob([posted + 2n, imported], { account: batchMarket.address }), market, "JobImported");
+      assert.equal(await market.read.jobHash([posted + 2n]), hashJob(imported));
+      await assertions.revertWithCustomErrorWithArgs(
+        market.write.importJob([posted + 2n, imported], { account: batchMarket.address }),
+        market,
+        "JobNotReserved",
+        [posted + 2n],
+      );
+      await networkHelpers.stopImpersonatingAccount(batchMarket.address);
+    });
+
+    it("posts from a deposit without moving tokens, refuses more than the deposit holds, and gives the rest back", async () => {
+      const { market, token, dapp, d } = await load();
+      await market.write.deposit([FEE + 1n], { account: dapp.account });
+      const escrow = await token.read.balanceOf([market.address]);
+      const jobId = await d.posted(market.write.postJobFromDeposit([await d.request()], { account: dapp.account }));
+      assert.equal(await market.read.deposits([address(dapp)]), 1n);
+      assert.equal(await token.read.balanceOf([market.address]), escrow);
+      assert.equal(d.jobs.job(jobId).fee, FEE);
+      await assertions.revertWithCustomErrorWithArgs(
+        market.write.postJobFromDeposit([await d.request()], { account: dapp.account }),
+        market,
+        "InsufficientDeposit",
+        [address(dapp), 1n, FEE],
+      );
+      await assertions.revertWithCustomErrorWithArgs(market.write.withdrawDeposit([2n], { account: dapp.account }), market, "InsufficientDeposit", [
+        address(dapp),
+        1n,
+        2n,
+      ]);
+      await assertions.revertWithCustomErrorWithArgs(market.write.deposit([0n], { account: dapp.account }), market, "ZeroAmount", []);
+      const balance = await token.read.balanceOf([address(dapp)]);
+      await market.write.withdrawDeposit([1n], { account: dapp.account });
+      assert.equal(await token.read.balanceOf([address(dapp)]), balance + 1n);
+    });
+  });
+
   describe("deployment", () => {
     it("reverts on a zero token, staking, registry or terms address", async () => {
       const { token, staking, registry, terms, market, owner } = await load();

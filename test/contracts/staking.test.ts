@@ -1207,6 +1207,45 @@ describe("Staking", () => {
   });
 
   describe("governance", () => {
+    it("sets the batch market once, by the owner, which then locks, unlocks and slashes like the JobMarket", async () => {
+      const fx = await networkHelpers.loadFixture(wiredStaking);
+      const { staking, owner, alice, bob, carol, recipient } = fx;
+      // bob stands in for the BatchMarket; carol is nobody.
+      await viem.assertions.revertWithCustomErrorWithArgs(
+        staking.write.setBatchMarket([bob.account.address], { account: alice.account }),
+        staking,
+        "OwnableUnauthorizedAccount",
+        [alice.account.address],
+      );
+      await viem.assertions.revertWithCustomErrorWithArgs(staking.write.setBatchMarket([zeroAddress], { account: owner.account }), staking, "ZeroAddress", []);
+      await deposit(fx, alice, parseEther("100"), ROLE_PROVIDER);
+      await viem.assertions.revertWithCustomErrorWithArgs(
+        staking.write.lock([alice.account.address, 1n], { account: bob.account }),
+        staking,
+        "NotProtocol",
+        [bob.account.address],
+      );
+      await viem.assertions.emitWithArgs(staking.write.setBatchMarket([bob.account.address], { account: owner.account }), staking, "BatchMarketSet", [
+        getAddress(bob.account.address),
+      ]);
+      await viem.assertions.revertWithCustomErrorWithArgs(
+        staking.write.setBatchMarket([carol.account.address], { account: owner.account }),
+        staking,
+        "ProtocolAlreadySet",
+        [],
+      );
+      await staking.write.lock([alice.account.address, parseEther("40")], { account: bob.account });
+      await staking.write.unlock([alice.account.address, parseEther("10")], { account: bob.account });
+      await staking.write.slash([alice.account.address, parseEther("30"), parseEther("5"), recipient.account.address], { account: bob.account });
+      await expectAccount(fx, alice.account.address, { stake: parseEther("95"), locked: 0n });
+      await viem.assertions.revertWithCustomErrorWithArgs(
+        staking.write.lock([alice.account.address, 1n], { account: carol.account }),
+        staking,
+        "NotProtocol",
+        [carol.account.address],
+      );
+    });
+
     it("sets the protocol contracts once, emitting ProtocolSet", async () => {
       const { staking, owner, market, verification } = await networkHelpers.loadFixture(deployStaking);
       await viem.assertions.emitWithArgs(

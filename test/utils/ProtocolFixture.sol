@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.28;
 
+import {BatchMarket} from "../../contracts/BatchMarket.sol";
 import {DinferTestToken} from "../../contracts/DinferTestToken.sol";
 import {JobMarket} from "../../contracts/JobMarket.sol";
 import {ModelRegistry} from "../../contracts/ModelRegistry.sol";
@@ -18,8 +19,9 @@ import {TestBase} from "./Vm.sol";
 
 /// @notice Deploys and wires the protocol the way `ignition/modules/Dinfer.ts` does, with the parameters of
 /// `ignition/parameters/local.json` and the test contract as owner: Staking, ModelRegistry, ProtocolTerms,
-/// JobMarket (blockhash randomness), Verification; then `staking.setProtocol(market, verification)`,
-/// `market.setVerification(verification)`, `terms.setMarket(market)`. Also the few job steps the fuzz
+/// JobMarket (blockhash randomness), Verification, BatchMarket; then `staking.setProtocol(market, verification)`,
+/// `market.setVerification(verification)`, `terms.setMarket(market)`, and the batch market set in the market
+/// and in Staking. Also the few job steps the fuzz
 /// tests share, each returning the job's state as the market must now store it (and checking that it does).
 abstract contract ProtocolFixture is TestBase {
     uint8 internal constant ROLE_PROVIDER = 1;
@@ -31,6 +33,7 @@ abstract contract ProtocolFixture is TestBase {
     ProtocolTerms internal terms;
     JobMarket internal market;
     Verification internal verification;
+    BatchMarket internal batchMarket;
 
     function _deployProtocol() internal {
         token = new DinferTestToken();
@@ -42,6 +45,9 @@ abstract contract ProtocolFixture is TestBase {
         staking.setProtocol(address(market), address(verification));
         market.setVerification(address(verification));
         terms.setMarket(address(market));
+        batchMarket = new BatchMarket(token, market, staking, registry, address(this));
+        market.setBatchMarket(address(batchMarket));
+        staking.setBatchMarket(address(batchMarket));
     }
 
     // ------------------------------------------------------------------ ignition/parameters/local.json
