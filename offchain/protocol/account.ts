@@ -63,27 +63,18 @@ export async function readAccountStatus({
     publicClient.readContract({ address: deployment.market, abi: jobMarketAbi, functionName: "credits", args: [address] }),
     publicClient.readContract({ address: deployment.token, abi: dinferTestTokenAbi, functionName: "balanceOf", args: [address] }),
   ]);
-  const a = account as {
-    stake: bigint;
-    locked: bigint;
-    unbonding: bigint;
-    unbondingEnd: bigint;
-    roles: number;
-    inVerifierSet: boolean;
-    verifierWeight?: bigint;
-  };
   return {
     address,
-    roles: roleNames(a.roles),
-    stake: a.stake,
-    locked: a.locked,
-    available: a.stake - a.locked,
-    unbonding: a.unbonding,
-    unbondingEnd: a.unbondingEnd,
-    inVerifierSet: a.inVerifierSet,
-    verifierWeight: a.verifierWeight ?? 0n,
-    credits: credits as bigint,
-    wallet: wallet as bigint,
+    roles: roleNames(account.roles),
+    stake: account.stake,
+    locked: account.locked,
+    available: account.stake - account.locked,
+    unbonding: account.unbonding,
+    unbondingEnd: account.unbondingEnd,
+    inVerifierSet: account.inVerifierSet,
+    verifierWeight: account.verifierWeight,
+    credits,
+    wallet,
   };
 }
 
