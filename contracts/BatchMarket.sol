@@ -212,8 +212,13 @@ contract BatchMarket is IBatchMarket, Ownable2Step, ReentrancyGuardTransient, Pu
         if (!_isSampled(seed, jobId, _marketTerms[b.terms].samplingPpm)) revert NotSampled(jobId);
         if (!MerkleProof.verifyCalldata(proof, b.result, _leaf(jobId, commitment))) revert InvalidProof(batchId, jobId);
         // The state an ordinary job holds once committed: the auditor commits blind against it, the provider
-        // reveals it with JobMarket.reveal, or it expires there (sampled: whole collateral).
-        _splitOut(batchId, b, index, jobId, IJobMarket.JobStatus.Committed, b.deadline, commitment);
+        // reveals it with JobMarket.reveal, or it expires there (sampled: whole collateral). Only the provider
+        // knows a commitment leaf and its proof before the batch reveal, so the job is committed, for its
+        // auditor, now: its reveal deadline (from which Verification counts the audit commit window back) runs
+        // from the split, not from the batch's commit. Else a provider would split late, after that window,
+        // and have the honest auditor penalized as absent. The seed's reach still bounds the reveal.
+        uint32 revealBy = uint32(block.timestamp + _marketTerms[b.terms].revealTimeout);
+        _splitOut(batchId, b, index, jobId, IJobMarket.JobStatus.Committed, revealBy, commitment);
     }
 
     /// @inheritdoc IBatchMarket

@@ -152,7 +152,9 @@ interface IBatchMarket is IPullPayments {
 
     /// @notice Anyone, once the seed is known (and in reach) and before the batch's reveal deadline: moves a
     /// sampled job to the JobMarket as Committed, with its commitment proven against the batch's commitment root.
-    /// From there its auditor commits blind and its provider reveals it with `JobMarket.reveal`, or it expires
+    /// Its reveal deadline there is the split time plus `revealTimeout` (committed, for its auditor, at the split:
+    /// only the provider can prove a leaf before the batch reveal, and the audit window must not run out before
+    /// the job exists). From there its auditor commits blind and its provider reveals it with `JobMarket.reveal`, or it expires
     /// there (whole collateral slashed). The batch cannot be revealed while a sampled job is left in it.
     /// @param batchId the batch
     /// @param batch its current state (Committed)

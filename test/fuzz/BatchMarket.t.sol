@@ -270,6 +270,8 @@ contract BatchMarketFuzzTest is ProtocolFixture {
             _escrow -= b.feePerJob;
             _check("split sampled");
             IJobMarket.Job memory j = _splitJob(b, IJobMarket.JobStatus.Committed, _commitment(batchId, jobId));
+            // Committed, for its auditor, at the split: its reveal deadline runs from now.
+            j.deadline = uint32(block.timestamp + batchMarket.marketTermsOf(b.terms).revealTimeout);
             vm.assertEq(market.jobHash(jobId), keccak256(abi.encode(j)), "imported committed");
             vm.prank(PROVIDER);
             market.reveal(jobId, j, _root(jobId), _saltOf(batchId, jobId), "ipfs://output", "");
