@@ -532,19 +532,31 @@ contract BatchMarket is IBatchMarket, Ownable2Step, ReentrancyGuardTransient, Pu
             & ~_split[batchId];
         // Every sampled job goes through its audit in the JobMarket before the batch can be revealed.
         if (unsplitSampled != 0) revert SampledJobNotSplit(batchId, b.firstJobId + _lowestBit(unsplitSampled));
-        (bytes32 commitmentRoot, bytes32 resultRoot) = _trees(b.firstJobId, outputRoots, batchSalt);
-        if (commitmentRoot != b.result) revert BatchCommitmentMismatch(batchId);
-
+        b.result = _resultRoot(batchId, b, outputRoots, batchSalt);
         b.status = BatchStatus.Revealed;
         b.deadline = uint32(block.timestamp + p.challengeWindow);
-        b.result = resultRoot;
         _store(batchId, b);
         return b.deadline;
     }
 
-    /// @dev The commitment and result roots of a reveal (the caller is the provider); reverts on a zero output root.
-    /// Job `jobId`'s salt is `keccak256(abi.encode(batchSalt, jobId))` (`saltOf`).
-    function _trees(uint256 firstJobId, bytes32[] calldata outputRoots, bytes32 batchSalt)
+    /// @dev The result root of a reveal of committed batch `b`, whose commitment root it checks.
+    function _resultRoot(uint256 batchId, Batch memory b, bytes32[] calldata outputRoots, bytes32 batchSalt)
+        private
+        view
+        returns (bytes32 resultRoot)
+    {
+        bytes32 commitmentRoot;
+        (commitmentRoot, resultRoot) = _trees(b.firstJobId, outputRoots, batchSalt, _split[batchId]);
+        if (commitmentRoot != b.result) revert BatchCommitmentMismatch(batchId);
+    }
+
+    /// @dev The commitment and result roots of a reveal (the caller is the provider); reverts on a zero value.
+    /// Job `jobId`'s salt is `keccak256(abi.encode(batchSalt, jobId))` (`saltOf`). A job already split out (a
+    /// sampled one: none is split from a committed batch otherwise) is given by its commitment, the value of its
+    /// leaf, not by its output root: the batch reveal must not publish a sampled job's output before its auditor
+    /// commits blind in the JobMarket (a lazy auditor would copy it, Agree on the same root, never rechecked).
+    /// Its result leaf holds that commitment and is never used (the job cannot be split again).
+    function _trees(uint256 firstJobId, bytes32[] calldata outputRoots, bytes32 batchSalt, uint256 split)
         private
         view
         returns (bytes32, bytes32)
@@ -552,13 +564,20 @@ contract BatchMarket is IBatchMarket, Ownable2Step, ReentrancyGuardTransient, Pu
         bytes32[] memory commitments = new bytes32[](outputRoots.length);
         bytes32[] memory results = new bytes32[](outputRoots.length);
         for (uint256 i; i < outputRoots.length; ++i) {
-            bytes32 outputRoot = outputRoots[i];
-            if (outputRoot == bytes32(0)) revert ZeroOutputRoot();
-            uint256 jobId = firstJobId + i;
-            commitments[i] = _commitmentLeaf(jobId, outputRoot, _leaf(uint256(batchSalt), bytes32(jobId)));
-            results[i] = _leaf(jobId, outputRoot);
+            (commitments[i], results[i]) = _leavesOf(firstJobId + i, outputRoots[i], batchSalt, split & (1 << i) != 0);
         }
         return (_root(commitments), _root(results));
+    }
+
+    /// @dev Job `jobId`'s commitment-tree and result-tree leaves from its reveal value (`_trees`).
+    function _leavesOf(uint256 jobId, bytes32 value, bytes32 batchSalt, bool split)
+        private
+        view
+        returns (bytes32 commitmentLeaf, bytes32 resultLeaf)
+    {
+        if (value == bytes32(0)) revert ZeroOutputRoot();
+        resultLeaf = _leaf(jobId, value);
+        commitmentLeaf = split ? resultLeaf : _commitmentLeaf(jobId, value, _leaf(uint256(batchSalt), bytes32(jobId)));
     }
 
     /// @dev The commitment-tree leaf of the caller's job: the commitment an ordinary job of that id would hold.

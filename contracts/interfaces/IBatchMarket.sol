@@ -177,7 +177,8 @@ interface IBatchMarket is IPullPayments {
     /// batch, gives nothing away about its batch-mates'.
     /// @param batchId the batch
     /// @param batch its current state (Committed)
-    /// @param outputRoots each job's output root, in job order (split jobs' too)
+    /// @param outputRoots each job's output root, in job order; for a job already split out (sampled), its
+    /// commitment instead: its output root is revealed only in the JobMarket, after its auditor's blind commit
     /// @param batchSalt the secret the per-job salts derive from
     /// @param outputURI where the outputs can be fetched
     function revealBatch(

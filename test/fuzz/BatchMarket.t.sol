@@ -226,8 +226,10 @@ contract BatchMarketFuzzTest is ProtocolFixture {
     function _reveal(uint256 batchId, IBatchMarket.Batch memory b) private returns (IBatchMarket.Batch memory) {
         bytes32[] memory roots = new bytes32[](b.count);
         bytes32[] memory leaves = new bytes32[](b.count);
+        uint256 split = batchMarket.splitBitmap(batchId);
         for (uint256 i; i < b.count; ++i) {
-            roots[i] = _root(b.firstJobId + i);
+            // A sampled job split out is given by its commitment: its output root stays unpublished.
+            roots[i] = split & (1 << i) != 0 ? _commitment(batchId, b.firstJobId + i) : _root(b.firstJobId + i);
             leaves[i] = _leaf(b.firstJobId + i, roots[i]);
         }
         vm.prank(PROVIDER);
@@ -242,7 +244,10 @@ contract BatchMarketFuzzTest is ProtocolFixture {
     function _splitRevealed(uint256 batchId, IBatchMarket.Batch memory b, uint256 index) private {
         bytes32[] memory leaves = new bytes32[](b.count);
         for (uint256 i; i < b.count; ++i) {
-            leaves[i] = _leaf(b.firstJobId + i, _root(b.firstJobId + i));
+            // A sampled job split out before the reveal was revealed by its commitment (see _reveal).
+            uint256 id = b.firstJobId + i;
+            bytes32 value = _sampledOut[id] ? _commitment(batchId, id) : _root(id);
+            leaves[i] = _leaf(b.firstJobId + i, value);
         }
         uint256 jobId = b.firstJobId + index;
         vm.prank(KEEPER);

@@ -77,6 +77,7 @@ export function batchDriver({ connection, sys, d, modelId = 1n }: BatchDriverPar
   const { batchMarket, publicClient, dapp, provider, keeper } = sys;
   const batches = new Map<bigint, Batch>();
   const outputs = new Map<bigint, Hex>(); // jobId -> output root revealed in its batch (overrides)
+  const splitCommitments = new Map<bigint, Hex>(); // jobId -> commitment of a sampled job split out (its reveal value)
 
   function fold(receipt: TransactionReceipt) {
     for (const log of receipt.logs) {
@@ -226,12 +227,17 @@ export function batchDriver({ connection, sys, d, modelId = 1n }: BatchDriverPar
     const leaves = await commitmentLeaves(batchId);
     const jobId = leafJob ?? batch(batchId).firstJobId + BigInt(index);
     const c = await d.commitmentOf(jobId, { outputRoot: outputRootOf(jobId), salt: saltOf(jobId) });
-    return send(batchMarket.write.splitSampled([batchId, batch(batchId), BigInt(index), c, proofOf(leaves, proofIndex)], { account: by.account }));
+    const receipt = await send(batchMarket.write.splitSampled([batchId, batch(batchId), BigInt(index), c, proofOf(leaves, proofIndex)], { account: by.account }));
+    splitCommitments.set(jobId, c);
+    return receipt;
   }
+
+  /** What revealBatch takes for a job: its output root, or its commitment once it was split out (sampled). */
+  const revealValueOf = (jobId: bigint) => splitCommitments.get(jobId) ?? outputRootOf(jobId);
 
   function revealArgs(batchId: bigint) {
     const ids = jobIds(batchId);
-    return [batchId, batch(batchId), ids.map(outputRootOf), batchSaltOf(batchId), "ipfs://bafybatchoutputs"] as const;
+    return [batchId, batch(batchId), ids.map(revealValueOf), batchSaltOf(batchId), "ipfs://bafybatchoutputs"] as const;
   }
 
   async function reveal(batchId: bigint, by: Wallet = provider) {
@@ -239,7 +245,7 @@ export function batchDriver({ connection, sys, d, modelId = 1n }: BatchDriverPar
   }
 
   function resultLeaves(batchId: bigint) {
-    return jobIds(batchId).map((id) => leafOf(id, outputRootOf(id)));
+    return jobIds(batchId).map((id) => leafOf(id, revealValueOf(id)));
   }
 
   async function splitRevealed(batchId: bigint, index: number, by: Wallet = keeper) {
