@@ -90,6 +90,39 @@ describe("BatchMarket, adversarial", () => {
     assert.equal(await stakeOf(sys, auditor.account.address), auditorStake);
   });
 
+  it("a late split that the provider then withholds costs it the whole collateral, and pays the auditor that committed blind", async () => {
+    const sys = await setUp(connection);
+    const { b, d, v, market, provider, dapp } = sys;
+    const batchId = await b.post(8);
+    await b.claimAndCommit(batchId);
+    await b.waitForSeed(batchId);
+    const index = (await b.sampled(batchId))[0]!;
+    const jobId = b.batch(batchId).firstJobId + BigInt(index);
+    const terms = await sys.batchMarket.read.marketTermsOf([BigInt(b.batch(batchId).terms)]);
+    const vp = await sys.terms.read.verificationParams();
+    await d.at(BigInt(b.batch(batchId).deadline) - BigInt(terms.revealTimeout) + BigInt(vp.auditCommitTimeout) + 1n);
+    await b.splitSampled(batchId, index, provider);
+    const auditor = await v.auditor(jobId);
+    await v.commitAudit(jobId);
+    const stakeBefore = await stakeOf(sys, provider.account.address);
+    const auditorCredits = await market.read.credits([auditor.account.address]);
+    const posterCredits = await market.read.credits([dapp.account.address]);
+    await d.at(d.jobs.job(jobId).deadline + 1);
+    await d.jobs.send(market.write.expire([jobId, d.jobs.job(jobId)], { account: sys.keeper.account }));
+    const collateral = b.batch(batchId).collateralPerJob;
+    assert.equal(stakeBefore - (await stakeOf(sys, provider.account.address)), collateral, "withheld sampled job: whole collateral");
+    assert.equal(
+      (await market.read.credits([auditor.account.address])) - auditorCredits,
+      (collateral * BigInt(vp.challengerRewardBps)) / BPS,
+      "the auditor that committed blind gets the finder's share",
+    );
+    assert.equal(
+      (await market.read.credits([dapp.account.address])) - posterCredits,
+      FEE + (collateral * BigInt(SAMPLED_MARKET.expiryPenaltyBps)) / BPS,
+      "the poster: its fee back and the expiry penalty's share",
+    );
+  });
+
   it("a batch reveal does not publish a split sampled job's output root before its auditor commits blind", async () => {
     // revealBatch needs every sampled job split out, not audited: a provider that splits and reveals its batch
     // at once puts the sampled job's output root in BatchRevealed before the auditor's blind commit. A lazy
