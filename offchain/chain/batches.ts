@@ -24,7 +24,6 @@ import {
   type PublicClient,
 } from "viem";
 
-import { commitment } from "../codec/commitment.js";
 import { NonRetryableError } from "../errors.js";
 import { batchMarketAbi } from "./abis.js";
 import type { JobLogInput } from "./jobs.js";
@@ -180,8 +179,15 @@ export type BatchTreesReturnType = {
 /** The commitment and result trees of a batch's outputs, as revealBatch recomputes them. */
 export function batchTrees({ chainId, jobMarket, provider, firstJobId, outputRoots, batchSalt }: BatchTreesParameters): BatchTreesReturnType {
   const ids = outputRoots.map((_, i) => firstJobId + BigInt(i));
+  // Commitments.hash (offchain/codec/commitment.ts computes the same; that module's HMAC needs a dependency the
+  // SDK package does not carry).
   const commitments = outputRoots.map((outputRoot, i) =>
-    commitment({ chainId, jobMarket, jobId: ids[i]!, provider, outputRoot, salt: batchJobSalt(batchSalt, ids[i]!) }),
+    keccak256(
+      encodeAbiParameters(
+        [{ type: "uint256" }, { type: "address" }, { type: "uint256" }, { type: "address" }, { type: "bytes32" }, { type: "bytes32" }],
+        [BigInt(chainId), jobMarket, ids[i]!, provider, outputRoot, batchJobSalt(batchSalt, ids[i]!)],
+      ),
+    ),
   );
   const commitmentLeaves = commitments.map((c, i) => batchLeaf(ids[i]!, c));
   const resultLeaves = outputRoots.map((r, i) => batchLeaf(ids[i]!, r));
