@@ -20,6 +20,10 @@
  * - expired: a missed commit (expiry penalty) and a withheld sampled reveal (whole collateral).
  * - staking: a provider's stake, a verifier's stake (Fenwick tree writes: one checkpoint per level),
  *   weight changes, leaving, slot reuse, and a draw.
+ * - batches (issue 13, contracts/BatchMarket.sol): perJob at 1, 8, 32 and 128 jobs (see the section for what
+ *   it sums), with its bars (BATCH_BARS); a batch's sampled job and a batch's challenged job, split out and
+ *   settled through the JobMarket; and the unbatched lifecycle posted from a deposit (postJobFromDeposit) against
+ *   UNBATCHED_BAR. The bench exits non-zero when any bar is missed.
  * Everything runs under the local terms as they are (sampling 5%): a sampled job is found by committing
  * jobs until one's seed samples it (the others are finalized); the challenge path runs under a second
  * terms version with sampling off.
