@@ -1,0 +1,85 @@
+/**
+ * Batches end to end: a real `dinfer worker` process serves batches of real PaddleOCR jobs (ONNX, CPU)
+ * posted by a dApp in one transaction through the SDK (`postJobs`), to finalized, and the dApp gets every
+ * output through `waitForResults`, checked against the roots the batch revealed. Sampling is off here (the
+ * sampled path, split out and revealed in the JobMarket, is covered by the decisions' unit tests).
+ *
+ * Run alone: `npx hardhat test mocha test/e2e/worker-batch.e2e.test.ts`.
+ */
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { fileURLToPath } from "node:url";
+
+import { batchMarketAbi } from "../../offchain/chain/abis.js";
+import { BatchStatus, readBatch } from "../../offchain/chain/batches.js";
+import { createDinferClient } from "../../offchain/sdk/client.js";
+import { readClsOutput, readDetOutput } from "../../offchain/sdk/image.js";
+import { startLocalNetwork, type LocalNetwork } from "../helpers/network.js";
+import { startWorkerProcess, type WorkerProcess } from "../helpers/worker-process.js";
+
+const IMAGES = fileURLToPath(new URL("../fixtures/images/", import.meta.url));
+
+describe("dinfer worker serves batches: worker process, PaddleOCR models, the SDK's postJobs and waitForResults", function () {
+  let net: LocalNetwork;
+  let worker: WorkerProcess | undefined;
+
+  before(async function () {
+    this.timeout(240_000);
+    net = await startLocalNetwork();
+  });
+
+  after(async function () {
+    this.timeout(60_000);
+    await worker?.kill();
+    await net?.stop();
+  });
+
+  it("runs, commits, reveals and finalizes two batches posted in one transaction, and the dApp gets every output verified", async function () {
+    this.timeout(300_000);
+    worker = await startWorkerProcess({
+      url: net.url,
+      deployment: net.deployment,
+      models: [
+        { modelId: net.modelIds.cls, path: net.modelFiles.cls },
+        { modelId: net.modelIds.det, path: net.modelFiles.det },
+      ],
+      dataDir: net.tempDir("worker-batch"),
+      key: net.keys.provider,
+      secret: randomBytes(32).toString("hex"),
+    });
+    const client = createDinferClient({
+      publicClient: net.publicClient,
+      sender: net.dappSender,
+      deployment: net.deployment,
+      upload: { serverUrl: net.blobServer.url, token: net.uploadToken },
+    });
+    const lines = ["line-1", "line-1-rot180", "line-2", "line-2-rot180"];
+    const posted = await client.postJobs([
+      ...lines.map((name) => ({ modelId: net.modelIds.cls, input: { image: `${IMAGES}${name}.png`, preprocess: "cls" as const } })),
+      { modelId: net.modelIds.det, input: { image: `${IMAGES}doc.png`, preprocess: "det" as const } },
+    ]);
+    assert.equal(posted.batchIds.length, 2, "one batch per model");
+
+    const results = await client.waitForResults(posted.jobs, { fromBlock: posted.blockNumber, timeoutMs: 240_000 });
+    for (const [i, result] of results.entries()) {
+      assert.ok(result.ok, `job ${result.jobId}: ${result.ok ? "" : result.error.message}\n${worker.logs().slice(-3_000)}`);
+      const [tensor] = result.tensors();
+      if (i < lines.length) {
+        const [prediction] = readClsOutput(tensor!);
+        assert.equal(prediction!.label, lines[i]!.endsWith("rot180") ? 180 : 0, `${lines[i]} classified ${JSON.stringify(prediction)}`);
+      } else {
+        const [stats] = readDetOutput(tensor!);
+        assert.ok(stats!.max > 0.9, `doc.png has text: ${JSON.stringify(stats)}`);
+      }
+    }
+    let payouts = 0n;
+    for (const batchId of posted.batchIds) {
+      const record = await readBatch({ client: net.publicClient, batchMarket: net.deployment.batchMarket, batchId });
+      assert.equal(record.batch.status, BatchStatus.Finalized);
+      assert.equal(record.batch.provider.toLowerCase(), worker.account.toLowerCase());
+      payouts += record.payout!;
+    }
+    const credits = await net.publicClient.readContract({ address: net.deployment.batchMarket, abi: batchMarketAbi, functionName: "credits", args: [worker.account] });
+    assert.equal(credits, payouts, "the batches' payouts are credited to the worker in the BatchMarket");
+  });
+});
