@@ -37,6 +37,7 @@ import type { LocalBlobStore } from "../storage/local.js";
 import { decideBatchStep, type LocalJobStatus, type ProviderBatchStep } from "./decide.js";
 import { fetchJobInput } from "./input.js";
 import type { JobRunner, LoadedModel } from "./job-runner.js";
+import type { Earnings } from "./earnings.js";
 import type { StakeLedger } from "./stake.js";
 
 /** Batches are journaled under this offset plus their id: no job id comes near it. */
@@ -93,6 +94,8 @@ export type BatchWorkerParameters = {
   maxBatch: number;
   keeper: boolean;
   keeperGraceSeconds: number;
+  /** Our BatchMarket credits, withdrawn past `withdrawMin`; never alongside one of our batch transactions. */
+  earnings: Earnings;
 };
 
 export class BatchWorker {
@@ -209,9 +212,9 @@ export class BatchWorker {
         this.p.log.error({ msg: "batch reveal impossible: the batch can only expire", batch_id: data.batchId.toString(), reason: step.reason });
         return;
       case "finalizeBatch":
-        await this.act(data.batchId, "finalizeBatch", (onSent) =>
+        if (await this.act(data.batchId, "finalizeBatch", (onSent) =>
           this.p.sender.send({ address: this.p.deployment.batchMarket, abi: batchMarketAbi, functionName: "finalizeBatch", args: [data.batchId, record.batch], onSent }),
-        );
+        )) this.p.earnings.grew();
         return;
       case "expire":
         await this.act(data.batchId, "expireBatch", (onSent) =>
@@ -369,7 +372,15 @@ export class BatchWorker {
 
   /** One journaled action of a batch (keyed in the batch's journal space); false when the contract refused it. */
   private async act(batchId: bigint, action: string, send: SendOnce): Promise<{ receipt?: { blockNumber: bigint } } | false> {
-    const result = await this.p.actions.send({ jobId: BATCH_KEY + batchId, action, send });
+    const result = await this.p.actions.send({
+      jobId: BATCH_KEY + batchId,
+      action,
+      send,
+      // A withdraw empties the credits slot a finalize's gas was estimated against (see Earnings.maybeWithdraw).
+      beforeSend: async () => {
+        while (this.p.earnings.withdrawing) await this.p.earnings.withdrawing;
+      },
+    });
     if (result.state === "done") return {};
     if (result.state === "refused") {
       this.p.log.info({ msg: `${action} refused by the contract`, batch_id: batchId.toString(), error: result.error.errorName });

@@ -150,6 +150,8 @@ export class ProviderWorker {
   private readonly terms: TermsReader;
   /** Our earnings, withdrawn as they come (never alongside a step's transaction). */
   private readonly earnings: Earnings;
+  /** Batches' payouts, credited in the BatchMarket: withdrawn past `withdrawMin` the same way. */
+  private readonly batchEarnings: Earnings;
   /** Job-step transactions, journaled and sent at most once; a withdraw waits while any is being sent. */
   private readonly actions: JournaledActions;
   /** The chain head as of the current tick: one read per tick, shared by every job's step. */
@@ -186,6 +188,7 @@ export class ProviderWorker {
     // The intent's disk flush runs off the event loop: many jobs are in flight at once.
     this.actions = new JournaledActions({ journal: parameters.journal, asyncFlush: true });
     this.earnings = new Earnings({ ...parameters, market: parameters.deployment.market });
+    this.batchEarnings = new Earnings({ ...parameters, market: parameters.deployment.batchMarket });
     this.stake = new StakeLedger({ publicClient: parameters.publicClient, staking: parameters.deployment.staking, account: parameters.account });
     this.batches = new BatchWorker({
       ...parameters,
@@ -196,6 +199,7 @@ export class ProviderWorker {
       maxBatch: parameters.maxBatch ?? 256,
       keeper: parameters.keeper ?? true,
       keeperGraceSeconds: parameters.keeperGraceSeconds ?? 10,
+      earnings: this.batchEarnings,
     });
   }
 
@@ -236,7 +240,7 @@ export class ProviderWorker {
 
   /** Whether nothing is due soon: no step running, every open job asleep for a while (the loop may poll less often). */
   get idle(): boolean {
-    return this.quiet && this.inFlight.size === 0 && !this.earnings.withdrawing && this.batches.idle;
+    return this.quiet && this.inFlight.size === 0 && !this.earnings.withdrawing && !this.batchEarnings.withdrawing && this.batches.idle;
   }
 
   /**
@@ -285,6 +289,7 @@ export class ProviderWorker {
     }
     this.quiet = quiet;
     this.earnings.maybeWithdraw(this.actions.sending);
+    this.batchEarnings.maybeWithdraw(this.actions.sending);
   }
 
   /** Starts one job's next step; false when it cannot start now (no prefetch slot, its status changed). */
@@ -319,7 +324,7 @@ export class ProviderWorker {
   /** Waits for every step in progress (used on shutdown: the current steps finish, no new one starts). */
   async drain(): Promise<void> {
     this.stopped = true;
-    await Promise.allSettled([...this.inFlight.values(), this.earnings.withdrawing, this.batches.drain()]);
+    await Promise.allSettled([...this.inFlight.values(), this.earnings.withdrawing, this.batchEarnings.withdrawing, this.batches.drain()]);
   }
 
   get busy(): number {
