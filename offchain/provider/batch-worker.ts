@@ -239,7 +239,9 @@ export class BatchWorker {
     const collateral = BigInt(b.count) * b.collateralPerJob;
     const free = (await this.p.stake.available(this.head!.number)) - this.p.stake.promised();
     if (free < collateral) {
+      // As for a single job: it waits for jobs of ours to end and free their collateral (logged once a few seconds).
       this.wake.set(BATCH_KEY + data.batchId, { time: this.head!.timestamp + 1n });
+      this.p.log.debug({ msg: "waiting for free stake", batch_id: data.batchId.toString(), free: free.toString(), collateral: collateral.toString(), jobs: b.count });
       return;
     }
     let next = data;

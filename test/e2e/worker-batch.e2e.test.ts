@@ -1,14 +1,17 @@
 /**
  * Batches end to end: a real `dinfer worker` process serves batches of real PaddleOCR jobs (ONNX, CPU)
  * posted by a dApp in one transaction through the SDK (`postJobs`), to finalized, and the dApp gets every
- * output through `waitForResults`, checked against the roots the batch revealed. Sampling is off here (the
- * sampled path, split out and revealed in the JobMarket, is covered by the decisions' unit tests).
+ * output through `waitForResults`, checked against the roots the batch revealed; then, with 30% of the jobs
+ * sampled, the sampled ones split out of their batch and revealed in the JobMarket (no verifier is staked,
+ * so nobody is drawn to audit and the reveal is not held) while their batch-mates finalize with the batch.
  *
  * Run alone: `npx hardhat test mocha test/e2e/worker-batch.e2e.test.ts`.
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
+
+import { parseEther } from "viem";
 
 import { batchMarketAbi } from "../../offchain/chain/abis.js";
 import { BatchStatus, readBatch } from "../../offchain/chain/batches.js";
@@ -88,5 +91,56 @@ describe("dinfer worker serves batches: worker process, PaddleOCR models, the SD
     assert.equal(await credits(), 0n, `the worker withdrew its batch earnings:\n${worker.logs().slice(-3_000)}`);
     const withdrawn = await net.publicClient.getContractEvents({ address: net.deployment.batchMarket, abi: batchMarketAbi, eventName: "Withdrawal", args: { account: worker.account }, fromBlock: posted.blockNumber });
     assert.equal(withdrawn.reduce((sum, e) => sum + e.args.amount!, 0n), payouts, "exactly the batches' payouts reached its wallet");
+  });
+});
+
+describe("dinfer worker serves batches with sampling on: sampled jobs split out and revealed in the JobMarket", function () {
+  let net: LocalNetwork;
+  let worker: WorkerProcess | undefined;
+
+  before(async function () {
+    this.timeout(240_000);
+    // 30% of the jobs sampled; the audit levy raised to what that rate pays auditors (ProtocolTerms checks it).
+    // A stake that backs a batch of 16 jobs' collateral at once.
+    net = await startLocalNetwork({ marketParams: { samplingPpm: 300_000, auditLevyBps: 3900 }, providerStake: parseEther("5000") });
+  });
+
+  after(async function () {
+    this.timeout(60_000);
+    await worker?.kill();
+    await net?.stop();
+  });
+
+  it("splits each sampled job out, reveals it on its own, reveals and finalizes the batch, and every output reaches the dApp", async function () {
+    this.timeout(300_000);
+    worker = await startWorkerProcess({
+      url: net.url,
+      deployment: net.deployment,
+      models: [{ modelId: net.modelIds.cls, path: net.modelFiles.cls }],
+      dataDir: net.tempDir("worker-batch-sampled"),
+      key: net.keys.provider,
+      secret: randomBytes(32).toString("hex"),
+    });
+    const client = createDinferClient({
+      publicClient: net.publicClient,
+      sender: net.dappSender,
+      deployment: net.deployment,
+      upload: { serverUrl: net.blobServer.url, token: net.uploadToken },
+    });
+    // 16 jobs: the chance that a 30% draw samples none of them is 0.3%.
+    const lines = ["line-1", "line-1-rot180", "line-2", "line-2-rot180"].flatMap((name) => [name, name, name, name]);
+    const posted = await client.postJobs(lines.map((name) => ({ modelId: net.modelIds.cls, input: { image: `${IMAGES}${name}.png`, preprocess: "cls" as const } })));
+    const results = await client.waitForResults(posted.jobs, { fromBlock: posted.blockNumber, timeoutMs: 240_000 });
+    for (const [i, result] of results.entries()) {
+      assert.ok(result.ok, `job ${result.jobId}: ${result.ok ? "" : result.error.message}\n${worker.logs().slice(-3_000)}`);
+      const [prediction] = readClsOutput(result.tensors()[0]!);
+      assert.equal(prediction!.label, lines[i]!.endsWith("rot180") ? 180 : 0);
+    }
+    const record = await readBatch({ client: net.publicClient, batchMarket: net.deployment.batchMarket, batchId: posted.batchIds[0]! });
+    assert.equal(record.batch.status, BatchStatus.Finalized);
+    const split = results.filter((r) => r.ok && r.split).map((r) => Number(r.jobId - record.batch.firstJobId));
+    assert.deepEqual(split.sort(), [...record.split.keys()].sort(), "the results split out are the batch's split jobs");
+    assert.ok(split.length > 0 && split.length < lines.length, `a 30% draw over 16 jobs split ${split.length}`);
+    assert.equal(record.payout! > 0n, true);
   });
 });
