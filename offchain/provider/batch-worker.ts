@@ -159,6 +159,8 @@ export class BatchWorker {
     let sampled: number[] | undefined;
     const splitStatus = new Map<number, number>();
     if (b.status === 3 /* Committed */) {
+      // Sampled jobs split out by anyone (their auditor may split them itself) are ours to reveal in the JobMarket.
+      this.adoptSplit(record, data);
       const { market } = await this.p.terms.of(b.terms);
       revealWindow = revealWindowBlocks({ commitBlock: b.commitBlock, seedDelay: market.seedDelay });
       if (head.number > revealWindow.seedBlock && head.number <= revealWindow.lastRevealBlock) {
@@ -345,18 +347,31 @@ export class BatchWorker {
           onSent,
         }),
       );
-      if (split === false) continue; // someone (the auditor) split it first: adopted all the same
-      const output = data.outputs![index]!;
-      if (!this.p.journal.getJob(jobId)) {
-        this.p.journal.upsertJob<SplitJobData>({
-          jobId,
-          role: "provider",
-          status: "active",
-          data: { postedBlock: split.receipt?.blockNumber ?? record.postedBlock, modelId: record.batch.modelId, outputId: output.id, outputRoot: output.root, outputBytes: output.bytes, batchSalt: this.batchSalt(data.batchId) },
-        });
-      }
+      // Refused: someone (its auditor) split it first, or the seed moved on; the next read adopts what was split.
+      if (split === false) continue;
+      this.adopt(record, data, index);
       this.p.log.info({ msg: "sampled job split out of its batch", batch_id: data.batchId.toString(), job_id: jobId.toString() });
     }
+  }
+
+  /** Every job split out of our committed batch as Committed (sampled), handed to the single-job path once. */
+  private adoptSplit(record: BatchRecord, data: BatchData): void {
+    if (!data.outputs) return;
+    for (const [index, status] of record.split) if (status === JobStatus.Committed) this.adopt(record, data, index);
+  }
+
+  /** The single-job path reveals the split job (after its audit commitment) and finalizes it, as a job of ours. */
+  private adopt(record: BatchRecord, data: BatchData, index: number): void {
+    const jobId = record.batch.firstJobId + BigInt(index);
+    if (this.p.journal.getJob(jobId)) return;
+    const output = data.outputs![index]!;
+    this.p.journal.upsertJob<SplitJobData>({
+      jobId,
+      role: "provider",
+      status: "active",
+      // Its events (JobImported on) are read from the batch's post.
+      data: { postedBlock: record.postedBlock, modelId: record.batch.modelId, outputId: output.id, outputRoot: output.root, outputBytes: output.bytes, batchSalt: this.batchSalt(data.batchId) },
+    });
   }
 
   private async reveal(record: BatchRecord, data: BatchData): Promise<void> {
