@@ -12,6 +12,8 @@ export type Deployment = {
   registry: Address;
   market: Address;
   verification: Address;
+  /** Batches of jobs paid from a prepaid deposit (contracts/BatchMarket.sol). */
+  batchMarket: Address;
 };
 
 const CONTRACT_KEYS: Record<keyof Deployment, string> = {
@@ -20,6 +22,7 @@ const CONTRACT_KEYS: Record<keyof Deployment, string> = {
   registry: "ModelRegistry",
   market: "JobMarket",
   verification: "Verification",
+  batchMarket: "BatchMarket",
 };
 
 export type LoadDeploymentParameters = {

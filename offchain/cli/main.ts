@@ -7,7 +7,8 @@
  *   dinfer challenge <jobId>    challenge a revealed result: the bond, the time left, what is won or lost; asks
  *   dinfer provider stake|unbond|withdraw|status
  *   dinfer model check|register|update|show|activate|deactivate   model owners
- *   dinfer job post|get         post a job, wait for and verify its result
+ *   dinfer job post|get         post a job (or a batch: --batch file.jsonl), wait for and verify its result
+ *   dinfer deposit add|withdraw|show   the prepaid deposit batches are paid from
  *   dinfer job finalize|expire  keepers: move a job whose window or deadline passed
  *   dinfer terms [version]      the protocol terms a job is judged by (default: the current version)
  *   dinfer blobs serve          a blob server for inputs and outputs
@@ -24,6 +25,7 @@ import { Command } from "commander";
 
 import { formatCliError, verboseRequested } from "../ui/messages.js";
 import { addBlobsCommands } from "./commands/blobs.js";
+import { addDepositCommands } from "./commands/deposit.js";
 import { addDevnetCommands } from "./commands/devnet.js";
 import { addHistoryCommand } from "./commands/history.js";
 import { addJobCommands } from "./commands/job.js";
@@ -53,6 +55,7 @@ export function buildProgram(): Command {
   addProviderCommands(program);
   addModelCommands(program);
   addJobCommands(program);
+  addDepositCommands(program);
   addTermsCommand(program);
   addBlobsCommands(program);
   addTokenCommands(program);

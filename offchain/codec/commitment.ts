@@ -15,6 +15,11 @@
  * salt = HMAC-SHA256(key = workerSecret, message = chainId || jobId)
  *   where the message is 64 bytes: chainId as a 32-byte big-endian uint256, then jobId likewise.
  *   Derived, not stored, so a restarted worker can always reveal what it committed.
+ *
+ * batchSalt = HMAC-SHA256(key = workerSecret, message = "dinfer batch salt" || chainId || batchId)
+ *   (17 ASCII bytes, then two 32-byte big-endian words): the secret a batch's per-job salts come from
+ *   (IBatchMarket.revealBatch: job `jobId`'s salt is keccak256(abi.encode(batchSalt, jobId))). The tag keeps
+ *   batch 7's salt from being job 7's, which a reveal of job 7 would publish.
  */
 import { hmac } from "@noble/hashes/hmac.js";
 import { sha256 } from "@noble/hashes/sha2.js";
@@ -64,6 +69,21 @@ export type DeriveSaltParameters = {
 export function deriveSalt({ workerSecret, chainId, jobId }: DeriveSaltParameters): Hex {
   const key = secretBytes(workerSecret);
   const message = concatBytes([uint256Word(chainId, "chainId"), uint256Word(jobId, "jobId")]);
+  return bytesToHex(hmac(sha256, key, message));
+}
+
+export type DeriveBatchSaltParameters = {
+  workerSecret: Uint8Array | Hex;
+  chainId: bigint | number;
+  batchId: bigint | number;
+};
+
+const BATCH_SALT_TAG = new TextEncoder().encode("dinfer batch salt");
+
+/** HMAC-SHA256(workerSecret, "dinfer batch salt" || uint256(chainId) || uint256(batchId)) as a bytes32 hex. */
+export function deriveBatchSalt({ workerSecret, chainId, batchId }: DeriveBatchSaltParameters): Hex {
+  const key = secretBytes(workerSecret);
+  const message = concatBytes([BATCH_SALT_TAG, uint256Word(chainId, "chainId"), uint256Word(batchId, "batchId")]);
   return bytesToHex(hmac(sha256, key, message));
 }
 

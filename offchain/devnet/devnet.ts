@@ -203,6 +203,7 @@ export async function startDevnet({
       registry: deployed.registry.address,
       market: deployed.market.address,
       verification: deployed.verification.address,
+      batchMarket: deployed.batchMarket.address,
     };
 
     const deployer = devAccount(0);

@@ -8,6 +8,7 @@
  */
 import type { Address, Hex } from "viem";
 
+import { BatchStatus, type Batch } from "../chain/batches.js";
 import { formatTokens } from "../chain/format.js";
 import { JobStatus, type Job } from "../chain/jobs.js";
 import { keeperJitter } from "../daemon/keeper.js";
@@ -158,5 +159,151 @@ function keeperStep(s: ProviderJobSnapshot): ProviderStep {
 
 function window(s: ProviderJobSnapshot): { seedBlock: bigint; lastRevealBlock: bigint } {
   if (s.revealWindow === undefined) throw new DinferError("a committed job's step needs its reveal window", { code: "NO_REVEAL_WINDOW", details: { jobId: s.jobId.toString() } });
+  return s.revealWindow;
+}
+
+// ------------------------------------------------------------------ batches
+
+/*
+ * Batches (IBatchMarket; docs/PROTOCOL.md "Batches"), as one pure
+ * function of what the chain shows and what the worker journaled, like `decideProviderStep` for single jobs: which step a batch calls for next, or when to look at it again.
+ *
+ * A served batch goes: run every job first, then `claimAndCommitBatch` (run-first: the batch is locked only
+ * once its results exist, its collateral budgeted for the whole batch) -> after the seed block, split out
+ * each sampled job (`splitSampled`), which the single-job path then reveals with `JobMarket.reveal` once its
+ * auditor committed blind -> `revealBatch` once every split sampled job is revealed there (the batch's reveal
+ * publishes every output root and the batch salt: before the auditors' blind commitments it would hand them
+ * the answers) -> `finalizeBatch` after the challenge window.
+ */
+
+export type ProviderBatchSnapshot = {
+  batchId: bigint;
+  local: LocalJobStatus;
+  /** The batch as the chain shows it at the head; left out when not read yet. */
+  batch?: Batch;
+  me: Address;
+  /** The served model's lowest fee per job; left out when the worker does not serve the batch's model. */
+  minFee?: bigint;
+  /** The largest batch the worker takes (option `maxBatch`): it runs a whole batch before committing. */
+  maxBatch: number;
+  head: { number: bigint; timestamp: bigint };
+  /** A committed batch's reveal window (its seed block and the last block a reveal can use that seed). */
+  revealWindow?: { seedBlock: bigint; lastRevealBlock: bigint };
+  /** A committed batch past its seed block: the indices the draw samples (`BatchMarket.sampledBitmap`). */
+  sampled?: readonly number[];
+  /** Job index -> the JobMarket status it was split out as (BatchRecord.split). */
+  split: ReadonlyMap<number, number>;
+  /** The JobMarket status now of each job split out of the batch, by index (read for a committed batch). */
+  splitStatus?: ReadonlyMap<number, number>;
+  data: {
+    /** Every job's output journaled (ids and roots), so the batch can be committed and revealed. */
+    outputs?: boolean;
+    /** Why the batch was given up: it only expires. */
+    abandoned?: string;
+  };
+  keeperGraceSeconds: number;
+};
+
+export type ProviderBatchStep =
+  | { kind: "read" }
+  | { kind: "wait"; block?: bigint; time?: bigint; reason: string }
+  | { kind: "skip"; reason: string }
+  /** Run every job of a posted batch, then claim and commit it in one transaction (if the free stake backs it). */
+  | { kind: "take" }
+  /** Claimed by us without a commit (claimBatch elsewhere, a crash between): run and commit. */
+  | { kind: "runAndCommit" }
+  /** Split these sampled jobs out (each with its commitment proof); the single-job path reveals them. */
+  | { kind: "splitSampled"; indices: number[] }
+  | { kind: "revealBatch" }
+  | { kind: "revealTooLate"; reason: "SeedOutOfReach" | "DeadlinePassed"; details: Record<string, bigint | number> }
+  | { kind: "finalizeBatch" }
+  | { kind: "expire"; duty: "abandoned" | "keeper" }
+  | { kind: "end"; outcome: "lost_race" | "finalized" | "expired"; reason?: string }
+  | { kind: "pass" }
+  /** Committed with outputs not journaled: it cannot be revealed (a lost data dir). */
+  | { kind: "outputLost" };
+
+/** A split job waiting for its reveal in the JobMarket is looked at again this often. */
+export const SPLIT_RECHECK_SECONDS = 2n;
+
+/** The one step a batch calls for now, or when to look again. */
+export function decideBatchStep(s: ProviderBatchSnapshot): ProviderBatchStep {
+  return s.local === "skipped" ? batchKeeperStep(s) : ownBatchStep(s);
+}
+
+function ownBatchStep(s: ProviderBatchSnapshot): ProviderBatchStep {
+  const { batch: b, head } = s;
+  if (b === undefined) return { kind: "read" };
+  const now = head.timestamp;
+  const deadline = BigInt(b.deadline);
+  if (b.status === BatchStatus.Posted) return takeBatchStep(s, b);
+  if (b.provider.toLowerCase() !== s.me.toLowerCase()) return { kind: "end", outcome: "lost_race", reason: "another provider claimed the batch" };
+  if (b.status === BatchStatus.Finalized) return { kind: "end", outcome: "finalized" };
+  if (b.status === BatchStatus.Expired) return { kind: "end", outcome: "expired" };
+  if (s.data.abandoned && (b.status === BatchStatus.Claimed || b.status === BatchStatus.Committed)) {
+    const unrevealable = b.status === BatchStatus.Committed && head.number > batchWindow(s).lastRevealBlock;
+    if (!unrevealable && now <= deadline) return { kind: "wait", time: deadline + 1n, reason: "an abandoned batch expires after its deadline" };
+    return { kind: "expire", duty: "abandoned" };
+  }
+  switch (b.status) {
+    case BatchStatus.Claimed:
+      return { kind: "runAndCommit" };
+    case BatchStatus.Committed:
+      return committedBatchStep(s, b);
+    case BatchStatus.Revealed:
+      if (now <= deadline) return { kind: "wait", time: deadline + 1n, reason: "inside the challenge window" };
+      return { kind: "finalizeBatch" };
+  }
+  return { kind: "wait", time: now + SPLIT_RECHECK_SECONDS, reason: `unknown batch status ${String(b.status)}` };
+}
+
+/** A posted batch: taken only if we serve its model at its fee, it is not over maxBatch, and it can still be claimed. */
+function takeBatchStep(s: ProviderBatchSnapshot, b: Batch): ProviderBatchStep {
+  if (s.minFee === undefined) return { kind: "skip", reason: "model not served" };
+  if (b.feePerJob < s.minFee) {
+    return { kind: "skip", reason: `fee per job ${formatTokens(b.feePerJob)} below our price ${formatTokens(s.minFee)} (${b.feePerJob} < ${s.minFee} wei)` };
+  }
+  if (b.count > s.maxBatch) return { kind: "skip", reason: `${b.count} jobs, over maxBatch ${s.maxBatch}` };
+  if (s.head.timestamp > BigInt(b.deadline)) return { kind: "skip", reason: "claim deadline passed" };
+  return { kind: "take" };
+}
+
+function committedBatchStep(s: ProviderBatchSnapshot, b: Batch): ProviderBatchStep {
+  const { seedBlock, lastRevealBlock } = batchWindow(s);
+  if (s.head.number <= seedBlock) return { kind: "wait", block: seedBlock + 1n, reason: "the seed block is not mined yet" };
+  if (s.head.number > lastRevealBlock) {
+    return { kind: "revealTooLate", reason: "SeedOutOfReach", details: { seed_block: seedBlock, last_reveal_block: lastRevealBlock } };
+  }
+  if (s.head.timestamp > BigInt(b.deadline)) return { kind: "revealTooLate", reason: "DeadlinePassed", details: { reveal_by: b.deadline } };
+  if (!s.data.outputs) return { kind: "outputLost" };
+  if (s.sampled === undefined) throw new DinferError("a committed batch past its seed block needs its sampled jobs", { code: "NO_SAMPLED_BITMAP", details: { batchId: s.batchId.toString() } });
+  const unsplit = s.sampled.filter((i) => !s.split.has(i));
+  if (unsplit.length > 0) return { kind: "splitSampled", indices: unsplit };
+  // Every sampled job revealed (or ended) in the JobMarket before the batch's reveal publishes its output root.
+  const waiting = [...s.split.entries()]
+    .filter(([, as]) => as === JobStatus.Committed)
+    .map(([index]) => index)
+    .filter((index) => (s.splitStatus?.get(index) ?? JobStatus.Committed) < JobStatus.Revealed);
+  if (waiting.length > 0) {
+    return { kind: "wait", time: s.head.timestamp + SPLIT_RECHECK_SECONDS, reason: `sampled job(s) at ${waiting.join(", ")} not revealed in the JobMarket yet` };
+  }
+  return { kind: "revealBatch" };
+}
+
+/** Keeper duty for a batch we did not take: expire it once its claim deadline and our grace passed, if still posted. */
+function batchKeeperStep(s: ProviderBatchSnapshot): ProviderBatchStep {
+  const { batch: b } = s;
+  if (b === undefined) return { kind: "read" };
+  if (b.status !== BatchStatus.Posted) return { kind: "pass" };
+  // The batch id as the jitter key, offset so a batch and a job of the same number are not expired in step.
+  const at = keeperTime({ me: s.me, jobId: s.batchId + (1n << 128n), claimBy: BigInt(b.deadline), graceSeconds: s.keeperGraceSeconds });
+  if (s.head.timestamp < at) return { kind: "wait", time: at, reason: "keeper: the claim deadline is ahead" };
+  return { kind: "expire", duty: "keeper" };
+}
+
+function batchWindow(s: ProviderBatchSnapshot): { seedBlock: bigint; lastRevealBlock: bigint } {
+  if (s.revealWindow === undefined) {
+    throw new DinferError("a committed batch's step needs its reveal window", { code: "NO_REVEAL_WINDOW", details: { batchId: s.batchId.toString() } });
+  }
   return s.revealWindow;
 }

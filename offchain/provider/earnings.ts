@@ -1,12 +1,13 @@
 /**
- * The worker's earnings withdrawals: the market credits its finalized jobs earned, withdrawn once they
+ * The worker's earnings withdrawals: the credits its finalized jobs earned in one contract (the JobMarket, or
+ * the BatchMarket for batches: both are PullPayments), withdrawn once they
  * reach `withdrawMin`. Credits are read only when they may have grown (a job of ours finalized) and at
  * least every CREDITS_RECHECK_MS (anything else that pays us), and at most one withdraw goes out per
  * WITHDRAW_EVERY_MS: each costs a transaction, and finalizes come in bursts.
  */
 import type { Address, PublicClient } from "viem";
 
-import { jobMarketAbi } from "../chain/abis.js";
+import { pullPaymentsAbi } from "../chain/abis.js";
 import { formatTokens } from "../chain/format.js";
 import type { TxSender } from "../chain/sender.js";
 import { DinferError } from "../errors.js";
@@ -21,6 +22,7 @@ const WITHDRAW_EVERY_MS = 5_000;
 export type EarningsParameters = {
   publicClient: PublicClient;
   sender: TxSender;
+  /** The contract whose credits these are (IPullPayments: the JobMarket or the BatchMarket). */
   market: Address;
   account: Address;
   withdrawMin: bigint;
@@ -73,17 +75,17 @@ export class Earnings {
     this.#readAt = this.#now();
     let credits: bigint;
     try {
-      credits = await publicClient.readContract({ address: market, abi: jobMarketAbi, functionName: "credits", args: [account] });
+      credits = await publicClient.readContract({ address: market, abi: pullPaymentsAbi, functionName: "credits", args: [account] });
     } catch (error) {
       this.#mayHaveGrown = true;
       throw error;
     }
     if (credits === 0n || credits < withdrawMin) return;
     this.#withdrewAt = this.#now();
-    const { hash, fee } = await sender.send({ address: market, abi: jobMarketAbi, functionName: "withdraw", args: [] });
+    const { hash, fee } = await sender.send({ address: market, abi: pullPaymentsAbi, functionName: "withdraw", args: [] });
     metrics.earnings.inc(Number(credits));
     metrics.gas.inc(Number(fee));
-    log.info({ msg: "earnings withdrawn", amount: credits.toString(), amount_tokens: formatTokens(credits), tx_hash: hash });
+    log.info({ msg: "earnings withdrawn", contract: market, amount: credits.toString(), amount_tokens: formatTokens(credits), tx_hash: hash });
   }
 }
 

@@ -40,6 +40,8 @@ export const WorkerOptionsSchema = ChainOptionsSchema.extend({
    * the run). `claim-first`: claim, then run, then commit (for long runs, where a lost race is costly).
    */
   claimMode: z.enum(["run-first", "claim-first"]).default("run-first"),
+  /** The largest batch (IBatchMarket) taken: a batch is run whole before it is claimed and committed (1..256). */
+  maxBatch: z.coerce.number().int().min(1).max(256).default(256),
   /** Test only: a fault to commit on purpose (offchain/provider/fault.ts); needs DINFER_ALLOW_FAULTS=1. */
   fault: FaultSchema.optional(),
 });

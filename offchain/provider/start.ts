@@ -6,7 +6,7 @@
 import * as ort from "onnxruntime-node";
 import { getAbiItem, type AbiEvent, type Hex, type PublicClient } from "viem";
 
-import { jobMarketAbi, modelRegistryAbi } from "../chain/abis.js";
+import { batchMarketAbi, jobMarketAbi, modelRegistryAbi } from "../chain/abis.js";
 import type { Deployment } from "../chain/deployment.js";
 import { LogPoller } from "../chain/poller.js";
 import { TxSender } from "../chain/sender.js";
@@ -74,6 +74,7 @@ export async function runWorker({ options, log, signal, env = process.env, onRea
       claimMode: options.claimMode,
       keeper: options.keeper,
       keeperGraceSeconds: options.keeperGraceSeconds,
+      maxBatch: options.maxBatch,
     });
     const { market } = await worker.init();
 
@@ -109,6 +110,33 @@ export async function runWorker({ options, log, signal, env = process.env, onRea
       },
     });
 
+    // Batches (IBatchMarket) of the served models, from their own cursor; both pollers run each tick.
+    const batchPoller = new LogPoller({
+      name: `provider-batches-${deployment.batchMarket.toLowerCase()}`,
+      publicClient,
+      store: cursors,
+      address: deployment.batchMarket,
+      events: [getAbiItem({ abi: batchMarketAbi, name: "BatchPosted" }) as AbiEvent],
+      confirmations: options.confirmations,
+      pollingIntervalMs: options.pollIntervalMs,
+      logger: log.child({ component: "batch-poller" }),
+      onLogs: async ({ logs }) => {
+        worker.onBatchPosted(
+          logs.map((l) => {
+            const args = l.args as { batchId: bigint; modelId: bigint };
+            return { batchId: args.batchId, modelId: Number(args.modelId), postedBlock: l.blockNumber };
+          }),
+        );
+      },
+    });
+    const pollers = {
+      async poll(parameters: Parameters<LogPoller["poll"]>[0]) {
+        const jobs = await poller.poll(parameters);
+        const batches = await batchPoller.poll(parameters);
+        return { ...jobs, caughtUp: jobs.caughtUp && batches.caughtUp, delivered: jobs.delivered + batches.delivered };
+      },
+    } as unknown as LogPoller;
+
     log.info({
       msg: "worker ready",
       account: account!.address,
@@ -122,7 +150,7 @@ export async function runWorker({ options, log, signal, env = process.env, onRea
     try {
       await runDaemonLoop({
         publicClient,
-        poller,
+        poller: pollers,
         daemon: worker,
         intervalMs: options.pollIntervalMs,
         idleIntervalMs: Math.max(options.idlePollIntervalMs, options.pollIntervalMs),

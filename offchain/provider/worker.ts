@@ -46,6 +46,8 @@ import type { Journal } from "../state/journal.js";
 import { BlobHashMismatchError } from "../storage/errors.js";
 import type { LocalBlobStore } from "../storage/local.js";
 import { endJob } from "../protocol/actions.js";
+import { batchJobSalt } from "../chain/batches.js";
+import { BatchWorker } from "./batch-worker.js";
 import { decideProviderStep, keeperTime, type LocalJobStatus, type ProviderStep } from "./decide.js";
 import { fetchJobInput, type HeldInput } from "./input.js";
 import type { JobRunner, JobRunResult, LoadedModel } from "./job-runner.js";
@@ -92,6 +94,8 @@ export type ProviderWorkerParameters = {
    * threads (one GPU thread running det in 11-20 ms needs about ten jobs in flight behind it).
    */
   prefetch?: number;
+  /** The largest batch (IBatchMarket) taken: a batch is run whole before it is committed. Default 256 (all). */
+  maxBatch?: number;
 };
 
 /** What the journal keeps per job (plain JSON with bigints). */
@@ -112,6 +116,8 @@ type JobData = {
   inferenceMs?: number;
   /** The output is withheld (fault mode): never stored or served, revealed by root and URI only. */
   withheld?: boolean;
+  /** A job split out of one of our batches: its commitment salt derives from the batch's (batch-worker.ts). */
+  batchSalt?: Hex;
 };
 
 /**
@@ -145,6 +151,8 @@ export class ProviderWorker {
   private readonly terms: TermsReader;
   /** Our earnings, withdrawn as they come (never alongside a step's transaction). */
   private readonly earnings: Earnings;
+  /** Batches' payouts, credited in the BatchMarket: withdrawn past `withdrawMin` the same way. */
+  private readonly batchEarnings: Earnings;
   /** Job-step transactions, journaled and sent at most once; a withdraw waits while any is being sent. */
   private readonly actions: JournaledActions;
   /** The chain head as of the current tick: one read per tick, shared by every job's step. */
@@ -181,7 +189,27 @@ export class ProviderWorker {
     // The intent's disk flush runs off the event loop: many jobs are in flight at once.
     this.actions = new JournaledActions({ journal: parameters.journal, asyncFlush: true });
     this.earnings = new Earnings({ ...parameters, market: parameters.deployment.market });
+    this.batchEarnings = new Earnings({ ...parameters, market: parameters.deployment.batchMarket });
     this.stake = new StakeLedger({ publicClient: parameters.publicClient, staking: parameters.deployment.staking, account: parameters.account });
+    this.batches = new BatchWorker({
+      ...parameters,
+      actions: this.actions,
+      stake: this.stake,
+      terms: this.terms,
+      models: this.models,
+      maxBatch: parameters.maxBatch ?? 256,
+      keeper: parameters.keeper ?? true,
+      keeperGraceSeconds: parameters.keeperGraceSeconds ?? 10,
+      earnings: this.batchEarnings,
+    });
+  }
+
+  /** The batches of our models (IBatchMarket), carried out beside the single jobs. */
+  readonly batches: BatchWorker;
+
+  /** The batch poller's handler: records every BatchPosted of a served model. */
+  onBatchPosted(batches: readonly { batchId: bigint; modelId: number; postedBlock: bigint }[]): number {
+    return this.batches.onPosted(batches);
   }
 
   private get keeper(): boolean {
@@ -213,7 +241,7 @@ export class ProviderWorker {
 
   /** Whether nothing is due soon: no step running, every open job asleep for a while (the loop may poll less often). */
   get idle(): boolean {
-    return this.quiet && this.inFlight.size === 0 && !this.earnings.withdrawing;
+    return this.quiet && this.inFlight.size === 0 && !this.earnings.withdrawing && !this.batchEarnings.withdrawing && this.batches.idle;
   }
 
   /**
@@ -225,6 +253,7 @@ export class ProviderWorker {
     this.head = { number: head.number, timestamp: head.timestamp };
     this.stake.advance(head.number);
     this.startSteps();
+    this.batches.tick(this.head);
   }
 
   /**
@@ -261,6 +290,7 @@ export class ProviderWorker {
     }
     this.quiet = quiet;
     this.earnings.maybeWithdraw(this.actions.sending);
+    this.batchEarnings.maybeWithdraw(this.actions.sending);
   }
 
   /** Starts one job's next step; false when it cannot start now (no prefetch slot, its status changed). */
@@ -295,7 +325,7 @@ export class ProviderWorker {
   /** Waits for every step in progress (used on shutdown: the current steps finish, no new one starts). */
   async drain(): Promise<void> {
     this.stopped = true;
-    await Promise.allSettled([...this.inFlight.values(), this.earnings.withdrawing]);
+    await Promise.allSettled([...this.inFlight.values(), this.earnings.withdrawing, this.batchEarnings.withdrawing, this.batches.drain()]);
   }
 
   get busy(): number {
@@ -632,7 +662,7 @@ export class ProviderWorker {
           address: this.p.deployment.market,
           abi: jobMarketAbi,
           functionName: "reveal",
-          args: [jobId, job, data.outputRoot!, this.salt(jobId), uri, inline],
+          args: [jobId, job, data.outputRoot!, this.salt(jobId, data), uri, inline],
           onSent,
         }),
       (error) => {
@@ -870,7 +900,8 @@ export class ProviderWorker {
     return revealWindowBlocks({ commitBlock: job.commitBlock, seedDelay: market.seedDelay });
   }
 
-  private salt(jobId: bigint): Hex {
+  private salt(jobId: bigint, data?: JobData): Hex {
+    if (data?.batchSalt) return batchJobSalt(data.batchSalt, jobId);
     return deriveSalt({ workerSecret: this.p.secret, chainId: BigInt(this.p.chainId), jobId });
   }
 

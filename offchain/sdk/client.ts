@@ -38,6 +38,16 @@ import {
 } from "./image.js";
 import { checkInputFits, readModelInputs, type ModelInputs, type ModelSource } from "./input-check.js";
 import {
+  deposit as depositTokens,
+  depositBalance,
+  postJobs,
+  waitForResults,
+  withdrawDeposit,
+  type BatchJobResult,
+  type PostJobsReturnType,
+  type WaitForResultsParameters,
+} from "./batches.js";
+import {
   fetchOutput,
   postJob,
   waitForResult,
@@ -117,6 +127,25 @@ export type ClientJobResult = JobResult & {
   tensors: () => Tensor[];
 };
 
+/** One job of `postJobs`: as `postJob` takes it, less what a batch does not have (inline input or output). */
+export type ClientBatchJobParameters = Omit<ClientPostJobParameters, "claimWithin" | "inlineOutput">;
+
+export type ClientPostJobsOptions = {
+  /** Seconds providers have to claim each batch (default 600); at most the current terms' `maxClaimDelay`. */
+  claimWithin?: number;
+  /** Deposit the shortfall first when the deposit does not cover the batches (default true). */
+  topUp?: boolean;
+};
+
+export type ClientWaitForResultsOptions = Pick<WaitForResultsParameters, "timeoutMs" | "pollMs" | "signal" | "fromBlock"> & {
+  onResult?: (result: ClientBatchJobResult) => void | Promise<void>;
+};
+
+/** A batch job's outcome; a finalized one's output decodes with `tensors()`. */
+export type ClientBatchJobResult =
+  | (Extract<BatchJobResult, { ok: true }> & { tensors: () => Tensor[] })
+  | Extract<BatchJobResult, { ok: false }>;
+
 export type DinferClient = {
   readonly deployment: Deployment;
   /** The account that posts and pays; undefined for a read-only client. */
@@ -135,6 +164,23 @@ export type DinferClient = {
    * `JOB_WAIT_TIMEOUT` when time runs out.
    */
   waitForResult: (jobId: bigint, options?: ClientWaitForResultOptions) => Promise<ClientJobResult>;
+  /**
+   * Posts many jobs in one transaction, paid from the deposit (`deposit`): every input is encoded and checked
+   * as `postJob` checks it, the jobs are grouped into one batch per model and fee, and the deposit is topped
+   * up first when short (`INSUFFICIENT_TOKENS` when the wallet cannot). Job ids come back in the given order.
+   */
+  postJobs: (jobs: readonly ClientBatchJobParameters[], options?: ClientPostJobsOptions) => Promise<PostJobsReturnType>;
+  /**
+   * Waits until every job (from `postJobs`, or bare ids) is final: each result's output checked against its
+   * on-chain root, or why it has none (`JOB_FAILED`: expired or slashed, its fee refunded).
+   */
+  waitForResults: (jobs: WaitForResultsParameters["jobs"], options?: ClientWaitForResultsOptions) => Promise<ClientBatchJobResult[]>;
+  /** Adds tokens to the deposit batches are paid from (approving the BatchMarket when needed). */
+  deposit: (amount: bigint) => Promise<{ txHash: `0x${string}`; balance: bigint }>;
+  /** Takes unspent deposit back. */
+  withdrawDeposit: (amount: bigint) => Promise<{ txHash: `0x${string}`; balance: bigint }>;
+  /** An account's unspent deposit (the client's own by default). */
+  depositBalance: (account?: Address) => Promise<bigint>;
   /** A revealed job's output, checked against its on-chain root (throws `OUTPUT_ROOT_MISMATCH`). */
   fetchOutput: (jobId: bigint) => Promise<Uint8Array>;
   /** A job's state and its input and output locations, rebuilt from the market's events. */
@@ -178,9 +224,71 @@ export function createDinferClient({
     return inputs;
   };
 
+  const needSigner = (): TxSender => {
+    if (!signer) {
+      throw new NonRetryableError("this client cannot post: give createDinferClient a sender or a walletClient", { code: "NO_SIGNER" });
+    }
+    return signer;
+  };
+  const checkClaimWithin = async (claimWithin: number) => {
+    const { maxClaimDelay } = (await terms.current()).market;
+    if (claimWithin > maxClaimDelay) {
+      throw new NonRetryableError(`claimWithin ${claimWithin} s is over the terms' maxClaimDelay of ${maxClaimDelay} s`, {
+        code: "CLAIM_WITHIN_TOO_LONG",
+        details: { claimWithin, maxClaimDelay },
+      });
+    }
+  };
+
   return {
     deployment,
     account: signer?.address,
+
+    async postJobs(jobs, { claimWithin = 600, topUp = true } = {}) {
+      const sender = needSigner();
+      const requests = [];
+      for (const [i, { modelId, input, fee, inputURI, check }] of jobs.entries()) {
+        const blob = await jobInputBlob(input);
+        const paid = await checkedFee({ publicClient, registry: deployment.registry, modelId: BigInt(modelId), fee });
+        if (checkInput && check !== false) {
+          try {
+            checkInputFits({ input: blob, model: await inputsOf(BigInt(modelId), check ?? {}) });
+          } catch (error) {
+            // Which of many inputs did not fit, with the check's own code and words.
+            if (!(error instanceof NonRetryableError)) throw error;
+            throw new NonRetryableError(`job ${i} (model ${modelId}): ${error.message}`, {
+              code: error.code,
+              details: { ...error.details, jobIndex: i },
+              cause: error,
+            });
+          }
+        }
+        requests.push({ modelId: BigInt(modelId), input: blob, fee: paid, inputURI });
+      }
+      await checkClaimWithin(claimWithin);
+      return postJobs({ sender, publicClient, deployment, jobs: requests, claimWithin, upload, topUp });
+    },
+
+    async waitForResults(jobs, { onResult, ...options } = {}) {
+      const results = await waitForResults({
+        publicClient,
+        deployment,
+        jobs,
+        ipfsGateway,
+        maxBytes: maxOutputBytes,
+        ...options,
+        onResult: onResult && ((result) => onResult(batchResultWithTensors(result))),
+      });
+      return results.map(batchResultWithTensors);
+    },
+
+    deposit: (amount) => depositTokens({ sender: needSigner(), publicClient, deployment, amount }),
+    withdrawDeposit: (amount) => withdrawDeposit({ sender: needSigner(), publicClient, deployment, amount }),
+    async depositBalance(account) {
+      const who = account ?? signer?.address;
+      if (!who) throw new NonRetryableError("whose deposit? give an account or a client with a signer", { code: "NO_ACCOUNT" });
+      return depositBalance({ publicClient, deployment, account: who });
+    },
 
     async postJob({ modelId, input, fee, claimWithin = 600, inputURI, inlineOutput, check }) {
       if (!signer) {
@@ -264,6 +372,12 @@ export async function checkedFee({ publicClient, registry, modelId, fee }: Check
     });
   }
   return paid;
+}
+
+function batchResultWithTensors(result: BatchJobResult): ClientBatchJobResult {
+  if (!result.ok) return result;
+  let decoded: Tensor[] | undefined;
+  return { ...result, tensors: () => (decoded ??= decodeTensorBlob(result.output)) };
 }
 
 function withTensors(result: JobResult): ClientJobResult {

@@ -15,7 +15,11 @@ export {
   createDinferClient,
   jobInputBlob,
   type CheckedFeeParameters,
+  type ClientBatchJobParameters,
+  type ClientBatchJobResult,
   type ClientJobResult,
+  type ClientPostJobsOptions,
+  type ClientWaitForResultsOptions,
   type ClientPostJobParameters,
   type ClientPostJobReturnType,
   type ClientWaitForResultOptions,
@@ -37,6 +41,25 @@ export {
   type PostJobReturnType,
   type WaitForResultParameters,
 } from "./jobs.js";
+export {
+  deposit,
+  depositBalance,
+  groupJobs,
+  MAX_BATCH,
+  postedBatches,
+  postJobs,
+  waitForResults,
+  withdrawDeposit,
+  type BatchJobRequest,
+  type BatchJobResult,
+  type DepositBalanceParameters,
+  type DepositParameters,
+  type PostedBatchJob,
+  type PostJobsParameters,
+  type PostJobsReturnType,
+  type WaitForResultsParameters,
+  type WithdrawDepositParameters,
+} from "./batches.js";
 export { uploadBlob, type UploadBlobParameters, type UploadBlobReturnType } from "../storage/upload.js";
 
 // The input check a post makes (from the registry's record of the model and its ONNX file).
@@ -98,6 +121,7 @@ export { outputRoot } from "../codec/merkle.js";
 
 // The chain: addresses, ABIs, job state, terms, the transaction sender.
 export {
+  batchMarketAbi,
   dinferTestTokenAbi,
   jobMarketAbi,
   modelRegistryAbi,
@@ -110,6 +134,17 @@ export {
 } from "../chain/abis.js";
 export { abiOf } from "../chain/artifacts.js";
 export { loadDeployment, parseDeployment, type Deployment, type LoadDeploymentParameters } from "../chain/deployment.js";
+export {
+  BatchStatus,
+  batchJob,
+  batchJobs,
+  readBatch,
+  type Batch,
+  type BatchJob,
+  type BatchJobStatus,
+  type BatchRecord,
+  type ReadBatchParameters,
+} from "../chain/batches.js";
 export { JobStatus, readJob, type Job, type JobRecord, type ReadJobParameters } from "../chain/jobs.js";
 export { TxSender, type SenderLogger, type SendParameters, type SendReturnType, type TxSenderParameters } from "../chain/sender.js";
 export { TermsReader, type MarketTerms, type Terms, type VerificationTerms } from "../chain/terms.js";

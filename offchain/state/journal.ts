@@ -38,7 +38,8 @@ import { ActionNotFoundError, ActionStateError, JournalBusyError, JournalInputEr
 import { decodeJson, encodeJson } from "./json.js";
 import { migrate, userVersion } from "./migrations.js";
 
-export const JOB_ROLES = ["provider", "auditor", "voter", "challenger"] as const;
+/** `provider-batch`: a batch the provider worker follows (offchain/provider/batch-worker.ts), keyed apart from jobs. */
+export const JOB_ROLES = ["provider", "provider-batch", "auditor", "voter", "challenger"] as const;
 export type JobRole = (typeof JOB_ROLES)[number];
 
 export const ACTION_STATES = ["pending", "sent", "confirmed", "failed"] as const;

@@ -64,6 +64,7 @@ const deploymentOf = (rows: Map<string, string>): Deployment => ({
   registry: rows.get("registry") as Hex,
   market: rows.get("market") as Hex,
   verification: rows.get("verification") as Hex,
+  batchMarket: rows.get("batchMarket") as Hex,
 });
 
 describe("dinfer devnet --data-dir: a restart keeps the network, daemons resume, job post --wait shows progress", function () {

@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 
 import { concat, encodeAbiParameters, encodePacked, keccak256, toHex, type Address, type Hex } from "viem";
 
-import { commitment, deriveSalt } from "../../offchain/codec/commitment.js";
+import { commitment, deriveBatchSalt, deriveSalt } from "../../offchain/codec/commitment.js";
 import { CHUNK_SIZE, chunkBlob, chunkProof, leafHash, outputRoot, verifyChunkProof } from "../../offchain/codec/merkle.js";
 import {
   blobId,
@@ -483,6 +483,15 @@ describe("salt", () => {
     assert.equal(deriveSalt({ workerSecret: fromHex(workerSecret), chainId: 1n, jobId: 1n }), salt);
     assert.notEqual(deriveSalt({ workerSecret, chainId: 2, jobId: 1 }), salt);
     assert.notEqual(deriveSalt({ workerSecret, chainId: 1, jobId: 2 }), salt);
+  });
+
+  it("of a batch is HMAC-SHA256(secret, \"dinfer batch salt\" || uint256(chainId) || uint256(batchId)), never a job's of the same number", () => {
+    const message = concat([toHex("dinfer batch salt"), toHex(31337n, { size: 32 }), toHex(7n, { size: 32 })]);
+    const expected = createHmac("sha256", fromHex(workerSecret)).update(fromHex(message)).digest("hex");
+    assert.equal(deriveBatchSalt({ workerSecret, chainId: 31337n, batchId: 7n }), `0x${expected}`);
+    assert.notEqual(deriveBatchSalt({ workerSecret, chainId: 31337n, batchId: 7n }), deriveSalt({ workerSecret, chainId: 31337n, jobId: 7n }));
+    assert.notEqual(deriveBatchSalt({ workerSecret, chainId: 31337n, batchId: 8n }), deriveBatchSalt({ workerSecret, chainId: 31337n, batchId: 7n }));
+    assertCodecError(() => deriveBatchSalt({ workerSecret: `0x${"ab".repeat(15)}`, chainId: 1, batchId: 1 }), "workerSecret");
   });
 
   it("refuses a secret under 16 bytes or not bytes", () => {

@@ -109,6 +109,7 @@ describe("sdk/client", () => {
       registry: sys.registry.address,
       market: sys.market.address,
       verification: sys.verification.address,
+      batchMarket: sys.batchMarket.address,
     };
     const client = createDinferClient({
       publicClient,

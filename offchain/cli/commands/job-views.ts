@@ -3,11 +3,14 @@
  *
  *   dinfer job list [--poster ADDR] [--state S] [--json]   the jobs you posted (the key's address)
  *   dinfer job status <jobId> [--json]                     state, deadline, provider, audit, dispute, result
+ *                                                          (a job still in its batch: the batch's view of it)
  */
 import { Command, Option } from "commander";
 import type { Address } from "viem";
 
+import { BatchStatus, batchJob, findBatchOfJob, readBatch, type BatchRecord } from "../../chain/batches.js";
 import { formatTokens } from "../../chain/format.js";
+import { DinferError } from "../../errors.js";
 import { JobStatus, readJob, type JobRecord } from "../../chain/jobs.js";
 import { decodeTensorBlob, type Tensor } from "../../codec/tensor.js";
 import { tensorsToJson } from "../../codec/tensor-json.js";
@@ -62,7 +65,14 @@ export function addJobViewCommands(job: Command): void {
       const jobId = parseId(jobIdText, "jobId");
       const chain = await connectReadOnly(cmd);
       const { publicClient, deployment } = chain;
-      const record = await readJob({ client: publicClient, market: deployment.market, jobId });
+      const record = await readJob({ client: publicClient, market: deployment.market, jobId }).catch(async (error: unknown) => {
+        // A batch's job has no JobMarket state until it is split out: its batch says where it is.
+        if (!(error instanceof DinferError && error.code === "JOB_NOT_FOUND")) throw error;
+        const batchId = await findBatchOfJob({ client: publicClient, batchMarket: deployment.batchMarket, jobId });
+        if (batchId === undefined) throw error;
+        return readBatch({ client: publicClient, batchMarket: deployment.batchMarket, batchId });
+      });
+      if ("batchId" in record) return printBatchJob({ record, jobId, json: flags.json === true, now: (await publicClient.getBlock()).timestamp });
       const verification = await jobVerification({ publicClient, verification: deployment.verification, jobId, fromBlock: record.postedBlock });
       const now = (await publicClient.getBlock()).timestamp;
       const result = await resultOf(record);
@@ -98,6 +108,59 @@ export function addJobViewCommands(job: Command): void {
       }
       console.log(lines.join("\n"));
     });
+}
+
+/** What a batch's current deadline is the end of, by its status. */
+const BATCH_DEADLINE_OF: Record<number, string> = {
+  [BatchStatus.Posted]: "claim by",
+  [BatchStatus.Claimed]: "commit by",
+  [BatchStatus.Committed]: "reveal by",
+  [BatchStatus.Revealed]: "challenge window ends",
+};
+
+/** `job status` of a job still in its batch (one split out is an ordinary job and shown as one). */
+async function printBatchJob({ record, jobId, json, now }: { record: BatchRecord; jobId: bigint; json: boolean; now: bigint }) {
+  const job = batchJob(record, jobId);
+  const b = record.batch;
+  const deadline = BATCH_DEADLINE_OF[b.status];
+  if (json) {
+    return console.log(
+      JSON.stringify(
+        {
+          jobId,
+          state: job.status,
+          batchId: record.batchId,
+          index: job.index,
+          batchSize: b.count,
+          modelId: b.modelId,
+          terms: b.terms,
+          poster: b.poster,
+          provider: /^0x0+$/.test(b.provider) ? undefined : b.provider,
+          fee: b.feePerJob,
+          collateral: b.collateralPerJob,
+          deadline: deadline ? { what: deadline, at: new Date(b.deadline * 1000).toISOString(), unix: b.deadline } : undefined,
+          inputHash: job.inputHash,
+          inputURI: job.inputURI,
+          outputRoot: job.outputRoot,
+          outputURI: job.outputURI,
+          postedBlock: record.postedBlock,
+        },
+        bigintJson,
+        2,
+      ),
+    );
+  }
+  const lines = [
+    `job ${jobId}: ${job.status} (job ${job.index} of batch ${record.batchId}, ${b.count} jobs)`,
+    `  model ${b.modelId}, terms v${b.terms}, fee ${formatTokens(b.feePerJob)}, collateral ${formatTokens(b.collateralPerJob)}`,
+    `  poster ${b.poster}`,
+    `  input ${job.inputURI} (${job.inputHash})`,
+  ];
+  if (b.status >= BatchStatus.Claimed && !/^0x0+$/.test(b.provider)) lines.push(`  provider ${b.provider}`);
+  if (deadline) lines.push(`  ${deadline} ${when(b.deadline, now)}`);
+  if (job.outputRoot) lines.push(`  output root ${job.outputRoot}${b.status === BatchStatus.Finalized ? " (final)" : ", may still be challenged"}; outputs listed at ${job.outputURI}`);
+  if (b.status === BatchStatus.Expired) lines.push("  the fee was refunded to the poster's BatchMarket credit");
+  console.log(lines.join("\n"));
 }
 
 function jobSummary({ jobId, job: j, inputHash, inputURI, outputURI, postedBlock }: JobRecord) {

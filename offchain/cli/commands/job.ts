@@ -1,5 +1,5 @@
 /**
- * `dinfer job post|get|finalize|expire` (and `job list|status`, offchain/cli/commands/job-views.ts):
+ * `dinfer job post|get|finalize|expire` (`job post --batch`: offchain/cli/commands/job-batch.ts) (and `job list|status`, offchain/cli/commands/job-views.ts):
  * dApps post jobs and fetch verified results; keepers move a job whose window or deadline passed.
  *
  * `job post` checks on chain that the model takes jobs at this fee (offchain/cli/preflight.ts) and that
@@ -19,25 +19,42 @@ import { checkInputFits, readModelInputs } from "../../sdk/input-check.js";
 import { postJob, waitForResult } from "../../sdk/jobs.js";
 import { reportProgress } from "../../sdk/progress.js";
 import { endJob } from "../../protocol/actions.js";
+import { NonRetryableError } from "../../errors.js";
 import { connect, connectReadOnly, parseId } from "../context.js";
 import { checkModelForJob } from "../preflight.js";
+import { postBatchFile } from "./job-batch.js";
 import { addJobViewCommands } from "./job-views.js";
 
 export function addJobCommands(program: Command): void {
   const job = program.command("job").description("dApps: post jobs and fetch verified results");
   job
     .command("post")
-    .description("post a job; --input is a tensor blob file, or an image (.png/.jpg) turned into the model's input")
-    .requiredOption("--model <id>", "registered model id")
-    .requiredOption("--input <file>", "tensor blob, or an image with --image det|cls")
-    .requiredOption("--fee <tokens>", "fee, escrowed")
+    .description(
+      "post a job; --input is a tensor blob file, or an image (.png/.jpg) turned into the model's input; " +
+        "or --batch file.jsonl: many jobs in one transaction, paid from your deposit (topped up when short)",
+    )
+    .option("--model <id>", "registered model id")
+    .option("--input <file>", "tensor blob, or an image with --image det|cls")
+    .option("--fee <tokens>", "fee, escrowed")
+    .option("--batch <file.jsonl>", 'one job a line: {"model": id, "input": path-or-uri, "fee": tokens?} (fee: the model\'s floor)')
+    .option("--claim-within <seconds>", "with --batch: seconds providers have to claim each batch (default 600)")
     .addOption(new Option("--image <kind>", "treat --input as an image for the PaddleOCR det or cls model").choices(["det", "cls"]))
     .option("--upload <url>", "blob server for inputs over 4096 bytes (token in DINFER_UPLOAD_TOKEN)")
     .option("--inline-output", "require the result inline (at most 4096 bytes, in the reveal's event)")
     .option("--model-file <path>", "the model's .onnx file to check the input against (default: fetched from its registered uri)")
     .option("--no-check", "post without checking the input against the model's declared inputs")
-    .option("--wait", "wait for the final result and print it")
+    .option("--wait", "wait for the final result and print it (with --batch: each as it comes)")
     .action(async (flags, cmd: Command) => {
+      if (flags.batch) {
+        if (flags.model || flags.input || flags.fee || flags.image || flags.inlineOutput) {
+          throw new NonRetryableError("--batch takes every job from its file: drop --model, --input, --fee, --image and --inline-output", { code: "BAD_FLAGS" });
+        }
+        return postBatchFile(flags, cmd);
+      }
+      const missing = ["model", "input", "fee"].filter((name) => flags[name] === undefined);
+      if (missing.length > 0) {
+        throw new NonRetryableError(`job post needs ${missing.map((m) => `--${m}`).join(", ")} (or --batch file.jsonl)`, { code: "BAD_FLAGS" });
+      }
       const [modelId, fee] = [parseId(flags.model, "--model"), parseTokens(flags.fee, "--fee")];
       const input = flags.image ? await imageBlob(flags.input, flags.image) : new Uint8Array(readFileSync(flags.input));
       const token = process.env.DINFER_UPLOAD_TOKEN;

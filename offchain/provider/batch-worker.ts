@@ -1,0 +1,421 @@
+/**
+ * The provider worker's batches (IBatchMarket; docs/PROTOCOL.md "Batches"): carries out the steps
+ * `decideBatchStep` (decide.ts) says a batch calls for, as `ProviderWorker` does for single jobs, through
+ * the same journal, journaled actions, stake ledger, runner and blob store.
+ *
+ * - A posted batch of a served model is run whole first (every input fetched, checked and run; every output
+ *   stored, with the batch's output list, offchain/storage/batch-outputs.ts), its outputs journaled, then
+ *   claimed and committed in one transaction (`claimAndCommitBatch`) if the free stake backs the whole batch.
+ * - After the seed block, each sampled job is split out (`splitSampled`) and handed to the single-job path
+ *   as an active job of ours (its output journaled, its salt the batch's: `batchJobSalt`), which reveals it
+ *   with `JobMarket.reveal` once its auditor committed blind and finalizes it.
+ * - Then the batch is revealed (`revealBatch`, the batch salt derived from the worker secret: a restart can
+ *   always reveal) and finalized after its window.
+ *
+ * Journal keys: a batch is kept as a journal job of role `provider-batch` under `BATCH_KEY + batchId`, a
+ * number no job id reaches, so batches and jobs share the journal and its action records without clashing.
+ */
+import type { Address, Hex, PublicClient } from "viem";
+
+import { batchMarketAbi } from "../chain/abis.js";
+import { batchTrees, batchTreeProof, readBatch, type BatchRecord } from "../chain/batches.js";
+import type { Deployment } from "../chain/deployment.js";
+import { ContractRevertError } from "../chain/errors.js";
+import { JobStatus, readJob } from "../chain/jobs.js";
+import type { TxSender } from "../chain/sender.js";
+import { revealWindowBlocks, type TermsReader } from "../chain/terms.js";
+import { deriveBatchSalt } from "../codec/commitment.js";
+import { blobId, decodeTensorBlob } from "../codec/tensor.js";
+import type { JournaledActions, SendOnce } from "../daemon/action.js";
+import { DinferError, RetryableError } from "../errors.js";
+import { validateInputs } from "../inference/validate.js";
+import type { RunParameters } from "../inference/runner.js";
+import type { Logger } from "../log.js";
+import type { Journal } from "../state/journal.js";
+import { encodeBatchOutputs } from "../storage/batch-outputs.js";
+import type { LocalBlobStore } from "../storage/local.js";
+import { decideBatchStep, type LocalJobStatus, type ProviderBatchStep } from "./decide.js";
+import { fetchJobInput } from "./input.js";
+import type { JobRunner, LoadedModel } from "./job-runner.js";
+import type { Earnings } from "./earnings.js";
+import type { StakeLedger } from "./stake.js";
+
+/** Batches are journaled under this offset plus their id: no job id comes near it. */
+export const BATCH_KEY = 1n << 200n;
+const ROLE = "provider-batch";
+const OPEN = ["candidate", "active"];
+const KEPT = [...OPEN, "skipped"];
+
+/** What the journal keeps per batch. */
+export type BatchData = {
+  batchId: bigint;
+  postedBlock: bigint;
+  modelId: number;
+  reason?: string;
+  abandoned?: string;
+  /** Every job's output, in job order, once the whole batch ran. */
+  outputs?: { id: Hex; root: Hex; bytes: number }[];
+  /** Where the batch's output list is served. */
+  listUri?: string;
+};
+
+/** What the single-job path keeps for a job split out of one of our batches. */
+export type SplitJobData = {
+  postedBlock: bigint;
+  modelId: number;
+  outputId: Hex;
+  outputRoot: Hex;
+  outputBytes: number;
+  /** The batch's salt: the job's commitment salt is `batchJobSalt(batchSalt, jobId)`. */
+  batchSalt: Hex;
+};
+
+export type BatchWorkerParameters = {
+  log: Logger;
+  publicClient: PublicClient;
+  sender: TxSender;
+  account: Address;
+  chainId: number;
+  deployment: Deployment;
+  journal: Journal;
+  actions: JournaledActions;
+  stake: StakeLedger;
+  terms: TermsReader;
+  runner: JobRunner;
+  store: LocalBlobStore;
+  models: ReadonlyMap<number, LoadedModel>;
+  secret: Hex;
+  publicUrl: string;
+  ep: RunParameters["ep"];
+  inferenceTimeoutMs: number;
+  maxInputBytes: number;
+  ipfsGateway?: string;
+  allowFileUris: boolean;
+  maxBatch: number;
+  keeper: boolean;
+  keeperGraceSeconds: number;
+  /** Our BatchMarket credits, withdrawn past `withdrawMin`; never alongside one of our batch transactions. */
+  earnings: Earnings;
+};
+
+export class BatchWorker {
+  private readonly p: BatchWorkerParameters;
+  private readonly inFlight = new Map<bigint, Promise<void>>();
+  private readonly wake = new Map<bigint, { block?: bigint; time?: bigint }>();
+  private readonly failures = new Map<bigint, number>();
+  private head?: { number: bigint; timestamp: bigint };
+  private stopped = false;
+
+  constructor(parameters: BatchWorkerParameters) {
+    this.p = parameters;
+  }
+
+  /** The poller's handler: records every BatchPosted of a served model as a candidate. */
+  onPosted(batches: readonly { batchId: bigint; modelId: number; postedBlock: bigint }[]): number {
+    let added = 0;
+    for (const { batchId, modelId, postedBlock } of batches) {
+      if (!this.p.models.has(modelId) || this.p.journal.getJob(BATCH_KEY + batchId)) continue;
+      this.p.journal.upsertJob<BatchData>({ jobId: BATCH_KEY + batchId, role: ROLE, status: "candidate", data: { batchId, postedBlock, modelId } });
+      this.p.log.debug({ msg: "batch seen", batch_id: batchId.toString(), model_id: modelId });
+      added++;
+    }
+    return added;
+  }
+
+  get idle(): boolean {
+    return this.inFlight.size === 0 && this.p.journal.listJobKeys({ status: OPEN, role: ROLE }).length === 0;
+  }
+
+  tick(head: { number: bigint; timestamp: bigint }): void {
+    if (this.stopped) return;
+    this.head = head;
+    for (const { jobId: key, status } of this.p.journal.listJobKeys({ status: this.p.keeper ? KEPT : OPEN, role: ROLE })) {
+      if (this.inFlight.has(key)) continue;
+      const wake = this.wake.get(key);
+      if (wake && ((wake.block !== undefined && head.number < wake.block) || (wake.time !== undefined && head.timestamp < wake.time))) continue;
+      const record = this.p.journal.getJob<BatchData>(key);
+      if (!record) continue;
+      this.wake.delete(key);
+      const step = this.advance(status as LocalJobStatus, record.data)
+        .then(() => void this.failures.delete(key))
+        .catch((error) => this.onStepError(key, error))
+        .finally(() => this.inFlight.delete(key));
+      this.inFlight.set(key, step);
+    }
+  }
+
+  async drain(): Promise<void> {
+    this.stopped = true;
+    await Promise.allSettled([...this.inFlight.values()]);
+  }
+
+  // ------------------------------------------------------------------ one batch
+
+  private async advance(local: LocalJobStatus, data: BatchData): Promise<void> {
+    const head = this.head!;
+    const record = await readBatch({ client: this.p.publicClient, batchMarket: this.p.deployment.batchMarket, batchId: data.batchId, fromBlock: data.postedBlock });
+    const b = record.batch;
+    let revealWindow: { seedBlock: bigint; lastRevealBlock: bigint } | undefined;
+    let sampled: number[] | undefined;
+    const splitStatus = new Map<number, number>();
+    if (b.status === 3 /* Committed */) {
+      // Sampled jobs split out by anyone (their auditor may split them itself) are ours to reveal in the JobMarket.
+      this.adoptSplit(record, data);
+      const { market } = await this.p.terms.of(b.terms);
+      revealWindow = revealWindowBlocks({ commitBlock: b.commitBlock, seedDelay: market.seedDelay });
+      if (head.number > revealWindow.seedBlock && head.number <= revealWindow.lastRevealBlock) {
+        const bits = await this.p.publicClient.readContract({ address: this.p.deployment.batchMarket, abi: batchMarketAbi, functionName: "sampledBitmap", args: [b] });
+        sampled = Array.from({ length: b.count }, (_, i) => i).filter((i) => (bits >> BigInt(i)) & 1n);
+      }
+      for (const [index] of record.split) {
+        const job = await readJob({ client: this.p.publicClient, market: this.p.deployment.market, jobId: b.firstJobId + BigInt(index), fromBlock: record.postedBlock });
+        splitStatus.set(index, job.job.status);
+      }
+    }
+    const step = decideBatchStep({
+      batchId: data.batchId,
+      local,
+      batch: b,
+      me: this.p.account,
+      minFee: this.p.models.get(b.modelId)?.minFee,
+      maxBatch: this.p.maxBatch,
+      head,
+      revealWindow,
+      sampled,
+      split: record.split,
+      splitStatus,
+      data: { outputs: data.outputs !== undefined, abandoned: data.abandoned },
+      keeperGraceSeconds: this.p.keeperGraceSeconds,
+    });
+    return this.carryOut(step, record, data);
+  }
+
+  private async carryOut(step: ProviderBatchStep, record: BatchRecord, data: BatchData): Promise<void> {
+    const key = BATCH_KEY + data.batchId;
+    switch (step.kind) {
+      case "read":
+        return;
+      case "wait":
+        this.wake.set(key, { block: step.block, time: step.time });
+        return;
+      case "skip":
+        this.p.journal.upsertJob<BatchData>({ jobId: key, role: ROLE, status: "skipped", data: { ...data, reason: step.reason } });
+        this.p.log.info({ msg: "batch skipped", batch_id: data.batchId.toString(), reason: step.reason });
+        return;
+      case "take":
+      case "runAndCommit":
+        return this.take(record, data);
+      case "splitSampled":
+        return this.splitSampled(record, data, step.indices);
+      case "revealBatch":
+        return this.reveal(record, data);
+      case "revealTooLate":
+        this.p.journal.upsertJob<BatchData>({ jobId: key, role: ROLE, status: "active", data: { ...data, abandoned: step.reason } });
+        this.p.log.error({ msg: "batch reveal impossible: the batch can only expire", batch_id: data.batchId.toString(), reason: step.reason });
+        return;
+      case "finalizeBatch":
+        if (await this.act(data.batchId, "finalizeBatch", (onSent) =>
+          this.p.sender.send({ address: this.p.deployment.batchMarket, abi: batchMarketAbi, functionName: "finalizeBatch", args: [data.batchId, record.batch], onSent }),
+        )) this.p.earnings.grew();
+        return;
+      case "expire":
+        await this.act(data.batchId, "expireBatch", (onSent) =>
+          this.p.sender.send({ address: this.p.deployment.batchMarket, abi: batchMarketAbi, functionName: "expireBatch", args: [data.batchId, record.batch], onSent }),
+        );
+        return;
+      case "end":
+      case "pass": {
+        const status = step.kind === "pass" ? "passed" : step.outcome;
+        this.p.journal.upsertJob<BatchData>({ jobId: key, role: ROLE, status, data });
+        this.p.log.info({ msg: `batch ${status}`, batch_id: data.batchId.toString() });
+        return;
+      }
+      case "outputLost":
+        throw new DinferError("committed batch has no stored outputs", { code: "OUTPUT_LOST", details: { batchId: data.batchId.toString() } });
+    }
+  }
+
+  /** Runs every job of the batch (or finds their outputs journaled), then claims and commits it whole. */
+  private async take(record: BatchRecord, data: BatchData): Promise<void> {
+    const { batch: b } = record;
+    const collateral = BigInt(b.count) * b.collateralPerJob;
+    const free = (await this.p.stake.available(this.head!.number)) - this.p.stake.promised();
+    if (free < collateral) {
+      // As for a single job: it waits for jobs of ours to end and free their collateral (logged once a few seconds).
+      this.wake.set(BATCH_KEY + data.batchId, { time: this.head!.timestamp + 1n });
+      this.p.log.debug({ msg: "waiting for free stake", batch_id: data.batchId.toString(), free: free.toString(), collateral: collateral.toString(), jobs: b.count });
+      return;
+    }
+    let next = data;
+    if (!data.outputs) {
+      const ran = await this.run(record);
+      if (typeof ran === "string") {
+        this.p.journal.upsertJob<BatchData>({ jobId: BATCH_KEY + data.batchId, role: ROLE, status: "skipped", data: { ...data, reason: ran } });
+        this.p.log.info({ msg: "batch skipped", batch_id: data.batchId.toString(), reason: ran });
+        return;
+      }
+      next = { ...data, ...ran };
+      this.p.journal.upsertJob<BatchData>({ jobId: BATCH_KEY + data.batchId, role: ROLE, status: "candidate", data: next });
+    }
+    const { commitmentRoot } = this.trees(record, next);
+    // A key of its own in the stake ledger: the batch's collateral is promised until its commit is mined.
+    this.p.stake.reserve(BATCH_KEY + data.batchId, collateral);
+    const committed = await this.act(data.batchId, b.status === 2 ? "commitBatch" : "claimAndCommitBatch", (onSent) =>
+      this.p.sender.send({
+        address: this.p.deployment.batchMarket,
+        abi: batchMarketAbi,
+        functionName: b.status === 2 ? "commitBatch" : "claimAndCommitBatch",
+        args: [data.batchId, b, commitmentRoot],
+        onSent,
+      }),
+    );
+    if (!committed) {
+      this.p.stake.releaseUnmined(BATCH_KEY + data.batchId);
+      return;
+    }
+    if (committed.receipt) this.p.stake.mined(BATCH_KEY + data.batchId, collateral, committed.receipt.blockNumber);
+    this.p.journal.upsertJob<BatchData>({ jobId: BATCH_KEY + data.batchId, role: ROLE, status: "active", data: next });
+    this.p.log.info({ msg: "batch committed", batch_id: data.batchId.toString(), jobs: b.count, fee_per_job: b.feePerJob.toString() });
+  }
+
+  /** Every job's output (stored) and the batch's output list; a reason string when the batch cannot be served. */
+  private async run(record: BatchRecord): Promise<Pick<BatchData, "outputs" | "listUri"> | string> {
+    const { batch: b } = record;
+    const model = this.p.models.get(b.modelId)!;
+    const outputs: { id: Hex; root: Hex; bytes: number }[] = [];
+    for (let i = 0; i < b.count; i++) {
+      const jobId = b.firstJobId + BigInt(i);
+      try {
+        const input = await fetchJobInput({
+          record: { inlineInput: "0x", inputURI: record.inputURIs[i]!, inputHash: record.inputHashes[i]! } as never,
+          check: true,
+          allowFileUris: this.p.allowFileUris,
+          maxInputBytes: this.p.maxInputBytes,
+          ipfsGateway: this.p.ipfsGateway,
+          store: this.p.store,
+        });
+        validateInputs({ tensors: decodeTensorBlob(input.bytes, { maxBytes: this.p.maxInputBytes }), inputMetadata: model.inputMetadata, allowNonFinite: model.nonFiniteInputs });
+        const result = await this.p.runner.run({
+          jobId,
+          modelPath: model.path,
+          modelHash: model.modelHash,
+          ep: this.p.ep,
+          input: input.bytes,
+          timeoutMs: this.p.inferenceTimeoutMs,
+          transferInput: true,
+          allowNonFinite: model.nonFiniteInputs,
+        });
+        await this.p.store.put(result.output, { knownId: result.outputId });
+        outputs.push({ id: result.outputId, root: result.outputRoot, bytes: result.output.byteLength });
+      } catch (error) {
+        if (error instanceof RetryableError) throw error;
+        return `job ${jobId} (index ${i}): ${error instanceof Error ? error.message : String(error)}`;
+      }
+    }
+    const list = encodeBatchOutputs({ firstJobId: b.firstJobId, outputs: outputs.map((o) => `${this.p.publicUrl}/blobs/${o.id}`) });
+    const listId = blobId(list);
+    await this.p.store.put(list, { knownId: listId });
+    return { outputs, listUri: `${this.p.publicUrl}/blobs/${listId}` };
+  }
+
+  private batchSalt(batchId: bigint): Hex {
+    return deriveBatchSalt({ workerSecret: this.p.secret, chainId: BigInt(this.p.chainId), batchId });
+  }
+
+  private trees(record: BatchRecord, data: BatchData) {
+    return batchTrees({
+      chainId: this.p.chainId,
+      jobMarket: this.p.deployment.market,
+      provider: this.p.account,
+      firstJobId: record.batch.firstJobId,
+      outputRoots: data.outputs!.map((o) => o.root),
+      batchSalt: this.batchSalt(data.batchId),
+      split: new Set(record.split.keys()),
+    });
+  }
+
+  /** Splits the sampled jobs out, and hands each to the single-job path (which reveals it after its audit commitment). */
+  private async splitSampled(record: BatchRecord, data: BatchData, indices: number[]): Promise<void> {
+    const trees = this.trees(record, data);
+    for (const index of indices) {
+      const jobId = record.batch.firstJobId + BigInt(index);
+      const split = await this.act(data.batchId, `splitSampled:${index}`, (onSent) =>
+        this.p.sender.send({
+          address: this.p.deployment.batchMarket,
+          abi: batchMarketAbi,
+          functionName: "splitSampled",
+          args: [data.batchId, record.batch, BigInt(index), trees.commitments[index]!, batchTreeProof(trees.commitmentLeaves, index)],
+          onSent,
+        }),
+      );
+      // Refused: someone (its auditor) split it first, or the seed moved on; the next read adopts what was split.
+      if (split === false) continue;
+      this.adopt(record, data, index);
+      this.p.log.info({ msg: "sampled job split out of its batch", batch_id: data.batchId.toString(), job_id: jobId.toString() });
+    }
+  }
+
+  /** Every job split out of our committed batch as Committed (sampled), handed to the single-job path once. */
+  private adoptSplit(record: BatchRecord, data: BatchData): void {
+    if (!data.outputs) return;
+    for (const [index, status] of record.split) if (status === JobStatus.Committed) this.adopt(record, data, index);
+  }
+
+  /** The single-job path reveals the split job (after its audit commitment) and finalizes it, as a job of ours. */
+  private adopt(record: BatchRecord, data: BatchData, index: number): void {
+    const jobId = record.batch.firstJobId + BigInt(index);
+    if (this.p.journal.getJob(jobId)) return;
+    const output = data.outputs![index]!;
+    this.p.journal.upsertJob<SplitJobData>({
+      jobId,
+      role: "provider",
+      status: "active",
+      // Its events (JobImported on) are read from the batch's post.
+      data: { postedBlock: record.postedBlock, modelId: record.batch.modelId, outputId: output.id, outputRoot: output.root, outputBytes: output.bytes, batchSalt: this.batchSalt(data.batchId) },
+    });
+  }
+
+  private async reveal(record: BatchRecord, data: BatchData): Promise<void> {
+    const revealed = await this.act(data.batchId, "revealBatch", (onSent) =>
+      this.p.sender.send({
+        address: this.p.deployment.batchMarket,
+        abi: batchMarketAbi,
+        functionName: "revealBatch",
+        // A job split out is given by its commitment: the batch's reveal must not publish a sampled job's output.
+        args: [data.batchId, record.batch, this.trees(record, data).revealValues, this.batchSalt(data.batchId), data.listUri!],
+        onSent,
+      }),
+    );
+    if (revealed) this.p.log.info({ msg: "batch revealed", batch_id: data.batchId.toString(), output_list: data.listUri });
+  }
+
+  /** One journaled action of a batch (keyed in the batch's journal space); false when the contract refused it. */
+  private async act(batchId: bigint, action: string, send: SendOnce): Promise<{ receipt?: { blockNumber: bigint } } | false> {
+    const result = await this.p.actions.send({
+      jobId: BATCH_KEY + batchId,
+      action,
+      send,
+      // A withdraw empties the credits slot a finalize's gas was estimated against (see Earnings.maybeWithdraw).
+      beforeSend: async () => {
+        while (this.p.earnings.withdrawing) await this.p.earnings.withdrawing;
+      },
+    });
+    if (result.state === "done") return {};
+    if (result.state === "refused") {
+      this.p.log.info({ msg: `${action} refused by the contract`, batch_id: batchId.toString(), error: result.error.errorName });
+      return false;
+    }
+    this.p.log.info({ msg: `${action} confirmed`, batch_id: batchId.toString(), tx_hash: result.hash, gas_used: result.receipt.gasUsed.toString() });
+    return { receipt: result.receipt };
+  }
+
+  private onStepError(key: bigint, error: unknown): void {
+    const failures = (this.failures.get(key) ?? 0) + 1;
+    this.failures.set(key, failures);
+    const seconds = BigInt(Math.min(300, 2 ** failures));
+    this.wake.set(key, { time: (this.head?.timestamp ?? 0n) + seconds });
+    const line = { msg: "batch step failed", batch_id: (key - BATCH_KEY).toString(), error: error instanceof Error ? error.message : String(error), retry_in_s: Number(seconds) };
+    if (error instanceof ContractRevertError || !(error instanceof RetryableError)) this.p.log.warn(line);
+    else this.p.log.debug(line);
+  }
+}
