@@ -431,3 +431,26 @@ export function batchJob(record: BatchRecord, jobId: bigint): BatchJob {
   }
   return batchJobs(record)[index]!;
 }
+
+/**
+ * A job split out of a batch (`JobImported`) carries no input in the JobMarket: its input is in its batch's
+ * `BatchPosted`. Returns the record with the batch's input hash and URI for that job; any other record as it is.
+ */
+export async function withBatchInput<R extends { jobId: bigint; inputHash: Hex; inputURI: string; inlineInput: Hex }>({
+  record,
+  client,
+  batchMarket,
+  fromBlock = 0n,
+}: {
+  record: R;
+  client: PublicClient;
+  batchMarket: Address;
+  fromBlock?: bigint;
+}): Promise<R> {
+  const imported = record.inputURI === "" && record.inlineInput === "0x" && /^0x0{64}$/.test(record.inputHash);
+  if (!imported) return record;
+  const batchId = await findBatchOfJob({ client, batchMarket, jobId: record.jobId, fromBlock });
+  if (batchId === undefined) return record;
+  const job = batchJob(await readBatch({ client, batchMarket, batchId, fromBlock }), record.jobId);
+  return { ...record, inputHash: job.inputHash, inputURI: job.inputURI };
+}

@@ -9,6 +9,7 @@
 import type { Address, Hex, PublicClient } from "viem";
 
 import type { Deployment } from "../chain/deployment.js";
+import { withBatchInput } from "../chain/batches.js";
 import { JobStatus, readJob } from "../chain/jobs.js";
 import { TermsReader } from "../chain/terms.js";
 import type { TensorComparison, TolerancePolicy } from "../codec/tolerance.js";
@@ -93,7 +94,8 @@ export type AuditJobParameters = {
 
 /** Re-executes the job and builds the report; throws naming the problem when the job cannot be audited here. */
 export async function auditJob({ options, jobId, publicClient, deployment }: AuditJobParameters): Promise<AuditReport> {
-  const record = await readJob({ client: publicClient, market: deployment.market, jobId });
+  // A job split out of a batch has its input in the batch's BatchPosted.
+  const record = await withBatchInput({ record: await readJob({ client: publicClient, market: deployment.market, jobId }), client: publicClient, batchMarket: deployment.batchMarket });
   const { job } = record;
   if (job.status < JobStatus.Revealed || job.status === JobStatus.Expired) {
     throw new NonRetryableError(`job ${jobId} has no revealed output (status ${STATUS_NAMES[job.status]})`, {

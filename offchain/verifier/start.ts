@@ -37,7 +37,7 @@ export type RunVerifierParameters = {
 };
 
 /** The market's, Verification's and Staking's events the verifier follows (the market's JobPosted starts tracking a job). */
-const MARKET_EVENTS = ["JobPosted", "ResultCommitted", "ResultRevealed", "OutputAnnounced", "JobDisputed", "DisputeSettled", "JobFinalized", "JobExpired"];
+const MARKET_EVENTS = ["JobPosted", "JobImported", "ResultCommitted", "ResultRevealed", "OutputAnnounced", "JobDisputed", "DisputeSettled", "JobFinalized", "JobExpired"];
 const VERIFICATION_EVENTS = [
   "AuditCommitted",
   "AuditRevealed",

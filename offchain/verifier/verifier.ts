@@ -23,6 +23,7 @@ import { maxUint256 } from "viem";
 import { dinferTestTokenAbi, jobMarketAbi, pullPaymentsAbi, stakingAbi, verificationAbi } from "../chain/abis.js";
 import { formatTokens } from "../chain/format.js";
 import type { Deployment } from "../chain/deployment.js";
+import { withBatchInput } from "../chain/batches.js";
 import { JobStatus, readJob, type JobRecord } from "../chain/jobs.js";
 import { TermsReader, type Terms } from "../chain/terms.js";
 import type { SendParameters, TxSender } from "../chain/sender.js";
@@ -242,8 +243,9 @@ export class VerifierDaemon {
       if (typeof args.jobId !== "bigint") continue;
       const jobId = args.jobId;
       const existing = this.p.journal.getJob<VerifierJobData>(jobId);
-      if (log.eventName === "JobPosted") {
-        const modelId = Number(args.modelId);
+      if (log.eventName === "JobPosted" || log.eventName === "JobImported") {
+        // JobImported: a batch's job split out into the market (sampled, or to be challenged), tracked like a posted one.
+        const modelId = Number(log.eventName === "JobImported" ? (args.job as { modelId: number }).modelId : args.modelId);
         if (existing) continue;
         // A job of a model we cannot re-execute is recorded closed: its later events are not ours.
         const served = this.models.has(modelId);
@@ -365,7 +367,12 @@ export class VerifierDaemon {
   // ------------------------------------------------------------------ one job
 
   private async advance(jobId: bigint, data: VerifierJobData): Promise<void> {
-    const record = await readJob({ client: this.p.publicClient, market: this.p.deployment.market, jobId, fromBlock: data.postedBlock });
+    // A job split out of a batch has its input in the batch's BatchPosted, posted before the split.
+    const record = await withBatchInput({
+      record: await readJob({ client: this.p.publicClient, market: this.p.deployment.market, jobId, fromBlock: data.postedBlock }),
+      client: this.p.publicClient,
+      batchMarket: this.p.deployment.batchMarket,
+    });
     const { job } = record;
     const model = this.models.get(job.modelId);
     if (!model) return this.close(jobId, data, "model not served");

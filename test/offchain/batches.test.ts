@@ -21,6 +21,7 @@ import {
   hashBatch,
   readBatch,
   verifyBatchProof,
+  withBatchInput,
 } from "../../offchain/chain/batches.js";
 import { JobStatus, readJob } from "../../offchain/chain/jobs.js";
 import { batchDriver } from "../helpers/batch.js";
@@ -180,7 +181,7 @@ describe("offchain/chain/batches", () => {
 
     it("splits a sampled job with this module's commitment proof: the JobMarket holds exactly the commitment computed here", async () => {
       const sys = await setUp(connection, { sampling: true });
-      const { batchId, trees } = await postAndCommit(sys, 8);
+      const { batchId, outputRoots, trees } = await postAndCommit(sys, 8);
       await mineToSeed(sys, batchId);
       const { batch } = await sys.read(batchId);
       const bits = await sys.batchMarket.read.sampledBitmap([batch]);
@@ -199,6 +200,36 @@ describe("offchain/chain/batches", () => {
       const after = await sys.read(batchId);
       assert.deepEqual([...after.split.keys()].sort(), sampled);
       assert.ok(sampled.every((i) => after.split.get(i) === JobStatus.Committed));
+
+      // A split job's input lives in its batch's BatchPosted: withBatchInput reads it there (what an auditor runs).
+      for (const index of sampled) {
+        const imported = await readJob({ client: sys.publicClient, market: sys.market.address, jobId: batch.firstJobId + BigInt(index) });
+        assert.equal(imported.inputURI, "", "JobImported carries no input");
+        const withInput = await withBatchInput({ record: imported, client: sys.publicClient, batchMarket: sys.batchMarket.address });
+        assert.deepEqual([withInput.inputHash, withInput.inputURI], [after.inputHashes[index], after.inputURIs[index]]);
+      }
+
+      // The batch's reveal takes the split jobs by their commitment (never their output root, which would reach
+      // their auditors before their blind commit): batchTrees' revealValues are what the contract accepts.
+      const revealing = batchTrees({
+        chainId: sys.chainId,
+        jobMarket: sys.market.address,
+        provider: sys.provider.account.address,
+        firstJobId: batch.firstJobId,
+        outputRoots,
+        batchSalt: BATCH_SALT,
+        split: new Set(sampled),
+      });
+      assert.ok(sampled.every((i) => revealing.revealValues[i] === trees.commitments[i]) && revealing.revealValues.some((v, i) => !sampled.includes(i) && v !== trees.commitments[i]));
+      await assert.rejects(
+        sys.batchMarket.write.revealBatch([batchId, batch, trees.revealValues, BATCH_SALT, "x"], { account: sys.provider.account }),
+        /BatchCommitmentMismatch/,
+        "a reveal with the split jobs' output roots is refused",
+      );
+      await sys.b.send(sys.batchMarket.write.revealBatch([batchId, batch, revealing.revealValues, BATCH_SALT, "x"], { account: sys.provider.account }));
+      const revealed = await sys.read(batchId);
+      assert.equal(revealed.batch.result, revealing.resultRoot);
+      assert.ok(batchJobs(revealed).every((j) => (sampled.includes(j.index) ? j.outputRoot === undefined : j.outputRoot === revealing.revealValues[j.index])));
     });
 
     it("folds an expired batch with its refund, and finds which batch holds a job id", async () => {
