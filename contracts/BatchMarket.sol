@@ -4,11 +4,11 @@ pragma solidity ^0.8.28;
 import {Ownable, Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
-import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {Hashes} from "@openzeppelin/contracts/utils/cryptography/Hashes.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
+import {Deposits} from "./base/Deposits.sol";
 import {PullPayments} from "./base/PullPayments.sol";
 import {
     BatchCommitmentMismatch,
@@ -21,7 +21,6 @@ import {
     BatchSizeInvalid,
     FeeBelowFloor,
     FeeTooLarge,
-    InsufficientDeposit,
     InvalidClaimBy,
     InvalidProof,
     JobAlreadySplit,
@@ -48,7 +47,6 @@ import {IRandomness} from "./interfaces/IRandomness.sol";
 import {IStaking} from "./interfaces/IStaking.sol";
 import {Commitments} from "./libraries/Commitments.sol";
 import {FeeMath} from "./libraries/FeeMath.sol";
-import {TokenPull} from "./libraries/TokenPull.sol";
 
 /// @dev The JobMarket's seed source (an immutable there), read once at construction.
 interface IMarketRandomness {
@@ -68,10 +66,9 @@ interface IMarketRandomness {
 /// Trust: the JobMarket and Staking (set at deployment) are trusted; the owner only withdraws protocol fees.
 /// Known weakness: anyone may split a revealed job (to challenge it); the splitter pays the import and the fee
 /// transfer (more gas than the provider's extra `JobMarket.finalize` for that job), and no funds move wrongly.
-contract BatchMarket is IBatchMarket, Ownable2Step, ReentrancyGuardTransient, PullPayments {
+contract BatchMarket is IBatchMarket, Ownable2Step, Deposits {
     using SafeERC20 for IERC20;
     using SafeCast for uint256;
-    using TokenPull for IERC20;
 
     /// @inheritdoc IBatchMarket
     uint256 public constant MAX_BATCH = 256;
@@ -96,8 +93,6 @@ contract BatchMarket is IBatchMarket, Ownable2Step, ReentrancyGuardTransient, Pu
 
     uint256 private _batchCount;
     Accrued private _accrued;
-    /// @inheritdoc IBatchMarket
-    mapping(address account => uint256) public deposits;
     /// @dev The market half of each terms version a batch used, copied from the JobMarket at the first such post.
     mapping(uint256 version => IProtocolTerms.MarketParams) private _marketTerms;
     mapping(uint256 batchId => bytes32) private _batchHashes;
@@ -122,25 +117,6 @@ contract BatchMarket is IBatchMarket, Ownable2Step, ReentrancyGuardTransient, Pu
 
     // ---------------------------------------------------------------- deposits
 
-    /// @inheritdoc IBatchMarket
-    function deposit(uint256 amount) external nonReentrant {
-        if (amount == 0) revert ZeroAmount();
-        deposits[msg.sender] += amount;
-        emit Deposited(msg.sender, amount);
-        // Interaction last; the balance check rejects fee-on-transfer tokens.
-        token.pullExactly(msg.sender, amount);
-    }
-
-    /// @inheritdoc IBatchMarket
-    function withdrawDeposit(uint256 amount) external nonReentrant {
-        if (amount == 0) revert ZeroAmount();
-        uint256 available = deposits[msg.sender];
-        if (amount > available) revert InsufficientDeposit(msg.sender, available, amount);
-        deposits[msg.sender] = available - amount;
-        emit DepositWithdrawn(msg.sender, amount);
-        token.safeTransfer(msg.sender, amount);
-    }
-
     // ---------------------------------------------------------------- dApps
 
     /// @inheritdoc IBatchMarket
@@ -148,7 +124,7 @@ contract BatchMarket is IBatchMarket, Ownable2Step, ReentrancyGuardTransient, Pu
         uint256 total;
         (batchId, total) = _post(request, _batchCount + 1);
         _batchCount = batchId;
-        _debit(total);
+        _debitDeposit(total);
     }
 
     /// @inheritdoc IBatchMarket
@@ -163,7 +139,7 @@ contract BatchMarket is IBatchMarket, Ownable2Step, ReentrancyGuardTransient, Pu
             ++batchId;
         }
         _batchCount = batchId - 1;
-        _debit(total);
+        _debitDeposit(total);
     }
 
     // ---------------------------------------------------------------- providers
@@ -426,13 +402,6 @@ contract BatchMarket is IBatchMarket, Ownable2Step, ReentrancyGuardTransient, Pu
             req.inputHashes,
             req.inputURIs
         );
-    }
-
-    /// @dev The fees of what was just posted come out of the caller's deposit (no token moves).
-    function _debit(uint256 total) private {
-        uint256 available = deposits[msg.sender];
-        if (total > available) revert InsufficientDeposit(msg.sender, available, total);
-        deposits[msg.sender] = available - total;
     }
 
     /// @dev The market half of `version`: this contract's copy, taken from the JobMarket (whose current version

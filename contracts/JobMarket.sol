@@ -5,9 +5,9 @@ import {Ownable, Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
-import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
+import {Deposits} from "./base/Deposits.sol";
 import {PullPayments} from "./base/PullPayments.sol";
 import {
     BatchMarketAlreadySet,
@@ -19,7 +19,6 @@ import {
     FeeBelowFloor,
     FeeTooLarge,
     InlineOutputRequired,
-    InsufficientDeposit,
     InputHashMismatch,
     InputTooLarge,
     InputUriWithInlineInput,
@@ -70,7 +69,7 @@ import {TokenPull} from "./libraries/TokenPull.sol";
 /// by comes from it; the market keeps a copy of each version's market half, one slot, for its own steps.
 /// Trust: the owner sets, once, the Verification contract, which may put revealed jobs under dispute, settle
 /// them and pay from the audit pool; the terms contract hands new versions over.
-contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient, PullPayments {
+contract JobMarket is IJobMarket, Ownable2Step, Deposits {
     using SafeERC20 for IERC20;
     using SafeCast for uint256;
     using TokenPull for IERC20;
@@ -117,8 +116,6 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient, PullPa
     mapping(uint256 jobId => bytes32) private _jobHashes;
     /// @inheritdoc IJobMarket
     address public batchMarket;
-    /// @inheritdoc IJobMarket
-    mapping(address account => uint256) public deposits;
 
     modifier onlyTerms() {
         if (msg.sender != address(terms)) revert NotTerms(msg.sender);
@@ -166,29 +163,8 @@ contract JobMarket is IJobMarket, Ownable2Step, ReentrancyGuardTransient, PullPa
 
     /// @inheritdoc IJobMarket
     function postJobFromDeposit(JobRequest calldata request) external nonReentrant returns (uint256 jobId) {
-        uint256 available = deposits[msg.sender];
-        if (request.fee > available) revert InsufficientDeposit(msg.sender, available, request.fee);
-        deposits[msg.sender] = available - request.fee;
+        _debitDeposit(request.fee);
         return _postJob(request);
-    }
-
-    /// @inheritdoc IJobMarket
-    function deposit(uint256 amount) external nonReentrant {
-        if (amount == 0) revert ZeroAmount();
-        deposits[msg.sender] += amount;
-        emit Deposited(msg.sender, amount);
-        // Interaction last; the balance check rejects fee-on-transfer tokens.
-        token.pullExactly(msg.sender, amount);
-    }
-
-    /// @inheritdoc IJobMarket
-    function withdrawDeposit(uint256 amount) external nonReentrant {
-        if (amount == 0) revert ZeroAmount();
-        uint256 available = deposits[msg.sender];
-        if (amount > available) revert InsufficientDeposit(msg.sender, available, amount);
-        deposits[msg.sender] = available - amount;
-        emit DepositWithdrawn(msg.sender, amount);
-        token.safeTransfer(msg.sender, amount);
     }
 
     /// @inheritdoc IJobMarket

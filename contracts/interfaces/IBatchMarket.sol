@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.28;
 
+import {IDeposits} from "./IDeposits.sol";
 import {IJobMarket} from "./IJobMarket.sol";
 import {IProtocolTerms} from "./IProtocolTerms.sol";
 import {IPullPayments} from "./IPullPayments.sol";
@@ -29,7 +30,7 @@ import {IPullPayments} from "./IPullPayments.sol";
 /// (with `salt = keccak256(abi.encode(batchSalt, jobId))`, see revealBatch)
 /// in the commitment tree, its output root in the result tree. Binding the job id into the leaf makes an
 /// inclusion proof prove the position: a sorted-pair proof alone would not.
-interface IBatchMarket is IPullPayments {
+interface IBatchMarket is IPullPayments, IDeposits {
     enum BatchStatus {
         None,
         Posted,
@@ -107,20 +108,9 @@ interface IBatchMarket is IPullPayments {
     event BatchExpired(
         uint256 indexed batchId, BatchStatus indexed from, uint256 jobs, uint256 refund, uint256 penalty, uint256 sampled
     );
-    event Deposited(address indexed account, uint256 amount);
-    event DepositWithdrawn(address indexed account, uint256 amount);
     event ProtocolFeesWithdrawn(address indexed to, uint256 amount);
     /// @dev Audit levies and slashed shares owed to the JobMarket's audit pool were sent there.
     event AuditLevySwept(uint256 amount);
-
-    /// @notice Adds `amount` to the caller's deposit (pulled now); batches are paid from it.
-    /// @param amount tokens to pull (approved to this contract)
-    function deposit(uint256 amount) external;
-
-    /// @notice Takes `amount` of the caller's unspent deposit back. A posted batch's fees were debited at post:
-    /// they are not part of the deposit any more.
-    /// @param amount tokens to withdraw
-    function withdrawDeposit(uint256 amount) external;
 
     /// @notice Posts one batch, its fees debited from the caller's deposit. Reserves `count` JobMarket ids.
     /// @param request the batch
@@ -236,11 +226,6 @@ interface IBatchMarket is IPullPayments {
     /// @notice The market whose jobs the batches are.
     /// @return the JobMarket
     function jobMarket() external view returns (IJobMarket);
-
-    /// @notice An account's unspent deposit.
-    /// @param account the dApp
-    /// @return the tokens
-    function deposits(address account) external view returns (uint256);
 
     /// @notice The stored hash of a batch's state, `keccak256(abi.encode(batch))` (zero for an unknown id).
     /// @param batchId the batch

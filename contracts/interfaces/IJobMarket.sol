@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.28;
 
+import {IDeposits} from "./IDeposits.sol";
 import {IProtocolTerms} from "./IProtocolTerms.sol";
 import {IPullPayments} from "./IPullPayments.sol";
 
@@ -21,7 +22,7 @@ import {IPullPayments} from "./IPullPayments.sol";
 /// `importJob` then gives it its state as Committed (sampled, before its batch's reveal) or Revealed (to be
 /// challenged), and `JobImported` starts its record. From there every rule above applies to it unchanged.
 /// What the market owes (fees earned, refunds, penalties, rewards) is credited and withdrawn (IPullPayments).
-interface IJobMarket is IPullPayments {
+interface IJobMarket is IPullPayments, IDeposits {
     enum JobStatus {
         None,
         Posted,
@@ -129,8 +130,6 @@ interface IJobMarket is IPullPayments {
     event TermsAdopted(uint32 indexed version);
     event VerificationSet(address verification);
     event BatchMarketSet(address batchMarket);
-    event Deposited(address indexed account, uint256 amount);
-    event DepositWithdrawn(address indexed account, uint256 amount);
     /// @dev A job of a batch (IBatchMarket) split out into this market with its whole state: from here on it is
     /// an ordinary job (the fold starts its record here, as with JobPosted; its inputs are in `BatchPosted`).
     event JobImported(uint256 indexed jobId, Job job);
@@ -143,19 +142,6 @@ interface IJobMarket is IPullPayments {
     /// @notice Same as postJob, with the fee debited from the caller's deposit (`deposit`) instead of pulled: no
     /// token transfer per job (about 15,000 gas less a post).
     function postJobFromDeposit(JobRequest calldata request) external returns (uint256 jobId);
-
-    /// @notice Adds `amount` to the caller's deposit (pulled now), which postJobFromDeposit pays fees from.
-    /// @param amount tokens to pull (approved to this contract)
-    function deposit(uint256 amount) external;
-
-    /// @notice Takes `amount` of the caller's unspent deposit back (fees of posted jobs were debited at post).
-    /// @param amount tokens to withdraw
-    function withdrawDeposit(uint256 amount) external;
-
-    /// @notice An account's unspent deposit.
-    /// @param account the dApp
-    /// @return the tokens
-    function deposits(address account) external view returns (uint256);
 
     /// @notice Same as postJob, after an EIP-2612 permit for the fee. A permit that fails (already used,
     /// front-run) is ignored when the allowance is there anyway.
