@@ -289,10 +289,12 @@ export class InferenceRunner {
     const error = new InferenceWorkerError({ problem: "the runner was closed" });
     for (const job of this.queue.splice(0)) job.reject(error);
     for (const slot of this.slots) {
-      const job = this.release(slot);
-      job?.reject(error);
-      // An idle worker runs no onnxruntime call (it makes them only for a job): it can simply end.
-      this.retire(slot.worker, { idle: job === undefined });
+      this.release(slot)?.reject(error);
+      // Even an idle worker is told to leave rather than terminated: one still loading onnxruntime's
+      // native addon (a worker closed just after it started) aborts the whole process when terminated
+      // (`terminate called after throwing an instance of 'Napi::Error'`, SIGABRT). The message is
+      // read once its modules are loaded, between onnxruntime calls.
+      this.retire(slot.worker);
     }
     await this.hashes.close();
     let timer: NodeJS.Timeout | undefined;
@@ -370,17 +372,17 @@ export class InferenceRunner {
 
   /**
    * Detaches a worker and tells it to leave once its onnxruntime call in progress, if any, has
-   * returned (see RetireRequest), or terminates it at once when it is `idle`; `close()` waits for
-   * the threads still ending. A worker that already exited is simply forgotten.
+   * returned (see RetireRequest); `close()` waits for the threads still ending. A worker that
+   * already exited is simply forgotten.
    */
-  private retire(worker: Worker, { idle = false }: { idle?: boolean } = {}): void {
+  private retire(worker: Worker): void {
     worker.removeAllListeners();
     worker.on("error", () => undefined);
     if (worker.threadId === -1) return; // already exited
-    const exited = idle ? worker.terminate().then(() => undefined) : new Promise<void>((resolve) => worker.once("exit", () => resolve()));
+    const exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()));
     this.dying.set(worker, exited);
     void exited.finally(() => this.dying.delete(worker));
-    if (!idle) worker.postMessage({ type: "retire" } satisfies RetireRequest);
+    worker.postMessage({ type: "retire" } satisfies RetireRequest);
   }
 
   private release(slot: Slot): Job | undefined {

@@ -4,7 +4,7 @@
  * the log poller and the tick loop. Shutdown finishes the steps in progress, then closes everything.
  */
 import * as ort from "onnxruntime-node";
-import { getAbiItem, type AbiEvent, type Hex, type PublicClient } from "viem";
+import { getAbiItem, isAddressEqual, type AbiEvent, type Hex, type PublicClient } from "viem";
 
 import { batchMarketAbi, jobMarketAbi, modelRegistryAbi } from "../chain/abis.js";
 import type { Deployment } from "../chain/deployment.js";
@@ -91,51 +91,35 @@ export async function runWorker({ options, log, signal, env = process.env, onRea
       onPosted: (jobs) => worker.onPosted(jobs),
       log,
     });
+    // Jobs (JobPosted) and batches (BatchPosted) of the served models, in one eth_getLogs a head over
+    // both contracts: a second poller would double the idle worker's reads (one block and one log read each).
+    const batchPosted = getAbiItem({ abi: batchMarketAbi, name: "BatchPosted" }) as AbiEvent;
     const poller = new LogPoller({
       name: cursorName,
       publicClient,
       store: cursors,
-      address: deployment.market,
-      events: [posted],
+      address: [deployment.market, deployment.batchMarket],
+      events: [posted, batchPosted],
       confirmations: options.confirmations,
       pollingIntervalMs: options.pollIntervalMs,
       logger: log.child({ component: "poller" }),
       onLogs: async ({ logs }) => {
+        const jobs = logs.filter((l) => l.eventName === "JobPosted" && isAddressEqual(l.address, deployment.market));
+        const batches = logs.filter((l) => l.eventName === "BatchPosted" && isAddressEqual(l.address, deployment.batchMarket));
         worker.onPosted(
-          logs.map((l) => {
+          jobs.map((l) => {
             const args = l.args as { jobId: bigint; modelId: bigint; poster: Hex; claimBy: bigint };
             return { jobId: args.jobId, modelId: Number(args.modelId), postedBlock: l.blockNumber, poster: args.poster, claimBy: args.claimBy };
           }),
         );
-      },
-    });
-
-    // Batches (IBatchMarket) of the served models, from their own cursor; both pollers run each tick.
-    const batchPoller = new LogPoller({
-      name: `provider-batches-${deployment.batchMarket.toLowerCase()}`,
-      publicClient,
-      store: cursors,
-      address: deployment.batchMarket,
-      events: [getAbiItem({ abi: batchMarketAbi, name: "BatchPosted" }) as AbiEvent],
-      confirmations: options.confirmations,
-      pollingIntervalMs: options.pollIntervalMs,
-      logger: log.child({ component: "batch-poller" }),
-      onLogs: async ({ logs }) => {
         worker.onBatchPosted(
-          logs.map((l) => {
+          batches.map((l) => {
             const args = l.args as { batchId: bigint; modelId: bigint };
             return { batchId: args.batchId, modelId: Number(args.modelId), postedBlock: l.blockNumber };
           }),
         );
       },
     });
-    const pollers = {
-      async poll(parameters: Parameters<LogPoller["poll"]>[0]) {
-        const jobs = await poller.poll(parameters);
-        const batches = await batchPoller.poll(parameters);
-        return { ...jobs, caughtUp: jobs.caughtUp && batches.caughtUp, delivered: jobs.delivered + batches.delivered };
-      },
-    } as unknown as LogPoller;
 
     log.info({
       msg: "worker ready",
@@ -150,7 +134,7 @@ export async function runWorker({ options, log, signal, env = process.env, onRea
     try {
       await runDaemonLoop({
         publicClient,
-        poller: pollers,
+        poller,
         daemon: worker,
         intervalMs: options.pollIntervalMs,
         idleIntervalMs: Math.max(options.idlePollIntervalMs, options.pollIntervalMs),
