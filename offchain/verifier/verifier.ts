@@ -337,9 +337,6 @@ export class VerifierDaemon {
   private openSplitJob(jobId: bigint): void {
     const record = this.p.journal.getJob<VerifierJobData>(jobId);
     if (record?.status !== WATCHING) return;
-    // Our own split, if it was ours, is done: the chain shows it.
-    const split = this.p.journal.getAction({ jobId, action: "splitRevealed" });
-    if (split?.state === "pending" || split?.state === "sent") this.p.journal.markActionConfirmed({ jobId, action: "splitRevealed" });
     this.p.journal.upsertJob<VerifierJobData>({ ...record, status: "open" });
     this.poke(jobId);
   }
@@ -700,8 +697,13 @@ export class VerifierDaemon {
         const jobId = b.firstJobId + BigInt(index);
         if (!watchdogPicks({ secret: this.p.secret, jobId, share: this.p.watchdog.share })) continue;
         const split = batch.split.has(index);
-        // Split out by anyone: the job steps follow it (JobImported opened it too; this covers a missed event).
-        if (split) this.openSplitJob(jobId);
+        if (split) {
+          // A split of ours left pending by a crash is done: the chain shows it (no batch step is in flight here).
+          const pending = this.p.journal.getAction({ jobId, action: "splitRevealed" });
+          if (pending?.state === "pending" || pending?.state === "sent") this.p.journal.markActionConfirmed({ jobId, action: "splitRevealed" });
+          // Split out by anyone: the job steps follow it (JobImported opened it too; this covers a missed event).
+          this.openSplitJob(jobId);
+        }
         const own = this.p.journal.getJob<VerifierJobData>(jobId)?.data;
         picks.push({ index, split, watch: own?.watch, refusedAt: own?.splitRefusedAt });
       }
