@@ -38,8 +38,11 @@ import { ActionNotFoundError, ActionStateError, JournalBusyError, JournalInputEr
 import { decodeJson, encodeJson } from "./json.js";
 import { migrate, userVersion } from "./migrations.js";
 
-/** `provider-batch`: a batch the provider worker follows (offchain/provider/batch-worker.ts), keyed apart from jobs. */
-export const JOB_ROLES = ["provider", "provider-batch", "auditor", "voter", "challenger"] as const;
+/**
+ * `provider-batch`: a batch the provider worker follows (offchain/provider/batch-worker.ts); `verifier-batch`: a
+ * batch the verifier's watchdog follows (offchain/verifier/verifier.ts); both keyed apart from jobs.
+ */
+export const JOB_ROLES = ["provider", "provider-batch", "auditor", "voter", "challenger", "verifier-batch"] as const;
 export type JobRole = (typeof JOB_ROLES)[number];
 
 export const ACTION_STATES = ["pending", "sent", "confirmed", "failed"] as const;

@@ -9,6 +9,10 @@
  * `outputs[i]` is where job `firstJobId + i`'s output blob is, in job order. The list itself needs no trust:
  * each output read through it is checked against the job's output root that BatchRevealed carries.
  */
+import type { Address, Hex, PublicClient } from "viem";
+
+import { batchJob, findBatchOfJob, readBatch } from "../chain/batches.js";
+import { JobStatus } from "../chain/jobs.js";
 import { CodecError, NonRetryableError } from "../errors.js";
 import { readBlob, type ReadBlobParameters } from "./fetch.js";
 
@@ -57,4 +61,53 @@ export async function readBatchOutputs({ uri, firstJobId, count, ...options }: R
     });
   }
   return list.outputs;
+}
+
+export type WithBatchOutputParameters<R> = Omit<ReadBatchOutputsParameters, "uri" | "firstJobId" | "count"> & {
+  record: R;
+  client: PublicClient;
+  batchMarket: Address;
+  /** The first block to search for the job's batch. */
+  fromBlock?: bigint;
+  /** Read a `file://` list (same-machine tests only); refused otherwise, as for outputs. */
+  allowFileUris?: boolean;
+  /** Told why the batch's output list could not be read (the record then comes back without an output URI). */
+  onProblem?: (problem: string) => void;
+};
+
+/**
+ * A job split out of its batch after the batch's reveal (`JobImported` as Revealed, `splitRevealed`) has no
+ * output location in the JobMarket's events: its output is where the batch's output list says. Returns the
+ * record with that URI as its `outputURI`; any other record as it is (a posted job, or a sampled job split out
+ * before the reveal, which the JobMarket's own reveal locates). The URI needs no trust: whatever it serves is
+ * checked against the job's output root. A list that cannot be read leaves the output without a location (the
+ * caller's rules for an output served nowhere apply) and is reported through `onProblem`.
+ */
+export async function withBatchOutput<R extends { jobId: bigint; job: { status: number; result: Hex }; outputURI?: string }>({
+  record,
+  client,
+  batchMarket,
+  fromBlock = 0n,
+  allowFileUris = false,
+  onProblem,
+  ...options
+}: WithBatchOutputParameters<R>): Promise<R> {
+  // A ResultRevealed sets outputURI (possibly to ""): only a job imported as Revealed lacks it.
+  if (record.outputURI !== undefined || record.job.status < JobStatus.Revealed || record.job.status === JobStatus.Expired) return record;
+  const batchId = await findBatchOfJob({ client, batchMarket, jobId: record.jobId, fromBlock });
+  if (batchId === undefined) return record;
+  const batch = await readBatch({ client, batchMarket, batchId, fromBlock });
+  const job = batchJob(batch, record.jobId);
+  if (batch.outputURI === undefined || job.outputRoot?.toLowerCase() !== record.job.result.toLowerCase()) return record;
+  if (!allowFileUris && /^file:/i.test(batch.outputURI)) {
+    onProblem?.(`the output list of batch ${batchId} is a file:// URI (${batch.outputURI}), which only same-machine tests may read`);
+    return record;
+  }
+  try {
+    const outputs = await readBatchOutputs({ uri: batch.outputURI, firstJobId: batch.batch.firstJobId, count: batch.batch.count, ...options });
+    return { ...record, outputURI: outputs[job.index] };
+  } catch (error) {
+    onProblem?.(`the output list of batch ${batchId} at ${batch.outputURI} cannot be read: ${error instanceof Error ? error.message : String(error)}`);
+    return record;
+  }
 }

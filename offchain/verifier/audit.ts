@@ -10,6 +10,7 @@ import type { Address, Hex, PublicClient } from "viem";
 
 import type { Deployment } from "../chain/deployment.js";
 import { withBatchInput } from "../chain/batches.js";
+import { withBatchOutput } from "../storage/batch-outputs.js";
 import { JobStatus, readJob } from "../chain/jobs.js";
 import { TermsReader } from "../chain/terms.js";
 import type { TensorComparison, TolerancePolicy } from "../codec/tolerance.js";
@@ -142,7 +143,17 @@ export async function auditJob({ options, jobId, publicClient, deployment }: Aud
     publicClient.getBlock({ blockTag: "latest" }),
   ]);
   const outputOptions = { ...fetchOptions, maxBytes: options.maxOutputBytes };
-  const provider = await fetchProviderOutput({ record, locations, ...outputOptions });
+  // A job split out of a revealed batch: its output is where the batch's output list says.
+  let listProblem: string | undefined;
+  const located = await withBatchOutput({
+    record,
+    client: publicClient,
+    batchMarket: deployment.batchMarket,
+    ipfsGateway: options.ipfsGateway,
+    allowFileUris: options.allowFileUris,
+    onProblem: (problem) => (listProblem = problem),
+  });
+  const provider = await fetchProviderOutput({ record: located, locations, ...outputOptions });
   const judgement = judge({ own: run.output, ownRoot: run.outputRoot, provider, providerRoot: job.result, policy: model.policy, maxBytes: options.maxOutputBytes });
 
   // The auditor's own output, when an Agree came with another root (what a recheck committee judges).
@@ -175,7 +186,7 @@ export async function auditJob({ options, jobId, publicClient, deployment }: Aud
     ownRoot: run.outputRoot,
     rootsEqual: judgement.rootsEqual,
     run: { ep: run.ep, ms: Math.round(run.ms * 10) / 10 },
-    providerOutput: provider.ok ? { source: provider.source } : { problem: provider.problem },
+    providerOutput: provider.ok ? { source: provider.source } : { problem: listProblem ? `${provider.problem} (${listProblem})` : provider.problem },
     tensors: judgement.tensors,
     verdict: judgement.verdict,
     reason: judgement.reason,

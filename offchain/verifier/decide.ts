@@ -10,6 +10,7 @@ import { sha256 } from "@noble/hashes/sha2.js";
 import { keccak_256 } from "@noble/hashes/sha3.js";
 import { bytesToHex, encodeAbiParameters, keccak256, type Address, type Hex } from "viem";
 
+import { BatchStatus } from "../chain/batches.js";
 import { JobStatus, type Job } from "../chain/jobs.js";
 import { BLOCKHASH_REACH } from "../chain/terms.js";
 import { deriveSalt } from "../codec/commitment.js";
@@ -510,6 +511,61 @@ export function isProven(key: string, s: Parameters<typeof provenActions>[0]): b
   if (provenActions(s).includes(action)) return true;
   // A draw whose seed the dispute no longer uses was sent: it reseeded (or a keeper's did).
   return action === "drawCommittee" && seedBlock !== undefined && s.dispute.state !== DisputeState.None && BigInt(seedBlock) !== s.dispute.seedBlock;
+}
+
+// ------------------------------------------------------------------ the watchdog over a batch
+
+/** One job of a revealed batch the watchdog picked (`watchdogPicks` with its job id). */
+export type BatchPick = {
+  index: number;
+  /** Split out of the batch (JobSplit): from then on an ordinary job, which the job steps follow. */
+  split: boolean;
+  /** The watchdog's judgement of its output, journaled; "reported": a disagreement it only logs. */
+  watch?: "agree" | "disagree" | "reported";
+  /** The contract refused our split of it at this chain time (it rests REFUSAL_BACKOFF_SECONDS). */
+  refusedAt?: bigint;
+};
+
+/** What the verifier knows of a batch it watches at one tick. */
+export type BatchWatchSnapshot = {
+  me: Address;
+  now: bigint;
+  status: BatchStatus;
+  /** claimBy, commitBy, revealBy or the end of the challenge window, by status (IBatchMarket.Batch). */
+  deadline: bigint;
+  provider: Address;
+  /** The jobs the watchdog picked, in job order (empty before the reveal). */
+  picks: readonly BatchPick[];
+};
+
+export type BatchWatchStep =
+  | { kind: "act"; watch: number[]; split: number[]; reason: string }
+  | { kind: "wait"; time: bigint; reason: string }
+  | { kind: "done"; outcome: string };
+
+/**
+ * What the watchdog does with a batch (docs/PROTOCOL.md, "Batches"): once it is revealed, and only inside its
+ * challenge window, it re-runs each picked job that is still in the batch ("watch") and splits out each one it
+ * judged wrong (`splitRevealed`), after which the job steps challenge it like any unsampled result the
+ * watchdog judged wrong. After the window nothing is done: the batch finalizes with its jobs.
+ */
+export function decideBatchWatch(s: BatchWatchSnapshot): BatchWatchStep {
+  if (s.status === BatchStatus.Finalized) return { kind: "done", outcome: "finalized" };
+  if (s.status === BatchStatus.Expired) return { kind: "done", outcome: "expired" };
+  if (s.status !== BatchStatus.Revealed) {
+    // The reveal (an event) wakes the batch; the deadline is the fallback.
+    return { kind: "wait", time: s.deadline + 1n > s.now ? s.deadline + 1n : s.now + 1n, reason: "waiting for the batch's reveal" };
+  }
+  if (sameAddress(s.provider, s.me)) return { kind: "done", outcome: "our own batch" };
+  if (s.now > s.deadline) return { kind: "done", outcome: "challenge window over" };
+  const open = s.picks.filter((p) => !p.split);
+  const watch = open.filter((p) => p.watch === undefined).map((p) => p.index);
+  const split = open.filter((p) => p.watch === "disagree" && (p.refusedAt === undefined || s.now >= p.refusedAt + REFUSAL_BACKOFF_SECONDS)).map((p) => p.index);
+  if (watch.length > 0 || split.length > 0) {
+    const reason = [watch.length > 0 ? `re-run ${watch.length} picked job(s)` : "", split.length > 0 ? `split ${split.length} wrong job(s) out to challenge` : ""].filter(Boolean).join("; ");
+    return { kind: "act", watch, split, reason: `watchdog: ${reason}` };
+  }
+  return { kind: "wait", time: s.deadline + 1n, reason: "waiting for the challenge window to end" };
 }
 
 // ------------------------------------------------------------------ keeper: verifier weights

@@ -25,6 +25,17 @@ export function createVerifierMetrics() {
       help: "Challenges opened by this verifier's watchdog (bond posted; a challenge found right returns the bond, the finder's share goes to the dApp)",
       registers: [registry],
     }),
+    watched: new Counter({
+      name: "dinfer_verifier_watched_total",
+      help: "Unsampled results the watchdog re-ran and judged, by kind (job: posted alone; batch: in a revealed batch) and verdict (agree, disagree)",
+      labelNames: ["kind", "verdict"] as const,
+      registers: [registry],
+    }),
+    batchSplits: new Counter({
+      name: "dinfer_verifier_batch_splits_total",
+      help: "Jobs the watchdog judged wrong and split out of their batch (splitRevealed) to challenge them",
+      registers: [registry],
+    }),
     keeper: new Counter({
       name: "dinfer_verifier_keeper_actions_total",
       help: "Keeper actions sent by this verifier, by action (drawCommittee, resolve, expire, syncVerifier)",

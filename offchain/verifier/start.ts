@@ -2,12 +2,12 @@
  * Builds the verifier daemon from its options and runs it until the signal aborts: chain clients,
  * the verifier role (staked on request), journal, blob store and server, models checked against the
  * registry and warmed (every session created before the first tick), inference threads, metrics, the
- * log poller over the market's, Verification's and Staking's events, and the tick loop. Shutdown
+ * log poller over the market's, Verification's, Staking's and the BatchMarket's events, and the tick loop. Shutdown
  * finishes the steps in progress, then closes everything.
  */
 import type { Abi, AbiEvent, Address, Hex, PublicClient } from "viem";
 
-import { jobMarketAbi, stakingAbi, verificationAbi } from "../chain/abis.js";
+import { batchMarketAbi, jobMarketAbi, stakingAbi, verificationAbi } from "../chain/abis.js";
 import type { Deployment } from "../chain/deployment.js";
 import { LogPoller } from "../chain/poller.js";
 import { TxSender } from "../chain/sender.js";
@@ -38,6 +38,8 @@ export type RunVerifierParameters = {
 
 /** The market's, Verification's and Staking's events the verifier follows (the market's JobPosted starts tracking a job). */
 const MARKET_EVENTS = ["JobPosted", "JobImported", "ResultCommitted", "ResultRevealed", "OutputAnnounced", "JobDisputed", "DisputeSettled", "JobFinalized", "JobExpired"];
+/** The BatchMarket's events the watchdog follows batches by (BatchPosted starts following one, with the watchdog on). */
+const BATCH_EVENTS = ["BatchPosted", "BatchRevealed", "JobSplit", "BatchFinalized", "BatchExpired"];
 const VERIFICATION_EVENTS = [
   "AuditCommitted",
   "AuditRevealed",
@@ -99,12 +101,14 @@ export async function runVerifier({ options, log, signal, env = process.env, onR
       ...eventsOf(jobMarketAbi, MARKET_EVENTS),
       ...eventsOf(verificationAbi, VERIFICATION_EVENTS),
       ...eventsOf(stakingAbi, [...VERIFIER_SET_EVENTS, ...SLASH_EVENTS]),
+      ...eventsOf(batchMarketAbi, BATCH_EVENTS),
     ];
     const poller = new LogPoller({
       name: `verifier-${deployment.verification.toLowerCase()}`,
       publicClient,
       store: journalCursorStore(journal),
-      address: [deployment.market, deployment.verification, deployment.staking],
+      // One request a poll over all four contracts: an idle verifier stays under one RPC request a second.
+      address: [deployment.market, deployment.verification, deployment.staking, deployment.batchMarket],
       events,
       startBlock: options.startBlock,
       confirmations: options.confirmations,

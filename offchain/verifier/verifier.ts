@@ -20,10 +20,10 @@
 import type { Abi, Address, ContractFunctionArgs, Hex, PublicClient } from "viem";
 import { maxUint256 } from "viem";
 
-import { dinferTestTokenAbi, jobMarketAbi, pullPaymentsAbi, stakingAbi, verificationAbi } from "../chain/abis.js";
+import { batchMarketAbi, dinferTestTokenAbi, jobMarketAbi, pullPaymentsAbi, stakingAbi, verificationAbi } from "../chain/abis.js";
 import { formatTokens } from "../chain/format.js";
 import type { Deployment } from "../chain/deployment.js";
-import { withBatchInput } from "../chain/batches.js";
+import { batchLeaf, batchTreeProof, readBatch, withBatchInput, type BatchRecord } from "../chain/batches.js";
 import { JobStatus, readJob, type JobRecord } from "../chain/jobs.js";
 import { TermsReader, type Terms } from "../chain/terms.js";
 import type { SendParameters, TxSender } from "../chain/sender.js";
@@ -35,6 +35,7 @@ import { RetryableError } from "../errors.js";
 import type { InferenceRunner } from "../inference/runner.js";
 import type { Logger } from "../log.js";
 import type { Journal } from "../state/journal.js";
+import { readBatchOutputs, withBatchOutput } from "../storage/batch-outputs.js";
 import { BlobNotFoundError } from "../storage/errors.js";
 import type { LocalBlobStore } from "../storage/local.js";
 import {
@@ -42,6 +43,7 @@ import {
   auditorOutputJudged,
   auditSalt,
   challengeEconomics,
+  decideBatchWatch,
   decideStep,
   DisputeReason,
   DisputeState,
@@ -60,6 +62,7 @@ import {
   voteSalt,
   watchdogPicks,
   ZERO_ADDRESS,
+  type BatchPick,
   type JobSnapshot,
   type OutputVerdict,
   type Step,
@@ -137,10 +140,27 @@ export type VerifierJobData = {
   vote?: number;
   /** The watchdog's judgement of an unsampled result. */
   watch?: "agree" | "disagree" | "reported";
+  /**
+   * A job of a batch the watchdog picked: journaled from its watch on, in status "watching" (no job step runs it)
+   * until it is split out of the batch, then "open" like any job.
+   */
+  batchId?: bigint;
+  /** When the contract refused our split of it (chain time): it rests a while. */
+  splitRefusedAt?: bigint;
   /** Penalties we suffered on this job, by kind (wei). */
   penalized?: { auditor?: bigint; voter?: bigint };
   /** Actions the contract refused, with the chain context they were refused in. */
   refused?: Record<string, string>;
+  outcome?: string;
+};
+
+/** What the journal keeps per batch the watchdog follows (role "verifier-batch", key BATCH_KEY + batchId). */
+export type VerifierBatchData = {
+  batchId: bigint;
+  postedBlock: bigint;
+  modelId: number;
+  /** The batch's output list (from its revealed outputURI), read once. */
+  outputs?: string[];
   outcome?: string;
 };
 
@@ -151,6 +171,11 @@ type HeadroomCall = {
 }["revealAudit" | "drawCommittee" | "resolve"];
 
 const OPEN = ["open"];
+/** A batch job the watchdog judged and has not split out (yet): no job step runs it. */
+const WATCHING = "watching";
+/** Batches are journaled under this offset plus their id, in a role of their own: no job id comes near it. */
+export const BATCH_KEY = 1n << 200n;
+const BATCH_ROLE = "verifier-batch";
 /** Staking events that change the verifier set: the keepers' rotation is read again. */
 export const VERIFIER_SET_EVENTS = ["VerifierAdded", "VerifierRemoved"];
 /** A slash or penalty leaves the member's weight as it was: a keeper syncs it (`syncStep`). */
@@ -200,6 +225,8 @@ export class VerifierDaemon {
   /** Job-step transactions, journaled and sent at most once (the daemon kit's). */
   private readonly actions: JournaledActions;
   private approved = false;
+  /** The output URIs of jobs split out of revealed batches, from their batches' output lists. */
+  private readonly splitOutputs = new Map<bigint, string>();
   private creditsCheckedAt = 0;
   /** Since the start, for the idle status line: JobPosted seen (and of served models), jobs we were drawn to audit. */
   private readonly seen = { jobs: 0, served: 0, drawn: new Set<bigint>() };
@@ -240,12 +267,18 @@ export class VerifierDaemon {
         if (this.p.keeper && typeof member === "string") this.syncs.note(member);
         continue;
       }
+      if (typeof args.batchId === "bigint") {
+        this.onBatchLog(log.eventName, args, log.blockNumber);
+        continue;
+      }
       if (typeof args.jobId !== "bigint") continue;
       const jobId = args.jobId;
       const existing = this.p.journal.getJob<VerifierJobData>(jobId);
       if (log.eventName === "JobPosted" || log.eventName === "JobImported") {
         // JobImported: a batch's job split out into the market (sampled, or to be challenged), tracked like a posted one.
         const modelId = Number(log.eventName === "JobImported" ? (args.job as { modelId: number }).modelId : args.modelId);
+        // A batch job the watchdog judged is split out (by us, or by anyone): the job steps take it from here.
+        if (existing?.status === WATCHING) this.openSplitJob(jobId);
         if (existing) continue;
         // A job of a model we cannot re-execute is recorded closed: its later events are not ours.
         const served = this.models.has(modelId);
@@ -282,6 +315,32 @@ export class VerifierDaemon {
     for (const { jobId, kind, amount, count } of penalties.values()) this.notePenalty({ jobId, kind, amount, count });
   }
 
+  /**
+   * A BatchMarket event: BatchPosted of a served model starts following the batch when the watchdog is on;
+   * any later event (reveal, split, finalize, expiry) wakes it.
+   */
+  private onBatchLog(eventName: string | undefined, args: Record<string, unknown>, blockNumber: bigint): void {
+    const batchId = args.batchId as bigint;
+    const key = BATCH_KEY + batchId;
+    const existing = this.p.journal.getJob<VerifierBatchData>(key);
+    if (eventName === "BatchPosted") {
+      const modelId = Number(args.modelId);
+      if (existing || this.p.watchdog.share <= 0 || !this.models.has(modelId)) return;
+      this.p.journal.upsertJob<VerifierBatchData>({ jobId: key, role: BATCH_ROLE, status: "open", data: { batchId, postedBlock: blockNumber, modelId } });
+      this.p.log.debug({ msg: "batch seen", batch_id: batchId.toString(), model_id: modelId });
+      return;
+    }
+    if (existing?.status === "open") this.poke(key);
+  }
+
+  /** A batch job we judged, now split out: an open job, which the next tick reads from the JobMarket. */
+  private openSplitJob(jobId: bigint): void {
+    const record = this.p.journal.getJob<VerifierJobData>(jobId);
+    if (record?.status !== WATCHING) return;
+    this.p.journal.upsertJob<VerifierJobData>({ ...record, status: "open" });
+    this.poke(jobId);
+  }
+
   /** Wakes a job: the next tick reads it again, and a step in flight does not put it back to sleep. */
   private poke(jobId: bigint): void {
     this.wake.delete(jobId);
@@ -316,7 +375,7 @@ export class VerifierDaemon {
   private startSteps(): void {
     const head = this.head!;
     const open = this.p.journal.listJobs<VerifierJobData>({ status: OPEN });
-    this.p.metrics.tracked.set(open.length);
+    this.p.metrics.tracked.set(open.filter((r) => r.role !== BATCH_ROLE).length);
     for (const record of open) {
       if (this.inFlight.has(record.jobId)) continue;
       const wake = this.wake.get(record.jobId);
@@ -324,10 +383,11 @@ export class VerifierDaemon {
       if (wake && !((wake.block !== undefined && head.number >= wake.block) || (wake.time !== undefined && head.timestamp >= wake.time))) continue;
       this.wake.delete(record.jobId);
       this.poked.delete(record.jobId);
-      const step = this.advance(record.jobId, record.data)
+      const advance = record.role === BATCH_ROLE ? this.advanceBatch(record.jobId, record.data as unknown as VerifierBatchData) : this.advance(record.jobId, record.data);
+      const step = advance
         .catch((error) => {
           // The job moved between our reads (its state hash changed): the next tick reads it again.
-          const moved = /JobMismatch|JOB_STATE_MISMATCH|job state from logs/.test(describe(error));
+          const moved = /JobMismatch|JOB_STATE_MISMATCH|job state from logs|BatchMismatch|BATCH_STATE_MISMATCH|batch state from logs/.test(describe(error));
           this.p.log[moved ? "debug" : "warn"]({ msg: moved ? "job moved while read" : "job step failed", job_id: record.jobId.toString(), err: describe(error) });
         })
         .finally(() => this.inFlight.delete(record.jobId));
@@ -358,7 +418,7 @@ export class VerifierDaemon {
       jobsSeen: this.seen.jobs,
       jobsServed: this.seen.served,
       drawn: this.seen.drawn.size,
-      open: this.p.journal.listJobs({ status: OPEN }).length,
+      open: this.p.journal.listJobs({ status: OPEN }).filter((r) => r.role !== BATCH_ROLE).length,
     };
   }
 
@@ -566,6 +626,7 @@ export class VerifierDaemon {
         if (!judgement) return;
         const watch = judgement.verdict === "agree" ? "agree" : this.p.watchdog.challenge ? "disagree" : "reported";
         this.save(jobId, { ...this.current(jobId, data), watch });
+        this.p.metrics.watched.inc({ kind: "job", verdict: judgement.verdict });
         this.p.log[watch === "agree" ? "info" : "warn"]({ msg: "watchdog judged an unsampled result", job_id: jobId.toString(), verdict: judgement.verdict, reason: judgement.reason });
         return;
       }
@@ -613,6 +674,177 @@ export class VerifierDaemon {
         return;
       }
     }
+  }
+
+  // ------------------------------------------------------------------ one batch (the watchdog)
+
+  /**
+   * One step of a batch the watchdog follows: once revealed, inside its challenge window, re-run the jobs it
+   * picks (`watchdogPicks` with each job id, the share it applies to posted jobs), split each one judged wrong
+   * out of the batch (`splitRevealed`); the job steps then challenge it as they do an unsampled result judged
+   * wrong (`decideStep`: watchJudged "disagree"). Each picked job is journaled under its own id from its watch
+   * on, its split as that job's action: a restart neither runs nor splits a job twice.
+   */
+  private async advanceBatch(key: bigint, data: VerifierBatchData): Promise<void> {
+    const head = this.head!;
+    const batch = await readBatch({ client: this.p.publicClient, batchMarket: this.p.deployment.batchMarket, batchId: data.batchId, fromBlock: data.postedBlock, blockNumber: head.number });
+    const b = batch.batch;
+    const model = this.models.get(b.modelId);
+    if (!model) return this.closeBatch(key, data, batch, "model not served");
+    const picks: BatchPick[] = [];
+    if (batch.outputRoots !== undefined) {
+      for (let index = 0; index < b.count; index++) {
+        const jobId = b.firstJobId + BigInt(index);
+        if (!watchdogPicks({ secret: this.p.secret, jobId, share: this.p.watchdog.share })) continue;
+        const split = batch.split.has(index);
+        if (split) {
+          // A split of ours left pending by a crash is done: the chain shows it (no batch step is in flight here).
+          const pending = this.p.journal.getAction({ jobId, action: "splitRevealed" });
+          if (pending?.state === "pending" || pending?.state === "sent") this.p.journal.markActionConfirmed({ jobId, action: "splitRevealed" });
+          // Split out by anyone: the job steps follow it (JobImported opened it too; this covers a missed event).
+          this.openSplitJob(jobId);
+        }
+        const own = this.p.journal.getJob<VerifierJobData>(jobId)?.data;
+        picks.push({ index, split, watch: own?.watch, refusedAt: own?.splitRefusedAt });
+      }
+    }
+    const step = decideBatchWatch({ me: this.p.account, now: head.timestamp, status: b.status, deadline: BigInt(b.deadline), provider: b.provider, picks });
+    if (step.kind === "wait") {
+      const latest = head.timestamp + MAX_SLEEP_SECONDS;
+      if (!this.poked.has(key)) this.wake.set(key, { time: step.time > latest ? latest : step.time });
+      return;
+    }
+    if (step.kind === "done") return this.closeBatch(key, data, batch, step.outcome);
+    this.p.log.debug({ msg: "batch step", batch_id: data.batchId.toString(), reason: step.reason });
+    // Re-runs go through the inference threads together; a job whose output is not served yet is tried again.
+    const watched = await Promise.all(step.watch.map((index) => this.watchBatchJob(batch, data, model, index)));
+    for (const index of step.split) await this.splitOut(batch, index);
+    if (watched.every(Boolean)) this.poke(key);
+    else this.sleep(key, head.timestamp + OUTPUT_RETRY_SECONDS);
+  }
+
+  /** Re-runs one picked job of a revealed batch and journals the watchdog's judgement of it; false to try again later. */
+  private async watchBatchJob(batch: BatchRecord, batchData: VerifierBatchData, model: VerifierModel, index: number): Promise<boolean> {
+    const b = batch.batch;
+    const jobId = b.firstJobId + BigInt(index);
+    const existing = this.p.journal.getJob<VerifierJobData>(jobId);
+    let data: VerifierJobData = existing?.data ?? { postedBlock: batch.postedBlock, modelId: b.modelId, batchId: batch.batchId };
+    if (!existing) this.p.journal.upsertJob<VerifierJobData>({ jobId, role: "auditor", status: WATCHING, data });
+    if (data.watch !== undefined) return true;
+    // The job as the JobMarket would hold it once split out as Revealed: what the judgement reads.
+    const record: JobRecord = {
+      jobId,
+      job: {
+        poster: b.poster,
+        modelId: b.modelId,
+        terms: b.terms,
+        fee: b.feePerJob,
+        collateral: b.collateralPerJob,
+        callbackGasLimit: 0,
+        status: JobStatus.Revealed,
+        deadline: b.deadline,
+        provider: b.provider,
+        commitBlock: b.commitBlock,
+        result: batch.outputRoots![index]!,
+        inlineOutput: false,
+        sampled: false,
+      },
+      inputHash: batch.inputHashes[index]!,
+      inputURI: batch.inputURIs[index]!,
+      inlineInput: "0x",
+      // No location while the list is not served: the rules for an output served nowhere apply.
+      outputURI: (await this.batchOutputs(batch, batchData))?.[index] ?? "",
+      postedBlock: batch.postedBlock,
+    };
+    const deadline = BigInt(b.deadline);
+    const own = await this.ownOutput(record, data, model, deadline);
+    if (!own) return false;
+    const judgement = await this.providerJudgement(record, this.current(jobId, data), model, deadline);
+    if (!judgement) return false;
+    const watch = judgement.verdict === "agree" ? "agree" : this.p.watchdog.challenge ? "disagree" : "reported";
+    data = this.save(jobId, { ...this.current(jobId, data), watch });
+    this.p.metrics.watched.inc({ kind: "batch", verdict: judgement.verdict });
+    this.p.log[watch === "agree" ? "info" : "warn"]({
+      msg: "watchdog judged a batch job",
+      batch_id: batch.batchId.toString(),
+      job_id: jobId.toString(),
+      provider: b.provider,
+      verdict: judgement.verdict,
+      reason: judgement.reason,
+    });
+    return true;
+  }
+
+  /** The batch's output list, read once from its revealed outputURI; undefined while it cannot be read. */
+  private async batchOutputs(batch: BatchRecord, data: VerifierBatchData): Promise<string[] | undefined> {
+    const key = BATCH_KEY + batch.batchId;
+    const known = this.p.journal.getJob<VerifierBatchData>(key)?.data.outputs;
+    if (known) return known;
+    const uri = batch.outputURI!;
+    try {
+      if (!this.p.allowFileUris && /^file:/i.test(uri)) throw new Error(`a file:// URI (${uri}), which only same-machine tests may read`);
+      const outputs = await readBatchOutputs({ uri, firstJobId: batch.batch.firstJobId, count: batch.batch.count, ipfsGateway: this.p.ipfsGateway, timeoutMs: OUTPUT_FETCH_TIMEOUT_MS });
+      this.p.journal.upsertJob<VerifierBatchData>({ jobId: key, role: BATCH_ROLE, status: "open", data: { ...data, outputs } });
+      return outputs;
+    } catch (error) {
+      this.p.log.info({ msg: "batch output list not served yet", batch_id: batch.batchId.toString(), uri, err: describe(error) });
+      return undefined;
+    }
+  }
+
+  /**
+   * Splits a job the watchdog judged wrong out of its batch (`splitRevealed`, its output root proven against the
+   * batch's result root), inside the batch's challenge window; the job steps then challenge it.
+   */
+  private async splitOut(batch: BatchRecord, index: number): Promise<void> {
+    const b = batch.batch;
+    const jobId = b.firstJobId + BigInt(index);
+    // The leaves are what the batch revealed, in job order (a job split out sampled before it: its commitment).
+    const leaves = batch.outputRoots!.map((root, i) => batchLeaf(b.firstJobId + BigInt(i), root));
+    const outputRoot = batch.outputRoots![index]!;
+    const result = await this.actions.send({
+      jobId,
+      action: "splitRevealed",
+      send: (onSent) =>
+        this.p.sender.send({
+          address: this.p.deployment.batchMarket,
+          abi: batchMarketAbi,
+          functionName: "splitRevealed",
+          args: [batch.batchId, b, BigInt(index), outputRoot, batchTreeProof(leaves, index)],
+          onSent,
+        }),
+    });
+    if (result.state === "refused") {
+      // Someone split it first (the next read sees it split), or the window closed.
+      this.update(jobId, (data) => ({ ...data, splitRefusedAt: this.head!.timestamp }));
+      this.p.log.info({ msg: "splitRevealed refused by the contract", batch_id: batch.batchId.toString(), job_id: jobId.toString(), error: result.error.errorName });
+      return;
+    }
+    if (result.state === "sent") {
+      this.p.metrics.gas.inc(Number(result.fee));
+      this.p.metrics.batchSplits.inc();
+      this.p.log.warn({
+        msg: "batch job split out to be challenged",
+        batch_id: batch.batchId.toString(),
+        job_id: jobId.toString(),
+        provider: b.provider,
+        tx_hash: result.hash,
+        gas_used: result.receipt.gasUsed.toString(),
+      });
+    }
+    this.openSplitJob(jobId);
+  }
+
+  private closeBatch(key: bigint, data: VerifierBatchData, batch: BatchRecord, outcome: string): void {
+    this.p.journal.upsertJob<VerifierBatchData>({ jobId: key, role: BATCH_ROLE, status: "done", data: { ...data, outcome } });
+    this.wake.delete(key);
+    // Picked jobs left in the batch end with it.
+    for (let index = 0; index < batch.batch.count; index++) {
+      const jobId = batch.batch.firstJobId + BigInt(index);
+      const record = this.p.journal.getJob<VerifierJobData>(jobId);
+      if (record?.status === WATCHING) this.p.journal.upsertJob<VerifierJobData>({ ...record, status: "done", data: { ...record.data, outcome: `batch ${outcome}` } });
+    }
+    this.p.log.debug({ msg: "batch closed", batch_id: data.batchId.toString(), outcome });
   }
 
   // ------------------------------------------------------------------ re-execution
@@ -686,8 +918,8 @@ export class VerifierDaemon {
     if (data.judgement && data.judgement.root === job.result) return data.judgement;
     const own = data.own!;
     if (own.invalidInput) return this.keepJudgement(jobId, "judgement", { root: job.result, verdict: "disagree", reason: own.invalidInput, rootsEqual: false });
-    const locations = await this.outputLocations(record);
-    const where = providerOutputLocations({ record, locations });
+    const [located, locations] = await Promise.all([this.withBatchOutput(record), this.outputLocations(record)]);
+    const where = providerOutputLocations({ record: located, locations });
     return this.judgeServed({ record, model, deadline, what: "provider", key: "judgement", root: job.result, inline: where.inline, uris: where.uris });
   }
 
@@ -700,6 +932,23 @@ export class VerifierDaemon {
     const locations = await this.outputLocations(record);
     const uris = locations.audit && locations.audit.outputRoot.toLowerCase() === auditorRoot.toLowerCase() ? [locations.audit.outputURI] : [];
     return this.judgeServed({ record, model, deadline, what: "auditor", key: "auditorJudgement", root: auditorRoot, uris });
+  }
+
+  /** A job split out of a revealed batch: its output is where the batch's output list says (found once per job). */
+  private async withBatchOutput(record: JobRecord): Promise<JobRecord> {
+    const known = this.splitOutputs.get(record.jobId);
+    if (known !== undefined) return { ...record, outputURI: known };
+    const located = await withBatchOutput({
+      record,
+      client: this.p.publicClient,
+      batchMarket: this.p.deployment.batchMarket,
+      ipfsGateway: this.p.ipfsGateway,
+      allowFileUris: this.p.allowFileUris,
+      timeoutMs: OUTPUT_FETCH_TIMEOUT_MS,
+      onProblem: (problem) => this.p.log.info({ msg: "batch output list not served", job_id: record.jobId.toString(), problem }),
+    });
+    if (located.outputURI !== undefined && record.outputURI === undefined) this.splitOutputs.set(record.jobId, located.outputURI);
+    return located;
   }
 
   private outputLocations(record: JobRecord): Promise<OutputLocations> {
