@@ -225,7 +225,8 @@ async function referenceRoots(devnet: Devnet, jobs: number): Promise<Map<string,
 type Daemons = { workers: Daemon[]; cheater: Address; verifiers: Daemon[] };
 
 async function startDaemons(devnet: Devnet, print: DemoParameters["print"]): Promise<Daemons> {
-  const models = (["cls", "det"] as const).map((kind) => ({ modelId: devnet.modelIds[kind], path: devnet.modelFiles[kind], minFee: "0" }));
+  const modelsOf = (kinds: readonly ModelKind[]) => kinds.map((kind) => ({ modelId: devnet.modelIds[kind], path: devnet.modelFiles[kind], minFee: "0" }));
+  const models = modelsOf(["cls", "det"]);
   const common = { rpcUrl: devnet.url, addresses: devnet.deployment, host: "127.0.0.1", port: 0, metricsPort: 0, pollIntervalMs: 250 };
   const logDir = devnet.tempDir("logs");
   print(`daemon logs: ${logDir}`);
@@ -237,10 +238,14 @@ async function startDaemons(devnet: Devnet, print: DemoParameters["print"]): Pro
       const daemon = await startDaemon({
         command: "worker",
         configFile: path.join(dataDir, "worker.config.json"),
-        // The cheater serves both models and never runs them: it makes every output up, so it answers
-        // a det job before any honest worker has run it, and races them for the cls jobs (a cls run
-        // takes a millisecond).
-        config: cheat ? { ...common, dataDir, models, ep: "auto", threads: 1, fault: { mode: "random" } } : { ...common, dataDir, models, ep: "auto", threads: 1 },
+        // A batch goes whole to the first provider to commit to it, and the dApp posts one batch per model:
+        // were the cheater to race the honest workers for both, one run would give it every job and the next
+        // none. So the cheater alone serves cls (it never runs the model: it makes every output up) and the
+        // two honest workers race each other for the det pages: every run has cheats to catch and honest
+        // work to pay.
+        config: cheat
+          ? { ...common, dataDir, models: modelsOf(["cls"]), ep: "auto", threads: 1, fault: { mode: "random" } }
+          : { ...common, dataDir, models: modelsOf(["det"]), ep: "auto", threads: 1 },
         env: {
           DINFER_PRIVATE_KEY: account.key,
           DINFER_WORKER_SECRET: `demo-worker-secret-${i}-0123456789abcdef`,
@@ -485,9 +490,19 @@ async function summarize({
   };
 }
 
-/** The execution provider a worker ran its jobs on, from its "inference done" log lines ("none": it made outputs up). */
+/**
+ * The execution provider a worker ran its jobs on, from its log lines: "inference done" (a job on its own)
+ * or, for batches (whose runs log no line per job), "batch committed" after the providers its models'
+ * sessions chose ("execution provider chosen"); "none": it made outputs up.
+ */
 function epOf(worker: Daemon): string {
-  const eps = new Set(worker.lines().flatMap((l) => (l.msg === "inference done" ? [String(l.ep)] : String(l.msg).startsWith("output made up") ? ["none"] : [])));
+  const lines = worker.lines();
+  const ranBatch = lines.some((l) => l.msg === "batch committed");
+  const eps = new Set(
+    lines.flatMap((l) =>
+      l.msg === "inference done" || (ranBatch && l.msg === "execution provider chosen") ? [String(l.ep)] : String(l.msg).startsWith("output made up") ? ["none"] : [],
+    ),
+  );
   return eps.size === 0 ? "-" : [...eps].join("+");
 }
 

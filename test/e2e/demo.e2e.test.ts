@@ -103,16 +103,16 @@ describe("npm run demo (dinfer demo as its own process)", function () {
     assert.equal(summary.expired, 0, "no job was left to expire");
     // The dApp posted in batches from a deposit: the SDK makes one batch per model, both in one transaction.
     assert.deepEqual(summary.batches, { posted: 2, transactions: 1, sizes: [4, 4] }, "a cls batch and a det batch, posted together");
-    // Gas per job from receipts: a job paid with its batch of 4 costs well under an unbatched job's ~236,000
-    // (post + claimAndCommit + reveal + finalize, README), one split out for its audit more; the mean covers
-    // every job, and the shares add up to the gas of the transactions counted.
+    // Gas per job from receipts: the mean covers every job (the shares add up to the gas of the transactions
+    // counted), and every sampled job was split out of its batch for its audit. A job paid with its batch of 4
+    // costs less than one job posted alone (236,036: post + claimAndCommit + reveal + finalize, README), even
+    // when its three batch-mates were split out (~208,000: the reveal and finalize are then its alone).
     const { gas } = summary;
     assert.equal(gas.perJob, summary.gasPerJob);
-    assert.ok(Math.abs(gas.perJob * summary.jobs - gas.total) <= summary.jobs, `mean ${gas.perJob} x ${summary.jobs} jobs vs total ${gas.total}`);
-    assert.ok(gas.inBatch.jobs > 0, `no job was paid with its batch: ${JSON.stringify(gas)}`);
-    assert.ok(gas.inBatch.mean > 30_000 && gas.inBatch.mean < 150_000, `gas per job paid with its batch: ${JSON.stringify(gas)}`);
-    assert.equal(gas.splitForAudit.jobs, summary.sampled, "every sampled job was split out of its batch for its audit");
-    if (gas.splitForAudit.jobs > 0) assert.ok(gas.splitForAudit.mean > gas.inBatch.mean, `a split job costs more: ${JSON.stringify(gas)}`);
+    assert.ok(gas.total > 0 && Math.abs(gas.perJob * summary.jobs - gas.total) <= summary.jobs, `mean ${gas.perJob} x ${summary.jobs} jobs vs total ${gas.total}`);
+    assert.equal(gas.splitForAudit.jobs, summary.sampled, `every sampled job was split out of its batch: ${JSON.stringify(gas)}`);
+    // (Each det job is sampled with probability 1/2: all four are, in one run of 16, and none is paid with its batch.)
+    if (gas.inBatch.jobs > 0) assert.ok(gas.inBatch.mean > 20_000 && gas.inBatch.mean < 236_036, `gas per job paid with its batch: ${JSON.stringify(gas)}`);
     for (const key of ["postToReveal", "postToFinal"] as const) {
       const { mean, p95 } = summary.latencyMs[key];
       assert.ok(mean > 0 && p95 >= mean * 0.5, `${key}: ${JSON.stringify(summary.latencyMs[key])}`);
@@ -127,6 +127,7 @@ describe("npm run demo (dinfer demo as its own process)", function () {
     // result it committed, and not one of them was paid.
     const { cheats } = summary;
     assert.ok(cheater!.jobs > 0, `the cheater took no job: nothing was tested (${JSON.stringify(summary.providers)})`);
+    assert.equal(cheater!.jobs, 4, "the cheater, alone serving cls, took the cls batch; the honest workers the det batch");
     assert.equal(cheats.faked, cheater!.jobs, `the cheater committed ${cheater!.jobs} results, ${cheats.faked} counted faked: it never runs the model`);
     assert.equal(cheats.finalized, 0, `${cheats.finalized} of ${cheats.faked} faked results were finalized and paid`);
     assert.equal(cheats.slashed, cheats.faked, `${cheats.slashed} of ${cheats.faked} faked results were slashed`);
