@@ -570,7 +570,8 @@ function keepBanner(devnet: Devnet, daemons: Daemons): string {
     `  state and logs      ${devnet.dataDir}`,
     `  Try it as the dApp (Hardhat's well-known dev account #${devnet.dapp.index}, local only):`,
     `    export DINFER_PRIVATE_KEY=${devnet.dapp.key} DINFER_RPC_URL=${devnet.url} DINFER_DEPLOYMENT_ID=${devnet.deploymentId} DINFER_UPLOAD_TOKEN=${devnet.uploadToken}`,
-    `    npm run dinfer -- job post --model ${devnet.modelIds.cls} --input test/fixtures/images/line-1.png --image cls --fee 2 --upload ${devnet.blobServer.url} --wait`,
+    `    npm run dinfer -- job post --model ${devnet.modelIds.det} --input test/fixtures/images/doc.png --image det --fee 2 --upload ${devnet.blobServer.url} --wait`,
+    `  (the honest workers serve det; a cls job goes to the cheater, alone serving cls, and ends slashed)`,
     "",
   ].join("\n");
 }
