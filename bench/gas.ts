@@ -20,6 +20,8 @@
  * - expired: a missed commit (expiry penalty) and a withheld sampled reveal (whole collateral).
  * - staking: a provider's stake, a verifier's stake (Fenwick tree writes: one checkpoint per level),
  *   weight changes, leaving, slot reuse, and a draw.
+ * - a provider's multicall: claimAndCommit, reveal and finalize of 8 jobs, one transaction per job and step, or
+ *   one JobMarket.multicall per step (gas per job both ways).
  * - batches (issue 13, contracts/BatchMarket.sol): perJob at 1, 8, 32 and 128 jobs (see the section for what
  *   it sums), with its bars (BATCH_BARS); a batch's sampled job and a batch's challenged job, split out and
  *   settled through the JobMarket; and the unbatched lifecycle posted from a deposit (postJobFromDeposit) against
@@ -34,6 +36,7 @@ import path from "node:path";
 import { network } from "hardhat";
 import { encodeFunctionData, parseEther, toHex, type TransactionReceipt } from "viem";
 
+import { JobStatus } from "../offchain/chain/jobs.js";
 import { deploySystem, ROLE_PROVIDER, ROLE_VERIFIER, setUpMarket, stake, VERIFIER_STAKE } from "../test/helpers/fixture.js";
 import { inlineRoot, marketDriver, type MarketParams } from "../test/helpers/market.js";
 import { Verdict, verificationDriver, Vote } from "../test/helpers/verification.js";
@@ -308,6 +311,50 @@ record("ProtocolTerms.setParams (new version, adopted by the market)", await d.j
 }
 await stake(sys, sys.stranger.account.address, parseEther("10"), ROLE_PROVIDER);
 
+// ---------------------------------------------------------------- a provider's steps grouped by multicall (sampling off)
+// One provider serving MULTICALL_JOBS separately posted jobs: its claimAndCommit, reveal and finalize of each job
+// sent one by one, against the same steps of as many jobs grouped into one JobMarket.multicall per step (one
+// 21,000 base cost per group). Figures per job: a step's gas summed over the jobs (one by one) or the group's
+// gas (grouped), divided by the jobs.
+const MULTICALL_JOBS = 8;
+type StepGas = { claimAndCommit: number; reveal: number; finalize: number; total: number };
+const multicallRuns: { oneByOne?: StepGas; grouped?: StepGas } = {};
+{
+  const perJob = (n: number) => Math.round(n / MULTICALL_JOBS);
+  const stepGas = (claimAndCommit: number, reveal: number, finalize: number): StepGas => ({
+    claimAndCommit: perJob(claimAndCommit),
+    reveal: perJob(reveal),
+    finalize: perJob(finalize),
+    total: perJob(claimAndCommit + reveal + finalize),
+  });
+  const postMany = async () => {
+    const ids: bigint[] = [];
+    for (let i = 0; i < MULTICALL_JOBS; i++) ids.push((await post()).jobId);
+    return ids;
+  };
+
+  const single = await postMany();
+  let [commits, reveals, finals] = [0, 0, 0];
+  for (const id of single) commits += gas(await d.claimAndCommit(id));
+  for (const id of single) reveals += gas(await d.reveal(id));
+  for (const id of single) finals += gas(await d.finalize(id, provider));
+  if (single.some((id) => d.jobs.job(id).status !== JobStatus.Finalized)) throw new Error("a job sent one by one was not finalized");
+  multicallRuns.oneByOne = stepGas(commits, reveals, finals);
+
+  const grouped = await postMany();
+  const group = async (calls: Promise<`0x${string}`>[]) =>
+    gas(await d.jobs.send(market.write.multicall([await Promise.all(calls)], { account: provider.account })));
+  const claimAndCommitCall = async (id: bigint) =>
+    encodeFunctionData({ abi: market.abi, functionName: "claimAndCommit", args: [id, d.jobs.job(id), await d.commitmentOf(id, d.outputOf(id))] });
+  commits = await group(grouped.map(claimAndCommitCall));
+  await d.waitForSeed(grouped.at(-1)!);
+  reveals = await group(grouped.map(async (id) => encodeFunctionData({ abi: market.abi, functionName: "reveal", args: d.revealArgs(id) })));
+  await d.pastDeadline(grouped.at(-1)!);
+  finals = await group(grouped.map(async (id) => encodeFunctionData({ abi: market.abi, functionName: "finalize", args: [id, d.jobs.job(id)] })));
+  if (grouped.some((id) => d.jobs.job(id).status !== JobStatus.Finalized)) throw new Error("a grouped job was not finalized");
+  multicallRuns.grouped = stepGas(commits, reveals, finals);
+}
+
 // ---------------------------------------------------------------- batches (terms version 2: sampling off)
 // perJob (issue 13's bar): all gas of postBatch + claimAndCommitBatch + revealBatch + finalizeBatch + the
 // provider's withdraw (after every batch), divided by the batch's jobs; the dApp has nothing to withdraw (no
@@ -422,6 +469,12 @@ console.log(`| lifecycle, sampled (+ commitAudit, revealAudit, reward at finaliz
 console.log(`| disputed path (audit disagrees, committee votes, faulted) | ${fmt(disputedPath.total!)} |`);
 console.log(`\nunsampled lifecycle target <= ${fmt(TARGET)}: ${lifecycle <= TARGET ? "met" : "MISSED"}`);
 
+console.log(`\nA provider's steps of ${MULTICALL_JOBS} jobs, one transaction each or grouped by JobMarket.multicall (gas per job; sampling off)\n`);
+console.log("| sent | claimAndCommit | reveal | finalize | total |\n|---|---:|---:|---:|---:|");
+for (const [name, g] of Object.entries(multicallRuns)) {
+  console.log(`| ${name === "grouped" ? "grouped (one multicall per step)" : "one by one"} | ${fmt(g.claimAndCommit)} | ${fmt(g.reveal)} | ${fmt(g.finalize)} | ${fmt(g.total)} |`);
+}
+
 console.log("\nBatches (BatchMarket; sampling off: a batch's unsampled jobs; perJob = all gas / jobs, see bench/gas.ts)\n");
 const steps = Object.keys(batchRuns["1"]!);
 console.log(`| jobs | ${steps.join(" | ")} |\n|---:|${steps.map(() => "---:").join("|")}|`);
@@ -444,6 +497,13 @@ console.log(
     `JobMarket lifecycle ${fmt(lifecycle)}, from a deposit ${fmt(lifecycleFromDeposit)}; a batch of one (withdraw included) ${fmt(batchOfOne)}: ${unbatched <= UNBATCHED_BAR ? "met" : "MISSED"}`,
 );
 if (unbatched > UNBATCHED_BAR) failures.push("unbatched");
+// Not the bar (one job on its own), for comparison: a job posted from a deposit whose provider groups its steps
+// with those of other jobs (MULTICALL_JOBS at a time).
+const lifecycleFromDepositGrouped = fromDeposit.post + multicallRuns.grouped!.total;
+console.log(
+  `a job posted from a deposit, its provider's steps grouped by multicall with ${MULTICALL_JOBS - 1} other jobs': ` +
+    `${fmt(fromDeposit.post)} + ${fmt(multicallRuns.grouped!.total)} = ${fmt(lifecycleFromDepositGrouped)}`,
+);
 
 const out = path.resolve("bench/results/gas.json");
 await mkdir(path.dirname(out), { recursive: true });
@@ -457,6 +517,7 @@ await writeFile(
       lifecycleFromDeposit,
       sampled: { ...sampledLifecycle, total: sampledTotal },
       disputed: disputedPath,
+      multicall: { jobs: MULTICALL_JOBS, perJob: multicallRuns, lifecycleFromDepositGrouped },
       target: TARGET,
       batches: { perJob: batchRuns, sampledJob: batchSampled, challengedJob: batchDisputed, bars: BATCH_BARS, unbatchedBar: UNBATCHED_BAR },
       machine: machineInfo(),

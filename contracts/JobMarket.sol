@@ -5,6 +5,7 @@ import {Ownable, Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {Multicall} from "@openzeppelin/contracts/utils/Multicall.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
 import {Deposits} from "./base/Deposits.sol";
@@ -69,7 +70,12 @@ import {TokenPull} from "./libraries/TokenPull.sol";
 /// by comes from it; the market keeps a copy of each version's market half, one slot, for its own steps.
 /// Trust: the owner sets, once, the Verification contract, which may put revealed jobs under dispute, settle
 /// them and pay from the audit pool; the terms contract hands new versions over.
-contract JobMarket is IJobMarket, Ownable2Step, Deposits {
+/// `multicall(bytes[])` (OpenZeppelin Multicall) runs several of these calls in one transaction, each a
+/// delegatecall to this contract: a provider groups its steps of many jobs and pays the 21,000 base cost once.
+/// It opens no path a direct call lacks: `msg.sender` is the caller's in every inner call (so every access
+/// check holds), nothing here is payable (no `msg.value` to count twice), each inner call takes the
+/// reentrancy guard as it would alone, and one inner revert reverts them all with its own error.
+contract JobMarket is IJobMarket, Ownable2Step, Deposits, Multicall {
     using SafeERC20 for IERC20;
     using SafeCast for uint256;
     using TokenPull for IERC20;

@@ -81,3 +81,23 @@ contract ReentrantConsumer is TestConsumerBase {
         }
     }
 }
+
+/// @notice TEST ONLY: from its callback, makes one call of its choice to the market (`arm`: a multicall, say)
+/// and records how it ended; the outer finalize must go on regardless.
+contract ArmedReentrantConsumer is TestConsumerBase {
+    bytes private _payload;
+    bool public called;
+    bool public reentryOk;
+    bytes public reentryResult;
+
+    constructor(IJobMarket market_, IERC20 token_) TestConsumerBase(market_, token_) {}
+
+    function arm(bytes calldata payload) external {
+        _payload = payload;
+    }
+
+    function onJobResult(uint256, bytes32, bytes calldata) external {
+        called = true;
+        (reentryOk, reentryResult) = address(market).call(_payload);
+    }
+}

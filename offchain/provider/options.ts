@@ -40,8 +40,17 @@ export const WorkerOptionsSchema = ChainOptionsSchema.extend({
    * the run). `claim-first`: claim, then run, then commit (for long runs, where a lost race is costly).
    */
   claimMode: z.enum(["run-first", "claim-first"]).default("run-first"),
-  /** The largest batch (IBatchMarket) taken: a batch is run whole before it is claimed and committed (1..256). */
+  /**
+   * The most jobs one transaction carries (1..256): the largest batch (IBatchMarket) taken, run whole
+   * before it is claimed and committed, and the most steps of separately posted jobs grouped into one
+   * JobMarket `multicall` (1: never grouped).
+   */
   maxBatch: z.coerce.number().int().min(1).max(256).default(256),
+  /**
+   * How long (ms) a claim, commit, reveal or finalize of a posted job waits for others of ours to share
+   * its transaction (one 21,000-gas base cost for the group); 0 groups only the steps due together.
+   */
+  maxBatchWaitMs: z.coerce.number().int().min(0).max(60_000).default(1_000),
   /** Test only: a fault to commit on purpose (offchain/provider/fault.ts); needs DINFER_ALLOW_FAULTS=1. */
   fault: FaultSchema.optional(),
 });

@@ -75,6 +75,7 @@ export async function runWorker({ options, log, signal, env = process.env, onRea
       keeper: options.keeper,
       keeperGraceSeconds: options.keeperGraceSeconds,
       maxBatch: options.maxBatch,
+      maxBatchWaitMs: options.maxBatchWaitMs,
     });
     const { market } = await worker.init();
 

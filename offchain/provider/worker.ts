@@ -32,6 +32,7 @@ import { decodeTensorBlob } from "../codec/tensor.js";
 import { jobMarketAbi } from "../chain/abis.js";
 import { formatTokens } from "../chain/format.js";
 import type { Deployment } from "../chain/deployment.js";
+import { CallGroup } from "../chain/call-group.js";
 import { ContractRevertError } from "../chain/errors.js";
 import { applyJobLog, decodeJobLog, JobStatus, readJob, type Job, type JobRecord } from "../chain/jobs.js";
 import type { TxSender } from "../chain/sender.js";
@@ -94,8 +95,18 @@ export type ProviderWorkerParameters = {
    * threads (one GPU thread running det in 11-20 ms needs about ten jobs in flight behind it).
    */
   prefetch?: number;
-  /** The largest batch (IBatchMarket) taken: a batch is run whole before it is committed. Default 256 (all). */
+  /**
+   * The most jobs one transaction carries: the largest batch (IBatchMarket) taken (run whole before it
+   * is committed), and the most steps of separately posted jobs grouped into one JobMarket `multicall`.
+   * Default 256 (all).
+   */
   maxBatch?: number;
+  /**
+   * How long a claim, commit, reveal or finalize of a posted job waits for others to share its
+   * transaction (a `multicall`: one 21,000-gas base cost for all). Default 1,000 ms; 0 groups only the
+   * steps that fall due together.
+   */
+  maxBatchWaitMs?: number;
 };
 
 /** What the journal keeps per job (plain JSON with bigints). */
@@ -136,6 +147,8 @@ const SLOW_FETCH_MS = 1_000;
 const SUSPECT_POSTER_FAILURES = 3;
 /** A pass whose every open job sleeps at least this many chain seconds more is quiet: the loop may poll less often. */
 const QUIET_SECONDS = 10n;
+/** Our steps of posted jobs that may share a JobMarket multicall (an expiry, or a finalize with a callback, goes alone). */
+const GROUPED_STEPS = ["claim", "commit", "claimAndCommit", "reveal", "finalize"] as const;
 /** The largest output a reveal can carry inline (one chunk), as JobMarket checks it. */
 export const INLINE_OUTPUT_MAX = 4096;
 /** How often a reveal held for its audit is tried again (seconds of chain time). */
@@ -153,6 +166,8 @@ export class ProviderWorker {
   private readonly earnings: Earnings;
   /** Batches' payouts, credited in the BatchMarket: withdrawn past `withdrawMin` the same way. */
   private readonly batchEarnings: Earnings;
+  /** Our steps of posted jobs, grouped into JobMarket multicalls when several fall due together. */
+  private readonly calls: CallGroup;
   /** Job-step transactions, journaled and sent at most once; a withdraw waits while any is being sent. */
   private readonly actions: JournaledActions;
   /** The chain head as of the current tick: one read per tick, shared by every job's step. */
@@ -189,6 +204,13 @@ export class ProviderWorker {
     // The intent's disk flush runs off the event loop: many jobs are in flight at once.
     this.actions = new JournaledActions({ journal: parameters.journal, asyncFlush: true });
     this.earnings = new Earnings({ ...parameters, market: parameters.deployment.market });
+    this.calls = new CallGroup({
+      sender: parameters.sender,
+      address: parameters.deployment.market,
+      functions: GROUPED_STEPS,
+      maxCalls: parameters.maxBatch ?? 256,
+      maxWaitMs: parameters.maxBatchWaitMs ?? 1_000,
+    });
     this.batchEarnings = new Earnings({ ...parameters, market: parameters.deployment.batchMarket });
     this.stake = new StakeLedger({ publicClient: parameters.publicClient, staking: parameters.deployment.staking, account: parameters.account });
     this.batches = new BatchWorker({
@@ -492,7 +514,7 @@ export class ProviderWorker {
         return;
       }
       const claimed = await this.act(jobId, "claim", (onSent) =>
-        this.p.sender.send({ address: this.p.deployment.market, abi: jobMarketAbi, functionName: "claim", args: [jobId, job], onSent }),
+        this.calls.send({ address: this.p.deployment.market, abi: jobMarketAbi, functionName: "claim", args: [jobId, job], onSent }),
       );
       if (!claimed) {
         this.inputs.delete(jobId);
@@ -518,7 +540,7 @@ export class ProviderWorker {
     // (journaled, stored): a job waiting here for stake is not run again.
     if (!(await this.stakeFor(record, { reserve: true }))) return;
     const committed = await this.act(jobId, "claimAndCommit", (onSent) =>
-      this.p.sender.send({
+      this.calls.send({
         address: this.p.deployment.market,
         abi: jobMarketAbi,
         functionName: "claimAndCommit",
@@ -552,7 +574,7 @@ export class ProviderWorker {
     }
     const c = this.commitmentFor(jobId, ran.data.outputRoot!);
     const committed = await this.act(jobId, "commit", (onSent) =>
-      this.p.sender.send({ address: this.p.deployment.market, abi: jobMarketAbi, functionName: "commit", args: [jobId, job, c], onSent }),
+      this.calls.send({ address: this.p.deployment.market, abi: jobMarketAbi, functionName: "commit", args: [jobId, job, c], onSent }),
     );
     await this.scheduleAfter(record, committed, ran.data);
   }
@@ -658,7 +680,7 @@ export class ProviderWorker {
       jobId,
       "reveal",
       (onSent) =>
-        this.p.sender.send({
+        this.calls.send({
           address: this.p.deployment.market,
           abi: jobMarketAbi,
           functionName: "reveal",
@@ -711,7 +733,7 @@ export class ProviderWorker {
     const { job, jobId } = record;
     const output = withOutput ? (record.inlineOutput ?? "0x") : undefined;
     const finalized = await this.act(jobId, "finalize", (onSent) =>
-      endJob({ sender: this.p.sender, deployment: this.p.deployment, action: "finalize", jobId, job, inlineOutput: output, onSent }),
+      endJob({ sender: this.calls, deployment: this.p.deployment, action: "finalize", jobId, job, inlineOutput: output, onSent }),
     );
     await this.scheduleAfter(record, finalized, data);
   }
@@ -808,7 +830,16 @@ export class ProviderWorker {
     const ms = performance.now() - started;
     this.p.metrics.gas.inc(Number(fee));
     this.p.metrics.stage.observe({ stage: action }, ms / 1000);
-    this.p.log.info({ msg: `${action} confirmed`, job_id: jobId.toString(), tx_hash: hash, gas_used: receipt.gasUsed.toString(), ms: Math.round(ms) });
+    // A step that shared its transaction (a multicall) counts its share of the fee; the log names the group's size.
+    const calls = "calls" in result && typeof result.calls === "number" ? result.calls : 1;
+    this.p.log.info({
+      msg: `${action} confirmed`,
+      job_id: jobId.toString(),
+      tx_hash: hash,
+      gas_used: receipt.gasUsed.toString(),
+      ...(calls > 1 ? { calls } : {}),
+      ms: Math.round(ms),
+    });
     return { receipt };
   }
 

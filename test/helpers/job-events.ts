@@ -16,3 +16,14 @@ export async function jobEvents({ client, market, jobId }: { client: PublicClien
     return decoded && decoded.args.jobId === jobId ? [{ eventName: decoded.eventName, args: decoded.args, txHash: log.transactionHash as Hex }] : [];
   });
 }
+
+/** The distinct jobs whose market events a receipt holds: more than one when a worker grouped its steps (multicall). */
+export function jobsInReceipt({ logs, market }: { logs: readonly { address: Address; data: Hex; topics: readonly Hex[] }[]; market: Address }): bigint[] {
+  const ids = new Set<bigint>();
+  for (const log of logs) {
+    if (log.address.toLowerCase() !== market.toLowerCase()) continue;
+    const decoded = decodeJobLog({ data: log.data, topics: [...log.topics] as [Hex, ...Hex[]], blockNumber: 0n });
+    if (decoded && typeof decoded.args.jobId === "bigint") ids.add(decoded.args.jobId);
+  }
+  return [...ids];
+}

@@ -1,0 +1,120 @@
+/**
+ * CallGroup (offchain/chain/call-group.ts), the worker's grouping of its steps into one JobMarket
+ * multicall: when calls leave together or alone, what each caller gets back, and how a group the
+ * contract refuses falls back to one call each. The sender here is a recording stand-in (this is the
+ * unit of code around it); the same grouping against the real JobMarket is in
+ * test/offchain/call-group-chain.test.ts.
+ *
+ * Run alone: `npx hardhat test mocha test/offchain/call-group.test.ts`.
+ */
+import assert from "node:assert/strict";
+import { setTimeout as sleep } from "node:timers/promises";
+
+import { describe, it } from "mocha";
+import { decodeFunctionData, parseAbi, type Address, type Hex, type TransactionReceipt } from "viem";
+
+import { CallGroup, type CallGroupParameters } from "../../offchain/chain/call-group.js";
+import { ChainTransportError, ContractRevertError } from "../../offchain/chain/errors.js";
+import type { SendParameters, SendReturnType } from "../../offchain/chain/sender.js";
+
+const MARKET: Address = "0x00000000000000000000000000000000000000aa";
+const OTHER: Address = "0x00000000000000000000000000000000000000bb";
+const abi = parseAbi([
+  "function finalize(uint256 jobId)",
+  "function expire(uint256 jobId)",
+  "function multicall(bytes[] data) returns (bytes[] results)",
+  "error JobMismatch(uint256 jobId)",
+]);
+
+type Sent = { functionName: string; args: readonly unknown[]; address: Address };
+
+/** Records what it is asked to send; refuses what `refuse` says (a ContractRevertError, as TxSender's simulation does). */
+function recordingSender({ refuse = () => false, fail }: { refuse?: (p: Sent) => boolean; fail?: Error } = {}) {
+  const sent: Sent[] = [];
+  let nonce = 0;
+  const sender = {
+    address: "0x00000000000000000000000000000000000000cc" as Address,
+    async send(parameters: SendParameters): Promise<SendReturnType> {
+      const call: Sent = { functionName: parameters.functionName as string, args: (parameters as { args: readonly unknown[] }).args, address: parameters.address };
+      await sleep(5);
+      if (fail) throw fail;
+      if (refuse(call)) throw new ContractRevertError({ errorName: "JobMismatch", args: [], details: {} });
+      sent.push(call);
+      const hash = `0x${(++nonce).toString(16).padStart(64, "0")}` as Hex;
+      parameters.onSent?.({ hash, nonce });
+      return { hash, nonce, receipt: { gasUsed: 100_000n, blockNumber: 1n, status: "success" } as TransactionReceipt, fee: 1_000_003n };
+    },
+  };
+  return { sender: sender as unknown as CallGroupParameters["sender"], sent };
+}
+
+/** The job ids a recorded multicall carried. */
+function innerJobIds(call: Sent): bigint[] {
+  return (call.args[0] as Hex[]).map((data) => decodeFunctionData({ abi, data }).args![0] as bigint);
+}
+
+describe("CallGroup: a provider's steps in one multicall", () => {
+  it("sends the calls due within maxWaitMs as one multicall; each caller gets its hash (onSent too), the receipt, its share of the fee and the group's size", async () => {
+    const { sender, sent } = recordingSender();
+    const group = new CallGroup({ sender, address: MARKET, functions: ["finalize"], maxCalls: 10, maxWaitMs: 50 });
+    const journaled: [bigint, Hex][] = [];
+    const results = await Promise.all(
+      [1n, 2n, 3n].map((jobId) => group.send({ address: MARKET, abi, functionName: "finalize", args: [jobId], onSent: ({ hash }) => journaled.push([jobId, hash]) })),
+    );
+    assert.equal(sent.length, 1, "one transaction");
+    assert.equal(sent[0]!.functionName, "multicall");
+    assert.deepEqual(innerJobIds(sent[0]!), [1n, 2n, 3n], "in the order the calls came");
+    assert.deepEqual(new Set(results.map((r) => r.hash)).size, 1);
+    assert.deepEqual(journaled.map(([id]) => id), [1n, 2n, 3n], "every caller journals the hash");
+    assert.ok(results.every((r) => r.calls === 3));
+    assert.equal(results.reduce((sum, r) => sum + r.fee, 0n), 1_000_003n, "the shares add up to the transaction's fee");
+  });
+
+  it("sends a lone call as it is (no multicall), and calls to other contracts or of other functions alone at once", async () => {
+    const { sender, sent } = recordingSender();
+    const group = new CallGroup({ sender, address: MARKET, functions: ["finalize"], maxCalls: 10, maxWaitMs: 30 });
+    const lone = await group.send({ address: MARKET, abi, functionName: "finalize", args: [7n] });
+    assert.equal(lone.calls, 1);
+    await Promise.all([
+      group.send({ address: MARKET, abi, functionName: "expire", args: [8n] }),
+      group.send({ address: OTHER, abi, functionName: "finalize", args: [9n] }),
+    ]);
+    assert.deepEqual(sent.map((s) => s.functionName), ["finalize", "expire", "finalize"]);
+  });
+
+  it("leaves at once with maxCalls calls, the rest in the next group", async () => {
+    const { sender, sent } = recordingSender();
+    const group = new CallGroup({ sender, address: MARKET, functions: ["finalize"], maxCalls: 2, maxWaitMs: 10_000 });
+    const started = performance.now();
+    await Promise.all([1n, 2n].map((jobId) => group.send({ address: MARKET, abi, functionName: "finalize", args: [jobId] })));
+    assert.ok(performance.now() - started < 5_000, "did not wait for maxWaitMs");
+    const third = group.send({ address: MARKET, abi, functionName: "finalize", args: [3n] });
+    const fourth = group.send({ address: MARKET, abi, functionName: "finalize", args: [4n] });
+    await Promise.all([third, fourth]);
+    assert.deepEqual(sent.map(innerJobIds), [[1n, 2n], [3n, 4n]]);
+  });
+
+  it("sends a refused group again call by call: the refused call rejects with its own error, the others go through", async () => {
+    const refuse = (call: Sent) => (call.functionName === "multicall" ? innerJobIds(call).includes(2n) : call.args[0] === 2n);
+    const { sender, sent } = recordingSender({ refuse });
+    const group = new CallGroup({ sender, address: MARKET, functions: ["finalize"], maxCalls: 10, maxWaitMs: 20 });
+    const outcomes = await Promise.allSettled([1n, 2n, 3n].map((jobId) => group.send({ address: MARKET, abi, functionName: "finalize", args: [jobId] })));
+    assert.deepEqual(outcomes.map((o) => o.status), ["fulfilled", "rejected", "fulfilled"]);
+    assert.ok((outcomes[1] as PromiseRejectedResult).reason instanceof ContractRevertError);
+    assert.deepEqual(sent.map((s) => [s.functionName, s.args[0]]), [["finalize", 1n], ["finalize", 3n]].sort((a, b) => Number(a[1]) - Number(b[1])));
+  });
+
+  it("rejects every call of a group with the endpoint's error (not sent one by one: the next tick retries them)", async () => {
+    const { sender, sent } = recordingSender({ fail: new ChainTransportError("connection refused", { code: "CHAIN_TRANSPORT", details: {} }) });
+    const group = new CallGroup({ sender, address: MARKET, functions: ["finalize"], maxCalls: 10, maxWaitMs: 20 });
+    const outcomes = await Promise.allSettled([1n, 2n].map((jobId) => group.send({ address: MARKET, abi, functionName: "finalize", args: [jobId] })));
+    assert.ok(outcomes.every((o) => o.status === "rejected" && o.reason instanceof ChainTransportError));
+    assert.equal(sent.length, 0);
+  });
+
+  it("refuses limits that make no sense, naming them", () => {
+    const { sender } = recordingSender();
+    assert.throws(() => new CallGroup({ sender, address: MARKET, functions: [], maxCalls: 0, maxWaitMs: 0 }), /maxCalls must be an integer >= 1, got 0/);
+    assert.throws(() => new CallGroup({ sender, address: MARKET, functions: [], maxCalls: 2, maxWaitMs: -1 }), /maxWaitMs must be >= 0, got -1/);
+  });
+});
