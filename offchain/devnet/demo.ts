@@ -2,10 +2,12 @@
  * `npm run demo` (`dinfer demo`): the whole network on this machine. A local chain, the protocol
  * deployed with Ignition, three staked providers (one of them cheats: it never runs the models and
  * reveals made-up outputs) and four staked verifiers (an auditor and a full committee of three), each
- * daemon its own process; a sample dApp posts real PaddleOCR jobs on the bundled images, a live view
- * follows them, and a summary says what happened: jobs finalized, latencies, gas per job, audits,
- * disputes, slashes, earnings per provider, the execution provider each worker used, and the truth
- * about the cheats (`cheats`): how many of the cheater's results were faked, counted against a
+ * daemon its own process; a sample dApp posts real PaddleOCR jobs on the bundled images in batches
+ * through the SDK (a prepaid deposit, then every job in one `postBatches` transaction: the cls lines in
+ * one batch, the det pages in another), a live view follows every job of the batches, and a summary says
+ * what happened, from receipts and events only: jobs finalized, batches and their sizes, latencies, gas
+ * per job, audits, disputes, slashes, earnings per provider, the execution provider each worker used, and
+ * the truth about the cheats (`cheats`): how many of the cheater's results were faked, counted against a
  * reference CPU run the demo makes itself, and how many of those were slashed or paid.
  *
  * The chain mines one block a second and none per transaction, so its clock keeps with the wall
@@ -16,16 +18,28 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 import cliProgress from "cli-progress";
-import { decodeEventLog, maxUint256, parseEther, type Address, type Hex, type Log } from "viem";
+import { maxUint256, parseEther, type Address, type Hex } from "viem";
 
-import { dinferTestTokenAbi, jobMarketAbi, stakingAbi, verificationAbi } from "../chain/abis.js";
-import { decodeJobLog, type DecodedJobLog } from "../chain/jobs.js";
+import { dinferTestTokenAbi, jobMarketAbi } from "../chain/abis.js";
 import { encodeTensorBlob, type Tensor } from "../codec/tensor.js";
 import { hashModel } from "../inference/model.js";
 import { createInferenceRunner } from "../inference/runner.js";
+import { deposit, postJobs } from "../sdk/batches.js";
 import { imageToClsInput, imageToDetInput } from "../sdk/image.js";
-import { postJob } from "../sdk/jobs.js";
 import { startDaemon, type Daemon } from "./daemon.js";
+import {
+  countCheats,
+  decodeEvent,
+  followEvent,
+  gasShares,
+  lifecycleTransactions,
+  newFollowState,
+  watchedAddresses,
+  type CheatCount,
+  type FollowState,
+  type JobTrack,
+  type TxEvent,
+} from "./demo-events.js";
 import { LOCAL_PARAMETERS, startDevnet, type Devnet, type ModelKind } from "./devnet.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -46,8 +60,6 @@ export const DEMO_VERIFICATION_PARAMS = { voteCommitTimeout: 40, voteRevealTimeo
  * disputed at every turn, the pool would run dry before the levies came in.
  */
 export const DEMO_AUDIT_POOL = parseEther("500");
-/** The market events of a job's own transactions (a dispute's are counted apart). */
-const LIFECYCLE_EVENTS = new Set(["JobPosted", "JobClaimed", "ResultCommitted", "ResultRevealed", "JobFinalized"]);
 export const DEMO_FEE = 2n * 10n ** 18n;
 
 /** The jobs the sample dApp posts, in turn: text-line orientation (cls) and text detection (det). */
@@ -80,14 +92,10 @@ export type DemoParameters = {
 
 export type LatencyStats = { mean: number; p95: number };
 
-/**
- * The cheater's results, counted from the chain's events. `faked`: its committed results whose revealed
- * root differs from the root of the demo's own reference CPU run of the same input, plus those it
- * committed and never revealed; `slashed`: of those, the jobs that ended Slashed, or Expired as sampled
- * (the whole collateral); `finalized`: of those, the jobs that were paid. A truthful demo has
- * `finalized` 0: no made-up result is ever paid.
- */
-export type CheatCount = { faked: number; slashed: number; finalized: number };
+export type { CheatCount } from "./demo-events.js";
+
+/** Mean gas of a group of jobs: each job's share of its lifecycle transactions, averaged. */
+export type GasGroup = { jobs: number; mean: number };
 
 export type DemoSummary = {
   jobs: number;
@@ -97,7 +105,18 @@ export type DemoSummary = {
   disputes: number;
   sampled: number;
   audits: { agreed: number; disagreed: number };
+  /** The batches the dApp posted: how many, in how many transactions, and each one's jobs. */
+  batches: { posted: number; transactions: number; sizes: number[] };
+  /** `gas.perJob`: the mean over every job posted. */
   gasPerJob: number;
+  /**
+   * From receipts: the transactions of the jobs' lifecycle (the dApp's deposit, the post, each batch's claim
+   * and commit, reveal, finalize or expiry, a sampled job's split, reveal and finalize in the JobMarket), each
+   * one's gas divided over the jobs it served (`lifecycleTransactions`). Audits and disputes are apart, as are
+   * the dApp's token approval and the providers' withdrawals. `inBatch`: the jobs paid with their batch;
+   * `splitForAudit`: the jobs split out of their batch because they were sampled.
+   */
+  gas: { total: number; transactions: number; perJob: number; inBatch: GasGroup; splitForAudit: GasGroup };
   latencyMs: { postToReveal: LatencyStats; postToFinal: LatencyStats };
   providers: { address: Address; role: "honest" | "cheater"; ep: string; jobs: number; earned: string; slashed: string }[];
   /** `rewards`: what it was paid (audits, votes, finder's shares) net of the challenge bonds it posted. */
@@ -106,21 +125,6 @@ export type DemoSummary = {
   /** Wall-clock time: the whole run (start-up included), and from the first post to the last job's end. */
   wallTimeMs: { total: number; jobs: number };
   interrupted: boolean;
-};
-
-type JobTrack = {
-  kind: ModelKind;
-  /** Which input (`kind:image`): its reference root is in `referenceRoots`. */
-  inputKey: string;
-  postedAt: number;
-  postTx?: Hex;
-  provider?: Address;
-  sampled?: boolean;
-  txs: Set<Hex>;
-  disputed?: boolean;
-  revealedAt?: number;
-  finalAt?: number;
-  outcome?: "finalized" | "slashed" | "expired";
 };
 
 /**
@@ -221,7 +225,8 @@ async function referenceRoots(devnet: Devnet, jobs: number): Promise<Map<string,
 type Daemons = { workers: Daemon[]; cheater: Address; verifiers: Daemon[] };
 
 async function startDaemons(devnet: Devnet, print: DemoParameters["print"]): Promise<Daemons> {
-  const models = (["cls", "det"] as const).map((kind) => ({ modelId: devnet.modelIds[kind], path: devnet.modelFiles[kind], minFee: "0" }));
+  const modelsOf = (kinds: readonly ModelKind[]) => kinds.map((kind) => ({ modelId: devnet.modelIds[kind], path: devnet.modelFiles[kind], minFee: "0" }));
+  const models = modelsOf(["cls", "det"]);
   const common = { rpcUrl: devnet.url, addresses: devnet.deployment, host: "127.0.0.1", port: 0, metricsPort: 0, pollIntervalMs: 250 };
   const logDir = devnet.tempDir("logs");
   print(`daemon logs: ${logDir}`);
@@ -233,10 +238,14 @@ async function startDaemons(devnet: Devnet, print: DemoParameters["print"]): Pro
       const daemon = await startDaemon({
         command: "worker",
         configFile: path.join(dataDir, "worker.config.json"),
-        // The cheater serves both models and never runs them: it makes every output up, so it answers
-        // a det job before any honest worker has run it, and races them for the cls jobs (a cls run
-        // takes a millisecond).
-        config: cheat ? { ...common, dataDir, models, ep: "auto", threads: 1, fault: { mode: "random" } } : { ...common, dataDir, models, ep: "auto", threads: 1 },
+        // A batch goes whole to the first provider to commit to it, and the dApp posts one batch per model:
+        // were the cheater to race the honest workers for both, one run would give it every job and the next
+        // none. So the cheater alone serves cls (it never runs the model: it makes every output up) and the
+        // two honest workers race each other for the det pages: every run has cheats to catch and honest
+        // work to pay.
+        config: cheat
+          ? { ...common, dataDir, models: modelsOf(["cls"]), ep: "auto", threads: 1, fault: { mode: "random" } }
+          : { ...common, dataDir, models: modelsOf(["det"]), ep: "auto", threads: 1 },
         env: {
           DINFER_PRIVATE_KEY: account.key,
           DINFER_WORKER_SECRET: `demo-worker-secret-${i}-0123456789abcdef`,
@@ -287,193 +296,103 @@ async function postAndFollow({
   "signal" | "print" | "live"
 >): Promise<DemoSummary> {
   const { publicClient } = devnet;
-  const tracks = new Map<bigint, JobTrack>();
+  const state = newFollowState(new Map());
+  // From the block before the deposit: every event of the dApp's jobs, the deposit's included.
   const fromBlock = await publicClient.getBlockNumber({ cacheTime: 0 });
+  const firstPostAt = Date.now();
+  let postError: unknown;
+  if (!signal.aborted) {
+    try {
+      await postInBatches({ devnet, jobs, tracks: state.jobs, print });
+    } catch (error) {
+      postError = error;
+      print(`posting stopped: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
   const bar = live
     ? new cliProgress.SingleBar(
-        { format: " jobs {bar} {value}/{total} final | committed {committed} revealed {revealed} sampled {sampled} disputes {disputes} slashed {slashed}", hideCursor: true, clearOnComplete: false },
+        {
+          format: " jobs {bar} {value}/{total} final | batches {batches} committed {committed} revealed {revealed} sampled {sampled} disputes {disputes} slashed {slashed}",
+          hideCursor: true,
+          clearOnComplete: false,
+        },
         cliProgress.Presets.shades_classic,
       )
     : undefined;
-  const counts = { committed: 0, revealed: 0, sampled: 0, disputes: 0, slashed: 0 };
-  bar?.start(jobs, 0, counts);
+  bar?.start(state.jobs.size, 0, state.counts);
 
-  // The dApp: inputs from the bundled images, uploaded to its blob server (over 4096 bytes).
-  const inputs = new Map<string, Uint8Array>();
-  const inputOf = async (kind: ModelKind, image: string) => {
-    const key = `${kind}:${image}`;
-    if (!inputs.has(key)) inputs.set(key, await demoInput(kind, image));
-    return inputs.get(key)!;
-  };
-  const firstPostAt = Date.now();
-  const poster = (async () => {
-    for (let i = 0; i < jobs && !signal.aborted; i++) {
-      const { kind, image } = DEMO_INPUTS[i % DEMO_INPUTS.length]!;
-      const postedAt = Date.now();
-      const { jobId, txHash } = await postJob({
-        sender: devnet.dappSender,
-        publicClient,
-        deployment: devnet.deployment,
-        modelId: devnet.modelIds[kind],
-        input: await inputOf(kind, image),
-        fee: DEMO_FEE,
-        upload: { serverUrl: devnet.blobServer.url, token: devnet.uploadToken },
-      });
-      tracks.set(jobId, { kind, inputKey: `${kind}:${image}`, postedAt, postTx: txHash, txs: new Set([txHash]) });
-    }
-  })();
-
-  // Follow the chain: every event of the three contracts, folded into per-job tracks.
-  const events: DecodedEvent[] = [];
+  // Follow the chain: every event of the four contracts, folded into per-job tracks.
+  const events: TxEvent[] = [];
   let next = fromBlock + 1n;
   const deadline = Date.now() + timeoutMs;
-  const done = () => [...tracks.values()].filter((t) => t.outcome).length;
-  while (!signal.aborted && Date.now() < deadline) {
+  const done = () => [...state.jobs.values()].filter((t) => t.outcome).length;
+  while (postError === undefined && state.jobs.size > 0 && !signal.aborted && Date.now() < deadline) {
     const head = await publicClient.getBlockNumber({ cacheTime: 0 });
     if (head >= next) {
-      const logs = await publicClient.getLogs({
-        address: [devnet.deployment.market, devnet.deployment.verification, devnet.deployment.staking],
-        fromBlock: next,
-        toBlock: head,
-      });
+      const logs = await publicClient.getLogs({ address: watchedAddresses(devnet.deployment), fromBlock: next, toBlock: head });
       next = head + 1n;
       const now = Date.now();
       for (const log of logs) {
-        const event = decode(log, devnet);
+        const event = decodeEvent(log, devnet.deployment);
         if (!event) continue;
         events.push(event);
-        applyEvent(tracks, event, now, counts);
+        followEvent(state, event, now);
       }
     }
-    bar?.update(done(), counts);
-    if (tracks.size === jobs && done() === jobs) break;
+    bar?.update(done(), state.counts);
+    if (done() === state.jobs.size) break;
     await sleep(250, signal);
   }
-  await poster.catch((error) => print(`posting stopped: ${error instanceof Error ? error.message : String(error)}`));
-  bar?.update(done(), counts);
+  bar?.update(done(), state.counts);
   bar?.stop();
-  const lastEnd = Math.max(firstPostAt, ...[...tracks.values()].map((t) => t.finalAt ?? 0));
+  const lastEnd = Math.max(firstPostAt, ...[...state.jobs.values()].map((t) => t.finalAt ?? 0));
   return summarize({
     devnet,
     daemons,
-    tracks,
+    state,
     events,
     referenceRootOf,
     wallTimeMs: { total: Date.now() - startedAt, jobs: lastEnd - firstPostAt },
-    interrupted: signal.aborted || done() < jobs,
+    interrupted: signal.aborted || postError !== undefined || state.jobs.size < jobs || done() < jobs,
   });
 }
-
-type DecodedEvent = {
-  contract: "market" | "verification" | "staking";
-  name: string;
-  args: Record<string, unknown>;
-  tx: Hex;
-  /** The same event typed, when it is a market event about one job (what a job's track follows). */
-  job?: DecodedJobLog;
-};
-
-function decode(log: Log, devnet: Devnet): DecodedEvent | undefined {
-  const address = log.address.toLowerCase();
-  const contract =
-    address === devnet.deployment.market.toLowerCase() ? "market" : address === devnet.deployment.verification.toLowerCase() ? "verification" : "staking";
-  const abi = contract === "market" ? jobMarketAbi : contract === "verification" ? verificationAbi : stakingAbi;
-  try {
-    const { eventName, args } = decodeEventLog({ abi, data: log.data, topics: log.topics });
-    const job = contract === "market" ? decodeJobLog(log) : undefined;
-    return { contract, name: eventName, args, tx: log.transactionHash!, job };
-  } catch {
-    return undefined;
-  }
-}
-
-function applyEvent(tracks: Map<bigint, JobTrack>, { job, tx }: DecodedEvent, now: number, counts: Record<string, number>) {
-  if (job === undefined) return;
-  const track = tracks.get(job.args.jobId);
-  if (!track) return;
-  if (LIFECYCLE_EVENTS.has(job.eventName)) track.txs.add(tx);
-  switch (job.eventName) {
-    case "ResultCommitted":
-      track.provider = job.args.provider;
-      counts.committed!++;
-      break;
-    case "ResultRevealed":
-      track.revealedAt ??= now;
-      track.sampled = job.args.sampled;
-      counts.revealed!++;
-      if (track.sampled) counts.sampled!++;
-      break;
-    case "JobDisputed":
-      track.disputed = true;
-      counts.disputes!++;
-      break;
-    case "JobFinalized":
-      track.finalAt ??= now;
-      track.outcome = "finalized";
-      break;
-    case "DisputeSettled":
-      if (job.args.providerFaulted) {
-        track.finalAt ??= now;
-        track.outcome = "slashed";
-        counts.slashed!++;
-      }
-      break;
-    case "JobExpired":
-      track.finalAt ??= now;
-      track.outcome = "expired";
-      break;
-  }
-}
-
-/** The events countCheats reads: the market's, decoded. */
-export type MarketEvent = { contract: string; name: string; args: Record<string, unknown> };
-
-export type CountCheatsParameters = {
-  cheater: Address;
-  /** Every event of the run, in chain order (only the market's are read). */
-  events: readonly MarketEvent[];
-  /** The root of the demo's reference run of the job's input. */
-  referenceRootOf: (jobId: bigint) => Hex | undefined;
-};
 
 /**
- * The truth about the cheater's results, from the chain's events alone (see `CheatCount`): a result
- * is faked when its revealed root differs from the reference root of its input, or when it was
- * committed and never revealed; each faked result is then slashed (Slashed, or Expired as sampled:
- * the whole collateral), paid (JobFinalized, directly or upheld by a dispute), or neither yet.
+ * The sample dApp, through the SDK: inputs from the bundled images (uploaded to its blob server: a batch's
+ * inputs are never inline), a prepaid deposit covering every fee (one token transfer for all the jobs), then
+ * every job in one `postBatches` transaction (`postJobs` makes one batch per model: the cls lines, the det
+ * pages). Each job gets a track, keyed by its JobMarket id.
  */
-export function countCheats({ cheater, events, referenceRootOf }: CountCheatsParameters): CheatCount {
-  const committed = new Set<bigint>();
-  const revealed = new Map<bigint, Hex>();
-  const slashed = new Set<bigint>();
-  const paid = new Set<bigint>();
-  for (const { contract, name, args } of events) {
-    if (contract !== "market") continue;
-    const jobId = args.jobId as bigint;
-    if (name === "ResultCommitted" && String(args.provider).toLowerCase() === cheater.toLowerCase()) committed.add(jobId);
-    else if (name === "ResultRevealed") revealed.set(jobId, args.outputRoot as Hex);
-    else if (name === "DisputeSettled" && args.providerFaulted === true) slashed.add(jobId);
-    else if (name === "JobExpired" && args.sampled === true) slashed.add(jobId);
-    else if (name === "JobFinalized") paid.add(jobId);
+async function postInBatches({ devnet, jobs, tracks, print }: { devnet: Devnet; jobs: number; tracks: Map<bigint, JobTrack>; print: DemoParameters["print"] }): Promise<void> {
+  const { publicClient, deployment } = devnet;
+  const inputs = new Map<string, Uint8Array>();
+  const wanted = Array.from({ length: jobs }, (_, i) => DEMO_INPUTS[i % DEMO_INPUTS.length]!);
+  for (const { kind, image } of wanted) {
+    const key = `${kind}:${image}`;
+    if (!inputs.has(key)) inputs.set(key, await demoInput(kind, image));
   }
-  const faked = [...committed].filter((jobId) => {
-    const root = revealed.get(jobId);
-    if (root === undefined) return true; // committed and withheld
-    const reference = referenceRootOf(jobId);
-    if (reference === undefined) throw new Error(`no reference run for job ${jobId}: cannot tell whether its result was faked`);
-    return root.toLowerCase() !== reference.toLowerCase();
+  await deposit({ sender: devnet.dappSender, publicClient, deployment, amount: DEMO_FEE * BigInt(jobs) });
+  const postedAt = Date.now();
+  const posted = await postJobs({
+    sender: devnet.dappSender,
+    publicClient,
+    deployment,
+    jobs: wanted.map(({ kind, image }) => ({ modelId: BigInt(devnet.modelIds[kind]), input: inputs.get(`${kind}:${image}`)!, fee: DEMO_FEE })),
+    upload: { serverUrl: devnet.blobServer.url, token: devnet.uploadToken },
+    topUp: false,
   });
-  return {
-    faked: faked.length,
-    slashed: faked.filter((jobId) => slashed.has(jobId)).length,
-    finalized: faked.filter((jobId) => paid.has(jobId)).length,
-  };
+  posted.jobs.forEach((job, i) => {
+    const { kind, image } = wanted[i]!;
+    tracks.set(job.jobId, { kind, inputKey: `${kind}:${image}`, batchId: job.batchId, postedAt });
+  });
+  const sizes = posted.batchIds.map((batchId) => posted.jobs.filter((j) => j.batchId === batchId).length);
+  print(`posted ${jobs} jobs in ${posted.batchIds.length} batches (${sizes.join(" + ")} jobs) in one transaction, paid from a deposit`);
 }
 
 async function summarize({
   devnet,
   daemons,
-  tracks,
+  state,
   events,
   referenceRootOf,
   wallTimeMs,
@@ -481,23 +400,39 @@ async function summarize({
 }: {
   devnet: Devnet;
   daemons: Daemons;
-  tracks: Map<bigint, JobTrack>;
-  events: DecodedEvent[];
+  state: FollowState;
+  events: TxEvent[];
   referenceRootOf: Map<string, Hex>;
   wallTimeMs: DemoSummary["wallTimeMs"];
   interrupted: boolean;
 }): Promise<DemoSummary> {
+  const tracks = state.jobs;
   const all = [...tracks.values()];
   const finalized = all.filter((t) => t.outcome === "finalized");
-  // Gas per job: the transactions of a job that went its way undisputed (post, claimAndCommit,
-  // reveal, finalize), whoever sent them. Audits and disputes are paid by their parties.
-  const undisputed = finalized.filter((t) => !t.disputed);
-  let gas = 0n;
-  for (const track of undisputed) {
-    for (const hash of track.txs) gas += (await devnet.publicClient.getTransactionReceipt({ hash })).gasUsed;
-  }
-  const sum = (items: readonly DecodedEvent[], field: string) => items.reduce((total, e) => total + ((e.args[field] as bigint | undefined) ?? 0n), 0n);
-  const byAccount = (name: string, contract: DecodedEvent["contract"], field: string, account: Address) =>
+
+  // Gas per job, from receipts: each lifecycle transaction's gas divided over the jobs it served.
+  const served = lifecycleTransactions({ events, jobs: new Set(tracks.keys()), dapp: devnet.dapp.address });
+  const gasUsed = new Map<Hex, bigint>();
+  for (const hash of served.keys()) gasUsed.set(hash, (await devnet.publicClient.getTransactionReceipt({ hash })).gasUsed);
+  const shares = gasShares(served, gasUsed);
+  const total = [...gasUsed.values()].reduce((a, b) => a + b, 0n);
+  const group = (ids: bigint[]) => ({
+    jobs: ids.length,
+    mean: ids.length === 0 ? 0 : Math.round(ids.reduce((sum, id) => sum + (shares.get(id) ?? 0), 0) / ids.length),
+  });
+  const ids = [...tracks.keys()];
+  const gas: DemoSummary["gas"] = {
+    total: Number(total),
+    transactions: served.size,
+    perJob: tracks.size === 0 ? 0 : Math.round(Number(total) / tracks.size),
+    inBatch: group(ids.filter((id) => tracks.get(id)!.split === undefined && tracks.get(id)!.outcome === "finalized")),
+    splitForAudit: group(ids.filter((id) => tracks.get(id)!.split === "sampled")),
+  };
+  const batches = [...state.batches.values()];
+
+  type Named = { contract: TxEvent["contract"]; name: string; args: Record<string, unknown> };
+  const sum = (items: readonly Named[], field: string) => items.reduce((total, e) => total + ((e.args[field] as bigint | undefined) ?? 0n), 0n);
+  const byAccount = (name: string, contract: TxEvent["contract"], field: string, account: Address) =>
     events.filter((e) => e.contract === contract && e.name === name && String(e.args[field]).toLowerCase() === account.toLowerCase());
 
   const providers = devnet.providers.map((account, i) => ({
@@ -505,7 +440,11 @@ async function summarize({
     role: account.address === daemons.cheater ? ("cheater" as const) : ("honest" as const),
     ep: epOf(daemons.workers[i]!),
     jobs: all.filter((t) => t.provider?.toLowerCase() === account.address.toLowerCase()).length,
-    earned: tokens(sum(byAccount("JobFinalized", "market", "provider", account.address), "payout")),
+    // Paid per job in the JobMarket (a job split out of its batch) and per batch in the BatchMarket.
+    earned: tokens(
+      sum(byAccount("JobFinalized", "market", "provider", account.address), "payout") +
+        sum(byAccount("BatchFinalized", "batchMarket", "provider", account.address), "payout"),
+    ),
     slashed: tokens(sum(byAccount("Slashed", "staking", "account", account.address), "slashed")),
   }));
   // A verifier's rewards: audit rewards and the voter pay of disputes the protocol opened (paid from the
@@ -529,7 +468,9 @@ async function summarize({
     disputes: events.filter((e) => e.contract === "market" && e.name === "JobDisputed").length,
     sampled: all.filter((t) => t.sampled).length,
     audits: { agreed: audits.filter((e) => Number(e.args.verdict) === 0).length, disagreed: audits.filter((e) => Number(e.args.verdict) === 1).length },
-    gasPerJob: undisputed.length === 0 ? 0 : Number(gas / BigInt(undisputed.length)),
+    batches: { posted: batches.length, transactions: new Set(batches.map((b) => b.postTx)).size, sizes: batches.map((b) => b.count) },
+    gasPerJob: gas.perJob,
+    gas,
     latencyMs: {
       postToReveal: stats(all.flatMap((t) => (t.revealedAt ? [t.revealedAt - t.postedAt] : []))),
       postToFinal: stats(all.flatMap((t) => (t.finalAt ? [t.finalAt - t.postedAt] : []))),
@@ -549,9 +490,19 @@ async function summarize({
   };
 }
 
-/** The execution provider a worker ran its jobs on, from its "inference done" log lines ("none": it made outputs up). */
+/**
+ * The execution provider a worker ran its jobs on, from its log lines: "inference done" (a job on its own)
+ * or, for batches (whose runs log no line per job), "batch committed" after the providers its models'
+ * sessions chose ("execution provider chosen"); "none": it made outputs up.
+ */
 function epOf(worker: Daemon): string {
-  const eps = new Set(worker.lines().flatMap((l) => (l.msg === "inference done" ? [String(l.ep)] : String(l.msg).startsWith("output made up") ? ["none"] : [])));
+  const lines = worker.lines();
+  const ranBatch = lines.some((l) => l.msg === "batch committed");
+  const eps = new Set(
+    lines.flatMap((l) =>
+      l.msg === "inference done" || (ranBatch && l.msg === "execution provider chosen") ? [String(l.ep)] : String(l.msg).startsWith("output made up") ? ["none"] : [],
+    ),
+  );
   return eps.size === 0 ? "-" : [...eps].join("+");
 }
 
@@ -574,6 +525,7 @@ function tokens(wei: bigint): string {
 /** The summary as a table (for the terminal). */
 export function formatSummary(s: DemoSummary): string {
   const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+  const gas = (n: number) => n.toLocaleString("en-US");
   const lines = [
     "",
     `dinfer demo summary${s.interrupted ? " (interrupted: not every job finished)" : ""}`,
@@ -585,7 +537,12 @@ export function formatSummary(s: DemoSummary): string {
     `  sampled for audit      ${s.sampled}   (audits agreed ${s.audits.agreed}, disagreed ${s.audits.disagreed})`,
     `  disputes               ${s.disputes}`,
     `  cheats                 ${s.cheats.faked} faked, ${s.cheats.slashed} slashed, ${s.cheats.finalized} finalized   (the cheater's results against a reference CPU run)`,
-    `  gas per job            ${s.gasPerJob.toLocaleString("en-US")}   (post + claimAndCommit + reveal + finalize, undisputed jobs)`,
+    `  batches                ${s.batches.posted} in ${s.batches.transactions} transaction${s.batches.transactions === 1 ? "" : "s"}   (${s.batches.sizes.join(" + ") || 0} jobs, paid from a deposit)`,
+    `  gas per job            ${gas(s.gas.perJob)}   (${gas(s.gas.total)} gas in ${s.gas.transactions} transactions over the ${s.jobs} jobs)`,
+    `    paid with its batch  ${gas(s.gas.inBatch.mean)}   (${s.gas.inBatch.jobs} jobs)`,
+    `    split out for audit  ${gas(s.gas.splitForAudit.mean)}   (${s.gas.splitForAudit.jobs} jobs)`,
+    `                         (each transaction divided over the jobs it served: the dApp's deposit, the post, a batch's`,
+    `                         commit, reveal and finalize, a sampled job's split, reveal and finalize; audits and disputes apart)`,
     `  post -> reveal         mean ${seconds(s.latencyMs.postToReveal.mean)}, p95 ${seconds(s.latencyMs.postToReveal.p95)}`,
     `  post -> final          mean ${seconds(s.latencyMs.postToFinal.mean)}, p95 ${seconds(s.latencyMs.postToFinal.p95)}`,
     `  wall time              ${seconds(s.wallTimeMs.total)}   (first post to last job's end ${seconds(s.wallTimeMs.jobs)})`,
@@ -613,7 +570,8 @@ function keepBanner(devnet: Devnet, daemons: Daemons): string {
     `  state and logs      ${devnet.dataDir}`,
     `  Try it as the dApp (Hardhat's well-known dev account #${devnet.dapp.index}, local only):`,
     `    export DINFER_PRIVATE_KEY=${devnet.dapp.key} DINFER_RPC_URL=${devnet.url} DINFER_DEPLOYMENT_ID=${devnet.deploymentId} DINFER_UPLOAD_TOKEN=${devnet.uploadToken}`,
-    `    npm run dinfer -- job post --model ${devnet.modelIds.cls} --input test/fixtures/images/line-1.png --image cls --fee 2 --upload ${devnet.blobServer.url} --wait`,
+    `    npm run dinfer -- job post --model ${devnet.modelIds.det} --input test/fixtures/images/doc.png --image det --fee 2 --upload ${devnet.blobServer.url} --wait`,
+    `  (the honest workers serve det; a cls job goes to the cheater, alone serving cls, and ends slashed)`,
     "",
   ].join("\n");
 }

@@ -1,10 +1,11 @@
 /**
  * `npm run demo` as a newcomer runs it: `npm run demo -- --json > summary.json`, which runs `dinfer demo`
  * as its own process (chain, Ignition, 3 workers with one cheater, 4 verifiers, a dApp posting real
- * jobs). Checks that the file is the JSON summary and nothing else, the summary against what the demo
- * promises, that no faked result is ever paid (the demo counts the cheater's faked results from the
- * chain's events against its own reference run), and that the demo leaves no process and no port
- * behind, also when interrupted with Ctrl-C.
+ * jobs in batches from a deposit). Checks that the file is the JSON summary and nothing else, the summary
+ * against what the demo promises (batches, gas per job), that no faked result is ever paid (the demo
+ * counts the cheater's faked results, in batches or split out of them, from the chain's events against
+ * its own reference run: a cheater's unsampled batch jobs are caught only by a verifier's watchdog on
+ * batches), and that the demo leaves no process and no port behind, also when interrupted with Ctrl-C.
  *
  * Run alone: `npx hardhat test mocha test/e2e/demo.e2e.test.ts` (about five minutes on 2 cores: the
  * chain's clock keeps with the wall clock, so a 60 s challenge window takes 60 s).
@@ -100,7 +101,18 @@ describe("npm run demo (dinfer demo as its own process)", function () {
     assert.equal(summary.interrupted, false);
     assert.equal(summary.finalized + summary.slashed + summary.expired, 8, "every job ended");
     assert.equal(summary.expired, 0, "no job was left to expire");
-    assert.ok(summary.gasPerJob > 200_000 && summary.gasPerJob < 400_000, `gas per job ${summary.gasPerJob}`);
+    // The dApp posted in batches from a deposit: the SDK makes one batch per model, both in one transaction.
+    assert.deepEqual(summary.batches, { posted: 2, transactions: 1, sizes: [4, 4] }, "a cls batch and a det batch, posted together");
+    // Gas per job from receipts: the mean covers every job (the shares add up to the gas of the transactions
+    // counted), and every sampled job was split out of its batch for its audit. A job paid with its batch of 4
+    // costs less than one job posted alone (236,036: post + claimAndCommit + reveal + finalize, README), even
+    // when its three batch-mates were split out (~208,000: the reveal and finalize are then its alone).
+    const { gas } = summary;
+    assert.equal(gas.perJob, summary.gasPerJob);
+    assert.ok(gas.total > 0 && Math.abs(gas.perJob * summary.jobs - gas.total) <= summary.jobs, `mean ${gas.perJob} x ${summary.jobs} jobs vs total ${gas.total}`);
+    assert.equal(gas.splitForAudit.jobs, summary.sampled, `every sampled job was split out of its batch: ${JSON.stringify(gas)}`);
+    // (Each det job is sampled with probability 1/2: all four are, in one run of 16, and none is paid with its batch.)
+    if (gas.inBatch.jobs > 0) assert.ok(gas.inBatch.mean > 20_000 && gas.inBatch.mean < 236_036, `gas per job paid with its batch: ${JSON.stringify(gas)}`);
     for (const key of ["postToReveal", "postToFinal"] as const) {
       const { mean, p95 } = summary.latencyMs[key];
       assert.ok(mean > 0 && p95 >= mean * 0.5, `${key}: ${JSON.stringify(summary.latencyMs[key])}`);
@@ -115,6 +127,7 @@ describe("npm run demo (dinfer demo as its own process)", function () {
     // result it committed, and not one of them was paid.
     const { cheats } = summary;
     assert.ok(cheater!.jobs > 0, `the cheater took no job: nothing was tested (${JSON.stringify(summary.providers)})`);
+    assert.equal(cheater!.jobs, 4, "the cheater, alone serving cls, took the cls batch; the honest workers the det batch");
     assert.equal(cheats.faked, cheater!.jobs, `the cheater committed ${cheater!.jobs} results, ${cheats.faked} counted faked: it never runs the model`);
     assert.equal(cheats.finalized, 0, `${cheats.finalized} of ${cheats.faked} faked results were finalized and paid`);
     assert.equal(cheats.slashed, cheats.faked, `${cheats.slashed} of ${cheats.faked} faked results were slashed`);

@@ -1,8 +1,10 @@
 /**
- * The demo's truth-telling parts on their own: `countCheats` (how many of the cheater's results were
- * faked, slashed and paid, from the chain's events against reference roots) and the JSON summary
- * written as the whole of stdout under `npm run demo -- --json > file` (`writeStdoutAlone`, on real
- * files). `test/e2e/demo.e2e.test.ts` runs the whole demo.
+ * The demo's truth-telling parts on their own (offchain/devnet/demo-events.ts): `countCheats` (how many
+ * of the cheater's results were faked, slashed and paid, from the chain's events against reference roots,
+ * for ordinary jobs and batches), `followEvent` (the per-job tracks of the dApp's batches),
+ * `lifecycleTransactions` and `gasShares` (the gas per job), and the JSON summary written as the whole of
+ * stdout under `npm run demo -- --json > file` (`writeStdoutAlone`, on real files).
+ * `test/e2e/demo.e2e.test.ts` runs the whole demo.
  */
 import assert from "node:assert/strict";
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
@@ -13,19 +15,33 @@ import { after, describe, it } from "mocha";
 import type { Address, Hex } from "viem";
 
 import { writeStdoutAlone } from "../../offchain/cli/commands/devnet.js";
-import { countCheats, type MarketEvent } from "../../offchain/devnet/demo.js";
+import {
+  countCheats,
+  followEvent,
+  gasShares,
+  lifecycleTransactions,
+  newFollowState,
+  SPLIT_REVEALED,
+  SPLIT_SAMPLED,
+  type ChainEvent,
+  type JobTrack,
+  type TxEvent,
+} from "../../offchain/devnet/demo-events.js";
 
 const CHEATER: Address = "0x00000000000000000000000000000000000000c1";
 const HONEST: Address = "0x00000000000000000000000000000000000000a1";
 const root = (n: number): Hex => `0x${n.toString(16).padStart(64, "0")}`;
 const REFERENCE = root(1);
 
-const market = (name: string, args: Record<string, unknown>): MarketEvent => ({ contract: "market", name, args });
+const market = (name: string, args: Record<string, unknown>): ChainEvent => ({ contract: "market", name, args });
+const batchMarket = (name: string, args: Record<string, unknown>): ChainEvent => ({ contract: "batchMarket", name, args });
+const posted = (batchId: bigint, firstJobId: bigint, count: number) => batchMarket("BatchPosted", { batchId, firstJobId, count: BigInt(count) });
+const split = (batchId: bigint, jobId: bigint, index: number, status: number) => batchMarket("JobSplit", { batchId, jobId, index: BigInt(index), status });
 const committed = (jobId: bigint, provider: Address = CHEATER) => market("ResultCommitted", { jobId, provider });
 const revealed = (jobId: bigint, outputRoot: Hex) => market("ResultRevealed", { jobId, outputRoot });
 
 describe("demo: countCheats", () => {
-  const count = (events: MarketEvent[]) => countCheats({ cheater: CHEATER, events, referenceRootOf: () => REFERENCE });
+  const count = (events: ChainEvent[]) => countCheats({ cheater: CHEATER, events, referenceRootOf: () => REFERENCE });
 
   it("counts a made-up result as faked, and as slashed when its dispute faulted the provider", () => {
     assert.deepEqual(count([committed(1n), revealed(1n, root(9)), market("JobDisputed", { jobId: 1n }), market("DisputeSettled", { jobId: 1n, providerFaulted: true })]), {
@@ -73,9 +89,142 @@ describe("demo: countCheats", () => {
     );
   });
 
-  it("reads only the market's events", () => {
-    const other: MarketEvent = { contract: "verification", name: "ResultCommitted", args: { jobId: 5n, provider: CHEATER } };
+  it("reads only the markets' events", () => {
+    const other: ChainEvent = { contract: "verification", name: "ResultCommitted", args: { jobId: 5n, provider: CHEATER } };
     assert.deepEqual(count([other]), { faked: 0, slashed: 0, finalized: 0 });
+  });
+
+  it("counts every result of the cheater's batch: split and slashed (sampled, challenged), paid with the batch, or honest by chance", () => {
+    // Batch 1 holds jobs 10..13. Job 10 is sampled (split before the reveal, revealed and slashed in the
+    // JobMarket), job 11 is challenged (split after it) and slashed, 12 and 13 are paid with the batch.
+    const events = [
+      posted(1n, 10n, 4),
+      batchMarket("BatchCommitted", { batchId: 1n, provider: CHEATER }),
+      split(1n, 10n, 0, SPLIT_SAMPLED),
+      market("JobImported", { jobId: 10n, job: { provider: CHEATER } }),
+      batchMarket("BatchRevealed", { batchId: 1n, outputRoots: [root(5), root(9), REFERENCE, root(8)] }),
+      market("ResultRevealed", { jobId: 10n, outputRoot: root(7) }),
+      market("DisputeSettled", { jobId: 10n, providerFaulted: true }),
+      split(1n, 11n, 1, SPLIT_REVEALED),
+      market("DisputeSettled", { jobId: 11n, providerFaulted: true }),
+      batchMarket("BatchFinalized", { batchId: 1n, provider: CHEATER }),
+    ];
+    // Faked: 10, 11, 13 (12's root is the reference's); slashed: 10, 11; paid: 13 (and 12, which was right).
+    assert.deepEqual(count(events), { faked: 3, slashed: 2, finalized: 1 });
+  });
+
+  it("reads a sampled split job's root from its JobMarket reveal, not the commitment its batch's reveal carries for it", () => {
+    const events = [
+      posted(1n, 10n, 2),
+      batchMarket("BatchCommitted", { batchId: 1n, provider: CHEATER }),
+      split(1n, 10n, 0, SPLIT_SAMPLED),
+      batchMarket("BatchRevealed", { batchId: 1n, outputRoots: [root(5), REFERENCE] }),
+      market("ResultRevealed", { jobId: 10n, outputRoot: REFERENCE }),
+    ];
+    assert.deepEqual(count(events), { faked: 0, slashed: 0, finalized: 0 });
+    // Without its JobMarket reveal yet, it is committed and not revealed: counted as withheld so far.
+    assert.deepEqual(count(events.slice(0, 4)), { faked: 1, slashed: 0, finalized: 0 });
+  });
+
+  it("counts a withheld batch's jobs as faked and its sampled ones as slashed (BatchExpired), and no honest provider's batch", () => {
+    const events = [
+      posted(1n, 10n, 4),
+      batchMarket("BatchCommitted", { batchId: 1n, provider: CHEATER }),
+      batchMarket("BatchExpired", { batchId: 1n, jobs: 4n, sampled: 2n }),
+      posted(2n, 14n, 3),
+      batchMarket("BatchCommitted", { batchId: 2n, provider: HONEST }),
+      batchMarket("BatchRevealed", { batchId: 2n, outputRoots: [root(9), root(9), root(9)] }),
+      batchMarket("BatchFinalized", { batchId: 2n, provider: HONEST }),
+    ];
+    assert.deepEqual(count(events), { faked: 4, slashed: 2, finalized: 0 });
+  });
+});
+
+const tx = (n: number): Hex => `0x${n.toString(16).padStart(64, "0")}`;
+const at = (event: ChainEvent, n: number): TxEvent => ({ ...event, tx: tx(n) });
+const DAPP: Address = "0x00000000000000000000000000000000000000d1";
+
+describe("demo: the jobs of the dApp's batches, from events", () => {
+  it("moves every job still in the batch with a batch event, and a split job with its JobMarket events", () => {
+    const jobs = new Map<bigint, JobTrack>([10n, 11n, 12n].map((id) => [id, { inputKey: "cls:a", kind: "cls", batchId: 1n, postedAt: 0 }]));
+    const state = newFollowState(jobs);
+    const events = [
+      at(posted(1n, 10n, 3), 1),
+      at(posted(2n, 20n, 2), 1), // another dApp's batch: not followed
+      at(batchMarket("BatchCommitted", { batchId: 1n, provider: CHEATER }), 2),
+      at(split(1n, 11n, 1, SPLIT_SAMPLED), 3),
+      at(batchMarket("BatchRevealed", { batchId: 1n, outputRoots: [] }), 4),
+      at(market("ResultRevealed", { jobId: 11n }), 5),
+      at(market("JobDisputed", { jobId: 11n }), 6),
+      at(market("DisputeSettled", { jobId: 11n, providerFaulted: true }), 7),
+      at(batchMarket("BatchFinalized", { batchId: 1n }), 8),
+    ];
+    events.forEach((event, i) => followEvent(state, event, 1000 * (i + 1)));
+    assert.deepEqual(state.counts, { batches: 1, committed: 3, revealed: 3, sampled: 1, disputes: 1, slashed: 1 });
+    const [a, b, c] = [jobs.get(10n)!, jobs.get(11n)!, jobs.get(12n)!];
+    assert.deepEqual([a.provider, b.provider, c.provider], [CHEATER, CHEATER, CHEATER]);
+    assert.deepEqual([a.outcome, b.outcome, c.outcome], ["finalized", "slashed", "finalized"]);
+    assert.deepEqual([a.revealedAt, b.revealedAt, a.finalAt, b.finalAt], [5000, 6000, 9000, 8000], "the split job ends on its own, not with its batch");
+    assert.deepEqual([a.sampled, b.sampled, b.split, a.split], [false, true, "sampled", undefined]);
+  });
+});
+
+describe("demo: gas per job", () => {
+  // Jobs 1..4 in batch 1, 5..6 in batch 2, posted in one transaction after the dApp's deposit. Job 2 is
+  // sampled (split, revealed and finalized in the JobMarket), job 3 split to be challenged and upheld.
+  const events: TxEvent[] = [
+    at(batchMarket("Deposited", { account: DAPP, amount: 1n }), 1),
+    at(batchMarket("Deposited", { account: HONEST, amount: 1n }), 99), // someone else's
+    at(posted(1n, 1n, 4), 2),
+    at(posted(2n, 5n, 2), 2),
+    at(batchMarket("BatchCommitted", { batchId: 1n, provider: HONEST }), 3),
+    at(split(1n, 2n, 1, SPLIT_SAMPLED), 4),
+    at(market("JobImported", { jobId: 2n }), 4),
+    at(batchMarket("BatchRevealed", { batchId: 1n }), 5),
+    at(market("ResultRevealed", { jobId: 2n }), 6),
+    at(split(1n, 3n, 2, SPLIT_REVEALED), 7),
+    at(market("JobDisputed", { jobId: 3n }), 8),
+    at(batchMarket("BatchFinalized", { batchId: 1n }), 9),
+    at(market("DisputeSettled", { jobId: 3n, providerFaulted: false }), 10),
+    at(market("JobFinalized", { jobId: 3n }), 10),
+    at(market("JobFinalized", { jobId: 2n }), 11),
+  ];
+  const jobs = new Set([1n, 2n, 3n, 4n, 5n, 6n]);
+
+  it("divides each lifecycle transaction over the jobs it served, leaving out challenges and settlements", () => {
+    const served = lifecycleTransactions({ events, jobs, dapp: DAPP });
+    const asLists = Object.fromEntries([...served].map(([hash, ids]) => [Number(hash), [...ids].sort()]));
+    assert.deepEqual(asLists, {
+      1: [1n, 2n, 3n, 4n, 5n, 6n], // the deposit
+      2: [1n, 2n, 3n, 4n, 5n, 6n], // the post
+      3: [1n, 2n, 3n, 4n], // batch 1's commit
+      4: [2n], // the sampled job's split
+      5: [1n, 3n, 4n], // the reveal: job 2 had left
+      6: [2n], // the sampled job's reveal
+      9: [1n, 4n], // the finalize: jobs 2 and 3 had left
+      11: [2n], // the sampled job's finalize
+    });
+  });
+
+  it("sums each job's shares of its transactions' gas, and the shares add up to the gas of them all", () => {
+    const served = lifecycleTransactions({ events, jobs, dapp: DAPP });
+    const gas = new Map<Hex, bigint>([
+      [tx(1), 60_000n],
+      [tx(2), 600_000n],
+      [tx(3), 120_000n],
+      [tx(4), 90_000n],
+      [tx(5), 150_000n],
+      [tx(6), 70_000n],
+      [tx(9), 80_000n],
+      [tx(11), 100_000n],
+    ]);
+    const shares = gasShares(served, gas);
+    assert.equal(shares.get(1n), 10_000 + 100_000 + 30_000 + 50_000 + 40_000);
+    assert.equal(shares.get(2n), 10_000 + 100_000 + 30_000 + 90_000 + 70_000 + 100_000);
+    assert.equal(shares.get(5n), 110_000, "batch 2 was only posted");
+    const total = [...shares.values()].reduce((a, b) => a + b, 0);
+    assert.equal(Math.round(total), 1_270_000);
+    assert.throws(() => gasShares(served, new Map()), /no receipt read for transaction/);
   });
 });
 
