@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 
 import { network } from "hardhat";
 import { describe, it } from "mocha";
-import { createPublicClient, createWalletClient, custom, decodeEventLog, decodeFunctionData, parseAbi, parseEther } from "viem";
+import { createPublicClient, createWalletClient, custom, decodeEventLog, decodeFunctionData, parseAbi, parseEther, toHex } from "viem";
 import { mnemonicToAccount } from "viem/accounts";
 
 import { jobMarketAbi } from "../../offchain/chain/abis.js";
@@ -21,6 +21,7 @@ import { ContractRevertError } from "../../offchain/chain/errors.js";
 import { JobStatus, readJob } from "../../offchain/chain/jobs.js";
 import { TxSender } from "../../offchain/chain/sender.js";
 import { commitment } from "../../offchain/codec/commitment.js";
+import { outputRoot } from "../../offchain/codec/merkle.js";
 import { DEV_MNEMONIC } from "../../offchain/devnet/devnet.js";
 import { deploySystem, ROLE_PROVIDER, setUpMarket, stake, type Connection } from "../helpers/fixture.js";
 import { marketDriver } from "../helpers/market.js";
@@ -33,7 +34,8 @@ const PROVIDER_INDEX = 2;
 
 async function deployed(conn: Connection) {
   const sys = await deploySystem(conn, { marketParams: { samplingPpm: 0 } });
-  await setUpMarket(sys);
+  // Enough stake for a full group of maxCalls (256) jobs' collateral.
+  await setUpMarket(sys, { providerStake: parseEther("30000") });
   await stake(sys, sys.provider2.account.address, parseEther("1000"), ROLE_PROVIDER);
   return sys;
 }
@@ -53,14 +55,14 @@ const multicallAbi = parseAbi(["function multicall(bytes[] data) returns (bytes[
 describe("CallGroup against the JobMarket: a provider's steps in one multicall", function () {
   this.timeout(120_000);
 
-  async function setUp() {
+  async function setUp({ jobs = 4 } = {}) {
     const sys = await networkHelpers.loadFixture(deployed);
     const driver = marketDriver({ connection, ...sys });
     const { publicClient, sender, address } = await providerSender();
     assert.equal(address.toLowerCase(), sys.provider.account.address.toLowerCase(), "the fixture's provider signs");
     const chainId = BigInt(await publicClient.getChainId());
     const jobIds: bigint[] = [];
-    for (let i = 0; i < 4; i++) jobIds.push(await driver.post());
+    for (let i = 0; i < jobs; i++) jobIds.push(await driver.post());
     const claimAndCommit = async (group: CallGroup, jobId: bigint) => {
       const { job } = await readJob({ client: publicClient, market: sys.market.address, jobId });
       const c = commitment({ chainId, jobMarket: sys.market.address, jobId, provider: address, outputRoot: driver.outputOf(jobId).outputRoot, salt: driver.outputOf(jobId).salt });
@@ -90,7 +92,7 @@ describe("CallGroup against the JobMarket: a provider's steps in one multicall",
     }
   });
 
-  it("sends a group again call by call when the market refuses one call (a job another provider claimed first): the other three are committed, the lost one rejects with JobMismatch or NotPosted", async () => {
+  it("splits a group the market refuses (a job another provider claimed first) in halves sent again: the other three are committed, two still grouped, the lost one rejects with its own error", async () => {
     const { sys, driver, publicClient, sender, jobIds, claimAndCommit } = await setUp();
     // Read the states first (as the worker does before its send), then another provider takes job 2.
     const group = new CallGroup({ sender, address: sys.market.address, functions: ["claimAndCommit"], maxCalls: 16, maxWaitMs: 500 });
@@ -100,12 +102,51 @@ describe("CallGroup against the JobMarket: a provider's steps in one multicall",
     assert.deepEqual(outcomes.map((o) => o.status), ["fulfilled", "rejected", "fulfilled", "fulfilled"]);
     const refused = (outcomes[1] as PromiseRejectedResult).reason as ContractRevertError;
     assert.ok(refused instanceof ContractRevertError, String(refused));
-    const sent = outcomes.flatMap((o) => (o.status === "fulfilled" ? [o.value] : []));
-    assert.ok(sent.every((r) => r.calls === 1), "each sent alone");
+    // Split in halves: [1, 2] is refused again, then each goes alone; [3, 4] stays one transaction.
+    const calls = outcomes.map((o) => (o.status === "fulfilled" ? o.value.calls : 0));
+    assert.deepEqual(calls, [1, 0, 2, 2], "job 1 alone, jobs 3 and 4 together");
     for (const [i, jobId] of jobIds.entries()) {
       const { job } = await readJob({ client: publicClient, market: sys.market.address, jobId });
       if (i === 1) assert.equal(job.provider.toLowerCase(), sys.provider2.account.address.toLowerCase(), "the other provider keeps its claim");
       else assert.equal(job.status, JobStatus.Committed, `job ${jobId}`);
+    }
+  });
+
+  it("splits a group too large for one transaction instead of failing every call in it: 120 reveals with 4 KiB inline outputs (over the 16,777,216 gas a transaction may use since Osaka) all land", async () => {
+    // A burst of jobs committed together reveals together: with outputs of 4 KiB (revealed inline, as the
+    // worker reveals any output that fits), 120 reveals need about 120 x 190,000 = 23M gas (calldata at the
+    // EIP-7623 floor, the event's data), over the cap a node accepts for one transaction. Sent as one group,
+    // the node refuses it (not a revert), every job's reveal fails, the same group forms again at the next
+    // try, and the reveals miss their seed's reach: each job expires as sampled, its collateral slashed.
+    const jobs = 120;
+    const { sys, driver, publicClient, sender, jobIds } = await setUp({ jobs });
+    const chainId = BigInt(await publicClient.getChainId());
+    const market = sys.market.address;
+    const outputs = jobIds.map((jobId) => new Uint8Array(4096).fill(Number(jobId % 251n) + 1));
+    const committer = new CallGroup({ sender, address: market, functions: ["claimAndCommit"], maxCalls: 256, maxWaitMs: 2_000 });
+    await Promise.all(
+      jobIds.map(async (jobId, i) => {
+        const { job } = await readJob({ client: publicClient, market, jobId });
+        const c = commitment({ chainId, jobMarket: market, jobId, provider: sender.address, outputRoot: outputRoot(outputs[i]!), salt: driver.outputOf(jobId).salt });
+        return committer.send({ address: market, abi: jobMarketAbi, functionName: "claimAndCommit", args: [jobId, job, c] });
+      }),
+    );
+    await networkHelpers.mine(5);
+    const revealer = new CallGroup({ sender, address: market, functions: ["reveal"], maxCalls: 256, maxWaitMs: 2_000 });
+    const outcomes = await Promise.allSettled(
+      jobIds.map(async (jobId, i) => {
+        const { job } = await readJob({ client: publicClient, market, jobId });
+        return revealer.send({ address: market, abi: jobMarketAbi, functionName: "reveal", args: [jobId, job, outputRoot(outputs[i]!), driver.outputOf(jobId).salt, "", toHex(outputs[i]!)] });
+      }),
+    );
+    const failed = outcomes.flatMap((o, i) => (o.status === "rejected" ? [`job ${jobIds[i]}: ${String(o.reason).slice(0, 200)}`] : []));
+    assert.deepEqual(failed.slice(0, 1), [], `${failed.length} of ${jobs} reveals failed`);
+    const results = outcomes.flatMap((o) => (o.status === "fulfilled" ? [o.value] : []));
+    const transactions = new Set(results.map((r) => r.hash)).size;
+    assert.ok(transactions <= 8, `still grouped: ${transactions} transactions for ${jobs} reveals`);
+    for (const jobId of jobIds) {
+      const { job } = await readJob({ client: publicClient, market, jobId });
+      assert.equal(job.status, JobStatus.Revealed, `job ${jobId}`);
     }
   });
 });
