@@ -10,7 +10,8 @@
  * for one transaction: over the gas a transaction may use, 16,777,216 since Osaka, or the node's size
  * limit), is split in two halves, each sent as a group again, down to single calls: each caller learns
  * its own outcome, one refused call costs the others log2(n) more simulations rather than their grouping,
- * and a group that could never be sent is never formed again. Each caller gets the transaction's hash (through
+ * and a group that could never be sent is never formed again. A group mined and reverted (the state
+ * moved after its estimate) is sent again call by call: each reverted group is paid for. Each caller gets the transaction's hash (through
  * its `onSent`, for its journal) and receipt, with `fee` its share of the transaction's fee and `calls`
  * the number of calls the transaction carried.
  */
@@ -121,15 +122,18 @@ export class CallGroup {
         },
       });
     } catch (error) {
-      // Refused by the contract (simulated, or mined and reverted: nothing of it took effect), or by the
-      // node before it had it (a final refusal, such as a group over the gas or size a transaction may
-      // have): the halves go again. A transport failure, or any failure once the node had it (it may
-      // still be mined), reaches every caller: the next tick reads the jobs and tries again.
-      const refused = error instanceof ContractRevertError || (!broadcast && !(error instanceof RetryableError));
-      if (refused) {
+      // Refused before it was sent, by the contract's simulation or by the node (a final refusal, such as
+      // a group over the gas or size a transaction may have): the halves go again, at the cost of a
+      // simulation each. Mined and reverted (the state moved after the estimate): nothing of it took
+      // effect, but a reverted group is paid for, so each call goes alone rather than risk that again.
+      // A transport failure, or any other failure once the node had it (it may still be mined), reaches
+      // every caller: the next tick reads the jobs and tries again.
+      if (!broadcast && (error instanceof ContractRevertError || !(error instanceof RetryableError))) {
         const half = Math.ceil(group.length / 2);
         this.#send(group.slice(0, half));
         this.#send(group.slice(half));
+      } else if (error instanceof ContractRevertError) {
+        for (const pending of group) this.#send([pending]);
       } else for (const { reject } of group) reject(error);
       return;
     }

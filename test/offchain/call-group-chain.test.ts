@@ -8,10 +8,11 @@
  * Run alone: `npx hardhat test mocha test/offchain/call-group-chain.test.ts`.
  */
 import assert from "node:assert/strict";
+import { setTimeout as sleep } from "node:timers/promises";
 
 import { network } from "hardhat";
 import { describe, it } from "mocha";
-import { createPublicClient, createWalletClient, custom, decodeEventLog, decodeFunctionData, parseAbi, parseEther, toHex } from "viem";
+import { createPublicClient, createWalletClient, custom, decodeEventLog, decodeFunctionData, parseAbi, parseEther, parseGwei, toHex } from "viem";
 import { mnemonicToAccount } from "viem/accounts";
 
 import { jobMarketAbi } from "../../offchain/chain/abis.js";
@@ -22,8 +23,11 @@ import { JobStatus, readJob } from "../../offchain/chain/jobs.js";
 import { TxSender } from "../../offchain/chain/sender.js";
 import { commitment } from "../../offchain/codec/commitment.js";
 import { outputRoot } from "../../offchain/codec/merkle.js";
+import type { Deployment } from "../../offchain/chain/deployment.js";
 import { DEV_MNEMONIC } from "../../offchain/devnet/devnet.js";
+import { endJob } from "../../offchain/protocol/actions.js";
 import { deploySystem, ROLE_PROVIDER, setUpMarket, stake, type Connection } from "../helpers/fixture.js";
+import { MARKET_PARAMS } from "../helpers/market.js";
 import { marketDriver } from "../helpers/market.js";
 
 const connection = await network.create();
@@ -148,5 +152,49 @@ describe("CallGroup against the JobMarket: a provider's steps in one multicall",
       const { job } = await readJob({ client: publicClient, market, jobId });
       assert.equal(job.status, JobStatus.Revealed, `job ${jobId}`);
     }
+  });
+
+  it("never has a mined group reverted by a callback that burns more gas on chain than in the estimate: a finalize of a callback job goes alone", async () => {
+    // A poster's consumer that burns its whole callback gas once armed, armed after the estimate and before the
+    // finalize is mined: the group's estimate leaves that gas out, the calls after the callback run out of gas,
+    // and the provider pays for the whole group, mined and reverted. Sent alone, a finalize keeps its
+    // CALLBACK_RESERVE after the callback (the market checks it has the callback's whole limit) and lands.
+    const { sys, driver, publicClient, sender } = await setUp({ jobs: 0 });
+    const market = sys.market.address;
+    const burner = await connection.viem.deployContract("ArmedGasBurningConsumer", [market, sys.token.address]);
+    await sys.token.write.mint([burner.address, parseEther("1000")]);
+    const callbackGasLimit = Number(MARKET_PARAMS.callbackGasLimit);
+    const poisoned = await driver.revealed(await driver.posted(burner.write.post([await driver.request({ callbackGasLimit })])));
+    const others: bigint[] = [];
+    for (let i = 0; i < 12; i++) others.push(await driver.revealed());
+    await driver.pastDeadline(others.at(-1)!);
+    await networkHelpers.mine(1);
+    const group = new CallGroup({ sender, address: market, functions: ["finalize"], maxCalls: 16, maxWaitMs: 300 });
+    const before = sender.stats();
+    await connection.provider.request({ method: "evm_setAutomine", params: [false] });
+    let outcomes: PromiseSettledResult<unknown>[];
+    try {
+      const pending = Promise.allSettled(
+        [poisoned, ...others].map(async (jobId) => {
+          const { job } = await readJob({ client: publicClient, market, jobId });
+          return endJob({ sender, group, deployment: { market } as Deployment, action: "finalize", jobId, job });
+        }),
+      );
+      // Every finalize estimated and in the pool: the poster arms its consumer ahead of them, and a block is mined.
+      let sent = -1;
+      for (let quiet = 0; quiet < 10; quiet++, await sleep(100)) if (sender.stats().sent !== sent) [sent, quiet] = [sender.stats().sent, 0];
+      await burner.write.arm({ account: sys.dapp.account, maxPriorityFeePerGas: parseGwei("100"), maxFeePerGas: parseGwei("200") });
+      await networkHelpers.mine(1);
+      await connection.provider.request({ method: "evm_setAutomine", params: [true] });
+      outcomes = await pending;
+    } finally {
+      await connection.provider.request({ method: "evm_setAutomine", params: [true] });
+    }
+    const after = sender.stats();
+    assert.equal(after.reverted - before.reverted, 0, `mined and reverted: ${after.reverted - before.reverted} transaction(s); ${after.gasUsed - before.gasUsed} gas paid in all`);
+    const failed = await publicClient.getContractEvents({ address: market, abi: jobMarketAbi, eventName: "CallbackFailed", fromBlock: 0n });
+    assert.deepEqual(failed.map((e) => e.args.jobId), [poisoned], "the callback ran armed (and ran out of its gas)");
+    assert.deepEqual(outcomes.map((o) => o.status), [poisoned, ...others].map(() => "fulfilled"));
+    for (const jobId of [poisoned, ...others]) assert.equal((await readJob({ client: publicClient, market, jobId })).job.status, JobStatus.Finalized);
   });
 });

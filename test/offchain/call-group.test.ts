@@ -134,6 +134,23 @@ describe("CallGroup: a provider's steps in one multicall", () => {
     assert.deepEqual(sent.map(innerJobIds).sort((a, b) => Number(a[0]! - b[0]!)), [[1n, 2n], [3n, 4n], [5n, 6n], [7n, 8n]]);
   });
 
+  it("sends a group mined and reverted (the state moved after its estimate) again call by call, not in halves: a reverted group is paid for", async () => {
+    const { sender, sent } = recordingSender();
+    const inner = sender.send.bind(sender);
+    let mined = 0;
+    sender.send = (async (parameters: SendParameters) => {
+      if (parameters.functionName !== "multicall") return inner(parameters);
+      parameters.onSent?.({ hash: `0x${"ee".repeat(32)}`, nonce: 99 });
+      mined++;
+      throw new ContractRevertError({ errorName: "JobMismatch", args: [], details: {} });
+    }) as typeof sender.send;
+    const group = new CallGroup({ sender, address: MARKET, functions: ["finalize"], maxCalls: 8, maxWaitMs: 20 });
+    const results = await Promise.all([1n, 2n, 3n, 4n].map((jobId) => group.send({ address: MARKET, abi, functionName: "finalize", args: [jobId] })));
+    assert.equal(mined, 1, "one group mined and reverted, none after it");
+    assert.ok(results.every((r) => r.calls === 1));
+    assert.equal(sent.length, 4);
+  });
+
   it("rejects every call of a group with the endpoint's error (not sent one by one: the next tick retries them)", async () => {
     const { sender, sent } = recordingSender({ fail: new ChainTransportError("connection refused", { code: "CHAIN_TRANSPORT", details: {} }) });
     const group = new CallGroup({ sender, address: MARKET, functions: ["finalize"], maxCalls: 10, maxWaitMs: 20 });
