@@ -101,3 +101,24 @@ contract ArmedReentrantConsumer is TestConsumerBase {
         (reentryOk, reentryResult) = address(market).call(_payload);
     }
 }
+
+/// @notice TEST ONLY: once armed, burns every unit of gas it is given; unarmed, none. Its poster arms it after a
+/// keeper estimated a finalize and before that finalize is mined (a front-run, or any simulation it tells apart):
+/// the estimate leaves out the gas the callback really takes.
+contract ArmedGasBurningConsumer is TestConsumerBase {
+    uint256 public counter;
+    bool public armed;
+
+    constructor(IJobMarket market_, IERC20 token_) TestConsumerBase(market_, token_) {}
+
+    function arm() external {
+        armed = true;
+    }
+
+    function onJobResult(uint256, bytes32, bytes calldata) external {
+        if (!armed) return;
+        while (true) {
+            counter += 1;
+        }
+    }
+}

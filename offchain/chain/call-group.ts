@@ -6,13 +6,18 @@
  *
  * A call waits at most `maxWaitMs` for others (a group leaves at once when it holds `maxCalls`); a
  * lone call is sent as it is. A group the contract refuses (one of its calls would revert: a lost claim
- * race, a reveal still waiting for its audit) is sent again call by call, so that each caller learns its
- * own outcome and the others are not held back by it. Each caller gets the transaction's hash (through
+ * race, a reveal still waiting for its audit), or the node refuses before it is sent (a group too large
+ * for one transaction: over the gas a transaction may use, 16,777,216 since Osaka, or the node's size
+ * limit), is split in two halves, each sent as a group again, down to single calls: each caller learns
+ * its own outcome, one refused call costs the others log2(n) more simulations rather than their grouping,
+ * and a group that could never be sent is never formed again. A group mined and reverted (the state
+ * moved after its estimate) is sent again call by call: each reverted group is paid for. Each caller gets the transaction's hash (through
  * its `onSent`, for its journal) and receipt, with `fee` its share of the transaction's fee and `calls`
  * the number of calls the transaction carried.
  */
 import { encodeFunctionData, parseAbi, type Abi, type Address, type ContractFunctionArgs, type ContractFunctionName } from "viem";
 
+import { RetryableError } from "../errors.js";
 import { ContractRevertError } from "./errors.js";
 import type { SendParameters, SendReturnType, TxSender } from "./sender.js";
 
@@ -86,13 +91,15 @@ export class CallGroup {
     this.#timer = undefined;
     const group = this.#queue.splice(0, this.#p.maxCalls);
     if (this.#queue.length > 0) this.#timer = setTimeout(() => this.#flush(), this.#p.maxWaitMs);
-    if (group.length === 0) return;
+    if (group.length > 0) this.#send(group);
+  }
+
+  /** Sends `group` as one transaction (one call: as it is). */
+  #send(group: Pending[]): void {
     if (group.length === 1) {
       const [only] = group as [Pending];
       void this.#alone(only.parameters).then(only.resolve, only.reject);
-      return;
-    }
-    void this.#together(group);
+    } else void this.#together(group);
   }
 
   async #together(group: Pending[]): Promise<void> {
@@ -101,6 +108,7 @@ export class CallGroup {
     );
     // The contract's own errors decode a refused group's revert (Multicall passes the inner one up).
     const errors = (group[0]!.parameters.abi as Abi).filter((item) => item.type === "error");
+    let broadcast = false;
     let sent: SendReturnType;
     try {
       sent = await this.#p.sender.send({
@@ -109,13 +117,23 @@ export class CallGroup {
         functionName: "multicall",
         args: [data],
         onSent: (tx) => {
+          broadcast = true;
           for (const { parameters } of group) parameters.onSent?.(tx);
         },
       });
     } catch (error) {
-      if (error instanceof ContractRevertError) {
-        // One call (at least) is refused: each goes alone and meets its own outcome.
-        for (const pending of group) void this.#alone(pending.parameters).then(pending.resolve, pending.reject);
+      // Refused before it was sent, by the contract's simulation or by the node (a final refusal, such as
+      // a group over the gas or size a transaction may have): the halves go again, at the cost of a
+      // simulation each. Mined and reverted (the state moved after the estimate): nothing of it took
+      // effect, but a reverted group is paid for, so each call goes alone rather than risk that again.
+      // A transport failure, or any other failure once the node had it (it may still be mined), reaches
+      // every caller: the next tick reads the jobs and tries again.
+      if (!broadcast && (error instanceof ContractRevertError || !(error instanceof RetryableError))) {
+        const half = Math.ceil(group.length / 2);
+        this.#send(group.slice(0, half));
+        this.#send(group.slice(half));
+      } else if (error instanceof ContractRevertError) {
+        for (const pending of group) this.#send([pending]);
       } else for (const { reject } of group) reject(error);
       return;
     }

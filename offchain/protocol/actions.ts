@@ -143,15 +143,24 @@ export async function endJob({
   job,
   inlineOutput,
   onSent,
+  group,
 }: Pick<ActionContext, "sender" | "deployment"> & {
   action: "finalize" | "expire";
   jobId: bigint;
   job: Job;
   inlineOutput?: Hex;
   onSent?: SendParameters["onSent"];
+  /**
+   * Sends a finalize grouped with others (offchain/chain/call-group.ts). Never a callback job's: its consumer
+   * may take more gas on chain than in the estimate (a poster arms it after the estimate, or tells simulations
+   * apart), which a lone finalize survives (the market keeps a reserve after the callback) and a group does not:
+   * the calls after it run out of gas and the whole group is paid for, reverted.
+   */
+  group?: Pick<ActionContext["sender"], "send">;
 }): Promise<SendReturnType> {
   const market = { address: deployment.market, abi: jobMarketAbi, onSent } as const;
   if (action === "expire") return sender.send({ ...market, functionName: "expire", args: [jobId, job] });
   if (inlineOutput !== undefined) return sender.send({ ...market, functionName: "finalizeWithOutput", args: [jobId, job, inlineOutput] });
-  return sender.send({ ...market, functionName: "finalize", args: [jobId, job] });
+  const via = group !== undefined && job.callbackGasLimit === 0 ? group : sender;
+  return via.send({ ...market, functionName: "finalize", args: [jobId, job] });
 }

@@ -158,6 +158,11 @@ export class BatchWorker {
     let revealWindow: { seedBlock: bigint; lastRevealBlock: bigint } | undefined;
     let sampled: number[] | undefined;
     const splitStatus = new Map<number, number>();
+    // A job split out of our revealed batch (by a watchdog, or by anyone: splitRevealed is open to all) leaves
+    // the batch's settlement: finalizeBatch pays only the jobs still in it, and the split job is paid by its own
+    // finalize in the JobMarket, which the single-job path sends after its window (or it defends nothing: a
+    // challenge of it goes to a committee). Adopted at every read of the revealed batch, the last one included.
+    if (b.status === 4 /* Revealed */) this.adoptSplit(record, data, JobStatus.Revealed);
     if (b.status === 3 /* Committed */) {
       // Sampled jobs split out by anyone (their auditor may split them itself) are ours to reveal in the JobMarket.
       this.adoptSplit(record, data);
@@ -355,13 +360,16 @@ export class BatchWorker {
     }
   }
 
-  /** Every job split out of our committed batch as Committed (sampled), handed to the single-job path once. */
-  private adoptSplit(record: BatchRecord, data: BatchData): void {
+  /**
+   * Every job split out of our batch in `as` (Committed: sampled, from the committed batch; Revealed: from the
+   * revealed batch), handed to the single-job path once.
+   */
+  private adoptSplit(record: BatchRecord, data: BatchData, as: JobStatus = JobStatus.Committed): void {
     if (!data.outputs) return;
-    for (const [index, status] of record.split) if (status === JobStatus.Committed) this.adopt(record, data, index);
+    for (const [index, status] of record.split) if (status === as) this.adopt(record, data, index);
   }
 
-  /** The single-job path reveals the split job (after its audit commitment) and finalizes it, as a job of ours. */
+  /** The single-job path reveals the split job (a Committed one, after its audit commitment) and finalizes it, as a job of ours. */
   private adopt(record: BatchRecord, data: BatchData, index: number): void {
     const jobId = record.batch.firstJobId + BigInt(index);
     if (this.p.journal.getJob(jobId)) return;

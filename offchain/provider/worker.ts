@@ -733,7 +733,7 @@ export class ProviderWorker {
     const { job, jobId } = record;
     const output = withOutput ? (record.inlineOutput ?? "0x") : undefined;
     const finalized = await this.act(jobId, "finalize", (onSent) =>
-      endJob({ sender: this.calls, deployment: this.p.deployment, action: "finalize", jobId, job, inlineOutput: output, onSent }),
+      endJob({ sender: this.p.sender, group: this.calls, deployment: this.p.deployment, action: "finalize", jobId, job, inlineOutput: output, onSent }),
     );
     await this.scheduleAfter(record, finalized, data);
   }

@@ -8,10 +8,11 @@
  * Run alone: `npx hardhat test mocha test/offchain/call-group-chain.test.ts`.
  */
 import assert from "node:assert/strict";
+import { setTimeout as sleep } from "node:timers/promises";
 
 import { network } from "hardhat";
 import { describe, it } from "mocha";
-import { createPublicClient, createWalletClient, custom, decodeEventLog, decodeFunctionData, parseAbi, parseEther } from "viem";
+import { createPublicClient, createWalletClient, custom, decodeEventLog, decodeFunctionData, parseAbi, parseEther, parseGwei, toHex } from "viem";
 import { mnemonicToAccount } from "viem/accounts";
 
 import { jobMarketAbi } from "../../offchain/chain/abis.js";
@@ -21,8 +22,12 @@ import { ContractRevertError } from "../../offchain/chain/errors.js";
 import { JobStatus, readJob } from "../../offchain/chain/jobs.js";
 import { TxSender } from "../../offchain/chain/sender.js";
 import { commitment } from "../../offchain/codec/commitment.js";
+import { outputRoot } from "../../offchain/codec/merkle.js";
+import type { Deployment } from "../../offchain/chain/deployment.js";
 import { DEV_MNEMONIC } from "../../offchain/devnet/devnet.js";
+import { endJob } from "../../offchain/protocol/actions.js";
 import { deploySystem, ROLE_PROVIDER, setUpMarket, stake, type Connection } from "../helpers/fixture.js";
+import { MARKET_PARAMS } from "../helpers/market.js";
 import { marketDriver } from "../helpers/market.js";
 
 const connection = await network.create();
@@ -33,7 +38,8 @@ const PROVIDER_INDEX = 2;
 
 async function deployed(conn: Connection) {
   const sys = await deploySystem(conn, { marketParams: { samplingPpm: 0 } });
-  await setUpMarket(sys);
+  // Enough stake for a full group of maxCalls (256) jobs' collateral.
+  await setUpMarket(sys, { providerStake: parseEther("30000") });
   await stake(sys, sys.provider2.account.address, parseEther("1000"), ROLE_PROVIDER);
   return sys;
 }
@@ -53,14 +59,14 @@ const multicallAbi = parseAbi(["function multicall(bytes[] data) returns (bytes[
 describe("CallGroup against the JobMarket: a provider's steps in one multicall", function () {
   this.timeout(120_000);
 
-  async function setUp() {
+  async function setUp({ jobs = 4 } = {}) {
     const sys = await networkHelpers.loadFixture(deployed);
     const driver = marketDriver({ connection, ...sys });
     const { publicClient, sender, address } = await providerSender();
     assert.equal(address.toLowerCase(), sys.provider.account.address.toLowerCase(), "the fixture's provider signs");
     const chainId = BigInt(await publicClient.getChainId());
     const jobIds: bigint[] = [];
-    for (let i = 0; i < 4; i++) jobIds.push(await driver.post());
+    for (let i = 0; i < jobs; i++) jobIds.push(await driver.post());
     const claimAndCommit = async (group: CallGroup, jobId: bigint) => {
       const { job } = await readJob({ client: publicClient, market: sys.market.address, jobId });
       const c = commitment({ chainId, jobMarket: sys.market.address, jobId, provider: address, outputRoot: driver.outputOf(jobId).outputRoot, salt: driver.outputOf(jobId).salt });
@@ -90,7 +96,7 @@ describe("CallGroup against the JobMarket: a provider's steps in one multicall",
     }
   });
 
-  it("sends a group again call by call when the market refuses one call (a job another provider claimed first): the other three are committed, the lost one rejects with JobMismatch or NotPosted", async () => {
+  it("splits a group the market refuses (a job another provider claimed first) in halves sent again: the other three are committed, two still grouped, the lost one rejects with its own error", async () => {
     const { sys, driver, publicClient, sender, jobIds, claimAndCommit } = await setUp();
     // Read the states first (as the worker does before its send), then another provider takes job 2.
     const group = new CallGroup({ sender, address: sys.market.address, functions: ["claimAndCommit"], maxCalls: 16, maxWaitMs: 500 });
@@ -100,12 +106,95 @@ describe("CallGroup against the JobMarket: a provider's steps in one multicall",
     assert.deepEqual(outcomes.map((o) => o.status), ["fulfilled", "rejected", "fulfilled", "fulfilled"]);
     const refused = (outcomes[1] as PromiseRejectedResult).reason as ContractRevertError;
     assert.ok(refused instanceof ContractRevertError, String(refused));
-    const sent = outcomes.flatMap((o) => (o.status === "fulfilled" ? [o.value] : []));
-    assert.ok(sent.every((r) => r.calls === 1), "each sent alone");
+    // Split in halves: [1, 2] is refused again, then each goes alone; [3, 4] stays one transaction.
+    const calls = outcomes.map((o) => (o.status === "fulfilled" ? o.value.calls : 0));
+    assert.deepEqual(calls, [1, 0, 2, 2], "job 1 alone, jobs 3 and 4 together");
     for (const [i, jobId] of jobIds.entries()) {
       const { job } = await readJob({ client: publicClient, market: sys.market.address, jobId });
       if (i === 1) assert.equal(job.provider.toLowerCase(), sys.provider2.account.address.toLowerCase(), "the other provider keeps its claim");
       else assert.equal(job.status, JobStatus.Committed, `job ${jobId}`);
     }
+  });
+
+  it("splits a group too large for one transaction instead of failing every call in it: 120 reveals with 4 KiB inline outputs (over the 16,777,216 gas a transaction may use since Osaka) all land", async () => {
+    // A burst of jobs committed together reveals together: with outputs of 4 KiB (revealed inline, as the
+    // worker reveals any output that fits), 120 reveals need about 120 x 190,000 = 23M gas (calldata at the
+    // EIP-7623 floor, the event's data), over the cap a node accepts for one transaction. Sent as one group,
+    // the node refuses it (not a revert), every job's reveal fails, the same group forms again at the next
+    // try, and the reveals miss their seed's reach: each job expires as sampled, its collateral slashed.
+    const jobs = 120;
+    const { sys, driver, publicClient, sender, jobIds } = await setUp({ jobs });
+    const chainId = BigInt(await publicClient.getChainId());
+    const market = sys.market.address;
+    const outputs = jobIds.map((jobId) => new Uint8Array(4096).fill(Number(jobId % 251n) + 1));
+    const committer = new CallGroup({ sender, address: market, functions: ["claimAndCommit"], maxCalls: 256, maxWaitMs: 2_000 });
+    await Promise.all(
+      jobIds.map(async (jobId, i) => {
+        const { job } = await readJob({ client: publicClient, market, jobId });
+        const c = commitment({ chainId, jobMarket: market, jobId, provider: sender.address, outputRoot: outputRoot(outputs[i]!), salt: driver.outputOf(jobId).salt });
+        return committer.send({ address: market, abi: jobMarketAbi, functionName: "claimAndCommit", args: [jobId, job, c] });
+      }),
+    );
+    await networkHelpers.mine(5);
+    const revealer = new CallGroup({ sender, address: market, functions: ["reveal"], maxCalls: 256, maxWaitMs: 2_000 });
+    const outcomes = await Promise.allSettled(
+      jobIds.map(async (jobId, i) => {
+        const { job } = await readJob({ client: publicClient, market, jobId });
+        return revealer.send({ address: market, abi: jobMarketAbi, functionName: "reveal", args: [jobId, job, outputRoot(outputs[i]!), driver.outputOf(jobId).salt, "", toHex(outputs[i]!)] });
+      }),
+    );
+    const failed = outcomes.flatMap((o, i) => (o.status === "rejected" ? [`job ${jobIds[i]}: ${String(o.reason).slice(0, 200)}`] : []));
+    assert.deepEqual(failed.slice(0, 1), [], `${failed.length} of ${jobs} reveals failed`);
+    const results = outcomes.flatMap((o) => (o.status === "fulfilled" ? [o.value] : []));
+    const transactions = new Set(results.map((r) => r.hash)).size;
+    assert.ok(transactions <= 8, `still grouped: ${transactions} transactions for ${jobs} reveals`);
+    for (const jobId of jobIds) {
+      const { job } = await readJob({ client: publicClient, market, jobId });
+      assert.equal(job.status, JobStatus.Revealed, `job ${jobId}`);
+    }
+  });
+
+  it("never has a mined group reverted by a callback that burns more gas on chain than in the estimate: a finalize of a callback job goes alone", async () => {
+    // A poster's consumer that burns its whole callback gas once armed, armed after the estimate and before the
+    // finalize is mined: the group's estimate leaves that gas out, the calls after the callback run out of gas,
+    // and the provider pays for the whole group, mined and reverted. Sent alone, a finalize keeps its
+    // CALLBACK_RESERVE after the callback (the market checks it has the callback's whole limit) and lands.
+    const { sys, driver, publicClient, sender } = await setUp({ jobs: 0 });
+    const market = sys.market.address;
+    const burner = await connection.viem.deployContract("ArmedGasBurningConsumer", [market, sys.token.address]);
+    await sys.token.write.mint([burner.address, parseEther("1000")]);
+    const callbackGasLimit = Number(MARKET_PARAMS.callbackGasLimit);
+    const poisoned = await driver.revealed(await driver.posted(burner.write.post([await driver.request({ callbackGasLimit })])));
+    const others: bigint[] = [];
+    for (let i = 0; i < 12; i++) others.push(await driver.revealed());
+    await driver.pastDeadline(others.at(-1)!);
+    await networkHelpers.mine(1);
+    const group = new CallGroup({ sender, address: market, functions: ["finalize"], maxCalls: 16, maxWaitMs: 300 });
+    const before = sender.stats();
+    await connection.provider.request({ method: "evm_setAutomine", params: [false] });
+    let outcomes: PromiseSettledResult<unknown>[];
+    try {
+      const pending = Promise.allSettled(
+        [poisoned, ...others].map(async (jobId) => {
+          const { job } = await readJob({ client: publicClient, market, jobId });
+          return endJob({ sender, group, deployment: { market } as Deployment, action: "finalize", jobId, job });
+        }),
+      );
+      // Every finalize estimated and in the pool: the poster arms its consumer ahead of them, and a block is mined.
+      let sent = -1;
+      for (let quiet = 0; quiet < 10; quiet++, await sleep(100)) if (sender.stats().sent !== sent) [sent, quiet] = [sender.stats().sent, 0];
+      await burner.write.arm({ account: sys.dapp.account, maxPriorityFeePerGas: parseGwei("100"), maxFeePerGas: parseGwei("200") });
+      await networkHelpers.mine(1);
+      await connection.provider.request({ method: "evm_setAutomine", params: [true] });
+      outcomes = await pending;
+    } finally {
+      await connection.provider.request({ method: "evm_setAutomine", params: [true] });
+    }
+    const after = sender.stats();
+    assert.equal(after.reverted - before.reverted, 0, `mined and reverted: ${after.reverted - before.reverted} transaction(s); ${after.gasUsed - before.gasUsed} gas paid in all`);
+    const failed = await publicClient.getContractEvents({ address: market, abi: jobMarketAbi, eventName: "CallbackFailed", fromBlock: 0n });
+    assert.deepEqual(failed.map((e) => e.args.jobId), [poisoned], "the callback ran armed (and ran out of its gas)");
+    assert.deepEqual(outcomes.map((o) => o.status), [poisoned, ...others].map(() => "fulfilled"));
+    for (const jobId of [poisoned, ...others]) assert.equal((await readJob({ client: publicClient, market, jobId })).job.status, JobStatus.Finalized);
   });
 });

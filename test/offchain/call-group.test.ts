@@ -14,7 +14,7 @@ import { describe, it } from "mocha";
 import { decodeFunctionData, parseAbi, type Address, type Hex, type TransactionReceipt } from "viem";
 
 import { CallGroup, type CallGroupParameters } from "../../offchain/chain/call-group.js";
-import { ChainTransportError, ContractRevertError } from "../../offchain/chain/errors.js";
+import { ChainRequestError, ChainTransportError, ContractRevertError } from "../../offchain/chain/errors.js";
 import type { SendParameters, SendReturnType } from "../../offchain/chain/sender.js";
 
 const MARKET: Address = "0x00000000000000000000000000000000000000aa";
@@ -94,14 +94,61 @@ describe("CallGroup: a provider's steps in one multicall", () => {
     assert.deepEqual(sent.map(innerJobIds), [[1n, 2n], [3n, 4n]]);
   });
 
-  it("sends a refused group again call by call: the refused call rejects with its own error, the others go through", async () => {
+  it("splits a refused group in halves, each sent again as a group: the refused call rejects with its own error, the others go through", async () => {
     const refuse = (call: Sent) => (call.functionName === "multicall" ? innerJobIds(call).includes(2n) : call.args[0] === 2n);
     const { sender, sent } = recordingSender({ refuse });
     const group = new CallGroup({ sender, address: MARKET, functions: ["finalize"], maxCalls: 10, maxWaitMs: 20 });
     const outcomes = await Promise.allSettled([1n, 2n, 3n].map((jobId) => group.send({ address: MARKET, abi, functionName: "finalize", args: [jobId] })));
     assert.deepEqual(outcomes.map((o) => o.status), ["fulfilled", "rejected", "fulfilled"]);
     assert.ok((outcomes[1] as PromiseRejectedResult).reason instanceof ContractRevertError);
-    assert.deepEqual(sent.map((s) => [s.functionName, s.args[0]]), [["finalize", 1n], ["finalize", 3n]].sort((a, b) => Number(a[1]) - Number(b[1])));
+    const byJob = sent.map((s) => [s.functionName, s.args[0]]).sort((a, b) => Number(a[1]) - Number(b[1]));
+    assert.deepEqual(byJob, [["finalize", 1n], ["finalize", 3n]], "[1, 2] refused, then 1 and 2 alone; [3] alone");
+  });
+
+  it("keeps the others grouped when one call of a group is refused (a sampled reveal held for its audit joins every group): 7 of 8 calls in 3 transactions, not 7", async () => {
+    // The worker retries a reveal held for its audit (AuditPending) every few seconds: sent again call by
+    // call, each group it joined lost its grouping whole. Halving costs log2(8) = 3 refused simulations.
+    const refuse = (call: Sent) => (call.functionName === "multicall" ? innerJobIds(call).includes(8n) : call.args[0] === 8n);
+    const { sender, sent } = recordingSender({ refuse });
+    const group = new CallGroup({ sender, address: MARKET, functions: ["finalize"], maxCalls: 8, maxWaitMs: 20 });
+    const jobIds = [1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n];
+    const outcomes = await Promise.allSettled(jobIds.map((jobId) => group.send({ address: MARKET, abi, functionName: "finalize", args: [jobId] })));
+    assert.deepEqual(outcomes.map((o) => o.status), [...Array(7).fill("fulfilled"), "rejected"]);
+    assert.equal(sent.length, 3, `transactions sent for the 7 good calls: ${sent.map((s) => (s.functionName === "multicall" ? innerJobIds(s).join("+") : String(s.args[0]))).join(", ")}`);
+    assert.deepEqual(sent.map((s) => (s.functionName === "multicall" ? innerJobIds(s) : [s.args[0]])).sort((a, b) => a.length - b.length), [[7n], [5n, 6n], [1n, 2n, 3n, 4n]]);
+  });
+
+  it("splits a group the node refuses before it has it (too large for one transaction), down to groups it takes", async () => {
+    // A node's own refusal of the group (over the gas a transaction may use): not a revert, not retryable.
+    const tooLarge = new ChainRequestError("Transaction gas limit exceeds transaction gas cap", { code: "CHAIN_REQUEST", details: {} });
+    const { sender, sent } = recordingSender({ refuse: () => false });
+    const inner = sender.send.bind(sender);
+    sender.send = (async (parameters: SendParameters) => {
+      const calls = parameters.functionName === "multicall" ? (parameters as { args: readonly unknown[] }).args[0] as Hex[] : [];
+      if (calls.length > 2) throw tooLarge;
+      return inner(parameters);
+    }) as typeof sender.send;
+    const group = new CallGroup({ sender, address: MARKET, functions: ["finalize"], maxCalls: 8, maxWaitMs: 20 });
+    const results = await Promise.all([1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n].map((jobId) => group.send({ address: MARKET, abi, functionName: "finalize", args: [jobId] })));
+    assert.ok(results.every((r) => r.calls === 2), "each in a group of two, the most the node takes");
+    assert.deepEqual(sent.map(innerJobIds).sort((a, b) => Number(a[0]! - b[0]!)), [[1n, 2n], [3n, 4n], [5n, 6n], [7n, 8n]]);
+  });
+
+  it("sends a group mined and reverted (the state moved after its estimate) again call by call, not in halves: a reverted group is paid for", async () => {
+    const { sender, sent } = recordingSender();
+    const inner = sender.send.bind(sender);
+    let mined = 0;
+    sender.send = (async (parameters: SendParameters) => {
+      if (parameters.functionName !== "multicall") return inner(parameters);
+      parameters.onSent?.({ hash: `0x${"ee".repeat(32)}`, nonce: 99 });
+      mined++;
+      throw new ContractRevertError({ errorName: "JobMismatch", args: [], details: {} });
+    }) as typeof sender.send;
+    const group = new CallGroup({ sender, address: MARKET, functions: ["finalize"], maxCalls: 8, maxWaitMs: 20 });
+    const results = await Promise.all([1n, 2n, 3n, 4n].map((jobId) => group.send({ address: MARKET, abi, functionName: "finalize", args: [jobId] })));
+    assert.equal(mined, 1, "one group mined and reverted, none after it");
+    assert.ok(results.every((r) => r.calls === 1));
+    assert.equal(sent.length, 4);
   });
 
   it("rejects every call of a group with the endpoint's error (not sent one by one: the next tick retries them)", async () => {
