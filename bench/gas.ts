@@ -498,11 +498,15 @@ console.log(
 );
 if (unbatched > UNBATCHED_BAR) failures.push("unbatched");
 // Not the bar (one job on its own), for comparison: a job posted from a deposit whose provider groups its steps
-// with those of other jobs (MULTICALL_JOBS at a time).
+// with those of other jobs (MULTICALL_JOBS at a time); and as the worker does it: its claimAndCommit alone (a
+// rival's claim mined first would revert a whole group of claims), its reveal and finalize grouped.
 const lifecycleFromDepositGrouped = fromDeposit.post + multicallRuns.grouped!.total;
+const { oneByOne, grouped: groupedSteps } = multicallRuns as Required<typeof multicallRuns>;
+const lifecycleFromDepositAsWorker = fromDeposit.post + oneByOne.claimAndCommit! + groupedSteps.reveal! + groupedSteps.finalize!;
 console.log(
   `a job posted from a deposit, its provider's steps grouped by multicall with ${MULTICALL_JOBS - 1} other jobs': ` +
-    `${fmt(fromDeposit.post)} + ${fmt(multicallRuns.grouped!.total)} = ${fmt(lifecycleFromDepositGrouped)}`,
+    `${fmt(fromDeposit.post)} + ${fmt(multicallRuns.grouped!.total)} = ${fmt(lifecycleFromDepositGrouped)}; ` +
+    `as the worker groups them (claimAndCommit alone, reveal and finalize grouped): ${fmt(lifecycleFromDepositAsWorker)}`,
 );
 
 const out = path.resolve("bench/results/gas.json");
@@ -517,7 +521,7 @@ await writeFile(
       lifecycleFromDeposit,
       sampled: { ...sampledLifecycle, total: sampledTotal },
       disputed: disputedPath,
-      multicall: { jobs: MULTICALL_JOBS, perJob: multicallRuns, lifecycleFromDepositGrouped },
+      multicall: { jobs: MULTICALL_JOBS, perJob: multicallRuns, lifecycleFromDepositGrouped, lifecycleFromDepositAsWorker },
       target: TARGET,
       batches: { perJob: batchRuns, sampledJob: batchSampled, challengedJob: batchDisputed, bars: BATCH_BARS, unbatchedBar: UNBATCHED_BAR },
       machine: machineInfo(),

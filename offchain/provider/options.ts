@@ -47,7 +47,7 @@ export const WorkerOptionsSchema = ChainOptionsSchema.extend({
    */
   maxBatch: z.coerce.number().int().min(1).max(256).default(256),
   /**
-   * How long (ms) a claim, commit, reveal or finalize of a posted job waits for others of ours to share
+   * How long (ms) a commit, reveal or finalize of a posted job waits for others of ours to share
    * its transaction (one 21,000-gas base cost for the group); 0 groups only the steps due together.
    */
   maxBatchWaitMs: z.coerce.number().int().min(0).max(60_000).default(1_000),

@@ -102,7 +102,7 @@ export type ProviderWorkerParameters = {
    */
   maxBatch?: number;
   /**
-   * How long a claim, commit, reveal or finalize of a posted job waits for others to share its
+   * How long a commit, reveal or finalize of a posted job waits for others to share its
    * transaction (a `multicall`: one 21,000-gas base cost for all). Default 1,000 ms; 0 groups only the
    * steps that fall due together.
    */
@@ -147,8 +147,12 @@ const SLOW_FETCH_MS = 1_000;
 const SUSPECT_POSTER_FAILURES = 3;
 /** A pass whose every open job sleeps at least this many chain seconds more is quiet: the loop may poll less often. */
 const QUIET_SECONDS = 10n;
-/** Our steps of posted jobs that may share a JobMarket multicall (an expiry, or a finalize with a callback, goes alone). */
-const GROUPED_STEPS = ["claim", "commit", "claimAndCommit", "reveal", "finalize"] as const;
+/**
+ * Our steps of posted jobs that may share a JobMarket multicall: those on jobs already ours. A claim goes
+ * alone: a rival's claim of one job mined first would revert the whole group, at our cost (a 45,224-gas
+ * claim reverted a 32-job group for 521,066 gas). An expiry, or a finalize with a callback, goes alone too.
+ */
+const GROUPED_STEPS = ["commit", "reveal", "finalize"] as const;
 /** The largest output a reveal can carry inline (one chunk), as JobMarket checks it. */
 export const INLINE_OUTPUT_MAX = 4096;
 /** How often a reveal held for its audit is tried again (seconds of chain time). */

@@ -756,7 +756,9 @@ export class VerifierDaemon {
       outputURI: (await this.batchOutputs(batch, batchData))?.[index] ?? "",
       postedBlock: batch.postedBlock,
     };
-    const deadline = BigInt(b.deadline);
+    // An output (or input) served nowhere counts as wrong one reserve earlier than for a posted job: a
+    // batch job needs two transactions inside the window (the split, then the challenge), not one.
+    const deadline = BigInt(b.deadline) - BigInt(this.p.outputReserveSeconds);
     const own = await this.ownOutput(record, data, model, deadline);
     if (!own) return false;
     const judgement = await this.providerJudgement(record, this.current(jobId, data), model, deadline);

@@ -329,6 +329,18 @@ describe("verification end to end: worker and verifier processes, sampled audits
     return out.sort((a, b) => Number(a.blockNumber - b.blockNumber));
   }
 
+  /**
+   * The events of one job's own finalize inside a transaction that may finalize several (the worker groups
+   * its steps into one multicall): those after the previous job's JobFinalized, up to this job's.
+   */
+  function ownFinalize(events: Decoded[], jobId: bigint): Decoded[] {
+    const end = events.findIndex((e) => e.name === "JobFinalized" && e.args.jobId === jobId);
+    assert.ok(end >= 0, `job ${jobId}: its JobFinalized is in the transaction`);
+    let start = end;
+    while (start > 0 && events[start - 1]!.name !== "JobFinalized") start--;
+    return events.slice(start, end + 1);
+  }
+
   /** The decoded events of one transaction's receipt, from the three contracts, and who sent it. */
   async function receiptEvents(txHash: Hex): Promise<Decoded[] & { from?: Address }> {
     const receipt = await devnet.publicClient.getTransactionReceipt({ hash: txHash });
@@ -522,7 +534,7 @@ describe("verification end to end: worker and verifier processes, sampled audits
       assert.equal(audit.state, AuditState.Agreed, `job ${jobId}: the audit agreed (state ${audit.state})`);
       if (audit.outputRoot !== r.job.result) rootsDiffer++;
       const events = await eventsOf(jobId);
-      const paidIn = await receiptEvents(events.find((e) => e.name === "JobFinalized")!.txHash);
+      const paidIn = ownFinalize(await receiptEvents(events.find((e) => e.name === "JobFinalized")!.txHash), jobId);
       const rewards = named(paidIn, "AuditRewardPaid").filter((e) => sameAddress(e.args.to as string, audit.auditor));
       assert.deepEqual(rewards.map((e) => e.args.amount), [AUDIT_REWARD], `job ${jobId}: the auditor paid ${AUDIT_REWARD} when the job was paid`);
       const opened = events.find((e) => e.name === "ChallengeOpened");
