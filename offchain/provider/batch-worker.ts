@@ -300,6 +300,9 @@ export class BatchWorker {
           store: this.p.store,
         });
         validateInputs({ tensors: decodeTensorBlob(input.bytes, { maxBytes: this.p.maxInputBytes }), inputMetadata: model.inputMetadata, allowNonFinite: model.nonFiniteInputs });
+        // Kept and served beside the output: a dApp that stops serving its input cannot make our work
+        // unverifiable (verifiers read an input from the provider's blob server too).
+        await this.p.store.put(input.bytes, { knownId: record.inputHashes[i]! });
         const result = await this.p.runner.run({
           jobId,
           modelPath: model.path,

@@ -554,9 +554,24 @@ export class ProviderWorker {
     );
     if (!committed) return;
     if (committed.receipt) this.stake.mined(jobId, job.collateral, committed.receipt.blockNumber);
+    await this.keepInput(record, input);
     this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status: "active", data: ran.data });
     this.onTaken(record);
     await this.scheduleAfter(record, committed, ran.data);
+  }
+
+  /**
+   * Stores the input of a job we committed to, so that our blob server serves it beside the output: a
+   * dApp that stops serving its input after our fetch cannot make our work unverifiable (verifiers read
+   * an input from the provider's blob server when its own URI fails, checked against the input hash).
+   */
+  private async keepInput({ jobId, inputHash }: JobRecord, input: HeldInput): Promise<void> {
+    if (input.bytes.byteLength === 0 || input.source === "inline input") return; // an inline input is on chain already
+    try {
+      await this.p.store.put(input.bytes, { knownId: inputHash });
+    } catch (error) {
+      this.p.log.warn({ msg: "input not kept: verifiers can read it only from the dApp", job_id: jobId.toString(), err: describe(error) });
+    }
   }
 
   private onTaken({ jobId, job }: JobRecord): void {
@@ -614,7 +629,8 @@ export class ProviderWorker {
         input,
         verifyInput,
         timeoutMs: this.p.inferenceTimeoutMs,
-        transferInput: true,
+        // A fetched input is kept (copied to the thread): once committed it is stored and served (claimWithStake).
+        transferInput: fetched === undefined,
         allowNonFinite: model.nonFiniteInputs || fetched?.checked === true,
       });
     } catch (error) {

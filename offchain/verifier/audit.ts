@@ -19,7 +19,7 @@ import { createInferenceRunner } from "../inference/runner.js";
 import { formatTokens } from "../chain/format.js";
 import { AuditState, auditorOutputJudged, challengeEconomics, DisputeReason, DisputeState, nameOf, Vote, ZERO_ADDRESS, ZERO_HASH } from "./decide.js";
 import { fetchOutput } from "../storage/output.js";
-import { describe, fetchJobInput, fetchProviderOutput, judge, prepareVerifierModel } from "./judge.js";
+import { describe, fetchJobInput, fetchProviderOutput, judge, prepareVerifierModel, providerInputLocations, providerOutputLocations } from "./judge.js";
 import type { AuditOptions } from "./options.js";
 import { readAudit, readDispute, readOutputLocations, readVotes } from "./views.js";
 
@@ -115,7 +115,18 @@ export async function auditJob({ options, jobId, publicClient, deployment }: Aud
   const fetchOptions = { maxBytes: options.maxInputBytes, ipfsGateway: options.ipfsGateway, allowFileUris: options.allowFileUris };
   let input: Uint8Array;
   try {
-    input = await fetchJobInput({ record, ...fetchOptions });
+    input = await fetchJobInput({
+      record,
+      ...fetchOptions,
+      // The provider's blob server keeps the inputs of its jobs: read there when the dApp's URI fails.
+      fallbackUris: async () => {
+        const [located, locations] = await Promise.all([
+          withBatchOutput({ record, client: publicClient, batchMarket: deployment.batchMarket, ipfsGateway: options.ipfsGateway, allowFileUris: options.allowFileUris }),
+          readOutputLocations({ publicClient, verification: deployment.verification, market: deployment.market, jobId, fromBlock: record.postedBlock }),
+        ]);
+        return providerInputLocations({ inputHash: record.inputHash, outputUris: providerOutputLocations({ record: located, locations }).uris });
+      },
+    });
   } catch (error) {
     throw new NonRetryableError(`cannot get job ${jobId}'s input: ${describe(error)}`, { code: "INPUT_UNAVAILABLE", cause: error });
   }

@@ -114,8 +114,31 @@ export type FetchOptions = {
   store?: BlobStore;
 };
 
-/** The input the job names, inline or fetched, checked against its inputHash. Throws when it cannot be had. */
-export async function fetchJobInput({ record, ...options }: { record: JobRecord } & FetchOptions): Promise<Uint8Array> {
+/**
+ * Where else a job's input may be had: the provider's own blob server, which serves the inputs of the jobs
+ * it committed to beside their outputs (`<base>/blobs/<inputHash>` for every `<base>/blobs/<id>` output
+ * location). A dApp that stops serving its input after the provider fetched it cannot so make honest work
+ * unverifiable. Whatever comes from there is checked against the input hash like the dApp's own bytes.
+ */
+export function providerInputLocations({ inputHash, outputUris }: { inputHash: Hex; outputUris: readonly string[] }): string[] {
+  const found = new Set<string>();
+  for (const uri of outputUris) {
+    const match = /^(https?:\/\/.+\/blobs\/)0x[0-9a-fA-F]{64}$/.exec(uri);
+    if (match) found.add(`${match[1]}${inputHash.toLowerCase()}`);
+  }
+  return [...found];
+}
+
+/**
+ * The input the job names, inline or fetched, checked against its inputHash; when its own URI fails to
+ * serve it, each of `fallbackUris` is tried (see providerInputLocations). Throws the first URI's error when
+ * it cannot be had anywhere.
+ */
+export async function fetchJobInput({
+  record,
+  fallbackUris = [],
+  ...options
+}: { record: JobRecord; fallbackUris?: readonly string[] | (() => Promise<readonly string[]>) } & FetchOptions): Promise<Uint8Array> {
   if (record.inlineInput.length > 2) {
     const bytes = hexToBytes(record.inlineInput);
     if (!isZero(record.inputHash) && blobId(bytes) !== record.inputHash.toLowerCase()) {
@@ -124,14 +147,21 @@ export async function fetchJobInput({ record, ...options }: { record: JobRecord 
     return bytes;
   }
   refuseFileUri(record.inputURI, options.allowFileUris);
-  return fetchBlob({
-    uri: record.inputURI,
-    expectedHash: record.inputHash,
-    maxBytes: options.maxBytes,
-    ipfsGateway: options.ipfsGateway,
-    timeoutMs: options.timeoutMs,
-    store: options.store,
-  });
+  const read = (uri: string) =>
+    fetchBlob({ uri, expectedHash: record.inputHash, maxBytes: options.maxBytes, ipfsGateway: options.ipfsGateway, timeoutMs: options.timeoutMs, store: options.store });
+  try {
+    return await read(record.inputURI);
+  } catch (error) {
+    const fallbacks = typeof fallbackUris === "function" ? await fallbackUris().catch(() => []) : fallbackUris;
+    for (const uri of fallbacks) {
+      try {
+        return await read(uri);
+      } catch {
+        // the next location; the first URI's error is the one reported
+      }
+    }
+    throw error;
+  }
 }
 
 /**

@@ -70,7 +70,7 @@ import {
 } from "./decide.js";
 import { fetchOutput } from "../storage/output.js";
 import { endJob } from "../protocol/actions.js";
-import { describe, fetchJobInput, judge, providerOutputLocations, type VerifierModel } from "./judge.js";
+import { describe, fetchJobInput, judge, providerInputLocations, providerOutputLocations, type VerifierModel } from "./judge.js";
 import type { VerifierMetrics } from "./metrics.js";
 import type { VerifierActivity } from "./status.js";
 import { WeightSyncs } from "./weight-sync.js";
@@ -862,6 +862,11 @@ export class VerifierDaemon {
     try {
       input = await fetchJobInput({
         record,
+        // The provider's blob server keeps the inputs of its jobs: read there when the dApp's URI fails.
+        fallbackUris: async () => {
+          const [located, locations] = await Promise.all([this.withBatchOutput(record), this.outputLocations(record)]);
+          return providerInputLocations({ inputHash: record.inputHash, outputUris: providerOutputLocations({ record: located, locations }).uris });
+        },
         maxBytes: this.p.maxInputBytes,
         ipfsGateway: this.p.ipfsGateway,
         allowFileUris: this.p.allowFileUris,

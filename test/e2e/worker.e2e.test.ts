@@ -294,6 +294,12 @@ describe("dinfer worker end to end: node process, Ignition deployment, worker pr
         else assert.ok(stats!.max < 0.3 && stats!.textFraction === 0, `blank.png has none: ${JSON.stringify(stats)}`);
       }
       const events = await assertOneOfEachEvent(job);
+      // The worker keeps the input of a job it committed to and serves it beside the output: a dApp that
+      // stops serving its input cannot make the work unverifiable (verifiers read it here too).
+      const { inputHash } = await readJob({ client: net.publicClient, market: net.deployment.market, jobId: job.jobId });
+      const kept = await fetch(`${worker.blobUrl}/blobs/${inputHash}`);
+      assert.equal(kept.status, 200, `job ${job.jobId}: its input is served by the worker`);
+      assert.equal(blobId(new Uint8Array(await kept.arrayBuffer())), inputHash.toLowerCase(), `job ${job.jobId}: the worker serves the input's own bytes`);
       const finalized = events.find((e) => e.eventName === "JobFinalized")!;
       assert.equal(finalized.args.provider, worker.account);
       assert.equal(finalized.args.payout, expectedPayout(FEE), `job ${job.jobId}: payout is the fee less the protocol fee and the audit levy`);
