@@ -22,6 +22,8 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -804,10 +806,38 @@ describe("verification end to end: worker and verifier processes, sampled audits
     const cheatJob = await post("random");
     await skip(false);
     const honestJob = await post("noise");
+    // A dApp that withdraws its input once the provider fetched it (on a job the watchdog picks), hoping the
+    // input "cannot be had", every verifier disagrees and the honest provider is slashed with the finder's
+    // share paid to it: the worker serves the inputs of its jobs, and the watchdog reads it there.
+    await skip(true);
+    const withdrawn = clsInput();
+    const dappServer = createServer((_req, res) => void res.writeHead(200, { "content-type": "application/octet-stream" }).end(withdrawn));
+    await new Promise<void>((resolve) => dappServer.listen(0, "127.0.0.1", resolve));
+    const { jobId: withdrawnJob } = await postJob({
+      sender: devnet.dappSender,
+      publicClient: devnet.publicClient,
+      deployment: devnet.deployment,
+      modelId: modelOf.get("noise")!,
+      input: withdrawn,
+      inputURI: `http://127.0.0.1:${(dappServer.address() as AddressInfo).port}/input`,
+      fee: FEE,
+    });
+    await waitFor([withdrawnJob], (x) => x.job.status >= JobStatus.Committed, "committed");
+    dappServer.closeAllConnections();
+    await new Promise<void>((resolve) => dappServer.close(() => resolve()));
     const challenged = await Promise.all([challengeWhenRevealed(colluder, cheatJob), challengeWhenRevealed(challenger, honestJob)]);
     assert.deepEqual(challenged, [true, true], "nothing else disputes an unsampled job");
-    const final = await waitFor([withheldJob, cheatJob, honestJob], isFinal, "final", 150_000);
-    for (const jobId of [withheldJob, cheatJob, honestJob]) assert.equal(final.get(jobId)!.job.sampled, false, `job ${jobId}: not sampled`);
+    const final = await waitFor([withheldJob, cheatJob, honestJob, withdrawnJob], isFinal, "final", 150_000);
+    for (const jobId of [withheldJob, cheatJob, honestJob, withdrawnJob]) assert.equal(final.get(jobId)!.job.sampled, false, `job ${jobId}: not sampled`);
+
+    // 0. The withdrawn input: the watchdog re-ran the job on the provider's copy of the input and agreed; the
+    // job was never challenged, the provider was paid, and the dApp got nothing back.
+    assert.equal(STATUS_NAMES[final.get(withdrawnJob)!.job.status], "Finalized", "the job whose input the dApp withdrew is paid");
+    assert.ok(!(await eventsOf(withdrawnJob)).some((e) => e.name === "ChallengeOpened"), "and never challenged");
+    const watchedWithdrawn = verifiers[0]!.lines().find((l) => l.msg === "watchdog judged an unsampled result" && l.job_id === withdrawnJob.toString());
+    assert.equal(watchedWithdrawn?.verdict, "agree", `the watchdog re-ran it on the provider's copy of the input: ${JSON.stringify(watchedWithdrawn)}`);
+    const paidTo = (await eventsOf(withdrawnJob)).find((e) => e.name === "JobFinalized")?.args.provider;
+    assert.ok(paidTo !== undefined && sameAddress(String(paidTo), providerOf("noise")), `the fee went to the provider (${String(paidTo)}), no refund or finder's share to the dApp`);
 
     // 1. The withheld output, served nowhere: the watchdog re-ran it (its root equals ours), found no location
     // serving it by the end of the window, and challenged; the committee, finding none either, faulted it.
@@ -845,11 +875,13 @@ describe("verification end to end: worker and verifier processes, sampled audits
     assertVotersPaid(upheld.settlement, upheld.dispute, honestJob);
     const { protocolFeeBps, auditLevyBps } = devnet.params.marketParams;
     const payout = FEE - (FEE * BigInt(protocolFeeBps!)) / BPS - (FEE * BigInt(auditLevyBps!)) / BPS;
-    const honestNet = (await worthOf(honestPair)) - honestBefore - payout;
+    // (The same provider was also paid for the job whose input its dApp withdrew: two payouts aside.)
+    const honestNet = (await worthOf(honestPair)) - honestBefore - 2n * payout;
     assert.equal(honestNet, (BOND * 5000n) / BPS - BOND, `the pair nets ${honestNet} besides the payout: the challenge cost it`);
 
     const seconds = Math.round((Date.now() - started) / 100) / 10;
     rows.push(
+      { scenario: "7 dApp withdraws its input", jobs: 1, sampled: 0, audits: "-", disputes: "-", outcome: "watchdog agrees on the provider's copy: paid", seconds },
       { scenario: "7 withheld blob, unsampled", jobs: 1, sampled: 0, audits: "-", disputes: "watchdog's bonded challenge: faulted", outcome: "slashed; watchdog: bond back only", seconds },
       { scenario: "8 self-challenge, cheat", jobs: 1, sampled: 0, audits: "-", disputes: "by accomplice: faulted", outcome: `pair net ${Number(cheatNet) / 1e18} DINF`, seconds },
       { scenario: "8 self-challenge, honest", jobs: 1, sampled: 0, audits: "-", disputes: "by accomplice: upheld", outcome: `pair net ${Number(honestNet) / 1e18} DINF (fee aside)`, seconds },
