@@ -213,6 +213,9 @@ export const REVERT_SENTENCES: Readonly<Record<string, Sentence>> = {
   ReentrancyGuardReentrantCall: () => "the contract was re-entered during a call (a token or callback calling back): that is refused",
   SafeERC20FailedOperation: ([token]) => `the token ${str(token)} refused a transfer: check the balance and allowance`,
   SafeCastOverflowedUintDowncast: ([bits, value]) => `the value ${str(value)} does not fit in ${str(bits)} bits: use a smaller value`,
+  // OpenZeppelin Address (JobMarket.multicall delegates each call to the market itself).
+  AddressEmptyCode: ([target]) => `${str(target)} has no contract code: check the address (a multicall only reaches the market itself)`,
+  FailedCall: () => "a call inside the multicall failed without a reason: send its calls one by one to see which",
 };
 
 export type DescribeRevertParameters = {
