@@ -80,6 +80,7 @@ import {
   readAuditorOf,
   readDispute,
   readOutputLocations,
+  readProviderBlobServers,
   readVerificationCredits,
   readVotes,
   type OutputLocations,
@@ -862,10 +863,17 @@ export class VerifierDaemon {
     try {
       input = await fetchJobInput({
         record,
-        // The provider's blob server keeps the inputs of its jobs: read there when the dApp's URI fails.
+        // The provider's blob server keeps the inputs of its jobs: read there when the dApp's URI fails. Its
+        // address comes from this job's output locations once revealed, and before (a blind audit) from the
+        // provider's latest reveals of other jobs.
         fallbackUris: async () => {
-          const [located, locations] = await Promise.all([this.withBatchOutput(record), this.outputLocations(record)]);
-          return providerInputLocations({ inputHash: record.inputHash, outputUris: providerOutputLocations({ record: located, locations }).uris });
+          const [located, locations, servers] = await Promise.all([
+            this.withBatchOutput(record),
+            this.outputLocations(record),
+            readProviderBlobServers({ publicClient: this.p.publicClient, market: this.p.deployment.market, batchMarket: this.p.deployment.batchMarket, provider: record.job.provider }),
+          ]);
+          const outputUris = [...providerOutputLocations({ record: located, locations }).uris, ...servers];
+          return providerInputLocations({ inputHash: record.inputHash, outputUris });
         },
         maxBytes: this.p.maxInputBytes,
         ipfsGateway: this.p.ipfsGateway,

@@ -6,7 +6,7 @@
  */
 import { decodeEventLog, numberToHex, type Address, type Hex, type PublicClient } from "viem";
 
-import { verificationAbi } from "../chain/abis.js";
+import { batchMarketAbi, jobMarketAbi, verificationAbi } from "../chain/abis.js";
 import { decodeJobLog, type Job } from "../chain/jobs.js";
 import type { Terms } from "../chain/terms.js";
 import {
@@ -135,3 +135,34 @@ function chainOrder(a: { blockNumber: Hex | null; logIndex: Hex | null }, b: { b
   const [[ab, ai], [bb, bi]] = [key(a), key(b)];
   return ab !== bb ? (ab < bb ? -1 : 1) : ai < bi ? -1 : ai > bi ? 1 : 0;
 }
+
+/** How many of a provider's latest reveals `readProviderBlobServers` looks at. */
+const PROVIDER_REVEALS_READ = 16;
+
+/**
+ * The output locations of a provider's latest reveals (`ResultRevealed` of the JobMarket and `BatchRevealed`
+ * of the BatchMarket, filtered on-node by the indexed provider): where its blob server was. A blind auditor
+ * needs the provider's server before the job it audits is revealed (to read an input its dApp no longer
+ * serves), and a provider with any revealed job has told the chain where it serves.
+ */
+export async function readProviderBlobServers({
+  publicClient,
+  market,
+  batchMarket,
+  provider,
+}: {
+  publicClient: PublicClient;
+  market: Address;
+  batchMarket: Address;
+  provider: Address;
+}): Promise<string[]> {
+  const [jobs, batches] = await Promise.all([
+    publicClient.getContractEvents({ address: market, abi: jobMarketAbi, eventName: "ResultRevealed", args: { provider }, fromBlock: 0n, toBlock: "latest" }),
+    publicClient.getContractEvents({ address: batchMarket, abi: batchMarketAbi, eventName: "BatchRevealed", args: { provider }, fromBlock: 0n, toBlock: "latest" }),
+  ]);
+  const latest = [...jobs, ...batches]
+    .sort((a, b) => Number((b.blockNumber ?? 0n) - (a.blockNumber ?? 0n)) || (b.logIndex ?? 0) - (a.logIndex ?? 0))
+    .slice(0, PROVIDER_REVEALS_READ);
+  return [...new Set(latest.map((log) => String((log.args as { outputURI?: string }).outputURI ?? "")).filter((uri) => uri !== ""))];
+}
+

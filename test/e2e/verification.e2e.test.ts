@@ -403,6 +403,34 @@ describe("verification end to end: worker and verifier processes, sampled audits
     return jobId;
   }
 
+  /**
+   * Posts a job for `mode` whose input only a server of the dApp's serves, once (the provider's fetch: every
+   * later request gets 404), and closes the server once the provider committed: the dApp hopes every
+   * verifier finds the input "cannot be had".
+   */
+  async function postThenWithdrawInput(mode: Mode): Promise<bigint> {
+    const input = clsInput();
+    let served = 0;
+    const server = createServer((_req, res) => {
+      if (served++ > 0) return void res.writeHead(404).end();
+      res.writeHead(200, { "content-type": "application/octet-stream" }).end(input);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { jobId } = await postJob({
+      sender: devnet.dappSender,
+      publicClient: devnet.publicClient,
+      deployment: devnet.deployment,
+      modelId: modelOf.get(mode)!,
+      input,
+      inputURI: `http://127.0.0.1:${(server.address() as AddressInfo).port}/input`,
+      fee: FEE,
+    });
+    await waitFor([jobId], (x) => x.job.status >= JobStatus.Committed, "committed");
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    return jobId;
+  }
+
   /** Posts `count` jobs for `mode`, up to `parallel` at a time (the sender keeps the nonces in order; one block holds them all). */
   async function postMany(mode: Mode, count: number, parallel = 10): Promise<bigint[]> {
     const ids: bigint[] = [];
@@ -599,6 +627,17 @@ describe("verification end to end: worker and verifier processes, sampled audits
       assert.equal(outputRoot(copy), r.job.result, "the auditor's copy is the output the provider committed to");
     }
     assert.equal(await stakeOf(providerOf("withhold")), stakesBefore.get("withhold")!);
+
+    // 5. A sampled job whose dApp withdrew its input before the blind audit: the auditor read the provider's
+    // copy (its blob server known from its earlier reveals) and agreed; no dispute of the auditor's, and paid.
+    const withdrawnJob = await postThenWithdrawInput("noise");
+    const [withdrawn] = [...(await waitFor([withdrawnJob], isFinal, "final", 180_000)).values()];
+    assert.equal(withdrawn!.job.sampled, true, "sampled, so audited blind before its reveal");
+    assert.equal(STATUS_NAMES[withdrawn!.job.status], "Finalized", "the job whose input the dApp withdrew is paid");
+    const withdrawnAudit = await readAudit({ ...v(), jobId: withdrawnJob });
+    assert.equal(withdrawnAudit.state, AuditState.Agreed, `its blind auditor re-ran it on the provider's copy of the input (state ${withdrawnAudit.state})`);
+    const withdrawnDispute = (await eventsOf(withdrawnJob)).find((e) => e.name === "ChallengeOpened");
+    assert.notEqual(withdrawnDispute?.args.reason, DisputeReason.AuditDisagreed, "no disagreement over an input the dApp withdrew");
 
     const seconds = Math.round((Date.now() - started) / 100) / 10;
     rows.push({
@@ -810,21 +849,7 @@ describe("verification end to end: worker and verifier processes, sampled audits
     // input "cannot be had", every verifier disagrees and the honest provider is slashed with the finder's
     // share paid to it: the worker serves the inputs of its jobs, and the watchdog reads it there.
     await skip(true);
-    const withdrawn = clsInput();
-    const dappServer = createServer((_req, res) => void res.writeHead(200, { "content-type": "application/octet-stream" }).end(withdrawn));
-    await new Promise<void>((resolve) => dappServer.listen(0, "127.0.0.1", resolve));
-    const { jobId: withdrawnJob } = await postJob({
-      sender: devnet.dappSender,
-      publicClient: devnet.publicClient,
-      deployment: devnet.deployment,
-      modelId: modelOf.get("noise")!,
-      input: withdrawn,
-      inputURI: `http://127.0.0.1:${(dappServer.address() as AddressInfo).port}/input`,
-      fee: FEE,
-    });
-    await waitFor([withdrawnJob], (x) => x.job.status >= JobStatus.Committed, "committed");
-    dappServer.closeAllConnections();
-    await new Promise<void>((resolve) => dappServer.close(() => resolve()));
+    const withdrawnJob = await postThenWithdrawInput("noise");
     const challenged = await Promise.all([challengeWhenRevealed(colluder, cheatJob), challengeWhenRevealed(challenger, honestJob)]);
     assert.deepEqual(challenged, [true, true], "nothing else disputes an unsampled job");
     const final = await waitFor([withheldJob, cheatJob, honestJob, withdrawnJob], isFinal, "final", 150_000);
