@@ -124,7 +124,7 @@ contract BatchMarket is IBatchMarket, Ownable2Step, Deposits {
         uint256 total;
         (batchId, total) = _post(request, _batchCount + 1);
         _batchCount = batchId;
-        _debitDeposit(total);
+        _debitDeposit(msg.sender, total);
     }
 
     /// @inheritdoc IBatchMarket
@@ -139,7 +139,7 @@ contract BatchMarket is IBatchMarket, Ownable2Step, Deposits {
             ++batchId;
         }
         _batchCount = batchId - 1;
-        _debitDeposit(total);
+        _debitDeposit(msg.sender, total);
     }
 
     // ---------------------------------------------------------------- providers

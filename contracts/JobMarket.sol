@@ -6,11 +6,14 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {Multicall} from "@openzeppelin/contracts/utils/Multicall.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
 import {Deposits} from "./base/Deposits.sol";
 import {PullPayments} from "./base/PullPayments.sol";
 import {
+    BadJobSignature,
     BatchMarketAlreadySet,
     CallbackGasTooHigh,
     CallbackNeedsContract,
@@ -40,6 +43,8 @@ import {
     OutputTooLarge,
     SeedNotReady,
     SeedOutOfReach,
+    SignedJobForAnotherProvider,
+    SignedJobUsed,
     VerificationAlreadySet,
     WrongStatus,
     ZeroAddress,
@@ -75,7 +80,7 @@ import {TokenPull} from "./libraries/TokenPull.sol";
 /// It opens no path a direct call lacks: `msg.sender` is the caller's in every inner call (so every access
 /// check holds), nothing here is payable (no `msg.value` to count twice), each inner call takes the
 /// reentrancy guard as it would alone, and one inner revert reverts them all with its own error.
-contract JobMarket is IJobMarket, Ownable2Step, Deposits, Multicall {
+contract JobMarket is EIP712, IJobMarket, Ownable2Step, Deposits, Multicall {
     using SafeERC20 for IERC20;
     using SafeCast for uint256;
     using TokenPull for IERC20;
@@ -87,6 +92,12 @@ contract JobMarket is IJobMarket, Ownable2Step, Deposits, Multicall {
     /// @dev Gas kept back for the rest of finalize after a consumer callback returns.
     uint256 private constant CALLBACK_RESERVE = 10_000;
     uint256 private constant PPM = 1_000_000;
+    /// @dev Set in the id of a job posted from a signed request (the rest of the id is the request's EIP-712
+    /// digest), so it never meets a sequential id.
+    uint256 private constant SIGNED_JOB_BIT = 1 << 255;
+    bytes32 private constant SIGNED_JOB_TYPEHASH = keccak256(
+        "SignedJob(uint256 modelId,uint256 fee,uint64 claimBy,bytes32 inputHash,string inputURI,bytes inlineInput,uint32 callbackGasLimit,bool inlineOutput,address poster,address provider,uint256 salt)"
+    );
     /// @dev `abi.encode(job)` of the thirteen value-type fields of `Job`: thirteen words, which is also the
     /// struct's layout in calldata and in memory (see `_load`).
     uint256 private constant JOB_SIZE = 13 * 32;
@@ -145,7 +156,7 @@ contract JobMarket is IJobMarket, Ownable2Step, Deposits, Multicall {
         IRandomness randomness_,
         IProtocolTerms terms_,
         address owner_
-    ) Ownable(owner_) PullPayments(token_) {
+    ) EIP712("dinfer JobMarket", "1") Ownable(owner_) PullPayments(token_) {
         if (
             address(token_) == address(0) || address(staking_) == address(0) || address(registry_) == address(0)
                 || address(terms_) == address(0)
@@ -169,8 +180,8 @@ contract JobMarket is IJobMarket, Ownable2Step, Deposits, Multicall {
 
     /// @inheritdoc IJobMarket
     function postJobFromDeposit(JobRequest calldata request) external nonReentrant returns (uint256 jobId) {
-        _debitDeposit(request.fee);
-        return _postJob(request);
+        _debitDeposit(msg.sender, request.fee);
+        return _postNext(request);
     }
 
     /// @inheritdoc IJobMarket
@@ -183,6 +194,53 @@ contract JobMarket is IJobMarket, Ownable2Step, Deposits, Multicall {
         try IERC20Permit(address(token)).permit(msg.sender, address(this), request.fee, permitDeadline, v, r, s) {}
             catch {}
         return _post(request);
+    }
+
+    /// @inheritdoc IJobMarket
+    function postSignedAndCommit(
+        JobRequest calldata request,
+        address poster,
+        address provider,
+        uint256 salt,
+        bytes calldata signature,
+        bytes32 commitment
+    ) external nonReentrant returns (uint256 jobId) {
+        if (provider != address(0) && provider != msg.sender) revert SignedJobForAnotherProvider(provider, msg.sender);
+        bytes32 digest = signedJobDigest(request, poster, provider, salt);
+        jobId = uint256(digest) | SIGNED_JOB_BIT;
+        // The job's own slot is the replay guard: a request is posted once, whatever became of its job.
+        if (_jobHashes[jobId] != bytes32(0)) revert SignedJobUsed(jobId);
+        if (ECDSA.recover(digest, signature) != poster) revert BadJobSignature(poster);
+        _debitDeposit(poster, request.fee);
+        Job memory j = _postJob(request, poster, jobId);
+        _commit(jobId, j, commitment);
+        staking.lock(msg.sender, j.collateral);
+    }
+
+    /// @inheritdoc IJobMarket
+    function signedJobDigest(JobRequest calldata request, address poster, address provider, uint256 salt)
+        public
+        view
+        returns (bytes32)
+    {
+        return _hashTypedDataV4(
+            keccak256(
+                abi.encode(
+                    SIGNED_JOB_TYPEHASH,
+                    request.modelId,
+                    request.fee,
+                    request.claimBy,
+                    request.inputHash,
+                    keccak256(bytes(request.inputURI)),
+                    keccak256(request.inlineInput),
+                    request.callbackGasLimit,
+                    request.inlineOutput,
+                    poster,
+                    provider,
+                    salt
+                )
+            )
+        );
     }
 
     // ---------------------------------------------------------------- providers
@@ -471,20 +529,28 @@ contract JobMarket is IJobMarket, Ownable2Step, Deposits, Multicall {
 
     /// @dev Posts with the fee pulled from the caller.
     function _post(JobRequest calldata req) private returns (uint256 jobId) {
-        jobId = _postJob(req);
+        jobId = _postNext(req);
         // Interaction last; the balance check rejects fee-on-transfer tokens.
         token.pullExactly(msg.sender, req.fee);
     }
 
-    /// @dev Checks and stores a job; the caller makes sure the fee is in escrow.
-    function _postJob(JobRequest calldata req) private returns (uint256 jobId) {
+    /// @dev Posts under the next sequential id.
+    function _postNext(JobRequest calldata req) private returns (uint256 jobId) {
+        Counters memory counters = _counters;
+        jobId = counters.jobCount + 1;
+        _counters = Counters(uint64(jobId), counters.termsVersion);
+        _postJob(req, msg.sender, jobId);
+    }
+
+    /// @dev Checks and stores `poster`'s job under `jobId`; the caller makes sure the fee is in escrow.
+    function _postJob(JobRequest calldata req, address poster, uint256 jobId) private returns (Job memory job) {
         if (req.modelId > type(uint32).max) revert ModelIdTooLarge(req.modelId);
         (bool active, uint96 priceFloor, uint96 collateral) = registry.terms(req.modelId);
         if (!active) revert ModelInactive(req.modelId);
         if (req.fee < priceFloor) revert FeeBelowFloor(req.fee, priceFloor);
         if (req.fee > type(uint96).max) revert FeeTooLarge(req.fee);
-        Counters memory counters = _counters;
-        IProtocolTerms.MarketParams memory p = _marketTerms[counters.termsVersion];
+        uint32 version = _counters.termsVersion;
+        IProtocolTerms.MarketParams memory p = _marketTerms[version];
         uint256 latest = block.timestamp + p.maxClaimDelay;
         if (req.claimBy <= block.timestamp || req.claimBy > latest) {
             revert InvalidClaimBy(req.claimBy, block.timestamp + 1, latest);
@@ -492,40 +558,41 @@ contract JobMarket is IJobMarket, Ownable2Step, Deposits, Multicall {
         bytes32 inputHash = _inputHash(req);
         if (req.callbackGasLimit != 0) {
             if (req.callbackGasLimit > p.callbackGasLimit) revert CallbackGasTooHigh(req.callbackGasLimit, p.callbackGasLimit);
-            if (msg.sender.code.length == 0) revert CallbackNeedsContract(msg.sender);
+            if (poster.code.length == 0) revert CallbackNeedsContract(poster);
         }
 
-        jobId = counters.jobCount + 1;
-        _counters = Counters(uint64(jobId), counters.termsVersion);
-        _store(
-            jobId,
-            Job({
-                poster: msg.sender,
-                modelId: uint32(req.modelId),
-                terms: counters.termsVersion,
-                fee: uint96(req.fee),
-                collateral: collateral,
-                callbackGasLimit: req.callbackGasLimit,
-                status: JobStatus.Posted,
-                deadline: uint32(req.claimBy),
-                provider: address(0),
-                commitBlock: 0,
-                result: bytes32(0),
-                inlineOutput: req.inlineOutput,
-                sampled: false
-            })
-        );
-        _emitPosted(jobId, req, collateral, inputHash, counters.termsVersion);
+        job = Job({
+            poster: poster,
+            modelId: uint32(req.modelId),
+            terms: version,
+            fee: uint96(req.fee),
+            collateral: collateral,
+            callbackGasLimit: req.callbackGasLimit,
+            status: JobStatus.Posted,
+            deadline: uint32(req.claimBy),
+            provider: address(0),
+            commitBlock: 0,
+            result: bytes32(0),
+            inlineOutput: req.inlineOutput,
+            sampled: false
+        });
+        _store(jobId, job);
+        _emitPosted(jobId, req, poster, collateral, inputHash, version);
     }
 
-    function _emitPosted(uint256 jobId, JobRequest calldata req, uint256 collateral, bytes32 inputHash, uint32 version)
-        private
-    {
+    function _emitPosted(
+        uint256 jobId,
+        JobRequest calldata req,
+        address poster,
+        uint256 collateral,
+        bytes32 inputHash,
+        uint32 version
+    ) private {
         // The request's fields first, then the other parameters: the order that keeps the stack shallow.
         emit JobPosted(
             jobId,
             req.modelId,
-            msg.sender,
+            poster,
             req.inputURI,
             req.inlineInput,
             req.fee,

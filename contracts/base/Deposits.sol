@@ -39,10 +39,10 @@ abstract contract Deposits is PullPayments, IDeposits {
         token.safeTransfer(msg.sender, amount);
     }
 
-    /// @dev The caller's fees for what it posts now come out of its deposit (no token moves).
-    function _debitDeposit(uint256 amount) internal {
-        uint256 available = deposits[msg.sender];
-        if (amount > available) revert InsufficientDeposit(msg.sender, available, amount);
-        deposits[msg.sender] = available - amount;
+    /// @dev `account`'s fees for what is posted for it now come out of its deposit (no token moves).
+    function _debitDeposit(address account, uint256 amount) internal {
+        uint256 available = deposits[account];
+        if (amount > available) revert InsufficientDeposit(account, available, amount);
+        deposits[account] = available - amount;
     }
 }

@@ -33,6 +33,12 @@ error WrongStatus(uint256 jobId, IJobMarket.JobStatus status);
 error DeadlinePassed(uint256 jobId, uint256 deadline, uint256 nowTime);
 error DeadlineNotPassed(uint256 jobId, uint256 deadline, uint256 nowTime);
 error NotJobProvider(uint256 jobId, address caller);
+/// @dev A signed job request posted a second time (its job, whatever became of it, holds the id).
+error SignedJobUsed(uint256 jobId);
+/// @dev A signed job request whose signature is not its poster's.
+error BadJobSignature(address poster);
+/// @dev A signed job request that names another provider than the caller.
+error SignedJobForAnotherProvider(address provider, address caller);
 error ModelInactive(uint256 modelId);
 error FeeBelowFloor(uint256 fee, uint256 floor);
 error FeeTooLarge(uint256 fee);

@@ -149,6 +149,29 @@ interface IJobMarket is IPullPayments, IDeposits {
         external
         returns (uint256 jobId);
 
+    /// @notice Posts a job a dApp signed off-chain (EIP-712 `SignedJob`, see `signedJobDigest`) and commits the
+    /// caller's result to it, in one transaction: the provider that ran the request submits it. The fee comes
+    /// from `poster`'s deposit; `provider` is the only account that may submit it (zero: any provider). The
+    /// job's id is the digest with the top bit set (apart from sequential ids); a request is posted once.
+    /// The job then goes on as one committed by `claimAndCommit`.
+    function postSignedAndCommit(
+        JobRequest calldata request,
+        address poster,
+        address provider,
+        uint256 salt,
+        bytes calldata signature,
+        bytes32 commitment
+    ) external returns (uint256 jobId);
+
+    /// @notice The EIP-712 digest a poster signs for `postSignedAndCommit` (domain "dinfer JobMarket", "1",
+    /// this chain and market): `SignedJob(uint256 modelId,uint256 fee,uint64 claimBy,bytes32 inputHash,
+    /// string inputURI,bytes inlineInput,uint32 callbackGasLimit,bool inlineOutput,address poster,
+    /// address provider,uint256 salt)`.
+    function signedJobDigest(JobRequest calldata request, address poster, address provider, uint256 salt)
+        external
+        view
+        returns (bytes32);
+
     /// @notice Claims a posted job for the caller, locking the model's collateral from its stake.
     function claim(uint256 jobId, Job calldata job) external;
 

@@ -217,6 +217,9 @@ export class TxSender {
   }
 
   /** Counters for metrics; a copy. */
+  /** Signs EIP-712 typed data with the sending account (a signed job request, offchain/chain/signed-jobs.ts). */
+  signTypedData: LocalAccount["signTypedData"] = (typedData) => this.#account.signTypedData(typedData);
+
   stats(): SenderStats {
     return { ...this.#stats };
   }

@@ -3,6 +3,7 @@
  * journal, blob store and server, models checked against the registry, inference threads, metrics,
  * the log poller and the tick loop. Shutdown finishes the steps in progress, then closes everything.
  */
+import { decodeSignedJob } from "../chain/signed-jobs.js";
 import * as ort from "onnxruntime-node";
 import { getAbiItem, isAddressEqual, type AbiEvent, type Hex, type PublicClient } from "viem";
 
@@ -121,6 +122,9 @@ export async function runWorker({ options, log, signal, env = process.env, onRea
         );
       },
     });
+
+    // dApps hand signed job requests to our blob server (POST /jobs): we run them and post them with our commitment.
+    blobServer.takeSignedJobs((body) => worker.acceptSignedJob(decodeSignedJob(body)));
 
     log.info({
       msg: "worker ready",

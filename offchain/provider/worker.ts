@@ -49,6 +49,8 @@ import type { LocalBlobStore } from "../storage/local.js";
 import { endJob } from "../protocol/actions.js";
 import { batchJobSalt } from "../chain/batches.js";
 import { BatchWorker } from "./batch-worker.js";
+import { decodeSignedJob, encodeSignedJob, type SignedJob } from "../chain/signed-jobs.js";
+import { admitSignedJob, signedJobRecord } from "./signed.js";
 import { decideProviderStep, keeperTime, type LocalJobStatus, type ProviderStep } from "./decide.js";
 import { fetchJobInput, type HeldInput } from "./input.js";
 import type { JobRunner, JobRunResult, LoadedModel } from "./job-runner.js";
@@ -129,6 +131,10 @@ type JobData = {
   withheld?: boolean;
   /** A job split out of one of our batches: its commitment salt derives from the batch's (batch-worker.ts). */
   batchSalt?: Hex;
+  /** A request a dApp signed and handed us (signed.ts): we post it with our commitment (encodeSignedJob). */
+  signed?: string;
+  /** The market's fields of that job as admitted: its collateral and terms version. */
+  signedAs?: { collateral: bigint; terms: number };
 };
 
 /**
@@ -265,6 +271,43 @@ export class ProviderWorker {
     return added;
   }
 
+  /**
+   * A request a dApp signed for us (POST /jobs): checked as the market will check it (signed.ts), then
+   * queued as a posted job that our commit posts. Returns its id (the dApp waits for it on chain); a
+   * request we do not take throws SignedJobRefusedError, saying why.
+   */
+  async acceptSignedJob(signed: SignedJob): Promise<bigint> {
+    const head = await this.headNow();
+    const { version } = await this.terms.current();
+    const record = await admitSignedJob(
+      {
+        publicClient: this.p.publicClient,
+        market: this.p.deployment.market,
+        registry: this.p.deployment.registry,
+        domain: { chainId: this.p.chainId, market: this.p.deployment.market },
+        me: this.p.account,
+        models: this.models,
+        termsVersion: version,
+        head,
+      },
+      signed,
+    );
+    const { jobId, job } = record;
+    if (this.p.journal.getJob(jobId) === undefined) {
+      this.p.journal.upsertJob<JobData>({
+        jobId,
+        role: "provider",
+        status: "candidate",
+        data: { postedBlock: head.number, modelId: job.modelId, poster: job.poster, claimBy: BigInt(job.deadline), signed: encodeSignedJob(signed), signedAs: { collateral: job.collateral, terms: job.terms } },
+      });
+      this.posterOf.set(jobId, job.poster.toLowerCase());
+      this.seen.jobs++;
+      this.p.log.info({ msg: "signed job accepted", job_id: jobId.toString(), model_id: job.modelId, poster: job.poster, fee: job.fee.toString(), fee_tokens: formatTokens(job.fee) });
+      this.startSteps();
+    }
+    return jobId;
+  }
+
   /** Whether nothing is due soon: no step running, every open job asleep for a while (the loop may poll less often). */
   get idle(): boolean {
     return this.quiet && this.inFlight.size === 0 && !this.earnings.withdrawing && !this.batchEarnings.withdrawing && this.batches.idle;
@@ -364,8 +407,8 @@ export class ProviderWorker {
     return {
       jobsSeen: this.seen.jobs,
       open: this.p.journal.listJobs({ status: OPEN }).length,
-      claimed: count("claim", "claimAndCommit"),
-      committed: count("commit", "claimAndCommit"),
+      claimed: count("claim", "claimAndCommit", "postSignedAndCommit"),
+      committed: count("commit", "claimAndCommit", "postSignedAndCommit"),
       revealed: count("reveal"),
     };
   }
@@ -392,7 +435,15 @@ export class ProviderWorker {
    * this job landed after it, or the job was seen posted after it: then at the latest block, so the job
    * is never read from before our action, nor from before it existed (not a "job not found").
    */
-  private readRecord(jobId: bigint, data: JobData): Promise<JobRecord> {
+  private async readRecord(jobId: bigint, data: JobData): Promise<JobRecord> {
+    // A signed request not posted yet is the job it will become (its own post is our commit).
+    if (data.signed !== undefined && data.signedAs !== undefined) {
+      const stored = await this.p.publicClient.readContract({ address: this.p.deployment.market, abi: jobMarketAbi, functionName: "jobHash", args: [jobId], blockNumber: this.readBlock(jobId, data) });
+      if (BigInt(stored) === 0n) {
+        const domain = { chainId: this.p.chainId, market: this.p.deployment.market };
+        return signedJobRecord(domain, decodeSignedJob(data.signed), { collateral: data.signedAs.collateral, termsVersion: data.signedAs.terms, postedBlock: data.postedBlock });
+      }
+    }
     return readJob({ client: this.p.publicClient, market: this.p.deployment.market, jobId, fromBlock: data.postedBlock, blockNumber: this.readBlock(jobId, data) });
   }
 
@@ -485,7 +536,7 @@ export class ProviderWorker {
 
     // A job that requires an inline output is run before it is claimed: only the run tells whether
     // the output fits in one reveal, and one that does not must never be claimed.
-    const claimFirst = this.p.claimMode === "claim-first" && !job.inlineOutput;
+    const claimFirst = this.p.claimMode === "claim-first" && !job.inlineOutput && data.signed === undefined;
     let input: HeldInput;
     const timings: StageTimings = {};
     try {
@@ -543,15 +594,21 @@ export class ProviderWorker {
     // simulation refuses it and the next tick ends the job as a lost race. The output is kept
     // (journaled, stored): a job waiting here for stake is not run again.
     if (!(await this.stakeFor(record, { reserve: true }))) return;
-    const committed = await this.act(jobId, "claimAndCommit", (onSent) =>
-      this.calls.send({
-        address: this.p.deployment.market,
-        abi: jobMarketAbi,
-        functionName: "claimAndCommit",
-        args: [jobId, job, this.commitmentFor(jobId, ran.data.outputRoot!)],
-        onSent,
-      }),
-    );
+    const c = this.commitmentFor(jobId, ran.data.outputRoot!);
+    const signed = data.signed === undefined ? undefined : decodeSignedJob(data.signed);
+    const committed = signed
+      ? await this.act(jobId, "postSignedAndCommit", (onSent) =>
+          this.calls.send({
+            address: this.p.deployment.market,
+            abi: jobMarketAbi,
+            functionName: "postSignedAndCommit",
+            args: [signed.request, signed.poster, signed.provider, signed.salt, signed.signature, c],
+            onSent,
+          }),
+        )
+      : await this.act(jobId, "claimAndCommit", (onSent) =>
+          this.calls.send({ address: this.p.deployment.market, abi: jobMarketAbi, functionName: "claimAndCommit", args: [jobId, job, c], onSent }),
+        );
     if (!committed) return;
     if (committed.receipt) this.stake.mined(jobId, job.collateral, committed.receipt.blockNumber);
     await this.keepInput(record, input);
@@ -797,6 +854,7 @@ export class ProviderWorker {
       claim: JobStatus.Claimed,
       commit: JobStatus.Committed,
       claimAndCommit: JobStatus.Committed,
+      postSignedAndCommit: JobStatus.Committed,
       reveal: JobStatus.Revealed,
       finalize: JobStatus.Finalized,
     };
@@ -864,6 +922,8 @@ export class ProviderWorker {
   }
 
   private skip(jobId: bigint, data: JobData, reason: string): void {
+    // A signed request we do not post never becomes a job: nothing to keep.
+    if (data.signed !== undefined) return this.end(jobId, data, "dropped", reason);
     this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status: "skipped", data: { ...data, reason } });
     this.p.metrics.jobs.inc({ outcome: "skipped" });
     this.p.log.info({ msg: "job skipped", job_id: jobId.toString(), reason });

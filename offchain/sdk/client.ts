@@ -47,9 +47,11 @@ import {
   type PostJobsReturnType,
   type WaitForResultsParameters,
 } from "./batches.js";
+import type { SignedJob } from "../chain/signed-jobs.js";
 import {
   fetchOutput,
   postJob,
+  postSignedJob,
   waitForResult,
   type JobResult,
   type PostJobReturnType,
@@ -164,6 +166,12 @@ export type DinferClient = {
    * `JOB_WAIT_TIMEOUT` when time runs out.
    */
   waitForResult: (jobId: bigint, options?: ClientWaitForResultOptions) => Promise<ClientJobResult>;
+  /**
+   * A job as a signed request handed to one provider (`providerUrl`, its worker's blob server), which runs it
+   * and posts it with its commitment in one transaction: the cheapest lone job, no transaction of ours per
+   * job. Checked as `postJob` checks it; the fee comes from the JobMarket deposit (topped up when short).
+   */
+  postSignedJob: (parameters: ClientPostJobParameters & { providerUrl: string; provider?: Address }) => Promise<Omit<ClientPostJobReturnType, "txHash"> & { signed: SignedJob }>;
   /**
    * Posts many jobs in one transaction, paid from the deposit (`deposit`): every input is encoded and checked
    * as `postJob` checks it, the jobs are grouped into one batch per model and fee, and the deposit is topped
@@ -305,6 +313,17 @@ export function createDinferClient({
         });
       }
       const posted = await postJob({ sender: signer, publicClient, deployment, modelId, input: blob, fee: paid, claimWithin, upload, inputURI, inlineOutput });
+      postedAt.set(posted.jobId, posted.blockNumber);
+      return { ...posted, fee: paid, input: blob };
+    },
+
+    async postSignedJob({ modelId, input, fee, claimWithin = 600, inputURI, inlineOutput, check, providerUrl, provider }) {
+      const sender = needSigner();
+      const blob = await jobInputBlob(input);
+      const paid = await checkedFee({ publicClient, registry: deployment.registry, modelId: BigInt(modelId), fee });
+      if (checkInput && check !== false) checkInputFits({ input: blob, model: await inputsOf(BigInt(modelId), check ?? {}) });
+      await checkClaimWithin(claimWithin);
+      const posted = await postSignedJob({ sender, publicClient, deployment, modelId, input: blob, fee: paid, claimWithin, upload, inputURI, inlineOutput, providerUrl, provider });
       postedAt.set(posted.jobId, posted.blockNumber);
       return { ...posted, fee: paid, input: blob };
     },

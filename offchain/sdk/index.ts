@@ -35,12 +35,25 @@ export {
   INLINE_INPUT_MAX,
   postedJobId,
   postJob,
+  postSignedJob,
   waitForResult,
   type JobResult,
   type PostJobParameters,
   type PostJobReturnType,
+  type PostSignedJobParameters,
+  type PostSignedJobReturnType,
   type WaitForResultParameters,
 } from "./jobs.js";
+export {
+  decodeSignedJob,
+  encodeSignedJob,
+  isSignedJobId,
+  signedJobDigest,
+  signedJobId,
+  signJob,
+  type SignedJob,
+  type SignedJobDomain,
+} from "../chain/signed-jobs.js";
 export {
   deposit,
   depositBalance,

@@ -9,12 +9,13 @@
  * const tensors = decodeTensorBlob(result.output);
  * ```
  */
-import { bytesToHex, decodeEventLog, erc20Abi, maxUint256, type Address, type Hex, type Log, type PublicClient } from "viem";
+import { bytesToHex, decodeEventLog, erc20Abi, maxUint256, zeroAddress, type Address, type Hex, type Log, type PublicClient } from "viem";
 
 import { jobMarketAbi } from "../chain/abis.js";
 import type { Deployment } from "../chain/deployment.js";
 import { JobStatus, readJob, type JobRecord } from "../chain/jobs.js";
 import type { TxSender } from "../chain/sender.js";
+import { encodeSignedJob, signedJobId, signJob, type SignedJob } from "../chain/signed-jobs.js";
 import { blobId } from "../codec/tensor.js";
 import { NonRetryableError, RetryableError } from "../errors.js";
 import { readOutput } from "../storage/output.js";
@@ -71,6 +72,102 @@ export async function postJob({
   inputURI,
   inlineOutput = false,
 }: PostJobParameters): Promise<PostJobReturnType> {
+  const request = await jobRequestFor({ publicClient, modelId, input, fee, claimWithin, upload, inputURI, inlineOutput });
+  const me = sender.address;
+  const allowance = await publicClient.readContract({ address: deployment.token, abi: erc20Abi, functionName: "allowance", args: [me, deployment.market] });
+  if (allowance < fee) {
+    await sender.send({ address: deployment.token, abi: erc20Abi, functionName: "approve", args: [deployment.market, maxUint256] });
+  }
+  const { hash, receipt } = await sender.send({ address: deployment.market, abi: jobMarketAbi, functionName: "postJob", args: [request] });
+  const jobId = postedJobId(receipt.logs, deployment.market);
+  return { jobId, inputHash: request.inputHash, inputURI: request.inputURI, txHash: hash, blockNumber: receipt.blockNumber };
+}
+
+export type PostSignedJobParameters = Omit<PostJobParameters, "sender"> & {
+  /** Signs the request (its account is the poster and pays the fee from its JobMarket deposit). */
+  sender: TxSender;
+  /** The provider's blob server (its worker's `blob_url`): the request is handed to it (POST /jobs). */
+  providerUrl: string;
+  /** The only provider that may post the request (the one at `providerUrl`); the zero address lets any. */
+  provider?: Address;
+  /** Deposit into the JobMarket what the deposit lacks for the fee first (default true). */
+  topUp?: boolean;
+};
+
+export type PostSignedJobReturnType = Omit<PostJobReturnType, "txHash"> & { signed: SignedJob };
+
+/**
+ * A job as a signed request (EIP-712) handed to one provider, which runs it and posts it with its
+ * commitment in one transaction (JobMarket.postSignedAndCommit): no transaction of the dApp's per job, and
+ * the cheapest lone job. The fee comes from the poster's JobMarket deposit (topped up first when short).
+ * The job's id is known at once; `waitForResult` waits for it. A provider that refuses the request says
+ * why (`SIGNED_JOB_REFUSED`); one that takes it and never posts it costs nothing but the wait until
+ * `claimWithin` passes (then the request can no longer be posted).
+ */
+export async function postSignedJob({
+  sender,
+  publicClient,
+  deployment,
+  modelId,
+  input,
+  fee,
+  claimWithin = 600,
+  upload,
+  inputURI,
+  inlineOutput = false,
+  providerUrl,
+  provider = zeroAddress,
+  topUp = true,
+}: PostSignedJobParameters): Promise<PostSignedJobReturnType> {
+  const request = await jobRequestFor({ publicClient, modelId, input, fee, claimWithin, upload, inputURI, inlineOutput });
+  const me = sender.address;
+  const held = await publicClient.readContract({ address: deployment.market, abi: jobMarketAbi, functionName: "deposits", args: [me] });
+  if (held < fee) {
+    if (!topUp) {
+      throw new NonRetryableError(`the JobMarket deposit holds ${held} (wei), less than the fee ${fee}: deposit first`, { code: "INSUFFICIENT_DEPOSIT" });
+    }
+    const allowance = await publicClient.readContract({ address: deployment.token, abi: erc20Abi, functionName: "allowance", args: [me, deployment.market] });
+    if (allowance < fee - held) {
+      await sender.send({ address: deployment.token, abi: erc20Abi, functionName: "approve", args: [deployment.market, maxUint256] });
+    }
+    await sender.send({ address: deployment.market, abi: jobMarketAbi, functionName: "deposit", args: [fee - held] });
+  }
+  const chainId = await publicClient.getChainId();
+  const blockNumber = await publicClient.getBlockNumber();
+  const signed = await signJob(sender, { chainId, market: deployment.market }, request, { provider });
+  const url = `${providerUrl.replace(/\/$/, "")}/jobs`;
+  let response: Response;
+  try {
+    response = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: encodeSignedJob(signed) });
+  } catch (error) {
+    throw new RetryableError(`the provider at ${url} cannot be reached: ${(error as Error).message}`, { code: "PROVIDER_UNREACHABLE", cause: error });
+  }
+  const answer = (await response.json().catch(() => ({}))) as { jobId?: string; error?: string; message?: string };
+  if (response.status !== 202 || answer.jobId === undefined) {
+    throw new NonRetryableError(`the provider at ${url} did not take the job: ${answer.message ?? `HTTP ${response.status}`}`, {
+      code: answer.error ?? "SIGNED_JOB_REFUSED",
+      details: { status: response.status },
+    });
+  }
+  const jobId = BigInt(answer.jobId);
+  const expected = signedJobId({ chainId, market: deployment.market }, signed);
+  if (jobId !== expected) {
+    throw new NonRetryableError(`the provider answered job ${jobId}, not the request's id ${expected}`, { code: "SIGNED_JOB_ID_MISMATCH" });
+  }
+  return { jobId, inputHash: request.inputHash, inputURI: request.inputURI, blockNumber, signed };
+}
+
+/** The market's request for an input: inline when it fits, else by URI (uploaded when none is given). */
+async function jobRequestFor({
+  publicClient,
+  modelId,
+  input,
+  fee,
+  claimWithin,
+  upload,
+  inputURI,
+  inlineOutput,
+}: Pick<PostJobParameters, "publicClient" | "modelId" | "input" | "fee" | "upload" | "inputURI"> & { claimWithin: number; inlineOutput: boolean }) {
   const inputHash = blobId(input);
   let uri = inputURI ?? "";
   const inline = !inputURI && input.length <= INLINE_INPUT_MAX;
@@ -83,26 +180,17 @@ export async function postJob({
     }
     uri = (await uploadBlob({ serverUrl: upload.serverUrl, token: upload.token, bytes: input })).url;
   }
-
-  const me = sender.address;
-  const allowance = await publicClient.readContract({ address: deployment.token, abi: erc20Abi, functionName: "allowance", args: [me, deployment.market] });
-  if (allowance < fee) {
-    await sender.send({ address: deployment.token, abi: erc20Abi, functionName: "approve", args: [deployment.market, maxUint256] });
-  }
   const now = (await publicClient.getBlock()).timestamp;
-  const request = {
+  return {
     modelId: BigInt(modelId),
     fee,
     claimBy: now + BigInt(claimWithin),
     inputHash,
     inputURI: inline ? "" : uri,
-    inlineInput: inline ? bytesToHex(input) : "0x",
+    inlineInput: (inline ? bytesToHex(input) : "0x") as Hex,
     callbackGasLimit: 0,
     inlineOutput,
   };
-  const { hash, receipt } = await sender.send({ address: deployment.market, abi: jobMarketAbi, functionName: "postJob", args: [request] });
-  const jobId = postedJobId(receipt.logs, deployment.market);
-  return { jobId, inputHash, inputURI: request.inputURI, txHash: hash, blockNumber: receipt.blockNumber };
 }
 
 /** The job id from a postJob receipt's JobPosted log. */

@@ -7,6 +7,7 @@
  * | `GET /blobs/<id>`      | 200 with the verified bytes (`application/octet-stream`), 404 unknown, 400 malformed id |
  * | `HEAD /blobs/<id>`     | the same status and headers, no body                           |
  * | `PUT /blobs`           | only with `uploadToken` set: body = blob bytes, `authorization: Bearer <token>`; 201 `{ id, size }` (idempotent), 401 bad token, 413 over `maxBytes`, 405 when uploads are off |
+ * | `POST /jobs`           | a worker's: a signed job request (JSON, offchain/chain/signed-jobs.ts); 202 `{ jobId }` once taken, 400 `{ error, message }` saying why not, 404 when this server takes none |
  *
  * Blobs are immutable, so GET answers carry `etag: "<id>"` and an immutable cache-control.
  * Uploads are off by default: anyone who can reach the server could otherwise fill its disk.
@@ -46,9 +47,17 @@ export type StartBlobServerParameters = {
   requestTimeoutMs?: number;
 };
 
+/** Takes a signed job request (the parsed JSON body); returns its job id or throws a NonRetryableError saying why not. */
+export type SignedJobHandler = (body: unknown) => Promise<bigint>;
+
+/** Largest signed job request body: an inline input of 4,096 bytes in hex and the rest. */
+const MAX_SIGNED_JOB_BYTES = 16_384;
+
 export type BlobServer = {
   /** Base URL, e.g. "http://127.0.0.1:41234"; blobs are at `${url}/blobs/<id>`. */
   url: string;
+  /** Answers `POST /jobs` with `handler` (a worker's signed job requests). */
+  takeSignedJobs(handler: SignedJobHandler): void;
   host: string;
   port: number;
   /** Stops accepting connections, lets requests in flight finish (up to `closeGraceMs`); idempotent. */
@@ -86,10 +95,11 @@ export async function startBlobServer({
   const bound = (server.address() as AddressInfo).port;
   const url = `http://${host.includes(":") ? `[${host}]` : host}:${bound}`;
   logger.info({ msg: "blob server listening", url, uploads: uploadToken !== undefined });
-  return { url, host, port: bound, close };
+  return { url, host, port: bound, close, takeSignedJobs: (handler) => void (context.signedJobs = handler) };
 }
 
 type HandlerContext = {
+  signedJobs?: SignedJobHandler;
   store: BlobStore;
   maxBytes: number;
   tokenDigest: Buffer | undefined;
@@ -99,6 +109,7 @@ type HandlerContext = {
 async function handleRequest(context: HandlerContext, request: IncomingMessage, response: ServerResponse): Promise<void> {
   const path = new URL(request.url ?? "/", "http://localhost").pathname;
   const method = request.method ?? "GET";
+  if (path === "/jobs" || path === "/jobs/") return handleSignedJob(context, request, response);
   if (path === "/blobs" || path === "/blobs/") {
     if (method === "PUT") return handleUpload(context, request, response);
     return sendError(response, 405, "METHOD_NOT_ALLOWED", "use PUT to upload a blob", { allow: "PUT" });
@@ -151,6 +162,30 @@ async function handleUpload({ store, maxBytes, tokenDigest, logger }: HandlerCon
   response.writeHead(201, { "content-type": "application/json", location: `/blobs/${id}` });
   response.end(JSON.stringify({ id, size: body.byteLength }));
   logger.info({ msg: "blob uploaded", blob_id: id, bytes: body.byteLength });
+}
+
+async function handleSignedJob({ signedJobs, logger }: HandlerContext, request: IncomingMessage, response: ServerResponse) {
+  if (signedJobs === undefined) return sendError(response, 404, "NOT_FOUND", "this server takes no signed jobs (a worker's blob server does)");
+  if (request.method !== "POST") return sendError(response, 405, "METHOD_NOT_ALLOWED", "use POST with a signed job request", { allow: "POST" });
+  const body = await readBody(request, MAX_SIGNED_JOB_BYTES);
+  if (body === undefined) return sendError(response, 413, "REQUEST_TOO_LARGE", `a signed job request is at most ${MAX_SIGNED_JOB_BYTES} bytes`, {}, true);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(body).toString("utf8"));
+  } catch {
+    return sendError(response, 400, "BAD_JSON", "the body is not JSON: send the signed job request as JSON");
+  }
+  let jobId: bigint;
+  try {
+    jobId = await signedJobs(parsed);
+  } catch (error) {
+    if (!(error instanceof NonRetryableError)) throw error;
+    logger.info({ msg: "signed job refused", reason: error.message });
+    return sendError(response, 400, error.code, error.message);
+  }
+  const answer = JSON.stringify({ jobId: jobId.toString() });
+  response.writeHead(202, { "content-type": "application/json", "content-length": Buffer.byteLength(answer) });
+  response.end(answer);
 }
 
 /**

@@ -16,6 +16,7 @@ import {
   keccak256,
   parseEther,
   toHex,
+  zeroAddress,
   type Address,
   type Hash,
   type Hex,
@@ -23,6 +24,7 @@ import {
 
 import { foldJobLogs, type Job, type JobRecord } from "../../offchain/chain/jobs.js";
 import type { MarketTerms } from "../../offchain/chain/terms.js";
+import { signedJobId, signJob, type JobRequestFields, type TypedDataSigner } from "../../offchain/chain/signed-jobs.js";
 import { commitment } from "../../offchain/codec/commitment.js";
 import {
   LOCAL_PARAMETERS,
@@ -258,6 +260,30 @@ export function marketDriver({ connection, market, publicClient, dapp, provider,
     return jobs.send(market.write.claimAndCommit([jobId, jobs.job(jobId), c], { account: by.account }));
   }
 
+  /**
+   * A request `poster` signs off-chain, posted and committed by `by` (postSignedAndCommit) in one
+   * transaction; returns the job's id with the receipt.
+   */
+  async function postSignedAndCommit(
+    overrides: Record<string, unknown> = {},
+    { by = provider, poster = dapp, forProvider = zeroAddress }: { by?: Wallet; poster?: Wallet; forProvider?: Address } = {},
+  ) {
+    chainId ??= BigInt(await publicClient.getChainId());
+    const domain = { chainId: Number(chainId), market: market.address };
+    const signer = { address: poster.account.address, signTypedData: (td: Parameters<TypedDataSigner["signTypedData"]>[0]) => poster.signTypedData({ account: poster.account, ...td }) };
+    const signed = await signJob(signer, domain, (await request(overrides)) as JobRequestFields, { provider: forProvider });
+    const jobId = signedJobId(domain, signed);
+    const output = outputOf(jobId);
+    committed.set(jobId, output);
+    const c = await commitmentOf(jobId, { ...output, by });
+    const receipt = await jobs.send(
+      market.write.postSignedAndCommit([signed.request, signed.poster, signed.provider, signed.salt, signed.signature, c], {
+        account: by.account,
+      }),
+    );
+    return { jobId, receipt, signed, domain };
+  }
+
   /** The seed delay of a job's terms version. */
   async function seedDelayOf(jobId: bigint) {
     if (!terms) return MARKET_PARAMS.seedDelay;
@@ -347,6 +373,7 @@ export function marketDriver({ connection, market, publicClient, dapp, provider,
     claim,
     commit,
     claimAndCommit,
+    postSignedAndCommit,
     seedBlockOf,
     waitForSeed,
     revealArgs,

@@ -1,0 +1,108 @@
+/**
+ * Signed job requests a dApp hands this worker (POST /jobs on its blob server, offchain/chain/signed-jobs.ts):
+ * what the worker checks before it takes one, and the job it will become once posted. The worker runs an
+ * admitted request like a posted job and posts it with its commitment (JobMarket.postSignedAndCommit), one
+ * transaction instead of the dApp's post and its own claimAndCommit.
+ */
+import { keccak256, zeroAddress, type Address, type PublicClient } from "viem";
+
+import { jobMarketAbi, modelRegistryAbi } from "../chain/abis.js";
+import { formatTokens } from "../chain/format.js";
+import { JobStatus, type JobRecord } from "../chain/jobs.js";
+import { signedJobId, signerOf, type SignedJob, type SignedJobDomain } from "../chain/signed-jobs.js";
+import { NonRetryableError } from "../errors.js";
+import type { LoadedModel } from "./job-runner.js";
+
+/** A request this worker does not take; its message says why (answered as HTTP 400). */
+export class SignedJobRefusedError extends NonRetryableError {
+  constructor(message: string) {
+    super(message, { code: "SIGNED_JOB_REFUSED" });
+    this.name = "SignedJobRefusedError";
+  }
+}
+
+/** Seconds a request must leave before its claim deadline: time to fetch, run and post it. */
+export const SIGNED_JOB_MIN_LEAD_SECONDS = 10n;
+
+export type AdmitSignedJobParameters = {
+  publicClient: PublicClient;
+  market: Address;
+  registry: Address;
+  domain: SignedJobDomain;
+  me: Address;
+  models: ReadonlyMap<number, LoadedModel>;
+  /** The terms version a post now gets (the market's current one). */
+  termsVersion: number;
+  head: { number: bigint; timestamp: bigint };
+};
+
+/**
+ * Checks `signed` as the market will (signature, provider, claim deadline, deposit, model) and as this
+ * worker prices it, and returns the job it becomes once posted, in the Posted state (its id known now).
+ */
+export async function admitSignedJob(p: AdmitSignedJobParameters, signed: SignedJob): Promise<JobRecord> {
+  const { request } = signed;
+  const refuse = (message: string): never => {
+    throw new SignedJobRefusedError(message);
+  };
+  const signer = await signerOf(p.domain, signed).catch(() => zeroAddress);
+  if (signer.toLowerCase() !== signed.poster.toLowerCase()) {
+    refuse(`the signature is not the poster's (${signed.poster}): sign the request with the poster's key for market ${p.domain.market} on chain ${p.domain.chainId}`);
+  }
+  if (signed.provider !== zeroAddress && signed.provider.toLowerCase() !== p.me.toLowerCase()) {
+    refuse(`the request is for provider ${signed.provider}; this worker is ${p.me}`);
+  }
+  const model = p.models.get(Number(request.modelId));
+  if (model === undefined || request.modelId > BigInt(Number.MAX_SAFE_INTEGER)) refuse(`model ${request.modelId} is not served here`);
+  if (request.fee < model!.minFee) {
+    refuse(`fee ${formatTokens(request.fee)} is below this worker's price ${formatTokens(model!.minFee)} for model ${request.modelId}`);
+  }
+  if (request.callbackGasLimit !== 0) refuse("a signed request cannot ask for a callback: post it from the consumer contract");
+  if (request.claimBy < p.head.timestamp + SIGNED_JOB_MIN_LEAD_SECONDS) {
+    refuse(`claimBy ${request.claimBy} leaves less than ${SIGNED_JOB_MIN_LEAD_SECONDS} s (chain time is ${p.head.timestamp}): sign a later claimBy`);
+  }
+  const jobId = signedJobId(p.domain, signed);
+  const [stored, deposit, terms] = await Promise.all([
+    p.publicClient.readContract({ address: p.market, abi: jobMarketAbi, functionName: "jobHash", args: [jobId] }),
+    p.publicClient.readContract({ address: p.market, abi: jobMarketAbi, functionName: "deposits", args: [signed.poster] }),
+    p.publicClient.readContract({ address: p.registry, abi: modelRegistryAbi, functionName: "terms", args: [request.modelId] }),
+  ]);
+  if (BigInt(stored) !== 0n) refuse(`the request was posted already (job ${jobId})`);
+  if (deposit < request.fee) {
+    refuse(`the poster's deposit ${formatTokens(deposit)} does not cover the fee ${formatTokens(request.fee)}: deposit first (dinfer job deposit)`);
+  }
+  const [active, , collateral] = terms;
+  if (!active) refuse(`model ${request.modelId} is not active`);
+  return signedJobRecord(p.domain, signed, { collateral, termsVersion: p.termsVersion, postedBlock: p.head.number });
+}
+
+/** The job a signed request becomes once posted, in the Posted state (the market's own fields given). */
+export function signedJobRecord(
+  domain: SignedJobDomain,
+  signed: SignedJob,
+  { collateral, termsVersion, postedBlock }: { collateral: bigint; termsVersion: number; postedBlock: bigint },
+): JobRecord {
+  const { request } = signed;
+  return {
+    jobId: signedJobId(domain, signed),
+    job: {
+      poster: signed.poster,
+      modelId: Number(request.modelId),
+      terms: termsVersion,
+      fee: request.fee,
+      collateral,
+      callbackGasLimit: request.callbackGasLimit,
+      status: JobStatus.Posted,
+      deadline: Number(request.claimBy),
+      provider: zeroAddress,
+      commitBlock: 0n,
+      result: `0x${"0".repeat(64)}`,
+      inlineOutput: request.inlineOutput,
+      sampled: false,
+    },
+    inputHash: request.inlineInput.length > 2 ? keccak256(request.inlineInput) : request.inputHash,
+    inputURI: request.inputURI,
+    inlineInput: request.inlineInput,
+    postedBlock,
+  };
+}
