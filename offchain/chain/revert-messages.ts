@@ -64,6 +64,11 @@ export const REVERT_SENTENCES: Readonly<Record<string, Sentence>> = {
   DeadlinePassed: ([jobId, deadline, now]) => `job ${str(jobId)}'s deadline passed at ${formatWhen(big(deadline), big(now))}: it is too late for this step`,
   DeadlineNotPassed: ([jobId, deadline, now]) => `job ${str(jobId)}'s deadline has not passed yet: try again after ${formatWhen(big(deadline), big(now))}`,
   NotJobProvider: ([jobId, caller]) => `${str(caller)} is not the provider that claimed job ${str(jobId)}: only that provider's key can do this`,
+  SignedJobUsed: ([jobId]) => `this signed request was posted already, as job ${str(jobId)}: a request is posted once (sign a new one with another salt)`,
+  BadJobSignature: ([poster]) =>
+    `the signature is not ${str(poster)}'s for this request on this market and chain: the poster must sign exactly the request posted (any change, another market or chain voids it)`,
+  SignedJobForAnotherProvider: ([provider, caller]) =>
+    `the signed request names provider ${str(provider)}, not ${str(caller)}: only that provider may post it`,
   ModelInactive: ([modelId]) => `model ${str(modelId)} does not accept jobs: it is not registered or its owner deactivated it (\`dinfer model show ${str(modelId)}\`)`,
   FeeBelowFloor: ([fee, floor]) => `the fee ${tokens(fee)} is below the model's price floor of ${tokens(floor)}: post with a fee of at least ${plainTokens(big(floor))}`,
   FeeTooLarge: ([fee]) => `the fee ${tokens(fee)} is larger than the market accepts: post a smaller fee`,
