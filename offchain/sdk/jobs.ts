@@ -15,7 +15,7 @@ import { jobMarketAbi } from "../chain/abis.js";
 import type { Deployment } from "../chain/deployment.js";
 import { JobStatus, readJob, type JobRecord } from "../chain/jobs.js";
 import type { TxSender } from "../chain/sender.js";
-import { encodeSignedJob, signedJobId, signJob, type SignedJob } from "../chain/signed-jobs.js";
+import { encodeSignedJob, isSignedJobId, signedJobId, signJob, type SignedJob } from "../chain/signed-jobs.js";
 import { blobId } from "../codec/tensor.js";
 import { NonRetryableError, RetryableError } from "../errors.js";
 import { readOutput } from "../storage/output.js";
@@ -243,7 +243,18 @@ export async function waitForResult({
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     signal?.throwIfAborted();
-    const record = await readJob({ client: publicClient, market, jobId, fromBlock });
+    let record: JobRecord;
+    try {
+      record = await readJob({ client: publicClient, market, jobId, fromBlock });
+    } catch (error) {
+      // A signed request its provider has not posted yet (it posts once it ran it): wait for it.
+      if (!(isSignedJobId(jobId) && error instanceof NonRetryableError && error.code === "JOB_NOT_FOUND")) throw error;
+      if (Date.now() > deadline) {
+        throw new RetryableError(`signed job ${jobId} is not posted yet: its provider has not run it`, { code: "JOB_WAIT_TIMEOUT", details: { status: "unposted" } });
+      }
+      await new Promise((resolve) => setTimeout(resolve, pollMs));
+      continue;
+    }
     await onRecord?.(record);
     const { status } = record.job;
     if (status === JobStatus.Expired || status === JobStatus.Slashed) {

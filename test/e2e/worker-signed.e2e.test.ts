@@ -1,0 +1,118 @@
+/**
+ * Signed job requests end to end: a dApp signs a PaddleOCR job off-chain with the SDK (`postSignedJob`) and
+ * hands it to a real `dinfer worker` process (POST /jobs on its blob server); the worker runs it and posts it
+ * with its commitment in one transaction of its own (JobMarket.postSignedAndCommit), reveals and finalizes
+ * it, and the dApp gets the output checked against the root on-chain. Requests the worker must not take
+ * (changed after signing, named for another provider, not covered by the deposit) are refused with the reason.
+ *
+ * Run alone: `npx hardhat test mocha test/e2e/worker-signed.e2e.test.ts`.
+ */
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { fileURLToPath } from "node:url";
+
+import { decodeEventLog, getAddress, zeroAddress } from "viem";
+
+import { jobMarketAbi } from "../../offchain/chain/abis.js";
+import { JobStatus } from "../../offchain/chain/jobs.js";
+import { encodeSignedJob, signJob } from "../../offchain/chain/signed-jobs.js";
+import { createDinferClient } from "../../offchain/sdk/client.js";
+import { readClsOutput } from "../../offchain/sdk/image.js";
+import { startLocalNetwork, type LocalNetwork } from "../helpers/network.js";
+import { startWorkerProcess, type WorkerProcess } from "../helpers/worker-process.js";
+
+const IMAGES = fileURLToPath(new URL("../fixtures/images/", import.meta.url));
+
+describe("dinfer worker takes signed job requests: SDK postSignedJob, worker process, one transaction per job", function () {
+  let net: LocalNetwork;
+  let worker: WorkerProcess | undefined;
+
+  before(async function () {
+    this.timeout(240_000);
+    net = await startLocalNetwork();
+    worker = await startWorkerProcess({
+      url: net.url,
+      deployment: net.deployment,
+      models: [{ modelId: net.modelIds.cls, path: net.modelFiles.cls }],
+      dataDir: net.tempDir("worker-signed"),
+      key: net.keys.provider,
+      secret: randomBytes(32).toString("hex"),
+    });
+  });
+
+  after(async function () {
+    this.timeout(60_000);
+    await worker?.kill();
+    await net?.stop();
+  });
+
+  it("runs a signed request, posts it with its commitment in one transaction, and the dApp gets the verified output", async function () {
+    this.timeout(240_000);
+    const client = createDinferClient({
+      publicClient: net.publicClient,
+      sender: net.dappSender,
+      deployment: net.deployment,
+      upload: { serverUrl: net.blobServer.url, token: net.uploadToken },
+    });
+    const posted = await client.postSignedJob({
+      modelId: net.modelIds.cls,
+      input: { image: `${IMAGES}line-1-rot180.png`, preprocess: "cls" },
+      providerUrl: worker!.blobUrl,
+      provider: getAddress(worker!.account),
+    });
+    const result = await client.waitForResult(posted.jobId, { timeoutMs: 180_000 });
+    const [prediction] = readClsOutput(result.tensors()[0]!);
+    assert.equal(prediction!.label, 180, `classified ${JSON.stringify(prediction)}\n${worker!.logs().slice(-3_000)}`);
+    assert.equal(result.record.job.status, JobStatus.Finalized);
+    assert.equal(getAddress(result.record.job.poster), getAddress(net.dappSender.address));
+
+    // The job was posted and committed in one transaction, sent by the worker: the dApp sent none for it.
+    const logs = await net.publicClient.getLogs({ address: net.deployment.market, fromBlock: posted.blockNumber });
+    const events = logs
+      .map((l) => ({ l, e: decodeEventLog({ abi: jobMarketAbi, data: l.data, topics: l.topics }) }))
+      .filter(({ e }) => "jobId" in (e.args as object) && (e.args as { jobId: bigint }).jobId === posted.jobId);
+    const postedLog = events.find(({ e }) => e.eventName === "JobPosted")!;
+    const committedLog = events.find(({ e }) => e.eventName === "ResultCommitted")!;
+    assert.equal(postedLog.l.transactionHash, committedLog.l.transactionHash, "posted and committed in one transaction");
+    const tx = await net.publicClient.getTransaction({ hash: postedLog.l.transactionHash! });
+    assert.equal(getAddress(tx.from), getAddress(worker!.account), "the worker sent it");
+  });
+
+  it("refuses requests changed after signing, named for another provider, or not covered by the deposit, saying why", async function () {
+    this.timeout(60_000);
+    const chainId = await net.publicClient.getChainId();
+    const domain = { chainId, market: net.deployment.market };
+    const now = (await net.publicClient.getBlock()).timestamp;
+    const request = {
+      modelId: BigInt(net.modelIds.cls),
+      fee: 10n ** 18n,
+      claimBy: now + 600n,
+      inputHash: `0x${"00".repeat(32)}` as const,
+      inputURI: "",
+      // Refused before any fetch or run: the input is never looked at.
+      inlineInput: "0x01" as const,
+      callbackGasLimit: 0,
+      inlineOutput: false,
+    };
+    const send = async (body: string) => {
+      const response = await fetch(`${worker!.blobUrl}/jobs`, { method: "POST", headers: { "content-type": "application/json" }, body });
+      return { status: response.status, body: (await response.json()) as { error: string; message: string } };
+    };
+    const signed = await signJob(net.dappSender, domain, request);
+    const changed = await send(encodeSignedJob({ ...signed, request: { ...request, fee: request.fee * 2n } }));
+    assert.equal(changed.status, 400);
+    assert.match(changed.body.message, /signature is not the poster's/);
+
+    const other = await send(encodeSignedJob(await signJob(net.dappSender, domain, request, { provider: getAddress(net.dappSender.address) })));
+    assert.equal(other.status, 400);
+    assert.match(other.body.message, /is for provider .*; this worker is/);
+
+    const dear = await send(encodeSignedJob(await signJob(net.dappSender, domain, { ...request, fee: 10n ** 30n }, { provider: zeroAddress })));
+    assert.equal(dear.status, 400);
+    assert.match(dear.body.message, /deposit .* does not cover the fee/);
+
+    const malformed = await send(JSON.stringify({ request: { modelId: "x" } }));
+    assert.equal(malformed.status, 400);
+    assert.match(malformed.body.message, /request\.modelId is missing or malformed/);
+  });
+});
