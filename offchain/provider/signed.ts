@@ -4,10 +4,12 @@
  * admitted request like a posted job and posts it with its commitment (JobMarket.postSignedAndCommit), one
  * transaction instead of the dApp's post and its own claimAndCommit.
  */
-import { keccak256, zeroAddress, type Address, type PublicClient } from "viem";
+import { keccak256, toHex, zeroAddress, type Abi, type Address, type PublicClient } from "viem";
 
 import { jobMarketAbi, modelRegistryAbi } from "../chain/abis.js";
+import { classifyChainError, ContractRevertError } from "../chain/errors.js";
 import { formatTokens } from "../chain/format.js";
+import { describeRevert } from "../chain/revert-messages.js";
 import { JobStatus, type JobRecord } from "../chain/jobs.js";
 import { signedJobId, signerOf, type SignedJob, type SignedJobDomain } from "../chain/signed-jobs.js";
 import { NonRetryableError } from "../errors.js";
@@ -34,6 +36,8 @@ export type AdmitSignedJobParameters = {
   /** The terms version a post now gets (the market's current one). */
   termsVersion: number;
   head: { number: bigint; timestamp: bigint };
+  /** Fees of the poster's requests this worker took and has not posted yet. */
+  promised?: bigint;
 };
 
 /**
@@ -68,8 +72,31 @@ export async function admitSignedJob(p: AdmitSignedJobParameters, signed: Signed
     p.publicClient.readContract({ address: p.registry, abi: modelRegistryAbi, functionName: "terms", args: [request.modelId] }),
   ]);
   if (BigInt(stored) !== 0n) refuse(`the request was posted already (job ${jobId})`);
-  if (deposit < request.fee) {
-    refuse(`the poster's deposit ${formatTokens(deposit)} does not cover the fee ${formatTokens(request.fee)}: deposit first (dinfer job deposit)`);
+  // The poster's other requests we took and have not posted yet are paid from the same deposit: a poster
+  // cannot have us run more than its deposit pays for (then withdraw it, and every post of ours reverts).
+  const promised = p.promised ?? 0n;
+  if (deposit < promised + request.fee) {
+    refuse(
+      `the poster's deposit ${formatTokens(deposit)} does not cover the fee ${formatTokens(request.fee)}` +
+        (promised > 0n ? ` beside ${formatTokens(promised)} of its requests this worker has not posted yet` : "") +
+        ": deposit more (JobMarket.deposit)",
+    );
+  }
+  // Everything else the market checks (the model active, its price floor, the input's form, the claim
+  // deadline's bounds, our free stake for the collateral) is checked by the post itself, simulated now
+  // with a stand-in commitment: a request we take is one we can post.
+  try {
+    await p.publicClient.simulateContract({
+      account: p.me,
+      address: p.market,
+      abi: jobMarketAbi,
+      functionName: "postSignedAndCommit",
+      args: [request, signed.poster, signed.provider, signed.salt, signed.signature, keccak256(toHex("dinfer: admission probe"))],
+    });
+  } catch (error) {
+    const classified = classifyChainError({ error, abi: jobMarketAbi as Abi });
+    if (!(classified instanceof ContractRevertError)) throw classified;
+    refuse(`the market would refuse it: ${describeRevert(classified)}`);
   }
   const [active, , collateral] = terms;
   if (!active) refuse(`model ${request.modelId} is not active`);

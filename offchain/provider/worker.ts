@@ -276,7 +276,16 @@ export class ProviderWorker {
    * queued as a posted job that our commit posts. Returns its id (the dApp waits for it on chain); a
    * request we do not take throws SignedJobRefusedError, saying why.
    */
-  async acceptSignedJob(signed: SignedJob): Promise<bigint> {
+  acceptSignedJob(signed: SignedJob): Promise<bigint> {
+    // One at a time: a request is checked against the poster's deposit less the requests taken before it.
+    const accepted = this.admitting.then(() => this.admitSigned(signed));
+    this.admitting = accepted.catch(() => undefined);
+    return accepted;
+  }
+
+  private admitting: Promise<unknown> = Promise.resolve();
+
+  private async admitSigned(signed: SignedJob): Promise<bigint> {
     const head = await this.headNow();
     const { version } = await this.terms.current();
     const record = await admitSignedJob(
@@ -289,6 +298,7 @@ export class ProviderWorker {
         models: this.models,
         termsVersion: version,
         head,
+        promised: this.signedUnposted(signed.poster),
       },
       signed,
     );
@@ -306,6 +316,16 @@ export class ProviderWorker {
       this.startSteps();
     }
     return jobId;
+  }
+
+  /** The fees of `poster`'s signed requests we took and have not posted yet (its deposit pays them all). */
+  private signedUnposted(poster: Address): bigint {
+    let sum = 0n;
+    for (const { data } of this.p.journal.listJobs<JobData>({ status: ["candidate"], role: "provider" })) {
+      if (data.signed === undefined || data.poster?.toLowerCase() !== poster.toLowerCase()) continue;
+      sum += decodeSignedJob(data.signed).request.fee;
+    }
+    return sum;
   }
 
   /** Whether nothing is due soon: no step running, every open job asleep for a while (the loop may poll less often). */

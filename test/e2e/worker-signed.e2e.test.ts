@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 
-import { decodeEventLog, getAddress, zeroAddress } from "viem";
+import { decodeEventLog, erc20Abi, getAddress, zeroAddress } from "viem";
 
 import { jobMarketAbi } from "../../offchain/chain/abis.js";
 import { JobStatus } from "../../offchain/chain/jobs.js";
@@ -110,6 +110,24 @@ describe("dinfer worker takes signed job requests: SDK postSignedJob, worker pro
     const dear = await send(encodeSignedJob(await signJob(net.dappSender, domain, { ...request, fee: 10n ** 30n }, { provider: zeroAddress })));
     assert.equal(dear.status, 400);
     assert.match(dear.body.message, /deposit .* does not cover the fee/);
+
+    // A deposit that pays for one request pays for one: the second is refused while the first is not posted
+    // (a poster cannot have us run more than it pays for, then withdraw).
+    const { market } = net.deployment;
+    await net.dappSender.send({ address: net.deployment.token, abi: erc20Abi, functionName: "approve", args: [market, request.fee] });
+    await net.dappSender.send({ address: market, abi: jobMarketAbi, functionName: "deposit", args: [request.fee] });
+    const held = await net.publicClient.readContract({ address: market, abi: jobMarketAbi, functionName: "deposits", args: [net.dappSender.address] });
+    assert.equal(held, request.fee);
+    // What only the market knows is checked by simulating the post: a claim deadline past the terms' maxClaimDelay.
+    const far = await send(encodeSignedJob(await signJob(net.dappSender, domain, { ...request, claimBy: now + 10n ** 7n })));
+    assert.equal(far.status, 400);
+    assert.match(far.body.message, /the market would refuse it: .*\(InvalidClaimBy\)/);
+
+    const first = await send(encodeSignedJob(await signJob(net.dappSender, domain, request, { salt: 1n })));
+    assert.equal(first.status, 202, JSON.stringify(first.body));
+    const second = await send(encodeSignedJob(await signJob(net.dappSender, domain, request, { salt: 2n })));
+    assert.equal(second.status, 400);
+    assert.match(second.body.message, /does not cover the fee/);
 
     const malformed = await send(JSON.stringify({ request: { modelId: "x" } }));
     assert.equal(malformed.status, 400);
