@@ -3,6 +3,7 @@
  * runs with, and how ids, block numbers and bigints are read and printed.
  */
 import type { Command } from "commander";
+import { getAddress, isAddress, type Address } from "viem";
 
 import { TxSender } from "../chain/sender.js";
 import { CHAIN_OPTION_NAMES } from "../config/chain-options.js";
@@ -41,6 +42,12 @@ export const print = (line: string) => console.log(line);
 export function parseId(text: string, what: string): bigint {
   if (!/^[0-9]+$/.test(text)) throw new DinferError(`${what} must be a non-negative integer, got "${text}"`, { code: "BAD_ID" });
   return BigInt(text);
+}
+
+/** An address flag, checksummed; a clear error when it is none. */
+export function parseAddress(text: string, what: string): Address {
+  if (!isAddress(text, { strict: false })) throw new DinferError(`${what} must be an address (0x and 40 hex digits), got "${text}"`, { code: "BAD_ADDRESS" });
+  return getAddress(text);
 }
 
 /** `--from-block <n>`: where event reads start (default 0). */

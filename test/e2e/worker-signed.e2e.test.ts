@@ -9,19 +9,27 @@
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { execFile } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 import { decodeEventLog, erc20Abi, getAddress, zeroAddress } from "viem";
 
 import { jobMarketAbi } from "../../offchain/chain/abis.js";
-import { JobStatus } from "../../offchain/chain/jobs.js";
-import { encodeSignedJob, signJob } from "../../offchain/chain/signed-jobs.js";
+import { JobStatus, readJob } from "../../offchain/chain/jobs.js";
+import { encodeSignedJob, isSignedJobId, signJob } from "../../offchain/chain/signed-jobs.js";
 import { createDinferClient } from "../../offchain/sdk/client.js";
-import { readClsOutput } from "../../offchain/sdk/image.js";
+import { blobId, encodeTensorBlob } from "../../offchain/codec/tensor.js";
+import { imageToClsInput, readClsOutput } from "../../offchain/sdk/image.js";
+import { uploadBlob } from "../../offchain/storage/upload.js";
 import { startLocalNetwork, type LocalNetwork } from "../helpers/network.js";
 import { startWorkerProcess, type WorkerProcess } from "../helpers/worker-process.js";
 
 const IMAGES = fileURLToPath(new URL("../fixtures/images/", import.meta.url));
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const BIN = path.join(ROOT, "bin", "dinfer.js");
 
 describe("dinfer worker takes signed job requests: SDK postSignedJob, worker process, one transaction per job", function () {
   let net: LocalNetwork;
@@ -78,6 +86,36 @@ describe("dinfer worker takes signed job requests: SDK postSignedJob, worker pro
     assert.equal(getAddress(tx.from), getAddress(worker!.account), "the worker sent it");
   });
 
+  it("dinfer job post --to signs the job, hands it to the worker and waits for its result (CLI process)", async function () {
+    this.timeout(240_000);
+    const dir = mkdtempSync(path.join(tmpdir(), "dinfer-signed-cli-"));
+    const config = path.join(dir, "config.json");
+    writeFileSync(config, JSON.stringify({ rpcUrl: net.url, addresses: net.deployment }));
+    const run = (args: string[]) =>
+      new Promise<{ status: number; stdout: string; stderr: string }>((resolve) => {
+        execFile(
+          process.execPath,
+          [BIN, "--config", config, ...args],
+          { cwd: ROOT, encoding: "utf8", env: { ...process.env, FORCE_COLOR: "0", DINFER_PRIVATE_KEY: net.keys.dapp, DINFER_UPLOAD_TOKEN: net.uploadToken }, timeout: 200_000 },
+          (error, stdout, stderr) => resolve({ status: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr }),
+        );
+      });
+    const posted = await run([
+      "job", "post", "--model", String(net.modelIds.cls), "--input", `${IMAGES}line-2-rot180.png`, "--image", "cls", "--fee", "2",
+      "--upload", net.blobServer.url, "--to", worker!.blobUrl, "--provider", worker!.account, "--wait",
+    ]);
+    assert.equal(posted.status, 0, `${posted.stderr}\n${worker!.logs().slice(-2_000)}`);
+    const jobId = BigInt(/signed job (\d+) taken by/.exec(posted.stdout)![1]!);
+    assert.ok(isSignedJobId(jobId));
+    const record = await readJob({ client: net.publicClient, market: net.deployment.market, jobId });
+    assert.equal(record.job.status, JobStatus.Finalized);
+    assert.equal(getAddress(record.job.provider), getAddress(worker!.account));
+
+    const misuse = await run(["job", "post", "--model", "1", "--input", "x", "--fee", "1", "--provider", worker!.account]);
+    assert.equal(misuse.status, 1);
+    assert.match(misuse.stderr, /--provider goes with --to/);
+  });
+
   it("refuses requests changed after signing, named for another provider, or not covered by the deposit, saying why", async function () {
     this.timeout(60_000);
     const chainId = await net.publicClient.getChainId();
@@ -123,7 +161,11 @@ describe("dinfer worker takes signed job requests: SDK postSignedJob, worker pro
     assert.equal(far.status, 400);
     assert.match(far.body.message, /the market would refuse it: .*\(InvalidClaimBy\)/);
 
-    const first = await send(encodeSignedJob(await signJob(net.dappSender, domain, request, { salt: 1n })));
+    // The first is a real job (a text line's input by URI): it stays ours until it is posted.
+    const blob = encodeTensorBlob([await imageToClsInput(`${IMAGES}line-1.png`)]);
+    const { url } = await uploadBlob({ serverUrl: net.blobServer.url, token: net.uploadToken, bytes: blob });
+    const real = { ...request, inputURI: url, inputHash: blobId(blob), inlineInput: "0x" as const };
+    const first = await send(encodeSignedJob(await signJob(net.dappSender, domain, real, { salt: 1n })));
     assert.equal(first.status, 202, JSON.stringify(first.body));
     const second = await send(encodeSignedJob(await signJob(net.dappSender, domain, request, { salt: 2n })));
     assert.equal(second.status, 400);

@@ -16,11 +16,11 @@ import { decodeTensorBlob, encodeTensorBlob } from "../../codec/tensor.js";
 import { parseTokens } from "../../chain/format.js";
 import { imageToClsInput, imageToDetInput } from "../../sdk/image.js";
 import { checkInputFits, readModelInputs } from "../../sdk/input-check.js";
-import { postJob, waitForResult } from "../../sdk/jobs.js";
+import { postJob, postSignedJob, waitForResult } from "../../sdk/jobs.js";
 import { reportProgress } from "../../sdk/progress.js";
 import { endJob } from "../../protocol/actions.js";
 import { NonRetryableError } from "../../errors.js";
-import { connect, connectReadOnly, parseId } from "../context.js";
+import { connect, connectReadOnly, parseAddress, parseId } from "../context.js";
 import { checkModelForJob } from "../preflight.js";
 import { postBatchFile } from "./job-batch.js";
 import { addJobViewCommands } from "./job-views.js";
@@ -44,7 +44,12 @@ export function addJobCommands(program: Command): void {
     .option("--model-file <path>", "the model's .onnx file to check the input against (default: fetched from its registered uri)")
     .option("--no-check", "post without checking the input against the model's declared inputs")
     .option("--wait", "wait for the final result and print it (with --batch: each as it comes)")
+    .option("--to <url>", "sign the job and hand it to this provider's worker (its blob_url), which posts it with its result: the fee from your JobMarket deposit, topped up when short")
+    .option("--provider <address>", "with --to: the only provider that may post it (without it, any provider that sees the request may)")
     .action(async (flags, cmd: Command) => {
+      if ((flags.provider || flags.to) && (flags.batch || !flags.to)) {
+        throw new NonRetryableError("--provider goes with --to <worker url>, and neither with --batch", { code: "BAD_FLAGS" });
+      }
       if (flags.batch) {
         if (flags.model || flags.input || flags.fee || flags.image || flags.inlineOutput) {
           throw new NonRetryableError("--batch takes every job from its file: drop --model, --input, --fee, --image and --inline-output", { code: "BAD_FLAGS" });
@@ -61,7 +66,7 @@ export function addJobCommands(program: Command): void {
       const { sender, deployment, publicClient } = await connect(cmd);
       await checkModelForJob({ publicClient, registry: deployment.registry, modelId, fee });
       if (flags.check) await checkPostInput({ publicClient, deployment, modelId, input, modelFile: flags.modelFile });
-      const posted = await postJob({
+      const common = {
         sender,
         publicClient,
         deployment,
@@ -70,8 +75,17 @@ export function addJobCommands(program: Command): void {
         fee,
         upload: flags.upload ? { serverUrl: flags.upload, token: token ?? "" } : undefined,
         inlineOutput: flags.inlineOutput === true,
-      });
-      console.log(`posted job ${posted.jobId} (input ${posted.inputHash}${flags.inlineOutput ? ", inline output required" : ""}, tx ${posted.txHash})`);
+      };
+      let posted: { jobId: bigint; inputHash: string; blockNumber: bigint };
+      if (flags.to) {
+        const provider = flags.provider === undefined ? undefined : parseAddress(flags.provider, "--provider");
+        posted = await postSignedJob({ ...common, providerUrl: flags.to, provider });
+        console.log(`signed job ${posted.jobId} taken by ${flags.to} (input ${posted.inputHash}${provider ? `, only ${provider} may post it` : ", any provider may post it"}): it is posted with its result`);
+      } else {
+        const sent = await postJob(common);
+        posted = sent;
+        console.log(`posted job ${sent.jobId} (input ${sent.inputHash}${flags.inlineOutput ? ", inline output required" : ""}, tx ${sent.txHash})`);
+      }
       if (flags.wait) {
         // Each stage on stderr as the chain shows it (stdout keeps the result).
         const print = (line: string) => process.stderr.write(`job ${posted.jobId}: ${line}\n`);
