@@ -91,6 +91,18 @@ export {
 
 // A dApp's view of its jobs.
 export { accountHistory, jobVerification, listJobs, type AccountHistory, type HistoryEntry, type JobVerification, type ListJobsParameters } from "./activity.js";
+export {
+  foldReputation,
+  formatReputation,
+  formatScore,
+  nextScore,
+  providerReputation,
+  readReputation,
+  REPUTATION_RULE,
+  type ProviderReputation,
+  type ReputationCounters,
+  type ReputationOutcome,
+} from "./reputation.js";
 export { JobProgress, reportProgress, type JobProgressUpdate, type ReportProgressParameters } from "./progress.js";
 
 // Images for the PaddleOCR models (needs sharp) and readers for their outputs.

@@ -111,6 +111,13 @@ describe("dinfer worker takes signed job requests: SDK postSignedJob, worker pro
     assert.equal(record.job.status, JobStatus.Finalized);
     assert.equal(getAddress(record.job.provider), getAddress(worker!.account));
 
+    // Its reputation, from the chain's events: the jobs it finalized, no fault.
+    const status = await run(["provider", "status", "--address", worker!.account, "--history"]);
+    assert.equal(status.status, 0, status.stderr);
+    const finalized = Number(/^reputation \d\.\d{3}.*: (\d+) finalized, 0 expired, 0 slashed/m.exec(status.stdout)?.[1]);
+    assert.ok(finalized >= 2, status.stdout);
+    assert.match(status.stdout, new RegExp(`^  model ${net.modelIds.cls}: \\d+ finalized`, "m"));
+
     const misuse = await run(["job", "post", "--model", "1", "--input", "x", "--fee", "1", "--provider", worker!.account]);
     assert.equal(misuse.status, 1);
     assert.match(misuse.stderr, /--provider goes with --to/);

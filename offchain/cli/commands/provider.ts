@@ -10,7 +10,8 @@ import { parseTokens } from "../../chain/format.js";
 import { formatAccountStatus, parseRoles, readAccountStatus } from "../../protocol/account.js";
 import { stake, unbond, withdrawAll } from "../../protocol/actions.js";
 import { confirmOrRefuse } from "../../ui/confirm.js";
-import { connect, openChain, print } from "../context.js";
+import { providerReputation, formatReputation } from "../../sdk/reputation.js";
+import { connect, fromBlockFlag, openChain, print } from "../context.js";
 
 export function addProviderCommands(program: Command): void {
   const provider = program.command("provider").description("stake, unbond, withdraw and inspect a provider or verifier account");
@@ -42,12 +43,16 @@ export function addProviderCommands(program: Command): void {
     });
   provider
     .command("status")
-    .description("show stake, locks, unbonding and credits")
+    .description("show stake, locks, unbonding and credits, and the provider's reputation from chain events")
     .option("--address <address>", "another account (no key needed)")
+    .option("--history", "list every outcome that moved the reputation")
+    .option("--from-block <n>", "read reputation events from this block (default 0)")
     .action(async (flags, cmd: Command) => {
       const chain = await openChain(cmd, { keyed: !flags.address });
       const address = (flags.address ?? chain.account!.address) as Hex;
       const status = await readAccountStatus({ publicClient: chain.publicClient, deployment: chain.deployment, address });
       console.log(formatAccountStatus(status, (await chain.publicClient.getBlock()).timestamp));
+      const rep = await providerReputation({ publicClient: chain.publicClient, deployment: chain.deployment, provider: address, fromBlock: fromBlockFlag(flags.fromBlock) });
+      console.log(formatReputation(rep, { history: flags.history === true }));
     });
 }
