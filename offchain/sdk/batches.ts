@@ -24,20 +24,30 @@ import { uploadBlob } from "../storage/upload.js";
 
 // ------------------------------------------------------------------ deposits
 
-export type DepositBalanceParameters = { publicClient: PublicClient; deployment: Deployment; account: Address };
+/**
+ * Which market's deposit: `batches` (the BatchMarket's, what `postJobs` batches are paid from; the default)
+ * or `jobs` (the JobMarket's, what `postJobFromDeposit` and signed requests are paid from). The two markets
+ * keep their deposits apart: each one's escrow stays in the contract that pays it out.
+ */
+export type DepositMarket = "batches" | "jobs";
 
-/** An account's unspent deposit in the BatchMarket (what batches are paid from). */
-export function depositBalance({ publicClient, deployment, account }: DepositBalanceParameters): Promise<bigint> {
-  return publicClient.readContract({ address: deployment.batchMarket, abi: batchMarketAbi, functionName: "deposits", args: [account] });
+/** The contract holding a deposit; both take the same IDeposits calls (the BatchMarket's ABI serves both). */
+const depositHolder = (deployment: Deployment, market: DepositMarket = "batches") => (market === "jobs" ? deployment.market : deployment.batchMarket);
+
+export type DepositBalanceParameters = { publicClient: PublicClient; deployment: Deployment; account: Address; market?: DepositMarket };
+
+/** An account's unspent deposit in the BatchMarket (what batches are paid from), or the JobMarket's (`market: "jobs"`). */
+export function depositBalance({ publicClient, deployment, account, market }: DepositBalanceParameters): Promise<bigint> {
+  return publicClient.readContract({ address: depositHolder(deployment, market), abi: batchMarketAbi, functionName: "deposits", args: [account] });
 }
 
-export type DepositParameters = { sender: TxSender; publicClient: PublicClient; deployment: Deployment; amount: bigint };
+export type DepositParameters = { sender: TxSender; publicClient: PublicClient; deployment: Deployment; amount: bigint; market?: DepositMarket };
 
 /**
  * Adds `amount` to the sender's deposit: approves the BatchMarket (once, unlimited) when the allowance is
  * short, then deposits. Throws `INSUFFICIENT_TOKENS` when the wallet holds less than `amount`.
  */
-export async function deposit({ sender, publicClient, deployment, amount }: DepositParameters): Promise<{ txHash: Hex; balance: bigint }> {
+export async function deposit({ sender, publicClient, deployment, amount, market }: DepositParameters): Promise<{ txHash: Hex; balance: bigint }> {
   if (amount <= 0n) throw new NonRetryableError("a deposit must be more than zero", { code: "ZERO_AMOUNT" });
   const me = sender.address;
   const held = await publicClient.readContract({ address: deployment.token, abi: erc20Abi, functionName: "balanceOf", args: [me] });
@@ -47,27 +57,27 @@ export async function deposit({ sender, publicClient, deployment, amount }: Depo
       details: { account: me, held: held.toString(), wanted: amount.toString() },
     });
   }
-  const allowance = await publicClient.readContract({ address: deployment.token, abi: erc20Abi, functionName: "allowance", args: [me, deployment.batchMarket] });
+  const allowance = await publicClient.readContract({ address: deployment.token, abi: erc20Abi, functionName: "allowance", args: [me, depositHolder(deployment, market)] });
   if (allowance < amount) {
-    await sender.send({ address: deployment.token, abi: erc20Abi, functionName: "approve", args: [deployment.batchMarket, maxUint256] });
+    await sender.send({ address: deployment.token, abi: erc20Abi, functionName: "approve", args: [depositHolder(deployment, market), maxUint256] });
   }
-  const { hash } = await sender.send({ address: deployment.batchMarket, abi: batchMarketAbi, functionName: "deposit", args: [amount] });
-  return { txHash: hash, balance: await depositBalance({ publicClient, deployment, account: me }) };
+  const { hash } = await sender.send({ address: depositHolder(deployment, market), abi: batchMarketAbi, functionName: "deposit", args: [amount] });
+  return { txHash: hash, balance: await depositBalance({ publicClient, deployment, account: me, market }) };
 }
 
 export type WithdrawDepositParameters = DepositParameters;
 
 /** Takes `amount` of the unspent deposit back; `INSUFFICIENT_DEPOSIT` (naming the balance) when it is more. */
-export async function withdrawDeposit({ sender, publicClient, deployment, amount }: WithdrawDepositParameters): Promise<{ txHash: Hex; balance: bigint }> {
+export async function withdrawDeposit({ sender, publicClient, deployment, amount, market }: WithdrawDepositParameters): Promise<{ txHash: Hex; balance: bigint }> {
   if (amount <= 0n) throw new NonRetryableError("a withdrawal must be more than zero", { code: "ZERO_AMOUNT" });
-  const available = await depositBalance({ publicClient, deployment, account: sender.address });
+  const available = await depositBalance({ publicClient, deployment, account: sender.address, market });
   if (available < amount) {
-    throw new NonRetryableError(`the deposit holds ${available} (wei), less than the ${amount} asked for: fees of posted batches left it at post`, {
+    throw new NonRetryableError(`the deposit holds ${available} (wei), less than the ${amount} asked for: fees of posted ${market === "jobs" ? "jobs" : "batches"} left it at post`, {
       code: "INSUFFICIENT_DEPOSIT",
       details: { available: available.toString(), wanted: amount.toString() },
     });
   }
-  const { hash } = await sender.send({ address: deployment.batchMarket, abi: batchMarketAbi, functionName: "withdrawDeposit", args: [amount] });
+  const { hash } = await sender.send({ address: depositHolder(deployment, market), abi: batchMarketAbi, functionName: "withdrawDeposit", args: [amount] });
   return { txHash: hash, balance: available - amount };
 }
 

@@ -44,6 +44,7 @@ import {
   waitForResults,
   withdrawDeposit,
   type BatchJobResult,
+  type DepositMarket,
   type PostJobsReturnType,
   type WaitForResultsParameters,
 } from "./batches.js";
@@ -183,12 +184,15 @@ export type DinferClient = {
    * on-chain root, or why it has none (`JOB_FAILED`: expired or slashed, its fee refunded).
    */
   waitForResults: (jobs: WaitForResultsParameters["jobs"], options?: ClientWaitForResultsOptions) => Promise<ClientBatchJobResult[]>;
-  /** Adds tokens to the deposit batches are paid from (approving the BatchMarket when needed). */
-  deposit: (amount: bigint) => Promise<{ txHash: `0x${string}`; balance: bigint }>;
-  /** Takes unspent deposit back. */
-  withdrawDeposit: (amount: bigint) => Promise<{ txHash: `0x${string}`; balance: bigint }>;
-  /** An account's unspent deposit (the client's own by default). */
-  depositBalance: (account?: Address) => Promise<bigint>;
+  /**
+   * Adds tokens to the deposit batches are paid from (approving the BatchMarket when needed), or with
+   * `"jobs"` to the JobMarket's, which signed requests are paid from.
+   */
+  deposit: (amount: bigint, market?: DepositMarket) => Promise<{ txHash: `0x${string}`; balance: bigint }>;
+  /** Takes unspent deposit back (the BatchMarket's, or the JobMarket's with `"jobs"`). */
+  withdrawDeposit: (amount: bigint, market?: DepositMarket) => Promise<{ txHash: `0x${string}`; balance: bigint }>;
+  /** An account's unspent deposit (the client's own by default; the BatchMarket's, or the JobMarket's with `"jobs"`). */
+  depositBalance: (account?: Address, market?: DepositMarket) => Promise<bigint>;
   /** A revealed job's output, checked against its on-chain root (throws `OUTPUT_ROOT_MISMATCH`). */
   fetchOutput: (jobId: bigint) => Promise<Uint8Array>;
   /** A job's state and its input and output locations, rebuilt from the market's events. */
@@ -290,12 +294,12 @@ export function createDinferClient({
       return results.map(batchResultWithTensors);
     },
 
-    deposit: (amount) => depositTokens({ sender: needSigner(), publicClient, deployment, amount }),
-    withdrawDeposit: (amount) => withdrawDeposit({ sender: needSigner(), publicClient, deployment, amount }),
-    async depositBalance(account) {
+    deposit: (amount, market) => depositTokens({ sender: needSigner(), publicClient, deployment, amount, market }),
+    withdrawDeposit: (amount, market) => withdrawDeposit({ sender: needSigner(), publicClient, deployment, amount, market }),
+    async depositBalance(account, market) {
       const who = account ?? signer?.address;
       if (!who) throw new NonRetryableError("whose deposit? give an account or a client with a signer", { code: "NO_ACCOUNT" });
-      return depositBalance({ publicClient, deployment, account: who });
+      return depositBalance({ publicClient, deployment, account: who, market });
     },
 
     async postJob({ modelId, input, fee, claimWithin = 600, inputURI, inlineOutput, check }) {

@@ -62,17 +62,22 @@ describe("dinfer deposit, job post --batch, job status of a batch job (CLI proce
     const before = await balance(net.addresses.dapp);
     const added = await dinfer(["deposit", "add", "5"]);
     assert.equal(added.status, 0, added.stderr);
-    assert.match(added.stdout, /^deposited 5 DINF; the deposit holds 5 DINF/m);
+    assert.match(added.stdout, /^deposited 5 DINF; the batches deposit holds 5 DINF/m);
     const withdrawn = await dinfer(["deposit", "withdraw", "2"]);
     assert.equal(withdrawn.status, 0, withdrawn.stderr);
-    assert.match(withdrawn.stdout, /the deposit holds 3 DINF/);
+    assert.match(withdrawn.stdout, /the batches deposit holds 3 DINF/);
     const refused = await dinfer(["deposit", "withdraw", "4"]);
     assert.equal(refused.status, 1);
     assert.match(refused.stderr, /the deposit holds 3000000000000000000 \(wei\), less than the 4000000000000000000 asked for/);
     const shown = await dinfer(["deposit", "show"]);
     assert.equal(shown.status, 0, shown.stderr);
-    assert.equal(shown.stdout.trim(), `deposit of ${net.addresses.dapp}: 3 DINF`);
+    assert.equal(shown.stdout.trim(), `deposit of ${net.addresses.dapp}: 3 DINF\n  for signed requests and jobs from a deposit (JobMarket, --jobs): 0 DINF`);
     assert.equal(await balance(net.addresses.dapp), before - parseEther("3"));
+    // The JobMarket's deposit (signed requests) is its own: --jobs adds to it and takes from it.
+    assert.match((await dinfer(["deposit", "add", "2", "--jobs"])).stdout, /the jobs deposit holds 2 DINF/);
+    assert.match((await dinfer(["deposit", "withdraw", "1", "--jobs"])).stdout, /the jobs deposit holds 1 DINF/);
+    assert.match((await dinfer(["deposit", "show"])).stdout, /: 3 DINF\n {2}for signed requests .*: 1 DINF/);
+    assert.equal(await balance(net.addresses.dapp), before - parseEther("4"));
   });
 
   it("job post --batch posts a .jsonl file's jobs in one transaction, topping the deposit up, and job status shows each in its batch", async () => {
