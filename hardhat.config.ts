@@ -35,7 +35,19 @@ export default defineConfig({
   solidity: {
     compilers: [compiler(10_000)],
     // JobMarket with fewer runs: the most a runs value keeps it under EIP-170's 24,576 bytes.
-    overrides: { "contracts/JobMarket.sol": compiler(1_000) },
+    // The Solidity tests that deploy it compile it with the same settings: they test the bytecode that ships.
+    overrides: Object.fromEntries(
+      [
+        "contracts/JobMarket.sol",
+        "test/fuzz/VerificationSettlement.t.sol",
+        "test/utils/ProtocolFixture.sol",
+        "test/invariant/BatchMarket.t.sol",
+        "test/invariant/Reachability.t.sol",
+        "test/invariant/handlers/ProtocolHandler.sol",
+        "test/invariant/handlers/HandlerBase.sol",
+        "test/invariant/Protocol.t.sol",
+      ].map((file) => [file, compiler(1_000)]),
+    ),
   },
   paths: {
     tests: { mocha: "test", solidity: "test" },

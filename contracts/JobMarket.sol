@@ -17,6 +17,7 @@ import {
     BatchMarketAlreadySet,
     CallbackGasTooHigh,
     CallbackNeedsContract,
+    CollateralBelowSigned,
     CommitmentMismatch,
     DeadlineNotPassed,
     DeadlinePassed,
@@ -35,6 +36,7 @@ import {
     ModelIdTooLarge,
     ModelInactive,
     NotBatchMarket,
+    NotPoster,
     NotJobProvider,
     NotTerms,
     NotVerification,
@@ -96,8 +98,10 @@ contract JobMarket is EIP712, IJobMarket, Ownable2Step, Deposits, Multicall {
     /// digest), so it never meets a sequential id.
     uint256 private constant SIGNED_JOB_BIT = 1 << 255;
     bytes32 private constant SIGNED_JOB_TYPEHASH = keccak256(
-        "SignedJob(uint256 modelId,uint256 fee,uint64 claimBy,bytes32 inputHash,string inputURI,bytes inlineInput,uint32 callbackGasLimit,bool inlineOutput,address poster,address provider,uint256 salt)"
+        "SignedJob(uint256 modelId,uint256 fee,uint64 claimBy,bytes32 inputHash,string inputURI,bytes inlineInput,uint32 callbackGasLimit,bool inlineOutput,address poster,address provider,uint256 minCollateral,uint256 salt)"
     );
+    /// @dev A cancelled signed request's slot: no job hashes to it, so nothing can act on it.
+    bytes32 private constant CANCELLED = bytes32(uint256(1));
     /// @dev `abi.encode(job)` of the thirteen value-type fields of `Job`: thirteen words, which is also the
     /// struct's layout in calldata and in memory (see `_load`).
     uint256 private constant JOB_SIZE = 13 * 32;
@@ -197,47 +201,52 @@ contract JobMarket is EIP712, IJobMarket, Ownable2Step, Deposits, Multicall {
     }
 
     /// @inheritdoc IJobMarket
-    function postSignedAndCommit(
-        JobRequest calldata request,
-        address poster,
-        address provider,
-        uint256 salt,
-        bytes calldata signature,
-        bytes32 commitment
-    ) external nonReentrant returns (uint256 jobId) {
-        if (provider != address(0) && provider != msg.sender) revert SignedJobForAnotherProvider(provider, msg.sender);
-        bytes32 digest = signedJobDigest(request, poster, provider, salt);
-        jobId = uint256(digest) | SIGNED_JOB_BIT;
-        // The job's own slot is the replay guard: a request is posted once, whatever became of its job.
-        if (_jobHashes[jobId] != bytes32(0)) revert SignedJobUsed(jobId);
-        if (ECDSA.recover(digest, signature) != poster) revert BadJobSignature(poster);
-        _debitDeposit(poster, request.fee);
-        Job memory j = _postJob(request, poster, jobId);
+    function postSignedAndCommit(SignedJob calldata signed, bytes calldata signature, bytes32 commitment)
+        external
+        nonReentrant
+        returns (uint256 jobId)
+    {
+        if (signed.provider != address(0) && signed.provider != msg.sender) {
+            revert SignedJobForAnotherProvider(signed.provider, msg.sender);
+        }
+        bytes32 digest = signedJobDigest(signed);
+        jobId = _signedJobId(digest);
+        if (ECDSA.recover(digest, signature) != signed.poster) revert BadJobSignature(signed.poster);
+        _debitDeposit(signed.poster, signed.request.fee);
+        Job memory j = _postJob(signed.request, signed.poster, jobId);
+        // The collateral is read when the provider posts: never less than what the poster signed for.
+        if (j.collateral < signed.minCollateral) revert CollateralBelowSigned(j.collateral, signed.minCollateral);
         _commit(jobId, j, commitment);
         staking.lock(msg.sender, j.collateral);
     }
 
     /// @inheritdoc IJobMarket
-    function signedJobDigest(JobRequest calldata request, address poster, address provider, uint256 salt)
-        public
-        view
-        returns (bytes32)
-    {
+    function cancelSignedJob(SignedJob calldata signed) external returns (uint256 jobId) {
+        if (signed.poster != msg.sender) revert NotPoster(msg.sender);
+        jobId = _signedJobId(signedJobDigest(signed));
+        _jobHashes[jobId] = CANCELLED;
+        emit SignedJobCancelled(jobId, msg.sender);
+    }
+
+    /// @inheritdoc IJobMarket
+    function signedJobDigest(SignedJob calldata signed) public view returns (bytes32) {
+        JobRequest calldata r = signed.request;
         return _hashTypedDataV4(
             keccak256(
                 abi.encode(
                     SIGNED_JOB_TYPEHASH,
-                    request.modelId,
-                    request.fee,
-                    request.claimBy,
-                    request.inputHash,
-                    keccak256(bytes(request.inputURI)),
-                    keccak256(request.inlineInput),
-                    request.callbackGasLimit,
-                    request.inlineOutput,
-                    poster,
-                    provider,
-                    salt
+                    r.modelId,
+                    r.fee,
+                    r.claimBy,
+                    r.inputHash,
+                    keccak256(bytes(r.inputURI)),
+                    keccak256(r.inlineInput),
+                    r.callbackGasLimit,
+                    r.inlineOutput,
+                    signed.poster,
+                    signed.provider,
+                    signed.minCollateral,
+                    signed.salt
                 )
             )
         );
@@ -732,6 +741,12 @@ contract JobMarket is EIP712, IJobMarket, Ownable2Step, Deposits, Multicall {
         if (inlineOutput.length > MAX_INLINE_BYTES) revert OutputTooLarge(inlineOutput.length, MAX_INLINE_BYTES);
         bytes32 computed = OutputRoot.leaf(0, inlineOutput);
         if (computed != outputRoot) revert OutputRootMismatch(outputRoot, computed);
+    }
+
+    /// @dev A signed request's job id; reverts once the request was posted or cancelled (its slot is the guard).
+    function _signedJobId(bytes32 digest) private view returns (uint256 jobId) {
+        jobId = uint256(digest) | SIGNED_JOB_BIT;
+        if (_jobHashes[jobId] != bytes32(0)) revert SignedJobUsed(jobId);
     }
 
     function _store(uint256 jobId, Job memory job) private {

@@ -37,6 +37,10 @@ error NotJobProvider(uint256 jobId, address caller);
 error SignedJobUsed(uint256 jobId);
 /// @dev A signed job request whose signature is not its poster's.
 error BadJobSignature(address poster);
+/// @dev A signed job request whose model's collateral fell below what its poster signed for.
+error CollateralBelowSigned(uint256 collateral, uint256 minCollateral);
+/// @dev Only a signed request's poster may cancel it.
+error NotPoster(address caller);
 /// @dev A signed job request that names another provider than the caller.
 error SignedJobForAnotherProvider(address provider, address caller);
 error ModelInactive(uint256 modelId);

@@ -58,6 +58,18 @@ interface IJobMarket is IPullPayments, IDeposits {
         bool inlineOutput;
     }
 
+    /// @notice A job request signed off-chain by its poster (`postSignedAndCommit`).
+    /// @param provider the only provider that may post it; zero: any
+    /// @param minCollateral the least collateral the job may carry (the model's when the poster signed)
+    /// @param salt any value: two otherwise equal requests with different salts are two jobs
+    struct SignedJob {
+        JobRequest request;
+        address poster;
+        address provider;
+        uint256 minCollateral;
+        uint256 salt;
+    }
+
     /// @notice A job's whole state. Only `keccak256(abi.encode(job))` is stored, under its id; callers pass
     /// the struct back and the market checks it against that hash. Events carry every field (see
     /// `offchain/chain/jobs.ts` for the fold), so anyone can rebuild it from the logs.
@@ -133,6 +145,8 @@ interface IJobMarket is IPullPayments, IDeposits {
     /// @dev A job of a batch (IBatchMarket) split out into this market with its whole state: from here on it is
     /// an ordinary job (the fold starts its record here, as with JobPosted; its inputs are in `BatchPosted`).
     event JobImported(uint256 indexed jobId, Job job);
+    /// @notice A signed request its poster cancelled before anyone posted it.
+    event SignedJobCancelled(uint256 indexed jobId, address indexed poster);
 
     /// @notice Posts a job; the fee is pulled from the caller into escrow. The job is judged by the terms
     /// version current now.
@@ -151,26 +165,23 @@ interface IJobMarket is IPullPayments, IDeposits {
 
     /// @notice Posts a job a dApp signed off-chain (EIP-712 `SignedJob`, see `signedJobDigest`) and commits the
     /// caller's result to it, in one transaction: the provider that ran the request submits it. The fee comes
-    /// from `poster`'s deposit; `provider` is the only account that may submit it (zero: any provider). The
-    /// job's id is the digest with the top bit set (apart from sequential ids); a request is posted once.
-    /// The job then goes on as one committed by `claimAndCommit`.
-    function postSignedAndCommit(
-        JobRequest calldata request,
-        address poster,
-        address provider,
-        uint256 salt,
-        bytes calldata signature,
-        bytes32 commitment
-    ) external returns (uint256 jobId);
+    /// from `signed.poster`'s deposit; `signed.provider` is the only account that may submit it (zero: any);
+    /// the model's collateral must be at least `signed.minCollateral` (what the poster saw). The job's id is
+    /// the digest with the top bit set (apart from sequential ids); a request is posted once. The job then goes
+    /// on as one committed by `claimAndCommit`.
+    function postSignedAndCommit(SignedJob calldata signed, bytes calldata signature, bytes32 commitment)
+        external
+        returns (uint256 jobId);
+
+    /// @notice Spends a request its poster (the caller) signed and no longer wants posted: its id's slot is
+    /// taken, so `postSignedAndCommit` of it reverts `SignedJobUsed`. Reverts `SignedJobUsed` once posted.
+    function cancelSignedJob(SignedJob calldata signed) external returns (uint256 jobId);
 
     /// @notice The EIP-712 digest a poster signs for `postSignedAndCommit` (domain "dinfer JobMarket", "1",
     /// this chain and market): `SignedJob(uint256 modelId,uint256 fee,uint64 claimBy,bytes32 inputHash,
     /// string inputURI,bytes inlineInput,uint32 callbackGasLimit,bool inlineOutput,address poster,
-    /// address provider,uint256 salt)`.
-    function signedJobDigest(JobRequest calldata request, address poster, address provider, uint256 salt)
-        external
-        view
-        returns (bytes32);
+    /// address provider,uint256 minCollateral,uint256 salt)`.
+    function signedJobDigest(SignedJob calldata signed) external view returns (bytes32);
 
     /// @notice Claims a posted job for the caller, locking the model's collateral from its stake.
     function claim(uint256 jobId, Job calldata job) external;

@@ -67,6 +67,9 @@ export const REVERT_SENTENCES: Readonly<Record<string, Sentence>> = {
   SignedJobUsed: ([jobId]) => `this signed request was posted already, as job ${str(jobId)}: a request is posted once (sign a new one with another salt)`,
   BadJobSignature: ([poster]) =>
     `the signature is not ${str(poster)}'s for this request on this market and chain: the poster must sign exactly the request posted (any change, another market or chain voids it)`,
+  CollateralBelowSigned: ([collateral, minCollateral]) =>
+    `the model's collateral is now ${tokens(collateral)}, below the ${tokens(minCollateral)} the poster signed for: the request cannot be posted until the model asks that much again`,
+  NotPoster: ([caller]) => `${str(caller)} did not sign this request: only its poster can cancel it`,
   SignedJobForAnotherProvider: ([provider, caller]) =>
     `the signed request names provider ${str(provider)}, not ${str(caller)}: only that provider may post it`,
   ModelInactive: ([modelId]) => `model ${str(modelId)} does not accept jobs: it is not registered or its owner deactivated it (\`dinfer model show ${str(modelId)}\`)`,

@@ -33,6 +33,8 @@ export type SignedJob = {
   poster: Address;
   /** The only provider that may post it; the zero address: any. */
   provider: Address;
+  /** The least collateral the job may carry: the model's when the poster signed (a provider cannot lower it). */
+  minCollateral: bigint;
   salt: bigint;
   signature: Hex;
 };
@@ -55,6 +57,7 @@ const TYPES = {
     { name: "inlineOutput", type: "bool" },
     { name: "poster", type: "address" },
     { name: "provider", type: "address" },
+    { name: "minCollateral", type: "uint256" },
     { name: "salt", type: "uint256" },
   ],
 } as const;
@@ -64,7 +67,7 @@ export type SignedJobTypedData = {
   domain: { name: string; version: string; chainId: number; verifyingContract: Address };
   types: typeof TYPES;
   primaryType: "SignedJob";
-  message: JobRequestFields & { poster: Address; provider: Address; salt: bigint };
+  message: JobRequestFields & { poster: Address; provider: Address; minCollateral: bigint; salt: bigint };
 };
 
 function typedData(domain: SignedJobDomain, job: Omit<SignedJob, "signature">): SignedJobTypedData {
@@ -72,7 +75,7 @@ function typedData(domain: SignedJobDomain, job: Omit<SignedJob, "signature">): 
     domain: { name: "dinfer JobMarket", version: "1", chainId: domain.chainId, verifyingContract: domain.market },
     types: TYPES,
     primaryType: "SignedJob",
-    message: { ...job.request, poster: job.poster, provider: job.provider, salt: job.salt },
+    message: { ...job.request, poster: job.poster, provider: job.provider, minCollateral: job.minCollateral, salt: job.salt },
   };
 }
 
@@ -102,14 +105,17 @@ export type TypedDataSigner = {
   signTypedData: (typedData: SignedJobTypedData) => Promise<Hex>;
 };
 
-/** Signs `request` for `provider` (zero: any provider) as the poster `signer`. */
+/**
+ * Signs `request` for `provider` (zero: any provider) as the poster `signer`, with the least collateral the
+ * job may carry (give the model's current one: `ModelRegistry.terms`).
+ */
 export async function signJob(
   signer: TypedDataSigner,
   domain: SignedJobDomain,
   request: JobRequestFields,
-  { provider = zeroAddress, salt = randomSalt() }: { provider?: Address; salt?: bigint } = {},
+  { provider = zeroAddress, minCollateral, salt = randomSalt() }: { provider?: Address; minCollateral: bigint; salt?: bigint },
 ): Promise<SignedJob> {
-  const job = { request, poster: signer.address, provider, salt };
+  const job = { request, poster: signer.address, provider, minCollateral, salt };
   const signature = await signer.signTypedData(typedData(domain, job));
   return { ...job, signature };
 }
@@ -144,6 +150,7 @@ export function decodeSignedJob(json: unknown): SignedJob {
   need(typeof r.inlineOutput === "boolean", "request.inlineOutput");
   need(hex(o!.poster) && o!.poster.length === 42, "poster");
   need(hex(o!.provider) && o!.provider.length === 42, "provider");
+  need(int(o!.minCollateral), "minCollateral");
   need(int(o!.salt), "salt");
   need(hex(o!.signature), "signature");
   return {
@@ -159,7 +166,13 @@ export function decodeSignedJob(json: unknown): SignedJob {
     },
     poster: getAddress(o!.poster),
     provider: getAddress(o!.provider),
+    minCollateral: BigInt(o!.minCollateral),
     salt: BigInt(o!.salt),
     signature: o!.signature,
   };
+}
+
+/** The market's `SignedJob` argument (postSignedAndCommit, cancelSignedJob, signedJobDigest). */
+export function signedJobArg(job: Omit<SignedJob, "signature">) {
+  return { request: job.request, poster: job.poster, provider: job.provider, minCollateral: job.minCollateral, salt: job.salt };
 }

@@ -11,7 +11,7 @@ import { classifyChainError, ContractRevertError } from "../chain/errors.js";
 import { formatTokens } from "../chain/format.js";
 import { describeRevert } from "../chain/revert-messages.js";
 import { JobStatus, type JobRecord } from "../chain/jobs.js";
-import { signedJobId, signerOf, type SignedJob, type SignedJobDomain } from "../chain/signed-jobs.js";
+import { signedJobArg, signedJobId, signerOf, type SignedJob, type SignedJobDomain } from "../chain/signed-jobs.js";
 import { NonRetryableError } from "../errors.js";
 import type { LoadedModel } from "./job-runner.js";
 
@@ -41,21 +41,20 @@ export type AdmitSignedJobParameters = {
 };
 
 /**
- * Checks `signed` as the market will (signature, provider, claim deadline, deposit, model) and as this
- * worker prices it, and returns the job it becomes once posted, in the Posted state (its id known now).
+ * The checks that need no queue: the signature, that the request names us, the model and our price, the
+ * claim deadline's lead, and the poster's deposit against this fee (one chain read). A flood of requests from
+ * posters with no deposit is refused here, concurrently, before it reaches the admission queue.
  */
-export async function admitSignedJob(p: AdmitSignedJobParameters, signed: SignedJob): Promise<JobRecord> {
+export async function precheckSignedJob(p: Pick<AdmitSignedJobParameters, "publicClient" | "market" | "domain" | "me" | "models" | "head">, signed: SignedJob): Promise<void> {
   const { request } = signed;
-  const refuse = (message: string): never => {
-    throw new SignedJobRefusedError(message);
-  };
   const signer = await signerOf(p.domain, signed).catch(() => zeroAddress);
   if (signer.toLowerCase() !== signed.poster.toLowerCase()) {
     refuse(`the signature is not the poster's (${signed.poster}): sign the request with the poster's key for market ${p.domain.market} on chain ${p.domain.chainId}`);
   }
-  if (signed.provider !== zeroAddress && signed.provider.toLowerCase() !== p.me.toLowerCase()) {
-    refuse(`the request is for provider ${signed.provider}; this worker is ${p.me}`);
-  }
+  // A request open to any provider could be copied from our pending transaction by a watcher that posts it
+  // first with a made-up commitment: our run is lost. We take only requests that name us (GET /jobs says who).
+  if (signed.provider === zeroAddress) refuse(`the request names no provider: name this worker, ${p.me} (GET /jobs), so nobody can post it before us`);
+  if (signed.provider.toLowerCase() !== p.me.toLowerCase()) refuse(`the request is for provider ${signed.provider}; this worker is ${p.me}`);
   const model = p.models.get(Number(request.modelId));
   if (model === undefined || request.modelId > BigInt(Number.MAX_SAFE_INTEGER)) refuse(`model ${request.modelId} is not served here`);
   if (request.fee < model!.minFee) {
@@ -65,6 +64,24 @@ export async function admitSignedJob(p: AdmitSignedJobParameters, signed: Signed
   if (request.claimBy < p.head.timestamp + SIGNED_JOB_MIN_LEAD_SECONDS) {
     refuse(`claimBy ${request.claimBy} leaves less than ${SIGNED_JOB_MIN_LEAD_SECONDS} s (chain time is ${p.head.timestamp}): sign a later claimBy`);
   }
+  const deposit = await p.publicClient.readContract({ address: p.market, abi: jobMarketAbi, functionName: "deposits", args: [signed.poster] });
+  if (deposit < request.fee) {
+    refuse(`the poster's deposit ${formatTokens(deposit)} does not cover the fee ${formatTokens(request.fee)}: deposit more (dinfer deposit add --jobs)`);
+  }
+}
+
+function refuse(message: string): never {
+  throw new SignedJobRefusedError(message);
+}
+
+/**
+ * Checks `signed` as the market will (`precheckSignedJob`, then the post simulated) and against the poster's
+ * other requests we took, and returns the job it becomes once posted, in the Posted state (its id known now).
+ * Run one at a time (the poster's deposit is shared by its requests).
+ */
+export async function admitSignedJob(p: AdmitSignedJobParameters, signed: SignedJob): Promise<JobRecord> {
+  const { request } = signed;
+  await precheckSignedJob(p, signed);
   const jobId = signedJobId(p.domain, signed);
   const [stored, deposit, terms] = await Promise.all([
     p.publicClient.readContract({ address: p.market, abi: jobMarketAbi, functionName: "jobHash", args: [jobId] }),
@@ -79,7 +96,7 @@ export async function admitSignedJob(p: AdmitSignedJobParameters, signed: Signed
     refuse(
       `the poster's deposit ${formatTokens(deposit)} does not cover the fee ${formatTokens(request.fee)}` +
         (promised > 0n ? ` beside ${formatTokens(promised)} of its requests this worker has not posted yet` : "") +
-        ": deposit more (JobMarket.deposit)",
+        ": deposit more (dinfer deposit add --jobs)",
     );
   }
   // Everything else the market checks (the model active, its price floor, the input's form, the claim
@@ -91,7 +108,7 @@ export async function admitSignedJob(p: AdmitSignedJobParameters, signed: Signed
       address: p.market,
       abi: jobMarketAbi,
       functionName: "postSignedAndCommit",
-      args: [request, signed.poster, signed.provider, signed.salt, signed.signature, keccak256(toHex("dinfer: admission probe"))],
+      args: [signedJobArg(signed), signed.signature, keccak256(toHex("dinfer: admission probe"))],
     });
   } catch (error) {
     const classified = classifyChainError({ error, abi: jobMarketAbi as Abi });

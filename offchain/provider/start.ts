@@ -124,7 +124,7 @@ export async function runWorker({ options, log, signal, env = process.env, onRea
     });
 
     // dApps hand signed job requests to our blob server (POST /jobs): we run them and post them with our commitment.
-    blobServer.takeSignedJobs((body) => worker.acceptSignedJob(decodeSignedJob(body)));
+    blobServer.takeSignedJobs((body) => worker.acceptSignedJob(decodeSignedJob(body)), { provider: account!.address, chainId, market: deployment.market });
 
     log.info({
       msg: "worker ready",

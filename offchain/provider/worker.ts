@@ -49,8 +49,8 @@ import type { LocalBlobStore } from "../storage/local.js";
 import { endJob } from "../protocol/actions.js";
 import { batchJobSalt } from "../chain/batches.js";
 import { BatchWorker } from "./batch-worker.js";
-import { decodeSignedJob, encodeSignedJob, type SignedJob } from "../chain/signed-jobs.js";
-import { admitSignedJob, signedJobRecord } from "./signed.js";
+import { decodeSignedJob, encodeSignedJob, signedJobArg, type SignedJob } from "../chain/signed-jobs.js";
+import { admitSignedJob, precheckSignedJob, SignedJobRefusedError, signedJobRecord } from "./signed.js";
 import { decideProviderStep, keeperTime, type LocalJobStatus, type ProviderStep } from "./decide.js";
 import { fetchJobInput, type HeldInput } from "./input.js";
 import type { JobRunner, JobRunResult, LoadedModel } from "./job-runner.js";
@@ -161,6 +161,10 @@ const QUIET_SECONDS = 10n;
 const GROUPED_STEPS = ["commit", "reveal", "finalize"] as const;
 /** The largest output a reveal can carry inline (one chunk), as JobMarket checks it. */
 export const INLINE_OUTPUT_MAX = 4096;
+/** Signed requests waiting for admission (one at a time) before more are answered "busy" (HTTP 429). */
+const MAX_SIGNED_ADMISSIONS_QUEUED = 32;
+/** How long a poster whose request we ran and could not post (its deposit gone) is refused. */
+const SIGNED_DEFAULT_REFUSAL_MS = 3_600_000;
 /** How often a reveal held for its audit is tried again (seconds of chain time). */
 const AUDIT_RECHECK_SECONDS = 3n;
 
@@ -276,32 +280,45 @@ export class ProviderWorker {
    * queued as a posted job that our commit posts. Returns its id (the dApp waits for it on chain); a
    * request we do not take throws SignedJobRefusedError, saying why.
    */
-  acceptSignedJob(signed: SignedJob): Promise<bigint> {
-    // One at a time: a request is checked against the poster's deposit less the requests taken before it.
-    const accepted = this.admitting.then(() => this.admitSigned(signed));
+  async acceptSignedJob(signed: SignedJob): Promise<bigint> {
+    const defaulted = this.signedDefaulters.get(signed.poster.toLowerCase());
+    if (defaulted !== undefined && defaulted > Date.now()) {
+      throw new SignedJobRefusedError(`a request of ${signed.poster} we ran could not be posted (its deposit was gone): its requests are refused until ${new Date(defaulted).toISOString()}`);
+    }
+    // The cheap checks (signature, us named, price, the deposit covering this fee) run at once, concurrently:
+    // a flood of requests from empty accounts never reaches the queue.
+    await precheckSignedJob(this.signedContext(await this.headNow()), signed);
+    if (this.admissionsQueued >= MAX_SIGNED_ADMISSIONS_QUEUED) {
+      throw new RetryableError(`this worker is checking ${this.admissionsQueued} other signed requests: try again in a few seconds`, { code: "WORKER_BUSY" });
+    }
+    // Then one at a time: a request is checked against the poster's deposit less the requests taken before it.
+    this.admissionsQueued++;
+    const accepted = this.admitting.then(() => this.admitSigned(signed)).finally(() => this.admissionsQueued--);
     this.admitting = accepted.catch(() => undefined);
     return accepted;
   }
 
   private admitting: Promise<unknown> = Promise.resolve();
+  private admissionsQueued = 0;
+  /** Posters whose request we ran and could not post for lack of deposit, refused until this time (ms). */
+  private readonly signedDefaulters = new Map<string, number>();
+
+  private signedContext(head: { number: bigint; timestamp: bigint }) {
+    return {
+      publicClient: this.p.publicClient,
+      market: this.p.deployment.market,
+      registry: this.p.deployment.registry,
+      domain: { chainId: this.p.chainId, market: this.p.deployment.market },
+      me: this.p.account,
+      models: this.models,
+      head,
+    };
+  }
 
   private async admitSigned(signed: SignedJob): Promise<bigint> {
     const head = await this.headNow();
     const { version } = await this.terms.current();
-    const record = await admitSignedJob(
-      {
-        publicClient: this.p.publicClient,
-        market: this.p.deployment.market,
-        registry: this.p.deployment.registry,
-        domain: { chainId: this.p.chainId, market: this.p.deployment.market },
-        me: this.p.account,
-        models: this.models,
-        termsVersion: version,
-        head,
-        promised: this.signedUnposted(signed.poster),
-      },
-      signed,
-    );
+    const record = await admitSignedJob({ ...this.signedContext(head), termsVersion: version, promised: this.signedUnposted(signed.poster) }, signed);
     const { jobId, job } = record;
     if (this.p.journal.getJob(jobId) === undefined) {
       this.p.journal.upsertJob<JobData>({
@@ -617,14 +634,21 @@ export class ProviderWorker {
     const c = this.commitmentFor(jobId, ran.data.outputRoot!);
     const signed = data.signed === undefined ? undefined : decodeSignedJob(data.signed);
     const committed = signed
-      ? await this.act(jobId, "postSignedAndCommit", (onSent) =>
-          this.calls.send({
-            address: this.p.deployment.market,
-            abi: jobMarketAbi,
-            functionName: "postSignedAndCommit",
-            args: [signed.request, signed.poster, signed.provider, signed.salt, signed.signature, c],
-            onSent,
-          }),
+      ? await this.act(
+          jobId,
+          "postSignedAndCommit",
+          (onSent) =>
+            this.calls.send({
+              address: this.p.deployment.market,
+              abi: jobMarketAbi,
+              functionName: "postSignedAndCommit",
+              args: [signedJobArg(signed), signed.signature, c],
+              onSent,
+            }),
+          (error) => {
+            // We ran it and its poster's deposit is gone: its next requests wait (it cannot make us work for nothing twice).
+            if (error.errorName === "InsufficientDeposit") this.signedDefaulters.set(signed.poster.toLowerCase(), Date.now() + SIGNED_DEFAULT_REFUSAL_MS);
+          },
         )
       : await this.act(jobId, "claimAndCommit", (onSent) =>
           this.calls.send({ address: this.p.deployment.market, abi: jobMarketAbi, functionName: "claimAndCommit", args: [jobId, job, c], onSent }),

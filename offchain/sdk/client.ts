@@ -51,6 +51,7 @@ import {
 import type { SignedJob } from "../chain/signed-jobs.js";
 import {
   fetchOutput,
+  cancelSignedJob,
   postJob,
   postSignedJob,
   waitForResult,
@@ -172,7 +173,11 @@ export type DinferClient = {
    * and posts it with its commitment in one transaction: the cheapest lone job, no transaction of ours per
    * job. Checked as `postJob` checks it; the fee comes from the JobMarket deposit (topped up when short).
    */
-  postSignedJob: (parameters: ClientPostJobParameters & { providerUrl: string; provider?: Address }) => Promise<Omit<ClientPostJobReturnType, "txHash"> & { signed: SignedJob }>;
+  postSignedJob: (
+    parameters: ClientPostJobParameters & { providerUrl: string; provider?: Address },
+  ) => Promise<Omit<ClientPostJobReturnType, "txHash"> & { signed: SignedJob; claimBy: bigint }>;
+  /** Cancels a signed request nobody posted yet (see `cancelSignedJob`): do it before signing another for the same work. */
+  cancelSignedJob: (signed: SignedJob) => Promise<{ jobId: bigint; txHash: `0x${string}` }>;
   /**
    * Posts many jobs in one transaction, paid from the deposit (`deposit`): every input is encoded and checked
    * as `postJob` checks it, the jobs are grouped into one batch per model and fee, and the deposit is topped
@@ -222,6 +227,8 @@ export function createDinferClient({
   const market = deployment.market;
   /** Where each job this client posted was posted: later log reads start there, not at block 0. */
   const postedAt = new Map<bigint, bigint>();
+  /** The claim deadline of each signed request this client handed a provider. */
+  const signedClaimBy = new Map<bigint, bigint>();
   const read = (jobId: bigint) => readJob({ client: publicClient, market, jobId, fromBlock: postedAt.get(jobId) ?? 0n });
   const terms = new TermsReader({ client: publicClient, market });
   /** Each model's declared inputs, read once: its file is frozen in the registry. */
@@ -329,8 +336,11 @@ export function createDinferClient({
       await checkClaimWithin(claimWithin);
       const posted = await postSignedJob({ sender, publicClient, deployment, modelId, input: blob, fee: paid, claimWithin, upload, inputURI, inlineOutput, providerUrl, provider });
       postedAt.set(posted.jobId, posted.blockNumber);
+      signedClaimBy.set(posted.jobId, posted.claimBy);
       return { ...posted, fee: paid, input: blob };
     },
+
+    cancelSignedJob: (signed) => cancelSignedJob({ sender: needSigner(), publicClient, deployment, signed }),
 
     async waitForResult(jobId, options = {}) {
       const result = await waitForResult({
@@ -338,6 +348,7 @@ export function createDinferClient({
         market,
         jobId,
         fromBlock: postedAt.get(jobId),
+        claimBy: signedClaimBy.get(jobId),
         ipfsGateway,
         maxBytes: maxOutputBytes,
         ...options,

@@ -9,13 +9,13 @@
  * const tensors = decodeTensorBlob(result.output);
  * ```
  */
-import { bytesToHex, decodeEventLog, erc20Abi, maxUint256, zeroAddress, type Address, type Hex, type Log, type PublicClient } from "viem";
+import { bytesToHex, decodeEventLog, erc20Abi, getAddress, maxUint256, type Address, type Hex, type Log, type PublicClient } from "viem";
 
-import { jobMarketAbi } from "../chain/abis.js";
+import { jobMarketAbi, modelRegistryAbi } from "../chain/abis.js";
 import type { Deployment } from "../chain/deployment.js";
 import { JobStatus, readJob, type JobRecord } from "../chain/jobs.js";
 import type { TxSender } from "../chain/sender.js";
-import { encodeSignedJob, isSignedJobId, signedJobId, signJob, type SignedJob } from "../chain/signed-jobs.js";
+import { encodeSignedJob, isSignedJobId, signedJobArg, signedJobId, signJob, type SignedJob } from "../chain/signed-jobs.js";
 import { blobId } from "../codec/tensor.js";
 import { NonRetryableError, RetryableError } from "../errors.js";
 import { readOutput } from "../storage/output.js";
@@ -88,13 +88,21 @@ export type PostSignedJobParameters = Omit<PostJobParameters, "sender"> & {
   sender: TxSender;
   /** The provider's blob server (its worker's `blob_url`): the request is handed to it (POST /jobs). */
   providerUrl: string;
-  /** The only provider that may post the request (the one at `providerUrl`); the zero address lets any. */
+  /**
+   * The only provider that may post the request; by default the one at `providerUrl` (its `GET /jobs`). A
+   * dinfer worker takes only requests that name it: one open to any provider can be posted by whoever copies
+   * it from the worker's pending transaction.
+   */
   provider?: Address;
   /** Deposit into the JobMarket what the deposit lacks for the fee first (default true). */
   topUp?: boolean;
 };
 
-export type PostSignedJobReturnType = Omit<PostJobReturnType, "txHash"> & { signed: SignedJob };
+export type PostSignedJobReturnType = Omit<PostJobReturnType, "txHash"> & {
+  signed: SignedJob;
+  /** Until then its provider may post it (then it can no longer be posted, and nothing is owed). */
+  claimBy: bigint;
+};
 
 /**
  * A job as a signed request (EIP-712) handed to one provider, which runs it and posts it with its
@@ -116,9 +124,12 @@ export async function postSignedJob({
   inputURI,
   inlineOutput = false,
   providerUrl,
-  provider = zeroAddress,
+  provider,
   topUp = true,
 }: PostSignedJobParameters): Promise<PostSignedJobReturnType> {
+  const base = providerUrl.replace(/\/$/, "");
+  const chainId = await publicClient.getChainId();
+  provider ??= await providerAt(base, { chainId, market: deployment.market });
   const request = await jobRequestFor({ publicClient, modelId, input, fee, claimWithin, upload, inputURI, inlineOutput });
   const me = sender.address;
   const held = await publicClient.readContract({ address: deployment.market, abi: jobMarketAbi, functionName: "deposits", args: [me] });
@@ -132,10 +143,12 @@ export async function postSignedJob({
     }
     await sender.send({ address: deployment.market, abi: jobMarketAbi, functionName: "deposit", args: [fee - held] });
   }
-  const chainId = await publicClient.getChainId();
   const blockNumber = await publicClient.getBlockNumber();
-  const signed = await signJob(sender, { chainId, market: deployment.market }, request, { provider });
-  const url = `${providerUrl.replace(/\/$/, "")}/jobs`;
+  // The job may carry no less collateral than the model asks now: a provider owning the model cannot lower it
+  // for our job between our signature and its post.
+  const [, , minCollateral] = await publicClient.readContract({ address: deployment.registry, abi: modelRegistryAbi, functionName: "terms", args: [BigInt(modelId)] });
+  const signed = await signJob(sender, { chainId, market: deployment.market }, request, { provider, minCollateral });
+  const url = `${base}/jobs`;
   let response: Response;
   try {
     response = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: encodeSignedJob(signed) });
@@ -154,7 +167,35 @@ export async function postSignedJob({
   if (jobId !== expected) {
     throw new NonRetryableError(`the provider answered job ${jobId}, not the request's id ${expected}`, { code: "SIGNED_JOB_ID_MISMATCH" });
   }
-  return { jobId, inputHash: request.inputHash, inputURI: request.inputURI, blockNumber, signed };
+  return { jobId, inputHash: request.inputHash, inputURI: request.inputURI, blockNumber, signed, claimBy: request.claimBy };
+}
+
+/** The account of the worker at `base` (its `GET /jobs`), checked to be on our chain and market. */
+async function providerAt(base: string, { chainId, market }: { chainId: number; market: Address }): Promise<Address> {
+  let about: { provider?: string; chainId?: number; market?: string };
+  try {
+    const response = await fetch(`${base}/jobs`);
+    about = (await response.json()) as typeof about;
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+  } catch (error) {
+    throw new RetryableError(`the provider at ${base} did not say who it is (GET /jobs): ${(error as Error).message}`, { code: "PROVIDER_UNREACHABLE", cause: error });
+  }
+  if (about.chainId !== chainId || about.market?.toLowerCase() !== market.toLowerCase() || typeof about.provider !== "string") {
+    throw new NonRetryableError(`the provider at ${base} serves chain ${about.chainId} market ${about.market}, not chain ${chainId} market ${market}`, { code: "PROVIDER_ELSEWHERE" });
+  }
+  return getAddress(about.provider);
+}
+
+export type CancelSignedJobParameters = { sender: TxSender; publicClient: PublicClient; deployment: Deployment; signed: SignedJob };
+
+/**
+ * Cancels a signed request nobody posted yet (only its poster can): it can never be posted after this. Sign
+ * a new request only after cancelling one you gave up waiting for, or both may be posted and paid.
+ * Reverts `SignedJobUsed` (with its sentence) once the request was posted.
+ */
+export async function cancelSignedJob({ sender, publicClient, deployment, signed }: CancelSignedJobParameters): Promise<{ jobId: bigint; txHash: Hex }> {
+  const { hash } = await sender.send({ address: deployment.market, abi: jobMarketAbi, functionName: "cancelSignedJob", args: [signedJobArg(signed)] });
+  return { jobId: signedJobId({ chainId: await publicClient.getChainId(), market: deployment.market }, signed), txHash: hash };
 }
 
 /** The market's request for an input: inline when it fits, else by URI (uploaded when none is given). */
@@ -222,6 +263,8 @@ export type WaitForResultParameters = {
   signal?: AbortSignal;
   /** Told the job's state at every read, before the wait ends (a progress display: offchain/sdk/progress.ts). */
   onRecord?: (record: JobRecord) => void | Promise<void>;
+  /** A signed job's claimBy (`postSignedJob` returns it): past it, a job still not posted never will be. */
+  claimBy?: bigint;
 };
 
 export type JobResult = { record: JobRecord; output: Uint8Array; outputRoot: Hex; final: boolean };
@@ -239,6 +282,7 @@ export async function waitForResult({
   maxBytes,
   signal,
   onRecord,
+  claimBy,
 }: WaitForResultParameters): Promise<JobResult> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -247,10 +291,19 @@ export async function waitForResult({
     try {
       record = await readJob({ client: publicClient, market, jobId, fromBlock });
     } catch (error) {
-      // A signed request its provider has not posted yet (it posts once it ran it): wait for it.
+      // A signed request its provider has not posted yet (it posts once it ran it): wait for it, until its
+      // claimBy when known (then it can never be posted: nothing was paid).
       if (!(isSignedJobId(jobId) && error instanceof NonRetryableError && error.code === "JOB_NOT_FOUND")) throw error;
+      const now = claimBy === undefined ? undefined : (await publicClient.getBlock()).timestamp;
+      if (claimBy !== undefined && now! > claimBy) {
+        throw new NonRetryableError(`signed job ${jobId} was not posted before its claimBy: it never will be, and nothing was paid`, { code: "JOB_FAILED", details: { status: "unposted" } });
+      }
       if (Date.now() > deadline) {
-        throw new RetryableError(`signed job ${jobId} is not posted yet: its provider has not run it`, { code: "JOB_WAIT_TIMEOUT", details: { status: "unposted" } });
+        // Not retryable as it is: a new request for the same work may be posted beside this one, and both paid.
+        throw new NonRetryableError(
+          `signed job ${jobId} is not posted yet; its provider may still post it${claimBy === undefined ? " until its claimBy" : ` until ${claimBy}`}: wait longer, or cancel it (cancelSignedJob) before signing another`,
+          { code: "SIGNED_JOB_PENDING", details: { status: "unposted" } },
+        );
       }
       await new Promise((resolve) => setTimeout(resolve, pollMs));
       continue;

@@ -7,7 +7,8 @@
  * | `GET /blobs/<id>`      | 200 with the verified bytes (`application/octet-stream`), 404 unknown, 400 malformed id |
  * | `HEAD /blobs/<id>`     | the same status and headers, no body                           |
  * | `PUT /blobs`           | only with `uploadToken` set: body = blob bytes, `authorization: Bearer <token>`; 201 `{ id, size }` (idempotent), 401 bad token, 413 over `maxBytes`, 405 when uploads are off |
- * | `POST /jobs`           | a worker's: a signed job request (JSON, offchain/chain/signed-jobs.ts); 202 `{ jobId }` once taken, 400 `{ error, message }` saying why not, 404 when this server takes none |
+ * | `POST /jobs`           | a worker's: a signed job request (JSON, offchain/chain/signed-jobs.ts); 202 `{ jobId }` once taken, 400 `{ error, message }` saying why not, 429 when the worker is busy admitting others, 404 when this server takes none |
+ * | `GET /jobs`            | a worker's: `{ provider, chainId, market }`, what a dApp signs a request for |
  *
  * Blobs are immutable, so GET answers carry `etag: "<id>"` and an immutable cache-control.
  * Uploads are off by default: anyone who can reach the server could otherwise fill its disk.
@@ -56,8 +57,11 @@ const MAX_SIGNED_JOB_BYTES = 16_384;
 export type BlobServer = {
   /** Base URL, e.g. "http://127.0.0.1:41234"; blobs are at `${url}/blobs/<id>`. */
   url: string;
-  /** Answers `POST /jobs` with `handler` (a worker's signed job requests). */
-  takeSignedJobs(handler: SignedJobHandler): void;
+  /**
+   * Answers `POST /jobs` with `handler` (a worker's signed job requests), and `GET /jobs` with `about` (the
+   * worker's account, chain and market: what a dApp signs a request for).
+   */
+  takeSignedJobs(handler: SignedJobHandler, about: Record<string, string | number>): void;
   host: string;
   port: number;
   /** Stops accepting connections, lets requests in flight finish (up to `closeGraceMs`); idempotent. */
@@ -95,11 +99,16 @@ export async function startBlobServer({
   const bound = (server.address() as AddressInfo).port;
   const url = `http://${host.includes(":") ? `[${host}]` : host}:${bound}`;
   logger.info({ msg: "blob server listening", url, uploads: uploadToken !== undefined });
-  return { url, host, port: bound, close, takeSignedJobs: (handler) => void (context.signedJobs = handler) };
+  const takeSignedJobs = (handler: SignedJobHandler, about: Record<string, string | number>) => {
+    context.signedJobs = handler;
+    context.signedJobsAbout = about;
+  };
+  return { url, host, port: bound, close, takeSignedJobs };
 }
 
 type HandlerContext = {
   signedJobs?: SignedJobHandler;
+  signedJobsAbout?: Record<string, string | number>;
   store: BlobStore;
   maxBytes: number;
   tokenDigest: Buffer | undefined;
@@ -164,9 +173,14 @@ async function handleUpload({ store, maxBytes, tokenDigest, logger }: HandlerCon
   logger.info({ msg: "blob uploaded", blob_id: id, bytes: body.byteLength });
 }
 
-async function handleSignedJob({ signedJobs, logger }: HandlerContext, request: IncomingMessage, response: ServerResponse) {
+async function handleSignedJob({ signedJobs, signedJobsAbout, logger }: HandlerContext, request: IncomingMessage, response: ServerResponse) {
   if (signedJobs === undefined) return sendError(response, 404, "NOT_FOUND", "this server takes no signed jobs (a worker's blob server does)");
-  if (request.method !== "POST") return sendError(response, 405, "METHOD_NOT_ALLOWED", "use POST with a signed job request", { allow: "POST" });
+  if (request.method === "GET") {
+    const about = JSON.stringify(signedJobsAbout ?? {});
+    response.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(about) });
+    return void response.end(about);
+  }
+  if (request.method !== "POST") return sendError(response, 405, "METHOD_NOT_ALLOWED", "use POST with a signed job request", { allow: "GET, POST" });
   const body = await readBody(request, MAX_SIGNED_JOB_BYTES);
   if (body === undefined) return sendError(response, 413, "REQUEST_TOO_LARGE", `a signed job request is at most ${MAX_SIGNED_JOB_BYTES} bytes`, {}, true);
   let parsed: unknown;
@@ -179,9 +193,10 @@ async function handleSignedJob({ signedJobs, logger }: HandlerContext, request: 
   try {
     jobId = await signedJobs(parsed);
   } catch (error) {
-    if (!(error instanceof NonRetryableError)) throw error;
+    if (!(error instanceof DinferError)) throw error;
     logger.info({ msg: "signed job refused", reason: error.message });
-    return sendError(response, 400, error.code, error.message);
+    // A busy worker says so (try again later, or another provider); anything else is the request's fault.
+    return sendError(response, error instanceof NonRetryableError ? 400 : 429, error.code, error.message, error instanceof NonRetryableError ? {} : { "retry-after": "5" });
   }
   const answer = JSON.stringify({ jobId: jobId.toString() });
   response.writeHead(202, { "content-type": "application/json", "content-length": Buffer.byteLength(answer) });

@@ -2146,11 +2146,12 @@ describe("JobMarket", () => {
     });
   });
 
-  it("asserts every protocol error JobMarket can revert with somewhere in this file", async () => {
+  it("asserts every protocol error JobMarket can revert with somewhere in this file (or, for signed requests, in signed-jobs.test.ts)", async () => {
     // Its ABI lists the errors it can revert with; the protocol's are those of contracts/errors/Errors.sol.
     const { abi } = await artifacts.readArtifact("JobMarket");
     const declared = readFileSync(fileURLToPath(new URL("../../contracts/errors/Errors.sol", import.meta.url)), "utf8");
-    const source = readFileSync(fileURLToPath(import.meta.url), "utf8");
+    const source =
+      readFileSync(fileURLToPath(import.meta.url), "utf8") + readFileSync(fileURLToPath(new URL("./signed-jobs.test.ts", import.meta.url)), "utf8");
     const ours = abi.flatMap((item) => (item.type === "error" && declared.includes(`error ${item.name}(`) ? [item.name] : []));
     assert.ok(ours.length > 3, `only ${ours.length} protocol errors in JobMarket's ABI`);
     const missing = ours.filter((name) => !source.includes(`"${name}"`));

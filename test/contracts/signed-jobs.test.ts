@@ -12,8 +12,10 @@ import { describe, it } from "mocha";
 import { getAddress, zeroAddress, type Hex } from "viem";
 
 import { hashJob, JobStatus } from "../../offchain/chain/jobs.js";
-import { isSignedJobId, signedJobDigest, signedJobId, signJob, SIGNED_JOB_BIT, type SignedJob } from "../../offchain/chain/signed-jobs.js";
-import { deploySystem, FEE, jobRequest, MODEL_COLLATERAL, setUpMarket, type Connection } from "../helpers/fixture.js";
+import { isSignedJobId, signedJobArg, signedJobDigest, signedJobId, signJob, SIGNED_JOB_BIT, type SignedJob } from "../../offchain/chain/signed-jobs.js";
+import { deploySystem, FEE, jobRequest, MODEL_COLLATERAL, modelSpec, setUpMarket, type Connection } from "../helpers/fixture.js";
+import { NonRetryableError } from "../../offchain/errors.js";
+import { waitForResult } from "../../offchain/sdk/jobs.js";
 import { expiryPenalty, feeSplit, marketDriver, type Wallet } from "../helpers/market.js";
 
 const connection = await network.create();
@@ -37,15 +39,14 @@ async function load() {
     signTypedData: (td: Parameters<Parameters<typeof signJob>[0]["signTypedData"]>[0]) => wallet.signTypedData({ account: wallet.account, ...td }),
   });
   const now = BigInt(await networkHelpers.time.latest());
-  const sign = (overrides: Record<string, unknown> = {}, { by = sys.dapp, provider = zeroAddress as Hex, salt = 7n, on = domain } = {}) =>
-    signJob(signerOf(by), on, jobRequest(1n, now + 600n, overrides) as never, { provider, salt });
+  const sign = (
+    overrides: Record<string, unknown> = {},
+    { by = sys.dapp, provider = zeroAddress as Hex, salt = 7n, on = domain, minCollateral = MODEL_COLLATERAL } = {},
+  ) => signJob(signerOf(by), on, jobRequest(1n, now + 600n, overrides) as never, { provider, salt, minCollateral });
   const commitmentFor = (jobId: bigint, by: Wallet = sys.provider) => d.commitmentOf(jobId, { ...outputOf(jobId), by });
   const post = async (signed: SignedJob, by: Wallet = sys.provider) => {
     const jobId = signedJobId(domain, signed);
-    return sys.market.write.postSignedAndCommit(
-      [signed.request, signed.poster, signed.provider, signed.salt, signed.signature, await commitmentFor(jobId, by)],
-      { account: by.account },
-    );
+    return sys.market.write.postSignedAndCommit([signedJobArg(signed), signed.signature, await commitmentFor(jobId, by)], { account: by.account });
   };
   return { ...sys, d, domain, sign, post, signerOf };
 }
@@ -60,7 +61,7 @@ describe("JobMarket: signed job requests", () => {
     const { market, staking, dapp, provider, d, domain, sign, post } = await load();
     const signed = await sign();
     const jobId = signedJobId(domain, signed);
-    assert.equal(await market.read.signedJobDigest([signed.request, signed.poster, signed.provider, signed.salt]), signedJobDigest(domain, signed));
+    assert.equal(await market.read.signedJobDigest([signedJobArg(signed)]), signedJobDigest(domain, signed));
     assert.equal(jobId, BigInt(signedJobDigest(domain, signed)) | SIGNED_JOB_BIT);
     assert.ok(isSignedJobId(jobId));
     const countBefore = await market.read.jobCount();
@@ -130,6 +131,7 @@ describe("JobMarket: signed job requests", () => {
       await assertions.revertWithCustomErrorWithArgs(post(changed), market, "BadJobSignature", [getAddress(dapp.account.address)]);
     }
     await assertions.revertWithCustomErrorWithArgs(post({ ...signed, salt: 8n }), market, "BadJobSignature", [getAddress(dapp.account.address)]);
+    await assertions.revertWithCustomErrorWithArgs(post({ ...signed, minCollateral: 0n }), market, "BadJobSignature", [getAddress(dapp.account.address)]);
   });
 
   it("refuses a request signed for another market or chain (the EIP-712 domain)", async () => {
@@ -158,6 +160,49 @@ describe("JobMarket: signed job requests", () => {
     const late = await sign();
     await networkHelpers.time.increaseTo(late.request.claimBy);
     await assertions.revertWithCustomError(post(late), market, "InvalidClaimBy");
+  });
+
+  it("a provider that owns the model cannot lower its collateral for the signed job (CollateralBelowSigned): the job carries what the poster signed for", async () => {
+    const { market, registry, provider, d, domain, sign, post } = await load();
+    // The provider registers model 2 (it owns it); the dApp signs for its collateral as it is.
+    const hash = `0x${"22".repeat(32)}` as Hex;
+    await registry.write.register([modelSpec({ modelHash: hash })], { account: provider.account });
+    const signed = await sign({ modelId: 2n }, { provider: getAddress(provider.account.address) });
+    // Its best move: collateral down to 1 wei right before its post, back after.
+    await registry.write.update([2n, modelSpec({ modelHash: hash, minCollateral: 1n })], { account: provider.account });
+    await assertions.revertWithCustomErrorWithArgs(post(signed), market, "CollateralBelowSigned", [1n, MODEL_COLLATERAL]);
+    // Raised above what was signed is fine: the job carries the model's collateral as it is at post.
+    await registry.write.update([2n, modelSpec({ modelHash: hash, minCollateral: MODEL_COLLATERAL * 2n })], { account: provider.account });
+    await d.jobs.send(post(signed));
+    assert.equal(d.jobs.job(signedJobId(domain, signed)).collateral, MODEL_COLLATERAL * 2n);
+  });
+
+  it("its poster cancels a request nobody posted: it can never be posted; a stranger cannot cancel it, nor anyone once posted", async () => {
+    const { market, dapp, keeper, d, domain, sign, post } = await load();
+    const signed = await sign();
+    const jobId = signedJobId(domain, signed);
+    await assertions.revertWithCustomErrorWithArgs(market.write.cancelSignedJob([signedJobArg(signed)], { account: keeper.account }), market, "NotPoster", [getAddress(keeper.account.address)]);
+    const hash = await market.write.cancelSignedJob([signedJobArg(signed)], { account: dapp.account });
+    await assertions.emitWithArgs(hash, market, "SignedJobCancelled", [jobId, getAddress(dapp.account.address)]);
+    await assertions.revertWithCustomErrorWithArgs(post(signed), market, "SignedJobUsed", [jobId]);
+    await assertions.revertWithCustomErrorWithArgs(market.write.cancelSignedJob([signedJobArg(signed)], { account: dapp.account }), market, "SignedJobUsed", [jobId]);
+    // A posted one cannot be cancelled (its fee is in escrow, its provider at work).
+    const other = await sign({}, { salt: 99n });
+    await d.jobs.send(post(other));
+    await assertions.revertWithCustomErrorWithArgs(market.write.cancelSignedJob([signedJobArg(other)], { account: dapp.account }), market, "SignedJobUsed", [signedJobId(domain, other)]);
+    // The cancelled slot holds no job: nothing can act on it.
+    await assertions.revertWithCustomError(market.write.finalize([jobId, d.jobs.job(signedJobId(domain, other))], { account: keeper.account }), market, "JobMismatch");
+  });
+
+  it("waitForResult on a signed request nobody posted: not retryable before its claimBy (cancel first), failed after it", async () => {
+    const { market, publicClient, domain, sign } = await load();
+    const signed = await sign();
+    const jobId = signedJobId(domain, signed);
+    const wait = (claimBy?: bigint) => waitForResult({ publicClient, market: market.address, jobId, timeoutMs: 300, pollMs: 50, claimBy });
+    await assert.rejects(wait(signed.request.claimBy), (e: NonRetryableError) => e instanceof NonRetryableError && e.code === "SIGNED_JOB_PENDING" && /cancel it/.test(e.message));
+    await networkHelpers.time.increaseTo(signed.request.claimBy + 1n);
+    await networkHelpers.mine(1);
+    await assert.rejects(wait(signed.request.claimBy), (e: NonRetryableError) => e.code === "JOB_FAILED" && /never will be, and nothing was paid/.test(e.message));
   });
 
   it("a provider that posts a signed job and never reveals loses the expiry penalty; the poster gets the fee back and the penalty", async () => {

@@ -102,7 +102,7 @@ describe("dinfer worker takes signed job requests: SDK postSignedJob, worker pro
       });
     const posted = await run([
       "job", "post", "--model", String(net.modelIds.cls), "--input", `${IMAGES}line-2-rot180.png`, "--image", "cls", "--fee", "2",
-      "--upload", net.blobServer.url, "--to", worker!.blobUrl, "--provider", worker!.account, "--wait",
+      "--upload", net.blobServer.url, "--to", worker!.blobUrl, "--wait",
     ]);
     assert.equal(posted.status, 0, `${posted.stderr}\n${worker!.logs().slice(-2_000)}`);
     const jobId = BigInt(/signed job (\d+) taken by/.exec(posted.stdout)![1]!);
@@ -143,16 +143,26 @@ describe("dinfer worker takes signed job requests: SDK postSignedJob, worker pro
       const response = await fetch(`${worker!.blobUrl}/jobs`, { method: "POST", headers: { "content-type": "application/json" }, body });
       return { status: response.status, body: (await response.json()) as { error: string; message: string } };
     };
-    const signed = await signJob(net.dappSender, domain, request);
+    const me = getAddress(worker!.account);
+    const forMe = { provider: me, minCollateral: 0n };
+    // The worker says who it is (what a dApp signs a request for).
+    const about = (await (await fetch(`${worker!.blobUrl}/jobs`)).json()) as { provider: string; chainId: number; market: string };
+    assert.deepEqual([getAddress(about.provider), about.chainId, getAddress(about.market)], [me, chainId, getAddress(net.deployment.market)]);
+    const signed = await signJob(net.dappSender, domain, request, forMe);
     const changed = await send(encodeSignedJob({ ...signed, request: { ...request, fee: request.fee * 2n } }));
     assert.equal(changed.status, 400);
     assert.match(changed.body.message, /signature is not the poster's/);
 
-    const other = await send(encodeSignedJob(await signJob(net.dappSender, domain, request, { provider: getAddress(net.dappSender.address) })));
+    const other = await send(encodeSignedJob(await signJob(net.dappSender, domain, request, { provider: getAddress(net.dappSender.address), minCollateral: 0n })));
     assert.equal(other.status, 400);
     assert.match(other.body.message, /is for provider .*; this worker is/);
 
-    const dear = await send(encodeSignedJob(await signJob(net.dappSender, domain, { ...request, fee: 10n ** 30n }, { provider: zeroAddress })));
+    // One open to any provider is refused: a watcher could copy it from our pending post and post it first.
+    const open = await send(encodeSignedJob(await signJob(net.dappSender, domain, request, { provider: zeroAddress, minCollateral: 0n })));
+    assert.equal(open.status, 400);
+    assert.match(open.body.message, /names no provider: name this worker/);
+
+    const dear = await send(encodeSignedJob(await signJob(net.dappSender, domain, { ...request, fee: 10n ** 30n }, forMe)));
     assert.equal(dear.status, 400);
     assert.match(dear.body.message, /deposit .* does not cover the fee/);
 
@@ -164,7 +174,7 @@ describe("dinfer worker takes signed job requests: SDK postSignedJob, worker pro
     const held = await net.publicClient.readContract({ address: market, abi: jobMarketAbi, functionName: "deposits", args: [net.dappSender.address] });
     assert.equal(held, request.fee);
     // What only the market knows is checked by simulating the post: a claim deadline past the terms' maxClaimDelay.
-    const far = await send(encodeSignedJob(await signJob(net.dappSender, domain, { ...request, claimBy: now + 10n ** 7n })));
+    const far = await send(encodeSignedJob(await signJob(net.dappSender, domain, { ...request, claimBy: now + 10n ** 7n }, forMe)));
     assert.equal(far.status, 400);
     assert.match(far.body.message, /the market would refuse it: .*\(InvalidClaimBy\)/);
 
@@ -172,9 +182,9 @@ describe("dinfer worker takes signed job requests: SDK postSignedJob, worker pro
     const blob = encodeTensorBlob([await imageToClsInput(`${IMAGES}line-1.png`)]);
     const { url } = await uploadBlob({ serverUrl: net.blobServer.url, token: net.uploadToken, bytes: blob });
     const real = { ...request, inputURI: url, inputHash: blobId(blob), inlineInput: "0x" as const };
-    const first = await send(encodeSignedJob(await signJob(net.dappSender, domain, real, { salt: 1n })));
+    const first = await send(encodeSignedJob(await signJob(net.dappSender, domain, real, { ...forMe, salt: 1n })));
     assert.equal(first.status, 202, JSON.stringify(first.body));
-    const second = await send(encodeSignedJob(await signJob(net.dappSender, domain, request, { salt: 2n })));
+    const second = await send(encodeSignedJob(await signJob(net.dappSender, domain, request, { ...forMe, salt: 2n })));
     assert.equal(second.status, 400);
     assert.match(second.body.message, /does not cover the fee/);
 

@@ -24,7 +24,7 @@ import {
 
 import { foldJobLogs, type Job, type JobRecord } from "../../offchain/chain/jobs.js";
 import type { MarketTerms } from "../../offchain/chain/terms.js";
-import { signedJobId, signJob, type JobRequestFields, type TypedDataSigner } from "../../offchain/chain/signed-jobs.js";
+import { signedJobArg, signedJobId, signJob, type JobRequestFields, type TypedDataSigner } from "../../offchain/chain/signed-jobs.js";
 import { commitment } from "../../offchain/codec/commitment.js";
 import {
   LOCAL_PARAMETERS,
@@ -271,13 +271,13 @@ export function marketDriver({ connection, market, publicClient, dapp, provider,
     chainId ??= BigInt(await publicClient.getChainId());
     const domain = { chainId: Number(chainId), market: market.address };
     const signer = { address: poster.account.address, signTypedData: (td: Parameters<TypedDataSigner["signTypedData"]>[0]) => poster.signTypedData({ account: poster.account, ...td }) };
-    const signed = await signJob(signer, domain, (await request(overrides)) as JobRequestFields, { provider: forProvider });
+    const signed = await signJob(signer, domain, (await request(overrides)) as JobRequestFields, { provider: forProvider, minCollateral: 0n });
     const jobId = signedJobId(domain, signed);
     const output = outputOf(jobId);
     committed.set(jobId, output);
     const c = await commitmentOf(jobId, { ...output, by });
     const receipt = await jobs.send(
-      market.write.postSignedAndCommit([signed.request, signed.poster, signed.provider, signed.salt, signed.signature, c], {
+      market.write.postSignedAndCommit([signedJobArg(signed), signed.signature, c], {
         account: by.account,
       }),
     );

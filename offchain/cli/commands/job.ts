@@ -45,7 +45,7 @@ export function addJobCommands(program: Command): void {
     .option("--no-check", "post without checking the input against the model's declared inputs")
     .option("--wait", "wait for the final result and print it (with --batch: each as it comes)")
     .option("--to <url>", "sign the job and hand it to this provider's worker (its blob_url), which posts it with its result: the fee from your JobMarket deposit, topped up when short")
-    .option("--provider <address>", "with --to: the only provider that may post it (without it, any provider that sees the request may)")
+    .option("--provider <address>", "with --to: the only provider that may post it (default: the worker's own account, from its GET /jobs)")
     .action(async (flags, cmd: Command) => {
       if ((flags.provider || flags.to) && (flags.batch || !flags.to)) {
         throw new NonRetryableError("--provider goes with --to <worker url>, and neither with --batch", { code: "BAD_FLAGS" });
@@ -79,8 +79,9 @@ export function addJobCommands(program: Command): void {
       let posted: { jobId: bigint; inputHash: string; blockNumber: bigint };
       if (flags.to) {
         const provider = flags.provider === undefined ? undefined : parseAddress(flags.provider, "--provider");
-        posted = await postSignedJob({ ...common, providerUrl: flags.to, provider });
-        console.log(`signed job ${posted.jobId} taken by ${flags.to} (input ${posted.inputHash}${provider ? `, only ${provider} may post it` : ", any provider may post it"}): it is posted with its result`);
+        const signed = await postSignedJob({ ...common, providerUrl: flags.to, provider });
+        posted = signed;
+        console.log(`signed job ${signed.jobId} taken by ${flags.to} (input ${signed.inputHash}; only ${signed.signed.provider} may post it, until ${signed.claimBy}): it is posted with its result`);
       } else {
         const sent = await postJob(common);
         posted = sent;
