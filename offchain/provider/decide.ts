@@ -41,6 +41,11 @@ export type ProviderJobSnapshot = {
   };
   /** The worker's outputs are never served (a withholding runner, offchain/provider/fault.ts). */
   withholdsOutputs?: boolean;
+  /**
+   * Run first: when a job taken now would be run and its claimAndCommit sent, by the worker's measured run
+   * time of the model and the runs ahead of it (`estimateFinish`); left out before the model's first run.
+   */
+  finishAt?: { at: bigint; why: string };
   /** The keeper's grace after a claim deadline (plus a delay of our own per job, `keeperJitter`). */
   keeperGraceSeconds: number;
 };
@@ -124,6 +129,10 @@ function claimStep(s: ProviderJobSnapshot, job: Job): ProviderStep {
     return { kind: "skip", reason: `fee ${formatTokens(job.fee)} below our price ${formatTokens(s.minFee)} (${job.fee} < ${s.minFee} wei)` };
   }
   if (s.head.timestamp > BigInt(job.deadline)) return { kind: "skip", reason: "claim deadline passed" };
+  // A job we could only run after its claim deadline is left to faster providers: never fetched, never run.
+  if (s.finishAt !== undefined && s.finishAt.at > BigInt(job.deadline)) {
+    return { kind: "skip", reason: `we would finish it at ${s.finishAt.at}, after its claim deadline ${job.deadline} (${s.finishAt.why})` };
+  }
   if (job.inlineOutput && s.withholdsOutputs) {
     return { kind: "skip", reason: "fault withhold: the job requires an inline output, which cannot be withheld" };
   }
@@ -306,4 +315,29 @@ function batchWindow(s: ProviderBatchSnapshot): { seedBlock: bigint; lastRevealB
     throw new DinferError("a committed batch's step needs its reveal window", { code: "NO_REVEAL_WINDOW", details: { batchId: s.batchId.toString() } });
   }
   return s.revealWindow;
+}
+
+/**
+ * When a job taken now would be done, in chain seconds: the runs ahead of it share the inference threads,
+ * each taking the model's measured time, then ours, then `sendSeconds` for the transaction to be mined.
+ * Pure: `decideProviderStep`'s `finishAt`.
+ */
+export function estimateFinish({
+  now,
+  runMs,
+  ahead,
+  threads,
+  sendSeconds = 2,
+}: {
+  now: bigint;
+  /** The model's measured run time per job (a moving mean). */
+  runMs: number;
+  /** Runs queued or running before this one (any model: each at this model's time, a rough bound). */
+  ahead: number;
+  threads: number;
+  sendSeconds?: number;
+}): { at: bigint; why: string } {
+  const rounds = Math.floor(ahead / Math.max(1, threads)) + 1;
+  const seconds = Math.ceil((rounds * runMs) / 1000) + sendSeconds;
+  return { at: now + BigInt(seconds), why: `${Math.round(runMs)} ms a run measured, ${ahead} runs ahead on ${threads} threads` };
 }

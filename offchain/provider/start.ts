@@ -110,8 +110,8 @@ export async function runWorker({ options, log, signal, env = process.env, onRea
         const batches = logs.filter((l) => l.eventName === "BatchPosted" && isAddressEqual(l.address, deployment.batchMarket));
         worker.onPosted(
           jobs.map((l) => {
-            const args = l.args as { jobId: bigint; modelId: bigint; poster: Hex; claimBy: bigint };
-            return { jobId: args.jobId, modelId: Number(args.modelId), postedBlock: l.blockNumber, poster: args.poster, claimBy: args.claimBy };
+            const args = l.args as { jobId: bigint; modelId: bigint; poster: Hex; claimBy: bigint; fee: bigint };
+            return { jobId: args.jobId, modelId: Number(args.modelId), postedBlock: l.blockNumber, poster: args.poster, claimBy: args.claimBy, fee: args.fee };
           }),
         );
         worker.onBatchPosted(

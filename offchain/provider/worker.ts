@@ -51,7 +51,7 @@ import { batchJobSalt } from "../chain/batches.js";
 import { BatchWorker } from "./batch-worker.js";
 import { decodeSignedJob, encodeSignedJob, signedJobArg, type SignedJob } from "../chain/signed-jobs.js";
 import { admitSignedJob, precheckSignedJob, SignedJobRefusedError, signedJobRecord } from "./signed.js";
-import { decideProviderStep, keeperTime, type LocalJobStatus, type ProviderStep } from "./decide.js";
+import { decideProviderStep, estimateFinish, keeperTime, type LocalJobStatus, type ProviderStep } from "./decide.js";
 import { fetchJobInput, type HeldInput } from "./input.js";
 import type { JobRunner, JobRunResult, LoadedModel } from "./job-runner.js";
 import type { WorkerMetrics } from "./metrics.js";
@@ -163,8 +163,10 @@ const GROUPED_STEPS = ["commit", "reveal", "finalize"] as const;
 export const INLINE_OUTPUT_MAX = 4096;
 /** Signed requests waiting for admission (one at a time) before more are answered "busy" (HTTP 429). */
 const MAX_SIGNED_ADMISSIONS_QUEUED = 32;
-/** How long a poster whose request we ran and could not post (its deposit gone) is refused. */
+/** How long a poster whose request we ran and could not post (its deposit gone, the request cancelled) is refused. */
 const SIGNED_DEFAULT_REFUSAL_MS = 3_600_000;
+/** Why a signed request we ran and admitted could not be posted, when its poster (or its model's owner) caused it. */
+const POSTER_CAUSED_REVERTS = new Set(["InsufficientDeposit", "SignedJobUsed", "CollateralBelowSigned", "ModelInactive", "FeeBelowFloor"]);
 /** How often a reveal held for its audit is tried again (seconds of chain time). */
 const AUDIT_RECHECK_SECONDS = 3n;
 
@@ -261,10 +263,11 @@ export class ProviderWorker {
   }
 
   /** The poller's handler: records every JobPosted for a served model as a candidate. */
-  onPosted(jobs: readonly { jobId: bigint; modelId: number; postedBlock: bigint; poster?: Hex; claimBy?: bigint }[]): number {
+  onPosted(jobs: readonly { jobId: bigint; modelId: number; postedBlock: bigint; poster?: Hex; claimBy?: bigint; fee?: bigint }[]): number {
     let added = 0;
-    for (const { jobId, modelId, postedBlock, poster, claimBy } of jobs) {
+    for (const { jobId, modelId, postedBlock, poster, claimBy, fee } of jobs) {
       if (!this.models.has(modelId) || this.p.journal.getJob(jobId)) continue;
+      if (fee !== undefined) this.offers.set(jobId, { fee, modelId });
       const data: JobData = { postedBlock, modelId, ...(poster === undefined ? {} : { poster }), ...(claimBy === undefined ? {} : { claimBy }) };
       this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status: "candidate", data });
       if (poster !== undefined) this.posterOf.set(jobId, poster.toLowerCase());
@@ -283,7 +286,7 @@ export class ProviderWorker {
   async acceptSignedJob(signed: SignedJob): Promise<bigint> {
     const defaulted = this.signedDefaulters.get(signed.poster.toLowerCase());
     if (defaulted !== undefined && defaulted > Date.now()) {
-      throw new SignedJobRefusedError(`a request of ${signed.poster} we ran could not be posted (its deposit was gone): its requests are refused until ${new Date(defaulted).toISOString()}`);
+      throw new SignedJobRefusedError(`a request of ${signed.poster} we ran could not be posted (its deposit withdrawn, the request cancelled, or its model changed): its requests are refused until ${new Date(defaulted).toISOString()}`);
     }
     // The cheap checks (signature, us named, price, the deposit covering this fee) run at once, concurrently:
     // a flood of requests from empty accounts never reaches the queue.
@@ -328,11 +331,39 @@ export class ProviderWorker {
         data: { postedBlock: head.number, modelId: job.modelId, poster: job.poster, claimBy: BigInt(job.deadline), signed: encodeSignedJob(signed), signedAs: { collateral: job.collateral, terms: job.terms } },
       });
       this.posterOf.set(jobId, job.poster.toLowerCase());
+      this.offers.set(jobId, { fee: job.fee, modelId: job.modelId });
       this.seen.jobs++;
       this.p.log.info({ msg: "signed job accepted", job_id: jobId.toString(), model_id: job.modelId, poster: job.poster, fee: job.fee.toString(), fee_tokens: formatTokens(job.fee) });
       this.startSteps();
     }
     return jobId;
+  }
+
+  /**
+   * When a posted job of `modelId` taken now would be run and committed (decide.ts `estimateFinish`): the runs
+   * being prepared ahead of it on the inference threads, each at the model's measured time. Unknown before
+   * the model's first run here.
+   */
+  private finishEstimate(modelId: number): { at: bigint; why: string } | undefined {
+    const runMs = this.runMs.get(modelId);
+    if (runMs === undefined || this.head === undefined) return undefined;
+    const { workers } = this.p.runner.stats();
+    return estimateFinish({ now: this.head.timestamp, runMs, ahead: Math.max(0, this.preparing.size - 1), threads: workers });
+  }
+
+  /** Each model's run time here, a moving mean of its runs (ms). */
+  private readonly runMs = new Map<number, number>();
+  /** The fee and model of each posted job seen (from JobPosted or a signed request): its value to us. */
+  private readonly offers = new Map<bigint, { fee: bigint; modelId: number }>();
+
+  /**
+   * What a posted job pays per millisecond of our inference time (gwei/ms; a model not run yet counts 1 ms,
+   * so its jobs are tried and measured): the order in which free slots take jobs. 0 when not known.
+   */
+  private valueOf(jobId: bigint): number {
+    const offer = this.offers.get(jobId);
+    if (offer === undefined) return 0;
+    return Number(offer.fee / 1_000_000_000n) / Math.max(1, this.runMs.get(offer.modelId) ?? 1);
   }
 
   /** The fees of `poster`'s signed requests we took and have not posted yet (its deposit pays them all). */
@@ -376,6 +407,7 @@ export class ProviderWorker {
     const soon = head.timestamp + QUIET_SECONDS;
     let quiet = true;
     const deferred: { jobId: bigint; status: string; rank: number }[] = [];
+    const fresh: { jobId: bigint; status: string; value: number }[] = [];
     for (const { jobId, status } of this.p.journal.listJobKeys({ status: this.keeper ? KEPT : OPEN, role: "provider" })) {
       if (this.inFlight.has(jobId)) continue;
       const wake = this.wake.get(jobId);
@@ -386,7 +418,13 @@ export class ProviderWorker {
       quiet = false;
       const rank = status === "candidate" ? this.rankOf(jobId) : 0;
       if (rank > 0) deferred.push({ jobId, status, rank });
+      else if (status === "candidate") fresh.push({ jobId, status, value: this.valueOf(jobId) });
       else this.startStep(jobId, status);
+    }
+    // Posted jobs of posters in good standing, the best paid per second of our time first.
+    for (const { jobId, status } of fresh.sort((a, b) => b.value - a.value)) {
+      if (this.preparing.size >= this.prefetch) break;
+      this.startStep(jobId, status);
     }
     const lowSlots = Math.max(1, Math.floor(this.prefetch / 2));
     let low = [...this.preparing].filter((jobId) => this.rankOf(jobId) > 0).length;
@@ -501,6 +539,7 @@ export class ProviderWorker {
       data,
       withholdsOutputs: this.p.runner.withholdsOutputs === true,
       keeperGraceSeconds: this.keeperGraceSeconds,
+      finishAt: local === "candidate" && job !== undefined ? this.finishEstimate(job.modelId) : undefined,
     });
   }
 
@@ -646,8 +685,13 @@ export class ProviderWorker {
               onSent,
             }),
           (error) => {
-            // We ran it and its poster's deposit is gone: its next requests wait (it cannot make us work for nothing twice).
-            if (error.errorName === "InsufficientDeposit") this.signedDefaulters.set(signed.poster.toLowerCase(), Date.now() + SIGNED_DEFAULT_REFUSAL_MS);
+            // We ran it and what the poster (or the model's owner) did since makes it unpostable: its deposit
+            // withdrawn, the request cancelled, the model's collateral lowered or raised past the fee, the
+            // model retired. Its next requests wait: it cannot make us work for nothing twice.
+            if (POSTER_CAUSED_REVERTS.has(error.errorName ?? "")) {
+              this.signedDefaulters.set(signed.poster.toLowerCase(), Date.now() + SIGNED_DEFAULT_REFUSAL_MS);
+              this.p.log.warn({ msg: "signed job unpostable after our run: its poster's requests are refused for an hour", job_id: jobId.toString(), poster: signed.poster, error: error.errorName });
+            }
           },
         )
       : await this.act(jobId, "claimAndCommit", (onSent) =>
@@ -747,6 +791,8 @@ export class ProviderWorker {
     const withheld = this.p.runner.withholdsOutputs === true;
     if (!withheld) await this.p.store.put(output, { knownId: outputId });
     const next: JobData = { ...data, outputId, outputRoot: root, outputBytes: output.byteLength, ep: result.ep, inferenceMs: result.ms, withheld };
+    const mean = this.runMs.get(job.modelId);
+    this.runMs.set(job.modelId, mean === undefined ? result.ms : 0.8 * mean + 0.2 * result.ms);
     const status = this.p.journal.getJob(jobId)?.status ?? "candidate";
     this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status, data: next });
     timings.output = performance.now() - outputStart;
@@ -1026,6 +1072,7 @@ export class ProviderWorker {
     this.inputs.delete(jobId);
     this.failures.delete(jobId);
     this.posterOf.delete(jobId);
+    this.offers.delete(jobId);
     this.wake.delete(jobId);
     this.seenBlock.delete(jobId);
     if (outcome === "finalized") this.earnings.grew();

@@ -294,6 +294,10 @@ export async function waitForResult({
       // A signed request its provider has not posted yet (it posts once it ran it): wait for it, until its
       // claimBy when known (then it can never be posted: nothing was paid).
       if (!(isSignedJobId(jobId) && error instanceof NonRetryableError && error.code === "JOB_NOT_FOUND")) throw error;
+      const stored = await publicClient.readContract({ address: market, abi: jobMarketAbi, functionName: "jobHash", args: [jobId] });
+      if (BigInt(stored) === 1n) {
+        throw new NonRetryableError(`signed job ${jobId} was cancelled by its poster: it can never be posted, and nothing was paid`, { code: "JOB_FAILED", details: { status: "cancelled" } });
+      }
       const now = claimBy === undefined ? undefined : (await publicClient.getBlock()).timestamp;
       if (claimBy !== undefined && now! > claimBy) {
         throw new NonRetryableError(`signed job ${jobId} was not posted before its claimBy: it never will be, and nothing was paid`, { code: "JOB_FAILED", details: { status: "unposted" } });

@@ -6,8 +6,10 @@
  * The rule (`REPUTATION_RULE`; docs in the README, "Reputation"), on a score in millionths, 0..1,000,000,
  * applied to a provider's outcomes in chain order (block, log index):
  * - a new provider starts **neutral**, at 500,000, and is marked new until its first judged outcome;
- * - an **audited pass** (a sampled job finalized on its auditor's standing Agree, or a dispute the provider
- *   won) moves the score 10% of the way to 1,000,000: trust is earned only by work someone re-ran;
+ * - an **audited pass** (a sampled job finalized after its auditor revealed Agree, or a dispute a committee
+ *   upheld by its votes) moves the score 10% of the way to 1,000,000: trust is earned only by work someone
+ *   re-ran. A sampled job nobody could be drawn to audit, and a dispute that ended without a quorum (the
+ *   challenger's bond back), count as unaudited;
  * - a **fault** (a dispute lost: slashed; or a sampled result withheld, which is slashed as a fault) moves it
  *   60% of the way to 0: one fault leaves any history below a new provider's 500,000 (at most 400,000);
  * - an **expiry** of a job it took (a missed commit or reveal that is not a withheld sampled one) moves it 20%
@@ -21,9 +23,9 @@
  * failed, disputes won and lost, and the mean commit delay (blocks from post to commit) and reveal delay
  * (blocks from commit to reveal).
  */
-import { decodeEventLog, type Address, type Hex, type PublicClient } from "viem";
+import { decodeEventLog, type Abi, type Address, type Hex, type PublicClient } from "viem";
 
-import { batchMarketAbi, jobMarketAbi } from "../chain/abis.js";
+import { batchMarketAbi, jobMarketAbi, verificationAbi } from "../chain/abis.js";
 import type { Deployment } from "../chain/deployment.js";
 
 export const REPUTATION_RULE = {
@@ -81,10 +83,18 @@ export function nextScore(score: number, outcome: ReputationOutcome): number {
 /** A decoded market event with its place (what `foldReputation` reads). */
 export type ReputationEvent = { eventName: string; args: Record<string, unknown>; blockNumber: bigint; logIndex: number };
 
-/** Folds JobMarket and BatchMarket events (any order; sorted here) into every provider's reputation. */
+/** Folds JobMarket, BatchMarket and Verification events (any order; sorted here) into every provider's reputation. */
 export function foldReputation(events: readonly ReputationEvent[]): Map<string, ProviderReputation> {
   const sorted = [...events].sort((a, b) => (a.blockNumber === b.blockNumber ? a.logIndex - b.logIndex : a.blockNumber < b.blockNumber ? -1 : 1));
-  const jobs = new Map<bigint, { modelId?: number; postBlock?: bigint; provider?: Address; commitBlock?: bigint; sampled?: boolean }>();
+  // What the Verification contract judged, per job, read first: its events and the market's of one
+  // settlement come in either order within the transaction.
+  const agreed = new Set<bigint>();
+  const upheldByVotes = new Set<bigint>();
+  for (const { eventName, args } of sorted) {
+    if (eventName === "AuditRevealed" && Number(args.verdict) === 0) agreed.add(args.jobId as bigint);
+    if (eventName === "DisputeResolved" && !(args.providerFaulted as boolean) && Number(args.outcome) !== 0) upheldByVotes.add(args.jobId as bigint);
+  }
+  const jobs = new Map<bigint, { modelId?: number; postBlock?: bigint; provider?: Address; commitBlock?: bigint; sampled?: boolean; judged?: boolean }>();
   const batches = new Map<bigint, { modelId: number; provider?: Address }>();
   const out = new Map<string, ProviderReputation>();
   const of = (provider: Address) => {
@@ -160,7 +170,8 @@ export function foldReputation(events: readonly ReputationEvent[]): Map<string, 
         break;
       }
       case "JobFinalized": {
-        const audited = job!.sampled === true;
+        // Audited: sampled and its auditor revealed Agree. A job a dispute settled was scored there already.
+        const audited = job!.sampled === true && agreed.has(jobId!) && !job!.judged;
         record(args.provider as Address, job!.modelId, { blockNumber, jobId }, audited ? "audited pass" : "finalized", (c) => {
           c.finalized++;
           if (audited) c.auditsPassed++;
@@ -182,14 +193,17 @@ export function foldReputation(events: readonly ReputationEvent[]): Map<string, 
       case "DisputeSettled": {
         if (job!.provider === undefined) break;
         const faulted = args.providerFaulted as boolean;
-        record(job!.provider, job!.modelId, { blockNumber, jobId }, faulted ? "fault" : "audited pass", (c) => {
+        job!.judged = true;
+        // Upheld counts as audited only when a committee's votes upheld it (not a dispute that found no quorum).
+        const outcome = faulted ? "fault" : upheldByVotes.has(jobId!) ? "audited pass" : "finalized";
+        record(job!.provider, job!.modelId, { blockNumber, jobId }, outcome, (c) => {
           if (faulted) {
             c.disputesLost++;
             c.slashed++;
             if (job!.sampled) c.auditsFailed++;
           } else {
             c.disputesWon++;
-            if (job!.sampled) c.auditsPassed++;
+            if (job!.sampled && outcome === "audited pass") c.auditsPassed++;
           }
         });
         break;
@@ -197,6 +211,7 @@ export function foldReputation(events: readonly ReputationEvent[]): Map<string, 
       case "BatchPosted":
         batches.set(args.batchId as bigint, { modelId: Number(args.modelId) });
         break;
+      case "BatchClaimed":
       case "BatchCommitted": {
         const batch = batches.get(args.batchId as bigint);
         if (batch) batch.provider = args.provider as Address;
@@ -255,19 +270,25 @@ export function freshReputation(provider: Address): ProviderReputation {
 
 export type ReadReputationParameters = {
   publicClient: PublicClient;
-  deployment: Pick<Deployment, "market" | "batchMarket">;
+  deployment: Pick<Deployment, "market" | "batchMarket" | "verification">;
   /** Where reading starts (default 0); on a long chain, the block the markets were deployed at. */
   fromBlock?: bigint;
 };
 
-/** Every provider's reputation, from the JobMarket's and BatchMarket's events (one eth_getLogs over both). */
+/** Every provider's reputation, from the JobMarket's, BatchMarket's and Verification's events (one eth_getLogs over the three). */
 export async function readReputation({ publicClient, deployment, fromBlock = 0n }: ReadReputationParameters): Promise<Map<string, ProviderReputation>> {
-  const logs = await publicClient.getLogs({ address: [deployment.market, deployment.batchMarket], fromBlock, toBlock: "latest" });
+  const logs = await publicClient.getLogs({ address: [deployment.market, deployment.batchMarket, deployment.verification], fromBlock, toBlock: "latest" });
   const events: ReputationEvent[] = [];
+  const abis = new Map<string, Abi>([
+    [deployment.market.toLowerCase(), jobMarketAbi],
+    [deployment.batchMarket.toLowerCase(), batchMarketAbi],
+    [deployment.verification.toLowerCase(), verificationAbi],
+  ]);
   for (const log of logs) {
-    const abi = log.address.toLowerCase() === deployment.market.toLowerCase() ? jobMarketAbi : batchMarketAbi;
+    const abi = abis.get(log.address.toLowerCase())!;
     try {
       const decoded = decodeEventLog({ abi, data: log.data, topics: log.topics as [Hex, ...Hex[]] });
+      if (decoded.eventName === undefined) continue;
       events.push({ eventName: decoded.eventName, args: (decoded.args ?? {}) as Record<string, unknown>, blockNumber: log.blockNumber!, logIndex: log.logIndex! });
     } catch {
       // an event this fold does not read

@@ -195,11 +195,18 @@ describe("JobMarket: signed job requests", () => {
   });
 
   it("waitForResult on a signed request nobody posted: not retryable before its claimBy (cancel first), failed after it", async () => {
-    const { market, publicClient, domain, sign } = await load();
+    const { market, publicClient, dapp, domain, sign } = await load();
     const signed = await sign();
     const jobId = signedJobId(domain, signed);
     const wait = (claimBy?: bigint) => waitForResult({ publicClient, market: market.address, jobId, timeoutMs: 300, pollMs: 50, claimBy });
     await assert.rejects(wait(signed.request.claimBy), (e: NonRetryableError) => e instanceof NonRetryableError && e.code === "SIGNED_JOB_PENDING" && /cancel it/.test(e.message));
+    // Cancelled: said at once, never "wait longer".
+    const cancelled = await sign({}, { salt: 5n });
+    await market.write.cancelSignedJob([signedJobArg(cancelled)], { account: dapp.account });
+    await assert.rejects(
+      waitForResult({ publicClient, market: market.address, jobId: signedJobId(domain, cancelled), timeoutMs: 5_000, pollMs: 50 }),
+      (e: NonRetryableError) => e.code === "JOB_FAILED" && /cancelled by its poster/.test(e.message),
+    );
     await networkHelpers.time.increaseTo(signed.request.claimBy + 1n);
     await networkHelpers.mine(1);
     await assert.rejects(wait(signed.request.claimBy), (e: NonRetryableError) => e.code === "JOB_FAILED" && /never will be, and nothing was paid/.test(e.message));

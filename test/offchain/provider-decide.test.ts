@@ -16,7 +16,7 @@ import { outputRoot } from "../../offchain/codec/merkle.js";
 import { blobId, decodeTensorBlob, encodeTensorBlob, tensorFromArray } from "../../offchain/codec/tensor.js";
 import { keeperJitter } from "../../offchain/daemon/keeper.js";
 import { silentLogger } from "../../offchain/log.js";
-import { decideProviderStep, DISPUTE_RECHECK_SECONDS, keeperTime, type ProviderJobSnapshot } from "../../offchain/provider/decide.js";
+import { decideProviderStep, DISPUTE_RECHECK_SECONDS, estimateFinish, keeperTime, type ProviderJobSnapshot } from "../../offchain/provider/decide.js";
 import { FaultSchema, withFault } from "../../offchain/provider/fault.js";
 import type { JobRunner, JobRunResult, LoadedModel } from "../../offchain/provider/job-runner.js";
 import { BlobHashMismatchError } from "../../offchain/storage/errors.js";
@@ -87,6 +87,19 @@ describe("provider decisions (decideProviderStep)", () => {
     it("is skipped once its claim deadline passed (the keeper may expire it later), not at the deadline itself", () => {
       assert.deepEqual(decideProviderStep(snapshot({ job: job({ deadline: Number(NOW - 1n) }) })), { kind: "skip", reason: "claim deadline passed" });
       assert.deepEqual(decideProviderStep(snapshot({ job: job({ deadline: Number(NOW) }) })), { kind: "take" });
+    });
+
+    it("is skipped when our measured run time and the runs ahead would finish it after its claim deadline (a slow provider leaves it to faster ones)", () => {
+      // 4 s a run measured, 5 runs ahead on 2 threads: 3 rounds of 4 s, then 2 s to send: done at NOW + 14.
+      const finishAt = estimateFinish({ now: NOW, runMs: 4_000, ahead: 5, threads: 2 });
+      assert.equal(finishAt.at, NOW + 14n);
+      const late = decideProviderStep(snapshot({ job: job({ deadline: Number(NOW + 13n) }), finishAt }));
+      assert.equal(late.kind, "skip");
+      assert.match((late as { reason: string }).reason, /^we would finish it at 1014, after its claim deadline 1013 \(4000 ms a run measured, 5 runs ahead on 2 threads\)$/);
+      assert.deepEqual(decideProviderStep(snapshot({ job: job({ deadline: Number(NOW + 14n) }), finishAt })), { kind: "take" }, "finished at the deadline itself: taken");
+      assert.deepEqual(decideProviderStep(snapshot({ job: job({ deadline: Number(NOW + 13n) }) })), { kind: "take" }, "no measure yet: taken");
+      // A fast model with nothing ahead: 30 ms, one round, then the send.
+      assert.equal(estimateFinish({ now: NOW, runMs: 30, ahead: 0, threads: 1 }).at, NOW + 3n);
     });
 
     it("is skipped when it requires an inline output and the worker withholds its outputs", () => {

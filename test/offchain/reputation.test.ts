@@ -33,6 +33,7 @@ function job(jobId: bigint, provider: Address, block: bigint, end: "pass" | "aud
   if (end === "withheld") return [...events, { eventName: "JobExpired", args: { jobId, from: 3, penalty: 10n, sampled: true }, ...at(9n, 0) }];
   if (end === "expired") return [...events, { eventName: "JobExpired", args: { jobId, from: 3, penalty: 1n, sampled: false }, ...at(9n, 0) }];
   events.push({ eventName: "ResultRevealed", args: { jobId, provider, sampled }, ...at(5n, 0) });
+  if (end === "audited pass") events.push({ eventName: "AuditRevealed", args: { jobId, verdict: 0 }, ...at(6n, 0) });
   if (end === "slashed") return [...events, { eventName: "DisputeSettled", args: { jobId, providerFaulted: true, slashed: 10n }, ...at(9n, 0) }];
   return [...events, { eventName: "JobFinalized", args: { jobId, provider, payout: 1n }, ...at(9n, 0) }];
 }
@@ -79,6 +80,45 @@ describe("reputation: the rule", () => {
     assert.equal(fresh.isNew, true);
   });
 
+  it("scores only real audits: a sampled job nobody audited, and a dispute upheld without a committee's votes, earn nothing; an upheld dispute counts once", () => {
+    // Sampled and finalized, but no auditor revealed (none could be drawn): unaudited.
+    const unaudited = job(1n, P, 0n, "pass").map((e) => (e.eventName === "ResultRevealed" ? { ...e, args: { ...e.args, sampled: true } } : e));
+    const a = foldReputation(unaudited).get(P.toLowerCase())!;
+    assert.equal(a.score, REPUTATION_RULE.start);
+    assert.equal(a.auditsPassed, 0);
+    // A self-challenge that found no quorum: bond back, DisputeSettled(false) then JobFinalized. Nothing scored.
+    const base = job(2n, P, 0n, "pass").filter((e) => e.eventName !== "JobFinalized");
+    const noQuorum = [
+      ...base,
+      { eventName: "DisputeSettled", args: { jobId: 2n, providerFaulted: false, slashed: 0n }, blockNumber: 20n, logIndex: 0 },
+      { eventName: "JobFinalized", args: { jobId: 2n, provider: P, payout: 1n }, blockNumber: 20n, logIndex: 1 },
+      { eventName: "DisputeResolved", args: { jobId: 2n, providerFaulted: false, outcome: 0 }, blockNumber: 20n, logIndex: 2 },
+    ];
+    const b = foldReputation(noQuorum).get(P.toLowerCase())!;
+    assert.equal(b.score, REPUTATION_RULE.start);
+    assert.equal(b.disputesWon, 1);
+    // Upheld by the committee's votes (sampled, its auditor agreed too): one audited pass, not two.
+    const voted = [
+      ...noQuorum.map((e) => (e.eventName === "DisputeResolved" ? { ...e, args: { ...e.args, outcome: 1 } } : e.eventName === "ResultRevealed" ? { ...e, args: { ...e.args, sampled: true } } : e)),
+      { eventName: "AuditRevealed", args: { jobId: 2n, verdict: 0 }, blockNumber: 8n, logIndex: 0 },
+    ];
+    const c = foldReputation(voted).get(P.toLowerCase())!;
+    assert.equal(c.score, nextScore(REPUTATION_RULE.start, "audited pass"));
+    assert.equal(c.auditsPassed, 1);
+    assert.equal(c.finalized, 1);
+  });
+
+  it("a claimed batch that expires costs its provider (BatchClaimed names it)", () => {
+    const events: ReputationEvent[] = [
+      { eventName: "BatchPosted", args: { batchId: 1n, modelId: 3n }, blockNumber: 1n, logIndex: 0 },
+      { eventName: "BatchClaimed", args: { batchId: 1n, provider: P }, blockNumber: 2n, logIndex: 0 },
+      { eventName: "BatchExpired", args: { batchId: 1n, from: 2, jobs: 4n, refund: 4n, penalty: 1n, sampled: 0n }, blockNumber: 9n, logIndex: 0 },
+    ];
+    const p = foldReputation(events).get(P.toLowerCase())!;
+    assert.equal(p.score, nextScore(REPUTATION_RULE.start, "expiry"));
+    assert.equal(p.models.get(3)!.expired, 4);
+  });
+
   it("is deterministic: the same events in any order give the same scores, per model counters and delays", () => {
     const events = [...job(1n, P, 0n, "audited pass", 1), ...job(2n, P, 30n, "slashed", 2), ...job(3n, Q, 40n, "pass", 1), ...job(4n, P, 60n, "audited pass", 1)];
     const a = foldReputation(events).get(P.toLowerCase())!;
@@ -105,9 +145,9 @@ describe("reputation: read from a real chain's events", () => {
 
   it("counts a finalized job and an expired one of the provider; a provider with no jobs is fresh", async () => {
     const sys = await networkHelpers.loadFixture(deployed);
-    const { market, keeper, provider, dapp, publicClient } = sys;
-    // The local deployment's BatchMarket is not part of this fixture: its events are not needed here.
-    const deployment = { market: market.address, batchMarket: market.address };
+    const { market, verification, keeper, provider, dapp, publicClient } = sys;
+    // This fixture has no BatchMarket: the keeper's account stands in (no events there).
+    const deployment = { market: market.address, batchMarket: keeper.account.address, verification: verification.address };
     const d = marketDriver({ connection, ...sys });
     const done = await d.post();
     await d.claimAndCommit(done);
