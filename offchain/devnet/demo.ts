@@ -26,6 +26,7 @@ import { hashModel } from "../inference/model.js";
 import { createInferenceRunner } from "../inference/runner.js";
 import { deposit, postJobs } from "../sdk/batches.js";
 import { imageToClsInput, imageToDetInput } from "../sdk/image.js";
+import { formatScore, readReputation, REPUTATION_RULE } from "../sdk/reputation.js";
 import { startDaemon, type Daemon } from "./daemon.js";
 import {
   countCheats,
@@ -118,7 +119,8 @@ export type DemoSummary = {
    */
   gas: { total: number; transactions: number; perJob: number; inBatch: GasGroup; splitForAudit: GasGroup };
   latencyMs: { postToReveal: LatencyStats; postToFinal: LatencyStats };
-  providers: { address: Address; role: "honest" | "cheater"; ep: string; jobs: number; earned: string; slashed: string }[];
+  /** `reputation`: the provider's score from chain events (offchain/sdk/reputation.ts), 0.000 to 1.000; 0.500 is a new provider's. */
+  providers: { address: Address; role: "honest" | "cheater"; ep: string; jobs: number; earned: string; slashed: string; reputation: string }[];
   /** `rewards`: what it was paid (audits, votes, finder's shares) net of the challenge bonds it posted. */
   verifiers: { address: Address; rewards: string; penalties: string }[];
   cheats: CheatCount;
@@ -435,6 +437,7 @@ async function summarize({
   const byAccount = (name: string, contract: TxEvent["contract"], field: string, account: Address) =>
     events.filter((e) => e.contract === contract && e.name === name && String(e.args[field]).toLowerCase() === account.toLowerCase());
 
+  const reputations = await readReputation({ publicClient: devnet.publicClient, deployment: devnet.deployment });
   const providers = devnet.providers.map((account, i) => ({
     address: account.address,
     role: account.address === daemons.cheater ? ("cheater" as const) : ("honest" as const),
@@ -446,6 +449,7 @@ async function summarize({
         sum(byAccount("BatchFinalized", "batchMarket", "provider", account.address), "payout"),
     ),
     slashed: tokens(sum(byAccount("Slashed", "staking", "account", account.address), "slashed")),
+    reputation: formatScore(reputations.get(account.address.toLowerCase())?.score ?? REPUTATION_RULE.start),
   }));
   // A verifier's rewards: audit rewards and the voter pay of disputes the protocol opened (paid from the
   // market's audit pool) and what Verification credited it (a challenge committee's pay, out of the bond;
@@ -547,8 +551,10 @@ export function formatSummary(s: DemoSummary): string {
     `  post -> final          mean ${seconds(s.latencyMs.postToFinal.mean)}, p95 ${seconds(s.latencyMs.postToFinal.p95)}`,
     `  wall time              ${seconds(s.wallTimeMs.total)}   (first post to last job's end ${seconds(s.wallTimeMs.jobs)})`,
     "",
-    "  provider                                     role     ep      jobs  earned    slashed",
-    ...s.providers.map((p) => `  ${p.address}   ${p.role.padEnd(7)}  ${p.ep.padEnd(6)}  ${String(p.jobs).padStart(4)}  ${p.earned.padStart(8)}  ${p.slashed.padStart(8)}`),
+    "  provider                                     role     ep      jobs  earned    slashed   reputation",
+    ...s.providers.map(
+      (p) => `  ${p.address}   ${p.role.padEnd(7)}  ${p.ep.padEnd(6)}  ${String(p.jobs).padStart(4)}  ${p.earned.padStart(8)}  ${p.slashed.padStart(8)}  ${p.reputation.padStart(10)}`,
+    ),
     "",
     "  verifier                                     rewards   penalties",
     ...s.verifiers.map((v) => `  ${v.address}   ${v.rewards.padStart(8)}  ${v.penalties.padStart(8)}`),

@@ -140,6 +140,11 @@ describe("npm run demo (dinfer demo as its own process)", function () {
       if (honest.jobs > 0) assert.match(honest.ep, /^(cpu|webgpu|cuda)(\+|$)/, "the execution provider it ran on");
     }
     assert.equal(summary.providers.reduce((n, p) => n + p.jobs, 0), 8, "each job had one provider");
+    // Reputation from the chain's events: the slashed cheater falls below a new provider; the honest ones do not.
+    assert.ok(Number(cheater!.reputation) < 0.5, `the cheater's reputation ${cheater!.reputation}`);
+    for (const honest of summary.providers.filter((p) => p.role === "honest")) {
+      assert.ok(Number(honest.reputation) >= 0.5, `${honest.address}: reputation ${honest.reputation}`);
+    }
     assert.equal(summary.verifiers.length, 4);
     assert.ok(summary.wallTimeMs.total >= summary.wallTimeMs.jobs && summary.wallTimeMs.jobs > 0, JSON.stringify(summary.wallTimeMs));
 
