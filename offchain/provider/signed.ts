@@ -75,13 +75,12 @@ function refuse(message: string): never {
 }
 
 /**
- * Checks `signed` as the market will (`precheckSignedJob`, then the post simulated) and against the poster's
- * other requests we took, and returns the job it becomes once posted, in the Posted state (its id known now).
- * Run one at a time (the poster's deposit is shared by its requests).
+ * After `precheckSignedJob`: checks `signed` against the poster's other requests we took and as the market
+ * will (the post simulated), and returns the job it becomes once posted, in the Posted state (its id known
+ * now). Run one at a time (the poster's deposit is shared by its requests).
  */
 export async function admitSignedJob(p: AdmitSignedJobParameters, signed: SignedJob): Promise<JobRecord> {
   const { request } = signed;
-  await precheckSignedJob(p, signed);
   const jobId = signedJobId(p.domain, signed);
   const [stored, deposit, terms] = await Promise.all([
     p.publicClient.readContract({ address: p.market, abi: jobMarketAbi, functionName: "jobHash", args: [jobId] }),
@@ -115,8 +114,8 @@ export async function admitSignedJob(p: AdmitSignedJobParameters, signed: Signed
     if (!(classified instanceof ContractRevertError)) throw classified;
     refuse(`the market would refuse it: ${describeRevert(classified)}`);
   }
-  const [active, , collateral] = terms;
-  if (!active) refuse(`model ${request.modelId} is not active`);
+  // The simulation refused an inactive model (ModelInactive): what is left of its terms is the collateral.
+  const [, , collateral] = terms;
   return signedJobRecord(p.domain, signed, { collateral, termsVersion: p.termsVersion, postedBlock: p.head.number });
 }
 

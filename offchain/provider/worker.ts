@@ -303,7 +303,7 @@ export class ProviderWorker {
 
   private admitting: Promise<unknown> = Promise.resolve();
   private admissionsQueued = 0;
-  /** Posters whose request we ran and could not post for lack of deposit, refused until this time (ms). */
+  /** Posters whose request we ran and could not post for a cause of theirs (POSTER_CAUSED_REVERTS), refused until this time (ms). */
   private readonly signedDefaulters = new Map<string, number>();
 
   private signedContext(head: { number: bigint; timestamp: bigint }) {

@@ -17,6 +17,7 @@ import { JobStatus, readJob, type JobRecord } from "../chain/jobs.js";
 import type { TxSender } from "../chain/sender.js";
 import { encodeSignedJob, isSignedJobId, signedJobArg, signedJobId, signJob, type SignedJob } from "../chain/signed-jobs.js";
 import { blobId } from "../codec/tensor.js";
+import { deposit } from "./batches.js";
 import { NonRetryableError, RetryableError } from "../errors.js";
 import { readOutput } from "../storage/output.js";
 import { uploadBlob } from "../storage/upload.js";
@@ -137,11 +138,7 @@ export async function postSignedJob({
     if (!topUp) {
       throw new NonRetryableError(`the JobMarket deposit holds ${held} (wei), less than the fee ${fee}: deposit first`, { code: "INSUFFICIENT_DEPOSIT" });
     }
-    const allowance = await publicClient.readContract({ address: deployment.token, abi: erc20Abi, functionName: "allowance", args: [me, deployment.market] });
-    if (allowance < fee - held) {
-      await sender.send({ address: deployment.token, abi: erc20Abi, functionName: "approve", args: [deployment.market, maxUint256] });
-    }
-    await sender.send({ address: deployment.market, abi: jobMarketAbi, functionName: "deposit", args: [fee - held] });
+    await deposit({ sender, publicClient, deployment, amount: fee - held, market: "jobs" });
   }
   const blockNumber = await publicClient.getBlockNumber();
   // The job may carry no less collateral than the model asks now: a provider owning the model cannot lower it
