@@ -44,6 +44,8 @@ export type SignedJobDomain = { chainId: number; market: Address };
 
 /** Set in every signed job's id (contracts/JobMarket.sol SIGNED_JOB_BIT). */
 export const SIGNED_JOB_BIT = 1n << 255n;
+/** What a cancelled signed request's slot holds (`JobMarket.jobHash`): no job hashes to it. */
+export const SIGNED_JOB_CANCELLED = 1n;
 
 const TYPES = {
   SignedJob: [

@@ -49,7 +49,7 @@ import type { LocalBlobStore } from "../storage/local.js";
 import { endJob } from "../protocol/actions.js";
 import { batchJobSalt } from "../chain/batches.js";
 import { BatchWorker } from "./batch-worker.js";
-import { decodeSignedJob, encodeSignedJob, signedJobArg, type SignedJob } from "../chain/signed-jobs.js";
+import { decodeSignedJob, encodeSignedJob, SIGNED_JOB_CANCELLED, signedJobArg, type SignedJob } from "../chain/signed-jobs.js";
 import { admitSignedJob, precheckSignedJob, SignedJobRefusedError, signedJobRecord } from "./signed.js";
 import { decideProviderStep, estimateFinish, keeperTime, type LocalJobStatus, type ProviderStep } from "./decide.js";
 import { fetchJobInput, type HeldInput } from "./input.js";
@@ -497,9 +497,11 @@ export class ProviderWorker {
   private async advance(jobId: bigint, local: LocalJobStatus, data: JobData): Promise<void> {
     // A skipped job is read only once its keeper time came.
     let record = local === "skipped" ? undefined : await this.readRecord(jobId, data);
+    if (record === "cancelled") return this.end(jobId, data, "dropped", "its poster cancelled the signed request");
     let step = await this.decide(jobId, local, data, record);
     if (step.kind === "read") {
       record = await this.readRecord(jobId, data);
+      if (record === "cancelled") return this.end(jobId, data, "dropped", "its poster cancelled the signed request");
       step = await this.decide(jobId, local, data, record);
     }
     return this.carryOut(step, jobId, data, record!);
@@ -509,11 +511,13 @@ export class ProviderWorker {
    * The job at the tick's head (one chain request less per step), unless a transaction of ours for
    * this job landed after it, or the job was seen posted after it: then at the latest block, so the job
    * is never read from before our action, nor from before it existed (not a "job not found").
+   * A signed request its poster cancelled reads "cancelled": it can never become a job.
    */
-  private async readRecord(jobId: bigint, data: JobData): Promise<JobRecord> {
+  private async readRecord(jobId: bigint, data: JobData): Promise<JobRecord | "cancelled"> {
     // A signed request not posted yet is the job it will become (its own post is our commit).
     if (data.signed !== undefined && data.signedAs !== undefined) {
       const stored = await this.p.publicClient.readContract({ address: this.p.deployment.market, abi: jobMarketAbi, functionName: "jobHash", args: [jobId], blockNumber: this.readBlock(jobId, data) });
+      if (BigInt(stored) === SIGNED_JOB_CANCELLED) return "cancelled";
       if (BigInt(stored) === 0n) {
         const domain = { chainId: this.p.chainId, market: this.p.deployment.market };
         return signedJobRecord(domain, decodeSignedJob(data.signed), { collateral: data.signedAs.collateral, termsVersion: data.signedAs.terms, postedBlock: data.postedBlock });

@@ -15,7 +15,7 @@ import { jobMarketAbi, modelRegistryAbi } from "../chain/abis.js";
 import type { Deployment } from "../chain/deployment.js";
 import { JobStatus, readJob, type JobRecord } from "../chain/jobs.js";
 import type { TxSender } from "../chain/sender.js";
-import { encodeSignedJob, isSignedJobId, signedJobArg, signedJobId, signJob, type SignedJob } from "../chain/signed-jobs.js";
+import { encodeSignedJob, isSignedJobId, SIGNED_JOB_CANCELLED, signedJobArg, signedJobId, signJob, type SignedJob } from "../chain/signed-jobs.js";
 import { blobId } from "../codec/tensor.js";
 import { deposit } from "./batches.js";
 import { NonRetryableError, RetryableError } from "../errors.js";
@@ -292,7 +292,7 @@ export async function waitForResult({
       // claimBy when known (then it can never be posted: nothing was paid).
       if (!(isSignedJobId(jobId) && error instanceof NonRetryableError && error.code === "JOB_NOT_FOUND")) throw error;
       const stored = await publicClient.readContract({ address: market, abi: jobMarketAbi, functionName: "jobHash", args: [jobId] });
-      if (BigInt(stored) === 1n) {
+      if (BigInt(stored) === SIGNED_JOB_CANCELLED) {
         throw new NonRetryableError(`signed job ${jobId} was cancelled by its poster: it can never be posted, and nothing was paid`, { code: "JOB_FAILED", details: { status: "cancelled" } });
       }
       const now = claimBy === undefined ? undefined : (await publicClient.getBlock()).timestamp;

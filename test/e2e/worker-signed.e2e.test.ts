@@ -10,6 +10,8 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { execFile } from "node:child_process";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -191,5 +193,64 @@ describe("dinfer worker takes signed job requests: SDK postSignedJob, worker pro
     const malformed = await send(JSON.stringify({ request: { modelId: "x" } }));
     assert.equal(malformed.status, 400);
     assert.match(malformed.body.message, /request\.modelId is missing or malformed/);
+  });
+  // Last: the poster ends up refused by this worker for an hour.
+  it("drops a signed request its poster cancels after the worker took it, and refuses that poster's next one", async function () {
+    this.timeout(120_000);
+    const chainId = await net.publicClient.getChainId();
+    const domain = { chainId, market: net.deployment.market };
+    const { market } = net.deployment;
+    const fee = 10n ** 18n;
+    await net.dappSender.send({ address: net.deployment.token, abi: erc20Abi, functionName: "approve", args: [market, fee] });
+    await net.dappSender.send({ address: market, abi: jobMarketAbi, functionName: "deposit", args: [fee] });
+
+    // The dApp's input server answers the worker's fetch only once the poster has cancelled: the worker
+    // took the request and runs it with the cancel already on chain.
+    const blob = encodeTensorBlob([await imageToClsInput(`${IMAGES}line-1.png`)]);
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let fetched = 0;
+    const inputServer = createServer((_request, response) => {
+      fetched++;
+      void released.then(() => response.end(Buffer.from(blob)));
+    });
+    await new Promise<void>((resolve) => inputServer.listen(0, "127.0.0.1", resolve));
+    try {
+      const now = (await net.publicClient.getBlock()).timestamp;
+      const request = {
+        modelId: BigInt(net.modelIds.cls),
+        fee,
+        claimBy: now + 600n,
+        inputHash: blobId(blob),
+        inputURI: `http://127.0.0.1:${(inputServer.address() as AddressInfo).port}/line-1`,
+        inlineInput: "0x" as const,
+        callbackGasLimit: 0,
+        inlineOutput: false,
+      };
+      const signed = await signJob(net.dappSender, domain, request, { provider: getAddress(worker!.account), minCollateral: 0n, salt: 3n });
+      const response = await fetch(`${worker!.blobUrl}/jobs`, { method: "POST", headers: { "content-type": "application/json" }, body: encodeSignedJob(signed) });
+      const answer = await response.text();
+      assert.equal(response.status, 202, answer);
+      const { jobId } = JSON.parse(answer) as { jobId: string };
+      const client = createDinferClient({ publicClient: net.publicClient, sender: net.dappSender, deployment: net.deployment });
+      await client.cancelSignedJob(signed);
+      release();
+
+      const ended = await worker!.waitForLine((line) => line.msg === "job ended" && line.job_id === jobId, `the end of job ${jobId}`, 90_000);
+      assert.equal(ended.outcome, "dropped", JSON.stringify(ended));
+      assert.match(String(ended.reason), /cancelled/);
+      assert.ok(fetched >= 1, "the worker had taken the request and fetched its input");
+      const stored = await net.publicClient.readContract({ address: market, abi: jobMarketAbi, functionName: "jobHash", args: [BigInt(jobId)] });
+      assert.equal(BigInt(stored), 1n, "never posted: its slot holds the cancel marker");
+
+      // Its poster made the worker run a request for nothing: its next request is refused, saying why.
+      const next = await fetch(`${worker!.blobUrl}/jobs`, { method: "POST", headers: { "content-type": "application/json" }, body: encodeSignedJob(await signJob(net.dappSender, domain, request, { provider: getAddress(worker!.account), minCollateral: 0n, salt: 4n })) });
+      assert.equal(next.status, 400);
+      assert.match(((await next.json()) as { message: string }).message, /could not be posted .* refused until/);
+    } finally {
+      release();
+      inputServer.closeAllConnections();
+      inputServer.close();
+    }
   });
 });
