@@ -34,11 +34,13 @@ export default defineConfig({
   ],
   solidity: {
     compilers: [compiler(10_000)],
-    // JobMarket with fewer runs: the most a runs value keeps it under EIP-170's 24,576 bytes.
-    // The Solidity tests that deploy it compile it with the same settings: they test the bytecode that ships.
+    // JobMarket and Verification with fewer runs: the most a runs value keeps them under EIP-170's 24,576
+    // bytes. The Solidity tests that deploy them compile them with the same settings: they test the bytecode
+    // that ships.
     overrides: Object.fromEntries(
       [
         "contracts/JobMarket.sol",
+        "contracts/Verification.sol",
         "test/fuzz/VerificationSettlement.t.sol",
         "test/utils/ProtocolFixture.sol",
         "test/invariant/BatchMarket.t.sol",

@@ -30,6 +30,8 @@ import {
     ModelIdTooLarge,
     ModelInactive,
     NotBatchProvider,
+    NotReplicaMarket,
+    ProtocolAlreadySet,
     NotSampled,
     NothingToWithdraw,
     SampledJobNotSplit,
@@ -44,6 +46,7 @@ import {IJobMarket} from "./interfaces/IJobMarket.sol";
 import {IModelRegistry} from "./interfaces/IModelRegistry.sol";
 import {IProtocolTerms} from "./interfaces/IProtocolTerms.sol";
 import {IRandomness} from "./interfaces/IRandomness.sol";
+import {IVerification} from "./interfaces/IVerification.sol";
 import {IStaking} from "./interfaces/IStaking.sol";
 import {Commitments} from "./libraries/Commitments.sol";
 import {FeeMath} from "./libraries/FeeMath.sol";
@@ -98,6 +101,8 @@ contract BatchMarket is IBatchMarket, Ownable2Step, Deposits {
     mapping(uint256 batchId => bytes32) private _batchHashes;
     /// @dev Bit `i`: job index `i` was split out into the JobMarket (MAX_BATCH = 256 bits: one word).
     mapping(uint256 batchId => uint256) private _split;
+    /// @inheritdoc IBatchMarket
+    address public replicaMarket;
 
     constructor(IERC20 token_, IJobMarket jobMarket_, IStaking staking_, IModelRegistry registry_, address owner_)
         Ownable(owner_)
@@ -292,6 +297,25 @@ contract BatchMarket is IBatchMarket, Ownable2Step, Deposits {
         _accrued.protocolFees = 0;
         emit ProtocolFeesWithdrawn(to, amount);
         token.safeTransfer(to, amount);
+    }
+
+    /// @inheritdoc IBatchMarket
+    function setReplicaMarket(address replicaMarket_) external onlyOwner {
+        if (replicaMarket != address(0)) revert ProtocolAlreadySet();
+        if (replicaMarket_ == address(0)) revert ZeroAddress();
+        replicaMarket = replicaMarket_;
+        emit ReplicaMarketSet(replicaMarket_);
+    }
+
+    // ---------------------------------------------------------------- redundant jobs
+
+    /// @inheritdoc IBatchMarket
+    /// @dev The JobMarket takes imports from this contract only; the ReplicaMarket's disputed seats pass through.
+    function importReplica(IJobMarket.Job calldata job) external returns (uint256 jobId) {
+        if (msg.sender != replicaMarket || msg.sender == address(0)) revert NotReplicaMarket(msg.sender);
+        (jobId,) = jobMarket.reserveJobIds(1);
+        jobMarket.importJob(jobId, job);
+        IVerification(jobMarket.verification()).disputeReplica(jobId, job);
     }
 
     // ---------------------------------------------------------------- views

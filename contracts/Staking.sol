@@ -124,16 +124,18 @@ contract Staking is IStaking, Ownable2Step, ReentrancyGuardTransient {
 
     /// @inheritdoc IStaking
     address public batchMarket;
+    /// @inheritdoc IStaking
+    address public replicaMarket;
 
     /// @dev The JobMarket or the BatchMarket: both lock collateral for their jobs (one `locked` per account, so a
     /// batch job split out into the JobMarket keeps its lock as it is).
     modifier onlyMarket() {
-        if (msg.sender != jobMarket && !_isBatchMarket()) revert NotProtocol(msg.sender);
+        if (msg.sender != jobMarket && !_isOtherMarket()) revert NotProtocol(msg.sender);
         _;
     }
 
     modifier onlyProtocol() {
-        if (msg.sender != jobMarket && msg.sender != verification && !_isBatchMarket()) revert NotProtocol(msg.sender);
+        if (msg.sender != jobMarket && msg.sender != verification && !_isOtherMarket()) revert NotProtocol(msg.sender);
         _;
     }
 
@@ -281,6 +283,14 @@ contract Staking is IStaking, Ownable2Step, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IStaking
+    function setReplicaMarket(address replicaMarket_) external onlyOwner {
+        if (replicaMarket != address(0)) revert ProtocolAlreadySet();
+        if (replicaMarket_ == address(0)) revert ZeroAddress();
+        replicaMarket = replicaMarket_;
+        emit ReplicaMarketSet(replicaMarket_);
+    }
+
+    /// @inheritdoc IStaking
     function setParams(StakingParams calldata params_) external onlyOwner {
         _setParams(params_);
     }
@@ -368,10 +378,11 @@ contract Staking is IStaking, Ownable2Step, ReentrancyGuardTransient {
 
     // ---------------------------------------------------------------- internals
 
-    /// @dev The caller is the batch market, once one is set (an unset one is no caller's address, not even zero's).
-    function _isBatchMarket() private view returns (bool) {
-        address batchMarket_ = batchMarket;
-        return batchMarket_ != address(0) && msg.sender == batchMarket_;
+    /// @dev The caller is the batch market or the replica market, once set (an unset one is no caller's address,
+    /// not even zero's).
+    function _isOtherMarket() private view returns (bool) {
+        if (msg.sender == address(0)) return false;
+        return msg.sender == batchMarket || msg.sender == replicaMarket;
     }
 
     function _unlock(Account storage acct, uint256 amount) private {

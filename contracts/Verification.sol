@@ -306,6 +306,13 @@ contract Verification is IVerification, Ownable2Step, ReentrancyGuardTransient, 
     }
 
     /// @inheritdoc IVerification
+    function disputeReplica(uint256 jobId, IJobMarket.Job calldata job) external {
+        if (msg.sender != market.batchMarket()) revert NotMarket(msg.sender);
+        (IProtocolTerms.MarketParams memory mp,) = terms.termsOf(job.terms);
+        _openDispute(jobId, job, address(0), 0, DisputeReason.Replicas, mp.seedDelay);
+    }
+
+    /// @inheritdoc IVerification
     function drawCommittee(uint256 jobId) external {
         DisputeRecord storage d = _disputes[jobId];
         _requireDisputeState(jobId, d.state, DisputeState.Open);

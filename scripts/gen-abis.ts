@@ -20,6 +20,8 @@ export const GENERATED_CONTRACTS = [
   { name: "Verification", constant: "verificationAbi", source: "Verification.sol" },
   { name: "BatchMarket", constant: "batchMarketAbi", source: "BatchMarket.sol" },
   { name: "ModelRegistry", constant: "modelRegistryAbi", source: "ModelRegistry.sol" },
+  { name: "ProviderProfiles", constant: "providerProfilesAbi", source: "ProviderProfiles.sol" },
+  { name: "ReplicaMarket", constant: "replicaMarketAbi", source: "ReplicaMarket.sol" },
   { name: "ProtocolTerms", constant: "protocolTermsAbi", source: "ProtocolTerms.sol" },
   { name: "DinferTestToken", constant: "dinferTestTokenAbi", source: "DinferTestToken.sol" },
   // withdraw() and credits() of both JobMarket and Verification, for code that serves either.

@@ -4,6 +4,7 @@ pragma solidity ^0.8.28;
 import {IBatchMarket} from "../interfaces/IBatchMarket.sol";
 import {IJobMarket} from "../interfaces/IJobMarket.sol";
 import {IModelRegistry} from "../interfaces/IModelRegistry.sol";
+import {IReplicaMarket} from "../interfaces/IReplicaMarket.sol";
 import {IVerification} from "../interfaces/IVerification.sol";
 
 // Every custom error of the protocol's contracts, each declared once, so that one name is one signature
@@ -144,6 +145,23 @@ error InvalidTolerance(IModelRegistry.ToleranceKind kind);
 error ZeroCollateral();
 error TooManyModels();
 
+// ---------------------------------------------------------------- ProviderProfiles
+
+/// @dev A region is visible ASCII (0x21 to 0x7e) from its first byte, zero-padded on the right.
+error InvalidRegion(bytes8 region);
+/// @dev Execution provider bits other than EP_CPU (1) and EP_GPU (2).
+error UnknownExecutionProviders(uint8 executionProviders);
+error TooManyProfileModels(uint256 count, uint256 max);
+/// @dev A profile's model ids are strictly ascending from 1: `modelId` at `index` is zero, repeated or out of order.
+error UnsortedProfileModels(uint256 index, uint32 modelId);
+/// @dev A profile that lists models must run at least one job at once.
+error ModelsWithoutCapacity(uint256 modelCount);
+/// @dev A profile that lists models must declare what it runs them on.
+error ModelsWithoutExecutionProvider(uint256 modelCount);
+error RecordUriWithoutHash();
+error RecordHashWithoutUri(bytes32 recordHash);
+error ProfileNotFound(address provider);
+
 // ---------------------------------------------------------------- ProtocolTerms
 
 error UnknownTerms(uint256 version);
@@ -153,3 +171,20 @@ error MarketNotSet();
 // ---------------------------------------------------------------- DinferTestToken
 
 error FaucetLimit(uint256 requested, uint256 limit);
+
+// ---------------------------------------------------------------- ReplicaMarket
+
+error ReplicaJobNotFound(uint256 replicaJobId);
+error ReplicaJobClosed(uint256 replicaJobId, IReplicaMarket.ReplicaStatus status);
+error ReplicaCountInvalid(uint256 replicas, uint256 min, uint256 max);
+/// @dev An allowlist longer than the most, or with fewer providers than seats (the job could never fill).
+error AllowlistInvalid(uint256 length, uint256 replicas, uint256 max);
+error AllowlistDuplicate(address provider);
+error SeatsFull(uint256 replicaJobId);
+error AlreadySeated(uint256 replicaJobId, address provider);
+error ProviderNotAllowed(uint256 replicaJobId, address provider);
+error RevealsNotOpen(uint256 replicaJobId, uint256 claimBy);
+error NotSeated(uint256 replicaJobId, address caller);
+error AlreadyRevealed(uint256 replicaJobId, address provider);
+error RevealsNotOver(uint256 replicaJobId, uint256 revealBy, uint256 nowTime);
+error NotReplicaMarket(address caller);

@@ -111,6 +111,7 @@ interface IBatchMarket is IPullPayments, IDeposits {
     event ProtocolFeesWithdrawn(address indexed to, uint256 amount);
     /// @dev Audit levies and slashed shares owed to the JobMarket's audit pool were sent there.
     event AuditLevySwept(uint256 amount);
+    event ReplicaMarketSet(address replicaMarket);
 
     /// @notice Posts one batch, its fees debited from the caller's deposit. Reserves `count` JobMarket ids.
     /// @param request the batch
@@ -218,6 +219,19 @@ interface IBatchMarket is IPullPayments, IDeposits {
     /// @param to the recipient
     /// @return amount what was sent
     function withdrawProtocolFees(address to) external returns (uint256 amount);
+
+    /// @notice Owner, once: the ReplicaMarket, whose disagreeing seats this contract imports into the JobMarket
+    /// (the one importer the JobMarket has).
+    function setReplicaMarket(address replicaMarket) external;
+
+    /// @notice The ReplicaMarket only: reserves a JobMarket id, imports `job` (a revealed seat of a redundant job,
+    /// Revealed with its window open; the ReplicaMarket sent its fee to the JobMarket) and has Verification open a
+    /// committee dispute on it (`IVerification.disputeReplica`).
+    /// @return jobId the JobMarket job
+    function importReplica(IJobMarket.Job calldata job) external returns (uint256 jobId);
+
+    /// @notice The ReplicaMarket (zero until set).
+    function replicaMarket() external view returns (address);
 
     /// @notice Largest batch.
     /// @return the number of jobs

@@ -59,6 +59,7 @@ interface IStaking {
     event VerifierWeightSet(address indexed account, uint256 weight, uint256 blockNumber);
     event ProtocolSet(address jobMarket, address verification);
     event BatchMarketSet(address batchMarket);
+    event ReplicaMarketSet(address replicaMarket);
     event ParamsSet(StakingParams params);
 
     /// @notice Deposits `amount` tokens as active stake and sets the account's role bits.
@@ -110,6 +111,15 @@ interface IStaking {
     /// @notice The BatchMarket (zero until set).
     /// @return its address
     function batchMarket() external view returns (address);
+
+    /// @notice Owner, once: the ReplicaMarket (redundant jobs), which locks, unlocks and slashes collateral like the
+    /// JobMarket.
+    /// @param replicaMarket its address
+    function setReplicaMarket(address replicaMarket) external;
+
+    /// @notice The ReplicaMarket (zero until set).
+    /// @return its address
+    function replicaMarket() external view returns (address);
 
     /// @notice The staking parameters in force.
     /// @return the unbonding period and the minimum verifier stake

@@ -108,7 +108,10 @@ interface IVerification is IPullPayments {
         /// the auditor committed but never revealed
         AuditUnrevealed,
         /// an Agree with a different root drew a committee recheck
-        Recheck
+        Recheck,
+        /// a redundant job's seats disagreed (or a lone seat revealed, or its agreement was sampled): each revealed
+        /// seat is judged (IReplicaMarket)
+        Replicas
     }
 
     struct Audit {
@@ -223,6 +226,12 @@ interface IVerification is IPullPayments {
     ) external;
 
     // ---------------------------------------------------------------- disputes
+
+    /// @notice The BatchMarket only (`importReplica`, for the ReplicaMarket): opens a committee dispute, reason
+    /// Replicas, on a redundant job's seat just imported as Revealed. No bond and no challenger: like every
+    /// dispute the protocol opens, its committee is paid from the audit pool, and a faulted provider's finder's
+    /// share goes to the poster.
+    function disputeReplica(uint256 jobId, IJobMarket.Job calldata job) external;
 
     /// @notice Challenges a revealed job inside its challenge window, posting `challengeBond`.
     function challenge(uint256 jobId, IJobMarket.Job calldata job) external;

@@ -3,9 +3,10 @@ import type { ContractFuture, IgnitionModuleBuilder } from "@nomicfoundation/ign
 
 /**
  * Deploys and wires the protocol around an existing ERC20: Staking, ModelRegistry, ProtocolTerms (the
- * first terms version, checked against Staking), JobMarket, Verification and BatchMarket, then authorizes
- * the market and verification contracts in Staking, the verification contract in the market, the market as
- * the receiver of new terms versions, and the batch market in the market and in Staking. Parameters come from `ignition/parameters/<network>.json`.
+ * first terms version, checked against Staking), JobMarket, Verification, BatchMarket, ProviderProfiles and
+ * ReplicaMarket, then authorizes the market and verification contracts in Staking, the verification contract
+ * in the market, the market as the receiver of new terms versions, the batch market in the market and in
+ * Staking, and the replica market in Staking and in the batch market (its gateway to the JobMarket). Parameters come from `ignition/parameters/<network>.json`.
  */
 export function deployProtocol(m: IgnitionModuleBuilder, token: ContractFuture<string>) {
   const owner = m.getParameter("owner", m.getAccount(0));
@@ -21,6 +22,8 @@ export function deployProtocol(m: IgnitionModuleBuilder, token: ContractFuture<s
   const market = m.contract("JobMarket", [token, staking, registry, randomness, terms, owner]);
   const verification = m.contract("Verification", [token, market, staking, owner]);
   const batchMarket = m.contract("BatchMarket", [token, market, staking, registry, owner]);
+  const profiles = m.contract("ProviderProfiles", []);
+  const replicaMarket = m.contract("ReplicaMarket", [token, market, staking, registry, profiles, owner]);
 
   // The deployer must be the owner for the three wiring calls (the default).
   m.call(staking, "setProtocol", [market, verification]);
@@ -28,7 +31,9 @@ export function deployProtocol(m: IgnitionModuleBuilder, token: ContractFuture<s
   m.call(terms, "setMarket", [market]);
   m.call(market, "setBatchMarket", [batchMarket]);
   m.call(staking, "setBatchMarket", [batchMarket]);
-  return { staking, registry, terms, market, verification, batchMarket };
+  m.call(staking, "setReplicaMarket", [replicaMarket]);
+  m.call(batchMarket, "setReplicaMarket", [replicaMarket]);
+  return { staking, registry, terms, market, verification, batchMarket, profiles, replicaMarket };
 }
 
 /** Production shape: the protocol token already exists (parameter `token`). */

@@ -14,6 +14,10 @@ export type Deployment = {
   verification: Address;
   /** Batches of jobs paid from a prepaid deposit (contracts/BatchMarket.sol). */
   batchMarket: Address;
+  /** Providers' self-declared profiles: region, execution providers, models, capacity (contracts/ProviderProfiles.sol). */
+  profiles: Address;
+  /** Redundant jobs: k providers per job (contracts/ReplicaMarket.sol). */
+  replicaMarket: Address;
 };
 
 const CONTRACT_KEYS: Record<keyof Deployment, string> = {
@@ -23,6 +27,8 @@ const CONTRACT_KEYS: Record<keyof Deployment, string> = {
   market: "JobMarket",
   verification: "Verification",
   batchMarket: "BatchMarket",
+  profiles: "ProviderProfiles",
+  replicaMarket: "ReplicaMarket",
 };
 
 export type LoadDeploymentParameters = {

@@ -186,6 +186,38 @@ export const REVERT_SENTENCES: Readonly<Record<string, Sentence>> = {
   VotingStillOpen: ([jobId, deadline, now]) => `voting on job ${str(jobId)} is open until ${formatWhen(big(deadline), big(now))}: try again after that`,
   DisputeStillOpen: ([jobId, resolvableAt, now]) => `job ${str(jobId)}'s dispute can be resolved from ${formatWhen(big(resolvableAt), big(now))}: try again after that`,
 
+  // ------------------------------------------------------------------ ProviderProfiles
+  InvalidRegion: ([region]) =>
+    `the region ${str(region)} is not a region name: give up to 8 visible ASCII characters, no spaces (e.g. --region eu-west), or none`,
+  UnknownExecutionProviders: ([bits]) => `the execution providers bitmask ${str(bits)} holds unknown bits: declare cpu (1), gpu (2) or both (--ep cpu,gpu)`,
+  TooManyProfileModels: ([count, max]) => `the profile lists ${str(count)} models, over the limit of ${str(max)}: list the ${str(max)} you serve most`,
+  UnsortedProfileModels: ([index, modelId]) =>
+    `model id ${str(modelId)} at position ${str(index)} of the profile is zero, repeated or out of order: list each model id once, from 1, in ascending order (\`dinfer provider profile set\` sorts them)`,
+  ModelsWithoutCapacity: ([count]) => `the profile lists ${str(count)} models with a capacity of 0: give the number of jobs it runs at once (--capacity)`,
+  ModelsWithoutExecutionProvider: ([count]) => `the profile lists ${str(count)} models but no execution provider: declare what it runs them on (--ep cpu, gpu or cpu,gpu)`,
+  RecordUriWithoutHash: () => "the profile's record URI comes without its hash: give the record's file too (--record-file) so that its keccak256 pins it",
+  RecordHashWithoutUri: ([hash]) => `the profile's record hash ${str(hash)} comes without a URI: give where the record is (--record-uri), or neither`,
+  ProfileNotFound: ([provider]) => `${str(provider)} has no provider profile: there is nothing to clear (\`dinfer provider profile show\`)`,
+
+  // ------------------------------------------------------------------ ReplicaMarket
+  ReplicaJobNotFound: ([id]) => `redundant job ${str(id)} does not exist: check the id (ReplicaJobPosted events list them)`,
+  ReplicaJobClosed: ([id, status]) => `redundant job ${str(id)} is already settled (status ${str(status)}): nothing more can be done on it`,
+  ReplicaCountInvalid: ([replicas, min, max]) => `${str(replicas)} replicas asked for: a redundant job has ${str(min)} to ${str(max)} (--replicas)`,
+  AllowlistInvalid: ([length, replicas, max]) =>
+    `the allowlist names ${str(length)} providers for ${str(replicas)} seats: name at least one per seat and at most ${str(max)}`,
+  AllowlistDuplicate: ([provider]) => `${str(provider)} is named twice in the allowlist: name each provider once`,
+  SeatsFull: ([id]) => `every seat of redundant job ${str(id)} is taken: look for another job`,
+  AlreadySeated: ([id, provider]) => `${str(provider)} already holds a seat of redundant job ${str(id)}: a provider takes one seat per job`,
+  ProviderNotAllowed: ([id, provider]) =>
+    `${str(provider)} does not meet redundant job ${str(id)}'s constraints (its allowlist, or the region or execution providers its profile must declare): \`dinfer provider profile show\` says what yours declares`,
+  RevealsNotOpen: ([id, claimBy]) =>
+    `redundant job ${str(id)} still has free seats until ${str(claimBy)}: reveals open once every seat is committed or claimBy has passed`,
+  NotSeated: ([id, caller]) => `${str(caller)} holds no seat of redundant job ${str(id)}: only a seat's provider reveals it`,
+  AlreadyRevealed: ([id, provider]) => `${str(provider)} already revealed its seat of redundant job ${str(id)}`,
+  RevealsNotOver: ([id, revealBy, now]) =>
+    `redundant job ${str(id)} cannot be settled yet: its seats may commit or reveal until ${formatWhen(big(revealBy), big(now))}; try again after that`,
+  NotReplicaMarket: ([caller]) => `${str(caller)} is not the ReplicaMarket contract: only it may import a disputed seat`,
+
   // ------------------------------------------------------------------ ProtocolTerms
   UnknownTerms: ([version]) => `protocol terms version ${str(version)} does not exist: \`dinfer terms\` shows the current one`,
   MarketAlreadySet: () => "the market is already set; it is set once, at deployment",

@@ -6,6 +6,7 @@
  *   dinfer audit <jobId>        re-execute one job and report the comparison and a challenge's odds
  *   dinfer challenge <jobId>    challenge a revealed result: the bond, the time left, what is won or lost; asks
  *   dinfer provider stake|unbond|withdraw|status
+ *   dinfer provider profile set|show|clear   a provider's self-declared region, execution providers, models, capacity
  *   dinfer model check|register|update|show|activate|deactivate   model owners
  *   dinfer job post|get         post a job (or a batch: --batch file.jsonl), wait for and verify its result
  *   dinfer deposit add|withdraw|show   the prepaid deposit batches are paid from

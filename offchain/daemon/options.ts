@@ -29,7 +29,7 @@ export const ChainOptionsSchema = z.object({
   deploymentsDir: z.string().default("ignition/deployments"),
   deploymentId: z.string().optional(),
   addresses: z
-    .object({ token: address, staking: address, registry: address, market: address, verification: address, batchMarket: address })
+    .object({ token: address, staking: address, registry: address, market: address, verification: address, batchMarket: address, profiles: address, replicaMarket: address })
     .optional(),
   /** Where the signing key is: an environment variable (default DINFER_PRIVATE_KEY) or a keystore key. */
   keyEnv: z.string().default("DINFER_PRIVATE_KEY"),

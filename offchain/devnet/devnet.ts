@@ -204,6 +204,8 @@ export async function startDevnet({
       market: deployed.market.address,
       verification: deployed.verification.address,
       batchMarket: deployed.batchMarket.address,
+      profiles: deployed.profiles.address,
+      replicaMarket: deployed.replicaMarket.address,
     };
 
     const deployer = devAccount(0);

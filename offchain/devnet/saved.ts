@@ -25,7 +25,7 @@ const SavedDevnetSchema = z.object({
   providers: z.number().int().min(0),
   verifiers: z.number().int().min(0),
   chainId: z.number().int(),
-  deployment: z.object({ token: address, staking: address, registry: address, market: address, verification: address, batchMarket: address }),
+  deployment: z.object({ token: address, staking: address, registry: address, market: address, verification: address, batchMarket: address, profiles: address, replicaMarket: address }),
 });
 export type SavedDevnet = Omit<z.infer<typeof SavedDevnetSchema>, "deployment"> & { deployment: Deployment };
 

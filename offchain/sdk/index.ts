@@ -105,6 +105,22 @@ export {
   type ReputationCounters,
   type ReputationOutcome,
 } from "./reputation.js";
+export {
+  decodeExecutionProviders,
+  decodeRegion,
+  encodeExecutionProviders,
+  encodeRegion,
+  EXECUTION_PROVIDER_BITS,
+  formatProfile,
+  MAX_PROFILE_MODELS,
+  ProfileInputError,
+  profileArgs,
+  readProfile,
+  type ExecutionProviderName,
+  type ProfileArgsParameters,
+  type ProviderProfile,
+  type ReadProfileParameters,
+} from "../chain/profiles.js";
 export { JobProgress, reportProgress, type JobProgressUpdate, type ReportProgressParameters } from "./progress.js";
 
 // Images for the PaddleOCR models (needs sharp) and readers for their outputs.
@@ -154,6 +170,7 @@ export {
   modelRegistryAbi,
   protocolAbis,
   protocolTermsAbi,
+  providerProfilesAbi,
   pullPaymentsAbi,
   stakingAbi,
   verificationAbi,

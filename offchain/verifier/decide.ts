@@ -35,7 +35,7 @@ export const DisputeState = { None: 0, Open: 1, Voting: 2, Resolved: 3 } as cons
 export type DisputeState = (typeof DisputeState)[keyof typeof DisputeState];
 
 /** `IVerification.DisputeReason`. */
-export const DisputeReason = { Challenge: 0, AuditDisagreed: 1, AuditMissed: 2, AuditUnrevealed: 3, Recheck: 4 } as const;
+export const DisputeReason = { Challenge: 0, AuditDisagreed: 1, AuditMissed: 2, AuditUnrevealed: 3, Recheck: 4, Replicas: 5 } as const;
 export type DisputeReason = (typeof DisputeReason)[keyof typeof DisputeReason];
 
 /** The name of an enum value (`nameOf(AuditState, 2)` is "Agreed"). */

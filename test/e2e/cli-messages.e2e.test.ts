@@ -4,7 +4,7 @@
  * the account named; a post to a model that does not exist, or below its price floor, is refused
  * before anything is escrowed; a revert reads as a sentence; a bad flag prints one line and a hint;
  * staking says what it will do, refuses a verifier stake below the minimum, asks before a second
- * unbond restarts the clock, and withdraw says when the stake is released.
+ * unbond restarts the clock, and withdraw says when the stake is released; status shows a declared profile.
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -132,6 +132,15 @@ describe("dinfer: what users read (CLI processes against a devnet)", function ()
     const confirmed = as(user.key, "provider", "unbond", "20", "--yes");
     assert.equal(confirmed.status, 0, confirmed.stderr);
     assert.match(as(user.key, "provider", "status").stdout, /^unbonding +70 DINF \(withdrawable at .*\(in (2 h|1 h 59 min)\)\)/m);
+  });
+
+  it("provider status prints the provider's profile line once it declared one, and none before", () => {
+    const before = as(user.key, "provider", "status");
+    assert.equal(before.status, 0, before.stderr);
+    assert.doesNotMatch(before.stdout, /^profile:/m);
+    const set = as(user.key, "provider", "profile", "set", "--region", "eu-west", "--ep", "gpu", "--capacity", "2", "--models", "1");
+    assert.equal(set.status, 0, set.stderr);
+    assert.match(as(user.key, "provider", "status").stdout, /^profile: region eu-west, gpu, 2 jobs at once, models 1; set .* \(self-declared\)$/m);
   });
 });
 

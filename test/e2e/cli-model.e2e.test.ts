@@ -75,7 +75,7 @@ describe("dinfer model: check, register, update (CLI processes)", function () {
       registry = (await publicClient.waitForTransactionReceipt({ hash })).contractAddress!;
       const unused = "0x0000000000000000000000000000000000000001";
       config = path.join(dir, "config.json");
-      writeFileSync(config, JSON.stringify({ rpcUrl: node.url, addresses: { token: unused, staking: unused, registry, market: unused, verification: unused, batchMarket: unused } }));
+      writeFileSync(config, JSON.stringify({ rpcUrl: node.url, addresses: { token: unused, staking: unused, registry, market: unused, verification: unused, batchMarket: unused, profiles: unused, replicaMarket: unused } }));
     });
 
     after(async () => {

@@ -65,6 +65,8 @@ const deploymentOf = (rows: Map<string, string>): Deployment => ({
   market: rows.get("market") as Hex,
   verification: rows.get("verification") as Hex,
   batchMarket: rows.get("batchMarket") as Hex,
+  profiles: rows.get("profiles") as Hex,
+  replicaMarket: rows.get("replicaMarket") as Hex,
 });
 
 describe("dinfer devnet --data-dir: a restart keeps the network, daemons resume, job post --wait shows progress", function () {

@@ -41,7 +41,7 @@ export const AuditState = { None: 0, Committed: 1, Agreed: 2, Disagreed: 3, Miss
 export const Verdict = { Agree: 0, Disagree: 1 } as const;
 export const Vote = { None: 0, ProviderCorrect: 1, ProviderWrong: 2, AuditorWrong: 3 } as const;
 export const DisputeState = { None: 0, Open: 1, Voting: 2, Resolved: 3 } as const;
-export const DisputeReason = { Challenge: 0, AuditDisagreed: 1, AuditMissed: 2, AuditUnrevealed: 3, Recheck: 4 } as const;
+export const DisputeReason = { Challenge: 0, AuditDisagreed: 1, AuditMissed: 2, AuditUnrevealed: 3, Recheck: 4, Replicas: 5 } as const;
 
 /** A committee vote's commitment: keccak256(abi.encode(chainId, verification, jobId, voter, uint8(vote), salt)). */
 export function voteCommitment({

@@ -50,7 +50,7 @@ describe("protocol actions: register a model, end a job", function () {
   it("registerModel returns the id of the model its own transaction created, which the registry holds with the given spec under the sender", async () => {
     const sys = await networkHelpers.loadFixture(deployed);
     const { sender, address } = await keeperSender();
-    const deployment: Deployment = { token: sys.token.address, staking: sys.staking.address, registry: sys.registry.address, market: sys.market.address, verification: sys.verification.address, batchMarket: sys.batchMarket.address };
+    const deployment: Deployment = { token: sys.token.address, staking: sys.staking.address, registry: sys.registry.address, market: sys.market.address, verification: sys.verification.address, batchMarket: sys.batchMarket.address, profiles: sys.profiles.address, replicaMarket: sys.replicaMarket.address };
     const countBefore = await sys.registry.read.modelCount();
     const spec = modelSpec({ uri: "ipfs://bafkreiactionstestmodel" });
     const { id, hash } = await registerModel({ sender, deployment, spec });
@@ -66,7 +66,7 @@ describe("protocol actions: register a model, end a job", function () {
     const sys = await networkHelpers.loadFixture(deployed);
     const d = marketDriver({ connection, ...sys });
     const { publicClient, sender } = await keeperSender();
-    const deployment: Deployment = { token: sys.token.address, staking: sys.staking.address, registry: sys.registry.address, market: sys.market.address, verification: sys.verification.address, batchMarket: sys.batchMarket.address };
+    const deployment: Deployment = { token: sys.token.address, staking: sys.staking.address, registry: sys.registry.address, market: sys.market.address, verification: sys.verification.address, batchMarket: sys.batchMarket.address, profiles: sys.profiles.address, replicaMarket: sys.replicaMarket.address };
     const read = async (jobId: bigint) => (await readJob({ client: publicClient, market: sys.market.address, jobId })).job;
 
     const revealed = await d.revealed();

@@ -46,7 +46,7 @@ describe("sdk/activity: history, a job's verification, and withdrawAll from the 
     const sys = await networkHelpers.loadFixture(deployed);
     const d = marketDriver({ connection, ...sys });
     const v = verificationDriver({ connection, sys, d, wallets: sys.wallets });
-    const deployment: Deployment = { token: sys.token.address, staking: sys.staking.address, registry: sys.registry.address, market: sys.market.address, verification: sys.verification.address, batchMarket: sys.batchMarket.address };
+    const deployment: Deployment = { token: sys.token.address, staking: sys.staking.address, registry: sys.registry.address, market: sys.market.address, verification: sys.verification.address, batchMarket: sys.batchMarket.address, profiles: sys.profiles.address, replicaMarket: sys.replicaMarket.address };
     const provider = getAddress(sys.provider.account.address);
     const challenger = getAddress(sys.challenger.account.address);
     const stakeOf = async (who: Address) => (await sys.staking.read.account([who])).stake;

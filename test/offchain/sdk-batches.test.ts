@@ -92,6 +92,8 @@ describe("sdk/batches", () => {
       market: sys.market.address,
       verification: sys.verification.address,
       batchMarket: sys.batchMarket.address,
+      profiles: sys.profiles.address,
+      replicaMarket: sys.replicaMarket.address,
     };
     const upload = { serverUrl: blobServer.url, token: UPLOAD_TOKEN };
     const client = createDinferClient({ publicClient, sender, deployment, upload, checkInput: false });

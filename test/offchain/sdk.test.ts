@@ -110,6 +110,8 @@ describe("sdk/client", () => {
       market: sys.market.address,
       verification: sys.verification.address,
       batchMarket: sys.batchMarket.address,
+      profiles: sys.profiles.address,
+      replicaMarket: sys.replicaMarket.address,
     };
     const client = createDinferClient({
       publicClient,

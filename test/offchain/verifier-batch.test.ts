@@ -104,7 +104,7 @@ describe("verifier watchdog over batches: journal records", () => {
       sender: undefined as never,
       account: ME,
       chainId: 31337,
-      deployment: { token: OTHER, staking: OTHER, registry: OTHER, market: OTHER, verification: OTHER, batchMarket: OTHER },
+      deployment: { token: OTHER, staking: OTHER, registry: OTHER, market: OTHER, verification: OTHER, batchMarket: OTHER, profiles: OTHER, replicaMarket: OTHER },
       journal,
       runner: undefined as never,
       store: undefined as never,

@@ -584,7 +584,7 @@ describe("verifier journal records", () => {
       sender: undefined as never,
       account: ME,
       chainId: 31337,
-      deployment: { token: OTHER, staking: OTHER, registry: OTHER, market: OTHER, verification: OTHER, batchMarket: OTHER },
+      deployment: { token: OTHER, staking: OTHER, registry: OTHER, market: OTHER, verification: OTHER, batchMarket: OTHER, profiles: OTHER, replicaMarket: OTHER },
       journal,
       runner: undefined as never,
       store: undefined as never,
@@ -685,7 +685,7 @@ describe("verifier journal records", () => {
           functionName === "params" ? { minVerifierStake: parseEther("100"), unbondingPeriod: 7200 } : { locked: 0n, unbonding: 0n, unbondingEnd: 0n, ...account },
       } as never,
       sender: { send: async (call: { functionName: string; args: readonly unknown[] }) => sent.push(call) } as never,
-      deployment: { token: OTHER, staking: THIRD, registry: OTHER, market: OTHER, verification: OTHER, batchMarket: OTHER },
+      deployment: { token: OTHER, staking: THIRD, registry: OTHER, market: OTHER, verification: OTHER, batchMarket: OTHER, profiles: OTHER, replicaMarket: OTHER },
       account: ME,
       log: silentLogger(),
     });

@@ -1,17 +1,20 @@
 /**
  * `dinfer provider stake|unbond|withdraw|status`: a provider's or verifier's stake and credits. The
  * actions are offchain/protocol/actions.ts, as for the provider scripts, the devnet and the verifier's start.
+ * `dinfer provider profile set|show|clear`: offchain/cli/commands/provider-profile.ts.
  */
 import type { Command } from "commander";
 import type { Hex } from "viem";
 
 import { formatTokens } from "../../chain/format.js";
+import { formatProfile, readProfile } from "../../chain/profiles.js";
 import { parseTokens } from "../../chain/format.js";
 import { formatAccountStatus, parseRoles, readAccountStatus } from "../../protocol/account.js";
 import { stake, unbond, withdrawAll } from "../../protocol/actions.js";
 import { confirmOrRefuse } from "../../ui/confirm.js";
 import { providerReputation, formatReputation } from "../../sdk/reputation.js";
 import { connect, fromBlockFlag, openChain, print } from "../context.js";
+import { addProviderProfileCommands } from "./provider-profile.js";
 
 export function addProviderCommands(program: Command): void {
   const provider = program.command("provider").description("stake, unbond, withdraw and inspect a provider or verifier account");
@@ -43,7 +46,7 @@ export function addProviderCommands(program: Command): void {
     });
   provider
     .command("status")
-    .description("show stake, locks, unbonding and credits, and the provider's reputation from chain events")
+    .description("show stake, locks, unbonding and credits, the provider's profile when it declared one, and its reputation from chain events")
     .option("--address <address>", "another account (no key needed)")
     .option("--history", "list every outcome that moved the reputation")
     .option("--from-block <n>", "read reputation events from this block (default 0)")
@@ -52,7 +55,10 @@ export function addProviderCommands(program: Command): void {
       const address = (flags.address ?? chain.account!.address) as Hex;
       const status = await readAccountStatus({ publicClient: chain.publicClient, deployment: chain.deployment, address });
       console.log(formatAccountStatus(status, (await chain.publicClient.getBlock()).timestamp));
+      const profile = await readProfile({ client: chain.publicClient, address: chain.deployment.profiles, provider: address });
+      if (profile) console.log(formatProfile(profile));
       const rep = await providerReputation({ publicClient: chain.publicClient, deployment: chain.deployment, provider: address, fromBlock: fromBlockFlag(flags.fromBlock) });
       console.log(formatReputation(rep, { history: flags.history === true }));
     });
+  addProviderProfileCommands(provider);
 }
