@@ -42,6 +42,7 @@ export default defineConfig({
         "contracts/JobMarket.sol",
         "contracts/Verification.sol",
         "test/fuzz/VerificationSettlement.t.sol",
+        "test/fuzz/ReplicaMarket.t.sol",
         "test/utils/ProtocolFixture.sol",
         "test/invariant/BatchMarket.t.sol",
         "test/invariant/Reachability.t.sol",

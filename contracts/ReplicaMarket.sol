@@ -62,6 +62,8 @@ contract ReplicaMarket is IReplicaMarket, Ownable2Step, PullPayments {
     uint256 public constant MAX_ALLOWLIST = 16;
     /// @dev IProviderProfiles' EP_CPU | EP_GPU.
     uint8 private constant KNOWN_EXECUTION_PROVIDERS = 3;
+    /// @dev blockhash reaches this many blocks back (the JobMarket's out-of-reach rule).
+    uint256 private constant BLOCKHASH_REACH = 256;
 
     IJobMarket public immutable jobMarket;
     IStaking public immutable staking;
@@ -343,10 +345,12 @@ contract ReplicaMarket is IReplicaMarket, Ownable2Step, PullPayments {
         uint256 lastCommit = _seats[replicaJobId][committed - 1].commitBlock;
         bytes32 seed;
         (seed, sampled) = jobMarket.samplingOf(uint256(keccak256(abi.encode(address(this), replicaJobId))), lastCommit, j.terms);
-        // Zero and not sampled: the seed block is not mined yet, or its randomness not delivered.
+        // Zero and not sampled while the seed is in reach: its block is not mined yet, or its randomness not
+        // delivered. Out of reach, the market's answer stands (sampled whenever sampling is on).
         if (seed == bytes32(0) && !sampled) {
             (IProtocolTerms.MarketParams memory p,) = terms.termsOf(j.terms);
-            revert SeedNotReady(replicaJobId, lastCommit + p.seedDelay, block.number);
+            uint256 seedBlock = lastCommit + p.seedDelay;
+            if (block.number <= seedBlock + BLOCKHASH_REACH) revert SeedNotReady(replicaJobId, seedBlock, block.number);
         }
     }
 

@@ -6,6 +6,8 @@ import {DinferTestToken} from "../../contracts/DinferTestToken.sol";
 import {JobMarket} from "../../contracts/JobMarket.sol";
 import {ModelRegistry} from "../../contracts/ModelRegistry.sol";
 import {ProtocolTerms} from "../../contracts/ProtocolTerms.sol";
+import {ProviderProfiles} from "../../contracts/ProviderProfiles.sol";
+import {ReplicaMarket} from "../../contracts/ReplicaMarket.sol";
 import {Staking} from "../../contracts/Staking.sol";
 import {Verification} from "../../contracts/Verification.sol";
 import {IJobMarket} from "../../contracts/interfaces/IJobMarket.sol";
@@ -34,6 +36,9 @@ abstract contract ProtocolFixture is TestBase {
     JobMarket internal market;
     Verification internal verification;
     BatchMarket internal batchMarket;
+    /// @dev Zero unless `_deployReplicaMarket` ran.
+    ProviderProfiles internal profiles;
+    ReplicaMarket internal replicaMarket;
 
     function _deployProtocol() internal {
         token = new DinferTestToken();
@@ -48,6 +53,15 @@ abstract contract ProtocolFixture is TestBase {
         batchMarket = new BatchMarket(token, market, staking, registry, address(this));
         market.setBatchMarket(address(batchMarket));
         staking.setBatchMarket(address(batchMarket));
+    }
+
+    /// @dev After `_deployProtocol`: ProviderProfiles and the ReplicaMarket (redundant jobs), the test contract as
+    /// owner, set in Staking and in the BatchMarket (its gateway for disputed seats) as the ignition module does.
+    function _deployReplicaMarket() internal {
+        profiles = new ProviderProfiles();
+        replicaMarket = new ReplicaMarket(token, market, staking, registry, profiles, address(this));
+        staking.setReplicaMarket(address(replicaMarket));
+        batchMarket.setReplicaMarket(address(replicaMarket));
     }
 
     // ------------------------------------------------------------------ ignition/parameters/local.json
