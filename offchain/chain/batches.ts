@@ -27,6 +27,7 @@ import {
 import { NonRetryableError } from "../errors.js";
 import { batchMarketAbi } from "./abis.js";
 import type { JobLogInput } from "./jobs.js";
+import { findReplicaOfJob } from "./replicas.js";
 
 export const BatchStatus = {
   None: 0,
@@ -433,24 +434,30 @@ export function batchJob(record: BatchRecord, jobId: bigint): BatchJob {
 }
 
 /**
- * A job split out of a batch (`JobImported`) carries no input in the JobMarket: its input is in its batch's
- * `BatchPosted`. Returns the record with the batch's input hash and URI for that job; any other record as it is.
+ * A job imported into the JobMarket (`JobImported`) carries no input there: a job split out of a batch has it
+ * in its batch's `BatchPosted`, a redundant job's disputed seat in its `ReplicaJobPosted` (when `replicaMarket`
+ * is given). Returns the record with that input hash and URI; any other record as it is.
  */
 export async function withBatchInput<R extends { jobId: bigint; inputHash: Hex; inputURI: string; inlineInput: Hex }>({
   record,
   client,
   batchMarket,
+  replicaMarket,
   fromBlock = 0n,
 }: {
   record: R;
   client: PublicClient;
   batchMarket: Address;
+  replicaMarket?: Address;
   fromBlock?: bigint;
 }): Promise<R> {
   const imported = record.inputURI === "" && record.inlineInput === "0x" && /^0x0{64}$/.test(record.inputHash);
   if (!imported) return record;
   const batchId = await findBatchOfJob({ client, batchMarket, jobId: record.jobId, fromBlock });
-  if (batchId === undefined) return record;
+  if (batchId === undefined) {
+    const replica = replicaMarket && (await findReplicaOfJob({ client, replicaMarket, jobId: record.jobId, fromBlock }));
+    return replica ? { ...record, inputHash: replica.record.inputHash, inputURI: replica.record.inputURI } : record;
+  }
   const job = batchJob(await readBatch({ client, batchMarket, batchId, fromBlock }), record.jobId);
   return { ...record, inputHash: job.inputHash, inputURI: job.inputURI };
 }

@@ -168,6 +168,8 @@ export async function findReplicaOfJob({ client, replicaMarket, jobId, fromBlock
   const [log] = await client.getContractEvents({ address: replicaMarket, abi: replicaMarketAbi, eventName: "ReplicaDisputed", args: { jobId }, fromBlock, toBlock: "latest" });
   if (!log) return undefined;
   const { replicaJobId, seat } = log.args as { replicaJobId: bigint; seat: bigint };
-  const record = await readReplicaJob({ client, replicaMarket, replicaJobId, fromBlock });
+  // Its post came before the import (and before `fromBlock`, which may be the import's block): its events are
+  // filtered on-node by the indexed id, from the start.
+  const record = await readReplicaJob({ client, replicaMarket, replicaJobId });
   return { record, seat: record.seats[Number(seat)]! };
 }

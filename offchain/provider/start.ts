@@ -7,7 +7,7 @@ import { decodeSignedJob } from "../chain/signed-jobs.js";
 import * as ort from "onnxruntime-node";
 import { getAbiItem, isAddressEqual, type AbiEvent, type Hex, type PublicClient } from "viem";
 
-import { batchMarketAbi, jobMarketAbi, modelRegistryAbi } from "../chain/abis.js";
+import { batchMarketAbi, jobMarketAbi, modelRegistryAbi, replicaMarketAbi } from "../chain/abis.js";
 import type { Deployment } from "../chain/deployment.js";
 import { LogPoller } from "../chain/poller.js";
 import { TxSender } from "../chain/sender.js";
@@ -93,21 +93,23 @@ export async function runWorker({ options, log, signal, env = process.env, onRea
       onPosted: (jobs) => worker.onPosted(jobs),
       log,
     });
-    // Jobs (JobPosted) and batches (BatchPosted) of the served models, in one eth_getLogs a head over
-    // both contracts: a second poller would double the idle worker's reads (one block and one log read each).
+    // Jobs (JobPosted), batches (BatchPosted) and redundant jobs (ReplicaJobPosted) of the served models, in one
+    // eth_getLogs a head over the three contracts: a second poller would double the idle worker's reads (one block and one log read each).
     const batchPosted = getAbiItem({ abi: batchMarketAbi, name: "BatchPosted" }) as AbiEvent;
+    const replicaPosted = getAbiItem({ abi: replicaMarketAbi, name: "ReplicaJobPosted" }) as AbiEvent;
     const poller = new LogPoller({
       name: cursorName,
       publicClient,
       store: cursors,
-      address: [deployment.market, deployment.batchMarket],
-      events: [posted, batchPosted],
+      address: [deployment.market, deployment.batchMarket, deployment.replicaMarket],
+      events: [posted, batchPosted, replicaPosted],
       confirmations: options.confirmations,
       pollingIntervalMs: options.pollIntervalMs,
       logger: log.child({ component: "poller" }),
       onLogs: async ({ logs }) => {
         const jobs = logs.filter((l) => l.eventName === "JobPosted" && isAddressEqual(l.address, deployment.market));
         const batches = logs.filter((l) => l.eventName === "BatchPosted" && isAddressEqual(l.address, deployment.batchMarket));
+        const replicas = logs.filter((l) => l.eventName === "ReplicaJobPosted" && isAddressEqual(l.address, deployment.replicaMarket));
         worker.onPosted(
           jobs.map((l) => {
             const args = l.args as { jobId: bigint; modelId: bigint; poster: Hex; claimBy: bigint; fee: bigint };
@@ -118,6 +120,12 @@ export async function runWorker({ options, log, signal, env = process.env, onRea
           batches.map((l) => {
             const args = l.args as { batchId: bigint; modelId: bigint };
             return { batchId: args.batchId, modelId: Number(args.modelId), postedBlock: l.blockNumber };
+          }),
+        );
+        worker.onReplicaPosted(
+          replicas.map((l) => {
+            const args = l.args as { replicaJobId: bigint; modelId: bigint };
+            return { replicaJobId: args.replicaJobId, modelId: Number(args.modelId), postedBlock: l.blockNumber };
           }),
         );
       },

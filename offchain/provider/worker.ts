@@ -50,6 +50,7 @@ import { endJob } from "../protocol/actions.js";
 import { batchJobSalt } from "../chain/batches.js";
 import { BatchWorker } from "./batch-worker.js";
 import { decodeSignedJob, encodeSignedJob, SIGNED_JOB_CANCELLED, signedJobArg, type SignedJob } from "../chain/signed-jobs.js";
+import { ReplicaWorker } from "./replica-worker.js";
 import { admitSignedJob, precheckSignedJob, SignedJobRefusedError, signedJobRecord } from "./signed.js";
 import { decideProviderStep, estimateFinish, keeperTime, type LocalJobStatus, type ProviderStep } from "./decide.js";
 import { fetchJobInput, type HeldInput } from "./input.js";
@@ -182,6 +183,7 @@ export class ProviderWorker {
   private readonly earnings: Earnings;
   /** Batches' payouts, credited in the BatchMarket: withdrawn past `withdrawMin` the same way. */
   private readonly batchEarnings: Earnings;
+  private readonly replicaEarnings: Earnings;
   /** Our steps of posted jobs, grouped into JobMarket multicalls when several fall due together. */
   private readonly calls: CallGroup;
   /** Job-step transactions, journaled and sent at most once; a withdraw waits while any is being sent. */
@@ -228,6 +230,7 @@ export class ProviderWorker {
       maxWaitMs: parameters.maxBatchWaitMs ?? 1_000,
     });
     this.batchEarnings = new Earnings({ ...parameters, market: parameters.deployment.batchMarket });
+    this.replicaEarnings = new Earnings({ ...parameters, market: parameters.deployment.replicaMarket });
     this.stake = new StakeLedger({ publicClient: parameters.publicClient, staking: parameters.deployment.staking, account: parameters.account });
     this.batches = new BatchWorker({
       ...parameters,
@@ -240,6 +243,13 @@ export class ProviderWorker {
       keeperGraceSeconds: parameters.keeperGraceSeconds ?? 10,
       earnings: this.batchEarnings,
     });
+    this.replicas = new ReplicaWorker({
+      ...parameters,
+      actions: this.actions,
+      stake: this.stake,
+      models: this.models,
+      earnings: this.replicaEarnings,
+    });
   }
 
   /** The batches of our models (IBatchMarket), carried out beside the single jobs. */
@@ -248,6 +258,14 @@ export class ProviderWorker {
   /** The batch poller's handler: records every BatchPosted of a served model. */
   onBatchPosted(batches: readonly { batchId: bigint; modelId: number; postedBlock: bigint }[]): number {
     return this.batches.onPosted(batches);
+  }
+
+  /** The redundant jobs of our models (IReplicaMarket), carried out beside the single jobs. */
+  readonly replicas: ReplicaWorker;
+
+  /** The poller's handler for ReplicaJobPosted: records every redundant job of a served model. */
+  onReplicaPosted(jobs: readonly { replicaJobId: bigint; modelId: number; postedBlock: bigint }[]): number {
+    return this.replicas.onPosted(jobs);
   }
 
   private get keeper(): boolean {
@@ -378,7 +396,7 @@ export class ProviderWorker {
 
   /** Whether nothing is due soon: no step running, every open job asleep for a while (the loop may poll less often). */
   get idle(): boolean {
-    return this.quiet && this.inFlight.size === 0 && !this.earnings.withdrawing && !this.batchEarnings.withdrawing && this.batches.idle;
+    return this.quiet && this.inFlight.size === 0 && !this.earnings.withdrawing && !this.batchEarnings.withdrawing && !this.replicaEarnings.withdrawing && this.batches.idle && this.replicas.idle;
   }
 
   /**
@@ -391,6 +409,7 @@ export class ProviderWorker {
     this.stake.advance(head.number);
     this.startSteps();
     this.batches.tick(this.head);
+    this.replicas.tick(this.head);
   }
 
   /**
@@ -435,6 +454,7 @@ export class ProviderWorker {
     this.quiet = quiet;
     this.earnings.maybeWithdraw(this.actions.sending);
     this.batchEarnings.maybeWithdraw(this.actions.sending);
+    this.replicaEarnings.maybeWithdraw(this.actions.sending);
   }
 
   /** Starts one job's next step; false when it cannot start now (no prefetch slot, its status changed). */
@@ -469,7 +489,7 @@ export class ProviderWorker {
   /** Waits for every step in progress (used on shutdown: the current steps finish, no new one starts). */
   async drain(): Promise<void> {
     this.stopped = true;
-    await Promise.allSettled([...this.inFlight.values(), this.earnings.withdrawing, this.batchEarnings.withdrawing, this.batches.drain()]);
+    await Promise.allSettled([...this.inFlight.values(), this.earnings.withdrawing, this.batchEarnings.withdrawing, this.replicaEarnings.withdrawing, this.batches.drain(), this.replicas.drain()]);
   }
 
   get busy(): number {

@@ -40,9 +40,10 @@ import { migrate, userVersion } from "./migrations.js";
 
 /**
  * `provider-batch`: a batch the provider worker follows (offchain/provider/batch-worker.ts); `verifier-batch`: a
- * batch the verifier's watchdog follows (offchain/verifier/verifier.ts); both keyed apart from jobs.
+ * batch the verifier's watchdog follows (offchain/verifier/verifier.ts); `provider-replica`: a redundant job
+ * the provider worker follows (offchain/provider/replica-worker.ts); all keyed apart from jobs.
  */
-export const JOB_ROLES = ["provider", "provider-batch", "auditor", "voter", "challenger", "verifier-batch"] as const;
+export const JOB_ROLES = ["provider", "provider-batch", "auditor", "voter", "challenger", "verifier-batch", "provider-replica"] as const;
 export type JobRole = (typeof JOB_ROLES)[number];
 
 export const ACTION_STATES = ["pending", "sent", "confirmed", "failed"] as const;

@@ -13,6 +13,7 @@ import type { Address, Hex, PublicClient } from "viem";
 
 import { batchJob, findBatchOfJob, readBatch } from "../chain/batches.js";
 import { JobStatus } from "../chain/jobs.js";
+import { findReplicaOfJob } from "../chain/replicas.js";
 import { CodecError, NonRetryableError } from "../errors.js";
 import { readBlob, type ReadBlobParameters } from "./fetch.js";
 
@@ -67,6 +68,8 @@ export type WithBatchOutputParameters<R> = Omit<ReadBatchOutputsParameters, "uri
   record: R;
   client: PublicClient;
   batchMarket: Address;
+  /** The ReplicaMarket: a redundant job's disputed seat is served where the seat's reveal said. */
+  replicaMarket?: Address;
   /** The first block to search for the job's batch. */
   fromBlock?: bigint;
   /** Read a `file://` list (same-machine tests only); refused otherwise, as for outputs. */
@@ -87,6 +90,7 @@ export async function withBatchOutput<R extends { jobId: bigint; job: { status: 
   record,
   client,
   batchMarket,
+  replicaMarket,
   fromBlock = 0n,
   allowFileUris = false,
   onProblem,
@@ -95,7 +99,12 @@ export async function withBatchOutput<R extends { jobId: bigint; job: { status: 
   // A ResultRevealed sets outputURI (possibly to ""): only a job imported as Revealed lacks it.
   if (record.outputURI !== undefined || record.job.status < JobStatus.Revealed || record.job.status === JobStatus.Expired) return record;
   const batchId = await findBatchOfJob({ client, batchMarket, jobId: record.jobId, fromBlock });
-  if (batchId === undefined) return record;
+  if (batchId === undefined) {
+    // A redundant job's seat disputed as this job: its output is where the seat's reveal said (checked by root).
+    const replica = replicaMarket && (await findReplicaOfJob({ client, replicaMarket, jobId: record.jobId, fromBlock }));
+    if (!replica || replica.seat.outputRoot.toLowerCase() !== record.job.result.toLowerCase()) return record;
+    return { ...record, outputURI: replica.seat.outputURI ?? "" };
+  }
   const batch = await readBatch({ client, batchMarket, batchId, fromBlock });
   const job = batchJob(batch, record.jobId);
   if (batch.outputURI === undefined || job.outputRoot?.toLowerCase() !== record.job.result.toLowerCase()) return record;

@@ -96,7 +96,7 @@ export type AuditJobParameters = {
 /** Re-executes the job and builds the report; throws naming the problem when the job cannot be audited here. */
 export async function auditJob({ options, jobId, publicClient, deployment }: AuditJobParameters): Promise<AuditReport> {
   // A job split out of a batch has its input in the batch's BatchPosted.
-  const record = await withBatchInput({ record: await readJob({ client: publicClient, market: deployment.market, jobId }), client: publicClient, batchMarket: deployment.batchMarket });
+  const record = await withBatchInput({ record: await readJob({ client: publicClient, market: deployment.market, jobId }), client: publicClient, batchMarket: deployment.batchMarket, replicaMarket: deployment.replicaMarket });
   const { job } = record;
   if (job.status < JobStatus.Revealed || job.status === JobStatus.Expired) {
     throw new NonRetryableError(`job ${jobId} has no revealed output (status ${STATUS_NAMES[job.status]})`, {

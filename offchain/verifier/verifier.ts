@@ -428,11 +428,13 @@ export class VerifierDaemon {
   // ------------------------------------------------------------------ one job
 
   private async advance(jobId: bigint, data: VerifierJobData): Promise<void> {
-    // A job split out of a batch has its input in the batch's BatchPosted, posted before the split.
+    // A job split out of a batch has its input in the batch's BatchPosted, posted before the split; a redundant
+    // job's disputed seat in its ReplicaJobPosted.
     const record = await withBatchInput({
       record: await readJob({ client: this.p.publicClient, market: this.p.deployment.market, jobId, fromBlock: data.postedBlock }),
       client: this.p.publicClient,
       batchMarket: this.p.deployment.batchMarket,
+      replicaMarket: this.p.deployment.replicaMarket,
     });
     const { job } = record;
     const model = this.models.get(job.modelId);
@@ -957,6 +959,7 @@ export class VerifierDaemon {
       record,
       client: this.p.publicClient,
       batchMarket: this.p.deployment.batchMarket,
+      replicaMarket: this.p.deployment.replicaMarket,
       ipfsGateway: this.p.ipfsGateway,
       allowFileUris: this.p.allowFileUris,
       timeoutMs: OUTPUT_FETCH_TIMEOUT_MS,

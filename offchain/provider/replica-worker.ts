@@ -1,0 +1,341 @@
+/**
+ * The provider worker's redundant jobs (IReplicaMarket; docs/PROTOCOL.md "Redundant jobs"), carried out
+ * beside single jobs and batches through the same journal, journaled actions, stake ledger, runner and blob
+ * store.
+ *
+ * - A posted redundant job of a served model is taken when it pays our price, a seat is free, its claim
+ *   deadline is ahead, its constraints admit us (allowlist and profile: the contract's own `allowed` view;
+ *   the minimum reputation by the rule of offchain/sdk/reputation.ts, which the chain cannot check), and our
+ *   free stake backs its collateral. It is run first, its output stored, then a seat is taken with our
+ *   commitment (`commit`); the salt derives from the worker secret, so a restart can always reveal.
+ * - Once reveals open (every seat taken, or claimBy passed), we reveal with the URI our blob server serves the
+ *   output at, and settle the job as soon as it can be settled (every seat revealed, or the reveal deadline
+ *   passed, and the sampling seed mined).
+ * - Agreed: our credit is withdrawn with the other ReplicaMarket earnings. Disputed: our seat is now a JobMarket
+ *   job under a committee; the single-job path follows it (it serves the output and ends it as finalized or
+ *   slashed), as it does for a job split out of a batch.
+ *
+ * Journal keys: a redundant job is kept under `REPLICA_KEY + replicaJobId` with role `provider-replica`.
+ */
+import type { Address, Hex, PublicClient } from "viem";
+
+import { replicaMarketAbi } from "../chain/abis.js";
+import type { Deployment } from "../chain/deployment.js";
+import { ContractRevertError } from "../chain/errors.js";
+import { readReplicaJob, ReplicaStatus, type ReplicaRecord } from "../chain/replicas.js";
+import type { TxSender } from "../chain/sender.js";
+import { commitment, deriveSalt } from "../codec/commitment.js";
+import { decodeTensorBlob } from "../codec/tensor.js";
+import type { JournaledActions, SendOnce } from "../daemon/action.js";
+import { RetryableError } from "../errors.js";
+import { validateInputs } from "../inference/validate.js";
+import type { RunParameters } from "../inference/runner.js";
+import type { Logger } from "../log.js";
+import { providerReputation } from "../sdk/reputation.js";
+import type { Journal } from "../state/journal.js";
+import type { LocalBlobStore } from "../storage/local.js";
+import type { Earnings } from "./earnings.js";
+import { fetchJobInput } from "./input.js";
+import type { JobRunner, LoadedModel } from "./job-runner.js";
+import type { StakeLedger } from "./stake.js";
+
+/** Redundant jobs are journaled under this offset plus their id: no job or batch key comes near it. */
+export const REPLICA_KEY = 1n << 201n;
+const ROLE = "provider-replica";
+const OPEN = ["candidate", "active"];
+/** Our own reputation is recomputed from the chain at most this often (a job's minimum is checked against it). */
+const REPUTATION_TTL_MS = 60_000;
+
+/** What the journal keeps per redundant job. */
+export type ReplicaData = {
+  replicaJobId: bigint;
+  postedBlock: bigint;
+  modelId: number;
+  reason?: string;
+  /** Our output, once run. */
+  outputId?: Hex;
+  outputRoot?: Hex;
+  outputBytes?: number;
+};
+
+export type ReplicaWorkerParameters = {
+  log: Logger;
+  publicClient: PublicClient;
+  sender: TxSender;
+  account: Address;
+  chainId: number;
+  deployment: Deployment;
+  journal: Journal;
+  actions: JournaledActions;
+  stake: StakeLedger;
+  runner: JobRunner;
+  store: LocalBlobStore;
+  models: ReadonlyMap<number, LoadedModel>;
+  secret: Hex;
+  publicUrl: string;
+  ep: RunParameters["ep"];
+  inferenceTimeoutMs: number;
+  maxInputBytes: number;
+  ipfsGateway?: string;
+  allowFileUris: boolean;
+  /** Our ReplicaMarket credits, withdrawn past `withdrawMin`. */
+  earnings: Earnings;
+};
+
+export class ReplicaWorker {
+  private readonly p: ReplicaWorkerParameters;
+  private readonly inFlight = new Map<bigint, Promise<void>>();
+  private readonly wake = new Map<bigint, bigint>();
+  private readonly failures = new Map<bigint, number>();
+  private head?: { number: bigint; timestamp: bigint };
+  private reputation?: { at: number; ppm: Promise<number> };
+  private stopped = false;
+
+  constructor(parameters: ReplicaWorkerParameters) {
+    this.p = parameters;
+  }
+
+  /** The poller's handler: records every ReplicaJobPosted of a served model as a candidate. */
+  onPosted(jobs: readonly { replicaJobId: bigint; modelId: number; postedBlock: bigint }[]): number {
+    let added = 0;
+    for (const { replicaJobId, modelId, postedBlock } of jobs) {
+      if (!this.p.models.has(modelId) || this.p.journal.getJob(REPLICA_KEY + replicaJobId)) continue;
+      this.p.journal.upsertJob<ReplicaData>({ jobId: REPLICA_KEY + replicaJobId, role: ROLE, status: "candidate", data: { replicaJobId, postedBlock, modelId } });
+      this.p.log.debug({ msg: "redundant job seen", replica_job_id: replicaJobId.toString(), model_id: modelId });
+      added++;
+    }
+    return added;
+  }
+
+  get idle(): boolean {
+    return this.inFlight.size === 0 && this.p.journal.listJobKeys({ status: OPEN, role: ROLE }).length === 0;
+  }
+
+  tick(head: { number: bigint; timestamp: bigint }): void {
+    if (this.stopped) return;
+    this.head = head;
+    for (const { jobId: key, status } of this.p.journal.listJobKeys({ status: OPEN, role: ROLE })) {
+      if (this.inFlight.has(key)) continue;
+      const wake = this.wake.get(key);
+      if (wake !== undefined && head.timestamp < wake) continue;
+      const record = this.p.journal.getJob<ReplicaData>(key);
+      if (!record) continue;
+      this.wake.delete(key);
+      const step = this.advance(status, record.data)
+        .then(() => void this.failures.delete(key))
+        .catch((error) => this.onStepError(key, error))
+        .finally(() => this.inFlight.delete(key));
+      this.inFlight.set(key, step);
+    }
+  }
+
+  async drain(): Promise<void> {
+    this.stopped = true;
+    await Promise.allSettled([...this.inFlight.values()]);
+  }
+
+  // ------------------------------------------------------------------ one redundant job
+
+  private async advance(local: string, data: ReplicaData): Promise<void> {
+    const head = this.head!;
+    const r = await readReplicaJob({ client: this.p.publicClient, replicaMarket: this.p.deployment.replicaMarket, replicaJobId: data.replicaJobId, fromBlock: data.postedBlock });
+    const mine = r.seats.find((s) => s.provider.toLowerCase() === this.p.account.toLowerCase());
+    if (local === "candidate" && !mine) {
+      const refusal = await this.refusal(r, head);
+      if (refusal) return this.end(data, "skipped", refusal);
+      return this.take(r, data);
+    }
+    if (!mine) return this.end(data, "lost_race", "every seat was taken before our commit");
+    if (local === "candidate") this.save(data, "active");
+    switch (r.status) {
+      case ReplicaStatus.Open:
+        return this.serve(r, data, mine.revealed, head);
+      case ReplicaStatus.Agreed:
+        this.p.earnings.grew();
+        return this.end(data, "agreed");
+      case ReplicaStatus.Disputed:
+        if (mine.jobId !== 0n) this.adopt(r, data, mine.jobId);
+        return this.end(data, "disputed", mine.jobId !== 0n ? `our seat went to a committee as job ${mine.jobId}` : "our seat was not revealed");
+      default:
+        return this.end(data, "expired");
+    }
+  }
+
+  /** Why we do not take this job (undefined: we take it). */
+  private async refusal(r: ReplicaRecord, head: { timestamp: bigint }): Promise<string | undefined> {
+    const model = this.p.models.get(r.modelId);
+    if (!model) return "model not served";
+    if (r.status !== ReplicaStatus.Open) return "already settled";
+    if (r.feePerReplica < model.minFee) return `fee per seat ${r.feePerReplica} below our price ${model.minFee}`;
+    if (head.timestamp > r.claimBy) return "claim deadline passed";
+    if (r.committed >= r.replicas) return "every seat is taken";
+    const allowed = await this.p.publicClient.readContract({ address: this.p.deployment.replicaMarket, abi: replicaMarketAbi, functionName: "allowed", args: [r.replicaJobId, this.p.account] });
+    if (!allowed) return "its constraints do not admit us (allowlist, or the region or execution providers our profile declares)";
+    if (r.constraints.minReputationPpm > 0) {
+      const ours = await this.reputationPpm();
+      if (ours < r.constraints.minReputationPpm) return `it asks for a reputation of at least ${r.constraints.minReputationPpm / 1e6}; ours is ${ours / 1e6}`;
+    }
+    return undefined;
+  }
+
+  /** Runs the job (or finds its output journaled) and takes a seat with our commitment, if our free stake backs it. */
+  private async take(r: ReplicaRecord, data: ReplicaData): Promise<void> {
+    const key = REPLICA_KEY + r.replicaJobId;
+    const free = (await this.p.stake.available(this.head!.number)) - this.p.stake.promised();
+    if (free < r.collateral) {
+      this.wake.set(key, this.head!.timestamp + 1n);
+      this.p.log.debug({ msg: "waiting for free stake", replica_job_id: r.replicaJobId.toString(), free: free.toString(), collateral: r.collateral.toString() });
+      return;
+    }
+    let next = data;
+    if (!data.outputRoot) {
+      const ran = await this.run(r);
+      if (typeof ran === "string") return this.end(data, "skipped", ran);
+      next = { ...data, ...ran };
+      this.save(next, "candidate");
+    }
+    this.p.stake.reserve(key, r.collateral);
+    const c = commitment({ chainId: BigInt(this.p.chainId), jobMarket: this.p.deployment.replicaMarket, jobId: r.replicaJobId, provider: this.p.account, outputRoot: next.outputRoot!, salt: this.salt(r.replicaJobId) });
+    const committed = await this.act(r.replicaJobId, "replicaCommit", (onSent) =>
+      this.p.sender.send({ address: this.p.deployment.replicaMarket, abi: replicaMarketAbi, functionName: "commit", args: [r.replicaJobId, c], onSent }),
+    );
+    if (!committed) {
+      this.p.stake.releaseUnmined(key);
+      return;
+    }
+    if (committed.receipt) this.p.stake.mined(key, r.collateral, committed.receipt.blockNumber);
+    this.save(next, "active");
+    this.p.log.info({ msg: "redundant job seat taken", replica_job_id: r.replicaJobId.toString(), replicas: r.replicas, fee: r.feePerReplica.toString() });
+  }
+
+  /** Our seat's reveal once reveals open, then the job's settlement as soon as the market allows it. */
+  private async serve(r: ReplicaRecord, data: ReplicaData, revealed: boolean, head: { timestamp: bigint }): Promise<void> {
+    const key = REPLICA_KEY + r.replicaJobId;
+    if (r.revealDeadline === 0n) {
+      // Seats can still be taken: nobody reveals before every result is fixed.
+      this.wake.set(key, head.timestamp + 2n);
+      return;
+    }
+    if (!revealed && head.timestamp <= r.revealDeadline) {
+      if (!data.outputRoot) throw new RetryableError("committed redundant job has no stored output", { code: "OUTPUT_LOST" });
+      const done = await this.act(r.replicaJobId, "replicaReveal", (onSent) =>
+        this.p.sender.send({
+          address: this.p.deployment.replicaMarket,
+          abi: replicaMarketAbi,
+          functionName: "reveal",
+          args: [r.replicaJobId, data.outputRoot!, this.salt(r.replicaJobId), `${this.p.publicUrl}/blobs/${data.outputId}`],
+          onSent,
+        }),
+      );
+      if (done) this.p.log.info({ msg: "redundant job revealed", replica_job_id: r.replicaJobId.toString(), output_root: data.outputRoot });
+      return;
+    }
+    const settleable = r.revealed === r.committed || head.timestamp > r.revealDeadline;
+    if (!settleable) {
+      this.wake.set(key, r.revealDeadline + 1n);
+      return;
+    }
+    // Refused while the sampling seed is not mined (SeedNotReady) or someone settled first: looked at again soon.
+    const settled = await this.act(r.replicaJobId, "replicaSettle", (onSent) =>
+      this.p.sender.send({ address: this.p.deployment.replicaMarket, abi: replicaMarketAbi, functionName: "settle", args: [r.replicaJobId], onSent }),
+    );
+    if (!settled) this.wake.set(key, head.timestamp + 2n);
+  }
+
+  /** Our output of the job (stored and served), or why the job cannot be served. */
+  private async run(r: ReplicaRecord): Promise<Pick<ReplicaData, "outputId" | "outputRoot" | "outputBytes"> | string> {
+    const model = this.p.models.get(r.modelId)!;
+    try {
+      const input = await fetchJobInput({
+        record: { inlineInput: "0x", inputURI: r.inputURI, inputHash: r.inputHash } as never,
+        check: true,
+        allowFileUris: this.p.allowFileUris,
+        maxInputBytes: this.p.maxInputBytes,
+        ipfsGateway: this.p.ipfsGateway,
+        store: this.p.store,
+      });
+      validateInputs({ tensors: decodeTensorBlob(input.bytes, { maxBytes: this.p.maxInputBytes }), inputMetadata: model.inputMetadata, allowNonFinite: model.nonFiniteInputs });
+      // Kept and served beside the output: the committees of a disputed seat can read the input from us too.
+      await this.p.store.put(input.bytes, { knownId: r.inputHash });
+      const result = await this.p.runner.run({
+        jobId: REPLICA_KEY + r.replicaJobId,
+        modelPath: model.path,
+        modelHash: model.modelHash,
+        ep: this.p.ep,
+        input: input.bytes,
+        timeoutMs: this.p.inferenceTimeoutMs,
+        transferInput: true,
+        allowNonFinite: model.nonFiniteInputs,
+      });
+      await this.p.store.put(result.output, { knownId: result.outputId });
+      return { outputId: result.outputId, outputRoot: result.outputRoot, outputBytes: result.output.byteLength };
+    } catch (error) {
+      if (error instanceof RetryableError) throw error;
+      return `cannot run it: ${error instanceof Error ? error.message : String(error)}`;
+    }
+  }
+
+  /** A disputed seat of ours, now JobMarket job `jobId`: the single-job path serves its output and ends it. */
+  private adopt(r: ReplicaRecord, data: ReplicaData, jobId: bigint): void {
+    if (this.p.journal.getJob(jobId)) return;
+    this.p.journal.upsertJob({
+      jobId,
+      role: "provider",
+      status: "active",
+      // Its events (JobImported on) come after the redundant job's post.
+      data: { postedBlock: r.postedBlock, modelId: r.modelId, outputId: data.outputId, outputRoot: data.outputRoot, outputBytes: data.outputBytes },
+    });
+  }
+
+  /** Our reputation in parts per million, recomputed from the chain's events at most once a minute. */
+  private reputationPpm(): Promise<number> {
+    if (!this.reputation || Date.now() - this.reputation.at > REPUTATION_TTL_MS) {
+      const ppm = providerReputation({ publicClient: this.p.publicClient, deployment: this.p.deployment, provider: this.p.account }).then((rep) => Math.round(rep.score * 1e6));
+      ppm.catch(() => (this.reputation = undefined));
+      this.reputation = { at: Date.now(), ppm };
+    }
+    return this.reputation.ppm;
+  }
+
+  private salt(replicaJobId: bigint): Hex {
+    return deriveSalt({ workerSecret: this.p.secret, chainId: BigInt(this.p.chainId), jobId: REPLICA_KEY + replicaJobId });
+  }
+
+  private save(data: ReplicaData, status: string): void {
+    this.p.journal.upsertJob<ReplicaData>({ jobId: REPLICA_KEY + data.replicaJobId, role: ROLE, status, data });
+  }
+
+  private end(data: ReplicaData, outcome: string, reason?: string): void {
+    this.save({ ...data, reason }, outcome);
+    this.p.log.info({ msg: "redundant job ended", replica_job_id: data.replicaJobId.toString(), outcome, reason });
+  }
+
+  /** One journaled action of a redundant job; false when the contract refused it. */
+  private async act(replicaJobId: bigint, action: string, send: SendOnce): Promise<{ receipt?: { blockNumber: bigint } } | false> {
+    const result = await this.p.actions.send({
+      jobId: REPLICA_KEY + replicaJobId,
+      action,
+      send,
+      beforeSend: async () => {
+        while (this.p.earnings.withdrawing) await this.p.earnings.withdrawing;
+      },
+    });
+    if (result.state === "done") return {};
+    if (result.state === "refused") {
+      this.p.log.info({ msg: `${action} refused by the contract`, replica_job_id: replicaJobId.toString(), error: result.error.errorName });
+      return false;
+    }
+    this.p.log.info({ msg: `${action} confirmed`, replica_job_id: replicaJobId.toString(), tx_hash: result.hash, gas_used: result.receipt.gasUsed.toString() });
+    return { receipt: result.receipt };
+  }
+
+  private onStepError(key: bigint, error: unknown): void {
+    const failures = (this.failures.get(key) ?? 0) + 1;
+    this.failures.set(key, failures);
+    const seconds = BigInt(Math.min(300, 2 ** failures));
+    this.wake.set(key, (this.head?.timestamp ?? 0n) + seconds);
+    const line = { msg: "redundant job step failed", replica_job_id: (key - REPLICA_KEY).toString(), error: error instanceof Error ? error.message : String(error), retry_in_s: Number(seconds) };
+    if (error instanceof ContractRevertError || !(error instanceof RetryableError)) this.p.log.warn(line);
+    else this.p.log.debug(line);
+  }
+}
