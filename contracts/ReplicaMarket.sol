@@ -116,7 +116,8 @@ contract ReplicaMarket is IReplicaMarket, Ownable2Step, PullPayments {
             revealBy: 0,
             region: c.region,
             executionProviders: c.executionProviders,
-            allowlisted: c.allowlist.length != 0
+            allowlisted: c.allowlist.length != 0,
+            sealedBlock: 0
         });
         emit ReplicaJobPosted(
             replicaJobId,
@@ -132,7 +133,7 @@ contract ReplicaMarket is IReplicaMarket, Ownable2Step, PullPayments {
             c
         );
         // Interaction last; the balance check rejects fee-on-transfer tokens.
-        token.pullExactly(msg.sender, req.feePerReplica * req.replicas);
+        token.pullExactly(msg.sender, (req.feePerReplica + _reserveOf(req.feePerReplica, version)) * req.replicas);
     }
 
     // ---------------------------------------------------------------- providers
@@ -162,6 +163,7 @@ contract ReplicaMarket is IReplicaMarket, Ownable2Step, PullPayments {
             (IProtocolTerms.MarketParams memory p,) = terms.termsOf(j.terms);
             uint256 revealBy = block.timestamp + p.revealTimeout;
             j.revealBy = uint64(revealBy);
+            j.sealedBlock = uint48(block.number);
             emit RevealsOpened(replicaJobId, revealBy);
         }
         // Reverts for a caller without the provider role or without the free stake.
@@ -183,6 +185,8 @@ contract ReplicaMarket is IReplicaMarket, Ownable2Step, PullPayments {
         s.revealed = true;
         s.outputRoot = outputRoot;
         j.revealed += 1;
+        // Seats left empty at claimBy: the seat set is sealed by the first reveal (the sampling seed comes after).
+        if (j.sealedBlock == 0) j.sealedBlock = uint48(block.number);
         emit ReplicaRevealed(replicaJobId, msg.sender, _seatOf(replicaJobId, j, msg.sender), outputRoot, outputURI);
     }
 
@@ -194,12 +198,13 @@ contract ReplicaMarket is IReplicaMarket, Ownable2Step, PullPayments {
         uint256 committed = j.committed;
         address poster = j.poster;
         uint256 fee = j.feePerReplica;
+        uint256 reserve = _reserveOf(fee, j.terms);
         if (committed == 0) {
             // Nobody took a seat by claimBy: everything goes back.
             if (block.timestamp <= j.claimBy) revert RevealsNotOver(replicaJobId, j.claimBy, block.timestamp);
             j.status = ReplicaStatus.Expired;
-            _credit(poster, fee * j.replicas);
-            emit ReplicaJobSettled(replicaJobId, ReplicaStatus.Expired, bytes32(0), false, fee * j.replicas);
+            _credit(poster, (fee + reserve) * j.replicas);
+            emit ReplicaJobSettled(replicaJobId, ReplicaStatus.Expired, bytes32(0), false, (fee + reserve) * j.replicas);
             return;
         }
         uint256 revealBy = _revealBy(j);
@@ -209,10 +214,11 @@ contract ReplicaMarket is IReplicaMarket, Ownable2Step, PullPayments {
         }
         // Agreement: two or more revealed roots, all equal; final unless the job's seed samples it.
         bytes32 agreed = _agreedRoot(replicaJobId, committed, j.revealed);
-        bool sampled = agreed != bytes32(0) && _sampled(replicaJobId, j, committed);
+        bool sampled = agreed != bytes32(0) && _sampled(replicaJobId, j);
         bool paid = agreed != bytes32(0) && !sampled;
-        // Every seat not revealed (empty or withheld) has its fee back; revealed seats' fees are paid or go along.
-        uint256 refund = fee * (j.replicas - j.revealed);
+        // Every seat not revealed (empty or withheld) has its fee back, and every seat not sent to a committee its
+        // committee reserve; revealed seats' fees are paid or go along, a disputed seat's reserve pays its committee.
+        uint256 refund = fee * (j.replicas - j.revealed) + reserve * (paid ? j.replicas : j.replicas - j.revealed);
         j.status = paid ? ReplicaStatus.Agreed : ReplicaStatus.Disputed;
         emit ReplicaJobSettled(replicaJobId, j.status, agreed, sampled, refund);
 
@@ -223,7 +229,7 @@ contract ReplicaMarket is IReplicaMarket, Ownable2Step, PullPayments {
         if (paid) _payAgreed(replicaJobId, j, committed);
         // 3. Otherwise (roots that differ, a lone root, or an agreement the seed sampled) every revealed seat goes
         // to a committee as an ordinary JobMarket job; its fee goes along.
-        else _disputeRevealed(replicaJobId, j, committed);
+        else _disputeRevealed(replicaJobId, j, committed, reserve);
     }
 
     // ---------------------------------------------------------------- governance
@@ -260,6 +266,12 @@ contract ReplicaMarket is IReplicaMarket, Ownable2Step, PullPayments {
     /// @inheritdoc IReplicaMarket
     function allowed(uint256 replicaJobId, address provider) external view returns (bool) {
         return _allowed(replicaJobId, _jobs[replicaJobId], provider);
+    }
+
+    /// @inheritdoc IReplicaMarket
+    function quote(uint256 feePerReplica, uint256 replicas) external view returns (uint256 total, uint256 reservePerSeat) {
+        reservePerSeat = _reserveOf(feePerReplica, jobMarket.termsVersion());
+        total = (feePerReplica + reservePerSeat) * replicas;
     }
 
     /// @inheritdoc IReplicaMarket
@@ -309,6 +321,13 @@ contract ReplicaMarket is IReplicaMarket, Ownable2Step, PullPayments {
         }
     }
 
+    /// @dev What a seat's committee costs the audit pool at most (every seat paid `voterRewardBps` of the fee) under
+    /// terms `version`: the poster pays it with the fee and has it back unless that seat goes to a committee.
+    function _reserveOf(uint256 feePerReplica, uint32 version) private view returns (uint256) {
+        (, IProtocolTerms.VerificationParams memory v) = terms.termsOf(version);
+        return feePerReplica * v.committeeSize * v.voterRewardBps / FeeMath.BPS;
+    }
+
     /// @dev The job, which must exist and be Open.
     function _open(uint256 replicaJobId) private view returns (ReplicaJob storage j) {
         j = _jobs[replicaJobId];
@@ -337,19 +356,20 @@ contract ReplicaMarket is IReplicaMarket, Ownable2Step, PullPayments {
         revert NotSeated(replicaJobId, provider);
     }
 
-    /// @dev Whether the seed of the block `seedDelay` after the last seat's commit samples the job for a committee
-    /// check (the JobMarket's seed source, sampling rate and out-of-reach rule, under an id of this market's own).
-    /// Every seat was fixed before that seed existed, so an owner of every seat cannot agree on a made-up result
-    /// without risking all its collateral.
-    function _sampled(uint256 replicaJobId, ReplicaJob storage j, uint256 committed) private view returns (bool sampled) {
-        uint256 lastCommit = _seats[replicaJobId][committed - 1].commitBlock;
+    /// @dev Whether the seed of the block `seedDelay` after the seat set was sealed (the last seat's commit, or the
+    /// first reveal after claimBy) samples the job for a committee check (the JobMarket's seed source, sampling rate
+    /// and out-of-reach rule, under an id of this market's own). Every seat was fixed before that seed existed, and
+    /// no seat can be added after it (an owner of every seat would otherwise re-roll it by committing one more), so
+    /// an owner of every seat cannot agree on a made-up result without risking all its collateral.
+    function _sampled(uint256 replicaJobId, ReplicaJob storage j) private view returns (bool sampled) {
+        uint256 sealedBlock = j.sealedBlock;
         bytes32 seed;
-        (seed, sampled) = jobMarket.samplingOf(uint256(keccak256(abi.encode(address(this), replicaJobId))), lastCommit, j.terms);
+        (seed, sampled) = jobMarket.samplingOf(uint256(keccak256(abi.encode(address(this), replicaJobId))), sealedBlock, j.terms);
         // Zero and not sampled while the seed is in reach: its block is not mined yet, or its randomness not
         // delivered. Out of reach, the market's answer stands (sampled whenever sampling is on).
         if (seed == bytes32(0) && !sampled) {
             (IProtocolTerms.MarketParams memory p,) = terms.termsOf(j.terms);
-            uint256 seedBlock = lastCommit + p.seedDelay;
+            uint256 seedBlock = sealedBlock + p.seedDelay;
             if (block.number <= seedBlock + BLOCKHASH_REACH) revert SeedNotReady(replicaJobId, seedBlock, block.number);
         }
     }
@@ -401,9 +421,16 @@ contract ReplicaMarket is IReplicaMarket, Ownable2Step, PullPayments {
 
     /// @dev Each revealed seat becomes JobMarket job `jobId` (Revealed, its window open) with its fee, and the
     /// BatchMarket has Verification open its committee dispute; its collateral stays locked, now for that job.
-    function _disputeRevealed(uint256 replicaJobId, ReplicaJob storage j, uint256 committed) private {
+    function _disputeRevealed(uint256 replicaJobId, ReplicaJob storage j, uint256 committed, uint256 reserve) private {
         (IProtocolTerms.MarketParams memory p,) = terms.termsOf(j.terms);
         IBatchMarket gateway = IBatchMarket(jobMarket.batchMarket());
+        // The committees' pay (from the audit pool, as for every dispute the protocol opens) is what the poster
+        // reserved for them: disputes it caused or suffered never drain the auditors' pool.
+        uint256 reserves = reserve * j.revealed;
+        if (reserves != 0) {
+            token.forceApprove(address(jobMarket), reserves);
+            jobMarket.fundAuditPool(reserves);
+        }
         for (uint256 i; i < committed; ++i) {
             Seat storage s = _seats[replicaJobId][i];
             if (!s.revealed) continue;

@@ -14,6 +14,10 @@ import {IPullPayments} from "./IPullPayments.sol";
 ///     v                                                                      +-- otherwise -> Disputed
 ///   Expired (nobody committed by claimBy: full refund)
 ///
+/// - The poster pays, per seat, the fee and a committee reserve (`quote`: what a committee of the seat costs the
+///   audit pool, `committeeSize x voterRewardBps` of the fee). A seat that goes to a committee funds the audit pool
+///   with its reserve; every other seat's reserve comes back at settle. So redundant jobs pay for the committees
+///   they cause, and nobody drains the auditors' pool with disputes of their own jobs.
 /// - Seats are taken by `commit` (the provider ran the job first): its commitment is
 ///   `Commitments.hash(chainId, replicaMarket, jobId, provider, outputRoot, salt)` and the model's collateral (as
 ///   at post) is locked from its free stake. A provider holds at most one seat of a job.
@@ -28,7 +32,8 @@ import {IPullPayments} from "./IPullPayments.sol";
 ///      protocol fee and the audit levy (which goes to the JobMarket's audit pool), its collateral unlocked;
 ///      unless the seed of the block `seedDelay` after the last seat's commit samples it (the JobMarket's
 ///      `samplingPpm`, seed source and out-of-reach rule): then it goes to committees as in 3, so that one owner
-///      of every seat cannot agree with itself on a made-up result for free.
+///      of every seat cannot agree with itself on a made-up result for free. The seat set is sealed at the last
+///      commit, or at the first reveal after claimBy (`sealedBlock`): no seat can be added after it to re-roll.
 ///   3. Anything else (roots that differ, or a lone revealed root): every revealed seat becomes an ordinary
 ///      JobMarket job, Revealed with its root, and a committee dispute is opened on it at once
 ///      (`IVerification.DisputeReason.Replicas`, no bond, no auditor draw): the committee re-runs the job and
@@ -96,6 +101,9 @@ interface IReplicaMarket is IPullPayments {
         bytes8 region;
         uint8 executionProviders;
         bool allowlisted;
+        /// the block the seat set was sealed in (the last seat's commit, or the first reveal after claimBy): the
+        /// sampling seed is that of the block `seedDelay` after it; zero until then
+        uint48 sealedBlock;
     }
 
     /// @notice One seat of a redundant job.
@@ -134,14 +142,15 @@ interface IReplicaMarket is IPullPayments {
     /// @dev The seat went to a committee as JobMarket job `jobId` (Revealed, disputed at once).
     event ReplicaDisputed(uint256 indexed replicaJobId, address indexed provider, uint256 seat, uint256 indexed jobId);
     /// @dev `outputRoot` the root every revealed seat agreed on (zero if they did not); `sampled` the agreement was
-    /// sampled for a committee check (then Disputed); `refund` the fees the poster got back at once (empty and
-    /// withheld seats; everything when Expired), beside a withheld seat's slashed collateral (`ReplicaWithheld`).
+    /// sampled for a committee check (then Disputed); `refund` what the poster got back at once (the fees of empty
+    /// and withheld seats, the reserves of seats not sent to a committee; everything when Expired), beside a withheld
+    /// seat's slashed collateral (`ReplicaWithheld`).
     event ReplicaJobSettled(
         uint256 indexed replicaJobId, ReplicaStatus status, bytes32 outputRoot, bool sampled, uint256 refund
     );
     event ProtocolFeesWithdrawn(address indexed to, uint256 amount);
 
-    /// @notice Posts a redundant job, pulling `replicas x feePerReplica` into escrow.
+    /// @notice Posts a redundant job, pulling `replicas x (feePerReplica + reserve)` into escrow (see `quote`).
     /// @return replicaJobId its id (sequential from 1)
     function post(ReplicaRequest calldata request) external returns (uint256 replicaJobId);
 
@@ -172,6 +181,11 @@ interface IReplicaMarket is IPullPayments {
     /// @notice Whether `provider` may take a seat of the job under its constraints (allowlist and profile; not
     /// stake, which `commit` checks by locking).
     function allowed(uint256 replicaJobId, address provider) external view returns (bool);
+
+    /// @notice What posting costs now: `total` = replicas x (feePerReplica + `reservePerSeat`), the reserve being
+    /// what a seat's committee may cost the audit pool (`committeeSize x voterRewardBps` of the fee). A seat's
+    /// reserve comes back to the poster at settle unless that seat goes to a committee.
+    function quote(uint256 feePerReplica, uint256 replicas) external view returns (uint256 total, uint256 reservePerSeat);
 
     /// @notice Number of redundant jobs posted.
     function replicaJobCount() external view returns (uint256);

@@ -7,12 +7,12 @@
 import assert from "node:assert/strict";
 
 import { network } from "hardhat";
-import { decodeEventLog, getAddress, keccak256, parseEther, toHex, zeroAddress, type Hex } from "viem";
+import { decodeEventLog, encodeAbiParameters, getAddress, keccak256, parseEther, toHex, zeroAddress, type Hex } from "viem";
 
 import { commitment } from "../../offchain/codec/commitment.js";
 import { deploySystem, FEE, MODEL_COLLATERAL, ROLE_PROVIDER, setUpMarket, stake, stakeVerifiers, type Connection } from "../helpers/fixture.js";
 import { feeSplit, LOCAL_MARKET_PARAMS, marketDriver, type Wallet } from "../helpers/market.js";
-import { DisputeReason, verificationDriver, Vote } from "../helpers/verification.js";
+import { DisputeReason, VERIFICATION_PARAMS, verificationDriver, Vote } from "../helpers/verification.js";
 
 const connection = await network.create();
 const { viem, networkHelpers } = connection;
@@ -22,11 +22,15 @@ const EP_CPU = 1;
 const EP_GPU = 2;
 const M = LOCAL_MARKET_PARAMS;
 const { payout: PAYOUT, protocolFee: PROTOCOL_FEE, auditLevy: LEVY } = feeSplit(FEE);
+/** The audit and voter pay of these fixtures (see deployWith). */
+const PAY = { auditRewardBps: 100, voterRewardBps: 200 };
+/** A seat's committee reserve: committeeSize x voterRewardBps of the fee (IReplicaMarket.quote). */
+const RESERVE = (FEE * BigInt(VERIFICATION_PARAMS.committeeSize) * BigInt(PAY.voterRewardBps)) / 10_000n;
 const address = (w: Wallet) => getAddress(w.account.address);
 
 async function deployWith(conn: Connection, samplingPpm: number) {
   // Smaller audit and voter pay: ProtocolTerms refuses pay the audit levy could not cover at 100% sampling.
-  const sys = await deploySystem(conn, { marketParams: { samplingPpm }, verificationParams: { auditRewardBps: 100, voterRewardBps: 200 } });
+  const sys = await deploySystem(conn, { marketParams: { samplingPpm }, verificationParams: PAY });
   await setUpMarket(sys);
   const { wallets, verifiers } = await stakeVerifiers(conn, sys, 5);
   // Three more providers beside the fixture's (provider, provider2 and the stranger; the keeper stays out).
@@ -37,6 +41,7 @@ async function deployWith(conn: Connection, samplingPpm: number) {
 }
 const unsampled = (conn: Connection) => deployWith(conn, 0);
 const sampled = (conn: Connection) => deployWith(conn, 1_000_000);
+const halfSampled = (conn: Connection) => deployWith(conn, 500_000);
 
 async function load(fixture = unsampled) {
   const sys = await networkHelpers.loadFixture(fixture);
@@ -109,8 +114,10 @@ describe("ReplicaMarket: redundant jobs", function () {
       }
       assert.equal(await rm.read.protocolFees(), PROTOCOL_FEE * 3n);
       assert.equal(await sys.market.read.auditPool(), pool + LEVY * 3n, "the levy funds the committees' pay");
+      // No seat went to a committee: the poster has every committee reserve back.
+      assert.equal(await rm.read.credits([sys.dapp.account.address]), RESERVE * 3n);
       // Nothing is left in the contract but what it owes.
-      assert.equal(await sys.token.read.balanceOf([rm.address]), PAYOUT * 3n + PROTOCOL_FEE * 3n);
+      assert.equal(await sys.token.read.balanceOf([rm.address]), PAYOUT * 3n + PROTOCOL_FEE * 3n + RESERVE * 3n);
     });
 
     it("holds every reveal until every seat is committed, so nobody copies a published root", async () => {
@@ -137,7 +144,11 @@ describe("ReplicaMarket: redundant jobs", function () {
       await revealAs(id, honest2);
       await revealAs(id, cheater, false);
       const cheaterStake = await stakeOf(cheater);
+      const pool = await sys.market.read.auditPool();
       const receipt = await settle(id);
+      // The three committees are paid from what the poster reserved for them, not from the auditors' pool.
+      assert.equal(await sys.market.read.auditPool(), pool + RESERVE * 3n);
+      assert.equal(await rm.read.credits([sys.dapp.account.address]), 0n);
       assert.equal((await rm.read.replicaJob([id])).status, Status.Disputed);
       const disputed = await disputedJobIds(receipt);
       assert.equal(disputed.length, 3);
@@ -181,7 +192,7 @@ describe("ReplicaMarket: redundant jobs", function () {
       await settle(id);
       assert.equal((await rm.read.replicaJob([id])).status, Status.Agreed);
       assert.equal(before - (await stakeOf(cheater)), MODEL_COLLATERAL);
-      assert.equal(await rm.read.credits([sys.dapp.account.address]), FEE + MODEL_COLLATERAL);
+      assert.equal(await rm.read.credits([sys.dapp.account.address]), FEE + MODEL_COLLATERAL + RESERVE * 3n);
       assert.equal(await rm.read.credits([honest1.account.address]), PAYOUT);
       assert.equal(await rm.read.credits([honest2.account.address]), PAYOUT);
       assert.equal(await rm.read.credits([cheater.account.address]), 0n);
@@ -208,6 +219,61 @@ describe("ReplicaMarket: redundant jobs", function () {
     });
   });
 
+  describe("the sampling seed and the committees' pay", function () {
+    it("the poster pays each seat's committee reserve up front (quote) and the pool is never what pays a dispute the job caused", async () => {
+      const { sys, rm, providers, post, commitAs, revealAs, settle } = await load();
+      const [total, perSeat] = await rm.read.quote([FEE, 2n]);
+      assert.deepEqual([total, perSeat], [(FEE + RESERVE) * 2n, RESERVE]);
+      const before = await sys.token.read.balanceOf([sys.dapp.account.address]);
+      // The attack the reserve answers: a poster whose own account takes one seat and leaves the other empty sends
+      // a lone root to a committee; the committee's pay comes out of the poster's reserve, not the pool.
+      const id = await post({ replicas: 2 });
+      assert.equal(before - (await sys.token.read.balanceOf([sys.dapp.account.address])), total);
+      await commitAs(id, providers[0]!);
+      const { claimBy } = await rm.read.replicaJob([id]);
+      await networkHelpers.time.setNextBlockTimestamp(claimBy + 1n);
+      await revealAs(id, providers[0]!);
+      const pool = await sys.market.read.auditPool();
+      await settle(id);
+      assert.equal((await rm.read.replicaJob([id])).status, Status.Disputed);
+      assert.equal(await sys.market.read.auditPool(), pool + RESERVE, "the lone seat's committee reserve");
+      // The empty seat's fee and reserve come back.
+      assert.equal(await rm.read.credits([sys.dapp.account.address]), FEE + RESERVE);
+    });
+
+    it("seals the seat set before its seed exists: a seat added later cannot re-roll the sampling seed", async () => {
+      const { sys, rm, providers, post, commitAs, revealAs, settle } = await load(halfSampled);
+      const key = (id: bigint) => BigInt(keccak256(encodeAbiParameters([{ type: "address" }, { type: "uint256" }], [rm.address, id])));
+      // Full: sealed by the last seat's commit.
+      const full = await post({ replicas: 2 });
+      await commitAs(full, providers[0]!);
+      const last = await commitAs(full, providers[1]!);
+      assert.equal((await rm.read.replicaJob([full])).sealedBlock, Number(last.blockNumber));
+      for (const w of providers.slice(0, 2)) await revealAs(full, w);
+      // Seats left empty: sealed by the first reveal after claimBy, when no seat can be added any more.
+      const partial = await post({ replicas: 3 });
+      await commitAs(partial, providers[0]!);
+      await commitAs(partial, providers[1]!);
+      await networkHelpers.mine(M.seedDelay + 1);
+      assert.equal((await rm.read.replicaJob([partial])).sealedBlock, 0, "not sealed while a seat may still be taken");
+      const { claimBy } = await rm.read.replicaJob([partial]);
+      await networkHelpers.time.setNextBlockTimestamp(claimBy + 1n);
+      await viem.assertions.revertWithCustomError(commitAs(partial, providers[2]!), rm, "DeadlinePassed");
+      const first = await revealAs(partial, providers[0]!);
+      await revealAs(partial, providers[1]!);
+      assert.equal((await rm.read.replicaJob([partial])).sealedBlock, Number(first.blockNumber));
+      await networkHelpers.mine(M.seedDelay + 1);
+      for (const id of [full, partial]) {
+        const { sealedBlock, terms } = await rm.read.replicaJob([id]);
+        const [, expected] = await sys.market.read.samplingOf([key(id), BigInt(sealedBlock), BigInt(terms)]);
+        await settle(id);
+        const logs = await sys.publicClient.getContractEvents({ address: rm.address, abi: rm.abi, eventName: "ReplicaJobSettled", args: { replicaJobId: id }, fromBlock: 0n });
+        assert.equal(logs[0]!.args.sampled, expected, `job ${id}: sampled by the seed of its sealed block`);
+        assert.equal((await rm.read.replicaJob([id])).status, expected ? Status.Disputed : Status.Agreed);
+      }
+    });
+  });
+
   describe("deadlines and refunds", function () {
     it("expires with a full refund when nobody committed by claimBy, not a second before", async () => {
       const { sys, rm, post, settle } = await load();
@@ -218,7 +284,7 @@ describe("ReplicaMarket: redundant jobs", function () {
       await networkHelpers.time.setNextBlockTimestamp(claimBy + 1n);
       await settle(id);
       assert.equal((await rm.read.replicaJob([id])).status, Status.Expired);
-      assert.equal(await rm.read.credits([sys.dapp.account.address]), FEE * 3n);
+      assert.equal(await rm.read.credits([sys.dapp.account.address]), (FEE + RESERVE) * 3n);
     });
 
     it("takes seats until claimBy inclusive; then the committed seats reveal and the empty seat's fee goes back", async () => {
@@ -236,7 +302,7 @@ describe("ReplicaMarket: redundant jobs", function () {
       await networkHelpers.mine(M.seedDelay + 1);
       await settle(id);
       assert.equal((await rm.read.replicaJob([id])).status, Status.Agreed);
-      assert.equal(await rm.read.credits([sys.dapp.account.address]), FEE);
+      assert.equal(await rm.read.credits([sys.dapp.account.address]), FEE + RESERVE * 3n);
     });
 
     it("refuses a reveal after revealBy", async () => {

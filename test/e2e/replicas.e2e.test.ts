@@ -92,7 +92,9 @@ describe("redundant jobs with real workers and verifiers: a cheater caught witho
     const blob = encodeTensorBlob([await imageToClsInput(`${IMAGES}line-1-rot180.png`)]);
     const { url } = await uploadBlob({ serverUrl: devnet.blobServer.url, token: devnet.uploadToken, bytes: blob });
     const { replicaMarket, token } = devnet.deployment;
-    await devnet.dappSender.send({ address: token, abi: erc20Abi, functionName: "approve", args: [replicaMarket, FEE * BigInt(replicas)] });
+    // The fee and a committee reserve per seat (the reserves of seats no committee judges come back at settle).
+    const [total] = await devnet.publicClient.readContract({ address: replicaMarket, abi: replicaMarketAbi, functionName: "quote", args: [FEE, BigInt(replicas)] });
+    await devnet.dappSender.send({ address: token, abi: erc20Abi, functionName: "approve", args: [replicaMarket, total] });
     const now = (await devnet.publicClient.getBlock()).timestamp;
     const { receipt } = await devnet.dappSender.send({
       address: replicaMarket,

@@ -88,6 +88,8 @@ contract ReplicaMarketFuzzTest is ProtocolFixture {
 
     uint256 private _modelId;
     IProtocolTerms.MarketParams private _params;
+    /// @dev A seat's committee reserve in the current case (IReplicaMarket.quote).
+    uint256 private _reserve;
 
     function setUp() public {
         vm.warp(1_800_000_000);
@@ -101,8 +103,8 @@ contract ReplicaMarketFuzzTest is ProtocolFixture {
     function testFuzz_settle_keepsTheBooks(Case memory c) public {
         _bounded(c);
         uint256 id = _open(c);
-        uint256 total = c.replicas * c.fee;
-        vm.assertEq(token.balanceOf(address(replicaMarket)), total, "post: k x fee in escrow");
+        uint256 total = c.replicas * (c.fee + _reserve);
+        vm.assertEq(token.balanceOf(address(replicaMarket)), total, "post: k x (fee + committee reserve) in escrow");
 
         if (c.committed == 0) {
             _expireUntaken(c, id, total);
@@ -293,7 +295,10 @@ contract ReplicaMarketFuzzTest is ProtocolFixture {
         _modelId = _registerModel(uint96(c.collateral), uint96(PRICE_FLOOR), "replica model");
         for (uint256 i; i < c.replicas; ++i) _stake(_provider(i), c.collateral + c.extraStake, ROLE_PROVIDER);
 
-        uint256 total = c.replicas * c.fee;
+        _reserve = c.fee * vp.committeeSize * vp.voterRewardBps / 10_000;
+        (uint256 total, uint256 reservePerSeat) = replicaMarket.quote(c.fee, c.replicas);
+        vm.assertEq(reservePerSeat, _reserve, "quote: committeeSize x voterRewardBps of the fee per seat");
+        vm.assertEq(total, c.replicas * (c.fee + _reserve), "quote: k x (fee + reserve)");
         _mint(POSTER, total);
         IReplicaMarket.ReplicaRequest memory req;
         req.modelId = _modelId;
@@ -372,8 +377,6 @@ contract ReplicaMarketFuzzTest is ProtocolFixture {
     /// @dev Rolls to the seed (in reach or out of it), reveals the seats that do, and waits out the reveal
     /// deadline when a seat withholds.
     function _revealSeats(Case memory c, uint256 id) private {
-        uint256 seedBlock = uint256(replicaMarket.seat(id, c.committed - 1).commitBlock) + _params.seedDelay;
-        vm.roll(c.waitOutSeed ? seedBlock + BLOCKHASH_REACH + 1 : seedBlock + 1 + c.seedWait);
         bool withheld;
         for (uint256 i; i < c.committed; ++i) {
             if (_behaviour(c, i) == WITHHELD) {
@@ -387,6 +390,11 @@ contract ReplicaMarketFuzzTest is ProtocolFixture {
             vm.assertTrue(s.revealed, "revealed");
             vm.assertEq(s.outputRoot, _rootOf(c, id, i), "root stored");
         }
+        // The seat set is sealed by the last commit or the first reveal after claimBy; the seed comes after it.
+        uint256 sealedBlock = replicaMarket.replicaJob(id).sealedBlock;
+        if (c.committed == c.replicas) vm.assertEq(sealedBlock, replicaMarket.seat(id, c.committed - 1).commitBlock, "sealed at the last commit");
+        uint256 seedBlock = sealedBlock + _params.seedDelay;
+        vm.roll(c.waitOutSeed ? seedBlock + BLOCKHASH_REACH + 1 : seedBlock + 1 + c.seedWait);
         if (!withheld) return;
         uint256 revealBy = replicaMarket.revealDeadline(id);
         if (c.settleEarly) {
@@ -413,7 +421,7 @@ contract ReplicaMarketFuzzTest is ProtocolFixture {
         }
         e.agreed = e.revealed >= 2 && !differ;
         if (e.agreed) {
-            uint256 seedBlock = uint256(replicaMarket.seat(id, c.committed - 1).commitBlock) + _params.seedDelay;
+            uint256 seedBlock = uint256(replicaMarket.replicaJob(id).sealedBlock) + _params.seedDelay;
             uint256 ownId = uint256(keccak256(abi.encode(address(replicaMarket), id)));
             if (block.number > seedBlock + BLOCKHASH_REACH) {
                 e.sampled = c.samplingPpm != 0;
@@ -491,36 +499,50 @@ contract ReplicaMarketFuzzTest is ProtocolFixture {
         vm.assertEq(a.jobCount - b.jobCount, imported, "one JobMarket job per disputed seat");
     }
 
-    function _assertConservation(Case memory c, Expected memory e, Books memory b, Books memory a) private pure {
-        uint256 total = c.replicas * c.fee;
-        uint256 slashed = e.withheld * c.collateral;
-        uint256 refund = (c.replicas - e.revealed) * c.fee;
-        uint256 paidSeats = e.paid ? e.revealed : 0;
-        uint256 disputedFees = e.paid ? 0 : e.revealed * c.fee;
-
+    /// @dev What settle moved, from the books before and after.
+    struct Flows {
         uint256 providerCredits;
-        for (uint256 i; i < c.replicas; ++i) providerCredits += a.credits[i] - b.credits[i];
-        uint256 posterCredit = a.posterCredits - b.posterCredits;
-        uint256 protocolFees = a.protocolFees - b.protocolFees;
-        uint256 levies = a.auditPool - b.auditPool;
-        uint256 toMarket = a.marketBalance - b.marketBalance;
+        uint256 posterCredit;
+        uint256 protocolFees;
+        uint256 pool;
+        uint256 toMarket;
+    }
+
+    function _flows(Case memory c, Books memory b, Books memory a) private pure returns (Flows memory f) {
+        for (uint256 i; i < c.replicas; ++i) f.providerCredits += a.credits[i] - b.credits[i];
+        f.posterCredit = a.posterCredits - b.posterCredits;
+        f.protocolFees = a.protocolFees - b.protocolFees;
+        f.pool = a.auditPool - b.auditPool;
+        f.toMarket = a.marketBalance - b.marketBalance;
+    }
+
+    function _assertConservation(Case memory c, Expected memory e, Books memory b, Books memory a) private view {
+        uint256 slashed = e.withheld * c.collateral;
+        uint256 paidSeats = e.paid ? e.revealed : 0;
+        uint256 disputedSeats = e.paid ? 0 : e.revealed;
+        Flows memory f = _flows(c, b, a);
 
         vm.assertEq(b.stakingBalance - a.stakingBalance, slashed, "Staking paid out the withheld collateral only");
         vm.assertEq(b.totalStaked - a.totalStaked, slashed, "totalStaked down by the slash");
-        vm.assertEq(posterCredit, refund + slashed, "poster: unrevealed seats' fees + withheld collateral");
-        vm.assertEq(providerCredits, paidSeats * e.payout, "providers: the agreed payouts");
-        vm.assertEq(protocolFees, paidSeats * e.protocolFee, "protocol fees of the agreed seats");
-        vm.assertEq(levies, paidSeats * e.levy, "audit levy of the agreed seats");
-        vm.assertEq(toMarket, levies + disputedFees, "JobMarket: the levy and the disputed seats' fees");
+        // Unrevealed seats' fees, the committee reserve of every seat not sent to a committee, withheld collateral.
+        vm.assertEq(
+            f.posterCredit,
+            (c.replicas - e.revealed) * c.fee + (c.replicas - disputedSeats) * _reserve + slashed,
+            "poster: unrevealed seats' fees, unused reserves, withheld collateral"
+        );
+        vm.assertEq(f.providerCredits, paidSeats * e.payout, "providers: the agreed payouts");
+        vm.assertEq(f.protocolFees, paidSeats * e.protocolFee, "protocol fees of the agreed seats");
+        vm.assertEq(f.pool, paidSeats * e.levy + disputedSeats * _reserve, "audit pool: the agreed seats' levy, the disputed seats' reserves");
+        vm.assertEq(f.toMarket, f.pool + disputedSeats * c.fee, "JobMarket: the pool's part and the disputed seats' fees");
         vm.assertEq(a.marketProtocolFees, b.marketProtocolFees, "JobMarket's protocol fees untouched");
         vm.assertEq(a.verificationBalance, b.verificationBalance, "nothing to Verification");
         // Conservation: every token in is accounted for, to the wei.
         vm.assertEq(
-            total + slashed,
-            providerCredits + protocolFees + levies + posterCredit + disputedFees,
-            "k x fee + slashed = credits + protocol fees + levy + poster + disputed fees"
+            c.replicas * (c.fee + _reserve) + slashed,
+            f.providerCredits + f.protocolFees + f.pool + f.posterCredit + disputedSeats * c.fee,
+            "k x (fee + reserve) + slashed = credits + protocol fees + pool + poster + disputed fees"
         );
-        vm.assertEq(b.rmBalance + slashed - toMarket, a.rmBalance, "ReplicaMarket balance moves as booked");
+        vm.assertEq(b.rmBalance + slashed - f.toMarket, a.rmBalance, "ReplicaMarket balance moves as booked");
         // Nothing stuck, nothing missing: one job in a fresh market.
         uint256 credits = a.posterCredits;
         for (uint256 i; i < c.replicas; ++i) credits += a.credits[i];
