@@ -9,6 +9,7 @@
  *   dinfer provider profile set|show|clear   a provider's self-declared region, execution providers, models, capacity
  *   dinfer model check|register|update|show|activate|deactivate   model owners
  *   dinfer job post|get         post a job (or a batch: --batch file.jsonl), wait for and verify its result
+ *   dinfer job post --replicas k   one job run by k providers; `job replicas <id>` shows its seats
  *   dinfer deposit add|withdraw|show   the prepaid deposit batches are paid from
  *   dinfer job finalize|expire  keepers: move a job whose window or deadline passed
  *   dinfer terms [version]      the protocol terms a job is judged by (default: the current version)

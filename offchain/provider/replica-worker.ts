@@ -168,13 +168,14 @@ export class ReplicaWorker {
     if (r.status !== ReplicaStatus.Open) return "already settled";
     if (r.feePerReplica < model.minFee) return `fee per seat ${r.feePerReplica} below our price ${model.minFee}`;
     if (head.timestamp > r.claimBy) return "claim deadline passed";
-    if (r.committed >= r.replicas) return "every seat is taken";
+    // The job's constraints first: a job that never admits us is skipped for that reason, whoever took its seats.
     const allowed = await this.p.publicClient.readContract({ address: this.p.deployment.replicaMarket, abi: replicaMarketAbi, functionName: "allowed", args: [r.replicaJobId, this.p.account] });
     if (!allowed) return "its constraints do not admit us (allowlist, or the region or execution providers our profile declares)";
     if (r.constraints.minReputationPpm > 0) {
       const ours = await this.reputationPpm();
       if (ours < r.constraints.minReputationPpm) return `it asks for a reputation of at least ${r.constraints.minReputationPpm / 1e6}; ours is ${ours / 1e6}`;
     }
+    if (r.committed >= r.replicas) return "every seat is taken";
     return undefined;
   }
 
@@ -290,7 +291,8 @@ export class ReplicaWorker {
   /** Our reputation in parts per million, recomputed from the chain's events at most once a minute. */
   private reputationPpm(): Promise<number> {
     if (!this.reputation || Date.now() - this.reputation.at > REPUTATION_TTL_MS) {
-      const ppm = providerReputation({ publicClient: this.p.publicClient, deployment: this.p.deployment, provider: this.p.account }).then((rep) => Math.round(rep.score * 1e6));
+      // Scores are kept in millionths already (REPUTATION_RULE.scale), as the job's minimum is.
+      const ppm = providerReputation({ publicClient: this.p.publicClient, deployment: this.p.deployment, provider: this.p.account }).then((rep) => rep.score);
       ppm.catch(() => (this.reputation = undefined));
       this.reputation = { at: Date.now(), ppm };
     }

@@ -22,20 +22,15 @@
  */
 import type { Account, Address, Chain, PublicClient, Transport, WalletClient } from "viem";
 
-import { modelRegistryAbi } from "../chain/abis.js";
 import type { Deployment } from "../chain/deployment.js";
 import { readJob, type JobRecord } from "../chain/jobs.js";
 import { TxSender } from "../chain/sender.js";
 import { TermsReader, type Terms } from "../chain/terms.js";
-import { decodeTensorBlob, encodeTensorBlob, type Tensor } from "../codec/tensor.js";
+import { decodeTensorBlob, type Tensor } from "../codec/tensor.js";
 import { NonRetryableError } from "../errors.js";
-import {
-  imageToClsInput,
-  imageToDetInput,
-  type ImageSource,
-  type ImageToClsInputParameters,
-  type ImageToDetInputParameters,
-} from "./image.js";
+import { checkedFee, jobInputBlob, type JobInput } from "./job-input.js";
+// Posting builds on these; they moved beside it (offchain/sdk/job-input.ts) and are still importable from here.
+export { checkedFee, jobInputBlob, type CheckedFeeParameters, type JobInput } from "./job-input.js";
 import { checkInputFits, readModelInputs, type ModelInputs, type ModelSource } from "./input-check.js";
 import {
   deposit as depositTokens,
@@ -49,6 +44,17 @@ import {
   type WaitForResultsParameters,
 } from "./batches.js";
 import type { SignedJob } from "../chain/signed-jobs.js";
+import { readReplicaJob, type ReplicaRecord } from "../chain/replicas.js";
+import {
+  postReplicatedJob,
+  replicaJobCost,
+  waitForReplicatedResult,
+  type PostReplicatedJobParameters,
+  type PostReplicatedJobReturnType,
+  type ReplicaJobCostReturnType,
+  type ReplicatedResult,
+  type WaitForReplicatedResultParameters,
+} from "./replicas.js";
 import {
   fetchOutput,
   cancelSignedJob,
@@ -59,21 +65,6 @@ import {
   type PostJobReturnType,
   type WaitForResultParameters,
 } from "./jobs.js";
-
-/**
- * A job's input, in whichever form the dApp has it:
- * - `{ blob }`: a tensor blob already encoded (`encodeTensorBlob`);
- * - `{ tensors }`: named tensors, encoded here;
- * - `{ image, preprocess: "cls" }`: one or more text-line images, turned into the PaddleOCR angle
- *   classifier's `[N, 3, 48, 192]` input (`imageToClsInput`);
- * - `{ image, preprocess: "det" }`: an image turned into the PaddleOCR text detector's input
- *   (`imageToDetInput`, 640 x 640 padded by default).
- */
-export type JobInput =
-  | { blob: Uint8Array }
-  | { tensors: readonly Tensor[] }
-  | { image: ImageSource | readonly ImageSource[]; preprocess: "cls"; options?: ImageToClsInputParameters }
-  | { image: ImageSource; preprocess: "det"; options?: ImageToDetInputParameters };
 
 export type CreateDinferClientParameters = {
   /** Reads the chain: job state from events, the registry's terms. */
@@ -150,6 +141,17 @@ export type ClientBatchJobResult =
   | (Extract<BatchJobResult, { ok: true }> & { tensors: () => Tensor[] })
   | Extract<BatchJobResult, { ok: false }>;
 
+/** A redundant job as `postReplicatedJob` takes it, less what the client holds (sender, chain, upload server). */
+export type ClientPostReplicatedJobParameters = Omit<PostReplicatedJobParameters, "sender" | "publicClient" | "deployment" | "upload"> & {
+  /** How the input is checked against the model (as `ClientPostJobParameters.check`). */
+  check?: false | ModelSource;
+};
+
+export type ClientWaitForReplicatedResultOptions = Pick<WaitForReplicatedResultParameters, "timeoutMs" | "pollMs" | "signal" | "onRecord" | "fromBlock">;
+
+/** A redundant job's majority output (checked against its root), with a decoder for its tensors. */
+export type ClientReplicatedResult = ReplicatedResult & { tensors: () => Tensor[] };
+
 export type DinferClient = {
   readonly deployment: Deployment;
   /** The account that posts and pays; undefined for a read-only client. */
@@ -207,6 +209,22 @@ export type DinferClient = {
    * challenge window, fee split, sampling rate), or, without a version, the one a job posted now gets.
    */
   terms: (version?: number) => Promise<Terms>;
+  /** What a redundant job of `replicas` seats costs: each seat's fee (the model's floor by default) and k x it. */
+  replicaJobCost: (parameters: { modelId: number | bigint; replicas: number; feePerReplica?: bigint }) => Promise<ReplicaJobCostReturnType>;
+  /**
+   * Posts a redundant job, run by `replicas` (2..5) providers at k x the fee: the input checked as `postJob`
+   * checks it and uploaded (it goes by URI), the constraints encoded, the ReplicaMarket approved for the total
+   * when the allowance is short.
+   */
+  postReplicatedJob: (parameters: ClientPostReplicatedJobParameters) => Promise<PostReplicatedJobReturnType>;
+  /**
+   * Waits until more than half of a redundant job's seats revealed one root (or it settled Agreed), then fetches
+   * the output from those seats and checks it against the root. Throws `JOB_FAILED` (`details.status`:
+   * "expired", "disputed", "no-majority") when no majority can come.
+   */
+  waitForReplicatedResult: (replicaJobId: bigint, options?: ClientWaitForReplicatedResultOptions) => Promise<ClientReplicatedResult>;
+  /** A redundant job's state, seats and constraints. */
+  readReplicaJob: (replicaJobId: bigint) => Promise<ReplicaRecord>;
 };
 
 /**
@@ -229,6 +247,8 @@ export function createDinferClient({
   const postedAt = new Map<bigint, bigint>();
   /** The claim deadline of each signed request this client handed a provider. */
   const signedClaimBy = new Map<bigint, bigint>();
+  /** Where each redundant job this client posted was posted (its ids are the ReplicaMarket's own). */
+  const replicaPostedAt = new Map<bigint, bigint>();
   const read = (jobId: bigint) => readJob({ client: publicClient, market, jobId, fromBlock: postedAt.get(jobId) ?? 0n });
   const terms = new TermsReader({ client: publicClient, market });
   /** Each model's declared inputs, read once: its file is frozen in the registry. */
@@ -362,50 +382,37 @@ export function createDinferClient({
 
     readJob: read,
 
+    replicaJobCost: ({ modelId, replicas, feePerReplica }) => replicaJobCost({ publicClient, deployment, modelId, replicas, feePerReplica }),
+
+    async postReplicatedJob({ check, ...parameters }) {
+      const sender = needSigner();
+      const blob = await jobInputBlob(parameters.input);
+      if (checkInput && check !== false) checkInputFits({ input: blob, model: await inputsOf(BigInt(parameters.modelId), check ?? {}) });
+      if (parameters.claimBy === undefined) await checkClaimWithin(parameters.claimWithinSeconds ?? 600);
+      const posted = await postReplicatedJob({ sender, publicClient, deployment, upload, ...parameters, input: { blob } });
+      replicaPostedAt.set(posted.replicaJobId, posted.blockNumber);
+      return posted;
+    },
+
+    async waitForReplicatedResult(replicaJobId, options = {}) {
+      const result = await waitForReplicatedResult({
+        publicClient,
+        deployment,
+        replicaJobId,
+        fromBlock: replicaPostedAt.get(replicaJobId),
+        ipfsGateway,
+        maxBytes: maxOutputBytes,
+        ...options,
+      });
+      let decoded: Tensor[] | undefined;
+      return { ...result, tensors: () => (decoded ??= decodeTensorBlob(result.output)) };
+    },
+
+    readReplicaJob: (replicaJobId) =>
+      readReplicaJob({ client: publicClient, replicaMarket: deployment.replicaMarket, replicaJobId, fromBlock: replicaPostedAt.get(replicaJobId) ?? 0n }),
+
     terms: (version) => (version === undefined ? terms.current() : terms.of(version)),
   };
-}
-
-/** The tensor blob for a job input (see `JobInput`). */
-export async function jobInputBlob(input: JobInput): Promise<Uint8Array> {
-  if ("blob" in input) return input.blob;
-  if ("tensors" in input) return encodeTensorBlob(input.tensors);
-  if ("image" in input) {
-    if (input.preprocess === "cls") return encodeTensorBlob([await imageToClsInput(input.image, input.options)]);
-    if (input.preprocess === "det") return encodeTensorBlob([(await imageToDetInput(input.image, input.options)).tensor]);
-  }
-  throw new NonRetryableError('a job input is { blob }, { tensors }, or { image, preprocess: "cls" | "det" }', {
-    code: "BAD_JOB_INPUT",
-    details: { keys: Object.keys(input as object) },
-  });
-}
-
-export type CheckedFeeParameters = {
-  publicClient: PublicClient;
-  registry: Address;
-  modelId: bigint;
-  /** The fee wanted; the model's price floor when left out. */
-  fee?: bigint;
-};
-
-/**
- * The fee to post with, checked against the registry before anything is sent: the model must be
- * active (`MODEL_INACTIVE`) and the fee at least its price floor (`FEE_BELOW_FLOOR`). The market checks
- * both again; asking first gives a clear error and spends no approval.
- */
-export async function checkedFee({ publicClient, registry, modelId, fee }: CheckedFeeParameters): Promise<bigint> {
-  const [active, priceFloor] = await publicClient.readContract({ address: registry, abi: modelRegistryAbi, functionName: "terms", args: [modelId] });
-  if (!active) {
-    throw new NonRetryableError(`model ${modelId} is not registered or not active`, { code: "MODEL_INACTIVE", details: { modelId: modelId.toString() } });
-  }
-  const paid = fee ?? priceFloor;
-  if (paid < priceFloor) {
-    throw new NonRetryableError(`fee ${paid} is below model ${modelId}'s price floor ${priceFloor}`, {
-      code: "FEE_BELOW_FLOOR",
-      details: { modelId: modelId.toString(), fee: paid.toString(), priceFloor: priceFloor.toString() },
-    });
-  }
-  return paid;
 }
 
 function batchResultWithTensors(result: BatchJobResult): ClientBatchJobResult {

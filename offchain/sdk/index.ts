@@ -11,10 +11,7 @@
 
 // The client: post, wait, fetch, read.
 export {
-  checkedFee,
   createDinferClient,
-  jobInputBlob,
-  type CheckedFeeParameters,
   type ClientBatchJobParameters,
   type ClientBatchJobResult,
   type ClientJobResult,
@@ -22,11 +19,14 @@ export {
   type ClientWaitForResultsOptions,
   type ClientPostJobParameters,
   type ClientPostJobReturnType,
+  type ClientPostReplicatedJobParameters,
+  type ClientReplicatedResult,
+  type ClientWaitForReplicatedResultOptions,
   type ClientWaitForResultOptions,
   type CreateDinferClientParameters,
   type DinferClient,
-  type JobInput,
 } from "./client.js";
+export { checkedFee, jobInputBlob, type CheckedFeeParameters, type JobInput } from "./job-input.js";
 export { connectDinfer, type ConnectDinferParameters, type ConnectDinferReturnType } from "./connect.js";
 
 // The client's building blocks.
@@ -75,6 +75,24 @@ export {
   type WaitForResultsParameters,
   type WithdrawDepositParameters,
 } from "./batches.js";
+// Redundant jobs: one input run by k providers, the majority's output.
+export {
+  MAX_REPLICAS,
+  MIN_REPLICAS,
+  postedReplicaJobId,
+  postReplicatedJob,
+  replicaConstraints,
+  replicaJobCost,
+  waitForReplicatedResult,
+  type PostReplicatedJobParameters,
+  type PostReplicatedJobReturnType,
+  type ReplicaConstraintsInput,
+  type ReplicaJobCostParameters,
+  type ReplicaJobCostReturnType,
+  type ReplicatedJobFailure,
+  type ReplicatedResult,
+  type WaitForReplicatedResultParameters,
+} from "./replicas.js";
 export { uploadBlob, type UploadBlobParameters, type UploadBlobReturnType } from "../storage/upload.js";
 
 // The input check a post makes (from the registry's record of the model and its ONNX file).
@@ -172,6 +190,7 @@ export {
   protocolTermsAbi,
   providerProfilesAbi,
   pullPaymentsAbi,
+  replicaMarketAbi,
   stakingAbi,
   verificationAbi,
   type ContractName,
@@ -190,6 +209,19 @@ export {
   type ReadBatchParameters,
 } from "../chain/batches.js";
 export { JobStatus, readJob, type Job, type JobRecord, type ReadJobParameters } from "../chain/jobs.js";
+export {
+  EP_BITS,
+  findReplicaOfJob,
+  majorityRoot,
+  readReplicaJob,
+  REPLICA_STATUS_NAMES,
+  ReplicaStatus,
+  type ReadReplicaJobParameters,
+  type ReplicaConstraints,
+  type ReplicaOfJob,
+  type ReplicaRecord,
+  type ReplicaSeat,
+} from "../chain/replicas.js";
 export { TxSender, type SenderLogger, type SendParameters, type SendReturnType, type TxSenderParameters } from "../chain/sender.js";
 export { TermsReader, type MarketTerms, type Terms, type VerificationTerms } from "../chain/terms.js";
 export { formatTokens, JOB_STATUS_NAMES, TOKEN_DECIMALS, TOKEN_SYMBOL } from "../chain/format.js";

@@ -1,13 +1,15 @@
 /**
  * Redundant jobs end to end (contracts/ReplicaMarket.sol, docs/PROTOCOL.md "Redundant jobs") with real daemons:
- * a node mining one block a second, three `dinfer worker` processes serving the PaddleOCR cls model (the third
- * makes its outputs up: fault `random`), three `dinfer verifier` processes, and a dApp posting through the
- * ReplicaMarket:
- *   1. a k = 3 job: all three workers take a seat; the cheater's root differs, so every seat goes to a committee
- *      at settle with no sampling at all (samplingPpm is 0); the verifiers' committees slash the cheater and
- *      pay the two honest seats;
- *   2. a k = 2 job whose allowlist names the honest workers only: the cheater never takes a seat, the two agree
- *      and are paid by the ReplicaMarket at settle.
+ * a node mining one block a second, four `dinfer worker` processes serving the PaddleOCR cls model (the third
+ * makes its outputs up: fault `random`; a fourth is honest), three `dinfer verifier` processes, and a dApp posting through the
+ * ReplicaMarket, four providers in all (the fourth honest, declaring the region eu-west, as the first does):
+ *   1. a k = 3 job allowlisted to the first two and the cheater: the cheater's root differs, so every seat goes to
+ *      a committee at settle with no sampling at all (samplingPpm is 0); the verifiers' committees slash the
+ *      cheater and pay the two honest seats;
+ *   2. a k = 2 job whose allowlist names two honest workers only: the cheater never takes a seat, the two agree
+ *      and are paid by the ReplicaMarket at settle;
+ *   3. a k = 2 job for the region eu-west: only the two providers whose profile declares it take a seat;
+ *   4. a k = 2 job asking for a reputation of at least 0.45: the cheater, slashed in 1, skips it saying why.
  * Every figure asserted is read from the chain's events.
  *
  * Run alone: `npx hardhat test mocha test/e2e/replicas.e2e.test.ts`.
@@ -18,7 +20,10 @@ import { fileURLToPath } from "node:url";
 
 import { decodeEventLog, erc20Abi, getAddress, parseEther, zeroHash, type Address, type Hex } from "viem";
 
-import { jobMarketAbi, replicaMarketAbi } from "../../offchain/chain/abis.js";
+import { jobMarketAbi, providerProfilesAbi, replicaMarketAbi } from "../../offchain/chain/abis.js";
+import { createChainClients } from "../../offchain/chain/clients.js";
+import { encodeRegion } from "../../offchain/chain/profiles.js";
+import { TxSender } from "../../offchain/chain/sender.js";
 import { ReplicaStatus } from "../../offchain/chain/replicas.js";
 import { blobId, encodeTensorBlob } from "../../offchain/codec/tensor.js";
 import { startDaemon, type Daemon } from "../../offchain/devnet/daemon.js";
@@ -37,7 +42,7 @@ describe("redundant jobs with real workers and verifiers: a cheater caught witho
   before(async function () {
     this.timeout(600_000);
     devnet = await startDevnet({
-      providers: 3,
+      providers: 4,
       verifiers: 3,
       marketParams: { samplingPpm: 0, seedDelay: 2, revealTimeout: 60, challengeWindow: 15, disputeDuration: 120 },
       verificationParams: { auditCommitTimeout: 20, voteCommitTimeout: 10, voteRevealTimeout: 10 },
@@ -62,6 +67,12 @@ describe("redundant jobs with real workers and verifiers: a cheater caught witho
         return daemon;
       }),
     );
+    // The first and the fourth declare a region (ProviderProfiles, self-declared).
+    for (const account of [devnet.providers[0]!, devnet.providers[3]!]) {
+      const { publicClient, walletClient } = await createChainClients({ rpcUrl: devnet.url, privateKey: account.key });
+      const sender = new TxSender({ publicClient, walletClient: walletClient!, receiptPollingIntervalMs: 100 });
+      await sender.send({ address: devnet.deployment.profiles, abi: providerProfilesAbi, functionName: "setProfile", args: [encodeRegion("eu-west"), 1, 2, [devnet.modelIds.cls], "", zeroHash] });
+    }
     verifiers = await Promise.all(
       devnet.verifiers.map(async (account, i) => {
         const dataDir = devnet.tempDir(`verifier-${i + 1}`);
@@ -88,7 +99,7 @@ describe("redundant jobs with real workers and verifiers: a cheater caught witho
   const tail = () => [...workers, ...verifiers].map((d) => d.logs().slice(-2_000)).join("\n---\n");
 
   /** Posts a redundant cls job on a text line's image; returns its id. */
-  async function post(replicas: number, allowlist: Address[] = []): Promise<bigint> {
+  async function post(replicas: number, allowlist: Address[] = [], { region = "0x0000000000000000" as Hex, minReputationPpm = 0 } = {}): Promise<bigint> {
     const blob = encodeTensorBlob([await imageToClsInput(`${IMAGES}line-1-rot180.png`)]);
     const { url } = await uploadBlob({ serverUrl: devnet.blobServer.url, token: devnet.uploadToken, bytes: blob });
     const { replicaMarket, token } = devnet.deployment;
@@ -108,7 +119,7 @@ describe("redundant jobs with real workers and verifiers: a cheater caught witho
           replicas,
           inputHash: blobId(blob),
           inputURI: url,
-          constraints: { allowlist, region: "0x0000000000000000", executionProviders: 0, minReputationPpm: 0 },
+          constraints: { allowlist, region, executionProviders: 0, minReputationPpm },
         },
       ],
     });
@@ -133,7 +144,7 @@ describe("redundant jobs with real workers and verifiers: a cheater caught witho
 
   it("k = 3 with a cheater: every seat goes to a committee without sampling; the cheater is slashed, the honest paid", async function () {
     this.timeout(420_000);
-    const id = await post(3);
+    const id = await post(3, [0, 1, 2].map((i) => getAddress(devnet.providers[i]!.address)));
     const { replicaMarket, market } = devnet.deployment;
     const job = await until("the redundant job's settlement", async () => {
       const j = await devnet.publicClient.readContract({ address: replicaMarket, abi: replicaMarketAbi, functionName: "replicaJob", args: [id] });
@@ -143,7 +154,7 @@ describe("redundant jobs with real workers and verifiers: a cheater caught witho
     assert.equal(job.committed, 3);
     const seats = await Promise.all([0n, 1n, 2n].map((i) => devnet.publicClient.readContract({ address: replicaMarket, abi: replicaMarketAbi, functionName: "seat", args: [id, i] })));
     const cheater = getAddress(devnet.providers[2]!.address);
-    assert.deepEqual(new Set(seats.map((s) => getAddress(s.provider))), new Set(devnet.providers.map((p) => getAddress(p.address))));
+    assert.deepEqual(new Set(seats.map((s) => getAddress(s.provider))), new Set(devnet.providers.slice(0, 3).map((p) => getAddress(p.address))));
     for (const s of seats) assert.notEqual(s.jobId, 0n, "every revealed seat went to a committee");
     const honestRoots = new Set(seats.filter((s) => getAddress(s.provider) !== cheater).map((s) => s.outputRoot));
     assert.equal(honestRoots.size, 1, "the honest seats agree");
@@ -182,5 +193,35 @@ describe("redundant jobs with real workers and verifiers: a cheater caught witho
     assert.deepEqual(new Set(paid.map((l) => getAddress(l.args.provider!))), new Set(honest));
     // The cheater saw the job and left it: its constraints do not admit it.
     await workers[2]!.waitForLine((l) => l.msg === "redundant job ended" && l.replica_job_id === id.toString() && l.outcome === "skipped", "the cheater's skip", 30_000);
+  });
+
+  /** Waits for the job's settlement; returns its seats' providers. */
+  async function settledSeats(id: bigint, status: number): Promise<Address[]> {
+    const { replicaMarket } = devnet.deployment;
+    const job = await until("the redundant job's settlement", async () => {
+      const j = await devnet.publicClient.readContract({ address: replicaMarket, abi: replicaMarketAbi, functionName: "replicaJob", args: [id] });
+      return j.status === ReplicaStatus.Open ? undefined : j;
+    }, 240_000);
+    assert.equal(job.status, status, tail());
+    const seats = await Promise.all(Array.from({ length: job.committed }, (_, i) => devnet.publicClient.readContract({ address: replicaMarket, abi: replicaMarketAbi, functionName: "seat", args: [id, BigInt(i)] })));
+    return seats.map((s) => getAddress(s.provider));
+  }
+
+  it("a region constraint: only the providers whose profile declares the region take a seat", async function () {
+    this.timeout(300_000);
+    const id = await post(2, [], { region: encodeRegion("eu-west") });
+    const seated = await settledSeats(id, ReplicaStatus.Agreed);
+    assert.deepEqual(new Set(seated), new Set([devnet.providers[0]!, devnet.providers[3]!].map((p) => getAddress(p.address))));
+    for (const i of [1, 2]) {
+      await workers[i]!.waitForLine((l) => l.msg === "redundant job ended" && l.replica_job_id === id.toString() && /constraints do not admit us/.test(String(l.reason)), `worker ${i + 1}'s skip`, 30_000);
+    }
+  });
+
+  it("a minimum reputation: the cheater, slashed before, skips the job saying why; honest providers serve it", async function () {
+    this.timeout(300_000);
+    const id = await post(2, [], { minReputationPpm: 450_000 });
+    const seated = await settledSeats(id, ReplicaStatus.Agreed);
+    assert.ok(!seated.includes(getAddress(devnet.providers[2]!.address)), "the cheater took no seat");
+    await workers[2]!.waitForLine((l) => l.msg === "redundant job ended" && l.replica_job_id === id.toString() && /reputation of at least 0.45/.test(String(l.reason)), "the cheater's skip", 30_000);
   });
 });

@@ -1,5 +1,6 @@
 /**
- * `dinfer job post|get|finalize|expire` (`job post --batch`: offchain/cli/commands/job-batch.ts) (and `job list|status`, offchain/cli/commands/job-views.ts):
+ * `dinfer job post|get|finalize|expire` (`job post --batch`: offchain/cli/commands/job-batch.ts; `job post --replicas`
+ * and `job replicas`: offchain/cli/commands/job-replicas.ts) (and `job list|status`, offchain/cli/commands/job-views.ts):
  * dApps post jobs and fetch verified results; keepers move a job whose window or deadline passed.
  *
  * `job post` checks on chain that the model takes jobs at this fee (offchain/cli/preflight.ts) and that
@@ -23,6 +24,7 @@ import { NonRetryableError } from "../../errors.js";
 import { connect, connectReadOnly, parseAddress, parseId } from "../context.js";
 import { checkModelForJob } from "../preflight.js";
 import { postBatchFile } from "./job-batch.js";
+import { addJobReplicasCommand, postReplicatedFromFlags, REPLICA_ONLY_FLAGS } from "./job-replicas.js";
 import { addJobViewCommands } from "./job-views.js";
 
 export function addJobCommands(program: Command): void {
@@ -31,13 +33,14 @@ export function addJobCommands(program: Command): void {
     .command("post")
     .description(
       "post a job; --input is a tensor blob file, or an image (.png/.jpg) turned into the model's input; " +
-        "or --batch file.jsonl: many jobs in one transaction, paid from your deposit (topped up when short)",
+        "or --batch file.jsonl: many jobs in one transaction, paid from your deposit (topped up when short); " +
+        "or --replicas k: one job run by k providers (2..5) at k x the fee, answered by their majority",
     )
     .option("--model <id>", "registered model id")
     .option("--input <file>", "tensor blob, or an image with --image det|cls")
     .option("--fee <tokens>", "fee, escrowed")
     .option("--batch <file.jsonl>", 'one job a line: {"model": id, "input": path-or-uri, "fee": tokens?} (fee: the model\'s floor)')
-    .option("--claim-within <seconds>", "with --batch: seconds providers have to claim each batch (default 600)")
+    .option("--claim-within <seconds>", "with --batch or --replicas: seconds providers have to claim each batch, or take a seat (default 600)")
     .addOption(new Option("--image <kind>", "treat --input as an image for the PaddleOCR det or cls model").choices(["det", "cls"]))
     .option("--upload <url>", "blob server for inputs over 4096 bytes (token in DINFER_UPLOAD_TOKEN)")
     .option("--inline-output", "require the result inline (at most 4096 bytes, in the reveal's event)")
@@ -46,7 +49,22 @@ export function addJobCommands(program: Command): void {
     .option("--wait", "wait for the final result and print it (with --batch: each as it comes)")
     .option("--to <url>", "sign the job and hand it to this provider's worker (its blob_url), which posts it with its result: the fee from your JobMarket deposit, topped up when short")
     .option("--provider <address>", "with --to: the only provider that may post it (default: the worker's own account, from its GET /jobs)")
+    .option("--replicas <k>", "run it on k providers (2..5) through the ReplicaMarket: each commits blind, then reveals; needs --upload")
+    .option("--allow <addresses>", "with --replicas: the only providers that may take a seat, comma separated (at least k)")
+    .option("--region <region>", "with --replicas: the region a provider's profile must declare, e.g. eu-west")
+    .option("--ep <cpu|gpu|cpu,gpu>", "with --replicas: a provider's profile must declare one of these execution providers")
+    .option("--min-reputation <0..1>", "with --replicas: the least reputation a seat's provider should have (workers honour it)")
     .action(async (flags, cmd: Command) => {
+      const replicaOnly = REPLICA_ONLY_FLAGS.filter((name) => flags[name] !== undefined);
+      if (flags.replicas === undefined && replicaOnly.length > 0) {
+        throw new NonRetryableError(`${replicaOnly.map(flagName).join(", ")} constrain a redundant job's seats: add --replicas <k>`, { code: "BAD_FLAGS" });
+      }
+      if (flags.replicas !== undefined && (flags.batch || flags.to || flags.provider || flags.inlineOutput)) {
+        throw new NonRetryableError(
+          "--replicas posts one job to k providers through the ReplicaMarket: drop --batch (post each redundant job on its own), --to and --provider (a signed job goes to one provider) and --inline-output (a redundant job's output goes by URI)",
+          { code: "BAD_FLAGS" },
+        );
+      }
       if ((flags.provider || flags.to) && (flags.batch || !flags.to)) {
         throw new NonRetryableError("--provider goes with --to <worker url>, and neither with --batch", { code: "BAD_FLAGS" });
       }
@@ -62,6 +80,16 @@ export function addJobCommands(program: Command): void {
       }
       const [modelId, fee] = [parseId(flags.model, "--model"), parseTokens(flags.fee, "--fee")];
       const input = flags.image ? await imageBlob(flags.input, flags.image) : new Uint8Array(readFileSync(flags.input));
+      if (flags.replicas !== undefined) {
+        return postReplicatedFromFlags({
+          flags,
+          cmd,
+          modelId,
+          fee,
+          input,
+          checkInput: ({ publicClient, deployment }) => checkPostInput({ publicClient, deployment, modelId, input, modelFile: flags.modelFile }),
+        });
+      }
       const token = process.env.DINFER_UPLOAD_TOKEN;
       const { sender, deployment, publicClient } = await connect(cmd);
       await checkModelForJob({ publicClient, registry: deployment.registry, modelId, fee });
@@ -126,6 +154,12 @@ export function addJobCommands(program: Command): void {
   }
 
   addJobViewCommands(job);
+  addJobReplicasCommand(job);
+}
+
+/** "minReputation" -> "--min-reputation". */
+function flagName(key: string): string {
+  return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 }
 
 export type CheckPostInputParameters = {
