@@ -25,7 +25,7 @@
  */
 import { decodeEventLog, type Abi, type Address, type Hex, type PublicClient } from "viem";
 
-import { batchMarketAbi, jobMarketAbi, verificationAbi } from "../chain/abis.js";
+import { batchMarketAbi, jobMarketAbi, replicaMarketAbi, verificationAbi } from "../chain/abis.js";
 import type { Deployment } from "../chain/deployment.js";
 
 export const REPUTATION_RULE = {
@@ -68,7 +68,7 @@ export type ProviderReputation = ReputationCounters & {
   /** Per model id. */
   models: Map<number, ReputationCounters>;
   /** Every outcome that moved the score or a counter, in chain order. */
-  history: { blockNumber: bigint; jobId?: bigint; batchId?: bigint; outcome: ReputationOutcome; score: number }[];
+  history: { blockNumber: bigint; jobId?: bigint; batchId?: bigint; replicaJobId?: bigint; outcome: ReputationOutcome; score: number }[];
 };
 
 /** The score after one outcome (integer arithmetic: the same everywhere). */
@@ -96,6 +96,7 @@ export function foldReputation(events: readonly ReputationEvent[]): Map<string, 
   }
   const jobs = new Map<bigint, { modelId?: number; postBlock?: bigint; provider?: Address; commitBlock?: bigint; sampled?: boolean; judged?: boolean }>();
   const batches = new Map<bigint, { modelId: number; provider?: Address }>();
+  const replicaModels = new Map<bigint, number>();
   const out = new Map<string, ProviderReputation>();
   const of = (provider: Address) => {
     const key = provider.toLowerCase();
@@ -116,7 +117,7 @@ export function foldReputation(events: readonly ReputationEvent[]): Map<string, 
   const record = (
     provider: Address,
     modelId: number | undefined,
-    at: { blockNumber: bigint; jobId?: bigint; batchId?: bigint },
+    at: { blockNumber: bigint; jobId?: bigint; batchId?: bigint; replicaJobId?: bigint },
     outcome: ReputationOutcome,
     change: (c: ReputationCounters) => void,
   ) => {
@@ -211,6 +212,27 @@ export function foldReputation(events: readonly ReputationEvent[]): Map<string, 
       case "BatchPosted":
         batches.set(args.batchId as bigint, { modelId: Number(args.modelId) });
         break;
+      // Redundant jobs (ReplicaMarket): an agreed seat is finalized work, not an audit (one owner of every seat
+      // could agree with itself); a seat withheld once the others' roots were public is a fault, as a withheld
+      // sampled reveal is. A disputed seat is a JobMarket job from its import on (JobImported, DisputeSettled).
+      case "ReplicaJobPosted":
+        replicaModels.set(args.replicaJobId as bigint, Number(args.modelId));
+        break;
+      case "ReplicaPaid": {
+        const replicaJobId = args.replicaJobId as bigint;
+        record(args.provider as Address, replicaModels.get(replicaJobId), { blockNumber, replicaJobId }, "finalized", (c) => {
+          c.finalized++;
+        });
+        break;
+      }
+      case "ReplicaWithheld": {
+        const replicaJobId = args.replicaJobId as bigint;
+        record(args.provider as Address, replicaModels.get(replicaJobId), { blockNumber, replicaJobId }, "fault", (c) => {
+          c.expired++;
+          c.slashed++;
+        });
+        break;
+      }
       case "BatchClaimed":
       case "BatchCommitted": {
         const batch = batches.get(args.batchId as bigint);
@@ -270,20 +292,24 @@ export function freshReputation(provider: Address): ProviderReputation {
 
 export type ReadReputationParameters = {
   publicClient: PublicClient;
-  deployment: Pick<Deployment, "market" | "batchMarket" | "verification">;
+  deployment: Pick<Deployment, "market" | "batchMarket" | "verification"> & Partial<Pick<Deployment, "replicaMarket">>;
   /** Where reading starts (default 0); on a long chain, the block the markets were deployed at. */
   fromBlock?: bigint;
 };
 
-/** Every provider's reputation, from the JobMarket's, BatchMarket's and Verification's events (one eth_getLogs over the three). */
+/**
+ * Every provider's reputation, from the JobMarket's, BatchMarket's, Verification's and (when given) the
+ * ReplicaMarket's events (one eth_getLogs over them).
+ */
 export async function readReputation({ publicClient, deployment, fromBlock = 0n }: ReadReputationParameters): Promise<Map<string, ProviderReputation>> {
-  const logs = await publicClient.getLogs({ address: [deployment.market, deployment.batchMarket, deployment.verification], fromBlock, toBlock: "latest" });
-  const events: ReputationEvent[] = [];
   const abis = new Map<string, Abi>([
     [deployment.market.toLowerCase(), jobMarketAbi],
     [deployment.batchMarket.toLowerCase(), batchMarketAbi],
     [deployment.verification.toLowerCase(), verificationAbi],
+    ...(deployment.replicaMarket ? [[deployment.replicaMarket.toLowerCase(), replicaMarketAbi] as [string, Abi]] : []),
   ]);
+  const logs = await publicClient.getLogs({ address: [...abis.keys()] as Address[], fromBlock, toBlock: "latest" });
+  const events: ReputationEvent[] = [];
   for (const log of logs) {
     const abi = abis.get(log.address.toLowerCase())!;
     try {
@@ -319,7 +345,8 @@ export function formatReputation(rep: ProviderReputation, { history = false }: {
   ];
   if (history) {
     for (const h of rep.history) {
-      lines.push(`  block ${h.blockNumber} ${h.jobId !== undefined ? `job ${h.jobId}` : `batch ${h.batchId}`}: ${h.outcome} -> ${formatScore(h.score)}`);
+      const what = h.jobId !== undefined ? `job ${h.jobId}` : h.batchId !== undefined ? `batch ${h.batchId}` : `redundant job ${h.replicaJobId}`;
+      lines.push(`  block ${h.blockNumber} ${what}: ${h.outcome} -> ${formatScore(h.score)}`);
     }
   }
   return lines.join("\n");

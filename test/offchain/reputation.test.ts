@@ -119,6 +119,24 @@ describe("reputation: the rule", () => {
     assert.equal(p.models.get(3)!.expired, 4);
   });
 
+  it("redundant jobs: an agreed seat is finalized work and earns nothing (one owner of every seat could agree with itself); a withheld seat is a fault", () => {
+    const events: ReputationEvent[] = [
+      { eventName: "ReplicaJobPosted", args: { replicaJobId: 1n, modelId: 5n }, blockNumber: 1n, logIndex: 0 },
+      { eventName: "ReplicaPaid", args: { replicaJobId: 1n, provider: P, seat: 0n, payout: 1n }, blockNumber: 9n, logIndex: 0 },
+      { eventName: "ReplicaWithheld", args: { replicaJobId: 1n, provider: Q, seat: 1n, slashed: 5n }, blockNumber: 9n, logIndex: 1 },
+    ];
+    const reps = foldReputation(events);
+    const p = reps.get(P.toLowerCase())!;
+    assert.equal(p.score, REPUTATION_RULE.start);
+    assert.equal(p.isNew, true);
+    assert.equal(p.models.get(5)!.finalized, 1);
+    const q = reps.get(Q.toLowerCase())!;
+    assert.equal(q.score, nextScore(REPUTATION_RULE.start, "fault"));
+    assert.ok(q.score < REPUTATION_RULE.start);
+    assert.equal(q.slashed, 1);
+    assert.equal(q.history[0]!.replicaJobId, 1n);
+  });
+
   it("is deterministic: the same events in any order give the same scores, per model counters and delays", () => {
     const events = [...job(1n, P, 0n, "audited pass", 1), ...job(2n, P, 30n, "slashed", 2), ...job(3n, Q, 40n, "pass", 1), ...job(4n, P, 60n, "audited pass", 1)];
     const a = foldReputation(events).get(P.toLowerCase())!;
