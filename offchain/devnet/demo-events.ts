@@ -1,21 +1,29 @@
 /**
  * The demo's reading of the chain, from its events alone (offchain/devnet/demo.ts runs the demo): every
- * event of the four contracts decoded, folded into one track per job of the dApp's batches (`followEvent`:
- * what the live view and the summary show), the truth about the cheater's results (`countCheats`) and which
- * jobs each transaction of their lifecycle served (`lifecycleTransactions`: the gas per job).
+ * event of the five contracts decoded, folded into one track per job of the dApp's batches and one per
+ * redundant job (`followEvent`: what the live view and the summary show), the truth about the cheater's
+ * results (`countCheats`), the redundant jobs' outcome (`countRedundant`) and which jobs each transaction of
+ * their lifecycle served (`lifecycleTransactions`: the gas per job).
  *
  * A batch's job lives in the BatchMarket (BatchPosted, BatchCommitted, BatchRevealed, BatchFinalized or
  * BatchExpired cover all its jobs still in the batch) until it is split out (JobSplit): sampled for an audit
  * (as Committed, before the batch's reveal) or to be challenged (as Revealed, inside the window); from there
  * it is an ordinary JobMarket job (JobImported, ResultRevealed, JobDisputed, DisputeSettled, JobFinalized,
  * JobExpired). See docs/PROTOCOL.md, "Batches".
+ *
+ * A redundant job lives in the ReplicaMarket (ReplicaJobPosted, ReplicaCommitted, ReplicaRevealed,
+ * ReplicaJobSettled) until its settlement sends its revealed seats to committees (ReplicaDisputed: each seat
+ * is then a JobMarket job, imported Revealed and disputed at once, ending with DisputeSettled). Those seats'
+ * JobMarket jobs are not jobs of the dApp's batches: no job track, no cheat, no lifecycle gas; they are
+ * counted in `countRedundant`. See docs/PROTOCOL.md, "Redundant jobs".
  */
 import { decodeEventLog, type Abi, type Address, type Hex, type Log } from "viem";
 
-import { batchMarketAbi, jobMarketAbi, stakingAbi, verificationAbi } from "../chain/abis.js";
+import { batchMarketAbi, jobMarketAbi, replicaMarketAbi, stakingAbi, verificationAbi } from "../chain/abis.js";
 import type { Deployment } from "../chain/deployment.js";
+import { ReplicaStatus } from "../chain/replicas.js";
 
-export type ContractName = "market" | "batchMarket" | "verification" | "staking";
+export type ContractName = "market" | "batchMarket" | "verification" | "staking" | "replicaMarket";
 
 /** One decoded event of the protocol's contracts. */
 export type ChainEvent = { contract: ContractName; name: string; args: Record<string, unknown> };
@@ -26,11 +34,17 @@ export type TxEvent = ChainEvent & { tx: Hex };
 export const SPLIT_SAMPLED = 3;
 export const SPLIT_REVEALED = 4;
 
-const ABIS: Record<ContractName, Abi> = { market: jobMarketAbi, batchMarket: batchMarketAbi, verification: verificationAbi, staking: stakingAbi };
+const ABIS: Record<ContractName, Abi> = {
+  market: jobMarketAbi,
+  batchMarket: batchMarketAbi,
+  verification: verificationAbi,
+  staking: stakingAbi,
+  replicaMarket: replicaMarketAbi,
+};
 
 /** The addresses the demo reads logs from, in one getLogs. */
 export function watchedAddresses(deployment: Deployment): Address[] {
-  return [deployment.market, deployment.batchMarket, deployment.verification, deployment.staking];
+  return [deployment.market, deployment.batchMarket, deployment.verification, deployment.staking, deployment.replicaMarket];
 }
 
 /** Decodes a log of one of the watched contracts; undefined for any other log, or one its ABI does not know. */
@@ -42,6 +56,7 @@ export function decodeEvent(log: Log, deployment: Deployment): TxEvent | undefin
       ["batchMarket", deployment.batchMarket],
       ["verification", deployment.verification],
       ["staking", deployment.staking],
+      ["replicaMarket", deployment.replicaMarket],
     ] as const
   ).find(([, at]) => at.toLowerCase() === address)?.[0];
   if (contract === undefined) return undefined;
@@ -78,16 +93,96 @@ export type JobTrack = {
 /** One of the dApp's batches: its jobs are `firstJobId .. firstJobId + count - 1`. */
 export type BatchTrack = { batchId: bigint; firstJobId: bigint; count: number; postTx: Hex; provider?: Address; split: Set<number> };
 
-export type FollowCounts = { batches: number; committed: number; revealed: number; sampled: number; disputes: number; slashed: number };
+/** One seat of a redundant job: who took it and, once sent to a committee, its JobMarket job and verdict. */
+export type SeatTrack = { provider: Address; jobId?: bigint; faulted?: boolean };
+
+/** One of the dApp's redundant jobs, as its events tell it. */
+export type ReplicaTrack = {
+  /** Wall-clock time the dApp posted it. */
+  postedAt: number;
+  seats: Map<number, SeatTrack>;
+  status?: "agreed" | "disputed" | "expired";
+  /** Settled and, when Disputed, every seat's dispute settled: nothing about it changes any more. */
+  finalAt?: number;
+};
+
+export type FollowCounts = {
+  batches: number;
+  committed: number;
+  revealed: number;
+  sampled: number;
+  disputes: number;
+  slashed: number;
+  /** Redundant jobs final (see `ReplicaTrack.finalAt`). */
+  redundant: number;
+};
 
 export type FollowState = {
   jobs: Map<bigint, JobTrack>;
   batches: Map<bigint, BatchTrack>;
+  /** The dApp's redundant jobs, by ReplicaMarket id (made when it posted them). */
+  replicas: Map<bigint, ReplicaTrack>;
+  /** The JobMarket job of each seat sent to a committee: its redundant job and seat. */
+  seatJobs: Map<bigint, { replicaJobId: bigint; seat: number }>;
   counts: FollowCounts;
 };
 
-export function newFollowState(jobs: Map<bigint, JobTrack>): FollowState {
-  return { jobs, batches: new Map(), counts: { batches: 0, committed: 0, revealed: 0, sampled: 0, disputes: 0, slashed: 0 } };
+export function newFollowState(jobs: Map<bigint, JobTrack>, replicas: Map<bigint, ReplicaTrack> = new Map()): FollowState {
+  return {
+    jobs,
+    batches: new Map(),
+    replicas,
+    seatJobs: new Map(),
+    counts: { batches: 0, committed: 0, revealed: 0, sampled: 0, disputes: 0, slashed: 0, redundant: 0 },
+  };
+}
+
+const SETTLED_AS: Partial<Record<number, ReplicaTrack["status"]>> = {
+  [ReplicaStatus.Agreed]: "agreed",
+  [ReplicaStatus.Disputed]: "disputed",
+  [ReplicaStatus.Expired]: "expired",
+};
+
+/** Marks a redundant job final once it is settled and every seat sent to a committee has its verdict. */
+function markReplicaFinal(state: FollowState, track: ReplicaTrack, now: number): void {
+  if (track.finalAt !== undefined || track.status === undefined) return;
+  if ([...track.seats.values()].some((seat) => seat.jobId !== undefined && seat.faulted === undefined)) return;
+  track.finalAt = now;
+  state.counts.redundant++;
+}
+
+/** Folds a ReplicaMarket event, or a seat's DisputeSettled, into the dApp's redundant jobs. */
+function followReplicaEvent(state: FollowState, { contract, name, args }: ChainEvent, now: number): void {
+  if (contract === "market") {
+    const at = state.seatJobs.get(args.jobId as bigint);
+    const track = at && state.replicas.get(at.replicaJobId);
+    const seat = track?.seats.get(at!.seat);
+    if (!track || !seat || name !== "DisputeSettled") return;
+    seat.faulted = args.providerFaulted === true;
+    markReplicaFinal(state, track, now);
+    return;
+  }
+  const replicaJobId = args.replicaJobId as bigint | undefined;
+  const track = replicaJobId === undefined ? undefined : state.replicas.get(replicaJobId);
+  if (!track) return;
+  const index = Number(args.seat);
+  switch (name) {
+    case "ReplicaCommitted":
+      track.seats.set(index, { provider: args.provider as Address });
+      break;
+    case "ReplicaDisputed": {
+      const jobId = args.jobId as bigint;
+      const seat = track.seats.get(index) ?? { provider: args.provider as Address };
+      seat.jobId = jobId;
+      track.seats.set(index, seat);
+      state.seatJobs.set(jobId, { replicaJobId: replicaJobId!, seat: index });
+      break;
+    }
+    case "ReplicaJobSettled":
+      track.status = SETTLED_AS[Number(args.status)];
+      markReplicaFinal(state, track, now);
+      break;
+  }
 }
 
 function jobIdsOf(batch: BatchTrack, { unsplit }: { unsplit: boolean }): bigint[] {
@@ -98,11 +193,17 @@ function jobIdsOf(batch: BatchTrack, { unsplit }: { unsplit: boolean }): bigint[
 
 /**
  * Folds one event into the tracks of the dApp's jobs (`state.jobs`, made when the dApp posted them): a batch
- * event moves every job still in the batch, a JobMarket event the one job split out. `now` is the wall-clock
- * time the event was seen (the latencies).
+ * event moves every job still in the batch, a JobMarket event the one job split out; and into the dApp's
+ * redundant jobs (`state.replicas`): a ReplicaMarket event, or the DisputeSettled of a seat sent to a committee.
+ * `now` is the wall-clock time the event was seen (the latencies).
  */
-export function followEvent(state: FollowState, { contract, name, args, tx }: TxEvent, now: number): void {
+export function followEvent(state: FollowState, event: TxEvent, now: number): void {
+  const { contract, name, args, tx } = event;
   const { jobs, batches, counts } = state;
+  if (contract === "replicaMarket" || (contract === "market" && state.seatJobs.has(args.jobId as bigint))) {
+    followReplicaEvent(state, event, now);
+    return;
+  }
   if (contract === "batchMarket") {
     const batchId = args.batchId as bigint | undefined;
     if (batchId === undefined) return;
@@ -212,6 +313,11 @@ export type CountCheatsParameters = {
   events: readonly ChainEvent[];
   /** The root of the demo's reference run of the job's input. */
   referenceRootOf: (jobId: bigint) => Hex | undefined;
+  /**
+   * Count only these jobs (the demo: the jobs of the dApp's batches; the cheater's redundant seats, imported
+   * into the JobMarket when they go to a committee, are counted by `countRedundant`). Default: every job.
+   */
+  jobs?: ReadonlySet<bigint>;
 };
 
 /**
@@ -225,7 +331,7 @@ export type CountCheatsParameters = {
  * that expired with its reveal withheld, BatchExpired's `sampled`), paid (JobFinalized, directly or upheld by
  * a dispute; BatchFinalized for the jobs still in the batch), or neither yet.
  */
-export function countCheats({ cheater, events, referenceRootOf }: CountCheatsParameters): CheatCount {
+export function countCheats({ cheater, events, referenceRootOf, jobs }: CountCheatsParameters): CheatCount {
   const isCheater = (account: unknown) => String(account).toLowerCase() === cheater.toLowerCase();
   const batches = new Map<bigint, { firstJobId: bigint; count: number; provider?: Address; split: Map<number, number> }>();
   const committed = new Set<bigint>();
@@ -271,6 +377,7 @@ export function countCheats({ cheater, events, referenceRootOf }: CountCheatsPar
     else if (name === "JobFinalized") paid.add(jobId);
   }
   const faked = [...committed].filter((jobId) => {
+    if (jobs !== undefined && !jobs.has(jobId)) return false;
     const root = revealed.get(jobId);
     if (root === undefined) return true; // committed and withheld
     const reference = referenceRootOf(jobId);
@@ -282,6 +389,53 @@ export function countCheats({ cheater, events, referenceRootOf }: CountCheatsPar
     slashed: faked.filter((jobId) => slashed.has(jobId)).length + slashedWithheld,
     finalized: faked.filter((jobId) => paid.has(jobId)).length,
   };
+}
+
+// ------------------------------------------------------------------ redundant jobs
+
+/**
+ * The redundant jobs of the run, from the chain's events alone. `jobs`: posted (ReplicaJobPosted);
+ * `disagreements`: settled Disputed because their revealed roots differed (ReplicaJobSettled Disputed with a
+ * zero root: an agreement sampled for a committee check is Disputed with the agreed root, and not counted);
+ * `slashed`: seats their committee faulted (DisputeSettled faulting the provider of a JobMarket job that a
+ * ReplicaDisputed names).
+ */
+export type RedundantCount = { jobs: number; disagreements: number; slashed: number };
+
+/** Per provider (lower-case address): the redundant seats it took (ReplicaCommitted) and how many were slashed. */
+export type SeatCount = { seats: number; slashed: number };
+
+export type CountRedundantReturnType = RedundantCount & { byProvider: Map<string, SeatCount> };
+
+const ZERO_ROOT = `0x${"0".repeat(64)}`;
+
+export function countRedundant({ events }: { events: readonly ChainEvent[] }): CountRedundantReturnType {
+  const count: RedundantCount = { jobs: 0, disagreements: 0, slashed: 0 };
+  const byProvider = new Map<string, SeatCount>();
+  const of = (provider: unknown) => {
+    const key = String(provider).toLowerCase();
+    let seats = byProvider.get(key);
+    if (!seats) byProvider.set(key, (seats = { seats: 0, slashed: 0 }));
+    return seats;
+  };
+  /** The provider of each seat's JobMarket job. */
+  const seatJobs = new Map<bigint, string>();
+  for (const { contract, name, args } of events) {
+    if (contract === "replicaMarket") {
+      if (name === "ReplicaJobPosted") count.jobs++;
+      else if (name === "ReplicaCommitted") of(args.provider).seats++;
+      else if (name === "ReplicaDisputed") seatJobs.set(args.jobId as bigint, String(args.provider));
+      else if (name === "ReplicaJobSettled" && Number(args.status) === ReplicaStatus.Disputed && String(args.outputRoot).toLowerCase() === ZERO_ROOT) {
+        count.disagreements++;
+      }
+    } else if (contract === "market" && name === "DisputeSettled" && args.providerFaulted === true) {
+      const provider = seatJobs.get(args.jobId as bigint);
+      if (provider === undefined) continue; // a job of the batches
+      count.slashed++;
+      of(provider).slashed++;
+    }
+  }
+  return { ...count, byProvider };
 }
 
 // ------------------------------------------------------------------ gas

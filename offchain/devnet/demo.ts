@@ -4,32 +4,38 @@
  * reveals made-up outputs) and four staked verifiers (an auditor and a full committee of three), each
  * daemon its own process; a sample dApp posts real PaddleOCR jobs on the bundled images in batches
  * through the SDK (a prepaid deposit, then every job in one `postBatches` transaction: the cls lines in
- * one batch, the det pages in another), a live view follows every job of the batches, and a summary says
- * what happened, from receipts and events only: jobs finalized, batches and their sizes, latencies, gas
- * per job, audits, disputes, slashes, earnings per provider, the execution provider each worker used, and
- * the truth about the cheats (`cheats`): how many of the cheater's results were faked, counted against a
- * reference CPU run the demo makes itself, and how many of those were slashed or paid.
+ * one batch, the det pages in another), then a few redundant jobs (`DEMO_REDUNDANT`: the same cls lines, each
+ * run by all three workers on a copy of the cls model registered for them, so that the cheater sits beside
+ * the honest two), a live view follows every job, and a summary says what happened, from receipts and events
+ * only: jobs finalized, batches and their sizes, latencies, gas per job, audits, disputes, slashes, earnings
+ * and reputation per provider, the execution provider each worker used, the redundant jobs (how many
+ * disagreed, how many seats their committees slashed), and the truth about the cheats (`cheats`): how many
+ * of the cheater's results were faked, counted against a reference CPU run the demo makes itself, and how
+ * many of those were slashed or paid.
  *
  * The chain mines one block a second and none per transaction, so its clock keeps with the wall
  * clock and each window lasts what the terms say (180 s reveal, 90 s blind audit, 60 s challenge).
  */
 import path from "node:path";
 import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 import cliProgress from "cli-progress";
-import { maxUint256, parseEther, type Address, type Hex } from "viem";
+import { decodeEventLog, erc20Abi, getAddress, maxUint256, parseEther, type Address, type Hex } from "viem";
 
-import { dinferTestTokenAbi, jobMarketAbi } from "../chain/abis.js";
-import { encodeTensorBlob, type Tensor } from "../codec/tensor.js";
+import { dinferTestTokenAbi, jobMarketAbi, replicaMarketAbi } from "../chain/abis.js";
+import { blobId, encodeTensorBlob, type Tensor } from "../codec/tensor.js";
 import { hashModel } from "../inference/model.js";
 import { createInferenceRunner } from "../inference/runner.js";
+import { registerModel } from "../protocol/actions.js";
 import { deposit, postJobs } from "../sdk/batches.js";
 import { imageToClsInput, imageToDetInput } from "../sdk/image.js";
 import { formatScore, readReputation, REPUTATION_RULE } from "../sdk/reputation.js";
+import { uploadBlob } from "../storage/upload.js";
 import { startDaemon, type Daemon } from "./daemon.js";
 import {
   countCheats,
+  countRedundant,
   decodeEvent,
   followEvent,
   gasShares,
@@ -39,9 +45,19 @@ import {
   type CheatCount,
   type FollowState,
   type JobTrack,
+  type RedundantCount,
+  type ReplicaTrack,
   type TxEvent,
 } from "./demo-events.js";
-import { LOCAL_PARAMETERS, startDevnet, type Devnet, type ModelKind } from "./devnet.js";
+import {
+  DEVNET_COLLATERAL,
+  DEVNET_PRICE_FLOOR,
+  DEVNET_TOLERANCE,
+  LOCAL_PARAMETERS,
+  startDevnet,
+  type Devnet,
+  type ModelKind,
+} from "./devnet.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const DEMO_IMAGES_DIR = path.join(ROOT, "test/fixtures/images");
@@ -62,6 +78,14 @@ export const DEMO_VERIFICATION_PARAMS = { voteCommitTimeout: 40, voteRevealTimeo
  */
 export const DEMO_AUDIT_POOL = parseEther("500");
 export const DEMO_FEE = 2n * 10n ** 18n;
+/**
+ * The redundant jobs the dApp posts after its batches: this many, each for `DEMO_REPLICAS` providers (all
+ * three workers), on the first cls lines of DEMO_INPUTS.
+ */
+export const DEMO_REDUNDANT = 3;
+export const DEMO_REPLICAS = 3;
+/** How long a redundant job's seats stay open: reveals open as soon as all three are taken, long before. */
+const DEMO_REDUNDANT_CLAIM_S = 240n;
 
 /** The jobs the sample dApp posts, in turn: text-line orientation (cls) and text detection (det). */
 const DEMO_INPUTS: readonly { kind: ModelKind; image: string }[] = [
@@ -93,12 +117,18 @@ export type DemoParameters = {
 
 export type LatencyStats = { mean: number; p95: number };
 
-export type { CheatCount } from "./demo-events.js";
+export type { CheatCount, RedundantCount } from "./demo-events.js";
 
 /** Mean gas of a group of jobs: each job's share of its lifecycle transactions, averaged. */
 export type GasGroup = { jobs: number; mean: number };
 
 export type DemoSummary = {
+  /**
+   * `jobs` and everything per job below it (finalized, slashed, expired, disputes, sampled, audits, gas,
+   * latencies, `providers[].jobs`, cheats) count the jobs of the dApp's batches only: a redundant seat sent to a
+   * committee becomes a JobMarket job too (with its own dispute and verdict), but it is counted in `redundant`,
+   * so that `finalized + slashed + expired` is still `jobs`.
+   */
   jobs: number;
   finalized: number;
   slashed: number;
@@ -119,11 +149,30 @@ export type DemoSummary = {
    */
   gas: { total: number; transactions: number; perJob: number; inBatch: GasGroup; splitForAudit: GasGroup };
   latencyMs: { postToReveal: LatencyStats; postToFinal: LatencyStats };
-  /** `reputation`: the provider's score from chain events (offchain/sdk/reputation.ts), 0.000 to 1.000; 0.500 is a new provider's. */
-  providers: { address: Address; role: "honest" | "cheater"; ep: string; jobs: number; earned: string; slashed: string; reputation: string }[];
+  /**
+   * `reputation`: the provider's score from chain events (offchain/sdk/reputation.ts), 0.000 to 1.000; 0.500 is a
+   * new provider's. `earned`: its pay for batch jobs and redundant seats alike. `seats`: the redundant seats it
+   * took (`taken`) and those its committee slashed (`slashed`).
+   */
+  providers: {
+    address: Address;
+    role: "honest" | "cheater";
+    ep: string;
+    jobs: number;
+    earned: string;
+    slashed: string;
+    reputation: string;
+    seats: { taken: number; slashed: number };
+  }[];
   /** `rewards`: what it was paid (audits, votes, finder's shares) net of the challenge bonds it posted. */
   verifiers: { address: Address; rewards: string; penalties: string }[];
+  /** The cheater's results in the batches (its redundant seats are in `redundant`). */
   cheats: CheatCount;
+  /**
+   * The redundant jobs: posted; settled Disputed because their revealed roots differed; seats their committees
+   * slashed. From ReplicaMarket events and the JobMarket's DisputeSettled of the seats' jobs.
+   */
+  redundant: RedundantCount;
   /** Wall-clock time: the whole run (start-up included), and from the first post to the last job's end. */
   wallTimeMs: { total: number; jobs: number };
   interrupted: boolean;
@@ -159,11 +208,12 @@ export async function runDemo({ jobs, keep, signal, print, live, timeoutMs = 900
     dataDir,
   });
   try {
-    await fundAuditPool(devnet, DEMO_AUDIT_POOL);
+    // The owner's sends get consecutive nonces: both in one block.
+    const [, replicaModelId] = await Promise.all([fundAuditPool(devnet, DEMO_AUDIT_POOL), registerReplicaModel(devnet)]);
     // The reference runs (one per distinct input) go on while the daemons start and warm up.
     const references = referenceRoots(devnet, jobs);
     references.catch(() => undefined); // awaited below; an early failure must not go unhandled meanwhile
-    const daemons = await startDaemons(devnet, print);
+    const daemons = await startDaemons(devnet, replicaModelId, print);
     const referenceRootOf = await references;
     print(`network up: chain ${devnet.url}, ${daemons.workers.length} workers, ${daemons.verifiers.length} verifiers (models warmed)`);
     const summary = await postAndFollow({ devnet, daemons, jobs, signal, print, live, timeoutMs, referenceRootOf, startedAt });
@@ -187,6 +237,28 @@ async function fundAuditPool(devnet: Devnet, amount: bigint): Promise<void> {
     owner.send({ ...token, functionName: "approve", args: [devnet.deployment.market, maxUint256] }),
   ]);
   await owner.send({ address: devnet.deployment.market, abi: jobMarketAbi, functionName: "fundAuditPool", args: [amount] });
+}
+
+/**
+ * Registers a copy of the cls model (the same file, hash and terms as the devnet's) for the redundant jobs. The
+ * workers serve different models (see `startDaemons`): all three serve this copy too, so that every redundant
+ * job seats the cheater beside the two honest workers, while the cls batch still goes to the cheater alone.
+ */
+async function registerReplicaModel(devnet: Devnet): Promise<number> {
+  const { id } = await registerModel({
+    sender: devnet.deployerSender,
+    deployment: devnet.deployment,
+    spec: {
+      modelHash: hashModel(new Uint8Array(readFileSync(devnet.modelFiles.cls))),
+      uri: pathToFileURL(devnet.modelFiles.cls).href,
+      runtime: "onnxruntime-node@1.30.0",
+      tolerance: DEVNET_TOLERANCE,
+      minCollateral: DEVNET_COLLATERAL,
+      priceFloor: DEVNET_PRICE_FLOOR,
+      nonFiniteInputs: false,
+    },
+  });
+  return id;
 }
 
 /** The input blob the dApp posts for one of DEMO_INPUTS (the same bytes for the same image). */
@@ -224,10 +296,12 @@ async function referenceRoots(devnet: Devnet, jobs: number): Promise<Map<string,
   }
 }
 
-type Daemons = { workers: Daemon[]; cheater: Address; verifiers: Daemon[] };
+type Daemons = { workers: Daemon[]; cheater: Address; verifiers: Daemon[]; replicaModelId: number };
 
-async function startDaemons(devnet: Devnet, print: DemoParameters["print"]): Promise<Daemons> {
-  const modelsOf = (kinds: readonly ModelKind[]) => kinds.map((kind) => ({ modelId: devnet.modelIds[kind], path: devnet.modelFiles[kind], minFee: "0" }));
+async function startDaemons(devnet: Devnet, replicaModelId: number, print: DemoParameters["print"]): Promise<Daemons> {
+  // Every daemon also serves the copy of the cls model that the redundant jobs are posted for.
+  const replicaModel = { modelId: replicaModelId, path: devnet.modelFiles.cls, minFee: "0" };
+  const modelsOf = (kinds: readonly ModelKind[]) => [...kinds.map((kind) => ({ modelId: devnet.modelIds[kind], path: devnet.modelFiles[kind], minFee: "0" })), replicaModel];
   const models = modelsOf(["cls", "det"]);
   const common = { rpcUrl: devnet.url, addresses: devnet.deployment, host: "127.0.0.1", port: 0, metricsPort: 0, pollIntervalMs: 250 };
   const logDir = devnet.tempDir("logs");
@@ -244,7 +318,7 @@ async function startDaemons(devnet: Devnet, print: DemoParameters["print"]): Pro
         // were the cheater to race the honest workers for both, one run would give it every job and the next
         // none. So the cheater alone serves cls (it never runs the model: it makes every output up) and the
         // two honest workers race each other for the det pages: every run has cheats to catch and honest
-        // work to pay.
+        // work to pay. All three serve the copy of cls that the redundant jobs are for (`modelsOf` adds it).
         config: cheat
           ? { ...common, dataDir, models: modelsOf(["cls"]), ep: "auto", threads: 1, fault: { mode: "random" } }
           : { ...common, dataDir, models: modelsOf(["det"]), ep: "auto", threads: 1 },
@@ -280,7 +354,7 @@ async function startDaemons(devnet: Devnet, print: DemoParameters["print"]): Pro
       return daemon;
     }),
   );
-  return { workers, cheater: devnet.providers[cheaterIndex]!.address, verifiers };
+  return { workers, cheater: devnet.providers[cheaterIndex]!.address, verifiers, replicaModelId };
 }
 
 async function postAndFollow({
@@ -306,6 +380,7 @@ async function postAndFollow({
   if (!signal.aborted) {
     try {
       await postInBatches({ devnet, jobs, tracks: state.jobs, print });
+      await postRedundant({ devnet, modelId: daemons.replicaModelId, tracks: state.replicas, print });
     } catch (error) {
       postError = error;
       print(`posting stopped: ${error instanceof Error ? error.message : String(error)}`);
@@ -314,7 +389,8 @@ async function postAndFollow({
   const bar = live
     ? new cliProgress.SingleBar(
         {
-          format: " jobs {bar} {value}/{total} final | batches {batches} committed {committed} revealed {revealed} sampled {sampled} disputes {disputes} slashed {slashed}",
+          format:
+            " jobs {bar} {value}/{total} final | batches {batches} committed {committed} revealed {revealed} sampled {sampled} disputes {disputes} slashed {slashed} | redundant {redundant} final",
           hideCursor: true,
           clearOnComplete: false,
         },
@@ -323,11 +399,13 @@ async function postAndFollow({
     : undefined;
   bar?.start(state.jobs.size, 0, state.counts);
 
-  // Follow the chain: every event of the four contracts, folded into per-job tracks.
+  // Follow the chain: every event of the five contracts, folded into per-job tracks, until every job of the
+  // batches ended and every redundant job is final (settled, and each of its disputed seats judged).
   const events: TxEvent[] = [];
   let next = fromBlock + 1n;
   const deadline = Date.now() + timeoutMs;
   const done = () => [...state.jobs.values()].filter((t) => t.outcome).length;
+  const allFinal = () => done() === state.jobs.size && state.counts.redundant === state.replicas.size;
   while (postError === undefined && state.jobs.size > 0 && !signal.aborted && Date.now() < deadline) {
     const head = await publicClient.getBlockNumber({ cacheTime: 0 });
     if (head >= next) {
@@ -342,12 +420,12 @@ async function postAndFollow({
       }
     }
     bar?.update(done(), state.counts);
-    if (done() === state.jobs.size) break;
+    if (allFinal()) break;
     await sleep(250, signal);
   }
   bar?.update(done(), state.counts);
   bar?.stop();
-  const lastEnd = Math.max(firstPostAt, ...[...state.jobs.values()].map((t) => t.finalAt ?? 0));
+  const lastEnd = Math.max(firstPostAt, ...[...state.jobs.values(), ...state.replicas.values()].map((t) => t.finalAt ?? 0));
   return summarize({
     devnet,
     daemons,
@@ -355,7 +433,7 @@ async function postAndFollow({
     events,
     referenceRootOf,
     wallTimeMs: { total: Date.now() - startedAt, jobs: lastEnd - firstPostAt },
-    interrupted: signal.aborted || postError !== undefined || state.jobs.size < jobs || done() < jobs,
+    interrupted: signal.aborted || postError !== undefined || state.jobs.size < jobs || !allFinal() || state.replicas.size < DEMO_REDUNDANT,
   });
 }
 
@@ -389,6 +467,72 @@ async function postInBatches({ devnet, jobs, tracks, print }: { devnet: Devnet; 
   });
   const sizes = posted.batchIds.map((batchId) => posted.jobs.filter((j) => j.batchId === batchId).length);
   print(`posted ${jobs} jobs in ${posted.batchIds.length} batches (${sizes.join(" + ")} jobs) in one transaction, paid from a deposit`);
+}
+
+/**
+ * The sample dApp's redundant jobs, after its batches: DEMO_REDUNDANT jobs on the first cls lines of DEMO_INPUTS,
+ * each for DEMO_REPLICAS providers on the copy of the cls model (`registerReplicaModel`), posted to the
+ * ReplicaMarket with no constraints. Each one costs `quote(fee, replicas).total` (the fees and a committee
+ * reserve per seat), approved once for all. Each gets a track, keyed by its ReplicaMarket id.
+ */
+async function postRedundant({
+  devnet,
+  modelId,
+  tracks,
+  print,
+}: {
+  devnet: Devnet;
+  modelId: number;
+  tracks: Map<bigint, ReplicaTrack>;
+  print: DemoParameters["print"];
+}): Promise<void> {
+  const { publicClient, deployment, dappSender } = devnet;
+  const lines = DEMO_INPUTS.filter((input) => input.kind === "cls").slice(0, DEMO_REDUNDANT);
+  const blobs = await Promise.all(
+    lines.map(async ({ kind, image }) => {
+      const bytes = await demoInput(kind, image);
+      const { url } = await uploadBlob({ serverUrl: devnet.blobServer.url, token: devnet.uploadToken, bytes });
+      return { inputHash: blobId(bytes), inputURI: url };
+    }),
+  );
+  const [total] = await publicClient.readContract({
+    address: deployment.replicaMarket,
+    abi: replicaMarketAbi,
+    functionName: "quote",
+    args: [DEMO_FEE, BigInt(DEMO_REPLICAS)],
+  });
+  await dappSender.send({ address: deployment.token, abi: erc20Abi, functionName: "approve", args: [deployment.replicaMarket, total * BigInt(lines.length)] });
+  const claimBy = (await publicClient.getBlock()).timestamp + DEMO_REDUNDANT_CLAIM_S;
+  const postedAt = Date.now();
+  // Sent together (consecutive nonces): one block for all of them.
+  const receipts = await Promise.all(
+    blobs.map(({ inputHash, inputURI }) =>
+      dappSender.send({
+        address: deployment.replicaMarket,
+        abi: replicaMarketAbi,
+        functionName: "post",
+        args: [
+          {
+            modelId: BigInt(modelId),
+            feePerReplica: DEMO_FEE,
+            claimBy,
+            replicas: DEMO_REPLICAS,
+            inputHash,
+            inputURI,
+            constraints: { allowlist: [], region: "0x0000000000000000", executionProviders: 0, minReputationPpm: 0 },
+          },
+        ],
+      }),
+    ),
+  );
+  for (const { receipt } of receipts) {
+    for (const log of receipt.logs) {
+      if (getAddress(log.address) !== getAddress(deployment.replicaMarket)) continue;
+      const event = decodeEventLog({ abi: replicaMarketAbi, data: log.data, topics: log.topics });
+      if (event.eventName === "ReplicaJobPosted") tracks.set(event.args.replicaJobId, { postedAt, seats: new Map() });
+    }
+  }
+  print(`posted ${tracks.size} redundant jobs (${DEMO_REPLICAS} providers each, cls model ${modelId}: the cheater sits with the honest workers)`);
 }
 
 async function summarize({
@@ -438,18 +582,25 @@ async function summarize({
     events.filter((e) => e.contract === contract && e.name === name && String(e.args[field]).toLowerCase() === account.toLowerCase());
 
   const reputations = await readReputation({ publicClient: devnet.publicClient, deployment: devnet.deployment });
+  const redundant = countRedundant({ events });
   const providers = devnet.providers.map((account, i) => ({
     address: account.address,
     role: account.address === daemons.cheater ? ("cheater" as const) : ("honest" as const),
     ep: epOf(daemons.workers[i]!),
     jobs: all.filter((t) => t.provider?.toLowerCase() === account.address.toLowerCase()).length,
-    // Paid per job in the JobMarket (a job split out of its batch) and per batch in the BatchMarket.
+    // Paid per job in the JobMarket (a job split out of its batch, or a redundant seat upheld by its committee),
+    // per batch in the BatchMarket, and per agreeing redundant seat in the ReplicaMarket.
     earned: tokens(
       sum(byAccount("JobFinalized", "market", "provider", account.address), "payout") +
-        sum(byAccount("BatchFinalized", "batchMarket", "provider", account.address), "payout"),
+        sum(byAccount("BatchFinalized", "batchMarket", "provider", account.address), "payout") +
+        sum(byAccount("ReplicaPaid", "replicaMarket", "provider", account.address), "payout"),
     ),
     slashed: tokens(sum(byAccount("Slashed", "staking", "account", account.address), "slashed")),
     reputation: formatScore(reputations.get(account.address.toLowerCase())?.score ?? REPUTATION_RULE.start),
+    seats: {
+      taken: redundant.byProvider.get(account.address.toLowerCase())?.seats ?? 0,
+      slashed: redundant.byProvider.get(account.address.toLowerCase())?.slashed ?? 0,
+    },
   }));
   // A verifier's rewards: audit rewards and the voter pay of disputes the protocol opened (paid from the
   // market's audit pool) and what Verification credited it (a challenge committee's pay, out of the bond;
@@ -469,7 +620,8 @@ async function summarize({
     finalized: finalized.length,
     slashed: all.filter((t) => t.outcome === "slashed").length,
     expired: all.filter((t) => t.outcome === "expired").length,
-    disputes: events.filter((e) => e.contract === "market" && e.name === "JobDisputed").length,
+    // The batches' jobs only: a redundant seat's dispute (its JobMarket job has no track) is in `redundant`.
+    disputes: events.filter((e) => e.contract === "market" && e.name === "JobDisputed" && tracks.has(e.args.jobId as bigint)).length,
     sampled: all.filter((t) => t.sampled).length,
     audits: { agreed: audits.filter((e) => Number(e.args.verdict) === 0).length, disagreed: audits.filter((e) => Number(e.args.verdict) === 1).length },
     batches: { posted: batches.length, transactions: new Set(batches.map((b) => b.postTx)).size, sizes: batches.map((b) => b.count) },
@@ -484,11 +636,13 @@ async function summarize({
     cheats: countCheats({
       cheater: daemons.cheater,
       events,
+      jobs: new Set(tracks.keys()),
       referenceRootOf: (jobId) => {
         const track = tracks.get(jobId);
         return track && referenceRootOf.get(track.inputKey);
       },
     }),
+    redundant: { jobs: redundant.jobs, disagreements: redundant.disagreements, slashed: redundant.slashed },
     wallTimeMs,
     interrupted,
   };
@@ -540,7 +694,8 @@ export function formatSummary(s: DemoSummary): string {
     `  expired                ${s.expired}`,
     `  sampled for audit      ${s.sampled}   (audits agreed ${s.audits.agreed}, disagreed ${s.audits.disagreed})`,
     `  disputes               ${s.disputes}`,
-    `  cheats                 ${s.cheats.faked} faked, ${s.cheats.slashed} slashed, ${s.cheats.finalized} finalized   (the cheater's results against a reference CPU run)`,
+    `  cheats                 ${s.cheats.faked} faked, ${s.cheats.slashed} slashed, ${s.cheats.finalized} finalized   (the cheater's results in the batches against a reference CPU run)`,
+    `  redundant jobs         ${s.redundant.jobs} posted, ${s.redundant.disagreements} disagreed, ${s.redundant.slashed} seat${s.redundant.slashed === 1 ? "" : "s"} slashed by their committees   (${DEMO_REPLICAS} providers each)`,
     `  batches                ${s.batches.posted} in ${s.batches.transactions} transaction${s.batches.transactions === 1 ? "" : "s"}   (${s.batches.sizes.join(" + ") || 0} jobs, paid from a deposit)`,
     `  gas per job            ${gas(s.gas.perJob)}   (${gas(s.gas.total)} gas in ${s.gas.transactions} transactions over the ${s.jobs} jobs)`,
     `    paid with its batch  ${gas(s.gas.inBatch.mean)}   (${s.gas.inBatch.jobs} jobs)`,
@@ -551,9 +706,10 @@ export function formatSummary(s: DemoSummary): string {
     `  post -> final          mean ${seconds(s.latencyMs.postToFinal.mean)}, p95 ${seconds(s.latencyMs.postToFinal.p95)}`,
     `  wall time              ${seconds(s.wallTimeMs.total)}   (first post to last job's end ${seconds(s.wallTimeMs.jobs)})`,
     "",
-    "  provider                                     role     ep      jobs  earned    slashed   reputation",
+    "  provider                                     role     ep      jobs  earned    slashed   reputation  seats (slashed)",
     ...s.providers.map(
-      (p) => `  ${p.address}   ${p.role.padEnd(7)}  ${p.ep.padEnd(6)}  ${String(p.jobs).padStart(4)}  ${p.earned.padStart(8)}  ${p.slashed.padStart(8)}  ${p.reputation.padStart(10)}`,
+      (p) =>
+        `  ${p.address}   ${p.role.padEnd(7)}  ${p.ep.padEnd(6)}  ${String(p.jobs).padStart(4)}  ${p.earned.padStart(8)}  ${p.slashed.padStart(8)}  ${p.reputation.padStart(10)}  ${`${p.seats.taken} (${p.seats.slashed})`.padStart(15)}`,
     ),
     "",
     "  verifier                                     rewards   penalties",
@@ -570,7 +726,7 @@ function keepBanner(devnet: Devnet, daemons: Daemons): string {
     `  JSON-RPC            ${devnet.url}   (chain id ${devnet.chainId})`,
     `  deployment id       ${devnet.deploymentId}   (ignition/deployments/${devnet.deploymentId})`,
     `  contracts           ${JSON.stringify(devnet.deployment)}`,
-    `  models              cls = ${devnet.modelIds.cls}, det = ${devnet.modelIds.det}`,
+    `  models              cls = ${devnet.modelIds.cls}, det = ${devnet.modelIds.det}, cls for redundant jobs = ${daemons.replicaModelId}`,
     `  dApp blob server    ${devnet.blobServer.url}`,
     `  worker blob servers ${daemons.workers.map((w) => String(w.ready.blob_url)).join(", ")}`,
     `  state and logs      ${devnet.dataDir}`,

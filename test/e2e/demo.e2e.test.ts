@@ -1,13 +1,14 @@
 /**
  * `npm run demo` as a newcomer runs it: `npm run demo -- --json > summary.json`, which runs `dinfer demo`
  * as its own process (chain, Ignition, 3 workers with one cheater, 4 verifiers, a dApp posting real
- * jobs in batches from a deposit). Checks that the file is the JSON summary and nothing else, the summary
- * against what the demo promises (batches, gas per job), that no faked result is ever paid (the demo
+ * jobs in batches from a deposit, then three redundant jobs for all three workers). Checks that the file is
+ * the JSON summary and nothing else, the summary against what the demo promises (batches, gas per job, the
+ * cheater caught on its redundant seats by their committees), that no faked result is ever paid (the demo
  * counts the cheater's faked results, in batches or split out of them, from the chain's events against
  * its own reference run: a cheater's unsampled batch jobs are caught only by a verifier's watchdog on
  * batches), and that the demo leaves no process and no port behind, also when interrupted with Ctrl-C.
  *
- * Run alone: `npx hardhat test mocha test/e2e/demo.e2e.test.ts` (about five minutes on 2 cores: the
+ * Run alone: `npx hardhat test mocha test/e2e/demo.e2e.test.ts` (about six minutes on 2 cores: the
  * chain's clock keeps with the wall clock, so a 60 s challenge window takes 60 s).
  */
 import assert from "node:assert/strict";
@@ -88,10 +89,10 @@ describe("npm run demo (dinfer demo as its own process)", function () {
   });
 
   it("runs real jobs to the end, never pays a faked result, writes the JSON summary alone to the file and leaves nothing behind", async function () {
-    this.timeout(660_000);
+    this.timeout(780_000);
     const dir = dataDir();
     const file = path.join(dir, "summary.json");
-    const run = await runDemo(["--jobs", "8", "--json", "--data-dir", dir], { npmTo: file });
+    const run = await runDemo(["--jobs", "8", "--json", "--data-dir", dir], { npmTo: file, timeoutMs: 720_000 });
     assert.equal(run.code, 0, `exit code:\n${run.stderr.slice(-4000)}`);
     // `npm run demo -- --json > summary.json`: the file is the summary, not npm's banner before it.
     assert.match(run.stdout, /^\{/, `the file starts with the JSON: ${JSON.stringify(run.stdout.slice(0, 120))}`);
@@ -144,6 +145,19 @@ describe("npm run demo (dinfer demo as its own process)", function () {
     assert.ok(Number(cheater!.reputation) < 0.5, `the cheater's reputation ${cheater!.reputation}`);
     for (const honest of summary.providers.filter((p) => p.role === "honest")) {
       assert.ok(Number(honest.reputation) >= 0.5, `${honest.address}: reputation ${honest.reputation}`);
+    }
+    // The redundant jobs: all three workers took a seat of each; the cheater's made-up roots differ from the
+    // honest ones, so the seats went to committees, and every seat a committee slashed was the cheater's (per
+    // provider, from ReplicaCommitted and the DisputeSettled of each seat's JobMarket job).
+    const { redundant } = summary;
+    assert.equal(redundant.jobs, 3, JSON.stringify(redundant));
+    assert.ok(redundant.disagreements >= 1, `no redundant job disagreed: ${JSON.stringify(redundant)}`);
+    assert.ok(redundant.slashed >= 1, `no redundant seat slashed: ${JSON.stringify(redundant)}`);
+    for (const p of summary.providers) assert.equal(p.seats.taken, 3, `${p.role} ${p.address} took ${p.seats.taken} of the 3 redundant jobs' seats`);
+    assert.equal(cheater!.seats.slashed, redundant.slashed, `every slashed seat was the cheater's: ${JSON.stringify(summary.providers.map((p) => p.seats))}`);
+    for (const honest of summary.providers.filter((p) => p.role === "honest")) {
+      assert.equal(honest.seats.slashed, 0, `${honest.address}'s seat was slashed`);
+      assert.ok(Number(honest.earned) > 0, `${honest.address} was paid for its seats: earned ${honest.earned}`);
     }
     assert.equal(summary.verifiers.length, 4);
     assert.ok(summary.wallTimeMs.total >= summary.wallTimeMs.jobs && summary.wallTimeMs.jobs > 0, JSON.stringify(summary.wallTimeMs));

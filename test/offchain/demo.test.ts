@@ -1,7 +1,8 @@
 /**
  * The demo's truth-telling parts on their own (offchain/devnet/demo-events.ts): `countCheats` (how many
  * of the cheater's results were faked, slashed and paid, from the chain's events against reference roots,
- * for ordinary jobs and batches), `followEvent` (the per-job tracks of the dApp's batches),
+ * for ordinary jobs and batches), `followEvent` (the per-job tracks of the dApp's batches and its redundant
+ * jobs), `countRedundant` (the redundant jobs' disagreements and slashed seats),
  * `lifecycleTransactions` and `gasShares` (the gas per job), and the JSON summary written as the whole of
  * stdout under `npm run demo -- --json > file` (`writeStdoutAlone`, on real files).
  * `test/e2e/demo.e2e.test.ts` runs the whole demo.
@@ -17,6 +18,7 @@ import type { Address, Hex } from "viem";
 import { writeStdoutAlone } from "../../offchain/cli/commands/devnet.js";
 import {
   countCheats,
+  countRedundant,
   followEvent,
   gasShares,
   lifecycleTransactions,
@@ -25,6 +27,7 @@ import {
   SPLIT_SAMPLED,
   type ChainEvent,
   type JobTrack,
+  type ReplicaTrack,
   type TxEvent,
 } from "../../offchain/devnet/demo-events.js";
 
@@ -35,6 +38,11 @@ const REFERENCE = root(1);
 
 const market = (name: string, args: Record<string, unknown>): ChainEvent => ({ contract: "market", name, args });
 const batchMarket = (name: string, args: Record<string, unknown>): ChainEvent => ({ contract: "batchMarket", name, args });
+const replicaMarket = (name: string, args: Record<string, unknown>): ChainEvent => ({ contract: "replicaMarket", name, args });
+const ZERO_ROOT = root(0);
+/** ReplicaStatus (IReplicaMarket). */
+const AGREED = 2;
+const DISPUTED = 3;
 const posted = (batchId: bigint, firstJobId: bigint, count: number) => batchMarket("BatchPosted", { batchId, firstJobId, count: BigInt(count) });
 const split = (batchId: bigint, jobId: bigint, index: number, status: number) => batchMarket("JobSplit", { batchId, jobId, index: BigInt(index), status });
 const committed = (jobId: bigint, provider: Address = CHEATER) => market("ResultCommitted", { jobId, provider });
@@ -160,12 +168,76 @@ describe("demo: the jobs of the dApp's batches, from events", () => {
       at(batchMarket("BatchFinalized", { batchId: 1n }), 8),
     ];
     events.forEach((event, i) => followEvent(state, event, 1000 * (i + 1)));
-    assert.deepEqual(state.counts, { batches: 1, committed: 3, revealed: 3, sampled: 1, disputes: 1, slashed: 1 });
+    assert.deepEqual(state.counts, { batches: 1, committed: 3, revealed: 3, sampled: 1, disputes: 1, slashed: 1, redundant: 0 });
     const [a, b, c] = [jobs.get(10n)!, jobs.get(11n)!, jobs.get(12n)!];
     assert.deepEqual([a.provider, b.provider, c.provider], [CHEATER, CHEATER, CHEATER]);
     assert.deepEqual([a.outcome, b.outcome, c.outcome], ["finalized", "slashed", "finalized"]);
     assert.deepEqual([a.revealedAt, b.revealedAt, a.finalAt, b.finalAt], [5000, 6000, 9000, 8000], "the split job ends on its own, not with its batch");
     assert.deepEqual([a.sampled, b.sampled, b.split, a.split], [false, true, "sampled", undefined]);
+  });
+});
+
+describe("demo: the dApp's redundant jobs, from events", () => {
+  // Redundant job 1: three seats, roots differ, every seat to a committee (JobMarket jobs 30..32), the cheater's
+  // seat faulted. Redundant job 2: two agreeing seats, paid at settle. Redundant job 9: someone else's.
+  const seatsOf1 = [HONEST, "0x00000000000000000000000000000000000000a2", CHEATER] as Address[];
+  const events: ChainEvent[] = [
+    replicaMarket("ReplicaJobPosted", { replicaJobId: 1n }),
+    replicaMarket("ReplicaJobPosted", { replicaJobId: 2n }),
+    ...seatsOf1.map((provider, seat) => replicaMarket("ReplicaCommitted", { replicaJobId: 1n, provider, seat: BigInt(seat) })),
+    replicaMarket("ReplicaCommitted", { replicaJobId: 2n, provider: HONEST, seat: 0n }),
+    replicaMarket("ReplicaCommitted", { replicaJobId: 2n, provider: seatsOf1[1], seat: 1n }),
+    // The settlement: each seat imported and disputed in the JobMarket, then named by ReplicaDisputed.
+    ...seatsOf1.flatMap((provider, seat) => [
+      market("JobImported", { jobId: 30n + BigInt(seat), job: { provider } }),
+      market("JobDisputed", { jobId: 30n + BigInt(seat) }),
+      replicaMarket("ReplicaDisputed", { replicaJobId: 1n, provider, seat: BigInt(seat), jobId: 30n + BigInt(seat) }),
+    ]),
+    replicaMarket("ReplicaJobSettled", { replicaJobId: 1n, status: DISPUTED, outputRoot: ZERO_ROOT, sampled: false }),
+    replicaMarket("ReplicaJobSettled", { replicaJobId: 2n, status: AGREED, outputRoot: root(4), sampled: false }),
+    replicaMarket("ReplicaPaid", { replicaJobId: 2n, provider: HONEST, seat: 0n, payout: 1n }),
+    market("DisputeSettled", { jobId: 30n, providerFaulted: false }),
+    market("JobFinalized", { jobId: 30n }),
+    market("DisputeSettled", { jobId: 32n, providerFaulted: true }),
+    market("DisputeSettled", { jobId: 7n, providerFaulted: true }), // a job of the batches
+    market("DisputeSettled", { jobId: 31n, providerFaulted: false }),
+    replicaMarket("ReplicaJobSettled", { replicaJobId: 9n, status: DISPUTED, outputRoot: root(5), sampled: true }), // an agreement sampled: no disagreement
+  ];
+
+  it("counts the posted jobs, the disagreements (Disputed with a zero root) and the seats their committees slashed, per provider", () => {
+    const { byProvider, ...count } = countRedundant({ events });
+    assert.deepEqual(count, { jobs: 2, disagreements: 1, slashed: 1 });
+    assert.deepEqual(byProvider.get(CHEATER), { seats: 1, slashed: 1 });
+    assert.deepEqual(byProvider.get(HONEST), { seats: 2, slashed: 0 });
+  });
+
+  it("follows each redundant job until it is settled and every disputed seat judged, apart from the batches' jobs", () => {
+    const replicas = new Map<bigint, ReplicaTrack>([1n, 2n].map((id) => [id, { postedAt: 0, seats: new Map() }]));
+    const state = newFollowState(new Map(), replicas);
+    const finals: (number | undefined)[][] = [];
+    events.forEach((event, i) => {
+      followEvent(state, at(event, i), 1000 * (i + 1));
+      finals.push([replicas.get(1n)!.finalAt, replicas.get(2n)!.finalAt]);
+    });
+    const [one, two] = [replicas.get(1n)!, replicas.get(2n)!];
+    assert.equal(two.status, "agreed");
+    assert.equal(one.status, "disputed");
+    // Job 1 is final only with its last seat's verdict (job 31's DisputeSettled, the 24th event); job 2 at its settlement.
+    assert.equal(finals.findIndex(([a]) => a !== undefined), 23);
+    assert.equal(one.finalAt, 24_000);
+    assert.equal(two.finalAt, 18_000);
+    assert.deepEqual([...one.seats.values()].map((s) => [s.provider, s.jobId, s.faulted]), [
+      [HONEST, 30n, false],
+      [seatsOf1[1], 31n, false],
+      [CHEATER, 32n, true],
+    ]);
+    assert.deepEqual(state.counts, { batches: 0, committed: 0, revealed: 0, sampled: 0, disputes: 0, slashed: 0, redundant: 2 }, "no batch job moved");
+  });
+
+  it("leaves the cheater's redundant seats out of the cheats of the batches' jobs", () => {
+    const cheats = countCheats({ cheater: CHEATER, events, referenceRootOf: () => REFERENCE, jobs: new Set([7n]) });
+    assert.deepEqual(cheats, { faked: 0, slashed: 0, finalized: 0 });
+    assert.equal(countCheats({ cheater: CHEATER, events, referenceRootOf: () => REFERENCE }).faked, 1, "without `jobs`, its imported seat counts");
   });
 });
 
