@@ -12,6 +12,8 @@
  * - `truncate`: reveals the first half of the output blob (not a valid tensor blob any more).
  * - `wrong-model`: runs another .onnx file (`modelPath`) instead of the registered one.
  * - `withhold`: reveals only the root and a URI, and never serves the output blob.
+ * - `slow`: honest, but every run takes `delayMs` longer (a slow machine: the worker's measured run time
+ *   includes it, so it should leave jobs it would finish after their claim deadline to faster providers).
  *
  * Noise and random values come from a PRNG seeded by the job id, so a restarted worker produces the
  * same output it committed to.
@@ -32,7 +34,7 @@ import type { Logger } from "../log.js";
 import { BlobHashMismatchError } from "../storage/errors.js";
 import type { JobRunner, JobRunResult, LoadedModel } from "./job-runner.js";
 
-export const FAULT_MODES = ["noise", "random", "truncate", "wrong-model", "withhold"] as const;
+export const FAULT_MODES = ["noise", "random", "truncate", "wrong-model", "withhold", "slow"] as const;
 export type FaultMode = (typeof FAULT_MODES)[number];
 
 export const FaultSchema = z
@@ -42,9 +44,12 @@ export const FaultSchema = z
     amplitude: z.coerce.number().nonnegative().default(0),
     /** `wrong-model`: the .onnx file run instead of the registered model. */
     modelPath: z.string().min(1).optional(),
+    /** `slow`: how much longer every run takes (ms). */
+    delayMs: z.coerce.number().int().nonnegative().default(0),
   })
   .refine((f) => f.mode !== "wrong-model" || f.modelPath !== undefined, { message: "fault mode wrong-model needs modelPath" })
-  .refine((f) => f.mode !== "noise" || f.amplitude > 0, { message: "fault mode noise needs an amplitude > 0" });
+  .refine((f) => f.mode !== "noise" || f.amplitude > 0, { message: "fault mode noise needs an amplitude > 0" })
+  .refine((f) => f.mode !== "slow" || f.delayMs > 0, { message: "fault mode slow needs a delayMs > 0" });
 
 export type Fault = z.output<typeof FaultSchema>;
 
@@ -143,6 +148,11 @@ export function withFault({ runner, fault, models, maxInputBytes, log }: WithFau
         }
         case "withhold":
           return runner.run(parameters);
+        case "slow": {
+          await new Promise((resolve) => setTimeout(resolve, fault.delayMs));
+          const result = await runner.run(parameters);
+          return { ...result, ms: result.ms + fault.delayMs };
+        }
         default: {
           const result = await runner.run(parameters);
           const output = applyFault({ fault, output: result.output, jobId });

@@ -80,6 +80,10 @@ export type ReplicaWorkerParameters = {
   allowFileUris: boolean;
   /** Our ReplicaMarket credits, withdrawn past `withdrawMin`. */
   earnings: Earnings;
+  /** When a job of the model taken now would be run and committed (the worker's measured run time and queue). */
+  finishEstimate?: (modelId: number) => { at: bigint; why: string } | undefined;
+  /** Tells the worker a run of the model took `ms` (its measured run time). */
+  measured?: (modelId: number, ms: number) => void;
 };
 
 export class ReplicaWorker {
@@ -175,6 +179,9 @@ export class ReplicaWorker {
       const ours = await this.reputationPpm();
       if (ours < r.constraints.minReputationPpm) return `it asks for a reputation of at least ${r.constraints.minReputationPpm / 1e6}; ours is ${ours / 1e6}`;
     }
+    // A seat we could only commit after claimBy is left to faster providers: never fetched, never run.
+    const finish = this.p.finishEstimate?.(r.modelId);
+    if (finish !== undefined && finish.at > r.claimBy) return `we would commit it at ${finish.at}, after its claim deadline ${r.claimBy} (${finish.why})`;
     if (r.committed >= r.replicas) return "every seat is taken";
     return undefined;
   }
@@ -269,6 +276,7 @@ export class ReplicaWorker {
         allowNonFinite: model.nonFiniteInputs,
       });
       await this.p.store.put(result.output, { knownId: result.outputId });
+      this.p.measured?.(r.modelId, result.ms);
       return { outputId: result.outputId, outputRoot: result.outputRoot, outputBytes: result.output.byteLength };
     } catch (error) {
       if (error instanceof RetryableError) throw error;

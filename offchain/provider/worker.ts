@@ -249,6 +249,8 @@ export class ProviderWorker {
       stake: this.stake,
       models: this.models,
       earnings: this.replicaEarnings,
+      finishEstimate: (modelId) => this.finishEstimate(modelId),
+      measured: (modelId, ms) => this.measured(modelId, ms),
     });
   }
 
@@ -367,6 +369,12 @@ export class ProviderWorker {
     if (runMs === undefined || this.head === undefined) return undefined;
     const { workers } = this.p.runner.stats();
     return estimateFinish({ now: this.head.timestamp, runMs, ahead: Math.max(0, this.preparing.size - 1), threads: workers });
+  }
+
+  /** A run of `modelId` took `ms`: the model's moving mean run time (a job's, or a redundant job's seat's). */
+  private measured(modelId: number, ms: number): void {
+    const mean = this.runMs.get(modelId);
+    this.runMs.set(modelId, mean === undefined ? ms : 0.8 * mean + 0.2 * ms);
   }
 
   /** Each model's run time here, a moving mean of its runs (ms). */
@@ -815,8 +823,7 @@ export class ProviderWorker {
     const withheld = this.p.runner.withholdsOutputs === true;
     if (!withheld) await this.p.store.put(output, { knownId: outputId });
     const next: JobData = { ...data, outputId, outputRoot: root, outputBytes: output.byteLength, ep: result.ep, inferenceMs: result.ms, withheld };
-    const mean = this.runMs.get(job.modelId);
-    this.runMs.set(job.modelId, mean === undefined ? result.ms : 0.8 * mean + 0.2 * result.ms);
+    this.measured(job.modelId, result.ms);
     const status = this.p.journal.getJob(jobId)?.status ?? "candidate";
     this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status, data: next });
     timings.output = performance.now() - outputStart;

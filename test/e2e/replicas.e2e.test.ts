@@ -9,7 +9,9 @@
  *   2. a k = 2 job whose allowlist names two honest workers only: the cheater never takes a seat, the two agree
  *      and are paid by the ReplicaMarket at settle;
  *   3. a k = 2 job for the region eu-west: only the two providers whose profile declares it take a seat;
- *   4. a k = 2 job asking for a reputation of at least 0.45: the cheater, slashed in 1, skips it saying why.
+ *   4. a k = 2 job asking for a reputation of at least 0.45: the cheater, slashed in 1, skips it saying why;
+ *   5. a fifth, slow provider (every run 30 s longer: fault `slow`) measures its run time on a seat it can serve,
+ *      then leaves a seat it would commit after the job's claimBy (15 s away) to the faster providers.
  * Every figure asserted is read from the chain's events.
  *
  * Run alone: `npx hardhat test mocha test/e2e/replicas.e2e.test.ts`.
@@ -42,7 +44,7 @@ describe("redundant jobs with real workers and verifiers: a cheater caught witho
   before(async function () {
     this.timeout(600_000);
     devnet = await startDevnet({
-      providers: 4,
+      providers: 5,
       verifiers: 3,
       marketParams: { samplingPpm: 0, seedDelay: 2, revealTimeout: 60, challengeWindow: 15, disputeDuration: 120 },
       verificationParams: { auditCommitTimeout: 20, voteCommitTimeout: 10, voteRevealTimeout: 10 },
@@ -54,11 +56,13 @@ describe("redundant jobs with real workers and verifiers: a cheater caught witho
       devnet.providers.map(async (account, i) => {
         const dataDir = devnet.tempDir(`worker-${i + 1}`);
         const cheat = i === 2;
+        // The fifth is honest and slow: every run takes 30 s longer.
+        const slow = i === 4;
         const daemon = await startDaemon({
           command: "worker",
           configFile: path.join(dataDir, "worker.config.json"),
-          config: { ...common, dataDir, models: [model], ep: "cpu", threads: 1, ...(cheat ? { fault: { mode: "random" } } : {}) },
-          env: { DINFER_PRIVATE_KEY: account.key, DINFER_WORKER_SECRET: `replica-worker-secret-${i}-0123456789abcdef`, ...(cheat ? { DINFER_ALLOW_FAULTS: "1" } : {}) },
+          config: { ...common, dataDir, models: [model], ep: "cpu", threads: 1, ...(cheat ? { fault: { mode: "random" } } : slow ? { fault: { mode: "slow", delayMs: 30_000 } } : {}) },
+          env: { DINFER_PRIVATE_KEY: account.key, DINFER_WORKER_SECRET: `replica-worker-secret-${i}-0123456789abcdef`, ...(cheat || slow ? { DINFER_ALLOW_FAULTS: "1" } : {}) },
           readyMsg: "worker ready",
           readyTimeoutMs: 180_000,
           logFile: path.join(logDir, `worker-${i + 1}.log`),
@@ -99,7 +103,7 @@ describe("redundant jobs with real workers and verifiers: a cheater caught witho
   const tail = () => [...workers, ...verifiers].map((d) => d.logs().slice(-2_000)).join("\n---\n");
 
   /** Posts a redundant cls job on a text line's image; returns its id. */
-  async function post(replicas: number, allowlist: Address[] = [], { region = "0x0000000000000000" as Hex, minReputationPpm = 0 } = {}): Promise<bigint> {
+  async function post(replicas: number, allowlist: Address[] = [], { region = "0x0000000000000000" as Hex, minReputationPpm = 0, claimWithin = 120n } = {}): Promise<bigint> {
     const blob = encodeTensorBlob([await imageToClsInput(`${IMAGES}line-1-rot180.png`)]);
     const { url } = await uploadBlob({ serverUrl: devnet.blobServer.url, token: devnet.uploadToken, bytes: blob });
     const { replicaMarket, token } = devnet.deployment;
@@ -115,7 +119,7 @@ describe("redundant jobs with real workers and verifiers: a cheater caught witho
         {
           modelId: BigInt(devnet.modelIds.cls),
           feePerReplica: FEE,
-          claimBy: now + 120n,
+          claimBy: now + claimWithin,
           replicas,
           inputHash: blobId(blob),
           inputURI: url,
@@ -223,5 +227,19 @@ describe("redundant jobs with real workers and verifiers: a cheater caught witho
     const seated = await settledSeats(id, ReplicaStatus.Agreed);
     assert.ok(!seated.includes(getAddress(devnet.providers[2]!.address)), "the cheater took no seat");
     await workers[2]!.waitForLine((l) => l.msg === "redundant job ended" && l.replica_job_id === id.toString() && /reputation of at least 0.45/.test(String(l.reason)), "the cheater's skip", 30_000);
+  });
+
+  it("a slow provider measures itself and leaves a seat it would commit after claimBy to the faster ones", async function () {
+    this.timeout(300_000);
+    const slow = getAddress(devnet.providers[4]!.address);
+    // It measures its run time on a seat it can take (allowlisted beside an honest one, claimBy two minutes away).
+    const first = await post(2, [getAddress(devnet.providers[0]!.address), slow]);
+    assert.ok((await settledSeats(first, ReplicaStatus.Agreed)).includes(slow));
+    // Then a job whose seats close in 15 s (the cheater kept out by a minimum reputation): the slow one skips it.
+    const id = await post(2, [], { minReputationPpm: 450_000, claimWithin: 15n });
+    const seated = await settledSeats(id, ReplicaStatus.Agreed);
+    assert.ok(!seated.includes(slow), "the slow provider took no seat");
+    const skip = await workers[4]!.waitForLine((l) => l.msg === "redundant job ended" && l.replica_job_id === id.toString(), "the slow provider's decision", 30_000);
+    assert.match(String(skip.reason), /after its claim deadline/, JSON.stringify(skip));
   });
 });

@@ -300,6 +300,18 @@ describe("faulty runner (withFault): a cheating worker's runs, the worker unawar
     await faulty.run({ ...run, verifyInput: { expected: blobId(input), source: "http://poster/x" } });
   });
 
+  it("slow runs honestly but takes delayMs longer, and says so in its measured run time", async () => {
+    const { runner, runs } = honest();
+    const faulty = withFault({ runner, fault: FaultSchema.parse({ mode: "slow", delayMs: 50 }), models: [model], maxInputBytes: 1 << 20, log: silentLogger() });
+    const started = performance.now();
+    const result = await faulty.run(run);
+    assert.ok(performance.now() - started >= 45, "waited out the delay");
+    assert.equal(runs.length, 1);
+    assert.deepEqual(result.output, output, "the honest output");
+    assert.equal(result.ms, 5 + 50, "the measured time includes the delay");
+    assert.throws(() => FaultSchema.parse({ mode: "slow" }), /delayMs > 0/);
+  });
+
   it("withhold leaves the output alone and says its outputs are not to be served", async () => {
     const { runner } = honest();
     const faulty = withFault({ runner, fault: FaultSchema.parse({ mode: "withhold" }), models: [model], maxInputBytes: 1 << 20, log: silentLogger() });
