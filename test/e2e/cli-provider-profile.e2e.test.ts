@@ -45,7 +45,7 @@ describe("dinfer provider profile: set, show, clear (CLI processes)", function (
     const profiles = (await publicClient.waitForTransactionReceipt({ hash })).contractAddress!;
     const unused = "0x0000000000000000000000000000000000000001";
     config = path.join(dir, "config.json");
-    writeFileSync(config, JSON.stringify({ rpcUrl: node.url, addresses: { token: unused, staking: unused, registry: unused, market: unused, verification: unused, batchMarket: unused, profiles } }));
+    writeFileSync(config, JSON.stringify({ rpcUrl: node.url, addresses: { token: unused, staking: unused, registry: unused, market: unused, verification: unused, batchMarket: unused, profiles, replicaMarket: unused } }));
   });
 
   after(async () => {
