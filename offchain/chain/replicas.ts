@@ -15,14 +15,11 @@ export const ReplicaStatus = { None: 0, Open: 1, Agreed: 2, Disputed: 3, Expired
 export type ReplicaStatus = (typeof ReplicaStatus)[keyof typeof ReplicaStatus];
 export const REPLICA_STATUS_NAMES = ["none", "open", "agreed", "disputed", "expired"] as const;
 
-/** Execution provider classes (IProviderProfiles: a bitmask). */
-export const EP_BITS = { cpu: 1, gpu: 2 } as const;
-
 export type ReplicaConstraints = {
   allowlist: readonly Address[];
   /** bytes8, zero: any region */
   region: Hex;
-  /** bitmask of EP_BITS, zero: any */
+  /** bitmask of profiles.ts EXECUTION_PROVIDER_BITS, zero: any */
   executionProviders: number;
   /** parts per million of the off-chain reputation rule; 0: none (carried, not enforced on-chain) */
   minReputationPpm: number;

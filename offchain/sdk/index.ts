@@ -210,7 +210,6 @@ export {
 } from "../chain/batches.js";
 export { JobStatus, readJob, type Job, type JobRecord, type ReadJobParameters } from "../chain/jobs.js";
 export {
-  EP_BITS,
   findReplicaOfJob,
   majorityRoot,
   readReplicaJob,

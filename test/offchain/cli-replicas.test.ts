@@ -11,8 +11,8 @@ import path from "node:path";
 import { describe, it } from "mocha";
 import type { Address, Hex } from "viem";
 
-import { encodeRegion } from "../../offchain/chain/profiles.js";
-import { EP_BITS, ReplicaStatus, type ReplicaRecord } from "../../offchain/chain/replicas.js";
+import { encodeRegion, EXECUTION_PROVIDER_BITS } from "../../offchain/chain/profiles.js";
+import { ReplicaStatus, type ReplicaRecord } from "../../offchain/chain/replicas.js";
 import { describeReplicaJob } from "../../offchain/cli/commands/job-replicas.js";
 import { buildProgram } from "../../offchain/cli/main.js";
 import { DinferError } from "../../offchain/errors.js";
@@ -71,7 +71,7 @@ describe("cli: redundant jobs", () => {
       revealDeadline: 2_000n,
       inputHash: root(1),
       inputURI: "http://dapp/blobs/0x01",
-      constraints: { allowlist: [A, B], region: encodeRegion("eu-west"), executionProviders: EP_BITS.gpu, minReputationPpm: 900_000 },
+      constraints: { allowlist: [A, B], region: encodeRegion("eu-west"), executionProviders: EXECUTION_PROVIDER_BITS.gpu, minReputationPpm: 900_000 },
       seats: [
         { index: 0, provider: A, commitBlock: 11n, revealed: true, commitment: root(9), outputRoot: root(2), jobId: 21n, outputURI: "http://a/out" },
         { index: 1, provider: B, commitBlock: 12n, revealed: true, commitment: root(9), outputRoot: root(2), jobId: 22n, outputURI: "http://b/out" },

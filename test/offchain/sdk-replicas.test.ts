@@ -20,8 +20,8 @@ import { mnemonicToAccount } from "viem/accounts";
 import { replicaMarketAbi } from "../../offchain/chain/abis.js";
 import { chainFor } from "../../offchain/chain/clients.js";
 import type { Deployment } from "../../offchain/chain/deployment.js";
-import { encodeRegion } from "../../offchain/chain/profiles.js";
-import { EP_BITS, ReplicaStatus } from "../../offchain/chain/replicas.js";
+import { encodeRegion, EXECUTION_PROVIDER_BITS } from "../../offchain/chain/profiles.js";
+import { ReplicaStatus } from "../../offchain/chain/replicas.js";
 import { TxSender } from "../../offchain/chain/sender.js";
 import { commitment } from "../../offchain/codec/commitment.js";
 import { outputRoot } from "../../offchain/codec/merkle.js";
@@ -60,7 +60,7 @@ async function deployed(conn: Connection) {
   // Three providers (the fixture's provider is staked already), each declaring a GPU in eu-west for model 1.
   for (const w of [sys.provider2, sys.stranger]) await stake(sys, w.account.address, parseEther("1000"), ROLE_PROVIDER);
   for (const w of [sys.provider, sys.provider2, sys.stranger]) {
-    await sys.profiles.write.setProfile([encodeRegion(REGION), EP_BITS.gpu, 4, [1], "", ZERO_HASH], { account: w.account });
+    await sys.profiles.write.setProfile([encodeRegion(REGION), EXECUTION_PROVIDER_BITS.gpu, 4, [1], "", ZERO_HASH], { account: w.account });
   }
   await sys.market.write.fundAuditPool([parseEther("1000")], { account: sys.dapp.account });
   await sys.token.write.mint([user.address, parseEther("1000")]);
@@ -186,7 +186,7 @@ describe("sdk/replicas: redundant jobs", () => {
       assert.deepEqual(replicaConstraints({ allowlist: [a.toLowerCase() as Hex, b], region: REGION, executionProviders: ["cpu", "gpu"], minReputation: 0.9 }, 2), {
         allowlist: [a, b],
         region: encodeRegion(REGION),
-        executionProviders: EP_BITS.cpu | EP_BITS.gpu,
+        executionProviders: EXECUTION_PROVIDER_BITS.cpu | EXECUTION_PROVIDER_BITS.gpu,
         minReputationPpm: 900_000,
       });
       assert.deepEqual(replicaConstraints(undefined, 3), { allowlist: [], region: "0x0000000000000000", executionProviders: 0, minReputationPpm: 0 });
@@ -238,7 +238,7 @@ describe("sdk/replicas: redundant jobs", () => {
       assert.match(args.inputURI, /^http:\/\/127\.0\.0\.1:\d+\/blobs\/0x/, "uploaded: a redundant job has no inline input");
       assert.deepEqual(
         { ...args.constraints, allowlist: args.constraints.allowlist.map((a) => getAddress(a)) },
-        { allowlist, region: encodeRegion(REGION), executionProviders: EP_BITS.gpu, minReputationPpm: 750_000 },
+        { allowlist, region: encodeRegion(REGION), executionProviders: EXECUTION_PROVIDER_BITS.gpu, minReputationPpm: 750_000 },
       );
       const record = await client.readReplicaJob(posted.replicaJobId);
       assert.equal(record.status, ReplicaStatus.Open);
