@@ -28,6 +28,8 @@
  *   it sums), with its bars (BATCH_BARS); a batch's sampled job and a batch's challenged job, split out and
  *   settled through the JobMarket; and the unbatched lifecycle posted from a deposit (postJobFromDeposit) against
  *   UNBATCHED_BAR. The bench exits non-zero when any bar is missed.
+ * - redundant jobs (issue 14, contracts/ReplicaMarket.sol): an agreement at k = 2 and 3 seats and a k = 3
+ *   disagreement, every seat's commit and reveal, the settle, and the total per seat.
  * Everything runs under the local terms as they are (sampling 5%): a sampled job is found by committing
  * jobs until one's seed samples it (the others are finalized); the challenge path runs under a second
  * terms version with sampling off.
@@ -36,10 +38,11 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 
 import { network } from "hardhat";
-import { encodeFunctionData, parseEther, toHex, type TransactionReceipt } from "viem";
+import { encodeFunctionData, keccak256, parseEther, toHex, type TransactionReceipt } from "viem";
 
 import { JobStatus } from "../offchain/chain/jobs.js";
-import { deploySystem, ROLE_PROVIDER, ROLE_VERIFIER, setUpMarket, stake, VERIFIER_STAKE } from "../test/helpers/fixture.js";
+import { commitment } from "../offchain/codec/commitment.js";
+import { deploySystem, FEE, ROLE_PROVIDER, ROLE_VERIFIER, setUpMarket, stake, VERIFIER_STAKE } from "../test/helpers/fixture.js";
 import { inlineRoot, marketDriver, type MarketParams } from "../test/helpers/market.js";
 import { Verdict, verificationDriver, Vote } from "../test/helpers/verification.js";
 import { batchDriver } from "../test/helpers/batch.js";
@@ -50,6 +53,8 @@ const TARGET = 250_000;
 const BATCH_BARS: Record<number, number> = { 32: 30_000, 128: 10_000 };
 const UNBATCHED_BAR = 200_000;
 const BATCH_SIZES = [1, 8, 32, 128];
+/** A redundant job's fee per seat (the fixture's fee of a job). */
+const FEE_PER_SEAT = FEE;
 
 const connection = await network.create();
 const { networkHelpers, viem } = connection;
@@ -472,6 +477,69 @@ let batchSampled: Record<string, number> = {};
   if (!found) throw new Error("no batch job sampled in 20 batches of 8");
 }
 
+// Redundant jobs (contracts/ReplicaMarket.sol, issue 14): a job posted once for k seats, each seat's blind
+// commit and reveal, and the settle of an agreement (every seat paid) or of a disagreement (every revealed
+// seat imported into the JobMarket with its committee dispute opened; the committees' votes are the disputed
+// path's, measured above). Local terms (5% sampling): an agreement whose seed samples it goes to committees
+// like a disagreement, so agreements are posted until one is not sampled.
+const replicaRuns: Record<string, Record<string, number>> = {};
+{
+  const rm = sys.replicaMarket;
+  const seats = [provider, sys.provider2, sys.stranger];
+  for (const w of seats.slice(1)) await stake(sys, w.account.address, parseEther("100000"), ROLE_PROVIDER);
+  await token.write.approve([rm.address, 2n ** 256n - 1n], { account: dapp.account });
+  const chainId = BigInt(await sys.publicClient.getChainId());
+  const rootOf = (id: bigint, honest: boolean) => keccak256(toHex(honest ? `the output of ${id}` : `a made-up output of ${id}`));
+  const saltOf = (id: bigint, i: number) => keccak256(toHex(`salt ${id} ${i}`));
+  const send = async (tx: Promise<`0x${string}`>) => sys.publicClient.waitForTransactionReceipt({ hash: await tx });
+  const noConstraints = { allowlist: [], region: "0x0000000000000000", executionProviders: 0, minReputationPpm: 0 } as const;
+  /** Posts a k-seat job, commits and reveals every seat (the last one made up when `disagree`), settles. */
+  async function runReplicaJob(k: number, disagree: boolean) {
+    const now = BigInt(await networkHelpers.time.latest());
+    const request = { modelId: 1n, feePerReplica: FEE_PER_SEAT, claimBy: now + 600n, replicas: k, inputHash: keccak256(toHex("input")), inputURI: "http://127.0.0.1:8600/blobs/input", constraints: noConstraints };
+    const postGas = gas(await send(rm.write.post([request], { account: dapp.account })));
+    const id = await rm.read.replicaJobCount();
+    const commits: number[] = [];
+    const reveals: number[] = [];
+    for (const [i, w] of seats.slice(0, k).entries()) {
+      const root = rootOf(id, !(disagree && i === k - 1));
+      const c = commitment({ chainId, jobMarket: rm.address, jobId: id, provider: w.account.address, outputRoot: root, salt: saltOf(id, i) });
+      commits.push(gas(await send(rm.write.commit([id, c], { account: w.account }))));
+    }
+    for (const [i, w] of seats.slice(0, k).entries()) {
+      const root = rootOf(id, !(disagree && i === k - 1));
+      reveals.push(gas(await send(rm.write.reveal([id, root, saltOf(id, i), `http://provider/${id}`], { account: w.account }))));
+    }
+    await networkHelpers.mine(localMarket.seedDelay + 1);
+    const settleGas = gas(await send(rm.write.settle([id], { account: keeper.account })));
+    const status = (await rm.read.replicaJob([id])).status;
+    const withdraw = disagree ? 0 : gas(await send(rm.write.withdraw({ account: provider.account })));
+    const figures = {
+      post: postGas,
+      "commit (first seat)": commits[0]!,
+      ...(k > 2 ? { "commit (a middle seat)": commits[1]! } : {}),
+      "commit (last seat: seals the job)": commits[k - 1]!,
+      "reveal (per seat)": Math.round(reveals.reduce((a, b) => a + b, 0) / k),
+      settle: settleGas,
+      ...(disagree ? {} : { "withdraw (a seat)": withdraw }),
+    };
+    const total = postGas + commits.reduce((a, b) => a + b, 0) + reveals.reduce((a, b) => a + b, 0) + settleGas + (disagree ? 0 : withdraw * k);
+    return { status, figures: { ...figures, total, perSeat: Math.round(total / k) } };
+  }
+  const AGREED = 2;
+  const DISPUTED = 3;
+  await runReplicaJob(2, false); // warm-up: the first credits, protocol fee and audit pool writes of the contract
+  for (const k of [2, 3]) {
+    let run = await runReplicaJob(k, false);
+    for (let tries = 0; run.status !== AGREED && tries < 20; tries++) run = await runReplicaJob(k, false);
+    if (run.status !== AGREED) throw new Error(`no k = ${k} agreement left unsampled in 20 tries`);
+    replicaRuns[`agreed, k = ${k}`] = run.figures;
+  }
+  const disagreement = await runReplicaJob(3, true);
+  if (disagreement.status !== DISPUTED) throw new Error(`a k = 3 disagreement settled as status ${disagreement.status}, not Disputed`);
+  replicaRuns["disagreement, k = 3 (every seat to a committee)"] = disagreement.figures;
+}
+
 // ---------------------------------------------------------------- report
 const fmt = (n: number) => n.toLocaleString("en-US");
 console.log("\nGas per operation (steady state, receipts' gasUsed incl. 21,000 base each)\n");
@@ -526,6 +594,11 @@ console.log(
     `as the worker groups them (claimAndCommit alone, reveal and finalize grouped): ${fmt(lifecycleFromDepositAsWorker)}`,
 );
 
+console.log("\nRedundant jobs (ReplicaMarket; every seat's step; total = all of them, each seat's withdraw included when paid)\n");
+const replicaSteps = Object.keys(replicaRuns["agreed, k = 3"]!); // every step, in order (k = 3 has a middle seat)
+console.log(`| job | ${replicaSteps.join(" | ")} |\n|---|${replicaSteps.map(() => "---:").join("|")}|`);
+for (const [name, f] of Object.entries(replicaRuns)) console.log(`| ${name} | ${replicaSteps.map((k) => (f[k] === undefined ? "" : fmt(f[k]!))).join(" | ")} |`);
+
 const out = path.resolve("bench/results/gas.json");
 await mkdir(path.dirname(out), { recursive: true });
 await writeFile(
@@ -542,6 +615,7 @@ await writeFile(
       multicall: { jobs: MULTICALL_JOBS, perJob: multicallRuns, lifecycleFromDepositGrouped, lifecycleFromDepositAsWorker },
       target: TARGET,
       batches: { perJob: batchRuns, sampledJob: batchSampled, challengedJob: batchDisputed, bars: BATCH_BARS, unbatchedBar: UNBATCHED_BAR },
+      replicas: replicaRuns,
       machine: machineInfo(),
     },
     null,
