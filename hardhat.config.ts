@@ -48,6 +48,7 @@ export default defineConfig({
         "test/invariant/Reachability.t.sol",
         "test/invariant/handlers/ProtocolHandler.sol",
         "test/invariant/handlers/HandlerBase.sol",
+        "test/invariant/handlers/ReplicaActions.sol",
         "test/invariant/Protocol.t.sol",
       ].map((file) => [file, compiler(1_000)]),
     ),
@@ -70,12 +71,29 @@ export default defineConfig({
     // follow the wall clock, so every window in seconds lasts what it says: with automine, a burst
     // of transactions mined a block each, a second apart, and ran chain time 3x ahead of real time.
     // Sampling seeds and deadlines advance with nobody sending anything.
+    // Anvil (`dinfer devnet --engine anvil`, offchain/devnet/anvil.ts) is started as the same chain: the
+    // hardfork and block gas limit are spelled out here and in offchain/devnet/chain-spec.ts, so that an
+    // upgrade of either engine cannot make the two differ unseen.
     node: {
       type: "edr-simulated",
       chainType: "l1",
+      hardfork: "osaka",
+      blockGasLimit: 60_000_000,
       mining: { auto: false, interval: 1000 },
     },
+    // Any node on this machine's port 8545: `npm run chain`, `dinfer devnet` on either engine (Hardhat's
+    // node or Anvil). No accounts: the node's own unlocked dev accounts sign (offchain/devnet/devnet.ts
+    // points it at another port with `network.create({ network: "localhost", override: { url } })`).
     localhost: { type: "http", chainType: "l1", url: "http://127.0.0.1:8545" },
+    // Any other EVM chain, by configuration variables (Hardhat's keystore, or the environment):
+    // `npx hardhat ignition deploy ignition/modules/Dinfer.ts --network evm --parameters <file>` with
+    // DINFER_RPC_URL (the same variable the dinfer commands read) and DINFER_DEPLOYER_KEY.
+    evm: {
+      type: "http",
+      chainType: "l1",
+      url: configVariable("DINFER_RPC_URL"),
+      accounts: [configVariable("DINFER_DEPLOYER_KEY")],
+    },
     sepolia: {
       type: "http",
       chainType: "l1",

@@ -11,11 +11,14 @@ import {IProtocolTerms} from "../../contracts/interfaces/IProtocolTerms.sol";
 
 import {ProtocolChecks} from "./ProtocolChecks.sol";
 import {ProtocolHandler} from "./handlers/ProtocolHandler.sol";
+import {ReplicaActions} from "./handlers/ReplicaActions.sol";
 
 /// @notice Protocol-wide invariants under random sequences of every role's actions on the real contracts
 /// (ProtocolHandler): dApps post, providers (some also verifiers) claim, commit, reveal or go silent, drawn
 /// auditors commit blind and reveal or miss, anyone challenges, keepers draw committees, members vote or stay
-/// silent, disputes resolve, governance sets new terms mid-run, everyone withdraws, and attacks are tried.
+/// silent, disputes resolve, governance sets new terms mid-run, everyone withdraws, and attacks are tried;
+/// among them redundant jobs (ReplicaMarket): k seats taken blind with honest, made-up or withheld roots,
+/// revealed, settled, and their disputed seats judged by committees as JobMarket jobs.
 /// The handler keeps its own model of what every contract owes and stores; the invariants hold the contracts
 /// to it. Runs and depth: hardhat.config.ts `test.solidity.invariant` (256 x 32).
 /// @dev fail-on-revert: the handler makes every protocol call itself and classifies its outcome, so a revert
@@ -39,7 +42,7 @@ contract ProtocolInvariantTest is ProtocolChecks {
     }
 
     function targetSelectors() public view returns (FuzzSelector[] memory targets) {
-        bytes4[] memory s = new bytes4[](25);
+        bytes4[] memory s = new bytes4[](30);
         s[0] = handler.postJob.selector;
         s[1] = handler.claim.selector;
         s[2] = handler.commit.selector;
@@ -65,6 +68,11 @@ contract ProtocolInvariantTest is ProtocolChecks {
         s[22] = handler.withdrawCredits.selector;
         s[23] = handler.advance.selector;
         s[24] = handler.attack.selector;
+        s[25] = handler.postReplicated.selector;
+        s[26] = handler.commitSeat.selector;
+        s[27] = handler.revealSeats.selector;
+        s[28] = handler.settleReplicated.selector;
+        s[29] = handler.advanceReplicated.selector;
         targets = new FuzzSelector[](1);
         targets[0] = FuzzSelector(address(handler), s);
     }
@@ -73,22 +81,29 @@ contract ProtocolInvariantTest is ProtocolChecks {
     // Three invariant functions, each running a group of named checks: an invariant runs after every call
     // of every run, and each function costs a call of its own.
 
-    /// @notice Every token is where the handler's ledger says: each contract holds exactly what it owes, the
-    /// supply is conserved, every account's credits are what it earned.
+    /// @notice Every token is where the handler's ledger says: each contract (the ReplicaMarket included: its
+    /// open jobs' fees and reserves, credits, protocol fees) holds exactly what it owes, the supply is conserved,
+    /// every account's credits are what it earned.
     function invariant_tokensAreAccountedFor() public view {
         _checkEachContractHoldsExactlyWhatItOwes();
         _checkTokenSupplyIsConserved();
         _checkCreditsAreWhatWasEarned();
     }
 
-    /// @notice Stake, locks, jobs and terms follow the rules: locked <= stake and exactly the open jobs'
-    /// collateral, every job stored as the model has it and judged by its own terms version, every version
-    /// kept as set, nobody slashed twice for a job.
+    /// @notice Stake, locks, jobs and terms follow the rules: locked <= stake and exactly the open jobs' and
+    /// seats' collateral, no stake lost without a cause, every job stored as the model has it and judged by its
+    /// own terms version, every version kept as set, nobody slashed twice for a job; every redundant job split
+    /// to the wei as its terms say and paid once, each seat's collateral released once, and a made-up root never
+    /// out-earning an honest one.
     function invariant_stakeJobsAndTermsFollowTheRules() public view {
         _checkStakeAndLocksMatchTheJobs();
+        _checkStakeLostOnlyForACause();
         _checkJobsFollowTheirOwnTerms();
         _checkTermsVersionsAreKept();
         _checkNobodySlashedTwicePerJob();
+        ReplicaActions.ReplicaDigest[] memory replicaJobs = handler.replicasModel();
+        _checkRedundantJobsPayOnceAsSplit(replicaJobs);
+        _checkMadeUpRootsNeverOutearnHonestOnes(replicaJobs);
     }
 
 

@@ -9,6 +9,7 @@ import {Staking} from "../../contracts/Staking.sol";
 import {Verification} from "../../contracts/Verification.sol";
 import {IJobMarket} from "../../contracts/interfaces/IJobMarket.sol";
 import {IProtocolTerms} from "../../contracts/interfaces/IProtocolTerms.sol";
+import {IReplicaMarket} from "../../contracts/interfaces/IReplicaMarket.sol";
 
 import {ProtocolChecks} from "./ProtocolChecks.sol";
 import {ProtocolHandler} from "./handlers/ProtocolHandler.sol";
@@ -251,7 +252,101 @@ contract ProtocolReachabilityTest is ProtocolChecks {
         _assertReached(["seed waited out", "auditor drawn again, unchanged"]);
     }
 
+    // ------------------------------------------------------------------ redundant jobs
+
+    /// @notice Redundant jobs end every way and their disputed seats go through committees (which vote the
+    /// truth): an agreement paid; a withheld seat beside an agreement slashed to the poster; a made-up root beside
+    /// honest ones sent with them to committees, which fault it and uphold them; a region that leaves seats empty,
+    /// revealed after claimBy; one owner's seats agreeing on a made-up root, sampled and faulted; a job nobody took,
+    /// expired. Then every job is settled and everyone withdraws: nothing is left in the ReplicaMarket.
+    function test_reach_redundantJobsEndEveryWay() public {
+        _terms(0, 0); // agreements are final
+        uint256 id = _postReplica(3, false, 0);
+        for (uint256 i; i < 3; ++i) handler.commitSeat(_s(id), i, HONEST_SEAT);
+        handler.revealSeats(_s(id), type(uint256).max);
+        handler.settleReplicated(_s(id), 3);
+
+        id = _postReplica(3, false, 0);
+        handler.commitSeat(_s(id), 0, HONEST_SEAT);
+        handler.commitSeat(_s(id), 1, WITHHELD_SEAT);
+        handler.commitSeat(_s(id), 2, HONEST_SEAT);
+        handler.revealSeats(_s(id), type(uint256).max);
+        handler.advanceReplicated(_s(id), 8); // only the withheld seat left: waits out revealBy, settles
+
+        // A region only two providers declare: two seats of four, the rest refused; reveals after claimBy.
+        id = _postReplica(4, false, 2);
+        handler.commitSeat(_s(id), 0, HONEST_SEAT_OUTSIDER_FIRST);
+        handler.commitSeat(_s(id), 1, HONEST_SEAT);
+        handler.commitSeat(_s(id), 2, HONEST_SEAT);
+        handler.revealSeats(_s(id), type(uint256).max); // moves across claimBy
+        handler.settleReplicated(_s(id), 3);
+
+        for (uint256 a; a < ATTEMPTS && !_reached2("replica seat faulted by its committee", "replica seat upheld by its committee"); ++a) {
+            id = _postReplica(3, false, 0);
+            handler.commitSeat(_s(id), a, HONEST_SEAT);
+            handler.commitSeat(_s(id), a + 1, MADE_UP_SEAT);
+            handler.commitSeat(_s(id), a + 2, HONEST_SEAT);
+            handler.revealSeats(_s(id), type(uint256).max);
+            uint256 first = handler.jobCount() + 1;
+            handler.settleReplicated(_s(id), 3);
+            for (uint256 job = first; job <= handler.jobCount(); ++job) _vote(job, a);
+        }
+
+        _terms(1_000_000, 0); // every agreement sampled
+        for (uint256 a; a < ATTEMPTS && handler.reached("replica agreement sampled: committees") == 0; ++a) {
+            id = _postReplica(2, true, 0); // one owner's two seats
+            handler.commitSeat(_s(id), a, HONEST_SEAT); // made up: the job's seats are one owner's
+            handler.commitSeat(_s(id), a + 1, HONEST_SEAT);
+            handler.revealSeats(_s(id), type(uint256).max);
+            uint256 first = handler.jobCount() + 1;
+            handler.settleReplicated(_s(id), 3);
+            for (uint256 job = first; job <= handler.jobCount(); ++job) _vote(job, a);
+        }
+
+        id = _postReplica(2, false, 0);
+        handler.warp(4 * 301, 0); // past claimBy, nobody came
+        handler.settleReplicated(_s(id), 3);
+
+        // Everything settles, everyone withdraws: nothing is left.
+        for (uint256 k; k < 3 * handler.replicaJobCount(); ++k) handler.settleReplicated(k, 1);
+        for (uint256 k; k < 80; ++k) handler.withdrawCredits(k);
+        handler.withdrawFees();
+        _checkAll();
+        for (uint256 rid = 1; rid <= handler.replicaJobCount(); ++rid) {
+            vm.assertTrue(replicaMarket.replicaJob(rid).status != IReplicaMarket.ReplicaStatus.Open, "every job settled");
+        }
+        vm.assertEq(token.balanceOf(address(replicaMarket)), 0, "nothing stuck in the ReplicaMarket");
+        _assertReached(
+            ["replica posted", "replica posted with constraints", "replica seat: honest root", "replica seat: made-up root",
+            "replica seat: to withhold", "replica seats full: reveals open", "replica seat refused by the constraints",
+            "replica seat: nobody the constraints admit", "replica: claimBy passed with seats free",
+            "replica: seat set sealed by the first reveal", "replica revealed: honest root", "replica revealed: made-up root",
+            "replica agreed", "replica agreed beside a withheld seat", "replica disputed: committees",
+            "replica agreement sampled: committees", "replica expired: nobody committed", "replica: revealBy waited out",
+            "replica seat faulted by its committee", "replica seat upheld by its committee", "replica credits withdrawn",
+            "replica protocol fees withdrawn"]
+        );
+    }
+
     // ------------------------------------------------------------------ helpers
+
+    /// @dev commitSeat choices: one seat (not at claimBy, no attack around it) with the honest root, a made-up one
+    /// or one it withholds.
+    uint256 private constant HONEST_SEAT = 3 << 8 | 1 << 5 | 1 << 3;
+    uint256 private constant MADE_UP_SEAT = HONEST_SEAT | 6;
+    uint256 private constant WITHHELD_SEAT = HONEST_SEAT | 7;
+    /// @dev An honest seat, after a provider the job's constraints leave out tried first.
+    uint256 private constant HONEST_SEAT_OUTSIDER_FIRST = 2 << 8 | 1 << 5 | 1 << 3;
+
+    /// @dev Posts redundant job `replicaJobCount + 1` (fee 5 tokens of model-a, claimBy in 300 s, under the current
+    /// terms; `constraint` 0 none, 1 an allowlist, 2 a region, 3 a GPU) and returns its id.
+    function _postReplica(uint256 k, bool sybil, uint256 constraint) internal returns (uint256 id) {
+        uint256 flags = (k - 2) | 1 << 2 | (constraint == 0 ? 3 : constraint - 1) << 7 | 1 << 13 | 1 << 20;
+        if (!sybil) flags |= 1 << 10;
+        handler.postReplicated(0, 0, 5 ether, 300, flags);
+        id = handler.replicaJobCount();
+        vm.assertEq(uint256(replicaMarket.replicaJob(id).status), uint256(IReplicaMarket.ReplicaStatus.Open), "posted");
+    }
 
     /// @dev A new version: every job sampled (or none), rechecks at `recheckPpm`, audit and voter pay within
     /// what the levy covers (ProtocolTerms' rule).
@@ -344,6 +439,10 @@ contract ProtocolReachabilityTest is ProtocolChecks {
     }
 
     function _assertReached(string[12] memory paths) internal view {
+        for (uint256 i; i < paths.length; ++i) vm.assertGt(handler.reached(paths[i]), 0, string.concat("reached: ", paths[i]));
+    }
+
+    function _assertReached(string[22] memory paths) internal view {
         for (uint256 i; i < paths.length; ++i) vm.assertGt(handler.reached(paths[i]), 0, string.concat("reached: ", paths[i]));
     }
 

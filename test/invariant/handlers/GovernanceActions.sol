@@ -5,6 +5,7 @@ import * as Errors from "../../../contracts/errors/Errors.sol";
 import {IJobMarket} from "../../../contracts/interfaces/IJobMarket.sol";
 import {IProtocolTerms} from "../../../contracts/interfaces/IProtocolTerms.sol";
 import {IPullPayments} from "../../../contracts/interfaces/IPullPayments.sol";
+import {IReplicaMarket} from "../../../contracts/interfaces/IReplicaMarket.sol";
 import {IVerification} from "../../../contracts/interfaces/IVerification.sol";
 
 import {MockConsumer} from "../../utils/MockConsumer.sol";
@@ -121,7 +122,8 @@ abstract contract GovernanceActions is StakingActions {
 
     // ================================================================== money
 
-    /// @notice The owner withdraws the protocol fees and the verification treasury to TREASURY.
+    /// @notice The owner withdraws the protocol fees (the JobMarket's and the ReplicaMarket's) and the
+    /// verification treasury to TREASURY.
     function withdrawFees() external {
         _begin();
         bytes memory data = abi.encodeCall(IJobMarket.withdrawProtocolFees, (TREASURY));
@@ -139,6 +141,14 @@ abstract contract GovernanceActions is StakingActions {
         } else if (_exec(owner, address(verification), data, "withdrawTreasury")) {
             treasury = 0;
             _reach("treasury withdrawn");
+        }
+        data = abi.encodeCall(IReplicaMarket.withdrawProtocolFees, (TREASURY));
+        if (replicaProtocolFees == 0) {
+            bytes memory none = abi.encodeWithSelector(Errors.NothingToWithdraw.selector, TREASURY);
+            _expectRevert(address(replicaMarket), owner, data, none, "replica protocol fees withdrawn when there are none");
+        } else if (_exec(owner, address(replicaMarket), data, "replica withdrawProtocolFees")) {
+            replicaProtocolFees = 0;
+            _reach("replica protocol fees withdrawn");
         }
     }
 
@@ -160,7 +170,7 @@ abstract contract GovernanceActions is StakingActions {
         _reach("audit pool funded");
     }
 
-    /// @notice Someone withdraws its market or Verification credits; someone with none is refused.
+    /// @notice Someone withdraws its market, Verification or ReplicaMarket credits; someone with none is refused.
     function withdrawCredits(uint256 actorSeed) external {
         _begin();
         address[] memory all = accounts();
@@ -169,7 +179,20 @@ abstract contract GovernanceActions is StakingActions {
             if (who == address(this)) continue;
             if (_marketCredits[who] != 0) return _withdrawMarketCredits(who);
             if (_verificationCredits[who] != 0 && who != address(consumer)) return _withdrawVerificationCredits(who);
+            if (_replicaCredits[who] != 0) return _withdrawReplicaCredits(who);
         }
+    }
+
+    function _withdrawReplicaCredits(address who) internal {
+        bytes memory data = abi.encodeCall(IPullPayments.withdraw, ());
+        uint256 before = token.balanceOf(who);
+        if (!_exec(who, address(replicaMarket), data, "replica withdraw")) return;
+        _check(token.balanceOf(who) - before == _replicaCredits[who], "replica withdraw: the credit, once");
+        replicaCreditsTotal -= _replicaCredits[who];
+        _replicaCredits[who] = 0;
+        bytes memory none = abi.encodeWithSelector(Errors.NothingToWithdraw.selector, who);
+        _expectRevert(address(replicaMarket), who, data, none, "replica credits withdrawn twice");
+        _reach("replica credits withdrawn");
     }
 
     function _withdrawMarketCredits(address who) internal {

@@ -5,10 +5,12 @@ import {DinferTestToken} from "../../../contracts/DinferTestToken.sol";
 import {JobMarket} from "../../../contracts/JobMarket.sol";
 import {ModelRegistry} from "../../../contracts/ModelRegistry.sol";
 import {ProtocolTerms} from "../../../contracts/ProtocolTerms.sol";
+import {ReplicaMarket} from "../../../contracts/ReplicaMarket.sol";
 import {Staking} from "../../../contracts/Staking.sol";
 import {Verification} from "../../../contracts/Verification.sol";
 import {IJobMarket} from "../../../contracts/interfaces/IJobMarket.sol";
 import {IProtocolTerms} from "../../../contracts/interfaces/IProtocolTerms.sol";
+import {IProviderProfiles} from "../../../contracts/interfaces/IProviderProfiles.sol";
 import {IStaking} from "../../../contracts/interfaces/IStaking.sol";
 import {IVerification} from "../../../contracts/interfaces/IVerification.sol";
 
@@ -46,6 +48,9 @@ abstract contract HandlerBase is TestBase {
     Verification public immutable verification;
     MockConsumer public immutable consumer;
     address public immutable owner;
+    /// @dev Redundant jobs (ReplicaActions): the ReplicaMarket Staking trusts, and the profiles it matches.
+    ReplicaMarket public immutable replicaMarket;
+    IProviderProfiles public immutable profiles;
 
     // ------------------------------------------------------------------ actors
 
@@ -151,6 +156,24 @@ abstract contract HandlerBase is TestBase {
     mapping(uint256 jobId => uint256) public resolutions;
     mapping(uint256 jobId => uint256) public auditRewards;
 
+    /// @dev The ReplicaMarket's ledger (ReplicaActions): the escrow of open redundant jobs (k x (fee + reserve)),
+    /// credits, protocol fees; and per provider the collateral its open seats lock (a seat sent to a committee
+    /// hands its lock to its JobMarket job, which `stakesModel` counts from then on).
+    mapping(address account => uint256) internal _replicaCredits;
+    uint256 public replicaCreditsTotal;
+    uint256 public replicaEscrow;
+    uint256 public replicaProtocolFees;
+    mapping(address provider => uint256) internal _seatCollateral;
+    /// @dev What the right verdict on a JobMarket job imported from a redundant job's seat is: 1 its root is the
+    /// honest one, 2 it is made up; 0 for every other job. Committees of such seats vote it (honest majority).
+    mapping(uint256 jobId => uint8) internal _truth;
+
+    /// @dev Every account's stake in and out, and what the model took from it (each slash or penalty applied
+    /// for a cause the handler saw happen): Staking's figures must add up to it.
+    mapping(address account => uint256) internal _deposited;
+    mapping(address account => uint256) internal _withdrawn;
+    mapping(address account => uint256) internal _lost;
+
     // ------------------------------------------------------------------ outcomes and coverage
 
     /// @dev How often each named path was taken (see `_reach`); the reachability test reads it.
@@ -186,6 +209,8 @@ abstract contract HandlerBase is TestBase {
         verification = verification_;
         owner = owner_;
         consumer = new MockConsumer(market_, token_);
+        replicaMarket = ReplicaMarket(staking_.replicaMarket());
+        profiles = replicaMarket.profiles();
         termsVersion = 1;
         _mp[1] = firstMarket;
         _vp[1] = firstVerification;
@@ -234,7 +259,8 @@ abstract contract HandlerBase is TestBase {
         }
     }
 
-    /// @notice Every staker's position as the model has it, and the collateral of its claimed, unfinished jobs.
+    /// @notice Every staker's position as the model has it, and the collateral of its claimed, unfinished jobs
+    /// and of its open seats of redundant jobs.
     function stakesModel()
         external
         view
@@ -243,7 +269,10 @@ abstract contract HandlerBase is TestBase {
         all = stakers();
         stakes = new StakeModel[](all.length);
         openCollateral = new uint256[](all.length);
-        for (uint256 i; i < all.length; ++i) stakes[i] = _stakes[all[i]];
+        for (uint256 i; i < all.length; ++i) {
+            stakes[i] = _stakes[all[i]];
+            openCollateral[i] = _seatCollateral[all[i]];
+        }
         for (uint256 id = 1; id <= jobCount; ++id) {
             IJobMarket.Job storage j = _jobs[id].job;
             bool locks = uint8(j.status) >= uint8(IJobMarket.JobStatus.Claimed)
@@ -253,6 +282,30 @@ abstract contract HandlerBase is TestBase {
                 if (j.provider == all[i]) openCollateral[i] += j.collateral;
             }
         }
+    }
+
+    /// @notice Every staker's stake paid in, withdrawn, and lost to the slashes and penalties the model applied.
+    function stakeFlows()
+        external
+        view
+        returns (address[] memory all, uint256[] memory deposited, uint256[] memory withdrawn, uint256[] memory lost)
+    {
+        all = stakers();
+        deposited = new uint256[](all.length);
+        withdrawn = new uint256[](all.length);
+        lost = new uint256[](all.length);
+        for (uint256 i; i < all.length; ++i) {
+            deposited[i] = _deposited[all[i]];
+            withdrawn[i] = _withdrawn[all[i]];
+            lost[i] = _lost[all[i]];
+        }
+    }
+
+    /// @notice Every account's ReplicaMarket credits, as the model has them.
+    function replicaCreditsModel() external view returns (address[] memory all, uint256[] memory credits) {
+        all = accounts();
+        credits = new uint256[](all.length);
+        for (uint256 i; i < all.length; ++i) credits[i] = _replicaCredits[all[i]];
     }
 
     /// @notice One job as the invariants read it.
@@ -320,6 +373,7 @@ abstract contract HandlerBase is TestBase {
         uint256 fromUnbonding = rest < s.unbonding ? rest : s.unbonding;
         s.unbonding -= fromUnbonding;
         taken = fromStake + fromUnbonding;
+        _lost[who] += taken;
     }
 
     /// @dev A verifier's penalty (IStaking.penalize): free stake, then unbonding; never the locks.
@@ -332,6 +386,7 @@ abstract contract HandlerBase is TestBase {
         uint256 fromUnbonding = rest < s.unbonding ? rest : s.unbonding;
         s.unbonding -= fromUnbonding;
         taken = fromStake + fromUnbonding;
+        _lost[who] += taken;
     }
 
     // ================================================================== the model: the market

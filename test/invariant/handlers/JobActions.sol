@@ -354,6 +354,7 @@ abstract contract JobActions is HandlerBase {
         vm.prank(who);
         token.approve(address(staking), amount);
         if (!_exec(who, address(staking), abi.encodeCall(IStaking.stake, (amount, roles)), "stake")) return;
+        _deposited[who] += amount;
         StakeModel storage s = _stakes[who];
         s.stake += amount;
         s.roles = roles;

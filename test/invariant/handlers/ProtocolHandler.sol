@@ -12,16 +12,17 @@ import {IModelRegistry} from "../../../contracts/interfaces/IModelRegistry.sol";
 import {IProtocolTerms} from "../../../contracts/interfaces/IProtocolTerms.sol";
 import {IVerification} from "../../../contracts/interfaces/IVerification.sol";
 
-import {AttackActions} from "./AttackActions.sol";
 import {HandlerBase} from "./HandlerBase.sol";
+import {ReplicaActions} from "./ReplicaActions.sol";
 
 /// @notice The invariant test's one target: every action of every role on the real contracts (the actions
-/// live in JobActions, VerificationActions, StakingActions, GovernanceActions and AttackActions), a bootstrap
-/// that leaves jobs in every open state, and `advance`, which moves a job one step along its life.
+/// live in JobActions, VerificationActions, StakingActions, GovernanceActions, AttackActions and ReplicaActions),
+/// a bootstrap that leaves jobs and redundant jobs in every open state, and `advance`, which moves a job one
+/// step along its life.
 /// @dev Abstract: each test file deploys a concrete subclass of its own. The invariant runner needs the
 /// target's artifact (its ABI), and Hardhat writes artifacts only for the contracts of the test files it is
 /// asked to run, so a lone `npx hardhat test solidity test/invariant/Protocol.t.sol` finds it there.
-abstract contract ProtocolHandler is AttackActions {
+abstract contract ProtocolHandler is ReplicaActions {
     constructor(
         DinferTestToken token_,
         Staking staking_,
@@ -38,9 +39,9 @@ abstract contract ProtocolHandler is AttackActions {
         )
     {}
 
-    /// @notice Called once by the test's setUp: models, stakes, terms that sample half the jobs, and jobs in
-    /// every open status (audits committed and missed, disputes open and voting), so that a 32-call run can
-    /// reach every transition.
+    /// @notice Called once by the test's setUp: models, stakes, terms that sample half the jobs, jobs in every
+    /// open status (audits committed and missed, disputes open and voting) and redundant jobs in every open state
+    /// (ReplicaActions), so that a 32-call run can reach every transition.
     function bootstrap() external {
         _register(100 ether, 1 ether, "model-a");
         _register(7, 0, "model-b"); // odd and tiny: every share rounds
@@ -75,6 +76,7 @@ abstract contract ProtocolHandler is AttackActions {
         for (uint256 id = 1; id <= 10; ++id) {
             if (_disputes[id].state == IVerification.DisputeState.Open) _drawCommittee(id, 0);
         }
+        _bootstrapReplicas();
     }
 
     /// @dev Half the jobs sampled, rechecks, audit and voter pay the levy covers (ProtocolTerms checks it).
@@ -171,7 +173,7 @@ abstract contract ProtocolHandler is AttackActions {
     /// @notice Runs one fuzzed action chosen by `seed` (for the deterministic reachability sequence).
     function step(uint256 seed) external {
         uint256 s = uint256(keccak256(abi.encode(seed)));
-        uint256 a = seed % 22;
+        uint256 a = seed % 27;
         if (a == 0) this.postJob(s, s >> 8, s >> 16, s >> 80, s >> 144);
         else if (a == 1) this.claim(s, s >> 8, s % 3 == 0);
         else if (a == 2) this.commit(s, s >> 8);
@@ -194,6 +196,11 @@ abstract contract ProtocolHandler is AttackActions {
         else if (a == 18) this.setVerificationParams(s);
         else if (a == 19) this.withdrawFees();
         else if (a == 20) this.fundAuditPool(s, s >> 8);
+        else if (a == 21) this.postReplicated(s, s >> 8, s >> 16, s >> 80, s >> 144);
+        else if (a == 22) this.commitSeat(s, s >> 8, s >> 16);
+        else if (a == 23) this.revealSeats(s, s >> 8);
+        else if (a == 24) this.settleReplicated(s, s >> 8);
+        else if (a == 25) this.advanceReplicated(s, s >> 8);
         else this.withdrawCredits(s);
     }
 }

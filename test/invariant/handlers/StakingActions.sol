@@ -59,6 +59,7 @@ abstract contract StakingActions is VerificationActions {
             _warpTo(s.unbondingEnd);
         }
         if (!_exec(who, address(staking), data, "withdrawStake")) return;
+        _withdrawn[who] += s.unbonding;
         s.unbonding = 0;
         s.unbondingEnd = 0;
         _reach("stake withdrawn");

@@ -307,7 +307,8 @@ abstract contract VerificationActions is JobActions {
 
     /// @dev The members that have not committed commit (as their daemons would, in one round): most vote the
     /// way the committee leans (ProviderCorrect, ProviderWrong or AuditorWrong, from `seed`), some dissent, some
-    /// stay silent. A second commitment and a stranger's are refused.
+    /// stay silent; on a redundant job's seat they vote the truth (`_truthfulVote`). A second commitment and a
+    /// stranger's are refused.
     function _commitVote(uint256 id, uint256 seed) internal {
         _focus = id;
         DisputeModel storage d = _disputes[id];
@@ -318,7 +319,7 @@ abstract contract VerificationActions is JobActions {
             Ballot storage b = _ballots[id][member];
             uint256 r = uint256(keccak256(abi.encode(seed, i)));
             if (b.planned != 0 || r % 8 == 0) continue; // committed already, or silent
-            uint256 vote = r % 8 < 6 ? lean : 1 + (r >> 8) % 3;
+            uint256 vote = _truth[id] != 0 ? _truthfulVote(id, r) : (r % 8 < 6 ? lean : 1 + (r >> 8) % 3);
             bytes memory data = abi.encodeCall(IVerification.commitVote, (id, _voteHash(id, member, vote)));
             if (!_exec(member, address(verification), data, "commitVote")) return;
             b.planned = vote;
@@ -331,6 +332,14 @@ abstract contract VerificationActions is JobActions {
             }
             _reach("vote committed");
         }
+    }
+
+    /// @dev A redundant job's seat before an honest majority (the protocol's assumption, which the rational-attacker
+    /// check of ReplicaActions relies on): ProviderWrong for a made-up root; for the honest root ProviderCorrect or,
+    /// now and then, AuditorWrong (with no audit under judgement it upholds the provider as well).
+    function _truthfulVote(uint256 id, uint256 r) internal view returns (uint256) {
+        if (_truth[id] == 2) return uint256(IVerification.Vote.ProviderWrong);
+        return (r >> 8) % 4 == 0 ? uint256(IVerification.Vote.AuditorWrong) : uint256(IVerification.Vote.ProviderCorrect);
     }
 
     /// @dev The members that committed reveal (now and then one keeps quiet); revealing before every member
@@ -417,6 +426,7 @@ abstract contract VerificationActions is JobActions {
         _checkStored(id, "resolve");
         _reach(v.faulted ? "resolved: faulted" : (v.upheldByQuorum ? "resolved: upheld" : "resolved: no quorum"));
         if (v.outcome == IVerification.Vote.AuditorWrong) _reach("auditor's output judged wrong");
+        if (_truth[id] != 0) _reach(v.faulted ? "replica seat faulted by its committee" : "replica seat upheld by its committee");
     }
 
     /// @dev A quorum is more than half of the seats. ProviderWrong faults the provider (an agreeing auditor with
