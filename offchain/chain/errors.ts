@@ -222,6 +222,16 @@ function messagesOf(error: unknown): string {
 }
 
 const REVERT_MESSAGE = /execution reverted|reverted with|revert(ed)? with custom error|vm exception|transaction reverted/;
+// An exceptional halt other than running out of gas (invalid opcode, bad jump, stack overflow): Hardhat says
+// "VM Exception while processing transaction: invalid opcode" (a REVERT_MESSAGE); Anvil says "EVM error
+// InvalidFEOpcode" with JSON-RPC code -32603, which would otherwise read as the node's own trouble and be
+// retried. Either is the call's doing and final: a revert without data.
+const EVM_HALT = /evm error [a-z]/;
+// The call needed more gas than it had (a fixed limit, or an estimate's cap), with no revert data. Hardhat:
+// "Transaction ran out of gas"; Anvil: "EVM error OutOfGas" (code -32603) in a call and "Out of gas: gas
+// required exceeds allowance: N" in an estimate (which viem reads as a revert); geth: "gas required exceeds
+// allowance (N)". One class on every engine: the node's gas-limit refusal, final.
+const OUT_OF_GAS = /ran out of gas|out of gas|gas required exceeds allowance|evm error \w*(outofgas|oog)\b/;
 const NONCE_MESSAGE = /nonce too (low|high)|nonce is too low|nonce has already been used|already known|known transaction|transaction already imported|replacement transaction underpriced/;
 const TRANSPORT_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "EAI_AGAIN", "UND_ERR_SOCKET", "UND_ERR_CONNECT_TIMEOUT"]);
 // JSON-RPC codes that mean "the node, not the request": limit exceeded (-32005), resource unavailable
@@ -230,8 +240,12 @@ const RETRYABLE_RPC_CODES = new Set([-32005, -32002]);
 
 const INSUFFICIENT_FUNDS = /insufficient funds|doesn't have enough funds|not enough funds|sender balance too low/;
 const UNDERPRICED = /transaction underpriced|max fee per gas less than block base fee|maxfeepergas .*too low|fee cap less than block base fee|gas price too low|priority fee .*too low|feetoolow/;
-const GAS_LIMIT = /intrinsic gas too low|requires at least \d+ gas|exceeds block gas limit|gas limit reached|transaction gas limit .*exceeds/;
-const CHAIN_ID = /invalid chain id|chain id mismatch|incompatible eip155-based v|wrong chain id/;
+// A gas limit over the block's or Osaka's per-transaction cap (EIP-7825): Hardhat "Transaction gas limit is N
+// and exceeds transaction gas cap of M"; Anvil "intrinsic gas too high -- tx.gas_limit > env.block.gas_limit"
+// (or "> env.cfg.tx_gas_limit_cap").
+const GAS_LIMIT = /intrinsic gas too (low|high)|requires at least \d+ gas|exceeds block gas limit|gas limit reached|transaction gas limit .*exceeds/;
+// Anvil "invalid chain id for signer"; Hardhat "Trying to send a raw transaction with an invalid chainId".
+const CHAIN_ID = /invalid chain ?id|chain id mismatch|incompatible eip155-based v|wrong chain id/;
 
 /** Which node rejection a message names, with the balance and cost when it says them (EDR's and geth's wording). */
 function nodeRejectionOf(text: string): { reason: NodeRejection; balance?: bigint; cost?: bigint } | undefined {
@@ -287,18 +301,24 @@ export type ClassifyChainErrorParameters = {
 };
 
 /**
- * Maps any error from viem (or the node) to the project's classes. Order matters: a revert wins
- * over everything (it is final even when it arrived over a flaky link), then nonce rejections, then
- * the node's own refusals (no ETH for gas, fee too low, gas limit, chain id: a `NodeRejectedError`
- * that names the remedy), then transport failures; anything else is a non-retryable `ChainRequestError`.
+ * Maps any error from viem (or the node) to the project's classes. Order matters: running out of gas
+ * without revert data is the node's gas-limit refusal (engines disagree on whether it is a revert, a
+ * node failure or a bad request); then a revert wins over everything (it is final even when it arrived
+ * over a flaky link), then nonce rejections, then the node's own refusals (no ETH for gas, fee too low,
+ * gas limit, chain id: a `NodeRejectedError` that names the remedy), then transport failures; anything
+ * else is a non-retryable `ChainRequestError`.
  * A JSON-RPC error inside an HTTP 200 is the node's answer, never a transport failure.
  */
 export function classifyChainError({ error, abi, details }: ClassifyChainErrorParameters): DinferError {
   if (error instanceof DinferError) return error;
   const text = messagesOf(error);
   const data = revertDataOf(error);
+  if (!data && OUT_OF_GAS.test(text)) {
+    const from = typeof details?.from === "string" ? details.from : undefined;
+    return new NodeRejectedError({ reason: "gas-limit", nodeMessage: nodeMessageOf(error) ?? "out of gas", from, details, cause: error });
+  }
   const reverted = errorChain(error).some((e) => e instanceof BaseError && e.name === "ContractFunctionRevertedError");
-  if (reverted || data || REVERT_MESSAGE.test(text)) {
+  if (reverted || data || REVERT_MESSAGE.test(text) || EVM_HALT.test(text)) {
     const { errorName, args } = decodeRevert({ data, abi });
     return new ContractRevertError({ errorName, args, data, details, cause: error });
   }

@@ -150,9 +150,17 @@ const PRIORITY_FEE_TTL_MS = 10_000;
  */
 const FEES_TTL_MS = 1_000;
 
-/** A gas limit with a buffer, in integer arithmetic. Pure. */
+/** The most gas one transaction may carry since Osaka (EIP-7825): 2^24. */
+export const TX_GAS_CAP = 16_777_216n;
+
+/**
+ * A gas limit with a buffer, in integer arithmetic, never pushed over `TX_GAS_CAP` by the buffer: an
+ * estimate of 15M would otherwise ask for 18M, which an Osaka chain refuses although 15M would do (an
+ * estimate over the cap stays as it is: a chain without the cap takes it, one with it refuses it). Pure.
+ */
 export function withGasBuffer({ gas, bufferPct }: { gas: bigint; bufferPct: number }): bigint {
-  return (gas * BigInt(100 + Math.round(bufferPct))) / 100n;
+  const buffered = (gas * BigInt(100 + Math.round(bufferPct))) / 100n;
+  return gas <= TX_GAS_CAP && buffered > TX_GAS_CAP ? TX_GAS_CAP : buffered;
 }
 
 /** Sends transactions from one local account; see the module comment. */
@@ -258,7 +266,17 @@ export class TxSender {
         gas = fixedGas;
       } else {
         // One request, not an eth_call and then an estimate: the estimate runs the call, and its
-        // revert carries the same data (one chain request less per transaction).
+        // revert carries the same data (one chain request less per transaction). Both devnet engines
+        // estimate against the pending block (a call that needs a transaction still in the pool
+        // estimates as if it were mined), but not alike: Hardhat's estimate also makes sure no inner
+        // call ran out of gas, Anvil's (like geth's) is the least gas at which the call as a whole
+        // succeeds (0.2% lower on a token transferFrom). A call that lets an inner call fail quietly
+        // could then get too little for its whole work; the protocol's two such spots are safe by
+        // construction: JobMarket's callback reverts when gasleft() cannot give the consumer its whole
+        // limit, and a failed permit in postJobWithPermit leaves transferFrom without an allowance,
+        // which reverts. Over Osaka's per-transaction cap the two part too: Hardhat's estimate stops at
+        // the cap ("ran out of gas"), Anvil's goes on to the block gas limit and its node then refuses
+        // the transaction; either way a NodeRejectedError("gas-limit") before anything is mined.
         const estimate = await this.#retry({
           signal,
           abi,
@@ -465,11 +483,12 @@ export class TxSender {
           } else if (!(classified instanceof RetryableError)) {
             // Rejected outright: this nonce was not used and the lock keeps later ones waiting. But a
             // node that mines on submission (Hardhat's automine) reports the revert of a transaction it
-            // did mine: then the nonce is spent, and the next send must not reuse it.
+            // did mine: then the nonce is spent, and the next send must not reuse it. (Anvil's automine
+            // returns the hash and the revert shows in the receipt, as on a real chain.)
             const mined = classified instanceof ContractRevertError && (await this.#known(signed.hash).catch(() => false));
             this.#nonce = mined ? nonce + 1 : nonce;
             if (mined) this.#log.warn({ msg: "transaction mined and reverted", ...context, tx_hash: signed.hash, nonce });
-            throw await this.#withBalance(classified);
+            throw await this.#withBalance(classified, { call, fees });
           }
           if (attempt >= this.#retries) {
             // Unknown whether the node took it: read the nonce again next time.
@@ -485,12 +504,19 @@ export class TxSender {
     });
   }
 
-  /** A no-funds rejection whose node did not say the balance gets it read from the chain (best effort). */
-  async #withBalance(error: DinferError): Promise<DinferError> {
+  /**
+   * A no-funds rejection whose node did not say the balance gets it read from the chain (best effort), and
+   * the transaction's most cost (gas x max fee + value) when the node did not say it: Hardhat's node says
+   * both ("The max upfront cost is: N and the sender's balance is: M"), Anvil neither ("Insufficient funds
+   * for gas * price + value"); the sentence then reads the same on both.
+   */
+  async #withBalance(error: DinferError, { call, fees }: { call: PreparedCall; fees: Fees }): Promise<DinferError> {
     if (!(error instanceof NodeRejectedError) || error.reason !== "insufficient-funds" || error.details?.balance !== undefined) return error;
     const balance = await this.#public.getBalance({ address: this.address }).catch(() => undefined);
     if (balance === undefined) return error;
-    return new NodeRejectedError({ reason: error.reason, nodeMessage: error.nodeMessage, from: this.address, balance, details: error.details, cause: error.cause });
+    const { balance: _unsaid, cost: said, ...details } = error.details ?? {};
+    const cost = said === undefined ? call.gas * (fees.type === "eip1559" ? fees.maxFeePerGas : fees.gasPrice) + (call.value ?? 0n) : BigInt(String(said));
+    return new NodeRejectedError({ reason: error.reason, nodeMessage: error.nodeMessage, from: this.address, balance, cost, details, cause: error.cause });
   }
 
   #sent({ hash, nonce, context }: { hash: Hex; nonce: number; context: Record<string, unknown> }): { hash: Hex; nonce: number } {
@@ -526,6 +552,11 @@ export class TxSender {
         const classified = classifyChainError({ error, abi: call.abi, details });
         if (classified instanceof ContractRevertError) {
           return new ContractRevertError({ errorName: classified.errorName, args: classified.args, data: classified.data, details, cause: error });
+        }
+        // It ran out of its gas limit: no revert data to decode, on any engine (classifyChainError makes
+        // Hardhat's "Transaction ran out of gas" and Anvil's "EVM error OutOfGas" the same refusal).
+        if (classified instanceof NodeRejectedError && classified.reason === "gas-limit") {
+          return new ContractRevertError({ errorName: undefined, args: [], details: { ...details, outOfGas: true, gasLimit: call.gas.toString() }, cause: error });
         }
       }
     }

@@ -19,6 +19,26 @@ export function chainFlags(cmd: Command) {
   };
 }
 
+/** The daemons' IPFS flags, as commander parses them. */
+export type IpfsFlags = { ipfs?: boolean; ipfsListen?: string[]; ipfsPeer?: string[] };
+
+/**
+ * `--ipfs`, `--ipfs-listen <multiaddr...>`, `--ipfs-peer <multiaddr...>` as the daemons' `ipfs` option (any of
+ * them turns the node on; the schema fills the rest). Undefined when none is given: the config file's `ipfs`
+ * applies then, and is replaced whole when one is.
+ */
+export function ipfsOption({ ipfs, ipfsListen, ipfsPeer }: IpfsFlags): { listen?: string[]; peers?: string[] } | undefined {
+  if (!ipfs && ipfsListen === undefined && ipfsPeer === undefined) return undefined;
+  return { ...(ipfsListen ? { listen: ipfsListen } : {}), ...(ipfsPeer ? { peers: ipfsPeer } : {}) };
+}
+
+/** The help of the daemons' IPFS flags (`dinfer worker`, `dinfer verifier`). */
+export const IPFS_FLAGS = {
+  ipfs: "run an IPFS node (Helia, repository under <data-dir>/ipfs): read ipfs:// blobs through it, pin what the jobs need (a worker publishes its outputs there)",
+  listen: "addresses the IPFS node listens on (default /ip4/127.0.0.1/tcp/0)",
+  peer: "IPFS peers to dial: posters', providers', verifiers' nodes (there is no DHT or bootstrap list)",
+} as const;
+
 /** `--model <id>=<path>` specs as `{ modelId, path }` (the path may itself contain "="). */
 export function modelSpecs(specs: string[] | undefined): { modelId: string | undefined; path: string }[] | undefined {
   return specs?.map((spec) => {

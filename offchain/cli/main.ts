@@ -16,6 +16,7 @@
  *   dinfer blobs serve          a blob server for inputs and outputs
  *   dinfer token mint           the local test token's faucet
  *   dinfer devnet | demo        a local network; the whole network with a sample workload
+ *   dinfer explorer             index the chain's events and serve the explorer's page and JSON API
  *
  * Each command group lives in offchain/cli/commands/<group>.ts; this file assembles them.
  *
@@ -29,6 +30,7 @@ import { formatCliError, verboseRequested } from "../ui/messages.js";
 import { addBlobsCommands } from "./commands/blobs.js";
 import { addDepositCommands } from "./commands/deposit.js";
 import { addDevnetCommands } from "./commands/devnet.js";
+import { addExplorerCommand } from "./commands/explorer.js";
 import { addHistoryCommand } from "./commands/history.js";
 import { addJobCommands } from "./commands/job.js";
 import { addModelCommands } from "./commands/model.js";
@@ -64,6 +66,7 @@ export function buildProgram(): Command {
   addHistoryCommand(program);
   addTensorCommands(program);
   addDevnetCommands(program);
+  addExplorerCommand(program);
   addVerifierCommands(program);
   return program;
 }

@@ -7,6 +7,7 @@
 import { z } from "zod";
 
 import { EXECUTION_PROVIDER_CHOICES, type ExecutionProviderChoice } from "../inference/session.js";
+import { DEFAULT_IPFS_LISTEN } from "../storage/ipfs-uri.js";
 
 const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/, "must be a 0x-prefixed 20-byte address");
 
@@ -21,6 +22,31 @@ export const wei = z.union([z.string(), z.number(), z.bigint()]).transform((valu
     return z.NEVER;
   }
 });
+
+const multiaddrString = z.string().regex(/^\/\S+$/, "must be a multiaddr, e.g. /ip4/127.0.0.1/tcp/4001 (a peer: .../p2p/<peer id>)");
+
+/**
+ * The daemon's own IPFS node (offchain/storage/ipfs.ts): Helia with its repository under the data dir, a
+ * libp2p that listens where told (loopback by default) and dials only `peers`: no bootstrap list, DHT,
+ * delegated routing or public gateway. With it the daemon reads `ipfs://` inputs and outputs itself (the
+ * `ipfsGateway` is then not used), a worker publishes its outputs there and pins the inputs and outputs of
+ * its jobs until they are final, and a verifier pins the inputs it re-runs (docs/PROTOCOL.md, section 5,
+ * "Blob storage and availability").
+ */
+export const IpfsOptionsSchema = z.object({
+  /** Multiaddrs the node listens on. */
+  listen: z.array(multiaddrString).min(1).default([DEFAULT_IPFS_LISTEN]),
+  /** Multiaddrs peers are told to dial (a public address behind NAT); default the listen addresses. */
+  announce: z.array(multiaddrString).default([]),
+  /** Peers dialled at start and before each read: the posters', providers' and verifiers' nodes this daemon deals with. */
+  peers: z.array(multiaddrString).default([]),
+  /** The node's repository (blocks, pins, peer id); default `<dataDir>/ipfs`. */
+  dir: z.string().optional(),
+  /** Unpinned blocks (reads of jobs never taken, jobs ended) are deleted this often; 0: never. */
+  gcIntervalSeconds: z.coerce.number().int().min(0).default(3_600),
+});
+
+export type IpfsOptions = z.output<typeof IpfsOptionsSchema>;
 
 /** Options shared by every command that talks to a chain. */
 export const ChainOptionsSchema = z.object({
@@ -72,7 +98,10 @@ export function daemonOptionsShape(defaults: DaemonOptionDefaults) {
     statusIntervalMs: z.coerce.number().int().positive().default(60_000),
     inferenceTimeoutMs: z.coerce.number().int().positive().default(120_000),
     maxInputBytes: z.coerce.number().int().positive().default(16 * 1024 * 1024),
+    /** An IPFS HTTP gateway for `ipfs://` URIs, when the daemon runs no IPFS node of its own (`ipfs`). */
     ipfsGateway: z.string().url().optional(),
+    /** Run an IPFS node (see `IpfsOptionsSchema`); `{}` takes every default. */
+    ipfs: IpfsOptionsSchema.optional(),
     /** Accept `file://` URIs (only for a dApp on the same machine: a remote poster could probe local files). */
     allowFileUris: z.coerce.boolean().default(false),
     /** Keeper duties (each daemon's own: expiring unclaimed jobs, drawing committees...). */

@@ -1,7 +1,8 @@
 /**
  * What every dinfer daemon (the provider worker, the verifier) runs on besides the chain: its SQLite
  * journal and blob store under `dataDir`, inference threads, the blob server that serves its outputs,
- * its Prometheus endpoint. One place, so both daemons start and stop alike (their loop: ./loop.ts).
+ * its Prometheus endpoint, and its IPFS node when configured (`ipfs`, offchain/storage/ipfs.ts, loaded only
+ * then). One place, so both daemons start and stop alike (their loop: ./loop.ts).
  */
 import { mkdirSync } from "node:fs";
 import path from "node:path";
@@ -13,9 +14,11 @@ import { createInferenceRunner, type InferenceRunner } from "../inference/runner
 import type { Logger } from "../log.js";
 import { claimDataDir, JOURNAL_FILE } from "../state/data-dir.js";
 import { Journal } from "../state/journal.js";
+import type { IpfsNode } from "../storage/ipfs.js";
 import { LocalBlobStore } from "../storage/local.js";
 import { startBlobServer, type BlobServer } from "../storage/server.js";
 import { startMetricsServer } from "./metrics.js";
+import type { IpfsOptions } from "./options.js";
 
 export type OpenDaemonServicesParameters = {
   dataDir: string;
@@ -36,6 +39,8 @@ export type OpenDaemonServicesParameters = {
   metricsPort: number;
   registry: Registry;
   log: Logger;
+  /** Run an IPFS node (repository under `<dataDir>/ipfs` unless `ipfs.dir` says otherwise). */
+  ipfs?: IpfsOptions;
 };
 
 export type DaemonServices = {
@@ -46,6 +51,8 @@ export type DaemonServices = {
   metricsUrl: string | undefined;
   /** The blob server's public base URL, without a trailing slash. */
   publicUrl: string;
+  /** The IPFS node, when configured. */
+  ipfs: IpfsNode | undefined;
   /** Closes everything opened, last first. */
   close: () => Promise<void>;
 };
@@ -62,6 +69,7 @@ export async function openDaemonServices({
   metricsPort,
   registry,
   log,
+  ipfs: ipfsOptions,
 }: OpenDaemonServicesParameters): Promise<DaemonServices> {
   mkdirSync(dataDir, { recursive: true });
   const genesis = await chain.publicClient.getBlock({ blockNumber: 0n });
@@ -79,6 +87,8 @@ export async function openDaemonServices({
     closers.push(() => blobServer.close());
     const metricsServer = metricsPort >= 0 ? await startMetricsServer({ registry, port: metricsPort }) : undefined;
     if (metricsServer) closers.push(() => metricsServer.close());
+    const ipfs = ipfsOptions && (await openIpfsNode({ options: ipfsOptions, dataDir, log }));
+    if (ipfs) closers.push(() => ipfs.close());
     return {
       journal,
       store,
@@ -86,10 +96,31 @@ export async function openDaemonServices({
       blobServer,
       metricsUrl: metricsServer?.url,
       publicUrl: (publicUrl ?? blobServer.url).replace(/\/$/, ""),
+      ipfs: ipfs?.node,
       close,
     };
   } catch (error) {
     await close();
     throw error;
   }
+}
+
+/** Starts the IPFS node and its garbage collection timer; `close` stops both. */
+async function openIpfsNode({ options, dataDir, log }: { options: IpfsOptions; dataDir: string; log: Logger }): Promise<{ node: IpfsNode; close: () => Promise<void> }> {
+  const { startIpfsNode } = await import("../storage/ipfs.js");
+  const node = await startIpfsNode({ dir: options.dir ?? path.join(dataDir, "ipfs"), listen: options.listen, announce: options.announce, peers: options.peers, logger: log });
+  const timer =
+    options.gcIntervalSeconds > 0
+      ? setInterval(() => {
+          node.gc().catch((error: unknown) => log.warn({ msg: "ipfs garbage collection failed", err: error instanceof Error ? error.message : String(error) }));
+        }, options.gcIntervalSeconds * 1000)
+      : undefined;
+  timer?.unref();
+  return {
+    node,
+    close: async () => {
+      clearInterval(timer);
+      await node.stop();
+    },
+  };
 }

@@ -58,6 +58,7 @@ import {
   type Devnet,
   type ModelKind,
 } from "./devnet.js";
+import { startDevnetExplorer } from "./explorer.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const DEMO_IMAGES_DIR = path.join(ROOT, "test/fixtures/images");
@@ -214,11 +215,13 @@ export async function runDemo({ jobs, keep, signal, print, live, timeoutMs = 900
     const references = referenceRoots(devnet, jobs);
     references.catch(() => undefined); // awaited below; an early failure must not go unhandled meanwhile
     const daemons = await startDaemons(devnet, replicaModelId, print);
+    const explorer = await startDevnetExplorer(devnet, { logFile: path.join(daemons.logDir, "explorer.log") });
     const referenceRootOf = await references;
     print(`network up: chain ${devnet.url}, ${daemons.workers.length} workers, ${daemons.verifiers.length} verifiers (models warmed)`);
+    print(`explorer: ${explorer.url}   (open it to watch the jobs, providers and disputes live)`);
     const summary = await postAndFollow({ devnet, daemons, jobs, signal, print, live, timeoutMs, referenceRootOf, startedAt });
     if (keep && !signal.aborted) {
-      print(keepBanner(devnet, daemons));
+      print(keepBanner(devnet, daemons, explorer.url));
       await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
     }
     return summary;
@@ -296,7 +299,8 @@ async function referenceRoots(devnet: Devnet, jobs: number): Promise<Map<string,
   }
 }
 
-type Daemons = { workers: Daemon[]; cheater: Address; verifiers: Daemon[]; replicaModelId: number };
+/** The demo's daemons; `logDir` holds their log files (and the explorer's). */
+type Daemons = { workers: Daemon[]; cheater: Address; verifiers: Daemon[]; replicaModelId: number; logDir: string };
 
 async function startDaemons(devnet: Devnet, replicaModelId: number, print: DemoParameters["print"]): Promise<Daemons> {
   // Every daemon also serves the copy of the cls model that the redundant jobs are posted for.
@@ -354,7 +358,7 @@ async function startDaemons(devnet: Devnet, replicaModelId: number, print: DemoP
       return daemon;
     }),
   );
-  return { workers, cheater: devnet.providers[cheaterIndex]!.address, verifiers, replicaModelId };
+  return { workers, cheater: devnet.providers[cheaterIndex]!.address, verifiers, replicaModelId, logDir };
 }
 
 async function postAndFollow({
@@ -719,10 +723,11 @@ export function formatSummary(s: DemoSummary): string {
   return lines.join("\n");
 }
 
-function keepBanner(devnet: Devnet, daemons: Daemons): string {
+function keepBanner(devnet: Devnet, daemons: Daemons, explorerUrl: string): string {
   return [
     "",
     "The network keeps running (Ctrl-C stops it). To reach it:",
+    `  explorer            ${explorerUrl}   (JSON under ${explorerUrl}/api/)`,
     `  JSON-RPC            ${devnet.url}   (chain id ${devnet.chainId})`,
     `  deployment id       ${devnet.deploymentId}   (ignition/deployments/${devnet.deploymentId})`,
     `  contracts           ${JSON.stringify(devnet.deployment)}`,

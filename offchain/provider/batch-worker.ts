@@ -35,6 +35,7 @@ import type { Journal } from "../state/journal.js";
 import { encodeBatchOutputs } from "../storage/batch-outputs.js";
 import type { LocalBlobStore } from "../storage/local.js";
 import { decideBatchStep, type LocalJobStatus, type ProviderBatchStep } from "./decide.js";
+import type { IpfsBlobReader } from "../storage/ipfs-uri.js";
 import { fetchJobInput } from "./input.js";
 import type { JobRunner, LoadedModel } from "./job-runner.js";
 import type { Earnings } from "./earnings.js";
@@ -90,6 +91,8 @@ export type BatchWorkerParameters = {
   inferenceTimeoutMs: number;
   maxInputBytes: number;
   ipfsGateway?: string;
+  /** The worker's IPFS node, for `ipfs://` inputs. */
+  ipfs?: IpfsBlobReader;
   allowFileUris: boolean;
   maxBatch: number;
   keeper: boolean;
@@ -297,6 +300,7 @@ export class BatchWorker {
           allowFileUris: this.p.allowFileUris,
           maxInputBytes: this.p.maxInputBytes,
           ipfsGateway: this.p.ipfsGateway,
+          ipfs: this.p.ipfs,
           store: this.p.store,
         });
         validateInputs({ tensors: decodeTensorBlob(input.bytes, { maxBytes: this.p.maxInputBytes }), inputMetadata: model.inputMetadata, allowNonFinite: model.nonFiniteInputs });

@@ -1,12 +1,15 @@
 /**
  * A posted job's input as the worker fetches it before it claims: inline bytes from the chain, or the
- * blob its URI names (capped, and hashed here or by the runner's hashing threads).
+ * blob its URI names (capped, and hashed here or by the runner's hashing threads). An `ipfs://` input is
+ * read through the worker's own IPFS node when it runs one (else through `ipfsGateway`); either way its
+ * bytes are checked against the job's inputHash before any commitment, never trusted for their CID.
  */
 import type { Hex } from "viem";
 
 import type { JobRecord } from "../chain/jobs.js";
 import { DinferError } from "../errors.js";
 import { fetchBlob } from "../storage/fetch.js";
+import type { IpfsBlobReader } from "../storage/ipfs-uri.js";
 import type { LocalBlobStore } from "../storage/local.js";
 
 /**
@@ -26,12 +29,14 @@ export type FetchJobInputParameters = {
   allowFileUris: boolean;
   maxInputBytes: number;
   ipfsGateway?: string;
+  /** The worker's IPFS node: reads `ipfs://` inputs (the gateway is then not used). */
+  ipfs?: IpfsBlobReader;
   /** Where fetched blobs are cached. */
   store: LocalBlobStore;
 };
 
 /** The job's input. Inline input needs no check: the chain holds the bytes themselves. */
-export async function fetchJobInput({ record, check, allowFileUris, maxInputBytes, ipfsGateway, store }: FetchJobInputParameters): Promise<HeldInput> {
+export async function fetchJobInput({ record, check, allowFileUris, maxInputBytes, ipfsGateway, ipfs, store }: FetchJobInputParameters): Promise<HeldInput> {
   if (record.inlineInput.length > 2) return { bytes: hexToBytes(record.inlineInput), checked: true, source: "inline input" };
   if (record.inputURI.startsWith("file:") && !allowFileUris) {
     throw new DinferError("file:// inputs are refused (allowFileUris is off)", { code: "INPUT_URI_REFUSED" });
@@ -41,6 +46,7 @@ export async function fetchJobInput({ record, check, allowFileUris, maxInputByte
     expectedHash: record.inputHash,
     maxBytes: maxInputBytes,
     ipfsGateway,
+    ipfs,
     store,
     deferVerification: !check,
   });

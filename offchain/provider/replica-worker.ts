@@ -35,6 +35,7 @@ import { providerReputation } from "../sdk/reputation.js";
 import type { Journal } from "../state/journal.js";
 import type { LocalBlobStore } from "../storage/local.js";
 import type { Earnings } from "./earnings.js";
+import type { IpfsBlobReader } from "../storage/ipfs-uri.js";
 import { fetchJobInput } from "./input.js";
 import type { JobRunner, LoadedModel } from "./job-runner.js";
 import type { StakeLedger } from "./stake.js";
@@ -77,6 +78,8 @@ export type ReplicaWorkerParameters = {
   inferenceTimeoutMs: number;
   maxInputBytes: number;
   ipfsGateway?: string;
+  /** The worker's IPFS node, for `ipfs://` inputs. */
+  ipfs?: IpfsBlobReader;
   allowFileUris: boolean;
   /** Our ReplicaMarket credits, withdrawn past `withdrawMin`. */
   earnings: Earnings;
@@ -260,6 +263,7 @@ export class ReplicaWorker {
         allowFileUris: this.p.allowFileUris,
         maxInputBytes: this.p.maxInputBytes,
         ipfsGateway: this.p.ipfsGateway,
+        ipfs: this.p.ipfs,
         store: this.p.store,
       });
       validateInputs({ tensors: decodeTensorBlob(input.bytes, { maxBytes: this.p.maxInputBytes }), inputMetadata: model.inputMetadata, allowNonFinite: model.nonFiniteInputs });

@@ -34,7 +34,7 @@ export type RunWorkerParameters = {
   signal: AbortSignal;
   env?: NodeJS.ProcessEnv;
   /** Called once everything is up (for tests and the CLI's "ready" line). */
-  onReady?: (info: { blobUrl: string; metricsUrl?: string; account: Hex }) => void;
+  onReady?: (info: { blobUrl: string; metricsUrl?: string; account: Hex; ipfsAddresses?: string[] }) => void;
 };
 
 export async function runWorker({ options, log, signal, env = process.env, onReady }: RunWorkerParameters): Promise<void> {
@@ -47,7 +47,7 @@ export async function runWorker({ options, log, signal, env = process.env, onRea
   const sender = new TxSender({ publicClient, walletClient: walletClient!, logger: log.child({ component: "sender" }) });
 
   const services = await openDaemonServices({ ...options, chain: { publicClient, chainId, market: deployment.market }, registry: metrics.registry, log });
-  const { journal, store, runner, blobServer, metricsUrl, publicUrl } = services;
+  const { journal, store, runner, blobServer, metricsUrl, publicUrl, ipfs } = services;
   try {
     const models = await prepareModels({ served: options.models, publicClient, deployment, log });
     // A test fault wraps the runner: the worker runs its jobs through it and never knows it cheats.
@@ -70,6 +70,7 @@ export async function runWorker({ options, log, signal, env = process.env, onRea
       inferenceTimeoutMs: options.inferenceTimeoutMs,
       maxInputBytes: options.maxInputBytes,
       ipfsGateway: options.ipfsGateway,
+      ipfs,
       allowFileUris: options.allowFileUris,
       withdrawMin: options.withdrawMin,
       claimMode: options.claimMode,
@@ -141,8 +142,10 @@ export async function runWorker({ options, log, signal, env = process.env, onRea
       models: models.map((m) => m.modelId),
       blob_url: blobServer.url,
       metrics_url: metricsUrl,
+      // Where dApps and verifiers dial our IPFS node (outputs are revealed as ipfs://<cid> then).
+      ...(ipfs ? { ipfs_peer_id: ipfs.peerId, ipfs_addresses: ipfs.addresses() } : {}),
     });
-    onReady?.({ blobUrl: blobServer.url, metricsUrl, account: account!.address });
+    onReady?.({ blobUrl: blobServer.url, metricsUrl, account: account!.address, ...(ipfs ? { ipfsAddresses: ipfs.addresses() } : {}) });
     const stopStatus = startWorkerStatus({ daemon: worker, publicClient, staking: deployment.staking, account: account!.address, intervalMs: options.statusIntervalMs, log });
     try {
       await runDaemonLoop({

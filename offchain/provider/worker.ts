@@ -45,6 +45,8 @@ import { validateInputs } from "../inference/validate.js";
 import type { Logger } from "../log.js";
 import type { Journal } from "../state/journal.js";
 import { BlobHashMismatchError } from "../storage/errors.js";
+import type { IpfsNode } from "../storage/ipfs.js";
+import { ipfsUriOf, isIpfsUri, parseIpfsUri } from "../storage/ipfs-uri.js";
 import type { LocalBlobStore } from "../storage/local.js";
 import { endJob } from "../protocol/actions.js";
 import { batchJobSalt } from "../chain/batches.js";
@@ -81,6 +83,12 @@ export type ProviderWorkerParameters = {
   inferenceTimeoutMs: number;
   maxInputBytes: number;
   ipfsGateway?: string;
+  /**
+   * Our IPFS node: reads `ipfs://` inputs, publishes our outputs (revealed as `ipfs://<cid>`), and pins the
+   * `ipfs://` input and the output of every job we committed to until the job is final (docs/PROTOCOL.md,
+   * section 5, "Blob storage and availability").
+   */
+  ipfs?: IpfsNode;
   allowFileUris: boolean;
   withdrawMin: bigint;
   claimMode: "run-first" | "claim-first";
@@ -130,6 +138,10 @@ type JobData = {
   inferenceMs?: number;
   /** The output is withheld (fault mode): never stored or served, revealed by root and URI only. */
   withheld?: boolean;
+  /** The output's CID on our IPFS node (pinned until the job ends): revealed as `ipfs://<cid>`. */
+  outputCid?: string;
+  /** The `ipfs://` input's CID, pinned on our node from our claim until the job ends. */
+  inputCid?: string;
   /** A job split out of one of our batches: its commitment salt derives from the batch's (batch-worker.ts). */
   batchSalt?: Hex;
   /** A request a dApp signed and handed us (signed.ts): we post it with our commitment (encodeSignedJob). */
@@ -649,7 +661,10 @@ export class ProviderWorker {
     const timings: StageTimings = {};
     try {
       const fetchStart = performance.now();
-      input = await this.slotFreeWhileSlow(jobId, fetchJobInput({ record, check: claimFirst, allowFileUris: this.p.allowFileUris, maxInputBytes: this.p.maxInputBytes, ipfsGateway: this.p.ipfsGateway, store: this.p.store }));
+      input = await this.slotFreeWhileSlow(
+        jobId,
+        fetchJobInput({ record, check: claimFirst, allowFileUris: this.p.allowFileUris, maxInputBytes: this.p.maxInputBytes, ipfsGateway: this.p.ipfsGateway, ipfs: this.p.ipfs, store: this.p.store }),
+      );
       const checkStart = performance.now();
       validateInputs({
         tensors: decodeTensorBlob(input.bytes, { maxBytes: this.p.maxInputBytes }),
@@ -684,7 +699,8 @@ export class ProviderWorker {
         return; // lost the race (logged): the next tick sees the winner and ends the job
       }
       if (claimed.receipt) this.stake.mined(jobId, job.collateral, claimed.receipt.blockNumber);
-      this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status: "active", data });
+      const inputCid = await this.pinInput(record);
+      this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status: "active", data: inputCid ? { ...data, inputCid } : data });
       this.onTaken(record);
       return;
     }
@@ -731,8 +747,8 @@ export class ProviderWorker {
         );
     if (!committed) return;
     if (committed.receipt) this.stake.mined(jobId, job.collateral, committed.receipt.blockNumber);
-    await this.keepInput(record, input);
-    this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status: "active", data: ran.data });
+    const inputCid = await this.keepInput(record, input);
+    this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status: "active", data: inputCid ? { ...ran.data, inputCid } : ran.data });
     this.onTaken(record);
     await this.scheduleAfter(record, committed, ran.data);
   }
@@ -740,14 +756,60 @@ export class ProviderWorker {
   /**
    * Stores the input of a job we committed to, so that our blob server serves it beside the output: a
    * dApp that stops serving its input after our fetch cannot make our work unverifiable (verifiers read
-   * an input from the provider's blob server when its own URI fails, checked against the input hash).
+   * an input from the provider's blob server when its own URI fails, checked against the input hash). An
+   * `ipfs://` input is pinned on our IPFS node too (`pinInput`); returns its CID then.
    */
-  private async keepInput({ jobId, inputHash }: JobRecord, input: HeldInput): Promise<void> {
+  private async keepInput(record: JobRecord, input: HeldInput): Promise<string | undefined> {
+    const { jobId, inputHash } = record;
     if (input.bytes.byteLength === 0 || input.source === "inline input") return; // an inline input is on chain already
     try {
       await this.p.store.put(input.bytes, { knownId: inputHash });
     } catch (error) {
       this.p.log.warn({ msg: "input not kept: verifiers can read it only from the dApp", job_id: jobId.toString(), err: describe(error) });
+    }
+    return this.pinInput(record);
+  }
+
+  /**
+   * Pins an `ipfs://` input we committed to on our IPFS node (its blocks are local: we just read it whole), so
+   * the URI the job names keeps resolving from us after the poster stops serving it. Returns the CID pinned.
+   */
+  private async pinInput({ jobId, inputURI }: JobRecord): Promise<string | undefined> {
+    if (this.p.ipfs === undefined || !isIpfsUri(inputURI)) return undefined;
+    try {
+      const { cid, path } = parseIpfsUri(inputURI);
+      // A file inside a directory: the directory's other files were never read, so it cannot be pinned whole.
+      if (path.length > 0) throw new DinferError("the input is a path inside a directory CID: only a file's own CID can be pinned", { code: "IPFS_PIN_PATH" });
+      await this.p.ipfs.pin(cid, { holder: `job:${jobId}:input` });
+      return cid;
+    } catch (error) {
+      this.p.log.warn({ msg: "ipfs input not pinned: verifiers can read it only from the dApp", job_id: jobId.toString(), err: describe(error) });
+      return undefined;
+    }
+  }
+
+  /** Publishes a job's output on our IPFS node, pinned until the job ends; undefined (revealed by HTTP then) when it cannot be. */
+  private async publishOutput(jobId: bigint, output: Uint8Array): Promise<string | undefined> {
+    if (this.p.ipfs === undefined) return undefined;
+    try {
+      return (await this.p.ipfs.add(output, { holder: `job:${jobId}:output` })).cid;
+    } catch (error) {
+      this.p.log.warn({ msg: "output not published on ipfs: revealed by our blob server's URL", job_id: jobId.toString(), err: describe(error) });
+      return undefined;
+    }
+  }
+
+  /** Lets go of a job's IPFS pins (it is final: nobody judges it any more); garbage collection drops the blocks later. */
+  private releasePins(jobId: bigint, data: JobData): void {
+    const pins = [
+      [data.inputCid, "input"],
+      [data.outputCid, "output"],
+    ] as const;
+    for (const [cid, what] of pins) {
+      if (cid === undefined || this.p.ipfs === undefined) continue;
+      this.p.ipfs.unpin(cid, { holder: `job:${jobId}:${what}` }).catch((error: unknown) => {
+        this.p.log.warn({ msg: "ipfs pin not released", job_id: jobId.toString(), cid, err: describe(error) });
+      });
     }
   }
 
@@ -822,7 +884,8 @@ export class ProviderWorker {
     // A withholding runner's outputs are never stored, so never served (revealed by root and URI only).
     const withheld = this.p.runner.withholdsOutputs === true;
     if (!withheld) await this.p.store.put(output, { knownId: outputId });
-    const next: JobData = { ...data, outputId, outputRoot: root, outputBytes: output.byteLength, ep: result.ep, inferenceMs: result.ms, withheld };
+    const outputCid = withheld ? undefined : await this.publishOutput(jobId, output);
+    const next: JobData = { ...data, outputId, outputRoot: root, outputBytes: output.byteLength, ep: result.ep, inferenceMs: result.ms, withheld, ...(outputCid ? { outputCid } : {}) };
     this.measured(job.modelId, result.ms);
     const status = this.p.journal.getJob(jobId)?.status ?? "candidate";
     this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status, data: next });
@@ -873,7 +936,8 @@ export class ProviderWorker {
         details: { jobId: jobId.toString(), outputBytes: data.outputBytes },
       });
     }
-    const uri = `${this.p.publicUrl}/blobs/${data.outputId}`;
+    // On IPFS when we published it there (anyone holding a connection to our node reads it); else our blob server.
+    const uri = data.outputCid ? ipfsUriOf(data.outputCid) : `${this.p.publicUrl}/blobs/${data.outputId}`;
     const revealed = await this.act(
       jobId,
       "reveal",
@@ -1045,6 +1109,8 @@ export class ProviderWorker {
   private skip(jobId: bigint, data: JobData, reason: string): void {
     // A signed request we do not post never becomes a job: nothing to keep.
     if (data.signed !== undefined) return this.end(jobId, data, "dropped", reason);
+    // An output published before the skip (run first, then found unclaimable) is not ours to keep.
+    this.releasePins(jobId, { ...this.p.journal.getJob<JobData>(jobId)?.data, ...data });
     this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status: "skipped", data: { ...data, reason } });
     this.p.metrics.jobs.inc({ outcome: "skipped" });
     this.p.log.info({ msg: "job skipped", job_id: jobId.toString(), reason });
@@ -1107,6 +1173,7 @@ export class ProviderWorker {
     this.wake.delete(jobId);
     this.seenBlock.delete(jobId);
     if (outcome === "finalized") this.earnings.grew();
+    this.releasePins(jobId, { ...this.p.journal.getJob<JobData>(jobId)?.data, ...data });
     const wasActive = this.p.journal.getJob(jobId)?.status === "active";
     this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status: outcome, data: { ...data, reason } });
     this.p.metrics.jobs.inc({ outcome });

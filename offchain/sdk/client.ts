@@ -28,6 +28,7 @@ import { TxSender } from "../chain/sender.js";
 import { TermsReader, type Terms } from "../chain/terms.js";
 import { decodeTensorBlob, type Tensor } from "../codec/tensor.js";
 import { NonRetryableError } from "../errors.js";
+import type { IpfsBlobPublisher, IpfsBlobReader } from "../storage/ipfs-uri.js";
 import { checkedFee, jobInputBlob, type JobInput } from "./job-input.js";
 // Posting builds on these; they moved beside it (offchain/sdk/job-input.ts) and are still importable from here.
 export { checkedFee, jobInputBlob, type CheckedFeeParameters, type JobInput } from "./job-input.js";
@@ -77,8 +78,14 @@ export type CreateDinferClientParameters = {
   deployment: Deployment;
   /** Where inputs over 4096 bytes are uploaded: a dinfer blob server with uploads on. */
   upload?: { serverUrl: string; token: string };
-  /** Gateway for `ipfs://` output URIs. */
+  /** Gateway for `ipfs://` output URIs, when no `ipfs` node is given. */
   ipfsGateway?: string;
+  /**
+   * The dApp's IPFS node (offchain/storage/ipfs.ts `startIpfsNode`, or any `IpfsBlobPublisher &
+   * IpfsBlobReader`): inputs over 4096 bytes are put on it (pinned; keep the node up until the job is final,
+   * docs/PROTOCOL.md section 5) unless an `inputURI` is given, and `ipfs://` outputs are read through it.
+   */
+  ipfs?: IpfsBlobPublisher & IpfsBlobReader;
   /** Largest output accepted, bytes (default: the codec's 64 MiB cap). */
   maxOutputBytes?: number;
   /**
@@ -238,6 +245,7 @@ export function createDinferClient({
   deployment,
   upload,
   ipfsGateway,
+  ipfs,
   maxOutputBytes,
   checkInput = true,
 }: CreateDinferClientParameters): DinferClient {
@@ -343,7 +351,7 @@ export function createDinferClient({
           details: { claimWithin, maxClaimDelay },
         });
       }
-      const posted = await postJob({ sender: signer, publicClient, deployment, modelId, input: blob, fee: paid, claimWithin, upload, inputURI, inlineOutput });
+      const posted = await postJob({ sender: signer, publicClient, deployment, modelId, input: blob, fee: paid, claimWithin, upload, ipfs, inputURI, inlineOutput });
       postedAt.set(posted.jobId, posted.blockNumber);
       return { ...posted, fee: paid, input: blob };
     },
@@ -354,7 +362,7 @@ export function createDinferClient({
       const paid = await checkedFee({ publicClient, registry: deployment.registry, modelId: BigInt(modelId), fee });
       if (checkInput && check !== false) checkInputFits({ input: blob, model: await inputsOf(BigInt(modelId), check ?? {}) });
       await checkClaimWithin(claimWithin);
-      const posted = await postSignedJob({ sender, publicClient, deployment, modelId, input: blob, fee: paid, claimWithin, upload, inputURI, inlineOutput, providerUrl, provider });
+      const posted = await postSignedJob({ sender, publicClient, deployment, modelId, input: blob, fee: paid, claimWithin, upload, ipfs, inputURI, inlineOutput, providerUrl, provider });
       postedAt.set(posted.jobId, posted.blockNumber);
       signedClaimBy.set(posted.jobId, posted.claimBy);
       return { ...posted, fee: paid, input: blob };
@@ -370,6 +378,7 @@ export function createDinferClient({
         fromBlock: postedAt.get(jobId),
         claimBy: signedClaimBy.get(jobId),
         ipfsGateway,
+        ipfs,
         maxBytes: maxOutputBytes,
         ...options,
       });
@@ -377,7 +386,7 @@ export function createDinferClient({
     },
 
     async fetchOutput(jobId) {
-      return fetchOutput({ record: await read(jobId), ipfsGateway, maxBytes: maxOutputBytes });
+      return fetchOutput({ record: await read(jobId), ipfsGateway, ipfs, maxBytes: maxOutputBytes });
     },
 
     readJob: read,

@@ -36,6 +36,7 @@ export {
   postedJobId,
   cancelSignedJob,
   postJob,
+  posterInputHolder,
   postSignedJob,
   waitForResult,
   type JobResult,
@@ -94,6 +95,9 @@ export {
   type WaitForReplicatedResultParameters,
 } from "./replicas.js";
 export { uploadBlob, type UploadBlobParameters, type UploadBlobReturnType } from "../storage/upload.js";
+// What posts and reads `ipfs://` blobs: a dApp brings its own IPFS node (in this repository,
+// offchain/storage/ipfs.ts `startIpfsNode`, which needs helia and libp2p: the package does not carry them).
+export { ipfsUriOf, parseIpfsUri, type CatIpfsParameters, type IpfsBlobPublisher, type IpfsBlobReader, type IpfsUri } from "../storage/ipfs-uri.js";
 
 // The input check a post makes (from the registry's record of the model and its ONNX file).
 export {

@@ -19,6 +19,7 @@ import { encodeSignedJob, isSignedJobId, SIGNED_JOB_CANCELLED, signedJobArg, sig
 import { blobId } from "../codec/tensor.js";
 import { deposit } from "./batches.js";
 import { NonRetryableError, RetryableError } from "../errors.js";
+import type { IpfsBlobPublisher, IpfsBlobReader } from "../storage/ipfs-uri.js";
 import { readOutput } from "../storage/output.js";
 import { uploadBlob } from "../storage/upload.js";
 
@@ -36,6 +37,13 @@ export type PostJobParameters = {
   claimWithin?: number;
   /** Where a blob over 4096 bytes goes: a dinfer blob server accepting uploads. */
   upload?: { serverUrl: string; token: string };
+  /**
+   * Or put a blob over 4096 bytes on IPFS: added and pinned on this node (the dApp's, offchain/storage/ipfs.ts
+   * `startIpfsNode`), and posted as `ipfs://<cid>`. The poster keeps it: the node must stay up, reachable by
+   * the providers and verifiers (their `ipfs.peers`, or dialling theirs), until the job is final
+   * (docs/PROTOCOL.md, section 5). Taken before `upload` when both are given.
+   */
+  ipfs?: IpfsBlobPublisher;
   /** An input already stored elsewhere (its URI); the blob is then not uploaded. */
   inputURI?: string;
   /**
@@ -70,10 +78,11 @@ export async function postJob({
   fee,
   claimWithin = 600,
   upload,
+  ipfs,
   inputURI,
   inlineOutput = false,
 }: PostJobParameters): Promise<PostJobReturnType> {
-  const request = await jobRequestFor({ publicClient, modelId, input, fee, claimWithin, upload, inputURI, inlineOutput });
+  const request = await jobRequestFor({ publicClient, modelId, input, fee, claimWithin, upload, ipfs, inputURI, inlineOutput });
   const me = sender.address;
   const allowance = await publicClient.readContract({ address: deployment.token, abi: erc20Abi, functionName: "allowance", args: [me, deployment.market] });
   if (allowance < fee) {
@@ -122,6 +131,7 @@ export async function postSignedJob({
   fee,
   claimWithin = 600,
   upload,
+  ipfs,
   inputURI,
   inlineOutput = false,
   providerUrl,
@@ -131,7 +141,7 @@ export async function postSignedJob({
   const base = providerUrl.replace(/\/$/, "");
   const chainId = await publicClient.getChainId();
   provider ??= await providerAt(base, { chainId, market: deployment.market });
-  const request = await jobRequestFor({ publicClient, modelId, input, fee, claimWithin, upload, inputURI, inlineOutput });
+  const request = await jobRequestFor({ publicClient, modelId, input, fee, claimWithin, upload, ipfs, inputURI, inlineOutput });
   const me = sender.address;
   const held = await publicClient.readContract({ address: deployment.market, abi: jobMarketAbi, functionName: "deposits", args: [me] });
   if (held < fee) {
@@ -195,7 +205,12 @@ export async function cancelSignedJob({ sender, publicClient, deployment, signed
   return { jobId: signedJobId({ chainId: await publicClient.getChainId(), market: deployment.market }, signed), txHash: hash };
 }
 
-/** The market's request for an input: inline when it fits, else by URI (uploaded when none is given). */
+/** The holder of a poster's pin of its input on its IPFS node (`IpfsBlobPublisher.unpin` it once the job is final). */
+export function posterInputHolder(inputHash: Hex): string {
+  return `poster:${inputHash.toLowerCase()}`;
+}
+
+/** The market's request for an input: inline when it fits, else by URI (put on IPFS or uploaded when none is given). */
 async function jobRequestFor({
   publicClient,
   modelId,
@@ -203,20 +218,22 @@ async function jobRequestFor({
   fee,
   claimWithin,
   upload,
+  ipfs,
   inputURI,
   inlineOutput,
-}: Pick<PostJobParameters, "publicClient" | "modelId" | "input" | "fee" | "upload" | "inputURI"> & { claimWithin: number; inlineOutput: boolean }) {
+}: Pick<PostJobParameters, "publicClient" | "modelId" | "input" | "fee" | "upload" | "ipfs" | "inputURI"> & { claimWithin: number; inlineOutput: boolean }) {
   const inputHash = blobId(input);
   let uri = inputURI ?? "";
   const inline = !inputURI && input.length <= INLINE_INPUT_MAX;
   if (!inline && !inputURI) {
-    if (!upload) {
+    if (ipfs) uri = (await ipfs.add(input, { holder: posterInputHolder(inputHash) })).uri;
+    else if (upload) uri = (await uploadBlob({ serverUrl: upload.serverUrl, token: upload.token, bytes: input })).url;
+    else {
       throw new NonRetryableError(
-        `the input is ${input.length} bytes: over ${INLINE_INPUT_MAX} it cannot go inline; give an upload server or an input URI`,
+        `the input is ${input.length} bytes: over ${INLINE_INPUT_MAX} it cannot go inline; give an upload server, an IPFS node or an input URI`,
         { code: "INPUT_NEEDS_URI" },
       );
     }
-    uri = (await uploadBlob({ serverUrl: upload.serverUrl, token: upload.token, bytes: input })).url;
   }
   const now = (await publicClient.getBlock()).timestamp;
   return {
@@ -256,6 +273,8 @@ export type WaitForResultParameters = {
   timeoutMs?: number;
   pollMs?: number;
   ipfsGateway?: string;
+  /** An IPFS node that reads an `ipfs://` output (the gateway is then not used). */
+  ipfs?: IpfsBlobReader;
   maxBytes?: number;
   signal?: AbortSignal;
   /** Told the job's state at every read, before the wait ends (a progress display: offchain/sdk/progress.ts). */
@@ -276,6 +295,7 @@ export async function waitForResult({
   timeoutMs = 300_000,
   pollMs = 500,
   ipfsGateway,
+  ipfs,
   maxBytes,
   signal,
   onRecord,
@@ -319,7 +339,7 @@ export async function waitForResult({
     }
     const ready = status === JobStatus.Finalized || (until === "revealed" && status >= JobStatus.Revealed);
     if (ready) {
-      const output = await fetchOutput({ record, ipfsGateway, maxBytes, signal });
+      const output = await fetchOutput({ record, ipfsGateway, ipfs, maxBytes, signal });
       return { record, output, outputRoot: record.job.result, final: status === JobStatus.Finalized };
     }
     if (Date.now() > deadline) {
@@ -332,16 +352,18 @@ export async function waitForResult({
 /**
  * A revealed job's output, from its inline bytes or its output URI, checked against the output root the
  * provider revealed on-chain: read as the verifier reads it (offchain/storage/output.ts), so a
- * `.../blobs/<id>` URI is checked by its id too and an `ipfs://<cid>` URI is read through `ipfsGateway`.
+ * `.../blobs/<id>` URI is checked by its id too and an `ipfs://<cid>` URI is read through the `ipfs` node
+ * (else `ipfsGateway`), bound by the root alone.
  * Throws the location's own error (`BlobNotFoundError`, a retryable `BlobUnavailableError`,
  * `OutputRootMismatchError` with code OUTPUT_ROOT_MISMATCH ...) or `NO_OUTPUT_URI`.
  */
-export async function fetchOutput({ record, ipfsGateway, maxBytes, signal }: FetchOutputParameters): Promise<Uint8Array> {
+export async function fetchOutput({ record, ipfsGateway, ipfs, maxBytes, signal }: FetchOutputParameters): Promise<Uint8Array> {
   const { bytes } = await readOutput({
     root: record.job.result,
     inline: record.inlineOutput,
     uris: [record.outputURI],
     ipfsGateway,
+    ipfs,
     maxBytes,
     signal,
     // A dApp reads what its own machine serves too (a same-machine worker's file:// output).
@@ -354,6 +376,8 @@ export type FetchOutputParameters = {
   record: JobRecord;
   /** Base URL of an IPFS HTTP gateway, for an `ipfs://` output URI. */
   ipfsGateway?: string;
+  /** An IPFS node that reads an `ipfs://` output URI (the gateway is then not used). */
+  ipfs?: IpfsBlobReader;
   maxBytes?: number;
   signal?: AbortSignal;
 };

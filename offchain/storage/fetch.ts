@@ -6,13 +6,14 @@
  * | URI                      | read from                                       |
  * |--------------------------|-------------------------------------------------|
  * | `http(s)://...`          | the URL, streamed                               |
- * | `ipfs://<cid>[/path]`    | `<ipfsGateway>/ipfs/<cid>[/path]`, streamed      |
+ * | `ipfs://<cid>[/path]`    | the `ipfs` node given, else `<ipfsGateway>/ipfs/<cid>[/path]` |
  * | `file:///abs/path`       | the local file                                  |
  * | `0x<64 hex>` (a blob id) | the given `BlobStore`                           |
  *
  * Whatever the source, nothing past `maxBytes` is held (a peer that lies about its length or
- * streams forever is cut off there), HTTP reads end at `timeoutMs`, and the bytes are returned
- * only if their keccak256 equals `expectedHash`. Errors say whether to retry: a mismatch, a 404,
+ * streams forever is cut off there), HTTP and IPFS reads end at `timeoutMs`, and the bytes are returned
+ * only if their keccak256 equals `expectedHash`: an `ipfs://` CID says where to look, never what the
+ * chain committed to. Errors say whether to retry: a mismatch, a 404,
  * an oversized blob or a bad URI are non-retryable; timeouts, network failures, 5xx and 429 are
  * `BlobUnavailableError` (retryable). The function never retries by itself.
  */
@@ -31,22 +32,29 @@ import {
   BlobUnavailableError,
   InvalidBlobUriError,
 } from "./errors.js";
+import { parseIpfsUri, type IpfsBlobReader } from "./ipfs-uri.js";
 import { readCapped, validateMaxBytes } from "./read-capped.js";
 import type { BlobStore } from "./store.js";
 
 export const DEFAULT_FETCH_TIMEOUT_MS = 30_000;
 
 /** Where a URI's bytes come from. */
-export type BlobSource = { kind: "http"; url: string } | { kind: "file"; path: string } | { kind: "store"; id: Hex };
+export type BlobSource =
+  | { kind: "http"; url: string }
+  | { kind: "file"; path: string }
+  | { kind: "store"; id: Hex }
+  | { kind: "ipfs"; uri: string; cid: string; path: string[] };
 
 export type ResolveBlobUriParameters = {
   uri: string;
-  /** Base URL of an IPFS HTTP gateway, e.g. "http://127.0.0.1:8080"; needed for `ipfs://`. */
+  /** Base URL of an IPFS HTTP gateway, e.g. "http://127.0.0.1:8080"; used for `ipfs://` when no node is. */
   ipfsGateway?: string;
+  /** An IPFS node reads `ipfs://` URIs itself (the gateway is then not used). */
+  ipfsNode?: boolean;
 };
 
 /** Maps a blob URI to its source, without any I/O; throws `InvalidBlobUriError` naming the problem. */
-export function resolveBlobUri({ uri, ipfsGateway }: ResolveBlobUriParameters): BlobSource {
+export function resolveBlobUri({ uri, ipfsGateway, ipfsNode = false }: ResolveBlobUriParameters): BlobSource {
   if (typeof uri !== "string" || uri.length === 0) {
     throw new InvalidBlobUriError({ uri: String(uri), problem: "empty" });
   }
@@ -57,6 +65,7 @@ export function resolveBlobUri({ uri, ipfsGateway }: ResolveBlobUriParameters): 
     case "https":
       return { kind: "http", url: parseHttpUrl(uri) };
     case "ipfs":
+      if (ipfsNode) return { kind: "ipfs", uri, ...parseIpfsUri(uri) };
       return { kind: "http", url: ipfsGatewayUrl({ uri, ipfsGateway }) };
     case "file":
       return { kind: "file", path: parseFileUri(uri) };
@@ -75,6 +84,8 @@ export type ReadBlobParameters = {
   /** Limit for a whole HTTP read, headers and body; defaults to 30 s. */
   timeoutMs?: number;
   ipfsGateway?: string;
+  /** Reads `ipfs://` URIs (an IPFS node, offchain/storage/ipfs.ts); without one they go through `ipfsGateway`. */
+  ipfs?: IpfsBlobReader;
   /** Resolves bare blob ids. */
   store?: BlobStore;
   /** Cancels an HTTP read (shutdown); the error is then a retryable `BlobUnavailableError`. */
@@ -90,13 +101,14 @@ export async function readBlob({
   maxBytes = DEFAULT_MAX_BLOB_BYTES,
   timeoutMs = DEFAULT_FETCH_TIMEOUT_MS,
   ipfsGateway,
+  ipfs,
   store,
   signal,
 }: ReadBlobParameters): Promise<Uint8Array> {
   validateMaxBytes(maxBytes);
   validateTimeout(timeoutMs);
-  const source = resolveBlobUri({ uri, ipfsGateway });
-  return readSource({ source, label: describeSource(source), maxBytes, timeoutMs, store, signal, uri });
+  const source = resolveBlobUri({ uri, ipfsGateway, ipfsNode: ipfs !== undefined });
+  return readSource({ source, label: describeSource(source), maxBytes, timeoutMs, store, ipfs, signal, uri });
 }
 
 export type FetchBlobParameters = ReadBlobParameters & {
@@ -119,13 +131,14 @@ export async function fetchBlob({
   maxBytes = DEFAULT_MAX_BLOB_BYTES,
   timeoutMs = DEFAULT_FETCH_TIMEOUT_MS,
   ipfsGateway,
+  ipfs,
   store,
   signal,
   deferVerification = false,
 }: FetchBlobParameters): Promise<FetchBlobReturnType> {
   const expected = parseBlobId(expectedHash, "expectedHash");
-  const bytes = await readBlob({ uri, maxBytes, timeoutMs, ipfsGateway, store, signal });
-  return deferVerification ? bytes : verifyBlob({ bytes, expected, source: describeSource(resolveBlobUri({ uri, ipfsGateway })) });
+  const bytes = await readBlob({ uri, maxBytes, timeoutMs, ipfsGateway, ipfs, store, signal });
+  return deferVerification ? bytes : verifyBlob({ bytes, expected, source: describeSource(resolveBlobUri({ uri, ipfsGateway, ipfsNode: ipfs !== undefined })) });
 }
 
 type ReadSourceParameters = {
@@ -134,11 +147,12 @@ type ReadSourceParameters = {
   maxBytes: number;
   timeoutMs: number;
   store: BlobStore | undefined;
+  ipfs: IpfsBlobReader | undefined;
   signal: AbortSignal | undefined;
   uri: string;
 };
 
-function readSource({ source, label, maxBytes, timeoutMs, store, signal, uri }: ReadSourceParameters): Promise<Uint8Array> {
+function readSource({ source, label, maxBytes, timeoutMs, store, ipfs, signal, uri }: ReadSourceParameters): Promise<Uint8Array> {
   switch (source.kind) {
     case "http":
       return readHttp({ url: source.url, label, maxBytes, timeoutMs, signal });
@@ -147,6 +161,8 @@ function readSource({ source, label, maxBytes, timeoutMs, store, signal, uri }: 
     case "store":
       if (store === undefined) throw new InvalidBlobUriError({ uri, problem: "a bare blob id needs a local store, none given" });
       return readStore({ store, id: source.id, maxBytes });
+    case "ipfs":
+      return ipfs!.cat({ cid: source.cid, path: source.path, maxBytes, timeoutMs, signal });
   }
 }
 
@@ -250,32 +266,16 @@ function parseFileUri(uri: string): string {
   }
 }
 
-const IPFS_URI = /^ipfs:\/\/([^/?#]*)([^?#]*)$/i;
-const CID = /^[A-Za-z0-9]{1,128}$/;
-
 /** `<gateway>/ipfs/<cid>[/path]`, with the path's segments re-encoded and `.`/`..` refused. */
-export function ipfsGatewayUrl({ uri, ipfsGateway }: ResolveBlobUriParameters): string {
-  const match = IPFS_URI.exec(uri);
-  if (match === null) throw new InvalidBlobUriError({ uri, problem: "expected ipfs://<cid>[/path], no query or fragment" });
-  const [, cid = "", path = ""] = match;
-  if (!CID.test(cid)) throw new InvalidBlobUriError({ uri, problem: `malformed CID "${cid}"` });
-  if (ipfsGateway === undefined) throw new InvalidBlobUriError({ uri, problem: "no IPFS gateway configured" });
-  const segments = path
-    .split("/")
-    .filter((segment) => segment !== "")
-    .map((segment) => encodePathSegment(segment, uri));
-  return [gatewayBase(ipfsGateway, uri), "ipfs", cid, ...segments].join("/");
-}
-
-function encodePathSegment(segment: string, uri: string): string {
-  let decoded: string;
-  try {
-    decoded = decodeURIComponent(segment);
-  } catch (cause) {
-    throw new InvalidBlobUriError({ uri, problem: `malformed percent-encoding in "${segment}"`, cause });
+export function ipfsGatewayUrl({ uri, ipfsGateway }: Omit<ResolveBlobUriParameters, "ipfsNode">): string {
+  const { cid, path } = parseIpfsUri(uri);
+  if (ipfsGateway === undefined) {
+    throw new InvalidBlobUriError({
+      uri,
+      problem: "no IPFS gateway configured and no IPFS node: run one (the daemons' `ipfs` option, `--ipfs`) or set `ipfsGateway`",
+    });
   }
-  if (decoded === "." || decoded === "..") throw new InvalidBlobUriError({ uri, problem: `path segment "${segment}" not allowed` });
-  return encodeURIComponent(decoded);
+  return [gatewayBase(ipfsGateway, uri), "ipfs", cid, ...path.map(encodeURIComponent)].join("/");
 }
 
 function gatewayBase(gateway: string, uri: string): string {
@@ -305,6 +305,8 @@ function describeSource(source: BlobSource): string {
       return source.path;
     case "store":
       return `store:${source.id}`;
+    case "ipfs":
+      return source.uri;
   }
 }
 

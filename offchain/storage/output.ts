@@ -4,12 +4,16 @@
  * on-chain. The SDK, the CLI and the verifier read outputs here; each location is read with the one
  * blob reader (offchain/storage/fetch.ts), so a location fails with the same error classes everywhere.
  *
- * | location                        | read as                                                         |
- * |---------------------------------|-----------------------------------------------------------------|
- * | `.../blobs/<blob id>` (workers) | `fetchBlob`: checked against the id, then against the root      |
- * | `ipfs://<cid>[/path]`           | `readBlob` through the configured IPFS gateway; the root binds it |
- * | any other http(s) URL           | `readBlob`; the root binds it                                   |
- * | `file:///abs/path`              | the same, only with `allowFileUris` (same-machine tests)        |
+ * | location                               | read as                                                           |
+ * |----------------------------------------|-------------------------------------------------------------------|
+ * | `http(s)://.../blobs/<blob id>` (workers) | `fetchBlob`: checked against the id, then against the root     |
+ * | `ipfs://<cid>[/path]`                  | `readBlob` through the IPFS node (else the gateway); the root binds it |
+ * | any other http(s) URL                  | `readBlob`; the root binds it                                     |
+ * | `file:///abs/path`                     | the same, only with `allowFileUris` (same-machine tests)          |
+ *
+ * Only a worker's blob server route (`/blobs/<id>`, which serves nothing but the blob of that id) is read
+ * by the id its URL names. An `ipfs://` location is bound by the output root alone, whatever its path ends
+ * with: a CID and its path are the provider's choice, the root is what the chain holds.
  *
  * `fetchOutput` never throws for a location's faults (a verifier decides what an unserved output means);
  * `readOutput` throws (a dApp wants the output or an error it can act on).
@@ -20,13 +24,16 @@ import { outputRoot } from "../codec/merkle.js";
 import { DinferError, NonRetryableError, RetryableError } from "../errors.js";
 import { isBlobId } from "./blob-id.js";
 import { fetchBlob, readBlob } from "./fetch.js";
+import type { IpfsBlobReader } from "./ipfs-uri.js";
 import type { BlobStore } from "./store.js";
 
 export type ReadOutputOptions = {
   /** Largest output accepted. */
   maxBytes?: number;
-  /** Base URL of an IPFS HTTP gateway, for `ipfs://` locations. */
+  /** Base URL of an IPFS HTTP gateway, for `ipfs://` locations when no node is given. */
   ipfsGateway?: string;
+  /** An IPFS node that reads `ipfs://` locations (offchain/storage/ipfs.ts). */
+  ipfs?: IpfsBlobReader;
   /** Accept `file://` locations (same-machine tests only). */
   allowFileUris: boolean;
   timeoutMs?: number;
@@ -142,16 +149,23 @@ async function tryLocations({ root, inline, uris, ...options }: FetchOutputParam
 }
 
 /**
- * One location's bytes. A `.../blobs/<id>` URI (what workers reveal) is read and checked by its id; any
- * other (`ipfs://<cid>`, another URL) is read capped and bound to the chain by the root check alone.
+ * One location's bytes. An http(s) `.../blobs/<id>` URI (a worker's blob server) is read and checked by its
+ * id; any other (`ipfs://<cid>[/path]`, another URL) is read capped and bound to the chain by the root check
+ * alone.
  */
 async function readOutputUri({ uri, allowFileUris, ...options }: { uri: string } & ReadOutputOptions): Promise<Uint8Array> {
   if (uri.startsWith("file:") && !allowFileUris) {
     throw new NonRetryableError("file:// URIs are refused (allowFileUris is off)", { code: "OUTPUT_URI_REFUSED", details: { uri } });
   }
-  const last = uri.split(/[/?#]/).filter(Boolean).pop();
-  if (last !== undefined && isBlobId(last)) return fetchBlob({ uri, expectedHash: last as Hex, ...options });
+  const id = blobServerId(uri);
+  if (id !== undefined) return fetchBlob({ uri, expectedHash: id, ...options });
   return readBlob({ uri, ...options });
+}
+
+/** The blob id an http(s) URL of a blob server's read route names (`.../blobs/<id>`), else undefined. */
+export function blobServerId(uri: string): Hex | undefined {
+  const match = /^https?:\/\/[^?#]*\/blobs\/([^/?#]+)(?:[?#].*)?$/i.exec(uri);
+  return match !== null && isBlobId(match[1]) ? (match[1].toLowerCase() as Hex) : undefined;
 }
 
 /** "BlobNotFoundError: blob not found: ..." for a project error; the message for any other. */

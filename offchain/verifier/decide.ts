@@ -224,6 +224,20 @@ export function unservedOutputPolicy({ now, deadline, reserveSeconds }: Unserved
   return now + BigInt(reserveSeconds) >= deadline ? "wrong" : "retry";
 }
 
+/** The longest and shortest one read of a job's input may take (an IPFS read of a CID nobody serves takes it all). */
+export const INPUT_FETCH_TIMEOUT_MS = { max: 30_000, min: 2_000 } as const;
+
+/**
+ * How long one read of a job's input may take: the time left before the step's deadline less the reserve
+ * (the re-run and the transaction come after it), within `INPUT_FETCH_TIMEOUT_MS`. An input is never judged
+ * wrong for being unavailable (docs/PROTOCOL.md, section 5): past the deadline the verifier abstains, and a
+ * read that outlasted it would only hold the job's step.
+ */
+export function inputFetchTimeoutMs({ now, deadline, reserveSeconds }: UnservedOutputPolicyParameters): number {
+  const left = Number(deadline - now - BigInt(reserveSeconds)) * 1000;
+  return Math.min(INPUT_FETCH_TIMEOUT_MS.max, Math.max(INPUT_FETCH_TIMEOUT_MS.min, left));
+}
+
 // ------------------------------------------------------------------ the next step of a job
 
 /** What the verifier knows of a job at one tick. */

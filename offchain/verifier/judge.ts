@@ -23,6 +23,7 @@ import type { InferenceRunner } from "../inference/runner.js";
 import type { ExecutionProviderChoice } from "../inference/session.js";
 import { BlobHashMismatchError } from "../storage/errors.js";
 import { fetchBlob } from "../storage/fetch.js";
+import type { IpfsBlobReader } from "../storage/ipfs-uri.js";
 import { fetchOutput, type FetchedOutput } from "../storage/output.js";
 import type { BlobStore } from "../storage/store.js";
 import type { OutputLocations } from "./views.js";
@@ -109,6 +110,8 @@ export async function warmVerifierModels({ runner, models, ep, threads, timeoutM
 export type FetchOptions = {
   maxBytes: number;
   ipfsGateway?: string;
+  /** An IPFS node reads `ipfs://` inputs and outputs (the gateway is then not used). */
+  ipfs?: IpfsBlobReader;
   allowFileUris: boolean;
   timeoutMs?: number;
   store?: BlobStore;
@@ -132,7 +135,8 @@ export function providerInputLocations({ inputHash, outputUris }: { inputHash: H
 /**
  * The input the job names, inline or fetched, checked against its inputHash; when its own URI fails to
  * serve it, each of `fallbackUris` is tried (see providerInputLocations). Throws the first URI's error when
- * it cannot be had anywhere.
+ * it cannot be had anywhere: an error about where the input is, never one about the provider's result
+ * (the daemon abstains on it, docs/PROTOCOL.md section 5).
  */
 export async function fetchJobInput({
   record,
@@ -148,7 +152,7 @@ export async function fetchJobInput({
   }
   refuseFileUri(record.inputURI, options.allowFileUris);
   const read = (uri: string) =>
-    fetchBlob({ uri, expectedHash: record.inputHash, maxBytes: options.maxBytes, ipfsGateway: options.ipfsGateway, timeoutMs: options.timeoutMs, store: options.store });
+    fetchBlob({ uri, expectedHash: record.inputHash, maxBytes: options.maxBytes, ipfsGateway: options.ipfsGateway, ipfs: options.ipfs, timeoutMs: options.timeoutMs, store: options.store });
   try {
     return await read(record.inputURI);
   } catch (error) {

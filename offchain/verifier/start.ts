@@ -62,7 +62,7 @@ export async function runVerifier({ options, log, signal, env = process.env, onR
 
   const metrics = createVerifierMetrics();
   const services = await openDaemonServices({ ...options, chain: { publicClient, chainId, market: deployment.market }, registry: metrics.registry, log });
-  const { journal, store, runner, blobServer, metricsUrl, publicUrl } = services;
+  const { journal, store, runner, blobServer, metricsUrl, publicUrl, ipfs } = services;
   try {
     const models = await Promise.all(options.models.map((m) => prepareVerifierModel({ ...m, publicClient, deployment })));
     const daemon = new VerifierDaemon({
@@ -84,6 +84,7 @@ export async function runVerifier({ options, log, signal, env = process.env, onR
       maxInputBytes: options.maxInputBytes,
       maxOutputBytes: options.maxOutputBytes,
       ipfsGateway: options.ipfsGateway,
+      ipfs,
       allowFileUris: options.allowFileUris,
       outputReserveSeconds: options.outputReserveSeconds,
       keeper: options.keeper,
@@ -126,6 +127,7 @@ export async function runVerifier({ options, log, signal, env = process.env, onR
       watchdog: options.watchdog,
       blob_url: blobServer.url,
       metrics_url: metricsUrl,
+      ...(ipfs ? { ipfs_peer_id: ipfs.peerId, ipfs_addresses: ipfs.addresses() } : {}),
     });
     onReady?.({ blobUrl: blobServer.url, metricsUrl, account: account!.address });
     const stopStatus = startIdleStatus({ daemon, publicClient, staking: deployment.staking, account: account!.address, intervalMs: options.statusIntervalMs, log });

@@ -36,7 +36,8 @@ import type { InferenceRunner } from "../inference/runner.js";
 import type { Logger } from "../log.js";
 import type { Journal } from "../state/journal.js";
 import { readBatchOutputs, withBatchOutput } from "../storage/batch-outputs.js";
-import { BlobNotFoundError } from "../storage/errors.js";
+import type { IpfsNode } from "../storage/ipfs.js";
+import { isIpfsUri, parseIpfsUri } from "../storage/ipfs-uri.js";
 import type { LocalBlobStore } from "../storage/local.js";
 import {
   auditCommitByOf,
@@ -47,6 +48,7 @@ import {
   decideStep,
   DisputeReason,
   DisputeState,
+  inputFetchTimeoutMs,
   isKeeperAction,
   isProven,
   journalKey,
@@ -107,6 +109,11 @@ export type VerifierDaemonParameters = {
   maxInputBytes: number;
   maxOutputBytes: number;
   ipfsGateway?: string;
+  /**
+   * Our IPFS node: reads `ipfs://` inputs and outputs (the gateway is then not used), and pins the `ipfs://`
+   * input of every job we re-run until the job is closed (docs/PROTOCOL.md, section 5).
+   */
+  ipfs?: IpfsNode;
   allowFileUris: boolean;
   /** Seconds before a decision's deadline at which an output no location served counts as wrong. */
   outputReserveSeconds: number;
@@ -127,6 +134,13 @@ export type VerifierJobData = {
   own?: { outputId: Hex; outputRoot: Hex; ep?: string; ms?: number; invalidInput?: string };
   /** When the job's input first failed to come (chain time). */
   inputFailedSince?: bigint;
+  /**
+   * Why we abstain: no location served the job's input by our deadline. That is no evidence against the
+   * provider (it committed, so it had the input), so we neither commit an audit nor vote on it.
+   */
+  inputUnavailable?: string;
+  /** The `ipfs://` input's CID, pinned on our node while we judge the job. */
+  inputCid?: string;
   /** Our judgement of the provider's output (made on its bytes; one served nowhere is judged again each time). */
   judgement?: JournaledJudgement;
   /** Our judgement of an agreeing auditor's own output, when a dispute judges it. */
@@ -788,7 +802,7 @@ export class VerifierDaemon {
     const uri = batch.outputURI!;
     try {
       if (!this.p.allowFileUris && /^file:/i.test(uri)) throw new Error(`a file:// URI (${uri}), which only same-machine tests may read`);
-      const outputs = await readBatchOutputs({ uri, firstJobId: batch.batch.firstJobId, count: batch.batch.count, ipfsGateway: this.p.ipfsGateway, timeoutMs: OUTPUT_FETCH_TIMEOUT_MS });
+      const outputs = await readBatchOutputs({ uri, firstJobId: batch.batch.firstJobId, count: batch.batch.count, ipfsGateway: this.p.ipfsGateway, ipfs: this.p.ipfs, timeoutMs: OUTPUT_FETCH_TIMEOUT_MS });
       this.p.journal.upsertJob<VerifierBatchData>({ jobId: key, role: BATCH_ROLE, status: "open", data: { ...data, outputs } });
       return outputs;
     } catch (error) {
@@ -856,7 +870,8 @@ export class VerifierDaemon {
 
   /**
    * Our own output for the job, run now or found in the store. Journaled (with its root) before any
-   * commitment is sent. Returns undefined while the input cannot be had yet (retried on a later tick).
+   * commitment is sent. Returns undefined while the input cannot be had (retried on a later tick, for as
+   * long as the step is due): an input served nowhere never makes us judge the provider wrong.
    */
   private async ownOutput(record: JobRecord, data: VerifierJobData, model: VerifierModel, deadline: bigint): Promise<VerifierJobData["own"] | undefined> {
     const { jobId } = record;
@@ -879,22 +894,33 @@ export class VerifierDaemon {
         },
         maxBytes: this.p.maxInputBytes,
         ipfsGateway: this.p.ipfsGateway,
+        ipfs: this.p.ipfs,
+        // One read may not outlast the time left before the step's deadline (an IPFS read of a CID nobody
+        // serves takes its whole limit).
+        timeoutMs: inputFetchTimeoutMs({ now: this.head!.timestamp, deadline, reserveSeconds: this.p.outputReserveSeconds }),
         allowFileUris: this.p.allowFileUris,
         store: this.p.store,
       });
     } catch (error) {
-      // The input has one location, bound by its hash: bytes that came wrong are a bad job; a server
-      // that does not answer is tried again until the deadline comes close.
-      const definitive = !(error instanceof RetryableError) && !(error instanceof BlobNotFoundError);
       const now = this.head!.timestamp;
-      if (data.inputFailedSince === undefined) this.save(jobId, { ...data, inputFailedSince: now });
-      if (!definitive && unservedOutputPolicy({ now, deadline, reserveSeconds: this.p.outputReserveSeconds }) === "retry") {
+      if (data.inputFailedSince === undefined) data = this.save(jobId, { ...data, inputFailedSince: now });
+      // An inline input is on chain: bytes that do not hash to the job's inputHash are the job's own fault.
+      if (record.inlineInput.length > 2) return this.invalidInput(jobId, this.current(jobId, data), `the job's inline input is invalid: ${describe(error)}`);
+      // An input no location serves (the poster's gone, the provider's copy out of reach), or serves wrong, says
+      // nothing about the result: the provider committed, so it had bytes of this hash (docs/PROTOCOL.md,
+      // section 5). We try again for as long as the step is due and abstain if it never comes.
+      if (unservedOutputPolicy({ now, deadline, reserveSeconds: this.p.outputReserveSeconds }) === "retry") {
         this.p.log.info({ msg: "job input not available yet", job_id: jobId.toString(), err: describe(error) });
-        this.sleep(jobId, now + OUTPUT_RETRY_SECONDS);
-        return undefined;
+      } else if (data.inputUnavailable === undefined) {
+        this.save(jobId, { ...this.current(jobId, data), inputUnavailable: describe(error) });
+        this.p.metrics.inputsUnavailable.inc();
+        this.p.log.warn({ msg: "job input unavailable: abstaining (no audit or vote against the provider for it)", job_id: jobId.toString(), err: describe(error) });
       }
-      return this.invalidInput(jobId, this.current(jobId, data), `the job's input cannot be had: ${describe(error)}`);
+      this.sleep(jobId, now + OUTPUT_RETRY_SECONDS);
+      return undefined;
     }
+    const inputCid = await this.pinInput(record);
+    if (inputCid !== undefined) data = this.save(jobId, { ...this.current(jobId, data), inputCid });
     let result: Awaited<ReturnType<InferenceRunner["run"]>>;
     try {
       result = await this.p.runner.run({
@@ -918,8 +944,25 @@ export class VerifierDaemon {
   }
 
   /**
-   * A job whose input is missing or does not fit the model: nothing correct can have been computed
-   * from it, so any result disagrees. Our "output" is the empty blob (its root is what we commit).
+   * Pins an `ipfs://` input we just read whole on our node, until the job is closed: the other verifiers (a
+   * committee after our audit) can read it from us too. Returns the CID pinned.
+   */
+  private async pinInput({ jobId, inputURI, inlineInput }: JobRecord): Promise<string | undefined> {
+    if (this.p.ipfs === undefined || inlineInput.length > 2 || !isIpfsUri(inputURI)) return undefined;
+    const { cid, path } = parseIpfsUri(inputURI);
+    if (path.length > 0) return undefined; // a file inside a directory: the directory's other files were never read
+    try {
+      await this.p.ipfs.pin(cid, { holder: `job:${jobId}:input` });
+      return cid;
+    } catch (error) {
+      this.p.log.warn({ msg: "ipfs input not pinned", job_id: jobId.toString(), cid, err: describe(error) });
+      return undefined;
+    }
+  }
+
+  /**
+   * A job whose inline input does not hash right or whose input does not fit the model: nothing correct can
+   * have been computed from it, so any result disagrees. Our "output" is the empty blob (its root is what we commit).
    */
   private async invalidInput(jobId: bigint, data: VerifierJobData, reason: string): Promise<VerifierJobData["own"]> {
     const empty = new Uint8Array(0);
@@ -961,6 +1004,7 @@ export class VerifierDaemon {
       batchMarket: this.p.deployment.batchMarket,
       replicaMarket: this.p.deployment.replicaMarket,
       ipfsGateway: this.p.ipfsGateway,
+      ipfs: this.p.ipfs,
       allowFileUris: this.p.allowFileUris,
       timeoutMs: OUTPUT_FETCH_TIMEOUT_MS,
       onProblem: (problem) => this.p.log.info({ msg: "batch output list not served", job_id: record.jobId.toString(), problem }),
@@ -1007,6 +1051,7 @@ export class VerifierDaemon {
       uris,
       maxBytes: this.p.maxOutputBytes,
       ipfsGateway: this.p.ipfsGateway,
+      ipfs: this.p.ipfs,
       allowFileUris: this.p.allowFileUris,
       timeoutMs: OUTPUT_FETCH_TIMEOUT_MS,
     });
@@ -1124,8 +1169,14 @@ export class VerifierDaemon {
   }
 
   private close(jobId: bigint, data: VerifierJobData, outcome: string): void {
-    this.p.journal.upsertJob<VerifierJobData>({ jobId, role: "auditor", status: "done", data: { ...this.current(jobId, data), outcome } });
+    const closed = { ...this.current(jobId, data), outcome };
+    this.p.journal.upsertJob<VerifierJobData>({ jobId, role: "auditor", status: "done", data: closed });
     this.wake.delete(jobId);
+    if (closed.inputCid !== undefined && this.p.ipfs !== undefined) {
+      this.p.ipfs.unpin(closed.inputCid, { holder: `job:${jobId}:input` }).catch((error: unknown) => {
+        this.p.log.warn({ msg: "ipfs pin not released", job_id: jobId.toString(), cid: closed.inputCid, err: describe(error) });
+      });
+    }
     this.p.log.debug({ msg: "job closed", job_id: jobId.toString(), outcome });
   }
 

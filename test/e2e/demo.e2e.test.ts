@@ -32,7 +32,7 @@ type DemoRun = { code: number | null; signal: NodeJS.Signals | null; stdout: str
  */
 function runDemo(
   args: string[],
-  { interruptAfter, npmTo, timeoutMs = 600_000 }: { interruptAfter?: string; npmTo?: string; timeoutMs?: number } = {},
+  { interruptAfter, npmTo, timeoutMs = 600_000, onStderr }: { interruptAfter?: string; npmTo?: string; timeoutMs?: number; onStderr?: (stderr: string) => void } = {},
 ): Promise<DemoRun> {
   return new Promise((resolve, reject) => {
     const out = npmTo === undefined ? "pipe" : openSync(npmTo, "w");
@@ -49,6 +49,7 @@ function runDemo(
     child.stdout?.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
     child.stderr!.on("data", (chunk: Buffer) => {
       stderr += chunk.toString();
+      onStderr?.(stderr);
       if (interruptAfter && !interrupted && stderr.includes(interruptAfter)) {
         interrupted = true;
         child.kill("SIGINT");
@@ -92,8 +93,19 @@ describe("npm run demo (dinfer demo as its own process)", function () {
     this.timeout(780_000);
     const dir = dataDir();
     const file = path.join(dir, "summary.json");
-    const run = await runDemo(["--jobs", "8", "--json", "--data-dir", dir], { npmTo: file, timeoutMs: 720_000 });
+    // The explorer the demo starts answers while the jobs run (its browser test is test/e2e/explorer.e2e.test.ts).
+    let explorer: Promise<{ url: string; network: { chain: { chainId: number } } }> | undefined;
+    const onStderr = (stderr: string) => {
+      const url = /explorer: (http:\/\/127\.0\.0\.1:\d+)/.exec(stderr)?.[1];
+      if (url === undefined || explorer !== undefined) return;
+      explorer = fetch(`${url}/api/network`).then(async (response) => ({ url, network: (await response.json()) as { chain: { chainId: number } } }));
+    };
+    const run = await runDemo(["--jobs", "8", "--json", "--data-dir", dir], { npmTo: file, timeoutMs: 720_000, onStderr });
     assert.equal(run.code, 0, `exit code:\n${run.stderr.slice(-4000)}`);
+    assert.ok(explorer, `the demo printed its explorer's URL:\n${run.stderr.slice(-2000)}`);
+    const { url: explorerUrl, network: explored } = await explorer;
+    assert.equal(explored.chain.chainId, 31337, "the explorer followed the demo's chain");
+    assert.equal(await canListen(Number(new URL(explorerUrl).port)), true, "the explorer's port is free again");
     // `npm run demo -- --json > summary.json`: the file is the summary, not npm's banner before it.
     assert.match(run.stdout, /^\{/, `the file starts with the JSON: ${JSON.stringify(run.stdout.slice(0, 120))}`);
     const summary = JSON.parse(run.stdout) as DemoSummary;

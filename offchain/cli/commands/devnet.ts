@@ -4,6 +4,8 @@
  *   dinfer demo [--jobs N] [--json] [--keep]   the whole network and a sample dApp (npm run demo)
  *   dinfer devnet [--providers N] [--verifiers N]  a chain with the protocol deployed, the models
  *                                                registered and staked dev accounts, until Ctrl-C
+ *     [--engine hardhat|anvil]                   the chain's program: Hardhat's node (default) or Anvil
+ *     [--explorer-port N]                        the explorer's port (default 8780, a free one when taken)
  *     [--port N] [--blob-port N] [--data-dir D]  fixed ports; D keeps them, the keys' roles, the
  *                                                upload token and the addresses across restarts
  *
@@ -13,11 +15,14 @@
 import { fstatSync, ftruncateSync, readFileSync, writeSync } from "node:fs";
 import path from "node:path";
 
-import { Command, InvalidArgumentError } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
 
 import { buildContracts } from "../../devnet/build.js";
 import { formatSummary, runDemo } from "../../devnet/demo.js";
 import { startDevnet } from "../../devnet/devnet.js";
+import { startDevnetExplorer } from "../../devnet/explorer.js";
+import { DEFAULT_EXPLORER_PORT } from "../../explorer/explorer.js";
+import { CHAIN_ENGINES, type ChainEngine } from "../../devnet/chain-spec.js";
 import { movedContracts, readSavedDevnet, writeSavedDevnet } from "../../devnet/saved.js";
 
 export function addDevnetCommands(program: Command): void {
@@ -42,23 +47,31 @@ export function addDevnetCommands(program: Command): void {
   program
     .command("devnet")
     .description("start a local chain with the protocol deployed, the PaddleOCR models registered and staked dev accounts")
+    .addOption(
+      new Option(
+        "--engine <name>",
+        "the program that serves the chain: hardhat (Hardhat's node, the default, or the saved one) or anvil (Foundry's Anvil, from its npm package); both mine a block a second with the same dev accounts and chain id",
+      ).choices(CHAIN_ENGINES),
+    )
     .option("--providers <n>", "staked provider accounts (#1..; default 1, or the saved number)", nonNegativeInt)
     .option("--verifiers <n>", "staked verifier accounts (after the providers; default 4, or the saved number)", nonNegativeInt)
     .option("--port <n>", "JSON-RPC port (default 8545, or the saved one)", nonNegativeInt)
     .option("--blob-port <n>", "the dApp blob server's port (default: a free one, or the saved one)", nonNegativeInt)
+    .option("--explorer-port <n>", `the explorer's port (default ${DEFAULT_EXPLORER_PORT}, or a free one when that is taken; 0: a free one)`, nonNegativeInt)
     .option(
       "--data-dir <dir>",
       "keep the devnet's settings in <dir>: a restart with the same dir brings back the same ports, keys, upload token and contract addresses (on a new, empty chain)",
     )
-    .action(async (flags: { providers?: number; verifiers?: number; port?: number; blobPort?: number; dataDir?: string }) => {
+    .action(async (flags: { engine?: ChainEngine; providers?: number; verifiers?: number; port?: number; blobPort?: number; explorerPort?: number; dataDir?: string }) => {
       const signal = interruptSignal();
       const started = Date.now();
       const progress = (stage: string) => process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s] ${stage}\n`);
       const dataDir = flags.dataDir === undefined ? undefined : path.resolve(flags.dataDir);
       const saved = dataDir === undefined ? undefined : readSavedDevnet(dataDir);
+      const engine = flags.engine ?? saved?.engine ?? "hardhat";
       if (saved) {
         process.stderr.write(
-          `restarting the devnet saved in ${dataDir}: Hardhat's node keeps no chain state, so the chain starts empty and the protocol is ` +
+          `restarting the devnet saved in ${dataDir}: ${engineName(engine)} keeps no chain state here, so the chain starts empty and the protocol is ` +
             "deployed again, with the same ports, keys, upload token and contract addresses; jobs, balances and stakes of the last run are gone " +
             "(a daemon's data dir notices the new chain and starts a fresh journal).\n",
         );
@@ -66,6 +79,7 @@ export function addDevnetCommands(program: Command): void {
       progress("building the contracts");
       await buildContracts({ signal });
       const devnet = await startDevnet({
+        engine,
         providers: flags.providers ?? saved?.providers ?? 1,
         verifiers: flags.verifiers ?? saved?.verifiers ?? 4,
         port: flags.port ?? saved?.port ?? 8545,
@@ -84,15 +98,19 @@ export function addDevnetCommands(program: Command): void {
           blobPort: Number(new URL(devnet.blobServer.url).port),
           uploadToken: devnet.uploadToken,
           deploymentId: devnet.deploymentId,
+          engine: devnet.engine,
           providers: devnet.providers.length,
           verifiers: devnet.verifiers.length,
           chainId: devnet.chainId,
           deployment: devnet.deployment,
         });
       }
+      progress("starting the explorer");
+      const explorer = await startDevnetExplorer(devnet, { port: flags.explorerPort, logFile: path.join(devnet.dataDir, "explorer.log") });
       progress(`ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
       const row = (label: string, value: string) => process.stdout.write(`  ${label.padEnd(22)}${value}\n`);
       process.stdout.write("dinfer devnet is up (Ctrl-C stops it). Keys are Hardhat's well-known dev accounts: local use only.\n");
+      row("chain engine", engineName(devnet.engine));
       row("JSON-RPC", `${devnet.url} (chain id ${devnet.chainId})`);
       row("deployment id", `${devnet.deploymentId} (export DINFER_DEPLOYMENT_ID=${devnet.deploymentId})`);
       for (const [name, address] of Object.entries(devnet.deployment)) row(name, address);
@@ -101,11 +119,17 @@ export function addDevnetCommands(program: Command): void {
       for (const v of devnet.verifiers) row(`verifier #${v.index}`, `${v.address} key ${v.key}`);
       row(`dApp #${devnet.dapp.index}`, `${devnet.dapp.address} key ${devnet.dapp.key}`);
       row("dApp blob server", `${devnet.blobServer.url} (upload token ${devnet.uploadToken})`);
+      row("explorer", `${explorer.url} (JSON under ${explorer.url}/api/; its log ${path.join(devnet.dataDir, "explorer.log")})`);
       if (dataDir !== undefined) row("saved in", `${dataDir} (restart with the same --data-dir for the same network)`);
       await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
       process.stdout.write("stopping...\n");
       await devnet.stop();
     });
+}
+
+/** How the summary and messages name an engine. */
+function engineName(engine: ChainEngine): string {
+  return engine === "anvil" ? "Anvil" : "Hardhat's node";
 }
 
 /**

@@ -21,6 +21,7 @@ import { postJob, postSignedJob, waitForResult } from "../../sdk/jobs.js";
 import { reportProgress } from "../../sdk/progress.js";
 import { endJob } from "../../protocol/actions.js";
 import { NonRetryableError } from "../../errors.js";
+import type { IpfsNode } from "../../storage/ipfs.js";
 import { connect, connectReadOnly, parseAddress, parseId } from "../context.js";
 import { checkModelForJob } from "../preflight.js";
 import { postBatchFile } from "./job-batch.js";
@@ -43,6 +44,10 @@ export function addJobCommands(program: Command): void {
     .option("--claim-within <seconds>", "with --batch or --replicas: seconds providers have to claim each batch, or take a seat (default 600)")
     .addOption(new Option("--image <kind>", "treat --input as an image for the PaddleOCR det or cls model").choices(["det", "cls"]))
     .option("--upload <url>", "blob server for inputs over 4096 bytes (token in DINFER_UPLOAD_TOKEN)")
+    .option("--ipfs", "put an input over 4096 bytes on IPFS from a node run here, and keep serving it until the job is final (implies --wait)")
+    .option("--ipfs-dir <dir>", "with --ipfs: the node's repository (default .dinfer/ipfs)")
+    .option("--ipfs-listen <multiaddr...>", "with --ipfs: where the node listens (default /ip4/127.0.0.1/tcp/0; providers and verifiers dial it)")
+    .option("--ipfs-peer <multiaddr...>", "with --ipfs: providers' and verifiers' IPFS nodes to dial")
     .option("--inline-output", "require the result inline (at most 4096 bytes, in the reveal's event)")
     .option("--model-file <path>", "the model's .onnx file to check the input against (default: fetched from its registered uri)")
     .option("--no-check", "post without checking the input against the model's declared inputs")
@@ -58,6 +63,12 @@ export function addJobCommands(program: Command): void {
       const replicaOnly = REPLICA_ONLY_FLAGS.filter((name) => flags[name] !== undefined);
       if (flags.replicas === undefined && replicaOnly.length > 0) {
         throw new NonRetryableError(`${replicaOnly.map(flagName).join(", ")} constrain a redundant job's seats: add --replicas <k>`, { code: "BAD_FLAGS" });
+      }
+      if (flags.ipfs && (flags.batch || flags.replicas !== undefined)) {
+        throw new NonRetryableError("--ipfs puts one job's input on IPFS: drop --batch and --replicas (give their inputs as ipfs:// URIs instead)", { code: "BAD_FLAGS" });
+      }
+      if (!flags.ipfs && (flags.ipfsDir || flags.ipfsListen || flags.ipfsPeer)) {
+        throw new NonRetryableError("--ipfs-dir, --ipfs-listen and --ipfs-peer configure the node of --ipfs: add --ipfs", { code: "BAD_FLAGS" });
       }
       if (flags.replicas !== undefined && (flags.batch || flags.to || flags.provider || flags.inlineOutput)) {
         throw new NonRetryableError(
@@ -94,32 +105,39 @@ export function addJobCommands(program: Command): void {
       const { sender, deployment, publicClient } = await connect(cmd);
       await checkModelForJob({ publicClient, registry: deployment.registry, modelId, fee });
       if (flags.check) await checkPostInput({ publicClient, deployment, modelId, input, modelFile: flags.modelFile });
-      const common = {
-        sender,
-        publicClient,
-        deployment,
-        modelId,
-        input,
-        fee,
-        upload: flags.upload ? { serverUrl: flags.upload, token: token ?? "" } : undefined,
-        inlineOutput: flags.inlineOutput === true,
-      };
-      let posted: { jobId: bigint; inputHash: string; blockNumber: bigint };
-      if (flags.to) {
-        const provider = flags.provider === undefined ? undefined : parseAddress(flags.provider, "--provider");
-        const signed = await postSignedJob({ ...common, providerUrl: flags.to, provider });
-        posted = signed;
-        console.log(`signed job ${signed.jobId} taken by ${flags.to} (input ${signed.inputHash}; only ${signed.signed.provider} may post it, until ${signed.claimBy}): it is posted with its result`);
-      } else {
-        const sent = await postJob(common);
-        posted = sent;
-        console.log(`posted job ${sent.jobId} (input ${sent.inputHash}${flags.inlineOutput ? ", inline output required" : ""}, tx ${sent.txHash})`);
-      }
-      if (flags.wait) {
-        // Each stage on stderr as the chain shows it (stdout keeps the result).
-        const print = (line: string) => process.stderr.write(`job ${posted.jobId}: ${line}\n`);
-        const onRecord = reportProgress({ publicClient, verification: deployment.verification, print });
-        await printResult({ publicClient, market: deployment.market, jobId: posted.jobId, fromBlock: posted.blockNumber, onRecord });
+      // The poster keeps its input until the job is final (docs/PROTOCOL.md, section 5): this process serves it till then.
+      const ipfs = flags.ipfs ? await startPosterIpfsNode(flags) : undefined;
+      try {
+        const common = {
+          sender,
+          publicClient,
+          deployment,
+          modelId,
+          input,
+          fee,
+          upload: flags.upload ? { serverUrl: flags.upload, token: token ?? "" } : undefined,
+          ipfs,
+          inlineOutput: flags.inlineOutput === true,
+        };
+        let posted: { jobId: bigint; inputHash: string; blockNumber: bigint };
+        if (flags.to) {
+          const provider = flags.provider === undefined ? undefined : parseAddress(flags.provider, "--provider");
+          const signed = await postSignedJob({ ...common, providerUrl: flags.to, provider });
+          posted = signed;
+          console.log(`signed job ${signed.jobId} taken by ${flags.to} (input ${signed.inputHash}; only ${signed.signed.provider} may post it, until ${signed.claimBy}): it is posted with its result`);
+        } else {
+          const sent = await postJob(common);
+          posted = sent;
+          console.log(`posted job ${sent.jobId} (input ${sent.inputHash}${flags.inlineOutput ? ", inline output required" : ""}, tx ${sent.txHash})`);
+        }
+        if (flags.wait || ipfs) {
+          // Each stage on stderr as the chain shows it (stdout keeps the result).
+          const print = (line: string) => process.stderr.write(`job ${posted.jobId}: ${line}\n`);
+          const onRecord = reportProgress({ publicClient, verification: deployment.verification, print });
+          await printResult({ publicClient, market: deployment.market, jobId: posted.jobId, fromBlock: posted.blockNumber, onRecord, ipfs, timeoutMs: ipfs ? 3_600_000 : undefined });
+        }
+      } finally {
+        await ipfs?.stop();
       }
     });
   job
@@ -127,16 +145,24 @@ export function addJobCommands(program: Command): void {
     .description("fetch a job's output and verify it against the root on-chain")
     .option("--wait", "wait until the job is final")
     .option("--out <file>", "write the output tensor blob here")
+    .option("--ipfs-peer <multiaddr...>", "read an ipfs:// output through an IPFS node run here, dialling these peers (the provider's node)")
+    .option("--ipfs-dir <dir>", "with --ipfs-peer: the node's repository (default .dinfer/ipfs)")
     .action(async (jobId: string, flags, cmd: Command) => {
       const chain = await connectReadOnly(cmd);
-      await printResult({
-        publicClient: chain.publicClient,
-        market: chain.deployment.market,
-        jobId: BigInt(jobId),
-        until: flags.wait ? "final" : "revealed",
-        timeoutMs: flags.wait ? 600_000 : 1,
-        out: flags.out,
-      });
+      const ipfs = flags.ipfsPeer ? await startPosterIpfsNode({ ipfsDir: flags.ipfsDir, ipfsPeer: flags.ipfsPeer }) : undefined;
+      try {
+        await printResult({
+          publicClient: chain.publicClient,
+          market: chain.deployment.market,
+          jobId: BigInt(jobId),
+          until: flags.wait ? "final" : "revealed",
+          timeoutMs: flags.wait ? 600_000 : 1,
+          out: flags.out,
+          ipfs,
+        });
+      } finally {
+        await ipfs?.stop();
+      }
     });
 
   // Keepers: anyone may finalize a job after its window and expire one whose deadline passed.
@@ -180,6 +206,14 @@ export async function checkPostInput({ publicClient, deployment, modelId, input,
 async function imageBlob(file: string, kind: "det" | "cls"): Promise<Uint8Array> {
   const tensor = kind === "det" ? (await imageToDetInput(file)).tensor : await imageToClsInput(file);
   return encodeTensorBlob([tensor]);
+}
+
+/** The dApp's IPFS node of `--ipfs` (loaded only then): its addresses on stderr, for providers and verifiers to dial. */
+async function startPosterIpfsNode(flags: { ipfsDir?: string; ipfsListen?: string[]; ipfsPeer?: string[] }): Promise<IpfsNode> {
+  const { startIpfsNode } = await import("../../storage/ipfs.js");
+  const node = await startIpfsNode({ dir: flags.ipfsDir ?? ".dinfer/ipfs", listen: flags.ipfsListen, peers: flags.ipfsPeer });
+  process.stderr.write(`ipfs node ${node.peerId} at ${node.addresses().join(", ")} (${node.connectedPeers().length} peer(s) connected)\n`);
+  return node;
 }
 
 async function printResult(p: Parameters<typeof waitForResult>[0] & { out?: string }) {

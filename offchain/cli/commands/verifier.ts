@@ -29,7 +29,7 @@ import { confirmOrRefuse } from "../../ui/confirm.js";
 import { auditJob, formatAuditReport } from "../../verifier/audit.js";
 import { AuditOptionsSchema, VerifierOptionsSchema } from "../../verifier/options.js";
 import { runVerifier } from "../../verifier/start.js";
-import { chainFlags, modelSpecs } from "../flags.js";
+import { chainFlags, IPFS_FLAGS, ipfsOption, modelSpecs } from "../flags.js";
 
 const VERIFIER_ENV_NAMES = [
   ...CHAIN_OPTION_NAMES,
@@ -61,6 +61,9 @@ export function addVerifierCommands(program: Command): void {
     .option("--watchdog <share>", "re-run this share (0..1) of unsampled results and challenge wrong ones (posting the bond; the finder's share goes to the dApp)")
     .option("--no-keeper", "leave drawing committees, resolving disputes, expiring withheld reveals and syncing slashed verifiers to others")
     .option("--allow-file-uris", "accept file:// inputs and outputs (same-machine tests only)")
+    .option("--ipfs", IPFS_FLAGS.ipfs)
+    .option("--ipfs-listen <multiaddr...>", IPFS_FLAGS.listen)
+    .option("--ipfs-peer <multiaddr...>", IPFS_FLAGS.peer)
     .action(async (flags, cmd: Command) => {
       const { file, flags: chain } = chainFlags(cmd);
       const models = modelSpecs(flags.model);
@@ -80,6 +83,7 @@ export function addVerifierCommands(program: Command): void {
           watchdog: flags.watchdog === undefined ? undefined : { share: flags.watchdog },
           keeper: flags.keeper === false ? false : undefined,
           allowFileUris: flags.allowFileUris,
+          ipfs: ipfsOption(flags),
         },
       });
       const log = createLogger({ name: "verifier" });

@@ -11,7 +11,7 @@ import { createLogger } from "../../log.js";
 import { parseTokens } from "../../chain/format.js";
 import { WorkerOptionsSchema } from "../../provider/options.js";
 import { runWorker } from "../../provider/start.js";
-import { chainFlags, modelSpecs } from "../flags.js";
+import { chainFlags, IPFS_FLAGS, ipfsOption, modelSpecs } from "../flags.js";
 import { daemonShutdownSignal } from "../../daemon/shutdown.js";
 
 export function addWorkerCommand(program: Command): void {
@@ -26,6 +26,9 @@ export function addWorkerCommand(program: Command): void {
     .option("--metrics-port <n>", "Prometheus /metrics port (-1: off)")
     .option("--min-fee <tokens>", "lowest fee taken, for every --model")
     .option("--allow-file-uris", "accept file:// inputs (same-machine dApps only)")
+    .option("--ipfs", IPFS_FLAGS.ipfs)
+    .option("--ipfs-listen <multiaddr...>", IPFS_FLAGS.listen)
+    .option("--ipfs-peer <multiaddr...>", IPFS_FLAGS.peer)
     .action(async (flags, cmd: Command) => {
       const { file, flags: chain } = chainFlags(cmd);
       const minFee = flags.minFee ? parseTokens(flags.minFee, "--min-fee") : undefined;
@@ -43,6 +46,7 @@ export function addWorkerCommand(program: Command): void {
           publicUrl: flags.publicUrl,
           metricsPort: flags.metricsPort,
           allowFileUris: flags.allowFileUris,
+          ipfs: ipfsOption(flags),
         },
       });
       const log = createLogger({ name: "worker" });
