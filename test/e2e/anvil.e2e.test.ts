@@ -5,7 +5,8 @@
  * two `dinfer verifier` processes (one audits, the other sits on the committee) and a dApp posting
  * jobs through the SDK's client (`connectDinfer`: text-line images for the honest provider, random
  * tensors for the cheater). Every job is sampled: the honest ones are audited, agreed, finalized and paid;
- * the cheater's are audited, disagreed, judged by the committee and slashed. Everything is asserted from
+ * the cheater's are audited, disagreed, judged by the committee and slashed (and the explorer, started with the
+ * chain, shows the same counts). Everything is asserted from
  * the chain's events and receipts, and no transaction of theirs may be mined reverted (a gas estimate
  * too low for the chain would show there).
  *
@@ -27,6 +28,8 @@ import { anvilBinary } from "../../offchain/devnet/anvil.js";
 import { startDaemon, type Daemon } from "../../offchain/devnet/daemon.js";
 import { DEVNET_BLOCK_GAS_LIMIT, DEVNET_CHAIN_ID } from "../../offchain/devnet/chain-spec.js";
 import { DEVNET_COLLATERAL, DEVNET_TOLERANCE, startDevnet, type DevAccount, type Devnet } from "../../offchain/devnet/devnet.js";
+import { startDevnetExplorer } from "../../offchain/devnet/explorer.js";
+import type { Explorer } from "../../offchain/explorer/explorer.js";
 import { hashModel } from "../../offchain/inference/model.js";
 import { connectDinfer } from "../../offchain/sdk/connect.js";
 import type { DinferClient } from "../../offchain/sdk/client.js";
@@ -74,6 +77,7 @@ describe("dinfer on Anvil: Ignition deployment, worker and verifier processes, a
   let cheater: DevAccount;
   let cheatModel: number;
   let dinfer: DinferClient;
+  let explorer: Explorer;
   const daemons = new Map<string, Daemon>();
   const logDir = process.env.DINFER_E2E_LOG_DIR;
 
@@ -89,6 +93,9 @@ describe("dinfer on Anvil: Ignition deployment, worker and verifier processes, a
       verificationParams: VERIFICATION_PARAMS,
     });
     [honest, cheater] = devnet.providers as [DevAccount, DevAccount];
+    // Started with the chain, as `dinfer devnet --engine anvil` does: Anvil keeps the state of its last ~1,000
+    // blocks only, and the indexer reads Staking at each event's block.
+    explorer = await startDevnetExplorer(devnet, { port: 0 });
     if (logDir) mkdirSync(logDir, { recursive: true });
 
     // The cheater serves a registered copy of the cls model: each job goes to the worker it is meant for.
@@ -337,5 +344,25 @@ describe("dinfer on Anvil: Ignition deployment, worker and verifier processes, a
     }
     assert.ok(sent >= 2 * (HONEST_JOBS + CHEAT_JOBS), `${sent} transactions sent`);
     assert.deepEqual(reverted, [], "no transaction mined reverted");
+  });
+
+  it("the explorer follows Anvil: its counts and the cheater's slashes are the chain's", async function () {
+    this.timeout(60_000);
+    const head = await devnet.publicClient.getBlockNumber({ cacheTime: 0 });
+    type Network = { chain: { indexedBlock: string | null; indexerError: string | null }; jobs: { allTime: { posted: number; finalized: number; slashed: number } } };
+    const get = async <T>(route: string) => (await (await fetch(`${explorer.url}/api/${route}`)).json()) as T;
+    let network = await get<Network>("network");
+    for (const deadline = Date.now() + 30_000; BigInt(network.chain.indexedBlock ?? -1) < head && Date.now() < deadline; ) {
+      await new Promise((r) => setTimeout(r, 500));
+      network = await get<Network>("network");
+    }
+    assert.equal(network.chain.indexerError, null);
+    assert.ok(BigInt(network.chain.indexedBlock ?? -1) >= head, `the explorer indexed up to block ${network.chain.indexedBlock}, the head was ${head}`);
+    const { posted, finalized, slashed } = network.jobs.allTime;
+    assert.deepEqual({ posted, finalized, slashed }, { posted: HONEST_JOBS + CHEAT_JOBS, finalized: HONEST_JOBS, slashed: CHEAT_JOBS });
+    const { providers } = await get<{ providers: { address: string; slashes: { count: number } }[] }>("providers");
+    const slashesOf = (a: DevAccount) => providers.find((p) => p.address.toLowerCase() === a.address.toLowerCase())?.slashes.count;
+    assert.equal(slashesOf(cheater), CHEAT_JOBS, "the cheater's slashes");
+    assert.equal(slashesOf(honest), 0, "the honest provider's slashes");
   });
 });
