@@ -124,16 +124,32 @@ describe("the same failure reads the same on Hardhat's node and on Anvil", funct
       assert.equal(read.errorName, "FaucetLimit", `with gas ${gas}`);
       assert.match(String(read.sentence), /^the test token's faucet gives at most .* \(FaucetLimit\)$/);
     }
-    // Mined: two transfers of the whole balance in one block (a fixed gas skips the estimate that would
-    // catch the second); the second reverts on chain and the sender replays it to say why.
+    // Mined: two transfers of the whole balance in one block. Interval mining is paused while both are
+    // sent, so each one's simulation (an eth_call at the latest block, a fixed gas skipping the
+    // estimate) sees the whole balance; the next block then holds both, the later nonce reverts on
+    // chain and the sender replays it to say why. Which of the two gets the earlier nonce is the
+    // sender's race to win. (evm_setIntervalMining takes milliseconds on Hardhat, seconds on Anvil.)
     const mined = await sameOnBoth(async (c) => {
       const amount = parseEther("5");
       await c.owner.send({ address: c.token, abi: token.abi, functionName: "mint", args: [c.owner.address, amount] } as never);
       const holder = await c.publicClient.readContract({ address: c.token, abi: erc20Abi, functionName: "balanceOf", args: [c.owner.address] });
-      const sends = [0, 1].map(() => c.owner.send({ address: c.token, abi: erc20Abi, functionName: "transfer", args: [c.reverter, holder], gas: 100_000n }));
-      const [first, second] = await Promise.allSettled(sends);
-      assert.equal(first!.status, "fulfilled");
-      if (second!.status === "rejected") throw second!.reason;
+      const revertedBefore = c.owner.stats().reverted;
+      await rpc(c, "evm_setIntervalMining", [0]);
+      try {
+        let sent = 0;
+        let bothSent!: () => void;
+        const broadcast = new Promise<void>((resolve) => (bothSent = resolve));
+        const onSent = () => void (++sent === 2 && bothSent());
+        const sends = [0, 1].map(() => c.owner.send({ address: c.token, abi: erc20Abi, functionName: "transfer", args: [c.reverter, holder], gas: 100_000n, onSent }));
+        await broadcast;
+        await rpc(c, "evm_mine", []);
+        const settled = await Promise.allSettled(sends);
+        assert.deepEqual(settled.map((s) => s.status).sort(), ["fulfilled", "rejected"]);
+        assert.equal(c.owner.stats().reverted, revertedBefore + 1, "the refused transfer was mined, not caught by its simulation");
+        throw (settled.find((s) => s.status === "rejected") as PromiseRejectedResult).reason;
+      } finally {
+        await rpc(c, "evm_setIntervalMining", [c.engine === "anvil" ? 1 : 1000]);
+      }
     });
     assert.equal(mined.errorName, "ERC20InsufficientBalance");
   });
