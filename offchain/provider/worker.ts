@@ -936,8 +936,12 @@ export class ProviderWorker {
         details: { jobId: jobId.toString(), outputBytes: data.outputBytes },
       });
     }
-    // On IPFS when we published it there (anyone holding a connection to our node reads it); else our blob server.
-    const uri = data.outputCid ? ipfsUriOf(data.outputCid) : `${this.p.publicUrl}/blobs/${data.outputId}`;
+    // On IPFS when we published it there and the input is on our node too (pinned) or on chain: whoever reads
+    // the output from us reads the input from us. Else our blob server, whose URL tells verifiers where our
+    // copy of an http(s) input is (`/blobs/<inputHash>`): an input we cannot serve counts against us once
+    // the dApp stops serving it (docs/PROTOCOL.md, section 5).
+    const inputWithOutput = record.inlineInput.length > 2 || data.inputCid !== undefined;
+    const uri = data.outputCid && inputWithOutput ? ipfsUriOf(data.outputCid) : `${this.p.publicUrl}/blobs/${data.outputId}`;
     const revealed = await this.act(
       jobId,
       "reveal",

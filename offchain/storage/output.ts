@@ -1,8 +1,9 @@
 /**
  * The one way to read a revealed output (docs/PROTOCOL.md, section 7, "Output availability"): from its
- * inline bytes or the first of its locations that serves bytes whose output root is the one revealed
- * on-chain. The SDK, the CLI and the verifier read outputs here; each location is read with the one
- * blob reader (offchain/storage/fetch.ts), so a location fails with the same error classes everywhere.
+ * inline bytes or the first of its locations (read at once, within one time budget) to serve bytes whose
+ * output root is the one revealed on-chain. The SDK, the CLI and the verifier read outputs here; each
+ * location is read with the one blob reader (offchain/storage/fetch.ts), so a location fails with the
+ * same error classes everywhere.
  *
  * | location                               | read as                                                           |
  * |----------------------------------------|-------------------------------------------------------------------|
@@ -24,6 +25,7 @@ import { outputRoot } from "../codec/merkle.js";
 import { DinferError, NonRetryableError, RetryableError } from "../errors.js";
 import { isBlobId } from "./blob-id.js";
 import { fetchBlob, readBlob } from "./fetch.js";
+import { firstServed, type LocationFailure } from "./first-served.js";
 import type { IpfsBlobReader } from "./ipfs-uri.js";
 import type { BlobStore } from "./store.js";
 
@@ -36,7 +38,13 @@ export type ReadOutputOptions = {
   ipfs?: IpfsBlobReader;
   /** Accept `file://` locations (same-machine tests only). */
   allowFileUris: boolean;
+  /** Limit of each location's read. */
   timeoutMs?: number;
+  /**
+   * Time for the whole read, every location together (they are read at once): a verifier's deadline does not
+   * move for a provider that lists many locations that never answer.
+   */
+  budgetMs?: number;
   store?: BlobStore;
   signal?: AbortSignal;
 };
@@ -46,7 +54,10 @@ export type OutputLocationsParameters = {
   root: Hex;
   /** Bytes revealed inline (the market checked them against the root): no fetch needed. */
   inline?: Hex;
-  /** Every known location, tried in order until one serves bytes matching `root`. */
+  /**
+   * Every known location, read at once until one serves bytes matching `root`; the first `MAX_LOCATIONS`
+   * (offchain/storage/first-served.ts) only, so list the chain's own first.
+   */
   uris: readonly (string | undefined)[];
 };
 
@@ -94,11 +105,11 @@ export class OutputNotServedError extends NonRetryableError {
   }
 }
 
-type Attempt = { source: string; error: unknown };
+type Attempt = LocationFailure;
 type Attempts = { ok: true; bytes: Uint8Array; source: string } | { ok: false; failures: Attempt[] };
 
 /**
- * An output from its inline bytes or the first of its locations that serves bytes matching its root. A
+ * An output from its inline bytes or the first of its locations to serve bytes matching its root. A
  * location that fails or serves other bytes is only one location: the result says why each failed, and
  * the caller decides when that counts as wrong. Never throws for a location's faults.
  */
@@ -126,7 +137,7 @@ export async function readOutput(parameters: FetchOutputParameters): Promise<{ b
   throw new OutputNotServedError({ problem, cause: failures[0]!.error });
 }
 
-async function tryLocations({ root, inline, uris, ...options }: FetchOutputParameters): Promise<Attempts> {
+async function tryLocations({ root, inline, uris, budgetMs, signal, ...options }: FetchOutputParameters): Promise<Attempts> {
   const expected = root.toLowerCase() as Hex;
   const failures: Attempt[] = [];
   if (inline !== undefined && inline.length > 2) {
@@ -135,17 +146,19 @@ async function tryLocations({ root, inline, uris, ...options }: FetchOutputParam
     if (actual === expected) return { ok: true, bytes, source: "inline" };
     failures.push({ source: "inline", error: new OutputRootMismatchError({ source: "inline", expected: root, actual }) });
   }
-  for (const uri of new Set(uris.filter((u): u is string => u !== undefined && u !== ""))) {
-    try {
-      const bytes = await readOutputUri({ uri, ...options });
+  const served = await firstServed({
+    uris,
+    budgetMs,
+    signal,
+    read: async (uri, signal) => {
+      const bytes = await readOutputUri({ uri, ...options, signal });
       const actual = outputRoot(bytes);
-      if (actual === expected) return { ok: true, bytes, source: uri };
-      failures.push({ source: uri, error: new OutputRootMismatchError({ source: uri, expected: root, actual }) });
-    } catch (error) {
-      failures.push({ source: uri, error });
-    }
-  }
-  return { ok: false, failures };
+      if (actual !== expected) throw new OutputRootMismatchError({ source: uri, expected: root, actual });
+      return bytes;
+    },
+  });
+  if (served.ok) return { ok: true, bytes: served.value, source: served.source };
+  return { ok: false, failures: [...failures, ...served.failures] };
 }
 
 /**

@@ -224,18 +224,23 @@ export function unservedOutputPolicy({ now, deadline, reserveSeconds }: Unserved
   return now + BigInt(reserveSeconds) >= deadline ? "wrong" : "retry";
 }
 
-/** The longest and shortest one read of a job's input may take (an IPFS read of a CID nobody serves takes it all). */
-export const INPUT_FETCH_TIMEOUT_MS = { max: 30_000, min: 2_000 } as const;
+/**
+ * The longest and shortest time one read of a blob may take, all its locations together (they are read at
+ * once, offchain/storage/first-served.ts): an input (an IPFS read of a CID nobody serves takes it all), an
+ * output (tried again every second while no location serves it).
+ */
+export const FETCH_BUDGET_MS = { input: { max: 30_000, min: 2_000 }, output: { max: 5_000, min: 1_000 } } as const;
 
 /**
- * How long one read of a job's input may take: the time left before the step's deadline less the reserve
- * (the re-run and the transaction come after it), within `INPUT_FETCH_TIMEOUT_MS`. An input is never judged
- * wrong for being unavailable (docs/PROTOCOL.md, section 5): past the deadline the verifier abstains, and a
- * read that outlasted it would only hold the job's step.
+ * How long one read of a job's input or output may take: the time left before the step's deadline less the
+ * reserve (the re-run and the transaction come after it), within `FETCH_BUDGET_MS`. However many locations a
+ * blob lists and however slowly each answers, the read ends in time for the judgement: a blob no location
+ * serves by then counts against the provider (docs/PROTOCOL.md, sections 5 and 7).
  */
-export function inputFetchTimeoutMs({ now, deadline, reserveSeconds }: UnservedOutputPolicyParameters): number {
+export function fetchBudgetMs({ now, deadline, reserveSeconds, blob }: UnservedOutputPolicyParameters & { blob: keyof typeof FETCH_BUDGET_MS }): number {
+  const { max, min } = FETCH_BUDGET_MS[blob];
   const left = Number(deadline - now - BigInt(reserveSeconds)) * 1000;
-  return Math.min(INPUT_FETCH_TIMEOUT_MS.max, Math.max(INPUT_FETCH_TIMEOUT_MS.min, left));
+  return Math.min(max, Math.max(min, left));
 }
 
 // ------------------------------------------------------------------ the next step of a job

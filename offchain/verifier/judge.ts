@@ -23,6 +23,7 @@ import type { InferenceRunner } from "../inference/runner.js";
 import type { ExecutionProviderChoice } from "../inference/session.js";
 import { BlobHashMismatchError } from "../storage/errors.js";
 import { fetchBlob } from "../storage/fetch.js";
+import { firstServed } from "../storage/first-served.js";
 import type { IpfsBlobReader } from "../storage/ipfs-uri.js";
 import { fetchOutput, type FetchedOutput } from "../storage/output.js";
 import type { BlobStore } from "../storage/store.js";
@@ -133,16 +134,18 @@ export function providerInputLocations({ inputHash, outputUris }: { inputHash: H
 }
 
 /**
- * The input the job names, inline or fetched, checked against its inputHash; when its own URI fails to
- * serve it, each of `fallbackUris` is tried (see providerInputLocations). Throws the first URI's error when
- * it cannot be had anywhere: an error about where the input is, never one about the provider's result
- * (the daemon abstains on it, docs/PROTOCOL.md section 5).
+ * The input the job names, inline or fetched, checked against its inputHash: its own URI and each of
+ * `fallbackUris` (see providerInputLocations) are read at once, within `budgetMs` for them all (offchain/
+ * storage/first-served.ts), and the first to serve bytes of the input hash wins. Throws the job URI's error
+ * when no location serves it: an error about where the input is, never one about the provider's result
+ * (the daemon decides what an input served nowhere means, docs/PROTOCOL.md section 5).
  */
 export async function fetchJobInput({
   record,
   fallbackUris = [],
+  budgetMs,
   ...options
-}: { record: JobRecord; fallbackUris?: readonly string[] | (() => Promise<readonly string[]>) } & FetchOptions): Promise<Uint8Array> {
+}: { record: JobRecord; fallbackUris?: readonly string[] | (() => Promise<readonly string[]>); budgetMs?: number } & FetchOptions): Promise<Uint8Array> {
   if (record.inlineInput.length > 2) {
     const bytes = hexToBytes(record.inlineInput);
     if (!isZero(record.inputHash) && blobId(bytes) !== record.inputHash.toLowerCase()) {
@@ -150,22 +153,17 @@ export async function fetchJobInput({
     }
     return bytes;
   }
-  refuseFileUri(record.inputURI, options.allowFileUris);
-  const read = (uri: string) =>
-    fetchBlob({ uri, expectedHash: record.inputHash, maxBytes: options.maxBytes, ipfsGateway: options.ipfsGateway, ipfs: options.ipfs, timeoutMs: options.timeoutMs, store: options.store });
-  try {
-    return await read(record.inputURI);
-  } catch (error) {
-    const fallbacks = typeof fallbackUris === "function" ? await fallbackUris().catch(() => []) : fallbackUris;
-    for (const uri of fallbacks) {
-      try {
-        return await read(uri);
-      } catch {
-        // the next location; the first URI's error is the one reported
-      }
-    }
-    throw error;
-  }
+  const fallbacks = typeof fallbackUris === "function" ? await fallbackUris().catch(() => []) : fallbackUris;
+  const served = await firstServed({
+    uris: [record.inputURI, ...fallbacks],
+    budgetMs,
+    read: async (uri, signal) => {
+      refuseFileUri(uri, options.allowFileUris);
+      return fetchBlob({ uri, expectedHash: record.inputHash, maxBytes: options.maxBytes, ipfsGateway: options.ipfsGateway, ipfs: options.ipfs, timeoutMs: options.timeoutMs, store: options.store, signal });
+    },
+  });
+  if (served.ok) return served.value;
+  throw served.failures[0]!.error;
 }
 
 /**
@@ -174,8 +172,11 @@ export async function fetchJobInput({
  */
 export function providerOutputLocations({ record, locations }: { record: JobRecord; locations: OutputLocations }): { root: Hex; inline?: Hex; uris: string[] } {
   const root = record.job.result;
-  const uris = [record.outputURI ?? "", ...locations.announced];
+  // The reveal's URI and an equal-root auditor's copy first, then the provider's announcements newest first:
+  // only the first MAX_LOCATIONS are read (offchain/storage/first-served.ts).
+  const uris = [record.outputURI ?? ""];
   if (locations.audit && locations.audit.outputRoot.toLowerCase() === root.toLowerCase()) uris.push(locations.audit.outputURI);
+  uris.push(...[...locations.announced].reverse());
   return { root, inline: record.inlineOutput, uris: uris.filter((u) => u !== "") };
 }
 

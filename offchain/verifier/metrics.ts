@@ -59,9 +59,9 @@ export function createVerifierMetrics() {
       help: "Stake this verifier lost to penalties, wei",
       registers: [registry],
     }),
-    inputsUnavailable: new Counter({
-      name: "dinfer_verifier_inputs_unavailable_total",
-      help: "Jobs whose input no location served by the step's deadline: abstained (no audit commit or vote against the provider)",
+    inputsUnserved: new Counter({
+      name: "dinfer_verifier_inputs_unserved_total",
+      help: "Jobs whose input no location served by the step's deadline, the provider's copy included: judged against the provider",
       registers: [registry],
     }),
     tracked: new Gauge({ name: "dinfer_verifier_jobs_tracked", help: "Jobs this verifier follows and has not closed", registers: [registry] }),

@@ -48,7 +48,7 @@ import {
   decideStep,
   DisputeReason,
   DisputeState,
-  inputFetchTimeoutMs,
+  fetchBudgetMs,
   isKeeperAction,
   isProven,
   journalKey,
@@ -134,11 +134,6 @@ export type VerifierJobData = {
   own?: { outputId: Hex; outputRoot: Hex; ep?: string; ms?: number; invalidInput?: string };
   /** When the job's input first failed to come (chain time). */
   inputFailedSince?: bigint;
-  /**
-   * Why we abstain: no location served the job's input by our deadline. That is no evidence against the
-   * provider (it committed, so it had the input), so we neither commit an audit nor vote on it.
-   */
-  inputUnavailable?: string;
   /** The `ipfs://` input's CID, pinned on our node while we judge the job. */
   inputCid?: string;
   /** Our judgement of the provider's output (made on its bytes; one served nowhere is judged again each time). */
@@ -200,10 +195,15 @@ const MAX_SLEEP_SECONDS = 30n;
 /** Gas added to the estimate of calls whose cost depends on the block they land in (see sendWithHeadroom). */
 const GAS_HEADROOM = 150_000n;
 const CREDITS_CHECK_MS = 5_000;
-/** How long one location may take to serve an output: others are tried after it, all before a deadline. */
+/** How long the one location of a batch's outputs may take to serve them. */
 const OUTPUT_FETCH_TIMEOUT_MS = 5_000;
 /** How often an output no location serves is tried again. */
 const OUTPUT_RETRY_SECONDS = 1n;
+
+/** Whole seconds of wall time since `started` (a `performance.now()`): a tick's chain time goes on while we read. */
+function secondsSince(started: number): bigint {
+  return BigInt(Math.floor((performance.now() - started) / 1000));
+}
 
 /**
  * Marks the job's pending journal actions (begun or sent, never settled: a crash between a send and
@@ -861,7 +861,7 @@ export class VerifierDaemon {
     for (let index = 0; index < batch.batch.count; index++) {
       const jobId = batch.batch.firstJobId + BigInt(index);
       const record = this.p.journal.getJob<VerifierJobData>(jobId);
-      if (record?.status === WATCHING) this.p.journal.upsertJob<VerifierJobData>({ ...record, status: "done", data: { ...record.data, outcome: `batch ${outcome}` } });
+      if (record?.status === WATCHING) this.close(jobId, record.data, `batch ${outcome}`);
     }
     this.p.log.debug({ msg: "batch closed", batch_id: data.batchId.toString(), outcome });
   }
@@ -870,19 +870,21 @@ export class VerifierDaemon {
 
   /**
    * Our own output for the job, run now or found in the store. Journaled (with its root) before any
-   * commitment is sent. Returns undefined while the input cannot be had (retried on a later tick, for as
-   * long as the step is due): an input served nowhere never makes us judge the provider wrong.
+   * commitment is sent. Returns undefined while the input cannot be had and the step leaves time (retried on a
+   * later tick); an input no location serves by then is judged as no input (`invalidInput`): against the provider.
    */
   private async ownOutput(record: JobRecord, data: VerifierJobData, model: VerifierModel, deadline: bigint): Promise<VerifierJobData["own"] | undefined> {
     const { jobId } = record;
     if (data.own && (data.own.invalidInput || (await this.p.store.has(data.own.outputId)))) return data.own;
     let input: Uint8Array;
+    const started = performance.now();
     try {
       input = await fetchJobInput({
         record,
-        // The provider's blob server keeps the inputs of its jobs: read there when the dApp's URI fails. Its
-        // address comes from this job's output locations once revealed, and before (a blind audit) from the
-        // provider's latest reveals of other jobs.
+        // The provider keeps the input of every job it committed to and serves it (docs/PROTOCOL.md, section 5):
+        // its blob server at `/blobs/<inputHash>` beside its outputs, whose address comes from this job's output
+        // locations once revealed, and before (a blind audit) from the provider's latest reveals of other jobs;
+        // an `ipfs://` input from its IPFS node, which our node reads like any other.
         fallbackUris: async () => {
           const [located, locations, servers] = await Promise.all([
             this.withBatchOutput(record),
@@ -895,29 +897,28 @@ export class VerifierDaemon {
         maxBytes: this.p.maxInputBytes,
         ipfsGateway: this.p.ipfsGateway,
         ipfs: this.p.ipfs,
-        // One read may not outlast the time left before the step's deadline (an IPFS read of a CID nobody
-        // serves takes its whole limit).
-        timeoutMs: inputFetchTimeoutMs({ now: this.head!.timestamp, deadline, reserveSeconds: this.p.outputReserveSeconds }),
+        // Every location at once, all within the time left before the step's deadline: however many locations
+        // there are and however slowly they answer, we judge in time.
+        budgetMs: fetchBudgetMs({ now: this.head!.timestamp, deadline, reserveSeconds: this.p.outputReserveSeconds, blob: "input" }),
         allowFileUris: this.p.allowFileUris,
         store: this.p.store,
       });
     } catch (error) {
-      const now = this.head!.timestamp;
+      const now = this.head!.timestamp + secondsSince(started);
       if (data.inputFailedSince === undefined) data = this.save(jobId, { ...data, inputFailedSince: now });
       // An inline input is on chain: bytes that do not hash to the job's inputHash are the job's own fault.
       if (record.inlineInput.length > 2) return this.invalidInput(jobId, this.current(jobId, data), `the job's inline input is invalid: ${describe(error)}`);
-      // An input no location serves (the poster's gone, the provider's copy out of reach), or serves wrong, says
-      // nothing about the result: the provider committed, so it had bytes of this hash (docs/PROTOCOL.md,
-      // section 5). We try again for as long as the step is due and abstain if it never comes.
+      // The provider committed, so it had bytes of this hash, and it must serve them until the job is final
+      // (docs/PROTOCOL.md, section 5): the dApp may be long gone. We try again for as long as the step is due;
+      // an input no location serves by then counts against the provider like an output served nowhere (else a
+      // provider that keeps the only copy could hide it and make its made-up result unjudgeable).
       if (unservedOutputPolicy({ now, deadline, reserveSeconds: this.p.outputReserveSeconds }) === "retry") {
-        this.p.log.info({ msg: "job input not available yet", job_id: jobId.toString(), err: describe(error) });
-      } else if (data.inputUnavailable === undefined) {
-        this.save(jobId, { ...this.current(jobId, data), inputUnavailable: describe(error) });
-        this.p.metrics.inputsUnavailable.inc();
-        this.p.log.warn({ msg: "job input unavailable: abstaining (no audit or vote against the provider for it)", job_id: jobId.toString(), err: describe(error) });
+        this.p.log.info({ msg: "job input not served yet", job_id: jobId.toString(), err: describe(error) });
+        this.sleep(jobId, now + OUTPUT_RETRY_SECONDS);
+        return undefined;
       }
-      this.sleep(jobId, now + OUTPUT_RETRY_SECONDS);
-      return undefined;
+      this.p.metrics.inputsUnserved.inc();
+      return this.invalidInput(jobId, this.current(jobId, data), `the job's input is served nowhere, the provider's copy included: ${describe(error)}`);
     }
     const inputCid = await this.pinInput(record);
     if (inputCid !== undefined) data = this.save(jobId, { ...this.current(jobId, data), inputCid });
@@ -1045,6 +1046,7 @@ export class VerifierDaemon {
     const { jobId } = record;
     const data = this.p.journal.getJob<VerifierJobData>(jobId)!.data;
     const own = data.own!;
+    const started = performance.now();
     const fetched = await fetchOutput({
       root,
       inline,
@@ -1053,10 +1055,12 @@ export class VerifierDaemon {
       ipfsGateway: this.p.ipfsGateway,
       ipfs: this.p.ipfs,
       allowFileUris: this.p.allowFileUris,
-      timeoutMs: OUTPUT_FETCH_TIMEOUT_MS,
+      // Every location at once, all within the time left before our deadline: a provider that lists locations
+      // that never answer cannot carry us past it.
+      budgetMs: fetchBudgetMs({ now: this.head!.timestamp, deadline, reserveSeconds: this.p.outputReserveSeconds, blob: "output" }),
     });
     if (!fetched.ok) {
-      const now = this.head!.timestamp;
+      const now = this.head!.timestamp + secondsSince(started);
       if (data.outputFailedSince === undefined) this.save(jobId, { ...data, outputFailedSince: now });
       if (unservedOutputPolicy({ now, deadline, reserveSeconds: this.p.outputReserveSeconds }) === "retry") {
         this.p.log.info({ msg: `${what} output not served yet`, job_id: jobId.toString(), problem: fetched.problem, locations: uris.length });

@@ -5,22 +5,23 @@
  * libp2p listens on 127.0.0.1 and dials only the peers it is configured with: no bootstrap list, DHT,
  * delegated routing or gateway. Every job is sampled.
  *
- *   dApp node  <-- worker A (PaddleOCR det; its node's peer: the dApp's)  <-- verifier (its node's peer: worker A's)
- *              <-- worker B (PaddleOCR cls; its node's peer: the dApp's; the verifier cannot reach it)
+ *   dApp node  <-- worker A (PaddleOCR det; its node's peer: the dApp's)  <-- verifiers 1 and 2 (their nodes' peer: worker A's)
+ *              <-- worker B (PaddleOCR cls, a cheater; its node's peer: the dApp's; no verifier can reach it)
  *
  * 1. The dApp puts a det input on IPFS and posts `ipfs://<cid>`; worker A fetches it through its node, runs
  *    the model (with noise inside the tolerance, as another machine would), pins the input and publishes its
- *    output, revealed as `ipfs://<cid>`. The verifier, peered with worker A only, audits from IPFS: the input
+ *    output, revealed as `ipfs://<cid>`. The auditor, peered with worker A only, audits from IPFS: the input
  *    from worker A's pinned copy (the poster's node is out of its reach), the output from worker A's node,
  *    judged under the tolerance. The dApp reads the output through its node; it matches the chain's root.
- * 2. A vanished input: a cls job taken by worker B, whose node the verifier cannot reach, and the dApp's node
- *    stopped once B committed. The verifier (the job's drawn auditor) finds the input nowhere: it abstains and
- *    never commits an audit against the honest provider (it pays the missed audit's penalty); the committee
- *    that replaces it finds nobody eligible, and B is paid.
+ * 2. A hidden input: a cls job taken by worker B, which makes its result up and keeps the only copy of the
+ *    input out of the verifiers' reach once the dApp's node stops (the dApp is gone, as dApps go). Before,
+ *    every verifier abstained on an input it could read nowhere, no committee reached a quorum and B was
+ *    paid; now an input the provider does not serve counts against it: the auditor commits a Disagree, the
+ *    committee votes the provider wrong, B is slashed.
  * 3. The CLI: `dinfer job get --ipfs-peer` reads job 1's output through a node of its own, and `dinfer job post
  *    --ipfs` serves a new input from its own node, which dials worker A (A has no address of it), until final.
  *
- * Run alone: `npx hardhat test mocha test/e2e/ipfs.e2e.test.ts` (about 4 minutes on 2 cores).
+ * Run alone: `npx hardhat test mocha test/e2e/ipfs.e2e.test.ts` (about 5 minutes on 2 cores).
  * DINFER_E2E_LOG_DIR=<dir> keeps every daemon's log.
  */
 import assert from "node:assert/strict";
@@ -41,8 +42,8 @@ import { startDevnet, type Devnet } from "../../offchain/devnet/devnet.js";
 import { imageToClsInput, imageToDetInput } from "../../offchain/sdk/image.js";
 import { postJob, waitForResult } from "../../offchain/sdk/jobs.js";
 import { startIpfsNode, type IpfsNode } from "../../offchain/storage/ipfs.js";
-import { AuditState, DisputeReason } from "../../offchain/verifier/decide.js";
-import { readAudit, readDispute } from "../../offchain/verifier/views.js";
+import { DisputeReason } from "../../offchain/verifier/decide.js";
+import { readDispute } from "../../offchain/verifier/views.js";
 
 const IMAGES = fileURLToPath(new URL("../fixtures/images/", import.meta.url));
 const DINFER_BIN = fileURLToPath(new URL("../../bin/dinfer.js", import.meta.url));
@@ -71,7 +72,7 @@ describe("IPFS end to end: a dApp's Helia node, workers and a verifier with thei
   let dapp: IpfsNode;
   let workerA: Daemon;
   let workerB: Daemon;
-  let verifier: Daemon;
+  let verifiers: Daemon[];
   const logDir = process.env.DINFER_E2E_LOG_DIR;
 
   before(async function () {
@@ -79,7 +80,8 @@ describe("IPFS end to end: a dApp's Helia node, workers and a verifier with thei
     process.setMaxListeners(32);
     devnet = await startDevnet({
       providers: 2,
-      verifiers: 1,
+      // Two: a Disagree's committee excludes the auditor, so the other verifier sits on it.
+      verifiers: 2,
       providerStake: parseEther("10000"),
       verifierStake: parseEther("1000"),
       marketParams: MARKET_PARAMS,
@@ -93,10 +95,14 @@ describe("IPFS end to end: a dApp's Helia node, workers and a verifier with thei
     // must fetch A's output from IPFS and compare, not agree on equal roots.
     [workerA, workerB] = await Promise.all([
       startWorker("a", devnet.modelIds.det, { ...common, fault: { mode: "noise", amplitude: 5e-5 } }),
-      startWorker("b", devnet.modelIds.cls, common),
+      startWorker("b", devnet.modelIds.cls, { ...common, fault: { mode: "random" } }),
     ]);
-    const dataDir = devnet.tempDir("verifier");
-    verifier = await startDaemon({
+    verifiers = await Promise.all([0, 1].map((index) => startVerifier(index, common)));
+  });
+
+  async function startVerifier(index: number, common: Record<string, unknown>): Promise<Daemon> {
+    const dataDir = devnet.tempDir(`verifier-${index}`);
+    const verifier = await startDaemon({
       command: "verifier",
       configFile: path.join(dataDir, "verifier.config.json"),
       config: {
@@ -111,17 +117,18 @@ describe("IPFS end to end: a dApp's Helia node, workers and a verifier with thei
         // Worker A's node only: not the dApp's, not worker B's.
         ipfs: { peers: ipfsAddressesOf(workerA) },
       },
-      env: { DINFER_PRIVATE_KEY: devnet.verifiers[0]!.key, DINFER_VERIFIER_SECRET: "e2e-ipfs-verifier-secret-0123456789" },
+      env: { DINFER_PRIVATE_KEY: devnet.verifiers[index]!.key, DINFER_VERIFIER_SECRET: `e2e-ipfs-verifier-secret-${index}-0123456789` },
       readyMsg: "verifier ready",
       readyTimeoutMs: 180_000,
-      logFile: logDir && path.join(logDir, "verifier.log"),
+      logFile: logDir && path.join(logDir, `verifier-${index}.log`),
     });
     devnet.onStop(() => verifier.kill());
-  });
+    return verifier;
+  }
 
   afterEach(function () {
     if (this.currentTest?.state !== "failed") return;
-    for (const [name, daemon] of [["worker A", workerA], ["worker B", workerB], ["verifier", verifier]] as const) {
+    for (const [name, daemon] of [["worker A", workerA], ["worker B", workerB], ["verifier 1", verifiers?.[0]], ["verifier 2", verifiers?.[1]]] as const) {
       if (daemon) console.log(`--- ${name} ---\n${daemon.logs().slice(-4_000)}`);
     }
   });
@@ -178,6 +185,15 @@ describe("IPFS end to end: a dApp's Helia node, workers and a verifier with thei
     }
   }
 
+  /** The verifier daemon that was drawn as the job's auditor (its AuditCommitted event names it). */
+  function auditorOf(events: { eventName: string; args: Record<string, unknown> }[]): Daemon {
+    const committed = events.find((e) => e.eventName === "AuditCommitted");
+    assert.ok(committed, `an audit was committed: ${events.map((e) => e.eventName).join(", ")}`);
+    const index = devnet.verifiers.findIndex((v) => getAddress(v.address) === getAddress(String(committed.args.auditor)));
+    assert.ok(index === 0 || index === 1, "one of the two verifiers is the auditor");
+    return verifiers[index]!;
+  }
+
   /** The Verification contract's events about `jobId`, by name. */
   async function verificationEvents(jobId: bigint): Promise<{ eventName: string; args: Record<string, unknown> }[]> {
     const logs = await devnet.publicClient.getContractEvents({ address: devnet.deployment.verification, abi: verificationAbi, fromBlock: 0n });
@@ -209,18 +225,18 @@ describe("IPFS end to end: a dApp's Helia node, workers and a verifier with thei
       "the text detector's probability map",
     );
 
-    // The verifier audited it: committed blind, then revealed an Agree.
+    // The drawn auditor audited it: committed blind, then revealed an Agree.
     const events = await verificationEvents(posted.jobId);
-    const auditor = getAddress(devnet.verifiers[0]!.address);
-    assert.ok(events.some((e) => e.eventName === "AuditCommitted" && getAddress(String(e.args.auditor)) === auditor), "the verifier committed its audit");
+    const auditor = auditorOf(events);
+    assert.ok(events.some((e) => e.eventName === "AuditCommitted"), "the auditor committed its audit");
     const revealed = events.find((e) => e.eventName === "AuditRevealed");
     assert.equal(revealed?.args.verdict, 0, "and revealed Agree");
     assert.notEqual(revealed?.args.outputRoot, final.job.result, "with its own root, another than worker A's (noise within the tolerance)");
     // So it judged worker A's output on its bytes, read from IPFS (its only peer is worker A's node, so the input
     // it re-ran came from worker A's pinned copy too).
-    const judged = verifier.lines().find((l) => l.msg === "provider output judged" && l.job_id === posted.jobId.toString());
-    assert.deepEqual([judged?.verdict, judged?.source], ["agree", final.outputURI], `the verifier read the output from IPFS: ${JSON.stringify(judged)}`);
-    assert.ok(!verifier.lines().some((l) => /job input (not available|unavailable)/.test(String(l.msg)) && l.job_id === posted.jobId.toString()));
+    const judged = auditor.lines().find((l) => l.msg === "provider output judged" && l.job_id === posted.jobId.toString());
+    assert.deepEqual([judged?.verdict, judged?.source], ["agree", final.outputURI], `the auditor read the output from IPFS: ${JSON.stringify(judged)}`);
+    assert.ok(!auditor.lines().some((l) => /job input (not served|invalid)/.test(String(l.msg)) && l.job_id === posted.jobId.toString()));
 
     // The CLI reads it the same way: a node of its own that dials worker A, the bytes checked against the root.
     const cli = devnet.tempDir("cli");
@@ -233,36 +249,33 @@ describe("IPFS end to end: a dApp's Helia node, workers and a verifier with thei
     assert.deepEqual(new Uint8Array(readFileSync(out)), output);
   });
 
-  it("never judges an honest provider wrong for an input that vanished: the verifier abstains", async function () {
+  it("slashes a provider that hides the only copy of an input once the dApp is gone: an unserved input counts against it", async function () {
     this.timeout(240_000);
     const input = encodeTensorBlob([await imageToClsInput(path.join(IMAGES, "line-1.png"))]);
     assert.ok(input.length > 4096, "too large to go inline");
     const posted = await postJob({ sender: devnet.dappSender, publicClient: devnet.publicClient, deployment: devnet.deployment, modelId: devnet.modelIds.cls, input, fee: FEE, ipfs: dapp });
     assert.match(posted.inputURI, /^ipfs:\/\//);
-    // Worker B fetched it from the dApp's node (its only peer) and committed; then the dApp's node goes. The
-    // verifier never could reach either.
+    // Worker B fetched it from the dApp's node (its only peer) and committed a made-up result; then the dApp's
+    // node goes. No verifier reaches B's node: B holds the only copy and serves it to nobody.
     const committed = await waitFor(posted.jobId, (r) => r.job.status >= JobStatus.Committed, "committed", 90_000);
     assert.equal(getAddress(committed.job.provider), getAddress(devnet.providers[1]!.address), "worker B took it");
     await dapp.stop();
 
     const final = await waitFor(posted.jobId, (r) => r.job.status === JobStatus.Finalized || r.job.status === JobStatus.Slashed, "final", 200_000);
-    assert.equal(STATUS_NAMES[final.job.status], "Finalized", "worker B, honest, is paid");
+    assert.equal(STATUS_NAMES[final.job.status], "Slashed", "worker B, which kept the input to itself, is slashed");
 
-    // The verifier abstained: it said so, and committed nothing (an audit against the result was what it did before).
-    const abstained = verifier.lines().find((l) => l.msg === "job input unavailable: abstaining (no audit or vote against the provider for it)" && l.job_id === posted.jobId.toString());
-    assert.ok(abstained, "the verifier logged that it abstains");
-    assert.match(String(abstained.err), /BlobUnavailableError: blob unavailable: no IPFS peer served it/);
+    // The auditor read the input nowhere by its deadline and judged the job as having no input: a Disagree.
     const events = await verificationEvents(posted.jobId);
-    assert.ok(!events.some((e) => e.eventName === "AuditCommitted" || e.eventName === "AuditRevealed"), `no audit committed or revealed: ${events.map((e) => e.eventName).join(", ")}`);
-    const audit = await readAudit({ publicClient: devnet.publicClient, verification: devnet.deployment.verification, jobId: posted.jobId });
-    assert.equal(audit.state, AuditState.Missed, "the audit counts as missed");
-    const penalized = events.find((e) => e.eventName === "AuditorPenalized");
-    assert.equal(getAddress(String(penalized?.args.auditor)), getAddress(devnet.verifiers[0]!.address), "abstaining costs the auditor the missed audit's penalty");
-    // The job went to a committee for the missed audit, not for a Disagree; nobody eligible sat, and it was upheld.
+    const auditor = auditorOf(events);
+    const unserved = auditor.lines().find((l) => l.msg === "job input invalid" && l.job_id === posted.jobId.toString());
+    assert.match(String(unserved?.reason), /^the job's input is served nowhere, the provider's copy included: BlobUnavailableError/, `the auditor's reason: ${JSON.stringify(unserved)}`);
+    const revealed = events.find((e) => e.eventName === "AuditRevealed");
+    assert.equal(revealed?.args.verdict, 1, "the audit revealed Disagree");
+    // The committee (the other verifier, which cannot read the input either) voted the provider wrong.
     const dispute = await readDispute({ publicClient: devnet.publicClient, verification: devnet.deployment.verification, jobId: posted.jobId });
-    assert.equal(dispute.reason, DisputeReason.AuditMissed);
+    assert.equal(dispute.reason, DisputeReason.AuditDisagreed);
     const resolved = events.find((e) => e.eventName === "DisputeResolved");
-    assert.equal(resolved?.args.providerFaulted, false, "the provider is not faulted");
+    assert.equal(resolved?.args.providerFaulted, true, "the provider is faulted");
   });
 
   it("dinfer job post --ipfs serves the input from the CLI's own node, dialling the worker, until the job is final", async function () {

@@ -29,7 +29,7 @@ import { fetchBlob } from "../../offchain/storage/fetch.js";
 import { IpfsConfigError, startIpfsNode, type IpfsNode } from "../../offchain/storage/ipfs.js";
 import { parseIpfsUri } from "../../offchain/storage/ipfs-uri.js";
 import { OutputRootMismatchError, readOutput } from "../../offchain/storage/output.js";
-import { INPUT_FETCH_TIMEOUT_MS, inputFetchTimeoutMs } from "../../offchain/verifier/decide.js";
+import { FETCH_BUDGET_MS, fetchBudgetMs } from "../../offchain/verifier/decide.js";
 import { fetchJobInput as verifierFetchJobInput } from "../../offchain/verifier/judge.js";
 
 /** 1.5 MiB of varied bytes: two UnixFS chunks (1 MiB each), so a dag-pb root over raw leaves. */
@@ -202,8 +202,8 @@ describe("IPFS blobs through Helia on loopback (offchain/storage/ipfs.ts)", func
         const record = jobWithInput(uri, bytes);
         const options = { maxBytes: 1 << 20, allowFileUris: false, ipfs: verifier, timeoutMs: 10_000 };
         assert.deepEqual(await verifierFetchJobInput({ record, ...options }), bytes, "the provider keeps the input the job names");
-        // The job is final: the provider lets go and collects; a verifier's read now finds nobody (retryable,
-        // never a verdict: the daemon abstains on it).
+        // The job is final: the provider lets go and collects; a verifier's read now finds nobody (a retryable
+        // error; the daemon judges it against the provider only if the job still needs judging by its deadline).
         await provider.unpin(cid, { holder: "job:11:input" });
         await provider.gc();
         const fresh = await startIpfsNode({ dir: path.join(dir, "verifier-2"), peers: provider.addresses() });
@@ -217,10 +217,13 @@ describe("IPFS blobs through Helia on loopback (offchain/storage/ipfs.ts)", func
       }
     });
 
-    it("bounds one verifier read of an input by the time left before its step's deadline", () => {
-      assert.equal(inputFetchTimeoutMs({ now: 100n, deadline: 200n, reserveSeconds: 10 }), INPUT_FETCH_TIMEOUT_MS.max);
-      assert.equal(inputFetchTimeoutMs({ now: 100n, deadline: 120n, reserveSeconds: 5 }), 15_000);
-      assert.equal(inputFetchTimeoutMs({ now: 100n, deadline: 104n, reserveSeconds: 5 }), INPUT_FETCH_TIMEOUT_MS.min, "past the deadline: still a short try");
+    it("bounds one verifier read of an input or an output by the time left before its step's deadline", () => {
+      assert.equal(fetchBudgetMs({ now: 100n, deadline: 200n, reserveSeconds: 10, blob: "input" }), FETCH_BUDGET_MS.input.max);
+      assert.equal(fetchBudgetMs({ now: 100n, deadline: 120n, reserveSeconds: 5, blob: "input" }), 15_000);
+      assert.equal(fetchBudgetMs({ now: 100n, deadline: 104n, reserveSeconds: 5, blob: "input" }), FETCH_BUDGET_MS.input.min, "past the deadline: still a short try");
+      assert.equal(fetchBudgetMs({ now: 100n, deadline: 200n, reserveSeconds: 10, blob: "output" }), FETCH_BUDGET_MS.output.max);
+      assert.equal(fetchBudgetMs({ now: 100n, deadline: 113n, reserveSeconds: 10, blob: "output" }), 3_000);
+      assert.equal(fetchBudgetMs({ now: 100n, deadline: 105n, reserveSeconds: 10, blob: "output" }), FETCH_BUDGET_MS.output.min);
     });
   });
 

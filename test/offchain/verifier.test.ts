@@ -536,7 +536,7 @@ describe("verifier judgement of outputs", () => {
     };
     const announced = ["http://mirror/blobs/a"];
     const same = providerOutputLocations({ record, locations: { announced, audit: { auditor: OTHER, outputRoot: ROOT_A, outputURI: "http://auditor/blobs/a" } } });
-    assert.deepEqual(same.uris, ["http://provider/blobs/a", "http://mirror/blobs/a", "http://auditor/blobs/a"]);
+    assert.deepEqual(same.uris, ["http://provider/blobs/a", "http://auditor/blobs/a", "http://mirror/blobs/a"], "the chain's own locations before the provider's announcements");
     const differs = providerOutputLocations({ record, locations: { announced, audit: { auditor: OTHER, outputRoot: ROOT_B, outputURI: "http://auditor/blobs/b" } } });
     assert.deepEqual(differs.uris, ["http://provider/blobs/a", "http://mirror/blobs/a"], "another root is another output");
     const unreachable = await fetchProviderOutput({ record: { ...record, outputURI: "" }, maxBytes: 1 << 20, allowFileUris: false });

@@ -1,0 +1,84 @@
+/**
+ * One blob from any of several locations, read all at once within one time budget: the first location whose
+ * bytes the caller accepts (they match the hash or root the chain holds) wins and the other reads are
+ * cancelled. A verifier must judge before its deadline whatever the locations do: read one after the other,
+ * a dozen locations that never answer, each given its own time limit, would carry it past the deadline (and
+ * an unjudged cheat is a paid one). Read together under one budget, the read ends in time however many
+ * locations there are and however slowly each answers; at most `MAX_LOCATIONS` are read, the first listed
+ * (callers list the chain's own locations first: a reveal's URI before the provider's later announcements).
+ */
+import { NonRetryableError } from "../errors.js";
+import { BlobUnavailableError } from "./errors.js";
+
+/** The most locations read for one blob. */
+export const MAX_LOCATIONS = 8;
+
+/** One location that did not serve the blob, and why. */
+export type LocationFailure = { source: string; error: unknown };
+
+export type FirstServed<T> = { ok: true; value: T; source: string } | { ok: false; failures: LocationFailure[] };
+
+export type FirstServedParameters<T> = {
+  /** Where the blob may be, most trusted first; empty and repeated entries are dropped. */
+  uris: readonly (string | undefined)[];
+  /** Reads one location and returns what the caller wants of it, or throws (not served, wrong bytes). */
+  read: (uri: string, signal: AbortSignal) => Promise<T>;
+  /** Time for the whole read, every location together; unbounded (each read's own limit) when left out. */
+  budgetMs?: number;
+  /** Cancels every read (shutdown). */
+  signal?: AbortSignal;
+  /** Locations read at most; the rest are reported as not read. */
+  maxLocations?: number;
+};
+
+/**
+ * The first location to serve, or every location's failure in the order listed (a location cut off by the
+ * budget says so). Never throws for a location's fault.
+ */
+export async function firstServed<T>({ uris, read, budgetMs, signal, maxLocations = MAX_LOCATIONS }: FirstServedParameters<T>): Promise<FirstServed<T>> {
+  const distinct = [...new Set(uris.filter((uri): uri is string => uri !== undefined && uri !== ""))];
+  const tried = distinct.slice(0, maxLocations);
+  const skipped = distinct.length - tried.length;
+  const failures: LocationFailure[] = tried.map((source) => ({ source, error: undefined }));
+  if (skipped > 0) {
+    failures.push({
+      source: `${skipped} more location${skipped === 1 ? "" : "s"}`,
+      error: new NonRetryableError(`not read: at most ${maxLocations} locations are read for one blob, the first listed`, { code: "TOO_MANY_LOCATIONS" }),
+    });
+  }
+  if (tried.length === 0) return { ok: false, failures };
+
+  const done = new AbortController();
+  const budget = budgetMs === undefined ? undefined : AbortSignal.timeout(budgetMs);
+  const combined = AbortSignal.any([done.signal, ...(signal ? [signal] : []), ...(budget ? [budget] : [])]);
+  try {
+    const winner = await Promise.any(
+      tried.map(async (source, index) => {
+        try {
+          return { source, value: await untilAborted(read(source, combined), combined) };
+        } catch (error) {
+          failures[index]!.error =
+            budget?.aborted === true && signal?.aborted !== true
+              ? new BlobUnavailableError({ source, problem: `no answer within the ${budgetMs} ms given to all of the blob's locations`, cause: error })
+              : error;
+          throw error;
+        }
+      }),
+    );
+    return { ok: true, ...winner };
+  } catch {
+    return { ok: false, failures };
+  } finally {
+    done.abort();
+  }
+}
+
+/** `promise`, or a rejection as soon as `signal` aborts (a read that ignores its signal cannot outlast the budget). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
