@@ -225,13 +225,26 @@ const REVERT_MESSAGE = /execution reverted|reverted with|revert(ed)? with custom
 // An exceptional halt other than running out of gas (invalid opcode, bad jump, stack overflow): Hardhat says
 // "VM Exception while processing transaction: invalid opcode" (a REVERT_MESSAGE); Anvil says "EVM error
 // InvalidFEOpcode" with JSON-RPC code -32603, which would otherwise read as the node's own trouble and be
-// retried. Either is the call's doing and final: a revert without data.
-const EVM_HALT = /evm error [a-z]/;
+// retried. Either is the call's doing and final: a revert without data. Anvil's "EVM error
+// FatalExternalError" is not a halt but its database failing (a fork's remote state read): NODE_FAULT.
+const EVM_HALT = /evm error (?!fatalexternalerror)[a-z]/;
+// The node's own failure while running the call, not the call's: retried like a transport failure.
+const NODE_FAULT = /fatalexternalerror/;
 // The call needed more gas than it had (a fixed limit, or an estimate's cap), with no revert data. Hardhat:
 // "Transaction ran out of gas"; Anvil: "EVM error OutOfGas" (code -32603) in a call and "Out of gas: gas
 // required exceeds allowance: N" in an estimate (which viem reads as a revert); geth: "gas required exceeds
-// allowance (N)". One class on every engine: the node's gas-limit refusal, final.
+// allowance (N)". One class on every engine: the node's gas-limit refusal, final. But see ALLOWANCE.
 const OUT_OF_GAS = /ran out of gas|out of gas|gas required exceeds allowance|evm error \w*(outofgas|oog)\b/;
+// An estimate's ceiling N is the least of the request's gas, the node's gas cap and what the sender's
+// balance pays for at the request's fee (balance / fee); geth and Anvil say "gas required exceeds
+// allowance" whichever it was. Only a ceiling of the request's own gas or of a cap means out of gas (see
+// allowanceShortfall).
+const ALLOWANCE = /gas required exceeds allowance\s*[:(]?\s*(\d+)/;
+/**
+ * The lowest gas cap a node puts on one transaction: EIP-7825's 2^24 (Osaka). Block gas limits and geth's
+ * RPC gas cap (50M) are higher, so an allowance this high or higher is a cap; a lower one is the balance's.
+ */
+const MIN_GAS_CAP = 2n ** 24n;
 const NONCE_MESSAGE = /nonce too (low|high)|nonce is too low|nonce has already been used|already known|known transaction|transaction already imported|replacement transaction underpriced/;
 const TRANSPORT_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "EAI_AGAIN", "UND_ERR_SOCKET", "UND_ERR_CONNECT_TIMEOUT"]);
 // JSON-RPC codes that mean "the node, not the request": limit exceeded (-32005), resource unavailable
@@ -298,24 +311,50 @@ export type ClassifyChainErrorParameters = {
   abi?: Abi;
   /** Added to the classified error's details (function name, tx hash...). */
   details?: Record<string, unknown>;
+  /** The gas limit the request was given, if any: an estimate's allowance equal to it is out of gas, not out of funds. */
+  gasLimit?: bigint;
 };
+
+/**
+ * What "gas required exceeds allowance (N)" means: "out-of-gas" when N is the request's own gas limit or a
+ * node's gas cap; "funds" when it can only be what the balance pays for (below any cap: an account with no
+ * ETH gets 0); undefined when the message names no allowance.
+ */
+function allowanceShortfall(text: string, gasLimit: bigint | undefined): "out-of-gas" | "funds" | undefined {
+  const match = ALLOWANCE.exec(text);
+  if (!match) return undefined;
+  const allowance = BigInt(match[1]!);
+  if (allowance === gasLimit || allowance >= MIN_GAS_CAP) return "out-of-gas";
+  return "funds";
+}
 
 /**
  * Maps any error from viem (or the node) to the project's classes. Order matters: running out of gas
  * without revert data is the node's gas-limit refusal (engines disagree on whether it is a revert, a
- * node failure or a bad request); then a revert wins over everything (it is final even when it arrived
+ * node failure or a bad request), unless the estimate's allowance was the balance's (no ETH for gas) or
+ * the node said it lacks funds; a node's internal fault while running the call (Anvil's
+ * FatalExternalError) is retried; then a revert wins over everything (it is final even when it arrived
  * over a flaky link), then nonce rejections, then the node's own refusals (no ETH for gas, fee too low,
  * gas limit, chain id: a `NodeRejectedError` that names the remedy), then transport failures; anything
  * else is a non-retryable `ChainRequestError`.
  * A JSON-RPC error inside an HTTP 200 is the node's answer, never a transport failure.
  */
-export function classifyChainError({ error, abi, details }: ClassifyChainErrorParameters): DinferError {
+export function classifyChainError({ error, abi, details, gasLimit }: ClassifyChainErrorParameters): DinferError {
   if (error instanceof DinferError) return error;
   const text = messagesOf(error);
   const data = revertDataOf(error);
+  const from = typeof details?.from === "string" ? details.from : undefined;
   if (!data && OUT_OF_GAS.test(text)) {
-    const from = typeof details?.from === "string" ? details.from : undefined;
+    // An estimate the balance capped reads as running out of gas on geth and Anvil: it is no ETH for gas.
+    if (INSUFFICIENT_FUNDS.test(text) || allowanceShortfall(text, gasLimit) === "funds") {
+      const said = nodeRejectionOf(text);
+      const nodeMessage = nodeMessageOf(error) ?? "insufficient funds";
+      return new NodeRejectedError({ reason: "insufficient-funds", nodeMessage, from, balance: said?.balance, cost: said?.cost, details, cause: error });
+    }
     return new NodeRejectedError({ reason: "gas-limit", nodeMessage: nodeMessageOf(error) ?? "out of gas", from, details, cause: error });
+  }
+  if (!data && NODE_FAULT.test(text)) {
+    return new ChainTransportError("the chain node failed while running the call", { code: "CHAIN_TRANSPORT", details, cause: error });
   }
   const reverted = errorChain(error).some((e) => e instanceof BaseError && e.name === "ContractFunctionRevertedError");
   if (reverted || data || REVERT_MESSAGE.test(text) || EVM_HALT.test(text)) {
@@ -326,7 +365,6 @@ export function classifyChainError({ error, abi, details }: ClassifyChainErrorPa
   if (nonce) return new NonceError(nonce[0], { details, cause: error });
   const rejected = nodeRejectionOf(text);
   if (rejected) {
-    const from = typeof details?.from === "string" ? details.from : undefined;
     return new NodeRejectedError({ ...rejected, nodeMessage: nodeMessageOf(error) ?? rejected.reason, from, details, cause: error });
   }
   if (isTransportFailure(error, text)) {

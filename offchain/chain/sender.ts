@@ -549,7 +549,7 @@ export class TxSender {
       try {
         await this.#public.call({ account: this.address, to: call.to, data: call.data, value: call.value, gas: call.gas, blockNumber });
       } catch (error) {
-        const classified = classifyChainError({ error, abi: call.abi, details });
+        const classified = classifyChainError({ error, abi: call.abi, details, gasLimit: call.gas });
         if (classified instanceof ContractRevertError) {
           return new ContractRevertError({ errorName: classified.errorName, args: classified.args, data: classified.data, details, cause: error });
         }

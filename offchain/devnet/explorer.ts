@@ -30,6 +30,7 @@ export async function startDevnetExplorer(devnet: Devnet, { port = DEFAULT_EXPLO
       port: at,
       logger,
       confirmations: 0, // a local node does not reorg on its own; the page follows each block
+      allowPrivateHosts: true, // the devnet's workers serve their outputs on 127.0.0.1
     });
   let explorer: Explorer;
   try {

@@ -5,6 +5,10 @@
  * explorer fetches both outputs from the locations their reveals named (each checked against its root,
  * offchain/storage/output.ts) and compares them itself, once: the result is kept in the explorer's file.
  *
+ * The locations are the provider's and the auditor's to choose, so only those `screenLocations` allows are
+ * fetched (offchain/explorer/locations.ts: http(s) and ipfs, and no private or loopback host unless
+ * `allowPrivateHosts`); a refused one is named, with why, in the comparison's problem.
+ *
  * Equal roots need no fetch ("identical"). An output no location serves right now is "unavailable" and tried
  * again after `retryAfterMs`; a comparison in progress is "pending", and `onDone` is told when it ends (the
  * page then updates).
@@ -13,8 +17,9 @@ import type { Hex } from "viem";
 
 import { compareOutputs, toleranceFromChain } from "../codec/tolerance.js";
 import { silentLogger, type Logger } from "../log.js";
-import { fetchOutput } from "../storage/output.js";
+import { fetchOutput, type FetchedOutput } from "../storage/output.js";
 import type { ExplorerDb } from "./db.js";
+import { screenLocations, type ResolveHost } from "./locations.js";
 import type { JobTrack, ModelTrack } from "./state.js";
 import type { ComparisonJson } from "./views.js";
 
@@ -27,6 +32,10 @@ export type AuditComparisonsParameters = {
   fetchTimeoutMs?: number;
   /** How long an "unavailable" answer stands before the outputs are fetched again. */
   retryAfterMs?: number;
+  /** Fetch from hosts on loopback, private and link-local addresses too (a devnet, tests); off by default. */
+  allowPrivateHosts?: boolean;
+  /** Resolves a location's hostname for that check (node:dns by default). */
+  resolveHost?: ResolveHost;
   /** Told when a comparison finished (done or unavailable). */
   onDone?: () => void;
   logger?: Logger;
@@ -37,15 +46,28 @@ export class AuditComparisons {
   readonly #db: ExplorerDb;
   readonly #fetchTimeoutMs: number;
   readonly #retryAfterMs: number;
+  readonly #allowPrivateHosts: boolean;
+  readonly #resolveHost: ResolveHost | undefined;
   readonly #onDone: () => void;
   readonly #log: Logger;
   readonly #now: () => number;
   readonly #inFlight = new Map<string, Promise<void>>();
 
-  constructor({ db, fetchTimeoutMs = 5_000, retryAfterMs = 30_000, onDone = () => undefined, logger = silentLogger(), now = Date.now }: AuditComparisonsParameters) {
+  constructor({
+    db,
+    fetchTimeoutMs = 5_000,
+    retryAfterMs = 30_000,
+    allowPrivateHosts = false,
+    resolveHost,
+    onDone = () => undefined,
+    logger = silentLogger(),
+    now = Date.now,
+  }: AuditComparisonsParameters) {
     this.#db = db;
     this.#fetchTimeoutMs = fetchTimeoutMs;
     this.#retryAfterMs = retryAfterMs;
+    this.#allowPrivateHosts = allowPrivateHosts;
+    this.#resolveHost = resolveHost;
     this.#onDone = onDone;
     this.#log = logger;
     this.#now = now;
@@ -82,10 +104,9 @@ export class AuditComparisons {
   async #compare(job: JobTrack, model: ModelTrack | undefined, key: { jobId: string; providerRoot: Hex; auditorRoot: Hex }): Promise<void> {
     const put = (result: ComparisonJson) => this.#db.putComparison(key, result, this.#now());
     if (model === undefined) return put({ state: "unavailable", problem: `model ${job.modelId} is not registered in this deployment's events` });
-    const options = { allowFileUris: false, timeoutMs: this.#fetchTimeoutMs, maxBytes: MAX_OUTPUT_BYTES };
     const [provider, auditor] = await Promise.all([
-      fetchOutput({ ...options, root: key.providerRoot, inline: job.inlineOutput, uris: job.outputURIs }),
-      fetchOutput({ ...options, root: key.auditorRoot, uris: [job.audit?.outputURI] }),
+      this.#fetch({ root: key.providerRoot, inline: job.inlineOutput, uris: job.outputURIs }),
+      this.#fetch({ root: key.auditorRoot, uris: [job.audit?.outputURI] }),
     ]);
     if (!provider.ok) return put({ state: "unavailable", problem: `the provider's output: ${provider.problem}` });
     if (!auditor.ok) return put({ state: "unavailable", problem: `the auditor's output: ${auditor.problem}` });
@@ -110,5 +131,14 @@ export class AuditComparisons {
       // The auditor's own output does not decode, or the policy does not fit it: nothing to compare against.
       put({ state: "unavailable", problem: `cannot compare: ${(error as Error).message}` });
     }
+  }
+
+  /** One output from its inline bytes or the locations `screenLocations` allows; the problem names each refused one. */
+  async #fetch({ root, inline, uris }: { root: Hex; inline?: Hex; uris: readonly (string | undefined)[] }): Promise<FetchedOutput> {
+    const { allowed, refused } = await screenLocations(uris, { allowPrivateHosts: this.#allowPrivateHosts, resolve: this.#resolveHost });
+    const hasInline = inline !== undefined && inline.length > 2;
+    if (allowed.length === 0 && !hasInline && refused.length > 0) return { ok: false, problem: refused.join("; ") };
+    const fetched = await fetchOutput({ allowFileUris: false, timeoutMs: this.#fetchTimeoutMs, maxBytes: MAX_OUTPUT_BYTES, root, inline, uris: allowed });
+    return fetched.ok || refused.length === 0 ? fetched : { ok: false, problem: [...refused, fetched.problem].join("; ") };
   }
 }

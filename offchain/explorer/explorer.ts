@@ -44,6 +44,13 @@ export type StartExplorerParameters = {
   /** First block indexed on a fresh data dir (the deployment's block on a long chain). */
   startBlock?: bigint;
   pollingIntervalMs?: number;
+  /**
+   * Let the audit comparison fetch outputs from hosts on loopback, private and link-local addresses
+   * (offchain/explorer/locations.ts). Off by default: the locations are whatever providers reveal, and a
+   * public explorer must not be made to request its own network. On for a devnet, whose workers serve on
+   * 127.0.0.1.
+   */
+  allowPrivateHosts?: boolean;
 };
 
 export type Explorer = {
@@ -69,6 +76,7 @@ export async function startExplorer({
   confirmations = 1,
   startBlock = 0n,
   pollingIntervalMs = 1_000,
+  allowPrivateHosts = false,
 }: StartExplorerParameters): Promise<Explorer> {
   const { publicClient, chain } = await createChainClients({ rpcUrl });
   const genesis = await publicClient.getBlock({ blockNumber: 0n });
@@ -78,7 +86,7 @@ export async function startExplorer({
   const db = new ExplorerDb({ path: file });
 
   const stored = db.getCursor(INDEXER_CURSOR);
-  const source = explorerSource({ db, chainId: chain.id, logger, block: stored === undefined ? undefined : decodeCursor(stored).block });
+  const source = explorerSource({ db, chainId: chain.id, logger, allowPrivateHosts, block: stored === undefined ? undefined : decodeCursor(stored).block });
   const indexer = new ExplorerIndexer({ publicClient, deployment, db, startBlock, confirmations, pollingIntervalMs, logger, onChange: source.changed });
 
   let server: Awaited<ReturnType<typeof startExplorerServer>>;
@@ -93,7 +101,7 @@ export async function startExplorer({
     logger.error({ msg: "explorer indexer stopped", err: error });
     source.failed(error);
   });
-  logger.info({ msg: "explorer started", url: server.url, data_dir: dataDir, chain_id: chain.id, from_block: source.position().block ?? startBlock });
+  logger.info({ msg: "explorer started", url: server.url, data_dir: dataDir, chain_id: chain.id, from_block: source.position().block ?? startBlock, allow_private_hosts: allowPrivateHosts });
 
   let stopping: Promise<void> | undefined;
   return {
@@ -121,6 +129,8 @@ export type ExplorerSourceParameters = {
   /** The indexed block at start (the stored cursor's). */
   block?: bigint;
   logger?: Logger;
+  /** See `StartExplorerParameters.allowPrivateHosts`; off by default. */
+  allowPrivateHosts?: boolean;
 };
 
 export type ExplorerSourceReturnType = ExplorerSource & {
@@ -137,7 +147,7 @@ export type ExplorerSourceReturnType = ExplorerSource & {
  * indexed rows changed (`changed` with kind "data", or a finished audit comparison), and every change is
  * told to the subscribers (the page's event streams).
  */
-export function explorerSource({ db, chainId, block: startBlock, logger = silentLogger() }: ExplorerSourceParameters): ExplorerSourceReturnType {
+export function explorerSource({ db, chainId, block: startBlock, logger = silentLogger(), allowPrivateHosts = false }: ExplorerSourceParameters): ExplorerSourceReturnType {
   let version = 0;
   let block = startBlock;
   let indexerError: string | undefined;
@@ -153,6 +163,7 @@ export function explorerSource({ db, chainId, block: startBlock, logger = silent
   const comparisons = new AuditComparisons({
     db,
     logger,
+    allowPrivateHosts,
     onDone: () => {
       version++;
       notify();

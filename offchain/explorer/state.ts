@@ -204,6 +204,8 @@ export const ROLE_VERIFIER = 2;
 const SIGNED_ID_BIT = 1n << 255n;
 /** `JobSplit`'s status of a sampled job split out before the batch's reveal. */
 const SPLIT_SAMPLED = 3;
+/** IJobMarket.JobStatus.Posted: a `JobExpired.from` of a job nobody claimed. */
+const FROM_POSTED = 1;
 /** IJobMarket.JobStatus.Committed: a `JobExpired.from` that means the reveal was withheld. */
 const FROM_COMMITTED = 3;
 /** IReplicaMarket.ReplicaStatus. */
@@ -784,31 +786,67 @@ function foldStaking(state: ExplorerState, e: EventRow, where: At, byTx: Readonl
       account.roles = Number(args.roles);
       return;
     case "Slashed": {
-      const siblings = byTx.get(e.txHash) ?? [];
-      const cause = explainSlash(siblings, args.account as Address);
+      const cause = explainSlash(state, e, byTx.get(e.txHash) ?? []);
       account.slashes.push({ ...where, amount: big(args.slashed), requested: big(args.requested), recipient: getAddress(args.recipient as string), ...cause });
       return;
     }
   }
 }
 
-/** Why a stake was slashed, from the other events of its transaction. */
-function explainSlash(siblings: readonly EventRow[], account: Address): { jobId?: bigint; why: string; kind: "slash" | "penalty" } {
-  const a = lower(account);
+type SlashCause = { jobId?: bigint; why: string; kind: "slash" | "penalty" };
+
+/**
+ * Why a stake was slashed, from the other events of its transaction. A transaction may settle several
+ * things (a dispute that slashes the provider and penalizes voters and the auditor, a multicall of
+ * expiries), so a cause counts only when it names the slashed account, or when the job or batch it names
+ * was claimed by that account (or by nobody the fold has seen: an index that starts after the claim).
+ * Each cause is emitted right after the `Staking.slash` / `penalize` call that made it (JobMarket's
+ * `expire` and `settleDispute`, Verification's `_takeFromAuditor` and `_settleVoters`, BatchMarket's
+ * `expire`, ReplicaMarket's `_slashWithheld`), so the first matching cause after the `Slashed` log is its
+ * own; the nearest one before it is the fallback.
+ */
+function explainSlash(state: ExplorerState, slashed: EventRow, siblings: readonly EventRow[]): SlashCause {
+  const account = lower(slashed.args.account);
+  let before: SlashCause | undefined;
   for (const s of siblings) {
-    const jobId = s.args.jobId === undefined ? undefined : big(s.args.jobId);
-    if (s.name === "DisputeSettled" && s.args.providerFaulted === true) return { jobId, why: "fault: a dispute found the result wrong", kind: "slash" };
-    if (s.name === "JobExpired" && Number(s.args.from) === FROM_COMMITTED && s.args.sampled === true) return { jobId, why: "withheld a sampled result", kind: "slash" };
-    if (s.name === "JobExpired") return { jobId, why: "expiry penalty", kind: "penalty" };
-    if (s.name === "AuditorPenalized" && lower(s.args.auditor) === a) return { jobId, why: "auditor penalty", kind: "penalty" };
-    if (s.name === "VoterPenalized" && lower(s.args.voter) === a) return { jobId, why: "voter penalty", kind: "penalty" };
-    if (s.name === "ReplicaWithheld" && lower(s.args.provider) === a) return { why: `withheld a redundant job's seat (${s.args.replicaJobId})`, kind: "slash" };
-    if (s.name === "BatchExpired") {
-      const sampled = big(s.args.sampled) > 0n;
-      return { why: sampled ? `batch ${s.args.batchId} expired with sampled results withheld` : `batch ${s.args.batchId} expired: expiry penalty`, kind: sampled ? "slash" : "penalty" };
+    if (s.logIndex === slashed.logIndex) continue;
+    const cause = causeOf(state, s, account);
+    if (!cause) continue;
+    if (s.logIndex > slashed.logIndex) return cause;
+    before = cause; // siblings are in log order: the last one before is the nearest
+  }
+  return before ?? { why: "slashed", kind: "slash" };
+}
+
+/** What `event` says about a slash of `account`, or undefined when it is not about that account's stake. */
+function causeOf(state: ExplorerState, event: EventRow, account: string): SlashCause | undefined {
+  const { args } = event;
+  const jobId = args.jobId === undefined ? undefined : big(args.jobId);
+  // Whether the job's or batch's claimer is the account; an unknown claimer cannot rule it out.
+  const claimedBy = (provider: Address | undefined) => provider === undefined || lower(provider) === account;
+  const jobProvider = jobId === undefined ? undefined : state.jobs.get(jobId)?.provider;
+  switch (`${event.contract}.${event.name}`) {
+    case "market.DisputeSettled":
+      if (args.providerFaulted !== true || !claimedBy(jobProvider)) return undefined;
+      return { jobId, why: "fault: a dispute found the result wrong", kind: "slash" };
+    case "market.JobExpired":
+      // An unclaimed job (from Posted) slashes nobody.
+      if (Number(args.from) === FROM_POSTED || !claimedBy(jobProvider)) return undefined;
+      if (Number(args.from) === FROM_COMMITTED && args.sampled === true) return { jobId, why: "withheld a sampled result", kind: "slash" };
+      return { jobId, why: "expiry penalty", kind: "penalty" };
+    case "verification.AuditorPenalized":
+      return lower(args.auditor) === account ? { jobId, why: "auditor penalty", kind: "penalty" } : undefined;
+    case "verification.VoterPenalized":
+      return lower(args.voter) === account ? { jobId, why: "voter penalty", kind: "penalty" } : undefined;
+    case "replicaMarket.ReplicaWithheld":
+      return lower(args.provider) === account ? { why: `withheld a redundant job's seat (${args.replicaJobId})`, kind: "slash" } : undefined;
+    case "batchMarket.BatchExpired": {
+      if (!claimedBy(state.batches.get(big(args.batchId))?.provider)) return undefined;
+      const sampled = big(args.sampled) > 0n;
+      return { why: sampled ? `batch ${args.batchId} expired with sampled results withheld` : `batch ${args.batchId} expired: expiry penalty`, kind: sampled ? "slash" : "penalty" };
     }
   }
-  return { why: "slashed", kind: "slash" };
+  return undefined;
 }
 
 function foldRegistry(state: ExplorerState, e: EventRow, where: At): void {

@@ -149,7 +149,7 @@ describe("dinfer explorer in a real browser: a devnet with a cheater slashed, th
     for (const { daemon } of daemons) devnet.onStop(() => daemon.kill());
 
     explorerDir = devnet.tempDir("explorer");
-    explorer = await startExplorer({ rpcUrl: devnet.url, deployment: devnet.deployment, dataDir: explorerDir, port: 0 });
+    explorer = await startExplorer({ rpcUrl: devnet.url, deployment: devnet.deployment, dataDir: explorerDir, port: 0, allowPrivateHosts: true });
   });
 
   afterEach(function () {
@@ -244,7 +244,7 @@ describe("dinfer explorer in a real browser: a devnet with a cheater slashed, th
     // A restart on the same data dir: resumes from its cursor and counts nothing twice.
     const before = explorer!.db.counts();
     await explorer!.stop();
-    explorer = await startExplorer({ rpcUrl: devnet.url, deployment: devnet.deployment, dataDir: explorerDir, port: 0 });
+    explorer = await startExplorer({ rpcUrl: devnet.url, deployment: devnet.deployment, dataDir: explorerDir, port: 0, allowPrivateHosts: true });
     const after = await caughtUp(await chainTruth(devnet.publicClient, devnet.deployment));
     assert.ok(explorer.db.counts().events >= before.events, "the restarted explorer kept its rows");
     assert.equal((after as { jobs: { allTime: { posted: number } } }).jobs.allTime.posted, truth.posted);

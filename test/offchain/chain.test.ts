@@ -802,6 +802,41 @@ describe("chain: error classification", () => {
     assert.ok(classifyChainError({ error: rpcError("internal error", -32603) }) instanceof ChainTransportError);
   });
 
+  it("reads an estimate's 'gas required exceeds allowance' as out of gas only when the allowance is the request's gas or a gas cap, else as no ETH for gas", () => {
+    const rpcError = (message: string, code = -32000) => new RpcRequestError({ url: "http://127.0.0.1:1", body: {}, error: { code, message } });
+    const reasonOf = (message: string, gasLimit?: bigint) => {
+      const classified = classifyChainError({ error: rpcError(message), details: { from: "0xab" }, gasLimit });
+      assert.ok(classified instanceof NodeRejectedError, `${message}: ${String(classified)}`);
+      return classified.reason;
+    };
+    // The balance capped the estimate (allowance = balance / fee): an account with no ETH gets 0 on geth.
+    assert.equal(reasonOf("gas required exceeds allowance (0)"), "insufficient-funds");
+    assert.equal(reasonOf("gas required exceeds allowance (20999)"), "insufficient-funds");
+    assert.equal(reasonOf("Out of gas: gas required exceeds allowance: 150000"), "insufficient-funds");
+    const funds = classifyChainError({ error: rpcError("gas required exceeds allowance (0)"), details: { from: "0xab" } });
+    assert.match(funds.message, /^account 0xab has not enough ETH for gas: fund it/);
+    // A cap: geth's RPC gas cap, Anvil's block gas limit, Osaka's per-transaction cap.
+    assert.equal(reasonOf("gas required exceeds allowance (50000000)"), "gas-limit");
+    assert.equal(reasonOf("Out of gas: gas required exceeds allowance: 60000000"), "gas-limit");
+    assert.equal(reasonOf("gas required exceeds allowance (16777216)"), "gas-limit");
+    // The request's own gas limit.
+    assert.equal(reasonOf("gas required exceeds allowance (150000)", 150_000n), "gas-limit");
+    // No allowance named, or plainly out of gas: as before.
+    assert.equal(reasonOf("gas required exceeds allowance or always failing transaction"), "gas-limit");
+    assert.equal(reasonOf("Transaction ran out of gas"), "gas-limit");
+    assert.equal((classifyChainError({ error: rpcError("EVM error OutOfGas", -32603) }) as NodeRejectedError).reason, "gas-limit");
+  });
+
+  it("reads Anvil's FatalExternalError as the node's fault (retried), and its other 'EVM error's as a halt (a revert)", () => {
+    const rpcError = (message: string, code = -32603) => new RpcRequestError({ url: "http://127.0.0.1:1", body: {}, error: { code, message } });
+    for (const code of [-32603, -32000]) {
+      const fault = classifyChainError({ error: rpcError("EVM error FatalExternalError", code) });
+      assert.ok(fault instanceof ChainTransportError && fault instanceof RetryableError, `${code}: ${String(fault)}`);
+    }
+    assert.ok(classifyChainError({ error: rpcError("EVM error InvalidFEOpcode") }) instanceof ContractRevertError);
+    assert.ok(classifyChainError({ error: rpcError("EVM error StackOverflow") }) instanceof ContractRevertError);
+  });
+
   it("backs off exponentially up to the cap", () => {
     assert.deepEqual([0, 1, 2, 3, 10].map((attempt) => backoffDelay({ attempt, baseDelayMs: 100, maxDelayMs: 500, random: 0.999999 })), [100, 200, 400, 500, 500]);
     assert.equal(backoffDelay({ attempt: 3, baseDelayMs: 100, maxDelayMs: 10_000, random: 0 }), 400);
