@@ -61,7 +61,8 @@ export function createVerifierMetrics() {
     }),
     inputsUnserved: new Counter({
       name: "dinfer_verifier_inputs_unserved_total",
-      help: "Jobs whose input no location served by the step's deadline, the provider's copy included: judged against the provider",
+      help: "Steps whose job input no location served by their deadline, the provider's copy included: judged against the provider (a vote, an audit's reveal) or abstained on (a blind audit, a watchdog)",
+      labelNames: ["judged"] as const,
       registers: [registry],
     }),
     tracked: new Gauge({ name: "dinfer_verifier_jobs_tracked", help: "Jobs this verifier follows and has not closed", registers: [registry] }),

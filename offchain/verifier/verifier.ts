@@ -546,7 +546,10 @@ export class VerifierDaemon {
     const vabi = verificationAbi;
     switch (step.action) {
       case "commitAudit": {
-        const own = await this.ownOutput(record, data, model, auditCommitByOf(job, snapshot.terms));
+        // Blind: before the reveal names the provider's server, an input we cannot read may be one we could not
+        // find (a provider's first job, one that revealed only ipfs:// so far); we abstain then, and the
+        // committee of the missed audit judges it with the reveal known.
+        const own = await this.ownOutput(record, data, model, auditCommitByOf(job, snapshot.terms), "abstain");
         if (!own) return;
         const c = commitment({
           chainId: BigInt(this.p.chainId),
@@ -563,7 +566,7 @@ export class VerifierDaemon {
         return;
       }
       case "revealAudit": {
-        const own = await this.ownOutput(record, this.current(jobId, data), model, BigInt(job.deadline));
+        const own = await this.ownOutput(record, this.current(jobId, data), model, BigInt(job.deadline), "against");
         if (!own) return;
         // Equal roots are the same output, which we serve ourselves: an agreement (the contract forces
         // it), revealed at once. Otherwise the provider's output is judged under the tolerance.
@@ -586,7 +589,7 @@ export class VerifierDaemon {
       }
       case "commitVote": {
         const deadline = snapshot.dispute.voteCommitBy;
-        const own = await this.ownOutput(record, data, model, deadline);
+        const own = await this.ownOutput(record, data, model, deadline, "against");
         if (!own) return;
         const provider = await this.providerJudgement(record, this.current(jobId, data), model, deadline);
         if (!provider) return;
@@ -637,7 +640,9 @@ export class VerifierDaemon {
         return;
       }
       case "watch": {
-        const own = await this.ownOutput(record, data, model, BigInt(job.deadline));
+        // A watchdog challenges only what it re-ran: a bond staked on an input it could not read could be lost to
+        // a provider that serves it to the committee alone.
+        const own = await this.ownOutput(record, data, model, BigInt(job.deadline), "abstain");
         if (!own) return;
         const judgement = await this.providerJudgement(record, this.current(jobId, data), model, BigInt(job.deadline));
         if (!judgement) return;
@@ -776,7 +781,7 @@ export class VerifierDaemon {
     // An output (or input) served nowhere counts as wrong one reserve earlier than for a posted job: a
     // batch job needs two transactions inside the window (the split, then the challenge), not one.
     const deadline = BigInt(b.deadline) - BigInt(this.p.outputReserveSeconds);
-    const own = await this.ownOutput(record, data, model, deadline);
+    const own = await this.ownOutput(record, data, model, deadline, "abstain");
     if (!own) return false;
     const judgement = await this.providerJudgement(record, this.current(jobId, data), model, deadline);
     if (!judgement) return false;
@@ -871,9 +876,17 @@ export class VerifierDaemon {
   /**
    * Our own output for the job, run now or found in the store. Journaled (with its root) before any
    * commitment is sent. Returns undefined while the input cannot be had and the step leaves time (retried on a
-   * later tick); an input no location serves by then is judged as no input (`invalidInput`): against the provider.
+   * later tick). An input no location serves by then is, as `unserved` says, judged as no input (`invalidInput`:
+   * against the provider; a committee's vote, an audit's reveal) or abstained on (undefined: a blind audit,
+   * which may not know the provider's server yet, and a watchdog, which stakes a bond on what it re-ran).
    */
-  private async ownOutput(record: JobRecord, data: VerifierJobData, model: VerifierModel, deadline: bigint): Promise<VerifierJobData["own"] | undefined> {
+  private async ownOutput(
+    record: JobRecord,
+    data: VerifierJobData,
+    model: VerifierModel,
+    deadline: bigint,
+    unserved: "against" | "abstain",
+  ): Promise<VerifierJobData["own"] | undefined> {
     const { jobId } = record;
     if (data.own && (data.own.invalidInput || (await this.p.store.has(data.own.outputId)))) return data.own;
     let input: Uint8Array;
@@ -885,13 +898,21 @@ export class VerifierDaemon {
         // its blob server at `/blobs/<inputHash>` beside its outputs, whose address comes from this job's output
         // locations once revealed, and before (a blind audit) from the provider's latest reveals of other jobs;
         // an `ipfs://` input from its IPFS node, which our node reads like any other.
+        // Each lookup on its own: one the node refuses (a log range too wide for it) loses only its own part, never
+        // this job's reveal (an honest provider's copy must not go unread for another query's fault).
         fallbackUris: async () => {
+          const problem = (what: string) => (error: unknown) => {
+            this.p.log.info({ msg: `input fallback lookup failed: ${what}`, job_id: jobId.toString(), err: describe(error) });
+            return undefined;
+          };
           const [located, locations, servers] = await Promise.all([
-            this.withBatchOutput(record),
-            this.outputLocations(record),
-            readProviderBlobServers({ publicClient: this.p.publicClient, market: this.p.deployment.market, batchMarket: this.p.deployment.batchMarket, provider: record.job.provider }),
+            this.withBatchOutput(record).catch(problem("the batch's output list")),
+            this.outputLocations(record).catch(problem("the job's announced locations")),
+            readProviderBlobServers({ publicClient: this.p.publicClient, market: this.p.deployment.market, batchMarket: this.p.deployment.batchMarket, provider: record.job.provider }).catch(
+              problem("the provider's other reveals"),
+            ),
           ]);
-          const outputUris = [...providerOutputLocations({ record: located, locations }).uris, ...servers];
+          const outputUris = [...providerOutputLocations({ record: located ?? record, locations: locations ?? { announced: [] } }).uris, ...(servers ?? [])];
           return providerInputLocations({ inputHash: record.inputHash, outputUris });
         },
         maxBytes: this.p.maxInputBytes,
@@ -917,7 +938,12 @@ export class VerifierDaemon {
         this.sleep(jobId, now + OUTPUT_RETRY_SECONDS);
         return undefined;
       }
-      this.p.metrics.inputsUnserved.inc();
+      this.p.metrics.inputsUnserved.inc({ judged: unserved });
+      if (unserved === "abstain") {
+        this.p.log.warn({ msg: "job input served nowhere: abstaining from this step", job_id: jobId.toString(), err: describe(error) });
+        this.sleep(jobId, now + OUTPUT_RETRY_SECONDS);
+        return undefined;
+      }
       return this.invalidInput(jobId, this.current(jobId, data), `the job's input is served nowhere, the provider's copy included: ${describe(error)}`);
     }
     const inputCid = await this.pinInput(record);

@@ -16,8 +16,8 @@
  * 2. A hidden input: a cls job taken by worker B, which makes its result up and keeps the only copy of the
  *    input out of the verifiers' reach once the dApp's node stops (the dApp is gone, as dApps go). Before,
  *    every verifier abstained on an input it could read nowhere, no committee reached a quorum and B was
- *    paid; now an input the provider does not serve counts against it: the auditor commits a Disagree, the
- *    committee votes the provider wrong, B is slashed.
+ *    paid; now an input the provider does not serve counts against it: the blind auditor abstains (it cannot
+ *    know yet where the provider serves), the missed audit's committee votes the provider wrong, B is slashed.
  * 3. The CLI: `dinfer job get --ipfs-peer` reads job 1's output through a node of its own, and `dinfer job post
  *    --ipfs` serves a new input from its own node, which dials worker A (A has no address of it), until final.
  *
@@ -42,8 +42,8 @@ import { startDevnet, type Devnet } from "../../offchain/devnet/devnet.js";
 import { imageToClsInput, imageToDetInput } from "../../offchain/sdk/image.js";
 import { postJob, waitForResult } from "../../offchain/sdk/jobs.js";
 import { startIpfsNode, type IpfsNode } from "../../offchain/storage/ipfs.js";
-import { DisputeReason } from "../../offchain/verifier/decide.js";
-import { readDispute } from "../../offchain/verifier/views.js";
+import { AuditState, DisputeReason } from "../../offchain/verifier/decide.js";
+import { readAudit, readDispute } from "../../offchain/verifier/views.js";
 
 const IMAGES = fileURLToPath(new URL("../fixtures/images/", import.meta.url));
 const DINFER_BIN = fileURLToPath(new URL("../../bin/dinfer.js", import.meta.url));
@@ -264,16 +264,21 @@ describe("IPFS end to end: a dApp's Helia node, workers and a verifier with thei
     const final = await waitFor(posted.jobId, (r) => r.job.status === JobStatus.Finalized || r.job.status === JobStatus.Slashed, "final", 200_000);
     assert.equal(STATUS_NAMES[final.job.status], "Slashed", "worker B, which kept the input to itself, is slashed");
 
-    // The auditor read the input nowhere by its deadline and judged the job as having no input: a Disagree.
+    // The drawn auditor, blind (B had revealed nothing it could read the input from), abstained from its commit;
+    // the missed audit sent the job to a committee, the other verifier, which read the input nowhere by its vote's
+    // deadline and judged the job as having no input: ProviderWrong.
     const events = await verificationEvents(posted.jobId);
-    const auditor = auditorOf(events);
-    const unserved = auditor.lines().find((l) => l.msg === "job input invalid" && l.job_id === posted.jobId.toString());
-    assert.match(String(unserved?.reason), /^the job's input is served nowhere, the provider's copy included: BlobUnavailableError/, `the auditor's reason: ${JSON.stringify(unserved)}`);
-    const revealed = events.find((e) => e.eventName === "AuditRevealed");
-    assert.equal(revealed?.args.verdict, 1, "the audit revealed Disagree");
-    // The committee (the other verifier, which cannot read the input either) voted the provider wrong.
+    assert.ok(!events.some((e) => e.eventName === "AuditCommitted"), `the auditor did not commit: ${events.map((e) => e.eventName).join(", ")}`);
+    const audit = await readAudit({ publicClient: devnet.publicClient, verification: devnet.deployment.verification, jobId: posted.jobId });
+    assert.equal(audit.state, AuditState.Missed);
+    const auditorIndex = devnet.verifiers.findIndex((v) => getAddress(v.address) === getAddress(audit.auditor));
+    const [auditor, member] = [verifiers[auditorIndex]!, verifiers[1 - auditorIndex]!];
+    assert.ok(auditor.lines().some((l) => l.msg === "job input served nowhere: abstaining from this step" && l.job_id === posted.jobId.toString()), "the auditor says it abstained");
     const dispute = await readDispute({ publicClient: devnet.publicClient, verification: devnet.deployment.verification, jobId: posted.jobId });
-    assert.equal(dispute.reason, DisputeReason.AuditDisagreed);
+    assert.equal(dispute.reason, DisputeReason.AuditMissed);
+    const unserved = member.lines().find((l) => l.msg === "job input invalid" && l.job_id === posted.jobId.toString());
+    assert.match(String(unserved?.reason), /^the job's input is served nowhere, the provider's copy included: BlobUnavailableError/, `the member's reason: ${JSON.stringify(unserved)}`);
+    assert.ok(member.lines().some((l) => l.msg === "vote revealed" && l.job_id === posted.jobId.toString() && l.vote === "provider_wrong"), "the committee member voted the provider wrong");
     const resolved = events.find((e) => e.eventName === "DisputeResolved");
     assert.equal(resolved?.args.providerFaulted, true, "the provider is faulted");
   });
