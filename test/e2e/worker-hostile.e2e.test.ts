@@ -245,19 +245,19 @@ describe("dinfer worker under hostile input and a costly endpoint (node process,
       const worker = await startWorker({ dataDir: net.tempDir("hostile-rpc"), minFee: FEE + 1n, url: proxy.url, extra: { pollIntervalMs: 500 } });
       await sleep(10_000); // start-up reads, the catch-up, the first credits read
       const [calls0, t0] = [proxy.calls(), Date.now()];
-      await sleep(30_000);
+      await sleep(20_000);
       const rate = (proxy.calls() - calls0) / ((Date.now() - t0) / 1000);
       assert.ok(rate < 1, `an idle worker made ${rate.toFixed(2)} requests a second: ${JSON.stringify(proxy.byMethod())}`);
 
-      // A 20 s outage: a few WARN lines (exponentially spaced), not two a second; one line when it ends.
+      // A 12 s outage: a few WARN lines (exponentially spaced), not two a second; one line when it ends.
       proxy.down();
       const linesBefore = worker.lines().length;
-      await sleep(20_000);
+      await sleep(12_000);
       proxy.up();
       await worker.waitForLine((l) => l.msg === "chain read recovered", "the recovery line", 30_000);
       const during = worker.lines().slice(linesBefore);
       const warns = during.filter((l) => (l.level ?? 0) >= 40);
-      assert.ok(warns.length >= 1 && warns.length <= 6, `${warns.length} WARN lines in a 20 s outage: ${JSON.stringify(warns.map((l) => l.msg))}`);
+      assert.ok(warns.length >= 1 && warns.length <= 6, `${warns.length} WARN lines in a 12 s outage: ${JSON.stringify(warns.map((l) => l.msg))}`);
       assert.equal(during.filter((l) => l.msg === "chain read recovered").length, 1);
 
       // Still picks a job up.
