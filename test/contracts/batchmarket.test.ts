@@ -323,16 +323,22 @@ describe("BatchMarket", () => {
     it("samples each job as JobMarket.samplingOf does, and refuses a batch reveal until every sampled job is split out", async () => {
       const sys = await setUp(connection, { sampling: true });
       const { b, batchMarket, market, provider, keeper } = sys;
-      const batchId = await b.post(8);
-      await b.claimAndCommit(batchId);
-      await b.waitForSeed(batchId);
-      const sampled = await b.sampled(batchId);
+      // At 50% sampling, one batch in 128 has all or none of its 8 jobs sampled (the seed is a block hash, which
+      // the wall clock's timestamps make differ run to run): the next batch then has a mix.
+      let batchId = 0n;
+      let sampled: number[] = [];
+      for (let attempt = 0; attempt < 8 && (sampled.length === 0 || sampled.length === 8); attempt++) {
+        batchId = await b.post(8);
+        await b.claimAndCommit(batchId);
+        await b.waitForSeed(batchId);
+        sampled = await b.sampled(batchId);
+      }
       const batch = b.batch(batchId);
       for (let i = 0; i < 8; i++) {
         const [, s] = await market.read.samplingOf([batch.firstJobId + BigInt(i), batch.commitBlock, BigInt(batch.terms)]);
         assert.equal(s, sampled.includes(i), `job index ${i}`);
       }
-      assert.ok(sampled.length > 0 && sampled.length < 8, `sampled ${sampled.length} of 8: pick another seed`);
+      assert.ok(sampled.length > 0 && sampled.length < 8, `sampled ${sampled.length} of 8 in eight batches running`);
       const unsampled = [...Array(8).keys()].find((i) => !sampled.includes(i))!;
       await viem.assertions.revertWithCustomErrorWithArgs(
         batchMarket.write.splitSampled(
