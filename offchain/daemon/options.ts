@@ -114,5 +114,13 @@ export function daemonOptionsShape(defaults: DaemonOptionDefaults) {
     threads: z.coerce.number().int().positive().default(1),
     /** Threads that hash blobs (input ids, output ids and roots); default: one per core, at most 4. */
     hashThreads: z.coerce.number().int().positive().optional(),
+    /**
+     * Dynamic batching: up to this many queued jobs of one model run as one stacked batch on an inference
+     * thread, where the model's first stacked run matched each job's run alone (offchain/inference/batching.ts).
+     * 1: every job runs alone.
+     */
+    inferenceBatch: z.coerce.number().int().positive().default(1),
+    /** How long a stacked batch short of `inferenceBatch` waits for more jobs of its model, milliseconds. */
+    inferenceBatchWaitMs: z.coerce.number().int().min(0).default(0),
   };
 }

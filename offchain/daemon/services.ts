@@ -31,6 +31,9 @@ export type OpenDaemonServicesParameters = {
   threads?: number;
   /** Hashing threads (the runner's default when left out). */
   hashThreads?: number;
+  /** Dynamic batching: the runner's `maxBatch` and `maxBatchWaitMs` (its defaults when left out: no batching). */
+  inferenceBatch?: number;
+  inferenceBatchWaitMs?: number;
   host: string;
   port: number;
   /** How others reach the blob server (default: its own URL). */
@@ -63,6 +66,8 @@ export async function openDaemonServices({
   chain,
   threads,
   hashThreads,
+  inferenceBatch,
+  inferenceBatchWaitMs,
   host,
   port,
   publicUrl,
@@ -81,7 +86,7 @@ export async function openDaemonServices({
     for (const closer of closers.reverse()) await closer();
   };
   try {
-    const runner = createInferenceRunner({ size: threads, hashThreads, log: log.child({ component: "inference" }) });
+    const runner = createInferenceRunner({ size: threads, hashThreads, maxBatch: inferenceBatch, maxBatchWaitMs: inferenceBatchWaitMs, log: log.child({ component: "inference" }) });
     closers.push(() => runner.close());
     const blobServer = await startBlobServer({ store, host, port, logger: log });
     closers.push(() => blobServer.close());

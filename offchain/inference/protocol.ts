@@ -4,6 +4,7 @@
  */
 import type * as ort from "onnxruntime-node";
 
+import type { TolerancePolicy } from "../codec/tolerance.js";
 import type { SerializedError } from "./errors.js";
 import type { ExecutionProvider, ExecutionProviderChoice } from "./session.js";
 
@@ -17,16 +18,31 @@ export type WorkerConfig = {
   maxBlobBytes: number;
 };
 
-/** Main thread -> worker: one inference job. */
+/** One job of a run request. */
+export type RunJob = {
+  id: number;
+  /** A tensor blob. */
+  input: Uint8Array;
+};
+
+/**
+ * Main thread -> worker: jobs for one model, run as one stacked batch where the model allows it and the
+ * stacked run gives each job what it gets alone (offchain/inference/batching.ts), else one after the other.
+ */
 export type RunRequest = {
   type: "run";
+  /** The request's id (its `started` message); each job answers under its own id. */
   id: number;
+  jobs: RunJob[];
   modelPath: string;
   modelHash: string;
   ep: ExecutionProviderChoice;
-  /** A tensor blob. */
-  input: Uint8Array;
   allowNonFinite: boolean;
+  /**
+   * How far a stacked run's output may differ from a job's run alone for the model to batch (the model's
+   * registered tolerance); byte equality when left out.
+   */
+  batchTolerance?: TolerancePolicy;
 };
 
 /**
@@ -38,7 +54,7 @@ export type RetireRequest = { type: "retire" };
 
 /** Worker -> main thread. */
 export type WorkerMessage =
-  /** The session is ready and the run starts now: the run's time limit starts here. */
+  /** The session is ready and the request's runs start now: the run's time limit starts here (`id`: the request's). */
   | { type: "started"; id: number; ep: ExecutionProvider }
   | {
       type: "result";
@@ -52,6 +68,8 @@ export type WorkerMessage =
       prepMs: number;
       /** Encoding the output blob. */
       encodeMs: number;
+      /** Jobs in the stacked run that produced this output (1: run alone); `ms` is that whole run's. */
+      batchSize: number;
     }
   | { type: "error"; id: number; error: SerializedError }
   /** One pino record, as JSON, for the runner's logger. */

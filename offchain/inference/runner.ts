@@ -1,6 +1,8 @@
 /**
  * Runs inference off the main thread: a pool of worker threads, each owning its onnxruntime
- * sessions, one job per worker at a time, the rest queued in order. Hashing (the input against its
+ * sessions, one request per worker at a time, the rest queued in order. With `maxBatch` above 1 a request
+ * carries up to that many queued jobs of one model, run as one stacked batch where the model allows it
+ * (dynamic batching: offchain/inference/batching.ts, checked per model in the thread, worker.ts). Hashing (the input against its
  * id, the output's id and root) happens in a HashPool of its own, so it holds up neither the
  * caller's thread nor the inference threads.
  *
@@ -23,6 +25,7 @@ import type * as ort from "onnxruntime-node";
 import type { Hex } from "viem";
 
 import { DEFAULT_MAX_BLOB_BYTES, decodeTensorBlob, type Tensor } from "../codec/tensor.js";
+import type { TolerancePolicy } from "../codec/tolerance.js";
 import { NonRetryableError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { silentLogger } from "../log.js";
@@ -58,6 +61,16 @@ export type InferenceRunnerOptions = {
   maxBlobBytes?: number;
   /** Hashing threads (offchain/threads/hash-pool.ts); default: one per core, at most 4. */
   hashThreads?: number;
+  /**
+   * Dynamic batching: up to this many queued jobs for one model go to a thread together and run as one
+   * stacked batch where the model allows it (offchain/inference/batching.ts). 1 (the default): one job a run.
+   */
+  maxBatch?: number;
+  /**
+   * How long the first job of a batch that is not full may wait for more jobs of its model before it runs
+   * (while a thread is free); 0 (the default): it runs with whatever is queued.
+   */
+  maxBatchWaitMs?: number;
 };
 
 export type RunParameters = {
@@ -77,6 +90,11 @@ export type RunParameters = {
   /** Accept NaN/Inf in float inputs (refused by default). */
   allowNonFinite?: boolean;
   /**
+   * The model's tolerance: a stacked run's outputs may differ from each job's run alone this much for the
+   * model to batch (checked on its first stacked run); byte equality when left out.
+   */
+  batchTolerance?: TolerancePolicy;
+  /**
    * The caller gives `input` up: when it spans a whole ArrayBuffer, that buffer is transferred to
    * the worker (and detached here) instead of copied. Off by default: the caller keeps its bytes.
    */
@@ -94,8 +112,10 @@ export type RunReturnType = {
   ep: ExecutionProvider;
   /** Why this provider serves the model (chosen once per model, when its session was created). */
   epReason: string;
-  /** Milliseconds of `session.run`, measured in the worker. */
+  /** Milliseconds of `session.run`, measured in the worker (of the whole stacked run when batched). */
   ms: number;
+  /** Jobs in the stacked run that gave this output (1: it ran alone). */
+  batchSize: number;
   /** Where the rest of the job's time went, milliseconds. */
   timings: {
     /** Waiting for a free worker (and, on a cache miss, the model load and provider choice). */
@@ -123,7 +143,10 @@ type Inferred = Omit<RunReturnType, "outputId" | "outputRoot" | "outputTensors" 
 
 type Job = {
   id: number;
-  request: RunRequest;
+  input: Uint8Array;
+  /** Jobs batch only with jobs of the same key (model, provider, options). */
+  batchKey: string;
+  request: Omit<RunRequest, "id" | "jobs">;
   timeoutMs: number;
   /** performance.now() when run() was called, then when the run started in the worker. */
   queuedAt: number;
@@ -132,13 +155,17 @@ type Job = {
   reject: (error: Error) => void;
 };
 
-type Slot = { index: number; worker: Worker; job?: Job; timer?: NodeJS.Timeout };
+/** A thread's current request: its jobs still unanswered. */
+type Assignment = { id: number; jobs: Job[]; timeoutMs: number; modelHash: string };
+type Slot = { index: number; worker: Worker; assignment?: Assignment; timer?: NodeJS.Timeout };
 
 /** How long `close()` waits for retired workers to finish their onnxruntime call before terminating them. */
 const RETIRE_GRACE_MS = 30_000;
 
 const DEFAULTS = {
   size: 1,
+  maxBatch: 1,
+  maxBatchWaitMs: 0,
   defaultTimeoutMs: 30_000,
   loadTimeoutMs: 120_000,
   timedRuns: 3,
@@ -186,6 +213,9 @@ export class InferenceRunner {
   private readonly defaultTimeoutMs: number;
   private readonly loadTimeoutMs: number;
   private readonly maxBlobBytes: number;
+  private readonly maxBatch: number;
+  private readonly maxBatchWaitMs: number;
+  private batchWait: NodeJS.Timeout | undefined;
   private readonly slots: Slot[];
   private readonly hashes: HashPool;
   private readonly queue: Job[] = [];
@@ -204,8 +234,14 @@ export class InferenceRunner {
     probeDimSize = DEFAULTS.probeDimSize,
     maxBlobBytes = DEFAULT_MAX_BLOB_BYTES,
     hashThreads = Math.min(availableParallelism(), 4),
+    maxBatch = DEFAULTS.maxBatch,
+    maxBatchWaitMs = DEFAULTS.maxBatchWaitMs,
   }: InferenceRunnerOptions = {}) {
     if (!Number.isInteger(size) || size < 1) throw invalidOption("size", `must be a positive integer, got ${size}`);
+    if (!Number.isInteger(maxBatch) || maxBatch < 1) throw invalidOption("maxBatch", `must be a positive integer, got ${maxBatch}`);
+    if (!Number.isFinite(maxBatchWaitMs) || maxBatchWaitMs < 0) throw invalidOption("maxBatchWaitMs", `must be zero or a positive number of milliseconds, got ${maxBatchWaitMs}`);
+    this.maxBatch = maxBatch;
+    this.maxBatchWaitMs = maxBatchWaitMs;
     checkTimeout("defaultTimeoutMs", defaultTimeoutMs);
     checkTimeout("loadTimeoutMs", loadTimeoutMs);
     this.log = log;
@@ -233,6 +269,7 @@ export class InferenceRunner {
     timeoutMs = this.defaultTimeoutMs,
     allowNonFinite = false,
     transferInput = false,
+    batchTolerance,
   }: RunParameters): Promise<RunReturnType> {
     if (this.closed) throw new InferenceWorkerError({ problem: "the runner is closed" });
     checkTimeout("timeoutMs", timeoutMs);
@@ -252,9 +289,10 @@ export class InferenceRunner {
     if (this.closed) throw new InferenceWorkerError({ problem: "the runner was closed" });
     const id = this.nextId++;
     const queuedAt = performance.now();
-    const request: RunRequest = { type: "run", id, modelPath, modelHash, ep, input: owned, allowNonFinite };
+    const request = { type: "run" as const, modelPath, modelHash, ep, allowNonFinite, ...(batchTolerance === undefined ? {} : { batchTolerance }) };
+    const batchKey = JSON.stringify([modelPath, modelHash.toLowerCase(), ep, allowNonFinite, batchTolerance ?? null]);
     const inferred = await new Promise<Inferred>((resolve, reject) => {
-      this.queue.push({ id, request, timeoutMs, queuedAt, resolve, reject });
+      this.queue.push({ id, input: owned, batchKey, request, timeoutMs, queuedAt, resolve, reject });
       this.dispatch();
     });
     const digest = await this.hashes.digest(inferred.output, { root: true });
@@ -272,7 +310,7 @@ export class InferenceRunner {
   stats(): InferenceRunnerStats {
     return {
       workers: this.slots.length,
-      busy: this.slots.filter((slot) => slot.job !== undefined).length,
+      busy: this.slots.filter((slot) => slot.assignment !== undefined).length,
       queued: this.queue.length,
       restarts: this.restarts,
       hashThreads: this.hashes.size,
@@ -287,9 +325,10 @@ export class InferenceRunner {
     if (this.closed) return;
     this.closed = true;
     const error = new InferenceWorkerError({ problem: "the runner was closed" });
+    clearTimeout(this.batchWait);
     for (const job of this.queue.splice(0)) job.reject(error);
     for (const slot of this.slots) {
-      this.release(slot)?.reject(error);
+      for (const job of this.release(slot)?.jobs ?? []) job.reject(error);
       // Even an idle worker is told to leave rather than terminated: one still loading onnxruntime's
       // native addon (a worker closed just after it started) aborts the whole process when terminated
       // (`terminate called after throwing an instance of 'Napi::Error'`, SIGABRT). The message is
@@ -304,14 +343,30 @@ export class InferenceRunner {
     await Promise.allSettled([...this.dying.keys()].map((worker) => worker.terminate()));
   }
 
+  /**
+   * Gives each free thread the head of the queue and, with `maxBatch` above 1, the queued jobs of the same
+   * model behind it (in order, up to `maxBatch`). A batch short of `maxBatch` waits for more of its model
+   * until its first job has queued `maxBatchWaitMs`.
+   */
   private dispatch(): void {
+    clearTimeout(this.batchWait);
+    this.batchWait = undefined;
     for (const slot of this.slots) {
       if (this.queue.length === 0) return;
-      if (slot.job !== undefined) continue;
-      const job = this.queue.shift()!;
-      slot.job = job;
-      slot.timer = setTimeout(() => this.timeOut(slot, job, "load", this.loadTimeoutMs), this.loadTimeoutMs);
-      slot.worker.postMessage(job.request, [job.request.input.buffer as ArrayBuffer]);
+      if (slot.assignment !== undefined) continue;
+      const head = this.queue[0]!;
+      const jobs = this.queue.filter((job) => job.batchKey === head.batchKey).slice(0, this.maxBatch);
+      const waitedMs = performance.now() - head.queuedAt;
+      if (jobs.length < this.maxBatch && waitedMs < this.maxBatchWaitMs) {
+        this.batchWait = setTimeout(() => this.dispatch(), Math.ceil(this.maxBatchWaitMs - waitedMs));
+        return;
+      }
+      for (const job of jobs) this.queue.splice(this.queue.indexOf(job), 1);
+      const assignment: Assignment = { id: this.nextId++, jobs, timeoutMs: Math.max(...jobs.map((job) => job.timeoutMs)), modelHash: head.request.modelHash };
+      slot.assignment = assignment;
+      slot.timer = setTimeout(() => this.timeOut(slot, assignment, "load", this.loadTimeoutMs), this.loadTimeoutMs);
+      const request: RunRequest = { ...head.request, id: assignment.id, jobs: jobs.map((job) => ({ id: job.id, input: job.input })) };
+      slot.worker.postMessage(request, jobs.map((job) => job.input.buffer as ArrayBuffer));
     }
   }
 
@@ -327,29 +382,35 @@ export class InferenceRunner {
     const slot = this.slots[index];
     if (slot === undefined || slot.worker !== worker) return; // a replaced worker's late message
     if (message.type === "log") return this.forwardLog(index, message.line);
-    const job = slot.job;
-    if (job === undefined || job.id !== message.id) return;
+    const assignment = slot.assignment;
+    if (assignment === undefined) return;
     if (message.type === "started") {
-      job.startedAt = performance.now();
+      if (message.id !== assignment.id) return;
+      const now = performance.now();
+      for (const job of assignment.jobs) job.startedAt = now;
       clearTimeout(slot.timer);
-      slot.timer = setTimeout(() => this.timeOut(slot, job, "run", job.timeoutMs), job.timeoutMs);
+      slot.timer = setTimeout(() => this.timeOut(slot, assignment, "run", assignment.timeoutMs), assignment.timeoutMs);
       return;
     }
-    this.release(slot);
+    const job = assignment.jobs.find((candidate) => candidate.id === message.id);
+    if (job === undefined) return;
+    assignment.jobs.splice(assignment.jobs.indexOf(job), 1);
     if (message.type === "error") job.reject(deserializeError(message.error));
     else {
       const queuedMs = (job.startedAt ?? performance.now()) - job.queuedAt;
-      const { output, ep, epReason, ms, prepMs, encodeMs } = message;
-      job.resolve({ output, ep, epReason, ms, timings: { queuedMs, prepMs, encodeMs } });
+      const { output, ep, epReason, ms, prepMs, encodeMs, batchSize } = message;
+      job.resolve({ output, ep, epReason, ms, batchSize, timings: { queuedMs, prepMs, encodeMs } });
     }
+    if (assignment.jobs.length > 0) return;
+    this.release(slot);
     this.dispatch();
   }
 
-  private timeOut(slot: Slot, job: Job, phase: "load" | "run", timeoutMs: number): void {
-    if (slot.job !== job) return;
-    this.log.warn({ msg: "inference timed out; replacing worker", phase, timeout_ms: timeoutMs, worker: slot.index, model_hash: job.request.modelHash });
+  private timeOut(slot: Slot, assignment: Assignment, phase: "load" | "run", timeoutMs: number): void {
+    if (slot.assignment !== assignment) return;
+    this.log.warn({ msg: "inference timed out; replacing worker", phase, timeout_ms: timeoutMs, worker: slot.index, model_hash: assignment.modelHash, jobs: assignment.jobs.length });
     this.release(slot);
-    job.reject(new InferenceTimeoutError({ phase, timeoutMs, modelHash: job.request.modelHash }));
+    for (const job of assignment.jobs) job.reject(new InferenceTimeoutError({ phase, timeoutMs, modelHash: assignment.modelHash }));
     this.replace(slot);
   }
 
@@ -357,8 +418,7 @@ export class InferenceRunner {
     const slot = this.slots[index];
     if (this.closed || slot === undefined || slot.worker !== worker) return;
     this.log.error({ msg: "inference worker died; replacing it", worker: index, problem });
-    const job = this.release(slot);
-    job?.reject(new InferenceWorkerError({ problem, cause }));
+    for (const job of this.release(slot)?.jobs ?? []) job.reject(new InferenceWorkerError({ problem, cause }));
     this.replace(slot);
   }
 
@@ -385,12 +445,12 @@ export class InferenceRunner {
     worker.postMessage({ type: "retire" } satisfies RetireRequest);
   }
 
-  private release(slot: Slot): Job | undefined {
-    const job = slot.job;
+  private release(slot: Slot): Assignment | undefined {
+    const assignment = slot.assignment;
     clearTimeout(slot.timer);
-    slot.job = undefined;
+    slot.assignment = undefined;
     slot.timer = undefined;
-    return job;
+    return assignment;
   }
 
   private forwardLog(index: number, line: string): void {

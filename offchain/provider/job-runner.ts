@@ -4,6 +4,7 @@
  */
 import type { Hex } from "viem";
 
+import type { TolerancePolicy } from "../codec/tolerance.js";
 import type { InferenceRunnerStats, RunParameters, RunReturnType } from "../inference/runner.js";
 import type { ValueMetadata } from "../inference/validate.js";
 
@@ -16,7 +17,11 @@ export type JobRunner = {
 };
 
 /** A run's output, its id and root, and where the time went (the inference runner's result, or a fault's). */
-export type JobRunResult = Pick<RunReturnType, "output" | "outputId" | "outputRoot" | "ms" | "timings"> & { ep: string };
+export type JobRunResult = Pick<RunReturnType, "output" | "outputId" | "outputRoot" | "ms" | "timings"> & {
+  ep: string;
+  /** Jobs in the stacked run that gave this output (dynamic batching); `ms` is that run's. Absent: 1. */
+  batchSize?: number;
+};
 
 /** A model ready to serve: its file checked against the registry, its input metadata read. */
 export type LoadedModel = {
@@ -26,6 +31,11 @@ export type LoadedModel = {
   minFee: bigint;
   /** The model owner's opt-in to NaN/Inf inputs (IModelRegistry.Model.nonFiniteInputs). */
   nonFiniteInputs: boolean;
+  /**
+   * The model's registered tolerance: a stacked run (dynamic batching) may differ from a job's run alone this
+   * much; undefined: byte equality.
+   */
+  tolerance?: TolerancePolicy;
   inputMetadata: readonly ValueMetadata[];
   /** The model's outputs (fault `random` makes outputs of this shape up). */
   outputMetadata: readonly ValueMetadata[];

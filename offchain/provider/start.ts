@@ -9,6 +9,7 @@ import { getAbiItem, isAddressEqual, type AbiEvent, type Hex, type PublicClient 
 
 import { batchMarketAbi, jobMarketAbi, modelRegistryAbi, replicaMarketAbi } from "../chain/abis.js";
 import type { Deployment } from "../chain/deployment.js";
+import { toleranceFromChain } from "../codec/tolerance.js";
 import { LogPoller } from "../chain/poller.js";
 import { TxSender } from "../chain/sender.js";
 import { connectChain } from "../daemon/chain.js";
@@ -214,7 +215,7 @@ async function prepareModel({
     abi: modelRegistryAbi,
     functionName: "model",
     args: [BigInt(served.modelId)],
-  })) as { modelHash: Hex; active: boolean; nonFiniteInputs: boolean };
+  })) as { modelHash: Hex; active: boolean; nonFiniteInputs: boolean; tolerance: { kind: number; axis: number; absTolE12: bigint; relTolE12: bigint } };
   const { bytes, hash } = await loadModel({ path: served.path, expectedHash: registered.modelHash });
   let session: ort.InferenceSession;
   try {
@@ -231,6 +232,12 @@ async function prepareModel({
     modelHash: hash,
     minFee: served.minFee,
     nonFiniteInputs: registered.nonFiniteInputs === true,
+    tolerance: toleranceFromChain({
+      kind: Number(registered.tolerance.kind),
+      axis: Number(registered.tolerance.axis),
+      absTolE12: BigInt(registered.tolerance.absTolE12),
+      relTolE12: BigInt(registered.tolerance.relTolE12),
+    }),
     inputMetadata,
     outputMetadata,
   };

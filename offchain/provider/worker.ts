@@ -871,6 +871,8 @@ export class ProviderWorker {
         // A fetched input is kept (copied to the thread): once committed it is stored and served (claimWithStake).
         transferInput: fetched === undefined,
         allowNonFinite: model.nonFiniteInputs || fetched?.checked === true,
+        // Dynamic batching (the runner's maxBatch): a stacked run must match each job's own within the model's tolerance.
+        ...(model.tolerance ? { batchTolerance: model.tolerance } : {}),
       });
     } catch (error) {
       if (error instanceof RetryableError) throw error; // the next tick tries again
@@ -886,7 +888,8 @@ export class ProviderWorker {
     if (!withheld) await this.p.store.put(output, { knownId: outputId });
     const outputCid = withheld ? undefined : await this.publishOutput(jobId, output);
     const next: JobData = { ...data, outputId, outputRoot: root, outputBytes: output.byteLength, ep: result.ep, inferenceMs: result.ms, withheld, ...(outputCid ? { outputCid } : {}) };
-    this.measured(job.modelId, result.ms);
+    // A stacked run's time is shared by its jobs: what each job costs the thread is its share.
+    this.measured(job.modelId, result.ms / (result.batchSize ?? 1));
     const status = this.p.journal.getJob(jobId)?.status ?? "candidate";
     this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status, data: next });
     timings.output = performance.now() - outputStart;
@@ -896,6 +899,7 @@ export class ProviderWorker {
       job_id: jobId.toString(),
       ep: result.ep,
       ms: Math.round(result.ms),
+      batch: result.batchSize ?? 1,
       output_id: outputId,
       stages_ms: roundTimings(timings),
     });
