@@ -31,7 +31,16 @@
  * rawParallel (CPU only): the same layout as the worker's inference threads (BENCH_THREADS sessions
  *         with the runner's options, each in its own thread), raw `session.run` loops side by side with
  *         no pipeline around them. Where the worker beats the single raw loop by running sessions in
- *         parallel, `workerPerSec / rawParallelPerSec` says what the pipeline itself costs.
+ *         parallel, `workerPerSec / rawParallelPerSec` says what the pipeline itself costs. `ratio` is
+ *         the worker over the best raw loop at batch 1 (single or parallel).
+ *
+ * BENCH_BATCH=<b> (dynamic batching, issue 16): the worker runs with `inferenceBatch: b`, and the raw
+ *         parallel loops are run again with `b` inputs stacked into each `session.run`: `ratioBatched` is
+ *         the worker over that loop, the best raw loop at the worker's batch size.
+ *
+ * overheadCpuMsPerJob: the worker process's CPU per job less onnxruntime's, which the raw parallel loop
+ *         at the worker's batch size measures (the bench process's CPU per job over that loop, nothing
+ *         else running in it): the main thread, hashing, decoding and encoding, the chain client.
  *
  * Also reported, to say where the time goes: the worker's per-stage medians (its "inference done"
  * and "... confirmed" log lines), the chain requests it made per job (its metrics), the CPU each
@@ -64,6 +73,8 @@ if (EP !== "cpu" && EP !== "webgpu") throw new Error(`BENCH_EP: expected cpu or 
 const OUT = path.resolve(process.env.BENCH_OUT ?? "bench/results/worker.json");
 const DET_SIZE = Number(process.env.BENCH_DET_SIZE ?? 640);
 const THREADS = Number(process.env.BENCH_THREADS ?? availableParallelism());
+const BATCH = Number(process.env.BENCH_BATCH ?? 1);
+if (!Number.isInteger(BATCH) || BATCH < 1) throw new Error(`BENCH_BATCH: expected a positive integer, got "${process.env.BENCH_BATCH}"`);
 const IMAGES = ["doc", "blank", "line-1", "line-1-rot180", "line-2", "line-2-rot180", "line-3", "line-3-rot180"];
 const imageDir = path.resolve("test/fixtures/images");
 
@@ -122,7 +133,11 @@ try {
     }
   };
   await rawPass();
-  const rawParallel = EP === "cpu" ? await rawParallelLoops({ modelPath: detPath, blobs: images, threads: THREADS, runsPerThread: Math.ceil(JOBS / THREADS) }) : undefined;
+  const rawParallel = EP === "cpu" ? await rawParallelLoops({ modelPath: detPath, blobs: images, threads: THREADS, runsPerThread: Math.ceil(JOBS / THREADS), batch: 1 }) : undefined;
+  const rawBatched =
+    EP === "cpu" && BATCH > 1
+      ? await rawParallelLoops({ modelPath: detPath, blobs: images, threads: THREADS, runsPerThread: Math.max(2, Math.ceil(JOBS / THREADS / BATCH)), batch: BATCH })
+      : undefined;
 
   // ---- the worker pipeline: the jobs are posted first (the dApp is not the worker's cost), then
   // the worker starts on the backlog.
@@ -152,7 +167,7 @@ try {
     secret: "bench-worker-secret-0001",
     pollIntervalMs: 100,
     ep: EP,
-    extra: { threads: THREADS },
+    extra: { threads: THREADS, inferenceBatch: BATCH, inferenceBatchWaitMs: BATCH > 1 ? 20 : 0 },
   });
   // CPU time of each process of the pipeline, sampled as it runs (Linux /proc; empty elsewhere).
   const cpuSamples: CpuSample[] = [];
@@ -240,7 +255,12 @@ try {
   const benchThreadShare = busiestThreads(to.benchThreads, from.benchThreads);
   const endToEndPerSec = JOBS / ((reveals.at(-1)! - started) / 1000);
   const rawPerSec = JOBS / rawSeconds;
-  const ratio = workerPerSec / rawPerSec;
+  const rawBestPerSec = Math.max(rawPerSec, rawParallel?.perSec ?? 0);
+  const ratio = workerPerSec / rawBestPerSec;
+  const rawAtBatch = rawBatched ?? rawParallel;
+  const batchSizes = lines.filter((l) => l.msg === "inference done" && l.batch !== undefined).map((l) => Number(l.batch));
+  const ortCpuMsPerJob = rawAtBatch?.cpuMsPerJob;
+  const overheadCpuMsPerJob = cpuMsPerJob.worker === undefined || ortCpuMsPerJob === undefined ? undefined : round(cpuMsPerJob.worker - ortCpuMsPerJob);
 
   const result = {
     model: "ch_PP-OCRv4_det_infer.onnx",
@@ -249,7 +269,13 @@ try {
     jobs: JOBS,
     rawPerSec: round(rawPerSec),
     workerPerSec: round(workerPerSec),
+    rawBestPerSec: round(rawBestPerSec),
     ratio: round(ratio),
+    batch: BATCH,
+    ...(rawAtBatch && { rawBatchedPerSec: round(rawAtBatch.perSec), ratioBatched: round(workerPerSec / rawAtBatch.perSec) }),
+    workerBatchSizeMedian: batchSizes.length > 0 ? median(batchSizes) : 1,
+    overheadCpuMsPerJob,
+    ortCpuMsPerJob: ortCpuMsPerJob === undefined ? undefined : round(ortCpuMsPerJob),
     endToEndPerSec: round(endToEndPerSec),
     rawMsPerRun: round(median(rawRunMs)),
     ...(rawParallel && {
@@ -280,7 +306,11 @@ try {
   console.log(
     `| worker pipeline, steady state | ${result.workerPerSec} jobs/s (${THREADS} inference threads, inference ${result.workerInferenceMsMedian} ms median) |`,
   );
-  console.log(`| ratio | ${result.ratio} (target >= ${result.target}) |`);
+  console.log(`| ratio (over the best raw loop at batch 1, ${result.rawBestPerSec} jobs/s) | ${result.ratio} (target >= ${result.target}) |`);
+  if (rawAtBatch) {
+    console.log(`| raw loops at batch ${BATCH} (worker's layout) | ${result.rawBatchedPerSec} jobs/s; ratioBatched ${result.ratioBatched} (worker's median stacked run ${result.workerBatchSizeMedian} jobs) |`);
+  }
+  console.log(`| overhead CPU ms per job (worker less onnxruntime) | ${result.overheadCpuMsPerJob} (worker ${cpuMsPerJob.worker}, onnxruntime ${result.ortCpuMsPerJob}; bar <= 10) |`);
   if (rawParallel) {
     console.log(`| raw loops in the worker's layout | ${result.rawParallelPerSec} jobs/s (${result.rawParallelLayout}); worker / that ${result.ratioToRawParallel} |`);
   }
@@ -308,7 +338,7 @@ try {
  * with the options the worker's runner gives a pool of that size, over the same blobs: the
  * inference the worker does, without the pipeline. Jobs per second over the slowest thread's time.
  */
-async function rawParallelLoops({ modelPath, blobs, threads, runsPerThread }: { modelPath: string; blobs: Uint8Array[]; threads: number; runsPerThread: number }) {
+async function rawParallelLoops({ modelPath, blobs, threads, runsPerThread, batch }: { modelPath: string; blobs: Uint8Array[]; threads: number; runsPerThread: number; batch: number }) {
   const options = runnerSessionOptions({ size: threads });
   // Plain CommonJS in an eval'd thread: onnxruntime-node and the decoded inputs are all it needs.
   const code = `
@@ -316,7 +346,18 @@ async function rawParallelLoops({ modelPath, blobs, threads, runsPerThread }: { 
     const ort = require(workerData.ort);
     (async () => {
       const session = await ort.InferenceSession.create(workerData.modelPath, workerData.options);
-      const feeds = workerData.inputs.map((tensors) => Object.fromEntries(tensors.map((t) => [t.name, new ort.Tensor(t.dtype, t.data, t.dims)])));
+      // Each run stacks workerData.batch inputs along the first axis (1: the inputs as they are).
+      const b = workerData.batch;
+      const feeds = workerData.inputs.map((_, i) => {
+        const group = Array.from({ length: b }, (_, k) => workerData.inputs[(i + k) % workerData.inputs.length]);
+        return Object.fromEntries(group[0].map((t, j) => {
+          const parts = group.map((tensors) => tensors[j].data);
+          const data = new Float32Array(parts.reduce((n, part) => n + part.length, 0));
+          let offset = 0;
+          for (const part of parts) { data.set(part, offset); offset += part.length; }
+          return [t.name, new ort.Tensor(t.dtype, data, [t.dims[0] * b, ...t.dims.slice(1)])];
+        }));
+      });
       for (let i = 0; i < 2; i++) await session.run(feeds[i % feeds.length]);
       parentPort.postMessage("ready");
       await new Promise((resolve) => parentPort.once("message", resolve));
@@ -331,7 +372,7 @@ async function rawParallelLoops({ modelPath, blobs, threads, runsPerThread }: { 
   );
   const workers = Array.from(
     { length: threads },
-    () => new Worker(code, { eval: true, workerData: { ort: createRequire(import.meta.url).resolve("onnxruntime-node"), modelPath, options: { ...options, executionProviders: ["cpu"] }, inputs, runs: runsPerThread } }),
+    () => new Worker(code, { eval: true, workerData: { ort: createRequire(import.meta.url).resolve("onnxruntime-node"), modelPath, options: { ...options, executionProviders: ["cpu"] }, inputs, runs: runsPerThread, batch } }),
   );
   // No thread is ever terminated: one inside an onnxruntime call must not be (the process would
   // abort). Each ends by itself once its session is released; a failing one rejects here.
@@ -342,11 +383,14 @@ async function rawParallelLoops({ modelPath, blobs, threads, runsPerThread }: { 
     });
   await Promise.all(workers.map(next));
   const done = workers.map(next);
+  const cpu0 = benchCpuMs();
   for (const worker of workers) worker.postMessage("go");
   const exited = workers.map((worker) => new Promise((resolve) => worker.once("exit", resolve)));
   const ms = (await Promise.all(done)) as number[];
+  const cpuMs = benchCpuMs() - cpu0;
   await Promise.all(exited);
-  return { perSec: (threads * runsPerThread) / (Math.max(...ms) / 1000), intraOpThreads: options.intraOpNumThreads };
+  const jobs = threads * runsPerThread * batch;
+  return { perSec: jobs / (Math.max(...ms) / 1000), intraOpThreads: options.intraOpNumThreads, cpuMsPerJob: cpuMs / jobs };
 }
 
 /** /proc counts CPU time in clock ticks, USER_HZ = 100 a second on Linux. */

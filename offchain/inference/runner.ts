@@ -8,7 +8,8 @@
  *
  * Time limits: a job has a load phase (read, hash check, session creation and provider
  * selection, on a cache miss) limited by `loadTimeoutMs`, then the run itself limited by the
- * job's `timeoutMs`. A job past either limit rejects with InferenceTimeoutError at once, and its
+ * job's `timeoutMs` (a batch of n jobs: 2n times its jobs' longest, for the stacked run and the check
+ * of a model's first one). A job past either limit rejects with InferenceTimeoutError at once, and its
  * worker is retired and replaced by a fresh one (its cached sessions are lost with it).
  * onnxruntime's calls cannot be interrupted, and a worker must not be terminated during one (the
  * process would abort, see RetireRequest): a retired worker does no further work and exits when
@@ -362,7 +363,10 @@ export class InferenceRunner {
         return;
       }
       for (const job of jobs) this.queue.splice(this.queue.indexOf(job), 1);
-      const assignment: Assignment = { id: this.nextId++, jobs, timeoutMs: Math.max(...jobs.map((job) => job.timeoutMs)), modelHash: head.request.modelHash };
+      // A stacked run of n jobs takes up to n runs' time, and a model's first one is checked against each job run
+      // alone (n more): the request's limit is 2n of its jobs' longest limit.
+      const timeoutMs = Math.max(...jobs.map((job) => job.timeoutMs)) * (jobs.length > 1 ? 2 * jobs.length : 1);
+      const assignment: Assignment = { id: this.nextId++, jobs, timeoutMs, modelHash: head.request.modelHash };
       slot.assignment = assignment;
       slot.timer = setTimeout(() => this.timeOut(slot, assignment, "load", this.loadTimeoutMs), this.loadTimeoutMs);
       const request: RunRequest = { ...head.request, id: assignment.id, jobs: jobs.map((job) => ({ id: job.id, input: job.input })) };
