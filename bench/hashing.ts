@@ -21,7 +21,7 @@
  * the STATICCALL around it (100 warm) and its memory; the chain hashes blobs only for inline inputs and
  * outputs (at most a few KiB) and Merkle proofs (one node per level).
  */
-import { createHash, randomBytes } from "node:crypto";
+import { createHash, hash as oneShotHash, randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 
@@ -58,6 +58,9 @@ const sha256 = (...parts: Uint8Array[]) => {
   return new Uint8Array(hash.digest());
 };
 
+/** SHA-256 of one buffer in one call (node:crypto's `hash`, no Hash object: the tree hashes ~800 small buffers). */
+const sha256OneShot = (...parts: Uint8Array[]) => new Uint8Array(oneShotHash("sha256", parts.length === 1 ? parts[0]! : Buffer.concat(parts), "buffer"));
+
 /** The output root's tree (offchain/codec/merkle.ts: 4096-byte leaves, pairs hashed, an odd node carried up) over `hash`. */
 function merkleRoot(blob: Uint8Array, hash: (...parts: Uint8Array[]) => Uint8Array): Uint8Array {
   let level: Uint8Array[] = [];
@@ -85,6 +88,7 @@ for (const blob of ["input", "output"] as const) {
 }
 measure("output root", "output", "keccak-256 (hash-wasm), as merkle.ts", () => outputRoot(blobs.output));
 measure("output root", "output", "sha-256 (node:crypto)", () => merkleRoot(blobs.output, sha256));
+measure("output root", "output", "sha-256 (node:crypto, one-shot hash)", () => merkleRoot(blobs.output, sha256OneShot));
 
 const find = (what: string, blob: string, prefix: string) => rows.find((r) => r.what === what && r.blob === blob && r.hash.startsWith(prefix))!.ms;
 // Today: input id + output id + output root, keccak. With SHA-256, and outputs addressed by their root alone
@@ -92,7 +96,7 @@ const find = (what: string, blob: string, prefix: string) => rows.find((r) => r.
 const perJobMs = {
   keccakToday: Math.round((find("blob id", "input", "keccak-256 (hash-wasm)") + find("blob id", "output", "keccak-256 (hash-wasm)") + find("output root", "output", "keccak")) * 100) / 100,
   keccakRootOnly: Math.round((find("blob id", "input", "keccak-256 (hash-wasm)") + find("output root", "output", "keccak")) * 100) / 100,
-  sha256RootOnly: Math.round((find("blob id", "input", "sha-256") + find("output root", "output", "sha-256")) * 100) / 100,
+  sha256RootOnly: Math.round((find("blob id", "input", "sha-256") + Math.min(...rows.filter((r) => r.what === "output root" && r.hash.startsWith("sha-256")).map((r) => r.ms))) * 100) / 100,
 };
 const words = (bytes: number) => Math.ceil(bytes / 32);
 const gas = {
