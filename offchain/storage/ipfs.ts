@@ -207,7 +207,13 @@ class HeliaIpfsNode implements IpfsNode {
     await this.#serially(async () => {
       const holders = await this.#holdersOf(parsed);
       if (holders === undefined) {
-        // Every block is local (just added, or just read whole): `offline` makes a missing one an error, never a fetch.
+        // Every block must be local (just added, or just read whole): a read cut off (another location served the
+        // blob first) leaves a DAG in part. `pins.add` walks the DAG in concurrent jobs, and a block missing there
+        // rejects jobs nobody awaits (the process dies of an unhandled rejection): so the blob is first read from
+        // the store alone, in order, where a missing block is a plain error for the caller.
+        for await (const _ of this.#fs.cat(parsed, { offline: true })) {
+          // reads each block from the store
+        }
         for await (const _ of this.#helia.pins.add(parsed, { metadata: { [holder]: true }, offline: true } as never)) {
           // walks the DAG, counting each block pinned
         }

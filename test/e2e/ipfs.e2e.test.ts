@@ -42,6 +42,7 @@ import { startDevnet, type Devnet } from "../../offchain/devnet/devnet.js";
 import { imageToClsInput, imageToDetInput } from "../../offchain/sdk/image.js";
 import { postJob, waitForResult } from "../../offchain/sdk/jobs.js";
 import { startIpfsNode, type IpfsNode } from "../../offchain/storage/ipfs.js";
+import { uploadBlob } from "../../offchain/storage/upload.js";
 import { AuditState, DisputeReason } from "../../offchain/verifier/decide.js";
 import { readAudit, readDispute } from "../../offchain/verifier/views.js";
 
@@ -247,6 +248,14 @@ describe("IPFS end to end: a dApp's Helia node, workers and a verifier with thei
     const { stdout } = await promisify(execFile)(process.execPath, args, { env: { ...process.env, FORCE_COLOR: "0" }, timeout: 60_000 });
     assert.match(stdout, new RegExp(`job ${posted.jobId}: final, output root ${final.job.result} verified`));
     assert.deepEqual(new Uint8Array(readFileSync(out)), output);
+
+    // An http(s) input is on worker A's blob server, not its IPFS node: A reveals its blob server's URL then,
+    // which is also where verifiers find its copy of the input (`/blobs/<inputHash>`), not `ipfs://`.
+    const httpInput = encodeTensorBlob([(await imageToDetInput(path.join(IMAGES, "blank.png"))).tensor]);
+    const uploaded = await uploadBlob({ serverUrl: devnet.blobServer.url, token: devnet.uploadToken, bytes: httpInput });
+    const overHttp = await postJob({ sender: devnet.dappSender, publicClient: devnet.publicClient, deployment: devnet.deployment, modelId: devnet.modelIds.det, input: httpInput, inputURI: uploaded.url, fee: FEE });
+    const revealedOverHttp = await waitFor(overHttp.jobId, (r) => r.job.status >= JobStatus.Revealed, "revealed", 120_000);
+    assert.match(revealedOverHttp.outputURI ?? "", /^http:\/\/127\.0\.0\.1:\d+\/blobs\/0x[0-9a-f]{64}$/, "an http input's job is revealed at the blob server");
   });
 
   it("slashes a provider that hides the only copy of an input once the dApp is gone: an unserved input counts against it", async function () {

@@ -112,6 +112,25 @@ describe("IPFS blobs through Helia on loopback (offchain/storage/ipfs.ts)", func
     assert.deepEqual(await fetchBlob({ uri, expectedHash: blobId(big), ipfs: b, maxBytes: big.length, timeoutMs: 10_000 }), big);
   });
 
+  it("refuses to pin a blob it holds in part (a read cut off), with an error, and pins it once read whole", async () => {
+    // A verifier reads a job's input from every location at once and cancels the IPFS read when another location
+    // serves first: its node then holds part of the DAG. Pinning that walked the DAG in concurrent jobs whose
+    // failures nobody awaited, and the daemon died of an unhandled rejection.
+    const big = bytesOf(6, 16 * 1024 * 1024);
+    const { cid } = await a.add(big, { holder: "test" });
+    const partial = await startIpfsNode({ dir: path.join(dir, "partial"), peers: a.addresses() });
+    try {
+      await rejectsWith(partial.cat({ cid, maxBytes: 300 * 1024, timeoutMs: 10_000 }), BlobTooLargeError);
+      await assert.rejects(partial.pin(cid, { holder: "job:1:input" }), /offline/);
+      assert.equal(await partial.isPinned(cid), false);
+      assert.deepEqual(await partial.cat({ cid, maxBytes: big.length, timeoutMs: 10_000 }), big);
+      await partial.pin(cid, { holder: "job:1:input" });
+      assert.deepEqual(await partial.holders(cid), ["job:1:input"]);
+    } finally {
+      await partial.stop();
+    }
+  });
+
   it("times out on a CID no peer has, with a retryable error that says what to do", async () => {
     // A real CID of bytes nobody added.
     const lonely = await startIpfsNode({ dir: path.join(dir, "lonely") });
