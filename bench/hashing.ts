@@ -1,6 +1,7 @@
 /**
  * Hashing is a protocol choice (issue 16): what a provider's CPU pays per job for the blob ids and output
- * roots the chain binds, keccak-256 today against SHA-256, on the job sizes the network carries.
+ * roots the chain binds: SHA-256 (the format since issue 16) against keccak-256 (the format before), on the
+ * job sizes the network carries.
  *
  *   npm run bench:hashing      -> prints a table, writes bench/results/hashing.json
  *
@@ -8,12 +9,12 @@
  * core, over the PaddleOCR det job: its 640x640 float32 input blob (4.9 MB) and its 1x1x640x640 output
  * blob (1.6 MB), random bytes of those sizes (a hash does not care what the bytes mean).
  *
- * - keccak-256, hash-wasm (WebAssembly): what offchain/codec/keccak.ts uses for blob ids and the output
- *   root's leaves and nodes;
+ * - keccak-256, hash-wasm (WebAssembly): what blob ids and the output root's leaves and nodes used before;
  * - keccak-256, @noble/hashes (plain JS): the reference;
- * - SHA-256, node:crypto (OpenSSL, which uses the CPU's SHA extensions where it has them);
- * - the output root as offchain/codec/merkle.ts builds it (4096-byte chunks, keccak leaves and nodes), and
- *   the same tree over SHA-256.
+ * - SHA-256, node:crypto (OpenSSL, which uses the CPU's SHA extensions where it has them): what
+ *   offchain/codec/sha256.ts uses now;
+ * - the output root as offchain/codec/merkle.ts builds it (4096-byte chunks, SHA-256 leaves and nodes), and
+ *   the same tree over keccak-256 (the format before) and over node:crypto's one-shot hash.
  *
  * Per job, a worker hashes the input for its id (checked against inputHash) and the output for its id and
  * its root: `perJobMs` adds those up for each hash. The EVM side is the gas schedule, not a measurement:
@@ -26,8 +27,8 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 
 import { keccak_256 } from "@noble/hashes/sha3.js";
+import { createKeccak } from "hash-wasm";
 
-import { keccak256Bytes } from "../offchain/codec/keccak.js";
 import { outputRoot } from "../offchain/codec/merkle.js";
 import { machineInfo } from "./machine.js";
 
@@ -51,6 +52,14 @@ function timeMs(run: () => unknown): number {
   }
   return median(times);
 }
+
+const wasmKeccak = await createKeccak(256);
+/** keccak-256 in WebAssembly, as offchain/codec/keccak.ts hashed blobs before the switch to SHA-256. */
+const keccakWasm = (...parts: Uint8Array[]) => {
+  wasmKeccak.init();
+  for (const part of parts) wasmKeccak.update(part);
+  return wasmKeccak.digest("binary");
+};
 
 const sha256 = (...parts: Uint8Array[]) => {
   const hash = createHash("sha256");
@@ -82,19 +91,20 @@ const measure = (what: string, blob: keyof typeof SIZES, hash: string, run: () =
 
 for (const blob of ["input", "output"] as const) {
   const bytes = blobs[blob];
-  measure("blob id", blob, "keccak-256 (hash-wasm)", () => keccak256Bytes(bytes));
+  measure("blob id", blob, "keccak-256 (hash-wasm)", () => keccakWasm(bytes));
   measure("blob id", blob, "keccak-256 (@noble/hashes)", () => keccak_256(bytes));
   measure("blob id", blob, "sha-256 (node:crypto)", () => sha256(bytes));
 }
-measure("output root", "output", "keccak-256 (hash-wasm), as merkle.ts", () => outputRoot(blobs.output));
-measure("output root", "output", "sha-256 (node:crypto)", () => merkleRoot(blobs.output, sha256));
+measure("output root", "output", "keccak-256 (hash-wasm), the tree before", () => merkleRoot(blobs.output, keccakWasm));
+measure("output root", "output", "sha-256 (node:crypto), as merkle.ts", () => outputRoot(blobs.output));
 measure("output root", "output", "sha-256 (node:crypto, one-shot hash)", () => merkleRoot(blobs.output, sha256OneShot));
 
 const find = (what: string, blob: string, prefix: string) => rows.find((r) => r.what === what && r.blob === blob && r.hash.startsWith(prefix))!.ms;
-// Today: input id + output id + output root, keccak. With SHA-256, and outputs addressed by their root alone
-// (hashed once): input id + output root.
+// Per job: input id + output id + output root; keccak before, SHA-256 now. With outputs addressed by their
+// root alone (hashed once): input id + output root.
 const perJobMs = {
-  keccakToday: Math.round((find("blob id", "input", "keccak-256 (hash-wasm)") + find("blob id", "output", "keccak-256 (hash-wasm)") + find("output root", "output", "keccak")) * 100) / 100,
+  sha256Now: Math.round((find("blob id", "input", "sha-256") + find("blob id", "output", "sha-256") + find("output root", "output", "sha-256 (node:crypto), as")) * 100) / 100,
+  keccakBefore: Math.round((find("blob id", "input", "keccak-256 (hash-wasm)") + find("blob id", "output", "keccak-256 (hash-wasm)") + find("output root", "output", "keccak")) * 100) / 100,
   keccakRootOnly: Math.round((find("blob id", "input", "keccak-256 (hash-wasm)") + find("output root", "output", "keccak")) * 100) / 100,
   sha256RootOnly: Math.round((find("blob id", "input", "sha-256") + Math.min(...rows.filter((r) => r.what === "output root" && r.hash.startsWith("sha-256")).map((r) => r.ms))) * 100) / 100,
 };
@@ -110,7 +120,7 @@ const gas = {
 console.log(`\nHashing a det job's blobs, median of ${RUNS} runs, one core\n`);
 console.log("| what | blob | hash | ms | MiB/s |\n|---|---|---|---:|---:|");
 for (const r of rows) console.log(`| ${r.what} | ${r.blob} (${(SIZES[r.blob] / 1e6).toFixed(1)} MB) | ${r.hash} | ${r.ms} | ${r.mibPerSec} |`);
-console.log(`\nper job: keccak today (input id + output id + output root) ${perJobMs.keccakToday} ms; keccak, outputs by root only ${perJobMs.keccakRootOnly} ms; sha-256, outputs by root only ${perJobMs.sha256RootOnly} ms`);
+console.log(`\nper job (input id + output id + output root): sha-256 now ${perJobMs.sha256Now} ms, keccak before ${perJobMs.keccakBefore} ms; outputs by root only: keccak ${perJobMs.keccakRootOnly} ms, sha-256 ${perJobMs.sha256RootOnly} ms`);
 console.log(`gas (schedule): a 4 KiB leaf keccak ${gas.keccak4KiB} vs sha-256 ${gas.sha256For4KiB}; a 64-byte node keccak ${gas.keccakNode64B} vs sha-256 ${gas.sha256Node64B}`);
 mkdirSync(path.dirname(OUT), { recursive: true });
 writeFileSync(OUT, `${JSON.stringify({ runs: RUNS, sizes: SIZES, rows, perJobMs, gas, machine: machineInfo() }, null, 2)}\n`);

@@ -682,7 +682,7 @@ contract JobMarket is EIP712, IJobMarket, Ownable2Step, Deposits, Multicall {
         }
         if (inlineLength > MAX_INLINE_BYTES) revert InputTooLarge(inlineLength, MAX_INLINE_BYTES);
         if (bytes(req.inputURI).length != 0) revert InputUriWithInlineInput();
-        inputHash = keccak256(req.inlineInput);
+        inputHash = sha256(req.inlineInput);
         if (req.inputHash != bytes32(0) && req.inputHash != inputHash) revert InputHashMismatch(req.inputHash, inputHash);
     }
 

@@ -423,7 +423,7 @@ function renderBlobTest(vector: BlobVector): string {
   const chunks = vector.leafCount === 1 ? "1 chunk" : `${vector.leafCount} chunks`;
   const lines = [
     `    /// @dev ${vector.name}: ${vector.description} (${vector.byteLength} bytes, ${chunks})`,
-    `    function test_vector_${vector.name}() public pure {`,
+    `    function test_vector_${vector.name}() public view {`,
     `        bytes memory blob = ${renderBlobExpression(vector)};`,
     `        bytes32 root = ${vector.outputRoot};`,
     `        uint256 leafCount = ${vector.leafCount};`,
@@ -519,12 +519,12 @@ contract OutputRootVectorsTest {
         _eq("free memory pointer", bytes32(before), bytes32(afterwards));
     }
 
-    function testFuzz_rootOfOneChunkIsItsLeaf(bytes memory blob) public pure {
+    function testFuzz_rootOfOneChunkIsItsLeaf(bytes memory blob) public view {
         if (blob.length > CHUNK_SIZE) return;
         _eq("root", OutputRoot.leaf(0, blob), OutputRoot.root(blob));
     }
 
-    function testFuzz_rootMatchesReferenceAndKeepsBlob(uint256 length, uint256 seed) public pure {
+    function testFuzz_rootMatchesReferenceAndKeepsBlob(uint256 length, uint256 seed) public view {
         bytes memory blob = _filler(length % (9 * CHUNK_SIZE + 1), seed);
         bytes32 id = keccak256(blob);
         uint256 blobLength = blob.length;
@@ -533,7 +533,7 @@ contract OutputRootVectorsTest {
         _eq("blob length", bytes32(blobLength), bytes32(blob.length));
     }
 
-    function testFuzz_everyChunkProofVerifies(uint256 length, uint256 seed, uint256 indexSeed) public pure {
+    function testFuzz_everyChunkProofVerifies(uint256 length, uint256 seed, uint256 indexSeed) public view {
         bytes memory blob = _filler(length % (9 * CHUNK_SIZE + 1), seed);
         uint256 leafCount = OutputRoot.leafCountOf(blob.length);
         uint256 index = indexSeed % leafCount;
@@ -544,7 +544,7 @@ contract OutputRootVectorsTest {
         _true("index + 1 fails", !OutputRoot.verifyChunk(root, index + 1, leafCount, chunk, siblings));
     }
 
-    function test_verifyChunkRejectsMalformedShapes() public pure {
+    function test_verifyChunkRejectsMalformedShapes() public view {
         bytes32[] memory none = new bytes32[](0);
         bytes memory full = new bytes(CHUNK_SIZE);
         bytes32 fullRoot = OutputRoot.leaf(0, full);
@@ -557,22 +557,22 @@ contract OutputRootVectorsTest {
         // A short non-last chunk or an empty last chunk of a longer blob is refused before hashing.
         bytes32[] memory one = new bytes32[](1);
         one[0] = OutputRoot.leaf(1, hex"01");
-        bytes32 twoRoot = keccak256(abi.encodePacked(OutputRoot.leaf(0, hex"00"), one[0]));
+        bytes32 twoRoot = sha256(abi.encodePacked(OutputRoot.leaf(0, hex"00"), one[0]));
         _true("short non-last chunk", !OutputRoot.verifyChunk(twoRoot, 0, 2, hex"00", one));
         one[0] = OutputRoot.leaf(0, full);
-        bytes32 emptyLastRoot = keccak256(abi.encodePacked(one[0], OutputRoot.leaf(1, "")));
+        bytes32 emptyLastRoot = sha256(abi.encodePacked(one[0], OutputRoot.leaf(1, "")));
         _true("empty last chunk", !OutputRoot.verifyChunk(emptyLastRoot, 1, 2, "", one));
     }
 
     function _checkBlob(bytes memory blob, bytes32 expectedId, uint256 expectedLeafCount, bytes32 expectedRoot)
         private
-        pure
+        view
     {
-        _eq("blobId", expectedId, keccak256(blob));
+        _eq("blobId", expectedId, sha256(blob));
         _eq("leafCount", bytes32(expectedLeafCount), bytes32(OutputRoot.leafCountOf(blob.length)));
         _eq("root", expectedRoot, OutputRoot.root(blob));
         _eq("reference root", expectedRoot, _referenceRoot(blob));
-        _eq("blob unchanged by root", expectedId, keccak256(blob));
+        _eq("blob unchanged by root", expectedId, sha256(blob));
     }
 
     function _checkProof(
@@ -582,10 +582,10 @@ contract OutputRootVectorsTest {
         uint256 index,
         bytes32 expectedLeaf,
         bytes32[] memory siblings
-    ) private pure {
+    ) private view {
         bytes memory chunk = _chunk(blob, index);
         _eq("leaf", expectedLeaf, OutputRoot.leaf(uint32(index), chunk));
-        _eq("leaf of encodePacked", expectedLeaf, keccak256(abi.encodePacked(uint32(index), chunk)));
+        _eq("leaf of encodePacked", expectedLeaf, sha256(abi.encodePacked(uint32(index), chunk)));
         _true("proof verifies", OutputRoot.verifyChunk(root, index, leafCount, chunk, siblings));
         _true("wrong root", !OutputRoot.verifyChunk(root ^ bytes32(uint256(1)), index, leafCount, chunk, siblings));
         _true("tampered chunk", !OutputRoot.verifyChunk(root, index, leafCount, _tampered(chunk), siblings));
@@ -679,14 +679,14 @@ contract OutputRootVectorsTest {
     function _referenceLeaves(bytes memory blob) private pure returns (bytes32[] memory leaves) {
         leaves = new bytes32[](OutputRoot.leafCountOf(blob.length));
         for (uint256 i; i < leaves.length; ++i) {
-            leaves[i] = keccak256(abi.encodePacked(uint32(i), _chunk(blob, i)));
+            leaves[i] = sha256(abi.encodePacked(uint32(i), _chunk(blob, i)));
         }
     }
 
     function _parentLevel(bytes32[] memory nodes) private pure returns (bytes32[] memory parents) {
         parents = new bytes32[]((nodes.length + 1) / 2);
         for (uint256 j; j < parents.length; ++j) {
-            parents[j] = 2 * j + 1 < nodes.length ? keccak256(abi.encodePacked(nodes[2 * j], nodes[2 * j + 1])) : nodes[2 * j];
+            parents[j] = 2 * j + 1 < nodes.length ? sha256(abi.encodePacked(nodes[2 * j], nodes[2 * j + 1])) : nodes[2 * j];
         }
     }
 

@@ -19,193 +19,193 @@ contract OutputRootVectorsTest {
     error Unexpected(string what);
 
     /// @dev emptySet: no tensors: magic and a zero count (8 bytes, 1 chunk)
-    function test_vector_emptySet() public pure {
+    function test_vector_emptySet() public view {
         bytes memory blob = hex"44544e3100000000";
-        bytes32 root = 0x68b3c063fc63d2280affde1fba3f6d21ce7371d8c763ee92d58a5533bafce603;
+        bytes32 root = 0xe3e4bb7978feb92d9742bb76edaf223d91fb6f0d11536da263509b50f6e6879e;
         uint256 leafCount = 1;
-        _checkBlob(blob, 0x50f87c1938046c573ae604b30a1dfb334081c21eef7a74215c6f872982a948ea, leafCount, root);
+        _checkBlob(blob, 0xc96bb95a04fe9014c8251da359994f297b7ad8795f972ab100f013f1cde7f13e, leafCount, root);
         bytes32[] memory siblings = new bytes32[](0);
-        _checkProof(blob, root, leafCount, 0, 0x68b3c063fc63d2280affde1fba3f6d21ce7371d8c763ee92d58a5533bafce603, siblings);
+        _checkProof(blob, root, leafCount, 0, 0xe3e4bb7978feb92d9742bb76edaf223d91fb6f0d11536da263509b50f6e6879e, siblings);
         bytes32 salt = 0x2a04c9dd455e18fc812044c975cf3c63ac84cdb323b29adc07b953625adca1b7;
-        _checkCommitment(CHAIN_ID, JOB_MARKET, 1, PROVIDER, root, salt, 0x6bf3c5b2e303f3681e632daf4fe0cc64b363af6d7cf42ef38cace926668465e5);
+        _checkCommitment(CHAIN_ID, JOB_MARKET, 1, PROVIDER, root, salt, 0x5b18ce6f6ea3fd235995cd16a1a90df84d67b9a0c066692260c01eed58491552);
     }
 
     /// @dev scalar: one rank-0 float32 (17 bytes, 1 chunk)
-    function test_vector_scalar() public pure {
+    function test_vector_scalar() public view {
         bytes memory blob = hex"44544e310100000001007801000000c03f";
-        bytes32 root = 0x108f2a9eec427581f70353d265f2d81a4947534a66500865b9cc4a8af6bd711f;
+        bytes32 root = 0x52fd6f43d7d21df9c26a66550e74b1826233b484842e8a9953565650c496f0e2;
         uint256 leafCount = 1;
-        _checkBlob(blob, 0xe7b632ecb5de6ffb1922d529485b3e0e6f232f5c91c72c2ad9e6d54c3e2dfeb0, leafCount, root);
+        _checkBlob(blob, 0x6dbc2acea7cdd990cba8d0ef8bd4e09287e7f6aaf8e9090f7d9101f8150c8feb, leafCount, root);
         bytes32[] memory siblings = new bytes32[](0);
-        _checkProof(blob, root, leafCount, 0, 0x108f2a9eec427581f70353d265f2d81a4947534a66500865b9cc4a8af6bd711f, siblings);
+        _checkProof(blob, root, leafCount, 0, 0x52fd6f43d7d21df9c26a66550e74b1826233b484842e8a9953565650c496f0e2, siblings);
         bytes32 salt = 0x71f1e43938a0c96b1e9b3d02f499c0145f1ef71b8fd431eab612d3cffe23e8f6;
-        _checkCommitment(CHAIN_ID, JOB_MARKET, 2, PROVIDER, root, salt, 0x5a0794df51541488506ba6a20eef146e6e9b011d0246401e7597644bbb8cd848);
+        _checkCommitment(CHAIN_ID, JOB_MARKET, 2, PROVIDER, root, salt, 0xe6dc5d490edea4bcfef075b9950b59ece7f83bafeb38a876fff2f30e06c50e6d);
     }
 
     /// @dev allDtypes: one tensor of each dtype, with float edge values (204 bytes, 1 chunk)
-    function test_vector_allDtypes() public pure {
+    function test_vector_allDtypes() public view {
         bytes memory blob = hex"44544e310800000003006631360201050000000000003c00c0ff7b0100030066333201010700000000000000000000800000c03f000010c00000807f000080ff0000c07f03006636340301030000009a9999999999b93f9c7500883ce437fe010000000000000003006933320601030000000000008000000000ffffff7f030069363407010300000000000000000000800100000000000000ffffffffffffff7f0200693804010400000080ff007f04006d61736b08010400000001000001020075380501030000000080ff";
-        bytes32 root = 0x629d7674f5b87858d6f15258945f2bfda9f3c3092ebef258342f02e6f1901be6;
+        bytes32 root = 0x65c727deb85f55e77cd623efbf673b85caa9b6c839fa4220fabcdb2034e57639;
         uint256 leafCount = 1;
-        _checkBlob(blob, 0x902b9ac31fe2a98657164a29a15e39a801fdd750d2aacbdb6187c7d36d1df4be, leafCount, root);
+        _checkBlob(blob, 0x8ace7df1afe7950e7c289185caac66a772fad091b9ba2bd3104431b5c10c012e, leafCount, root);
         bytes32[] memory siblings = new bytes32[](0);
-        _checkProof(blob, root, leafCount, 0, 0x629d7674f5b87858d6f15258945f2bfda9f3c3092ebef258342f02e6f1901be6, siblings);
+        _checkProof(blob, root, leafCount, 0, 0x65c727deb85f55e77cd623efbf673b85caa9b6c839fa4220fabcdb2034e57639, siblings);
         bytes32 salt = 0x7fabe81ca3ad4f6907ec93dbca8cc7f805fbe7466a15bd2782aa315fba1b05fc;
-        _checkCommitment(CHAIN_ID, JOB_MARKET, 3, PROVIDER, root, salt, 0x01c91f3fa4420b156f33bdc6e6a7b8f6d28cab418734549382b4d928949682aa);
+        _checkCommitment(CHAIN_ID, JOB_MARKET, 3, PROVIDER, root, salt, 0xb7053bd816c18339732658b66c30b83eb3a1bc72d2c8d9c2afeb3de68395753c);
     }
 
     /// @dev multiDim: rank-3 int32, rank-2 float64, and a tensor with a zero dim (no data) (194 bytes, 1 chunk)
-    function test_vector_multiDim() public pure {
+    function test_vector_multiDim() public view {
         bytes memory blob = hex"44544e31030000000400677269640603020000000300000004000000ceffffffd5ffffffdcffffffe3ffffffeafffffff1fffffff8ffffffffffffff060000000d000000140000001b000000220000002900000030000000370000003e000000450000004c000000530000005a00000061000000680000006f00000006006d617472697803020200000002000000000000000000f03f00000000000000000000000000000000000000000000f0bf04006e6f6e650103030000000000000002000000";
-        bytes32 root = 0xfe155ab62fe77413d846fdb51c067a63a58fbe4d9375016a9182e5f888af59f7;
+        bytes32 root = 0x2fcc0f2ee1fd43b5615a0f14cdc1d6a22e650ae89562698903716909d1c8269a;
         uint256 leafCount = 1;
-        _checkBlob(blob, 0x9b0794f2d8c8e42ed09e0cc6ff4f2d11d88981d2d1b51ef070edd31cf4f167d5, leafCount, root);
+        _checkBlob(blob, 0x7c124c23433acbdc1cadfd62e2e7bb33b77db3e8485a9545de6c1b6e49f8a0ea, leafCount, root);
         bytes32[] memory siblings = new bytes32[](0);
-        _checkProof(blob, root, leafCount, 0, 0xfe155ab62fe77413d846fdb51c067a63a58fbe4d9375016a9182e5f888af59f7, siblings);
+        _checkProof(blob, root, leafCount, 0, 0x2fcc0f2ee1fd43b5615a0f14cdc1d6a22e650ae89562698903716909d1c8269a, siblings);
         bytes32 salt = 0x21036f14bd50d123bb6a8e398117777ece8ab268106ee6c7a5a6804ec4232205;
-        _checkCommitment(CHAIN_ID, JOB_MARKET, 4, PROVIDER, root, salt, 0xee182651cfdb0bafcc6e097e1ac717039ebbb35be918090ce7d054ce954fc327);
+        _checkCommitment(CHAIN_ID, JOB_MARKET, 4, PROVIDER, root, salt, 0xf0c6f2cd0f7342851319874478a439ca4f69788d7b9ebb51bb39867b7dcfd494);
     }
 
     /// @dev nameOrder: names given unsorted; the blob orders them by UTF-8 bytes, which differs from JS (UTF-16) order for U+1F600 vs U+FEFF/U+FF61; a leading BOM is part of a name (110 bytes, 1 chunk)
-    function test_vector_nameOrder() public pure {
+    function test_vector_nameOrder() public view {
         bytes memory blob = hex"44544e3109000000010042050101000000020100610501010000000102006130050101000000070100620501010000000001007a050101000000040200c3a9050101000000030600efbbbf626f6d050101000000080300efbda1050101000000060400f09f988005010100000005";
-        bytes32 root = 0x4c3089d501f70832108078a549eb224840bd8bbdbe482b69d7e021ffa796e0e3;
+        bytes32 root = 0xfc03ddafdcc2c4dbda086188d9c5592033ce6341859735192102bfbc76787485;
         uint256 leafCount = 1;
-        _checkBlob(blob, 0xc7ad880e0e6f122e654d91c1ab5dc87c7e18b46fb253e7564cdc3e48e143947f, leafCount, root);
+        _checkBlob(blob, 0xfd2a8181bf70b9140f4178304ce9fea1d1c63d1c0bd72fa600041725040e0b35, leafCount, root);
         bytes32[] memory siblings = new bytes32[](0);
-        _checkProof(blob, root, leafCount, 0, 0x4c3089d501f70832108078a549eb224840bd8bbdbe482b69d7e021ffa796e0e3, siblings);
+        _checkProof(blob, root, leafCount, 0, 0xfc03ddafdcc2c4dbda086188d9c5592033ce6341859735192102bfbc76787485, siblings);
         bytes32 salt = 0x94cbf7bb0df8725c5dc2bdd9275fb3b7837806d3e40b1d1548ebb08bb95c1e6d;
-        _checkCommitment(CHAIN_ID, JOB_MARKET, 5, PROVIDER, root, salt, 0xa1244602b9f85a8a242b058d4bc10d2fe44c5940adc65d2a82b88f0fc864d5ab);
+        _checkCommitment(CHAIN_ID, JOB_MARKET, 5, PROVIDER, root, salt, 0x7715100ad75df6a58eceb4664e39c96aeee1dd0e8bb9bf630cbae8cb975c6bb8);
     }
 
     /// @dev oneChunk: 1000 bytes: one short chunk (1000 bytes, 1 chunk)
-    function test_vector_oneChunk() public pure {
+    function test_vector_oneChunk() public view {
         bytes memory blob = bytes.concat(hex"44544e3101000000050062797465730501d3030000", _pattern(979));
-        bytes32 root = 0x2af168c7df5137cedf363d61d31adadfb16bc89b7f1ea519a8e3e73a80dbdf04;
+        bytes32 root = 0xf63a6e6a54d90ef094fdcd817f8e1c325a8304f28e2c1825b8e29837fec5c1f5;
         uint256 leafCount = 1;
-        _checkBlob(blob, 0x0372fb3b76b3a28ca3019c1b9372dcabd85a64e67c96240d5a1ef2c2c024edcc, leafCount, root);
+        _checkBlob(blob, 0x8985e3941b74d335e9bf97751abfd051eed6ae37102ed378bf8c51b6cc42320f, leafCount, root);
         bytes32[] memory siblings = new bytes32[](0);
-        _checkProof(blob, root, leafCount, 0, 0x2af168c7df5137cedf363d61d31adadfb16bc89b7f1ea519a8e3e73a80dbdf04, siblings);
+        _checkProof(blob, root, leafCount, 0, 0xf63a6e6a54d90ef094fdcd817f8e1c325a8304f28e2c1825b8e29837fec5c1f5, siblings);
         bytes32 salt = 0x6752aa5fd1a77442af3f844715ffc938405baf33b0c8d7a9634e60a018990417;
-        _checkCommitment(CHAIN_ID, JOB_MARKET, 6, PROVIDER, root, salt, 0x456213446a316cf9e0d72001d749b8ee03e55091cd935eca13df5f8620f12435);
+        _checkCommitment(CHAIN_ID, JOB_MARKET, 6, PROVIDER, root, salt, 0x76676ed3722bb846b954883619f06354bc07e3a513598e80f37d9989269c2c1d);
     }
 
     /// @dev oneFullChunk: exactly 4096 bytes: one full chunk (4096 bytes, 1 chunk)
-    function test_vector_oneFullChunk() public pure {
+    function test_vector_oneFullChunk() public view {
         bytes memory blob = bytes.concat(hex"44544e3101000000050062797465730501eb0f0000", _pattern(4075));
-        bytes32 root = 0xec6bd8d0a6c8416594b3d24ffcc08a18d042a224e5f03d538462946a62b97c8d;
+        bytes32 root = 0x907adc8e70f838e1065b89f65ef1d91a53ee6cd41dac31d6a12325c98cb91273;
         uint256 leafCount = 1;
-        _checkBlob(blob, 0xc564c069dd8b572237f4b3d46d52ac4456300dfc11774653536098e525d29428, leafCount, root);
+        _checkBlob(blob, 0xe5fa9c14864c2027c6cf40595f26f0542518d95402894df8188c7ab16a516ae2, leafCount, root);
         bytes32[] memory siblings = new bytes32[](0);
-        _checkProof(blob, root, leafCount, 0, 0xec6bd8d0a6c8416594b3d24ffcc08a18d042a224e5f03d538462946a62b97c8d, siblings);
+        _checkProof(blob, root, leafCount, 0, 0x907adc8e70f838e1065b89f65ef1d91a53ee6cd41dac31d6a12325c98cb91273, siblings);
         bytes32 salt = 0xa8e01cea57fcd476a9b3835262a8d0de0fbb299a088519d3bc34e6a03d5f3962;
-        _checkCommitment(CHAIN_ID, JOB_MARKET, 7, PROVIDER, root, salt, 0xc68a05ece44bdd0681a58c77fee5cb631964711439afa6fdeb084714540fb688);
+        _checkCommitment(CHAIN_ID, JOB_MARKET, 7, PROVIDER, root, salt, 0x6a3560915987017b4d09ef094360e23167c401e601580961597a8c5c6a952918);
     }
 
     /// @dev twoChunksOneByte: 4097 bytes: a full chunk and a 1-byte chunk (4097 bytes, 2 chunks)
-    function test_vector_twoChunksOneByte() public pure {
+    function test_vector_twoChunksOneByte() public view {
         bytes memory blob = bytes.concat(hex"44544e3101000000050062797465730501ec0f0000", _pattern(4076));
-        bytes32 root = 0x1e0acc5b361708b9122b813494e07590a6f0b3446df209411a461ed93acdba35;
+        bytes32 root = 0x16a02eb98b82eb6bac91ea7729e3eddf8697e2a1a13260ae908f346cf415c925;
         uint256 leafCount = 2;
-        _checkBlob(blob, 0x42988585116d78e93a4f9fc807865e5fa6e38778ed6add6f453ff3ad30e9142c, leafCount, root);
+        _checkBlob(blob, 0x4ca69b361fd414020763e4da5e180c18adebedc2544740bd0d80077dade2099e, leafCount, root);
         bytes32[] memory siblings = new bytes32[](1);
-        siblings[0] = 0x5cee44975a26dcd8b27736cb1b2180ec6e189247d0e6a8771fa96ef411f3d9b6;
-        _checkProof(blob, root, leafCount, 0, 0xbf85c2724a8aecdaa3019ff67e07784c2aa170ad5c4e6227d7522a07913a871c, siblings);
+        siblings[0] = 0xfd529413d91d6cc57d1483d91b76330e3346ca9c2a1b79448cba7e568d44baba;
+        _checkProof(blob, root, leafCount, 0, 0xfc1bba5544bca29b1e413c750f3feea4f01254dabe21fabcc4a7a80f610a7084, siblings);
         siblings = new bytes32[](1);
-        siblings[0] = 0xbf85c2724a8aecdaa3019ff67e07784c2aa170ad5c4e6227d7522a07913a871c;
-        _checkProof(blob, root, leafCount, 1, 0x5cee44975a26dcd8b27736cb1b2180ec6e189247d0e6a8771fa96ef411f3d9b6, siblings);
+        siblings[0] = 0xfc1bba5544bca29b1e413c750f3feea4f01254dabe21fabcc4a7a80f610a7084;
+        _checkProof(blob, root, leafCount, 1, 0xfd529413d91d6cc57d1483d91b76330e3346ca9c2a1b79448cba7e568d44baba, siblings);
         bytes32 salt = 0x63d95498d7e8ad79282b9bb42473d88ec98bc71b84f1b092f3951f49f03e9e23;
-        _checkCommitment(CHAIN_ID, JOB_MARKET, 8, PROVIDER, root, salt, 0x0aa2d3362090856e064a37b35fb43a510449dfcded55a3e5eaa43694046e8b4c);
+        _checkCommitment(CHAIN_ID, JOB_MARKET, 8, PROVIDER, root, salt, 0x42ad5a638633fefa69da13aae23c9f7b59f2409093e34ae8e173052abf3e48b3);
     }
 
     /// @dev threeChunks: three chunks (odd count: the last leaf is carried up) (11288 bytes, 3 chunks)
-    function test_vector_threeChunks() public pure {
+    function test_vector_threeChunks() public view {
         bytes memory blob = bytes.concat(hex"44544e3101000000050062797465730501032c0000", _pattern(11267));
-        bytes32 root = 0xcaedc8e6e40860511011a4b9e8a2bbc0fb99edd9f434e95cae591c24b656a909;
+        bytes32 root = 0x3cb3c641c25a691e94f3b8f70c91ba95e2edfaa5a1ee9386a2336d62863db8ac;
         uint256 leafCount = 3;
-        _checkBlob(blob, 0x101c4e0e9c07721d261c456a2891a0420eef4fc788cc4ab38bfdf75d551092ad, leafCount, root);
+        _checkBlob(blob, 0x486b05841bfea1f85485297383b802c3362399d8df56e847c5028f2ff1a23a7f, leafCount, root);
         bytes32[] memory siblings = new bytes32[](2);
-        siblings[0] = 0x537cdea666f2c11d92bb04c0ea42fc9b8ccc717fe33f349c0569bd2dd3989c77;
-        siblings[1] = 0xb2a903fec9e4ae30dd27118f348dc02e93722f89bdc1a26b91eb4fe6bdc04a98;
-        _checkProof(blob, root, leafCount, 0, 0x103df309cce8567f051e9f250f2a28af13c1d7ed4d9b35677cd1c2bd98fcca56, siblings);
+        siblings[0] = 0x03acfe070928da7a0c0989fd04783d75b835e0ba22aeef1b81c0ee4003a3bb63;
+        siblings[1] = 0xee1484dce459032d01e7044c93e94c176cdd465ca5e59ab0071352ec9d885708;
+        _checkProof(blob, root, leafCount, 0, 0x6e74bc46d8758fea0a5060996c8815bbcd97f2c82a2719ae4402d76b6bd7ee8d, siblings);
         siblings = new bytes32[](2);
-        siblings[0] = 0x103df309cce8567f051e9f250f2a28af13c1d7ed4d9b35677cd1c2bd98fcca56;
-        siblings[1] = 0xb2a903fec9e4ae30dd27118f348dc02e93722f89bdc1a26b91eb4fe6bdc04a98;
-        _checkProof(blob, root, leafCount, 1, 0x537cdea666f2c11d92bb04c0ea42fc9b8ccc717fe33f349c0569bd2dd3989c77, siblings);
+        siblings[0] = 0x6e74bc46d8758fea0a5060996c8815bbcd97f2c82a2719ae4402d76b6bd7ee8d;
+        siblings[1] = 0xee1484dce459032d01e7044c93e94c176cdd465ca5e59ab0071352ec9d885708;
+        _checkProof(blob, root, leafCount, 1, 0x03acfe070928da7a0c0989fd04783d75b835e0ba22aeef1b81c0ee4003a3bb63, siblings);
         siblings = new bytes32[](1);
-        siblings[0] = 0x1f961a68e8fcdf148c82eb730da04026b1f9868cde526d2d26e25fb2d3d2ab95;
-        _checkProof(blob, root, leafCount, 2, 0xb2a903fec9e4ae30dd27118f348dc02e93722f89bdc1a26b91eb4fe6bdc04a98, siblings);
+        siblings[0] = 0x18a744292cdd72b7c05905d66d9c9662fc93f0fc8f0fe4afb23b1e6d8093b405;
+        _checkProof(blob, root, leafCount, 2, 0xee1484dce459032d01e7044c93e94c176cdd465ca5e59ab0071352ec9d885708, siblings);
         bytes32 salt = 0xbaa1fc9482961716d6461943a37aa46eaa416773f0f1ec905f20d6d84f3d3a0c;
-        _checkCommitment(CHAIN_ID, JOB_MARKET, 9, PROVIDER, root, salt, 0xe122a895803957f06d84a89e1797f2d722f04dd4d55895de9357bd2a08f84438);
+        _checkCommitment(CHAIN_ID, JOB_MARKET, 9, PROVIDER, root, salt, 0x8fcf4ee1421db86066103d8f8c2a6779268305beb4eb5e5134b01f4b1ff8f242);
     }
 
     /// @dev fourChunks: exactly four full chunks (16384 bytes, 4 chunks)
-    function test_vector_fourChunks() public pure {
+    function test_vector_fourChunks() public view {
         bytes memory blob = bytes.concat(hex"44544e3101000000050062797465730501eb3f0000", _pattern(16363));
-        bytes32 root = 0xc647751c510a1ab2d10fa052f73db65022ba31a3cf931137762c18531a9a125e;
+        bytes32 root = 0x578e6ff75be93ac627277695c8a7904f4e3ed8694078549c9b3f4f71932dfeda;
         uint256 leafCount = 4;
-        _checkBlob(blob, 0x2d95ecfa3d5fcc3bf4f1795d0d02244c7df19a4a582c8314bb0d579dea8d7038, leafCount, root);
+        _checkBlob(blob, 0x433ba0544f9092646dcbeccdd93557c90bfa2633ce1b81fffe8a33d5e39c78d5, leafCount, root);
         bytes32[] memory siblings = new bytes32[](2);
-        siblings[0] = 0x537cdea666f2c11d92bb04c0ea42fc9b8ccc717fe33f349c0569bd2dd3989c77;
-        siblings[1] = 0x840e22c8ebc82d2b621e796a3400f0267c05baeb935bc8d3a16ebb3ed87dc19a;
-        _checkProof(blob, root, leafCount, 0, 0x5ae4dc8af0d2a92498fa8429d4109d2879cf156b1cbad8ffd35952b2764c1380, siblings);
+        siblings[0] = 0x03acfe070928da7a0c0989fd04783d75b835e0ba22aeef1b81c0ee4003a3bb63;
+        siblings[1] = 0x04ef832cf85016f001029966359337cefe06795cd22066926538cae5f3635ca0;
+        _checkProof(blob, root, leafCount, 0, 0x050159c75b3c9448b473a90d29534adc7938db7a42e80cea3edf912d74b11d18, siblings);
         siblings = new bytes32[](2);
-        siblings[0] = 0xece4fcb2878373c701d702cbe3dbd8b42409ad3c4923787121e0ca8c18d5623d;
-        siblings[1] = 0x7fd46b991b1c3846731b12c7e018afcee7f8f1e95b691b9c12f3b97c377c97d4;
-        _checkProof(blob, root, leafCount, 2, 0x1cc13ec98c01aac0d37cf125c25a61a3c31e3a75f3e9652970c88416ce2043db, siblings);
+        siblings[0] = 0x5f7390f3ad39c08dd83e237fc15d3a46b5bc92e9aaba6ab9b7a46ec1d46c284d;
+        siblings[1] = 0x93fa142c89993636c188c48488d2264a363fbccce30d37dfa6d3b12c4b9f8be3;
+        _checkProof(blob, root, leafCount, 2, 0x93e3d8421efd0798537508f0f327c76bd74ff9f1dd6cc1743f1d9e5cdedd2e6c, siblings);
         siblings = new bytes32[](2);
-        siblings[0] = 0x1cc13ec98c01aac0d37cf125c25a61a3c31e3a75f3e9652970c88416ce2043db;
-        siblings[1] = 0x7fd46b991b1c3846731b12c7e018afcee7f8f1e95b691b9c12f3b97c377c97d4;
-        _checkProof(blob, root, leafCount, 3, 0xece4fcb2878373c701d702cbe3dbd8b42409ad3c4923787121e0ca8c18d5623d, siblings);
+        siblings[0] = 0x93e3d8421efd0798537508f0f327c76bd74ff9f1dd6cc1743f1d9e5cdedd2e6c;
+        siblings[1] = 0x93fa142c89993636c188c48488d2264a363fbccce30d37dfa6d3b12c4b9f8be3;
+        _checkProof(blob, root, leafCount, 3, 0x5f7390f3ad39c08dd83e237fc15d3a46b5bc92e9aaba6ab9b7a46ec1d46c284d, siblings);
         bytes32 salt = 0x16016ae233b658b38ab5b157a4406c9aba6fca1ab9ce6dc1b843bf013318dda2;
-        _checkCommitment(CHAIN_ID, JOB_MARKET, 10, PROVIDER, root, salt, 0xb431a0a5b77f4d225db2c3b1729cc6a4b5e9d5747b63c09fbb174125d39cba2e);
+        _checkCommitment(CHAIN_ID, JOB_MARKET, 10, PROVIDER, root, salt, 0x3b7e5b2f611e42534c4674d0996d6d6fc3717d8216daae57e44e6f00660d3018);
     }
 
     /// @dev fiveChunks: five chunks, the last 1 byte (carried up two levels) (16385 bytes, 5 chunks)
-    function test_vector_fiveChunks() public pure {
+    function test_vector_fiveChunks() public view {
         bytes memory blob = bytes.concat(hex"44544e3101000000050062797465730501ec3f0000", _pattern(16364));
-        bytes32 root = 0x6f659e9a9339883f45a7ba319c675acccc10670662240f5504a4b2fc865f0d90;
+        bytes32 root = 0xcb8102243ca42b3a46b27fd70e0aa63b082633b105ae2d04f5cbebd146fc87db;
         uint256 leafCount = 5;
-        _checkBlob(blob, 0x9570e7d1f89698257d0e2a89944f753710aa3e17938566f0bac8b9daf5016073, leafCount, root);
+        _checkBlob(blob, 0xb1b0ab817384af7541f7dcf1f9b7407fc10ca6d11fbedad79a99567667ea8d6b, leafCount, root);
         bytes32[] memory siblings = new bytes32[](3);
-        siblings[0] = 0x537cdea666f2c11d92bb04c0ea42fc9b8ccc717fe33f349c0569bd2dd3989c77;
-        siblings[1] = 0x840e22c8ebc82d2b621e796a3400f0267c05baeb935bc8d3a16ebb3ed87dc19a;
-        siblings[2] = 0x50b8287db50d6168f71d9b371a2dc2f5dd3c6f7529d71ab0b6327762eff2c8dc;
-        _checkProof(blob, root, leafCount, 0, 0xb62faef0cf7e2569f21cce40d3c21f9861a15f388ffaa38e09e3889ec8de7618, siblings);
+        siblings[0] = 0x03acfe070928da7a0c0989fd04783d75b835e0ba22aeef1b81c0ee4003a3bb63;
+        siblings[1] = 0x04ef832cf85016f001029966359337cefe06795cd22066926538cae5f3635ca0;
+        siblings[2] = 0x2d560be1762c262a00444bba93dfdb561f582d7e2672c46ba036e0b3bc21d9dc;
+        _checkProof(blob, root, leafCount, 0, 0x940b1df70e532447815723c274c6d45c7c885906290325779328617d079da630, siblings);
         siblings = new bytes32[](3);
-        siblings[0] = 0xece4fcb2878373c701d702cbe3dbd8b42409ad3c4923787121e0ca8c18d5623d;
-        siblings[1] = 0x492744a684e546d2c9b87e4602e17877ee75552c2eaceaefbea38cbf8c872641;
-        siblings[2] = 0x50b8287db50d6168f71d9b371a2dc2f5dd3c6f7529d71ab0b6327762eff2c8dc;
-        _checkProof(blob, root, leafCount, 2, 0x1cc13ec98c01aac0d37cf125c25a61a3c31e3a75f3e9652970c88416ce2043db, siblings);
+        siblings[0] = 0x5f7390f3ad39c08dd83e237fc15d3a46b5bc92e9aaba6ab9b7a46ec1d46c284d;
+        siblings[1] = 0xcc937d78ec411283c1eae855c63e3627ca2374549d3ca586ba6a8af3b620ce22;
+        siblings[2] = 0x2d560be1762c262a00444bba93dfdb561f582d7e2672c46ba036e0b3bc21d9dc;
+        _checkProof(blob, root, leafCount, 2, 0x93e3d8421efd0798537508f0f327c76bd74ff9f1dd6cc1743f1d9e5cdedd2e6c, siblings);
         siblings = new bytes32[](1);
-        siblings[0] = 0x84c295326208924b1a973703cb70d96546cfe0c6e7adde1533fede62bf76cffd;
-        _checkProof(blob, root, leafCount, 4, 0x50b8287db50d6168f71d9b371a2dc2f5dd3c6f7529d71ab0b6327762eff2c8dc, siblings);
+        siblings[0] = 0x8f848d48c187a2a5644a0f0330796d9cd4e4d0ad450a9480fa387f93bb4ce989;
+        _checkProof(blob, root, leafCount, 4, 0x2d560be1762c262a00444bba93dfdb561f582d7e2672c46ba036e0b3bc21d9dc, siblings);
         bytes32 salt = 0x05ae25e1da4931603b81f3750352eaf6a548f999d1fa1d071d57caa1573d5b38;
-        _checkCommitment(CHAIN_ID, JOB_MARKET, 11, PROVIDER, root, salt, 0x14513041cf53e7741b7adc70e7cd881c202fd72682cee6550913a03c394d3da1);
+        _checkCommitment(CHAIN_ID, JOB_MARKET, 11, PROVIDER, root, salt, 0xc4d3f18840bec93647de6320c903cb1fe7b2220f9983f944b4c1f0640ba2279d);
     }
 
     /// @dev sevenChunks: seven chunks, the last 2000 bytes (26576 bytes, 7 chunks)
-    function test_vector_sevenChunks() public pure {
+    function test_vector_sevenChunks() public view {
         bytes memory blob = bytes.concat(hex"44544e3101000000050062797465730501bb670000", _pattern(26555));
-        bytes32 root = 0x906fae2b7abf6a0852d43d5300a27297d2a18caffc76d8d36caf7a5a7d8a63d0;
+        bytes32 root = 0x2294fe4bcb8955711f123abed70a418298e2f5b6bdef59b198b5c0855003906c;
         uint256 leafCount = 7;
-        _checkBlob(blob, 0x1464db0ecc29636097b2f607cb2aef6f1823917178022662bc7d30ee2d0e77da, leafCount, root);
+        _checkBlob(blob, 0xe43b26d114353801421891070e7ee4a3e0b88e15608d2db13af38018f4eafc99, leafCount, root);
         bytes32[] memory siblings = new bytes32[](3);
-        siblings[0] = 0x537cdea666f2c11d92bb04c0ea42fc9b8ccc717fe33f349c0569bd2dd3989c77;
-        siblings[1] = 0x840e22c8ebc82d2b621e796a3400f0267c05baeb935bc8d3a16ebb3ed87dc19a;
-        siblings[2] = 0x9cf6ddc127999fda57fc757c80733bd24fa9375428c83445533226bf13393aca;
-        _checkProof(blob, root, leafCount, 0, 0x71d6f76f91f91e1ecfaf2fc936887703e1653512da6e70d53b5b1b91b348695b, siblings);
+        siblings[0] = 0x03acfe070928da7a0c0989fd04783d75b835e0ba22aeef1b81c0ee4003a3bb63;
+        siblings[1] = 0x04ef832cf85016f001029966359337cefe06795cd22066926538cae5f3635ca0;
+        siblings[2] = 0xe6a631f0543284ecb7b84fa15ecc4d3af37896f6bc1b7eabca979e5fb18ace88;
+        _checkProof(blob, root, leafCount, 0, 0x0d87fff779e6d7d16be72351ec06c01b89e6c98407a5412160e161124e22d0de, siblings);
         siblings = new bytes32[](3);
-        siblings[0] = 0x1cc13ec98c01aac0d37cf125c25a61a3c31e3a75f3e9652970c88416ce2043db;
-        siblings[1] = 0xabb64df4d59fc3841ade2b36bb2e96f6d95746dd1157f4345997f606d3787e62;
-        siblings[2] = 0x9cf6ddc127999fda57fc757c80733bd24fa9375428c83445533226bf13393aca;
-        _checkProof(blob, root, leafCount, 3, 0xece4fcb2878373c701d702cbe3dbd8b42409ad3c4923787121e0ca8c18d5623d, siblings);
+        siblings[0] = 0x93e3d8421efd0798537508f0f327c76bd74ff9f1dd6cc1743f1d9e5cdedd2e6c;
+        siblings[1] = 0x373cdc23f99ce1b2337c3f807a305e001428f02f350842238e0ec6b20ff68c06;
+        siblings[2] = 0xe6a631f0543284ecb7b84fa15ecc4d3af37896f6bc1b7eabca979e5fb18ace88;
+        _checkProof(blob, root, leafCount, 3, 0x5f7390f3ad39c08dd83e237fc15d3a46b5bc92e9aaba6ab9b7a46ec1d46c284d, siblings);
         siblings = new bytes32[](2);
-        siblings[0] = 0x202d9e5447f73878468ff69dbbba3660b4fc0edb6d6d6827f895f940c1859f02;
-        siblings[1] = 0xa8df909df48f0e080b5e1ec88213b82ec0204e1d0500fd3083cfabc877237b6e;
-        _checkProof(blob, root, leafCount, 6, 0x0000632ec52d8e23ecd156f6ab12c87ad41b9eb633824869f6ac8540543ddc45, siblings);
+        siblings[0] = 0xea21f23e63d9a46517415cddfc97845f55dca4bed5a64d0297f4b555314b8e1e;
+        siblings[1] = 0x0672df515d6cb094d0c1bcb7caa9384e4ff1c9bc827ef64d56bdbbc150ba3d51;
+        _checkProof(blob, root, leafCount, 6, 0x6b56e63a70027505bd7e48b7418a681f71df37b27c020d50a449f05ee9822b1e, siblings);
         bytes32 salt = 0xc5ad87f55ac43a491de43924023b498ae98bff0df0ba3b684e9be4855fa9b724;
-        _checkCommitment(CHAIN_ID, JOB_MARKET, 12, PROVIDER, root, salt, 0x953773f5fe5167be057e2329e3ad44c7a981a02cdd10af7e13a92afdd602f831);
+        _checkCommitment(CHAIN_ID, JOB_MARKET, 12, PROVIDER, root, salt, 0x19a36cdf5e3acce5f5d50c8bee3eea083d784736b1a273fcd71f85c9d38930b3);
     }
     function test_commitmentExamples() public pure {
         // chain 1, job 0, lower-case addresses
@@ -281,12 +281,12 @@ contract OutputRootVectorsTest {
         _eq("free memory pointer", bytes32(before), bytes32(afterwards));
     }
 
-    function testFuzz_rootOfOneChunkIsItsLeaf(bytes memory blob) public pure {
+    function testFuzz_rootOfOneChunkIsItsLeaf(bytes memory blob) public view {
         if (blob.length > CHUNK_SIZE) return;
         _eq("root", OutputRoot.leaf(0, blob), OutputRoot.root(blob));
     }
 
-    function testFuzz_rootMatchesReferenceAndKeepsBlob(uint256 length, uint256 seed) public pure {
+    function testFuzz_rootMatchesReferenceAndKeepsBlob(uint256 length, uint256 seed) public view {
         bytes memory blob = _filler(length % (9 * CHUNK_SIZE + 1), seed);
         bytes32 id = keccak256(blob);
         uint256 blobLength = blob.length;
@@ -295,7 +295,7 @@ contract OutputRootVectorsTest {
         _eq("blob length", bytes32(blobLength), bytes32(blob.length));
     }
 
-    function testFuzz_everyChunkProofVerifies(uint256 length, uint256 seed, uint256 indexSeed) public pure {
+    function testFuzz_everyChunkProofVerifies(uint256 length, uint256 seed, uint256 indexSeed) public view {
         bytes memory blob = _filler(length % (9 * CHUNK_SIZE + 1), seed);
         uint256 leafCount = OutputRoot.leafCountOf(blob.length);
         uint256 index = indexSeed % leafCount;
@@ -306,7 +306,7 @@ contract OutputRootVectorsTest {
         _true("index + 1 fails", !OutputRoot.verifyChunk(root, index + 1, leafCount, chunk, siblings));
     }
 
-    function test_verifyChunkRejectsMalformedShapes() public pure {
+    function test_verifyChunkRejectsMalformedShapes() public view {
         bytes32[] memory none = new bytes32[](0);
         bytes memory full = new bytes(CHUNK_SIZE);
         bytes32 fullRoot = OutputRoot.leaf(0, full);
@@ -319,22 +319,22 @@ contract OutputRootVectorsTest {
         // A short non-last chunk or an empty last chunk of a longer blob is refused before hashing.
         bytes32[] memory one = new bytes32[](1);
         one[0] = OutputRoot.leaf(1, hex"01");
-        bytes32 twoRoot = keccak256(abi.encodePacked(OutputRoot.leaf(0, hex"00"), one[0]));
+        bytes32 twoRoot = sha256(abi.encodePacked(OutputRoot.leaf(0, hex"00"), one[0]));
         _true("short non-last chunk", !OutputRoot.verifyChunk(twoRoot, 0, 2, hex"00", one));
         one[0] = OutputRoot.leaf(0, full);
-        bytes32 emptyLastRoot = keccak256(abi.encodePacked(one[0], OutputRoot.leaf(1, "")));
+        bytes32 emptyLastRoot = sha256(abi.encodePacked(one[0], OutputRoot.leaf(1, "")));
         _true("empty last chunk", !OutputRoot.verifyChunk(emptyLastRoot, 1, 2, "", one));
     }
 
     function _checkBlob(bytes memory blob, bytes32 expectedId, uint256 expectedLeafCount, bytes32 expectedRoot)
         private
-        pure
+        view
     {
-        _eq("blobId", expectedId, keccak256(blob));
+        _eq("blobId", expectedId, sha256(blob));
         _eq("leafCount", bytes32(expectedLeafCount), bytes32(OutputRoot.leafCountOf(blob.length)));
         _eq("root", expectedRoot, OutputRoot.root(blob));
         _eq("reference root", expectedRoot, _referenceRoot(blob));
-        _eq("blob unchanged by root", expectedId, keccak256(blob));
+        _eq("blob unchanged by root", expectedId, sha256(blob));
     }
 
     function _checkProof(
@@ -344,10 +344,10 @@ contract OutputRootVectorsTest {
         uint256 index,
         bytes32 expectedLeaf,
         bytes32[] memory siblings
-    ) private pure {
+    ) private view {
         bytes memory chunk = _chunk(blob, index);
         _eq("leaf", expectedLeaf, OutputRoot.leaf(uint32(index), chunk));
-        _eq("leaf of encodePacked", expectedLeaf, keccak256(abi.encodePacked(uint32(index), chunk)));
+        _eq("leaf of encodePacked", expectedLeaf, sha256(abi.encodePacked(uint32(index), chunk)));
         _true("proof verifies", OutputRoot.verifyChunk(root, index, leafCount, chunk, siblings));
         _true("wrong root", !OutputRoot.verifyChunk(root ^ bytes32(uint256(1)), index, leafCount, chunk, siblings));
         _true("tampered chunk", !OutputRoot.verifyChunk(root, index, leafCount, _tampered(chunk), siblings));
@@ -441,14 +441,14 @@ contract OutputRootVectorsTest {
     function _referenceLeaves(bytes memory blob) private pure returns (bytes32[] memory leaves) {
         leaves = new bytes32[](OutputRoot.leafCountOf(blob.length));
         for (uint256 i; i < leaves.length; ++i) {
-            leaves[i] = keccak256(abi.encodePacked(uint32(i), _chunk(blob, i)));
+            leaves[i] = sha256(abi.encodePacked(uint32(i), _chunk(blob, i)));
         }
     }
 
     function _parentLevel(bytes32[] memory nodes) private pure returns (bytes32[] memory parents) {
         parents = new bytes32[]((nodes.length + 1) / 2);
         for (uint256 j; j < parents.length; ++j) {
-            parents[j] = 2 * j + 1 < nodes.length ? keccak256(abi.encodePacked(nodes[2 * j], nodes[2 * j + 1])) : nodes[2 * j];
+            parents[j] = 2 * j + 1 < nodes.length ? sha256(abi.encodePacked(nodes[2 * j], nodes[2 * j + 1])) : nodes[2 * j];
         }
     }
 

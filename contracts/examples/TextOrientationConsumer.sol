@@ -18,7 +18,7 @@ import {Float32PairBlob} from "./Float32PairBlob.sol";
 /// 1. Turn a text-line crop into the model's input, a `[1, 3, 48, 192]` float32 tensor named `x`
 ///    (`offchain/sdk/image.ts` `imageToClsInput`), encode it as a tensor blob and upload it somewhere
 ///    providers can fetch it (110,621 bytes: too big to post inline).
-/// 2. Approve this contract for `fee` and call `requestOrientation(keccak256(blob), uri, fee, claimBy)`.
+/// 2. Approve this contract for `fee` and call `requestOrientation(sha256(blob), uri, fee, claimBy)`.
 ///    The fee is pulled from the caller and escrowed in the JobMarket, with this contract as the poster.
 /// 3. When a provider's result is final, the market calls `onJobResult` with the output blob, which holds
 ///    one float32 tensor `[1, 2]`: the probabilities of 0 and 180 degrees. The contract stores the more

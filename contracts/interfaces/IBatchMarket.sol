@@ -45,7 +45,7 @@ interface IBatchMarket is IPullPayments, IDeposits {
     /// @param modelId a registered, active model
     /// @param feePerJob each job's fee, at least the model's price floor; the total is debited from the deposit
     /// @param claimBy the last second a provider may claim the batch
-    /// @param inputHashes keccak256 of each job's input blob (non-zero)
+    /// @param inputHashes SHA-256 of each job's input blob (non-zero)
     /// @param inputURIs where each input blob can be fetched (same length as `inputHashes`)
     struct BatchRequest {
         uint256 modelId;

@@ -39,7 +39,7 @@ interface IJobMarket is IPullPayments, IDeposits {
     /// @param modelId a registered, active model
     /// @param fee the payment, pulled into escrow; at least the model's price floor
     /// @param claimBy the last second a provider may claim the job
-    /// @param inputHash keccak256 of the input tensor blob, for an input served at `inputURI`
+    /// @param inputHash SHA-256 of the input tensor blob (its blob id), for an input served at `inputURI`
     /// @param inputURI where the input blob can be fetched
     /// @param inlineInput the input blob itself (<= 4096 bytes), logged in the event; then `inputHash`
     /// must be zero or equal its hash, and `inputURI` empty

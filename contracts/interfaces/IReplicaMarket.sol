@@ -72,7 +72,7 @@ interface IReplicaMarket is IPullPayments {
     /// @param feePerReplica each seat's fee, at least the model's price floor; `replicas` times it is pulled
     /// @param claimBy the last second a seat may be committed
     /// @param replicas how many providers run it, 2..MAX_REPLICAS
-    /// @param inputHash keccak256 of the input tensor blob (non-zero)
+    /// @param inputHash SHA-256 of the input tensor blob (its blob id) (non-zero)
     /// @param inputURI where the input blob can be fetched
     struct ReplicaRequest {
         uint256 modelId;

@@ -3,8 +3,8 @@
  * `contracts/libraries/OutputRoot.sol` computes and verifies.
  *
  * - chunks: 4096 bytes each, the last may be shorter; an empty blob is one empty chunk
- * - leaf_i = keccak256(uint32(i) as 4 bytes big-endian || chunk_i)
- * - parent = keccak256(left || right), level by level; an odd last node is carried up unchanged
+ * - leaf_i = sha256(uint32(i) as 4 bytes big-endian || chunk_i)
+ * - parent = sha256(left || right), level by level; an odd last node is carried up unchanged
  * - the root of one chunk is its leaf
  *
  * Leaves and parents share no domain tag, so a 60-byte chunk can hash like a parent. A verifier
@@ -13,7 +13,7 @@
 import { bytesToHex, hexToBytes, type Hex } from "viem";
 
 import { CodecError } from "../errors.js";
-import { keccak256Bytes } from "./keccak.js";
+import { sha256Bytes } from "./sha256.js";
 
 export const CHUNK_SIZE = 4096;
 const MAX_LEAF_INDEX = 0xffff_ffff;
@@ -38,7 +38,7 @@ export function chunkBlob(blob: Uint8Array): Uint8Array[] {
   return Array.from({ length: leafCountOf(blob.length) }, (_, i) => blob.subarray(i * CHUNK_SIZE, (i + 1) * CHUNK_SIZE));
 }
 
-/** keccak256(abi.encodePacked(uint32(index), chunk)). */
+/** sha256(abi.encodePacked(uint32(index), chunk)). */
 export function leafHash(index: number, chunk: Uint8Array): Hex {
   return bytesToHex(leafBytes(index, chunk));
 }
@@ -110,11 +110,11 @@ function leafBytes(index: number, chunk: Uint8Array): Uint8Array {
   }
   const prefix = new Uint8Array(4);
   new DataView(prefix.buffer).setUint32(0, index, false);
-  return keccak256Bytes(prefix, chunk);
+  return sha256Bytes(prefix, chunk);
 }
 
 function parentBytes(left: Uint8Array, right: Uint8Array): Uint8Array {
-  return keccak256Bytes(left, right);
+  return sha256Bytes(left, right);
 }
 
 function isWellFormedChunk(index: number, leafCount: number, chunk: Uint8Array): boolean {

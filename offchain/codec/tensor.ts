@@ -10,13 +10,13 @@
  *   data: prod(dims) * sizeof(dtype) bytes, little-endian (rank 0: one element; bool: 0 or 1)
  * ```
  *
- * The encoding is canonical: a blob that decodes re-encodes to the same bytes, so its keccak256
+ * The encoding is canonical: a blob that decodes re-encodes to the same bytes, so its SHA-256
  * (the blob id) names its content.
  */
 import { bytesToHex, type Hex } from "viem";
 
 import { CodecError } from "../errors.js";
-import { keccak256Bytes } from "./keccak.js";
+import { sha256Bytes } from "./sha256.js";
 
 export const TENSOR_BLOB_MAGIC: Uint8Array = new Uint8Array([0x44, 0x54, 0x4e, 0x31]); // "DTN1"
 export const MAX_RANK = 8;
@@ -249,9 +249,9 @@ export function decodeTensorBlob(
   return tensors;
 }
 
-/** The blob id: keccak256 of the blob bytes, as 0x-prefixed hex. */
+/** The blob id: SHA-256 of the blob bytes, as 0x-prefixed hex. */
 export function blobId(bytes: Uint8Array): Hex {
-  return bytesToHex(keccak256Bytes(bytes));
+  return bytesToHex(sha256Bytes(bytes));
 }
 
 /** Reads the magic and the tensor count; a count the remaining bytes cannot hold fails here. */

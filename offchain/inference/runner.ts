@@ -105,7 +105,7 @@ export type RunParameters = {
 export type RunReturnType = {
   /** The output tensor blob (canonical: outputs sorted by name). */
   output: Uint8Array;
-  /** Its blob id (keccak256) and its output root (docs/PROTOCOL.md section 5), hashed in a hashing thread. */
+  /** Its blob id (SHA-256) and its output root (docs/PROTOCOL.md section 5), hashed in a hashing thread. */
   outputId: Hex;
   outputRoot: Hex;
   /** The decoded outputs; their data views `output`. */

@@ -4,7 +4,7 @@
  * admitted request like a posted job and posts it with its commitment (JobMarket.postSignedAndCommit), one
  * transaction instead of the dApp's post and its own claimAndCommit.
  */
-import { keccak256, toHex, zeroAddress, type Abi, type Address, type PublicClient } from "viem";
+import { keccak256, sha256, toHex, zeroAddress, type Abi, type Address, type PublicClient } from "viem";
 
 import { jobMarketAbi, modelRegistryAbi } from "../chain/abis.js";
 import { classifyChainError, ContractRevertError } from "../chain/errors.js";
@@ -143,7 +143,7 @@ export function signedJobRecord(
       inlineOutput: request.inlineOutput,
       sampled: false,
     },
-    inputHash: request.inlineInput.length > 2 ? keccak256(request.inlineInput) : request.inputHash,
+    inputHash: request.inlineInput.length > 2 ? sha256(request.inlineInput) : request.inputHash,
     inputURI: request.inputURI,
     inlineInput: request.inlineInput,
     postedBlock,

@@ -86,7 +86,7 @@ export async function withdrawDeposit({ sender, publicClient, deployment, amount
 /** One job of a batch post: an encoded input blob (or one already stored at `inputURI`), its model and fee. */
 export type BatchJobRequest = {
   modelId: bigint;
-  /** The input tensor blob; its keccak256 is the job's inputHash. */
+  /** The input tensor blob; its SHA-256 is the job's inputHash. */
   input: Uint8Array;
   fee: bigint;
   /** Where the blob already is; otherwise it is uploaded. */

@@ -117,7 +117,7 @@ export type ClientPostJobParameters = {
 export type ClientPostJobReturnType = PostJobReturnType & {
   /** The fee paid. */
   fee: bigint;
-  /** The input blob as posted (its keccak256 is `inputHash`). */
+  /** The input blob as posted (its SHA-256 is `inputHash`). */
   input: Uint8Array;
 };
 

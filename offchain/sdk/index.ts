@@ -6,7 +6,7 @@
  *
  * Nothing here may reach a daemon, the CLI, onnxruntime or a logger (packages/sdk/build.ts checks
  * the compiled import graph): the package depends on viem
- * and hash-wasm only, with sharp an optional peer for the image helpers.
+ * only (hashes come from node:crypto), with sharp an optional peer for the image helpers.
  */
 
 // The client: post, wait, fetch, read.

@@ -146,7 +146,7 @@ export type PostReplicatedJobReturnType = {
   claimBy: bigint;
   inputHash: Hex;
   inputURI: string;
-  /** The input blob as posted (its keccak256 is `inputHash`). */
+  /** The input blob as posted (its SHA-256 is `inputHash`). */
   input: Uint8Array;
 };
 

@@ -1,5 +1,5 @@
 /**
- * Blob ids: keccak256 of the blob bytes as 0x-prefixed lowercase hex (docs/PROTOCOL.md section 5), the
+ * Blob ids: SHA-256 of the blob bytes as 0x-prefixed lowercase hex (docs/PROTOCOL.md section 5), the
  * same `blobId` the codec computes. Ids from outside (URLs, URIs, configs) go through
  * `parseBlobId`; bytes from outside go through `verifyBlob` before anyone uses them.
  */

@@ -12,7 +12,7 @@
  *
  * Whatever the source, nothing past `maxBytes` is held (a peer that lies about its length or
  * streams forever is cut off there), HTTP and IPFS reads end at `timeoutMs`, and the bytes are returned
- * only if their keccak256 equals `expectedHash`: an `ipfs://` CID says where to look, never what the
+ * only if their SHA-256 equals `expectedHash`: an `ipfs://` CID says where to look, never what the
  * chain committed to. Errors say whether to retry: a mismatch, a 404,
  * an oversized blob or a bad URI are non-retryable; timeouts, network failures, 5xx and 429 are
  * `BlobUnavailableError` (retryable). The function never retries by itself.
@@ -112,7 +112,7 @@ export async function readBlob({
 }
 
 export type FetchBlobParameters = ReadBlobParameters & {
-  /** The blob id (keccak256) the bytes must have, e.g. a job's inputHash. */
+  /** The blob id (SHA-256) the bytes must have, e.g. a job's inputHash. */
   expectedHash: Hex;
   /**
    * Return the bytes without hashing them: the caller checks them against `expectedHash` before it

@@ -39,35 +39,37 @@ export async function firstServed<T>({ uris, read, budgetMs, signal, maxLocation
   const distinct = [...new Set(uris.filter((uri): uri is string => uri !== undefined && uri !== ""))];
   const tried = distinct.slice(0, maxLocations);
   const skipped = distinct.length - tried.length;
-  const failures: LocationFailure[] = tried.map((source) => ({ source, error: undefined }));
-  if (skipped > 0) {
-    failures.push({
-      source: `${skipped} more location${skipped === 1 ? "" : "s"}`,
-      error: new NonRetryableError(`not read: at most ${maxLocations} locations are read for one blob, the first listed`, { code: "TOO_MANY_LOCATIONS" }),
-    });
-  }
-  if (tried.length === 0) return { ok: false, failures };
+  const notRead: LocationFailure[] =
+    skipped > 0
+      ? [
+          {
+            source: `${skipped} more location${skipped === 1 ? "" : "s"}`,
+            error: new NonRetryableError(`not read: at most ${maxLocations} locations are read for one blob, the first listed`, { code: "TOO_MANY_LOCATIONS" }),
+          },
+        ]
+      : [];
+  if (tried.length === 0) return { ok: false, failures: notRead };
 
   const done = new AbortController();
   const budget = budgetMs === undefined ? undefined : AbortSignal.timeout(budgetMs);
   const combined = AbortSignal.any([done.signal, ...(signal ? [signal] : []), ...(budget ? [budget] : [])]);
   try {
     const winner = await Promise.any(
-      tried.map(async (source, index) => {
+      tried.map(async (source) => {
         try {
           return { source, value: await untilAborted(read(source, combined), combined) };
         } catch (error) {
-          failures[index]!.error =
-            budget?.aborted === true && signal?.aborted !== true
-              ? new BlobUnavailableError({ source, problem: `no answer within the ${budgetMs} ms given to all of the blob's locations`, cause: error })
-              : error;
-          throw error;
+          throw budget?.aborted === true && signal?.aborted !== true
+            ? new BlobUnavailableError({ source, problem: `no answer within the ${budgetMs} ms given to all of the blob's locations`, cause: error })
+            : error;
         }
       }),
     );
     return { ok: true, ...winner };
-  } catch {
-    return { ok: false, failures };
+  } catch (error) {
+    // Promise.any rejects only when every read did, with their errors in the order the reads were listed.
+    const errors = (error as AggregateError).errors;
+    return { ok: false, failures: [...tried.map((source, index) => ({ source, error: errors[index] })), ...notRead] };
   } finally {
     done.abort();
   }

@@ -3,8 +3,8 @@
  * output reader and the SDK take any `IpfsBlobReader` (the Helia node of offchain/storage/ipfs.ts is one), so
  * a dApp's package never carries libp2p unless the dApp runs a node.
  *
- * A CID names bytes by their sha256 DAG; the chain names them by keccak256 (a job's `inputHash`, its output
- * root). Whatever an IPFS read returns is therefore checked against what the chain holds before anyone uses
+ * A CID names bytes by the SHA-256 of its DAG's blocks; the chain names them by the SHA-256 of the whole blob
+ * (a job's `inputHash`) or by their output root. Whatever an IPFS read returns is therefore checked against what the chain holds before anyone uses
  * it (`fetchBlob`, `readOutput`): a CID is only where to look.
  */
 import { InvalidBlobUriError } from "./errors.js";

@@ -105,8 +105,7 @@ export class OutputNotServedError extends NonRetryableError {
   }
 }
 
-type Attempt = LocationFailure;
-type Attempts = { ok: true; bytes: Uint8Array; source: string } | { ok: false; failures: Attempt[] };
+type Attempts = { ok: true; bytes: Uint8Array; source: string } | { ok: false; failures: LocationFailure[] };
 
 /**
  * An output from its inline bytes or the first of its locations to serve bytes matching its root. A
@@ -139,7 +138,7 @@ export async function readOutput(parameters: FetchOutputParameters): Promise<{ b
 
 async function tryLocations({ root, inline, uris, budgetMs, signal, ...options }: FetchOutputParameters): Promise<Attempts> {
   const expected = root.toLowerCase() as Hex;
-  const failures: Attempt[] = [];
+  const failures: LocationFailure[] = [];
   if (inline !== undefined && inline.length > 2) {
     const bytes = new Uint8Array(Buffer.from(inline.slice(2), "hex"));
     const actual = outputRoot(bytes);

@@ -1,5 +1,5 @@
 /**
- * The blob store contract: content-addressed, so a blob's id is keccak256 of its bytes and a
+ * The blob store contract: content-addressed, so a blob's id is the SHA-256 of its bytes and a
  * `get` returns only bytes that hash to the id asked for. Implementations: `LocalBlobStore`
  * (a directory, the default); remote blobs are read with `fetchBlob`.
  */

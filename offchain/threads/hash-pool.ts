@@ -1,5 +1,5 @@
 /**
- * A pool of threads that hash blobs: their blob id (keccak256) and, for outputs, their output root.
+ * A pool of threads that hash blobs: their blob id (SHA-256) and, for outputs, their output root.
  *
  * Blobs are megabytes (a 640x640 float32 image is 4.9 MB) and a provider hashes three per job: the
  * input against its id, the output for its id and for its root, about 8 MB at 200-300 MB/s. On the
@@ -26,7 +26,7 @@ export type HashReply = { task: number; bytes: Uint8Array; id: Hex; root?: Hex; 
 export type Digest = {
   /** The bytes hashed, back from the thread. */
   bytes: Uint8Array;
-  /** keccak256 of the bytes, the blob id. */
+  /** SHA-256 of the bytes, the blob id. */
   id: Hex;
   /** The output root (docs/PROTOCOL.md section 5), when asked for. */
   root?: Hex;

@@ -134,6 +134,8 @@ export type VerifierJobData = {
   own?: { outputId: Hex; outputRoot: Hex; ep?: string; ms?: number; invalidInput?: string };
   /** When the job's input first failed to come (chain time). */
   inputFailedSince?: bigint;
+  /** The deadline of the step whose input no location served, where we abstained (logged once per step). */
+  inputAbstainedFor?: bigint;
   /** The `ipfs://` input's CID, pinned on our node while we judge the job. */
   inputCid?: string;
   /** Our judgement of the provider's output (made on its bytes; one served nowhere is judged again each time). */
@@ -199,6 +201,8 @@ const CREDITS_CHECK_MS = 5_000;
 const OUTPUT_FETCH_TIMEOUT_MS = 5_000;
 /** How often an output no location serves is tried again. */
 const OUTPUT_RETRY_SECONDS = 1n;
+/** How long a provider's blob servers, read from its latest reveals, serve the input reads of its jobs. */
+const PROVIDER_SERVERS_TTL_MS = 30_000;
 
 /** Whole seconds of wall time since `started` (a `performance.now()`): a tick's chain time goes on while we read. */
 function secondsSince(started: number): bigint {
@@ -242,6 +246,8 @@ export class VerifierDaemon {
   private approved = false;
   /** The output URIs of jobs split out of revealed batches, from their batches' output lists. */
   private readonly splitOutputs = new Map<bigint, string>();
+  /** Each provider's blob servers from its latest reveals, read at most once per PROVIDER_SERVERS_TTL_MS. */
+  private readonly providerServers = new Map<Address, { readAt: number; servers: Promise<string[]> }>();
   private creditsCheckedAt = 0;
   /** Since the start, for the idle status line: JobPosted seen (and of served models), jobs we were drawn to audit. */
   private readonly seen = { jobs: 0, served: 0, drawn: new Set<bigint>() };
@@ -880,6 +886,24 @@ export class VerifierDaemon {
    * against the provider; a committee's vote, an audit's reveal) or abstained on (undefined: a blind audit,
    * which may not know the provider's server yet, and a watchdog, which stakes a bond on what it re-ran).
    */
+  /**
+   * The provider's blob servers from its latest reveals (`readProviderBlobServers`: two log queries from block
+   * 0), shared by the input reads of all its jobs for PROVIDER_SERVERS_TTL_MS: an input read is retried every
+   * second while no location serves it, and every job this verifier re-runs reads its input.
+   */
+  private providerBlobServers(provider: Address): Promise<string[]> {
+    const key = provider.toLowerCase() as Address;
+    const cached = this.providerServers.get(key);
+    if (cached && performance.now() - cached.readAt < PROVIDER_SERVERS_TTL_MS) return cached.servers;
+    const servers = readProviderBlobServers({ publicClient: this.p.publicClient, market: this.p.deployment.market, batchMarket: this.p.deployment.batchMarket, provider });
+    this.providerServers.set(key, { readAt: performance.now(), servers });
+    // A failed read is not kept: the next attempt asks the node again.
+    servers.catch(() => {
+      if (this.providerServers.get(key)?.servers === servers) this.providerServers.delete(key);
+    });
+    return servers;
+  }
+
   private async ownOutput(
     record: JobRecord,
     data: VerifierJobData,
@@ -908,9 +932,7 @@ export class VerifierDaemon {
           const [located, locations, servers] = await Promise.all([
             this.withBatchOutput(record).catch(problem("the batch's output list")),
             this.outputLocations(record).catch(problem("the job's announced locations")),
-            readProviderBlobServers({ publicClient: this.p.publicClient, market: this.p.deployment.market, batchMarket: this.p.deployment.batchMarket, provider: record.job.provider }).catch(
-              problem("the provider's other reveals"),
-            ),
+            this.providerBlobServers(record.job.provider).catch(problem("the provider's other reveals")),
           ]);
           const outputUris = [...providerOutputLocations({ record: located ?? record, locations: locations ?? { announced: [] } }).uris, ...(servers ?? [])];
           return providerInputLocations({ inputHash: record.inputHash, outputUris });
@@ -938,12 +960,17 @@ export class VerifierDaemon {
         this.sleep(jobId, now + OUTPUT_RETRY_SECONDS);
         return undefined;
       }
-      this.p.metrics.inputsUnserved.inc({ judged: unserved });
       if (unserved === "abstain") {
-        this.p.log.warn({ msg: "job input served nowhere: abstaining from this step", job_id: jobId.toString(), err: describe(error) });
+        // Logged and counted once per step (its deadline); the reads go on each second until the step moves on.
+        if (data.inputAbstainedFor !== deadline) {
+          this.p.metrics.inputsUnserved.inc({ judged: unserved });
+          this.p.log.warn({ msg: "job input served nowhere: abstaining from this step", job_id: jobId.toString(), err: describe(error) });
+          this.save(jobId, { ...this.current(jobId, data), inputAbstainedFor: deadline });
+        }
         this.sleep(jobId, now + OUTPUT_RETRY_SECONDS);
         return undefined;
       }
+      this.p.metrics.inputsUnserved.inc({ judged: unserved });
       return this.invalidInput(jobId, this.current(jobId, data), `the job's input is served nowhere, the provider's copy included: ${describe(error)}`);
     }
     const inputCid = await this.pinInput(record);

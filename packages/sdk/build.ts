@@ -2,7 +2,7 @@
  * Builds `@dinfer/sdk` (`npm run build:sdk`): compiles offchain/sdk/index.ts and exactly the modules
  * it imports into packages/sdk/dist (JavaScript and .d.ts), the contracts' ABIs included (compiled from
  * offchain/chain/abis.ts, nothing read at run time), then checks what the compiled code imports:
- * only the package's own dependencies (viem, hash-wasm), its optional peer (sharp) and Node's built-ins,
+ * only the package's own dependencies (viem), its optional peer (sharp) and Node's built-ins,
  * and no daemon, CLI, onnxruntime or logger module. The versions it depends on must be the root
  * package's, so the package runs what the repository's tests ran.
  */

@@ -22,6 +22,7 @@ import {
   parseEther,
   parseEventLogs,
   parseSignature,
+  sha256,
   toHex,
   type Address,
   type Hex,
@@ -277,16 +278,16 @@ describe("JobMarket", () => {
       assert.equal(await market.read.jobHash([1n]), hashJob(expected));
     });
 
-    it("hashes an inline input itself and logs its bytes", async () => {
+    it("hashes an inline input itself (SHA-256, the blob id) and logs its bytes", async () => {
       const { market, dapp, d } = await load();
       const input = bytesOf(100);
       const { transactionHash } = await d.jobs.send(
         market.write.postJob([await d.request({ inlineInput: input, inputHash: ZERO_HASH, inputURI: "" })], { account: dapp.account }),
       );
       await assertions.emitWithArgs(transactionHash, market, "JobPosted", [
-        1n, 1n, address(dapp), "", input, FEE, anyValue, 0, false, MODEL_COLLATERAL, keccak256(input), 1,
+        1n, 1n, address(dapp), "", input, FEE, anyValue, 0, false, MODEL_COLLATERAL, sha256(input), 1,
       ]);
-      assert.equal(d.jobs.records.get(1n)?.inputHash, keccak256(input));
+      assert.equal(d.jobs.records.get(1n)?.inputHash, sha256(input));
     });
 
     it("records a poster's demand for an inline output in the event and the job state", async () => {
@@ -303,7 +304,7 @@ describe("JobMarket", () => {
     it("accepts an inline input of exactly 4096 bytes given with its own hash", async () => {
       const { d } = await load();
       const input = bytesOf(4096);
-      const jobId = await d.post({ inlineInput: input, inputHash: keccak256(input), inputURI: "" });
+      const jobId = await d.post({ inlineInput: input, inputHash: sha256(input), inputURI: "" });
       assert.equal(d.jobs.records.get(jobId)?.inlineInput, input);
     });
 
@@ -349,7 +350,7 @@ describe("JobMarket", () => {
         market.write.postJob([request], { account: dapp.account }),
         market,
         "InputHashMismatch",
-        [wrong, keccak256(input)],
+        [wrong, sha256(input)],
       );
     });
 

@@ -14,6 +14,7 @@ import { readFileSync } from "node:fs";
 import {
   encodePacked,
   keccak256,
+  sha256,
   parseEther,
   toHex,
   zeroAddress,
@@ -82,9 +83,9 @@ export function expiryPenalty(collateral: bigint, params: MarketParams = MARKET_
   return (collateral * BigInt(params.expiryPenaltyBps)) / BPS;
 }
 
-/** The root of a one-chunk output, as the market recomputes it: keccak256(uint32(0) || output). */
+/** The root of a one-chunk output, as the market recomputes it: sha256(uint32(0) || output). */
 export function inlineRoot(output: Hex): Hex {
-  return keccak256(encodePacked(["uint32", "bytes"], [0, output]));
+  return sha256(encodePacked(["uint32", "bytes"], [0, output]));
 }
 
 /** A job tracker for any market: `send` folds each receipt's market logs, `job(id)` is the state to pass. */

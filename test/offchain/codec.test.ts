@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
 import { readFileSync } from "node:fs";
 
-import { concat, encodeAbiParameters, encodePacked, keccak256, toHex, type Address, type Hex } from "viem";
+import { concat, encodeAbiParameters, encodePacked, keccak256, sha256, toHex, type Address, type Hex } from "viem";
 
 import { commitment, deriveBatchSalt, deriveSalt } from "../../offchain/codec/commitment.js";
 import { CHUNK_SIZE, chunkBlob, chunkProof, leafHash, outputRoot, verifyChunkProof } from "../../offchain/codec/merkle.js";
@@ -219,9 +219,9 @@ describe("tensor blob encoding", () => {
     assert.ok(Number.isNaN(float16ToNumber(0x7e00)));
   });
 
-  it("names its blob by keccak256", () => {
+  it("names its blob by SHA-256", () => {
     const blob = encodeTensorBlob([]);
-    assert.equal(blobId(blob), keccak256(blob));
+    assert.equal(blobId(blob), sha256(blob));
     assert.equal(hex(blob), "0x44544e3100000000");
   });
 });
@@ -291,28 +291,28 @@ function referenceRoot(blob: Uint8Array): Hex {
   const chunks: Uint8Array[] = [];
   for (let offset = 0; offset < blob.length; offset += CHUNK_SIZE) chunks.push(blob.slice(offset, offset + CHUNK_SIZE));
   if (chunks.length === 0) chunks.push(new Uint8Array());
-  let level: Hex[] = chunks.map((chunk, i) => keccak256(encodePacked(["uint32", "bytes"], [i, hex(chunk)])));
+  let level: Hex[] = chunks.map((chunk, i) => sha256(encodePacked(["uint32", "bytes"], [i, hex(chunk)])));
   while (level.length > 1) {
     const next: Hex[] = [];
-    for (let j = 0; j < level.length; j += 2) next.push(j + 1 < level.length ? keccak256(concat([level[j]!, level[j + 1]!])) : level[j]!);
+    for (let j = 0; j < level.length; j += 2) next.push(j + 1 < level.length ? sha256(concat([level[j]!, level[j + 1]!])) : level[j]!);
     level = next;
   }
   return level[0]!;
 }
 
 describe("output root", () => {
-  const pair = (left: Hex, right: Hex) => keccak256(concat([left, right]));
+  const pair = (left: Hex, right: Hex) => sha256(concat([left, right]));
   const leaves = (blob: Uint8Array) => chunkBlob(blob).map((chunk, i) => leafHash(i, chunk));
 
-  it("hashes a leaf as keccak256(abi.encodePacked(uint32 index, chunk))", () => {
+  it("hashes a leaf as sha256(abi.encodePacked(uint32 index, chunk))", () => {
     const chunk = filler(100);
-    assert.equal(leafHash(258, chunk), keccak256(encodePacked(["uint32", "bytes"], [258, hex(chunk)])));
-    assert.equal(leafHash(258, chunk), keccak256(concat(["0x00000102", hex(chunk)])));
+    assert.equal(leafHash(258, chunk), sha256(encodePacked(["uint32", "bytes"], [258, hex(chunk)])));
+    assert.equal(leafHash(258, chunk), sha256(concat(["0x00000102", hex(chunk)])));
   });
 
   it("treats an empty blob as one empty chunk whose leaf is the root", () => {
     assert.deepEqual(chunkBlob(new Uint8Array()).map((c) => c.length), [0]);
-    assert.equal(outputRoot(new Uint8Array()), keccak256("0x00000000"));
+    assert.equal(outputRoot(new Uint8Array()), sha256("0x00000000"));
   });
 
   it("makes the root of one chunk its leaf, up to exactly 4096 bytes", () => {
@@ -394,10 +394,10 @@ describe("chunk proofs", () => {
 
   it("refuse a short non-last chunk, an empty last chunk, or an out-of-range index", () => {
     // Roots built by hand for shapes no real blob has, so only the shape check can reject them.
-    const shortFirst = keccak256(concat([leafHash(0, filler(10)), leafHash(1, filler(1))]));
+    const shortFirst = sha256(concat([leafHash(0, filler(10)), leafHash(1, filler(1))]));
     assert.ok(!verifyChunkProof({ root: shortFirst, index: 0, leafCount: 2, chunk: filler(10), siblings: [leafHash(1, filler(1))] }));
     const full = filler(CHUNK_SIZE);
-    const emptyLast = keccak256(concat([leafHash(0, full), leafHash(1, new Uint8Array())]));
+    const emptyLast = sha256(concat([leafHash(0, full), leafHash(1, new Uint8Array())]));
     assert.ok(!verifyChunkProof({ root: emptyLast, index: 1, leafCount: 2, chunk: new Uint8Array(), siblings: [leafHash(0, full)] }));
     const one = outputRoot(full);
     assert.ok(!verifyChunkProof({ root: one, index: 1, leafCount: 1, chunk: full, siblings: [] }));

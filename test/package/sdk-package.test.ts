@@ -1,6 +1,6 @@
 /**
  * `@dinfer/sdk` as a dApp developer meets it: built (`packages/sdk/build.ts`), packed with `npm pack`,
- * installed from the tarball into an empty project (the npm registry supplies viem and hash-wasm), then
+ * installed from the tarball into an empty project (the npm registry supplies viem), then
  * scripts in that project that import nothing but `@dinfer/sdk` post jobs to a real devnet (a `hardhat
  * node` process, the protocol deployed through Ignition, the cls model registered, the dApp's blob
  * server). The package README's example runs as written, and a TypeScript consumer type-checks against
@@ -85,9 +85,9 @@ describe("@dinfer/sdk packed, installed into an empty project and used against a
     if (project) rmSync(project, { recursive: true, force: true });
   });
 
-  it("compiles to a package whose code imports only viem, hash-wasm, sharp (optional) and Node's built-ins, and no daemon, CLI or logger", function () {
+  it("compiles to a package whose code imports only viem, sharp (optional) and Node's built-ins, and no daemon, CLI or logger", function () {
     const bare = [...graph.external.keys()].filter((specifier) => !specifier.startsWith("node:")).sort();
-    assert.deepEqual(bare, ["hash-wasm", "sharp", "viem", "viem/accounts"]);
+    assert.deepEqual(bare, ["sharp", "viem", "viem/accounts"]);
     assert.equal(graph.external.get("sharp"), path.join("sdk", "image.js"), "only the image helpers load sharp");
     assert.match(readFileSync(path.join(PACKAGE_DIR, "dist/sdk/image.js"), "utf8"), /import\("sharp"\)/, "sharp is imported lazily");
     const declared = [...graph.typeExternal.keys()].filter((specifier) => !specifier.startsWith("node:")).sort();
@@ -97,9 +97,9 @@ describe("@dinfer/sdk packed, installed into an empty project and used against a
     assert.ok(!graph.modules.some((module) => /log\.js$|session\.js$|runner\.js$|server\.js$/.test(module)), graph.modules.join(", "));
   });
 
-  it("installs from its tarball with its two dependencies, without onnxruntime, hardhat, pino or sharp", function () {
+  it("installs from its tarball with its one dependency (viem), without onnxruntime, hardhat, pino or sharp", function () {
     const installed = JSON.parse(readFileSync(path.join(project, "node_modules/@dinfer/sdk/package.json"), "utf8")) as { dependencies: Record<string, string> };
-    assert.deepEqual(Object.keys(installed.dependencies).sort(), ["hash-wasm", "viem"]);
+    assert.deepEqual(Object.keys(installed.dependencies).sort(), ["viem"]);
     const top = readdirSync(path.join(project, "node_modules"));
     for (const absent of ["onnxruntime-node", "hardhat", "pino", "sharp", "zod", "commander"]) assert.ok(!top.includes(absent), `${absent} was installed`);
     const files = readdirSync(path.join(project, "node_modules/@dinfer/sdk/dist"));
