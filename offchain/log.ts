@@ -43,14 +43,17 @@ export type CreateLoggerParameters = {
 
 /**
  * A structured logger (pino) writing to stderr, each line naming its process (`name`); children add
- * their `component`, so stdout stays free for command output. Piped, every line is a JSON record; in
+ * their `component`, so stdout stays free for command output. Piped, every line is a JSON record (written
+ * asynchronously, the rest flushed at exit); in
  * a terminal, one readable line a record: `14:05:09 INFO (worker/sender): job claimed {"job_id":"7",...}`.
  * The readable lines are written synchronously (no worker thread), so none is lost at exit.
  * Log with an object: `log.info({ msg: "job claimed", job_id, tx_hash })`.
  */
 export function createLogger({ name, level = process.env.DINFER_LOG_LEVEL ?? "info", format = chooseLogFormat(), destination, colorize }: CreateLoggerParameters): Logger {
   const options = { name, level, base: { name } };
-  if (format === "json") return pino(options, destination ?? pino.destination(2));
+  // JSON lines (a daemon piped to a collector) are written asynchronously: the write leaves the event loop, and
+  // pino flushes what is left when the process exits.
+  if (format === "json") return pino(options, destination ?? pino.destination({ dest: 2, sync: false }));
   const color = colorize ?? (destination === undefined && process.stderr.hasColors?.() === true && !process.env.NO_COLOR);
   return pino(options, prettyStream({ destination: destination ?? 2, colorize: color }));
 }

@@ -13,7 +13,7 @@
 import { bytesToHex, hexToBytes, type Hex } from "viem";
 
 import { CodecError } from "../errors.js";
-import { sha256Bytes } from "./sha256.js";
+import { sha256Bytes, sha256Of } from "./sha256.js";
 
 export const CHUNK_SIZE = 4096;
 const MAX_LEAF_INDEX = 0xffff_ffff;
@@ -104,17 +104,30 @@ function parentLevel(nodes: Uint8Array[]): Uint8Array[] {
   });
 }
 
+/** Scratch for a leaf's or a node's preimage: hashed in one call (`sha256Of`), reused (the calls are synchronous). */
+const leafInput = new Uint8Array(4 + CHUNK_SIZE);
+const leafIndex = new DataView(leafInput.buffer);
+const pairInput = new Uint8Array(64);
+
 function leafBytes(index: number, chunk: Uint8Array): Uint8Array {
   if (!Number.isInteger(index) || index < 0 || index > MAX_LEAF_INDEX) {
     throw new CodecError({ field: "index", problem: `leaf index ${index} is not a u32` });
   }
-  const prefix = new Uint8Array(4);
-  new DataView(prefix.buffer).setUint32(0, index, false);
-  return sha256Bytes(prefix, chunk);
+  // A proof's chunk may be malformed (over 4096 bytes): hash it from parts rather than overflow the scratch.
+  if (chunk.length > CHUNK_SIZE) {
+    const prefix = new Uint8Array(4);
+    new DataView(prefix.buffer).setUint32(0, index, false);
+    return sha256Bytes(prefix, chunk);
+  }
+  leafIndex.setUint32(0, index, false);
+  leafInput.set(chunk, 4);
+  return sha256Of(leafInput.subarray(0, 4 + chunk.length));
 }
 
 function parentBytes(left: Uint8Array, right: Uint8Array): Uint8Array {
-  return sha256Bytes(left, right);
+  pairInput.set(left, 0);
+  pairInput.set(right, 32);
+  return sha256Of(pairInput);
 }
 
 function isWellFormedChunk(index: number, leafCount: number, chunk: Uint8Array): boolean {

@@ -23,6 +23,8 @@ export type RunJob = {
   id: number;
   /** A tensor blob. */
   input: Uint8Array;
+  /** Send the input back with the result (transferred): the caller only lent it. */
+  returnInput?: boolean;
 };
 
 /**
@@ -60,6 +62,8 @@ export type WorkerMessage =
       type: "result";
       id: number;
       output: Uint8Array;
+      /** The job's input, given back when its request asked (`returnInput`). */
+      input?: Uint8Array;
       ep: ExecutionProvider;
       epReason: string;
       /** `session.run` itself. */

@@ -100,6 +100,13 @@ export type RunParameters = {
    * the worker (and detached here) instead of copied. Off by default: the caller keeps its bytes.
    */
   transferInput?: boolean;
+  /**
+   * The caller keeps `input` but lends it for the run: its buffer goes to the thread (transferred, detached
+   * here, when it spans a whole ArrayBuffer) and comes back as the result's `input`, copied neither way (a det
+   * input is 4.9 MB: a copy cost the worker's main thread several ms of CPU per job, mostly first-touched
+   * memory). A run that fails does not give it back.
+   */
+  returnInput?: boolean;
 };
 
 export type RunReturnType = {
@@ -110,6 +117,8 @@ export type RunReturnType = {
   outputRoot: Hex;
   /** The decoded outputs; their data views `output`. */
   outputTensors: Tensor[];
+  /** The input's bytes, given back (`returnInput`). */
+  input?: Uint8Array;
   ep: ExecutionProvider;
   /** Why this provider serves the model (chosen once per model, when its session was created). */
   epReason: string;
@@ -145,6 +154,7 @@ type Inferred = Omit<RunReturnType, "outputId" | "outputRoot" | "outputTensors" 
 type Job = {
   id: number;
   input: Uint8Array;
+  returnInput: boolean;
   /** Jobs batch only with jobs of the same key (model, provider, options). */
   batchKey: string;
   request: Omit<RunRequest, "id" | "jobs">;
@@ -270,6 +280,7 @@ export class InferenceRunner {
     timeoutMs = this.defaultTimeoutMs,
     allowNonFinite = false,
     transferInput = false,
+    returnInput = false,
     batchTolerance,
   }: RunParameters): Promise<RunReturnType> {
     if (this.closed) throw new InferenceWorkerError({ problem: "the runner is closed" });
@@ -277,9 +288,9 @@ export class InferenceRunner {
     if (!(input instanceof Uint8Array)) throw invalidOption("input", "must be a tensor blob (Uint8Array)");
     const expected = verifyInput === undefined ? undefined : parseBlobId(verifyInput.expected, "verifyInput.expected");
     // The input goes to the threads in an ArrayBuffer of its own, transferred: the caller's when it
-    // gives it up and it spans it whole, else a copy, so the caller keeps its bytes (a Buffer may be
-    // a view into Node's shared pool).
-    let owned = transferInput && spansWholeBuffer(input) ? input : new Uint8Array(input);
+    // gives it up or lends it and it spans it whole, else a copy, so the caller keeps its bytes (a Buffer
+    // may be a view into Node's shared pool).
+    let owned = (transferInput || returnInput) && spansWholeBuffer(input) ? input : new Uint8Array(input);
     let hashMs = 0;
     if (expected !== undefined) {
       const digest = await this.hashes.digest(owned);
@@ -293,7 +304,7 @@ export class InferenceRunner {
     const request = { type: "run" as const, modelPath, modelHash, ep, allowNonFinite, ...(batchTolerance === undefined ? {} : { batchTolerance }) };
     const batchKey = JSON.stringify([modelPath, modelHash.toLowerCase(), ep, allowNonFinite, batchTolerance ?? null]);
     const inferred = await new Promise<Inferred>((resolve, reject) => {
-      this.queue.push({ id, input: owned, batchKey, request, timeoutMs, queuedAt, resolve, reject });
+      this.queue.push({ id, input: owned, returnInput, batchKey, request, timeoutMs, queuedAt, resolve, reject });
       this.dispatch();
     });
     const digest = await this.hashes.digest(inferred.output, { root: true });
@@ -369,7 +380,7 @@ export class InferenceRunner {
       const assignment: Assignment = { id: this.nextId++, jobs, timeoutMs, modelHash: head.request.modelHash };
       slot.assignment = assignment;
       slot.timer = setTimeout(() => this.timeOut(slot, assignment, "load", this.loadTimeoutMs), this.loadTimeoutMs);
-      const request: RunRequest = { ...head.request, id: assignment.id, jobs: jobs.map((job) => ({ id: job.id, input: job.input })) };
+      const request: RunRequest = { ...head.request, id: assignment.id, jobs: jobs.map((job) => ({ id: job.id, input: job.input, ...(job.returnInput ? { returnInput: true } : {}) })) };
       slot.worker.postMessage(request, jobs.map((job) => job.input.buffer as ArrayBuffer));
     }
   }
@@ -402,8 +413,8 @@ export class InferenceRunner {
     if (message.type === "error") job.reject(deserializeError(message.error));
     else {
       const queuedMs = (job.startedAt ?? performance.now()) - job.queuedAt;
-      const { output, ep, epReason, ms, prepMs, encodeMs, batchSize } = message;
-      job.resolve({ output, ep, epReason, ms, batchSize, timings: { queuedMs, prepMs, encodeMs } });
+      const { output, input, ep, epReason, ms, prepMs, encodeMs, batchSize } = message;
+      job.resolve({ output, ...(input ? { input } : {}), ep, epReason, ms, batchSize, timings: { queuedMs, prepMs, encodeMs } });
     }
     if (assignment.jobs.length > 0) return;
     this.release(slot);

@@ -50,7 +50,7 @@ port.on("message", (message: RunRequest | RetireRequest) => {
 /** Whether a model (by session: model hash and provider) batches: checked on its first stacked run. */
 const batching = new Map<string, { verified: boolean; reason: string }>();
 
-type Decoded = { id: number; inputs: Tensor[]; decodeMs: number };
+type Decoded = { id: number; inputs: Tensor[]; decodeMs: number; input: Uint8Array; returnInput: boolean };
 type Ran = { outputs: Tensor[]; ms: number; prepMs: number; batchSize: number };
 
 async function handle(request: RunRequest): Promise<void> {
@@ -60,7 +60,13 @@ async function handle(request: RunRequest): Promise<void> {
     for (const job of request.jobs) {
       const decodeStart = performance.now();
       try {
-        decoded.push({ id: job.id, inputs: decodeTensorBlob(job.input, { maxBytes: config.maxBlobBytes }), decodeMs: performance.now() - decodeStart });
+        decoded.push({
+          id: job.id,
+          inputs: decodeTensorBlob(job.input, { maxBytes: config.maxBlobBytes }),
+          decodeMs: performance.now() - decodeStart,
+          input: job.input,
+          returnInput: job.returnInput === true,
+        });
       } catch (error) {
         fail(job.id, error);
       }
@@ -195,7 +201,10 @@ function answer(job: Decoded, { outputs, ms, prepMs, batchSize }: Ran, session: 
   try {
     const output = encodeTensorBlob(outputs, { maxBytes: config.maxBlobBytes });
     const encodeMs = performance.now() - encodeStart;
-    post({ type: "result", id: job.id, output, ep: session.ep, epReason: session.reason, ms, prepMs, encodeMs, batchSize }, [output.buffer as ArrayBuffer]);
+    // A lent input goes back with the output, transferred: its tensors are no longer used once the run is done.
+    const input = job.returnInput ? job.input : undefined;
+    const transfer = [output.buffer as ArrayBuffer, ...(input && input.buffer !== output.buffer ? [input.buffer as ArrayBuffer] : [])];
+    post({ type: "result", id: job.id, output, ...(input ? { input } : {}), ep: session.ep, epReason: session.reason, ms, prepMs, encodeMs, batchSize }, transfer);
   } catch (error) {
     fail(job.id, error);
   }

@@ -868,8 +868,10 @@ export class ProviderWorker {
         input,
         verifyInput,
         timeoutMs: this.p.inferenceTimeoutMs,
-        // A fetched input is kept (copied to the thread): once committed it is stored and served (claimWithStake).
+        // A fetched input is kept: lent to the thread and given back, it is stored and served once committed
+        // (claimWithStake).
         transferInput: fetched === undefined,
+        returnInput: fetched !== undefined,
         allowNonFinite: model.nonFiniteInputs || fetched?.checked === true,
         // Dynamic batching (the runner's maxBatch): a stacked run must match each job's own within the model's tolerance.
         ...(model.tolerance ? { batchTolerance: model.tolerance } : {}),
@@ -878,6 +880,7 @@ export class ProviderWorker {
       if (error instanceof RetryableError) throw error; // the next tick tries again
       return { failure: describe(error), badInput: error instanceof BlobHashMismatchError || error instanceof InputValidationError };
     }
+    if (fetched && result.input) fetched.bytes = result.input;
     this.p.metrics.inference.observe({ model: String(job.modelId), ep: result.ep }, result.ms / 1000);
     const { queuedMs, prepMs, encodeMs, hashMs } = result.timings;
     Object.assign(timings, { wait: queuedMs, prep: prepMs + encodeMs, hash: hashMs, run: result.ms });

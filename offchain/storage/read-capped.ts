@@ -4,7 +4,7 @@
  * socket stream destroyed), so a peer that streams forever costs at most `maxBytes`.
  */
 import { NonRetryableError } from "../errors.js";
-import { BlobTooLargeError } from "./errors.js";
+import { BlobTooLargeError, BlobUnavailableError } from "./errors.js";
 
 export type ReadCappedParameters = {
   /** A web ReadableStream (fetch body), a Node Readable (request, file stream)... */
@@ -12,10 +12,20 @@ export type ReadCappedParameters = {
   maxBytes: number;
   /** Names the source in the error. */
   label: string;
+  /**
+   * The length the source announced (an HTTP Content-Length), at most `maxBytes`: the bytes are then copied
+   * into one buffer of that size as they arrive, rather than held as chunks and joined at the end (a det
+   * input is 76 chunks: holding them and joining them cost 6 ms more CPU per read). A source that sends more than it announced is cut off there; one that sends less is joined as
+   * it is (its hash check decides).
+   */
+  expectedBytes?: number;
 };
 
 /** All bytes of `source`, or `BlobTooLargeError` as soon as they would exceed `maxBytes`. */
-export async function readCapped({ source, maxBytes, label }: ReadCappedParameters): Promise<Uint8Array> {
+export async function readCapped({ source, maxBytes, label, expectedBytes }: ReadCappedParameters): Promise<Uint8Array> {
+  if (expectedBytes !== undefined && Number.isSafeInteger(expectedBytes) && expectedBytes > 0 && expectedBytes <= maxBytes) {
+    return readAnnounced({ source, label, expectedBytes });
+  }
   const chunks: Uint8Array[] = [];
   let total = 0;
   for await (const chunk of source) {
@@ -26,15 +36,38 @@ export async function readCapped({ source, maxBytes, label }: ReadCappedParamete
   return concatChunks(chunks, total);
 }
 
+async function readAnnounced({ source, label, expectedBytes }: { source: AsyncIterable<Uint8Array>; label: string; expectedBytes: number }): Promise<Uint8Array> {
+  const out = uninitialized(expectedBytes);
+  let total = 0;
+  for await (const chunk of source) {
+    if (total + chunk.byteLength > expectedBytes) {
+      throw new BlobUnavailableError({ source: label, problem: `sent more than the ${expectedBytes} bytes it announced` });
+    }
+    out.set(chunk, total);
+    total += chunk.byteLength;
+  }
+  return total === expectedBytes ? out : out.subarray(0, total);
+}
+
 function concatChunks(chunks: Uint8Array[], total: number): Uint8Array {
   if (chunks.length === 1) return new Uint8Array(chunks[0]!.buffer, chunks[0]!.byteOffset, total);
-  const out = new Uint8Array(total);
+  const out = uninitialized(total);
   let offset = 0;
   for (const chunk of chunks) {
     out.set(chunk, offset);
     offset += chunk.byteLength;
   }
   return out;
+}
+
+/**
+ * A byte array of its own ArrayBuffer (transferable whole), not zeroed: every byte of it is written before it is
+ * read. Node's zeroed allocation of megabytes maps fresh pages, and first touching them cost 5 ms of CPU per det
+ * input here against under 1 ms for memory the allocator reuses.
+ */
+function uninitialized(size: number): Uint8Array {
+  const buffer = Buffer.allocUnsafeSlow(size);
+  return new Uint8Array(buffer.buffer, buffer.byteOffset, size);
 }
 
 /** Throws unless `maxBytes` is a usable cap (a non-negative safe integer). */

@@ -525,6 +525,22 @@ describe("inference: runner (worker threads, real models)", () => {
     }
   });
 
+  it("lends an input to the thread and gives it back: no copy either way, the same bytes, the caller's copy detached meanwhile", async () => {
+    const input = encodeTensorBlob([await imageToClsInput(LINES.map((name) => `${IMAGES}${name}.png`))]);
+    const kept = input.slice();
+    const alone = await runner.run({ modelPath: CLS.path, modelHash: CLS.hash, ep: "cpu", input: kept.slice() });
+    const pending = runner.run({ modelPath: CLS.path, modelHash: CLS.hash, ep: "cpu", input, returnInput: true, verifyInput: { expected: blobId(kept), source: "test" } });
+    assert.equal(input.byteLength, 0, "the caller's buffer went to the threads, not a copy");
+    const lent = await pending;
+    assert.deepEqual(lent.input, kept, "the input comes back whole");
+    assert.equal(lent.outputId, alone.outputId);
+    // Without returnInput the caller's bytes stay (a copy goes) and no input comes back.
+    const copied = kept.slice();
+    const plain = await runner.run({ modelPath: CLS.path, modelHash: CLS.hash, ep: "cpu", input: copied });
+    assert.equal(copied.byteLength, kept.byteLength);
+    assert.equal(plain.input, undefined);
+  });
+
   it("runs det on the sample document: text where the text is, nothing on a blank page", async () => {
     const doc = await imageToDetInput(`${IMAGES}doc.png`, { size: 640 });
     const blank = await imageToDetInput(`${IMAGES}blank.png`, { size: 640 });

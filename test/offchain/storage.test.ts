@@ -22,6 +22,7 @@ import {
 } from "../../offchain/storage/errors.js";
 import { fetchBlob, resolveBlobUri } from "../../offchain/storage/fetch.js";
 import { LocalBlobStore } from "../../offchain/storage/local.js";
+import { readCapped } from "../../offchain/storage/read-capped.js";
 import { startBlobServer, type BlobServer } from "../../offchain/storage/server.js";
 import { uploadBlob } from "../../offchain/storage/upload.js";
 
@@ -442,6 +443,22 @@ describe("storage", () => {
       await rejectsWith(() => fetchBlob({ uri: `${url}/forever`, expectedHash: blobId(filler(1)), maxBytes, timeoutMs: 10_000 }), BlobTooLargeError);
       await connectionClosed; // the client hung up: the server stops streaming
       assert.ok(written < 16 * maxBytes, `server wrote ${written} bytes`);
+    });
+
+    it("reads an announced length into one buffer, and cuts off a source that sends more than it announced", async () => {
+      const blob = filler(100_000);
+      const chunksOf = async function* (bytes: Uint8Array, size: number) {
+        for (let offset = 0; offset < bytes.length; offset += size) yield bytes.subarray(offset, offset + size);
+      };
+      const read = await readCapped({ source: chunksOf(blob, 7_000), maxBytes: 1 << 20, label: "test", expectedBytes: blob.length });
+      assert.deepEqual(read, blob);
+      assert.equal(read.buffer.byteLength, blob.length, "one buffer of the announced size");
+      // Fewer bytes than announced: what came, for the hash check to judge.
+      assert.deepEqual(await readCapped({ source: chunksOf(blob, 7_000), maxBytes: 1 << 20, label: "test", expectedBytes: blob.length + 5 }), blob);
+      const error = await rejectsWith(() => readCapped({ source: chunksOf(blob, 7_000), maxBytes: 1 << 20, label: "test", expectedBytes: 50_000 }), BlobUnavailableError);
+      assert.match(error.message, /sent more than the 50000 bytes it announced/);
+      // An announced length over the cap is not trusted: the cap still holds while reading.
+      await rejectsWith(() => readCapped({ source: chunksOf(blob, 7_000), maxBytes: 60_000, label: "test", expectedBytes: 1 << 30 }), BlobTooLargeError);
     });
 
     it("reads no further than a lying content-length and hangs up", async () => {
