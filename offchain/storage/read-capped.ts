@@ -37,7 +37,7 @@ export async function readCapped({ source, maxBytes, label, expectedBytes }: Rea
 }
 
 async function readAnnounced({ source, label, expectedBytes }: { source: AsyncIterable<Uint8Array>; label: string; expectedBytes: number }): Promise<Uint8Array> {
-  const out = uninitialized(expectedBytes);
+  const out = new Uint8Array(expectedBytes);
   let total = 0;
   for await (const chunk of source) {
     if (total + chunk.byteLength > expectedBytes) {
@@ -51,23 +51,13 @@ async function readAnnounced({ source, label, expectedBytes }: { source: AsyncIt
 
 function concatChunks(chunks: Uint8Array[], total: number): Uint8Array {
   if (chunks.length === 1) return new Uint8Array(chunks[0]!.buffer, chunks[0]!.byteOffset, total);
-  const out = uninitialized(total);
+  const out = new Uint8Array(total);
   let offset = 0;
   for (const chunk of chunks) {
     out.set(chunk, offset);
     offset += chunk.byteLength;
   }
   return out;
-}
-
-/**
- * A byte array of its own ArrayBuffer (transferable whole), not zeroed: every byte of it is written before it is
- * read. Node's zeroed allocation of megabytes maps fresh pages, and first touching them cost 5 ms of CPU per det
- * input here against under 1 ms for memory the allocator reuses.
- */
-function uninitialized(size: number): Uint8Array {
-  const buffer = Buffer.allocUnsafeSlow(size);
-  return new Uint8Array(buffer.buffer, buffer.byteOffset, size);
 }
 
 /** Throws unless `maxBytes` is a usable cap (a non-negative safe integer). */
