@@ -15,9 +15,16 @@ process.on("warning", (warning) => {
 // freed memory in the process, the daemon re-executes itself once with glibc's tunables set (Linux; a
 // GLIBC_TUNABLES already given is left as it is). bench:worker measures the daemon as it starts here.
 const DAEMONS = new Set(["worker", "verifier"]);
-const MALLOC_TUNABLES = "glibc.malloc.mmap_threshold=67108864:glibc.malloc.trim_threshold=268435456";
-if (process.platform === "linux" && typeof process.execve === "function" && process.env.GLIBC_TUNABLES === undefined && DAEMONS.has(process.argv[2])) {
-  process.execve(process.execPath, [process.execPath, ...process.execArgv, ...process.argv.slice(1)], { ...process.env, GLIBC_TUNABLES: MALLOC_TUNABLES });
+// Both are needed: a trim threshold alone leaves the mmap threshold at 128 KiB, worse than glibc's default; 32 MiB is the
+// highest mmap threshold glibc accepts on 64-bit (HEAP_MAX_SIZE / 2).
+const MALLOC_TUNABLES = "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456";
+const command = process.argv.slice(2).find((arg) => !arg.startsWith("-"));
+if (process.platform === "linux" && typeof process.execve === "function" && process.env.GLIBC_TUNABLES === undefined && DAEMONS.has(command)) {
+  try {
+    process.execve(process.execPath, [process.execPath, ...process.execArgv, ...process.argv.slice(1)], { ...process.env, GLIBC_TUNABLES: MALLOC_TUNABLES });
+  } catch (error) {
+    console.warn(`dinfer: running without glibc's malloc tunables (re-executing failed: ${error.message})`);
+  }
 }
 register();
 const { main } = await import("../offchain/cli/main.ts");

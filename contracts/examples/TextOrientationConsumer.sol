@@ -148,7 +148,7 @@ contract TextOrientationConsumer is IDinferConsumer, ReentrancyGuardTransient {
     /// @notice Posts a text-orientation job for an input blob already uploaded, paid by the caller.
     /// @dev The caller must have approved this contract for `fee`. The market checks the rest (the model is
     /// active, the fee meets its floor, `claimBy` is in range, the callback gas is allowed).
-    /// @param inputHash keccak256 of the input tensor blob (one float32 tensor `x` of `[1, 3, 48, 192]`)
+    /// @param inputHash SHA-256 of the input tensor blob (its blob id) (one float32 tensor `x` of `[1, 3, 48, 192]`)
     /// @param inputURI where providers fetch the blob
     /// @param fee the job's fee, pulled from the caller
     /// @param claimBy the last second a provider may claim the job

@@ -381,7 +381,8 @@ export class InferenceRunner {
       slot.assignment = assignment;
       slot.timer = setTimeout(() => this.timeOut(slot, assignment, "load", this.loadTimeoutMs), this.loadTimeoutMs);
       const request: RunRequest = { ...head.request, id: assignment.id, jobs: jobs.map((job) => ({ id: job.id, input: job.input, ...(job.returnInput ? { returnInput: true } : {}) })) };
-      slot.worker.postMessage(request, jobs.map((job) => job.input.buffer as ArrayBuffer));
+      // Distinct buffers only: a buffer listed twice makes postMessage throw (DataCloneError).
+      slot.worker.postMessage(request, [...new Set(jobs.map((job) => job.input.buffer as ArrayBuffer))]);
     }
   }
 

@@ -201,7 +201,9 @@ async function readHttp({
       if (REDIRECT_STATUSES.has(status) && location !== undefined) {
         response.destroy();
         if (redirects === MAX_REDIRECTS) throw new BlobUnavailableError({ source: label, problem: `more than ${MAX_REDIRECTS} redirects` });
-        target = new URL(location, target);
+        const next = URL.parse(location, target.href);
+        if (next === null) throw new BlobRejectedError({ source: label, problem: `redirected to ${JSON.stringify(location.slice(0, 200))}, not a URL` });
+        target = next;
         if (target.protocol !== "http:" && target.protocol !== "https:") {
           throw new BlobRejectedError({ source: label, problem: `redirected to a ${target.protocol} URL` });
         }

@@ -15,15 +15,20 @@ export type ReadCappedParameters = {
   /**
    * The length the source announced (an HTTP Content-Length), at most `maxBytes`: the bytes are then copied
    * into one buffer of that size as they arrive, rather than held as chunks and joined at the end (a det
-   * input is 76 chunks: holding them and joining them cost 6 ms more CPU per read). A source that sends more than it announced is cut off there; one that sends less is joined as
-   * it is (its hash check decides).
+   * input is 76 chunks: holding them and joining them cost 6 ms more CPU per read). A source that sends more
+   * than it announced is cut off there; one that sends less is joined as it is (its hash check decides).
+   * Announcements over 16 MiB are read as chunks, and the buffer is set aside only when the first bytes come:
+   * a peer that announces a length and stalls makes a read hold nothing.
    */
   expectedBytes?: number;
 };
 
+/** Bytes a read sets aside for its announced length: a larger announcement is read as chunks (see `expectedBytes`). */
+const ANNOUNCED_BYTES_HELD_AHEAD = 16 * 1024 * 1024;
+
 /** All bytes of `source`, or `BlobTooLargeError` as soon as they would exceed `maxBytes`. */
 export async function readCapped({ source, maxBytes, label, expectedBytes }: ReadCappedParameters): Promise<Uint8Array> {
-  if (expectedBytes !== undefined && Number.isSafeInteger(expectedBytes) && expectedBytes > 0 && expectedBytes <= maxBytes) {
+  if (expectedBytes !== undefined && Number.isSafeInteger(expectedBytes) && expectedBytes > 0 && expectedBytes <= Math.min(maxBytes, ANNOUNCED_BYTES_HELD_AHEAD)) {
     return readAnnounced({ source, label, expectedBytes });
   }
   const chunks: Uint8Array[] = [];
@@ -36,16 +41,19 @@ export async function readCapped({ source, maxBytes, label, expectedBytes }: Rea
   return concatChunks(chunks, total);
 }
 
+/** The buffer is set aside when the first bytes come: a peer that announces a length and sends nothing costs nothing. */
 async function readAnnounced({ source, label, expectedBytes }: { source: AsyncIterable<Uint8Array>; label: string; expectedBytes: number }): Promise<Uint8Array> {
-  const out = new Uint8Array(expectedBytes);
+  let out: Uint8Array | undefined;
   let total = 0;
   for await (const chunk of source) {
     if (total + chunk.byteLength > expectedBytes) {
       throw new BlobUnavailableError({ source: label, problem: `sent more than the ${expectedBytes} bytes it announced` });
     }
+    out ??= new Uint8Array(expectedBytes);
     out.set(chunk, total);
     total += chunk.byteLength;
   }
+  if (out === undefined) return new Uint8Array(0);
   return total === expectedBytes ? out : out.subarray(0, total);
 }
 

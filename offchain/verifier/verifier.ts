@@ -880,13 +880,6 @@ export class VerifierDaemon {
   // ------------------------------------------------------------------ re-execution
 
   /**
-   * Our own output for the job, run now or found in the store. Journaled (with its root) before any
-   * commitment is sent. Returns undefined while the input cannot be had and the step leaves time (retried on a
-   * later tick). An input no location serves by then is, as `unserved` says, judged as no input (`invalidInput`:
-   * against the provider; a committee's vote, an audit's reveal) or abstained on (undefined: a blind audit,
-   * which may not know the provider's server yet, and a watchdog, which stakes a bond on what it re-ran).
-   */
-  /**
    * The provider's blob servers from its latest reveals (`readProviderBlobServers`: two log queries from block
    * 0), shared by the input reads of all its jobs for PROVIDER_SERVERS_TTL_MS: an input read is retried every
    * second while no location serves it, and every job this verifier re-runs reads its input.
@@ -904,6 +897,13 @@ export class VerifierDaemon {
     return servers;
   }
 
+  /**
+   * Our own output for the job, run now or found in the store. Journaled (with its root) before any
+   * commitment is sent. Returns undefined while the input cannot be had and the step leaves time (retried on a
+   * later tick). An input no location serves by then is, as `unserved` says, judged as no input (`invalidInput`:
+   * against the provider; a committee's vote, an audit's reveal) or abstained on (undefined: a blind audit,
+   * which may not know the provider's server yet, and a watchdog, which stakes a bond on what it re-ran).
+   */
   private async ownOutput(
     record: JobRecord,
     data: VerifierJobData,

@@ -898,7 +898,7 @@ describe("JobMarket", () => {
       assert.equal(await market.read.jobHash([jobId]), hashJob(job));
     });
 
-    it("recomputes the root of an inline output as keccak256(uint32(0) || output)", async () => {
+    it("recomputes the root of an inline output as sha256(uint32(0) || output)", async () => {
       const { market, provider, d } = await load();
       const output = bytesOf(300);
       const root = inlineRoot(output);

@@ -58,7 +58,7 @@ describe("dinfer worker logs: JSON when piped (no native noise), readable lines 
       // (bin/dinfer.js); its warning about process.execve never reaches stderr (every line below is JSON).
       if (process.platform === "linux" && typeof process.execve === "function" && process.env.GLIBC_TUNABLES === undefined) {
         // (glibc cuts the variable short in place as it parses it: only its start is still there to read)
-        assert.match(readFileSync(`/proc/${worker.pid}/environ`, "utf8"), /(^|\0)GLIBC_TUNABLES=glibc\.malloc\.mmap_threshold=67108864/);
+        assert.match(readFileSync(`/proc/${worker.pid}/environ`, "utf8"), /(^|\0)GLIBC_TUNABLES=glibc\.malloc\.mmap_threshold=33554432/);
       }
       const input = encodeTensorBlob([await imageToClsInput(`${IMAGES}line-1.png`)]);
       const { jobId } = await postJob({

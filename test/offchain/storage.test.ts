@@ -407,6 +407,19 @@ describe("storage", () => {
       assert.deepEqual(await fetchBlob({ uri: `${url}/moved`, expectedHash: id }), bytes);
     });
 
+    it("refuses a redirect to a location that is not a URL, to a scheme other than http(s), or past 5 hops", async () => {
+      const { url, stop } = await serve((request, response) => {
+        const to = request.url === "/bad" ? "http://[not-a-host" : request.url === "/file" ? "file:///etc/passwd" : `${request.url}x`;
+        response.writeHead(302, { location: to });
+        response.end();
+      });
+      stops.push(stop);
+      const expectedHash = blobId(filler(1));
+      assert.match((await rejectsWith(() => fetchBlob({ uri: `${url}/bad`, expectedHash }), BlobRejectedError)).message, /not a URL/);
+      assert.match((await rejectsWith(() => fetchBlob({ uri: `${url}/file`, expectedHash }), BlobRejectedError)).message, /redirected to a file: URL/);
+      assert.match((await rejectsWith(() => fetchBlob({ uri: `${url}/loop`, expectedHash }), BlobUnavailableError)).message, /more than 5 redirects/);
+    });
+
     it("refuses a declared content-length over maxBytes without reading the body", async () => {
       let written = 0;
       const { url, stop } = await serve((_request, response) => {
@@ -457,6 +470,8 @@ describe("storage", () => {
       assert.deepEqual(await readCapped({ source: chunksOf(blob, 7_000), maxBytes: 1 << 20, label: "test", expectedBytes: blob.length + 5 }), blob);
       const error = await rejectsWith(() => readCapped({ source: chunksOf(blob, 7_000), maxBytes: 1 << 20, label: "test", expectedBytes: 50_000 }), BlobUnavailableError);
       assert.match(error.message, /sent more than the 50000 bytes it announced/);
+      // A source that announces a length and sends nothing gives nothing.
+      assert.equal((await readCapped({ source: chunksOf(new Uint8Array(), 1), maxBytes: 1 << 20, label: "test", expectedBytes: 1000 })).length, 0);
       // An announced length over the cap is not trusted: the cap still holds while reading.
       await rejectsWith(() => readCapped({ source: chunksOf(blob, 7_000), maxBytes: 60_000, label: "test", expectedBytes: 1 << 30 }), BlobTooLargeError);
     });
