@@ -1,8 +1,8 @@
 /**
  * viem clients for one RPC endpoint and one key, and typed read handles on the protocol contracts.
  *
- * The transport never retries on its own (`retryCount: 0`): the poller and the sender own retries,
- * so that a revert is never repeated and every retry is logged once. Nothing is cached
+ * The transport (node:http, offchain/chain/rpc-transport.ts) never retries on its own: the poller and
+ * the sender own retries, so that a revert is never repeated and every retry is logged once. Nothing is cached
  * (`cacheTime: 0`): a daemon must see each new block.
  */
 import {
@@ -10,7 +10,6 @@ import {
   createWalletClient,
   defineChain,
   getContract,
-  http,
   type Address,
   type Chain,
   type GetContractReturnType,
@@ -25,6 +24,7 @@ import { privateKeyToAccount } from "viem/accounts";
 import { NonRetryableError } from "../errors.js";
 import { protocolAbis, type ContractName } from "./abis.js";
 import { classifyChainError } from "./errors.js";
+import { nodeHttpTransport } from "./rpc-transport.js";
 
 export type ChainPublicClient = PublicClient<Transport, Chain>;
 export type ChainWalletClient = WalletClient<Transport, Chain, LocalAccount>;
@@ -65,16 +65,14 @@ export function chainFor({ chainId, rpcUrl }: { chainId: number; rpcUrl: string 
 }
 
 function transportFor({ rpcUrl, timeoutMs, onRequest }: { rpcUrl: string; timeoutMs: number; onRequest?: (method: string) => void }): Transport {
-  const transport = http(rpcUrl, { retryCount: 0, timeout: timeoutMs, batch: false });
-  if (onRequest === undefined) return transport;
-  return (parameters) => {
-    const created = transport(parameters);
-    const request: typeof created.request = (args, options) => {
-      onRequest(args.method);
-      return created.request(args, options);
-    };
-    return { ...created, request };
-  };
+  const url = URL.parse(rpcUrl);
+  if (url === null || (url.protocol !== "http:" && url.protocol !== "https:")) {
+    throw new NonRetryableError(`the RPC URL ${JSON.stringify(rpcUrl)} is not an http(s) URL: pass the node's JSON-RPC endpoint, e.g. http://127.0.0.1:8545`, {
+      code: "CONFIG",
+      details: { rpcUrl },
+    });
+  }
+  return nodeHttpTransport(rpcUrl, { timeoutMs, onRequest });
 }
 
 /**

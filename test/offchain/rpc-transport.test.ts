@@ -1,0 +1,162 @@
+/**
+ * The JSON-RPC transport over node:http (offchain/chain/rpc-transport.ts) against a real HTTP server on a
+ * socket: answers, the node's errors and transport failures come out as the errors viem's own http
+ * transport gives (classifyChainError reads them), and a kept-alive connection the server dropped is
+ * retried once on a fresh one.
+ */
+import assert from "node:assert/strict";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+
+import { after, afterEach, describe, it } from "mocha";
+import { createPublicClient, HttpRequestError, ResponseBodyTooLargeError, RpcRequestError, TimeoutError, type BaseError } from "viem";
+
+import { classifyChainError, ChainTransportError } from "../../offchain/chain/errors.js";
+import { nodeHttpTransport } from "../../offchain/chain/rpc-transport.js";
+import { RetryableError } from "../../offchain/errors.js";
+
+type Handler = (body: { id: number; method: string; params?: unknown }, req: IncomingMessage, res: ServerResponse, nth: { request: number; onSocket: number }) => void;
+
+const servers: Server[] = [];
+
+/** A server on 127.0.0.1 that hands each JSON-RPC request to `handler`; counts requests and connections. */
+async function serve(handler: Handler): Promise<{ url: string; stats: { requests: number; connections: number } }> {
+  const stats = { requests: 0, connections: 0 };
+  const perSocket = new WeakMap<Socket, number>();
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      stats.requests++;
+      const onSocket = (perSocket.get(req.socket) ?? 0) + 1;
+      perSocket.set(req.socket, onSocket);
+      handler(JSON.parse(Buffer.concat(chunks).toString("utf8")), req, res, { request: stats.requests, onSocket });
+    });
+  });
+  server.on("connection", () => stats.connections++);
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, stats };
+}
+
+function reply(res: ServerResponse, status: number, body: unknown): void {
+  const text = typeof body === "string" ? body : JSON.stringify(body);
+  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function clientFor(url: string, options: Parameters<typeof nodeHttpTransport>[1] = {}) {
+  return createPublicClient({ transport: nodeHttpTransport(url, options), cacheTime: 0 });
+}
+
+function chainOf(error: unknown): unknown[] {
+  const out: unknown[] = [];
+  for (let e: unknown = error; e !== undefined && e !== null && out.length < 10; e = (e as { cause?: unknown }).cause) out.push(e);
+  return out;
+}
+
+describe("chain: JSON-RPC over node:http", () => {
+  afterEach(() => {
+    for (const server of servers.splice(0)) server.close();
+  });
+  after(() => {
+    for (const server of servers.splice(0)) server.close();
+  });
+
+  it("sends JSON-RPC 2.0 with ids and credentials from the URL, returns the result, counts each method", async () => {
+    const seen: { method: string; id: number; authorization: string | undefined }[] = [];
+    const { url, stats } = await serve((body, req, res) => {
+      seen.push({ method: body.method, id: body.id, authorization: req.headers.authorization });
+      reply(res, 200, { jsonrpc: "2.0", id: body.id, result: "0x2a" });
+    });
+    const methods: string[] = [];
+    const client = clientFor(url.replace("http://", "http://alice:s%3Acret@"), { onRequest: (m) => methods.push(m) });
+    assert.equal(await client.getBlockNumber(), 42n);
+    assert.equal(await client.getChainId(), 42);
+    assert.deepEqual(methods, ["eth_blockNumber", "eth_chainId"]);
+    assert.deepEqual(
+      seen.map((s) => s.method),
+      ["eth_blockNumber", "eth_chainId"],
+    );
+    assert.notEqual(seen[0]!.id, seen[1]!.id);
+    assert.equal(seen[0]!.authorization, `Basic ${Buffer.from("alice:s:cret").toString("base64")}`);
+    assert.equal(stats.connections, 1, "the second request reuses the kept-alive connection");
+  });
+
+  it("gives the node's JSON-RPC error (with its revert data) as an RpcRequestError, which is not retried", async () => {
+    const { url } = await serve((body, _req, res) => reply(res, 200, { jsonrpc: "2.0", id: body.id, error: { code: 3, message: "execution reverted", data: "0x08c379a0" } }));
+    const error = await clientFor(url).request({ method: "eth_call", params: [{}, "latest"] } as never).catch((e: unknown) => e);
+    const rpc = chainOf(error).find((e) => e instanceof RpcRequestError) as RpcRequestError | undefined;
+    assert.ok(rpc, `expected an RpcRequestError in ${String(error)}`);
+    assert.equal(rpc.code, 3);
+    assert.deepEqual((rpc.cause as { data?: unknown }).data, "0x08c379a0");
+    assert.ok(!(classifyChainError({ error }) instanceof ChainTransportError));
+  });
+
+  it("gives HTTP 503 with a text body as an HttpRequestError with its status, retryable", async () => {
+    const { url } = await serve((_body, _req, res) => reply(res, 503, "upstream busy"));
+    const error = await clientFor(url).getBlockNumber().catch((e: unknown) => e);
+    const http = chainOf(error).find((e) => e instanceof HttpRequestError) as HttpRequestError | undefined;
+    assert.ok(http, `expected an HttpRequestError in ${String(error)}`);
+    assert.equal(http.status, 503);
+    assert.ok(classifyChainError({ error }) instanceof RetryableError);
+  });
+
+  it("gives a JSON-RPC error under HTTP 429 as an RpcRequestError with the status, retryable", async () => {
+    const { url } = await serve((body, _req, res) => reply(res, 429, { jsonrpc: "2.0", id: body.id, error: { code: -32005, message: "rate limited" } }));
+    const error = await clientFor(url).getBlockNumber().catch((e: unknown) => e);
+    const rpc = chainOf(error).find((e) => e instanceof RpcRequestError) as RpcRequestError | undefined;
+    assert.ok(rpc);
+    assert.equal(rpc.status, 429);
+    assert.ok(classifyChainError({ error }) instanceof RetryableError);
+  });
+
+  it("times out a request the node does not answer, with a retryable TimeoutError", async () => {
+    const { url } = await serve(() => {});
+    const started = Date.now();
+    const error = await clientFor(url, { timeoutMs: 200 }).getBlockNumber().catch((e: unknown) => e);
+    assert.ok(chainOf(error).some((e) => e instanceof TimeoutError), `expected a TimeoutError in ${String(error)}`);
+    assert.ok(Date.now() - started < 5_000);
+    assert.ok(classifyChainError({ error }) instanceof RetryableError);
+  });
+
+  it("refuses an answer over the size cap", async () => {
+    const { url } = await serve((body, _req, res) => reply(res, 200, { jsonrpc: "2.0", id: body.id, result: `0x${"00".repeat(4096)}` }));
+    const error = await clientFor(url, { maxResponseBytes: 1024 }).request({ method: "eth_getCode", params: ["0x0000000000000000000000000000000000000001", "latest"] } as never).catch((e: unknown) => e);
+    assert.ok(chainOf(error).some((e) => e instanceof ResponseBodyTooLargeError), `expected ResponseBodyTooLargeError in ${String(error)}`);
+  });
+
+  it("gives a refused connection as an HttpRequestError without a status, retryable", async () => {
+    const { url } = await serve(() => {});
+    servers.pop()!.close();
+    await new Promise((r) => setTimeout(r, 50));
+    const error = await clientFor(url).getBlockNumber().catch((e: unknown) => e);
+    const http = chainOf(error).find((e) => e instanceof HttpRequestError) as HttpRequestError | undefined;
+    assert.ok(http, `expected an HttpRequestError in ${String(error)}`);
+    assert.equal(http.status, undefined);
+    assert.match((http as BaseError).details + String(http.cause), /ECONNREFUSED/);
+    assert.ok(classifyChainError({ error }) instanceof RetryableError);
+  });
+
+  it("sends a request once more on a fresh connection when the server drops a kept-alive one under it", async () => {
+    const { url, stats } = await serve((body, req, res, nth) => {
+      // The second request on a connection: the server drops it unanswered (as a server closing an idle
+      // connection just as the request arrived would).
+      if (nth.onSocket === 2) return req.socket.destroy();
+      reply(res, 200, { jsonrpc: "2.0", id: body.id, result: "0x1" });
+    });
+    const client = clientFor(url);
+    assert.equal(await client.getBlockNumber(), 1n);
+    assert.equal(await client.getBlockNumber(), 1n);
+    assert.equal(stats.requests, 3, "the dropped request was sent again");
+    assert.equal(stats.connections, 2);
+  });
+
+  it("does not resend on a fresh connection that fails: the failure is the caller's to retry", async () => {
+    const { url, stats } = await serve((_body, req) => req.socket.destroy());
+    const error = await clientFor(url).getBlockNumber().catch((e: unknown) => e);
+    assert.ok(chainOf(error).some((e) => e instanceof HttpRequestError), `expected an HttpRequestError in ${String(error)}`);
+    assert.equal(stats.requests, 1);
+    assert.ok(classifyChainError({ error }) instanceof RetryableError);
+  });
+});
