@@ -23,6 +23,24 @@ export const wei = z.union([z.string(), z.number(), z.bigint()]).transform((valu
   }
 });
 
+const gpuDeviceIndex = z.union([z.number(), z.string()]).transform((value, ctx) => {
+  const index = typeof value === "number" ? value : /^\s*\d+\s*$/.test(value) ? Number(value) : Number.NaN;
+  if (Number.isInteger(index) && index >= 0) return index;
+  ctx.addIssue({ code: "custom", message: `must be a GPU device index (a non-negative integer), got ${JSON.stringify(value)}` });
+  return z.NEVER;
+});
+
+/**
+ * GPU device indices, from a comma-separated string (`--gpu-devices 0,1`, DINFER_GPU_DEVICES) or a list
+ * (config file): non-negative integers, each once, at least one.
+ */
+export const gpuDeviceList = z
+  .preprocess((value) => (typeof value === "string" ? value.split(",") : value), z.array(gpuDeviceIndex).min(1, "must list at least one GPU device index, e.g. 0,1"))
+  .superRefine((devices, ctx) => {
+    const repeated = devices.find((device, index) => devices.indexOf(device) !== index);
+    if (repeated !== undefined) ctx.addIssue({ code: "custom", message: `lists device ${repeated} twice: each device gets one inference thread, list each once` });
+  });
+
 const multiaddrString = z.string().regex(/^\/\S+$/, "must be a multiaddr, e.g. /ip4/127.0.0.1/tcp/4001 (a peer: .../p2p/<peer id>)");
 
 /**
@@ -110,8 +128,14 @@ export function daemonOptionsShape(defaults: DaemonOptionDefaults) {
     keeperGraceSeconds: z.coerce.number().int().min(0).default(10),
     /** Withdraw credits once they reach this many wei (0: whenever there are any). */
     withdrawMin: wei.default(defaults.withdrawMin),
-    /** Inference worker threads. */
+    /** Inference worker threads (with `gpuDevices`: one per device, and this is not used). */
     threads: z.coerce.number().int().positive().default(1),
+    /**
+     * GPU device indices, e.g. `[0, 1]` or "0,1": one inference thread per device, each creating its GPU
+     * sessions on its own device (CUDA; WebGPU cannot be pinned: offchain/inference/session.ts) and choosing
+     * its provider there. Left out: `threads` threads on the default device.
+     */
+    gpuDevices: gpuDeviceList.optional(),
     /** Threads that hash blobs (input ids, output ids and roots); default: one per core, at most 4. */
     hashThreads: z.coerce.number().int().positive().optional(),
     /**

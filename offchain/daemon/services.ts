@@ -10,6 +10,7 @@ import path from "node:path";
 import type { Registry } from "prom-client";
 import type { Address, PublicClient } from "viem";
 
+import { ConfigError } from "../config/options.js";
 import { createInferenceRunner, type InferenceRunner } from "../inference/runner.js";
 import type { Logger } from "../log.js";
 import { claimDataDir, JOURNAL_FILE } from "../state/data-dir.js";
@@ -29,6 +30,8 @@ export type OpenDaemonServicesParameters = {
   chain: { publicClient: PublicClient; chainId: number; market: Address };
   /** Inference threads (the runner's default when left out). */
   threads?: number;
+  /** GPU device indices: one inference thread per device (the runner's `devices`); see `inferenceThreads`. */
+  gpuDevices?: readonly number[];
   /** Hashing threads (the runner's default when left out). */
   hashThreads?: number;
   /** Dynamic batching: the runner's `maxBatch` and `maxBatchWaitMs` (its defaults when left out: no batching). */
@@ -65,6 +68,7 @@ export async function openDaemonServices({
   dataDir,
   chain,
   threads,
+  gpuDevices,
   hashThreads,
   inferenceBatch,
   inferenceBatchWaitMs,
@@ -76,6 +80,7 @@ export async function openDaemonServices({
   log,
   ipfs: ipfsOptions,
 }: OpenDaemonServicesParameters): Promise<DaemonServices> {
+  const inferenceThreadOptions = inferenceThreads({ threads, gpuDevices }); // before anything is opened: a bad pair fails alone
   mkdirSync(dataDir, { recursive: true });
   const genesis = await chain.publicClient.getBlock({ blockNumber: 0n });
   claimDataDir({ dir: dataDir, owner: { chainId: chain.chainId, market: chain.market, genesisHash: genesis.hash! }, log });
@@ -86,7 +91,13 @@ export async function openDaemonServices({
     for (const closer of closers.reverse()) await closer();
   };
   try {
-    const runner = createInferenceRunner({ size: threads, hashThreads, maxBatch: inferenceBatch, maxBatchWaitMs: inferenceBatchWaitMs, log: log.child({ component: "inference" }) });
+    const runner = createInferenceRunner({
+      ...inferenceThreadOptions,
+      hashThreads,
+      maxBatch: inferenceBatch,
+      maxBatchWaitMs: inferenceBatchWaitMs,
+      log: log.child({ component: "inference" }),
+    });
     closers.push(() => runner.close());
     const blobServer = await startBlobServer({ store, host, port, logger: log });
     closers.push(() => blobServer.close());
@@ -108,6 +119,22 @@ export async function openDaemonServices({
     await close();
     throw error;
   }
+}
+
+/**
+ * The runner's threads from the daemon's options: `threads` of them, or with `gpuDevices` one per device.
+ * `threads` defaults to 1, so with devices only a value that is neither 1 nor the device count is refused
+ * (it asks for something the devices do not give).
+ */
+export function inferenceThreads({ threads, gpuDevices }: { threads?: number; gpuDevices?: readonly number[] }): { size?: number; devices?: readonly number[] } {
+  if (gpuDevices === undefined) return { size: threads };
+  if (threads !== undefined && threads !== 1 && threads !== gpuDevices.length) {
+    throw new ConfigError(`threads (${threads}) and gpuDevices (${gpuDevices.length} devices) disagree: gpuDevices runs one inference thread per device; leave threads out, or list ${threads} devices`, {
+      code: "CONFIG_INVALID",
+      details: { option: "threads", threads, gpuDevices },
+    });
+  }
+  return { devices: gpuDevices };
 }
 
 /** Starts the IPFS node and its garbage collection timer; `close` stops both. */

@@ -16,6 +16,11 @@ export type WorkerConfig = {
   timedRuns: number;
   probeDimSize: number;
   maxBlobBytes: number;
+  /**
+   * The GPU device this thread's GPU providers are pinned to (the runner's `devices`, one thread per device;
+   * session.ts `executionProvidersFor`); left out: onnxruntime's default device.
+   */
+  deviceId?: number;
 };
 
 /** One job of a run request. */

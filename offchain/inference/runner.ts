@@ -18,6 +18,9 @@
  * Sessions are cached per worker by model hash and requested provider; the job that causes a load
  * is the probe its provider is tested (and, for "auto", timed) on: see session.ts. Worker logs
  * reach the runner's logger with `worker` (the slot index) added.
+ *
+ * Several GPUs (`devices`): one thread per listed device, its GPU sessions created on that device and its
+ * providers chosen there (each thread probes on its own); a replaced thread keeps its slot's device.
  */
 import { availableParallelism } from "node:os";
 import type { Worker } from "node:worker_threads";
@@ -39,8 +42,14 @@ import type { RetireRequest, RunRequest, WorkerConfig, WorkerMessage } from "./p
 import { DEFAULT_PROBE_DIM_SIZE, DEFAULT_SESSION_OPTIONS, type ExecutionProvider, type ExecutionProviderChoice } from "./session.js";
 
 export type InferenceRunnerOptions = {
-  /** Worker threads; each runs one job at a time. */
+  /** Worker threads; each runs one job at a time. With `devices`: leave it out (or give `devices.length`). */
   size?: number;
+  /**
+   * GPU device indices (e.g. [0, 1]): one thread per device, thread i creating its GPU sessions on `devices[i]`
+   * (CUDA's device id; WebGPU cannot be pinned, see session.ts `executionProvidersFor`). Left out: `size`
+   * threads on onnxruntime's default device.
+   */
+  devices?: readonly number[];
   log?: Logger;
   /** Run time limit for jobs that give none. */
   defaultTimeoutMs?: number;
@@ -146,6 +155,8 @@ export type InferenceRunnerStats = {
   restarts: number;
   /** Threads of its HashPool. */
   hashThreads: number;
+  /** The GPU device of each inference thread, in slot order (the `devices` option); absent without. */
+  devices?: readonly number[];
 };
 
 /** A worker's answer, before the output is hashed. */
@@ -221,6 +232,7 @@ export function createInferenceRunner(options: InferenceRunnerOptions = {}): Inf
 export class InferenceRunner {
   private readonly log: Logger;
   private readonly config: WorkerConfig;
+  private readonly devices: readonly number[] | undefined;
   private readonly defaultTimeoutMs: number;
   private readonly loadTimeoutMs: number;
   private readonly maxBlobBytes: number;
@@ -236,7 +248,8 @@ export class InferenceRunner {
   private closed = false;
 
   constructor({
-    size = DEFAULTS.size,
+    size: sizeOption,
+    devices,
     log = silentLogger(),
     defaultTimeoutMs = DEFAULTS.defaultTimeoutMs,
     loadTimeoutMs = DEFAULTS.loadTimeoutMs,
@@ -248,6 +261,8 @@ export class InferenceRunner {
     maxBatch = DEFAULTS.maxBatch,
     maxBatchWaitMs = DEFAULTS.maxBatchWaitMs,
   }: InferenceRunnerOptions = {}) {
+    if (devices !== undefined) checkDevices(devices, sizeOption);
+    const size = devices?.length ?? sizeOption ?? DEFAULTS.size;
     if (!Number.isInteger(size) || size < 1) throw invalidOption("size", `must be a positive integer, got ${size}`);
     if (!Number.isInteger(maxBatch) || maxBatch < 1) throw invalidOption("maxBatch", `must be a positive integer, got ${maxBatch}`);
     if (!Number.isFinite(maxBatchWaitMs) || maxBatchWaitMs < 0) throw invalidOption("maxBatchWaitMs", `must be zero or a positive number of milliseconds, got ${maxBatchWaitMs}`);
@@ -259,6 +274,7 @@ export class InferenceRunner {
     this.defaultTimeoutMs = defaultTimeoutMs;
     this.loadTimeoutMs = loadTimeoutMs;
     this.maxBlobBytes = maxBlobBytes;
+    this.devices = devices === undefined ? undefined : [...devices];
     this.config = {
       logLevel: log.level,
       sessionOptions: runnerSessionOptions({ size, sessionOptions }),
@@ -326,6 +342,7 @@ export class InferenceRunner {
       queued: this.queue.length,
       restarts: this.restarts,
       hashThreads: this.hashes.size,
+      ...(this.devices === undefined ? {} : { devices: this.devices }),
     };
   }
 
@@ -386,8 +403,12 @@ export class InferenceRunner {
     }
   }
 
+  /** Starts the slot's thread; on a `devices` runner, on the slot's device (a replacement keeps it). */
   private spawn(index: number): Worker {
-    const worker = moduleWorker(import.meta.url, "worker", { workerData: this.config, name: `inference-${index}` });
+    const deviceId = this.devices?.[index];
+    const workerData: WorkerConfig = deviceId === undefined ? this.config : { ...this.config, deviceId };
+    const name = deviceId === undefined ? `inference-${index}` : `inference-${index}-gpu${deviceId}`;
+    const worker = moduleWorker(import.meta.url, "worker", { workerData, name });
     worker.on("message", (message: WorkerMessage) => this.onMessage(index, worker, message));
     worker.on("error", (error) => this.onWorkerDeath(index, worker, `uncaught error: ${error.message}`, error));
     worker.on("exit", (code) => this.onWorkerDeath(index, worker, `exited with code ${code}`));
@@ -480,6 +501,22 @@ export class InferenceRunner {
     const label = typeof level === "number" ? this.log.levels.labels[level] : undefined;
     const method = label !== undefined && label in this.log ? (label as "info") : "info";
     this.log[method]({ ...rest, worker: index });
+  }
+}
+
+/** `devices`: a non-empty list of distinct GPU indices, and `size` left out or equal to its length. */
+function checkDevices(devices: readonly number[], size: number | undefined): void {
+  if (!Array.isArray(devices) || devices.length === 0) {
+    throw invalidOption("devices", "must list at least one GPU device index (e.g. [0, 1]); leave it out to run `size` threads on the default device");
+  }
+  const bad = devices.find((device) => !Number.isInteger(device) || device < 0);
+  if (bad !== undefined) throw invalidOption("devices", `must be GPU device indices (non-negative integers), got ${bad}`);
+  const repeated = devices.find((device, index) => devices.indexOf(device) !== index);
+  if (repeated !== undefined) {
+    throw invalidOption("devices", `lists device ${repeated} twice: each device gets one inference thread; list each once`);
+  }
+  if (size !== undefined && size !== devices.length) {
+    throw invalidOption("size", `must be left out or equal devices.length (${devices.length}) when devices is given (one inference thread per device), got ${size}`);
   }
 }
 

@@ -17,6 +17,10 @@
  * When the probe fails on CPU as well, the probe is at fault, not the provider: a caller's input
  * then fails the load with InferenceRunError (nothing is cached), a built probe leaves the
  * requested provider in place, untested. The result says which provider was chosen and why.
+ *
+ * A GPU device (`deviceId`, the runner's `devices`: one inference thread per GPU) pins the GPU providers
+ * to that device: CUDA takes it (`{ name: "cuda", deviceId }`); WebGPU cannot be pinned with
+ * onnxruntime-node 1.30 (see `executionProvidersFor`) and is then unavailable, with that reason.
  */
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
@@ -39,7 +43,13 @@ export type ExecutionProviderChoice = (typeof EXECUTION_PROVIDER_CHOICES)[number
 /** What a session must offer; `ort.InferenceSession` does, and unit tests pass fakes. */
 export type ModelSession = Pick<ort.InferenceSession, "run" | "release" | "inputMetadata" | "outputNames">;
 
-export type SessionFactoryParameters = { bytes: Uint8Array; ep: ExecutionProvider; options: ort.InferenceSession.SessionOptions };
+export type SessionFactoryParameters = {
+  bytes: Uint8Array;
+  ep: ExecutionProvider;
+  options: ort.InferenceSession.SessionOptions;
+  /** The GPU device a GPU provider runs on (`executionProvidersFor`); left out: onnxruntime's default. cpu ignores it. */
+  deviceId?: number;
+};
 
 /** Creates a session on one provider from model bytes; throws when the provider is unavailable. */
 export type SessionFactory = (parameters: SessionFactoryParameters) => Promise<ModelSession>;
@@ -69,6 +79,8 @@ export type SelectSessionOptions = {
   createSession?: SessionFactory;
   /** Providers `auto` tries; defaults to those onnxruntime lists among webgpu, cuda, cpu. */
   providers?: readonly ExecutionProvider[];
+  /** The GPU device the GPU providers are created on (given to `createSession`); left out: onnxruntime's default device. */
+  deviceId?: number;
 };
 
 export type CreateModelSessionParameters = SelectSessionOptions & {
@@ -106,6 +118,7 @@ export async function createModelSession({
   sessionOptions = {},
   createSession = createOrtSession,
   providers = listProviders(),
+  deviceId,
 }: CreateModelSessionParameters): Promise<CreateModelSessionReturnType> {
   const context: SelectContext = {
     model,
@@ -114,6 +127,7 @@ export async function createModelSession({
     createSession,
     probeDimSize,
     probeInputs,
+    deviceId,
     rejected: [],
   };
   if (ep === "cpu") return finish(context, { session: await createCpu(context), ep: "cpu", reason: "cpu requested", timings: {} });
@@ -253,6 +267,7 @@ type SelectContext = {
   createSession: SessionFactory;
   probeDimSize: number;
   probeInputs: readonly Tensor[] | undefined;
+  deviceId: number | undefined;
   rejected: ProviderRejection[];
 };
 
@@ -346,7 +361,7 @@ async function probeFailedEverywhere(
 /** Creates a session on `ep`; undefined (with the rejection recorded and logged) when the provider is unavailable. */
 async function tryCreate(context: SelectContext, ep: ExecutionProvider): Promise<Created | undefined> {
   try {
-    return { ep, session: await context.createSession({ bytes: context.model.bytes, ep, options: context.options }) };
+    return { ep, session: await context.createSession({ bytes: context.model.bytes, ep, options: context.options, deviceId: context.deviceId }) };
   } catch (cause) {
     await reject(context, { ep, stage: "create", problem: messageOf(cause) });
     return undefined;
@@ -379,13 +394,13 @@ async function testRun(session: ModelSession, probe: Probe): Promise<string | un
 async function reject(context: SelectContext, rejection: ProviderRejection, session?: ModelSession): Promise<void> {
   context.rejected.push(rejection);
   const msg = rejection.stage === "create" ? "execution provider unavailable" : "execution provider failed its test run";
-  context.log.warn({ msg, ep: rejection.ep, stage: rejection.stage, reason: rejection.problem });
+  context.log.warn({ msg, ep: rejection.ep, ...deviceField(context, rejection.ep), stage: rejection.stage, reason: rejection.problem });
   await session?.release().catch(() => undefined);
 }
 
 async function createCpu(context: SelectContext): Promise<ModelSession> {
   try {
-    return await context.createSession({ bytes: context.model.bytes, ep: "cpu", options: context.options });
+    return await context.createSession({ bytes: context.model.bytes, ep: "cpu", options: context.options, deviceId: context.deviceId });
   } catch (cause) {
     throw new ModelSessionError({ modelHash: context.model.hash, problem: messageOf(cause), cause });
   }
@@ -403,17 +418,45 @@ async function timeRuns(session: ModelSession, probe: Probe, runs: number): Prom
 }
 
 function finish(context: SelectContext, chosen: Omit<CreateModelSessionReturnType, "rejected">): CreateModelSessionReturnType {
-  context.log.info({ msg: "execution provider chosen", ep: chosen.ep, reason: chosen.reason, timings_ms: chosen.timings });
+  context.log.info({ msg: "execution provider chosen", ep: chosen.ep, ...deviceField(context, chosen.ep), reason: chosen.reason, timings_ms: chosen.timings });
   return { ...chosen, rejected: [...context.rejected] };
 }
 
-async function createOrtSession({ bytes, ep, options }: { bytes: Uint8Array; ep: ExecutionProvider; options: ort.InferenceSession.SessionOptions }): Promise<ModelSession> {
+/** A log line's `device`: the GPU a GPU provider was pinned to (none for cpu, nor without a device). */
+function deviceField(context: SelectContext, ep: ExecutionProvider): { device?: number } {
+  return ep === "cpu" || context.deviceId === undefined ? {} : { device: context.deviceId };
+}
+
+export type ExecutionProvidersForParameters = { ep: ExecutionProvider; deviceId?: number };
+
+/**
+ * The `executionProviders` a session on `ep` is created with: the provider's name, or, for CUDA pinned to
+ * a GPU, `{ name: "cuda", deviceId }` (CUDA's device_id). cpu has no device and ignores it.
+ *
+ * WebGPU cannot be pinned with onnxruntime-node 1.30: its binding refuses a `deviceId` option ("WebGPU EP has
+ * an unrecognized option"), and onnxruntime's own WebGPU `deviceId` is a context id that wants a Dawn
+ * instance and device of the caller's, not a GPU index: every session lands on Dawn's default adapter.
+ * Asked for a pinned WebGPU, this throws, and the provider is unavailable to that thread (with this reason)
+ * rather than running on a GPU other than its own.
+ */
+export function executionProvidersFor({ ep, deviceId }: ExecutionProvidersForParameters): ort.InferenceSession.ExecutionProviderConfig[] {
+  if (ep === "cpu" || deviceId === undefined) return [ep];
+  if (ep === "webgpu") {
+    throw new Error(
+      `webgpu cannot be pinned to GPU device ${deviceId}: onnxruntime-node 1.30 takes no device for WebGPU (every session gets Dawn's default adapter); use cuda for several GPUs, or list no GPU devices`,
+    );
+  }
+  return [{ name: ep, deviceId }];
+}
+
+async function createOrtSession({ bytes, ep, options, deviceId }: SessionFactoryParameters): Promise<ModelSession> {
+  const executionProviders = executionProvidersFor({ ep, deviceId });
   if (ep === "webgpu" && !hasVulkanLoader()) {
     // Dawn (WebGPU's backend) would print its own "Couldn't load Vulkan" warning to stderr, past
     // onnxruntime's log level, into the daemons' JSON log stream: say it here instead.
     throw new Error("no Vulkan loader (libvulkan.so.1) on this machine: WebGPU needs it and a GPU driver (Debian: apt-get install libvulkan1)");
   }
-  return ort.InferenceSession.create(bytes, { ...options, executionProviders: [ep] });
+  return ort.InferenceSession.create(bytes, { ...options, executionProviders });
 }
 
 let vulkanLoader: boolean | undefined;

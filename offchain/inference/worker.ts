@@ -5,7 +5,8 @@
  * so that a thread feeding a GPU spends its time on runs. onnxruntime-node's `run` blocks the thread
  * it is called on, which is why it happens here and not on the main thread. Told to retire (a timed
  * out job, the runner closing), it does no further onnxruntime work and exits as soon as the call
- * in progress, if any, has returned.
+ * in progress, if any, has returned. A thread given a GPU device (WorkerConfig.deviceId: the runner's
+ * `devices`) creates its GPU sessions on that device, and chooses its providers there.
  */
 import { parentPort, workerData } from "node:worker_threads";
 
@@ -33,6 +34,7 @@ const cache = new SessionCache({
   sessionOptions: config.sessionOptions,
   timedRuns: config.timedRuns,
   probeDimSize: config.probeDimSize,
+  deviceId: config.deviceId,
 });
 
 let busy = false;

@@ -3,15 +3,20 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
+import type { Command } from "commander";
 import { describe, it } from "mocha";
 import { parseEther } from "viem";
+
+import { loadWorkerOptions, type WorkerFlags } from "../../offchain/cli/commands/worker.js";
+import { buildProgram } from "../../offchain/cli/main.js";
+import { inferenceThreads } from "../../offchain/daemon/services.js";
 
 import { resolvePrivateKey } from "../../offchain/daemon/secrets.js";
 import { ConfigError, envOptions, loadOptions } from "../../offchain/config/options.js";
 import { NonRetryableError } from "../../offchain/errors.js";
 import { parseTokens } from "../../offchain/chain/format.js";
 import { parseRoles, roleNames } from "../../offchain/protocol/account.js";
-import { WorkerOptionsSchema } from "../../offchain/provider/options.js";
+import { WorkerOptionsSchema, type WorkerOptions } from "../../offchain/provider/options.js";
 
 const KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
 const dir = mkdtempSync(path.join(tmpdir(), "dinfer-config-"));
@@ -67,6 +72,63 @@ describe("worker options", () => {
     assert.throws(
       () => loadOptions({ schema: WorkerOptionsSchema, flags: { models: [{ modelId: 1, path: "m.onnx", minFee: "-5" }] } }),
       /models\.0\.minFee: must be a non-negative integer amount in wei/,
+    );
+  });
+});
+
+describe("worker options: GPU devices", () => {
+  /** `dinfer worker ...args` parsed by the real command, its options loaded (with `env` as the environment) instead of running the worker. */
+  async function workerOptions(args: string[], env: NodeJS.ProcessEnv = {}): Promise<WorkerOptions> {
+    const program = buildProgram();
+    const worker = program.commands.find((command) => command.name() === "worker")!;
+    let options: WorkerOptions | undefined;
+    worker.action((flags: WorkerFlags, cmd: Command) => {
+      options = loadWorkerOptions(flags, cmd, env);
+    });
+    await program.parseAsync(["node", "dinfer", "worker", "--model", "1=m.onnx", ...args]);
+    assert.ok(options !== undefined, "the worker action did not run");
+    return options;
+  }
+
+  it("reads --gpu-devices 0,1 as the list of devices, and leaves it unset without the flag", async () => {
+    assert.deepEqual((await workerOptions(["--gpu-devices", "0,1"])).gpuDevices, [0, 1]);
+    assert.deepEqual((await workerOptions(["--gpu-devices", " 3 , 1 "])).gpuDevices, [3, 1]);
+    const plain = await workerOptions([]);
+    assert.equal(plain.gpuDevices, undefined);
+    assert.equal(plain.threads, 1);
+  });
+
+  it("takes the devices from DINFER_GPU_DEVICES and from a config file's list, the flag first", async () => {
+    assert.deepEqual((await workerOptions([], { DINFER_GPU_DEVICES: "2" })).gpuDevices, [2]);
+    const config = file("gpus.json", { gpuDevices: [4, 5] });
+    assert.deepEqual((await workerOptions(["--config", config])).gpuDevices, [4, 5]);
+    assert.deepEqual((await workerOptions(["--config", config, "--gpu-devices", "0"], { DINFER_GPU_DEVICES: "1" })).gpuDevices, [0]);
+  });
+
+  it("refuses a device list that repeats a device, holds a non-index or is empty, naming gpuDevices", async () => {
+    const refusal = async (value: string, pattern: RegExp) => {
+      const error = await workerOptions(["--gpu-devices", value]).then(
+        () => assert.fail(`--gpu-devices ${JSON.stringify(value)} was accepted`),
+        (error: unknown) => error,
+      );
+      assert.ok(error instanceof ConfigError, String(error));
+      assert.match(error.message, pattern);
+    };
+    await refusal("0,0", /gpuDevices: lists device 0 twice: each device gets one inference thread, list each once/);
+    await refusal("0,x", /gpuDevices\.1: must be a GPU device index \(a non-negative integer\), got "x"/);
+    await refusal("-1", /gpuDevices\.0: must be a GPU device index/);
+    await refusal("1.5", /gpuDevices\.0: must be a GPU device index/);
+    await refusal("0,,1", /gpuDevices\.1: must be a GPU device index \(a non-negative integer\), got ""/);
+    assert.throws(() => loadOptions({ schema: WorkerOptionsSchema, flags: { models: [{ modelId: 1, path: "m.onnx" }], gpuDevices: [] } }), /gpuDevices: must list at least one GPU device index/);
+  });
+
+  it("gives the runner one thread per device, refusing a threads count the devices do not give", () => {
+    assert.deepEqual(inferenceThreads({ threads: 3 }), { size: 3 });
+    assert.deepEqual(inferenceThreads({ threads: 1, gpuDevices: [0, 1] }), { devices: [0, 1] }, "threads' default does not get in the way");
+    assert.deepEqual(inferenceThreads({ threads: 2, gpuDevices: [0, 1] }), { devices: [0, 1] });
+    assert.throws(
+      () => inferenceThreads({ threads: 4, gpuDevices: [0, 1] }),
+      (error: unknown) => error instanceof ConfigError && /^threads \(4\) and gpuDevices \(2 devices\) disagree: .*leave threads out, or list 4 devices$/.test(error.message),
     );
   });
 });

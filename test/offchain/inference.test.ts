@@ -28,9 +28,11 @@ import { createInferenceRunner, type InferenceRunner } from "../../offchain/infe
 import {
   buildProbeInputs,
   createModelSession,
+  executionProvidersFor,
   SessionCache,
   type ModelSession,
   type SessionFactory,
+  type SessionFactoryParameters,
 } from "../../offchain/inference/session.js";
 import { fromOrtTensor, outputsToTensors, toOrtTensor, validateInputs, type ValueMetadata } from "../../offchain/inference/validate.js";
 import type { Logger } from "../../offchain/log.js";
@@ -469,6 +471,44 @@ describe("inference: sessions and execution providers", () => {
     assert.match(error.message, /protobuf parsing failed/);
   });
 
+  it("pins cuda to a GPU device, leaves cpu and an unpinned provider as names, and refuses to pin webgpu", () => {
+    assert.deepEqual(executionProvidersFor({ ep: "cuda", deviceId: 3 }), [{ name: "cuda", deviceId: 3 }]);
+    assert.deepEqual(executionProvidersFor({ ep: "cuda", deviceId: 0 }), [{ name: "cuda", deviceId: 0 }]);
+    assert.deepEqual(executionProvidersFor({ ep: "cpu", deviceId: 3 }), ["cpu"]);
+    assert.deepEqual(executionProvidersFor({ ep: "cuda" }), ["cuda"]);
+    assert.deepEqual(executionProvidersFor({ ep: "webgpu" }), ["webgpu"]);
+    // onnxruntime-node 1.30 refuses { name: "webgpu", deviceId } ("unrecognized option"): pinning it is refused here, by name.
+    assert.throws(() => executionProvidersFor({ ep: "webgpu", deviceId: 1 }), /^Error: webgpu cannot be pinned to GPU device 1: .*use cuda for several GPUs/);
+  });
+
+  it("creates every session on the given GPU device and logs the device of a chosen GPU provider", async () => {
+    const { log, records } = captureLogger();
+    const calls: SessionFactoryParameters[] = [];
+    const sessions = { webgpu: fakeSession({ runError: "not on this GPU" }), cuda: fakeSession({ ms: 1 }), cpu: fakeSession({ ms: 6 }) };
+    const createSession: SessionFactory = async (parameters) => {
+      calls.push(parameters);
+      return sessions[parameters.ep];
+    };
+    const chosen = await createModelSession({ model, ep: "auto", createSession, providers: ["webgpu", "cuda", "cpu"], deviceId: 5, log });
+    assert.equal(chosen.ep, "cuda");
+    assert.deepEqual(calls.map(({ ep, deviceId }) => [ep, deviceId]), [["webgpu", 5], ["cuda", 5], ["cpu", 5]]);
+    const line = records.find((record) => record.msg === "execution provider chosen");
+    assert.equal(line?.ep, "cuda");
+    assert.equal(line?.device, 5);
+    const failed = records.find((record) => record.msg === "execution provider failed its test run");
+    assert.deepEqual([failed?.ep, failed?.device], ["webgpu", 5]);
+
+    // cpu chosen: no device on its line; no deviceId given: none anywhere, as before.
+    const cpuOnly = captureLogger();
+    await createModelSession({ model, ep: "cpu", createSession, deviceId: 5, log: cpuOnly.log });
+    assert.ok(!("device" in cpuOnly.records.find((record) => record.msg === "execution provider chosen")!));
+    const unpinned = captureLogger();
+    calls.length = 0;
+    await createModelSession({ model, ep: "cuda", createSession, log: unpinned.log });
+    assert.deepEqual(calls.map(({ deviceId }) => deviceId), [undefined]);
+    assert.ok(!("device" in unpinned.records.find((record) => record.msg === "execution provider chosen")!));
+  });
+
   it("caches sessions by model hash and provider, loading each once and never caching a failure", async () => {
     let loads = 0;
     const cache = new SessionCache({
@@ -736,5 +776,68 @@ describe("inference: runner (worker threads, real models)", () => {
     const error = await rejection(closing.run({ modelPath: CLS.path, modelHash: CLS.hash, input: new Uint8Array() }));
     assert.ok(error instanceof RetryableError);
     assert.match((error as Error).message, /closed/);
+  });
+});
+
+describe("inference: runner on several GPUs (devices)", () => {
+  /** The NonRetryableError the runner's constructor throws for these options. */
+  function refused(options: Parameters<typeof createInferenceRunner>[0]): NonRetryableError {
+    const error = thrown(() => createInferenceRunner(options));
+    assert.ok(error instanceof NonRetryableError, String(error));
+    assert.equal(error.code, "INVALID_ARGUMENT");
+    return error;
+  }
+
+  it("refuses a device list that is empty, not indices, or repeats a device, and a size that disagrees with it", () => {
+    assert.match(refused({ devices: [] }).message, /^devices must list at least one GPU device index .*leave it out/);
+    assert.match(refused({ devices: [0, -1] }).message, /^devices must be GPU device indices \(non-negative integers\), got -1$/);
+    assert.match(refused({ devices: [1.5] }).message, /got 1\.5$/);
+    assert.match(refused({ devices: [2, 0, 2] }).message, /^devices lists device 2 twice: .*list each once$/);
+    const size = refused({ devices: [0, 1], size: 3 });
+    assert.match(size.message, /^size must be left out or equal devices\.length \(2\) when devices is given .*got 3$/);
+    assert.deepEqual(size.details, { option: "size" });
+  });
+
+  it("runs one thread per device, each pinned to its own: a job's provider is chosen on its thread's device", async () => {
+    const { log, records } = captureLogger();
+    const runner = createInferenceRunner({ devices: [3, 5], size: 2, hashThreads: 1, log });
+    try {
+      assert.deepEqual(runner.stats(), { workers: 2, busy: 0, queued: 0, restarts: 0, hashThreads: 1, devices: [3, 5] });
+      const inputs = [1, 2].map((k) => encodeTensorBlob([clsInput(ramp(3 * 48 * 192).map((v) => (v * k) / 2))]));
+      // Two jobs at once: the first goes to thread 0 (device 3), the second to thread 1 (device 5).
+      const cpu = await Promise.all(inputs.map((input) => runner.run({ modelPath: CLS.path, modelHash: CLS.hash, ep: "cpu", input })));
+      const direct = await ort.InferenceSession.create(CLS.path);
+      for (const [k, result] of cpu.entries()) {
+        const expected = outputsToTensors(await direct.run({ x: toOrtTensor(decodeTensorBlob(inputs[k]!)[0]!) }));
+        assert.deepEqual(Array.from(tensorToArray(result.outputTensors[0]!) as Float32Array), Array.from(tensorToArray(expected[0]!) as Float32Array));
+        assert.equal(result.ep, "cpu");
+      }
+      await direct.release();
+      // webgpu asked for: each thread's real session factory gets its own device, and refuses to pin webgpu to it.
+      const gpu = await Promise.all(inputs.map((input) => runner.run({ modelPath: CLS.path, modelHash: CLS.hash, ep: "webgpu", input })));
+      assert.deepEqual(gpu.map((result) => result.ep), ["cpu", "cpu"]);
+      assert.match(gpu[0]!.epReason, /^webgpu requested; fell back to cpu: webgpu unavailable: webgpu cannot be pinned to GPU device 3:/);
+      assert.match(gpu[1]!.epReason, /^webgpu requested; fell back to cpu: webgpu unavailable: webgpu cannot be pinned to GPU device 5:/);
+      const unavailable = records.filter((record) => record.msg === "execution provider unavailable" && record.ep === "webgpu");
+      assert.deepEqual(unavailable.map((record) => [record.worker, record.device]).sort(), [[0, 3], [1, 5]]);
+    } finally {
+      await runner.close();
+    }
+  });
+
+  it("keeps a replaced thread on its slot's device", async () => {
+    const runner = createInferenceRunner({ devices: [7], hashThreads: 1 });
+    try {
+      const long = encodeTensorBlob([(await imageToDetInput(`${IMAGES}doc.png`, { size: 960 })).tensor]);
+      const error = await rejection(runner.run({ modelPath: DET.path, modelHash: DET.hash, ep: "cpu", input: long, timeoutMs: 20 }));
+      assert.ok(error instanceof InferenceTimeoutError, String(error));
+      assert.equal(runner.stats().restarts, 1);
+      const input = encodeTensorBlob([clsInput(ramp(3 * 48 * 192))]);
+      const result = await runner.run({ modelPath: CLS.path, modelHash: CLS.hash, ep: "webgpu", input });
+      assert.match(result.epReason, /webgpu cannot be pinned to GPU device 7:/);
+      assert.deepEqual(runner.stats().devices, [7]);
+    } finally {
+      await runner.close();
+    }
   });
 });

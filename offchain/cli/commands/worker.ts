@@ -9,9 +9,9 @@ import { CHAIN_OPTION_NAMES } from "../../config/chain-options.js";
 import { envOptions, loadOptions } from "../../config/options.js";
 import { createLogger } from "../../log.js";
 import { parseTokens } from "../../chain/format.js";
-import { WorkerOptionsSchema } from "../../provider/options.js";
+import { WorkerOptionsSchema, type WorkerOptions } from "../../provider/options.js";
 import { runWorker } from "../../provider/start.js";
-import { chainFlags, IPFS_FLAGS, ipfsOption, modelSpecs } from "../flags.js";
+import { chainFlags, IPFS_FLAGS, ipfsOption, modelSpecs, type IpfsFlags } from "../flags.js";
 import { daemonShutdownSignal } from "../../daemon/shutdown.js";
 
 export function addWorkerCommand(program: Command): void {
@@ -29,27 +29,47 @@ export function addWorkerCommand(program: Command): void {
     .option("--ipfs", IPFS_FLAGS.ipfs)
     .option("--ipfs-listen <multiaddr...>", IPFS_FLAGS.listen)
     .option("--ipfs-peer <multiaddr...>", IPFS_FLAGS.peer)
-    .action(async (flags, cmd: Command) => {
-      const { file, flags: chain } = chainFlags(cmd);
-      const minFee = flags.minFee ? parseTokens(flags.minFee, "--min-fee") : undefined;
-      const models = modelSpecs(flags.model)?.map((model) => (minFee !== undefined ? { ...model, minFee } : model));
-      const options = loadOptions({
-        schema: WorkerOptionsSchema,
-        file,
-        env: envOptions([...CHAIN_OPTION_NAMES, "ep", "dataDir", "port", "publicUrl", "metricsPort", "confirmations", "pollIntervalMs", "statusIntervalMs", "allowFileUris"]),
-        flags: {
-          ...chain,
-          models,
-          ep: flags.ep,
-          dataDir: flags.dataDir,
-          port: flags.port,
-          publicUrl: flags.publicUrl,
-          metricsPort: flags.metricsPort,
-          allowFileUris: flags.allowFileUris,
-          ipfs: ipfsOption(flags),
-        },
-      });
+    .option("--gpu-devices <list>", "GPU device indices, comma-separated (e.g. 0,1): one inference thread per device (cuda; webgpu cannot be pinned to a device)")
+    .action(async (flags: WorkerFlags, cmd: Command) => {
+      const options = loadWorkerOptions(flags, cmd);
       const log = createLogger({ name: "worker" });
       await runWorker({ options, log, signal: daemonShutdownSignal(log) });
     });
+}
+
+/** `dinfer worker`'s flags, as commander parses them. */
+export type WorkerFlags = IpfsFlags & {
+  model?: string[];
+  ep?: string;
+  dataDir?: string;
+  port?: string;
+  publicUrl?: string;
+  metricsPort?: string;
+  minFee?: string;
+  allowFileUris?: boolean;
+  gpuDevices?: string;
+};
+
+/** The worker's options from its flags, the DINFER_* environment and the config file (`--config`), validated. */
+export function loadWorkerOptions(flags: WorkerFlags, cmd: Command, env: NodeJS.ProcessEnv = process.env): WorkerOptions {
+  const { file, flags: chain } = chainFlags(cmd);
+  const minFee = flags.minFee ? parseTokens(flags.minFee, "--min-fee") : undefined;
+  const models = modelSpecs(flags.model)?.map((model) => (minFee !== undefined ? { ...model, minFee } : model));
+  return loadOptions({
+    schema: WorkerOptionsSchema,
+    file,
+    env: envOptions([...CHAIN_OPTION_NAMES, "ep", "dataDir", "port", "publicUrl", "metricsPort", "confirmations", "pollIntervalMs", "statusIntervalMs", "allowFileUris", "gpuDevices"], env),
+    flags: {
+      ...chain,
+      models,
+      ep: flags.ep,
+      dataDir: flags.dataDir,
+      port: flags.port,
+      publicUrl: flags.publicUrl,
+      metricsPort: flags.metricsPort,
+      allowFileUris: flags.allowFileUris,
+      gpuDevices: flags.gpuDevices,
+      ipfs: ipfsOption(flags),
+    },
+  });
 }
