@@ -87,6 +87,10 @@ contract JobMarket is EIP712, IJobMarket, Ownable2Step, Deposits, Multicall {
     using SafeCast for uint256;
     using TokenPull for IERC20;
 
+    /// @inheritdoc IJobMarket
+    /// @dev 2: blob ids and output roots on SHA-256 (docs/PROTOCOL.md section 5). Bump it with any change to a
+    /// hashed format; daemons refuse a deployment whose version they do not speak.
+    uint256 public constant PROTOCOL_VERSION = 2;
     /// @notice Largest inline input or output, in bytes.
     uint256 public constant MAX_INLINE_BYTES = 4096;
     /// @dev blockhash reaches this many blocks back: a reveal must come within it of its seed block.

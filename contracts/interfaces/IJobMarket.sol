@@ -329,4 +329,13 @@ interface IJobMarket is IPullPayments, IDeposits {
     /// @notice The Verification contract (zero until the owner sets it).
     /// @return its address
     function verification() external view returns (address);
+
+    /// @notice The protocol version this deployment speaks: which hashed formats its jobs are judged by
+    /// (docs/PROTOCOL.md, "Protocol version"). 2: blob ids (`inputHash`) and output roots on SHA-256
+    /// (docs/PROTOCOL.md section 5); 1 was the keccak-256 formats before, from deployments that lack this getter.
+    /// @dev The daemons (worker, verifier) read it at start, as do the CLI and the SDK when they connect, and
+    /// refuse a deployment whose version they do not speak: against another version they would judge honest
+    /// work wrong. Any change to a hashed format bumps it.
+    /// @return the version
+    function PROTOCOL_VERSION() external view returns (uint256);
 }

@@ -1,9 +1,11 @@
 /**
  * The chain side every command needs (the daemons' starts, and the CLI's and scripts' one-shot
- * commands): chain id, the deployment's addresses, viem clients, and a wallet when keyed.
+ * commands): chain id, the deployment's addresses, viem clients, and a wallet when keyed. The
+ * deployment must speak this code's protocol version (offchain/chain/protocol-version.ts).
  */
 import { createChainClients, readChainId } from "../chain/clients.js";
 import { loadDeployment, type Deployment } from "../chain/deployment.js";
+import { assertProtocolVersion } from "../chain/protocol-version.js";
 import type { ChainOptions } from "./options.js";
 import { resolvePrivateKey } from "./secrets.js";
 
@@ -16,7 +18,10 @@ export type ConnectChainParameters = {
   onRequest?: (method: string) => void;
 };
 
-/** The chain side every command needs: chain id, addresses, clients, and a sender when keyed. */
+/**
+ * The chain side every command needs: chain id, addresses, clients, and a sender when keyed. Refuses
+ * (`ProtocolVersionError`) a deployment of another protocol version than this code speaks, or of none.
+ */
 export async function connectChain({ options, env = process.env, keyed, onRequest }: ConnectChainParameters) {
   const chainId = await readChainId({ rpcUrl: options.rpcUrl });
   const deployment: Deployment =
@@ -31,6 +36,8 @@ export async function connectChain({ options, env = process.env, keyed, onReques
       })
     : undefined;
   const clients = await createChainClients({ rpcUrl: options.rpcUrl, privateKey, chainId, onRequest });
+  // Against another version this code would judge honest work wrong (blob ids, output roots): checked once, first.
+  await assertProtocolVersion({ publicClient: clients.publicClient, market: deployment.market });
   return { chainId, deployment, ...clients };
 }
 

@@ -202,6 +202,14 @@ export {
 export { abiOf } from "../chain/artifacts.js";
 export { loadDeployment, parseDeployment, type Deployment, type LoadDeploymentParameters } from "../chain/deployment.js";
 export {
+  assertProtocolVersion,
+  PROTOCOL_VERSION,
+  ProtocolVersionError,
+  readProtocolVersion,
+  type AssertProtocolVersionParameters,
+  type ReadProtocolVersionParameters,
+} from "../chain/protocol-version.js";
+export {
   BatchStatus,
   batchJob,
   batchJobs,

@@ -17,6 +17,7 @@ import { createChainClients } from "../../offchain/chain/clients.js";
 import { hashModel } from "../../offchain/inference/model.js";
 import { buildOnnxModel, ELEM } from "../helpers/onnx-build.js";
 import { startNode, type StartNodeReturnType } from "../helpers/node.js";
+import { deployVersionStub } from "../helpers/version-stub.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const BIN = path.join(ROOT, "bin/dinfer.js");
@@ -70,12 +71,15 @@ describe("dinfer model: check, register, update (CLI processes)", function () {
       this.timeout(120_000);
       node = await startNode();
       const artifact = JSON.parse(readFileSync(path.join(ROOT, "artifacts/contracts/ModelRegistry.sol/ModelRegistry.json"), "utf8")) as { abi: readonly unknown[]; bytecode: Hex };
-      const { walletClient, publicClient } = await createChainClients({ rpcUrl: node.url, account: mnemonicToAccount(MNEMONIC, { addressIndex: 0 }) });
+      const account = mnemonicToAccount(MNEMONIC, { addressIndex: 0 });
+      const { walletClient, publicClient } = await createChainClients({ rpcUrl: node.url, account });
       const hash = await walletClient!.deployContract({ abi: artifact.abi, bytecode: artifact.bytecode });
       registry = (await publicClient.waitForTransactionReceipt({ hash })).contractAddress!;
+      // Every command checks the market's protocol version when it connects: a stand-in reports this one.
+      const market = await deployVersionStub({ rpcUrl: node.url, account });
       const unused = "0x0000000000000000000000000000000000000001";
       config = path.join(dir, "config.json");
-      writeFileSync(config, JSON.stringify({ rpcUrl: node.url, addresses: { token: unused, staking: unused, registry, market: unused, verification: unused, batchMarket: unused, profiles: unused, replicaMarket: unused } }));
+      writeFileSync(config, JSON.stringify({ rpcUrl: node.url, addresses: { token: unused, staking: unused, registry, market, verification: unused, batchMarket: unused, profiles: unused, replicaMarket: unused } }));
     });
 
     after(async () => {

@@ -1,6 +1,7 @@
 /**
  * `dinfer provider profile set|show|clear` as a provider runs them: the CLI as a process, against a real
- * hardhat node process with a ProviderProfiles contract (the other addresses are unused).
+ * hardhat node process with a ProviderProfiles contract and a stand-in market that reports the protocol version
+ * (the other addresses are unused).
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -14,6 +15,7 @@ import { mnemonicToAccount } from "viem/accounts";
 
 import { createChainClients } from "../../offchain/chain/clients.js";
 import { startNode, type StartNodeReturnType } from "../helpers/node.js";
+import { deployVersionStub } from "../helpers/version-stub.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const BIN = path.join(ROOT, "bin/dinfer.js");
@@ -40,12 +42,15 @@ describe("dinfer provider profile: set, show, clear (CLI processes)", function (
     this.timeout(120_000);
     node = await startNode();
     const artifact = JSON.parse(readFileSync(path.join(ROOT, "artifacts/contracts/ProviderProfiles.sol/ProviderProfiles.json"), "utf8")) as { abi: readonly unknown[]; bytecode: Hex };
-    const { walletClient, publicClient } = await createChainClients({ rpcUrl: node.url, account: mnemonicToAccount(MNEMONIC, { addressIndex: 0 }) });
+    const account = mnemonicToAccount(MNEMONIC, { addressIndex: 0 });
+    const { walletClient, publicClient } = await createChainClients({ rpcUrl: node.url, account });
     const hash = await walletClient!.deployContract({ abi: artifact.abi, bytecode: artifact.bytecode });
     const profiles = (await publicClient.waitForTransactionReceipt({ hash })).contractAddress!;
+    // Every command checks the market's protocol version when it connects: a stand-in reports this one.
+    const market = await deployVersionStub({ rpcUrl: node.url, account });
     const unused = "0x0000000000000000000000000000000000000001";
     config = path.join(dir, "config.json");
-    writeFileSync(config, JSON.stringify({ rpcUrl: node.url, addresses: { token: unused, staking: unused, registry: unused, market: unused, verification: unused, batchMarket: unused, profiles, replicaMarket: unused } }));
+    writeFileSync(config, JSON.stringify({ rpcUrl: node.url, addresses: { token: unused, staking: unused, registry: unused, market, verification: unused, batchMarket: unused, profiles, replicaMarket: unused } }));
   });
 
   after(async () => {

@@ -15,10 +15,12 @@ import { fileURLToPath } from "node:url";
 
 import { after, before, describe, it } from "mocha";
 import type { Hex } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
 
 import type { Deployment } from "../../offchain/chain/deployment.js";
 import { MODEL_FILES } from "../../offchain/devnet/devnet.js";
 import { freePort } from "../../offchain/devnet/node.js";
+import { deployVersionStub } from "../helpers/version-stub.js";
 import { startWorkerProcess, type WorkerProcess } from "../helpers/worker-process.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -170,9 +172,11 @@ describe("dinfer devnet --data-dir: a restart keeps the network, daemons resume,
     worker = undefined;
   });
 
-  it("a worker data dir used against another deployment is refused with one line naming both and the fix", () => {
+  it("a worker data dir used against another deployment is refused with one line naming both and the fix", async () => {
     const config = path.join(dir, "other.json");
-    const other = { ...deploymentOf(second), market: deploymentOf(second).token };
+    // Another deployment's market: a stand-in that reports this protocol version, so the start gets past that check to the data dir.
+    const market = await deployVersionStub({ rpcUrl: rpcOf(second), account: privateKeyToAccount(keyOf(second, "provider #1")) });
+    const other = { ...deploymentOf(second), market };
     mkdirSync(workerDir, { recursive: true });
     writeFileSync(config, JSON.stringify({ rpcUrl: rpcOf(second), addresses: other, models: [{ modelId: 1, path: MODEL_FILES.cls }], dataDir: workerDir, metricsPort: -1, port: 0 }));
     const run = spawnSync(process.execPath, [BIN, "--config", config, "worker"], {
