@@ -39,6 +39,9 @@ export const IPFS_FLAGS = {
   peer: "IPFS peers to dial: posters', providers', verifiers' nodes (there is no DHT or bootstrap list)",
 } as const;
 
+/** The help of the daemons' `--gpu-devices` flag (`dinfer worker`, `dinfer verifier`; DINFER_GPU_DEVICES). */
+export const GPU_DEVICES_FLAG = "GPU device indices, comma-separated (e.g. 0,1): one inference thread per device (cuda; webgpu cannot be pinned to a device)";
+
 /** `--model <id>=<path>` specs as `{ modelId, path }` (the path may itself contain "="). */
 export function modelSpecs(specs: string[] | undefined): { modelId: string | undefined; path: string }[] | undefined {
   return specs?.map((spec) => {

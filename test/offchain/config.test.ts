@@ -7,6 +7,7 @@ import type { Command } from "commander";
 import { describe, it } from "mocha";
 import { parseEther } from "viem";
 
+import { loadVerifierOptions, type VerifierFlags } from "../../offchain/cli/commands/verifier.js";
 import { loadWorkerOptions, type WorkerFlags } from "../../offchain/cli/commands/worker.js";
 import { buildProgram } from "../../offchain/cli/main.js";
 import { inferenceThreads } from "../../offchain/daemon/services.js";
@@ -17,6 +18,7 @@ import { NonRetryableError } from "../../offchain/errors.js";
 import { parseTokens } from "../../offchain/chain/format.js";
 import { parseRoles, roleNames } from "../../offchain/protocol/account.js";
 import { WorkerOptionsSchema, type WorkerOptions } from "../../offchain/provider/options.js";
+import type { VerifierOptions } from "../../offchain/verifier/options.js";
 
 const KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
 const dir = mkdtempSync(path.join(tmpdir(), "dinfer-config-"));
@@ -120,6 +122,28 @@ describe("worker options: GPU devices", () => {
     await refusal("1.5", /gpuDevices\.0: must be a GPU device index/);
     await refusal("0,,1", /gpuDevices\.1: must be a GPU device index \(a non-negative integer\), got ""/);
     assert.throws(() => loadOptions({ schema: WorkerOptionsSchema, flags: { models: [{ modelId: 1, path: "m.onnx" }], gpuDevices: [] } }), /gpuDevices: must list at least one GPU device index/);
+  });
+
+  it("gives the verifier the same devices: --gpu-devices, DINFER_GPU_DEVICES, with its other flags read as before", async () => {
+    const verifierOptions = async (args: string[], env: NodeJS.ProcessEnv = {}): Promise<VerifierOptions> => {
+      const program = buildProgram();
+      const verifier = program.commands.find((command) => command.name() === "verifier")!;
+      let options: VerifierOptions | undefined;
+      verifier.action((flags: VerifierFlags, cmd: Command) => {
+        options = loadVerifierOptions(flags, cmd, env);
+      });
+      await program.parseAsync(["node", "dinfer", "verifier", "--model", "1=m.onnx", ...args]);
+      assert.ok(options !== undefined, "the verifier action did not run");
+      return options;
+    };
+    const flagged = await verifierOptions(["--gpu-devices", "1,0", "--stake", "5", "--watchdog", "0.25", "--no-keeper"]);
+    assert.deepEqual(flagged.gpuDevices, [1, 0]);
+    assert.equal(flagged.stake, parseEther("5"));
+    assert.equal(flagged.watchdog?.share, 0.25);
+    assert.equal(flagged.keeper, false);
+    assert.deepEqual((await verifierOptions([], { DINFER_GPU_DEVICES: "3" })).gpuDevices, [3]);
+    assert.equal((await verifierOptions([])).gpuDevices, undefined);
+    await assert.rejects(verifierOptions(["--gpu-devices", "0,0"]), /gpuDevices: lists device 0 twice/);
   });
 
   it("gives the runner one thread per device, refusing a threads count the devices do not give", () => {

@@ -27,9 +27,9 @@ import { createLogger } from "../../log.js";
 import { challenge } from "../../protocol/challenge.js";
 import { confirmOrRefuse } from "../../ui/confirm.js";
 import { auditJob, formatAuditReport } from "../../verifier/audit.js";
-import { AuditOptionsSchema, VerifierOptionsSchema } from "../../verifier/options.js";
+import { AuditOptionsSchema, VerifierOptionsSchema, type VerifierOptions } from "../../verifier/options.js";
 import { runVerifier } from "../../verifier/start.js";
-import { chainFlags, IPFS_FLAGS, ipfsOption, modelSpecs } from "../flags.js";
+import { chainFlags, GPU_DEVICES_FLAG, IPFS_FLAGS, ipfsOption, modelSpecs, type IpfsFlags } from "../flags.js";
 
 const VERIFIER_ENV_NAMES = [
   ...CHAIN_OPTION_NAMES,
@@ -45,6 +45,7 @@ const VERIFIER_ENV_NAMES = [
   "outputReserveSeconds",
   "keeper",
   "keeperGraceSeconds",
+  "gpuDevices",
 ] as const;
 
 export function addVerifierCommands(program: Command): void {
@@ -64,28 +65,9 @@ export function addVerifierCommands(program: Command): void {
     .option("--ipfs", IPFS_FLAGS.ipfs)
     .option("--ipfs-listen <multiaddr...>", IPFS_FLAGS.listen)
     .option("--ipfs-peer <multiaddr...>", IPFS_FLAGS.peer)
-    .action(async (flags, cmd: Command) => {
-      const { file, flags: chain } = chainFlags(cmd);
-      const models = modelSpecs(flags.model);
-      const options = loadOptions({
-        schema: VerifierOptionsSchema,
-        file,
-        env: envOptions(VERIFIER_ENV_NAMES),
-        flags: {
-          ...chain,
-          models,
-          ep: flags.ep,
-          dataDir: flags.dataDir,
-          port: flags.port,
-          publicUrl: flags.publicUrl,
-          metricsPort: flags.metricsPort,
-          stake: flags.stake === undefined ? undefined : parseTokens(flags.stake, "--stake"),
-          watchdog: flags.watchdog === undefined ? undefined : { share: flags.watchdog },
-          keeper: flags.keeper === false ? false : undefined,
-          allowFileUris: flags.allowFileUris,
-          ipfs: ipfsOption(flags),
-        },
-      });
+    .option("--gpu-devices <list>", GPU_DEVICES_FLAG)
+    .action(async (flags: VerifierFlags, cmd: Command) => {
+      const options = loadVerifierOptions(flags, cmd);
       const log = createLogger({ name: "verifier" });
       await runVerifier({ options, log, signal: daemonShutdownSignal(log) });
     });
@@ -143,6 +125,46 @@ export function addVerifierCommands(program: Command): void {
         ].join("\n"),
       );
     });
+}
+
+/** `dinfer verifier`'s flags, as commander parses them. */
+export type VerifierFlags = IpfsFlags & {
+  model?: string[];
+  ep?: string;
+  dataDir?: string;
+  port?: string;
+  publicUrl?: string;
+  metricsPort?: string;
+  stake?: string;
+  watchdog?: string;
+  keeper?: boolean;
+  allowFileUris?: boolean;
+  gpuDevices?: string;
+};
+
+/** The verifier's options from its flags, the DINFER_* environment and the config file (`--config`), validated. */
+export function loadVerifierOptions(flags: VerifierFlags, cmd: Command, env: NodeJS.ProcessEnv = process.env): VerifierOptions {
+  const { file, flags: chain } = chainFlags(cmd);
+  return loadOptions({
+    schema: VerifierOptionsSchema,
+    file,
+    env: envOptions(VERIFIER_ENV_NAMES, env),
+    flags: {
+      ...chain,
+      models: modelSpecs(flags.model),
+      ep: flags.ep,
+      dataDir: flags.dataDir,
+      port: flags.port,
+      publicUrl: flags.publicUrl,
+      metricsPort: flags.metricsPort,
+      stake: flags.stake === undefined ? undefined : parseTokens(flags.stake, "--stake"),
+      watchdog: flags.watchdog === undefined ? undefined : { share: flags.watchdog },
+      keeper: flags.keeper === false ? false : undefined,
+      allowFileUris: flags.allowFileUris,
+      gpuDevices: flags.gpuDevices,
+      ipfs: ipfsOption(flags),
+    },
+  });
 }
 
 function parseJobId(text: string): bigint {

@@ -11,7 +11,7 @@ import { createLogger } from "../../log.js";
 import { parseTokens } from "../../chain/format.js";
 import { WorkerOptionsSchema, type WorkerOptions } from "../../provider/options.js";
 import { runWorker } from "../../provider/start.js";
-import { chainFlags, IPFS_FLAGS, ipfsOption, modelSpecs, type IpfsFlags } from "../flags.js";
+import { chainFlags, GPU_DEVICES_FLAG, IPFS_FLAGS, ipfsOption, modelSpecs, type IpfsFlags } from "../flags.js";
 import { daemonShutdownSignal } from "../../daemon/shutdown.js";
 
 export function addWorkerCommand(program: Command): void {
@@ -29,7 +29,7 @@ export function addWorkerCommand(program: Command): void {
     .option("--ipfs", IPFS_FLAGS.ipfs)
     .option("--ipfs-listen <multiaddr...>", IPFS_FLAGS.listen)
     .option("--ipfs-peer <multiaddr...>", IPFS_FLAGS.peer)
-    .option("--gpu-devices <list>", "GPU device indices, comma-separated (e.g. 0,1): one inference thread per device (cuda; webgpu cannot be pinned to a device)")
+    .option("--gpu-devices <list>", GPU_DEVICES_FLAG)
     .action(async (flags: WorkerFlags, cmd: Command) => {
       const options = loadWorkerOptions(flags, cmd);
       const log = createLogger({ name: "worker" });
