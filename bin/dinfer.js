@@ -13,7 +13,8 @@ process.on("warning", (warning) => {
 // allocations that large with fresh mappings and unmaps them when freed, so every input and output touched
 // fresh pages (about 12 us a page fault on the machine measured: several ms of CPU per det job). Told to keep
 // freed memory in the process, the daemon re-executes itself once with glibc's tunables set (Linux; a
-// GLIBC_TUNABLES already given is left as it is). bench:worker measures the daemon as it starts here.
+// GLIBC_TUNABLES already given is left as it is). bench:malloc measures the difference; bench:worker measures
+// the daemon as it starts here.
 const DAEMONS = new Set(["worker", "verifier"]);
 // Both are needed: a trim threshold alone leaves the mmap threshold at 128 KiB, worse than glibc's default; 32 MiB is the
 // highest mmap threshold glibc accepts on 64-bit (HEAP_MAX_SIZE / 2).

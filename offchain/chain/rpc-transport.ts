@@ -1,8 +1,9 @@
 /**
  * viem's HTTP transport with Node's own client (node:http, node:https) in place of `fetch`.
  *
- * A worker sends a dozen JSON-RPC requests per job; over `fetch` each cost its main thread about 0.7-1 ms
- * of CPU, over node:http on a kept-alive connection about 0.2-0.3 ms (`npm run bench:rpc`). Everything else
+ * A worker sends a dozen JSON-RPC requests per job; over `fetch` each cost its main thread about 0.3 ms of
+ * CPU, over node:http on a kept-alive connection 0.10-0.14 ms: 2.1-2.9x less (`npm run bench:rpc`,
+ * bench/results/rpc.json; on a busy machine both cost more, fetch 0.6-1 ms). Everything else
  * is viem's http transport as it was: one request per call (no batching), no retries of its own, the same
  * errors for the same failures, so that `classifyChainError` reads them as before:
  *   - no answer in time: `TimeoutError`;
