@@ -63,7 +63,7 @@ export function nodeHttpTransport(rpcUrl: string, { timeoutMs = 10_000, onReques
           onRequest?.(method);
           const body: RpcBody = { jsonrpc: "2.0", id: ++nextId, method, params };
           const answer = await post({ send, url, authorization, body, timeoutMs, maxResponseBytes, signal: options?.signal });
-          if (answer.error !== undefined) throw new RpcRequestError({ body, error: answer.error, url: rpcUrl });
+          if (answer.error != null) throw new RpcRequestError({ body, error: answer.error, url: rpcUrl });
           return answer.result as never;
         },
       },
@@ -149,11 +149,14 @@ function exchange({
 /** The JSON-RPC answer of a response, or the error viem's http transport throws for it. */
 function answerOf({ status, text, body, url }: { status: number; text: string; body: RpcBody; url: string }): RpcAnswer {
   const ok = status >= 200 && status < 300;
+  // A 2xx answer that is not JSON-RPC (empty, an HTML page from a proxy) is a transport failure without a
+  // status, as viem's http transport throws it: retried, never read as a result.
+  if (ok && text.trim() === "") throw new HttpRequestError({ body, details: "the answer is empty", url });
   let data: unknown;
   try {
     data = JSON.parse(text || "{}");
   } catch (error) {
-    if (ok) throw new HttpRequestError({ body, cause: error as Error, details: `the answer is not JSON: ${text.slice(0, 200)}`, status, url });
+    if (ok) throw new HttpRequestError({ body, cause: error as Error, details: `the answer is not JSON: ${text.slice(0, 200)}`, url });
     data = { error: text };
   }
   const answer = (Array.isArray(data) && data.length === 1 ? data[0] : data) as RpcAnswer;
@@ -161,8 +164,9 @@ function answerOf({ status, text, body, url }: { status: number; text: string; b
     if (isRpcError(answer.error)) throw new RpcRequestError({ body, error: answer.error, status, url });
     throw new HttpRequestError({ body, details: stringify(answer?.error) || `HTTP ${status}`, status, url });
   }
-  if (answer === null || typeof answer !== "object") throw new HttpRequestError({ body, details: `not a JSON-RPC answer: ${text.slice(0, 200)}`, status, url });
-  if (answer.error !== undefined && !isRpcError(answer.error)) {
+  if (answer === null || typeof answer !== "object") throw new HttpRequestError({ body, details: `not a JSON-RPC answer: ${text.slice(0, 200)}`, url });
+  // `"error": null` beside a result is no error (JSON-RPC 1.0 style), as viem reads it.
+  if (answer.error != null && !isRpcError(answer.error)) {
     throw new HttpRequestError({ body, details: `malformed JSON-RPC error: ${stringify(answer.error).slice(0, 200)}`, status, url });
   }
   return answer;

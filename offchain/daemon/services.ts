@@ -12,6 +12,7 @@ import type { Address, PublicClient } from "viem";
 
 import { ConfigError } from "../config/options.js";
 import { createInferenceRunner, type InferenceRunner } from "../inference/runner.js";
+import type { ExecutionProviderChoice } from "../inference/session.js";
 import type { Logger } from "../log.js";
 import { claimDataDir, JOURNAL_FILE } from "../state/data-dir.js";
 import { Journal } from "../state/journal.js";
@@ -32,6 +33,8 @@ export type OpenDaemonServicesParameters = {
   threads?: number;
   /** GPU device indices: one inference thread per device (the runner's `devices`); see `inferenceThreads`. */
   gpuDevices?: readonly number[];
+  /** The daemon's execution provider: `gpuDevices` needs one that can be pinned to a device (`inferenceThreads`). */
+  ep?: ExecutionProviderChoice;
   /** Hashing threads (the runner's default when left out). */
   hashThreads?: number;
   /** Dynamic batching: the runner's `maxBatch` and `maxBatchWaitMs` (its defaults when left out: no batching). */
@@ -69,6 +72,7 @@ export async function openDaemonServices({
   chain,
   threads,
   gpuDevices,
+  ep,
   hashThreads,
   inferenceBatch,
   inferenceBatchWaitMs,
@@ -80,7 +84,7 @@ export async function openDaemonServices({
   log,
   ipfs: ipfsOptions,
 }: OpenDaemonServicesParameters): Promise<DaemonServices> {
-  const inferenceThreadOptions = inferenceThreads({ threads, gpuDevices }); // before anything is opened: a bad pair fails alone
+  const inferenceThreadOptions = inferenceThreads({ threads, gpuDevices, ep }); // before this opens anything: bad options fail alone
   mkdirSync(dataDir, { recursive: true });
   const genesis = await chain.publicClient.getBlock({ blockNumber: 0n });
   claimDataDir({ dir: dataDir, owner: { chainId: chain.chainId, market: chain.market, genesisHash: genesis.hash! }, log });
@@ -124,10 +128,27 @@ export async function openDaemonServices({
 /**
  * The runner's threads from the daemon's options: `threads` of them, or with `gpuDevices` one per device.
  * `threads` defaults to 1, so with devices only a value that is neither 1 nor the device count is refused
- * (it asks for something the devices do not give).
+ * (it asks for something the devices do not give). Devices with `ep` cpu or webgpu are refused too: the
+ * first would leave every GPU idle, the second cannot be pinned to a device (offchain/inference/session.ts);
+ * `cuda` and `auto` (CUDA on each device where it is installed, else CPU, logged) take them.
  */
-export function inferenceThreads({ threads, gpuDevices }: { threads?: number; gpuDevices?: readonly number[] }): { size?: number; devices?: readonly number[] } {
+export function inferenceThreads({
+  threads,
+  gpuDevices,
+  ep,
+}: {
+  threads?: number;
+  gpuDevices?: readonly number[];
+  ep?: ExecutionProviderChoice;
+}): { size?: number; devices?: readonly number[] } {
   if (gpuDevices === undefined) return { size: threads };
+  if (ep === "cpu" || ep === "webgpu") {
+    const why = ep === "cpu" ? "ep cpu would leave every listed GPU idle" : "onnxruntime-node cannot pin a WebGPU session to a device";
+    throw new ConfigError(`gpuDevices (${gpuDevices.join(",")}) with ep ${ep}: ${why}; pass --ep cuda (or auto), or leave gpuDevices out`, {
+      code: "CONFIG_INVALID",
+      details: { option: "gpuDevices", ep, gpuDevices },
+    });
+  }
   if (threads !== undefined && threads !== 1 && threads !== gpuDevices.length) {
     throw new ConfigError(`threads (${threads}) and gpuDevices (${gpuDevices.length} devices) disagree: gpuDevices runs one inference thread per device; leave threads out, or list ${threads} devices`, {
       code: "CONFIG_INVALID",

@@ -116,6 +116,11 @@ export type RunParameters = {
    * memory). A run that fails does not give it back.
    */
   returnInput?: boolean;
+  /**
+   * Run this job by itself, never stacked with others nor held for a batch (`maxBatch`): a warm-up run
+   * meant to reach one thread each.
+   */
+  alone?: boolean;
 };
 
 export type RunReturnType = {
@@ -166,8 +171,10 @@ type Job = {
   id: number;
   input: Uint8Array;
   returnInput: boolean;
-  /** Jobs batch only with jobs of the same key (model, provider, options). */
+  /** Jobs batch only with jobs of the same key (model, provider, options; a job run `alone` has a key of its own). */
   batchKey: string;
+  /** Never held back for a batch (RunParameters.alone). */
+  alone: boolean;
   request: Omit<RunRequest, "id" | "jobs">;
   timeoutMs: number;
   /** performance.now() when run() was called, then when the run started in the worker. */
@@ -298,6 +305,7 @@ export class InferenceRunner {
     transferInput = false,
     returnInput = false,
     batchTolerance,
+    alone = false,
   }: RunParameters): Promise<RunReturnType> {
     if (this.closed) throw new InferenceWorkerError({ problem: "the runner is closed" });
     checkTimeout("timeoutMs", timeoutMs);
@@ -318,9 +326,9 @@ export class InferenceRunner {
     const id = this.nextId++;
     const queuedAt = performance.now();
     const request = { type: "run" as const, modelPath, modelHash, ep, allowNonFinite, ...(batchTolerance === undefined ? {} : { batchTolerance }) };
-    const batchKey = JSON.stringify([modelPath, modelHash.toLowerCase(), ep, allowNonFinite, batchTolerance ?? null]);
+    const batchKey = JSON.stringify([modelPath, modelHash.toLowerCase(), ep, allowNonFinite, batchTolerance ?? null, alone ? id : null]);
     const inferred = await new Promise<Inferred>((resolve, reject) => {
-      this.queue.push({ id, input: owned, returnInput, batchKey, request, timeoutMs, queuedAt, resolve, reject });
+      this.queue.push({ id, input: owned, returnInput, batchKey, alone, request, timeoutMs, queuedAt, resolve, reject });
       this.dispatch();
     });
     const digest = await this.hashes.digest(inferred.output, { root: true });
@@ -386,7 +394,7 @@ export class InferenceRunner {
       const head = this.queue[0]!;
       const jobs = this.queue.filter((job) => job.batchKey === head.batchKey).slice(0, this.maxBatch);
       const waitedMs = performance.now() - head.queuedAt;
-      if (jobs.length < this.maxBatch && waitedMs < this.maxBatchWaitMs) {
+      if (!head.alone && jobs.length < this.maxBatch && waitedMs < this.maxBatchWaitMs) {
         this.batchWait = setTimeout(() => this.dispatch(), Math.ceil(this.maxBatchWaitMs - waitedMs));
         return;
       }

@@ -93,11 +93,12 @@ export async function warmVerifierModels({ runner, models, ep, threads, timeoutM
   const empty = encodeTensorBlob([]);
   for (const model of models) {
     const t0 = performance.now();
-    // One run per thread, all at once: a busy thread never takes a second one, so each thread gets one.
+    // One run per thread, all at once, each alone (never stacked into one thread's batch): a busy thread
+    // never takes a second one, so each thread gets one.
     await Promise.all(
       Array.from({ length: threads }, async () => {
         try {
-          await runner.run({ modelPath: model.path, modelHash: model.modelHash, ep, input: empty, timeoutMs });
+          await runner.run({ modelPath: model.path, modelHash: model.modelHash, ep, input: empty, timeoutMs, alone: true });
         } catch (error) {
           if (!(error instanceof InputValidationError)) throw error;
         }

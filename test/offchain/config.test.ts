@@ -146,6 +146,18 @@ describe("worker options: GPU devices", () => {
     await assert.rejects(verifierOptions(["--gpu-devices", "0,0"]), /gpuDevices: lists device 0 twice/);
   });
 
+  it("refuses GPU devices with an execution provider that cannot use them (cpu, webgpu), naming the remedy", () => {
+    for (const ep of ["cpu", "webgpu"] as const) {
+      assert.throws(
+        () => inferenceThreads({ gpuDevices: [0, 1], ep }),
+        (error: unknown) => error instanceof ConfigError && new RegExp(`^gpuDevices \\(0,1\\) with ep ${ep}: .*; pass --ep cuda \\(or auto\\), or leave gpuDevices out$`).test(error.message),
+      );
+    }
+    assert.deepEqual(inferenceThreads({ gpuDevices: [0, 1], ep: "cuda" }), { devices: [0, 1] });
+    assert.deepEqual(inferenceThreads({ gpuDevices: [1], ep: "auto" }), { devices: [1] });
+    assert.deepEqual(inferenceThreads({ threads: 2, ep: "cpu" }), { size: 2 }, "cpu threads without devices are fine");
+  });
+
   it("gives the runner one thread per device, refusing a threads count the devices do not give", () => {
     assert.deepEqual(inferenceThreads({ threads: 3 }), { size: 3 });
     assert.deepEqual(inferenceThreads({ threads: 1, gpuDevices: [0, 1] }), { devices: [0, 1] }, "threads' default does not get in the way");

@@ -111,6 +111,22 @@ describe("chain: JSON-RPC over node:http", () => {
     assert.ok(classifyChainError({ error }) instanceof RetryableError);
   });
 
+  it("gives a 2xx answer that is not JSON-RPC (empty, a proxy's HTML page) as a retryable HttpRequestError without a status, never as a result", async () => {
+    for (const text of ["", "<html>gateway starting</html>"]) {
+      const { url } = await serve((_body, _req, res) => reply(res, 200, text));
+      const error = await clientFor(url).getBlockNumber().catch((e: unknown) => e);
+      const http = chainOf(error).find((e) => e instanceof HttpRequestError) as HttpRequestError | undefined;
+      assert.ok(http, `expected an HttpRequestError for ${JSON.stringify(text)} in ${String(error)}`);
+      assert.equal(http.status, undefined, "as viem gives it: a transport failure, retried");
+      assert.ok(classifyChainError({ error }) instanceof RetryableError, `${JSON.stringify(text)} is retried`);
+    }
+  });
+
+  it("reads `\"error\": null` beside a result as no error", async () => {
+    const { url } = await serve((body, _req, res) => reply(res, 200, { jsonrpc: "2.0", id: body.id, result: "0x7", error: null }));
+    assert.equal(await clientFor(url).getBlockNumber(), 7n);
+  });
+
   it("times out a request the node does not answer, with a retryable TimeoutError", async () => {
     const { url } = await serve(() => {});
     const started = Date.now();
