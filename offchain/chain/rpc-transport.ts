@@ -93,7 +93,8 @@ async function post(parameters: PostParameters): Promise<RpcAnswer> {
       response = await exchange({ ...parameters, payload, abort });
     } catch (error) {
       if (!(error instanceof StaleSocketError)) throw error;
-      response = await exchange({ ...parameters, payload, abort });
+      // On a connection of its own: the agent's next pooled one may be just as dead (a restarted node).
+      response = await exchange({ ...parameters, payload, abort, fresh: true });
     }
     return answerOf({ ...response, body, url: label });
   } catch (error) {
@@ -119,11 +120,12 @@ function exchange({
   payload,
   maxResponseBytes,
   abort,
-}: PostParameters & { payload: string; abort: AbortSignal | undefined }): Promise<{ status: number; text: string }> {
+  fresh = false,
+}: PostParameters & { payload: string; abort: AbortSignal | undefined; fresh?: boolean }): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string | number> = { "content-type": "application/json", "content-length": Buffer.byteLength(payload) };
     if (authorization !== undefined) headers.authorization = authorization;
-    const request = send(url, { method: "POST", headers, signal: abort }, (response: IncomingMessage) => {
+    const request = send(url, { method: "POST", headers, signal: abort, ...(fresh ? { agent: false } : {}) }, (response: IncomingMessage) => {
       const chunks: Buffer[] = [];
       let size = 0;
       response.on("data", (chunk: Buffer) => {

@@ -48,6 +48,7 @@ import { formatEther, parseEther, type Hex } from "viem";
 import { dinferTestTokenAbi } from "../../offchain/chain/abis.js";
 import { createChainClients } from "../../offchain/chain/clients.js";
 import { loadDeployment } from "../../offchain/chain/deployment.js";
+import { assertProtocolVersion } from "../../offchain/chain/protocol-version.js";
 import { TxSender } from "../../offchain/chain/sender.js";
 import { checkedFee, createDinferClient } from "../../offchain/sdk/client.js";
 import { readClsOutput } from "../../offchain/sdk/image.js";
@@ -70,6 +71,8 @@ async function main(): Promise<void> {
     deploymentsDir: process.env.DINFER_DEPLOYMENTS_DIR,
     deploymentId: process.env.DINFER_DEPLOYMENT_ID,
   });
+  // A deployment of another protocol version would judge the job by other hashes: stop here if so.
+  await assertProtocolVersion({ publicClient, market: deployment.market });
   const sender = new TxSender({ publicClient, walletClient: walletClient! });
 
   // 2. Somewhere the worker can fetch the input from.
