@@ -39,6 +39,33 @@ export const IPFS_FLAGS = {
   peer: "IPFS peers to dial: posters', providers', verifiers' nodes (there is no DHT or bootstrap list)",
 } as const;
 
+/** The flags `dinfer worker` and `dinfer verifier` share, as commander parses them. */
+export type DaemonFlags = IpfsFlags & {
+  model?: string[];
+  ep?: string;
+  dataDir?: string;
+  port?: string;
+  publicUrl?: string;
+  metricsPort?: string;
+  allowFileUris?: boolean;
+  gpuDevices?: string;
+};
+
+/** The options the shared daemon flags set (undefined where a flag is not given: the environment or file decides). */
+export function daemonFlagOptions(flags: DaemonFlags) {
+  return {
+    models: modelSpecs(flags.model),
+    ep: flags.ep,
+    dataDir: flags.dataDir,
+    port: flags.port,
+    publicUrl: flags.publicUrl,
+    metricsPort: flags.metricsPort,
+    allowFileUris: flags.allowFileUris,
+    gpuDevices: flags.gpuDevices,
+    ipfs: ipfsOption(flags),
+  };
+}
+
 /** The help of the daemons' `--gpu-devices` flag (`dinfer worker`, `dinfer verifier`; DINFER_GPU_DEVICES). */
 export const GPU_DEVICES_FLAG = "GPU device indices, comma-separated (e.g. 0,1): one inference thread per device (cuda; webgpu cannot be pinned to a device)";
 

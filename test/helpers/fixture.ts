@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import type { NetworkConnection } from "hardhat/types/network";
 import { keccak256, parseEther, toHex, type Address, type Hash, type Hex } from "viem";
 
+import type { Deployment } from "../../offchain/chain/deployment.js";
 import { foldJobLogs, type Job, type JobRecord } from "../../offchain/chain/jobs.js";
 
 import DinferLocal from "../../ignition/modules/DinferLocal.js";
@@ -56,6 +57,20 @@ export async function deploySystem(
 }
 
 export type System = Awaited<ReturnType<typeof deploySystem>>;
+
+/** The deployed system's addresses, as the off-chain code takes them. */
+export function deploymentOf(sys: Pick<System, "token" | "staking" | "registry" | "market" | "verification" | "batchMarket" | "profiles" | "replicaMarket">): Deployment {
+  return {
+    token: sys.token.address,
+    staking: sys.staking.address,
+    registry: sys.registry.address,
+    market: sys.market.address,
+    verification: sys.verification.address,
+    batchMarket: sys.batchMarket.address,
+    profiles: sys.profiles.address,
+    replicaMarket: sys.replicaMarket.address,
+  };
+}
 
 /** Ignition parameters are JSON: bigints go in as decimal strings, as in the parameter files. */
 function decimal(values: Record<string, number | string | bigint>) {

@@ -78,19 +78,20 @@ describe("worker options", () => {
   });
 });
 
-describe("worker options: GPU devices", () => {
-  /** `dinfer worker ...args` parsed by the real command, its options loaded (with `env` as the environment) instead of running the worker. */
-  async function workerOptions(args: string[], env: NodeJS.ProcessEnv = {}): Promise<WorkerOptions> {
+describe("daemon options: GPU devices", () => {
+  /** `dinfer <name> --model 1=m.onnx ...args` parsed by the real command, its options loaded (with `env` as the environment) instead of running the daemon. */
+  async function daemonOptions<Flags, Options>(name: string, load: (flags: Flags, cmd: Command, env: NodeJS.ProcessEnv) => Options, args: string[], env: NodeJS.ProcessEnv): Promise<Options> {
     const program = buildProgram();
-    const worker = program.commands.find((command) => command.name() === "worker")!;
-    let options: WorkerOptions | undefined;
-    worker.action((flags: WorkerFlags, cmd: Command) => {
-      options = loadWorkerOptions(flags, cmd, env);
+    let options: Options | undefined;
+    program.commands.find((command) => command.name() === name)!.action((flags: Flags, cmd: Command) => {
+      options = load(flags, cmd, env);
     });
-    await program.parseAsync(["node", "dinfer", "worker", "--model", "1=m.onnx", ...args]);
-    assert.ok(options !== undefined, "the worker action did not run");
+    await program.parseAsync(["node", "dinfer", name, "--model", "1=m.onnx", ...args]);
+    assert.ok(options !== undefined, `the ${name} action did not run`);
     return options;
   }
+  const workerOptions = (args: string[], env: NodeJS.ProcessEnv = {}) => daemonOptions<WorkerFlags, WorkerOptions>("worker", loadWorkerOptions, args, env);
+  const verifierOptions = (args: string[], env: NodeJS.ProcessEnv = {}) => daemonOptions<VerifierFlags, VerifierOptions>("verifier", loadVerifierOptions, args, env);
 
   it("reads --gpu-devices 0,1 as the list of devices, and leaves it unset without the flag", async () => {
     assert.deepEqual((await workerOptions(["--gpu-devices", "0,1"])).gpuDevices, [0, 1]);
@@ -125,17 +126,6 @@ describe("worker options: GPU devices", () => {
   });
 
   it("gives the verifier the same devices: --gpu-devices, DINFER_GPU_DEVICES, with its other flags read as before", async () => {
-    const verifierOptions = async (args: string[], env: NodeJS.ProcessEnv = {}): Promise<VerifierOptions> => {
-      const program = buildProgram();
-      const verifier = program.commands.find((command) => command.name() === "verifier")!;
-      let options: VerifierOptions | undefined;
-      verifier.action((flags: VerifierFlags, cmd: Command) => {
-        options = loadVerifierOptions(flags, cmd, env);
-      });
-      await program.parseAsync(["node", "dinfer", "verifier", "--model", "1=m.onnx", ...args]);
-      assert.ok(options !== undefined, "the verifier action did not run");
-      return options;
-    };
     const flagged = await verifierOptions(["--gpu-devices", "1,0", "--stake", "5", "--watchdog", "0.25", "--no-keeper"]);
     assert.deepEqual(flagged.gpuDevices, [1, 0]);
     assert.equal(flagged.stake, parseEther("5"));

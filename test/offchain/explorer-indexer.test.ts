@@ -26,7 +26,7 @@ import { foldExplorer } from "../../offchain/explorer/state.js";
 import { disputesView, jobsView, jobView, modelsView, networkView, providersView, providerView } from "../../offchain/explorer/views.js";
 import { formatScore, readReputation } from "../../offchain/sdk/reputation.js";
 import { chainTruth, stakeOf } from "../helpers/explorer-truth.js";
-import { deploySystem, FEE, MODEL_COLLATERAL, setUpMarket, stakeVerifiers, type Connection } from "../helpers/fixture.js";
+import { deploySystem, deploymentOf, FEE, MODEL_COLLATERAL, setUpMarket, stakeVerifiers, type Connection } from "../helpers/fixture.js";
 import { marketDriver } from "../helpers/market.js";
 import { verificationDriver, Vote } from "../helpers/verification.js";
 
@@ -57,16 +57,7 @@ describe("explorer: the indexer and its views on a real chain", function () {
     const sys = await networkHelpers.loadFixture(deployed);
     const d = marketDriver({ connection, ...sys });
     const v = verificationDriver({ connection, sys, d, wallets: sys.wallets });
-    const deployment: Deployment = {
-      token: sys.token.address,
-      staking: sys.staking.address,
-      registry: sys.registry.address,
-      market: sys.market.address,
-      verification: sys.verification.address,
-      batchMarket: sys.batchMarket.address,
-      profiles: sys.profiles.address,
-      replicaMarket: sys.replicaMarket.address,
-    };
+    const deployment: Deployment = deploymentOf(sys);
     await sys.profiles.write.setProfile([...profileArgs({ region: "eu-west", executionProviders: ["cpu", "gpu"], capacity: 2, models: [1] })], { account: sys.provider.account });
 
     const finalized = await d.post();

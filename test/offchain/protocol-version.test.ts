@@ -19,7 +19,7 @@ import { connectChain } from "../../offchain/daemon/chain.js";
 import { ChainOptionsSchema } from "../../offchain/daemon/options.js";
 import { connectDinfer } from "../../offchain/sdk/connect.js";
 import { formatCliError } from "../../offchain/ui/messages.js";
-import { deploySystem, type Connection, type System } from "../helpers/fixture.js";
+import { deploySystem, deploymentOf, type Connection, type System } from "../helpers/fixture.js";
 import { freePort } from "../helpers/node.js";
 
 const REMEDY = "deploy this version's contracts, or run the dinfer release that matches the deployment";
@@ -78,16 +78,7 @@ describe("protocol version: JobMarket reports it, every start checks it", functi
   before(async () => {
     connection = await network.create();
     sys = await deploySystem(connection);
-    deployment = {
-      token: sys.token.address,
-      staking: sys.staking.address,
-      registry: sys.registry.address,
-      market: sys.market.address,
-      verification: sys.verification.address,
-      batchMarket: sys.batchMarket.address,
-      profiles: sys.profiles.address,
-      replicaMarket: sys.replicaMarket.address,
-    };
+    deployment = deploymentOf(sys);
     rpc = await serveChain(connection);
   });
 

@@ -30,7 +30,7 @@ import { fetchBlob } from "../../offchain/storage/fetch.js";
 import { LocalBlobStore } from "../../offchain/storage/local.js";
 import { startBlobServer, type BlobServer } from "../../offchain/storage/server.js";
 import { uploadBlob } from "../../offchain/storage/upload.js";
-import { deploySystem, modelSpec, PRICE_FLOOR, setUpMarket, type Connection } from "../helpers/fixture.js";
+import { deploySystem, deploymentOf, modelSpec, PRICE_FLOOR, setUpMarket, type Connection } from "../helpers/fixture.js";
 
 const connection = await network.create();
 const { networkHelpers } = connection;
@@ -85,16 +85,7 @@ describe("sdk/batches", () => {
     const publicClient = createPublicClient({ chain, transport, cacheTime: 0, pollingInterval: 20 });
     const walletClient = createWalletClient({ chain, transport, account, cacheTime: 0, pollingInterval: 20 });
     const sender = new TxSender({ publicClient, walletClient, receiptPollingIntervalMs: 10 });
-    const deployment: Deployment = {
-      token: sys.token.address,
-      staking: sys.staking.address,
-      registry: sys.registry.address,
-      market: sys.market.address,
-      verification: sys.verification.address,
-      batchMarket: sys.batchMarket.address,
-      profiles: sys.profiles.address,
-      replicaMarket: sys.replicaMarket.address,
-    };
+    const deployment: Deployment = deploymentOf(sys);
     const upload = { serverUrl: blobServer.url, token: UPLOAD_TOKEN };
     const client = createDinferClient({ publicClient, sender, deployment, upload, checkInput: false });
     const read = (batchId: bigint) => readBatch({ client: publicClient, batchMarket: deployment.batchMarket, batchId });

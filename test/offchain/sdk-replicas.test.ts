@@ -31,7 +31,7 @@ import { createDinferClient } from "../../offchain/sdk/client.js";
 import { postReplicatedJob, replicaConstraints, replicaJobCost, waitForReplicatedResult } from "../../offchain/sdk/replicas.js";
 import { LocalBlobStore } from "../../offchain/storage/local.js";
 import { startBlobServer, type BlobServer } from "../../offchain/storage/server.js";
-import { deploySystem, LOCAL_PARAMETERS, PRICE_FLOOR, ROLE_PROVIDER, setUpMarket, stake, stakeVerifiers, type Connection } from "../helpers/fixture.js";
+import { deploySystem, deploymentOf, LOCAL_PARAMETERS, PRICE_FLOOR, ROLE_PROVIDER, setUpMarket, stake, stakeVerifiers, type Connection } from "../helpers/fixture.js";
 import { LOCAL_MARKET_PARAMS, type Wallet } from "../helpers/market.js";
 
 const connection = await network.create();
@@ -127,16 +127,7 @@ describe("sdk/replicas: redundant jobs", () => {
     const walletClient = createWalletClient({ chain, transport, account: user, cacheTime: 0, pollingInterval: 20 });
     // A new sender per test: a fixture snapshot rewinds the nonces a kept sender would remember.
     const sender = new TxSender({ publicClient, walletClient, receiptPollingIntervalMs: 10 });
-    const deployment: Deployment = {
-      token: sys.token.address,
-      staking: sys.staking.address,
-      registry: sys.registry.address,
-      market: sys.market.address,
-      verification: sys.verification.address,
-      batchMarket: sys.batchMarket.address,
-      profiles: sys.profiles.address,
-      replicaMarket: sys.replicaMarket.address,
-    };
+    const deployment: Deployment = deploymentOf(sys);
     // The fixture's model is a hash without a file: there is no declared input to check against.
     const client = createDinferClient({ publicClient, sender, deployment, upload: { serverUrl: blobServer.url, token: UPLOAD_TOKEN }, checkInput: false });
     const rm = sys.replicaMarket;

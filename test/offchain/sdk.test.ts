@@ -28,7 +28,7 @@ import { imageToClsInput, imageToDetInput } from "../../offchain/sdk/image.js";
 import { LocalBlobStore } from "../../offchain/storage/local.js";
 import { startBlobServer, type BlobServer } from "../../offchain/storage/server.js";
 import { uploadBlob } from "../../offchain/storage/upload.js";
-import { deploySystem, PRICE_FLOOR, setUpMarket, type Connection } from "../helpers/fixture.js";
+import { deploySystem, deploymentOf, PRICE_FLOOR, setUpMarket, type Connection } from "../helpers/fixture.js";
 import { marketDriver } from "../helpers/market.js";
 
 const connection = await network.create();
@@ -103,16 +103,7 @@ describe("sdk/client", () => {
     const { publicClient, walletClient, calls } = clientsOver(connection);
     // A new sender per test: a fixture snapshot rewinds the nonces a kept sender would remember.
     const sender = new TxSender({ publicClient, walletClient, receiptPollingIntervalMs: 10 });
-    const deployment: Deployment = {
-      token: sys.token.address,
-      staking: sys.staking.address,
-      registry: sys.registry.address,
-      market: sys.market.address,
-      verification: sys.verification.address,
-      batchMarket: sys.batchMarket.address,
-      profiles: sys.profiles.address,
-      replicaMarket: sys.replicaMarket.address,
-    };
+    const deployment: Deployment = deploymentOf(sys);
     const client = createDinferClient({
       publicClient,
       sender,

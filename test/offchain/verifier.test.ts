@@ -547,16 +547,16 @@ describe("verifier judgement of outputs", () => {
     this.timeout(60_000);
     const records: { msg: string; worker?: number }[] = [];
     const log = pino({ level: "info" }, { write: (line: string) => void records.push(JSON.parse(line)) });
+    const model = {
+      modelId: 1,
+      path: MODEL_FILES.cls,
+      modelHash: hashModel(new Uint8Array(readFileSync(MODEL_FILES.cls))),
+      policy,
+      nonFiniteInputs: false,
+      tolerance: { kind: 0, axis: 0, absTolE12: 0n, relTolE12: 0n },
+    };
     const runner = createInferenceRunner({ size: 2, hashThreads: 1, log });
     try {
-      const model = {
-        modelId: 1,
-        path: MODEL_FILES.cls,
-        modelHash: hashModel(new Uint8Array(readFileSync(MODEL_FILES.cls))),
-        policy,
-        nonFiniteInputs: false,
-        tolerance: { kind: 0, axis: 0, absTolE12: 0n, relTolE12: 0n },
-      };
       const warm = await warmVerifierModels({ runner, models: [model], ep: "cpu", threads: 2, timeoutMs: 30_000 });
       assert.deepEqual(warm.models.map((m) => m.modelId), [1]);
       assert.ok(warm.ms >= warm.models[0]!.ms && warm.ms > 0);
@@ -578,14 +578,6 @@ describe("verifier judgement of outputs", () => {
     const batchingLog = pino({ level: "info" }, { write: (line: string) => void batchingRecords.push(JSON.parse(line)) });
     const batching = createInferenceRunner({ size: 2, hashThreads: 1, maxBatch: 4, maxBatchWaitMs: 20_000, log: batchingLog });
     try {
-      const model = {
-        modelId: 1,
-        path: MODEL_FILES.cls,
-        modelHash: hashModel(new Uint8Array(readFileSync(MODEL_FILES.cls))),
-        policy,
-        nonFiniteInputs: false,
-        tolerance: { kind: 0, axis: 0, absTolE12: 0n, relTolE12: 0n },
-      };
       const warm = await warmVerifierModels({ runner: batching, models: [model], ep: "cpu", threads: 2, timeoutMs: 30_000 });
       assert.ok(warm.ms < 20_000, `the warm-up waited for a batch (${warm.ms} ms)`);
       assert.equal(batchingRecords.filter((r) => r.msg === "execution provider chosen").length, 2, "one session per thread");

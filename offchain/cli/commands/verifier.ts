@@ -29,7 +29,7 @@ import { confirmOrRefuse } from "../../ui/confirm.js";
 import { auditJob, formatAuditReport } from "../../verifier/audit.js";
 import { AuditOptionsSchema, VerifierOptionsSchema, type VerifierOptions } from "../../verifier/options.js";
 import { runVerifier } from "../../verifier/start.js";
-import { chainFlags, GPU_DEVICES_FLAG, IPFS_FLAGS, ipfsOption, modelSpecs, type IpfsFlags } from "../flags.js";
+import { chainFlags, daemonFlagOptions, GPU_DEVICES_FLAG, IPFS_FLAGS, modelSpecs, type DaemonFlags } from "../flags.js";
 
 const VERIFIER_ENV_NAMES = [
   ...CHAIN_OPTION_NAMES,
@@ -128,19 +128,7 @@ export function addVerifierCommands(program: Command): void {
 }
 
 /** `dinfer verifier`'s flags, as commander parses them. */
-export type VerifierFlags = IpfsFlags & {
-  model?: string[];
-  ep?: string;
-  dataDir?: string;
-  port?: string;
-  publicUrl?: string;
-  metricsPort?: string;
-  stake?: string;
-  watchdog?: string;
-  keeper?: boolean;
-  allowFileUris?: boolean;
-  gpuDevices?: string;
-};
+export type VerifierFlags = DaemonFlags & { stake?: string; watchdog?: string; keeper?: boolean };
 
 /** The verifier's options from its flags, the DINFER_* environment and the config file (`--config`), validated. */
 export function loadVerifierOptions(flags: VerifierFlags, cmd: Command, env: NodeJS.ProcessEnv = process.env): VerifierOptions {
@@ -151,18 +139,10 @@ export function loadVerifierOptions(flags: VerifierFlags, cmd: Command, env: Nod
     env: envOptions(VERIFIER_ENV_NAMES, env),
     flags: {
       ...chain,
-      models: modelSpecs(flags.model),
-      ep: flags.ep,
-      dataDir: flags.dataDir,
-      port: flags.port,
-      publicUrl: flags.publicUrl,
-      metricsPort: flags.metricsPort,
+      ...daemonFlagOptions(flags),
       stake: flags.stake === undefined ? undefined : parseTokens(flags.stake, "--stake"),
       watchdog: flags.watchdog === undefined ? undefined : { share: flags.watchdog },
       keeper: flags.keeper === false ? false : undefined,
-      allowFileUris: flags.allowFileUris,
-      gpuDevices: flags.gpuDevices,
-      ipfs: ipfsOption(flags),
     },
   });
 }

@@ -11,7 +11,7 @@ import { createLogger } from "../../log.js";
 import { parseTokens } from "../../chain/format.js";
 import { WorkerOptionsSchema, type WorkerOptions } from "../../provider/options.js";
 import { runWorker } from "../../provider/start.js";
-import { chainFlags, GPU_DEVICES_FLAG, IPFS_FLAGS, ipfsOption, modelSpecs, type IpfsFlags } from "../flags.js";
+import { chainFlags, daemonFlagOptions, GPU_DEVICES_FLAG, IPFS_FLAGS, type DaemonFlags } from "../flags.js";
 import { daemonShutdownSignal } from "../../daemon/shutdown.js";
 
 export function addWorkerCommand(program: Command): void {
@@ -38,38 +38,18 @@ export function addWorkerCommand(program: Command): void {
 }
 
 /** `dinfer worker`'s flags, as commander parses them. */
-export type WorkerFlags = IpfsFlags & {
-  model?: string[];
-  ep?: string;
-  dataDir?: string;
-  port?: string;
-  publicUrl?: string;
-  metricsPort?: string;
-  minFee?: string;
-  allowFileUris?: boolean;
-  gpuDevices?: string;
-};
+export type WorkerFlags = DaemonFlags & { minFee?: string };
 
 /** The worker's options from its flags, the DINFER_* environment and the config file (`--config`), validated. */
 export function loadWorkerOptions(flags: WorkerFlags, cmd: Command, env: NodeJS.ProcessEnv = process.env): WorkerOptions {
   const { file, flags: chain } = chainFlags(cmd);
   const minFee = flags.minFee ? parseTokens(flags.minFee, "--min-fee") : undefined;
-  const models = modelSpecs(flags.model)?.map((model) => (minFee !== undefined ? { ...model, minFee } : model));
+  const shared = daemonFlagOptions(flags);
+  const models = shared.models?.map((model) => (minFee !== undefined ? { ...model, minFee } : model));
   return loadOptions({
     schema: WorkerOptionsSchema,
     file,
     env: envOptions([...CHAIN_OPTION_NAMES, "ep", "dataDir", "port", "publicUrl", "metricsPort", "confirmations", "pollIntervalMs", "statusIntervalMs", "allowFileUris", "gpuDevices"], env),
-    flags: {
-      ...chain,
-      models,
-      ep: flags.ep,
-      dataDir: flags.dataDir,
-      port: flags.port,
-      publicUrl: flags.publicUrl,
-      metricsPort: flags.metricsPort,
-      allowFileUris: flags.allowFileUris,
-      gpuDevices: flags.gpuDevices,
-      ipfs: ipfsOption(flags),
-    },
+    flags: { ...chain, ...shared, models },
   });
 }
