@@ -12,7 +12,8 @@
  *     `HttpRequestError` with the status;
  *   - a JSON-RPC error in a 2xx answer: `RpcRequestError`;
  *   - an answer over `maxResponseBytes`: `ResponseBodyTooLargeError`.
- * Credentials in the URL (`https://user:pass@host/`) are sent as Basic authorization, as viem does.
+ * Credentials in the URL (`https://user:pass@host/`) are sent as Basic authorization, as viem does. A 307
+ * or 308 redirect is followed (up to 3), as `fetch` follows it, with the credentials for the same origin only.
  *
  * Connections are kept alive (Node's global agents). A server may close an idle one just as a request
  * goes out on it; such a request (a reused socket reset before any answer) is sent once more on a fresh
@@ -88,21 +89,52 @@ async function post(parameters: PostParameters): Promise<RpcAnswer> {
   const timeout = timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined;
   const abort = timeout === undefined ? signal : signal === undefined ? timeout : AbortSignal.any([signal, timeout]);
   try {
-    let response: { status: number; text: string };
-    try {
-      response = await exchange({ ...parameters, payload, abort });
-    } catch (error) {
-      if (!(error instanceof StaleSocketError)) throw error;
-      // On a connection of its own: the agent's next pooled one may be just as dead (a restarted node).
-      response = await exchange({ ...parameters, payload, abort, fresh: true });
+    let target: Target = { url, send: parameters.send, authorization: parameters.authorization };
+    for (let hop = 0; ; hop++) {
+      let response: Exchanged;
+      try {
+        response = await exchange({ ...parameters, ...target, payload, abort });
+      } catch (error) {
+        if (!(error instanceof StaleSocketError)) throw error;
+        // On a connection of its own: the agent's next pooled one may be just as dead (a restarted node).
+        response = await exchange({ ...parameters, ...target, payload, abort, fresh: true });
+      }
+      // 307 and 308 resend the same POST elsewhere, as `fetch` follows them (301-303 would turn it into a GET).
+      const location = response.status === 307 || response.status === 308 ? response.location : undefined;
+      if (location === undefined) return answerOf({ ...response, body, url: label });
+      if (hop === MAX_REDIRECTS) {
+        throw new HttpRequestError({ body, details: `more than ${MAX_REDIRECTS} redirects: give the node's own URL`, status: response.status, url: label });
+      }
+      target = redirected({ from: target, location, body, status: response.status, label });
     }
-    return answerOf({ ...response, body, url: label });
   } catch (error) {
     if (signal?.aborted) throw signal.reason;
     if (timeout?.aborted) throw new TimeoutError({ body, url: label });
     if (error instanceof RpcRequestError || error instanceof HttpRequestError || error instanceof ResponseBodyTooLargeError) throw error;
     throw new HttpRequestError({ body, cause: error instanceof StaleSocketError ? error.cause : (error as Error), url: label });
   }
+}
+
+/** Redirects followed per request (307 and 308 only). */
+const MAX_REDIRECTS = 3;
+
+/** Where a request goes: its URL, the client for its scheme, and its credentials. */
+type Target = { url: URL; send: typeof httpRequest; authorization: string | undefined };
+
+type Exchanged = { status: number; text: string; location: string | undefined };
+
+/**
+ * The target a redirect names: http(s) only; credentials kept for the same origin only (as `fetch` drops
+ * them on a cross-origin redirect), unless the new URL carries its own.
+ */
+function redirected({ from, location, body, status, label }: { from: Target; location: string; body: RpcBody; status: number; label: string }): Target {
+  const next = URL.parse(location, from.url.href);
+  if (next === null || (next.protocol !== "http:" && next.protocol !== "https:")) {
+    throw new HttpRequestError({ body, details: `redirected to ${JSON.stringify(location)}, not an http(s) URL`, status, url: label });
+  }
+  const own = splitCredentials(next.href);
+  const authorization = own.authorization ?? (own.url.origin === from.url.origin ? from.authorization : undefined);
+  return { url: own.url, send: own.url.protocol === "https:" ? httpsRequest : httpRequest, authorization };
 }
 
 /** A kept-alive connection that was reset before it answered: the request may be sent again. */
@@ -121,7 +153,7 @@ function exchange({
   maxResponseBytes,
   abort,
   fresh = false,
-}: PostParameters & { payload: string; abort: AbortSignal | undefined; fresh?: boolean }): Promise<{ status: number; text: string }> {
+}: PostParameters & { payload: string; abort: AbortSignal | undefined; fresh?: boolean }): Promise<Exchanged> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string | number> = { "content-type": "application/json", "content-length": Buffer.byteLength(payload) };
     if (authorization !== undefined) headers.authorization = authorization;
@@ -137,7 +169,7 @@ function exchange({
         }
         chunks.push(chunk);
       });
-      response.on("end", () => resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks, size).toString("utf8") }));
+      response.on("end", () => resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks, size).toString("utf8"), location: response.headers.location }));
       response.on("error", reject);
     });
     request.on("error", (error: NodeJS.ErrnoException) => {

@@ -127,6 +127,51 @@ describe("chain: JSON-RPC over node:http", () => {
     assert.equal(await clientFor(url).getBlockNumber(), 7n);
   });
 
+  it("follows a 307 or 308 redirect with the same POST, keeping credentials on the same origin only", async () => {
+    const seen: { at: string; method: string; authorization: string | undefined }[] = [];
+    const node = await serve((body, req, res) => {
+      seen.push({ at: `node${req.url}`, method: body.method, authorization: req.headers.authorization });
+      if (req.url === "/old") {
+        res.writeHead(308, { location: "/rpc", "content-length": 0 }).end();
+        return;
+      }
+      reply(res, 200, { jsonrpc: "2.0", id: body.id, result: "0x5" });
+    });
+    const proxy = await serve((body, req, res) => {
+      seen.push({ at: `proxy${req.url}`, method: body.method, authorization: req.headers.authorization });
+      res.writeHead(307, { location: `${node.url}/old`, "content-length": 0 }).end();
+    });
+    const auth = `Basic ${Buffer.from("alice:pw").toString("base64")}`;
+    assert.equal(await clientFor(`${node.url.replace("http://", "http://alice:pw@")}/old`).getBlockNumber(), 5n);
+    assert.deepEqual(seen.splice(0), [
+      { at: "node/old", method: "eth_blockNumber", authorization: auth },
+      { at: "node/rpc", method: "eth_blockNumber", authorization: auth },
+    ]);
+    assert.equal(await clientFor(proxy.url.replace("http://", "http://alice:pw@")).getBlockNumber(), 5n);
+    assert.deepEqual(
+      seen.splice(0).map((s) => [s.at, s.authorization]),
+      [
+        ["proxy/", auth],
+        ["node/old", undefined],
+        ["node/rpc", undefined],
+      ],
+      "another origin does not get the credentials",
+    );
+  });
+
+  it("refuses a redirect loop after 3 hops and a redirect to another scheme, naming the problem", async () => {
+    const loop = await serve((_body, _req, res) => void res.writeHead(307, { location: "/again", "content-length": 0 }).end());
+    const error = await clientFor(loop.url).getBlockNumber().catch((e: unknown) => e);
+    const http = chainOf(error).find((e) => e instanceof HttpRequestError) as HttpRequestError | undefined;
+    assert.ok(http, String(error));
+    assert.equal(http.status, 307);
+    assert.match(String(http.details), /more than 3 redirects/);
+    assert.equal(loop.stats.requests, 4);
+    const ftp = await serve((_body, _req, res) => void res.writeHead(308, { location: "ftp://example.org/", "content-length": 0 }).end());
+    const refused = await clientFor(ftp.url).getBlockNumber().catch((e: unknown) => e);
+    assert.match(String((chainOf(refused).find((e) => e instanceof HttpRequestError) as HttpRequestError | undefined)?.details), /redirected to "ftp:\/\/example\.org\/", not an http\(s\) URL/);
+  });
+
   it("times out a request the node does not answer, with a retryable TimeoutError", async () => {
     const { url } = await serve(() => {});
     const started = Date.now();
