@@ -15,7 +15,7 @@ import { TxSender } from "../chain/sender.js";
 import { connectChain } from "../daemon/chain.js";
 import { runDaemonLoop } from "../daemon/loop.js";
 import { readDaemonSecret } from "../daemon/secrets.js";
-import { openDaemonServices } from "../daemon/services.js";
+import { inferenceThreads, openDaemonServices } from "../daemon/services.js";
 import { ModelSessionError } from "../inference/errors.js";
 import { loadModel } from "../inference/model.js";
 import { DEFAULT_SESSION_OPTIONS } from "../inference/session.js";
@@ -42,6 +42,8 @@ export async function runWorker({ options, log, signal, env = process.env, onRea
   const secret = readDaemonSecret({ env, variable: options.secretEnv, owner: "worker", derives: "commitment salts" });
   assertFaultsAllowed(options.fault, env);
   if (options.fault) log.warn({ msg: "TEST FAULT ON: this worker cheats on purpose", fault: options.fault });
+  // Inference options that are wrong without any chain fail first: nothing is staked or opened for them.
+  inferenceThreads(options);
   const metrics = createWorkerMetrics();
   const chain = await connectChain({ options, env, keyed: true, onRequest: (method) => metrics.rpc.inc({ method }) });
   const { publicClient, walletClient, account, chainId, deployment } = chain;

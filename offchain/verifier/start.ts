@@ -17,7 +17,7 @@ import { formatTokens } from "../chain/format.js";
 import { connectChain } from "../daemon/chain.js";
 import { runDaemonLoop } from "../daemon/loop.js";
 import { readDaemonSecret } from "../daemon/secrets.js";
-import { openDaemonServices } from "../daemon/services.js";
+import { inferenceThreads, openDaemonServices } from "../daemon/services.js";
 import { readStakingState } from "../protocol/account.js";
 import { sendStake } from "../protocol/actions.js";
 import { planVerifierStake } from "../protocol/staking-plan.js";
@@ -55,6 +55,8 @@ const VERIFICATION_EVENTS = [
 
 export async function runVerifier({ options, log, signal, env = process.env, onReady }: RunVerifierParameters): Promise<void> {
   const secret = readDaemonSecret({ env, variable: options.secretEnv, owner: "verifier", derives: "audit and vote salts" });
+  // Inference options that are wrong without any chain fail first: nothing is staked or opened for them.
+  inferenceThreads(options);
   const chain = await connectChain({ options, env, keyed: true });
   const { publicClient, walletClient, account, chainId, deployment } = chain;
   const sender = new TxSender({ publicClient, walletClient: walletClient!, logger: log.child({ component: "sender" }) });

@@ -18,7 +18,10 @@ import { NonRetryableError } from "../../offchain/errors.js";
 import { parseTokens } from "../../offchain/chain/format.js";
 import { parseRoles, roleNames } from "../../offchain/protocol/account.js";
 import { WorkerOptionsSchema, type WorkerOptions } from "../../offchain/provider/options.js";
-import type { VerifierOptions } from "../../offchain/verifier/options.js";
+import { createLogger } from "../../offchain/log.js";
+import { runWorker } from "../../offchain/provider/start.js";
+import { VerifierOptionsSchema, type VerifierOptions } from "../../offchain/verifier/options.js";
+import { runVerifier } from "../../offchain/verifier/start.js";
 
 const KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
 const dir = mkdtempSync(path.join(tmpdir(), "dinfer-config-"));
@@ -146,6 +149,18 @@ describe("daemon options: GPU devices", () => {
     assert.deepEqual(inferenceThreads({ gpuDevices: [0, 1], ep: "cuda" }), { devices: [0, 1] });
     assert.deepEqual(inferenceThreads({ gpuDevices: [1], ep: "auto" }), { devices: [1] });
     assert.deepEqual(inferenceThreads({ threads: 2, ep: "cpu" }), { size: 2 }, "cpu threads without devices are fine");
+  });
+
+  it("stops a worker or verifier with such devices before it touches the chain (nothing staked, nothing opened)", async () => {
+    const unreachable = "http://127.0.0.1:9"; // nothing listens: reaching for the chain would fail otherwise
+    const env = { DINFER_WORKER_SECRET: "a worker secret, long enough", DINFER_VERIFIER_SECRET: "a verifier secret, long enough" };
+    const signal = new AbortController().signal;
+    const log = createLogger({ name: "test", level: "silent" });
+    const refusal = (ep: string) => (error: unknown) => error instanceof ConfigError && new RegExp(`^gpuDevices \\(0\\) with ep ${ep}: `).test(error.message);
+    const verifier = loadOptions({ schema: VerifierOptionsSchema, flags: { rpcUrl: unreachable, models: [{ modelId: 1, path: "m.onnx" }], gpuDevices: [0] } });
+    await assert.rejects(runVerifier({ options: verifier, log, signal, env }), refusal("cpu"));
+    const worker = loadOptions({ schema: WorkerOptionsSchema, flags: { rpcUrl: unreachable, models: [{ modelId: 1, path: "m.onnx" }], gpuDevices: [0], ep: "webgpu" } });
+    await assert.rejects(runWorker({ options: worker, log, signal, env }), refusal("webgpu"));
   });
 
   it("gives the runner one thread per device, refusing a threads count the devices do not give", () => {
