@@ -65,13 +65,6 @@ export function chainFor({ chainId, rpcUrl }: { chainId: number; rpcUrl: string 
 }
 
 function transportFor({ rpcUrl, timeoutMs, onRequest }: { rpcUrl: string; timeoutMs: number; onRequest?: (method: string) => void }): Transport {
-  const url = URL.parse(rpcUrl);
-  if (url === null || (url.protocol !== "http:" && url.protocol !== "https:")) {
-    throw new NonRetryableError(`the RPC URL ${JSON.stringify(rpcUrl)} is not an http(s) URL: pass the node's JSON-RPC endpoint, e.g. http://127.0.0.1:8545`, {
-      code: "CONFIG",
-      details: { rpcUrl },
-    });
-  }
   return nodeHttpTransport(rpcUrl, { timeoutMs, onRequest });
 }
 

@@ -33,6 +33,8 @@ import {
   type Transport,
 } from "viem";
 
+import { NonRetryableError } from "../errors.js";
+
 /** viem's own cap on an HTTP answer. */
 const DEFAULT_MAX_RESPONSE_BYTES = 10_485_760;
 
@@ -47,10 +49,19 @@ export type NodeHttpTransportParameters = {
 type RpcBody = { jsonrpc: "2.0"; id: number; method: string; params?: unknown };
 type RpcAnswer = { result?: unknown; error?: { code: number; message: string; data?: unknown } };
 
-/** A viem transport for an http(s) JSON-RPC endpoint (an https URL goes over node:https, any other over node:http); see the module comment. */
+/**
+ * A viem transport for an http(s) JSON-RPC endpoint (an https URL goes over node:https, an http one over
+ * node:http); see the module comment. Any other URL is refused (NonRetryableError, code CONFIG).
+ */
 export function nodeHttpTransport(rpcUrl: string, { timeoutMs = 10_000, onRequest, maxResponseBytes = DEFAULT_MAX_RESPONSE_BYTES }: NodeHttpTransportParameters = {}): Transport {
+  const parsed = URL.parse(rpcUrl);
+  if (parsed === null || (parsed.protocol !== "http:" && parsed.protocol !== "https:")) {
+    throw new NonRetryableError(`the RPC URL ${JSON.stringify(rpcUrl)} is not an http(s) URL: pass the node's JSON-RPC endpoint, e.g. http://127.0.0.1:8545`, {
+      code: "CONFIG",
+      details: { rpcUrl },
+    });
+  }
   const { url, authorization } = splitCredentials(rpcUrl);
-  const send = url.protocol === "https:" ? httpsRequest : httpRequest;
   let nextId = 0;
   return ({ chain }) =>
     createTransport(
@@ -63,7 +74,7 @@ export function nodeHttpTransport(rpcUrl: string, { timeoutMs = 10_000, onReques
         async request({ method, params }, options) {
           onRequest?.(method);
           const body: RpcBody = { jsonrpc: "2.0", id: ++nextId, method, params };
-          const answer = await post({ send, url, authorization, body, timeoutMs, maxResponseBytes, signal: options?.signal });
+          const answer = await post({ url, authorization, body, timeoutMs, maxResponseBytes, signal: options?.signal });
           if (answer.error != null) throw new RpcRequestError({ body, error: answer.error, url: rpcUrl });
           return answer.result as never;
         },
@@ -73,7 +84,6 @@ export function nodeHttpTransport(rpcUrl: string, { timeoutMs = 10_000, onReques
 }
 
 type PostParameters = {
-  send: typeof httpRequest;
   url: URL;
   authorization: string | undefined;
   body: RpcBody;
@@ -89,7 +99,7 @@ async function post(parameters: PostParameters): Promise<RpcAnswer> {
   const timeout = timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined;
   const abort = timeout === undefined ? signal : signal === undefined ? timeout : AbortSignal.any([signal, timeout]);
   try {
-    let target: Target = { url, send: parameters.send, authorization: parameters.authorization };
+    let target: Target = { url, authorization: parameters.authorization };
     for (let hop = 0; ; hop++) {
       let response: Exchanged;
       try {
@@ -118,8 +128,8 @@ async function post(parameters: PostParameters): Promise<RpcAnswer> {
 /** Redirects followed per request (307 and 308 only). */
 const MAX_REDIRECTS = 3;
 
-/** Where a request goes: its URL, the client for its scheme, and its credentials. */
-type Target = { url: URL; send: typeof httpRequest; authorization: string | undefined };
+/** Where a request goes: its URL and its credentials. */
+type Target = { url: URL; authorization: string | undefined };
 
 type Exchanged = { status: number; text: string; location: string | undefined };
 
@@ -134,7 +144,7 @@ function redirected({ from, location, body, status, label }: { from: Target; loc
   }
   const own = splitCredentials(next.href);
   const authorization = own.authorization ?? (own.url.origin === from.url.origin ? from.authorization : undefined);
-  return { url: own.url, send: own.url.protocol === "https:" ? httpsRequest : httpRequest, authorization };
+  return { url: own.url, authorization };
 }
 
 /** A kept-alive connection that was reset before it answered: the request may be sent again. */
@@ -146,7 +156,6 @@ class StaleSocketError extends Error {
 
 /** One request and its whole answer as text; rejects with StaleSocketError when a reused socket reset. */
 function exchange({
-  send,
   url,
   authorization,
   payload,
@@ -157,6 +166,7 @@ function exchange({
   return new Promise((resolve, reject) => {
     const headers: Record<string, string | number> = { "content-type": "application/json", "content-length": Buffer.byteLength(payload) };
     if (authorization !== undefined) headers.authorization = authorization;
+    const send = url.protocol === "https:" ? httpsRequest : httpRequest;
     const request = send(url, { method: "POST", headers, signal: abort, ...(fresh ? { agent: false } : {}) }, (response: IncomingMessage) => {
       const chunks: Buffer[] = [];
       let size = 0;

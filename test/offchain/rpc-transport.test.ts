@@ -13,7 +13,7 @@ import { createPublicClient, HttpRequestError, ResponseBodyTooLargeError, RpcReq
 
 import { classifyChainError, ChainTransportError } from "../../offchain/chain/errors.js";
 import { nodeHttpTransport } from "../../offchain/chain/rpc-transport.js";
-import { RetryableError } from "../../offchain/errors.js";
+import { NonRetryableError, RetryableError } from "../../offchain/errors.js";
 
 type Handler = (body: { id: number; method: string; params?: unknown }, req: IncomingMessage, res: ServerResponse, nth: { request: number; onSocket: number }) => void;
 
@@ -170,6 +170,16 @@ describe("chain: JSON-RPC over node:http", () => {
     const ftp = await serve((_body, _req, res) => void res.writeHead(308, { location: "ftp://example.org/", "content-length": 0 }).end());
     const refused = await clientFor(ftp.url).getBlockNumber().catch((e: unknown) => e);
     assert.match(String((chainOf(refused).find((e) => e instanceof HttpRequestError) as HttpRequestError | undefined)?.details), /redirected to "ftp:\/\/example\.org\/", not an http\(s\) URL/);
+  });
+
+  it("refuses an RPC URL that is not http(s), naming the remedy", () => {
+    for (const rpcUrl of ["ws://127.0.0.1:8545", "127.0.0.1:8545", "not a url"]) {
+      assert.throws(
+        () => nodeHttpTransport(rpcUrl),
+        (error: unknown) => error instanceof NonRetryableError && error.code === "CONFIG" && /is not an http\(s\) URL: pass the node's JSON-RPC endpoint/.test(error.message),
+        rpcUrl,
+      );
+    }
   });
 
   it("times out a request the node does not answer, with a retryable TimeoutError", async () => {
