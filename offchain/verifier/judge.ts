@@ -70,8 +70,6 @@ export type WarmVerifierModelsParameters = {
   runner: InferenceRunner;
   models: readonly VerifierModel[];
   ep: ExecutionProviderChoice;
-  /** The runner's inference threads: each keeps sessions of its own, and each is warmed. */
-  threads: number;
   /** Limit of each warm-up run (after the load). */
   timeoutMs: number;
 };
@@ -87,8 +85,10 @@ export type WarmVerifierModelsReturnType = { ms: number; models: { modelId: numb
  * refuses the input itself (InputValidationError), the sign that the session is ready. Any other error
  * (the model does not load on this machine) is thrown: a verifier that cannot run its models must not start.
  */
-export async function warmVerifierModels({ runner, models, ep, threads, timeoutMs }: WarmVerifierModelsParameters): Promise<WarmVerifierModelsReturnType> {
+export async function warmVerifierModels({ runner, models, ep, timeoutMs }: WarmVerifierModelsParameters): Promise<WarmVerifierModelsReturnType> {
   const started = performance.now();
+  // Every thread the runner has (`threads`, or one per GPU device) keeps sessions of its own: each is warmed.
+  const threads = runner.stats().workers;
   const warmed: { modelId: number; ms: number }[] = [];
   const empty = encodeTensorBlob([]);
   for (const model of models) {

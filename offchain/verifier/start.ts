@@ -97,10 +97,8 @@ export async function runVerifier({ options, log, signal, env = process.env, onR
     await daemon.init();
     // Every session is created now, before the first tick: one created at the first audit came too late
     // for its blind commit on a loaded machine (issue 10).
-    // As many as the runner has: `threads`, or one per GPU device with `gpuDevices`.
-    const threads = runner.stats().workers;
-    const warm = await warmVerifierModels({ runner, models, ep: options.ep, threads, timeoutMs: options.inferenceTimeoutMs });
-    log.info({ msg: "models warmed", ms: warm.ms, models: warm.models.map((m) => ({ id: m.modelId, ms: m.ms })), threads });
+    const warm = await warmVerifierModels({ runner, models, ep: options.ep, timeoutMs: options.inferenceTimeoutMs });
+    log.info({ msg: "models warmed", ms: warm.ms, models: warm.models.map((m) => ({ id: m.modelId, ms: m.ms })), threads: runner.stats().workers });
 
     const events = [
       ...eventsOf(jobMarketAbi, MARKET_EVENTS),

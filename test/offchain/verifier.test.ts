@@ -557,7 +557,7 @@ describe("verifier judgement of outputs", () => {
     };
     const runner = createInferenceRunner({ size: 2, hashThreads: 1, log });
     try {
-      const warm = await warmVerifierModels({ runner, models: [model], ep: "cpu", threads: 2, timeoutMs: 30_000 });
+      const warm = await warmVerifierModels({ runner, models: [model], ep: "cpu", timeoutMs: 30_000 });
       assert.deepEqual(warm.models.map((m) => m.modelId), [1]);
       assert.ok(warm.ms >= warm.models[0]!.ms && warm.ms > 0);
       const created = () => records.filter((r) => r.msg === "execution provider chosen").length;
@@ -566,7 +566,7 @@ describe("verifier judgement of outputs", () => {
       await Promise.all([0, 1].map(() => runner.run({ modelPath: model.path, modelHash: model.modelHash, ep: "cpu", input })));
       assert.equal(created(), 2, "the jobs found their sessions made");
       await assert.rejects(
-        warmVerifierModels({ runner, models: [{ ...model, modelHash: keccak256("0x00") }], ep: "cpu", threads: 1, timeoutMs: 30_000 }),
+        warmVerifierModels({ runner, models: [{ ...model, modelHash: keccak256("0x00") }], ep: "cpu", timeoutMs: 30_000 }),
         /hash/i,
         "a model that cannot load fails the start",
       );
@@ -578,7 +578,7 @@ describe("verifier judgement of outputs", () => {
     const batchingLog = pino({ level: "info" }, { write: (line: string) => void batchingRecords.push(JSON.parse(line)) });
     const batching = createInferenceRunner({ size: 2, hashThreads: 1, maxBatch: 4, maxBatchWaitMs: 20_000, log: batchingLog });
     try {
-      const warm = await warmVerifierModels({ runner: batching, models: [model], ep: "cpu", threads: 2, timeoutMs: 30_000 });
+      const warm = await warmVerifierModels({ runner: batching, models: [model], ep: "cpu", timeoutMs: 30_000 });
       assert.ok(warm.ms < 20_000, `the warm-up waited for a batch (${warm.ms} ms)`);
       assert.equal(batchingRecords.filter((r) => r.msg === "execution provider chosen").length, 2, "one session per thread");
     } finally {
