@@ -47,17 +47,7 @@ describe("BatchMarket, adversarial", () => {
     // it out, split, reveal, and the honest auditor would be penalized as Missed.
     const sys = await setUp(connection);
     const { b, d, v, verification, provider } = sys;
-    // At 50% sampling one batch of 8 in 256 has no sampled job (the seed is a block hash, which the wall
-    // clock's timestamps make differ run to run): the next batch then has one.
-    let batchId = 0n;
-    let sampled: number[] = [];
-    for (let attempt = 0; attempt < 8 && sampled.length === 0; attempt++) {
-      batchId = await b.post(8);
-      await b.claimAndCommit(batchId);
-      await b.waitForSeed(batchId);
-      sampled = await b.sampled(batchId);
-    }
-    assert.ok(sampled.length > 0, "no sampled job in eight batches running");
+    const { batchId, sampled } = await b.postSampled();
     const index = sampled[0]!;
     const jobId = b.batch(batchId).firstJobId + BigInt(index);
     // The auditor's blind commit window, as an ordinary job committed with the batch would have it.
@@ -99,10 +89,8 @@ describe("BatchMarket, adversarial", () => {
   it("a late split that the provider then withholds costs it the whole collateral, and pays the auditor that committed blind", async () => {
     const sys = await setUp(connection);
     const { b, d, v, market, provider, dapp } = sys;
-    const batchId = await b.post(8);
-    await b.claimAndCommit(batchId);
-    await b.waitForSeed(batchId);
-    const index = (await b.sampled(batchId))[0]!;
+    const { batchId, sampled } = await b.postSampled();
+    const index = sampled[0]!;
     const jobId = b.batch(batchId).firstJobId + BigInt(index);
     const terms = await sys.batchMarket.read.marketTermsOf([BigInt(b.batch(batchId).terms)]);
     const vp = await sys.terms.read.verificationParams();
@@ -138,17 +126,9 @@ describe("BatchMarket, adversarial", () => {
     const { b, d, v, market, batchMarket, provider } = sys;
     // Which jobs will be sampled is unknown at commit: the provider fakes them all (no model run). A batch with
     // no sampled job (one in 256 at 50%) is followed by another.
-    let batchId = 0n;
-    let fake = new Map<bigint, Hex>();
-    let sampled: number[] = [];
-    for (let attempt = 0; attempt < 8 && sampled.length === 0; attempt++) {
-      batchId = await b.post(8);
-      fake = new Map(b.jobIds(batchId).map((id) => [id, keccak256(toHex(`fake ${id}`))] as const));
-      await b.claimAndCommit(batchId, { wrong: fake });
-      await b.waitForSeed(batchId);
-      sampled = await b.sampled(batchId);
-    }
-    assert.ok(sampled.length > 0, "no sampled job in eight batches running");
+    const { batchId, sampled } = await b.postSampled({
+      commit: (id) => b.claimAndCommit(id, { wrong: new Map(b.jobIds(id).map((job) => [job, keccak256(toHex(`fake ${job}`))] as const)) }),
+    });
     for (const i of sampled) await b.splitSampled(batchId, i, provider);
     const jobId = b.batch(batchId).firstJobId + BigInt(sampled[0]!);
     let leaked: Hex | undefined;

@@ -323,16 +323,8 @@ describe("BatchMarket", () => {
     it("samples each job as JobMarket.samplingOf does, and refuses a batch reveal until every sampled job is split out", async () => {
       const sys = await setUp(connection, { sampling: true });
       const { b, batchMarket, market, provider, keeper } = sys;
-      // At 50% sampling, one batch in 128 has all or none of its 8 jobs sampled (the seed is a block hash, which
-      // the wall clock's timestamps make differ run to run): the next batch then has a mix.
-      let batchId = 0n;
-      let sampled: number[] = [];
-      for (let attempt = 0; attempt < 8 && (sampled.length === 0 || sampled.length === 8); attempt++) {
-        batchId = await b.post(8);
-        await b.claimAndCommit(batchId);
-        await b.waitForSeed(batchId);
-        sampled = await b.sampled(batchId);
-      }
+      // A mix of sampled and unsampled jobs (one batch in 128 has all or none sampled: another follows).
+      const { batchId, sampled } = await b.postSampled({ wanted: (indices) => indices.length > 0 && indices.length < 8 });
       const batch = b.batch(batchId);
       for (let i = 0; i < 8; i++) {
         const [, s] = await market.read.samplingOf([batch.firstJobId + BigInt(i), batch.commitBlock, BigInt(batch.terms)]);
@@ -363,10 +355,7 @@ describe("BatchMarket", () => {
       await sys.token.write.mint([sys.owner.account.address, parseEther("1000")]);
       await sys.token.write.approve([market.address, parseEther("1000")], { account: sys.owner.account });
       await market.write.fundAuditPool([parseEther("1000")], { account: sys.owner.account });
-      const batchId = await b.post(8);
-      await b.claimAndCommit(batchId);
-      await b.waitForSeed(batchId);
-      const sampled = await b.sampled(batchId);
+      const { batchId, sampled } = await b.postSampled();
       const escrow = await token.read.balanceOf([market.address]);
       for (const i of sampled) await b.splitSampled(batchId, i);
       assert.equal(await token.read.balanceOf([market.address]), escrow + BigInt(sampled.length) * FEE);
@@ -443,10 +432,8 @@ describe("BatchMarket", () => {
     it("a provider that never splits its sampled job cannot reveal its batch, and expiry costs it more than honest work earns", async () => {
       const sys = await setUp(connection, { sampling: true });
       const { b, batchMarket, provider } = sys;
-      const batchId = await b.post(8);
-      await b.claimAndCommit(batchId);
-      await b.waitForSeed(batchId);
-      const sampled = BigInt((await b.sampled(batchId)).length);
+      const { batchId, sampled: indices } = await b.postSampled();
+      const sampled = BigInt(indices.length);
       await viem.assertions.revertWithCustomError(
         batchMarket.write.revealBatch(b.revealArgs(batchId), { account: provider.account }),
         batchMarket,

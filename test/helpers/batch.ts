@@ -223,6 +223,26 @@ export function batchDriver({ connection, sys, d, modelId = 1n }: BatchDriverPar
     return Array.from({ length: batch(batchId).count }, (_, i) => i).filter((i) => (bits >> BigInt(i)) & 1n);
   }
 
+  /**
+   * A batch of 8 posted and committed (`commit`: claimAndCommit by default), its seed mined, whose sampled jobs
+   * are as `wanted` (at least one by default). At 50% sampling one seed in 256 samples none of 8 and one in 256
+   * all (the seed is a block hash, which the wall clock's timestamps make differ run to run): another batch
+   * follows, up to 8.
+   */
+  async function postSampled({
+    commit: commitBatch = (batchId: bigint): Promise<unknown> => claimAndCommit(batchId),
+    wanted = (indices: number[]) => indices.length > 0,
+  }: { commit?: (batchId: bigint) => Promise<unknown>; wanted?: (indices: number[]) => boolean } = {}) {
+    for (let attempt = 0; attempt < 8; attempt++) {
+      const batchId = await post(8);
+      await commitBatch(batchId);
+      await waitForSeed(batchId);
+      const indices = await sampled(batchId);
+      if (wanted(indices)) return { batchId, sampled: indices };
+    }
+    throw new Error("eight batches running sampled none of the jobs wanted");
+  }
+
   async function splitSampled(batchId: bigint, index: number, by: Wallet = keeper, { proofIndex = index, leafJob }: { proofIndex?: number; leafJob?: bigint } = {}) {
     const leaves = await commitmentLeaves(batchId);
     const jobId = leafJob ?? batch(batchId).firstJobId + BigInt(index);
@@ -286,6 +306,7 @@ export function batchDriver({ connection, sys, d, modelId = 1n }: BatchDriverPar
     claimAndCommit,
     waitForSeed,
     sampled,
+    postSampled,
     splitSampled,
     revealArgs,
     reveal,
