@@ -101,7 +101,7 @@ export function daemonOptionsShape(defaults: DaemonOptionDefaults) {
     ep: z.enum(EXECUTION_PROVIDER_CHOICES).default(defaults.ep),
     /** Journal, blob store and cache live here. */
     dataDir: z.string().default(defaults.dataDir),
-    /** The blob server that serves the daemon's outputs at GET /blobs/<id>. */
+    /** The blob server that serves the daemon's outputs at GET /outputs/<root> (and its jobs' inputs at GET /blobs/<id>). */
     host: z.string().default("127.0.0.1"),
     port: z.coerce.number().int().min(0).max(65535).default(defaults.port),
     /** The URL others reach the blob server at (defaults to http://host:port). */

@@ -54,7 +54,10 @@ export type OpenDaemonServicesParameters = {
 
 export type DaemonServices = {
   journal: Journal;
+  /** Inputs (and other blobs) by blob id, served at `/blobs/<id>`. */
   store: LocalBlobStore;
+  /** Outputs by their output root, served at `/outputs/<root>`. */
+  outputs: LocalBlobStore;
   runner: InferenceRunner;
   blobServer: BlobServer;
   metricsUrl: string | undefined;
@@ -90,6 +93,7 @@ export async function openDaemonServices({
   claimDataDir({ dir: dataDir, owner: { chainId: chain.chainId, market: chain.market, genesisHash: genesis.hash! }, log });
   const journal = new Journal({ path: path.join(dataDir, JOURNAL_FILE), logger: log });
   const store = new LocalBlobStore({ dir: path.join(dataDir, "blobs") });
+  const outputs = new LocalBlobStore({ dir: path.join(dataDir, "outputs"), address: "outputRoot" });
   const closers: (() => Promise<unknown> | unknown)[] = [() => journal.close()];
   const close = async () => {
     for (const closer of closers.reverse()) await closer();
@@ -103,7 +107,7 @@ export async function openDaemonServices({
       log: log.child({ component: "inference" }),
     });
     closers.push(() => runner.close());
-    const blobServer = await startBlobServer({ store, host, port, logger: log });
+    const blobServer = await startBlobServer({ store, outputs, host, port, logger: log });
     closers.push(() => blobServer.close());
     const metricsServer = metricsPort >= 0 ? await startMetricsServer({ registry, port: metricsPort }) : undefined;
     if (metricsServer) closers.push(() => metricsServer.close());
@@ -112,6 +116,7 @@ export async function openDaemonServices({
     return {
       journal,
       store,
+      outputs,
       runner,
       blobServer,
       metricsUrl: metricsServer?.url,

@@ -3,7 +3,7 @@
  * sessions, one request per worker at a time, the rest queued in order. With `maxBatch` above 1 a request
  * carries up to that many queued jobs of one model, run as one stacked batch where the model allows it
  * (dynamic batching: offchain/inference/batching.ts, checked per model in the thread, worker.ts). Hashing (the input against its
- * id, the output's id and root) happens in a HashPool of its own, so it holds up neither the
+ * id, the output for its root) happens in a HashPool of its own, so it holds up neither the
  * caller's thread nor the inference threads.
  *
  * Time limits: a job has a load phase (read, hash check, session creation and provider
@@ -126,8 +126,10 @@ export type RunParameters = {
 export type RunReturnType = {
   /** The output tensor blob (canonical: outputs sorted by name). */
   output: Uint8Array;
-  /** Its blob id (SHA-256) and its output root (docs/PROTOCOL.md section 5), hashed in a hashing thread. */
-  outputId: Hex;
+  /**
+   * Its output root (docs/PROTOCOL.md section 5), hashed in a hashing thread: outputs are addressed by their
+   * root (stored, served and revealed under it), so nothing hashes them a second time for a blob id.
+   */
   outputRoot: Hex;
   /** The decoded outputs; their data views `output`. */
   outputTensors: Tensor[];
@@ -148,7 +150,7 @@ export type RunReturnType = {
     prepMs: number;
     /** In the worker: encoding the output blob. */
     encodeMs: number;
-    /** In a hashing thread: checking the input's hash (`verifyInput`), hashing the output for its id and root. */
+    /** In a hashing thread: checking the input's hash (`verifyInput`), hashing the output for its root. */
     hashMs: number;
   };
 };
@@ -165,7 +167,7 @@ export type InferenceRunnerStats = {
 };
 
 /** A worker's answer, before the output is hashed. */
-type Inferred = Omit<RunReturnType, "outputId" | "outputRoot" | "outputTensors" | "timings"> & { timings: Omit<RunReturnType["timings"], "hashMs"> };
+type Inferred = Omit<RunReturnType, "outputRoot" | "outputTensors" | "timings"> & { timings: Omit<RunReturnType["timings"], "hashMs"> };
 
 type Job = {
   id: number;
@@ -317,10 +319,10 @@ export class InferenceRunner {
     let owned = (transferInput || returnInput) && spansWholeBuffer(input) ? input : new Uint8Array(input);
     let hashMs = 0;
     if (expected !== undefined) {
-      const digest = await this.hashes.digest(owned);
+      const digest = await this.hashes.digest(owned, "blobId");
       owned = digest.bytes;
       hashMs += digest.ms;
-      if (digest.id !== expected) throw new BlobHashMismatchError({ expected, actual: digest.id, source: verifyInput!.source });
+      if (digest.hash !== expected) throw new BlobHashMismatchError({ expected, actual: digest.hash, source: verifyInput!.source });
     }
     if (this.closed) throw new InferenceWorkerError({ problem: "the runner was closed" });
     const id = this.nextId++;
@@ -331,13 +333,12 @@ export class InferenceRunner {
       this.queue.push({ id, input: owned, returnInput, batchKey, alone, request, timeoutMs, queuedAt, resolve, reject });
       this.dispatch();
     });
-    const digest = await this.hashes.digest(inferred.output, { root: true });
+    const digest = await this.hashes.digest(inferred.output, "outputRoot");
     const outputTensors = decodeTensorBlob(digest.bytes, { maxBytes: this.maxBlobBytes });
     return {
       ...inferred,
       output: digest.bytes,
-      outputId: digest.id,
-      outputRoot: digest.root!,
+      outputRoot: digest.hash,
       outputTensors,
       timings: { ...inferred.timings, hashMs: hashMs + digest.ms },
     };

@@ -34,6 +34,7 @@ import type { Logger } from "../log.js";
 import type { Journal } from "../state/journal.js";
 import { encodeBatchOutputs } from "../storage/batch-outputs.js";
 import type { LocalBlobStore } from "../storage/local.js";
+import { outputUrl } from "../storage/stored-output.js";
 import { decideBatchStep, type LocalJobStatus, type ProviderBatchStep } from "./decide.js";
 import type { IpfsBlobReader } from "../storage/ipfs-uri.js";
 import { fetchJobInput } from "./input.js";
@@ -54,8 +55,8 @@ export type BatchData = {
   modelId: number;
   reason?: string;
   abandoned?: string;
-  /** Every job's output, in job order, once the whole batch ran. */
-  outputs?: { id: Hex; root: Hex; bytes: number }[];
+  /** Every job's output, in job order, once the whole batch ran (`id`: its blob id, in journals of older workers only). */
+  outputs?: { root: Hex; bytes: number; id?: Hex }[];
   /** Where the batch's output list is served. */
   listUri?: string;
 };
@@ -64,7 +65,8 @@ export type BatchData = {
 export type SplitJobData = {
   postedBlock: bigint;
   modelId: number;
-  outputId: Hex;
+  /** In journals of older workers only (offchain/storage/stored-output.ts). */
+  outputId?: Hex;
   outputRoot: Hex;
   outputBytes: number;
   /** The batch's salt: the job's commitment salt is `batchJobSalt(batchSalt, jobId)`. */
@@ -84,6 +86,7 @@ export type BatchWorkerParameters = {
   terms: TermsReader;
   runner: JobRunner;
   store: LocalBlobStore;
+  outputs: LocalBlobStore;
   models: ReadonlyMap<number, LoadedModel>;
   secret: Hex;
   publicUrl: string;
@@ -290,7 +293,7 @@ export class BatchWorker {
   private async run(record: BatchRecord): Promise<Pick<BatchData, "outputs" | "listUri"> | string> {
     const { batch: b } = record;
     const model = this.p.models.get(b.modelId)!;
-    const outputs: { id: Hex; root: Hex; bytes: number }[] = [];
+    const outputs: { root: Hex; bytes: number }[] = [];
     for (let i = 0; i < b.count; i++) {
       const jobId = b.firstJobId + BigInt(i);
       try {
@@ -317,14 +320,14 @@ export class BatchWorker {
           transferInput: true,
           allowNonFinite: model.nonFiniteInputs,
         });
-        await this.p.store.put(result.output, { knownId: result.outputId });
-        outputs.push({ id: result.outputId, root: result.outputRoot, bytes: result.output.byteLength });
+        await this.p.outputs.put(result.output, { knownId: result.outputRoot });
+        outputs.push({ root: result.outputRoot, bytes: result.output.byteLength });
       } catch (error) {
         if (error instanceof RetryableError) throw error;
         return `job ${jobId} (index ${i}): ${error instanceof Error ? error.message : String(error)}`;
       }
     }
-    const list = encodeBatchOutputs({ firstJobId: b.firstJobId, outputs: outputs.map((o) => `${this.p.publicUrl}/blobs/${o.id}`) });
+    const list = encodeBatchOutputs({ firstJobId: b.firstJobId, outputs: outputs.map((o) => outputUrl(this.p.publicUrl, { outputRoot: o.root })) });
     const listId = blobId(list);
     await this.p.store.put(list, { knownId: listId });
     return { outputs, listUri: `${this.p.publicUrl}/blobs/${listId}` };
@@ -386,7 +389,14 @@ export class BatchWorker {
       role: "provider",
       status: "active",
       // Its events (JobImported on) are read from the batch's post.
-      data: { postedBlock: record.postedBlock, modelId: record.batch.modelId, outputId: output.id, outputRoot: output.root, outputBytes: output.bytes, batchSalt: this.batchSalt(data.batchId) },
+      data: {
+        postedBlock: record.postedBlock,
+        modelId: record.batch.modelId,
+        ...(output.id ? { outputId: output.id } : {}),
+        outputRoot: output.root,
+        outputBytes: output.bytes,
+        batchSalt: this.batchSalt(data.batchId),
+      },
     });
   }
 

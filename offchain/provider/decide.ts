@@ -36,7 +36,6 @@ export type ProviderJobSnapshot = {
     claimBy?: bigint;
     /** Why our job was given up (a run that can never succeed, a reveal too late): it only expires. */
     abandoned?: string;
-    outputId?: Hex;
     outputRoot?: Hex;
   };
   /** The worker's outputs are never served (a withholding runner, offchain/provider/fault.ts). */
@@ -147,7 +146,7 @@ function revealStep(s: ProviderJobSnapshot, job: Job): ProviderStep {
     return { kind: "revealTooLate", reason: "SeedOutOfReach", details: { seed_block: seedBlock, last_reveal_block: lastRevealBlock } };
   }
   if (s.head.timestamp > BigInt(job.deadline)) return { kind: "revealTooLate", reason: "DeadlinePassed", details: { reveal_by: job.deadline } };
-  if (!s.data.outputId || !s.data.outputRoot) return { kind: "outputLost" };
+  if (!s.data.outputRoot) return { kind: "outputLost" };
   return { kind: "reveal" };
 }
 

@@ -138,8 +138,8 @@ export function withFault({ runner, fault, models, maxInputBytes, log }: WithFau
             inputs: decodeTensorBlob(input, { maxBytes: maxInputBytes }),
             jobId,
           });
-          const made = { output, outputId: blobId(output), outputRoot: outputRoot(output) };
-          log.info({ msg: "output made up (fault random: the model was not run)", job_id: jobId.toString(), output_id: made.outputId, output_root: made.outputRoot });
+          const made = { output, outputRoot: outputRoot(output) };
+          log.info({ msg: "output made up (fault random: the model was not run)", job_id: jobId.toString(), output_root: made.outputRoot });
           return { ...made, ep: "none", ms: 0, timings: { queuedMs: 0, prepMs: 0, encodeMs: 0, hashMs: 0 } };
         }
         case "wrong-model": {
@@ -156,7 +156,7 @@ export function withFault({ runner, fault, models, maxInputBytes, log }: WithFau
         default: {
           const result = await runner.run(parameters);
           const output = applyFault({ fault, output: result.output, jobId });
-          return { ...result, output, outputId: blobId(output), outputRoot: outputRoot(output) };
+          return { ...result, output, outputRoot: outputRoot(output) };
         }
       }
     },

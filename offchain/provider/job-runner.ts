@@ -16,8 +16,8 @@ export type JobRunner = {
   readonly withholdsOutputs?: boolean;
 };
 
-/** A run's output, its id and root, and where the time went (the inference runner's result, or a fault's). */
-export type JobRunResult = Pick<RunReturnType, "output" | "outputId" | "outputRoot" | "ms" | "timings" | "input"> & {
+/** A run's output, its root, and where the time went (the inference runner's result, or a fault's). */
+export type JobRunResult = Pick<RunReturnType, "output" | "outputRoot" | "ms" | "timings" | "input"> & {
   ep: string;
   /** Jobs in the stacked run that gave this output (dynamic batching); `ms` is that run's. Absent: 1. */
   batchSize?: number;

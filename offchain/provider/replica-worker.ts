@@ -34,6 +34,7 @@ import type { Logger } from "../log.js";
 import { providerReputation } from "../sdk/reputation.js";
 import type { Journal } from "../state/journal.js";
 import type { LocalBlobStore } from "../storage/local.js";
+import { outputUrl } from "../storage/stored-output.js";
 import type { Earnings } from "./earnings.js";
 import type { IpfsBlobReader } from "../storage/ipfs-uri.js";
 import { fetchJobInput } from "./input.js";
@@ -53,7 +54,7 @@ export type ReplicaData = {
   postedBlock: bigint;
   modelId: number;
   reason?: string;
-  /** Our output, once run. */
+  /** Our output, once run (`outputId`: its blob id, in journals of older workers only, offchain/storage/stored-output.ts). */
   outputId?: Hex;
   outputRoot?: Hex;
   outputBytes?: number;
@@ -71,6 +72,7 @@ export type ReplicaWorkerParameters = {
   stake: StakeLedger;
   runner: JobRunner;
   store: LocalBlobStore;
+  outputs: LocalBlobStore;
   models: ReadonlyMap<number, LoadedModel>;
   secret: Hex;
   publicUrl: string;
@@ -234,7 +236,7 @@ export class ReplicaWorker {
           address: this.p.deployment.replicaMarket,
           abi: replicaMarketAbi,
           functionName: "reveal",
-          args: [r.replicaJobId, data.outputRoot!, this.salt(r.replicaJobId), `${this.p.publicUrl}/blobs/${data.outputId}`],
+          args: [r.replicaJobId, data.outputRoot!, this.salt(r.replicaJobId), outputUrl(this.p.publicUrl, data)],
           onSent,
         }),
       );
@@ -254,7 +256,7 @@ export class ReplicaWorker {
   }
 
   /** Our output of the job (stored and served), or why the job cannot be served. */
-  private async run(r: ReplicaRecord): Promise<Pick<ReplicaData, "outputId" | "outputRoot" | "outputBytes"> | string> {
+  private async run(r: ReplicaRecord): Promise<Pick<ReplicaData, "outputRoot" | "outputBytes"> | string> {
     const model = this.p.models.get(r.modelId)!;
     try {
       const input = await fetchJobInput({
@@ -279,9 +281,9 @@ export class ReplicaWorker {
         transferInput: true,
         allowNonFinite: model.nonFiniteInputs,
       });
-      await this.p.store.put(result.output, { knownId: result.outputId });
+      await this.p.outputs.put(result.output, { knownId: result.outputRoot });
       this.p.measured?.(r.modelId, result.ms);
-      return { outputId: result.outputId, outputRoot: result.outputRoot, outputBytes: result.output.byteLength };
+      return { outputRoot: result.outputRoot, outputBytes: result.output.byteLength };
     } catch (error) {
       if (error instanceof RetryableError) throw error;
       return `cannot run it: ${error instanceof Error ? error.message : String(error)}`;
@@ -296,7 +298,7 @@ export class ReplicaWorker {
       role: "provider",
       status: "active",
       // Its events (JobImported on) come after the redundant job's post.
-      data: { postedBlock: r.postedBlock, modelId: r.modelId, outputId: data.outputId, outputRoot: data.outputRoot, outputBytes: data.outputBytes },
+      data: { postedBlock: r.postedBlock, modelId: r.modelId, ...(data.outputId ? { outputId: data.outputId } : {}), outputRoot: data.outputRoot, outputBytes: data.outputBytes },
     });
   }
 

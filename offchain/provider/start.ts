@@ -50,7 +50,7 @@ export async function runWorker({ options, log, signal, env = process.env, onRea
   const sender = new TxSender({ publicClient, walletClient: walletClient!, logger: log.child({ component: "sender" }) });
 
   const services = await openDaemonServices({ ...options, chain: { publicClient, chainId, market: deployment.market }, registry: metrics.registry, log });
-  const { journal, store, runner, blobServer, metricsUrl, publicUrl, ipfs } = services;
+  const { journal, store, outputs, runner, blobServer, metricsUrl, publicUrl, ipfs } = services;
   try {
     const models = await prepareModels({ served: options.models, publicClient, deployment, log });
     // A test fault wraps the runner: the worker runs its jobs through it and never knows it cheats.
@@ -65,6 +65,7 @@ export async function runWorker({ options, log, signal, env = process.env, onRea
       journal,
       runner: jobRunner,
       store,
+      outputs,
       models,
       secret,
       publicUrl,

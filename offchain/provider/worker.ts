@@ -48,6 +48,7 @@ import { BlobHashMismatchError } from "../storage/errors.js";
 import type { IpfsNode } from "../storage/ipfs.js";
 import { ipfsUriOf, isIpfsUri, parseIpfsUri } from "../storage/ipfs-uri.js";
 import type { LocalBlobStore } from "../storage/local.js";
+import { getOutput, hasOutput, outputUrl } from "../storage/stored-output.js";
 import { endJob } from "../protocol/actions.js";
 import { batchJobSalt } from "../chain/batches.js";
 import { BatchWorker } from "./batch-worker.js";
@@ -72,11 +73,14 @@ export type ProviderWorkerParameters = {
   journal: Journal;
   /** Runs the jobs: the inference runner, or a cheating one wrapping it (test faults, offchain/provider/fault.ts). */
   runner: JobRunner;
+  /** Inputs by blob id (and outputs journaled by older workers). */
   store: LocalBlobStore;
+  /** Our outputs, by their output root. */
+  outputs: LocalBlobStore;
   models: readonly LoadedModel[];
   /** The secret commitment salts are derived from (>= 16 bytes). */
   secret: Hex;
-  /** Base URL of this worker's blob server: outputs are revealed as `<publicUrl>/blobs/<id>`. */
+  /** Base URL of this worker's blob server: outputs are revealed as `<publicUrl>/outputs/<root>`. */
   publicUrl: string;
   metrics: WorkerMetrics;
   ep: RunParameters["ep"];
@@ -130,6 +134,7 @@ type JobData = {
   reason?: string;
   /** Why the job was given up after its claim (a run that can never succeed); it expires with a penalty. */
   abandoned?: string;
+  /** The output's blob id, in journals of older workers only: that output is in the blob store (offchain/storage/stored-output.ts). */
   outputId?: Hex;
   outputRoot?: Hex;
   /** The output's size: a reveal decides inline or by URI without reading the blob. */
@@ -852,7 +857,7 @@ export class ProviderWorker {
     // the map first, so a retry reads it from the store (claim-first) or fetches it again (run-first).
     const fetched = this.inputs.get(jobId);
     this.inputs.delete(jobId);
-    if (data.outputId && data.outputRoot && (data.withheld || (await this.p.store.has(data.outputId)))) return { data };
+    if (data.outputRoot && (data.withheld || (await hasOutput(this.p, data)))) return { data };
     const model = this.models.get(job.modelId)!;
     const input = fetched?.bytes ?? (await this.p.store.get(record.inputHash));
     let result: JobRunResult;
@@ -885,12 +890,13 @@ export class ProviderWorker {
     const { queuedMs, prepMs, encodeMs, hashMs } = result.timings;
     Object.assign(timings, { wait: queuedMs, prep: prepMs + encodeMs, hash: hashMs, run: result.ms });
     const outputStart = performance.now();
-    const { output, outputId, outputRoot: root } = result;
+    const { output, outputRoot: root } = result;
     // A withholding runner's outputs are never stored, so never served (revealed by root and URI only).
     const withheld = this.p.runner.withholdsOutputs === true;
-    if (!withheld) await this.p.store.put(output, { knownId: outputId });
+    if (!withheld) await this.p.outputs.put(output, { knownId: root });
     const outputCid = withheld ? undefined : await this.publishOutput(jobId, output);
-    const next: JobData = { ...data, outputId, outputRoot: root, outputBytes: output.byteLength, ep: result.ep, inferenceMs: result.ms, withheld, ...(outputCid ? { outputCid } : {}) };
+    const { outputId: _stored, ...kept } = data; // an older worker's output, lost: this one is stored by its root
+    const next: JobData = { ...kept, outputRoot: root, outputBytes: output.byteLength, ep: result.ep, inferenceMs: result.ms, withheld, ...(outputCid ? { outputCid } : {}) };
     // A stacked run's time is shared by its jobs: what each job costs the thread is its share.
     this.measured(job.modelId, result.ms / (result.batchSize ?? 1));
     const status = this.p.journal.getJob(jobId)?.status ?? "candidate";
@@ -903,7 +909,7 @@ export class ProviderWorker {
       ep: result.ep,
       ms: Math.round(result.ms),
       batch: result.batchSize ?? 1,
-      output_id: outputId,
+      output_root: root,
       stages_ms: roundTimings(timings),
     });
     return { data: next };
@@ -933,7 +939,7 @@ export class ProviderWorker {
     // a journal from before outputBytes was kept has no size, and its output is read to learn it.
     let inline: Hex = "0x";
     if (!data.withheld && (job.inlineOutput || data.outputBytes === undefined || data.outputBytes <= INLINE_OUTPUT_MAX)) {
-      const output = await this.p.store.get(data.outputId!);
+      const output = await getOutput(this.p, data);
       if (output.length <= INLINE_OUTPUT_MAX) inline = toHex(output);
     }
     if (job.inlineOutput && inline === "0x") {
@@ -948,7 +954,7 @@ export class ProviderWorker {
     // copy of an http(s) input is (`/blobs/<inputHash>`): an input we cannot serve counts against us once
     // the dApp stops serving it (docs/PROTOCOL.md, section 5).
     const inputWithOutput = record.inlineInput.length > 2 || data.inputCid !== undefined;
-    const uri = data.outputCid && inputWithOutput ? ipfsUriOf(data.outputCid) : `${this.p.publicUrl}/blobs/${data.outputId}`;
+    const uri = data.outputCid && inputWithOutput ? ipfsUriOf(data.outputCid) : outputUrl(this.p.publicUrl, data);
     const revealed = await this.act(
       jobId,
       "reveal",

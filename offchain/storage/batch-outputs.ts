@@ -3,7 +3,7 @@
  * which locates a small JSON blob, the batch's output list:
  *
  * ```json
- * { "version": 1, "firstJobId": "12", "outputs": ["http://worker:8600/blobs/0x...", "..."] }
+ * { "version": 1, "firstJobId": "12", "outputs": ["http://worker:8600/outputs/0x...", "..."] }
  * ```
  *
  * `outputs[i]` is where job `firstJobId + i`'s output blob is, in job order. The list itself needs no trust:

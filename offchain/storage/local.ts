@@ -9,6 +9,9 @@
  * back without hashing them again while they are unchanged: a blob server answering every GET for a
  * 4.9 MB input would otherwise hash it every time. A new process hashes every file on its first read.
  * `put` always rewrites, so putting the right bytes again repairs a corrupted copy.
+ *
+ * A store names its blobs by their blob id, or, a store of outputs (`address: "outputRoot"`), by their output
+ * root: the hash a job commits to, which the worker computes anyway, so an output is hashed once.
  */
 import { randomBytes } from "node:crypto";
 import type { Stats } from "node:fs";
@@ -17,8 +20,8 @@ import path from "node:path";
 
 import type { Hex } from "viem";
 
-import { blobId, DEFAULT_MAX_BLOB_BYTES } from "../codec/tensor.js";
-import { parseBlobId, verifyBlob } from "./blob-id.js";
+import { DEFAULT_MAX_BLOB_BYTES } from "../codec/tensor.js";
+import { addressOf, parseBlobId, verifyBlob, type ContentAddress } from "./blob-id.js";
 import { BlobNotFoundError, BlobTooLargeError } from "./errors.js";
 import { validateMaxBytes } from "./read-capped.js";
 import type { BlobStore, PutOptions } from "./store.js";
@@ -28,6 +31,8 @@ export type LocalBlobStoreParameters = {
   dir: string;
   /** Largest blob `put` accepts and `get` reads; defaults to the codec's cap (64 MiB). */
   maxBytes?: number;
+  /** How blobs are named and checked: by blob id (the default) or by output root (a store of outputs). */
+  address?: ContentAddress;
 };
 
 /** Files known to match their id, by id: their identity as it was then. */
@@ -36,12 +41,14 @@ const KNOWN_FILES_KEPT = 4_096;
 export class LocalBlobStore implements BlobStore {
   readonly dir: string;
   readonly maxBytes: number;
+  readonly address: ContentAddress;
   readonly #known = new Map<Hex, string>();
 
-  constructor({ dir, maxBytes = DEFAULT_MAX_BLOB_BYTES }: LocalBlobStoreParameters) {
+  constructor({ dir, maxBytes = DEFAULT_MAX_BLOB_BYTES, address = "blobId" }: LocalBlobStoreParameters) {
     validateMaxBytes(maxBytes);
     this.dir = path.resolve(dir);
     this.maxBytes = maxBytes;
+    this.address = address;
   }
 
   /** Where blob `id` lives (whether or not it is stored). */
@@ -54,7 +61,7 @@ export class LocalBlobStore implements BlobStore {
     if (bytes.byteLength > this.maxBytes) {
       throw new BlobTooLargeError({ source: "put", maxBytes: this.maxBytes, size: bytes.byteLength });
     }
-    const id = knownId === undefined ? blobId(bytes) : parseBlobId(knownId, "knownId");
+    const id = knownId === undefined ? addressOf(bytes, this.address) : parseBlobId(knownId, "knownId");
     const target = this.pathOf(id);
     await mkdir(path.dirname(target), { recursive: true });
     this.#known.delete(id);
@@ -67,7 +74,7 @@ export class LocalBlobStore implements BlobStore {
     const file = this.pathOf(id);
     const { bytes, stats } = await readFileCapped({ file, maxBytes: this.maxBytes, id });
     if (this.#known.get(id) === identity(stats)) return bytes;
-    verifyBlob({ bytes, expected: id, source: file });
+    verifyBlob({ bytes, expected: id, source: file, address: this.address });
     this.#remember(id, stats);
     return bytes;
   }

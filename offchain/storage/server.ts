@@ -1,11 +1,14 @@
 /**
- * The blob HTTP server: a worker serves its output blobs (and, if enabled, accepts uploads) so
- * that dApps, auditors and committee members can fetch them with `fetchBlob`.
+ * The blob HTTP server: a worker serves its output blobs and the inputs of its jobs (and, if enabled,
+ * accepts uploads) so that dApps, auditors and committee members can fetch them with `fetchBlob` and
+ * `readOutput`.
  *
  * | request                | answer                                                         |
  * |------------------------|----------------------------------------------------------------|
  * | `GET /blobs/<id>`      | 200 with the verified bytes (`application/octet-stream`), 404 unknown, 400 malformed id |
  * | `HEAD /blobs/<id>`     | the same status and headers, no body                           |
+ * | `GET /outputs/<root>`  | with an `outputs` store: an output by its output root (docs/PROTOCOL.md section 5), as `/blobs/<id>` is answered; 404 without one |
+ * | `HEAD /outputs/<root>` | the same status and headers, no body                           |
  * | `PUT /blobs`           | only with `uploadToken` set: body = blob bytes, `authorization: Bearer <token>`; 201 `{ id, size }` (idempotent), 401 bad token, 413 over `maxBytes`, 405 when uploads are off |
  * | `POST /jobs`           | a worker's: a signed job request (JSON, offchain/chain/signed-jobs.ts); 202 `{ jobId }` once taken, 400 `{ error, message }` saying why not, 429 when the worker is busy admitting others, 404 when this server takes none |
  * | `GET /jobs`            | a worker's: `{ provider, chainId, market }`, what a dApp signs a request for |
@@ -33,6 +36,8 @@ export const MIN_UPLOAD_TOKEN_LENGTH = 16;
 
 export type StartBlobServerParameters = {
   store: BlobStore;
+  /** Outputs, named by their output root (a LocalBlobStore with `address: "outputRoot"`), served at `/outputs/<root>`. */
+  outputs?: BlobStore;
   /** Interface to bind; loopback unless told otherwise. */
   host?: string;
   /** 0 picks a free port (see the returned `port`). */
@@ -73,6 +78,7 @@ export type StartBlobServerReturnType = BlobServer;
 /** Starts the server and resolves once it listens. */
 export async function startBlobServer({
   store,
+  outputs,
   host = "127.0.0.1",
   port = 0,
   maxBytes = DEFAULT_MAX_BLOB_BYTES,
@@ -83,7 +89,7 @@ export async function startBlobServer({
 }: StartBlobServerParameters): Promise<StartBlobServerReturnType> {
   validateMaxBytes(maxBytes);
   validateUploadToken(uploadToken);
-  const context: HandlerContext = { store, maxBytes, tokenDigest: uploadToken === undefined ? undefined : digest(uploadToken), logger };
+  const context: HandlerContext = { store, outputs, maxBytes, tokenDigest: uploadToken === undefined ? undefined : digest(uploadToken), logger };
   const server = createServer();
   const close = gracefulCloser({ server, closeGraceMs, onClosed: () => logger.info({ msg: "blob server closed", url }) });
   server.on("request", (request: IncomingMessage, response: ServerResponse) => {
@@ -110,6 +116,7 @@ type HandlerContext = {
   signedJobs?: SignedJobHandler;
   signedJobsAbout?: Record<string, string | number>;
   store: BlobStore;
+  outputs: BlobStore | undefined;
   maxBytes: number;
   tokenDigest: Buffer | undefined;
   logger: Logger;
@@ -123,13 +130,16 @@ async function handleRequest(context: HandlerContext, request: IncomingMessage, 
     if (method === "PUT") return handleUpload(context, request, response);
     return sendError(response, 405, "METHOD_NOT_ALLOWED", "use PUT to upload a blob", { allow: "PUT" });
   }
-  const match = /^\/blobs\/([^/]*)$/.exec(path);
-  if (match === null) return sendError(response, 404, "NOT_FOUND", "no such route; blobs are at /blobs/<id>");
+  const match = /^\/(blobs|outputs)\/([^/]*)$/.exec(path);
+  const store = match?.[1] === "outputs" ? context.outputs : context.store;
+  if (match === null || store === undefined) return sendError(response, 404, "NOT_FOUND", "no such route; blobs are at /blobs/<id>");
   if (method !== "GET" && method !== "HEAD") {
     return sendError(response, 405, "METHOD_NOT_ALLOWED", "use GET or HEAD", { allow: "GET, HEAD" });
   }
-  if (!isBlobId(match[1])) return sendError(response, 400, "INVALID_BLOB_ID", "a blob id is 0x and 64 hex digits");
-  return handleRead(context, parseBlobId(match[1]), method === "HEAD", response);
+  if (!isBlobId(match[2])) {
+    return sendError(response, 400, "INVALID_BLOB_ID", match[1] === "outputs" ? "an output root is 0x and 64 hex digits" : "a blob id is 0x and 64 hex digits");
+  }
+  return handleRead({ ...context, store }, parseBlobId(match[2]), method === "HEAD", response);
 }
 
 async function handleRead({ store, maxBytes, logger }: HandlerContext, id: Hex, headOnly: boolean, response: ServerResponse) {

@@ -1,6 +1,6 @@
 /**
- * The blob store contract: content-addressed, so a blob's id is the SHA-256 of its bytes and a
- * `get` returns only bytes that hash to the id asked for. Implementations: `LocalBlobStore`
+ * The blob store contract: content-addressed, so a blob's id is the SHA-256 of its bytes (in a store of
+ * outputs, their output root) and a `get` returns only bytes that hash to the id asked for. Implementations: `LocalBlobStore`
  * (a directory, the default); remote blobs are read with `fetchBlob`.
  */
 import type { Hex } from "viem";

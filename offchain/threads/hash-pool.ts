@@ -1,8 +1,9 @@
 /**
- * A pool of threads that hash blobs: their blob id (SHA-256) and, for outputs, their output root.
+ * A pool of threads that hash blobs: an input's blob id (SHA-256), an output's output root (outputs are
+ * addressed by their root, so they are hashed once).
  *
- * Blobs are megabytes (a 640x640 float32 image is 4.9 MB) and a provider hashes three per job: the
- * input against its id, the output for its id and for its root, about 8 MB at 200-300 MB/s. On the
+ * Blobs are megabytes (a 640x640 float32 image is 4.9 MB) and a provider hashes two per job: the input
+ * against its id and the output for its root. On the
  * main thread that held up every other job's chain work; in the inference thread it held up the
  * next run, which on a GPU is the scarce resource (an H100 runs PaddleOCR det in 11 ms and hashes its
  * blobs in about 50). Here it spreads over the cores.
@@ -16,20 +17,20 @@ import type { Worker } from "node:worker_threads";
 import type { Hex } from "viem";
 
 import { NonRetryableError, RetryableError } from "../errors.js";
+import type { ContentAddress } from "../storage/blob-id.js";
 import { moduleWorker, spansWholeBuffer } from "./module-worker.js";
 
 /** Main thread -> hashing thread. */
-export type HashRequest = { task: number; bytes: Uint8Array; root: boolean };
+export type HashRequest = { task: number; bytes: Uint8Array; of: ContentAddress };
 /** Hashing thread -> main thread. */
-export type HashReply = { task: number; bytes: Uint8Array; id: Hex; root?: Hex; ms: number };
+export type HashReply = Digest & { task: number };
+
 
 export type Digest = {
   /** The bytes hashed, back from the thread. */
   bytes: Uint8Array;
-  /** SHA-256 of the bytes, the blob id. */
-  id: Hex;
-  /** The output root (docs/PROTOCOL.md section 5), when asked for. */
-  root?: Hex;
+  /** The hash asked for. */
+  hash: Hex;
   /** Time spent hashing in the thread, milliseconds. */
   ms: number;
 };
@@ -50,15 +51,15 @@ export class HashPool {
     this.#threads = Array.from({ length: size }, (_, index) => this.#spawn(index));
   }
 
-  /** The blob id of `bytes` and, with `root`, their output root, hashed in the least busy thread. */
-  digest(bytes: Uint8Array, { root = false }: { root?: boolean } = {}): Promise<Digest> {
+  /** The blob id of `bytes` or their output root (`of`), hashed in the least busy thread. */
+  digest(bytes: Uint8Array, of: ContentAddress): Promise<Digest> {
     if (this.#closed) return Promise.reject(new RetryableError("the hash pool is closed", { code: "HASH_POOL_CLOSED" }));
     const thread = this.#threads.reduce((a, b) => (b.tasks.size < a.tasks.size ? b : a));
     const task = this.#nextTask++;
     const owned = spansWholeBuffer(bytes) ? bytes : new Uint8Array(bytes);
     return new Promise<Digest>((resolve, reject) => {
       thread.tasks.set(task, { resolve, reject });
-      thread.worker.postMessage({ task, bytes: owned, root } satisfies HashRequest, [owned.buffer as ArrayBuffer]);
+      thread.worker.postMessage({ task, bytes: owned, of } satisfies HashRequest, [owned.buffer as ArrayBuffer]);
     });
   }
 
@@ -78,10 +79,10 @@ export class HashPool {
   #spawn(index: number): Thread {
     const worker = moduleWorker(import.meta.url, "hash-thread", { name: `hash-${index}` });
     const thread: Thread = { worker, tasks: new Map() };
-    worker.on("message", ({ task, bytes, id, root, ms }: HashReply) => {
+    worker.on("message", ({ task, bytes, hash, ms }: HashReply) => {
       const pending = thread.tasks.get(task);
       thread.tasks.delete(task);
-      pending?.resolve(root === undefined ? { bytes, id, ms } : { bytes, id, root, ms });
+      pending?.resolve({ bytes, hash, ms });
     });
     const die = (problem: string) => {
       if (this.#closed) return;

@@ -121,15 +121,15 @@ export type FetchOptions = {
 
 /**
  * Where else a job's input may be had: the provider's own blob server, which serves the inputs of the jobs
- * it committed to beside their outputs (`<base>/blobs/<inputHash>` for every `<base>/blobs/<id>` output
- * location). A dApp that stops serving its input after the provider fetched it cannot so make honest work
+ * it committed to beside their outputs (`<base>/blobs/<inputHash>` for every `<base>/outputs/<root>` output
+ * location, and every `<base>/blobs/<id>` of older workers). A dApp that stops serving its input after the provider fetched it cannot so make honest work
  * unverifiable. Whatever comes from there is checked against the input hash like the dApp's own bytes.
  */
 export function providerInputLocations({ inputHash, outputUris }: { inputHash: Hex; outputUris: readonly string[] }): string[] {
   const found = new Set<string>();
   for (const uri of outputUris) {
-    const match = /^(https?:\/\/.+\/blobs\/)0x[0-9a-fA-F]{64}$/.exec(uri);
-    if (match) found.add(`${match[1]}${inputHash.toLowerCase()}`);
+    const match = /^(https?:\/\/.+\/)(?:blobs|outputs)\/0x[0-9a-fA-F]{64}$/.exec(uri);
+    if (match) found.add(`${match[1]}blobs/${inputHash.toLowerCase()}`);
   }
   return [...found];
 }

@@ -64,7 +64,7 @@ export async function runVerifier({ options, log, signal, env = process.env, onR
 
   const metrics = createVerifierMetrics();
   const services = await openDaemonServices({ ...options, chain: { publicClient, chainId, market: deployment.market }, registry: metrics.registry, log });
-  const { journal, store, runner, blobServer, metricsUrl, publicUrl, ipfs } = services;
+  const { journal, store, outputs, runner, blobServer, metricsUrl, publicUrl, ipfs } = services;
   try {
     const models = await Promise.all(options.models.map((m) => prepareVerifierModel({ ...m, publicClient, deployment })));
     const daemon = new VerifierDaemon({
@@ -77,6 +77,7 @@ export async function runVerifier({ options, log, signal, env = process.env, onR
       journal,
       runner,
       store,
+      outputs,
       models,
       secret,
       publicUrl,

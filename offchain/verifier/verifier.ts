@@ -39,6 +39,7 @@ import { readBatchOutputs, withBatchOutput } from "../storage/batch-outputs.js";
 import type { IpfsNode } from "../storage/ipfs.js";
 import { isIpfsUri, parseIpfsUri } from "../storage/ipfs-uri.js";
 import type { LocalBlobStore } from "../storage/local.js";
+import { getOutput, hasOutput, outputUrl } from "../storage/stored-output.js";
 import {
   auditCommitByOf,
   auditorOutputJudged,
@@ -97,11 +98,14 @@ export type VerifierDaemonParameters = {
   deployment: Deployment;
   journal: Journal;
   runner: InferenceRunner;
+  /** Inputs by blob id (and own outputs journaled by older verifiers). */
   store: LocalBlobStore;
+  /** Our own outputs, by their output root. */
+  outputs: LocalBlobStore;
   models: readonly VerifierModel[];
   /** The secret audit and vote salts and the watchdog's pick derive from (>= 16 bytes). */
   secret: Hex;
-  /** Base URL of this verifier's blob server: its outputs are revealed as `<publicUrl>/blobs/<id>`. */
+  /** Base URL of this verifier's blob server: its outputs are revealed as `<publicUrl>/outputs/<root>`. */
   publicUrl: string;
   metrics: VerifierMetrics;
   ep: Parameters<InferenceRunner["run"]>[0]["ep"];
@@ -130,8 +134,11 @@ export type JournaledJudgement = { root: Hex; verdict: OutputVerdict; reason?: s
 export type VerifierJobData = {
   postedBlock: bigint;
   modelId: number;
-  /** Our own run: its blob id and root (or why the job's input is invalid). */
-  own?: { outputId: Hex; outputRoot: Hex; ep?: string; ms?: number; invalidInput?: string };
+  /**
+   * Our own run: its output root (or why the job's input is invalid); `outputId`, its blob id, in journals of
+   * older verifiers only (offchain/storage/stored-output.ts).
+   */
+  own?: { outputRoot: Hex; outputId?: Hex; ep?: string; ms?: number; invalidInput?: string };
   /** When the job's input first failed to come (chain time). */
   inputFailedSince?: bigint;
   /** The deadline of the step whose input no location served, where we abstained (logged once per step). */
@@ -582,7 +589,7 @@ export class VerifierDaemon {
           : await this.providerJudgement(record, this.current(jobId, data), model, BigInt(job.deadline));
         if (!judgement) return;
         const verdict = verdictFor({ verdict: judgement.verdict, ownRoot: own.outputRoot, providerRoot: job.result });
-        const uri = `${this.p.publicUrl}/blobs/${own.outputId}`;
+        const uri = outputUrl(this.p.publicUrl, own);
         const sent = await this.act(jobId, snapshot, "revealAudit", (onSent) =>
           this.sendWithHeadroom({ functionName: "revealAudit", args: [jobId, job, own.outputRoot, this.auditSalt(jobId), verdict, uri] }, onSent),
         );
@@ -912,7 +919,7 @@ export class VerifierDaemon {
     unserved: "against" | "abstain",
   ): Promise<VerifierJobData["own"] | undefined> {
     const { jobId } = record;
-    if (data.own && (data.own.invalidInput || (await this.p.store.has(data.own.outputId)))) return data.own;
+    if (data.own && (data.own.invalidInput || (await hasOutput(this.p, data.own)))) return data.own;
     let input: Uint8Array;
     const started = performance.now();
     try {
@@ -990,8 +997,8 @@ export class VerifierDaemon {
       return this.invalidInput(jobId, this.current(jobId, data), `the model refuses the job's input: ${describe(error)}`);
     }
     this.p.metrics.inference.observe({ model: String(model.modelId), ep: result.ep }, result.ms / 1000);
-    const outputId = await this.p.store.put(result.output, { knownId: result.outputId });
-    const own = { outputId, outputRoot: result.outputRoot, ep: result.ep, ms: result.ms };
+    await this.p.outputs.put(result.output, { knownId: result.outputRoot });
+    const own = { outputRoot: result.outputRoot, ep: result.ep, ms: result.ms };
     this.save(jobId, { ...this.current(jobId, data), own });
     this.p.log.info({ msg: "re-execution done", job_id: jobId.toString(), ep: result.ep, ms: Math.round(result.ms), output_root: own.outputRoot });
     return own;
@@ -1020,7 +1027,7 @@ export class VerifierDaemon {
    */
   private async invalidInput(jobId: bigint, data: VerifierJobData, reason: string): Promise<VerifierJobData["own"]> {
     const empty = new Uint8Array(0);
-    const own = { outputId: await this.p.store.put(empty), outputRoot: outputRoot(empty), invalidInput: reason };
+    const own = { outputRoot: await this.p.outputs.put(empty), invalidInput: reason };
     this.save(jobId, { ...this.current(jobId, data), own });
     this.p.log.warn({ msg: "job input invalid", job_id: jobId.toString(), reason });
     return own;
@@ -1121,7 +1128,7 @@ export class VerifierDaemon {
         return undefined;
       }
     }
-    const result = judge({ own: await this.p.store.get(own.outputId), ownRoot: own.outputRoot, provider: fetched, providerRoot: root, policy: model.policy, maxBytes: this.p.maxOutputBytes });
+    const result = judge({ own: await getOutput(this.p, own), ownRoot: own.outputRoot, provider: fetched, providerRoot: root, policy: model.policy, maxBytes: this.p.maxOutputBytes });
     this.p.log[result.verdict === "agree" ? "info" : "warn"]({
       msg: `${what} output judged`,
       job_id: jobId.toString(),

@@ -203,7 +203,7 @@ describe("escape route 10: smaller holes", () => {
       getAddress(auditor.account.address),
       d.jobs.job(jobId).result,
       Verdict.Agree,
-      `http://auditor/blobs/${outputRoot}`,
+      `http://auditor/outputs/${outputRoot}`,
       false,
     ]);
     assert.equal(outputRoot, d.jobs.job(jobId).result);

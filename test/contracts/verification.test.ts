@@ -596,7 +596,7 @@ describe("Verification", () => {
         address(auditor),
         d.outputOf(jobId).outputRoot,
         Verdict.Agree,
-        `http://auditor/blobs/${d.outputOf(jobId).outputRoot}`,
+        `http://auditor/outputs/${d.outputOf(jobId).outputRoot}`,
         false,
       ]);
       assert.deepEqual(change(before, await ledger({ auditor })), { accounts: { auditor: none }, treasury: 0n, pool: 0n });
@@ -747,7 +747,7 @@ describe("Verification", () => {
         address(auditor),
         d.outputOf(jobId).outputRoot,
         Verdict.Agree,
-        `http://auditor/blobs/${d.outputOf(jobId).outputRoot}`,
+        `http://auditor/outputs/${d.outputOf(jobId).outputRoot}`,
         false,
       ]);
       assert.equal((await verification.read.audit([jobId])).state, AuditState.Agreed);
@@ -802,7 +802,7 @@ describe("Verification", () => {
           address(auditor),
           output.outputRoot,
           Verdict.Agree,
-          `http://auditor/blobs/${output.outputRoot}`,
+          `http://auditor/outputs/${output.outputRoot}`,
           recheck,
         ]);
         assert.equal((await verification.read.dispute([jobId])).reason, recheck ? DisputeReason.Recheck : DisputeReason.Challenge);

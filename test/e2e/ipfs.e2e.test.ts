@@ -255,7 +255,7 @@ describe("IPFS end to end: a dApp's Helia node, workers and a verifier with thei
     const uploaded = await uploadBlob({ serverUrl: devnet.blobServer.url, token: devnet.uploadToken, bytes: httpInput });
     const overHttp = await postJob({ sender: devnet.dappSender, publicClient: devnet.publicClient, deployment: devnet.deployment, modelId: devnet.modelIds.det, input: httpInput, inputURI: uploaded.url, fee: FEE });
     const revealedOverHttp = await waitFor(overHttp.jobId, (r) => r.job.status >= JobStatus.Revealed, "revealed", 120_000);
-    assert.match(revealedOverHttp.outputURI ?? "", /^http:\/\/127\.0\.0\.1:\d+\/blobs\/0x[0-9a-f]{64}$/, "an http input's job is revealed at the blob server");
+    assert.match(revealedOverHttp.outputURI ?? "", /^http:\/\/127\.0\.0\.1:\d+\/outputs\/0x[0-9a-f]{64}$/, "an http input's job is revealed at the blob server, by its output root");
   });
 
   it("slashes a provider that hides the only copy of an input once the dApp is gone: an unserved input counts against it", async function () {

@@ -314,7 +314,7 @@ export function marketDriver({ connection, market, publicClient, dapp, provider,
       jobs.job(jobId),
       outputRoot ?? output.outputRoot,
       salt ?? output.salt,
-      outputURI ?? (inlineOutput === "0x" ? `http://127.0.0.1:8600/blobs/${output.outputRoot}` : ""),
+      outputURI ?? (inlineOutput === "0x" ? `http://127.0.0.1:8600/outputs/${output.outputRoot}` : ""),
       inlineOutput,
     ] as const;
   }

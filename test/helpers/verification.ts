@@ -236,7 +236,7 @@ export function verificationDriver({ connection, sys, d, wallets, seedDelay = LO
   }
 
   function revealAuditArgs(jobId: bigint, output: AuditOutput, verdict: number) {
-    return [jobId, d.jobs.job(jobId), output.outputRoot, output.salt, verdict, `http://auditor/blobs/${output.outputRoot}`] as const;
+    return [jobId, d.jobs.job(jobId), output.outputRoot, output.salt, verdict, `http://auditor/outputs/${output.outputRoot}`] as const;
   }
 
   /** Mines until the audit's recheck seed block (`seedDelay` after the auditor's commit) is mined. */

@@ -133,7 +133,7 @@ describe("dynamic batching in the inference runner (real sessions)", function ()
     const captured = captureLogger();
     const batched = fulfilled(await runAll({ target: CLS, inputs, maxBatch: 4, log: captured.log }));
     const alone = fulfilled(await runAll({ target: CLS, inputs, maxBatch: 1 }));
-    assert.deepEqual(batched.map((r) => r.outputId), alone.map((r) => r.outputId), "every job's output blob is the one it gets alone");
+    assert.deepEqual(batched.map((r) => r.output), alone.map((r) => r.output), "every job's output blob is the one it gets alone");
     assert.deepEqual(batched.map((r) => r.outputRoot), alone.map((r) => r.outputRoot));
     assert.deepEqual(batched.map((r) => r.batchSize), [4, 4, 4, 4, 2, 2], "four stacked (the first batch is checked), then the two left");
     assert.deepEqual(alone.map((r) => r.batchSize), [1, 1, 1, 1, 1, 1]);

@@ -573,7 +573,7 @@ describe("inference: runner (worker threads, real models)", () => {
     assert.equal(input.byteLength, 0, "the caller's buffer went to the threads, not a copy");
     const lent = await pending;
     assert.deepEqual(lent.input, kept, "the input comes back whole");
-    assert.equal(lent.outputId, alone.outputId);
+    assert.equal(lent.outputRoot, alone.outputRoot);
     // Without returnInput the caller's bytes stay (a copy goes) and no input comes back.
     const copied = kept.slice();
     const plain = await runner.run({ modelPath: CLS.path, modelHash: CLS.hash, ep: "cpu", input: copied });
@@ -611,11 +611,11 @@ describe("inference: runner (worker threads, real models)", () => {
     }
   });
 
-  it("hashes off the caller's thread: the output's blob id and root, and the input against verifyInput before anything else", async () => {
+  it("hashes off the caller's thread: the output's root, and the input against verifyInput before anything else", async () => {
     const input = encodeTensorBlob([await imageToClsInput([`${IMAGES}line-1.png`])]);
     const result = await runner.run({ modelPath: CLS.path, modelHash: CLS.hash, ep: "cpu", input, verifyInput: { expected: blobId(input), source: "test input" } });
-    assert.equal(result.outputId, blobId(result.output));
     assert.equal(result.outputRoot, outputRoot(result.output));
+    assert.ok(!("outputId" in result), "an output is addressed by its root: no blob id is hashed for it");
     assert.ok(result.timings.hashMs >= 0);
     // A wrong id: refused as the storage module's own error class, naming the source, before decoding
     // (the bytes are not even a tensor blob here, and no CodecError comes).

@@ -59,18 +59,19 @@ function job({ inputURI, outputURI }: { inputURI: string; outputURI?: string }):
 describe("a job's input when the dApp stops serving it: the provider's blob server", () => {
   let dir: string;
   let providerBlobs: BlobServer;
-  let outputId: Hex;
+  let outputRoot: Hex;
   /** The dApp's server: `/input` gone (404), `/equivocate` serves other bytes. */
   let dapp: Server;
   let dappUrl: string;
 
   before(async () => {
     dir = await mkdtemp(path.join(tmpdir(), "dinfer-input-fallback-"));
-    const store = new LocalBlobStore({ dir });
-    // What the worker keeps for a job it committed to: the input (under its hash) beside the output.
+    const store = new LocalBlobStore({ dir: path.join(dir, "blobs") });
+    const outputs = new LocalBlobStore({ dir: path.join(dir, "outputs"), address: "outputRoot" });
+    // What the worker keeps for a job it committed to: the input (under its hash) beside the output (under its root).
     await store.put(input, { knownId: INPUT_HASH });
-    outputId = await store.put(other);
-    providerBlobs = await startBlobServer({ store, port: 0 });
+    outputRoot = await outputs.put(other);
+    providerBlobs = await startBlobServer({ store, outputs, port: 0 });
     dapp = createServer((req, res) => {
       if (req.url === "/equivocate") return void res.writeHead(200).end(other);
       res.writeHead(404).end();
@@ -85,17 +86,16 @@ describe("a job's input when the dApp stops serving it: the provider's blob serv
     await rm(dir, { recursive: true, force: true });
   });
 
-  it("derives the provider's input location from each of its /blobs/<id> output locations, once each, and from nothing else", () => {
-    const base = "http://worker.example:8600/blobs/";
-    const id = `0x${"ab".repeat(32)}`;
-    assert.deepEqual(
-      providerInputLocations({ inputHash: INPUT_HASH, outputUris: [`${base}${id}`, `${base}${id.replace("ab", "cd")}`, "ipfs://bafkreiabc", "https://cdn.example/out.dtn"] }),
-      [`${base}${INPUT_HASH.toLowerCase()}`],
-    );
+  it("derives the provider's input location from each of its /outputs/<root> (and older /blobs/<id>) output locations, once each, and from nothing else", () => {
+    const base = "http://worker.example:8600/";
+    const root = `0x${"ab".repeat(32)}`;
+    const outputUris = [`${base}outputs/${root}`, `${base}outputs/${root.replace("ab", "cd")}`, `${base}blobs/${root}`, "ipfs://bafkreiabc", "https://cdn.example/out.dtn", "http://older.example/x/blobs/" + root];
+    assert.deepEqual(providerInputLocations({ inputHash: INPUT_HASH, outputUris }), [`${base}blobs/${INPUT_HASH.toLowerCase()}`, `http://older.example/x/blobs/${INPUT_HASH.toLowerCase()}`]);
+    assert.deepEqual(providerInputLocations({ inputHash: INPUT_HASH, outputUris: [`${base}outputs/0x12`, `${base}inputs/${root}`] }), [], "not an output location of a blob server");
   });
 
   it("reads the input from the provider's blob server when the dApp's URI answers 404, and the bytes are the input's", async () => {
-    const outputURI = `${providerBlobs.url}/blobs/${outputId}`;
+    const outputURI = `${providerBlobs.url}/outputs/${outputRoot}`;
     const record = job({ inputURI: `${dappUrl}/input`, outputURI });
     const fallbackUris = providerInputLocations({ inputHash: INPUT_HASH, outputUris: [outputURI] });
     const bytes = await fetchJobInput({ record, fallbackUris, maxBytes: MAX_BYTES, allowFileUris: false, timeoutMs: 5_000 });
@@ -105,7 +105,7 @@ describe("a job's input when the dApp stops serving it: the provider's blob serv
   });
 
   it("takes the provider's copy when the dApp serves other bytes than its input hash names (equivocation), and takes nothing that does not match the hash", async () => {
-    const outputURI = `${providerBlobs.url}/blobs/${outputId}`;
+    const outputURI = `${providerBlobs.url}/outputs/${outputRoot}`;
     const record = job({ inputURI: `${dappUrl}/equivocate`, outputURI });
     const bytes = await fetchJobInput({ record, fallbackUris: async () => providerInputLocations({ inputHash: INPUT_HASH, outputUris: [outputURI] }), maxBytes: MAX_BYTES, allowFileUris: false, timeoutMs: 5_000 });
     assert.equal(blobId(bytes), INPUT_HASH);

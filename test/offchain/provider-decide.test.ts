@@ -24,7 +24,6 @@ import { BlobHashMismatchError } from "../../offchain/storage/errors.js";
 const ME = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8" as Address;
 const OTHER = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC" as Address;
 const ZERO = "0x0000000000000000000000000000000000000000" as Address;
-const OUTPUT_ID = `0x${"11".repeat(32)}` as Hex;
 const ROOT = `0x${"22".repeat(32)}` as Hex;
 const NOW = 1_000n;
 const HEAD = 500n;
@@ -63,7 +62,7 @@ function snapshot(overrides: Partial<ProviderJobSnapshot> = {}): ProviderJobSnap
 }
 
 /** Our job in `status`, with its output journaled. */
-function ours(status: JobStatus, overrides: Partial<Job> = {}, data: ProviderJobSnapshot["data"] = { outputId: OUTPUT_ID, outputRoot: ROOT }): Partial<ProviderJobSnapshot> {
+function ours(status: JobStatus, overrides: Partial<Job> = {}, data: ProviderJobSnapshot["data"] = { outputRoot: ROOT }): Partial<ProviderJobSnapshot> {
   return { local: "active", job: job({ status, provider: ME, commitBlock: HEAD - 10n, ...overrides }), data };
 }
 
@@ -190,7 +189,7 @@ describe("provider decisions (decideProviderStep)", () => {
   });
 
   describe("our abandoned job", () => {
-    const abandoned = { outputId: OUTPUT_ID, outputRoot: ROOT, abandoned: "the run failed" };
+    const abandoned = { outputRoot: ROOT, abandoned: "the run failed" };
 
     it("claimed: waits for its deadline, then is expired", () => {
       const claimed = ours(JobStatus.Claimed, { deadline: Number(NOW) }, abandoned);
@@ -262,21 +261,21 @@ describe("faulty runner (withFault): a cheating worker's runs, the worker unawar
       stats: () => ({ workers: 1, busy: 0, queued: 0, restarts: 0, hashThreads: 1 }) as never,
       async run(parameters): Promise<JobRunResult> {
         runs.push({ modelPath: parameters.modelPath });
-        return { output, outputId: blobId(output), outputRoot: outputRoot(output), ep: "cpu", ms: 5, timings: { queuedMs: 0, prepMs: 0, encodeMs: 0, hashMs: 0 } };
+        return { output, outputRoot: outputRoot(output), ep: "cpu", ms: 5, timings: { queuedMs: 0, prepMs: 0, encodeMs: 0, hashMs: 0 } };
       },
     };
     return { runner, runs };
   }
   const run = { jobId: 3n, modelPath: model.path, modelHash: model.modelHash, input };
 
-  it("noise and truncate change the honest output, with the id and root of what is committed", async () => {
+  it("noise and truncate change the honest output, with the root of what is committed", async () => {
     for (const fault of [{ mode: "noise", amplitude: 0.5 }, { mode: "truncate" }]) {
       const { runner, runs } = honest();
       const faulty = withFault({ runner, fault: FaultSchema.parse(fault), models: [model], maxInputBytes: 1 << 20, log: silentLogger() });
       const result = await faulty.run(run);
       assert.equal(runs.length, 1, `${fault.mode}: the model runs`);
       assert.notDeepEqual(result.output, output, `${fault.mode}: the output changed`);
-      assert.deepEqual([result.outputId, result.outputRoot], [blobId(result.output), outputRoot(result.output)], `${fault.mode}: ids of the changed output`);
+      assert.equal(result.outputRoot, outputRoot(result.output), `${fault.mode}: the root of the changed output`);
       assert.equal(faulty.withholdsOutputs, false);
     }
   });
@@ -289,7 +288,7 @@ describe("faulty runner (withFault): a cheating worker's runs, the worker unawar
     const [y] = decodeTensorBlob(first.output);
     assert.deepEqual([y!.name, y!.dims], ["y", [2, 4]]);
     assert.deepEqual((await faulty.run(run)).output, first.output, "a restart commits the same bytes");
-    assert.equal(first.outputId, blobId(first.output));
+    assert.equal(first.outputRoot, outputRoot(first.output));
   });
 
   it("random still refuses an input that does not hash to the job's input hash", async () => {

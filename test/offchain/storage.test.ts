@@ -8,6 +8,7 @@ import { pathToFileURL } from "node:url";
 
 import type { Hex } from "viem";
 
+import { outputRoot } from "../../offchain/codec/merkle.js";
 import { blobId } from "../../offchain/codec/tensor.js";
 import { NonRetryableError, RetryableError } from "../../offchain/errors.js";
 import { parseBlobId, verifyBlob } from "../../offchain/storage/blob-id.js";
@@ -22,8 +23,10 @@ import {
 } from "../../offchain/storage/errors.js";
 import { fetchBlob, resolveBlobUri } from "../../offchain/storage/fetch.js";
 import { LocalBlobStore } from "../../offchain/storage/local.js";
+import { readOutput } from "../../offchain/storage/output.js";
 import { readCapped } from "../../offchain/storage/read-capped.js";
 import { startBlobServer, type BlobServer } from "../../offchain/storage/server.js";
+import { getOutput, hasOutput, outputUrl } from "../../offchain/storage/stored-output.js";
 import { uploadBlob } from "../../offchain/storage/upload.js";
 
 const TOKEN = "correct-horse-battery-staple";
@@ -117,7 +120,7 @@ describe("storage", () => {
   });
 
   describe("LocalBlobStore", () => {
-    it("puts and gets a blob by its keccak256 id, leaving no temp file", async () => {
+    it("puts and gets a blob by its SHA-256 id, leaving no temp file", async () => {
       const bytes = filler(10_000);
       const id = await store.put(bytes);
       assert.equal(id, blobId(bytes));
@@ -165,11 +168,56 @@ describe("storage", () => {
       await rejectsWith(() => store.has("../../etc/passwd" as Hex), InvalidBlobIdError);
     });
 
+    it("a store of outputs names and checks its blobs by output root: a corrupted file is refused, never served as the output", async () => {
+      const outputs = new LocalBlobStore({ dir: path.join(dir, "outputs"), address: "outputRoot" });
+      const bytes = filler(3 * 4096 + 17); // four chunks: a root that is not the blob id
+      const root = await outputs.put(bytes);
+      assert.equal(root, outputRoot(bytes));
+      assert.notEqual(root, blobId(bytes));
+      assert.deepEqual(await outputs.get(root), bytes);
+      assert.equal(await outputs.has(blobId(bytes)), false, "not under its blob id");
+      // A fresh store (a restarted daemon) hashes what it reads, by root.
+      const reopened = new LocalBlobStore({ dir: outputs.dir, address: "outputRoot" });
+      assert.deepEqual(await reopened.get(root), bytes);
+      const corrupted = new Uint8Array(bytes);
+      corrupted[5000] ^= 1;
+      await writeFile(outputs.pathOf(root), corrupted);
+      const error = await rejectsWith(() => new LocalBlobStore({ dir: outputs.dir, address: "outputRoot" }).get(root), BlobHashMismatchError);
+      assert.equal(error.actual, outputRoot(corrupted));
+      // A blob-id store over the same files refuses them: the address is part of what a store checks.
+      await outputs.put(bytes);
+      await rejectsWith(() => new LocalBlobStore({ dir: outputs.dir }).get(root), BlobHashMismatchError);
+    });
+
     it("survives concurrent puts of the same and of different blobs", async () => {
       const blobs = Array.from({ length: 8 }, (_, i) => filler(3000 + i, i % 2));
       const ids = await Promise.all([...blobs, ...blobs].map((bytes) => store.put(bytes)));
       for (const [i, bytes] of blobs.entries()) assert.deepEqual(await store.get(ids[i]!), bytes);
       assert.deepEqual(await readdir(path.join(store.dir, ".tmp")), []);
+    });
+  });
+
+  describe("a daemon's stored outputs (stored-output.ts)", () => {
+    it("finds an output by its root in the outputs store, and one journaled by an older daemon by its blob id in the blob store", async () => {
+      const outputs = new LocalBlobStore({ dir: path.join(dir, "outputs"), address: "outputRoot" });
+      const stores = { store, outputs };
+      const now = filler(5000, 1);
+      const root = await outputs.put(now);
+      assert.equal(await hasOutput(stores, { outputRoot: root }), true);
+      assert.deepEqual(await getOutput(stores, { outputRoot: root }), now);
+      assert.equal(outputUrl("http://w:8600", { outputRoot: root }), `http://w:8600/outputs/${root}`);
+      // An older daemon stored its output by blob id and revealed /blobs/<id>: found and served there still.
+      const older = filler(5000, 2);
+      const id = await store.put(older);
+      const legacy = { outputId: id, outputRoot: outputRoot(older) };
+      assert.equal(await hasOutput(stores, legacy), true);
+      assert.deepEqual(await getOutput(stores, legacy), older);
+      assert.equal(outputUrl("http://w:8600", legacy), `http://w:8600/blobs/${id}`);
+      // Absent either way: not stored (the worker runs the job again before it commits).
+      assert.equal(await hasOutput(stores, { outputRoot: outputRoot(filler(7)) }), false);
+      assert.equal(await hasOutput(stores, { outputId: blobId(filler(7)), outputRoot: root }), false);
+      assert.equal(await hasOutput(stores, {}), false);
+      await rejectsWith(() => getOutput(stores, { outputRoot: outputRoot(filler(7)) }), BlobNotFoundError);
     });
   });
 
@@ -212,6 +260,33 @@ describe("storage", () => {
       assert.equal(post.headers.get("allow"), "GET, HEAD");
       await post.body?.cancel();
       assert.equal((await fetch(`${server.url}/other`)).status, 404);
+    });
+
+    it("serves outputs by their root at /outputs/<root>, from its outputs store only, and has no such route without one", async () => {
+      const outputs = new LocalBlobStore({ dir: path.join(dir, "outputs"), address: "outputRoot" });
+      const output = filler(9000, 3);
+      const root = await outputs.put(output);
+      const input = filler(100, 4);
+      const inputId = await store.put(input);
+      server = await startBlobServer({ store, outputs });
+      const get = await fetch(`${server.url}/outputs/${root}`);
+      assert.equal(get.status, 200);
+      assert.equal(get.headers.get("etag"), `"${root}"`);
+      assert.deepEqual(new Uint8Array(await get.arrayBuffer()), output);
+      assert.equal((await fetch(`${server.url}/outputs/${root}`, { method: "HEAD" })).status, 200);
+      assert.deepEqual(new Uint8Array(await (await fetch(`${server.url}/blobs/${inputId}`)).arrayBuffer()), input, "inputs stay at /blobs/<id>");
+      const crossed = await fetch(`${server.url}/outputs/${inputId}`);
+      assert.equal(crossed.status, 404, "an input is not served as an output");
+      assert.equal(await errorCode(crossed), "BLOB_NOT_FOUND");
+      assert.equal((await fetch(`${server.url}/blobs/${root}`)).status, 404, "nor an output as a blob");
+      const malformed = await fetch(`${server.url}/outputs/0x12`);
+      assert.equal(malformed.status, 400);
+      assert.match(await malformed.text(), /an output root is 0x and 64 hex digits/);
+      // Read as a reader of the chain's outputURI reads it: checked against the root.
+      assert.deepEqual((await readOutput({ root, uris: [`${server.url}/outputs/${root}`], allowFileUris: false })).bytes, output);
+      await server.close();
+      server = await startBlobServer({ store });
+      assert.equal((await fetch(`${server.url}/outputs/${root}`)).status, 404);
     });
 
     it("never serves a corrupted blob", async () => {

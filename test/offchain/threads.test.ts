@@ -22,14 +22,13 @@ describe("threads: HashPool", () => {
     await pool.close();
   });
 
-  it("gives each blob's id and, when asked, its output root, as the codec computes them, with the bytes back intact", async () => {
+  it("gives each blob's id or its output root, as asked, as the codec computes them, with the bytes back intact", async () => {
     const blobs = [0, 1, 4096, 4097, 3 * 4096 + 5, 1_000_003].map((length, seed) => bytesOf(length, seed));
     const expected = blobs.map((bytes) => ({ id: blobId(bytes), root: outputRoot(bytes), copy: new Uint8Array(bytes) }));
     // Many at once, spread over the threads; whole buffers are transferred and come back.
-    const digests = await Promise.all(blobs.map((bytes, i) => pool.digest(bytes, { root: i % 2 === 0 })));
+    const digests = await Promise.all(blobs.map((bytes, i) => pool.digest(bytes, i % 2 === 0 ? "outputRoot" : "blobId")));
     digests.forEach((digest, i) => {
-      assert.equal(digest.id, expected[i]!.id);
-      assert.equal(digest.root, i % 2 === 0 ? expected[i]!.root : undefined);
+      assert.equal(digest.hash, i % 2 === 0 ? expected[i]!.root : expected[i]!.id);
       assert.deepEqual(digest.bytes, expected[i]!.copy);
       assert.ok(digest.ms >= 0);
     });
@@ -38,8 +37,8 @@ describe("threads: HashPool", () => {
   it("copies a view into a larger buffer rather than detaching it: the caller keeps its bytes", async () => {
     const whole = bytesOf(10_000, 9);
     const view = whole.subarray(100, 5_100);
-    const digest = await pool.digest(view);
-    assert.equal(digest.id, blobId(whole.subarray(100, 5_100)));
+    const digest = await pool.digest(view, "blobId");
+    assert.equal(digest.hash, blobId(whole.subarray(100, 5_100)));
     assert.equal(whole.byteLength, 10_000, "the caller's buffer is not detached");
     assert.deepEqual(digest.bytes, view);
   });
@@ -48,6 +47,6 @@ describe("threads: HashPool", () => {
     assert.throws(() => new HashPool({ size: 0 }), /size must be a positive integer, got 0/);
     const closed = new HashPool({ size: 1 });
     await closed.close();
-    await assert.rejects(closed.digest(bytesOf(10, 1)), (error: unknown) => error instanceof RetryableError && /closed/.test(String(error)));
+    await assert.rejects(closed.digest(bytesOf(10, 1), "blobId"), (error: unknown) => error instanceof RetryableError && /closed/.test(String(error)));
   });
 });

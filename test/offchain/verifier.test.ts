@@ -599,6 +599,7 @@ describe("verifier journal records", () => {
       journal,
       runner: undefined as never,
       store: undefined as never,
+      outputs: undefined as never,
       models: [{ modelId: 1, path: "cls.onnx", modelHash: ZERO_HASH, policy: { kind: "exact" }, nonFiniteInputs: false, tolerance: { kind: 2, axis: 0, absTolE12: 0n, relTolE12: 0n } }],
       secret: SECRET,
       publicUrl: "http://127.0.0.1:1",
