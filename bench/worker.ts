@@ -42,6 +42,11 @@
  *         at the worker's batch size measures (the bench process's CPU per job over that loop, nothing
  *         else running in it): the main thread, hashing, decoding and encoding, the chain client.
  *
+ * outsideInferenceCpuMsPerJob: the worker's CPU per job less its inference threads' own (threads name
+ *         themselves, offchain/threads/thread-name.ts): measured in the same process at once, so it does
+ *         not move with the raw loop's baseline as overheadCpuMsPerJob does; it leaves out the decoding and
+ *         encoding the inference threads do (a few ms), so it is the smaller of the two.
+ *
  * Also reported, to say where the time goes: the worker's per-stage medians (its "inference done"
  * and "... confirmed" log lines), the chain requests it made per job (its metrics), the CPU each
  * process (worker and its busiest threads, hardhat node, this bench with the dApp's blob server)
@@ -252,6 +257,14 @@ try {
         .map(([name, ms]) => [name, round(ms)]),
     );
   const workerThreadShare = busiestThreads(to.threads, from.threads);
+  // By role: the worker's own threads are named (inference-N, hash-N; offchain/threads/thread-name.ts), libuv's
+  // pool is libuv-worker, and the rest ("node") are V8's platform threads (garbage collection, compilation).
+  const workerCpuMsPerJobByRole: Record<string, number> = {};
+  for (const [name, ms] of Object.entries(to.threads)) {
+    const role = name === "main" ? "main" : name.replace(/:\d+$/, "").replace(/-\d+(-gpu\d*)?$/, "");
+    workerCpuMsPerJobByRole[role] = (workerCpuMsPerJobByRole[role] ?? 0) + (ms - (from.threads[name] ?? 0)) / (commits.length - 1);
+  }
+  for (const role of Object.keys(workerCpuMsPerJobByRole)) workerCpuMsPerJobByRole[role] = round(workerCpuMsPerJobByRole[role]!);
   const benchThreadShare = busiestThreads(to.benchThreads, from.benchThreads);
   const endToEndPerSec = JOBS / ((reveals.at(-1)! - started) / 1000);
   const rawPerSec = JOBS / rawSeconds;
@@ -261,6 +274,8 @@ try {
   const batchSizes = lines.filter((l) => l.msg === "inference done" && l.batch !== undefined).map((l) => Number(l.batch));
   const ortCpuMsPerJob = rawAtBatch?.cpuMsPerJob;
   const overheadCpuMsPerJob = cpuMsPerJob.worker === undefined || ortCpuMsPerJob === undefined ? undefined : round(cpuMsPerJob.worker - ortCpuMsPerJob);
+  const outsideInferenceCpuMsPerJob =
+    cpuMsPerJob.worker === undefined || workerCpuMsPerJobByRole.inference === undefined ? undefined : round(cpuMsPerJob.worker - workerCpuMsPerJobByRole.inference);
 
   const result = {
     model: "ch_PP-OCRv4_det_infer.onnx",
@@ -275,6 +290,7 @@ try {
     ...(rawAtBatch && { rawBatchedPerSec: round(rawAtBatch.perSec), ratioBatched: round(workerPerSec / rawAtBatch.perSec) }),
     workerBatchSizeMedian: batchSizes.length > 0 ? median(batchSizes) : 1,
     overheadCpuMsPerJob,
+    outsideInferenceCpuMsPerJob,
     ortCpuMsPerJob: ortCpuMsPerJob === undefined ? undefined : round(ortCpuMsPerJob),
     endToEndPerSec: round(endToEndPerSec),
     rawMsPerRun: round(median(rawRunMs)),
@@ -291,6 +307,7 @@ try {
     cpuMsPerJob,
     othersCpuShare: { duringRaw: othersShareDuringRaw, duringWorker: othersShareDuringWorker },
     workerThreadCpuMsPerJob: workerThreadShare,
+    workerCpuMsPerJobByRole,
     benchThreadCpuMsPerJob: benchThreadShare,
     definition:
       "jobs posted first, then the worker started; workerPerSec: jobs committed per second between the first and last commit; endToEndPerSec: jobs / (last reveal - worker process start, model load included)",
@@ -311,6 +328,7 @@ try {
     console.log(`| raw loops at batch ${BATCH} (worker's layout) | ${result.rawBatchedPerSec} jobs/s; ratioBatched ${result.ratioBatched} (worker's median stacked run ${result.workerBatchSizeMedian} jobs) |`);
   }
   console.log(`| overhead CPU ms per job (worker less onnxruntime) | ${result.overheadCpuMsPerJob} (worker ${cpuMsPerJob.worker}, onnxruntime ${result.ortCpuMsPerJob}; bar <= 10) |`);
+  console.log(`| worker CPU ms per job outside its inference threads | ${result.outsideInferenceCpuMsPerJob} |`);
   if (rawParallel) {
     console.log(`| raw loops in the worker's layout | ${result.rawParallelPerSec} jobs/s (${result.rawParallelLayout}); worker / that ${result.ratioToRawParallel} |`);
   }
@@ -324,6 +342,7 @@ try {
   );
   console.log(`| other processes' share of the machine | ${othersShareDuringRaw} during the raw loops, ${othersShareDuringWorker} during the pipeline (0: a quiet machine) |`);
   console.log(`| worker's busiest threads, CPU ms per job (steady state) | ${Object.entries(workerThreadShare).map(([k, v]) => `${k} ${v}`).join(", ")} |`);
+  console.log(`| worker's CPU ms per job by thread role | ${Object.entries(workerCpuMsPerJobByRole).map(([k, v]) => `${k} ${v}`).join(", ")} |`);
   console.log(`| this bench's busiest threads (the dApp's blob server, the samplers) | ${Object.entries(benchThreadShare).map(([k, v]) => `${k} ${v}`).join(", ")} |`);
   mkdirSync(path.dirname(OUT), { recursive: true });
   writeFileSync(OUT, JSON.stringify(result, null, 2) + "\n");

@@ -14,6 +14,7 @@ import pino from "pino";
 
 import { decodeTensorBlob, encodeTensorBlob, type Tensor } from "../codec/tensor.js";
 import { compareOutputs } from "../codec/tolerance.js";
+import { nameOsThread } from "../threads/thread-name.js";
 import { batchKey, batchSizeOf, hasDynamicBatchAxis, splitOutputs, stackInputs } from "./batching.js";
 import { serializeError } from "./errors.js";
 import type { RetireRequest, RunRequest, WorkerConfig, WorkerMessage } from "./protocol.js";
@@ -23,6 +24,7 @@ import { validateInputs } from "./validate.js";
 if (parentPort === null) throw new Error("offchain/inference/worker.ts must run in a worker thread");
 const port = parentPort;
 const config = workerData as WorkerConfig;
+nameOsThread();
 
 const log = pino(
   { level: config.logLevel, base: undefined, timestamp: false },

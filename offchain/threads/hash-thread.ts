@@ -6,9 +6,11 @@ import { parentPort } from "node:worker_threads";
 
 import { addressOf } from "../storage/blob-id.js";
 import type { HashReply, HashRequest } from "./hash-pool.js";
+import { nameOsThread } from "./thread-name.js";
 
 if (parentPort === null) throw new Error("offchain/threads/hash-thread.ts must run in a worker thread");
 const port = parentPort;
+nameOsThread();
 
 port.on("message", ({ task, bytes, of }: HashRequest) => {
   const started = performance.now();

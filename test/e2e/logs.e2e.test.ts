@@ -54,11 +54,15 @@ describe("dinfer worker logs: JSON when piped (no native noise), readable lines 
       extra: { statusIntervalMs: 300 },
     });
     try {
-      // The daemon re-executed itself, under the same pid, with glibc's malloc kept from unmapping freed blobs
-      // (bin/dinfer.js); its warning about process.execve never reaches stderr (every line below is JSON).
-      if (process.platform === "linux" && typeof process.execve === "function" && process.env.GLIBC_TUNABLES === undefined) {
+      // The daemon re-executed itself, under the same pid, with glibc's malloc kept from unmapping freed blobs and
+      // V8's old generation started at 256 MiB (bin/dinfer.js), once; its warning about process.execve never
+      // reaches stderr (every line below is JSON).
+      if (process.platform === "linux" && typeof process.execve === "function") {
+        const argv = readFileSync(`/proc/${worker.pid}/cmdline`, "utf8").split("\0");
+        assert.equal(argv.filter((arg) => arg === "--initial-old-space-size=256").length, 1, `re-executed once with V8's heap flag: ${argv.join(" ")}`);
+        const environ = readFileSync(`/proc/${worker.pid}/environ`, "utf8");
         // (glibc cuts the variable short in place as it parses it: only its start is still there to read)
-        assert.match(readFileSync(`/proc/${worker.pid}/environ`, "utf8"), /(^|\0)GLIBC_TUNABLES=glibc\.malloc\.mmap_threshold=33554432/);
+        if (process.env.GLIBC_TUNABLES === undefined) assert.match(environ, /(^|\0)GLIBC_TUNABLES=glibc\.malloc\.mmap_threshold=33554432/);
       }
       const input = encodeTensorBlob([await imageToClsInput(`${IMAGES}line-1.png`)]);
       const { jobId } = await postJob({

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
 
 import { outputRoot } from "../../offchain/codec/merkle.js";
 import { blobId } from "../../offchain/codec/tensor.js";
@@ -32,6 +33,15 @@ describe("threads: HashPool", () => {
       assert.deepEqual(digest.bytes, expected[i]!.copy);
       assert.ok(digest.ms >= 0);
     });
+  });
+
+  it("names its threads for the operating system (hash-0, hash-1, ...), so top -H and bench:worker tell them apart", async function () {
+    if (process.platform !== "linux") this.skip();
+    // Six at once go two to each of the three threads: each has answered, so each ran its module (which names it first).
+    await Promise.all(Array.from({ length: 6 }, (_, i) => pool.digest(bytesOf(1000, i), "blobId")));
+    const names = readdirSync("/proc/self/task").map((tid) => readFileSync(`/proc/self/task/${tid}/comm`, "utf8").trim());
+    for (const name of ["hash-0", "hash-1", "hash-2"]) assert.ok(names.includes(name), `${name} among ${names.join(", ")}`);
+    assert.equal(readFileSync(`/proc/self/task/${process.pid}/comm`, "utf8").trim(), readFileSync("/proc/self/comm", "utf8").trim(), "the main thread keeps the process's name");
   });
 
   it("copies a view into a larger buffer rather than detaching it: the caller keeps its bytes", async () => {
