@@ -28,10 +28,12 @@ const MALLOC_TUNABLES = "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_
 const V8_FLAGS = ["--initial-old-space-size=256"];
 /** Set in the re-executed process (and removed from its environment at once): it does not re-execute again. */
 const REEXECUTED = "DINFER_DAEMON_REEXECUTED";
-const command = process.argv.slice(2).find((arg) => !arg.startsWith("-"));
+// Any argument naming a daemon, not only the first word: global options with values may come first
+// (`dinfer --config worker.json worker`). Re-executing another command by mistake costs a moment, nothing more.
+const daemon = process.argv.slice(2).some((arg) => DAEMONS.has(arg));
 const reexecuted = process.env[REEXECUTED] !== undefined;
 delete process.env[REEXECUTED];
-if (process.platform === "linux" && typeof process.execve === "function" && !reexecuted && DAEMONS.has(command)) {
+if (process.platform === "linux" && typeof process.execve === "function" && !reexecuted && daemon) {
   try {
     process.execve(process.execPath, [process.execPath, ...V8_FLAGS, ...process.execArgv, ...process.argv.slice(1)], {
       ...process.env,
