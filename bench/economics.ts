@@ -1089,7 +1089,7 @@ function jobDriver(conn: Connection, s: System) {
 
   async function reveal(jobId: bigint) {
     const { root, salt } = committed.get(jobId)!;
-    await send(market.write.reveal([jobId, jobs.job(jobId), root, salt, `http://127.0.0.1:8600/blobs/${root}`, "0x"], { account: provider.account }));
+    await send(market.write.reveal([jobId, jobs.job(jobId), root, salt, `http://127.0.0.1:8600/outputs/${root}`, "0x"], { account: provider.account }));
   }
 
   return {
@@ -1149,7 +1149,7 @@ function jobDriver(conn: Connection, s: System) {
     },
     async revealAudit(jobId: bigint, verdict: number) {
       const { auditor, root, salt } = audits.get(jobId)!;
-      await send(verification.write.revealAudit([jobId, jobs.job(jobId), root, salt, verdict, `http://127.0.0.1:8700/blobs/${root}`], { account: auditor.account }));
+      await send(verification.write.revealAudit([jobId, jobs.job(jobId), root, salt, verdict, `http://127.0.0.1:8700/outputs/${root}`], { account: auditor.account }));
     },
     async challenge(jobId: bigint, challenger: Wallet) {
       await token.write.approve([verification.address, verificationTerms.challengeBond], { account: challenger.account });
