@@ -194,7 +194,10 @@ class HeliaIpfsNode implements IpfsNode {
     const combined = signal === undefined ? timeout : AbortSignal.any([signal, timeout]);
     try {
       await this.#dialKnown(AbortSignal.any([combined, AbortSignal.timeout(DIAL_TIMEOUT_MS)]));
-      const source = this.#fs.cat(root, { signal: combined, ...(segments.length > 0 ? { path: segments.join("/") } : {}) });
+      // `length`: one byte past the cap is enough to know a blob is too large, and the exporter then asks peers only
+      // for the blocks that hold those bytes: a capped read of a large DAG neither downloads the rest in the background
+      // nor leaves more of it on this node than it read.
+      const source = this.#fs.cat(root, { signal: combined, length: maxBytes + 1, ...(segments.length > 0 ? { path: segments.join("/") } : {}) });
       return await readCapped({ source, maxBytes, label });
     } catch (error) {
       if (error instanceof DinferError) throw error;
