@@ -30,7 +30,6 @@ import type { SendParameters, TxSender } from "../chain/sender.js";
 import { JournaledActions, type SendOnce } from "../daemon/action.js";
 import type { TickHead } from "../daemon/loop.js";
 import { commitment } from "../codec/commitment.js";
-import { outputRoot } from "../codec/merkle.js";
 import { RetryableError } from "../errors.js";
 import type { InferenceRunner } from "../inference/runner.js";
 import type { Logger } from "../log.js";
