@@ -47,6 +47,10 @@
  *         not move with the raw loop's baseline as overheadCpuMsPerJob does; it leaves out the decoding and
  *         encoding the inference threads do (a few ms), so it is the smaller of the two.
  *
+ * BENCH_WORKER_NODE_OPTIONS: NODE_OPTIONS for the worker process alone, to profile it where it runs; e.g.
+ *         "--perf-basic-prof" names its JavaScript frames for `perf record -g -p <worker pid>` (Linux perf
+ *         samples CPU time per thread, which V8's own profiler on a machine without a spare core does not).
+ *
  * Also reported, to say where the time goes: the worker's per-stage medians (its "inference done"
  * and "... confirmed" log lines), the chain requests it made per job (its metrics), the CPU each
  * process (worker and its busiest threads, hardhat node, this bench with the dApp's blob server)
@@ -173,6 +177,7 @@ try {
     pollIntervalMs: 100,
     ep: EP,
     extra: { threads: THREADS, inferenceBatch: BATCH, inferenceBatchWaitMs: BATCH > 1 ? 20 : 0 },
+    env: process.env.BENCH_WORKER_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_WORKER_NODE_OPTIONS } : {},
   });
   // CPU time of each process of the pipeline, sampled as it runs (Linux /proc; empty elsewhere).
   const cpuSamples: CpuSample[] = [];

@@ -14,7 +14,6 @@
  */
 import {
   concatHex,
-  decodeEventLog,
   encodeAbiParameters,
   keccak256,
   numberToHex,
@@ -28,6 +27,7 @@ import { NonRetryableError } from "../errors.js";
 import { batchMarketAbi } from "./abis.js";
 import type { JobLogInput } from "./jobs.js";
 import { findReplicaOfJob } from "./replicas.js";
+import { decodeEvent } from "./events.js";
 
 export const BatchStatus = {
   None: 0,
@@ -224,7 +224,7 @@ export function decodeBatchLog(log: JobLogInput): DecodedBatchLog | undefined {
   if (signature === undefined) return undefined;
   let event: BatchMarketEvent;
   try {
-    event = decodeEventLog({ abi: batchMarketAbi, data: log.data, topics: [signature, ...indexed] });
+    event = decodeEvent({ abi: batchMarketAbi, data: log.data, topics: [signature, ...indexed] });
   } catch {
     return undefined;
   }

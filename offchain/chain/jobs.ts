@@ -6,7 +6,6 @@
  * gives its current state; `hashJob` of that state equals `market.jobHash(jobId)`.
  */
 import {
-  decodeEventLog,
   encodeAbiParameters,
   keccak256,
   numberToHex,
@@ -18,6 +17,7 @@ import {
 
 import { NonRetryableError } from "../errors.js";
 import { jobMarketAbi } from "./abis.js";
+import { decodeEvent } from "./events.js";
 
 export const JobStatus = {
   None: 0,
@@ -111,7 +111,7 @@ export function decodeJobLog(log: JobLogInput): DecodedJobLog | undefined {
   if (signature === undefined) return undefined;
   let event: JobMarketEvent;
   try {
-    event = decodeEventLog({ abi: jobMarketAbi, data: log.data, topics: [signature, ...indexed] });
+    event = decodeEvent({ abi: jobMarketAbi, data: log.data, topics: [signature, ...indexed] });
   } catch {
     return undefined;
   }

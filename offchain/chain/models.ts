@@ -1,7 +1,8 @@
 /** Reading the ModelRegistry's answers from transaction receipts. */
-import { decodeEventLog, type Address, type Log } from "viem";
+import { type Address, type Log } from "viem";
 
 import { modelRegistryAbi } from "./abis.js";
+import { decodeEvent } from "./events.js";
 
 /**
  * The id of the model a `register` transaction created, from its own ModelRegistered event (not
@@ -10,7 +11,7 @@ import { modelRegistryAbi } from "./abis.js";
 export function registeredModelId(logs: readonly Log[], registry: Address): number {
   for (const log of logs) {
     if (log.address.toLowerCase() !== registry.toLowerCase()) continue;
-    const event = decodeEventLog({ abi: modelRegistryAbi, data: log.data, topics: log.topics });
+    const event = decodeEvent({ abi: modelRegistryAbi, data: log.data, topics: log.topics });
     if (event.eventName === "ModelRegistered") return Number(event.args.modelId);
   }
   throw new Error("no ModelRegistered event in the register receipt");

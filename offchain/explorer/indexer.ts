@@ -11,7 +11,7 @@
  * whole, so nothing is counted twice. On a reorg the poller names the newest block still on the chain and
  * every row above it is deleted before the new blocks are read. A restart resumes from the saved cursor.
  */
-import { BaseError, ContractFunctionZeroDataError, decodeEventLog, type Abi, type Address, type Hex, type PublicClient } from "viem";
+import { BaseError, ContractFunctionZeroDataError, type Abi, type Address, type Hex, type PublicClient } from "viem";
 
 import { batchMarketAbi, jobMarketAbi, modelRegistryAbi, providerProfilesAbi, replicaMarketAbi, stakingAbi, verificationAbi } from "../chain/abis.js";
 import type { Deployment } from "../chain/deployment.js";
@@ -20,6 +20,7 @@ import { TermsReader } from "../chain/terms.js";
 import { RetryableError } from "../errors.js";
 import { silentLogger, type Logger } from "../log.js";
 import type { AccountStateRow, BlockRow, ContractKey, EventRow, ExplorerDb, NetworkStateRow, TxRow } from "./db.js";
+import { decodeEvent } from "../chain/events.js";
 
 /** The poller's name in the cursors table. */
 export const INDEXER_CURSOR = "explorer";
@@ -67,7 +68,7 @@ export function decodeProtocolLog(log: PolledLog, contracts: ReadonlyMap<string,
   const contract = contracts.get(log.address.toLowerCase());
   if (contract === undefined) return undefined;
   try {
-    const decoded = decodeEventLog({ abi: ABIS[contract], data: log.data, topics: log.topics as [Hex, ...Hex[]] });
+    const decoded = decodeEvent({ abi: ABIS[contract], data: log.data, topics: log.topics as [Hex, ...Hex[]] });
     if (decoded.eventName === undefined) return undefined;
     return {
       blockNumber: log.blockNumber,

@@ -7,11 +7,12 @@
  * Logs are read from `fromBlock` (default 0) to the head in one `eth_getLogs` per query: on a long
  * chain give the block the account started at (nodes cap the range they serve).
  */
-import { decodeEventLog, encodeEventTopics, numberToHex, type Address, type Hex, type PublicClient } from "viem";
+import { encodeEventTopics, numberToHex, type Address, type Hex, type PublicClient } from "viem";
 
 import { jobMarketAbi, stakingAbi, verificationAbi } from "../chain/abis.js";
 import type { Deployment } from "../chain/deployment.js";
 import { foldJobLogs, type JobRecord } from "../chain/jobs.js";
+import { decodeEvent } from "../chain/events.js";
 
 /** Where a log sits in the chain. */
 type LogPlace = { blockNumber: bigint; transactionHash: Hex; logIndex: number };
@@ -51,7 +52,7 @@ export async function jobVerification({ publicClient, verification, jobId, fromB
   const logs = await getLogs(publicClient, { address: verification, fromBlock, toBlock, topics: [null, numberToHex(jobId, { size: 32 })] });
   const out: JobVerification = {};
   for (const log of logs) {
-    const event = tryDecode(() => decodeEventLog({ abi: verificationAbi, data: log.data, topics: log.topics }));
+    const event = tryDecode(() => decodeEvent({ abi: verificationAbi, data: log.data, topics: log.topics }));
     if (event?.eventName === "AuditCommitted") out.audit = { auditor: event.args.auditor, state: "committed", recheck: false };
     else if (event?.eventName === "AuditRevealed") {
       out.audit = { auditor: event.args.auditor, state: Number(event.args.verdict) === 0 ? "agreed" : "disagreed", recheck: event.args.recheck };
@@ -141,7 +142,7 @@ async function creditReason({ publicClient, market, log, amount }: { publicClien
   const receipt = await publicClient.getTransactionReceipt({ hash: log.transactionHash });
   for (const other of receipt.logs) {
     if (other.address.toLowerCase() !== market.toLowerCase()) continue;
-    const event = tryDecode(() => decodeEventLog({ abi: jobMarketAbi, data: other.data, topics: other.topics }));
+    const event = tryDecode(() => decodeEvent({ abi: jobMarketAbi, data: other.data, topics: other.topics }));
     if (event?.eventName === "JobExpired") return { kind: amount === event.args.refund ? "refund" : "compensation", jobId: event.args.jobId };
     if (event?.eventName === "DisputeSettled") return { kind: "refund", jobId: event.args.jobId };
     if (event?.eventName === "AuditRewardPaid") return { kind: "audit reward" };

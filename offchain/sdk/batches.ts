@@ -9,7 +9,7 @@
  * const results = await waitForResults({ publicClient, deployment, jobs });
  * ```
  */
-import { decodeEventLog, erc20Abi, maxUint256, type Address, type Hex, type Log, type PublicClient } from "viem";
+import { erc20Abi, maxUint256, type Address, type Hex, type Log, type PublicClient } from "viem";
 
 import { batchMarketAbi } from "../chain/abis.js";
 import { batchJob, findBatchOfJob, readBatch, type BatchRecord } from "../chain/batches.js";
@@ -21,6 +21,7 @@ import { NonRetryableError, RetryableError } from "../errors.js";
 import { readBatchOutputs } from "../storage/batch-outputs.js";
 import { readOutput } from "../storage/output.js";
 import { uploadBlob } from "../storage/upload.js";
+import { decodeEvent } from "../chain/events.js";
 
 // ------------------------------------------------------------------ deposits
 
@@ -230,7 +231,7 @@ export function postedBatches(logs: readonly Pick<Log, "address" | "data" | "top
   for (const log of logs) {
     if (log.address.toLowerCase() !== batchMarket.toLowerCase()) continue;
     try {
-      const decoded = decodeEventLog({ abi: batchMarketAbi, data: log.data, topics: log.topics });
+      const decoded = decodeEvent({ abi: batchMarketAbi, data: log.data, topics: log.topics });
       if (decoded.eventName === "BatchPosted") out.push({ batchId: decoded.args.batchId, firstJobId: decoded.args.firstJobId, count: Number(decoded.args.count) });
     } catch {
       // another event

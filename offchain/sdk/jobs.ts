@@ -9,7 +9,7 @@
  * const tensors = decodeTensorBlob(result.output);
  * ```
  */
-import { bytesToHex, decodeEventLog, erc20Abi, getAddress, maxUint256, type Address, type Hex, type Log, type PublicClient } from "viem";
+import { bytesToHex, erc20Abi, getAddress, maxUint256, type Address, type Hex, type Log, type PublicClient } from "viem";
 
 import { jobMarketAbi, modelRegistryAbi } from "../chain/abis.js";
 import type { Deployment } from "../chain/deployment.js";
@@ -22,6 +22,7 @@ import { NonRetryableError, RetryableError } from "../errors.js";
 import type { IpfsBlobPublisher, IpfsBlobReader } from "../storage/ipfs-uri.js";
 import { readOutput } from "../storage/output.js";
 import { uploadBlob } from "../storage/upload.js";
+import { decodeEvent } from "../chain/events.js";
 
 export const INLINE_INPUT_MAX = 4096;
 
@@ -253,7 +254,7 @@ export function postedJobId(logs: readonly Pick<Log, "address" | "data" | "topic
   for (const log of logs) {
     if (log.address.toLowerCase() !== market.toLowerCase()) continue;
     try {
-      const decoded = decodeEventLog({ abi: jobMarketAbi, data: log.data, topics: log.topics });
+      const decoded = decodeEvent({ abi: jobMarketAbi, data: log.data, topics: log.topics });
       if (decoded.eventName === "JobPosted") return decoded.args.jobId;
     } catch {
       // another event

@@ -15,7 +15,7 @@
  * A majority is what a dApp can act on before the job settles when it trusts that most seats are honest; the
  * chain's own verdict (`final`: settled Agreed) comes at `settle`, and a disagreement goes to committees.
  */
-import { decodeEventLog, erc20Abi, getAddress, type Address, type Hex, type Log, type PublicClient } from "viem";
+import { erc20Abi, getAddress, type Address, type Hex, type Log, type PublicClient } from "viem";
 
 import { replicaMarketAbi } from "../chain/abis.js";
 import type { Deployment } from "../chain/deployment.js";
@@ -27,6 +27,7 @@ import { NonRetryableError, RetryableError } from "../errors.js";
 import { readOutput } from "../storage/output.js";
 import { uploadBlob } from "../storage/upload.js";
 import { checkedFee, jobInputBlob, type JobInput } from "./job-input.js";
+import { decodeEvent } from "../chain/events.js";
 
 /** ReplicaMarket.MIN_REPLICAS and MAX_REPLICAS: seats a job may have. */
 export const MIN_REPLICAS = 2;
@@ -216,7 +217,7 @@ export function postedReplicaJobId(logs: readonly Pick<Log, "address" | "data" |
   for (const log of logs) {
     if (log.address.toLowerCase() !== replicaMarket.toLowerCase()) continue;
     try {
-      const decoded = decodeEventLog({ abi: replicaMarketAbi, data: log.data, topics: log.topics });
+      const decoded = decodeEvent({ abi: replicaMarketAbi, data: log.data, topics: log.topics });
       if (decoded.eventName === "ReplicaJobPosted") return decoded.args.replicaJobId;
     } catch {
       // another event

@@ -23,10 +23,11 @@
  * failed, disputes won and lost, and the mean commit delay (blocks from post to commit) and reveal delay
  * (blocks from commit to reveal).
  */
-import { decodeEventLog, type Abi, type Address, type Hex, type PublicClient } from "viem";
+import { type Abi, type Address, type Hex, type PublicClient } from "viem";
 
 import { batchMarketAbi, jobMarketAbi, replicaMarketAbi, verificationAbi } from "../chain/abis.js";
 import type { Deployment } from "../chain/deployment.js";
+import { decodeEvent } from "../chain/events.js";
 
 export const REPUTATION_RULE = {
   /** Every score is in millionths: 1,000,000 is full trust. */
@@ -313,7 +314,7 @@ export async function readReputation({ publicClient, deployment, fromBlock = 0n 
   for (const log of logs) {
     const abi = abis.get(log.address.toLowerCase())!;
     try {
-      const decoded = decodeEventLog({ abi, data: log.data, topics: log.topics as [Hex, ...Hex[]] });
+      const decoded = decodeEvent({ abi, data: log.data, topics: log.topics as [Hex, ...Hex[]] });
       if (decoded.eventName === undefined) continue;
       events.push({ eventName: decoded.eventName, args: (decoded.args ?? {}) as Record<string, unknown>, blockNumber: log.blockNumber!, logIndex: log.logIndex! });
     } catch {

@@ -4,7 +4,7 @@
  * is served at (its reveal, the market's OutputAnnounced events and an auditor's reveal), and the rules of a terms
  * version (read with offchain/chain/terms.ts) as decide.ts uses them.
  */
-import { decodeEventLog, numberToHex, type Address, type Hex, type PublicClient } from "viem";
+import { numberToHex, type Address, type Hex, type PublicClient } from "viem";
 
 import { batchMarketAbi, jobMarketAbi, verificationAbi } from "../chain/abis.js";
 import { decodeJobLog, type Job } from "../chain/jobs.js";
@@ -20,6 +20,7 @@ import {
   type Vote,
   type VoteView,
 } from "./decide.js";
+import { decodeEvent } from "../chain/events.js";
 
 type Read = { publicClient: PublicClient; verification: Address; blockNumber?: bigint };
 
@@ -120,7 +121,7 @@ export async function readOutputLocations({ publicClient, market, verification, 
     const [signature, ...indexed] = log.topics;
     if (signature === undefined) continue;
     try {
-      const event = decodeEventLog({ abi: verificationAbi, data: log.data, topics: [signature, ...indexed] });
+      const event = decodeEvent({ abi: verificationAbi, data: log.data, topics: [signature, ...indexed] });
       if (event.eventName === "AuditRevealed") locations.audit = { auditor: event.args.auditor, outputRoot: event.args.outputRoot, outputURI: event.args.outputURI };
     } catch {
       continue; // an event this ABI does not know
