@@ -184,6 +184,10 @@ export class TxSender {
   #recentFees: { fees: Fees; at: number } | undefined;
   #resolvedChainId: number | undefined;
   readonly #counted = new Set<Hex>();
+  /** The newest head this sender read, and when (receipt polls wait for a newer block than the last poll could see). */
+  #head: { number: bigint; at: number } | undefined;
+  /** A head read in flight, shared by every receipt poll waiting on one. */
+  #headRead: Promise<bigint> | undefined;
   readonly #stats: SenderStats = {
     sent: 0,
     mined: 0,
@@ -322,11 +326,19 @@ export class TxSender {
   /**
    * Polls for a receipt until `timeoutMs`; transport failures while polling are tolerated (the
    * next poll may work). Counts the receipt's gas into the stats (once per transaction).
+   *
+   * It asks once at once (an automining chain has mined the transaction already), then only when the
+   * chain has a block newer than the one its last ask could see: the head is read at most once per
+   * polling interval, and every transaction waiting on this sender shares that read. A transaction
+   * waits one block or a few on any chain, and costs one or two receipt requests rather than one per
+   * polling interval (a 2-second block at 250 ms: eight).
    */
   async waitForReceipt({ hash, timeoutMs = this.#receiptTimeoutMs, signal }: WaitForReceiptParameters): Promise<TransactionReceipt> {
     const deadline = Date.now() + timeoutMs;
     let lastError: unknown;
     for (;;) {
+      // Whatever block this poll answers from is at least as new as the head known before it.
+      const seen = this.#head?.number;
       try {
         const receipt = await this.#public.getTransactionReceipt({ hash });
         this.#record(receipt);
@@ -338,16 +350,62 @@ export class TxSender {
           lastError = classified;
         }
       }
-      const left = deadline - Date.now();
-      if (left <= 0) {
+      lastError = (await this.#blockAfter({ number: seen, deadline, signal })) ?? lastError;
+      if (Date.now() >= deadline) {
         throw new ReceiptTimeoutError("no receipt in time; the transaction may still be mined", {
           code: "RECEIPT_TIMEOUT",
           details: { txHash: hash, timeoutMs },
           cause: lastError,
         });
       }
-      await sleep(Math.min(this.#receiptPollingIntervalMs, left), signal);
     }
+  }
+
+  /**
+   * Waits until the chain's head is past `number` (at once when `number` is unknown and the head is
+   * read for the first time), or until `deadline`. Returns the last retryable failure of a head read, if
+   * any (a failure that is not retryable is thrown).
+   */
+  async #blockAfter({ number, deadline, signal }: { number: bigint | undefined; deadline: number; signal: AbortSignal | undefined }): Promise<unknown> {
+    let lastError: unknown;
+    for (;;) {
+      const left = deadline - Date.now();
+      if (left <= 0) return lastError;
+      const age = this.#head === undefined ? Infinity : Date.now() - this.#head.at;
+      if (age < this.#receiptPollingIntervalMs) {
+        if (number === undefined || this.#head!.number > number) return lastError;
+        await sleep(Math.min(this.#receiptPollingIntervalMs - age, left), signal);
+        continue;
+      }
+      try {
+        const head = await this.#readHead();
+        if (number === undefined || head > number) return lastError;
+      } catch (error) {
+        const classified = classifyChainError({ error, details: { step: "receipt", method: "eth_blockNumber" } });
+        if (!(classified instanceof RetryableError)) throw classified;
+        lastError = classified;
+        await sleep(Math.min(this.#receiptPollingIntervalMs, left), signal);
+      }
+    }
+  }
+
+  /** Reads the head's number, one read at a time for all callers (a caller during a read shares it). */
+  #readHead(): Promise<bigint> {
+    this.#headRead ??= this.#public
+      .getBlockNumber({ cacheTime: 0 })
+      .then((number) => {
+        this.#sawHead(number);
+        return number;
+      })
+      .finally(() => {
+        this.#headRead = undefined;
+      });
+    return this.#headRead;
+  }
+
+  /** Notes a head seen now (never moving back to an older one). */
+  #sawHead(number: bigint): void {
+    if (this.#head === undefined || number >= this.#head.number) this.#head = { number, at: Date.now() };
   }
 
   /** Counts a receipt into the stats, once per transaction however often it is fetched. */
@@ -404,7 +462,8 @@ export class TxSender {
       signal,
       details: { step: "fees" },
       run: async (): Promise<Fees> => {
-        const { baseFeePerGas } = await this.#public.getBlock({ blockTag: "latest" });
+        const { baseFeePerGas, number } = await this.#public.getBlock({ blockTag: "latest" });
+        if (number !== null) this.#sawHead(number);
         if (typeof baseFeePerGas !== "bigint") return { type: "legacy", gasPrice: await this.#public.getGasPrice() };
         const maxPriorityFeePerGas = await this.#priorityFee();
         return { type: "eip1559", maxFeePerGas: (baseFeePerGas * 12n) / 10n + maxPriorityFeePerGas, maxPriorityFeePerGas };

@@ -504,6 +504,30 @@ describe("chain: TxSender (in-process chain over HTTP)", function () {
     }
   });
 
+  it("asks for a receipt only once a newer block exists, one head read per interval shared by every waiting transaction", async () => {
+    const sender = await senderFor(9);
+    await setAutomine(false);
+    try {
+      const before = rpc.calls.length;
+      const sends = [10n, 11n, 12n].map((amount) => sender.send({ address: sys.token.address, abi: sys.token.abi, functionName: "mint", args: [sender.address, amount] }));
+      // Twenty-five polling intervals with no block: the three wait on the head, not on receipts.
+      await new Promise((r) => setTimeout(r, 500));
+      const waiting = rpc.calls.slice(before);
+      const count = (method: string) => waiting.filter((m) => m === method).length;
+      assert.equal(count("eth_sendRawTransaction"), 3);
+      assert.ok(count("eth_getTransactionReceipt") <= 3 + 1, `receipt requests while no block came: ${count("eth_getTransactionReceipt")} (one per transaction, and one more for the first head read)`);
+      assert.ok(count("eth_blockNumber") >= 5, `the head is still read while they wait: ${count("eth_blockNumber")}`);
+      assert.ok(count("eth_blockNumber") <= 500 / 20 + 2, `head reads are shared, at most one per interval: ${count("eth_blockNumber")}`);
+      await connection.networkHelpers.mine();
+      const sent = await Promise.all(sends);
+      assert.ok(sent.every((s) => s.receipt.status === "success"), "all three mined in the next block");
+      const receipts = rpc.calls.slice(before).filter((m) => m === "eth_getTransactionReceipt").length;
+      assert.ok(receipts <= 3 * 2 + 1, `receipt requests in all: ${receipts}`);
+    } finally {
+      await setAutomine(true);
+    }
+  });
+
   it("readJob rebuilds a job as of a given block, or the latest", async () => {
     const sender = await senderFor(2);
     const { jobId, jobs } = await postJob();
