@@ -9,7 +9,7 @@
  */
 import { decodeEventLog, toEventSelector, type Abi, type AbiEvent, type DecodeEventLogReturnType, type Hex } from "viem";
 
-/** Per ABI (by identity): its events by selector (the first of any repeated signature, as viem finds it). */
+/** Per ABI (by identity): its events by selector (the first of any repeated signature, as viem finds it; anonymous events left out, as viem leaves them). */
 const bySelector = new WeakMap<Abi, Map<string, AbiEvent>>();
 
 function eventsOf(abi: Abi): Map<string, AbiEvent> {
@@ -17,7 +17,8 @@ function eventsOf(abi: Abi): Map<string, AbiEvent> {
   if (events === undefined) {
     events = new Map();
     for (const item of abi) {
-      if (item.type !== "event") continue;
+      // viem matches topic 0 against named, non-anonymous events only (an anonymous one has no selector topic).
+      if (item.type !== "event" || item.anonymous === true) continue;
       const selector = toEventSelector(item);
       if (!events.has(selector)) events.set(selector, item);
     }

@@ -150,6 +150,12 @@ const PRIORITY_FEE_TTL_MS = 10_000;
  */
 const FEES_TTL_MS = 1_000;
 
+/**
+ * A transaction waiting for its receipt asks again after this many polling intervals even when the head
+ * read says no block came (see `waitForReceipt`).
+ */
+const RECEIPT_POLL_CEILING = 8;
+
 /** The most gas one transaction may carry since Osaka (EIP-7825): 2^24. */
 export const TX_GAS_CAP = 16_777_216n;
 
@@ -184,7 +190,7 @@ export class TxSender {
   #recentFees: { fees: Fees; at: number } | undefined;
   #resolvedChainId: number | undefined;
   readonly #counted = new Set<Hex>();
-  /** The newest head this sender read, and when (receipt polls wait for a newer block than the last poll could see). */
+  /** The head this sender read last, and when (a receipt poll that missed waits for another head than the one it could see). */
   #head: { number: bigint; at: number } | undefined;
   /** A head read in flight, shared by every receipt poll waiting on one. */
   #headRead: Promise<bigint> | undefined;
@@ -327,14 +333,16 @@ export class TxSender {
    * Polls for a receipt until `timeoutMs`; transport failures while polling are tolerated (the
    * next poll may work). Counts the receipt's gas into the stats (once per transaction).
    *
-   * It asks once at once (an automining chain has mined the transaction already), then only when the
-   * chain has a block newer than the one its last ask could see: the head is read at most once per
-   * polling interval, and every transaction waiting on this sender shares that read. A transaction
-   * waits one block or a few on any chain, and costs one or two receipt requests rather than one per
-   * polling interval (a 2-second block at 250 ms: eight).
+   * It asks once at once (an automining chain has mined the transaction already), then when the chain's
+   * head is another block than the one its last ask could see (a new block, or a reorg), and in any case
+   * every `RECEIPT_POLL_CEILING` intervals (a node behind a load balancer may miss a receipt its neighbour
+   * has, on a chain that makes no new block), and once more at the deadline. The head is read at most once
+   * per polling interval, and every transaction waiting on this sender shares that read: a transaction
+   * waiting for a 2-second block costs one or two receipt requests, not eight. A failed head read only
+   * means the next receipt request comes after an interval, as before.
    */
   async waitForReceipt({ hash, timeoutMs = this.#receiptTimeoutMs, signal }: WaitForReceiptParameters): Promise<TransactionReceipt> {
-    const deadline = Date.now() + timeoutMs;
+    const deadline = performance.now() + timeoutMs;
     let lastError: unknown;
     for (;;) {
       // Whatever block this poll answers from is at least as new as the head known before it.
@@ -350,41 +358,41 @@ export class TxSender {
           lastError = classified;
         }
       }
-      lastError = (await this.#blockAfter({ number: seen, deadline, signal })) ?? lastError;
-      if (Date.now() >= deadline) {
+      if (performance.now() >= deadline) {
         throw new ReceiptTimeoutError("no receipt in time; the transaction may still be mined", {
           code: "RECEIPT_TIMEOUT",
           details: { txHash: hash, timeoutMs },
           cause: lastError,
         });
       }
+      const until = Math.min(deadline, performance.now() + RECEIPT_POLL_CEILING * this.#receiptPollingIntervalMs);
+      lastError = (await this.#headOtherThan({ number: seen, until, signal })) ?? lastError;
     }
   }
 
   /**
-   * Waits until the chain's head is past `number` (at once when `number` is unknown and the head is
-   * read for the first time), or until `deadline`. Returns the last retryable failure of a head read, if
-   * any (a failure that is not retryable is thrown).
+   * Waits until the chain's head is another block than `number` (at once when `number` is unknown), until
+   * `until` (a `performance.now()` time), or an interval after a failed head read. Not "higher": a head that
+   * went back (a reorg, another node behind a load balancer) also calls for a look. Returns the head
+   * read's failure, if one ended the wait.
    */
-  async #blockAfter({ number, deadline, signal }: { number: bigint | undefined; deadline: number; signal: AbortSignal | undefined }): Promise<unknown> {
-    let lastError: unknown;
+  async #headOtherThan({ number, until, signal }: { number: bigint | undefined; until: number; signal: AbortSignal | undefined }): Promise<unknown> {
+    const interval = this.#receiptPollingIntervalMs;
     for (;;) {
-      const left = deadline - Date.now();
-      if (left <= 0) return lastError;
-      const age = this.#head === undefined ? Infinity : Date.now() - this.#head.at;
-      if (age < this.#receiptPollingIntervalMs) {
-        if (number === undefined || this.#head!.number > number) return lastError;
-        await sleep(Math.min(this.#receiptPollingIntervalMs - age, left), signal);
+      const left = until - performance.now();
+      if (left <= 0) return undefined;
+      const age = this.#head === undefined ? Infinity : performance.now() - this.#head.at;
+      if (age < interval) {
+        if (number === undefined || this.#head!.number !== number) return undefined;
+        await sleep(Math.min(interval - age, left), signal);
         continue;
       }
       try {
         const head = await this.#readHead();
-        if (number === undefined || head > number) return lastError;
+        if (number === undefined || head !== number) return undefined;
       } catch (error) {
-        const classified = classifyChainError({ error, details: { step: "receipt", method: "eth_blockNumber" } });
-        if (!(classified instanceof RetryableError)) throw classified;
-        lastError = classified;
-        await sleep(Math.min(this.#receiptPollingIntervalMs, left), signal);
+        await sleep(Math.min(interval, left), signal);
+        return classifyChainError({ error, details: { step: "receipt", method: "eth_blockNumber" } });
       }
     }
   }
@@ -403,9 +411,9 @@ export class TxSender {
     return this.#headRead;
   }
 
-  /** Notes a head seen now (never moving back to an older one). */
+  /** Notes the head just read. */
   #sawHead(number: bigint): void {
-    if (this.#head === undefined || number >= this.#head.number) this.#head = { number, at: Date.now() };
+    this.#head = { number, at: performance.now() };
   }
 
   /** Counts a receipt into the stats, once per transaction however often it is fetched. */

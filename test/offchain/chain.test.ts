@@ -510,21 +510,90 @@ describe("chain: TxSender (in-process chain over HTTP)", function () {
     try {
       const before = rpc.calls.length;
       const sends = [10n, 11n, 12n].map((amount) => sender.send({ address: sys.token.address, abi: sys.token.abi, functionName: "mint", args: [sender.address, amount] }));
-      // Twenty-five polling intervals with no block: the three wait on the head, not on receipts.
+      // Twenty-five polling intervals with no block: the three wait on the head, not on receipts (but for a look every eight intervals).
       await new Promise((r) => setTimeout(r, 500));
       const waiting = rpc.calls.slice(before);
       const count = (method: string) => waiting.filter((m) => m === method).length;
       assert.equal(count("eth_sendRawTransaction"), 3);
-      assert.ok(count("eth_getTransactionReceipt") <= 3 + 1, `receipt requests while no block came: ${count("eth_getTransactionReceipt")} (one per transaction, and one more for the first head read)`);
+      // Per transaction: one at once, then one every eight intervals (160 ms) while the head stays (one more for the first head read).
+      const ceiling = 3 * (1 + Math.ceil(500 / 160)) + 1;
+      assert.ok(count("eth_getTransactionReceipt") <= ceiling, `receipt requests while no block came: ${count("eth_getTransactionReceipt")}, at most ${ceiling} (one per 20-ms interval would be 75)`);
       assert.ok(count("eth_blockNumber") >= 5, `the head is still read while they wait: ${count("eth_blockNumber")}`);
       assert.ok(count("eth_blockNumber") <= 500 / 20 + 2, `head reads are shared, at most one per interval: ${count("eth_blockNumber")}`);
       await connection.networkHelpers.mine();
       const sent = await Promise.all(sends);
       assert.ok(sent.every((s) => s.receipt.status === "success"), "all three mined in the next block");
       const receipts = rpc.calls.slice(before).filter((m) => m === "eth_getTransactionReceipt").length;
-      assert.ok(receipts <= 3 * 2 + 1, `receipt requests in all: ${receipts}`);
+      assert.ok(receipts <= ceiling + 3 + 1, `receipt requests in all: ${receipts}`);
     } finally {
       await setAutomine(true);
+    }
+  });
+
+  it("a head that went back (a reorg to a shorter chain) does not leave a receipt wait stuck until the chain regrows", async () => {
+    const sender = await senderFor(10, { receiptTimeoutMs: 3_000 });
+    const snapshot = await connection.networkHelpers.takeSnapshot();
+    await connection.networkHelpers.mine(5);
+    // The sender reads the head (five blocks up) for its fees, and this one is mined at once.
+    await sender.send({ address: sys.token.address, abi: sys.token.abi, functionName: "mint", args: [sender.address, 13n] });
+    await snapshot.restore();
+    sender.resyncNonce();
+    await setAutomine(false);
+    try {
+      const sending = sender.send({ address: sys.token.address, abi: sys.token.abi, functionName: "mint", args: [sender.address, 14n] });
+      await new Promise((r) => setTimeout(r, 200));
+      await connection.networkHelpers.mine();
+      const { receipt } = await sending;
+      assert.equal(receipt.status, "success", "found one block after the shorter chain's head, not five blocks later");
+    } finally {
+      await setAutomine(true);
+    }
+  });
+
+  it("asks again within a few intervals when a node behind the RPC missed a receipt and no block comes", async () => {
+    // A load balancer's lagging node: the first two receipt requests find nothing; automining, so no new block follows.
+    let misses = 2;
+    const lagging = await serveRpc({
+      rpc: async (r) => {
+        if (r.method === "eth_getTransactionReceipt" && misses > 0) {
+          misses--;
+          return null;
+        }
+        return connection.provider.request(r);
+      },
+    });
+    try {
+      const sender = await senderFor(11, { url: lagging.url, receiptTimeoutMs: 15_000 });
+      const started = performance.now();
+      const { receipt } = await sender.send({ address: sys.token.address, abi: sys.token.abi, functionName: "mint", args: [sender.address, 15n] });
+      assert.equal(receipt.status, "success");
+      // Eight 20-ms intervals after the second miss, not the last look at the 15-second deadline.
+      assert.ok(performance.now() - started < 7_500, `found after ${Math.round(performance.now() - started)} ms`);
+      assert.equal(lagging.count("eth_getTransactionReceipt"), 3, "two misses, then found, with no new block in between");
+    } finally {
+      await lagging.close();
+    }
+  });
+
+  it("waits on the receipt alone, every interval, where the head cannot be read (a proxy that refuses eth_blockNumber)", async () => {
+    const refusing = await serveRpc({
+      rpc: async (r) => {
+        if (r.method === "eth_blockNumber") throw Object.assign(new Error("the method eth_blockNumber does not exist/is not available"), { code: -32601 });
+        return connection.provider.request(r);
+      },
+    });
+    await setAutomine(false);
+    try {
+      const sender = await senderFor(12, { url: refusing.url, receiptTimeoutMs: 5_000 });
+      const sending = sender.send({ address: sys.token.address, abi: sys.token.abi, functionName: "mint", args: [sender.address, 16n] });
+      await new Promise((r) => setTimeout(r, 300));
+      assert.ok(refusing.count("eth_blockNumber") >= 2, "it tried to read the head");
+      await connection.networkHelpers.mine();
+      const { receipt } = await sending;
+      assert.equal(receipt.status, "success");
+    } finally {
+      await setAutomine(true);
+      await refusing.close();
     }
   });
 

@@ -92,4 +92,14 @@ describe("decodeEvent (offchain/chain/events.ts)", () => {
     }
     assert.equal((outcome(() => decodeEvent({ abi, data: log.data, topics: [unknown] })) as { error?: string }).error, "AbiEventSignatureNotFoundError");
   });
+
+  it("passes over an anonymous event with the same signature as a named one, as viem does", () => {
+    const named = { type: "event", name: "Moved", inputs: [{ name: "id", type: "uint256", indexed: true }, { name: "amount", type: "uint256", indexed: false }] } as const;
+    const abi = [{ ...named, anonymous: true }, named] as const satisfies Abi;
+    const log = { topics: encodeEventTopics({ abi: [named], eventName: "Moved", args: { id: 7n } }) as Hex[], data: encodeAbiParameters([{ type: "uint256" }], [9n]) };
+    const viems = decodeEventLog({ abi, data: log.data, topics: log.topics as [Hex, ...Hex[]] });
+    assert.deepEqual(viems, { eventName: "Moved", args: { id: 7n, amount: 9n } });
+    assert.deepEqual(decodeEvent({ abi, ...log }), viems);
+    assert.deepEqual(decodeEvent({ abi, ...log }), viems, "and again, from the selectors it keeps");
+  });
 });
