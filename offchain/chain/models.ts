@@ -1,5 +1,5 @@
 /** Reading the ModelRegistry's answers from transaction receipts. */
-import { type Address, type Log } from "viem";
+import type { Address, Log } from "viem";
 
 import { modelRegistryAbi } from "./abis.js";
 import { decodeEvent } from "./events.js";

@@ -337,7 +337,8 @@ export class TxSender {
    * head is another block than the one its last ask could see (a new block, or a reorg), and in any case
    * every `RECEIPT_POLL_CEILING` intervals (a node behind a load balancer may miss a receipt its neighbour
    * has, on a chain that makes no new block), and once more at the deadline. The head is read at most once
-   * per polling interval, and every transaction waiting on this sender shares that read: a transaction
+   * per polling interval, and every transaction waiting on this sender shares that read (a daemon's tick
+   * hands it the head it read, `noteHead`, which spares the read): a transaction
    * waiting for a 2-second block costs one or two receipt requests, not eight. A failed head read only
    * means the next receipt request comes after an interval, as before.
    */
@@ -409,6 +410,14 @@ export class TxSender {
         this.#headRead = undefined;
       });
     return this.#headRead;
+  }
+
+  /**
+   * A head the caller has just read (a daemon's tick reads one anyway): receipt waits take it for a read of
+   * their own, so a daemon that ticks at least once per polling interval spares the sender's head reads.
+   */
+  noteHead(number: bigint): void {
+    this.#sawHead(number);
   }
 
   /** Notes the head just read. */

@@ -431,6 +431,7 @@ export class ProviderWorker {
   tick(head: { number: bigint; timestamp: bigint }): void {
     if (this.head !== undefined && head.number < this.head.number) return;
     this.head = { number: head.number, timestamp: head.timestamp };
+    this.p.sender.noteHead(head.number);
     this.stake.advance(head.number);
     this.startSteps();
     this.batches.tick(this.head);

@@ -395,6 +395,7 @@ export class VerifierDaemon {
   tick(head: TickHead): void {
     if (this.stopping || (this.head !== undefined && head.number < this.head.number)) return;
     this.head = { number: head.number, timestamp: head.timestamp };
+    this.p.sender.noteHead(head.number);
     this.startSteps();
     if (this.p.keeper) this.syncs.start({ now: head.timestamp, stopping: () => this.stopping });
   }

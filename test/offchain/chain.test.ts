@@ -530,6 +530,34 @@ describe("chain: TxSender (in-process chain over HTTP)", function () {
     }
   });
 
+  it("takes the heads a daemon's ticks read (noteHead) for its own: no head read of its own while they come, and a new one ends the wait", async () => {
+    const sender = await senderFor(13);
+    await setAutomine(false);
+    let ticking = true;
+    // A daemon's loop, reading the head on its own client every few milliseconds.
+    const ticks = (async () => {
+      while (ticking) {
+        sender.noteHead(await sys.publicClient.getBlockNumber({ cacheTime: 0 }));
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    })();
+    try {
+      const before = rpc.calls.length;
+      const sending = sender.send({ address: sys.token.address, abi: sys.token.abi, functionName: "mint", args: [sender.address, 17n] });
+      await new Promise((r) => setTimeout(r, 300));
+      const calls = rpc.calls.slice(before);
+      assert.equal(calls.filter((m) => m === "eth_blockNumber").length, 0, "no head read of its own");
+      assert.ok(calls.filter((m) => m === "eth_getTransactionReceipt").length <= 1 + Math.ceil(300 / 160), "receipts only at once and every eight intervals");
+      await connection.networkHelpers.mine();
+      const { receipt } = await sending;
+      assert.equal(receipt.status, "success");
+    } finally {
+      ticking = false;
+      await ticks;
+      await setAutomine(true);
+    }
+  });
+
   it("a head that went back (a reorg to a shorter chain) does not leave a receipt wait stuck until the chain regrows", async () => {
     const sender = await senderFor(10, { receiptTimeoutMs: 3_000 });
     const snapshot = await connection.networkHelpers.takeSnapshot();
