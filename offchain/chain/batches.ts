@@ -220,11 +220,10 @@ export type DecodedBatchLog = BatchEvent & { blockNumber: bigint };
 
 /** Decodes a BatchMarket log; undefined for logs that are not about one batch. */
 export function decodeBatchLog(log: JobLogInput): DecodedBatchLog | undefined {
-  const [signature, ...indexed] = log.topics;
-  if (signature === undefined) return undefined;
+  if (log.topics.length === 0) return undefined;
   let event: BatchMarketEvent;
   try {
-    event = decodeEvent({ abi: batchMarketAbi, data: log.data, topics: [signature, ...indexed] });
+    event = decodeEvent({ abi: batchMarketAbi, data: log.data, topics: log.topics });
   } catch {
     return undefined;
   }

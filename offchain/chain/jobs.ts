@@ -107,11 +107,10 @@ export type JobLogInput = { data: Hex; topics: readonly Hex[]; blockNumber: bigi
 
 /** Decodes a JobMarket log; returns undefined for logs that are not about one job. */
 export function decodeJobLog(log: JobLogInput): DecodedJobLog | undefined {
-  const [signature, ...indexed] = log.topics;
-  if (signature === undefined) return undefined;
+  if (log.topics.length === 0) return undefined;
   let event: JobMarketEvent;
   try {
-    event = decodeEvent({ abi: jobMarketAbi, data: log.data, topics: [signature, ...indexed] });
+    event = decodeEvent({ abi: jobMarketAbi, data: log.data, topics: log.topics });
   } catch {
     return undefined;
   }

@@ -403,7 +403,7 @@ export class TxSender {
     this.#headRead ??= this.#public
       .getBlockNumber({ cacheTime: 0 })
       .then((number) => {
-        this.#sawHead(number);
+        this.noteHead(number);
         return number;
       })
       .finally(() => {
@@ -417,11 +417,6 @@ export class TxSender {
    * their own, so a daemon that ticks at least once per polling interval spares the sender's head reads.
    */
   noteHead(number: bigint): void {
-    this.#sawHead(number);
-  }
-
-  /** Notes the head just read. */
-  #sawHead(number: bigint): void {
     this.#head = { number, at: performance.now() };
   }
 
@@ -480,7 +475,7 @@ export class TxSender {
       details: { step: "fees" },
       run: async (): Promise<Fees> => {
         const { baseFeePerGas, number } = await this.#public.getBlock({ blockTag: "latest" });
-        if (number !== null) this.#sawHead(number);
+        if (number !== null) this.noteHead(number);
         if (typeof baseFeePerGas !== "bigint") return { type: "legacy", gasPrice: await this.#public.getGasPrice() };
         const maxPriorityFeePerGas = await this.#priorityFee();
         return { type: "eip1559", maxFeePerGas: (baseFeePerGas * 12n) / 10n + maxPriorityFeePerGas, maxPriorityFeePerGas };

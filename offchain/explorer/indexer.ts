@@ -68,7 +68,7 @@ export function decodeProtocolLog(log: PolledLog, contracts: ReadonlyMap<string,
   const contract = contracts.get(log.address.toLowerCase());
   if (contract === undefined) return undefined;
   try {
-    const decoded = decodeEvent({ abi: ABIS[contract], data: log.data, topics: log.topics as [Hex, ...Hex[]] });
+    const decoded = decodeEvent({ abi: ABIS[contract], data: log.data, topics: log.topics });
     if (decoded.eventName === undefined) return undefined;
     return {
       blockNumber: log.blockNumber,

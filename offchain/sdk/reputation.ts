@@ -23,7 +23,7 @@
  * failed, disputes won and lost, and the mean commit delay (blocks from post to commit) and reveal delay
  * (blocks from commit to reveal).
  */
-import { type Abi, type Address, type Hex, type PublicClient } from "viem";
+import type { Abi, Address, PublicClient } from "viem";
 
 import { batchMarketAbi, jobMarketAbi, replicaMarketAbi, verificationAbi } from "../chain/abis.js";
 import type { Deployment } from "../chain/deployment.js";
@@ -314,7 +314,7 @@ export async function readReputation({ publicClient, deployment, fromBlock = 0n 
   for (const log of logs) {
     const abi = abis.get(log.address.toLowerCase())!;
     try {
-      const decoded = decodeEvent({ abi, data: log.data, topics: log.topics as [Hex, ...Hex[]] });
+      const decoded = decodeEvent({ abi, data: log.data, topics: log.topics });
       if (decoded.eventName === undefined) continue;
       events.push({ eventName: decoded.eventName, args: (decoded.args ?? {}) as Record<string, unknown>, blockNumber: log.blockNumber!, logIndex: log.logIndex! });
     } catch {

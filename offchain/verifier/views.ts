@@ -118,10 +118,9 @@ export async function readOutputLocations({ publicClient, market, verification, 
       if (event?.eventName === "OutputAnnounced") locations.announced.push(event.args.outputURI);
       continue;
     }
-    const [signature, ...indexed] = log.topics;
-    if (signature === undefined) continue;
+    if (log.topics.length === 0) continue;
     try {
-      const event = decodeEvent({ abi: verificationAbi, data: log.data, topics: [signature, ...indexed] });
+      const event = decodeEvent({ abi: verificationAbi, data: log.data, topics: log.topics });
       if (event.eventName === "AuditRevealed") locations.audit = { auditor: event.args.auditor, outputRoot: event.args.outputRoot, outputURI: event.args.outputURI };
     } catch {
       continue; // an event this ABI does not know
