@@ -6,7 +6,9 @@
  * gives its current state; `hashJob` of that state equals `market.jobHash(jobId)`.
  */
 import {
+  decodeFunctionResult,
   encodeAbiParameters,
+  encodeFunctionData,
   keccak256,
   numberToHex,
   type Address,
@@ -237,25 +239,125 @@ export async function readJob({ client, market, jobId, fromBlock = 0n, blockNumb
   // Logs and hash are read at the same block: a block mined between two "latest" reads would make
   // a correct state look mismatched.
   const blockNumber = at ?? (await client.getBlockNumber({ cacheTime: 0 }));
-  const logs = await client.request({
-    method: "eth_getLogs",
-    params: [
-      { address: market, fromBlock: numberToHex(fromBlock), toBlock: numberToHex(blockNumber), topics: [null, numberToHex(jobId, { size: 32 })] },
-    ],
-  });
-  const records = foldJobLogs(
-    logs.map((l) => ({ data: l.data, topics: l.topics, blockNumber: BigInt(l.blockNumber ?? 0) })),
+  const read = (await readJobsAt({ client, market, jobs: [{ jobId, fromBlock }], blockNumber })).get(jobId)!;
+  if (read instanceof Error) throw read;
+  return read;
+}
+
+/**
+ * Jobs one shared read asks for at most: the length of its eth_getLogs topic list, which nodes cap
+ * (geth at 1,000 per position), and of its multicall.
+ */
+export const MAX_JOBS_PER_READ = 100;
+
+export type ReadJobsAtParameters = {
+  client: PublicClient;
+  market: Address;
+  /** At most MAX_JOBS_PER_READ distinct jobs, each with the first block to search for it. */
+  jobs: readonly { jobId: bigint; fromBlock?: bigint }[];
+  blockNumber: bigint;
+};
+
+/**
+ * Several jobs as of one block, in two requests whatever their number: one eth_getLogs over all their ids
+ * (from the earliest `fromBlock`) and one eth_call for their stored hashes (the market's `multicall` of
+ * `jobHash`; a plain `jobHash` for a single job), sent together. Each job maps to its record, checked as
+ * `readJob` checks it, or to the error `readJob` throws for it alone (not found, state mismatch); a failed
+ * request rejects the whole read.
+ */
+export async function readJobsAt({ client, market, jobs, blockNumber }: ReadJobsAtParameters): Promise<Map<bigint, JobRecord | NonRetryableError>> {
+  const ids = [...new Set(jobs.map(({ jobId }) => jobId))];
+  if (ids.length > MAX_JOBS_PER_READ) throw new RangeError(`readJobsAt: ${ids.length} jobs, at most ${MAX_JOBS_PER_READ} per read: split them`);
+  const fromBlock = jobs.reduce((least, { fromBlock = 0n }) => (fromBlock < least ? fromBlock : least), blockNumber);
+  const topic = ids.map((jobId) => numberToHex(jobId, { size: 32 }));
+  const [logs, stored] = await Promise.all([
+    client.request({
+      method: "eth_getLogs",
+      params: [{ address: market, fromBlock: numberToHex(fromBlock), toBlock: numberToHex(blockNumber), topics: [null, topic.length === 1 ? topic[0]! : topic] }],
+    }),
+    storedHashes({ client, market, ids, blockNumber }),
+  ]);
+  const records = foldJobLogs(logs.map((l) => ({ data: l.data, topics: l.topics, blockNumber: BigInt(l.blockNumber ?? 0) })));
+  return new Map(
+    ids.map((jobId, i): [bigint, JobRecord | NonRetryableError] => {
+      const record = records.get(jobId);
+      if (!record) return [jobId, new NonRetryableError("job not found", { code: "JOB_NOT_FOUND", details: { jobId: jobId.toString() } })];
+      const rebuilt = hashJob(record.job);
+      if (rebuilt !== stored[i]) {
+        return [jobId, new NonRetryableError("job state from logs does not match the market's hash", { code: "JOB_STATE_MISMATCH", details: { jobId: jobId.toString(), stored: stored[i], rebuilt } })];
+      }
+      return [jobId, record];
+    }),
   );
-  const record = records.get(jobId);
-  const stored = await client.readContract({ address: market, abi: jobMarketAbi, functionName: "jobHash", args: [jobId], blockNumber });
-  if (!record) {
-    throw new NonRetryableError("job not found", { code: "JOB_NOT_FOUND", details: { jobId: jobId.toString() } });
+}
+
+/** `jobHash` of each job, in order, as of `blockNumber`: one eth_call. */
+async function storedHashes({ client, market, ids, blockNumber }: { client: PublicClient; market: Address; ids: readonly bigint[]; blockNumber: bigint }): Promise<Hex[]> {
+  if (ids.length === 1) return [await client.readContract({ address: market, abi: jobMarketAbi, functionName: "jobHash", args: [ids[0]!], blockNumber })];
+  const calls = ids.map((jobId) => encodeFunctionData({ abi: jobMarketAbi, functionName: "jobHash", args: [jobId] }));
+  const { data } = await client.call({ to: market, data: encodeFunctionData({ abi: jobMarketAbi, functionName: "multicall", args: [calls] }), blockNumber });
+  const results = decodeFunctionResult({ abi: jobMarketAbi, functionName: "multicall", data: data ?? "0x" });
+  return results.map((result) => decodeFunctionResult({ abi: jobMarketAbi, functionName: "jobHash", data: result }));
+}
+
+type WaitingRead = { fromBlock: bigint; settle: { resolve: (record: JobRecord) => void; reject: (error: unknown) => void }[] };
+
+/**
+ * `readJob` with reads shared: reads as of the same block asked for in the same turn of the event loop (a
+ * worker's tick starting the steps of every job due at its head) go out together after that turn, in
+ * `readJobsAt` reads of up to MAX_JOBS_PER_READ jobs (those posted closest together share one): two
+ * requests for all of them rather than two each. Each caller gets its own job's record or error, as from
+ * `readJob`; a request that fails fails every read it carried. A read of the latest block (no
+ * `blockNumber`) goes out alone, as `readJob`.
+ */
+export class JobReader {
+  readonly #client: PublicClient;
+  readonly #market: Address;
+  /** Reads waiting for the end of this turn: by block, then by job. */
+  readonly #queued = new Map<bigint, Map<bigint, WaitingRead>>();
+
+  constructor({ client, market }: { client: PublicClient; market: Address }) {
+    this.#client = client;
+    this.#market = market;
   }
-  if (hashJob(record.job) !== stored) {
-    throw new NonRetryableError("job state from logs does not match the market's hash", {
-      code: "JOB_STATE_MISMATCH",
-      details: { jobId: jobId.toString(), stored, rebuilt: hashJob(record.job) },
+
+  read({ jobId, fromBlock = 0n, blockNumber }: Omit<ReadJobParameters, "client" | "market">): Promise<JobRecord> {
+    if (blockNumber === undefined) return readJob({ client: this.#client, market: this.#market, jobId, fromBlock });
+    return new Promise((resolve, reject) => {
+      if (this.#queued.size === 0) setImmediate(() => this.#flush());
+      let atBlock = this.#queued.get(blockNumber);
+      if (atBlock === undefined) this.#queued.set(blockNumber, (atBlock = new Map()));
+      const waiting = atBlock.get(jobId);
+      if (waiting === undefined) atBlock.set(jobId, { fromBlock, settle: [{ resolve, reject }] });
+      else {
+        if (fromBlock < waiting.fromBlock) waiting.fromBlock = fromBlock;
+        waiting.settle.push({ resolve, reject });
+      }
     });
   }
-  return record;
+
+  #flush(): void {
+    const queued = [...this.#queued];
+    this.#queued.clear();
+    for (const [blockNumber, atBlock] of queued) {
+      const reads = [...atBlock].sort(([, a], [, b]) => (a.fromBlock < b.fromBlock ? -1 : a.fromBlock > b.fromBlock ? 1 : 0));
+      for (let i = 0; i < reads.length; i += MAX_JOBS_PER_READ) {
+        const chunk = reads.slice(i, i + MAX_JOBS_PER_READ);
+        readJobsAt({ client: this.#client, market: this.#market, blockNumber, jobs: chunk.map(([jobId, { fromBlock }]) => ({ jobId, fromBlock })) }).then(
+          (results) => {
+            for (const [jobId, { settle }] of chunk) {
+              const read = results.get(jobId)!;
+              for (const { resolve, reject } of settle) {
+                if (read instanceof Error) reject(read);
+                else resolve(read);
+              }
+            }
+          },
+          (error: unknown) => {
+            for (const [, { settle }] of chunk) for (const { reject } of settle) reject(error);
+          },
+        );
+      }
+    }
+  }
 }

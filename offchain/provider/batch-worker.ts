@@ -102,6 +102,8 @@ export type BatchWorkerParameters = {
   keeperGraceSeconds: number;
   /** Our BatchMarket credits, withdrawn past `withdrawMin`; never alongside one of our batch transactions. */
   earnings: Earnings;
+  /** Hands a split job of ours to the single-job path: journals it active, stepped as the worker's own (ProviderWorker.saveJob). */
+  adoptJob: (jobId: bigint, data: SplitJobData) => void;
 };
 
 export class BatchWorker {
@@ -384,19 +386,14 @@ export class BatchWorker {
     const jobId = record.batch.firstJobId + BigInt(index);
     if (this.p.journal.getJob(jobId)) return;
     const output = data.outputs![index]!;
-    this.p.journal.upsertJob<SplitJobData>({
-      jobId,
-      role: "provider",
-      status: "active",
-      // Its events (JobImported on) are read from the batch's post.
-      data: {
-        postedBlock: record.postedBlock,
-        modelId: record.batch.modelId,
-        ...(output.id ? { outputId: output.id } : {}),
-        outputRoot: output.root,
-        outputBytes: output.bytes,
-        batchSalt: this.batchSalt(data.batchId),
-      },
+    // Its events (JobImported on) are read from the batch's post.
+    this.p.adoptJob(jobId, {
+      postedBlock: record.postedBlock,
+      modelId: record.batch.modelId,
+      ...(output.id ? { outputId: output.id } : {}),
+      outputRoot: output.root,
+      outputBytes: output.bytes,
+      batchSalt: this.batchSalt(data.batchId),
     });
   }
 

@@ -60,6 +60,9 @@ export type ReplicaData = {
   outputBytes?: number;
 };
 
+/** A disputed seat adopted by the single-job path (see `adopt`). */
+export type ReplicaJobData = Pick<ReplicaData, "postedBlock" | "modelId" | "outputId" | "outputRoot" | "outputBytes">;
+
 export type ReplicaWorkerParameters = {
   log: Logger;
   publicClient: PublicClient;
@@ -89,6 +92,8 @@ export type ReplicaWorkerParameters = {
   finishEstimate?: (modelId: number) => { at: bigint; why: string } | undefined;
   /** Tells the worker a run of the model took `ms` (its measured run time). */
   measured?: (modelId: number, ms: number) => void;
+  /** Hands a disputed seat of ours, now a JobMarket job, to the single-job path: journals it active, stepped as the worker's own (ProviderWorker.saveJob). */
+  adoptJob: (jobId: bigint, data: ReplicaJobData) => void;
 };
 
 export class ReplicaWorker {
@@ -293,13 +298,8 @@ export class ReplicaWorker {
   /** A disputed seat of ours, now JobMarket job `jobId`: the single-job path serves its output and ends it. */
   private adopt(r: ReplicaRecord, data: ReplicaData, jobId: bigint): void {
     if (this.p.journal.getJob(jobId)) return;
-    this.p.journal.upsertJob({
-      jobId,
-      role: "provider",
-      status: "active",
-      // Its events (JobImported on) come after the redundant job's post.
-      data: { postedBlock: r.postedBlock, modelId: r.modelId, ...(data.outputId ? { outputId: data.outputId } : {}), outputRoot: data.outputRoot, outputBytes: data.outputBytes },
-    });
+    // Its events (JobImported on) come after the redundant job's post.
+    this.p.adoptJob(jobId, { postedBlock: r.postedBlock, modelId: r.modelId, ...(data.outputId ? { outputId: data.outputId } : {}), outputRoot: data.outputRoot, outputBytes: data.outputBytes });
   }
 
   /** Our reputation in parts per million, recomputed from the chain's events at most once a minute. */

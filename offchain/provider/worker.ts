@@ -5,8 +5,9 @@
  *
  * It stands on the daemon kit (offchain/daemon/: the tick loop, services, journaled actions) and is
  * level-triggered. The log poller only discovers jobs (JobPosted for a served model) and records them
- * in the journal; every tick then reads each tracked job's state from the chain (`readJob`: its
- * events, checked against the market's stored hash) and takes the one step `decideProviderStep`
+ * in the journal; every tick then reads each tracked job's state from the chain (`JobReader`: its
+ * events, checked against the market's stored hash; the reads of the steps a tick starts go out
+ * together, two requests for all) and takes the one step `decideProviderStep`
  * (decide.ts) says that state calls for. A crash at any point therefore resumes where the chain is,
  * and the journal's action records keep a step from being sent twice:
  *   - an action is recorded before it is sent and confirmed after its receipt (`JournaledActions`);
@@ -34,7 +35,7 @@ import { formatTokens } from "../chain/format.js";
 import type { Deployment } from "../chain/deployment.js";
 import { CallGroup } from "../chain/call-group.js";
 import { ContractRevertError } from "../chain/errors.js";
-import { applyJobLog, decodeJobLog, JobStatus, readJob, type Job, type JobRecord } from "../chain/jobs.js";
+import { applyJobLog, decodeJobLog, JobReader, JobStatus, type Job, type JobRecord } from "../chain/jobs.js";
 import type { TxSender } from "../chain/sender.js";
 import { JournaledActions, type SendOnce } from "../daemon/action.js";
 import { revealWindowBlocks, TermsReader } from "../chain/terms.js";
@@ -57,6 +58,7 @@ import { ReplicaWorker } from "./replica-worker.js";
 import { admitSignedJob, precheckSignedJob, SignedJobRefusedError, signedJobRecord } from "./signed.js";
 import { decideProviderStep, estimateFinish, keeperTime, type LocalJobStatus, type ProviderStep } from "./decide.js";
 import { fetchJobInput, type HeldInput } from "./input.js";
+import { StepSchedule } from "./schedule.js";
 import type { JobRunner, JobRunResult, LoadedModel } from "./job-runner.js";
 import type { WorkerMetrics } from "./metrics.js";
 import { StakeLedger } from "./stake.js";
@@ -196,6 +198,8 @@ export class ProviderWorker {
   private readonly inputs = new Map<bigint, HeldInput>();
   /** The terms versions jobs are judged by, each read once. */
   private readonly terms: TermsReader;
+  /** Job reads, shared by the steps a tick starts at its head. */
+  private readonly jobs: JobReader;
   /** Our earnings, withdrawn as they come (never alongside a step's transaction). */
   private readonly earnings: Earnings;
   /** Batches' payouts, credited in the BatchMarket: withdrawn past `withdrawMin` the same way. */
@@ -207,8 +211,11 @@ export class ProviderWorker {
   private readonly actions: JournaledActions;
   /** The chain head as of the current tick: one read per tick, shared by every job's step. */
   private head?: { number: bigint; timestamp: bigint };
-  /** Jobs waiting for a block or a time (seed block, end of a window): not read again before it. */
-  private readonly wake = new Map<bigint, { block?: bigint; time?: bigint }>();
+  /**
+   * Our open jobs by when their next step is due; those waiting for a block or a time (seed block, end of a
+   * window) are not read again before it, nor looked at by a tick.
+   */
+  private readonly schedule = new StepSchedule();
   /** The block of the last transaction of ours per job: the job is never read from an earlier one. */
   private readonly seenBlock = new Map<bigint, bigint>();
   /** Candidate jobs mid-step (being fetched, checked, run or committed): at most `prefetch`. */
@@ -233,9 +240,12 @@ export class ProviderWorker {
   constructor(parameters: ProviderWorkerParameters) {
     this.p = parameters;
     this.models = new Map(parameters.models.map((m) => [m.modelId, m]));
+    // The open jobs of an earlier run: due at once, least recently updated first.
+    for (const { jobId, status } of parameters.journal.listJobKeys({ status: this.stepped, role: "provider" })) this.schedule.track(jobId, status);
     const { workers, hashThreads } = parameters.runner.stats();
     this.prefetch = parameters.prefetch ?? 2 * (workers + hashThreads);
     this.terms = new TermsReader({ client: parameters.publicClient, market: parameters.deployment.market });
+    this.jobs = new JobReader({ client: parameters.publicClient, market: parameters.deployment.market });
     // The intent's disk flush runs off the event loop: many jobs are in flight at once.
     this.actions = new JournaledActions({ journal: parameters.journal, asyncFlush: true });
     this.earnings = new Earnings({ ...parameters, market: parameters.deployment.market });
@@ -259,6 +269,7 @@ export class ProviderWorker {
       keeper: parameters.keeper ?? true,
       keeperGraceSeconds: parameters.keeperGraceSeconds ?? 10,
       earnings: this.batchEarnings,
+      adoptJob: (jobId, data) => this.saveJob(jobId, "active", data),
     });
     this.replicas = new ReplicaWorker({
       ...parameters,
@@ -268,6 +279,7 @@ export class ProviderWorker {
       earnings: this.replicaEarnings,
       finishEstimate: (modelId) => this.finishEstimate(modelId),
       measured: (modelId, ms) => this.measured(modelId, ms),
+      adoptJob: (jobId, data) => this.saveJob(jobId, "active", data),
     });
   }
 
@@ -306,7 +318,7 @@ export class ProviderWorker {
       if (!this.models.has(modelId) || this.p.journal.getJob(jobId)) continue;
       if (fee !== undefined) this.offers.set(jobId, { fee, modelId });
       const data: JobData = { postedBlock, modelId, ...(poster === undefined ? {} : { poster }), ...(claimBy === undefined ? {} : { claimBy }) };
-      this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status: "candidate", data });
+      this.saveJob(jobId, "candidate", data);
       if (poster !== undefined) this.posterOf.set(jobId, poster.toLowerCase());
       this.p.log.debug({ msg: "job seen", job_id: jobId.toString(), model_id: modelId });
       this.seen.jobs++;
@@ -361,11 +373,13 @@ export class ProviderWorker {
     const record = await admitSignedJob({ ...this.signedContext(head), termsVersion: version, promised: this.signedUnposted(signed.poster) }, signed);
     const { jobId, job } = record;
     if (this.p.journal.getJob(jobId) === undefined) {
-      this.p.journal.upsertJob<JobData>({
-        jobId,
-        role: "provider",
-        status: "candidate",
-        data: { postedBlock: head.number, modelId: job.modelId, poster: job.poster, claimBy: BigInt(job.deadline), signed: encodeSignedJob(signed), signedAs: { collateral: job.collateral, terms: job.terms } },
+      this.saveJob(jobId, "candidate", {
+        postedBlock: head.number,
+        modelId: job.modelId,
+        poster: job.poster,
+        claimBy: BigInt(job.deadline),
+        signed: encodeSignedJob(signed),
+        signedAs: { collateral: job.collateral, terms: job.terms },
       });
       this.posterOf.set(jobId, job.poster.toLowerCase());
       this.offers.set(jobId, { fee: job.fee, modelId: job.modelId });
@@ -450,17 +464,10 @@ export class ProviderWorker {
     if (this.stopped || this.head === undefined) return;
     const head = this.head;
     const soon = head.timestamp + QUIET_SECONDS;
-    let quiet = true;
     const deferred: { jobId: bigint; status: string; rank: number }[] = [];
     const fresh: { jobId: bigint; status: string; value: number }[] = [];
-    for (const { jobId, status } of this.p.journal.listJobKeys({ status: this.keeper ? KEPT : OPEN, role: "provider" })) {
-      if (this.inFlight.has(jobId)) continue;
-      const wake = this.wake.get(jobId);
-      if (wake && ((wake.block !== undefined && head.number < wake.block) || (wake.time !== undefined && head.timestamp < wake.time))) {
-        if (wake.block !== undefined || wake.time! <= soon) quiet = false;
-        continue;
-      }
-      quiet = false;
+    const { jobs, quiet } = this.schedule.due(head, soon);
+    for (const { jobId, status } of jobs) {
       const rank = status === "candidate" ? this.rankOf(jobId) : 0;
       if (rank > 0) deferred.push({ jobId, status, rank });
       else if (status === "candidate") fresh.push({ jobId, status, value: this.valueOf(jobId) });
@@ -490,7 +497,7 @@ export class ProviderWorker {
     if (record === undefined || record.status !== status) return false; // changed meanwhile: the next tick sees it
     if (record.data.poster !== undefined) this.posterOf.set(jobId, record.data.poster.toLowerCase());
     if (status === "candidate") this.preparing.add(jobId);
-    this.wake.delete(jobId);
+    this.schedule.started(jobId);
     const step = this.advance(jobId, status as LocalJobStatus, record.data)
       // A posted job's backoff ends when its input is fetched (a wait for stake is no progress).
       .then(() => {
@@ -499,6 +506,7 @@ export class ProviderWorker {
       .catch((error) => this.onStepError(jobId, error))
       .finally(() => {
         this.inFlight.delete(jobId);
+        this.schedule.ended(jobId);
         if (this.preparing.delete(jobId)) this.startSteps();
       });
     this.inFlight.set(jobId, step);
@@ -554,9 +562,10 @@ export class ProviderWorker {
   }
 
   /**
-   * The job at the tick's head (one chain request less per step), unless a transaction of ours for
-   * this job landed after it, or the job was seen posted after it: then at the latest block, so the job
-   * is never read from before our action, nor from before it existed (not a "job not found").
+   * The job at the tick's head (one chain request less per step, and read together with the other jobs
+   * whose steps the tick started), unless a transaction of ours for this job landed after it, or the job
+   * was seen posted after it: then at the latest block, so the job is never read from before our action,
+   * nor from before it existed (not a "job not found").
    * A signed request its poster cancelled reads "cancelled": it can never become a job.
    */
   private async readRecord(jobId: bigint, data: JobData): Promise<JobRecord | "cancelled"> {
@@ -569,7 +578,7 @@ export class ProviderWorker {
         return signedJobRecord(domain, decodeSignedJob(data.signed), { collateral: data.signedAs.collateral, termsVersion: data.signedAs.terms, postedBlock: data.postedBlock });
       }
     }
-    return readJob({ client: this.p.publicClient, market: this.p.deployment.market, jobId, fromBlock: data.postedBlock, blockNumber: this.readBlock(jobId, data) });
+    return this.jobs.read({ jobId, fromBlock: data.postedBlock, blockNumber: this.readBlock(jobId, data) });
   }
 
   private async decide(jobId: bigint, local: LocalJobStatus, data: JobData, record: JobRecord | undefined): Promise<ProviderStep> {
@@ -599,7 +608,7 @@ export class ProviderWorker {
       case "read":
         return;
       case "wait":
-        this.wake.set(jobId, { block: step.block, time: step.time });
+        this.schedule.sleep(jobId, { block: step.block, time: step.time });
         return;
       case "skip":
         return this.skip(jobId, data, step.reason);
@@ -618,8 +627,7 @@ export class ProviderWorker {
       case "end":
         return this.end(jobId, data, step.outcome, step.reason);
       case "pass":
-        this.wake.delete(jobId);
-        this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status: "passed", data: { ...data, claimBy: step.claimBy } });
+        this.saveJob(jobId, "passed", { ...data, claimBy: step.claimBy });
         return;
       case "outputLost":
         throw new DinferError("committed job has no stored output", { code: "OUTPUT_LOST", details: { jobId: jobId.toString() } });
@@ -649,7 +657,7 @@ export class ProviderWorker {
   private async stakeFor({ job, jobId }: JobRecord, { reserve = false }: { reserve?: boolean } = {}): Promise<boolean> {
     const free = (await this.stake.available(this.head!.number)) - this.stake.promised();
     if (free < job.collateral) {
-      this.wake.set(jobId, { time: (this.head?.timestamp ?? 0n) + 1n });
+      this.schedule.sleep(jobId, { time: (this.head?.timestamp ?? 0n) + 1n });
       this.p.log.debug({ msg: "waiting for free stake", job_id: jobId.toString(), free: free.toString(), free_tokens: formatTokens(free), collateral: job.collateral.toString(), collateral_tokens: formatTokens(job.collateral) });
       return false;
     }
@@ -706,7 +714,7 @@ export class ProviderWorker {
       }
       if (claimed.receipt) this.stake.mined(jobId, job.collateral, claimed.receipt.blockNumber);
       const inputCid = await this.pinInput(record);
-      this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status: "active", data: inputCid ? { ...data, inputCid } : data });
+      this.saveJob(jobId, "active", inputCid ? { ...data, inputCid } : data);
       this.onTaken(record);
       return;
     }
@@ -754,7 +762,7 @@ export class ProviderWorker {
     if (!committed) return;
     if (committed.receipt) this.stake.mined(jobId, job.collateral, committed.receipt.blockNumber);
     const inputCid = await this.keepInput(record, input);
-    this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status: "active", data: inputCid ? { ...ran.data, inputCid } : ran.data });
+    this.saveJob(jobId, "active", inputCid ? { ...ran.data, inputCid } : ran.data);
     this.onTaken(record);
     await this.scheduleAfter(record, committed, ran.data);
   }
@@ -831,7 +839,7 @@ export class ProviderWorker {
     const ran = await this.produceOutput(record, data);
     if ("failure" in ran) {
       // The run can never succeed: never commit. The job expires (refund to the dApp, our penalty).
-      this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status: "active", data: { ...data, abandoned: ran.failure } });
+      this.saveJob(jobId, "active", { ...data, abandoned: ran.failure });
       this.p.metrics.jobs.inc({ outcome: "abandoned" });
       this.p.log.warn({ msg: "job abandoned before commit", job_id: jobId.toString(), reason: ran.failure });
       return;
@@ -901,7 +909,7 @@ export class ProviderWorker {
     // A stacked run's time is shared by its jobs: what each job costs the thread is its share.
     this.measured(job.modelId, result.ms / (result.batchSize ?? 1));
     const status = this.p.journal.getJob(jobId)?.status ?? "candidate";
-    this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status, data: next });
+    this.saveJob(jobId, status, next);
     timings.output = performance.now() - outputStart;
     this.observeStages(timings);
     this.p.log.info({
@@ -978,7 +986,7 @@ export class ProviderWorker {
         if (error.errorName !== "AuditPending") return;
         const auditCommitBy = BigInt(String((error.args as readonly unknown[] | undefined)?.[1] ?? 0));
         const soon = (this.head?.timestamp ?? auditCommitBy) + AUDIT_RECHECK_SECONDS;
-        this.wake.set(jobId, { time: soon < auditCommitBy + 1n ? soon : auditCommitBy + 1n });
+        this.schedule.sleep(jobId, { time: soon < auditCommitBy + 1n ? soon : auditCommitBy + 1n });
         this.p.log.info({
           msg: "reveal waits for the audit commitment",
           job_id: jobId.toString(),
@@ -1003,7 +1011,7 @@ export class ProviderWorker {
       reason === "SeedOutOfReach"
         ? "SeedOutOfReach: the sampling seed is out of reach (over 256 blocks old), the reveal is closed"
         : "DeadlinePassed: the reveal deadline passed";
-    this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status: "active", data: { ...data, abandoned } });
+    this.saveJob(jobId, "active", { ...data, abandoned });
     this.p.metrics.jobs.inc({ outcome: "abandoned" });
     this.p.log.error({ msg: "reveal impossible: the job can only expire", job_id: jobId.toString(), reason: abandoned, ...stringify(details) });
   }
@@ -1037,10 +1045,10 @@ export class ProviderWorker {
     const { jobId, job } = next;
     switch (job.status) {
       case JobStatus.Committed:
-        this.wake.set(jobId, { block: (await this.revealWindow(job)).seedBlock + 1n });
+        this.schedule.sleep(jobId, { block: (await this.revealWindow(job)).seedBlock + 1n });
         return;
       case JobStatus.Revealed:
-        this.wake.set(jobId, { time: BigInt(job.deadline) + 1n });
+        this.schedule.sleep(jobId, { time: BigInt(job.deadline) + 1n });
         return;
       case JobStatus.Finalized:
         this.end(jobId, data, "finalized");
@@ -1129,11 +1137,11 @@ export class ProviderWorker {
     if (data.signed !== undefined) return this.end(jobId, data, "dropped", reason);
     // An output published before the skip (run first, then found unclaimable) is not ours to keep.
     this.releasePins(jobId, { ...this.p.journal.getJob<JobData>(jobId)?.data, ...data });
-    this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status: "skipped", data: { ...data, reason } });
+    this.saveJob(jobId, "skipped", { ...data, reason });
     this.p.metrics.jobs.inc({ outcome: "skipped" });
     this.p.log.info({ msg: "job skipped", job_id: jobId.toString(), reason });
     // Kept for the keeper duty: looked at again when its claim deadline has passed.
-    if (data.claimBy !== undefined) this.wake.set(jobId, { time: keeperTime({ me: this.p.account, jobId, claimBy: data.claimBy, graceSeconds: this.keeperGraceSeconds }) });
+    if (data.claimBy !== undefined) this.schedule.sleep(jobId, { time: keeperTime({ me: this.p.account, jobId, claimBy: data.claimBy, graceSeconds: this.keeperGraceSeconds }) });
   }
 
   private get keeperGraceSeconds(): number {
@@ -1183,17 +1191,27 @@ export class ProviderWorker {
     return head;
   }
 
+  /** Journals the job with `status` and `data`; it is tracked (stepped at its wakes) while its status is open. */
+  private saveJob(jobId: bigint, status: string, data: JobData): void {
+    this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status, data });
+    this.schedule.track(jobId, this.stepped.includes(status) ? status : undefined);
+  }
+
+  /** The statuses of the jobs we step: a keeper's skipped jobs too (expired when nobody claimed them). */
+  private get stepped(): readonly string[] {
+    return this.keeper ? KEPT : OPEN;
+  }
+
   private end(jobId: bigint, data: JobData, outcome: string, reason?: string): void {
     this.inputs.delete(jobId);
     this.failures.delete(jobId);
     this.posterOf.delete(jobId);
     this.offers.delete(jobId);
-    this.wake.delete(jobId);
     this.seenBlock.delete(jobId);
     if (outcome === "finalized") this.earnings.grew();
     this.releasePins(jobId, { ...this.p.journal.getJob<JobData>(jobId)?.data, ...data });
     const wasActive = this.p.journal.getJob(jobId)?.status === "active";
-    this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status: outcome, data: { ...data, reason } });
+    this.saveJob(jobId, outcome, { ...data, reason });
     this.p.metrics.jobs.inc({ outcome });
     if (wasActive) this.p.metrics.active.dec();
     this.p.log.info({ msg: "job ended", job_id: jobId.toString(), outcome, reason });
@@ -1206,7 +1224,7 @@ export class ProviderWorker {
     const failures = (this.failures.get(jobId) ?? 0) + 1;
     this.failures.set(jobId, failures);
     const delay = Math.min(RETRY_BASE_SECONDS * 2 ** (failures - 1), RETRY_MAX_SECONDS);
-    if (this.head !== undefined) this.wake.set(jobId, { time: this.head.timestamp + BigInt(delay) });
+    if (this.head !== undefined) this.schedule.sleep(jobId, { time: this.head.timestamp + BigInt(delay) });
     const line = { msg: "job step failed", job_id: jobId.toString(), err: describe(error), failures, retry_in_s: delay };
     if ((failures & (failures - 1)) === 0) this.p.log.warn(line);
     else this.p.log.debug(line);

@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 
 import { network } from "hardhat";
 import { after, before, describe, it } from "mocha";
-import { createPublicClient, custom, HttpRequestError, parseEther, RpcRequestError, type Address, type Hex } from "viem";
+import { createPublicClient, custom, decodeFunctionResult, encodeFunctionResult, HttpRequestError, parseEther, RpcRequestError, type Address, type Hex } from "viem";
 import { generatePrivateKey, mnemonicToAccount, privateKeyToAccount } from "viem/accounts";
 
 import { createChainClients, contractOf } from "../../offchain/chain/clients.js";
@@ -24,7 +24,7 @@ import {
   NodeRejectedError,
   ReceiptTimeoutError,
 } from "../../offchain/chain/errors.js";
-import { JobStatus, readJob } from "../../offchain/chain/jobs.js";
+import { JobReader, JobStatus, MAX_JOBS_PER_READ, readJob, readJobsAt, type JobRecord } from "../../offchain/chain/jobs.js";
 import {
   decodeCursor,
   encodeCursor,
@@ -635,6 +635,81 @@ describe("chain: TxSender (in-process chain over HTTP)", function () {
     const latest = await read();
     assert.equal(latest.job.status, JobStatus.Claimed);
     assert.equal(latest.job.provider.toLowerCase(), sender.address.toLowerCase());
+  });
+
+  it("JobReader reads the jobs asked for at one block in one turn in two requests, each as readJob reads it", async () => {
+    const sender = await senderFor(2);
+    const posted = [await postJob(), await postJob(), await postJob()];
+    const [first] = posted;
+    await sender.send({ address: sys.market.address, abi: sys.market.abi, functionName: "claim", args: [first!.jobId, first!.jobs.job(first!.jobId)] });
+    const head = await sys.publicClient.getBlockNumber();
+    const missing = (await sys.market.read.jobCount()) + 7n;
+    const { publicClient } = await createChainClients({ rpcUrl: rpc.url, chainId: 31337, timeoutMs: 5_000 });
+    const reader = new JobReader({ client: publicClient, market: sys.market.address });
+
+    const before = { logs: rpc.count("eth_getLogs"), calls: rpc.count("eth_call") };
+    const reads = [...posted.map(({ jobId }) => reader.read({ jobId, blockNumber: head })), reader.read({ jobId: missing, blockNumber: head }), reader.read({ jobId: posted[1]!.jobId, blockNumber: head })];
+    const settled = await Promise.allSettled(reads);
+    assert.deepEqual({ logs: rpc.count("eth_getLogs") - before.logs, calls: rpc.count("eth_call") - before.calls }, { logs: 1, calls: 1 }, "five reads of four jobs: one log read, one hash read");
+
+    for (const [i, { jobId }] of posted.entries()) {
+      const alone = await readJob({ client: sys.publicClient, market: sys.market.address, jobId, blockNumber: head });
+      assert.deepEqual(settled[i], { status: "fulfilled", value: alone }, `job ${jobId} as readJob reads it`);
+    }
+    assert.equal((settled[0] as PromiseFulfilledResult<JobRecord>).value.job.status, JobStatus.Claimed);
+    assert.deepEqual(settled[4], settled[1], "a job asked for twice in the turn: both callers get it");
+    assert.equal(settled[3]!.status, "rejected");
+    assert.equal(((settled[3] as PromiseRejectedResult).reason as NonRetryableError).code, "JOB_NOT_FOUND", "a job that does not exist fails alone");
+
+    // Other blocks are other reads; a read of the latest block goes out alone, as readJob.
+    const again = { logs: rpc.count("eth_getLogs"), calls: rpc.count("eth_call") };
+    const [older, latest] = await Promise.all([reader.read({ jobId: first!.jobId, blockNumber: head - 1n }), reader.read({ jobId: first!.jobId })]);
+    assert.equal(older.job.status, JobStatus.Posted);
+    assert.equal(latest.job.status, JobStatus.Claimed);
+    assert.deepEqual({ logs: rpc.count("eth_getLogs") - again.logs, calls: rpc.count("eth_call") - again.calls }, { logs: 2, calls: 2 });
+  });
+
+  it("JobReader splits a turn's reads into reads of at most MAX_JOBS_PER_READ jobs, and a failed request fails every read it carried", async () => {
+    const { jobId } = await postJob();
+    const head = await sys.publicClient.getBlockNumber();
+    const { publicClient } = await createChainClients({ rpcUrl: rpc.url, chainId: 31337, timeoutMs: 5_000 });
+    const reader = new JobReader({ client: publicClient, market: sys.market.address });
+    const ids = [jobId, ...Array.from({ length: MAX_JOBS_PER_READ }, (_, i) => jobId + 1_000n + BigInt(i))];
+    const before = rpc.count("eth_getLogs");
+    const settled = await Promise.allSettled(ids.map((id) => reader.read({ jobId: id, blockNumber: head })));
+    assert.equal(rpc.count("eth_getLogs") - before, 2, `${ids.length} jobs: two reads`);
+    assert.equal(settled[0]!.status, "fulfilled");
+    assert.ok(settled.slice(1).every((s) => s.status === "rejected" && (s.reason as NonRetryableError).code === "JOB_NOT_FOUND"));
+
+    // The node answers the next requests with 502s: the jobs read with them fail, and a later read succeeds.
+    rpc.failNext(2);
+    const failed = await Promise.allSettled([reader.read({ jobId, blockNumber: head }), reader.read({ jobId: jobId - 1n, blockNumber: head })]);
+    assert.deepEqual(failed.map((s) => s.status), ["rejected", "rejected"]);
+    assert.equal((await reader.read({ jobId, blockNumber: head })).jobId, jobId);
+  });
+
+  it("readJobsAt fails only the job whose stored hash a node misreports, never hands its state out", async () => {
+    const posted = [await postJob(), await postJob(), await postJob()];
+    const head = await sys.publicClient.getBlockNumber();
+    const victim = posted[1]!.jobId;
+    // A node that answers the hash of the second job wrongly (as one behind a load balancer at another block could).
+    const lying = await serveRpc({
+      rpc: async (request) => {
+        const result = (await connection.provider.request(request as never)) as Hex;
+        if (request.method !== "eth_call") return result;
+        const hashes = decodeFunctionResult({ abi: sys.market.abi, functionName: "multicall", data: result });
+        return encodeFunctionResult({ abi: sys.market.abi, functionName: "multicall", result: hashes.map((h, i) => (i === 1 ? `0x${"11".repeat(32)}` : h)) as Hex[] });
+      },
+    });
+    try {
+      const { publicClient } = await createChainClients({ rpcUrl: lying.url, chainId: 31337, timeoutMs: 5_000 });
+      const results = await readJobsAt({ client: publicClient, market: sys.market.address, jobs: posted.map(({ jobId }) => ({ jobId })), blockNumber: head });
+      assert.equal((results.get(victim) as NonRetryableError).code, "JOB_STATE_MISMATCH");
+      for (const { jobId } of [posted[0]!, posted[2]!]) assert.equal((results.get(jobId) as JobRecord).job.status, JobStatus.Posted);
+      assert.equal(lying.count("eth_call"), 1);
+    } finally {
+      await lying.close();
+    }
   });
 
   it("reads the base fee once for transactions sent within a second, and again after", async () => {

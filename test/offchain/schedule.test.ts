@@ -1,0 +1,111 @@
+/**
+ * StepSchedule (offchain/provider/schedule.ts): which of a worker's open jobs are due at a head, without
+ * looking at the ones asleep.
+ */
+import assert from "node:assert/strict";
+
+import { describe, it } from "mocha";
+
+import { StepSchedule } from "../../offchain/provider/schedule.js";
+
+const at = (number: bigint, timestamp: bigint) => ({ number, timestamp });
+const dueIds = (schedule: StepSchedule, head = at(100n, 1_000n), soon = 1_010n) => schedule.due(head, soon).jobs.map(({ jobId }) => jobId);
+
+describe("provider: StepSchedule", () => {
+  it("lists tracked jobs due in the order they became due, with their status; untracked ones never", () => {
+    const s = new StepSchedule();
+    s.track(3n, "candidate");
+    s.track(1n, "active");
+    s.track(2n, "candidate");
+    s.track(1n, "skipped"); // a status change keeps its place
+    assert.deepEqual(s.due(at(100n, 1_000n), 1_010n).jobs, [
+      { jobId: 3n, status: "candidate" },
+      { jobId: 1n, status: "skipped" },
+      { jobId: 2n, status: "candidate" },
+    ]);
+    s.track(3n, undefined);
+    assert.deepEqual(dueIds(s), [1n, 2n]);
+    assert.equal(s.statusOf(3n), undefined);
+  });
+
+  it("keeps an asleep job out until the head reaches its block, its time, or both when it names both", () => {
+    const s = new StepSchedule();
+    for (const id of [1n, 2n, 3n]) s.track(id, "active");
+    s.sleep(1n, { block: 105n });
+    s.sleep(2n, { time: 1_050n });
+    s.sleep(3n, { block: 105n, time: 1_050n });
+    assert.deepEqual(dueIds(s, at(104n, 1_049n)), []);
+    assert.deepEqual(dueIds(s, at(105n, 1_049n)), [1n], "block reached, time not: 3 sleeps on");
+    assert.deepEqual(dueIds(s, at(105n, 1_050n)), [1n, 2n, 3n]);
+    // Time reached first, block later.
+    s.track(4n, "active");
+    s.sleep(4n, { block: 200n, time: 900n });
+    assert.ok(!dueIds(s, at(199n, 2_000n)).includes(4n));
+    assert.ok(dueIds(s, at(200n, 2_000n)).includes(4n));
+  });
+
+  it("a job mid-step is not due; when its step ends it is due again unless the step put it to sleep or ended it", () => {
+    const s = new StepSchedule();
+    for (const id of [1n, 2n, 3n]) s.track(id, "candidate");
+    for (const id of [1n, 2n, 3n]) s.started(id);
+    assert.deepEqual(dueIds(s), []);
+    s.track(1n, "active"); // journaled mid-step
+    s.sleep(2n, { time: 5_000n });
+    s.track(3n, undefined); // ended mid-step
+    for (const id of [1n, 2n, 3n]) s.ended(id);
+    assert.deepEqual(dueIds(s), [1n]);
+    assert.deepEqual(s.size, { tracked: 2, due: 1, asleep: 1, running: 0 });
+  });
+
+  it("a replaced or dropped wake leaves no early wake behind", () => {
+    const s = new StepSchedule();
+    s.track(1n, "active");
+    s.sleep(1n, { block: 101n });
+    s.sleep(1n, { block: 110n }); // replaced: the entry at 101 is stale
+    assert.deepEqual(dueIds(s, at(101n, 1_000n)), []);
+    assert.deepEqual(dueIds(s, at(110n, 1_000n)), [1n]);
+    // Started (its wake dropped), asleep again later: the old entry does not wake it.
+    s.track(2n, "active");
+    s.sleep(2n, { time: 1_100n });
+    s.started(2n);
+    s.sleep(2n, { time: 1_300n });
+    s.ended(2n);
+    assert.ok(!dueIds(s, at(120n, 1_200n)).includes(2n));
+    assert.ok(dueIds(s, at(120n, 1_300n)).includes(2n));
+  });
+
+  it("quiet: nothing due, nothing asleep on a block, nothing waking by `soon`", () => {
+    const s = new StepSchedule();
+    assert.equal(s.due(at(1n, 1_000n), 1_010n).quiet, true);
+    s.track(1n, "active");
+    assert.equal(s.due(at(1n, 1_000n), 1_010n).quiet, false, "a job due");
+    s.sleep(1n, { time: 1_011n });
+    assert.equal(s.due(at(1n, 1_000n), 1_010n).quiet, true, "waking after soon");
+    s.sleep(1n, { time: 1_010n });
+    assert.equal(s.due(at(1n, 1_000n), 1_010n).quiet, false, "waking by soon");
+    s.sleep(1n, { block: 50n });
+    assert.equal(s.due(at(1n, 1_000n), 1_010n).quiet, false, "asleep on a block");
+    s.track(1n, undefined);
+    assert.equal(s.due(at(1n, 1_000n), 1_010n).quiet, true, "an untracked job's wake counts for nothing");
+  });
+
+  it("an untracked job cannot be put to sleep or woken into the due list", () => {
+    const s = new StepSchedule();
+    s.sleep(7n, { time: 1n });
+    s.wake(7n);
+    s.ended(7n);
+    assert.deepEqual(dueIds(s), []);
+    assert.deepEqual(s.size, { tracked: 0, due: 0, asleep: 0, running: 0 });
+  });
+
+  it("a tick with 20,000 jobs asleep looks only at the heap tops: the due list is what woke", () => {
+    const s = new StepSchedule();
+    for (let id = 1n; id <= 20_000n; id++) {
+      s.track(id, "active");
+      s.sleep(id, { time: 10_000n + id });
+    }
+    s.track(20_001n, "candidate");
+    assert.deepEqual(dueIds(s, at(1n, 10_002n)), [20_001n, 1n, 2n], "the one never asleep, then the two woken");
+    assert.deepEqual(s.size, { tracked: 20_001, due: 3, asleep: 19_998, running: 0 });
+  });
+});
