@@ -8,7 +8,7 @@
  *
  * journal scan: what the worker did before StepSchedule: list the open jobs' keys from the journal
  *         (node:sqlite, a real file) and skip the ones asleep (a wake per job, in a Map).
- * StepSchedule: offchain/provider/schedule.ts: the jobs asleep in heaps by wake, the due ones in a set.
+ * StepSchedule: offchain/daemon/schedule.ts: the jobs asleep in heaps by wake, the due ones in a set.
  *
  * Each size holds that many jobs asleep (their challenge windows) and one due. Each figure is the median of
  * BENCH_RUNS (default 15) passes after two warm-up passes, in this process; `ratio` is the scan's time over
@@ -18,7 +18,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
-import { StepSchedule, type Wake } from "../offchain/provider/schedule.js";
+import { StepSchedule, type Wake } from "../offchain/daemon/schedule.js";
 import { Journal } from "../offchain/state/journal.js";
 import { machineInfo } from "./machine.js";
 

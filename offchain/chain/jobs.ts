@@ -267,6 +267,7 @@ export type ReadJobsAtParameters = {
  */
 export async function readJobsAt({ client, market, jobs, blockNumber }: ReadJobsAtParameters): Promise<Map<bigint, JobRecord | NonRetryableError>> {
   const ids = [...new Set(jobs.map(({ jobId }) => jobId))];
+  if (ids.length === 0) return new Map();
   if (ids.length > MAX_JOBS_PER_READ) throw new RangeError(`readJobsAt: ${ids.length} jobs, at most ${MAX_JOBS_PER_READ} per read: split them`);
   const fromBlock = jobs.reduce((least, { fromBlock = 0n }) => (fromBlock < least ? fromBlock : least), blockNumber);
   const topic = ids.map((jobId) => numberToHex(jobId, { size: 32 }));
@@ -307,8 +308,9 @@ type WaitingRead = { fromBlock: bigint; settle: { resolve: (record: JobRecord) =
  * worker's tick starting the steps of every job due at its head) go out together after that turn, in
  * `readJobsAt` reads of up to MAX_JOBS_PER_READ jobs (those posted closest together share one): two
  * requests for all of them rather than two each. Each caller gets its own job's record or error, as from
- * `readJob`; a request that fails fails every read it carried. A read of the latest block (no
- * `blockNumber`) goes out alone, as `readJob`.
+ * `readJob`. A shared read that fails is made again job by job, so that a failure stays with the job
+ * it belongs to: a job posted long ago widens the shared log range, which a node that caps ranges refuses.
+ * A read of the latest block (no `blockNumber`) goes out alone, as `readJob`.
  */
 export class JobReader {
   readonly #client: PublicClient;
@@ -343,18 +345,24 @@ export class JobReader {
       const reads = [...atBlock].sort(([, a], [, b]) => (a.fromBlock < b.fromBlock ? -1 : a.fromBlock > b.fromBlock ? 1 : 0));
       for (let i = 0; i < reads.length; i += MAX_JOBS_PER_READ) {
         const chunk = reads.slice(i, i + MAX_JOBS_PER_READ);
+        const settle = (waiting: WaitingRead, read: JobRecord | Error) => {
+          for (const { resolve, reject } of waiting.settle) {
+            if (read instanceof Error) reject(read);
+            else resolve(read);
+          }
+        };
+        const alone = ([jobId, waiting]: [bigint, WaitingRead]) =>
+          readJobsAt({ client: this.#client, market: this.#market, blockNumber, jobs: [{ jobId, fromBlock: waiting.fromBlock }] }).then(
+            (results) => settle(waiting, results.get(jobId)!),
+            (error: unknown) => settle(waiting, error instanceof Error ? error : new Error(String(error))),
+          );
         readJobsAt({ client: this.#client, market: this.#market, blockNumber, jobs: chunk.map(([jobId, { fromBlock }]) => ({ jobId, fromBlock })) }).then(
           (results) => {
-            for (const [jobId, { settle }] of chunk) {
-              const read = results.get(jobId)!;
-              for (const { resolve, reject } of settle) {
-                if (read instanceof Error) reject(read);
-                else resolve(read);
-              }
-            }
+            for (const [jobId, waiting] of chunk) settle(waiting, results.get(jobId)!);
           },
           (error: unknown) => {
-            for (const [, { settle }] of chunk) for (const { reject } of settle) reject(error);
+            if (chunk.length === 1) settle(chunk[0]![1], error instanceof Error ? error : new Error(String(error)));
+            else for (const read of chunk) void alone(read);
           },
         );
       }

@@ -58,7 +58,7 @@ import { ReplicaWorker } from "./replica-worker.js";
 import { admitSignedJob, precheckSignedJob, SignedJobRefusedError, signedJobRecord } from "./signed.js";
 import { decideProviderStep, estimateFinish, keeperTime, type LocalJobStatus, type ProviderStep } from "./decide.js";
 import { fetchJobInput, type HeldInput } from "./input.js";
-import { StepSchedule } from "./schedule.js";
+import { StepSchedule } from "../daemon/schedule.js";
 import type { JobRunner, JobRunResult, LoadedModel } from "./job-runner.js";
 import type { WorkerMetrics } from "./metrics.js";
 import { StakeLedger } from "./stake.js";
@@ -473,8 +473,8 @@ export class ProviderWorker {
       else if (status === "candidate") fresh.push({ jobId, status, value: this.valueOf(jobId) });
       else this.startStep(jobId, status);
     }
-    // Posted jobs of posters in good standing, the best paid per second of our time first.
-    for (const { jobId, status } of fresh.sort((a, b) => b.value - a.value)) {
+    // Posted jobs of posters in good standing, the best paid per second of our time first, then the oldest.
+    for (const { jobId, status } of fresh.sort((a, b) => b.value - a.value || (a.jobId < b.jobId ? -1 : a.jobId > b.jobId ? 1 : 0))) {
       if (this.preparing.size >= this.prefetch) break;
       this.startStep(jobId, status);
     }
@@ -492,9 +492,13 @@ export class ProviderWorker {
 
   /** Starts one job's next step; false when it cannot start now (no prefetch slot, its status changed). */
   private startStep(jobId: bigint, status: string): boolean {
-    if (status === "candidate" && this.preparing.size >= this.prefetch) return false;
+    if (this.inFlight.has(jobId) || (status === "candidate" && this.preparing.size >= this.prefetch)) return false;
     const record = this.p.journal.getJob<JobData>(jobId);
-    if (record === undefined || record.status !== status) return false; // changed meanwhile: the next tick sees it
+    if (record === undefined || record.status !== status) {
+      // Written past saveJob (another process on this data dir, a hand edit): the schedule takes the journal's word.
+      this.schedule.track(jobId, record !== undefined && this.stepped.includes(record.status) ? record.status : undefined);
+      return false;
+    }
     if (record.data.poster !== undefined) this.posterOf.set(jobId, record.data.poster.toLowerCase());
     if (status === "candidate") this.preparing.add(jobId);
     this.schedule.started(jobId);

@@ -33,7 +33,7 @@ import { commitment } from "../codec/commitment.js";
 import { RetryableError } from "../errors.js";
 import type { InferenceRunner } from "../inference/runner.js";
 import type { Logger } from "../log.js";
-import type { Journal } from "../state/journal.js";
+import type { Journal, JobRole } from "../state/journal.js";
 import { readBatchOutputs, withBatchOutput } from "../storage/batch-outputs.js";
 import type { IpfsNode } from "../storage/ipfs.js";
 import { isIpfsUri, parseIpfsUri } from "../storage/ipfs-uri.js";
@@ -76,6 +76,7 @@ import { describe, fetchJobInput, judge, providerInputLocations, providerOutputL
 import type { VerifierMetrics } from "./metrics.js";
 import type { VerifierActivity } from "./status.js";
 import { WeightSyncs } from "./weight-sync.js";
+import { StepSchedule } from "../daemon/schedule.js";
 import {
   jobTermsOf,
   readAudit,
@@ -193,7 +194,9 @@ const OPEN = ["open"];
 const WATCHING = "watching";
 /** Batches are journaled under this offset plus their id, in a role of their own: no job id comes near it. */
 export const BATCH_KEY = 1n << 200n;
-const BATCH_ROLE = "verifier-batch";
+const BATCH_ROLE: JobRole = "verifier-batch";
+/** The role of the jobs a verifier follows. */
+const AUDITOR_ROLE: JobRole = "auditor";
 /** Staking events that change the verifier set: the keepers' rotation is read again. */
 export const VERIFIER_SET_EVENTS = ["VerifierAdded", "VerifierRemoved"];
 /** A slash or penalty leaves the member's weight as it was: a keeper syncs it (`syncStep`). */
@@ -233,9 +236,12 @@ export class VerifierDaemon {
   private readonly p: VerifierDaemonParameters;
   private readonly models: Map<number, VerifierModel>;
   private readonly inFlight = new Map<bigint, Promise<void>>();
-  private readonly wake = new Map<bigint, { block?: bigint; time?: bigint }>();
-  /** Jobs an event touched while their step ran: the step's wait is dropped, the next tick reads them again. */
-  private readonly poked = new Set<bigint>();
+  /**
+   * Our open jobs and batches (by role) by when their next step is due, so a tick looks at what is due, not
+   * at every job we follow: a job asleep wakes at the earliest of its block and its time, and one an event
+   * touched while its step ran (`poke`) is read again at the next tick, whatever wait the step asked for.
+   */
+  private readonly schedule = new StepSchedule({ wakeOn: "any" });
   /** The verifier set, read again after any change of it (keeper duties rotate over it). */
   private verifierSet?: Promise<Address[]>;
   /** The terms versions jobs are judged by (ProtocolTerms, named by the market), each read once. */
@@ -261,6 +267,8 @@ export class VerifierDaemon {
   constructor(parameters: VerifierDaemonParameters) {
     this.p = parameters;
     this.models = new Map(parameters.models.map((m) => [m.modelId, m]));
+    // The open jobs and batches of an earlier run: due at once, least recently updated first.
+    for (const { jobId, role } of parameters.journal.listJobs({ status: OPEN })) this.schedule.track(jobId, role);
     this.terms = new TermsReader({ client: parameters.publicClient, market: parameters.deployment.market });
     this.actions = new JournaledActions({ journal: parameters.journal });
     this.syncs = new WeightSyncs({ ...parameters, staking: parameters.deployment.staking, keepers: () => this.keepers(), now: () => this.head!.timestamp });
@@ -312,14 +320,14 @@ export class VerifierDaemon {
         this.seen.jobs += 1;
         if (served) this.seen.served += 1;
         const data: VerifierJobData = { postedBlock: log.blockNumber, modelId, ...(served ? {} : { outcome: "model not served" }) };
-        this.p.journal.upsertJob<VerifierJobData>({ jobId, role: "auditor", status: served ? "open" : "done", data });
+        this.saveRecord<VerifierJobData>({ jobId, role: AUDITOR_ROLE, status: served ? "open" : "done", data });
         this.p.log.debug({ msg: "job seen", job_id: jobId.toString(), model_id: modelId, served });
         continue;
       }
       if (!existing) {
         // A job posted before our start block: follow it once something happens to it (its model is checked on the first read).
         if (log.eventName !== "ResultCommitted" && log.eventName !== "ChallengeOpened" && log.eventName !== "CommitteeDrawn") continue;
-        this.p.journal.upsertJob<VerifierJobData>({ jobId, role: "auditor", status: "open", data: { postedBlock: 0n, modelId: 0 } });
+        this.saveRecord<VerifierJobData>({ jobId, role: AUDITOR_ROLE, status: "open", data: { postedBlock: 0n, modelId: 0 } });
       }
       if (log.eventName === "CommitteeDrawn") {
         const committee = (args.committee as readonly string[] | undefined) ?? [];
@@ -353,7 +361,7 @@ export class VerifierDaemon {
     if (eventName === "BatchPosted") {
       const modelId = Number(args.modelId);
       if (existing || this.p.watchdog.share <= 0 || !this.models.has(modelId)) return;
-      this.p.journal.upsertJob<VerifierBatchData>({ jobId: key, role: BATCH_ROLE, status: "open", data: { batchId, postedBlock: blockNumber, modelId } });
+      this.saveRecord<VerifierBatchData>({ jobId: key, role: BATCH_ROLE, status: "open", data: { batchId, postedBlock: blockNumber, modelId } });
       this.p.log.debug({ msg: "batch seen", batch_id: batchId.toString(), model_id: modelId });
       return;
     }
@@ -364,14 +372,13 @@ export class VerifierDaemon {
   private openSplitJob(jobId: bigint): void {
     const record = this.p.journal.getJob<VerifierJobData>(jobId);
     if (record?.status !== WATCHING) return;
-    this.p.journal.upsertJob<VerifierJobData>({ ...record, status: "open" });
+    this.saveRecord<VerifierJobData>({ ...record, status: "open" });
     this.poke(jobId);
   }
 
   /** Wakes a job: the next tick reads it again, and a step in flight does not put it back to sleep. */
   private poke(jobId: bigint): void {
-    this.wake.delete(jobId);
-    this.poked.add(jobId);
+    this.schedule.poke(jobId);
   }
 
   /** Records the penalties we suffered on a job, once per job and kind (a redelivered batch does not count them again). */
@@ -402,15 +409,14 @@ export class VerifierDaemon {
 
   private startSteps(): void {
     const head = this.head!;
-    const open = this.p.journal.listJobs<VerifierJobData>({ status: OPEN });
-    this.p.metrics.tracked.set(open.filter((r) => r.role !== BATCH_ROLE).length);
-    for (const record of open) {
-      if (this.inFlight.has(record.jobId)) continue;
-      const wake = this.wake.get(record.jobId);
-      // Asleep until the earliest of its block and its time.
-      if (wake && !((wake.block !== undefined && head.number >= wake.block) || (wake.time !== undefined && head.timestamp >= wake.time))) continue;
-      this.wake.delete(record.jobId);
-      this.poked.delete(record.jobId);
+    this.p.metrics.tracked.set(this.schedule.count(AUDITOR_ROLE));
+    for (const { jobId } of this.schedule.due(head, head.timestamp).jobs) {
+      const record = this.p.journal.getJob<VerifierJobData>(jobId);
+      if (record === undefined || !OPEN.includes(record.status)) {
+        this.schedule.track(jobId, undefined); // not open (a write the schedule missed): never stepped
+        continue;
+      }
+      this.schedule.started(jobId);
       const advance = record.role === BATCH_ROLE ? this.advanceBatch(record.jobId, record.data as unknown as VerifierBatchData) : this.advance(record.jobId, record.data);
       const step = advance
         .catch((error) => {
@@ -418,7 +424,10 @@ export class VerifierDaemon {
           const moved = /JobMismatch|JOB_STATE_MISMATCH|job state from logs|BatchMismatch|BATCH_STATE_MISMATCH|batch state from logs/.test(describe(error));
           this.p.log[moved ? "debug" : "warn"]({ msg: moved ? "job moved while read" : "job step failed", job_id: record.jobId.toString(), err: describe(error) });
         })
-        .finally(() => this.inFlight.delete(record.jobId));
+        .finally(() => {
+          this.inFlight.delete(record.jobId);
+          this.schedule.ended(record.jobId);
+        });
       this.inFlight.set(record.jobId, step);
     }
     // Credits are checked every few seconds, when no step is sending.
@@ -446,7 +455,7 @@ export class VerifierDaemon {
       jobsSeen: this.seen.jobs,
       jobsServed: this.seen.served,
       drawn: this.seen.drawn.size,
-      open: this.p.journal.listJobs({ status: OPEN }).filter((r) => r.role !== BATCH_ROLE).length,
+      open: this.schedule.count(AUDITOR_ROLE),
     };
   }
 
@@ -550,7 +559,7 @@ export class VerifierDaemon {
     if (step.kind === "wait") {
       const latest = snapshot.now + MAX_SLEEP_SECONDS;
       const time = step.time === undefined || step.time > latest ? latest : step.time;
-      if (!this.poked.has(jobId)) this.wake.set(jobId, { block: step.block, time });
+      this.schedule.sleep(jobId, { block: step.block, time });
       return;
     }
     if (step.kind === "done") return this.close(jobId, data, step.outcome);
@@ -746,7 +755,7 @@ export class VerifierDaemon {
     const step = decideBatchWatch({ me: this.p.account, now: head.timestamp, status: b.status, deadline: BigInt(b.deadline), provider: b.provider, picks });
     if (step.kind === "wait") {
       const latest = head.timestamp + MAX_SLEEP_SECONDS;
-      if (!this.poked.has(key)) this.wake.set(key, { time: step.time > latest ? latest : step.time });
+      this.schedule.sleep(key, { time: step.time > latest ? latest : step.time });
       return;
     }
     if (step.kind === "done") return this.closeBatch(key, data, batch, step.outcome);
@@ -764,7 +773,7 @@ export class VerifierDaemon {
     const jobId = b.firstJobId + BigInt(index);
     const existing = this.p.journal.getJob<VerifierJobData>(jobId);
     let data: VerifierJobData = existing?.data ?? { postedBlock: batch.postedBlock, modelId: b.modelId, batchId: batch.batchId };
-    if (!existing) this.p.journal.upsertJob<VerifierJobData>({ jobId, role: "auditor", status: WATCHING, data });
+    if (!existing) this.saveRecord<VerifierJobData>({ jobId, role: AUDITOR_ROLE, status: WATCHING, data });
     if (data.watch !== undefined) return true;
     // The job as the JobMarket would hold it once split out as Revealed: what the judgement reads.
     const record: JobRecord = {
@@ -821,7 +830,7 @@ export class VerifierDaemon {
     try {
       if (!this.p.allowFileUris && /^file:/i.test(uri)) throw new Error(`a file:// URI (${uri}), which only same-machine tests may read`);
       const outputs = await readBatchOutputs({ uri, firstJobId: batch.batch.firstJobId, count: batch.batch.count, ipfsGateway: this.p.ipfsGateway, ipfs: this.p.ipfs, timeoutMs: OUTPUT_FETCH_TIMEOUT_MS });
-      this.p.journal.upsertJob<VerifierBatchData>({ jobId: key, role: BATCH_ROLE, status: "open", data: { ...data, outputs } });
+      this.saveRecord<VerifierBatchData>({ jobId: key, role: BATCH_ROLE, status: "open", data: { ...data, outputs } });
       return outputs;
     } catch (error) {
       this.p.log.info({ msg: "batch output list not served yet", batch_id: batch.batchId.toString(), uri, err: describe(error) });
@@ -873,8 +882,7 @@ export class VerifierDaemon {
   }
 
   private closeBatch(key: bigint, data: VerifierBatchData, batch: BatchRecord, outcome: string): void {
-    this.p.journal.upsertJob<VerifierBatchData>({ jobId: key, role: BATCH_ROLE, status: "done", data: { ...data, outcome } });
-    this.wake.delete(key);
+    this.saveRecord<VerifierBatchData>({ jobId: key, role: BATCH_ROLE, status: "done", data: { ...data, outcome } });
     // Picked jobs left in the batch end with it.
     for (let index = 0; index < batch.batch.count; index++) {
       const jobId = batch.batch.firstJobId + BigInt(index);
@@ -1234,8 +1242,7 @@ export class VerifierDaemon {
 
   private close(jobId: bigint, data: VerifierJobData, outcome: string): void {
     const closed = { ...this.current(jobId, data), outcome };
-    this.p.journal.upsertJob<VerifierJobData>({ jobId, role: "auditor", status: "done", data: closed });
-    this.wake.delete(jobId);
+    this.saveRecord<VerifierJobData>({ jobId, role: AUDITOR_ROLE, status: "done", data: closed });
     if (closed.inputCid !== undefined && this.p.ipfs !== undefined) {
       this.p.ipfs.unpin(closed.inputCid, { holder: `job:${jobId}:input` }).catch((error: unknown) => {
         this.p.log.warn({ msg: "ipfs pin not released", job_id: jobId.toString(), cid: closed.inputCid, err: describe(error) });
@@ -1251,18 +1258,24 @@ export class VerifierDaemon {
 
   private save(jobId: bigint, data: VerifierJobData): VerifierJobData {
     const status = this.p.journal.getJob(jobId)?.status ?? "open";
-    this.p.journal.upsertJob<VerifierJobData>({ jobId, role: "auditor", status, data });
+    this.saveRecord<VerifierJobData>({ jobId, role: AUDITOR_ROLE, status, data });
     return data;
   }
 
   /** Changes the journaled data of a job we track (nothing for one we do not). */
   private update(jobId: bigint, change: (data: VerifierJobData) => VerifierJobData): void {
     const record = this.p.journal.getJob<VerifierJobData>(jobId);
-    if (record) this.p.journal.upsertJob<VerifierJobData>({ ...record, data: change(record.data) });
+    if (record) this.saveRecord<VerifierJobData>({ ...record, data: change(record.data) });
+  }
+
+  /** Journals a job or batch; it is stepped (at its wakes) while open. Every journal write of ours goes here. */
+  private saveRecord<T extends VerifierJobData | VerifierBatchData>({ jobId, role, status, data }: { jobId: bigint; role: JobRole; status: string; data: T }): void {
+    this.p.journal.upsertJob<T>({ jobId, role, status, data });
+    this.schedule.track(jobId, OPEN.includes(status) ? role : undefined);
   }
 
   private sleep(jobId: bigint, time: bigint): void {
-    if (!this.poked.has(jobId)) this.wake.set(jobId, { time });
+    this.schedule.sleep(jobId, { time });
   }
 
   private auditSalt(jobId: bigint): Hex {

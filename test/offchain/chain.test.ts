@@ -669,7 +669,7 @@ describe("chain: TxSender (in-process chain over HTTP)", function () {
     assert.deepEqual({ logs: rpc.count("eth_getLogs") - again.logs, calls: rpc.count("eth_call") - again.calls }, { logs: 2, calls: 2 });
   });
 
-  it("JobReader splits a turn's reads into reads of at most MAX_JOBS_PER_READ jobs, and a failed request fails every read it carried", async () => {
+  it("JobReader splits a turn's reads into reads of at most MAX_JOBS_PER_READ jobs", async () => {
     const { jobId } = await postJob();
     const head = await sys.publicClient.getBlockNumber();
     const { publicClient } = await createChainClients({ rpcUrl: rpc.url, chainId: 31337, timeoutMs: 5_000 });
@@ -680,12 +680,42 @@ describe("chain: TxSender (in-process chain over HTTP)", function () {
     assert.equal(rpc.count("eth_getLogs") - before, 2, `${ids.length} jobs: two reads`);
     assert.equal(settled[0]!.status, "fulfilled");
     assert.ok(settled.slice(1).every((s) => s.status === "rejected" && (s.reason as NonRetryableError).code === "JOB_NOT_FOUND"));
+  });
 
-    // The node answers the next requests with 502s: the jobs read with them fail, and a later read succeeds.
-    rpc.failNext(2);
-    const failed = await Promise.allSettled([reader.read({ jobId, blockNumber: head }), reader.read({ jobId: jobId - 1n, blockNumber: head })]);
-    assert.deepEqual(failed.map((s) => s.status), ["rejected", "rejected"]);
-    assert.equal((await reader.read({ jobId, blockNumber: head })).jobId, jobId);
+  it("JobReader reads again job by job when a shared read fails: a node that caps log ranges fails only the old job, as it did alone", async () => {
+    const old = await postJob();
+    await connection.networkHelpers.mine(50);
+    const recent = [await postJob(), await postJob()];
+    const head = await sys.publicClient.getBlockNumber();
+    // A node that refuses eth_getLogs over more than 20 blocks (hosted RPCs cap ranges).
+    const capped = await serveRpc({
+      rpc: async (request) => {
+        if (request.method === "eth_getLogs") {
+          const [{ fromBlock, toBlock }] = request.params as [{ fromBlock: Hex; toBlock: Hex }];
+          if (BigInt(toBlock) - BigInt(fromBlock) > 20n) throw Object.assign(new Error("block range too large: at most 20 blocks"), { code: -32005 });
+        }
+        return connection.provider.request(request as never);
+      },
+    });
+    try {
+      const { publicClient } = await createChainClients({ rpcUrl: capped.url, chainId: 31337, timeoutMs: 5_000 });
+      const reader = new JobReader({ client: publicClient, market: sys.market.address });
+      const [oldRead, ...recentReads] = await Promise.allSettled(
+        [old, ...recent].map(({ jobId }) => reader.read({ jobId, fromBlock: jobId === old.jobId ? head - 52n : head - 2n, blockNumber: head })),
+      );
+      assert.deepEqual(recentReads.map((r) => r.status === "fulfilled" && r.value.job.status), [JobStatus.Posted, JobStatus.Posted], "the recent jobs are read");
+      assert.equal(oldRead!.status, "rejected", "the old job fails, alone");
+      assert.match(String((oldRead as PromiseRejectedResult).reason), /block range too large/);
+      assert.equal(capped.count("eth_getLogs"), 4, "one shared read, then one per job");
+
+      // The node answers the next two requests with 502s: the shared read fails, the reads job by job succeed.
+      capped.failNext(2);
+      const retried = await Promise.allSettled(recent.map(({ jobId }) => reader.read({ jobId, fromBlock: head - 2n, blockNumber: head })));
+      assert.deepEqual(retried.map((r) => r.status), ["fulfilled", "fulfilled"]);
+      assert.equal(capped.failures(), 2);
+    } finally {
+      await capped.close();
+    }
   });
 
   it("readJobsAt fails only the job whose stored hash a node misreports, never hands its state out", async () => {

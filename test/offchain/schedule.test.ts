@@ -1,17 +1,17 @@
 /**
- * StepSchedule (offchain/provider/schedule.ts): which of a worker's open jobs are due at a head, without
+ * StepSchedule (offchain/daemon/schedule.ts): which of a worker's open jobs are due at a head, without
  * looking at the ones asleep.
  */
 import assert from "node:assert/strict";
 
 import { describe, it } from "mocha";
 
-import { StepSchedule } from "../../offchain/provider/schedule.js";
+import { StepSchedule } from "../../offchain/daemon/schedule.js";
 
 const at = (number: bigint, timestamp: bigint) => ({ number, timestamp });
 const dueIds = (schedule: StepSchedule, head = at(100n, 1_000n), soon = 1_010n) => schedule.due(head, soon).jobs.map(({ jobId }) => jobId);
 
-describe("provider: StepSchedule", () => {
+describe("daemon: StepSchedule", () => {
   it("lists tracked jobs due in the order they became due, with their status; untracked ones never", () => {
     const s = new StepSchedule();
     s.track(3n, "candidate");
@@ -96,6 +96,52 @@ describe("provider: StepSchedule", () => {
     s.ended(7n);
     assert.deepEqual(dueIds(s), []);
     assert.deepEqual(s.size, { tracked: 0, due: 0, asleep: 0, running: 0 });
+  });
+
+  it('wakeOn "any" (the verifier): a job wakes at the first of its block and its time', () => {
+    const s = new StepSchedule({ wakeOn: "any" });
+    for (const id of [1n, 2n, 3n]) s.track(id, "auditor");
+    s.sleep(1n, { block: 105n, time: 1_050n });
+    s.sleep(2n, { block: 105n, time: 1_050n });
+    s.sleep(3n, { block: 105n, time: 1_050n });
+    assert.deepEqual(dueIds(s, at(104n, 1_049n)), []);
+    assert.deepEqual(dueIds(s, at(105n, 1_000n)), [1n, 2n, 3n], "the block came first");
+    for (const id of [1n, 2n]) {
+      s.started(id);
+      s.sleep(id, { block: 200n, time: 1_100n });
+      s.ended(id);
+    }
+    assert.deepEqual(dueIds(s, at(106n, 1_100n)), [3n, 1n, 2n], "the time came first; the stale entries of the first wakes are skipped");
+  });
+
+  it("poke: a job due now, or, mid-step, due when its step ends whatever wait the step asked for", () => {
+    const s = new StepSchedule({ wakeOn: "any" });
+    s.track(1n, "auditor");
+    s.track(2n, "auditor");
+    s.sleep(1n, { time: 9_999n });
+    s.poke(1n);
+    s.started(2n);
+    s.poke(2n);
+    s.sleep(2n, { time: 9_999n }); // the step's wait, asked after the poke: dropped
+    assert.deepEqual(dueIds(s), [1n]);
+    s.ended(2n);
+    assert.deepEqual(dueIds(s), [1n, 2n]);
+    // The poke holds for that step only: the next step's wait counts.
+    s.started(2n);
+    s.sleep(2n, { time: 9_999n });
+    s.ended(2n);
+    assert.deepEqual(dueIds(s), [1n]);
+  });
+
+  it("counts tracked jobs per status as they come, change and go", () => {
+    const s = new StepSchedule();
+    s.track(1n, "auditor");
+    s.track(2n, "auditor");
+    s.track(3n, "verifier-batch");
+    s.track(2n, "verifier-batch");
+    s.track(1n, undefined);
+    s.track(9n, undefined);
+    assert.deepEqual([s.count("auditor"), s.count("verifier-batch"), s.count("other")], [0, 2, 0]);
   });
 
   it("a tick with 20,000 jobs asleep looks only at the heap tops: the due list is what woke", () => {

@@ -1,14 +1,16 @@
 /**
- * The worker's open jobs by when their next step is due, so that starting the steps due costs what is due,
+ * A daemon's open jobs by when their next step is due, so that starting the steps due costs what is due,
  * not what is open. A provider keeps each job it committed to open through its challenge window (a day on
  * a public chain: 86,400 jobs at one a second), asleep until then; listing them all from the journal at
- * every tick and after every run took 2.8 ms per 2,000 open jobs and 39 ms per 20,000 (node:sqlite on this
- * project's 2-core test VM), on the main thread that feeds the inference threads.
+ * every tick and after every run took 1.7 ms per pass with 2,000 open jobs, 24 ms with 20,000 and 128 ms
+ * with 86,400 (`npm run bench:schedule`, node:sqlite on a 2-core VM), on the main thread that feeds the
+ * inference threads. A verifier follows every job of its models the same way.
  *
- * A job is tracked while its status is one the worker steps (`track`), and is at any time either due (in
+ * A job is tracked while its status is one the daemon steps (`track`), and is at any time either due (in
  * the order it became due), asleep until its wake (a block, a time, or both: it wakes when every one it
- * names is reached), or mid-step (`started` till `ended`). Wakes are kept in two heaps, by block and by
- * time; a wake replaced or dropped leaves its heap entry behind, skipped when it comes up.
+ * names is reached, or, with `wakeOn: "any"`, the first), or mid-step (`started` till `ended`). Wakes are
+ * kept in two heaps, by block and by time; a wake replaced or dropped leaves its heap entry behind, skipped
+ * when it comes up. The verifier daemon uses it too (`wakeOn: "any"`, and `poke`).
  */
 import { Heap } from "heap-js";
 
@@ -17,20 +19,37 @@ export type Wake = { block?: bigint; time?: bigint };
 
 type Entry = { at: bigint; jobId: bigint; wake: Wake };
 
-const byAt = (a: Entry, b: Entry) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0);
+/** By wake, then by job id: jobs waking together come out lowest id first. */
+const byAt = (a: Entry, b: Entry) => (a.at < b.at ? -1 : a.at > b.at ? 1 : a.jobId < b.jobId ? -1 : a.jobId > b.jobId ? 1 : 0);
+
+export type StepScheduleParameters = {
+  /** A wake naming a block and a time is reached when both are ("all", the default) or when either is ("any"). */
+  wakeOn?: "all" | "any";
+};
 
 export class StepSchedule {
+  readonly #wakeOn: "all" | "any";
   /** Tracked jobs and their status. */
   readonly #status = new Map<bigint, string>();
+  /** Tracked jobs per status. */
+  readonly #counts = new Map<string, number>();
   /** Tracked jobs neither asleep nor mid-step, in the order they became due. */
   readonly #due = new Set<bigint>();
   readonly #running = new Set<bigint>();
+  /** Jobs mid-step that something touched meanwhile: due when the step ends, whatever wait it asks for. */
+  readonly #poked = new Set<bigint>();
   readonly #wakes = new Map<bigint, Wake>();
   readonly #byBlock = new Heap<Entry>(byAt);
   readonly #byTime = new Heap<Entry>(byAt);
 
+  constructor({ wakeOn = "all" }: StepScheduleParameters = {}) {
+    this.#wakeOn = wakeOn;
+  }
+
   /** Tracks `jobId` with `status` (due unless asleep or mid-step), or, with `undefined`, no longer. */
   track(jobId: bigint, status: string | undefined): void {
+    const was = this.#status.get(jobId);
+    if (was !== undefined) this.#counts.set(was, this.#counts.get(was)! - 1);
     if (status === undefined) {
       this.#status.delete(jobId);
       this.#due.delete(jobId);
@@ -38,6 +57,7 @@ export class StepSchedule {
       return;
     }
     this.#status.set(jobId, status);
+    this.#counts.set(status, (this.#counts.get(status) ?? 0) + 1);
     if (!this.#wakes.has(jobId) && !this.#running.has(jobId)) this.#due.add(jobId);
   }
 
@@ -46,14 +66,20 @@ export class StepSchedule {
     return this.#status.get(jobId);
   }
 
-  /** Puts a tracked job to sleep until `wake` (replacing any earlier wake). */
+  /** How many jobs are tracked with `status`. */
+  count(status: string): number {
+    return this.#counts.get(status) ?? 0;
+  }
+
+  /** Puts a tracked job to sleep until `wake` (replacing any earlier wake); not one poked mid-step. */
   sleep(jobId: bigint, wake: Wake): void {
-    if (!this.#status.has(jobId)) return;
+    if (!this.#status.has(jobId) || this.#poked.has(jobId)) return;
+    if (wake.block === undefined && wake.time === undefined) return this.wake(jobId);
     this.#wakes.set(jobId, wake);
     this.#due.delete(jobId);
+    // "all" waits on the block first (then on the time, if any); "any" on whichever comes first.
     if (wake.block !== undefined) this.#byBlock.push({ at: wake.block, jobId, wake });
-    else if (wake.time !== undefined) this.#byTime.push({ at: wake.time, jobId, wake });
-    else this.wake(jobId);
+    if (wake.time !== undefined && (wake.block === undefined || this.#wakeOn === "any")) this.#byTime.push({ at: wake.time, jobId, wake });
   }
 
   /** Makes an asleep job due now. */
@@ -62,9 +88,18 @@ export class StepSchedule {
     if (this.#status.has(jobId) && !this.#running.has(jobId)) this.#due.add(jobId);
   }
 
+  /** Something touched the job: due now, or, mid-step, as soon as the step ends (any wait it asks for dropped). */
+  poke(jobId: bigint): void {
+    if (this.#running.has(jobId)) {
+      this.#poked.add(jobId);
+      this.#wakes.delete(jobId);
+    } else this.wake(jobId);
+  }
+
   /** A step of the job started: it is neither due nor asleep till it ends. */
   started(jobId: bigint): void {
     this.#running.add(jobId);
+    this.#poked.delete(jobId);
     this.#due.delete(jobId);
     this.#wakes.delete(jobId);
   }
@@ -72,6 +107,7 @@ export class StepSchedule {
   /** The job's step ended: due again unless the step put it to sleep or it is no longer tracked. */
   ended(jobId: bigint): void {
     this.#running.delete(jobId);
+    this.#poked.delete(jobId);
     if (this.#status.has(jobId) && !this.#wakes.has(jobId)) this.#due.add(jobId);
   }
 
@@ -82,8 +118,8 @@ export class StepSchedule {
   due(head: { number: bigint; timestamp: bigint }, soon: bigint): { jobs: { jobId: bigint; status: string }[]; quiet: boolean } {
     for (let top = this.#current(this.#byBlock); top !== undefined && top.at <= head.number; top = this.#current(this.#byBlock)) {
       this.#byBlock.pop();
-      // Woken by its block, asleep on its time still: moves to the time heap.
-      if (top.wake.time !== undefined && head.timestamp < top.wake.time) this.#byTime.push({ at: top.wake.time, jobId: top.jobId, wake: top.wake });
+      // Woken by its block, asleep on its time still ("all"): moves to the time heap.
+      if (this.#wakeOn === "all" && top.wake.time !== undefined && head.timestamp < top.wake.time) this.#byTime.push({ at: top.wake.time, jobId: top.jobId, wake: top.wake });
       else this.wake(top.jobId);
     }
     for (let top = this.#current(this.#byTime); top !== undefined && top.at <= head.timestamp; top = this.#current(this.#byTime)) {
