@@ -343,29 +343,26 @@ export class JobReader {
     this.#queued.clear();
     for (const [blockNumber, atBlock] of queued) {
       const reads = [...atBlock].sort(([, a], [, b]) => (a.fromBlock < b.fromBlock ? -1 : a.fromBlock > b.fromBlock ? 1 : 0));
-      for (let i = 0; i < reads.length; i += MAX_JOBS_PER_READ) {
-        const chunk = reads.slice(i, i + MAX_JOBS_PER_READ);
-        const settle = (waiting: WaitingRead, read: JobRecord | Error) => {
-          for (const { resolve, reject } of waiting.settle) {
+      for (let i = 0; i < reads.length; i += MAX_JOBS_PER_READ) this.#read(blockNumber, reads.slice(i, i + MAX_JOBS_PER_READ));
+    }
+  }
+
+  /** One shared read; when it fails, one read per job (a failure stays with its own job). */
+  #read(blockNumber: bigint, reads: [bigint, WaitingRead][]): void {
+    readJobsAt({ client: this.#client, market: this.#market, blockNumber, jobs: reads.map(([jobId, { fromBlock }]) => ({ jobId, fromBlock })) }).then(
+      (results) => {
+        for (const [jobId, { settle }] of reads) {
+          const read = results.get(jobId)!;
+          for (const { resolve, reject } of settle) {
             if (read instanceof Error) reject(read);
             else resolve(read);
           }
-        };
-        const alone = ([jobId, waiting]: [bigint, WaitingRead]) =>
-          readJobsAt({ client: this.#client, market: this.#market, blockNumber, jobs: [{ jobId, fromBlock: waiting.fromBlock }] }).then(
-            (results) => settle(waiting, results.get(jobId)!),
-            (error: unknown) => settle(waiting, error instanceof Error ? error : new Error(String(error))),
-          );
-        readJobsAt({ client: this.#client, market: this.#market, blockNumber, jobs: chunk.map(([jobId, { fromBlock }]) => ({ jobId, fromBlock })) }).then(
-          (results) => {
-            for (const [jobId, waiting] of chunk) settle(waiting, results.get(jobId)!);
-          },
-          (error: unknown) => {
-            if (chunk.length === 1) settle(chunk[0]![1], error instanceof Error ? error : new Error(String(error)));
-            else for (const read of chunk) void alone(read);
-          },
-        );
-      }
-    }
+        }
+      },
+      (error: unknown) => {
+        if (reads.length > 1) for (const read of reads) this.#read(blockNumber, [read]);
+        else for (const { reject } of reads[0]![1].settle) reject(error);
+      },
+    );
   }
 }

@@ -61,11 +61,6 @@ export class StepSchedule {
     if (!this.#wakes.has(jobId) && !this.#running.has(jobId)) this.#due.add(jobId);
   }
 
-  /** The job's status, when tracked. */
-  statusOf(jobId: bigint): string | undefined {
-    return this.#status.get(jobId);
-  }
-
   /** How many jobs are tracked with `status`. */
   count(status: string): number {
     return this.#counts.get(status) ?? 0;
@@ -132,7 +127,7 @@ export class StepSchedule {
     return { jobs, quiet };
   }
 
-  /** Counts, for tests and status lines. */
+  /** How many jobs are tracked, due, asleep and mid-step (what the tests check). */
   get size(): { tracked: number; due: number; asleep: number; running: number } {
     return { tracked: this.#status.size, due: this.#due.size, asleep: this.#wakes.size, running: this.#running.size };
   }

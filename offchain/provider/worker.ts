@@ -259,6 +259,8 @@ export class ProviderWorker {
     this.batchEarnings = new Earnings({ ...parameters, market: parameters.deployment.batchMarket });
     this.replicaEarnings = new Earnings({ ...parameters, market: parameters.deployment.replicaMarket });
     this.stake = new StakeLedger({ publicClient: parameters.publicClient, staking: parameters.deployment.staking, account: parameters.account });
+    // A batch's split job, or a redundant job's disputed seat, handed to the single-job path.
+    const adoptJob = (jobId: bigint, data: JobData) => this.saveJob(jobId, "active", data);
     this.batches = new BatchWorker({
       ...parameters,
       actions: this.actions,
@@ -269,7 +271,7 @@ export class ProviderWorker {
       keeper: parameters.keeper ?? true,
       keeperGraceSeconds: parameters.keeperGraceSeconds ?? 10,
       earnings: this.batchEarnings,
-      adoptJob: (jobId, data) => this.saveJob(jobId, "active", data),
+      adoptJob,
     });
     this.replicas = new ReplicaWorker({
       ...parameters,
@@ -279,7 +281,7 @@ export class ProviderWorker {
       earnings: this.replicaEarnings,
       finishEstimate: (modelId) => this.finishEstimate(modelId),
       measured: (modelId, ms) => this.measured(modelId, ms),
-      adoptJob: (jobId, data) => this.saveJob(jobId, "active", data),
+      adoptJob,
     });
   }
 
