@@ -27,6 +27,7 @@ import { revealWindowBlocks, type TermsReader } from "../chain/terms.js";
 import { deriveBatchSalt } from "../codec/commitment.js";
 import { blobId, decodeTensorBlob } from "../codec/tensor.js";
 import type { JournaledActions, SendOnce } from "../daemon/action.js";
+import { JournaledSteps } from "../daemon/journaled-steps.js";
 import { DinferError, RetryableError } from "../errors.js";
 import { validateInputs } from "../inference/validate.js";
 import type { RunParameters } from "../inference/runner.js";
@@ -108,14 +109,23 @@ export type BatchWorkerParameters = {
 
 export class BatchWorker {
   private readonly p: BatchWorkerParameters;
-  private readonly inFlight = new Map<bigint, Promise<void>>();
-  private readonly wake = new Map<bigint, { block?: bigint; time?: bigint }>();
-  private readonly failures = new Map<bigint, number>();
+  private readonly steps: JournaledSteps<BatchData>;
   private head?: { number: bigint; timestamp: bigint };
-  private stopped = false;
 
   constructor(parameters: BatchWorkerParameters) {
     this.p = parameters;
+    this.steps = new JournaledSteps<BatchData>({
+      journal: parameters.journal,
+      role: ROLE,
+      stepped: parameters.keeper ? KEPT : OPEN,
+      open: OPEN,
+      advance: (_key, status, data) => this.advance(status as LocalJobStatus, data),
+      failed: (key, error, retryIn) => {
+        const line = { msg: "batch step failed", batch_id: (key - BATCH_KEY).toString(), error: error instanceof Error ? error.message : String(error), retry_in_s: Number(retryIn) };
+        if (error instanceof ContractRevertError || !(error instanceof RetryableError)) this.p.log.warn(line);
+        else this.p.log.debug(line);
+      },
+    });
   }
 
   /** The poller's handler: records every BatchPosted of a served model as a candidate. */
@@ -123,7 +133,7 @@ export class BatchWorker {
     let added = 0;
     for (const { batchId, modelId, postedBlock } of batches) {
       if (!this.p.models.has(modelId) || this.p.journal.getJob(BATCH_KEY + batchId)) continue;
-      this.p.journal.upsertJob<BatchData>({ jobId: BATCH_KEY + batchId, role: ROLE, status: "candidate", data: { batchId, postedBlock, modelId } });
+      this.steps.save(BATCH_KEY + batchId, "candidate", { batchId, postedBlock, modelId });
       this.p.log.debug({ msg: "batch seen", batch_id: batchId.toString(), model_id: modelId });
       added++;
     }
@@ -131,30 +141,16 @@ export class BatchWorker {
   }
 
   get idle(): boolean {
-    return this.inFlight.size === 0 && this.p.journal.listJobKeys({ status: OPEN, role: ROLE }).length === 0;
+    return this.steps.idle;
   }
 
   tick(head: { number: bigint; timestamp: bigint }): void {
-    if (this.stopped) return;
     this.head = head;
-    for (const { jobId: key, status } of this.p.journal.listJobKeys({ status: this.p.keeper ? KEPT : OPEN, role: ROLE })) {
-      if (this.inFlight.has(key)) continue;
-      const wake = this.wake.get(key);
-      if (wake && ((wake.block !== undefined && head.number < wake.block) || (wake.time !== undefined && head.timestamp < wake.time))) continue;
-      const record = this.p.journal.getJob<BatchData>(key);
-      if (!record) continue;
-      this.wake.delete(key);
-      const step = this.advance(status as LocalJobStatus, record.data)
-        .then(() => void this.failures.delete(key))
-        .catch((error) => this.onStepError(key, error))
-        .finally(() => this.inFlight.delete(key));
-      this.inFlight.set(key, step);
-    }
+    this.steps.tick(head);
   }
 
   async drain(): Promise<void> {
-    this.stopped = true;
-    await Promise.allSettled([...this.inFlight.values()]);
+    await this.steps.drain();
   }
 
   // ------------------------------------------------------------------ one batch
@@ -209,10 +205,10 @@ export class BatchWorker {
       case "read":
         return;
       case "wait":
-        this.wake.set(key, { block: step.block, time: step.time });
+        this.steps.sleep(key, { block: step.block, time: step.time });
         return;
       case "skip":
-        this.p.journal.upsertJob<BatchData>({ jobId: key, role: ROLE, status: "skipped", data: { ...data, reason: step.reason } });
+        this.steps.save(key, "skipped", { ...data, reason: step.reason });
         this.p.log.info({ msg: "batch skipped", batch_id: data.batchId.toString(), reason: step.reason });
         return;
       case "take":
@@ -223,7 +219,7 @@ export class BatchWorker {
       case "revealBatch":
         return this.reveal(record, data);
       case "revealTooLate":
-        this.p.journal.upsertJob<BatchData>({ jobId: key, role: ROLE, status: "active", data: { ...data, abandoned: step.reason } });
+        this.steps.save(key, "active", { ...data, abandoned: step.reason });
         this.p.log.error({ msg: "batch reveal impossible: the batch can only expire", batch_id: data.batchId.toString(), reason: step.reason });
         return;
       case "finalizeBatch":
@@ -239,7 +235,7 @@ export class BatchWorker {
       case "end":
       case "pass": {
         const status = step.kind === "pass" ? "passed" : step.outcome;
-        this.p.journal.upsertJob<BatchData>({ jobId: key, role: ROLE, status, data });
+        this.steps.save(key, status, data);
         this.p.log.info({ msg: `batch ${status}`, batch_id: data.batchId.toString() });
         return;
       }
@@ -255,7 +251,7 @@ export class BatchWorker {
     const free = (await this.p.stake.available(this.head!.number)) - this.p.stake.promised();
     if (free < collateral) {
       // As for a single job: it waits for jobs of ours to end and free their collateral (logged once a few seconds).
-      this.wake.set(BATCH_KEY + data.batchId, { time: this.head!.timestamp + 1n });
+      this.steps.sleep(BATCH_KEY + data.batchId, { time: this.head!.timestamp + 1n });
       this.p.log.debug({ msg: "waiting for free stake", batch_id: data.batchId.toString(), free: free.toString(), collateral: collateral.toString(), jobs: b.count });
       return;
     }
@@ -263,12 +259,12 @@ export class BatchWorker {
     if (!data.outputs) {
       const ran = await this.run(record);
       if (typeof ran === "string") {
-        this.p.journal.upsertJob<BatchData>({ jobId: BATCH_KEY + data.batchId, role: ROLE, status: "skipped", data: { ...data, reason: ran } });
+        this.steps.save(BATCH_KEY + data.batchId, "skipped", { ...data, reason: ran });
         this.p.log.info({ msg: "batch skipped", batch_id: data.batchId.toString(), reason: ran });
         return;
       }
       next = { ...data, ...ran };
-      this.p.journal.upsertJob<BatchData>({ jobId: BATCH_KEY + data.batchId, role: ROLE, status: "candidate", data: next });
+      this.steps.save(BATCH_KEY + data.batchId, "candidate", next);
     }
     const { commitmentRoot } = this.trees(record, next);
     // A key of its own in the stake ledger: the batch's collateral is promised until its commit is mined.
@@ -287,7 +283,7 @@ export class BatchWorker {
       return;
     }
     if (committed.receipt) this.p.stake.mined(BATCH_KEY + data.batchId, collateral, committed.receipt.blockNumber);
-    this.p.journal.upsertJob<BatchData>({ jobId: BATCH_KEY + data.batchId, role: ROLE, status: "active", data: next });
+    this.steps.save(BATCH_KEY + data.batchId, "active", next);
     this.p.log.info({ msg: "batch committed", batch_id: data.batchId.toString(), jobs: b.count, fee_per_job: b.feePerJob.toString() });
   }
 
@@ -429,15 +425,5 @@ export class BatchWorker {
     }
     this.p.log.info({ msg: `${action} confirmed`, batch_id: batchId.toString(), tx_hash: result.hash, gas_used: result.receipt.gasUsed.toString() });
     return { receipt: result.receipt };
-  }
-
-  private onStepError(key: bigint, error: unknown): void {
-    const failures = (this.failures.get(key) ?? 0) + 1;
-    this.failures.set(key, failures);
-    const seconds = BigInt(Math.min(300, 2 ** failures));
-    this.wake.set(key, { time: (this.head?.timestamp ?? 0n) + seconds });
-    const line = { msg: "batch step failed", batch_id: (key - BATCH_KEY).toString(), error: error instanceof Error ? error.message : String(error), retry_in_s: Number(seconds) };
-    if (error instanceof ContractRevertError || !(error instanceof RetryableError)) this.p.log.warn(line);
-    else this.p.log.debug(line);
   }
 }

@@ -27,6 +27,7 @@ import type { TxSender } from "../chain/sender.js";
 import { commitment, deriveSalt } from "../codec/commitment.js";
 import { decodeTensorBlob } from "../codec/tensor.js";
 import type { JournaledActions, SendOnce } from "../daemon/action.js";
+import { JournaledSteps } from "../daemon/journaled-steps.js";
 import { RetryableError } from "../errors.js";
 import { validateInputs } from "../inference/validate.js";
 import type { RunParameters } from "../inference/runner.js";
@@ -98,15 +99,24 @@ export type ReplicaWorkerParameters = {
 
 export class ReplicaWorker {
   private readonly p: ReplicaWorkerParameters;
-  private readonly inFlight = new Map<bigint, Promise<void>>();
-  private readonly wake = new Map<bigint, bigint>();
-  private readonly failures = new Map<bigint, number>();
+  private readonly steps: JournaledSteps<ReplicaData>;
   private head?: { number: bigint; timestamp: bigint };
   private reputation?: { at: number; ppm: Promise<number> };
-  private stopped = false;
 
   constructor(parameters: ReplicaWorkerParameters) {
     this.p = parameters;
+    this.steps = new JournaledSteps<ReplicaData>({
+      journal: parameters.journal,
+      role: ROLE,
+      stepped: OPEN,
+      open: OPEN,
+      advance: (_key, status, data) => this.advance(status, data),
+      failed: (key, error, retryIn) => {
+        const line = { msg: "redundant job step failed", replica_job_id: (key - REPLICA_KEY).toString(), error: error instanceof Error ? error.message : String(error), retry_in_s: Number(retryIn) };
+        if (error instanceof ContractRevertError || !(error instanceof RetryableError)) this.p.log.warn(line);
+        else this.p.log.debug(line);
+      },
+    });
   }
 
   /** The poller's handler: records every ReplicaJobPosted of a served model as a candidate. */
@@ -114,7 +124,7 @@ export class ReplicaWorker {
     let added = 0;
     for (const { replicaJobId, modelId, postedBlock } of jobs) {
       if (!this.p.models.has(modelId) || this.p.journal.getJob(REPLICA_KEY + replicaJobId)) continue;
-      this.p.journal.upsertJob<ReplicaData>({ jobId: REPLICA_KEY + replicaJobId, role: ROLE, status: "candidate", data: { replicaJobId, postedBlock, modelId } });
+      this.steps.save(REPLICA_KEY + replicaJobId, "candidate", { replicaJobId, postedBlock, modelId });
       this.p.log.debug({ msg: "redundant job seen", replica_job_id: replicaJobId.toString(), model_id: modelId });
       added++;
     }
@@ -122,30 +132,16 @@ export class ReplicaWorker {
   }
 
   get idle(): boolean {
-    return this.inFlight.size === 0 && this.p.journal.listJobKeys({ status: OPEN, role: ROLE }).length === 0;
+    return this.steps.idle;
   }
 
   tick(head: { number: bigint; timestamp: bigint }): void {
-    if (this.stopped) return;
     this.head = head;
-    for (const { jobId: key, status } of this.p.journal.listJobKeys({ status: OPEN, role: ROLE })) {
-      if (this.inFlight.has(key)) continue;
-      const wake = this.wake.get(key);
-      if (wake !== undefined && head.timestamp < wake) continue;
-      const record = this.p.journal.getJob<ReplicaData>(key);
-      if (!record) continue;
-      this.wake.delete(key);
-      const step = this.advance(status, record.data)
-        .then(() => void this.failures.delete(key))
-        .catch((error) => this.onStepError(key, error))
-        .finally(() => this.inFlight.delete(key));
-      this.inFlight.set(key, step);
-    }
+    this.steps.tick(head);
   }
 
   async drain(): Promise<void> {
-    this.stopped = true;
-    await Promise.allSettled([...this.inFlight.values()]);
+    await this.steps.drain();
   }
 
   // ------------------------------------------------------------------ one redundant job
@@ -201,7 +197,7 @@ export class ReplicaWorker {
     const key = REPLICA_KEY + r.replicaJobId;
     const free = (await this.p.stake.available(this.head!.number)) - this.p.stake.promised();
     if (free < r.collateral) {
-      this.wake.set(key, this.head!.timestamp + 1n);
+      this.steps.sleep(key, { time: this.head!.timestamp + 1n });
       this.p.log.debug({ msg: "waiting for free stake", replica_job_id: r.replicaJobId.toString(), free: free.toString(), collateral: r.collateral.toString() });
       return;
     }
@@ -231,7 +227,7 @@ export class ReplicaWorker {
     const key = REPLICA_KEY + r.replicaJobId;
     if (r.revealDeadline === 0n) {
       // Seats can still be taken: nobody reveals before every result is fixed.
-      this.wake.set(key, head.timestamp + 2n);
+      this.steps.sleep(key, { time: head.timestamp + 2n });
       return;
     }
     if (!revealed && head.timestamp <= r.revealDeadline) {
@@ -250,14 +246,14 @@ export class ReplicaWorker {
     }
     const settleable = r.revealed === r.committed || head.timestamp > r.revealDeadline;
     if (!settleable) {
-      this.wake.set(key, r.revealDeadline + 1n);
+      this.steps.sleep(key, { time: r.revealDeadline + 1n });
       return;
     }
     // Refused while the sampling seed is not mined (SeedNotReady) or someone settled first: looked at again soon.
     const settled = await this.act(r.replicaJobId, "replicaSettle", (onSent) =>
       this.p.sender.send({ address: this.p.deployment.replicaMarket, abi: replicaMarketAbi, functionName: "settle", args: [r.replicaJobId], onSent }),
     );
-    if (!settled) this.wake.set(key, head.timestamp + 2n);
+    if (!settled) this.steps.sleep(key, { time: head.timestamp + 2n });
   }
 
   /** Our output of the job (stored and served), or why the job cannot be served. */
@@ -318,7 +314,7 @@ export class ReplicaWorker {
   }
 
   private save(data: ReplicaData, status: string): void {
-    this.p.journal.upsertJob<ReplicaData>({ jobId: REPLICA_KEY + data.replicaJobId, role: ROLE, status, data });
+    this.steps.save(REPLICA_KEY + data.replicaJobId, status, data);
   }
 
   private end(data: ReplicaData, outcome: string, reason?: string): void {
@@ -343,15 +339,5 @@ export class ReplicaWorker {
     }
     this.p.log.info({ msg: `${action} confirmed`, replica_job_id: replicaJobId.toString(), tx_hash: result.hash, gas_used: result.receipt.gasUsed.toString() });
     return { receipt: result.receipt };
-  }
-
-  private onStepError(key: bigint, error: unknown): void {
-    const failures = (this.failures.get(key) ?? 0) + 1;
-    this.failures.set(key, failures);
-    const seconds = BigInt(Math.min(300, 2 ** failures));
-    this.wake.set(key, (this.head?.timestamp ?? 0n) + seconds);
-    const line = { msg: "redundant job step failed", replica_job_id: (key - REPLICA_KEY).toString(), error: error instanceof Error ? error.message : String(error), retry_in_s: Number(seconds) };
-    if (error instanceof ContractRevertError || !(error instanceof RetryableError)) this.p.log.warn(line);
-    else this.p.log.debug(line);
   }
 }
