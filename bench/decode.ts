@@ -1,8 +1,8 @@
 /**
  * What decoding a contract event log costs a daemon's main thread: viem's `decodeEventLog`, which finds the
  * log's event by hashing the signature of every event in the ABI (keccak-256, in JavaScript) until one
- * matches topic 0, against `decodeEvent` (offchain/chain/events.ts), which hashes an ABI's selectors once
- * and hands viem the one event the log names. A worker decodes every log of a job each time it reads the
+ * matches topic 0, against `decodeEvent` (offchain/chain/events.ts), which prepares an ABI's events once
+ * (selectors hashed, inputs sorted into topics and data) and decodes the log with viem's `decodeAbiParameters`. A worker decodes every log of a job each time it reads the
  * job (`readJob`), and the explorer and the SDK every log they index.
  *
  *   npm run bench:decode      -> prints a table, writes bench/results/decode.json

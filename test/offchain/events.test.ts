@@ -55,6 +55,36 @@ describe("decodeEvent (offchain/chain/events.ts)", () => {
     assert.equal((outcome(() => decodeEvent({ abi, data: log.data, topics: [unknown] })) as { error?: string }).error, "AbiEventSignatureNotFoundError");
   });
 
+  it("decodes as viem does where its own path steps aside: indexed dynamic values, unnamed inputs, missing topics, no data", () => {
+    const tagged = {
+      type: "event",
+      name: "Tagged",
+      inputs: [
+        { name: "tag", type: "string", indexed: true },
+        { name: "blob", type: "bytes", indexed: true },
+        { name: "who", type: "address", indexed: true },
+        { name: "amount", type: "uint256", indexed: false },
+      ],
+    } as const;
+    const unnamed = { type: "event", name: "Unnamed", inputs: [{ name: "", type: "uint256", indexed: true }, { name: "", type: "bool", indexed: false }] } as const;
+    const noData = { type: "event", name: "Ping", inputs: [{ name: "id", type: "uint256", indexed: true }] } as const;
+    const abi = [tagged, unnamed, noData] as const satisfies Abi;
+    const cases: { name: string; data: Hex; topics: Hex[] }[] = [];
+    for (const seed of [0, 3]) {
+      for (const event of abi) cases.push({ name: `${event.name} seed ${seed}`, ...logOf(abi, event as AbiEvent, seed) });
+    }
+    const full = logOf(abi, tagged as AbiEvent, 1);
+    cases.push({ name: "a topic missing", data: full.data, topics: full.topics.slice(0, 3) });
+    cases.push({ name: "no data", data: "0x", topics: full.topics });
+    cases.push({ name: "data too short", data: full.data.slice(0, 20) as Hex, topics: full.topics });
+    cases.push({ name: "an address topic with dirty high bytes", data: full.data, topics: [...full.topics.slice(0, 3), `0x${"ff".repeat(12)}${full.topics[3]!.slice(26)}` as Hex] });
+    for (const { name, data, topics } of cases) {
+      const ours = outcome(() => decodeEvent({ abi, data, topics }));
+      assert.deepEqual(ours, outcome(() => decodeEventLog({ abi, data, topics: topics as [Hex, ...Hex[]] })), name);
+    }
+    assert.deepEqual((outcome(() => decodeEvent({ abi, ...logOf(abi, tagged as AbiEvent, 0) })) as { result: { args: { tag: Hex } } }).result.args.tag.length, 66, "an indexed string is its hash");
+  });
+
   it("passes over an anonymous event with the same signature as a named one, as viem does", () => {
     const named = { type: "event", name: "Moved", inputs: [{ name: "id", type: "uint256", indexed: true }, { name: "amount", type: "uint256", indexed: false }] } as const;
     const abi = [{ ...named, anonymous: true }, named] as const satisfies Abi;
