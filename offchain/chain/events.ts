@@ -12,28 +12,36 @@
  * which throws, or decodes, as it always did.
  */
 import { decodeAbiParameters, decodeEventLog, toEventSelector, type Abi, type AbiEvent, type AbiParameter, type DecodeEventLogReturnType, type Hex } from "viem";
+import { formatAbiItem } from "viem/utils";
 
 /** An event and how its inputs decode: the indexed ones from topics 1.., the others from data. */
 type PreparedEvent = {
   event: AbiEvent;
-  /** Every input named (else viem decodes it: its args are then an array). */
+  /** Every input named (else viem decodes it: its args are then an array; an event without inputs, viem fails on). */
   named: boolean;
   indexed: { param: AbiParameter; name: string; raw: boolean }[];
   nonIndexed: AbiParameter[];
 };
 
-/** Per ABI (by identity): its events by selector (the first of any repeated signature, as viem finds it; anonymous events left out, as viem leaves them). */
-const bySelector = new WeakMap<Abi, Map<string, PreparedEvent>>();
+/**
+ * Per ABI (by identity): its events by selector, found as viem finds them (named, non-anonymous events, by
+ * the signature viem's `formatAbiItem` writes; the first of any repeated selector); null for an ABI with an
+ * event viem's formatting refuses, whose logs viem then decodes, as it always did.
+ */
+const bySelector = new WeakMap<Abi, Map<string, PreparedEvent> | null>();
 
-function eventsOf(abi: Abi): Map<string, PreparedEvent> {
+function eventsOf(abi: Abi): Map<string, PreparedEvent> | null {
   let events = bySelector.get(abi);
   if (events === undefined) {
-    events = new Map();
-    for (const item of abi) {
-      // viem matches topic 0 against named, non-anonymous events only (an anonymous one has no selector topic).
-      if (item.type !== "event" || item.anonymous === true) continue;
-      const selector = toEventSelector(item);
-      if (!events.has(selector)) events.set(selector, prepare(item));
+    try {
+      events = new Map();
+      for (const item of abi) {
+        if (item.type !== "event" || !("name" in item) || item.anonymous) continue;
+        const selector = toEventSelector(formatAbiItem(item));
+        if (!events.has(selector)) events.set(selector, prepare(item));
+      }
+    } catch {
+      events = null;
     }
     bySelector.set(abi, events);
   }
@@ -44,7 +52,7 @@ function prepare(event: AbiEvent): PreparedEvent {
   const inputs = event.inputs ?? [];
   return {
     event,
-    named: inputs.every((input) => Boolean(input.name)),
+    named: Array.isArray(event.inputs) && inputs.every((input) => Boolean(input.name)),
     indexed: inputs.filter((input) => input.indexed).map((param) => ({ param, name: param.name ?? "", raw: isRawTopic(param) })),
     nonIndexed: inputs.filter((input) => !input.indexed),
   };
@@ -64,7 +72,7 @@ export type DecodeEventParameters<abi extends Abi> = {
 /** Decodes a log as `decodeEventLog({ abi, data, topics })` does (same result, same errors). */
 export function decodeEvent<const abi extends Abi>({ abi, data, topics }: DecodeEventParameters<abi>): DecodeEventLogReturnType<abi> {
   const selector = topics[0];
-  const prepared = selector === undefined ? undefined : eventsOf(abi).get(selector);
+  const prepared = selector === undefined ? undefined : eventsOf(abi)?.get(selector);
   const decoded = prepared === undefined ? undefined : decodePrepared(prepared, data, topics);
   return (decoded ?? decodeEventLog({ abi: prepared === undefined ? abi : [prepared.event], data, topics: topics as [Hex, ...Hex[]] })) as DecodeEventLogReturnType<abi>;
 }
@@ -77,7 +85,8 @@ function decodePrepared({ event, named, indexed, nonIndexed }: PreparedEvent, da
   try {
     for (let i = 0; i < indexed.length; i++) {
       const { param, name, raw } = indexed[i]!;
-      const topic = topics[i + 1]!;
+      const topic = topics[i + 1];
+      if (!topic) return undefined;
       args[name] = raw ? topic : decodeAbiParameters([param], topic)[0];
     }
     if (nonIndexed.length > 0) {

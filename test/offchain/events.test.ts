@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 
 import { describe, it } from "mocha";
-import { decodeEventLog, encodeAbiParameters, encodeEventTopics, toEventSelector, type Abi, type AbiEvent, type Hex } from "viem";
+import { decodeEventLog, encodeAbiParameters, encodeEventTopics, keccak256, toEventSelector, toHex, type Abi, type AbiEvent, type Hex } from "viem";
 
 import { protocolAbis } from "../../offchain/chain/abis.js";
 import { decodeEvent } from "../../offchain/chain/events.js";
@@ -83,6 +83,25 @@ describe("decodeEvent (offchain/chain/events.ts)", () => {
       assert.deepEqual(ours, outcome(() => decodeEventLog({ abi, data, topics: topics as [Hex, ...Hex[]] })), name);
     }
     assert.deepEqual((outcome(() => decodeEvent({ abi, ...logOf(abi, tagged as AbiEvent, 0) })) as { result: { args: { tag: Hex } } }).result.args.tag.length, 66, "an indexed string is its hash");
+  });
+
+  it("finds an event as viem does in odd ABIs: malformed, nameless, truthy-anonymous and input-less events, and an empty topic", () => {
+    const word = (n: bigint) => encodeAbiParameters([{ type: "uint256" }], [n]);
+    const other = { type: "event", name: "Other", inputs: [{ name: "y", type: "uint256", indexed: true }] };
+    const tag = { type: "event", name: "Tag", inputs: [{ name: "tag", type: "string", indexed: true }, { name: "n", type: "uint256", indexed: false }] };
+    const otherLog = { data: "0x" as Hex, topics: [toEventSelector("Other(uint256)"), word(1n)] };
+    const cases: { name: string; abi: Abi; data: Hex; topics: Hex[] }[] = [
+      // viem formats events only until the one the log names: a malformed one after it is never formatted.
+      { name: "a malformed event after the one decoded", abi: [other, { type: "event", name: "Pa", inputs: [{ name: "a(b", type: "uint256", indexed: true }] }] as unknown as Abi, ...otherLog },
+      { name: "an event without inputs", abi: [{ type: "event", name: "N" }] as unknown as Abi, data: "0x", topics: [toEventSelector("N()")] },
+      { name: "an event without inputs before the one decoded", abi: [{ type: "event", name: "N" }, other] as unknown as Abi, ...otherLog },
+      { name: "anonymous: 1", abi: [{ type: "event", name: "Other", anonymous: 1, inputs: other.inputs }] as unknown as Abi, ...otherLog },
+      { name: "a nameless event", abi: [{ type: "event", inputs: other.inputs }] as unknown as Abi, data: "0x", topics: [keccak256(toHex("undefined(uint256)")), word(1n)] },
+      { name: "an empty topic for an indexed string", abi: [tag] as unknown as Abi, data: word(1n), topics: [toEventSelector("Tag(string,uint256)"), "" as Hex] },
+    ];
+    for (const { name, abi, data, topics } of cases) {
+      assert.deepEqual(outcome(() => decodeEvent({ abi, data, topics })), outcome(() => decodeEventLog({ abi, data, topics: topics as [Hex, ...Hex[]] })), name);
+    }
   });
 
   it("passes over an anonymous event with the same signature as a named one, as viem does", () => {
