@@ -76,7 +76,7 @@ import { startLocalNetwork } from "../test/helpers/network.js";
 import { startWorkerProcess } from "../test/helpers/worker-process.js";
 import { machineInfo } from "./machine.js";
 
-const JOBS = Number(process.env.BENCH_JOBS ?? 48);
+const JOBS = Number(process.env.BENCH_JOBS ?? 96);
 const EP = process.env.BENCH_EP ?? "cpu";
 if (EP !== "cpu" && EP !== "webgpu") throw new Error(`BENCH_EP: expected cpu or webgpu, got "${EP}"`);
 const OUT = path.resolve(process.env.BENCH_OUT ?? "bench/results/worker.json");
