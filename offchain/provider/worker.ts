@@ -541,7 +541,7 @@ export class ProviderWorker {
     const count = (...actions: string[]) => actions.reduce((sum, action) => sum + (this.seen.actions.get(action) ?? 0), 0);
     return {
       jobsSeen: this.seen.jobs,
-      open: this.p.journal.listJobs({ status: OPEN }).length,
+      open: this.p.journal.countJobs({ status: OPEN }),
       claimed: count("claim", "claimAndCommit", "postSignedAndCommit"),
       committed: count("commit", "claimAndCommit", "postSignedAndCommit"),
       revealed: count("reveal"),

@@ -294,6 +294,13 @@ export class Journal {
     return rows.map((row) => ({ jobId: BigInt(row.job_id), status: row.status }));
   }
 
+  /** How many jobs `listJobs` would list (no limit), counted in SQLite: a status line counts open jobs without reading them. */
+  countJobs({ status, role }: Omit<ListJobsParameters, "limit"> = {}): number {
+    const statuses = status === undefined ? null : JSON.stringify(typeof status === "string" ? [status] : [...status]);
+    if (role !== undefined) checkRole(role);
+    return Number((this.sql.countJobs.get({ statuses, role: role ?? null }) as { n: number }).n);
+  }
+
   // ---- actions ----
 
   /**
@@ -481,6 +488,11 @@ function prepareStatements(db: DatabaseSync) {
          AND (:role IS NULL OR role = :role)
        ORDER BY updated_at, length(job_id), job_id
        LIMIT :limit`,
+    ),
+    countJobs: db.prepare(
+      `SELECT count(*) AS n FROM jobs
+       WHERE (:statuses IS NULL OR status IN (SELECT value FROM json_each(:statuses)))
+         AND (:role IS NULL OR role = :role)`,
     ),
     insertAction: db.prepare(
       `INSERT INTO actions (job_id, action, state, created_at, updated_at) VALUES (?, ?, 'pending', ?, ?)

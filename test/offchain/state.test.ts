@@ -235,6 +235,12 @@ describe("state journal", () => {
         { jobId: 10n, status: "claimed" },
       ]);
       assert.deepEqual(j.listJobKeys({ status: "claimed", limit: 1 }), [{ jobId: 3n, status: "claimed" }]);
+      // And counted without reading them.
+      assert.equal(j.countJobs({ status: "claimed" }), 3);
+      assert.equal(j.countJobs({ status: ["committed", "claimed"], role: "provider" }), 3);
+      assert.equal(j.countJobs({ role: "auditor" }), 1);
+      assert.equal(j.countJobs(), 4);
+      assert.equal(j.countJobs({ status: [] }), 0);
     });
 
     it("rejects bad input naming the field", () => {
