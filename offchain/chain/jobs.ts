@@ -119,6 +119,29 @@ export function decodeJobLog(log: JobLogInput): DecodedJobLog | undefined {
   return isJobEvent(event) ? { ...event, blockNumber: log.blockNumber ?? 0n } : undefined;
 }
 
+/** A receipt's logs (by identity): their job events, decoded once. */
+const receiptJobLogs = new WeakMap<readonly object[], DecodedJobLog[]>();
+
+/**
+ * The JobMarket job events among a receipt's logs (those `market` emitted), in order, decoded once per
+ * logs array: every step a grouped transaction (a multicall of many jobs' reveals) carried reads the same
+ * receipt, and decoding all its logs for each of them cost the worker time quadratic in the group's size.
+ */
+export function jobLogsOf(logs: readonly (JobLogInput & { address: Address })[], market: Address): DecodedJobLog[] {
+  let decoded = receiptJobLogs.get(logs);
+  if (decoded === undefined) {
+    const own = market.toLowerCase();
+    decoded = [];
+    for (const log of logs) {
+      if (log.address.toLowerCase() !== own) continue;
+      const event = decodeJobLog(log);
+      if (event !== undefined) decoded.push(event);
+    }
+    receiptJobLogs.set(logs, decoded);
+  }
+  return decoded;
+}
+
 /**
  * Applies one decoded event to a job record (a new record for JobPosted). Events that change no
  * state (JobFinalized's payout, Credited) still move the status where they end the job.

@@ -35,7 +35,7 @@ import { formatTokens } from "../chain/format.js";
 import type { Deployment } from "../chain/deployment.js";
 import { CallGroup } from "../chain/call-group.js";
 import { ContractRevertError } from "../chain/errors.js";
-import { applyJobLog, decodeJobLog, JobReader, JobStatus, type Job, type JobRecord } from "../chain/jobs.js";
+import { applyJobLog, JobReader, jobLogsOf, JobStatus, type Job, type JobRecord } from "../chain/jobs.js";
 import type { TxSender } from "../chain/sender.js";
 import { JournaledActions, type SendOnce } from "../daemon/action.js";
 import { revealWindowBlocks, TermsReader } from "../chain/terms.js";
@@ -1040,12 +1040,9 @@ export class ProviderWorker {
    */
   private async scheduleAfter(record: JobRecord, result: ActResult, data: JobData): Promise<void> {
     if (!result || result.receipt === undefined) return; // nothing sent now: the next tick reads the job
-    const market = this.p.deployment.market.toLowerCase();
     let next: JobRecord | undefined = record;
-    for (const log of result.receipt.logs) {
-      if (log.address.toLowerCase() !== market) continue;
-      const decoded = decodeJobLog(log);
-      if (decoded !== undefined && decoded.args.jobId === record.jobId) next = applyJobLog(next, decoded);
+    for (const decoded of jobLogsOf(result.receipt.logs, this.p.deployment.market)) {
+      if (decoded.args.jobId === record.jobId) next = applyJobLog(next, decoded);
     }
     if (next === undefined || next === record) return;
     const { jobId, job } = next;

@@ -5,6 +5,7 @@ import { decodeEventLog, encodeAbiParameters, encodeEventTopics, keccak256, toEv
 
 import { protocolAbis } from "../../offchain/chain/abis.js";
 import { decodeEvent } from "../../offchain/chain/events.js";
+import { decodeJobLog, jobLogsOf } from "../../offchain/chain/jobs.js";
 import { logOf } from "../helpers/event-logs.js";
 
 /** viem's result or its error's class and message, for comparison. */
@@ -112,5 +113,29 @@ describe("decodeEvent (offchain/chain/events.ts)", () => {
     assert.deepEqual(viems, { eventName: "Moved", args: { id: 7n, amount: 9n } });
     assert.deepEqual(decodeEvent({ abi, ...log }), viems);
     assert.deepEqual(decodeEvent({ abi, ...log }), viems, "and again, from the selectors it keeps");
+  });
+});
+
+describe("jobLogsOf (offchain/chain/jobs.ts)", () => {
+  it("decodes a receipt's job events of the market once, in order, whoever asks: each step of a grouped transaction reads the same receipt", () => {
+    const abi = protocolAbis.JobMarket as Abi;
+    const event = (name: string) => abi.find((item): item is AbiEvent => item.type === "event" && item.name === name)!;
+    const market = "0x00000000000000000000000000000000000000aa" as const;
+    const elsewhere = "0x00000000000000000000000000000000000000bb" as const;
+    const at = (address: Hex, log: { data: Hex; topics: Hex[] }) => ({ ...log, address, blockNumber: 7n });
+    const logs = [
+      at(market, logOf(abi, event("ResultRevealed"), 1)),
+      at(elsewhere, logOf(abi, event("ResultRevealed"), 2)), // another contract's log with the same shape
+      at(market, logOf(abi, event("AuditPoolFunded"), 3)), // not about a job
+      at(market.toUpperCase().replace("0X", "0x") as Hex, logOf(abi, event("OutputAnnounced"), 4)),
+    ];
+    const decoded = jobLogsOf(logs, market);
+    assert.deepEqual(
+      decoded,
+      [logs[0]!, logs[3]!].map((log) => decodeJobLog(log)),
+      "the market's job events only, as decodeJobLog decodes each",
+    );
+    assert.equal(jobLogsOf(logs, market), decoded, "decoded once: the second step gets the same array");
+    assert.notEqual(jobLogsOf([...logs], market), decoded, "another receipt is decoded anew");
   });
 });
