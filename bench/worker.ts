@@ -47,6 +47,8 @@
  *         not move with the raw loop's baseline as overheadCpuMsPerJob does; it leaves out the decoding and
  *         encoding the inference threads do (a few ms), so it is the smaller of the two.
  *
+ * BENCH_WORKER_LOG=<file>: writes the worker's log there (its JSON lines), to see what a long gap between commits was.
+ *
  * BENCH_WORKER_NODE_OPTIONS: NODE_OPTIONS for the worker process alone, to profile it where it runs; e.g.
  *         "--perf-basic-prof" names its JavaScript frames for `perf record -g -p <worker pid>` (Linux perf
  *         samples CPU time per thread, which V8's own profiler on a machine without a spare core does not).
@@ -205,6 +207,7 @@ try {
   }
   const metricsText = worker.metricsUrl ? await (await fetch(worker.metricsUrl)).text() : "";
   const lines = worker.lines();
+  if (process.env.BENCH_WORKER_LOG) writeFileSync(process.env.BENCH_WORKER_LOG, worker.logs());
   // The worker would go on finalizing and withdrawing: stopped, it leaves the second raw pass alone.
   await worker.stop().catch(() => worker?.kill());
   await rawPass();
@@ -222,6 +225,7 @@ try {
   const inferenceMs = lines.filter((l) => l.msg === "inference done").map((l) => Number(l.ms));
   const windowMs = commits.at(-1)! - commits[0]!;
   const workerPerSec = (commits.length - 1) / (windowMs / 1000);
+  const commitGaps = commits.slice(1).map((time, i) => time - commits[i]!);
 
   // Where each job's time goes: the worker's per-stage timings (medians), the chain requests it made
   // per job, and the CPU each process spent per job committed inside the steady-state window.
@@ -307,6 +311,8 @@ try {
     rawVariantsMsPerRunByPass: Object.fromEntries(raw.map(({ name, passes }) => [name, passes.map((runs) => round(median(runs)))])),
     workerThreads: THREADS,
     workerInferenceMsMedian: round(median(inferenceMs)),
+    // Gaps between consecutive commits: a run slowed by one stall (a long gap) differs from one slowed throughout.
+    commitGapMs: { median: round(median(commitGaps)), max: round(Math.max(...commitGaps)), over1s: commitGaps.filter((gap) => gap > 1_000).length },
     stageMsMedian: stageMs,
     rpcPerJob: { total: rpcTotalPerJob, ...rpcPerJob },
     cpuMsPerJob,
@@ -328,6 +334,7 @@ try {
   console.log(
     `| worker pipeline, steady state | ${result.workerPerSec} jobs/s (${THREADS} inference threads, inference ${result.workerInferenceMsMedian} ms median) |`,
   );
+  console.log(`| gaps between commits | median ${result.commitGapMs.median} ms, longest ${result.commitGapMs.max} ms, ${result.commitGapMs.over1s} over 1 s |`);
   console.log(`| ratio (over the best raw loop at batch 1, ${result.rawBestPerSec} jobs/s) | ${result.ratio} (target >= ${result.target}) |`);
   if (rawAtBatch) {
     console.log(`| raw loops at batch ${BATCH} (worker's layout) | ${result.rawBatchedPerSec} jobs/s; ratioBatched ${result.ratioBatched} (worker's median stacked run ${result.workerBatchSizeMedian} jobs) |`);
