@@ -15,7 +15,7 @@
  */
 import { randomBytes } from "node:crypto";
 import type { Stats } from "node:fs";
-import { mkdir, open, rename, stat, unlink } from "node:fs/promises";
+import { mkdir, open, rename, stat, unlink, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 
 import type { Hex } from "viem";
@@ -106,7 +106,7 @@ async function writeAtomically({ target, bytes, tempDir }: { target: string; byt
   const temp = path.join(tempDir, `${path.basename(target)}.${process.pid}.${randomBytes(6).toString("hex")}`);
   const handle = await open(temp, "wx");
   try {
-    await handle.writeFile(bytes);
+    await writeAll(handle, bytes);
     await handle.sync();
   } catch (error) {
     await handle.close();
@@ -121,6 +121,19 @@ async function writeAtomically({ target, bytes, tempDir }: { target: string; byt
     throw error;
   }
   return stat(target); // after the rename, which changes the file's ctime
+}
+
+/**
+ * All of `bytes` into the file, from its start, in as few writes as the system takes (one for a file of any
+ * size here). `FileHandle.writeFile` writes in 512 KiB pieces, each a trip from the main thread to libuv's
+ * pool and back: ten for a det input.
+ */
+async function writeAll(handle: FileHandle, bytes: Uint8Array): Promise<void> {
+  for (let offset = 0; offset < bytes.byteLength; ) {
+    const { bytesWritten } = await handle.write(bytes, offset, bytes.byteLength - offset, offset);
+    if (bytesWritten <= 0) throw new Error(`a write of ${bytes.byteLength - offset} bytes wrote nothing`);
+    offset += bytesWritten;
+  }
 }
 
 /** The file's bytes and stats, refusing one over `maxBytes` before reading it. */

@@ -132,6 +132,18 @@ describe("storage", () => {
       assert.deepEqual(await readdir(path.join(store.dir, ".tmp")), []);
     });
 
+    it("writes a blob of several MB whole, byte for byte, a view into a larger buffer included", async () => {
+      // Over the 512 KiB pieces FileHandle.writeFile would use, and not a multiple of them.
+      const whole = filler(4_915_229 + 7);
+      const bytes = whole.subarray(7);
+      const large = new LocalBlobStore({ dir: path.join(dir, "large") });
+      const id = await large.put(bytes);
+      assert.equal(id, blobId(bytes));
+      const stored = new Uint8Array(await readFile(large.pathOf(id)));
+      assert.equal(stored.byteLength, bytes.byteLength);
+      assert.deepEqual(stored, bytes);
+    });
+
     it("accepts an uppercase id and stores the empty blob", async () => {
       const id = await store.put(new Uint8Array(0));
       assert.deepEqual(await store.get(`0x${id.slice(2).toUpperCase()}` as Hex), new Uint8Array(0));
