@@ -9,7 +9,6 @@ import {
   decodeFunctionResult,
   encodeAbiParameters,
   encodeFunctionData,
-  keccak256,
   numberToHex,
   type Address,
   type DecodeEventLogReturnType,
@@ -20,6 +19,7 @@ import {
 import { NonRetryableError } from "../errors.js";
 import { jobMarketAbi } from "./abis.js";
 import { decodeEvent } from "./events.js";
+import { hexBytes, viemKeccak256, type Keccak256 } from "./keccak.js";
 
 export const JobStatus = {
   None: 0,
@@ -89,8 +89,8 @@ const ZERO_ADDRESS: Address = "0x0000000000000000000000000000000000000000";
 const ZERO_HASH: Hex = "0x0000000000000000000000000000000000000000000000000000000000000000";
 
 /** keccak256(abi.encode(job)): what the market stores for a job in this state. */
-export function hashJob(job: Job): Hex {
-  return keccak256(encodeAbiParameters([JOB_TUPLE], [job]));
+export function hashJob(job: Job, keccak: Keccak256 = viemKeccak256): Hex {
+  return keccak(hexBytes(encodeAbiParameters([JOB_TUPLE], [job])));
 }
 
 type JobMarketEvent = DecodeEventLogReturnType<typeof jobMarketAbi>;
@@ -252,17 +252,19 @@ export type ReadJobParameters = {
   fromBlock?: bigint;
   /** Read as of this block (a head the caller has just read); default: the latest, asked for. */
   blockNumber?: bigint;
+  /** The keccak-256 that checks the job's state against the market's hash; default viem's. */
+  keccak?: Keccak256;
 };
 
 /**
  * Rebuilds a job from its logs (filtered on-node by the indexed jobId) and checks the result
  * against the hash the market stores, so a caller never sends a stale state.
  */
-export async function readJob({ client, market, jobId, fromBlock = 0n, blockNumber: at }: ReadJobParameters): Promise<JobRecord> {
+export async function readJob({ client, market, jobId, fromBlock = 0n, blockNumber: at, keccak }: ReadJobParameters): Promise<JobRecord> {
   // Logs and hash are read at the same block: a block mined between two "latest" reads would make
   // a correct state look mismatched.
   const blockNumber = at ?? (await client.getBlockNumber({ cacheTime: 0 }));
-  const read = (await readJobsAt({ client, market, jobs: [{ jobId, fromBlock }], blockNumber })).get(jobId)!;
+  const read = (await readJobsAt({ client, market, jobs: [{ jobId, fromBlock }], blockNumber, keccak })).get(jobId)!;
   if (read instanceof Error) throw read;
   return read;
 }
@@ -279,6 +281,8 @@ export type ReadJobsAtParameters = {
   /** At most MAX_JOBS_PER_READ distinct jobs, each with the first block to search for it. */
   jobs: readonly { jobId: bigint; fromBlock?: bigint }[];
   blockNumber: bigint;
+  /** As in ReadJobParameters. */
+  keccak?: Keccak256;
 };
 
 /**
@@ -288,7 +292,7 @@ export type ReadJobsAtParameters = {
  * `readJob` checks it, or to the error `readJob` throws for it alone (not found, state mismatch); a failed
  * request rejects the whole read.
  */
-export async function readJobsAt({ client, market, jobs, blockNumber }: ReadJobsAtParameters): Promise<Map<bigint, JobRecord | NonRetryableError>> {
+export async function readJobsAt({ client, market, jobs, blockNumber, keccak }: ReadJobsAtParameters): Promise<Map<bigint, JobRecord | NonRetryableError>> {
   const ids = [...new Set(jobs.map(({ jobId }) => jobId))];
   if (ids.length === 0) return new Map();
   if (ids.length > MAX_JOBS_PER_READ) throw new RangeError(`readJobsAt: ${ids.length} jobs, at most ${MAX_JOBS_PER_READ} per read: split them`);
@@ -306,7 +310,7 @@ export async function readJobsAt({ client, market, jobs, blockNumber }: ReadJobs
     ids.map((jobId, i): [bigint, JobRecord | NonRetryableError] => {
       const record = records.get(jobId);
       if (!record) return [jobId, new NonRetryableError("job not found", { code: "JOB_NOT_FOUND", details: { jobId: jobId.toString() } })];
-      const rebuilt = hashJob(record.job);
+      const rebuilt = hashJob(record.job, keccak);
       if (rebuilt !== stored[i]) {
         return [jobId, new NonRetryableError("job state from logs does not match the market's hash", { code: "JOB_STATE_MISMATCH", details: { jobId: jobId.toString(), stored: stored[i], rebuilt } })];
       }
@@ -338,16 +342,18 @@ type WaitingRead = { fromBlock: bigint; settle: { resolve: (record: JobRecord) =
 export class JobReader {
   readonly #client: PublicClient;
   readonly #market: Address;
+  readonly #keccak: Keccak256 | undefined;
   /** Reads waiting for the end of this turn: by block, then by job. */
   readonly #queued = new Map<bigint, Map<bigint, WaitingRead>>();
 
-  constructor({ client, market }: { client: PublicClient; market: Address }) {
+  constructor({ client, market, keccak }: { client: PublicClient; market: Address; keccak?: Keccak256 }) {
     this.#client = client;
     this.#market = market;
+    this.#keccak = keccak;
   }
 
   read({ jobId, fromBlock = 0n, blockNumber }: Omit<ReadJobParameters, "client" | "market">): Promise<JobRecord> {
-    if (blockNumber === undefined) return readJob({ client: this.#client, market: this.#market, jobId, fromBlock });
+    if (blockNumber === undefined) return readJob({ client: this.#client, market: this.#market, jobId, fromBlock, keccak: this.#keccak });
     return new Promise((resolve, reject) => {
       if (this.#queued.size === 0) setImmediate(() => this.#flush());
       let atBlock = this.#queued.get(blockNumber);
@@ -372,7 +378,7 @@ export class JobReader {
 
   /** One shared read; when it fails, one read per job (a failure stays with its own job). */
   #read(blockNumber: bigint, reads: [bigint, WaitingRead][]): void {
-    readJobsAt({ client: this.#client, market: this.#market, blockNumber, jobs: reads.map(([jobId, { fromBlock }]) => ({ jobId, fromBlock })) }).then(
+    readJobsAt({ client: this.#client, market: this.#market, blockNumber, keccak: this.#keccak, jobs: reads.map(([jobId, { fromBlock }]) => ({ jobId, fromBlock })) }).then(
       (results) => {
         for (const [jobId, { settle }] of reads) {
           const read = results.get(jobId)!;

@@ -21,7 +21,8 @@
  */
 import {
   encodeFunctionData,
-  keccak256,
+  parseSignature,
+  serializeTransaction,
   TransactionNotFoundError,
   TransactionReceiptNotFoundError,
   type Abi,
@@ -40,6 +41,7 @@ import {
 } from "viem";
 
 import { DinferError, NonRetryableError, RetryableError } from "../errors.js";
+import { hexBytes, viemKeccak256, type Keccak256 } from "./keccak.js";
 import {
   backoffDelay,
   ChainTransportError,
@@ -120,12 +122,38 @@ export type TxSenderParameters = {
   receiptPollingIntervalMs?: number;
   /** Added to the gas estimate, percent: the state may change between estimate and inclusion. */
   gasBufferPct?: number;
+  /** The keccak-256 of signing hashes and transaction hashes (offchain/chain/keccak.ts); default viem's. */
+  keccak?: Keccak256;
 };
 
 export type WaitForReceiptParameters = { hash: Hex; timeoutMs?: number; signal?: AbortSignal };
 
 type PreparedCall = { to: Address; data: Hex; value: bigint | undefined; gas: bigint; abi: Abi; functionName: string };
 type Fees = { type: "eip1559"; maxFeePerGas: bigint; maxPriorityFeePerGas: bigint } | { type: "legacy"; gasPrice: bigint };
+
+/** A transaction the sender signs: a contract call with its fees. */
+export type SendableTransaction = { chainId: number; nonce: number; to: Address; data: Hex; value: bigint | undefined; gas: bigint } & Fees;
+
+/**
+ * The signed transaction and its hash: what `account.signTransaction` gives (serialize, hash, sign the hash,
+ * serialize with the signature), with `keccak` for both hashes. An account that cannot sign a bare hash
+ * (`sign` absent) signs the transaction whole, its own way.
+ */
+export async function signTransactionWith({
+  account,
+  transaction,
+  keccak,
+}: {
+  account: LocalAccount;
+  transaction: SendableTransaction;
+  keccak: Keccak256;
+}): Promise<{ raw: Hex; hash: Hex }> {
+  const raw =
+    account.sign === undefined
+      ? await account.signTransaction(transaction)
+      : serializeTransaction(transaction, parseSignature(await account.sign({ hash: keccak(hexBytes(serializeTransaction(transaction))) })));
+  return { raw, hash: keccak(hexBytes(raw)) };
+}
 
 /** Runs async sections one at a time, in call order. */
 class Mutex {
@@ -182,6 +210,7 @@ export class TxSender {
   readonly #receiptTimeoutMs: number;
   readonly #receiptPollingIntervalMs: number;
   readonly #gasBufferPct: number;
+  readonly #keccak: Keccak256;
   readonly #lock = new Mutex();
   /** The next nonce to use; undefined: read the pending count from the chain first. */
   #nonce: number | undefined;
@@ -213,6 +242,7 @@ export class TxSender {
     receiptTimeoutMs = 120_000,
     receiptPollingIntervalMs = 250,
     gasBufferPct = 20,
+    keccak = viemKeccak256,
   }: TxSenderParameters) {
     const account = walletClient.account;
     if (account.type !== "local") {
@@ -232,6 +262,7 @@ export class TxSender {
     this.#receiptTimeoutMs = receiptTimeoutMs;
     this.#receiptPollingIntervalMs = receiptPollingIntervalMs;
     this.#gasBufferPct = gasBufferPct;
+    this.#keccak = keccak;
   }
 
   /** Counters for metrics; a copy. */
@@ -501,9 +532,8 @@ export class TxSender {
   }
 
   async #sign({ call, fees, chainId, nonce }: { call: PreparedCall; fees: Fees; chainId: number; nonce: number }): Promise<{ raw: Hex; hash: Hex }> {
-    const base = { chainId, nonce, to: call.to, data: call.data, value: call.value, gas: call.gas };
-    const raw = await this.#account.signTransaction({ ...base, ...fees });
-    return { raw, hash: keccak256(raw) };
+    const transaction = { chainId, nonce, to: call.to, data: call.data, value: call.value, gas: call.gas, ...fees };
+    return signTransactionWith({ account: this.#account, transaction, keccak: this.#keccak });
   }
 
   /** Whether the node knows a transaction by hash (pending or mined). */

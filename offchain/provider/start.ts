@@ -10,6 +10,7 @@ import { getAbiItem, isAddressEqual, type AbiEvent, type Hex, type PublicClient 
 import { batchMarketAbi, jobMarketAbi, modelRegistryAbi, replicaMarketAbi } from "../chain/abis.js";
 import type { Deployment } from "../chain/deployment.js";
 import { toleranceFromChain } from "../codec/tolerance.js";
+import { createWasmKeccak256 } from "../codec/keccak-wasm.js";
 import { LogPoller } from "../chain/poller.js";
 import { TxSender } from "../chain/sender.js";
 import { connectChain } from "../daemon/chain.js";
@@ -47,7 +48,8 @@ export async function runWorker({ options, log, signal, env = process.env, onRea
   const metrics = createWorkerMetrics();
   const chain = await connectChain({ options, env, keyed: true, onRequest: (method) => metrics.rpc.inc({ method }) });
   const { publicClient, walletClient, account, chainId, deployment } = chain;
-  const sender = new TxSender({ publicClient, walletClient: walletClient!, logger: log.child({ component: "sender" }) });
+  const keccak = await createWasmKeccak256();
+  const sender = new TxSender({ publicClient, walletClient: walletClient!, logger: log.child({ component: "sender" }), keccak });
 
   const services = await openDaemonServices({ ...options, chain: { publicClient, chainId, market: deployment.market }, registry: metrics.registry, log });
   const { journal, store, outputs, runner, blobServer, metricsUrl, publicUrl, ipfs } = services;
@@ -58,6 +60,7 @@ export async function runWorker({ options, log, signal, env = process.env, onRea
     const worker = new ProviderWorker({
       log,
       publicClient,
+      keccak,
       sender,
       account: account!.address,
       chainId,

@@ -37,6 +37,7 @@ import { CallGroup } from "../chain/call-group.js";
 import { ContractRevertError } from "../chain/errors.js";
 import { applyJobLog, JobReader, jobLogsOf, JobStatus, type Job, type JobRecord } from "../chain/jobs.js";
 import type { TxSender } from "../chain/sender.js";
+import type { Keccak256 } from "../chain/keccak.js";
 import { JournaledActions, type SendOnce } from "../daemon/action.js";
 import { revealWindowBlocks, TermsReader } from "../chain/terms.js";
 import { DinferError, RetryableError } from "../errors.js";
@@ -79,6 +80,8 @@ export type ProviderWorkerParameters = {
   store: LocalBlobStore;
   /** Our outputs, by their output root. */
   outputs: LocalBlobStore;
+  /** The keccak-256 that checks each job read against the market's hash (offchain/chain/keccak.ts); default viem's. */
+  keccak?: Keccak256;
   models: readonly LoadedModel[];
   /** The secret commitment salts are derived from (>= 16 bytes). */
   secret: Hex;
@@ -245,7 +248,7 @@ export class ProviderWorker {
     const { workers, hashThreads } = parameters.runner.stats();
     this.prefetch = parameters.prefetch ?? 2 * (workers + hashThreads);
     this.terms = new TermsReader({ client: parameters.publicClient, market: parameters.deployment.market });
-    this.jobs = new JobReader({ client: parameters.publicClient, market: parameters.deployment.market });
+    this.jobs = new JobReader({ client: parameters.publicClient, market: parameters.deployment.market, keccak: parameters.keccak });
     // The intent's disk flush runs off the event loop: many jobs are in flight at once.
     this.actions = new JournaledActions({ journal: parameters.journal, asyncFlush: true });
     this.earnings = new Earnings({ ...parameters, market: parameters.deployment.market });

@@ -11,6 +11,7 @@ import { batchMarketAbi, jobMarketAbi, stakingAbi, verificationAbi } from "../ch
 import type { Deployment } from "../chain/deployment.js";
 import { LogPoller } from "../chain/poller.js";
 import { TxSender } from "../chain/sender.js";
+import { createWasmKeccak256 } from "../codec/keccak-wasm.js";
 import { ConfigError } from "../config/options.js";
 import type { Logger } from "../log.js";
 import { formatTokens } from "../chain/format.js";
@@ -59,7 +60,7 @@ export async function runVerifier({ options, log, signal, env = process.env, onR
   inferenceThreads(options);
   const chain = await connectChain({ options, env, keyed: true });
   const { publicClient, walletClient, account, chainId, deployment } = chain;
-  const sender = new TxSender({ publicClient, walletClient: walletClient!, logger: log.child({ component: "sender" }) });
+  const sender = new TxSender({ publicClient, walletClient: walletClient!, logger: log.child({ component: "sender" }), keccak: await createWasmKeccak256() });
   await ensureVerifier({ publicClient, sender, deployment, account: account!.address, stake: options.stake, log });
 
   const metrics = createVerifierMetrics();
