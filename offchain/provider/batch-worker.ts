@@ -248,7 +248,8 @@ export class BatchWorker {
   private async take(record: BatchRecord, data: BatchData): Promise<void> {
     const { batch: b } = record;
     const collateral = BigInt(b.count) * b.collateralPerJob;
-    const free = (await this.p.stake.available(this.head!.number)) - this.p.stake.promised();
+    const head = this.head!.number;
+    const free = (await this.p.stake.available(head)) - this.p.stake.promised(head);
     if (free < collateral) {
       // As for a single job: it waits for jobs of ours to end and free their collateral (logged once a few seconds).
       this.steps.sleep(BATCH_KEY + data.batchId, { time: this.head!.timestamp + 1n });

@@ -195,7 +195,8 @@ export class ReplicaWorker {
   /** Runs the job (or finds its output journaled) and takes a seat with our commitment, if our free stake backs it. */
   private async take(r: ReplicaRecord, data: ReplicaData): Promise<void> {
     const key = REPLICA_KEY + r.replicaJobId;
-    const free = (await this.p.stake.available(this.head!.number)) - this.p.stake.promised();
+    const head = this.head!.number;
+    const free = (await this.p.stake.available(head)) - this.p.stake.promised(head);
     if (free < r.collateral) {
       this.steps.sleep(key, { time: this.head!.timestamp + 1n });
       this.p.log.debug({ msg: "waiting for free stake", replica_job_id: r.replicaJobId.toString(), free: free.toString(), collateral: r.collateral.toString() });

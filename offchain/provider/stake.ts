@@ -20,9 +20,13 @@ export class StakeLedger {
     this.#p = parameters;
   }
 
-  /** A new head: the reservations of claims mined by it are in the stake read at it now. */
+  /**
+   * A new head: the reservations of claims mined before it are in the stake read at it and at the head
+   * before it, and are dropped. One mined in the head's own block is kept for a check still at the head
+   * before; `promised(head)` leaves it out.
+   */
   advance(head: bigint): void {
-    for (const [jobId, { block }] of this.#reserved) if (block !== undefined && block <= head) this.#reserved.delete(jobId);
+    for (const [jobId, { block }] of this.#reserved) if (block !== undefined && block < head) this.#reserved.delete(jobId);
   }
 
   /** Promises `amount` to job `jobId`'s claim (until it is mined: `mined`; or dropped: `release`). */
@@ -30,7 +34,7 @@ export class StakeLedger {
     this.#reserved.set(jobId, { amount });
   }
 
-  /** The claim is mined in `block`: its reservation lasts until the head reaches it. */
+  /** The claim is mined in `block`: a stake read at that block or later shows its lock (`promised`). */
   mined(jobId: bigint, amount: bigint, block: bigint): void {
     this.#reserved.set(jobId, { amount, block });
   }
@@ -42,7 +46,7 @@ export class StakeLedger {
 
   /**
    * Our available stake at `head` (one read per head). What claims can still lock is this less
-   * `promised()`, taken right after the await, with the reservation in the same continuation: another
+   * `promised(head)`, taken right after the await, with the reservation in the same continuation: another
    * job's reservation between the two would let a claim be sent the stake cannot back.
    */
   available(head: bigint): Promise<bigint> {
@@ -57,10 +61,15 @@ export class StakeLedger {
     return this.#read.value;
   }
 
-  /** Collateral our claims in flight, or mined after the head, will lock (not in the stake read at the head). */
-  promised(): bigint {
+  /**
+   * Collateral our claims in flight, or mined after `head`, will lock: what the stake read at `head` does not
+   * show yet. A claim mined at `head` or before is in that read; its receipt often comes after the tick that
+   * read it, and counted again until the next head, it made a worker whose stake backs a few more jobs than
+   * it runs wait a block or two for stake it had.
+   */
+  promised(head: bigint): bigint {
     let sum = 0n;
-    for (const { amount } of this.#reserved.values()) sum += amount;
+    for (const { amount, block } of this.#reserved.values()) if (block === undefined || block > head) sum += amount;
     return sum;
   }
 }

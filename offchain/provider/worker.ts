@@ -664,7 +664,8 @@ export class ProviderWorker {
    * cannot back. When not, the job waits a second for a job of ours to end rather than being given up.
    */
   private async stakeFor({ job, jobId }: JobRecord, { reserve = false }: { reserve?: boolean } = {}): Promise<boolean> {
-    const free = (await this.stake.available(this.head!.number)) - this.stake.promised();
+    const head = this.head!.number;
+    const free = (await this.stake.available(head)) - this.stake.promised(head);
     if (free < job.collateral) {
       this.schedule.sleep(jobId, { time: (this.head?.timestamp ?? 0n) + 1n });
       this.p.log.debug({ msg: "waiting for free stake", job_id: jobId.toString(), free: free.toString(), free_tokens: formatTokens(free), collateral: job.collateral.toString(), collateral_tokens: formatTokens(job.collateral) });
