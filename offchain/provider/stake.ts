@@ -39,9 +39,9 @@ export class StakeLedger {
     this.#reserved.set(jobId, { amount, block });
   }
 
-  /** Drops the job's reservation unless its claim was mined (kept until the stake read shows the lock). */
-  releaseUnmined(jobId: bigint): void {
-    if (this.#reserved.get(jobId)?.block === undefined) this.#reserved.delete(jobId);
+  /** Drops the job's reservation unless its claim was mined (kept until the stake read shows the lock); whether there was one to drop. */
+  releaseUnmined(jobId: bigint): boolean {
+    return this.#reserved.get(jobId)?.block === undefined && this.#reserved.delete(jobId);
   }
 
   /**

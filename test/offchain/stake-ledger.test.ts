@@ -27,8 +27,11 @@ describe("StakeLedger", () => {
     stake.mined(1n, 100n * TOKENS, 11n);
     assert.equal(stake.promised(10n), 200n * TOKENS, "mined after the head: not in the read at 10");
     assert.equal(stake.promised(11n), 100n * TOKENS, "in the read at 11");
-    stake.releaseUnmined(2n);
+    assert.equal(stake.releaseUnmined(2n), true, "a reservation dropped");
     assert.equal(stake.promised(10n), 100n * TOKENS, "a claim dropped unmined promises nothing");
+    assert.equal(stake.releaseUnmined(2n), false, "nothing left to drop");
+    assert.equal(stake.releaseUnmined(1n), false, "a mined claim's reservation stays till the read shows it");
+    assert.equal(stake.promised(10n), 100n * TOKENS);
   });
 
   it("a receipt that comes after the tick read its block is not counted twice at that head", () => {
