@@ -47,7 +47,8 @@
  *         not move with the raw loop's baseline as overheadCpuMsPerJob does; it leaves out the decoding and
  *         encoding the inference threads do (a few ms), so it is the smaller of the two.
  *
- * BENCH_WORKER_LOG=<file>: writes the worker's log there (its JSON lines), to see what a long gap between commits was.
+ * BENCH_WORKER_LOG=<file>: writes the worker's log there (its JSON lines), to see what a long gap between commits was;
+ * BENCH_WORKER_LOG_LEVEL=debug logs its waits too (a job waiting for free stake, say).
  *
  * BENCH_WORKER_NODE_OPTIONS: NODE_OPTIONS for the worker process alone, to profile it where it runs; e.g.
  *         "--perf-basic-prof" names its JavaScript frames for `perf record -g -p <worker pid>` (Linux perf
@@ -179,7 +180,10 @@ try {
     pollIntervalMs: 100,
     ep: EP,
     extra: { threads: THREADS, inferenceBatch: BATCH, inferenceBatchWaitMs: BATCH > 1 ? 20 : 0 },
-    env: process.env.BENCH_WORKER_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_WORKER_NODE_OPTIONS } : {},
+    env: {
+      ...(process.env.BENCH_WORKER_NODE_OPTIONS && { NODE_OPTIONS: process.env.BENCH_WORKER_NODE_OPTIONS }),
+      ...(process.env.BENCH_WORKER_LOG_LEVEL && { DINFER_LOG_LEVEL: process.env.BENCH_WORKER_LOG_LEVEL }),
+    },
   });
   // CPU time of each process of the pipeline, sampled as it runs (Linux /proc; empty elsewhere).
   const cpuSamples: CpuSample[] = [];
