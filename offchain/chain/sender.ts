@@ -184,6 +184,12 @@ const FEES_TTL_MS = 1_000;
  */
 const RECEIPT_POLL_CEILING = 8;
 
+/**
+ * On a chain whose last look at once found nothing (it mines on an interval), a receipt wait still looks at
+ * once every this many waits: a chain that has come to mine each transaction as it arrives is seen again.
+ */
+const AT_ONCE_REPROBE_EVERY = 16;
+
 /** The most gas one transaction may carry since Osaka (EIP-7825): 2^24. */
 export const TX_GAS_CAP = 16_777_216n;
 
@@ -223,6 +229,10 @@ export class TxSender {
   #head: { number: bigint; at: number } | undefined;
   /** A head read in flight, shared by every receipt poll waiting on one. */
   #headRead: Promise<bigint> | undefined;
+  /** Whether the last receipt asked for at once, right after its broadcast, was there (the chain mines as transactions come). */
+  #minedOnBroadcast = true;
+  /** Receipt waits since the last look at once (see AT_ONCE_REPROBE_EVERY). */
+  #waitsSinceAtOnce = 0;
   readonly #stats: SenderStats = {
     sent: 0,
     mined: 0,
@@ -367,7 +377,10 @@ export class TxSender {
    * It asks once at once (an automining chain has mined the transaction already), then when the chain's
    * head is another block than the one its last ask could see (a new block, or a reorg), and in any case
    * every `RECEIPT_POLL_CEILING` intervals (a node behind a load balancer may miss a receipt its neighbour
-   * has, on a chain that makes no new block), and once more at the deadline. The head is read at most once
+   * has, on a chain that makes no new block), and once more at the deadline. Once an ask at once found
+   * nothing (the chain mines on an interval), later waits start by waiting for another head, which spares
+   * a request per transaction that could not be answered; every `AT_ONCE_REPROBE_EVERY`th wait still asks
+   * at once, and one that finds its receipt so brings the asks at once back. The head is read at most once
    * per polling interval, and every transaction waiting on this sender shares that read (a daemon's tick
    * hands it the head it read, `noteHead`, which spares the read): a transaction
    * waiting for a 2-second block costs one or two receipt requests, not eight. A failed head read only
@@ -376,15 +389,23 @@ export class TxSender {
   async waitForReceipt({ hash, timeoutMs = this.#receiptTimeoutMs, signal }: WaitForReceiptParameters): Promise<TransactionReceipt> {
     const deadline = performance.now() + timeoutMs;
     let lastError: unknown;
+    let atOnce = this.#minedOnBroadcast || ++this.#waitsSinceAtOnce >= AT_ONCE_REPROBE_EVERY;
+    if (atOnce) this.#waitsSinceAtOnce = 0;
+    else lastError = await this.#headOtherThan({ number: this.#head?.number, until: Math.min(deadline, performance.now() + RECEIPT_POLL_CEILING * this.#receiptPollingIntervalMs), signal });
     for (;;) {
       // Whatever block this poll answers from is at least as new as the head known before it.
       const seen = this.#head?.number;
+      const askedAtOnce = atOnce;
+      atOnce = false;
       try {
         const receipt = await this.#public.getTransactionReceipt({ hash });
+        if (askedAtOnce) this.#minedOnBroadcast = true;
         this.#record(receipt);
         return receipt;
       } catch (error) {
-        if (!errorChain(error).some((e) => e instanceof TransactionReceiptNotFoundError)) {
+        const notFound = errorChain(error).some((e) => e instanceof TransactionReceiptNotFoundError);
+        if (askedAtOnce && notFound) this.#minedOnBroadcast = false;
+        if (!notFound) {
           const classified = classifyChainError({ error, details: { txHash: hash, step: "receipt" } });
           if (!(classified instanceof RetryableError)) throw classified;
           lastError = classified;

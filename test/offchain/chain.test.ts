@@ -558,6 +558,37 @@ describe("chain: TxSender (in-process chain over HTTP)", function () {
     }
   });
 
+  it("on a chain that mines on an interval, waits for a block before it asks for a receipt, and asks at once again where the chain mines each transaction", async () => {
+    const sender = await senderFor(14);
+    const mint = (amount: bigint) => sender.send({ address: sys.token.address, abi: sys.token.abi, functionName: "mint", args: [sender.address, amount] });
+    const receiptsOf = async (amount: bigint, { mineAfterMs }: { mineAfterMs?: number } = {}) => {
+      const before = rpc.calls.length;
+      const sending = mint(amount);
+      if (mineAfterMs !== undefined) {
+        await new Promise((r) => setTimeout(r, mineAfterMs));
+        await connection.networkHelpers.mine();
+      }
+      assert.equal((await sending).receipt.status, "success");
+      const calls = rpc.calls.slice(before);
+      return { receipts: calls.filter((m) => m === "eth_getTransactionReceipt").length, headReads: calls.filter((m) => m === "eth_blockNumber").length };
+    };
+    await setAutomine(false);
+    try {
+      // The first asks at once and finds nothing: one request that could not be answered.
+      assert.ok((await receiptsOf(20n, { mineAfterMs: 100 })).receipts >= 2, "at once, then after the block");
+      // The next ones wait for the block (mined within the eight intervals a wait looks again after) and ask once.
+      for (const amount of [21n, 22n]) assert.equal((await receiptsOf(amount, { mineAfterMs: 100 })).receipts, 1, "one request, after the block");
+    } finally {
+      await setAutomine(true);
+    }
+    // Automining again: the waits still read a head first, until one asks at once (every sixteenth) and finds it.
+    const waits: { receipts: number; headReads: number }[] = [];
+    for (let i = 0n; i < 16n; i++) waits.push(await receiptsOf(30n + i));
+    assert.ok(waits.every((w) => w.receipts === 1), `one receipt request each: ${JSON.stringify(waits)}`);
+    assert.ok(waits.slice(0, 13).every((w) => w.headReads >= 1), "the waits before the look at once read a head first");
+    assert.deepEqual(await receiptsOf(50n), { receipts: 1, headReads: 0 }, "after a look at once found it, asked at once with no head read");
+  });
+
   it("a head that went back (a reorg to a shorter chain) does not leave a receipt wait stuck until the chain regrows", async () => {
     const sender = await senderFor(10, { receiptTimeoutMs: 3_000 });
     const snapshot = await connection.networkHelpers.takeSnapshot();
