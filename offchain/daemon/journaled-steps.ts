@@ -49,6 +49,12 @@ export class JournaledSteps<T extends JobData> {
     this.#schedule.sleep(key, wake);
   }
 
+  /** The job's next step is due now: started at once, at the last tick's head. */
+  wake(key: bigint): void {
+    this.#schedule.wake(key);
+    if (this.#head !== undefined) this.tick(this.#head);
+  }
+
   get idle(): boolean {
     return this.#inFlight.size === 0 && this.#p.open.every((status) => this.#schedule.count(status) === 0);
   }

@@ -248,14 +248,7 @@ export class BatchWorker {
   private async take(record: BatchRecord, data: BatchData): Promise<void> {
     const { batch: b } = record;
     const collateral = BigInt(b.count) * b.collateralPerJob;
-    const head = this.head!.number;
-    const free = (await this.p.stake.available(head)) - this.p.stake.promised(head);
-    if (free < collateral) {
-      // As for a single job: it waits for jobs of ours to end and free their collateral (logged once a few seconds).
-      this.steps.sleep(BATCH_KEY + data.batchId, { time: this.head!.timestamp + 1n });
-      this.p.log.debug({ msg: "waiting for free stake", batch_id: data.batchId.toString(), free: free.toString(), collateral: collateral.toString(), jobs: b.count });
-      return;
-    }
+    if (!(await this.stakeBacks(record, data))) return;
     let next = data;
     if (!data.outputs) {
       const ran = await this.run(record);
@@ -268,8 +261,9 @@ export class BatchWorker {
       this.steps.save(BATCH_KEY + data.batchId, "candidate", next);
     }
     const { commitmentRoot } = this.trees(record, next);
-    // A key of its own in the stake ledger: the batch's collateral is promised until its commit is mined.
-    this.p.stake.reserve(BATCH_KEY + data.batchId, collateral);
+    // A key of its own in the stake ledger: the batch's collateral is promised until its commit is mined. Checked
+    // again after the run: our other claims may have taken the stake meanwhile.
+    if (!(await this.stakeBacks(record, next, { reserve: true }))) return;
     const committed = await this.act(data.batchId, b.status === 2 ? "commitBatch" : "claimAndCommitBatch", (onSent) =>
       this.p.sender.send({
         address: this.p.deployment.batchMarket,
@@ -286,6 +280,21 @@ export class BatchWorker {
     if (committed.receipt) this.p.stake.mined(BATCH_KEY + data.batchId, collateral, committed.receipt.blockNumber);
     this.steps.save(BATCH_KEY + data.batchId, "active", next);
     this.p.log.info({ msg: "batch committed", batch_id: data.batchId.toString(), jobs: b.count, fee_per_job: b.feePerJob.toString() });
+  }
+
+  /**
+   * Whether our free stake backs the whole batch's collateral (reserved at once with `reserve`). When not, it
+   * waits as a single job does: a second, or till a claim of ours is mined or dropped (`StakeLedger.check`).
+   */
+  private async stakeBacks({ batch: b }: BatchRecord, data: BatchData, { reserve = false }: { reserve?: boolean } = {}): Promise<boolean> {
+    const key = BATCH_KEY + data.batchId;
+    const collateral = BigInt(b.count) * b.collateralPerJob;
+    const { backed, free } = await this.p.stake.check({ key, amount: collateral, head: this.head!.number, reserve, onFreed: () => this.steps.wake(key) });
+    if (!backed) {
+      this.steps.sleep(key, { time: this.head!.timestamp + 1n });
+      this.p.log.debug({ msg: "waiting for free stake", batch_id: data.batchId.toString(), free: free.toString(), collateral: collateral.toString(), jobs: b.count });
+    }
+    return backed;
   }
 
   /** Every job's output (stored) and the batch's output list; a reason string when the batch cannot be served. */

@@ -195,13 +195,7 @@ export class ReplicaWorker {
   /** Runs the job (or finds its output journaled) and takes a seat with our commitment, if our free stake backs it. */
   private async take(r: ReplicaRecord, data: ReplicaData): Promise<void> {
     const key = REPLICA_KEY + r.replicaJobId;
-    const head = this.head!.number;
-    const free = (await this.p.stake.available(head)) - this.p.stake.promised(head);
-    if (free < r.collateral) {
-      this.steps.sleep(key, { time: this.head!.timestamp + 1n });
-      this.p.log.debug({ msg: "waiting for free stake", replica_job_id: r.replicaJobId.toString(), free: free.toString(), collateral: r.collateral.toString() });
-      return;
-    }
+    if (!(await this.stakeBacks(r))) return;
     let next = data;
     if (!data.outputRoot) {
       const ran = await this.run(r);
@@ -209,7 +203,8 @@ export class ReplicaWorker {
       next = { ...data, ...ran };
       this.save(next, "candidate");
     }
-    this.p.stake.reserve(key, r.collateral);
+    // Checked again after the run: our other claims may have taken the stake meanwhile.
+    if (!(await this.stakeBacks(r, { reserve: true }))) return;
     const c = commitment({ chainId: BigInt(this.p.chainId), jobMarket: this.p.deployment.replicaMarket, jobId: r.replicaJobId, provider: this.p.account, outputRoot: next.outputRoot!, salt: this.salt(r.replicaJobId) });
     const committed = await this.act(r.replicaJobId, "replicaCommit", (onSent) =>
       this.p.sender.send({ address: this.p.deployment.replicaMarket, abi: replicaMarketAbi, functionName: "commit", args: [r.replicaJobId, c], onSent }),
@@ -221,6 +216,20 @@ export class ReplicaWorker {
     if (committed.receipt) this.p.stake.mined(key, r.collateral, committed.receipt.blockNumber);
     this.save(next, "active");
     this.p.log.info({ msg: "redundant job seat taken", replica_job_id: r.replicaJobId.toString(), replicas: r.replicas, fee: r.feePerReplica.toString() });
+  }
+
+  /**
+   * Whether our free stake backs the seat's collateral (reserved at once with `reserve`). When not, it waits as a
+   * single job does: a second, or till a claim of ours is mined or dropped (`StakeLedger.check`).
+   */
+  private async stakeBacks(r: ReplicaRecord, { reserve = false }: { reserve?: boolean } = {}): Promise<boolean> {
+    const key = REPLICA_KEY + r.replicaJobId;
+    const { backed, free } = await this.p.stake.check({ key, amount: r.collateral, head: this.head!.number, reserve, onFreed: () => this.steps.wake(key) });
+    if (!backed) {
+      this.steps.sleep(key, { time: this.head!.timestamp + 1n });
+      this.p.log.debug({ msg: "waiting for free stake", replica_job_id: r.replicaJobId.toString(), free: free.toString(), collateral: r.collateral.toString() });
+    }
+    return backed;
   }
 
   /** Our seat's reveal once reveals open, then the job's settlement as soon as the market allows it. */

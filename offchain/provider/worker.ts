@@ -653,7 +653,7 @@ export class ProviderWorker {
       await this.claimWithStake(record, data, model);
     } finally {
       // A reservation is kept past its claim's block only (the stake read at a later head shows the lock).
-      if (this.stake.releaseUnmined(jobId)) this.stakeFreed();
+      this.stake.releaseUnmined(jobId);
     }
   }
 
@@ -661,36 +661,26 @@ export class ProviderWorker {
    * Whether our stake backs the job's collateral: our available stake at the head, less what our claims
    * in flight (sent, or mined after the head) will lock. With `reserve`, the collateral is reserved at
    * once (no await between the check and the reservation): a claim is never sent that the stake
-   * cannot back. When not, the job waits a second for a job of ours to end rather than being given up.
+   * cannot back. When not, the job waits rather than being given up: a second, or till a claim of ours is
+   * mined or dropped (`StakeLedger.check`).
    */
   private async stakeFor({ job, jobId }: JobRecord, { reserve = false }: { reserve?: boolean } = {}): Promise<boolean> {
-    this.waitingForStake.delete(jobId);
-    const head = this.head!.number;
-    const free = (await this.stake.available(head)) - this.stake.promised(head);
-    if (free < job.collateral) {
+    const { backed, free } = await this.stake.check({
+      key: jobId,
+      amount: job.collateral,
+      head: this.head!.number,
+      reserve,
+      // A claim of ours mined or dropped (a single job's, a batch's, a redundant job's): looked at again at once.
+      onFreed: () => {
+        this.schedule.wake(jobId);
+        this.startSteps();
+      },
+    });
+    if (!backed) {
       this.schedule.sleep(jobId, { time: (this.head?.timestamp ?? 0n) + 1n });
-      this.waitingForStake.add(jobId);
       this.p.log.debug({ msg: "waiting for free stake", job_id: jobId.toString(), free: free.toString(), free_tokens: formatTokens(free), collateral: job.collateral.toString(), collateral_tokens: formatTokens(job.collateral) });
-      return false;
     }
-    if (reserve) this.stake.reserve(jobId, job.collateral);
-    return true;
-  }
-
-  /**
-   * Jobs asleep till the next second for want of free stake. A claim mined in the head's block is in the
-   * stake read at the head before its receipt is read, and counted as in flight till then: with every
-   * receipt read, the stake may have been there all along, so they are looked at again at once rather than
-   * a block later.
-   */
-  private readonly waitingForStake = new Set<bigint>();
-
-  /** A claim's reservation ended or was found in the stake read at the head: the jobs waiting for stake try again. */
-  private stakeFreed(): void {
-    if (this.waitingForStake.size === 0) return;
-    for (const jobId of this.waitingForStake) this.schedule.wake(jobId);
-    this.waitingForStake.clear();
-    this.startSteps();
+    return backed;
   }
 
   private async claimWithStake(record: JobRecord, data: JobData, model: LoadedModel): Promise<void> {
@@ -741,7 +731,6 @@ export class ProviderWorker {
         return; // lost the race (logged): the next tick sees the winner and ends the job
       }
       if (claimed.receipt) this.stake.mined(jobId, job.collateral, claimed.receipt.blockNumber);
-      this.stakeFreed();
       const inputCid = await this.pinInput(record);
       this.saveJob(jobId, "active", inputCid ? { ...data, inputCid } : data);
       this.onTaken(record);
@@ -790,7 +779,6 @@ export class ProviderWorker {
         );
     if (!committed) return;
     if (committed.receipt) this.stake.mined(jobId, job.collateral, committed.receipt.blockNumber);
-    this.stakeFreed();
     const inputCid = await this.keepInput(record, input);
     this.saveJob(jobId, "active", inputCid ? { ...ran.data, inputCid } : ran.data);
     this.onTaken(record);

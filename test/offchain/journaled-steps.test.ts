@@ -51,6 +51,21 @@ describe("daemon: JournaledSteps", () => {
     assert.deepEqual(calls.map(({ key }) => key), [1n]);
   });
 
+  it("wake starts an asleep job's step at once, at the last tick's head, without waiting for the next tick", async () => {
+    const { steps, calls } = harness();
+    steps.save(1n, "candidate", { n: 1 });
+    steps.wake(1n);
+    await settle();
+    assert.deepEqual(calls, [], "no tick yet: no head to step at");
+    steps.tick(at(10n, 100n));
+    await settle();
+    steps.sleep(1n, { time: 101n });
+    calls.length = 0;
+    steps.wake(1n);
+    await settle();
+    assert.deepEqual(calls.map(({ key }) => key), [1n], "stepped before time 101, with no tick");
+  });
+
   it("never starts a job's step while its last one is in flight, and is idle only with no open job and none in flight", async () => {
     const { steps, calls, setStep } = harness();
     let release!: () => void;

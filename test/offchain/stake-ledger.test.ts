@@ -12,9 +12,10 @@ import { StakeLedger } from "../../offchain/provider/stake.js";
 
 const TOKENS = 10n ** 18n;
 
-function ledger(): StakeLedger {
-  // No chain: `available` is not called in these tests.
-  return new StakeLedger({ publicClient: {} as PublicClient, staking: "0x0000000000000000000000000000000000000001", account: "0x0000000000000000000000000000000000000002" });
+function ledger(availableStake?: bigint): StakeLedger {
+  // No chain: the stake read answers `availableStake` (the end-to-end suites read a real one).
+  const publicClient = { readContract: async () => availableStake } as unknown as PublicClient;
+  return new StakeLedger({ publicClient, staking: "0x0000000000000000000000000000000000000001", account: "0x0000000000000000000000000000000000000002" });
 }
 
 describe("StakeLedger", () => {
@@ -58,5 +59,39 @@ describe("StakeLedger", () => {
     assert.equal(stake.promised(21n), 0n);
     stake.advance(22n);
     assert.equal(stake.promised(20n), 0n, "mined before the head: dropped");
+  });
+
+  it("check: backs an amount the free stake covers, reserving it at once; one it does not cover is woken when a claim is mined or dropped", async () => {
+    const stake = ledger(300n);
+    assert.deepEqual(await stake.check({ key: 1n, amount: 200n, head: 5n, reserve: true }), { backed: true, free: 300n });
+    assert.equal(stake.promised(5n), 200n, "reserved in the same continuation");
+    let woken = 0;
+    assert.deepEqual(await stake.check({ key: 2n, amount: 200n, head: 5n, onFreed: () => woken++ }), { backed: false, free: 100n });
+    assert.equal(stake.promised(5n), 200n, "an amount not backed reserves nothing");
+    assert.equal(stake.releaseUnmined(3n), false);
+    assert.equal(woken, 0, "nothing dropped: no wake");
+    stake.mined(1n, 200n, 5n);
+    assert.equal(woken, 1, "a claim found mined wakes the waiting check");
+    stake.mined(1n, 200n, 5n);
+    assert.equal(woken, 1, "once: the wake is forgotten once called");
+  });
+
+  it("check: a key's wake is replaced by its next check, and dropped when that check is backed; a drop wakes every waiting key", async () => {
+    const stake = ledger(100n);
+    stake.reserve(9n, 100n);
+    const woken: string[] = [];
+    await stake.check({ key: 1n, amount: 50n, head: 5n, onFreed: () => woken.push("1 first") });
+    await stake.check({ key: 1n, amount: 50n, head: 5n, onFreed: () => woken.push("1 second") });
+    await stake.check({ key: 2n, amount: 50n, head: 5n, onFreed: () => woken.push("2") });
+    assert.equal(stake.releaseUnmined(9n), true);
+    assert.deepEqual(woken, ["1 second", "2"]);
+    woken.length = 0;
+    stake.reserve(9n, 100n);
+    await stake.check({ key: 1n, amount: 50n, head: 5n, onFreed: () => woken.push("1") });
+    stake.releaseUnmined(9n);
+    assert.deepEqual(await stake.check({ key: 1n, amount: 50n, head: 5n, onFreed: () => woken.push("1 again") }), { backed: true, free: 100n });
+    stake.reserve(8n, 10n);
+    stake.releaseUnmined(8n);
+    assert.deepEqual(woken, ["1"], "a backed check leaves no wake behind");
   });
 });
