@@ -39,7 +39,7 @@ import { outputUrl } from "../storage/stored-output.js";
 import { decideBatchStep, type LocalJobStatus, type ProviderBatchStep } from "./decide.js";
 import type { IpfsBlobReader } from "../storage/ipfs-uri.js";
 import { fetchJobInput } from "./input.js";
-import type { JobRunner, LoadedModel } from "./job-runner.js";
+import { readInputOf, type JobRunner, type LoadedModel } from "./job-runner.js";
 import type { Earnings } from "./earnings.js";
 import type { StakeLedger } from "./stake.js";
 
@@ -313,6 +313,7 @@ export class BatchWorker {
           ipfsGateway: this.p.ipfsGateway,
           ipfs: this.p.ipfs,
           store: this.p.store,
+          readInput: readInputOf(this.p.runner),
         });
         validateInputs({ tensors: decodeTensorBlob(input.bytes, { maxBytes: this.p.maxInputBytes }), inputMetadata: model.inputMetadata, allowNonFinite: model.nonFiniteInputs });
         // Kept and served beside the output: a dApp that stops serving its input cannot make our work

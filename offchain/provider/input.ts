@@ -8,18 +8,20 @@ import type { Hex } from "viem";
 
 import type { JobRecord } from "../chain/jobs.js";
 import { DinferError } from "../errors.js";
-import { fetchBlob } from "../storage/fetch.js";
+import { fetchBlob, resolveBlobUri } from "../storage/fetch.js";
 import type { IpfsBlobReader } from "../storage/ipfs-uri.js";
 import type { LocalBlobStore } from "../storage/local.js";
+import type { BlobRead } from "../threads/hash-pool.js";
 
 /**
- * A fetched input. `checked`: hashed against the job's inputHash and scanned for NaN/Inf on the main
- * thread (claim-first, which must not claim a bad input). Run-first leaves both to the runner (its
- * hashing threads check the hash, RunParameters.verifyInput; its inference thread the values):
- * hashing megabytes off the main thread keeps it free for the other jobs' chain work, and a bad
- * input still never reaches a commitment.
+ * A fetched input. `checked`: hashed against the job's inputHash, by the hashing thread that read it
+ * (`readInput`), or on the main thread where none did and the caller asked (`check`: claim-first, which must
+ * not claim a bad input); an unchecked one is checked by the runner's hashing threads (RunParameters.verifyInput).
+ * `scanned`: its values scanned for NaN/Inf on the main thread (the worker sets it for claim-first); an
+ * unscanned one is scanned by the inference thread. Megabytes kept off the main thread keep it free for the
+ * other jobs' chain work, and a bad input still never reaches a commitment.
  */
-export type HeldInput = { bytes: Uint8Array; checked: boolean; source: string };
+export type HeldInput = { bytes: Uint8Array; checked: boolean; scanned?: boolean; source: string };
 
 export type FetchJobInputParameters = {
   record: JobRecord;
@@ -33,13 +35,20 @@ export type FetchJobInputParameters = {
   ipfs?: IpfsBlobReader;
   /** Where fetched blobs are cached. */
   store: LocalBlobStore;
+  /** Reads an http(s) input and checks it off the main thread (JobRunner.readInput): the input is then checked whatever `check` says. */
+  readInput?: (read: BlobRead) => Promise<Uint8Array>;
 };
 
 /** The job's input. Inline input needs no check: the chain holds the bytes themselves. */
-export async function fetchJobInput({ record, check, allowFileUris, maxInputBytes, ipfsGateway, ipfs, store }: FetchJobInputParameters): Promise<HeldInput> {
+export async function fetchJobInput({ record, check, allowFileUris, maxInputBytes, ipfsGateway, ipfs, store, readInput }: FetchJobInputParameters): Promise<HeldInput> {
   if (record.inlineInput.length > 2) return { bytes: hexToBytes(record.inlineInput), checked: true, source: "inline input" };
   if (record.inputURI.startsWith("file:") && !allowFileUris) {
     throw new DinferError("file:// inputs are refused (allowFileUris is off)", { code: "INPUT_URI_REFUSED" });
+  }
+  const source = record.inputURI.replace(/[?#].*$/, "");
+  if (readInput !== undefined) {
+    const resolved = resolveBlobUri({ uri: record.inputURI, ipfsGateway, ipfsNode: ipfs !== undefined });
+    if (resolved.kind === "http") return { bytes: await readInput({ url: resolved.url, expectedHash: record.inputHash, maxBytes: maxInputBytes }), checked: true, source };
   }
   const bytes = await fetchBlob({
     uri: record.inputURI,
@@ -50,7 +59,7 @@ export async function fetchJobInput({ record, check, allowFileUris, maxInputByte
     store,
     deferVerification: !check,
   });
-  return { bytes, checked: check, source: record.inputURI.replace(/[?#].*$/, "") };
+  return { bytes, checked: check, source };
 }
 
 function hexToBytes(hex: Hex): Uint8Array {

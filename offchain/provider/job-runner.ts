@@ -7,6 +7,7 @@ import type { Hex } from "viem";
 import type { TolerancePolicy } from "../codec/tolerance.js";
 import type { InferenceRunnerStats, RunParameters, RunReturnType } from "../inference/runner.js";
 import type { ValueMetadata } from "../inference/validate.js";
+import type { BlobRead } from "../threads/hash-pool.js";
 
 /** What the worker runs a job with (the inference runner is one): `jobId` seeds a test fault's changes. */
 export type JobRunner = {
@@ -14,7 +15,14 @@ export type JobRunner = {
   stats(): InferenceRunnerStats;
   /** Its outputs are never stored or served, only committed and revealed by root and URI (fault `withhold`). */
   readonly withholdsOutputs?: boolean;
+  /** Reads an http(s) input and checks it against its blob id off the main thread (InferenceRunner.readInput); absent: read on the main thread. */
+  readInput?(read: BlobRead): Promise<Uint8Array>;
 };
+
+/** The runner's `readInput`, bound to it; undefined for a runner without one (the input is then read on the main thread). */
+export function readInputOf(runner: JobRunner): ((read: BlobRead) => Promise<Uint8Array>) | undefined {
+  return runner.readInput === undefined ? undefined : (read) => runner.readInput!(read);
+}
 
 /** A run's output, its root, and where the time went (the inference runner's result, or a fault's). */
 export type JobRunResult = Pick<RunReturnType, "output" | "outputRoot" | "ms" | "timings" | "input"> & {

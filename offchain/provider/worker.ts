@@ -60,7 +60,7 @@ import { admitSignedJob, precheckSignedJob, SignedJobRefusedError, signedJobReco
 import { decideProviderStep, estimateFinish, keeperTime, type LocalJobStatus, type ProviderStep } from "./decide.js";
 import { fetchJobInput, type HeldInput } from "./input.js";
 import { StepSchedule } from "../daemon/schedule.js";
-import type { JobRunner, JobRunResult, LoadedModel } from "./job-runner.js";
+import { readInputOf, type JobRunner, type JobRunResult, type LoadedModel } from "./job-runner.js";
 import type { WorkerMetrics } from "./metrics.js";
 import { StakeLedger } from "./stake.js";
 import { Earnings } from "./earnings.js";
@@ -695,15 +695,25 @@ export class ProviderWorker {
       const fetchStart = performance.now();
       input = await this.slotFreeWhileSlow(
         jobId,
-        fetchJobInput({ record, check: claimFirst, allowFileUris: this.p.allowFileUris, maxInputBytes: this.p.maxInputBytes, ipfsGateway: this.p.ipfsGateway, ipfs: this.p.ipfs, store: this.p.store }),
+        fetchJobInput({
+          record,
+          check: claimFirst,
+          allowFileUris: this.p.allowFileUris,
+          maxInputBytes: this.p.maxInputBytes,
+          ipfsGateway: this.p.ipfsGateway,
+          ipfs: this.p.ipfs,
+          store: this.p.store,
+          readInput: readInputOf(this.p.runner),
+        }),
       );
       const checkStart = performance.now();
       validateInputs({
         tensors: decodeTensorBlob(input.bytes, { maxBytes: this.p.maxInputBytes }),
         inputMetadata: model.inputMetadata,
-        // Refused unless the owner opted in; an unchecked input is scanned by the inference thread instead.
-        allowNonFinite: model.nonFiniteInputs || !input.checked,
+        // Refused unless the owner opted in. Scanned here only before a claim: run first, the inference thread scans it.
+        allowNonFinite: model.nonFiniteInputs || !claimFirst,
       });
+      input.scanned = claimFirst;
       timings.fetch = checkStart - fetchStart;
       timings.check = performance.now() - checkStart;
     } catch (error) {
@@ -889,8 +899,8 @@ export class ProviderWorker {
     const input = fetched?.bytes ?? (await this.p.store.get(record.inputHash));
     let result: JobRunResult;
     try {
-      // A checked input need not be scanned again; an unchecked one is hashed and scanned by the
-      // runner; one read back from the store (which hashes what it reads) is scanned.
+      // An unchecked input is hashed by the runner; one not scanned here (run first), or read back from the
+      // store (which hashes what it reads), is scanned by the inference thread.
       const verifyInput = fetched && !fetched.checked ? { expected: record.inputHash, source: fetched.source } : undefined;
       result = await this.p.runner.run({
         jobId,
@@ -904,7 +914,7 @@ export class ProviderWorker {
         // (claimWithStake).
         transferInput: fetched === undefined,
         returnInput: fetched !== undefined,
-        allowNonFinite: model.nonFiniteInputs || fetched?.checked === true,
+        allowNonFinite: model.nonFiniteInputs || fetched?.scanned === true,
         // Dynamic batching (the runner's maxBatch): a stacked run must match each job's own within the model's tolerance.
         ...(model.tolerance ? { batchTolerance: model.tolerance } : {}),
       });

@@ -1,20 +1,42 @@
 /**
  * A hashing thread of a HashPool: hashes the blobs it is sent and sends them back (transferred)
- * with the hash asked for: their blob id or their output root.
+ * with the hash asked for: their blob id or their output root. It also reads http(s) blobs and checks
+ * them against their blob id (`fetchBlob`), sending the bytes (transferred) or the error (serialized).
  */
 import { parentPort } from "node:worker_threads";
 
+import { serializeError } from "../inference/errors.js";
 import { addressOf } from "../storage/blob-id.js";
-import type { HashReply, HashRequest } from "./hash-pool.js";
+import { fetchBlob } from "../storage/fetch.js";
+import type { BlobRead, HashReply, HashRequest } from "./hash-pool.js";
+import { spansWholeBuffer } from "./module-worker.js";
 import { nameOsThread } from "./thread-name.js";
 
 if (parentPort === null) throw new Error("offchain/threads/hash-thread.ts must run in a worker thread");
 const port = parentPort;
 nameOsThread();
 
-port.on("message", ({ task, bytes, of }: HashRequest) => {
+port.on("message", (request: HashRequest) => {
+  if ("read" in request) {
+    void read(request.task, request.read);
+    return;
+  }
+  const { task, bytes, of } = request;
   const started = performance.now();
   const hash = addressOf(bytes, of);
   const reply: HashReply = { task, bytes, hash, ms: performance.now() - started };
   port.postMessage(reply, [bytes.buffer as ArrayBuffer]);
 });
+
+async function read(task: number, { url, expectedHash, maxBytes, timeoutMs }: BlobRead): Promise<void> {
+  const started = performance.now();
+  try {
+    const fetched = await fetchBlob({ uri: url, expectedHash, maxBytes, timeoutMs });
+    // A read shorter than it announced is a view into its buffer: only whole buffers are transferred.
+    const bytes = spansWholeBuffer(fetched) ? fetched : new Uint8Array(fetched);
+    const reply: HashReply = { task, bytes, hash: expectedHash, ms: performance.now() - started };
+    port.postMessage(reply, [bytes.buffer as ArrayBuffer]);
+  } catch (error) {
+    port.postMessage({ task, error: serializeError(error) } satisfies HashReply);
+  }
+}

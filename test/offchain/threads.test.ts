@@ -1,10 +1,20 @@
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+
+import type { JobRecord } from "../../offchain/chain/jobs.js";
 
 import { outputRoot } from "../../offchain/codec/merkle.js";
 import { blobId } from "../../offchain/codec/tensor.js";
-import { RetryableError } from "../../offchain/errors.js";
-import { HashPool } from "../../offchain/threads/hash-pool.js";
+import { NonRetryableError, RetryableError } from "../../offchain/errors.js";
+import { fetchJobInput } from "../../offchain/provider/input.js";
+import { LocalBlobStore } from "../../offchain/storage/local.js";
+import { HashPool, type BlobRead } from "../../offchain/threads/hash-pool.js";
 
 /** Deterministic bytes, distinct per seed. */
 function bytesOf(length: number, seed: number): Uint8Array {
@@ -58,5 +68,91 @@ describe("threads: HashPool", () => {
     const closed = new HashPool({ size: 1 });
     await closed.close();
     await assert.rejects(closed.digest(bytesOf(10, 1), "blobId"), (error: unknown) => error instanceof RetryableError && /closed/.test(String(error)));
+  });
+});
+
+describe("threads: HashPool reads http(s) blobs", () => {
+  let pool: HashPool;
+  let server: Server;
+  let base: string;
+  const blob = bytesOf(300_001, 9);
+  const id = blobId(blob);
+
+  before(async () => {
+    pool = new HashPool({ size: 2 });
+    server = createServer((req, res) => {
+      const url = new URL(req.url ?? "/", "http://localhost");
+      if (url.pathname === "/blob") return void res.writeHead(200, { "content-length": blob.length }).end(blob);
+      if (url.pathname === "/busy") return void res.writeHead(503).end("busy");
+      if (url.pathname === "/moved") return void res.writeHead(302, { location: "/blob" }).end();
+      res.writeHead(404).end("no such blob");
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(async () => {
+    await pool.close();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  it("reads a blob in a thread and gives its bytes, checked against the blob id, in a buffer of their own", async () => {
+    const [direct, redirected] = await Promise.all([pool.read({ url: `${base}/blob`, expectedHash: id, maxBytes: 1 << 20 }), pool.read({ url: `${base}/moved`, expectedHash: id, maxBytes: 1 << 20 })]);
+    for (const digest of [direct, redirected]) {
+      assert.deepEqual(digest.bytes, blob);
+      assert.equal(digest.hash, id);
+      assert.equal(digest.bytes.byteOffset, 0);
+      assert.equal(digest.bytes.buffer.byteLength, blob.length, "transferable: the buffer is the blob's alone");
+    }
+  });
+
+  it("fails as fetchBlob does, by class: a mismatch, a 404 and an oversized blob for good, a 503 for now", async () => {
+    const other = blobId(bytesOf(10, 1));
+    const failure = async (url: string, { expectedHash = id, maxBytes = 1 << 20 } = {}) => {
+      try {
+        await pool.read({ url, expectedHash, maxBytes });
+      } catch (error) {
+        return error as Error & { code?: string };
+      }
+      assert.fail(`${url}: read, expected a failure`);
+    };
+    const mismatch = await failure(`${base}/blob`, { expectedHash: other });
+    assert.ok(mismatch instanceof NonRetryableError, String(mismatch));
+    assert.equal(mismatch.name, "BlobHashMismatchError", "rebuilt as its own class: the worker counts a bad input by it");
+    const missing = await failure(`${base}/gone`);
+    assert.ok(missing instanceof NonRetryableError && missing.code === "BLOB_NOT_FOUND", `${missing.code}: ${missing.message}`);
+    const large = await failure(`${base}/blob`, { maxBytes: 1000 });
+    assert.ok(large instanceof NonRetryableError && large.code === "BLOB_TOO_LARGE", `${large.code}: ${large.message}`);
+    const busy = await failure(`${base}/busy`);
+    assert.ok(busy instanceof RetryableError, `${busy.code}: ${busy.message}`);
+  });
+
+  it("is where the worker reads an http(s) input (fetchJobInput's readInput), checked whatever the claim mode; a file input stays on the main thread", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "dinfer-read-input-"));
+    try {
+      const reads: BlobRead[] = [];
+      const readInput = async (read: BlobRead) => {
+        reads.push(read);
+        return (await pool.read(read)).bytes;
+      };
+      const store = new LocalBlobStore({ dir });
+      const record = (inputURI: string, inputHash = id) => ({ inlineInput: "0x", inputURI, inputHash }) as unknown as JobRecord;
+      const fetched = await fetchJobInput({ record: record(`${base}/blob?token=1`), check: false, allowFileUris: true, maxInputBytes: 1 << 20, store, readInput });
+      assert.deepEqual(fetched.bytes, blob);
+      assert.equal(fetched.checked, true, "checked in the thread, though the caller left the check to the runner");
+      assert.equal(fetched.source, `${base}/blob`);
+      assert.deepEqual(reads, [{ url: `${base}/blob?token=1`, expectedHash: id, maxBytes: 1 << 20 }]);
+      await assert.rejects(
+        fetchJobInput({ record: record(`${base}/blob`, blobId(bytesOf(10, 1))), check: false, allowFileUris: true, maxInputBytes: 1 << 20, store, readInput }),
+        (error: Error) => error.name === "BlobHashMismatchError",
+      );
+      const file = path.join(dir, "input.bin");
+      await writeFile(file, blob);
+      const local = await fetchJobInput({ record: record(pathToFileURL(file).href), check: false, allowFileUris: true, maxInputBytes: 1 << 20, store, readInput });
+      assert.deepEqual(local.bytes, blob);
+      assert.equal(local.checked, false, "unchecked: the runner's hashing threads check it");
+      assert.equal(reads.length, 2, "the file was not read through the thread");
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
