@@ -19,7 +19,8 @@ import {
 import { NonRetryableError } from "../errors.js";
 import { jobMarketAbi } from "./abis.js";
 import { decodeEvent } from "./events.js";
-import { hexBytes, viemKeccak256, type Keccak256 } from "./keccak.js";
+import { hexToBytes } from "../codec/hex.js";
+import { viemKeccak256, type Keccak256 } from "./keccak.js";
 
 export const JobStatus = {
   None: 0,
@@ -90,7 +91,7 @@ const ZERO_HASH: Hex = "0x000000000000000000000000000000000000000000000000000000
 
 /** keccak256(abi.encode(job)): what the market stores for a job in this state. */
 export function hashJob(job: Job, keccak: Keccak256 = viemKeccak256): Hex {
-  return keccak(hexBytes(encodeAbiParameters([JOB_TUPLE], [job])));
+  return keccak(hexToBytes(encodeAbiParameters([JOB_TUPLE], [job])));
 }
 
 type JobMarketEvent = DecodeEventLogReturnType<typeof jobMarketAbi>;

@@ -12,8 +12,3 @@ export type Keccak256 = (bytes: Uint8Array) => Hex;
 
 /** viem's keccak-256. */
 export const viemKeccak256: Keccak256 = (bytes) => keccak256(bytes);
-
-/** The bytes of 0x-prefixed hex (viem's encoders' output, so well formed). */
-export function hexBytes(hex: Hex): Uint8Array {
-  return Buffer.from(hex.slice(2), "hex");
-}

@@ -41,7 +41,8 @@ import {
 } from "viem";
 
 import { DinferError, NonRetryableError, RetryableError } from "../errors.js";
-import { hexBytes, viemKeccak256, type Keccak256 } from "./keccak.js";
+import { hexToBytes } from "../codec/hex.js";
+import { viemKeccak256, type Keccak256 } from "./keccak.js";
 import {
   backoffDelay,
   ChainTransportError,
@@ -151,8 +152,8 @@ export async function signTransactionWith({
   const raw =
     account.sign === undefined
       ? await account.signTransaction(transaction)
-      : serializeTransaction(transaction, parseSignature(await account.sign({ hash: keccak(hexBytes(serializeTransaction(transaction))) })));
-  return { raw, hash: keccak(hexBytes(raw)) };
+      : serializeTransaction(transaction, parseSignature(await account.sign({ hash: keccak(hexToBytes(serializeTransaction(transaction))) })));
+  return { raw, hash: keccak(hexToBytes(raw)) };
 }
 
 /** Runs async sections one at a time, in call order. */

@@ -7,6 +7,7 @@
 import type { Hex } from "viem";
 
 import type { JobRecord } from "../chain/jobs.js";
+import { hexToBytes } from "../codec/hex.js";
 import { DinferError } from "../errors.js";
 import { fetchBlob, resolveBlobUri } from "../storage/fetch.js";
 import type { IpfsBlobReader } from "../storage/ipfs-uri.js";
@@ -60,8 +61,4 @@ export async function fetchJobInput({ record, check, allowFileUris, maxInputByte
     deferVerification: !check,
   });
   return { bytes, checked: check, source };
-}
-
-function hexToBytes(hex: Hex): Uint8Array {
-  return new Uint8Array(Buffer.from(hex.slice(2), "hex"));
 }

@@ -21,6 +21,7 @@
  */
 import type { Hex } from "viem";
 
+import { hexToBytes } from "../codec/hex.js";
 import { outputRoot } from "../codec/merkle.js";
 import { DinferError, NonRetryableError, RetryableError } from "../errors.js";
 import { isBlobId } from "./blob-id.js";
@@ -140,7 +141,7 @@ async function tryLocations({ root, inline, uris, budgetMs, signal, ...options }
   const expected = root.toLowerCase() as Hex;
   const failures: LocationFailure[] = [];
   if (inline !== undefined && inline.length > 2) {
-    const bytes = new Uint8Array(Buffer.from(inline.slice(2), "hex"));
+    const bytes = hexToBytes(inline);
     const actual = outputRoot(bytes);
     if (actual === expected) return { ok: true, bytes, source: "inline" };
     failures.push({ source: "inline", error: new OutputRootMismatchError({ source: "inline", expected: root, actual }) });

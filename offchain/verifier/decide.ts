@@ -14,6 +14,7 @@ import { BatchStatus } from "../chain/batches.js";
 import { JobStatus, type Job } from "../chain/jobs.js";
 import { BLOCKHASH_REACH } from "../chain/terms.js";
 import { deriveSalt } from "../codec/commitment.js";
+import { hexToBytes } from "../codec/hex.js";
 import { keeperJitter } from "../daemon/keeper.js";
 
 // ------------------------------------------------------------------ the contract's enums and views
@@ -145,7 +146,7 @@ const WATCH_DOMAIN = new TextEncoder().encode("dinfer/watchdog/v1");
  * (HMAC-SHA256(secret, "dinfer/vote-salt/v1")), so a vote salt never equals an audit salt.
  */
 export function voteSalt({ secret, chainId, jobId }: { secret: Hex; chainId: bigint | number; jobId: bigint }): Hex {
-  const key = hmac(sha256, hexBytes(secret), VOTE_DOMAIN);
+  const key = hmac(sha256, hexToBytes(secret), VOTE_DOMAIN);
   return deriveSalt({ workerSecret: key, chainId, jobId });
 }
 
@@ -176,7 +177,7 @@ export function voteCommitment({ chainId, verification, jobId, voter, vote, salt
 export function watchdogPicks({ secret, jobId, share }: { secret: Hex; jobId: bigint; share: number }): boolean {
   if (!(share > 0)) return false;
   if (share >= 1) return true;
-  const key = hmac(sha256, hexBytes(secret), WATCH_DOMAIN);
+  const key = hmac(sha256, hexToBytes(secret), WATCH_DOMAIN);
   const word = new Uint8Array(32);
   new DataView(word.buffer).setBigUint64(24, BigInt.asUintN(64, jobId));
   new DataView(word.buffer).setBigUint64(16, BigInt.asUintN(64, jobId >> 64n));
@@ -679,7 +680,3 @@ export function challengeEconomics({ bond, collateral, challengerRewardBps, prov
 }
 
 export type ChallengeEconomics = ReturnType<typeof challengeEconomics>;
-
-function hexBytes(hex: Hex): Uint8Array {
-  return new Uint8Array(Buffer.from(hex.slice(2), "hex"));
-}

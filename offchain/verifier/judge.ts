@@ -14,6 +14,7 @@ import type { Hex, PublicClient } from "viem";
 import { modelRegistryAbi } from "../chain/abis.js";
 import type { Deployment } from "../chain/deployment.js";
 import type { JobRecord } from "../chain/jobs.js";
+import { hexToBytes } from "../codec/hex.js";
 import { blobId, encodeTensorBlob } from "../codec/tensor.js";
 import { compareOutputs, toleranceFromChain, type CompareOutputsReturnType, type TolerancePolicy } from "../codec/tolerance.js";
 import { DinferError, NonRetryableError } from "../errors.js";
@@ -247,10 +248,6 @@ function refuseFileUri(uri: string, allowFileUris: boolean): void {
 export function describe(error: unknown): string {
   if (error instanceof DinferError) return `${error.name}: ${error.message}`;
   return error instanceof Error ? error.message : String(error);
-}
-
-export function hexToBytes(hex: Hex): Uint8Array {
-  return new Uint8Array(Buffer.from(hex.slice(2), "hex"));
 }
 
 export function bytesToHexString(bytes: Uint8Array): Hex {
