@@ -39,7 +39,7 @@ import { outputUrl } from "../storage/stored-output.js";
 import { decideBatchStep, type LocalJobStatus, type ProviderBatchStep } from "./decide.js";
 import type { IpfsBlobReader } from "../storage/ipfs-uri.js";
 import { fetchJobInput } from "./input.js";
-import { readInputOf, type JobRunner, type LoadedModel } from "./job-runner.js";
+import type { JobRunner, LoadedModel } from "./job-runner.js";
 import type { Earnings } from "./earnings.js";
 import type { StakeLedger } from "./stake.js";
 
@@ -308,12 +308,7 @@ export class BatchWorker {
         const input = await fetchJobInput({
           record: { inlineInput: "0x", inputURI: record.inputURIs[i]!, inputHash: record.inputHashes[i]! } as never,
           check: true,
-          allowFileUris: this.p.allowFileUris,
-          maxInputBytes: this.p.maxInputBytes,
-          ipfsGateway: this.p.ipfsGateway,
-          ipfs: this.p.ipfs,
-          store: this.p.store,
-          readInput: readInputOf(this.p.runner),
+          sources: this.p,
         });
         validateInputs({ tensors: decodeTensorBlob(input.bytes, { maxBytes: this.p.maxInputBytes }), inputMetadata: model.inputMetadata, allowNonFinite: model.nonFiniteInputs });
         // Kept and served beside the output: a dApp that stops serving its input cannot make our work

@@ -32,7 +32,7 @@ import { hashModel } from "../inference/model.js";
 import type { ValueMetadata } from "../inference/validate.js";
 import type { Logger } from "../log.js";
 import { BlobHashMismatchError } from "../storage/errors.js";
-import { readInputOf, type JobRunner, type JobRunResult, type LoadedModel } from "./job-runner.js";
+import type { JobRunner, JobRunResult, LoadedModel } from "./job-runner.js";
 
 export const FAULT_MODES = ["noise", "random", "truncate", "wrong-model", "withhold", "slow"] as const;
 export type FaultMode = (typeof FAULT_MODES)[number];
@@ -122,7 +122,7 @@ export function withFault({ runner, fault, models, maxInputBytes, log }: WithFau
     stats: () => runner.stats(),
     withholdsOutputs: fault.mode === "withhold",
     // Inputs are read honestly in every mode: even a cheater commits only to the input the job names.
-    readInput: readInputOf(runner),
+    readInput: runner.readInput?.bind(runner),
     async run(parameters): Promise<JobRunResult> {
       const { jobId } = parameters;
       switch (fault.mode) {

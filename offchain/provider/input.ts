@@ -12,7 +12,7 @@ import { DinferError } from "../errors.js";
 import { fetchBlob, resolveBlobUri } from "../storage/fetch.js";
 import type { IpfsBlobReader } from "../storage/ipfs-uri.js";
 import type { LocalBlobStore } from "../storage/local.js";
-import type { BlobRead } from "../threads/hash-pool.js";
+import type { JobRunner } from "./job-runner.js";
 
 /**
  * A fetched input. `checked`: hashed against the job's inputHash, by the hashing thread that read it
@@ -24,10 +24,8 @@ import type { BlobRead } from "../threads/hash-pool.js";
  */
 export type HeldInput = { bytes: Uint8Array; checked: boolean; scanned?: boolean; source: string };
 
-export type FetchJobInputParameters = {
-  record: JobRecord;
-  /** Hash the input against the job's inputHash here (else the caller has the runner's hashing threads do it). */
-  check: boolean;
+/** Where a worker reads its inputs from, and how: its options, its blob store, its IPFS node, its runner. */
+export type InputSources = {
   /** Accept `file://` URIs (a dApp on the same machine only). */
   allowFileUris: boolean;
   maxInputBytes: number;
@@ -36,20 +34,30 @@ export type FetchJobInputParameters = {
   ipfs?: IpfsBlobReader;
   /** Where fetched blobs are cached. */
   store: LocalBlobStore;
-  /** Reads an http(s) input and checks it off the main thread (JobRunner.readInput): the input is then checked whatever `check` says. */
-  readInput?: (read: BlobRead) => Promise<Uint8Array>;
+  /** Its `readInput` reads an http(s) input and checks it off the main thread: the input is then checked whatever `check` says. */
+  runner: Pick<JobRunner, "readInput">;
+};
+
+export type FetchJobInputParameters = {
+  record: JobRecord;
+  /** Hash the input against the job's inputHash here (else the caller has the runner's hashing threads do it). */
+  check: boolean;
+  sources: InputSources;
 };
 
 /** The job's input. Inline input needs no check: the chain holds the bytes themselves. */
-export async function fetchJobInput({ record, check, allowFileUris, maxInputBytes, ipfsGateway, ipfs, store, readInput }: FetchJobInputParameters): Promise<HeldInput> {
+export async function fetchJobInput({ record, check, sources }: FetchJobInputParameters): Promise<HeldInput> {
+  const { allowFileUris, maxInputBytes, ipfsGateway, ipfs, store } = sources;
   if (record.inlineInput.length > 2) return { bytes: hexToBytes(record.inlineInput), checked: true, source: "inline input" };
   if (record.inputURI.startsWith("file:") && !allowFileUris) {
     throw new DinferError("file:// inputs are refused (allowFileUris is off)", { code: "INPUT_URI_REFUSED" });
   }
   const source = record.inputURI.replace(/[?#].*$/, "");
-  if (readInput !== undefined) {
+  if (sources.runner.readInput !== undefined) {
     const resolved = resolveBlobUri({ uri: record.inputURI, ipfsGateway, ipfsNode: ipfs !== undefined });
-    if (resolved.kind === "http") return { bytes: await readInput({ url: resolved.url, expectedHash: record.inputHash, maxBytes: maxInputBytes }), checked: true, source };
+    if (resolved.kind === "http") {
+      return { bytes: await sources.runner.readInput({ url: resolved.url, expectedHash: record.inputHash, maxBytes: maxInputBytes }), checked: true, source };
+    }
   }
   const bytes = await fetchBlob({
     uri: record.inputURI,

@@ -19,11 +19,6 @@ export type JobRunner = {
   readInput?(read: BlobRead): Promise<Uint8Array>;
 };
 
-/** The runner's `readInput`, bound to it; undefined for a runner without one (the input is then read on the main thread). */
-export function readInputOf(runner: JobRunner): ((read: BlobRead) => Promise<Uint8Array>) | undefined {
-  return runner.readInput === undefined ? undefined : (read) => runner.readInput!(read);
-}
-
 /** A run's output, its root, and where the time went (the inference runner's result, or a fault's). */
 export type JobRunResult = Pick<RunReturnType, "output" | "outputRoot" | "ms" | "timings" | "input"> & {
   ep: string;

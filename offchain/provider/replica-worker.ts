@@ -39,7 +39,7 @@ import { outputUrl } from "../storage/stored-output.js";
 import type { Earnings } from "./earnings.js";
 import type { IpfsBlobReader } from "../storage/ipfs-uri.js";
 import { fetchJobInput } from "./input.js";
-import { readInputOf, type JobRunner, type LoadedModel } from "./job-runner.js";
+import type { JobRunner, LoadedModel } from "./job-runner.js";
 import type { StakeLedger } from "./stake.js";
 
 /** Redundant jobs are journaled under this offset plus their id: no job or batch key comes near it. */
@@ -273,12 +273,7 @@ export class ReplicaWorker {
       const input = await fetchJobInput({
         record: { inlineInput: "0x", inputURI: r.inputURI, inputHash: r.inputHash } as never,
         check: true,
-        allowFileUris: this.p.allowFileUris,
-        maxInputBytes: this.p.maxInputBytes,
-        ipfsGateway: this.p.ipfsGateway,
-        ipfs: this.p.ipfs,
-        store: this.p.store,
-        readInput: readInputOf(this.p.runner),
+        sources: this.p,
       });
       validateInputs({ tensors: decodeTensorBlob(input.bytes, { maxBytes: this.p.maxInputBytes }), inputMetadata: model.inputMetadata, allowNonFinite: model.nonFiniteInputs });
       // Kept and served beside the output: the committees of a disputed seat can read the input from us too.

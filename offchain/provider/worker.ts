@@ -60,7 +60,7 @@ import { admitSignedJob, precheckSignedJob, SignedJobRefusedError, signedJobReco
 import { decideProviderStep, estimateFinish, keeperTime, type LocalJobStatus, type ProviderStep } from "./decide.js";
 import { fetchJobInput, type HeldInput } from "./input.js";
 import { StepSchedule } from "../daemon/schedule.js";
-import { readInputOf, type JobRunner, type JobRunResult, type LoadedModel } from "./job-runner.js";
+import type { JobRunner, JobRunResult, LoadedModel } from "./job-runner.js";
 import type { WorkerMetrics } from "./metrics.js";
 import { StakeLedger } from "./stake.js";
 import { Earnings } from "./earnings.js";
@@ -695,16 +695,7 @@ export class ProviderWorker {
       const fetchStart = performance.now();
       input = await this.slotFreeWhileSlow(
         jobId,
-        fetchJobInput({
-          record,
-          check: claimFirst,
-          allowFileUris: this.p.allowFileUris,
-          maxInputBytes: this.p.maxInputBytes,
-          ipfsGateway: this.p.ipfsGateway,
-          ipfs: this.p.ipfs,
-          store: this.p.store,
-          readInput: readInputOf(this.p.runner),
-        }),
+        fetchJobInput({ record, check: claimFirst, sources: this.p }),
       );
       const checkStart = performance.now();
       validateInputs({

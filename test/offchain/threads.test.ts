@@ -134,20 +134,20 @@ describe("threads: HashPool reads http(s) blobs", () => {
         reads.push(read);
         return (await pool.read(read)).bytes;
       };
-      const store = new LocalBlobStore({ dir });
+      const sources = { allowFileUris: true, maxInputBytes: 1 << 20, store: new LocalBlobStore({ dir }), runner: { readInput } };
       const record = (inputURI: string, inputHash = id) => ({ inlineInput: "0x", inputURI, inputHash }) as unknown as JobRecord;
-      const fetched = await fetchJobInput({ record: record(`${base}/blob?token=1`), check: false, allowFileUris: true, maxInputBytes: 1 << 20, store, readInput });
+      const fetched = await fetchJobInput({ record: record(`${base}/blob?token=1`), check: false, sources });
       assert.deepEqual(fetched.bytes, blob);
       assert.equal(fetched.checked, true, "checked in the thread, though the caller left the check to the runner");
       assert.equal(fetched.source, `${base}/blob`);
       assert.deepEqual(reads, [{ url: `${base}/blob?token=1`, expectedHash: id, maxBytes: 1 << 20 }]);
       await assert.rejects(
-        fetchJobInput({ record: record(`${base}/blob`, blobId(bytesOf(10, 1))), check: false, allowFileUris: true, maxInputBytes: 1 << 20, store, readInput }),
+        fetchJobInput({ record: record(`${base}/blob`, blobId(bytesOf(10, 1))), check: false, sources }),
         (error: Error) => error.name === "BlobHashMismatchError",
       );
       const file = path.join(dir, "input.bin");
       await writeFile(file, blob);
-      const local = await fetchJobInput({ record: record(pathToFileURL(file).href), check: false, allowFileUris: true, maxInputBytes: 1 << 20, store, readInput });
+      const local = await fetchJobInput({ record: record(pathToFileURL(file).href), check: false, sources });
       assert.deepEqual(local.bytes, blob);
       assert.equal(local.checked, false, "unchecked: the runner's hashing threads check it");
       assert.equal(reads.length, 2, "the file was not read through the thread");
