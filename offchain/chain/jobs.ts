@@ -16,10 +16,10 @@ import {
   type PublicClient,
 } from "viem";
 
+import { hexToBytes } from "../codec/hex.js";
 import { NonRetryableError } from "../errors.js";
 import { jobMarketAbi } from "./abis.js";
 import { decodeEvent } from "./events.js";
-import { hexToBytes } from "../codec/hex.js";
 import { viemKeccak256, type Keccak256 } from "./keccak.js";
 
 export const JobStatus = {

@@ -40,8 +40,8 @@ import {
   type WalletClient,
 } from "viem";
 
-import { DinferError, NonRetryableError, RetryableError } from "../errors.js";
 import { hexToBytes } from "../codec/hex.js";
+import { DinferError, NonRetryableError, RetryableError } from "../errors.js";
 import { viemKeccak256, type Keccak256 } from "./keccak.js";
 import {
   backoffDelay,

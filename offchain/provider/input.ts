@@ -1,11 +1,10 @@
 /**
  * A posted job's input as the worker fetches it before it claims: inline bytes from the chain, or the
- * blob its URI names (capped, and hashed here or by the runner's hashing threads). An `ipfs://` input is
- * read through the worker's own IPFS node when it runs one (else through `ipfsGateway`); either way its
- * bytes are checked against the job's inputHash before any commitment, never trusted for their CID.
+ * blob its URI names (capped; an http(s) one read and hashed in one of the runner's hashing threads, any
+ * other hashed here or by those threads). An `ipfs://` input is read through the worker's own IPFS node when
+ * it runs one (else through `ipfsGateway`); either way its bytes are checked against the job's inputHash
+ * before any commitment, never trusted for their CID.
  */
-import type { Hex } from "viem";
-
 import type { JobRecord } from "../chain/jobs.js";
 import { hexToBytes } from "../codec/hex.js";
 import { DinferError } from "../errors.js";
