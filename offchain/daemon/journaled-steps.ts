@@ -49,9 +49,12 @@ export class JournaledSteps<T extends JobData> {
     this.#schedule.sleep(key, wake);
   }
 
-  /** The job's next step is due now: started at once, at the last tick's head. */
+  /**
+   * The job's next step is due now: started at once, at the last tick's head; or, while a step of the job is in
+   * flight, due as soon as it ends (any sleep that step asks for dropped), started at the next tick.
+   */
   wake(key: bigint): void {
-    this.#schedule.wake(key);
+    this.#schedule.poke(key);
     if (this.#head !== undefined) this.tick(this.#head);
   }
 

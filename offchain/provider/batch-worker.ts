@@ -18,7 +18,7 @@
 import type { Address, Hex, PublicClient } from "viem";
 
 import { batchMarketAbi } from "../chain/abis.js";
-import { batchTrees, batchTreeProof, readBatch, type BatchRecord } from "../chain/batches.js";
+import { batchTrees, batchTreeProof, BatchStatus, readBatch, type BatchRecord } from "../chain/batches.js";
 import type { Deployment } from "../chain/deployment.js";
 import { ContractRevertError } from "../chain/errors.js";
 import { JobStatus, readJob } from "../chain/jobs.js";
@@ -247,8 +247,11 @@ export class BatchWorker {
   /** Runs every job of the batch (or finds their outputs journaled), then claims and commits it whole. */
   private async take(record: BatchRecord, data: BatchData): Promise<void> {
     const { batch: b } = record;
+    const key = BATCH_KEY + data.batchId;
     const collateral = BigInt(b.count) * b.collateralPerJob;
-    if (!(await this.stakeBacks(record, data))) return;
+    // Claimed already (by us, before a restart): the claim locked the collateral and the commit locks nothing more.
+    const claimed = b.status === BatchStatus.Claimed;
+    if (!claimed && !(await this.stakeBacks(record, data))) return;
     let next = data;
     if (!data.outputs) {
       const ran = await this.run(record);
@@ -261,25 +264,28 @@ export class BatchWorker {
       this.steps.save(BATCH_KEY + data.batchId, "candidate", next);
     }
     const { commitmentRoot } = this.trees(record, next);
-    // A key of its own in the stake ledger: the batch's collateral is promised until its commit is mined. Checked
+    // A key of its own in the stake ledger: the batch's collateral is promised until its claim is mined. Checked
     // again after the run: our other claims may have taken the stake meanwhile.
-    if (!(await this.stakeBacks(record, next, { reserve: true }))) return;
-    const committed = await this.act(data.batchId, b.status === 2 ? "commitBatch" : "claimAndCommitBatch", (onSent) =>
-      this.p.sender.send({
-        address: this.p.deployment.batchMarket,
-        abi: batchMarketAbi,
-        functionName: b.status === 2 ? "commitBatch" : "claimAndCommitBatch",
-        args: [data.batchId, b, commitmentRoot],
-        onSent,
-      }),
-    );
-    if (!committed) {
-      this.p.stake.releaseUnmined(BATCH_KEY + data.batchId);
-      return;
+    if (!claimed && !(await this.stakeBacks(record, next, { reserve: true }))) return;
+    try {
+      const committed = await this.act(data.batchId, claimed ? "commitBatch" : "claimAndCommitBatch", (onSent) =>
+        this.p.sender.send({
+          address: this.p.deployment.batchMarket,
+          abi: batchMarketAbi,
+          functionName: claimed ? "commitBatch" : "claimAndCommitBatch",
+          args: [data.batchId, b, commitmentRoot],
+          onSent,
+        }),
+      );
+      if (!committed) return;
+      if (committed.receipt && !claimed) this.p.stake.mined(key, collateral, committed.receipt.blockNumber);
+      this.steps.save(key, "active", next);
+      this.p.log.info({ msg: "batch committed", batch_id: data.batchId.toString(), jobs: b.count, fee_per_job: b.feePerJob.toString() });
+    } finally {
+      // Kept past its claim's block only (the stake read at a later head shows the lock): a refused send, a failed
+      // one or one found done without a receipt frees it.
+      this.p.stake.releaseUnmined(key);
     }
-    if (committed.receipt) this.p.stake.mined(BATCH_KEY + data.batchId, collateral, committed.receipt.blockNumber);
-    this.steps.save(BATCH_KEY + data.batchId, "active", next);
-    this.p.log.info({ msg: "batch committed", batch_id: data.batchId.toString(), jobs: b.count, fee_per_job: b.feePerJob.toString() });
   }
 
   /**

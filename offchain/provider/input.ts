@@ -48,7 +48,7 @@ export type FetchJobInputParameters = {
 export async function fetchJobInput({ record, check, sources }: FetchJobInputParameters): Promise<HeldInput> {
   const { allowFileUris, maxInputBytes, ipfsGateway, ipfs, store } = sources;
   if (record.inlineInput.length > 2) return { bytes: hexToBytes(record.inlineInput), checked: true, source: "inline input" };
-  if (record.inputURI.startsWith("file:") && !allowFileUris) {
+  if (/^file:/i.test(record.inputURI) && !allowFileUris) {
     throw new DinferError("file:// inputs are refused (allowFileUris is off)", { code: "INPUT_URI_REFUSED" });
   }
   const source = record.inputURI.replace(/[?#].*$/, "");

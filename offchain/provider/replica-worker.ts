@@ -206,16 +206,19 @@ export class ReplicaWorker {
     // Checked again after the run: our other claims may have taken the stake meanwhile.
     if (!(await this.stakeBacks(r, { reserve: true }))) return;
     const c = commitment({ chainId: BigInt(this.p.chainId), jobMarket: this.p.deployment.replicaMarket, jobId: r.replicaJobId, provider: this.p.account, outputRoot: next.outputRoot!, salt: this.salt(r.replicaJobId) });
-    const committed = await this.act(r.replicaJobId, "replicaCommit", (onSent) =>
-      this.p.sender.send({ address: this.p.deployment.replicaMarket, abi: replicaMarketAbi, functionName: "commit", args: [r.replicaJobId, c], onSent }),
-    );
-    if (!committed) {
+    try {
+      const committed = await this.act(r.replicaJobId, "replicaCommit", (onSent) =>
+        this.p.sender.send({ address: this.p.deployment.replicaMarket, abi: replicaMarketAbi, functionName: "commit", args: [r.replicaJobId, c], onSent }),
+      );
+      if (!committed) return;
+      if (committed.receipt) this.p.stake.mined(key, r.collateral, committed.receipt.blockNumber);
+      this.save(next, "active");
+      this.p.log.info({ msg: "redundant job seat taken", replica_job_id: r.replicaJobId.toString(), replicas: r.replicas, fee: r.feePerReplica.toString() });
+    } finally {
+      // Kept past its commit's block only (the stake read at a later head shows the lock): a refused send, a failed
+      // one or one found done without a receipt frees it.
       this.p.stake.releaseUnmined(key);
-      return;
     }
-    if (committed.receipt) this.p.stake.mined(key, r.collateral, committed.receipt.blockNumber);
-    this.save(next, "active");
-    this.p.log.info({ msg: "redundant job seat taken", replica_job_id: r.replicaJobId.toString(), replicas: r.replicas, fee: r.feePerReplica.toString() });
   }
 
   /**

@@ -87,12 +87,22 @@ export class StakeLedger {
     return { backed: true, free };
   }
 
-  /** Calls (and forgets) the waiting checks' wakes. */
+  /**
+   * Calls (and forgets) the waiting checks' wakes. They run inside `mined` and `releaseUnmined`, in the step of
+   * the claim that freed the stake: a wake that throws is dropped (its job still wakes at its timed sleep), never
+   * the claim's step, nor the wakes after it.
+   */
   #freed(): void {
     if (this.#waiters.size === 0) return;
     const wakes = [...this.#waiters.values()];
     this.#waiters.clear();
-    for (const wake of wakes) wake();
+    for (const wake of wakes) {
+      try {
+        wake();
+      } catch {
+        // See above: a wake only hurries a retry.
+      }
+    }
   }
 
   /** Our available stake at `head` (one read per head); what claims can still lock is this less `promised(head)` (`check`). */

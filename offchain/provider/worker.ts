@@ -670,9 +670,10 @@ export class ProviderWorker {
       amount: job.collateral,
       head: this.head!.number,
       reserve,
-      // A claim of ours mined or dropped (a single job's, a batch's, a redundant job's): looked at again at once.
+      // A claim of ours mined or dropped (a single job's, a batch's, a redundant job's): looked at again at once,
+      // or, if this step has not ended yet, as soon as it ends (its timed sleep dropped).
       onFreed: () => {
-        this.schedule.wake(jobId);
+        this.schedule.poke(jobId);
         this.startSteps();
       },
     });

@@ -13,8 +13,10 @@ import { fileURLToPath } from "node:url";
 
 import { parseEther } from "viem";
 
-import { batchMarketAbi } from "../../offchain/chain/abis.js";
+import { batchMarketAbi, stakingAbi } from "../../offchain/chain/abis.js";
 import { BatchStatus, readBatch } from "../../offchain/chain/batches.js";
+import { createChainClients } from "../../offchain/chain/clients.js";
+import { TxSender } from "../../offchain/chain/sender.js";
 import { createDinferClient } from "../../offchain/sdk/client.js";
 import { readClsOutput, readDetOutput } from "../../offchain/sdk/image.js";
 import { startLocalNetwork, type LocalNetwork } from "../helpers/network.js";
@@ -142,5 +144,52 @@ describe("dinfer worker serves batches with sampling on: sampled jobs split out 
     assert.deepEqual(split.sort(), [...record.split.keys()].sort(), "the results split out are the batch's split jobs");
     assert.ok(split.length > 0 && split.length < lines.length, `a 30% draw over 16 jobs split ${split.length}`);
     assert.equal(record.payout! > 0n, true);
+  });
+});
+
+describe("dinfer worker commits a batch it claimed before a restart, whose collateral its claim already locked", function () {
+  let net: LocalNetwork;
+  let worker: WorkerProcess | undefined;
+
+  before(async function () {
+    this.timeout(240_000);
+    net = await startLocalNetwork();
+  });
+
+  after(async function () {
+    this.timeout(60_000);
+    await worker?.kill();
+    await net?.stop();
+  });
+
+  it("commits it with no free stake left: commitBatch locks nothing more than the claim did", async function () {
+    this.timeout(300_000);
+    const client = createDinferClient({ publicClient: net.publicClient, sender: net.dappSender, deployment: net.deployment, upload: { serverUrl: net.blobServer.url, token: net.uploadToken } });
+    const posted = await client.postJobs(["line-1", "line-2"].map((name) => ({ modelId: net.modelIds.cls, input: { image: `${IMAGES}${name}.png`, preprocess: "cls" as const } })));
+    const batchId = posted.batchIds[0]!;
+    // The provider claimed it (a worker that died before its commit), then unbonded every token its claim left free.
+    const { walletClient, publicClient } = await createChainClients({ rpcUrl: net.url, privateKey: net.keys.provider, chainId: net.chainId });
+    const provider = new TxSender({ publicClient, walletClient: walletClient! });
+    const { batch } = await readBatch({ client: net.publicClient, batchMarket: net.deployment.batchMarket, batchId });
+    await provider.send({ address: net.deployment.batchMarket, abi: batchMarketAbi, functionName: "claimBatch", args: [batchId, batch] });
+    const available = () => net.publicClient.readContract({ address: net.deployment.staking, abi: stakingAbi, functionName: "availableStake", args: [net.addresses.provider] });
+    await provider.send({ address: net.deployment.staking, abi: stakingAbi, functionName: "requestUnbond", args: [await available()] });
+    assert.equal(await available(), 0n, "no free stake");
+    assert.equal((await readBatch({ client: net.publicClient, batchMarket: net.deployment.batchMarket, batchId })).batch.status, BatchStatus.Claimed);
+
+    worker = await startWorkerProcess({
+      url: net.url,
+      deployment: net.deployment,
+      models: [{ modelId: net.modelIds.cls, path: net.modelFiles.cls }],
+      dataDir: net.tempDir("worker-batch-claimed"),
+      key: net.keys.provider,
+      secret: randomBytes(32).toString("hex"),
+      // Its stake waits are logged at debug level.
+      env: { DINFER_LOG_LEVEL: "debug" },
+    });
+    const results = await client.waitForResults(posted.jobs, { fromBlock: posted.blockNumber, timeoutMs: 180_000 });
+    for (const result of results) assert.ok(result.ok, `job ${result.jobId}: ${result.ok ? "" : result.error.message}\n${worker.logs().slice(-3_000)}`);
+    assert.equal((await readBatch({ client: net.publicClient, batchMarket: net.deployment.batchMarket, batchId })).batch.status, BatchStatus.Finalized);
+    assert.deepEqual(worker.lines().filter((l) => l.msg === "waiting for free stake"), [], "it never waited for stake its claim had locked");
   });
 });

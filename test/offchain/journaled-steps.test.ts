@@ -66,6 +66,25 @@ describe("daemon: JournaledSteps", () => {
     assert.deepEqual(calls.map(({ key }) => key), [1n], "stepped before time 101, with no tick");
   });
 
+  it("wake during the job's own step is not lost: the sleep that step then asks for is dropped, and the job is due when it ends", async () => {
+    const { steps, calls, setStep } = harness();
+    let release!: () => void;
+    setStep(() => new Promise<void>((resolve) => (release = resolve)));
+    steps.save(1n, "candidate", { n: 1 });
+    steps.tick(at(10n, 100n));
+    await settle();
+    assert.equal(calls.length, 1, "in flight");
+    // A waiting check's wake comes (a claim of ours mined) before the step that checked has gone to sleep.
+    steps.wake(1n);
+    steps.sleep(1n, { time: 200n });
+    setStep(async () => {});
+    release();
+    await settle();
+    steps.tick(at(10n, 100n));
+    await settle();
+    assert.equal(calls.length, 2, "stepped again at the next tick, not at time 200");
+  });
+
   it("never starts a job's step while its last one is in flight, and is idle only with no open job and none in flight", async () => {
     const { steps, calls, setStep } = harness();
     let release!: () => void;

@@ -94,4 +94,15 @@ describe("StakeLedger", () => {
     stake.releaseUnmined(8n);
     assert.deepEqual(woken, ["1"], "a backed check leaves no wake behind");
   });
+
+  it("a wake that throws is dropped: the claim that freed the stake is recorded, and the other wakes still run", async () => {
+    const stake = ledger(0n);
+    const woken: bigint[] = [];
+    await stake.check({ key: 1n, amount: 5n, head: 5n, onFreed: () => { throw new Error("a journal read failed"); } });
+    await stake.check({ key: 2n, amount: 5n, head: 5n, onFreed: () => woken.push(2n) });
+    stake.reserve(9n, 5n);
+    assert.doesNotThrow(() => stake.mined(9n, 5n, 6n));
+    assert.deepEqual(woken, [2n]);
+    assert.equal(stake.promised(5n), 5n, "the mined claim is recorded");
+  });
 });
