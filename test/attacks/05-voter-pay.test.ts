@@ -146,12 +146,12 @@ describe("escape route 5: verdict-dependent voter pay", () => {
     const missedRound = async (held: number) => {
       const before = await worth(...attacker);
       const pool = await market.read.auditPool();
-      // A world where the job is sampled and a Sybil audits it comes once in 1 / (p r) = 80 commits: the
-      // job may be claimed for an hour, so the search never runs out of time.
+      // A world where the job is sampled and a Sybil audits it comes once in 1 / (p r) = 80 commits (the
+      // search moves no deadline; the hour's claim window is kept from before it did).
       const jobId = await post({ overrides: { fee, claimBy: (await d.now()) + BigInt(M.maxClaimDelay) } });
       await commitWhere(jobId, true, { also: async () => theirs.has(getAddress(await v.auditorOf(jobId))) });
       await d.at((await verification.read.auditCommitBy([d.jobs.job(jobId)])) + 1n);
-      // The reveal opens the dispute and fixes its committee's seed block: each world reveals one block later.
+      // The reveal opens the dispute and fixes its committee's seed block: each world reveals under another coinbase.
       await until(() => d.reveal(jobId).then(() => v.drawCommittee(jobId)), async () => (await seatsHeld(jobId)) === held);
       assert.equal((await verification.read.audit([jobId])).state, AuditState.Missed);
       assert.equal((await verification.read.dispute([jobId])).reason, DisputeReason.AuditMissed);

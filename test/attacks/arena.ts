@@ -6,9 +6,10 @@
  * - `worth`: what a set of accounts owns in tokens, credits and stake, so a net is measured from balances,
  *   never from events;
  * - `until`: plays a step and, while the chain's randomness went the other way, rewinds the chain and
- *   plays it one block later. It picks the world a branch of the game happens in (a sampled job, an
- *   honest auditor, a captured committee); each branch is then played by the attacker on the real
- *   contracts, and the expectation over branches uses the rates of the local terms;
+ *   plays it again under another coinbase (other block hashes), at the same time. It picks the world a
+ *   branch of the game happens in (a sampled job, an honest auditor, a captured committee); each branch
+ *   is then played by the attacker on the real contracts, and the expectation over branches uses the
+ *   rates of the local terms;
  * - what honest work earns at these terms (PAYOUT, AUDIT_REWARD, VOTER_REWARD, CHALLENGE_SEAT_PAY), to compare
  *   every attack with, and what an absent auditor loses (MISSED_AUDIT_PENALTY, UNREVEALED_AUDIT_PENALTY);
  * - `expectLoss`: the assertion, with the figures in its message.
@@ -140,28 +141,27 @@ export function play(conn: Connection, sys: Arena) {
 
   /**
    * Plays `step`; while `wanted()` says the chain's randomness went the other way, rewinds and plays it
-   * one block later (a different seed). Returns how many worlds were tried. Only the test chooses worlds:
-   * the attacker acts after the seed exists and cannot. Chain time moves one second a world, whatever
-   * the search costs in wall time: a slow machine must not run a job past its deadlines while searching.
+   * with another block producer (another coinbase: other block hashes, another seed). Returns how many
+   * worlds were tried. Only the test chooses worlds: the attacker acts after the seed exists and cannot.
+   * Every world plays from the same point at the first world's time: a search, however many worlds or
+   * however slow the machine, moves no deadline.
    */
   async function until(step: () => Promise<unknown>, wanted: () => Promise<boolean>, { tries = 2000 } = {}) {
-    // The next block at `time`, or one second after the latest block if that is later.
-    const nextBlockAt = async (time = 0n) => {
-      const next = BigInt(await networkHelpers.time.latest()) + 1n;
-      await networkHelpers.time.setNextBlockTimestamp(time > next ? time : next);
-    };
-    let firstStep: bigint | undefined; // when the first world's step ran (a time the test may have set)
+    const point = await fork();
+    const stepBlock = (await d.latestBlock()) + 1n;
+    let stepTime: bigint | undefined; // when the first world's step ran (a time the test may have set)
     for (let attempt = 1; attempt <= tries; attempt++) {
-      const point = await fork();
-      const forkBlock = await d.latestBlock();
-      if (firstStep !== undefined) await nextBlockAt(firstStep);
+      if (stepTime !== undefined) {
+        await point.restore();
+        await networkHelpers.setCoinbase(`0x${attempt.toString(16).padStart(40, "c")}`);
+        // The first world's time, or the second after the fork point's block if that is later (the node may
+        // date the blocks that `mine` reserved later than their first use).
+        const next = BigInt(await networkHelpers.time.latest()) + 1n;
+        await networkHelpers.time.setNextBlockTimestamp(stepTime > next ? stepTime : next);
+      }
       await step();
-      firstStep ??= (await sys.publicClient.getBlock({ blockNumber: forkBlock + 1n })).timestamp;
+      stepTime ??= (await sys.publicClient.getBlock({ blockNumber: stepBlock })).timestamp;
       if (await wanted()) return attempt;
-      await point.restore();
-      // One more block, one second on: the next world's step lands in another block, with another seed.
-      await nextBlockAt();
-      await networkHelpers.mine(1, { interval: 0 });
     }
     throw new Error(`no wanted world in ${tries} tries`);
   }
