@@ -12,7 +12,7 @@ import { appendFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
-import { signalGroup } from "./node.js";
+import { atProcessExit, signalGroup } from "./node.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const BIN = path.join(ROOT, "bin/dinfer.js");
@@ -118,8 +118,7 @@ export async function startDaemon({
   );
 
   const killGroup = (signal: NodeJS.Signals) => signalGroup(pid, signal);
-  const onProcessExit = () => killGroup("SIGKILL");
-  process.once("exit", onProcessExit);
+  const forgetAtExit = atProcessExit(() => killGroup("SIGKILL"));
   const tail = () => output.slice(-8_000);
 
   const waitForLine = (predicate: (line: DaemonLogLine) => boolean, what: string, timeoutMs = 60_000) =>
@@ -142,7 +141,7 @@ export async function startDaemon({
     });
 
   const kill = async (): Promise<DaemonExit> => {
-    process.removeListener("exit", onProcessExit);
+    forgetAtExit();
     if (!exitInfo) killGroup("SIGKILL");
     const info = await exit;
     killGroup("SIGKILL"); // anything the daemon left in its group
@@ -150,7 +149,7 @@ export async function startDaemon({
   };
 
   const stop = async ({ graceMs = 40_000 }: { graceMs?: number } = {}): Promise<DaemonExit> => {
-    process.removeListener("exit", onProcessExit);
+    forgetAtExit();
     if (!exitInfo) {
       try {
         process.kill(pid, "SIGTERM");

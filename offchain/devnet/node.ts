@@ -60,6 +60,25 @@ export function signalGroup(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
+/** What runs when this process exits: one `exit` listener for every child still to clean up. */
+const exitCleanups = new Set<() => void>();
+const runExitCleanups = () => {
+  for (const cleanup of exitCleanups) cleanup();
+};
+
+/**
+ * Runs `cleanup` (synchronous) if this process exits before the returned function is called. One process
+ * `exit` listener serves them all: a test process that starts dozens of nodes and daemons adds one, not
+ * one each (Node warns of a leak past ten).
+ */
+export function atProcessExit(cleanup: () => void): () => void {
+  if (exitCleanups.size === 0) process.once("exit", runExitCleanups);
+  exitCleanups.add(cleanup);
+  return () => {
+    if (exitCleanups.delete(cleanup) && exitCleanups.size === 0) process.removeListener("exit", runExitCleanups);
+  };
+}
+
 /** A TCP port on 127.0.0.1 that nothing listens on right now. */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -143,14 +162,13 @@ export async function startNode({ engine = "hardhat", port, network = "node", ti
   );
 
   const killGroup = (signal: NodeJS.Signals) => signalGroup(pid, signal);
-  const onProcessExit = () => {
+  const forgetAtExit = atProcessExit(() => {
     killGroup("SIGKILL");
     removeScratch();
-  };
-  process.once("exit", onProcessExit);
+  });
 
   const stop = async () => {
-    process.removeListener("exit", onProcessExit);
+    forgetAtExit();
     if (!exited) {
       killGroup("SIGTERM");
       const killed = await Promise.race([exit.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 5_000))]);

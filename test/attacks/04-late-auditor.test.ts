@@ -31,7 +31,8 @@ describe("escape route 4: choosing one's own late auditor", () => {
     await d.claimAndCommit(jobId);
     const seedBlock = d.jobs.job(jobId).commitBlock + BigInt(M.seedDelay);
     const late = await net([provider], async () => {
-      // 256 blocks go by in no time: the reveal deadline is still ahead, the seed already out of reach.
+      // 256 blocks go by in 256 seconds (the node dates no two blocks alike): the reveal deadline is still
+      // ahead, the seed already out of reach.
       await networkHelpers.mine(seedBlock + BLOCKHASH_REACH - (await d.latestBlock()), { interval: 0 });
       assert.ok((await d.now()) < BigInt(d.jobs.job(jobId).deadline));
       await assertions.revertWithCustomErrorWithArgs(

@@ -166,7 +166,7 @@ export function play(conn: Connection, sys: Arena) {
     throw new Error(`no wanted world in ${tries} tries`);
   }
 
-  /** Mines, in no time, until a call sent now runs in a block after `block` (a search must not eat deadlines). */
+  /** Mines, a second a block (the node dates no two blocks alike), until a call sent now runs in a block after `block`. */
   async function mineBeyond(block: bigint) {
     const missing = block - (await d.latestBlock());
     if (missing >= 0n) await networkHelpers.mine(missing + 1n, { interval: 0 });
