@@ -315,13 +315,11 @@ export class BatchWorker {
           record: { inlineInput: "0x", inputURI: record.inputURIs[i]!, inputHash: record.inputHashes[i]! } as never,
           check: true,
           sources: this.p,
-          inputs: model.inputMetadata,
         });
         validateInputs({ tensors: decodeTensorBlob(input.bytes, { maxBytes: this.p.maxInputBytes }), inputMetadata: model.inputMetadata, allowNonFinite: model.nonFiniteInputs });
         // Kept and served beside the output: a dApp that stops serving its input cannot make our work
-        // unverifiable (verifiers read an input from the provider's blob server too). One read by a hashing
-        // thread is stored already.
-        if (!input.kept) await this.p.store.put(input.bytes, { knownId: record.inputHashes[i]! });
+        // unverifiable (verifiers read an input from the provider's blob server too).
+        await this.p.store.put(input.bytes, { knownId: record.inputHashes[i]! });
         const result = await this.p.runner.run({
           jobId,
           modelPath: model.path,

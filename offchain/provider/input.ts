@@ -8,7 +8,6 @@
 import type { JobRecord } from "../chain/jobs.js";
 import { hexToBytes } from "../codec/hex.js";
 import { DinferError } from "../errors.js";
-import type { InputMetadata } from "../inference/input-rules.js";
 import { fetchBlob, resolveBlobUri } from "../storage/fetch.js";
 import type { IpfsBlobReader } from "../storage/ipfs-uri.js";
 import type { LocalBlobStore } from "../storage/local.js";
@@ -19,12 +18,10 @@ import type { JobRunner } from "./job-runner.js";
  * (`readInput`), or on the main thread where none did and the caller asked (`check`: claim-first, which must
  * not claim a bad input); an unchecked one is checked by the runner's hashing threads (RunParameters.verifyInput).
  * `scanned`: its values scanned for NaN/Inf on the main thread (the worker sets it for claim-first); an
- * unscanned one is scanned by the inference thread. `kept`: already in the worker's blob store (the hashing
- * thread that read it stored it): the worker need not write it, nor have it back from the inference thread.
- * Megabytes kept off the main thread keep it free for the other jobs' chain work, and a bad input still never
- * reaches a commitment.
+ * unscanned one is scanned by the inference thread. Megabytes kept off the main thread keep it free for the
+ * other jobs' chain work, and a bad input still never reaches a commitment.
  */
-export type HeldInput = { bytes: Uint8Array; checked: boolean; scanned?: boolean; kept?: boolean; source: string };
+export type HeldInput = { bytes: Uint8Array; checked: boolean; scanned?: boolean; source: string };
 
 /** Where a worker reads its inputs from, and how: its options, its blob store, its IPFS node, its runner. */
 export type InputSources = {
@@ -36,10 +33,7 @@ export type InputSources = {
   ipfs?: IpfsBlobReader;
   /** Where fetched blobs are cached. */
   store: LocalBlobStore;
-  /**
-   * Its `readInput` reads an http(s) input and checks it off the main thread (the input is then checked
-   * whatever `check` says), and stores it in `store` there when it is an input of the model (`inputs`).
-   */
+  /** Its `readInput` reads an http(s) input and checks it off the main thread: the input is then checked whatever `check` says. */
   runner: Pick<JobRunner, "readInput">;
 };
 
@@ -48,12 +42,10 @@ export type FetchJobInputParameters = {
   /** Hash the input against the job's inputHash here (else the caller has the runner's hashing threads do it). */
   check: boolean;
   sources: InputSources;
-  /** The model's inputs: an input read in a hashing thread that decodes as them is stored there (`kept`). */
-  inputs?: readonly InputMetadata[];
 };
 
 /** The job's input. Inline input needs no check: the chain holds the bytes themselves. */
-export async function fetchJobInput({ record, check, sources, inputs }: FetchJobInputParameters): Promise<HeldInput> {
+export async function fetchJobInput({ record, check, sources }: FetchJobInputParameters): Promise<HeldInput> {
   const { allowFileUris, maxInputBytes, ipfsGateway, ipfs, store } = sources;
   if (record.inlineInput.length > 2) return { bytes: hexToBytes(record.inlineInput), checked: true, source: "inline input" };
   if (/^file:/i.test(record.inputURI) && !allowFileUris) {
@@ -63,9 +55,7 @@ export async function fetchJobInput({ record, check, sources, inputs }: FetchJob
   if (sources.runner.readInput !== undefined) {
     const resolved = resolveBlobUri({ uri: record.inputURI, ipfsGateway, ipfsNode: ipfs !== undefined });
     if (resolved.kind === "http") {
-      const keep = inputs === undefined ? undefined : { dir: store.dir, inputs };
-      const { bytes, kept } = await sources.runner.readInput({ url: resolved.url, expectedHash: record.inputHash, maxBytes: maxInputBytes, ...(keep ? { keep } : {}) });
-      return { bytes, checked: true, kept, source };
+      return { bytes: await sources.runner.readInput({ url: resolved.url, expectedHash: record.inputHash, maxBytes: maxInputBytes }), checked: true, source };
     }
   }
   const bytes = await fetchBlob({

@@ -277,12 +277,10 @@ export class ReplicaWorker {
         record: { inlineInput: "0x", inputURI: r.inputURI, inputHash: r.inputHash } as never,
         check: true,
         sources: this.p,
-        inputs: model.inputMetadata,
       });
       validateInputs({ tensors: decodeTensorBlob(input.bytes, { maxBytes: this.p.maxInputBytes }), inputMetadata: model.inputMetadata, allowNonFinite: model.nonFiniteInputs });
-      // Kept and served beside the output: the committees of a disputed seat can read the input from us too
-      // (one read by a hashing thread is stored already).
-      if (!input.kept) await this.p.store.put(input.bytes, { knownId: r.inputHash });
+      // Kept and served beside the output: the committees of a disputed seat can read the input from us too.
+      await this.p.store.put(input.bytes, { knownId: r.inputHash });
       const result = await this.p.runner.run({
         jobId: REPLICA_KEY + r.replicaJobId,
         modelPath: model.path,

@@ -696,7 +696,7 @@ export class ProviderWorker {
       const fetchStart = performance.now();
       input = await this.slotFreeWhileSlow(
         jobId,
-        fetchJobInput({ record, check: claimFirst, sources: this.p, inputs: model.inputMetadata }),
+        fetchJobInput({ record, check: claimFirst, sources: this.p }),
       );
       const checkStart = performance.now();
       validateInputs({
@@ -719,9 +719,8 @@ export class ProviderWorker {
     this.inputs.set(jobId, input);
 
     if (claimFirst) {
-      // The run comes after the claim, maybe after a restart: the store keeps the input till then (one read
-      // by a hashing thread is there already).
-      if (!input.kept) await this.p.store.put(input.bytes, { knownId: record.inputHash });
+      // The run comes after the claim, maybe after a restart: the store keeps the input till then.
+      await this.p.store.put(input.bytes, { knownId: record.inputHash });
       if (!(await this.stakeFor(record, { reserve: true }))) {
         this.inputs.delete(jobId);
         return;
@@ -740,9 +739,8 @@ export class ProviderWorker {
       return;
     }
 
-    // Run first: nothing is claimed yet, so a run that can never succeed just skips the job. The input is
-    // stored only once committed, unless the hashing thread that read it stored it already (then a job
-    // skipped or lost leaves it in the store, as a cached blob).
+    // Run first: nothing is claimed yet, so a run that can never succeed just skips the job. The
+    // input is not stored: a restart before the commit finds the job still posted and fetches it again.
     const ran = await this.produceOutput(record, data, timings);
     // Its inference is done: the next posted job may be fetched while this one is committed.
     if (this.preparing.delete(jobId)) this.startSteps();
@@ -797,9 +795,7 @@ export class ProviderWorker {
    */
   private async keepInput(record: JobRecord, input: HeldInput): Promise<string | undefined> {
     const { jobId, inputHash } = record;
-    if (input.source === "inline input") return; // on chain already
-    if (input.kept) return this.pinInput(record); // stored by the hashing thread that read it
-    if (input.bytes.byteLength === 0) return;
+    if (input.bytes.byteLength === 0 || input.source === "inline input") return; // an inline input is on chain already
     try {
       await this.p.store.put(input.bytes, { knownId: inputHash });
     } catch (error) {
@@ -907,9 +903,9 @@ export class ProviderWorker {
         verifyInput,
         timeoutMs: this.p.inferenceTimeoutMs,
         // A fetched input is kept: lent to the thread and given back, it is stored and served once committed
-        // (keepInput); one the hashing thread stored already is given to the thread for good.
-        transferInput: fetched === undefined || fetched.kept === true,
-        returnInput: fetched !== undefined && fetched.kept !== true,
+        // (claimWithStake).
+        transferInput: fetched === undefined,
+        returnInput: fetched !== undefined,
         allowNonFinite: model.nonFiniteInputs || fetched?.scanned === true,
         // Dynamic batching (the runner's maxBatch): a stacked run must match each job's own within the model's tolerance.
         ...(model.tolerance ? { batchTolerance: model.tolerance } : {}),

@@ -22,7 +22,6 @@ import type { Hex } from "viem";
 
 import { NonRetryableError, RetryableError } from "../errors.js";
 import { deserializeError, type SerializedError } from "../inference/errors.js";
-import type { InputMetadata } from "../inference/input-rules.js";
 import type { ContentAddress } from "../storage/blob-id.js";
 import { moduleWorker, spansWholeBuffer } from "./module-worker.js";
 
@@ -35,17 +34,7 @@ export type BlobRead = {
   maxBytes: number;
   /** Limit for the whole read; `fetchBlob`'s default when left out. */
   timeoutMs?: number;
-  /**
-   * Store the checked bytes in this blob store's directory (LocalBlobStore), from the thread, so the main
-   * thread never writes them, if they decode as inputs of this shape (the worker's own check, less the NaN
-   * scan): a blob that is no input of the model is never stored. `kept` says whether they were; a failed
-   * write is no failed read.
-   */
-  keep?: { dir: string; inputs: readonly InputMetadata[] };
 };
-
-/** A read input's bytes, and whether the thread stored them (the read's `keep`). */
-export type InputRead = { bytes: Uint8Array; kept: boolean };
 
 /** Main thread -> hashing thread: bytes to hash, or a blob to read and check. */
 export type HashRequest = { task: number; bytes: Uint8Array; of: ContentAddress } | { task: number; read: BlobRead };
@@ -60,8 +49,6 @@ export type Digest = {
   hash: Hex;
   /** Time spent hashing in the thread, milliseconds. */
   ms: number;
-  /** A read's bytes were stored as its `keep` asked. */
-  kept?: boolean;
 };
 
 type Thread = { worker: Worker; tasks: Map<number, { resolve: (digest: Digest) => void; reject: (error: Error) => void }> };
@@ -88,8 +75,8 @@ export class HashPool {
 
   /**
    * The bytes of an http(s) blob, read and checked against `expectedHash` in the least busy thread (`hash`
-   * is that blob id; `ms` the whole read; `kept` whether they were stored as `keep` asked). It fails as `fetchBlob` does,
-   * by class: a mismatch, a 404 or an oversized blob is non-retryable, a timeout or a 5xx retryable.
+   * is that blob id; `ms` the whole read). It fails as `fetchBlob` does, by class: a mismatch, a 404 or an
+   * oversized blob is non-retryable, a timeout or a 5xx retryable.
    */
   read(read: BlobRead): Promise<Digest> {
     return this.#send((task) => ({ task, read }), []);
@@ -125,7 +112,7 @@ export class HashPool {
       const pending = thread.tasks.get(reply.task);
       thread.tasks.delete(reply.task);
       if ("error" in reply) pending?.reject(deserializeError(reply.error));
-      else pending?.resolve({ bytes: reply.bytes, hash: reply.hash, ms: reply.ms, ...(reply.kept === undefined ? {} : { kept: reply.kept }) });
+      else pending?.resolve({ bytes: reply.bytes, hash: reply.hash, ms: reply.ms });
     });
     const die = (problem: string) => {
       if (this.#closed) return;

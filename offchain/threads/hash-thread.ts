@@ -1,17 +1,13 @@
 /**
  * A hashing thread of a HashPool: hashes the blobs it is sent and sends them back (transferred)
  * with the hash asked for: their blob id or their output root. It also reads http(s) blobs and checks
- * them against their blob id (`fetchBlob`), stores them where asked (`keep`), and sends the bytes
- * (transferred) or the error (serialized).
+ * them against their blob id (`fetchBlob`), sending the bytes (transferred) or the error (serialized).
  */
 import { parentPort } from "node:worker_threads";
 
-import { decodeTensorBlob } from "../codec/tensor.js";
 import { serializeError } from "../inference/errors.js";
-import { validateInputs } from "../inference/input-rules.js";
 import { addressOf } from "../storage/blob-id.js";
 import { fetchBlob } from "../storage/fetch.js";
-import { LocalBlobStore } from "../storage/local.js";
 import type { BlobRead, HashReply, HashRequest } from "./hash-pool.js";
 import { spansWholeBuffer } from "./module-worker.js";
 import { nameOsThread } from "./thread-name.js";
@@ -32,30 +28,15 @@ port.on("message", (request: HashRequest) => {
   port.postMessage(reply, [bytes.buffer as ArrayBuffer]);
 });
 
-async function read(task: number, { url, expectedHash, maxBytes, timeoutMs, keep: where }: BlobRead): Promise<void> {
+async function read(task: number, { url, expectedHash, maxBytes, timeoutMs }: BlobRead): Promise<void> {
   const started = performance.now();
   try {
     const fetched = await fetchBlob({ uri: url, expectedHash, maxBytes, timeoutMs });
     // A read shorter than it announced is a view into its buffer: only whole buffers are transferred.
     const bytes = spansWholeBuffer(fetched) ? fetched : new Uint8Array(fetched);
-    const kept = where !== undefined && (await keep(where, bytes, expectedHash));
-    const reply: HashReply = { task, bytes, hash: expectedHash, ms: performance.now() - started, kept };
+    const reply: HashReply = { task, bytes, hash: expectedHash, ms: performance.now() - started };
     port.postMessage(reply, [bytes.buffer as ArrayBuffer]);
   } catch (error) {
     port.postMessage({ task, error: serializeError(error) } satisfies HashReply);
-  }
-}
-
-/**
- * Stores checked bytes under their blob id if they are inputs of the shape asked; false (the main thread
- * refuses them, or stores them itself) when they are not, or the write fails.
- */
-async function keep({ dir, inputs }: NonNullable<BlobRead["keep"]>, bytes: Uint8Array, id: BlobRead["expectedHash"]): Promise<boolean> {
-  try {
-    validateInputs({ tensors: decodeTensorBlob(bytes, { maxBytes: bytes.byteLength }), inputMetadata: inputs, allowNonFinite: true });
-    await new LocalBlobStore({ dir, maxBytes: Math.max(bytes.byteLength, 1) }).put(bytes, { knownId: id });
-    return true;
-  } catch {
-    return false;
   }
 }

@@ -10,7 +10,7 @@ import { pathToFileURL } from "node:url";
 import type { JobRecord } from "../../offchain/chain/jobs.js";
 
 import { outputRoot } from "../../offchain/codec/merkle.js";
-import { blobId, encodeTensorBlob } from "../../offchain/codec/tensor.js";
+import { blobId } from "../../offchain/codec/tensor.js";
 import { NonRetryableError, RetryableError } from "../../offchain/errors.js";
 import { fetchJobInput } from "../../offchain/provider/input.js";
 import { LocalBlobStore } from "../../offchain/storage/local.js";
@@ -75,10 +75,8 @@ describe("threads: HashPool reads http(s) blobs", () => {
   let pool: HashPool;
   let server: Server;
   let base: string;
-  // An input blob: one float32 tensor "x" of 1 x 75,000 values (300,000 bytes of data).
-  const blob = encodeTensorBlob([{ name: "x", dtype: "float32", dims: [1, 75_000], data: bytesOf(300_000, 9) }]);
+  const blob = bytesOf(300_001, 9);
   const id = blobId(blob);
-  const inputs = [{ name: "x", isTensor: true, type: "float32", shape: [1, "n"] }] as const;
 
   before(async () => {
     pool = new HashPool({ size: 2 });
@@ -104,33 +102,6 @@ describe("threads: HashPool reads http(s) blobs", () => {
       assert.equal(digest.hash, id);
       assert.equal(digest.bytes.byteOffset, 0);
       assert.equal(digest.bytes.buffer.byteLength, blob.length, "transferable: the buffer is the blob's alone");
-    }
-  });
-
-  it("stores a read input where asked (keep) if it is an input of the model's shape, and still gives the bytes, not kept, when it is not or the store cannot take them", async () => {
-    const dir = await mkdtemp(path.join(tmpdir(), "dinfer-keep-in-"));
-    try {
-      const store = new LocalBlobStore({ dir: path.join(dir, "blobs") });
-      const kept = await pool.read({ url: `${base}/blob`, expectedHash: id, maxBytes: 1 << 20, keep: { dir: store.dir, inputs } });
-      assert.equal(kept.kept, true);
-      assert.deepEqual(await store.get(id), blob);
-      await rm(store.dir, { recursive: true });
-      // No input of this model (another input name, another rank): never stored, and the main thread's check refuses it.
-      for (const other of [[{ ...inputs[0], name: "y" }], [{ ...inputs[0], shape: [1, 1, "n"] }]]) {
-        const refused = await pool.read({ url: `${base}/blob`, expectedHash: id, maxBytes: 1 << 20, keep: { dir: store.dir, inputs: other } });
-        assert.equal(refused.kept, false);
-        assert.deepEqual(refused.bytes, blob);
-        assert.equal(await store.has(id), false, `not stored for ${JSON.stringify(other)}`);
-      }
-      // A file where the store's directory should be: no write can succeed there.
-      await writeFile(path.join(dir, "not-a-dir"), "x");
-      const unwritable = await pool.read({ url: `${base}/blob`, expectedHash: id, maxBytes: 1 << 20, keep: { dir: path.join(dir, "not-a-dir"), inputs } });
-      assert.equal(unwritable.kept, false);
-      assert.deepEqual(unwritable.bytes, blob, "a failed write is no failed read");
-      const plain = await pool.read({ url: `${base}/blob`, expectedHash: id, maxBytes: 1 << 20 });
-      assert.equal(plain.kept, false, "nothing stored unless asked");
-    } finally {
-      await rm(dir, { recursive: true, force: true });
     }
   });
 
@@ -161,28 +132,24 @@ describe("threads: HashPool reads http(s) blobs", () => {
       const reads: BlobRead[] = [];
       const readInput = async (read: BlobRead) => {
         reads.push(read);
-        const { bytes, kept } = await pool.read(read);
-        return { bytes, kept: kept === true };
+        return (await pool.read(read)).bytes;
       };
-      const store = new LocalBlobStore({ dir: path.join(dir, "blobs") });
-      const sources = { allowFileUris: true, maxInputBytes: 1 << 20, store, runner: { readInput } };
+      const sources = { allowFileUris: true, maxInputBytes: 1 << 20, store: new LocalBlobStore({ dir }), runner: { readInput } };
       const record = (inputURI: string, inputHash = id) => ({ inlineInput: "0x", inputURI, inputHash }) as unknown as JobRecord;
-      const fetched = await fetchJobInput({ record: record(`${base}/blob?token=1`), check: false, sources, inputs });
+      const fetched = await fetchJobInput({ record: record(`${base}/blob?token=1`), check: false, sources });
       assert.deepEqual(fetched.bytes, blob);
       assert.equal(fetched.checked, true, "checked in the thread, though the caller left the check to the runner");
       assert.equal(fetched.source, `${base}/blob`);
-      assert.deepEqual(reads, [{ url: `${base}/blob?token=1`, expectedHash: id, maxBytes: 1 << 20, keep: { dir: store.dir, inputs } }]);
-      assert.equal(fetched.kept, true, "stored by the thread: the worker writes it no more");
-      assert.deepEqual(await store.get(id), blob, "in the worker's store under its blob id");
-      const wrong = blobId(bytesOf(10, 1));
-      await assert.rejects(fetchJobInput({ record: record(`${base}/blob`, wrong), check: false, sources, inputs }), (error: Error) => error.name === "BlobHashMismatchError");
-      assert.equal(await store.has(wrong), false, "bytes that fail their check are not stored");
+      assert.deepEqual(reads, [{ url: `${base}/blob?token=1`, expectedHash: id, maxBytes: 1 << 20 }]);
+      await assert.rejects(
+        fetchJobInput({ record: record(`${base}/blob`, blobId(bytesOf(10, 1))), check: false, sources }),
+        (error: Error) => error.name === "BlobHashMismatchError",
+      );
       const file = path.join(dir, "input.bin");
       await writeFile(file, blob);
-      const local = await fetchJobInput({ record: record(pathToFileURL(file).href), check: false, sources, inputs });
+      const local = await fetchJobInput({ record: record(pathToFileURL(file).href), check: false, sources });
       assert.deepEqual(local.bytes, blob);
       assert.equal(local.checked, false, "unchecked: the runner's hashing threads check it");
-      assert.ok(!local.kept, "not stored: the worker stores it once committed");
       assert.equal(reads.length, 2, "the file was not read through the thread");
     } finally {
       await rm(dir, { recursive: true, force: true });
