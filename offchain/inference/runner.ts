@@ -35,7 +35,7 @@ import type { Logger } from "../log.js";
 import { silentLogger } from "../log.js";
 import { parseBlobId } from "../storage/blob-id.js";
 import { BlobHashMismatchError } from "../storage/errors.js";
-import { HashPool, type BlobRead } from "../threads/hash-pool.js";
+import { HashPool, type BlobRead, type InputRead } from "../threads/hash-pool.js";
 import { moduleWorker, spansWholeBuffer } from "../threads/module-worker.js";
 import { deserializeError, InferenceTimeoutError, InferenceWorkerError } from "./errors.js";
 import type { RetireRequest, RunRequest, WorkerConfig, WorkerMessage } from "./protocol.js";
@@ -346,11 +346,13 @@ export class InferenceRunner {
 
   /**
    * An http(s) input read and checked against its blob id in a hashing thread (HashPool.read), so the main
-   * thread never handles its bytes before they are checked; it fails as `fetchBlob` does, by class.
+   * thread never handles its bytes before they are checked (nor writes them, when the read stages them); it
+   * fails as `fetchBlob` does, by class.
    */
-  async readInput(read: BlobRead): Promise<Uint8Array> {
+  async readInput(read: BlobRead): Promise<InputRead> {
     if (this.closed) throw new InferenceWorkerError({ problem: "the runner is closed" });
-    return (await this.hashes.read(read)).bytes;
+    const { bytes, staged } = await this.hashes.read(read);
+    return staged === undefined ? { bytes } : { bytes, staged };
   }
 
   stats(): InferenceRunnerStats {

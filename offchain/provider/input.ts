@@ -18,10 +18,12 @@ import type { JobRunner } from "./job-runner.js";
  * (`readInput`), or on the main thread where none did and the caller asked (`check`: claim-first, which must
  * not claim a bad input); an unchecked one is checked by the runner's hashing threads (RunParameters.verifyInput).
  * `scanned`: its values scanned for NaN/Inf on the main thread (the worker sets it for claim-first); an
- * unscanned one is scanned by the inference thread. Megabytes kept off the main thread keep it free for the
- * other jobs' chain work, and a bad input still never reaches a commitment.
+ * unscanned one is scanned by the inference thread. `staged`: the file the hashing thread that read it wrote
+ * it to (the caller's `stageIn`): the worker keeps the input by moving that file into its store
+ * (LocalBlobStore.adopt), or deletes it (`discard`) when it does not keep it. Megabytes kept off the main
+ * thread keep it free for the other jobs' chain work, and a bad input still never reaches a commitment.
  */
-export type HeldInput = { bytes: Uint8Array; checked: boolean; scanned?: boolean; source: string };
+export type HeldInput = { bytes: Uint8Array; checked: boolean; scanned?: boolean; staged?: string; source: string };
 
 /** Where a worker reads its inputs from, and how: its options, its blob store, its IPFS node, its runner. */
 export type InputSources = {
@@ -42,10 +44,12 @@ export type FetchJobInputParameters = {
   /** Hash the input against the job's inputHash here (else the caller has the runner's hashing threads do it). */
   check: boolean;
   sources: InputSources;
+  /** The store's staging directory (LocalBlobStore.openStaging): an input read by a hashing thread is staged there (`staged`). */
+  stageIn?: string;
 };
 
 /** The job's input. Inline input needs no check: the chain holds the bytes themselves. */
-export async function fetchJobInput({ record, check, sources }: FetchJobInputParameters): Promise<HeldInput> {
+export async function fetchJobInput({ record, check, sources, stageIn }: FetchJobInputParameters): Promise<HeldInput> {
   const { allowFileUris, maxInputBytes, ipfsGateway, ipfs, store } = sources;
   if (record.inlineInput.length > 2) return { bytes: hexToBytes(record.inlineInput), checked: true, source: "inline input" };
   if (/^file:/i.test(record.inputURI) && !allowFileUris) {
@@ -55,7 +59,8 @@ export async function fetchJobInput({ record, check, sources }: FetchJobInputPar
   if (sources.runner.readInput !== undefined) {
     const resolved = resolveBlobUri({ uri: record.inputURI, ipfsGateway, ipfsNode: ipfs !== undefined });
     if (resolved.kind === "http") {
-      return { bytes: await sources.runner.readInput({ url: resolved.url, expectedHash: record.inputHash, maxBytes: maxInputBytes }), checked: true, source };
+      const read = await sources.runner.readInput({ url: resolved.url, expectedHash: record.inputHash, maxBytes: maxInputBytes, ...(stageIn === undefined ? {} : { stageIn }) });
+      return { ...read, checked: true, source };
     }
   }
   const bytes = await fetchBlob({

@@ -7,7 +7,7 @@ import type { Hex } from "viem";
 import type { TolerancePolicy } from "../codec/tolerance.js";
 import type { InferenceRunnerStats, RunParameters, RunReturnType } from "../inference/runner.js";
 import type { ValueMetadata } from "../inference/validate.js";
-import type { BlobRead } from "../threads/hash-pool.js";
+import type { BlobRead, InputRead } from "../threads/hash-pool.js";
 
 /** What the worker runs a job with (the inference runner is one): `jobId` seeds a test fault's changes. */
 export type JobRunner = {
@@ -15,8 +15,11 @@ export type JobRunner = {
   stats(): InferenceRunnerStats;
   /** Its outputs are never stored or served, only committed and revealed by root and URI (fault `withhold`). */
   readonly withholdsOutputs?: boolean;
-  /** Reads an http(s) input and checks it against its blob id off the main thread (InferenceRunner.readInput); absent: read on the main thread. */
-  readInput?(read: BlobRead): Promise<Uint8Array>;
+  /**
+   * Reads an http(s) input and checks it against its blob id off the main thread, staging it there too when
+   * asked (InferenceRunner.readInput); absent: read on the main thread.
+   */
+  readInput?(read: BlobRead): Promise<InputRead>;
 };
 
 /** A run's output, its root, and where the time went (the inference runner's result, or a fault's). */

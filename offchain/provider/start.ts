@@ -166,6 +166,8 @@ export async function runWorker({ options, log, signal, env = process.env, onRea
       });
     } finally {
       stopStatus();
+      // Every step has ended: nothing staged is adopted any more (the next start deletes what this leaves).
+      await store.closeStaging().catch((error: unknown) => log.warn({ msg: "staged inputs not deleted", err: error instanceof Error ? error.message : String(error) }));
     }
   } finally {
     await services.close();

@@ -199,6 +199,8 @@ export class ProviderWorker {
   private readonly inFlight = new Map<bigint, Promise<void>>();
   /** Inputs fetched at claim time, kept for the run (the store has them after a restart). */
   private readonly inputs = new Map<bigint, HeldInput>();
+  /** The store's staging directory, where the hashing threads write the inputs they read (`init`; none: not staged). */
+  private staging: string | undefined;
   /** The terms versions jobs are judged by, each read once. */
   private readonly terms: TermsReader;
   /** Job reads, shared by the steps a tick starts at its head. */
@@ -308,9 +310,13 @@ export class ProviderWorker {
     return this.p.keeper ?? true;
   }
 
-  /** Reads the current terms: a market that does not answer fails the start, not the first job. */
+  /**
+   * Reads the current terms (a market that does not answer fails the start, not the first job) and opens the
+   * store's staging directory (what an earlier process left staged is deleted).
+   */
   async init(): Promise<Awaited<ReturnType<TermsReader["current"]>>> {
     const terms = await this.terms.current();
+    this.staging = await this.p.store.openStaging();
     const { version, market } = terms;
     this.p.log.info({ msg: "protocol terms", version, seed_delay: market.seedDelay, reveal_timeout_s: market.revealTimeout, challenge_window_s: market.challengeWindow });
     return terms;
@@ -690,13 +696,13 @@ export class ProviderWorker {
     // A job that requires an inline output is run before it is claimed: only the run tells whether
     // the output fits in one reveal, and one that does not must never be claimed.
     const claimFirst = this.p.claimMode === "claim-first" && !job.inlineOutput && data.signed === undefined;
-    let input: HeldInput;
+    let input: HeldInput | undefined;
     const timings: StageTimings = {};
     try {
       const fetchStart = performance.now();
       input = await this.slotFreeWhileSlow(
         jobId,
-        fetchJobInput({ record, check: claimFirst, sources: this.p }),
+        fetchJobInput({ record, check: claimFirst, sources: this.p, ...(this.staging === undefined ? {} : { stageIn: this.staging }) }),
       );
       const checkStart = performance.now();
       validateInputs({
@@ -709,6 +715,7 @@ export class ProviderWorker {
       timings.fetch = checkStart - fetchStart;
       timings.check = performance.now() - checkStart;
     } catch (error) {
+      await this.discardStaged(input);
       this.inputFailed(job.poster);
       // A blob server down for a moment is no reason to give the job up: it is tried again after a backoff.
       if (error instanceof RetryableError) throw error;
@@ -716,11 +723,24 @@ export class ProviderWorker {
     }
     this.posterFailures.delete(job.poster.toLowerCase());
     this.failures.delete(jobId);
+    try {
+      await this.claimFetched(record, data, { claimFirst, input, timings });
+    } finally {
+      // Kept only once adopted (after our commit, or before a claim-first claim): a job skipped, lost, or left
+      // for a later step (which fetches it again) leaves nothing on disk. A poster's requests cannot fill our
+      // disk with inputs we never committed to: what is staged is what the old code held in memory.
+      await this.discardStaged(input);
+    }
+  }
+
+  /** `claimWithStake` once the input is held: claim it first, or run it and claim and commit at once. */
+  private async claimFetched(record: JobRecord, data: JobData, { claimFirst, input, timings }: { claimFirst: boolean; input: HeldInput; timings: StageTimings }): Promise<void> {
+    const { job, jobId } = record;
     this.inputs.set(jobId, input);
 
     if (claimFirst) {
       // The run comes after the claim, maybe after a restart: the store keeps the input till then.
-      await this.p.store.put(input.bytes, { knownId: record.inputHash });
+      await this.storeInput(input, record.inputHash);
       if (!(await this.stakeFor(record, { reserve: true }))) {
         this.inputs.delete(jobId);
         return;
@@ -739,8 +759,9 @@ export class ProviderWorker {
       return;
     }
 
-    // Run first: nothing is claimed yet, so a run that can never succeed just skips the job. The
-    // input is not stored: a restart before the commit finds the job still posted and fetches it again.
+    // Run first: nothing is claimed yet, so a run that can never succeed just skips the job. The input is
+    // stored only once committed (a staged one stays staged till then): a restart before the commit finds the
+    // job still posted and fetches it again.
     const ran = await this.produceOutput(record, data, timings);
     // Its inference is done: the next posted job may be fetched while this one is committed.
     if (this.preparing.delete(jobId)) this.startSteps();
@@ -795,13 +816,38 @@ export class ProviderWorker {
    */
   private async keepInput(record: JobRecord, input: HeldInput): Promise<string | undefined> {
     const { jobId, inputHash } = record;
-    if (input.bytes.byteLength === 0 || input.source === "inline input") return; // an inline input is on chain already
+    if (input.source === "inline input") return; // on chain already
+    if (input.staged === undefined && input.bytes.byteLength === 0) return;
     try {
-      await this.p.store.put(input.bytes, { knownId: inputHash });
+      await this.storeInput(input, inputHash);
     } catch (error) {
       this.p.log.warn({ msg: "input not kept: verifiers can read it only from the dApp", job_id: jobId.toString(), err: describe(error) });
     }
     return this.pinInput(record);
+  }
+
+  /**
+   * Puts a held input in the store: the file its hashing thread staged moved into place, else its bytes written.
+   * A staged input's bytes went to the inference thread for good: where adopting fails, writing would have too
+   * (the same directory; a rename needs no space).
+   */
+  private async storeInput(input: HeldInput, inputHash: Hex): Promise<void> {
+    if (input.staged === undefined) {
+      await this.p.store.put(input.bytes, { knownId: inputHash });
+      return;
+    }
+    await this.p.store.adopt(input.staged, inputHash);
+    delete input.staged;
+  }
+
+  /** Deletes the file a held input was staged in, unless it was adopted. */
+  private async discardStaged(input: HeldInput | undefined): Promise<void> {
+    if (input?.staged === undefined) return;
+    const file = input.staged;
+    delete input.staged;
+    await this.p.store.discard(file).catch((error: unknown) => {
+      this.p.log.warn({ msg: "staged input not deleted", file, err: describe(error) });
+    });
   }
 
   /**
@@ -903,9 +949,9 @@ export class ProviderWorker {
         verifyInput,
         timeoutMs: this.p.inferenceTimeoutMs,
         // A fetched input is kept: lent to the thread and given back, it is stored and served once committed
-        // (claimWithStake).
-        transferInput: fetched === undefined,
-        returnInput: fetched !== undefined,
+        // (keepInput). One staged by the hashing thread that read it is kept by its file: its bytes are given.
+        transferInput: fetched === undefined || fetched.staged !== undefined,
+        returnInput: fetched !== undefined && fetched.staged === undefined,
         allowNonFinite: model.nonFiniteInputs || fetched?.scanned === true,
         // Dynamic batching (the runner's maxBatch): a stacked run must match each job's own within the model's tolerance.
         ...(model.tolerance ? { batchTolerance: model.tolerance } : {}),

@@ -10,17 +10,24 @@
  * 4.9 MB input would otherwise hash it every time. A new process hashes every file on its first read.
  * `put` always rewrites, so putting the right bytes again repairs a corrupted copy.
  *
+ * Staging: a blob may be written before anyone knows whether it is kept (a hashing thread writes the input it
+ * read and checked, before the worker runs and commits the job). It goes to the store's staging directory
+ * (`openStaging`: `.tmp/staged/`, by `writeStaged`), and is then flushed and moved into place by `adopt` (a
+ * rename) or deleted by `discard`. Nothing staged is served. What is staged lives as long as its process:
+ * `closeStaging` deletes it, and so does the next `openStaging` after a crash.
+ *
  * A store names its blobs by their blob id, or, a store of outputs (`address: "outputRoot"`), by their output
  * root: the hash a job commits to, which the worker computes anyway, so an output is hashed once.
  */
 import { randomBytes } from "node:crypto";
 import type { Stats } from "node:fs";
-import { mkdir, open, rename, stat, unlink, type FileHandle } from "node:fs/promises";
+import { mkdir, open, rename, rm, stat, unlink, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 
 import type { Hex } from "viem";
 
 import { DEFAULT_MAX_BLOB_BYTES } from "../codec/tensor.js";
+import { NonRetryableError } from "../errors.js";
 import { addressOf, parseBlobId, verifyBlob, type ContentAddress } from "./blob-id.js";
 import { BlobNotFoundError, BlobTooLargeError } from "./errors.js";
 import { validateMaxBytes } from "./read-capped.js";
@@ -85,6 +92,56 @@ export class LocalBlobStore implements BlobStore {
     if (this.#known.size > KNOWN_FILES_KEPT) this.#known.delete(this.#known.keys().next().value as Hex);
   }
 
+  /**
+   * The store's staging directory, created empty: whatever a process before left staged there (a crash, a kill)
+   * was never adopted, so it is deleted. A store with staging belongs to one process at a time (a worker's, as
+   * its data dir does).
+   */
+  async openStaging(): Promise<string> {
+    const dir = this.#stagingDir();
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dir, { recursive: true });
+    return dir;
+  }
+
+  /** Removes the staging directory and whatever is still staged in it. */
+  async closeStaging(): Promise<void> {
+    await rm(this.#stagingDir(), { recursive: true, force: true });
+  }
+
+  /**
+   * Moves a staged file (`writeStaged`, in this store's staging directory) into place as blob `id`, which its
+   * writer checked its bytes against (as `put`'s `knownId`: the store hashes it on its first `get`). It is
+   * flushed first (staging does not: a file discarded within seconds never reaches the disk), so a crash
+   * leaves the whole blob or none, as `put` does; over `maxBytes` it is refused, as by `put`.
+   */
+  async adopt(file: string, id: Hex): Promise<void> {
+    const target = this.pathOf(parseBlobId(id, "id"));
+    if (path.dirname(path.resolve(file)) !== this.#stagingDir()) {
+      throw new NonRetryableError(`adopt: ${file} is not in the staging directory of the store at ${this.dir}`, { code: "INVALID_ARGUMENT", details: { file } });
+    }
+    const handle = await open(file, "r");
+    try {
+      const { size } = await handle.stat();
+      if (size > this.maxBytes) throw new BlobTooLargeError({ source: file, maxBytes: this.maxBytes, size });
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await mkdir(path.dirname(target), { recursive: true });
+    this.#known.delete(id);
+    await rename(file, target);
+  }
+
+  /** Deletes a staged file that is not kept; one already gone is no error. */
+  async discard(file: string): Promise<void> {
+    await rm(file, { force: true });
+  }
+
+  #stagingDir(): string {
+    return path.join(this.dir, ".tmp", "staged");
+  }
+
   async has(id: Hex): Promise<boolean> {
     try {
       return (await stat(this.pathOf(id))).isFile();
@@ -100,20 +157,36 @@ function identity(stats: Stats): string {
   return `${stats.dev}:${stats.ino}:${stats.size}:${stats.mtimeMs}:${stats.ctimeMs}`;
 }
 
+/**
+ * Writes blob `id`'s bytes to a fresh file in `dir` (a store's staging directory, `openStaging`), not flushed,
+ * and returns its path, for the store's `adopt` (which flushes it) or `discard`. It runs in any thread: a hashing
+ * thread stages the input it has just read and checked. On failure no file is left.
+ */
+export async function writeStaged({ dir, id, bytes }: { dir: string; id: Hex; bytes: Uint8Array }): Promise<string> {
+  const file = path.join(dir, `${parseBlobId(id, "id").slice(2)}.${randomBytes(6).toString("hex")}`);
+  await writeNew(file, bytes, { flush: false });
+  return file;
+}
+
+/** Writes `bytes` to a new file, flushed unless asked not to; on failure no file is left. */
+async function writeNew(file: string, bytes: Uint8Array, { flush }: { flush: boolean }): Promise<void> {
+  const handle = await open(file, "wx");
+  try {
+    await writeAll(handle, bytes);
+    if (flush) await handle.sync();
+  } catch (error) {
+    await handle.close();
+    await unlink(file).catch(() => {});
+    throw error;
+  }
+  await handle.close();
+}
+
 /** Writes `bytes` to a fresh temp file, flushes it, and renames it over `target`; its stats then. */
 async function writeAtomically({ target, bytes, tempDir }: { target: string; bytes: Uint8Array; tempDir: string }): Promise<Stats> {
   await mkdir(tempDir, { recursive: true });
   const temp = path.join(tempDir, `${path.basename(target)}.${process.pid}.${randomBytes(6).toString("hex")}`);
-  const handle = await open(temp, "wx");
-  try {
-    await writeAll(handle, bytes);
-    await handle.sync();
-  } catch (error) {
-    await handle.close();
-    await unlink(temp).catch(() => {});
-    throw error;
-  }
-  await handle.close();
+  await writeNew(temp, bytes, { flush: true });
   try {
     await rename(temp, target);
   } catch (error) {

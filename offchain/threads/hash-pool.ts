@@ -34,7 +34,16 @@ export type BlobRead = {
   maxBytes: number;
   /** Limit for the whole read; `fetchBlob`'s default when left out. */
   timeoutMs?: number;
+  /**
+   * A blob store's staging directory (LocalBlobStore.openStaging): the checked bytes are written there too, from
+   * the thread (`staged` names the file), so a worker that keeps them moves the file into place (`adopt`, which
+   * flushes it) rather than writing megabytes itself. A failed write is no failed read: `staged` is then left out.
+   */
+  stageIn?: string;
 };
+
+/** A read input's bytes, and where they were staged (the read's `stageIn`). */
+export type InputRead = { bytes: Uint8Array; staged?: string };
 
 /** Main thread -> hashing thread: bytes to hash, or a blob to read and check. */
 export type HashRequest = { task: number; bytes: Uint8Array; of: ContentAddress } | { task: number; read: BlobRead };
@@ -49,6 +58,8 @@ export type Digest = {
   hash: Hex;
   /** Time spent hashing in the thread, milliseconds. */
   ms: number;
+  /** A read's staged file (its `stageIn`), for the store's `adopt` or `discard`. */
+  staged?: string;
 };
 
 type Thread = { worker: Worker; tasks: Map<number, { resolve: (digest: Digest) => void; reject: (error: Error) => void }> };
@@ -75,8 +86,9 @@ export class HashPool {
 
   /**
    * The bytes of an http(s) blob, read and checked against `expectedHash` in the least busy thread (`hash`
-   * is that blob id; `ms` the whole read). It fails as `fetchBlob` does, by class: a mismatch, a 404 or an
-   * oversized blob is non-retryable, a timeout or a 5xx retryable.
+   * is that blob id; `ms` the whole read; `staged` where it was staged, as `stageIn` asked). It fails as
+   * `fetchBlob` does, by class: a mismatch, a 404 or an oversized blob is non-retryable, a timeout or a 5xx
+   * retryable.
    */
   read(read: BlobRead): Promise<Digest> {
     return this.#send((task) => ({ task, read }), []);
@@ -112,7 +124,7 @@ export class HashPool {
       const pending = thread.tasks.get(reply.task);
       thread.tasks.delete(reply.task);
       if ("error" in reply) pending?.reject(deserializeError(reply.error));
-      else pending?.resolve({ bytes: reply.bytes, hash: reply.hash, ms: reply.ms });
+      else pending?.resolve({ bytes: reply.bytes, hash: reply.hash, ms: reply.ms, ...(reply.staged === undefined ? {} : { staged: reply.staged }) });
     });
     const die = (problem: string) => {
       if (this.#closed) return;

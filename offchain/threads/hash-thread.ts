@@ -1,13 +1,15 @@
 /**
  * A hashing thread of a HashPool: hashes the blobs it is sent and sends them back (transferred)
  * with the hash asked for: their blob id or their output root. It also reads http(s) blobs and checks
- * them against their blob id (`fetchBlob`), sending the bytes (transferred) or the error (serialized).
+ * them against their blob id (`fetchBlob`), stages them in a blob store where asked (`stageIn`), and sends
+ * the bytes (transferred) or the error (serialized).
  */
 import { parentPort } from "node:worker_threads";
 
 import { serializeError } from "../inference/errors.js";
 import { addressOf } from "../storage/blob-id.js";
 import { fetchBlob } from "../storage/fetch.js";
+import { writeStaged } from "../storage/local.js";
 import type { BlobRead, HashReply, HashRequest } from "./hash-pool.js";
 import { spansWholeBuffer } from "./module-worker.js";
 import { nameOsThread } from "./thread-name.js";
@@ -28,13 +30,15 @@ port.on("message", (request: HashRequest) => {
   port.postMessage(reply, [bytes.buffer as ArrayBuffer]);
 });
 
-async function read(task: number, { url, expectedHash, maxBytes, timeoutMs }: BlobRead): Promise<void> {
+async function read(task: number, { url, expectedHash, maxBytes, timeoutMs, stageIn }: BlobRead): Promise<void> {
   const started = performance.now();
   try {
     const fetched = await fetchBlob({ uri: url, expectedHash, maxBytes, timeoutMs });
     // A read shorter than it announced is a view into its buffer: only whole buffers are transferred.
     const bytes = spansWholeBuffer(fetched) ? fetched : new Uint8Array(fetched);
-    const reply: HashReply = { task, bytes, hash: expectedHash, ms: performance.now() - started };
+    // Checked bytes only; a write that fails (a full disk) leaves the keeping to the main thread.
+    const staged = stageIn === undefined ? undefined : await writeStaged({ dir: stageIn, id: expectedHash, bytes }).catch(() => undefined);
+    const reply: HashReply = { task, bytes, hash: expectedHash, ms: performance.now() - started, ...(staged === undefined ? {} : { staged }) };
     port.postMessage(reply, [bytes.buffer as ArrayBuffer]);
   } catch (error) {
     port.postMessage({ task, error: serializeError(error) } satisfies HashReply);

@@ -12,7 +12,9 @@
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { existsSync, readdirSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 import type { Hex } from "viem";
@@ -21,9 +23,10 @@ import { jobMarketAbi, stakingAbi } from "../../offchain/chain/abis.js";
 import { createChainClients } from "../../offchain/chain/clients.js";
 import { JobStatus, readJob } from "../../offchain/chain/jobs.js";
 import { TxSender } from "../../offchain/chain/sender.js";
-import { encodeTensorBlob, type Tensor } from "../../offchain/codec/tensor.js";
+import { blobId, encodeTensorBlob, type Tensor } from "../../offchain/codec/tensor.js";
 import { imageToClsInput, imageToDetInput } from "../../offchain/sdk/image.js";
 import { postJob } from "../../offchain/sdk/jobs.js";
+import { LocalBlobStore } from "../../offchain/storage/local.js";
 import { jobEvents, jobsInReceipt } from "../helpers/job-events.js";
 import { startLocalNetwork, type LocalNetwork } from "../helpers/network.js";
 import { freePort } from "../helpers/node.js";
@@ -309,20 +312,38 @@ describe("dinfer worker under hostile input and a costly endpoint (node process,
 
   // Last: the NaN job stays posted, and its claim deadline must not fall in the idle test's window, where the
   // worker's keeper would read it.
-  it("skips, running first, a job whose input (read and hash-checked in a hashing thread) holds a NaN the model's owner did not opt in to, and commits the job after it", async function () {
+  it("skips, running first, jobs whose input (read, hash-checked and staged in a hashing thread) holds a NaN the model's owner did not opt in to, keeps none of them on disk, and commits the job after them, keeping its input", async function () {
     this.timeout(240_000);
-    const worker = await startWorker({ dataDir: net.tempDir("hostile-nan") });
+    const dataDir = net.tempDir("hostile-nan");
+    const worker = await startWorker({ dataDir });
     // The right hash for bytes that are wrong: only the values' scan can refuse them, and run first no
-    // main-thread scan does (the inference thread's must).
-    const values = new Float32Array(clsInput.data.slice().buffer);
-    values[7] = Number.NaN;
-    const bad = await post({ input: { ...clsInput, data: new Uint8Array(values.buffer) } });
+    // main-thread scan does (the inference thread's must). Each its own blob: a poster's flood of them must
+    // leave nothing on the provider's disk, staged or stored.
+    const nanInputs = [7, 70, 700, 7000].map((at) => {
+      const values = new Float32Array(clsInput.data.slice().buffer);
+      values[at] = Number.NaN;
+      return { ...clsInput, data: new Uint8Array(values.buffer) };
+    });
+    const bad: bigint[] = [];
+    for (const input of nanInputs) bad.push(await post({ input }));
     const good = await post();
     await waitForStatus([good], JobStatus.Committed, worker);
-    const skipped = await worker.waitForLine((l) => l.msg === "job skipped" && l.job_id === bad.toString(), "the NaN job's skip", 30_000);
-    assert.match(String(skipped.reason), /^bad input: .*NaN/, String(skipped.reason));
-    assert.equal(await status(bad), JobStatus.Posted, "never claimed");
+    await worker.waitForLine((l) => l.msg === "job claimed" && l.job_id === good.toString(), "the good job's claim, its input kept", 30_000);
+    for (const jobId of bad) {
+      const skipped = await worker.waitForLine((l) => l.msg === "job skipped" && l.job_id === jobId.toString(), `NaN job ${jobId}'s skip`, 30_000);
+      assert.match(String(skipped.reason), /^bad input: .*NaN/, String(skipped.reason));
+      assert.equal(await status(jobId), JobStatus.Posted, "never claimed");
+    }
+    const blobs = new LocalBlobStore({ dir: path.join(dataDir, "blobs") });
+    for (const input of nanInputs) assert.equal(await blobs.has(blobId(encodeTensorBlob([input]))), false, "a skipped job's input is not kept");
+    assert.deepEqual(await blobs.get(blobId(encodeTensorBlob([clsInput]))), encodeTensorBlob([clsInput]), "the committed job's input is kept, as read");
+    // Each skipped job's staged input is deleted as its step ends (just after its "job skipped" line).
+    const staging = path.join(dataDir, "blobs", ".tmp", "staged");
+    for (const until = Date.now() + 10_000; readdirSync(staging).length > 0; await sleep(100)) {
+      if (Date.now() > until) assert.fail(`still staged: ${readdirSync(staging).join(", ")}`);
+    }
     await worker.stop();
+    assert.equal(existsSync(staging), false, "the staging directory goes with its worker");
   });
 });
 

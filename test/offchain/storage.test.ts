@@ -22,7 +22,7 @@ import {
   InvalidBlobUriError,
 } from "../../offchain/storage/errors.js";
 import { fetchBlob, resolveBlobUri } from "../../offchain/storage/fetch.js";
-import { LocalBlobStore } from "../../offchain/storage/local.js";
+import { LocalBlobStore, writeStaged } from "../../offchain/storage/local.js";
 import { readOutput } from "../../offchain/storage/output.js";
 import { readCapped } from "../../offchain/storage/read-capped.js";
 import { startBlobServer, type BlobServer } from "../../offchain/storage/server.js";
@@ -206,6 +206,38 @@ describe("storage", () => {
       const ids = await Promise.all([...blobs, ...blobs].map((bytes) => store.put(bytes)));
       for (const [i, bytes] of blobs.entries()) assert.deepEqual(await store.get(ids[i]!), bytes);
       assert.deepEqual(await readdir(path.join(store.dir, ".tmp")), []);
+    });
+
+    it("stages a blob, unflushed, and adopts it as the blob by a rename once flushed (capped as put is); a new staging deletes what an earlier process left staged", async () => {
+      const tmp = path.join(store.dir, ".tmp");
+      const left = await store.openStaging();
+      await writeFile(path.join(left, "left-by-a-crash"), "x");
+      await writeFile(path.join(tmp, "other.tmp"), "x");
+      const staging = await store.openStaging();
+      assert.equal(staging, path.join(tmp, "staged"));
+      assert.deepEqual(await readdir(staging), [], "what a crash left staged is gone");
+      assert.deepEqual((await readdir(tmp)).sort(), ["other.tmp", "staged"], "nothing else in .tmp is touched");
+
+      const bytes = filler(50_000);
+      const id = blobId(bytes);
+      const file = await writeStaged({ dir: staging, id, bytes });
+      assert.equal(await store.has(id), false, "a staged blob is not stored: nothing serves it");
+      await store.adopt(file, id);
+      assert.deepEqual(await store.get(id), bytes);
+      assert.deepEqual(await readdir(staging), [], "moved, not copied");
+
+      const elsewhere = path.join(dir, id.slice(2));
+      await writeFile(elsewhere, bytes);
+      await assert.rejects(store.adopt(elsewhere, id), /is not in the staging directory of the store/);
+      await assert.rejects(store.adopt(path.join(tmp, "other.tmp"), id), /is not in the staging directory of the store/);
+      const large = filler((1 << 20) + 1);
+      const tooLarge = await writeStaged({ dir: staging, id: blobId(large), bytes: large });
+      await assert.rejects(store.adopt(tooLarge, blobId(large)), BlobTooLargeError);
+      assert.equal(await store.has(blobId(large)), false);
+
+      await writeStaged({ dir: staging, id, bytes });
+      await store.closeStaging();
+      assert.deepEqual(await readdir(tmp), ["other.tmp"], "closed: the staging directory and what it held are gone");
     });
   });
 

@@ -130,9 +130,9 @@ describe("threads: HashPool reads http(s) blobs", () => {
     const dir = await mkdtemp(path.join(tmpdir(), "dinfer-read-input-"));
     try {
       const reads: BlobRead[] = [];
-      const readInput = async (read: BlobRead) => {
+      const readInput = (read: BlobRead) => {
         reads.push(read);
-        return (await pool.read(read)).bytes;
+        return pool.read(read);
       };
       const sources = { allowFileUris: true, maxInputBytes: 1 << 20, store: new LocalBlobStore({ dir }), runner: { readInput } };
       const record = (inputURI: string, inputHash = id) => ({ inlineInput: "0x", inputURI, inputHash }) as unknown as JobRecord;
@@ -151,6 +151,40 @@ describe("threads: HashPool reads http(s) blobs", () => {
       assert.deepEqual(local.bytes, blob);
       assert.equal(local.checked, false, "unchecked: the runner's hashing threads check it");
       assert.equal(reads.length, 2, "the file was not read through the thread");
+      assert.equal(fetched.staged, undefined, "staged only when asked");
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("stages the checked bytes where asked (stageIn), in a file of their own, for the store to adopt as the blob or discard; a bad read stages nothing", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "dinfer-stage-input-"));
+    try {
+      const store = new LocalBlobStore({ dir });
+      const stageIn = await store.openStaging();
+      const sources = { allowFileUris: false, maxInputBytes: 1 << 20, store, runner: { readInput: (read: BlobRead) => pool.read(read) } };
+      const record = (inputHash = id) => ({ inlineInput: "0x", inputURI: `${base}/blob`, inputHash }) as unknown as JobRecord;
+      const [kept, dropped] = await Promise.all([fetchJobInput({ record: record(), check: false, sources, stageIn }), fetchJobInput({ record: record(), check: false, sources, stageIn })]);
+      assert.deepEqual(kept.bytes, blob, "the bytes still come back");
+      assert.ok(kept.staged !== undefined && dropped.staged !== undefined && kept.staged !== dropped.staged, "one file per read");
+      assert.equal(path.dirname(kept.staged), stageIn);
+      assert.deepEqual(new Uint8Array(readFileSync(kept.staged)), blob);
+      assert.equal(await store.has(id), false, "staged is not stored: nothing serves it");
+
+      await store.adopt(kept.staged, id);
+      assert.deepEqual(await store.get(id), blob, "adopted: the blob, read back and checked");
+      await store.discard(dropped.staged);
+      await store.discard(dropped.staged); // gone already: no error
+      assert.deepEqual(readdirSync(stageIn), [], "nothing left staged");
+
+      await assert.rejects(fetchJobInput({ record: record(blobId(bytesOf(10, 1))), check: false, sources, stageIn }), (error: Error) => error.name === "BlobHashMismatchError");
+      await assert.rejects(fetchJobInput({ record: record(), check: false, sources: { ...sources, maxInputBytes: 1000 }, stageIn }), (error: Error & { code?: string }) => error.code === "BLOB_TOO_LARGE");
+      assert.deepEqual(readdirSync(stageIn), [], "bytes that fail their check, or their cap, are never written");
+
+      // A staging directory that cannot be written to: the read still succeeds, unstaged (the worker writes the input itself).
+      const unstaged = await fetchJobInput({ record: record(), check: false, sources, stageIn: path.join(dir, "no-such-dir") });
+      assert.deepEqual(unstaged.bytes, blob);
+      assert.equal(unstaged.staged, undefined);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
