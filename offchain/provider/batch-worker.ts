@@ -72,8 +72,6 @@ export type SplitJobData = {
   outputBytes: number;
   /** The batch's salt: the job's commitment salt is `batchJobSalt(batchSalt, jobId)`. */
   batchSalt: Hex;
-  /** The input we kept: the blob pruner keeps it while the job is open. */
-  inputHash?: Hex;
 };
 
 export type BatchWorkerParameters = {
@@ -404,7 +402,6 @@ export class BatchWorker {
       outputRoot: output.root,
       outputBytes: output.bytes,
       batchSalt: this.batchSalt(data.batchId),
-      inputHash: record.inputHashes[index]!,
     });
   }
 

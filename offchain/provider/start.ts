@@ -94,9 +94,8 @@ export async function runWorker({ options, log, signal, env = process.env, onRea
               stores: [store, outputs],
               lifetimeSeconds: () => new TermsReader({ client: publicClient, market: deployment.market }).longestJobLifetime(),
               retentionSeconds: options.blobRetentionSeconds,
-              // Every open entry's (a job's, a batch's, a redundant job's): what it names stays, however old. A
-              // skipped job (a keeper's, till its deadline) holds no blob of ours.
-              protectedIds: () => blobIdsIn(journal.listJobs({ status: ["candidate", "active"] }).map(({ data }) => data)),
+              // Every open entry's (a job's, a batch's, a redundant job's): what it names stays, however old.
+              protectedIds: () => blobIdsIn(journal.listJobs({ status: ["candidate", "active", "skipped"] }).map(({ data }) => data)),
               log: log.child({ component: "prune" }),
             }),
           }),

@@ -573,11 +573,6 @@ export class ProviderWorker {
     // A skipped job is read only once its keeper time came.
     let record = local === "skipped" ? undefined : await this.readRecord(jobId, data);
     if (record === "cancelled") return this.end(jobId, data, "dropped", "its poster cancelled the signed request");
-    // A job of an older worker's journal names its input too (the blob pruner keeps what open jobs name).
-    if (local === "active" && record !== undefined && data.inputHash === undefined && data.outputRoot !== undefined) {
-      data = { ...data, inputHash: record.inputHash };
-      this.saveJob(jobId, local, data);
-    }
     let step = await this.decide(jobId, local, data, record);
     if (step.kind === "read") {
       record = await this.readRecord(jobId, data);

@@ -1,8 +1,6 @@
 /**
- * Deletes the blobs of a worker's stores that no job can need any more, so that what a provider's disk holds is
- * bounded by its throughput over a fixed time rather than by its whole history: a det job keeps a 4.9 MB input and
- * a 1.6 MB output, about 78 MB a second at 12 jobs a second (a day's retention alone is then 6.7 TB: a busy
- * provider sizes `blobRetentionSeconds` and its disk together).
+ * Deletes the blobs of a worker's stores that no job can need any more, so that a provider's disk does not
+ * fill: a det job keeps a 4.9 MB input and a 1.6 MB output, about 78 MB a second at 12 jobs a second.
  *
  * When a blob is no longer needed, from the files alone:
  * - A blob is rewritten each time a job keeps it (`put` writes a new file, `adopt` moves one written when the
@@ -89,10 +87,9 @@ export class BlobPruner {
   /** Deletes, in the next shard of every store, the blobs older than `nowMs` less twice the lifetime and the retention. */
   async step(nowMs: number): Promise<PruneStepResult> {
     if (this.#shard === 0 || this.#lifetimeSeconds === undefined) {
-      // First, and whatever the chain says: a file left aside reads as missing till it is back.
-      for (const store of this.#p.stores) await restoreMovedAside(store.dir);
       this.#lifetimeSeconds = await this.#p.lifetimeSeconds();
       this.#protected = new Set([...this.#p.protectedIds()].map((id) => id.toLowerCase().replace(/^0x/, "")));
+      for (const store of this.#p.stores) await restoreMovedAside(store.dir);
     }
     const shard = this.#shard.toString(16).padStart(2, "0");
     this.#shard = (this.#shard + 1) % SHARDS;
@@ -152,10 +149,9 @@ export async function pruneShard({
     } catch {
       continue; // gone meanwhile
     }
-    const movedStats = await lstat(moved).catch(() => undefined);
-    if (movedStats === undefined || movedStats.mtimeMs >= olderThanMs) {
-      // Kept again just now: back in place (a failure here leaves it for the next sweep's start to put back).
-      await rename(moved, file).catch(() => {});
+    const movedStats = await lstat(moved);
+    if (movedStats.mtimeMs >= olderThanMs) {
+      await rename(moved, file); // kept again just now: back in place
       continue;
     }
     await rm(moved, { force: true });
