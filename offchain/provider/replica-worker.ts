@@ -59,12 +59,10 @@ export type ReplicaData = {
   outputId?: Hex;
   outputRoot?: Hex;
   outputBytes?: number;
-  /** The input we kept with it (absent in journals of older workers): what the blob pruner keeps while the seat is open. */
-  inputHash?: Hex;
 };
 
 /** A disputed seat adopted by the single-job path (see `adopt`). */
-export type ReplicaJobData = Pick<ReplicaData, "postedBlock" | "modelId" | "outputId" | "outputRoot" | "outputBytes" | "inputHash">;
+export type ReplicaJobData = Pick<ReplicaData, "postedBlock" | "modelId" | "outputId" | "outputRoot" | "outputBytes">;
 
 export type ReplicaWorkerParameters = {
   log: Logger;
@@ -272,7 +270,7 @@ export class ReplicaWorker {
   }
 
   /** Our output of the job (stored and served), or why the job cannot be served. */
-  private async run(r: ReplicaRecord): Promise<Pick<ReplicaData, "outputRoot" | "outputBytes" | "inputHash"> | string> {
+  private async run(r: ReplicaRecord): Promise<Pick<ReplicaData, "outputRoot" | "outputBytes"> | string> {
     const model = this.p.models.get(r.modelId)!;
     try {
       const input = await fetchJobInput({
@@ -295,7 +293,7 @@ export class ReplicaWorker {
       });
       await this.p.outputs.put(result.output, { knownId: result.outputRoot });
       this.p.measured?.(r.modelId, result.ms);
-      return { outputRoot: result.outputRoot, outputBytes: result.output.byteLength, inputHash: r.inputHash };
+      return { outputRoot: result.outputRoot, outputBytes: result.output.byteLength };
     } catch (error) {
       if (error instanceof RetryableError) throw error;
       return `cannot run it: ${error instanceof Error ? error.message : String(error)}`;
@@ -306,7 +304,7 @@ export class ReplicaWorker {
   private adopt(r: ReplicaRecord, data: ReplicaData, jobId: bigint): void {
     if (this.p.journal.getJob(jobId)) return;
     // Its events (JobImported on) come after the redundant job's post.
-    this.p.adoptJob(jobId, { postedBlock: r.postedBlock, modelId: r.modelId, ...(data.outputId ? { outputId: data.outputId } : {}), outputRoot: data.outputRoot, outputBytes: data.outputBytes, ...(data.inputHash ? { inputHash: data.inputHash } : {}) });
+    this.p.adoptJob(jobId, { postedBlock: r.postedBlock, modelId: r.modelId, ...(data.outputId ? { outputId: data.outputId } : {}), outputRoot: data.outputRoot, outputBytes: data.outputBytes });
   }
 
   /** Our reputation in parts per million, recomputed from the chain's events at most once a minute. */

@@ -13,7 +13,6 @@ import { toleranceFromChain } from "../codec/tolerance.js";
 import { createWasmKeccak256 } from "../codec/keccak-wasm.js";
 import { LogPoller } from "../chain/poller.js";
 import { TxSender } from "../chain/sender.js";
-import { TermsReader } from "../chain/terms.js";
 import { connectChain } from "../daemon/chain.js";
 import { runDaemonLoop } from "../daemon/loop.js";
 import { readDaemonSecret } from "../daemon/secrets.js";
@@ -24,7 +23,6 @@ import { DEFAULT_SESSION_OPTIONS } from "../inference/session.js";
 import { assertFaultsAllowed, withFault } from "./fault.js";
 import type { Logger } from "../log.js";
 import { journalCursorStore } from "../state/cursor-store.js";
-import { BlobPruner, blobIdsIn } from "../storage/prune.js";
 import { createWorkerMetrics } from "./metrics.js";
 import { catchUpModels } from "./catch-up.js";
 import { startWorkerStatus } from "./status.js";
@@ -87,18 +85,6 @@ export async function runWorker({ options, log, signal, env = process.env, onRea
       keeperGraceSeconds: options.keeperGraceSeconds,
       maxBatch: options.maxBatch,
       maxBatchWaitMs: options.maxBatchWaitMs,
-      ...(options.blobRetentionSeconds < 0
-        ? {}
-        : {
-            pruner: new BlobPruner({
-              stores: [store, outputs],
-              lifetimeSeconds: () => new TermsReader({ client: publicClient, market: deployment.market }).longestJobLifetime(),
-              retentionSeconds: options.blobRetentionSeconds,
-              // Every open entry's (a job's, a batch's, a redundant job's): what it names stays, however old.
-              protectedIds: () => blobIdsIn(journal.listJobs({ status: ["candidate", "active", "skipped"] }).map(({ data }) => data)),
-              log: log.child({ component: "prune" }),
-            }),
-          }),
     });
     const { market } = await worker.init();
 

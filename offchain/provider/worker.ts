@@ -50,7 +50,6 @@ import { BlobHashMismatchError } from "../storage/errors.js";
 import type { IpfsNode } from "../storage/ipfs.js";
 import { ipfsUriOf, isIpfsUri, parseIpfsUri } from "../storage/ipfs-uri.js";
 import type { LocalBlobStore } from "../storage/local.js";
-import type { BlobPruner } from "../storage/prune.js";
 import { getOutput, hasOutput, outputUrl } from "../storage/stored-output.js";
 import { endJob } from "../protocol/actions.js";
 import { batchJobSalt } from "../chain/batches.js";
@@ -128,8 +127,6 @@ export type ProviderWorkerParameters = {
    * steps that fall due together.
    */
   maxBatchWaitMs?: number;
-  /** Deletes blobs no job can need any more, a step at a time, from the worker's ticks (offchain/storage/prune.ts). */
-  pruner?: Pick<BlobPruner, "tick" | "close">;
 };
 
 /** What the journal keeps per job (plain JSON with bigints). */
@@ -155,8 +152,6 @@ type JobData = {
   outputCid?: string;
   /** The `ipfs://` input's CID, pinned on our node from our claim until the job ends. */
   inputCid?: string;
-  /** The input we kept (absent in journals of older workers): what the blob pruner keeps while the job is open. */
-  inputHash?: Hex;
   /** A job split out of one of our batches: its commitment salt derives from the batch's (batch-worker.ts). */
   batchSalt?: Hex;
   /** A request a dApp signed and handed us (signed.ts): we post it with our commitment (encodeSignedJob). */
@@ -463,7 +458,6 @@ export class ProviderWorker {
     this.head = { number: head.number, timestamp: head.timestamp };
     this.p.sender.noteHead(head.number);
     this.stake.advance(head.number);
-    this.p.pruner?.tick(head.timestamp);
     this.startSteps();
     this.batches.tick(this.head);
     this.replicas.tick(this.head);
@@ -544,7 +538,7 @@ export class ProviderWorker {
   /** Waits for every step in progress (used on shutdown: the current steps finish, no new one starts). */
   async drain(): Promise<void> {
     this.stopped = true;
-    await Promise.allSettled([...this.inFlight.values(), this.earnings.withdrawing, this.batchEarnings.withdrawing, this.replicaEarnings.withdrawing, this.batches.drain(), this.replicas.drain(), this.p.pruner?.close()]);
+    await Promise.allSettled([...this.inFlight.values(), this.earnings.withdrawing, this.batchEarnings.withdrawing, this.replicaEarnings.withdrawing, this.batches.drain(), this.replicas.drain()]);
   }
 
   get busy(): number {
@@ -760,7 +754,7 @@ export class ProviderWorker {
       }
       if (claimed.receipt) this.stake.mined(jobId, job.collateral, claimed.receipt.blockNumber);
       const inputCid = await this.pinInput(record);
-      this.saveJob(jobId, "active", { ...data, inputHash: record.inputHash, ...(inputCid ? { inputCid } : {}) });
+      this.saveJob(jobId, "active", inputCid ? { ...data, inputCid } : data);
       this.onTaken(record);
       return;
     }
@@ -809,7 +803,7 @@ export class ProviderWorker {
     if (!committed) return;
     if (committed.receipt) this.stake.mined(jobId, job.collateral, committed.receipt.blockNumber);
     const inputCid = await this.keepInput(record, input);
-    this.saveJob(jobId, "active", { ...ran.data, inputHash: record.inputHash, ...(inputCid ? { inputCid } : {}) });
+    this.saveJob(jobId, "active", inputCid ? { ...ran.data, inputCid } : ran.data);
     this.onTaken(record);
     await this.scheduleAfter(record, committed, ran.data);
   }

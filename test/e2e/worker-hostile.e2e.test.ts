@@ -12,7 +12,7 @@
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { existsSync, readdirSync, utimesSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -308,32 +308,6 @@ describe("dinfer worker under hostile input and a costly endpoint (node process,
     assert.equal(caughtUp.length, 1);
     assert.deepEqual(caughtUp[0]!.models, [net.modelIds.det]);
     await second.stop();
-  });
-
-  it("deletes, at its first tick, a stored blob no job can need any more (kept longer ago than twice the longest job lifetime plus its retention), and keeps a younger one", async function () {
-    this.timeout(120_000);
-    const dataDir = net.tempDir("hostile-prune");
-    const blobs = new LocalBlobStore({ dir: path.join(dataDir, "blobs") });
-    // Two blobs of the first shard the worker sweeps ("00"): one kept in 2020, one just now.
-    const inShard0 = (from: number) => {
-      for (let seed = from; ; seed++) {
-        const bytes = new TextEncoder().encode(`blob ${seed}`);
-        if (blobId(bytes).startsWith("0x00")) return { bytes, next: seed + 1 };
-      }
-    };
-    const old = inShard0(0);
-    const young = inShard0(old.next);
-    const oldId = await blobs.put(old.bytes);
-    const youngId = await blobs.put(young.bytes);
-    const y2020 = Date.UTC(2020, 0, 1) / 1000;
-    utimesSync(blobs.pathOf(oldId), y2020, y2020);
-    const worker = await startWorker({ dataDir, extra: { blobRetentionSeconds: 0 } });
-    const deleted = await worker.waitForLine((l) => l.msg === "old blobs deleted", "the first sweep step", 30_000);
-    assert.equal(deleted.shard, "00");
-    assert.equal(deleted.blobs, 1);
-    assert.equal(await blobs.has(oldId), false);
-    assert.deepEqual(await blobs.get(youngId), young.bytes);
-    await worker.stop();
   });
 
   // Last: the NaN job stays posted, and its claim deadline must not fall in the idle test's window, where the
