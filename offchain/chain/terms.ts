@@ -100,6 +100,14 @@ export class TermsReader {
     return read;
   }
 
+  /**
+   * The longest a job can live under any terms version ever set, seconds (`ProtocolTerms.requiredUnbondingPeriod`),
+   * read fresh: it only grows.
+   */
+  async longestJobLifetime(): Promise<bigint> {
+    return this.#client.readContract({ address: await this.address(), abi: protocolTermsAbi, functionName: "requiredUnbondingPeriod" });
+  }
+
   /** The version jobs posted now get, read fresh (governance may have set a new one since). */
   async current(): Promise<Terms> {
     const version = await this.#client.readContract({ address: this.#market, abi: jobMarketAbi, functionName: "termsVersion" });

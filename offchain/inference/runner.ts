@@ -347,11 +347,11 @@ export class InferenceRunner {
   /**
    * An http(s) input read and checked against its blob id in a hashing thread (HashPool.read), so the main
    * thread never handles its bytes before they are checked (nor writes them, when the read stages them); it
-   * fails as `fetchBlob` does, by class.
+   * fails as `fetchBlob` does, by class. `signal` aborts it.
    */
-  async readInput(read: BlobRead): Promise<InputRead> {
+  async readInput(read: BlobRead, signal?: AbortSignal): Promise<InputRead> {
     if (this.closed) throw new InferenceWorkerError({ problem: "the runner is closed" });
-    const { bytes, staged } = await this.hashes.read(read);
+    const { bytes, staged } = await this.hashes.read(read, signal);
     return staged === undefined ? { bytes } : { bytes, staged };
   }
 

@@ -72,6 +72,8 @@ export type SplitJobData = {
   outputBytes: number;
   /** The batch's salt: the job's commitment salt is `batchJobSalt(batchSalt, jobId)`. */
   batchSalt: Hex;
+  /** The input we kept: the blob pruner keeps it while the job is open. */
+  inputHash?: Hex;
 };
 
 export type BatchWorkerParameters = {
@@ -98,6 +100,8 @@ export type BatchWorkerParameters = {
   /** The worker's IPFS node, for `ipfs://` inputs. */
   ipfs?: IpfsBlobReader;
   allowFileUris: boolean;
+  /** The daemon's stop: aborts the input reads in flight (InputSources.stopSignal). */
+  stopSignal?: AbortSignal;
   maxBatch: number;
   keeper: boolean;
   keeperGraceSeconds: number;
@@ -402,6 +406,7 @@ export class BatchWorker {
       outputRoot: output.root,
       outputBytes: output.bytes,
       batchSalt: this.batchSalt(data.batchId),
+      inputHash: record.inputHashes[index]!,
     });
   }
 

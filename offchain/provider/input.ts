@@ -37,6 +37,11 @@ export type InputSources = {
   store: LocalBlobStore;
   /** Its `readInput` reads an http(s) input and checks it off the main thread: the input is then checked whatever `check` says. */
   runner: Pick<JobRunner, "readInput">;
+  /**
+   * Aborts the reads in flight (the daemon's stop): a worker waits for its steps before it exits, and an input
+   * server that never answers would otherwise hold it for the whole fetch timeout, past the shutdown's grace.
+   */
+  stopSignal?: AbortSignal;
 };
 
 export type FetchJobInputParameters = {
@@ -50,7 +55,7 @@ export type FetchJobInputParameters = {
 
 /** The job's input. Inline input needs no check: the chain holds the bytes themselves. */
 export async function fetchJobInput({ record, check, sources, stageIn }: FetchJobInputParameters): Promise<HeldInput> {
-  const { allowFileUris, maxInputBytes, ipfsGateway, ipfs, store } = sources;
+  const { allowFileUris, maxInputBytes, ipfsGateway, ipfs, store, stopSignal } = sources;
   if (record.inlineInput.length > 2) return { bytes: hexToBytes(record.inlineInput), checked: true, source: "inline input" };
   if (/^file:/i.test(record.inputURI) && !allowFileUris) {
     throw new DinferError("file:// inputs are refused (allowFileUris is off)", { code: "INPUT_URI_REFUSED" });
@@ -59,7 +64,7 @@ export async function fetchJobInput({ record, check, sources, stageIn }: FetchJo
   if (sources.runner.readInput !== undefined) {
     const resolved = resolveBlobUri({ uri: record.inputURI, ipfsGateway, ipfsNode: ipfs !== undefined });
     if (resolved.kind === "http") {
-      const read = await sources.runner.readInput({ url: resolved.url, expectedHash: record.inputHash, maxBytes: maxInputBytes, ...(stageIn === undefined ? {} : { stageIn }) });
+      const read = await sources.runner.readInput({ url: resolved.url, expectedHash: record.inputHash, maxBytes: maxInputBytes, ...(stageIn === undefined ? {} : { stageIn }) }, stopSignal);
       return { ...read, checked: true, source };
     }
   }
@@ -71,6 +76,7 @@ export async function fetchJobInput({ record, check, sources, stageIn }: FetchJo
     ipfs,
     store,
     deferVerification: !check,
+    signal: stopSignal,
   });
   return { bytes, checked: check, source };
 }

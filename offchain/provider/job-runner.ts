@@ -17,9 +17,9 @@ export type JobRunner = {
   readonly withholdsOutputs?: boolean;
   /**
    * Reads an http(s) input and checks it against its blob id off the main thread, staging it there too when
-   * asked (InferenceRunner.readInput); absent: read on the main thread.
+   * asked (InferenceRunner.readInput), until `signal` aborts it; absent: read on the main thread.
    */
-  readInput?(read: BlobRead): Promise<InputRead>;
+  readInput?(read: BlobRead, signal?: AbortSignal): Promise<InputRead>;
 };
 
 /** A run's output, its root, and where the time went (the inference runner's result, or a fault's). */

@@ -59,10 +59,12 @@ export type ReplicaData = {
   outputId?: Hex;
   outputRoot?: Hex;
   outputBytes?: number;
+  /** The input we kept with it (absent in journals of older workers): what the blob pruner keeps while the seat is open. */
+  inputHash?: Hex;
 };
 
 /** A disputed seat adopted by the single-job path (see `adopt`). */
-export type ReplicaJobData = Pick<ReplicaData, "postedBlock" | "modelId" | "outputId" | "outputRoot" | "outputBytes">;
+export type ReplicaJobData = Pick<ReplicaData, "postedBlock" | "modelId" | "outputId" | "outputRoot" | "outputBytes" | "inputHash">;
 
 export type ReplicaWorkerParameters = {
   log: Logger;
@@ -87,6 +89,8 @@ export type ReplicaWorkerParameters = {
   /** The worker's IPFS node, for `ipfs://` inputs. */
   ipfs?: IpfsBlobReader;
   allowFileUris: boolean;
+  /** The daemon's stop: aborts the input reads in flight (InputSources.stopSignal). */
+  stopSignal?: AbortSignal;
   /** Our ReplicaMarket credits, withdrawn past `withdrawMin`. */
   earnings: Earnings;
   /** When a job of the model taken now would be run and committed (the worker's measured run time and queue). */
@@ -156,7 +160,9 @@ export class ReplicaWorker {
       return this.take(r, data);
     }
     if (!mine) return this.end(data, "lost_race", "every seat was taken before our commit");
-    if (local === "candidate") this.save(data, "active");
+    // A seat of an older worker's journal names its input too: its settle has no deadline, and the blob pruner
+    // keeps what open seats name.
+    if (local === "candidate" || (data.outputRoot !== undefined && data.inputHash === undefined)) this.save(data = { ...data, inputHash: r.inputHash }, "active");
     switch (r.status) {
       case ReplicaStatus.Open:
         return this.serve(r, data, mine.revealed, head);
@@ -270,7 +276,7 @@ export class ReplicaWorker {
   }
 
   /** Our output of the job (stored and served), or why the job cannot be served. */
-  private async run(r: ReplicaRecord): Promise<Pick<ReplicaData, "outputRoot" | "outputBytes"> | string> {
+  private async run(r: ReplicaRecord): Promise<Pick<ReplicaData, "outputRoot" | "outputBytes" | "inputHash"> | string> {
     const model = this.p.models.get(r.modelId)!;
     try {
       const input = await fetchJobInput({
@@ -293,7 +299,7 @@ export class ReplicaWorker {
       });
       await this.p.outputs.put(result.output, { knownId: result.outputRoot });
       this.p.measured?.(r.modelId, result.ms);
-      return { outputRoot: result.outputRoot, outputBytes: result.output.byteLength };
+      return { outputRoot: result.outputRoot, outputBytes: result.output.byteLength, inputHash: r.inputHash };
     } catch (error) {
       if (error instanceof RetryableError) throw error;
       return `cannot run it: ${error instanceof Error ? error.message : String(error)}`;
@@ -304,7 +310,7 @@ export class ReplicaWorker {
   private adopt(r: ReplicaRecord, data: ReplicaData, jobId: bigint): void {
     if (this.p.journal.getJob(jobId)) return;
     // Its events (JobImported on) come after the redundant job's post.
-    this.p.adoptJob(jobId, { postedBlock: r.postedBlock, modelId: r.modelId, ...(data.outputId ? { outputId: data.outputId } : {}), outputRoot: data.outputRoot, outputBytes: data.outputBytes });
+    this.p.adoptJob(jobId, { postedBlock: r.postedBlock, modelId: r.modelId, ...(data.outputId ? { outputId: data.outputId } : {}), outputRoot: data.outputRoot, outputBytes: data.outputBytes, ...(data.inputHash ? { inputHash: data.inputHash } : {}) });
   }
 
   /** Our reputation in parts per million, recomputed from the chain's events at most once a minute. */

@@ -13,6 +13,7 @@ import { toleranceFromChain } from "../codec/tolerance.js";
 import { createWasmKeccak256 } from "../codec/keccak-wasm.js";
 import { LogPoller } from "../chain/poller.js";
 import { TxSender } from "../chain/sender.js";
+import { TermsReader } from "../chain/terms.js";
 import { connectChain } from "../daemon/chain.js";
 import { runDaemonLoop } from "../daemon/loop.js";
 import { readDaemonSecret } from "../daemon/secrets.js";
@@ -23,6 +24,7 @@ import { DEFAULT_SESSION_OPTIONS } from "../inference/session.js";
 import { assertFaultsAllowed, withFault } from "./fault.js";
 import type { Logger } from "../log.js";
 import { journalCursorStore } from "../state/cursor-store.js";
+import { BlobPruner, blobIdsIn } from "../storage/prune.js";
 import { createWorkerMetrics } from "./metrics.js";
 import { catchUpModels } from "./catch-up.js";
 import { startWorkerStatus } from "./status.js";
@@ -79,12 +81,26 @@ export async function runWorker({ options, log, signal, env = process.env, onRea
       ipfsGateway: options.ipfsGateway,
       ipfs,
       allowFileUris: options.allowFileUris,
+      stopSignal: signal,
       withdrawMin: options.withdrawMin,
       claimMode: options.claimMode,
       keeper: options.keeper,
       keeperGraceSeconds: options.keeperGraceSeconds,
       maxBatch: options.maxBatch,
       maxBatchWaitMs: options.maxBatchWaitMs,
+      ...(options.blobRetentionSeconds < 0
+        ? {}
+        : {
+            pruner: new BlobPruner({
+              stores: [store, outputs],
+              lifetimeSeconds: () => new TermsReader({ client: publicClient, market: deployment.market }).longestJobLifetime(),
+              retentionSeconds: options.blobRetentionSeconds,
+              // Every open entry's (a job's, a batch's, a redundant job's): what it names stays, however old. A
+              // skipped job (a keeper's, till its deadline) holds no blob of ours.
+              protectedIds: () => blobIdsIn(journal.listJobs({ status: ["candidate", "active"] }).map(({ data }) => data)),
+              log: log.child({ component: "prune" }),
+            }),
+          }),
     });
     const { market } = await worker.init();
 

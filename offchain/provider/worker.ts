@@ -50,6 +50,7 @@ import { BlobHashMismatchError } from "../storage/errors.js";
 import type { IpfsNode } from "../storage/ipfs.js";
 import { ipfsUriOf, isIpfsUri, parseIpfsUri } from "../storage/ipfs-uri.js";
 import type { LocalBlobStore } from "../storage/local.js";
+import type { BlobPruner } from "../storage/prune.js";
 import { getOutput, hasOutput, outputUrl } from "../storage/stored-output.js";
 import { endJob } from "../protocol/actions.js";
 import { batchJobSalt } from "../chain/batches.js";
@@ -99,6 +100,8 @@ export type ProviderWorkerParameters = {
    */
   ipfs?: IpfsNode;
   allowFileUris: boolean;
+  /** The daemon's stop: aborts the input reads in flight (InputSources.stopSignal). */
+  stopSignal?: AbortSignal;
   withdrawMin: bigint;
   claimMode: "run-first" | "claim-first";
   /**
@@ -127,6 +130,8 @@ export type ProviderWorkerParameters = {
    * steps that fall due together.
    */
   maxBatchWaitMs?: number;
+  /** Deletes blobs no job can need any more, a step at a time, from the worker's ticks (offchain/storage/prune.ts). */
+  pruner?: Pick<BlobPruner, "tick" | "close">;
 };
 
 /** What the journal keeps per job (plain JSON with bigints). */
@@ -152,6 +157,8 @@ type JobData = {
   outputCid?: string;
   /** The `ipfs://` input's CID, pinned on our node from our claim until the job ends. */
   inputCid?: string;
+  /** The input we kept (absent in journals of older workers): what the blob pruner keeps while the job is open. */
+  inputHash?: Hex;
   /** A job split out of one of our batches: its commitment salt derives from the batch's (batch-worker.ts). */
   batchSalt?: Hex;
   /** A request a dApp signed and handed us (signed.ts): we post it with our commitment (encodeSignedJob). */
@@ -458,6 +465,7 @@ export class ProviderWorker {
     this.head = { number: head.number, timestamp: head.timestamp };
     this.p.sender.noteHead(head.number);
     this.stake.advance(head.number);
+    this.p.pruner?.tick(head.timestamp);
     this.startSteps();
     this.batches.tick(this.head);
     this.replicas.tick(this.head);
@@ -538,7 +546,7 @@ export class ProviderWorker {
   /** Waits for every step in progress (used on shutdown: the current steps finish, no new one starts). */
   async drain(): Promise<void> {
     this.stopped = true;
-    await Promise.allSettled([...this.inFlight.values(), this.earnings.withdrawing, this.batchEarnings.withdrawing, this.replicaEarnings.withdrawing, this.batches.drain(), this.replicas.drain()]);
+    await Promise.allSettled([...this.inFlight.values(), this.earnings.withdrawing, this.batchEarnings.withdrawing, this.replicaEarnings.withdrawing, this.batches.drain(), this.replicas.drain(), this.p.pruner?.close()]);
   }
 
   get busy(): number {
@@ -567,6 +575,11 @@ export class ProviderWorker {
     // A skipped job is read only once its keeper time came.
     let record = local === "skipped" ? undefined : await this.readRecord(jobId, data);
     if (record === "cancelled") return this.end(jobId, data, "dropped", "its poster cancelled the signed request");
+    // A job of an older worker's journal names its input too (the blob pruner keeps what open jobs name).
+    if (local === "active" && record !== undefined && data.inputHash === undefined && data.outputRoot !== undefined) {
+      data = { ...data, inputHash: record.inputHash };
+      this.saveJob(jobId, local, data);
+    }
     let step = await this.decide(jobId, local, data, record);
     if (step.kind === "read") {
       record = await this.readRecord(jobId, data);
@@ -754,7 +767,7 @@ export class ProviderWorker {
       }
       if (claimed.receipt) this.stake.mined(jobId, job.collateral, claimed.receipt.blockNumber);
       const inputCid = await this.pinInput(record);
-      this.saveJob(jobId, "active", inputCid ? { ...data, inputCid } : data);
+      this.saveJob(jobId, "active", { ...data, inputHash: record.inputHash, ...(inputCid ? { inputCid } : {}) });
       this.onTaken(record);
       return;
     }
@@ -803,7 +816,7 @@ export class ProviderWorker {
     if (!committed) return;
     if (committed.receipt) this.stake.mined(jobId, job.collateral, committed.receipt.blockNumber);
     const inputCid = await this.keepInput(record, input);
-    this.saveJob(jobId, "active", inputCid ? { ...ran.data, inputCid } : ran.data);
+    this.saveJob(jobId, "active", { ...ran.data, inputHash: record.inputHash, ...(inputCid ? { inputCid } : {}) });
     this.onTaken(record);
     await this.scheduleAfter(record, committed, ran.data);
   }

@@ -73,7 +73,7 @@ export class LocalBlobStore implements BlobStore {
     await mkdir(path.dirname(target), { recursive: true });
     this.#known.delete(id);
     const written = await writeAtomically({ target, bytes, tempDir: path.join(this.dir, ".tmp") });
-    if (knownId === undefined) this.#remember(id, written);
+    if (knownId === undefined && written !== undefined) this.#remember(id, written);
     return id;
   }
 
@@ -182,8 +182,11 @@ async function writeNew(file: string, bytes: Uint8Array, { flush }: { flush: boo
   await handle.close();
 }
 
-/** Writes `bytes` to a fresh temp file, flushes it, and renames it over `target`; its stats then. */
-async function writeAtomically({ target, bytes, tempDir }: { target: string; bytes: Uint8Array; tempDir: string }): Promise<Stats> {
+/**
+ * Writes `bytes` to a fresh temp file, flushes it, and renames it over `target`; its stats then (none when
+ * it is moved away at once: a prune step, offchain/storage/prune.ts, looking at an older copy moves it back).
+ */
+async function writeAtomically({ target, bytes, tempDir }: { target: string; bytes: Uint8Array; tempDir: string }): Promise<Stats | undefined> {
   await mkdir(tempDir, { recursive: true });
   const temp = path.join(tempDir, `${path.basename(target)}.${process.pid}.${randomBytes(6).toString("hex")}`);
   await writeNew(temp, bytes, { flush: true });
@@ -193,7 +196,11 @@ async function writeAtomically({ target, bytes, tempDir }: { target: string; byt
     await unlink(temp).catch(() => {});
     throw error;
   }
-  return stat(target); // after the rename, which changes the file's ctime
+  // After the rename, which changes the file's ctime.
+  return stat(target).catch((error: unknown) => {
+    if (isMissing(error)) return undefined;
+    throw error;
+  });
 }
 
 /**

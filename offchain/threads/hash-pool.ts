@@ -45,8 +45,8 @@ export type BlobRead = {
 /** A read input's bytes, and where they were staged (the read's `stageIn`). */
 export type InputRead = { bytes: Uint8Array; staged?: string };
 
-/** Main thread -> hashing thread: bytes to hash, or a blob to read and check. */
-export type HashRequest = { task: number; bytes: Uint8Array; of: ContentAddress } | { task: number; read: BlobRead };
+/** Main thread -> hashing thread: bytes to hash, a blob to read and check, or a read to abort. */
+export type HashRequest = { task: number; bytes: Uint8Array; of: ContentAddress } | { task: number; read: BlobRead } | { task: number; abort: true };
 /** Hashing thread -> main thread: the digest, or why a read failed (its class rebuilt on this side). */
 export type HashReply = (Digest & { task: number }) | { task: number; error: SerializedError };
 
@@ -88,20 +88,27 @@ export class HashPool {
    * The bytes of an http(s) blob, read and checked against `expectedHash` in the least busy thread (`hash`
    * is that blob id; `ms` the whole read; `staged` where it was staged, as `stageIn` asked). It fails as
    * `fetchBlob` does, by class: a mismatch, a 404 or an oversized blob is non-retryable, a timeout or a 5xx
-   * retryable.
+   * retryable. `signal` aborts the read in its thread (a worker's stop must not wait out a server that never
+   * answers): it then fails as an aborted `fetchBlob` does.
    */
-  read(read: BlobRead): Promise<Digest> {
-    return this.#send((task) => ({ task, read }), []);
+  read(read: BlobRead, signal?: AbortSignal): Promise<Digest> {
+    return this.#send((task) => ({ task, read }), [], signal);
   }
 
-  #send(request: (task: number) => HashRequest, transfer: ArrayBuffer[]): Promise<Digest> {
+  #send(request: (task: number) => HashRequest, transfer: ArrayBuffer[], signal?: AbortSignal): Promise<Digest> {
     if (this.#closed) return Promise.reject(new RetryableError("the hash pool is closed", { code: "HASH_POOL_CLOSED" }));
     const thread = this.#threads.reduce((a, b) => (b.tasks.size < a.tasks.size ? b : a));
     const task = this.#nextTask++;
-    return new Promise<Digest>((resolve, reject) => {
+    const digest = new Promise<Digest>((resolve, reject) => {
       thread.tasks.set(task, { resolve, reject });
       thread.worker.postMessage(request(task), transfer);
     });
+    if (signal === undefined) return digest;
+    // The thread answers the abort with the read's failure (or its result, when the bytes were in already).
+    const abort = () => thread.worker.postMessage({ task, abort: true } satisfies HashRequest);
+    if (signal.aborted) abort();
+    else signal.addEventListener("abort", abort, { once: true });
+    return digest.finally(() => signal.removeEventListener("abort", abort));
   }
 
   /** Ends the threads; digests still pending reject. */

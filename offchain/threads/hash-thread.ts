@@ -18,7 +18,14 @@ if (parentPort === null) throw new Error("offchain/threads/hash-thread.ts must r
 const port = parentPort;
 nameOsThread();
 
+/** The reads in progress, by task: an abort from the main thread aborts its fetch. */
+const reading = new Map<number, AbortController>();
+
 port.on("message", (request: HashRequest) => {
+  if ("abort" in request) {
+    reading.get(request.task)?.abort();
+    return;
+  }
   if ("read" in request) {
     void read(request.task, request.read);
     return;
@@ -32,8 +39,10 @@ port.on("message", (request: HashRequest) => {
 
 async function read(task: number, { url, expectedHash, maxBytes, timeoutMs, stageIn }: BlobRead): Promise<void> {
   const started = performance.now();
+  const controller = new AbortController();
+  reading.set(task, controller);
   try {
-    const fetched = await fetchBlob({ uri: url, expectedHash, maxBytes, timeoutMs });
+    const fetched = await fetchBlob({ uri: url, expectedHash, maxBytes, timeoutMs, signal: controller.signal });
     // A read shorter than it announced is a view into its buffer: only whole buffers are transferred.
     const bytes = spansWholeBuffer(fetched) ? fetched : new Uint8Array(fetched);
     // Checked bytes only; a write that fails (a full disk) leaves the keeping to the main thread.
@@ -42,5 +51,7 @@ async function read(task: number, { url, expectedHash, maxBytes, timeoutMs, stag
     port.postMessage(reply, [bytes.buffer as ArrayBuffer]);
   } catch (error) {
     port.postMessage({ task, error: serializeError(error) } satisfies HashReply);
+  } finally {
+    reading.delete(task);
   }
 }

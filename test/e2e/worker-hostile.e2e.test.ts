@@ -12,7 +12,7 @@
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, utimesSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -308,6 +308,98 @@ describe("dinfer worker under hostile input and a costly endpoint (node process,
     assert.equal(caughtUp.length, 1);
     assert.deepEqual(caughtUp[0]!.models, [net.modelIds.det]);
     await second.stop();
+  });
+
+  it("deletes, at its first tick, a stored blob no job can need any more (kept longer ago than twice the longest job lifetime plus its retention), and keeps a younger one", async function () {
+    this.timeout(120_000);
+    const dataDir = net.tempDir("hostile-prune");
+    const blobs = new LocalBlobStore({ dir: path.join(dataDir, "blobs") });
+    // Two blobs of the first shard the worker sweeps ("00"): one kept in 2020, one just now.
+    const inShard0 = (from: number) => {
+      for (let seed = from; ; seed++) {
+        const bytes = new TextEncoder().encode(`blob ${seed}`);
+        if (blobId(bytes).startsWith("0x00")) return { bytes, next: seed + 1 };
+      }
+    };
+    const old = inShard0(0);
+    const young = inShard0(old.next);
+    const oldId = await blobs.put(old.bytes);
+    const youngId = await blobs.put(young.bytes);
+    const y2020 = Date.UTC(2020, 0, 1) / 1000;
+    utimesSync(blobs.pathOf(oldId), y2020, y2020);
+    // Priced above every job the suite posts, so it takes none: its stop must not wait on earlier tests' hanging inputs.
+    const worker = await startWorker({ dataDir, minFee: 100n * FEE, extra: { blobRetentionSeconds: 0 } });
+    const deleted = await worker.waitForLine((l) => l.msg === "old blobs deleted", "the first sweep step", 30_000);
+    assert.equal(deleted.shard, "00");
+    assert.equal(deleted.blobs, 1);
+    assert.equal(await blobs.has(oldId), false);
+    assert.deepEqual(await blobs.get(youngId), young.bytes);
+    await worker.stop();
+  });
+
+  it("keeps, however old their files, the blobs of a job its journal holds open (committed before a restart, ended after it), while the same sweep deletes an old blob no job names", async function () {
+    this.timeout(180_000);
+    const dataDir = net.tempDir("hostile-prune-open");
+    // A cls input whose blob id falls in the first shard the sweep reads ("00"): one value moved a little.
+    let input = clsInput;
+    for (let step = 1; !blobId(encodeTensorBlob([input])).startsWith("0x00"); step++) {
+      const values = new Float32Array(clsInput.data.slice().buffer);
+      values[0] = values[0]! + step / 4096;
+      input = { ...clsInput, data: new Uint8Array(values.buffer) };
+    }
+    const inputId = blobId(encodeTensorBlob([input]));
+    // Priced above the suite's other jobs; this worker keeps every blob (no pruning).
+    const fee = 30n * FEE;
+    const secret = randomBytes(32).toString("hex");
+    const first = await startWorker({ dataDir, secret, minFee: fee, extra: { blobRetentionSeconds: -1 } });
+    const jobId = await post({ fee, input });
+    await waitForStatus([jobId], JobStatus.Committed, first);
+    await first.stop();
+    // Nobody finalizes it meanwhile (no other worker of this suite is running): the job stays open.
+    assert.ok((await status(jobId)) < JobStatus.Finalized, "still open after the first worker stopped");
+
+    // Every file of both stores kept in 2020, and one more blob of shard "00" that no job names.
+    const y2020 = Date.UTC(2020, 0, 1) / 1000;
+    const blobs = new LocalBlobStore({ dir: path.join(dataDir, "blobs") });
+    let orphan = new TextEncoder().encode("orphan 0");
+    for (let seed = 1; !blobId(orphan).startsWith("0x00"); seed++) orphan = new TextEncoder().encode(`orphan ${seed}`);
+    const orphanId = await blobs.put(orphan);
+    const aged: string[] = [];
+    for (const store of ["blobs", "outputs"]) {
+      for (const entry of readdirSync(path.join(dataDir, store), { recursive: true, withFileTypes: true })) {
+        if (!entry.isFile() || entry.parentPath.includes(".tmp")) continue;
+        utimesSync(path.join(entry.parentPath, entry.name), y2020, y2020);
+        aged.push(entry.name);
+      }
+    }
+    assert.ok(aged.includes(inputId.slice(2)), `the job's input was kept by the first worker (aged: ${aged.join(", ")})`);
+
+    const second = await startWorker({ dataDir, secret, minFee: fee, extra: { blobRetentionSeconds: 0 } });
+    const deleted = await second.waitForLine((l) => l.msg === "old blobs deleted", "the first sweep step", 30_000);
+    assert.equal(deleted.shard, "00");
+    assert.equal(deleted.blobs, 1, "only the blob no job names");
+    assert.equal(await blobs.has(orphanId), false);
+    assert.deepEqual(await blobs.get(inputId), encodeTensorBlob([input]), "the open job's input, aged like the orphan, is kept");
+    // And the restarted worker ends the job with what it kept.
+    await waitForStatus([jobId], JobStatus.Finalized, second);
+    await second.stop();
+  });
+
+  it("stops at once on SIGTERM while it reads an input from a server that never answers: the read is aborted, not waited out for the 30 s fetch timeout, and the worker exits 0", async function () {
+    this.timeout(120_000);
+    const hanging = await inputServer("hang");
+    // Priced above every other job the suite posts: this worker reads only the hanging input.
+    await post({ fee: 50n * FEE, inputURI: `${hanging.url}/blob` });
+    const worker = await startWorker({ dataDir: net.tempDir("hostile-stop"), minFee: 50n * FEE });
+    for (const until = Date.now() + 60_000; hanging.counts.requests === 0; await sleep(50)) {
+      if (Date.now() > until) assert.fail(`the worker never read the hanging input:\n${worker.logs().slice(-3_000)}`);
+    }
+    const stopping = Date.now();
+    // Throws unless the exit code is 0; before the read took the stop's signal, the shutdown's grace (30 s,
+    // the fetch timeout's length) could run out first, and the worker exited 1.
+    await worker.stop();
+    const tookMs = Date.now() - stopping;
+    assert.ok(tookMs < 15_000, `stopped ${tookMs} ms after SIGTERM: the read was waited out, not aborted`);
   });
 
   // Last: the NaN job stays posted, and its claim deadline must not fall in the idle test's window, where the

@@ -47,6 +47,15 @@ describe("worker options", () => {
     assert.equal(options.models[0]!.minFee, 0n);
   });
 
+  it("keeps blobs a day past what jobs can need by default, never deletes them at -1, and refuses less or more than ten years", () => {
+    const models = [{ modelId: 1, path: "a.onnx" }];
+    assert.equal(loadOptions({ schema: WorkerOptionsSchema, file: file("retention-default.json", { models }) }).blobRetentionSeconds, 86_400);
+    assert.equal(loadOptions({ schema: WorkerOptionsSchema, file: file("retention-never.json", { models, blobRetentionSeconds: -1 }) }).blobRetentionSeconds, -1);
+    for (const [name, value] of [["retention-bad.json", -2], ["retention-huge.json", 1e20]] as const) {
+      assert.throws(() => loadOptions({ schema: WorkerOptionsSchema, file: file(name, { models, blobRetentionSeconds: value }) }), (error: unknown) => error instanceof ConfigError && /blobRetentionSeconds/.test(error.message));
+    }
+  });
+
   it("names every bad option in one error", () => {
     const config = file("bad.json", { models: [{ modelId: -1, path: "" }], ep: "tpu", port: 70000 });
     assert.throws(

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createServer, type Server } from "node:http";
+import { createServer, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -14,7 +14,7 @@ import { blobId } from "../../offchain/codec/tensor.js";
 import { NonRetryableError, RetryableError } from "../../offchain/errors.js";
 import { fetchJobInput } from "../../offchain/provider/input.js";
 import { LocalBlobStore } from "../../offchain/storage/local.js";
-import { HashPool, type BlobRead } from "../../offchain/threads/hash-pool.js";
+import { HashPool, type BlobRead, type InputRead } from "../../offchain/threads/hash-pool.js";
 
 /** Deterministic bytes, distinct per seed. */
 function bytesOf(length: number, seed: number): Uint8Array {
@@ -78,6 +78,8 @@ describe("threads: HashPool reads http(s) blobs", () => {
   const blob = bytesOf(300_001, 9);
   const id = blobId(blob);
 
+  const hanging: ServerResponse[] = [];
+
   before(async () => {
     pool = new HashPool({ size: 2 });
     server = createServer((req, res) => {
@@ -85,6 +87,8 @@ describe("threads: HashPool reads http(s) blobs", () => {
       if (url.pathname === "/blob") return void res.writeHead(200, { "content-length": blob.length }).end(blob);
       if (url.pathname === "/busy") return void res.writeHead(503).end("busy");
       if (url.pathname === "/moved") return void res.writeHead(302, { location: "/blob" }).end();
+      // Half a blob, then nothing: a server that never finishes.
+      if (url.pathname === "/hang") return void (res.writeHead(200, { "content-length": blob.length }).write(blob.subarray(0, 1000)), hanging.push(res));
       res.writeHead(404).end("no such blob");
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -92,6 +96,7 @@ describe("threads: HashPool reads http(s) blobs", () => {
   });
   after(async () => {
     await pool.close();
+    for (const res of hanging) res.destroy();
     await new Promise((resolve) => server.close(resolve));
   });
 
@@ -124,6 +129,28 @@ describe("threads: HashPool reads http(s) blobs", () => {
     assert.ok(large instanceof NonRetryableError && large.code === "BLOB_TOO_LARGE", `${large.code}: ${large.message}`);
     const busy = await failure(`${base}/busy`);
     assert.ok(busy instanceof RetryableError, `${busy.code}: ${busy.message}`);
+  });
+
+  it("aborts a read in flight when the worker's stop signal fires (a stop must not wait out the fetch timeout), in its thread and on the main thread, and the thread reads on", async () => {
+    const sources = (readInput?: (read: BlobRead, signal?: AbortSignal) => Promise<InputRead>) => {
+      const stop = new AbortController();
+      const runner = readInput === undefined ? {} : { readInput };
+      return { stop, sources: { allowFileUris: false, maxInputBytes: 1 << 20, store: new LocalBlobStore({ dir: tmpdir() }), runner, stopSignal: stop.signal } };
+    };
+    const record = { inlineInput: "0x", inputURI: `${base}/hang`, inputHash: id } as unknown as JobRecord;
+    for (const [where, readInput] of [["a hashing thread", (read: BlobRead, signal?: AbortSignal) => pool.read(read, signal)], ["the main thread", undefined]] as const) {
+      const { stop, sources: from } = sources(readInput);
+      const before = hanging.length;
+      const fetching = fetchJobInput({ record, check: true, sources: from });
+      while (hanging.length === before) await new Promise((resolve) => setTimeout(resolve, 10));
+      stop.abort();
+      // Aborted, not timed out: the fetch timeout (30 s by default) never came into it.
+      await assert.rejects(fetching, (error: Error & { code?: string }) => error.code === "BLOB_UNAVAILABLE" && /aborted/.test(error.message), where);
+    }
+    // An aborted signal before the read: refused at once, and the pool still reads.
+    const aborted = AbortSignal.abort();
+    await assert.rejects(pool.read({ url: `${base}/hang`, expectedHash: id, maxBytes: 1 << 20 }, aborted), /aborted/);
+    assert.deepEqual((await pool.read({ url: `${base}/blob`, expectedHash: id, maxBytes: 1 << 20 }, new AbortController().signal)).bytes, blob);
   });
 
   it("is where the worker reads an http(s) input (fetchJobInput's readInput), checked whatever the claim mode; a file input stays on the main thread", async () => {
