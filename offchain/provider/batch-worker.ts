@@ -60,6 +60,8 @@ export type BatchData = {
   outputs?: { root: Hex; bytes: number; id?: Hex }[];
   /** Where the batch's output list is served. */
   listUri?: string;
+  /** Every job's input, in job order, kept with the outputs (absent in journals of older workers): what the blob pruner keeps while the batch is open. */
+  inputs?: Hex[];
 };
 
 /** What the single-job path keeps for a job split out of one of our batches. */
@@ -163,6 +165,11 @@ export class BatchWorker {
     const head = this.head!;
     const record = await readBatch({ client: this.p.publicClient, batchMarket: this.p.deployment.batchMarket, batchId: data.batchId, fromBlock: data.postedBlock });
     const b = record.batch;
+    // A batch of an older worker's journal names its inputs too (the blob pruner keeps what open batches name).
+    if (data.outputs !== undefined && data.inputs === undefined && local !== "skipped") {
+      data = { ...data, inputs: record.inputHashes.slice(0, b.count) };
+      this.steps.save(BATCH_KEY + data.batchId, local, data);
+    }
     let revealWindow: { seedBlock: bigint; lastRevealBlock: bigint } | undefined;
     let sampled: number[] | undefined;
     const splitStatus = new Map<number, number>();
@@ -308,7 +315,7 @@ export class BatchWorker {
   }
 
   /** Every job's output (stored) and the batch's output list; a reason string when the batch cannot be served. */
-  private async run(record: BatchRecord): Promise<Pick<BatchData, "outputs" | "listUri"> | string> {
+  private async run(record: BatchRecord): Promise<Pick<BatchData, "outputs" | "listUri" | "inputs"> | string> {
     const { batch: b } = record;
     const model = this.p.models.get(b.modelId)!;
     const outputs: { root: Hex; bytes: number }[] = [];
@@ -344,7 +351,7 @@ export class BatchWorker {
     const list = encodeBatchOutputs({ firstJobId: b.firstJobId, outputs: outputs.map((o) => outputUrl(this.p.publicUrl, { outputRoot: o.root })) });
     const listId = blobId(list);
     await this.p.store.put(list, { knownId: listId });
-    return { outputs, listUri: `${this.p.publicUrl}/blobs/${listId}` };
+    return { outputs, listUri: `${this.p.publicUrl}/blobs/${listId}`, inputs: record.inputHashes.slice(0, b.count) };
   }
 
   private batchSalt(batchId: bigint): Hex {

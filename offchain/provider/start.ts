@@ -24,7 +24,7 @@ import { DEFAULT_SESSION_OPTIONS } from "../inference/session.js";
 import { assertFaultsAllowed, withFault } from "./fault.js";
 import type { Logger } from "../log.js";
 import { journalCursorStore } from "../state/cursor-store.js";
-import { BlobPruner, blobIdsIn } from "../storage/prune.js";
+import { BlobPruner, openEntriesProtect } from "../storage/prune.js";
 import { createWorkerMetrics } from "./metrics.js";
 import { catchUpModels } from "./catch-up.js";
 import { startWorkerStatus } from "./status.js";
@@ -96,8 +96,9 @@ export async function runWorker({ options, log, signal, env = process.env, onRea
               lifetimeSeconds: () => new TermsReader({ client: publicClient, market: deployment.market }).longestJobLifetime(),
               retentionSeconds: options.blobRetentionSeconds,
               // Every open entry's (a job's, a batch's, a redundant job's): what it names stays, however old. A
-              // skipped job (a keeper's, till its deadline) holds no blob of ours.
-              protectedIds: () => blobIdsIn(journal.listJobs({ status: ["candidate", "active"] }).map(({ data }) => data)),
+              // skipped job (a keeper's, till its deadline) holds no blob of ours. Until every open entry that
+              // kept an output names its input too (an older worker's, till its next step), nothing is deleted.
+              protectedIds: () => openEntriesProtect(journal.listJobs({ status: ["candidate", "active"] }).map(({ data }) => data)),
               log: log.child({ component: "prune" }),
             }),
           }),

@@ -26,6 +26,8 @@
  * deadline passed) is logged as an error and the job is expired (the poster is refunded; we lose the
  * collateral as a withheld sampled reveal does).
  */
+import { setMaxListeners } from "node:events";
+
 import type { Address, Hex, PublicClient, TransactionReceipt } from "viem";
 
 import { commitment, deriveSalt } from "../codec/commitment.js";
@@ -202,6 +204,8 @@ const AUDIT_RECHECK_SECONDS = 3n;
 
 export class ProviderWorker {
   private readonly p: ProviderWorkerParameters;
+  /** Aborted by `drain`: the input reads in flight end (InputSources.stopSignal). */
+  private readonly stopping = new AbortController();
   private readonly models: Map<number, LoadedModel>;
   private readonly inFlight = new Map<bigint, Promise<void>>();
   /** Inputs fetched at claim time, kept for the run (the store has them after a restart). */
@@ -250,6 +254,11 @@ export class ProviderWorker {
   private readonly seen = { jobs: 0, actions: new Map<string, number>() };
 
   constructor(parameters: ProviderWorkerParameters) {
+    // Input reads in flight end with the daemon's stop, or with `drain` however the loop ended (a fatal error
+    // aborts no signal). One listener per read in flight: more than Node's default ten is no leak.
+    const stopReads = AbortSignal.any([this.stopping.signal, ...(parameters.stopSignal ? [parameters.stopSignal] : [])]);
+    setMaxListeners(0, stopReads);
+    parameters = { ...parameters, stopSignal: stopReads };
     this.p = parameters;
     this.models = new Map(parameters.models.map((m) => [m.modelId, m]));
     // The open jobs of an earlier run: due at once, least recently updated first.
@@ -546,6 +555,7 @@ export class ProviderWorker {
   /** Waits for every step in progress (used on shutdown: the current steps finish, no new one starts). */
   async drain(): Promise<void> {
     this.stopped = true;
+    this.stopping.abort();
     await Promise.allSettled([...this.inFlight.values(), this.earnings.withdrawing, this.batchEarnings.withdrawing, this.replicaEarnings.withdrawing, this.batches.drain(), this.replicas.drain(), this.p.pruner?.close()]);
   }
 
@@ -576,7 +586,7 @@ export class ProviderWorker {
     let record = local === "skipped" ? undefined : await this.readRecord(jobId, data);
     if (record === "cancelled") return this.end(jobId, data, "dropped", "its poster cancelled the signed request");
     // A job of an older worker's journal names its input too (the blob pruner keeps what open jobs name).
-    if (local === "active" && record !== undefined && data.inputHash === undefined && data.outputRoot !== undefined) {
+    if (local !== "skipped" && record !== undefined && data.inputHash === undefined && (data.outputRoot !== undefined || data.outputId !== undefined)) {
       data = { ...data, inputHash: record.inputHash };
       this.saveJob(jobId, local, data);
     }
@@ -984,7 +994,8 @@ export class ProviderWorker {
     if (!withheld) await this.p.outputs.put(output, { knownId: root });
     const outputCid = withheld ? undefined : await this.publishOutput(jobId, output);
     const { outputId: _stored, ...kept } = data; // an older worker's output, lost: this one is stored by its root
-    const next: JobData = { ...kept, outputRoot: root, outputBytes: output.byteLength, ep: result.ep, inferenceMs: result.ms, withheld, ...(outputCid ? { outputCid } : {}) };
+    // Named with its output from the start, so the blob pruner keeps both for as long as the job is open.
+    const next: JobData = { ...kept, outputRoot: root, outputBytes: output.byteLength, inputHash: record.inputHash, ep: result.ep, inferenceMs: result.ms, withheld, ...(outputCid ? { outputCid } : {}) };
     // A stacked run's time is shared by its jobs: what each job costs the thread is its share.
     this.measured(job.modelId, result.ms / (result.batchSize ?? 1));
     const status = this.p.journal.getJob(jobId)?.status ?? "candidate";

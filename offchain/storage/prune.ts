@@ -14,9 +14,10 @@
  * - So a file older than twice the lifetime is needed by no job. `retention` more keeps it for the dApps that
  *   fetch their outputs late.
  * - And whatever that argument misses, the blobs that the worker's open jobs name in its journal (`protectedIds`,
- *   read at the start of each sweep) are never deleted: a redundant job's settle has no deadline, so its seats'
- *   blobs are needed for as long as it stays open, and a host clock that was wrong when a file was written
- *   cannot age an open job's blob.
+ *   read at each step) are never deleted: a redundant job's settle has no deadline, so its seats' blobs are
+ *   needed for as long as it stays open, and a host clock that was wrong when a file was written cannot age an
+ *   open job's blob. While an open entry does not yet name everything it kept (a journal of an older worker,
+ *   till the entry's next step adds it), no step runs at all.
  *
  * "Now" is the earlier of the wall clock and the chain's head time. A chain that stalls stretches every
  * deadline, so its jobs' blobs are not aged meanwhile; a devnet whose time runs ahead ages nothing early.
@@ -37,12 +38,18 @@ export type PruneStepResult = { shard: string; removed: number; bytes: number };
 
 export type BlobPrunerParameters = {
   stores: readonly LocalBlobStore[];
-  /** The longest job lifetime, seconds (ProtocolTerms.requiredUnbondingPeriod); read at the start of each sweep (it only grows). */
+  /**
+   * The longest job lifetime, seconds (ProtocolTerms.requiredUnbondingPeriod); read at the start of each sweep.
+   * It only grows on chain, so a smaller answer than one read before (a faulty node) is not taken.
+   */
   lifetimeSeconds: () => Promise<bigint>;
   /** Kept this long beyond twice the lifetime, seconds. */
   retentionSeconds: number;
-  /** Blob ids never deleted (the open jobs' inputs and outputs, `blobIdsIn`); read at the start of each sweep. */
-  protectedIds: () => Iterable<string>;
+  /**
+   * Blob ids never deleted (the open jobs' inputs and outputs, `blobIdsIn`), read at each step; `undefined` while
+   * they are not all known (an open entry that does not name what it kept yet): the step then waits.
+   */
+  protectedIds: () => Iterable<string> | undefined;
   /** Least wall-clock time between two steps, ms; default 15 s (a whole sweep in about an hour). */
   stepIntervalMs?: number;
   log: Logger;
@@ -59,9 +66,9 @@ export class BlobPruner {
   readonly #p: BlobPrunerParameters & { stepIntervalMs: number; now: () => number };
   #shard = 0;
   #lifetimeSeconds: bigint | undefined;
-  #protected = new Set<string>();
   #lastStepAt = -Infinity;
   #running: Promise<void> | undefined;
+  #waitLogged = false;
 
   constructor(parameters: BlobPrunerParameters) {
     if (!Number.isSafeInteger(parameters.retentionSeconds) || parameters.retentionSeconds < 0) {
@@ -79,27 +86,41 @@ export class BlobPruner {
     if (this.#running !== undefined || wall - this.#lastStepAt < this.#p.stepIntervalMs) return;
     this.#lastStepAt = wall;
     this.#running = this.step(Math.min(wall, Number(headTimestamp) * 1000))
-      .then(({ removed, bytes, shard }) => {
+      .then((result) => {
+        if (result === undefined) {
+          if (!this.#waitLogged) this.#p.log.info({ msg: "blob pruning waits: open jobs of an older worker's journal do not name their inputs yet (their next steps add them)" });
+          this.#waitLogged = true;
+          return;
+        }
+        this.#waitLogged = false;
+        const { removed, bytes, shard } = result;
         if (removed > 0) this.#p.log.info({ msg: "old blobs deleted", shard, blobs: removed, bytes });
       })
       .catch((error: unknown) => this.#p.log.warn({ msg: "blob pruning failed", err: error instanceof Error ? error.message : String(error) }))
       .finally(() => (this.#running = undefined));
   }
 
-  /** Deletes, in the next shard of every store, the blobs older than `nowMs` less twice the lifetime and the retention. */
-  async step(nowMs: number): Promise<PruneStepResult> {
+  /**
+   * Deletes, in the next shard of every store, the blobs older than `nowMs` less twice the lifetime and the
+   * retention; `undefined` (nothing done, the same shard next time) while the protected ids are not all known.
+   */
+  async step(nowMs: number): Promise<PruneStepResult | undefined> {
     if (this.#shard === 0 || this.#lifetimeSeconds === undefined) {
       // First, and whatever the chain says: a file left aside reads as missing till it is back.
       for (const store of this.#p.stores) await restoreMovedAside(store.dir);
-      this.#lifetimeSeconds = await this.#p.lifetimeSeconds();
-      this.#protected = new Set([...this.#p.protectedIds()].map((id) => id.toLowerCase().replace(/^0x/, "")));
+      const read = await this.#p.lifetimeSeconds();
+      this.#lifetimeSeconds = this.#lifetimeSeconds === undefined || read > this.#lifetimeSeconds ? read : this.#lifetimeSeconds;
     }
+    // Read after the chain read: an entry that ended meanwhile only keeps its blobs one step longer.
+    const ids = this.#p.protectedIds();
+    if (ids === undefined) return undefined;
+    const keep = new Set([...ids].map((id) => id.toLowerCase().replace(/^0x/, "")));
     const shard = this.#shard.toString(16).padStart(2, "0");
     this.#shard = (this.#shard + 1) % SHARDS;
     const keptMs = (2 * Number(this.#lifetimeSeconds) + this.#p.retentionSeconds) * 1000;
     const result: PruneStepResult = { shard, removed: 0, bytes: 0 };
     for (const store of this.#p.stores) {
-      const { removed, bytes } = await pruneShard({ storeDir: store.dir, shard, olderThanMs: nowMs - keptMs, keep: this.#protected });
+      const { removed, bytes } = await pruneShard({ storeDir: store.dir, shard, olderThanMs: nowMs - keptMs, keep });
       result.removed += removed;
       result.bytes += bytes;
     }
@@ -188,6 +209,20 @@ async function restoreMovedAside(storeDir: string): Promise<void> {
       await rename(path.join(aside, name), place);
     }
   }
+}
+
+/**
+ * What a worker's open journal entries protect (`protectedIds`): every blob id they name, or `undefined` while
+ * one that kept an output (`outputRoot`, or an older worker's `outputId`; a batch's `outputs`) does not name
+ * the input it kept with it (`inputHash`; a batch's `inputs`), as entries of older workers' journals do till
+ * their next step adds it.
+ */
+export function openEntriesProtect(entries: readonly unknown[]): Set<string> | undefined {
+  const unnamed = entries.some((entry) => {
+    const d = (entry ?? {}) as Record<string, unknown>;
+    return ((d.outputRoot !== undefined || d.outputId !== undefined) && d.inputHash === undefined) || (d.outputs !== undefined && d.inputs === undefined);
+  });
+  return unnamed ? undefined : blobIdsIn(entries);
 }
 
 /** The blob ids (32-byte hex, `0x` and all) in any string of `values`, nested objects and arrays included: an open job's journal data names its input and output so. */

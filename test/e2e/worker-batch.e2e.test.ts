@@ -9,6 +9,8 @@
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import path from "node:path";
+import { DatabaseSync } from "node:sqlite";
 import { fileURLToPath } from "node:url";
 
 import { parseEther } from "viem";
@@ -41,6 +43,7 @@ describe("dinfer worker serves batches: worker process, PaddleOCR models, the SD
 
   it("runs, commits, reveals and finalizes two batches posted in one transaction, and the dApp gets every output verified", async function () {
     this.timeout(300_000);
+    const dataDir = net.tempDir("worker-batch");
     worker = await startWorkerProcess({
       url: net.url,
       deployment: net.deployment,
@@ -48,7 +51,7 @@ describe("dinfer worker serves batches: worker process, PaddleOCR models, the SD
         { modelId: net.modelIds.cls, path: net.modelFiles.cls },
         { modelId: net.modelIds.det, path: net.modelFiles.det },
       ],
-      dataDir: net.tempDir("worker-batch"),
+      dataDir,
       key: net.keys.provider,
       secret: randomBytes(32).toString("hex"),
       // Past 1 wei: the batches' payouts are withdrawn as soon as they are credited.
@@ -80,13 +83,20 @@ describe("dinfer worker serves batches: worker process, PaddleOCR models, the SD
       }
     }
     let payouts = 0n;
+    const inputs: string[] = [];
     for (const batchId of posted.batchIds) {
       const record = await readBatch({ client: net.publicClient, batchMarket: net.deployment.batchMarket, batchId });
+      inputs.push(...record.inputHashes.slice(0, record.batch.count).map((h) => h.toLowerCase()));
       assert.equal(record.batch.status, BatchStatus.Finalized);
       assert.equal(record.batch.provider.toLowerCase(), worker.account.toLowerCase());
       payouts += record.payout!;
     }
     assert.ok(payouts > 0n);
+    // Each batch's journal entry names the inputs it kept beside its outputs: the blob pruner keeps them while it is open.
+    const journal = new DatabaseSync(path.join(dataDir, "journal.sqlite"));
+    const named = journal.prepare("SELECT json_extract(data, '$.inputs') AS inputs FROM jobs WHERE json_extract(data, '$.outputs') IS NOT NULL").all();
+    journal.close();
+    assert.deepEqual(named.flatMap((row) => (JSON.parse(String(row.inputs)) as string[]).map((h) => h.toLowerCase())).sort(), inputs.sort());
     // The worker withdraws its BatchMarket credits on its own: they end at zero, all of them in one or more withdrawals.
     const credits = () => net.publicClient.readContract({ address: net.deployment.batchMarket, abi: batchMarketAbi, functionName: "credits", args: [worker!.account] });
     for (const until = Date.now() + 30_000; (await credits()) !== 0n && Date.now() < until; ) await new Promise((r) => setTimeout(r, 250));

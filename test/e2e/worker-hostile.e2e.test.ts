@@ -15,6 +15,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, readdirSync, utimesSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import path from "node:path";
+import { DatabaseSync } from "node:sqlite";
 import { fileURLToPath } from "node:url";
 
 import type { Hex } from "viem";
@@ -337,7 +338,7 @@ describe("dinfer worker under hostile input and a costly endpoint (node process,
     await worker.stop();
   });
 
-  it("keeps, however old their files, the blobs of a job its journal holds open (committed before a restart, ended after it), while the same sweep deletes an old blob no job names", async function () {
+  it("keeps, however old their files, the blobs of a job its journal holds open (committed before a restart, ended after it), even where an older worker's journal did not name its input, while the same sweep deletes an old blob no job names", async function () {
     this.timeout(180_000);
     const dataDir = net.tempDir("hostile-prune-open");
     // A cls input whose blob id falls in the first shard the sweep reads ("00"): one value moved a little.
@@ -373,9 +374,16 @@ describe("dinfer worker under hostile input and a costly endpoint (node process,
       }
     }
     assert.ok(aged.includes(inputId.slice(2)), `the job's input was kept by the first worker (aged: ${aged.join(", ")})`);
+    // As an older worker journaled it: its output named, its input not.
+    const journal = new DatabaseSync(path.join(dataDir, "journal.sqlite"));
+    const stripped = journal.prepare("UPDATE jobs SET data = json_remove(data, '$.inputHash') WHERE json_extract(data, '$.inputHash') IS NOT NULL").run();
+    journal.close();
+    assert.equal(stripped.changes, 1, "the job's entry named its input");
 
     const second = await startWorker({ dataDir, secret, minFee: fee, extra: { blobRetentionSeconds: 0 } });
-    const deleted = await second.waitForLine((l) => l.msg === "old blobs deleted", "the first sweep step", 30_000);
+    // The job's first step names its input again; the sweep's step waits for that if it comes first (which of
+    // the two reads the chain first is a race: the wait itself is test/offchain/prune.test.ts's).
+    const deleted = await second.waitForLine((l) => l.msg === "old blobs deleted", "the first sweep step", 60_000);
     assert.equal(deleted.shard, "00");
     assert.equal(deleted.blobs, 1, "only the blob no job names");
     assert.equal(await blobs.has(orphanId), false);
@@ -383,6 +391,10 @@ describe("dinfer worker under hostile input and a costly endpoint (node process,
     // And the restarted worker ends the job with what it kept.
     await waitForStatus([jobId], JobStatus.Finalized, second);
     await second.stop();
+    const reopened = new DatabaseSync(path.join(dataDir, "journal.sqlite"));
+    const named = reopened.prepare("SELECT json_extract(data, '$.inputHash') AS inputHash FROM jobs WHERE json_extract(data, '$.outputRoot') IS NOT NULL").all();
+    reopened.close();
+    assert.deepEqual(named.map((row) => String(row.inputHash).toLowerCase()), [inputId.toLowerCase()], "the entry names its input again, from the chain");
   });
 
   it("stops at once on SIGTERM while it reads an input from a server that never answers: the read is aborted, not waited out for the 30 s fetch timeout, and the worker exits 0", async function () {
@@ -400,6 +412,8 @@ describe("dinfer worker under hostile input and a costly endpoint (node process,
     await worker.stop();
     const tookMs = Date.now() - stopping;
     assert.ok(tookMs < 15_000, `stopped ${tookMs} ms after SIGTERM: the read was waited out, not aborted`);
+    const failed = linesOf(worker, "job step failed").map((l) => String(l.err));
+    assert.ok(failed.some((err) => /aborted/.test(err)), `the read ended aborted (steps failed: ${failed.join(" | ") || "none"})`);
   });
 
   // Last: the NaN job stays posted, and its claim deadline must not fall in the idle test's window, where the

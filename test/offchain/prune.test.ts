@@ -5,7 +5,7 @@ import path from "node:path";
 
 import { silentLogger } from "../../offchain/log.js";
 import { LocalBlobStore } from "../../offchain/storage/local.js";
-import { BlobPruner, blobIdsIn, pruneShard } from "../../offchain/storage/prune.js";
+import { BlobPruner, blobIdsIn, openEntriesProtect, pruneShard } from "../../offchain/storage/prune.js";
 
 const HOUR = 3_600_000;
 
@@ -50,7 +50,7 @@ describe("storage: BlobPruner deletes the blobs no job can need any more", () =>
     // Every fourth blob last kept 5 h and a minute ago (to go), the others 4 h 59 min ago (to stay).
     for (const [i, id] of ids.entries()) await age(storeOf(i).pathOf(id), now - (i % 4 === 0 ? 5 * HOUR + 60_000 : 5 * HOUR - 60_000));
     let removed = 0;
-    for (let shard = 0; shard < 256; shard++) removed += (await pruner.step(now)).removed;
+    for (let shard = 0; shard < 256; shard++) removed += (await pruner.step(now))!.removed;
     assert.equal(removed, 10);
     for (const [i, id] of ids.entries()) assert.equal(await storeOf(i).has(id), i % 4 !== 0, `blob ${i}`);
     assert.equal(lifetimeReads, 1, "the lifetime is read once per sweep of the 256 shards");
@@ -118,7 +118,7 @@ describe("storage: BlobPruner deletes the blobs no job can need any more", () =>
     assert.equal(reads, 2, "the next step goes on");
   });
 
-  it("never deletes a blob an open job names, however old (a redundant job's settle has no deadline), read again at each sweep", async () => {
+  it("never deletes a blob an open job names, however old (a redundant job's settle has no deadline), read again at each step", async () => {
     const now = Date.now();
     const blobs = [bytesOf(300, 1), bytesOf(300, 2)];
     const ids = await Promise.all(blobs.map((bytes) => store.put(bytes)));
@@ -131,6 +131,58 @@ describe("storage: BlobPruner deletes the blobs no job can need any more", () =>
     open = []; // the job ended
     for (let i = 0; i < 256; i++) await pruner.step(now);
     assert.equal(await store.has(ids[0]!), false, "the next sweep reads the open jobs again");
+
+    // A job that opens in the middle of a sweep protects its blob from the next step on, not the next sweep.
+    const late = await store.put(bytesOf(300, 3));
+    await age(store.pathOf(late), 0);
+    const lateShard = Number.parseInt(late.slice(2, 4), 16);
+    const fresh = new BlobPruner({ stores: [store], lifetimeSeconds: async () => 60n, retentionSeconds: 0, protectedIds: () => blobIdsIn(open), log: silentLogger() });
+    open = [];
+    for (let i = 0; i < lateShard; i++) await fresh.step(now);
+    open = [{ inputHash: late }];
+    assert.equal((await fresh.step(now))!.shard, late.slice(2, 4));
+    assert.equal(await store.has(late), true, "named since the sweep began: kept");
+  });
+
+  it("deletes nothing while an open job does not yet name what it kept (an older worker's journal): the same shard waits, then goes on", async () => {
+    const now = Date.now();
+    const id = await store.put(bytesOf(300, 4));
+    await age(store.pathOf(id), 0);
+    const shard = Number.parseInt(id.slice(2, 4), 16);
+    let known = true;
+    const pruner = new BlobPruner({ stores: [store], lifetimeSeconds: async () => 60n, retentionSeconds: 0, protectedIds: () => (known ? [] : undefined), log: silentLogger() });
+    for (let i = 0; i < shard; i++) await pruner.step(now);
+    known = false;
+    assert.equal(await pruner.step(now), undefined, "waits");
+    assert.equal(await pruner.step(now), undefined, "still waits");
+    assert.equal(await store.has(id), true);
+    known = true;
+    const result = await pruner.step(now);
+    assert.deepEqual([result!.shard, result!.removed], [id.slice(2, 4), 1], "the shard it waited on, not the next");
+    assert.equal(await store.has(id), false);
+  });
+
+  it("never takes a shorter lifetime than one it read before (the protocol's only grows; a faulty node's answer is not taken)", async () => {
+    const now = Date.now();
+    const id = await store.put(bytesOf(300, 5));
+    // 3 h old: past twice a 1 h lifetime, within twice a 2 h one.
+    await age(store.pathOf(id), now - 3 * HOUR);
+    const shard = Number.parseInt(id.slice(2, 4), 16);
+    const answers = [7200n, 3600n];
+    const pruner = new BlobPruner({ stores: [store], lifetimeSeconds: async () => answers.shift() ?? 3600n, retentionSeconds: 0, protectedIds: () => [], log: silentLogger() });
+    for (let i = 0; i < 256 + shard + 1; i++) await pruner.step(now); // a whole sweep at 2 h, then the next at "1 h"
+    assert.equal(answers.length, 0, "read at both sweeps' starts");
+    assert.equal(await store.has(id), true, "still aged by the 2 h lifetime");
+  });
+
+  it("protects what open entries name only once each that kept an output names its input too (a job, a seat, an older worker's outputId, a batch's inputs)", () => {
+    const [input, output, other] = ["0x" + "11".repeat(32), "0x" + "22".repeat(32), "0x" + "33".repeat(32)];
+    assert.deepEqual(openEntriesProtect([{ outputRoot: output, inputHash: input }, { postedBlock: 1n, modelId: 1 }]), new Set([input.slice(2), output.slice(2)]));
+    assert.equal(openEntriesProtect([{ outputRoot: output, inputHash: input }, { outputRoot: other }]), undefined, "a job that kept an output, its input unnamed");
+    assert.equal(openEntriesProtect([{ outputId: other }]), undefined, "an older worker's output id");
+    assert.equal(openEntriesProtect([{ outputs: [{ root: output, bytes: 1 }], listUri: "x" }]), undefined, "a batch without its inputs");
+    assert.deepEqual(openEntriesProtect([{ outputs: [{ root: output, bytes: 1 }], inputs: [input] }]), new Set([input.slice(2), output.slice(2)]));
+    assert.deepEqual(openEntriesProtect([]), new Set());
   });
 
   it("finds blob ids wherever an open job's journal data names them: fields, URLs, nested lists", () => {
