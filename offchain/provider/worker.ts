@@ -255,9 +255,9 @@ export class ProviderWorker {
 
   constructor(parameters: ProviderWorkerParameters) {
     // Input reads in flight end with the daemon's stop, or with `drain` however the loop ended (a fatal error
-    // aborts no signal). One listener per read in flight: more than Node's default ten is no leak.
+    // aborts no signal). One listener per read in flight: more than Node's default ten is no leak, a thousand would be.
     const stopReads = AbortSignal.any([this.stopping.signal, ...(parameters.stopSignal ? [parameters.stopSignal] : [])]);
-    setMaxListeners(0, stopReads);
+    setMaxListeners(1_000, stopReads);
     parameters = { ...parameters, stopSignal: stopReads };
     this.p = parameters;
     this.models = new Map(parameters.models.map((m) => [m.modelId, m]));
@@ -586,7 +586,7 @@ export class ProviderWorker {
     let record = local === "skipped" ? undefined : await this.readRecord(jobId, data);
     if (record === "cancelled") return this.end(jobId, data, "dropped", "its poster cancelled the signed request");
     // A job of an older worker's journal names its input too (the blob pruner keeps what open jobs name).
-    if (local !== "skipped" && record !== undefined && data.inputHash === undefined && (data.outputRoot !== undefined || data.outputId !== undefined)) {
+    if (local !== "skipped" && record !== undefined && data.inputHash === undefined && (local === "active" || data.outputRoot !== undefined || data.outputId !== undefined)) {
       data = { ...data, inputHash: record.inputHash };
       this.saveJob(jobId, local, data);
     }

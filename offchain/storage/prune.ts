@@ -17,7 +17,8 @@
  *   read at each step) are never deleted: a redundant job's settle has no deadline, so its seats' blobs are
  *   needed for as long as it stays open, and a host clock that was wrong when a file was written cannot age an
  *   open job's blob. While an open entry does not yet name everything it kept (a journal of an older worker,
- *   till the entry's next step adds it), no step runs at all.
+ *   till the entry's next step adds it), no step runs, for at most `maxWaitMs` (an hour): an entry whose step
+ *   never comes must not stop pruning for good, and what it kept is then kept by its age alone.
  *
  * "Now" is the earlier of the wall clock and the chain's head time. A chain that stalls stretches every
  * deadline, so its jobs' blobs are not aged meanwhile; a devnet whose time runs ahead ages nothing early.
@@ -36,6 +37,9 @@ import type { LocalBlobStore } from "./local.js";
 /** What one step deleted. */
 export type PruneStepResult = { shard: string; removed: number; bytes: number };
 
+/** Blob ids to keep, and how many open entries do not name all they kept yet (none when left out). */
+export type ProtectedIds = Iterable<string> & { unnamed?: number };
+
 export type BlobPrunerParameters = {
   stores: readonly LocalBlobStore[];
   /**
@@ -46,10 +50,12 @@ export type BlobPrunerParameters = {
   /** Kept this long beyond twice the lifetime, seconds. */
   retentionSeconds: number;
   /**
-   * Blob ids never deleted (the open jobs' inputs and outputs, `blobIdsIn`), read at each step; `undefined` while
-   * they are not all known (an open entry that does not name what it kept yet): the step then waits.
+   * Blob ids never deleted (the open jobs' inputs and outputs, `openEntriesProtect`), read at each step, with
+   * how many open entries do not name all they kept yet (`unnamed`): while any do, the step waits.
    */
-  protectedIds: () => Iterable<string> | undefined;
+  protectedIds: () => ProtectedIds;
+  /** Longest wait for unnamed entries, ms (from the first step that found some); default an hour. */
+  maxWaitMs?: number;
   /** Least wall-clock time between two steps, ms; default 15 s (a whole sweep in about an hour). */
   stepIntervalMs?: number;
   log: Logger;
@@ -63,18 +69,18 @@ const BLOB_FILE = /^[0-9a-f]{64}$/;
 const MOVED_ASIDE = "pruned.";
 
 export class BlobPruner {
-  readonly #p: BlobPrunerParameters & { stepIntervalMs: number; now: () => number };
+  readonly #p: BlobPrunerParameters & { stepIntervalMs: number; maxWaitMs: number; now: () => number };
   #shard = 0;
   #lifetimeSeconds: bigint | undefined;
   #lastStepAt = -Infinity;
   #running: Promise<void> | undefined;
-  #waitLogged = false;
+  #waitingSince: number | undefined;
 
   constructor(parameters: BlobPrunerParameters) {
     if (!Number.isSafeInteger(parameters.retentionSeconds) || parameters.retentionSeconds < 0) {
       throw new RangeError(`retentionSeconds must be a non-negative integer, got ${parameters.retentionSeconds}`);
     }
-    this.#p = { stepIntervalMs: 15_000, now: Date.now, ...parameters };
+    this.#p = { stepIntervalMs: 15_000, maxWaitMs: 3_600_000, now: Date.now, ...parameters };
   }
 
   /**
@@ -87,12 +93,7 @@ export class BlobPruner {
     this.#lastStepAt = wall;
     this.#running = this.step(Math.min(wall, Number(headTimestamp) * 1000))
       .then((result) => {
-        if (result === undefined) {
-          if (!this.#waitLogged) this.#p.log.info({ msg: "blob pruning waits: open jobs of an older worker's journal do not name their inputs yet (their next steps add them)" });
-          this.#waitLogged = true;
-          return;
-        }
-        this.#waitLogged = false;
+        if (result === undefined) return;
         const { removed, bytes, shard } = result;
         if (removed > 0) this.#p.log.info({ msg: "old blobs deleted", shard, blobs: removed, bytes });
       })
@@ -113,7 +114,17 @@ export class BlobPruner {
     }
     // Read after the chain read: an entry that ended meanwhile only keeps its blobs one step longer.
     const ids = this.#p.protectedIds();
-    if (ids === undefined) return undefined;
+    const unnamed = ids.unnamed ?? 0;
+    if (unnamed === 0) this.#waitingSince = undefined;
+    else {
+      const wall = this.#p.now();
+      if (this.#waitingSince === undefined) {
+        this.#waitingSince = wall;
+        this.#p.log.warn({ msg: "blob pruning waits: open jobs of an older worker's journal do not name their inputs yet (their next steps add them)", entries: unnamed, max_wait_s: this.#p.maxWaitMs / 1000 });
+      }
+      if (wall - this.#waitingSince < this.#p.maxWaitMs) return undefined;
+      if (this.#shard === 0) this.#p.log.warn({ msg: "blob pruning goes on: open jobs still do not name their inputs; those inputs are kept by their age alone", entries: unnamed });
+    }
     const keep = new Set([...ids].map((id) => id.toLowerCase().replace(/^0x/, "")));
     const shard = this.#shard.toString(16).padStart(2, "0");
     this.#shard = (this.#shard + 1) % SHARDS;
@@ -212,17 +223,17 @@ async function restoreMovedAside(storeDir: string): Promise<void> {
 }
 
 /**
- * What a worker's open journal entries protect (`protectedIds`): every blob id they name, or `undefined` while
- * one that kept an output (`outputRoot`, or an older worker's `outputId`; a batch's `outputs`) does not name
- * the input it kept with it (`inputHash`; a batch's `inputs`), as entries of older workers' journals do till
- * their next step adds it.
+ * What a worker's open journal entries protect (`protectedIds`): every blob id they name, and how many of them
+ * kept an output (`outputRoot`, or an older worker's `outputId`; a batch's `outputs`) without naming the input
+ * kept with it (`inputHash`; a batch's `inputs`), as entries of older workers' journals do till their next step
+ * adds it.
  */
-export function openEntriesProtect(entries: readonly unknown[]): Set<string> | undefined {
-  const unnamed = entries.some((entry) => {
+export function openEntriesProtect(entries: readonly unknown[]): ProtectedIds {
+  const unnamed = entries.filter((entry) => {
     const d = (entry ?? {}) as Record<string, unknown>;
     return ((d.outputRoot !== undefined || d.outputId !== undefined) && d.inputHash === undefined) || (d.outputs !== undefined && d.inputs === undefined);
-  });
-  return unnamed ? undefined : blobIdsIn(entries);
+  }).length;
+  return Object.assign(blobIdsIn(entries), { unnamed });
 }
 
 /** The blob ids (32-byte hex, `0x` and all) in any string of `values`, nested objects and arrays included: an open job's journal data names its input and output so. */

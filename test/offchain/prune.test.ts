@@ -145,21 +145,40 @@ describe("storage: BlobPruner deletes the blobs no job can need any more", () =>
   });
 
   it("deletes nothing while an open job does not yet name what it kept (an older worker's journal): the same shard waits, then goes on", async () => {
-    const now = Date.now();
+    let wall = Date.now();
     const id = await store.put(bytesOf(300, 4));
     await age(store.pathOf(id), 0);
     const shard = Number.parseInt(id.slice(2, 4), 16);
-    let known = true;
-    const pruner = new BlobPruner({ stores: [store], lifetimeSeconds: async () => 60n, retentionSeconds: 0, protectedIds: () => (known ? [] : undefined), log: silentLogger() });
-    for (let i = 0; i < shard; i++) await pruner.step(now);
-    known = false;
-    assert.equal(await pruner.step(now), undefined, "waits");
-    assert.equal(await pruner.step(now), undefined, "still waits");
+    let unnamed = 0;
+    const warnings: unknown[] = [];
+    const log = silentLogger();
+    log.warn = ((entry: unknown) => void warnings.push(entry)) as typeof log.warn;
+    const pruner = new BlobPruner({ stores: [store], lifetimeSeconds: async () => 60n, retentionSeconds: 0, protectedIds: () => Object.assign([], { unnamed }), log, now: () => wall });
+    for (let i = 0; i < shard; i++) await pruner.step(wall);
+    unnamed = 1;
+    assert.equal(await pruner.step(wall), undefined, "waits");
+    wall += 30 * 60_000;
+    assert.equal(await pruner.step(wall), undefined, "still waits, half an hour on");
     assert.equal(await store.has(id), true);
-    known = true;
-    const result = await pruner.step(now);
+    assert.equal(warnings.length, 1, "the wait is logged once, as a warning");
+    unnamed = 0;
+    const result = await pruner.step(wall);
     assert.deepEqual([result!.shard, result!.removed], [id.slice(2, 4), 1], "the shard it waited on, not the next");
     assert.equal(await store.has(id), false);
+  });
+
+  it("waits for unnamed entries an hour at most (maxWaitMs): an entry whose step never comes does not stop pruning for good", async () => {
+    let wall = Date.now();
+    const id = await store.put(bytesOf(300, 6));
+    await age(store.pathOf(id), 0);
+    const shard = Number.parseInt(id.slice(2, 4), 16);
+    const pruner = new BlobPruner({ stores: [store], lifetimeSeconds: async () => 60n, retentionSeconds: 0, protectedIds: () => Object.assign([], { unnamed: 2 }), log: silentLogger(), now: () => wall });
+    assert.equal(await pruner.step(wall), undefined);
+    wall += HOUR - 1;
+    assert.equal(await pruner.step(wall), undefined, "a millisecond short of the hour");
+    wall += 1;
+    for (let i = 0; i <= shard; i++) await pruner.step(wall);
+    assert.equal(await store.has(id), false, "an hour on, it sweeps, by age alone for what the unnamed entries kept");
   });
 
   it("never takes a shorter lifetime than one it read before (the protocol's only grows; a faulty node's answer is not taken)", async () => {
@@ -177,12 +196,15 @@ describe("storage: BlobPruner deletes the blobs no job can need any more", () =>
 
   it("protects what open entries name only once each that kept an output names its input too (a job, a seat, an older worker's outputId, a batch's inputs)", () => {
     const [input, output, other] = ["0x" + "11".repeat(32), "0x" + "22".repeat(32), "0x" + "33".repeat(32)];
-    assert.deepEqual(openEntriesProtect([{ outputRoot: output, inputHash: input }, { postedBlock: 1n, modelId: 1 }]), new Set([input.slice(2), output.slice(2)]));
-    assert.equal(openEntriesProtect([{ outputRoot: output, inputHash: input }, { outputRoot: other }]), undefined, "a job that kept an output, its input unnamed");
-    assert.equal(openEntriesProtect([{ outputId: other }]), undefined, "an older worker's output id");
-    assert.equal(openEntriesProtect([{ outputs: [{ root: output, bytes: 1 }], listUri: "x" }]), undefined, "a batch without its inputs");
-    assert.deepEqual(openEntriesProtect([{ outputs: [{ root: output, bytes: 1 }], inputs: [input] }]), new Set([input.slice(2), output.slice(2)]));
-    assert.deepEqual(openEntriesProtect([]), new Set());
+    const named = openEntriesProtect([{ outputRoot: output, inputHash: input }, { postedBlock: 1n, modelId: 1 }]);
+    assert.deepEqual([new Set(named), named.unnamed], [new Set([input.slice(2), output.slice(2)]), 0]);
+    const partly = openEntriesProtect([{ outputRoot: output, inputHash: input }, { outputRoot: other }]);
+    assert.deepEqual([new Set(partly), partly.unnamed], [new Set([input.slice(2), output.slice(2), other.slice(2)]), 1], "a job that kept an output, its input unnamed: what is named is still protected");
+    assert.equal(openEntriesProtect([{ outputId: other }]).unnamed, 1, "an older worker's output id");
+    assert.equal(openEntriesProtect([{ outputs: [{ root: output, bytes: 1 }], listUri: "x" }]).unnamed, 1, "a batch without its inputs");
+    const batch = openEntriesProtect([{ outputs: [{ root: output, bytes: 1 }], inputs: [input] }]);
+    assert.deepEqual([new Set(batch), batch.unnamed], [new Set([input.slice(2), output.slice(2)]), 0]);
+    assert.equal(openEntriesProtect([]).unnamed, 0);
   });
 
   it("finds blob ids wherever an open job's journal data names them: fields, URLs, nested lists", () => {
