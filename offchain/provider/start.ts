@@ -97,7 +97,8 @@ export async function runWorker({ options, log, signal, env = process.env, onRea
               retentionSeconds: options.blobRetentionSeconds,
               // Every open entry's (a job's, a batch's, a redundant job's): what it names stays, however old. A
               // skipped job (a keeper's, till its deadline) holds no blob of ours. Until every open entry that
-              // kept an output names its input too (an older worker's, till its next step), nothing is deleted.
+              // kept an output names its input too (an older worker's, till its next step), nothing is deleted
+              // (for an hour at most, BlobPruner's maxWaitMs).
               protectedIds: () => openEntriesProtect(journal.listJobs({ status: ["candidate", "active"] }).map(({ data }) => data)),
               log: log.child({ component: "prune" }),
             }),
