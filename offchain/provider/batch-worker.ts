@@ -35,6 +35,7 @@ import type { Logger } from "../log.js";
 import type { Journal } from "../state/journal.js";
 import { encodeBatchOutputs } from "../storage/batch-outputs.js";
 import type { LocalBlobStore } from "../storage/local.js";
+import { keptButUnnamed } from "../storage/prune.js";
 import { outputUrl } from "../storage/stored-output.js";
 import { decideBatchStep, type LocalJobStatus, type ProviderBatchStep } from "./decide.js";
 import type { IpfsBlobReader } from "../storage/ipfs-uri.js";
@@ -166,7 +167,7 @@ export class BatchWorker {
     const record = await readBatch({ client: this.p.publicClient, batchMarket: this.p.deployment.batchMarket, batchId: data.batchId, fromBlock: data.postedBlock });
     const b = record.batch;
     // A batch of an older worker's journal names its inputs too (the blob pruner keeps what open batches name).
-    if (data.outputs !== undefined && data.inputs === undefined && local !== "skipped") {
+    if (keptButUnnamed(data) && local !== "skipped") {
       data = { ...data, inputs: record.inputHashes.slice(0, b.count) };
       this.steps.save(BATCH_KEY + data.batchId, local, data);
     }

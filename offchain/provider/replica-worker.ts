@@ -35,6 +35,7 @@ import type { Logger } from "../log.js";
 import { providerReputation } from "../sdk/reputation.js";
 import type { Journal } from "../state/journal.js";
 import type { LocalBlobStore } from "../storage/local.js";
+import { keptButUnnamed } from "../storage/prune.js";
 import { outputUrl } from "../storage/stored-output.js";
 import type { Earnings } from "./earnings.js";
 import type { IpfsBlobReader } from "../storage/ipfs-uri.js";
@@ -162,7 +163,7 @@ export class ReplicaWorker {
     if (!mine) return this.end(data, "lost_race", "every seat was taken before our commit");
     // A seat of an older worker's journal names its input too: its settle has no deadline, and the blob pruner
     // keeps what open seats name.
-    if (local === "candidate" || ((data.outputRoot !== undefined || data.outputId !== undefined) && data.inputHash === undefined)) this.save(data = { ...data, inputHash: r.inputHash }, "active");
+    if (local === "candidate" || keptButUnnamed(data)) this.save(data = { ...data, inputHash: r.inputHash }, "active");
     switch (r.status) {
       case ReplicaStatus.Open:
         return this.serve(r, data, mine.revealed, head);

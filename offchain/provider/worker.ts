@@ -52,7 +52,7 @@ import { BlobHashMismatchError } from "../storage/errors.js";
 import type { IpfsNode } from "../storage/ipfs.js";
 import { ipfsUriOf, isIpfsUri, parseIpfsUri } from "../storage/ipfs-uri.js";
 import type { LocalBlobStore } from "../storage/local.js";
-import type { BlobPruner } from "../storage/prune.js";
+import { keptButUnnamed, type BlobPruner } from "../storage/prune.js";
 import { getOutput, hasOutput, outputUrl } from "../storage/stored-output.js";
 import { endJob } from "../protocol/actions.js";
 import { batchJobSalt } from "../chain/batches.js";
@@ -586,7 +586,7 @@ export class ProviderWorker {
     let record = local === "skipped" ? undefined : await this.readRecord(jobId, data);
     if (record === "cancelled") return this.end(jobId, data, "dropped", "its poster cancelled the signed request");
     // A job of an older worker's journal names its input too (the blob pruner keeps what open jobs name).
-    if (local !== "skipped" && record !== undefined && data.inputHash === undefined && (local === "active" || data.outputRoot !== undefined || data.outputId !== undefined)) {
+    if (local !== "skipped" && record !== undefined && (keptButUnnamed(data) || (local === "active" && data.inputHash === undefined))) {
       data = { ...data, inputHash: record.inputHash };
       this.saveJob(jobId, local, data);
     }

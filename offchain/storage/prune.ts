@@ -229,11 +229,16 @@ async function restoreMovedAside(storeDir: string): Promise<void> {
  * adds it.
  */
 export function openEntriesProtect(entries: readonly unknown[]): ProtectedIds {
-  const unnamed = entries.filter((entry) => {
-    const d = (entry ?? {}) as Record<string, unknown>;
-    return ((d.outputRoot !== undefined || d.outputId !== undefined) && d.inputHash === undefined) || (d.outputs !== undefined && d.inputs === undefined);
-  }).length;
-  return Object.assign(blobIdsIn(entries), { unnamed });
+  return Object.assign(blobIdsIn(entries), { unnamed: entries.filter(keptButUnnamed).length });
+}
+
+/**
+ * Whether a journal entry kept an output without naming the input kept with it (see `openEntriesProtect`): what
+ * the workers' steps fill in from the chain, and what the pruner waits for.
+ */
+export function keptButUnnamed(entry: unknown): boolean {
+  const d = (entry ?? {}) as Record<string, unknown>;
+  return ((d.outputRoot !== undefined || d.outputId !== undefined) && d.inputHash === undefined) || (d.outputs !== undefined && d.inputs === undefined);
 }
 
 /** The blob ids (32-byte hex, `0x` and all) in any string of `values`, nested objects and arrays included: an open job's journal data names its input and output so. */
