@@ -6,6 +6,8 @@
  * work, no inference, no journal: only those bytes, through the same functions the worker calls.
  *
  *   npm run bench:data-path       -> prints a table, writes bench/results/data-path.json
+ *   BENCH_INPUT=uint8 npm run bench:data-path   -> the same job with its image as uint8 (1.2 MB, the det model
+ *                                 wrapped by withImageInput, offchain/inference/image-input.ts): data-path-uint8.json
  *
  * A job's steps run in the worker's order, one job at a time, BENCH_RUNS jobs (default 30) after three
  * warm-ups; each step is measured as this process's CPU time (user + system, every thread: libuv's pool
@@ -43,11 +45,16 @@ if (process.env.GLIBC_TUNABLES === undefined && process.platform === "linux") {
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 30);
 if (!Number.isInteger(RUNS) || RUNS < 1) throw new Error(`BENCH_RUNS: expected a positive integer, got "${process.env.BENCH_RUNS}"`);
-const OUT = path.resolve(process.env.BENCH_OUT ?? "bench/results/data-path.json");
-const WORKER_RESULT = path.resolve("bench/results/worker.json");
+const INPUT = process.env.BENCH_INPUT ?? "float32";
+if (INPUT !== "float32" && INPUT !== "uint8") throw new Error(`BENCH_INPUT: expected float32 or uint8, got "${INPUT}"`);
+const OUT = path.resolve(process.env.BENCH_OUT ?? (INPUT === "uint8" ? "bench/results/data-path-uint8.json" : "bench/results/data-path.json"));
+const WORKER_RESULT = path.resolve(INPUT === "uint8" ? "bench/results/worker-uint8.json" : "bench/results/worker.json");
 const BAR_MS = 10;
-/** The det job's blobs: a 1x3x640x640 float32 input in its tensor blob, a 1x1x640x640 float32 output. */
-const SIZES = { input: 4_915_229, output: 1_638_429 } as const;
+/**
+ * The det job's blobs: a 1x3x640x640 input in its tensor blob (float32, or uint8 for the wrapped model), a
+ * 1x1x640x640 float32 output.
+ */
+const SIZES = { input: INPUT === "uint8" ? 1_228_833 : 4_915_229, output: 1_638_429 } as const;
 
 type Measured = { cpuMs: number; wallMs: number };
 
@@ -98,7 +105,7 @@ try {
   const staging = await store.openStaging();
 
   const names = [
-    ["read the input over HTTP (4.9 MB, loopback)", "a hashing thread"],
+    [`read the input over HTTP (${(SIZES.input / 1e6).toFixed(1)} MB, loopback)`, "a hashing thread"],
     ["its blob id (SHA-256), checked against inputHash", "a hashing thread"],
     ["stage it (write, not flushed)", "a hashing thread (libuv)"],
     ["keep it (flush, rename into place)", "libuv"],
@@ -125,6 +132,7 @@ try {
   const worker = existsSync(WORKER_RESULT) ? (JSON.parse(readFileSync(WORKER_RESULT, "utf8")) as { outsideInferenceCpuMsPerJob?: number; overheadCpuMsPerJob?: number }) : {};
   const result = {
     runs: RUNS,
+    input: INPUT,
     sizes: SIZES,
     steps: steps.map(({ step: name, where, measured }) => ({ step: name, where, ...measured })),
     floorCpuMsPerJob: total.cpuMs,

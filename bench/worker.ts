@@ -5,6 +5,8 @@
  *   npm run bench:worker            -> prints a table, writes bench/results/worker.json
  *   BENCH_JOBS=96 BENCH_THREADS=1 npm run bench:worker
  *   BENCH_EP=webgpu BENCH_THREADS=4 BENCH_OUT=bench/results/worker-webgpu.json npm run bench:worker   (a GPU host)
+ *   BENCH_INPUT=uint8 npm run bench:worker   (det with its normalization inside, withImageInput: inputs of 1.2 MB, not 4.9;
+ *                                             writes bench/results/worker-uint8.json)
  *
  * raw:    `session.run` on each job's input in turn, in this process (after two warm-up runs), once
  *         before the pipeline and once after it (the worker stopped), in two variants: the session
@@ -64,6 +66,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { availableParallelism } from "node:os";
 import path from "node:path";
+import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 
 import * as ort from "onnxruntime-node";
@@ -72,7 +75,13 @@ import { decodeTensorBlob, encodeTensorBlob, tensorToArray, type Tensor } from "
 import { runnerSessionOptions } from "../offchain/inference/runner.js";
 import { DEFAULT_SESSION_OPTIONS } from "../offchain/inference/session.js";
 import { tensorsToFeeds } from "../offchain/inference/validate.js";
-import { imageToDetInput } from "../offchain/sdk/image.js";
+import { toleranceFromChain } from "../offchain/codec/tolerance.js";
+import { DEVNET_COLLATERAL, DEVNET_PRICE_FLOOR, DEVNET_TOLERANCE } from "../offchain/devnet/devnet.js";
+import { assertModelAdmitted } from "../offchain/inference/admission.js";
+import { withImageInput } from "../offchain/inference/image-input.js";
+import { hashModel } from "../offchain/inference/model.js";
+import { registerModel } from "../offchain/protocol/actions.js";
+import { DET_MEAN_BGR, DET_STD_BGR, imageToDetInput } from "../offchain/sdk/image.js";
 import { postJob } from "../offchain/sdk/jobs.js";
 import { uploadBlob } from "../offchain/storage/upload.js";
 import { startLocalNetwork } from "../test/helpers/network.js";
@@ -82,7 +91,9 @@ import { machineInfo } from "./machine.js";
 const JOBS = Number(process.env.BENCH_JOBS ?? 96);
 const EP = process.env.BENCH_EP ?? "cpu";
 if (EP !== "cpu" && EP !== "webgpu") throw new Error(`BENCH_EP: expected cpu or webgpu, got "${EP}"`);
-const OUT = path.resolve(process.env.BENCH_OUT ?? "bench/results/worker.json");
+const INPUT = process.env.BENCH_INPUT ?? "float32";
+if (INPUT !== "float32" && INPUT !== "uint8") throw new Error(`BENCH_INPUT: expected float32 or uint8, got "${INPUT}"`);
+const OUT = path.resolve(process.env.BENCH_OUT ?? (INPUT === "uint8" ? "bench/results/worker-uint8.json" : "bench/results/worker.json"));
 const DET_SIZE = Number(process.env.BENCH_DET_SIZE ?? 640);
 const THREADS = Number(process.env.BENCH_THREADS ?? availableParallelism());
 const BATCH = Number(process.env.BENCH_BATCH ?? 1);
@@ -94,7 +105,7 @@ const imageDir = path.resolve("test/fixtures/images");
 // job, so that its own heap (and garbage collections) stay small while it serves the inputs.
 const images: Uint8Array[] = [];
 for (const name of IMAGES.slice(0, JOBS)) {
-  const { tensor } = await imageToDetInput(path.join(imageDir, `${name}.png`), { size: DET_SIZE });
+  const { tensor } = await imageToDetInput(path.join(imageDir, `${name}.png`), { size: DET_SIZE, dtype: INPUT });
   images.push(encodeTensorBlob([tensor]));
 }
 const inputs = Array.from({ length: JOBS }, (_, i) => images[i % images.length]!);
@@ -108,7 +119,9 @@ try {
   }
   // ---- raw loops, same inputs. They run before and after the pipeline, and the median run time
   // of both passes counts: this machine is noisy.
-  const detPath = net.modelFiles.det;
+  // BENCH_INPUT=uint8: the det model with its normalization inside (withImageInput), registered here.
+  const det = INPUT === "uint8" ? await registerImageInputDet(net) : { path: net.modelFiles.det, modelId: net.modelIds.det };
+  const detPath = det.path;
   const nodePid = findListeningNode(new URL(net.url).port);
   const imageFeeds = images.map((bytes) => tensorsToFeeds(decodeTensorBlob(bytes)));
   const feeds = inputs.map((_, i) => imageFeeds[i % imageFeeds.length]!);
@@ -163,7 +176,7 @@ try {
       sender: net.dappSender,
       publicClient: net.publicClient,
       deployment: net.deployment,
-      modelId: net.modelIds.det,
+      modelId: det.modelId,
       input: inputs[i]!,
       inputURI: uris[i],
       fee: 2n * 10n ** 18n,
@@ -173,7 +186,7 @@ try {
   worker = await startWorkerProcess({
     url: net.url,
     deployment: net.deployment,
-    models: [{ modelId: net.modelIds.det, path: detPath }],
+    models: [{ modelId: det.modelId, path: detPath }],
     dataDir: net.tempDir("bench-worker-"),
     key: net.keys.provider,
     secret: "bench-worker-secret-0001",
@@ -291,9 +304,9 @@ try {
     cpuMsPerJob.worker === undefined || workerCpuMsPerJobByRole.inference === undefined ? undefined : round(cpuMsPerJob.worker - workerCpuMsPerJobByRole.inference);
 
   const result = {
-    model: "ch_PP-OCRv4_det_infer.onnx",
+    model: INPUT === "uint8" ? "ch_PP-OCRv4_det_infer.onnx with a uint8 image input (withImageInput)" : "ch_PP-OCRv4_det_infer.onnx",
     ep: EP,
-    input: `${DET_SIZE}x${DET_SIZE} float32 (${inputs[0]!.length} bytes)`,
+    input: `${DET_SIZE}x${DET_SIZE} ${INPUT} (${inputs[0]!.length} bytes)`,
     jobs: JOBS,
     rawPerSec: round(rawPerSec),
     workerPerSec: round(workerPerSec),
@@ -373,6 +386,28 @@ try {
  * with the options the worker's runner gives a pool of that size, over the same blobs: the
  * inference the worker does, without the pipeline. Jobs per second over the slowest thread's time.
  */
+/** The det model wrapped by `withImageInput` (DET_MEAN_BGR, DET_STD_BGR), written and registered as the devnet registers det. */
+async function registerImageInputDet(net: Awaited<ReturnType<typeof startLocalNetwork>>): Promise<{ path: string; modelId: number }> {
+  const bytes = withImageInput(new Uint8Array(readFileSync(net.modelFiles.det)), { mean: DET_MEAN_BGR, std: DET_STD_BGR });
+  const file = path.join(net.tempDir("bench-model-"), "det-uint8.onnx");
+  writeFileSync(file, bytes);
+  await assertModelAdmitted({ bytes, path: file, tolerance: toleranceFromChain(DEVNET_TOLERANCE) });
+  const { id } = await registerModel({
+    sender: net.dappSender,
+    deployment: net.deployment,
+    spec: {
+      modelHash: hashModel(bytes),
+      uri: pathToFileURL(file).href,
+      runtime: "onnxruntime-node@1.30.0",
+      tolerance: DEVNET_TOLERANCE,
+      minCollateral: DEVNET_COLLATERAL,
+      priceFloor: DEVNET_PRICE_FLOOR,
+      nonFiniteInputs: false,
+    },
+  });
+  return { path: file, modelId: id };
+}
+
 async function rawParallelLoops({ modelPath, blobs, threads, runsPerThread, batch }: { modelPath: string; blobs: Uint8Array[]; threads: number; runsPerThread: number; batch: number }) {
   const options = runnerSessionOptions({ size: threads });
   // Plain CommonJS in an eval'd thread: onnxruntime-node and the decoded inputs are all it needs.
@@ -387,7 +422,7 @@ async function rawParallelLoops({ modelPath, blobs, threads, runsPerThread, batc
         const group = Array.from({ length: b }, (_, k) => workerData.inputs[(i + k) % workerData.inputs.length]);
         return Object.fromEntries(group[0].map((t, j) => {
           const parts = group.map((tensors) => tensors[j].data);
-          const data = new Float32Array(parts.reduce((n, part) => n + part.length, 0));
+          const data = new parts[0].constructor(parts.reduce((n, part) => n + part.length, 0));
           let offset = 0;
           for (const part of parts) { data.set(part, offset); offset += part.length; }
           return [t.name, new ort.Tensor(t.dtype, data, [t.dims[0] * b, ...t.dims.slice(1)])];
@@ -403,7 +438,7 @@ async function rawParallelLoops({ modelPath, blobs, threads, runsPerThread, batc
       parentPort.postMessage(ms);
     })();`;
   const inputs = blobs.map((bytes) =>
-    decodeTensorBlob(bytes).map((t) => ({ name: t.name, dtype: t.dtype, dims: t.dims, data: Float32Array.from(tensorToArray(t as Tensor<"float32">)) })),
+    decodeTensorBlob(bytes).map((t) => ({ name: t.name, dtype: t.dtype, dims: t.dims, data: tensorToArray(t as Tensor<"float32" | "uint8">).slice() })),
   );
   const workers = Array.from(
     { length: threads },

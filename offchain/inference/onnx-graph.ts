@@ -197,7 +197,8 @@ export function forEachNode(model: OnnxModel, visit: (node: OnnxGraphNode, scope
 
 type Span = { start: number; end: number };
 type FieldValue = ({ kind: "len" } & Span) | { kind: "scalar"; wireType: number; at: number };
-type FieldVisitor = (field: number, value: FieldValue) => void;
+/** `tagAt`: where the field starts (its tag), so a caller can copy it whole. */
+type FieldVisitor = (field: number, value: FieldValue, tagAt: number) => void;
 
 function readOpsetImport(bytes: Uint8Array, span: Span, path: string): { domain: string; version: number } {
   const opset = { domain: "", version: 0 };
@@ -361,6 +362,19 @@ function readShape(bytes: Uint8Array, span: Span, path: string): OnnxDim[] {
   return dims;
 }
 
+/** One field of a message: its number, where it starts (its tag) and ends, and its payload if length-delimited. */
+export type OnnxField = { field: number; start: number; end: number; payload?: { start: number; end: number } };
+
+/** The fields of the message at `span` (the whole buffer by default), in order, checked as `readOnnxModel` checks them. */
+export function readOnnxFields(bytes: Uint8Array, span: { start: number; end: number } = { start: 0, end: bytes.length }, path = "model"): OnnxField[] {
+  const fields: OnnxField[] = [];
+  readMessage(bytes, span, path, (field, value, tagAt) => {
+    const end = value.kind === "len" ? value.end : value.wireType === WIRE_VARINT ? skipVarint(bytes, value.at, span.end, path) : value.at + (value.wireType === WIRE_FIXED64 ? 8 : 4);
+    fields.push({ field, start: tagAt, end, ...(value.kind === "len" && { payload: { start: value.start, end: value.end } }) });
+  });
+  return fields;
+}
+
 /** Walks the fields of one message, calling `visit` for each; malformed wire data throws. */
 function readMessage(bytes: Uint8Array, { start, end }: Span, path: string, visit: FieldVisitor): void {
   let offset = start;
@@ -374,12 +388,12 @@ function readMessage(bytes: Uint8Array, { start, end }: Span, path: string, visi
     if (wireType === WIRE_VARINT) {
       const at = offset;
       offset = skipVarint(bytes, offset, end, `${path}#${field}`);
-      visit(field, { kind: "scalar", wireType, at });
+      visit(field, { kind: "scalar", wireType, at }, tagAt);
     } else if (wireType === WIRE_FIXED64 || wireType === WIRE_FIXED32) {
       const at = offset;
       offset += wireType === WIRE_FIXED64 ? 8 : 4;
       if (offset > end) throw new ModelFormatError({ field: `${path}#${field}`, offset: tagAt, problem: "truncated fixed-size field" });
-      visit(field, { kind: "scalar", wireType, at });
+      visit(field, { kind: "scalar", wireType, at }, tagAt);
     } else if (wireType === WIRE_LEN) {
       const length = readVarint(bytes, offset, end, `${path}#${field}`);
       const valueEnd = length.next + length.value;
@@ -391,7 +405,7 @@ function readMessage(bytes: Uint8Array, { start, end }: Span, path: string, visi
         });
       }
       offset = valueEnd;
-      visit(field, { kind: "len", start: length.next, end: valueEnd });
+      visit(field, { kind: "len", start: length.next, end: valueEnd }, tagAt);
     } else {
       // Wire types 3/4 are the deprecated groups (ONNX has none); 6/7 do not exist.
       throw new ModelFormatError({ field: `${path}#${field}`, offset: tagAt, problem: `unsupported wire type ${wireType}` });

@@ -45,12 +45,19 @@ export type ImageToDetInputParameters = {
    * side is at most `size`, then round each side to a multiple of 32 (no padding, slight stretch).
    */
   pad?: "square" | "multiple-of-32";
-  /** The model's input name (`session.inputNames[0]`; "x" for the PaddleOCR exports). */
+  /** The model's input name (`session.inputNames[0]`; "x" for the PaddleOCR exports, "image" for `withImageInput`'s). */
   inputName?: string;
+  /**
+   * "float32" (default): normalized here, for the PaddleOCR export itself. "uint8": the image's
+   * bytes, BGR and NCHW like the float tensor, for the det model wrapped by `withImageInput`
+   * (offchain/inference/image-input.ts) with DET_MEAN_BGR and DET_STD_BGR, which normalizes them
+   * itself: a quarter of the bytes per job. Its padding is the mean colour rounded to bytes.
+   */
+  dtype?: "float32" | "uint8";
 };
 
-export type ImageToDetInputReturnType = {
-  tensor: Tensor<"float32">;
+export type ImageToDetInputReturnType<D extends "float32" | "uint8" = "float32"> = {
+  tensor: Tensor<D>;
   /** The source image's size. */
   width: number;
   height: number;
@@ -59,16 +66,37 @@ export type ImageToDetInputReturnType = {
   resizedHeight: number;
 };
 
-/** Det input `[1, 3, H, W]` float32 from an image; see the module doc and `pad`. */
+/** Det input `[1, 3, H, W]` from an image, float32 or (`dtype: "uint8"`) its bytes; see the module doc and `pad`. */
+export async function imageToDetInput(source: ImageSource, parameters: ImageToDetInputParameters & { dtype: "uint8" }): Promise<ImageToDetInputReturnType<"uint8">>;
+export async function imageToDetInput(source: ImageSource, parameters?: ImageToDetInputParameters & { dtype?: "float32" }): Promise<ImageToDetInputReturnType>;
 export async function imageToDetInput(
   source: ImageSource,
-  { size = 640, pad = "square", inputName = "x" }: ImageToDetInputParameters = {},
-): Promise<ImageToDetInputReturnType> {
+  parameters?: ImageToDetInputParameters,
+): Promise<ImageToDetInputReturnType<"float32"> | ImageToDetInputReturnType<"uint8">>;
+export async function imageToDetInput(
+  source: ImageSource,
+  { size = 640, pad = "square", inputName, dtype = "float32" }: ImageToDetInputParameters = {},
+): Promise<ImageToDetInputReturnType<"float32"> | ImageToDetInputReturnType<"uint8">> {
   checkSide("size", size);
+  if (dtype !== "float32" && dtype !== "uint8") throw new ImageError(`dtype ${JSON.stringify(dtype)} is not one of "float32", "uint8"`);
   const { width, height } = await imageSize(source);
   const { resizedWidth, resizedHeight, tensorWidth, tensorHeight } =
     pad === "square" ? fitSquare({ width, height, size }) : fitMultipleOf32({ width, height, size });
   const rgb = await decodeResized(source, resizedWidth, resizedHeight);
+  if (dtype === "uint8") {
+    const plane = tensorHeight * tensorWidth;
+    const bytes = new Uint8Array(3 * plane);
+    for (let c = 0; c < 3; c++) bytes.fill(Math.round(DET_MEAN_BGR[c]! * 255), c * plane, (c + 1) * plane);
+    for (let y = 0; y < resizedHeight; y++) {
+      for (let x = 0; x < resizedWidth; x++) {
+        const pixel = (y * resizedWidth + x) * 3;
+        const at = y * tensorWidth + x;
+        for (let c = 0; c < 3; c++) bytes[c * plane + at] = rgb[pixel + 2 - c]!; // BGR: channel 0 reads the blue byte
+      }
+    }
+    const tensor = tensorFromArray({ name: inputName ?? "image", dtype: "uint8", values: bytes, dims: [1, 3, tensorHeight, tensorWidth] });
+    return { tensor, width, height, resizedWidth, resizedHeight };
+  }
   const values = new Float32Array(3 * tensorHeight * tensorWidth); // padding stays 0 (the mean colour)
   const plane = tensorHeight * tensorWidth;
   for (let y = 0; y < resizedHeight; y++) {
@@ -81,7 +109,7 @@ export async function imageToDetInput(
       }
     }
   }
-  const tensor = tensorFromArray({ name: inputName, dtype: "float32", values, dims: [1, 3, tensorHeight, tensorWidth] });
+  const tensor = tensorFromArray({ name: inputName ?? "x", dtype: "float32", values, dims: [1, 3, tensorHeight, tensorWidth] });
   return { tensor, width, height, resizedWidth, resizedHeight };
 }
 

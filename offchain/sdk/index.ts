@@ -145,6 +145,9 @@ export {
 } from "../chain/profiles.js";
 export { JobProgress, reportProgress, type JobProgressUpdate, type ReportProgressParameters } from "./progress.js";
 
+// A model that takes an image's bytes (uint8) and normalizes them itself: a quarter of a float input's bytes.
+export { ImageInputError, withImageInput, type WithImageInputParameters } from "../inference/image-input.js";
+
 // Images for the PaddleOCR models (needs sharp) and readers for their outputs.
 export {
   CLS_LABELS,

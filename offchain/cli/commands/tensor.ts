@@ -25,7 +25,11 @@ export function addTensorCommands(program: Command): void {
     .description("build a tensor blob from JSON files, name=file.npy arrays, or images (--image)")
     .requiredOption("-o, --out <file>", "the blob file to write")
     .option("--dtype <dtype>", "dtype of bare nested JSON arrays", "float32")
-    .addOption(new Option("--image <kind>", "the inputs are images, turned into the PaddleOCR det or cls model's input").choices(["det", "cls"]))
+    .addOption(
+      new Option("--image <kind>", "the inputs are images, turned into the PaddleOCR det or cls model's input (det-uint8: its bytes, for det made by model image-input)").choices(
+        IMAGE_KINDS,
+      ),
+    )
     .addHelpText(
       "after",
       `
@@ -34,7 +38,7 @@ Inputs:
   name=file.json    one tensor: { "dtype", "dims", "data" } or a nested array
   name=file.npy     a NumPy array (np.save); file.npy alone is named after the file`,
     )
-    .action(async (inputs: string[], flags: { out: string; dtype: string; image?: "det" | "cls" }) => {
+    .action(async (inputs: string[], flags: { out: string; dtype: string; image?: ImageKind }) => {
       if (!isDType(flags.dtype)) throw new DinferError(`--dtype ${flags.dtype}: not a dtype (float16, float32, float64, int8, uint8, int32, int64, bool)`, { code: "BAD_DTYPE" });
       const tensors = flags.image ? [await imageTensor(inputs, flags.image)] : inputs.flatMap((input) => readTensors(input, flags.dtype as DType));
       const blob = encodeTensorBlob(tensors);
@@ -90,10 +94,15 @@ function readTensors(input: string, dtype: DType): Tensor[] {
   return tensorsFromJson({ json: name === undefined ? json : { [name]: json }, defaultDtype: dtype, source: file });
 }
 
-async function imageTensor(files: string[], kind: "det" | "cls"): Promise<Tensor> {
-  if (kind === "det") {
-    if (files.length !== 1) throw new DinferError("--image det takes one image", { code: "BAD_TENSOR_INPUT" });
-    return (await imageToDetInput(files[0]!)).tensor;
+/** `--image`'s kinds: the PaddleOCR det input (float32, or the image's bytes for det wrapped by `model image-input`), cls. */
+export const IMAGE_KINDS = ["det", "det-uint8", "cls"];
+export type ImageKind = "det" | "det-uint8" | "cls";
+
+/** The model input for images of `kind`. */
+export async function imageTensor(files: string[], kind: ImageKind): Promise<Tensor> {
+  if (kind === "det" || kind === "det-uint8") {
+    if (files.length !== 1) throw new DinferError(`--image ${kind} takes one image`, { code: "BAD_TENSOR_INPUT" });
+    return kind === "det" ? (await imageToDetInput(files[0]!)).tensor : (await imageToDetInput(files[0]!, { dtype: "uint8" })).tensor;
   }
   return imageToClsInput(files);
 }
