@@ -14,12 +14,17 @@
  * i.e. x = (image / 255 - mean) / std, PaddleOCR's NormalizeImage, computed by onnxruntime in
  * float32. The rest of the model is copied byte for byte (its initializers, a model's bulk, are
  * never decoded). The two extra nodes are float arithmetic, so the model is judged by its tolerance
- * like the one it wraps (offchain/inference/admission.ts): what it computes differs from the float
- * model fed `(image / 255 - mean) / std` computed in float64 by at most a rounding of the input
- * (test/offchain/image-input.test.ts measures it on the det model).
+ * like the one it wraps (offchain/inference/admission.ts). The x it computes is not the x a dApp
+ * computes in float64 and rounds once: the scale and shift are rounded to float32, and so are the
+ * product and the sum, a few float32 roundings in all (under 1e-6 for det's constants, where |x| < 2.7);
+ * test/offchain/image-input.test.ts measures what that does to det's output.
+ *
+ * Refused with a reason (ImageInputError): a model of IR version 3 or older (its initializers must be
+ * listed as inputs too), a graph split over several fields, an input that is not float32 or has no channel
+ * axis, mean and std that do not fit the channels, and a name the graph, or any of its subgraphs, already uses.
  */
 import { NonRetryableError } from "../errors.js";
-import { readOnnxFields, readOnnxModel, type OnnxField, type OnnxGraph } from "./onnx-graph.js";
+import { forEachNode, readOnnxFields, readOnnxModel, type OnnxField, type OnnxGraph, type OnnxModel } from "./onnx-graph.js";
 import { ELEM, nodeProto, pb, tensorProto, valueInfoProto } from "./onnx-write.js";
 
 /** Parameters that cannot make a model with an image input; the message names the problem. */
@@ -42,6 +47,8 @@ export type WithImageInputParameters = {
 
 /** The oldest default-domain opset with Cast's `to` and broadcasting Mul and Add. */
 const MIN_OPSET = 7;
+/** The oldest IR version whose initializers need not be graph inputs too. */
+const MIN_IR_VERSION = 4;
 /** ModelProto.graph, ModelProto.opset_import; GraphProto.node, initializer, input. */
 const MODEL_GRAPH = 7;
 const GRAPH_NODE = 1;
@@ -50,7 +57,16 @@ const GRAPH_INPUT = 11;
 
 /** The model's bytes with a uint8 image input normalized inside it; see the module doc. */
 export function withImageInput(model: Uint8Array, { mean, std, inputName, imageName = "image" }: WithImageInputParameters): Uint8Array {
+  if (imageName === "") throw new ImageInputError('imageName is empty; an ONNX value needs a name (the default is "image")');
   const parsed = readOnnxModel(model);
+  const modelFields = readOnnxFields(model);
+  const graphFields = modelFields.filter(({ field }) => field === MODEL_GRAPH);
+  if (graphFields.length !== 1 || graphFields[0]!.payload === undefined) {
+    throw new ImageInputError(`the model's graph is written in ${graphFields.length} fields; write it as one (onnx.save does) and wrap that`);
+  }
+  if (parsed.irVersion < MIN_IR_VERSION) {
+    throw new ImageInputError(`the model is ONNX IR version ${parsed.irVersion}; an image input needs IR version ${MIN_IR_VERSION} or later (convert it with onnx's version converter)`);
+  }
   const opset = parsed.opsetImports.find(({ domain }) => domain === "" || domain === "ai.onnx")?.version ?? 0;
   if (opset < MIN_OPSET) throw new ImageInputError(`the model imports ONNX opset ${opset}; an image input needs opset ${MIN_OPSET} or later`);
   const input = pickInput(parsed.graph, inputName);
@@ -63,7 +79,7 @@ export function withImageInput(model: Uint8Array, { mean, std, inputName, imageN
   }
   const channels = dims[1];
   checkChannels(mean, std, channels);
-  const names = namesIn(parsed.graph);
+  const names = namesIn(parsed);
   const derived = { float: `${imageName}_float`, scale: `${imageName}_scale`, shift: `${imageName}_shift`, scaled: `${imageName}_scaled` };
   for (const name of [imageName, ...Object.values(derived)]) {
     if (names.has(name)) throw new ImageInputError(`the model already has a value named "${name}"; choose another imageName`);
@@ -81,11 +97,8 @@ export function withImageInput(model: Uint8Array, { mean, std, inputName, imageN
   ];
   const imageInput = pb.bytes(GRAPH_INPUT, valueInfoProto({ name: imageName, type: ELEM.uint8, dims }));
 
-  const modelFields = readOnnxFields(model);
-  const graphField = modelFields.find(({ field }) => field === MODEL_GRAPH)!;
-  const graphFields = readOnnxFields(model, graphField.payload!, "graph");
   const graphParts: Uint8Array[] = [Uint8Array.from(prologue)];
-  for (const field of graphFields) {
+  for (const field of readOnnxFields(model, graphFields[0]!.payload, "graph")) {
     graphParts.push(isInputNamed(model, field, input.name) ? Uint8Array.from(imageInput) : model.subarray(field.start, field.end));
   }
   graphParts.push(Uint8Array.from(initializers));
@@ -127,11 +140,18 @@ function checkChannels(mean: readonly number[], std: readonly number[], channels
   });
 }
 
-/** Every name the main graph uses: inputs, outputs, initializers, node inputs and outputs. */
-function namesIn(graph: OnnxGraph): Set<string> {
+/** Every name the main graph and its subgraphs use: inputs, outputs, initializers, declared values, node inputs and outputs. */
+function namesIn(model: OnnxModel): Set<string> {
   const names = new Set<string>();
-  for (const { name } of [...graph.inputs, ...graph.outputs, ...graph.initializers, ...graph.valueInfo]) names.add(name);
-  for (const node of graph.nodes) for (const name of [...node.inputs, ...node.outputs]) names.add(name);
+  const addGraph = (graph: OnnxGraph) => {
+    for (const { name } of [...graph.inputs, ...graph.outputs, ...graph.initializers, ...graph.valueInfo]) names.add(name);
+  };
+  addGraph(model.graph);
+  forEachNode(model, (node, scopes) => {
+    if (scopes.length === 0) return; // a local function's node: its names are its own
+    for (const name of [...node.inputs, ...node.outputs]) names.add(name);
+    for (const attribute of node.attributes) attribute.graphs.forEach(addGraph);
+  });
   return names;
 }
 

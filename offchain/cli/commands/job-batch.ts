@@ -3,7 +3,7 @@
  * (offchain/sdk/batches.ts). One job a line:
  *
  *   {"model": 1, "input": "line-1.dtn"}                       a tensor blob file (relative to the .jsonl)
- *   {"model": 1, "input": "page.png", "image": "det"}         an image turned into the model's input
+ *   {"model": 1, "input": "page.png", "image": "det"}         an image turned into the model's input (det, det-uint8, cls)
  *   {"model": 2, "input": "http://host/blobs/0x...", "fee": "2.5"}   an input already stored: fetched once to hash it
  *
  * `fee` (tokens) defaults to the model's price floor. Blank lines and lines starting with # are skipped.
@@ -19,8 +19,8 @@ import { decodeTensorBlob, encodeTensorBlob } from "../../codec/tensor.js";
 import { NonRetryableError } from "../../errors.js";
 import { createDinferClient, type ClientBatchJobParameters, type ClientBatchJobResult } from "../../sdk/client.js";
 import { readBlob } from "../../storage/fetch.js";
-import { imageToClsInput, imageToDetInput } from "../../sdk/image.js";
 import { connect } from "../context.js";
+import { imageTensor, type ImageKind } from "./tensor.js";
 
 const URI = /^(https?|ipfs):\/\//i;
 
@@ -29,11 +29,11 @@ const LineSchema = z
     model: z.union([z.number().int().nonnegative(), z.string().regex(/^\d+$/)]),
     input: z.string().min(1),
     fee: z.union([z.string(), z.number()]).optional(),
-    image: z.enum(["det", "cls"]).optional(),
+    image: z.enum(["det", "det-uint8", "cls"]).optional(),
   })
   .strict();
 
-export type BatchFileJob = { line: number; modelId: bigint; input: string; fee?: bigint; image?: "det" | "cls" };
+export type BatchFileJob = { line: number; modelId: bigint; input: string; fee?: bigint; image?: ImageKind };
 
 /** The jobs of a .jsonl batch file; a `BAD_BATCH_FILE` error names the line and what is wrong with it. */
 export function readBatchFile(file: string): BatchFileJob[] {
@@ -72,7 +72,7 @@ export function readBatchFile(file: string): BatchFileJob[] {
 async function inputOf(job: BatchFileJob): Promise<{ blob: Uint8Array; inputURI?: string }> {
   if (URI.test(job.input)) return { blob: await readBlob({ uri: job.input }), inputURI: job.input };
   if (job.image) {
-    const tensor = job.image === "det" ? (await imageToDetInput(job.input)).tensor : await imageToClsInput(job.input);
+    const tensor = await imageTensor([job.input], job.image);
     return { blob: encodeTensorBlob([tensor]) };
   }
   try {

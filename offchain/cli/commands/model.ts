@@ -4,6 +4,7 @@
  * `image-input` (offline too) writes a model that takes an image's bytes (offchain/inference/image-input.ts).
  */
 import { readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
 
 import type { Command } from "commander";
 
@@ -59,6 +60,9 @@ PaddleOCR det (its channels are BGR), whose jobs then take \`--image det-uint8\`
   dinfer model image-input ch_PP-OCRv4_det_infer.onnx -o det-uint8.onnx --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225`,
     )
     .action((file: string, flags: { out: string; mean: string; std: string; input?: string; imageName: string }) => {
+      if (path.resolve(flags.out) === path.resolve(file)) {
+        throw new DinferError(`-o ${flags.out} is the model being read; write the new model to another file`, { code: "BAD_FLAG" });
+      }
       const bytes = withImageInput(new Uint8Array(readFileSync(file)), {
         mean: parseNumbers(flags.mean, "--mean"),
         std: parseNumbers(flags.std, "--std"),

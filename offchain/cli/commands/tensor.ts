@@ -95,7 +95,7 @@ function readTensors(input: string, dtype: DType): Tensor[] {
 }
 
 /** `--image`'s kinds: the PaddleOCR det input (float32, or the image's bytes for det wrapped by `model image-input`), cls. */
-export const IMAGE_KINDS = ["det", "det-uint8", "cls"];
+export const IMAGE_KINDS: readonly ImageKind[] = ["det", "det-uint8", "cls"];
 export type ImageKind = "det" | "det-uint8" | "cls";
 
 /** The model input for images of `kind`. */
