@@ -66,7 +66,6 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { availableParallelism } from "node:os";
 import path from "node:path";
-import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 
 import * as ort from "onnxruntime-node";
@@ -75,15 +74,10 @@ import { decodeTensorBlob, encodeTensorBlob, tensorToArray, type Tensor } from "
 import { runnerSessionOptions } from "../offchain/inference/runner.js";
 import { DEFAULT_SESSION_OPTIONS } from "../offchain/inference/session.js";
 import { tensorsToFeeds } from "../offchain/inference/validate.js";
-import { toleranceFromChain } from "../offchain/codec/tolerance.js";
-import { DEVNET_COLLATERAL, DEVNET_PRICE_FLOOR, DEVNET_TOLERANCE } from "../offchain/devnet/devnet.js";
-import { assertModelAdmitted } from "../offchain/inference/admission.js";
-import { withImageInput } from "../offchain/inference/image-input.js";
-import { hashModel } from "../offchain/inference/model.js";
-import { registerModel } from "../offchain/protocol/actions.js";
-import { DET_MEAN_BGR, DET_STD_BGR, imageToDetInput } from "../offchain/sdk/image.js";
+import { imageToDetInput } from "../offchain/sdk/image.js";
 import { postJob } from "../offchain/sdk/jobs.js";
 import { uploadBlob } from "../offchain/storage/upload.js";
+import { registerImageInputDet } from "../test/helpers/image-input-model.js";
 import { startLocalNetwork } from "../test/helpers/network.js";
 import { startWorkerProcess } from "../test/helpers/worker-process.js";
 import { machineInfo } from "./machine.js";
@@ -386,28 +380,6 @@ try {
  * with the options the worker's runner gives a pool of that size, over the same blobs: the
  * inference the worker does, without the pipeline. Jobs per second over the slowest thread's time.
  */
-/** The det model wrapped by `withImageInput` (DET_MEAN_BGR, DET_STD_BGR), written and registered as the devnet registers det. */
-async function registerImageInputDet(net: Awaited<ReturnType<typeof startLocalNetwork>>): Promise<{ path: string; modelId: number }> {
-  const bytes = withImageInput(new Uint8Array(readFileSync(net.modelFiles.det)), { mean: DET_MEAN_BGR, std: DET_STD_BGR });
-  const file = path.join(net.tempDir("bench-model-"), "det-uint8.onnx");
-  writeFileSync(file, bytes);
-  await assertModelAdmitted({ bytes, path: file, tolerance: toleranceFromChain(DEVNET_TOLERANCE) });
-  const { id } = await registerModel({
-    sender: net.dappSender,
-    deployment: net.deployment,
-    spec: {
-      modelHash: hashModel(bytes),
-      uri: pathToFileURL(file).href,
-      runtime: "onnxruntime-node@1.30.0",
-      tolerance: DEVNET_TOLERANCE,
-      minCollateral: DEVNET_COLLATERAL,
-      priceFloor: DEVNET_PRICE_FLOOR,
-      nonFiniteInputs: false,
-    },
-  });
-  return { path: file, modelId: id };
-}
-
 async function rawParallelLoops({ modelPath, blobs, threads, runsPerThread, batch }: { modelPath: string; blobs: Uint8Array[]; threads: number; runsPerThread: number; batch: number }) {
   const options = runnerSessionOptions({ size: threads });
   // Plain CommonJS in an eval'd thread: onnxruntime-node and the decoded inputs are all it needs.
