@@ -24,6 +24,7 @@ import {
 } from "../../offchain/inference/errors.js";
 import { checkModelVerifiable, findRandomNodes, hashModel, loadModel } from "../../offchain/inference/model.js";
 import { listOnnxNodes, listOnnxOperatorTypes } from "../../offchain/inference/onnx-graph.js";
+import { pb } from "../../offchain/inference/onnx-write.js";
 import { createInferenceRunner, type InferenceRunner } from "../../offchain/inference/runner.js";
 import {
   buildProbeInputs,
@@ -77,29 +78,6 @@ function thrown(run: () => unknown): unknown {
   }
   assert.fail("expected a throw");
 }
-
-/** A minimal protobuf writer, to craft ONNX models byte by byte. */
-const pb = {
-  varint(value: number | bigint): number[] {
-    let v = BigInt.asUintN(64, BigInt(value));
-    const out: number[] = [];
-    do {
-      const byte = Number(v & 0x7fn);
-      v >>= 7n;
-      out.push(v > 0n ? byte | 0x80 : byte);
-    } while (v > 0n);
-    return out;
-  },
-  int(field: number, value: number | bigint): number[] {
-    return [...pb.varint(field * 8), ...pb.varint(value)];
-  },
-  bytes(field: number, payload: ArrayLike<number>): number[] {
-    return [...pb.varint(field * 8 + 2), ...pb.varint(payload.length), ...Array.from(payload)];
-  },
-  string(field: number, text: string): number[] {
-    return pb.bytes(field, new TextEncoder().encode(text));
-  },
-};
 
 /** NodeProto: outputs (2), op_type (4), attributes (5), domain (7). */
 function node({ opType, outputs = [], attributes = [], domain }: { opType: string; outputs?: string[]; attributes?: number[][]; domain?: string }): number[] {
