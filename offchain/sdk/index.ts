@@ -163,6 +163,7 @@ export {
   type DetMapStats,
   type ImageSource,
   type ImageToClsInputParameters,
+  type DetInputDtype,
   type ImageToDetInputParameters,
   type ImageToDetInputReturnType,
   type ReadDetOutputParameters,

@@ -9,7 +9,14 @@ import type { Address, PublicClient } from "viem";
 import { modelRegistryAbi } from "../chain/abis.js";
 import { encodeTensorBlob, type Tensor } from "../codec/tensor.js";
 import { NonRetryableError } from "../errors.js";
-import { imageToClsInput, imageToDetInput, type ImageSource, type ImageToClsInputParameters, type ImageToDetInputParameters } from "./image.js";
+import {
+  imageToClsInput,
+  imageToDetInput,
+  type DetInputDtype,
+  type ImageSource,
+  type ImageToClsInputParameters,
+  type ImageToDetInputParameters,
+} from "./image.js";
 
 /**
  * A job's input, in whichever form the dApp has it:
@@ -18,13 +25,14 @@ import { imageToClsInput, imageToDetInput, type ImageSource, type ImageToClsInpu
  * - `{ image, preprocess: "cls" }`: one or more text-line images, turned into the PaddleOCR angle
  *   classifier's `[N, 3, 48, 192]` input (`imageToClsInput`);
  * - `{ image, preprocess: "det" }`: an image turned into the PaddleOCR text detector's input
- *   (`imageToDetInput`, 640 x 640 padded by default).
+ *   (`imageToDetInput`, 640 x 640 padded by default; `options: { dtype: "uint8" }`: the image's bytes, for det
+ *   made by `withImageInput`).
  */
 export type JobInput =
   | { blob: Uint8Array }
   | { tensors: readonly Tensor[] }
   | { image: ImageSource | readonly ImageSource[]; preprocess: "cls"; options?: ImageToClsInputParameters }
-  | { image: ImageSource; preprocess: "det"; options?: ImageToDetInputParameters };
+  | { image: ImageSource; preprocess: "det"; options?: ImageToDetInputParameters & DetInputDtype };
 
 /** The tensor blob for a job input (see `JobInput`). */
 export async function jobInputBlob(input: JobInput): Promise<Uint8Array> {

@@ -150,6 +150,11 @@ describe("sdk/client", () => {
       const blob = await jobInputBlob({ image: `${IMAGES}doc.png`, preprocess: "det", options: { size: 64 } });
       assert.deepEqual(blob, encodeTensorBlob([(await imageToDetInput(`${IMAGES}doc.png`, { size: 64 })).tensor]));
       assert.deepEqual(decodeTensorBlob(blob)[0]!.dims, [1, 3, 64, 64]);
+      // dtype "uint8": the image's bytes, for det made by withImageInput; a quarter of the float blob's data.
+      const bytes = await jobInputBlob({ image: `${IMAGES}doc.png`, preprocess: "det", options: { size: 64, dtype: "uint8" } });
+      const [image] = decodeTensorBlob(bytes);
+      assert.deepEqual([image!.name, image!.dtype, image!.dims], ["image", "uint8", [1, 3, 64, 64]]);
+      assert.deepEqual(bytes, encodeTensorBlob([(await imageToDetInput(`${IMAGES}doc.png`, { size: 64, dtype: "uint8" })).tensor]));
     });
 
     it("rejects an input of no known form", async () => {
