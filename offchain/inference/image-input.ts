@@ -21,7 +21,8 @@
  *
  * Refused with a reason (ImageInputError): a model of IR version 3 or older (its initializers must be
  * listed as inputs too), a graph split over several fields, an input that is not float32 or has no channel
- * axis, mean and std that do not fit the channels, and a name the graph, or any of its subgraphs, already uses.
+ * axis, mean and std that do not fit the channels, and a name the graph (its sparse initializers included), or
+ * any of its subgraphs, already uses.
  */
 import { NonRetryableError } from "../errors.js";
 import { forEachNode, readOnnxFields, readOnnxModel, type OnnxField, type OnnxGraph, type OnnxModel } from "./onnx-graph.js";
@@ -54,6 +55,8 @@ const MODEL_GRAPH = 7;
 const GRAPH_NODE = 1;
 const GRAPH_INITIALIZER = 5;
 const GRAPH_INPUT = 11;
+/** GraphProto.sparse_initializer (SparseTensorProto: values = 1, a TensorProto whose name = 8 names it). */
+const GRAPH_SPARSE_INITIALIZER = 15;
 
 /** The model's bytes with a uint8 image input normalized inside it; see the module doc. */
 export function withImageInput(model: Uint8Array, { mean, std, inputName, imageName = "image" }: WithImageInputParameters): Uint8Array {
@@ -69,7 +72,8 @@ export function withImageInput(model: Uint8Array, { mean, std, inputName, imageN
   }
   const opset = parsed.opsetImports.find(({ domain }) => domain === "" || domain === "ai.onnx")?.version ?? 0;
   if (opset < MIN_OPSET) throw new ImageInputError(`the model imports ONNX opset ${opset}; an image input needs opset ${MIN_OPSET} or later`);
-  const input = pickInput(parsed.graph, inputName);
+  const sparse = sparseInitializerNames(model, graphFields[0]!.payload);
+  const input = pickInput(parsed.graph, inputName, sparse);
   if (input.type.kind !== "tensor" || input.type.elemType !== ELEM.float) {
     throw new ImageInputError(`input "${input.name}" is not a float32 tensor; only a float32 input is normalized from an image`);
   }
@@ -80,6 +84,7 @@ export function withImageInput(model: Uint8Array, { mean, std, inputName, imageN
   const channels = dims[1];
   checkChannels(mean, std, channels);
   const names = namesIn(parsed);
+  for (const name of sparse) names.add(name);
   const derived = { float: `${imageName}_float`, scale: `${imageName}_scale`, shift: `${imageName}_shift`, scaled: `${imageName}_scaled` };
   for (const name of [imageName, ...Object.values(derived)]) {
     if (names.has(name)) throw new ImageInputError(`the model already has a value named "${name}"; choose another imageName`);
@@ -111,8 +116,9 @@ export function withImageInput(model: Uint8Array, { mean, std, inputName, imageN
   return Buffer.concat(parts);
 }
 
-function pickInput(graph: OnnxGraph, inputName: string | undefined) {
-  const initializers = new Set(graph.initializers.map(({ name }) => name));
+/** The input to replace: a graph input that no initializer (dense or sparse) gives a value. */
+function pickInput(graph: OnnxGraph, inputName: string | undefined, sparse: readonly string[]) {
+  const initializers = new Set([...graph.initializers.map(({ name }) => name), ...sparse]);
   const inputs = graph.inputs.filter(({ name }) => !initializers.has(name));
   if (inputName === undefined) {
     if (inputs.length !== 1) {
@@ -152,6 +158,19 @@ function namesIn(model: OnnxModel): Set<string> {
     for (const name of [...node.inputs, ...node.outputs]) names.add(name);
     for (const attribute of node.attributes) attribute.graphs.forEach(addGraph);
   });
+  return names;
+}
+
+/** The names of the main graph's sparse initializers (which `readOnnxModel` does not follow). */
+function sparseInitializerNames(model: Uint8Array, graph: { start: number; end: number }): string[] {
+  const names: string[] = [];
+  for (const sparse of readOnnxFields(model, graph, "graph").filter(({ field }) => field === GRAPH_SPARSE_INITIALIZER)) {
+    if (sparse.payload === undefined) continue;
+    for (const values of readOnnxFields(model, sparse.payload, "graph.sparse_initializer").filter(({ field, payload }) => field === 1 && payload !== undefined)) {
+      const name = readOnnxFields(model, values.payload!, "graph.sparse_initializer.values").find(({ field, payload }) => field === 8 && payload !== undefined);
+      if (name !== undefined) names.push(Buffer.from(model.subarray(name.payload!.start, name.payload!.end)).toString("utf8"));
+    }
+  }
   return names;
 }
 

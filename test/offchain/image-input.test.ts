@@ -27,6 +27,17 @@ const identityGraph = () => ({
 });
 const identity = (opset = 17) => buildOnnxModel({ ...identityGraph(), opset });
 
+/** The identity model with a sparse initializer named `name` appended to its graph (a one-element float tensor). */
+const withSparse = (name: string) => {
+  const model = identity();
+  const graph = readOnnxFields(model).find(({ field }) => field === 7)!;
+  const values = pb.bytes(1, [...pb.int(1, 1), ...pb.int(2, ELEM.float), ...pb.bytes(4, [0, 0, 128, 63]), ...pb.string(8, name)]);
+  const indices = pb.bytes(2, [...pb.int(1, 1), ...pb.int(2, ELEM.int64), ...pb.bytes(7, [0])]);
+  const sparse = pb.bytes(15, [...values, ...indices, ...pb.int(3, 4)]);
+  const payload = [...model.subarray(graph.payload!.start, graph.payload!.end), ...sparse];
+  return Uint8Array.from([...model.subarray(0, graph.start), ...pb.bytes(7, payload), ...model.subarray(graph.end)]);
+};
+
 /** y = If(c) then x else x, each branch through a value named `inner`. */
 const withBranch = (inner: string) => {
   const branch = (name: string) => ({
@@ -151,14 +162,19 @@ describe("withImageInput: a model that takes an image's bytes (issue 16)", funct
     const output = (values: Float32Array) =>
       encodeTensorBlob([tensorFromArray({ name: "sigmoid_0.tmp_0", dtype: "float32", values, dims: [1, 1, dims[2]!, dims[3]!] })]);
     assert.equal(compareOutputs({ expected: output(a), actual: output(b), policy: toleranceFromChain(DEVNET_TOLERANCE) }).verdict, "agree");
-    assert.ok(a.some((p) => p > 0.3), "det finds text in doc.png");
+    assert.ok(a.some((p) => p > 0.3) && b.some((p) => p > 0.3), "det finds text in doc.png, from the float tensor and from the bytes");
   });
 
   it("pads a uint8 input with the mean colour in bytes (what normalizes to about 0, as the float input's padding is 0)", async function () {
     const image = await imageToDetInput(`${IMAGES}line-1.png`, { size: 64, dtype: "uint8" });
     const bytes = tensorToArray(image.tensor) as Uint8Array;
     const plane = 64 * 64;
-    for (let c = 0; c < 3; c++) assert.equal(bytes[c * plane + plane - 1], Math.round(DET_MEAN_BGR[c]! * 255), `channel ${c}`);
+    assert.ok(image.resizedHeight < 64 && image.resizedWidth === 64, `a wide line leaves rows of padding: ${image.resizedWidth}x${image.resizedHeight}`);
+    for (let c = 0; c < 3; c++) {
+      const padding = bytes.subarray(c * plane + image.resizedHeight * 64, (c + 1) * plane);
+      assert.ok(padding.length > 0 && padding.every((byte) => byte === Math.round(DET_MEAN_BGR[c]! * 255)), `channel ${c}`);
+      assert.ok(Math.abs((Math.round(DET_MEAN_BGR[c]! * 255) / 255 - DET_MEAN_BGR[c]!) / DET_STD_BGR[c]!) < 0.01, `channel ${c} normalizes to about 0`);
+    }
     assert.equal(image.tensor.name, "image");
   });
 
@@ -196,6 +212,8 @@ describe("withImageInput: a model that takes an image's bytes (issue 16)", funct
       [() => withImageInput(Uint8Array.from([...identity(), ...pb.bytes(7, pb.string(2, "more"))]), DET), /graph is written in 2 fields; write it as one/],
       // A name a subgraph uses (an If branch's value named like the wrapper's own) is taken too.
       [() => withImageInput(withBranch("image_float"), { ...DET, inputName: "x" }), /already has a value named "image_float"/],
+      // And a sparse initializer's name (GraphProto field 15, its values' TensorProto named image_scale).
+      [() => withImageInput(withSparse("image_scale"), DET), /already has a value named "image_scale"/],
     ];
     for (const [wrap, message] of cases) {
       assert.throws(wrap, (error: unknown) => error instanceof ImageInputError && message.test(error.message), String(message));

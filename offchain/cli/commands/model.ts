@@ -51,15 +51,14 @@ What is frozen, and what is not:
     .requiredOption("-o, --out <file>", "the .onnx file to write (a new model: check and register it as any other)")
     .requiredOption("--mean <values>", "per channel, comma-separated, in the input's channel order")
     .requiredOption("--std <values>", "per channel, comma-separated")
-    .option("--input <name>", "the float input to replace (default: the model's only input)")
-    .option("--image-name <name>", "the new input's name", "image")
+    .option("--input <name>", "the float input to replace (default: the model's only input); the new one is named image")
     .addHelpText(
       "after",
       `
 PaddleOCR det (its channels are BGR), whose jobs then take \`--image det-uint8\` inputs:
   dinfer model image-input ch_PP-OCRv4_det_infer.onnx -o det-uint8.onnx --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225`,
     )
-    .action((file: string, flags: { out: string; mean: string; std: string; input?: string; imageName: string }) => {
+    .action((file: string, flags: { out: string; mean: string; std: string; input?: string }) => {
       if (path.resolve(flags.out) === path.resolve(file)) {
         throw new DinferError(`-o ${flags.out} is the model being read; write the new model to another file`, { code: "BAD_FLAG" });
       }
@@ -67,10 +66,9 @@ PaddleOCR det (its channels are BGR), whose jobs then take \`--image det-uint8\`
         mean: parseNumbers(flags.mean, "--mean"),
         std: parseNumbers(flags.std, "--std"),
         inputName: flags.input,
-        imageName: flags.imageName,
       });
       writeFileSync(flags.out, bytes);
-      console.log(`wrote ${flags.out}: input "${flags.imageName}" (uint8), sha256 ${hashModel(bytes)}; next: dinfer model check ${flags.out} --tolerance <policy>`);
+      console.log(`wrote ${flags.out}: input "image" (uint8), sha256 ${hashModel(bytes)}; next: dinfer model check ${flags.out} --tolerance <policy>`);
     });
   model
     .command("register")

@@ -83,7 +83,7 @@ function readTensors(input: string, dtype: DType): Tensor[] {
   const bytes = readBytes(file);
   if (file.toLowerCase().endsWith(".npy")) return [readNpy({ bytes, name: name ?? path.basename(file, path.extname(file)), source: file })];
   if (!file.toLowerCase().endsWith(".json")) {
-    throw new DinferError(`${file}: give a .json or .npy file (or images with --image det|cls)`, { code: "BAD_TENSOR_INPUT" });
+    throw new DinferError(`${file}: give a .json or .npy file (or images with --image det|det-uint8|cls)`, { code: "BAD_TENSOR_INPUT" });
   }
   let json: unknown;
   try {
