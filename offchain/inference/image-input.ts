@@ -31,8 +31,8 @@ import { ELEM, nodeProto, pb, tensorProto, valueInfoProto } from "./onnx-write.j
 /** Parameters that cannot make a model with an image input; the message names the problem. */
 export class ImageInputError extends NonRetryableError {
   override name = "ImageInputError";
-  constructor(message: string, details?: Record<string, unknown>) {
-    super(message, { code: "IMAGE_INPUT", details });
+  constructor(message: string) {
+    super(message, { code: "IMAGE_INPUT" });
   }
 }
 
@@ -72,7 +72,8 @@ export function withImageInput(model: Uint8Array, { mean, std, inputName, imageN
   }
   const opset = parsed.opsetImports.find(({ domain }) => domain === "" || domain === "ai.onnx")?.version ?? 0;
   if (opset < MIN_OPSET) throw new ImageInputError(`the model imports ONNX opset ${opset}; an image input needs opset ${MIN_OPSET} or later`);
-  const sparse = sparseInitializerNames(model, graphFields[0]!.payload);
+  const graph = readOnnxFields(model, graphFields[0]!.payload, "graph");
+  const sparse = sparseInitializerNames(model, graph);
   const input = pickInput(parsed.graph, inputName, sparse);
   if (input.type.kind !== "tensor" || input.type.elemType !== ELEM.float) {
     throw new ImageInputError(`input "${input.name}" is not a float32 tensor; only a float32 input is normalized from an image`);
@@ -103,7 +104,7 @@ export function withImageInput(model: Uint8Array, { mean, std, inputName, imageN
   const imageInput = pb.bytes(GRAPH_INPUT, valueInfoProto({ name: imageName, type: ELEM.uint8, dims }));
 
   const graphParts: Uint8Array[] = [Uint8Array.from(prologue)];
-  for (const field of readOnnxFields(model, graphFields[0]!.payload, "graph")) {
+  for (const field of graph) {
     graphParts.push(isInputNamed(model, field, input.name) ? Uint8Array.from(imageInput) : model.subarray(field.start, field.end));
   }
   graphParts.push(Uint8Array.from(initializers));
@@ -161,22 +162,26 @@ function namesIn(model: OnnxModel): Set<string> {
   return names;
 }
 
-/** The names of the main graph's sparse initializers (which `readOnnxModel` does not follow). */
-function sparseInitializerNames(model: Uint8Array, graph: { start: number; end: number }): string[] {
-  const names: string[] = [];
-  for (const sparse of readOnnxFields(model, graph, "graph").filter(({ field }) => field === GRAPH_SPARSE_INITIALIZER)) {
-    if (sparse.payload === undefined) continue;
-    for (const values of readOnnxFields(model, sparse.payload, "graph.sparse_initializer").filter(({ field, payload }) => field === 1 && payload !== undefined)) {
-      const name = readOnnxFields(model, values.payload!, "graph.sparse_initializer.values").find(({ field, payload }) => field === 8 && payload !== undefined);
-      if (name !== undefined) names.push(Buffer.from(model.subarray(name.payload!.start, name.payload!.end)).toString("utf8"));
-    }
-  }
-  return names;
+/** The names of the main graph's sparse initializers (which `readOnnxModel` does not follow), from its fields. */
+function sparseInitializerNames(model: Uint8Array, graph: readonly OnnxField[]): string[] {
+  return graph
+    .filter(({ field, payload }) => field === GRAPH_SPARSE_INITIALIZER && payload !== undefined)
+    .flatMap((sparse) => subfields(model, sparse, 1).map((values) => stringField(model, values, 8)))
+    .filter((name): name is string => name !== undefined);
 }
 
 /** Whether a GraphProto field is the `input` ValueInfoProto named `name`. */
 function isInputNamed(model: Uint8Array, field: OnnxField, name: string): boolean {
-  if (field.field !== GRAPH_INPUT) return false;
-  const nameField = readOnnxFields(model, field.payload!, "graph.input").find(({ field: number }) => number === 1);
-  return nameField !== undefined && Buffer.from(model.subarray(nameField.payload!.start, nameField.payload!.end)).toString("utf8") === name;
+  return field.field === GRAPH_INPUT && stringField(model, field, 1) === name;
+}
+
+/** The length-delimited fields numbered `number` inside a message field. */
+function subfields(model: Uint8Array, message: OnnxField, number: number): OnnxField[] {
+  return readOnnxFields(model, message.payload!, `#${message.field}`).filter(({ field, payload }) => field === number && payload !== undefined);
+}
+
+/** The first string field numbered `number` inside a message field, if any. */
+function stringField(model: Uint8Array, message: OnnxField, number: number): string | undefined {
+  const found = subfields(model, message, number)[0];
+  return found === undefined ? undefined : Buffer.from(model.subarray(found.payload!.start, found.payload!.end)).toString("utf8");
 }

@@ -102,7 +102,7 @@ export type ImageKind = "det" | "det-uint8" | "cls";
 export async function imageTensor(files: string[], kind: ImageKind): Promise<Tensor> {
   if (kind === "det" || kind === "det-uint8") {
     if (files.length !== 1) throw new DinferError(`--image ${kind} takes one image`, { code: "BAD_TENSOR_INPUT" });
-    return kind === "det" ? (await imageToDetInput(files[0]!)).tensor : (await imageToDetInput(files[0]!, { dtype: "uint8" })).tensor;
+    return (await imageToDetInput(files[0]!, { dtype: kind === "det" ? "float32" : "uint8" })).tensor;
   }
   return imageToClsInput(files);
 }
