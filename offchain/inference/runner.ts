@@ -35,6 +35,7 @@ import type { Logger } from "../log.js";
 import { silentLogger } from "../log.js";
 import { parseBlobId } from "../storage/blob-id.js";
 import { BlobHashMismatchError } from "../storage/errors.js";
+import type { BlobKeep } from "../storage/local.js";
 import { HashPool, type BlobRead, type InputRead } from "../threads/hash-pool.js";
 import { moduleWorker, spansWholeBuffer } from "../threads/module-worker.js";
 import { deserializeError, InferenceTimeoutError, InferenceWorkerError } from "./errors.js";
@@ -121,6 +122,12 @@ export type RunParameters = {
    * meant to reach one thread each.
    */
   alone?: boolean;
+  /**
+   * A store of outputs (LocalBlobStore `keeping()`, by output root): the hashing thread that hashes the output
+   * for its root writes it there too, flushed and renamed into place as the store's `put` does (`outputKept`),
+   * so that the main thread neither writes nor flushes it.
+   */
+  keepOutput?: BlobKeep;
 };
 
 export type RunReturnType = {
@@ -133,6 +140,8 @@ export type RunReturnType = {
   outputRoot: Hex;
   /** The decoded outputs; their data views `output`. */
   outputTensors: Tensor[];
+  /** The output is in the `keepOutput` store under its root; absent: it was not written (not asked, or the write failed). */
+  outputKept?: true;
   /** The input's bytes, given back (`returnInput`). */
   input?: Uint8Array;
   ep: ExecutionProvider;
@@ -308,6 +317,7 @@ export class InferenceRunner {
     returnInput = false,
     batchTolerance,
     alone = false,
+    keepOutput,
   }: RunParameters): Promise<RunReturnType> {
     if (this.closed) throw new InferenceWorkerError({ problem: "the runner is closed" });
     checkTimeout("timeoutMs", timeoutMs);
@@ -333,13 +343,14 @@ export class InferenceRunner {
       this.queue.push({ id, input: owned, returnInput, batchKey, alone, request, timeoutMs, queuedAt, resolve, reject });
       this.dispatch();
     });
-    const digest = await this.hashes.digest(inferred.output, "outputRoot");
+    const digest = await this.hashes.digest(inferred.output, "outputRoot", keepOutput);
     const outputTensors = decodeTensorBlob(digest.bytes, { maxBytes: this.maxBlobBytes });
     return {
       ...inferred,
       output: digest.bytes,
       outputRoot: digest.hash,
       outputTensors,
+      ...(digest.kept ? { outputKept: true as const } : {}),
       timings: { ...inferred.timings, hashMs: hashMs + digest.ms },
     };
   }

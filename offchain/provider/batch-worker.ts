@@ -341,8 +341,9 @@ export class BatchWorker {
           timeoutMs: this.p.inferenceTimeoutMs,
           transferInput: true,
           allowNonFinite: model.nonFiniteInputs,
+          keepOutput: this.p.outputs.keeping(),
         });
-        await this.p.outputs.put(result.output, { knownId: result.outputRoot });
+        if (result.outputKept !== true) await this.p.outputs.put(result.output, { knownId: result.outputRoot });
         outputs.push({ root: result.outputRoot, bytes: result.output.byteLength });
       } catch (error) {
         if (error instanceof RetryableError) throw error;

@@ -156,7 +156,8 @@ export function withFault({ runner, fault, models, maxInputBytes, log }: WithFau
           return { ...result, ms: result.ms + fault.delayMs };
         }
         default: {
-          const result = await runner.run(parameters);
+          // Its run's own output may be in the store (keepOutput): the changed one is not, the worker stores it.
+          const { outputKept: _kept, ...result } = await runner.run(parameters);
           const output = applyFault({ fault, output: result.output, jobId });
           return { ...result, output, outputRoot: outputRoot(output) };
         }

@@ -23,7 +23,7 @@ export type JobRunner = {
 };
 
 /** A run's output, its root, and where the time went (the inference runner's result, or a fault's). */
-export type JobRunResult = Pick<RunReturnType, "output" | "outputRoot" | "ms" | "timings" | "input"> & {
+export type JobRunResult = Pick<RunReturnType, "output" | "outputRoot" | "ms" | "timings" | "input" | "outputKept"> & {
   ep: string;
   /** Jobs in the stacked run that gave this output (dynamic batching); `ms` is that run's. Absent: 1. */
   batchSize?: number;

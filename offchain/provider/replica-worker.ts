@@ -297,8 +297,9 @@ export class ReplicaWorker {
         timeoutMs: this.p.inferenceTimeoutMs,
         transferInput: true,
         allowNonFinite: model.nonFiniteInputs,
+        keepOutput: this.p.outputs.keeping(),
       });
-      await this.p.outputs.put(result.output, { knownId: result.outputRoot });
+      if (result.outputKept !== true) await this.p.outputs.put(result.output, { knownId: result.outputRoot });
       this.p.measured?.(r.modelId, result.ms);
       return { outputRoot: result.outputRoot, outputBytes: result.output.byteLength, inputHash: r.inputHash };
     } catch (error) {

@@ -978,6 +978,8 @@ export class ProviderWorker {
         allowNonFinite: model.nonFiniteInputs || fetched?.scanned === true,
         // Dynamic batching (the runner's maxBatch): a stacked run must match each job's own within the model's tolerance.
         ...(model.tolerance ? { batchTolerance: model.tolerance } : {}),
+        // The hashing thread that hashes the output for its root stores it too (a withholding runner's never is).
+        ...(this.p.runner.withholdsOutputs === true ? {} : { keepOutput: this.p.outputs.keeping() }),
       });
     } catch (error) {
       if (error instanceof RetryableError) throw error; // the next tick tries again
@@ -991,7 +993,7 @@ export class ProviderWorker {
     const { output, outputRoot: root } = result;
     // A withholding runner's outputs are never stored, so never served (revealed by root and URI only).
     const withheld = this.p.runner.withholdsOutputs === true;
-    if (!withheld) await this.p.outputs.put(output, { knownId: root });
+    if (!withheld && result.outputKept !== true) await this.p.outputs.put(output, { knownId: root });
     const outputCid = withheld ? undefined : await this.publishOutput(jobId, output);
     const { outputId: _stored, ...kept } = data; // an older worker's output, lost: this one is stored by its root
     // Named with its output from the start, so the blob pruner keeps both for as long as the job is open.

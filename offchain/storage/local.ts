@@ -60,8 +60,7 @@ export class LocalBlobStore implements BlobStore {
 
   /** Where blob `id` lives (whether or not it is stored). */
   pathOf(id: Hex): string {
-    const hex = parseBlobId(id).slice(2);
-    return path.join(this.dir, hex.slice(0, 2), hex);
+    return blobPath(this.dir, id);
   }
 
   async put(bytes: Uint8Array, { knownId }: PutOptions = {}): Promise<Hex> {
@@ -69,12 +68,19 @@ export class LocalBlobStore implements BlobStore {
       throw new BlobTooLargeError({ source: "put", maxBytes: this.maxBytes, size: bytes.byteLength });
     }
     const id = knownId === undefined ? addressOf(bytes, this.address) : parseBlobId(knownId, "knownId");
-    const target = this.pathOf(id);
-    await mkdir(path.dirname(target), { recursive: true });
     this.#known.delete(id);
-    const written = await writeAtomically({ target, bytes, tempDir: path.join(this.dir, ".tmp") });
+    const written = await keepBlob({ ...this.keeping(), id, bytes });
     if (knownId === undefined && written !== undefined) this.#remember(id, written);
     return id;
+  }
+
+  /**
+   * Where and how `keepBlob` writes into this store from any thread (a hashing thread keeps the output it has
+   * just hashed for its root: InferenceRunner.run's `keepOutput`). A file written so is read back as any other:
+   * hashed on its first `get` (a rename gives it a new inode, so no identity remembered before matches it).
+   */
+  keeping(): BlobKeep {
+    return { dir: this.dir, maxBytes: this.maxBytes };
   }
 
   async get(id: Hex): Promise<Uint8Array> {
@@ -150,6 +156,27 @@ export class LocalBlobStore implements BlobStore {
       throw error;
     }
   }
+}
+
+/** A store's directory and its size limit: enough for `keepBlob` to write a blob into it from any thread. */
+export type BlobKeep = { dir: string; maxBytes: number };
+
+/** Where blob `id` lives in the store at `dir`. */
+function blobPath(dir: string, id: Hex): string {
+  const hex = parseBlobId(id).slice(2);
+  return path.join(dir, hex.slice(0, 2), hex);
+}
+
+/**
+ * Writes blob `id`'s bytes into the store at `dir` as its `put` does (a temp file, flushed, renamed into place;
+ * refused over `maxBytes`), from any thread; the caller vouches that the bytes are blob `id` (hashed them for
+ * it). Returns the file's stats (none when it was moved away at once).
+ */
+export async function keepBlob({ dir, maxBytes, id, bytes }: BlobKeep & { id: Hex; bytes: Uint8Array }): Promise<Stats | undefined> {
+  if (bytes.byteLength > maxBytes) throw new BlobTooLargeError({ source: "put", maxBytes, size: bytes.byteLength });
+  const target = blobPath(dir, id);
+  await mkdir(path.dirname(target), { recursive: true });
+  return writeAtomically({ target, bytes, tempDir: path.join(dir, ".tmp") });
 }
 
 /** A file's identity: a rewrite or a replacement changes it. */

@@ -23,6 +23,7 @@ import type { Hex } from "viem";
 import { NonRetryableError, RetryableError } from "../errors.js";
 import { deserializeError, type SerializedError } from "../inference/errors.js";
 import type { ContentAddress } from "../storage/blob-id.js";
+import type { BlobKeep } from "../storage/local.js";
 import { moduleWorker, spansWholeBuffer } from "./module-worker.js";
 
 /** An http(s) blob a thread reads and checks against its blob id, by `fetchBlob`'s rules (offchain/storage/fetch.ts). */
@@ -45,8 +46,8 @@ export type BlobRead = {
 /** A read input's bytes, and where they were staged (the read's `stageIn`). */
 export type InputRead = { bytes: Uint8Array; staged?: string };
 
-/** Main thread -> hashing thread: bytes to hash, a blob to read and check, or a read to abort. */
-export type HashRequest = { task: number; bytes: Uint8Array; of: ContentAddress } | { task: number; read: BlobRead } | { task: number; abort: true };
+/** Main thread -> hashing thread: bytes to hash (and keep in a store), a blob to read and check, or a read to abort. */
+export type HashRequest = { task: number; bytes: Uint8Array; of: ContentAddress; keepIn?: BlobKeep } | { task: number; read: BlobRead } | { task: number; abort: true };
 /** Hashing thread -> main thread: the digest, or why a read failed (its class rebuilt on this side). */
 export type HashReply = (Digest & { task: number }) | { task: number; error: SerializedError };
 
@@ -60,6 +61,8 @@ export type Digest = {
   ms: number;
   /** A read's staged file (its `stageIn`), for the store's `adopt` or `discard`. */
   staged?: string;
+  /** The bytes were written into the store `keepIn` named, under the hash (`keepBlob`); absent: they were not. */
+  kept?: true;
 };
 
 type Thread = { worker: Worker; tasks: Map<number, { resolve: (digest: Digest) => void; reject: (error: Error) => void }> };
@@ -78,10 +81,15 @@ export class HashPool {
     this.#threads = Array.from({ length: size }, (_, index) => this.#spawn(index));
   }
 
-  /** The blob id of `bytes` or their output root (`of`), hashed in the least busy thread. */
-  digest(bytes: Uint8Array, of: ContentAddress): Promise<Digest> {
+  /**
+   * The blob id of `bytes` or their output root (`of`), hashed in the least busy thread. With `keepIn` (a
+   * LocalBlobStore's `keeping()`) the thread also writes them into that store under the hash, as its `put`
+   * does (`kept`): the store's writes, flush and rename leave the main thread. A write that fails (a full disk,
+   * too large) is no failed digest: `kept` is then left out, and the caller puts them itself, meeting the error.
+   */
+  digest(bytes: Uint8Array, of: ContentAddress, keepIn?: BlobKeep): Promise<Digest> {
     const owned = spansWholeBuffer(bytes) ? bytes : new Uint8Array(bytes);
-    return this.#send((task) => ({ task, bytes: owned, of }), [owned.buffer as ArrayBuffer]);
+    return this.#send((task) => ({ task, bytes: owned, of, ...(keepIn === undefined ? {} : { keepIn }) }), [owned.buffer as ArrayBuffer]);
   }
 
   /**
@@ -131,7 +139,7 @@ export class HashPool {
       const pending = thread.tasks.get(reply.task);
       thread.tasks.delete(reply.task);
       if ("error" in reply) pending?.reject(deserializeError(reply.error));
-      else pending?.resolve({ bytes: reply.bytes, hash: reply.hash, ms: reply.ms, ...(reply.staged === undefined ? {} : { staged: reply.staged }) });
+      else pending?.resolve({ bytes: reply.bytes, hash: reply.hash, ms: reply.ms, ...(reply.staged === undefined ? {} : { staged: reply.staged }), ...(reply.kept ? { kept: true } : {}) });
     });
     const die = (problem: string) => {
       if (this.#closed) return;

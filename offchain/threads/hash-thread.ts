@@ -2,14 +2,14 @@
  * A hashing thread of a HashPool: hashes the blobs it is sent and sends them back (transferred)
  * with the hash asked for: their blob id or their output root. It also reads http(s) blobs and checks
  * them against their blob id (`fetchBlob`), stages them in a blob store where asked (`stageIn`), and sends
- * the bytes (transferred) or the error (serialized).
+ * the bytes (transferred) or the error (serialized), and keeps hashed bytes in a blob store where asked (`keepIn`).
  */
 import { parentPort } from "node:worker_threads";
 
 import { serializeError } from "../inference/errors.js";
 import { addressOf } from "../storage/blob-id.js";
 import { fetchBlob } from "../storage/fetch.js";
-import { writeStaged } from "../storage/local.js";
+import { keepBlob, writeStaged } from "../storage/local.js";
 import type { BlobRead, HashReply, HashRequest } from "./hash-pool.js";
 import { spansWholeBuffer } from "./module-worker.js";
 import { nameOsThread } from "./thread-name.js";
@@ -30,12 +30,18 @@ port.on("message", (request: HashRequest) => {
     void read(request.task, request.read);
     return;
   }
-  const { task, bytes, of } = request;
+  void digest(request);
+});
+
+async function digest({ task, bytes, of, keepIn }: Extract<HashRequest, { of: unknown }>): Promise<void> {
   const started = performance.now();
   const hash = addressOf(bytes, of);
-  const reply: HashReply = { task, bytes, hash, ms: performance.now() - started };
+  const ms = performance.now() - started;
+  // Hashed bytes only, under their hash; a write that fails leaves the keeping (and its error) to the main thread.
+  const kept = keepIn !== undefined && (await keepBlob({ ...keepIn, id: hash, bytes }).then(() => true, () => false));
+  const reply: HashReply = { task, bytes, hash, ms, ...(kept ? { kept: true as const } : {}) };
   port.postMessage(reply, [bytes.buffer as ArrayBuffer]);
-});
+}
 
 async function read(task: number, { url, expectedHash, maxBytes, timeoutMs, stageIn }: BlobRead): Promise<void> {
   const started = performance.now();

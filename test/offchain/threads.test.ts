@@ -64,6 +64,34 @@ describe("threads: HashPool", () => {
     assert.deepEqual(digest.bytes, view);
   });
 
+  it("keeps hashed bytes in a store where asked (keepIn), under their hash, read back and checked by the store; a write that fails keeps nothing and is no failed digest", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "dinfer-keep-"));
+    try {
+      const outputs = new LocalBlobStore({ dir, address: "outputRoot", maxBytes: 100_000 });
+      const bytes = bytesOf(3 * 4096 + 17, 12);
+      const copy = new Uint8Array(bytes);
+      const digest = await pool.digest(bytes, "outputRoot", outputs.keeping());
+      assert.equal(digest.hash, outputRoot(copy));
+      assert.equal(digest.kept, true);
+      assert.deepEqual(digest.bytes, copy, "the bytes come back as before");
+      // A fresh store over the same directory hashes what it reads: the file is the blob, in its place.
+      assert.deepEqual(await new LocalBlobStore({ dir, address: "outputRoot" }).get(digest.hash), copy);
+      assert.deepEqual(readdirSync(path.join(dir, ".tmp")), [], "no temp file is left");
+      // Too large for the store: hashed all the same, not kept; the caller's own put meets the error.
+      const big = bytesOf(100_001, 13);
+      const refused = await pool.digest(big, "outputRoot", outputs.keeping());
+      assert.equal(refused.hash, outputRoot(bytesOf(100_001, 13)));
+      assert.equal(refused.kept, undefined);
+      assert.equal(await outputs.has(refused.hash), false);
+      // Without keepIn, nothing is written.
+      const plain = await pool.digest(bytesOf(5000, 14), "outputRoot");
+      assert.equal(plain.kept, undefined);
+      assert.equal(await outputs.has(plain.hash), false);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it("refuses a size that is not a positive integer, and digests after close, as retryable", async () => {
     assert.throws(() => new HashPool({ size: 0 }), /size must be a positive integer, got 0/);
     const closed = new HashPool({ size: 1 });
