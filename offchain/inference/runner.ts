@@ -35,7 +35,7 @@ import type { Logger } from "../log.js";
 import { silentLogger } from "../log.js";
 import { parseBlobId } from "../storage/blob-id.js";
 import { BlobHashMismatchError } from "../storage/errors.js";
-import type { BlobKeep } from "../storage/local.js";
+import type { BlobKeep, StagedAdoption } from "../storage/local.js";
 import { HashPool, type BlobRead, type InputRead } from "../threads/hash-pool.js";
 import { moduleWorker, spansWholeBuffer } from "../threads/module-worker.js";
 import { deserializeError, InferenceTimeoutError, InferenceWorkerError } from "./errors.js";
@@ -364,6 +364,11 @@ export class InferenceRunner {
     if (this.closed) throw new InferenceWorkerError({ problem: "the runner is closed" });
     const { bytes, staged } = await this.hashes.read(read, signal);
     return staged === undefined ? { bytes } : { bytes, staged };
+  }
+
+  /** A staged input moved into its store in a hashing thread (LocalBlobStore.adopt's `via`), off the main thread. */
+  adoptStaged(adopt: StagedAdoption): Promise<void> {
+    return this.hashes.adopt(adopt);
   }
 
   stats(): InferenceRunnerStats {

@@ -123,6 +123,7 @@ export function withFault({ runner, fault, models, maxInputBytes, log }: WithFau
     withholdsOutputs: fault.mode === "withhold",
     // Inputs are read honestly in every mode: even a cheater commits only to the input the job names.
     readInput: runner.readInput?.bind(runner),
+    adoptStaged: runner.adoptStaged?.bind(runner),
     async run(parameters): Promise<JobRunResult> {
       const { jobId } = parameters;
       switch (fault.mode) {

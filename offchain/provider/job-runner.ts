@@ -7,6 +7,7 @@ import type { Hex } from "viem";
 import type { TolerancePolicy } from "../codec/tolerance.js";
 import type { InferenceRunnerStats, RunParameters, RunReturnType } from "../inference/runner.js";
 import type { ValueMetadata } from "../inference/validate.js";
+import type { StagedAdoption } from "../storage/local.js";
 import type { BlobRead, InputRead } from "../threads/hash-pool.js";
 
 /** What the worker runs a job with (the inference runner is one): `jobId` seeds a test fault's changes. */
@@ -20,6 +21,8 @@ export type JobRunner = {
    * asked (InferenceRunner.readInput), until `signal` aborts it; absent: read on the main thread.
    */
   readInput?(read: BlobRead, signal?: AbortSignal): Promise<InputRead>;
+  /** Moves a staged input into its store off the main thread (InferenceRunner.adoptStaged); absent: on the main thread. */
+  adoptStaged?(adopt: StagedAdoption): Promise<void>;
 };
 
 /** A run's output, its root, and where the time went (the inference runner's result, or a fault's). */

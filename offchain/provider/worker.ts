@@ -859,7 +859,7 @@ export class ProviderWorker {
       await this.p.store.put(input.bytes, { knownId: inputHash });
       return;
     }
-    await this.p.store.adopt(input.staged, inputHash);
+    await this.p.store.adopt(input.staged, inputHash, this.p.runner.adoptStaged?.bind(this.p.runner));
     delete input.staged;
   }
 

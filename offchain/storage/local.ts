@@ -119,24 +119,16 @@ export class LocalBlobStore implements BlobStore {
    * Moves a staged file (`writeStaged`, in this store's staging directory) into place as blob `id`, which its
    * writer checked its bytes against (as `put`'s `knownId`: the store hashes it on its first `get`). It is
    * flushed first (staging does not: a file discarded within seconds never reaches the disk), so a crash
-   * leaves the whole blob or none, as `put` does; over `maxBytes` it is refused, as by `put`.
+   * leaves the whole blob or none, as `put` does; over `maxBytes` it is refused, as by `put`. `via` does that
+   * file work (`adoptStaged`, here by default; a hashing thread's, HashPool.adopt, for a worker).
    */
-  async adopt(file: string, id: Hex): Promise<void> {
-    const target = this.pathOf(parseBlobId(id, "id"));
+  async adopt(file: string, id: Hex, via: (adopt: StagedAdoption) => Promise<void> = adoptStaged): Promise<void> {
+    parseBlobId(id, "id");
     if (path.dirname(path.resolve(file)) !== this.#stagingDir()) {
       throw new NonRetryableError(`adopt: ${file} is not in the staging directory of the store at ${this.dir}`, { code: "INVALID_ARGUMENT", details: { file } });
     }
-    const handle = await open(file, "r");
-    try {
-      const { size } = await handle.stat();
-      if (size > this.maxBytes) throw new BlobTooLargeError({ source: file, maxBytes: this.maxBytes, size });
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await mkdir(path.dirname(target), { recursive: true });
     this.#known.delete(id);
-    await rename(file, target);
+    await via({ ...this.keeping(), file, id });
   }
 
   /** Deletes a staged file that is not kept; one already gone is no error. */
@@ -160,6 +152,28 @@ export class LocalBlobStore implements BlobStore {
 
 /** A store's directory and its size limit: enough for `keepBlob` to write a blob into it from any thread. */
 export type BlobKeep = { dir: string; maxBytes: number };
+
+/** A staged file (in the store's staging directory, checked by `adopt`) to move into the store at `dir` as blob `id`. */
+export type StagedAdoption = BlobKeep & { file: string; id: Hex };
+
+/**
+ * `adopt`'s file work, from any thread (`adopt`'s `via`: a hashing thread, so that the open, flush, close and
+ * rename leave the main thread): the staged file flushed and renamed into place as blob `id`; refused over
+ * `maxBytes`.
+ */
+export async function adoptStaged({ dir, maxBytes, file, id }: StagedAdoption): Promise<void> {
+  const handle = await open(file, "r");
+  try {
+    const { size } = await handle.stat();
+    if (size > maxBytes) throw new BlobTooLargeError({ source: file, maxBytes, size });
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  const target = blobPath(dir, id);
+  await mkdir(path.dirname(target), { recursive: true });
+  await rename(file, target);
+}
 
 /** Where blob `id` lives in the store at `dir`. */
 function blobPath(dir: string, id: Hex): string {

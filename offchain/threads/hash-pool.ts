@@ -23,7 +23,7 @@ import type { Hex } from "viem";
 import { NonRetryableError, RetryableError } from "../errors.js";
 import { deserializeError, type SerializedError } from "../inference/errors.js";
 import type { ContentAddress } from "../storage/blob-id.js";
-import type { BlobKeep } from "../storage/local.js";
+import type { BlobKeep, StagedAdoption } from "../storage/local.js";
 import { moduleWorker, spansWholeBuffer } from "./module-worker.js";
 
 /** An http(s) blob a thread reads and checks against its blob id, by `fetchBlob`'s rules (offchain/storage/fetch.ts). */
@@ -46,10 +46,15 @@ export type BlobRead = {
 /** A read input's bytes, and where they were staged (the read's `stageIn`). */
 export type InputRead = { bytes: Uint8Array; staged?: string };
 
-/** Main thread -> hashing thread: bytes to hash (and keep in a store), a blob to read and check, or a read to abort. */
-export type HashRequest = { task: number; bytes: Uint8Array; of: ContentAddress; keepIn?: BlobKeep } | { task: number; read: BlobRead } | { task: number; abort: true };
-/** Hashing thread -> main thread: the digest, or why a read failed (its class rebuilt on this side). */
-export type HashReply = (Digest & { task: number }) | { task: number; error: SerializedError };
+/** Main thread -> hashing thread: bytes to hash (and keep in a store), a blob to read and check, a staged file to adopt, or a read to abort. */
+export type HashRequest =
+  | { task: number; bytes: Uint8Array; of: ContentAddress; keepIn?: BlobKeep }
+  | { task: number; read: BlobRead }
+  | { task: number; adopt: StagedAdoption }
+  | { task: number; abort: true };
+/** Hashing thread -> main thread: the digest, an adoption done, or why a read or an adoption failed (its class rebuilt on this side). */
+export type HashReply = (Digest & { task: number }) | { task: number; adopted: true } | { task: number; error: SerializedError };
+type Answer = Exclude<HashReply, { error: SerializedError }>;
 
 
 export type Digest = {
@@ -65,7 +70,7 @@ export type Digest = {
   kept?: true;
 };
 
-type Thread = { worker: Worker; tasks: Map<number, { resolve: (digest: Digest) => void; reject: (error: Error) => void }> };
+type Thread = { worker: Worker; tasks: Map<number, { resolve: (answer: Answer) => void; reject: (error: Error) => void }> };
 
 export class HashPool {
   readonly size: number;
@@ -89,7 +94,7 @@ export class HashPool {
    */
   digest(bytes: Uint8Array, of: ContentAddress, keepIn?: BlobKeep): Promise<Digest> {
     const owned = spansWholeBuffer(bytes) ? bytes : new Uint8Array(bytes);
-    return this.#send((task) => ({ task, bytes: owned, of, ...(keepIn === undefined ? {} : { keepIn }) }), [owned.buffer as ArrayBuffer]);
+    return this.#send((task) => ({ task, bytes: owned, of, ...(keepIn === undefined ? {} : { keepIn }) }), [owned.buffer as ArrayBuffer]).then(digestOf);
   }
 
   /**
@@ -100,14 +105,22 @@ export class HashPool {
    * answers): it then fails as an aborted `fetchBlob` does.
    */
   read(read: BlobRead, signal?: AbortSignal): Promise<Digest> {
-    return this.#send((task) => ({ task, read }), [], signal);
+    return this.#send((task) => ({ task, read }), [], signal).then(digestOf);
   }
 
-  #send(request: (task: number) => HashRequest, transfer: ArrayBuffer[], signal?: AbortSignal): Promise<Digest> {
+  /**
+   * A staged file moved into its store, in the least busy thread (`adoptStaged`: LocalBlobStore.adopt's `via`):
+   * its open, flush, close and rename leave the main thread. Fails as `adoptStaged` does (too large, by class).
+   */
+  async adopt(adopt: StagedAdoption): Promise<void> {
+    await this.#send((task) => ({ task, adopt }), []);
+  }
+
+  #send(request: (task: number) => HashRequest, transfer: ArrayBuffer[], signal?: AbortSignal): Promise<Answer> {
     if (this.#closed) return Promise.reject(new RetryableError("the hash pool is closed", { code: "HASH_POOL_CLOSED" }));
     const thread = this.#threads.reduce((a, b) => (b.tasks.size < a.tasks.size ? b : a));
     const task = this.#nextTask++;
-    const digest = new Promise<Digest>((resolve, reject) => {
+    const digest = new Promise<Answer>((resolve, reject) => {
       thread.tasks.set(task, { resolve, reject });
       thread.worker.postMessage(request(task), transfer);
     });
@@ -139,7 +152,7 @@ export class HashPool {
       const pending = thread.tasks.get(reply.task);
       thread.tasks.delete(reply.task);
       if ("error" in reply) pending?.reject(deserializeError(reply.error));
-      else pending?.resolve({ bytes: reply.bytes, hash: reply.hash, ms: reply.ms, ...(reply.staged === undefined ? {} : { staged: reply.staged }), ...(reply.kept ? { kept: true } : {}) });
+      else pending?.resolve(reply);
     });
     const die = (problem: string) => {
       if (this.#closed) return;
@@ -152,4 +165,10 @@ export class HashPool {
     worker.on("exit", (code) => die(`exited with code ${code}`));
     return thread;
   }
+}
+
+/** A digest's or a read's answer as its caller gets it (no task number). */
+function digestOf(answer: Answer): Digest {
+  if (!("hash" in answer)) throw new Error(`hashing thread answered task ${answer.task} with no digest`);
+  return { bytes: answer.bytes, hash: answer.hash, ms: answer.ms, ...(answer.staged === undefined ? {} : { staged: answer.staged }), ...(answer.kept ? { kept: true } : {}) };
 }

@@ -2,14 +2,14 @@
  * A hashing thread of a HashPool: hashes the blobs it is sent and sends them back (transferred)
  * with the hash asked for: their blob id or their output root. It also reads http(s) blobs and checks
  * them against their blob id (`fetchBlob`), stages them in a blob store where asked (`stageIn`), and sends
- * the bytes (transferred) or the error (serialized), and keeps hashed bytes in a blob store where asked (`keepIn`).
+ * the bytes (transferred) or the error (serialized), and keeps hashed bytes in a blob store where asked (`keepIn`). It moves staged files into their store (`adopt`).
  */
 import { parentPort } from "node:worker_threads";
 
 import { serializeError } from "../inference/errors.js";
 import { addressOf } from "../storage/blob-id.js";
 import { fetchBlob } from "../storage/fetch.js";
-import { keepBlob, writeStaged } from "../storage/local.js";
+import { adoptStaged, keepBlob, writeStaged } from "../storage/local.js";
 import type { BlobRead, HashReply, HashRequest } from "./hash-pool.js";
 import { spansWholeBuffer } from "./module-worker.js";
 import { nameOsThread } from "./thread-name.js";
@@ -28,6 +28,14 @@ port.on("message", (request: HashRequest) => {
   }
   if ("read" in request) {
     void read(request.task, request.read);
+    return;
+  }
+  if ("adopt" in request) {
+    const { task } = request;
+    adoptStaged(request.adopt).then(
+      () => port.postMessage({ task, adopted: true } satisfies HashReply),
+      (error: unknown) => port.postMessage({ task, error: serializeError(error) } satisfies HashReply),
+    );
     return;
   }
   void digest(request);

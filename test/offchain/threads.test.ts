@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { getEventListeners } from "node:events";
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -230,8 +230,9 @@ describe("threads: HashPool reads http(s) blobs", () => {
       assert.deepEqual(new Uint8Array(readFileSync(kept.staged)), blob);
       assert.equal(await store.has(id), false, "staged is not stored: nothing serves it");
 
-      await store.adopt(kept.staged, id);
-      assert.deepEqual(await store.get(id), blob, "adopted: the blob, read back and checked");
+      await store.adopt(kept.staged, id, (adoption) => pool.adopt(adoption));
+      assert.deepEqual(await new LocalBlobStore({ dir }).get(id), blob, "adopted by a hashing thread: the blob, read back and checked");
+      assert.equal(existsSync(kept.staged), false, "moved, not copied");
       await store.discard(dropped.staged);
       await store.discard(dropped.staged); // gone already: no error
       assert.deepEqual(readdirSync(stageIn), [], "nothing left staged");
@@ -244,6 +245,31 @@ describe("threads: HashPool reads http(s) blobs", () => {
       const unstaged = await fetchJobInput({ record: record(), check: false, sources, stageIn: path.join(dir, "no-such-dir") });
       assert.deepEqual(unstaged.bytes, blob);
       assert.equal(unstaged.staged, undefined);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("adopts in a thread by the store's rules: a file over the store's cap is refused by class and stays staged, a file outside its staging directory never reaches the thread", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "dinfer-adopt-"));
+    try {
+      const small = new LocalBlobStore({ dir, maxBytes: 100 });
+      const stageIn = await small.openStaging();
+      const staged = (await pool.read({ url: `${base}/blob`, expectedHash: id, maxBytes: 1 << 20, stageIn })).staged!;
+      const via = (adoption: Parameters<HashPool["adopt"]>[0]) => pool.adopt(adoption);
+      await assert.rejects(small.adopt(staged, id, via), (error: Error & { code?: string }) => error instanceof NonRetryableError && error.code === "BLOB_TOO_LARGE" && /300001 bytes, the cap is 100/.test(error.message));
+      assert.equal(existsSync(staged), true, "refused: still staged, for discard");
+      assert.equal(await small.has(id), false);
+      const outside = path.join(dir, "elsewhere");
+      await writeFile(outside, blob);
+      let asked = false;
+      await assert.rejects(
+        small.adopt(outside, id, async () => {
+          asked = true;
+        }),
+        /not in the staging directory/,
+      );
+      assert.equal(asked, false);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
