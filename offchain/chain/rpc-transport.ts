@@ -33,6 +33,7 @@ import {
   type Transport,
 } from "viem";
 
+import { deadline } from "../deadline.js";
 import { NonRetryableError } from "../errors.js";
 
 /** viem's own cap on an HTTP answer. */
@@ -96,8 +97,8 @@ async function post(parameters: PostParameters): Promise<RpcAnswer> {
   const { url, body, timeoutMs, signal } = parameters;
   const label = url.href;
   const payload = stringify(body);
-  const timeout = timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined;
-  const abort = timeout === undefined ? signal : signal === undefined ? timeout : AbortSignal.any([signal, timeout]);
+  const limit = timeoutMs > 0 ? deadline(timeoutMs, signal) : undefined;
+  const abort = limit?.signal ?? signal;
   try {
     let target: Target = { url, authorization: parameters.authorization };
     for (let hop = 0; ; hop++) {
@@ -119,9 +120,11 @@ async function post(parameters: PostParameters): Promise<RpcAnswer> {
     }
   } catch (error) {
     if (signal?.aborted) throw signal.reason;
-    if (timeout?.aborted) throw new TimeoutError({ body, url: label });
+    if (limit?.expired) throw new TimeoutError({ body, url: label });
     if (error instanceof RpcRequestError || error instanceof HttpRequestError || error instanceof ResponseBodyTooLargeError) throw error;
     throw new HttpRequestError({ body, cause: error instanceof StaleSocketError ? error.cause : (error as Error), url: label });
+  } finally {
+    limit?.clear();
   }
 }
 

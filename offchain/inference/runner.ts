@@ -159,7 +159,7 @@ export type RunReturnType = {
     prepMs: number;
     /** In the worker: encoding the output blob. */
     encodeMs: number;
-    /** In a hashing thread: checking the input's hash (`verifyInput`), hashing the output for its root. */
+    /** In a hashing thread: checking the input's hash (`verifyInput`), hashing the output for its root (and storing it, `keepOutput`). */
     hashMs: number;
   };
 };

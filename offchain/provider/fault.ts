@@ -157,8 +157,8 @@ export function withFault({ runner, fault, models, maxInputBytes, log }: WithFau
           return { ...result, ms: result.ms + fault.delayMs };
         }
         default: {
-          // Its run's own output may be in the store (keepOutput): the changed one is not, the worker stores it.
-          const { outputKept: _kept, ...result } = await runner.run(parameters);
+          // The run's own output is not stored (no keepOutput): the worker stores the changed one, which it commits.
+          const { outputKept: _kept, ...result } = await runner.run({ ...parameters, keepOutput: undefined });
           const output = applyFault({ fault, output: result.output, jobId });
           return { ...result, output, outputRoot: outputRoot(output) };
         }

@@ -25,6 +25,7 @@ import { fileURLToPath } from "node:url";
 import type { Hex } from "viem";
 
 import { DEFAULT_MAX_BLOB_BYTES } from "../codec/tensor.js";
+import { deadline } from "../deadline.js";
 import { DinferError, NonRetryableError } from "../errors.js";
 import { isBlobId, parseBlobId, verifyBlob } from "./blob-id.js";
 import {
@@ -190,8 +191,8 @@ async function readHttp({
   timeoutMs: number;
   signal: AbortSignal | undefined;
 }): Promise<Uint8Array> {
-  const timeout = AbortSignal.timeout(timeoutMs);
-  const combined = signal === undefined ? timeout : AbortSignal.any([signal, timeout]);
+  const limit = deadline(timeoutMs, signal);
+  const combined = limit.signal;
   try {
     let target = new URL(url);
     for (let redirects = 0; ; redirects++) {
@@ -221,11 +222,13 @@ async function readHttp({
     }
   } catch (error) {
     if (error instanceof DinferError) throw error;
-    if (timeout.aborted) {
+    if (limit.expired) {
       throw new BlobUnavailableError({ source: label, problem: `timed out after ${timeoutMs} ms`, details: { timeoutMs }, cause: error });
     }
     if (signal?.aborted) throw new BlobUnavailableError({ source: label, problem: "aborted", cause: error });
     throw new BlobUnavailableError({ source: label, problem: networkProblem(error), cause: error });
+  } finally {
+    limit.clear();
   }
 }
 

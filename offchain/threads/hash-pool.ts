@@ -62,7 +62,7 @@ export type Digest = {
   bytes: Uint8Array;
   /** The hash asked for. */
   hash: Hex;
-  /** Time spent hashing in the thread, milliseconds. */
+  /** Time spent hashing in the thread (and keeping the bytes, `keepIn`), milliseconds. */
   ms: number;
   /** A read's staged file (its `stageIn`), for the store's `adopt` or `discard`. */
   staged?: string;

@@ -44,10 +44,9 @@ port.on("message", (request: HashRequest) => {
 async function digest({ task, bytes, of, keepIn }: Extract<HashRequest, { of: unknown }>): Promise<void> {
   const started = performance.now();
   const hash = addressOf(bytes, of);
-  const ms = performance.now() - started;
   // Hashed bytes only, under their hash; a write that fails leaves the keeping (and its error) to the main thread.
   const kept = keepIn !== undefined && (await keepBlob({ ...keepIn, id: hash, bytes }).then(() => true, () => false));
-  const reply: HashReply = { task, bytes, hash, ms, ...(kept ? { kept: true as const } : {}) };
+  const reply: HashReply = { task, bytes, hash, ms: performance.now() - started, ...(kept ? { kept: true as const } : {}) };
   port.postMessage(reply, [bytes.buffer as ArrayBuffer]);
 }
 

@@ -256,11 +256,11 @@ describe("faulty runner (withFault): a cheating worker's runs, the worker unawar
 
   /** An honest runner that returns `output` and counts its runs. */
   function honest() {
-    const runs: { modelPath: string }[] = [];
+    const runs: { modelPath: string; keepOutput?: unknown }[] = [];
     const runner: JobRunner = {
       stats: () => ({ workers: 1, busy: 0, queued: 0, restarts: 0, hashThreads: 1 }) as never,
       async run(parameters): Promise<JobRunResult> {
-        runs.push({ modelPath: parameters.modelPath });
+        runs.push({ modelPath: parameters.modelPath, keepOutput: parameters.keepOutput });
         // As the inference runner says when its hashing thread stored the output (keepOutput).
         const kept = parameters.keepOutput === undefined ? {} : { outputKept: true as const };
         return { output, outputRoot: outputRoot(output), ...kept, ep: "cpu", ms: 5, timings: { queuedMs: 0, prepMs: 0, encodeMs: 0, hashMs: 0 } };
@@ -270,12 +270,13 @@ describe("faulty runner (withFault): a cheating worker's runs, the worker unawar
   }
   const run = { jobId: 3n, modelPath: model.path, modelHash: model.modelHash, input };
 
-  it("noise and truncate change the honest output, with the root of what is committed, which the worker stores itself (not kept by the run)", async () => {
+  it("noise and truncate change the honest output, with the root of what is committed, which the worker stores itself (the honest one is never stored)", async () => {
     for (const fault of [{ mode: "noise", amplitude: 0.5 }, { mode: "truncate" }]) {
       const { runner, runs } = honest();
       const faulty = withFault({ runner, fault: FaultSchema.parse(fault), models: [model], maxInputBytes: 1 << 20, log: silentLogger() });
       const result = await faulty.run({ ...run, keepOutput: { dir: "/nonexistent/outputs", maxBytes: 1 << 20 } });
-      assert.equal(result.outputKept, undefined, `${fault.mode}: the store holds the honest output, not this one`);
+      assert.equal(result.outputKept, undefined, `${fault.mode}: not in the store: the worker stores it`);
+      assert.equal(runs[0]!.keepOutput, undefined, `${fault.mode}: the honest output is not stored (nor served) either`);
       assert.equal(runs.length, 1, `${fault.mode}: the model runs`);
       assert.notDeepEqual(result.output, output, `${fault.mode}: the output changed`);
       assert.equal(result.outputRoot, outputRoot(result.output), `${fault.mode}: the root of the changed output`);

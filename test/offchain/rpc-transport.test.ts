@@ -191,6 +191,30 @@ describe("chain: JSON-RPC over node:http", () => {
     assert.ok(classifyChainError({ error }) instanceof RetryableError);
   });
 
+  it("clears each request's time limit as its answer comes (no timer left to fire and build a TimeoutError later, as AbortSignal.timeout's did per request)", async () => {
+    const { url } = await serve((body, _req, res) => reply(res, 200, { jsonrpc: "2.0", id: body.id, result: "0x1" }));
+    const client = clientFor(url, { timeoutMs: 60_000 });
+    const [set, clear] = [globalThis.setTimeout, globalThis.clearTimeout];
+    const limits = new Set<unknown>();
+    let cleared = 0;
+    globalThis.setTimeout = ((handler: () => void, ms?: number) => {
+      const timer = set(handler, ms);
+      if (ms === 60_000) limits.add(timer);
+      return timer;
+    }) as typeof setTimeout;
+    globalThis.clearTimeout = ((timer: NodeJS.Timeout) => {
+      if (limits.has(timer)) cleared++;
+      clear(timer);
+    }) as typeof clearTimeout;
+    try {
+      for (let i = 0; i < 3; i++) assert.equal(await client.getBlockNumber(), 1n);
+    } finally {
+      [globalThis.setTimeout, globalThis.clearTimeout] = [set, clear];
+    }
+    assert.equal(limits.size, 3, "one limit per request");
+    assert.equal(cleared, 3, "each cleared as its answer came");
+  });
+
   it("refuses an answer over the size cap", async () => {
     const { url } = await serve((body, _req, res) => reply(res, 200, { jsonrpc: "2.0", id: body.id, result: `0x${"00".repeat(4096)}` }));
     const error = await clientFor(url, { maxResponseBytes: 1024 }).request({ method: "eth_getCode", params: ["0x0000000000000000000000000000000000000001", "latest"] } as never).catch((e: unknown) => e);
