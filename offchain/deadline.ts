@@ -2,7 +2,7 @@
  * A time limit for one piece of work (a JSON-RPC request, a blob read) as an AbortSignal that costs nothing
  * once the work is done. `AbortSignal.timeout` cannot be cleared: a request answered in 2 ms still fires its
  * timer at its limit, and the abort builds a DOMException with a stack trace. A worker sends a dozen requests
- * per job, each with a 10 s limit, and those late timers took about 4% of its main thread in a profile
+ * per job, each with a 10 s limit, and those late timers took about 6% of its main thread in a profile
  * (`node:internal/abort_controller` and `DOMException` under `processTimers`). Here the timer is cleared as
  * the work ends (`clear`), and a caller's own signal is followed without `AbortSignal.any`.
  *
