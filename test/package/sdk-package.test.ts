@@ -93,7 +93,7 @@ describe("@dinfer/sdk packed, installed into an empty project and used against a
     const declared = [...graph.typeExternal.keys()].filter((specifier) => !specifier.startsWith("node:")).sort();
     assert.deepEqual(declared, ["viem"], "the declarations name viem's types and nothing a consumer lacks");
     const folders = new Set(graph.modules.map((module) => module.split(path.sep)[0]));
-    assert.deepEqual([...folders].sort(), ["chain", "codec", "errors.js", "inference", "sdk", "storage"]);
+    assert.deepEqual([...folders].sort(), ["chain", "codec", "deadline.js", "errors.js", "inference", "sdk", "storage"]);
     assert.ok(!graph.modules.some((module) => /log\.js$|session\.js$|runner\.js$|server\.js$/.test(module)), graph.modules.join(", "));
   });
 
