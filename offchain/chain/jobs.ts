@@ -270,6 +270,9 @@ export async function readJob({ client, market, jobId, fromBlock = 0n, blockNumb
   return read;
 }
 
+/** Posted jobs a JobReader holds for their first read; the oldest go first (read later, their logs are read). */
+const MAX_KNOWN_JOBS = 4_096;
+
 /**
  * Jobs one shared read asks for at most: the length of its eth_getLogs topic list, which nodes cap
  * (geth at 1,000 per position), and of its multicall.
@@ -293,31 +296,63 @@ export type ReadJobsAtParameters = {
  * `readJob` checks it, or to the error `readJob` throws for it alone (not found, state mismatch); a failed
  * request rejects the whole read.
  */
-export async function readJobsAt({ client, market, jobs, blockNumber, keccak }: ReadJobsAtParameters): Promise<Map<bigint, JobRecord | NonRetryableError>> {
+export async function readJobsAt(parameters: ReadJobsAtParameters): Promise<Map<bigint, JobRecord | NonRetryableError>> {
+  return (await readJobsKnowing(parameters)).results;
+}
+
+/**
+ * `readJobsAt` where some of the jobs' records are `known` already (a job as its JobPosted log gave it): those
+ * are left out of the eth_getLogs (no log read at all when every job is known) and checked by their stored hash
+ * alone. A known record whose hash the market no longer stores (the job moved on since: claimed, cancelled) is
+ * no answer: its job is in `stale`, for a read of its logs. The records not in `known` are read as
+ * `readJobsAt` reads them.
+ */
+async function readJobsKnowing({
+  client,
+  market,
+  jobs,
+  blockNumber,
+  keccak,
+  known,
+}: ReadJobsAtParameters & { known?: ReadonlyMap<bigint, JobRecord> }): Promise<{ results: Map<bigint, JobRecord | NonRetryableError>; stale: bigint[] }> {
   const ids = [...new Set(jobs.map(({ jobId }) => jobId))];
-  if (ids.length === 0) return new Map();
+  if (ids.length === 0) return { results: new Map(), stale: [] };
   if (ids.length > MAX_JOBS_PER_READ) throw new RangeError(`readJobsAt: ${ids.length} jobs, at most ${MAX_JOBS_PER_READ} per read: split them`);
-  const fromBlock = jobs.reduce((least, { fromBlock = 0n }) => (fromBlock < least ? fromBlock : least), blockNumber);
-  const topic = ids.map((jobId) => numberToHex(jobId, { size: 32 }));
+  const logged = known === undefined ? ids : ids.filter((jobId) => !known.has(jobId));
+  const fromBlock = jobs.reduce((least, { jobId, fromBlock = 0n }) => (fromBlock < least && !known?.has(jobId) ? fromBlock : least), blockNumber);
+  const topic = logged.map((jobId) => numberToHex(jobId, { size: 32 }));
   const [logs, stored] = await Promise.all([
-    client.request({
-      method: "eth_getLogs",
-      params: [{ address: market, fromBlock: numberToHex(fromBlock), toBlock: numberToHex(blockNumber), topics: [null, topic.length === 1 ? topic[0]! : topic] }],
-    }),
+    topic.length === 0
+      ? []
+      : client.request({
+          method: "eth_getLogs",
+          params: [{ address: market, fromBlock: numberToHex(fromBlock), toBlock: numberToHex(blockNumber), topics: [null, topic.length === 1 ? topic[0]! : topic] }],
+        }),
     storedHashes({ client, market, ids, blockNumber }),
   ]);
   const records = foldJobLogs(logs.map((l) => ({ data: l.data, topics: l.topics, blockNumber: BigInt(l.blockNumber ?? 0) })));
-  return new Map(
-    ids.map((jobId, i): [bigint, JobRecord | NonRetryableError] => {
-      const record = records.get(jobId);
-      if (!record) return [jobId, new NonRetryableError("job not found", { code: "JOB_NOT_FOUND", details: { jobId: jobId.toString() } })];
-      const rebuilt = hashJob(record.job, keccak);
-      if (rebuilt !== stored[i]) {
-        return [jobId, new NonRetryableError("job state from logs does not match the market's hash", { code: "JOB_STATE_MISMATCH", details: { jobId: jobId.toString(), stored: stored[i], rebuilt } })];
-      }
-      return [jobId, record];
-    }),
-  );
+  const results = new Map<bigint, JobRecord | NonRetryableError>();
+  const stale: bigint[] = [];
+  for (const [i, jobId] of ids.entries()) {
+    const given = known?.get(jobId);
+    if (given !== undefined) {
+      if (hashJob(given.job, keccak) === stored[i]) results.set(jobId, given);
+      else stale.push(jobId);
+      continue;
+    }
+    const record = records.get(jobId);
+    if (!record) {
+      results.set(jobId, new NonRetryableError("job not found", { code: "JOB_NOT_FOUND", details: { jobId: jobId.toString() } }));
+      continue;
+    }
+    const rebuilt = hashJob(record.job, keccak);
+    if (rebuilt !== stored[i]) {
+      results.set(jobId, new NonRetryableError("job state from logs does not match the market's hash", { code: "JOB_STATE_MISMATCH", details: { jobId: jobId.toString(), stored: stored[i], rebuilt } }));
+      continue;
+    }
+    results.set(jobId, record);
+  }
+  return { results, stale };
 }
 
 /** `jobHash` of each job, in order, as of `blockNumber`: one eth_call. */
@@ -339,6 +374,11 @@ type WaitingRead = { fromBlock: bigint; settle: { resolve: (record: JobRecord) =
  * `readJob`. A shared read that fails is made again job by job, so that a failure stays with the job
  * it belongs to: a job posted long ago widens the shared log range, which a node that caps ranges refuses.
  * A read of the latest block (no `blockNumber`) goes out alone, as `readJob`.
+ *
+ * A job `know`n as posted (its JobPosted log, which the caller's log poller delivered) is read the first time
+ * by its stored hash alone: no log read for it, one request for a fresh job rather than two. Its record is
+ * handed out only when the market stores that record's hash at the block read; else (the job moved on) its
+ * logs are read as for any job. Each known record serves one read: later reads of the job read its logs.
  */
 export class JobReader {
   readonly #client: PublicClient;
@@ -346,6 +386,8 @@ export class JobReader {
   readonly #keccak: Keccak256 | undefined;
   /** Reads waiting for the end of this turn: by block, then by job. */
   readonly #queued = new Map<bigint, Map<bigint, WaitingRead>>();
+  /** Jobs as posted, not read yet (oldest first; at most MAX_KNOWN_JOBS). */
+  readonly #known = new Map<bigint, JobRecord>();
 
   constructor({ client, market, keccak }: { client: PublicClient; market: Address; keccak?: Keccak256 }) {
     this.#client = client;
@@ -368,6 +410,22 @@ export class JobReader {
     });
   }
 
+  /**
+   * A job as its JobPosted log gave it (`applyJobLog`), for its first read. The log must come from a block the
+   * caller's poller delivered (confirmed as it confirms blocks); `forget` drops every such record on a reorg.
+   */
+  know(record: JobRecord): void {
+    if (record.job.status !== JobStatus.Posted) return;
+    this.#known.delete(record.jobId);
+    this.#known.set(record.jobId, record);
+    if (this.#known.size > MAX_KNOWN_JOBS) this.#known.delete(this.#known.keys().next().value!);
+  }
+
+  /** Drops the records `know` was given (the chain reorganized: a block they came from may be gone). */
+  forget(): void {
+    this.#known.clear();
+  }
+
   #flush(): void {
     const queued = [...this.#queued];
     this.#queued.clear();
@@ -377,12 +435,22 @@ export class JobReader {
     }
   }
 
-  /** One shared read; when it fails, one read per job (a failure stays with its own job). */
+  /** One shared read; when it fails, one read per job (a failure stays with its own job). Known records are used up here. */
   #read(blockNumber: bigint, reads: [bigint, WaitingRead][]): void {
-    readJobsAt({ client: this.#client, market: this.#market, blockNumber, keccak: this.#keccak, jobs: reads.map(([jobId, { fromBlock }]) => ({ jobId, fromBlock })) }).then(
-      (results) => {
+    let known: Map<bigint, JobRecord> | undefined;
+    for (const [jobId] of reads) {
+      const record = this.#known.get(jobId);
+      if (record === undefined) continue;
+      this.#known.delete(jobId);
+      (known ??= new Map()).set(jobId, record);
+    }
+    const jobs = reads.map(([jobId, { fromBlock }]) => ({ jobId, fromBlock }));
+    readJobsKnowing({ client: this.#client, market: this.#market, blockNumber, keccak: this.#keccak, jobs, known }).then(
+      ({ results, stale }) => {
+        if (stale.length > 0) this.#read(blockNumber, reads.filter(([jobId]) => stale.includes(jobId)));
         for (const [jobId, { settle }] of reads) {
-          const read = results.get(jobId)!;
+          const read = results.get(jobId);
+          if (read === undefined) continue; // stale: read again above
           for (const { resolve, reject } of settle) {
             if (read instanceof Error) reject(read);
             else resolve(read);

@@ -132,6 +132,7 @@ export async function runWorker({ options, log, signal, env = process.env, onRea
       confirmations: options.confirmations,
       pollingIntervalMs: options.pollIntervalMs,
       logger: log.child({ component: "poller" }),
+      onReorg: () => worker.onReorg(),
       onLogs: async ({ logs }) => {
         const jobs = logs.filter((l) => l.eventName === "JobPosted" && isAddressEqual(l.address, deployment.market));
         const batches = logs.filter((l) => l.eventName === "BatchPosted" && isAddressEqual(l.address, deployment.batchMarket));
@@ -139,7 +140,8 @@ export async function runWorker({ options, log, signal, env = process.env, onRea
         worker.onPosted(
           jobs.map((l) => {
             const args = l.args as { jobId: bigint; modelId: bigint; poster: Hex; claimBy: bigint; fee: bigint };
-            return { jobId: args.jobId, modelId: Number(args.modelId), postedBlock: l.blockNumber, poster: args.poster, claimBy: args.claimBy, fee: args.fee };
+            const log = { data: l.data, topics: l.topics, blockNumber: l.blockNumber };
+            return { jobId: args.jobId, modelId: Number(args.modelId), postedBlock: l.blockNumber, poster: args.poster, claimBy: args.claimBy, fee: args.fee, log };
           }),
         );
         worker.onBatchPosted(

@@ -37,7 +37,7 @@ import { formatTokens } from "../chain/format.js";
 import type { Deployment } from "../chain/deployment.js";
 import { CallGroup } from "../chain/call-group.js";
 import { ContractRevertError } from "../chain/errors.js";
-import { applyJobLog, JobReader, jobLogsOf, JobStatus, type Job, type JobRecord } from "../chain/jobs.js";
+import { applyJobLog, decodeJobLog, JobReader, jobLogsOf, JobStatus, type Job, type JobLogInput, type JobRecord } from "../chain/jobs.js";
 import type { TxSender } from "../chain/sender.js";
 import type { Keccak256 } from "../chain/keccak.js";
 import { JournaledActions, type SendOnce } from "../daemon/action.js";
@@ -314,6 +314,11 @@ export class ProviderWorker {
     return this.batches.onPosted(batches);
   }
 
+  /** The poller's reorg handler: the jobs known from logs of blocks that may be gone are read from the chain. */
+  onReorg(): void {
+    this.jobs.forget();
+  }
+
   /** The redundant jobs of our models (IReplicaMarket), carried out beside the single jobs. */
   readonly replicas: ReplicaWorker;
 
@@ -338,11 +343,17 @@ export class ProviderWorker {
     return terms;
   }
 
-  /** The poller's handler: records every JobPosted for a served model as a candidate. */
-  onPosted(jobs: readonly { jobId: bigint; modelId: number; postedBlock: bigint; poster?: Hex; claimBy?: bigint; fee?: bigint }[]): number {
+  /**
+   * The poller's handler: records every JobPosted for a served model as a candidate. A job given with its
+   * JobPosted `log` is read the first time by its stored hash alone, the log giving the rest (`JobReader.know`).
+   */
+  onPosted(jobs: readonly { jobId: bigint; modelId: number; postedBlock: bigint; poster?: Hex; claimBy?: bigint; fee?: bigint; log?: JobLogInput }[]): number {
     let added = 0;
-    for (const { jobId, modelId, postedBlock, poster, claimBy, fee } of jobs) {
+    for (const { jobId, modelId, postedBlock, poster, claimBy, fee, log } of jobs) {
       if (!this.models.has(modelId) || this.p.journal.getJob(jobId)) continue;
+      const decoded = log && decodeJobLog(log);
+      const posted = decoded && applyJobLog(undefined, decoded);
+      if (posted?.jobId === jobId) this.jobs.know(posted);
       if (fee !== undefined) this.offers.set(jobId, { fee, modelId });
       const data: JobData = { postedBlock, modelId, ...(poster === undefined ? {} : { poster }), ...(claimBy === undefined ? {} : { claimBy }) };
       this.saveJob(jobId, "candidate", data);

@@ -24,7 +24,7 @@ import {
   NodeRejectedError,
   ReceiptTimeoutError,
 } from "../../offchain/chain/errors.js";
-import { JobReader, JobStatus, MAX_JOBS_PER_READ, readJob, readJobsAt, type JobRecord } from "../../offchain/chain/jobs.js";
+import { applyJobLog, decodeJobLog, JobReader, JobStatus, MAX_JOBS_PER_READ, readJob, readJobsAt, type JobRecord } from "../../offchain/chain/jobs.js";
 import {
   decodeCursor,
   encodeCursor,
@@ -711,6 +711,62 @@ describe("chain: TxSender (in-process chain over HTTP)", function () {
     assert.equal(rpc.count("eth_getLogs") - before, 2, `${ids.length} jobs: two reads`);
     assert.equal(settled[0]!.status, "fulfilled");
     assert.ok(settled.slice(1).every((s) => s.status === "rejected" && (s.reason as NonRetryableError).code === "JOB_NOT_FOUND"));
+  });
+
+  it("JobReader reads a job it knows as posted by its stored hash alone, and reads the logs of one that moved on", async () => {
+    const sender = await senderFor(2);
+    const [fresh, taken, forged] = [await postJob(), await postJob(), await postJob()];
+    await sender.send({ address: sys.market.address, abi: sys.market.abi, functionName: "claim", args: [taken.jobId, taken.jobs.job(taken.jobId)] });
+    const head = await sys.publicClient.getBlockNumber();
+    // Each job as its JobPosted log gives it, as the worker's poller hands the logs over.
+    const postedLogs = await sys.publicClient.getLogs({ address: sys.market.address, fromBlock: head - 10n, toBlock: head });
+    const asPosted = (jobId: bigint) => {
+      const log = postedLogs.map((l) => decodeJobLog(l)).find((d) => d?.eventName === "JobPosted" && d.args.jobId === jobId);
+      return applyJobLog(undefined, log!)!;
+    };
+    const { publicClient } = await createChainClients({ rpcUrl: rpc.url, chainId: 31337, timeoutMs: 5_000 });
+    const reader = new JobReader({ client: publicClient, market: sys.market.address });
+    const counts = () => ({ logs: rpc.count("eth_getLogs"), calls: rpc.count("eth_call") });
+    const since = (before: { logs: number; calls: number }) => ({ logs: rpc.count("eth_getLogs") - before.logs, calls: rpc.count("eth_call") - before.calls });
+    // readJob over the chain's own client (not counted).
+    const readJobAt = (jobId: bigint) => readJob({ client: sys.publicClient, market: sys.market.address, jobId, blockNumber: head });
+
+    reader.know(asPosted(fresh.jobId));
+    let before = counts();
+    assert.deepEqual(await reader.read({ jobId: fresh.jobId, blockNumber: head }), await readJobAt(fresh.jobId), "the known job, as readJob reads it");
+    assert.deepEqual(since(before), { logs: 0, calls: 1 }, "no log read: one hash read");
+
+    // A known record serves one read: the next reads the job's logs.
+    before = counts();
+    await reader.read({ jobId: fresh.jobId, blockNumber: head });
+    assert.deepEqual(since(before), { logs: 1, calls: 1 });
+
+    // A job claimed since its post: the market's hash is the claimed state's, so the posted record is not handed out.
+    reader.know(asPosted(taken.jobId));
+    before = counts();
+    const read = await reader.read({ jobId: taken.jobId, blockNumber: head });
+    assert.equal(read.job.status, JobStatus.Claimed);
+    assert.deepEqual(read, await readJobAt(taken.jobId));
+    assert.deepEqual(since(before), { logs: 1, calls: 2 }, "the hash read, then the job's logs and hash");
+
+    // A known record the market's hash does not match (a fee other than the posted one) is never handed out.
+    const posted = asPosted(forged.jobId);
+    reader.know({ ...posted, job: { ...posted.job, fee: posted.job.fee + 1n } });
+    assert.deepEqual(await reader.read({ jobId: forged.jobId, blockNumber: head }), await readJobAt(forged.jobId));
+
+    // Known and unknown jobs in one turn: one hash read for all, one log read for the unknown ones.
+    reader.know(asPosted(fresh.jobId));
+    before = counts();
+    const [a, b] = await Promise.all([reader.read({ jobId: fresh.jobId, blockNumber: head }), reader.read({ jobId: forged.jobId, blockNumber: head })]);
+    assert.deepEqual(since(before), { logs: 1, calls: 1 });
+    assert.deepEqual([a, b], [await readJobAt(fresh.jobId), await readJobAt(forged.jobId)]);
+
+    // After a reorg the known records are dropped: every job is read from its logs.
+    reader.know(asPosted(fresh.jobId));
+    reader.forget();
+    before = counts();
+    await reader.read({ jobId: fresh.jobId, blockNumber: head });
+    assert.deepEqual(since(before), { logs: 1, calls: 1 });
   });
 
   it("JobReader reads again job by job when a shared read fails: a node that caps log ranges fails only the old job, as it did alone", async () => {
