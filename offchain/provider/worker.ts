@@ -1293,7 +1293,7 @@ export class ProviderWorker {
 
   /** Journals the job with `status` and `data`; it is tracked (stepped at its wakes) while its status is open. */
   private saveJob(jobId: bigint, status: string, data: JobData): void {
-    this.p.journal.upsertJob<JobData>({ jobId, role: "provider", status, data });
+    this.p.journal.putJob<JobData>({ jobId, role: "provider", status, data });
     this.schedule.track(jobId, this.stepped.includes(status) ? status : undefined);
   }
 

@@ -205,22 +205,56 @@ export class Journal {
   /** Closes the file (idempotent); the last connection's close checkpoints, so all is then on disk. */
   close(): void {
     if (this.db.isOpen) this.db.close();
+    // The WAL's descriptor closes once no flush uses it (its number is not handed out again meanwhile).
+    const wal = this.wal;
+    this.wal = undefined;
+    if (wal !== undefined) void (this.syncing ?? Promise.resolve()).catch(() => {}).then(() => wal.then((handle) => handle.close()).catch(() => {}));
   }
 
   /**
    * Makes every commit so far durable, as `synchronous = FULL` would have at its commit: flushes
    * the WAL file (fdatasync) on libuv's thread pool, so the event loop is not blocked meanwhile.
+   *
+   * Flushes are shared: one asked for while another runs waits for the next, which starts when that one ends
+   * and serves every caller that asked meanwhile (a tick that starts twenty reveals flushes twice, not twenty
+   * times). The WAL stays open between flushes: SQLite keeps the one file while the database is open.
    */
-  async flush(): Promise<void> {
+  flush(): Promise<void> {
     // Not in WAL mode (or in memory): beginAction then flushes every intent at its commit anyway.
-    if (!this.walMode || !this.db.isOpen) return;
-    let handle: FileHandle | undefined;
-    try {
-      handle = await open(`${this.path}-wal`, "r+");
-      await handle.datasync();
-    } finally {
-      await handle?.close();
-    }
+    if (!this.walMode || !this.db.isOpen) return Promise.resolve();
+    // A flush not started yet covers every commit made before it starts, this caller's too.
+    if (this.nextSync !== undefined) return this.nextSync;
+    if (this.syncing === undefined) return this.startSync();
+    const next = this.syncing
+      .catch(() => {})
+      .then(() => {
+        this.nextSync = undefined;
+        return this.startSync();
+      });
+    this.nextSync = next;
+    return next;
+  }
+
+  /** The WAL file, opened on the first flush and kept open until `close`. */
+  private wal: Promise<FileHandle> | undefined;
+  /** The flush running now, and the one queued behind it (see `flush`). */
+  private syncing: Promise<void> | undefined;
+  private nextSync: Promise<void> | undefined;
+
+  private startSync(): Promise<void> {
+    if (!this.db.isOpen) return Promise.resolve();
+    const wal = (this.wal ??= open(`${this.path}-wal`, "r+"));
+    // A failed open is tried again by the next flush.
+    wal.catch(() => {
+      if (this.wal === wal) this.wal = undefined;
+    });
+    const sync: Promise<void> = wal
+      .then((handle) => handle.datasync())
+      .finally(() => {
+        if (this.syncing === sync) this.syncing = undefined;
+      });
+    this.syncing = sync;
+    return sync;
   }
 
   // ---- cursors ----
@@ -266,6 +300,16 @@ export class Journal {
       this.sql.upsertJob.run({ job_id: id, role, status, data: json, now });
       return this.getJob<T>(jobId)!;
     });
+  }
+
+  /** `upsertJob` without reading the row back: one statement, its own commit (a daemon that journals every step of every job). */
+  putJob<T extends JobData = JobData>({ jobId, role, status, data }: UpsertJobParameters<T>): void {
+    const id = checkJobId(jobId);
+    checkRole(role);
+    checkName(status, "status");
+    const json = data === undefined ? null : encodeJobData(data);
+    const now = this.now();
+    this.guard(() => this.sql.upsertJob.run({ job_id: id, role, status, data: json, now }));
   }
 
   getJob<T extends JobData = JobData>(jobId: bigint): JobRecord<T> | undefined {
@@ -401,19 +445,21 @@ export class Journal {
    */
   private transaction<T>(fn: () => T, { durable = false }: { durable?: boolean } = {}): T {
     return this.guard(() => {
-      if (durable) this.db.exec("PRAGMA synchronous = FULL");
+      // Prepared once (a parse per call was a few percent of the worker's main thread).
+      const { sql } = this;
+      if (durable) sql.synchronousFull.run();
       try {
-        this.db.exec("BEGIN IMMEDIATE");
+        sql.begin.run();
         try {
           const result = fn();
-          this.db.exec("COMMIT");
+          sql.commit.run();
           return result;
         } catch (error) {
-          if (this.db.isTransaction) this.db.exec("ROLLBACK");
+          if (this.db.isTransaction) sql.rollback.run();
           throw error;
         }
       } finally {
-        if (durable) this.db.exec("PRAGMA synchronous = NORMAL");
+        if (durable) sql.synchronousNormal.run();
       }
     });
   }
@@ -468,6 +514,11 @@ function prepareStatements(db: DatabaseSync) {
       `DELETE FROM cursor_blocks WHERE cursor = ? AND block_number NOT IN
          (SELECT block_number FROM cursor_blocks WHERE cursor = ? ORDER BY block_number DESC LIMIT ?)`,
     ),
+    begin: db.prepare("BEGIN IMMEDIATE"),
+    commit: db.prepare("COMMIT"),
+    rollback: db.prepare("ROLLBACK"),
+    synchronousFull: db.prepare("PRAGMA synchronous = FULL"),
+    synchronousNormal: db.prepare("PRAGMA synchronous = NORMAL"),
     upsertJob: db.prepare(
       `INSERT INTO jobs (job_id, role, status, data, created_at, updated_at)
        VALUES (:job_id, :role, :status, coalesce(:data, '{}'), :now, :now)

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { readdirSync, readlinkSync } from "node:fs";
+import { mkdtemp, open as openFile, rm, writeFile } from "node:fs/promises";
 import { DatabaseSync } from "node:sqlite";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -216,6 +217,22 @@ describe("state journal", () => {
       assert.equal(j.getJob(3n), undefined);
     });
 
+    it("puts a job as upsertJob does, without reading it back, and checks its input the same way", () => {
+      const clock = { t: 1000 };
+      const j = journal({ now: () => clock.t });
+      const jobId = (1n << 255n) + 9n;
+      j.putJob({ jobId, role: "provider", status: "candidate", data: { fee: 10n ** 30n, postedBlock: 7n } });
+      clock.t = 2000;
+      j.putJob({ jobId, role: "provider", status: "active" });
+      assert.deepEqual(j.getJob(jobId), { jobId, role: "provider", status: "active", data: { fee: 10n ** 30n, postedBlock: 7n }, createdAt: 1000, updatedAt: 2000 });
+      j.putJob({ jobId, role: "provider", status: "committed", data: { outputRoot: hash(6) } });
+      assert.deepEqual(j.getJob(jobId)!.data, { outputRoot: hash(6) });
+      assert.throws(() => j.putJob({ jobId: -1n, role: "provider", status: "x" }), JournalInputError);
+      assert.throws(() => j.putJob({ jobId, role: "nobody" as never, status: "x" }), JournalInputError);
+      assert.throws(() => j.putJob({ jobId, role: "provider", status: "x", data: [] as never }), JournalInputError);
+      assert.equal(j.getJob(jobId)!.status, "committed", "a refused put changes nothing");
+    });
+
     it("lists jobs by status and role, least recently updated first", () => {
       const clock = { t: 0 };
       const j = journal({ now: () => ++clock.t });
@@ -388,6 +405,52 @@ describe("state journal", () => {
       memory.beginAction({ jobId: 2n, action: "finalize", sync: false });
       await memory.flush();
       memory.close();
+    });
+
+    it("shares flushes: many asked at once cost the one running and one after it, which covers the commits made meanwhile; the WAL stays open once", async () => {
+      const a = journal();
+      a.beginAction({ jobId: 1n, action: "claimAndCommit", sync: false });
+      // Counts the datasyncs of every FileHandle (Node's class, reached through an instance).
+      const probe = await openFile(a.path, "r");
+      const handles = Object.getPrototypeOf(probe) as { datasync: () => Promise<void> };
+      await probe.close();
+      const datasync = handles.datasync;
+      let syncs = 0;
+      handles.datasync = function (this: unknown) {
+        syncs++;
+        return datasync.call(this);
+      };
+      const walDescriptors = () =>
+        readdirSync("/proc/self/fd").filter((fd) => {
+          try {
+            return readlinkSync(`/proc/self/fd/${fd}`) === `${a.path}-wal`;
+          } catch {
+            return false; // closed while listed
+          }
+        }).length;
+      try {
+        const sqliteOwn = walDescriptors();
+        await a.flush();
+        assert.equal(syncs, 1);
+        syncs = 0;
+        const first = a.flush();
+        // Committed after the running flush started: only a flush that starts later may cover it.
+        a.beginAction({ jobId: 1n, action: "reveal", sync: false });
+        const order: string[] = [];
+        const rest = Array.from({ length: 20 }, () => a.flush().then(() => order.push("later")));
+        await Promise.all([first.then(() => order.push("first")), ...rest]);
+        assert.equal(syncs, 2, "twenty-one flushes asked while one ran: that one and one after it");
+        assert.equal(order[0], "first", "the later callers wait for the flush that started after their commit");
+        if (process.platform === "linux") assert.equal(walDescriptors(), sqliteOwn + 1, "one descriptor of the WAL kept for every flush");
+        a.close();
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        if (process.platform === "linux") assert.equal(walDescriptors(), 0, "closed with the journal");
+        await a.flush(); // closed: nothing to do
+        assert.equal(syncs, 2);
+      } finally {
+        handles.datasync = datasync;
+      }
+      assert.deepEqual(journal().pendingActions().map((x) => x.action), ["claimAndCommit", "reveal"]);
     });
 
     it("after closing without a mark, the begun action is pending on reopen", () => {
