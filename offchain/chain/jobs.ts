@@ -272,6 +272,8 @@ export async function readJob({ client, market, jobId, fromBlock = 0n, blockNumb
 
 /** Posted jobs a JobReader holds for their first read; the oldest go first (read later, their logs are read). */
 const MAX_KNOWN_JOBS = 4_096;
+/** The most characters of input URI and inline input (hex) a held record may carry: MAX_KNOWN_JOBS of them stay under 10 MB. */
+const MAX_KNOWN_RECORD_CHARS = 2_048;
 
 /**
  * Jobs one shared read asks for at most: the length of its eth_getLogs topic list, which nodes cap
@@ -413,9 +415,13 @@ export class JobReader {
   /**
    * A job as its JobPosted log gave it (`applyJobLog`), for its first read. The log must come from a block the
    * caller's poller delivered (confirmed as it confirms blocks); `forget` drops every such record on a reorg.
+   * The market's hash covers the job's state, not its input (the URI, the inline bytes, the input hash): only a
+   * reorg could give one job id another input, and the daemon loop polls at every new head block, one at the
+   * same height too, so the poller reports a replaced block (and the caller forgets) before the next tick reads.
    */
   know(record: JobRecord): void {
-    if (record.job.status !== JobStatus.Posted) return;
+    // A record of a long input URI or a large inline input is read from its logs when needed, not held.
+    if (record.job.status !== JobStatus.Posted || record.inputURI.length + record.inlineInput.length > MAX_KNOWN_RECORD_CHARS) return;
     this.#known.delete(record.jobId);
     this.#known.set(record.jobId, record);
     if (this.#known.size > MAX_KNOWN_JOBS) this.#known.delete(this.#known.keys().next().value!);

@@ -10,7 +10,7 @@
  * A failing endpoint is retried with backoff, and logged as an outage (`OutageLog`): a WARN line at
  * the first failure, then exponentially spaced ones, and one INFO line when it answers again.
  */
-import type { PublicClient } from "viem";
+import type { Hex, PublicClient } from "viem";
 
 import { backoffDelay, classifyChainError, sleep } from "../chain/errors.js";
 import { OutageLog } from "../chain/outage.js";
@@ -59,7 +59,7 @@ export async function runDaemonLoop({
 }: RunDaemonLoopParameters): Promise<void> {
   const outage = new OutageLog({ log, what: "chain read" });
   let failures = 0;
-  let polledTo: bigint | undefined;
+  let polledTo: Hex | undefined;
   log.info({ msg: "loop started", interval_ms: intervalMs, idle_interval_ms: idleIntervalMs });
   try {
     while (!signal.aborted) {
@@ -68,13 +68,15 @@ export async function runDaemonLoop({
         const block = await readHead(publicClient);
         const head: HeadBlock & { timestamp: bigint } = { number: block.number, hash: block.hash, parentHash: block.parentHash, timestamp: block.timestamp };
         let found = 0;
-        if (polledTo !== head.number) {
+        // Polled again when the head is another block, not only another height: a block replaced at the same
+        // height is a reorg the poller must see (it rewinds and redelivers; the worker forgets what it knew).
+        if (polledTo !== head.hash) {
           for (;;) {
             const { caughtUp, delivered } = await poller.poll({ head });
             found += delivered;
             if (caughtUp) break;
           }
-          polledTo = head.number;
+          polledTo = head.hash;
         }
         daemon.tick(head);
         outage.ok();

@@ -242,7 +242,9 @@ export class Journal {
   private nextSync: Promise<void> | undefined;
 
   private startSync(): Promise<void> {
-    if (!this.db.isOpen) return Promise.resolve();
+    // Closed since this flush was asked for: the WAL is flushed as the old way did, once (gone: the last
+    // connection's close checkpointed it into the database, flushed).
+    if (!this.db.isOpen) return syncOnce(`${this.path}-wal`);
     const wal = (this.wal ??= open(`${this.path}-wal`, "r+"));
     // A failed open is tried again by the next flush.
     wal.catch(() => {
@@ -445,9 +447,10 @@ export class Journal {
    */
   private transaction<T>(fn: () => T, { durable = false }: { durable?: boolean } = {}): T {
     return this.guard(() => {
-      // Prepared once (a parse per call was a few percent of the worker's main thread).
+      // BEGIN, COMMIT and ROLLBACK are prepared once (a parse per call was a few percent of the worker's main
+      // thread). The PRAGMAs are not: SQLite applies a PRAGMA's setting when it prepares it, not when it runs.
       const { sql } = this;
-      if (durable) sql.synchronousFull.run();
+      if (durable) this.db.exec("PRAGMA synchronous = FULL");
       try {
         sql.begin.run();
         try {
@@ -459,7 +462,7 @@ export class Journal {
           throw error;
         }
       } finally {
-        if (durable) sql.synchronousNormal.run();
+        if (durable) this.db.exec("PRAGMA synchronous = NORMAL");
       }
     });
   }
@@ -517,8 +520,6 @@ function prepareStatements(db: DatabaseSync) {
     begin: db.prepare("BEGIN IMMEDIATE"),
     commit: db.prepare("COMMIT"),
     rollback: db.prepare("ROLLBACK"),
-    synchronousFull: db.prepare("PRAGMA synchronous = FULL"),
-    synchronousNormal: db.prepare("PRAGMA synchronous = NORMAL"),
     upsertJob: db.prepare(
       `INSERT INTO jobs (job_id, role, status, data, created_at, updated_at)
        VALUES (:job_id, :role, :status, coalesce(:data, '{}'), :now, :now)
@@ -565,6 +566,19 @@ function prepareStatements(db: DatabaseSync) {
       `SELECT * FROM actions WHERE state IN ('pending', 'sent') AND (:job_id IS NULL OR job_id = :job_id) ORDER BY id`,
     ),
   } satisfies Record<string, StatementSync>;
+}
+
+/** Opens a file, datasyncs it and closes it; a file that is not there is nothing to flush. */
+async function syncOnce(file: string): Promise<void> {
+  let handle: FileHandle | undefined;
+  try {
+    handle = await open(file, "r+");
+    await handle.datasync();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+  } finally {
+    await handle?.close();
+  }
 }
 
 function toJobRecord<T extends JobData>(row: JobRow): JobRecord<T> {

@@ -761,6 +761,12 @@ describe("chain: TxSender (in-process chain over HTTP)", function () {
     assert.deepEqual(since(before), { logs: 1, calls: 1 });
     assert.deepEqual([a, b], [await readJobAt(fresh.jobId), await readJobAt(forged.jobId)]);
 
+    // A record with a long input URI is not held: its job is read from its logs.
+    reader.know({ ...asPosted(fresh.jobId), inputURI: `https://dapp.example/${"x".repeat(4_096)}` });
+    before = counts();
+    assert.deepEqual(await reader.read({ jobId: fresh.jobId, blockNumber: head }), await readJobAt(fresh.jobId));
+    assert.deepEqual(since(before), { logs: 1, calls: 1 });
+
     // After a reorg the known records are dropped: every job is read from its logs.
     reader.know(asPosted(fresh.jobId));
     reader.forget();

@@ -185,6 +185,60 @@ describe("daemon kit: the tick loop (runDaemonLoop, in-process chain)", function
     assert.ok(drained, "drained on abort");
   });
 
+  it("polls again when the head is another block at the same height: the poller sees that reorg and delivers the new block's logs", async () => {
+    const publicClient = await connection.viem.getPublicClient();
+    const start = await publicClient.getBlockNumber();
+    const snapshot = await connection.provider.request({ method: "evm_snapshot", params: [] });
+    const recipient: Address = "0x00000000000000000000000000000000000d1f3e";
+    const delivered: bigint[] = [];
+    const reorgs: bigint[] = [];
+    const ticks: TickHead[] = [];
+    const controller = new AbortController();
+    // First a block with a mint of 7; once the loop delivered it, that block is replaced by one with a mint of 11.
+    let chain: Promise<unknown> | undefined;
+    let replaced = false;
+    const daemon = {
+      busy: 0,
+      tick(head: TickHead) {
+        ticks.push(head);
+        chain ??= token.write.mint([recipient, 7n]);
+        if (!replaced && delivered.includes(7n)) {
+          replaced = true;
+          chain = (async () => {
+            await connection.provider.request({ method: "evm_revert", params: [snapshot] });
+            await token.write.mint([recipient, 11n]);
+          })();
+        }
+        if (delivered.includes(11n) || ticks.length === 400) controller.abort();
+      },
+      async drain() {},
+    };
+    const poller = new LogPoller({
+      name: "same-height",
+      publicClient,
+      store: new MemoryCursorStore(),
+      address: token.address,
+      events: [getAbiItem({ abi: dinferTestTokenAbi, name: "Transfer" }) as AbiEvent],
+      startBlock: start,
+      confirmations: 0,
+      logger: silentLogger(),
+      onReorg: ({ from }) => {
+        reorgs.push(from.number);
+      },
+      onLogs: async ({ logs }) => {
+        // This test's mints only (the start block may hold an earlier test's).
+        const mints = logs.map((l) => l.args as { to: Address; value: bigint }).filter(({ to }) => to.toLowerCase() === recipient.toLowerCase());
+        delivered.push(...mints.map(({ value }) => value));
+      },
+    });
+    await runDaemonLoop({ publicClient, poller, daemon, intervalMs: 5, signal: controller.signal, log: silentLogger() });
+    await chain;
+    assert.equal(await publicClient.getBlockNumber(), start + 1n, "the new block is at the old one's height");
+    assert.deepEqual(delivered, [7n, 11n], "the replaced block's mint, then its replacement's");
+    assert.deepEqual(reorgs, [start + 1n], "the poller told of the reorg");
+    assert.equal(ticks.at(-1)!.number, start + 1n);
+  });
+
   it("waits idleIntervalMs between ticks while the daemon says it is idle, intervalMs otherwise", async () => {
     const publicClient = await connection.viem.getPublicClient();
     const poller = new LogPoller({ name: "idle", publicClient, store: new MemoryCursorStore(), address: token.address, confirmations: 0, logger: silentLogger(), onLogs: async () => {} });

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { readdirSync, readlinkSync } from "node:fs";
+import { existsSync, readdirSync, readlinkSync } from "node:fs";
 import { mkdtemp, open as openFile, rm, writeFile } from "node:fs/promises";
-import { DatabaseSync } from "node:sqlite";
+import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -451,6 +451,51 @@ describe("state journal", () => {
         handles.datasync = datasync;
       }
       assert.deepEqual(journal().pendingActions().map((x) => x.action), ["claimAndCommit", "reveal"]);
+    });
+
+    it("commits every intent at synchronous FULL, the first one of a fresh journal too (read inside beginAction's transaction)", () => {
+      const j = journal();
+      const sql = (j as unknown as { sql: { insertAction: StatementSync } }).sql;
+      const insert = sql.insertAction;
+      const levels: number[] = [];
+      sql.insertAction = {
+        run: (...parameters: Parameters<StatementSync["run"]>) => {
+          levels.push(readSynchronous(j));
+          return insert.run(...parameters);
+        },
+      } as StatementSync;
+      j.beginAction({ jobId: 1n, action: "claimAndCommit" });
+      j.beginAction({ jobId: 1n, action: "reveal" });
+      j.beginAction({ jobId: 1n, action: "finalize", sync: false });
+      assert.deepEqual(levels, [2, 2, 1], "FULL, FULL, then NORMAL for an intent flushed by the caller");
+      assert.equal(readSynchronous(j), 1);
+    });
+
+    it("a flush asked for while another ran still flushes when the journal closes before it starts", async () => {
+      const a = journal();
+      // Another connection (the CLI reading the worker's journal): a's close then leaves the WAL, not checkpointed away.
+      const other = journal();
+      a.beginAction({ jobId: 1n, action: "claimAndCommit", sync: false });
+      const probe = await openFile(a.path, "r");
+      const handles = Object.getPrototypeOf(probe) as { datasync: () => Promise<void> };
+      await probe.close();
+      const datasync = handles.datasync;
+      let syncs = 0;
+      handles.datasync = function (this: unknown) {
+        syncs++;
+        return datasync.call(this);
+      };
+      try {
+        const running = a.flush();
+        const queued = a.flush();
+        a.close();
+        await Promise.all([running, queued]);
+        assert.ok(existsSync(`${a.path}-wal`));
+        assert.equal(syncs, 2, "the running flush's datasync and the queued one's, made after the close");
+      } finally {
+        handles.datasync = datasync;
+        other.close();
+      }
     });
 
     it("after closing without a mark, the begun action is pending on reopen", () => {
