@@ -1,8 +1,10 @@
 /**
- * A hashing thread of a HashPool: hashes the blobs it is sent and sends them back (transferred)
- * with the hash asked for: their blob id or their output root. It also reads http(s) blobs and checks
- * them against their blob id (`fetchBlob`), stages them in a blob store where asked (`stageIn`), and sends
- * the bytes (transferred) or the error (serialized), and keeps hashed bytes in a blob store where asked (`keepIn`). It moves staged files into their store (`adopt`).
+ * A hashing thread of a HashPool. It does three things:
+ *   - hashes the blobs it is sent and sends them back (transferred) with the hash asked for, their blob
+ *     id or their output root, and keeps them in a blob store where asked (`keepIn`);
+ *   - reads http(s) blobs and checks them against their blob id (`fetchBlob`), stages them in a blob
+ *     store where asked (`stageIn`), and sends back the bytes (transferred) or the error (serialized);
+ *   - moves staged files into their store (`adopt`).
  */
 import { parentPort } from "node:worker_threads";
 
