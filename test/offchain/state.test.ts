@@ -61,6 +61,25 @@ function readSynchronous(journal: Journal): number {
   return Number((db.prepare("PRAGMA synchronous").get() as { synchronous: number }).synchronous);
 }
 
+/** Counts the datasyncs of every FileHandle (Node's class, reached through one opened on `file`) until `restore`. */
+async function countDatasyncs(file: string): Promise<{ count: number; restore: () => void }> {
+  const probe = await openFile(file, "r");
+  const handles = Object.getPrototypeOf(probe) as { datasync: () => Promise<void> };
+  await probe.close();
+  const datasync = handles.datasync;
+  const counter = {
+    count: 0,
+    restore: () => {
+      handles.datasync = datasync;
+    },
+  };
+  handles.datasync = function (this: unknown) {
+    counter.count++;
+    return datasync.call(this);
+  };
+  return counter;
+}
+
 describe("state journal", () => {
   let dir: string;
   let file: string;
@@ -410,16 +429,7 @@ describe("state journal", () => {
     it("shares flushes: many asked at once cost the one running and one after it, which covers the commits made meanwhile; the WAL stays open once", async () => {
       const a = journal();
       a.beginAction({ jobId: 1n, action: "claimAndCommit", sync: false });
-      // Counts the datasyncs of every FileHandle (Node's class, reached through an instance).
-      const probe = await openFile(a.path, "r");
-      const handles = Object.getPrototypeOf(probe) as { datasync: () => Promise<void> };
-      await probe.close();
-      const datasync = handles.datasync;
-      let syncs = 0;
-      handles.datasync = function (this: unknown) {
-        syncs++;
-        return datasync.call(this);
-      };
+      const datasyncs = await countDatasyncs(a.path);
       const walDescriptors = () =>
         readdirSync("/proc/self/fd").filter((fd) => {
           try {
@@ -431,24 +441,24 @@ describe("state journal", () => {
       try {
         const sqliteOwn = walDescriptors();
         await a.flush();
-        assert.equal(syncs, 1);
-        syncs = 0;
+        assert.equal(datasyncs.count, 1);
+        datasyncs.count = 0;
         const first = a.flush();
         // Committed after the running flush started: only a flush that starts later may cover it.
         a.beginAction({ jobId: 1n, action: "reveal", sync: false });
         const order: string[] = [];
         const rest = Array.from({ length: 20 }, () => a.flush().then(() => order.push("later")));
         await Promise.all([first.then(() => order.push("first")), ...rest]);
-        assert.equal(syncs, 2, "twenty-one flushes asked while one ran: that one and one after it");
+        assert.equal(datasyncs.count, 2, "twenty-one flushes asked while one ran: that one and one after it");
         assert.equal(order[0], "first", "the later callers wait for the flush that started after their commit");
         if (process.platform === "linux") assert.equal(walDescriptors(), sqliteOwn + 1, "one descriptor of the WAL kept for every flush");
         a.close();
         await new Promise((resolve) => setTimeout(resolve, 50));
         if (process.platform === "linux") assert.equal(walDescriptors(), 0, "closed with the journal");
         await a.flush(); // closed: nothing to do
-        assert.equal(syncs, 2);
+        assert.equal(datasyncs.count, 2);
       } finally {
-        handles.datasync = datasync;
+        datasyncs.restore();
       }
       assert.deepEqual(journal().pendingActions().map((x) => x.action), ["claimAndCommit", "reveal"]);
     });
@@ -476,24 +486,16 @@ describe("state journal", () => {
       // Another connection (the CLI reading the worker's journal): a's close then leaves the WAL, not checkpointed away.
       const other = journal();
       a.beginAction({ jobId: 1n, action: "claimAndCommit", sync: false });
-      const probe = await openFile(a.path, "r");
-      const handles = Object.getPrototypeOf(probe) as { datasync: () => Promise<void> };
-      await probe.close();
-      const datasync = handles.datasync;
-      let syncs = 0;
-      handles.datasync = function (this: unknown) {
-        syncs++;
-        return datasync.call(this);
-      };
+      const datasyncs = await countDatasyncs(a.path);
       try {
         const running = a.flush();
         const queued = a.flush();
         a.close();
         await Promise.all([running, queued]);
         assert.ok(existsSync(`${a.path}-wal`));
-        assert.equal(syncs, 2, "the running flush's datasync and the queued one's, made after the close");
+        assert.equal(datasyncs.count, 2, "the running flush's datasync and the queued one's, made after the close");
       } finally {
-        handles.datasync = datasync;
+        datasyncs.restore();
         other.close();
       }
     });
