@@ -418,6 +418,7 @@ export class JobReader {
    * The market's hash covers the job's state, not its input (the URI, the inline bytes, the input hash): only a
    * reorg could give one job id another input, and the daemon loop polls at every new head block, one at the
    * same height too, so the poller reports a replaced block (and the caller forgets) before the next tick reads.
+   * A read already in flight then is exposed as a read of the logs is: its requests name a height, not a block.
    */
   know(record: JobRecord): void {
     // A record of a long input URI or a large inline input is read from its logs when needed, not held.

@@ -188,8 +188,13 @@ export function compareLogs(a: PolledLog, b: PolledLog): number {
 }
 
 /** The cursor after handling a range ending at `end`, with the history trimmed. Pure. */
-export function advanceCursor({ cursor, end, historyLength }: { cursor: Cursor | undefined; end: BlockRef; historyLength: number }): Cursor {
-  const recent = [...(cursor?.recent ?? []), end].slice(-Math.max(1, historyLength));
+export function advanceCursor({ cursor, end, historyLength }: { cursor: Cursor | undefined; end: BlockRef & { parentHash?: Hex }; historyLength: number }): Cursor {
+  const previous = cursor?.recent ?? [];
+  // The range end's parent too, when the history does not hold it: a block replaced at the end's height (a
+  // one-block fork) then rewinds to it, even on a fresh start whose first range reached the head.
+  const last = previous.at(-1)?.number;
+  const parent = end.parentHash !== undefined && end.number > 0n && (last === undefined || last < end.number - 1n) ? [{ number: end.number - 1n, hash: end.parentHash }] : [];
+  const recent = [...previous, ...parent, { number: end.number, hash: end.hash }].slice(-Math.max(1, historyLength));
   return { block: end.number, hash: end.hash, recent };
 }
 
@@ -323,7 +328,7 @@ export class LogPoller {
     }
     const where = { fromBlock: fromBlock.toString(), toBlock: toBlock.toString() };
     if (logs.length > 0) await this.#guard("LOG_HANDLER", where, () => this.#onLogs({ logs, fromBlock, toBlock }));
-    const next = advanceCursor({ cursor, end: { number: end.number, hash: end.hash }, historyLength: this.#historyLength });
+    const next = advanceCursor({ cursor, end, historyLength: this.#historyLength });
     await this.#guard("CURSOR_STORE", where, () => this.#store.set(this.name, next));
     this.#cursor = next;
     this.#span = Math.min(this.#maxSpan, this.#span * 2);

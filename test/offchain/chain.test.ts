@@ -322,6 +322,23 @@ describe("chain: LogPoller (in-process chain)", function () {
     assert.deepEqual(amountsOf(delivered.slice(handled)), [...forkA, ...forkB, forkC, forkD]);
   });
 
+  it("rewinds a one-block fork at the head on a fresh start whose first range reached the head (its parent is remembered)", async () => {
+    const client = await connection.viem.getPublicClient();
+    const snapshot = await connection.networkHelpers.takeSnapshot();
+    const replaced = await mint();
+    const head = await client.getBlockNumber();
+    const { poller, delivered, reorgs } = await makePoller({ store: new MemoryCursorStore(), startBlock: head });
+    await drain(poller);
+    assert.deepEqual(amountsOf(delivered), [replaced]);
+    assert.deepEqual((await poller.cursor())?.recent.map((r) => r.number), [head - 1n, head]);
+    await snapshot.restore();
+    const replacement = await mint();
+    assert.equal(await client.getBlockNumber(), head);
+    await drain(poller);
+    assert.deepEqual({ depth: reorgs[0]!.depth, to: reorgs[0]!.to.number }, { depth: 1n, to: head - 1n });
+    assert.deepEqual(amountsOf(delivered), [replaced, replacement]);
+  });
+
   it("fails with ReorgTooDeepError when the reorg goes below the remembered history", async () => {
     const { poller } = await makePoller({ store: new MemoryCursorStore(), historyLength: 1 });
     await drain(poller);
