@@ -1,8 +1,9 @@
 /**
  * Options every command that talks to a chain takes (`ChainOptionsSchema`), and those both daemons
  * share (`daemonOptionsShape`: data dir, blob and metrics servers, secret, polling, inference limits,
- * keeper duty, withdrawals). Each daemon extends them with its own (offchain/provider/options.ts,
- * offchain/verifier/options.ts); one typed object, validated at start-up (offchain/config/options.ts).
+ * keeper duty, withdrawals, blob retention). Each daemon extends them with its own
+ * (offchain/provider/options.ts, offchain/verifier/options.ts); one typed object, validated at start-up
+ * (offchain/config/options.ts).
  */
 import { z } from "zod";
 
@@ -146,5 +147,12 @@ export function daemonOptionsShape(defaults: DaemonOptionDefaults) {
     inferenceBatch: z.coerce.number().int().positive().default(1),
     /** How long a stacked batch short of `inferenceBatch` waits for more jobs of its model, milliseconds. */
     inferenceBatchWaitMs: z.coerce.number().int().min(0).default(0),
+    /**
+     * How long the daemon keeps a blob it stored (a worker: a job's input and output, a batch's output list; a
+     * verifier: its own outputs) beyond twice the longest job lifetime the protocol allows since a job last kept
+     * it, seconds (offchain/storage/prune.ts): no job can need it after that, and this is for the dApps that fetch
+     * their outputs late. -1: never delete.
+     */
+    blobRetentionSeconds: z.coerce.number().int().min(-1).max(10 * 365 * 86_400).default(86_400),
   };
 }

@@ -51,12 +51,6 @@ export const WorkerOptionsSchema = ChainOptionsSchema.extend({
    * its transaction (one 21,000-gas base cost for the group); 0 groups only the steps due together.
    */
   maxBatchWaitMs: z.coerce.number().int().min(0).max(60_000).default(1_000),
-  /**
-   * How long the worker keeps a blob it stored (a job's input and output, a batch's output list) beyond twice the
-   * longest job lifetime the protocol allows since a job last kept it, seconds (offchain/storage/prune.ts):
-   * no job can need it after that, and this is for the dApps that fetch their outputs late. -1: never delete.
-   */
-  blobRetentionSeconds: z.coerce.number().int().min(-1).max(10 * 365 * 86_400).default(86_400),
   /** Test only: a fault to commit on purpose (offchain/provider/fault.ts); needs DINFER_ALLOW_FAULTS=1. */
   fault: FaultSchema.optional(),
 });

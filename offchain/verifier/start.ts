@@ -2,8 +2,8 @@
  * Builds the verifier daemon from its options and runs it until the signal aborts: chain clients,
  * the verifier role (staked on request), journal, blob store and server, models checked against the
  * registry and warmed (every session created before the first tick), inference threads, metrics, the
- * log poller over the market's, Verification's, Staking's and the BatchMarket's events, and the tick loop. Shutdown
- * finishes the steps in progress, then closes everything.
+ * log poller over the market's, Verification's, Staking's and the BatchMarket's events, the blob pruner, and the
+ * tick loop. Shutdown finishes the steps in progress, then closes everything.
  */
 import type { Abi, AbiEvent, Address, Hex, PublicClient } from "viem";
 
@@ -11,6 +11,7 @@ import { batchMarketAbi, jobMarketAbi, stakingAbi, verificationAbi } from "../ch
 import type { Deployment } from "../chain/deployment.js";
 import { LogPoller } from "../chain/poller.js";
 import { TxSender } from "../chain/sender.js";
+import { TermsReader } from "../chain/terms.js";
 import { createWasmKeccak256 } from "../codec/keccak-wasm.js";
 import { ConfigError } from "../config/options.js";
 import type { Logger } from "../log.js";
@@ -23,11 +24,14 @@ import { readStakingState } from "../protocol/account.js";
 import { sendStake } from "../protocol/actions.js";
 import { planVerifierStake } from "../protocol/staking-plan.js";
 import { journalCursorStore } from "../state/cursor-store.js";
+import type { Journal } from "../state/journal.js";
+import type { LocalBlobStore } from "../storage/local.js";
+import { BlobPruner } from "../storage/prune.js";
 import { prepareVerifierModel, warmVerifierModels } from "./judge.js";
 import { createVerifierMetrics } from "./metrics.js";
 import type { VerifierOptions } from "./options.js";
 import { startIdleStatus } from "./status.js";
-import { SLASH_EVENTS, VERIFIER_SET_EVENTS, VerifierDaemon } from "./verifier.js";
+import { SLASH_EVENTS, VERIFIER_SET_EVENTS, VerifierDaemon, verifierEntriesProtect } from "./verifier.js";
 
 export type RunVerifierParameters = {
   options: VerifierOptions;
@@ -95,6 +99,7 @@ export async function runVerifier({ options, log, signal, env = process.env, onR
       keeperGraceSeconds: options.keeperGraceSeconds,
       watchdog: options.watchdog,
       withdrawMin: options.withdrawMin,
+      pruner: verifierBlobPruner({ retentionSeconds: options.blobRetentionSeconds, stores: [store, outputs], journal, publicClient, market: deployment.market, log }),
     });
     await daemon.init();
     // Every session is created now, before the first tick: one created at the first audit came too late
@@ -144,6 +149,37 @@ export async function runVerifier({ options, log, signal, env = process.env, onR
     await services.close();
     log.info({ msg: "verifier stopped" });
   }
+}
+
+/**
+ * The verifier's blob pruner, as the worker's (offchain/storage/prune.ts): an auditor that runs for weeks would
+ * otherwise keep every output it re-ran for good. It deletes a file kept longer ago than twice the longest job
+ * lifetime plus `retentionSeconds`, and never one that an entry still open in the journal names
+ * (`verifierEntriesProtect`); none at all with `retentionSeconds` -1 (undefined: no pruner).
+ */
+export function verifierBlobPruner({
+  retentionSeconds,
+  stores,
+  journal,
+  publicClient,
+  market,
+  log,
+}: {
+  retentionSeconds: number;
+  stores: readonly LocalBlobStore[];
+  journal: Journal;
+  publicClient: PublicClient;
+  market: Address;
+  log: Logger;
+}): BlobPruner | undefined {
+  if (retentionSeconds < 0) return undefined;
+  return new BlobPruner({
+    stores,
+    lifetimeSeconds: () => new TermsReader({ client: publicClient, market }).longestJobLifetime(),
+    retentionSeconds,
+    protectedIds: () => verifierEntriesProtect(journal),
+    log: log.child({ component: "prune" }),
+  });
 }
 
 export type EnsureVerifierParameters = {

@@ -38,6 +38,7 @@ import { readBatchOutputs, withBatchOutput } from "../storage/batch-outputs.js";
 import type { IpfsNode } from "../storage/ipfs.js";
 import { isIpfsUri, parseIpfsUri } from "../storage/ipfs-uri.js";
 import type { LocalBlobStore } from "../storage/local.js";
+import { blobIdsIn, type BlobPruner, type ProtectedIds } from "../storage/prune.js";
 import { getOutput, hasOutput, outputUrl } from "../storage/stored-output.js";
 import {
   auditCommitByOf,
@@ -125,6 +126,8 @@ export type VerifierDaemonParameters = {
   keeperGraceSeconds: number;
   watchdog: { share: number; challenge: boolean };
   withdrawMin: bigint;
+  /** Deletes blobs no job can need any more, a step at a time, from the verifier's ticks (offchain/storage/prune.ts). */
+  pruner?: Pick<BlobPruner, "tick" | "close">;
 };
 
 /** A judgement of one output, journaled per root it was made for. */
@@ -216,6 +219,19 @@ const PROVIDER_SERVERS_TTL_MS = 30_000;
 /** Whole seconds of wall time since `started` (a `performance.now()`): a tick's chain time goes on while we read. */
 function secondsSince(started: number): bigint {
   return BigInt(Math.floor((performance.now() - started) / 1000));
+}
+
+/**
+ * The blob ids the pruner keeps (`BlobPruner`'s `protectedIds`): every one that an entry still open in the
+ * verifier's journal names, a job it follows (open till the job is final) or a batch job its watchdog judged.
+ * Such an entry names our own output in `own` (its root; an older verifier's `outputId` in the blob store): we
+ * judge with it at each step, and a committee reads an agreeing auditor's output from our blob server. A
+ * verifier keeps no blob but its own outputs (the inputs it reads are never stored), each named in `own` by the
+ * step that stored it, so no entry leaves one unnamed (`unnamed` 0: the pruner never waits). A followed batch's
+ * `outputs` are the provider's locations; an id they name is kept too, which costs nothing.
+ */
+export function verifierEntriesProtect(journal: Journal): ProtectedIds {
+  return blobIdsIn(journal.listJobs({ status: [...OPEN, WATCHING] }).map(({ data }) => data));
 }
 
 /**
@@ -403,6 +419,7 @@ export class VerifierDaemon {
     if (this.stopping || (this.head !== undefined && head.number < this.head.number)) return;
     this.head = { number: head.number, timestamp: head.timestamp };
     this.p.sender.noteHead(head.number);
+    this.p.pruner?.tick(head.timestamp);
     this.startSteps();
     if (this.p.keeper) this.syncs.start({ now: head.timestamp, stopping: () => this.stopping });
   }
@@ -442,7 +459,7 @@ export class VerifierDaemon {
   /** Starts no new step and waits for every step in progress (shutdown: the current steps finish). */
   async drain(): Promise<void> {
     this.stopping = true;
-    await Promise.allSettled([...this.inFlight.values(), this.withdrawing, this.syncs.running]);
+    await Promise.allSettled([...this.inFlight.values(), this.withdrawing, this.syncs.running, this.p.pruner?.close()]);
   }
 
   get busy(): number {

@@ -4,10 +4,12 @@
  * keeper's verifier-weight sync, the salts, the vote commitment, the watchdog's pick, when an output no
  * location serves counts as wrong, the judgement of outputs fetched from several locations, warming the
  * models at start, the journal records the daemon keeps (and how a restart settles them), staking on
- * start, its options, and the same commitments, views and sync checked against the real contracts.
+ * start, its options, the same commitments, views and sync checked against the real contracts, and the pruning
+ * of its blob stores (what its open journal entries name stays, what is old and named by none goes).
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync } from "node:fs";
+import { utimes } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
@@ -20,7 +22,7 @@ import { JobStatus, type Job, type JobRecord } from "../../offchain/chain/jobs.j
 import { TermsReader } from "../../offchain/chain/terms.js";
 import { commitment, deriveSalt } from "../../offchain/codec/commitment.js";
 import { outputRoot } from "../../offchain/codec/merkle.js";
-import { encodeTensorBlob, tensorFromArray } from "../../offchain/codec/tensor.js";
+import { blobId, encodeTensorBlob, tensorFromArray } from "../../offchain/codec/tensor.js";
 import { ConfigError, loadOptions } from "../../offchain/config/options.js";
 import { MODEL_FILES } from "../../offchain/devnet/devnet.js";
 import { createInferenceRunner } from "../../offchain/inference/runner.js";
@@ -66,10 +68,10 @@ import { fetchOutput } from "../../offchain/storage/output.js";
 import { fetchProviderOutput, judge, providerOutputLocations, warmVerifierModels } from "../../offchain/verifier/judge.js";
 import { createVerifierMetrics } from "../../offchain/verifier/metrics.js";
 import { VerifierOptionsSchema } from "../../offchain/verifier/options.js";
-import { ensureVerifier } from "../../offchain/verifier/start.js";
-import { reconcileActions, VerifierDaemon, type VerifierJobData } from "../../offchain/verifier/verifier.js";
+import { ensureVerifier, verifierBlobPruner } from "../../offchain/verifier/start.js";
+import { BATCH_KEY, reconcileActions, VerifierDaemon, type VerifierBatchData, type VerifierDaemonParameters, type VerifierJobData } from "../../offchain/verifier/verifier.js";
 import { jobTermsOf, readAudit, readDispute, readOutputLocations } from "../../offchain/verifier/views.js";
-import { deploySystem, LOCAL_PARAMETERS, ROLE_VERIFIER, setUpMarket, stake } from "../helpers/fixture.js";
+import { deploySystem, deploymentOf, LOCAL_PARAMETERS, ROLE_VERIFIER, setUpMarket, stake } from "../helpers/fixture.js";
 import { marketDriver } from "../helpers/market.js";
 
 const ME = getAddress("0x00000000000000000000000000000000000000a1");
@@ -588,7 +590,7 @@ describe("verifier judgement of outputs", () => {
 });
 
 describe("verifier journal records", () => {
-  function daemon(journal: Journal, metrics = createVerifierMetrics()) {
+  function daemon(journal: Journal, metrics = createVerifierMetrics(), overrides: Partial<VerifierDaemonParameters> = {}) {
     return new VerifierDaemon({
       log: silentLogger(),
       publicClient: undefined as never,
@@ -614,6 +616,7 @@ describe("verifier journal records", () => {
       keeperGraceSeconds: 5,
       watchdog: { share: 0, challenge: true },
       withdrawMin: 0n,
+      ...overrides,
     });
   }
 
@@ -659,6 +662,27 @@ describe("verifier journal records", () => {
       assert.deepEqual(penalties, [["auditor", 1], ["voter", 2]], "our own penalties, one per seat, counted once; another verifier's are not ours");
       assert.equal(journal.getJob<VerifierJobData>(1n)!.data.penalized?.auditor, parseEther("5"));
       assert.equal(journal.getJob<VerifierJobData>(4n)!.data.penalized?.voter, parseEther("4"));
+    } finally {
+      journal.close();
+    }
+  });
+
+  it("ticks its blob pruner at each head with the head's time, waits for its step on drain, and ticks it no more once draining", async () => {
+    const journal = new Journal({ path: ":memory:" });
+    try {
+      const ticks: bigint[] = [];
+      let closed = 0;
+      // A step under way ends a little after close is called: drain must wait for it, not only ask.
+      const pruner = { tick: (time: bigint) => void ticks.push(time), close: () => new Promise<void>((resolve) => setTimeout(() => resolve(void closed++), 20)) };
+      // No job is open: a tick starts no step, only the credits check (which fails here without a chain, logged).
+      const d = daemon(journal, undefined, { pruner, sender: { noteHead: () => undefined } as never });
+      d.tick({ number: 5n, timestamp: 1_000n });
+      d.tick({ number: 6n, timestamp: 1_012n });
+      assert.deepEqual(ticks, [1_000n, 1_012n]);
+      await d.drain();
+      assert.equal(closed, 1, "drain waited for the step under way");
+      d.tick({ number: 7n, timestamp: 1_024n });
+      assert.deepEqual(ticks, [1_000n, 1_012n], "no step starts after drain");
     } finally {
       journal.close();
     }
@@ -736,6 +760,12 @@ describe("verifier journal records", () => {
     assert.deepEqual(options.watchdog, { share: 0, challenge: true });
     assert.equal(options.keeper, true);
     assert.equal(options.outputReserveSeconds, 10);
+    assert.equal(options.blobRetentionSeconds, 86_400, "a day past what jobs can need, as the worker");
+    assert.equal(loadOptions({ schema: VerifierOptionsSchema, flags: { models: [{ modelId: "1", path: "cls.onnx" }], blobRetentionSeconds: "-1" } }).blobRetentionSeconds, -1);
+    assert.throws(
+      () => loadOptions({ schema: VerifierOptionsSchema, flags: { models: [{ modelId: "1", path: "cls.onnx" }], blobRetentionSeconds: -2 } }),
+      (error: Error) => error instanceof ConfigError && /blobRetentionSeconds/.test(error.message),
+    );
     assert.throws(
       () => loadOptions({ schema: VerifierOptionsSchema, flags: { models: [], watchdog: { share: 2 } } }),
       (error: Error) => /models: the verifier needs at least one model/.test(error.message) && /watchdog\.share/.test(error.message),
@@ -893,6 +923,109 @@ describe("verifier commitments, views and weight sync against the contracts", fu
       assert.equal(after.verifierWeight, parseEther("500") - auditorPenalty);
       assert.equal(syncStep({ ...s, stake: after.stake, roles: after.roles, weight: after.verifierWeight }).kind, "done");
     } finally {
+      await connection.close();
+    }
+  });
+});
+
+describe("verifier blob pruning against the contracts", function () {
+  this.timeout(120_000);
+  const HOUR_MS = 3_600_000;
+
+  /** `count` blobs (`make(seed)`) whose ids (`idOf`) fall in shard "00", the first a pruner sweeps: one step reads them all. */
+  function inShard0(count: number, make: (seed: number) => Uint8Array, idOf: (bytes: Uint8Array) => Hex): Uint8Array[] {
+    const found: Uint8Array[] = [];
+    for (let seed = 0; found.length < count; seed++) {
+      const bytes = make(seed);
+      if (idOf(bytes).startsWith("0x00")) found.push(bytes);
+    }
+    return found;
+  }
+
+  it("deletes from its ticks the files aged past twice the chain's longest job lifetime plus the retention that no open entry names, in both stores, and keeps a younger one and the aged outputs its open jobs and watched batch jobs name", async () => {
+    const connection = await network.create();
+    const dir = mkdtempSync(path.join(tmpdir(), "dinfer-verifier-prune-"));
+    const journal = new Journal({ path: path.join(dir, "journal.sqlite") });
+    try {
+      const sys = await deploySystem(connection);
+      const { modelId } = await setUpMarket(sys);
+      const d = marketDriver({ connection, ...sys, modelId });
+      const followed = await d.post();
+      const followedByOlder = await d.post();
+      const publicClient = sys.publicClient as never;
+      // Laid out as openDaemonServices lays out a data dir: blobs by id, outputs by root.
+      const store = new LocalBlobStore({ dir: path.join(dir, "blobs") });
+      const outputs = new LocalBlobStore({ dir: path.join(dir, "outputs"), address: "outputRoot" });
+      const tensor = (seed: number) => encodeTensorBlob([tensorFromArray({ name: "y", dtype: "float32", dims: [1], values: [seed] })]);
+      const [open, watched, closed, young, stray] = await Promise.all(inShard0(5, tensor, outputRoot).map((bytes) => outputs.put(bytes)));
+      const older = inShard0(2, (seed) => new TextEncoder().encode(`blob ${seed}`), blobId);
+      const [olderOwn, strayInStore] = await Promise.all(older.map((bytes) => store.put(bytes)));
+
+      // The entries as the daemon journals them: our own output named in `own` by the step that stored it.
+      const job = (data: Partial<VerifierJobData>): VerifierJobData => ({ postedBlock: 0n, modelId: Number(modelId), ...data });
+      journal.upsertJob<VerifierJobData>({ jobId: followed, role: "auditor", status: "open", data: job({ own: { outputRoot: open!, ep: "cpu", ms: 1 } }) });
+      // An older verifier's: its output in the blob store, by blob id.
+      journal.upsertJob<VerifierJobData>({ jobId: followedByOlder, role: "auditor", status: "open", data: job({ own: { outputRoot: outputRoot(older[0]!), outputId: olderOwn! } }) });
+      // A batch job the watchdog judged and has not split out: no job step runs it, and its output stays.
+      journal.upsertJob<VerifierJobData>({ jobId: 1_000n, role: "auditor", status: "watching", data: job({ batchId: 1n, own: { outputRoot: watched! }, watch: "disagree" }) });
+      journal.upsertJob<VerifierJobData>({ jobId: 1_001n, role: "auditor", status: "done", data: job({ own: { outputRoot: closed! }, outcome: "finalized" }) });
+      // A batch the watchdog follows, its output list read: the provider's locations, and no blob of ours left
+      // unnamed (a worker's rule, "outputs without inputs", would have the pruner wait an hour on it).
+      const list = [`http://127.0.0.1:1/outputs/${keccak256("0x01")}`];
+      journal.upsertJob<VerifierBatchData>({ jobId: BATCH_KEY + 1n, role: "verifier-batch", status: "open", data: { batchId: 1n, postedBlock: 0n, modelId: Number(modelId), outputs: list } });
+
+      // An hour past what is kept (twice the lifetime ProtocolTerms requires, plus the retention), or an hour short of it.
+      const retentionSeconds = 86_400;
+      const lifetime = Number(await new TermsReader({ client: publicClient, market: sys.market.address }).longestJobLifetime());
+      const keptMs = (2 * lifetime + retentionSeconds) * 1000;
+      const setAge = (file: string, ms: number) => utimes(file, ms / 1000, ms / 1000);
+      const wall = Date.now();
+      for (const root of [open!, watched!, closed!, stray!]) await setAge(outputs.pathOf(root), wall - keptMs - HOUR_MS);
+      for (const id of [olderOwn!, strayInStore!]) await setAge(store.pathOf(id), wall - keptMs - HOUR_MS);
+      await setAge(outputs.pathOf(young!), wall - keptMs + HOUR_MS);
+
+      const pruner = verifierBlobPruner({ retentionSeconds, stores: [store, outputs], journal, publicClient, market: sys.market.address, log: silentLogger() });
+      assert.equal(verifierBlobPruner({ retentionSeconds: -1, stores: [store, outputs], journal, publicClient, market: sys.market.address, log: silentLogger() }), undefined, "-1: nothing is ever deleted");
+      const daemon = new VerifierDaemon({
+        log: silentLogger(),
+        publicClient,
+        sender: { noteHead: () => undefined } as never, // nothing is sent: the open jobs are Posted, our credits none
+        account: sys.verifier.account.address,
+        chainId: await sys.publicClient.getChainId(),
+        deployment: deploymentOf(sys),
+        journal,
+        runner: undefined as never,
+        store,
+        outputs,
+        models: [{ modelId: Number(modelId), path: "cls.onnx", modelHash: ZERO_HASH, policy: { kind: "exact" }, nonFiniteInputs: false, tolerance: { kind: 2, axis: 0, absTolE12: 0n, relTolE12: 0n } }],
+        secret: SECRET,
+        publicUrl: "http://127.0.0.1:1",
+        metrics: createVerifierMetrics(),
+        ep: "cpu",
+        inferenceTimeoutMs: 1_000,
+        maxInputBytes: 1 << 20,
+        maxOutputBytes: 1 << 20,
+        allowFileUris: false,
+        outputReserveSeconds: 5,
+        keeper: false,
+        keeperGraceSeconds: 5,
+        watchdog: { share: 1, challenge: true },
+        withdrawMin: 0n,
+        pruner,
+      });
+      const head = await sys.publicClient.getBlock();
+      daemon.tick({ number: head.number, timestamp: head.timestamp }); // the pruner's first step: shard "00"
+      await daemon.drain();
+
+      assert.equal(await outputs.has(stray!), false, "an aged output no entry names");
+      assert.equal(await store.has(strayInStore!), false, "an aged blob of the blob store no entry names");
+      assert.equal(await outputs.has(closed!), false, "the output of a job we closed: aged, it goes");
+      assert.equal(await outputs.has(young!), true, "an hour short of the age: kept");
+      assert.equal(await outputs.has(open!), true, "named by an open job");
+      assert.equal(await outputs.has(watched!), true, "named by a batch job the watchdog judged");
+      assert.equal(await store.has(olderOwn!), true, "named by an older verifier's open job, by blob id");
+    } finally {
+      journal.close();
       await connection.close();
     }
   });
