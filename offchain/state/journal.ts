@@ -292,15 +292,11 @@ export class Journal {
 
   // ---- jobs ----
 
-  upsertJob<T extends JobData = JobData>({ jobId, role, status, data }: UpsertJobParameters<T>): JobRecord<T> {
-    const id = checkJobId(jobId);
-    checkRole(role);
-    checkName(status, "status");
-    const json = data === undefined ? null : encodeJobData(data);
-    const now = this.now();
+  /** `putJob`, and the row as stored, read back in the same transaction. */
+  upsertJob<T extends JobData = JobData>(parameters: UpsertJobParameters<T>): JobRecord<T> {
     return this.transaction(() => {
-      this.sql.upsertJob.run({ job_id: id, role, status, data: json, now });
-      return this.getJob<T>(jobId)!;
+      this.putJob(parameters);
+      return this.getJob<T>(parameters.jobId)!;
     });
   }
 
