@@ -20,7 +20,6 @@ import { BatchStatus, batchLeaf, batchTreeProof, batchTrees, readBatch } from ".
 import { JobStatus, readJob, type Job } from "../../offchain/chain/jobs.js";
 import { outputRoot } from "../../offchain/codec/merkle.js";
 import { encodeTensorBlob, tensorFromArray } from "../../offchain/codec/tensor.js";
-import { silentLogger } from "../../offchain/log.js";
 import { Journal } from "../../offchain/state/journal.js";
 import { encodeBatchOutputs, withBatchOutput } from "../../offchain/storage/batch-outputs.js";
 import { LocalBlobStore } from "../../offchain/storage/local.js";
@@ -33,15 +32,14 @@ import {
   NO_DISPUTE,
   REFUSAL_BACKOFF_SECONDS,
   watchdogPicks,
-  ZERO_HASH,
   type BatchPick,
   type BatchWatchSnapshot,
 } from "../../offchain/verifier/decide.js";
-import { createVerifierMetrics } from "../../offchain/verifier/metrics.js";
-import { BATCH_KEY, VerifierDaemon, type VerifierBatchData, type VerifierJobData } from "../../offchain/verifier/verifier.js";
+import { BATCH_KEY, type VerifierBatchData, type VerifierJobData } from "../../offchain/verifier/verifier.js";
 import { batchDriver } from "../helpers/batch.js";
 import { deploySystem, setUpMarket } from "../helpers/fixture.js";
 import { marketDriver } from "../helpers/market.js";
+import { testVerifierDaemon } from "../helpers/verifier-daemon.js";
 
 const ME = getAddress("0x00000000000000000000000000000000000000a1");
 const OTHER = getAddress("0x00000000000000000000000000000000000000b2");
@@ -98,33 +96,9 @@ describe("verifier watchdog over batches: decisions", () => {
 
 describe("verifier watchdog over batches: journal records", () => {
   function daemon(journal: Journal, share: number) {
-    return new VerifierDaemon({
-      log: silentLogger(),
-      publicClient: undefined as never,
-      sender: undefined as never,
-      account: ME,
-      chainId: 31337,
-      deployment: { token: OTHER, staking: OTHER, registry: OTHER, market: OTHER, verification: OTHER, batchMarket: OTHER, profiles: OTHER, replicaMarket: OTHER },
-      journal,
-      runner: undefined as never,
-      store: undefined as never,
-      outputs: undefined as never,
-      models: [{ modelId: 1, path: "cls.onnx", modelHash: ZERO_HASH, policy: { kind: "exact" }, nonFiniteInputs: false, tolerance: { kind: 2, axis: 0, absTolE12: 0n, relTolE12: 0n } }],
-      secret: SECRET,
-      publicUrl: "http://127.0.0.1:1",
-      metrics: createVerifierMetrics(),
-      ep: "cpu",
-      inferenceTimeoutMs: 1_000,
-      maxInputBytes: 1 << 20,
-      maxOutputBytes: 1 << 20,
-      allowFileUris: false,
-      outputReserveSeconds: 5,
-      keeper: true,
-      keeperGraceSeconds: 5,
-      watchdog: { share, challenge: true },
-      withdrawMin: 0n,
-    });
+    return testVerifierDaemon({ journal, account: ME, secret: SECRET, placeholder: OTHER, watchdog: { share, challenge: true } });
   }
+
 
   it("follows the batches of served models only, and only with the watchdog on, apart from its jobs", () => {
     for (const share of [0, 0.5]) {

@@ -69,10 +69,11 @@ import { fetchProviderOutput, judge, providerOutputLocations, warmVerifierModels
 import { createVerifierMetrics } from "../../offchain/verifier/metrics.js";
 import { VerifierOptionsSchema } from "../../offchain/verifier/options.js";
 import { ensureVerifier, verifierBlobPruner } from "../../offchain/verifier/start.js";
-import { BATCH_KEY, reconcileActions, VerifierDaemon, type VerifierBatchData, type VerifierDaemonParameters, type VerifierJobData } from "../../offchain/verifier/verifier.js";
+import { BATCH_KEY, reconcileActions, type VerifierBatchData, type VerifierDaemonParameters, type VerifierJobData } from "../../offchain/verifier/verifier.js";
 import { jobTermsOf, readAudit, readDispute, readOutputLocations } from "../../offchain/verifier/views.js";
 import { deploySystem, deploymentOf, LOCAL_PARAMETERS, ROLE_VERIFIER, setUpMarket, stake } from "../helpers/fixture.js";
 import { marketDriver } from "../helpers/market.js";
+import { testVerifierDaemon } from "../helpers/verifier-daemon.js";
 
 const ME = getAddress("0x00000000000000000000000000000000000000a1");
 const OTHER = getAddress("0x00000000000000000000000000000000000000b2");
@@ -589,42 +590,19 @@ describe("verifier judgement of outputs", () => {
   });
 });
 
+/** A verifier daemon over `journal` (test/helpers/verifier-daemon.ts), with this file's account and secret. */
+function verifierDaemon(journal: Journal, metrics = createVerifierMetrics(), overrides: Partial<VerifierDaemonParameters> = {}) {
+  return testVerifierDaemon({ journal, account: ME, secret: SECRET, placeholder: OTHER, metrics, ...overrides });
+}
+
 describe("verifier journal records", () => {
-  function daemon(journal: Journal, metrics = createVerifierMetrics(), overrides: Partial<VerifierDaemonParameters> = {}) {
-    return new VerifierDaemon({
-      log: silentLogger(),
-      publicClient: undefined as never,
-      sender: undefined as never,
-      account: ME,
-      chainId: 31337,
-      deployment: { token: OTHER, staking: OTHER, registry: OTHER, market: OTHER, verification: OTHER, batchMarket: OTHER, profiles: OTHER, replicaMarket: OTHER },
-      journal,
-      runner: undefined as never,
-      store: undefined as never,
-      outputs: undefined as never,
-      models: [{ modelId: 1, path: "cls.onnx", modelHash: ZERO_HASH, policy: { kind: "exact" }, nonFiniteInputs: false, tolerance: { kind: 2, axis: 0, absTolE12: 0n, relTolE12: 0n } }],
-      secret: SECRET,
-      publicUrl: "http://127.0.0.1:1",
-      metrics,
-      ep: "cpu",
-      inferenceTimeoutMs: 1_000,
-      maxInputBytes: 1 << 20,
-      maxOutputBytes: 1 << 20,
-      allowFileUris: false,
-      outputReserveSeconds: 5,
-      keeper: true,
-      keeperGraceSeconds: 5,
-      watchdog: { share: 0, challenge: true },
-      withdrawMin: 0n,
-      ...overrides,
-    });
-  }
+
 
   it("tracks posted jobs of served models only, notes committees (empty ones too) and counts its own penalties per seat, idempotently", async () => {
     const journal = new Journal({ path: ":memory:" });
     try {
       const metrics = createVerifierMetrics();
-      const d = daemon(journal, metrics);
+      const d = verifierDaemon(journal, metrics);
       const logs = [
         { eventName: "JobPosted", args: { jobId: 1n, modelId: 1n }, blockNumber: 10n },
         { eventName: "JobPosted", args: { jobId: 2n, modelId: 9n }, blockNumber: 10n },
@@ -675,7 +653,7 @@ describe("verifier journal records", () => {
       // A step under way ends a little after close is called: drain must wait for it, not only ask.
       const pruner = { tick: (time: bigint) => void ticks.push(time), close: () => new Promise<void>((resolve) => setTimeout(() => resolve(void closed++), 20)) };
       // No job is open: a tick starts no step, only the credits check (which fails here without a chain, logged).
-      const d = daemon(journal, undefined, { pruner, sender: { noteHead: () => undefined } as never });
+      const d = verifierDaemon(journal, undefined, { pruner, sender: { noteHead: () => undefined } as never });
       d.tick({ number: 5n, timestamp: 1_000n });
       d.tick({ number: 6n, timestamp: 1_012n });
       assert.deepEqual(ticks, [1_000n, 1_012n]);
@@ -986,31 +964,17 @@ describe("verifier blob pruning against the contracts", function () {
 
       const pruner = verifierBlobPruner({ retentionSeconds, stores: [store, outputs], journal, publicClient, market: sys.market.address, log: silentLogger() });
       assert.equal(verifierBlobPruner({ retentionSeconds: -1, stores: [store, outputs], journal, publicClient, market: sys.market.address, log: silentLogger() }), undefined, "-1: nothing is ever deleted");
-      const daemon = new VerifierDaemon({
-        log: silentLogger(),
+      const daemon = verifierDaemon(journal, undefined, {
         publicClient,
         sender: { noteHead: () => undefined } as never, // nothing is sent: the open jobs are Posted, our credits none
         account: sys.verifier.account.address,
         chainId: await sys.publicClient.getChainId(),
         deployment: deploymentOf(sys),
-        journal,
-        runner: undefined as never,
         store,
         outputs,
         models: [{ modelId: Number(modelId), path: "cls.onnx", modelHash: ZERO_HASH, policy: { kind: "exact" }, nonFiniteInputs: false, tolerance: { kind: 2, axis: 0, absTolE12: 0n, relTolE12: 0n } }],
-        secret: SECRET,
-        publicUrl: "http://127.0.0.1:1",
-        metrics: createVerifierMetrics(),
-        ep: "cpu",
-        inferenceTimeoutMs: 1_000,
-        maxInputBytes: 1 << 20,
-        maxOutputBytes: 1 << 20,
-        allowFileUris: false,
-        outputReserveSeconds: 5,
         keeper: false,
-        keeperGraceSeconds: 5,
         watchdog: { share: 1, challenge: true },
-        withdrawMin: 0n,
         pruner,
       });
       const head = await sys.publicClient.getBlock();
