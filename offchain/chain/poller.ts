@@ -9,6 +9,13 @@
  * hash is compared with the chain; when it changed, the poller walks back through the recent hashes
  * to the newest block still on the chain, reports the reorg, and reads again from there.
  *
+ * A head below the cursor is most often a node behind the one read before (a load balancer's other node, one
+ * still syncing), not a reorg: while the chain at the head still holds the newest block of the history at or
+ * below it (or the history holds none that low), the step fails retryably (`NODE_BEHIND`) and nothing is
+ * rewound. Rewinding there would redeliver what was handled, and a node behind the whole history would stop
+ * the daemon with `ReorgTooDeepError`. A real reorg to a shorter chain is then seen when the chain grows back
+ * to the cursor's height (its block there is another), or at once when a remembered block below the head is gone.
+ *
  * Known window: a reorg deeper than `confirmations` that happens between this step's RPC calls is
  * caught only for the boundary the step checks (the parent of the range's first block); such a
  * reorg inside a multi-block catch-up range is not seen until the next range end changes.
@@ -300,6 +307,7 @@ export class LogPoller {
     // The block after the cursor, when it is to be read now and its parent is the cursor's block:
     // then the cursor's block is still on the chain, and the reorg lookup (a request) is not needed.
     let following: { number: bigint; hash: Hex; parentHash: Hex } | undefined;
+    if (cursor && head < cursor.block) await this.#checkBehind(cursor, head);
     if (cursor) {
       if (cursor.block + 1n <= safeBlock) {
         const candidate = await this.#blockRef(cursor.block + 1n);
@@ -367,6 +375,19 @@ export class LogPoller {
       }
     }
     this.#log.info({ msg: "poller stopped", poller: this.name, cursor: this.#cursor?.block });
+  }
+
+  /**
+   * With the head below the cursor: throws `NODE_BEHIND` (retryable) unless a block the history remembers at or
+   * below the head is gone from the chain, which is a reorg for `#checkReorg` (see the module comment).
+   */
+  async #checkBehind(cursor: Cursor, head: bigint): Promise<void> {
+    const known = cursor.recent.filter((r) => r.number <= head).at(-1);
+    if (known !== undefined && (await this.#blockRef(known.number)).hash !== known.hash) return;
+    throw new ChainTransportError(
+      `the node's head, block ${head}, is behind block ${cursor.block}, which this poller has handled: waiting for the node to catch up (one behind a load balancer, or still syncing)`,
+      { code: "NODE_BEHIND", details: { poller: this.name, head: head.toString(), cursor: cursor.block.toString() } },
+    );
   }
 
   async #checkReorg(cursor: Cursor, head: bigint): Promise<ReorgEvent | undefined> {

@@ -294,16 +294,18 @@ describe("chain: LogPoller (in-process chain)", function () {
     assert.deepEqual(amountsOf(delivered.slice(handled)), forkA);
     assert.equal((await poller.cursor())?.block, base + 2n);
 
-    // The chain drops back to `base` (shorter than the cursor): rewind, nothing to deliver yet.
+    // The chain drops back to `base` (shorter than the cursor), which still holds the block remembered there:
+    // as a node behind would look, so the poller waits (NODE_BEHIND, retryable) and rewinds nothing yet.
     await snapshot.restore();
-    const shorter = await poller.poll();
-    assert.deepEqual(shorter.reorg && { depth: shorter.reorg.depth, to: shorter.reorg.to.number }, { depth: 2n, to: base });
-    assert.equal((await poller.cursor())?.block, base);
+    await assert.rejects(poller.poll(), (error: unknown) => error instanceof RetryableError && (error as RetryableError).code === "NODE_BEHIND");
+    assert.equal((await poller.cursor())?.block, base + 2n);
+    assert.equal(reorgs.length, 0);
 
-    // Fork B grows past the old height: its log is delivered, fork A's are not again.
+    // Fork B grows past the old height: the reorg is seen (fork A's blocks are gone), its log is delivered, fork A's are not again.
     const forkB = [await mint()];
     await connection.networkHelpers.mine(2);
     await drain(poller);
+    assert.deepEqual({ depth: reorgs[0]!.depth, to: reorgs[0]!.to.number }, { depth: 2n, to: base });
     assert.deepEqual(amountsOf(delivered.slice(handled)), [...forkA, ...forkB]);
     const last = delivered.at(-1)!;
     assert.equal((await client.getBlock({ blockNumber: last.blockNumber })).hash, last.blockHash);
@@ -337,6 +339,32 @@ describe("chain: LogPoller (in-process chain)", function () {
     await drain(poller);
     assert.deepEqual({ depth: reorgs[0]!.depth, to: reorgs[0]!.to.number }, { depth: 1n, to: head - 1n });
     assert.deepEqual(amountsOf(delivered), [replaced, replacement]);
+  });
+
+  it("waits for a node whose head is behind the blocks it handled, rather than rewinding or failing, and goes on once it catches up", async () => {
+    const client = await connection.viem.getPublicClient();
+    for (const historyLength of [128, 1]) {
+      const { poller, delivered, reorgs } = await makePoller({ store: new MemoryCursorStore(), historyLength });
+      await drain(poller);
+      const amounts = [await mint(), await mint(), await mint()];
+      await drain(poller);
+      const cursor = await poller.cursor();
+      const handled = delivered.length;
+      // A node two blocks behind (a load balancer's other node): its head is a block of the same chain.
+      const lagging = await client.getBlock({ blockNumber: cursor!.block - 2n });
+      await assert.rejects(
+        poller.poll({ head: { number: lagging.number, hash: lagging.hash, parentHash: lagging.parentHash } }),
+        (error: unknown) => error instanceof RetryableError && (error as RetryableError).code === "NODE_BEHIND" && /behind block/.test((error as Error).message),
+        `history ${historyLength}: a head behind is no reorg (nor one too deep)`,
+      );
+      assert.deepEqual(await poller.cursor(), cursor, "nothing rewound");
+      assert.equal(reorgs.length, 0);
+      // Caught up: nothing is redelivered, and new blocks are read as before.
+      const later = await mint();
+      await drain(poller);
+      assert.equal(reorgs.length, 0);
+      assert.deepEqual(amountsOf(delivered.slice(handled - 3)), [...amounts, later]);
+    }
   });
 
   it("fails with ReorgTooDeepError when the reorg goes below the remembered history", async () => {
