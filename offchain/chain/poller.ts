@@ -10,11 +10,11 @@
  * to the newest block still on the chain, reports the reorg, and reads again from there.
  *
  * A head below the cursor is most often a node behind the one read before (a load balancer's other node, one
- * still syncing), not a reorg: while the chain at the head still holds the newest block of the history at or
- * below it (or the history holds none that low), the step fails retryably (`NODE_BEHIND`) and nothing is
- * rewound. Rewinding there would redeliver what was handled, and a node behind the whole history would stop
- * the daemon with `ReorgTooDeepError`. A real reorg to a shorter chain is then seen when the chain grows back
- * to the cursor's height (its block there is another), or at once when a remembered block below the head is gone.
+ * still syncing), not a reorg. While the chain at the head still holds the newest block the history remembers at
+ * or below it, the step delivers nothing and rewinds nothing (a daemon ignores a tick at a head below its last):
+ * rewinding there would redeliver what was handled. A real reorg to a shorter chain is seen when the chain grows
+ * back to the cursor's height (its block there is another), or at once when that remembered block is gone. A head
+ * below the whole history is checked as before (`ReorgTooDeepError`): a chain reset shows so at once.
  *
  * Known window: a reorg deeper than `confirmations` that happens between this step's RPC calls is
  * caught only for the boundary the step checks (the parent of the range's first block); such a
@@ -307,7 +307,10 @@ export class LogPoller {
     // The block after the cursor, when it is to be read now and its parent is the cursor's block:
     // then the cursor's block is still on the chain, and the reorg lookup (a request) is not needed.
     let following: { number: bigint; hash: Hex; parentHash: Hex } | undefined;
-    if (cursor && head < cursor.block) await this.#checkBehind(cursor, head);
+    if (cursor && head < cursor.block && (await this.#nodeBehind(cursor, head))) {
+      this.#log.debug({ msg: "node behind the handled blocks, waiting", poller: this.name, head, cursor: cursor.block });
+      return { caughtUp: true, delivered: 0, cursor, head };
+    }
     if (cursor) {
       if (cursor.block + 1n <= safeBlock) {
         const candidate = await this.#blockRef(cursor.block + 1n);
@@ -378,16 +381,12 @@ export class LogPoller {
   }
 
   /**
-   * With the head below the cursor: throws `NODE_BEHIND` (retryable) unless a block the history remembers at or
-   * below the head is gone from the chain, which is a reorg for `#checkReorg` (see the module comment).
+   * With the head below the cursor: whether the chain at the head still holds the newest block the history
+   * remembers at or below it, so the node may just be behind (see the module comment).
    */
-  async #checkBehind(cursor: Cursor, head: bigint): Promise<void> {
+  async #nodeBehind(cursor: Cursor, head: bigint): Promise<boolean> {
     const known = cursor.recent.filter((r) => r.number <= head).at(-1);
-    if (known !== undefined && (await this.#blockRef(known.number)).hash !== known.hash) return;
-    throw new ChainTransportError(
-      `the node's head, block ${head}, is behind block ${cursor.block}, which this poller has handled: waiting for the node to catch up (one behind a load balancer, or still syncing)`,
-      { code: "NODE_BEHIND", details: { poller: this.name, head: head.toString(), cursor: cursor.block.toString() } },
-    );
+    return known !== undefined && (await this.#blockRef(known.number)).hash === known.hash;
   }
 
   async #checkReorg(cursor: Cursor, head: bigint): Promise<ReorgEvent | undefined> {
@@ -421,7 +420,7 @@ export class LogPoller {
       return event;
     }
     throw new ReorgTooDeepError(
-      "the chain no longer has the blocks this data dir's journal handled (a reorg deeper than the remembered history, or a reset chain): use a new --data-dir or remove this one",
+      "the chain no longer has the blocks this data dir's journal handled (a reorg deeper than the remembered history, a reset chain, or an RPC node far behind): check that the node is synced, then use a new --data-dir or remove this one",
       {
         code: "REORG_TOO_DEEP",
         details: { poller: this.name, cursor: cursor.block.toString(), oldest: cursor.recent[0]?.number.toString() },

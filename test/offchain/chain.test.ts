@@ -295,9 +295,10 @@ describe("chain: LogPoller (in-process chain)", function () {
     assert.equal((await poller.cursor())?.block, base + 2n);
 
     // The chain drops back to `base` (shorter than the cursor), which still holds the block remembered there:
-    // as a node behind would look, so the poller waits (NODE_BEHIND, retryable) and rewinds nothing yet.
+    // as a node behind would look, so the poller delivers and rewinds nothing yet.
     await snapshot.restore();
-    await assert.rejects(poller.poll(), (error: unknown) => error instanceof RetryableError && (error as RetryableError).code === "NODE_BEHIND");
+    const behind = await poller.poll();
+    assert.deepEqual([behind.caughtUp, behind.delivered, behind.reorg, behind.cursor?.block], [true, 0, undefined, base + 2n]);
     assert.equal((await poller.cursor())?.block, base + 2n);
     assert.equal(reorgs.length, 0);
 
@@ -341,30 +342,44 @@ describe("chain: LogPoller (in-process chain)", function () {
     assert.deepEqual(amountsOf(delivered), [replaced, replacement]);
   });
 
-  it("waits for a node whose head is behind the blocks it handled, rather than rewinding or failing, and goes on once it catches up", async () => {
+  it("waits for a node whose head is behind the blocks it handled, rather than rewinding, and goes on once it catches up", async () => {
     const client = await connection.viem.getPublicClient();
-    for (const historyLength of [128, 1]) {
-      const { poller, delivered, reorgs } = await makePoller({ store: new MemoryCursorStore(), historyLength });
-      await drain(poller);
-      const amounts = [await mint(), await mint(), await mint()];
-      await drain(poller);
-      const cursor = await poller.cursor();
-      const handled = delivered.length;
-      // A node two blocks behind (a load balancer's other node): its head is a block of the same chain.
-      const lagging = await client.getBlock({ blockNumber: cursor!.block - 2n });
-      await assert.rejects(
-        poller.poll({ head: { number: lagging.number, hash: lagging.hash, parentHash: lagging.parentHash } }),
-        (error: unknown) => error instanceof RetryableError && (error as RetryableError).code === "NODE_BEHIND" && /behind block/.test((error as Error).message),
-        `history ${historyLength}: a head behind is no reorg (nor one too deep)`,
-      );
-      assert.deepEqual(await poller.cursor(), cursor, "nothing rewound");
-      assert.equal(reorgs.length, 0);
-      // Caught up: nothing is redelivered, and new blocks are read as before.
-      const later = await mint();
-      await drain(poller);
-      assert.equal(reorgs.length, 0);
-      assert.deepEqual(amountsOf(delivered.slice(handled - 3)), [...amounts, later]);
-    }
+    const { poller, delivered, reorgs } = await makePoller({ store: new MemoryCursorStore() });
+    await drain(poller);
+    const amounts = [await mint(), await mint(), await mint()];
+    await drain(poller);
+    const cursor = await poller.cursor();
+    const handled = delivered.length;
+    // A node two blocks behind (a load balancer's other node): its head is a block of the same chain.
+    const lagging = await client.getBlock({ blockNumber: cursor!.block - 2n });
+    const behind = await poller.poll({ head: { number: lagging.number, hash: lagging.hash, parentHash: lagging.parentHash } });
+    assert.deepEqual([behind.caughtUp, behind.delivered, behind.reorg], [true, 0, undefined], "a head behind is no reorg");
+    assert.deepEqual(await poller.cursor(), cursor, "nothing rewound");
+    assert.equal(reorgs.length, 0);
+    // Caught up: nothing is redelivered, and new blocks are read as before.
+    const later = await mint();
+    await drain(poller);
+    assert.equal(reorgs.length, 0);
+    assert.deepEqual(amountsOf(delivered.slice(handled - 3)), [...amounts, later]);
+  });
+
+  it("sees a reorg to a shorter chain at once when a block it remembers at or below the head is gone", async () => {
+    const { poller, delivered, reorgs } = await makePoller({ store: new MemoryCursorStore() });
+    await drain(poller);
+    const base = (await poller.cursor())!.block;
+    const snapshot = await connection.networkHelpers.takeSnapshot();
+    const forkA = [await mint(), await mint()];
+    await drain(poller);
+    assert.deepEqual((await poller.cursor())?.recent.slice(-3).map((r) => r.number), [base, base + 1n, base + 2n]);
+    // Back to `base`, then one block of another branch: the head (base + 1) is below the cursor (base + 2), and
+    // the block remembered at base + 1 is gone.
+    await snapshot.restore();
+    const forkB = await mint();
+    const polled = await poller.poll();
+    assert.deepEqual(polled.reorg && { depth: polled.reorg.depth, to: polled.reorg.to.number }, { depth: 2n, to: base });
+    assert.equal(reorgs.length, 1);
+    await drain(poller);
+    assert.deepEqual(amountsOf(delivered).slice(-3), [...forkA, forkB]);
   });
 
   it("fails with ReorgTooDeepError when the reorg goes below the remembered history", async () => {
