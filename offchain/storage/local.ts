@@ -141,10 +141,15 @@ export class LocalBlobStore implements BlobStore {
   }
 
   async has(id: Hex): Promise<boolean> {
+    return (await this.size(id)) !== undefined;
+  }
+
+  async size(id: Hex): Promise<number | undefined> {
     try {
-      return (await stat(this.pathOf(id))).isFile();
+      const stats = await stat(this.pathOf(id));
+      return stats.isFile() ? stats.size : undefined;
     } catch (error) {
-      if (isMissing(error)) return false;
+      if (isMissing(error)) return undefined;
       throw error;
     }
   }

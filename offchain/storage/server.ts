@@ -6,7 +6,7 @@
  * | request                | answer                                                         |
  * |------------------------|----------------------------------------------------------------|
  * | `GET /blobs/<id>`      | 200 with the verified bytes (`application/octet-stream`), 404 unknown, 400 malformed id |
- * | `HEAD /blobs/<id>`     | the same status and headers, no body                           |
+ * | `HEAD /blobs/<id>`     | the same status and headers, no body, from the file's size: the blob is neither read nor re-checked (a GET checks it) |
  * | `GET /outputs/<root>`  | with an `outputs` store: an output by its output root (docs/PROTOCOL.md section 5), as `/blobs/<id>` is answered; 404 without one |
  * | `HEAD /outputs/<root>` | the same status and headers, no body                           |
  * | `PUT /blobs`           | only with `uploadToken` set: body = blob bytes, `authorization: Bearer <token>`; 201 `{ id, size }` (idempotent), 401 bad token, 413 over `maxBytes`, 405 when uploads are off |
@@ -143,6 +143,14 @@ async function handleRequest(context: HandlerContext, request: IncomingMessage, 
 }
 
 async function handleRead({ store, maxBytes, logger }: HandlerContext, id: Hex, headOnly: boolean, response: ServerResponse) {
+  // HEAD costs a stat, not a read and a hash: anyone may ask, for any of the ids the chain names.
+  if (headOnly && store.size !== undefined) {
+    const size = await store.size(id);
+    if (size === undefined) return sendError(response, 404, "BLOB_NOT_FOUND", `no blob ${id}`);
+    if (size > maxBytes) return sendError(response, 500, "BLOB_TOO_LARGE", "stored blob exceeds the serving cap");
+    response.writeHead(200, blobHeaders(id, size));
+    return void response.end();
+  }
   let bytes: Uint8Array;
   try {
     bytes = await store.get(id);
@@ -155,15 +163,20 @@ async function handleRead({ store, maxBytes, logger }: HandlerContext, id: Hex, 
     throw error;
   }
   if (bytes.byteLength > maxBytes) return sendError(response, 500, "BLOB_TOO_LARGE", "stored blob exceeds the serving cap");
-  response.writeHead(200, {
+  response.writeHead(200, blobHeaders(id, bytes.byteLength));
+  response.end(headOnly ? undefined : bytes);
+  logger.debug({ msg: "blob served", blob_id: id, bytes: bytes.byteLength, head: headOnly });
+}
+
+/** A blob's answer headers: it is immutable, named by `id`. */
+function blobHeaders(id: Hex, size: number): Record<string, string | number> {
+  return {
     "content-type": "application/octet-stream",
-    "content-length": bytes.byteLength,
+    "content-length": size,
     etag: `"${id}"`,
     "cache-control": "public, max-age=31536000, immutable",
     "x-content-type-options": "nosniff",
-  });
-  response.end(headOnly ? undefined : bytes);
-  logger.debug({ msg: "blob served", blob_id: id, bytes: bytes.byteLength, head: headOnly });
+  };
 }
 
 async function handleUpload({ store, maxBytes, tokenDigest, logger }: HandlerContext, request: IncomingMessage, response: ServerResponse) {

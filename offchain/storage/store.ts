@@ -19,6 +19,11 @@ export interface BlobStore {
   get(id: Hex): Promise<Uint8Array>;
   /** Whether a blob with this id is stored (present, not yet verified). */
   has(id: Hex): Promise<boolean>;
+  /**
+   * The size of blob `id` as stored, without reading or verifying it; undefined when absent. A blob server
+   * answers HEAD with it (a store without it: HEAD reads and verifies the blob, as GET does).
+   */
+  size?(id: Hex): Promise<number | undefined>;
 }
 
 export type PutOptions = {

@@ -343,6 +343,24 @@ describe("storage", () => {
       assert.equal(await errorCode(response), "BLOB_HASH_MISMATCH");
     });
 
+    it("answers HEAD from the file's size, never reading or hashing it (anyone may ask, for any id the chain names)", async () => {
+      let reads = 0;
+      const counted = { put: store.put.bind(store), has: store.has.bind(store), size: store.size.bind(store), get: (id: Hex) => (reads++, store.get(id)) };
+      server = await startBlobServer({ store: counted, maxBytes: 3_000 });
+      const id = await store.put(filler(2000));
+      // Corrupted on disk: a GET refuses it, a HEAD says only that it is there and how big.
+      await writeFile(store.pathOf(id), filler(2000, 7));
+      const head = await fetch(`${server.url}/blobs/${id}`, { method: "HEAD" });
+      assert.deepEqual([head.status, head.headers.get("content-length"), head.headers.get("etag")], [200, "2000", `"${id}"`]);
+      assert.equal(reads, 0, "HEAD read no blob");
+      assert.equal((await fetch(`${server.url}/blobs/${blobId(filler(9))}`, { method: "HEAD" })).status, 404);
+      const large = await store.put(filler(4000));
+      assert.equal((await fetch(`${server.url}/blobs/${large}`, { method: "HEAD" })).status, 500, "over the serving cap");
+      assert.equal(reads, 0);
+      assert.equal((await fetch(`${server.url}/blobs/${id}`)).status, 500, "the GET checks");
+      assert.equal(reads, 1);
+    });
+
     it("refuses uploads unless started with a token", async () => {
       server = await startBlobServer({ store });
       const response = await fetch(`${server.url}/blobs`, { method: "PUT", body: filler(10), headers: { authorization: `Bearer ${TOKEN}` } });
