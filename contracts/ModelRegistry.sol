@@ -15,6 +15,7 @@ import {
     ZeroAddress,
     ZeroCollateral
 } from "./errors/Errors.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IModelRegistry} from "./interfaces/IModelRegistry.sol";
 
 /// @title ModelRegistry
@@ -22,16 +23,23 @@ import {IModelRegistry} from "./interfaces/IModelRegistry.sol";
 /// economics and URI, but never what its results are judged by (hash, tolerance, runtime, non-finite opt-in).
 /// @dev Checking that a model is deterministic (no random operators) happens off-chain: workers and
 /// the CLI refuse such graphs; the chain cannot parse ONNX.
+/// A lower collateral waits out `COLLATERAL_NOTICE` and is applied lazily: every read compares the time
+/// with `loweringAt`, so no keeper has to act when it falls due, and the next `update` writes it for good.
 contract ModelRegistry is IModelRegistry {
-    /// @dev The fields read on every job post and claim share one slot.
+    using SafeCast for uint256;
+
+    /// @dev The fields read on every job post share one slot; so does the time of a pending decrease, so
+    /// that `terms` stays one SLOAD while none is due.
     struct Record {
-        // slot 0
+        // slot 0 (248 bits)
         uint96 priceFloor;
-        uint96 minCollateral;
+        uint96 minCollateral; // in force, unless the decrease at `loweringAt` is due
         bool active;
         bool nonFiniteInputs;
-        // slot 1
+        uint40 loweringAt; // when `loweredCollateral` takes effect; 0: no decrease scheduled
+        // slot 1 (256 bits): read only to check the owner, and for the decrease once it is due
         address owner;
+        uint96 loweredCollateral; // meaningful only while `loweringAt` is not 0
         // slot 2
         bytes32 modelHash;
         // slot 3
@@ -47,6 +55,9 @@ contract ModelRegistry is IModelRegistry {
     uint256 private constant MAX_MODELS = type(uint24).max;
 
     /// @inheritdoc IModelRegistry
+    uint256 public constant COLLATERAL_NOTICE = 1 days;
+
+    /// @inheritdoc IModelRegistry
     uint256 public modelCount;
     mapping(uint256 modelId => Record) private _models;
 
@@ -60,6 +71,7 @@ contract ModelRegistry is IModelRegistry {
         r.modelHash = spec.modelHash;
         r.active = true;
         r.nonFiniteInputs = spec.nonFiniteInputs;
+        r.minCollateral = spec.minCollateral;
         _write(r, spec);
         emit ModelRegistered(modelId, msg.sender, spec.modelHash, spec);
     }
@@ -72,8 +84,10 @@ contract ModelRegistry is IModelRegistry {
         if (keccak256(bytes(spec.runtime)) != keccak256(bytes(r.runtime))) revert RuntimeChanged(modelId);
         if (spec.nonFiniteInputs != r.nonFiniteInputs) revert NonFiniteInputsChanged(modelId);
         _validate(spec);
+        ModelSpec memory applied = spec;
+        applied.minCollateral = _setCollateral(modelId, r, spec.minCollateral);
         _write(r, spec);
-        emit ModelUpdated(modelId, spec);
+        emit ModelUpdated(modelId, applied);
     }
 
     /// @inheritdoc IModelRegistry
@@ -93,18 +107,60 @@ contract ModelRegistry is IModelRegistry {
     /// @inheritdoc IModelRegistry
     function model(uint256 modelId) external view returns (Model memory m) {
         Record storage r = _existing(modelId);
-        m = Model(r.modelHash, r.owner, r.active, r.minCollateral, r.priceFloor, r.tolerance, r.uri, r.runtime, r.nonFiniteInputs);
+        m = Model(r.modelHash, r.owner, r.active, _collateral(r), r.priceFloor, r.tolerance, r.uri, r.runtime, r.nonFiniteInputs);
     }
 
     /// @inheritdoc IModelRegistry
     function terms(uint256 modelId) external view returns (bool active, uint96 priceFloor, uint96 minCollateral) {
         Record storage r = _models[modelId];
-        return (r.active, r.priceFloor, r.minCollateral);
+        // Every field of slot 0 read before the branch, so that the optimizer loads the slot once (through
+        // `_collateral` it loads it three times). A decrease is due from `loweringAt` on, as in `_collateral`.
+        uint256 at = r.loweringAt;
+        (active, priceFloor, minCollateral) = (r.active, r.priceFloor, r.minCollateral);
+        if (at != 0 && block.timestamp >= at) minCollateral = r.loweredCollateral;
     }
 
+    /// @inheritdoc IModelRegistry
+    function pendingCollateral(uint256 modelId) external view returns (uint256 collateral, uint256 effectiveAt) {
+        Record storage r = _models[modelId];
+        uint256 at = r.loweringAt;
+        if (at > block.timestamp) return (r.loweredCollateral, at);
+    }
+
+    /// @dev The collateral posts copy now: the scheduled decrease once its time has come.
+    function _collateral(Record storage r) private view returns (uint96) {
+        uint256 at = r.loweringAt;
+        if (at != 0 && block.timestamp >= at) return r.loweredCollateral;
+        return r.minCollateral;
+    }
+
+    /// @dev Applies `collateral` at once if it is at least the collateral in force, else schedules it.
+    /// Returns the collateral in force after the update.
+    function _setCollateral(uint256 modelId, Record storage r, uint96 collateral) private returns (uint96 inForce) {
+        inForce = _collateral(r);
+        uint256 at = r.loweringAt;
+        bool pending = at > block.timestamp;
+        if (collateral >= inForce) {
+            // A raise (or the same value) protects posts at once. `loweredCollateral` is left stale: it is
+            // read only while `loweringAt` is set, and clearing it would cost a write for nothing.
+            r.minCollateral = collateral;
+            r.loweringAt = 0;
+            if (pending) emit CollateralLowering(modelId, 0, 0);
+            return collateral;
+        }
+        // A due decrease is written for good before another is scheduled over it.
+        r.minCollateral = inForce;
+        // The decrease already pending keeps its time: the owner is changing the URI or price floor.
+        if (pending && r.loweredCollateral == collateral) return inForce;
+        at = block.timestamp + COLLATERAL_NOTICE;
+        r.loweringAt = at.toUint40();
+        r.loweredCollateral = collateral;
+        emit CollateralLowering(modelId, collateral, at);
+    }
+
+    /// @dev Writes what `update` applies at once; the collateral goes through `_setCollateral`.
     function _write(Record storage r, ModelSpec calldata spec) private {
         r.priceFloor = spec.priceFloor;
-        r.minCollateral = spec.minCollateral;
         r.tolerance = spec.tolerance;
         r.uri = spec.uri;
         r.runtime = spec.runtime;

@@ -3,18 +3,21 @@
  * model's tolerance after a result was revealed and then challenge it; governance could change sampling,
  * timeouts, the fee split and penalties for jobs in flight. Now a model's hash, tolerance and runtime are
  * frozen, its collateral is snapshotted into each job, every job is judged by the terms version current
- * when it was posted, and a version that breaks the game is refused (docs/PROTOCOL.md section 3).
+ * when it was posted, and a version that breaks the game is refused (docs/PROTOCOL.md section 3). A lower
+ * collateral waits out a notice (ModelRegistry.COLLATERAL_NOTICE), so that an owner that serves its own model
+ * cannot cut it in front of a dApp's post that is already on its way.
  */
 import assert from "node:assert/strict";
 
 import { network } from "hardhat";
 import { describe, it } from "mocha";
-import { getAddress, keccak256, parseEther, toHex } from "viem";
+import { getAddress, keccak256, parseEther, parseEventLogs, toHex, type Hex } from "viem";
 
 import { JobStatus } from "../../offchain/chain/jobs.js";
+import { batchDriver } from "../helpers/batch.js";
 import { modelSpec } from "../helpers/fixture.js";
-import { Vote } from "../helpers/verification.js";
-import { bps, COLLATERAL, deployArena, expectLoss, fmt, M, PAYOUT, play, V, type Arena } from "./arena.js";
+import { Verdict, Vote } from "../helpers/verification.js";
+import { bps, COLLATERAL, deployArena, expectLoss, fmt, JOB_FEE, M, PAYOUT, play, SAMPLING, tokens, V, type Arena } from "./arena.js";
 
 const connection = await network.create();
 const { networkHelpers, viem } = connection;
@@ -63,6 +66,66 @@ describe("escape route 6: rules that change under a live job", () => {
     expectLoss(
       ownerNet === -V.challengeBond && providerNet === PAYOUT + bps(V.challengeBond, V.providerRewardBps),
       `a model owner challenging an honest result under its frozen tolerance: net ${fmt(ownerNet)} vs ${fmt(0)} for leaving it; the provider ${fmt(providerNet)}`,
+    );
+  });
+
+  it("a model owner that serves its model cannot cut the collateral in front of a dApp's post: the job carries it whole, and a caught made-up result costs all of it", async () => {
+    const sys = await load();
+    const { registry, replicaMarket, token, owner, provider, dapp, d, v, net, post, commitWhere, judge } = sys;
+    // The attacker owns the model it serves.
+    await registry.write.transferModel([1n, provider.account.address], { account: owner.account });
+    // Its best move: the collateral down to 1 wei, mined before the dApp's post (in the block before it here;
+    // in the same block, ahead of it, the post reads the registry after it all the same).
+    await registry.write.update([1n, modelSpec({ minCollateral: 1n })], { account: provider.account });
+    const [lowered, effectiveAt] = await registry.read.pendingCollateral([1n]);
+    assert.equal(lowered, 1n, "the cut is public a notice ahead: dApps read it before posting");
+    const jobId = await post();
+    assert.equal(d.jobs.job(jobId).collateral, COLLATERAL);
+
+    // A batch and a redundant job posted during the notice copy the collateral in force as well.
+    const batches = batchDriver({ connection, sys, d });
+    await batches.fund(parseEther("10"));
+    const batchId = await batches.post(2, { feePerJob: JOB_FEE });
+    assert.equal(batches.batch(batchId).collateralPerJob, COLLATERAL);
+    await token.write.approve([replicaMarket.address, 2n ** 256n - 1n], { account: dapp.account });
+    const replicaPosted = await d.jobs.send(
+      replicaMarket.write.post(
+        [
+          {
+            modelId: 1n,
+            feePerReplica: JOB_FEE,
+            claimBy: (await d.now()) + 600n,
+            replicas: 3,
+            inputHash: keccak256(toHex("input blob")),
+            inputURI: "http://127.0.0.1:8600/blobs/input",
+            constraints: { allowlist: [] as Hex[], region: "0x0000000000000000", executionProviders: 0, minReputationPpm: 0 },
+          },
+        ],
+        { account: dapp.account },
+      ),
+    );
+    const [replicaJob] = parseEventLogs({ abi: replicaMarket.abi, logs: replicaPosted.logs, eventName: "ReplicaJobPosted" });
+    assert.equal(replicaJob!.args.collateral, COLLATERAL);
+    assert.ok((await d.now()) < effectiveAt);
+
+    // The made-up result, in the world it fears: sampled, with an honest auditor that disagrees.
+    await commitWhere(jobId, true);
+    const truth = v.auditOutput(jobId, { agree: false });
+    await v.commitAudit(jobId, { output: truth });
+    const caught = await net([provider], async () => {
+      await d.reveal(jobId);
+      await v.revealAudit(jobId, { output: truth, verdict: Verdict.Disagree });
+      await judge(jobId, { truth: Vote.ProviderWrong });
+    });
+    assert.equal(d.jobs.job(jobId).status, JobStatus.Slashed);
+    // Per job at the local sampling rate: paid like honest work unsampled, the whole collateral lost sampled;
+    // with the cut in force it would have risked 1 wei.
+    const expected = (1 - SAMPLING) * tokens(PAYOUT) + SAMPLING * tokens(caught);
+    const uncut = (1 - SAMPLING) * tokens(PAYOUT);
+    expectLoss(
+      caught === -COLLATERAL && expected < 0,
+      `a collateral cut in front of a dApp's post: the job kept ${fmt(COLLATERAL)} at risk, caught ${fmt(caught)}; made-up results ${fmt(expected)} a job ` +
+        `vs honest ${fmt(PAYOUT)} less compute (${fmt(uncut)} a job had the cut applied at once)`,
     );
   });
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 
 import { network } from "hardhat";
-import { getAddress, keccak256, parseEther, toHex, zeroAddress, zeroHash } from "viem";
+import { getAddress, keccak256, parseEther, parseEventLogs, toHex, zeroAddress, zeroHash, type Hash } from "viem";
 
 import {
   deploySystem,
@@ -17,11 +17,14 @@ import {
 
 const connection = await network.create();
 const { viem, networkHelpers } = connection;
+const publicClient = await viem.getPublicClient();
 
 const Tolerance = { Allclose: 0, Argmax: 1, Exact: 2 } as const;
 const MAX_REL_TOL_E12 = 10n ** 12n;
 const MAX_ABS_TOL_E12 = 10n ** 18n;
 const MAX_MODELS = 2n ** 24n - 1n;
+/** How long a lower collateral waits before posts copy it (ModelRegistry.COLLATERAL_NOTICE). */
+const COLLATERAL_NOTICE = 24n * 60n * 60n;
 /** ModelRegistry's first storage slot holds `modelCount`. */
 const MODEL_COUNT_SLOT = 0n;
 
@@ -345,6 +348,142 @@ describe("ModelRegistry", () => {
     });
   });
 
+  describe("collateral notice (a lower collateral waits COLLATERAL_NOTICE, a higher one applies at once)", () => {
+    const LOWER = MODEL_COLLATERAL / 2n;
+
+    /** The block time `hash` was mined at. */
+    async function minedAt(hash: Hash) {
+      const receipt = await publicClient.waitForTransactionReceipt({ hash });
+      return (await publicClient.getBlock({ blockNumber: receipt.blockNumber })).timestamp;
+    }
+
+    /** The CollateralLowering events of a transaction, as [collateral, effectiveAt]. */
+    async function loweringsOf(hash: Hash, registry: Awaited<ReturnType<typeof deployRegistry>>["registry"]) {
+      const receipt = await publicClient.waitForTransactionReceipt({ hash });
+      return parseEventLogs({ abi: registry.abi, logs: receipt.logs, eventName: "CollateralLowering" }).map((l) => [l.args.collateral, l.args.effectiveAt]);
+    }
+
+    /** terms() and model() read in a block mined at `timestamp`, and the collateral each says is in force. */
+    async function collateralAt(registry: Awaited<ReturnType<typeof deployRegistry>>["registry"], modelId: bigint, timestamp: bigint) {
+      await networkHelpers.time.increaseTo(timestamp);
+      const blockNumber = await publicClient.getBlockNumber();
+      const [, , inTerms] = await registry.read.terms([modelId], { blockNumber });
+      const { minCollateral } = await registry.read.model([modelId], { blockNumber });
+      assert.equal(minCollateral, inTerms, "model() and terms() agree");
+      return { collateral: inTerms, pending: await registry.read.pendingCollateral([modelId], { blockNumber }) };
+    }
+
+    it("is one day", async () => {
+      const { registry } = await networkHelpers.loadFixture(deployRegistry);
+      assert.equal(await registry.read.COLLATERAL_NOTICE(), COLLATERAL_NOTICE);
+    });
+
+    it("schedules a lower collateral: not in force at effectiveAt - 1, in force from effectiveAt on; the URI and price floor apply at once", async () => {
+      const { registry, alice, modelId } = await networkHelpers.loadFixture(registryWithModel);
+      const spec = { ...updatedSpec(), minCollateral: LOWER };
+      const hash = await registry.write.update([modelId, spec], { account: alice.account });
+      const effectiveAt = (await minedAt(hash)) + COLLATERAL_NOTICE;
+      await viem.assertions.emitWithArgs(hash, registry, "CollateralLowering", [modelId, LOWER, effectiveAt]);
+      // ModelUpdated claims only the collateral in force: the old one.
+      await viem.assertions.emitWithArgs(hash, registry, "ModelUpdated", [modelId, { ...spec, minCollateral: MODEL_COLLATERAL }]);
+      assert.deepEqual(await registry.read.model([modelId]), storedModel({ ...spec, minCollateral: MODEL_COLLATERAL }, alice.account.address));
+      assert.deepEqual(await registry.read.terms([modelId]), [true, spec.priceFloor, MODEL_COLLATERAL]);
+      assert.deepEqual(await registry.read.pendingCollateral([modelId]), [LOWER, effectiveAt]);
+
+      assert.deepEqual(await collateralAt(registry, modelId, effectiveAt - 1n), { collateral: MODEL_COLLATERAL, pending: [LOWER, effectiveAt] });
+      // From effectiveAt on, applied on read: nobody has to send anything.
+      assert.deepEqual(await collateralAt(registry, modelId, effectiveAt), { collateral: LOWER, pending: [0n, 0n] });
+      assert.deepEqual(await collateralAt(registry, modelId, effectiveAt + 1000n), { collateral: LOWER, pending: [0n, 0n] });
+    });
+
+    it("applies a raise at once and cancels a pending decrease (CollateralLowering with effectiveAt 0); keeping the collateral in force cancels it too", async () => {
+      const { registry, alice, modelId } = await networkHelpers.loadFixture(registryWithModel);
+      for (const kept of [MODEL_COLLATERAL * 2n, MODEL_COLLATERAL]) {
+        const restore = await networkHelpers.takeSnapshot();
+        const lowered = await registry.write.update([modelId, modelSpec({ minCollateral: LOWER })], { account: alice.account });
+        const effectiveAt = (await minedAt(lowered)) + COLLATERAL_NOTICE;
+        const hash = await registry.write.update([modelId, modelSpec({ minCollateral: kept })], { account: alice.account });
+        await viem.assertions.emitWithArgs(hash, registry, "CollateralLowering", [modelId, 0n, 0n]);
+        await viem.assertions.emitWithArgs(hash, registry, "ModelUpdated", [modelId, modelSpec({ minCollateral: kept })]);
+        assert.deepEqual(await registry.read.pendingCollateral([modelId]), [0n, 0n]);
+        assert.deepEqual(await collateralAt(registry, modelId, effectiveAt), { collateral: kept, pending: [0n, 0n] }, "the cancelled decrease never applies");
+        await restore.restore();
+      }
+      // A raise with nothing pending cancels nothing: no CollateralLowering.
+      const raised = await registry.write.update([modelId, updatedSpec()], { account: alice.account });
+      assert.deepEqual(await loweringsOf(raised, registry), []);
+    });
+
+    it("replaces a pending decrease with a new lower one and restarts the clock", async () => {
+      const { registry, alice, modelId } = await networkHelpers.loadFixture(registryWithModel);
+      const first = await registry.write.update([modelId, modelSpec({ minCollateral: LOWER })], { account: alice.account });
+      const firstAt = (await minedAt(first)) + COLLATERAL_NOTICE;
+      await networkHelpers.time.increaseTo(firstAt - 60n);
+      const lowest = LOWER / 2n;
+      const second = await registry.write.update([modelId, modelSpec({ minCollateral: lowest })], { account: alice.account });
+      const secondAt = (await minedAt(second)) + COLLATERAL_NOTICE;
+      await viem.assertions.emitWithArgs(second, registry, "CollateralLowering", [modelId, lowest, secondAt]);
+      // Neither the first decrease at its time nor the second before its own.
+      assert.deepEqual(await collateralAt(registry, modelId, firstAt), { collateral: MODEL_COLLATERAL, pending: [lowest, secondAt] });
+      assert.deepEqual(await collateralAt(registry, modelId, secondAt - 1n), { collateral: MODEL_COLLATERAL, pending: [lowest, secondAt] });
+      assert.deepEqual(await collateralAt(registry, modelId, secondAt), { collateral: lowest, pending: [0n, 0n] });
+    });
+
+    it("keeps a pending decrease and its time when an update repeats it (a URI or price floor change meanwhile)", async () => {
+      const { registry, alice, modelId } = await networkHelpers.loadFixture(registryWithModel);
+      const lowered = await registry.write.update([modelId, modelSpec({ minCollateral: LOWER })], { account: alice.account });
+      const effectiveAt = (await minedAt(lowered)) + COLLATERAL_NOTICE;
+      await networkHelpers.time.increase(3600);
+      const spec = { ...updatedSpec(), minCollateral: LOWER };
+      const hash = await registry.write.update([modelId, spec], { account: alice.account });
+      assert.deepEqual(await loweringsOf(hash, registry), [], "nothing rescheduled");
+      await viem.assertions.emitWithArgs(hash, registry, "ModelUpdated", [modelId, { ...spec, minCollateral: MODEL_COLLATERAL }]);
+      assert.equal((await registry.read.model([modelId])).uri, spec.uri);
+      assert.deepEqual(await collateralAt(registry, modelId, effectiveAt - 1n), { collateral: MODEL_COLLATERAL, pending: [LOWER, effectiveAt] });
+      assert.deepEqual(await collateralAt(registry, modelId, effectiveAt), { collateral: LOWER, pending: [0n, 0n] });
+    });
+
+    it("measures the next update against a decrease already due: ModelUpdated reports it, a value above it applies at once, one below waits", async () => {
+      const { registry, alice, modelId } = await networkHelpers.loadFixture(registryWithModel);
+      const lowered = await registry.write.update([modelId, modelSpec({ minCollateral: LOWER })], { account: alice.account });
+      await networkHelpers.time.increaseTo((await minedAt(lowered)) + COLLATERAL_NOTICE);
+      // Still LOWER by the price change: the due decrease is written for good.
+      const kept = await registry.write.update([modelId, modelSpec({ minCollateral: LOWER, priceFloor: PRICE_FLOOR * 2n })], { account: alice.account });
+      await viem.assertions.emitWithArgs(kept, registry, "ModelUpdated", [modelId, modelSpec({ minCollateral: LOWER, priceFloor: PRICE_FLOOR * 2n })]);
+      assert.deepEqual(await loweringsOf(kept, registry), []);
+      // Above LOWER (still below the original collateral) is a raise now: at once.
+      const between = LOWER + 1n;
+      const raised = await registry.write.update([modelId, modelSpec({ minCollateral: between })], { account: alice.account });
+      assert.deepEqual(await loweringsOf(raised, registry), []);
+      assert.deepEqual(await registry.read.terms([modelId]), [true, PRICE_FLOOR, between]);
+      // Below it waits again.
+      const again = await registry.write.update([modelId, modelSpec({ minCollateral: 1n })], { account: alice.account });
+      const effectiveAt = (await minedAt(again)) + COLLATERAL_NOTICE;
+      await viem.assertions.emitWithArgs(again, registry, "ModelUpdated", [modelId, modelSpec({ minCollateral: between })]);
+      assert.deepEqual(await loweringsOf(again, registry), [[1n, effectiveAt]]);
+      assert.deepEqual(await collateralAt(registry, modelId, effectiveAt - 1n), { collateral: between, pending: [1n, effectiveAt] });
+    });
+
+    it("pendingCollateral is (0, 0) with nothing pending and for a model never registered", async () => {
+      const { registry, modelId } = await networkHelpers.loadFixture(registryWithModel);
+      assert.deepEqual(await registry.read.pendingCollateral([modelId]), [0n, 0n]);
+      assert.deepEqual(await registry.read.pendingCollateral([2n]), [0n, 0n]);
+    });
+
+    it("keeps a pending decrease through setActive and transferModel, and the new owner may cancel it", async () => {
+      const { registry, alice, bob, modelId } = await networkHelpers.loadFixture(registryWithModel);
+      const lowered = await registry.write.update([modelId, modelSpec({ minCollateral: LOWER })], { account: alice.account });
+      const effectiveAt = (await minedAt(lowered)) + COLLATERAL_NOTICE;
+      await registry.write.setActive([modelId, false], { account: alice.account });
+      await registry.write.transferModel([modelId, bob.account.address], { account: alice.account });
+      assert.deepEqual(await registry.read.pendingCollateral([modelId]), [LOWER, effectiveAt]);
+      assert.equal((await registry.read.model([modelId])).owner, getAddress(bob.account.address), "the decrease shares the owner's slot");
+      await registry.write.update([modelId, modelSpec()], { account: bob.account });
+      assert.deepEqual(await collateralAt(registry, modelId, effectiveAt), { collateral: MODEL_COLLATERAL, pending: [0n, 0n] });
+      assert.equal((await registry.read.model([modelId])).owner, getAddress(bob.account.address));
+    });
+  });
+
   describe("setActive", () => {
     it("turns a model off and on for its owner, emitting ModelActiveSet each time", async () => {
       const { registry, alice, modelId } = await networkHelpers.loadFixture(registryWithModel);
@@ -484,6 +623,21 @@ describe("ModelRegistry", () => {
       await jobs.send(post(sys));
       assert.equal(jobs.job(1n).collateral, MODEL_COLLATERAL, "posted before the update");
       assert.equal(jobs.job(2n).collateral, MODEL_COLLATERAL * 5n, "posted after it");
+    });
+
+    it("gives a job posted during a decrease's notice the old collateral, and one posted from effectiveAt on the new", async () => {
+      const sys = await networkHelpers.loadFixture(market);
+      const jobs = jobTracker(sys);
+      const lowered = await sys.registry.write.update([sys.modelId, modelSpec({ minCollateral: 1n })], { account: sys.owner.account });
+      const [, effectiveAt] = await sys.registry.read.pendingCollateral([sys.modelId]);
+      assert.equal(effectiveAt, (await sys.publicClient.getBlock({ blockNumber: (await sys.publicClient.waitForTransactionReceipt({ hash: lowered })).blockNumber })).timestamp + COLLATERAL_NOTICE);
+      await jobs.send(post(sys)); // the very next block: a dApp's post the update tried to front-run
+      await networkHelpers.time.increaseTo(effectiveAt - 2n); // the post's claimBy counts from the latest block
+      await networkHelpers.time.setNextBlockTimestamp(effectiveAt - 1n);
+      await jobs.send(post(sys));
+      await networkHelpers.time.setNextBlockTimestamp(effectiveAt);
+      await jobs.send(post(sys));
+      assert.deepEqual([1n, 2n, 3n].map((id) => jobs.job(id).collateral), [MODEL_COLLATERAL, MODEL_COLLATERAL, 1n]);
     });
 
     it("applies an updated price floor to the next job", async () => {

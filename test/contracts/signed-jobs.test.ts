@@ -162,19 +162,27 @@ describe("JobMarket: signed job requests", () => {
     await assertions.revertWithCustomError(post(late), market, "InvalidClaimBy");
   });
 
-  it("a provider that owns the model cannot lower its collateral for the signed job (CollateralBelowSigned): the job carries what the poster signed for", async () => {
+  it("a provider that owns the model cannot lower its collateral for the signed job: under notice the job carries the old one, after it CollateralBelowSigned", async () => {
     const { market, registry, provider, d, domain, sign, post } = await load();
     // The provider registers model 2 (it owns it); the dApp signs for its collateral as it is.
     const hash = `0x${"22".repeat(32)}` as Hex;
-    await registry.write.register([modelSpec({ modelHash: hash })], { account: provider.account });
-    const signed = await sign({ modelId: 2n }, { provider: getAddress(provider.account.address) });
-    // Its best move: collateral down to 1 wei right before its post, back after.
-    await registry.write.update([2n, modelSpec({ modelHash: hash, minCollateral: 1n })], { account: provider.account });
-    await assertions.revertWithCustomErrorWithArgs(post(signed), market, "CollateralBelowSigned", [1n, MODEL_COLLATERAL]);
-    // Raised above what was signed is fine: the job carries the model's collateral as it is at post.
-    await registry.write.update([2n, modelSpec({ modelHash: hash, minCollateral: MODEL_COLLATERAL * 2n })], { account: provider.account });
+    const asOwner = { account: provider.account };
+    await registry.write.register([modelSpec({ modelHash: hash })], asOwner);
+    const forProvider = { provider: getAddress(provider.account.address) };
+    const signed = await sign({ modelId: 2n }, forProvider);
+    // Its best move: collateral down to 1 wei right before its post. The decrease waits out its notice.
+    await registry.write.update([2n, modelSpec({ modelHash: hash, minCollateral: 1n })], asOwner);
     await d.jobs.send(post(signed));
-    assert.equal(d.jobs.job(signedJobId(domain, signed)).collateral, MODEL_COLLATERAL * 2n);
+    assert.equal(d.jobs.job(signedJobId(domain, signed)).collateral, MODEL_COLLATERAL);
+    // Once the decrease is in force, a request signed for the old collateral is refused.
+    const [, effectiveAt] = await registry.read.pendingCollateral([2n]);
+    await networkHelpers.time.increaseTo(effectiveAt);
+    const later = await sign({ modelId: 2n, claimBy: effectiveAt + 600n }, { ...forProvider, salt: 8n });
+    await assertions.revertWithCustomErrorWithArgs(post(later), market, "CollateralBelowSigned", [1n, MODEL_COLLATERAL]);
+    // Raised above what was signed is fine: the job carries the model's collateral as it is at post.
+    await registry.write.update([2n, modelSpec({ modelHash: hash, minCollateral: MODEL_COLLATERAL * 2n })], asOwner);
+    await d.jobs.send(post(later));
+    assert.equal(d.jobs.job(signedJobId(domain, later)).collateral, MODEL_COLLATERAL * 2n);
   });
 
   it("its poster cancels a request nobody posted: it can never be posted; a stranger cannot cancel it, nor anyone once posted", async () => {
