@@ -173,7 +173,10 @@ export type ModelTrack = {
   uri: string;
   runtime: string;
   tolerance: { kind: number; axis: number; absTolE12: bigint; relTolE12: bigint };
+  /** The collateral in force at the last `ModelUpdated` (or registration); `collateralAt` says what it is at a time. */
   minCollateral: bigint;
+  /** A decrease under notice (`CollateralLowering`): posts copy `collateral` from `effectiveAt` (seconds) on. */
+  pendingCollateral?: { collateral: bigint; effectiveAt: number };
   priceFloor: bigint;
   nonFiniteInputs: boolean;
   active: boolean;
@@ -870,8 +873,20 @@ function foldRegistry(state: ExplorerState, e: EventRow, where: At): void {
       state.models.set(modelId, { modelId, owner: getAddress(args.owner as string), active: true, registered: where, ...fromSpec(spec!) });
       return;
     case "ModelUpdated":
-      if (model) Object.assign(model, fromSpec(spec!));
+      if (!model) return;
+      Object.assign(model, fromSpec(spec!));
+      // The event's collateral is the one in force after the update, a decrease due by then included: that
+      // decrease is spent. One still under notice stays (a `CollateralLowering` of the same transaction replaces
+      // or cancels it).
+      if (model.pendingCollateral && model.pendingCollateral.effectiveAt <= where.timestamp) model.pendingCollateral = undefined;
       return;
+    case "CollateralLowering": {
+      if (!model) return;
+      const effectiveAt = Number(args.effectiveAt);
+      // effectiveAt 0: an update kept or raised the collateral and cancelled the decrease.
+      model.pendingCollateral = effectiveAt === 0 ? undefined : { collateral: big(args.collateral), effectiveAt };
+      return;
+    }
     case "ModelActiveSet":
       if (model) model.active = args.active === true;
       return;
@@ -879,6 +894,20 @@ function foldRegistry(state: ExplorerState, e: EventRow, where: At): void {
       if (model) model.owner = getAddress(args.to as string);
       return;
   }
+}
+
+/**
+ * A model's collateral at `timestamp` (seconds; the views pass the newest indexed block's): the decrease under
+ * notice once its time has come (the registry applies it on read, with no event), and what is still pending.
+ */
+export function collateralAt(model: Pick<ModelTrack, "minCollateral" | "pendingCollateral">, timestamp: number): {
+  minCollateral: bigint;
+  pending?: { collateral: bigint; effectiveAt: number };
+} {
+  const pending = model.pendingCollateral;
+  if (pending === undefined) return { minCollateral: model.minCollateral };
+  if (pending.effectiveAt <= timestamp) return { minCollateral: pending.collateral };
+  return { minCollateral: model.minCollateral, pending };
 }
 
 export function reasonText(reason: string): string {

@@ -11,7 +11,7 @@
  * | `providerView`   | one provider's row, its history (reputation, stake, outcomes per time bucket), its jobs and slashes |
  * | `jobsView`       | jobs, newest first, filtered by provider, model or status |
  * | `jobView`        | one job: timeline with transactions and gas, model and tolerance, result root, audit (and its comparison), dispute |
- * | `modelsView`     | registered models (`ModelRegistered`, `ModelUpdated`, `ModelActiveSet`) with their jobs and fees |
+ * | `modelsView`     | registered models (`ModelRegistered`, `ModelUpdated`, `CollateralLowering`, `ModelActiveSet`) with their jobs and fees |
  * | `disputesView`   | disputes: reason, bond, committee, votes, outcome, and how the settlement split the money |
  */
 import { getAddress, type Hex } from "viem";
@@ -19,7 +19,7 @@ import { getAddress, type Hex } from "viem";
 import { plainTokens, TOKEN_SYMBOL } from "../chain/format.js";
 import { toleranceFromChain } from "../codec/tolerance.js";
 import { formatScore, freshReputation, REPUTATION_RULE, type ProviderReputation } from "../sdk/reputation.js";
-import { reasonText, ROLE_PROVIDER, ROLE_VERIFIER, type AccountTrack, type At, type DisputeTrack, type ExplorerState, type JobStatusName, type JobTrack, type ModelTrack } from "./state.js";
+import { collateralAt, reasonText, ROLE_PROVIDER, ROLE_VERIFIER, type AccountTrack, type At, type DisputeTrack, type ExplorerState, type JobStatusName, type JobTrack, type ModelTrack } from "./state.js";
 
 const DAY = 86_400;
 const ZERO_ADDRESS = "0x0000000000000000000000000000000000000000";
@@ -425,6 +425,7 @@ export function modelsView(state: ExplorerState) {
       .sort((a, b) => a.modelId - b.modelId)
       .map((m) => {
         const mine = jobs.filter((j) => j.modelId === m.modelId);
+        const collateral = collateralAt(m, nowOf(state));
         return {
           modelId: m.modelId,
           owner: m.owner,
@@ -432,7 +433,11 @@ export function modelsView(state: ExplorerState) {
           uri: m.uri,
           runtime: m.runtime,
           tolerance: toleranceText(m.tolerance),
-          minCollateral: plainTokens(m.minCollateral),
+          minCollateral: plainTokens(collateral.minCollateral),
+          // A lower collateral under notice: posts copy it from `effectiveAt` on.
+          pendingCollateral: collateral.pending
+            ? { collateral: plainTokens(collateral.pending.collateral), effectiveAt: isoTime(collateral.pending.effectiveAt), timestamp: collateral.pending.effectiveAt }
+            : null,
           priceFloor: plainTokens(m.priceFloor),
           nonFiniteInputs: m.nonFiniteInputs,
           active: m.active,

@@ -148,6 +148,23 @@ describe("dinfer model: check, register, update (CLI processes)", function () {
           tolerance: { kind: 1, axis: -1, absTolE12: "0", relTolE12: "0" },
         },
       );
+      assert.equal(shown.pendingCollateral, null);
+
+      // A lower collateral waits out the registry's notice, and says until when; leaving --collateral out keeps
+      // the decrease and its time; the collateral in force sent again cancels it.
+      const lowered = dinfer(["--config", config, "model", "update", "1", "--collateral", "40"], { DINFER_PRIVATE_KEY: OWNER_KEY });
+      assert.equal(lowered.status, 0, lowered.stderr);
+      assert.match(lowered.stdout, /updated model 1: .*collateral 100 DINF/);
+      const when = /the lower collateral 40 DINF takes effect at (\S+Z) \(the registry's notice\); jobs posted before then carry 100 DINF/.exec(lowered.stdout);
+      assert.ok(when, lowered.stdout);
+      const pending = JSON.parse(dinfer(["--config", config, "model", "show", "1"]).stdout) as { minCollateral: string; pendingCollateral: { collateral: string; effectiveTime: string } };
+      assert.deepEqual([pending.minCollateral, pending.pendingCollateral.collateral, pending.pendingCollateral.effectiveTime], [parseEther("100").toString(), parseEther("40").toString(), when[1]]);
+      const priced = dinfer(["--config", config, "model", "update", "1", "--price", "2"], { DINFER_PRIVATE_KEY: OWNER_KEY });
+      assert.match(priced.stdout, new RegExp(`the lower collateral 40 DINF still takes effect at ${when[1]}`));
+      const cancelled = dinfer(["--config", config, "model", "update", "1", "--collateral", "100"], { DINFER_PRIVATE_KEY: OWNER_KEY });
+      assert.match(cancelled.stdout, /the decrease to 40 DINF that was pending is cancelled/);
+      assert.equal((JSON.parse(dinfer(["--config", config, "model", "show", "1"]).stdout) as Record<string, unknown>).pendingCollateral, null);
+
       const nothing = dinfer(["--config", config, "model", "update", "1"], { DINFER_PRIVATE_KEY: OWNER_KEY });
       assert.equal(nothing.status, 1);
       assert.match(nothing.stderr, /give at least one of --uri, --collateral, --price/);

@@ -172,6 +172,31 @@ describe("explorer: the indexer and its views on a real chain", function () {
     }
   });
 
+  it("shows a lower collateral as the registry does: pending under notice, in force once an indexed block reaches its time", async function () {
+    const sys = await networkHelpers.loadFixture(deployed);
+    const d = marketDriver({ connection, ...sys });
+    const publicClient = sys.publicClient as unknown as PublicClient;
+    const { db, indexer, state } = open(tempFile(), publicClient, deploymentOf(sys));
+    try {
+      const spec = await sys.registry.read.model([1n]);
+      await sys.registry.write.update([1n, { ...spec, minCollateral: MODEL_COLLATERAL / 4n }], { account: sys.owner.account });
+      const [collateral, effectiveAt] = await sys.registry.read.pendingCollateral([1n]);
+      await indexer.catchUp();
+      const pending = modelsView(state()).models[0]!;
+      assert.equal(pending.minCollateral, formatUnits(MODEL_COLLATERAL, 18));
+      assert.deepEqual([pending.pendingCollateral?.collateral, pending.pendingCollateral?.timestamp], [formatUnits(collateral, 18), Number(effectiveAt)]);
+      // A job posted once the notice is over: the chain gives it the new collateral, and so does the view.
+      await networkHelpers.time.increaseTo(effectiveAt);
+      const jobId = await d.post();
+      assert.equal(d.jobs.job(jobId).collateral, collateral);
+      await indexer.catchUp();
+      const due = modelsView(state()).models[0]!;
+      assert.deepEqual([due.minCollateral, due.pendingCollateral], [formatUnits(collateral, 18), null]);
+    } finally {
+      db.close();
+    }
+  });
+
   it("after a reorg of a few blocks the orphaned rows are gone and the counts are the new chain's", async function () {
     const { d, deployment, publicClient } = await scenario();
     const { db, indexer, state } = open(tempFile(), publicClient, deployment);

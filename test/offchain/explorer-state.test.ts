@@ -1,6 +1,7 @@
 /**
  * The explorer's fold (offchain/explorer/state.ts) fed rows by hand: the cases a real chain reaches only
- * through a multicall, where one transaction settles several things.
+ * through a multicall, where one transaction settles several things, and a model's collateral through the
+ * notice on decreases (a day of chain time between blocks, which a real chain takes a day to reach).
  */
 import assert from "node:assert/strict";
 
@@ -8,7 +9,8 @@ import { describe, it } from "mocha";
 import { type Address, type Hex } from "viem";
 
 import type { ContractKey, EventRow, ExplorerRows } from "../../offchain/explorer/db.js";
-import { foldExplorer } from "../../offchain/explorer/state.js";
+import { collateralAt, foldExplorer } from "../../offchain/explorer/state.js";
+import { modelsView } from "../../offchain/explorer/views.js";
 
 const P1: Address = "0x1111111111111111111111111111111111111111";
 const P2: Address = "0x2222222222222222222222222222222222222222";
@@ -19,13 +21,16 @@ const VERIFICATION: Address = "0x5555555555555555555555555555555555555555";
 const txHash = (n: number): Hex => `0x${n.toString(16).padStart(64, "0")}`;
 
 /** Rows of one block per transaction; each transaction is its events, in log order. */
-function rowsOf(transactions: [contract: ContractKey, name: string, args: Record<string, unknown>][][]): ExplorerRows {
+const T0 = 1_700_000_000;
+
+/** Rows of one block per transaction, 12 s apart unless `timestamps` says when each block was; each transaction is its events, in log order. */
+function rowsOf(transactions: [contract: ContractKey, name: string, args: Record<string, unknown>][][], timestamps?: number[]): ExplorerRows {
   const events: EventRow[] = [];
   transactions.forEach((logs, i) => {
     const blockNumber = BigInt(i + 1);
     logs.forEach(([contract, name, args], logIndex) => events.push({ blockNumber, logIndex, blockHash: txHash(1000 + i), txHash: txHash(i + 1), contract, name, args }));
   });
-  const blocks = transactions.map((_, i) => ({ number: BigInt(i + 1), hash: txHash(1000 + i), timestamp: 1_700_000_000 + i * 12 }));
+  const blocks = transactions.map((_, i) => ({ number: BigInt(i + 1), hash: txHash(1000 + i), timestamp: timestamps?.[i] ?? T0 + i * 12 }));
   return { blocks, events, txs: [], accounts: [], network: [] };
 }
 
@@ -89,5 +94,67 @@ describe("explorer state: why a stake was slashed", function () {
         [2n, "expiry penalty", 20n],
       ],
     );
+  });
+});
+
+describe("explorer state: a model's collateral and the notice on decreases", function () {
+  const DAY = 86_400;
+  const E = 10n ** 18n;
+  const spec = (minCollateral: bigint) => ({
+    modelHash: txHash(77),
+    uri: "https://models.example/m.onnx",
+    runtime: "onnxruntime-node@1.30.0",
+    tolerance: { kind: 0, axis: 0, absTolE12: 1n, relTolE12: 1n },
+    minCollateral,
+    priceFloor: E,
+    nonFiniteInputs: false,
+  });
+  type Tx = [ContractKey, string, Record<string, unknown>][];
+  const registered: Tx = [["registry", "ModelRegistered", { modelId: 1n, owner: P1, modelHash: txHash(77), spec: spec(100n * E) }]];
+  /** An update that schedules a decrease: CollateralLowering, then ModelUpdated with the collateral in force. */
+  const lowering = (inForce: bigint, to: bigint, effectiveAt: number): Tx => [
+    ["registry", "CollateralLowering", { modelId: 1n, collateral: to, effectiveAt: BigInt(effectiveAt) }],
+    ["registry", "ModelUpdated", { modelId: 1n, spec: spec(inForce) }],
+  ];
+  const models = (rows: ExplorerRows) => modelsView(foldExplorer(rows)).models[0]!;
+
+  it("shows the collateral in force and the decrease pending, and the decrease in force once the newest block reaches its time", function () {
+    const at = T0 + 12 + DAY;
+    const pending = models(rowsOf([registered, lowering(100n * E, 40n * E, at), []], [T0, T0 + 12, at - 1]));
+    assert.equal(pending.minCollateral, "100");
+    assert.deepEqual(pending.pendingCollateral, { collateral: "40", effectiveAt: new Date(at * 1000).toISOString().replace(".000Z", "Z"), timestamp: at });
+    // Any indexed block from effectiveAt on: applied on read, as the registry does, with no event of its own.
+    const due = models(rowsOf([registered, lowering(100n * E, 40n * E, at), []], [T0, T0 + 12, at]));
+    assert.equal(due.minCollateral, "40");
+    assert.equal(due.pendingCollateral, null);
+  });
+
+  it("drops a decrease an update cancelled (effectiveAt 0), and one an update found already due", function () {
+    const at = T0 + 12 + DAY;
+    const cancelled = rowsOf([
+      registered,
+      lowering(100n * E, 40n * E, at),
+      [
+        ["registry", "CollateralLowering", { modelId: 1n, collateral: 0n, effectiveAt: 0n }],
+        ["registry", "ModelUpdated", { modelId: 1n, spec: spec(150n * E) }],
+      ],
+      [],
+    ], [T0, T0 + 12, T0 + 24, at + 5]);
+    assert.deepEqual([models(cancelled).minCollateral, models(cancelled).pendingCollateral], ["150", null]);
+    // Past its time the registry wrote the decrease for good, then took a raise above it: ModelUpdated says 60.
+    const raisedAfterDue = rowsOf([registered, lowering(100n * E, 40n * E, at), [["registry", "ModelUpdated", { modelId: 1n, spec: spec(60n * E) }]]], [T0, T0 + 12, at + 5]);
+    const track = foldExplorer(raisedAfterDue).models.get(1)!;
+    assert.equal(track.pendingCollateral, undefined);
+    assert.deepEqual(collateralAt(track, at + 10), { minCollateral: 60n * E });
+  });
+
+  it("keeps a pending decrease through an update that changed only the URI or price floor, and takes a replacing one", function () {
+    const at = T0 + 12 + DAY;
+    const kept = foldExplorer(rowsOf([registered, lowering(100n * E, 40n * E, at), [["registry", "ModelUpdated", { modelId: 1n, spec: { ...spec(100n * E), priceFloor: 2n * E } }]]])).models.get(1)!;
+    assert.deepEqual(collateralAt(kept, at - 1), { minCollateral: 100n * E, pending: { collateral: 40n * E, effectiveAt: at } });
+    const later = T0 + 24 + DAY;
+    const replaced = foldExplorer(rowsOf([registered, lowering(100n * E, 40n * E, at), lowering(100n * E, 10n * E, later)])).models.get(1)!;
+    assert.deepEqual(collateralAt(replaced, at), { minCollateral: 100n * E, pending: { collateral: 10n * E, effectiveAt: later } });
+    assert.deepEqual(collateralAt(replaced, later), { minCollateral: 10n * E });
   });
 });

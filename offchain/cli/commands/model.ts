@@ -10,6 +10,7 @@ import type { Command } from "commander";
 
 import { modelRegistryAbi } from "../../chain/abis.js";
 import { formatTokens } from "../../chain/format.js";
+import { collateralUpdate } from "../../chain/models.js";
 import { DinferError } from "../../errors.js";
 import { withImageInput } from "../../inference/image-input.js";
 import { hashModel } from "../../inference/model.js";
@@ -29,7 +30,8 @@ What is frozen, and what is not:
   per model   the file (modelHash), tolerance, runtime and the non-finite inputs opt-in: a model's results
               are judged by them, so they never change (change them by registering a new model)
   per job     the collateral and the protocol terms in force when the job was posted
-  changeable  uri, collateral and price floor (model update), active (model activate|deactivate), owner`,
+  changeable  uri, collateral and price floor (model update; a lower collateral after a day's notice),
+              active (model activate|deactivate), owner`,
     );
   model
     .command("check <file>")
@@ -102,35 +104,61 @@ PaddleOCR det (its channels are BGR), whose jobs then take \`--image det-uint8\`
     .command("update <modelId>")
     .description("model owners: change a model's uri, collateral or price floor (what is left out stays); the file, tolerance, runtime and non-finite opt-in are frozen")
     .option("--uri <uri>", "where providers can fetch the file")
-    .option("--collateral <tokens>", "stake a provider locks per job, for jobs posted from now on")
+    .option("--collateral <tokens>", "stake a provider locks per job, for jobs posted from now on (a lower one from a day on)")
     .option("--price <tokens>", "lowest fee per job")
+    .addHelpText(
+      "after",
+      `
+A higher collateral applies to the next post; a lower one waits out the registry's notice (COLLATERAL_NOTICE,
+one day), so that a dApp's post already sent keeps the collateral it saw. A new --collateral replaces a
+decrease still pending; leaving --collateral out keeps it, with its time.`,
+    )
     .action(async (modelId: string, flags, cmd: Command) => {
       const id = parseId(modelId, "modelId");
       if (flags.uri === undefined && flags.collateral === undefined && flags.price === undefined) {
         throw new DinferError("model update: give at least one of --uri, --collateral, --price", { code: "NOTHING_TO_UPDATE" });
       }
       const { sender, deployment, publicClient } = await connect(cmd);
-      const current = await publicClient.readContract({ address: deployment.registry, abi: modelRegistryAbi, functionName: "model", args: [id] });
+      const registry = { address: deployment.registry, abi: modelRegistryAbi } as const;
+      const current = await publicClient.readContract({ ...registry, functionName: "model", args: [id] });
+      const [pendingCollateral, pendingAt] = await publicClient.readContract({ ...registry, functionName: "pendingCollateral", args: [id] });
+      // Left out, the collateral stays as it is: a pending decrease sent again keeps its time (the collateral in
+      // force sent instead would cancel it).
+      const unchanged = pendingAt === 0n ? current.minCollateral : pendingCollateral;
       const spec = {
         modelHash: current.modelHash,
         uri: flags.uri ?? current.uri,
         runtime: current.runtime,
         tolerance: current.tolerance,
-        minCollateral: flags.collateral === undefined ? current.minCollateral : parseTokens(flags.collateral, "--collateral"),
+        minCollateral: flags.collateral === undefined ? unchanged : parseTokens(flags.collateral, "--collateral"),
         priceFloor: flags.price === undefined ? current.priceFloor : parseTokens(flags.price, "--price"),
         nonFiniteInputs: current.nonFiniteInputs,
       };
-      const { hash } = await sender.send({ address: deployment.registry, abi: modelRegistryAbi, functionName: "update", args: [id, spec] });
-      console.log(`updated model ${id}: uri ${spec.uri}, collateral ${formatTokens(spec.minCollateral)}, price floor ${formatTokens(spec.priceFloor)} (tx ${hash})`);
+      const { hash, receipt } = await sender.send({ ...registry, functionName: "update", args: [id, spec] });
+      const { minCollateral, lowering } = collateralUpdate(receipt.logs, deployment.registry);
+      console.log(`updated model ${id}: uri ${spec.uri}, collateral ${formatTokens(minCollateral)}, price floor ${formatTokens(spec.priceFloor)} (tx ${hash})`);
+      if (lowering !== undefined && lowering.effectiveAt !== 0n) {
+        console.log(
+          `the lower collateral ${formatTokens(lowering.collateral)} takes effect at ${isoTime(lowering.effectiveAt)} (the registry's notice); ` +
+            `jobs posted before then carry ${formatTokens(minCollateral)}`,
+        );
+      } else if (lowering !== undefined) {
+        console.log(`the decrease to ${formatTokens(pendingCollateral)} that was pending is cancelled`);
+      } else if (pendingAt !== 0n && spec.minCollateral === pendingCollateral && minCollateral !== pendingCollateral) {
+        console.log(`the lower collateral ${formatTokens(pendingCollateral)} still takes effect at ${isoTime(pendingAt)}`);
+      }
     });
   model
     .command("show <modelId>")
-    .description("print a registered model's spec")
+    .description("print a registered model's spec, with the collateral in force and a lower one under notice (pendingCollateral, else null)")
     .action(async (modelId: string, _flags, cmd: Command) => {
       const id = parseId(modelId, "modelId");
       const chain = await connectReadOnly(cmd);
-      const spec = await chain.publicClient.readContract({ address: chain.deployment.registry, abi: modelRegistryAbi, functionName: "model", args: [id] });
-      console.log(JSON.stringify(spec, bigintJson, 2));
+      const registry = { address: chain.deployment.registry, abi: modelRegistryAbi } as const;
+      const spec = await chain.publicClient.readContract({ ...registry, functionName: "model", args: [id] });
+      const [collateral, effectiveAt] = await chain.publicClient.readContract({ ...registry, functionName: "pendingCollateral", args: [id] });
+      const pendingCollateral = effectiveAt === 0n ? null : { collateral, effectiveAt, effectiveTime: isoTime(effectiveAt) };
+      console.log(JSON.stringify({ ...spec, pendingCollateral }, bigintJson, 2));
     });
   for (const [name, active] of [["activate", true], ["deactivate", false]] as const) {
     model
@@ -154,6 +182,11 @@ async function admitFile({ file, tolerance, nonFiniteInputs }: { file: string; t
     throw new DinferError(`cannot read ${file}: ${cause instanceof Error ? cause.message : String(cause)}`, { code: "MODEL_READ", cause });
   }
   return checkModelAdmission({ bytes, tolerance: tolerance === undefined ? undefined : parseTolerancePolicy(tolerance), nonFiniteInputs });
+}
+
+/** A block time (seconds) as ISO 8601 UTC. */
+function isoTime(seconds: bigint): string {
+  return new Date(Number(seconds) * 1000).toISOString().replace(".000Z", "Z");
 }
 
 /** A comma-separated list of numbers, or a clear error naming the flag. */

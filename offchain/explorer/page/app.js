@@ -402,7 +402,13 @@ async function renderModels() {
           h("td", {}, `${x.modelId} `, x.active ? null : badge("inactive", "expired"), h("div", { class: "muted small mono", title: x.uri }, shortHash(x.modelHash))),
           h("td", {}, x.runtime),
           h("td", {}, x.tolerance.text),
-          h("td", { class: "num" }, tok(x.minCollateral)),
+          h(
+            "td",
+            { class: "num" },
+            tok(x.minCollateral),
+            // A lower collateral under notice (ModelRegistry.COLLATERAL_NOTICE): posts copy it from that time on.
+            x.pendingCollateral ? h("div", { class: "muted small", "data-testid": "pending-collateral" }, `${tok(x.pendingCollateral.collateral)} from ${time({ time: x.pendingCollateral.effectiveAt })}`) : null,
+          ),
           h("td", { class: "num" }, tok(x.priceFloor)),
           h("td", { class: "num" }, `${x.jobs.posted} (${x.jobs.finalized} finalized)`),
           h("td", { class: "num" }, x.jobs.slashed),
