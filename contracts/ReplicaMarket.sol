@@ -43,6 +43,7 @@ import {IReplicaMarket} from "./interfaces/IReplicaMarket.sol";
 import {IStaking} from "./interfaces/IStaking.sol";
 import {Commitments} from "./libraries/Commitments.sol";
 import {FeeMath} from "./libraries/FeeMath.sol";
+import {Settlement} from "./libraries/Settlement.sol";
 import {TokenPull} from "./libraries/TokenPull.sol";
 
 /// @title ReplicaMarket
@@ -222,8 +223,11 @@ contract ReplicaMarket is IReplicaMarket, Ownable2Step, PullPayments {
         j.status = paid ? ReplicaStatus.Agreed : ReplicaStatus.Disputed;
         emit ReplicaJobSettled(replicaJobId, j.status, agreed, sampled, refund);
 
-        // 1. Empty seats' fees go back; a seat committed and never revealed loses its whole collateral to the
-        // poster (withholding once the others' roots are public costs what a wrong result costs).
+        // 1. Empty seats' fees go back; a seat committed and never revealed loses its whole collateral
+        // (withholding once the others' roots are public costs what a wrong result costs): the expiry penalty's
+        // share to the poster, as for a withheld sampled JobMarket job, the rest to the audit pool. Not all of it
+        // to the poster: a provider posting to its own seats would get its slashed collateral back, and with it
+        // whatever verifier penalty it owed on that collateral (Staking's penalty debt).
         _credit(poster, refund + _slashWithheld(replicaJobId, j, committed));
         // 2. Agreed: each revealed seat is paid.
         if (paid) _payAgreed(replicaJobId, j, committed);
@@ -385,16 +389,25 @@ contract ReplicaMarket is IReplicaMarket, Ownable2Step, PullPayments {
         }
     }
 
-    /// @dev Slashes the whole collateral of each seat committed and not revealed, to this contract; returns the
-    /// total, which the poster is credited.
-    function _slashWithheld(uint256 replicaJobId, ReplicaJob storage j, uint256 committed) private returns (uint256 total) {
+    /// @dev Slashes the whole collateral of each seat committed and not revealed, to this contract: the expiry
+    /// penalty's share of it is returned (the poster's), the rest funds the JobMarket's audit pool.
+    function _slashWithheld(uint256 replicaJobId, ReplicaJob storage j, uint256 committed) private returns (uint256 toPoster) {
         uint256 collateral = j.collateral;
+        uint256 total;
         for (uint256 i; i < committed; ++i) {
             Seat storage s = _seats[replicaJobId][i];
             if (s.revealed) continue;
             uint256 slashed = staking.slash(s.provider, collateral, collateral, address(this));
             total += slashed;
             emit ReplicaWithheld(replicaJobId, s.provider, i, slashed);
+        }
+        if (total == 0) return 0;
+        (IProtocolTerms.MarketParams memory p,) = terms.termsOf(j.terms);
+        uint256 toPool;
+        (toPoster, toPool) = Settlement.split(total, p.expiryPenaltyBps);
+        if (toPool != 0) {
+            token.forceApprove(address(jobMarket), toPool);
+            jobMarket.fundAuditPool(toPool);
         }
     }
 

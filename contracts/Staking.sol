@@ -16,6 +16,7 @@ import {
     MinVerifierStakeBelowBond,
     NotProtocol,
     NotProvider,
+    NothingToWithdraw,
     NothingUnbonding,
     ProtocolAlreadySet,
     SnapshotInFuture,
@@ -83,7 +84,8 @@ contract Staking is IStaking, Ownable2Step, ReentrancyGuardTransient {
         uint112 stake; // active stake, locked collateral included
         uint112 locked; // collateral backing open jobs, <= stake
         uint8 roles;
-        uint24 reserved;
+        bool inDebt; // a penalty debt is recorded in `_debts` (read only when set, so locks pay nothing for it)
+        uint16 reserved;
     }
 
     /// @dev Written together on unbonding and verifier-set changes: one slot.
@@ -127,6 +129,12 @@ contract Staking is IStaking, Ownable2Step, ReentrancyGuardTransient {
     /// @inheritdoc IStaking
     address public replicaMarket;
 
+    /// @dev The part of each penalty that found no free or unbonding stake: owed out of the account's locked
+    /// collateral, paid as soon as stake is free (see `_settleDebt`). Always <= the account's `locked`.
+    mapping(address account => uint256) private _debts;
+    /// @inheritdoc IStaking
+    uint256 public collectedDebts;
+
     /// @dev The JobMarket or the BatchMarket: both lock collateral for their jobs (one `locked` per account, so a
     /// batch job split out into the JobMarket keeps its lock as it is).
     modifier onlyMarket() {
@@ -160,6 +168,7 @@ contract Staking is IStaking, Ownable2Step, ReentrancyGuardTransient {
         acct.roles = roles;
         totalStaked += amount;
         emit Staked(msg.sender, amount, roles);
+        if (acct.inDebt) _settleDebt(msg.sender, acct);
         _syncVerifier(msg.sender);
     }
 
@@ -219,7 +228,10 @@ contract Staking is IStaking, Ownable2Step, ReentrancyGuardTransient {
 
     /// @inheritdoc IStaking
     function unlock(address provider, uint256 amount) external onlyMarket {
-        _unlock(_accounts[provider], amount);
+        Account storage acct = _accounts[provider];
+        _unlock(acct, amount);
+        // Collateral that comes back pays a penalty debt first.
+        if (acct.inDebt) _settleDebt(provider, acct);
     }
 
     /// @inheritdoc IStaking
@@ -241,6 +253,9 @@ contract Staking is IStaking, Ownable2Step, ReentrancyGuardTransient {
         // 4. Then from unbonding stake, which stays slashable until withdrawn.
         slashed = fromStake + _takeUnbonding(account_, amount - fromStake);
         totalStaked -= fromStake;
+        // 5. A penalty debt comes after the job's slash: from what the slash left free, the rest written
+        // down to what is still locked. Before the transfer, so that no state is left to settle after it.
+        if (acct.inDebt) _settleDebt(account_, acct);
         _afterSlash(account_, amount, slashed, recipient);
     }
 
@@ -253,17 +268,41 @@ contract Staking is IStaking, Ownable2Step, ReentrancyGuardTransient {
     {
         if (recipient == address(0)) revert ZeroAddress();
         Account storage acct = _accounts[account_];
-        // 1. From the unlocked active stake only: collateral locked for the account's own jobs stays whole.
+        // 1. From the unlocked active stake.
         uint256 free = uint256(acct.stake) - acct.locked;
         uint256 fromStake = amount < free ? amount : free;
         acct.stake -= uint112(fromStake);
         // 2. Then from unbonding stake.
         taken = fromStake + _takeUnbonding(account_, amount - fromStake);
         totalStaked -= fromStake;
+        // 3. The rest is owed out of the collateral locked for the account's own jobs: not taken now (each of
+        // those jobs' slashes must find its collateral), but paid as it comes back (`_settleDebt`). Capped at
+        // what is locked, so a verifier's weight (its whole stake) is never more than its penalties can reach.
+        uint256 rest = amount - taken;
+        if (rest != 0) {
+            uint256 debt = acct.inDebt ? _debts[account_] : 0;
+            uint256 room = uint256(acct.locked) - debt;
+            uint256 added = rest < room ? rest : room;
+            if (added != 0) {
+                _debts[account_] = debt + added;
+                acct.inDebt = true;
+                emit PenaltyDeferred(account_, added, debt + added);
+            }
+        }
         _afterSlash(account_, amount, taken, recipient);
     }
 
     // ---------------------------------------------------------------- governance
+
+    /// @inheritdoc IStaking
+    function withdrawCollectedDebts(address to) external onlyOwner nonReentrant returns (uint256 amount) {
+        if (to == address(0)) revert ZeroAddress();
+        amount = collectedDebts;
+        if (amount == 0) revert NothingToWithdraw(to);
+        collectedDebts = 0;
+        emit CollectedDebtsWithdrawn(to, amount);
+        token.safeTransfer(to, amount);
+    }
 
     /// @inheritdoc IStaking
     function setProtocol(address jobMarket_, address verification_) external onlyOwner {
@@ -331,6 +370,11 @@ contract Staking is IStaking, Ownable2Step, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IStaking
+    function penaltyDebt(address account_) external view returns (uint256) {
+        return _accounts[account_].inDebt ? _debts[account_] : 0;
+    }
+
+    /// @inheritdoc IStaking
     function verifierAt(uint256 slot) external view returns (address) {
         return address(uint160(_slotOwners[slot].latest()));
     }
@@ -390,6 +434,25 @@ contract Staking is IStaking, Ownable2Step, ReentrancyGuardTransient {
         uint256 released = amount < acct.locked ? amount : acct.locked;
         // No event: JobFinalized, JobExpired and DisputeSettled say which job's collateral came back.
         acct.locked -= uint112(released);
+    }
+
+    /// @dev Collects an account's penalty debt from its free stake (stake - locked), and writes what is left
+    /// down to its locked collateral (a slash took the rest). No transfer: a market's unlock stays cheap. Keeps
+    /// debt <= locked, and free stake zero while a debt is left: nothing owed can be unbonded or locked again.
+    function _settleDebt(address account_, Account storage acct) private {
+        uint256 debt = _debts[account_];
+        uint256 free = uint256(acct.stake) - acct.locked;
+        uint256 paid = debt < free ? debt : free;
+        uint256 left = debt - paid;
+        uint256 writtenOff = left > acct.locked ? left - acct.locked : 0;
+        if (paid == 0 && writtenOff == 0) return;
+        left -= writtenOff;
+        _debts[account_] = left;
+        if (left == 0) acct.inDebt = false;
+        acct.stake -= uint112(paid);
+        totalStaked -= paid;
+        collectedDebts += paid;
+        emit PenaltyDebtSettled(account_, paid, writtenOff, left);
     }
 
     /// @dev Takes up to `amount` from the account's unbonding stake; returns what it took.
@@ -453,8 +516,10 @@ contract Staking is IStaking, Ownable2Step, ReentrancyGuardTransient {
     /// verifier role with at least the minimum stake, else zero.
     function _syncVerifier(address account_) private {
         Account memory a = _accounts[account_];
-        bool eligible = a.roles & ROLE_VERIFIER != 0 && a.stake >= _params.minVerifierStake;
-        uint256 weight = eligible ? a.stake : 0;
+        // A penalty debt is stake already owed: it weighs nothing.
+        uint256 own = a.inDebt ? uint256(a.stake) - _debts[account_] : a.stake;
+        bool eligible = a.roles & ROLE_VERIFIER != 0 && own >= _params.minVerifierStake;
+        uint256 weight = eligible ? own : 0;
         uint256 current = _weightOf(account_);
         if (weight == current) return;
 

@@ -26,8 +26,9 @@ import {IPullPayments} from "./IPullPayments.sol";
 ///   to the poster at `settle`). Nobody reveals while a seat can still be taken: no output is public before
 ///   every result is fixed.
 /// - `settle` (anyone), once every committed seat revealed or after `revealBy`:
-///   1. A seat committed and never revealed is slashed its whole collateral, to the poster, and its fee
-///      refunded: withholding a result once the others are public costs what a wrong result costs.
+///   1. A seat committed and never revealed is slashed its whole collateral (`expiryPenaltyBps` of it to the
+///      poster, the rest to the JobMarket's audit pool) and its fee refunded: withholding a result once the
+///      others are public costs what a wrong result costs.
 ///   2. At least two revealed roots, all equal: the job is Agreed; each revealed seat is paid the fee less the
 ///      protocol fee and the audit levy (which goes to the JobMarket's audit pool), its collateral unlocked;
 ///      unless the seed of the block `seedDelay` after the last seat's commit samples it (the JobMarket's

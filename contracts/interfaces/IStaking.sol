@@ -34,8 +34,8 @@ interface IStaking {
     }
 
     /// @notice An account's balances as seen from outside.
-    /// @param verifierWeight the account's weight in the verifier set now (its active stake while it holds
-    /// the verifier role with at least `minVerifierStake`, else zero)
+    /// @param verifierWeight the account's weight in the verifier set now (its active stake less its penalty
+    /// debt while it holds the verifier role with at least `minVerifierStake` of it, else zero)
     struct AccountView {
         uint256 stake;
         uint256 locked;
@@ -53,6 +53,13 @@ interface IStaking {
     /// @dev A job slash (`slash`) or a verifier penalty (`penalize`): `requested` what the protocol asked
     /// for, `slashed` what was taken and sent to `recipient`.
     event Slashed(address indexed account, uint256 requested, uint256 slashed, address indexed recipient);
+    /// @dev The part of a penalty no free or unbonding stake could pay: `amount` more owed out of the
+    /// account's locked collateral, `debt` owed in all.
+    event PenaltyDeferred(address indexed account, uint256 amount, uint256 debt);
+    /// @dev A penalty debt met free stake: `paid` collected (`collectedDebts`), `writtenOff`
+    /// dropped because a slash took the collateral it was owed from, `debt` still owed.
+    event PenaltyDebtSettled(address indexed account, uint256 paid, uint256 writtenOff, uint256 debt);
+    event CollectedDebtsWithdrawn(address indexed to, uint256 amount);
     event VerifierAdded(address indexed account, uint256 slot);
     event VerifierRemoved(address indexed account, uint256 slot);
     /// @dev Draws with a snapshot at or after `blockNumber` see the new weight.
@@ -79,7 +86,8 @@ interface IStaking {
     /// @notice Locks `amount` of a provider's unlocked stake as collateral for a job. JobMarket or BatchMarket only.
     function lock(address provider, uint256 amount) external;
 
-    /// @notice Releases `amount` of a provider's locked collateral (capped at what is locked). JobMarket or BatchMarket only.
+    /// @notice Releases `amount` of a provider's locked collateral (capped at what is locked); a penalty debt
+    /// is paid from it first. A market only.
     function unlock(address provider, uint256 amount) external;
 
     /// @notice A job's slash: releases `unlockAmount` of locked collateral (the job's), then takes up to
@@ -91,11 +99,29 @@ interface IStaking {
         returns (uint256 slashed);
 
     /// @notice A verifier's penalty (an absent or overturned auditor, an absent or minority voter): takes
-    /// up to `amount` from the account's unlocked active stake, then its unbonding stake, and never from
-    /// collateral locked for its own jobs as a provider (a job's slash must always find its collateral).
-    /// Capped at what exists; never reverts for lack of stake. Protocol contracts only.
-    /// @return taken the amount actually taken and sent to `recipient`
+    /// up to `amount` from the account's unlocked active stake, then its unbonding stake. What is still
+    /// missing becomes a penalty debt on the collateral locked for the account's own jobs as a provider,
+    /// capped at that collateral: not taken now (each job's slash must find its collateral first), but
+    /// collected (`collectedDebts`, the owner's) as soon as stake is free again (a job's collateral coming
+    /// back, new stake), and written down by what a slash takes. Never reverts for lack of stake.
+    /// Protocol contracts only.
+    /// @return taken the amount taken now and sent to `recipient` (a debt is paid later, see `PenaltyDebtSettled`)
     function penalize(address account, uint256 amount, address recipient) external returns (uint256 taken);
+
+    /// @notice What the account still owes of its verifier penalties (see `penalize`); always at most its
+    /// locked collateral, and while it is above zero the account has no free stake.
+    /// @param account the staker
+    /// @return the debt
+    function penaltyDebt(address account) external view returns (uint256);
+
+    /// @notice Penalty debts collected and not yet withdrawn by the owner (held by this contract beside
+    /// `totalStaked` and `totalUnbonding`).
+    /// @return the amount
+    function collectedDebts() external view returns (uint256);
+
+    /// @notice Owner: withdraws the collected penalty debts to `to` (the protocol's treasury).
+    /// @return amount what was sent
+    function withdrawCollectedDebts(address to) external returns (uint256 amount);
 
     /// @notice Sets the protocol contracts allowed to lock and slash. Owner, once.
     function setProtocol(address jobMarket, address verification) external;

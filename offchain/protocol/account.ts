@@ -44,6 +44,8 @@ export type AccountStatus = {
   inVerifierSet: boolean;
   /** Its weight in the verifier set (the stake auditor and committee draws count), zero outside it. */
   verifierWeight: bigint;
+  /** Verifier penalties owed on its locked collateral, taken as that collateral comes back. */
+  penaltyDebt: bigint;
   credits: bigint;
   wallet: bigint;
 };
@@ -58,8 +60,9 @@ export async function readAccountStatus({
   deployment: Deployment;
   address: Address;
 }): Promise<AccountStatus> {
-  const [account, credits, wallet] = await Promise.all([
+  const [account, penaltyDebt, credits, wallet] = await Promise.all([
     publicClient.readContract({ address: deployment.staking, abi: stakingAbi, functionName: "account", args: [address] }),
+    publicClient.readContract({ address: deployment.staking, abi: stakingAbi, functionName: "penaltyDebt", args: [address] }),
     publicClient.readContract({ address: deployment.market, abi: jobMarketAbi, functionName: "credits", args: [address] }),
     publicClient.readContract({ address: deployment.token, abi: dinferTestTokenAbi, functionName: "balanceOf", args: [address] }),
   ]);
@@ -73,6 +76,7 @@ export async function readAccountStatus({
     unbondingEnd: account.unbondingEnd,
     inVerifierSet: account.inVerifierSet,
     verifierWeight: account.verifierWeight,
+    penaltyDebt,
     credits,
     wallet,
   };
@@ -85,6 +89,7 @@ export function formatAccountStatus(s: AccountStatus, now = BigInt(Math.floor(Da
     `roles          ${s.roles}${s.inVerifierSet ? ` (in the verifier set, weight ${formatTokens(s.verifierWeight)})` : ""}`,
     `stake          ${formatTokens(s.stake)}  (locked ${formatTokens(s.locked)}, available ${formatTokens(s.available)})`,
     `unbonding      ${formatTokens(s.unbonding)}${ready}`,
+    ...(s.penaltyDebt === 0n ? [] : [`penalty debt   ${formatTokens(s.penaltyDebt)}  (verifier penalties owed on the locked collateral: taken as it comes back)`]),
     `market credits ${formatTokens(s.credits)}`,
     `wallet         ${formatTokens(s.wallet)}`,
   ].join("\n");

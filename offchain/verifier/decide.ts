@@ -599,6 +599,8 @@ export type SyncSnapshot = {
   since: bigint;
   /** `Staking.account(member)`: its stake, roles and current weight in the verifier set. */
   stake: bigint;
+  /** `Staking.penaltyDebt(member)`: penalties owed on its locked collateral, which weigh nothing. */
+  debt: bigint;
   roles: number;
   weight: bigint;
   minVerifierStake: bigint;
@@ -612,14 +614,15 @@ export type SyncStep = { kind: "act"; reason: string } | { kind: "wait"; time: b
 const ROLE_VERIFIER = 2;
 
 /** The weight `Staking.syncVerifier` would give the account: its stake while it holds the verifier role with the minimum, else zero. */
-export function targetWeight({ stake, roles, minVerifierStake }: Pick<SyncSnapshot, "stake" | "roles" | "minVerifierStake">): bigint {
-  return (roles & ROLE_VERIFIER) !== 0 && stake >= minVerifierStake ? stake : 0n;
+export function targetWeight({ stake, debt, roles, minVerifierStake }: Pick<SyncSnapshot, "stake" | "debt" | "roles" | "minVerifierStake">): bigint {
+  const own = stake - debt;
+  return (roles & ROLE_VERIFIER) !== 0 && own >= minVerifierStake ? own : 0n;
 }
 
 /**
  * A slash or penalty leaves a member's verifier weight as it was (docs/PROTOCOL.md, section 6): a keeper
- * brings it down to the stake that is left with `Staking.syncVerifier`, so that draws stay proportional to
- * stake. One keeper of the set (never the member) leads, at once; the others after their grace and delay.
+ * brings it down to the stake that is left, less any penalty debt, with `Staking.syncVerifier`, so that draws
+ * stay proportional to stake. One keeper of the set (never the member) leads, at once; the others after their grace and delay.
  */
 export function syncStep(s: SyncSnapshot): SyncStep {
   if (!s.keeper) return { kind: "done", reason: "keeper duties are off" };

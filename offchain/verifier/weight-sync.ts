@@ -73,13 +73,17 @@ export class WeightSyncs {
       if (stopping()) return;
       const now = this.#p.now();
       entry.since ??= now;
-      const view = await publicClient.readContract({ ...staking, functionName: "account", args: [entry.member] });
+      const [view, debt] = await Promise.all([
+        publicClient.readContract({ ...staking, functionName: "account", args: [entry.member] }),
+        publicClient.readContract({ ...staking, functionName: "penaltyDebt", args: [entry.member] }),
+      ]);
       const step = syncStep({
         me: account,
         member: entry.member,
         now,
         since: entry.since,
         stake: view.stake,
+        debt,
         roles: Number(view.roles),
         weight: view.verifierWeight,
         minVerifierStake: params.minVerifierStake,

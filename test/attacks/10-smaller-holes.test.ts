@@ -9,13 +9,14 @@ import assert from "node:assert/strict";
 
 import { network } from "hardhat";
 import { describe, it } from "mocha";
-import { getAddress, keccak256, parseEther, toHex, type Address } from "viem";
+import { anyValue } from "@nomicfoundation/hardhat-viem-assertions/predicates";
+import { getAddress, keccak256, parseEther, toHex, type Address, type Hex } from "viem";
 
 import { JobStatus } from "../../offchain/chain/jobs.js";
 import { ROLE_PROVIDER, ROLE_VERIFIER, stake, VERIFIER_STAKE } from "../helpers/fixture.js";
 import { inlineRoot } from "../helpers/market.js";
-import { AuditState, committeeDrawSeed, Verdict, Vote } from "../helpers/verification.js";
-import { bps, COLLATERAL, deployArena, expectLoss, fmt, JOB_FEE, MISSED_AUDIT_PENALTY, PAYOUT, play, V, type Arena } from "./arena.js";
+import { AuditState, committeeDrawSeed, isRechecked, Verdict, Vote } from "../helpers/verification.js";
+import { AUDIT_REWARD, bps, COLLATERAL, deployArena, expectLoss, fmt, JOB_FEE, M, MISSED_AUDIT_PENALTY, PAYOUT, play, V, type Arena } from "./arena.js";
 
 const connection = await network.create();
 const { networkHelpers, viem } = connection;
@@ -103,8 +104,8 @@ describe("escape route 10: smaller holes", () => {
     await commitWhere(own, false, { by: dual });
     assert.equal((await staking.read.account([a])).locked, COLLATERAL);
 
-    // It misses both audits: the first penalty (6, more than its 5 free) takes its free stake, the second
-    // finds nothing it may take.
+    // It misses both audits: the first penalty (6, more than its 5 free) takes its free stake and owes the
+    // rest on its collateral; the second is owed whole. Nothing is taken from the collateral now.
     assert.ok(MISSED_AUDIT_PENALTY > free);
     let commitBy = 0n;
     for (const jobId of audits) {
@@ -119,6 +120,7 @@ describe("escape route 10: smaller holes", () => {
     }
     const account = await staking.read.account([a]);
     assert.deepEqual([account.stake, account.locked], [COLLATERAL, COLLATERAL], "the collateral is whole for its own job's slash");
+    assert.equal(await staking.read.penaltyDebt([a]), 2n * MISSED_AUDIT_PENALTY - free, "the rest of both penalties is owed");
 
     // Its own made-up result is challenged and faulted: the slash takes the whole collateral.
     await d.reveal(own, { by: dual });
@@ -129,6 +131,73 @@ describe("escape route 10: smaller holes", () => {
     expectLoss(
       lost === -(COLLATERAL + free) && d.jobs.job(own).status === JobStatus.Slashed,
       `a dual-role account after ${fmt(-free)} of verifier penalties: its faulted job slashed ${fmt(-COLLATERAL)} (the whole collateral), net ${fmt(lost)} vs honest ${fmt(PAYOUT)}`,
+    );
+  });
+
+  it("an account holding both roles with all its stake locked still pays for a lazy Agree and a false Disagree: the bond is owed on its collateral and taken as it comes back", async () => {
+    const sys = await load(empty);
+    const { verification, staking, publicClient, provider2, wallets, d, v, fork, until, post, commitWhere, judge, worth } = sys;
+    const [dual, ...honest] = wallets.slice(8, 12);
+    const a = getAddress(dual.account.address);
+    // The dual-role account stakes exactly one job's collateral, beside honest verifiers (its committees').
+    await stake(sys, a, COLLATERAL, ROLE_PROVIDER | ROLE_VERIFIER);
+    await stake(sys, provider2.account.address, parseEther("1000"), ROLE_PROVIDER);
+    for (const w of honest) await stake(sys, w.account.address, VERIFIER_STAKE, ROLE_VERIFIER);
+    // Another provider's sampled job, in a world where the dual-role account is drawn to audit it.
+    const audited = await post();
+    await commitWhere(audited, true, { by: provider2, also: async () => getAddress(await v.auditorOf(audited)) === a });
+    // Its own honest job locks all it has: no free stake, none unbonding.
+    const own = await post();
+    await commitWhere(own, false, { by: dual });
+    assert.equal(await staking.read.availableStake([a]), 0n);
+    const start = await fork();
+    const before = await worth(dual);
+    const ownJobPaid = async () => {
+      await d.reveal(own, { by: dual });
+      await d.finalize(own);
+      assert.equal(d.jobs.job(own).status, JobStatus.Finalized);
+    };
+    const rechecked = async () => {
+      const { commitBlock } = await verification.read.audit([audited]);
+      const recheckBlock = commitBlock + BigInt(M.seedDelay);
+      await v.mineBeyond(recheckBlock);
+      return isRechecked((await publicClient.getBlock({ blockNumber: recheckBlock })).hash, audited, V.recheckPpm);
+    };
+    const owedThenPaid = async (resolved: { transactionHash: Hex }) => {
+      await assertions.emitWithArgs(resolved.transactionHash, verification, "AuditorPenalized", [audited, a, 0n, anyValue]);
+      await assertions.emitWithArgs(resolved.transactionHash, staking, "PenaltyDeferred", [a, V.challengeBond, V.challengeBond]);
+      await ownJobPaid();
+      assert.equal(await staking.read.penaltyDebt([a]), 0n);
+      return (await worth(dual)) - before;
+    };
+
+    // A lazy Agree (a made-up root), rechecked: the committee finds its output wrong.
+    const lazy = v.auditOutput(audited, { agree: false });
+    await until(() => v.commitAudit(audited, { output: lazy }), rechecked);
+    await d.reveal(audited, { by: provider2 });
+    await v.revealAudit(audited, { output: lazy, verdict: Verdict.Agree });
+    const lazyAgree = await owedThenPaid(await judge(audited, { truth: Vote.AuditorWrong }));
+
+    // A Disagree with an honest result: the committee upholds the provider.
+    await start.restore();
+    await until(() => v.commitAudit(audited, { output: lazy }), async () => !(await rechecked()));
+    await d.reveal(audited, { by: provider2 });
+    await v.revealAudit(audited, { output: lazy, verdict: Verdict.Disagree });
+    const falseDisagree = await owedThenPaid(await judge(audited, { truth: Vote.ProviderCorrect }));
+
+    // Honest work: it runs the job, agrees, and is paid for both.
+    await start.restore();
+    await v.commitAudit(audited);
+    await d.reveal(audited, { by: provider2 });
+    await v.revealAudit(audited);
+    await d.finalize(audited);
+    await ownJobPaid();
+    const honestNet = (await worth(dual)) - before;
+
+    expectLoss(
+      lazyAgree === PAYOUT - V.challengeBond && falseDisagree === PAYOUT - V.challengeBond && honestNet === PAYOUT + AUDIT_REWARD,
+      `a dual-role auditor with every token locked: a lazy Agree rechecked nets ${fmt(lazyAgree)}, a false Disagree ${fmt(falseDisagree)} ` +
+        `(each ${fmt(-V.challengeBond)} owed on its collateral and taken as its own job pays) vs honest ${fmt(honestNet)}`,
     );
   });
 

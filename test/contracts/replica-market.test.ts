@@ -27,6 +27,8 @@ const PAY = { auditRewardBps: 100, voterRewardBps: 200 };
 /** A seat's committee reserve: committeeSize x voterRewardBps of the fee (IReplicaMarket.quote). */
 const RESERVE = (FEE * BigInt(VERIFICATION_PARAMS.committeeSize) * BigInt(PAY.voterRewardBps)) / 10_000n;
 const address = (w: Wallet) => getAddress(w.account.address);
+/** A withheld seat's slashed collateral that goes to the poster: the expiry penalty's share (the rest to the audit pool). */
+const POSTER_SHARE = (MODEL_COLLATERAL * BigInt(M.expiryPenaltyBps)) / 10_000n;
 
 async function deployWith(conn: Connection, samplingPpm: number) {
   // Smaller audit and voter pay: ProtocolTerms refuses pay the audit levy could not cover at 100% sampling.
@@ -173,7 +175,7 @@ describe("ReplicaMarket: redundant jobs", function () {
       assert.ok((await sys.market.read.credits([sys.dapp.account.address])) >= FEE);
     });
 
-    it("a cheater that sees the honest roots and withholds its reveal loses its whole collateral to the poster; the honest two are paid", async () => {
+    it("a cheater that sees the honest roots and withholds its reveal loses its whole collateral (the poster's share to the poster, the rest to the audit pool); the honest two are paid", async () => {
       const { sys, rm, providers, post, commitAs, revealAs, settle, stakeOf } = await load();
       const [honest1, honest2, cheater] = providers as [Wallet, Wallet, Wallet];
       const id = await post();
@@ -189,13 +191,65 @@ describe("ReplicaMarket: redundant jobs", function () {
       await viem.assertions.revertWithCustomError(settle(id), rm, "RevealsNotOver");
       await networkHelpers.time.setNextBlockTimestamp(revealBy + 1n);
       const before = await stakeOf(cheater);
+      const pool = await sys.market.read.auditPool();
       await settle(id);
       assert.equal((await rm.read.replicaJob([id])).status, Status.Agreed);
       assert.equal(before - (await stakeOf(cheater)), MODEL_COLLATERAL);
-      assert.equal(await rm.read.credits([sys.dapp.account.address]), FEE + MODEL_COLLATERAL + RESERVE * 3n);
+      assert.equal(await rm.read.credits([sys.dapp.account.address]), FEE + POSTER_SHARE + RESERVE * 3n);
+      assert.equal(await sys.market.read.auditPool(), pool + MODEL_COLLATERAL - POSTER_SHARE + LEVY * 2n, "the rest of the slash, and the paid seats' levies");
       assert.equal(await rm.read.credits([honest1.account.address]), PAYOUT);
       assert.equal(await rm.read.credits([honest2.account.address]), PAYOUT);
       assert.equal(await rm.read.credits([cheater.account.address]), 0n);
+    });
+
+    it("a provider posting to its own seats and withholding gets only the poster's share of its collateral back: a verifier penalty it owed on that collateral does not leave with it", async () => {
+      const { sys, rm, providers, commitAs, revealAs, settle, stakeOf } = await load();
+      const [self, other] = providers as [Wallet, Wallet];
+      const staking = sys.staking;
+      // The attacker both posts and provides: it stakes all it has as a seat's collateral of its own job.
+      await sys.token.write.mint([self.account.address, parseEther("10")]);
+      await sys.token.write.approve([rm.address, 2n ** 256n - 1n], { account: self.account });
+      const free = (await stakeOf(self)) - (await staking.read.account([self.account.address])).locked;
+      await staking.write.requestUnbond([free - MODEL_COLLATERAL], { account: self.account });
+      await networkHelpers.time.increase(Number((await staking.read.params()).unbondingPeriod) + 1);
+      await staking.write.withdraw({ account: self.account });
+      const now = BigInt(await networkHelpers.time.latest());
+      const request = {
+        modelId: 1n,
+        feePerReplica: FEE,
+        claimBy: now + 600n,
+        replicas: 2,
+        inputHash: keccak256(toHex("input blob")),
+        inputURI: "http://127.0.0.1:8600/blobs/input",
+        constraints: { allowlist: [] as Hex[], region: "0x0000000000000000" as Hex, executionProviders: 0, minReputationPpm: 0 },
+      };
+      await rm.write.post([request as never], { account: self.account });
+      const id = await rm.read.replicaJobCount();
+      await commitAs(id, self, false);
+      await commitAs(id, other);
+      assert.equal(await staking.read.availableStake([self.account.address]), 0n);
+      // A verifier penalty it cannot pay from free stake is owed on that collateral (Verification's call, played
+      // here by its address).
+      await networkHelpers.impersonateAccount(sys.verification.address);
+      await networkHelpers.setBalance(sys.verification.address, parseEther("1"));
+      await staking.write.penalize([self.account.address, VERIFICATION_PARAMS.challengeBond, sys.verification.address], { account: sys.verification.address });
+      assert.equal(await staking.read.penaltyDebt([self.account.address]), VERIFICATION_PARAMS.challengeBond);
+      await revealAs(id, other);
+      // Its best move: withhold its own seat, so its collateral is slashed to its own job's poster (itself).
+      const worth = async () =>
+        (await sys.token.read.balanceOf([self.account.address])) + (await rm.read.credits([self.account.address])) + (await stakeOf(self));
+      const before = await worth();
+      await networkHelpers.time.increaseTo((await rm.read.revealDeadline([id])) + 1n);
+      await settle(id);
+      assert.equal(await staking.read.penaltyDebt([self.account.address]), 0n, "written off with the collateral the slash took");
+      // It got back its seat's fee and reserve and the poster's share: the collateral is lost, far more than the debt.
+      const net = (await worth()) - before;
+      const escaped = MODEL_COLLATERAL + net;
+      assert.equal(net, FEE + RESERVE + POSTER_SHARE - MODEL_COLLATERAL);
+      assert.ok(
+        -net > VERIFICATION_PARAMS.challengeBond,
+        `withholding its own seat to shed a ${VERIFICATION_PARAMS.challengeBond} debt cost ${-net} (it kept ${escaped} of ${MODEL_COLLATERAL}); paying the debt costs ${VERIFICATION_PARAMS.challengeBond}`,
+      );
     });
 
     it("one owner of every seat agreeing on a made-up root is sent to committees when the seed samples the job", async () => {

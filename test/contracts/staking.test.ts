@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url";
 
 import { anyValue } from "@nomicfoundation/hardhat-viem-assertions/predicates";
 import { artifacts, network } from "hardhat";
-import { encodeAbiParameters, getAddress, keccak256, maxUint256, parseEther, toHex, zeroAddress, type Address } from "viem";
+import { encodeAbiParameters, getAddress, keccak256, maxUint256, parseEther, parseEventLogs, toHex, zeroAddress, type Address, type Hex } from "viem";
 
 import { commitment } from "../../offchain/codec/commitment.js";
 import { deployFeeOnTransferToken, FEE_PERCENT } from "../helpers/fee-on-transfer-token.js";
@@ -99,6 +99,12 @@ async function expectAccount({ staking }: Pick<Fixture, "staking">, who: Address
   const actual = (await staking.read.account([who])) as AccountView;
   const picked = Object.fromEntries(Object.keys(expected).map((key) => [key, actual[key as keyof AccountView]]));
   assert.deepEqual(picked, expected);
+}
+
+/** The names of the Staking events a transaction emitted, in order. */
+async function eventNames({ staking, publicClient }: Pick<Fixture, "staking" | "publicClient">, hash: Hex): Promise<string[]> {
+  const { logs } = await publicClient.waitForTransactionReceipt({ hash });
+  return parseEventLogs({ abi: staking.abi, logs }).map((log) => log.eventName);
 }
 
 /** The owner of every slot the set has used, in slot order (zero for a free slot). */
@@ -1124,7 +1130,7 @@ describe("Staking", () => {
       assert.equal(await fx.staking.read.totalStaked(), parseEther("180"));
     });
 
-    it("never touches collateral locked for the account's own jobs: past the unlocked stake it takes unbonding stake", async () => {
+    it("takes the unbonding stake past the unlocked stake, before anything owed on the collateral", async () => {
       const fx = await networkHelpers.loadFixture(wiredStaking);
       await bothRoles(fx);
       const { result } = await fx.staking.simulate.penalize(
@@ -1133,28 +1139,131 @@ describe("Staking", () => {
       );
       assert.equal(result, parseEther("70"));
       await penalize(fx, parseEther("70"));
-      // 50 of free stake, then 20 of the 30 unbonding; the 150 of collateral stays whole.
+      // 50 of free stake, then 20 of the 30 unbonding; the 150 of collateral stays whole and owes nothing.
       await expectAccount(fx, fx.alice.account.address, { stake: parseEther("150"), locked: parseEther("150"), unbonding: parseEther("10") });
+      assert.equal(await fx.staking.read.penaltyDebt([fx.alice.account.address]), 0n);
       assert.equal(await fx.staking.read.totalStaked(), parseEther("150"));
       assert.equal(await fx.staking.read.totalUnbonding(), parseEther("10"));
     });
 
-    it("caps the penalty at the free and unbonding stake, so the account's own job's slash still finds its whole collateral", async () => {
+    it("owes the rest on the locked collateral (PenaltyDeferred), capped at it; the job's slash still finds its whole collateral and writes the debt off", async () => {
       const fx = await networkHelpers.loadFixture(wiredStaking);
       await bothRoles(fx);
-      await viem.assertions.emitWithArgs(penalize(fx, parseEther("500")), fx.staking, "Slashed", [
-        addr(fx.alice),
-        parseEther("500"),
-        parseEther("80"),
-        addr(fx.recipient),
-      ]);
+      const hash = await penalize(fx, parseEther("500"));
+      await viem.assertions.emitWithArgs(hash, fx.staking, "Slashed", [addr(fx.alice), parseEther("500"), parseEther("80"), addr(fx.recipient)]);
+      // 420 missing, 150 locked: 150 owed.
+      await viem.assertions.emitWithArgs(hash, fx.staking, "PenaltyDeferred", [addr(fx.alice), parseEther("150"), parseEther("150")]);
       await expectAccount(fx, fx.alice.account.address, { stake: parseEther("150"), locked: parseEther("150"), unbonding: 0n });
-      // The faulted job's slash: its collateral, all of it.
+      assert.equal(await fx.staking.read.penaltyDebt([fx.alice.account.address]), parseEther("150"));
+      // A second penalty finds no room: the debt never exceeds the collateral.
+      const again = await penalize(fx, parseEther("5"));
+      await viem.assertions.emitWithArgs(again, fx.staking, "Slashed", [addr(fx.alice), parseEther("5"), 0n, addr(fx.recipient)]);
+      assert.deepEqual(await eventNames(fx, again), ["Slashed"], "no PenaltyDeferred");
+      // The faulted job's slash: its collateral, all of it, to the job's side; what was owed on it is gone with it.
       const slashed = fx.staking.write.slash([fx.alice.account.address, parseEther("150"), parseEther("150"), fx.recipient.account.address], {
         account: fx.market.account,
       });
       await viem.assertions.emitWithArgs(slashed, fx.staking, "Slashed", [addr(fx.alice), parseEther("150"), parseEther("150"), addr(fx.recipient)]);
+      await viem.assertions.emitWithArgs(slashed, fx.staking, "PenaltyDebtSettled", [addr(fx.alice), 0n, parseEther("150"), 0n]);
       await expectAccount(fx, fx.alice.account.address, { stake: 0n, locked: 0n, unbonding: 0n });
+      assert.equal(await fx.staking.read.penaltyDebt([fx.alice.account.address]), 0n);
+      assert.equal(await fx.staking.read.collectedDebts(), 0n);
+    });
+
+    it("collects a debt from the collateral as it comes back, before any of it is free to unbond or lock again", async () => {
+      const fx = await networkHelpers.loadFixture(wiredStaking);
+      await bothRoles(fx);
+      // 80 taken (50 free, 30 unbonding), 20 owed on the 150 locked.
+      await penalize(fx, parseEther("100"));
+      assert.equal(await fx.staking.read.penaltyDebt([fx.alice.account.address]), parseEther("20"));
+      assert.equal(await fx.staking.read.availableStake([fx.alice.account.address]), 0n);
+      // 10 comes back: all of it pays the debt; still nothing free.
+      const first = fx.staking.write.unlock([fx.alice.account.address, parseEther("10")], { account: fx.market.account });
+      await viem.assertions.emitWithArgs(first, fx.staking, "PenaltyDebtSettled", [addr(fx.alice), parseEther("10"), 0n, parseEther("10")]);
+      await expectAccount(fx, fx.alice.account.address, { stake: parseEther("140"), locked: parseEther("140") });
+      await viem.assertions.revertWithCustomErrorWithArgs(
+        fx.staking.write.requestUnbond([1n], { account: fx.alice.account }),
+        fx.staking,
+        "InsufficientUnlockedStake",
+        [addr(fx.alice), 0n, 1n],
+      );
+      // The rest comes back: 10 more pays the debt off, 130 is free.
+      const second = fx.staking.write.unlock([fx.alice.account.address, parseEther("140")], { account: fx.market.account });
+      await viem.assertions.emitWithArgs(second, fx.staking, "PenaltyDebtSettled", [addr(fx.alice), parseEther("10"), 0n, 0n]);
+      await expectAccount(fx, fx.alice.account.address, { stake: parseEther("130"), locked: 0n });
+      assert.equal(await fx.staking.read.penaltyDebt([fx.alice.account.address]), 0n);
+      assert.equal(await fx.staking.read.availableStake([fx.alice.account.address]), parseEther("130"));
+      assert.equal(await fx.staking.read.collectedDebts(), parseEther("20"));
+      assert.equal(await fx.staking.read.totalStaked(), parseEther("130"));
+      // Staking holds exactly the stake, the unbonding stake and what it collected.
+      assert.equal(await fx.token.read.balanceOf([fx.staking.address]), parseEther("150"));
+      // A later unlock with no debt left emits nothing about debts.
+      await fx.staking.write.lock([fx.alice.account.address, parseEther("10")], { account: fx.market.account });
+      const clean = await fx.staking.write.unlock([fx.alice.account.address, parseEther("10")], { account: fx.market.account });
+      assert.deepEqual(await eventNames(fx, clean), [], "no PenaltyDebtSettled");
+    });
+
+    it("collects a debt from new stake, and from what an expiry-sized slash leaves of the collateral", async () => {
+      const fx = await networkHelpers.loadFixture(wiredStaking);
+      await bothRoles(fx);
+      await penalize(fx, parseEther("120")); // 80 taken, 40 owed
+      // New stake pays the debt first.
+      const topUp = deposit(fx, fx.alice, parseEther("25"), BOTH_ROLES);
+      await viem.assertions.emitWithArgs(topUp, fx.staking, "PenaltyDebtSettled", [addr(fx.alice), parseEther("25"), 0n, parseEther("15")]);
+      await expectAccount(fx, fx.alice.account.address, { stake: parseEther("150"), locked: parseEther("150") });
+      // A slash of 10% of the job's collateral: the 135 it leaves free pays the remaining 15.
+      const slashed = fx.staking.write.slash([fx.alice.account.address, parseEther("150"), parseEther("15"), fx.recipient.account.address], {
+        account: fx.market.account,
+      });
+      await viem.assertions.emitWithArgs(slashed, fx.staking, "Slashed", [addr(fx.alice), parseEther("15"), parseEther("15"), addr(fx.recipient)]);
+      await viem.assertions.emitWithArgs(slashed, fx.staking, "PenaltyDebtSettled", [addr(fx.alice), parseEther("15"), 0n, 0n]);
+      await expectAccount(fx, fx.alice.account.address, { stake: parseEther("120"), locked: 0n });
+      assert.equal(await fx.staking.read.collectedDebts(), parseEther("40"));
+    });
+
+    it("weighs a verifier by its stake less its debt at the next syncVerifier", async () => {
+      const fx = await networkHelpers.loadFixture(wiredStaking);
+      await deposit(fx, fx.alice, parseEther("300"), BOTH_ROLES);
+      await fx.staking.write.lock([fx.alice.account.address, parseEther("300")], { account: fx.market.account });
+      await expectAccount(fx, fx.alice.account.address, { verifierWeight: parseEther("300") });
+      await penalize(fx, parseEther("120"));
+      await fx.staking.write.syncVerifier([fx.alice.account.address], { account: fx.carol.account });
+      await expectAccount(fx, fx.alice.account.address, { stake: parseEther("300"), verifierWeight: parseEther("180") });
+      // Below the minimum once its debt is counted out: out of the set.
+      await penalize(fx, parseEther("100"));
+      await fx.staking.write.syncVerifier([fx.alice.account.address], { account: fx.carol.account });
+      assert.ok(parseEther("80") < MIN_VERIFIER_STAKE);
+      await expectAccount(fx, fx.alice.account.address, { verifierWeight: 0n, inVerifierSet: false });
+    });
+
+    it("lets the owner alone withdraw the collected debts, once, to a named address", async () => {
+      const fx = await networkHelpers.loadFixture(wiredStaking);
+      await viem.assertions.revertWithCustomErrorWithArgs(
+        fx.staking.write.withdrawCollectedDebts([fx.owner.account.address], { account: fx.owner.account }),
+        fx.staking,
+        "NothingToWithdraw",
+        [addr(fx.owner)],
+      );
+      await bothRoles(fx);
+      await penalize(fx, parseEther("100"));
+      await fx.staking.write.unlock([fx.alice.account.address, parseEther("150")], { account: fx.market.account });
+      await viem.assertions.revertWithCustomErrorWithArgs(
+        fx.staking.write.withdrawCollectedDebts([fx.bob.account.address], { account: fx.bob.account }),
+        fx.staking,
+        "OwnableUnauthorizedAccount",
+        [addr(fx.bob)],
+      );
+      await viem.assertions.revertWithCustomErrorWithArgs(
+        fx.staking.write.withdrawCollectedDebts([zeroAddress], { account: fx.owner.account }),
+        fx.staking,
+        "ZeroAddress",
+        [],
+      );
+      const hash = fx.staking.write.withdrawCollectedDebts([fx.dave.account.address], { account: fx.owner.account });
+      await viem.assertions.emitWithArgs(hash, fx.staking, "CollectedDebtsWithdrawn", [addr(fx.dave), parseEther("20")]);
+      assert.equal(await fx.token.read.balanceOf([fx.dave.account.address]), parseEther("20"));
+      assert.equal(await fx.staking.read.collectedDebts(), 0n);
+      assert.equal(await fx.token.read.balanceOf([fx.staking.address]), parseEther("130"));
     });
 
     it("leaves the verifier weight as it was until syncVerifier re-weighs it", async () => {
@@ -1178,7 +1287,7 @@ describe("Staking", () => {
       assert.equal(await fx.staking.read.totalVerifierWeightAt([blockNumber]), parseEther("400"), "past snapshots keep the old weight");
     });
 
-    it("takes nothing from an account with no free or unbonding stake, and moves no tokens", async () => {
+    it("takes nothing now from an account with no free or unbonding stake and moves no tokens: it owes the penalty", async () => {
       const fx = await networkHelpers.loadFixture(wiredStaking);
       await deposit(fx, fx.alice, parseEther("100"), ROLE_PROVIDER);
       await fx.staking.write.lock([fx.alice.account.address, parseEther("100")], { account: fx.market.account });
@@ -1189,6 +1298,7 @@ describe("Staking", () => {
         addr(fx.recipient),
       ]);
       assert.equal(await fx.token.read.balanceOf([fx.recipient.account.address]), 0n);
+      assert.equal(await fx.staking.read.penaltyDebt([fx.alice.account.address]), parseEther("5"));
     });
 
     it("reverts with ZeroAddress for a zero recipient and with NotProtocol for any other caller", async () => {

@@ -524,15 +524,21 @@ contract ReplicaMarketFuzzTest is ProtocolFixture {
 
         vm.assertEq(b.stakingBalance - a.stakingBalance, slashed, "Staking paid out the withheld collateral only");
         vm.assertEq(b.totalStaked - a.totalStaked, slashed, "totalStaked down by the slash");
-        // Unrevealed seats' fees, the committee reserve of every seat not sent to a committee, withheld collateral.
+        // Unrevealed seats' fees, the committee reserve of every seat not sent to a committee, and the expiry
+        // penalty's share of the withheld collateral (the rest of it funds the audit pool).
+        uint256 posterShare = slashed * _params.expiryPenaltyBps / 10_000;
         vm.assertEq(
             f.posterCredit,
-            (c.replicas - e.revealed) * c.fee + (c.replicas - disputedSeats) * _reserve + slashed,
-            "poster: unrevealed seats' fees, unused reserves, withheld collateral"
+            (c.replicas - e.revealed) * c.fee + (c.replicas - disputedSeats) * _reserve + posterShare,
+            "poster: unrevealed seats' fees, unused reserves, its share of the withheld collateral"
         );
         vm.assertEq(f.providerCredits, paidSeats * e.payout, "providers: the agreed payouts");
         vm.assertEq(f.protocolFees, paidSeats * e.protocolFee, "protocol fees of the agreed seats");
-        vm.assertEq(f.pool, paidSeats * e.levy + disputedSeats * _reserve, "audit pool: the agreed seats' levy, the disputed seats' reserves");
+        vm.assertEq(
+            f.pool,
+            paidSeats * e.levy + disputedSeats * _reserve + slashed - posterShare,
+            "audit pool: the agreed seats' levy, the disputed seats' reserves, the withheld collateral past the poster's share"
+        );
         vm.assertEq(f.toMarket, f.pool + disputedSeats * c.fee, "JobMarket: the pool's part and the disputed seats' fees");
         vm.assertEq(a.marketProtocolFees, b.marketProtocolFees, "JobMarket's protocol fees untouched");
         vm.assertEq(a.verificationBalance, b.verificationBalance, "nothing to Verification");

@@ -13,7 +13,9 @@ import {TestBase} from "../utils/Vm.sol";
 ///   - `slash` (a job's fault, withheld reveal or expiry penalty) releases the job's collateral, then takes
 ///     from it first, then the rest of the active stake, then unbonding stake;
 ///   - `penalize` (an absent or overturned auditor, an absent or minority voter) takes free stake, then
-///     unbonding stake, and never collateral locked for the account's own jobs.
+///     unbonding stake, and never collateral locked for the account's own jobs: what is still missing is owed
+///     on it, a penalty debt (at most what is locked), which weighs nothing in the verifier set and is
+///     collected as stake comes free, after the job's own slash.
 /// Both are capped at what exists and never revert for lack of stake; every token taken reaches the recipient
 /// and Staking still holds exactly its totals. Neither re-weights the verifier set: `syncVerifier` does.
 /// The test contract is the JobMarket (`setProtocol(this, VERIFICATION)`), so it can lock and slash directly.
@@ -95,13 +97,13 @@ contract StakingSlashFuzzTest is TestBase {
         if (fromUnbonding != 0) vm.assertEq(a.stake, 0, "unbonding is only touched once the active stake is gone");
 
         _assertConserved(b, slashed, fromStake, fromUnbonding, address(0xDEAD));
-        _assertWeightNotRewritten(b, pos);
+        _assertWeightNotRewritten(b, pos, 0);
         _assertRemainderWithdrawable(a);
     }
 
     // ------------------------------------------------------------------ penalize
 
-    function testFuzz_penalize_takesFreeStakeThenUnbondingNeverTheLocks(
+    function testFuzz_penalize_takesFreeStakeThenUnbondingOwesTheRestOnTheLocks(
         Position memory pos,
         uint256 amount,
         bool byMarket
@@ -119,6 +121,7 @@ contract StakingSlashFuzzTest is TestBase {
         uint256 fromStake = _min(amount, free);
         uint256 fromUnbonding = _min(amount - fromStake, pos.unbonding);
         vm.assertEq(taken, fromStake + fromUnbonding, "taken = min(amount, free stake + unbonding)");
+        uint256 debt = _min(amount - taken, locks);
 
         IStaking.AccountView memory a = staking.account(ACCOUNT);
         vm.assertEq(a.locked, locks, "locked collateral is never taken nor released");
@@ -126,30 +129,53 @@ contract StakingSlashFuzzTest is TestBase {
         vm.assertGe(a.stake, a.locked, "the locks stay fully backed");
         vm.assertEq(a.unbonding, pos.unbonding - fromUnbonding, "unbonding after");
         if (fromUnbonding != 0) vm.assertEq(a.stake, a.locked, "unbonding is only touched once the free stake is gone");
+        vm.assertEq(staking.penaltyDebt(ACCOUNT), debt, "the rest owed on the locks, at most what is locked");
+        if (debt != 0) vm.assertEq(a.stake, a.locked, "a debt only once the free stake is gone");
+        vm.assertEq(staking.collectedDebts(), 0, "nothing collected by the penalty itself");
 
         _assertConserved(b, taken, fromStake, fromUnbonding, VERIFICATION);
-        _assertWeightNotRewritten(b, pos);
+        _assertWeightNotRewritten(b, pos, debt);
     }
 
     /// @notice An account with both roles cannot shrink its own job's slash: whatever verifier penalties it
-    /// collects first, the job's slash still finds the whole collateral.
+    /// collects first, the job's slash still finds the whole collateral; the penalties' debt comes after it, owed
+    /// on the other jobs' collateral only.
     function testFuzz_penaltiesNeverShrinkTheAccountsOwnJobSlash(Position memory pos, uint256[3] memory penalties)
         public
     {
         pos.verifier = true;
         _setUpAccount(pos);
         vm.assume(pos.jobLock != 0);
+        uint256 locks = pos.jobLock + pos.otherLocks;
         uint256 takenTotal;
+        uint256 debt;
         for (uint256 i; i < penalties.length; ++i) {
+            uint256 amount = _boundAmount(penalties[i], pos.stake);
             vm.prank(VERIFICATION);
-            takenTotal += staking.penalize(ACCOUNT, _boundAmount(penalties[i], pos.stake), VERIFICATION);
+            uint256 taken = staking.penalize(ACCOUNT, amount, VERIFICATION);
+            takenTotal += taken;
+            debt += _min(amount - taken, locks - debt);
         }
-        vm.assertLe(takenTotal, pos.stake - pos.jobLock - pos.otherLocks, "penalties only took what was not locked");
+        vm.assertLe(takenTotal, pos.stake - locks, "penalties only took what was not locked");
+        vm.assertEq(staking.penaltyDebt(ACCOUNT), debt, "the rest owed on the locks");
 
+        uint256 stakeBefore = staking.account(ACCOUNT).stake;
         uint256 slashed = staking.slash(ACCOUNT, pos.jobLock, pos.jobLock, address(0xDEAD));
         vm.assertEq(slashed, pos.jobLock, "the job's slash takes its whole collateral");
-        vm.assertEq(staking.account(ACCOUNT).locked, pos.otherLocks, "the other jobs' collateral is still locked");
+        IStaking.AccountView memory a = staking.account(ACCOUNT);
+        vm.assertEq(a.locked, pos.otherLocks, "the other jobs' collateral is still locked");
         vm.assertEq(token.balanceOf(address(0xDEAD)), pos.jobLock, "all of it reaches the recipient");
+        // Then the debt: paid from what the slash left free, the rest written down to the other jobs' locks.
+        uint256 paid = _min(debt, stakeBefore - pos.jobLock - pos.otherLocks);
+        vm.assertEq(staking.collectedDebts(), paid, "the debt paid from the free stake the slash left");
+        vm.assertEq(a.stake, stakeBefore - pos.jobLock - paid, "the slash, then the debt paid");
+        uint256 left = _min(debt - paid, pos.otherLocks);
+        vm.assertEq(staking.penaltyDebt(ACCOUNT), left, "the rest owed on the other locks, the excess written off");
+        vm.assertEq(
+            token.balanceOf(address(staking)),
+            staking.totalStaked() + staking.totalUnbonding() + staking.collectedDebts(),
+            "staking holds its totals and the collected debts"
+        );
     }
 
     // ------------------------------------------------------------------ never reverts, only the protocol
@@ -175,7 +201,8 @@ contract StakingSlashFuzzTest is TestBase {
         vm.assertEq(slashed, _min(amount, stakeAmount - first), "the slash is capped at what the penalty left");
         vm.assertEq(token.balanceOf(address(0xDEAD)), taken + slashed, "all sent");
         vm.assertEq(token.balanceOf(address(staking)), balance - taken - slashed, "staking paid exactly that");
-        vm.assertEq(token.balanceOf(address(staking)), staking.totalStaked() + staking.totalUnbonding(), "totals");
+        uint256 held = staking.totalStaked() + staking.totalUnbonding() + staking.collectedDebts();
+        vm.assertEq(token.balanceOf(address(staking)), held, "totals");
     }
 
     function testFuzz_slashAndPenalize_onlyTheProtocol(address caller, uint256 amount) public {
@@ -246,7 +273,9 @@ contract StakingSlashFuzzTest is TestBase {
         vm.assertEq(token.balanceOf(address(staking)), b.stakingBalance - taken, "staking balance");
         vm.assertEq(token.balanceOf(recipient), b.recipientBalance + taken, "the recipient receives what was taken");
         vm.assertEq(
-            token.balanceOf(address(staking)), staking.totalStaked() + staking.totalUnbonding(), "staking holds its totals"
+            token.balanceOf(address(staking)),
+            staking.totalStaked() + staking.totalUnbonding() + staking.collectedDebts(),
+            "staking holds its totals and the collected debts"
         );
         IStaking.AccountView memory y = staking.account(BYSTANDER);
         vm.assertEq(y.stake, b.bystander.stake, "bystander stake");
@@ -255,14 +284,18 @@ contract StakingSlashFuzzTest is TestBase {
     }
 
     /// @dev A slash or penalty leaves the account's verifier weight as it was (settling a job never pays for
-    /// a re-weighting); `syncVerifier` then brings it to the stake that is left (zero below the minimum).
-    function _assertWeightNotRewritten(Snapshot memory b, Position memory pos) private {
+    /// a re-weighting); `syncVerifier` then brings it to the stake that is left less the penalty debt `debt`
+    /// (zero below the minimum).
+    function _assertWeightNotRewritten(Snapshot memory b, Position memory pos, uint256 debt) private {
         IStaking.AccountView memory a = staking.account(ACCOUNT);
         vm.assertEq(a.verifierWeight, b.account.verifierWeight, "weight unchanged by the slash");
         vm.assertEq(staking.totalVerifierWeightAt(block.number), b.totalWeight, "total weight unchanged by the slash");
         staking.syncVerifier(ACCOUNT);
-        uint256 expected = pos.verifier && a.stake >= MIN_VERIFIER_STAKE ? a.stake : 0;
-        vm.assertEq(staking.account(ACCOUNT).verifierWeight, expected, "synced weight = the stake left, if eligible");
+        uint256 own = a.stake - debt;
+        uint256 expected = pos.verifier && own >= MIN_VERIFIER_STAKE ? own : 0;
+        vm.assertEq(
+            staking.account(ACCOUNT).verifierWeight, expected, "synced weight = the stake left less the debt, if eligible"
+        );
         vm.assertEq(staking.isVerifier(ACCOUNT), expected != 0, "synced membership");
         vm.assertEq(
             staking.totalVerifierWeightAt(block.number),

@@ -32,9 +32,9 @@ abstract contract ProtocolChecks is ProtocolFixture {
 
     /// @notice Each contract's token balance is exactly what it owes, as the handler's own ledger counts it:
     /// the market the escrow of open jobs, the credits, the protocol fees and the audit pool; Verification
-    /// the open bonds, its credits and its treasury; Staking every stake and every unbonding amount; the
-    /// ReplicaMarket (`_checkReplicaMarketHoldsExactlyWhatItOwes`). (Nobody donates tokens in these runs: a
-    /// surplus would be tokens stuck for good.)
+    /// the open bonds, its credits and its treasury; Staking every stake, every unbonding amount and the penalty
+    /// debts it collected for its owner; the ReplicaMarket (`_checkReplicaMarketHoldsExactlyWhatItOwes`).
+    /// (Nobody donates tokens in these runs: a surplus would be tokens stuck for good.)
     function _checkEachContractHoldsExactlyWhatItOwes() internal view {
         uint256 marketOwes =
             handler.escrow() + handler.marketCreditsTotal() + handler.protocolFees() + handler.auditPool();
@@ -51,9 +51,12 @@ abstract contract ProtocolChecks is ProtocolFixture {
             staked += stakes[i].stake;
             unbonding += stakes[i].unbonding;
         }
-        _eq(token.balanceOf(address(staking)), staked + unbonding, "staking: stake + unbonding");
+        uint256 collected = handler.collectedDebts();
+        uint256 stakingOwes = staked + unbonding + collected;
+        _eq(token.balanceOf(address(staking)), stakingOwes, "staking: stake + unbonding + collected debts");
         _eq(staking.totalStaked(), staked, "staking: totalStaked");
         _eq(staking.totalUnbonding(), unbonding, "staking: totalUnbonding");
+        _eq(staking.collectedDebts(), collected, "staking: collected penalty debts");
         _checkReplicaMarketHoldsExactlyWhatItOwes();
     }
 
@@ -105,11 +108,13 @@ abstract contract ProtocolChecks is ProtocolFixture {
         _eq(total, handler.replicaCreditsTotal(), "replica market: every credit is an account's");
     }
 
-    /// @notice Every staker's stake, locks, unbonding, roles and verifier weight are the handler's; locked never
-    /// exceeds stake and is exactly the collateral of the staker's claimed, unfinished jobs and open seats of
-    /// redundant jobs (a finished job or settled seat locks nothing, a seat sent to a committee locks as its
-    /// JobMarket job, and a verifier penalty never reaches a job's collateral); the verifier set's total is the
-    /// sum of the weights.
+    /// @notice Every staker's stake, locks, penalty debt, unbonding, roles and verifier weight are the handler's;
+    /// locked never exceeds stake and is exactly the collateral of the staker's claimed, unfinished jobs and open
+    /// seats of redundant jobs (a finished job or settled seat locks nothing, a seat sent to a committee locks as
+    /// its JobMarket job, and a verifier penalty never takes a job's collateral: what free and unbonding stake
+    /// can't pay is a debt owed on it, collected as it comes back, after the job's own slash); the debt never
+    /// exceeds the locks, and an account in debt has no free stake (nothing owed can be unbonded or locked
+    /// again); the verifier set's total is the sum of the weights (stake less debt).
     function _checkStakeAndLocksMatchTheJobs() internal view {
         (address[] memory all, HandlerBase.StakeModel[] memory stakes, uint256[] memory openCollateral) =
             handler.stakesModel();
@@ -122,10 +127,14 @@ abstract contract ProtocolChecks is ProtocolFixture {
             _eq(a.locked, openCollateral[i], "locked = collateral of the account's unfinished jobs and open seats");
             _eq(a.stake, s.stake, "stake");
             _eq(a.locked, s.locked, "locked");
+            uint256 debt = staking.penaltyDebt(all[i]);
+            _eq(debt, s.debt, "penalty debt");
+            _le(debt, a.locked, "penalty debt <= locked");
+            if (debt != 0) _eq(a.stake, a.locked, "an account in debt has no free stake");
             _eq(a.unbonding, s.unbonding, "unbonding");
             _eq(a.unbondingEnd, s.unbondingEnd, "unbonding end");
             _eq(a.roles, s.roles, "roles");
-            _eq(a.verifierWeight, s.weight, "verifier weight (slashes leave it, syncs set it)");
+            _eq(a.verifierWeight, s.weight, "verifier weight (slashes leave it, syncs set it to stake less debt)");
             totalWeight += s.weight;
             if (s.weight != 0) ++members;
         }
@@ -165,7 +174,8 @@ abstract contract ProtocolChecks is ProtocolFixture {
 
     /// @notice Nobody loses stake twice for one job (the provider at expiry or settlement, an auditor for a
     /// missed, unrevealed or wrong audit, a voter for its seats: observed from Staking's balances around each
-    /// call); a dispute resolves once; an audit is paid once.
+    /// call, less a penalty debt for other jobs that the job's collateral paid on its way back); a dispute
+    /// resolves once; an audit is paid once.
     function _checkNobodySlashedTwicePerJob() internal view {
         HandlerBase.JobDigest[] memory jobs = handler.jobsModel();
         for (uint256 i; i < jobs.length; ++i) {
@@ -177,8 +187,9 @@ abstract contract ProtocolChecks is ProtocolFixture {
 
     /// @notice No stake is lost without a cause: what each staker paid in, less what it withdrew and what it
     /// still holds (active and unbonding), is exactly what the model took from it, slash by slash and penalty by
-    /// penalty, each for something the handler saw happen (for a redundant job's seat, with the ReplicaWithheld and
-    /// Staking Slashed events reputation reads: ReplicaActions checks them around each call).
+    /// penalty (a penalty's debt once collected), each for something the handler saw happen (for a redundant
+    /// job's seat, with the ReplicaWithheld and Staking Slashed events reputation reads: ReplicaActions checks
+    /// them around each call).
     function _checkStakeLostOnlyForACause() internal view {
         (address[] memory all, uint256[] memory deposited, uint256[] memory withdrawn, uint256[] memory lost) =
             handler.stakeFlows();
@@ -223,6 +234,7 @@ abstract contract ProtocolChecks is ProtocolFixture {
         uint256 forwarded;
         uint256 refund;
         uint256 slashed;
+        uint256 slashToPool;
     }
 
     /// @dev Returns a seat's payout on agreement (the fee less the protocol fee and the levy).
@@ -246,10 +258,14 @@ abstract contract ProtocolChecks is ProtocolFixture {
         }
         _eq(s.seatPay, e.seatPay, "split: the agreed seats' payouts");
         _eq(s.protocolFee, e.protocolFee, "split: the agreed seats' protocol fees");
-        _eq(s.toPool, e.levy + e.reserveUse, "split: the agreed seats' levy and the disputed seats' reserves to the pool");
+        _eq(
+            s.toPool,
+            e.levy + e.reserveUse + e.slashToPool,
+            "split: the agreed seats' levy, the disputed seats' reserves and the withheld collateral past the poster's share to the pool"
+        );
         _eq(s.forwarded, e.forwarded, "split: the disputed seats' fees to the JobMarket's escrow");
         _eq(s.refund, e.refund, "split: unrevealed seats' fees and unused reserves back");
-        _eq(s.slashed, e.slashed, "split: each withheld seat's whole collateral, to the poster");
+        _eq(s.slashed, e.slashed, "split: each withheld seat's whole collateral slashed");
         _eq(
             s.posted,
             s.seatPay + s.protocolFee + e.levy + e.reserveUse + s.forwarded + s.refund,
@@ -277,6 +293,8 @@ abstract contract ProtocolChecks is ProtocolFixture {
         e.forwarded = paid ? 0 : n * fee;
         e.refund = fee * (k - n) + reserve * (k - (paid ? 0 : n));
         e.slashed = (uint256(j.committed) - n) * j.collateral;
+        // The withheld collateral past the poster's share (the expiry penalty's) funds the audit pool.
+        e.slashToPool = e.slashed - e.slashed * p.expiryPenaltyBps / BPS;
     }
 
     /// @dev Each seat, as the ReplicaMarket stores it (whether it revealed, its JobMarket job), against what the

@@ -215,6 +215,43 @@ contract ProtocolReachabilityTest is ProtocolChecks {
             "verifier re-weighted after a slash", "audit pool funded", "protocol fees withdrawn", "treasury withdrawn",
             "market credits withdrawn", "verification credits withdrawn"]
         );
+        // The providers that also verify hold little beyond their collateral: penalized as auditors or voters
+        // (from the bootstrap on), what their free stake can't pay is owed on their collateral, collected as it
+        // comes back, and withdrawn with the fees.
+        _assertReached(["penalty deferred to a debt", "penalty debt collected", "collected penalty debts withdrawn"]);
+    }
+
+    /// @notice A verifier that also provides, all its stake locked for one redundant job's seat, is penalized on
+    /// a committee it never votes on: the penalty is owed on that collateral; then its seat, withheld, is slashed
+    /// whole, and the debt the slash left nothing to pay from is written off.
+    function test_reach_penaltyDebtWrittenOffBySlash() public {
+        _terms(0, 0);
+        address dual = handler.stakers()[5]; // verifier 1: 200 tokens, no lock
+        handler.setRoles(5, 3); // both roles
+        uint256 rid = _postReplica(2, false, 0);
+        handler.commitSeat(_s(rid), 11, WITHHELD_SEAT); // seed 11: verifier 1 first
+        vm.assertEq(replicaMarket.seat(rid, 0).provider, dual, "the seat is the dual-role account's");
+        handler.requestUnbond(5, 0); // everything free: what is left is the seat's collateral
+        handler.withdrawStake(5, 0); // waits out the unbonding period
+        vm.assertEq(staking.account(dual).stake, staking.account(dual).locked, "all its stake is locked");
+        // Only that account verifies: every seat of the next committee is its, and it stays silent.
+        for (uint256 i = 4; i < 10; ++i) {
+            if (i != 5) handler.setRoles(i, 0);
+        }
+        handler.setRoles(2, 1);
+        handler.setRoles(3, 1);
+        uint256 id = _unsampledJob(78);
+        handler.challenge(_s(id), 0);
+        handler.drawCommittee(_s(id), 2);
+        handler.resolve(_s(id), 0); // choice 0: nobody votes
+        vm.assertGt(staking.penaltyDebt(dual), 0, "the penalty is owed on the locked collateral");
+        handler.settleReplicated(_s(rid), 3); // the withheld seat slashed whole
+        vm.assertEq(staking.penaltyDebt(dual), 0, "nothing left to owe it on");
+        _checkAll();
+        _assertReached(
+            ["committee: a member with several seats", "voter penalized: absent", "penalty deferred to a debt",
+            "replica: every seat withheld", "penalty debt written off"]
+        );
     }
 
     // ------------------------------------------------------------------ attacks
@@ -419,6 +456,10 @@ contract ProtocolReachabilityTest is ProtocolChecks {
     }
 
     function _assertReached(string[2] memory paths) internal view {
+        for (uint256 i; i < paths.length; ++i) vm.assertGt(handler.reached(paths[i]), 0, string.concat("reached: ", paths[i]));
+    }
+
+    function _assertReached(string[3] memory paths) internal view {
         for (uint256 i; i < paths.length; ++i) vm.assertGt(handler.reached(paths[i]), 0, string.concat("reached: ", paths[i]));
     }
 

@@ -15,6 +15,7 @@ import { classifyChainError, ContractRevertError } from "../../offchain/chain/er
 import { formatDuration, formatWhen } from "../../offchain/chain/format.js";
 import { describeRevert, REVERT_SENTENCES } from "../../offchain/chain/revert-messages.js";
 import { jobMarketAbi } from "../../offchain/chain/abis.js";
+import { formatAccountStatus } from "../../offchain/protocol/account.js";
 import { describeWithdrawRest, planStake, planUnbond, planVerifierStake, type StakingState } from "../../offchain/protocol/staking-plan.js";
 import { formatCliError } from "../../offchain/ui/messages.js";
 
@@ -197,6 +198,25 @@ describe("messages: staking says what it will do", () => {
       action: "refuse",
       message: "only 50 DINF of the stake can be unbonded now (100 DINF of 150 DINF is locked by open jobs): unbond at most 50, or wait for the jobs to end",
     });
+  });
+
+  it("shows a penalty debt in the account status only when one is owed, in tokens", () => {
+    const status = {
+      address: "0x00000000000000000000000000000000000000aa" as const,
+      roles: "provider, verifier",
+      stake: parseEther("150"),
+      locked: parseEther("150"),
+      available: 0n,
+      unbonding: 0n,
+      unbondingEnd: 0n,
+      inVerifierSet: true,
+      verifierWeight: parseEther("150"),
+      penaltyDebt: parseEther("50"),
+      credits: 0n,
+      wallet: 0n,
+    };
+    assert.match(formatAccountStatus(status, NOW), /\npenalty debt   50 DINF  \(verifier penalties owed on the locked collateral: taken as it comes back\)\n/);
+    assert.doesNotMatch(formatAccountStatus({ ...status, penaltyDebt: 0n }, NOW), /penalty debt/);
   });
 
   it("says how much is unbonding and when it is released when nothing can be withdrawn yet", () => {

@@ -350,6 +350,7 @@ describe("verifier decisions", () => {
       now: 1_000n,
       since: 1_000n,
       stake: parseEther("490"),
+      debt: 0n,
       roles: ROLE_VERIFIER,
       weight: parseEther("500"),
       minVerifierStake: parseEther("100"),
@@ -369,6 +370,13 @@ describe("verifier decisions", () => {
     it("brings a member below the minimum stake, or without the verifier role, to zero", () => {
       assert.equal(syncStep({ ...base, stake: parseEther("90") }).kind, "act", "under minVerifierStake");
       assert.equal(syncStep({ ...base, roles: 1 }).kind, "act", "the verifier role dropped");
+    });
+
+    it("counts a penalty debt out of the stake: a weight at the stake but above the stake less the debt is synced", () => {
+      const owing = { ...base, stake: parseEther("500"), debt: parseEther("50") };
+      assert.equal(syncStep(owing).kind, "act");
+      assert.equal(syncStep({ ...owing, weight: parseEther("450") }).kind, "done");
+      assert.equal(syncStep({ ...owing, debt: parseEther("450"), weight: parseEther("450") }).kind, "act", "50 left: under minVerifierStake");
     });
 
     it("leaves alone an account outside the set, a weight already at its stake, and everything with keeper duties off", () => {
@@ -895,11 +903,11 @@ describe("verifier commitments, views and weight sync against the contracts", fu
       assert.deepEqual([before.stake, before.verifierWeight], [parseEther("500") - auditorPenalty, parseEther("500")], "penalized; its weight as it was");
       const keepers = verifiers.map((v) => getAddress(v.account.address));
       const s = { member: auditor, now: 0n, since: 0n, minVerifierStake, keeper: true, keeperGraceSeconds: 0, keepers, me: keepers.find((k) => k !== auditor)! };
-      assert.equal(syncStep({ ...s, stake: before.stake, roles: before.roles, weight: before.verifierWeight }).kind, "act");
+      assert.equal(syncStep({ ...s, stake: before.stake, debt: 0n, roles: before.roles, weight: before.verifierWeight }).kind, "act");
       await sys.staking.write.syncVerifier([auditor], { account: sys.keeper.account });
       const after = await account();
       assert.equal(after.verifierWeight, parseEther("500") - auditorPenalty);
-      assert.equal(syncStep({ ...s, stake: after.stake, roles: after.roles, weight: after.verifierWeight }).kind, "done");
+      assert.equal(syncStep({ ...s, stake: after.stake, debt: 0n, roles: after.roles, weight: after.verifierWeight }).kind, "done");
     } finally {
       await connection.close();
     }

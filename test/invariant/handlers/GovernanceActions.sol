@@ -6,14 +6,15 @@ import {IJobMarket} from "../../../contracts/interfaces/IJobMarket.sol";
 import {IProtocolTerms} from "../../../contracts/interfaces/IProtocolTerms.sol";
 import {IPullPayments} from "../../../contracts/interfaces/IPullPayments.sol";
 import {IReplicaMarket} from "../../../contracts/interfaces/IReplicaMarket.sol";
+import {IStaking} from "../../../contracts/interfaces/IStaking.sol";
 import {IVerification} from "../../../contracts/interfaces/IVerification.sol";
 
 import {MockConsumer} from "../../utils/MockConsumer.sol";
 import {StakingActions} from "./StakingActions.sol";
 
 /// @notice Governance and money: new terms versions mid-run (drawn only from what ProtocolTerms accepts, and
-/// a broken one that it must refuse), protocol fees and the treasury withdrawn, the audit pool funded, and
-/// everyone's credits withdrawn.
+/// a broken one that it must refuse), protocol fees, the treasury and the collected penalty debts withdrawn,
+/// the audit pool funded, and everyone's credits withdrawn.
 abstract contract GovernanceActions is StakingActions {
     /// @dev Keeps a job's whole lifetime inside Staking's unbonding period (7200 s), as ProtocolTerms requires:
     /// claim 1800 + commit 900 + reveal 900 + window 900 + dispute 2700.
@@ -122,8 +123,8 @@ abstract contract GovernanceActions is StakingActions {
 
     // ================================================================== money
 
-    /// @notice The owner withdraws the protocol fees (the JobMarket's and the ReplicaMarket's) and the
-    /// verification treasury to TREASURY.
+    /// @notice The owner withdraws the protocol fees (the JobMarket's and the ReplicaMarket's), the
+    /// verification treasury and the penalty debts Staking collected to TREASURY.
     function withdrawFees() external {
         _begin();
         bytes memory data = abi.encodeCall(IJobMarket.withdrawProtocolFees, (TREASURY));
@@ -149,6 +150,17 @@ abstract contract GovernanceActions is StakingActions {
         } else if (_exec(owner, address(replicaMarket), data, "replica withdrawProtocolFees")) {
             replicaProtocolFees = 0;
             _reach("replica protocol fees withdrawn");
+        }
+        data = abi.encodeCall(IStaking.withdrawCollectedDebts, (TREASURY));
+        if (collectedDebts == 0) {
+            bytes memory none = abi.encodeWithSelector(Errors.NothingToWithdraw.selector, TREASURY);
+            _expectRevert(address(staking), owner, data, none, "collected debts withdrawn when there are none");
+        } else {
+            uint256 before = token.balanceOf(TREASURY);
+            if (!_exec(owner, address(staking), data, "withdrawCollectedDebts")) return;
+            _check(token.balanceOf(TREASURY) - before == collectedDebts, "withdrawCollectedDebts: what was collected");
+            collectedDebts = 0;
+            _reach("collected penalty debts withdrawn");
         }
     }
 

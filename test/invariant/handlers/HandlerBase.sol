@@ -15,7 +15,7 @@ import {IStaking} from "../../../contracts/interfaces/IStaking.sol";
 import {IVerification} from "../../../contracts/interfaces/IVerification.sol";
 
 import {MockConsumer} from "../../utils/MockConsumer.sol";
-import {TestBase} from "../../utils/Vm.sol";
+import {TestBase, Vm} from "../../utils/Vm.sol";
 
 /// @notice What every handler file shares: the deployed protocol, the actors, the clock, and the handler's own
 /// model of the whole protocol (each job's state, each audit and dispute, every credit, pool, stake and lock),
@@ -54,8 +54,9 @@ abstract contract HandlerBase is TestBase {
 
     // ------------------------------------------------------------------ actors
 
-    /// @dev Providers 0-1 only provide; 2-3 hold both roles (their penalties as verifiers must never reach
-    /// the collateral of their own jobs).
+    /// @dev Providers 0-1 only provide; 2-3 hold both roles (their penalties as verifiers never take the
+    /// collateral of their own jobs: what free and unbonding stake can't pay is owed on it, a penalty debt,
+    /// collected as it comes back, after each job's own slash).
     address[] internal _providers;
     /// @dev Verifier-only accounts; verifier 0 also posts jobs (so it must never sit on their committees).
     address[] internal _verifiers;
@@ -71,6 +72,9 @@ abstract contract HandlerBase is TestBase {
     struct StakeModel {
         uint256 stake;
         uint256 locked;
+        /// the penalty debt: what the account's penalties could not take from free or unbonding stake, owed out
+        /// of its locked collateral (never more than `locked`) and collected as stake comes free
+        uint256 debt;
         uint256 unbonding;
         uint256 unbondingEnd;
         uint8 roles;
@@ -150,11 +154,16 @@ abstract contract HandlerBase is TestBase {
     uint256 public minted;
 
     /// @dev Stake an account lost (slash or penalty) during calls about a job: per job and account, and the
-    /// most any one account lost that way for the job. Observed from Staking's balances around each call.
+    /// most any one account lost that way for the job. Observed from Staking's balances around each call, less
+    /// the penalty debt Staking says it collected from the account in that call (PenaltyDebtSettled): a debt
+    /// paid as a job's collateral comes back is the account's penalty for another job, not a loss for this one.
     mapping(uint256 jobId => mapping(address account => uint256)) public slashesOf;
     mapping(uint256 jobId => uint256) public maxSlashesOfOne;
     mapping(uint256 jobId => uint256) public resolutions;
     mapping(uint256 jobId => uint256) public auditRewards;
+    /// @dev Penalty debts collected (out of the accounts' stake, held by Staking for its owner) and not yet
+    /// withdrawn, as the model counts them.
+    uint256 public collectedDebts;
 
     /// @dev The ReplicaMarket's ledger (ReplicaActions): the escrow of open redundant jobs (k x (fee + reserve)),
     /// credits, protocol fees; and per provider the collateral its open seats lock (a seat sent to a committee
@@ -169,7 +178,7 @@ abstract contract HandlerBase is TestBase {
     mapping(uint256 jobId => uint8) internal _truth;
 
     /// @dev Every account's stake in and out, and what the model took from it (each slash or penalty applied
-    /// for a cause the handler saw happen): Staking's figures must add up to it.
+    /// for a cause the handler saw happen, and each penalty debt collected): Staking's figures must add up to it.
     mapping(address account => uint256) internal _deposited;
     mapping(address account => uint256) internal _withdrawn;
     mapping(address account => uint256) internal _lost;
@@ -353,16 +362,18 @@ abstract contract HandlerBase is TestBase {
 
     // ================================================================== the model: staking
 
-    /// @dev An account's verifier weight as Staking writes it: its stake while it holds the verifier role
-    /// with at least the minimum, else zero.
+    /// @dev An account's verifier weight as Staking writes it: its own stake (its stake less its penalty debt,
+    /// which is already owed) while it holds the verifier role with at least the minimum of it, else zero.
     function _syncModel(address who) internal {
         StakeModel storage s = _stakes[who];
-        bool eligible = s.roles & VERIFIER != 0 && s.stake >= MIN_VERIFIER_STAKE;
-        s.weight = eligible ? s.stake : 0;
+        uint256 own = s.stake - s.debt;
+        bool eligible = s.roles & VERIFIER != 0 && own >= MIN_VERIFIER_STAKE;
+        s.weight = eligible ? own : 0;
     }
 
     /// @dev A job's slash (IStaking.slash): release `unlockAmount` of the locks, take from the active stake
-    /// (that collateral first), keep locked <= stake, then take from unbonding.
+    /// (that collateral first), keep locked <= stake, then take from unbonding; then, the job's slash done, a
+    /// penalty debt is settled from what it left.
     function _slashModel(address who, uint256 unlockAmount, uint256 amount) internal returns (uint256 taken) {
         StakeModel storage s = _stakes[who];
         s.locked -= unlockAmount < s.locked ? unlockAmount : s.locked;
@@ -374,9 +385,12 @@ abstract contract HandlerBase is TestBase {
         s.unbonding -= fromUnbonding;
         taken = fromStake + fromUnbonding;
         _lost[who] += taken;
+        _settleDebtModel(who);
     }
 
-    /// @dev A verifier's penalty (IStaking.penalize): free stake, then unbonding; never the locks.
+    /// @dev A verifier's penalty (IStaking.penalize): free stake, then unbonding, both taken now; what is still
+    /// missing is owed on the locked collateral, a debt (never more than what is locked): the collateral itself
+    /// stays whole for its jobs' slashes.
     function _penalizeModel(address who, uint256 amount) internal returns (uint256 taken) {
         StakeModel storage s = _stakes[who];
         uint256 free = s.stake - s.locked;
@@ -387,6 +401,39 @@ abstract contract HandlerBase is TestBase {
         s.unbonding -= fromUnbonding;
         taken = fromStake + fromUnbonding;
         _lost[who] += taken;
+        uint256 owed = amount - taken;
+        uint256 room = s.locked - s.debt;
+        uint256 added = owed < room ? owed : room;
+        if (added != 0) {
+            s.debt += added;
+            _reach("penalty deferred to a debt");
+        }
+    }
+
+    /// @dev A market's release of collateral (IStaking.unlock), capped at what is locked; a debt is paid from it.
+    function _unlockModel(address who, uint256 amount) internal {
+        StakeModel storage s = _stakes[who];
+        s.locked -= amount < s.locked ? amount : s.locked;
+        _settleDebtModel(who);
+    }
+
+    /// @dev Whenever stake comes free (an unlock, after a slash, a deposit), a penalty debt is paid from the free
+    /// stake (stake - locked), the payment lost to the account and collected for Staking's owner; whatever is
+    /// still owed beyond the locked collateral is written off (a slash took the collateral it was owed on).
+    function _settleDebtModel(address who) internal {
+        StakeModel storage s = _stakes[who];
+        if (s.debt == 0) return;
+        uint256 free = s.stake - s.locked;
+        uint256 paid = s.debt < free ? s.debt : free;
+        s.stake -= paid;
+        s.debt -= paid;
+        collectedDebts += paid;
+        _lost[who] += paid;
+        if (paid != 0) _reach("penalty debt collected");
+        if (s.debt > s.locked) {
+            s.debt = s.locked;
+            _reach("penalty debt written off");
+        }
     }
 
     // ================================================================== the model: the market
@@ -426,8 +473,7 @@ abstract contract HandlerBase is TestBase {
         _creditMarket(j.provider, j.fee - protocolFee - levy);
         protocolFees += protocolFee;
         auditPool += levy;
-        StakeModel storage s = _stakes[j.provider];
-        s.locked -= j.collateral < s.locked ? j.collateral : s.locked;
+        _unlockModel(j.provider, j.collateral);
         _releaseEscrow(id);
         _transition(id, IJobMarket.JobStatus.Finalized);
     }
@@ -513,14 +559,17 @@ abstract contract HandlerBase is TestBase {
     }
 
     /// @dev `_exec` for a call about job `_focus` that may take stake (reveal, finalize, expire, resolve): any
-    /// staker's stake lost during it is counted against the job.
+    /// staker's stake lost during it is counted against the job, but for a penalty debt it paid in the call
+    /// (the collateral of a job coming back pays penalties earned elsewhere).
     function _execSlashing(address sender, address target, bytes memory data, string memory what)
         internal
         returns (bool ok)
     {
         uint256[] memory before = _stakeSnapshot();
+        vm.recordLogs();
         ok = _exec(sender, target, data, what);
-        if (ok) _countSlashes(before);
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+        if (ok) _countSlashes(before, logs);
     }
 
     /// @dev A call that must revert with exactly `expected` (a custom error with its arguments). Going through
@@ -559,13 +608,25 @@ abstract contract HandlerBase is TestBase {
         }
     }
 
-    function _countSlashes(uint256[] memory before) internal {
+    function _countSlashes(uint256[] memory before, Vm.Log[] memory logs) internal {
         address[] memory all = stakers();
         for (uint256 i; i < all.length; ++i) {
             (uint256 stake,, uint256 unbonding) = _onChainStake(all[i]);
-            if (stake + unbonding >= before[i]) continue;
+            if (stake + unbonding + _debtPaidIn(logs, all[i]) >= before[i]) continue;
             uint256 n = ++slashesOf[_focus][all[i]];
             if (n > maxSlashesOfOne[_focus]) maxSlashesOfOne[_focus] = n;
+        }
+    }
+
+    /// @dev The penalty debt Staking collected from `who` in the calls that emitted `logs` (PenaltyDebtSettled).
+    function _debtPaidIn(Vm.Log[] memory logs, address who) internal view returns (uint256 paid) {
+        bytes32 topic1 = bytes32(uint256(uint160(who)));
+        for (uint256 i; i < logs.length; ++i) {
+            Vm.Log memory l = logs[i];
+            if (l.emitter != address(staking) || l.topics.length != 2) continue;
+            if (l.topics[0] != IStaking.PenaltyDebtSettled.selector || l.topics[1] != topic1) continue;
+            (uint256 p,,) = abi.decode(l.data, (uint256, uint256, uint256));
+            paid += p;
         }
     }
 

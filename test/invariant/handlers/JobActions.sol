@@ -146,7 +146,8 @@ abstract contract JobActions is HandlerBase {
         _reach("claim");
     }
 
-    /// @dev A provider with the provider role and free stake for the collateral; stakes one up when none has.
+    /// @dev A provider with the provider role and free stake for the collateral; stakes one up when none has
+    /// (a new deposit pays the account's penalty debt first, so by that much more).
     function _claimant(uint256 seed, uint256 collateral) internal returns (address) {
         // Half the time the providers that also verify go first.
         if (seed % 2 == 0) seed = 2 + (seed >> 1) % 2;
@@ -157,7 +158,8 @@ abstract contract JobActions is HandlerBase {
         }
         address chosen = _providers[seed % _providers.length];
         StakeModel storage c = _stakes[chosen];
-        uint256 missing = c.stake >= c.locked + collateral ? 0 : c.locked + collateral - c.stake;
+        uint256 needed = c.locked + c.debt + collateral;
+        uint256 missing = c.stake >= needed ? 0 : needed - c.stake;
         _stake(chosen, missing + 1 ether, c.roles | PROVIDER);
         return chosen;
     }
@@ -348,7 +350,8 @@ abstract contract JobActions is HandlerBase {
         }
     }
 
-    /// @dev Stakes `amount` more for `who` with `roles` (the model follows).
+    /// @dev Stakes `amount` more for `who` with `roles` (the model follows): the new stake pays a penalty debt
+    /// first.
     function _stake(address who, uint256 amount, uint8 roles) internal {
         _mint(who, amount);
         vm.prank(who);
@@ -358,6 +361,7 @@ abstract contract JobActions is HandlerBase {
         StakeModel storage s = _stakes[who];
         s.stake += amount;
         s.roles = roles;
+        _settleDebtModel(who);
         _syncModel(who);
     }
 

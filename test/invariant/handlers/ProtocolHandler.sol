@@ -47,7 +47,8 @@ abstract contract ProtocolHandler is ReplicaActions {
         _register(7, 0, "model-b"); // odd and tiny: every share rounds
         _register(123_456_789_123_456_789_123, 10 ether, "model-c");
         // The providers that also verify hold little beyond their collateral: their penalties as voters and
-        // auditors often exceed their free stake, and must never reach what is locked.
+        // auditors often exceed their free stake, and must never take what is locked: the rest is a debt on it,
+        // collected as the collateral comes back (after the job's own slash).
         for (uint256 i; i < _providers.length; ++i) {
             _stake(_providers[i], i < 2 ? 400 ether : 130 ether, i < 2 ? PROVIDER : PROVIDER | VERIFIER);
         }

@@ -56,7 +56,7 @@ abstract contract ReplicaActions is AttackActions {
         uint256 toPool; // into the JobMarket's audit pool: the agreed seats' levy, the disputed seats' reserves
         uint256 forwarded; // into the JobMarket's escrow with the disputed seats: their fees
         uint256 refund; // credited to the poster, the withheld collateral aside
-        uint256 slashed; // out of Staking: the withheld seats' collateral (credited to the poster)
+        uint256 slashed; // out of Staking: the withheld seats' collateral (the poster's share, the rest to the pool)
     }
 
     struct ReplicaModel {
@@ -507,7 +507,8 @@ abstract contract ReplicaActions is AttackActions {
     }
 
     /// @dev A staker that may take a seat (not the poster, not seated, admitted by the constraints), half the
-    /// time from the providers first; one with the provider role and the free stake if any, else one staked up.
+    /// time from the providers first; one with the provider role and the free stake if any, else one staked up
+    /// (by its penalty debt more: a deposit pays it first).
     function _seatTaker(uint256 rid, uint256 seed) internal returns (address) {
         address[] memory all = stakers();
         uint256 start = seed % 2 == 0 ? (seed >> 1) % _providers.length : (seed >> 1) % all.length;
@@ -520,7 +521,8 @@ abstract contract ReplicaActions is AttackActions {
                 bool ready = s.roles & PROVIDER != 0 && s.stake >= s.locked + collateral;
                 if (ready) return p;
                 if (pass == 0) continue;
-                uint256 missing = s.stake >= s.locked + collateral ? 0 : s.locked + collateral - s.stake;
+                uint256 needed = s.locked + s.debt + collateral;
+                uint256 missing = s.stake >= needed ? 0 : needed - s.stake;
                 _stake(p, missing + 1 ether, s.roles | PROVIDER);
                 return p;
             }
@@ -649,9 +651,12 @@ abstract contract ReplicaActions is AttackActions {
         _checkSettleEvents(rid, o, logs);
         replicaEscrow -= uint256(j.replicas) * (j.feePerReplica + r.reserve);
         if (!o.paid) auditPool += r.reserve * j.revealed; // the disputed seats' reserves pay their committees
-        _creditReplica(j.poster, o.refund + slashed);
+        // The withheld collateral: the expiry penalty's share to the poster, the rest to the audit pool.
+        uint256 share = _posterShare(rid, slashed);
+        auditPool += slashed - share;
+        _creditReplica(j.poster, o.refund + share);
         uint256 toPoster = _rise(b.posterCredit, a.posterCredit, "replica settle: the poster's credit shrank");
-        _check(toPoster == o.refund + slashed, "replica settle: the poster's refund and the withheld collateral");
+        _check(toPoster == o.refund + share, "replica settle: the poster's refund and its share of the withheld collateral");
         _checkReplicaStored(rid, "replica settle");
         bytes memory closed = abi.encodeWithSelector(Errors.ReplicaJobClosed.selector, rid, o.status);
         bytes memory data = abi.encodeCall(IReplicaMarket.settle, (rid));
@@ -744,8 +749,13 @@ abstract contract ReplicaActions is AttackActions {
         s.protocolFee = _rise(b.rmFees, a.rmFees, "replica settle: protocol fees shrank");
         for (uint256 i; i < b.credits.length; ++i) s.seatPay += _rise(b.credits[i], a.credits[i], "replica settle: a credit shrank");
         uint256 toPoster = _rise(b.posterCredit, a.posterCredit, "replica settle: the poster's credit shrank");
-        s.refund = _rise(s.slashed, toPoster, "replica settle: the poster got less than the withheld collateral");
+        s.refund = _rise(_posterShare(rid, s.slashed), toPoster, "replica settle: the poster got less than its share of the withheld collateral");
         _check(a.rmBalance + toMarket == b.rmBalance + s.slashed, "replica settle: its balance moved as its flows");
+    }
+
+    /// @dev The poster's share of a redundant job's withheld collateral: the expiry penalty's, under the job's terms.
+    function _posterShare(uint256 rid, uint256 slashed) internal view returns (uint256) {
+        return slashed * _mp[_replicas[rid].job.terms].expiryPenaltyBps / BPS;
     }
 
     /// @dev What one seat's provider saw move in a settle.
@@ -761,7 +771,11 @@ abstract contract ReplicaActions is AttackActions {
         uint256 paidSeats = o.paid ? r.job.revealed : 0;
         uint256 sent = o.paid ? 0 : r.job.revealed;
         _check(r.split.protocolFee == paidSeats * o.protocolFee, "replica settle: the agreed seats' protocol fees");
-        _check(r.split.toPool == paidSeats * o.levy + sent * r.reserve, "replica settle: levy and reserves to the pool");
+        uint256 withheldToPool = r.split.slashed - _posterShare(rid, r.split.slashed);
+        _check(
+            r.split.toPool == paidSeats * o.levy + sent * r.reserve + withheldToPool,
+            "replica settle: levy, reserves and the withheld collateral past the poster's share to the pool"
+        );
         _check(r.split.forwarded == sent * r.job.feePerReplica, "replica settle: the disputed seats' fees sent along");
     }
 
@@ -775,7 +789,7 @@ abstract contract ReplicaActions is AttackActions {
         IReplicaMarket.ReplicaJob storage j = _replicas[rid].job;
         for (uint256 i; i < j.committed; ++i) {
             SeatModel storage s = _seatModels[rid][i];
-            Moved memory m = _moved(s.seat.provider, b.credits[i], a.credits[i], b, a);
+            Moved memory m = _moved(s.seat.provider, b.credits[i], a.credits[i], b, a, logs);
             if (m.credit != 0) ++s.paidCount;
             s.paid += m.credit;
             s.releases += m.released / j.collateral;
@@ -787,14 +801,21 @@ abstract contract ReplicaActions is AttackActions {
         }
     }
 
-    function _moved(address p, uint256 creditBefore, uint256 creditAfter, Books memory b, Books memory a)
-        internal
-        returns (Moved memory m)
-    {
+    /// @dev What moved for seat provider `p`; its stake lost for the seat leaves out a penalty debt the settle
+    /// collected from it (PenaltyDebtSettled): the collateral coming back pays penalties earned as a verifier.
+    function _moved(
+        address p,
+        uint256 creditBefore,
+        uint256 creditAfter,
+        Books memory b,
+        Books memory a,
+        Vm.Log[] memory logs
+    ) internal returns (Moved memory m) {
         uint256 k = _stakerIndex(p);
         m.credit = _rise(creditBefore, creditAfter, "replica settle: a seat's credit shrank");
         m.released = _rise(a.locked[k], b.locked[k], "replica settle: a seat's lock grew");
-        m.lost = _rise(a.stake[k] + a.unbonding[k], b.stake[k] + b.unbonding[k], "replica settle: a stake grew");
+        uint256 heldAfter = a.stake[k] + a.unbonding[k] + _debtPaidIn(logs, p);
+        m.lost = _rise(heldAfter, b.stake[k] + b.unbonding[k], "replica settle: a stake grew");
     }
 
     /// @dev A seat committed and never revealed: its whole collateral slashed to the ReplicaMarket (for the
@@ -822,8 +843,7 @@ abstract contract ReplicaActions is AttackActions {
         _creditReplica(p, o.payout);
         replicaProtocolFees += o.protocolFee;
         auditPool += o.levy;
-        StakeModel storage st = _stakes[p];
-        st.locked -= collateral < st.locked ? collateral : st.locked;
+        _unlockModel(p, collateral);
         _check(
             m.credit == o.payout && m.released == collateral && m.lost == 0,
             "replica settle: an agreed seat is paid the fee less fee and levy, and unlocked"
