@@ -58,7 +58,7 @@ async function load(fixture = unsampled) {
   const saltOf = (id: bigint, w: Wallet) => keccak256(toHex(`salt ${id} ${w.account.address}`));
   const send = async (tx: Promise<Hex>) => publicClient.waitForTransactionReceipt({ hash: await tx });
 
-  async function post(overrides: Record<string, unknown> = {}, constraints: Record<string, unknown> = {}) {
+  async function post(overrides: Record<string, unknown> = {}, constraints: Record<string, unknown> = {}, poster: Wallet = sys.dapp) {
     const now = BigInt(await networkHelpers.time.latest());
     const request = {
       modelId: 1n,
@@ -70,7 +70,7 @@ async function load(fixture = unsampled) {
       constraints: { allowlist: [] as Hex[], region: "0x0000000000000000" as Hex, executionProviders: 0, minReputationPpm: 0, ...constraints },
       ...overrides,
     };
-    await send(rm.write.post([request as never], { account: sys.dapp.account }));
+    await send(rm.write.post([request as never], { account: poster.account }));
     return rm.read.replicaJobCount();
   }
   async function commitAs(id: bigint, w: Wallet, honest = true) {
@@ -203,7 +203,7 @@ describe("ReplicaMarket: redundant jobs", function () {
     });
 
     it("a provider posting to its own seats and withholding gets only the poster's share of its collateral back: a verifier penalty it owed on that collateral does not leave with it", async () => {
-      const { sys, rm, providers, commitAs, revealAs, settle, stakeOf } = await load();
+      const { sys, rm, providers, post, commitAs, revealAs, settle, stakeOf } = await load();
       const [self, other] = providers as [Wallet, Wallet];
       const staking = sys.staking;
       // The attacker both posts and provides: it stakes all it has as a seat's collateral of its own job.
@@ -213,18 +213,7 @@ describe("ReplicaMarket: redundant jobs", function () {
       await staking.write.requestUnbond([free - MODEL_COLLATERAL], { account: self.account });
       await networkHelpers.time.increase(Number((await staking.read.params()).unbondingPeriod) + 1);
       await staking.write.withdraw({ account: self.account });
-      const now = BigInt(await networkHelpers.time.latest());
-      const request = {
-        modelId: 1n,
-        feePerReplica: FEE,
-        claimBy: now + 600n,
-        replicas: 2,
-        inputHash: keccak256(toHex("input blob")),
-        inputURI: "http://127.0.0.1:8600/blobs/input",
-        constraints: { allowlist: [] as Hex[], region: "0x0000000000000000" as Hex, executionProviders: 0, minReputationPpm: 0 },
-      };
-      await rm.write.post([request as never], { account: self.account });
-      const id = await rm.read.replicaJobCount();
+      const id = await post({ replicas: 2 }, {}, self);
       await commitAs(id, self, false);
       await commitAs(id, other);
       assert.equal(await staking.read.availableStake([self.account.address]), 0n);
