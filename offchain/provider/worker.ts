@@ -197,8 +197,12 @@ export const INLINE_OUTPUT_MAX = 4096;
 const MAX_SIGNED_ADMISSIONS_QUEUED = 32;
 /** How long a poster whose request we ran and could not post (its deposit gone, the request cancelled) is refused. */
 const SIGNED_DEFAULT_REFUSAL_MS = 3_600_000;
-/** Why a signed request we ran and admitted could not be posted, when its poster (or its model's owner) caused it. */
-const POSTER_CAUSED_REVERTS = new Set(["InsufficientDeposit", "SignedJobUsed", "CollateralBelowSigned", "ModelInactive", "FeeBelowFloor"]);
+/**
+ * Why a signed request we ran and admitted could not be posted, when its poster (or its model's owner) caused it.
+ * Not `CollateralBelowSigned`: a model's decrease that fell due (announced a day ahead) is no sign of a poster that
+ * defaults, and refusing it would let any model owner shut dApps out of a worker.
+ */
+const POSTER_CAUSED_REVERTS = new Set(["InsufficientDeposit", "SignedJobUsed", "ModelInactive", "FeeBelowFloor"]);
 /** How often a reveal held for its audit is tried again (seconds of chain time). */
 const AUDIT_RECHECK_SECONDS = 3n;
 

@@ -21,6 +21,7 @@ import { NonRetryableError, RetryableError } from "../errors.js";
 import { readBatchOutputs } from "../storage/batch-outputs.js";
 import { readOutput } from "../storage/output.js";
 import { uploadBlob } from "../storage/upload.js";
+import { refuseCollateralDropBefore } from "./collateral.js";
 import { decodeEvent } from "../chain/events.js";
 
 // ------------------------------------------------------------------ deposits
@@ -142,6 +143,9 @@ export async function postJobs({
 }: PostJobsParameters): Promise<PostJobsReturnType> {
   if (jobs.length === 0) throw new NonRetryableError("no jobs to post", { code: "NO_JOBS" });
   const groups = groupJobs(jobs);
+  // The claim deadline is fixed first, so that the collateral check below holds for the batches as posted.
+  const claimBy = (await publicClient.getBlock()).timestamp + BigInt(claimWithin);
+  for (const group of groups) await refuseCollateralDropBefore({ publicClient, registry: deployment.registry, modelId: group.modelId, claimBy });
   const total = jobs.reduce((sum, job) => sum + job.fee, 0n);
   const toppedUp = await coverCost({ sender, publicClient, deployment, total, topUp });
 
@@ -154,7 +158,6 @@ export async function postJobs({
   }
   if (toppedUp > 0n) await deposit({ sender, publicClient, deployment, amount: toppedUp });
 
-  const claimBy = (await publicClient.getBlock()).timestamp + BigInt(claimWithin);
   const requests = groups.map((group) => ({
     modelId: group.modelId,
     feePerJob: group.fee,

@@ -18,6 +18,7 @@ import type { TxSender } from "../chain/sender.js";
 import { encodeSignedJob, isSignedJobId, SIGNED_JOB_CANCELLED, signedJobArg, signedJobId, signJob, type SignedJob } from "../chain/signed-jobs.js";
 import { blobId } from "../codec/tensor.js";
 import { deposit } from "./batches.js";
+import { refuseCollateralDropBefore } from "./collateral.js";
 import { NonRetryableError, RetryableError } from "../errors.js";
 import type { IpfsBlobPublisher, IpfsBlobReader } from "../storage/ipfs-uri.js";
 import { readOutput } from "../storage/output.js";
@@ -84,6 +85,7 @@ export async function postJob({
   inlineOutput = false,
 }: PostJobParameters): Promise<PostJobReturnType> {
   const request = await jobRequestFor({ publicClient, modelId, input, fee, claimWithin, upload, ipfs, inputURI, inlineOutput });
+  await refuseCollateralDropBefore({ publicClient, registry: deployment.registry, modelId, claimBy: request.claimBy });
   const me = sender.address;
   const allowance = await publicClient.readContract({ address: deployment.token, abi: erc20Abi, functionName: "allowance", args: [me, deployment.market] });
   if (allowance < fee) {
@@ -143,6 +145,9 @@ export async function postSignedJob({
   const chainId = await publicClient.getChainId();
   provider ??= await providerAt(base, { chainId, market: deployment.market });
   const request = await jobRequestFor({ publicClient, modelId, input, fee, claimWithin, upload, ipfs, inputURI, inlineOutput });
+  // A signed request carries the collateral in force as its floor: one that drops before its claimBy could no
+  // longer be posted, and the provider's run would be wasted.
+  await refuseCollateralDropBefore({ publicClient, registry: deployment.registry, modelId, claimBy: request.claimBy });
   const me = sender.address;
   const held = await publicClient.readContract({ address: deployment.market, abi: jobMarketAbi, functionName: "deposits", args: [me] });
   if (held < fee) {

@@ -26,6 +26,7 @@ import { blobId } from "../codec/tensor.js";
 import { NonRetryableError, RetryableError } from "../errors.js";
 import { readOutput } from "../storage/output.js";
 import { uploadBlob } from "../storage/upload.js";
+import { refuseCollateralDropBefore } from "./collateral.js";
 import { checkedFee, jobInputBlob, type JobInput } from "./job-input.js";
 import { decodeEvent } from "../chain/events.js";
 
@@ -184,6 +185,7 @@ export async function postReplicatedJob({
     uri = (await uploadBlob({ serverUrl: upload.serverUrl, token: upload.token, bytes: blob })).url;
   }
   const lastClaim = claimBy ?? (await publicClient.getBlock()).timestamp + BigInt(claimWithinSeconds ?? 600);
+  await refuseCollateralDropBefore({ publicClient, registry: deployment.registry, modelId, claimBy: lastClaim });
   const allowance = await publicClient.readContract({ address: deployment.token, abi: erc20Abi, functionName: "allowance", args: [sender.address, deployment.replicaMarket] });
   if (allowance < cost.total) {
     await sender.send({ address: deployment.token, abi: erc20Abi, functionName: "approve", args: [deployment.replicaMarket, cost.total] });

@@ -124,6 +124,17 @@ describe("sdk/batches", () => {
   }
 
   describe("postJobs", () => {
+    it("refuses a batch whose model's lower collateral falls due before its claim deadline, before sending anything", async () => {
+      const { sys, client, sender } = await load();
+      await sys.registry.write.update([1n, modelSpec({ minCollateral: 1n })], { account: sys.owner.account });
+      const [, effectiveAt] = await sys.registry.read.pendingCollateral([1n]);
+      await networkHelpers.time.increaseTo(effectiveAt - 60n);
+      const before = sender.stats().sent;
+      const error = await rejection(client.postJobs([{ modelId: 1, input: inputOf(0) }], { claimWithin: 600 }));
+      assert.equal(error.code, "COLLATERAL_DROPS");
+      assert.equal(sender.stats().sent, before, "nothing sent");
+    });
+
     it("groups jobs by model and fee into batches posted in one transaction, topping the deposit up by exactly the cost", async () => {
       const { client, read, sender, publicClient, deployment } = await load();
       const jobs = [

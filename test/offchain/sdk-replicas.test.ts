@@ -31,7 +31,7 @@ import { createDinferClient } from "../../offchain/sdk/client.js";
 import { postReplicatedJob, replicaConstraints, replicaJobCost, waitForReplicatedResult } from "../../offchain/sdk/replicas.js";
 import { LocalBlobStore } from "../../offchain/storage/local.js";
 import { startBlobServer, type BlobServer } from "../../offchain/storage/server.js";
-import { deploySystem, deploymentOf, LOCAL_PARAMETERS, PRICE_FLOOR, ROLE_PROVIDER, setUpMarket, stake, stakeVerifiers, type Connection } from "../helpers/fixture.js";
+import { deploySystem, deploymentOf, LOCAL_PARAMETERS, modelSpec, PRICE_FLOOR, ROLE_PROVIDER, setUpMarket, stake, stakeVerifiers, type Connection } from "../helpers/fixture.js";
 import { LOCAL_MARKET_PARAMS, type Wallet } from "../helpers/market.js";
 
 const connection = await network.create();
@@ -245,6 +245,16 @@ describe("sdk/replicas: redundant jobs", () => {
       assert.equal(posted.total, (PRICE_FLOOR + reserveOf(PRICE_FLOOR)) * 2n);
       assert.equal(await allowance(), maxUint256);
       assert.equal((await client.readReplicaJob(posted.replicaJobId)).replicas, 2);
+    });
+
+    it("refuses a redundant job whose model's lower collateral falls due before its claim deadline, before sending anything", async () => {
+      const { sys, sender, deployment, publicClient, sent } = await load();
+      await sys.registry.write.update([1n, modelSpec({ minCollateral: 1n })], { account: sys.owner.account });
+      const [, effectiveAt] = await sys.registry.read.pendingCollateral([1n]);
+      const upload = { serverUrl: blobServer.url, token: UPLOAD_TOKEN };
+      const error = await rejection(postReplicatedJob({ sender, publicClient, deployment, modelId: 1, input: input(), replicas: 2, upload, claimBy: effectiveAt }));
+      assert.equal(error.code, "COLLATERAL_DROPS");
+      assert.equal(sent.length, 0);
     });
 
     it("refuses an input it cannot put at a URI, and claimBy with claimWithinSeconds, before sending anything", async () => {

@@ -28,7 +28,7 @@ import { imageToClsInput, imageToDetInput } from "../../offchain/sdk/image.js";
 import { LocalBlobStore } from "../../offchain/storage/local.js";
 import { startBlobServer, type BlobServer } from "../../offchain/storage/server.js";
 import { uploadBlob } from "../../offchain/storage/upload.js";
-import { deploySystem, deploymentOf, PRICE_FLOOR, setUpMarket, type Connection } from "../helpers/fixture.js";
+import { deploySystem, deploymentOf, modelSpec, PRICE_FLOOR, setUpMarket, type Connection } from "../helpers/fixture.js";
 import { marketDriver } from "../helpers/market.js";
 
 const connection = await network.create();
@@ -229,6 +229,26 @@ describe("sdk/client", () => {
       await registry.write.setActive([1n, false], { account: owner.account });
       assert.equal((await rejection(client.postJob({ modelId: 1, input: smallInput() }))).code, "MODEL_INACTIVE");
       assert.deepEqual([sender.stats().sent, sender.stats().simulatedReverts], [0, 0], "no transaction and no simulation");
+    });
+
+    it("refuses to post while a lower collateral falls due before the job's claim deadline (COLLATERAL_DROPS), and posts when the window ends first", async () => {
+      const { client, sender, registry, owner, d, post } = await load();
+      const [, , collateral] = await registry.read.terms([1n]);
+      await registry.write.update([1n, modelSpec({ minCollateral: 1n })], { account: owner.account });
+      const [, effectiveAt] = await registry.read.pendingCollateral([1n]);
+      await networkHelpers.time.increaseTo(effectiveAt - 120n);
+      const sent = sender.stats().sent;
+      const error = await rejection(client.postJob({ modelId: 1, input: smallInput(), claimWithin: 600 }));
+      assert.equal(error.code, "COLLATERAL_DROPS");
+      assert.match(error.message, /model 1's collateral drops from 100 DINF to 0\.000000000000000001 DINF at .*: a post landing after the drop would carry the lower collateral/);
+      assert.equal(sender.stats().sent, sent, "nothing sent");
+      // A claim window that ends before the drop: the job carries the collateral in force.
+      const early = await post({ modelId: 1, input: smallInput(), claimWithin: 60 });
+      assert.equal(d.jobs.records.get(early.jobId)!.job.collateral, collateral);
+      // Once the drop is in force, posting is a choice made in the open.
+      await networkHelpers.time.increaseTo(effectiveAt);
+      const late = await post({ modelId: 1, input: smallInput(), claimWithin: 600 });
+      assert.equal(d.jobs.records.get(late.jobId)!.job.collateral, 1n);
     });
 
     it("posts from a wallet client alone (a sender is made for it)", async () => {
