@@ -613,7 +613,10 @@ export type SyncStep = { kind: "act"; reason: string } | { kind: "wait"; time: b
 
 const ROLE_VERIFIER = 2;
 
-/** The weight `Staking.syncVerifier` would give the account: its stake while it holds the verifier role with the minimum, else zero. */
+/**
+ * The weight `Staking.syncVerifier` would give the account: its stake less its penalty debt while it holds the
+ * verifier role and that much is at least the minimum, else zero.
+ */
 export function targetWeight({ stake, debt, roles, minVerifierStake }: Pick<SyncSnapshot, "stake" | "debt" | "roles" | "minVerifierStake">): bigint {
   const own = stake - debt;
   return (roles & ROLE_VERIFIER) !== 0 && own >= minVerifierStake ? own : 0n;
@@ -627,12 +630,12 @@ export function targetWeight({ stake, debt, roles, minVerifierStake }: Pick<Sync
 export function syncStep(s: SyncSnapshot): SyncStep {
   if (!s.keeper) return { kind: "done", reason: "keeper duties are off" };
   if (s.weight === 0n) return { kind: "done", reason: "not in the verifier set" };
-  if (s.weight <= targetWeight(s)) return { kind: "done", reason: "its weight is within its stake" };
+  if (s.weight <= targetWeight(s)) return { kind: "done", reason: "its weight is within its stake less its debt" };
   const key = BigInt(s.member);
   const lead = rotation(s.keepers, key, s.member);
   const at = sameAddress(lead, s.me) ? s.since : s.since + BigInt(s.keeperGraceSeconds) + keeperJitter({ me: s.me, key, graceSeconds: s.keeperGraceSeconds });
   if (s.now < at) return { kind: "wait", time: at, reason: "another keeper leads" };
-  return { kind: "act", reason: `weight ${s.weight} above the ${targetWeight(s)} its stake allows` };
+  return { kind: "act", reason: `weight ${s.weight} above the ${targetWeight(s)} its stake less its debt allows` };
 }
 
 // ------------------------------------------------------------------ economics
