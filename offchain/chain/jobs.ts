@@ -419,6 +419,8 @@ export class JobReader {
    * reorg could give one job id another input, and the daemon loop polls at every new head block, one at the
    * same height too, so the poller reports a replaced block (and the caller forgets) before the next tick reads.
    * A read already in flight then is exposed as a read of the logs is: its requests name a height, not a block.
+   * The provider worker also compares each redelivered JobPosted with what it journaled of the job, and takes a job
+   * whose post was replaced up afresh (ProviderWorker `onPostedAgain`): what it ran or committed was for the old one.
    */
   know(record: JobRecord): void {
     // A record of a long input URI or a large inline input is read from its logs when needed, not held.

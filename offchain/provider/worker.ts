@@ -159,7 +159,10 @@ type JobData = {
   outputCid?: string;
   /** The `ipfs://` input's CID, pinned on our node from our claim until the job ends. */
   inputCid?: string;
-  /** The input we kept (absent in journals of older workers): what the blob pruner keeps while the job is open. */
+  /**
+   * The job's input: from its JobPosted log (a candidate; how a post replaced by a reorg is told apart), then the
+   * input we ran and kept (absent in journals of older workers): what the blob pruner keeps while the job is open.
+   */
   inputHash?: Hex;
   /** A job split out of one of our batches: its commitment salt derives from the batch's (batch-worker.ts). */
   batchSalt?: Hex;
@@ -248,6 +251,8 @@ export class ProviderWorker {
   private readonly posterFailures = new Map<string, number>();
   /** Poster per job (lowercase), for the ordering of posted jobs without reading each one's data. */
   private readonly posterOf = new Map<bigint, string>();
+  /** Jobs whose post a reorg replaced while a step of theirs ran: taken up afresh when that step ends (`onPostedAgain`). */
+  private readonly reposted = new Map<bigint, Repost>();
   /** Candidate jobs whose input fetch is slow: they gave their prefetch slot up (at most `prefetch` * 4). */
   private readonly slowFetches = new Set<bigint>();
   /** Our free stake: the available stake at the head, less the collateral promised to claims in flight. */
@@ -354,12 +359,24 @@ export class ProviderWorker {
   onPosted(jobs: readonly { jobId: bigint; modelId: number; postedBlock: bigint; poster?: Hex; claimBy?: bigint; fee?: bigint; log?: JobLogInput }[]): number {
     let added = 0;
     for (const { jobId, modelId, postedBlock, poster, claimBy, fee, log } of jobs) {
-      if (!this.models.has(modelId) || this.p.journal.getJob(jobId)) continue;
+      if (!this.models.has(modelId)) continue;
       const decoded = log && decodeJobLog(log);
       const posted = decoded && applyJobLog(undefined, decoded);
-      if (posted?.jobId === jobId) this.jobs.know(posted);
+      const known = posted?.jobId === jobId ? posted : undefined;
+      const data: JobData = {
+        postedBlock,
+        modelId,
+        ...(poster === undefined ? {} : { poster }),
+        ...(claimBy === undefined ? {} : { claimBy }),
+        ...(known === undefined ? {} : { inputHash: known.inputHash }),
+      };
+      const journaled = this.p.journal.getJob<JobData>(jobId);
+      if (journaled !== undefined) {
+        this.onPostedAgain(jobId, journaled.status, journaled.data, { data, fee, known });
+        continue;
+      }
+      if (known !== undefined) this.jobs.know(known);
       if (fee !== undefined) this.offers.set(jobId, { fee, modelId });
-      const data: JobData = { postedBlock, modelId, ...(poster === undefined ? {} : { poster }), ...(claimBy === undefined ? {} : { claimBy }) };
       this.saveJob(jobId, "candidate", data);
       if (poster !== undefined) this.posterOf.set(jobId, poster.toLowerCase());
       this.p.log.debug({ msg: "job seen", job_id: jobId.toString(), model_id: modelId });
@@ -367,6 +384,58 @@ export class ProviderWorker {
       added++;
     }
     return added;
+  }
+
+  /**
+   * A JobPosted of a job the journal holds: the same log again (a batch the poller delivers twice) is nothing new.
+   * Any other post of this id means a reorg replaced the one we saw, and job ids are a counter: the id may now
+   * name another poster's job, or another input, under the very same job hash (the hash does not cover the input:
+   * JobReader.know). Whatever we ran, held or committed for the old post is not for this one, and our claim or
+   * commit of it went with the replaced blocks: the job is taken up afresh as a candidate (`repost`), keeping only
+   * an output run from the same input of the same model. A step in flight sends no claim or commit after this
+   * (`repostedMidStep`); the job is taken up afresh when that step ends. An ended job is left ended.
+   */
+  private onPostedAgain(jobId: bigint, status: string, journaled: JobData, post: Repost): void {
+    if (!KEPT.includes(status) || journaled.signed !== undefined || samePost(journaled, post.data, this.offers.get(jobId)?.fee, post.fee)) return;
+    this.p.log.warn({ msg: "job posted again after a reorg: taken up afresh", job_id: jobId.toString(), status, posted_block: post.data.postedBlock.toString(), was_posted_block: journaled.postedBlock.toString() });
+    if (this.inFlight.has(jobId)) {
+      this.reposted.set(jobId, post);
+      this.schedule.poke(jobId);
+    } else this.repost(jobId, post);
+  }
+
+  /** Makes a job whose post a reorg replaced a fresh candidate of its new post (see `onPostedAgain`). */
+  private repost(jobId: bigint, { data, fee, known }: Repost): void {
+    const journaled = this.p.journal.getJob<JobData>(jobId);
+    if (journaled === undefined) return;
+    const old = journaled.data;
+    const sameInput = old.inputHash !== undefined && old.inputHash === data.inputHash && old.modelId === data.modelId;
+    // Only a run's output (and the input and output kept with it) carries over, and only of this very input.
+    const { outputId, outputRoot, outputBytes, ep, inferenceMs, withheld, outputCid, inputCid } = old;
+    const kept = sameInput ? { outputId, outputRoot, outputBytes, ep, inferenceMs, withheld, outputCid, inputCid } : {};
+    if (!sameInput) {
+      this.inputs.delete(jobId);
+      this.releasePins(jobId, old);
+    }
+    // Our claim or commit of the old post was in blocks the reorg replaced: the chain's state says what stands now.
+    this.p.journal.forgetActions(jobId);
+    this.failures.delete(jobId);
+    this.seenBlock.delete(jobId);
+    if (fee !== undefined) this.offers.set(jobId, { fee, modelId: data.modelId });
+    else this.offers.delete(jobId);
+    if (data.poster !== undefined) this.posterOf.set(jobId, data.poster.toLowerCase());
+    else this.posterOf.delete(jobId);
+    if (known !== undefined) this.jobs.know(known);
+    if (journaled.status === "active") this.p.metrics.active.dec();
+    this.saveJob(jobId, "candidate", { ...stripUndefined(kept), ...data });
+    this.schedule.poke(jobId);
+  }
+
+  /** Whether a reorg replaced the job's post while this step ran: then it sends no claim or commit (see `onPostedAgain`). */
+  private repostedMidStep(jobId: bigint, action: string): boolean {
+    if (!this.reposted.has(jobId)) return false;
+    this.p.log.warn({ msg: `${action} not sent: a reorg replaced the job's post meanwhile`, job_id: jobId.toString() });
+    return true;
   }
 
   /**
@@ -553,6 +622,11 @@ export class ProviderWorker {
       .catch((error) => this.onStepError(jobId, error))
       .finally(() => {
         this.inFlight.delete(jobId);
+        const repost = this.reposted.get(jobId);
+        if (repost !== undefined) {
+          this.reposted.delete(jobId);
+          this.repost(jobId, repost);
+        }
         this.schedule.ended(jobId);
         if (this.preparing.delete(jobId)) this.startSteps();
       });
@@ -779,7 +853,7 @@ export class ProviderWorker {
     if (claimFirst) {
       // The run comes after the claim, maybe after a restart: the store keeps the input till then.
       await this.storeInput(input, record.inputHash);
-      if (!(await this.stakeFor(record, { reserve: true }))) {
+      if (!(await this.stakeFor(record, { reserve: true })) || this.repostedMidStep(jobId, "claim")) {
         this.inputs.delete(jobId);
         return;
       }
@@ -810,7 +884,7 @@ export class ProviderWorker {
     // The state read before the run is what we claim from; if someone claimed meanwhile, the
     // simulation refuses it and the next tick ends the job as a lost race. The output is kept
     // (journaled, stored): a job waiting here for stake is not run again.
-    if (!(await this.stakeFor(record, { reserve: true }))) return;
+    if (!(await this.stakeFor(record, { reserve: true })) || this.repostedMidStep(jobId, "claimAndCommit")) return;
     const c = this.commitmentFor(jobId, ran.data.outputRoot!);
     const signed = data.signed === undefined ? undefined : decodeSignedJob(data.signed);
     const committed = signed
@@ -948,6 +1022,7 @@ export class ProviderWorker {
       this.p.log.warn({ msg: "job abandoned before commit", job_id: jobId.toString(), reason: ran.failure });
       return;
     }
+    if (this.repostedMidStep(jobId, "commit")) return;
     const c = this.commitmentFor(jobId, ran.data.outputRoot!);
     const committed = await this.act(jobId, "commit", (onSent) =>
       this.calls.send({ address: this.p.deployment.market, abi: jobMarketAbi, functionName: "commit", args: [jobId, job, c], onSent }),
@@ -970,7 +1045,10 @@ export class ProviderWorker {
     // the map first, so a retry reads it from the store (claim-first) or fetches it again (run-first).
     const fetched = this.inputs.get(jobId);
     this.inputs.delete(jobId);
-    if (data.outputRoot && (data.withheld || (await hasOutput(this.p, data)))) return { data };
+    // An output of an earlier run is this job's only if it was run from this job's input (a reorg can give a job id
+    // another input: onPostedAgain).
+    const ranThisInput = data.inputHash === record.inputHash && data.modelId === job.modelId;
+    if (data.outputRoot && ranThisInput && (data.withheld || (await hasOutput(this.p, data)))) return { data };
     const model = this.models.get(job.modelId)!;
     const input = fetched?.bytes ?? (await this.p.store.get(record.inputHash));
     let result: JobRunResult;
@@ -1351,6 +1429,29 @@ export class ProviderWorker {
     const block = await this.p.publicClient.getBlock({ blockTag: "latest" });
     return { number: block.number, timestamp: block.timestamp };
   }
+}
+
+/** A JobPosted of a journaled job, as `onPosted` read it: the candidate's data, its fee, and its record from the log. */
+type Repost = { data: JobData; fee?: bigint; known?: JobRecord };
+
+/**
+ * Whether a JobPosted is the post the journal holds (the same log delivered again), by what the journal and the
+ * offers keep of it; a field one side does not know (an older journal, a catch-up without the log) is not compared.
+ */
+function samePost(journaled: JobData, posted: JobData, journaledFee: bigint | undefined, postedFee: bigint | undefined): boolean {
+  const same = <T>(a: T | undefined, b: T | undefined) => a === undefined || b === undefined || a === b;
+  return (
+    journaled.postedBlock === posted.postedBlock &&
+    journaled.modelId === posted.modelId &&
+    same(journaled.poster?.toLowerCase(), posted.poster?.toLowerCase()) &&
+    same(journaled.claimBy, posted.claimBy) &&
+    same(journaled.inputHash, posted.inputHash) &&
+    same(journaledFee, postedFee)
+  );
+}
+
+function stripUndefined<T extends Record<string, unknown>>(fields: T): Partial<T> {
+  return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined)) as Partial<T>;
 }
 
 /** An action done (with its receipt when it was sent now), or false when the contract refused it. */

@@ -405,6 +405,14 @@ export class Journal {
     return this.transition({ jobId, action }, "pending", { tx_hash: null, nonce: null, error: null });
   }
 
+  /**
+   * Forgets every action of `jobId`: a reorg replaced the job's post, so the transactions they record were for a job
+   * the chain no longer holds (each reverts or is void there; one mined again is seen by reading the job).
+   */
+  forgetActions(jobId: bigint): void {
+    this.guard(() => this.sql.forgetActions.run(checkJobId(jobId)));
+  }
+
   /** Actions begun or sent but not settled, oldest first (all jobs, or one). */
   pendingActions({ jobId }: { jobId?: bigint } = {}): ActionRecord[] {
     const id = jobId === undefined ? null : checkJobId(jobId);
@@ -548,6 +556,7 @@ function prepareStatements(db: DatabaseSync) {
     ),
     getAction: db.prepare("SELECT * FROM actions WHERE job_id = ? AND action = ?"),
     listActions: db.prepare("SELECT * FROM actions WHERE job_id = ? ORDER BY id"),
+    forgetActions: db.prepare("DELETE FROM actions WHERE job_id = ?"),
     updateAction: db.prepare(
       `UPDATE actions SET state = :state, tx_hash = coalesce(:tx_hash, tx_hash), nonce = coalesce(:nonce, nonce),
          error = :error, updated_at = :now

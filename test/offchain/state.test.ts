@@ -322,6 +322,19 @@ describe("state journal", () => {
       assert.deepEqual(j.listActions(7n).map((a) => a.action), ["claim", "commit"]);
     });
 
+    it("forgets every action of one job (a reorg replaced its post), and only that job's: the next begin records it afresh", () => {
+      const j = journal();
+      j.beginAction({ jobId: 7n, action: "claimAndCommit" });
+      j.markActionConfirmed({ jobId: 7n, action: "claimAndCommit", txHash: hash(1) });
+      j.beginAction({ jobId: 7n, action: "reveal" });
+      j.beginAction({ jobId: 8n, action: "claimAndCommit" });
+      j.forgetActions(7n);
+      assert.deepEqual(j.listActions(7n), []);
+      assert.deepEqual(j.listActions(8n).map((a) => a.action), ["claimAndCommit"]);
+      const again = j.beginAction({ jobId: 7n, action: "claimAndCommit" });
+      assert.deepEqual([again.created, again.action.state, again.action.attempts], [true, "pending", 1]);
+    });
+
     it("follows pending -> sent -> (replaced) sent -> confirmed, and refuses to leave confirmed", () => {
       const j = journal();
       const key = { jobId: 1n, action: "commit" };
