@@ -2,7 +2,8 @@
  * A real local JSON-RPC chain process, for the demo, `dinfer devnet` and the end-to-end tests, from
  * one of two engines:
  *
- *   - `hardhat` (the default): `hardhat node --network node` (hardhat.config.ts's `node` network);
+ *   - `hardhat` (the default): `hardhat node --network node` (hardhat.config.ts's `node` network), under
+ *     hardhat.node.config.ts, which leaves out the build infos the node would read first;
  *   - `anvil`: Foundry's Anvil from its npm package (offchain/devnet/anvil.ts), started as the same chain.
  *
  * Both mine one block a second and never a block per transaction (automine off, interval mining): block
@@ -115,7 +116,9 @@ function commandFor({ engine, port, network }: { engine: ChainEngine; port: numb
     const scratch = mkdtempSync(path.join(tmpdir(), "dinfer-anvil-"));
     return { file, args: anvilArgs({ port, cachePath: scratch }), scratch };
   }
-  return { file: process.execPath, args: [hardhatCli(), "node", "--network", network, "--hostname", "127.0.0.1", "--port", String(port)] };
+  // hardhat.node.config.ts: the project's config without the build infos the node would read first (tens of seconds).
+  const config = path.join(ROOT, "hardhat.node.config.ts");
+  return { file: process.execPath, args: [hardhatCli(), "--config", config, "node", "--network", network, "--hostname", "127.0.0.1", "--port", String(port)] };
 }
 
 /** Starts the chain (`hardhat node --network <network>`, or Anvil) on 127.0.0.1:<port> and waits until it answers. */
