@@ -8,7 +8,9 @@
 import { z } from "zod";
 
 import { EXECUTION_PROVIDER_CHOICES, type ExecutionProviderChoice } from "../inference/session.js";
+import { DEFAULT_MAX_BLOB_BYTES } from "../codec/tensor.js";
 import { DEFAULT_IPFS_LISTEN } from "../storage/ipfs-uri.js";
+import { DEFAULT_MAX_BYTES_IN_FLIGHT, DEFAULT_MAX_READS_PER_CLIENT, DEFAULT_SEND_TIMEOUT_MS } from "../storage/read-limits.js";
 
 const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/, "must be a 0x-prefixed 20-byte address");
 
@@ -107,6 +109,20 @@ export function daemonOptionsShape(defaults: DaemonOptionDefaults) {
     port: z.coerce.number().int().min(0).max(65535).default(defaults.port),
     /** The URL others reach the blob server at (defaults to http://host:port). */
     publicUrl: z.string().url().optional(),
+    /**
+     * The blob server's read limits (offchain/storage/read-limits.ts): GET and HEAD reads one client address (an
+     * IPv6 one: its /64) may have in flight (more are answered 429); bytes of blobs held in memory for all reads
+     * in flight (a read past it is answered 503); how long an answer may take to be sent before its connection is
+     * cut, milliseconds. Behind a reverse proxy every client is the proxy's address: raise the first, or limit
+     * per client at the proxy.
+     */
+    blobMaxReadsPerClient: z.coerce.number().int().positive().default(DEFAULT_MAX_READS_PER_CLIENT),
+    blobMaxBytesInFlight: z.coerce
+      .number()
+      .int()
+      .min(DEFAULT_MAX_BLOB_BYTES, `must be at least ${DEFAULT_MAX_BLOB_BYTES} (64 MiB, the largest blob served): a blob that large could never be served`)
+      .default(DEFAULT_MAX_BYTES_IN_FLIGHT),
+    blobSendTimeoutMs: z.coerce.number().int().positive().default(DEFAULT_SEND_TIMEOUT_MS),
     /** Prometheus metrics port on 127.0.0.1; 0 picks a free port, -1 turns metrics off. */
     metricsPort: z.coerce.number().int().min(-1).max(65535).default(defaults.metricsPort),
     /** Name of the environment variable holding the secret the daemon's salts derive from (offchain/daemon/secrets.ts). */

@@ -44,6 +44,10 @@ export type OpenDaemonServicesParameters = {
   port: number;
   /** How others reach the blob server (default: its own URL). */
   publicUrl?: string;
+  /** The blob server's read limits (its `maxReadsPerClient`, `maxBytesInFlight`, `sendTimeoutMs`; its defaults when left out). */
+  blobMaxReadsPerClient?: number;
+  blobMaxBytesInFlight?: number;
+  blobSendTimeoutMs?: number;
   /** Metrics port on 127.0.0.1; 0 picks one, negative turns metrics off. */
   metricsPort: number;
   registry: Registry;
@@ -82,6 +86,9 @@ export async function openDaemonServices({
   host,
   port,
   publicUrl,
+  blobMaxReadsPerClient,
+  blobMaxBytesInFlight,
+  blobSendTimeoutMs,
   metricsPort,
   registry,
   log,
@@ -107,7 +114,16 @@ export async function openDaemonServices({
       log: log.child({ component: "inference" }),
     });
     closers.push(() => runner.close());
-    const blobServer = await startBlobServer({ store, outputs, host, port, logger: log });
+    const blobServer = await startBlobServer({
+      store,
+      outputs,
+      host,
+      port,
+      logger: log,
+      maxReadsPerClient: blobMaxReadsPerClient,
+      maxBytesInFlight: blobMaxBytesInFlight,
+      sendTimeoutMs: blobSendTimeoutMs,
+    });
     closers.push(() => blobServer.close());
     const metricsServer = metricsPort >= 0 ? await startMetricsServer({ registry, port: metricsPort }) : undefined;
     if (metricsServer) closers.push(() => metricsServer.close());

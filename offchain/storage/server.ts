@@ -14,13 +14,19 @@
  * | `GET /jobs`            | a worker's: `{ provider, chainId, market }`, what a dApp signs a request for |
  *
  * Blobs are immutable, so GET answers carry `etag: "<id>"` and an immutable cache-control.
+ *
+ * A blob is answered from memory, so reads are limited (offchain/storage/read-limits.ts): a client address
+ * with `maxReadsPerClient` GET or HEAD reads in flight is answered 429, a read that would take the blobs held
+ * for all reads past `maxBytesInFlight` is answered 503, both with a `retry-after`; and an answer not taken
+ * whole within `sendTimeoutMs` is cut, its connection closed and its bytes freed.
+ *
  * Uploads are off by default: anyone who can reach the server could otherwise fill its disk.
  * The token is a shared secret between the server's operator and the dApps it accepts inputs
  * from; put the server behind TLS before sending it over an untrusted network.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 
 import type { Hex } from "viem";
 
@@ -30,9 +36,13 @@ import { silentLogger, type Logger } from "../log.js";
 import { isBlobId, parseBlobId } from "./blob-id.js";
 import { BlobHashMismatchError, BlobNotFoundError, BlobTooLargeError } from "./errors.js";
 import { validateMaxBytes } from "./read-capped.js";
+import { clientKey, DEFAULT_MAX_BYTES_IN_FLIGHT, DEFAULT_MAX_READS_PER_CLIENT, DEFAULT_SEND_TIMEOUT_MS, ReadLimits } from "./read-limits.js";
 import type { BlobStore } from "./store.js";
 
 export const MIN_UPLOAD_TOKEN_LENGTH = 16;
+
+/** What a 429 or 503 answer to a read tells the client to wait, seconds. */
+const READ_RETRY_AFTER_SECONDS = 5;
 
 export type StartBlobServerParameters = {
   store: BlobStore;
@@ -51,6 +61,12 @@ export type StartBlobServerParameters = {
   closeGraceMs?: number;
   /** Limit for receiving a whole request (headers and body). */
   requestTimeoutMs?: number;
+  /** GET and HEAD reads one client address (an IPv6 one: its /64) may have in flight; more are answered 429. */
+  maxReadsPerClient?: number;
+  /** Bytes of blobs held in memory for all reads in flight; a read past it is answered 503. At least `maxBytes`. */
+  maxBytesInFlight?: number;
+  /** Limit for sending a whole answer to a read: a client that has not taken it by then is cut off. */
+  sendTimeoutMs?: number;
 };
 
 /** Takes a signed job request (the parsed JSON body); returns its job id or throws a NonRetryableError saying why not. */
@@ -86,10 +102,22 @@ export async function startBlobServer({
   logger = silentLogger(),
   closeGraceMs = 5_000,
   requestTimeoutMs = 60_000,
+  maxReadsPerClient = DEFAULT_MAX_READS_PER_CLIENT,
+  maxBytesInFlight = DEFAULT_MAX_BYTES_IN_FLIGHT,
+  sendTimeoutMs = DEFAULT_SEND_TIMEOUT_MS,
 }: StartBlobServerParameters): Promise<StartBlobServerReturnType> {
   validateMaxBytes(maxBytes);
   validateUploadToken(uploadToken);
-  const context: HandlerContext = { store, outputs, maxBytes, tokenDigest: uploadToken === undefined ? undefined : digest(uploadToken), logger };
+  validateReadLimits({ maxBytes, maxReadsPerClient, maxBytesInFlight, sendTimeoutMs });
+  const context: HandlerContext = {
+    store,
+    outputs,
+    maxBytes,
+    tokenDigest: uploadToken === undefined ? undefined : digest(uploadToken),
+    logger,
+    limits: new ReadLimits({ maxReadsPerClient, maxBytesInFlight }),
+    sendTimeoutMs,
+  };
   const server = createServer();
   const close = gracefulCloser({ server, closeGraceMs, onClosed: () => logger.info({ msg: "blob server closed", url }) });
   server.on("request", (request: IncomingMessage, response: ServerResponse) => {
@@ -120,6 +148,8 @@ type HandlerContext = {
   maxBytes: number;
   tokenDigest: Buffer | undefined;
   logger: Logger;
+  limits: ReadLimits;
+  sendTimeoutMs: number;
 };
 
 async function handleRequest(context: HandlerContext, request: IncomingMessage, response: ServerResponse): Promise<void> {
@@ -139,18 +169,49 @@ async function handleRequest(context: HandlerContext, request: IncomingMessage, 
   if (!isBlobId(match[2])) {
     return sendError(response, 400, "INVALID_BLOB_ID", match[1] === "outputs" ? "an output root is 0x and 64 hex digits" : "a blob id is 0x and 64 hex digits");
   }
-  return handleRead({ ...context, store }, parseBlobId(match[2]), method === "HEAD", response);
+  return handleRead({ ...context, store }, parseBlobId(match[2]), method === "HEAD", request, response);
 }
 
-async function handleRead({ store, maxBytes, logger }: HandlerContext, id: Hex, headOnly: boolean, response: ServerResponse) {
-  // HEAD costs a stat, not a read and a hash: anyone may ask, for any of the ids the chain names.
+async function handleRead(context: HandlerContext, id: Hex, headOnly: boolean, request: IncomingMessage, response: ServerResponse) {
+  const { store, maxBytes, logger, limits } = context;
+  const client = clientKey(request.socket.remoteAddress);
+  const read = limits.open(client);
+  if (read === undefined) {
+    logger.debug({ msg: "blob read refused: client at its cap", client, reads: limits.maxReadsPerClient });
+    const problem = `this client address already has ${limits.maxReadsPerClient} blob reads in flight, the most one may`;
+    return sendError(response, 429, "TOO_MANY_REQUESTS", `${problem}: retry in ${READ_RETRY_AFTER_SECONDS} s, and read fewer blobs in parallel`, {
+      "retry-after": String(READ_RETRY_AFTER_SECONDS),
+    });
+  }
+  // Released once, whether the answer is sent, fails, is cut by the deadline or dropped by the client: the
+  // response closes then, or, for an answer queued behind another on a pipelining connection, only the socket.
+  let closed = false;
+  const socket = request.socket;
+  const onClose = () => {
+    closed = true;
+    clearTimeout(deadline);
+    read.release();
+    response.off("close", onClose);
+    forgetOnSocketClose();
+  };
+  const deadline = setTimeout(() => {
+    logger.debug({ msg: "blob read cut: not taken within the send timeout", client, blob_id: id, timeout_ms: context.sendTimeoutMs });
+    socket.destroy();
+  }, context.sendTimeoutMs);
+  deadline.unref();
+  response.once("close", onClose);
+  const forgetOnSocketClose = whenSocketCloses(socket, onClose);
+  // The size first, from a stat: HEAD needs nothing more (anyone may ask, for any of the ids the chain names),
+  // and a GET holds it before reading. A store without `size` is read for both, holding the cap meanwhile.
+  const size = store.size === undefined ? maxBytes : await store.size(id);
+  if (size === undefined) return sendError(response, 404, "BLOB_NOT_FOUND", `no blob ${id}`);
+  if (size > maxBytes) return sendError(response, 500, "BLOB_TOO_LARGE", "stored blob exceeds the serving cap");
   if (headOnly && store.size !== undefined) {
-    const size = await store.size(id);
-    if (size === undefined) return sendError(response, 404, "BLOB_NOT_FOUND", `no blob ${id}`);
-    if (size > maxBytes) return sendError(response, 500, "BLOB_TOO_LARGE", "stored blob exceeds the serving cap");
     response.writeHead(200, blobHeaders(id, size));
     return void response.end();
   }
+  if (closed) return; // the client left: nothing to read for
+  if (!read.hold(size)) return sendBusy(context, response, client);
   let bytes: Uint8Array;
   try {
     bytes = await store.get(id);
@@ -163,9 +224,39 @@ async function handleRead({ store, maxBytes, logger }: HandlerContext, id: Hex, 
     throw error;
   }
   if (bytes.byteLength > maxBytes) return sendError(response, 500, "BLOB_TOO_LARGE", "stored blob exceeds the serving cap");
+  // Down to what was read (a store without `size` held the cap); up only if the file changed since its stat.
+  if (!read.hold(bytes.byteLength)) return sendBusy(context, response, client);
   response.writeHead(200, blobHeaders(id, bytes.byteLength));
   response.end(headOnly ? undefined : bytes);
   logger.debug({ msg: "blob served", blob_id: id, bytes: bytes.byteLength, head: headOnly });
+}
+
+/** What runs when each socket closes: the reads it carries, pipelined or not. */
+const socketCloseRuns = new WeakMap<Socket, Set<() => void>>();
+
+/**
+ * Runs `run` when `socket` closes, until the returned function forgets it: one listener per socket, however
+ * many reads a client pipelines on it (one each would pass Node's listener limit and warn of a leak).
+ */
+function whenSocketCloses(socket: Socket, run: () => void): () => void {
+  let runs = socketCloseRuns.get(socket);
+  if (runs === undefined) {
+    const waiting = new Set<() => void>();
+    socket.once("close", () => {
+      for (const waiter of [...waiting]) waiter();
+    });
+    socketCloseRuns.set(socket, waiting);
+    runs = waiting;
+  }
+  runs.add(run);
+  return () => void runs.delete(run);
+}
+
+/** The 503 to a read that would take the bytes held for reads past `maxBytesInFlight`. */
+function sendBusy({ limits, logger }: HandlerContext, response: ServerResponse, client: string): void {
+  logger.debug({ msg: "blob read refused: bytes in flight at the cap", client, max_bytes_in_flight: limits.maxBytesInFlight });
+  const problem = `the server is at its cap of ${limits.maxBytesInFlight} bytes of blobs held for reads in flight`;
+  sendError(response, 503, "SERVER_BUSY", `${problem}: retry in ${READ_RETRY_AFTER_SECONDS} s`, { "retry-after": String(READ_RETRY_AFTER_SECONDS) });
 }
 
 /** A blob's answer headers: it is immutable, named by `id`. */
@@ -285,6 +376,22 @@ function validateUploadToken(token: string | undefined): void {
       code: "INVALID_OPTION",
       details: { field: "uploadToken" },
     });
+  }
+}
+
+type ReadLimitOptions = { maxBytes: number; maxReadsPerClient: number; maxBytesInFlight: number; sendTimeoutMs: number };
+
+function validateReadLimits({ maxBytes, maxReadsPerClient, maxBytesInFlight, sendTimeoutMs }: ReadLimitOptions): void {
+  const invalid = (field: string, message: string) => new NonRetryableError(`${field}: ${message}`, { code: "INVALID_OPTION", details: { field } });
+  if (!Number.isSafeInteger(maxReadsPerClient) || maxReadsPerClient < 1) {
+    throw invalid("maxReadsPerClient", `expected a positive integer, got ${maxReadsPerClient}`);
+  }
+  if (!Number.isSafeInteger(sendTimeoutMs) || sendTimeoutMs < 1) {
+    throw invalid("sendTimeoutMs", `expected a positive integer (milliseconds), got ${sendTimeoutMs}`);
+  }
+  if (!Number.isSafeInteger(maxBytesInFlight) || maxBytesInFlight < maxBytes) {
+    const why = "a blob of maxBytes could never be served; raise it, or lower maxBytes";
+    throw invalid("maxBytesInFlight", `expected an integer of at least maxBytes (${maxBytes}), got ${maxBytesInFlight}: ${why}`);
   }
 }
 

@@ -56,6 +56,18 @@ describe("worker options", () => {
     }
   });
 
+  it("limits the blob server's reads by default, and refuses a bytes cap below the largest blob", () => {
+    const models = [{ modelId: 1, path: "a.onnx" }];
+    const defaults = loadOptions({ schema: WorkerOptionsSchema, file: file("reads-default.json", { models }) });
+    assert.deepEqual([defaults.blobMaxReadsPerClient, defaults.blobMaxBytesInFlight, defaults.blobSendTimeoutMs], [16, 512 * 1024 * 1024, 120_000]);
+    const set = loadOptions({ schema: WorkerOptionsSchema, file: file("reads-set.json", { models, blobMaxReadsPerClient: 32, blobSendTimeoutMs: 600_000 }) });
+    assert.deepEqual([set.blobMaxReadsPerClient, set.blobSendTimeoutMs], [32, 600_000]);
+    assert.throws(
+      () => loadOptions({ schema: WorkerOptionsSchema, file: file("reads-bad.json", { models, blobMaxBytesInFlight: 1024 * 1024 }) }),
+      (error: unknown) => error instanceof ConfigError && /blobMaxBytesInFlight/.test(error.message) && /could never be served/.test(error.message),
+    );
+  });
+
   it("names every bad option in one error", () => {
     const config = file("bad.json", { models: [{ modelId: -1, path: "" }], ep: "tpu", port: 70000 });
     assert.throws(
