@@ -10,7 +10,7 @@ import { z } from "zod";
 import { EXECUTION_PROVIDER_CHOICES, type ExecutionProviderChoice } from "../inference/session.js";
 import { DEFAULT_MAX_BLOB_BYTES } from "../codec/tensor.js";
 import { DEFAULT_IPFS_LISTEN } from "../storage/ipfs-uri.js";
-import { DEFAULT_MAX_BYTES_IN_FLIGHT, DEFAULT_MAX_READS_PER_CLIENT, DEFAULT_SEND_TIMEOUT_MS } from "../storage/read-limits.js";
+import { DEFAULT_MAX_BYTES_IN_FLIGHT, DEFAULT_MAX_BYTES_PER_CLIENT, DEFAULT_MAX_READS_PER_CLIENT, DEFAULT_SEND_TIMEOUT_MS } from "../storage/read-limits.js";
 
 const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/, "must be a 0x-prefixed 20-byte address");
 
@@ -112,9 +112,9 @@ export function daemonOptionsShape(defaults: DaemonOptionDefaults) {
     /**
      * The blob server's read limits (offchain/storage/read-limits.ts): GET and HEAD reads one client address (an
      * IPv6 one: its /64) may have in flight (more are answered 429); bytes of blobs held in memory for all reads
-     * in flight (a read past it is answered 503); how long an answer may take to be sent before its connection is
-     * cut, milliseconds. Behind a reverse proxy every client is the proxy's address: raise the first, or limit
-     * per client at the proxy.
+     * in flight (a read past it is answered 503), and for one client's (past it: 429); how long an answer may
+     * take to be sent before its connection is cut, milliseconds. Behind a reverse proxy every client is the
+     * proxy's address: raise the per-client caps, or limit per client at the proxy.
      */
     blobMaxReadsPerClient: z.coerce.number().int().positive().default(DEFAULT_MAX_READS_PER_CLIENT),
     blobMaxBytesInFlight: z.coerce
@@ -122,6 +122,11 @@ export function daemonOptionsShape(defaults: DaemonOptionDefaults) {
       .int()
       .min(DEFAULT_MAX_BLOB_BYTES, `must be at least ${DEFAULT_MAX_BLOB_BYTES} (64 MiB, the largest blob served): a blob that large could never be served`)
       .default(DEFAULT_MAX_BYTES_IN_FLIGHT),
+    blobMaxBytesPerClient: z.coerce
+      .number()
+      .int()
+      .min(DEFAULT_MAX_BLOB_BYTES, `must be at least ${DEFAULT_MAX_BLOB_BYTES} (64 MiB, the largest blob served): a blob that large could never be served`)
+      .default(DEFAULT_MAX_BYTES_PER_CLIENT),
     blobSendTimeoutMs: z.coerce.number().int().positive().default(DEFAULT_SEND_TIMEOUT_MS),
     /** Prometheus metrics port on 127.0.0.1; 0 picks a free port, -1 turns metrics off. */
     metricsPort: z.coerce.number().int().min(-1).max(65535).default(defaults.metricsPort),

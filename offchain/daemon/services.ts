@@ -44,9 +44,10 @@ export type OpenDaemonServicesParameters = {
   port: number;
   /** How others reach the blob server (default: its own URL). */
   publicUrl?: string;
-  /** The blob server's read limits (its `maxReadsPerClient`, `maxBytesInFlight`, `sendTimeoutMs`; its defaults when left out). */
+  /** The blob server's read limits (its `maxReadsPerClient`, `maxBytesInFlight`, `maxBytesPerClient`, `sendTimeoutMs`; its defaults when left out). */
   blobMaxReadsPerClient?: number;
   blobMaxBytesInFlight?: number;
+  blobMaxBytesPerClient?: number;
   blobSendTimeoutMs?: number;
   /** Metrics port on 127.0.0.1; 0 picks one, negative turns metrics off. */
   metricsPort: number;
@@ -88,6 +89,7 @@ export async function openDaemonServices({
   publicUrl,
   blobMaxReadsPerClient,
   blobMaxBytesInFlight,
+  blobMaxBytesPerClient,
   blobSendTimeoutMs,
   metricsPort,
   registry,
@@ -122,6 +124,7 @@ export async function openDaemonServices({
       logger: log,
       maxReadsPerClient: blobMaxReadsPerClient,
       maxBytesInFlight: blobMaxBytesInFlight,
+      maxBytesPerClient: blobMaxBytesPerClient,
       sendTimeoutMs: blobSendTimeoutMs,
     });
     closers.push(() => blobServer.close());

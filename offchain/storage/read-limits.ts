@@ -2,8 +2,9 @@
  * What a blob server lets its readers hold at once (offchain/storage/server.ts). A blob is answered from
  * memory, read whole and checked, and stays there until the client has taken it: a client that opens many
  * reads and takes them slowly, or never, would otherwise make the server hold a copy per read. So each
- * client has at most `maxReadsPerClient` reads in flight, and all of them together hold at most
- * `maxBytesInFlight` bytes of blobs.
+ * client has at most `maxReadsPerClient` reads in flight holding at most `maxBytesPerClient` bytes of blobs,
+ * and all reads together hold at most `maxBytesInFlight`: one client cannot take the whole budget and leave
+ * every other reader a 503.
  *
  * A client is its address, as `clientKey` names it: an IPv6 client is its /64, the block one subscriber is
  * usually given, so that it cannot take a fresh address for each read. Behind a reverse proxy every client
@@ -20,6 +21,11 @@ import { isIPv4, isIPv6 } from "node:net";
 export const DEFAULT_MAX_READS_PER_CLIENT = 16;
 /** Bytes of blobs held for all reads in flight: 8 blobs of the largest size (64 MiB), a hundred 4.9 MB images. */
 export const DEFAULT_MAX_BYTES_IN_FLIGHT = 512 * 1024 * 1024;
+/**
+ * Bytes of blobs held for one client's reads in flight: two blobs of the largest size, a quarter of the
+ * server's budget (a worker's burst of sixteen 4.9 MB inputs is 78 MB).
+ */
+export const DEFAULT_MAX_BYTES_PER_CLIENT = 128 * 1024 * 1024;
 /** How long a blob server may take to send an answer: a 64 MiB blob at 1 MiB/s, with time to spare. */
 export const DEFAULT_SEND_TIMEOUT_MS = 120_000;
 
@@ -28,16 +34,22 @@ export type ReadLimitsParameters = {
   maxReadsPerClient: number;
   /** Bytes of blobs held in memory for all the reads in flight together. */
   maxBytesInFlight: number;
+  /** Bytes of blobs held in memory for one client address's reads in flight (default DEFAULT_MAX_BYTES_PER_CLIENT). */
+  maxBytesPerClient?: number;
 };
+
+/** What `ReadLease.hold` did: held, or refused by the client's cap on bytes or by the server's. */
+export type HoldResult = "held" | "client-cap" | "server-cap";
 
 /** One read admitted by `ReadLimits.open`, counted until it is released. */
 export type ReadLease = {
   /**
-   * Sets the bytes this read holds to `bytes`; false, changing nothing, when that would take the bytes
-   * held by all reads past `maxBytesInFlight` (shrinking always succeeds). After `release` it counts
-   * nothing and returns true: the read's answer is gone, and whatever it holds goes with it.
+   * Sets the bytes this read holds to `bytes`; refused, changing nothing, when that would take the bytes held by
+   * the client's reads past `maxBytesPerClient` ("client-cap") or by all reads past `maxBytesInFlight`
+   * ("server-cap"). Shrinking always succeeds. After `release` it counts nothing and returns "held": the read's
+   * answer is gone, and whatever it holds goes with it.
    */
-  hold(bytes: number): boolean;
+  hold(bytes: number): HoldResult;
   /** Frees the read's slot and bytes; later calls do nothing. */
   release(): void;
 };
@@ -45,37 +57,44 @@ export type ReadLease = {
 export class ReadLimits {
   readonly maxReadsPerClient: number;
   readonly maxBytesInFlight: number;
-  readonly #readsByClient = new Map<string, number>();
+  readonly maxBytesPerClient: number;
+  /** Per client with reads in flight: how many, and the bytes they hold. */
+  readonly #clients = new Map<string, { reads: number; bytes: number }>();
   #bytesInFlight = 0;
 
-  constructor({ maxReadsPerClient, maxBytesInFlight }: ReadLimitsParameters) {
+  constructor({ maxReadsPerClient, maxBytesInFlight, maxBytesPerClient = DEFAULT_MAX_BYTES_PER_CLIENT }: ReadLimitsParameters) {
     this.maxReadsPerClient = maxReadsPerClient;
     this.maxBytesInFlight = maxBytesInFlight;
+    this.maxBytesPerClient = maxBytesPerClient;
   }
 
   /** A read for `client` (a `clientKey`), holding no bytes yet; undefined when the client has `maxReadsPerClient` in flight. */
   open(client: string): ReadLease | undefined {
-    const reads = this.#readsByClient.get(client) ?? 0;
-    if (reads >= this.maxReadsPerClient) return undefined;
-    this.#readsByClient.set(client, reads + 1);
+    const counts = this.#clients.get(client) ?? { reads: 0, bytes: 0 };
+    if (counts.reads >= this.maxReadsPerClient) return undefined;
+    counts.reads++;
+    this.#clients.set(client, counts);
     let held = 0;
     let released = false;
     return {
       hold: (bytes) => {
-        if (released) return true;
-        if (bytes > held && this.#bytesInFlight - held + bytes > this.maxBytesInFlight) return false;
+        if (released) return "held";
+        if (bytes > held) {
+          if (counts.bytes - held + bytes > this.maxBytesPerClient) return "client-cap";
+          if (this.#bytesInFlight - held + bytes > this.maxBytesInFlight) return "server-cap";
+        }
         this.#bytesInFlight += bytes - held;
+        counts.bytes += bytes - held;
         held = bytes;
-        return true;
+        return "held";
       },
       release: () => {
         if (released) return;
         released = true;
         this.#bytesInFlight -= held;
+        counts.bytes -= held;
         held = 0;
-        const left = this.#readsByClient.get(client)! - 1;
-        if (left === 0) this.#readsByClient.delete(client);
-        else this.#readsByClient.set(client, left);
+        if (--counts.reads === 0) this.#clients.delete(client);
       },
     };
   }

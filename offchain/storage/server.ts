@@ -16,8 +16,9 @@
  * Blobs are immutable, so GET answers carry `etag: "<id>"` and an immutable cache-control.
  *
  * A blob is answered from memory, so reads are limited (offchain/storage/read-limits.ts): a client address
- * with `maxReadsPerClient` GET or HEAD reads in flight is answered 429, a read that would take the blobs held
- * for all reads past `maxBytesInFlight` is answered 503, both with a `retry-after`; and an answer not taken
+ * with `maxReadsPerClient` GET or HEAD reads in flight, or whose reads would hold more than `maxBytesPerClient`
+ * bytes of blobs, is answered 429, a read that would take the blobs held for all reads past `maxBytesInFlight` is
+ * answered 503, both with a `retry-after`; and an answer not taken
  * whole within `sendTimeoutMs` is cut, its connection closed and its bytes freed.
  *
  * Uploads are off by default: anyone who can reach the server could otherwise fill its disk.
@@ -36,7 +37,15 @@ import { silentLogger, type Logger } from "../log.js";
 import { isBlobId, parseBlobId } from "./blob-id.js";
 import { BlobHashMismatchError, BlobNotFoundError, BlobTooLargeError } from "./errors.js";
 import { validateMaxBytes } from "./read-capped.js";
-import { clientKey, DEFAULT_MAX_BYTES_IN_FLIGHT, DEFAULT_MAX_READS_PER_CLIENT, DEFAULT_SEND_TIMEOUT_MS, ReadLimits } from "./read-limits.js";
+import {
+  clientKey,
+  DEFAULT_MAX_BYTES_IN_FLIGHT,
+  DEFAULT_MAX_BYTES_PER_CLIENT,
+  DEFAULT_MAX_READS_PER_CLIENT,
+  DEFAULT_SEND_TIMEOUT_MS,
+  ReadLimits,
+  type HoldResult,
+} from "./read-limits.js";
 import type { BlobStore } from "./store.js";
 
 export const MIN_UPLOAD_TOKEN_LENGTH = 16;
@@ -65,6 +74,8 @@ export type StartBlobServerParameters = {
   maxReadsPerClient?: number;
   /** Bytes of blobs held in memory for all reads in flight; a read past it is answered 503. At least `maxBytes`. */
   maxBytesInFlight?: number;
+  /** Bytes of blobs held in memory for one client address's reads in flight; more is answered 429. At least `maxBytes`. */
+  maxBytesPerClient?: number;
   /** Limit for sending a whole answer to a read: a client that has not taken it by then is cut off. */
   sendTimeoutMs?: number;
 };
@@ -104,18 +115,19 @@ export async function startBlobServer({
   requestTimeoutMs = 60_000,
   maxReadsPerClient = DEFAULT_MAX_READS_PER_CLIENT,
   maxBytesInFlight = DEFAULT_MAX_BYTES_IN_FLIGHT,
+  maxBytesPerClient = DEFAULT_MAX_BYTES_PER_CLIENT,
   sendTimeoutMs = DEFAULT_SEND_TIMEOUT_MS,
 }: StartBlobServerParameters): Promise<StartBlobServerReturnType> {
   validateMaxBytes(maxBytes);
   validateUploadToken(uploadToken);
-  validateReadLimits({ maxBytes, maxReadsPerClient, maxBytesInFlight, sendTimeoutMs });
+  validateReadLimits({ maxBytes, maxReadsPerClient, maxBytesInFlight, maxBytesPerClient, sendTimeoutMs });
   const context: HandlerContext = {
     store,
     outputs,
     maxBytes,
     tokenDigest: uploadToken === undefined ? undefined : digest(uploadToken),
     logger,
-    limits: new ReadLimits({ maxReadsPerClient, maxBytesInFlight }),
+    limits: new ReadLimits({ maxReadsPerClient, maxBytesInFlight, maxBytesPerClient }),
     sendTimeoutMs,
   };
   const server = createServer();
@@ -211,7 +223,8 @@ async function handleRead(context: HandlerContext, id: Hex, headOnly: boolean, r
     return void response.end();
   }
   if (closed) return; // the client left: nothing to read for
-  if (!read.hold(size)) return sendBusy(context, response, client);
+  const holding = read.hold(size);
+  if (holding !== "held") return sendRefused(context, response, client, holding);
   let bytes: Uint8Array;
   try {
     bytes = await store.get(id);
@@ -225,7 +238,8 @@ async function handleRead(context: HandlerContext, id: Hex, headOnly: boolean, r
   }
   if (bytes.byteLength > maxBytes) return sendError(response, 500, "BLOB_TOO_LARGE", "stored blob exceeds the serving cap");
   // Down to what was read (a store without `size` held the cap); up only if the file changed since its stat.
-  if (!read.hold(bytes.byteLength)) return sendBusy(context, response, client);
+  const holdingRead = read.hold(bytes.byteLength);
+  if (holdingRead !== "held") return sendRefused(context, response, client, holdingRead);
   response.writeHead(200, blobHeaders(id, bytes.byteLength));
   response.end(headOnly ? undefined : bytes);
   logger.debug({ msg: "blob served", blob_id: id, bytes: bytes.byteLength, head: headOnly });
@@ -252,8 +266,19 @@ function whenSocketCloses(socket: Socket, run: () => void): () => void {
   return () => void runs.delete(run);
 }
 
-/** The 503 to a read that would take the bytes held for reads past `maxBytesInFlight`. */
-function sendBusy({ limits, logger }: HandlerContext, response: ServerResponse, client: string): void {
+/**
+ * The answer to a read whose blob would take the bytes held past a cap: 429 past the client's own
+ * (`maxBytesPerClient`), 503 past the server's (`maxBytesInFlight`).
+ */
+function sendRefused(context: HandlerContext, response: ServerResponse, client: string, cap: Exclude<HoldResult, "held">): void {
+  const { limits, logger } = context;
+  if (cap === "client-cap") {
+    logger.debug({ msg: "blob read refused: client's bytes in flight at its cap", client, max_bytes_per_client: limits.maxBytesPerClient });
+    const problem = `this client address's reads in flight already hold up to ${limits.maxBytesPerClient} bytes of blobs, the most one may`;
+    return sendError(response, 429, "TOO_MANY_REQUESTS", `${problem}: retry in ${READ_RETRY_AFTER_SECONDS} s, and read fewer blobs in parallel`, {
+      "retry-after": String(READ_RETRY_AFTER_SECONDS),
+    });
+  }
   logger.debug({ msg: "blob read refused: bytes in flight at the cap", client, max_bytes_in_flight: limits.maxBytesInFlight });
   const problem = `the server is at its cap of ${limits.maxBytesInFlight} bytes of blobs held for reads in flight`;
   sendError(response, 503, "SERVER_BUSY", `${problem}: retry in ${READ_RETRY_AFTER_SECONDS} s`, { "retry-after": String(READ_RETRY_AFTER_SECONDS) });
@@ -379,9 +404,9 @@ function validateUploadToken(token: string | undefined): void {
   }
 }
 
-type ReadLimitOptions = { maxBytes: number; maxReadsPerClient: number; maxBytesInFlight: number; sendTimeoutMs: number };
+type ReadLimitOptions = { maxBytes: number; maxReadsPerClient: number; maxBytesInFlight: number; maxBytesPerClient: number; sendTimeoutMs: number };
 
-function validateReadLimits({ maxBytes, maxReadsPerClient, maxBytesInFlight, sendTimeoutMs }: ReadLimitOptions): void {
+function validateReadLimits({ maxBytes, maxReadsPerClient, maxBytesInFlight, maxBytesPerClient, sendTimeoutMs }: ReadLimitOptions): void {
   const invalid = (field: string, message: string) => new NonRetryableError(`${field}: ${message}`, { code: "INVALID_OPTION", details: { field } });
   if (!Number.isSafeInteger(maxReadsPerClient) || maxReadsPerClient < 1) {
     throw invalid("maxReadsPerClient", `expected a positive integer, got ${maxReadsPerClient}`);
@@ -392,6 +417,10 @@ function validateReadLimits({ maxBytes, maxReadsPerClient, maxBytesInFlight, sen
   if (!Number.isSafeInteger(maxBytesInFlight) || maxBytesInFlight < maxBytes) {
     const why = "a blob of maxBytes could never be served; raise it, or lower maxBytes";
     throw invalid("maxBytesInFlight", `expected an integer of at least maxBytes (${maxBytes}), got ${maxBytesInFlight}: ${why}`);
+  }
+  if (!Number.isSafeInteger(maxBytesPerClient) || maxBytesPerClient < maxBytes) {
+    const why = "a blob of maxBytes could never be served; raise it, or lower maxBytes";
+    throw invalid("maxBytesPerClient", `expected an integer of at least maxBytes (${maxBytes}), got ${maxBytesPerClient}: ${why}`);
   }
 }
 

@@ -207,8 +207,28 @@ describe("blob server read limits", function () {
     assert.equal((await read(largeUrl, { localAddress: OTHER_CLIENT, method: "HEAD" })).status, 200, "a HEAD holds no bytes");
   });
 
+  it("answers 429 to a client whose reads would hold more than maxBytesPerClient, while another client is served", async () => {
+    const { largeUrl, smallUrl } = await start({ maxBytes: 40 * MiB, maxBytesPerClient: 40 * MiB, maxBytesInFlight: 200 * MiB });
+    await stall(largeUrl);
+    const refused = await read(largeUrl);
+    assert.equal(refused.status, 429);
+    assert.equal(refused.headers["retry-after"], "5");
+    const { error, message } = json(refused);
+    assert.equal(error, "TOO_MANY_REQUESTS");
+    assert.match(message, new RegExp(`already hold up to ${40 * MiB} bytes of blobs, the most one may: retry in 5 s`));
+    assert.equal((await read(smallUrl)).status, 200, "1,000 bytes more fit within its cap");
+    const other = await read(largeUrl, { localAddress: OTHER_CLIENT });
+    assert.equal(other.status, 200, "another client address has a cap of its own");
+    assert.equal(other.body.equals(largeBytes), true);
+  });
+
   it("refuses limits that are not positive, or that could never serve a blob of maxBytes", async () => {
-    for (const limits of [{ maxReadsPerClient: 0 }, { sendTimeoutMs: 0 }, { maxBytes: 1_000, maxBytesInFlight: 999 }]) {
+    for (const limits of [
+      { maxReadsPerClient: 0 },
+      { sendTimeoutMs: 0 },
+      { maxBytes: 1_000, maxBytesInFlight: 999 },
+      { maxBytes: 1_000, maxBytesPerClient: 999 },
+    ]) {
       await assert.rejects(
         () => startBlobServer({ store, ...limits }),
         (error: unknown) => error instanceof NonRetryableError && error.message.startsWith(Object.keys(limits).at(-1)!),
@@ -223,19 +243,35 @@ describe("ReadLimits", () => {
     const a = limits.open("a")!;
     assert.equal(limits.open("a"), undefined);
     const b = limits.open("b")!;
-    assert.equal(a.hold(60), true);
-    assert.equal(b.hold(50), false, "past the bytes cap");
-    assert.equal(b.hold(40), true);
-    assert.equal(a.hold(10), true, "shrinking");
-    assert.equal(b.hold(90), true);
+    assert.equal(a.hold(60), "held");
+    assert.equal(b.hold(50), "server-cap", "past the bytes cap");
+    assert.equal(b.hold(40), "held");
+    assert.equal(a.hold(10), "held", "shrinking");
+    assert.equal(b.hold(90), "held");
     a.release();
     a.release();
-    assert.equal(a.hold(1_000), true, "a released read counts nothing");
+    assert.equal(a.hold(1_000), "held", "a released read counts nothing");
     const again = limits.open("a")!;
     assert.equal(limits.open("a"), undefined, "a second release freed nothing more");
-    assert.equal(again.hold(11), false, "b's 90 bytes are still held");
+    assert.equal(again.hold(11), "server-cap", "b's 90 bytes are still held");
     b.release();
-    assert.equal(again.hold(100), true);
+    assert.equal(again.hold(100), "held");
+  });
+
+  it("caps the bytes one client's reads hold together, whatever the server's budget has left", () => {
+    const limits = new ReadLimits({ maxReadsPerClient: 4, maxBytesInFlight: 1_000, maxBytesPerClient: 100 });
+    const [a1, a2, a3] = [limits.open("a")!, limits.open("a")!, limits.open("a")!];
+    assert.equal(a1.hold(60), "held");
+    assert.equal(a2.hold(50), "client-cap", "60 + 50 past the client's 100");
+    assert.equal(a2.hold(40), "held");
+    assert.equal(a3.hold(1), "client-cap");
+    const b = limits.open("b")!;
+    assert.equal(b.hold(100), "held", "another client has its own 100");
+    a1.release();
+    assert.equal(a3.hold(60), "held", "a released read gives its client's bytes back");
+    assert.equal(a2.hold(10), "held", "shrinking");
+    assert.equal(a3.hold(90), "held");
+    assert.equal(a3.hold(91), "client-cap");
   });
 });
 
