@@ -396,7 +396,13 @@ export class ProviderWorker {
    * (`repostedMidStep`); the job is taken up afresh when that step ends. An ended job is left ended.
    */
   private onPostedAgain(jobId: bigint, status: string, journaled: JobData, post: Repost): void {
-    if (!KEPT.includes(status) || journaled.signed !== undefined || samePost(journaled, post.data, this.offers.get(jobId)?.fee, post.fee)) return;
+    if (!KEPT.includes(status) || journaled.signed !== undefined) return;
+    if (samePost(journaled, post.data, this.offers.get(jobId)?.fee, post.fee)) {
+      // The post the journal holds, again: a reorg that replaced it while a step ran, then another that brought it
+      // back, leaves nothing to take up afresh when that step ends.
+      this.reposted.delete(jobId);
+      return;
+    }
     this.p.log.warn({ msg: "job posted again after a reorg: taken up afresh", job_id: jobId.toString(), status, posted_block: post.data.postedBlock.toString(), was_posted_block: journaled.postedBlock.toString() });
     if (this.inFlight.has(jobId)) {
       this.reposted.set(jobId, post);
@@ -625,7 +631,8 @@ export class ProviderWorker {
         const repost = this.reposted.get(jobId);
         if (repost !== undefined) {
           this.reposted.delete(jobId);
-          this.repost(jobId, repost);
+          // Not its log's record: a later reorg may have replaced that post too (JobReader.forget dropped it then).
+          this.repost(jobId, { ...repost, known: undefined });
         }
         this.schedule.ended(jobId);
         if (this.preparing.delete(jobId)) this.startSteps();

@@ -245,6 +245,35 @@ describe("provider worker: a reorg that gives a job id another input", function 
     });
   }
 
+  it("a reorg to another input and one back to the first while the worker runs it: the job is committed with the first input's output", async () => {
+    const t = await setUp();
+    try {
+      const snapshot = (await connection.provider.request({ method: "evm_snapshot", params: [] })) as string;
+      t.echo.hold();
+      const jobId = await t.post(A);
+      await t.turnsUntil(() => t.echo.runs.length === 1, "the worker runs input A");
+      // B replaces A (the same id and job hash) while A runs: its reset waits for the step's end.
+      await connection.provider.request({ method: "evm_revert", params: [snapshot] });
+      const replaced = (await connection.provider.request({ method: "evm_snapshot", params: [] })) as string;
+      assert.equal(await t.post(B), jobId, "the same job id");
+      await t.turn();
+      // Another reorg brings A back, as the journal holds it: nothing is left to take up afresh.
+      await connection.provider.request({ method: "evm_revert", params: [replaced] });
+      assert.equal(await t.post(A), jobId, "the same job id");
+      await networkHelpers.mine(1);
+      await t.turn();
+      t.echo.release();
+
+      await t.turnsUntil(async () => (await t.read(jobId)).job.status === JobStatus.Committed, "the job is committed");
+      const { job, inputHash } = await t.read(jobId);
+      assert.equal((t.journal.getJob(jobId)!.data as { inputHash?: Hex }).inputHash, inputHash, "the journal names the chain's input");
+      assert.equal(job.result, await t.commitmentTo(jobId, A), "committed to the output of input A, the chain's input");
+      assert.deepEqual(t.echo.runs, [A], "A's run stands: nothing was taken up afresh");
+    } finally {
+      await t.close();
+    }
+  });
+
   it("a reorg that takes the worker's mined commit away: the job is committed again, with the new input's output", async () => {
     const t = await setUp();
     try {
