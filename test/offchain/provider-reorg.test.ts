@@ -193,20 +193,34 @@ describe("provider worker: a reorg that gives a job id another input", function 
   const A = inputOf([1, 2, 3, 4]);
   const B = inputOf([5, 6, 7, 8]);
 
+  /** A point to reorg back to: what is mined after it is the branch `revertTo` replaces. */
+  const snapshot = async () => (await connection.provider.request({ method: "evm_snapshot", params: [] })) as string;
+  const revertTo = (point: string) => connection.provider.request({ method: "evm_revert", params: [point] });
+  const committed = (t: Awaited<ReturnType<typeof setUp>>, jobId: bigint, what = "the job is committed") =>
+    t.turnsUntil(async () => (await t.read(jobId)).job.status === JobStatus.Committed, what);
+  /** Posts input A from a fresh snapshot and lets the worker start its run of A, held there: the snapshot and the job id. */
+  async function runningA(t: Awaited<ReturnType<typeof setUp>>): Promise<{ point: string; jobId: bigint }> {
+    const point = await snapshot();
+    t.echo.hold();
+    const jobId = await t.post(A);
+    await t.turnsUntil(() => t.echo.runs.length === 1, "the worker runs input A");
+    return { point, jobId };
+  }
+
   it("a reorg before the worker ran the job, its new post in an earlier block: the job is read from there and committed with the new input's output", async () => {
     const t = await setUp();
     try {
       await t.poll(); // the poller remembers the block the reorg forks from
-      const snapshot = (await connection.provider.request({ method: "evm_snapshot", params: [] })) as string;
+      const point = await snapshot();
       await networkHelpers.mine(3);
       const jobId = await t.post(A);
       await t.poll(); // seen (a candidate), not taken up yet
 
-      await connection.provider.request({ method: "evm_revert", params: [snapshot] });
+      await revertTo(point);
       assert.equal(await t.post(B), jobId, "the same job id, posted 3 blocks earlier");
       await networkHelpers.mine(6);
 
-      await t.turnsUntil(async () => (await t.read(jobId)).job.status === JobStatus.Committed, "the job is committed");
+      await committed(t, jobId);
       assert.equal((await t.read(jobId)).job.result, await t.commitmentTo(jobId, B), "committed to the output of input B");
       assert.deepEqual(t.echo.runs, [B]);
     } finally {
@@ -221,19 +235,16 @@ describe("provider worker: a reorg that gives a job id another input", function 
     it(`a reorg while the worker runs the old input, ${title}: the job is committed with the new input's output, not the old one's`, async () => {
       const t = await setUp();
       try {
-        const snapshot = (await connection.provider.request({ method: "evm_snapshot", params: [] })) as string;
-        t.echo.hold();
-        const jobId = await t.post(A);
-        await t.turnsUntil(() => t.echo.runs.length === 1, "the worker runs input A");
+        const { point, jobId } = await runningA(t);
         assert.equal(t.echo.runs[0], A);
 
         // The post is replaced: the same id and poster, input B.
-        await connection.provider.request({ method: "evm_revert", params: [snapshot] });
+        await revertTo(point);
         assert.equal(await t.post(B, { fee }), jobId, "the same job id");
         await t.turn(); // the poller sees the reorg and delivers B's post while the run of A is still going
         t.echo.release();
 
-        await t.turnsUntil(async () => (await t.read(jobId)).job.status === JobStatus.Committed, "the job is committed");
+        await committed(t, jobId);
         const { job } = await t.read(jobId);
         assert.ok(isAddressEqual(job.provider, t.sys.provider.account.address));
         assert.notEqual(job.result, await t.commitmentTo(jobId, A), "not committed to the output of input A");
@@ -248,23 +259,20 @@ describe("provider worker: a reorg that gives a job id another input", function 
   it("a reorg to another input and one back to the first while the worker runs it: the job is committed with the first input's output", async () => {
     const t = await setUp();
     try {
-      const snapshot = (await connection.provider.request({ method: "evm_snapshot", params: [] })) as string;
-      t.echo.hold();
-      const jobId = await t.post(A);
-      await t.turnsUntil(() => t.echo.runs.length === 1, "the worker runs input A");
+      const { point, jobId } = await runningA(t);
       // B replaces A (the same id and job hash) while A runs: its reset waits for the step's end.
-      await connection.provider.request({ method: "evm_revert", params: [snapshot] });
-      const replaced = (await connection.provider.request({ method: "evm_snapshot", params: [] })) as string;
+      await revertTo(point);
+      const replaced = await snapshot();
       assert.equal(await t.post(B), jobId, "the same job id");
       await t.turn();
       // Another reorg brings A back, as the journal holds it: nothing is left to take up afresh.
-      await connection.provider.request({ method: "evm_revert", params: [replaced] });
+      await revertTo(replaced);
       assert.equal(await t.post(A), jobId, "the same job id");
       await networkHelpers.mine(1);
       await t.turn();
       t.echo.release();
 
-      await t.turnsUntil(async () => (await t.read(jobId)).job.status === JobStatus.Committed, "the job is committed");
+      await committed(t, jobId);
       const { job, inputHash } = await t.read(jobId);
       assert.equal((t.journal.getJob(jobId)!.data as { inputHash?: Hex }).inputHash, inputHash, "the journal names the chain's input");
       assert.equal(job.result, await t.commitmentTo(jobId, A), "committed to the output of input A, the chain's input");
@@ -277,21 +285,21 @@ describe("provider worker: a reorg that gives a job id another input", function 
   it("a reorg that takes the worker's mined commit away: the job is committed again, with the new input's output", async () => {
     const t = await setUp();
     try {
-      const snapshot = (await connection.provider.request({ method: "evm_snapshot", params: [] })) as string;
+      const point = await snapshot();
       const jobId = await t.post(A);
-      await t.turnsUntil(async () => (await t.read(jobId)).job.status === JobStatus.Committed, "the job is committed");
+      await committed(t, jobId);
       assert.equal((await t.read(jobId)).job.result, await t.commitmentTo(jobId, A));
       await t.turnsUntil(() => t.journal.getJob(jobId)?.status === "active", "the job is ours in the journal");
 
       // The post and our commit are replaced: the same id and job hash, input B; the chain grows past the old head.
-      await connection.provider.request({ method: "evm_revert", params: [snapshot] });
+      await revertTo(point);
       // Our commit is gone from this chain (a real node would put it back in its mempool): our nonce with it.
       t.sender.resyncNonce();
       assert.equal(await t.post(B), jobId, "the same job id");
       await networkHelpers.mine(3);
       assert.equal((await t.read(jobId)).job.status, JobStatus.Posted);
 
-      await t.turnsUntil(async () => (await t.read(jobId)).job.status === JobStatus.Committed, "the job is committed again");
+      await committed(t, jobId, "the job is committed again");
       assert.equal((await t.read(jobId)).job.result, await t.commitmentTo(jobId, B), "committed to the output of input B");
       assert.deepEqual(t.echo.runs, [A, B]);
     } finally {
