@@ -374,9 +374,12 @@ describe("dinfer worker under hostile input and a costly endpoint (node process,
       }
     }
     assert.ok(aged.includes(inputId.slice(2)), `the job's input was kept by the first worker (aged: ${aged.join(", ")})`);
-    // As an older worker journaled it: its output named, its input not.
+    // As an older worker journaled it: its output named, its input not. (The suite's other jobs, which this worker
+    // saw and left, are journaled with the input their post named; an older worker named none.)
     const journal = new DatabaseSync(path.join(dataDir, "journal.sqlite"));
-    const stripped = journal.prepare("UPDATE jobs SET data = json_remove(data, '$.inputHash') WHERE json_extract(data, '$.inputHash') IS NOT NULL").run();
+    const stripped = journal
+      .prepare("UPDATE jobs SET data = json_remove(data, '$.inputHash') WHERE job_id = ? AND json_extract(data, '$.inputHash') IS NOT NULL")
+      .run(jobId.toString());
     journal.close();
     assert.equal(stripped.changes, 1, "the job's entry named its input");
 
