@@ -97,6 +97,15 @@ export type DaemonOptionDefaults = {
   withdrawMin: bigint;
 };
 
+/**
+ * A blob server's cap on bytes held for reads in flight (`blobMaxBytesInFlight`, `blobMaxBytesPerClient`): below the
+ * largest blob served, that blob would be refused on every read.
+ */
+const blobByteCap = z.coerce
+  .number()
+  .int()
+  .min(DEFAULT_MAX_BLOB_BYTES, `must be at least ${DEFAULT_MAX_BLOB_BYTES} (64 MiB, the largest blob served): a blob that large could never be served`);
+
 /** The options both daemons take, with each daemon's defaults (spread into its schema). */
 export function daemonOptionsShape(defaults: DaemonOptionDefaults) {
   return {
@@ -117,16 +126,8 @@ export function daemonOptionsShape(defaults: DaemonOptionDefaults) {
      * proxy's address: raise the per-client caps, or limit per client at the proxy.
      */
     blobMaxReadsPerClient: z.coerce.number().int().positive().default(DEFAULT_MAX_READS_PER_CLIENT),
-    blobMaxBytesInFlight: z.coerce
-      .number()
-      .int()
-      .min(DEFAULT_MAX_BLOB_BYTES, `must be at least ${DEFAULT_MAX_BLOB_BYTES} (64 MiB, the largest blob served): a blob that large could never be served`)
-      .default(DEFAULT_MAX_BYTES_IN_FLIGHT),
-    blobMaxBytesPerClient: z.coerce
-      .number()
-      .int()
-      .min(DEFAULT_MAX_BLOB_BYTES, `must be at least ${DEFAULT_MAX_BLOB_BYTES} (64 MiB, the largest blob served): a blob that large could never be served`)
-      .default(DEFAULT_MAX_BYTES_PER_CLIENT),
+    blobMaxBytesInFlight: blobByteCap.default(DEFAULT_MAX_BYTES_IN_FLIGHT),
+    blobMaxBytesPerClient: blobByteCap.default(DEFAULT_MAX_BYTES_PER_CLIENT),
     blobSendTimeoutMs: z.coerce.number().int().positive().default(DEFAULT_SEND_TIMEOUT_MS),
     /** Prometheus metrics port on 127.0.0.1; 0 picks a free port, -1 turns metrics off. */
     metricsPort: z.coerce.number().int().min(-1).max(65535).default(defaults.metricsPort),

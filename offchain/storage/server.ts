@@ -190,10 +190,7 @@ async function handleRead(context: HandlerContext, id: Hex, headOnly: boolean, r
   const read = limits.open(client);
   if (read === undefined) {
     logger.debug({ msg: "blob read refused: client at its cap", client, reads: limits.maxReadsPerClient });
-    const problem = `this client address already has ${limits.maxReadsPerClient} blob reads in flight, the most one may`;
-    return sendError(response, 429, "TOO_MANY_REQUESTS", `${problem}: retry in ${READ_RETRY_AFTER_SECONDS} s, and read fewer blobs in parallel`, {
-      "retry-after": String(READ_RETRY_AFTER_SECONDS),
-    });
+    return sendTooMany(response, `this client address already has ${limits.maxReadsPerClient} blob reads in flight, the most one may`);
   }
   // Released once, whether the answer is sent, fails, is cut by the deadline or dropped by the client: the
   // response closes then, or, for an answer queued behind another on a pipelining connection, only the socket.
@@ -274,14 +271,21 @@ function sendRefused(context: HandlerContext, response: ServerResponse, client: 
   const { limits, logger } = context;
   if (cap === "client-cap") {
     logger.debug({ msg: "blob read refused: client's bytes in flight at its cap", client, max_bytes_per_client: limits.maxBytesPerClient });
-    const problem = `this client address's reads in flight already hold up to ${limits.maxBytesPerClient} bytes of blobs, the most one may`;
-    return sendError(response, 429, "TOO_MANY_REQUESTS", `${problem}: retry in ${READ_RETRY_AFTER_SECONDS} s, and read fewer blobs in parallel`, {
-      "retry-after": String(READ_RETRY_AFTER_SECONDS),
-    });
+    return sendTooMany(response, `this client address's reads in flight already hold up to ${limits.maxBytesPerClient} bytes of blobs, the most one may`);
   }
   logger.debug({ msg: "blob read refused: bytes in flight at the cap", client, max_bytes_in_flight: limits.maxBytesInFlight });
   const problem = `the server is at its cap of ${limits.maxBytesInFlight} bytes of blobs held for reads in flight`;
   sendError(response, 503, "SERVER_BUSY", `${problem}: retry in ${READ_RETRY_AFTER_SECONDS} s`, { "retry-after": String(READ_RETRY_AFTER_SECONDS) });
+}
+
+/**
+ * The 429 answer to a read past one of the client's own caps (reads or bytes in flight): `problem` says which.
+ * The client itself can clear it, by waiting for its reads to finish and opening fewer at once.
+ */
+function sendTooMany(response: ServerResponse, problem: string): void {
+  sendError(response, 429, "TOO_MANY_REQUESTS", `${problem}: retry in ${READ_RETRY_AFTER_SECONDS} s, and read fewer blobs in parallel`, {
+    "retry-after": String(READ_RETRY_AFTER_SECONDS),
+  });
 }
 
 /** A blob's answer headers: it is immutable, named by `id`. */
@@ -414,14 +418,14 @@ function validateReadLimits({ maxBytes, maxReadsPerClient, maxBytesInFlight, max
   if (!Number.isSafeInteger(sendTimeoutMs) || sendTimeoutMs < 1) {
     throw invalid("sendTimeoutMs", `expected a positive integer (milliseconds), got ${sendTimeoutMs}`);
   }
-  if (!Number.isSafeInteger(maxBytesInFlight) || maxBytesInFlight < maxBytes) {
+  // A byte cap below maxBytes would refuse the largest blobs the server takes on every read.
+  const checkByteCap = (field: string, cap: number) => {
+    if (Number.isSafeInteger(cap) && cap >= maxBytes) return;
     const why = "a blob of maxBytes could never be served; raise it, or lower maxBytes";
-    throw invalid("maxBytesInFlight", `expected an integer of at least maxBytes (${maxBytes}), got ${maxBytesInFlight}: ${why}`);
-  }
-  if (!Number.isSafeInteger(maxBytesPerClient) || maxBytesPerClient < maxBytes) {
-    const why = "a blob of maxBytes could never be served; raise it, or lower maxBytes";
-    throw invalid("maxBytesPerClient", `expected an integer of at least maxBytes (${maxBytes}), got ${maxBytesPerClient}: ${why}`);
-  }
+    throw invalid(field, `expected an integer of at least maxBytes (${maxBytes}), got ${cap}: ${why}`);
+  };
+  checkByteCap("maxBytesInFlight", maxBytesInFlight);
+  checkByteCap("maxBytesPerClient", maxBytesPerClient);
 }
 
 /**
