@@ -34,9 +34,9 @@ export default defineConfig({
   ],
   solidity: {
     compilers: [compiler(10_000)],
-    // JobMarket and Verification with fewer runs: the most a runs value keeps them under EIP-170's 24,576
-    // bytes. The Solidity tests that deploy them compile them with the same settings: they test the bytecode
-    // that ships.
+    // JobMarket and Verification with fewer runs, for EIP-170's 24,576 bytes: JobMarket is 23,546 at 800
+    // and 24,871 at 1,000 (the optimizer inlines more from 850 runs on). The Solidity tests that deploy them
+    // compile them with the same settings: they test the bytecode that ships.
     overrides: Object.fromEntries(
       [
         "contracts/JobMarket.sol",
@@ -50,7 +50,7 @@ export default defineConfig({
         "test/invariant/handlers/HandlerBase.sol",
         "test/invariant/handlers/ReplicaActions.sol",
         "test/invariant/Protocol.t.sol",
-      ].map((file) => [file, compiler(1_000)]),
+      ].map((file) => [file, compiler(800)]),
     ),
   },
   paths: {

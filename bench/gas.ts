@@ -23,7 +23,8 @@
  * - staking: a provider's stake, a verifier's stake (Fenwick tree writes: one checkpoint per level),
  *   weight changes, leaving, slot reuse, and a draw.
  * - a provider's multicall: claimAndCommit, reveal and finalize of 8 jobs, one transaction per job and step, or
- *   one JobMarket.multicall per step (gas per job both ways).
+ *   one JobMarket.multicall per step (gas per job both ways); claims in one tryMulticall, as the worker sends
+ *   them, and the gas a lost (skipped) claim adds to such a group.
  * - batches (issue 13, contracts/BatchMarket.sol): perJob at 1, 8, 32 and 128 jobs (see the section for what
  *   it sums), with its bars (BATCH_BARS); a batch's sampled job and a batch's challenged job, split out and
  *   settled through the JobMarket; and the unbatched lifecycle posted from a deposit (postJobFromDeposit) against
@@ -340,6 +341,9 @@ await stake(sys, sys.stranger.account.address, parseEther("10"), ROLE_PROVIDER);
 const MULTICALL_JOBS = 8;
 type StepGas = { claimAndCommit: number; reveal: number; finalize: number; total: number };
 const multicallRuns: { oneByOne?: StepGas; grouped?: StepGas } = {};
+/** claimAndCommit per job in one tryMulticall of MULTICALL_JOBS claims, and the gas a skipped (lost) claim adds to such a group. */
+let claimsTriedPerJob = 0;
+let lostClaimGas = 0;
 {
   const perJob = (n: number) => Math.round(n / MULTICALL_JOBS);
   const stepGas = (claimAndCommit: number, reveal: number, finalize: number): StepGas => ({
@@ -374,6 +378,20 @@ const multicallRuns: { oneByOne?: StepGas; grouped?: StepGas } = {};
   finals = await group(grouped.map(async (id) => encodeFunctionData({ abi: market.abi, functionName: "finalize", args: [id, d.jobs.job(id)] })));
   if (grouped.some((id) => d.jobs.job(id).status !== JobStatus.Finalized)) throw new Error("a grouped job was not finalized");
   multicallRuns.grouped = stepGas(commits, reveals, finals);
+
+  // Claims as the worker groups them: one JobMarket.tryMulticall, where a call that reverts (a rival's claim
+  // mined first) is skipped and the others go on. And what such a lost claim costs the group: 7 claims and a
+  // stale one (a job the group already claimed: the JobMismatch a rival's claim leaves) against 7 claims alone.
+  const tried = await postMany();
+  claimsTriedPerJob = perJob(gas(await d.jobs.send(market.write.tryMulticall([await Promise.all(tried.map(claimAndCommitCall))], { account: provider.account }))));
+  const [withLost, without] = [await postMany(), await postMany()];
+  const lostCalls = await Promise.all(withLost.slice(1).map(claimAndCommitCall));
+  const staleCall = await claimAndCommitCall(withLost[0]!);
+  await d.claimAndCommit(withLost[0]!);
+  const withLostGas = gas(await d.jobs.send(market.write.tryMulticall([[...lostCalls, staleCall]], { account: provider.account })));
+  if (d.jobs.job(withLost[1]!).status !== JobStatus.Committed) throw new Error("a tried claim did not commit");
+  const withoutGas = gas(await d.jobs.send(market.write.tryMulticall([await Promise.all(without.slice(1).map(claimAndCommitCall))], { account: provider.account })));
+  lostClaimGas = withLostGas - withoutGas;
 }
 
 // ---------------------------------------------------------------- batches (terms version 2: sampling off)
@@ -559,6 +577,7 @@ console.log("| sent | claimAndCommit | reveal | finalize | total |\n|---|---:|--
 for (const [name, g] of Object.entries(multicallRuns)) {
   console.log(`| ${name === "grouped" ? "grouped (one multicall per step)" : "one by one"} | ${fmt(g.claimAndCommit)} | ${fmt(g.reveal)} | ${fmt(g.finalize)} | ${fmt(g.total)} |`);
 }
+console.log(`\nclaimAndCommit of ${MULTICALL_JOBS} jobs in one tryMulticall (as the worker claims): ${fmt(claimsTriedPerJob)} per job; a claim in it that lost its race (skipped) adds ${fmt(lostClaimGas)} to the group`);
 
 console.log("\nBatches (BatchMarket; sampling off: a batch's unsampled jobs; perJob = all gas / jobs, see bench/gas.ts)\n");
 const steps = Object.keys(batchRuns["1"]!);
@@ -583,15 +602,15 @@ console.log(
 );
 if (unbatched > UNBATCHED_BAR) failures.push("unbatched");
 // Not the bar (one job on its own), for comparison: a job posted from a deposit whose provider groups its steps
-// with those of other jobs (MULTICALL_JOBS at a time); and as the worker does it: its claimAndCommit alone (a
-// rival's claim mined first would revert a whole group of claims), its reveal and finalize grouped.
+// with those of other jobs (MULTICALL_JOBS at a time); and as the worker does it: its claimAndCommit in a
+// tryMulticall (where a rival's claim mined first skips only that claim), its reveal and finalize in multicalls.
 const lifecycleFromDepositGrouped = fromDeposit.post + multicallRuns.grouped!.total;
-const { oneByOne, grouped: groupedSteps } = multicallRuns as Required<typeof multicallRuns>;
-const lifecycleFromDepositAsWorker = fromDeposit.post + oneByOne.claimAndCommit! + groupedSteps.reveal! + groupedSteps.finalize!;
+const { grouped: groupedSteps } = multicallRuns as Required<typeof multicallRuns>;
+const lifecycleFromDepositAsWorker = fromDeposit.post + claimsTriedPerJob + groupedSteps.reveal! + groupedSteps.finalize!;
 console.log(
   `a job posted from a deposit, its provider's steps grouped by multicall with ${MULTICALL_JOBS - 1} other jobs': ` +
     `${fmt(fromDeposit.post)} + ${fmt(multicallRuns.grouped!.total)} = ${fmt(lifecycleFromDepositGrouped)}; ` +
-    `as the worker groups them (claimAndCommit alone, reveal and finalize grouped): ${fmt(lifecycleFromDepositAsWorker)}`,
+    `as the worker groups them (claimAndCommit in a tryMulticall, reveal and finalize in multicalls): ${fmt(lifecycleFromDepositAsWorker)}`,
 );
 
 console.log("\nRedundant jobs (ReplicaMarket; every seat's step; total = all of them, each seat's withdraw included when paid)\n");
@@ -612,7 +631,7 @@ await writeFile(
       lifecycleSigned,
       sampled: { ...sampledLifecycle, total: sampledTotal },
       disputed: disputedPath,
-      multicall: { jobs: MULTICALL_JOBS, perJob: multicallRuns, lifecycleFromDepositGrouped, lifecycleFromDepositAsWorker },
+      multicall: { jobs: MULTICALL_JOBS, perJob: multicallRuns, claimAndCommitTriedPerJob: claimsTriedPerJob, lostClaimInTriedGroup: lostClaimGas, lifecycleFromDepositGrouped, lifecycleFromDepositAsWorker },
       target: TARGET,
       batches: { perJob: batchRuns, sampledJob: batchSampled, challengedJob: batchDisputed, bars: BATCH_BARS, unbatchedBar: UNBATCHED_BAR },
       replicas: replicaRuns,

@@ -282,6 +282,19 @@ contract JobMarket is EIP712, IJobMarket, Ownable2Step, Deposits, Multicall {
     }
 
     /// @inheritdoc IJobMarket
+    /// @dev Each call is a delegatecall, as in `multicall`: a reverted one undoes only its own frame (transient
+    /// storage, the reentrancy guard's included). Nothing here is payable and the market reads no ERC-2771
+    /// context, so no context suffix is passed on. The caller pays for every call, skipped ones included.
+    function tryMulticall(bytes[] calldata data) external returns (bool[] memory ok) {
+        ok = new bool[](data.length);
+        for (uint256 i; i < data.length; ++i) {
+            (bool success, bytes memory reason) = address(this).delegatecall(data[i]);
+            if (success) ok[i] = true;
+            else emit CallSkipped(i, reason);
+        }
+    }
+
+    /// @inheritdoc IJobMarket
     function claimAndCommit(uint256 jobId, Job calldata job, bytes32 commitment) external {
         Job memory j = _load(jobId, job, JobStatus.Posted);
         _requireBeforeDeadline(jobId, j.deadline);

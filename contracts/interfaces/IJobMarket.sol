@@ -147,6 +147,9 @@ interface IJobMarket is IPullPayments, IDeposits {
     event JobImported(uint256 indexed jobId, Job job);
     /// @notice A signed request its poster cancelled before anyone posted it.
     event SignedJobCancelled(uint256 indexed jobId, address indexed poster);
+    /// @notice A call of a `tryMulticall` reverted and was skipped: `index` is its place in the list, `reason`
+    /// its revert data (the market's own error, as the call alone would have reverted with).
+    event CallSkipped(uint256 index, bytes reason);
 
     /// @notice Posts a job; the fee is pulled from the caller into escrow. The job is judged by the terms
     /// version current now.
@@ -197,6 +200,14 @@ interface IJobMarket is IPullPayments, IDeposits {
     /// `ResultCommitted`, whose `provider` is the claimer. A provider that loses the race to another claim
     /// loses only its run.
     function claimAndCommit(uint256 jobId, Job calldata job, bytes32 commitment) external;
+
+    /// @notice Runs each call as `multicall` does (a delegatecall of the market to itself, the caller kept),
+    /// except that a call that reverts is skipped, its effects undone and its revert data emitted in
+    /// `CallSkipped`, while the others go on. For steps another account may take first: a rival's claim
+    /// mined before the group's costs the group that one job, not every job in it. The outcome is what a
+    /// `multicall` of the calls that succeeded would have done.
+    /// @return ok Whether each call succeeded.
+    function tryMulticall(bytes[] calldata data) external returns (bool[] memory ok);
 
     /// @notice Reveals the committed result once the seed block exists and while its seed is in reach
     /// (at most 256 blocks after it). For an inline output (one chunk, <= 4096 bytes) the contract recomputes

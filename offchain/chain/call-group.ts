@@ -14,17 +14,42 @@
  * moved after its estimate) is sent again call by call: each reverted group is paid for. Each caller gets the transaction's hash (through
  * its `onSent`, for its journal) and receipt, with `fee` its share of the transaction's fee and `calls`
  * the number of calls the transaction carried.
+ *
+ * Calls another account may make fail in the meantime (claims: a rival's claim mined first) are grouped
+ * with `skipFailures`: the group goes as the market's `tryMulticall`, which skips a call that reverts (its
+ * effects undone, its revert data in a `CallSkipped` event) and runs the others. Its caller gets the
+ * `ContractRevertError` it would have got alone (its details name the transaction), and the others their
+ * receipt: a race lost in the block costs the group that one call's gas, not every call in it. A
+ * `tryMulticall` never fails its simulation for one call, so the group is read first (an `eth_call` of it
+ * from the sender): a call that would fail already goes alone, where the sender's simulation refuses it
+ * with its own error and nothing is sent, as it would have been alone. With `leaveWhenIdle` a call leaves
+ * at once while none of the group's transactions is in flight, and only the calls that come while one is
+ * wait (at most `maxWaitMs`): grouping costs a claim no time when there is nothing to group it with.
  */
-import { encodeFunctionData, parseAbi, type Abi, type Address, type ContractFunctionArgs, type ContractFunctionName } from "viem";
+import {
+  decodeEventLog,
+  decodeFunctionResult,
+  encodeFunctionData,
+  parseAbi,
+  type Abi,
+  type Address,
+  type ContractFunctionArgs,
+  type ContractFunctionName,
+  type Hex,
+  type PublicClient,
+  type TransactionReceipt,
+} from "viem";
 
 import { RetryableError } from "../errors.js";
-import { ContractRevertError } from "./errors.js";
+import { ContractRevertError, decodeRevert } from "./errors.js";
 import type { SendParameters, SendReturnType, TxSender } from "./sender.js";
 
 type WriteMutability = "nonpayable" | "payable";
 
 /** OpenZeppelin's Multicall, the one function a grouped transaction calls. */
 const multicallAbi = parseAbi(["function multicall(bytes[] data) returns (bytes[] results)"]);
+/** JobMarket's `tryMulticall`: a call that reverts is skipped and named in a `CallSkipped` event. */
+const tryMulticallAbi = parseAbi(["function tryMulticall(bytes[] data) returns (bool[] ok)", "event CallSkipped(uint256 index, bytes reason)"]);
 
 export type GroupedSendReturnType = SendReturnType & {
   /** Calls the transaction carried (1 when this call was sent alone). */
@@ -41,6 +66,16 @@ export type CallGroupParameters = {
   maxCalls: number;
   /** The longest a call waits for others (>= 0). */
   maxWaitMs: number;
+  /**
+   * Group with `tryMulticall` (the contract must have it): a call that reverts once mined is skipped and
+   * only its caller fails. For calls a rival may make fail between the estimate and the block (claims),
+   * and only calls that reach no code but the contract's own and trusted contracts': any code they reach
+   * could make the contract emit a `CallSkipped` of its own (a `tryMulticall` from a consumer's callback),
+   * which the receipt cannot tell from the group's. `reader` reads the group before it is sent.
+   */
+  skipFailures?: { reader: Pick<PublicClient, "call"> };
+  /** A call leaves at once while none of the group's transactions is in flight (see the module doc). */
+  leaveWhenIdle?: boolean;
 };
 
 type Pending = {
@@ -55,6 +90,8 @@ export class CallGroup {
   readonly #functions: ReadonlySet<string>;
   #queue: Pending[] = [];
   #timer: NodeJS.Timeout | undefined;
+  /** The group's transactions between their send and their outcome. */
+  #inFlight = 0;
 
   constructor(parameters: CallGroupParameters) {
     const { maxCalls, maxWaitMs } = parameters;
@@ -82,7 +119,8 @@ export class CallGroup {
     return new Promise<GroupedSendReturnType>((resolve, reject) => {
       this.#queue.push({ parameters, resolve, reject });
       if (this.#queue.length >= this.#p.maxCalls) this.#flush();
-      else this.#timer ??= setTimeout(() => this.#flush(), this.#p.maxWaitMs);
+      // Idle: this call and those due with it (this turn of the event loop) leave together, now.
+      else this.#timer ??= setTimeout(() => this.#flush(), this.#p.leaveWhenIdle && this.#inFlight === 0 ? 0 : this.#p.maxWaitMs);
     });
   }
 
@@ -94,27 +132,44 @@ export class CallGroup {
     if (group.length > 0) this.#send(group);
   }
 
-  /** Sends `group` as one transaction (one call: as it is). */
-  #send(group: Pending[]): void {
+  /** Sends `group` as one transaction (one call: as it is); `checked`: read already, every call would run. */
+  #send(group: Pending[], checked = false): void {
+    this.#inFlight++;
+    let done: Promise<void>;
     if (group.length === 1) {
       const [only] = group as [Pending];
-      void this.#alone(only.parameters).then(only.resolve, only.reject);
-    } else void this.#together(group);
+      done = this.#alone(only.parameters).then(only.resolve, only.reject);
+    } else done = this.#together(group, checked);
+    void done.finally(() => {
+      this.#inFlight--;
+      if (this.#p.leaveWhenIdle && this.#inFlight === 0 && this.#queue.length > 0) this.#flush();
+    });
   }
 
-  async #together(group: Pending[]): Promise<void> {
+  async #together(group: Pending[], checked: boolean): Promise<void> {
     const data = group.map(({ parameters }) =>
       encodeFunctionData({ abi: parameters.abi as Abi, functionName: parameters.functionName as string, args: (parameters as { args?: readonly unknown[] }).args }),
     );
     // The contract's own errors decode a refused group's revert (Multicall passes the inner one up).
     const errors = (group[0]!.parameters.abi as Abi).filter((item) => item.type === "error");
+    if (this.#p.skipFailures && !checked) {
+      const runs = await this.#wouldRun(data);
+      if (runs !== undefined && runs.length === group.length && runs.includes(false)) {
+        // A call that fails already (a job a rival took before this block) goes alone: the sender's
+        // simulation refuses it and sends nothing. The others go on together.
+        group.forEach((pending, i) => runs[i] || this.#send([pending]));
+        const running = group.filter((_, i) => runs[i]);
+        if (running.length > 0) this.#send(running, true);
+        return;
+      }
+    }
     let broadcast = false;
     let sent: SendReturnType;
     try {
       sent = await this.#p.sender.send({
         address: this.#p.address,
-        abi: [...multicallAbi, ...errors],
-        functionName: "multicall",
+        abi: [...(this.#p.skipFailures ? tryMulticallAbi : multicallAbi), ...errors],
+        functionName: this.#p.skipFailures ? "tryMulticall" : "multicall",
         args: [data],
         onSent: (tx) => {
           broadcast = true;
@@ -139,10 +194,59 @@ export class CallGroup {
     }
     const calls = group.length;
     const share = sent.fee / BigInt(calls);
-    group.forEach(({ resolve }, i) => resolve({ ...sent, fee: i === 0 ? sent.fee - share * BigInt(calls - 1) : share, calls }));
+    const events = this.#p.skipFailures ? skipEvents(sent.receipt, this.#p.address) : [];
+    const skipped = new Map(events);
+    if (events.some(([index]) => index >= calls) || skipped.size < events.length) {
+      // More CallSkipped events than the group can have made: some came from elsewhere (a contract the calls
+      // reached), so none can be trusted. The chain says what happened: the next tick reads the jobs.
+      const error = new RetryableError("a grouped transaction's receipt has CallSkipped events its calls cannot all have made", {
+        code: "GROUP_OUTCOME_UNCLEAR",
+        details: { txHash: sent.hash, calls, skipped: [...skipped.keys()] },
+      });
+      for (const { reject } of group) reject(error);
+      return;
+    }
+    group.forEach(({ resolve, reject }, i) => {
+      const fee = i === 0 ? sent.fee - share * BigInt(calls - 1) : share;
+      const reason = skipped.get(i);
+      if (reason === undefined) return resolve({ ...sent, fee, calls });
+      // Mined, and this call alone reverted: the error it would have had alone, in the group's transaction.
+      const { errorName, args } = decodeRevert({ data: reason, abi: errors });
+      const details = { txHash: sent.hash, blockNumber: sent.receipt.blockNumber.toString(), skippedIn: calls, fee: fee.toString() };
+      reject(new ContractRevertError({ errorName, args, data: reason, details }));
+    });
   }
 
   async #alone(parameters: SendParameters): Promise<GroupedSendReturnType> {
     return { ...(await this.#p.sender.send(parameters)), calls: 1 };
   }
+
+  /** Which calls of a `tryMulticall` of `data` would run now (an eth_call from the sender); undefined if the read fails. */
+  async #wouldRun(data: Hex[]): Promise<readonly boolean[] | undefined> {
+    try {
+      const { data: returned } = await this.#p.skipFailures!.reader.call({
+        account: this.#p.sender.address,
+        to: this.#p.address,
+        data: encodeFunctionData({ abi: tryMulticallAbi, functionName: "tryMulticall", args: [data] }),
+      });
+      return decodeFunctionResult({ abi: tryMulticallAbi, functionName: "tryMulticall", data: returned ?? "0x" });
+    } catch {
+      return undefined; // the send's own simulation meets whatever failed here
+    }
+  }
+}
+
+/** The contract's `CallSkipped` events in a receipt, in order: the index and revert data of each. */
+function skipEvents(receipt: TransactionReceipt, contract: Address): [number, Hex][] {
+  const events: [number, Hex][] = [];
+  for (const log of receipt.logs) {
+    if (log.address.toLowerCase() !== contract.toLowerCase()) continue;
+    try {
+      const { args } = decodeEventLog({ abi: tryMulticallAbi, eventName: "CallSkipped", data: log.data, topics: log.topics });
+      events.push([Number(args.index), args.reason]);
+    } catch {
+      // another of the contract's events
+    }
+  }
+  return events;
 }

@@ -51,6 +51,12 @@ export const WorkerOptionsSchema = ChainOptionsSchema.extend({
    * its transaction (one 21,000-gas base cost for the group); 0 groups only the steps due together.
    */
   maxBatchWaitMs: z.coerce.number().int().min(0).max(60_000).default(1_000),
+  /**
+   * How long (ms) a claim of a posted job waits for others of ours to share its transaction (a
+   * `tryMulticall`, where a rival's claim mined first skips only that claim); 0 groups only the claims
+   * due together. Short: a claim that waits is one a rival may take meanwhile.
+   */
+  maxClaimWaitMs: z.coerce.number().int().min(0).max(60_000).default(250),
   /** Test only: a fault to commit on purpose (offchain/provider/fault.ts); needs DINFER_ALLOW_FAULTS=1. */
   fault: FaultSchema.optional(),
 });

@@ -88,6 +88,7 @@ export async function runWorker({ options, log, signal, env = process.env, onRea
       keeperGraceSeconds: options.keeperGraceSeconds,
       maxBatch: options.maxBatch,
       maxBatchWaitMs: options.maxBatchWaitMs,
+      maxClaimWaitMs: options.maxClaimWaitMs,
       ...(options.blobRetentionSeconds < 0
         ? {}
         : {

@@ -132,6 +132,13 @@ export type ProviderWorkerParameters = {
    * steps that fall due together.
    */
   maxBatchWaitMs?: number;
+  /**
+   * How long a claim (or claimAndCommit) of a posted job waits for others to share its transaction (a
+   * `tryMulticall`). A claim that waits may lose its job to a rival's claim mined meanwhile, so this is
+   * shorter than `maxBatchWaitMs`: a fraction of a block. Default 250 ms; 0 groups only the claims that
+   * fall due together.
+   */
+  maxClaimWaitMs?: number;
   /** Deletes blobs no job can need any more, a step at a time, from the worker's ticks (offchain/storage/prune.ts). */
   pruner?: Pick<BlobPruner, "tick" | "close">;
 };
@@ -189,11 +196,16 @@ const SUSPECT_POSTER_FAILURES = 3;
 /** A pass whose every open job sleeps at least this many chain seconds more is quiet: the loop may poll less often. */
 const QUIET_SECONDS = 10n;
 /**
- * Our steps of posted jobs that may share a JobMarket multicall: those on jobs already ours. A claim goes
- * alone: a rival's claim of one job mined first would revert the whole group, at our cost (a 45,224-gas
- * claim reverted a 32-job group for 521,066 gas). An expiry, or a finalize with a callback, goes alone too.
+ * Our steps of posted jobs that may share a JobMarket multicall: those on jobs already ours. An expiry, or a
+ * finalize with a callback, goes alone.
  */
 const GROUPED_STEPS = ["commit", "reveal", "finalize"] as const;
+/**
+ * Claims share a JobMarket `tryMulticall` instead: a rival's claim of one job mined first skips that job's
+ * call, not the group (in a `multicall` it reverted them all: a 45,224-gas claim once reverted a 32-job
+ * group for 521,066 gas).
+ */
+const CLAIM_STEPS = ["claimAndCommit", "claim"] as const;
 /** The largest output a reveal can carry inline (one chunk), as JobMarket checks it. */
 export const INLINE_OUTPUT_MAX = 4096;
 /** Signed requests waiting for admission (one at a time) before more are answered "busy" (HTTP 429). */
@@ -230,6 +242,8 @@ export class ProviderWorker {
   private readonly replicaEarnings: Earnings;
   /** Our steps of posted jobs, grouped into JobMarket multicalls when several fall due together. */
   private readonly calls: CallGroup;
+  /** Our claims of posted jobs, grouped into JobMarket tryMulticalls when several fall due together. */
+  private readonly claims: CallGroup;
   /** Job-step transactions, journaled and sent at most once; a withdraw waits while any is being sent. */
   private readonly actions: JournaledActions;
   /** The chain head as of the current tick: one read per tick, shared by every job's step. */
@@ -285,6 +299,15 @@ export class ProviderWorker {
       functions: GROUPED_STEPS,
       maxCalls: parameters.maxBatch ?? 256,
       maxWaitMs: parameters.maxBatchWaitMs ?? 1_000,
+    });
+    this.claims = new CallGroup({
+      sender: parameters.sender,
+      address: parameters.deployment.market,
+      functions: CLAIM_STEPS,
+      maxCalls: parameters.maxBatch ?? 256,
+      maxWaitMs: parameters.maxClaimWaitMs ?? 250,
+      skipFailures: { reader: parameters.publicClient },
+      leaveWhenIdle: true,
     });
     this.batchEarnings = new Earnings({ ...parameters, market: parameters.deployment.batchMarket });
     this.replicaEarnings = new Earnings({ ...parameters, market: parameters.deployment.replicaMarket });
@@ -865,7 +888,7 @@ export class ProviderWorker {
         return;
       }
       const claimed = await this.act(jobId, "claim", (onSent) =>
-        this.calls.send({ address: this.p.deployment.market, abi: jobMarketAbi, functionName: "claim", args: [jobId, job], onSent }),
+        this.claims.send({ address: this.p.deployment.market, abi: jobMarketAbi, functionName: "claim", args: [jobId, job], onSent }),
       );
       if (!claimed) {
         this.inputs.delete(jobId);
@@ -917,7 +940,7 @@ export class ProviderWorker {
           },
         )
       : await this.act(jobId, "claimAndCommit", (onSent) =>
-          this.calls.send({ address: this.p.deployment.market, abi: jobMarketAbi, functionName: "claimAndCommit", args: [jobId, job, c], onSent }),
+          this.claims.send({ address: this.p.deployment.market, abi: jobMarketAbi, functionName: "claimAndCommit", args: [jobId, job, c], onSent }),
         );
     if (!committed) return;
     if (committed.receipt) this.stake.mined(jobId, job.collateral, committed.receipt.blockNumber);
@@ -1296,8 +1319,13 @@ export class ProviderWorker {
     if (result.state === "done") return {};
     if (result.state === "refused") {
       const { error } = result;
-      // Someone changed the job under us: its next read must come from a later block than this head.
-      this.seenBlock.set(jobId, (this.head?.number ?? 0n) + 1n);
+      // Someone changed the job under us: its next read must come from a later block than this head, or
+      // than the block that refused it (a call skipped in a mined group).
+      const afterHead = (this.head?.number ?? 0n) + 1n;
+      const refusedIn = typeof error.details?.blockNumber === "string" ? BigInt(error.details.blockNumber) : 0n;
+      this.seenBlock.set(jobId, refusedIn > afterHead ? refusedIn : afterHead);
+      // A call skipped in a group's transaction paid its share of that transaction.
+      if (typeof error.details?.fee === "string") this.p.metrics.gas.inc(Number(error.details.fee));
       this.p.log.info({ msg: `${action} refused by the contract`, job_id: jobId.toString(), error: error.errorName, args: String(error.args) });
       onRefused?.(error);
       return false;

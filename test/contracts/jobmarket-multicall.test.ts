@@ -9,10 +9,10 @@ import assert from "node:assert/strict";
 
 import { network } from "hardhat";
 import { describe, it } from "mocha";
-import { encodeFunctionData, getAddress, parseEther, type Hex, type Log } from "viem";
+import { decodeFunctionResult, encodeErrorResult, encodeFunctionData, getAddress, parseEther, parseEventLogs, type Hex, type Log } from "viem";
 
 import { hashJob, JobStatus } from "../../offchain/chain/jobs.js";
-import { deploySystem, FEE, MODEL_COLLATERAL, setUpMarket, type Connection } from "../helpers/fixture.js";
+import { deploySystem, FEE, MODEL_COLLATERAL, ROLE_PROVIDER, setUpMarket, stake, type Connection } from "../helpers/fixture.js";
 import { feeSplit, inlineRoot, MARKET_PARAMS, marketDriver, REENTRANT_CALL, ZERO_HASH, type MarketDriver, type Wallet } from "../helpers/market.js";
 
 const connection = await network.create();
@@ -226,5 +226,135 @@ describe("JobMarket.multicall", () => {
     // The other job was finalizable all along: only the guard stopped it.
     await d.jobs.send(market.write.finalize([other, otherState], { account: keeper.account }));
     assert.equal(d.jobs.job(other).status, JobStatus.Finalized);
+  });
+});
+
+/** The `CallSkipped` events of a receipt: index and revert data of each skipped call. */
+function skippedOf(market: Loaded["market"], logs: Log[]) {
+  return parseEventLogs({ abi: market.abi, eventName: "CallSkipped", logs }).map(({ args }) => [args.index, args.reason] as const);
+}
+
+describe("JobMarket.tryMulticall", () => {
+  it("a rival's claim mined first in the same block skips only that job's call: the group's other claims commit, CallSkipped names the lost one with its own error", async () => {
+    const sys = await load();
+    const { market, staking, provider, provider2, d } = sys;
+    await stake(sys, provider2.account.address, parseEther("1000"), ROLE_PROVIDER);
+    const ids = await postJobs(d, 3);
+    const calls = await claimAndCommitCalls(sys, ids);
+    const testClient = await viem.getTestClient();
+
+    // The rival's claim of the middle job reaches the block before our group (its best move: take one job
+    // of a group it sees in the pool, and hope the whole group reverts, as a multicall's would).
+    await testClient.setAutomine(false);
+    let ours: Hex;
+    let rivals: Hex;
+    try {
+      const c = await d.commitmentOf(ids[1], { ...d.outputOf(ids[1]), by: provider2 });
+      rivals = await market.write.claimAndCommit([ids[1], d.jobs.job(ids[1]), c], { account: provider2.account });
+      ours = await market.write.tryMulticall([calls], { account: provider.account, gas: 2_000_000n });
+      await networkHelpers.mine(1);
+    } finally {
+      await testClient.setAutomine(true);
+    }
+    const rivalReceipt = await d.jobs.send(Promise.resolve(rivals));
+    const receipt = await d.jobs.send(Promise.resolve(ours));
+    assert.equal(receipt.status, "success");
+    assert.equal(receipt.blockNumber, rivalReceipt.blockNumber);
+    assert.deepEqual(skippedOf(market, receipt.logs), [[1n, encodeErrorResult({ abi: market.abi, errorName: "JobMismatch", args: [ids[1]] })]]);
+
+    assert.deepEqual(ids.map((id) => d.jobs.job(id).status), [JobStatus.Committed, JobStatus.Committed, JobStatus.Committed]);
+    assert.deepEqual(ids.map((id) => d.jobs.job(id).provider), [address(provider), address(provider2), address(provider)]);
+    assert.equal((await staking.read.account([provider.account.address])).locked, 2n * MODEL_COLLATERAL, "collateral locked for the two jobs we hold");
+    assert.equal((await staking.read.account([provider2.account.address])).locked, MODEL_COLLATERAL);
+  });
+
+  it("undoes a skipped call's own writes: a claim whose collateral lock fails leaves its job posted, and the returned flags say which calls ran", async () => {
+    const sys = await load();
+    const { market, staking, provider, d } = sys;
+    const ids = await postJobs(d, 3);
+    const calls = await claimAndCommitCalls(sys, ids);
+    // Lock all but two jobs' collateral, so the third claim's lock (after its commit is written) reverts.
+    const { stake: staked } = await staking.read.account([provider.account.address]);
+    const others = await postJobs(d, Number(staked / MODEL_COLLATERAL) - 2);
+    await d.jobs.send(market.write.multicall([await claimAndCommitCalls(sys, others)], { account: provider.account }));
+    const before = await market.read.jobHash([ids[2]]);
+
+    const { result } = await market.simulate.tryMulticall([calls], { account: provider.account.address });
+    assert.deepEqual(result, [true, true, false]);
+    const receipt = await d.jobs.send(market.write.tryMulticall([calls], { account: provider.account }));
+    assert.deepEqual(skippedOf(market, receipt.logs), [
+      [2n, encodeErrorResult({ abi: staking.abi, errorName: "InsufficientUnlockedStake", args: [address(provider), 0n, MODEL_COLLATERAL] })],
+    ]);
+    assert.equal(d.jobs.job(ids[2]).status, JobStatus.Posted);
+    assert.equal(await market.read.jobHash([ids[2]]), before, "the skipped call's commit was undone with its lock");
+    assert.deepEqual([d.jobs.job(ids[0]).status, d.jobs.job(ids[1]).status], [JobStatus.Committed, JobStatus.Committed]);
+    assert.equal((await staking.read.account([provider.account.address])).locked, staked);
+    // The skipped job is still there to claim, by anyone with free stake.
+    await stake(sys, sys.provider2.account.address, parseEther("1000"), ROLE_PROVIDER);
+    await d.claimAndCommit(ids[2], { by: sys.provider2 });
+    assert.equal(d.jobs.job(ids[2]).provider, address(sys.provider2));
+  });
+
+  it("opens nothing a direct call does not: a stranger's tryMulticall of restricted functions skips every one with its refusal and moves nothing", async () => {
+    const { market, owner, stranger, d } = await load();
+    const revealed = await d.revealed();
+    const job = d.jobs.job(revealed);
+    const calls: [string, readonly unknown[]][] = [
+      ["setVerification", [stranger.account.address]],
+      ["withdrawProtocolFees", [stranger.account.address]],
+      ["openDispute", [revealed, job]],
+      ["payAuditReward", [stranger.account.address, 1n]],
+      ["reserveJobIds", [5n]],
+      ["adoptTerms", [99, MARKET_PARAMS]],
+      ["announceOutput", [revealed, job, "http://elsewhere"]],
+      ["finalize", [revealed, job]],
+    ];
+    const data = calls.map(([functionName, args]) => encodeFunctionData({ abi: market.abi, functionName, args } as never));
+    const verification = await market.read.verification();
+    const receipt = await d.jobs.send(market.write.tryMulticall([data], { account: stranger.account }));
+    const skipped = skippedOf(market, receipt.logs);
+    assert.deepEqual(skipped.map(([index]) => index), calls.map((_, i) => BigInt(i)), "every call skipped");
+    const names = skipped.map(([, reason]) => reason.slice(0, 10));
+    const selector = (errorName: string, args: readonly unknown[]) => encodeErrorResult({ abi: market.abi, errorName, args } as never).slice(0, 10);
+    assert.deepEqual(names.slice(0, 2), [selector("OwnableUnauthorizedAccount", [stranger.account.address]), selector("OwnableUnauthorizedAccount", [stranger.account.address])]);
+    assert.equal(names[2], selector("NotVerification", [stranger.account.address]));
+    assert.equal(names[3], selector("NotVerification", [stranger.account.address]));
+    assert.equal(names[4], selector("NotBatchMarket", [stranger.account.address]));
+    assert.equal(names[5], selector("NotTerms", [stranger.account.address]));
+    assert.equal(names[6], selector("NotJobProvider", [revealed, stranger.account.address]));
+    assert.equal(names[7], selector("DeadlineNotPassed", [revealed, 0n, 0n]), "a finalize before its deadline, as alone");
+    assert.equal(await market.read.owner(), address(owner));
+    assert.equal(await market.read.verification(), verification);
+    assert.equal(await market.read.jobHash([revealed]), hashJob(job), "the revealed job did not move (its deadline is ahead)");
+  });
+
+  it("stops a consumer whose finalize callback re-enters through tryMulticall: the inner finalize is skipped by the guard, the outer finalize completes", async () => {
+    const sys = await load();
+    const { market, token, keeper, provider, d } = sys;
+    const consumer = await viem.deployContract("ArmedReentrantConsumer", [market.address, token.address]);
+    await token.write.mint([consumer.address, parseEther("100")]);
+    const other = await d.revealed();
+    const output = "0x0102030405" as Hex;
+    const request = await d.request({ callbackGasLimit: MARKET_PARAMS.callbackGasLimit, inlineOutput: true });
+    const jobId = await d.revealed(await d.posted(consumer.write.post([request])), { inlineOutput: output });
+    await d.pastDeadline(jobId);
+    const otherState = d.jobs.job(other);
+    await consumer.write.arm([
+      encodeFunctionData({
+        abi: market.abi,
+        functionName: "tryMulticall",
+        args: [[encodeFunctionData({ abi: market.abi, functionName: "finalize", args: [other, otherState] })]],
+      }),
+    ]);
+
+    const receipt = await d.jobs.send(market.write.finalizeWithOutput([jobId, d.jobs.job(jobId), output], { account: keeper.account }));
+    assert.equal(await consumer.read.called(), true);
+    // The callback's tryMulticall returned, its one call skipped with the guard's error.
+    assert.equal(await consumer.read.reentryOk(), true);
+    assert.deepEqual(decodeFunctionResult({ abi: market.abi, functionName: "tryMulticall", data: await consumer.read.reentryResult() }), [false]);
+    assert.deepEqual(skippedOf(market, receipt.logs), [[0n, REENTRANT_CALL]]);
+    await assertions.emitWithArgs(receipt.transactionHash, market, "JobFinalized", [jobId, address(provider), feeSplit(FEE).payout]);
+    assert.equal(await market.read.jobHash([other]), hashJob(otherState), "the other job did not move");
+    assert.equal(await market.read.credits([provider.account.address]), feeSplit(FEE).payout, "paid once, for one job");
   });
 });

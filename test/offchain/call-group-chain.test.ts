@@ -3,7 +3,9 @@
  * chain: a provider's claimAndCommit of several posted jobs leaves in one `multicall` transaction and
  * moves each job as its own call would; a group holding a call the market refuses (a job another
  * provider won) is sent again call by call, so the others still go through and the refused one meets
- * its own error. Signed by a local account, as the worker signs.
+ * its own error. Claims grouped with `skipFailures` go as a `tryMulticall`: a rival's claim mined first, even
+ * in the same block after our estimate, skips that one call and no other. Signed by a local account, as the
+ * worker signs.
  *
  * Run alone: `npx hardhat test mocha test/offchain/call-group-chain.test.ts`.
  */
@@ -54,7 +56,7 @@ async function providerSender() {
   return { publicClient, sender: new TxSender({ publicClient, walletClient, receiptPollingIntervalMs: 10 }), address: account.address };
 }
 
-const multicallAbi = parseAbi(["function multicall(bytes[] data) returns (bytes[] results)"]);
+const multicallAbi = parseAbi(["function multicall(bytes[] data) returns (bytes[] results)", "function tryMulticall(bytes[] data) returns (bool[] ok)"]);
 
 describe("CallGroup against the JobMarket: a provider's steps in one multicall", function () {
   this.timeout(120_000);
@@ -114,6 +116,66 @@ describe("CallGroup against the JobMarket: a provider's steps in one multicall",
       if (i === 1) assert.equal(job.provider.toLowerCase(), sys.provider2.account.address.toLowerCase(), "the other provider keeps its claim");
       else assert.equal(job.status, JobStatus.Committed, `job ${jobId}`);
     }
+  });
+
+  it("with skipFailures, a rival's claim mined in the same block after our estimate skips only that job: one transaction, not reverted, three jobs committed, the lost one rejects with JobMismatch in it", async () => {
+    const { sys, publicClient, sender, jobIds, claimAndCommit } = await setUp();
+    const group = new CallGroup({ sender, address: sys.market.address, functions: ["claimAndCommit"], maxCalls: 16, maxWaitMs: 200, skipFailures: { reader: publicClient } });
+    const before = sender.stats();
+    await connection.provider.request({ method: "evm_setAutomine", params: [false] });
+    let outcomes: PromiseSettledResult<Awaited<ReturnType<typeof claimAndCommit>>>[];
+    try {
+      const pending = Promise.allSettled(jobIds.map((jobId) => claimAndCommit(group, jobId)));
+      // Our group estimated and in the pool: the rival's claim of job 2 goes ahead of it, in the same block.
+      while (sender.stats().sent === before.sent) await sleep(20);
+      const { job } = await readJob({ client: publicClient, market: sys.market.address, jobId: jobIds[1]! });
+      await sys.market.write.claim([jobIds[1]!, job], { account: sys.provider2.account, gas: 500_000n, maxPriorityFeePerGas: parseGwei("100"), maxFeePerGas: parseGwei("200") });
+      await networkHelpers.mine(1);
+      await connection.provider.request({ method: "evm_setAutomine", params: [true] });
+      outcomes = await pending;
+    } finally {
+      await connection.provider.request({ method: "evm_setAutomine", params: [true] });
+    }
+    const after = sender.stats();
+    assert.equal(after.sent - before.sent, 1, "one transaction");
+    assert.equal(after.reverted - before.reverted, 0, "none mined and reverted");
+    assert.deepEqual(outcomes.map((o) => o.status), ["fulfilled", "rejected", "fulfilled", "fulfilled"]);
+    const won = outcomes.flatMap((o) => (o.status === "fulfilled" ? [o.value] : []));
+    assert.equal(new Set(won.map((r) => r.hash)).size, 1);
+    assert.ok(won.every((r) => r.calls === 4));
+    const tx = await publicClient.getTransaction({ hash: won[0]!.hash });
+    assert.equal(decodeFunctionData({ abi: multicallAbi, data: tx.input }).functionName, "tryMulticall");
+    const lost = (outcomes[1] as PromiseRejectedResult).reason as ContractRevertError;
+    assert.ok(lost instanceof ContractRevertError, String(lost));
+    assert.equal(lost.errorName, "JobMismatch");
+    assert.deepEqual(lost.args, [jobIds[1]]);
+    assert.equal(lost.details?.txHash, won[0]!.hash, "the error names the group's transaction");
+    for (const [i, jobId] of jobIds.entries()) {
+      const { job } = await readJob({ client: publicClient, market: sys.market.address, jobId });
+      if (i === 1) assert.equal(job.provider.toLowerCase(), sys.provider2.account.address.toLowerCase(), "the rival keeps its claim");
+      else {
+        assert.equal(job.status, JobStatus.Committed, `job ${jobId}`);
+        assert.equal(job.provider.toLowerCase(), sys.provider.account.address.toLowerCase());
+      }
+    }
+  });
+
+  it("with skipFailures, a job a rival claimed before our group leaves is kept out of it: refused by its own simulation, nothing paid for it, the other three in one tryMulticall", async () => {
+    const { sys, driver, publicClient, sender, jobIds, claimAndCommit } = await setUp();
+    const group = new CallGroup({ sender, address: sys.market.address, functions: ["claimAndCommit"], maxCalls: 16, maxWaitMs: 500, skipFailures: { reader: publicClient } });
+    const before = sender.stats();
+    const pending = jobIds.map((jobId) => claimAndCommit(group, jobId));
+    await driver.claim(jobIds[1]!, sys.provider2);
+    const outcomes = await Promise.allSettled(pending);
+    assert.deepEqual(outcomes.map((o) => o.status), ["fulfilled", "rejected", "fulfilled", "fulfilled"]);
+    assert.equal(((outcomes[1] as PromiseRejectedResult).reason as ContractRevertError).errorName, "JobMismatch");
+    const after = sender.stats();
+    assert.equal(after.sent - before.sent, 1, "one transaction");
+    assert.equal(after.simulatedReverts - before.simulatedReverts, 1, "the lost claim refused by its simulation alone");
+    const won = outcomes.flatMap((o) => (o.status === "fulfilled" ? [o.value] : []));
+    assert.ok(won.every((r) => r.calls === 3 && r.hash === won[0]!.hash));
+    const tx = await publicClient.getTransaction({ hash: won[0]!.hash });
+    assert.equal((decodeFunctionData({ abi: multicallAbi, data: tx.input }).args[0] as unknown[]).length, 3, "the lost claim is not in it");
   });
 
   it("splits a group too large for one transaction instead of failing every call in it: 120 reveals with 4 KiB inline outputs (over the 16,777,216 gas a transaction may use since Osaka) all land", async () => {

@@ -11,18 +11,33 @@ import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
 
 import { describe, it } from "mocha";
-import { decodeFunctionData, parseAbi, type Address, type Hex, type TransactionReceipt } from "viem";
+import {
+  decodeFunctionData,
+  encodeAbiParameters,
+  encodeErrorResult,
+  encodeEventTopics,
+  encodeFunctionResult,
+  parseAbi,
+  type Address,
+  type Hex,
+  type Log,
+  type TransactionReceipt,
+} from "viem";
 
 import { CallGroup, type CallGroupParameters } from "../../offchain/chain/call-group.js";
 import { ChainRequestError, ChainTransportError, ContractRevertError } from "../../offchain/chain/errors.js";
+import { RetryableError } from "../../offchain/errors.js";
 import type { SendParameters, SendReturnType } from "../../offchain/chain/sender.js";
 
 const MARKET: Address = "0x00000000000000000000000000000000000000aa";
 const OTHER: Address = "0x00000000000000000000000000000000000000bb";
 const abi = parseAbi([
   "function finalize(uint256 jobId)",
+  "function claim(uint256 jobId)",
   "function expire(uint256 jobId)",
   "function multicall(bytes[] data) returns (bytes[] results)",
+  "function tryMulticall(bytes[] data) returns (bool[] ok)",
+  "event CallSkipped(uint256 index, bytes reason)",
   "error JobMismatch(uint256 jobId)",
 ]);
 
@@ -157,6 +172,102 @@ describe("CallGroup: a provider's steps in one multicall", () => {
     const outcomes = await Promise.allSettled([1n, 2n].map((jobId) => group.send({ address: MARKET, abi, functionName: "finalize", args: [jobId] })));
     assert.ok(outcomes.every((o) => o.status === "rejected" && o.reason instanceof ChainTransportError));
     assert.equal(sent.length, 0);
+  });
+
+  /** A reader whose eth_call of a tryMulticall answers that the calls of `failing` jobs would not run. */
+  const readerFailing = (failing: bigint[] = []) => ({
+    reads: 0,
+    async call({ data }: { data?: Hex }) {
+      this.reads++;
+      const calls = decodeFunctionData({ abi, data: data! }).args![0] as Hex[];
+      const ok = calls.map((call) => !failing.includes(decodeFunctionData({ abi, data: call }).args![0] as bigint));
+      return { data: encodeFunctionResult({ abi, functionName: "tryMulticall", result: ok }) };
+    },
+  });
+  /** A CallSkipped event as `emitter` logs it: call `index` of the group skipped with JobMismatch(jobId). */
+  const skippedLog = (emitter: Address, index: bigint, jobId: bigint) =>
+    ({
+      address: emitter,
+      topics: encodeEventTopics({ abi, eventName: "CallSkipped" }),
+      data: encodeAbiParameters([{ type: "uint256" }, { type: "bytes" }], [index, encodeErrorResult({ abi, errorName: "JobMismatch", args: [jobId] })]),
+    }) as unknown as Log;
+  /** A recording sender whose receipts carry `logs`. */
+  function senderLogging(logs: Log[]) {
+    const recording = recordingSender({ refuse: (call) => call.functionName === "claim" && call.args[0] === 99n });
+    const inner = recording.sender.send.bind(recording.sender);
+    recording.sender.send = (async (parameters: SendParameters) => {
+      const result = await inner(parameters);
+      return { ...result, receipt: { ...result.receipt, logs } };
+    }) as typeof recording.sender.send;
+    return recording;
+  }
+  const claims = (group: CallGroup, jobIds: bigint[]) => Promise.allSettled(jobIds.map((jobId) => group.send({ address: MARKET, abi, functionName: "claim", args: [jobId] })));
+
+  it("with skipFailures sends a tryMulticall: the caller of a call the receipt's CallSkipped names rejects with its decoded error and the transaction, the others resolve", async () => {
+    // The market skipped the second call; an event with the same signature logged by another contract is not the market's.
+    const { sender, sent } = senderLogging([skippedLog(OTHER, 0n, 1n), skippedLog(MARKET, 1n, 2n)]);
+    const group = new CallGroup({ sender, address: MARKET, functions: ["claim"], maxCalls: 10, maxWaitMs: 20, skipFailures: { reader: readerFailing() } });
+    const outcomes = await claims(group, [1n, 2n, 3n]);
+    assert.equal(sent.length, 1);
+    assert.equal(sent[0]!.functionName, "tryMulticall");
+    assert.deepEqual(outcomes.map((o) => o.status), ["fulfilled", "rejected", "fulfilled"]);
+    const skipped = (outcomes[1] as PromiseRejectedResult).reason as ContractRevertError;
+    assert.ok(skipped instanceof ContractRevertError);
+    assert.equal(skipped.errorName, "JobMismatch");
+    assert.deepEqual(skipped.args, [2n]);
+    assert.equal(skipped.details?.txHash, (outcomes[0] as PromiseFulfilledResult<{ hash: Hex }>).value.hash);
+  });
+
+  it("with skipFailures reads the group first: a call that would fail already goes alone (refused by its simulation, nothing sent), the others in one tryMulticall", async () => {
+    const { sender, sent } = senderLogging([]);
+    const reader = readerFailing([99n]);
+    const group = new CallGroup({ sender, address: MARKET, functions: ["claim"], maxCalls: 10, maxWaitMs: 20, skipFailures: { reader } });
+    const outcomes = await claims(group, [1n, 99n, 3n]);
+    assert.deepEqual(outcomes.map((o) => o.status), ["fulfilled", "rejected", "fulfilled"]);
+    assert.ok((outcomes[1] as PromiseRejectedResult).reason instanceof ContractRevertError);
+    assert.equal(sent.length, 1, "one transaction, the lost claim not in it");
+    assert.deepEqual(innerJobIds(sent[0]!), [1n, 3n]);
+    assert.equal(reader.reads, 1, "the checked group is not read again");
+  });
+
+  it("with skipFailures trusts no CallSkipped when the receipt has more than the group can have made (an index past it, or twice): every caller gets a retryable error naming the transaction", async () => {
+    for (const logs of [[skippedLog(MARKET, 5n, 1n)], [skippedLog(MARKET, 1n, 2n), skippedLog(MARKET, 1n, 2n)]]) {
+      const { sender } = senderLogging(logs);
+      const group = new CallGroup({ sender, address: MARKET, functions: ["claim"], maxCalls: 10, maxWaitMs: 20, skipFailures: { reader: readerFailing() } });
+      const outcomes = await claims(group, [1n, 2n, 3n]);
+      for (const outcome of outcomes) {
+        assert.equal(outcome.status, "rejected");
+        const error = (outcome as PromiseRejectedResult).reason as RetryableError;
+        assert.ok(error instanceof RetryableError, String(error));
+        assert.equal(error.code, "GROUP_OUTCOME_UNCLEAR");
+        assert.match(String(error.details?.txHash), /^0x/);
+      }
+    }
+  });
+
+  it("with leaveWhenIdle a call leaves at once while none is in flight; the calls that come while one is wait for it, and leave together when it is done", async () => {
+    const { sender, sent } = recordingSender();
+    const inner = sender.send.bind(sender);
+    let finish = () => {};
+    let asked = 0;
+    sender.send = (async (parameters: SendParameters) => {
+      // The first transaction stays in flight until told (a block away).
+      if (asked++ === 0) await new Promise<void>((resolve) => (finish = resolve));
+      return inner(parameters);
+    }) as typeof sender.send;
+    const group = new CallGroup({ sender, address: MARKET, functions: ["finalize"], maxCalls: 10, maxWaitMs: 10_000, leaveWhenIdle: true });
+    const first = group.send({ address: MARKET, abi, functionName: "finalize", args: [1n] });
+    await sleep(30);
+    assert.equal(asked, 1, "the first call left at once, not after maxWaitMs");
+    const later = [2n, 3n, 4n].map((jobId) => group.send({ address: MARKET, abi, functionName: "finalize", args: [jobId] }));
+    await sleep(30);
+    assert.equal(asked, 1, "the first is in flight; the others wait");
+    const started = performance.now();
+    finish();
+    const results = await Promise.all([first, ...later]);
+    assert.ok(performance.now() - started < 5_000, "did not wait for maxWaitMs");
+    assert.deepEqual(sent.map((s) => (s.functionName === "multicall" ? innerJobIds(s) : [s.args[0]])), [[1n], [2n, 3n, 4n]]);
+    assert.deepEqual(results.map((r) => r.calls), [1, 3, 3, 3]);
   });
 
   it("refuses limits that make no sense, naming them", () => {
