@@ -52,9 +52,10 @@ export const WorkerOptionsSchema = ChainOptionsSchema.extend({
    */
   maxBatchWaitMs: z.coerce.number().int().min(0).max(60_000).default(1_000),
   /**
-   * How long (ms) a claim of a posted job waits for others of ours to share its transaction (a
-   * `tryMulticall`, where a rival's claim mined first skips only that claim); 0 groups only the claims
-   * due together. Short: a claim that waits is one a rival may take meanwhile.
+   * The longest (ms) a claim of a posted job waits, while another claim transaction of ours is in flight,
+   * for others to share its transaction (a `tryMulticall`, where a rival's claim mined first skips only that
+   * claim); with none in flight it leaves at once; 0 groups only the claims due together. Short: a claim
+   * that waits is one a rival may take meanwhile.
    */
   maxClaimWaitMs: z.coerce.number().int().min(0).max(60_000).default(250),
   /** Test only: a fault to commit on purpose (offchain/provider/fault.ts); needs DINFER_ALLOW_FAULTS=1. */

@@ -133,10 +133,10 @@ export type ProviderWorkerParameters = {
    */
   maxBatchWaitMs?: number;
   /**
-   * How long a claim (or claimAndCommit) of a posted job waits for others to share its transaction (a
-   * `tryMulticall`). A claim that waits may lose its job to a rival's claim mined meanwhile, so this is
-   * shorter than `maxBatchWaitMs`: a fraction of a block. Default 250 ms; 0 groups only the claims that
-   * fall due together.
+   * The longest a claim (or claimAndCommit) of a posted job waits for others to share its transaction (a
+   * `tryMulticall`), and only while another claim transaction of ours is in flight: with none, it leaves at
+   * once. A claim that waits may lose its job to a rival's claim mined meanwhile, so this is shorter than
+   * `maxBatchWaitMs`: a fraction of a block. Default 250 ms; 0 groups only the claims due together.
    */
   maxClaimWaitMs?: number;
   /** Deletes blobs no job can need any more, a step at a time, from the worker's ticks (offchain/storage/prune.ts). */
