@@ -1,6 +1,8 @@
 /** What every `dinfer` command reads the same way: the global chain flags and `--model id=path` specs. */
 import type { Command } from "commander";
 
+import { DEVNET_CHAIN_ID } from "../devnet/chain-spec.js";
+
 type GlobalFlags = {
   config?: string;
   rpcUrl?: string;
@@ -48,6 +50,7 @@ export type DaemonFlags = IpfsFlags & {
   publicUrl?: string;
   metricsPort?: string;
   allowFileUris?: boolean;
+  allowPrivateHosts?: boolean;
   gpuDevices?: string;
 };
 
@@ -61,10 +64,14 @@ export function daemonFlagOptions(flags: DaemonFlags) {
     publicUrl: flags.publicUrl,
     metricsPort: flags.metricsPort,
     allowFileUris: flags.allowFileUris,
+    allowPrivateHosts: flags.allowPrivateHosts,
     gpuDevices: flags.gpuDevices,
     ipfs: ipfsOption(flags),
   };
 }
+
+/** The help of the daemons' `--allow-private-hosts` flag (`dinfer worker`, `dinfer verifier`; DINFER_ALLOW_PRIVATE_HOSTS). */
+export const ALLOW_PRIVATE_HOSTS_FLAG = `read inputs and outputs others chose on loopback, private and link-local hosts (127.0.0.1, 10.x, 192.168.x, 169.254.x, ::1...); on by default on a devnet (chain id ${DEVNET_CHAIN_ID}), off otherwise: a poster must not make the daemon request its own network`;
 
 /** The help of the daemons' `--gpu-devices` flag (`dinfer worker`, `dinfer verifier`; DINFER_GPU_DEVICES). */
 export const GPU_DEVICES_FLAG = "GPU device indices, comma-separated (e.g. 0,1): one inference thread per device (cuda; webgpu cannot be pinned to a device)";

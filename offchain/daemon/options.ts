@@ -9,6 +9,7 @@ import { z } from "zod";
 
 import { EXECUTION_PROVIDER_CHOICES, type ExecutionProviderChoice } from "../inference/session.js";
 import { DEFAULT_MAX_BLOB_BYTES } from "../codec/tensor.js";
+import { DEVNET_CHAIN_ID } from "../devnet/chain-spec.js";
 import { DEFAULT_IPFS_LISTEN } from "../storage/ipfs-uri.js";
 import { DEFAULT_MAX_BYTES_IN_FLIGHT, DEFAULT_MAX_BYTES_PER_CLIENT, DEFAULT_MAX_READS_PER_CLIENT, DEFAULT_SEND_TIMEOUT_MS } from "../storage/read-limits.js";
 
@@ -106,6 +107,12 @@ const blobByteCap = z.coerce
   .int()
   .min(DEFAULT_MAX_BLOB_BYTES, `must be at least ${DEFAULT_MAX_BLOB_BYTES} (64 MiB, the largest blob served): a blob that large could never be served`);
 
+/**
+ * A yes/no option from a flag or config file (a boolean) or an environment variable ("true"/"false", "1"/"0",
+ * "yes"/"no", "on"/"off"): `z.coerce.boolean()` would read DINFER_X=false as true.
+ */
+const yesNo = z.union([z.boolean(), z.stringbool()], { error: "must be true or false" });
+
 /** The options both daemons take, with each daemon's defaults (spread into its schema). */
 export function daemonOptionsShape(defaults: DaemonOptionDefaults) {
   return {
@@ -145,6 +152,13 @@ export function daemonOptionsShape(defaults: DaemonOptionDefaults) {
     ipfs: IpfsOptionsSchema.optional(),
     /** Accept `file://` URIs (only for a dApp on the same machine: a remote poster could probe local files). */
     allowFileUris: z.coerce.boolean().default(false),
+    /**
+     * Read the URIs others chose (a job's input, a revealed output, a batch's output list) on loopback, private,
+     * link-local and other non-public hosts (offchain/storage/host-policy.ts). Off, such a read is refused before
+     * any request is sent: a poster cannot make the daemon send requests into its own network (the cloud's
+     * metadata service, an admin port on 127.0.0.1). Left out: on only on a devnet (`allowsPrivateHosts`).
+     */
+    allowPrivateHosts: yesNo.optional(),
     /** Keeper duties (each daemon's own: expiring unclaimed jobs, drawing committees...). */
     keeper: z.coerce.boolean().default(true),
     /** Seconds a keeper duty waits past its due time, plus a delay of our own per job, so keepers rarely race. */
@@ -177,4 +191,12 @@ export function daemonOptionsShape(defaults: DaemonOptionDefaults) {
      */
     blobRetentionSeconds: z.coerce.number().int().min(-1).max(10 * 365 * 86_400).default(86_400),
   };
+}
+
+/**
+ * `allowPrivateHosts` as a daemon applies it: as configured, else on only on a devnet (chain id 31337), whose
+ * dApps and daemons serve their inputs and outputs on 127.0.0.1 (the e2e tests, `npm run demo`, `dinfer devnet`).
+ */
+export function allowsPrivateHosts({ allowPrivateHosts, chainId }: { allowPrivateHosts?: boolean; chainId: number }): boolean {
+  return allowPrivateHosts ?? chainId === DEVNET_CHAIN_ID;
 }

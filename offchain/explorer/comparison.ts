@@ -138,7 +138,8 @@ export class AuditComparisons {
     const { allowed, refused } = await screenLocations(uris, { allowPrivateHosts: this.#allowPrivateHosts, resolve: this.#resolveHost });
     const hasInline = inline !== undefined && inline.length > 2;
     if (allowed.length === 0 && !hasInline && refused.length > 0) return { ok: false, problem: refused.join("; ") };
-    const fetched = await fetchOutput({ allowFileUris: false, timeoutMs: this.#fetchTimeoutMs, maxBytes: MAX_OUTPUT_BYTES, root, inline, uris: allowed });
+    // Screened again as it is fetched: a host whose DNS answer changed since the screen, or a redirect to a private host.
+    const fetched = await fetchOutput({ allowFileUris: false, allowPrivateHosts: this.#allowPrivateHosts, timeoutMs: this.#fetchTimeoutMs, maxBytes: MAX_OUTPUT_BYTES, root, inline, uris: allowed });
     return fetched.ok || refused.length === 0 ? fetched : { ok: false, problem: [...refused, fetched.problem].join("; ") };
   }
 }

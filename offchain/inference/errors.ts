@@ -9,7 +9,7 @@
  * come back (a time limit, a worker that died, a model file that could not be read).
  */
 import { CodecError, DinferError, NonRetryableError, RetryableError } from "../errors.js";
-import { BlobHashMismatchError } from "../storage/errors.js";
+import { BlobHashMismatchError, PrivateHostRefusedError, type PrivateHostRefusedErrorParameters } from "../storage/errors.js";
 
 export type ModelHashMismatchErrorParameters = { path: string; expected: string; actual: string };
 
@@ -216,6 +216,8 @@ const FACTORIES: Record<string, ErrorFactory> = {
   InferenceWorkerError: (p: InferenceWorkerErrorParameters, cause) => new InferenceWorkerError({ ...p, cause }),
   // An input checked in the worker (RunParameters.verifyInput) that does not hash to its id.
   BlobHashMismatchError: (p: ConstructorParameters<typeof BlobHashMismatchError>[0], cause) => new BlobHashMismatchError({ ...p, cause }),
+  // An input a hashing thread refused to read (BlobRead.allowPrivateHosts off).
+  PrivateHostRefusedError: (p: PrivateHostRefusedErrorParameters) => new PrivateHostRefusedError(p),
 };
 
 /** Flattens an error for `postMessage`; the cause becomes its message. */

@@ -4,6 +4,11 @@
  * other hashed here or by those threads). An `ipfs://` input is read through the worker's own IPFS node when
  * it runs one (else through `ipfsGateway`); either way its bytes are checked against the job's inputHash
  * before any commitment, never trusted for their CID.
+ *
+ * The poster chooses the URI: without `allowPrivateHosts` an http(s) input whose host is, or resolves to, a
+ * non-public address is refused before any request is sent (`PrivateHostRefusedError`, non-retryable: the worker
+ * skips the job as it does any unreadable input), so a poster cannot make every provider send requests into its own
+ * network (offchain/storage/host-policy.ts).
  */
 import type { JobRecord } from "../chain/jobs.js";
 import { hexToBytes } from "../codec/hex.js";
@@ -29,6 +34,8 @@ export type HeldInput = { bytes: Uint8Array; checked: boolean; scanned?: boolean
 export type InputSources = {
   /** Accept `file://` URIs (a dApp on the same machine only). */
   allowFileUris: boolean;
+  /** Read http(s) inputs on loopback, private and link-local hosts (a devnet); off, they are refused unread. */
+  allowPrivateHosts: boolean;
   maxInputBytes: number;
   ipfsGateway?: string;
   /** The worker's IPFS node: reads `ipfs://` inputs (the gateway is then not used). */
@@ -55,7 +62,7 @@ export type FetchJobInputParameters = {
 
 /** The job's input. Inline input needs no check: the chain holds the bytes themselves. */
 export async function fetchJobInput({ record, check, sources, stageIn }: FetchJobInputParameters): Promise<HeldInput> {
-  const { allowFileUris, maxInputBytes, ipfsGateway, ipfs, store, stopSignal } = sources;
+  const { allowFileUris, allowPrivateHosts, maxInputBytes, ipfsGateway, ipfs, store, stopSignal } = sources;
   if (record.inlineInput.length > 2) return { bytes: hexToBytes(record.inlineInput), checked: true, source: "inline input" };
   if (/^file:/i.test(record.inputURI) && !allowFileUris) {
     throw new DinferError("file:// inputs are refused (allowFileUris is off)", { code: "INPUT_URI_REFUSED" });
@@ -64,7 +71,11 @@ export async function fetchJobInput({ record, check, sources, stageIn }: FetchJo
   if (sources.runner.readInput !== undefined) {
     const resolved = resolveBlobUri({ uri: record.inputURI, ipfsGateway, ipfsNode: ipfs !== undefined });
     if (resolved.kind === "http") {
-      const read = await sources.runner.readInput({ url: resolved.url, expectedHash: record.inputHash, maxBytes: maxInputBytes, ...(stageIn === undefined ? {} : { stageIn }) }, stopSignal);
+      // The gateway's URL is the operator's choice, not the poster's: as `fetchBlob` does, it is not screened.
+      const read = await sources.runner.readInput(
+        { url: resolved.url, expectedHash: record.inputHash, maxBytes: maxInputBytes, allowPrivateHosts: allowPrivateHosts || resolved.viaIpfsGateway === true, ...(stageIn === undefined ? {} : { stageIn }) },
+        stopSignal,
+      );
       return { ...read, checked: true, source };
     }
   }
@@ -77,6 +88,7 @@ export async function fetchJobInput({ record, check, sources, stageIn }: FetchJo
     store,
     deferVerification: !check,
     signal: stopSignal,
+    allowPrivateHosts,
   });
   return { bytes, checked: check, source };
 }

@@ -90,6 +90,8 @@ export type ReplicaWorkerParameters = {
   /** The worker's IPFS node, for `ipfs://` inputs. */
   ipfs?: IpfsBlobReader;
   allowFileUris: boolean;
+  /** Read inputs on loopback, private and link-local hosts (InputSources.allowPrivateHosts): the daemon turns it on only on a devnet. */
+  allowPrivateHosts: boolean;
   /** The daemon's stop: aborts the input reads in flight (InputSources.stopSignal). */
   stopSignal?: AbortSignal;
   /** Our ReplicaMarket credits, withdrawn past `withdrawMin`. */

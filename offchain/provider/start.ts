@@ -15,6 +15,7 @@ import { LogPoller } from "../chain/poller.js";
 import { TxSender } from "../chain/sender.js";
 import { TermsReader } from "../chain/terms.js";
 import { connectChain } from "../daemon/chain.js";
+import { allowsPrivateHosts } from "../daemon/options.js";
 import { runDaemonLoop } from "../daemon/loop.js";
 import { readDaemonSecret } from "../daemon/secrets.js";
 import { inferenceThreads, openDaemonServices } from "../daemon/services.js";
@@ -81,6 +82,7 @@ export async function runWorker({ options, log, signal, env = process.env, onRea
       ipfsGateway: options.ipfsGateway,
       ipfs,
       allowFileUris: options.allowFileUris,
+      allowPrivateHosts: allowsPrivateHosts({ allowPrivateHosts: options.allowPrivateHosts, chainId }),
       stopSignal: signal,
       withdrawMin: options.withdrawMin,
       claimMode: options.claimMode,
@@ -170,6 +172,7 @@ export async function runWorker({ options, log, signal, env = process.env, onRea
       models: models.map((m) => m.modelId),
       blob_url: blobServer.url,
       metrics_url: metricsUrl,
+      allow_private_hosts: allowsPrivateHosts({ allowPrivateHosts: options.allowPrivateHosts, chainId }),
       // Where dApps and verifiers dial our IPFS node (outputs are revealed as ipfs://<cid> then).
       ...(ipfs ? { ipfs_peer_id: ipfs.peerId, ipfs_addresses: ipfs.addresses() } : {}),
     });

@@ -102,6 +102,8 @@ export type ProviderWorkerParameters = {
    */
   ipfs?: IpfsNode;
   allowFileUris: boolean;
+  /** Read inputs on loopback, private and link-local hosts (InputSources.allowPrivateHosts): the daemon turns it on only on a devnet. */
+  allowPrivateHosts: boolean;
   /** The daemon's stop: aborts the input reads in flight (InputSources.stopSignal). */
   stopSignal?: AbortSignal;
   withdrawMin: bigint;

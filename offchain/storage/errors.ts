@@ -80,6 +80,38 @@ export class BlobRejectedError extends NonRetryableError {
   }
 }
 
+export type PrivateHostRefusedErrorParameters = {
+  /** The blob read (its URL without the query). */
+  source: string;
+  /** The host refused: the URL's own, or that of a redirect the read was sent to. */
+  host: string;
+  /** The non-public address: the host itself when it is an IP literal, else one it resolves to. */
+  address: string;
+  /** What kind of address it is ("loopback", "private", "link-local", ...: offchain/storage/host-policy.ts). */
+  kind: string;
+};
+
+/**
+ * A read refused before any request was sent: its host is, or resolves to, a non-public address, and the reader
+ * was told not to send requests into its own network for whoever chose the URI (`allowPrivateHosts` off). Reading
+ * it again is refused again.
+ */
+export class PrivateHostRefusedError extends NonRetryableError {
+  override name = "PrivateHostRefusedError";
+  /** What it was built from: a hashing thread sends it to the main thread this way. */
+  readonly parameters: PrivateHostRefusedErrorParameters;
+
+  constructor(parameters: PrivateHostRefusedErrorParameters) {
+    const { source, host, address, kind } = parameters;
+    const what = host === address ? `${host} is a private address (${kind})` : `${host} resolves to ${address}, a private address (${kind})`;
+    super(`private host refused: ${what} (${source}); set allowPrivateHosts in the daemon's config (--allow-private-hosts) to read it`, {
+      code: "PRIVATE_HOST_REFUSED",
+      details: { ...parameters },
+    });
+    this.parameters = { ...parameters };
+  }
+}
+
 /** The blob could not be read now but may be later: network failure, 5xx, 429, timeout. */
 export class BlobUnavailableError extends RetryableError {
   override name = "BlobUnavailableError";

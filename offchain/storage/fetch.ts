@@ -16,10 +16,15 @@
  * chain committed to. Errors say whether to retry: a mismatch, a 404,
  * an oversized blob or a bad URI are non-retryable; timeouts, network failures, 5xx and 429 are
  * `BlobUnavailableError` (retryable). The function never retries by itself.
+ *
+ * With `allowPrivateHosts` off (the daemons' reads of URIs others chose; offchain/storage/host-policy.ts), an
+ * http(s) read whose host is, or resolves to, a loopback, private, link-local or otherwise non-public address is
+ * refused before any request is sent (`PrivateHostRefusedError`), at every redirect. An `ipfs://` URI read through
+ * the gateway is not screened: it names no host, and the gateway is the operator's own choice.
  */
 import { open } from "node:fs/promises";
-import { request as httpRequest, type IncomingMessage } from "node:http";
-import { request as httpsRequest } from "node:https";
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type RequestOptions } from "node:http";
+import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { fileURLToPath } from "node:url";
 
 import type { Hex } from "viem";
@@ -34,16 +39,18 @@ import {
   BlobTooLargeError,
   BlobUnavailableError,
   InvalidBlobUriError,
+  PrivateHostRefusedError,
 } from "./errors.js";
+import { ipLiteral, privateAddressKind, publicOnlyLookup } from "./host-policy.js";
 import { parseIpfsUri, type IpfsBlobReader } from "./ipfs-uri.js";
 import { readCapped, validateMaxBytes } from "./read-capped.js";
 import type { BlobStore } from "./store.js";
 
 export const DEFAULT_FETCH_TIMEOUT_MS = 30_000;
 
-/** Where a URI's bytes come from. */
+/** Where a URI's bytes come from (`viaIpfsGateway`: an `ipfs://` URI's URL at the configured gateway). */
 export type BlobSource =
-  | { kind: "http"; url: string }
+  | { kind: "http"; url: string; viaIpfsGateway?: true }
   | { kind: "file"; path: string }
   | { kind: "store"; id: Hex }
   | { kind: "ipfs"; uri: string; cid: string; path: string[] };
@@ -69,7 +76,7 @@ export function resolveBlobUri({ uri, ipfsGateway, ipfsNode = false }: ResolveBl
       return { kind: "http", url: parseHttpUrl(uri) };
     case "ipfs":
       if (ipfsNode) return { kind: "ipfs", uri, ...parseIpfsUri(uri) };
-      return { kind: "http", url: ipfsGatewayUrl({ uri, ipfsGateway }) };
+      return { kind: "http", url: ipfsGatewayUrl({ uri, ipfsGateway }), viaIpfsGateway: true };
     case "file":
       return { kind: "file", path: parseFileUri(uri) };
     default:
@@ -93,6 +100,13 @@ export type ReadBlobParameters = {
   store?: BlobStore;
   /** Cancels an HTTP read (shutdown); the error is then a retryable `BlobUnavailableError`. */
   signal?: AbortSignal;
+  /**
+   * Read http(s) URIs whose host is, or resolves to, a non-public address (loopback, private, link-local...).
+   * Default true: the caller chose the URI. A daemon reading a URI a stranger chose (a job's input, a revealed
+   * output) turns it off unless it runs on a devnet: such a read is then refused with a `PrivateHostRefusedError`
+   * before any request is sent, at every redirect too. `ipfs://` URIs read through `ipfsGateway` are not screened.
+   */
+  allowPrivateHosts?: boolean;
 };
 
 /**
@@ -107,11 +121,13 @@ export async function readBlob({
   ipfs,
   store,
   signal,
+  allowPrivateHosts = true,
 }: ReadBlobParameters): Promise<Uint8Array> {
   validateMaxBytes(maxBytes);
   validateTimeout(timeoutMs);
   const source = resolveBlobUri({ uri, ipfsGateway, ipfsNode: ipfs !== undefined });
-  return readSource({ source, label: describeSource(source), maxBytes, timeoutMs, store, ipfs, signal, uri });
+  const screened = !allowPrivateHosts && !(source.kind === "http" && source.viaIpfsGateway === true);
+  return readSource({ source, label: describeSource(source), maxBytes, timeoutMs, store, ipfs, signal, uri, screened });
 }
 
 export type FetchBlobParameters = ReadBlobParameters & {
@@ -138,9 +154,10 @@ export async function fetchBlob({
   store,
   signal,
   deferVerification = false,
+  allowPrivateHosts = true,
 }: FetchBlobParameters): Promise<FetchBlobReturnType> {
   const expected = parseBlobId(expectedHash, "expectedHash");
-  const bytes = await readBlob({ uri, maxBytes, timeoutMs, ipfsGateway, ipfs, store, signal });
+  const bytes = await readBlob({ uri, maxBytes, timeoutMs, ipfsGateway, ipfs, store, signal, allowPrivateHosts });
   return deferVerification ? bytes : verifyBlob({ bytes, expected, source: describeSource(resolveBlobUri({ uri, ipfsGateway, ipfsNode: ipfs !== undefined })) });
 }
 
@@ -153,12 +170,14 @@ type ReadSourceParameters = {
   ipfs: IpfsBlobReader | undefined;
   signal: AbortSignal | undefined;
   uri: string;
+  /** Refuse non-public hosts (`allowPrivateHosts` off). */
+  screened: boolean;
 };
 
-function readSource({ source, label, maxBytes, timeoutMs, store, ipfs, signal, uri }: ReadSourceParameters): Promise<Uint8Array> {
+function readSource({ source, label, maxBytes, timeoutMs, store, ipfs, signal, uri, screened }: ReadSourceParameters): Promise<Uint8Array> {
   switch (source.kind) {
     case "http":
-      return readHttp({ url: source.url, label, maxBytes, timeoutMs, signal });
+      return readHttp({ url: source.url, label, maxBytes, timeoutMs, signal, screened });
     case "file":
       return readFileSource({ path: source.path, label, maxBytes });
     case "store":
@@ -176,7 +195,8 @@ const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 /**
  * An HTTP(S) read with Node's own client (node:http), not `fetch`: reading a 4.9 MB det input took 2.5x less
  * CPU (the worker reads one per job on its main thread). Keep-alive connections are reused (Node's global
- * agents), redirects are followed up to MAX_REDIRECTS, to http(s) only.
+ * agents; a screened read's own, SCREENED_AGENTS), redirects are followed up to MAX_REDIRECTS, to http(s) only.
+ * `screened`: each hop's host is checked (`screenedRequest`) before its request is sent.
  */
 async function readHttp({
   url,
@@ -184,19 +204,21 @@ async function readHttp({
   maxBytes,
   timeoutMs,
   signal,
+  screened,
 }: {
   url: string;
   label: string;
   maxBytes: number;
   timeoutMs: number;
   signal: AbortSignal | undefined;
+  screened: boolean;
 }): Promise<Uint8Array> {
   const limit = deadline(timeoutMs, signal);
   const combined = limit.signal;
   try {
     let target = new URL(url);
     for (let redirects = 0; ; redirects++) {
-      const response = await openHttp(target, combined);
+      const response = await openHttp(target, combined, screened ? screenedRequest(target, label) : {});
       const status = response.statusCode ?? 0;
       const location = response.headers.location;
       if (REDIRECT_STATUSES.has(status) && location !== undefined) {
@@ -232,10 +254,35 @@ async function readHttp({
   }
 }
 
+/**
+ * Keep-alive agents of screened reads, with the global agents' settings. A screened read never goes through the
+ * global agents: a socket they keep open from an unscreened read (the IPFS gateway on localhost, an SDK call in the
+ * same process) would carry it to a private host with no lookup, hence no check.
+ */
+const SCREENED_AGENTS = {
+  "http:": new HttpAgent({ keepAlive: true, scheduling: "lifo", timeout: 5_000 }),
+  "https:": new HttpsAgent({ keepAlive: true, scheduling: "lifo", timeout: 5_000 }),
+};
+
+/**
+ * A request to `url` that reaches only public addresses: an IP literal is judged here (node:net looks no literal
+ * up), a hostname when its socket connects, by the lookup that resolves it (`publicOnlyLookup`), so a DNS answer
+ * that changes between a check and the connect (rebinding) is no way round. Throws `PrivateHostRefusedError`.
+ */
+function screenedRequest(url: URL, source: string): RequestOptions {
+  const literal = ipLiteral(url);
+  const kind = literal === undefined ? undefined : privateAddressKind(literal);
+  if (literal !== undefined && kind !== undefined) throw new PrivateHostRefusedError({ source, host: literal, address: literal, kind });
+  return {
+    agent: SCREENED_AGENTS[url.protocol === "https:" ? "https:" : "http:"],
+    lookup: publicOnlyLookup((refused) => new PrivateHostRefusedError({ source, ...refused })),
+  };
+}
+
 /** The response's head (its body still to read), or the request's error; `signal` aborts either. */
-function openHttp(url: URL, signal: AbortSignal): Promise<IncomingMessage> {
+function openHttp(url: URL, signal: AbortSignal, options: RequestOptions): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
-    const request = (url.protocol === "https:" ? httpsRequest : httpRequest)(url, { signal, headers: { accept: "application/octet-stream" } }, resolve);
+    const request = (url.protocol === "https:" ? httpsRequest : httpRequest)(url, { ...options, signal, headers: { accept: "application/octet-stream" } }, resolve);
     request.on("error", reject);
     request.end();
   });

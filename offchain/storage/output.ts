@@ -39,6 +39,12 @@ export type ReadOutputOptions = {
   ipfs?: IpfsBlobReader;
   /** Accept `file://` locations (same-machine tests only). */
   allowFileUris: boolean;
+  /**
+   * Read http(s) locations on loopback, private and link-local hosts (`fetchBlob`'s `allowPrivateHosts`, and its
+   * default: yes). A location chosen by a provider is refused unread without it (a `PrivateHostRefusedError`, one
+   * location's failure like any other).
+   */
+  allowPrivateHosts?: boolean;
   /** Limit of each location's read. */
   timeoutMs?: number;
   /**

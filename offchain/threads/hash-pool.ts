@@ -36,6 +36,12 @@ export type BlobRead = {
   /** Limit for the whole read; `fetchBlob`'s default when left out. */
   timeoutMs?: number;
   /**
+   * Read a host that is, or resolves to, a non-public address (`fetchBlob`'s `allowPrivateHosts`, and its default
+   * when left out); false: such a read fails with a `PrivateHostRefusedError` before any request is sent. A worker
+   * sets it false for the URIs posters chose, unless it runs on a devnet (InputSources.allowPrivateHosts).
+   */
+  allowPrivateHosts?: boolean;
+  /**
    * A blob store's staging directory (LocalBlobStore.openStaging): the checked bytes are written there too, from
    * the thread (`staged` names the file), so a worker that keeps them moves the file into place (`adopt`, which
    * flushes it) rather than writing megabytes itself. A failed write is no failed read: `staged` is then left out.

@@ -116,6 +116,8 @@ export type FetchOptions = {
   /** An IPFS node reads `ipfs://` inputs and outputs (the gateway is then not used). */
   ipfs?: IpfsBlobReader;
   allowFileUris: boolean;
+  /** Read hosts on non-public addresses (`fetchBlob`'s `allowPrivateHosts`, and its default: yes); the daemon turns it on only on a devnet. */
+  allowPrivateHosts?: boolean;
   timeoutMs?: number;
   store?: BlobStore;
 };
@@ -161,7 +163,8 @@ export async function fetchJobInput({
     budgetMs,
     read: async (uri, signal) => {
       refuseFileUri(uri, options.allowFileUris);
-      return fetchBlob({ uri, expectedHash: record.inputHash, maxBytes: options.maxBytes, ipfsGateway: options.ipfsGateway, ipfs: options.ipfs, timeoutMs: options.timeoutMs, store: options.store, signal });
+      const { maxBytes, ipfsGateway, ipfs, timeoutMs, store, allowPrivateHosts } = options;
+      return fetchBlob({ uri, expectedHash: record.inputHash, maxBytes, ipfsGateway, ipfs, timeoutMs, store, signal, allowPrivateHosts });
     },
   });
   if (served.ok) return served.value;

@@ -17,6 +17,7 @@ import { ConfigError } from "../config/options.js";
 import type { Logger } from "../log.js";
 import { formatTokens } from "../chain/format.js";
 import { connectChain } from "../daemon/chain.js";
+import { allowsPrivateHosts } from "../daemon/options.js";
 import { runDaemonLoop } from "../daemon/loop.js";
 import { readDaemonSecret } from "../daemon/secrets.js";
 import { inferenceThreads, openDaemonServices } from "../daemon/services.js";
@@ -64,6 +65,7 @@ export async function runVerifier({ options, log, signal, env = process.env, onR
   inferenceThreads(options);
   const chain = await connectChain({ options, env, keyed: true });
   const { publicClient, walletClient, account, chainId, deployment } = chain;
+  const allowPrivateHosts = allowsPrivateHosts({ allowPrivateHosts: options.allowPrivateHosts, chainId });
   const sender = new TxSender({ publicClient, walletClient: walletClient!, logger: log.child({ component: "sender" }), keccak: await createWasmKeccak256() });
   await ensureVerifier({ publicClient, sender, deployment, account: account!.address, stake: options.stake, log });
 
@@ -94,6 +96,7 @@ export async function runVerifier({ options, log, signal, env = process.env, onR
       ipfsGateway: options.ipfsGateway,
       ipfs,
       allowFileUris: options.allowFileUris,
+      allowPrivateHosts,
       outputReserveSeconds: options.outputReserveSeconds,
       keeper: options.keeper,
       keeperGraceSeconds: options.keeperGraceSeconds,
@@ -134,6 +137,7 @@ export async function runVerifier({ options, log, signal, env = process.env, onR
       models: models.map((m) => ({ id: m.modelId, tolerance: m.policy })),
       keeper: options.keeper,
       watchdog: options.watchdog,
+      allow_private_hosts: allowPrivateHosts,
       blob_url: blobServer.url,
       metrics_url: metricsUrl,
       ...(ipfs ? { ipfs_peer_id: ipfs.peerId, ipfs_addresses: ipfs.addresses() } : {}),

@@ -120,6 +120,12 @@ export type VerifierDaemonParameters = {
    */
   ipfs?: IpfsNode;
   allowFileUris: boolean;
+  /**
+   * Read inputs, outputs and batch output lists on loopback, private and link-local hosts. The daemon turns it on
+   * only on a devnet: posters and providers choose those URIs, and must not make us send requests into our own
+   * network (offchain/storage/host-policy.ts). An output so refused is one no location serves.
+   */
+  allowPrivateHosts: boolean;
   /** Seconds before a decision's deadline at which an output no location served counts as wrong. */
   outputReserveSeconds: number;
   keeper: boolean;
@@ -846,7 +852,15 @@ export class VerifierDaemon {
     const uri = batch.outputURI!;
     try {
       if (!this.p.allowFileUris && /^file:/i.test(uri)) throw new Error(`a file:// URI (${uri}), which only same-machine tests may read`);
-      const outputs = await readBatchOutputs({ uri, firstJobId: batch.batch.firstJobId, count: batch.batch.count, ipfsGateway: this.p.ipfsGateway, ipfs: this.p.ipfs, timeoutMs: OUTPUT_FETCH_TIMEOUT_MS });
+      const outputs = await readBatchOutputs({
+        uri,
+        firstJobId: batch.batch.firstJobId,
+        count: batch.batch.count,
+        ipfsGateway: this.p.ipfsGateway,
+        ipfs: this.p.ipfs,
+        timeoutMs: OUTPUT_FETCH_TIMEOUT_MS,
+        allowPrivateHosts: this.p.allowPrivateHosts,
+      });
       this.saveRecord<VerifierBatchData>({ jobId: key, role: BATCH_ROLE, status: "open", data: { ...data, outputs } });
       return outputs;
     } catch (error) {
@@ -976,6 +990,7 @@ export class VerifierDaemon {
         // there are and however slowly they answer, we judge in time.
         budgetMs: fetchBudgetMs({ now: this.head!.timestamp, deadline, reserveSeconds: this.p.outputReserveSeconds, blob: "input" }),
         allowFileUris: this.p.allowFileUris,
+        allowPrivateHosts: this.p.allowPrivateHosts,
         store: this.p.store,
       });
     } catch (error) {
@@ -1092,6 +1107,7 @@ export class VerifierDaemon {
       ipfsGateway: this.p.ipfsGateway,
       ipfs: this.p.ipfs,
       allowFileUris: this.p.allowFileUris,
+      allowPrivateHosts: this.p.allowPrivateHosts,
       timeoutMs: OUTPUT_FETCH_TIMEOUT_MS,
       onProblem: (problem) => this.p.log.info({ msg: "batch output list not served", job_id: record.jobId.toString(), problem }),
     });
@@ -1140,6 +1156,7 @@ export class VerifierDaemon {
       ipfsGateway: this.p.ipfsGateway,
       ipfs: this.p.ipfs,
       allowFileUris: this.p.allowFileUris,
+      allowPrivateHosts: this.p.allowPrivateHosts,
       // Every location at once, all within the time left before our deadline: a provider that lists locations
       // that never answer cannot carry us past it.
       budgetMs: fetchBudgetMs({ now: this.head!.timestamp, deadline, reserveSeconds: this.p.outputReserveSeconds, blob: "output" }),

@@ -39,6 +39,7 @@ export function testVerifierDaemon({
     maxInputBytes: 1 << 20,
     maxOutputBytes: 1 << 20,
     allowFileUris: false,
+    allowPrivateHosts: true, // a devnet's: the tests serve on 127.0.0.1
     outputReserveSeconds: 5,
     keeper: true,
     keeperGraceSeconds: 5,

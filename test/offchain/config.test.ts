@@ -10,6 +10,7 @@ import { parseEther } from "viem";
 import { loadVerifierOptions, type VerifierFlags } from "../../offchain/cli/commands/verifier.js";
 import { loadWorkerOptions, type WorkerFlags } from "../../offchain/cli/commands/worker.js";
 import { buildProgram } from "../../offchain/cli/main.js";
+import { allowsPrivateHosts } from "../../offchain/daemon/options.js";
 import { inferenceThreads } from "../../offchain/daemon/services.js";
 
 import { resolvePrivateKey } from "../../offchain/daemon/secrets.js";
@@ -102,21 +103,21 @@ describe("worker options", () => {
   });
 });
 
-describe("daemon options: GPU devices", () => {
-  /** `dinfer <name> --model 1=m.onnx ...args` parsed by the real command, its options loaded (with `env` as the environment) instead of running the daemon. */
-  async function daemonOptions<Flags, Options>(name: string, load: (flags: Flags, cmd: Command, env: NodeJS.ProcessEnv) => Options, args: string[], env: NodeJS.ProcessEnv): Promise<Options> {
-    const program = buildProgram();
-    let options: Options | undefined;
-    program.commands.find((command) => command.name() === name)!.action((flags: Flags, cmd: Command) => {
-      options = load(flags, cmd, env);
-    });
-    await program.parseAsync(["node", "dinfer", name, "--model", "1=m.onnx", ...args]);
-    assert.ok(options !== undefined, `the ${name} action did not run`);
-    return options;
-  }
-  const workerOptions = (args: string[], env: NodeJS.ProcessEnv = {}) => daemonOptions<WorkerFlags, WorkerOptions>("worker", loadWorkerOptions, args, env);
-  const verifierOptions = (args: string[], env: NodeJS.ProcessEnv = {}) => daemonOptions<VerifierFlags, VerifierOptions>("verifier", loadVerifierOptions, args, env);
+/** `dinfer <name> --model 1=m.onnx ...args` parsed by the real command, its options loaded (with `env` as the environment) instead of running the daemon. */
+async function daemonOptions<Flags, Options>(name: string, load: (flags: Flags, cmd: Command, env: NodeJS.ProcessEnv) => Options, args: string[], env: NodeJS.ProcessEnv): Promise<Options> {
+  const program = buildProgram();
+  let options: Options | undefined;
+  program.commands.find((command) => command.name() === name)!.action((flags: Flags, cmd: Command) => {
+    options = load(flags, cmd, env);
+  });
+  await program.parseAsync(["node", "dinfer", name, "--model", "1=m.onnx", ...args]);
+  assert.ok(options !== undefined, `the ${name} action did not run`);
+  return options;
+}
+const workerOptions = (args: string[], env: NodeJS.ProcessEnv = {}) => daemonOptions<WorkerFlags, WorkerOptions>("worker", loadWorkerOptions, args, env);
+const verifierOptions = (args: string[], env: NodeJS.ProcessEnv = {}) => daemonOptions<VerifierFlags, VerifierOptions>("verifier", loadVerifierOptions, args, env);
 
+describe("daemon options: GPU devices", () => {
   it("reads --gpu-devices 0,1 as the list of devices, and leaves it unset without the flag", async () => {
     assert.deepEqual((await workerOptions(["--gpu-devices", "0,1"])).gpuDevices, [0, 1]);
     assert.deepEqual((await workerOptions(["--gpu-devices", " 3 , 1 "])).gpuDevices, [3, 1]);
@@ -192,6 +193,27 @@ describe("daemon options: GPU devices", () => {
       () => inferenceThreads({ threads: 4, gpuDevices: [0, 1] }),
       (error: unknown) => error instanceof ConfigError && /^threads \(4\) and gpuDevices \(2 devices\) disagree: .*leave threads out, or list 4 devices$/.test(error.message),
     );
+  });
+});
+
+describe("daemon options: private hosts", () => {
+  it("reads --allow-private-hosts, DINFER_ALLOW_PRIVATE_HOSTS (false is false) and the config file, and leaves it unset without any", async () => {
+    assert.equal((await workerOptions([])).allowPrivateHosts, undefined);
+    assert.equal((await verifierOptions([])).allowPrivateHosts, undefined);
+    assert.equal((await workerOptions(["--allow-private-hosts"])).allowPrivateHosts, true);
+    assert.equal((await verifierOptions(["--allow-private-hosts"])).allowPrivateHosts, true);
+    assert.equal((await workerOptions([], { DINFER_ALLOW_PRIVATE_HOSTS: "false" })).allowPrivateHosts, false);
+    assert.equal((await verifierOptions([], { DINFER_ALLOW_PRIVATE_HOSTS: "1" })).allowPrivateHosts, true);
+    assert.equal((await workerOptions(["--config", file("private-hosts.json", { allowPrivateHosts: false })])).allowPrivateHosts, false);
+    await assert.rejects(workerOptions([], { DINFER_ALLOW_PRIVATE_HOSTS: "maybe" }), (error: unknown) => error instanceof ConfigError && /allowPrivateHosts: must be true or false/.test(error.message));
+  });
+
+  it("is on by default only on a devnet (chain id 31337), whatever is configured wins", () => {
+    assert.equal(allowsPrivateHosts({ chainId: 31337 }), true);
+    assert.equal(allowsPrivateHosts({ chainId: 1 }), false);
+    assert.equal(allowsPrivateHosts({ chainId: 8453 }), false);
+    assert.equal(allowsPrivateHosts({ allowPrivateHosts: false, chainId: 31337 }), false);
+    assert.equal(allowsPrivateHosts({ allowPrivateHosts: true, chainId: 1 }), true);
   });
 });
 

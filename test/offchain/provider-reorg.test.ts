@@ -125,6 +125,7 @@ describe("provider worker: a reorg that gives a job id another input", function 
       inferenceTimeoutMs: 10_000,
       maxInputBytes: 1 << 20,
       allowFileUris: false,
+      allowPrivateHosts: true, // a devnet's: the test serves on 127.0.0.1
       withdrawMin: 10n ** 30n,
       claimMode: "run-first",
       keeper: false,

@@ -700,6 +700,7 @@ describe("storage", () => {
       assert.deepEqual(resolveBlobUri({ uri: "ipfs://QmYwAPJzv5CZsnA", ipfsGateway: "http://gw:8080" }), {
         kind: "http",
         url: "http://gw:8080/ipfs/QmYwAPJzv5CZsnA",
+        viaIpfsGateway: true,
       });
     });
 

@@ -164,7 +164,7 @@ describe("threads: HashPool reads http(s) blobs", () => {
     const sources = (readInput?: (read: BlobRead, signal?: AbortSignal) => Promise<InputRead>) => {
       const stop = new AbortController();
       const runner = readInput === undefined ? {} : { readInput };
-      return { stop, sources: { allowFileUris: false, maxInputBytes: 1 << 20, store: new LocalBlobStore({ dir: tmpdir() }), runner, stopSignal: stop.signal } };
+      return { stop, sources: { allowFileUris: false, allowPrivateHosts: true, maxInputBytes: 1 << 20, store: new LocalBlobStore({ dir: tmpdir() }), runner, stopSignal: stop.signal } };
     };
     const record = { inlineInput: "0x", inputURI: `${base}/hang`, inputHash: id } as unknown as JobRecord;
     for (const [where, readInput] of [["a hashing thread", (read: BlobRead, signal?: AbortSignal) => pool.read(read, signal)], ["the main thread", undefined]] as const) {
@@ -193,13 +193,13 @@ describe("threads: HashPool reads http(s) blobs", () => {
         reads.push(read);
         return pool.read(read);
       };
-      const sources = { allowFileUris: true, maxInputBytes: 1 << 20, store: new LocalBlobStore({ dir }), runner: { readInput } };
+      const sources = { allowFileUris: true, allowPrivateHosts: true, maxInputBytes: 1 << 20, store: new LocalBlobStore({ dir }), runner: { readInput } };
       const record = (inputURI: string, inputHash = id) => ({ inlineInput: "0x", inputURI, inputHash }) as unknown as JobRecord;
       const fetched = await fetchJobInput({ record: record(`${base}/blob?token=1`), check: false, sources });
       assert.deepEqual(fetched.bytes, blob);
       assert.equal(fetched.checked, true, "checked in the thread, though the caller left the check to the runner");
       assert.equal(fetched.source, `${base}/blob`);
-      assert.deepEqual(reads, [{ url: `${base}/blob?token=1`, expectedHash: id, maxBytes: 1 << 20 }]);
+      assert.deepEqual(reads, [{ url: `${base}/blob?token=1`, expectedHash: id, maxBytes: 1 << 20, allowPrivateHosts: true }]);
       await assert.rejects(
         fetchJobInput({ record: record(`${base}/blob`, blobId(bytesOf(10, 1))), check: false, sources }),
         (error: Error) => error.name === "BlobHashMismatchError",
@@ -221,7 +221,7 @@ describe("threads: HashPool reads http(s) blobs", () => {
     try {
       const store = new LocalBlobStore({ dir });
       const stageIn = await store.openStaging();
-      const sources = { allowFileUris: false, maxInputBytes: 1 << 20, store, runner: { readInput: (read: BlobRead) => pool.read(read) } };
+      const sources = { allowFileUris: false, allowPrivateHosts: true, maxInputBytes: 1 << 20, store, runner: { readInput: (read: BlobRead) => pool.read(read) } };
       const record = (inputHash = id) => ({ inlineInput: "0x", inputURI: `${base}/blob`, inputHash }) as unknown as JobRecord;
       const [kept, dropped] = await Promise.all([fetchJobInput({ record: record(), check: false, sources, stageIn }), fetchJobInput({ record: record(), check: false, sources, stageIn })]);
       assert.deepEqual(kept.bytes, blob, "the bytes still come back");

@@ -29,7 +29,7 @@ import { confirmOrRefuse } from "../../ui/confirm.js";
 import { auditJob, formatAuditReport } from "../../verifier/audit.js";
 import { AuditOptionsSchema, VerifierOptionsSchema, type VerifierOptions } from "../../verifier/options.js";
 import { runVerifier } from "../../verifier/start.js";
-import { chainFlags, daemonFlagOptions, GPU_DEVICES_FLAG, IPFS_FLAGS, modelSpecs, type DaemonFlags } from "../flags.js";
+import { ALLOW_PRIVATE_HOSTS_FLAG, chainFlags, daemonFlagOptions, GPU_DEVICES_FLAG, IPFS_FLAGS, modelSpecs, type DaemonFlags } from "../flags.js";
 
 const VERIFIER_ENV_NAMES = [
   ...CHAIN_OPTION_NAMES,
@@ -42,6 +42,7 @@ const VERIFIER_ENV_NAMES = [
   "pollIntervalMs",
   "statusIntervalMs",
   "allowFileUris",
+  "allowPrivateHosts",
   "outputReserveSeconds",
   "keeper",
   "keeperGraceSeconds",
@@ -62,6 +63,7 @@ export function addVerifierCommands(program: Command): void {
     .option("--watchdog <share>", "re-run this share (0..1) of unsampled results and challenge wrong ones (posting the bond; the finder's share goes to the dApp)")
     .option("--no-keeper", "leave drawing committees, resolving disputes, expiring withheld reveals and syncing slashed verifiers to others")
     .option("--allow-file-uris", "accept file:// inputs and outputs (same-machine tests only)")
+    .option("--allow-private-hosts", ALLOW_PRIVATE_HOSTS_FLAG)
     .option("--ipfs", IPFS_FLAGS.ipfs)
     .option("--ipfs-listen <multiaddr...>", IPFS_FLAGS.listen)
     .option("--ipfs-peer <multiaddr...>", IPFS_FLAGS.peer)

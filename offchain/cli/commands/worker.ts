@@ -11,7 +11,7 @@ import { createLogger } from "../../log.js";
 import { parseTokens } from "../../chain/format.js";
 import { WorkerOptionsSchema, type WorkerOptions } from "../../provider/options.js";
 import { runWorker } from "../../provider/start.js";
-import { chainFlags, daemonFlagOptions, GPU_DEVICES_FLAG, IPFS_FLAGS, type DaemonFlags } from "../flags.js";
+import { ALLOW_PRIVATE_HOSTS_FLAG, chainFlags, daemonFlagOptions, GPU_DEVICES_FLAG, IPFS_FLAGS, type DaemonFlags } from "../flags.js";
 import { daemonShutdownSignal } from "../../daemon/shutdown.js";
 
 export function addWorkerCommand(program: Command): void {
@@ -26,6 +26,7 @@ export function addWorkerCommand(program: Command): void {
     .option("--metrics-port <n>", "Prometheus /metrics port (-1: off)")
     .option("--min-fee <tokens>", "lowest fee taken, for every --model")
     .option("--allow-file-uris", "accept file:// inputs (same-machine dApps only)")
+    .option("--allow-private-hosts", ALLOW_PRIVATE_HOSTS_FLAG)
     .option("--ipfs", IPFS_FLAGS.ipfs)
     .option("--ipfs-listen <multiaddr...>", IPFS_FLAGS.listen)
     .option("--ipfs-peer <multiaddr...>", IPFS_FLAGS.peer)
@@ -49,7 +50,7 @@ export function loadWorkerOptions(flags: WorkerFlags, cmd: Command, env: NodeJS.
   return loadOptions({
     schema: WorkerOptionsSchema,
     file,
-    env: envOptions([...CHAIN_OPTION_NAMES, "ep", "dataDir", "port", "publicUrl", "metricsPort", "confirmations", "pollIntervalMs", "statusIntervalMs", "allowFileUris", "gpuDevices"], env),
+    env: envOptions([...CHAIN_OPTION_NAMES, "ep", "dataDir", "port", "publicUrl", "metricsPort", "confirmations", "pollIntervalMs", "statusIntervalMs", "allowFileUris", "allowPrivateHosts", "gpuDevices"], env),
     flags: { ...chain, ...shared, models },
   });
 }
