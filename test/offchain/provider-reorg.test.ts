@@ -4,192 +4,29 @@
  * terms can, reordered by a reorg, give id N the other input under the very same hash. The worker must then commit
  * the output of the input the chain now holds, never the one it ran for the replaced post.
  *
- * A real worker on the in-process chain (its poller, journal, stores and sender), with a runner that echoes its
- * input as the output (so each input has its own output root), and a reorg made with evm_snapshot/evm_revert.
+ * A real worker on the in-process chain (test/helpers/in-process-worker.ts: its poller, journal, stores and sender,
+ * with a runner that echoes its input as the output, so each input has its own output root), and a reorg made
+ * with evm_snapshot/evm_revert.
  *
  * Run alone: `npx hardhat test mocha --no-compile test/offchain/provider-reorg.test.ts`.
  */
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
-import os from "node:os";
-import path from "node:path";
 
 import { network } from "hardhat";
-import { after, describe, it } from "mocha";
-import { createPublicClient, createWalletClient, custom, getAbiItem, isAddressEqual, toHex, type AbiEvent, type Hex, type PublicClient } from "viem";
-import { mnemonicToAccount } from "viem/accounts";
+import { describe, it } from "mocha";
+import { isAddressEqual, type Hex } from "viem";
 
-import { jobMarketAbi } from "../../offchain/chain/abis.js";
-import { chainFor } from "../../offchain/chain/clients.js";
-import { JobStatus, readJob } from "../../offchain/chain/jobs.js";
-import { LogPoller, MemoryCursorStore } from "../../offchain/chain/poller.js";
-import { TxSender } from "../../offchain/chain/sender.js";
-import { commitment, deriveSalt } from "../../offchain/codec/commitment.js";
-import { outputRoot } from "../../offchain/codec/merkle.js";
-import { decodeTensorBlob, encodeTensorBlob, tensorFromArray } from "../../offchain/codec/tensor.js";
-import { DEV_MNEMONIC } from "../../offchain/devnet/chain-spec.js";
-import { silentLogger } from "../../offchain/log.js";
-import type { JobRunner } from "../../offchain/provider/job-runner.js";
-import { createWorkerMetrics } from "../../offchain/provider/metrics.js";
-import { ProviderWorker } from "../../offchain/provider/worker.js";
-import { Journal } from "../../offchain/state/journal.js";
-import { LocalBlobStore } from "../../offchain/storage/local.js";
-import { deploymentOf, deploySystem, FEE, jobRequest, modelSpec, PRICE_FLOOR, setUpMarket } from "../helpers/fixture.js";
+import { JobStatus } from "../../offchain/chain/jobs.js";
+import { FEE } from "../helpers/fixture.js";
+import { inProcessWorker, inputOf, type InProcessWorker } from "../helpers/in-process-worker.js";
 
 const connection = await network.create();
 const { networkHelpers } = connection;
-/** deploySystem's provider is the node's third account. */
-const PROVIDER_INDEX = 2;
-const ZERO_HASH: Hex = `0x${"00".repeat(32)}`;
-
-/** An inline input: one float32 tensor `x` of four values. */
-const inputOf = (values: number[]) => toHex(encodeTensorBlob([tensorFromArray({ name: "x", dtype: "float32", values: new Float32Array(values) })]));
-/** What the echo runner outputs for an input: its tensor renamed `y`. */
-const outputOf = (input: Uint8Array) => encodeTensorBlob(decodeTensorBlob(input).map((t) => ({ ...t, name: "y" })));
-
-/** A runner that echoes its input; `hold` makes the next runs wait until `release`. */
-function echoRunner() {
-  const runs: Hex[] = [];
-  let gate: Promise<void> | undefined;
-  let open = () => {};
-  const runner: JobRunner = {
-    async run({ input }) {
-      runs.push(toHex(input));
-      if (gate !== undefined) await gate;
-      const output = outputOf(input);
-      return { output, outputRoot: outputRoot(output), ms: 1, ep: "cpu", timings: { queuedMs: 0, prepMs: 0, encodeMs: 0, hashMs: 0 } };
-    },
-    stats: () => ({ workers: 1, busy: 0, queued: 0, restarts: 0, hashThreads: 1 }),
-  };
-  return {
-    runner,
-    runs,
-    hold: () => void (gate = new Promise((resolve) => (open = resolve))),
-    release: () => {
-      gate = undefined;
-      open();
-    },
-  };
-}
 
 describe("provider worker: a reorg that gives a job id another input", function () {
   this.timeout(120_000);
-  const dirs: string[] = [];
-  after(async () => {
-    for (const dir of dirs) await rm(dir, { recursive: true, force: true });
-  });
 
-  async function setUp() {
-    const sys = await deploySystem(connection, { marketParams: { samplingPpm: 0 } });
-    const { modelId } = await setUpMarket(sys);
-    const transport = custom({ request: ({ method, params }: { method: string; params?: unknown }) => connection.provider.request({ method, params: params as unknown[] }) });
-    const chainId = await sys.publicClient.getChainId();
-    const chain = chainFor({ chainId, rpcUrl: "http://in-process.invalid" });
-    const publicClient = createPublicClient({ chain, transport, cacheTime: 0, pollingInterval: 20 }) as PublicClient;
-    const account = mnemonicToAccount(DEV_MNEMONIC, { addressIndex: PROVIDER_INDEX });
-    assert.ok(isAddressEqual(account.address, sys.provider.account.address));
-    const sender = new TxSender({ publicClient, walletClient: createWalletClient({ chain, transport, account, cacheTime: 0, pollingInterval: 20 }), receiptPollingIntervalMs: 10 });
-    const dir = await mkdtemp(path.join(os.tmpdir(), "dinfer-reorg-"));
-    dirs.push(dir);
-    const journal = new Journal({ path: ":memory:" });
-    const echo = echoRunner();
-    const secret = toHex(randomBytes(32));
-    const deployment = deploymentOf(sys);
-    const worker = new ProviderWorker({
-      log: silentLogger(),
-      publicClient,
-      sender,
-      account: account.address,
-      chainId,
-      deployment,
-      journal,
-      runner: echo.runner,
-      store: new LocalBlobStore({ dir: path.join(dir, "blobs") }),
-      outputs: new LocalBlobStore({ dir: path.join(dir, "outputs"), address: "outputRoot" }),
-      models: [
-        {
-          modelId: Number(modelId),
-          path: path.join(dir, "unused.onnx"),
-          modelHash: modelSpec().modelHash,
-          minFee: PRICE_FLOOR,
-          nonFiniteInputs: false,
-          inputMetadata: [{ name: "x", isTensor: true, type: "float32", shape: [4] }] as never,
-          outputMetadata: [],
-        },
-      ],
-      secret,
-      publicUrl: "http://127.0.0.1:9/blobs",
-      metrics: createWorkerMetrics(),
-      ep: "cpu",
-      inferenceTimeoutMs: 10_000,
-      maxInputBytes: 1 << 20,
-      allowFileUris: false,
-      allowPrivateHosts: true, // a devnet's: the test serves on 127.0.0.1
-      withdrawMin: 10n ** 30n,
-      claimMode: "run-first",
-      keeper: false,
-      maxBatchWaitMs: 0,
-    });
-    await worker.init();
-    // The worker's poller, as offchain/provider/start.ts builds it (JobPosted only).
-    const poller = new LogPoller({
-      name: "provider",
-      publicClient,
-      store: new MemoryCursorStore(),
-      address: deployment.market,
-      events: [getAbiItem({ abi: jobMarketAbi, name: "JobPosted" }) as AbiEvent],
-      startBlock: await publicClient.getBlockNumber(),
-      confirmations: 0,
-      onReorg: () => worker.onReorg(),
-      onLogs: async ({ logs }) => {
-        worker.onPosted(
-          logs.map((l) => {
-            const args = l.args as { jobId: bigint; modelId: bigint; poster: Hex; claimBy: bigint; fee: bigint };
-            return { jobId: args.jobId, modelId: Number(args.modelId), postedBlock: l.blockNumber, poster: args.poster, claimBy: args.claimBy, fee: args.fee, log: { data: l.data, topics: l.topics, blockNumber: l.blockNumber } };
-          }),
-        );
-      },
-    });
-    /** The poller's step at the head; returns the head. */
-    const poll = async () => {
-      const head = await publicClient.getBlock({ blockTag: "latest" });
-      await poller.poll({ head: { number: head.number, hash: head.hash, parentHash: head.parentHash } });
-      return head;
-    };
-    /** One turn of the daemon loop (offchain/daemon/loop.ts): the logs up to the head, then a tick at it. */
-    const turn = async () => {
-      const head = await poll();
-      worker.tick({ number: head.number, timestamp: head.timestamp });
-    };
-    const turnsUntil = async (done: () => Promise<boolean> | boolean, what: string) => {
-      for (let i = 0; i < 300; i++) {
-        await turn();
-        if (await done()) return;
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
-      assert.fail(`never happened: ${what}`);
-    };
-    const claimBy = (await publicClient.getBlock()).timestamp + 1_800n;
-    /** The same poster, fee and claim deadline by default: every post of one id has the same job hash, whatever its input. */
-    const post = async (inlineInput: Hex, { fee = FEE }: { fee?: bigint } = {}) => {
-      const hash = await sys.market.write.postJob([jobRequest(modelId, claimBy, { inputHash: ZERO_HASH, inputURI: "", inlineInput, fee })], { account: sys.dapp.account });
-      await publicClient.waitForTransactionReceipt({ hash });
-      return sys.market.read.jobCount();
-    };
-    const read = (jobId: bigint) => readJob({ client: publicClient, market: deployment.market, jobId });
-    /** Our commitment to the output of `input` for `jobId`. */
-    const commitmentTo = (jobId: bigint, input: Hex) =>
-      commitment({
-        chainId: BigInt(chainId),
-        jobMarket: deployment.market,
-        jobId,
-        provider: account.address,
-        outputRoot: outputRoot(outputOf(Buffer.from(input.slice(2), "hex"))),
-        salt: deriveSalt({ workerSecret: secret, chainId: BigInt(chainId), jobId }),
-      });
-    return { sys, worker, journal, sender, echo, poll, turn, turnsUntil, post, read, commitmentTo, close: async () => (await worker.drain(), journal.close()) };
-  }
+  const setUp = () => inProcessWorker(connection);
 
   const A = inputOf([1, 2, 3, 4]);
   const B = inputOf([5, 6, 7, 8]);
@@ -197,10 +34,10 @@ describe("provider worker: a reorg that gives a job id another input", function 
   /** A point to reorg back to: what is mined after it is the branch `revertTo` replaces. */
   const snapshot = async () => (await connection.provider.request({ method: "evm_snapshot", params: [] })) as string;
   const revertTo = (point: string) => connection.provider.request({ method: "evm_revert", params: [point] });
-  const committed = (t: Awaited<ReturnType<typeof setUp>>, jobId: bigint, what = "the job is committed") =>
+  const committed = (t: InProcessWorker, jobId: bigint, what = "the job is committed") =>
     t.turnsUntil(async () => (await t.read(jobId)).job.status === JobStatus.Committed, what);
   /** Posts input A from a fresh snapshot and lets the worker start its run of A, held there: the snapshot and the job id. */
-  async function runningA(t: Awaited<ReturnType<typeof setUp>>): Promise<{ point: string; jobId: bigint }> {
+  async function runningA(t: InProcessWorker): Promise<{ point: string; jobId: bigint }> {
     const point = await snapshot();
     t.echo.hold();
     const jobId = await t.post(A);

@@ -1,0 +1,210 @@
+/**
+ * A real provider worker (offchain/provider/worker.ts) on the in-process chain, driven by hand: its poller
+ * (as offchain/provider/start.ts builds it), journal, stores and sender, with a runner that echoes its input
+ * as the output (so each input has its own output root) and can hold its runs. `turn()` is one turn of the
+ * daemon loop (offchain/daemon/loop.ts), so a test decides what the chain does between two of them.
+ *
+ *   const t = await inProcessWorker(connection);
+ *   try { const jobId = await t.post(inputOf([1, 2, 3, 4])); await t.turnsUntil(...); } finally { await t.close(); }
+ */
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+
+import { createPublicClient, createWalletClient, custom, getAbiItem, isAddressEqual, toHex, type AbiEvent, type Hex, type PublicClient } from "viem";
+import { mnemonicToAccount } from "viem/accounts";
+
+import { jobMarketAbi } from "../../offchain/chain/abis.js";
+import { chainFor } from "../../offchain/chain/clients.js";
+import { readJob } from "../../offchain/chain/jobs.js";
+import { LogPoller, MemoryCursorStore } from "../../offchain/chain/poller.js";
+import { TxSender } from "../../offchain/chain/sender.js";
+import { commitment, deriveSalt } from "../../offchain/codec/commitment.js";
+import { outputRoot } from "../../offchain/codec/merkle.js";
+import { decodeTensorBlob, encodeTensorBlob, tensorFromArray } from "../../offchain/codec/tensor.js";
+import { DEV_MNEMONIC } from "../../offchain/devnet/chain-spec.js";
+import { silentLogger } from "../../offchain/log.js";
+import type { JobRunner } from "../../offchain/provider/job-runner.js";
+import { createWorkerMetrics } from "../../offchain/provider/metrics.js";
+import { ProviderWorker } from "../../offchain/provider/worker.js";
+import { Journal } from "../../offchain/state/journal.js";
+import { LocalBlobStore } from "../../offchain/storage/local.js";
+import { deploymentOf, deploySystem, FEE, jobRequest, modelSpec, PRICE_FLOOR, ROLE_PROVIDER, setUpMarket, stake, type Connection } from "./fixture.js";
+
+/** deploySystem's provider is the node's third account. */
+const PROVIDER_INDEX = 2;
+const ZERO_HASH: Hex = `0x${"00".repeat(32)}`;
+
+/** An inline input: one float32 tensor `x` of four values. */
+export const inputOf = (values: number[]) => toHex(encodeTensorBlob([tensorFromArray({ name: "x", dtype: "float32", values: new Float32Array(values) })]));
+/** What the echo runner outputs for an input: its tensor renamed `y`. */
+export const outputOf = (input: Uint8Array) => encodeTensorBlob(decodeTensorBlob(input).map((t) => ({ ...t, name: "y" })));
+
+/**
+ * A runner that echoes its input. `hold` makes the runs that start from then on wait: `release` lets them
+ * all go (and stops holding), `releaseNext` only the one that started first.
+ */
+export function echoRunner() {
+  const runs: Hex[] = [];
+  const held: (() => void)[] = [];
+  let holding = false;
+  const runner: JobRunner = {
+    async run({ input }) {
+      runs.push(toHex(input));
+      if (holding) await new Promise<void>((resolve) => held.push(resolve));
+      const output = outputOf(input);
+      return { output, outputRoot: outputRoot(output), ms: 1, ep: "cpu", timings: { queuedMs: 0, prepMs: 0, encodeMs: 0, hashMs: 0 } };
+    },
+    stats: () => ({ workers: 1, busy: 0, queued: 0, restarts: 0, hashThreads: 1 }),
+  };
+  return {
+    runner,
+    /** Every run's input, in the order the runs started. */
+    runs,
+    /** Runs started and waiting for a release. */
+    get held() {
+      return held.length;
+    },
+    hold: () => void (holding = true),
+    release: () => {
+      holding = false;
+      for (const open of held.splice(0)) open();
+    },
+    releaseNext: () => held.shift()?.(),
+  };
+}
+
+export type InProcessWorkerParameters = {
+  /** The worker's `maxClaimWaitMs` (default: the worker's). */
+  maxClaimWaitMs?: number;
+  /** Posted jobs the worker takes up at once (default: the worker's, 4 with the echo runner's one thread). */
+  prefetch?: number;
+  /** The worker's stake (default: setUpMarket's). */
+  providerStake?: bigint;
+  /** Stakes deploySystem's second provider (`sys.provider2`) with this much, as a rival for the jobs. */
+  rivalStake?: bigint;
+};
+
+export type InProcessWorker = Awaited<ReturnType<typeof inProcessWorker>>;
+
+/** Deploys the system, registers the model, and starts a worker for it (not ticking: see `turn`). */
+export async function inProcessWorker(connection: Connection, { maxClaimWaitMs, prefetch, providerStake, rivalStake }: InProcessWorkerParameters = {}) {
+  const sys = await deploySystem(connection, { marketParams: { samplingPpm: 0 } });
+  const { modelId } = await setUpMarket(sys, providerStake === undefined ? {} : { providerStake });
+  if (rivalStake !== undefined) await stake(sys, sys.provider2.account.address, rivalStake, ROLE_PROVIDER);
+  const transport = custom({ request: ({ method, params }: { method: string; params?: unknown }) => connection.provider.request({ method, params: params as unknown[] }) });
+  const chainId = await sys.publicClient.getChainId();
+  const chain = chainFor({ chainId, rpcUrl: "http://in-process.invalid" });
+  const publicClient = createPublicClient({ chain, transport, cacheTime: 0, pollingInterval: 20 }) as PublicClient;
+  const account = mnemonicToAccount(DEV_MNEMONIC, { addressIndex: PROVIDER_INDEX });
+  assert.ok(isAddressEqual(account.address, sys.provider.account.address));
+  const sender = new TxSender({ publicClient, walletClient: createWalletClient({ chain, transport, account, cacheTime: 0, pollingInterval: 20 }), receiptPollingIntervalMs: 10 });
+  const dir = await mkdtemp(path.join(os.tmpdir(), "dinfer-worker-"));
+  const journal = new Journal({ path: ":memory:" });
+  const echo = echoRunner();
+  const secret = toHex(randomBytes(32));
+  const deployment = deploymentOf(sys);
+  const worker = new ProviderWorker({
+    log: silentLogger(),
+    publicClient,
+    sender,
+    account: account.address,
+    chainId,
+    deployment,
+    journal,
+    runner: echo.runner,
+    store: new LocalBlobStore({ dir: path.join(dir, "blobs") }),
+    outputs: new LocalBlobStore({ dir: path.join(dir, "outputs"), address: "outputRoot" }),
+    models: [
+      {
+        modelId: Number(modelId),
+        path: path.join(dir, "unused.onnx"),
+        modelHash: modelSpec().modelHash,
+        minFee: PRICE_FLOOR,
+        nonFiniteInputs: false,
+        inputMetadata: [{ name: "x", isTensor: true, type: "float32", shape: [4] }] as never,
+        outputMetadata: [],
+      },
+    ],
+    secret,
+    publicUrl: "http://127.0.0.1:9/blobs",
+    metrics: createWorkerMetrics(),
+    ep: "cpu",
+    inferenceTimeoutMs: 10_000,
+    maxInputBytes: 1 << 20,
+    allowFileUris: false,
+    allowPrivateHosts: true,
+    withdrawMin: 10n ** 30n,
+    claimMode: "run-first",
+    keeper: false,
+    maxBatchWaitMs: 0,
+    maxClaimWaitMs,
+    prefetch,
+  });
+  await worker.init();
+  // The worker's poller, as offchain/provider/start.ts builds it (JobPosted only).
+  const poller = new LogPoller({
+    name: "provider",
+    publicClient,
+    store: new MemoryCursorStore(),
+    address: deployment.market,
+    events: [getAbiItem({ abi: jobMarketAbi, name: "JobPosted" }) as AbiEvent],
+    startBlock: await publicClient.getBlockNumber(),
+    confirmations: 0,
+    onReorg: () => worker.onReorg(),
+    onLogs: async ({ logs }) => {
+      worker.onPosted(
+        logs.map((l) => {
+          const args = l.args as { jobId: bigint; modelId: bigint; poster: Hex; claimBy: bigint; fee: bigint };
+          return { jobId: args.jobId, modelId: Number(args.modelId), postedBlock: l.blockNumber, poster: args.poster, claimBy: args.claimBy, fee: args.fee, log: { data: l.data, topics: l.topics, blockNumber: l.blockNumber } };
+        }),
+      );
+    },
+  });
+  /** The poller's step at the head; returns the head. */
+  const poll = async () => {
+    const head = await publicClient.getBlock({ blockTag: "latest" });
+    await poller.poll({ head: { number: head.number, hash: head.hash, parentHash: head.parentHash } });
+    return head;
+  };
+  /** One turn of the daemon loop (offchain/daemon/loop.ts): the logs up to the head, then a tick at it. */
+  const turn = async () => {
+    const head = await poll();
+    worker.tick({ number: head.number, timestamp: head.timestamp });
+  };
+  const turnsUntil = async (done: () => Promise<boolean> | boolean, what: string) => {
+    for (let i = 0; i < 300; i++) {
+      await turn();
+      if (await done()) return;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    assert.fail(`never happened: ${what}`);
+  };
+  const claimBy = (await publicClient.getBlock()).timestamp + 1_800n;
+  /** The same poster, fee and claim deadline by default: every post of one id has the same job hash, whatever its input. */
+  const post = async (inlineInput: Hex, { fee = FEE }: { fee?: bigint } = {}) => {
+    const hash = await sys.market.write.postJob([jobRequest(modelId, claimBy, { inputHash: ZERO_HASH, inputURI: "", inlineInput, fee })], { account: sys.dapp.account });
+    await publicClient.waitForTransactionReceipt({ hash });
+    return sys.market.read.jobCount();
+  };
+  const read = (jobId: bigint) => readJob({ client: publicClient, market: deployment.market, jobId });
+  /** Our commitment to the output of `input` for `jobId`. */
+  const commitmentTo = (jobId: bigint, input: Hex) =>
+    commitment({
+      chainId: BigInt(chainId),
+      jobMarket: deployment.market,
+      jobId,
+      provider: account.address,
+      outputRoot: outputRoot(outputOf(Buffer.from(input.slice(2), "hex"))),
+      salt: deriveSalt({ workerSecret: secret, chainId: BigInt(chainId), jobId }),
+    });
+  /** Lets the steps in progress finish, then closes the journal and deletes the stores. */
+  const close = async () => {
+    await worker.drain();
+    journal.close();
+    await rm(dir, { recursive: true, force: true });
+  };
+  return { sys, publicClient, worker, journal, sender, echo, poll, turn, turnsUntil, post, read, commitmentTo, close };
+}
