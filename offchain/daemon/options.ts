@@ -15,6 +15,13 @@ import { DEFAULT_MAX_BYTES_IN_FLIGHT, DEFAULT_MAX_BYTES_PER_CLIENT, DEFAULT_MAX_
 
 const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/, "must be a 0x-prefixed 20-byte address");
 
+/**
+ * A yes/no option from a flag or config file (a boolean) or an environment variable ("true"/"false", "1"/"0",
+ * "yes"/"no", "on"/"off"): `z.coerce.boolean()` would read DINFER_X=false as true.
+ */
+export const yesNo = z.union([z.boolean(), z.stringbool()], { error: "must be true or false" });
+
+
 /** A non-negative integer amount in wei, from a string, number or bigint. */
 export const wei = z.union([z.string(), z.number(), z.bigint()]).transform((value, ctx) => {
   try {
@@ -82,7 +89,7 @@ export const ChainOptionsSchema = z.object({
   /** Where the signing key is: an environment variable (default DINFER_PRIVATE_KEY) or a keystore key. */
   keyEnv: z.string().default("DINFER_PRIVATE_KEY"),
   keystoreKey: z.string().optional(),
-  keystoreDev: z.coerce.boolean().default(false),
+  keystoreDev: yesNo.default(false),
 });
 
 export type ChainOptions = z.output<typeof ChainOptionsSchema>;
@@ -106,12 +113,6 @@ const blobByteCap = z.coerce
   .number()
   .int()
   .min(DEFAULT_MAX_BLOB_BYTES, `must be at least ${DEFAULT_MAX_BLOB_BYTES} (64 MiB, the largest blob served): a blob that large could never be served`);
-
-/**
- * A yes/no option from a flag or config file (a boolean) or an environment variable ("true"/"false", "1"/"0",
- * "yes"/"no", "on"/"off"): `z.coerce.boolean()` would read DINFER_X=false as true.
- */
-const yesNo = z.union([z.boolean(), z.stringbool()], { error: "must be true or false" });
 
 /** The options both daemons take, with each daemon's defaults (spread into its schema). */
 export function daemonOptionsShape(defaults: DaemonOptionDefaults) {
@@ -151,7 +152,7 @@ export function daemonOptionsShape(defaults: DaemonOptionDefaults) {
     /** Run an IPFS node (see `IpfsOptionsSchema`); `{}` takes every default. */
     ipfs: IpfsOptionsSchema.optional(),
     /** Accept `file://` URIs (only for a dApp on the same machine: a remote poster could probe local files). */
-    allowFileUris: z.coerce.boolean().default(false),
+    allowFileUris: yesNo.default(false),
     /**
      * Read the URIs others chose (a job's input, a revealed output, a batch's output list) on loopback, private,
      * link-local and other non-public hosts (offchain/storage/host-policy.ts). Off, such a read is refused before
@@ -160,7 +161,7 @@ export function daemonOptionsShape(defaults: DaemonOptionDefaults) {
      */
     allowPrivateHosts: yesNo.optional(),
     /** Keeper duties (each daemon's own: expiring unclaimed jobs, drawing committees...). */
-    keeper: z.coerce.boolean().default(true),
+    keeper: yesNo.default(true),
     /** Seconds a keeper duty waits past its due time, plus a delay of our own per job, so keepers rarely race. */
     keeperGraceSeconds: z.coerce.number().int().min(0).default(10),
     /** Withdraw credits once they reach this many wei (0: whenever there are any). */

@@ -6,7 +6,7 @@
 import { z } from "zod";
 
 import { EXECUTION_PROVIDER_CHOICES } from "../inference/session.js";
-import { ChainOptionsSchema, daemonOptionsShape, wei } from "../daemon/options.js";
+import { ChainOptionsSchema, daemonOptionsShape, wei, yesNo } from "../daemon/options.js";
 
 /** A model this verifier can re-execute: the registry id and the local .onnx file (checked against the registry hash). */
 export const VerifiedModelSchema = z.object({
@@ -22,7 +22,7 @@ export const WatchdogSchema = z.object({
    * Post a challenge (and its bond) for a result found out of tolerance or served nowhere; false only
    * reports it. A challenge found right returns the bond; the finder's share goes to the dApp.
    */
-  challenge: z.coerce.boolean().default(true),
+  challenge: yesNo.default(true),
 });
 
 export const VerifierOptionsSchema = ChainOptionsSchema.extend({
@@ -66,7 +66,7 @@ export const AuditOptionsSchema = ChainOptionsSchema.extend({
   maxInputBytes: z.coerce.number().int().positive().default(16 * 1024 * 1024),
   maxOutputBytes: z.coerce.number().int().positive().default(64 * 1024 * 1024),
   ipfsGateway: z.string().url().optional(),
-  allowFileUris: z.coerce.boolean().default(false),
+  allowFileUris: yesNo.default(false),
 });
 
 export type AuditOptions = z.output<typeof AuditOptionsSchema>;

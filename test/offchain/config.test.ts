@@ -208,6 +208,17 @@ describe("daemon options: private hosts", () => {
     await assert.rejects(workerOptions([], { DINFER_ALLOW_PRIVATE_HOSTS: "maybe" }), (error: unknown) => error instanceof ConfigError && /allowPrivateHosts: must be true or false/.test(error.message));
   });
 
+  it("reads DINFER_ALLOW_FILE_URIS=false and DINFER_KEYSTORE_DEV=false as false (a coerced boolean read any non-empty string as true)", async () => {
+    for (const options of [workerOptions, verifierOptions]) {
+      assert.equal((await options([], { DINFER_ALLOW_FILE_URIS: "false" })).allowFileUris, false);
+      assert.equal((await options([], { DINFER_ALLOW_FILE_URIS: "0" })).allowFileUris, false);
+      assert.equal((await options([], { DINFER_ALLOW_FILE_URIS: "true" })).allowFileUris, true);
+      assert.equal((await options([], { DINFER_KEYSTORE_DEV: "false" })).keystoreDev, false);
+      await assert.rejects(options([], { DINFER_ALLOW_FILE_URIS: "nope" }), (error: unknown) => error instanceof ConfigError && /allowFileUris: must be true or false/.test(error.message));
+    }
+    assert.equal((await workerOptions(["--config", file("keeper-off.json", { keeper: false })])).keeper, false);
+  });
+
   it("is on by default only on a devnet (chain id 31337), whatever is configured wins", () => {
     assert.equal(allowsPrivateHosts({ chainId: 31337 }), true);
     assert.equal(allowsPrivateHosts({ chainId: 1 }), false);
