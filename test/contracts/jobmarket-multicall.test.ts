@@ -62,6 +62,25 @@ async function claimAndCommitCalls({ market, d }: Loaded, ids: bigint[]) {
 const rawLogs = (logs: Log[], market: Hex) =>
   logs.filter((l) => l.address.toLowerCase() === market.toLowerCase()).map(({ address, topics, data }) => ({ address, topics, data }));
 
+/**
+ * A consumer's job past its deadline whose finalize callback, once armed, makes one call to the market: `wrapper`
+ * (multicall or tryMulticall) of a finalize of another job, finalizable now. The re-entry the guard must stop.
+ */
+async function reentrantConsumerJob({ market, token, d }: Loaded, wrapper: "multicall" | "tryMulticall") {
+  const consumer = await viem.deployContract("ArmedReentrantConsumer", [market.address, token.address]);
+  await token.write.mint([consumer.address, parseEther("100")]);
+  const other = await d.revealed();
+  const output = "0x0102030405" as Hex;
+  const request = await d.request({ callbackGasLimit: MARKET_PARAMS.callbackGasLimit, inlineOutput: true });
+  const jobId = await d.revealed(await d.posted(consumer.write.post([request])), { inlineOutput: output });
+  assert.equal(d.jobs.job(jobId).result, inlineRoot(output));
+  await d.pastDeadline(jobId);
+  const otherState = d.jobs.job(other);
+  const finalizeOther = encodeFunctionData({ abi: market.abi, functionName: "finalize", args: [other, otherState] });
+  await consumer.write.arm([encodeFunctionData({ abi: market.abi, functionName: wrapper, args: [[finalizeOther]] })]);
+  return { consumer, jobId, output, other, otherState };
+}
+
 describe("JobMarket.multicall", () => {
   it("leaves the same job states, events and locked collateral for 3 claimAndCommit calls grouped as for the 3 sent one by one in the same block", async () => {
     const testClient = await viem.getTestClient();
@@ -194,24 +213,8 @@ describe("JobMarket.multicall", () => {
 
   it("stops a consumer whose finalize callback re-enters through multicall: ReentrancyGuardReentrantCall, the outer finalize completes", async () => {
     const sys = await load();
-    const { market, token, keeper, provider, d } = sys;
-    const consumer = await viem.deployContract("ArmedReentrantConsumer", [market.address, token.address]);
-    await token.write.mint([consumer.address, parseEther("100")]);
-    // A plain job, finalizable now: what the consumer tries to finalize from inside its callback.
-    const other = await d.revealed();
-    const output = "0x0102030405" as Hex;
-    const request = await d.request({ callbackGasLimit: MARKET_PARAMS.callbackGasLimit, inlineOutput: true });
-    const jobId = await d.revealed(await d.posted(consumer.write.post([request])), { inlineOutput: output });
-    assert.equal(d.jobs.job(jobId).result, inlineRoot(output));
-    await d.pastDeadline(jobId);
-    const otherState = d.jobs.job(other);
-    await consumer.write.arm([
-      encodeFunctionData({
-        abi: market.abi,
-        functionName: "multicall",
-        args: [[encodeFunctionData({ abi: market.abi, functionName: "finalize", args: [other, otherState] })]],
-      }),
-    ]);
+    const { market, keeper, provider, d } = sys;
+    const { consumer, jobId, output, other, otherState } = await reentrantConsumerJob(sys, "multicall");
 
     // The keeper's own multicall finalizes the consumer's job; the callback's multicall is refused by the guard.
     const finalizeCall = encodeFunctionData({ abi: market.abi, functionName: "finalizeWithOutput", args: [jobId, d.jobs.job(jobId), output] });
@@ -330,22 +333,8 @@ describe("JobMarket.tryMulticall", () => {
 
   it("stops a consumer whose finalize callback re-enters through tryMulticall: the inner finalize is skipped by the guard, the outer finalize completes", async () => {
     const sys = await load();
-    const { market, token, keeper, provider, d } = sys;
-    const consumer = await viem.deployContract("ArmedReentrantConsumer", [market.address, token.address]);
-    await token.write.mint([consumer.address, parseEther("100")]);
-    const other = await d.revealed();
-    const output = "0x0102030405" as Hex;
-    const request = await d.request({ callbackGasLimit: MARKET_PARAMS.callbackGasLimit, inlineOutput: true });
-    const jobId = await d.revealed(await d.posted(consumer.write.post([request])), { inlineOutput: output });
-    await d.pastDeadline(jobId);
-    const otherState = d.jobs.job(other);
-    await consumer.write.arm([
-      encodeFunctionData({
-        abi: market.abi,
-        functionName: "tryMulticall",
-        args: [[encodeFunctionData({ abi: market.abi, functionName: "finalize", args: [other, otherState] })]],
-      }),
-    ]);
+    const { market, keeper, provider, d } = sys;
+    const { consumer, jobId, output, other, otherState } = await reentrantConsumerJob(sys, "tryMulticall");
 
     const receipt = await d.jobs.send(market.write.finalizeWithOutput([jobId, d.jobs.job(jobId), output], { account: keeper.account }));
     assert.equal(await consumer.read.called(), true);

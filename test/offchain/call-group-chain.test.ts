@@ -58,6 +58,23 @@ async function providerSender() {
 
 const multicallAbi = parseAbi(["function multicall(bytes[] data) returns (bytes[] results)", "function tryMulticall(bytes[] data) returns (bool[] ok)"]);
 
+/**
+ * Runs `start` with automining off (what it sends waits in the pool), then `meanwhile` (a rival's transaction
+ * sent ahead of ours), mines one block, turns automining back on and returns what `start` settled to.
+ */
+async function inOneBlock<T>(start: () => Promise<T>, meanwhile: () => Promise<unknown>): Promise<T> {
+  await connection.provider.request({ method: "evm_setAutomine", params: [false] });
+  try {
+    const pending = start();
+    await meanwhile();
+    await networkHelpers.mine(1);
+    await connection.provider.request({ method: "evm_setAutomine", params: [true] });
+    return await pending;
+  } finally {
+    await connection.provider.request({ method: "evm_setAutomine", params: [true] });
+  }
+}
+
 describe("CallGroup against the JobMarket: a provider's steps in one multicall", function () {
   this.timeout(120_000);
 
@@ -122,20 +139,15 @@ describe("CallGroup against the JobMarket: a provider's steps in one multicall",
     const { sys, publicClient, sender, jobIds, claimAndCommit } = await setUp();
     const group = new CallGroup({ sender, address: sys.market.address, functions: ["claimAndCommit"], maxCalls: 16, maxWaitMs: 200, skipFailures: { reader: publicClient } });
     const before = sender.stats();
-    await connection.provider.request({ method: "evm_setAutomine", params: [false] });
-    let outcomes: PromiseSettledResult<Awaited<ReturnType<typeof claimAndCommit>>>[];
-    try {
-      const pending = Promise.allSettled(jobIds.map((jobId) => claimAndCommit(group, jobId)));
-      // Our group estimated and in the pool: the rival's claim of job 2 goes ahead of it, in the same block.
-      while (sender.stats().sent === before.sent) await sleep(20);
-      const { job } = await readJob({ client: publicClient, market: sys.market.address, jobId: jobIds[1]! });
-      await sys.market.write.claim([jobIds[1]!, job], { account: sys.provider2.account, gas: 500_000n, maxPriorityFeePerGas: parseGwei("100"), maxFeePerGas: parseGwei("200") });
-      await networkHelpers.mine(1);
-      await connection.provider.request({ method: "evm_setAutomine", params: [true] });
-      outcomes = await pending;
-    } finally {
-      await connection.provider.request({ method: "evm_setAutomine", params: [true] });
-    }
+    const outcomes = await inOneBlock(
+      () => Promise.allSettled(jobIds.map((jobId) => claimAndCommit(group, jobId))),
+      async () => {
+        // Our group estimated and in the pool: the rival's claim of job 2 goes ahead of it, in the same block.
+        while (sender.stats().sent === before.sent) await sleep(20);
+        const { job } = await readJob({ client: publicClient, market: sys.market.address, jobId: jobIds[1]! });
+        await sys.market.write.claim([jobIds[1]!, job], { account: sys.provider2.account, gas: 500_000n, maxPriorityFeePerGas: parseGwei("100"), maxFeePerGas: parseGwei("200") });
+      },
+    );
     const after = sender.stats();
     assert.equal(after.sent - before.sent, 1, "one transaction");
     assert.equal(after.reverted - before.reverted, 0, "none mined and reverted");
@@ -233,25 +245,21 @@ describe("CallGroup against the JobMarket: a provider's steps in one multicall",
     await networkHelpers.mine(1);
     const group = new CallGroup({ sender, address: market, functions: ["finalize"], maxCalls: 16, maxWaitMs: 300 });
     const before = sender.stats();
-    await connection.provider.request({ method: "evm_setAutomine", params: [false] });
-    let outcomes: PromiseSettledResult<unknown>[];
-    try {
-      const pending = Promise.allSettled(
-        [poisoned, ...others].map(async (jobId) => {
-          const { job } = await readJob({ client: publicClient, market, jobId });
-          return endJob({ sender, group, deployment: { market } as Deployment, action: "finalize", jobId, job });
-        }),
-      );
-      // Every finalize estimated and in the pool: the poster arms its consumer ahead of them, and a block is mined.
-      let sent = -1;
-      for (let quiet = 0; quiet < 10; quiet++, await sleep(100)) if (sender.stats().sent !== sent) [sent, quiet] = [sender.stats().sent, 0];
-      await burner.write.arm({ account: sys.dapp.account, maxPriorityFeePerGas: parseGwei("100"), maxFeePerGas: parseGwei("200") });
-      await networkHelpers.mine(1);
-      await connection.provider.request({ method: "evm_setAutomine", params: [true] });
-      outcomes = await pending;
-    } finally {
-      await connection.provider.request({ method: "evm_setAutomine", params: [true] });
-    }
+    const outcomes = await inOneBlock(
+      () =>
+        Promise.allSettled(
+          [poisoned, ...others].map(async (jobId) => {
+            const { job } = await readJob({ client: publicClient, market, jobId });
+            return endJob({ sender, group, deployment: { market } as Deployment, action: "finalize", jobId, job });
+          }),
+        ),
+      async () => {
+        // Every finalize estimated and in the pool: the poster arms its consumer ahead of them, and a block is mined.
+        let sent = -1;
+        for (let quiet = 0; quiet < 10; quiet++, await sleep(100)) if (sender.stats().sent !== sent) [sent, quiet] = [sender.stats().sent, 0];
+        await burner.write.arm({ account: sys.dapp.account, maxPriorityFeePerGas: parseGwei("100"), maxFeePerGas: parseGwei("200") });
+      },
+    );
     const after = sender.stats();
     assert.equal(after.reverted - before.reverted, 0, `mined and reverted: ${after.reverted - before.reverted} transaction(s); ${after.gasUsed - before.gasUsed} gas paid in all`);
     const failed = await publicClient.getContractEvents({ address: market, abi: jobMarketAbi, eventName: "CallbackFailed", fromBlock: 0n });
