@@ -71,9 +71,11 @@ export async function fetchJobInput({ record, check, sources, stageIn }: FetchJo
   if (sources.runner.readInput !== undefined) {
     const resolved = resolveBlobUri({ uri: record.inputURI, ipfsGateway, ipfsNode: ipfs !== undefined });
     if (resolved.kind === "http") {
-      // The gateway's URL is the operator's choice, not the poster's: as `fetchBlob` does, it is not screened.
+      // The gateway's URL is the operator's choice, not the poster's: as in `fetchBlob`, a hop on it is not screened
+      // (a redirect off it is).
+      const gateway = resolved.viaIpfsGateway === true ? { viaGateway: ipfsGateway } : {};
       const read = await sources.runner.readInput(
-        { url: resolved.url, expectedHash: record.inputHash, maxBytes: maxInputBytes, allowPrivateHosts: allowPrivateHosts || resolved.viaIpfsGateway === true, ...(stageIn === undefined ? {} : { stageIn }) },
+        { url: resolved.url, expectedHash: record.inputHash, maxBytes: maxInputBytes, allowPrivateHosts, ...gateway, ...(stageIn === undefined ? {} : { stageIn }) },
         stopSignal,
       );
       return { ...read, checked: true, source };

@@ -20,7 +20,8 @@
  * With `allowPrivateHosts` off (the daemons' reads of URIs others chose; offchain/storage/host-policy.ts), an
  * http(s) read whose host is, or resolves to, a loopback, private, link-local or otherwise non-public address is
  * refused before any request is sent (`PrivateHostRefusedError`), at every redirect. An `ipfs://` URI read through
- * the gateway is not screened: it names no host, and the gateway is the operator's own choice.
+ * the gateway is not screened while it stays on the gateway: it names no host, and the gateway is the operator's own
+ * choice; a redirect off the gateway is screened like any other hop.
  */
 import { open } from "node:fs/promises";
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type RequestOptions } from "node:http";
@@ -104,9 +105,16 @@ export type ReadBlobParameters = {
    * Read http(s) URIs whose host is, or resolves to, a non-public address (loopback, private, link-local...).
    * Default true: the caller chose the URI. A daemon reading a URI a stranger chose (a job's input, a revealed
    * output) turns it off unless it runs on a devnet: such a read is then refused with a `PrivateHostRefusedError`
-   * before any request is sent, at every redirect too. `ipfs://` URIs read through `ipfsGateway` are not screened.
+   * before any request is sent, at every redirect too. An `ipfs://` URI read through `ipfsGateway` is not screened
+   * while it stays on the gateway (its host, or a `<cid>.ipfs.`/`.ipns.` subdomain of it, on its port): a redirect
+   * elsewhere (a poster's `_redirects` file, a gateway gone bad) is screened like any other hop.
    */
   allowPrivateHosts?: boolean;
+  /**
+   * The gateway an http(s) `uri` was resolved to from an `ipfs://` URI elsewhere (a hashing thread's read of
+   * `resolveBlobUri`'s URL): its hops are not screened, as above. Set by `readBlob` itself for an `ipfs://` `uri`.
+   */
+  viaGateway?: string;
 };
 
 /**
@@ -122,12 +130,14 @@ export async function readBlob({
   store,
   signal,
   allowPrivateHosts = true,
+  viaGateway,
 }: ReadBlobParameters): Promise<Uint8Array> {
   validateMaxBytes(maxBytes);
   validateTimeout(timeoutMs);
   const source = resolveBlobUri({ uri, ipfsGateway, ipfsNode: ipfs !== undefined });
-  const screened = !allowPrivateHosts && !(source.kind === "http" && source.viaIpfsGateway === true);
-  return readSource({ source, label: describeSource(source), maxBytes, timeoutMs, store, ipfs, signal, uri, screened });
+  const gateway = source.kind === "http" && source.viaIpfsGateway === true ? ipfsGateway : viaGateway;
+  const screen = allowPrivateHosts ? undefined : { gateway: gateway === undefined ? undefined : new URL(gateway) };
+  return readSource({ source, label: describeSource(source), maxBytes, timeoutMs, store, ipfs, signal, uri, screen });
 }
 
 export type FetchBlobParameters = ReadBlobParameters & {
@@ -155,9 +165,10 @@ export async function fetchBlob({
   signal,
   deferVerification = false,
   allowPrivateHosts = true,
+  viaGateway,
 }: FetchBlobParameters): Promise<FetchBlobReturnType> {
   const expected = parseBlobId(expectedHash, "expectedHash");
-  const bytes = await readBlob({ uri, maxBytes, timeoutMs, ipfsGateway, ipfs, store, signal, allowPrivateHosts });
+  const bytes = await readBlob({ uri, maxBytes, timeoutMs, ipfsGateway, ipfs, store, signal, allowPrivateHosts, viaGateway });
   return deferVerification ? bytes : verifyBlob({ bytes, expected, source: describeSource(resolveBlobUri({ uri, ipfsGateway, ipfsNode: ipfs !== undefined })) });
 }
 
@@ -170,14 +181,16 @@ type ReadSourceParameters = {
   ipfs: IpfsBlobReader | undefined;
   signal: AbortSignal | undefined;
   uri: string;
-  /** Refuse non-public hosts (`allowPrivateHosts` off). */
-  screened: boolean;
+  /** Refuse non-public hosts (`allowPrivateHosts` off), except on `gateway`'s (the operator's IPFS gateway). */
+  screen: Screen | undefined;
 };
 
-function readSource({ source, label, maxBytes, timeoutMs, store, ipfs, signal, uri, screened }: ReadSourceParameters): Promise<Uint8Array> {
+type Screen = { gateway: URL | undefined };
+
+function readSource({ source, label, maxBytes, timeoutMs, store, ipfs, signal, uri, screen }: ReadSourceParameters): Promise<Uint8Array> {
   switch (source.kind) {
     case "http":
-      return readHttp({ url: source.url, label, maxBytes, timeoutMs, signal, screened });
+      return readHttp({ url: source.url, label, maxBytes, timeoutMs, signal, screen });
     case "file":
       return readFileSource({ path: source.path, label, maxBytes });
     case "store":
@@ -196,7 +209,7 @@ const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
  * An HTTP(S) read with Node's own client (node:http), not `fetch`: reading a 4.9 MB det input took 2.5x less
  * CPU (the worker reads one per job on its main thread). Keep-alive connections are reused (Node's global
  * agents; a screened read's own, SCREENED_AGENTS), redirects are followed up to MAX_REDIRECTS, to http(s) only.
- * `screened`: each hop's host is checked (`screenedRequest`) before its request is sent.
+ * `screen`: each hop's host is checked (`screenedRequest`) before its request is sent, but for a hop on the gateway.
  */
 async function readHttp({
   url,
@@ -204,20 +217,21 @@ async function readHttp({
   maxBytes,
   timeoutMs,
   signal,
-  screened,
+  screen,
 }: {
   url: string;
   label: string;
   maxBytes: number;
   timeoutMs: number;
   signal: AbortSignal | undefined;
-  screened: boolean;
+  screen: Screen | undefined;
 }): Promise<Uint8Array> {
   const limit = deadline(timeoutMs, signal);
   const combined = limit.signal;
   try {
     let target = new URL(url);
     for (let redirects = 0; ; redirects++) {
+      const screened = screen !== undefined && !(screen.gateway !== undefined && onGateway(target, screen.gateway));
       const response = await openHttp(target, combined, screened ? screenedRequest(target, label) : {});
       const status = response.statusCode ?? 0;
       const location = response.headers.location;
@@ -252,6 +266,13 @@ async function readHttp({
   } finally {
     limit.clear();
   }
+}
+
+/** Whether `url` is on the IPFS gateway `gateway`: its host or a `<cid>.ipfs.`/`<name>.ipns.` subdomain of it, same scheme and port. */
+function onGateway(url: URL, gateway: URL): boolean {
+  if (url.protocol !== gateway.protocol || url.port !== gateway.port) return false;
+  const host = gateway.hostname;
+  return url.hostname === host || url.hostname.endsWith(`.ipfs.${host}`) || url.hostname.endsWith(`.ipns.${host}`);
 }
 
 /**

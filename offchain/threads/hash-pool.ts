@@ -41,6 +41,8 @@ export type BlobRead = {
    * sets it false for the URIs posters chose, unless it runs on a devnet (InputSources.allowPrivateHosts).
    */
   allowPrivateHosts?: boolean;
+  /** The IPFS gateway `url` was resolved to from an `ipfs://` URI (`fetchBlob`'s `viaGateway`): its hops are not screened. */
+  viaGateway?: string;
   /**
    * A blob store's staging directory (LocalBlobStore.openStaging): the checked bytes are written there too, from
    * the thread (`staged` names the file), so a worker that keeps them moves the file into place (`adopt`, which

@@ -52,12 +52,12 @@ async function digest({ task, bytes, of, keepIn }: Extract<HashRequest, { of: un
   port.postMessage(reply, [bytes.buffer as ArrayBuffer]);
 }
 
-async function read(task: number, { url, expectedHash, maxBytes, timeoutMs, stageIn, allowPrivateHosts }: BlobRead): Promise<void> {
+async function read(task: number, { url, expectedHash, maxBytes, timeoutMs, stageIn, allowPrivateHosts, viaGateway }: BlobRead): Promise<void> {
   const started = performance.now();
   const controller = new AbortController();
   reading.set(task, controller);
   try {
-    const fetched = await fetchBlob({ uri: url, expectedHash, maxBytes, timeoutMs, signal: controller.signal, allowPrivateHosts });
+    const fetched = await fetchBlob({ uri: url, expectedHash, maxBytes, timeoutMs, signal: controller.signal, allowPrivateHosts, viaGateway });
     // A read shorter than it announced is a view into its buffer: only whole buffers are transferred.
     const bytes = spansWholeBuffer(fetched) ? fetched : new Uint8Array(fetched);
     // Checked bytes only; a write that fails (a full disk) leaves the keeping to the main thread.

@@ -14,6 +14,7 @@ import { withBatchOutput } from "../storage/batch-outputs.js";
 import { JobStatus, readJob } from "../chain/jobs.js";
 import { TermsReader } from "../chain/terms.js";
 import type { TensorComparison, TolerancePolicy } from "../codec/tolerance.js";
+import { allowsPrivateHosts } from "../daemon/options.js";
 import { NonRetryableError } from "../errors.js";
 import { createInferenceRunner } from "../inference/runner.js";
 import { formatTokens } from "../chain/format.js";
@@ -112,7 +113,9 @@ export async function auditJob({ options, jobId, publicClient, deployment }: Aud
     });
   }
   const model = await prepareVerifierModel({ modelId: job.modelId, path: served.path, publicClient, deployment });
-  const fetchOptions = { maxBytes: options.maxInputBytes, ipfsGateway: options.ipfsGateway, allowFileUris: options.allowFileUris };
+  // The URIs read are the poster's and the provider's choice: off a devnet, none on a private host (as the daemons).
+  const allowPrivateHosts = allowsPrivateHosts({ allowPrivateHosts: options.allowPrivateHosts, chainId: await publicClient.getChainId() });
+  const fetchOptions = { maxBytes: options.maxInputBytes, ipfsGateway: options.ipfsGateway, allowFileUris: options.allowFileUris, allowPrivateHosts };
   let input: Uint8Array;
   try {
     input = await fetchJobInput({
@@ -121,7 +124,7 @@ export async function auditJob({ options, jobId, publicClient, deployment }: Aud
       // The provider's blob server keeps the inputs of its jobs: read there when the dApp's URI fails.
       fallbackUris: async () => {
         const [located, locations] = await Promise.all([
-          withBatchOutput({ record, client: publicClient, batchMarket: deployment.batchMarket, ipfsGateway: options.ipfsGateway, allowFileUris: options.allowFileUris }),
+          withBatchOutput({ record, client: publicClient, batchMarket: deployment.batchMarket, ipfsGateway: options.ipfsGateway, allowFileUris: options.allowFileUris, allowPrivateHosts }),
           readOutputLocations({ publicClient, verification: deployment.verification, market: deployment.market, jobId, fromBlock: record.postedBlock }),
         ]);
         return providerInputLocations({ inputHash: record.inputHash, outputUris: providerOutputLocations({ record: located, locations }).uris });
@@ -162,6 +165,7 @@ export async function auditJob({ options, jobId, publicClient, deployment }: Aud
     batchMarket: deployment.batchMarket,
     ipfsGateway: options.ipfsGateway,
     allowFileUris: options.allowFileUris,
+    allowPrivateHosts,
     onProblem: (problem) => (listProblem = problem),
   });
   const provider = await fetchProviderOutput({ record: located, locations, ...outputOptions });

@@ -67,6 +67,8 @@ export const AuditOptionsSchema = ChainOptionsSchema.extend({
   maxOutputBytes: z.coerce.number().int().positive().default(64 * 1024 * 1024),
   ipfsGateway: z.string().url().optional(),
   allowFileUris: yesNo.default(false),
+  /** As the daemons' `allowPrivateHosts`: the URIs read are the poster's and the provider's choice. Left out: on only on a devnet. */
+  allowPrivateHosts: yesNo.optional(),
 });
 
 export type AuditOptions = z.output<typeof AuditOptionsSchema>;

@@ -31,14 +31,18 @@ const CID = "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi";
 const blob = new Uint8Array(Array.from({ length: 5_000 }, (_, i) => (i * 31) & 0xff));
 const id = blobId(blob);
 
-/** A blob server that counts every request it gets: `/blob` and any `/ipfs/...` path serve the blob, `/to?url=` redirects there. */
+/**
+ * A blob server that counts every request it gets: `/blob` and any `/ipfs/...` path serve the blob (or, with
+ * `ipfsRedirect`, an `/ipfs/...` path redirects there: a gateway sent off itself), `/to?url=` redirects there.
+ */
 type CountingServer = { port: number; base: string; requests: () => number; close: () => Promise<void> };
 
-async function countingServer(host = "127.0.0.1"): Promise<CountingServer> {
+async function countingServer(host = "127.0.0.1", { ipfsRedirect }: { ipfsRedirect?: string } = {}): Promise<CountingServer> {
   let requests = 0;
   const server = createServer((req, res) => {
     requests++;
     const url = new URL(req.url ?? "/", "http://server");
+    if (url.pathname.startsWith("/ipfs/") && ipfsRedirect !== undefined) return void res.writeHead(302, { location: ipfsRedirect }).end();
     if (url.pathname === "/blob" || url.pathname.startsWith("/ipfs/")) return void res.writeHead(200, { "content-length": blob.length }).end(blob);
     if (url.pathname === "/to") return void res.writeHead(302, { location: url.searchParams.get("url")! }).end();
     res.writeHead(404).end();
@@ -252,6 +256,23 @@ describe("the daemons' reads with allowPrivateHosts off: a 127.0.0.1 input or ou
     for (const runner of [{ readInput: (read: Parameters<HashPool["read"]>[0]) => pool.read(read) }, {}]) {
       const sources: InputSources = { allowFileUris: false, allowPrivateHosts: false, maxInputBytes: 1 << 20, ipfsGateway: local.base, store, runner };
       assert.deepEqual((await fetchJobInput({ record: record(`ipfs://${CID}`), check: true, sources })).bytes, blob);
+    }
+  });
+
+  it("screens a redirect off the gateway (a poster's _redirects file, a gateway gone bad): refused at the hop, in a hashing thread and on the main thread, the private host unread", async function () {
+    const gateway = await countingServer("127.0.0.1", { ipfsRedirect: `${local.base}/blob` });
+    try {
+      const before = local.requests();
+      await assert.rejects(fetchBlob({ uri: `ipfs://${CID}/x`, ipfsGateway: gateway.base, expectedHash: id, allowPrivateHosts: false }), refused(/127\.0\.0\.1 is a private address \(loopback\)/));
+      const store = new LocalBlobStore({ dir });
+      for (const runner of [{ readInput: (read: Parameters<HashPool["read"]>[0]) => pool.read(read) }, {}]) {
+        const sources: InputSources = { allowFileUris: false, allowPrivateHosts: false, maxInputBytes: 1 << 20, ipfsGateway: gateway.base, store, runner };
+        await assert.rejects(fetchJobInput({ record: record(`ipfs://${CID}`), check: true, sources }), refused(/127\.0\.0\.1 is a private address \(loopback\)/));
+      }
+      assert.equal(gateway.requests(), 3, "the gateway was read, each time");
+      assert.equal(local.requests(), before, "the host it redirected to got no request");
+    } finally {
+      await gateway.close();
     }
   });
 

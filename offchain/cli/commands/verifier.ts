@@ -80,6 +80,7 @@ export function addVerifierCommands(program: Command): void {
     .option("--model <id=path...>", "the .onnx file of model <id> (repeatable, as the daemons take it; a bare <path> is the job's model), checked against the registry hash")
     .addOption(new Option("--ep <provider>", "execution provider (default cpu)").choices(["cpu", "webgpu", "cuda", "auto"]))
     .option("--allow-file-uris", "accept file:// inputs and outputs")
+    .option("--allow-private-hosts", "read inputs and outputs on loopback, private and link-local hosts (on by default only on a devnet)")
     .option("--json", "print the report as JSON")
     .action(async (jobIdText: string, flags, cmd: Command) => {
       const jobId = parseJobId(jobIdText);
@@ -88,8 +89,8 @@ export function addVerifierCommands(program: Command): void {
       const options = loadOptions({
         schema: AuditOptionsSchema,
         file,
-        env: envOptions([...CHAIN_OPTION_NAMES, "ep", "allowFileUris"]),
-        flags: { ...chain, ep: flags.ep, allowFileUris: flags.allowFileUris, ...(specs.length > 0 ? { models: specs } : {}) },
+        env: envOptions([...CHAIN_OPTION_NAMES, "ep", "allowFileUris", "allowPrivateHosts"]),
+        flags: { ...chain, ep: flags.ep, allowFileUris: flags.allowFileUris, allowPrivateHosts: flags.allowPrivateHosts, ...(specs.length > 0 ? { models: specs } : {}) },
       });
       const { publicClient, deployment } = await connectChain({ options, keyed: false });
       if (bare !== undefined) {
