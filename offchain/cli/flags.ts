@@ -70,7 +70,7 @@ export function daemonFlagOptions(flags: DaemonFlags) {
   };
 }
 
-/** The help of the daemons' `--allow-private-hosts` flag (`dinfer worker`, `dinfer verifier`; DINFER_ALLOW_PRIVATE_HOSTS). */
+/** The help of `--allow-private-hosts` (`dinfer worker`, `dinfer verifier`, `dinfer audit`; DINFER_ALLOW_PRIVATE_HOSTS). */
 export const ALLOW_PRIVATE_HOSTS_FLAG = `read inputs and outputs others chose on loopback, private and link-local hosts (127.0.0.1, 10.x, 192.168.x, 169.254.x, ::1...); on by default on a devnet (chain id ${DEVNET_CHAIN_ID}), off otherwise: a poster must not make the daemon request its own network`;
 
 /** The help of the daemons' `--gpu-devices` flag (`dinfer worker`, `dinfer verifier`; DINFER_GPU_DEVICES). */

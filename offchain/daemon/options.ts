@@ -21,7 +21,6 @@ const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/, "must be a 0x-prefixed 2
  */
 export const yesNo = z.union([z.boolean(), z.stringbool()], { error: "must be true or false" });
 
-
 /** A non-negative integer amount in wei, from a string, number or bigint. */
 export const wei = z.union([z.string(), z.number(), z.bigint()]).transform((value, ctx) => {
   try {

@@ -79,6 +79,8 @@ export function echoRunner() {
 export type InProcessWorkerParameters = {
   /** The worker's `maxClaimWaitMs` (default: the worker's). */
   maxClaimWaitMs?: number;
+  /** The worker's `claimMode` (default: run-first). */
+  claimMode?: "run-first" | "claim-first";
   /** Posted jobs the worker takes up at once (default: the worker's, 4 with the echo runner's one thread). */
   prefetch?: number;
   /** The worker's stake (default: setUpMarket's). */
@@ -90,7 +92,7 @@ export type InProcessWorkerParameters = {
 export type InProcessWorker = Awaited<ReturnType<typeof inProcessWorker>>;
 
 /** Deploys the system, registers the model, and starts a worker for it (not ticking: see `turn`). */
-export async function inProcessWorker(connection: Connection, { maxClaimWaitMs, prefetch, providerStake, rivalStake }: InProcessWorkerParameters = {}) {
+export async function inProcessWorker(connection: Connection, { maxClaimWaitMs, claimMode = "run-first", prefetch, providerStake, rivalStake }: InProcessWorkerParameters = {}) {
   const sys = await deploySystem(connection, { marketParams: { samplingPpm: 0 } });
   const { modelId } = await setUpMarket(sys, providerStake === undefined ? {} : { providerStake });
   if (rivalStake !== undefined) await stake(sys, sys.provider2.account.address, rivalStake, ROLE_PROVIDER);
@@ -137,7 +139,7 @@ export async function inProcessWorker(connection: Connection, { maxClaimWaitMs, 
     allowFileUris: false,
     allowPrivateHosts: true,
     withdrawMin: 10n ** 30n,
-    claimMode: "run-first",
+    claimMode,
     keeper: false,
     maxBatchWaitMs: 0,
     maxClaimWaitMs,

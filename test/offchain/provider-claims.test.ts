@@ -27,15 +27,18 @@ const { networkHelpers } = connection;
 
 const setAutomine = (on: boolean) => connection.provider.request({ method: "evm_setAutomine", params: [on] });
 
-/** The job ids a transaction claims, and how: one `claimAndCommit` alone, or the calls of a `tryMulticall`. */
-function claimsIn(input: Hex): { functionName: string; jobIds: bigint[] } {
+/**
+ * The job ids a transaction claims, and how: one claim alone (`claimAndCommit`, or `claim` in claim-first mode),
+ * or the calls of a `tryMulticall`, every one of them `claim` (the `claim` of a claim-first worker, else `claimAndCommit`).
+ */
+function claimsIn(input: Hex, claim: "claimAndCommit" | "claim" = "claimAndCommit"): { functionName: string; jobIds: bigint[] } {
   const call = decodeFunctionData({ abi: jobMarketAbi, data: input });
   if (call.functionName === "tryMulticall") {
     const inner = (call.args[0] as readonly Hex[]).map((data) => decodeFunctionData({ abi: jobMarketAbi, data }));
-    assert.ok(inner.every((c) => c.functionName === "claimAndCommit"), `a claim group holds only claims: ${inner.map((c) => c.functionName).join(", ")}`);
+    assert.ok(inner.every((c) => c.functionName === claim), `a claim group holds only ${claim} calls: ${inner.map((c) => c.functionName).join(", ")}`);
     return { functionName: call.functionName, jobIds: inner.map((c) => c.args![0] as bigint) };
   }
-  return { functionName: call.functionName, jobIds: call.functionName === "claimAndCommit" ? [call.args[0]] : [] };
+  return { functionName: call.functionName, jobIds: call.functionName === claim ? [call.args[0] as bigint] : [] };
 }
 
 describe("provider worker: claims grouped in a tryMulticall", function () {
@@ -114,6 +117,41 @@ describe("provider worker: claims grouped in a tryMulticall", function () {
         assert.equal(claim.attempts, 1, `job ${jobId} was claimed once`);
       }
       assert.deepEqual(t.journal.pendingActions().filter((a) => a.action === "claimAndCommit"), [], "no claim left unsettled");
+      assert.equal(t.sender.stats().reverted, 0, "none of the worker's transactions reverted");
+    } finally {
+      await t.close();
+    }
+  });
+
+  it("claim-first: the claims of a burst share tryMulticalls of claims too (those due together leave together, those that come while one is in flight wait for it); each job then committed by us", async () => {
+    const inputs = [1, 2, 3, 4].map((i) => inputOf([i, i, i, i]));
+    const t = await inProcessWorker(connection, { claimMode: "claim-first", prefetch: inputs.length, maxClaimWaitMs: 60_000 });
+    const claimAction = (jobId: bigint) => t.journal.getAction({ jobId, action: "claim" });
+    try {
+      const jobIds: bigint[] = [];
+      for (const input of inputs) jobIds.push(await t.post(input));
+      try {
+        // A claim-first worker claims as soon as it holds the (inline) input, before any run: the claims come
+        // together, or while the first group is in the pool.
+        await setAutomine(false);
+        await t.turnsUntil(() => jobIds.every((jobId) => claimAction(jobId) !== undefined), "every job's claim has begun");
+      } finally {
+        await automine();
+      }
+      await t.turnsUntil(async () => (await Promise.all(jobIds.map((jobId) => t.read(jobId)))).every(({ job }) => job.status >= JobStatus.Committed), "every job is committed");
+
+      const hashes = [...new Set(jobIds.map((jobId) => claimAction(jobId)!.txHash!))];
+      const transactions = await Promise.all(hashes.map(async (hash) => claimsIn((await t.publicClient.getTransaction({ hash })).input, "claim")));
+      assert.ok(transactions.length < jobIds.length, `${jobIds.length} claims in ${transactions.length} transactions`);
+      assert.ok(transactions.some(({ functionName, jobIds: claimed }) => functionName === "tryMulticall" && claimed.length > 1), "claims grouped in a tryMulticall");
+      assert.deepEqual(transactions.flatMap(({ jobIds: claimed }) => claimed).sort(), [...jobIds].sort(), "each job claimed in exactly one transaction");
+      for (const [i, jobId] of jobIds.entries()) {
+        const { job } = await t.read(jobId);
+        assert.ok(isAddressEqual(job.provider, t.sys.provider.account.address), `job ${jobId} is ours`);
+        assert.equal(job.result, await t.commitmentTo(jobId, inputs[i]!), `job ${jobId} is committed to its own input's output`);
+        assert.equal(claimAction(jobId)?.state, "confirmed");
+        assert.equal(claimAction(jobId)?.attempts, 1);
+      }
       assert.equal(t.sender.stats().reverted, 0, "none of the worker's transactions reverted");
     } finally {
       await t.close();

@@ -80,7 +80,7 @@ export function addVerifierCommands(program: Command): void {
     .option("--model <id=path...>", "the .onnx file of model <id> (repeatable, as the daemons take it; a bare <path> is the job's model), checked against the registry hash")
     .addOption(new Option("--ep <provider>", "execution provider (default cpu)").choices(["cpu", "webgpu", "cuda", "auto"]))
     .option("--allow-file-uris", "accept file:// inputs and outputs")
-    .option("--allow-private-hosts", "read inputs and outputs on loopback, private and link-local hosts (on by default only on a devnet)")
+    .option("--allow-private-hosts", ALLOW_PRIVATE_HOSTS_FLAG)
     .option("--json", "print the report as JSON")
     .action(async (jobIdText: string, flags, cmd: Command) => {
       const jobId = parseJobId(jobIdText);
