@@ -43,7 +43,7 @@ export const WorkerOptionsSchema = ChainOptionsSchema.extend({
   /**
    * The most jobs one transaction carries (1..256): the largest batch (IBatchMarket) taken, run whole
    * before it is claimed and committed, and the most steps of separately posted jobs grouped into one
-   * JobMarket `multicall` (1: never grouped).
+   * JobMarket `multicall`, or claims into one `tryMulticall` (1: never grouped).
    */
   maxBatch: z.coerce.number().int().min(1).max(256).default(256),
   /**

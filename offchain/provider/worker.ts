@@ -124,8 +124,8 @@ export type ProviderWorkerParameters = {
   prefetch?: number;
   /**
    * The most jobs one transaction carries: the largest batch (IBatchMarket) taken (run whole before it
-   * is committed), and the most steps of separately posted jobs grouped into one JobMarket `multicall`.
-   * Default 256 (all).
+   * is committed), and the most steps of separately posted jobs grouped into one JobMarket `multicall`
+   * (claims: one `tryMulticall`). Default 256 (all).
    */
   maxBatch?: number;
   /**
