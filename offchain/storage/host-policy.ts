@@ -56,16 +56,23 @@ const IPV4_RANGES: readonly [string, number, string][] = [
   ["169.254.0.0", 16, "link-local"],
   ["172.16.0.0", 12, "private"],
   ["192.0.0.0", 24, "protocol assignments"],
+  ["192.0.2.0", 24, "documentation"],
+  ["192.88.99.0", 24, "6to4 relay"],
   ["192.168.0.0", 16, "private"],
   ["198.18.0.0", 15, "benchmarking"],
+  ["198.51.100.0", 24, "documentation"],
+  ["203.0.113.0", 24, "documentation"],
   ["224.0.0.0", 4, "multicast"],
   ["240.0.0.0", 4, "reserved"],
 ];
 
 /**
  * What kind of non-public address an IP literal is ("loopback", "private", "link-local", ...), or undefined
- * for a public one. An IPv6 address that carries an IPv4 one (IPv4-mapped `::ffff:a.b.c.d`, IPv4-compatible
- * `::a.b.c.d`, NAT64 `64:ff9b::/96`, 6to4 `2002::/16`) is judged by the IPv4 address. Not an IP: undefined.
+ * for a public one. An IPv6 address that carries an IPv4 one (IPv4-mapped `::ffff:a.b.c.d`, IPv4-translated
+ * `::ffff:0:a.b.c.d`, IPv4-compatible `::a.b.c.d`, NAT64 `64:ff9b::/96`, 6to4 `2002::/16`, Teredo `2001::/32`,
+ * whose client address is the last 32 bits inverted) is judged by the IPv4 address (Teredo's by both its server's
+ * and its client's). The local-use NAT64 prefix `64:ff9b:1::/48` is a network's own translator, where the IPv4
+ * address may sit anywhere: it is refused whole. Not an IP: undefined.
  */
 export function privateAddressKind(ip: string): string | undefined {
   if (isIPv4(ip)) return ipv4Kind(ipv4Value(ip));
@@ -76,9 +83,14 @@ export function privateAddressKind(ip: string): string | undefined {
   if (zeroUpTo(8)) return "unspecified";
   if (zeroUpTo(7) && g[7] === 1) return "loopback";
   if (zeroUpTo(5) && g[5] === 0xffff) return embedded(g[6]!, g[7]!);
+  if (zeroUpTo(4) && g[4] === 0xffff && g[5] === 0) return embedded(g[6]!, g[7]!);
   if (zeroUpTo(6)) return embedded(g[6]!, g[7]!);
   if (g[0] === 0x64 && g[1] === 0xff9b && g.slice(2, 6).every((x) => x === 0)) return embedded(g[6]!, g[7]!);
+  if (g[0] === 0x64 && g[1] === 0xff9b && g[2] === 1) return "NAT64 local use";
   if (g[0] === 0x2002) return embedded(g[1]!, g[2]!);
+  if (g[0] === 0x2001 && g[1] === 0) return embedded(g[2]!, g[3]!) ?? embedded(~g[6]! & 0xffff, ~g[7]! & 0xffff);
+  if (g[0] === 0x2001 && g[1] === 0xdb8) return "documentation";
+  if (g[0] === 0x100 && g.slice(1, 4).every((x) => x === 0)) return "discard-only";
   if ((g[0]! & 0xfe00) === 0xfc00) return "unique local";
   if ((g[0]! & 0xffc0) === 0xfe80) return "link-local";
   if ((g[0]! & 0xffc0) === 0xfec0) return "site-local";

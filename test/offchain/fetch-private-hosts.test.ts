@@ -86,10 +86,15 @@ describe("host policy: which addresses are not the public internet", function ()
       ["100.64.0.1", "carrier-grade NAT"],
       ["224.0.0.1", "multicast"],
       ["255.255.255.255", "reserved"],
+      ["192.0.2.7", "documentation"],
+      ["198.51.100.1", "documentation"],
+      ["203.0.113.200", "documentation"],
+      ["198.19.255.1", "benchmarking"],
+      ["192.88.99.1", "6to4 relay"],
     ]) {
       assert.equal(privateAddressKind(ip!), kind, ip);
     }
-    for (const ip of ["8.8.8.8", "172.15.255.255", "172.32.0.0", "169.253.0.1", "11.0.0.1", "1.1.1.1"]) assert.equal(privateAddressKind(ip), undefined, ip);
+    for (const ip of ["8.8.8.8", "172.15.255.255", "172.32.0.0", "169.253.0.1", "11.0.0.1", "1.1.1.1", "192.0.3.1", "203.0.114.1", "198.20.0.1"]) assert.equal(privateAddressKind(ip), undefined, ip);
   });
 
   it("knows the non-public IPv6 ranges, and judges an IPv6 address that carries an IPv4 one by the IPv4 one", function () {
@@ -109,10 +114,19 @@ describe("host policy: which addresses are not the public internet", function ()
       ["fe80::1%eth0", "link-local"],
       ["febf::1", "link-local"],
       ["ff02::1", "multicast"],
+      ["::ffff:0:127.0.0.1", "loopback"],
+      ["::ffff:0:a00:1", "private"],
+      ["64:ff9b:1::a9fe:a9fe", "NAT64 local use"],
+      ["64:ff9b:1:ffff::8.8.8.8", "NAT64 local use"],
+      // Teredo: the server's IPv4 address in bits 32-63, the client's inverted in the last 32 bits.
+      ["2001:0:c0a8:101::1", "private"],
+      ["2001:0:808:808::80ff:fffe", "loopback"],
+      ["2001:db8::1", "documentation"],
+      ["100::1", "discard-only"],
     ]) {
       assert.equal(privateAddressKind(ip!), kind, ip);
     }
-    for (const ip of ["2606:4700:4700::1111", "::ffff:8.8.8.8", "2001:4860:4860::8888"]) assert.equal(privateAddressKind(ip), undefined, ip);
+    for (const ip of ["2606:4700:4700::1111", "::ffff:8.8.8.8", "2001:4860:4860::8888", "::ffff:0:8.8.8.8", "2001:0:808:808::f7f7:f7f7", "64:ff9b::8.8.8.8", "100:0:0:1::1"]) assert.equal(privateAddressKind(ip), undefined, ip);
     assert.equal(privateAddressKind("not-an-ip"), undefined);
   });
 
