@@ -59,6 +59,30 @@ contract ProtocolReachabilityTest is ProtocolChecks {
         );
     }
 
+    /// Claims grouped in a `tryMulticall`, as a worker sends them: two jobs at once, then one job twice (its
+    /// second claim skipped, its first kept). `(providerSeed >> 64) % 3 == 1` groups.
+    function test_reach_claimsInATryMulticall() public {
+        _terms(0, 0);
+        uint256 a = _post(1, false);
+        uint256 b = _post(2, false);
+        handler.claim(_pickPair(b, a), 1 | (1 << 64), true);
+        uint256 c = _post(3, false);
+        handler.claim(_pickPair(c, c), 3 | (1 << 64), true);
+        for (uint256 id = a; id <= c; ++id) {
+            vm.assertEq(uint256(handler.jobState(id).status), uint256(IJobMarket.JobStatus.Committed), "committed in a group");
+        }
+        _checkAll();
+        _assertReached(["claims in a tryMulticall", "claims in a tryMulticall, one lost"]);
+    }
+
+    /// @dev The job seed with which `claim` picks job `first` and then, for a group's second claim (`jobSeed >> 8`),
+    /// job `second`: both posted.
+    function _pickPair(uint256 first, uint256 second) internal view returns (uint256 seed) {
+        uint256 n = handler.jobCount();
+        seed = _s(second) << 8;
+        seed += (_s(first) + n - seed % n) % n;
+    }
+
     // ------------------------------------------------------------------ audits and their disputes
 
     function test_reach_auditsEndEveryWay() public {

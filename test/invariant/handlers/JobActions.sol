@@ -10,6 +10,7 @@ import {Commitments} from "../../../contracts/libraries/Commitments.sol";
 import {OutputRoot} from "../../../contracts/libraries/OutputRoot.sol";
 
 import {MockConsumer} from "../../utils/MockConsumer.sol";
+import {Vm} from "../../utils/Vm.sol";
 import {HandlerBase} from "./HandlerBase.sol";
 
 /// @notice A job's life in the market: post, claim (or claim and commit), commit, reveal, finalize, expire,
@@ -22,10 +23,16 @@ abstract contract JobActions is HandlerBase {
         _post(posterSeed, modelSeed, fee, claimDelay, flags);
     }
 
+    /// @dev One claim-and-commit in three goes out in a `tryMulticall` with a second one, as a worker groups its
+    /// claims (the second may be of the same job: a claim that lost its race).
     function claim(uint256 jobSeed, uint256 providerSeed, bool andCommit) external {
         _begin();
         uint256 id = _pick(jobSeed, _bit(IJobMarket.JobStatus.Posted), true);
-        if (id != 0) _claim(id, providerSeed, andCommit);
+        if (id == 0) return;
+        if (andCommit && (providerSeed >> 64) % 3 == 1) {
+            return _claimGroup(id, _pick(jobSeed >> 8, _bit(IJobMarket.JobStatus.Posted), true), providerSeed);
+        }
+        _claim(id, providerSeed, andCommit);
     }
 
     function commit(uint256 jobSeed, uint256 outputSeed) external {
@@ -144,6 +151,62 @@ abstract contract JobActions is HandlerBase {
         j.deadline = uint32(_now + _mp[j.terms].commitTimeout);
         _checkStored(id, "claim");
         _reach("claim");
+    }
+
+    /// @dev Two claims-and-commits by one provider in one `tryMulticall`. Of two jobs, both must run; of one job
+    /// twice, the second must be skipped with the job's state mismatch (the first changed it), its effects undone
+    /// and the first's kept: the model applies the first alone, and the invariants check the rest.
+    function _claimGroup(uint256 id, uint256 other, uint256 providerSeed) internal {
+        bool twice = other == id;
+        uint256 collateral = _jobs[id].job.collateral + (twice ? 0 : _jobs[other].job.collateral);
+        address provider = _claimant(providerSeed, collateral);
+        bytes[] memory calls = new bytes[](2);
+        bytes32 first = _prepareOutput(id, provider, providerSeed >> 8);
+        bytes32 second;
+        calls[0] = abi.encodeCall(IJobMarket.claimAndCommit, (id, _jobs[id].job, first));
+        if (twice) {
+            calls[1] = calls[0];
+        } else {
+            second = _prepareOutput(other, provider, providerSeed >> 16);
+            calls[1] = abi.encodeCall(IJobMarket.claimAndCommit, (other, _jobs[other].job, second));
+        }
+        _focus = id;
+        if (!_tryClaims(provider, calls, twice ? abi.encodeWithSelector(Errors.JobMismatch.selector, id) : bytes(""))) return;
+        _stakes[provider].locked += collateral;
+        _jobs[id].job.provider = provider;
+        _committed(id, first);
+        if (!twice) {
+            _jobs[other].job.provider = provider;
+            _committed(other, second);
+        }
+        _reach(twice ? "claims in a tryMulticall, one lost" : "claims in a tryMulticall");
+    }
+
+    /// @dev Sends the two claims in a `tryMulticall` and checks its outcome: the first ran; the second ran unless
+    /// `lost` is its expected revert data, which its `CallSkipped` (index 1, the only one) must carry.
+    function _tryClaims(address provider, bytes[] memory calls, bytes memory lost) internal returns (bool) {
+        vm.recordLogs();
+        vm.prank(provider);
+        (bool ok, bytes memory ret) = address(market).call(abi.encodeCall(IJobMarket.tryMulticall, (calls)));
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+        if (!ok) {
+            ++unexpectedReverts;
+            if (bytes(firstUnexpectedRevert).length == 0) {
+                firstUnexpectedRevert = string.concat("tryMulticall of two claims reverted, job ", vm.toString(_focus), ": ", _hex(ret));
+            }
+            return false;
+        }
+        bool[] memory ran = abi.decode(ret, (bool[]));
+        _check(ran.length == 2 && ran[0] && ran[1] == (lost.length == 0), "tryMulticall of two claims: which ran");
+        uint256 skips;
+        for (uint256 i; i < logs.length; ++i) {
+            if (logs[i].emitter != address(market) || logs[i].topics[0] != IJobMarket.CallSkipped.selector) continue;
+            ++skips;
+            (uint256 index, bytes memory reason) = abi.decode(logs[i].data, (uint256, bytes));
+            _check(index == 1 && keccak256(reason) == keccak256(lost), "tryMulticall of two claims: the skipped call and its reason");
+        }
+        _check(skips == (lost.length == 0 ? 0 : 1), "tryMulticall of two claims: CallSkipped events");
+        return true;
     }
 
     /// @dev A provider with the provider role and free stake for the collateral; stakes one up when none has
