@@ -25,6 +25,9 @@
  * with its own error and nothing is sent, as it would have been alone. With `leaveWhenIdle` a call leaves
  * at once while none of the group's transactions is in flight, and only the calls that come while one is
  * wait (at most `maxWaitMs`): grouping costs a claim no time when there is nothing to group it with.
+ *
+ * What held when a caller queued its call may not hold when the group leaves (a reorg replaced the job it
+ * claims): a caller's `withdrawn` is asked again then, and a call it withdraws rejects with its error, unsent.
  */
 import {
   decodeEventLog,
@@ -78,10 +81,20 @@ export type CallGroupParameters = {
   leaveWhenIdle?: boolean;
 };
 
+/** `CallGroup.send`'s second argument. */
+export type GroupedSendOptions = {
+  /**
+   * Asked as the call's group leaves (after its wait): an error withdraws the call (it rejects with that error and
+   * is not sent), undefined lets it go. Not asked for a call sent at once, alone: its caller has just decided.
+   */
+  withdrawn?: () => Error | undefined;
+};
+
 type Pending = {
   parameters: SendParameters;
   resolve: (result: GroupedSendReturnType) => void;
   reject: (error: unknown) => void;
+  withdrawn?: () => Error | undefined;
 };
 
 export class CallGroup {
@@ -107,7 +120,7 @@ export class CallGroup {
     const abi extends Abi | readonly unknown[],
     functionName extends ContractFunctionName<abi, WriteMutability>,
     args extends ContractFunctionArgs<abi, WriteMutability, functionName>,
-  >(call: SendParameters<abi, functionName, args>): Promise<GroupedSendReturnType> {
+  >(call: SendParameters<abi, functionName, args>, { withdrawn }: GroupedSendOptions = {}): Promise<GroupedSendReturnType> {
     const parameters = call as unknown as SendParameters;
     const grouped =
       this.#p.maxCalls > 1 &&
@@ -117,7 +130,7 @@ export class CallGroup {
       parameters.gas === undefined;
     if (!grouped) return this.#alone(parameters);
     return new Promise<GroupedSendReturnType>((resolve, reject) => {
-      this.#queue.push({ parameters, resolve, reject });
+      this.#queue.push({ parameters, resolve, reject, withdrawn });
       if (this.#queue.length >= this.#p.maxCalls) this.#flush();
       // Idle: this call and those due with it (this turn of the event loop) leave together, now.
       else this.#timer ??= setTimeout(() => this.#flush(), this.#p.leaveWhenIdle && this.#inFlight === 0 ? 0 : this.#p.maxWaitMs);
@@ -127,7 +140,11 @@ export class CallGroup {
   #flush(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    const group = this.#queue.splice(0, this.#p.maxCalls);
+    const group = this.#queue.splice(0, this.#p.maxCalls).filter(({ withdrawn, reject }) => {
+      const error = withdrawn?.();
+      if (error !== undefined) reject(error);
+      return error === undefined;
+    });
     if (this.#queue.length > 0) this.#timer = setTimeout(() => this.#flush(), this.#p.maxWaitMs);
     if (group.length > 0) this.#send(group);
   }

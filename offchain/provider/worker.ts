@@ -35,7 +35,7 @@ import { decodeTensorBlob } from "../codec/tensor.js";
 import { jobMarketAbi } from "../chain/abis.js";
 import { formatTokens } from "../chain/format.js";
 import type { Deployment } from "../chain/deployment.js";
-import { CallGroup } from "../chain/call-group.js";
+import { CallGroup, type GroupedSendOptions } from "../chain/call-group.js";
 import { ContractRevertError } from "../chain/errors.js";
 import { applyJobLog, decodeJobLog, JobReader, jobLogsOf, JobStatus, type Job, type JobLogInput, type JobRecord } from "../chain/jobs.js";
 import type { TxSender } from "../chain/sender.js";
@@ -210,6 +210,15 @@ const GROUPED_STEPS = ["commit", "reveal", "finalize"] as const;
 const CLAIM_STEPS = ["claimAndCommit", "claim"] as const;
 /** The largest output a reveal can carry inline (one chunk), as JobMarket checks it. */
 export const INLINE_OUTPUT_MAX = 4096;
+/** The code of a claim withdrawn from its group because a reorg replaced the job's post (`unlessReposted`). */
+const REPOSTED_MID_STEP = "REPOSTED_MID_STEP";
+
+/** A claim withdrawn from its group (`unlessReposted`) as the step's quiet end, like a refused one; anything else rethrown. */
+function withdrawnAsFalse(error: unknown): false {
+  if (error instanceof RetryableError && error.code === REPOSTED_MID_STEP) return false;
+  throw error;
+}
+
 /** Signed requests waiting for admission (one at a time) before more are answered "busy" (HTTP 429). */
 const MAX_SIGNED_ADMISSIONS_QUEUED = 32;
 /** How long a poster whose request we ran and could not post (its deposit gone, the request cancelled) is refused. */
@@ -460,6 +469,20 @@ export class ProviderWorker {
     if (journaled.status === "active") this.p.metrics.active.dec();
     this.saveJob(jobId, "candidate", { ...stripUndefined(kept), ...data });
     this.schedule.poke(jobId);
+  }
+
+  /**
+   * A claim's `withdrawn` for the claims group: a reorg that replaced the job's post while the claim waited for its
+   * group withdraws it unsent (`repostedMidStep` asked again as the group leaves), with an error `withdrawnAsFalse`
+   * turns into the step's quiet end; the job is taken up afresh when the step ends.
+   */
+  private unlessReposted(jobId: bigint, action: string): GroupedSendOptions {
+    return {
+      withdrawn: () =>
+        this.repostedMidStep(jobId, action)
+          ? new RetryableError(`${action} withdrawn: a reorg replaced the job's post while it waited for its group`, { code: REPOSTED_MID_STEP, details: { jobId: jobId.toString() } })
+          : undefined,
+    };
   }
 
   /** Whether a reorg replaced the job's post while this step ran: then it sends no claim or commit (see `onPostedAgain`). */
@@ -890,8 +913,8 @@ export class ProviderWorker {
         return;
       }
       const claimed = await this.act(jobId, "claim", (onSent) =>
-        this.claims.send({ address: this.p.deployment.market, abi: jobMarketAbi, functionName: "claim", args: [jobId, job], onSent }),
-      );
+        this.claims.send({ address: this.p.deployment.market, abi: jobMarketAbi, functionName: "claim", args: [jobId, job], onSent }, this.unlessReposted(jobId, "claim")),
+      ).catch(withdrawnAsFalse);
       if (!claimed) {
         this.inputs.delete(jobId);
         return; // lost the race (logged): the next tick sees the winner and ends the job
@@ -942,8 +965,11 @@ export class ProviderWorker {
           },
         )
       : await this.act(jobId, "claimAndCommit", (onSent) =>
-          this.claims.send({ address: this.p.deployment.market, abi: jobMarketAbi, functionName: "claimAndCommit", args: [jobId, job, c], onSent }),
-        );
+          this.claims.send(
+            { address: this.p.deployment.market, abi: jobMarketAbi, functionName: "claimAndCommit", args: [jobId, job, c], onSent },
+            this.unlessReposted(jobId, "claimAndCommit"),
+          ),
+        ).catch(withdrawnAsFalse);
     if (!committed) return;
     if (committed.receipt) this.stake.mined(jobId, job.collateral, committed.receipt.blockNumber);
     const inputCid = await this.keepInput(record, input);

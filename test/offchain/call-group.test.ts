@@ -270,6 +270,28 @@ describe("CallGroup: a provider's steps in one multicall", () => {
     assert.deepEqual(results.map((r) => r.calls), [1, 3, 3, 3]);
   });
 
+  it("asks a call's withdrawn as its group leaves: one withdrawn during its wait (a reorg replaced its job) rejects with the caller's error, unsent, the others go", async () => {
+    const { sender, sent } = recordingSender();
+    const group = new CallGroup({ sender, address: MARKET, functions: ["claim"], maxCalls: 10, maxWaitMs: 50 });
+    let replaced = false;
+    const asked: bigint[] = [];
+    const withdrawnIf = (jobId: bigint, when: () => boolean) => ({
+      withdrawn: () => {
+        asked.push(jobId);
+        return when() ? new RetryableError("reposted", { code: "REPOSTED_MID_STEP" }) : undefined;
+      },
+    });
+    const calls = [1n, 2n, 3n].map((jobId) => group.send({ address: MARKET, abi, functionName: "claim", args: [jobId] }, withdrawnIf(jobId, () => jobId === 2n && replaced)));
+    replaced = true; // after queueing, before the group leaves
+    const [one, two, three] = await Promise.allSettled(calls);
+    assert.equal(one!.status, "fulfilled");
+    assert.equal(three!.status, "fulfilled");
+    assert.equal(two!.status, "rejected");
+    assert.equal(((two as PromiseRejectedResult).reason as RetryableError).code, "REPOSTED_MID_STEP");
+    assert.deepEqual(asked, [1n, 2n, 3n], "each asked once, as the group left");
+    assert.deepEqual(sent.map((s) => (s.functionName === "multicall" ? innerJobIds(s) : [s.args[0]])), [[1n, 3n]], "job 2's claim never sent");
+  });
+
   it("refuses limits that make no sense, naming them", () => {
     const { sender } = recordingSender();
     assert.throws(() => new CallGroup({ sender, address: MARKET, functions: [], maxCalls: 0, maxWaitMs: 0 }), /maxCalls must be an integer >= 1, got 0/);

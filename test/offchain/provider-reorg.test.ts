@@ -11,6 +11,7 @@
  * Run alone: `npx hardhat test mocha --no-compile test/offchain/provider-reorg.test.ts`.
  */
 import assert from "node:assert/strict";
+import { setTimeout as sleep } from "node:timers/promises";
 
 import { network } from "hardhat";
 import { describe, it } from "mocha";
@@ -18,7 +19,7 @@ import { isAddressEqual, type Hex } from "viem";
 
 import { JobStatus } from "../../offchain/chain/jobs.js";
 import { FEE } from "../helpers/fixture.js";
-import { inProcessWorker, inputOf, type InProcessWorker } from "../helpers/in-process-worker.js";
+import { inProcessWorker, inputOf, type InProcessWorker, type InProcessWorkerParameters } from "../helpers/in-process-worker.js";
 
 const connection = await network.create();
 const { networkHelpers } = connection;
@@ -26,7 +27,7 @@ const { networkHelpers } = connection;
 describe("provider worker: a reorg that gives a job id another input", function () {
   this.timeout(120_000);
 
-  const setUp = () => inProcessWorker(connection);
+  const setUp = (options?: InProcessWorkerParameters) => inProcessWorker(connection, options);
 
   const A = inputOf([1, 2, 3, 4]);
   const B = inputOf([5, 6, 7, 8]);
@@ -115,6 +116,44 @@ describe("provider worker: a reorg that gives a job id another input", function 
       assert.equal((t.journal.getJob(jobId)!.data as { inputHash?: Hex }).inputHash, inputHash, "the journal names the chain's input");
       assert.equal(job.result, await t.commitmentTo(jobId, A), "committed to the output of input A, the chain's input");
       assert.deepEqual(t.echo.runs, [A], "A's run stands: nothing was taken up afresh");
+    } finally {
+      await t.close();
+    }
+  });
+
+  it("a reorg while the claim waits for its group (another claim of ours in flight): the claim is withdrawn unsent, and the job is committed with the new input's output", async () => {
+    const t = await setUp({ maxClaimWaitMs: 60_000 });
+    try {
+      // The first job's claim is held in flight (before it is sent), so that the next claim waits for it.
+      const send = t.sender.send.bind(t.sender);
+      let release = () => {};
+      const held = new Promise<void>((resolve) => (release = resolve));
+      let holding = false;
+      t.sender.send = (async (parameters: Parameters<typeof send>[0]) => {
+        if (!holding) {
+          holding = true;
+          await held;
+        }
+        return send(parameters);
+      }) as typeof t.sender.send;
+      const C = inputOf([9, 9, 9, 9]);
+      const first = await t.post(C);
+      await t.turnsUntil(() => holding, "the first job's claim is in flight");
+
+      const point = await snapshot();
+      const jobId = await t.post(A);
+      await t.turnsUntil(() => t.journal.pendingActions({ jobId }).length > 0, "the claim of A's output is begun");
+      await sleep(100); // queued in the claims group, waiting for the claim in flight
+      // The post is replaced (the same id and job hash, input B) while that claim waits.
+      await revertTo(point);
+      assert.equal(await t.post(B), jobId, "the same job id");
+      await t.turn();
+      release();
+
+      await committed(t, jobId);
+      assert.equal((await t.read(jobId)).job.result, await t.commitmentTo(jobId, B), "committed to the output of input B");
+      assert.equal((await t.read(first)).job.result, await t.commitmentTo(first, C), "the claim in flight went through");
+      assert.deepEqual(t.echo.runs, [C, A, B], "B was run after the reorg");
     } finally {
       await t.close();
     }
