@@ -9,7 +9,6 @@ import { z } from "zod";
 
 import { EXECUTION_PROVIDER_CHOICES, type ExecutionProviderChoice } from "../inference/session.js";
 import { DEFAULT_MAX_BLOB_BYTES } from "../codec/tensor.js";
-import { DEVNET_CHAIN_ID } from "../devnet/chain-spec.js";
 import { DEFAULT_IPFS_LISTEN } from "../storage/ipfs-uri.js";
 import { DEFAULT_MAX_BYTES_IN_FLIGHT, DEFAULT_MAX_BYTES_PER_CLIENT, DEFAULT_MAX_READS_PER_CLIENT, DEFAULT_SEND_TIMEOUT_MS } from "../storage/read-limits.js";
 
@@ -193,10 +192,5 @@ export function daemonOptionsShape(defaults: DaemonOptionDefaults) {
   };
 }
 
-/**
- * `allowPrivateHosts` as a daemon applies it: as configured, else on only on a devnet (chain id 31337), whose
- * dApps and daemons serve their inputs and outputs on 127.0.0.1 (the e2e tests, `npm run demo`, `dinfer devnet`).
- */
-export function allowsPrivateHosts({ allowPrivateHosts, chainId }: { allowPrivateHosts?: boolean; chainId: number }): boolean {
-  return allowPrivateHosts ?? chainId === DEVNET_CHAIN_ID;
-}
+/** `allowPrivateHosts` as a daemon applies it; defined beside the host policy, where the SDK applies it too. */
+export { allowsPrivateHosts } from "../storage/host-policy.js";

@@ -14,8 +14,8 @@ export const DEV_MNEMONIC = "test test test test test test test test test test t
 export const DEV_ACCOUNT_COUNT = 20;
 /** Each account's ETH. */
 export const DEV_ACCOUNT_ETH = 10_000;
-/** Hardhat's chain id for local networks; `dinfer` treats it as the devnet. */
-export const DEVNET_CHAIN_ID = 31337;
+/** Hardhat's chain id for local networks; `dinfer` treats it as the devnet (defined beside the private-host rule it sets). */
+export { DEVNET_CHAIN_ID } from "../storage/host-policy.js";
 /** Hardhat's default block gas limit for its simulated networks. */
 export const DEVNET_BLOCK_GAS_LIMIT = 60_000_000;
 /** The hardfork both engines run (Hardhat 3's latest stable L1 fork; pinned on both, so an upgrade of either changes nothing unseen). */

@@ -1,18 +1,35 @@
 /**
  * Which hosts a reader may send requests to on behalf of whoever chose the URI. A job's input URI is chosen by
- * its poster, an output location by a provider: a daemon (or a public explorer) that reads them blindly can be
- * made to send requests into its own network (server-side request forgery): the cloud's metadata service at
- * 169.254.169.254, an admin port on 127.0.0.1, a hostname that resolves to a private address. The bytes are
- * checked against their hash, so nothing leaks directly, but the requests themselves are sent (a GET with side
- * effects, a yes/no answer on known content).
+ * its poster, an output location by a provider: a daemon (or a public explorer, or a dApp's server using the
+ * SDK) that reads them blindly can be made to send requests into its own network (server-side request forgery):
+ * the cloud's metadata service at 169.254.169.254, an admin port on 127.0.0.1, a hostname that resolves to a
+ * private address. The bytes are checked against their hash, so nothing leaks directly, but the requests
+ * themselves are sent (a GET with side effects, a yes/no answer on known content).
  *
  * `privateAddressKind` names the non-public ranges; `publicOnlyLookup` is a `lookup` for node:net that refuses
  * a hostname resolving to one of them when the socket connects, so no DNS answer that changes between a check
  * and the connect (rebinding) gets through. Node calls no `lookup` for an IP literal: `ipLiteral` is there for
- * the reader to check those itself.
+ * the reader to check those itself. `allowsPrivateHosts` is when a reader lets them through by default: only on a
+ * devnet.
  */
 import { lookup as dnsLookup } from "node:dns";
 import { isIPv4, isIPv6, type LookupFunction } from "node:net";
+
+/**
+ * Hardhat's chain id for local networks; `dinfer` treats it as the devnet. It lives here, not with the devnet's
+ * other settings (offchain/devnet/chain-spec.ts re-exports it), because the SDK's reads apply the rule below and
+ * the SDK must not import the devnet.
+ */
+export const DEVNET_CHAIN_ID = 31337;
+
+/**
+ * `allowPrivateHosts` as the daemons, `dinfer audit`, the SDK client and the CLI's output reads apply it: as
+ * configured, else on only on a devnet (chain id 31337), whose dApps and daemons serve their inputs and outputs on
+ * 127.0.0.1 (the e2e tests, `npm run demo`, `dinfer devnet`). `chainId` is the RPC node's, not the URI's author's.
+ */
+export function allowsPrivateHosts({ allowPrivateHosts, chainId }: { allowPrivateHosts?: boolean; chainId: number }): boolean {
+  return allowPrivateHosts ?? chainId === DEVNET_CHAIN_ID;
+}
 
 /**
  * The host of `url` when it is an IP address (an IPv6 one without its brackets), else undefined. The URL parser
