@@ -4,13 +4,14 @@
  */
 import type { Command } from "commander";
 import { getAddress, isAddress, type Address } from "viem";
+import { z } from "zod";
 
 import { TxSender } from "../chain/sender.js";
 import { CHAIN_OPTION_NAMES } from "../config/chain-options.js";
 import { envOptions, loadOptions } from "../config/options.js";
 import { DinferError } from "../errors.js";
 import { connectChain } from "../daemon/chain.js";
-import { ChainOptionsSchema } from "../daemon/options.js";
+import { ChainOptionsSchema, yesNo } from "../daemon/options.js";
 import { chainFlags } from "./flags.js";
 
 /** The chain options of a command: its flags, then DINFER_* variables, then the config file. */
@@ -34,6 +35,21 @@ export function openChain(cmd: Command, { keyed }: { keyed: boolean }) {
 /** The chain without a key: reads only. */
 export function connectReadOnly(cmd: Command) {
   return openChain(cmd, { keyed: false });
+}
+
+const PrivateHostsOptionSchema = z.object({ allowPrivateHosts: yesNo.optional() });
+
+/**
+ * The `allowPrivateHosts` a command that reads what others chose through the SDK (a job's output, a batch's output
+ * list, a model's registered file) was given: `--allow-private-hosts`, else DINFER_ALLOW_PRIVATE_HOSTS (true or
+ * false; anything else is refused), else the config file's; undefined without any. The caller applies the daemons'
+ * rule to it (`allowsPrivateHosts`: undefined is on only on a devnet). Read it before connecting: a bad value is
+ * refused before anything is sent.
+ */
+export function allowPrivateHostsOption(cmd: Command, env: NodeJS.ProcessEnv = process.env): boolean | undefined {
+  const { file } = chainFlags(cmd);
+  const { allowPrivateHosts } = cmd.opts<{ allowPrivateHosts?: boolean }>();
+  return loadOptions({ schema: PrivateHostsOptionSchema, file, env: envOptions(["allowPrivateHosts"], env), flags: { allowPrivateHosts } }).allowPrivateHosts;
 }
 
 export const print = (line: string) => console.log(line);

@@ -70,8 +70,11 @@ export function daemonFlagOptions(flags: DaemonFlags) {
   };
 }
 
-/** The help of `--allow-private-hosts` (`dinfer worker`, `dinfer verifier`, `dinfer audit`; DINFER_ALLOW_PRIVATE_HOSTS). */
-export const ALLOW_PRIVATE_HOSTS_FLAG = `read inputs and outputs others chose on loopback, private and link-local hosts (127.0.0.1, 10.x, 192.168.x, 169.254.x, ::1...); on by default on a devnet (chain id ${DEVNET_CHAIN_ID}), off otherwise: a poster must not make the daemon request its own network`;
+/**
+ * The help of `--allow-private-hosts` (`dinfer worker`, `dinfer verifier`, `dinfer audit`, and `dinfer job post|get|status`,
+ * which read outputs through the SDK; DINFER_ALLOW_PRIVATE_HOSTS).
+ */
+export const ALLOW_PRIVATE_HOSTS_FLAG = `read inputs, outputs and model files others chose on loopback, private and link-local hosts (127.0.0.1, 10.x, 192.168.x, 169.254.x, ::1...); on by default on a devnet (chain id ${DEVNET_CHAIN_ID}), off otherwise: whoever chose them must not make this machine request its own network`;
 
 /** The help of the daemons' `--gpu-devices` flag (`dinfer worker`, `dinfer verifier`; DINFER_GPU_DEVICES). */
 export const GPU_DEVICES_FLAG = "GPU device indices, comma-separated (e.g. 0,1): one inference thread per device (cuda; webgpu cannot be pinned to a device)";

@@ -19,6 +19,7 @@ import type { TxSender } from "../chain/sender.js";
 import { blobId } from "../codec/tensor.js";
 import { NonRetryableError, RetryableError } from "../errors.js";
 import { readBatchOutputs } from "../storage/batch-outputs.js";
+import { allowsPrivateHosts } from "../storage/host-policy.js";
 import { readOutput } from "../storage/output.js";
 import { uploadBlob } from "../storage/upload.js";
 import { refuseCollateralDropBefore } from "./collateral.js";
@@ -264,6 +265,12 @@ export type WaitForResultsParameters = {
   signal?: AbortSignal;
   /** Told each result as it comes (a batch finalizes all its jobs at once; a split job on its own). */
   onResult?: (result: BatchJobResult) => void | Promise<void>;
+  /**
+   * Read a batch's output list and its outputs on loopback, private or link-local hosts: the provider chose those
+   * locations (offchain/sdk/jobs.ts `FetchOutputParameters.allowPrivateHosts`). Left out: on only on a devnet
+   * (chain id 31337, asked of `publicClient`), as the daemons decide it.
+   */
+  allowPrivateHosts?: boolean;
 };
 
 /**
@@ -283,6 +290,7 @@ export async function waitForResults({
   maxBytes,
   signal,
   onResult,
+  allowPrivateHosts,
 }: WaitForResultsParameters): Promise<BatchJobResult[]> {
   const wanted: { jobId: bigint; batchId: bigint }[] = [];
   for (const job of jobs) {
@@ -298,7 +306,8 @@ export async function waitForResults({
   }
   const results = new Map<bigint, BatchJobResult>();
   const outputLists = new Map<bigint, Promise<string[]>>();
-  const read = { ipfsGateway, maxBytes, signal, allowFileUris: true };
+  const privateHosts = allowPrivateHosts ?? allowsPrivateHosts({ chainId: await publicClient.getChainId() });
+  const read = { ipfsGateway, maxBytes, signal, allowFileUris: true, allowPrivateHosts: privateHosts };
   const deadline = Date.now() + timeoutMs;
 
   const settle = async (result: BatchJobResult) => {
@@ -310,7 +319,7 @@ export async function waitForResults({
     if (!record.outputURI) return undefined;
     let list = outputLists.get(record.batchId);
     if (!list) {
-      list = readBatchOutputs({ uri: record.outputURI, firstJobId: record.batch.firstJobId, count: record.batch.count, ipfsGateway, signal });
+      list = readBatchOutputs({ uri: record.outputURI, firstJobId: record.batch.firstJobId, count: record.batch.count, ipfsGateway, signal, allowPrivateHosts: privateHosts });
       list.catch(() => outputLists.delete(record.batchId));
       outputLists.set(record.batchId, list);
     }

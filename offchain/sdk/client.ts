@@ -28,6 +28,7 @@ import { TxSender } from "../chain/sender.js";
 import { TermsReader, type Terms } from "../chain/terms.js";
 import { decodeTensorBlob, type Tensor } from "../codec/tensor.js";
 import { NonRetryableError } from "../errors.js";
+import { allowsPrivateHosts } from "../storage/host-policy.js";
 import type { IpfsBlobPublisher, IpfsBlobReader } from "../storage/ipfs-uri.js";
 import { checkedFee, jobInputBlob, type JobInput } from "./job-input.js";
 // Posting builds on these; they moved beside it (offchain/sdk/job-input.ts) and are still importable from here.
@@ -88,6 +89,16 @@ export type CreateDinferClientParameters = {
   ipfs?: IpfsBlobPublisher & IpfsBlobReader;
   /** Largest output accepted, bytes (default: the codec's 64 MiB cap). */
   maxOutputBytes?: number;
+  /**
+   * Read what others chose (a provider's output location, a batch's output list, a model's registered URI) on
+   * loopback, private, link-local and other non-public hosts (127.0.0.1, 10.x, 192.168.x, 169.254.x, ::1...,
+   * by address or by a hostname that resolves to one: offchain/storage/host-policy.ts). Off, such a read is
+   * refused before any request is sent (`PrivateHostRefusedError`, code PRIVATE_HOST_REFUSED, not retryable): a
+   * provider cannot make the dApp's server request its own network (an admin port, the cloud's metadata
+   * service). Left out: on only on a devnet (chain id 31337, asked of `publicClient` once), the daemons' rule.
+   * An `ipfs://` output read through `ipfsGateway` is read even with the gateway on localhost.
+   */
+  allowPrivateHosts?: boolean;
   /**
    * Check every input against the model's declared inputs before posting (default true): the model's
    * file is fetched once per model from its registered URI (or given per post, `check`) and its sha256
@@ -207,7 +218,10 @@ export type DinferClient = {
   withdrawDeposit: (amount: bigint, market?: DepositMarket) => Promise<{ txHash: `0x${string}`; balance: bigint }>;
   /** An account's unspent deposit (the client's own by default; the BatchMarket's, or the JobMarket's with `"jobs"`). */
   depositBalance: (account?: Address, market?: DepositMarket) => Promise<bigint>;
-  /** A revealed job's output, checked against its on-chain root (throws `OUTPUT_ROOT_MISMATCH`). */
+  /**
+   * A revealed job's output, checked against its on-chain root (throws `OUTPUT_ROOT_MISMATCH`; `PRIVATE_HOST_REFUSED`
+   * for a location on a private host, see `CreateDinferClientParameters.allowPrivateHosts`).
+   */
   fetchOutput: (jobId: bigint) => Promise<Uint8Array>;
   /** A job's state and its input and output locations, rebuilt from the market's events. */
   readJob: (jobId: bigint) => Promise<JobRecord>;
@@ -248,6 +262,7 @@ export function createDinferClient({
   ipfs,
   maxOutputBytes,
   checkInput = true,
+  allowPrivateHosts,
 }: CreateDinferClientParameters): DinferClient {
   const signer = sender ?? (walletClient ? new TxSender({ publicClient, walletClient }) : undefined);
   const market = deployment.market;
@@ -259,12 +274,23 @@ export function createDinferClient({
   const replicaPostedAt = new Map<bigint, bigint>();
   const read = (jobId: bigint) => readJob({ client: publicClient, market, jobId, fromBlock: postedAt.get(jobId) ?? 0n });
   const terms = new TermsReader({ client: publicClient, market });
+  /** `allowPrivateHosts` as given, else the devnet rule on the node's chain id (asked once, again after a failure). */
+  let chainRule: Promise<boolean> | undefined;
+  const privateHosts = (): Promise<boolean> => {
+    if (allowPrivateHosts !== undefined) return Promise.resolve(allowPrivateHosts);
+    if (!chainRule) {
+      chainRule = publicClient.getChainId().then((chainId) => allowsPrivateHosts({ chainId }));
+      chainRule.catch(() => (chainRule = undefined));
+    }
+    return chainRule;
+  };
   /** Each model's declared inputs, read once: its file is frozen in the registry. */
   const modelInputs = new Map<bigint, Promise<ModelInputs>>();
   const inputsOf = (modelId: bigint, source: ModelSource) => {
     let inputs = modelInputs.get(modelId);
     if (!inputs) {
-      inputs = readModelInputs({ publicClient, registry: deployment.registry, modelId, source, ipfsGateway });
+      // Left out, allowPrivateHosts is decided as here (the devnet rule), only when the registered URI is read.
+      inputs = readModelInputs({ publicClient, registry: deployment.registry, modelId, source, ipfsGateway, allowPrivateHosts });
       inputs.catch(() => modelInputs.delete(modelId));
       modelInputs.set(modelId, inputs);
     }
@@ -323,6 +349,7 @@ export function createDinferClient({
         jobs,
         ipfsGateway,
         maxBytes: maxOutputBytes,
+        allowPrivateHosts: await privateHosts(),
         ...options,
         onResult: onResult && ((result) => onResult(batchResultWithTensors(result))),
       });
@@ -380,13 +407,14 @@ export function createDinferClient({
         ipfsGateway,
         ipfs,
         maxBytes: maxOutputBytes,
+        allowPrivateHosts: await privateHosts(),
         ...options,
       });
       return withTensors(result);
     },
 
     async fetchOutput(jobId) {
-      return fetchOutput({ record: await read(jobId), ipfsGateway, ipfs, maxBytes: maxOutputBytes });
+      return fetchOutput({ record: await read(jobId), ipfsGateway, ipfs, maxBytes: maxOutputBytes, allowPrivateHosts: await privateHosts() });
     },
 
     readJob: read,
@@ -411,6 +439,7 @@ export function createDinferClient({
         fromBlock: replicaPostedAt.get(replicaJobId),
         ipfsGateway,
         maxBytes: maxOutputBytes,
+        allowPrivateHosts: await privateHosts(),
         ...options,
       });
       let decoded: Tensor[] | undefined;

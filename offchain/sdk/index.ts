@@ -98,6 +98,8 @@ export { uploadBlob, type UploadBlobParameters, type UploadBlobReturnType } from
 // What posts and reads `ipfs://` blobs: a dApp brings its own IPFS node (in this repository,
 // offchain/storage/ipfs.ts `startIpfsNode`, which needs helia and libp2p: the package does not carry them).
 export { ipfsUriOf, parseIpfsUri, type CatIpfsParameters, type IpfsBlobPublisher, type IpfsBlobReader, type IpfsUri } from "../storage/ipfs-uri.js";
+// Whether what others chose (output locations, a model's URI) is read on private hosts: the daemons' rule, the client's default.
+export { allowsPrivateHosts, DEVNET_CHAIN_ID } from "../storage/host-policy.js";
 
 // The input check a post makes (from the registry's record of the model and its ONNX file).
 export {
@@ -243,4 +245,5 @@ export { formatTokens, JOB_STATUS_NAMES, TOKEN_DECIMALS, TOKEN_SYMBOL } from "..
 
 // Errors: every one the SDK throws on purpose extends DinferError and carries a stable `code`.
 export { CodecError, DinferError, NonRetryableError, RetryableError } from "../errors.js";
+export { PrivateHostRefusedError, type PrivateHostRefusedErrorParameters } from "../storage/errors.js";
 export { ContractRevertError, NodeRejectedError } from "../chain/errors.js";

@@ -7,7 +7,8 @@
  * opted in to NaN and Inf.
  *
  * The model's file comes from the caller (`modelBytes`, `modelFile`) or from the URI it is registered
- * with (http(s), ipfs with a gateway, file://); either way its sha256 must be the registered modelHash.
+ * with (http(s), ipfs with a gateway, file://); either way its sha256 must be the registered modelHash. The
+ * registered URI is the model owner's choice: off a devnet it is not read on a private host (`allowPrivateHosts`).
  */
 import { readFile } from "node:fs/promises";
 
@@ -20,6 +21,7 @@ import { InputValidationError } from "../inference/errors.js";
 import { declaredInputs, validateInputs, type InputMetadata } from "../inference/input-rules.js";
 import { hashModel } from "../inference/model.js";
 import { readBlob } from "../storage/fetch.js";
+import { allowsPrivateHosts } from "../storage/host-policy.js";
 
 /** Largest model file fetched for a check. */
 export const MAX_MODEL_BYTES = 2 ** 31 - 1;
@@ -40,6 +42,13 @@ export type ReadModelInputsParameters = {
   modelId: bigint;
   source?: ModelSource;
   ipfsGateway?: string;
+  /**
+   * Read the model's registered URI on a loopback, private or link-local host. Its owner chose it, and a dApp's
+   * server must not send requests into its own network for a stranger (offchain/storage/host-policy.ts). Left
+   * out: on only on a devnet (chain id 31337, asked of `publicClient`), as the daemons decide it; refused, the
+   * check fails with `MODEL_UNAVAILABLE` (give the file instead, `modelBytes` or `modelFile`).
+   */
+  allowPrivateHosts?: boolean;
 };
 
 /** The input is no tensor blob, or does not fit the model's declared inputs. */
@@ -55,12 +64,13 @@ export class ModelUnavailableError extends NonRetryableError {
 const NO_CHECK_HINT = "give the model's .onnx file (--model-file, or modelBytes) or skip the check (--no-check, or check: false)";
 
 /** A registered model's declared inputs, from its file (checked against the registry's modelHash). */
-export async function readModelInputs({ publicClient, registry, modelId, source = {}, ipfsGateway }: ReadModelInputsParameters): Promise<ModelInputs> {
+export async function readModelInputs({ publicClient, registry, modelId, source = {}, ipfsGateway, allowPrivateHosts }: ReadModelInputsParameters): Promise<ModelInputs> {
   const spec = await publicClient.readContract({ address: registry, abi: modelRegistryAbi, functionName: "model", args: [modelId] });
   if (/^0x0*$/.test(spec.modelHash)) {
     throw new NonRetryableError(`model ${modelId} is not registered: check the id (dinfer model show <id>)`, { code: "MODEL_NOT_FOUND", details: { modelId: modelId.toString() } });
   }
-  const bytes = await modelBytesFrom({ source, uri: spec.uri, modelId, ipfsGateway });
+  const privateHosts = async () => allowPrivateHosts ?? allowsPrivateHosts({ chainId: await publicClient.getChainId() });
+  const bytes = await modelBytesFrom({ source, uri: spec.uri, modelId, ipfsGateway, privateHosts });
   const actual = hashModel(bytes);
   if (actual !== spec.modelHash.toLowerCase()) {
     throw new ModelUnavailableError(`the model file given has sha256 ${actual}, not model ${modelId}'s registered ${spec.modelHash}: give the file registered as model ${modelId}`, {
@@ -118,7 +128,20 @@ export function describeInputs(inputs: readonly InputMetadata[]): string {
     .join(", ");
 }
 
-async function modelBytesFrom({ source, uri, modelId, ipfsGateway }: { source: ModelSource; uri: string; modelId: bigint; ipfsGateway?: string }): Promise<Uint8Array> {
+async function modelBytesFrom({
+  source,
+  uri,
+  modelId,
+  ipfsGateway,
+  privateHosts,
+}: {
+  source: ModelSource;
+  uri: string;
+  modelId: bigint;
+  ipfsGateway?: string;
+  /** Whether the registered URI may be on a private host: asked only when it is read. */
+  privateHosts: () => Promise<boolean>;
+}): Promise<Uint8Array> {
   if ("modelBytes" in source) return source.modelBytes;
   if ("modelFile" in source && source.modelFile !== undefined) {
     try {
@@ -127,9 +150,10 @@ async function modelBytesFrom({ source, uri, modelId, ipfsGateway }: { source: M
       throw new ModelUnavailableError(`cannot read the model file ${source.modelFile}: ${messageOf(cause)}`, { code: "MODEL_READ", cause });
     }
   }
+  const allowPrivateHosts = await privateHosts();
   try {
     // The model is named by its sha256 (checked by the caller), not by a blob id: hash after the read.
-    return await readBlob({ uri, maxBytes: MAX_MODEL_BYTES, ipfsGateway, timeoutMs: 120_000 });
+    return await readBlob({ uri, maxBytes: MAX_MODEL_BYTES, ipfsGateway, timeoutMs: 120_000, allowPrivateHosts });
   } catch (cause) {
     const why = cause instanceof DinferError ? cause.message : messageOf(cause);
     throw new ModelUnavailableError(`cannot fetch model ${modelId} from its registered uri ${JSON.stringify(uri)} to check the input (${why}): ${NO_CHECK_HINT}`, {

@@ -20,6 +20,7 @@ import { blobId } from "../codec/tensor.js";
 import { deposit } from "./batches.js";
 import { refuseCollateralDropBefore } from "./collateral.js";
 import { NonRetryableError, RetryableError } from "../errors.js";
+import { allowsPrivateHosts } from "../storage/host-policy.js";
 import type { IpfsBlobPublisher, IpfsBlobReader } from "../storage/ipfs-uri.js";
 import { readOutput } from "../storage/output.js";
 import { uploadBlob } from "../storage/upload.js";
@@ -287,6 +288,12 @@ export type WaitForResultParameters = {
   onRecord?: (record: JobRecord) => void | Promise<void>;
   /** A signed job's claimBy (`postSignedJob` returns it): past it, a job still not posted never will be. */
   claimBy?: bigint;
+  /**
+   * Read an output location on a loopback, private or link-local host (127.0.0.1, 10.x, 169.254.169.254...; see
+   * `FetchOutputParameters.allowPrivateHosts`). Left out: on only on a devnet (chain id 31337, asked of
+   * `publicClient`), as the daemons decide it.
+   */
+  allowPrivateHosts?: boolean;
 };
 
 export type JobResult = { record: JobRecord; output: Uint8Array; outputRoot: Hex; final: boolean };
@@ -306,6 +313,7 @@ export async function waitForResult({
   signal,
   onRecord,
   claimBy,
+  allowPrivateHosts,
 }: WaitForResultParameters): Promise<JobResult> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -345,7 +353,8 @@ export async function waitForResult({
     }
     const ready = status === JobStatus.Finalized || (until === "revealed" && status >= JobStatus.Revealed);
     if (ready) {
-      const output = await fetchOutput({ record, ipfsGateway, ipfs, maxBytes, signal });
+      const privateHosts = allowPrivateHosts ?? allowsPrivateHosts({ chainId: await publicClient.getChainId() });
+      const output = await fetchOutput({ record, ipfsGateway, ipfs, maxBytes, signal, allowPrivateHosts: privateHosts });
       return { record, output, outputRoot: record.job.result, final: status === JobStatus.Finalized };
     }
     if (Date.now() > deadline) {
@@ -359,11 +368,12 @@ export async function waitForResult({
  * A revealed job's output, from its inline bytes or its output URI, checked against the output root the
  * provider revealed on-chain: read as the verifier reads it (offchain/storage/output.ts), so a
  * `.../blobs/<id>` URI is checked by its id too and an `ipfs://<cid>` URI is read through the `ipfs` node
- * (else `ipfsGateway`), bound by the root alone.
+ * (else `ipfsGateway`), bound by the root alone. An http(s) URI on a private host is refused unread unless
+ * `allowPrivateHosts` is given (see `FetchOutputParameters`).
  * Throws the location's own error (`BlobNotFoundError`, a retryable `BlobUnavailableError`,
- * `OutputRootMismatchError` with code OUTPUT_ROOT_MISMATCH ...) or `NO_OUTPUT_URI`.
+ * `OutputRootMismatchError` with code OUTPUT_ROOT_MISMATCH, `PrivateHostRefusedError` ...) or `NO_OUTPUT_URI`.
  */
-export async function fetchOutput({ record, ipfsGateway, ipfs, maxBytes, signal }: FetchOutputParameters): Promise<Uint8Array> {
+export async function fetchOutput({ record, ipfsGateway, ipfs, maxBytes, signal, allowPrivateHosts = false }: FetchOutputParameters): Promise<Uint8Array> {
   const { bytes } = await readOutput({
     root: record.job.result,
     inline: record.inlineOutput,
@@ -374,6 +384,7 @@ export async function fetchOutput({ record, ipfsGateway, ipfs, maxBytes, signal 
     signal,
     // A dApp reads what its own machine serves too (a same-machine worker's file:// output).
     allowFileUris: true,
+    allowPrivateHosts,
   });
   return bytes;
 }
@@ -386,4 +397,15 @@ export type FetchOutputParameters = {
   ipfs?: IpfsBlobReader;
   maxBytes?: number;
   signal?: AbortSignal;
+  /**
+   * Read an http(s) output URI whose host is, or resolves to, a loopback, private, link-local or otherwise
+   * non-public address (offchain/storage/host-policy.ts). The provider chose the URI: a dApp's server that reads
+   * it blindly can be made to send requests into its own network (an admin port on 127.0.0.1, the cloud's
+   * metadata service at 169.254.169.254). Default false: such a read is refused before any request is sent
+   * (`PrivateHostRefusedError`, not retryable). This function has no chain to ask, so it does not follow the
+   * devnet rule the client and `waitForResult` apply: on a devnet, or when the providers you deal with serve on
+   * your private network, pass true (or `allowsPrivateHosts({ chainId })`). An `ipfs://` URI read through
+   * `ipfsGateway` is read even when the gateway is on localhost: the gateway is your choice, not the provider's.
+   */
+  allowPrivateHosts?: boolean;
 };

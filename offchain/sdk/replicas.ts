@@ -24,6 +24,7 @@ import { majorityRoot, readReplicaJob, REPLICA_STATUS_NAMES, ReplicaStatus, type
 import type { TxSender } from "../chain/sender.js";
 import { blobId } from "../codec/tensor.js";
 import { NonRetryableError, RetryableError } from "../errors.js";
+import { allowsPrivateHosts } from "../storage/host-policy.js";
 import { readOutput } from "../storage/output.js";
 import { uploadBlob } from "../storage/upload.js";
 import { refuseCollateralDropBefore } from "./collateral.js";
@@ -241,6 +242,12 @@ export type WaitForReplicatedResultParameters = {
   signal?: AbortSignal;
   /** Told the job's state at every read, before the wait ends (a progress display). */
   onRecord?: (record: ReplicaRecord) => void | Promise<void>;
+  /**
+   * Read the seats' output locations on loopback, private or link-local hosts: each seat's provider chose its own
+   * (offchain/sdk/jobs.ts `FetchOutputParameters.allowPrivateHosts`). Left out: on only on a devnet (chain id
+   * 31337, asked of `publicClient`), as the daemons decide it.
+   */
+  allowPrivateHosts?: boolean;
 };
 
 export type ReplicatedResult = {
@@ -280,6 +287,7 @@ export async function waitForReplicatedResult({
   maxBytes,
   signal,
   onRecord,
+  allowPrivateHosts,
 }: WaitForReplicatedResultParameters): Promise<ReplicatedResult> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -297,6 +305,7 @@ export async function waitForReplicatedResult({
         signal,
         // A dApp reads what its own machine serves too (a same-machine worker's file:// output).
         allowFileUris: true,
+        allowPrivateHosts: allowPrivateHosts ?? allowsPrivateHosts({ chainId: await publicClient.getChainId() }),
       });
       return { record, output: bytes, outputRoot: root, final: record.status === ReplicaStatus.Agreed, agreeing: agreeingSeats.length };
     }

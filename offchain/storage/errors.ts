@@ -104,7 +104,7 @@ export class PrivateHostRefusedError extends NonRetryableError {
   constructor(parameters: PrivateHostRefusedErrorParameters) {
     const { source, host, address, kind } = parameters;
     const what = host === address ? `${host} is a private address (${kind})` : `${host} resolves to ${address}, a private address (${kind})`;
-    super(`private host refused: ${what} (${source}); set allowPrivateHosts in the daemon's config (--allow-private-hosts) to read it`, {
+    super(`private host refused: ${what} (${source}); set allowPrivateHosts (a daemon's config, the SDK's option; --allow-private-hosts) to read it`, {
       code: "PRIVATE_HOST_REFUSED",
       details: { ...parameters },
     });

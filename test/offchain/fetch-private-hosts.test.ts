@@ -7,8 +7,6 @@
  */
 import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import { networkInterfaces, tmpdir } from "node:os";
 import path from "node:path";
 
@@ -17,60 +15,18 @@ import { after, before, describe, it } from "mocha";
 import type { JobRecord } from "../../offchain/chain/jobs.js";
 import { outputRoot } from "../../offchain/codec/merkle.js";
 import { blobId } from "../../offchain/codec/tensor.js";
-import { NonRetryableError, RetryableError } from "../../offchain/errors.js";
 import { fetchJobInput, type InputSources } from "../../offchain/provider/input.js";
-import { PrivateHostRefusedError } from "../../offchain/storage/errors.js";
 import { fetchBlob, readBlob } from "../../offchain/storage/fetch.js";
 import { ipLiteral, privateAddressKind } from "../../offchain/storage/host-policy.js";
 import { LocalBlobStore } from "../../offchain/storage/local.js";
 import { fetchOutput } from "../../offchain/storage/output.js";
 import { HashPool } from "../../offchain/threads/hash-pool.js";
 import { fetchJobInput as fetchVerifierInput } from "../../offchain/verifier/judge.js";
+import { countingServer, refused, type CountingServer } from "../helpers/private-hosts.js";
 
 const CID = "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi";
 const blob = new Uint8Array(Array.from({ length: 5_000 }, (_, i) => (i * 31) & 0xff));
 const id = blobId(blob);
-
-/**
- * A blob server that counts every request it gets: `/blob` and any `/ipfs/...` path serve the blob (or, with
- * `ipfsRedirect`, an `/ipfs/...` path redirects there: a gateway sent off itself), `/to?url=` redirects there.
- */
-type CountingServer = { port: number; base: string; requests: () => number; close: () => Promise<void> };
-
-async function countingServer(host = "127.0.0.1", { ipfsRedirect }: { ipfsRedirect?: string } = {}): Promise<CountingServer> {
-  let requests = 0;
-  const server = createServer((req, res) => {
-    requests++;
-    const url = new URL(req.url ?? "/", "http://server");
-    if (url.pathname.startsWith("/ipfs/") && ipfsRedirect !== undefined) return void res.writeHead(302, { location: ipfsRedirect }).end();
-    if (url.pathname === "/blob" || url.pathname.startsWith("/ipfs/")) return void res.writeHead(200, { "content-length": blob.length }).end(blob);
-    if (url.pathname === "/to") return void res.writeHead(302, { location: url.searchParams.get("url")! }).end();
-    res.writeHead(404).end();
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, host, resolve);
-  });
-  const { port } = server.address() as AddressInfo;
-  return {
-    port,
-    base: `http://${host.includes(":") ? `[${host}]` : host}:${port}`,
-    requests: () => requests,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
-  };
-}
-
-/** Asserts a refusal: the error class (non-retryable), the host, the address and its kind named, and the remedy. */
-function refused(pattern: RegExp) {
-  return (error: unknown) => {
-    assert.ok(error instanceof PrivateHostRefusedError, `expected a PrivateHostRefusedError, got ${String(error)}`);
-    assert.ok(error instanceof NonRetryableError && !(error instanceof RetryableError), "non-retryable: reading it again is refused again");
-    assert.match(error.message, pattern);
-    assert.match(error.message, /set allowPrivateHosts in the daemon's config \(--allow-private-hosts\) to read it$/);
-    assert.equal(error.code, "PRIVATE_HOST_REFUSED");
-    return true;
-  };
-}
 
 describe("host policy: which addresses are not the public internet", function () {
   it("knows the non-public IPv4 ranges and lets public addresses through", function () {
@@ -144,7 +100,7 @@ describe("fetchBlob with allowPrivateHosts off: no request reaches a non-public 
   let local: CountingServer;
 
   before(async () => {
-    local = await countingServer();
+    local = await countingServer(blob);
   });
   after(async () => {
     await local.close();
@@ -186,7 +142,7 @@ describe("fetchBlob with allowPrivateHosts off: no request reaches a non-public 
     }
   });
 
-  it("reads the same blobs with allowPrivateHosts on, and by default (the SDK's and the CLI's reads are unchanged)", async function () {
+  it("reads the same blobs with allowPrivateHosts on, and by default (fetchBlob's caller chose the URI; the SDK's reads of others' URIs pass it: test/offchain/sdk-private-hosts.test.ts)", async function () {
     const before = local.requests();
     assert.deepEqual(await fetchBlob({ uri: `${local.base}/blob`, expectedHash: id, allowPrivateHosts: true }), blob);
     assert.deepEqual(await fetchBlob({ uri: `http://localhost:${local.port}/blob`, expectedHash: id, allowPrivateHosts: true }), blob);
@@ -215,7 +171,7 @@ describe("fetchBlob with allowPrivateHosts off: no request reaches a non-public 
       .flat()
       .find((a) => a !== undefined && a.family === "IPv4" && !a.internal && privateAddressKind(a.address) === undefined)?.address;
     if (publicAddress === undefined) return this.skip();
-    const hop = await countingServer(publicAddress);
+    const hop = await countingServer(blob, { host: publicAddress });
     try {
       const before = local.requests();
       const uri = `${hop.base}/to?url=${encodeURIComponent(`${local.base}/blob`)}`;
@@ -235,7 +191,7 @@ describe("the daemons' reads with allowPrivateHosts off: a 127.0.0.1 input or ou
   let dir: string;
 
   before(async () => {
-    local = await countingServer();
+    local = await countingServer(blob);
     pool = new HashPool({ size: 1 });
     dir = await mkdtemp(path.join(tmpdir(), "dinfer-private-hosts-"));
   });
@@ -274,7 +230,7 @@ describe("the daemons' reads with allowPrivateHosts off: a 127.0.0.1 input or ou
   });
 
   it("screens a redirect off the gateway (a poster's _redirects file, a gateway gone bad): refused at the hop, in a hashing thread and on the main thread, the private host unread", async function () {
-    const gateway = await countingServer("127.0.0.1", { ipfsRedirect: `${local.base}/blob` });
+    const gateway = await countingServer(blob, { ipfsRedirect: `${local.base}/blob` });
     try {
       const before = local.requests();
       await assert.rejects(fetchBlob({ uri: `ipfs://${CID}/x`, ipfsGateway: gateway.base, expectedHash: id, allowPrivateHosts: false }), refused(/127\.0\.0\.1 is a private address \(loopback\)/));

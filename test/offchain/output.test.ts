@@ -64,11 +64,14 @@ function revealed({ root, outputURI = "", inlineOutput }: { root: Hex; outputURI
 
 type Reading = { ok: true; bytes: Uint8Array } | { ok: false; error: unknown; problem: string };
 
-/** What the SDK and the verifier each make of one revealed job, with the same gateway. */
+/**
+ * What the SDK and the verifier each make of one revealed job, with the same gateway. Both read private hosts, as on
+ * a devnet: the servers here are on 127.0.0.1 (refusing them is test/offchain/sdk-private-hosts.test.ts's).
+ */
 async function readBoth(record: JobRecord, ipfsGateway?: string): Promise<{ sdk: Reading; verifier: Reading }> {
   let sdk: Reading;
   try {
-    sdk = { ok: true, bytes: await sdkFetchOutput({ record, ipfsGateway, maxBytes: MAX_BYTES }) };
+    sdk = { ok: true, bytes: await sdkFetchOutput({ record, ipfsGateway, maxBytes: MAX_BYTES, allowPrivateHosts: true }) };
   } catch (error) {
     sdk = { ok: false, error, problem: error instanceof Error ? error.message : String(error) };
   }

@@ -23,7 +23,7 @@ import { TxSender } from "../../offchain/chain/sender.js";
 import { outputRoot } from "../../offchain/codec/merkle.js";
 import { blobId, encodeTensorBlob, tensorFromArray } from "../../offchain/codec/tensor.js";
 import { DinferError } from "../../offchain/errors.js";
-import { groupJobs } from "../../offchain/sdk/batches.js";
+import { groupJobs, waitForResults } from "../../offchain/sdk/batches.js";
 import { createDinferClient } from "../../offchain/sdk/client.js";
 import { encodeBatchOutputs } from "../../offchain/storage/batch-outputs.js";
 import { fetchBlob } from "../../offchain/storage/fetch.js";
@@ -31,6 +31,7 @@ import { LocalBlobStore } from "../../offchain/storage/local.js";
 import { startBlobServer, type BlobServer } from "../../offchain/storage/server.js";
 import { uploadBlob } from "../../offchain/storage/upload.js";
 import { deploySystem, deploymentOf, modelSpec, PRICE_FLOOR, setUpMarket, type Connection } from "../helpers/fixture.js";
+import { refused } from "../helpers/private-hosts.js";
 
 const connection = await network.create();
 const { networkHelpers } = connection;
@@ -260,6 +261,25 @@ describe("sdk/batches", () => {
       assert.equal(results[1]!.outputRoot, roots[1]);
       const error = await rejection(client.waitForResults([posted.jobs[2]!], { timeoutMs: 10_000 }));
       assert.equal(error.code, "OUTPUT_ROOT_MISMATCH");
+    });
+
+    it("refuses the batch's output list on 127.0.0.1 off the devnet (the provider chose it) before reading it, and reads it when told allowPrivateHosts", async () => {
+      const { client, serve, finalize, publicClient, deployment } = await load();
+      const posted = await client.postJobs([0, 1].map((i) => ({ modelId: 1, input: inputOf(i) })));
+      const { blobs } = await serve(posted.batchIds[0]!);
+      await finalize(posted.batchIds[0]!);
+      const loopback = refused(/127\.0\.0\.1 is a private address \(loopback\)/);
+      await assert.rejects(waitForResults({ publicClient, deployment, jobs: posted.jobs, timeoutMs: 10_000, allowPrivateHosts: false }), loopback);
+      // A node that says chain 8453: the client's default (and the building block's) refuses it too.
+      const transport = custom({
+        request: ({ method, params }: { method: string; params?: unknown }) =>
+          method === "eth_chainId" ? Promise.resolve(toHex(8453)) : connection.provider.request({ method, params: params as unknown[] }),
+      });
+      const elsewhere = createPublicClient({ chain: chainFor({ chainId: 31337, rpcUrl: "http://in-process.invalid" }), transport, cacheTime: 0, pollingInterval: 20 });
+      await assert.rejects(createDinferClient({ publicClient: elsewhere, deployment }).waitForResults(posted.jobs, { timeoutMs: 10_000 }), loopback);
+      await assert.rejects(waitForResults({ publicClient: elsewhere, deployment, jobs: posted.jobs, timeoutMs: 10_000 }), loopback);
+      const told = await createDinferClient({ publicClient: elsewhere, deployment, allowPrivateHosts: true }).waitForResults(posted.jobs, { timeoutMs: 10_000 });
+      assert.deepEqual(told.map((result) => result.ok && result.output), blobs);
     });
 
     it("reports the jobs of an expired batch as failed, and times out on an open one naming it", async () => {

@@ -26,9 +26,10 @@ import { TxSender } from "../../offchain/chain/sender.js";
 import { commitment } from "../../offchain/codec/commitment.js";
 import { outputRoot } from "../../offchain/codec/merkle.js";
 import { blobId, encodeTensorBlob, tensorFromArray, tensorToArray } from "../../offchain/codec/tensor.js";
-import { DinferError } from "../../offchain/errors.js";
+import { DinferError, NonRetryableError, RetryableError } from "../../offchain/errors.js";
 import { createDinferClient } from "../../offchain/sdk/client.js";
 import { postReplicatedJob, replicaConstraints, replicaJobCost, waitForReplicatedResult } from "../../offchain/sdk/replicas.js";
+import { PrivateHostRefusedError } from "../../offchain/storage/errors.js";
 import { LocalBlobStore } from "../../offchain/storage/local.js";
 import { startBlobServer, type BlobServer } from "../../offchain/storage/server.js";
 import { deploySystem, deploymentOf, LOCAL_PARAMETERS, modelSpec, PRICE_FLOOR, ROLE_PROVIDER, setUpMarket, stake, stakeVerifiers, type Connection } from "../helpers/fixture.js";
@@ -314,6 +315,20 @@ describe("sdk/replicas: redundant jobs", () => {
       assert.equal(settled.final, true);
       assert.equal(settled.agreeing, 3);
       assert.deepEqual(settled.output, RIGHT);
+    });
+
+    it("refuses the agreeing seats' locations on 127.0.0.1 unread with allowPrivateHosts off (each provider chose its own), and reads them on the devnet by default", async () => {
+      const { client, providers, commitAs, revealAs, publicClient, deployment } = await load();
+      const { replicaJobId, blockNumber } = await client.postReplicatedJob({ modelId: 1, input: input(), replicas: 2 });
+      for (const w of providers.slice(0, 2)) await commitAs(replicaJobId, w, RIGHT);
+      for (const w of providers.slice(0, 2)) await revealAs(replicaJobId, w, RIGHT);
+      const error = await rejection(waitForReplicatedResult({ publicClient, deployment, replicaJobId, fromBlock: blockNumber, timeoutMs: 5_000, pollMs: 20, allowPrivateHosts: false }));
+      assert.equal(error.code, "OUTPUT_NOT_SERVED", "every location refused for good: not worth waiting for");
+      assert.ok(error instanceof NonRetryableError && !(error instanceof RetryableError));
+      assert.ok(error.cause instanceof PrivateHostRefusedError);
+      assert.equal(error.message.match(/PrivateHostRefusedError: private host refused: 127\.0\.0\.1 is a private address \(loopback\)/g)?.length, 2, "both seats' locations");
+      // The client leaves it to the chain id: 31337, the devnet, where providers serve on 127.0.0.1.
+      assert.deepEqual((await client.waitForReplicatedResult(replicaJobId, { timeoutMs: 5_000, pollMs: 20 })).output, RIGHT);
     });
 
     it("takes the output from another agreeing seat when one serves bytes that do not match the root", async () => {

@@ -25,11 +25,13 @@ import { blobId, decodeTensorBlob, encodeTensorBlob, tensorFromArray, tensorToAr
 import { DinferError, NonRetryableError, RetryableError } from "../../offchain/errors.js";
 import { createDinferClient, jobInputBlob, type CreateDinferClientParameters } from "../../offchain/sdk/client.js";
 import { imageToClsInput, imageToDetInput } from "../../offchain/sdk/image.js";
+import { waitForResult } from "../../offchain/sdk/jobs.js";
 import { LocalBlobStore } from "../../offchain/storage/local.js";
 import { startBlobServer, type BlobServer } from "../../offchain/storage/server.js";
 import { uploadBlob } from "../../offchain/storage/upload.js";
 import { deploySystem, deploymentOf, modelSpec, PRICE_FLOOR, setUpMarket, type Connection } from "../helpers/fixture.js";
 import { marketDriver } from "../helpers/market.js";
+import { countingServer, refused } from "../helpers/private-hosts.js";
 
 const connection = await network.create();
 const { networkHelpers } = connection;
@@ -58,12 +60,16 @@ async function deployed(conn: Connection) {
   return sys;
 }
 
-/** viem clients over the in-process chain, recording every JSON-RPC call (method and params). */
-function clientsOver(conn: Connection) {
+/**
+ * viem clients over the in-process chain, recording every JSON-RPC call (method and params). `chainId`: the node
+ * answers eth_chainId with it (a chain other than the devnet, for what the SDK decides by the chain id).
+ */
+function clientsOver(conn: Connection, { chainId }: { chainId?: number } = {}) {
   const calls: { method: string; params: unknown }[] = [];
   const transport = custom({
     request: ({ method, params }: { method: string; params?: unknown }) => {
       calls.push({ method, params });
+      if (method === "eth_chainId" && chainId !== undefined) return Promise.resolve(toHex(chainId));
       return conn.provider.request({ method, params: params as unknown[] });
     },
   });
@@ -339,6 +345,42 @@ describe("sdk/client", () => {
       await d.commit(jobId, { outputRoot: outputRoot(output) });
       await d.reveal(jobId, { outputURI: url });
       assert.deepEqual(await client.fetchOutput(jobId), output);
+    });
+
+    it("reads an output on 127.0.0.1 on the devnet only: on another chain it is refused unread, unless the client is told allowPrivateHosts", async () => {
+      const { d, post, deployment } = await load();
+      const output = encodeTensorBlob([tensorFromArray({ name: "y", dtype: "float32", values: new Float32Array(1_500), dims: [1_500] })]);
+      const local = await countingServer(output);
+      try {
+        const { jobId } = await post();
+        await d.claim(jobId);
+        await d.commit(jobId, { outputRoot: outputRoot(output) });
+        // The provider's choice of location: an address on the dApp server's own machine.
+        await d.reveal(jobId, { outputURI: `${local.base}/outputs/${outputRoot(output)}` });
+        const loopback = refused(/127\.0\.0\.1 is a private address \(loopback\)/);
+
+        // The node says chain 31337: the devnet, where dApps and workers serve on 127.0.0.1, as the daemons read it.
+        const devnet = clientsOver(connection).publicClient;
+        assert.deepEqual(await createDinferClient({ publicClient: devnet, deployment }).fetchOutput(jobId), output);
+        assert.equal(local.requests(), 1);
+
+        // The node says chain 8453: the client's reads refuse it before any request, and so do the building blocks.
+        const elsewhere = clientsOver(connection, { chainId: 8453 }).publicClient;
+        const client = createDinferClient({ publicClient: elsewhere, deployment });
+        await assert.rejects(client.fetchOutput(jobId), loopback);
+        await assert.rejects(client.waitForResult(jobId, { until: "revealed", pollMs: 10 }), loopback);
+        await assert.rejects(waitForResult({ publicClient: elsewhere, market: deployment.market, jobId, until: "revealed", pollMs: 10 }), loopback);
+        await assert.rejects(createDinferClient({ publicClient: devnet, deployment, allowPrivateHosts: false }).fetchOutput(jobId), loopback, "told, even on the devnet");
+        assert.equal(local.requests(), 1, "no request reached the server");
+
+        // Told to (a provider on the dApp's own network), it reads it.
+        assert.deepEqual(await createDinferClient({ publicClient: elsewhere, deployment, allowPrivateHosts: true }).fetchOutput(jobId), output);
+        const result = await waitForResult({ publicClient: elsewhere, market: deployment.market, jobId, until: "revealed", pollMs: 10, allowPrivateHosts: true });
+        assert.deepEqual(result.output, output);
+        assert.equal(local.requests(), 3);
+      } finally {
+        await local.close();
+      }
     });
 
     it("refuses an output whose bytes do not match the root the provider revealed", async () => {

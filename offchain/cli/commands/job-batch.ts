@@ -19,6 +19,7 @@ import { decodeTensorBlob, encodeTensorBlob } from "../../codec/tensor.js";
 import { NonRetryableError } from "../../errors.js";
 import { createDinferClient, type ClientBatchJobParameters, type ClientBatchJobResult } from "../../sdk/client.js";
 import { readBlob } from "../../storage/fetch.js";
+import { allowsPrivateHosts } from "../../storage/host-policy.js";
 import { connect } from "../context.js";
 import { imageTensor, type ImageKind } from "./tensor.js";
 
@@ -82,7 +83,15 @@ async function inputOf(job: BatchFileJob): Promise<{ blob: Uint8Array; inputURI?
   }
 }
 
-export type PostBatchFileFlags = { batch: string; upload?: string; check: boolean; wait?: boolean; claimWithin?: string };
+export type PostBatchFileFlags = {
+  batch: string;
+  upload?: string;
+  check: boolean;
+  wait?: boolean;
+  claimWithin?: string;
+  /** `--allow-private-hosts` as `allowPrivateHostsOption` read it: the models' files and the outputs are others' choice. */
+  allowPrivateHosts?: boolean;
+};
 
 /** `job post --batch`: posts the file's jobs, prints their ids, and with --wait each result as it comes. */
 export async function postBatchFile(flags: PostBatchFileFlags, cmd: Command): Promise<void> {
@@ -92,7 +101,7 @@ export async function postBatchFile(flags: PostBatchFileFlags, cmd: Command): Pr
     const { blob, inputURI } = await inputOf(line);
     jobs.push({ modelId: line.modelId, input: { blob }, fee: line.fee, inputURI });
   }
-  const { sender, deployment, publicClient } = await connect(cmd);
+  const { sender, deployment, publicClient, chainId } = await connect(cmd);
   const token = process.env.DINFER_UPLOAD_TOKEN;
   const client = createDinferClient({
     publicClient,
@@ -100,6 +109,7 @@ export async function postBatchFile(flags: PostBatchFileFlags, cmd: Command): Pr
     deployment,
     upload: flags.upload ? { serverUrl: flags.upload, token: token ?? "" } : undefined,
     checkInput: flags.check,
+    allowPrivateHosts: allowsPrivateHosts({ allowPrivateHosts: flags.allowPrivateHosts, chainId }),
   });
   const claimWithin = flags.claimWithin === undefined ? undefined : Number(flags.claimWithin);
   const posted = await client.postJobs(jobs, { claimWithin });

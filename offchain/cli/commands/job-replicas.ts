@@ -15,6 +15,7 @@ import { majorityRoot, readReplicaJob, REPLICA_STATUS_NAMES, ReplicaStatus, type
 import { decodeTensorBlob } from "../../codec/tensor.js";
 import { NonRetryableError } from "../../errors.js";
 import { postReplicatedJob, replicaJobCost, waitForReplicatedResult } from "../../sdk/replicas.js";
+import { allowsPrivateHosts } from "../../storage/host-policy.js";
 import { bigintJson, connect, connectReadOnly, fromBlockFlag, parseAddress, parseId } from "../context.js";
 import { checkModelForJob } from "../preflight.js";
 
@@ -42,6 +43,7 @@ export async function postReplicatedFromFlags({
   modelId,
   fee,
   input,
+  allowPrivateHosts,
   checkInput,
 }: {
   flags: ReplicaPostFlags;
@@ -49,6 +51,8 @@ export async function postReplicatedFromFlags({
   modelId: bigint;
   fee: bigint;
   input: Uint8Array;
+  /** `--allow-private-hosts` (`allowPrivateHostsOption`): the seats' output locations are their providers' choice. */
+  allowPrivateHosts: boolean | undefined;
   /** `job post`'s input check against the model's declared inputs. */
   checkInput: (chain: Awaited<ReturnType<typeof connect>>) => Promise<void>;
 }): Promise<void> {
@@ -97,6 +101,7 @@ export async function postReplicatedFromFlags({
     replicaJobId: posted.replicaJobId,
     fromBlock: posted.blockNumber,
     timeoutMs: 600_000,
+    allowPrivateHosts: allowsPrivateHosts({ allowPrivateHosts, chainId: chain.chainId }),
     onRecord: (record) => {
       for (const seat of record.seats) {
         say(`taken ${seat.index}`, `seat ${seat.index} taken by ${seat.provider}`);

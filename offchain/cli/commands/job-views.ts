@@ -16,7 +16,9 @@ import { decodeTensorBlob, type Tensor } from "../../codec/tensor.js";
 import { tensorsToJson } from "../../codec/tensor-json.js";
 import { jobVerification, listJobs } from "../../sdk/activity.js";
 import { fetchOutput } from "../../sdk/jobs.js";
-import { bigintJson, connectReadOnly, fromBlockFlag, openChain, parseId } from "../context.js";
+import { allowsPrivateHosts } from "../../storage/host-policy.js";
+import { allowPrivateHostsOption, bigintJson, connectReadOnly, fromBlockFlag, openChain, parseId } from "../context.js";
+import { ALLOW_PRIVATE_HOSTS_FLAG } from "../flags.js";
 import { describeTensor } from "./tensor.js";
 
 /** Outputs up to this many elements are shown with their values. */
@@ -61,8 +63,10 @@ export function addJobViewCommands(job: Command): void {
     .command("status <jobId>")
     .description("one job: state, deadline, provider, audit and dispute, and the result (values for small outputs)")
     .option("--json", "print JSON")
+    .option("--allow-private-hosts", ALLOW_PRIVATE_HOSTS_FLAG)
     .action(async (jobIdText: string, flags, cmd: Command) => {
       const jobId = parseId(jobIdText, "jobId");
+      const privateHosts = allowPrivateHostsOption(cmd);
       const chain = await connectReadOnly(cmd);
       const { publicClient, deployment } = chain;
       const record = await readJob({ client: publicClient, market: deployment.market, jobId }).catch(async (error: unknown) => {
@@ -75,7 +79,7 @@ export function addJobViewCommands(job: Command): void {
       if ("batchId" in record) return printBatchJob({ record, jobId, json: flags.json === true, now: (await publicClient.getBlock()).timestamp });
       const verification = await jobVerification({ publicClient, verification: deployment.verification, jobId, fromBlock: record.postedBlock });
       const now = (await publicClient.getBlock()).timestamp;
-      const result = await resultOf(record);
+      const result = await resultOf(record, allowsPrivateHosts({ allowPrivateHosts: privateHosts, chainId: chain.chainId }));
       if (flags.json) {
         return console.log(
           JSON.stringify(
@@ -184,12 +188,12 @@ function jobSummary({ jobId, job: j, inputHash, inputURI, outputURI, postedBlock
 
 type ResultView = { tensors: Tensor[]; small: boolean } | { error: string } | undefined;
 
-/** A revealed job's output, verified against its root; undefined before the reveal. */
-async function resultOf(record: JobRecord): Promise<ResultView> {
+/** A revealed job's output, verified against its root; undefined before the reveal. `allowPrivateHosts`: read a location on a private host. */
+async function resultOf(record: JobRecord, allowPrivateHosts: boolean): Promise<ResultView> {
   const { status } = record.job;
   if (status < JobStatus.Revealed || status === JobStatus.Expired || status === JobStatus.Slashed) return undefined;
   try {
-    const tensors = decodeTensorBlob(await fetchOutput({ record }));
+    const tensors = decodeTensorBlob(await fetchOutput({ record, allowPrivateHosts }));
     const elements = tensors.reduce((sum, t) => sum + t.dims.reduce((product, dim) => product * dim, 1), 0);
     return { tensors, small: elements <= SMALL_OUTPUT_ELEMENTS };
   } catch (error) {

@@ -20,8 +20,10 @@ import { postJob, postSignedJob, waitForResult } from "../../sdk/jobs.js";
 import { reportProgress } from "../../sdk/progress.js";
 import { endJob } from "../../protocol/actions.js";
 import { NonRetryableError } from "../../errors.js";
+import { allowsPrivateHosts } from "../../storage/host-policy.js";
 import type { IpfsNode } from "../../storage/ipfs.js";
-import { connect, connectReadOnly, parseAddress, parseId } from "../context.js";
+import { allowPrivateHostsOption, connect, connectReadOnly, parseAddress, parseId } from "../context.js";
+import { ALLOW_PRIVATE_HOSTS_FLAG } from "../flags.js";
 import { checkModelForJob } from "../preflight.js";
 import { postBatchFile } from "./job-batch.js";
 import { addJobReplicasCommand, postReplicatedFromFlags, REPLICA_ONLY_FLAGS } from "./job-replicas.js";
@@ -61,6 +63,7 @@ export function addJobCommands(program: Command): void {
     .option("--region <region>", "with --replicas: the region a provider's profile must declare, e.g. eu-west")
     .option("--ep <cpu|gpu|cpu,gpu>", "with --replicas: a provider's profile must declare one of these execution providers")
     .option("--min-reputation <0..1>", "with --replicas: the least reputation a seat's provider should have (workers honour it)")
+    .option("--allow-private-hosts", ALLOW_PRIVATE_HOSTS_FLAG)
     .action(async (flags, cmd: Command) => {
       const replicaOnly = REPLICA_ONLY_FLAGS.filter((name) => flags[name] !== undefined);
       if (flags.replicas === undefined && replicaOnly.length > 0) {
@@ -81,11 +84,13 @@ export function addJobCommands(program: Command): void {
       if ((flags.provider || flags.to) && (flags.batch || !flags.to)) {
         throw new NonRetryableError("--provider goes with --to <worker url>, and neither with --batch", { code: "BAD_FLAGS" });
       }
+      // The model file the input is checked against and the output are read where others chose: refused on private hosts off a devnet.
+      const privateHosts = allowPrivateHostsOption(cmd);
       if (flags.batch) {
         if (flags.model || flags.input || flags.fee || flags.image || flags.inlineOutput) {
           throw new NonRetryableError("--batch takes every job from its file: drop --model, --input, --fee, --image and --inline-output", { code: "BAD_FLAGS" });
         }
-        return postBatchFile(flags, cmd);
+        return postBatchFile({ ...flags, allowPrivateHosts: privateHosts }, cmd);
       }
       const missing = ["model", "input", "fee"].filter((name) => flags[name] === undefined);
       if (missing.length > 0) {
@@ -100,13 +105,16 @@ export function addJobCommands(program: Command): void {
           modelId,
           fee,
           input,
-          checkInput: ({ publicClient, deployment }) => checkPostInput({ publicClient, deployment, modelId, input, modelFile: flags.modelFile }),
+          allowPrivateHosts: privateHosts,
+          checkInput: ({ publicClient, deployment, chainId }) =>
+            checkPostInput({ publicClient, deployment, modelId, input, modelFile: flags.modelFile, allowPrivateHosts: allowsPrivateHosts({ allowPrivateHosts: privateHosts, chainId }) }),
         });
       }
       const token = process.env.DINFER_UPLOAD_TOKEN;
-      const { sender, deployment, publicClient } = await connect(cmd);
+      const { sender, deployment, publicClient, chainId } = await connect(cmd);
+      const allowPrivateHosts = allowsPrivateHosts({ allowPrivateHosts: privateHosts, chainId });
       await checkModelForJob({ publicClient, registry: deployment.registry, modelId, fee });
-      if (flags.check) await checkPostInput({ publicClient, deployment, modelId, input, modelFile: flags.modelFile });
+      if (flags.check) await checkPostInput({ publicClient, deployment, modelId, input, modelFile: flags.modelFile, allowPrivateHosts });
       // The poster keeps its input until the job is final (docs/PROTOCOL.md, section 5): this process serves it till then.
       const ipfs = flags.ipfs ? await startPosterIpfsNode(flags) : undefined;
       try {
@@ -136,7 +144,7 @@ export function addJobCommands(program: Command): void {
           // Each stage on stderr as the chain shows it (stdout keeps the result).
           const print = (line: string) => process.stderr.write(`job ${posted.jobId}: ${line}\n`);
           const onRecord = reportProgress({ publicClient, verification: deployment.verification, print });
-          await printResult({ publicClient, market: deployment.market, jobId: posted.jobId, fromBlock: posted.blockNumber, onRecord, ipfs, timeoutMs: ipfs ? 3_600_000 : undefined });
+          await printResult({ publicClient, market: deployment.market, jobId: posted.jobId, fromBlock: posted.blockNumber, onRecord, ipfs, timeoutMs: ipfs ? 3_600_000 : undefined, allowPrivateHosts });
         }
       } finally {
         await ipfs?.stop();
@@ -149,7 +157,9 @@ export function addJobCommands(program: Command): void {
     .option("--out <file>", "write the output tensor blob here")
     .option("--ipfs-peer <multiaddr...>", "read an ipfs:// output through an IPFS node run here, dialling these peers (the provider's node)")
     .option("--ipfs-dir <dir>", "with --ipfs-peer: the node's repository (default .dinfer/ipfs)")
+    .option("--allow-private-hosts", ALLOW_PRIVATE_HOSTS_FLAG)
     .action(async (jobId: string, flags, cmd: Command) => {
+      const privateHosts = allowPrivateHostsOption(cmd);
       const chain = await connectReadOnly(cmd);
       const ipfs = flags.ipfsPeer ? await startPosterIpfsNode({ ipfsDir: flags.ipfsDir, ipfsPeer: flags.ipfsPeer }) : undefined;
       try {
@@ -161,6 +171,7 @@ export function addJobCommands(program: Command): void {
           timeoutMs: flags.wait ? 600_000 : 1,
           out: flags.out,
           ipfs,
+          allowPrivateHosts: allowsPrivateHosts({ allowPrivateHosts: privateHosts, chainId: chain.chainId }),
         });
       } finally {
         await ipfs?.stop();
@@ -197,11 +208,13 @@ export type CheckPostInputParameters = {
   input: Uint8Array;
   /** A local copy of the model's .onnx file; else the registered URI is fetched. */
   modelFile?: string;
+  /** Read the registered URI on a private host (`--allow-private-hosts`; `readModelInputs`' default: on only on a devnet). */
+  allowPrivateHosts?: boolean;
 };
 
 /** `job post`'s check: the input fits the model's declared inputs, or a `JobInputError` says what to fix. */
-export async function checkPostInput({ publicClient, deployment, modelId, input, modelFile }: CheckPostInputParameters): Promise<void> {
-  const model = await readModelInputs({ publicClient, registry: deployment.registry, modelId, source: modelFile ? { modelFile } : {} });
+export async function checkPostInput({ publicClient, deployment, modelId, input, modelFile, allowPrivateHosts }: CheckPostInputParameters): Promise<void> {
+  const model = await readModelInputs({ publicClient, registry: deployment.registry, modelId, source: modelFile ? { modelFile } : {}, allowPrivateHosts });
   checkInputFits({ input, model });
 }
 
