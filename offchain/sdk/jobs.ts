@@ -353,7 +353,7 @@ export async function waitForResult({
     }
     const ready = status === JobStatus.Finalized || (until === "revealed" && status >= JobStatus.Revealed);
     if (ready) {
-      const privateHosts = allowPrivateHosts ?? allowsPrivateHosts({ chainId: await publicClient.getChainId() });
+      const { allowPrivateHosts: privateHosts } = await localReads(allowPrivateHosts, publicClient);
       const output = await fetchOutput({ record, ipfsGateway, ipfs, maxBytes, signal, allowPrivateHosts: privateHosts });
       return { record, output, outputRoot: record.job.result, final: status === JobStatus.Finalized };
     }
@@ -382,11 +382,21 @@ export async function fetchOutput({ record, ipfsGateway, ipfs, maxBytes, signal,
     ipfs,
     maxBytes,
     signal,
-    // A dApp reads what its own machine serves too (a same-machine worker's file:// output).
-    allowFileUris: true,
+    // A dApp reads what its own machine serves (a same-machine worker's file:// output) only where it reads its own
+    // network: a provider's file:// location is as much a request into the dApp's machine as one to 127.0.0.1.
+    allowFileUris: allowPrivateHosts,
     allowPrivateHosts,
   });
   return bytes;
+}
+
+/**
+ * How an SDK read of a location someone else chose treats local ones: `allowPrivateHosts` as given, else the
+ * daemons' rule on the chain id (on only on a devnet); file:// locations with it.
+ */
+export async function localReads(allowPrivateHosts: boolean | undefined, publicClient: Pick<PublicClient, "getChainId">): Promise<{ allowPrivateHosts: boolean; allowFileUris: boolean }> {
+  const allowed = allowPrivateHosts ?? allowsPrivateHosts({ chainId: await publicClient.getChainId() });
+  return { allowPrivateHosts: allowed, allowFileUris: allowed };
 }
 
 export type FetchOutputParameters = {
@@ -406,6 +416,7 @@ export type FetchOutputParameters = {
    * devnet rule the client and `waitForResult` apply: on a devnet, or when the providers you deal with serve on
    * your private network, pass true (or `allowsPrivateHosts({ chainId })`). An `ipfs://` URI read through
    * `ipfsGateway` is read even when the gateway is on localhost: the gateway is your choice, not the provider's.
+   * A `file://` output URI (a worker on the dApp's own machine) is read only with this on.
    */
   allowPrivateHosts?: boolean;
 };

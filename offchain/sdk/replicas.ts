@@ -24,8 +24,8 @@ import { majorityRoot, readReplicaJob, REPLICA_STATUS_NAMES, ReplicaStatus, type
 import type { TxSender } from "../chain/sender.js";
 import { blobId } from "../codec/tensor.js";
 import { NonRetryableError, RetryableError } from "../errors.js";
-import { allowsPrivateHosts } from "../storage/host-policy.js";
 import { readOutput } from "../storage/output.js";
+import { localReads } from "./jobs.js";
 import { uploadBlob } from "../storage/upload.js";
 import { refuseCollateralDropBefore } from "./collateral.js";
 import { checkedFee, jobInputBlob, type JobInput } from "./job-input.js";
@@ -303,9 +303,7 @@ export async function waitForReplicatedResult({
         ipfsGateway,
         maxBytes,
         signal,
-        // A dApp reads what its own machine serves too (a same-machine worker's file:// output).
-        allowFileUris: true,
-        allowPrivateHosts: allowPrivateHosts ?? allowsPrivateHosts({ chainId: await publicClient.getChainId() }),
+        ...(await localReads(allowPrivateHosts, publicClient)),
       });
       return { record, output: bytes, outputRoot: root, final: record.status === ReplicaStatus.Agreed, agreeing: agreeingSeats.length };
     }

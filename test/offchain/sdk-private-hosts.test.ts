@@ -95,6 +95,13 @@ describe("sdk fetchOutput: an output location the provider chose, on a private h
     assert.equal(local.requests(), before + 2);
   });
 
+  it("reads a file:// output (a worker on the dApp's own machine) only with allowPrivateHosts on: the path is the provider's choice too", async function () {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), "dinfer-sdk-file-")), "output.dtn");
+    writeFileSync(file, output);
+    await assert.rejects(fetchOutput({ record: revealed(`file://${file}`) }), (error: Error & { code?: string }) => error.code === "OUTPUT_URI_REFUSED");
+    assert.deepEqual(await fetchOutput({ record: revealed(`file://${file}`), allowPrivateHosts: true }), output);
+  });
+
   it("reads an inline output with nothing to fetch, whatever the setting", async function () {
     const small = encodeTensorBlob([tensorFromArray({ name: "y", dtype: "float32", values: [0.25, 0.75], dims: [1, 2] })]);
     const record = { ...revealed(""), inlineOutput: toHex(small), job: { ...revealed("").job, result: outputRoot(small) } } as JobRecord;
