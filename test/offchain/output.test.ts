@@ -13,9 +13,9 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 
 import { after, before, describe, it } from "mocha";
-import { keccak256, toHex, zeroAddress, type Hex } from "viem";
+import { keccak256, toHex, type Hex } from "viem";
 
-import { JobStatus, type JobRecord } from "../../offchain/chain/jobs.js";
+import type { JobRecord } from "../../offchain/chain/jobs.js";
 import { outputRoot } from "../../offchain/codec/merkle.js";
 import { encodeTensorBlob, tensorFromArray } from "../../offchain/codec/tensor.js";
 import { NonRetryableError, RetryableError } from "../../offchain/errors.js";
@@ -26,40 +26,13 @@ import { LocalBlobStore } from "../../offchain/storage/local.js";
 import { OutputNotServedError, OutputRootMismatchError, OutputUnavailableError, readOutput } from "../../offchain/storage/output.js";
 import { startBlobServer, type BlobServer } from "../../offchain/storage/server.js";
 import { fetchProviderOutput } from "../../offchain/verifier/judge.js";
+import { revealedJob } from "../helpers/revealed-job.js";
 
 const CID = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy";
 const MAX_BYTES = 1 << 20;
 
 function output(values: number[]): Uint8Array {
   return encodeTensorBlob([tensorFromArray({ name: "y", dtype: "float32", values: new Float32Array(values), dims: [values.length] })]);
-}
-
-/** A revealed job whose result is `root`, revealed at `outputURI` or inline. */
-function revealed({ root, outputURI = "", inlineOutput }: { root: Hex; outputURI?: string; inlineOutput?: Hex }): JobRecord {
-  return {
-    jobId: 7n,
-    job: {
-      poster: zeroAddress,
-      modelId: 1,
-      terms: 1,
-      fee: 0n,
-      collateral: 0n,
-      callbackGasLimit: 0,
-      status: JobStatus.Revealed,
-      deadline: 0,
-      provider: zeroAddress,
-      commitBlock: 0n,
-      result: root,
-      inlineOutput: inlineOutput !== undefined,
-      sampled: false,
-    },
-    inputHash: keccak256("0x"),
-    inputURI: "",
-    inlineInput: "0x",
-    outputURI,
-    inlineOutput,
-    postedBlock: 1n,
-  };
 }
 
 type Reading = { ok: true; bytes: Uint8Array } | { ok: false; error: unknown; problem: string };
@@ -135,39 +108,39 @@ describe("reading a revealed output (offchain/storage/output.ts)", () => {
   });
 
   it("reads a worker's /blobs/<id> URI the same in the SDK and the verifier", async () => {
-    const both = await readBoth(revealed({ root: outputRoot(served), outputURI: `${blobs.url}/blobs/${servedId}` }));
+    const both = await readBoth(revealedJob({ root: outputRoot(served), outputURI: `${blobs.url}/blobs/${servedId}` }));
     sameBytes(both, served);
   });
 
   it("reads an ipfs://<cid> output through the IPFS gateway the same in the SDK and the verifier (the SDK threw on it before)", async () => {
-    const both = await readBoth(revealed({ root: outputRoot(served), outputURI: `ipfs://${CID}` }), gatewayUrl);
+    const both = await readBoth(revealedJob({ root: outputRoot(served), outputURI: `ipfs://${CID}` }), gatewayUrl);
     sameBytes(both, served);
   });
 
   it("reads any other URL and inline bytes the same, bound to the chain by the root", async () => {
-    sameBytes(await readBoth(revealed({ root: outputRoot(served), outputURI: `${gatewayUrl}/results/out.dtn` })), served);
-    sameBytes(await readBoth(revealed({ root: outputRoot(served), inlineOutput: toHex(served) })), served);
+    sameBytes(await readBoth(revealedJob({ root: outputRoot(served), outputURI: `${gatewayUrl}/results/out.dtn` })), served);
+    sameBytes(await readBoth(revealedJob({ root: outputRoot(served), inlineOutput: toHex(served) })), served);
   });
 
   it("refuses bytes whose root is not the revealed one in both, with OUTPUT_ROOT_MISMATCH", async () => {
-    const viaIpfs = sameFailure(await readBoth(revealed({ root: outputRoot(served), outputURI: `ipfs://${CID}/other` }), gatewayUrl), OutputRootMismatchError);
+    const viaIpfs = sameFailure(await readBoth(revealedJob({ root: outputRoot(served), outputURI: `ipfs://${CID}/other` }), gatewayUrl), OutputRootMismatchError);
     assert.equal((viaIpfs as OutputRootMismatchError).code, "OUTPUT_ROOT_MISMATCH");
     assert.match(viaIpfs.message, new RegExp(`its bytes have root ${outputRoot(other)}, not ${outputRoot(served)}`));
     // A /blobs/<id> URI serving the blob of that id, but not the revealed output.
-    sameFailure(await readBoth(revealed({ root: outputRoot(served), outputURI: `${blobs.url}/blobs/${otherId}` })), OutputRootMismatchError);
+    sameFailure(await readBoth(revealedJob({ root: outputRoot(served), outputURI: `${blobs.url}/blobs/${otherId}` })), OutputRootMismatchError);
   });
 
   it("fails on the same locations with the same error classes: not found (final), unavailable (retryable), no gateway", async () => {
-    const missing = sameFailure(await readBoth(revealed({ root: outputRoot(served), outputURI: `${blobs.url}/blobs/${keccak256("0x01")}` })), BlobNotFoundError);
+    const missing = sameFailure(await readBoth(revealedJob({ root: outputRoot(served), outputURI: `${blobs.url}/blobs/${keccak256("0x01")}` })), BlobNotFoundError);
     assert.ok(missing instanceof NonRetryableError);
-    const busy = sameFailure(await readBoth(revealed({ root: outputRoot(served), outputURI: `${gatewayUrl}/busy` })), BlobUnavailableError);
+    const busy = sameFailure(await readBoth(revealedJob({ root: outputRoot(served), outputURI: `${gatewayUrl}/busy` })), BlobUnavailableError);
     assert.ok(busy instanceof RetryableError, "a 503 may pass: retryable");
-    const noGateway = sameFailure(await readBoth(revealed({ root: outputRoot(served), outputURI: `ipfs://${CID}` })), InvalidBlobUriError);
+    const noGateway = sameFailure(await readBoth(revealedJob({ root: outputRoot(served), outputURI: `ipfs://${CID}` })), InvalidBlobUriError);
     assert.match(noGateway.message, /no IPFS gateway configured/);
   });
 
   it("says NO_OUTPUT_URI for a job revealed nowhere, and the verifier that no location is known", async () => {
-    const { sdk, verifier } = await readBoth(revealed({ root: outputRoot(served) }));
+    const { sdk, verifier } = await readBoth(revealedJob({ root: outputRoot(served) }));
     assert.ok(!sdk.ok && sdk.error instanceof NonRetryableError && sdk.error.code === "NO_OUTPUT_URI");
     assert.deepEqual(verifier, { ok: false, error: undefined, problem: "no location is known" });
   });

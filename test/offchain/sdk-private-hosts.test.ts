@@ -14,9 +14,9 @@ import path from "node:path";
 
 import type { Command } from "commander";
 import { after, before, describe, it } from "mocha";
-import { toHex, zeroAddress, type Hex } from "viem";
+import { toHex } from "viem";
 
-import { JobStatus, type JobRecord } from "../../offchain/chain/jobs.js";
+import type { JobRecord } from "../../offchain/chain/jobs.js";
 import { allowPrivateHostsOption } from "../../offchain/cli/context.js";
 import { ALLOW_PRIVATE_HOSTS_FLAG } from "../../offchain/cli/flags.js";
 import { buildProgram } from "../../offchain/cli/main.js";
@@ -28,39 +28,14 @@ import { DEVNET_CHAIN_ID as DEVNET_SPEC_CHAIN_ID } from "../../offchain/devnet/c
 import { allowsPrivateHosts, DEVNET_CHAIN_ID, PrivateHostRefusedError } from "../../offchain/sdk/index.js";
 import { fetchOutput } from "../../offchain/sdk/jobs.js";
 import { countingServer, refused, type CountingServer } from "../helpers/private-hosts.js";
+import { revealedJob } from "../helpers/revealed-job.js";
 
 const CID = "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi";
 const output = encodeTensorBlob([tensorFromArray({ name: "y", dtype: "float32", values: new Float32Array(1_500).map((_, i) => i / 7), dims: [1_500] })]);
 const root = outputRoot(output);
 
 /** A job revealed with `outputURI` (what readJob would rebuild from the chain's events). */
-function revealed(outputURI: string, inlineOutput: Hex = "0x"): JobRecord {
-  return {
-    jobId: 7n,
-    job: {
-      poster: zeroAddress,
-      modelId: 1,
-      terms: 1,
-      fee: 1n,
-      collateral: 1n,
-      callbackGasLimit: 0,
-      status: JobStatus.Revealed,
-      sampled: false,
-      inlineOutput: false,
-      deadline: 0,
-      provider: zeroAddress,
-      commitBlock: 0n,
-      inputHash: blobId(output),
-      result: root,
-    },
-    inputHash: blobId(output),
-    inputURI: "",
-    inlineInput: "0x",
-    outputURI,
-    inlineOutput,
-    postedBlock: 0n,
-  } as unknown as JobRecord;
-}
+const revealed = (outputURI: string): JobRecord => revealedJob({ root, outputURI });
 
 describe("sdk fetchOutput: an output location the provider chose, on a private host", function () {
   let local: CountingServer;
