@@ -27,7 +27,8 @@
  * wait (at most `maxWaitMs`): grouping costs a claim no time when there is nothing to group it with.
  *
  * What held when a caller queued its call may not hold when the group leaves (a reorg replaced the job it
- * claims): a caller's `withdrawn` is asked again then, and a call it withdraws rejects with its error, unsent.
+ * claims): a caller's `withdrawn` is asked again then, and whenever the call is sent again, and a call it withdraws
+ * rejects with its error, unsent.
  */
 import {
   decodeEventLog,
@@ -84,8 +85,9 @@ export type CallGroupParameters = {
 /** `CallGroup.send`'s second argument. */
 export type GroupedSendOptions = {
   /**
-   * Asked as the call's group leaves (after its wait): an error withdraws the call (it rejects with that error and
-   * is not sent), undefined lets it go. Not asked for a call sent at once, alone: its caller has just decided.
+   * Asked each time the call is about to go out (as its group leaves after its wait, again when it is sent again
+   * after a refused or reverted group, and before a call that is not grouped): an error withdraws the call (it
+   * rejects with that error and is not sent), undefined lets it go. One that throws withdraws it with that error.
    */
   withdrawn?: () => Error | undefined;
 };
@@ -128,7 +130,10 @@ export class CallGroup {
       this.#functions.has(parameters.functionName as string) &&
       parameters.value === undefined &&
       parameters.gas === undefined;
-    if (!grouped) return this.#alone(parameters);
+    if (!grouped) {
+      const error = askWithdrawn(withdrawn);
+      return error === undefined ? this.#alone(parameters) : Promise.reject(error);
+    }
     return new Promise<GroupedSendReturnType>((resolve, reject) => {
       this.#queue.push({ parameters, resolve, reject, withdrawn });
       if (this.#queue.length >= this.#p.maxCalls) this.#flush();
@@ -140,17 +145,23 @@ export class CallGroup {
   #flush(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    const group = this.#queue.splice(0, this.#p.maxCalls).filter(({ withdrawn, reject }) => {
-      const error = withdrawn?.();
-      if (error !== undefined) reject(error);
-      return error === undefined;
-    });
+    const group = this.#queue.splice(0, this.#p.maxCalls);
     if (this.#queue.length > 0) this.#timer = setTimeout(() => this.#flush(), this.#p.maxWaitMs);
     if (group.length > 0) this.#send(group);
   }
 
-  /** Sends `group` as one transaction (one call: as it is); `checked`: read already, every call would run. */
-  #send(group: Pending[], checked = false): void {
+  /**
+   * Sends `group` as one transaction (one call: as it is); `checked`: read already, every call would run. Each
+   * call's `withdrawn` is asked first, here, so that a call sent again (a half of a refused group, one the pre-read
+   * sent alone, one of a reverted group) is asked again too: each leaves after a round trip or a block.
+   */
+  #send(pending: Pending[], checked = false): void {
+    const group = pending.filter(({ withdrawn, reject }) => {
+      const error = askWithdrawn(withdrawn);
+      if (error !== undefined) reject(error);
+      return error === undefined;
+    });
+    if (group.length === 0) return;
     this.#inFlight++;
     let done: Promise<void>;
     if (group.length === 1) {
@@ -250,6 +261,15 @@ export class CallGroup {
     } catch {
       return undefined; // the send's own simulation meets whatever failed here
     }
+  }
+}
+
+/** A caller's `withdrawn` asked: its error, or undefined to go on; one that throws withdraws the call with what it threw. */
+function askWithdrawn(withdrawn: (() => Error | undefined) | undefined): Error | undefined {
+  try {
+    return withdrawn?.();
+  } catch (error) {
+    return error instanceof Error ? error : new Error(String(error));
   }
 }
 

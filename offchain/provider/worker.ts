@@ -210,10 +210,10 @@ const GROUPED_STEPS = ["commit", "reveal", "finalize"] as const;
 const CLAIM_STEPS = ["claimAndCommit", "claim"] as const;
 /** The largest output a reveal can carry inline (one chunk), as JobMarket checks it. */
 export const INLINE_OUTPUT_MAX = 4096;
-/** The code of a claim withdrawn from its group because a reorg replaced the job's post (`unlessReposted`). */
+/** The code of a claim or commit withdrawn unsent because a reorg replaced the job's post (`unlessReposted`). */
 const REPOSTED_MID_STEP = "REPOSTED_MID_STEP";
 
-/** A claim withdrawn from its group (`unlessReposted`) as the step's quiet end, like a refused one; anything else rethrown. */
+/** A claim or commit withdrawn unsent (`unlessReposted`) as the step's quiet end, like a refused one; anything else rethrown. */
 function withdrawnAsFalse(error: unknown): false {
   if (error instanceof RetryableError && error.code === REPOSTED_MID_STEP) return false;
   throw error;
@@ -472,9 +472,10 @@ export class ProviderWorker {
   }
 
   /**
-   * A claim's `withdrawn` for the claims group: a reorg that replaced the job's post while the claim waited for its
-   * group withdraws it unsent (`repostedMidStep` asked again as the group leaves), with an error `withdrawnAsFalse`
-   * turns into the step's quiet end; the job is taken up afresh when the step ends.
+   * A claim's or a commit's `withdrawn` for its call group: a reorg that replaced the job's post while the call waited
+   * (for its group, for the journal's flush, for a withdrawal in flight) withdraws it unsent (`repostedMidStep` asked
+   * again each time the call is about to go out), with an error `withdrawnAsFalse` turns into the step's quiet end;
+   * the job is taken up afresh when the step ends.
    */
   private unlessReposted(jobId: bigint, action: string): GroupedSendOptions {
     return {
@@ -1083,8 +1084,8 @@ export class ProviderWorker {
     if (this.repostedMidStep(jobId, "commit")) return;
     const c = this.commitmentFor(jobId, ran.data.outputRoot!);
     const committed = await this.act(jobId, "commit", (onSent) =>
-      this.calls.send({ address: this.p.deployment.market, abi: jobMarketAbi, functionName: "commit", args: [jobId, job, c], onSent }),
-    );
+      this.calls.send({ address: this.p.deployment.market, abi: jobMarketAbi, functionName: "commit", args: [jobId, job, c], onSent }, this.unlessReposted(jobId, "commit")),
+    ).catch(withdrawnAsFalse);
     await this.scheduleAfter(record, committed, ran.data);
   }
 

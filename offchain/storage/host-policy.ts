@@ -107,6 +107,10 @@ export function privateAddressKind(ip: string): string | undefined {
   if (g[0] === 0x2002) return embedded(g[1]!, g[2]!);
   if (g[0] === 0x2001 && g[1] === 0) return embedded(g[2]!, g[3]!) ?? embedded(~g[6]! & 0xffff, ~g[7]! & 0xffff);
   if (g[0] === 0x2001 && g[1] === 0xdb8) return "documentation";
+  if (g[0] === 0x3fff && (g[1]! & 0xf000) === 0) return "documentation";
+  if (g[0] === 0x2001 && g[1] === 2 && g[2] === 0) return "benchmarking";
+  if (g[0] === 0x2001 && ((g[1]! & 0xfff0) === 0x10 || (g[1]! & 0xfff0) === 0x20)) return "ORCHID";
+  if (g[0] === 0x5f00) return "SRv6 segment";
   if (g[0] === 0x100 && g.slice(1, 4).every((x) => x === 0)) return "discard-only";
   if ((g[0]! & 0xfe00) === 0xfc00) return "unique local";
   if ((g[0]! & 0xffc0) === 0xfe80) return "link-local";

@@ -292,6 +292,36 @@ describe("CallGroup: a provider's steps in one multicall", () => {
     assert.deepEqual(sent.map((s) => (s.functionName === "multicall" ? innerJobIds(s) : [s.args[0]])), [[1n, 3n]], "job 2's claim never sent");
   });
 
+  it("asks withdrawn again each time a call goes out again (a half of a refused group) and before a call not grouped; one that throws withdraws only its call", async () => {
+    // Job 1 makes every group that holds it refuse: [1, 2, 3] is refused, then [1, 2], then 1 and 2 go alone.
+    const refuse = (call: Sent) => (call.functionName === "multicall" ? innerJobIds(call).includes(1n) : call.args[0] === 1n);
+    const { sender, sent } = recordingSender({ refuse });
+    const group = new CallGroup({ sender, address: MARKET, functions: ["claim"], maxCalls: 10, maxWaitMs: 20 });
+    let asks = 0;
+    // Job 2's job is replaced after its first group was refused: it must not go out in the halves.
+    const two = { withdrawn: () => (++asks > 1 ? new RetryableError("reposted", { code: "REPOSTED_MID_STEP" }) : undefined) };
+    const three = {
+      withdrawn: (): Error | undefined => {
+        throw new Error("withdrawn() failed");
+      },
+    };
+    const outcomes = await Promise.allSettled([
+      group.send({ address: MARKET, abi, functionName: "claim", args: [1n] }),
+      group.send({ address: MARKET, abi, functionName: "claim", args: [2n] }, two),
+      group.send({ address: MARKET, abi, functionName: "claim", args: [3n] }, three),
+    ]);
+    assert.equal(outcomes[0]!.status, "rejected", "job 1 refused alone");
+    assert.equal(((outcomes[1] as PromiseRejectedResult).reason as RetryableError).code, "REPOSTED_MID_STEP", "job 2 withdrawn when sent again");
+    assert.match(((outcomes[2] as PromiseRejectedResult).reason as Error).message, /withdrawn\(\) failed/);
+    assert.ok(asks >= 2, "job 2 asked again after its group was refused");
+    assert.deepEqual(sent, [], "nothing sent: job 1 refused, jobs 2 and 3 withdrawn");
+
+    // Not grouped (another function): asked before it is sent alone.
+    const other = { withdrawn: () => new RetryableError("reposted", { code: "REPOSTED_MID_STEP" }) };
+    await assert.rejects(group.send({ address: MARKET, abi, functionName: "finalize", args: [4n] }, other), (error: RetryableError) => error.code === "REPOSTED_MID_STEP");
+    assert.deepEqual(sent, []);
+  });
+
   it("refuses limits that make no sense, naming them", () => {
     const { sender } = recordingSender();
     assert.throws(() => new CallGroup({ sender, address: MARKET, functions: [], maxCalls: 0, maxWaitMs: 0 }), /maxCalls must be an integer >= 1, got 0/);

@@ -78,11 +78,16 @@ describe("host policy: which addresses are not the public internet", function ()
       ["2001:0:c0a8:101::1", "private"],
       ["2001:0:808:808::80ff:fffe", "loopback"],
       ["2001:db8::1", "documentation"],
+      ["3fff:fff::1", "documentation"],
+      ["2001:2::1", "benchmarking"],
+      ["2001:10::1", "ORCHID"],
+      ["2001:2f::1", "ORCHID"],
+      ["5f00::1", "SRv6 segment"],
       ["100::1", "discard-only"],
     ]) {
       assert.equal(privateAddressKind(ip!), kind, ip);
     }
-    for (const ip of ["2606:4700:4700::1111", "::ffff:8.8.8.8", "2001:4860:4860::8888", "::ffff:0:8.8.8.8", "2001:0:808:808::f7f7:f7f7", "64:ff9b::8.8.8.8", "100:0:0:1::1"]) assert.equal(privateAddressKind(ip), undefined, ip);
+    for (const ip of ["2606:4700:4700::1111", "::ffff:8.8.8.8", "2001:4860:4860::8888", "::ffff:0:8.8.8.8", "2001:0:808:808::f7f7:f7f7", "64:ff9b::8.8.8.8", "100:0:0:1::1", "2001:1::1", "2001:2:1::1", "2001:30::1", "3fff:1000::1", "5f01::1"]) assert.equal(privateAddressKind(ip), undefined, ip);
     assert.equal(privateAddressKind("not-an-ip"), undefined);
   });
 

@@ -200,7 +200,8 @@ abstract contract JobActions is HandlerBase {
         _check(ran.length == 2 && ran[0] && ran[1] == (lost.length == 0), "tryMulticall of two claims: which ran");
         uint256 skips;
         for (uint256 i; i < logs.length; ++i) {
-            if (logs[i].emitter != address(market) || logs[i].topics[0] != IJobMarket.CallSkipped.selector) continue;
+            if (logs[i].emitter != address(market) || logs[i].topics.length == 0) continue;
+            if (logs[i].topics[0] != IJobMarket.CallSkipped.selector) continue;
             ++skips;
             (uint256 index, bytes memory reason) = abi.decode(logs[i].data, (uint256, bytes));
             _check(index == 1 && keccak256(reason) == keccak256(lost), "tryMulticall of two claims: the skipped call and its reason");
