@@ -267,15 +267,29 @@ export class BatchWorker {
     const claimed = b.status === BatchStatus.Claimed;
     if (!claimed && !(await this.stakeBacks(record, data))) return;
     let next = data;
-    if (!data.outputs) {
+    // A reorg can give a batch id other inputs under the very same batch hash (it does not cover them): outputs run
+    // from inputs the chain no longer holds are not this batch's, and a commitment to them would be slashed.
+    if (next.outputs && next.inputs && !sameInputs(next.inputs, record)) {
+      this.p.log.warn({ msg: "batch inputs changed since its run (a reorg replaced its post): run again", batch_id: data.batchId.toString() });
+      next = withoutOutputs(next);
+      this.steps.save(key, "candidate", next);
+    }
+    if (!next.outputs) {
       const ran = await this.run(record);
       if (typeof ran === "string") {
-        this.steps.save(BATCH_KEY + data.batchId, "skipped", { ...data, reason: ran });
+        this.steps.save(key, "skipped", { ...next, reason: ran });
         this.p.log.info({ msg: "batch skipped", batch_id: data.batchId.toString(), reason: ran });
         return;
       }
-      next = { ...data, ...ran };
-      this.steps.save(BATCH_KEY + data.batchId, "candidate", next);
+      next = { ...next, ...ran };
+      this.steps.save(key, "candidate", next);
+      // The run took a while, and a reorg meanwhile may have replaced the post: the inputs the chain holds now.
+      const now = await readBatch({ client: this.p.publicClient, batchMarket: this.p.deployment.batchMarket, batchId: data.batchId, fromBlock: data.postedBlock });
+      if (!sameInputs(next.inputs!, now)) {
+        this.p.log.warn({ msg: "batch not committed: a reorg replaced its post during the run", batch_id: data.batchId.toString() });
+        this.steps.save(key, "candidate", withoutOutputs(next));
+        return;
+      }
     }
     const { commitmentRoot } = this.trees(record, next);
     // A key of its own in the stake ledger: the batch's collateral is promised until its claim is mined. Checked
@@ -454,4 +468,15 @@ export class BatchWorker {
     this.p.log.info({ msg: `${action} confirmed`, batch_id: batchId.toString(), tx_hash: result.hash, gas_used: result.receipt.gasUsed.toString() });
     return { receipt: result.receipt };
   }
+}
+
+/** Whether `inputs` (the input hashes a run used) are the batch's as `record` holds them. */
+function sameInputs(inputs: readonly Hex[], record: BatchRecord): boolean {
+  const held = record.inputHashes.slice(0, record.batch.count);
+  return inputs.length === held.length && inputs.every((hash, i) => hash.toLowerCase() === held[i]!.toLowerCase());
+}
+
+/** A batch's data without the outputs of a run (nor the inputs and list that go with them): it is run again. */
+function withoutOutputs({ outputs: _outputs, listUri: _listUri, inputs: _inputs, ...rest }: BatchData): BatchData {
+  return rest;
 }

@@ -9,6 +9,8 @@
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -16,14 +18,15 @@ import path from "node:path";
 import { createPublicClient, createWalletClient, custom, getAbiItem, isAddressEqual, toHex, type AbiEvent, type Hex, type PublicClient } from "viem";
 import { mnemonicToAccount } from "viem/accounts";
 
-import { jobMarketAbi } from "../../offchain/chain/abis.js";
+import { batchMarketAbi, jobMarketAbi } from "../../offchain/chain/abis.js";
+import { batchTrees, readBatch } from "../../offchain/chain/batches.js";
 import { chainFor } from "../../offchain/chain/clients.js";
 import { readJob } from "../../offchain/chain/jobs.js";
 import { LogPoller, MemoryCursorStore } from "../../offchain/chain/poller.js";
 import { TxSender } from "../../offchain/chain/sender.js";
-import { commitment, deriveSalt } from "../../offchain/codec/commitment.js";
+import { commitment, deriveBatchSalt, deriveSalt } from "../../offchain/codec/commitment.js";
 import { outputRoot } from "../../offchain/codec/merkle.js";
-import { decodeTensorBlob, encodeTensorBlob, tensorFromArray } from "../../offchain/codec/tensor.js";
+import { blobId, decodeTensorBlob, encodeTensorBlob, tensorFromArray } from "../../offchain/codec/tensor.js";
 import { DEV_MNEMONIC } from "../../offchain/devnet/chain-spec.js";
 import { silentLogger } from "../../offchain/log.js";
 import type { JobRunner } from "../../offchain/provider/job-runner.js";
@@ -146,25 +149,41 @@ export async function inProcessWorker(connection: Connection, { maxClaimWaitMs, 
     prefetch,
   });
   await worker.init();
-  // The worker's poller, as offchain/provider/start.ts builds it (JobPosted only).
+  // The worker's poller, as offchain/provider/start.ts builds it (JobPosted and BatchPosted).
   const poller = new LogPoller({
     name: "provider",
     publicClient,
     store: new MemoryCursorStore(),
-    address: deployment.market,
-    events: [getAbiItem({ abi: jobMarketAbi, name: "JobPosted" }) as AbiEvent],
+    address: [deployment.market, deployment.batchMarket],
+    events: [getAbiItem({ abi: jobMarketAbi, name: "JobPosted" }) as AbiEvent, getAbiItem({ abi: batchMarketAbi, name: "BatchPosted" }) as AbiEvent],
     startBlock: await publicClient.getBlockNumber(),
     confirmations: 0,
     onReorg: () => worker.onReorg(),
     onLogs: async ({ logs }) => {
       worker.onPosted(
-        logs.map((l) => {
-          const args = l.args as { jobId: bigint; modelId: bigint; poster: Hex; claimBy: bigint; fee: bigint };
-          return { jobId: args.jobId, modelId: Number(args.modelId), postedBlock: l.blockNumber, poster: args.poster, claimBy: args.claimBy, fee: args.fee, log: { data: l.data, topics: l.topics, blockNumber: l.blockNumber } };
-        }),
+        logs
+          .filter((l) => l.eventName === "JobPosted")
+          .map((l) => {
+            const args = l.args as { jobId: bigint; modelId: bigint; poster: Hex; claimBy: bigint; fee: bigint };
+            return { jobId: args.jobId, modelId: Number(args.modelId), postedBlock: l.blockNumber, poster: args.poster, claimBy: args.claimBy, fee: args.fee, log: { data: l.data, topics: l.topics, blockNumber: l.blockNumber } };
+          }),
+      );
+      worker.onBatchPosted(
+        logs
+          .filter((l) => l.eventName === "BatchPosted")
+          .map((l) => ({ batchId: (l.args as { batchId: bigint }).batchId, modelId: Number((l.args as { modelId: bigint }).modelId), postedBlock: l.blockNumber })),
       );
     },
   });
+  // The dApp's blob server for batch inputs (a batch names its inputs by URI): each blob under its blob id.
+  const blobs = new Map<string, Uint8Array>();
+  const server = createServer((request, response) => {
+    const bytes = blobs.get(request.url?.replace(/^\/blobs\//, "").toLowerCase() ?? "");
+    if (bytes === undefined) return void response.writeHead(404).end();
+    response.writeHead(200, { "content-length": bytes.byteLength }).end(bytes);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const blobBase = `http://127.0.0.1:${(server.address() as AddressInfo).port}/blobs`;
   /** The poller's step at the head; returns the head. */
   const poll = async () => {
     const head = await publicClient.getBlock({ blockTag: "latest" });
@@ -192,6 +211,31 @@ export async function inProcessWorker(connection: Connection, { maxClaimWaitMs, 
     return sys.market.read.jobCount();
   };
   const read = (jobId: bigint) => readJob({ client: publicClient, market: deployment.market, jobId });
+  /** The dApp's BatchMarket deposit, for `postBatch` (before any snapshot a test reverts to: a revert takes it back). */
+  const fundBatches = async (amount = FEE * 1_000n) => {
+    await sys.token.write.mint([sys.dapp.account.address, amount]);
+    await sys.token.write.approve([deployment.batchMarket, amount], { account: sys.dapp.account });
+    await publicClient.waitForTransactionReceipt({ hash: await sys.batchMarket.write.deposit([amount], { account: sys.dapp.account }) });
+  };
+  /** Posts a batch of `inputs` (served by the dApp's blob server), the same poster, fee and claim deadline each time; returns its id. */
+  const postBatch = async (inputs: Hex[]) => {
+    const bytes = inputs.map((input) => Buffer.from(input.slice(2), "hex"));
+    for (const blob of bytes) blobs.set(blobId(blob).toLowerCase(), blob);
+    const request = { modelId, feePerJob: FEE, claimBy, inputHashes: bytes.map((blob) => blobId(blob)), inputURIs: bytes.map((blob) => `${blobBase}/${blobId(blob)}`) };
+    await publicClient.waitForTransactionReceipt({ hash: await sys.batchMarket.write.postBatch([request], { account: sys.dapp.account }) });
+    return sys.batchMarket.read.batchCount();
+  };
+  const readBatchOf = (batchId: bigint) => readBatch({ client: publicClient, batchMarket: deployment.batchMarket, batchId });
+  /** Our commitment root for batch `batchId` with the outputs of `inputs`, as the worker commits it. */
+  const batchCommitmentTo = async (batchId: bigint, inputs: Hex[]) =>
+    batchTrees({
+      chainId,
+      jobMarket: deployment.market,
+      provider: account.address,
+      firstJobId: (await readBatchOf(batchId)).batch.firstJobId,
+      outputRoots: inputs.map((input) => outputRoot(outputOf(Buffer.from(input.slice(2), "hex")))),
+      batchSalt: deriveBatchSalt({ workerSecret: secret, chainId: BigInt(chainId), batchId }),
+    }).commitmentRoot;
   /** Our commitment to the output of `input` for `jobId`. */
   const commitmentTo = (jobId: bigint, input: Hex) =>
     commitment({
@@ -205,8 +249,9 @@ export async function inProcessWorker(connection: Connection, { maxClaimWaitMs, 
   /** Lets the steps in progress finish, then closes the journal and deletes the stores. */
   const close = async () => {
     await worker.drain();
+    await new Promise((resolve) => server.close(resolve));
     journal.close();
     await rm(dir, { recursive: true, force: true });
   };
-  return { sys, publicClient, worker, journal, sender, echo, poll, turn, turnsUntil, post, read, commitmentTo, close };
+  return { sys, publicClient, worker, journal, sender, echo, poll, turn, turnsUntil, post, read, commitmentTo, fundBatches, postBatch, readBatch: readBatchOf, batchCommitmentTo, close };
 }

@@ -17,6 +17,7 @@ import { network } from "hardhat";
 import { describe, it } from "mocha";
 import { isAddressEqual, type Hex } from "viem";
 
+import { BatchStatus } from "../../offchain/chain/batches.js";
 import { JobStatus } from "../../offchain/chain/jobs.js";
 import { FEE } from "../helpers/fixture.js";
 import { inProcessWorker, inputOf, type InProcessWorker, type InProcessWorkerParameters } from "../helpers/in-process-worker.js";
@@ -154,6 +155,34 @@ describe("provider worker: a reorg that gives a job id another input", function 
       assert.equal((await t.read(jobId)).job.result, await t.commitmentTo(jobId, B), "committed to the output of input B");
       assert.equal((await t.read(first)).job.result, await t.commitmentTo(first, C), "the claim in flight went through");
       assert.deepEqual(t.echo.runs, [C, A, B], "B was run after the reorg");
+    } finally {
+      await t.close();
+    }
+  });
+
+  it("a reorg while the worker runs a batch's old inputs (the batch hash does not cover them): the batch is committed with the new inputs' outputs", async () => {
+    const t = await setUp();
+    try {
+      await t.fundBatches();
+      await t.poll(); // the poller remembers the block the reorg forks from
+      const A2 = inputOf([1, 2, 3, 5]);
+      const B2 = inputOf([5, 6, 7, 9]);
+      const point = await snapshot();
+      t.echo.hold();
+      const batchId = await t.postBatch([A, A2]);
+      await t.turnsUntil(() => t.echo.runs.length === 1, "the worker runs the batch's first input");
+
+      // The post is replaced: the same batch id, poster, fee and count (the same batch hash), other inputs.
+      await revertTo(point);
+      assert.equal(await t.postBatch([B, B2]), batchId, "the same batch id");
+      await t.turn();
+      t.echo.release();
+
+      await t.turnsUntil(async () => (await t.readBatch(batchId)).batch.status === BatchStatus.Committed, "the batch is committed");
+      const { batch } = await t.readBatch(batchId);
+      assert.notEqual(batch.result, await t.batchCommitmentTo(batchId, [A, A2]), "not committed to the outputs of A and A2");
+      assert.equal(batch.result, await t.batchCommitmentTo(batchId, [B, B2]), "committed to the outputs of B and B2");
+      assert.deepEqual(t.echo.runs, [A, A2, B, B2], "B and B2 were run after the reorg");
     } finally {
       await t.close();
     }
