@@ -206,11 +206,25 @@ export class ReplicaWorker {
     const key = REPLICA_KEY + r.replicaJobId;
     if (!(await this.stakeBacks(r))) return;
     let next = data;
-    if (!data.outputRoot) {
-      const ran = await this.run(r);
-      if (typeof ran === "string") return this.end(data, "skipped", ran);
-      next = { ...data, ...ran };
+    // A reorg can give a redundant job's id another input (a seat's commit names the id alone): an output run from an
+    // input the chain no longer holds is not this job's, and a commitment to it would lose the seat's collateral.
+    if (next.outputRoot && next.inputHash && next.inputHash.toLowerCase() !== r.inputHash.toLowerCase()) {
+      this.p.log.warn({ msg: "redundant job's input changed since its run (a reorg replaced its post): run again", replica_job_id: r.replicaJobId.toString() });
+      next = withoutOutput(next);
       this.save(next, "candidate");
+    }
+    if (!next.outputRoot) {
+      const ran = await this.run(r);
+      if (typeof ran === "string") return this.end(next, "skipped", ran);
+      next = { ...next, ...ran };
+      this.save(next, "candidate");
+      // The run took a while, and a reorg meanwhile may have replaced the post: the input the chain holds now.
+      const now = await readReplicaJob({ client: this.p.publicClient, replicaMarket: this.p.deployment.replicaMarket, replicaJobId: r.replicaJobId, fromBlock: data.postedBlock });
+      if (now.inputHash.toLowerCase() !== next.inputHash!.toLowerCase()) {
+        this.p.log.warn({ msg: "redundant job's seat not taken: a reorg replaced its post during the run", replica_job_id: r.replicaJobId.toString() });
+        this.save(withoutOutput(next), "candidate");
+        return;
+      }
     }
     // Checked again after the run: our other claims may have taken the stake meanwhile.
     if (!(await this.stakeBacks(r, { reserve: true }))) return;
@@ -359,4 +373,9 @@ export class ReplicaWorker {
     this.p.log.info({ msg: `${action} confirmed`, replica_job_id: replicaJobId.toString(), tx_hash: result.hash, gas_used: result.receipt.gasUsed.toString() });
     return { receipt: result.receipt };
   }
+}
+
+/** A redundant job's data without the output of a run (nor the input it was run from): it is run again. */
+function withoutOutput({ outputRoot: _root, outputBytes: _bytes, outputId: _id, inputHash: _input, ...rest }: ReplicaData): ReplicaData {
+  return rest;
 }

@@ -18,11 +18,12 @@ import path from "node:path";
 import { createPublicClient, createWalletClient, custom, getAbiItem, isAddressEqual, toHex, type AbiEvent, type Hex, type PublicClient } from "viem";
 import { mnemonicToAccount } from "viem/accounts";
 
-import { batchMarketAbi, jobMarketAbi } from "../../offchain/chain/abis.js";
+import { batchMarketAbi, jobMarketAbi, replicaMarketAbi } from "../../offchain/chain/abis.js";
 import { batchTrees, readBatch } from "../../offchain/chain/batches.js";
 import { chainFor } from "../../offchain/chain/clients.js";
 import { readJob } from "../../offchain/chain/jobs.js";
 import { LogPoller, MemoryCursorStore } from "../../offchain/chain/poller.js";
+import { readReplicaJob } from "../../offchain/chain/replicas.js";
 import { TxSender } from "../../offchain/chain/sender.js";
 import { commitment, deriveBatchSalt, deriveSalt } from "../../offchain/codec/commitment.js";
 import { outputRoot } from "../../offchain/codec/merkle.js";
@@ -31,6 +32,7 @@ import { DEV_MNEMONIC } from "../../offchain/devnet/chain-spec.js";
 import { silentLogger } from "../../offchain/log.js";
 import type { JobRunner } from "../../offchain/provider/job-runner.js";
 import { createWorkerMetrics } from "../../offchain/provider/metrics.js";
+import { REPLICA_KEY } from "../../offchain/provider/replica-worker.js";
 import { ProviderWorker } from "../../offchain/provider/worker.js";
 import { Journal } from "../../offchain/state/journal.js";
 import { LocalBlobStore } from "../../offchain/storage/local.js";
@@ -149,13 +151,17 @@ export async function inProcessWorker(connection: Connection, { maxClaimWaitMs, 
     prefetch,
   });
   await worker.init();
-  // The worker's poller, as offchain/provider/start.ts builds it (JobPosted and BatchPosted).
+  // The worker's poller, as offchain/provider/start.ts builds it (JobPosted, BatchPosted and ReplicaJobPosted).
   const poller = new LogPoller({
     name: "provider",
     publicClient,
     store: new MemoryCursorStore(),
-    address: [deployment.market, deployment.batchMarket],
-    events: [getAbiItem({ abi: jobMarketAbi, name: "JobPosted" }) as AbiEvent, getAbiItem({ abi: batchMarketAbi, name: "BatchPosted" }) as AbiEvent],
+    address: [deployment.market, deployment.batchMarket, deployment.replicaMarket],
+    events: [
+      getAbiItem({ abi: jobMarketAbi, name: "JobPosted" }) as AbiEvent,
+      getAbiItem({ abi: batchMarketAbi, name: "BatchPosted" }) as AbiEvent,
+      getAbiItem({ abi: replicaMarketAbi, name: "ReplicaJobPosted" }) as AbiEvent,
+    ],
     startBlock: await publicClient.getBlockNumber(),
     confirmations: 0,
     onReorg: () => worker.onReorg(),
@@ -172,6 +178,11 @@ export async function inProcessWorker(connection: Connection, { maxClaimWaitMs, 
         logs
           .filter((l) => l.eventName === "BatchPosted")
           .map((l) => ({ batchId: (l.args as { batchId: bigint }).batchId, modelId: Number((l.args as { modelId: bigint }).modelId), postedBlock: l.blockNumber })),
+      );
+      worker.onReplicaPosted(
+        logs
+          .filter((l) => l.eventName === "ReplicaJobPosted")
+          .map((l) => ({ replicaJobId: (l.args as { replicaJobId: bigint }).replicaJobId, modelId: Number((l.args as { modelId: bigint }).modelId), postedBlock: l.blockNumber })),
       );
     },
   });
@@ -225,6 +236,34 @@ export async function inProcessWorker(connection: Connection, { maxClaimWaitMs, 
     await publicClient.waitForTransactionReceipt({ hash: await sys.batchMarket.write.postBatch([request], { account: sys.dapp.account }) });
     return sys.batchMarket.read.batchCount();
   };
+  /** Posts a redundant job of `input` for `replicas` seats (served by the dApp's blob server), the same poster, fee and claim deadline each time; returns its id. */
+  const postReplica = async (input: Hex, replicas = 2) => {
+    const blob = Buffer.from(input.slice(2), "hex");
+    blobs.set(blobId(blob).toLowerCase(), blob);
+    await sys.token.write.approve([deployment.replicaMarket, 2n ** 256n - 1n], { account: sys.dapp.account });
+    const request = {
+      modelId,
+      feePerReplica: FEE,
+      claimBy,
+      replicas,
+      inputHash: blobId(blob),
+      inputURI: `${blobBase}/${blobId(blob)}`,
+      constraints: { allowlist: [] as Hex[], region: "0x0000000000000000" as Hex, executionProviders: 0, minReputationPpm: 0 },
+    };
+    await publicClient.waitForTransactionReceipt({ hash: await sys.replicaMarket.write.post([request], { account: sys.dapp.account }) });
+    return sys.replicaMarket.read.replicaJobCount();
+  };
+  const readReplica = (replicaJobId: bigint) => readReplicaJob({ client: publicClient, replicaMarket: deployment.replicaMarket, replicaJobId });
+  /** Our commitment to the output of `input` for a seat of redundant job `replicaJobId`, as the worker commits it. */
+  const replicaCommitmentTo = (replicaJobId: bigint, input: Hex) =>
+    commitment({
+      chainId: BigInt(chainId),
+      jobMarket: deployment.replicaMarket,
+      jobId: replicaJobId,
+      provider: account.address,
+      outputRoot: outputRoot(outputOf(Buffer.from(input.slice(2), "hex"))),
+      salt: deriveSalt({ workerSecret: secret, chainId: BigInt(chainId), jobId: REPLICA_KEY + replicaJobId }),
+    });
   const readBatchOf = (batchId: bigint) => readBatch({ client: publicClient, batchMarket: deployment.batchMarket, batchId });
   /** Our commitment root for batch `batchId` with the outputs of `inputs`, as the worker commits it. */
   const batchCommitmentTo = async (batchId: bigint, inputs: Hex[]) =>
@@ -253,5 +292,5 @@ export async function inProcessWorker(connection: Connection, { maxClaimWaitMs, 
     journal.close();
     await rm(dir, { recursive: true, force: true });
   };
-  return { sys, publicClient, worker, journal, sender, echo, poll, turn, turnsUntil, post, read, commitmentTo, fundBatches, postBatch, readBatch: readBatchOf, batchCommitmentTo, close };
+  return { sys, publicClient, worker, journal, sender, echo, poll, turn, turnsUntil, post, read, commitmentTo, fundBatches, postBatch, readBatch: readBatchOf, batchCommitmentTo, postReplica, readReplica, replicaCommitmentTo, close };
 }

@@ -188,6 +188,32 @@ describe("provider worker: a reorg that gives a job id another input", function 
     }
   });
 
+  it("a reorg while the worker runs a redundant job's old input (a seat's commit names the id alone): its seat is committed with the new input's output", async () => {
+    const t = await setUp();
+    try {
+      await t.poll();
+      const point = await snapshot();
+      t.echo.hold();
+      const replicaJobId = await t.postReplica(A);
+      await t.turnsUntil(() => t.echo.runs.length === 1, "the worker runs the redundant job's input");
+
+      await revertTo(point);
+      assert.equal(await t.postReplica(B), replicaJobId, "the same redundant job id");
+      await t.turn();
+      t.echo.release();
+
+      const me = t.sys.provider.account.address;
+      const ours = async () => (await t.readReplica(replicaJobId)).seats.find((seat) => isAddressEqual(seat.provider, me));
+      await t.turnsUntil(async () => (await ours()) !== undefined, "the worker takes a seat");
+      const seat = (await ours())!;
+      assert.notEqual(seat.commitment, await t.replicaCommitmentTo(replicaJobId, A), "not committed to the output of input A");
+      assert.equal(seat.commitment, await t.replicaCommitmentTo(replicaJobId, B), "committed to the output of input B");
+      assert.deepEqual(t.echo.runs, [A, B], "B was run after the reorg");
+    } finally {
+      await t.close();
+    }
+  });
+
   it("a reorg that takes the worker's mined commit away: the job is committed again, with the new input's output", async () => {
     const t = await setUp();
     try {
