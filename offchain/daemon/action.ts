@@ -83,3 +83,43 @@ export class JournaledActions {
     }
   }
 }
+
+/** An action `sendUnlessDropped` did not send after all. */
+class DroppedBeforeSend extends Error {}
+
+/**
+ * `JournaledActions.send` with a last check: `stillWanted`, asked after `beforeSend`, returns why the action must not
+ * go out after all (a reorg replaced what it acts on while it waited). Then nothing is sent, its intent stays in the
+ * journal for a later send, and the result is `{ dropped }` with that reason.
+ */
+export async function sendUnlessDropped({
+  actions,
+  jobId,
+  action,
+  send,
+  beforeSend,
+  stillWanted,
+}: {
+  actions: JournaledActions;
+  jobId: bigint;
+  action: string;
+  send: SendOnce;
+  beforeSend?: () => Promise<void>;
+  stillWanted?: () => Promise<string | undefined>;
+}): Promise<JournaledSendResult | { dropped: string }> {
+  let dropped: string | undefined;
+  try {
+    return await actions.send({
+      jobId,
+      action,
+      send: (onSent) => (dropped === undefined ? send(onSent) : Promise.reject(new DroppedBeforeSend())),
+      beforeSend: async () => {
+        await beforeSend?.();
+        dropped = await stillWanted?.();
+      },
+    });
+  } catch (error) {
+    if (error instanceof DroppedBeforeSend) return { dropped: dropped! };
+    throw error;
+  }
+}

@@ -26,7 +26,7 @@ import type { TxSender } from "../chain/sender.js";
 import { revealWindowBlocks, type TermsReader } from "../chain/terms.js";
 import { deriveBatchSalt } from "../codec/commitment.js";
 import { blobId, decodeTensorBlob } from "../codec/tensor.js";
-import type { JournaledActions, SendOnce } from "../daemon/action.js";
+import { sendUnlessDropped, type JournaledActions, type SendOnce } from "../daemon/action.js";
 import { JournaledSteps } from "../daemon/journaled-steps.js";
 import { DinferError, RetryableError } from "../errors.js";
 import { validateInputs } from "../inference/validate.js";
@@ -63,6 +63,8 @@ export type BatchData = {
   listUri?: string;
   /** Every job's input, in job order, kept with the outputs (absent in journals of older workers): what the blob pruner keeps while the batch is open. */
   inputs?: Hex[];
+  /** The model the outputs were run with (absent in journals of older workers): a reorg may repost the id under another. */
+  ranModelId?: number;
 };
 
 /** What the single-job path keeps for a job split out of one of our batches. */
@@ -141,7 +143,18 @@ export class BatchWorker {
   onPosted(batches: readonly { batchId: bigint; modelId: number; postedBlock: bigint }[]): number {
     let added = 0;
     for (const { batchId, modelId, postedBlock } of batches) {
-      if (!this.p.models.has(modelId) || this.p.journal.getJob(BATCH_KEY + batchId)) continue;
+      const known = this.p.journal.getJob<BatchData>(BATCH_KEY + batchId);
+      if (known !== undefined) {
+        // Posted again (a reorg): an open batch is looked at again at once (a step asleep till a block the new chain
+        // may not reach for long), and read from the earlier of its two posts' blocks from now on (a post moved to an
+        // earlier block is not in the logs from the later one).
+        if (OPEN.includes(known.status)) {
+          if (postedBlock < known.data.postedBlock) this.steps.save(BATCH_KEY + batchId, known.status, { ...known.data, postedBlock });
+          this.steps.wake(BATCH_KEY + batchId);
+        }
+        continue;
+      }
+      if (!this.p.models.has(modelId)) continue;
       this.steps.save(BATCH_KEY + batchId, "candidate", { batchId, postedBlock, modelId });
       this.p.log.debug({ msg: "batch seen", batch_id: batchId.toString(), model_id: modelId });
       added++;
@@ -267,12 +280,18 @@ export class BatchWorker {
     const claimed = b.status === BatchStatus.Claimed;
     if (!claimed && !(await this.stakeBacks(record, data))) return;
     let next = data;
-    // A reorg can give a batch id other inputs under the very same batch hash (it does not cover them): outputs run
-    // from inputs the chain no longer holds are not this batch's, and a commitment to them would be slashed.
-    if (next.outputs && next.inputs && !sameInputs(next.inputs, record)) {
-      this.p.log.warn({ msg: "batch inputs changed since its run (a reorg replaced its post): run again", batch_id: data.batchId.toString() });
+    // A reorg can give a batch id other inputs, or another model, under a batch hash our commit passes as read (the
+    // hash does not cover the inputs): outputs run for another post are not this batch's, and a commitment to them
+    // would be slashed. Outputs journaled by an earlier step are checked against the batch as read now.
+    if (next.outputs && !this.ranAsPosted(next, record)) {
+      this.p.log.warn({ msg: "batch posted again since its run (a reorg): run again", batch_id: data.batchId.toString() });
       next = withoutOutputs(next);
       this.steps.save(key, "candidate", next);
+    }
+    if (this.p.journal.getAction({ jobId: key, action: claimed ? "commitBatch" : "claimAndCommitBatch" })?.state === "confirmed") {
+      // The batch is to commit, yet the journal holds our commit as mined: a reorg took its block away. It is sent
+      // again, not found done.
+      this.p.journal.forgetActions(key);
     }
     if (!next.outputs) {
       const ran = await this.run(record);
@@ -283,27 +302,31 @@ export class BatchWorker {
       }
       next = { ...next, ...ran };
       this.steps.save(key, "candidate", next);
-      // The run took a while, and a reorg meanwhile may have replaced the post: the inputs the chain holds now.
-      const now = await readBatch({ client: this.p.publicClient, batchMarket: this.p.deployment.batchMarket, batchId: data.batchId, fromBlock: data.postedBlock });
-      if (!sameInputs(next.inputs!, now)) {
-        this.p.log.warn({ msg: "batch not committed: a reorg replaced its post during the run", batch_id: data.batchId.toString() });
-        this.steps.save(key, "candidate", withoutOutputs(next));
-        return;
-      }
     }
     const { commitmentRoot } = this.trees(record, next);
     // A key of its own in the stake ledger: the batch's collateral is promised until its claim is mined. Checked
     // again after the run: our other claims may have taken the stake meanwhile.
     if (!claimed && !(await this.stakeBacks(record, next, { reserve: true }))) return;
     try {
-      const committed = await this.act(data.batchId, claimed ? "commitBatch" : "claimAndCommitBatch", (onSent) =>
-        this.p.sender.send({
-          address: this.p.deployment.batchMarket,
-          abi: batchMarketAbi,
-          functionName: claimed ? "commitBatch" : "claimAndCommitBatch",
-          args: [data.batchId, b, commitmentRoot],
-          onSent,
-        }),
+      const committed = await this.act(
+        data.batchId,
+        claimed ? "commitBatch" : "claimAndCommitBatch",
+        (onSent) =>
+          this.p.sender.send({
+            address: this.p.deployment.batchMarket,
+            abi: batchMarketAbi,
+            functionName: claimed ? "commitBatch" : "claimAndCommitBatch",
+            args: [data.batchId, b, commitmentRoot],
+            onSent,
+          }),
+        // Read again right before the send (after the run, the journal's flush, a withdrawal in flight): a reorg
+        // meanwhile may have replaced the post. Then nothing is sent, and the batch is run again.
+        async () => {
+          const now = await readBatch({ client: this.p.publicClient, batchMarket: this.p.deployment.batchMarket, batchId: data.batchId, fromBlock: data.postedBlock });
+          if (this.ranAsPosted(next, now)) return undefined;
+          this.steps.save(key, "candidate", withoutOutputs(next));
+          return "a reorg replaced its post since its run";
+        },
       );
       if (!committed) return;
       if (committed.receipt && !claimed) this.p.stake.mined(key, collateral, committed.receipt.blockNumber);
@@ -314,6 +337,12 @@ export class BatchWorker {
       // one or one found done without a receipt frees it.
       this.p.stake.releaseUnmined(key);
     }
+  }
+
+  /** Whether outputs journaled in `data` were run from `record`'s inputs with its model (unknown in older journals: yes). */
+  private ranAsPosted(data: BatchData, record: BatchRecord): boolean {
+    if (data.inputs !== undefined && !sameInputs(data.inputs, record)) return false;
+    return data.ranModelId === undefined || data.ranModelId === record.batch.modelId;
   }
 
   /**
@@ -332,7 +361,7 @@ export class BatchWorker {
   }
 
   /** Every job's output (stored) and the batch's output list; a reason string when the batch cannot be served. */
-  private async run(record: BatchRecord): Promise<Pick<BatchData, "outputs" | "listUri" | "inputs"> | string> {
+  private async run(record: BatchRecord): Promise<Pick<BatchData, "outputs" | "listUri" | "inputs" | "ranModelId"> | string> {
     const { batch: b } = record;
     const model = this.p.models.get(b.modelId)!;
     const outputs: { root: Hex; bytes: number }[] = [];
@@ -369,7 +398,7 @@ export class BatchWorker {
     const list = encodeBatchOutputs({ firstJobId: b.firstJobId, outputs: outputs.map((o) => outputUrl(this.p.publicUrl, { outputRoot: o.root })) });
     const listId = blobId(list);
     await this.p.store.put(list, { knownId: listId });
-    return { outputs, listUri: `${this.p.publicUrl}/blobs/${listId}`, inputs: record.inputHashes.slice(0, b.count) };
+    return { outputs, listUri: `${this.p.publicUrl}/blobs/${listId}`, inputs: record.inputHashes.slice(0, b.count), ranModelId: b.modelId };
   }
 
   private batchSalt(batchId: bigint): Hex {
@@ -450,8 +479,13 @@ export class BatchWorker {
   }
 
   /** One journaled action of a batch (keyed in the batch's journal space); false when the contract refused it. */
-  private async act(batchId: bigint, action: string, send: SendOnce): Promise<{ receipt?: { blockNumber: bigint } } | false> {
-    const result = await this.p.actions.send({
+  /**
+   * Sends one journaled action. `stillWanted`, asked last before the send, returns why the action must not go out
+   * after all: nothing is sent (its intent stays, for a later send), and the result is false, as for a refusal.
+   */
+  private async act(batchId: bigint, action: string, send: SendOnce, stillWanted?: () => Promise<string | undefined>): Promise<{ receipt?: { blockNumber: bigint } } | false> {
+    const result = await sendUnlessDropped({
+      actions: this.p.actions,
       jobId: BATCH_KEY + batchId,
       action,
       send,
@@ -459,7 +493,12 @@ export class BatchWorker {
       beforeSend: async () => {
         while (this.p.earnings.withdrawing) await this.p.earnings.withdrawing;
       },
+      stillWanted,
     });
+    if ("dropped" in result) {
+      this.p.log.warn({ msg: `${action} not sent: ${result.dropped}`, batch_id: batchId.toString() });
+      return false;
+    }
     if (result.state === "done") return {};
     if (result.state === "refused") {
       this.p.log.info({ msg: `${action} refused by the contract`, batch_id: batchId.toString(), error: result.error.errorName });
@@ -477,6 +516,6 @@ function sameInputs(inputs: readonly Hex[], record: BatchRecord): boolean {
 }
 
 /** A batch's data without the outputs of a run (nor the inputs and list that go with them): it is run again. */
-function withoutOutputs({ outputs: _outputs, listUri: _listUri, inputs: _inputs, ...rest }: BatchData): BatchData {
+function withoutOutputs({ outputs: _outputs, listUri: _listUri, inputs: _inputs, ranModelId: _model, ...rest }: BatchData): BatchData {
   return rest;
 }

@@ -26,7 +26,7 @@ import { readReplicaJob, ReplicaStatus, type ReplicaRecord } from "../chain/repl
 import type { TxSender } from "../chain/sender.js";
 import { commitment, deriveSalt } from "../codec/commitment.js";
 import { decodeTensorBlob } from "../codec/tensor.js";
-import type { JournaledActions, SendOnce } from "../daemon/action.js";
+import { sendUnlessDropped, type JournaledActions, type SendOnce } from "../daemon/action.js";
 import { JournaledSteps } from "../daemon/journaled-steps.js";
 import { RetryableError } from "../errors.js";
 import { validateInputs } from "../inference/validate.js";
@@ -62,6 +62,8 @@ export type ReplicaData = {
   outputBytes?: number;
   /** The input we kept with it (absent in journals of older workers): what the blob pruner keeps while the seat is open. */
   inputHash?: Hex;
+  /** The model our output was run with (absent in journals of older workers): a reorg may repost the id under another. */
+  ranModelId?: number;
 };
 
 /** A disputed seat adopted by the single-job path (see `adopt`). */
@@ -130,7 +132,18 @@ export class ReplicaWorker {
   onPosted(jobs: readonly { replicaJobId: bigint; modelId: number; postedBlock: bigint }[]): number {
     let added = 0;
     for (const { replicaJobId, modelId, postedBlock } of jobs) {
-      if (!this.p.models.has(modelId) || this.p.journal.getJob(REPLICA_KEY + replicaJobId)) continue;
+      const known = this.p.journal.getJob<ReplicaData>(REPLICA_KEY + replicaJobId);
+      if (known !== undefined) {
+        // Posted again (a reorg): an open job is looked at again at once (a step asleep till a block the new chain
+        // may not reach for long), and read from the earlier of its two posts' blocks from now on (a post moved to an
+        // earlier block is not in the logs from the later one).
+        if (OPEN.includes(known.status)) {
+          if (postedBlock < known.data.postedBlock) this.save({ ...known.data, postedBlock }, known.status);
+          this.steps.wake(REPLICA_KEY + replicaJobId);
+        }
+        continue;
+      }
+      if (!this.p.models.has(modelId)) continue;
       this.steps.save(REPLICA_KEY + replicaJobId, "candidate", { replicaJobId, postedBlock, modelId });
       this.p.log.debug({ msg: "redundant job seen", replica_job_id: replicaJobId.toString(), model_id: modelId });
       added++;
@@ -157,6 +170,13 @@ export class ReplicaWorker {
     const head = this.head!;
     const r = await readReplicaJob({ client: this.p.publicClient, replicaMarket: this.p.deployment.replicaMarket, replicaJobId: data.replicaJobId, fromBlock: data.postedBlock });
     const mine = r.seats.find((s) => s.provider.toLowerCase() === this.p.account.toLowerCase());
+    const key = REPLICA_KEY + data.replicaJobId;
+    if (!mine && local === "active" && r.status === ReplicaStatus.Open && this.p.journal.getAction({ jobId: key, action: "replicaCommit" })?.state === "confirmed") {
+      // Our seat was mined, and is gone: a reorg took its block away. The job is taken up again, our commit not found done.
+      this.p.journal.forgetActions(key);
+      this.save(data, "candidate");
+      local = "candidate";
+    }
     if (local === "candidate" && !mine) {
       const refusal = await this.refusal(r, head);
       if (refusal) return this.end(data, "skipped", refusal);
@@ -206,10 +226,11 @@ export class ReplicaWorker {
     const key = REPLICA_KEY + r.replicaJobId;
     if (!(await this.stakeBacks(r))) return;
     let next = data;
-    // A reorg can give a redundant job's id another input (a seat's commit names the id alone): an output run from an
-    // input the chain no longer holds is not this job's, and a commitment to it would lose the seat's collateral.
-    if (next.outputRoot && next.inputHash && next.inputHash.toLowerCase() !== r.inputHash.toLowerCase()) {
-      this.p.log.warn({ msg: "redundant job's input changed since its run (a reorg replaced its post): run again", replica_job_id: r.replicaJobId.toString() });
+    // A reorg can give a redundant job's id another input or model (a seat's commit names the id alone): an output
+    // run for another post is not this job's, and a commitment to it would lose the seat's collateral. An output
+    // journaled by an earlier step is checked against the job as read now.
+    if (next.outputRoot && !ranAsPosted(next, r)) {
+      this.p.log.warn({ msg: "redundant job posted again since its run (a reorg): run again", replica_job_id: r.replicaJobId.toString() });
       next = withoutOutput(next);
       this.save(next, "candidate");
     }
@@ -218,20 +239,23 @@ export class ReplicaWorker {
       if (typeof ran === "string") return this.end(next, "skipped", ran);
       next = { ...next, ...ran };
       this.save(next, "candidate");
-      // The run took a while, and a reorg meanwhile may have replaced the post: the input the chain holds now.
-      const now = await readReplicaJob({ client: this.p.publicClient, replicaMarket: this.p.deployment.replicaMarket, replicaJobId: r.replicaJobId, fromBlock: data.postedBlock });
-      if (now.inputHash.toLowerCase() !== next.inputHash!.toLowerCase()) {
-        this.p.log.warn({ msg: "redundant job's seat not taken: a reorg replaced its post during the run", replica_job_id: r.replicaJobId.toString() });
-        this.save(withoutOutput(next), "candidate");
-        return;
-      }
     }
     // Checked again after the run: our other claims may have taken the stake meanwhile.
     if (!(await this.stakeBacks(r, { reserve: true }))) return;
     const c = commitment({ chainId: BigInt(this.p.chainId), jobMarket: this.p.deployment.replicaMarket, jobId: r.replicaJobId, provider: this.p.account, outputRoot: next.outputRoot!, salt: this.salt(r.replicaJobId) });
     try {
-      const committed = await this.act(r.replicaJobId, "replicaCommit", (onSent) =>
-        this.p.sender.send({ address: this.p.deployment.replicaMarket, abi: replicaMarketAbi, functionName: "commit", args: [r.replicaJobId, c], onSent }),
+      const committed = await this.act(
+        r.replicaJobId,
+        "replicaCommit",
+        (onSent) => this.p.sender.send({ address: this.p.deployment.replicaMarket, abi: replicaMarketAbi, functionName: "commit", args: [r.replicaJobId, c], onSent }),
+        // Read again right before the send (after the run, the journal's flush, a withdrawal in flight): a reorg
+        // meanwhile may have replaced the post. Then nothing is sent, and the job is run again.
+        async () => {
+          const now = await readReplicaJob({ client: this.p.publicClient, replicaMarket: this.p.deployment.replicaMarket, replicaJobId: r.replicaJobId, fromBlock: data.postedBlock });
+          if (ranAsPosted(next, now)) return undefined;
+          this.save(withoutOutput(next), "candidate");
+          return "a reorg replaced its post since its run";
+        },
       );
       if (!committed) return;
       if (committed.receipt) this.p.stake.mined(key, r.collateral, committed.receipt.blockNumber);
@@ -293,7 +317,7 @@ export class ReplicaWorker {
   }
 
   /** Our output of the job (stored and served), or why the job cannot be served. */
-  private async run(r: ReplicaRecord): Promise<Pick<ReplicaData, "outputRoot" | "outputBytes" | "inputHash"> | string> {
+  private async run(r: ReplicaRecord): Promise<Pick<ReplicaData, "outputRoot" | "outputBytes" | "inputHash" | "ranModelId"> | string> {
     const model = this.p.models.get(r.modelId)!;
     try {
       const input = await fetchJobInput({
@@ -317,7 +341,7 @@ export class ReplicaWorker {
       });
       if (result.outputKept !== true) await this.p.outputs.put(result.output, { knownId: result.outputRoot });
       this.p.measured?.(r.modelId, result.ms);
-      return { outputRoot: result.outputRoot, outputBytes: result.output.byteLength, inputHash: r.inputHash };
+      return { outputRoot: result.outputRoot, outputBytes: result.output.byteLength, inputHash: r.inputHash, ranModelId: r.modelId };
     } catch (error) {
       if (error instanceof RetryableError) throw error;
       return `cannot run it: ${error instanceof Error ? error.message : String(error)}`;
@@ -356,15 +380,25 @@ export class ReplicaWorker {
   }
 
   /** One journaled action of a redundant job; false when the contract refused it. */
-  private async act(replicaJobId: bigint, action: string, send: SendOnce): Promise<{ receipt?: { blockNumber: bigint } } | false> {
-    const result = await this.p.actions.send({
+  /**
+   * Sends one journaled action. `stillWanted`, asked last before the send, returns why the action must not go out
+   * after all: nothing is sent (its intent stays, for a later send), and the result is false, as for a refusal.
+   */
+  private async act(replicaJobId: bigint, action: string, send: SendOnce, stillWanted?: () => Promise<string | undefined>): Promise<{ receipt?: { blockNumber: bigint } } | false> {
+    const result = await sendUnlessDropped({
+      actions: this.p.actions,
       jobId: REPLICA_KEY + replicaJobId,
       action,
       send,
       beforeSend: async () => {
         while (this.p.earnings.withdrawing) await this.p.earnings.withdrawing;
       },
+      stillWanted,
     });
+    if ("dropped" in result) {
+      this.p.log.warn({ msg: `${action} not sent: ${result.dropped}`, replica_job_id: replicaJobId.toString() });
+      return false;
+    }
     if (result.state === "done") return {};
     if (result.state === "refused") {
       this.p.log.info({ msg: `${action} refused by the contract`, replica_job_id: replicaJobId.toString(), error: result.error.errorName });
@@ -376,6 +410,12 @@ export class ReplicaWorker {
 }
 
 /** A redundant job's data without the output of a run (nor the input it was run from): it is run again. */
-function withoutOutput({ outputRoot: _root, outputBytes: _bytes, outputId: _id, inputHash: _input, ...rest }: ReplicaData): ReplicaData {
+function withoutOutput({ outputRoot: _root, outputBytes: _bytes, outputId: _id, inputHash: _input, ranModelId: _model, ...rest }: ReplicaData): ReplicaData {
   return rest;
+}
+
+/** Whether the output journaled in `data` was run from `r`'s input with its model (unknown in older journals: yes). */
+function ranAsPosted(data: ReplicaData, r: ReplicaRecord): boolean {
+  if (data.inputHash !== undefined && data.inputHash.toLowerCase() !== r.inputHash.toLowerCase()) return false;
+  return data.ranModelId === undefined || data.ranModelId === r.modelId;
 }

@@ -214,6 +214,64 @@ describe("provider worker: a reorg that gives a job id another input", function 
     }
   });
 
+  it("a reorg that moves a batch's and a redundant job's post to an earlier block, other inputs: both are read from there and committed with the new inputs' outputs", async () => {
+    const t = await setUp();
+    try {
+      await t.fundBatches();
+      await t.poll(); // the poller remembers the block the reorg forks from
+      const A2 = inputOf([1, 2, 3, 5]);
+      const B2 = inputOf([5, 6, 7, 9]);
+      const point = await snapshot();
+      await networkHelpers.mine(3);
+      t.echo.hold(); // seen and taken up, not run yet: the outputs come after the reorg
+      const batchId = await t.postBatch([A, A2]);
+      const replicaJobId = await t.postReplica(A);
+      await t.turn();
+
+      await revertTo(point);
+      assert.equal(await t.postBatch([B, B2]), batchId, "the same batch id, posted 3 blocks earlier");
+      assert.equal(await t.postReplica(B), replicaJobId, "the same redundant job id, posted 3 blocks earlier");
+      await networkHelpers.mine(6);
+      await t.turn();
+      t.echo.release();
+
+      const me = t.sys.provider.account.address;
+      const seatOf = async () => (await t.readReplica(replicaJobId)).seats.find((seat) => isAddressEqual(seat.provider, me));
+      await t.turnsUntil(async () => (await t.readBatch(batchId)).batch.status === BatchStatus.Committed && (await seatOf()) !== undefined, "the batch is committed and a seat taken");
+      assert.equal((await t.readBatch(batchId)).batch.result, await t.batchCommitmentTo(batchId, [B, B2]), "the batch committed to the outputs of B and B2");
+      assert.equal((await seatOf())!.commitment, await t.replicaCommitmentTo(replicaJobId, B), "the seat committed to the output of B");
+    } finally {
+      await t.close();
+    }
+  });
+
+  it("a reorg that takes the worker's mined batch commit away, the batch posted again with other inputs: the batch is committed again, with the new inputs' outputs", async () => {
+    const t = await setUp();
+    try {
+      await t.fundBatches();
+      await t.poll();
+      const A2 = inputOf([1, 2, 3, 5]);
+      const B2 = inputOf([5, 6, 7, 9]);
+      const point = await snapshot();
+      const batchId = await t.postBatch([A, A2]);
+      await t.turnsUntil(async () => (await t.readBatch(batchId)).batch.status === BatchStatus.Committed, "the batch is committed");
+      assert.equal((await t.readBatch(batchId)).batch.result, await t.batchCommitmentTo(batchId, [A, A2]));
+
+      // The post and our commit are replaced: the same id and batch hash, inputs B and B2; the chain grows past the old head.
+      await revertTo(point);
+      t.sender.resyncNonce();
+      assert.equal(await t.postBatch([B, B2]), batchId, "the same batch id");
+      await networkHelpers.mine(3);
+      assert.equal((await t.readBatch(batchId)).batch.status, BatchStatus.Posted);
+
+      await t.turnsUntil(async () => (await t.readBatch(batchId)).batch.status === BatchStatus.Committed, "the batch is committed again");
+      assert.equal((await t.readBatch(batchId)).batch.result, await t.batchCommitmentTo(batchId, [B, B2]), "committed to the outputs of B and B2");
+      assert.deepEqual(t.echo.runs, [A, A2, B, B2]);
+    } finally {
+      await t.close();
+    }
+  });
+
   it("a reorg that takes the worker's mined commit away: the job is committed again, with the new input's output", async () => {
     const t = await setUp();
     try {
