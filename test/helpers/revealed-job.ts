@@ -1,13 +1,25 @@
 /**
- * A revealed job's record as `readJob` rebuilds it from the market's events, for tests of output reads: only its
- * result (the output root) and where the output is (a URI, or inline) matter to them.
+ * A revealed job's record as `readJob` rebuilds it from the market's events, for tests of input and output reads:
+ * only its result (the output root), where the output is (a URI, or inline) and where its input is matter to them.
  */
 import { keccak256, zeroAddress, type Hex } from "viem";
 
 import { JobStatus, type JobRecord } from "../../offchain/chain/jobs.js";
 
-/** A revealed job whose result is `root`, revealed at `outputURI` or inline. */
-export function revealedJob({ root, outputURI = "", inlineOutput }: { root: Hex; outputURI?: string; inlineOutput?: Hex }): JobRecord {
+/** A revealed job whose result is `root`, revealed at `outputURI` or inline; its input at `inputURI` with `inputHash`. */
+export function revealedJob({
+  root,
+  outputURI = "",
+  inlineOutput,
+  inputURI = "",
+  inputHash = keccak256("0x"),
+}: {
+  root: Hex;
+  outputURI?: string;
+  inlineOutput?: Hex;
+  inputURI?: string;
+  inputHash?: Hex;
+}): JobRecord {
   return {
     jobId: 7n,
     job: {
@@ -25,8 +37,8 @@ export function revealedJob({ root, outputURI = "", inlineOutput }: { root: Hex;
       inlineOutput: inlineOutput !== undefined,
       sampled: false,
     },
-    inputHash: keccak256("0x"),
-    inputURI: "",
+    inputHash,
+    inputURI,
     inlineInput: "0x",
     outputURI,
     inlineOutput,

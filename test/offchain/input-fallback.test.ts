@@ -17,44 +17,21 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 
 import { after, before, describe, it } from "mocha";
-import { zeroAddress, type Hex } from "viem";
+import type { Hex } from "viem";
 
-import { JobStatus, type JobRecord } from "../../offchain/chain/jobs.js";
+import type { JobRecord } from "../../offchain/chain/jobs.js";
 import { blobId, encodeTensorBlob, tensorFromArray } from "../../offchain/codec/tensor.js";
 import { LocalBlobStore } from "../../offchain/storage/local.js";
 import { startBlobServer, type BlobServer } from "../../offchain/storage/server.js";
 import { fetchJobInput, providerInputLocations } from "../../offchain/verifier/judge.js";
+import { revealedJob } from "../helpers/revealed-job.js";
 
 const MAX_BYTES = 1 << 20;
 const input = encodeTensorBlob([tensorFromArray({ name: "x", dtype: "float32", values: new Float32Array([1, 2, 3, 4]), dims: [1, 4] })]);
 const other = encodeTensorBlob([tensorFromArray({ name: "x", dtype: "float32", values: new Float32Array([9, 9, 9, 9]), dims: [1, 4] })]);
 const INPUT_HASH = blobId(input);
 
-function job({ inputURI, outputURI }: { inputURI: string; outputURI?: string }): JobRecord {
-  return {
-    jobId: 3n,
-    job: {
-      poster: zeroAddress,
-      modelId: 1,
-      terms: 1,
-      fee: 0n,
-      collateral: 0n,
-      callbackGasLimit: 0,
-      status: JobStatus.Revealed,
-      deadline: 0,
-      provider: zeroAddress,
-      commitBlock: 0n,
-      result: INPUT_HASH,
-      inlineOutput: false,
-      sampled: false,
-    },
-    inputHash: INPUT_HASH,
-    inputURI,
-    inlineInput: "0x",
-    outputURI,
-    postedBlock: 0n,
-  };
-}
+const job = ({ inputURI, outputURI }: { inputURI: string; outputURI?: string }): JobRecord => revealedJob({ root: INPUT_HASH, outputURI, inputURI, inputHash: INPUT_HASH });
 
 describe("a job's input when the dApp stops serving it: the provider's blob server", () => {
   let dir: string;

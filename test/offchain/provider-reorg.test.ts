@@ -32,12 +32,20 @@ describe("provider worker: a reorg that gives a job id another input", function 
 
   const A = inputOf([1, 2, 3, 4]);
   const B = inputOf([5, 6, 7, 8]);
+  /** Second inputs for batches of two. */
+  const A2 = inputOf([1, 2, 3, 5]);
+  const B2 = inputOf([5, 6, 7, 9]);
 
   /** A point to reorg back to: what is mined after it is the branch `revertTo` replaces. */
   const snapshot = async () => (await connection.provider.request({ method: "evm_snapshot", params: [] })) as string;
   const revertTo = (point: string) => connection.provider.request({ method: "evm_revert", params: [point] });
   const committed = (t: InProcessWorker, jobId: bigint, what = "the job is committed") =>
     t.turnsUntil(async () => (await t.read(jobId)).job.status === JobStatus.Committed, what);
+  const batchCommitted = (t: InProcessWorker, batchId: bigint, what = "the batch is committed") =>
+    t.turnsUntil(async () => (await t.readBatch(batchId)).batch.status === BatchStatus.Committed, what);
+  /** The worker's seat of a redundant job, if it holds one. */
+  const ourSeat = async (t: InProcessWorker, replicaJobId: bigint) =>
+    (await t.readReplica(replicaJobId)).seats.find((seat) => isAddressEqual(seat.provider, t.sys.provider.account.address));
   /** Posts input A from a fresh snapshot and lets the worker start its run of A, held there: the snapshot and the job id. */
   async function runningA(t: InProcessWorker): Promise<{ point: string; jobId: bigint }> {
     const point = await snapshot();
@@ -165,8 +173,6 @@ describe("provider worker: a reorg that gives a job id another input", function 
     try {
       await t.fundBatches();
       await t.poll(); // the poller remembers the block the reorg forks from
-      const A2 = inputOf([1, 2, 3, 5]);
-      const B2 = inputOf([5, 6, 7, 9]);
       const point = await snapshot();
       t.echo.hold();
       const batchId = await t.postBatch([A, A2]);
@@ -178,7 +184,7 @@ describe("provider worker: a reorg that gives a job id another input", function 
       await t.turn();
       t.echo.release();
 
-      await t.turnsUntil(async () => (await t.readBatch(batchId)).batch.status === BatchStatus.Committed, "the batch is committed");
+      await batchCommitted(t, batchId);
       const { batch } = await t.readBatch(batchId);
       assert.notEqual(batch.result, await t.batchCommitmentTo(batchId, [A, A2]), "not committed to the outputs of A and A2");
       assert.equal(batch.result, await t.batchCommitmentTo(batchId, [B, B2]), "committed to the outputs of B and B2");
@@ -202,10 +208,8 @@ describe("provider worker: a reorg that gives a job id another input", function 
       await t.turn();
       t.echo.release();
 
-      const me = t.sys.provider.account.address;
-      const ours = async () => (await t.readReplica(replicaJobId)).seats.find((seat) => isAddressEqual(seat.provider, me));
-      await t.turnsUntil(async () => (await ours()) !== undefined, "the worker takes a seat");
-      const seat = (await ours())!;
+      await t.turnsUntil(async () => (await ourSeat(t, replicaJobId)) !== undefined, "the worker takes a seat");
+      const seat = (await ourSeat(t, replicaJobId))!;
       assert.notEqual(seat.commitment, await t.replicaCommitmentTo(replicaJobId, A), "not committed to the output of input A");
       assert.equal(seat.commitment, await t.replicaCommitmentTo(replicaJobId, B), "committed to the output of input B");
       assert.deepEqual(t.echo.runs, [A, B], "B was run after the reorg");
@@ -219,8 +223,6 @@ describe("provider worker: a reorg that gives a job id another input", function 
     try {
       await t.fundBatches();
       await t.poll(); // the poller remembers the block the reorg forks from
-      const A2 = inputOf([1, 2, 3, 5]);
-      const B2 = inputOf([5, 6, 7, 9]);
       const point = await snapshot();
       await networkHelpers.mine(3);
       t.echo.hold(); // seen and taken up, not run yet: the outputs come after the reorg
@@ -235,11 +237,10 @@ describe("provider worker: a reorg that gives a job id another input", function 
       await t.turn();
       t.echo.release();
 
-      const me = t.sys.provider.account.address;
-      const seatOf = async () => (await t.readReplica(replicaJobId)).seats.find((seat) => isAddressEqual(seat.provider, me));
-      await t.turnsUntil(async () => (await t.readBatch(batchId)).batch.status === BatchStatus.Committed && (await seatOf()) !== undefined, "the batch is committed and a seat taken");
+      await batchCommitted(t, batchId);
+      await t.turnsUntil(async () => (await ourSeat(t, replicaJobId)) !== undefined, "the worker takes a seat");
       assert.equal((await t.readBatch(batchId)).batch.result, await t.batchCommitmentTo(batchId, [B, B2]), "the batch committed to the outputs of B and B2");
-      assert.equal((await seatOf())!.commitment, await t.replicaCommitmentTo(replicaJobId, B), "the seat committed to the output of B");
+      assert.equal((await ourSeat(t, replicaJobId))!.commitment, await t.replicaCommitmentTo(replicaJobId, B), "the seat committed to the output of B");
     } finally {
       await t.close();
     }
@@ -250,11 +251,9 @@ describe("provider worker: a reorg that gives a job id another input", function 
     try {
       await t.fundBatches();
       await t.poll();
-      const A2 = inputOf([1, 2, 3, 5]);
-      const B2 = inputOf([5, 6, 7, 9]);
       const point = await snapshot();
       const batchId = await t.postBatch([A, A2]);
-      await t.turnsUntil(async () => (await t.readBatch(batchId)).batch.status === BatchStatus.Committed, "the batch is committed");
+      await batchCommitted(t, batchId);
       assert.equal((await t.readBatch(batchId)).batch.result, await t.batchCommitmentTo(batchId, [A, A2]));
 
       // The post and our commit are replaced: the same id and batch hash, inputs B and B2; the chain grows past the old head.
@@ -264,7 +263,7 @@ describe("provider worker: a reorg that gives a job id another input", function 
       await networkHelpers.mine(3);
       assert.equal((await t.readBatch(batchId)).batch.status, BatchStatus.Posted);
 
-      await t.turnsUntil(async () => (await t.readBatch(batchId)).batch.status === BatchStatus.Committed, "the batch is committed again");
+      await batchCommitted(t, batchId, "the batch is committed again");
       assert.equal((await t.readBatch(batchId)).batch.result, await t.batchCommitmentTo(batchId, [B, B2]), "committed to the outputs of B and B2");
       assert.deepEqual(t.echo.runs, [A, A2, B, B2]);
     } finally {
