@@ -478,10 +478,10 @@ export class BatchWorker {
     if (revealed) this.p.log.info({ msg: "batch revealed", batch_id: data.batchId.toString(), output_list: data.listUri });
   }
 
-  /** One journaled action of a batch (keyed in the batch's journal space); false when the contract refused it. */
   /**
-   * Sends one journaled action. `stillWanted`, asked last before the send, returns why the action must not go out
-   * after all: nothing is sent (its intent stays, for a later send), and the result is false, as for a refusal.
+   * One journaled action of a batch (keyed in the batch's journal space); false when the contract refused it, or when
+   * `stillWanted`, asked last before the send, said why it must not go out after all (nothing is sent then, and its
+   * intent stays for a later send).
    */
   private async act(batchId: bigint, action: string, send: SendOnce, stillWanted?: () => Promise<string | undefined>): Promise<{ receipt?: { blockNumber: bigint } } | false> {
     const result = await sendUnlessDropped({

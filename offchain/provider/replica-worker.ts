@@ -381,8 +381,8 @@ export class ReplicaWorker {
 
   /** One journaled action of a redundant job; false when the contract refused it. */
   /**
-   * Sends one journaled action. `stillWanted`, asked last before the send, returns why the action must not go out
-   * after all: nothing is sent (its intent stays, for a later send), and the result is false, as for a refusal.
+   * One journaled action of a redundant job; false when the contract refused it, or when `stillWanted`, asked last
+   * before the send, said why it must not go out after all (nothing is sent then, and its intent stays for a later send).
    */
   private async act(replicaJobId: bigint, action: string, send: SendOnce, stillWanted?: () => Promise<string | undefined>): Promise<{ receipt?: { blockNumber: bigint } } | false> {
     const result = await sendUnlessDropped({

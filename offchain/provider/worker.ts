@@ -481,7 +481,7 @@ export class ProviderWorker {
     return {
       withdrawn: () =>
         this.repostedMidStep(jobId, action)
-          ? new RetryableError(`${action} withdrawn: a reorg replaced the job's post while it waited for its group`, { code: REPOSTED_MID_STEP, details: { jobId: jobId.toString() } })
+          ? new RetryableError(`${action} withdrawn: a reorg replaced the job's post while it waited to be sent`, { code: REPOSTED_MID_STEP, details: { jobId: jobId.toString() } })
           : undefined,
     };
   }
