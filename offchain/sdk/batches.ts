@@ -19,8 +19,8 @@ import type { TxSender } from "../chain/sender.js";
 import { blobId } from "../codec/tensor.js";
 import { NonRetryableError, RetryableError } from "../errors.js";
 import { readBatchOutputs } from "../storage/batch-outputs.js";
+import { privateHostsAllowed } from "../storage/host-policy.js";
 import { readOutput } from "../storage/output.js";
-import { localReads } from "./jobs.js";
 import { uploadBlob } from "../storage/upload.js";
 import { refuseCollateralDropBefore } from "./collateral.js";
 import { decodeEvent } from "../chain/events.js";
@@ -306,7 +306,8 @@ export async function waitForResults({
   }
   const results = new Map<bigint, BatchJobResult>();
   const outputLists = new Map<bigint, Promise<string[]>>();
-  const read = { ipfsGateway, maxBytes, signal, ...(await localReads(allowPrivateHosts, publicClient)) };
+  const privateHosts = await privateHostsAllowed(allowPrivateHosts, publicClient);
+  const read = { ipfsGateway, maxBytes, signal, allowPrivateHosts: privateHosts, allowFileUris: privateHosts };
   const deadline = Date.now() + timeoutMs;
 
   const settle = async (result: BatchJobResult) => {
@@ -316,13 +317,13 @@ export async function waitForResults({
   /** A batch job's output location from its batch's output list (read once per batch). */
   const listedUri = async (record: BatchRecord, jobId: bigint): Promise<string | undefined> => {
     if (!record.outputURI) return undefined;
-    // The provider chose the list's location: a file:// one is read only where local reads are (`localReads`).
-    if (!read.allowFileUris && /^file:/i.test(record.outputURI)) {
+    // The provider chose the list's location: a file:// one is read only where private hosts are.
+    if (!privateHosts && /^file:/i.test(record.outputURI)) {
       throw new NonRetryableError("file:// URIs are refused (allowFileUris is off)", { code: "OUTPUT_URI_REFUSED", details: { uri: record.outputURI } });
     }
     let list = outputLists.get(record.batchId);
     if (!list) {
-      list = readBatchOutputs({ uri: record.outputURI, firstJobId: record.batch.firstJobId, count: record.batch.count, ipfsGateway, signal, allowPrivateHosts: read.allowPrivateHosts });
+      list = readBatchOutputs({ uri: record.outputURI, firstJobId: record.batch.firstJobId, count: record.batch.count, ipfsGateway, signal, allowPrivateHosts: privateHosts });
       list.catch(() => outputLists.delete(record.batchId));
       outputLists.set(record.batchId, list);
     }

@@ -21,7 +21,7 @@ import { InputValidationError } from "../inference/errors.js";
 import { declaredInputs, validateInputs, type InputMetadata } from "../inference/input-rules.js";
 import { hashModel } from "../inference/model.js";
 import { readBlob } from "../storage/fetch.js";
-import { allowsPrivateHosts } from "../storage/host-policy.js";
+import { privateHostsAllowed } from "../storage/host-policy.js";
 
 /** Largest model file fetched for a check. */
 export const MAX_MODEL_BYTES = 2 ** 31 - 1;
@@ -69,7 +69,7 @@ export async function readModelInputs({ publicClient, registry, modelId, source 
   if (/^0x0*$/.test(spec.modelHash)) {
     throw new NonRetryableError(`model ${modelId} is not registered: check the id (dinfer model show <id>)`, { code: "MODEL_NOT_FOUND", details: { modelId: modelId.toString() } });
   }
-  const privateHosts = async () => allowPrivateHosts ?? allowsPrivateHosts({ chainId: await publicClient.getChainId() });
+  const privateHosts = () => privateHostsAllowed(allowPrivateHosts, publicClient);
   const bytes = await modelBytesFrom({ source, uri: spec.uri, modelId, ipfsGateway, privateHosts });
   const actual = hashModel(bytes);
   if (actual !== spec.modelHash.toLowerCase()) {

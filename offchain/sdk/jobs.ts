@@ -20,7 +20,7 @@ import { blobId } from "../codec/tensor.js";
 import { deposit } from "./batches.js";
 import { refuseCollateralDropBefore } from "./collateral.js";
 import { NonRetryableError, RetryableError } from "../errors.js";
-import { allowsPrivateHosts } from "../storage/host-policy.js";
+import { privateHostsAllowed } from "../storage/host-policy.js";
 import type { IpfsBlobPublisher, IpfsBlobReader } from "../storage/ipfs-uri.js";
 import { readOutput } from "../storage/output.js";
 import { uploadBlob } from "../storage/upload.js";
@@ -353,8 +353,7 @@ export async function waitForResult({
     }
     const ready = status === JobStatus.Finalized || (until === "revealed" && status >= JobStatus.Revealed);
     if (ready) {
-      const { allowPrivateHosts: privateHosts } = await localReads(allowPrivateHosts, publicClient);
-      const output = await fetchOutput({ record, ipfsGateway, ipfs, maxBytes, signal, allowPrivateHosts: privateHosts });
+      const output = await fetchOutput({ record, ipfsGateway, ipfs, maxBytes, signal, allowPrivateHosts: await privateHostsAllowed(allowPrivateHosts, publicClient) });
       return { record, output, outputRoot: record.job.result, final: status === JobStatus.Finalized };
     }
     if (Date.now() > deadline) {
@@ -388,15 +387,6 @@ export async function fetchOutput({ record, ipfsGateway, ipfs, maxBytes, signal,
     allowPrivateHosts,
   });
   return bytes;
-}
-
-/**
- * How an SDK read of a location someone else chose treats local ones: `allowPrivateHosts` as given, else the
- * daemons' rule on the chain id (on only on a devnet); file:// locations with it.
- */
-export async function localReads(allowPrivateHosts: boolean | undefined, publicClient: Pick<PublicClient, "getChainId">): Promise<{ allowPrivateHosts: boolean; allowFileUris: boolean }> {
-  const allowed = allowPrivateHosts ?? allowsPrivateHosts({ chainId: await publicClient.getChainId() });
-  return { allowPrivateHosts: allowed, allowFileUris: allowed };
 }
 
 export type FetchOutputParameters = {

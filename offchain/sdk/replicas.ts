@@ -24,8 +24,8 @@ import { majorityRoot, readReplicaJob, REPLICA_STATUS_NAMES, ReplicaStatus, type
 import type { TxSender } from "../chain/sender.js";
 import { blobId } from "../codec/tensor.js";
 import { NonRetryableError, RetryableError } from "../errors.js";
+import { privateHostsAllowed } from "../storage/host-policy.js";
 import { readOutput } from "../storage/output.js";
-import { localReads } from "./jobs.js";
 import { uploadBlob } from "../storage/upload.js";
 import { refuseCollateralDropBefore } from "./collateral.js";
 import { checkedFee, jobInputBlob, type JobInput } from "./job-input.js";
@@ -297,13 +297,16 @@ export async function waitForReplicatedResult({
     const root = majorityRoot(record) ?? (record.status === ReplicaStatus.Agreed ? record.agreedRoot : undefined);
     if (root) {
       const agreeingSeats = record.seats.filter((seat) => seat.revealed && seat.outputRoot.toLowerCase() === root.toLowerCase());
+      const privateHosts = await privateHostsAllowed(allowPrivateHosts, publicClient);
       const { bytes } = await readOutput({
         root,
         uris: agreeingSeats.map((seat) => seat.outputURI),
         ipfsGateway,
         maxBytes,
         signal,
-        ...(await localReads(allowPrivateHosts, publicClient)),
+        // The seats chose their locations: a file:// one is read only where private hosts are.
+        allowPrivateHosts: privateHosts,
+        allowFileUris: privateHosts,
       });
       return { record, output: bytes, outputRoot: root, final: record.status === ReplicaStatus.Agreed, agreeing: agreeingSeats.length };
     }

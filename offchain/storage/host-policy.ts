@@ -15,6 +15,8 @@
 import { lookup as dnsLookup } from "node:dns";
 import { isIPv4, isIPv6, type LookupFunction } from "node:net";
 
+import type { PublicClient } from "viem";
+
 /**
  * Hardhat's chain id for local networks; `dinfer` treats it as the devnet. It lives here, not with the devnet's
  * other settings (offchain/devnet/chain-spec.ts re-exports it), because the SDK's reads apply the rule below and
@@ -29,6 +31,14 @@ export const DEVNET_CHAIN_ID = 31337;
  */
 export function allowsPrivateHosts({ allowPrivateHosts, chainId }: { allowPrivateHosts?: boolean; chainId: number }): boolean {
   return allowPrivateHosts ?? chainId === DEVNET_CHAIN_ID;
+}
+
+/**
+ * `allowsPrivateHosts` with the chain id asked of `publicClient`, only when `allowPrivateHosts` is left out: how the
+ * SDK's reads of locations others chose decide it (a file:// location goes with it).
+ */
+export async function privateHostsAllowed(allowPrivateHosts: boolean | undefined, publicClient: Pick<PublicClient, "getChainId">): Promise<boolean> {
+  return allowPrivateHosts ?? allowsPrivateHosts({ chainId: await publicClient.getChainId() });
 }
 
 /**
