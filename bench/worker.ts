@@ -47,8 +47,10 @@
  *         worker's inference threads did altogether (a baseline the host slowed), the difference would
  *         subtract the worker's own work (one run gave 4.3 ms so, with 20.0 outside its inference threads).
  *
- * outsideInferenceCpuMsPerJob: the worker's CPU per job less its inference threads' own (threads name
- *         themselves, offchain/threads/thread-name.ts): measured in the same process at once, so it does
+ * outsideInferenceCpuMsPerJob: the CPU per job of the worker's threads but its inference threads (threads name
+ *         themselves, offchain/threads/thread-name.ts), each by the scheduler's own count where Linux keeps it
+ *         (/proc/<pid>/task/<tid>/schedstat; results before 2026-12-07 read the clock ticks of `stat`, sampled
+ *         100 times a second, within about ±15% a thread over 96 jobs): measured in the same process at once, so it does
  *         not move with the raw loop's baseline as overheadCpuMsPerJob does; it leaves out the decoding and
  *         encoding the inference threads do (a few ms), so it is the smaller of the two.
  *
@@ -313,8 +315,11 @@ try {
   const rawAtBatch = rawBatched ?? rawParallel;
   const batchSizes = lines.filter((l) => l.msg === "inference done" && l.batch !== undefined).map((l) => Number(l.batch));
   const ortCpuMsPerJob = rawAtBatch?.cpuMsPerJob;
+  // The worker's threads but its inference threads, each by the scheduler's count (threadCpuMs).
   const outsideInferenceCpuMsPerJob =
-    cpuMsPerJob.worker === undefined || workerCpuMsPerJobByRole.inference === undefined ? undefined : round(cpuMsPerJob.worker - workerCpuMsPerJobByRole.inference);
+    workerCpuMsPerJobByRole.inference === undefined
+      ? undefined
+      : round(Object.entries(workerCpuMsPerJobByRole).reduce((sum, [role, ms]) => (role === "inference" ? sum : sum + ms), 0));
   // Never below what ran outside the inference threads: a raw loop slowed by the host (its onnxruntime CPU above
   // what the worker's own inference threads spent) would otherwise take the worker's work off its overhead.
   const lessOrt = cpuMsPerJob.worker === undefined || ortCpuMsPerJob === undefined ? undefined : round(cpuMsPerJob.worker - ortCpuMsPerJob);
@@ -493,6 +498,8 @@ function processCpuMs(pid: number | undefined): number | undefined {
 /**
  * CPU ms of each thread of a process, by name and thread id: the main thread (its id is the pid),
  * the inference worker threads, onnxruntime's pool threads (named after the process), libuv's pool...
+ * From the scheduler's own count (`schedstat`, nanoseconds) where the kernel keeps it: the clock-tick count of
+ * `stat` is sampled 100 times a second, so a thread's 5 ms a job over 95 jobs (about 50 ticks) read within ±15%.
  */
 function threadCpuMs(pid: number): Record<string, number> {
   const threads: [string, number][] = [];
@@ -501,12 +508,22 @@ function threadCpuMs(pid: number): Record<string, number> {
       const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
       const name = tid === String(pid) ? "main" : `${stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"))}:${tid}`;
       const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      threads.push([name, ticksToMs(Number(fields[11]) + Number(fields[12]))]);
+      threads.push([name, scheduledMs(pid, tid) ?? ticksToMs(Number(fields[11]) + Number(fields[12]))]);
     }
   } catch {
     // not Linux, or gone
   }
   return Object.fromEntries(threads);
+}
+
+/** A thread's time on a CPU by the scheduler's count (/proc/<pid>/task/<tid>/schedstat, ns), ms; undefined without it. */
+function scheduledMs(pid: number, tid: string): number | undefined {
+  try {
+    const ns = Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+    return Number.isFinite(ns) ? ns / 1e6 : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The machine's busy CPU time not spent by the pipeline's processes: other people's work. */
