@@ -19,7 +19,7 @@ import { isAddressEqual, type Hex } from "viem";
 
 import { BatchStatus } from "../../offchain/chain/batches.js";
 import { JobStatus } from "../../offchain/chain/jobs.js";
-import { FEE } from "../helpers/fixture.js";
+import { FEE, MODEL_COLLATERAL } from "../helpers/fixture.js";
 import { inProcessWorker, inputOf, type InProcessWorker, type InProcessWorkerParameters } from "../helpers/in-process-worker.js";
 
 const connection = await network.create();
@@ -162,6 +162,34 @@ describe("provider worker: a reorg that gives a job id another input", function 
       await committed(t, jobId);
       assert.equal((await t.read(jobId)).job.result, await t.commitmentTo(jobId, B), "committed to the output of input B");
       assert.equal((await t.read(first)).job.result, await t.commitmentTo(first, C), "the claim in flight went through");
+      assert.deepEqual(t.echo.runs, [C, A, B], "B was run after the reorg");
+    } finally {
+      await t.close();
+    }
+  });
+
+  it("a reorg while the job's output waits for free stake (run, journaled, unclaimable: our unbonding took the stake meanwhile): the job is committed with the new input's output", async () => {
+    const t = await setUp({ providerStake: 2n * MODEL_COLLATERAL });
+    const provider = t.sys.provider.account.address;
+    try {
+      const C = inputOf([9, 9, 9, 9]);
+      const first = await t.post(C);
+      await committed(t, first, "the first job is committed, its collateral locking half our stake");
+
+      const { point, jobId } = await runningA(t);
+      // While A runs, the other half of our stake starts unbonding: A's output then waits for free stake.
+      await t.sys.staking.write.requestUnbond([MODEL_COLLATERAL], { account: provider });
+      t.echo.release();
+      await t.turnsUntil(() => (t.journal.getJob(jobId)?.data as { outputRoot?: Hex } | undefined)?.outputRoot !== undefined, "A's output is journaled");
+      await t.turn();
+      assert.equal((await t.read(jobId)).job.status, JobStatus.Posted, "not claimed: no free stake");
+
+      // The post is replaced (the same id and job hash, input B), and the unbonding with it: the stake is free again.
+      await revertTo(point);
+      assert.equal(await t.post(B), jobId, "the same job id");
+
+      await committed(t, jobId, "the job is committed at the new branch's head, below the replaced one's");
+      assert.equal((await t.read(jobId)).job.result, await t.commitmentTo(jobId, B), "committed to the output of input B, not A's waiting one");
       assert.deepEqual(t.echo.runs, [C, A, B], "B was run after the reorg");
     } finally {
       await t.close();
