@@ -105,11 +105,6 @@ export class StakeLedger {
     }
   }
 
-  /** Forgets the stake read at the last head: after a reorg, a head of the same number may be another block. */
-  forgetRead(): void {
-    this.#read = undefined;
-  }
-
   /** Our available stake at `head` (one read per head); what claims can still lock is this less `promised(head)` (`check`). */
   available(head: bigint): Promise<bigint> {
     if (this.#read?.head !== head) {

@@ -259,8 +259,6 @@ export class ProviderWorker {
   private readonly actions: JournaledActions;
   /** The chain head as of the current tick: one read per tick, shared by every job's step. */
   private head?: { number: bigint; timestamp: bigint };
-  /** The poller rewound past a reorg since the last tick: its head may be below the last (`tick`). */
-  private rewound = false;
   /**
    * Our open jobs by when their next step is due; those waiting for a block or a time (seed block, end of a
    * window) are not read again before it, nor looked at by a tick.
@@ -359,14 +357,9 @@ export class ProviderWorker {
     return this.batches.onPosted(batches);
   }
 
-  /**
-   * The poller's reorg handler: the jobs known from logs of blocks that may be gone are read from the chain, and so
-   * is our stake; the next head may be below the last one (the replaced branch's), and is taken (`tick`).
-   */
+  /** The poller's reorg handler: the jobs known from logs of blocks that may be gone are read from the chain. */
   onReorg(): void {
     this.jobs.forget();
-    this.stake.forgetRead();
-    this.rewound = true;
   }
 
   /** The redundant jobs of our models (IReplicaMarket), carried out beside the single jobs. */
@@ -613,13 +606,10 @@ export class ProviderWorker {
 
   /**
    * One pass over the open jobs at `head` (read once per tick by the loop, which polls the logs up to
-   * it first): starts the next step of every job that is not mid-step. A head below the last is a lagging
-   * node's and is ignored, unless the poller has just rewound past a reorg (`onReorg`): the last head was then
-   * the replaced branch's, and waiting for the new branch to pass its height left every job waiting meanwhile.
+   * it first): starts the next step of every job that is not mid-step.
    */
   tick(head: { number: bigint; timestamp: bigint }): void {
-    if (this.head !== undefined && head.number < this.head.number && !this.rewound) return;
-    this.rewound = false;
+    if (this.head !== undefined && head.number < this.head.number) return;
     this.head = { number: head.number, timestamp: head.timestamp };
     this.p.sender.noteHead(head.number);
     this.stake.advance(head.number);

@@ -127,7 +127,6 @@ export async function runVerifier({ options, log, signal, env = process.env, onR
       confirmations: options.confirmations,
       pollingIntervalMs: options.pollIntervalMs,
       logger: log.child({ component: "poller" }),
-      onReorg: () => daemon.onReorg(),
       onLogs: async ({ logs }) => daemon.onLogs(logs),
     });
 

@@ -272,13 +272,6 @@ export class VerifierDaemon {
   private readonly syncs: WeightSyncs;
   /** The chain head as of the current tick (read once per tick by the daemon kit's loop). */
   private head?: TickHead;
-  /** The poller rewound past a reorg since the last tick: its head may be below the last (`tick`). */
-  private rewound = false;
-
-  /** The poller's reorg handler: the next head may be below the last one (the replaced branch's), and is taken (`tick`). */
-  onReorg(): void {
-    this.rewound = true;
-  }
   /** Set by `drain`: no new step starts. */
   private stopping = false;
   private withdrawing?: Promise<void>;
@@ -426,12 +419,10 @@ export class VerifierDaemon {
   /**
    * One pass over the open jobs at `head` (read once per tick by the loop, offchain/daemon/loop.ts,
    * which polls the logs up to it first): starts the next step of every job that is not mid-step and
-   * not asleep, and the verifier weight checks due. A head below the last is a lagging node's and is ignored,
-   * unless the poller has just rewound past a reorg (`onReorg`): the last head was then the replaced branch's.
+   * not asleep, and the verifier weight checks due.
    */
   tick(head: TickHead): void {
-    if (this.stopping || (this.head !== undefined && head.number < this.head.number && !this.rewound)) return;
-    this.rewound = false;
+    if (this.stopping || (this.head !== undefined && head.number < this.head.number)) return;
     this.head = { number: head.number, timestamp: head.timestamp };
     this.p.sender.noteHead(head.number);
     this.p.pruner?.tick(head.timestamp);

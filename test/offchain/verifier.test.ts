@@ -674,26 +674,6 @@ describe("verifier journal records", () => {
     }
   });
 
-  it("ignores a head below the last (a lagging node's) unless the poller has just rewound past a reorg: then the new branch's lower head is taken, once", async () => {
-    const journal = new Journal({ path: ":memory:" });
-    try {
-      const ticks: bigint[] = [];
-      const pruner = { tick: (time: bigint) => void ticks.push(time), close: async () => {} };
-      const d = verifierDaemon(journal, undefined, { pruner, sender: { noteHead: () => undefined } as never });
-      d.tick({ number: 9n, timestamp: 1_100n });
-      d.tick({ number: 8n, timestamp: 1_090n });
-      assert.deepEqual(ticks, [1_100n], "a lower head, with no reorg: a lagging node's, ignored");
-      d.onReorg();
-      d.tick({ number: 7n, timestamp: 1_101n });
-      assert.deepEqual(ticks, [1_100n, 1_101n], "after a reorg, the new branch's lower head is taken");
-      d.tick({ number: 6n, timestamp: 1_102n });
-      assert.deepEqual(ticks, [1_100n, 1_101n], "once: a head below that one is a lagging node's again");
-      await d.drain();
-    } finally {
-      journal.close();
-    }
-  });
-
   it("after a crash between a send and its receipt, confirms the actions the chain shows and leaves the others to send", () => {
     const journal = new Journal({ path: ":memory:" });
     try {
