@@ -49,8 +49,8 @@
  *
  * outsideInferenceCpuMsPerJob: the CPU per job of the worker's threads but its inference threads (threads name
  *         themselves, offchain/threads/thread-name.ts), each by the scheduler's own count where Linux keeps it
- *         (/proc/<pid>/task/<tid>/schedstat; results before 2026-12-07 read the clock ticks of `stat`, sampled
- *         100 times a second, within about ±15% a thread over 96 jobs): measured in the same process at once, so it does
+ *         (/proc/<pid>/task/<tid>/schedstat; the results before worker-uint8-1thread-schedstat.json read the clock ticks
+ *         of `stat`, sampled 100 times a second, within about ±15% a thread over 96 jobs): measured in the same process at once, so it does
  *         not move with the raw loop's baseline as overheadCpuMsPerJob does; it leaves out the decoding and
  *         encoding the inference threads do (a few ms), so it is the smaller of the two.
  *
