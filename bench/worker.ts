@@ -54,6 +54,10 @@
  *         not move with the raw loop's baseline as overheadCpuMsPerJob does; it leaves out the decoding and
  *         encoding the inference threads do (a few ms), so it is the smaller of the two.
  *
+ * workerRunsPerJobByRole: the times the worker's threads were put on a CPU per job, by role (schedstat's count): a
+ *         thread that sleeps between tasks runs once per wake-up, and on a virtual machine waking a sleeping thread
+ *         costs its waker a fraction of a millisecond (npm run bench:thread-wake), so it counts the hand-offs.
+ *
  * BENCH_WARMUP=<n>: the window opens at the n+1-th commit rather than the first: the worker's first jobs pay for its
  *         JIT compiling the hot paths (V8's helper threads compile, the main thread runs unoptimized code meanwhile),
  *         which a worker that runs for hours pays once. Default 0 (every job counts, as in the results before it).
@@ -116,14 +120,25 @@ if (!Number.isInteger(BATCH) || BATCH < 1) throw new Error(`BENCH_BATCH: expecte
 const IMAGES = ["doc", "blank", "line-1", "line-1-rot180", "line-2", "line-2-rot180", "line-3", "line-3-rot180"];
 const imageDir = path.resolve("test/fixtures/images");
 
-// Job i's input is image i % 8: the bench holds one blob (and one raw-loop feed) per image, not per
-// job, so that its own heap (and garbage collections) stay small while it serves the inputs.
+// Job i's input is image i % 8 with the low byte of its last two values xored with i's two bytes: every job has
+// an input of its own, as a dApp's jobs do (still finite: a float32's low byte is mantissa). Until
+// worker-uint8-distinct.json the jobs cycled the 8 images themselves, so each of the worker's store writes replaced
+// a file it had written 8 jobs before (the same input, the same output), and ext4 freed the old file's pages inside
+// the rename (in a perf profile, 18% of the libuv pool's CPU), work no worker of distinct inputs does. The raw loops run the 8 images:
+// a pixel's value does not change the model's work. The bench holds one blob (and one raw-loop feed) per image, and
+// each job's input only while it posts it, so that its own heap stays small while it serves the inputs.
 const images: Uint8Array[] = [];
 for (const name of IMAGES.slice(0, JOBS)) {
   const { tensor } = await imageToDetInput(path.join(imageDir, `${name}.png`), { size: DET_SIZE, dtype: INPUT });
   images.push(encodeTensorBlob([tensor]));
 }
-const inputs = Array.from({ length: JOBS }, (_, i) => images[i % images.length]!);
+const valueBytes = INPUT === "uint8" ? 1 : 4;
+const inputOf = (i: number): Uint8Array => {
+  const bytes = images[i % images.length]!.slice();
+  bytes[bytes.length - valueBytes] ^= i & 0xff;
+  bytes[bytes.length - 2 * valueBytes] ^= (i >> 8) & 0xff;
+  return bytes;
+};
 
 // Enough stake that every job can be claimed at once (each locks the model's 100-token collateral).
 const net = await startLocalNetwork({ providerStake: BigInt(JOBS + 2) * 100n * 10n ** 18n });
@@ -139,7 +154,7 @@ try {
   const detPath = det.path;
   const nodePid = findListeningNode(new URL(net.url).port);
   const imageFeeds = images.map((bytes) => tensorsToFeeds(decodeTensorBlob(bytes)));
-  const feeds = inputs.map((_, i) => imageFeeds[i % imageFeeds.length]!);
+  const feeds = Array.from({ length: JOBS }, (_, i) => imageFeeds[i % imageFeeds.length]!);
   const variants =
     EP === "cpu"
       ? [
@@ -181,19 +196,15 @@ try {
 
   // ---- the worker pipeline: the jobs are posted first (the dApp is not the worker's cost), then
   // the worker starts on the backlog.
-  const imageUris: string[] = [];
-  for (const bytes of images) {
-    imageUris.push((await uploadBlob({ serverUrl: net.blobServer.url, token: net.uploadToken, bytes })).url);
-  }
-  const uris = inputs.map((_, i) => imageUris[i % imageUris.length]!);
   for (let i = 0; i < JOBS; i++) {
+    const input = inputOf(i);
     await postJob({
       sender: net.dappSender,
       publicClient: net.publicClient,
       deployment: net.deployment,
       modelId: det.modelId,
-      input: inputs[i]!,
-      inputURI: uris[i],
+      input,
+      inputURI: (await uploadBlob({ serverUrl: net.blobServer.url, token: net.uploadToken, bytes: input })).url,
       fee: 2n * 10n ** 18n,
     });
   }
@@ -219,8 +230,8 @@ try {
     cpuSamples.push({
       time: Date.now(),
       worker: processCpuMs(worker!.pid),
-      threads: threadCpuMs(worker!.pid),
-      benchThreads: threadCpuMs(process.pid),
+      ...(({ cpuMs, runs }) => ({ threads: cpuMs, threadRuns: runs }))(threadCpuMs(worker!.pid)),
+      benchThreads: threadCpuMs(process.pid).cpuMs,
       node: processCpuMs(nodePid),
       bench: benchCpuMs(),
       machine: machineCpuMs(),
@@ -301,12 +312,17 @@ try {
   const workerThreadShare = busiestThreads(to.threads, from.threads);
   // By role: the worker's own threads are named (inference-N, hash-N; offchain/threads/thread-name.ts), libuv's
   // pool is libuv-worker, and the rest ("node") are V8's platform threads (garbage collection, compilation).
-  const workerCpuMsPerJobByRole: Record<string, number> = {};
-  for (const [name, ms] of Object.entries(to.threads)) {
-    const role = name === "main" ? "main" : name.replace(/:\d+$/, "").replace(/-\d+(-gpu\d*)?$/, "");
-    workerCpuMsPerJobByRole[role] = (workerCpuMsPerJobByRole[role] ?? 0) + (ms - (from.threads[name] ?? 0)) / (commits.length - 1);
-  }
-  for (const role of Object.keys(workerCpuMsPerJobByRole)) workerCpuMsPerJobByRole[role] = round(workerCpuMsPerJobByRole[role]!);
+  const perJobByRole = (at: Record<string, number>, since: Record<string, number>) => {
+    const byRole: Record<string, number> = {};
+    for (const [name, value] of Object.entries(at)) {
+      const role = name === "main" ? "main" : name.replace(/:\d+$/, "").replace(/-\d+(-gpu\d*)?$/, "");
+      byRole[role] = (byRole[role] ?? 0) + (value - (since[name] ?? 0)) / (commits.length - 1);
+    }
+    return Object.fromEntries(Object.entries(byRole).map(([role, value]) => [role, round(value)]));
+  };
+  const workerCpuMsPerJobByRole = perJobByRole(to.threads, from.threads);
+  // Wake-ups: on a virtual machine a thread woken from sleep costs its waker a fraction of a millisecond (npm run bench:thread-wake).
+  const workerRunsPerJobByRole = perJobByRole(to.threadRuns, from.threadRuns);
   const benchThreadShare = busiestThreads(to.benchThreads, from.benchThreads);
   const endToEndPerSec = JOBS / ((reveals.at(-1)! - started) / 1000);
   const rawPerSec = JOBS / rawSeconds;
@@ -328,7 +344,7 @@ try {
   const result = {
     model: INPUT === "uint8" ? "ch_PP-OCRv4_det_infer.onnx with a uint8 image input (withImageInput)" : "ch_PP-OCRv4_det_infer.onnx",
     ep: EP,
-    input: `${DET_SIZE}x${DET_SIZE} ${INPUT} (${inputs[0]!.length} bytes)`,
+    input: `${DET_SIZE}x${DET_SIZE} ${INPUT} (${images[0]!.length} bytes)`,
     jobs: JOBS,
     warmupJobs: WARMUP,
     pollIntervalMs: POLL_MS,
@@ -361,6 +377,7 @@ try {
     othersCpuShare: { duringRaw: othersShareDuringRaw, duringWorker: othersShareDuringWorker },
     workerThreadCpuMsPerJob: workerThreadShare,
     workerCpuMsPerJobByRole,
+    workerRunsPerJobByRole,
     benchThreadCpuMsPerJob: benchThreadShare,
     definition:
       "jobs posted first, then the worker started; workerPerSec: jobs committed per second between the first (after warmupJobs commits) and last commit, the window CPU per job is measured in too; endToEndPerSec: jobs / (last reveal - worker process start, model load included)",
@@ -400,6 +417,7 @@ try {
   console.log(`| other processes' share of the machine | ${othersShareDuringRaw} during the raw loops, ${othersShareDuringWorker} during the pipeline (0: a quiet machine) |`);
   console.log(`| worker's busiest threads, CPU ms per job (steady state) | ${Object.entries(workerThreadShare).map(([k, v]) => `${k} ${v}`).join(", ")} |`);
   console.log(`| worker's CPU ms per job by thread role | ${Object.entries(workerCpuMsPerJobByRole).map(([k, v]) => `${k} ${v}`).join(", ")} |`);
+  console.log(`| worker's threads put on a CPU per job (wake-ups), by role | ${Object.entries(workerRunsPerJobByRole).map(([k, v]) => `${k} ${v}`).join(", ")} |`);
   console.log(`| this bench's busiest threads (the dApp's blob server, the samplers) | ${Object.entries(benchThreadShare).map(([k, v]) => `${k} ${v}`).join(", ")} |`);
   mkdirSync(path.dirname(OUT), { recursive: true });
   writeFileSync(OUT, JSON.stringify(result, null, 2) + "\n");
@@ -478,6 +496,8 @@ type CpuSample = {
   time: number;
   worker?: number;
   threads: Record<string, number>;
+  /** Times each thread was put on a CPU (its wake-ups). */
+  threadRuns: Record<string, number>;
   benchThreads: Record<string, number>;
   node?: number;
   bench: number;
@@ -501,26 +521,32 @@ function processCpuMs(pid: number | undefined): number | undefined {
  * From the scheduler's own count (`schedstat`, nanoseconds) where the kernel keeps it: the clock-tick count of
  * `stat` is sampled 100 times a second, so a thread's 5 ms a job over 95 jobs (about 50 ticks) read within ±15%.
  */
-function threadCpuMs(pid: number): Record<string, number> {
-  const threads: [string, number][] = [];
+function threadCpuMs(pid: number): { cpuMs: Record<string, number>; runs: Record<string, number> } {
+  const cpuMs: [string, number][] = [];
+  const runs: [string, number][] = [];
   try {
     for (const tid of readdirSync(`/proc/${pid}/task`)) {
       const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
       const name = tid === String(pid) ? "main" : `${stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"))}:${tid}`;
       const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      threads.push([name, scheduledMs(pid, tid) ?? ticksToMs(Number(fields[11]) + Number(fields[12]))]);
+      const scheduled = schedstat(pid, tid);
+      cpuMs.push([name, scheduled?.ms ?? ticksToMs(Number(fields[11]) + Number(fields[12]))]);
+      if (scheduled !== undefined) runs.push([name, scheduled.runs]);
     }
   } catch {
     // not Linux, or gone
   }
-  return Object.fromEntries(threads);
+  return { cpuMs: Object.fromEntries(cpuMs), runs: Object.fromEntries(runs) };
 }
 
-/** A thread's time on a CPU by the scheduler's count (/proc/<pid>/task/<tid>/schedstat, ns), ms; undefined without it. */
-function scheduledMs(pid: number, tid: string): number | undefined {
+/**
+ * A thread's time on a CPU by the scheduler's count, ms, and the times it was put on one (`runs`: a thread that
+ * sleeps between tasks runs once per wake-up), from /proc/<pid>/task/<tid>/schedstat; undefined without it.
+ */
+function schedstat(pid: number, tid: string): { ms: number; runs: number } | undefined {
   try {
-    const ns = Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
-    return Number.isFinite(ns) ? ns / 1e6 : undefined;
+    const [ns, , runs] = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").trim().split(" ").map(Number);
+    return Number.isFinite(ns) && Number.isFinite(runs) ? { ms: ns! / 1e6, runs: runs! } : undefined;
   } catch {
     return undefined;
   }

@@ -50,6 +50,12 @@ export type RunRequest = {
    * registered tolerance); byte equality when left out.
    */
   batchTolerance?: TolerancePolicy;
+  /**
+   * Send `started` once the session is ready, cached or not: the runner has the request on its load time limit (it
+   * does not know the thread has the session). Left out, the runner has it on the run's limit already: the thread
+   * sends `loading` and `started` around a load only (a session it does not have after all).
+   */
+  announce?: true;
 };
 
 /**
@@ -63,6 +69,8 @@ export type RetireRequest = { type: "retire" };
 export type WorkerMessage =
   /** The session is ready and the request's runs start now: the run's time limit starts here (`id`: the request's). */
   | { type: "started"; id: number; ep: ExecutionProvider }
+  /** A request without `announce` needs its session loaded: its load time limit starts here (`started` follows). */
+  | { type: "loading"; id: number }
   | {
       type: "result";
       id: number;

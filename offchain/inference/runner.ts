@@ -196,8 +196,13 @@ type Job = {
 };
 
 /** A thread's current request: its jobs still unanswered. */
-type Assignment = { id: number; jobs: Job[]; timeoutMs: number; modelHash: string };
-type Slot = { index: number; worker: Worker; assignment?: Assignment; timer?: NodeJS.Timeout };
+type Assignment = { id: number; jobs: Job[]; timeoutMs: number; modelHash: string; session: string };
+/**
+ * `loaded`: the sessions (model hash and requested provider) its thread has answered a run of, so has cached (a
+ * thread's cache keeps every session it loaded): a request for one of them starts on the run's time limit, and the
+ * thread sends no `started` for it (a message that woke this thread once per job).
+ */
+type Slot = { index: number; worker: Worker; assignment?: Assignment; timer?: NodeJS.Timeout; loaded: Set<string> };
 
 /** How long `close()` waits for retired workers to finish their onnxruntime call before terminating them. */
 const RETIRE_GRACE_MS = 30_000;
@@ -301,7 +306,7 @@ export class InferenceRunner {
       maxBlobBytes,
     };
     this.hashes = new HashPool({ size: hashThreads });
-    this.slots = Array.from({ length: size }, (_, index) => ({ index, worker: this.spawn(index) }));
+    this.slots = Array.from({ length: size }, (_, index) => ({ index, worker: this.spawn(index), loaded: new Set<string>() }));
   }
 
   /** Runs one job on the next free worker; see the module doc for time limits and errors. */
@@ -430,10 +435,19 @@ export class InferenceRunner {
       // A stacked run of n jobs takes up to n runs' time, and a model's first one is checked against each job run
       // alone (n more): the request's limit is 2n of its jobs' longest limit.
       const timeoutMs = Math.max(...jobs.map((job) => job.timeoutMs)) * (jobs.length > 1 ? 2 * jobs.length : 1);
-      const assignment: Assignment = { id: this.nextId++, jobs, timeoutMs, modelHash: head.request.modelHash };
+      const session = `${head.request.modelHash.toLowerCase()}:${head.request.ep}`;
+      const assignment: Assignment = { id: this.nextId++, jobs, timeoutMs, modelHash: head.request.modelHash, session };
       slot.assignment = assignment;
-      slot.timer = setTimeout(() => this.timeOut(slot, assignment, "load", this.loadTimeoutMs), this.loadTimeoutMs);
-      const request: RunRequest = { ...head.request, id: assignment.id, jobs: jobs.map((job) => ({ id: job.id, input: job.input, ...(job.returnInput ? { returnInput: true } : {}) })) };
+      // A session the thread has cached: its runs start now (the thread decodes the inputs first, in microseconds).
+      const loaded = slot.loaded.has(session);
+      if (loaded) this.startRun(slot, assignment);
+      else this.startLoad(slot, assignment);
+      const request: RunRequest = {
+        ...head.request,
+        id: assignment.id,
+        jobs: jobs.map((job) => ({ id: job.id, input: job.input, ...(job.returnInput ? { returnInput: true } : {}) })),
+        ...(loaded ? {} : { announce: true }),
+      };
       // Distinct buffers only: a buffer listed twice makes postMessage throw (DataCloneError).
       slot.worker.postMessage(request, [...new Set(jobs.map((job) => job.input.buffer as ArrayBuffer))]);
     }
@@ -457,12 +471,10 @@ export class InferenceRunner {
     if (message.type === "log") return this.forwardLog(index, message.line);
     const assignment = slot.assignment;
     if (assignment === undefined) return;
-    if (message.type === "started") {
+    if (message.type === "started" || message.type === "loading") {
       if (message.id !== assignment.id) return;
-      const now = performance.now();
-      for (const job of assignment.jobs) job.startedAt = now;
-      clearTimeout(slot.timer);
-      slot.timer = setTimeout(() => this.timeOut(slot, assignment, "run", assignment.timeoutMs), assignment.timeoutMs);
+      if (message.type === "started") this.startRun(slot, assignment);
+      else this.startLoad(slot, assignment);
       return;
     }
     const job = assignment.jobs.find((candidate) => candidate.id === message.id);
@@ -470,6 +482,7 @@ export class InferenceRunner {
     assignment.jobs.splice(assignment.jobs.indexOf(job), 1);
     if (message.type === "error") job.reject(deserializeError(message.error));
     else {
+      slot.loaded.add(assignment.session);
       const queuedMs = (job.startedAt ?? performance.now()) - job.queuedAt;
       const { output, input, ep, epReason, ms, prepMs, encodeMs, batchSize } = message;
       job.resolve({ output, ...(input ? { input } : {}), ep, epReason, ms, batchSize, timings: { queuedMs, prepMs, encodeMs } });
@@ -477,6 +490,20 @@ export class InferenceRunner {
     if (assignment.jobs.length > 0) return;
     this.release(slot);
     this.dispatch();
+  }
+
+  /** The assignment's load phase (its session loading in the thread): its time limit is `loadTimeoutMs`, from now. */
+  private startLoad(slot: Slot, assignment: Assignment): void {
+    clearTimeout(slot.timer);
+    slot.timer = setTimeout(() => this.timeOut(slot, assignment, "load", this.loadTimeoutMs), this.loadTimeoutMs);
+  }
+
+  /** The assignment's runs start now: their time limit starts, and their wait in the queue ends. */
+  private startRun(slot: Slot, assignment: Assignment): void {
+    const now = performance.now();
+    for (const job of assignment.jobs) job.startedAt = now;
+    clearTimeout(slot.timer);
+    slot.timer = setTimeout(() => this.timeOut(slot, assignment, "run", assignment.timeoutMs), assignment.timeoutMs);
   }
 
   private timeOut(slot: Slot, assignment: Assignment, phase: "load" | "run", timeoutMs: number): void {
@@ -500,6 +527,7 @@ export class InferenceRunner {
     this.retire(slot.worker);
     this.restarts++;
     slot.worker = this.spawn(slot.index);
+    slot.loaded.clear(); // a fresh thread has cached nothing
     this.dispatch();
   }
 

@@ -228,6 +228,11 @@ export class SessionCache {
     return this.entries.size;
   }
 
+  /** Whether `get` would find the session loaded or loading (a load that fails is forgotten). */
+  has({ modelHash, ep }: Pick<SessionCacheGetParameters, "modelHash" | "ep">): boolean {
+    return this.entries.has(`${normalizeModelHash(modelHash)}:${ep}`);
+  }
+
   async get({ modelPath, modelHash, ep, probeInputs }: SessionCacheGetParameters): Promise<CachedSession> {
     const hash = normalizeModelHash(modelHash);
     const key = `${hash}:${ep}`;

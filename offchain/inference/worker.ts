@@ -77,14 +77,18 @@ async function handle(request: RunRequest): Promise<void> {
     }
     if (decoded.length === 0) return;
     let session: CachedSession;
+    let load = false;
     try {
+      // The runner times a request by its session: one it knows we have is on the run's limit, unannounced.
+      load = !cache.has({ modelHash: request.modelHash, ep: request.ep });
+      if (load && request.announce !== true) post({ type: "loading", id: request.id });
       session = await cache.get({ modelPath: request.modelPath, modelHash: request.modelHash, ep: request.ep, probeInputs: decoded[0]!.inputs });
     } catch (error) {
       for (const job of decoded) fail(job.id, error);
       return;
     }
     if (retiring) return;
-    post({ type: "started", id: request.id, ep: session.ep });
+    if (load || request.announce === true) post({ type: "started", id: request.id, ep: session.ep });
     for (const group of groups(decoded, session)) {
       if (retiring) return;
       const ran = group.length === 1 ? await runAlone(group[0]!, session, request) : await runStacked(group, session, request);

