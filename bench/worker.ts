@@ -40,7 +40,8 @@
  *         parallel loops are run again with `b` inputs stacked into each `session.run`: `ratioBatched` is
  *         the worker over that loop, the best raw loop at the worker's batch size.
  *
- * overheadCpuMsPerJob: the worker process's CPU per job less onnxruntime's, which the raw parallel loop
+ * overheadCpuMsPerJob: the worker process's CPU per job (the sum of its threads', by the scheduler's count where Linux keeps
+ *         it, see outsideInferenceCpuMsPerJob) less onnxruntime's, which the raw parallel loop
  *         at the worker's batch size measures (the bench process's CPU per job over that loop, nothing
  *         else running in it): the main thread, hashing, decoding and encoding, the chain client. Never
  *         less than outsideInferenceCpuMsPerJob: where the raw loop's onnxruntime took more CPU than the
@@ -338,6 +339,9 @@ try {
       : round(Object.entries(workerCpuMsPerJobByRole).reduce((sum, [role, ms]) => (role === "inference" ? sum : sum + ms), 0));
   // Never below what ran outside the inference threads: a raw loop slowed by the host (its onnxruntime CPU above
   // what the worker's own inference threads spent) would otherwise take the worker's work off its overhead.
+  // The worker's whole CPU, by the scheduler's count where it has one: the sum of its threads' (its process's `stat`
+  // ticks otherwise, and in the results before worker-uint8-distinct.json).
+  if (Object.keys(to.threadRuns).length > 0) cpuMsPerJob.worker = round(Object.values(workerCpuMsPerJobByRole).reduce((a, b) => a + b, 0));
   const lessOrt = cpuMsPerJob.worker === undefined || ortCpuMsPerJob === undefined ? undefined : round(cpuMsPerJob.worker - ortCpuMsPerJob);
   const overheadCpuMsPerJob = lessOrt === undefined ? undefined : Math.max(lessOrt, outsideInferenceCpuMsPerJob ?? lessOrt);
 

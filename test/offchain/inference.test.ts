@@ -795,7 +795,7 @@ describe("inference: runner (worker threads, real models)", () => {
       const messages: WorkerMessage[] = [];
       thread.on("message", (message: WorkerMessage) => messages.push(message));
       const cls = encodeTensorBlob([clsInput(ramp(3 * 48 * 192))]);
-      const send = async (id: number, model: { path: string; hash: Hex }, announce: boolean) => {
+      const send = async (id: number, model: { path: string; hash: string }, announce: boolean) => {
         const from = messages.length;
         const input = cls.slice();
         thread.postMessage({ type: "run", id, jobs: [{ id: id * 10, input }], modelPath: model.path, modelHash: model.hash, ep: "cpu", allowNonFinite: false, ...(announce ? { announce: true } : {}) } satisfies RunRequest, [input.buffer]);
