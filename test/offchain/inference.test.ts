@@ -5,6 +5,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import type { Worker } from "node:worker_threads";
 
 import * as ort from "onnxruntime-node";
 import pino from "pino";
@@ -763,11 +764,18 @@ describe("inference: runner (worker threads, real models)", () => {
     }
   });
 
-  it("times a run on a session its thread has cached from its dispatch (no `started` message): one past its limit times out as a run", async () => {
+  it("times a run on a session its thread has cached from its dispatch, the thread sending no `started`: one past its limit times out as a run", async () => {
     const timed = createInferenceRunner({ size: 1, loadTimeoutMs: 60_000 });
+    // What the slot's thread tells the runner (a test's look at a private field: the messages are the protocol).
+    const seen: string[] = [];
+    const watch = () => (timed as unknown as { slots: { worker: Worker }[] }).slots[0]!.worker.on("message", (m: WorkerMessage) => void (m.type === "log" || seen.push(m.type)));
     try {
+      watch();
       const small = encodeTensorBlob([(await imageToDetInput(`${IMAGES}line-1.png`, { size: 32 })).tensor]);
       await timed.run({ modelPath: DET.path, modelHash: DET.hash, ep: "cpu", input: small });
+      assert.deepEqual(seen.splice(0), ["started", "result"], "a new session: announced");
+      await timed.run({ modelPath: DET.path, modelHash: DET.hash, ep: "cpu", input: small });
+      assert.deepEqual(seen.splice(0), ["result"], "a cached session: the result alone");
       const data = tensorToArray((await imageToDetInput(`${IMAGES}doc.png`, { size: 960 })).tensor);
       const values = new Float32Array(2 * data.length);
       values.set(data);
@@ -777,11 +785,14 @@ describe("inference: runner (worker threads, real models)", () => {
       const error = await rejection(timed.run({ modelPath: DET.path, modelHash: DET.hash, ep: "cpu", input: long, timeoutMs: 50 }));
       assert.ok(error instanceof InferenceTimeoutError, String(error));
       assert.equal(error.parameters.phase, "run", "on the run's limit from the start, not the 60 s load limit");
+      assert.deepEqual(seen.splice(0), [], "no started: the run's limit ran from the dispatch");
       assert.ok(performance.now() - started < 5000);
-      // The fresh thread has cached nothing: its load is announced and timed as a load again.
+      // The fresh thread has cached nothing: its run is announced and its load timed as a load again.
       assert.equal(timed.stats().restarts, 1);
+      watch();
       const recovered = await timed.run({ modelPath: DET.path, modelHash: DET.hash, ep: "cpu", input: small, timeoutMs: 20_000 });
       assert.equal(recovered.outputTensors.length, 1);
+      assert.deepEqual(seen.splice(0), ["started", "result"]);
     } finally {
       await timed.close();
     }
@@ -795,10 +806,10 @@ describe("inference: runner (worker threads, real models)", () => {
       const messages: WorkerMessage[] = [];
       thread.on("message", (message: WorkerMessage) => messages.push(message));
       const cls = encodeTensorBlob([clsInput(ramp(3 * 48 * 192))]);
-      const send = async (id: number, model: { path: string; hash: string }, announce: boolean) => {
+      const send = async (id: number, model: { path: string; hash: string }, announce: boolean, ep: "cpu" | "auto" = "cpu") => {
         const from = messages.length;
         const input = cls.slice();
-        thread.postMessage({ type: "run", id, jobs: [{ id: id * 10, input }], modelPath: model.path, modelHash: model.hash, ep: "cpu", allowNonFinite: false, ...(announce ? { announce: true } : {}) } satisfies RunRequest, [input.buffer]);
+        thread.postMessage({ type: "run", id, jobs: [{ id: id * 10, input }], modelPath: model.path, modelHash: model.hash, ep, allowNonFinite: false, ...(announce ? { announce: true } : {}) } satisfies RunRequest, [input.buffer]);
         while (!messages.slice(from).some((m) => m.type === "result" || m.type === "error")) await new Promise((resolve) => setTimeout(resolve, 5));
         return messages.slice(from).filter((m) => m.type !== "log").map((m) => m.type);
       };
@@ -806,6 +817,7 @@ describe("inference: runner (worker threads, real models)", () => {
       assert.deepEqual(await send(2, CLS, false), ["result"], "unannounced, cached: the result alone");
       assert.deepEqual(await send(3, CLS, true), ["started", "result"], "announced, cached: started all the same");
       assert.deepEqual(await send(4, { path: CLS.path, hash: DET.hash }, false), ["loading", "error"], "unannounced, not cached: loading, then its failure (the file is not that model)");
+      assert.deepEqual(await send(5, CLS, false, "auto"), ["loading", "started", "result"], "unannounced, not cached (another provider choice): loading, then started once loaded");
     } finally {
       await thread.terminate();
     }
