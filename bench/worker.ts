@@ -121,25 +121,21 @@ if (!Number.isInteger(BATCH) || BATCH < 1) throw new Error(`BENCH_BATCH: expecte
 const IMAGES = ["doc", "blank", "line-1", "line-1-rot180", "line-2", "line-2-rot180", "line-3", "line-3-rot180"];
 const imageDir = path.resolve("test/fixtures/images");
 
-// Job i's input is image i % 8 with the low byte of its last two values xored with i's two bytes: every job has
-// an input of its own, as a dApp's jobs do (still finite: a float32's low byte is mantissa). Until
-// worker-uint8-distinct.json the jobs cycled the 8 images themselves, so each of the worker's store writes replaced
-// a file it had written 8 jobs before (the same input, the same output), and ext4 freed the old file's pages inside
-// the rename (in a perf profile, 18% of the libuv pool's CPU), work no worker of distinct inputs does. The raw loops run the 8 images:
-// a pixel's value does not change the model's work. The bench holds one blob (and one raw-loop feed) per image, and
-// each job's input only while it posts it, so that its own heap stays small while it serves the inputs.
+// Job i's input is image i % 8: the bench holds one blob (and one raw-loop feed) per image, not per job, so that its
+// own heap (and garbage collections) stay small while it serves the inputs. The worker so writes each input and output
+// over the file it wrote 8 jobs before, and ext4 frees the old file's pages inside the rename (18% of libuv's pool in a
+// perf profile, about 0.4 ms per job), pages the next write takes again. Inputs of their own per job were tried: libuv's
+// pool then rose from 2-3 to 6-7 CPU ms per job as the runs went on, 84% of it copying into the page cache
+// (copy_folio_from_iter_atomic), with the cycled inputs back at 1.9 in the next run. Most likely the page cache grew
+// into memory this VM's kernel had handed back to the host (free page reporting, /sys/module/page_reporting), and each
+// first write to such a page waits for the host to supply it again: a cost of a fresh VM's memory, which a worker that
+// has run for hours, writing into pages its machine recycles, does not pay.
 const images: Uint8Array[] = [];
 for (const name of IMAGES.slice(0, JOBS)) {
   const { tensor } = await imageToDetInput(path.join(imageDir, `${name}.png`), { size: DET_SIZE, dtype: INPUT });
   images.push(encodeTensorBlob([tensor]));
 }
-const valueBytes = INPUT === "uint8" ? 1 : 4;
-const inputOf = (i: number): Uint8Array => {
-  const bytes = images[i % images.length]!.slice();
-  bytes[bytes.length - valueBytes] ^= i & 0xff;
-  bytes[bytes.length - 2 * valueBytes] ^= (i >> 8) & 0xff;
-  return bytes;
-};
+const inputs = Array.from({ length: JOBS }, (_, i) => images[i % images.length]!);
 
 // Enough stake that every job can be claimed at once (each locks the model's 100-token collateral).
 const net = await startLocalNetwork({ providerStake: BigInt(JOBS + 2) * 100n * 10n ** 18n });
@@ -155,7 +151,7 @@ try {
   const detPath = det.path;
   const nodePid = findListeningNode(new URL(net.url).port);
   const imageFeeds = images.map((bytes) => tensorsToFeeds(decodeTensorBlob(bytes)));
-  const feeds = Array.from({ length: JOBS }, (_, i) => imageFeeds[i % imageFeeds.length]!);
+  const feeds = inputs.map((_, i) => imageFeeds[i % imageFeeds.length]!);
   const variants =
     EP === "cpu"
       ? [
@@ -197,15 +193,19 @@ try {
 
   // ---- the worker pipeline: the jobs are posted first (the dApp is not the worker's cost), then
   // the worker starts on the backlog.
+  const imageUris: string[] = [];
+  for (const bytes of images) {
+    imageUris.push((await uploadBlob({ serverUrl: net.blobServer.url, token: net.uploadToken, bytes })).url);
+  }
+  const uris = inputs.map((_, i) => imageUris[i % imageUris.length]!);
   for (let i = 0; i < JOBS; i++) {
-    const input = inputOf(i);
     await postJob({
       sender: net.dappSender,
       publicClient: net.publicClient,
       deployment: net.deployment,
       modelId: det.modelId,
-      input,
-      inputURI: (await uploadBlob({ serverUrl: net.blobServer.url, token: net.uploadToken, bytes: input })).url,
+      input: inputs[i]!,
+      inputURI: uris[i],
       fee: 2n * 10n ** 18n,
     });
   }
@@ -340,7 +340,7 @@ try {
   // Never below what ran outside the inference threads: a raw loop slowed by the host (its onnxruntime CPU above
   // what the worker's own inference threads spent) would otherwise take the worker's work off its overhead.
   // The worker's whole CPU, by the scheduler's count where it has one: the sum of its threads' (its process's `stat`
-  // ticks otherwise, and in the results before worker-uint8-distinct.json).
+  // ticks otherwise, and in the results before worker-uint8-1thread-wakes.json).
   if (Object.keys(to.threadRuns).length > 0) cpuMsPerJob.worker = round(Object.values(workerCpuMsPerJobByRole).reduce((a, b) => a + b, 0));
   const lessOrt = cpuMsPerJob.worker === undefined || ortCpuMsPerJob === undefined ? undefined : round(cpuMsPerJob.worker - ortCpuMsPerJob);
   const overheadCpuMsPerJob = lessOrt === undefined ? undefined : Math.max(lessOrt, outsideInferenceCpuMsPerJob ?? lessOrt);
@@ -348,7 +348,7 @@ try {
   const result = {
     model: INPUT === "uint8" ? "ch_PP-OCRv4_det_infer.onnx with a uint8 image input (withImageInput)" : "ch_PP-OCRv4_det_infer.onnx",
     ep: EP,
-    input: `${DET_SIZE}x${DET_SIZE} ${INPUT} (${images[0]!.length} bytes)`,
+    input: `${DET_SIZE}x${DET_SIZE} ${INPUT} (${inputs[0]!.length} bytes)`,
     jobs: JOBS,
     warmupJobs: WARMUP,
     pollIntervalMs: POLL_MS,
