@@ -520,6 +520,15 @@ describe("inference: sessions and execution providers", () => {
   });
 });
 
+/** A det input that takes seconds on cpu (two 960x960 images stacked): a run past a short time limit. */
+async function longDetInput(): Promise<Uint8Array> {
+  const data = tensorToArray((await imageToDetInput(`${IMAGES}doc.png`, { size: 960 })).tensor);
+  const values = new Float32Array(2 * data.length);
+  values.set(data);
+  values.set(data, data.length);
+  return encodeTensorBlob([tensorFromArray({ name: "x", dtype: "float32", values, dims: [2, 3, 960, 960] })]);
+}
+
 describe("inference: runner (worker threads, real models)", () => {
   let runner: InferenceRunner;
   const captured = captureLogger();
@@ -744,11 +753,7 @@ describe("inference: runner (worker threads, real models)", () => {
   it("kills a run past its time limit, rejects with InferenceTimeoutError and recovers with a fresh worker", async () => {
     const timed = createInferenceRunner({ size: 1 });
     try {
-      const data = tensorToArray((await imageToDetInput(`${IMAGES}doc.png`, { size: 960 })).tensor);
-      const values = new Float32Array(2 * data.length);
-      values.set(data);
-      values.set(data, data.length);
-      const long = encodeTensorBlob([tensorFromArray({ name: "x", dtype: "float32", values, dims: [2, 3, 960, 960] })]);
+      const long = await longDetInput();
       const started = performance.now();
       const error = await rejection(timed.run({ modelPath: DET.path, modelHash: DET.hash, ep: "cpu", input: long, timeoutMs: 50 }));
       const waited = performance.now() - started;
@@ -776,11 +781,7 @@ describe("inference: runner (worker threads, real models)", () => {
       assert.deepEqual(seen.splice(0), ["started", "result"], "a new session: announced");
       await timed.run({ modelPath: DET.path, modelHash: DET.hash, ep: "cpu", input: small });
       assert.deepEqual(seen.splice(0), ["result"], "a cached session: the result alone");
-      const data = tensorToArray((await imageToDetInput(`${IMAGES}doc.png`, { size: 960 })).tensor);
-      const values = new Float32Array(2 * data.length);
-      values.set(data);
-      values.set(data, data.length);
-      const long = encodeTensorBlob([tensorFromArray({ name: "x", dtype: "float32", values, dims: [2, 3, 960, 960] })]);
+      const long = await longDetInput();
       const started = performance.now();
       const error = await rejection(timed.run({ modelPath: DET.path, modelHash: DET.hash, ep: "cpu", input: long, timeoutMs: 50 }));
       assert.ok(error instanceof InferenceTimeoutError, String(error));
