@@ -227,16 +227,19 @@ try {
   });
   // CPU time of each process of the pipeline, sampled as it runs (Linux /proc; empty elsewhere).
   const cpuSamples: CpuSample[] = [];
-  const sampleCpu = () =>
+  const sampleCpu = () => {
+    const { cpuMs: threads, runs: threadRuns } = threadSchedule(worker!.pid);
     cpuSamples.push({
       time: Date.now(),
       worker: processCpuMs(worker!.pid),
-      ...(({ cpuMs, runs }) => ({ threads: cpuMs, threadRuns: runs }))(threadCpuMs(worker!.pid)),
-      benchThreads: threadCpuMs(process.pid).cpuMs,
+      threads,
+      threadRuns,
+      benchThreads: threadSchedule(process.pid).cpuMs,
       node: processCpuMs(nodePid),
       bench: benchCpuMs(),
       machine: machineCpuMs(),
     });
+  };
   const revealed = () => worker!.lines().filter((l) => l.msg === "result revealed").length;
   const deadline = Date.now() + Number(process.env.BENCH_DEADLINE_S ?? 300) * 1000;
   sampleCpu();
@@ -332,7 +335,7 @@ try {
   const rawAtBatch = rawBatched ?? rawParallel;
   const batchSizes = lines.filter((l) => l.msg === "inference done" && l.batch !== undefined).map((l) => Number(l.batch));
   const ortCpuMsPerJob = rawAtBatch?.cpuMsPerJob;
-  // The worker's threads but its inference threads, each by the scheduler's count (threadCpuMs).
+  // The worker's threads but its inference threads, each by the scheduler's count (threadSchedule).
   const outsideInferenceCpuMsPerJob =
     workerCpuMsPerJobByRole.inference === undefined
       ? undefined
@@ -525,7 +528,7 @@ function processCpuMs(pid: number | undefined): number | undefined {
  * From the scheduler's own count (`schedstat`, nanoseconds) where the kernel keeps it: the clock-tick count of
  * `stat` is sampled 100 times a second, so a thread's 5 ms a job over 95 jobs (about 50 ticks) read within ±15%.
  */
-function threadCpuMs(pid: number): { cpuMs: Record<string, number>; runs: Record<string, number> } {
+function threadSchedule(pid: number): { cpuMs: Record<string, number>; runs: Record<string, number> } {
   const cpuMs: [string, number][] = [];
   const runs: [string, number][] = [];
   try {
