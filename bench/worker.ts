@@ -523,7 +523,8 @@ function processCpuMs(pid: number | undefined): number | undefined {
 }
 
 /**
- * CPU ms of each thread of a process, by name and thread id: the main thread (its id is the pid),
+ * CPU ms of each thread of a process (`cpuMs`), and the times each was put on a CPU (`runs`, where schedstat is kept),
+ * by name and thread id: the main thread (its id is the pid),
  * the inference worker threads, onnxruntime's pool threads (named after the process), libuv's pool...
  * From the scheduler's own count (`schedstat`, nanoseconds) where the kernel keeps it: the clock-tick count of
  * `stat` is sampled 100 times a second, so a thread's 5 ms a job over 95 jobs (about 50 ticks) read within ±15%.
