@@ -7,6 +7,8 @@
  *   BENCH_EP=webgpu BENCH_THREADS=4 BENCH_OUT=bench/results/worker-webgpu.json npm run bench:worker   (a GPU host)
  *   BENCH_INPUT=uint8 npm run bench:worker   (det with its normalization inside, withImageInput: inputs of 1.2 MB, not 4.9;
  *                                             writes bench/results/worker-uint8.json)
+ *   BENCH_INPUT=uint8 BENCH_OUTPUT=uint8 npm run bench:worker   (and its output quantized inside, withByteOutput: results of
+ *                                             0.4 MB, not 1.6; writes bench/results/worker-uint8-bytes-out.json)
  *
  * raw:    `session.run` on each job's input in turn, in this process (after two warm-up runs), once
  *         before the pipeline and once after it (the worker stopped), in two variants: the session
@@ -105,7 +107,12 @@ const EP = process.env.BENCH_EP ?? "cpu";
 if (EP !== "cpu" && EP !== "webgpu") throw new Error(`BENCH_EP: expected cpu or webgpu, got "${EP}"`);
 const INPUT = process.env.BENCH_INPUT ?? "float32";
 if (INPUT !== "float32" && INPUT !== "uint8") throw new Error(`BENCH_INPUT: expected float32 or uint8, got "${INPUT}"`);
-const OUT = path.resolve(process.env.BENCH_OUT ?? (INPUT === "uint8" ? "bench/results/worker-uint8.json" : "bench/results/worker.json"));
+const OUTPUT = process.env.BENCH_OUTPUT ?? "float32";
+if (OUTPUT !== "float32" && OUTPUT !== "uint8") throw new Error(`BENCH_OUTPUT: expected float32 or uint8, got "${OUTPUT}"`);
+if (OUTPUT === "uint8" && INPUT !== "uint8") throw new Error("BENCH_OUTPUT=uint8 takes BENCH_INPUT=uint8 too (det wrapped both ways)");
+const OUT = path.resolve(
+  process.env.BENCH_OUT ?? (OUTPUT === "uint8" ? "bench/results/worker-uint8-bytes-out.json" : INPUT === "uint8" ? "bench/results/worker-uint8.json" : "bench/results/worker.json"),
+);
 const DET_SIZE = Number(process.env.BENCH_DET_SIZE ?? 640);
 const THREADS = Number(process.env.BENCH_THREADS ?? availableParallelism());
 const BATCH = Number(process.env.BENCH_BATCH ?? 1);
@@ -146,8 +153,9 @@ try {
   }
   // ---- raw loops, same inputs. They run before and after the pipeline, and the median run time
   // of both passes counts: this machine is noisy.
-  // BENCH_INPUT=uint8: the det model with its normalization inside (withImageInput), registered here.
-  const det = INPUT === "uint8" ? await registerImageInputDet(net) : { path: net.modelFiles.det, modelId: net.modelIds.det };
+  // BENCH_INPUT=uint8: the det model with its normalization inside (withImageInput), registered here; BENCH_OUTPUT=uint8:
+  // its output quantized inside too (withByteOutput).
+  const det = INPUT === "uint8" ? await registerImageInputDet(net, { byteOutput: OUTPUT === "uint8" }) : { path: net.modelFiles.det, modelId: net.modelIds.det };
   const detPath = det.path;
   const nodePid = findListeningNode(new URL(net.url).port);
   const imageFeeds = images.map((bytes) => tensorsToFeeds(decodeTensorBlob(bytes)));
@@ -349,9 +357,13 @@ try {
   const overheadCpuMsPerJob = lessOrt === undefined ? undefined : Math.max(lessOrt, outsideInferenceCpuMsPerJob ?? lessOrt);
 
   const result = {
-    model: INPUT === "uint8" ? "ch_PP-OCRv4_det_infer.onnx with a uint8 image input (withImageInput)" : "ch_PP-OCRv4_det_infer.onnx",
+    model:
+      INPUT === "float32"
+        ? "ch_PP-OCRv4_det_infer.onnx"
+        : `ch_PP-OCRv4_det_infer.onnx with a uint8 image input (withImageInput)${OUTPUT === "uint8" ? " and a uint8 output (withByteOutput)" : ""}`,
     ep: EP,
     input: `${DET_SIZE}x${DET_SIZE} ${INPUT} (${inputs[0]!.length} bytes)`,
+    output: OUTPUT,
     jobs: JOBS,
     warmupJobs: WARMUP,
     pollIntervalMs: POLL_MS,

@@ -24,7 +24,7 @@ import type { Hex } from "viem";
 import { encodeTensorBlob, isDType, tensorFromArray, type Tensor } from "../codec/tensor.js";
 import { compareOutputs, toleranceFromChain, type TolerancePolicy } from "../codec/tolerance.js";
 import { DinferError, NonRetryableError } from "../errors.js";
-import { findFloatArithmetic, findUnjudgeableNodes } from "./graph-rules.js";
+import { findFloatArithmetic, findQuantizedOutputs, findUnjudgeableNodes } from "./graph-rules.js";
 import { hashModel } from "./model.js";
 import { forEachNode, onnxDataTypeName, ONNX_FLOAT_TYPES, readOnnxModel, type OnnxDim, type OnnxModel, type OnnxValueInfo } from "./onnx-graph.js";
 import { DEFAULT_SESSION_OPTIONS, runModelSession } from "./session.js";
@@ -60,6 +60,8 @@ export type ModelAdmissionReport = {
   outputs: DeclaredValue[];
   /** Where the graph does arithmetic on floats; empty for an integer-only graph. */
   floatArithmetic: string[];
+  /** The outputs a Cast makes from floats (`findQuantizedOutputs`). */
+  quantizedOutputs: string[];
 };
 
 /** Runs every admission check; never throws for a problem of the model (each is a finding). */
@@ -70,7 +72,7 @@ export async function checkModelAdmission({
   sessionOptions = {},
 }: CheckModelAdmissionParameters): Promise<ModelAdmissionReport> {
   const findings: AdmissionFinding[] = [];
-  const report: ModelAdmissionReport = { admitted: false, findings, modelHash: hashModel(bytes), inputs: [], outputs: [], floatArithmetic: [] };
+  const report: ModelAdmissionReport = { admitted: false, findings, modelHash: hashModel(bytes), inputs: [], outputs: [], floatArithmetic: [], quantizedOutputs: [] };
   const add = (check: AdmissionCheck, status: AdmissionFinding["status"], message: string) => findings.push({ check, status, message });
   const done = () => ({ ...report, admitted: findings.every((finding) => finding.status !== "fail") });
 
@@ -90,6 +92,7 @@ export async function checkModelAdmission({
   if (unjudgeable.length === 0) add("deterministic", "pass", "no random operator and nothing in training mode (main graph, subgraphs, local functions)");
   else add("deterministic", "fail", `${unjudgeable.length} node(s) make the output unjudgeable: ${unjudgeable.map((n) => `${n.reason} (${n.path})`).join("; ")}`);
   report.floatArithmetic = findFloatArithmetic(model);
+  report.quantizedOutputs = findQuantizedOutputs(model);
 
   let session: ort.InferenceSession | undefined;
   try {
@@ -105,7 +108,7 @@ export async function checkModelAdmission({
     report.outputs = declaredValues(model, session?.outputMetadata, "outputs");
     checkValues(report.inputs, "inputs", add);
     checkValues(report.outputs, "outputs", add);
-    checkTolerance({ tolerance, outputs: report.outputs, floatArithmetic: report.floatArithmetic, add });
+    checkTolerance({ tolerance, outputs: report.outputs, floatArithmetic: report.floatArithmetic, quantized: report.quantizedOutputs, add });
     checkNonFinite({ nonFiniteInputs, inputs: report.inputs, add });
     const failed = (check: AdmissionCheck) => findings.some((finding) => finding.check === check && finding.status === "fail");
     if (session !== undefined && !failed("inputs") && !failed("outputs")) {
@@ -154,6 +157,8 @@ export type PolicyFitParameters = {
   outputs: readonly DeclaredValue[];
   /** `findFloatArithmetic` of the graph: empty for an integer-only graph. */
   floatArithmetic: readonly string[];
+  /** `findQuantizedOutputs` of the graph: outputs a Cast makes from floats (none when left out). */
+  quantized?: readonly string[];
 };
 
 export type PolicyFitReturnType = { problems: string[]; notes: string[] };
@@ -163,12 +168,16 @@ export type PolicyFitReturnType = { problems: string[]; notes: string[] };
  * tensor, offchain/codec/tolerance.ts):
  * - argmax(axis): every output is a float, declares its rank and has the axis (negative counts from the end);
  * - allclose: some output is a float (on integer and bool outputs it is a numeric comparison within
- *   absTol, noted: when they are computed from floats, a near-tie may differ between honest machines);
+ *   absTol, noted: when they are computed from floats, a near-tie may differ between honest machines), or
+ *   every output is quantized from floats (`findQuantizedOutputs`: a float output cast to bytes inside the
+ *   model, offchain/inference/byte-output.ts) and absTol is at least 1, the step a near-tie moves it by.
+ *   The graph cannot tell how far a float moves between honest machines: one step holds when that is
+ *   under the quantization's step, as for a probability scaled to 255, and is the model owner's to choose;
  * - exact: every output is an integer or bool and the graph is integer-only: floats may enter it but
  *   are only moved, compared, selected or cast, never computed with (`findFloatArithmetic`), since
  *   float arithmetic differs in its last bits between honest machines.
  */
-export function checkPolicyFits({ policy, outputs, floatArithmetic }: PolicyFitParameters): PolicyFitReturnType {
+export function checkPolicyFits({ policy, outputs, floatArithmetic, quantized = [] }: PolicyFitParameters): PolicyFitReturnType {
   const problems: string[] = [];
   const notes: string[] = [];
   const floats = outputs.filter((output) => isFloatName(output.dtype));
@@ -185,8 +194,15 @@ export function checkPolicyFits({ policy, outputs, floatArithmetic }: PolicyFitP
       }
       break;
     case "allclose":
-      if (floats.length === 0) {
+      if (floats.length === 0 && !outputs.every((output) => quantized.includes(output.name))) {
         problems.push(`allclose needs a float output, and every output is an integer or bool (${describeValues(outputs)}): use exact if the graph is integer-only`);
+      } else if (floats.length === 0 && policy.absTol < 1) {
+        problems.push(
+          `allclose needs a float output, or an absTol of at least 1 on outputs quantized from floats (${describeValues(outputs)}): ` +
+            `a near-tie moves such an output by a step between honest machines, which absTol ${policy.absTol} would slash; use allclose:1:0 (one step)`,
+        );
+      } else if (floats.length === 0) {
+        notes.push(`outputs ${describeValues(outputs)} are quantized from floats (a Cast inside the model) and compared within absTol ${policy.absTol}`);
       } else if (integers.length > 0) {
         notes.push(`integer outputs ${describeValues(integers)} are compared within absTol ${policy.absTol}: computed from floats, a near-tie may differ between honest machines`);
       }
@@ -266,20 +282,24 @@ function checkValues(values: readonly DeclaredValue[], which: "inputs" | "output
   add(which, "pass", values.length === 0 ? "none" : describeValues(values));
 }
 
-function checkTolerance({ tolerance, outputs, floatArithmetic, add }: { tolerance?: TolerancePolicy; outputs: DeclaredValue[]; floatArithmetic: string[]; add: Add }): void {
+function checkTolerance({ tolerance, add, ...graph }: { tolerance?: TolerancePolicy; add: Add } & Omit<PolicyFitParameters, "policy">): void {
+  const { outputs, floatArithmetic } = graph;
   if (tolerance === undefined) {
     const candidates: [string, TolerancePolicy][] = [
       ["allclose", { kind: "allclose", absTol: 0, relTol: 0 }],
       ["argmax:-1", { kind: "argmax", axis: -1 }],
       ["exact", { kind: "exact" }],
     ];
-    const fitting = candidates.filter(([, policy]) => checkPolicyFits({ policy, outputs, floatArithmetic }).problems.length === 0).map(([name]) => name);
+    const fits = (policy: TolerancePolicy) => checkPolicyFits({ policy, ...graph }).problems.length === 0;
+    const fitting = candidates.filter(([, policy]) => fits(policy)).map(([name]) => name);
+    // Outputs quantized from floats: allclose only from one step up.
+    if (!fitting.includes("allclose") && fits({ kind: "allclose", absTol: 1, relTol: 0 })) fitting.unshift("allclose:1:0 (one step)");
     if (fitting.length === 0) {
       return add("tolerance", "fail", `no tolerance policy can judge these outputs (${describeValues(outputs)}): ${explainNoFit(outputs, floatArithmetic)}`);
     }
     return add("tolerance", "note", `no --tolerance given; policies that fit: ${fitting.join(", ")}`);
   }
-  const { problems, notes } = checkPolicyFits({ policy: tolerance, outputs, floatArithmetic });
+  const { problems, notes } = checkPolicyFits({ policy: tolerance, ...graph });
   const shown = describePolicy(tolerance);
   if (problems.length > 0) add("tolerance", "fail", `${shown} does not fit the model: ${problems.join("; ")}`);
   else add("tolerance", "pass", `${shown} fits the outputs ${describeValues(outputs)}`);

@@ -104,6 +104,32 @@ export const EXACT_ON_FLOATS: ReadonlySet<string> = new Set([
  * or cast, so every honest machine computes the same bits.
  */
 export function findFloatArithmetic(model: OnnxModel): string[] {
+  return followFloats(model).found;
+}
+
+/**
+ * The main graph's outputs that a Cast to an integer type makes from a float value: a float output
+ * quantized inside the model (offchain/inference/byte-output.ts), which honest machines compute to within
+ * a step when their floats differ by less than one. Such outputs may be judged with allclose and an absTol
+ * of at least 1 (offchain/inference/admission.ts); any other integer output computed from floats may
+ * differ by more at a near-tie (an ArgMax index jumps to another class).
+ */
+export function findQuantizedOutputs(model: OnnxModel): string[] {
+  const { floats } = followFloats(model);
+  const castOf = new Map<string, OnnxGraphNode>();
+  for (const node of model.graph.nodes) {
+    if (node.opType === "Cast" && (node.domain === "" || node.domain === "ai.onnx")) for (const output of node.outputs) castOf.set(output, node);
+  }
+  return model.graph.outputs
+    .filter(({ name, type }) => {
+      const cast = castOf.get(name);
+      return type.kind === "tensor" && !ONNX_FLOAT_TYPES.has(type.elemType) && cast !== undefined && floats.has(cast.inputs[0] ?? "");
+    })
+    .map(({ name }) => name);
+}
+
+/** Walks the graph as `findFloatArithmetic` describes: the arithmetic found, and every value that holds floats. */
+function followFloats(model: OnnxModel): { found: string[]; floats: Set<string> } {
   const found: string[] = [];
   const floats = new Set<string>();
   const declare = (graph: OnnxGraph) => {
@@ -131,7 +157,7 @@ export function findFloatArithmetic(model: OnnxModel): string[] {
   for (const fn of model.functions) {
     if (fn.nodes.length > 0) found.push(`local function ${fn.domain}:${fn.name} (${fn.path}): what it computes is not followed`);
   }
-  return found;
+  return { found, floats };
 }
 
 /** Operators whose outputs are integers or bools whatever their inputs. */

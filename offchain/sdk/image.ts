@@ -167,6 +167,11 @@ export type ReadDetOutputParameters = {
   threshold?: number;
   /** Only look at the top-left `width` x `height` (the unpadded image area). */
   region?: { width: number; height: number };
+  /**
+   * For a uint8 map (det wrapped by `withByteOutput`, offchain/inference/byte-output.ts): what a
+   * probability was multiplied by before rounding (default 255, that wrapper's default).
+   */
+  byteScale?: number;
 };
 
 export type DetMapStats = {
@@ -180,15 +185,19 @@ export type DetMapStats = {
   box?: { left: number; top: number; right: number; bottom: number };
 };
 
-/** Statistics of each probability map of the det output `[N, 1, H, W]`. */
-export function readDetOutput(tensor: Tensor, { threshold = 0.3, region }: ReadDetOutputParameters = {}): DetMapStats[] {
-  if (tensor.dtype !== "float32" || tensor.dims.length !== 4 || tensor.dims[1] !== 1) {
-    throw new ImageError(`det output must be float32 [N, 1, H, W], got ${tensor.dtype} [${tensor.dims.join(", ")}]`);
+/**
+ * Statistics of each probability map of the det output `[N, 1, H, W]`: float32, or uint8 from det
+ * wrapped by `withByteOutput`, read as byte / `byteScale`.
+ */
+export function readDetOutput(tensor: Tensor, { threshold = 0.3, region, byteScale = 255 }: ReadDetOutputParameters = {}): DetMapStats[] {
+  if ((tensor.dtype !== "float32" && tensor.dtype !== "uint8") || tensor.dims.length !== 4 || tensor.dims[1] !== 1) {
+    throw new ImageError(`det output must be float32 or uint8 [N, 1, H, W], got ${tensor.dtype} [${tensor.dims.join(", ")}]`);
   }
+  if (!(Number.isFinite(byteScale) && byteScale > 0)) throw new ImageError(`byteScale is ${byteScale}; it must be a finite number above 0 (the scale the byte output was made with)`);
   const [batch, , mapHeight, mapWidth] = tensor.dims as [number, number, number, number];
   const width = Math.min(region?.width ?? mapWidth, mapWidth);
   const height = Math.min(region?.height ?? mapHeight, mapHeight);
-  const values = tensorToArray(tensor as Tensor<"float32">);
+  const values = tensor.dtype === "uint8" ? Float64Array.from(tensorToArray(tensor as Tensor<"uint8">), (byte) => byte / byteScale) : tensorToArray(tensor as Tensor<"float32">);
   return Array.from({ length: batch }, (_, n) => mapStats({ values, offset: n * mapWidth * mapHeight, mapWidth, width, height, threshold }));
 }
 
@@ -200,7 +209,7 @@ function mapStats({
   height,
   threshold,
 }: {
-  values: Float32Array;
+  values: Float32Array | Float64Array;
   offset: number;
   mapWidth: number;
   width: number;

@@ -88,6 +88,27 @@ describe("dinfer model: check, register, update (CLI processes)", function () {
     assert.match(badChannels.stderr, /the input has 3 channels \(axis 1\) but 1 mean and std values were given/);
   });
 
+  it("model byte-output writes det answering in bytes, which model check admits at one step and refuses under one; bad flags are named", () => {
+    const out = path.join(dir, "det-bytes.onnx");
+    const made = dinfer(["model", "byte-output", DET, "-o", out]);
+    assert.equal(made.status, 0, made.stderr);
+    const bytes = new Uint8Array(readFileSync(out));
+    assert.match(made.stdout, new RegExp(`wrote .*det-bytes.onnx: output "sigmoid_0.tmp_0_uint8" \\(uint8\\), sha256 ${hashModel(bytes)}; next: dinfer model check .* --tolerance allclose:1:0`));
+    const check = dinfer(["model", "check", out, "--tolerance", "allclose:1:0"]);
+    assert.equal(check.status, 0, check.stdout + check.stderr);
+    assert.match(check.stdout, /^PASS +outputs +sigmoid_0.tmp_0_uint8 uint8/m);
+    const underAStep = dinfer(["model", "check", out, "--tolerance", "allclose:1e-4:1e-3"]);
+    assert.equal(underAStep.status, 1);
+    assert.match(underAStep.stdout, /an absTol of at least 1 on outputs quantized from floats/);
+
+    const badScale = dinfer(["model", "byte-output", DET, "-o", path.join(dir, "x.onnx"), "--scale", "-1"]);
+    assert.equal(badScale.status, 1);
+    assert.match(badScale.stderr, /--scale -1: give a number above 0/);
+    const badOutput = dinfer(["model", "byte-output", DET, "-o", path.join(dir, "x.onnx"), "--output", "logits"]);
+    assert.equal(badOutput.status, 1);
+    assert.match(badOutput.stderr, /the model has no output "logits"; its outputs: sigmoid_0.tmp_0/);
+  });
+
   describe("against a chain", () => {
     let node: StartNodeReturnType | undefined;
     let config: string;

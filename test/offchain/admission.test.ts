@@ -26,7 +26,7 @@ import {
   type AdmissionFinding,
 } from "../../offchain/inference/admission.js";
 import { InputValidationError, UnverifiableModelError } from "../../offchain/inference/errors.js";
-import { findFloatArithmetic } from "../../offchain/inference/graph-rules.js";
+import { findFloatArithmetic, findQuantizedOutputs } from "../../offchain/inference/graph-rules.js";
 import { checkModelVerifiable, hashModel, loadModel } from "../../offchain/inference/model.js";
 import { readOnnxModel } from "../../offchain/inference/onnx-graph.js";
 import { createInferenceRunner } from "../../offchain/inference/runner.js";
@@ -189,6 +189,61 @@ describe("model admission: the tolerance policy must fit the declared outputs", 
     assert.deepEqual(findFloatArithmetic(readOnnxModel(comparedOnly)), []);
     assert.equal((await checkModelAdmission({ bytes: comparedOnly, tolerance: { kind: "exact" } })).admitted, true);
     assert.match(finding((await checkModelAdmission({ bytes: unaryModel("Relu"), tolerance: { kind: "exact" } })).findings, "tolerance", "fail").message, /exact needs integer or bool outputs, and y float32\[2, 3\] is a float/);
+  });
+
+  it("allows allclose on integer outputs only where a Cast quantizes a float, and only from one step up", async () => {
+    // y = Cast(Round(Exp(x) * 255)) to uint8: a float output quantized inside the model (model byte-output).
+    const quantized = buildOnnxModel({
+      graph: {
+        nodes: [
+          { op: "Exp", inputs: ["x"], outputs: ["e"] },
+          { op: "Mul", inputs: ["e", "k"], outputs: ["s"] },
+          { op: "Round", inputs: ["s"], outputs: ["r"] },
+          { op: "Cast", inputs: ["r"], outputs: ["y"], attributes: [{ name: "to", i: ELEM.uint8 }] },
+        ],
+        inputs: [{ name: "x", type: F, dims: [2, 3] }],
+        outputs: [{ name: "y", type: ELEM.uint8, dims: [2, 3] }],
+        initializers: [{ name: "k", type: F, dims: [], floats: [255] }],
+      },
+    });
+    assert.deepEqual(findQuantizedOutputs(readOnnxModel(quantized)), ["y"]);
+    const oneStep = await checkModelAdmission({ bytes: quantized, tolerance: parseTolerancePolicy("allclose:1:0") });
+    assert.equal(oneStep.admitted, true, JSON.stringify(oneStep.findings));
+    assert.match(finding(oneStep.findings, "tolerance", "note").message, /y uint8\[2, 3\] are quantized from floats .* within absTol 1/);
+    // Under a step, a near-tie between honest machines would be slashed.
+    const underAStep = await checkModelAdmission({ bytes: quantized, tolerance: parseTolerancePolicy("allclose:0.5:0") });
+    assert.match(finding(underAStep.findings, "tolerance", "fail").message, /an absTol of at least 1 on outputs quantized from floats .* use allclose:1:0/);
+    assert.match(finding((await checkModelAdmission({ bytes: quantized, tolerance: { kind: "exact" } })).findings, "tolerance", "fail").message, /exact needs an integer-only graph/);
+    assert.match(finding((await checkModelAdmission({ bytes: quantized })).findings, "tolerance", "note").message, /policies that fit: allclose:1:0 \(one step\)$/);
+
+    // A model owner's trap: an ArgMax index (which a near-tie moves to another class, not by one) under allclose:1:0.
+    // Not a Cast of a float, so refused, and with it an honest provider's slashing at a near-tie.
+    const index = buildOnnxModel({
+      graph: {
+        nodes: [
+          { op: "Exp", inputs: ["x"], outputs: ["e"] },
+          { op: "ArgMax", inputs: ["e"], outputs: ["y"], attributes: [{ name: "axis", i: 1 }] },
+        ],
+        inputs: [{ name: "x", type: F, dims: [2, 3] }],
+        outputs: [{ name: "y", type: ELEM.int64, dims: [2, 1] }],
+      },
+    });
+    assert.deepEqual(findQuantizedOutputs(readOnnxModel(index)), []);
+    assert.match(finding((await checkModelAdmission({ bytes: index, tolerance: parseTolerancePolicy("allclose:1:0") })).findings, "tolerance", "fail").message, /allclose needs a float output/);
+    // Nor a Cast of an integer (the index cast to uint8).
+    const castIndex = buildOnnxModel({
+      graph: {
+        nodes: [
+          { op: "Exp", inputs: ["x"], outputs: ["e"] },
+          { op: "ArgMax", inputs: ["e"], outputs: ["i"], attributes: [{ name: "axis", i: 1 }] },
+          { op: "Cast", inputs: ["i"], outputs: ["y"], attributes: [{ name: "to", i: ELEM.uint8 }] },
+        ],
+        inputs: [{ name: "x", type: F, dims: [2, 3] }],
+        outputs: [{ name: "y", type: ELEM.uint8, dims: [2, 1] }],
+      },
+    });
+    assert.deepEqual(findQuantizedOutputs(readOnnxModel(castIndex)), []);
+    assert.equal((await checkModelAdmission({ bytes: castIndex, tolerance: parseTolerancePolicy("allclose:1:0") })).admitted, false);
   });
 
   it("checks policies without a model too, and says which fit when none is given", async () => {

@@ -1,7 +1,8 @@
 /**
  * `dinfer model check|register|update|show|activate|deactivate`: model owners. `check` runs offline
  * (no chain, no key): every admission check of offchain/inference/admission.ts on an .onnx file.
- * `image-input` (offline too) writes a model that takes an image's bytes (offchain/inference/image-input.ts).
+ * `image-input` (offline too) writes a model that takes an image's bytes (offchain/inference/image-input.ts);
+ * `byte-output` (offline too) one that answers in bytes (offchain/inference/byte-output.ts).
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -12,8 +13,10 @@ import { modelRegistryAbi } from "../../chain/abis.js";
 import { formatTokens } from "../../chain/format.js";
 import { collateralUpdate } from "../../chain/models.js";
 import { DinferError } from "../../errors.js";
+import { withByteOutput } from "../../inference/byte-output.js";
 import { withImageInput } from "../../inference/image-input.js";
 import { hashModel } from "../../inference/model.js";
+import { readOnnxModel } from "../../inference/onnx-graph.js";
 import { checkModelAdmission, formatFindings, ModelNotAdmittedError, parseToleranceFlag, parseTolerancePolicy } from "../../inference/admission.js";
 import { parseTokens } from "../../chain/format.js";
 import { registerModel } from "../../protocol/actions.js";
@@ -71,6 +74,37 @@ PaddleOCR det (its channels are BGR), whose jobs then take \`--image det-uint8\`
       });
       writeFileSync(flags.out, bytes);
       console.log(`wrote ${flags.out}: input "image" (uint8), sha256 ${hashModel(bytes)}; next: dinfer model check ${flags.out} --tolerance <policy>`);
+    });
+  model
+    .command("byte-output <file>")
+    .description(
+      "write a model that quantizes <file>'s float output to bytes (uint8) itself, round(y * scale) clipped to 0..255: " +
+        "a quarter of the bytes per result; register it with --tolerance allclose:1:0 (one step); offline",
+    )
+    .requiredOption("-o, --out <file>", "the .onnx file to write (a new model: check and register it as any other)")
+    .option("--output <name>", "the float output to quantize (default: the model's only output); the new one is named <name>_uint8")
+    .option("--scale <number>", "what a value is multiplied by before rounding (255 maps a probability in [0, 1] onto the bytes)", "255")
+    .addHelpText(
+      "after",
+      `
+PaddleOCR det, whose output is a probability per pixel (after model image-input, for bytes both ways):
+  dinfer model byte-output det-uint8.onnx -o det-bytes.onnx
+  dinfer model check det-bytes.onnx --tolerance allclose:1:0`,
+    )
+    .action((file: string, flags: { out: string; output?: string; scale: string }) => {
+      if (path.resolve(flags.out) === path.resolve(file)) {
+        throw new DinferError(`-o ${flags.out} is the model being read; write the new model to another file`, { code: "BAD_FLAG" });
+      }
+      const scale = Number(flags.scale);
+      if (flags.scale.trim() === "" || !(Number.isFinite(scale) && scale > 0)) {
+        throw new DinferError(`--scale ${flags.scale}: give a number above 0 (255 maps [0, 1] onto the bytes)`, { code: "BAD_FLAG" });
+      }
+      const original = new Uint8Array(readFileSync(file));
+      const bytes = withByteOutput(original, { outputName: flags.output, scale });
+      const before = new Set(readOnnxModel(original).graph.outputs.map(({ name }) => name));
+      const made = readOnnxModel(bytes).graph.outputs.find(({ name }) => !before.has(name))!;
+      writeFileSync(flags.out, bytes);
+      console.log(`wrote ${flags.out}: output "${made.name}" (uint8), sha256 ${hashModel(bytes)}; next: dinfer model check ${flags.out} --tolerance allclose:1:0`);
     });
   model
     .command("register")
