@@ -219,6 +219,33 @@ export function checkPolicyFits({ policy, outputs, floatArithmetic, quantized = 
 }
 
 /**
+ * A registered model whose tolerance policy does not fit its outputs (`checkPolicyFits`): an honest run of
+ * it could be judged wrong, so a worker does not serve it. The registry takes any policy; `dinfer model
+ * register` refuses these, but an owner may call the registry directly.
+ */
+export class ToleranceMisfitError extends NonRetryableError {
+  override name = "ToleranceMisfitError";
+  constructor({ modelHash, policy, problems }: { modelHash: string; policy: TolerancePolicy; problems: string[] }) {
+    super(
+      `model ${modelHash} is registered with ${describePolicy(policy)}, which does not fit its outputs: ${problems.join("; ")}. ` +
+        "An honest run could be judged wrong, so it is not served; its owner must register it with a policy that fits (dinfer model check says which)",
+      { code: "TOLERANCE_MISFIT", details: { modelHash, problems } },
+    );
+  }
+}
+
+/**
+ * Throws ToleranceMisfitError when a registered policy does not fit the model (`checkPolicyFits` on the
+ * graph, with the output types a session reports): what a worker checks before it serves a model.
+ */
+export function assertPolicyFits({ bytes, modelHash, policy, outputMetadata }: { bytes: Uint8Array; modelHash: string; policy: TolerancePolicy; outputMetadata: readonly ort.InferenceSession.ValueMetadata[] }): void {
+  const model = readOnnxModel(bytes);
+  const outputs = declaredValues(model, outputMetadata, "outputs");
+  const { problems } = checkPolicyFits({ policy, outputs, floatArithmetic: findFloatArithmetic(model), quantized: findQuantizedOutputs(model) });
+  if (problems.length > 0) throw new ToleranceMisfitError({ modelHash, policy, problems });
+}
+
+/**
  * Parses a tolerance flag: `allclose:<absTol>:<relTol>`, `argmax:<axis>` or `exact`, into the
  * on-chain struct (IModelRegistry.Tolerance, 12-decimal fixed point).
  */

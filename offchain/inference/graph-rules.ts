@@ -108,24 +108,99 @@ export function findFloatArithmetic(model: OnnxModel): string[] {
 }
 
 /**
- * The main graph's outputs that a Cast to an integer type makes from a float value: a float output
- * quantized inside the model (offchain/inference/byte-output.ts), which honest machines compute to within
- * a step when their floats differ by less than one. Such outputs may be judged with allclose and an absTol
- * of at least 1 (offchain/inference/admission.ts); any other integer output computed from floats may
- * differ by more at a near-tie (an ArgMax index jumps to another class).
+ * The main graph's outputs that are a float quantized inside the model, as `withByteOutput` writes it
+ * (offchain/inference/byte-output.ts): `Cast(Clip(Round(Mul(x, k)), lo, hi))` to an integer type, with
+ * `k` a finite non-zero float scalar and `lo <= hi` float scalars within the integer type's range (all
+ * initializers no caller can override), and `x` a float that nothing discontinuous made (`findJumpingValues`).
+ * Honest machines whose floats differ by less than a step (1 / k) compute such an output to within one
+ * step, so it may be judged with allclose and an absTol of at least 1 (offchain/inference/admission.ts);
+ * any other integer output computed from floats may jump further at a near-tie (an ArgMax index to
+ * another class, a comparison from 0 to 255 once scaled), and a cast out of the type's range is undefined.
  */
 export function findQuantizedOutputs(model: OnnxModel): string[] {
+  const { graph } = model;
   const { floats } = followFloats(model);
-  const castOf = new Map<string, OnnxGraphNode>();
-  for (const node of model.graph.nodes) {
-    if (node.opType === "Cast" && (node.domain === "" || node.domain === "ai.onnx")) for (const output of node.outputs) castOf.set(output, node);
+  const jumping = findJumpingValues(model);
+  const producer = new Map<string, OnnxGraphNode>();
+  for (const node of graph.nodes) for (const output of node.outputs) producer.set(output, node);
+  const inputs = new Set(graph.inputs.map(({ name }) => name));
+  const constants = new Map(graph.initializers.filter(({ name }) => !inputs.has(name)).map((tensor) => [tensor.name, tensor]));
+  /** The value of a float32 scalar initializer no caller can override, or undefined. */
+  const scalar = (name: string | undefined) => {
+    const tensor = name === undefined ? undefined : constants.get(name);
+    const elements = tensor?.dims.reduce((product, dim) => product * dim, 1);
+    return tensor?.dataType === ONNX_FLOAT32 && elements === 1 && tensor.floats?.length === 1 ? tensor.floats[0] : undefined;
+  };
+  const made = (name: string | undefined, opType: string) => {
+    const node = name === undefined ? undefined : producer.get(name);
+    return node !== undefined && node.opType === opType && (node.domain === "" || node.domain === "ai.onnx") ? node : undefined;
+  };
+  const isQuantized = (output: OnnxValueInfo): boolean => {
+    const cast = made(output.name, "Cast");
+    const to = Number(cast?.attributes.find(({ name }) => name === "to")?.i ?? -1);
+    const range = INTEGER_RANGES[to];
+    const clip = made(cast?.inputs[0], "Clip");
+    const round = made(clip?.inputs[0], "Round");
+    const mul = made(round?.inputs[0], "Mul");
+    if (range === undefined || clip === undefined || round === undefined || mul === undefined) return false;
+    const [lo, hi] = [scalar(clip.inputs[1]), scalar(clip.inputs[2])];
+    if (lo === undefined || hi === undefined || !(range[0] <= lo && lo <= hi && hi <= range[1])) return false;
+    const [a, b] = mul.inputs;
+    const k = scalar(b) ?? scalar(a);
+    const x = scalar(b) !== undefined ? a : b;
+    return k !== undefined && Number.isFinite(k) && k !== 0 && x !== undefined && floats.has(x) && !jumping.has(x);
+  };
+  return graph.outputs.filter(isQuantized).map(({ name }) => name);
+}
+
+/** The integer ONNX data types a quantized output may have, with their ranges. */
+const INTEGER_RANGES: Readonly<Record<number, readonly [number, number]>> = {
+  2: [0, 255],
+  3: [-128, 127],
+  4: [0, 65_535],
+  5: [-32_768, 32_767],
+  6: [-(2 ** 31), 2 ** 31 - 1],
+  12: [0, 2 ** 32 - 1],
+};
+const ONNX_FLOAT32 = 1;
+
+/**
+ * Operators whose output jumps when an input moves a little: comparisons, rounding, selecting an index,
+ * quantizing. IsNaN and IsInf are not among them: a NaN on one honest machine and not another is a
+ * disagreement anyway.
+ */
+const DISCONTINUOUS: ReadonlySet<string> = new Set([
+  "ArgMax", "ArgMin", "TopK", "Hardmax", "Greater", "Less", "Equal", "GreaterOrEqual", "LessOrEqual", "Round", "Floor", "Ceil",
+  "Sign", "NonZero", "Unique", "Mod", "NonMaxSuppression", "QuantizeLinear", "DynamicQuantizeLinear",
+]);
+
+/**
+ * The main graph's values that may jump between honest machines: the output of a discontinuous operator
+ * (or of a Cast to an integer or bool) applied to a value computed from the model's inputs, and whatever is
+ * computed from such a value. Conservative: an operator outside the ONNX domain that reads the inputs' data,
+ * and any operator with subgraphs (If, Loop, Scan), count as discontinuous. Values computed from shapes only (`Shape`, `Size`)
+ * are the same on every machine and never jump.
+ */
+export function findJumpingValues(model: OnnxModel): Set<string> {
+  const { graph } = model;
+  const initializers = new Set(graph.initializers.map(({ name }) => name));
+  const data = new Set(graph.inputs.map(({ name }) => name).filter((name) => !initializers.has(name)));
+  const jumping = new Set<string>();
+  const { floats } = followFloats(model);
+  for (const node of graph.nodes) {
+    // A subgraph may read any outer value without naming it among its node's inputs.
+    const subgraphs = node.attributes.some((attribute) => attribute.graphs.length > 0);
+    const readsData = subgraphs || node.inputs.some((name) => data.has(name));
+    const standard = node.domain === "" || node.domain === "ai.onnx";
+    const to = Number(node.attributes.find(({ name }) => name === "to")?.i ?? -1);
+    const castToInteger = node.opType === "Cast" && !ONNX_FLOAT_TYPES.has(to) && node.inputs.some((name) => floats.has(name));
+    const jumps =
+      node.inputs.some((name) => jumping.has(name)) ||
+      (readsData && (!standard || subgraphs || castToInteger || DISCONTINUOUS.has(node.opType)));
+    if (readsData && node.opType !== "Shape" && node.opType !== "Size") for (const output of node.outputs) data.add(output);
+    if (jumps) for (const output of node.outputs) jumping.add(output);
   }
-  return model.graph.outputs
-    .filter(({ name, type }) => {
-      const cast = castOf.get(name);
-      return type.kind === "tensor" && !ONNX_FLOAT_TYPES.has(type.elemType) && cast !== undefined && floats.has(cast.inputs[0] ?? "");
-    })
-    .map(({ name }) => name);
+  return jumping;
 }
 
 /** Walks the graph as `findFloatArithmetic` describes: the arithmetic found, and every value that holds floats. */

@@ -13,7 +13,7 @@
  * NodeProto          input = 1, output = 2, op_type = 4, attribute = 5, domain = 7
  * AttributeProto     name = 1, f = 2, i = 3, t = 5, g = 6, floats = 7, ints = 8, tensors = 10,
  *                    graphs = 11 (the subgraphs of If, Loop, Scan), type = 20, ref_attr_name = 21
- * TensorProto        dims = 1, data_type = 2, int32_data = 5, int64_data = 7, name = 8, raw_data = 9
+ * TensorProto        dims = 1, data_type = 2, float_data = 4, int32_data = 5, int64_data = 7, name = 8, raw_data = 9
  * ValueInfoProto     name = 1, type = 2 (TypeProto: tensor_type = 1 {elem_type = 1, shape = 2})
  * TensorShapeProto   dim = 1 {dim_value = 1, dim_param = 2}
  * ```
@@ -89,6 +89,8 @@ export type OnnxTensorInfo = {
    * int32_data, int64_data or raw_data; undefined when not read (other dtypes, large, external data).
    */
   integers?: bigint[];
+  /** The elements of a small float32 tensor (at most MAX_READ_ELEMENTS), from float_data or raw_data; as `integers`. */
+  floats?: number[];
 };
 
 export type OnnxAttribute = {
@@ -280,16 +282,19 @@ function readTensor(bytes: Uint8Array, span: Span, path: string): OnnxTensorInfo
   const tensor: OnnxTensorInfo = { name: "", dataType: 0, dims: [] };
   let int32: bigint[] | undefined;
   let int64: bigint[] | undefined;
+  let floats: number[] | undefined;
   let raw: Span | undefined;
   readMessage(bytes, span, path, (field, value) => {
     if (value.kind === "scalar") {
-      if (field === 1) tensor.dims.push(Number(signed(varintAt(bytes, value))));
+      if (field === 4 && value.wireType === WIRE_FIXED32) (floats ??= []).push(float32At(bytes, value.at));
+      else if (field === 1) tensor.dims.push(Number(signed(varintAt(bytes, value))));
       else if (field === 2) tensor.dataType = Number(varintAt(bytes, value));
       else if (field === 5) (int32 ??= []).push(signed(varintAt(bytes, value)));
       else if (field === 7) (int64 ??= []).push(signed(varintAt(bytes, value)));
       return;
     }
     if (field === 1) tensor.dims.push(...packedVarints(bytes, value, `${path}.dims`).map(Number));
+    else if (field === 4) (floats ??= []).push(...packedFloat32s(bytes, value));
     else if (field === 5) (int32 ??= []).push(...packedVarints(bytes, value, `${path}.int32_data`, MAX_READ_ELEMENTS));
     else if (field === 7) (int64 ??= []).push(...packedVarints(bytes, value, `${path}.int64_data`, MAX_READ_ELEMENTS));
     else if (field === 8) tensor.name = text(bytes, value);
@@ -297,7 +302,19 @@ function readTensor(bytes: Uint8Array, span: Span, path: string): OnnxTensorInfo
   });
   const integers = int32 ?? int64 ?? (raw === undefined ? undefined : rawIntegers(bytes, raw, tensor.dataType));
   if (integers !== undefined && INTEGER_SIZES[tensor.dataType] !== undefined) tensor.integers = integers.slice(0, MAX_READ_ELEMENTS);
+  if (tensor.dataType === FLOAT32) {
+    const values = floats ?? (raw === undefined ? undefined : packedFloat32s(bytes, raw));
+    if (values !== undefined) tensor.floats = values.slice(0, MAX_READ_ELEMENTS);
+  }
   return tensor;
+}
+
+const FLOAT32 = 1;
+
+/** Up to MAX_READ_ELEMENTS little-endian float32 values from a span (packed float_data, raw_data). */
+function packedFloat32s(bytes: Uint8Array, span: Span): number[] {
+  const count = Math.min(MAX_READ_ELEMENTS, Math.floor((span.end - span.start) / 4));
+  return Array.from({ length: count }, (_, k) => float32At(bytes, span.start + 4 * k));
 }
 
 /** Byte sizes of the integer and bool data types whose raw_data is read. */

@@ -19,6 +19,7 @@ import { allowsPrivateHosts } from "../daemon/options.js";
 import { runDaemonLoop } from "../daemon/loop.js";
 import { readDaemonSecret } from "../daemon/secrets.js";
 import { inferenceThreads, openDaemonServices } from "../daemon/services.js";
+import { assertPolicyFits } from "../inference/admission.js";
 import { ModelSessionError } from "../inference/errors.js";
 import { loadModel } from "../inference/model.js";
 import { DEFAULT_SESSION_OPTIONS } from "../inference/session.js";
@@ -201,7 +202,8 @@ export async function runWorker({ options, log, signal, env = process.env, onRea
 
 /**
  * Prepares every served model. One that cannot be served (its file does not match the registry, is
- * not a verifiable model, or onnxruntime cannot load it) is left out with an error log, and the worker
+ * not a verifiable model, onnxruntime cannot load it, or its registered tolerance does not fit its
+ * outputs, ToleranceMisfitError) is left out with an error log, and the worker
  * serves the others: one bad model must not stop a worker for all its models. With none left, the
  * first failure is thrown.
  */
@@ -257,6 +259,14 @@ async function prepareModel({
   }
   const { inputMetadata, outputMetadata } = session;
   await session.release();
+  const tolerance = toleranceFromChain({
+    kind: Number(registered.tolerance.kind),
+    axis: Number(registered.tolerance.axis),
+    absTolE12: BigInt(registered.tolerance.absTolE12),
+    relTolE12: BigInt(registered.tolerance.relTolE12),
+  });
+  // A policy that does not fit could judge an honest run wrong (a trap an owner sets through the registry directly).
+  assertPolicyFits({ bytes, modelHash: hash, policy: tolerance, outputMetadata });
   if (!registered.active) log.warn({ msg: "model is inactive in the registry: no new jobs will come", model_id: served.modelId });
   return {
     modelId: served.modelId,
@@ -264,12 +274,7 @@ async function prepareModel({
     modelHash: hash,
     minFee: served.minFee,
     nonFiniteInputs: registered.nonFiniteInputs === true,
-    tolerance: toleranceFromChain({
-      kind: Number(registered.tolerance.kind),
-      axis: Number(registered.tolerance.axis),
-      absTolE12: BigInt(registered.tolerance.absTolE12),
-      relTolE12: BigInt(registered.tolerance.relTolE12),
-    }),
+    tolerance,
     inputMetadata,
     outputMetadata,
   };

@@ -149,6 +149,15 @@ export { JobProgress, reportProgress, type JobProgressUpdate, type ReportProgres
 
 // A model that takes an image's bytes (uint8) and normalizes them itself: a quarter of a float input's bytes.
 export { ImageInputError, withImageInput, type WithImageInputParameters } from "../inference/image-input.js";
+// A model that quantizes a float output to bytes (uint8) itself: a quarter of a float result's bytes, judged at one step.
+export {
+  BYTE_OUTPUT_TOLERANCE,
+  BYTE_OUTPUT_TOLERANCE_ON_CHAIN,
+  ByteOutputError,
+  PROBABILITY_SCALE,
+  withByteOutput,
+  type WithByteOutputParameters,
+} from "../inference/byte-output.js";
 
 // Images for the PaddleOCR models (needs sharp) and readers for their outputs.
 export {

@@ -26,7 +26,8 @@ import {
   type AdmissionFinding,
 } from "../../offchain/inference/admission.js";
 import { InputValidationError, UnverifiableModelError } from "../../offchain/inference/errors.js";
-import { findFloatArithmetic, findQuantizedOutputs } from "../../offchain/inference/graph-rules.js";
+import { withByteOutput } from "../../offchain/inference/byte-output.js";
+import { findFloatArithmetic, findJumpingValues, findQuantizedOutputs } from "../../offchain/inference/graph-rules.js";
 import { checkModelVerifiable, hashModel, loadModel } from "../../offchain/inference/model.js";
 import { readOnnxModel } from "../../offchain/inference/onnx-graph.js";
 import { createInferenceRunner } from "../../offchain/inference/runner.js";
@@ -191,21 +192,29 @@ describe("model admission: the tolerance policy must fit the declared outputs", 
     assert.match(finding((await checkModelAdmission({ bytes: unaryModel("Relu"), tolerance: { kind: "exact" } })).findings, "tolerance", "fail").message, /exact needs integer or bool outputs, and y float32\[2, 3\] is a float/);
   });
 
-  it("allows allclose on integer outputs only where a Cast quantizes a float, and only from one step up", async () => {
-    // y = Cast(Round(Exp(x) * 255)) to uint8: a float output quantized inside the model (model byte-output).
-    const quantized = buildOnnxModel({
-      graph: {
-        nodes: [
-          { op: "Exp", inputs: ["x"], outputs: ["e"] },
-          { op: "Mul", inputs: ["e", "k"], outputs: ["s"] },
-          { op: "Round", inputs: ["s"], outputs: ["r"] },
-          { op: "Cast", inputs: ["r"], outputs: ["y"], attributes: [{ name: "to", i: ELEM.uint8 }] },
-        ],
-        inputs: [{ name: "x", type: F, dims: [2, 3] }],
-        outputs: [{ name: "y", type: ELEM.uint8, dims: [2, 3] }],
-        initializers: [{ name: "k", type: F, dims: [], floats: [255] }],
-      },
-    });
+  it("allows allclose on integer outputs only where a float is quantized as byte-output does, and only from one step up", async () => {
+    /** y = Cast(Clip(Round(Mul(x, 255)), 0, 255)) to uint8, x computed by `head` from the input v: model byte-output's tail. */
+    const tail = ({ head, clip = true, to = ELEM.uint8, bounds = [0, 255] }: { head: NodeSpec[]; clip?: boolean; to?: number; bounds?: number[] }) =>
+      buildOnnxModel({
+        graph: {
+          nodes: [
+            ...head,
+            { op: "Mul", inputs: ["x", "k"], outputs: ["s"] },
+            { op: "Round", inputs: ["s"], outputs: ["r"] },
+            ...(clip ? [{ op: "Clip", inputs: ["r", "lo", "hi"], outputs: ["c"] }] : []),
+            { op: "Cast", inputs: [clip ? "c" : "r"], outputs: ["y"], attributes: [{ name: "to", i: to }] },
+          ],
+          inputs: [{ name: "v", type: F, dims: [2, 3] }],
+          outputs: [{ name: "y", type: to, dims: [2, 3] }],
+          initializers: [
+            { name: "k", type: F, dims: [], floats: [255] },
+            { name: "lo", type: F, dims: [], floats: [bounds[0]!] },
+            { name: "hi", type: F, dims: [], floats: [bounds[1]!] },
+          ],
+        },
+      });
+    const sigmoid = [{ op: "Sigmoid", inputs: ["v"], outputs: ["x"] }];
+    const quantized = tail({ head: sigmoid });
     assert.deepEqual(findQuantizedOutputs(readOnnxModel(quantized)), ["y"]);
     const oneStep = await checkModelAdmission({ bytes: quantized, tolerance: parseTolerancePolicy("allclose:1:0") });
     assert.equal(oneStep.admitted, true, JSON.stringify(oneStep.findings));
@@ -216,34 +225,58 @@ describe("model admission: the tolerance policy must fit the declared outputs", 
     assert.match(finding((await checkModelAdmission({ bytes: quantized, tolerance: { kind: "exact" } })).findings, "tolerance", "fail").message, /exact needs an integer-only graph/);
     assert.match(finding((await checkModelAdmission({ bytes: quantized })).findings, "tolerance", "note").message, /policies that fit: allclose:1:0 \(one step\)$/);
 
-    // A model owner's trap: an ArgMax index (which a near-tie moves to another class, not by one) under allclose:1:0.
-    // Not a Cast of a float, so refused, and with it an honest provider's slashing at a near-tie.
-    const index = buildOnnxModel({
-      graph: {
-        nodes: [
-          { op: "Exp", inputs: ["x"], outputs: ["e"] },
-          { op: "ArgMax", inputs: ["e"], outputs: ["y"], attributes: [{ name: "axis", i: 1 }] },
+    // A model owner's traps, each refused under allclose:1:0, and with them an honest provider's slashing at a near-tie
+    // (the owner's dApp challenges and takes the finder's share):
+    const traps: [string, Uint8Array][] = [
+      // an ArgMax index, which a near-tie moves to another class, not by one;
+      ["index", buildOnnxModel({
+        graph: {
+          nodes: [
+            { op: "Exp", inputs: ["v"], outputs: ["e"] },
+            { op: "ArgMax", inputs: ["e"], outputs: ["y"], attributes: [{ name: "axis", i: 1 }] },
+          ],
+          inputs: [{ name: "v", type: F, dims: [2, 3] }],
+          outputs: [{ name: "y", type: ELEM.int64, dims: [2, 1] }],
+        },
+      })],
+      // the same index cast back to a float and through byte-output's tail;
+      ["index through the tail", tail({
+        head: [
+          { op: "ArgMax", inputs: ["v"], outputs: ["i"], attributes: [{ name: "axis", i: 1, }] },
+          { op: "Cast", inputs: ["i"], outputs: ["x"], attributes: [{ name: "to", i: ELEM.float }] },
         ],
-        inputs: [{ name: "x", type: F, dims: [2, 3] }],
-        outputs: [{ name: "y", type: ELEM.int64, dims: [2, 1] }],
-      },
-    });
-    assert.deepEqual(findQuantizedOutputs(readOnnxModel(index)), []);
-    assert.match(finding((await checkModelAdmission({ bytes: index, tolerance: parseTolerancePolicy("allclose:1:0") })).findings, "tolerance", "fail").message, /allclose needs a float output/);
-    // Nor a Cast of an integer (the index cast to uint8).
-    const castIndex = buildOnnxModel({
-      graph: {
-        nodes: [
-          { op: "Exp", inputs: ["x"], outputs: ["e"] },
-          { op: "ArgMax", inputs: ["e"], outputs: ["i"], attributes: [{ name: "axis", i: 1 }] },
-          { op: "Cast", inputs: ["i"], outputs: ["y"], attributes: [{ name: "to", i: ELEM.uint8 }] },
+      })],
+      // a comparison (0 or 1, then 0 or 255);
+      ["comparison through the tail", tail({
+        head: [
+          { op: "Greater", inputs: ["v", "k"], outputs: ["g"] },
+          { op: "Cast", inputs: ["g"], outputs: ["x"], attributes: [{ name: "to", i: ELEM.float }] },
         ],
-        inputs: [{ name: "x", type: F, dims: [2, 3] }],
-        outputs: [{ name: "y", type: ELEM.uint8, dims: [2, 1] }],
-      },
+      })],
+      // a float rounded before the tail (a whole number, which a near-tie moves by 255 steps once scaled);
+      ["floor through the tail", tail({ head: [{ op: "Floor", inputs: ["v"], outputs: ["x"] }] })],
+      // no Clip: a value out of a byte's range casts to what each runtime likes (44 or 255 for 300);
+      ["no clip", tail({ head: sigmoid, clip: false })],
+      // bounds out of the type's range.
+      ["bounds out of range", tail({ head: sigmoid, bounds: [0, 300] })],
+    ];
+    for (const [name, bytes] of traps) {
+      assert.deepEqual(findQuantizedOutputs(readOnnxModel(bytes)), [], name);
+      const report = await checkModelAdmission({ bytes, tolerance: parseTolerancePolicy("allclose:1:0") });
+      assert.match(finding(report.findings, "tolerance", "fail").message, /allclose needs a float output/, name);
+    }
+    // Shapes are the same on every machine: a Floor of a size does not jump (Resize's scales often come so).
+    const fromShape = tail({
+      head: [
+        { op: "Shape", inputs: ["v"], outputs: ["shape"] },
+        { op: "Cast", inputs: ["shape"], outputs: ["sf"], attributes: [{ name: "to", i: ELEM.float }] },
+        { op: "Floor", inputs: ["sf"], outputs: ["fl"] },
+        { op: "ReduceSum", inputs: ["fl"], outputs: ["n"], attributes: [{ name: "keepdims", i: 0 }] },
+        { op: "Div", inputs: ["v", "n"], outputs: ["x"] },
+      ],
     });
-    assert.deepEqual(findQuantizedOutputs(readOnnxModel(castIndex)), []);
-    assert.equal((await checkModelAdmission({ bytes: castIndex, tolerance: parseTolerancePolicy("allclose:1:0") })).admitted, false);
+    assert.deepEqual(findJumpingValues(readOnnxModel(fromShape)).has("fl"), false);
+    assert.deepEqual(findQuantizedOutputs(readOnnxModel(fromShape)), ["y"]);
   });
 
   it("checks policies without a model too, and says which fit when none is given", async () => {
@@ -320,17 +353,40 @@ describe("model admission: the worker's side", () => {
     await register(isnan, true); // 1: opted in
     await register(isnan, false); // 2: the same file, not opted in
     await register(unloadable, false); // 3: onnxruntime cannot load it
+    // 4: a trap set through the registry directly (dinfer model register refuses it): an ArgMax index judged within one
+    // step, which a near-tie moves further, so an honest provider could be slashed. 5: the same index cast to bytes is
+    // no quantized float either. 6: a float quantized as model byte-output does, judged within one step: served.
+    const index = buildOnnxModel({
+      graph: {
+        nodes: [{ op: "Exp", inputs: ["x"], outputs: ["e"] }, { op: "ArgMax", inputs: ["e"], outputs: ["y"], attributes: [{ name: "axis", i: 0 }] }],
+        inputs: [{ name: "x", type: F, dims: [4] }],
+        outputs: [{ name: "y", type: ELEM.int64, dims: [1] }],
+      },
+    });
+    const bytesOut = withByteOutput(unaryModel("Sigmoid", { dims: [4] }));
+    writeFileSync(path.join(dir, "index.onnx"), index);
+    writeFileSync(path.join(dir, "bytes-out.onnx"), bytesOut);
+    const oneStep = { kind: 0, axis: 0, absTolE12: 10n ** 12n, relTolE12: 0n };
+    await sys.registry.write.register([modelSpec({ modelHash: hashModel(index), tolerance: oneStep })], { account: sys.owner.account });
+    await sys.registry.write.register([modelSpec({ modelHash: hashModel(bytesOut), tolerance: exact })], { account: sys.owner.account });
+    await sys.registry.write.register([modelSpec({ modelHash: hashModel(bytesOut), tolerance: oneStep })], { account: sys.owner.account });
     const deployment = { registry: sys.registry.address } as Deployment;
     const { log, records } = captureLogger();
     const served = [
       { modelId: 1, path: files.isnan, minFee: 0n },
       { modelId: 2, path: files.isnan, minFee: 0n },
       { modelId: 3, path: files.unloadable, minFee: 0n },
+      { modelId: 4, path: path.join(dir, "index.onnx"), minFee: 0n },
+      { modelId: 5, path: path.join(dir, "bytes-out.onnx"), minFee: 0n },
+      { modelId: 6, path: path.join(dir, "bytes-out.onnx"), minFee: 0n },
     ];
     const models = await prepareModels({ served, publicClient: sys.publicClient as never, deployment, log });
-    assert.deepEqual(models.map((m) => [m.modelId, m.nonFiniteInputs]), [[1, true], [2, false]]);
-    const skipped = records.find((r) => r.msg === "model not served: it cannot be loaded");
-    assert.ok(skipped && skipped.model_id === 3 && String(skipped.err).includes("NoSuchOperator"), JSON.stringify(records));
+    assert.deepEqual(models.map((m) => [m.modelId, m.nonFiniteInputs]), [[1, true], [2, false], [6, false]]);
+    const skipped = records.filter((r) => r.msg === "model not served: it cannot be loaded");
+    assert.deepEqual(skipped.map((r) => r.model_id), [3, 4, 5], JSON.stringify(records));
+    assert.ok(String(skipped[0]!.err).includes("NoSuchOperator"), JSON.stringify(records));
+    assert.match(String(skipped[1]!.err), /registered with allclose\(absTol=1, relTol=0\), which does not fit its outputs: allclose needs a float output.*not served/);
+    assert.match(String(skipped[2]!.err), /registered with exact, which does not fit its outputs: exact needs an integer-only graph/);
     await assert.rejects(prepareModels({ served: [served[2]!], publicClient: sys.publicClient as never, deployment, log }), /NoSuchOperator/, "with nothing left to serve, the worker does not start");
 
     // The worker's inference path with each model's flag: NaN is judged only where the owner opted in.
