@@ -8,6 +8,8 @@
  *   npm run bench:data-path       -> prints a table, writes bench/results/data-path.json
  *   BENCH_INPUT=uint8 npm run bench:data-path   -> the same job with its image as uint8 (1.2 MB, the det model
  *                                 wrapped by withImageInput, offchain/inference/image-input.ts): data-path-uint8.json
+ *   BENCH_INPUT=uint8 BENCH_OUTPUT=uint8 npm run bench:data-path   -> and its output as uint8 too (0.4 MB, wrapped by
+ *                                 withByteOutput, offchain/inference/byte-output.ts): data-path-uint8-bytes-out.json
  *
  * A job's steps run in the worker's order, one job at a time, BENCH_RUNS jobs (default 30) after three
  * warm-ups; each step is measured as this process's CPU time (user + system, every thread: libuv's pool
@@ -47,14 +49,21 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 30);
 if (!Number.isInteger(RUNS) || RUNS < 1) throw new Error(`BENCH_RUNS: expected a positive integer, got "${process.env.BENCH_RUNS}"`);
 const INPUT = process.env.BENCH_INPUT ?? "float32";
 if (INPUT !== "float32" && INPUT !== "uint8") throw new Error(`BENCH_INPUT: expected float32 or uint8, got "${INPUT}"`);
-const OUT = path.resolve(process.env.BENCH_OUT ?? (INPUT === "uint8" ? "bench/results/data-path-uint8.json" : "bench/results/data-path.json"));
-const WORKER_RESULT = path.resolve(INPUT === "uint8" ? "bench/results/worker-uint8.json" : "bench/results/worker.json");
+const OUTPUT = process.env.BENCH_OUTPUT ?? "float32";
+if (OUTPUT !== "float32" && OUTPUT !== "uint8") throw new Error(`BENCH_OUTPUT: expected float32 or uint8, got "${OUTPUT}"`);
+const OUT = path.resolve(
+  process.env.BENCH_OUT ??
+    (OUTPUT === "uint8" ? `bench/results/data-path-${INPUT === "uint8" ? "uint8-" : ""}bytes-out.json` : INPUT === "uint8" ? "bench/results/data-path-uint8.json" : "bench/results/data-path.json"),
+);
+const WORKER_RESULT = path.resolve(
+  OUTPUT === "uint8" ? "bench/results/worker-uint8-bytes-out.json" : INPUT === "uint8" ? "bench/results/worker-uint8.json" : "bench/results/worker.json",
+);
 const BAR_MS = 10;
 /**
  * The det job's blobs: a 1x3x640x640 input in its tensor blob (float32, or uint8 for the wrapped model), a
- * 1x1x640x640 float32 output.
+ * 1x1x640x640 output (float32, or uint8 for the model wrapped by withByteOutput).
  */
-const SIZES = { input: INPUT === "uint8" ? 1_228_833 : 4_915_229, output: 1_638_443 } as const;
+const SIZES = { input: INPUT === "uint8" ? 1_228_833 : 4_915_229, output: OUTPUT === "uint8" ? 409_649 : 1_638_443 } as const;
 
 type Measured = { cpuMs: number; wallMs: number };
 
@@ -133,6 +142,7 @@ try {
   const result = {
     runs: RUNS,
     input: INPUT,
+    output: OUTPUT,
     sizes: SIZES,
     steps: steps.map(({ step: name, where, measured }) => ({ step: name, where, ...measured })),
     floorCpuMsPerJob: total.cpuMs,

@@ -108,14 +108,20 @@ export function findFloatArithmetic(model: OnnxModel): string[] {
 }
 
 /**
- * The main graph's outputs that are a float quantized inside the model, as `withByteOutput` writes it
- * (offchain/inference/byte-output.ts): `Cast(Clip(Round(Mul(x, k)), lo, hi))` to an integer type, with
- * `k` a finite non-zero float scalar and `lo <= hi` float scalars within the integer type's range (all
- * initializers no caller can override), and `x` a float that nothing discontinuous made (`findJumpingValues`).
- * Honest machines whose floats differ by less than a step (1 / k) compute such an output to within one
- * step, so it may be judged with allclose and an absTol of at least 1 (offchain/inference/admission.ts);
- * any other integer output computed from floats may jump further at a near-tie (an ArgMax index to
- * another class, a comparison from 0 to 255 once scaled), and a cast out of the type's range is undefined.
+ * The main graph's outputs that are a float quantized to bytes inside the model, exactly as `withByteOutput`
+ * writes it (offchain/inference/byte-output.ts):
+ * `Cast(Clip(Round(Mul(Where(IsNaN(y), 0, y), k)), 0, 255))` to uint8, with `k` a finite float scalar above 0
+ * and the 0, 0 and 255 float scalars, each an initializer that nothing else (a graph input, a node's output)
+ * also names, and `y` a float that nothing discontinuous made from the inputs' data (`findJumpingValues`).
+ * Honest machines whose `y` differ by less than a step (1 / k) compute such an output to within one step, so it
+ * may be judged with allclose and an absTol of at least 1 (offchain/inference/admission.ts). Any other integer
+ * output computed from floats may jump further at a near-tie (an ArgMax index to another class, a comparison
+ * from 0 to 255 once scaled), and a NaN or a value out of range has no defined byte.
+ *
+ * A structural filter, not a proof: the graph cannot show how far `y` moves between honest machines. A steep
+ * continuous function (a large `k`, a cancellation of large values) makes a near-step of it, as it makes a
+ * float output's tolerance too tight. How precise its results are is the owner's choice, and whether that
+ * suits its own hardware a provider's to judge, as for any allclose model.
  */
 export function findQuantizedOutputs(model: OnnxModel): string[] {
   const { graph } = model;
@@ -123,9 +129,13 @@ export function findQuantizedOutputs(model: OnnxModel): string[] {
   const jumping = findJumpingValues(model);
   const producer = new Map<string, OnnxGraphNode>();
   for (const node of graph.nodes) for (const output of node.outputs) producer.set(output, node);
-  const inputs = new Set(graph.inputs.map(({ name }) => name));
-  const constants = new Map(graph.initializers.filter(({ name }) => !inputs.has(name)).map((tensor) => [tensor.name, tensor]));
-  /** The value of a float32 scalar initializer no caller can override, or undefined. */
+  // A name that is also a graph input (a caller may override it), a node's output, or given twice is no constant.
+  const named = new Map<string, number>();
+  for (const name of [...graph.inputs.map((input) => input.name), ...graph.initializers.map((tensor) => tensor.name), ...producer.keys()]) {
+    named.set(name, (named.get(name) ?? 0) + 1);
+  }
+  const constants = new Map(graph.initializers.filter(({ name }) => named.get(name) === 1).map((tensor) => [tensor.name, tensor]));
+  /** The value of a float32 scalar initializer that nothing else names, or undefined. */
   const scalar = (name: string | undefined) => {
     const tensor = name === undefined ? undefined : constants.get(name);
     const elements = tensor?.dims.reduce((product, dim) => product * dim, 1);
@@ -137,68 +147,83 @@ export function findQuantizedOutputs(model: OnnxModel): string[] {
   };
   const isQuantized = (output: OnnxValueInfo): boolean => {
     const cast = made(output.name, "Cast");
-    const to = Number(cast?.attributes.find(({ name }) => name === "to")?.i ?? -1);
-    const range = INTEGER_RANGES[to];
     const clip = made(cast?.inputs[0], "Clip");
     const round = made(clip?.inputs[0], "Round");
     const mul = made(round?.inputs[0], "Mul");
-    if (range === undefined || clip === undefined || round === undefined || mul === undefined) return false;
-    const [lo, hi] = [scalar(clip.inputs[1]), scalar(clip.inputs[2])];
-    if (lo === undefined || hi === undefined || !(range[0] <= lo && lo <= hi && hi <= range[1])) return false;
-    const [a, b] = mul.inputs;
-    const k = scalar(b) ?? scalar(a);
-    const x = scalar(b) !== undefined ? a : b;
-    return k !== undefined && Number.isFinite(k) && k !== 0 && x !== undefined && floats.has(x) && !jumping.has(x);
+    const where = made(mul?.inputs[0], "Where");
+    const isNaN = made(where?.inputs[0], "IsNaN");
+    if (cast === undefined || clip === undefined || round === undefined || mul === undefined || where === undefined || isNaN === undefined) return false;
+    const to = cast.attributes.find(({ name }) => name === "to")?.i;
+    const k = scalar(mul.inputs[1]);
+    const y = isNaN.inputs[0];
+    return (
+      to === BigInt(ONNX_UINT8) &&
+      scalar(clip.inputs[1]) === 0 &&
+      scalar(clip.inputs[2]) === 255 &&
+      k !== undefined &&
+      Number.isFinite(k) &&
+      k > 0 &&
+      scalar(where.inputs[1]) === 0 &&
+      y !== undefined &&
+      where.inputs[2] === y &&
+      floats.has(y) &&
+      !jumping.has(y)
+    );
   };
   return graph.outputs.filter(isQuantized).map(({ name }) => name);
 }
 
-/** The integer ONNX data types a quantized output may have, with their ranges. */
-const INTEGER_RANGES: Readonly<Record<number, readonly [number, number]>> = {
-  2: [0, 255],
-  3: [-128, 127],
-  4: [0, 65_535],
-  5: [-32_768, 32_767],
-  6: [-(2 ** 31), 2 ** 31 - 1],
-  12: [0, 2 ** 32 - 1],
-};
 const ONNX_FLOAT32 = 1;
+const ONNX_UINT8 = 2;
 
 /**
  * Operators whose output jumps when an input moves a little: comparisons, rounding, selecting an index,
- * quantizing. IsNaN and IsInf are not among them: a NaN on one honest machine and not another is a
- * disagreement anyway.
+ * thresholds, quantizing, a shape or a range computed from floats. IsNaN and IsInf are not among them: a NaN
+ * on one honest machine and not another is a disagreement anyway.
  */
 const DISCONTINUOUS: ReadonlySet<string> = new Set([
   "ArgMax", "ArgMin", "TopK", "Hardmax", "Greater", "Less", "Equal", "GreaterOrEqual", "LessOrEqual", "Round", "Floor", "Ceil",
-  "Sign", "NonZero", "Unique", "Mod", "NonMaxSuppression", "QuantizeLinear", "DynamicQuantizeLinear",
+  "Sign", "NonZero", "Unique", "Mod", "NonMaxSuppression", "QuantizeLinear", "DynamicQuantizeLinear", "OneHot", "Shrink",
+  "ThresholdedRelu", "Range", "BitShift", "RoiAlign", "MaxRoiPool", "Bernoulli", "Multinomial",
 ]);
+/** Operators continuous in their first input whose other inputs set positions or a shape: they jump when those come from data. */
+const POSITIONAL: ReadonlySet<string> = new Set(["Resize", "Upsample", "GridSample", "AffineGrid", "Pad", "Expand", "Tile", "Reshape", "Slice"]);
 
 /**
- * The main graph's values that may jump between honest machines: the output of a discontinuous operator
- * (or of a Cast to an integer or bool) applied to a value computed from the model's inputs, and whatever is
- * computed from such a value. Conservative: an operator outside the ONNX domain that reads the inputs' data,
- * and any operator with subgraphs (If, Loop, Scan), count as discontinuous. Values computed from shapes only (`Shape`, `Size`)
- * are the same on every machine and never jump.
+ * The main graph's values that may jump between honest machines: the output of a discontinuous operator (or
+ * of a cast of a float to another type, or MaxPool's indices) applied to a value computed from the model's
+ * inputs, and whatever is computed from such a value. Conservative: an operator outside the ONNX domain that
+ * reads the inputs' data, any operator with subgraphs (If, Loop, Scan), and any node that reads a value not
+ * defined before it (ONNX runtimes sort nodes themselves; this walk does not) count as discontinuous.
+ * Values computed from shapes only (`Shape`, `Size`) are the same on every machine and never jump.
  */
 export function findJumpingValues(model: OnnxModel): Set<string> {
   const { graph } = model;
   const initializers = new Set(graph.initializers.map(({ name }) => name));
+  const defined = new Set([...graph.inputs.map(({ name }) => name), ...initializers]);
   const data = new Set(graph.inputs.map(({ name }) => name).filter((name) => !initializers.has(name)));
   const jumping = new Set<string>();
   const { floats } = followFloats(model);
   for (const node of graph.nodes) {
     // A subgraph may read any outer value without naming it among its node's inputs.
     const subgraphs = node.attributes.some((attribute) => attribute.graphs.length > 0);
-    const readsData = subgraphs || node.inputs.some((name) => data.has(name));
+    const outOfOrder = node.inputs.some((name) => name !== "" && !defined.has(name));
+    const readsData = subgraphs || outOfOrder || node.inputs.some((name) => data.has(name));
     const standard = node.domain === "" || node.domain === "ai.onnx";
-    const to = Number(node.attributes.find(({ name }) => name === "to")?.i ?? -1);
-    const castToInteger = node.opType === "Cast" && !ONNX_FLOAT_TYPES.has(to) && node.inputs.some((name) => floats.has(name));
+    const to = node.attributes.find(({ name }) => name === "to")?.i;
+    const castsFloat =
+      (node.opType === "Cast" && !(to !== undefined && ONNX_FLOAT_TYPES.has(Number(to))) && floats.has(node.inputs[0] ?? "")) ||
+      (node.opType === "CastLike" && floats.has(node.inputs[0] ?? ""));
+    const indices = node.opType === "MaxPool" && node.outputs.length > 1;
+    const positional = POSITIONAL.has(node.opType) && node.inputs.slice(1).some((name) => data.has(name));
     const jumps =
+      outOfOrder ||
       node.inputs.some((name) => jumping.has(name)) ||
-      (readsData && (!standard || subgraphs || castToInteger || DISCONTINUOUS.has(node.opType)));
+      positional ||
+      (readsData && (!standard || subgraphs || castsFloat || indices || DISCONTINUOUS.has(node.opType)));
     if (readsData && node.opType !== "Shape" && node.opType !== "Size") for (const output of node.outputs) data.add(output);
     if (jumps) for (const output of node.outputs) jumping.add(output);
+    for (const output of node.outputs) defined.add(output);
   }
   return jumping;
 }

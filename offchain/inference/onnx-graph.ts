@@ -89,7 +89,10 @@ export type OnnxTensorInfo = {
    * int32_data, int64_data or raw_data; undefined when not read (other dtypes, large, external data).
    */
   integers?: bigint[];
-  /** The elements of a small float32 tensor (at most MAX_READ_ELEMENTS), from float_data or raw_data; as `integers`. */
+  /**
+   * The first elements of a float32 tensor (at most MAX_READ_ELEMENTS), from float_data or raw_data;
+   * undefined when it has both (which one a runtime reads cannot be told), neither (external data) or another dtype.
+   */
   floats?: number[];
 };
 
@@ -302,7 +305,8 @@ function readTensor(bytes: Uint8Array, span: Span, path: string): OnnxTensorInfo
   });
   const integers = int32 ?? int64 ?? (raw === undefined ? undefined : rawIntegers(bytes, raw, tensor.dataType));
   if (integers !== undefined && INTEGER_SIZES[tensor.dataType] !== undefined) tensor.integers = integers.slice(0, MAX_READ_ELEMENTS);
-  if (tensor.dataType === FLOAT32) {
+  // Both float_data and raw_data: which one a runtime reads cannot be told, so neither is.
+  if (tensor.dataType === FLOAT32 && (floats === undefined || raw === undefined)) {
     const values = floats ?? (raw === undefined ? undefined : packedFloat32s(bytes, raw));
     if (values !== undefined) tensor.floats = values.slice(0, MAX_READ_ELEMENTS);
   }

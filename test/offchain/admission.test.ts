@@ -193,26 +193,47 @@ describe("model admission: the tolerance policy must fit the declared outputs", 
   });
 
   it("allows allclose on integer outputs only where a float is quantized as byte-output does, and only from one step up", async () => {
-    /** y = Cast(Clip(Round(Mul(x, 255)), 0, 255)) to uint8, x computed by `head` from the input v: model byte-output's tail. */
-    const tail = ({ head, clip = true, to = ELEM.uint8, bounds = [0, 255] }: { head: NodeSpec[]; clip?: boolean; to?: number; bounds?: number[] }) =>
-      buildOnnxModel({
+    /** y = byte-output's tail on x, x computed by `head` from the input v (each part can be bent into a trap). */
+    const tail = ({
+      head,
+      guard = true,
+      clip = true,
+      to = ELEM.uint8,
+      hi = 255,
+      reorder = false,
+      extra = [],
+      inputs = [],
+    }: { head: NodeSpec[]; guard?: boolean; clip?: boolean; to?: number; hi?: number; reorder?: boolean; extra?: NodeSpec[]; inputs?: ValueSpec[] }) => {
+      const nodes: NodeSpec[] = [
+        ...head,
+        ...(guard
+          ? [
+              { op: "IsNaN", inputs: ["x"], outputs: ["nan"] },
+              { op: "Where", inputs: ["nan", "zero", "x"], outputs: ["finite"] },
+            ]
+          : []),
+        { op: "Mul", inputs: [guard ? "finite" : "x", "k"], outputs: ["s"] },
+        { op: "Round", inputs: ["s"], outputs: ["r"] },
+        ...(clip ? [{ op: "Clip", inputs: ["r", "lo", "hi"], outputs: ["c"] }] : []),
+        { op: "Cast", inputs: [clip ? "c" : "r"], outputs: ["y"], attributes: [{ name: "to", i: to }] },
+        ...extra,
+      ];
+      return buildOnnxModel({
         graph: {
-          nodes: [
-            ...head,
-            { op: "Mul", inputs: ["x", "k"], outputs: ["s"] },
-            { op: "Round", inputs: ["s"], outputs: ["r"] },
-            ...(clip ? [{ op: "Clip", inputs: ["r", "lo", "hi"], outputs: ["c"] }] : []),
-            { op: "Cast", inputs: [clip ? "c" : "r"], outputs: ["y"], attributes: [{ name: "to", i: to }] },
-          ],
-          inputs: [{ name: "v", type: F, dims: [2, 3] }],
+          // Reordered: the head's nodes listed backwards, each before what it reads, as a file may list them
+          // (runtimes sort nodes; the walk must not be fooled).
+          nodes: reorder ? [...[...head].reverse(), ...nodes.slice(head.length)] : nodes,
+          inputs: [{ name: "v", type: F, dims: [2, 3] }, ...inputs],
           outputs: [{ name: "y", type: to, dims: [2, 3] }],
           initializers: [
+            { name: "zero", type: F, dims: [], floats: [0] },
             { name: "k", type: F, dims: [], floats: [255] },
-            { name: "lo", type: F, dims: [], floats: [bounds[0]!] },
-            { name: "hi", type: F, dims: [], floats: [bounds[1]!] },
+            { name: "lo", type: F, dims: [], floats: [0] },
+            { name: "hi", type: F, dims: [], floats: [hi] },
           ],
         },
       });
+    };
     const sigmoid = [{ op: "Sigmoid", inputs: ["v"], outputs: ["x"] }];
     const quantized = tail({ head: sigmoid });
     assert.deepEqual(findQuantizedOutputs(readOnnxModel(quantized)), ["y"]);
@@ -227,6 +248,7 @@ describe("model admission: the tolerance policy must fit the declared outputs", 
 
     // A model owner's traps, each refused under allclose:1:0, and with them an honest provider's slashing at a near-tie
     // (the owner's dApp challenges and takes the finder's share):
+    const castTo = (input: string, output: string, to: number): NodeSpec => ({ op: "Cast", inputs: [input], outputs: [output], attributes: [{ name: "to", i: to }] });
     const traps: [string, Uint8Array][] = [
       // an ArgMax index, which a near-tie moves to another class, not by one;
       ["index", buildOnnxModel({
@@ -240,28 +262,35 @@ describe("model admission: the tolerance policy must fit the declared outputs", 
         },
       })],
       // the same index cast back to a float and through byte-output's tail;
-      ["index through the tail", tail({
-        head: [
-          { op: "ArgMax", inputs: ["v"], outputs: ["i"], attributes: [{ name: "axis", i: 1, }] },
-          { op: "Cast", inputs: ["i"], outputs: ["x"], attributes: [{ name: "to", i: ELEM.float }] },
-        ],
-      })],
+      ["index through the tail", tail({ head: [{ op: "ArgMax", inputs: ["v"], outputs: ["i"], attributes: [{ name: "axis", i: 1 }] }, castTo("i", "x", ELEM.float)] })],
       // a comparison (0 or 1, then 0 or 255);
-      ["comparison through the tail", tail({
-        head: [
-          { op: "Greater", inputs: ["v", "k"], outputs: ["g"] },
-          { op: "Cast", inputs: ["g"], outputs: ["x"], attributes: [{ name: "to", i: ELEM.float }] },
-        ],
-      })],
+      ["comparison through the tail", tail({ head: [{ op: "Greater", inputs: ["v", "k"], outputs: ["g"] }, castTo("g", "x", ELEM.float)] })],
       // a float rounded before the tail (a whole number, which a near-tie moves by 255 steps once scaled);
       ["floor through the tail", tail({ head: [{ op: "Floor", inputs: ["v"], outputs: ["x"] }] })],
+      // a float truncated by CastLike, and MaxPool's indices;
+      ["CastLike through the tail", tail({
+        head: [{ op: "CastLike", inputs: ["v", "kind"], outputs: ["t"] }, castTo("t", "x", ELEM.float)],
+        inputs: [{ name: "kind", type: ELEM.int64, dims: [1] }],
+      })],
+      // the comparison again, its cast listed before the comparison it reads (runtimes sort nodes);
+      ["a cast listed before the comparison it reads", tail({ head: [{ op: "Greater", inputs: ["v", "k"], outputs: ["g"] }, castTo("g", "x", ELEM.float)], reorder: true })],
+      // no NaN guard: Clip and a cast of NaN differ between runtimes;
+      ["no NaN guard", tail({ head: sigmoid, guard: false })],
       // no Clip: a value out of a byte's range casts to what each runtime likes (44 or 255 for 300);
       ["no clip", tail({ head: sigmoid, clip: false })],
-      // bounds out of the type's range.
-      ["bounds out of range", tail({ head: sigmoid, bounds: [0, 300] })],
+      // bounds that are not a byte's, and a type that is not a byte;
+      ["bounds out of range", tail({ head: sigmoid, hi: 300 })],
+      ["a step as wide as the range", tail({ head: sigmoid, hi: 1 })],
+      ["int32", tail({ head: sigmoid, to: ELEM.int32 })],
+      // the scale a graph input a job may set, and a bound a Constant node renames over.
+      ["scale a job sets", tail({ head: sigmoid, inputs: [{ name: "k", type: F, dims: [] }] })],
+      ["bound overridden", tail({ head: sigmoid, extra: [{ op: "Constant", outputs: ["hi"], attributes: [{ name: "value_float", f: 1e30 }] }] })],
     ];
     for (const [name, bytes] of traps) {
       assert.deepEqual(findQuantizedOutputs(readOnnxModel(bytes)), [], name);
+      assert.equal(checkPolicyFits({ policy: { kind: "allclose", absTol: 1, relTol: 0 }, outputs: [{ name: "y", dtype: "uint8", dims: [2, 3] }], floatArithmetic: ["Exp"], quantized: findQuantizedOutputs(readOnnxModel(bytes)) }).problems.length, 1, name);
+    }
+    for (const [name, bytes] of traps.slice(0, 3)) {
       const report = await checkModelAdmission({ bytes, tolerance: parseTolerancePolicy("allclose:1:0") });
       assert.match(finding(report.findings, "tolerance", "fail").message, /allclose needs a float output/, name);
     }
@@ -269,13 +298,13 @@ describe("model admission: the tolerance policy must fit the declared outputs", 
     const fromShape = tail({
       head: [
         { op: "Shape", inputs: ["v"], outputs: ["shape"] },
-        { op: "Cast", inputs: ["shape"], outputs: ["sf"], attributes: [{ name: "to", i: ELEM.float }] },
+        castTo("shape", "sf", ELEM.float),
         { op: "Floor", inputs: ["sf"], outputs: ["fl"] },
         { op: "ReduceSum", inputs: ["fl"], outputs: ["n"], attributes: [{ name: "keepdims", i: 0 }] },
         { op: "Div", inputs: ["v", "n"], outputs: ["x"] },
       ],
     });
-    assert.deepEqual(findJumpingValues(readOnnxModel(fromShape)).has("fl"), false);
+    assert.equal(findJumpingValues(readOnnxModel(fromShape)).has("fl"), false);
     assert.deepEqual(findQuantizedOutputs(readOnnxModel(fromShape)), ["y"]);
   });
 
