@@ -202,7 +202,7 @@ export function checkPolicyFits({ policy, outputs, floatArithmetic, quantized = 
             `a near-tie moves such an output by a step between honest machines, which absTol ${policy.absTol} would slash; use allclose:1:0 (one step)`,
         );
       } else if (floats.length === 0) {
-        notes.push(`outputs ${describeValues(outputs)} are quantized from floats (a Cast inside the model) and compared within absTol ${policy.absTol}`);
+        notes.push(`outputs ${describeValues(outputs)} are quantized from floats (model byte-output's tail) and compared within absTol ${policy.absTol}`);
       } else if (integers.length > 0) {
         notes.push(`integer outputs ${describeValues(integers)} are compared within absTol ${policy.absTol}: computed from floats, a near-tie may differ between honest machines`);
       }

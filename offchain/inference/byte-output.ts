@@ -32,8 +32,7 @@
  */
 import { toleranceFromChain, type TolerancePolicy } from "../codec/tolerance.js";
 import { NonRetryableError } from "../errors.js";
-import { checkNamesFree, isValueInfoNamed, openGraph, rewriteGraph } from "./onnx-edit.js";
-import type { OnnxGraph } from "./onnx-graph.js";
+import { checkNamesFree, isValueInfoNamed, openGraph, pickValue, rewriteGraph } from "./onnx-edit.js";
 import { ELEM, nodeProto, pb, tensorProto, valueInfoProto } from "./onnx-write.js";
 
 /** Parameters that cannot make a model with a byte output; the message names the problem. */
@@ -79,7 +78,7 @@ export function withByteOutput(model: Uint8Array, { outputName, byteName, scale 
   }
   if (byteName === "") throw fail("byteName is empty; an ONNX value needs a name (the default is the output's name with _uint8 appended)");
   const open = openGraph(model, { what: "a byte output", minOpset: MIN_OPSET, fail });
-  const output = pickOutput(open.parsed.graph, outputName);
+  const output = pickValue(open.parsed.graph.outputs, outputName, { which: "output", option: "outputName", verb: "quantize", fail });
   if (output.type.kind !== "tensor" || output.type.elemType !== ELEM.float) {
     throw fail(`output "${output.name}" is not a float32 tensor; only a float32 output is quantized to bytes`);
   }
@@ -113,18 +112,4 @@ export function withByteOutput(model: Uint8Array, { outputName, byteName, scale 
   ];
   const byteOutput = pb.bytes(GRAPH_OUTPUT, valueInfoProto({ name, type: ELEM.uint8, dims: output.type.shape }));
   return rewriteGraph(open, { epilogue, replace: (field) => (isValueInfoNamed(model, field, GRAPH_OUTPUT, output.name) ? byteOutput : undefined) });
-}
-
-/** The output to quantize: the one named, or the model's only output. */
-function pickOutput(graph: OnnxGraph, outputName: string | undefined) {
-  const { outputs } = graph;
-  if (outputName === undefined) {
-    if (outputs.length !== 1) {
-      throw fail(`the model has ${outputs.length} outputs (${outputs.map(({ name }) => name).join(", ")}); name the one to quantize with outputName`);
-    }
-    return outputs[0]!;
-  }
-  const output = outputs.find(({ name }) => name === outputName);
-  if (output === undefined) throw fail(`the model has no output "${outputName}"; its outputs: ${outputs.map(({ name }) => name).join(", ")}`);
-  return output;
 }

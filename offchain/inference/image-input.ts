@@ -25,7 +25,7 @@
  * sparse initializers included), or any of its subgraphs, already uses.
  */
 import { NonRetryableError } from "../errors.js";
-import { checkNamesFree, isValueInfoNamed, openGraph, rewriteGraph } from "./onnx-edit.js";
+import { checkNamesFree, isValueInfoNamed, openGraph, pickValue, rewriteGraph } from "./onnx-edit.js";
 import type { OnnxGraph } from "./onnx-graph.js";
 import { ELEM, nodeProto, pb, tensorProto, valueInfoProto } from "./onnx-write.js";
 
@@ -91,15 +91,7 @@ export function withImageInput(model: Uint8Array, { mean, std, inputName, imageN
 function pickInput(graph: OnnxGraph, inputName: string | undefined, sparse: readonly string[]) {
   const initializers = new Set([...graph.initializers.map(({ name }) => name), ...sparse]);
   const inputs = graph.inputs.filter(({ name }) => !initializers.has(name));
-  if (inputName === undefined) {
-    if (inputs.length !== 1) {
-      throw fail(`the model has ${inputs.length} inputs (${inputs.map(({ name }) => name).join(", ")}); name the one to replace with inputName`);
-    }
-    return inputs[0]!;
-  }
-  const input = inputs.find(({ name }) => name === inputName);
-  if (input === undefined) throw fail(`the model has no input "${inputName}"; its inputs: ${inputs.map(({ name }) => name).join(", ")}`);
-  return input;
+  return pickValue(inputs, inputName, { which: "input", option: "inputName", verb: "replace", fail });
 }
 
 function checkChannels(mean: readonly number[], std: readonly number[], channels: number | string | undefined): void {

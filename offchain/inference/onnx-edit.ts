@@ -68,6 +68,25 @@ export function checkNamesFree(open: OpenGraph, wanted: readonly string[], { fai
 }
 
 /**
+ * The graph input or output a rewrite works on: the one named, or the only one; the caller's error names what
+ * to do otherwise (`which`: "input" or "output", `option`: the parameter that names one, `verb`: what is done to it).
+ */
+export function pickValue<V extends { name: string }>(
+  values: readonly V[],
+  name: string | undefined,
+  { which, option, verb, fail }: { which: string; option: string; verb: string; fail: (message: string) => Error },
+): V {
+  const list = values.map((value) => value.name).join(", ");
+  if (name === undefined) {
+    if (values.length !== 1) throw fail(`the model has ${values.length} ${which}s (${list}); name the one to ${verb} with ${option}`);
+    return values[0]!;
+  }
+  const found = values.find((value) => value.name === name);
+  if (found === undefined) throw fail(`the model has no ${which} "${name}"; its ${which}s: ${list}`);
+  return found;
+}
+
+/**
  * The model with its main graph written anew: `prologue`, then each graph field (or its replacement,
  * when `replace` returns one), then `epilogue`. Repeated fields keep their order within the message,
  * so nodes in the prologue run first and nodes in the epilogue last.

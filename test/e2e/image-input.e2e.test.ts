@@ -36,21 +36,27 @@ describe("det on an image's bytes end to end: wrapped model registered, uint8 jo
     await net?.stop();
   });
 
-  it("serves a 1.2 MB uint8 det job with an output that agrees with a direct run of the wrapped model under its tolerance, and finds the text", async function () {
-    this.timeout(300_000);
-    net = await startLocalNetwork();
-    const model = await registerImageInputDet(net);
+  /**
+   * Registers det wrapped with its image's bytes as input (and bytes as output with `byteOutput`), serves it with a
+   * `dinfer worker` process (the one before it stopped), posts doc.png as a job and waits until it is final; then
+   * judges the served output against a direct run of the wrapped model here under the model's registered
+   * tolerance, as an auditor judges it, and reads it for text.
+   */
+  async function serveDocJob({ byteOutput }: { byteOutput: boolean }) {
+    net ??= await startLocalNetwork();
+    await worker?.kill();
+    const model = await registerImageInputDet(net, { byteOutput });
     const { tensor } = await imageToDetInput(`${IMAGES}doc.png`, { dtype: "uint8" });
     const input = encodeTensorBlob([tensor]);
     assert.equal(input.length, 1_228_833);
-
+    const name = byteOutput ? "byte-output" : "image-input";
     worker = await startWorkerProcess({
       url: net.url,
       deployment: net.deployment,
       models: [{ modelId: model.modelId, path: model.path }],
-      dataDir: net.tempDir("image-input-worker-"),
+      dataDir: net.tempDir(`${name}-worker-`),
       key: net.keys.provider,
-      secret: "image-input-e2e-secret-0001",
+      secret: `${name}-e2e-secret-00000001`,
     });
     const { jobId } = await postJob({
       sender: net.dappSender,
@@ -67,59 +73,32 @@ describe("det on an image's bytes end to end: wrapped model registered, uint8 jo
 
     const session = await ort.InferenceSession.create(model.bytes, { ...DEFAULT_SESSION_OPTIONS, executionProviders: ["cpu"] });
     try {
-      const direct = await session.run({ image: new ort.Tensor("uint8", tensorToArray(tensor) as Uint8Array, [...tensor.dims]) });
-      const name = session.outputNames[0]!;
-      const expected = encodeTensorBlob([tensorFromArray({ name, dtype: "float32", values: direct[name]!.data as Float32Array, dims: [...direct[name]!.dims] })]);
-      const judged = compareOutputs({ expected, actual: result.output, policy: toleranceFromChain(DEVNET_TOLERANCE) });
+      const output = session.outputNames[0]!;
+      const direct = (await session.run({ image: new ort.Tensor("uint8", tensorToArray(tensor) as Uint8Array, [...tensor.dims]) }))[output]!;
+      const dtype = byteOutput ? "uint8" : "float32";
+      const expected = encodeTensorBlob([tensorFromArray({ name: output, dtype, values: direct.data as Float32Array | Uint8Array, dims: [...direct.dims] })]);
+      const policy = toleranceFromChain(byteOutput ? BYTE_OUTPUT_TOLERANCE_ON_CHAIN : DEVNET_TOLERANCE);
+      const judged = compareOutputs({ expected, actual: result.output, policy });
       assert.equal(judged.verdict, "agree", JSON.stringify(judged));
       const served = decodeTensorBlob(result.output);
+      assert.deepEqual(served.map((t) => ({ name: t.name, dtype: t.dtype, dims: t.dims })), [{ name: output, dtype, dims: [1, 1, 640, 640] }]);
       const [map] = readDetOutput(served[0]!);
       assert.ok(map!.textFraction > 0 && map!.box !== undefined, `det found no text in doc.png: ${JSON.stringify(map)}`);
+      return { output, bytes: result.output.length };
     } finally {
       await session.release();
     }
+  }
+
+  it("serves a 1.2 MB uint8 det job with an output that agrees with a direct run of the wrapped model under its tolerance, and finds the text", async function () {
+    this.timeout(300_000);
+    const served = await serveDocJob({ byteOutput: false });
+    assert.deepEqual(served, { output: "sigmoid_0.tmp_0", bytes: 1_638_443 });
   });
 
   it("serves the same job on det answering in bytes too (model byte-output): a 0.4 MB uint8 result within one step of a direct run, final on chain", async function () {
     this.timeout(300_000);
-    assert.ok(net !== undefined, "runs after the test above, on its network");
-    await worker?.kill();
-    const model = await registerImageInputDet(net, { byteOutput: true });
-    const { tensor } = await imageToDetInput(`${IMAGES}doc.png`, { dtype: "uint8" });
-    worker = await startWorkerProcess({
-      url: net.url,
-      deployment: net.deployment,
-      models: [{ modelId: model.modelId, path: model.path }],
-      dataDir: net.tempDir("byte-output-worker-"),
-      key: net.keys.provider,
-      secret: "byte-output-e2e-secret-00001",
-    });
-    const { jobId } = await postJob({
-      sender: net.dappSender,
-      publicClient: net.publicClient,
-      deployment: net.deployment,
-      modelId: model.modelId,
-      input: encodeTensorBlob([tensor]),
-      fee: FEE,
-      upload: { serverUrl: net.blobServer.url, token: net.uploadToken },
-    });
-    const result = await waitForResult({ publicClient: net.publicClient, market: net.deployment.market, jobId, timeoutMs: 240_000 });
-    assert.equal(result.final, true);
-    assert.equal(result.record.job.status, JobStatus.Finalized);
-    const served = decodeTensorBlob(result.output);
-    assert.deepEqual(served.map(({ name, dtype, dims }) => ({ name, dtype, dims })), [{ name: "sigmoid_0.tmp_0_uint8", dtype: "uint8", dims: [1, 1, 640, 640] }]);
-    assert.ok(result.output.length < 640 * 640 + 100, `${result.output.length} bytes`);
-
-    const session = await ort.InferenceSession.create(model.bytes, { ...DEFAULT_SESSION_OPTIONS, executionProviders: ["cpu"] });
-    try {
-      const direct = (await session.run({ image: new ort.Tensor("uint8", tensorToArray(tensor) as Uint8Array, [...tensor.dims]) }))["sigmoid_0.tmp_0_uint8"]!;
-      const expected = encodeTensorBlob([tensorFromArray({ name: "sigmoid_0.tmp_0_uint8", dtype: "uint8", values: direct.data as Uint8Array, dims: [...direct.dims] })]);
-      const judged = compareOutputs({ expected, actual: result.output, policy: toleranceFromChain(BYTE_OUTPUT_TOLERANCE_ON_CHAIN) });
-      assert.equal(judged.verdict, "agree", JSON.stringify(judged));
-      const [map] = readDetOutput(served[0]!);
-      assert.ok(map!.textFraction > 0 && map!.box !== undefined, `det found no text in doc.png: ${JSON.stringify(map)}`);
-    } finally {
-      await session.release();
-    }
+    const served = await serveDocJob({ byteOutput: true });
+    assert.deepEqual(served, { output: "sigmoid_0.tmp_0_uint8", bytes: 409_649 });
   });
 });

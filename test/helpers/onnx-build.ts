@@ -7,6 +7,7 @@
  *     inputs: [{ name: "x", type: ELEM.float, dims: [2] }], outputs: [{ name: "y", type: ELEM.float, dims: [2] }] } });
  */
 
+import { readOnnxFields } from "../../offchain/inference/onnx-graph.js";
 import { ELEM, graphProto, nodeProto, pb, type GraphSpec, type NodeSpec } from "../../offchain/inference/onnx-write.js";
 
 export { ELEM, pb };
@@ -41,4 +42,10 @@ function functionProto({ name, domain, inputs, outputs, nodes }: FunctionSpec): 
     ...pb.bytes(9, [...pb.string(1, ""), ...pb.int(2, 17)]),
     ...pb.string(10, domain),
   ];
+}
+
+/** The main graph's fields of a model, in the order written, each with its bytes in hex (for byte-for-byte comparisons of rewrites). */
+export function graphFields(bytes: Uint8Array): { field: number; bytes: string }[] {
+  const graph = readOnnxFields(bytes).find(({ field }) => field === 7)!.payload!;
+  return readOnnxFields(bytes, graph, "graph").map(({ field, start, end }) => ({ field, bytes: Buffer.from(bytes.subarray(start, end)).toString("hex") }));
 }

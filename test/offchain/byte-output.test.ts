@@ -11,10 +11,10 @@ import { checkModelAdmission } from "../../offchain/inference/admission.js";
 import { BYTE_OUTPUT_TOLERANCE, ByteOutputError, withByteOutput } from "../../offchain/inference/byte-output.js";
 import { withImageInput } from "../../offchain/inference/image-input.js";
 import { findQuantizedOutputs } from "../../offchain/inference/graph-rules.js";
-import { readOnnxFields, readOnnxModel } from "../../offchain/inference/onnx-graph.js";
+import { readOnnxModel } from "../../offchain/inference/onnx-graph.js";
 import { pb } from "../../offchain/inference/onnx-write.js";
 import { DET_MEAN_BGR, DET_STD_BGR, imageToDetInput, readDetOutput, roundHalfEven } from "../../offchain/sdk/image.js";
-import { buildOnnxModel, ELEM } from "../helpers/onnx-build.js";
+import { buildOnnxModel, ELEM, graphFields } from "../helpers/onnx-build.js";
 
 const IMAGES = fileURLToPath(new URL("../fixtures/images/", import.meta.url));
 
@@ -88,12 +88,8 @@ describe("withByteOutput: a model that answers in bytes (issue 16)", function ()
     ]);
     assert.deepEqual(findQuantizedOutputs(after), ["sigmoid_0.tmp_0_uint8"]);
     // Byte for byte: the graph's fields but its output, in order, then the six nodes and four initializers.
-    const graphOf = (bytes: Uint8Array) => {
-      const graph = readOnnxFields(bytes).find(({ field }) => field === 7)!.payload!;
-      return readOnnxFields(bytes, graph, "graph").map(({ field, start, end }) => ({ field, bytes: Buffer.from(bytes.subarray(start, end)).toString("hex") }));
-    };
-    const original = graphOf(det);
-    const rewritten = graphOf(wrapped);
+    const original = graphFields(det);
+    const rewritten = graphFields(wrapped);
     const outputAt = original.findIndex(({ field }) => field === 12);
     assert.equal(rewritten.length, original.length + 10);
     assert.deepEqual(rewritten.slice(0, outputAt), original.slice(0, outputAt));

@@ -12,7 +12,7 @@ import { ImageInputError, withImageInput } from "../../offchain/inference/image-
 import { readOnnxFields, readOnnxModel } from "../../offchain/inference/onnx-graph.js";
 import { pb } from "../../offchain/inference/onnx-write.js";
 import { DET_MEAN_BGR, DET_STD_BGR, imageToDetInput } from "../../offchain/sdk/image.js";
-import { buildOnnxModel, ELEM } from "../helpers/onnx-build.js";
+import { buildOnnxModel, ELEM, graphFields } from "../helpers/onnx-build.js";
 
 const IMAGES = fileURLToPath(new URL("../fixtures/images/", import.meta.url));
 const DET = { mean: DET_MEAN_BGR, std: DET_STD_BGR };
@@ -108,12 +108,8 @@ describe("withImageInput: a model that takes an image's bytes (issue 16)", funct
     ]);
     assert.ok(wrapped.length - det.length < 400, `${wrapped.length - det.length} bytes added`);
     // Byte for byte: the graph's fields but its input, in order, then the three nodes, the new input and the two initializers.
-    const graphOf = (bytes: Uint8Array) => {
-      const graph = readOnnxFields(bytes).find(({ field }) => field === 7)!.payload!;
-      return readOnnxFields(bytes, graph, "graph").map(({ field, start, end }) => ({ field, bytes: Buffer.from(bytes.subarray(start, end)).toString("hex") }));
-    };
-    const original = graphOf(det);
-    const rewritten = graphOf(wrapped);
+    const original = graphFields(det);
+    const rewritten = graphFields(wrapped);
     const inputAt = original.findIndex(({ field }) => field === 11);
     assert.deepEqual(rewritten.slice(3, 3 + inputAt), original.slice(0, inputAt));
     assert.deepEqual(rewritten.slice(4 + inputAt, -2), original.slice(inputAt + 1));
