@@ -60,7 +60,7 @@ export type ModelAdmissionReport = {
   outputs: DeclaredValue[];
   /** Where the graph does arithmetic on floats; empty for an integer-only graph. */
   floatArithmetic: string[];
-  /** The outputs a Cast makes from floats (`findQuantizedOutputs`). */
+  /** The outputs quantized to bytes as model byte-output writes them (`findQuantizedOutputs`). */
   quantizedOutputs: string[];
 };
 
@@ -157,7 +157,7 @@ export type PolicyFitParameters = {
   outputs: readonly DeclaredValue[];
   /** `findFloatArithmetic` of the graph: empty for an integer-only graph. */
   floatArithmetic: readonly string[];
-  /** `findQuantizedOutputs` of the graph: outputs a Cast makes from floats (none when left out). */
+  /** `findQuantizedOutputs` of the graph: outputs quantized to bytes as model byte-output writes them (none when left out). */
   quantized?: readonly string[];
 };
 
@@ -169,8 +169,8 @@ export type PolicyFitReturnType = { problems: string[]; notes: string[] };
  * - argmax(axis): every output is a float, declares its rank and has the axis (negative counts from the end);
  * - allclose: some output is a float (on integer and bool outputs it is a numeric comparison within
  *   absTol, noted: when they are computed from floats, a near-tie may differ between honest machines), or
- *   every output is quantized from floats (`findQuantizedOutputs`: a float output cast to bytes inside the
- *   model, offchain/inference/byte-output.ts) and absTol is at least 1, the step a near-tie moves it by.
+ *   every output is quantized from floats (`findQuantizedOutputs`: a float output quantized to bytes inside
+ *   the model, offchain/inference/byte-output.ts) and absTol is at least 1, the step a near-tie moves it by.
  *   The graph cannot tell how far a float moves between honest machines: one step holds when that is
  *   under the quantization's step, as for a probability scaled to 255, and is the model owner's to choose;
  * - exact: every output is an integer or bool and the graph is integer-only: floats may enter it but

@@ -21,9 +21,9 @@
  * Judging: the output is integers, so two machines agree exactly or differ by whole steps. A GPU's
  * float noise (up to 7.7e-5 against CPU for det, bench/results/webgpu.json; a step is 1/255) can move a
  * value across a rounding boundary: one step. So the wrapped model is registered with `allclose`, absTol
- * 1 and relTol 0 (one step, nothing more), which model admission allows for outputs a Cast makes from
- * floats (offchain/inference/admission.ts); test/offchain/byte-output.test.ts measures the bytes against
- * the float model.
+ * 1 and relTol 0 (one step, nothing more), which model admission allows for this tail exactly, on a float
+ * nothing discontinuous made (`findQuantizedOutputs`, offchain/inference/graph-rules.ts);
+ * test/offchain/byte-output.test.ts measures the bytes against the float model.
  *
  * Refused with a reason (ByteOutputError): what `openGraph` refuses (offchain/inference/onnx-edit.ts),
  * an opset older than 11 (Round, and Clip's bounds as inputs), an output that is not float32, a scale that
