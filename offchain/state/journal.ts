@@ -174,16 +174,35 @@ export class Journal {
     if (this.path !== ":memory:") mkdirSync(path.dirname(this.path), { recursive: true });
     this.db = new DatabaseSync(this.path, { timeout: busyTimeoutMs });
     try {
-      this.guard(() => {
-        this.db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;");
-        const { from, to } = migrate({ db: this.db });
-        if (from !== to) logger.info({ msg: "journal schema migrated", path: this.path, from, to });
-      });
+      this.setUp({ busyTimeoutMs, logger });
       this.sql = prepareStatements(this.db);
       this.walMode = this.journalMode === "wal";
     } catch (error) {
       this.db.close();
       throw error;
+    }
+  }
+
+  /**
+   * Puts the file in WAL mode and migrates it. Switching a fresh file to WAL reads and then writes in
+   * one statement; when two connections do that at once, SQLite answers one of them SQLITE_BUSY at
+   * once rather than wait (waiting could deadlock), so the busy timeout alone does not cover it. The
+   * setup is retried, with a short random pause, until `busyTimeoutMs` has passed.
+   */
+  private setUp({ busyTimeoutMs, logger }: { busyTimeoutMs: number; logger: Logger }): void {
+    const deadline = Date.now() + busyTimeoutMs;
+    for (;;) {
+      try {
+        this.guard(() => {
+          this.db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;");
+          const { from, to } = migrate({ db: this.db });
+          if (from !== to) logger.info({ msg: "journal schema migrated", path: this.path, from, to });
+        });
+        return;
+      } catch (error) {
+        if (!isBusy(error) || Date.now() >= deadline) throw error;
+        sleepSync(5 + Math.random() * 20);
+      }
     }
   }
 
@@ -476,13 +495,29 @@ export class Journal {
     try {
       return fn();
     } catch (error) {
-      const errcode = (error as { errcode?: number }).errcode;
-      if ((error as { code?: string }).code === "ERR_SQLITE_ERROR" && (errcode === 5 || errcode === 6)) {
-        throw new JournalBusyError({ path: this.path, cause: error });
-      }
+      if (isSqliteBusy(error)) throw new JournalBusyError({ path: this.path, cause: error });
       throw error;
     }
   }
+}
+
+/** Whether `error` is SQLite's "database is locked" (SQLITE_BUSY) or "table is locked" (SQLITE_LOCKED). */
+function isSqliteBusy(error: unknown): boolean {
+  const { code, errcode } = error as { code?: string; errcode?: number };
+  return code === "ERR_SQLITE_ERROR" && (errcode === 5 || errcode === 6);
+}
+
+/** Whether `error`, or an error it wraps (a failed migration wraps its cause), is a lock conflict. */
+function isBusy(error: unknown): boolean {
+  for (let e = error; e instanceof Error; e = e.cause) {
+    if (e instanceof JournalBusyError || isSqliteBusy(e)) return true;
+  }
+  return false;
+}
+
+/** Blocks the thread for `ms` (the constructor is synchronous, like the rest of the journal). */
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
 // ---- rows ----

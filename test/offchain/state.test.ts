@@ -25,8 +25,8 @@ const hash = (n: number): Hex => `0x${n.toString(16).padStart(64, "0")}`;
 type ScriptRun = {
   /** Resolves once the script has printed "ready". */
   ready: Promise<void>;
-  /** Sends "go" on the script's stdin. */
-  go: () => void;
+  /** Sends `line` ("go" by default) on the script's stdin. */
+  go: (line?: string) => void;
   /** Resolves with the exit code or signal and stdout; rejects on a non-zero exit. */
   done: Promise<{ code: number | null; signal: string | null; stdout: string }>;
 };
@@ -52,7 +52,7 @@ function startScript(file: string, args: string[], { killOn }: { killOn?: string
       else resolve({ code, signal, stdout });
     });
   });
-  return { ready, go: () => child.stdin.end("go\n"), done };
+  return { ready, go: (line = "go") => child.stdin.end(`${line}\n`), done };
 }
 
 /** The connection's `PRAGMA synchronous` (0 OFF, 1 NORMAL, 2 FULL), read through its private handle. */
@@ -606,6 +606,45 @@ process.stdout.write(JSON.stringify({ created }) + "\\n");
       assert.equal(j.getCursor("a")!.blockNumber, 79n);
       assert.deepEqual(j.getCursor("b")!.recent.slice(0, 2).map((b) => b.number), [79n, 78n]);
       assert.equal(j.getCursor("b")!.recent.length, 80);
+    });
+
+    it("six processes opening the same fresh files at the same moments all get a journal", async () => {
+      // Switching a fresh file to WAL reads then writes in one statement; SQLite answers a connection
+      // that would deadlock there SQLITE_BUSY at once, without waiting out the busy timeout.
+      const script = path.join(dir, "open-race.mts");
+      await writeFile(
+        script,
+        `import { Journal } from ${JSON.stringify(JOURNAL_MODULE)};
+const [dir, rounds] = process.argv.slice(2);
+process.stdout.write("ready\\n");
+const start = Number(await new Promise((resolve) => process.stdin.once("data", (line) => resolve(String(line)))));
+const failures = [];
+for (let round = 0; round < Number(rounds); round++) {
+  // Every process opens file number \`round\` at the same wall-clock moment.
+  const wait = start + round * 60 - Date.now();
+  if (wait > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, wait);
+  try {
+    new Journal({ path: dir + "/race-" + round + ".sqlite", busyTimeoutMs: 5000 }).close();
+  } catch (error) {
+    failures.push(round + ": " + error.message);
+  }
+}
+process.stdout.write(JSON.stringify({ failures }) + "\\n");
+`,
+      );
+      const rounds = 25;
+      const runs = Array.from({ length: 6 }, () => startScript(script, [dir, String(rounds)]));
+      await Promise.all(runs.map((run) => run.ready));
+      const start = Date.now() + 300;
+      for (const run of runs) run.go(String(start));
+      const results = await Promise.all(runs.map((run) => run.done));
+      const failures = results.flatMap((r) => (JSON.parse(r.stdout.trim().split("\n").at(-1)!) as { failures: string[] }).failures);
+      assert.deepEqual(failures, []);
+      for (let round = 0; round < rounds; round++) {
+        const j = journal({ path: path.join(dir, `race-${round}.sqlite`) });
+        assert.equal(j.schemaVersion, MIGRATIONS.length);
+        assert.equal(j.journalMode, "wal");
+      }
     });
 
     it("gives a retryable JournalBusyError when another connection holds the lock too long", () => {
