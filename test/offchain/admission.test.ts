@@ -59,6 +59,20 @@ function unaryModel(op: string, { outputType = F, dims = [2, 3] as (number | str
   });
 }
 
+/** y = ArgMax(Exp(input)) along the last axis: an integer index computed from float arithmetic. */
+function argmaxOfExp({ input = "x", dims = [2, 3] }: { input?: string; dims?: number[] } = {}): Uint8Array {
+  return buildOnnxModel({
+    graph: {
+      nodes: [
+        { op: "Exp", inputs: [input], outputs: ["e"] },
+        { op: "ArgMax", inputs: ["e"], outputs: ["y"], attributes: [{ name: "axis", i: dims.length - 1 }] },
+      ],
+      inputs: [{ name: input, type: F, dims }],
+      outputs: [{ name: "y", type: ELEM.int64, dims: [...dims.slice(0, -1), 1] }],
+    },
+  });
+}
+
 function finding(findings: readonly AdmissionFinding[], check: AdmissionFinding["check"], status?: AdmissionFinding["status"]): AdmissionFinding {
   const found = findings.find((f) => f.check === check && (status === undefined || f.status === status));
   assert.ok(found, `no ${status ?? ""} ${check} finding in:\n${formatFindings(findings)}`);
@@ -164,16 +178,7 @@ describe("model admission: the tolerance policy must fit the declared outputs", 
     assert.match(finding((await checkModelAdmission({ bytes: integerGraph, tolerance: parseTolerancePolicy("argmax:0") })).findings, "tolerance", "fail").message, /argmax compares the top-1 of float scores/);
 
     // Integer outputs computed by float arithmetic may flip at a near-tie between honest machines.
-    const floatToInt = buildOnnxModel({
-      graph: {
-        nodes: [
-          { op: "Exp", inputs: ["x"], outputs: ["e"] },
-          { op: "ArgMax", inputs: ["e"], outputs: ["y"], attributes: [{ name: "axis", i: 1 }] },
-        ],
-        inputs: [{ name: "x", type: F, dims: [2, 3] }],
-        outputs: [{ name: "y", type: ELEM.int64, dims: [2, 1] }],
-      },
-    });
+    const floatToInt = argmaxOfExp();
     const refused = await checkModelAdmission({ bytes: floatToInt, tolerance: { kind: "exact" } });
     assert.match(finding(refused.findings, "tolerance", "fail").message, /exact needs an integer-only graph.*Exp at graph\.node\[0\] does arithmetic on floats/);
     const none = await checkModelAdmission({ bytes: floatToInt });
@@ -251,16 +256,7 @@ describe("model admission: the tolerance policy must fit the declared outputs", 
     const castTo = (input: string, output: string, to: number): NodeSpec => ({ op: "Cast", inputs: [input], outputs: [output], attributes: [{ name: "to", i: to }] });
     const traps: [string, Uint8Array][] = [
       // an ArgMax index, which a near-tie moves to another class, not by one;
-      ["index", buildOnnxModel({
-        graph: {
-          nodes: [
-            { op: "Exp", inputs: ["v"], outputs: ["e"] },
-            { op: "ArgMax", inputs: ["e"], outputs: ["y"], attributes: [{ name: "axis", i: 1 }] },
-          ],
-          inputs: [{ name: "v", type: F, dims: [2, 3] }],
-          outputs: [{ name: "y", type: ELEM.int64, dims: [2, 1] }],
-        },
-      })],
+      ["index", argmaxOfExp({ input: "v" })],
       // the same index cast back to a float and through byte-output's tail;
       ["index through the tail", tail({ head: [{ op: "ArgMax", inputs: ["v"], outputs: ["i"], attributes: [{ name: "axis", i: 1 }] }, castTo("i", "x", ELEM.float)] })],
       // a comparison (0 or 1, then 0 or 255);
@@ -385,13 +381,7 @@ describe("model admission: the worker's side", () => {
     // 4: a trap set through the registry directly (dinfer model register refuses it): an ArgMax index judged within one
     // step, which a near-tie moves further, so an honest provider could be slashed. 5: the same index cast to bytes is
     // no quantized float either. 6: a float quantized as model byte-output does, judged within one step: served.
-    const index = buildOnnxModel({
-      graph: {
-        nodes: [{ op: "Exp", inputs: ["x"], outputs: ["e"] }, { op: "ArgMax", inputs: ["e"], outputs: ["y"], attributes: [{ name: "axis", i: 0 }] }],
-        inputs: [{ name: "x", type: F, dims: [4] }],
-        outputs: [{ name: "y", type: ELEM.int64, dims: [1] }],
-      },
-    });
+    const index = argmaxOfExp({ dims: [4] });
     const bytesOut = withByteOutput(unaryModel("Sigmoid", { dims: [4] }));
     writeFileSync(path.join(dir, "index.onnx"), index);
     writeFileSync(path.join(dir, "bytes-out.onnx"), bytesOut);
