@@ -69,8 +69,16 @@ export class LocalBlobStore implements BlobStore {
     }
     const id = knownId === undefined ? addressOf(bytes, this.address) : parseBlobId(knownId, "knownId");
     this.#known.delete(id);
-    const written = await keepBlob({ ...this.keeping(), id, bytes });
-    if (knownId === undefined && written !== undefined) this.#remember(id, written);
+    await keepBlob({ ...this.keeping(), id, bytes });
+    if (knownId === undefined) {
+      // After the rename, which changes the file's ctime; none when it was moved away at once (a prune step,
+      // offchain/storage/prune.ts, looking at an older copy moves it back).
+      const written = await stat(this.pathOf(id)).catch((error: unknown) => {
+        if (isMissing(error)) return undefined;
+        throw error;
+      });
+      if (written !== undefined) this.#remember(id, written);
+    }
     return id;
   }
 
@@ -176,8 +184,7 @@ export async function adoptStaged({ dir, maxBytes, file, id }: StagedAdoption): 
     await handle.close();
   }
   const target = blobPath(dir, id);
-  await mkdir(path.dirname(target), { recursive: true });
-  await rename(file, target);
+  await intoDir(path.dirname(target), () => rename(file, target));
 }
 
 /** Where blob `id` lives in the store at `dir`. */
@@ -189,13 +196,39 @@ function blobPath(dir: string, id: Hex): string {
 /**
  * Writes blob `id`'s bytes into the store at `dir` as its `put` does (a temp file, flushed, renamed into place;
  * refused over `maxBytes`), from any thread; the caller vouches that the bytes are blob `id` (hashed them for
- * it). Returns the file's stats (none when it was moved away at once).
+ * it).
  */
-export async function keepBlob({ dir, maxBytes, id, bytes }: BlobKeep & { id: Hex; bytes: Uint8Array }): Promise<Stats | undefined> {
+export async function keepBlob({ dir, maxBytes, id, bytes }: BlobKeep & { id: Hex; bytes: Uint8Array }): Promise<void> {
   if (bytes.byteLength > maxBytes) throw new BlobTooLargeError({ source: "put", maxBytes, size: bytes.byteLength });
-  const target = blobPath(dir, id);
-  await mkdir(path.dirname(target), { recursive: true });
-  return writeAtomically({ target, bytes, tempDir: path.join(dir, ".tmp") });
+  await writeAtomically({ target: blobPath(dir, id), bytes, tempDir: path.join(dir, ".tmp") });
+}
+
+/**
+ * Directories this thread has made or found, so that each is made once (a `mkdir -p`, one more trip through
+ * libuv's pool) rather than before every blob written into it. Bounded: past the cap it starts over.
+ */
+const madeDirs = new Set<string>();
+const MADE_DIRS_KEPT = 4_096;
+
+/**
+ * Runs `op`, which creates or moves a file into `dir`, with `dir` made first unless this thread made or found it
+ * before; where `op` finds it missing all the same (deleted since), `dir` is made again and `op` run once more.
+ */
+async function intoDir<T>(dir: string, op: () => Promise<T>): Promise<T> {
+  const make = async () => {
+    await mkdir(dir, { recursive: true });
+    if (madeDirs.size >= MADE_DIRS_KEPT) madeDirs.clear();
+    madeDirs.add(dir);
+  };
+  if (!madeDirs.has(dir)) return make().then(op);
+  try {
+    return await op();
+  } catch (error) {
+    if (!isMissing(error)) throw error;
+    madeDirs.delete(dir);
+    await make();
+    return op();
+  }
 }
 
 /** A file's identity: a rewrite or a replacement changes it. */
@@ -228,25 +261,16 @@ async function writeNew(file: string, bytes: Uint8Array, { flush }: { flush: boo
   await handle.close();
 }
 
-/**
- * Writes `bytes` to a fresh temp file, flushes it, and renames it over `target`; its stats then (none when
- * it is moved away at once: a prune step, offchain/storage/prune.ts, looking at an older copy moves it back).
- */
-async function writeAtomically({ target, bytes, tempDir }: { target: string; bytes: Uint8Array; tempDir: string }): Promise<Stats | undefined> {
-  await mkdir(tempDir, { recursive: true });
+/** Writes `bytes` to a fresh temp file in `tempDir`, flushes it, and renames it over `target`. */
+async function writeAtomically({ target, bytes, tempDir }: { target: string; bytes: Uint8Array; tempDir: string }): Promise<void> {
   const temp = path.join(tempDir, `${path.basename(target)}.${process.pid}.${randomBytes(6).toString("hex")}`);
-  await writeNew(temp, bytes, { flush: true });
+  await intoDir(tempDir, () => writeNew(temp, bytes, { flush: true }));
   try {
-    await rename(temp, target);
+    await intoDir(path.dirname(target), () => rename(temp, target));
   } catch (error) {
     await unlink(temp).catch(() => {});
     throw error;
   }
-  // After the rename, which changes the file's ctime.
-  return stat(target).catch((error: unknown) => {
-    if (isMissing(error)) return undefined;
-    throw error;
-  });
 }
 
 /**

@@ -208,6 +208,26 @@ describe("storage", () => {
       assert.deepEqual(await readdir(path.join(store.dir, ".tmp")), []);
     });
 
+    it("writes and adopts into directories deleted since the last write (each is made once, then again where it is gone)", async () => {
+      const first = filler(2_000);
+      await store.put(first);
+      await rm(store.dir, { recursive: true, force: true }); // an operator wiping the store under a running worker
+      const second = filler(2_000, 1);
+      const id = await store.put(second);
+      assert.deepEqual(await store.get(id), second);
+      assert.deepEqual(await readdir(path.join(store.dir, ".tmp")), []);
+
+      const staging = await store.openStaging();
+      const bytes = filler(3_000, 2);
+      const staged = await writeStaged({ dir: staging, id: blobId(bytes), bytes });
+      await rm(path.dirname(store.pathOf(blobId(bytes))), { recursive: true, force: true });
+      await store.adopt(staged, blobId(bytes));
+      assert.deepEqual(await store.get(blobId(bytes)), bytes);
+      await rm(path.dirname(store.pathOf(blobId(bytes))), { recursive: true, force: true });
+      await store.put(bytes);
+      assert.deepEqual(await store.get(blobId(bytes)), bytes);
+    });
+
     it("stages a blob, unflushed, and adopts it as the blob by a rename once flushed (capped as put is); a new staging deletes what an earlier process left staged", async () => {
       const tmp = path.join(store.dir, ".tmp");
       const left = await store.openStaging();
