@@ -316,10 +316,17 @@ async function readJobsKnowing({
   blockNumber,
   keccak,
   known,
-}: ReadJobsAtParameters & { known?: ReadonlyMap<bigint, JobRecord> }): Promise<{ results: Map<bigint, JobRecord | NonRetryableError>; stale: bigint[] }> {
+  ahead = [],
+}: ReadJobsAtParameters & { known?: ReadonlyMap<bigint, JobRecord>; ahead?: readonly bigint[] }): Promise<{
+  results: Map<bigint, JobRecord | NonRetryableError>;
+  stale: bigint[];
+  /** The stored hashes of the `ahead` jobs, read in the same call. */
+  aheadHashes: Map<bigint, Hex>;
+}> {
   const ids = [...new Set(jobs.map(({ jobId }) => jobId))];
-  if (ids.length === 0) return { results: new Map(), stale: [] };
-  if (ids.length > MAX_JOBS_PER_READ) throw new RangeError(`readJobsAt: ${ids.length} jobs, at most ${MAX_JOBS_PER_READ} per read: split them`);
+  if (ids.length === 0) return { results: new Map(), stale: [], aheadHashes: new Map() };
+  const extra = ahead.filter((jobId) => !ids.includes(jobId));
+  if (ids.length + extra.length > MAX_JOBS_PER_READ) throw new RangeError(`readJobsAt: ${ids.length + extra.length} jobs, at most ${MAX_JOBS_PER_READ} per read: split them`);
   const logged = known === undefined ? ids : ids.filter((jobId) => !known.has(jobId));
   const fromBlock = jobs.reduce((least, { jobId, fromBlock = 0n }) => (fromBlock < least && !known?.has(jobId) ? fromBlock : least), blockNumber);
   const topic = logged.map((jobId) => numberToHex(jobId, { size: 32 }));
@@ -330,8 +337,9 @@ async function readJobsKnowing({
           method: "eth_getLogs",
           params: [{ address: market, fromBlock: numberToHex(fromBlock), toBlock: numberToHex(blockNumber), topics: [null, topic.length === 1 ? topic[0]! : topic] }],
         }),
-    storedHashes({ client, market, ids, blockNumber }),
+    storedHashes({ client, market, ids: [...ids, ...extra], blockNumber }),
   ]);
+  const aheadHashes = new Map(extra.map((jobId, i) => [jobId, stored[ids.length + i]!]));
   const records = foldJobLogs(logs.map((l) => ({ data: l.data, topics: l.topics, blockNumber: BigInt(l.blockNumber ?? 0) })));
   const results = new Map<bigint, JobRecord | NonRetryableError>();
   const stale: bigint[] = [];
@@ -354,7 +362,7 @@ async function readJobsKnowing({
     }
     results.set(jobId, record);
   }
-  return { results, stale };
+  return { results, stale, aheadHashes };
 }
 
 /** `jobHash` of each job, in order, as of `blockNumber`: one eth_call. */
@@ -369,6 +377,12 @@ async function storedHashes({ client, market, ids, blockNumber }: { client: Publ
 type WaitingRead = { fromBlock: bigint; settle: { resolve: (record: JobRecord) => void; reject: (error: unknown) => void }[] };
 
 /**
+ * Known jobs a read of a fresh job asks the stored hash of ahead, besides its own: a worker starts its fresh jobs
+ * one by one as its pipeline frees up (a dozen or more per block on a busy GPU), each a read at the same head.
+ */
+const HASHES_READ_AHEAD = MAX_JOBS_PER_READ / 2;
+
+/**
  * `readJob` with reads shared: reads as of the same block asked for in the same turn of the event loop (a
  * worker's tick starting the steps of every job due at its head) go out together after that turn, in
  * `readJobsAt` reads of up to MAX_JOBS_PER_READ jobs (those posted closest together share one): two
@@ -381,6 +395,10 @@ type WaitingRead = { fromBlock: bigint; settle: { resolve: (record: JobRecord) =
  * by its stored hash alone: no log read for it, one request for a fresh job rather than two. Its record is
  * handed out only when the market stores that record's hash at the block read; else (the job moved on) its
  * logs are read as for any job. Each known record serves one read: later reads of the job read its logs.
+ * A read of known jobs also asks for the stored hashes of the next known ones (up to HASHES_READ_AHEAD, the
+ * oldest first), kept for the block it read: a known job read later at that same block is checked against its
+ * hash with no request at all. A worker starting its fresh jobs one by one as its inference frees up so makes one
+ * request per block for them, not one per job. Only the last block's hashes are kept; `forget` drops them.
  */
 export class JobReader {
   readonly #client: PublicClient;
@@ -390,6 +408,8 @@ export class JobReader {
   readonly #queued = new Map<bigint, Map<bigint, WaitingRead>>();
   /** Jobs as posted, not read yet (oldest first; at most MAX_KNOWN_JOBS). */
   readonly #known = new Map<bigint, JobRecord>();
+  /** Stored hashes of known jobs read ahead, as of one block (the latest read ahead at). */
+  #ahead: { blockNumber: bigint; hashes: Map<bigint, Hex> } | undefined;
 
   constructor({ client, market, keccak }: { client: PublicClient; market: Address; keccak?: Keccak256 }) {
     this.#client = client;
@@ -433,6 +453,7 @@ export class JobReader {
   /** Drops the records `know` was given (the chain reorganized: a block they came from may be gone). */
   forget(): void {
     this.#known.clear();
+    this.#ahead = undefined;
   }
 
   #flush(): void {
@@ -453,9 +474,18 @@ export class JobReader {
       this.#known.delete(jobId);
       (known ??= new Map()).set(jobId, record);
     }
+    if (known !== undefined) {
+      reads = this.#settleReadAhead(blockNumber, reads, known);
+      if (reads.length === 0) return;
+    }
+    const ahead = known === undefined ? [] : this.#nextKnown(Math.min(HASHES_READ_AHEAD, MAX_JOBS_PER_READ - reads.length));
     const jobs = reads.map(([jobId, { fromBlock }]) => ({ jobId, fromBlock }));
-    readJobsKnowing({ client: this.#client, market: this.#market, blockNumber, keccak: this.#keccak, jobs, known }).then(
-      ({ results, stale }) => {
+    readJobsKnowing({ client: this.#client, market: this.#market, blockNumber, keccak: this.#keccak, jobs, known, ahead }).then(
+      ({ results, stale, aheadHashes }) => {
+        if (aheadHashes.size > 0 && (this.#ahead === undefined || this.#ahead.blockNumber <= blockNumber)) {
+          if (this.#ahead?.blockNumber !== blockNumber) this.#ahead = { blockNumber, hashes: new Map() };
+          for (const [jobId, hash] of aheadHashes) if (this.#known.has(jobId)) this.#ahead.hashes.set(jobId, hash);
+        }
         if (stale.length > 0) this.#read(blockNumber, reads.filter(([jobId]) => stale.includes(jobId)));
         for (const [jobId, { settle }] of reads) {
           const read = results.get(jobId);
@@ -471,5 +501,35 @@ export class JobReader {
         else for (const { reject } of reads[0]![1].settle) reject(error);
       },
     );
+  }
+
+  /**
+   * Settles the reads of `known` jobs whose stored hash at `blockNumber` was read ahead: the record where the hash
+   * matches it, and a job that moved on (no match) is left to read its logs, its record dropped from `known`.
+   * Returns the reads still to make.
+   */
+  #settleReadAhead(blockNumber: bigint, reads: [bigint, WaitingRead][], known: Map<bigint, JobRecord>): [bigint, WaitingRead][] {
+    const hashes = this.#ahead?.blockNumber === blockNumber ? this.#ahead.hashes : undefined;
+    if (hashes === undefined) return reads;
+    return reads.filter(([jobId, { settle }]) => {
+      const record = known.get(jobId);
+      const stored = hashes.get(jobId);
+      if (record === undefined || stored === undefined) return true;
+      hashes.delete(jobId);
+      known.delete(jobId);
+      if (hashJob(record.job, this.#keccak) !== stored) return true;
+      for (const { resolve } of settle) resolve(record);
+      return false;
+    });
+  }
+
+  /** Up to `count` known jobs, the oldest first. */
+  #nextKnown(count: number): bigint[] {
+    const ids: bigint[] = [];
+    for (const jobId of this.#known.keys()) {
+      if (ids.length === count) break;
+      ids.push(jobId);
+    }
+    return ids;
   }
 }

@@ -835,6 +835,52 @@ describe("chain: TxSender (in-process chain over HTTP)", function () {
     assert.deepEqual(since(before), { logs: 1, calls: 1 });
   });
 
+  it("JobReader reads ahead the stored hashes of the next known jobs: fresh jobs read one by one at one block cost one request", async () => {
+    const sender = await senderFor(2);
+    const [a, b, c, taken, forged, later] = [await postJob(), await postJob(), await postJob(), await postJob(), await postJob(), await postJob()];
+    await sender.send({ address: sys.market.address, abi: sys.market.abi, functionName: "claim", args: [taken.jobId, taken.jobs.job(taken.jobId)] });
+    const head = await sys.publicClient.getBlockNumber();
+    const postedLogs = await sys.publicClient.getLogs({ address: sys.market.address, fromBlock: head - 10n, toBlock: head });
+    const asPosted = (jobId: bigint) => applyJobLog(undefined, postedLogs.map((l) => decodeJobLog(l)).find((d) => d?.eventName === "JobPosted" && d.args.jobId === jobId)!)!;
+    const { publicClient } = await createChainClients({ rpcUrl: rpc.url, chainId: 31337, timeoutMs: 5_000 });
+    const reader = new JobReader({ client: publicClient, market: sys.market.address });
+    const counts = () => ({ logs: rpc.count("eth_getLogs"), calls: rpc.count("eth_call") });
+    const since = (before: { logs: number; calls: number }) => ({ logs: rpc.count("eth_getLogs") - before.logs, calls: rpc.count("eth_call") - before.calls });
+    const readJobAt = (jobId: bigint, blockNumber = head) => readJob({ client: sys.publicClient, market: sys.market.address, jobId, blockNumber });
+    for (const { jobId } of [a, b, c, taken, later]) reader.know(asPosted(jobId));
+    const posted = asPosted(forged.jobId);
+    reader.know({ ...posted, job: { ...posted.job, fee: posted.job.fee + 1n } });
+
+    let before = counts();
+    assert.deepEqual(await reader.read({ jobId: a.jobId, blockNumber: head }), await readJobAt(a.jobId));
+    assert.deepEqual(since(before), { logs: 0, calls: 1 }, "one hash read, for this job and the known ones after it");
+    before = counts();
+    assert.deepEqual(await reader.read({ jobId: b.jobId, blockNumber: head }), await readJobAt(b.jobId));
+    assert.deepEqual(since(before), { logs: 0, calls: 0 }, "a known job read later at the same block: checked against the hash read ahead");
+
+    // A job that moved on (claimed since its post), or a known record the market's hash does not match, is never
+    // handed out on the hash read ahead: its logs are read, as without it.
+    before = counts();
+    const claimed = await reader.read({ jobId: taken.jobId, blockNumber: head });
+    assert.equal(claimed.job.status, JobStatus.Claimed);
+    assert.deepEqual(claimed, await readJobAt(taken.jobId));
+    assert.deepEqual(since(before), { logs: 1, calls: 1 });
+    assert.deepEqual(await reader.read({ jobId: forged.jobId, blockNumber: head }), await readJobAt(forged.jobId));
+
+    // The hashes serve only the block they were read at: a read at another block asks again.
+    await connection.networkHelpers.mine();
+    before = counts();
+    assert.deepEqual(await reader.read({ jobId: c.jobId, blockNumber: head + 1n }), await readJobAt(c.jobId, head + 1n));
+    assert.deepEqual(since(before), { logs: 0, calls: 1 });
+
+    // After a reorg they are dropped with the known records: a job known again is checked against a fresh hash read.
+    reader.forget();
+    reader.know(asPosted(later.jobId));
+    before = counts();
+    assert.deepEqual(await reader.read({ jobId: later.jobId, blockNumber: head + 1n }), await readJobAt(later.jobId, head + 1n));
+    assert.deepEqual(since(before), { logs: 0, calls: 1 });
+  });
+
   it("JobReader reads again job by job when a shared read fails: a node that caps log ranges fails only the old job, as it did alone", async () => {
     const old = await postJob();
     await connection.networkHelpers.mine(50);
