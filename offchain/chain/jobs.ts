@@ -410,6 +410,10 @@ export class JobReader {
   readonly #known = new Map<bigint, JobRecord>();
   /** Stored hashes of known jobs read ahead, as of one block (the latest read ahead at). */
   #ahead: { blockNumber: bigint; hashes: Map<bigint, Hex> } | undefined;
+  /** One more each time the hashes read ahead are dropped: a read started before keeps none of its own. */
+  #aheadEpoch = 0;
+  /** The head block the caller last ticked at (`atHead`). */
+  #headHash: Hex | undefined;
 
   constructor({ client, market, keccak }: { client: PublicClient; market: Address; keccak?: Keccak256 }) {
     this.#client = client;
@@ -453,7 +457,23 @@ export class JobReader {
   /** Drops the records `know` was given (the chain reorganized: a block they came from may be gone). */
   forget(): void {
     this.#known.clear();
+    this.#dropReadAhead();
+  }
+
+  /**
+   * The head the caller reads at now. Another block than the last one (a new height, or a block that replaced the
+   * head at the same height, which the caller's poller may not report as a reorg until it is confirmed) drops the
+   * hashes read ahead: they were read at a height, and another block at that height may store other hashes.
+   */
+  atHead(hash: Hex): void {
+    if (hash === this.#headHash) return;
+    this.#headHash = hash;
+    this.#dropReadAhead();
+  }
+
+  #dropReadAhead(): void {
     this.#ahead = undefined;
+    this.#aheadEpoch++;
   }
 
   #flush(): void {
@@ -479,10 +499,12 @@ export class JobReader {
       if (reads.length === 0) return;
     }
     const ahead = known === undefined ? [] : this.#nextKnown(Math.min(HASHES_READ_AHEAD, MAX_JOBS_PER_READ - reads.length));
+    const epoch = this.#aheadEpoch;
     const jobs = reads.map(([jobId, { fromBlock }]) => ({ jobId, fromBlock }));
     readJobsKnowing({ client: this.#client, market: this.#market, blockNumber, keccak: this.#keccak, jobs, known, ahead }).then(
       ({ results, stale, aheadHashes }) => {
-        if (aheadHashes.size > 0 && (this.#ahead === undefined || this.#ahead.blockNumber <= blockNumber)) {
+        // Hashes read before a drop (a reorg, a new head) may be another block's: not kept.
+        if (aheadHashes.size > 0 && epoch === this.#aheadEpoch && (this.#ahead === undefined || this.#ahead.blockNumber <= blockNumber)) {
           if (this.#ahead?.blockNumber !== blockNumber) this.#ahead = { blockNumber, hashes: new Map() };
           for (const [jobId, hash] of aheadHashes) if (this.#known.has(jobId)) this.#ahead.hashes.set(jobId, hash);
         }

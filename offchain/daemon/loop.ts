@@ -18,8 +18,8 @@ import type { HeadBlock, LogPoller } from "../chain/poller.js";
 import { RetryableError } from "../errors.js";
 import type { Logger } from "../log.js";
 
-/** The chain head a tick runs at. */
-export type TickHead = { number: bigint; timestamp: bigint };
+/** The chain head a tick runs at (its hash where the loop read it: another hash at the same height is another block). */
+export type TickHead = { number: bigint; timestamp: bigint; hash?: Hex };
 
 /** What the loop ticks: a daemon that starts its steps due at a head and can wait for them. */
 export type TickedDaemon = {

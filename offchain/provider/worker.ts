@@ -41,6 +41,7 @@ import { applyJobLog, decodeJobLog, JobReader, jobLogsOf, JobStatus, type Job, t
 import type { TxSender } from "../chain/sender.js";
 import type { Keccak256 } from "../chain/keccak.js";
 import { JournaledActions, type SendOnce } from "../daemon/action.js";
+import type { TickHead } from "../daemon/loop.js";
 import { revealWindowBlocks, TermsReader } from "../chain/terms.js";
 import { DinferError, RetryableError } from "../errors.js";
 import { InputValidationError } from "../inference/errors.js";
@@ -608,9 +609,10 @@ export class ProviderWorker {
    * One pass over the open jobs at `head` (read once per tick by the loop, which polls the logs up to
    * it first): starts the next step of every job that is not mid-step.
    */
-  tick(head: { number: bigint; timestamp: bigint }): void {
+  tick(head: TickHead): void {
     if (this.head !== undefined && head.number < this.head.number) return;
     this.head = { number: head.number, timestamp: head.timestamp };
+    if (head.hash !== undefined) this.jobs.atHead(head.hash);
     this.p.sender.noteHead(head.number);
     this.stake.advance(head.number);
     this.p.pruner?.tick(head.timestamp);

@@ -879,6 +879,31 @@ describe("chain: TxSender (in-process chain over HTTP)", function () {
     before = counts();
     assert.deepEqual(await reader.read({ jobId: later.jobId, blockNumber: head + 1n }), await readJobAt(later.jobId, head + 1n));
     assert.deepEqual(since(before), { logs: 0, calls: 1 });
+
+    // A read in flight when the reader forgets keeps none of what it read ahead: it may be the replaced block's.
+    for (const { jobId } of [a, b]) reader.know(asPosted(jobId));
+    const inFlight = reader.read({ jobId: a.jobId, blockNumber: head + 1n });
+    await new Promise((resolve) => setImmediate(resolve)); // the read has gone out
+    reader.forget();
+    reader.know(asPosted(b.jobId));
+    await inFlight;
+    before = counts();
+    assert.deepEqual(await reader.read({ jobId: b.jobId, blockNumber: head + 1n }), await readJobAt(b.jobId, head + 1n));
+    assert.deepEqual(since(before), { logs: 0, calls: 1 }, "b's hash, read ahead before the reorg, was not kept");
+
+    // Nor are they kept past a new head block: another block at the same height (a reorg the poller reports only
+    // once it is confirmed) may store other hashes. The same head again keeps them.
+    for (const { jobId } of [a, b, c]) reader.know(asPosted(jobId));
+    reader.atHead(`0x${"11".repeat(32)}`);
+    await reader.read({ jobId: a.jobId, blockNumber: head + 1n });
+    reader.atHead(`0x${"11".repeat(32)}`);
+    before = counts();
+    await reader.read({ jobId: b.jobId, blockNumber: head + 1n });
+    assert.deepEqual(since(before), { logs: 0, calls: 0 }, "the same head: b checked against the hash read ahead");
+    reader.atHead(`0x${"22".repeat(32)}`);
+    before = counts();
+    assert.deepEqual(await reader.read({ jobId: c.jobId, blockNumber: head + 1n }), await readJobAt(c.jobId, head + 1n));
+    assert.deepEqual(since(before), { logs: 0, calls: 1 }, "another head block at that height: c's hash read again");
   });
 
   it("JobReader reads again job by job when a shared read fails: a node that caps log ranges fails only the old job, as it did alone", async () => {
