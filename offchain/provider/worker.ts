@@ -610,9 +610,11 @@ export class ProviderWorker {
    * it first): starts the next step of every job that is not mid-step.
    */
   tick(head: TickHead): void {
+    // Any other head block, one below the last included (the chain reorganized to a shorter one), drops the
+    // job hashes read ahead at the last.
+    if (head.hash !== undefined) this.jobs.atHead(head.hash);
     if (this.head !== undefined && head.number < this.head.number) return;
     this.head = { number: head.number, timestamp: head.timestamp };
-    if (head.hash !== undefined) this.jobs.atHead(head.hash);
     this.p.sender.noteHead(head.number);
     this.stake.advance(head.number);
     this.p.pruner?.tick(head.timestamp);
