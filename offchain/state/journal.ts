@@ -501,10 +501,14 @@ export class Journal {
   }
 }
 
-/** Whether `error` is SQLite's "database is locked" (SQLITE_BUSY) or "table is locked" (SQLITE_LOCKED). */
+/**
+ * Whether `error` is SQLite's "database is locked" (SQLITE_BUSY) or "table is locked" (SQLITE_LOCKED), an extended
+ * code of either included (SQLITE_BUSY_SNAPSHOT, SQLITE_BUSY_RECOVERY...: the primary code is the low byte).
+ */
 function isSqliteBusy(error: unknown): boolean {
   const { code, errcode } = error as { code?: string; errcode?: number };
-  return code === "ERR_SQLITE_ERROR" && (errcode === 5 || errcode === 6);
+  const primary = typeof errcode === "number" ? errcode & 0xff : undefined;
+  return code === "ERR_SQLITE_ERROR" && (primary === 5 || primary === 6);
 }
 
 /** Whether `error`, or an error it wraps (a failed migration wraps its cause), is a lock conflict. */
