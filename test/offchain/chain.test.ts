@@ -499,6 +499,13 @@ describe("chain: TxSender (in-process chain over HTTP)", function () {
     return { jobId, jobs };
   }
 
+  /** The log reads and calls the counting RPC proxy has answered; `readsSince(before)`: those since `before`. */
+  const readCounts = () => ({ logs: rpc.count("eth_getLogs"), calls: rpc.count("eth_call") });
+  const readsSince = (before: { logs: number; calls: number }) => ({ logs: rpc.count("eth_getLogs") - before.logs, calls: rpc.count("eth_call") - before.calls });
+  /** Job `jobId` as its JobPosted log among `logs` gives it, as the worker's poller hands the logs over. */
+  const postedRecord = (logs: readonly Parameters<typeof decodeJobLog>[0][], jobId: bigint) =>
+    applyJobLog(undefined, logs.map((l) => decodeJobLog(l)).find((d) => d?.eventName === "JobPosted" && d.args.jobId === jobId)!)!;
+
   const pendingNonce = (address: Address) => sys.publicClient.getTransactionCount({ address, blockTag: "pending" });
   const setAutomine = (on: boolean) => connection.provider.request({ method: "evm_setAutomine", params: [on] });
 
@@ -778,36 +785,30 @@ describe("chain: TxSender (in-process chain over HTTP)", function () {
     const [fresh, taken, forged] = [await postJob(), await postJob(), await postJob()];
     await sender.send({ address: sys.market.address, abi: sys.market.abi, functionName: "claim", args: [taken.jobId, taken.jobs.job(taken.jobId)] });
     const head = await sys.publicClient.getBlockNumber();
-    // Each job as its JobPosted log gives it, as the worker's poller hands the logs over.
     const postedLogs = await sys.publicClient.getLogs({ address: sys.market.address, fromBlock: head - 10n, toBlock: head });
-    const asPosted = (jobId: bigint) => {
-      const log = postedLogs.map((l) => decodeJobLog(l)).find((d) => d?.eventName === "JobPosted" && d.args.jobId === jobId);
-      return applyJobLog(undefined, log!)!;
-    };
+    const asPosted = (jobId: bigint) => postedRecord(postedLogs, jobId);
     const { publicClient } = await createChainClients({ rpcUrl: rpc.url, chainId: 31337, timeoutMs: 5_000 });
     const reader = new JobReader({ client: publicClient, market: sys.market.address });
-    const counts = () => ({ logs: rpc.count("eth_getLogs"), calls: rpc.count("eth_call") });
-    const since = (before: { logs: number; calls: number }) => ({ logs: rpc.count("eth_getLogs") - before.logs, calls: rpc.count("eth_call") - before.calls });
     // readJob over the chain's own client (not counted).
     const readJobAt = (jobId: bigint) => readJob({ client: sys.publicClient, market: sys.market.address, jobId, blockNumber: head });
 
     reader.know(asPosted(fresh.jobId));
-    let before = counts();
+    let before = readCounts();
     assert.deepEqual(await reader.read({ jobId: fresh.jobId, blockNumber: head }), await readJobAt(fresh.jobId), "the known job, as readJob reads it");
-    assert.deepEqual(since(before), { logs: 0, calls: 1 }, "no log read: one hash read");
+    assert.deepEqual(readsSince(before), { logs: 0, calls: 1 }, "no log read: one hash read");
 
     // A known record serves one read: the next reads the job's logs.
-    before = counts();
+    before = readCounts();
     await reader.read({ jobId: fresh.jobId, blockNumber: head });
-    assert.deepEqual(since(before), { logs: 1, calls: 1 });
+    assert.deepEqual(readsSince(before), { logs: 1, calls: 1 });
 
     // A job claimed since its post: the market's hash is the claimed state's, so the posted record is not handed out.
     reader.know(asPosted(taken.jobId));
-    before = counts();
+    before = readCounts();
     const read = await reader.read({ jobId: taken.jobId, blockNumber: head });
     assert.equal(read.job.status, JobStatus.Claimed);
     assert.deepEqual(read, await readJobAt(taken.jobId));
-    assert.deepEqual(since(before), { logs: 1, calls: 2 }, "the hash read, then the job's logs and hash");
+    assert.deepEqual(readsSince(before), { logs: 1, calls: 2 }, "the hash read, then the job's logs and hash");
 
     // A known record the market's hash does not match (a fee other than the posted one) is never handed out.
     const posted = asPosted(forged.jobId);
@@ -816,23 +817,23 @@ describe("chain: TxSender (in-process chain over HTTP)", function () {
 
     // Known and unknown jobs in one turn: one hash read for all, one log read for the unknown ones.
     reader.know(asPosted(fresh.jobId));
-    before = counts();
+    before = readCounts();
     const [a, b] = await Promise.all([reader.read({ jobId: fresh.jobId, blockNumber: head }), reader.read({ jobId: forged.jobId, blockNumber: head })]);
-    assert.deepEqual(since(before), { logs: 1, calls: 1 });
+    assert.deepEqual(readsSince(before), { logs: 1, calls: 1 });
     assert.deepEqual([a, b], [await readJobAt(fresh.jobId), await readJobAt(forged.jobId)]);
 
     // A record with a long input URI is not held: its job is read from its logs.
     reader.know({ ...asPosted(fresh.jobId), inputURI: `https://dapp.example/${"x".repeat(4_096)}` });
-    before = counts();
+    before = readCounts();
     assert.deepEqual(await reader.read({ jobId: fresh.jobId, blockNumber: head }), await readJobAt(fresh.jobId));
-    assert.deepEqual(since(before), { logs: 1, calls: 1 });
+    assert.deepEqual(readsSince(before), { logs: 1, calls: 1 });
 
     // After a reorg the known records are dropped: every job is read from its logs.
     reader.know(asPosted(fresh.jobId));
     reader.forget();
-    before = counts();
+    before = readCounts();
     await reader.read({ jobId: fresh.jobId, blockNumber: head });
-    assert.deepEqual(since(before), { logs: 1, calls: 1 });
+    assert.deepEqual(readsSince(before), { logs: 1, calls: 1 });
   });
 
   it("JobReader reads ahead the stored hashes of the next known jobs: fresh jobs read one by one at one block cost one request", async () => {
@@ -841,44 +842,42 @@ describe("chain: TxSender (in-process chain over HTTP)", function () {
     await sender.send({ address: sys.market.address, abi: sys.market.abi, functionName: "claim", args: [taken.jobId, taken.jobs.job(taken.jobId)] });
     const head = await sys.publicClient.getBlockNumber();
     const postedLogs = await sys.publicClient.getLogs({ address: sys.market.address, fromBlock: head - 10n, toBlock: head });
-    const asPosted = (jobId: bigint) => applyJobLog(undefined, postedLogs.map((l) => decodeJobLog(l)).find((d) => d?.eventName === "JobPosted" && d.args.jobId === jobId)!)!;
+    const asPosted = (jobId: bigint) => postedRecord(postedLogs, jobId);
     const { publicClient } = await createChainClients({ rpcUrl: rpc.url, chainId: 31337, timeoutMs: 5_000 });
     const reader = new JobReader({ client: publicClient, market: sys.market.address });
-    const counts = () => ({ logs: rpc.count("eth_getLogs"), calls: rpc.count("eth_call") });
-    const since = (before: { logs: number; calls: number }) => ({ logs: rpc.count("eth_getLogs") - before.logs, calls: rpc.count("eth_call") - before.calls });
     const readJobAt = (jobId: bigint, blockNumber = head) => readJob({ client: sys.publicClient, market: sys.market.address, jobId, blockNumber });
     for (const { jobId } of [a, b, c, taken, later]) reader.know(asPosted(jobId));
     const posted = asPosted(forged.jobId);
     reader.know({ ...posted, job: { ...posted.job, fee: posted.job.fee + 1n } });
 
-    let before = counts();
+    let before = readCounts();
     assert.deepEqual(await reader.read({ jobId: a.jobId, blockNumber: head }), await readJobAt(a.jobId));
-    assert.deepEqual(since(before), { logs: 0, calls: 1 }, "one hash read, for this job and the known ones after it");
-    before = counts();
+    assert.deepEqual(readsSince(before), { logs: 0, calls: 1 }, "one hash read, for this job and the known ones after it");
+    before = readCounts();
     assert.deepEqual(await reader.read({ jobId: b.jobId, blockNumber: head }), await readJobAt(b.jobId));
-    assert.deepEqual(since(before), { logs: 0, calls: 0 }, "a known job read later at the same block: checked against the hash read ahead");
+    assert.deepEqual(readsSince(before), { logs: 0, calls: 0 }, "a known job read later at the same block: checked against the hash read ahead");
 
     // A job that moved on (claimed since its post), or a known record the market's hash does not match, is never
     // handed out on the hash read ahead: its logs are read, as without it.
-    before = counts();
+    before = readCounts();
     const claimed = await reader.read({ jobId: taken.jobId, blockNumber: head });
     assert.equal(claimed.job.status, JobStatus.Claimed);
     assert.deepEqual(claimed, await readJobAt(taken.jobId));
-    assert.deepEqual(since(before), { logs: 1, calls: 1 });
+    assert.deepEqual(readsSince(before), { logs: 1, calls: 1 });
     assert.deepEqual(await reader.read({ jobId: forged.jobId, blockNumber: head }), await readJobAt(forged.jobId));
 
     // The hashes serve only the block they were read at: a read at another block asks again.
     await connection.networkHelpers.mine();
-    before = counts();
+    before = readCounts();
     assert.deepEqual(await reader.read({ jobId: c.jobId, blockNumber: head + 1n }), await readJobAt(c.jobId, head + 1n));
-    assert.deepEqual(since(before), { logs: 0, calls: 1 });
+    assert.deepEqual(readsSince(before), { logs: 0, calls: 1 });
 
     // After a reorg they are dropped with the known records: a job known again is checked against a fresh hash read.
     reader.forget();
     reader.know(asPosted(later.jobId));
-    before = counts();
+    before = readCounts();
     assert.deepEqual(await reader.read({ jobId: later.jobId, blockNumber: head + 1n }), await readJobAt(later.jobId, head + 1n));
-    assert.deepEqual(since(before), { logs: 0, calls: 1 });
+    assert.deepEqual(readsSince(before), { logs: 0, calls: 1 });
 
     // A read in flight when the reader forgets keeps none of what it read ahead: it may be the replaced block's.
     for (const { jobId } of [a, b]) reader.know(asPosted(jobId));
@@ -887,9 +886,9 @@ describe("chain: TxSender (in-process chain over HTTP)", function () {
     reader.forget();
     reader.know(asPosted(b.jobId));
     await inFlight;
-    before = counts();
+    before = readCounts();
     assert.deepEqual(await reader.read({ jobId: b.jobId, blockNumber: head + 1n }), await readJobAt(b.jobId, head + 1n));
-    assert.deepEqual(since(before), { logs: 0, calls: 1 }, "b's hash, read ahead before the reorg, was not kept");
+    assert.deepEqual(readsSince(before), { logs: 0, calls: 1 }, "b's hash, read ahead before the reorg, was not kept");
 
     // Nor are they kept past a new head block: another block at the same height (a reorg the poller reports only
     // once it is confirmed) may store other hashes. The same head again keeps them.
@@ -897,13 +896,13 @@ describe("chain: TxSender (in-process chain over HTTP)", function () {
     reader.atHead(`0x${"11".repeat(32)}`);
     await reader.read({ jobId: a.jobId, blockNumber: head + 1n });
     reader.atHead(`0x${"11".repeat(32)}`);
-    before = counts();
+    before = readCounts();
     await reader.read({ jobId: b.jobId, blockNumber: head + 1n });
-    assert.deepEqual(since(before), { logs: 0, calls: 0 }, "the same head: b checked against the hash read ahead");
+    assert.deepEqual(readsSince(before), { logs: 0, calls: 0 }, "the same head: b checked against the hash read ahead");
     reader.atHead(`0x${"22".repeat(32)}`);
-    before = counts();
+    before = readCounts();
     assert.deepEqual(await reader.read({ jobId: c.jobId, blockNumber: head + 1n }), await readJobAt(c.jobId, head + 1n));
-    assert.deepEqual(since(before), { logs: 0, calls: 1 }, "another head block at that height: c's hash read again");
+    assert.deepEqual(readsSince(before), { logs: 0, calls: 1 }, "another head block at that height: c's hash read again");
   });
 
   it("JobReader reads again job by job when a shared read fails: a node that caps log ranges fails only the old job, as it did alone", async () => {
