@@ -1156,7 +1156,7 @@ export class ProviderWorker {
     const next: JobData = { ...kept, outputRoot: root, outputBytes: output.byteLength, inputHash: record.inputHash, ep: result.ep, inferenceMs: result.ms, withheld, ...(outputCid ? { outputCid } : {}) };
     // A stacked run's time is shared by its jobs: what each job costs the thread is its share.
     this.measured(job.modelId, result.ms / (result.batchSize ?? 1));
-    const status = this.p.journal.getJob(jobId)?.status ?? "candidate";
+    const status = this.p.journal.getJobStatus(jobId) ?? "candidate";
     this.saveJob(jobId, status, next);
     timings.output = performance.now() - outputStart;
     this.observeStages(timings);
@@ -1460,7 +1460,7 @@ export class ProviderWorker {
     this.seenBlock.delete(jobId);
     if (outcome === "finalized") this.earnings.grew();
     this.releasePins(jobId, { ...this.p.journal.getJob<JobData>(jobId)?.data, ...data });
-    const wasActive = this.p.journal.getJob(jobId)?.status === "active";
+    const wasActive = this.p.journal.getJobStatus(jobId) === "active";
     this.saveJob(jobId, outcome, { ...data, reason });
     this.p.metrics.jobs.inc({ outcome });
     if (wasActive) this.p.metrics.active.dec();

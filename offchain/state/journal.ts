@@ -334,6 +334,11 @@ export class Journal {
     return row === undefined ? undefined : toJobRecord<T>(row);
   }
 
+  /** The job's status alone, without decoding its data (a step that only asks where the job stands). */
+  getJobStatus(jobId: bigint): string | undefined {
+    return (this.sql.getJobStatus.get(checkJobId(jobId)) as Pick<JobRow, "status"> | undefined)?.status;
+  }
+
   /** Jobs by status and/or role, least recently updated first. */
   listJobs<T extends JobData = JobData>({ status, role, limit = -1 }: ListJobsParameters = {}): JobRecord<T>[] {
     const statuses = status === undefined ? null : JSON.stringify(typeof status === "string" ? [status] : [...status]);
@@ -407,9 +412,11 @@ export class Journal {
    */
   markActionConfirmed({ jobId, action, txHash }: MarkActionConfirmedParameters): ActionRecord {
     const hash = txHash === undefined ? null : checkBytes32(txHash, "txHash");
+    const moved = this.move({ jobId, action }, "confirmed", { tx_hash: hash, nonce: null, error: null });
+    if (moved !== undefined) return moved;
     const current = this.requireAction({ jobId, action });
     if (current.state === "confirmed" && (hash === null || hash === current.txHash)) return current;
-    return this.transition({ jobId, action }, "confirmed", { tx_hash: hash, nonce: null, error: null });
+    throw new ActionStateError({ jobId, action, from: current.state, to: "confirmed" });
   }
 
   /** The action will not take effect (a revert, a dropped transaction); `error` says why. */
@@ -444,18 +451,22 @@ export class Journal {
    * Moves an action to `to` if its lifecycle allows it. Columns given as null keep their value
    * (tx_hash, nonce), except on retry, where the attempt starts clean.
    */
-  private transition(key: ActionKey, to: ActionState, fields: { tx_hash: string | null; nonce: number | null; error: string | null }): ActionRecord {
+  private transition(key: ActionKey, to: ActionState, fields: ActionFields): ActionRecord {
+    const moved = this.move(key, to, fields);
+    if (moved !== undefined) return moved;
+    const current = this.requireAction(key);
+    throw new ActionStateError({ jobId: key.jobId, action: key.action, from: current.state, to });
+  }
+
+  /**
+   * The action moved to `to`, as stored, or undefined where it was not (no such action, or a state that may not
+   * move there). One statement, its own commit.
+   */
+  private move(key: ActionKey, to: ActionState, fields: ActionFields): ActionRecord | undefined {
     const id = checkJobId(key.jobId);
     checkName(key.action, "action");
-    return this.transaction(() => {
-      const current = this.requireAction(key);
-      if (!ACTION_TRANSITIONS[current.state].includes(to)) {
-        throw new ActionStateError({ jobId: key.jobId, action: key.action, from: current.state, to });
-      }
-      const statement = to === "pending" ? this.sql.retryAction : this.sql.updateAction;
-      statement.run({ job_id: id, action: key.action, state: to, ...fields, now: this.now() });
-      return this.requireAction(key);
-    });
+    const row = this.guard(() => this.sql.moveAction[to].get({ job_id: id, action: key.action, state: to, ...fields, now: this.now() })) as ActionRow | undefined;
+    return row === undefined ? undefined : toActionRecord(row);
   }
 
   private requireAction(key: ActionKey): ActionRecord {
@@ -529,6 +540,8 @@ function sleepSync(ms: number): void {
 type CursorRow = { block_number: bigint; block_hash: Hex; updated_at: bigint };
 type BlockRow = { block_number: bigint; block_hash: Hex };
 type JobRow = { job_id: string; role: JobRole; status: string; data: string; created_at: number; updated_at: number };
+/** The columns a move of an action sets; tx_hash and nonce given null keep theirs, except on a retry. */
+type ActionFields = { tx_hash: string | null; nonce: number | null; error: string | null };
 type ActionRow = {
   id: number;
   job_id: string;
@@ -570,6 +583,7 @@ function prepareStatements(db: DatabaseSync) {
          data = coalesce(:data, jobs.data), updated_at = excluded.updated_at`,
     ),
     getJob: db.prepare("SELECT * FROM jobs WHERE job_id = ?"),
+    getJobStatus: db.prepare("SELECT status FROM jobs WHERE job_id = ?"),
     listJobs: db.prepare(
       `SELECT * FROM jobs
        WHERE (:statuses IS NULL OR status IN (SELECT value FROM json_each(:statuses)))
@@ -596,20 +610,23 @@ function prepareStatements(db: DatabaseSync) {
     getAction: db.prepare("SELECT * FROM actions WHERE job_id = ? AND action = ?"),
     listActions: db.prepare("SELECT * FROM actions WHERE job_id = ? ORDER BY id"),
     forgetActions: db.prepare("DELETE FROM actions WHERE job_id = ?"),
-    updateAction: db.prepare(
-      `UPDATE actions SET state = :state, tx_hash = coalesce(:tx_hash, tx_hash), nonce = coalesce(:nonce, nonce),
-         error = :error, updated_at = :now
-       WHERE job_id = :job_id AND action = :action`,
-    ),
-    retryAction: db.prepare(
-      `UPDATE actions SET state = :state, tx_hash = :tx_hash, nonce = :nonce, error = :error,
-         attempts = attempts + 1, updated_at = :now
-       WHERE job_id = :job_id AND action = :action`,
-    ),
+    // Per target state, the move there from the states ACTION_TRANSITIONS allows, returning the row as stored. A
+    // retry (to pending) starts the attempt clean; the other moves keep tx_hash and nonce where given null.
+    moveAction: Object.fromEntries(
+      ACTION_STATES.map((to) => {
+        const from = ACTION_STATES.filter((state) => ACTION_TRANSITIONS[state].includes(to));
+        const set =
+          to === "pending"
+            ? "state = :state, tx_hash = :tx_hash, nonce = :nonce, error = :error, attempts = attempts + 1, updated_at = :now"
+            : "state = :state, tx_hash = coalesce(:tx_hash, tx_hash), nonce = coalesce(:nonce, nonce), error = :error, updated_at = :now";
+        const allowed = from.length === 0 ? "0" : `state IN (${from.map((state) => `'${state}'`).join(", ")})`;
+        return [to, db.prepare(`UPDATE actions SET ${set} WHERE job_id = :job_id AND action = :action AND ${allowed} RETURNING *`)];
+      }),
+    ) as Record<ActionState, StatementSync>,
     pendingActions: db.prepare(
       `SELECT * FROM actions WHERE state IN ('pending', 'sent') AND (:job_id IS NULL OR job_id = :job_id) ORDER BY id`,
     ),
-  } satisfies Record<string, StatementSync>;
+  } satisfies Record<string, StatementSync | Record<ActionState, StatementSync>>;
 }
 
 /** Opens a file, datasyncs it and closes it; a file that is not there is nothing to flush. */

@@ -1291,7 +1291,7 @@ export class VerifierDaemon {
   }
 
   private save(jobId: bigint, data: VerifierJobData): VerifierJobData {
-    const status = this.p.journal.getJob(jobId)?.status ?? "open";
+    const status = this.p.journal.getJobStatus(jobId) ?? "open";
     this.saveRecord<VerifierJobData>({ jobId, role: AUDITOR_ROLE, status, data });
     return data;
   }
