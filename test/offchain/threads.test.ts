@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { getEventListeners } from "node:events";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -270,6 +270,50 @@ describe("threads: HashPool reads http(s) blobs", () => {
         /not in the staging directory/,
       );
       assert.equal(asked, false);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("writes from a thread (its own file calls, the flush on the pool) into directories deleted since it last wrote there, making them again; a write that fails leaves no file", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "dinfer-thread-writes-"));
+    try {
+      const outputs = new LocalBlobStore({ dir: path.join(dir, "outputs"), address: "outputRoot" });
+      const inputs = new LocalBlobStore({ dir: path.join(dir, "inputs") });
+      // One thread, so that the second write of each kind goes where the first made (and remembers) the directories.
+      const single = new HashPool({ size: 1 });
+      try {
+        const kept = await single.digest(bytesOf(5_000, 21), "outputRoot", outputs.keeping());
+        assert.equal(kept.kept, true);
+        await rm(outputs.dir, { recursive: true, force: true }); // an operator wiping the store under a running worker
+        const again = await single.digest(bytesOf(6_000, 22), "outputRoot", outputs.keeping());
+        assert.equal(again.kept, true, "kept after all: the directories made again");
+        assert.deepEqual(await new LocalBlobStore({ dir: outputs.dir, address: "outputRoot" }).get(again.hash), bytesOf(6_000, 22));
+        assert.deepEqual(readdirSync(path.join(outputs.dir, ".tmp")), [], "no temp file is left");
+
+        const stageIn = await inputs.openStaging();
+        const staged = (await single.read({ url: `${base}/blob`, expectedHash: id, maxBytes: 1 << 20, stageIn })).staged!;
+        assert.deepEqual(new Uint8Array(readFileSync(staged)), blob, "staged whole");
+        await rm(path.dirname(inputs.pathOf(id)), { recursive: true, force: true });
+        await inputs.adopt(staged, id, (adoption) => single.adopt(adoption));
+        assert.deepEqual(await new LocalBlobStore({ dir: inputs.dir }).get(id), blob, "adopted into its directory, made again");
+        await rm(path.dirname(inputs.pathOf(id)), { recursive: true, force: true });
+        const second = (await single.read({ url: `${base}/blob`, expectedHash: id, maxBytes: 1 << 20, stageIn })).staged!;
+        await inputs.adopt(second, id, (adoption) => single.adopt(adoption));
+        assert.deepEqual(await new LocalBlobStore({ dir: inputs.dir }).get(id), blob, "and again, after the thread had made it once");
+        assert.deepEqual(readdirSync(stageIn), [], "nothing left staged");
+
+        // A store whose temp directory is a file: the thread's write fails, keeps nothing, and the digest still answers.
+        const blocked = new LocalBlobStore({ dir: path.join(dir, "blocked"), address: "outputRoot" });
+        await mkdir(blocked.dir, { recursive: true });
+        await writeFile(path.join(blocked.dir, ".tmp"), "not a directory");
+        const refused = await single.digest(bytesOf(7_000, 23), "outputRoot", blocked.keeping());
+        assert.equal(refused.kept, undefined);
+        assert.equal(refused.hash, outputRoot(bytesOf(7_000, 23)));
+        assert.deepEqual(readdirSync(blocked.dir), [".tmp"], "nothing written beside it");
+      } finally {
+        await single.close();
+      }
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
