@@ -370,12 +370,17 @@ describe("state journal", () => {
       assert.equal(retried.txHash, undefined);
       assert.equal(retried.error, undefined);
       assert.throws(() => j.retryAction(key), ActionStateError); // pending, not failed
+      j.markActionFailed({ ...key, error: "reverted" });
+      assert.throws(() => j.markActionConfirmed({ ...key, txHash: hash(6) }), (e: unknown) => e instanceof ActionStateError && /is failed, it cannot become confirmed/.test(e.message));
+      j.retryAction(key);
       assert.equal(j.markActionConfirmed({ ...key, txHash: hash(6) }).txHash, hash(6)); // found on chain after a crash
     });
 
     it("names the unknown action on a mark and validates the hash", () => {
       const j = journal();
       assert.throws(() => j.markActionSent({ jobId: 5n, action: "claim", txHash: hash(1) }), (e: unknown) => e instanceof ActionNotFoundError && /"claim" recorded for job 5/.test(e.message));
+      assert.throws(() => j.markActionConfirmed({ jobId: 5n, action: "claim" }), ActionNotFoundError);
+      assert.throws(() => j.retryAction({ jobId: 5n, action: "claim" }), ActionNotFoundError);
       j.beginAction({ jobId: 5n, action: "claim" });
       assert.throws(() => j.markActionSent({ jobId: 5n, action: "claim", txHash: "0xzz" as Hex }), (e: unknown) => e instanceof JournalInputError && e.field === "txHash");
       assert.throws(() => j.markActionSent({ jobId: 5n, action: "claim", txHash: hash(1), nonce: -1 }), /nonce: /);
