@@ -412,9 +412,8 @@ export class Journal {
    */
   markActionConfirmed({ jobId, action, txHash }: MarkActionConfirmedParameters): ActionRecord {
     const hash = txHash === undefined ? null : checkBytes32(txHash, "txHash");
-    const moved = this.move({ jobId, action }, "confirmed", { tx_hash: hash, nonce: null, error: null });
+    const { moved, current } = this.move({ jobId, action }, "confirmed", { tx_hash: hash, nonce: null, error: null });
     if (moved !== undefined) return moved;
-    const current = this.requireAction({ jobId, action });
     if (current.state === "confirmed" && (hash === null || hash === current.txHash)) return current;
     throw new ActionStateError({ jobId, action, from: current.state, to: "confirmed" });
   }
@@ -452,21 +451,27 @@ export class Journal {
    * (tx_hash, nonce), except on retry, where the attempt starts clean.
    */
   private transition(key: ActionKey, to: ActionState, fields: ActionFields): ActionRecord {
-    const moved = this.move(key, to, fields);
+    const { moved, current } = this.move(key, to, fields);
     if (moved !== undefined) return moved;
-    const current = this.requireAction(key);
     throw new ActionStateError({ jobId: key.jobId, action: key.action, from: current.state, to });
   }
 
   /**
-   * The action moved to `to`, as stored, or undefined where it was not (no such action, or a state that may not
-   * move there). One statement, its own commit.
+   * Moves the action to `to` in one statement, its own commit, and returns it as stored (`moved`); where it did not
+   * move, the action as it is (`current`), whose state may not move there. An action in a state that may move, when
+   * read after a move that found none (another process moved it in between), is moved again.
    */
-  private move(key: ActionKey, to: ActionState, fields: ActionFields): ActionRecord | undefined {
+  private move(key: ActionKey, to: ActionState, fields: ActionFields): { moved: ActionRecord; current?: never } | { moved?: never; current: ActionRecord } {
     const id = checkJobId(key.jobId);
     checkName(key.action, "action");
-    const row = this.guard(() => this.sql.moveAction[to].get({ job_id: id, action: key.action, state: to, ...fields, now: this.now() })) as ActionRow | undefined;
-    return row === undefined ? undefined : toActionRecord(row);
+    for (;;) {
+      // `all`, not `get`: SQLite commits the statement's change when it runs to its end, and `get` leaves that to a
+      // reset whose error (a commit refused: disk full, a lock) node:sqlite does not report.
+      const rows = this.guard(() => this.sql.moveAction[to].all({ job_id: id, action: key.action, state: to, ...fields, now: this.now() })) as ActionRow[];
+      if (rows[0] !== undefined) return { moved: toActionRecord(rows[0]) };
+      const current = this.guard(() => this.requireAction(key));
+      if (!ACTION_TRANSITIONS[current.state].includes(to)) return { current };
+    }
   }
 
   private requireAction(key: ActionKey): ActionRecord {
