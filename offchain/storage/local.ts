@@ -20,25 +20,9 @@
  * root: the hash a job commits to, which the worker computes anyway, so an output is hashed once.
  */
 import { randomBytes } from "node:crypto";
-import {
-  close as fsClose,
-  closeSync,
-  fstat,
-  fstatSync,
-  fsync,
-  mkdirSync,
-  open as fsOpen,
-  openSync,
-  renameSync,
-  unlinkSync,
-  write as fsWrite,
-  writeSync,
-  type Stats,
-} from "node:fs";
-import { mkdir, open, rename, rm, stat, unlink } from "node:fs/promises";
+import type { Stats } from "node:fs";
+import { mkdir, open, rename, rm, stat, unlink, type FileHandle } from "node:fs/promises";
 import path from "node:path";
-import { promisify } from "node:util";
-import { isMainThread } from "node:worker_threads";
 
 import type { Hex } from "viem";
 
@@ -191,16 +175,16 @@ export type StagedAdoption = BlobKeep & { file: string; id: Hex };
  * `maxBytes`.
  */
 export async function adoptStaged({ dir, maxBytes, file, id }: StagedAdoption): Promise<void> {
-  const fd = await files.open(file, "r");
+  const handle = await open(file, "r");
   try {
-    const size = await files.size(fd);
+    const { size } = await handle.stat();
     if (size > maxBytes) throw new BlobTooLargeError({ source: file, maxBytes, size });
-    await flushFile(fd);
+    await handle.sync();
   } finally {
-    await files.close(fd);
+    await handle.close();
   }
   const target = blobPath(dir, id);
-  await intoDir(path.dirname(target), () => files.rename(file, target));
+  await intoDir(path.dirname(target), () => rename(file, target));
 }
 
 /** Where blob `id` lives in the store at `dir`. */
@@ -232,7 +216,7 @@ const MADE_DIRS_KEPT = 4_096;
  */
 async function intoDir<T>(dir: string, op: () => Promise<T>): Promise<T> {
   const make = async () => {
-    await files.mkdir(dir);
+    await mkdir(dir, { recursive: true });
     if (madeDirs.size >= MADE_DIRS_KEPT) madeDirs.clear();
     madeDirs.add(dir);
   };
@@ -265,16 +249,16 @@ export async function writeStaged({ dir, id, bytes }: { dir: string; id: Hex; by
 
 /** Writes `bytes` to a new file, flushed unless asked not to; on failure no file is left. */
 async function writeNew(file: string, bytes: Uint8Array, { flush }: { flush: boolean }): Promise<void> {
-  const fd = await files.open(file, "wx");
+  const handle = await open(file, "wx");
   try {
-    await writeAll(fd, bytes);
-    if (flush) await flushFile(fd);
+    await writeAll(handle, bytes);
+    if (flush) await handle.sync();
   } catch (error) {
-    await files.close(fd);
-    await files.unlink(file).catch(() => {});
+    await handle.close();
+    await unlink(file).catch(() => {});
     throw error;
   }
-  await files.close(fd);
+  await handle.close();
 }
 
 /** Writes `bytes` to a fresh temp file in `tempDir`, flushes it, and renames it over `target`. */
@@ -282,9 +266,9 @@ async function writeAtomically({ target, bytes, tempDir }: { target: string; byt
   const temp = path.join(tempDir, `${path.basename(target)}.${process.pid}.${randomBytes(6).toString("hex")}`);
   await intoDir(tempDir, () => writeNew(temp, bytes, { flush: true }));
   try {
-    await intoDir(path.dirname(target), () => files.rename(temp, target));
+    await intoDir(path.dirname(target), () => rename(temp, target));
   } catch (error) {
-    await files.unlink(temp).catch(() => {});
+    await unlink(temp).catch(() => {});
     throw error;
   }
 }
@@ -294,65 +278,13 @@ async function writeAtomically({ target, bytes, tempDir }: { target: string; byt
  * size here). `FileHandle.writeFile` writes in 512 KiB pieces, each a trip from the main thread to libuv's
  * pool and back: ten for a det input.
  */
-async function writeAll(fd: number, bytes: Uint8Array): Promise<void> {
+async function writeAll(handle: FileHandle, bytes: Uint8Array): Promise<void> {
   for (let offset = 0; offset < bytes.byteLength; ) {
-    const bytesWritten = await files.write(fd, bytes, offset, bytes.byteLength - offset, offset);
+    const { bytesWritten } = await handle.write(bytes, offset, bytes.byteLength - offset, offset);
     if (bytesWritten <= 0) throw new Error(`a write of ${bytes.byteLength - offset} bytes wrote nothing`);
     offset += bytesWritten;
   }
 }
-
-/** The file system calls of the writes above, other than the flush: a file by its descriptor. */
-type FileCalls = {
-  open(file: string, flags: string): Promise<number>;
-  write(fd: number, bytes: Uint8Array, offset: number, length: number, position: number): Promise<number>;
-  size(fd: number): Promise<number>;
-  close(fd: number): Promise<void>;
-  rename(from: string, to: string): Promise<void>;
-  unlink(file: string): Promise<void>;
-  mkdir(dir: string): Promise<void>;
-};
-
-const openFile = promisify(fsOpen);
-const writeFile = promisify(fsWrite);
-const statFile = promisify(fstat);
-const closeFile = promisify(fsClose);
-
-/** On the main thread each call is a trip through libuv's pool, so that the event loop serves others meanwhile. */
-const poolCalls: FileCalls = {
-  open: (file, flags) => openFile(file, flags),
-  write: async (fd, bytes, offset, length, position) => (await writeFile(fd, bytes, offset, length, position)).bytesWritten,
-  size: async (fd) => (await statFile(fd)).size,
-  close: (fd) => closeFile(fd),
-  rename: (from, to) => rename(from, to),
-  unlink: (file) => unlink(file),
-  mkdir: async (dir) => {
-    await mkdir(dir, { recursive: true });
-  },
-};
-
-/**
- * In a worker thread (a hashing thread, whose only other work is hashing and reading other blobs) the calls are
- * made in the thread itself: a trip through libuv's pool wakes a pool thread, then this thread when it is done,
- * and on a virtual machine those wake-ups cost more than the call (a det input's write into the page cache is a
- * fraction of a millisecond; `npm run bench:thread-wake`). The flush, which waits on the disk, stays on the pool.
- */
-const threadCalls: FileCalls = {
-  open: async (file, flags) => openSync(file, flags),
-  write: async (fd, bytes, offset, length, position) => writeSync(fd, bytes, offset, length, position),
-  size: async (fd) => fstatSync(fd).size,
-  close: async (fd) => closeSync(fd),
-  rename: async (from, to) => renameSync(from, to),
-  unlink: async (file) => unlinkSync(file),
-  mkdir: async (dir) => {
-    mkdirSync(dir, { recursive: true });
-  },
-};
-
-const files: FileCalls = isMainThread ? poolCalls : threadCalls;
-
-/** Flushes the file to disk (fsync), on libuv's pool from any thread. */
-const flushFile = promisify(fsync);
 
 /** The file's bytes and stats, refusing one over `maxBytes` before reading it. */
 async function readFileCapped({ file, maxBytes, id }: { file: string; maxBytes: number; id: Hex }): Promise<{ bytes: Uint8Array; stats: Stats }> {

@@ -275,7 +275,7 @@ describe("threads: HashPool reads http(s) blobs", () => {
     }
   });
 
-  it("writes from a thread (its own file calls, the flush on the pool) into directories deleted since it last wrote there, making them again; a write that fails leaves no file", async () => {
+  it("writes from a hashing thread into directories deleted since it last wrote there, making them again; a write that fails leaves no file", async () => {
     const dir = await mkdtemp(path.join(tmpdir(), "dinfer-thread-writes-"));
     try {
       const outputs = new LocalBlobStore({ dir: path.join(dir, "outputs"), address: "outputRoot" });
