@@ -1459,8 +1459,9 @@ export class ProviderWorker {
     this.offers.delete(jobId);
     this.seenBlock.delete(jobId);
     if (outcome === "finalized") this.earnings.grew();
-    this.releasePins(jobId, { ...this.p.journal.getJob<JobData>(jobId)?.data, ...data });
-    const wasActive = this.p.journal.getJobStatus(jobId) === "active";
+    const journaled = this.p.journal.getJob<JobData>(jobId);
+    this.releasePins(jobId, { ...journaled?.data, ...data });
+    const wasActive = journaled?.status === "active";
     this.saveJob(jobId, outcome, { ...data, reason });
     this.p.metrics.jobs.inc({ outcome });
     if (wasActive) this.p.metrics.active.dec();

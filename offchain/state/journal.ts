@@ -624,8 +624,8 @@ function prepareStatements(db: DatabaseSync) {
           to === "pending"
             ? "state = :state, tx_hash = :tx_hash, nonce = :nonce, error = :error, attempts = attempts + 1, updated_at = :now"
             : "state = :state, tx_hash = coalesce(:tx_hash, tx_hash), nonce = coalesce(:nonce, nonce), error = :error, updated_at = :now";
-        const allowed = from.length === 0 ? "0" : `state IN (${from.map((state) => `'${state}'`).join(", ")})`;
-        return [to, db.prepare(`UPDATE actions SET ${set} WHERE job_id = :job_id AND action = :action AND ${allowed} RETURNING *`)];
+        const allowed = from.map((state) => `'${state}'`).join(", ");
+        return [to, db.prepare(`UPDATE actions SET ${set} WHERE job_id = :job_id AND action = :action AND state IN (${allowed}) RETURNING *`)];
       }),
     ) as Record<ActionState, StatementSync>,
     pendingActions: db.prepare(
