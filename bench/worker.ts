@@ -65,6 +65,11 @@
  *         JIT compiling the hot paths (V8's helper threads compile, the main thread runs unoptimized code meanwhile),
  *         which a worker that runs for hours pays once. Default 0 (every job counts, as in the results before it).
  *
+ * BENCH_SEGMENT=<n>: the window is also cut into runs of n commits (default 96), each with its own CPU per job outside the
+ *         inference threads, by role (`segments`): whether the figure still falls as the worker runs on (V8 compiling the
+ *         functions that a job calls once or twice as they reach its tier-up thresholds, one after another), read in
+ *         one run rather than across runs on a noisy host.
+ *
  * BENCH_POLL_MS=<ms>: the worker's pollIntervalMs, 100 by default (a provider's default is 500): each tick reads the
  *         chain head, so a shorter interval costs chain requests, and starts the steps due, so a longer one may cost
  *         throughput.
@@ -121,6 +126,8 @@ const POLL_MS = Number(process.env.BENCH_POLL_MS ?? 100);
 if (!Number.isInteger(POLL_MS) || POLL_MS < 1) throw new Error(`BENCH_POLL_MS must be a positive integer (milliseconds), got ${process.env.BENCH_POLL_MS}`);
 /** Commits before the measured window opens: the worker's first jobs pay for its JIT's warm-up, which a worker that runs for hours pays once. */
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 0);
+const SEGMENT = Number(process.env.BENCH_SEGMENT ?? 96);
+if (!Number.isInteger(SEGMENT) || SEGMENT < 2) throw new Error(`BENCH_SEGMENT must be an integer of at least 2 (commits per segment), got ${process.env.BENCH_SEGMENT}`);
 if (!Number.isInteger(WARMUP) || WARMUP < 0 || WARMUP > JOBS - 2) {
   throw new Error(`BENCH_WARMUP must be an integer from 0 to BENCH_JOBS - 2 (${JOBS - 2}), got ${process.env.BENCH_WARMUP}: the window needs two commits after it`);
 }
@@ -206,8 +213,11 @@ try {
     imageUris.push((await uploadBlob({ serverUrl: net.blobServer.url, token: net.uploadToken, bytes })).url);
   }
   const uris = inputs.map((_, i) => imageUris[i % imageUris.length]!);
-  for (let i = 0; i < JOBS; i++) {
-    await postJob({
+  // The local chain mines a block a second, so the jobs go 32 at a time (the first alone: it approves the fee), and
+  // each may wait to be claimed for the local terms' longest (maxClaimDelay, an hour): a backlog of hundreds waits
+  // minutes for the worker, longer than the SDK's default of ten.
+  const post = (i: number) =>
+    postJob({
       sender: net.dappSender,
       publicClient: net.publicClient,
       deployment: net.deployment,
@@ -215,7 +225,11 @@ try {
       input: inputs[i]!,
       inputURI: uris[i],
       fee: 2n * 10n ** 18n,
+      claimWithin: 3_600,
     });
+  await post(0);
+  for (let i = 1; i < JOBS; i += 32) {
+    await Promise.all(Array.from({ length: Math.min(32, JOBS - i) }, (_, k) => post(i + k)));
   }
   const started = Date.now();
   worker = await startWorkerProcess({
@@ -324,14 +338,30 @@ try {
   const workerThreadShare = busiestThreads(to.threads, from.threads);
   // By role: the worker's own threads are named (inference-N, hash-N; offchain/threads/thread-name.ts), libuv's
   // pool is libuv-worker, and the rest ("node") are V8's platform threads (garbage collection, compilation).
-  const perJobByRole = (at: Record<string, number>, since: Record<string, number>) => {
+  const perJobByRole = (at: Record<string, number>, since: Record<string, number>, jobs = commits.length - 1) => {
     const byRole: Record<string, number> = {};
     for (const [name, value] of Object.entries(at)) {
       const role = name === "main" ? "main" : name.replace(/:\d+$/, "").replace(/-\d+(-gpu\d*)?$/, "");
-      byRole[role] = (byRole[role] ?? 0) + (value - (since[name] ?? 0)) / (commits.length - 1);
+      byRole[role] = (byRole[role] ?? 0) + (value - (since[name] ?? 0)) / jobs;
     }
     return Object.fromEntries(Object.entries(byRole).map(([role, value]) => [role, round(value)]));
   };
+  const outsideInference = (byRole: Record<string, number>) =>
+    byRole.inference === undefined ? undefined : round(Object.entries(byRole).reduce((sum, [role, ms]) => (role === "inference" ? sum : sum + ms), 0));
+  // The window in runs of SEGMENT commits (the last run takes the remainder when it is at least half a segment).
+  const segments: { commits: string; outsideInferenceCpuMsPerJob?: number; byRole: Record<string, number>; jobsPerSec: number }[] = [];
+  for (let first = 0; first + 1 < commits.length; first += SEGMENT) {
+    const last = Math.min(first + SEGMENT, commits.length - 1);
+    if (last - first < SEGMENT / 2 && segments.length > 0) break;
+    const [a, b] = [cpuAt(commits[first]!), cpuAt(commits[last]!)];
+    const byRole = perJobByRole(b.threads, a.threads, last - first);
+    segments.push({
+      commits: `${WARMUP + first + 2}-${WARMUP + last + 1}`,
+      outsideInferenceCpuMsPerJob: outsideInference(byRole),
+      byRole,
+      jobsPerSec: round((last - first) / ((commits[last]! - commits[first]!) / 1000)),
+    });
+  }
   const workerCpuMsPerJobByRole = perJobByRole(to.threads, from.threads);
   // Wake-ups: on a virtual machine a thread woken from sleep costs its waker a fraction of a millisecond (npm run bench:thread-wake).
   const workerRunsPerJobByRole = perJobByRole(to.threadRuns, from.threadRuns);
@@ -344,10 +374,7 @@ try {
   const batchSizes = lines.filter((l) => l.msg === "inference done" && l.batch !== undefined).map((l) => Number(l.batch));
   const ortCpuMsPerJob = rawAtBatch?.cpuMsPerJob;
   // The worker's threads but its inference threads, each by the scheduler's count (threadSchedule).
-  const outsideInferenceCpuMsPerJob =
-    workerCpuMsPerJobByRole.inference === undefined
-      ? undefined
-      : round(Object.entries(workerCpuMsPerJobByRole).reduce((sum, [role, ms]) => (role === "inference" ? sum : sum + ms), 0));
+  const outsideInferenceCpuMsPerJob = outsideInference(workerCpuMsPerJobByRole);
   // Never below what ran outside the inference threads: a raw loop slowed by the host (its onnxruntime CPU above
   // what the worker's own inference threads spent) would otherwise take the worker's work off its overhead.
   // The worker's whole CPU, by the scheduler's count where it has one: the sum of its threads' (its process's `stat`
@@ -397,6 +424,7 @@ try {
     workerThreadCpuMsPerJob: workerThreadShare,
     workerCpuMsPerJobByRole,
     workerRunsPerJobByRole,
+    segments,
     benchThreadCpuMsPerJob: benchThreadShare,
     definition:
       "jobs posted first, then the worker started; workerPerSec: jobs committed per second between the first (after warmupJobs commits) and last commit, the window CPU per job is measured in too; endToEndPerSec: jobs / (last reveal - worker process start, model load included)",
@@ -437,6 +465,12 @@ try {
   console.log(`| worker's busiest threads, CPU ms per job (steady state) | ${Object.entries(workerThreadShare).map(([k, v]) => `${k} ${v}`).join(", ")} |`);
   console.log(`| worker's CPU ms per job by thread role | ${Object.entries(workerCpuMsPerJobByRole).map(([k, v]) => `${k} ${v}`).join(", ")} |`);
   console.log(`| worker's threads put on a CPU per job (wake-ups), by role | ${Object.entries(workerRunsPerJobByRole).map(([k, v]) => `${k} ${v}`).join(", ")} |`);
+  for (const segment of segments) {
+    console.log(
+      `| commits ${segment.commits}: CPU ms per job outside the inference threads | ${segment.outsideInferenceCpuMsPerJob} ` +
+        `(${Object.entries(segment.byRole).filter(([role]) => role !== "inference").map(([k, v]) => `${k} ${v}`).join(", ")}; ${segment.jobsPerSec} jobs/s) |`,
+    );
+  }
   console.log(`| this bench's busiest threads (the dApp's blob server, the samplers) | ${Object.entries(benchThreadShare).map(([k, v]) => `${k} ${v}`).join(", ")} |`);
   mkdirSync(path.dirname(OUT), { recursive: true });
   writeFileSync(OUT, JSON.stringify(result, null, 2) + "\n");
