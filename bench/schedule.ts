@@ -13,12 +13,20 @@
  * Each size holds that many jobs asleep (their challenge windows) and one due. Each figure is the median of
  * BENCH_RUNS (default 15) passes after two warm-up passes, in this process; `ratio` is the scan's time over
  * the schedule's, in the same run.
+ *
+ * A backlog (`backlog` in the JSON): that many posted jobs, every one due, waiting for a prefetch slot (fees of
+ * 1 to 1,000 gwei). The worker passes over them at each tick and each time a slot frees (once per job):
+ * sort all: what it did before: rank and value every one at every pass, sort them all, take the first;
+ * one pass: what it does when a slot is free (`takeBest`, offchain/provider/backlog.ts): value every one, take the best;
+ * no slot free: what it does at a tick while every slot is taken: find them due, nothing more.
+ * Each also finds them due (StepSchedule.due). `ratio`: sort all over one pass.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
 import { StepSchedule, type Wake } from "../offchain/daemon/schedule.js";
+import { takeBest, type Offer } from "../offchain/provider/backlog.js";
 import { Journal } from "../offchain/state/journal.js";
 import { machineInfo } from "./machine.js";
 
@@ -68,12 +76,55 @@ try {
   rmSync(dir, { recursive: true, force: true });
 }
 
+const backlog = [];
+for (const size of SIZES) {
+  const schedule = new StepSchedule();
+  const fees = new Map<bigint, bigint>();
+  for (let id = 1n; id <= BigInt(size); id++) {
+    fees.set(id, ((id * 7_919n) % 1_000n + 1n) * 10n ** 9n);
+    schedule.track(id, "candidate");
+  }
+  // As the worker values a job: gwei per ms of the model's mean run (worker.ts, valueOf), no job failing (rank 0).
+  const runMs = 40;
+  const valueOf = (jobId: bigint) => Number(fees.get(jobId)! / 1_000_000_000n) / runMs;
+  const failures = new Map<bigint, number>();
+  const sortAll = () => {
+    const fresh: { jobId: bigint; status: string; value: number }[] = [];
+    for (const { jobId, status } of schedule.due(head, soon).jobs) {
+      if ((failures.get(jobId) ?? 0) === 0) fresh.push({ jobId, status, value: valueOf(jobId) });
+    }
+    return fresh.sort((a, b) => b.value - a.value || (a.jobId < b.jobId ? -1 : a.jobId > b.jobId ? 1 : 0))[0]?.jobId;
+  };
+  const onePass = () => {
+    const fresh: Offer[] = [];
+    for (const { jobId, status } of schedule.due(head, soon).jobs) {
+      if (status === "candidate" && (failures.get(jobId) ?? 0) === 0) fresh.push({ jobId, value: valueOf(jobId) });
+    }
+    return takeBest(fresh)?.jobId;
+  };
+  const noSlot = () => {
+    const candidates: bigint[] = [];
+    for (const { jobId, status } of schedule.due(head, soon).jobs) if (status === "candidate") candidates.push(jobId);
+    return candidates.length;
+  };
+  const [sorted, passed] = [sortAll(), onePass()];
+  if (sorted === undefined || sorted !== passed) throw new Error(`backlog ${size}: sort all took job ${sorted}, one pass job ${passed}`);
+  const [sortMs, passMs, idleMs] = [timed(sortAll), timed(onePass), timed(noSlot)];
+  backlog.push({ postedJobs: size, msPerPass: { "sort all": round(sortMs, 4), "one pass": round(passMs, 4), "no slot free": round(idleMs, 4) }, ratio: round(sortMs / passMs, 2) });
+}
+
 console.log(`\nFinding the steps due among a worker's open jobs (all asleep but one), ms per pass on one thread (median of ${RUNS})\n`);
 console.log("| open jobs | journal scan | StepSchedule | ratio |");
 console.log("|---:|---:|---:|---:|");
 for (const row of rows) console.log(`| ${row.openJobs} | ${row.msPerPass["journal scan"]} | ${row.msPerPass.StepSchedule} | ${row.ratio}x |`);
+console.log(`\nTaking a job from a backlog of posted jobs, every one due, ms per pass on one thread (median of ${RUNS})\n`);
+console.log("| posted jobs | sort all (before) | one pass (a slot free) | no slot free | ratio |");
+console.log("|---:|---:|---:|---:|---:|");
+for (const row of backlog) {
+  console.log(`| ${row.postedJobs} | ${row.msPerPass["sort all"]} | ${row.msPerPass["one pass"]} | ${row.msPerPass["no slot free"]} | ${row.ratio}x |`);
+}
 mkdirSync(path.dirname(OUT), { recursive: true });
-writeFileSync(OUT, `${JSON.stringify({ runs: RUNS, rows, machine: machineInfo() }, null, 2)}\n`);
+writeFileSync(OUT, `${JSON.stringify({ runs: RUNS, rows, backlog, machine: machineInfo() }, null, 2)}\n`);
 console.log(`\nwrote ${path.relative(process.cwd(), OUT)}`);
 
 /** Median milliseconds of one call, over RUNS timed calls after two warm-up ones. */

@@ -58,6 +58,7 @@ import { getOutput, hasOutput, outputUrl } from "../storage/stored-output.js";
 import { endJob } from "../protocol/actions.js";
 import { batchJobSalt } from "../chain/batches.js";
 import { BatchWorker } from "./batch-worker.js";
+import { takeBest, type Offer } from "./backlog.js";
 import { decodeSignedJob, encodeSignedJob, SIGNED_JOB_CANCELLED, signedJobArg, type SignedJob } from "../chain/signed-jobs.js";
 import { ReplicaWorker } from "./replica-worker.js";
 import { admitSignedJob, precheckSignedJob, SignedJobRefusedError, signedJobRecord } from "./signed.js";
@@ -635,30 +636,45 @@ export class ProviderWorker {
     if (this.stopped || this.head === undefined) return;
     const head = this.head;
     const soon = head.timestamp + QUIET_SECONDS;
-    const deferred: { jobId: bigint; status: string; rank: number }[] = [];
-    const fresh: { jobId: bigint; status: string; value: number }[] = [];
     const { jobs, quiet } = this.schedule.due(head, soon);
+    // Posted jobs wait here for a prefetch slot, all of a backlog: they are ranked only when a slot is free, and
+    // only the best taken (a pass, not a sort: a slot frees once per job, and the backlog may be thousands).
+    const candidates: bigint[] = [];
     for (const { jobId, status } of jobs) {
-      const rank = status === "candidate" ? this.rankOf(jobId) : 0;
-      if (rank > 0) deferred.push({ jobId, status, rank });
-      else if (status === "candidate") fresh.push({ jobId, status, value: this.valueOf(jobId) });
+      if (status === "candidate") candidates.push(jobId);
       else this.startStep(jobId, status);
     }
-    // Posted jobs of posters in good standing, the best paid per second of our time first, then the oldest.
-    for (const { jobId, status } of fresh.sort((a, b) => b.value - a.value || (a.jobId < b.jobId ? -1 : a.jobId > b.jobId ? 1 : 0))) {
-      if (this.preparing.size >= this.prefetch) break;
-      this.startStep(jobId, status);
-    }
-    const lowSlots = Math.max(1, Math.floor(this.prefetch / 2));
-    let low = [...this.preparing].filter((jobId) => this.rankOf(jobId) > 0).length;
-    for (const { jobId, status } of deferred.sort((a, b) => a.rank - b.rank)) {
-      if (this.preparing.size >= this.prefetch || low >= lowSlots) break;
-      if (this.startStep(jobId, status)) low++;
-    }
+    if (candidates.length > 0 && this.preparing.size < this.prefetch) this.startCandidates(candidates);
     this.quiet = quiet;
     this.earnings.maybeWithdraw(this.actions.sending);
     this.batchEarnings.maybeWithdraw(this.actions.sending);
     this.replicaEarnings.maybeWithdraw(this.actions.sending);
+  }
+
+  /**
+   * Fills the free prefetch slots from `candidates` (posted jobs due): first those of posters in good standing,
+   * the best paid per second of our time first, then the oldest; then the others, by rank, in at most half the
+   * slots.
+   */
+  private startCandidates(candidates: readonly bigint[]): void {
+    const deferred: { jobId: bigint; rank: number }[] = [];
+    const fresh: Offer[] = [];
+    for (const jobId of candidates) {
+      const rank = this.rankOf(jobId);
+      if (rank > 0) deferred.push({ jobId, rank });
+      else fresh.push({ jobId, value: this.valueOf(jobId) });
+    }
+    while (this.preparing.size < this.prefetch) {
+      const offer = takeBest(fresh);
+      if (offer === undefined) break;
+      this.startStep(offer.jobId, "candidate");
+    }
+    const lowSlots = Math.max(1, Math.floor(this.prefetch / 2));
+    let low = [...this.preparing].filter((jobId) => this.rankOf(jobId) > 0).length;
+    for (const { jobId } of deferred.sort((a, b) => a.rank - b.rank)) {
+      if (this.preparing.size >= this.prefetch || low >= lowSlots) break;
+      if (this.startStep(jobId, "candidate")) low++;
+    }
   }
 
   /** Starts one job's next step; false when it cannot start now (no prefetch slot, its status changed). */

@@ -1,0 +1,67 @@
+/**
+ * The provider worker's backlog (offchain/provider/worker.ts, `startSteps` and `startCandidates`): posted jobs
+ * wait for a free prefetch slot, and each slot that frees takes the best paid job per millisecond of our
+ * inference time, the oldest first among equals, whatever order they were posted in.
+ *
+ * A real worker on the in-process chain (test/helpers/in-process-worker.ts), its echo runner holding each run.
+ *
+ * Run alone: `npx hardhat test mocha --no-compile test/offchain/provider-backlog.test.ts`.
+ */
+import assert from "node:assert/strict";
+
+import { network } from "hardhat";
+import { describe, it } from "mocha";
+
+import { takeBest } from "../../offchain/provider/backlog.js";
+import { FEE } from "../helpers/fixture.js";
+import { inProcessWorker, inputOf } from "../helpers/in-process-worker.js";
+
+const connection = await network.create();
+
+describe("takeBest", () => {
+  it("takes the highest value, the lowest job id among equal values, one job a call, until none is left", () => {
+    const offers = [
+      { jobId: 5n, value: 2 },
+      { jobId: 9n, value: 3 },
+      { jobId: 2n, value: 1 },
+      { jobId: 7n, value: 3 },
+      { jobId: 4n, value: 2 },
+    ];
+    const taken: bigint[] = [];
+    for (let offer = takeBest(offers); offer !== undefined; offer = takeBest(offers)) taken.push(offer.jobId);
+    assert.deepEqual(taken, [7n, 9n, 4n, 5n, 2n]);
+    assert.equal(offers.length, 0);
+    assert.equal(takeBest([]), undefined);
+  });
+});
+
+describe("provider worker: a backlog of posted jobs", function () {
+  this.timeout(120_000);
+
+  it("takes the backlog one freed slot at a time, the best paid first and the oldest first among equal fees", async () => {
+    const t = await inProcessWorker(connection, { prefetch: 1 });
+    try {
+      t.echo.hold();
+      // The first job takes the one slot; the four posted while it runs wait for it, fees 1, 3, 2 and 3 (x FEE).
+      const multiples = [1n, 1n, 3n, 2n, 3n];
+      const inputs = multiples.map((_, i) => inputOf([i, i, i, i]));
+      const jobIds = [await t.post(inputs[0]!, { fee: multiples[0]! * FEE })];
+      await t.turnsUntil(() => t.echo.held === 1, "the first job runs");
+      for (let i = 1; i < inputs.length; i++) jobIds.push(await t.post(inputs[i]!, { fee: multiples[i]! * FEE }));
+      await t.turnsUntil(() => jobIds.every((jobId) => t.journal.getJobStatus(jobId) !== undefined), "the worker knows every job");
+      await t.turn();
+      assert.equal(t.echo.runs.length, 1, "no second run while the one slot is taken");
+      for (let started = 1; started < inputs.length; started++) {
+        t.echo.releaseNext();
+        await t.turnsUntil(() => t.echo.runs.length === started + 1, `run ${started + 1} starts`);
+        assert.equal(t.echo.runs.length, started + 1, "one slot: one run at a time");
+      }
+      t.echo.release();
+      // Fee 3 (the older, then the newer), then 2, then the fee-1 job posted second.
+      assert.deepEqual(t.echo.runs, [0, 2, 4, 3, 1].map((i) => inputs[i]));
+      await t.turnsUntil(() => jobIds.every((jobId) => t.journal.getJobStatus(jobId) === "active"), "every job committed by us");
+    } finally {
+      await t.close();
+    }
+  });
+});
