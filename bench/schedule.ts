@@ -15,11 +15,13 @@
  * the schedule's, in the same run.
  *
  * A backlog (`backlog` in the JSON): that many posted jobs, every one due, waiting for a prefetch slot (fees of
- * 1 to 1,000 gwei). The worker passes over them at each tick and each time a slot frees (once per job):
- * sort all: what it did before: rank and value every one at every pass, sort them all, take the first;
- * one pass: what it does when a slot is free (`takeBest`, offchain/provider/backlog.ts): value every one, take the best;
- * no slot free: what it does at a tick while every slot is taken: find them due, nothing more.
- * Each also finds them due (StepSchedule.due). `ratio`: sort all over one pass.
+ * 1 to 1,000 gwei). The worker passes over the steps due at each tick and each time a slot frees (once per job):
+ * sort all: what it did before: find them due among the rest (StepSchedule.due), rank and value every one at
+ *         every pass, sort them all, take the first;
+ * one pass: what it does when a slot is free: its schedule keeps them apart (`apart: "candidate"`, `waiting()`),
+ *         it values every one and takes the best (`takeBest`, offchain/provider/backlog.ts);
+ * no slot free: what it does at a tick while every slot is taken: find the other steps due, none here.
+ * `ratio`: sort all over one pass.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -78,11 +80,12 @@ try {
 
 const backlog = [];
 for (const size of SIZES) {
-  const schedule = new StepSchedule();
+  const [before, apart] = [new StepSchedule(), new StepSchedule({ apart: "candidate" })];
   const fees = new Map<bigint, bigint>();
   for (let id = 1n; id <= BigInt(size); id++) {
     fees.set(id, ((id * 7_919n) % 1_000n + 1n) * 10n ** 9n);
-    schedule.track(id, "candidate");
+    before.track(id, "candidate");
+    apart.track(id, "candidate");
   }
   // As the worker values a job: gwei per ms of the model's mean run (worker.ts, valueOf), no job failing (rank 0).
   const runMs = 40;
@@ -90,23 +93,18 @@ for (const size of SIZES) {
   const failures = new Map<bigint, number>();
   const sortAll = () => {
     const fresh: { jobId: bigint; status: string; value: number }[] = [];
-    for (const { jobId, status } of schedule.due(head, soon).jobs) {
+    for (const { jobId, status } of before.due(head, soon).jobs) {
       if ((failures.get(jobId) ?? 0) === 0) fresh.push({ jobId, status, value: valueOf(jobId) });
     }
     return fresh.sort((a, b) => b.value - a.value || (a.jobId < b.jobId ? -1 : a.jobId > b.jobId ? 1 : 0))[0]?.jobId;
   };
   const onePass = () => {
+    if (apart.due(head, soon).jobs.length !== 0) throw new Error("only posted jobs are due");
     const fresh: Offer[] = [];
-    for (const { jobId, status } of schedule.due(head, soon).jobs) {
-      if (status === "candidate" && (failures.get(jobId) ?? 0) === 0) fresh.push({ jobId, value: valueOf(jobId) });
-    }
+    for (const jobId of [...apart.waiting()]) if ((failures.get(jobId) ?? 0) === 0) fresh.push({ jobId, value: valueOf(jobId) });
     return takeBest(fresh)?.jobId;
   };
-  const noSlot = () => {
-    const candidates: bigint[] = [];
-    for (const { jobId, status } of schedule.due(head, soon).jobs) if (status === "candidate") candidates.push(jobId);
-    return candidates.length;
-  };
+  const noSlot = () => apart.due(head, soon).jobs.length + apart.waitingCount;
   const [sorted, passed] = [sortAll(), onePass()];
   if (sorted === undefined || sorted !== passed) throw new Error(`backlog ${size}: sort all took job ${sorted}, one pass job ${passed}`);
   const [sortMs, passMs, idleMs] = [timed(sortAll), timed(onePass), timed(noSlot)];

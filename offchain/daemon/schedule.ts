@@ -11,6 +11,10 @@
  * names is reached, or, with `wakeOn: "any"`, the first), or mid-step (`started` till `ended`). Wakes are
  * kept in two heaps, by block and by time; a wake replaced or dropped leaves its heap entry behind, skipped
  * when it comes up. The verifier daemon uses it too (`wakeOn: "any"`, and `poke`).
+ *
+ * A status may be kept `apart`: its jobs due are not in `due`'s list but in `waiting()`. The provider worker
+ * keeps posted jobs so: a backlog of them waits, all due, for a free prefetch slot, and a tick while every
+ * slot is taken should not pass over them (`npm run bench:schedule`).
  */
 import { Heap } from "heap-js";
 
@@ -25,16 +29,20 @@ const byAt = (a: Entry, b: Entry) => (a.at < b.at ? -1 : a.at > b.at ? 1 : a.job
 export type StepScheduleParameters = {
   /** A wake naming a block and a time is reached when both are ("all", the default) or when either is ("any"). */
   wakeOn?: "all" | "any";
+  /** A status whose jobs due are listed by `waiting()`, not by `due` (none by default). */
+  apart?: string;
 };
 
 export class StepSchedule {
   readonly #wakeOn: "all" | "any";
+  readonly #apart: string | undefined;
   /** Tracked jobs and their status. */
   readonly #status = new Map<bigint, string>();
   /** Tracked jobs per status. */
   readonly #counts = new Map<string, number>();
-  /** Tracked jobs neither asleep nor mid-step, in the order they became due. */
+  /** Tracked jobs neither asleep nor mid-step, in the order they became due: those of the `apart` status in `#waiting`. */
   readonly #due = new Set<bigint>();
+  readonly #waiting = new Set<bigint>();
   readonly #running = new Set<bigint>();
   /** Jobs mid-step that something touched meanwhile: due when the step ends, whatever wait it asks for. */
   readonly #poked = new Set<bigint>();
@@ -42,8 +50,14 @@ export class StepSchedule {
   readonly #byBlock = new Heap<Entry>(byAt);
   readonly #byTime = new Heap<Entry>(byAt);
 
-  constructor({ wakeOn = "all" }: StepScheduleParameters = {}) {
+  constructor({ wakeOn = "all", apart }: StepScheduleParameters = {}) {
     this.#wakeOn = wakeOn;
+    this.#apart = apart;
+  }
+
+  /** The set a job due with `status` is kept in. */
+  #dueSet(status: string | undefined): Set<bigint> {
+    return status !== undefined && status === this.#apart ? this.#waiting : this.#due;
   }
 
   /** Tracks `jobId` with `status` (due unless asleep or mid-step), or, with `undefined`, no longer. */
@@ -53,12 +67,15 @@ export class StepSchedule {
     if (status === undefined) {
       this.#status.delete(jobId);
       this.#due.delete(jobId);
+      this.#waiting.delete(jobId);
       this.#wakes.delete(jobId);
       return;
     }
+    // A job due whose status moves into or out of `apart` moves with it (to the end of its new set).
+    if (this.#dueSet(was) !== this.#dueSet(status)) this.#dueSet(was).delete(jobId);
     this.#status.set(jobId, status);
     this.#counts.set(status, (this.#counts.get(status) ?? 0) + 1);
-    if (!this.#wakes.has(jobId) && !this.#running.has(jobId)) this.#due.add(jobId);
+    if (!this.#wakes.has(jobId) && !this.#running.has(jobId)) this.#dueSet(status).add(jobId);
   }
 
   /** How many jobs are tracked with `status`. */
@@ -71,7 +88,7 @@ export class StepSchedule {
     if (!this.#status.has(jobId) || this.#poked.has(jobId)) return;
     if (wake.block === undefined && wake.time === undefined) return this.wake(jobId);
     this.#wakes.set(jobId, wake);
-    this.#due.delete(jobId);
+    this.#dueSet(this.#status.get(jobId)).delete(jobId);
     // "all" waits on the block first (then on the time, if any); "any" on whichever comes first.
     if (wake.block !== undefined) this.#byBlock.push({ at: wake.block, jobId, wake });
     if (wake.time !== undefined && (wake.block === undefined || this.#wakeOn === "any")) this.#byTime.push({ at: wake.time, jobId, wake });
@@ -80,7 +97,8 @@ export class StepSchedule {
   /** Makes an asleep job due now. */
   wake(jobId: bigint): void {
     this.#wakes.delete(jobId);
-    if (this.#status.has(jobId) && !this.#running.has(jobId)) this.#due.add(jobId);
+    const status = this.#status.get(jobId);
+    if (status !== undefined && !this.#running.has(jobId)) this.#dueSet(status).add(jobId);
   }
 
   /** Something touched the job: due now, or, mid-step, as soon as the step ends (any wait it asks for dropped). */
@@ -95,7 +113,7 @@ export class StepSchedule {
   started(jobId: bigint): void {
     this.#running.add(jobId);
     this.#poked.delete(jobId);
-    this.#due.delete(jobId);
+    this.#dueSet(this.#status.get(jobId)).delete(jobId);
     this.#wakes.delete(jobId);
   }
 
@@ -103,12 +121,14 @@ export class StepSchedule {
   ended(jobId: bigint): void {
     this.#running.delete(jobId);
     this.#poked.delete(jobId);
-    if (this.#status.has(jobId) && !this.#wakes.has(jobId)) this.#due.add(jobId);
+    const status = this.#status.get(jobId);
+    if (status !== undefined && !this.#wakes.has(jobId)) this.#dueSet(status).add(jobId);
   }
 
   /**
-   * Wakes the jobs whose wake `head` reached, and returns the jobs due (oldest first, with their status),
-   * and whether nothing is due soon: no job due, none asleep on a block, none waking by `soon`.
+   * Wakes the jobs whose wake `head` reached, and returns the jobs due (oldest first, with their status) but
+   * those of the `apart` status, and whether nothing is due soon: no job due (apart or not), none asleep on a
+   * block, none waking by `soon`.
    */
   due(head: { number: bigint; timestamp: bigint }, soon: bigint): { jobs: { jobId: bigint; status: string }[]; quiet: boolean } {
     for (let top = this.#current(this.#byBlock); top !== undefined && top.at <= head.number; top = this.#current(this.#byBlock)) {
@@ -123,13 +143,23 @@ export class StepSchedule {
     }
     const jobs = [...this.#due].map((jobId) => ({ jobId, status: this.#status.get(jobId)! }));
     const nextTime = this.#current(this.#byTime)?.at;
-    const quiet = jobs.length === 0 && this.#current(this.#byBlock) === undefined && (nextTime === undefined || nextTime > soon);
+    const quiet = jobs.length === 0 && this.#waiting.size === 0 && this.#current(this.#byBlock) === undefined && (nextTime === undefined || nextTime > soon);
     return { jobs, quiet };
   }
 
-  /** How many jobs are tracked, due, asleep and mid-step (what the tests check). */
+  /** The jobs of the `apart` status due, in the order they became due (as of the last `due`: it wakes them). */
+  waiting(): IterableIterator<bigint> {
+    return this.#waiting.values();
+  }
+
+  /** How many jobs of the `apart` status are due. */
+  get waitingCount(): number {
+    return this.#waiting.size;
+  }
+
+  /** How many jobs are tracked, due (apart or not), asleep and mid-step (what the tests check). */
   get size(): { tracked: number; due: number; asleep: number; running: number } {
-    return { tracked: this.#status.size, due: this.#due.size, asleep: this.#wakes.size, running: this.#running.size };
+    return { tracked: this.#status.size, due: this.#due.size + this.#waiting.size, asleep: this.#wakes.size, running: this.#running.size };
   }
 
   /** The heap's first entry that is still its job's wake (stale ones dropped on the way). */

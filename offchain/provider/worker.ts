@@ -263,9 +263,10 @@ export class ProviderWorker {
   private head?: { number: bigint; timestamp: bigint };
   /**
    * Our open jobs by when their next step is due; those waiting for a block or a time (seed block, end of a
-   * window) are not read again before it, nor looked at by a tick.
+   * window) are not read again before it, nor looked at by a tick. Posted jobs due wait apart (`waiting()`)
+   * for a free prefetch slot.
    */
-  private readonly schedule = new StepSchedule();
+  private readonly schedule = new StepSchedule({ apart: "candidate" });
   /** The block of the last transaction of ours per job: the job is never read from an earlier one. */
   private readonly seenBlock = new Map<bigint, bigint>();
   /** Candidate jobs mid-step (being fetched, checked, run or committed): at most `prefetch`. */
@@ -637,14 +638,10 @@ export class ProviderWorker {
     const head = this.head;
     const soon = head.timestamp + QUIET_SECONDS;
     const { jobs, quiet } = this.schedule.due(head, soon);
-    // Posted jobs wait here for a prefetch slot, all of a backlog: they are ranked only when a slot is free, and
-    // only the best taken (a pass, not a sort: a slot frees once per job, and the backlog may be thousands).
-    const candidates: bigint[] = [];
-    for (const { jobId, status } of jobs) {
-      if (status === "candidate") candidates.push(jobId);
-      else this.startStep(jobId, status);
-    }
-    if (candidates.length > 0 && this.preparing.size < this.prefetch) this.startCandidates(candidates);
+    for (const { jobId, status } of jobs) this.startStep(jobId, status);
+    // Posted jobs due wait apart for a prefetch slot, all of a backlog: they are looked at only when a slot is
+    // free, and only the best taken (one pass, not a sort: a slot frees once per job, and the backlog may be thousands).
+    if (this.schedule.waitingCount > 0 && this.preparing.size < this.prefetch) this.startCandidates([...this.schedule.waiting()]);
     this.quiet = quiet;
     this.earnings.maybeWithdraw(this.actions.sending);
     this.batchEarnings.maybeWithdraw(this.actions.sending);

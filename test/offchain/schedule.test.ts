@@ -144,6 +144,43 @@ describe("daemon: StepSchedule", () => {
     assert.deepEqual([s.count("auditor"), s.count("verifier-batch"), s.count("other")], [0, 2, 0]);
   });
 
+  it("apart (the provider's posted jobs): its jobs due are listed by waiting(), not by due; a status change moves a due job across in either direction", () => {
+    const s = new StepSchedule({ apart: "candidate" });
+    s.track(1n, "candidate");
+    s.track(2n, "active");
+    s.track(3n, "candidate");
+    assert.deepEqual(s.due(at(100n, 1_000n), 1_010n), { jobs: [{ jobId: 2n, status: "active" }], quiet: false });
+    assert.deepEqual([...s.waiting()], [1n, 3n], "in the order they became due");
+    assert.equal(s.waitingCount, 2);
+    assert.deepEqual(s.size, { tracked: 3, due: 3, asleep: 0, running: 0 });
+    // Claimed: no longer waiting, due with its new status; and back.
+    s.track(1n, "active");
+    assert.deepEqual(dueIds(s), [2n, 1n]);
+    assert.deepEqual([...s.waiting()], [3n]);
+    s.track(2n, "candidate");
+    assert.deepEqual(dueIds(s), [1n]);
+    assert.deepEqual([...s.waiting()], [3n, 2n]);
+    // Mid-step, asleep or untracked: not waiting; woken or ended: waiting again.
+    s.started(3n);
+    s.sleep(2n, { time: 1_005n });
+    assert.deepEqual([...s.waiting()], []);
+    assert.deepEqual(s.due(at(100n, 1_005n), 1_010n).jobs, [{ jobId: 1n, status: "active" }]);
+    assert.deepEqual([...s.waiting()], [2n], "woken by the head");
+    s.ended(3n);
+    assert.deepEqual([...s.waiting()], [2n, 3n]);
+    s.track(2n, undefined);
+    assert.deepEqual([...s.waiting()], [3n]);
+    assert.deepEqual(s.size, { tracked: 2, due: 2, asleep: 0, running: 0 });
+  });
+
+  it("apart: a job waiting keeps the schedule from being quiet, though due lists nothing", () => {
+    const s = new StepSchedule({ apart: "candidate" });
+    s.track(1n, "candidate");
+    assert.deepEqual(s.due(at(1n, 1_000n), 1_010n), { jobs: [], quiet: false });
+    s.started(1n);
+    assert.deepEqual(s.due(at(1n, 1_000n), 1_010n), { jobs: [], quiet: true });
+  });
+
   it("a tick with 20,000 jobs asleep looks only at the heap tops: the due list is what woke", () => {
     const s = new StepSchedule();
     for (let id = 1n; id <= 20_000n; id++) {
