@@ -101,7 +101,7 @@ for (const size of SIZES) {
   const onePass = () => {
     if (apart.due(head, soon).jobs.length !== 0) throw new Error("only posted jobs are due");
     const fresh: Offer[] = [];
-    for (const jobId of [...apart.waiting()]) if ((failures.get(jobId) ?? 0) === 0) fresh.push({ jobId, value: valueOf(jobId) });
+    for (const jobId of apart.waiting()) if ((failures.get(jobId) ?? 0) === 0) fresh.push({ jobId, value: valueOf(jobId) });
     return takeBest(fresh)?.jobId;
   };
   const noSlot = () => apart.due(head, soon).jobs.length + apart.waitingCount;

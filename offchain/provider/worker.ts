@@ -641,7 +641,7 @@ export class ProviderWorker {
     for (const { jobId, status } of jobs) this.startStep(jobId, status);
     // Posted jobs due wait apart for a prefetch slot, all of a backlog: they are looked at only when a slot is
     // free, and only the best taken (one pass, not a sort: a slot frees once per job, and the backlog may be thousands).
-    if (this.schedule.waitingCount > 0 && this.preparing.size < this.prefetch) this.startCandidates([...this.schedule.waiting()]);
+    if (this.schedule.waitingCount > 0 && this.preparing.size < this.prefetch) this.startCandidates(this.schedule.waiting());
     this.quiet = quiet;
     this.earnings.maybeWithdraw(this.actions.sending);
     this.batchEarnings.maybeWithdraw(this.actions.sending);
@@ -651,9 +651,9 @@ export class ProviderWorker {
   /**
    * Fills the free prefetch slots from `candidates` (posted jobs due): first those of posters in good standing,
    * the best paid per second of our time first, then the oldest; then the others, by rank, in at most half the
-   * slots.
+   * slots. `candidates` is read to its end before any job starts (a start takes the job out of the schedule's set).
    */
-  private startCandidates(candidates: readonly bigint[]): void {
+  private startCandidates(candidates: Iterable<bigint>): void {
     const deferred: { jobId: bigint; rank: number }[] = [];
     const fresh: Offer[] = [];
     for (const jobId of candidates) {
