@@ -10,7 +10,14 @@
  *      counted locally), sign locally, broadcast. The lock keeps broadcasts in nonce order, so
  *      concurrent sends get consecutive nonces and a failure before broadcast leaves no gap;
  *   4. wait for the receipt with a timeout; a mined transaction that reverted is a
- *      `ContractRevertError` too, decoded by replaying the call at its block.
+ *      `ContractRevertError` too, decoded by replaying the call at its block. A transaction not mined
+ *      within `replaceAfterMs` is looked at: one the node no longer has (dropped from its pool) is sent
+ *      again, and one whose fees the chain has outgrown (the base fee rose past its cap) is replaced at
+ *      the same nonce with fees raised to the market's and by at least 12.5% (nodes take a replacement
+ *      for at least 10% more); a transaction priced at the market is left to wait. Its receipt is then
+ *      awaited under every hash sent for the nonce, and `onSent` hears of each, so that a journal
+ *      records the transaction that may be mined. Without this, a dropped transaction would leave a
+ *      gap in the account's nonces and one the chain outpriced would hold every later send behind it.
  *
  * The node's own refusals (no ETH for gas, a fee or gas limit it does not accept) are final and named
  * (`NodeRejectedError`), never retried: only transport failures are. Transport failures (refused,
@@ -96,6 +103,8 @@ export type SenderStats = {
   /** Retries of any step after a retryable failure. */
   retries: number;
   nonceResyncs: number;
+  /** Transactions sent again at their nonce: dropped by the node, or outpriced by the chain. */
+  replaced: number;
   gasUsed: bigint;
   /** Sum of gasUsed * effectiveGasPrice over mined receipts, wei. */
   feesWei: bigint;
@@ -121,6 +130,8 @@ export type TxSenderParameters = {
   retry?: Omit<RetryOptions, "signal">;
   receiptTimeoutMs?: number;
   receiptPollingIntervalMs?: number;
+  /** How long a transaction may go unmined before it is looked at (sent again where dropped, replaced where outpriced). */
+  replaceAfterMs?: number;
   /** Added to the gas estimate, percent: the state may change between estimate and inclusion. */
   gasBufferPct?: number;
   /** The keccak-256 of signing hashes and transaction hashes (offchain/chain/keccak.ts); default viem's. */
@@ -130,7 +141,7 @@ export type TxSenderParameters = {
 export type WaitForReceiptParameters = { hash: Hex; timeoutMs?: number; signal?: AbortSignal };
 
 type PreparedCall = { to: Address; data: Hex; value: bigint | undefined; gas: bigint; abi: Abi; functionName: string };
-type Fees = { type: "eip1559"; maxFeePerGas: bigint; maxPriorityFeePerGas: bigint } | { type: "legacy"; gasPrice: bigint };
+export type Fees = { type: "eip1559"; maxFeePerGas: bigint; maxPriorityFeePerGas: bigint } | { type: "legacy"; gasPrice: bigint };
 
 /** A transaction the sender signs: a contract call with its fees. */
 export type SendableTransaction = { chainId: number; nonce: number; to: Address; data: Hex; value: bigint | undefined; gas: bigint } & Fees;
@@ -204,6 +215,32 @@ export function withGasBuffer({ gas, bufferPct }: { gas: bigint; bufferPct: numb
   return gas <= TX_GAS_CAP && buffered > TX_GAS_CAP ? TX_GAS_CAP : buffered;
 }
 
+/** Whether a transaction's fees are below the market's now (either part of an EIP-1559 pair): it may never be mined. Pure. */
+export function belowMarket(fees: Fees, market: Fees): boolean {
+  if (fees.type === "legacy" || market.type === "legacy") return gasPriceOf(fees) < gasPriceOf(market);
+  return fees.maxFeePerGas < market.maxFeePerGas || fees.maxPriorityFeePerGas < market.maxPriorityFeePerGas;
+}
+
+/**
+ * The fees a transaction is sent again at: each part the market's, or the old one if higher; where it `replaces`
+ * one the node still holds, also at least 12.5% (and 1 wei) over the old one, as nodes take a replacement only for
+ * 10% more on both parts. The priority fee never exceeds the fee cap. Pure.
+ */
+export function raisedFees({ fees, market, replacing }: { fees: Fees; market: Fees; replacing: boolean }): Fees {
+  const raise = (old: bigint, now: bigint) => {
+    const floor = replacing ? old + (old / 8n > 0n ? old / 8n : 1n) : old;
+    return floor > now ? floor : now;
+  };
+  if (fees.type === "legacy" || market.type === "legacy") return { type: "legacy", gasPrice: raise(gasPriceOf(fees), gasPriceOf(market)) };
+  const maxFeePerGas = raise(fees.maxFeePerGas, market.maxFeePerGas);
+  const tip = raise(fees.maxPriorityFeePerGas, market.maxPriorityFeePerGas);
+  return { type: "eip1559", maxFeePerGas, maxPriorityFeePerGas: tip > maxFeePerGas ? maxFeePerGas : tip };
+}
+
+function gasPriceOf(fees: Fees): bigint {
+  return fees.type === "legacy" ? fees.gasPrice : fees.maxFeePerGas;
+}
+
 /** Sends transactions from one local account; see the module comment. */
 export class TxSender {
   readonly address: Address;
@@ -216,6 +253,7 @@ export class TxSender {
   readonly #maxDelayMs: number;
   readonly #receiptTimeoutMs: number;
   readonly #receiptPollingIntervalMs: number;
+  readonly #replaceAfterMs: number;
   readonly #gasBufferPct: number;
   readonly #keccak: Keccak256;
   readonly #lock = new Mutex();
@@ -241,6 +279,7 @@ export class TxSender {
     simulatedReverts: 0,
     retries: 0,
     nonceResyncs: 0,
+    replaced: 0,
     gasUsed: 0n,
     feesWei: 0n,
   };
@@ -252,6 +291,7 @@ export class TxSender {
     retry: { retries = 5, baseDelayMs = 200, maxDelayMs = 5_000 } = {},
     receiptTimeoutMs = 120_000,
     receiptPollingIntervalMs = 250,
+    replaceAfterMs = 30_000,
     gasBufferPct = 20,
     keccak = viemKeccak256,
   }: TxSenderParameters) {
@@ -272,6 +312,7 @@ export class TxSender {
     this.#maxDelayMs = maxDelayMs;
     this.#receiptTimeoutMs = receiptTimeoutMs;
     this.#receiptPollingIntervalMs = receiptPollingIntervalMs;
+    this.#replaceAfterMs = replaceAfterMs;
     this.#gasBufferPct = gasBufferPct;
     this.#keccak = keccak;
   }
@@ -350,9 +391,11 @@ export class TxSender {
     signal?.throwIfAborted();
 
     const call: PreparedCall = { to, data, value, gas, abi, functionName };
-    const { hash, nonce } = await this.#broadcast({ call, fees, chainId, context });
-    onSent?.({ hash, nonce });
-    const receipt = await this.waitForReceipt({ hash, signal });
+    const sent = await this.#broadcast({ call, fees, chainId, context });
+    onSent?.(sent);
+    const receipt = await this.#settle({ call, fees, chainId, context, sent, onSent, signal });
+    const { transactionHash: hash } = receipt;
+    const { nonce } = sent;
     const fee = receipt.gasUsed * receipt.effectiveGasPrice;
     if (receipt.status === "reverted") {
       const error = await this.#revertOf({ call, receipt });
@@ -372,6 +415,100 @@ export class TxSender {
   }
 
   /**
+   * The receipt of the transaction `sent` for `call` (at `fees`), or of one sent again for its nonce: each
+   * `replaceAfterMs` without it, the transaction is looked at (`#sendAgain`). `ReceiptTimeoutError` after
+   * `receiptTimeoutMs` in all, as a single wait gives.
+   */
+  async #settle({
+    call,
+    fees,
+    chainId,
+    context,
+    sent,
+    onSent,
+    signal,
+  }: {
+    call: PreparedCall;
+    fees: Fees;
+    chainId: number;
+    context: Record<string, unknown>;
+    sent: { hash: Hex; nonce: number };
+    onSent: SendParameters["onSent"];
+    signal: AbortSignal | undefined;
+  }): Promise<TransactionReceipt> {
+    const deadline = performance.now() + this.#receiptTimeoutMs;
+    const hashes = [sent.hash];
+    let current = fees;
+    for (;;) {
+      const timeoutMs = Math.max(0, Math.min(this.#replaceAfterMs, deadline - performance.now()));
+      try {
+        return await this.#receiptOfAny({ hashes, timeoutMs, signal });
+      } catch (error) {
+        if (!(error instanceof ReceiptTimeoutError) || performance.now() >= deadline) throw error;
+      }
+      signal?.throwIfAborted();
+      const again = await this.#sendAgain({ call, fees: current, chainId, context, nonce: sent.nonce, last: hashes.at(-1)! }).catch((error: unknown) => {
+        // A replacement the node refused (underpriced after all) or a failed read: the next look tries again.
+        this.#log.warn({ msg: "transaction not mined in time, and not sent again", ...context, tx_hash: hashes.at(-1), nonce: sent.nonce, err: error instanceof Error ? error.message : String(error) });
+        return undefined;
+      });
+      if (again === undefined) continue;
+      current = again.fees;
+      this.#stats.replaced++;
+      // Sent again at the same fees, a dropped transaction is the same signed bytes (signatures are deterministic).
+      if (hashes.includes(again.hash)) continue;
+      hashes.push(again.hash);
+      onSent?.({ hash: again.hash, nonce: sent.nonce });
+    }
+  }
+
+  /**
+   * A transaction not mined in time (`last`, the latest sent at `nonce`), looked at: the node still has it and
+   * its fees are the market's or more, so it waits on (undefined); or the node dropped it, and the same call is
+   * sent at the same nonce at the market's fees (or its old ones, if higher); or the chain's fees outgrew it,
+   * and it is replaced at fees raised to the market's and by at least 12.5% (`raisedFees`). Undefined too when the
+   * nonce turns out spent (mined meanwhile: the receipt wait finds it).
+   */
+  async #sendAgain({
+    call,
+    fees,
+    chainId,
+    context,
+    nonce,
+    last,
+  }: {
+    call: PreparedCall;
+    fees: Fees;
+    chainId: number;
+    context: Record<string, unknown>;
+    nonce: number;
+    last: Hex;
+  }): Promise<{ hash: Hex; fees: Fees } | undefined> {
+    const pooled = await this.#known(last);
+    const market = await this.#fees(undefined, { fresh: true });
+    if (pooled && !belowMarket(fees, market)) return undefined;
+    const next = raisedFees({ fees, market, replacing: pooled });
+    const signed = await this.#sign({ call, fees: next, chainId, nonce });
+    try {
+      await this.#public.request({ method: "eth_sendRawTransaction", params: [signed.raw] });
+    } catch (error) {
+      const classified = classifyChainError({ error, abi: call.abi, details: { ...context, step: "send again", nonce, txHash: signed.hash } });
+      if (!(classified instanceof NonceError)) throw classified;
+      // "Nonce too low": a transaction at this nonce was mined, ours (the receipt wait finds it) or not.
+      if (!/already known|known transaction|already imported/.test(classified.nodeMessage)) return undefined;
+    }
+    this.#log.warn({
+      msg: pooled ? "transaction outpriced by the chain, replaced at higher fees" : "transaction dropped by the node, sent again",
+      ...context,
+      nonce,
+      tx_hash: last,
+      new_tx_hash: signed.hash,
+      ...(next.type === "eip1559" ? { max_fee_per_gas: next.maxFeePerGas, max_priority_fee_per_gas: next.maxPriorityFeePerGas } : { gas_price: next.gasPrice }),
+    });
+    return { hash: signed.hash, fees: next };
+  }
+
+  /**
    * Polls for a receipt until `timeoutMs`; transport failures while polling are tolerated (the
    * next poll may work). Counts the receipt's gas into the stats (once per transaction).
    *
@@ -387,7 +524,15 @@ export class TxSender {
    * waiting for a 2-second block costs one or two receipt requests, not eight. A failed head read only
    * means the next receipt request comes after an interval, as before.
    */
-  async waitForReceipt({ hash, timeoutMs = this.#receiptTimeoutMs, signal }: WaitForReceiptParameters): Promise<TransactionReceipt> {
+  waitForReceipt({ hash, timeoutMs = this.#receiptTimeoutMs, signal }: WaitForReceiptParameters): Promise<TransactionReceipt> {
+    return this.#receiptOfAny({ hashes: [hash], timeoutMs, signal });
+  }
+
+  /**
+   * The receipt of whichever of `hashes` (the transactions sent for one nonce) is mined, waited for as
+   * `waitForReceipt` waits for one. `ReceiptTimeoutError` names the last hash, and all of them (`txHashes`).
+   */
+  async #receiptOfAny({ hashes, timeoutMs, signal }: { hashes: readonly Hex[]; timeoutMs: number; signal?: AbortSignal }): Promise<TransactionReceipt> {
     const deadline = performance.now() + timeoutMs;
     let lastError: unknown;
     let atOnce = this.#minedOnBroadcast || ++this.#waitsSinceAtOnce >= AT_ONCE_REPROBE_EVERY;
@@ -398,24 +543,28 @@ export class TxSender {
       const seen = this.#head?.number;
       const askedAtOnce = atOnce;
       atOnce = false;
-      try {
-        const receipt = await this.#public.getTransactionReceipt({ hash });
-        if (askedAtOnce) this.#minedOnBroadcast = true;
-        this.#record(receipt);
-        return receipt;
-      } catch (error) {
-        const notFound = errorChain(error).some((e) => e instanceof TransactionReceiptNotFoundError);
-        if (askedAtOnce && notFound) this.#minedOnBroadcast = false;
-        if (!notFound) {
-          const classified = classifyChainError({ error, details: { txHash: hash, step: "receipt" } });
-          if (!(classified instanceof RetryableError)) throw classified;
-          lastError = classified;
+      let missed = true;
+      for (const hash of hashes) {
+        try {
+          const receipt = await this.#public.getTransactionReceipt({ hash });
+          if (askedAtOnce) this.#minedOnBroadcast = true;
+          this.#record(receipt);
+          return receipt;
+        } catch (error) {
+          const notFound = errorChain(error).some((e) => e instanceof TransactionReceiptNotFoundError);
+          if (!notFound) {
+            missed = false;
+            const classified = classifyChainError({ error, details: { txHash: hash, step: "receipt" } });
+            if (!(classified instanceof RetryableError)) throw classified;
+            lastError = classified;
+          }
         }
       }
+      if (askedAtOnce && missed) this.#minedOnBroadcast = false;
       if (performance.now() >= deadline) {
         throw new ReceiptTimeoutError("no receipt in time; the transaction may still be mined", {
           code: "RECEIPT_TIMEOUT",
-          details: { txHash: hash, timeoutMs },
+          details: { txHash: hashes.at(-1), ...(hashes.length > 1 ? { txHashes: [...hashes] } : {}), timeoutMs },
           cause: lastError,
         });
       }
@@ -520,9 +669,9 @@ export class TxSender {
    * fee suggestion), except that the suggestion, which moves slowly, is reused for
    * PRIORITY_FEE_TTL_MS, and the fees themselves for FEES_TTL_MS. No base fee: legacy.
    */
-  async #fees(signal?: AbortSignal): Promise<Fees> {
+  async #fees(signal?: AbortSignal, { fresh = false }: { fresh?: boolean } = {}): Promise<Fees> {
     const recent = this.#recentFees;
-    if (recent !== undefined && Date.now() - recent.at < FEES_TTL_MS) return recent.fees;
+    if (!fresh && recent !== undefined && Date.now() - recent.at < FEES_TTL_MS) return recent.fees;
     const fees = await this.#retry({
       signal,
       details: { step: "fees" },
@@ -530,7 +679,7 @@ export class TxSender {
         const { baseFeePerGas, number } = await this.#public.getBlock({ blockTag: "latest" });
         if (number !== null) this.noteHead(number);
         if (typeof baseFeePerGas !== "bigint") return { type: "legacy", gasPrice: await this.#public.getGasPrice() };
-        const maxPriorityFeePerGas = await this.#priorityFee();
+        const maxPriorityFeePerGas = await this.#priorityFee({ fresh });
         return { type: "eip1559", maxFeePerGas: (baseFeePerGas * 12n) / 10n + maxPriorityFeePerGas, maxPriorityFeePerGas };
       },
     });
@@ -538,9 +687,9 @@ export class TxSender {
     return fees;
   }
 
-  async #priorityFee(): Promise<bigint> {
+  async #priorityFee({ fresh }: { fresh: boolean }): Promise<bigint> {
     const cached = this.#priority;
-    if (cached !== undefined && Date.now() - cached.at < PRIORITY_FEE_TTL_MS) return cached.value;
+    if (!fresh && cached !== undefined && Date.now() - cached.at < PRIORITY_FEE_TTL_MS) return cached.value;
     const value = await this.#public.estimateMaxPriorityFeePerGas();
     this.#priority = { value, at: Date.now() };
     return value;

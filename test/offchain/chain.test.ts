@@ -37,7 +37,7 @@ import {
   type ReorgEvent,
 } from "../../offchain/chain/poller.js";
 import { OutageLog } from "../../offchain/chain/outage.js";
-import { TxSender } from "../../offchain/chain/sender.js";
+import { belowMarket, raisedFees, TxSender } from "../../offchain/chain/sender.js";
 import { BLOCKHASH_REACH, revealWindowBlocks, TermsReader } from "../../offchain/chain/terms.js";
 import { NonRetryableError, RetryableError } from "../../offchain/errors.js";
 import { deploySystem, jobRequest, jobTracker, ROLE_PROVIDER, setUpMarket, stake, type Connection, type System } from "../helpers/fixture.js";
@@ -996,7 +996,7 @@ describe("chain: TxSender (in-process chain over HTTP)", function () {
     assert.equal(await pendingNonce(sender.address), nonceBefore);
     assert.equal(rpc.count("eth_sendRawTransaction"), sendsBefore);
     assert.deepEqual(sender.stats(), {
-      sent: 0, mined: 0, reverted: 0, simulatedReverts: 1, retries: 0, nonceResyncs: 0, gasUsed: 0n, feesWei: 0n,
+      sent: 0, mined: 0, reverted: 0, simulatedReverts: 1, retries: 0, nonceResyncs: 0, replaced: 0, gasUsed: 0n, feesWei: 0n,
     });
   });
 
@@ -1187,6 +1187,127 @@ describe("chain: TxSender (in-process chain over HTTP)", function () {
     const receipt = await sender.waitForReceipt({ hash });
     assert.equal(receipt.status, "success");
     assert.equal(sender.stats().mined, 1);
+  });
+
+  /** A mint from `sender` sent with automine off, the hashes it was sent under as `onSent` heard them. */
+  function mintUnmined(sender: TxSender) {
+    const hashes: Hex[] = [];
+    const nonces: number[] = [];
+    const sending = sender.send({
+      address: sys.token.address,
+      abi: sys.token.abi,
+      functionName: "mint",
+      args: [sender.address, 3n],
+      onSent: ({ hash, nonce }) => {
+        hashes.push(hash);
+        nonces.push(nonce);
+      },
+    });
+    sending.catch(() => {});
+    return { hashes, nonces, sending };
+  }
+
+  it("sends a transaction the node dropped from its pool again at its nonce, so that no gap holds later sends", async () => {
+    const sender = await senderFor(15, { replaceAfterMs: 300 });
+    const nonce = await pendingNonce(sender.address);
+    const sendsBefore = rpc.count("eth_sendRawTransaction");
+    await setAutomine(false);
+    try {
+      const { hashes, nonces, sending } = mintUnmined(sender);
+      await waitFor(() => hashes.length === 1, { what: "the first broadcast" });
+      assert.equal(await connection.provider.request({ method: "hardhat_dropTransaction", params: [hashes[0]] }), true);
+      await assert.rejects(sys.publicClient.getTransaction({ hash: hashes[0]! }), "the node no longer has it");
+      await waitFor(() => rpc.count("eth_sendRawTransaction") === sendsBefore + 2, { what: "the transaction sent again" });
+      // The market's fees have not moved: the same fields, so the same signed bytes and hash, back in the pool.
+      assert.equal((await sys.publicClient.getTransaction({ hash: hashes[0]! })).nonce, nonce);
+      await connection.networkHelpers.mine();
+      const { receipt, hash, nonce: used } = await sending;
+      assert.equal(receipt.status, "success");
+      assert.equal(hash, hashes[0]);
+      assert.deepEqual(nonces, [nonce], "one transaction: nothing new for the caller's journal");
+      assert.equal(used, nonce);
+      assert.equal(sender.stats().replaced, 1);
+    } finally {
+      await setAutomine(true);
+    }
+    const next = await sender.send({ address: sys.token.address, abi: sys.token.abi, functionName: "mint", args: [sender.address, 1n] });
+    assert.equal(next.nonce, nonce + 1, "the next send takes the nonce after it: no gap");
+    assert.equal(await pendingNonce(sender.address), nonce + 2);
+  });
+
+  it("replaces a transaction the chain's base fee outgrew, at the same nonce and higher fees, and mines it", async () => {
+    const sender = await senderFor(16, { replaceAfterMs: 300 });
+    const nonce = await pendingNonce(sender.address);
+    await setAutomine(false);
+    try {
+      const { hashes, nonces, sending } = mintUnmined(sender);
+      await waitFor(() => hashes.length === 1, { what: "the first broadcast" });
+      const first = await sys.publicClient.getTransaction({ hash: hashes[0]! });
+      // The next block's base fee is past the transaction's cap: it stays in the pool, unminable.
+      await connection.provider.request({ method: "hardhat_setNextBlockBaseFeePerGas", params: [`0x${(first.maxFeePerGas! * 4n).toString(16)}`] });
+      await connection.networkHelpers.mine();
+      await assert.rejects(sys.publicClient.getTransactionReceipt({ hash: hashes[0]! }), "not mined under a base fee past its cap");
+      await waitFor(() => hashes.length === 2, { what: "the replacement" });
+      await connection.networkHelpers.mine();
+      const { receipt, hash } = await sending;
+      assert.equal(receipt.status, "success");
+      assert.equal(hash, hashes[1]);
+      assert.deepEqual(nonces, [nonce, nonce]);
+      const replacement = await sys.publicClient.getTransaction({ hash });
+      assert.equal(replacement.nonce, nonce);
+      assert.ok(replacement.maxFeePerGas! > first.maxFeePerGas! * 4n, `the replacement's cap ${replacement.maxFeePerGas} covers the new base fee ${first.maxFeePerGas! * 4n}`);
+      assert.equal(sender.stats().replaced, 1);
+    } finally {
+      await setAutomine(true);
+    }
+  });
+
+  it("leaves a transaction priced at the market to wait for its block, however long, rather than pay more", async () => {
+    const sender = await senderFor(17, { replaceAfterMs: 100 });
+    const sendsBefore = rpc.count("eth_sendRawTransaction");
+    await setAutomine(false);
+    try {
+      const { hashes, sending } = mintUnmined(sender);
+      await waitFor(() => hashes.length === 1, { what: "the broadcast" });
+      // Five looks at it, each finding it in the pool at the market's fees.
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      await connection.networkHelpers.mine();
+      const { receipt, hash } = await sending;
+      assert.equal(receipt.status, "success");
+      assert.equal(hash, hashes[0]);
+      assert.equal(hashes.length, 1);
+      assert.equal(rpc.count("eth_sendRawTransaction") - sendsBefore, 1, "sent once");
+      assert.equal(sender.stats().replaced, 0);
+    } finally {
+      await setAutomine(true);
+    }
+  });
+});
+
+describe("chain: fees of a transaction sent again (belowMarket, raisedFees)", () => {
+  const eip1559 = (maxFeePerGas: bigint, maxPriorityFeePerGas: bigint) => ({ type: "eip1559" as const, maxFeePerGas, maxPriorityFeePerGas });
+
+  it("is below the market when either part of the pair is, or a legacy price is", () => {
+    assert.equal(belowMarket(eip1559(100n, 10n), eip1559(100n, 10n)), false);
+    assert.equal(belowMarket(eip1559(120n, 20n), eip1559(100n, 10n)), false);
+    assert.equal(belowMarket(eip1559(99n, 10n), eip1559(100n, 10n)), true);
+    assert.equal(belowMarket(eip1559(200n, 9n), eip1559(100n, 10n)), true);
+    assert.equal(belowMarket({ type: "legacy", gasPrice: 9n }, { type: "legacy", gasPrice: 10n }), true);
+    assert.equal(belowMarket({ type: "legacy", gasPrice: 10n }, { type: "legacy", gasPrice: 10n }), false);
+  });
+
+  it("replaces at the market's fees, or 12.5% (at least 1 wei) over the old ones where that is more, the tip never over the cap", () => {
+    assert.deepEqual(raisedFees({ fees: eip1559(100n, 10n), market: eip1559(300n, 20n), replacing: true }), eip1559(300n, 20n));
+    assert.deepEqual(raisedFees({ fees: eip1559(100n, 10n), market: eip1559(101n, 10n), replacing: true }), eip1559(112n, 11n));
+    assert.deepEqual(raisedFees({ fees: eip1559(100n, 0n), market: eip1559(90n, 0n), replacing: true }), eip1559(112n, 1n));
+    assert.deepEqual(raisedFees({ fees: eip1559(8n, 8n), market: eip1559(8n, 8n), replacing: true }), eip1559(9n, 9n));
+    assert.deepEqual(raisedFees({ fees: eip1559(100n, 200n), market: eip1559(100n, 200n), replacing: false }), eip1559(100n, 100n));
+    assert.deepEqual(raisedFees({ fees: { type: "legacy", gasPrice: 80n }, market: { type: "legacy", gasPrice: 70n }, replacing: true }), { type: "legacy", gasPrice: 90n });
+  });
+
+  it("sends a dropped transaction again at the market's fees, or its old ones where higher, with no raise", () => {
+    assert.deepEqual(raisedFees({ fees: eip1559(100n, 10n), market: eip1559(90n, 5n), replacing: false }), eip1559(100n, 10n));
+    assert.deepEqual(raisedFees({ fees: eip1559(100n, 10n), market: eip1559(150n, 12n), replacing: false }), eip1559(150n, 12n));
   });
 });
 
