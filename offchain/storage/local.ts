@@ -242,9 +242,22 @@ function identity(stats: Stats): string {
  * thread stages the input it has just read and checked. On failure no file is left.
  */
 export async function writeStaged({ dir, id, bytes }: { dir: string; id: Hex; bytes: Uint8Array }): Promise<string> {
-  const file = path.join(dir, `${parseBlobId(id, "id").slice(2)}.${randomBytes(6).toString("hex")}`);
+  const file = path.join(dir, `${parseBlobId(id, "id").slice(2)}.${uniqueSuffix()}`);
   await writeNew(file, bytes, { flush: false });
   return file;
+}
+
+/** This thread's prefix of the names `uniqueSuffix` gives, drawn once, and how many it gave. */
+const threadPrefix = randomBytes(6).toString("hex");
+let suffixes = 0;
+
+/**
+ * A file name's suffix no other thread or process draws (a random prefix per thread, then a count): a temp or
+ * staged file per blob written, where drawing random bytes for each was 1.5% of a hashing thread's CPU. The files
+ * are opened with "wx", so a clash could only fail a write, never overwrite.
+ */
+function uniqueSuffix(): string {
+  return `${threadPrefix}${(suffixes++).toString(36)}`;
 }
 
 /** Writes `bytes` to a new file, flushed unless asked not to; on failure no file is left. */
@@ -263,7 +276,7 @@ async function writeNew(file: string, bytes: Uint8Array, { flush }: { flush: boo
 
 /** Writes `bytes` to a fresh temp file in `tempDir`, flushes it, and renames it over `target`. */
 async function writeAtomically({ target, bytes, tempDir }: { target: string; bytes: Uint8Array; tempDir: string }): Promise<void> {
-  const temp = path.join(tempDir, `${path.basename(target)}.${process.pid}.${randomBytes(6).toString("hex")}`);
+  const temp = path.join(tempDir, `${path.basename(target)}.${process.pid}.${uniqueSuffix()}`);
   await intoDir(tempDir, () => writeNew(temp, bytes, { flush: true }));
   try {
     await intoDir(path.dirname(target), () => rename(temp, target));
