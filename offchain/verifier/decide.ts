@@ -384,14 +384,16 @@ function candidateSteps(s: JobSnapshot): Step[] {
   const windowOpen = now <= BigInt(job.deadline);
 
   // 1. Our own audit: commit blind before auditCommitBy; reveal after the provider's reveal, inside the
-  // window, once the block `seedDelay` after our commit (the recheck seed) is mined.
+  // window, once the block `seedDelay` after our commit (the recheck seed) is mined, and, in a dispute someone
+  // else opened, before its committee is drawn (the contract refuses it after: it is then left unrevealed).
   if (job.status === JobStatus.Committed) {
     const { mined } = seedOf(s);
     if (mined && sameAddress(s.drawnAuditor, me) && audit.state === AuditState.None && now <= auditCommitByOf(job, terms)) {
       act("commitAudit", "drawn as the auditor: commit our output root blind");
     }
   }
-  if ((job.status === JobStatus.Revealed || job.status === JobStatus.Disputed) && iAmAuditor && audit.state === AuditState.Committed && windowOpen) {
+  const revealable = job.status === JobStatus.Revealed || (job.status === JobStatus.Disputed && dispute.state === DisputeState.Open);
+  if (revealable && iAmAuditor && audit.state === AuditState.Committed && windowOpen) {
     if (s.head > audit.commitBlock + BigInt(terms.seedDelay)) act("revealAudit", "the provider revealed: reveal our root and verdict");
   }
 

@@ -182,6 +182,24 @@ contract ProtocolReachabilityTest is ProtocolChecks {
         );
     }
 
+    /// @notice An audit not revealed before another party's dispute draws its committee is never revealed: the
+    /// reveal is refused (its verdict could follow the votes, its output unjudged), and the resolution penalizes
+    /// it as unrevealed.
+    function test_reach_auditRevealClosesAtTheDraw() public {
+        _terms(1_000_000, 0);
+        for (uint256 a; a < ATTEMPTS && !_reached2("audit reveal refused once the committee is drawn", "auditor unrevealed at resolve"); ++a) {
+            uint256 id = _sampledJob(60 + a);
+            handler.commitAudit(_s(id), 1);
+            handler.reveal(_s(id), 0);
+            handler.challenge(_s(id), 0); // a watchdog
+            handler.drawCommittee(_s(id), 2);
+            handler.revealAudit(_s(id), a % 2 == 0); // too late, either verdict
+            _vote(id, 3 * a);
+        }
+        _checkAll();
+        _assertReached(["audit reveal refused once the committee is drawn", "auditor unrevealed at resolve"]);
+    }
+
     // ------------------------------------------------------------------ committees
 
     function test_reach_committeeEdgeCases() public {

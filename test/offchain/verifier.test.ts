@@ -170,12 +170,17 @@ describe("verifier decisions", () => {
       }
     });
 
-    it("reveals its audit after the provider's reveal, inside the window, once the block seedDelay after its commit is mined, also under another's dispute", () => {
+    it("reveals its audit after the provider's reveal, inside the window, once the block seedDelay after its commit is mined, also under another's dispute until its committee is drawn", () => {
       const mine = { ...NO_AUDIT, auditor: ME, state: AuditState.Committed, commitBlock: 104n, commitment: COMMITMENT };
       assert.equal(actionOf(snap({ job: revealedJob(), audit: mine })), "revealAudit", "block 110 is past the recheck block 109");
       const early = decideStep(snap({ job: revealedJob(), audit: mine, head: 109n }));
       assert.deepEqual(early.kind === "wait" && early.block, 110n, "revealAudit refuses until the block after commitBlock + seedDelay");
-      assert.equal(actionOf(snap({ job: revealedJob({ status: JobStatus.Disputed }), audit: mine, dispute: voting({ committee: [OTHER] }) })), "revealAudit");
+      assert.equal(actionOf(snap({ job: revealedJob({ status: JobStatus.Disputed }), audit: mine, dispute: open })), "revealAudit", "another's dispute, its committee not drawn");
+      assert.notEqual(
+        actionOf(snap({ job: revealedJob({ status: JobStatus.Disputed }), audit: mine, dispute: voting({ committee: [OTHER] }) })),
+        "revealAudit",
+        "the committee is drawn: the contract refuses the reveal (AuditClosed), the audit stays unrevealed",
+      );
       assert.equal(actionOf(snap({ job: revealedJob({ deadline: 999 }), audit: mine })), "wait", "the window closed: the contract penalizes the silence");
     });
 

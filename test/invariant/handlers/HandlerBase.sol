@@ -523,7 +523,13 @@ abstract contract HandlerBase is TestBase {
         d.reason = reason;
         d.openedBlock = uint64(_block);
         d.openedAt = uint64(_now);
-        d.seedBlock = uint64(_block + _mp[_jobs[id].job.terms].seedDelay);
+        // A committed, unrevealed audit may be revealed until the draw, no earlier than its recheck seed allows:
+        // the committee's seed block comes seedDelay after the later of this block and that one.
+        uint256 seedDelay = _mp[_jobs[id].job.terms].seedDelay;
+        uint256 from = _block;
+        AuditModel storage a = _audits[id];
+        if (a.state == IVerification.AuditState.Committed && a.commitBlock + seedDelay > from) from = a.commitBlock + seedDelay;
+        d.seedBlock = uint64(from + seedDelay);
         bondsOpen += bond;
     }
 

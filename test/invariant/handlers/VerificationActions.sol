@@ -146,6 +146,18 @@ abstract contract VerificationActions is JobActions {
         IJobMarket.Job memory job = m.job;
         uint256 recheckBlock = uint256(a.commitBlock) + _mp[job.terms].seedDelay;
         _rollTo(recheckBlock + 1);
+        if (job.status == IJobMarket.JobStatus.Disputed && _disputes[id].state != IVerification.DisputeState.Open) {
+            // Once another party's dispute has its committee, the audit can no longer be revealed: its verdict
+            // could follow the votes. It stays committed, and the dispute's resolution penalizes it as unrevealed.
+            bytes memory late = abi.encodeCall(
+                IVerification.revealAudit, (id, job, a.root, _auditSalt(id), disagree ? IVerification.Verdict.Disagree : IVerification.Verdict.Agree, "")
+            );
+            _expectRevert(
+                address(verification), a.auditor, late, abi.encodeWithSelector(Errors.AuditClosed.selector, id), "audit revealed after the committee draw"
+            );
+            _reach("audit reveal refused once the committee is drawn");
+            return;
+        }
         bool sameRoot = a.root == job.result;
         IVerification.Verdict verdict =
             disagree && !sameRoot ? IVerification.Verdict.Disagree : IVerification.Verdict.Agree;
