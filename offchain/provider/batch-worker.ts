@@ -244,6 +244,13 @@ export class BatchWorker {
       case "splitSampled":
         return this.splitSampled(record, data, step.indices);
       case "revealBatch":
+        if (step.unrevealedSampled) {
+          this.p.log.warn({
+            msg: "batch revealed before its sampled jobs: their audits were still open near the batch's reveal deadline",
+            batch_id: data.batchId.toString(),
+            indices: step.unrevealedSampled,
+          });
+        }
         return this.reveal(record, data);
       case "revealTooLate":
         this.steps.save(key, "active", { ...data, abandoned: step.reason });

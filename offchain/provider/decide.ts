@@ -222,7 +222,8 @@ export type ProviderBatchStep =
   | { kind: "runAndCommit" }
   /** Split these sampled jobs out (each with its commitment proof); the single-job path reveals them. */
   | { kind: "splitSampled"; indices: number[] }
-  | { kind: "revealBatch" }
+  /** `unrevealedSampled`: split sampled jobs not yet revealed in the JobMarket, revealed with the batch all the same (its deadline is near). */
+  | { kind: "revealBatch"; unrevealedSampled?: number[] }
   | { kind: "revealTooLate"; reason: "SeedOutOfReach" | "DeadlinePassed"; details: Record<string, bigint | number> }
   | { kind: "finalizeBatch" }
   | { kind: "expire"; duty: "abandoned" | "keeper" }
@@ -233,6 +234,8 @@ export type ProviderBatchStep =
 
 /** A split job waiting for its reveal in the JobMarket is looked at again this often. */
 export const SPLIT_RECHECK_SECONDS = 2n;
+/** How long before a batch's revealBy it is revealed even with split sampled jobs still unrevealed (`committedBatchStep`). */
+export const BATCH_REVEAL_MARGIN_SECONDS = 30n;
 
 /** The one step a batch calls for now, or when to look again. */
 export function decideBatchStep(s: ProviderBatchSnapshot): ProviderBatchStep {
@@ -287,15 +290,21 @@ function committedBatchStep(s: ProviderBatchSnapshot, b: Batch): ProviderBatchSt
   if (s.sampled === undefined) throw new DinferError("a committed batch past its seed block needs its sampled jobs", { code: "NO_SAMPLED_BITMAP", details: { batchId: s.batchId.toString() } });
   const unsplit = s.sampled.filter((i) => !s.split.has(i));
   if (unsplit.length > 0) return { kind: "splitSampled", indices: unsplit };
-  // Every sampled job revealed (or ended) in the JobMarket before the batch's reveal publishes its output root.
+  // Every sampled job revealed (or ended) in the JobMarket before the batch's output list (its URLs name each
+  // output's root) is published: an auditor still to commit cannot copy it. But not at the price of the batch: the
+  // contract takes the reveal with sampled jobs split and unrevealed, and an auditor may commit as late as its
+  // auditCommitBy, which can fall after the batch's revealBy. In the last BATCH_REVEAL_MARGIN_SECONDS the batch is
+  // revealed all the same (an honest provider's outputs lose nothing to a copy; every unsplit job would lose its
+  // collateral's penalty to an expiry).
   const waiting = [...s.split.entries()]
     .filter(([, as]) => as === JobStatus.Committed)
     .map(([index]) => index)
     .filter((index) => (s.splitStatus?.get(index) ?? JobStatus.Committed) < JobStatus.Revealed);
-  if (waiting.length > 0) {
-    return { kind: "wait", time: s.head.timestamp + SPLIT_RECHECK_SECONDS, reason: `sampled job(s) at ${waiting.join(", ")} not revealed in the JobMarket yet` };
-  }
-  return { kind: "revealBatch" };
+  if (waiting.length === 0) return { kind: "revealBatch" };
+  const lastCall = BigInt(b.deadline) - BATCH_REVEAL_MARGIN_SECONDS;
+  if (s.head.timestamp >= lastCall) return { kind: "revealBatch", unrevealedSampled: waiting };
+  const recheck = s.head.timestamp + SPLIT_RECHECK_SECONDS;
+  return { kind: "wait", time: recheck < lastCall ? recheck : lastCall, reason: `sampled job(s) at ${waiting.join(", ")} not revealed in the JobMarket yet` };
 }
 
 /** Keeper duty for a batch we did not take: expire it once its claim deadline and our grace passed, if still posted. */

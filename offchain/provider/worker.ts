@@ -44,7 +44,7 @@ import { JournaledActions, type SendOnce } from "../daemon/action.js";
 import type { TickHead } from "../daemon/loop.js";
 import { revealWindowBlocks, TermsReader } from "../chain/terms.js";
 import { DinferError, RetryableError } from "../errors.js";
-import { InputValidationError } from "../inference/errors.js";
+import { InferenceTimeoutError, InputValidationError } from "../inference/errors.js";
 import type { RunParameters } from "../inference/runner.js";
 import { validateInputs } from "../inference/validate.js";
 import type { Logger } from "../log.js";
@@ -197,6 +197,8 @@ const RETRY_MAX_SECONDS = 300;
 const SLOW_FETCH_MS = 1_000;
 /** Inputs failing in a row from one poster before its jobs go after everyone else's. */
 const SUSPECT_POSTER_FAILURES = 3;
+/** Inference timeouts after which a job not yet claimed (run first) is skipped rather than tried again. */
+const RUN_FIRST_TIMEOUTS = 2;
 /** A pass whose every open job sleeps at least this many chain seconds more is quiet: the loop may poll less often. */
 const QUIET_SECONDS = 10n;
 /**
@@ -275,7 +277,9 @@ export class ProviderWorker {
   private stopped = false;
   /** Steps failed in a row, per job: the next try waits RETRY_BASE_SECONDS * 2^(n-1) (capped). */
   private readonly failures = new Map<bigint, number>();
-  /** Input failures in a row per poster (lowercase): a poster over SUSPECT_POSTER_FAILURES goes last. */
+  /** Inference timeouts so far of a job run first (RUN_FIRST_TIMEOUTS). */
+  private readonly timeouts = new Map<bigint, number>();
+  /** Input failures in a row per poster (lowercase; an input that fails its read, its checks or its run, until one runs): a poster over SUSPECT_POSTER_FAILURES goes last. */
   private readonly posterFailures = new Map<string, number>();
   /** Poster per job (lowercase), for the ordering of posted jobs without reading each one's data. */
   private readonly posterOf = new Map<bigint, string>();
@@ -906,7 +910,6 @@ export class ProviderWorker {
       if (error instanceof RetryableError) throw error;
       return this.skip(jobId, data, `bad input: ${describe(error)}`);
     }
-    this.posterFailures.delete(job.poster.toLowerCase());
     this.failures.delete(jobId);
     try {
       await this.claimFetched(record, data, { claimFirst, input, timings });
@@ -947,10 +950,33 @@ export class ProviderWorker {
     // Run first: nothing is claimed yet, so a run that can never succeed just skips the job. The input is
     // stored only once committed (a staged one stays staged till then): a restart before the commit finds the
     // job still posted and fetches it again.
-    const ran = await this.produceOutput(record, data, timings);
+    let ran: Awaited<ReturnType<typeof this.produceOutput>>;
+    try {
+      ran = await this.produceOutput(record, data, timings);
+    } catch (error) {
+      if (!(error instanceof InferenceTimeoutError)) throw error;
+      // Nothing is claimed yet, and each try holds an inference thread for inferenceTimeoutMs: an input the model
+      // runs past its limit on is tried RUN_FIRST_TIMEOUTS times in all (once more: a stall may be the machine's),
+      // then left, and its poster's next jobs go last.
+      this.inputFailed(job.poster);
+      const timeouts = (this.timeouts.get(jobId) ?? 0) + 1;
+      if (timeouts < RUN_FIRST_TIMEOUTS) {
+        this.timeouts.set(jobId, timeouts);
+        throw error;
+      }
+      this.timeouts.delete(jobId);
+      return this.skip(jobId, data, `run failed: ${describe(error)} (${timeouts} times)`);
+    }
+    this.timeouts.delete(jobId);
     // Its inference is done: the next posted job may be fetched while this one is committed.
     if (this.preparing.delete(jobId)) this.startSteps();
-    if ("failure" in ran) return this.skip(jobId, data, `${ran.badInput ? "bad input" : "run failed"}: ${ran.failure}`);
+    if ("failure" in ran) {
+      // A run the model refuses is the input's doing as much as a bad input is: the poster's next jobs go last.
+      this.inputFailed(job.poster);
+      return this.skip(jobId, data, `${ran.badInput ? "bad input" : "run failed"}: ${ran.failure}`);
+    }
+    // The poster's input was read, checked and run: its failures in a row are over.
+    this.posterFailures.delete(job.poster.toLowerCase());
     if (job.inlineOutput && ran.data.outputBytes! > INLINE_OUTPUT_MAX) {
       return this.skip(jobId, data, `the job requires an inline output and ours is ${ran.data.outputBytes} bytes (at most ${INLINE_OUTPUT_MAX} fit in a reveal)`);
     }
@@ -1092,12 +1118,15 @@ export class ProviderWorker {
     const { job, jobId } = record;
     const ran = await this.produceOutput(record, data);
     if ("failure" in ran) {
-      // The run can never succeed: never commit. The job expires (refund to the dApp, our penalty).
+      // The run can never succeed: never commit. The job expires (refund to the dApp, our penalty), and its
+      // poster, whose input passed the checks before the claim and failed the run, has its next jobs go last.
+      this.inputFailed(job.poster);
       this.saveJob(jobId, "active", { ...data, abandoned: ran.failure });
       this.p.metrics.jobs.inc({ outcome: "abandoned" });
       this.p.log.warn({ msg: "job abandoned before commit", job_id: jobId.toString(), reason: ran.failure });
       return;
     }
+    this.posterFailures.delete(job.poster.toLowerCase());
     if (this.repostedMidStep(jobId, "commit")) return;
     const c = this.commitmentFor(jobId, ran.data.outputRoot!);
     const committed = await this.act(jobId, "commit", (onSent) =>
@@ -1468,6 +1497,7 @@ export class ProviderWorker {
   private end(jobId: bigint, data: JobData, outcome: string, reason?: string): void {
     this.inputs.delete(jobId);
     this.failures.delete(jobId);
+    this.timeouts.delete(jobId);
     this.posterOf.delete(jobId);
     this.offers.delete(jobId);
     this.seenBlock.delete(jobId);

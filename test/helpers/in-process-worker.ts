@@ -55,9 +55,13 @@ export function echoRunner() {
   const runs: Hex[] = [];
   const held: (() => void)[] = [];
   let holding = false;
+  /** Inputs (hex) whose runs fail, with the error each run throws. */
+  const failing = new Map<Hex, () => Error>();
   const runner: JobRunner = {
     async run({ input }) {
       runs.push(toHex(input));
+      const failure = failing.get(toHex(input));
+      if (failure !== undefined) throw failure();
       if (holding) await new Promise<void>((resolve) => held.push(resolve));
       const output = outputOf(input);
       return { output, outputRoot: outputRoot(output), ms: 1, ep: "cpu", timings: { queuedMs: 0, prepMs: 0, encodeMs: 0, hashMs: 0 } };
@@ -73,6 +77,8 @@ export function echoRunner() {
       return held.length;
     },
     hold: () => void (holding = true),
+    /** Every run of `input` (hex) from now on throws `error()`. */
+    failOn: (input: Hex, error: () => Error) => void failing.set(input, error),
     release: () => {
       holding = false;
       for (const open of held.splice(0)) open();
@@ -215,9 +221,14 @@ export async function inProcessWorker(connection: Connection, { maxClaimWaitMs, 
     assert.fail(`never happened: ${what}`);
   };
   const claimBy = (await publicClient.getBlock()).timestamp + 1_800n;
-  /** The same poster, fee and claim deadline by default: every post of one id has the same job hash, whatever its input. */
-  const post = async (inlineInput: Hex, { fee = FEE }: { fee?: bigint } = {}) => {
-    const hash = await sys.market.write.postJob([jobRequest(modelId, claimBy, { inputHash: ZERO_HASH, inputURI: "", inlineInput, fee })], { account: sys.dapp.account });
+  /** The same poster (the dApp unless `poster`), fee and claim deadline by default: every post of one id has the same job hash, whatever its input. */
+  const post = async (inlineInput: Hex, { fee = FEE, poster = sys.dapp }: { fee?: bigint; poster?: typeof sys.dapp } = {}) => {
+    if (poster !== sys.dapp) {
+      // Another poster pays its own fee: funded and approved for it here.
+      await publicClient.waitForTransactionReceipt({ hash: await sys.token.write.mint([poster.account.address, fee]) });
+      await publicClient.waitForTransactionReceipt({ hash: await sys.token.write.approve([deployment.market, fee], { account: poster.account }) });
+    }
+    const hash = await sys.market.write.postJob([jobRequest(modelId, claimBy, { inputHash: ZERO_HASH, inputURI: "", inlineInput, fee })], { account: poster.account });
     await publicClient.waitForTransactionReceipt({ hash });
     return sys.market.read.jobCount();
   };

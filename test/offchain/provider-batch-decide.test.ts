@@ -12,7 +12,7 @@ import { parseEther, type Address } from "viem";
 
 import { BatchStatus, type Batch } from "../../offchain/chain/batches.js";
 import { JobStatus } from "../../offchain/chain/jobs.js";
-import { decideBatchStep, keeperTime, SPLIT_RECHECK_SECONDS, type ProviderBatchSnapshot } from "../../offchain/provider/decide.js";
+import { BATCH_REVEAL_MARGIN_SECONDS, decideBatchStep, keeperTime, SPLIT_RECHECK_SECONDS, type ProviderBatchSnapshot } from "../../offchain/provider/decide.js";
 
 const ME = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8" as Address;
 const OTHER = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC" as Address;
@@ -106,6 +106,17 @@ describe("provider/decide: batches", () => {
       const revealed = new Map([[1, JobStatus.Revealed], [6, JobStatus.Expired], [3, JobStatus.Revealed]]);
       assert.deepEqual(decideBatchStep(committed({ sampled: [1, 6], split, splitStatus: revealed })), { kind: "revealBatch" });
       assert.deepEqual(decideBatchStep(committed()), { kind: "revealBatch" }, "nothing sampled: revealed at once");
+    });
+
+    it("reveals the batch all the same in its last BATCH_REVEAL_MARGIN_SECONDS, a split sampled job's audit still open, rather than let every job expire", () => {
+      // The batch's revealBy is NOW + 60; an auditor may commit as late as its own auditCommitBy, after that.
+      const split = new Map([[1, JobStatus.Committed], [6, JobStatus.Committed]]);
+      const splitStatus = new Map([[1, JobStatus.Revealed], [6, JobStatus.Committed]]);
+      const at = (timestamp: bigint) => decideBatchStep(committed({ sampled: [1, 6], split, splitStatus, head: { number: HEAD, timestamp } }));
+      const lastCall = NOW + 60n - BATCH_REVEAL_MARGIN_SECONDS;
+      assert.deepEqual(at(lastCall - 1n), { kind: "wait", time: lastCall, reason: "sampled job(s) at 6 not revealed in the JobMarket yet" }, "the next look is at the last call, not after it");
+      assert.deepEqual(at(lastCall), { kind: "revealBatch", unrevealedSampled: [6] });
+      assert.deepEqual(at(NOW + 60n), { kind: "revealBatch", unrevealedSampled: [6] }, "at revealBy itself the reveal is still taken");
     });
 
     it("gives up a reveal the seed no longer reaches or the deadline passed, and reports outputs it cannot reveal", () => {
