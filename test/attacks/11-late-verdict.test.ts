@@ -29,33 +29,42 @@ async function load() {
   return { ...sys, ...play(connection, sys) };
 }
 
+/**
+ * The lazy auditor's play: it commits a root it never computed, the provider reveals, a watchdog challenges, the
+ * committee is drawn and votes `votes`; then the auditor reveals its root with the verdict those votes pay
+ * (`verdict`): refused, AuditClosed. The dispute resolves.
+ */
+async function holdBackVerdict(sys: Awaited<ReturnType<typeof load>>, jobId: bigint, { votes, verdict }: { votes: number; verdict: number }) {
+  const { verification, challenger, d, v } = sys;
+  const auditor = await v.auditor(jobId);
+  const madeUp = { outputRoot: keccak256(toHex(`a root nobody computed for job ${jobId}`)), salt: keccak256(toHex("a lazy salt")) };
+  await v.commitAudit(jobId, { output: madeUp });
+  await d.reveal(jobId);
+  await v.challenge(jobId, challenger);
+  await v.drawCommittee(jobId);
+  assert.ok((await verification.read.dispute([jobId])).committee.length > 0, "a committee was drawn");
+  await v.vote(jobId, () => votes);
+  await assertions.revertWithCustomErrorWithArgs(
+    verification.write.revealAudit(v.revealAuditArgs(jobId, madeUp, verdict), { account: auditor.account }),
+    verification,
+    "AuditClosed",
+    [jobId],
+  );
+  await v.resolve(jobId);
+}
+
 describe("escape route 11: an auditor's verdict chosen after the committee's votes", () => {
   it("a lazy auditor that waits for the votes upholding the provider cannot reveal its Agree then: it pays as unrevealed, an honest one earns the reward", async () => {
-    const { verification, challenger, d, v, fork, post, commitWhere, judge, net } = await load();
+    const sys = await load();
+    const { verification, challenger, d, v, fork, post, commitWhere, judge, net } = sys;
     const jobId = await post();
     await commitWhere(jobId, true); // an honest provider, sampled
     const auditor = await v.auditor(jobId);
     const point = await fork();
 
     // The lazy auditor commits a root it never computed, and waits for the watchdog's dispute to be voted.
-    const madeUp = v.auditOutput(jobId, { agree: false });
-    const lazy = await net([auditor], async () => {
-      await v.commitAudit(jobId, { output: madeUp });
-      await d.reveal(jobId);
-      await v.challenge(jobId, challenger);
-      await v.drawCommittee(jobId);
-      const { committee } = await verification.read.dispute([jobId]);
-      assert.ok(committee.length > 0, "a committee was drawn");
-      await v.vote(jobId, () => Vote.ProviderCorrect);
-      await assertions.revertWithCustomErrorWithArgs(
-        verification.write.revealAudit(v.revealAuditArgs(jobId, madeUp, Verdict.Agree), { account: auditor.account }),
-        verification,
-        "AuditClosed",
-        [jobId],
-      );
-      await v.resolve(jobId);
-      assert.equal((await verification.read.audit([jobId])).state, AuditState.Unrevealed);
-    });
+    const lazy = await net([auditor], () => holdBackVerdict(sys, jobId, { votes: Vote.ProviderCorrect, verdict: Verdict.Agree }));
+    assert.equal((await verification.read.audit([jobId])).state, AuditState.Unrevealed);
 
     // The honest auditor computes the output and reveals its Agree into the open dispute, before the draw.
     await point.restore();
@@ -75,28 +84,16 @@ describe("escape route 11: an auditor's verdict chosen after the committee's vot
   });
 
   it("a lazy auditor that waits for the votes faulting the provider cannot reveal a Disagree then: no finder's share, the unrevealed penalty", async () => {
-    const { verification, provider, challenger, d, v, fork, post, commitWhere, judge, net } = await load();
+    const sys = await load();
+    const { provider, challenger, d, v, fork, post, commitWhere, judge, net } = sys;
     const jobId = await post();
     const truth = v.auditOutput(jobId, { agree: false });
     await commitWhere(jobId, true, { by: provider }); // the provider's root is made up: `truth` is the real output
     const auditor = await v.auditor(jobId);
     const point = await fork();
 
-    const lazy = await net([auditor], async () => {
-      await v.commitAudit(jobId, { output: { outputRoot: keccak256(toHex("a root nobody computed")), salt: keccak256(toHex("a lazy salt")) } });
-      await d.reveal(jobId);
-      await v.challenge(jobId, challenger);
-      await v.drawCommittee(jobId);
-      await v.vote(jobId, () => Vote.ProviderWrong);
-      await assertions.revertWithCustomErrorWithArgs(
-        verification.write.revealAudit(v.revealAuditArgs(jobId, truth, Verdict.Disagree), { account: auditor.account }),
-        verification,
-        "AuditClosed",
-        [jobId],
-      );
-      await v.resolve(jobId);
-      assert.equal(d.jobs.job(jobId).status, JobStatus.Slashed);
-    });
+    const lazy = await net([auditor], () => holdBackVerdict(sys, jobId, { votes: Vote.ProviderWrong, verdict: Verdict.Disagree }));
+    assert.equal(d.jobs.job(jobId).status, JobStatus.Slashed);
 
     await point.restore();
     const honest = await net([auditor], async () => {
