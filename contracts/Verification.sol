@@ -271,7 +271,7 @@ contract Verification is IVerification, Ownable2Step, ReentrancyGuardTransient, 
         if (block.timestamp > job.deadline) revert AuditClosed(jobId);
         // In another party's dispute the audit is revealed before the committee is drawn, or not at all: later, its
         // verdict could follow the votes as they are revealed, and the committee would have judged without its output.
-        // The committee's seed block leaves a committed auditor `seedDelay` blocks for it (`_recordDispute`).
+        // The committee's seed block leaves a committed auditor at least 2 x `seedDelay` blocks for it (`_recordDispute`).
         if (disputed && _disputes[jobId].state != DisputeState.Open) revert AuditClosed(jobId);
         if (outputRoot == bytes32(0)) revert ZeroOutputRoot();
         bytes32 expected = Commitments.hash(block.chainid, address(market), jobId, msg.sender, outputRoot, salt);
@@ -600,12 +600,13 @@ contract Verification is IVerification, Ownable2Step, ReentrancyGuardTransient, 
         d.state = DisputeState.Open;
         d.reason = reason;
         d.poster = job.poster;
-        // An audit committed and not yet revealed may be revealed until the committee is drawn (`revealAudit`), which
-        // its recheck seed (`seedDelay` after its commit) allows no earlier: the committee's seed block comes
-        // `seedDelay` after the later of this block and that one.
+        // An audit committed and not yet revealed may be revealed until the committee is drawn (`revealAudit`), and no
+        // earlier than the block after its recheck seed (`seedDelay` after its commit): the committee's seed block
+        // comes `seedDelay` after the later of this block and `seedDelay` past that recheck seed, so its auditor
+        // has at least 2 x `seedDelay` blocks to reveal in.
         uint256 from = block.number;
         Audit storage a = _audits[jobId];
-        if (a.state == AuditState.Committed && a.commitBlock + seedDelay > from) from = a.commitBlock + seedDelay;
+        if (a.state == AuditState.Committed && a.commitBlock + 2 * seedDelay > from) from = a.commitBlock + 2 * seedDelay;
         d.seedBlock = uint64(from + seedDelay);
         d.terms = job.terms;
         d.snapshot = job.commitBlock;

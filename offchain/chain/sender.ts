@@ -12,9 +12,10 @@
  *   4. wait for the receipt with a timeout; a mined transaction that reverted is a
  *      `ContractRevertError` too, decoded by replaying the call at its block. A transaction not mined
  *      within `replaceAfterMs` is looked at: one the node no longer has (dropped from its pool) is sent
- *      again, and one whose fees the chain has outgrown (the base fee rose past its cap) is replaced at
- *      the same nonce with fees raised to the market's and by at least 12.5% (nodes take a replacement
- *      for at least 10% more); a transaction priced at the market is left to wait. Its receipt is then
+ *      again, and one whose fees the chain has outgrown (its cap under the base fee plus the going priority
+ *      fee, or its priority fee under that) is replaced at the same nonce with fees raised to the market's
+ *      and by at least 12.5% (nodes take a replacement for at least 10% more); one the chain can still
+ *      mine is left to wait. Its receipt is then
  *      awaited under every hash sent for the nonce, and `onSent` hears of each, so that a journal
  *      records the transaction that may be mined. Without this, a dropped transaction would leave a
  *      gap in the account's nonces and one the chain outpriced would hold every later send behind it.
@@ -215,10 +216,16 @@ export function withGasBuffer({ gas, bufferPct }: { gas: bigint; bufferPct: numb
   return gas <= TX_GAS_CAP && buffered > TX_GAS_CAP ? TX_GAS_CAP : buffered;
 }
 
-/** Whether a transaction's fees are below the market's now (either part of an EIP-1559 pair): it may never be mined. Pure. */
+/**
+ * Whether a transaction's fees fell below what the chain takes now, so that it may never be mined: a legacy price
+ * under the market's, or a fee cap under the latest base fee plus the market's priority fee, or a priority fee
+ * under the market's. `market` is `#fees`' (a cap of 1.2 x the base fee plus the priority fee): a cap the base fee
+ * has not yet caught up with is not below it. Pure.
+ */
 export function belowMarket(fees: Fees, market: Fees): boolean {
   if (fees.type === "legacy" || market.type === "legacy") return gasPriceOf(fees) < gasPriceOf(market);
-  return fees.maxFeePerGas < market.maxFeePerGas || fees.maxPriorityFeePerGas < market.maxPriorityFeePerGas;
+  const baseFee = ((market.maxFeePerGas - market.maxPriorityFeePerGas) * 10n) / 12n;
+  return fees.maxFeePerGas < baseFee + market.maxPriorityFeePerGas || fees.maxPriorityFeePerGas < market.maxPriorityFeePerGas;
 }
 
 /**
@@ -444,11 +451,14 @@ export class TxSender {
       try {
         return await this.#receiptOfAny({ hashes, timeoutMs, signal });
       } catch (error) {
-        if (!(error instanceof ReceiptTimeoutError) || performance.now() >= deadline) throw error;
+        if (!(error instanceof ReceiptTimeoutError)) throw error;
+        if (performance.now() >= deadline) {
+          throw new ReceiptTimeoutError(error.message, { code: error.code, details: { ...error.details, timeoutMs: this.#receiptTimeoutMs }, cause: error.cause });
+        }
       }
       signal?.throwIfAborted();
       const again = await this.#sendAgain({ call, fees: current, chainId, context, nonce: sent.nonce, last: hashes.at(-1)! }).catch((error: unknown) => {
-        // A replacement the node refused (underpriced after all) or a failed read: the next look tries again.
+        // A replacement the node refused (another at this nonce pays more) or a failed read: the next look tries again.
         this.#log.warn({ msg: "transaction not mined in time, and not sent again", ...context, tx_hash: hashes.at(-1), nonce: sent.nonce, err: error instanceof Error ? error.message : String(error) });
         return undefined;
       });
@@ -493,7 +503,14 @@ export class TxSender {
       await this.#public.request({ method: "eth_sendRawTransaction", params: [signed.raw] });
     } catch (error) {
       const classified = classifyChainError({ error, abi: call.abi, details: { ...context, step: "send again", nonce, txHash: signed.hash } });
-      if (!(classified instanceof NonceError)) throw classified;
+      // A lost answer (or a revert reported by a node that mines on submission): the node may have it all the same,
+      // and then it is the one to wait for.
+      if (!(classified instanceof NonceError)) {
+        if (await this.#known(signed.hash).catch(() => false)) return { hash: signed.hash, fees: next };
+        throw classified;
+      }
+      // The pool holds another transaction at this nonce at higher fees than these: the next look raises them again.
+      if (/replacement transaction underpriced/.test(classified.nodeMessage)) throw classified;
       // "Nonce too low": a transaction at this nonce was mined, ours (the receipt wait finds it) or not.
       if (!/already known|known transaction|already imported/.test(classified.nodeMessage)) return undefined;
     }

@@ -158,6 +158,8 @@ export type InferenceTimeoutErrorParameters = {
   phase: "load" | "run";
   timeoutMs: number;
   modelHash: string;
+  /** The jobs of the run that timed out (more than one: a stacked run, whose slow input is not known). */
+  jobs?: number;
 };
 
 /** A load or run passed its time limit; its worker was terminated and replaced. */

@@ -510,7 +510,7 @@ export class InferenceRunner {
     if (slot.assignment !== assignment) return;
     this.log.warn({ msg: "inference timed out; replacing worker", phase, timeout_ms: timeoutMs, worker: slot.index, model_hash: assignment.modelHash, jobs: assignment.jobs.length });
     this.release(slot);
-    for (const job of assignment.jobs) job.reject(new InferenceTimeoutError({ phase, timeoutMs, modelHash: assignment.modelHash }));
+    for (const job of assignment.jobs) job.reject(new InferenceTimeoutError({ phase, timeoutMs, modelHash: assignment.modelHash, jobs: assignment.jobs.length }));
     this.replace(slot);
   }
 

@@ -234,8 +234,11 @@ export type ProviderBatchStep =
 
 /** A split job waiting for its reveal in the JobMarket is looked at again this often. */
 export const SPLIT_RECHECK_SECONDS = 2n;
-/** How long before a batch's revealBy it is revealed even with split sampled jobs still unrevealed (`committedBatchStep`). */
-export const BATCH_REVEAL_MARGIN_SECONDS = 30n;
+/**
+ * How long before a batch's revealBy it is revealed even with split sampled jobs still unrevealed (`committedBatchStep`):
+ * more than the 30 s after which the sender replaces a transaction the chain's fees outgrew.
+ */
+export const BATCH_REVEAL_MARGIN_SECONDS = 45n;
 
 /** The one step a batch calls for now, or when to look again. */
 export function decideBatchStep(s: ProviderBatchSnapshot): ProviderBatchStep {

@@ -954,10 +954,11 @@ export class ProviderWorker {
     try {
       ran = await this.produceOutput(record, data, timings);
     } catch (error) {
-      if (!(error instanceof InferenceTimeoutError)) throw error;
+      // A load that timed out is the machine's, and a stacked run's timeout is no one input's: tried again as any failure.
+      if (!(error instanceof InferenceTimeoutError) || error.parameters.phase !== "run" || (error.parameters.jobs ?? 1) > 1) throw error;
       // Nothing is claimed yet, and each try holds an inference thread for inferenceTimeoutMs: an input the model
-      // runs past its limit on is tried RUN_FIRST_TIMEOUTS times in all (once more: a stall may be the machine's),
-      // then left, and its poster's next jobs go last.
+      // runs past its limit on alone is tried RUN_FIRST_TIMEOUTS times in all (once more: a stall may be the
+      // machine's), then left, and its poster's next jobs go last.
       this.inputFailed(job.poster);
       const timeouts = (this.timeouts.get(jobId) ?? 0) + 1;
       if (timeouts < RUN_FIRST_TIMEOUTS) {

@@ -469,6 +469,12 @@ function waitStep(s: JobSnapshot): Step {
     }
     case JobStatus.Disputed: {
       if (dispute.state === DisputeState.Open) {
+        // Our audit, committed and unrevealed, may be revealed from the block after its recheck seed until the
+        // committee is drawn (the contract leaves it that long): woken for that block, not for the draw's.
+        if (sameAddress(audit.auditor, s.me) && audit.state === AuditState.Committed) {
+          const recheckBlock = audit.commitBlock + BigInt(terms.seedDelay);
+          if (s.head <= recheckBlock) return { kind: "wait", block: recheckBlock + 1n, reason: "waiting for the block after our audit commit's seed delay, to reveal before the committee draw" };
+        }
         const end = dispute.openedAt + BigInt(terms.disputeDuration);
         const resolveAt = keeperTime(s, end + 1n, leadKeeper(s, "resolve"));
         if (s.committeeEmpty || now > drawByOf(dispute, terms)) return { kind: "wait", time: resolveAt > now ? resolveAt : now + 1n, reason: "waiting to resolve without a committee" };

@@ -5,7 +5,7 @@
  * were public: a lazy auditor committed a made-up root, waited, and revealed Agree when the votes upheld the
  * provider (its full reward, its root never judged: the committee voted before it was shown) or Disagree when they
  * faulted it (the finder's share). Now the audit is revealed before the committee is drawn or not at all, and the
- * committee's seed block leaves a committed auditor `seedDelay` blocks after its own recheck seed to do it
+ * committee's seed block leaves a committed auditor 2 x `seedDelay` blocks after its own recheck seed to do it
  * (docs/PROTOCOL.md section 6).
  */
 import assert from "node:assert/strict";
@@ -108,7 +108,7 @@ describe("escape route 11: an auditor's verdict chosen after the committee's vot
     expectLoss(lazy < 0n && honest > 0n, `a Disagree held back for the votes: auditor net ${fmt(lazy)} vs honest ${fmt(honest)}`);
   });
 
-  it("an honest auditor keeps seedDelay blocks after its recheck seed to reveal, however early a dispute opens and its committee is drawn", async () => {
+  it("an honest auditor keeps 2 x seedDelay blocks after its recheck seed to reveal, however early a dispute opens and its committee is drawn", async () => {
     const { verification, publicClient, challenger, d, v, post, commitWhere } = await load();
     const jobId = await post();
     await commitWhere(jobId, true);
@@ -136,7 +136,7 @@ describe("escape route 11: an auditor's verdict chosen after the committee's vot
     const dispute = await verification.read.dispute([jobId]);
     const recheckBlock = audit.commitBlock + BigInt(M.seedDelay);
     assert.ok(dispute.openedBlock < recheckBlock, `the dispute opened (block ${dispute.openedBlock}) before the audit could be revealed (after ${recheckBlock})`);
-    assert.equal(dispute.seedBlock, recheckBlock + BigInt(M.seedDelay), "the committee's seed comes seedDelay after the audit's recheck seed");
+    assert.equal(dispute.seedBlock, recheckBlock + 2n * BigInt(M.seedDelay), "the committee's seed comes 2 x seedDelay after the audit's recheck seed");
     // Nobody can draw the committee before its seed block is mined; the auditor reveals in that very block.
     await v.mineBeyond(dispute.seedBlock - 2n);
     assert.equal(await d.latestBlock(), dispute.seedBlock - 1n);

@@ -1262,6 +1262,41 @@ describe("chain: TxSender (in-process chain over HTTP)", function () {
     }
   });
 
+  it("waits for a replacement the node took although its answer was lost, and mines it", async () => {
+    // The proxy hands the replacement to the node, then answers with an internal error.
+    let sends = 0;
+    const proxy = await serveRpc({
+      rpc: async (r) => {
+        const result = await connection.provider.request(r);
+        if (r.method === "eth_sendRawTransaction" && ++sends === 2) throw Object.assign(new Error("internal error"), { code: -32603 });
+        return result;
+      },
+    });
+    try {
+      const sender = await senderFor(18, { url: proxy.url, replaceAfterMs: 300 });
+      const nonce = await pendingNonce(sender.address);
+      await setAutomine(false);
+      try {
+        const { hashes, nonces, sending } = mintUnmined(sender);
+        await waitFor(() => hashes.length === 1, { what: "the first broadcast" });
+        const first = await sys.publicClient.getTransaction({ hash: hashes[0]! });
+        await connection.provider.request({ method: "hardhat_setNextBlockBaseFeePerGas", params: [`0x${(first.maxFeePerGas! * 4n).toString(16)}`] });
+        await connection.networkHelpers.mine();
+        await waitFor(() => hashes.length === 2, { what: "the replacement, heard of despite the lost answer" });
+        assert.equal(sends, 2, "sent once, not again");
+        await connection.networkHelpers.mine();
+        const { receipt, hash } = await sending;
+        assert.equal(receipt.status, "success");
+        assert.equal(hash, hashes[1]);
+        assert.deepEqual(nonces, [nonce, nonce]);
+      } finally {
+        await setAutomine(true);
+      }
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it("leaves a transaction priced at the market to wait for its block, however long, rather than pay more", async () => {
     const sender = await senderFor(17, { replaceAfterMs: 100 });
     const sendsBefore = rpc.count("eth_sendRawTransaction");
@@ -1287,11 +1322,13 @@ describe("chain: TxSender (in-process chain over HTTP)", function () {
 describe("chain: fees of a transaction sent again (belowMarket, raisedFees)", () => {
   const eip1559 = (maxFeePerGas: bigint, maxPriorityFeePerGas: bigint) => ({ type: "eip1559" as const, maxFeePerGas, maxPriorityFeePerGas });
 
-  it("is below the market when either part of the pair is, or a legacy price is", () => {
-    assert.equal(belowMarket(eip1559(100n, 10n), eip1559(100n, 10n)), false);
-    assert.equal(belowMarket(eip1559(120n, 20n), eip1559(100n, 10n)), false);
-    assert.equal(belowMarket(eip1559(99n, 10n), eip1559(100n, 10n)), true);
-    assert.equal(belowMarket(eip1559(200n, 9n), eip1559(100n, 10n)), true);
+  it("is below the market when its cap is under the base fee plus the going priority fee, or its priority fee under that, or a legacy price is", () => {
+    // The market's pair is 1.2 x the base fee plus the priority fee: (130, 10) is a base fee of 100.
+    assert.equal(belowMarket(eip1559(130n, 10n), eip1559(130n, 10n)), false);
+    assert.equal(belowMarket(eip1559(150n, 20n), eip1559(130n, 10n)), false);
+    assert.equal(belowMarket(eip1559(110n, 10n), eip1559(130n, 10n)), false, "a cap the base fee has not caught up with: still minable");
+    assert.equal(belowMarket(eip1559(109n, 10n), eip1559(130n, 10n)), true, "under the base fee plus the priority fee");
+    assert.equal(belowMarket(eip1559(200n, 9n), eip1559(130n, 10n)), true, "a priority fee under the market's");
     assert.equal(belowMarket({ type: "legacy", gasPrice: 9n }, { type: "legacy", gasPrice: 10n }), true);
     assert.equal(belowMarket({ type: "legacy", gasPrice: 10n }, { type: "legacy", gasPrice: 10n }), false);
   });

@@ -94,6 +94,22 @@ describe("provider worker: inputs whose runs fail, before any claim (run first)"
     }
   });
 
+  it("tries again, as any failure, a job whose stacked run (several jobs in one) timed out: the slow input is not known to be its own", async () => {
+    const t = await inProcessWorker(connection, { prefetch: 1 });
+    try {
+      const stacked = inputOf([8, 8, 8, 8]);
+      t.echo.failOn(stacked, () => new InferenceTimeoutError({ phase: "run", timeoutMs: 120_000, modelHash: "0x", jobs: 2 }));
+      const jobId = await t.post(stacked);
+      for (let tries = 1; tries <= 3; tries++) {
+        await t.turnsUntil(() => t.echo.runs.length === tries, `try ${tries}`);
+        assert.equal(t.journal.getJobStatus(jobId), "candidate");
+        await networkHelpers.time.increase(10); // past each backoff (2, 4, 8 s)
+      }
+    } finally {
+      await t.close();
+    }
+  });
+
   it("puts a poster whose inputs fail their runs behind other posters' jobs", async () => {
     const t = await inProcessWorker(connection, { prefetch: 1 });
     try {

@@ -176,6 +176,12 @@ describe("verifier decisions", () => {
       const early = decideStep(snap({ job: revealedJob(), audit: mine, head: 109n }));
       assert.deepEqual(early.kind === "wait" && early.block, 110n, "revealAudit refuses until the block after commitBlock + seedDelay");
       assert.equal(actionOf(snap({ job: revealedJob({ status: JobStatus.Disputed }), audit: mine, dispute: open })), "revealAudit", "another's dispute, its committee not drawn");
+      const earlyInDispute = decideStep(snap({ job: revealedJob({ status: JobStatus.Disputed }), audit: mine, dispute: open, head: 109n }));
+      assert.deepEqual(
+        earlyInDispute.kind === "wait" && earlyInDispute.block,
+        110n,
+        "in another's dispute opened before our recheck seed, woken for the block after it (not the committee seed block's), to reveal before the draw",
+      );
       assert.notEqual(
         actionOf(snap({ job: revealedJob({ status: JobStatus.Disputed }), audit: mine, dispute: voting({ committee: [OTHER] }) })),
         "revealAudit",

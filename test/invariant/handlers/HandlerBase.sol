@@ -524,11 +524,11 @@ abstract contract HandlerBase is TestBase {
         d.openedBlock = uint64(_block);
         d.openedAt = uint64(_now);
         // A committed, unrevealed audit may be revealed until the draw, no earlier than its recheck seed allows:
-        // the committee's seed block comes seedDelay after the later of this block and that one.
+        // the committee's seed block comes seedDelay after the later of this block and seedDelay past that seed.
         uint256 seedDelay = _mp[_jobs[id].job.terms].seedDelay;
         uint256 from = _block;
         AuditModel storage a = _audits[id];
-        if (a.state == IVerification.AuditState.Committed && a.commitBlock + seedDelay > from) from = a.commitBlock + seedDelay;
+        if (a.state == IVerification.AuditState.Committed && a.commitBlock + 2 * seedDelay > from) from = a.commitBlock + 2 * seedDelay;
         d.seedBlock = uint64(from + seedDelay);
         bondsOpen += bond;
     }
