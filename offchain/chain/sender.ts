@@ -15,9 +15,8 @@
  *      again, and one whose fees the chain has outgrown (its cap under the base fee plus the going priority
  *      fee, or its priority fee under that) is replaced at the same nonce with fees raised to the market's
  *      and by at least 12.5% (nodes take a replacement for at least 10% more); one the chain can still
- *      mine is left to wait. Its receipt is then
- *      awaited under every hash sent for the nonce, and `onSent` hears of each, so that a journal
- *      records the transaction that may be mined. Without this, a dropped transaction would leave a
+ *      mine is left to wait. Its receipt is then awaited under every hash sent for the nonce, and
+ *      `onSent` hears of each, so that a journal records the transaction that may be mined. Without this, a dropped transaction would leave a
  *      gap in the account's nonces and one the chain outpriced would hold every later send behind it.
  *
  * The node's own refusals (no ETH for gas, a fee or gas limit it does not accept) are final and named
