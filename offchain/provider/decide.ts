@@ -97,7 +97,7 @@ function ownStep(s: ProviderJobSnapshot): ProviderStep {
   if (job.provider.toLowerCase() !== s.me.toLowerCase()) return { kind: "end", outcome: "lost_race", reason: "another provider claimed the job" };
   if (s.data.abandoned && (job.status === JobStatus.Claimed || job.status === JobStatus.Committed)) {
     // Expired as soon as the market allows it: its deadline passed, or, committed, its seed went out of reach.
-    const unrevealable = job.status === JobStatus.Committed && head.number > window(s).lastRevealBlock;
+    const unrevealable = job.status === JobStatus.Committed && !inReach(head.number, window(s).lastRevealBlock);
     if (!unrevealable && now <= deadline) return { kind: "wait", time: deadline + 1n, reason: "an abandoned job expires after its deadline" };
     return { kind: "expire", duty: "abandoned" };
   }
@@ -142,7 +142,7 @@ function claimStep(s: ProviderJobSnapshot, job: Job): ProviderStep {
 function revealStep(s: ProviderJobSnapshot, job: Job): ProviderStep {
   const { seedBlock, lastRevealBlock } = window(s);
   if (s.head.number <= seedBlock) return { kind: "wait", block: seedBlock + 1n, reason: "the seed block is not mined yet" };
-  if (s.head.number > lastRevealBlock) {
+  if (!inReach(s.head.number, lastRevealBlock)) {
     return { kind: "revealTooLate", reason: "SeedOutOfReach", details: { seed_block: seedBlock, last_reveal_block: lastRevealBlock } };
   }
   if (s.head.timestamp > BigInt(job.deadline)) return { kind: "revealTooLate", reason: "DeadlinePassed", details: { reveal_by: job.deadline } };
@@ -163,6 +163,16 @@ function keeperStep(s: ProviderJobSnapshot): ProviderStep {
   if (job.status !== JobStatus.Posted) return { kind: "pass", claimBy: BigInt(job.deadline) };
   if (now < at(BigInt(job.deadline))) return { kind: "wait", time: at(BigInt(job.deadline)), reason: "keeper: the claim deadline is ahead" };
   return { kind: "expire", duty: "keeper" };
+}
+
+/**
+ * Whether a reveal sent now can still use the seed: it lands in the block after the head at the earliest, and the
+ * market refuses it in any block past `lastRevealBlock`. At `head == lastRevealBlock` it is already too late, though
+ * a node that simulates a call in the head's own block (geth's `eth_call` on "latest") would let it through to be
+ * mined reverted, its gas lost. The verifier's rule for an audit reveal is the same (`head + 1 > seedBlock + reach`).
+ */
+function inReach(head: bigint, lastRevealBlock: bigint): boolean {
+  return head + 1n <= lastRevealBlock;
 }
 
 function window(s: ProviderJobSnapshot): { seedBlock: bigint; lastRevealBlock: bigint } {
@@ -255,7 +265,7 @@ function ownBatchStep(s: ProviderBatchSnapshot): ProviderBatchStep {
   if (b.status === BatchStatus.Finalized) return { kind: "end", outcome: "finalized" };
   if (b.status === BatchStatus.Expired) return { kind: "end", outcome: "expired" };
   if (s.data.abandoned && (b.status === BatchStatus.Claimed || b.status === BatchStatus.Committed)) {
-    const unrevealable = b.status === BatchStatus.Committed && head.number > batchWindow(s).lastRevealBlock;
+    const unrevealable = b.status === BatchStatus.Committed && !inReach(head.number, batchWindow(s).lastRevealBlock);
     if (!unrevealable && now <= deadline) return { kind: "wait", time: deadline + 1n, reason: "an abandoned batch expires after its deadline" };
     return { kind: "expire", duty: "abandoned" };
   }
@@ -285,7 +295,7 @@ function takeBatchStep(s: ProviderBatchSnapshot, b: Batch): ProviderBatchStep {
 function committedBatchStep(s: ProviderBatchSnapshot, b: Batch): ProviderBatchStep {
   const { seedBlock, lastRevealBlock } = batchWindow(s);
   if (s.head.number <= seedBlock) return { kind: "wait", block: seedBlock + 1n, reason: "the seed block is not mined yet" };
-  if (s.head.number > lastRevealBlock) {
+  if (!inReach(s.head.number, lastRevealBlock)) {
     return { kind: "revealTooLate", reason: "SeedOutOfReach", details: { seed_block: seedBlock, last_reveal_block: lastRevealBlock } };
   }
   if (s.head.timestamp > BigInt(b.deadline)) return { kind: "revealTooLate", reason: "DeadlinePassed", details: { reveal_by: b.deadline } };

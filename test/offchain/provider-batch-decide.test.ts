@@ -120,8 +120,12 @@ describe("provider/decide: batches", () => {
     });
 
     it("gives up a reveal the seed no longer reaches or the deadline passed, and reports outputs it cannot reveal", () => {
-      const far = decideBatchStep(committed({ head: { number: HEAD + 254n, timestamp: NOW } }));
-      assert.deepEqual(far, { kind: "revealTooLate", reason: "SeedOutOfReach", details: { seed_block: HEAD - 3n, last_reveal_block: HEAD + 253n } });
+      // At the last reveal block itself a reveal would land a block past it; the block before is the last to send in.
+      for (const number of [HEAD + 253n, HEAD + 254n]) {
+        const far = decideBatchStep(committed({ head: { number, timestamp: NOW } }));
+        assert.deepEqual(far, { kind: "revealTooLate", reason: "SeedOutOfReach", details: { seed_block: HEAD - 3n, last_reveal_block: HEAD + 253n } });
+      }
+      assert.notEqual(decideBatchStep(committed({ head: { number: HEAD + 252n, timestamp: NOW } })).kind, "revealTooLate");
       const late = decideBatchStep(committed({ head: { number: HEAD, timestamp: NOW + 61n } }));
       assert.equal((late as { reason: string }).reason, "DeadlinePassed");
       assert.deepEqual(decideBatchStep(committed({ data: {} })), { kind: "outputLost" });

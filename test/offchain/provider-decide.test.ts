@@ -136,15 +136,19 @@ describe("provider decisions (decideProviderStep)", () => {
       assert.deepEqual([step.kind, (step as { block?: bigint }).block], ["wait", HEAD + 1n]);
     });
 
-    it("is revealed once the seed block is mined, up to the last block the seed is in reach", () => {
-      for (const number of [HEAD + 1n, HEAD + 256n]) {
+    it("is revealed once the seed block is mined, while the next block (the earliest a reveal lands in) still reaches the seed", () => {
+      for (const number of [HEAD + 1n, HEAD + 255n]) {
         assert.deepEqual(decideProviderStep(snapshot({ ...ours(JobStatus.Committed), revealWindow: window, head: { number, timestamp: NOW } })), { kind: "reveal" });
       }
     });
 
     it("is given up as too late when the seed went out of reach, or the reveal deadline passed", () => {
-      const outOfReach = decideProviderStep(snapshot({ ...ours(JobStatus.Committed), revealWindow: window, head: { number: HEAD + 257n, timestamp: NOW } }));
-      assert.deepEqual(outOfReach, { kind: "revealTooLate", reason: "SeedOutOfReach", details: { seed_block: HEAD, last_reveal_block: HEAD + 256n } });
+      // At the last reveal block itself a reveal would land a block past it, refused (or, simulated in the head's own
+      // block as geth does, mined reverted).
+      for (const number of [HEAD + 256n, HEAD + 257n]) {
+        const outOfReach = decideProviderStep(snapshot({ ...ours(JobStatus.Committed), revealWindow: window, head: { number, timestamp: NOW } }));
+        assert.deepEqual(outOfReach, { kind: "revealTooLate", reason: "SeedOutOfReach", details: { seed_block: HEAD, last_reveal_block: HEAD + 256n } });
+      }
       const late = decideProviderStep(snapshot({ ...ours(JobStatus.Committed, { deadline: Number(NOW - 1n) }), revealWindow: window, head: { number: HEAD + 1n, timestamp: NOW } }));
       assert.deepEqual([late.kind, (late as { reason?: string }).reason], ["revealTooLate", "DeadlinePassed"]);
     });
@@ -201,6 +205,9 @@ describe("provider decisions (decideProviderStep)", () => {
       const committed = ours(JobStatus.Committed, { deadline: Number(NOW + 600n) }, abandoned);
       const window = { seedBlock: HEAD - 300n, lastRevealBlock: HEAD - 1n };
       assert.deepEqual(decideProviderStep(snapshot({ ...committed, revealWindow: window })), { kind: "expire", duty: "abandoned" });
+      // At the last reveal block the expiry lands a block past it, where the market takes it.
+      const lastBlock = { seedBlock: HEAD - 256n, lastRevealBlock: HEAD };
+      assert.deepEqual(decideProviderStep(snapshot({ ...committed, revealWindow: lastBlock })), { kind: "expire", duty: "abandoned" });
       const inReach = { seedBlock: HEAD - 10n, lastRevealBlock: HEAD + 200n };
       assert.equal(decideProviderStep(snapshot({ ...committed, revealWindow: inReach })).kind, "wait", "still revealable: it waits for the deadline");
     });
