@@ -16,6 +16,7 @@ import { BLOCKHASH_REACH } from "../chain/terms.js";
 import { deriveSalt } from "../codec/commitment.js";
 import { hexToBytes } from "../codec/hex.js";
 import { keeperJitter } from "../daemon/keeper.js";
+import { DEFAULT_SEND_TIMEOUT_MS } from "../storage/read-limits.js";
 
 // ------------------------------------------------------------------ the contract's enums and views
 
@@ -227,10 +228,13 @@ export function unservedOutputPolicy({ now, deadline, reserveSeconds }: Unserved
 
 /**
  * The longest and shortest time one read of a blob may take, all its locations together (they are read at
- * once, offchain/storage/first-served.ts): an input (an IPFS read of a CID nobody serves takes it all), an
- * output (tried again every second while no location serves it).
+ * once, offchain/storage/first-served.ts), and each location's read too: an input (an IPFS read of a CID nobody
+ * serves takes it all), an output (tried again every second while no location serves it). The longest is what a
+ * blob server is given to send the largest blob (DEFAULT_SEND_TIMEOUT_MS: 64 MiB at 1 MiB/s): a read cut
+ * sooner would be tried again and cut again, and an honest provider serving a large output at that speed would
+ * count as serving it nowhere.
  */
-export const FETCH_BUDGET_MS = { input: { max: 30_000, min: 2_000 }, output: { max: 5_000, min: 1_000 } } as const;
+export const FETCH_BUDGET_MS = { input: { max: DEFAULT_SEND_TIMEOUT_MS, min: 2_000 }, output: { max: DEFAULT_SEND_TIMEOUT_MS, min: 1_000 } } as const;
 
 /**
  * How long one read of a job's input or output may take: the time left before the step's deadline less the

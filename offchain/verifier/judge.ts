@@ -17,12 +17,13 @@ import type { JobRecord } from "../chain/jobs.js";
 import { hexToBytes } from "../codec/hex.js";
 import { blobId, encodeTensorBlob } from "../codec/tensor.js";
 import { compareOutputs, toleranceFromChain, type CompareOutputsReturnType, type TolerancePolicy } from "../codec/tolerance.js";
-import { DinferError, NonRetryableError } from "../errors.js";
-import { InputValidationError } from "../inference/errors.js";
+import { DinferError, NonRetryableError, RetryableError } from "../errors.js";
+import { InferenceRunError, InputValidationError, ModelFormatError, ModelHashMismatchError, ModelSessionError, UnverifiableModelError } from "../inference/errors.js";
 import { loadModel } from "../inference/model.js";
-import type { InferenceRunner } from "../inference/runner.js";
+import type { InferenceRunner, RunParameters, RunReturnType } from "../inference/runner.js";
+import type { Logger } from "../log.js";
 import type { ExecutionProviderChoice } from "../inference/session.js";
-import { BlobHashMismatchError } from "../storage/errors.js";
+import { BlobHashMismatchError, BlobTooLargeError } from "../storage/errors.js";
 import { fetchBlob } from "../storage/fetch.js";
 import { firstServed } from "../storage/first-served.js";
 import type { IpfsBlobReader } from "../storage/ipfs-uri.js";
@@ -110,6 +111,62 @@ export async function warmVerifierModels({ runner, models, ep, timeoutMs }: Warm
   return { ms: Math.round(performance.now() - started), models: warmed };
 }
 
+export type ReExecuteParameters = Pick<RunParameters, "modelPath" | "modelHash" | "input" | "timeoutMs" | "allowNonFinite"> & {
+  runner: Pick<InferenceRunner, "run">;
+  /** The provider asked for (the runner's default: "auto"). */
+  ep?: ExecutionProviderChoice;
+  log: Logger;
+  /** Called once per run tried again on CPU after its GPU provider failed: whether the CPU run gave an output. */
+  onCpuRerun?: (outcome: "ran" | "failed") => void;
+};
+
+/** Our own output, or why the job's input gives none (the caller judges that input invalid). */
+export type ReExecuteReturnType = { ok: true; result: RunReturnType } | { ok: false; problem: string };
+
+/**
+ * Our own run of a job's input, whose failure counts against the provider (`ok: false`: the caller judges
+ * the input invalid), so only a failure that is the input's: one on CPU, or the input refused before any run
+ * (InputValidationError: it does not fit the model's own metadata). A GPU provider's failure (out of memory,
+ * an operator it lacks, a device lost) is ours, not the input's: the run is tried again on CPU (a session of
+ * its own beside the GPU one, offchain/inference/session.ts) and only that run's failure judges the input.
+ * What is ours whatever the provider is thrown, never judged: a retryable failure (a timeout, a dead thread)
+ * and a model this machine cannot load.
+ */
+export async function reExecute({ runner, ep = "auto", log, onCpuRerun, ...run }: ReExecuteParameters): Promise<ReExecuteReturnType> {
+  let failure: unknown;
+  try {
+    return { ok: true, result: await runner.run({ ...run, ep }) };
+  } catch (error) {
+    if (isOwnFailure(error)) throw error;
+    // "auto" may have chosen CPU for this model: its failure there is already a CPU run's.
+    const ranOnCpu = ep === "cpu" || (error instanceof InferenceRunError && error.parameters.ep === "cpu");
+    if (ranOnCpu || error instanceof InputValidationError) return { ok: false, problem: describe(error) };
+    failure = error;
+  }
+  try {
+    const result = await runner.run({ ...run, ep: "cpu" });
+    onCpuRerun?.("ran");
+    log.warn({ msg: "re-execution failed on the GPU provider, ran on CPU", model_hash: run.modelHash, ep, err: describe(failure) });
+    return { ok: true, result };
+  } catch (error) {
+    if (isOwnFailure(error)) throw error;
+    onCpuRerun?.("failed");
+    log.warn({ msg: "re-execution failed on the GPU provider and on CPU", model_hash: run.modelHash, ep, err: describe(failure), cpu_err: describe(error) });
+    return { ok: false, problem: `${describe(error)} (on ${ep}: ${describe(failure)})` };
+  }
+}
+
+/** A run failure that says nothing of the input: tried again later (retryable) or the model is unusable here. */
+function isOwnFailure(error: unknown): boolean {
+  return (
+    error instanceof RetryableError ||
+    error instanceof ModelSessionError ||
+    error instanceof ModelHashMismatchError ||
+    error instanceof ModelFormatError ||
+    error instanceof UnverifiableModelError
+  );
+}
+
 export type FetchOptions = {
   maxBytes: number;
   ipfsGateway?: string;
@@ -141,7 +198,7 @@ export function providerInputLocations({ inputHash, outputUris }: { inputHash: H
  * The input the job names, inline or fetched, checked against its inputHash: its own URI and each of
  * `fallbackUris` (see providerInputLocations) are read at once, within `budgetMs` for them all (offchain/
  * storage/first-served.ts), and the first to serve bytes of the input hash wins. Throws the job URI's error
- * when no location serves it: an error about where the input is, never one about the provider's result
+ * when no location serves it (a BlobTooLargeError first: a location served more than `maxBytes`): an error about where the input is, never one about the provider's result
  * (the daemon decides what an input served nowhere means, docs/PROTOCOL.md section 5).
  */
 export async function fetchJobInput({
@@ -168,7 +225,10 @@ export async function fetchJobInput({
     },
   });
   if (served.ok) return served.value;
-  throw served.failures[0]!.error;
+  // A location that served more than our cap may hold the input itself: the caller must know it (an input over
+  // its own cap is not the provider's fault), whatever the job's URI said.
+  const tooLarge = served.failures.find(({ error }) => error instanceof BlobTooLargeError);
+  throw (tooLarge ?? served.failures[0]!).error;
 }
 
 /**

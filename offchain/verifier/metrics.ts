@@ -61,8 +61,14 @@ export function createVerifierMetrics() {
     }),
     inputsUnserved: new Counter({
       name: "dinfer_verifier_inputs_unserved_total",
-      help: "Steps whose job input no location served by their deadline, the provider's copy included: judged against the provider (a vote, an audit's reveal) or abstained on (a blind audit, a watchdog)",
+      help: "Steps whose job input no location served by their deadline, the provider's copy included: judged against the provider (a vote, an audit's reveal) or abstained on (a blind audit, a watchdog); over_own_cap: abstained on, as served over our own maxInputBytes (below the protocol's cap)",
       labelNames: ["judged"] as const,
+      registers: [registry],
+    }),
+    cpuReruns: new Counter({
+      name: "dinfer_verifier_cpu_reruns_total",
+      help: "Re-executions that failed on this verifier's GPU provider (ours, not the input's fault) and were run again on CPU, by outcome (ran; failed: the input judged invalid)",
+      labelNames: ["outcome"] as const,
       registers: [registry],
     }),
     tracked: new Gauge({ name: "dinfer_verifier_jobs_tracked", help: "Jobs this verifier follows and has not closed", registers: [registry] }),

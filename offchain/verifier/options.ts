@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 
+import { DEFAULT_MAX_BLOB_BYTES } from "../codec/tensor.js";
 import { EXECUTION_PROVIDER_CHOICES } from "../inference/session.js";
 import { ChainOptionsSchema, daemonOptionsShape, wei, yesNo } from "../daemon/options.js";
 
@@ -42,7 +43,21 @@ export const VerifierOptionsSchema = ChainOptionsSchema.extend({
   ...daemonOptionsShape({ ep: "cpu", dataDir: ".dinfer/verifier", port: 8610, metricsPort: 9465, secretEnv: "DINFER_VERIFIER_SECRET", withdrawMin: 0n }),
   /** Stake this many wei as a verifier on start when the account is not in the verifier set yet. */
   stake: wei.optional(),
-  maxOutputBytes: z.coerce.number().int().positive().default(64 * 1024 * 1024),
+  /**
+   * The input cap: by default the protocol's, the tensor blob's (a provider's runner decodes no larger input), so
+   * that we judge every input an honest provider can have run. Set lower, an input served over it makes us
+   * abstain from the job's steps, never judge against the provider (offchain/verifier/verifier.ts `ownOutput`).
+   */
+  maxInputBytes: z.coerce.number().int().positive().default(DEFAULT_MAX_BLOB_BYTES),
+  /**
+   * The output cap: never below the protocol's (a provider's runner encodes outputs up to it), or an honest
+   * provider's output over ours would count as served nowhere, hence wrong.
+   */
+  maxOutputBytes: z.coerce
+    .number()
+    .int()
+    .min(DEFAULT_MAX_BLOB_BYTES, `must be at least ${DEFAULT_MAX_BLOB_BYTES} (64 MiB, the largest output a provider can reveal): a larger one would be judged wrong`)
+    .default(DEFAULT_MAX_BLOB_BYTES),
   /**
    * An output no known location serves (the reveal's URI, the provider's announcements, an equal-root
    * auditor's copy) is fetched again until this many seconds before the decision's deadline (end of the

@@ -30,7 +30,7 @@ import type { SendParameters, TxSender } from "../chain/sender.js";
 import { JournaledActions, type SendOnce } from "../daemon/action.js";
 import type { TickHead } from "../daemon/loop.js";
 import { commitment } from "../codec/commitment.js";
-import { RetryableError } from "../errors.js";
+import { DEFAULT_MAX_BLOB_BYTES } from "../codec/tensor.js";
 import type { InferenceRunner } from "../inference/runner.js";
 import type { Logger } from "../log.js";
 import type { Journal, JobRole } from "../state/journal.js";
@@ -39,6 +39,7 @@ import type { IpfsNode } from "../storage/ipfs.js";
 import { isIpfsUri, parseIpfsUri } from "../storage/ipfs-uri.js";
 import type { LocalBlobStore } from "../storage/local.js";
 import { blobIdsIn, type BlobPruner, type ProtectedIds } from "../storage/prune.js";
+import { BlobTooLargeError } from "../storage/errors.js";
 import { getOutput, hasOutput, outputUrl } from "../storage/stored-output.js";
 import {
   auditCommitByOf,
@@ -73,7 +74,7 @@ import {
 } from "./decide.js";
 import { fetchOutput } from "../storage/output.js";
 import { endJob } from "../protocol/actions.js";
-import { describe, fetchJobInput, judge, providerInputLocations, providerOutputLocations, type VerifierModel } from "./judge.js";
+import { describe, fetchJobInput, judge, providerInputLocations, providerOutputLocations, reExecute, type VerifierModel } from "./judge.js";
 import type { VerifierMetrics } from "./metrics.js";
 import type { VerifierActivity } from "./status.js";
 import { WeightSyncs } from "./weight-sync.js";
@@ -988,7 +989,8 @@ export class VerifierDaemon {
         ipfs: this.p.ipfs,
         // Every location at once, all within the time left before the step's deadline: however many locations
         // there are and however slowly they answer, we judge in time.
-        budgetMs: fetchBudgetMs({ now: this.head!.timestamp, deadline, reserveSeconds: this.p.outputReserveSeconds, blob: "input" }),
+        // Each location's read has the whole budget too (its default, 30 s, would cut a large blob's slow read).
+        ...fetchTimes({ now: this.head!.timestamp, deadline, reserveSeconds: this.p.outputReserveSeconds, blob: "input" }),
         allowFileUris: this.p.allowFileUris,
         allowPrivateHosts: this.p.allowPrivateHosts,
         store: this.p.store,
@@ -998,6 +1000,19 @@ export class VerifierDaemon {
       if (data.inputFailedSince === undefined) data = this.save(jobId, { ...data, inputFailedSince: now });
       // An inline input is on chain: bytes that do not hash to the job's inputHash are the job's own fault.
       if (record.inlineInput.length > 2) return this.invalidInput(jobId, this.current(jobId, data), `the job's inline input is invalid: ${describe(error)}`);
+      // An input over our own cap but within the protocol's (the tensor blob's DEFAULT_MAX_BLOB_BYTES, which the
+      // provider's runner keeps to) may be the honest input: we cannot judge it, so we abstain from every step
+      // (logged and counted once per step). A verifier reading up to the protocol's cap judges such an input
+      // as any other: bytes past it are no input an honest provider could have run.
+      if (error instanceof BlobTooLargeError && this.p.maxInputBytes < DEFAULT_MAX_BLOB_BYTES) {
+        if (data.inputAbstainedFor !== deadline) {
+          this.p.metrics.inputsUnserved.inc({ judged: "over_own_cap" });
+          this.p.log.warn({ msg: "job input over our maxInputBytes: abstaining from this step", job_id: jobId.toString(), max_input_bytes: this.p.maxInputBytes, err: describe(error) });
+          this.save(jobId, { ...this.current(jobId, data), inputAbstainedFor: deadline });
+        }
+        this.sleep(jobId, now + OUTPUT_RETRY_SECONDS);
+        return undefined;
+      }
       // The provider committed, so it had bytes of this hash, and it must serve them until the job is final
       // (docs/PROTOCOL.md, section 5): the dApp may be long gone. We try again for as long as the step is due;
       // an input no location serves by then counts against the provider like an output served nowhere (else a
@@ -1022,20 +1037,21 @@ export class VerifierDaemon {
     }
     const inputCid = await this.pinInput(record);
     if (inputCid !== undefined) data = this.save(jobId, { ...this.current(jobId, data), inputCid });
-    let result: Awaited<ReturnType<InferenceRunner["run"]>>;
-    try {
-      result = await this.p.runner.run({
-        modelPath: model.path,
-        modelHash: model.modelHash,
-        ep: this.p.ep,
-        input,
-        timeoutMs: this.p.inferenceTimeoutMs,
-        allowNonFinite: model.nonFiniteInputs,
-      });
-    } catch (error) {
-      if (error instanceof RetryableError) throw error;
-      return this.invalidInput(jobId, this.current(jobId, data), `the model refuses the job's input: ${describe(error)}`);
-    }
+    // Only a failure that is the input's judges it (on CPU, or the input refused before the run); our GPU
+    // provider's is tried again on CPU, and a retryable one or a model we cannot load is thrown (the step fails).
+    const ran = await reExecute({
+      runner: this.p.runner,
+      ep: this.p.ep,
+      modelPath: model.path,
+      modelHash: model.modelHash,
+      input,
+      timeoutMs: this.p.inferenceTimeoutMs,
+      allowNonFinite: model.nonFiniteInputs,
+      log: this.p.log.child({ job_id: jobId.toString() }),
+      onCpuRerun: (outcome) => this.p.metrics.cpuReruns.inc({ outcome }),
+    });
+    if (!ran.ok) return this.invalidInput(jobId, this.current(jobId, data), `the model refuses the job's input: ${ran.problem}`);
+    const { result } = ran;
     this.p.metrics.inference.observe({ model: String(model.modelId), ep: result.ep }, result.ms / 1000);
     await this.p.outputs.put(result.output, { knownId: result.outputRoot });
     const own = { outputRoot: result.outputRoot, ep: result.ep, ms: result.ms };
@@ -1159,7 +1175,7 @@ export class VerifierDaemon {
       allowPrivateHosts: this.p.allowPrivateHosts,
       // Every location at once, all within the time left before our deadline: a provider that lists locations
       // that never answer cannot carry us past it.
-      budgetMs: fetchBudgetMs({ now: this.head!.timestamp, deadline, reserveSeconds: this.p.outputReserveSeconds, blob: "output" }),
+      ...fetchTimes({ now: this.head!.timestamp, deadline, reserveSeconds: this.p.outputReserveSeconds, blob: "output" }),
     });
     if (!fetched.ok) {
       const now = this.head!.timestamp + secondsSince(started);
@@ -1319,4 +1335,10 @@ export class VerifierDaemon {
   private voteSalt(jobId: bigint): Hex {
     return voteSalt({ secret: this.p.secret, chainId: this.p.chainId, jobId });
   }
+}
+
+/** One read's budget (`fetchBudgetMs`), every location together and each location's read alike. */
+function fetchTimes(parameters: Parameters<typeof fetchBudgetMs>[0]): { budgetMs: number; timeoutMs: number } {
+  const budgetMs = fetchBudgetMs(parameters);
+  return { budgetMs, timeoutMs: budgetMs };
 }

@@ -22,13 +22,15 @@ import { JobStatus, type Job, type JobRecord } from "../../offchain/chain/jobs.j
 import { TermsReader } from "../../offchain/chain/terms.js";
 import { commitment, deriveSalt } from "../../offchain/codec/commitment.js";
 import { outputRoot } from "../../offchain/codec/merkle.js";
-import { blobId, encodeTensorBlob, tensorFromArray } from "../../offchain/codec/tensor.js";
+import { blobId, DEFAULT_MAX_BLOB_BYTES, encodeTensorBlob, tensorFromArray } from "../../offchain/codec/tensor.js";
 import { ConfigError, loadOptions } from "../../offchain/config/options.js";
 import { MODEL_FILES } from "../../offchain/devnet/devnet.js";
-import { createInferenceRunner } from "../../offchain/inference/runner.js";
+import { InferenceRunError, InferenceTimeoutError } from "../../offchain/inference/errors.js";
+import { createInferenceRunner, type InferenceRunner } from "../../offchain/inference/runner.js";
 import { hashModel } from "../../offchain/inference/model.js";
 import { silentLogger } from "../../offchain/log.js";
 import { Journal } from "../../offchain/state/journal.js";
+import { BlobTooLargeError } from "../../offchain/storage/errors.js";
 import { LocalBlobStore } from "../../offchain/storage/local.js";
 import { startBlobServer } from "../../offchain/storage/server.js";
 import {
@@ -39,6 +41,7 @@ import {
   challengeEconomics,
   decideStep,
   DisputeReason,
+  FETCH_BUDGET_MS,
   DisputeState,
   isProven,
   journalKey,
@@ -65,7 +68,7 @@ import {
   type SyncSnapshot,
 } from "../../offchain/verifier/decide.js";
 import { fetchOutput } from "../../offchain/storage/output.js";
-import { fetchProviderOutput, judge, providerOutputLocations, warmVerifierModels } from "../../offchain/verifier/judge.js";
+import { fetchJobInput, fetchProviderOutput, judge, providerOutputLocations, reExecute, warmVerifierModels } from "../../offchain/verifier/judge.js";
 import { createVerifierMetrics } from "../../offchain/verifier/metrics.js";
 import { VerifierOptionsSchema } from "../../offchain/verifier/options.js";
 import { ensureVerifier, verifierBlobPruner } from "../../offchain/verifier/start.js";
@@ -605,6 +608,123 @@ describe("verifier judgement of outputs", () => {
       assert.equal(batchingRecords.filter((r) => r.msg === "execution provider chosen").length, 2, "one session per thread");
     } finally {
       await batching.close();
+    }
+  });
+});
+
+describe("verifier re-execution: its own failures are never the provider's", () => {
+  const model = { modelPath: MODEL_FILES.cls, modelHash: hashModel(new Uint8Array(readFileSync(MODEL_FILES.cls))) };
+  const input = encodeTensorBlob([tensorFromArray({ name: "x", dtype: "float32", values: new Float32Array(3 * 8 * 32).fill(0.5), dims: [1, 3, 8, 32] })]);
+  const policy = { kind: "allclose", absTol: 1e-4, relTol: 1e-3 } as const;
+  const outOfMemory = new InferenceRunError({ modelHash: model.modelHash, ep: "cuda", problem: "CUDA failure 2: out of memory" });
+
+  /**
+   * The runner as a verifier's GPU provider gives it: a run on any provider but CPU checks the input as the real
+   * runner does (an input the model refuses is refused), then fails with `gpuFailure`; CPU runs as asked.
+   */
+  function failingGpu(runner: InferenceRunner, { gpuFailure = outOfMemory as Error, cpuFailure }: { gpuFailure?: Error; cpuFailure?: Error } = {}) {
+    const eps: string[] = [];
+    const run: InferenceRunner["run"] = async (parameters) => {
+      eps.push(parameters.ep ?? "auto");
+      if (parameters.ep === "cpu" && cpuFailure !== undefined) throw cpuFailure;
+      const result = await runner.run({ ...parameters, ep: "cpu" });
+      if (parameters.ep !== "cpu") throw gpuFailure;
+      return result;
+    };
+    return { eps, runner: { run } };
+  }
+
+  function logged() {
+    const records: { msg: string; err?: string; cpu_err?: string; ep?: string }[] = [];
+    return { records, log: pino({ level: "info" }, { write: (line: string) => void records.push(JSON.parse(line)) }) };
+  }
+
+  it("runs a job again on CPU when its GPU provider fails, and agrees with an honest provider's output", async function () {
+    this.timeout(60_000);
+    const runner = createInferenceRunner({ size: 1, hashThreads: 1 });
+    try {
+      const honest = await runner.run({ ...model, ep: "cpu", input });
+      const gpu = failingGpu(runner);
+      const { records, log } = logged();
+      const outcomes: string[] = [];
+      const ran = await reExecute({ ...model, runner: gpu.runner, ep: "cuda", input, timeoutMs: 30_000, log, onCpuRerun: (outcome) => outcomes.push(outcome) });
+      assert.ok(ran.ok, ran.ok ? "" : `judged the input for our GPU's failure: ${ran.problem}`);
+      assert.deepEqual(gpu.eps, ["cuda", "cpu"]);
+      assert.equal(ran.result.ep, "cpu");
+      const judged = judge({ own: ran.result.output, ownRoot: ran.result.outputRoot, provider: { ok: true, bytes: honest.output, source: "inline" }, providerRoot: honest.outputRoot, policy });
+      assert.deepEqual([judged.verdict, judged.rootsEqual], ["agree", true]);
+      assert.deepEqual(outcomes, ["ran"], "counted");
+      const warning = records.find((r) => r.msg === "re-execution failed on the GPU provider, ran on CPU");
+      assert.ok(warning && /out of memory/.test(warning.err!) && warning.ep === "cuda", JSON.stringify(records));
+      // "auto" is tried again on CPU too, unless "auto" had chosen CPU and the run failed there.
+      const auto = failingGpu(runner);
+      assert.ok((await reExecute({ ...model, runner: auto.runner, ep: "auto", input, log })).ok);
+      const onCpu = failingGpu(runner, { gpuFailure: new InferenceRunError({ modelHash: model.modelHash, ep: "cpu", problem: "a kernel failed" }) });
+      const failedOnCpu = await reExecute({ ...model, runner: onCpu.runner, ep: "auto", input, log });
+      assert.ok(!failedOnCpu.ok && /a kernel failed/.test(failedOnCpu.problem));
+      assert.deepEqual(onCpu.eps, ["auto"], "a CPU run's failure is not tried again");
+    } finally {
+      await runner.close();
+    }
+  });
+
+  it("judges the input invalid when the CPU run fails too, or the model refuses the input before any run; throws its own retryable failures", async function () {
+    this.timeout(60_000);
+    const runner = createInferenceRunner({ size: 1, hashThreads: 1 });
+    try {
+      const both = failingGpu(runner, { cpuFailure: new InferenceRunError({ modelHash: model.modelHash, ep: "cpu", problem: "Reshape: cannot reshape" }) });
+      const { records, log } = logged();
+      const outcomes: string[] = [];
+      const failed = await reExecute({ ...model, runner: both.runner, ep: "cuda", input, log, onCpuRerun: (outcome) => outcomes.push(outcome) });
+      assert.ok(!failed.ok && /cannot reshape/.test(failed.problem) && /out of memory/.test(failed.problem), JSON.stringify(failed));
+      assert.deepEqual([both.eps, outcomes], [["cuda", "cpu"], ["failed"]]);
+      const warning = records.find((r) => r.msg === "re-execution failed on the GPU provider and on CPU");
+      assert.ok(warning && /out of memory/.test(warning.err!) && /cannot reshape/.test(warning.cpu_err!), JSON.stringify(records));
+
+      // An input that does not fit the model's metadata is refused before any run, on whatever provider: judged at once.
+      const misfit = encodeTensorBlob([tensorFromArray({ name: "x", dtype: "int32", values: new Int32Array(3 * 8 * 32), dims: [1, 3, 8, 32] })]);
+      const refused = failingGpu(runner);
+      const invalid = await reExecute({ ...model, runner: refused.runner, ep: "cuda", input: misfit, log });
+      assert.ok(!invalid.ok && /dtype/.test(invalid.problem), JSON.stringify(invalid));
+      assert.deepEqual(refused.eps, ["cuda"]);
+      // A CPU verifier's run failure judges the input as before.
+      const cpuOnly = failingGpu(runner, { cpuFailure: new InferenceRunError({ modelHash: model.modelHash, ep: "cpu", problem: "Gather: index out of range" }) });
+      const onCpu = await reExecute({ ...model, runner: cpuOnly.runner, ep: "cpu", input, log });
+      assert.ok(!onCpu.ok && /index out of range/.test(onCpu.problem));
+
+      // A time limit is ours on either provider: thrown (the step is tried again), never judged.
+      const timeout = new InferenceTimeoutError({ phase: "run", timeoutMs: 1, modelHash: model.modelHash });
+      await assert.rejects(reExecute({ ...model, runner: failingGpu(runner, { gpuFailure: timeout }).runner, ep: "cuda", input, log }), InferenceTimeoutError);
+      await assert.rejects(reExecute({ ...model, runner: failingGpu(runner, { cpuFailure: timeout }).runner, ep: "cuda", input, log }), InferenceTimeoutError);
+    } finally {
+      await runner.close();
+    }
+  });
+
+  it("reads inputs and outputs up to the protocol's cap, and says when a location served an input over its own", async () => {
+    const options = loadOptions({ schema: VerifierOptionsSchema, flags: { models: [{ modelId: "1", path: "cls.onnx" }] } });
+    assert.deepEqual([options.maxInputBytes, options.maxOutputBytes], [DEFAULT_MAX_BLOB_BYTES, DEFAULT_MAX_BLOB_BYTES]);
+    assert.throws(
+      () => loadOptions({ schema: VerifierOptionsSchema, flags: { models: [{ modelId: "1", path: "cls.onnx" }], maxOutputBytes: String(DEFAULT_MAX_BLOB_BYTES - 1) } }),
+      (error: Error) => error instanceof ConfigError && /maxOutputBytes/.test(error.message),
+      "a provider's largest output would be judged wrong",
+    );
+    // One read's time fits the largest output served at 1 MiB/s (64 MiB at 10 MB/s takes 6.7 s).
+    assert.ok(FETCH_BUDGET_MS.output.max >= (DEFAULT_MAX_BLOB_BYTES / (1 << 20)) * 1000, `${FETCH_BUDGET_MS.output.max} ms`);
+    assert.ok(FETCH_BUDGET_MS.input.max >= (DEFAULT_MAX_BLOB_BYTES / (1 << 20)) * 1000, `${FETCH_BUDGET_MS.input.max} ms`);
+
+    const dir = mkdtempSync(path.join(tmpdir(), "dinfer-verifier-"));
+    const store = new LocalBlobStore({ dir });
+    const server = await startBlobServer({ store, port: 0 });
+    try {
+      const id = await store.put(input);
+      const record = { inputURI: "http://127.0.0.1:1/gone", inputHash: id, inlineInput: "0x" } as unknown as JobRecord;
+      const read = { record, fallbackUris: [`${server.url}/blobs/${id}`], allowFileUris: false, allowPrivateHosts: true, budgetMs: 10_000 };
+      assert.ok(Buffer.from(await fetchJobInput({ ...read, maxBytes: 1 << 20 })).equals(Buffer.from(input)));
+      // The job's URI is gone and the provider's copy is over our cap: the caller learns it is too large for us.
+      await assert.rejects(fetchJobInput({ ...read, maxBytes: 100 }), BlobTooLargeError);
+    } finally {
+      await server.close();
     }
   });
 });
