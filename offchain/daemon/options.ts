@@ -144,7 +144,16 @@ export function daemonOptionsShape(defaults: DaemonOptionDefaults) {
     /** How often an idle daemon logs its one-line status. */
     statusIntervalMs: z.coerce.number().int().positive().default(60_000),
     inferenceTimeoutMs: z.coerce.number().int().positive().default(120_000),
-    maxInputBytes: z.coerce.number().int().positive().default(16 * 1024 * 1024),
+    /**
+     * The input cap. Never above the tensor blob's 64 MiB (DEFAULT_MAX_BLOB_BYTES): no runner decodes a larger input,
+     * so a worker that fetched one would hold it on disk for a job it can never run.
+     */
+    maxInputBytes: z.coerce
+      .number()
+      .int()
+      .positive()
+      .max(DEFAULT_MAX_BLOB_BYTES, `must be at most ${DEFAULT_MAX_BLOB_BYTES} (64 MiB, the largest tensor blob a model runner decodes)`)
+      .default(16 * 1024 * 1024),
     /** An IPFS HTTP gateway for `ipfs://` URIs, when the daemon runs no IPFS node of its own (`ipfs`). */
     ipfsGateway: z.string().url().optional(),
     /** Run an IPFS node (see `IpfsOptionsSchema`); `{}` takes every default. */

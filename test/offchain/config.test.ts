@@ -57,6 +57,16 @@ describe("worker options", () => {
     }
   });
 
+  it("reads inputs up to 16 MiB by default, and refuses a cap over the largest tensor blob a runner decodes", () => {
+    const models = [{ modelId: 1, path: "a.onnx" }];
+    assert.equal(loadOptions({ schema: WorkerOptionsSchema, file: file("input-default.json", { models }) }).maxInputBytes, 16 * 1024 * 1024);
+    assert.equal(loadOptions({ schema: WorkerOptionsSchema, file: file("input-max.json", { models, maxInputBytes: 64 * 1024 * 1024 }) }).maxInputBytes, 64 * 1024 * 1024);
+    assert.throws(
+      () => loadOptions({ schema: WorkerOptionsSchema, file: file("input-over.json", { models, maxInputBytes: 64 * 1024 * 1024 + 1 }) }),
+      (error: unknown) => error instanceof ConfigError && /maxInputBytes/.test(error.message) && /64 MiB/.test(error.message),
+    );
+  });
+
   it("limits the blob server's reads by default, and refuses a bytes cap below the largest blob", () => {
     const models = [{ modelId: 1, path: "a.onnx" }];
     const defaults = loadOptions({ schema: WorkerOptionsSchema, file: file("reads-default.json", { models }) });
