@@ -192,11 +192,12 @@ export class BatchWorker {
     // A job split out of our revealed batch (by a watchdog, or by anyone: splitRevealed is open to all) leaves
     // the batch's settlement: finalizeBatch pays only the jobs still in it, and the split job is paid by its own
     // finalize in the JobMarket, which the single-job path sends after its window (or it defends nothing: a
-    // challenge of it goes to a committee). Adopted at every read of the revealed batch, the last one included.
-    if (b.status === 4 /* Revealed */) this.adoptSplit(record, data, JobStatus.Revealed);
+    // challenge of it goes to a committee). Sampled jobs split out of our committed batch by anyone (their auditor
+    // may split them itself) are ours to reveal there. Both are adopted at every read from the commit on, the
+    // batch's end included: a worker that first reads the batch finalized or expired (it was down meanwhile, or
+    // someone else finalized it) would otherwise leave them to nobody.
+    if (b.status >= 3 /* Committed, Revealed, Finalized, Expired */) this.adoptSplit(record, data);
     if (b.status === 3 /* Committed */) {
-      // Sampled jobs split out by anyone (their auditor may split them itself) are ours to reveal in the JobMarket.
-      this.adoptSplit(record, data);
       const { market } = await this.p.terms.of(b.terms);
       revealWindow = revealWindowBlocks({ commitBlock: b.commitBlock, seedDelay: market.seedDelay });
       if (head.number > revealWindow.seedBlock && head.number <= revealWindow.lastRevealBlock) {
@@ -446,12 +447,13 @@ export class BatchWorker {
   }
 
   /**
-   * Every job split out of our batch in `as` (Committed: sampled, from the committed batch; Revealed: from the
-   * revealed batch), handed to the single-job path once.
+   * Every job split out of our batch (sampled ones from the committed batch, others from the revealed batch),
+   * handed to the single-job path once, which reads each job's state in the JobMarket: a job already ended there
+   * ends at its first read.
    */
-  private adoptSplit(record: BatchRecord, data: BatchData, as: JobStatus = JobStatus.Committed): void {
+  private adoptSplit(record: BatchRecord, data: BatchData): void {
     if (!data.outputs) return;
-    for (const [index, status] of record.split) if (status === as) this.adopt(record, data, index);
+    for (const [index] of record.split) this.adopt(record, data, index);
   }
 
   /** The single-job path reveals the split job (a Committed one, after its audit commitment) and finalizes it, as a job of ours. */

@@ -77,4 +77,52 @@ describe("dinfer worker finalizes a job split out of its revealed batch by someo
     assert.equal(job.job.status, JobStatus.Finalized, `the split job, 30 s after its batch finalized, is in status ${job.job.status} (Revealed: 4, Finalized: 6):\n${worker.logs().slice(-3_000)}`);
     assert.equal(job.job.provider.toLowerCase(), worker.account.toLowerCase());
   });
+
+  it("finalizes a job split out while it was down, though the first read after its restart shows the batch finalized by someone else", async function () {
+    this.timeout(300_000);
+    // The first test's worker (the same account) is gone: nothing but the restarted worker may see the split.
+    await worker?.stop();
+    worker = undefined;
+    const dataDir = net.tempDir("worker-batch-split-restart");
+    const secret = randomBytes(32).toString("hex");
+    const start = () =>
+      startWorkerProcess({ url: net.url, deployment: net.deployment, models: [{ modelId: net.modelIds.cls, path: net.modelFiles.cls }], dataDir, key: net.keys.provider, secret });
+    worker = await start();
+    const client = createDinferClient({
+      publicClient: net.publicClient,
+      sender: net.dappSender,
+      deployment: net.deployment,
+      upload: { serverUrl: net.blobServer.url, token: net.uploadToken },
+    });
+    const lines = ["line-1", "line-1-rot180", "line-2", "line-2-rot180"];
+    const posted = await client.postJobs(lines.map((name) => ({ modelId: net.modelIds.cls, input: { image: `${IMAGES}${name}.png`, preprocess: "cls" as const } })));
+    const [batchId] = posted.batchIds;
+    const { batchMarket, market } = net.deployment;
+    const read = () => readBatch({ client: net.publicClient, batchMarket, batchId: batchId!, fromBlock: posted.blockNumber });
+    let batch = await read();
+    for (const until = Date.now() + 120_000; batch.batch.status !== BatchStatus.Revealed && Date.now() < until; batch = await read()) await sleep(200);
+    assert.equal(batch.batch.status, BatchStatus.Revealed, worker.logs().slice(-3_000));
+    await worker.stop();
+    worker = undefined;
+
+    // While the worker is down: job 1 is split out, and once the window closed the dApp finalizes the batch.
+    const index = 1;
+    const leaves = batch.outputRoots!.map((root, i) => batchLeaf(batch.batch.firstJobId + BigInt(i), root));
+    await net.dappSender.send({ address: batchMarket, abi: batchMarketAbi, functionName: "splitRevealed", args: [batchId!, batch.batch, BigInt(index), batch.outputRoots![index]!, batchTreeProof(leaves, index)] });
+    const jobId = batch.batch.firstJobId + BigInt(index);
+    for (const until = Date.now() + 120_000; (await net.publicClient.getBlock()).timestamp <= BigInt(batch.batch.deadline) && Date.now() < until; ) await sleep(500);
+    batch = await read();
+    await net.dappSender.send({ address: batchMarket, abi: batchMarketAbi, functionName: "finalizeBatch", args: [batchId!, batch.batch] });
+    assert.equal((await read()).batch.status, BatchStatus.Finalized);
+    assert.equal((await readJob({ client: net.publicClient, market, jobId, fromBlock: posted.blockNumber })).job.status, JobStatus.Revealed, "the split job waits for its own finalize");
+
+    worker = await start();
+    let job = await readJob({ client: net.publicClient, market, jobId, fromBlock: posted.blockNumber });
+    for (const until = Date.now() + 90_000; job.job.status !== JobStatus.Finalized && Date.now() < until; ) {
+      await sleep(250);
+      job = await readJob({ client: net.publicClient, market, jobId, fromBlock: posted.blockNumber });
+    }
+    assert.equal(job.job.status, JobStatus.Finalized, `the split job, 90 s after the worker's restart, is in status ${job.job.status} (Revealed: 4, Finalized: 6):\n${worker.logs().slice(-3_000)}`);
+    assert.equal(job.job.provider.toLowerCase(), worker.account.toLowerCase());
+  });
 });
