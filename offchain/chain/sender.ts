@@ -17,7 +17,8 @@
  *      and by at least 12.5% (nodes take a replacement for at least 10% more); one the chain can still
  *      mine is left to wait. Its receipt is then awaited under every hash sent for the nonce, and
  *      `onSent` hears of each, so that a journal records the transaction that may be mined. Without this, a dropped transaction would leave a
- *      gap in the account's nonces and one the chain outpriced would hold every later send behind it.
+ *      gap in the account's nonces and one the chain outpriced would hold every later send behind it. A gap below it that no
+ *      transaction of ours holds (a reorg took a mined one away) is filled first, with a 0-value transfer to self (`#fillGap`).
  *
  * The node's own refusals (no ETH for gas, a fee or gas limit it does not accept) are final and named
  * (`NodeRejectedError`), never retried: only transport failures are. Transport failures (refused,
@@ -105,6 +106,8 @@ export type SenderStats = {
   nonceResyncs: number;
   /** Transactions sent again at their nonce: dropped by the node, or outpriced by the chain. */
   replaced: number;
+  /** Nonces below a waiting transaction filled with a 0-value transfer to self (a reorg took a mined transaction of ours away). */
+  gapsFilled: number;
   gasUsed: bigint;
   /** Sum of gasUsed * effectiveGasPrice over mined receipts, wei. */
   feesWei: bigint;
@@ -274,6 +277,8 @@ export class TxSender {
   #head: { number: bigint; at: number } | undefined;
   /** A head read in flight, shared by every receipt poll waiting on one. */
   #headRead: Promise<bigint> | undefined;
+  /** The nonces of this sender's transactions waiting for their receipts (`#settle`): each one's own wait sends it again. */
+  readonly #settling = new Set<number>();
   /** Whether the last receipt asked for at once, right after its broadcast, was there (the chain mines as transactions come). */
   #minedOnBroadcast = true;
   /** Receipt waits since the last look at once (see AT_ONCE_REPROBE_EVERY). */
@@ -286,6 +291,7 @@ export class TxSender {
     retries: 0,
     nonceResyncs: 0,
     replaced: 0,
+    gapsFilled: 0,
     gasUsed: 0n,
     feesWei: 0n,
   };
@@ -445,29 +451,77 @@ export class TxSender {
     const deadline = performance.now() + this.#receiptTimeoutMs;
     const hashes = [sent.hash];
     let current = fees;
-    for (;;) {
-      const timeoutMs = Math.max(0, Math.min(this.#replaceAfterMs, deadline - performance.now()));
-      try {
-        return await this.#receiptOfAny({ hashes, timeoutMs, signal });
-      } catch (error) {
-        if (!(error instanceof ReceiptTimeoutError)) throw error;
-        if (performance.now() >= deadline) {
-          throw new ReceiptTimeoutError(error.message, { code: error.code, details: { ...error.details, timeoutMs: this.#receiptTimeoutMs }, cause: error.cause });
+    this.#settling.add(sent.nonce);
+    try {
+      for (;;) {
+        const timeoutMs = Math.max(0, Math.min(this.#replaceAfterMs, deadline - performance.now()));
+        try {
+          return await this.#receiptOfAny({ hashes, timeoutMs, signal });
+        } catch (error) {
+          if (!(error instanceof ReceiptTimeoutError)) throw error;
+          if (performance.now() >= deadline) {
+            throw new ReceiptTimeoutError(error.message, { code: error.code, details: { ...error.details, timeoutMs: this.#receiptTimeoutMs }, cause: error.cause });
+          }
         }
+        signal?.throwIfAborted();
+        // A gap below it holds it back whatever its fees: closed first, then it is looked at as usual.
+        await this.#fillGap({ below: sent.nonce, chainId, context }).catch((error: unknown) => {
+          this.#log.warn({ msg: "nonce gap below a waiting transaction not filled", ...context, nonce: sent.nonce, err: error instanceof Error ? error.message : String(error) });
+        });
+        const again = await this.#sendAgain({ call, fees: current, chainId, context, nonce: sent.nonce, last: hashes.at(-1)! }).catch((error: unknown) => {
+          // A replacement the node refused (another at this nonce pays more) or a failed read: the next look tries again.
+          this.#log.warn({ msg: "transaction not mined in time, and not sent again", ...context, tx_hash: hashes.at(-1), nonce: sent.nonce, err: error instanceof Error ? error.message : String(error) });
+          return undefined;
+        });
+        if (again === undefined) continue;
+        current = again.fees;
+        this.#stats.replaced++;
+        // Sent again at the same fees, a dropped transaction is the same signed bytes (signatures are deterministic).
+        if (hashes.includes(again.hash)) continue;
+        hashes.push(again.hash);
+        onSent?.({ hash: again.hash, nonce: sent.nonce });
       }
-      signal?.throwIfAborted();
-      const again = await this.#sendAgain({ call, fees: current, chainId, context, nonce: sent.nonce, last: hashes.at(-1)! }).catch((error: unknown) => {
-        // A replacement the node refused (another at this nonce pays more) or a failed read: the next look tries again.
-        this.#log.warn({ msg: "transaction not mined in time, and not sent again", ...context, tx_hash: hashes.at(-1), nonce: sent.nonce, err: error instanceof Error ? error.message : String(error) });
-        return undefined;
-      });
-      if (again === undefined) continue;
-      current = again.fees;
-      this.#stats.replaced++;
-      // Sent again at the same fees, a dropped transaction is the same signed bytes (signatures are deterministic).
-      if (hashes.includes(again.hash)) continue;
-      hashes.push(again.hash);
-      onSent?.({ hash: again.hash, nonce: sent.nonce });
+    } finally {
+      this.#settling.delete(sent.nonce);
+    }
+  }
+
+  /**
+   * Closes a gap in our nonces below `below` (a transaction of ours waiting unmined): a reorg that took away a mined
+   * transaction of ours, which the node did not put back in its pool, leaves its nonce unused on the chain, and every
+   * later transaction waits behind it forever. Each nonce from the node's pending count (the first one no transaction
+   * of ours holds, mined or pooled) up to `below` is filled with a 0-value transfer to self at the market's fees,
+   * unless a send of this sender is still waiting for its own transaction at that nonce (its wait sends it again).
+   *
+   * A no-op, not the waiting call sent again at the lower nonce: the lost transaction's signed bytes may yet come back
+   * (a node that does put it back, anyone who kept them), and the waiting call stays in the pool at its own nonce
+   * whatever we do. Sent again lower, the waiting call could be mined twice, or beside the lost one; a no-op at the lost
+   * nonce is mined instead of the lost transaction or not at all, and changes nothing. An action whose transaction it
+   * displaced is the caller's to send again (offchain/daemon/action.ts: a confirmed action the chain asks for again).
+   * Returns how many nonces it filled.
+   */
+  async #fillGap({ below, chainId, context }: { below: number; chainId: number; context: Record<string, unknown> }): Promise<number> {
+    let filled = 0;
+    let last = -1;
+    for (;;) {
+      const nonce = await this.#pendingNonce();
+      // A node whose count did not move past the nonce just filled is left to the next look.
+      if (nonce >= below || nonce <= last || this.#settling.has(nonce)) return filled;
+      const fees = await this.#fees(undefined, { fresh: true });
+      const call: PreparedCall = { to: this.address, data: "0x", value: 0n, gas: 21_000n, abi: [], functionName: "(transfer to self)" };
+      const signed = await this.#sign({ call, fees, chainId, nonce });
+      try {
+        await this.#public.request({ method: "eth_sendRawTransaction", params: [signed.raw] });
+      } catch (error) {
+        const classified = classifyChainError({ error, details: { ...context, step: "fill nonce gap", nonce, txHash: signed.hash } });
+        // Filled meanwhile (mined, or pooled since the count was read): nothing is missing there any more.
+        if (classified instanceof NonceError) return filled;
+        throw classified;
+      }
+      this.#stats.gapsFilled++;
+      this.#log.warn({ msg: "nonce gap below a waiting transaction filled (a reorg took a mined transaction of ours away)", ...context, nonce, waiting_nonce: below, tx_hash: signed.hash });
+      filled++;
+      last = nonce;
     }
   }
 

@@ -309,7 +309,8 @@ export class ProviderWorker {
     this.terms = new TermsReader({ client: parameters.publicClient, market: parameters.deployment.market });
     this.jobs = new JobReader({ client: parameters.publicClient, market: parameters.deployment.market, keccak: parameters.keccak });
     // The intent's disk flush runs off the event loop: many jobs are in flight at once.
-    this.actions = new JournaledActions({ journal: parameters.journal, asyncFlush: true });
+    // With the client, a confirmed action a reorg took away (its post left standing) is sent again when asked for.
+    this.actions = new JournaledActions({ journal: parameters.journal, asyncFlush: true, publicClient: parameters.publicClient });
     this.earnings = new Earnings({ ...parameters, market: parameters.deployment.market });
     this.calls = new CallGroup({
       sender: parameters.sender,
@@ -364,9 +365,15 @@ export class ProviderWorker {
     return this.batches.onPosted(batches);
   }
 
-  /** The poller's reorg handler: the jobs known from logs of blocks that may be gone are read from the chain. */
+  /**
+   * The poller's reorg handler: the jobs known from logs of blocks that may be gone are read from the chain, and our
+   * own jobs are looked at now. A reorg may have taken a mined step of ours away (a commit, a reveal) and left the
+   * post standing: the chain then asks for that step again (`act` sends it again), but the job sleeps till the wake
+   * that step set, which may come after the step's deadline (a reveal's wake is the end of its challenge window).
+   */
   onReorg(): void {
     this.jobs.forget();
+    for (const { jobId } of this.p.journal.listJobKeys({ status: "active", role: "provider" })) this.schedule.poke(jobId);
   }
 
   /** The redundant jobs of our models (IReplicaMarket), carried out beside the single jobs. */
@@ -1407,6 +1414,7 @@ export class ProviderWorker {
       return false;
     }
     const { hash, fee, receipt } = result;
+    if (result.lost !== undefined) this.p.log.warn({ msg: `${action} sent again: a reorg took its mined transaction away`, job_id: jobId.toString(), lost_tx_hash: result.lost, tx_hash: hash });
     this.seen.actions.set(action, (this.seen.actions.get(action) ?? 0) + 1);
     this.seenBlock.set(jobId, receipt.blockNumber);
     const ms = performance.now() - started;

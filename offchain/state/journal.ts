@@ -431,6 +431,20 @@ export class Journal {
   }
 
   /**
+   * Reopens a confirmed action whose transaction a reorg took away (the chain asks for the action again and the node
+   * knows the recorded transaction neither mined nor pooled): confirmed -> pending, `attempts` + 1, its hash cleared.
+   * Outside the lifecycle of ACTION_TRANSITIONS on purpose: a confirmed action is final unless its caller checked
+   * the chain lost it (offchain/daemon/action.ts).
+   */
+  reopenAction({ jobId, action }: ActionKey): ActionRecord {
+    const id = checkJobId(jobId);
+    checkName(action, "action");
+    const rows = this.guard(() => this.sql.reopenAction.all({ job_id: id, action, now: this.now() })) as ActionRow[];
+    if (rows[0] !== undefined) return toActionRecord(rows[0]);
+    throw new ActionStateError({ jobId, action, from: this.guard(() => this.requireAction({ jobId, action })).state, to: "pending (reopened)" });
+  }
+
+  /**
    * Forgets every action of `jobId`: a reorg replaced the job's post, so the transactions they record were for a job
    * the chain no longer holds (each reverts or is void there; one mined again is seen by reading the job).
    */
@@ -615,6 +629,10 @@ function prepareStatements(db: DatabaseSync) {
     getAction: db.prepare("SELECT * FROM actions WHERE job_id = ? AND action = ?"),
     listActions: db.prepare("SELECT * FROM actions WHERE job_id = ? ORDER BY id"),
     forgetActions: db.prepare("DELETE FROM actions WHERE job_id = ?"),
+    reopenAction: db.prepare(
+      `UPDATE actions SET state = 'pending', tx_hash = NULL, nonce = NULL, error = NULL, attempts = attempts + 1, updated_at = :now
+       WHERE job_id = :job_id AND action = :action AND state = 'confirmed' RETURNING *`,
+    ),
     // Per target state, the move there from the states ACTION_TRANSITIONS allows, returning the row as stored. A
     // retry (to pending) starts the attempt clean; the other moves keep tx_hash and nonce where given null.
     moveAction: Object.fromEntries(

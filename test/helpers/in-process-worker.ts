@@ -26,6 +26,7 @@ import { LogPoller, MemoryCursorStore } from "../../offchain/chain/poller.js";
 import { readReplicaJob } from "../../offchain/chain/replicas.js";
 import { TxSender } from "../../offchain/chain/sender.js";
 import { commitment, deriveBatchSalt, deriveSalt } from "../../offchain/codec/commitment.js";
+import { RetryableError } from "../../offchain/errors.js";
 import { outputRoot } from "../../offchain/codec/merkle.js";
 import { blobId, decodeTensorBlob, encodeTensorBlob, tensorFromArray } from "../../offchain/codec/tensor.js";
 import { DEV_MNEMONIC } from "../../offchain/devnet/chain-spec.js";
@@ -214,7 +215,12 @@ export async function inProcessWorker(connection: Connection, { maxClaimWaitMs, 
   };
   const turnsUntil = async (done: () => Promise<boolean> | boolean, what: string) => {
     for (let i = 0; i < 300; i++) {
-      await turn();
+      try {
+        await turn();
+      } catch (error) {
+        // As the daemon loop does, a poll that failed retryably (a block our own step mined while it read) is tried again next turn.
+        if (!(error instanceof RetryableError)) throw error;
+      }
       if (await done()) return;
       await new Promise((resolve) => setTimeout(resolve, 10));
     }

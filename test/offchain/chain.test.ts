@@ -996,7 +996,7 @@ describe("chain: TxSender (in-process chain over HTTP)", function () {
     assert.equal(await pendingNonce(sender.address), nonceBefore);
     assert.equal(rpc.count("eth_sendRawTransaction"), sendsBefore);
     assert.deepEqual(sender.stats(), {
-      sent: 0, mined: 0, reverted: 0, simulatedReverts: 1, retries: 0, nonceResyncs: 0, replaced: 0, gasUsed: 0n, feesWei: 0n,
+      sent: 0, mined: 0, reverted: 0, simulatedReverts: 1, retries: 0, nonceResyncs: 0, replaced: 0, gapsFilled: 0, gasUsed: 0n, feesWei: 0n,
     });
   });
 
@@ -1313,6 +1313,41 @@ describe("chain: TxSender (in-process chain over HTTP)", function () {
       assert.equal(hashes.length, 1);
       assert.equal(rpc.count("eth_sendRawTransaction") - sendsBefore, 1, "sent once");
       assert.equal(sender.stats().replaced, 0);
+    } finally {
+      await setAutomine(true);
+    }
+  });
+
+  it("fills the nonce of a mined transaction a reorg took away (not put back in the pool) with a transfer to self, so that the next send is mined", async () => {
+    const sender = await senderFor(19, { replaceAfterMs: 300 });
+    const point = (await connection.provider.request({ method: "evm_snapshot", params: [] })) as string;
+    const lost = await sender.send({ address: sys.token.address, abi: sys.token.abi, functionName: "mint", args: [sender.address, 1n] });
+    // The block that mined it is replaced: the chain's nonce for the account goes back, the sender's does not.
+    await connection.provider.request({ method: "evm_revert", params: [point] });
+    await connection.networkHelpers.mine(2);
+    await assert.rejects(sys.publicClient.getTransaction({ hash: lost.hash }), "the node no longer has it, mined or pooled");
+    assert.equal(await pendingNonce(sender.address), lost.nonce);
+
+    // No resyncNonce: the next send goes out at the nonce after the lost one, where the gap holds it (as a real node
+    // queues it; Hardhat's automine would refuse it outright, and the sender resync).
+    await setAutomine(false);
+    try {
+      const { hashes, nonces, sending } = mintUnmined(sender);
+      await waitFor(() => hashes.length === 1, { what: "the broadcast" });
+      assert.deepEqual(nonces, [lost.nonce + 1]);
+      await connection.networkHelpers.mine();
+      await assert.rejects(sys.publicClient.getTransactionReceipt({ hash: hashes[0]! }), "not mined: the gap below holds it");
+      await waitFor(() => sender.stats().gapsFilled === 1, { what: "the gap filled" });
+      await connection.networkHelpers.mine();
+      const { receipt, hash, nonce } = await sending;
+      assert.equal(receipt.status, "success");
+      assert.equal(hash, hashes[0], "the waiting transaction itself, not one sent again");
+      assert.equal(nonce, lost.nonce + 1);
+      const block = await sys.publicClient.getBlock({ blockNumber: receipt.blockNumber, includeTransactions: true });
+      const filler = block.transactions.find((tx) => tx.from.toLowerCase() === sender.address.toLowerCase() && tx.nonce === lost.nonce);
+      assert.ok(filler !== undefined, "a transaction of ours at the lost nonce, mined in the same block");
+      assert.deepEqual([filler.to?.toLowerCase(), filler.value, filler.input], [sender.address.toLowerCase(), 0n, "0x"], "a 0-value transfer to self: the lost call is not sent again");
+      assert.equal(await pendingNonce(sender.address), lost.nonce + 2, "no gap left");
     } finally {
       await setAutomine(true);
     }

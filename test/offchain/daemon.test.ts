@@ -135,6 +135,56 @@ describe("daemon kit: journaled actions (JournaledActions)", () => {
   });
 });
 
+describe("daemon kit: a confirmed action asked for again (JournaledActions, in-process chain)", function () {
+  it("is done while its transaction is mined or pooled, and sent again once a reorg took it away (the node not putting it back)", async () => {
+    const connection = await network.create();
+    const token = (await connection.viem.deployContract("DinferTestToken")) as unknown as { write: { mint: (args: [Address, bigint]) => Promise<Hex> } };
+    const [holder] = (await connection.viem.getWalletClients()).map((w) => w.account.address);
+    const publicClient = await connection.viem.getPublicClient();
+    const journal = new Journal({ path: ":memory:" });
+    try {
+      const actions = new JournaledActions({ journal, publicClient });
+      let sends = 0;
+      const mint = async (onSent: (tx: { hash: Hex; nonce: number }) => void): Promise<SendReturnType> => {
+        sends++;
+        const hash = await token.write.mint([holder!, 1n]);
+        onSent({ hash, nonce: 0 });
+        return { hash, nonce: 0, fee: 0n, receipt: await publicClient.waitForTransactionReceipt({ hash }) };
+      };
+      const commit = { jobId: 1n, action: "commit", send: mint };
+      const point = (await connection.provider.request({ method: "evm_snapshot", params: [] })) as string;
+      const first = await actions.send(commit);
+      assert.equal(first.state, "sent");
+      const lost = (first as { hash: Hex }).hash;
+      assert.deepEqual([(await actions.send(commit)).state, sends], ["done", 1], "mined: not sent again");
+
+      // A transaction still in the node's pool will be mined: the action is done, not sent twice.
+      await connection.provider.request({ method: "evm_setAutomine", params: [false] });
+      try {
+        const pooled = await token.write.mint([holder!, 2n]);
+        journal.beginAction({ jobId: 2n, action: "reveal" });
+        journal.markActionConfirmed({ jobId: 2n, action: "reveal", txHash: pooled });
+        assert.deepEqual([(await actions.send({ jobId: 2n, action: "reveal", send: mint })).state, sends], ["done", 1], "pooled: not sent again");
+        assert.equal(await connection.provider.request({ method: "hardhat_dropTransaction", params: [pooled] }), true);
+      } finally {
+        await connection.provider.request({ method: "evm_setAutomine", params: [true] });
+      }
+
+      // The block that mined it is replaced; nothing puts it back: the action is sent again, naming the lost transaction.
+      await connection.provider.request({ method: "evm_revert", params: [point] });
+      await connection.networkHelpers.mine(1);
+      const again = await actions.send(commit);
+      assert.equal(again.state, "sent");
+      assert.deepEqual([(again as { lost?: Hex }).lost, sends], [lost, 2]);
+      const record = journal.getAction({ jobId: 1n, action: "commit" })!;
+      assert.deepEqual([record.state, record.attempts], ["confirmed", 2], "confirmed again, as a second attempt");
+      assert.equal((await publicClient.getTransactionReceipt({ hash: record.txHash! })).status, "success");
+    } finally {
+      journal.close();
+    }
+  });
+});
+
 describe("daemon kit: the tick loop (runDaemonLoop, in-process chain)", function () {
   let connection: Awaited<ReturnType<typeof network.create>>;
   let token: { address: Address; write: { mint: (args: [Address, bigint]) => Promise<Hex> } };

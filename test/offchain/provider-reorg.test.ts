@@ -18,9 +18,11 @@ import { describe, it } from "mocha";
 import { isAddressEqual, type Hex } from "viem";
 
 import { BatchStatus } from "../../offchain/chain/batches.js";
+import { hexToBytes } from "../../offchain/codec/hex.js";
+import { outputRoot } from "../../offchain/codec/merkle.js";
 import { JobStatus } from "../../offchain/chain/jobs.js";
 import { FEE, MODEL_COLLATERAL } from "../helpers/fixture.js";
-import { inProcessWorker, inputOf, type InProcessWorker, type InProcessWorkerParameters } from "../helpers/in-process-worker.js";
+import { inProcessWorker, inputOf, outputOf, type InProcessWorker, type InProcessWorkerParameters } from "../helpers/in-process-worker.js";
 
 const connection = await network.create();
 const { networkHelpers } = connection;
@@ -289,7 +291,6 @@ describe("provider worker: a reorg that gives a job id another input", function 
 
       // The post and our commit are replaced: the same id and batch hash, inputs B and B2; the chain grows past the old head.
       await revertTo(point);
-      t.sender.resyncNonce();
       assert.equal(await t.postBatch([B, B2]), batchId, "the same batch id");
       await networkHelpers.mine(3);
       assert.equal((await t.readBatch(batchId)).batch.status, BatchStatus.Posted);
@@ -312,9 +313,8 @@ describe("provider worker: a reorg that gives a job id another input", function 
       await t.turnsUntil(() => t.journal.getJob(jobId)?.status === "active", "the job is ours in the journal");
 
       // The post and our commit are replaced: the same id and job hash, input B; the chain grows past the old head.
+      // Our commit is gone from this chain, and its nonce with it: the sender finds that out itself.
       await revertTo(point);
-      // Our commit is gone from this chain (a real node would put it back in its mempool): our nonce with it.
-      t.sender.resyncNonce();
       assert.equal(await t.post(B), jobId, "the same job id");
       await networkHelpers.mine(3);
       assert.equal((await t.read(jobId)).job.status, JobStatus.Posted);
@@ -322,6 +322,79 @@ describe("provider worker: a reorg that gives a job id another input", function 
       await committed(t, jobId, "the job is committed again");
       assert.equal((await t.read(jobId)).job.result, await t.commitmentTo(jobId, B), "committed to the output of input B");
       assert.deepEqual(t.echo.runs, [A, B]);
+    } finally {
+      await t.close();
+    }
+  });
+
+  /**
+   * Mines blocks past `replacedHead` (a reorged chain grows past the branch it replaced: the worker takes no head below
+   * the last), one at a time: blocks hardhat_mine makes several at once right after an evm_revert name a zero parent
+   * hash, which the poller takes for a chain that keeps moving.
+   */
+  const growPast = async (replacedHead: bigint) => {
+    while ((await connection.provider.request({ method: "eth_blockNumber", params: [] }).then(BigInt)) <= replacedHead + 1n) await networkHelpers.mine(1);
+  };
+  const revealed = (t: InProcessWorker, jobId: bigint, what = "the job is revealed") =>
+    t.turnsUntil(async () => {
+      await networkHelpers.mine(1); // past the seed block
+      return (await t.read(jobId)).job.status === JobStatus.Revealed;
+    }, what);
+
+  it("a reorg that takes the worker's mined commit away and leaves its post as it was: the job is committed again, and revealed", async () => {
+    const t = await setUp();
+    try {
+      const jobId = await t.post(A);
+      const point = await snapshot(); // the post stays: only what is mined after it is replaced
+      await committed(t, jobId);
+      await t.turnsUntil(() => t.journal.getJob(jobId)?.status === "active", "the job is ours in the journal");
+      const lost = t.journal.getAction({ jobId, action: "claimAndCommit" });
+      assert.equal(lost?.state, "confirmed");
+
+      // Our commit is gone (the node does not put it back in its pool), the post is the same block and input; no resyncNonce.
+      const replacedHead = await t.publicClient.getBlockNumber();
+      await revertTo(point);
+      await growPast(replacedHead);
+      await assert.rejects(t.publicClient.getTransaction({ hash: lost!.txHash! }), "the commit is neither mined nor pooled");
+      assert.equal((await t.read(jobId)).job.status, JobStatus.Posted);
+
+      await committed(t, jobId, "the job is committed again");
+      assert.equal((await t.read(jobId)).job.result, await t.commitmentTo(jobId, A), "committed to the output of input A");
+      const again = t.journal.getAction({ jobId, action: "claimAndCommit" });
+      assert.equal(again?.state, "confirmed");
+      assert.equal((await t.publicClient.getTransactionReceipt({ hash: again!.txHash! })).status, "success", "the journal names the commit mined now");
+      await revealed(t, jobId);
+      assert.equal((await t.read(jobId)).job.result, outputRoot(outputOf(hexToBytes(A))), "revealed the output of input A");
+    } finally {
+      await t.close();
+    }
+  });
+
+  it("a reorg that takes the worker's mined reveal away and leaves its commit: the job is revealed again before its deadline", async () => {
+    const t = await setUp();
+    try {
+      const jobId = await t.post(A);
+      await committed(t, jobId);
+      const point = await snapshot(); // the post and the commit stay
+      await revealed(t, jobId);
+      const lost = t.journal.getAction({ jobId, action: "reveal" });
+      assert.equal(lost?.state, "confirmed");
+
+      // Our reveal is gone (not put back in the pool); no resyncNonce, and no chain time passes: the job sleeps for its
+      // challenge window, which the reorg must cut short.
+      const replacedHead = await t.publicClient.getBlockNumber();
+      await revertTo(point);
+      await growPast(replacedHead);
+      await assert.rejects(t.publicClient.getTransaction({ hash: lost!.txHash! }), "the reveal is neither mined nor pooled");
+      const { job } = await t.read(jobId);
+      assert.equal(job.status, JobStatus.Committed);
+      const revealBy = BigInt(job.deadline);
+
+      await t.turnsUntil(async () => (await t.read(jobId)).job.status === JobStatus.Revealed, "the job is revealed again");
+      // Sent again (the same call at the same nonce may be the very same bytes, so the same hash): mined now.
+      const again = await t.publicClient.getTransactionReceipt({ hash: t.journal.getAction({ jobId, action: "reveal" })!.txHash! });
+      assert.equal(again.status, "success");
+      assert.ok((await t.publicClient.getBlock({ blockNumber: again.blockNumber })).timestamp <= revealBy, "revealed by its reveal deadline");
     } finally {
       await t.close();
     }
