@@ -26,6 +26,11 @@ export type ProviderJobSnapshot = {
   me: Address;
   /** The served model's lowest fee; left out when the worker does not serve the job's model. */
   minFee?: bigint;
+  /**
+   * The most gas a job's consumer callback may ask for (option `maxCallbackGas`): the finalize we send pays for
+   * that gas, out of a fee in tokens the market does not scale by it. Left out: any the market allows.
+   */
+  maxCallbackGas?: number;
   /** The chain head the step is decided at. */
   head: { number: bigint; timestamp: bigint };
   /** A committed job's reveal window, from its terms (`revealWindowBlocks`); needed only while it is committed. */
@@ -128,6 +133,9 @@ function claimStep(s: ProviderJobSnapshot, job: Job): ProviderStep {
     return { kind: "skip", reason: `fee ${formatTokens(job.fee)} below our price ${formatTokens(s.minFee)} (${job.fee} < ${s.minFee} wei)` };
   }
   if (s.head.timestamp > BigInt(job.deadline)) return { kind: "skip", reason: "claim deadline passed" };
+  if (s.maxCallbackGas !== undefined && job.callbackGasLimit > s.maxCallbackGas) {
+    return { kind: "skip", reason: `its callback asks for ${job.callbackGasLimit} gas, over our maxCallbackGas ${s.maxCallbackGas}: our finalize would pay for it` };
+  }
   // A job we could only run after its claim deadline is left to faster providers: never fetched, never run.
   if (s.finishAt !== undefined && s.finishAt.at > BigInt(job.deadline)) {
     return { kind: "skip", reason: `we would finish it at ${s.finishAt.at}, after its claim deadline ${job.deadline} (${s.finishAt.why})` };

@@ -58,6 +58,12 @@ export const WorkerOptionsSchema = ChainOptionsSchema.extend({
    * that waits is one a rival may take meanwhile.
    */
   maxClaimWaitMs: z.coerce.number().int().min(0).max(60_000).default(250),
+  /**
+   * The most gas a job's consumer callback may ask for (`callbackGasLimit`) for us to take the job. Our finalize
+   * runs the callback and pays for all the gas it asks for, which a consumer may burn, while the fee is in
+   * tokens and does not grow with it: lower this where gas is dear. Default: the market's own default cap.
+   */
+  maxCallbackGas: z.coerce.number().int().min(0).max(2 ** 32 - 1).default(500_000),
   /** Test only: a fault to commit on purpose (offchain/provider/fault.ts); needs DINFER_ALLOW_FAULTS=1. */
   fault: FaultSchema.optional(),
 });

@@ -92,6 +92,7 @@ export async function runWorker({ options, log, signal, env = process.env, onRea
       maxBatch: options.maxBatch,
       maxBatchWaitMs: options.maxBatchWaitMs,
       maxClaimWaitMs: options.maxClaimWaitMs,
+      maxCallbackGas: options.maxCallbackGas,
       ...(options.blobRetentionSeconds < 0
         ? {}
         : {

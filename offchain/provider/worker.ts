@@ -130,6 +130,8 @@ export type ProviderWorkerParameters = {
    * (claims: one `tryMulticall`). Default 256 (all).
    */
   maxBatch?: number;
+  /** The most gas a job's consumer callback may ask for us to take it (option `maxCallbackGas`); default: any. */
+  maxCallbackGas?: number;
   /**
    * How long a commit, reveal or finalize of a posted job waits for others to share its
    * transaction (a `multicall`: one 21,000-gas base cost for all). Default 1,000 ms; 0 groups only the
@@ -804,6 +806,7 @@ export class ProviderWorker {
       job,
       me: this.p.account,
       minFee: job === undefined ? undefined : this.models.get(job.modelId)?.minFee,
+      maxCallbackGas: this.p.maxCallbackGas,
       head: await this.headNow(),
       revealWindow: job?.status === JobStatus.Committed ? await this.revealWindow(job) : undefined,
       data,

@@ -57,6 +57,16 @@ describe("worker options", () => {
     }
   });
 
+  it("takes jobs whose callback asks for up to the market's default 500,000 gas unless told less, and refuses a cap over a uint32", () => {
+    const models = [{ modelId: 1, path: "a.onnx" }];
+    assert.equal(loadOptions({ schema: WorkerOptionsSchema, file: file("callback-default.json", { models }) }).maxCallbackGas, 500_000);
+    assert.equal(loadOptions({ schema: WorkerOptionsSchema, file: file("callback-none.json", { models, maxCallbackGas: 0 }) }).maxCallbackGas, 0);
+    assert.throws(
+      () => loadOptions({ schema: WorkerOptionsSchema, file: file("callback-over.json", { models, maxCallbackGas: 2 ** 32 }) }),
+      (error: unknown) => error instanceof ConfigError && /maxCallbackGas/.test(error.message),
+    );
+  });
+
   it("reads inputs up to 16 MiB by default, and refuses a cap over the largest tensor blob a runner decodes", () => {
     const models = [{ modelId: 1, path: "a.onnx" }];
     assert.equal(loadOptions({ schema: WorkerOptionsSchema, file: file("input-default.json", { models }) }).maxInputBytes, 16 * 1024 * 1024);

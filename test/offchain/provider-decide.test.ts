@@ -88,6 +88,16 @@ describe("provider decisions (decideProviderStep)", () => {
       assert.deepEqual(decideProviderStep(snapshot({ job: job({ deadline: Number(NOW) }) })), { kind: "take" });
     });
 
+    it("is skipped when its consumer callback asks for more gas than our maxCallbackGas (our finalize would pay for it), taken up to it", () => {
+      const asking = (callbackGasLimit: number, maxCallbackGas?: number) => decideProviderStep(snapshot({ job: job({ callbackGasLimit }), maxCallbackGas }));
+      const skipped = asking(2_000_000, 100_000);
+      assert.equal(skipped.kind, "skip");
+      assert.match((skipped as { reason: string }).reason, /callback asks for 2000000 gas, over our maxCallbackGas 100000/);
+      assert.deepEqual(asking(100_000, 100_000), { kind: "take" });
+      assert.deepEqual(asking(0, 0), { kind: "take" }, "no callback, nothing to pay");
+      assert.deepEqual(asking(2_000_000), { kind: "take" }, "no cap given: any the market allows");
+    });
+
     it("is skipped when our measured run time and the runs ahead would finish it after its claim deadline (a slow provider leaves it to faster ones)", () => {
       // 4 s a run measured, 5 runs ahead on 2 threads: 3 rounds of 4 s, then 2 s to send: done at NOW + 14.
       const finishAt = estimateFinish({ now: NOW, runMs: 4_000, ahead: 5, threads: 2 });
