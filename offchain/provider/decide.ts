@@ -50,6 +50,11 @@ export type ProviderJobSnapshot = {
    * time of the model and the runs ahead of it (`estimateFinish`); left out before the model's first run.
    */
   finishAt?: { at: bigint; why: string };
+  /**
+   * Claim first (option `claimMode`): the commit deadline a claim at the head would set (the head's time plus the
+   * terms' commitTimeout); left out when the job would be run before its claim.
+   */
+  claimCommitBy?: bigint;
   /** The keeper's grace after a claim deadline (plus a delay of our own per job, `keeperJitter`). */
   keeperGraceSeconds: number;
 };
@@ -108,6 +113,9 @@ function ownStep(s: ProviderJobSnapshot): ProviderStep {
   }
   switch (job.status) {
     case JobStatus.Claimed:
+      // Claimed first and not committed by its commit deadline (a backlog, a run that took too long): no commit can
+      // land any more, so it is not run; expired now, the poster is refunded and the rest of our stake freed.
+      if (now > deadline) return { kind: "expire", duty: "abandoned" };
       return { kind: "runAndCommit" };
     case JobStatus.Committed:
       return revealStep(s, job);
@@ -139,6 +147,11 @@ function claimStep(s: ProviderJobSnapshot, job: Job): ProviderStep {
   // A job we could only run after its claim deadline is left to faster providers: never fetched, never run.
   if (s.finishAt !== undefined && s.finishAt.at > BigInt(job.deadline)) {
     return { kind: "skip", reason: `we would finish it at ${s.finishAt.at}, after its claim deadline ${job.deadline} (${s.finishAt.why})` };
+  }
+  // Claimed first, its commit is due by the commit deadline the claim sets: one we would run later is never claimed
+  // (its expiry would cost the collateral's penalty).
+  if (s.finishAt !== undefined && s.claimCommitBy !== undefined && s.finishAt.at > s.claimCommitBy) {
+    return { kind: "skip", reason: `we would finish it at ${s.finishAt.at}, after the commit deadline ${s.claimCommitBy} a claim now would set (${s.finishAt.why})` };
   }
   if (job.inlineOutput && s.withholdsOutputs) {
     return { kind: "skip", reason: "fault withhold: the job requires an inline output, which cannot be withheld" };

@@ -813,6 +813,7 @@ export class ProviderWorker {
       withholdsOutputs: this.p.runner.withholdsOutputs === true,
       keeperGraceSeconds: this.keeperGraceSeconds,
       finishAt: local === "candidate" && job !== undefined ? this.finishEstimate(job.modelId) : undefined,
+      claimCommitBy: local === "candidate" && job !== undefined && this.claimsFirst(job, data) ? await this.claimCommitBy(job) : undefined,
     });
   }
 
@@ -892,9 +893,7 @@ export class ProviderWorker {
   private async claimWithStake(record: JobRecord, data: JobData, model: LoadedModel): Promise<void> {
     const { job, jobId } = record;
 
-    // A job that requires an inline output is run before it is claimed: only the run tells whether
-    // the output fits in one reveal, and one that does not must never be claimed.
-    const claimFirst = this.p.claimMode === "claim-first" && !job.inlineOutput && data.signed === undefined;
+    const claimFirst = this.claimsFirst(job, data);
     let input: HeldInput | undefined;
     const timings: StageTimings = {};
     try {
@@ -1534,6 +1533,21 @@ export class ProviderWorker {
     const line = { msg: "job step failed", job_id: jobId.toString(), err: describe(error), failures, retry_in_s: delay };
     if ((failures & (failures - 1)) === 0) this.p.log.warn(line);
     else this.p.log.debug(line);
+  }
+
+  /**
+   * Whether a job is claimed before its run (option `claimMode`). A job that requires an inline output is run
+   * before it is claimed: only the run tells whether the output fits in one reveal, and one that does not must
+   * never be claimed. A signed request is claimed and committed in one call.
+   */
+  private claimsFirst(job: Job, data: JobData): boolean {
+    return this.p.claimMode === "claim-first" && !job.inlineOutput && data.signed === undefined;
+  }
+
+  /** The commit deadline a claim at the head would set: the head's time plus the job's terms' commitTimeout. */
+  private async claimCommitBy(job: Job): Promise<bigint> {
+    const { market } = await this.terms.of(job.terms);
+    return (await this.headNow()).timestamp + BigInt(market.commitTimeout);
   }
 
   /** The blocks a committed job's reveal can land between, from the job's own terms. */

@@ -111,6 +111,16 @@ describe("provider decisions (decideProviderStep)", () => {
       assert.equal(estimateFinish({ now: NOW, runMs: 30, ahead: 0, threads: 1 }).at, NOW + 3n);
     });
 
+    it("claimed first, is skipped when we would finish it after the commit deadline a claim now would set (its expiry would cost the penalty)", () => {
+      const finishAt = estimateFinish({ now: NOW, runMs: 4_000, ahead: 5, threads: 2 }); // NOW + 14
+      const deadline = Number(NOW + 600n); // the claim deadline is far: only the commit deadline binds
+      const late = decideProviderStep(snapshot({ job: job({ deadline }), finishAt, claimCommitBy: NOW + 13n }));
+      assert.equal(late.kind, "skip");
+      assert.match((late as { reason: string }).reason, /^we would finish it at 1014, after the commit deadline 1013 a claim now would set/);
+      assert.deepEqual(decideProviderStep(snapshot({ job: job({ deadline }), finishAt, claimCommitBy: NOW + 14n })), { kind: "take" }, "finished at the commit deadline itself");
+      assert.deepEqual(decideProviderStep(snapshot({ job: job({ deadline }), finishAt })), { kind: "take" }, "run first: no commit deadline from a claim");
+    });
+
     it("is skipped when it requires an inline output and the worker withholds its outputs", () => {
       const step = decideProviderStep(snapshot({ job: job({ inlineOutput: true }), withholdsOutputs: true }));
       assert.equal(step.kind, "skip");
@@ -133,8 +143,15 @@ describe("provider decisions (decideProviderStep)", () => {
 
     it("is run and committed when it is ours and only claimed (claim-first), the address compared in any case", () => {
       assert.deepEqual(decideProviderStep(snapshot(ours(JobStatus.Claimed))), { kind: "runAndCommit" });
+      assert.deepEqual(decideProviderStep(snapshot(ours(JobStatus.Claimed, { deadline: Number(NOW) }))), { kind: "runAndCommit" }, "at its commit deadline itself");
       const lower = { ...ours(JobStatus.Claimed), me: ME.toLowerCase() as Address };
       assert.deepEqual(decideProviderStep(snapshot(lower)), { kind: "runAndCommit" });
+    });
+  });
+
+  describe("our claimed job past its commit deadline", () => {
+    it("is expired, not run: no commit can land any more (the poster is refunded, the rest of our stake freed)", () => {
+      assert.deepEqual(decideProviderStep(snapshot(ours(JobStatus.Claimed, { deadline: Number(NOW - 1n) }))), { kind: "expire", duty: "abandoned" });
     });
   });
 
