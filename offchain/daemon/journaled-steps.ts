@@ -18,6 +18,12 @@ export type JournaledStepsParameters<T extends JobData> = {
   stepped: readonly string[];
   /** Statuses of unfinished jobs: the steps are idle when none is tracked and none is in flight. */
   open: readonly string[];
+  /**
+   * At most `max` steps of jobs in `status` in flight at once (the others stay due, started at a later tick): a
+   * taker's steps fetch, store and run every input of a job before its claim, and a poster that posts many at
+   * once must not have them all fetched and held together. Default: no limit.
+   */
+  limit?: { status: string; max: number };
   /** One step of a job, from its journaled status and data. */
   advance: (key: bigint, status: string, data: T) => Promise<void>;
   /** A step failed; it is tried again in `retryIn` seconds (chain time). */
@@ -28,6 +34,8 @@ export class JournaledSteps<T extends JobData> {
   readonly #p: JournaledStepsParameters<T>;
   readonly #schedule = new StepSchedule();
   readonly #inFlight = new Map<bigint, Promise<void>>();
+  /** Steps in flight of jobs in the limited status (`limit`). */
+  #limitedInFlight = 0;
   readonly #failures = new Map<bigint, number>();
   #head: { number: bigint; timestamp: bigint } | undefined;
   #stopped = false;
@@ -66,8 +74,11 @@ export class JournaledSteps<T extends JobData> {
   tick(head: { number: bigint; timestamp: bigint }): void {
     if (this.#stopped) return;
     this.#head = head;
+    const { limit } = this.#p;
     for (const { jobId: key, status } of this.#schedule.due(head, head.timestamp).jobs) {
       if (this.#inFlight.has(key)) continue;
+      const limited = limit !== undefined && status === limit.status;
+      if (limited && this.#limitedInFlight >= limit.max) continue;
       const record = this.#p.journal.getJob<T>(key);
       if (record === undefined || record.status !== status) {
         // Written past `save` (another process on this data dir, a hand edit): the schedule takes the journal's word.
@@ -75,6 +86,7 @@ export class JournaledSteps<T extends JobData> {
         continue;
       }
       this.#schedule.started(key);
+      if (limited) this.#limitedInFlight++;
       const step = this.#p
         .advance(key, status, record.data)
         .then(() => void this.#failures.delete(key))
@@ -88,6 +100,10 @@ export class JournaledSteps<T extends JobData> {
         .finally(() => {
           this.#inFlight.delete(key);
           this.#schedule.ended(key);
+          if (!limited) return;
+          this.#limitedInFlight--;
+          // A slot came free: the next due job of the limited status starts now, not at the next tick.
+          if (this.#head !== undefined) this.tick(this.#head);
         });
       this.#inFlight.set(key, step);
     }

@@ -110,6 +110,8 @@ export type BatchWorkerParameters = {
   /** The daemon's stop: aborts the input reads in flight (InputSources.stopSignal). */
   stopSignal?: AbortSignal;
   maxBatch: number;
+  /** The most posted batches taken up at once (fetched, stored and run before their claim); the others wait their turn. */
+  maxTaking: number;
   keeper: boolean;
   keeperGraceSeconds: number;
   /** Our BatchMarket credits, withdrawn past `withdrawMin`; never alongside one of our batch transactions. */
@@ -130,6 +132,7 @@ export class BatchWorker {
       role: ROLE,
       stepped: parameters.keeper ? KEPT : OPEN,
       open: OPEN,
+      limit: { status: "candidate", max: parameters.maxTaking },
       advance: (_key, status, data) => this.advance(status as LocalJobStatus, data),
       failed: (key, error, retryIn) => {
         const line = { msg: "batch step failed", batch_id: (key - BATCH_KEY).toString(), error: error instanceof Error ? error.message : String(error), retry_in_s: Number(retryIn) };

@@ -98,6 +98,8 @@ export type ReplicaWorkerParameters = {
   stopSignal?: AbortSignal;
   /** Our ReplicaMarket credits, withdrawn past `withdrawMin`. */
   earnings: Earnings;
+  /** The most posted redundant jobs taken up at once (fetched, stored and run before their commit); the others wait their turn. */
+  maxTaking: number;
   /** When a job of the model taken now would be run and committed (the worker's measured run time and queue). */
   finishEstimate?: (modelId: number) => { at: bigint; why: string } | undefined;
   /** Tells the worker a run of the model took `ms` (its measured run time). */
@@ -119,6 +121,7 @@ export class ReplicaWorker {
       role: ROLE,
       stepped: OPEN,
       open: OPEN,
+      limit: { status: "candidate", max: parameters.maxTaking },
       advance: (_key, status, data) => this.advance(status, data),
       failed: (key, error, retryIn) => {
         const line = { msg: "redundant job step failed", replica_job_id: (key - REPLICA_KEY).toString(), error: error instanceof Error ? error.message : String(error), retry_in_s: Number(retryIn) };

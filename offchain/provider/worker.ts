@@ -342,6 +342,8 @@ export class ProviderWorker {
       terms: this.terms,
       models: this.models,
       maxBatch: parameters.maxBatch ?? 256,
+      // A batch's inputs are run one after another: one batch taken up per inference thread keeps them all busy.
+      maxTaking: workers,
       keeper: parameters.keeper ?? true,
       keeperGraceSeconds: parameters.keeperGraceSeconds ?? 10,
       earnings: this.batchEarnings,
@@ -353,6 +355,7 @@ export class ProviderWorker {
       stake: this.stake,
       models: this.models,
       earnings: this.replicaEarnings,
+      maxTaking: this.prefetch,
       finishEstimate: (modelId) => this.finishEstimate(modelId),
       measured: (modelId, ms) => this.measured(modelId, ms),
       adoptJob,

@@ -13,7 +13,7 @@ type Data = { n: number };
 const at = (number: bigint, timestamp: bigint) => ({ number, timestamp });
 const settle = () => new Promise((resolve) => setImmediate(resolve));
 
-function harness(journal = new Journal({ path: ":memory:" }), stepped: readonly string[] = ["candidate", "active"]) {
+function harness(journal = new Journal({ path: ":memory:" }), stepped: readonly string[] = ["candidate", "active"], limit?: { status: string; max: number }) {
   const calls: { key: bigint; status: string; data: Data }[] = [];
   const failures: { key: bigint; retryIn: bigint }[] = [];
   let step: (key: bigint, status: string, data: Data) => Promise<void> = async () => {};
@@ -22,6 +22,7 @@ function harness(journal = new Journal({ path: ":memory:" }), stepped: readonly 
     role: "provider-batch",
     stepped,
     open: ["candidate", "active"],
+    ...(limit === undefined ? {} : { limit }),
     advance: (key, status, data) => {
       calls.push({ key, status, data });
       return step(key, status, data);
@@ -32,6 +33,31 @@ function harness(journal = new Journal({ path: ":memory:" }), stepped: readonly 
 }
 
 describe("daemon: JournaledSteps", () => {
+  it("holds at most `limit.max` steps of the limited status in flight: the rest start as slots come free, other statuses never wait", async () => {
+    const { steps, calls, setStep } = harness(undefined, undefined, { status: "candidate", max: 2 });
+    const release = new Map<bigint, () => void>();
+    // Each step ends asleep (as a taker's does once it waits for its claim's wake), so a finished job is not due again.
+    setStep((key) => new Promise<void>((resolve) => release.set(key, () => (steps.sleep(key, { time: 1_000n }), resolve()))));
+    for (const key of [1n, 2n, 3n, 4n]) steps.save(key, "candidate", { n: Number(key) });
+    steps.save(5n, "active", { n: 5 });
+    steps.tick(at(10n, 100n));
+    await settle();
+    assert.deepEqual(calls.map(({ key }) => key), [1n, 2n, 5n], "two candidates and the active job");
+    steps.tick(at(11n, 101n));
+    await settle();
+    assert.equal(calls.length, 3, "no slot free: 3 and 4 still wait");
+    release.get(1n)!();
+    await settle();
+    await settle();
+    assert.deepEqual(calls.map(({ key }) => key), [1n, 2n, 5n, 3n], "3 starts as 1 ends, without a tick");
+    release.get(2n)!();
+    release.get(3n)!();
+    await settle();
+    await settle();
+    assert.deepEqual(calls.map(({ key }) => key).slice(4), [4n]);
+    assert.equal(steps.idle, false, "4 and 5 in flight");
+  });
+
   it("steps a saved job at each tick with its journaled status and data, until it sleeps or leaves the stepped statuses", async () => {
     const { journal, steps, calls } = harness();
     steps.save(1n, "candidate", { n: 1 });
