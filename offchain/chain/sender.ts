@@ -465,10 +465,10 @@ export class TxSender {
         }
         signal?.throwIfAborted();
         // A gap below it holds it back whatever its fees: closed first, then it is looked at as usual.
-        await this.#fillGap({ below: sent.nonce, chainId, context }).catch((error: unknown) => {
+        await this.#fillGap({ below: sent.nonce, chainId, context, signal }).catch((error: unknown) => {
           this.#log.warn({ msg: "nonce gap below a waiting transaction not filled", ...context, nonce: sent.nonce, err: error instanceof Error ? error.message : String(error) });
         });
-        const again = await this.#sendAgain({ call, fees: current, chainId, context, nonce: sent.nonce, last: hashes.at(-1)! }).catch((error: unknown) => {
+        const again = await this.#sendAgain({ call, fees: current, chainId, context, nonce: sent.nonce, last: hashes.at(-1)!, signal }).catch((error: unknown) => {
           // A replacement the node refused (another at this nonce pays more) or a failed read: the next look tries again.
           this.#log.warn({ msg: "transaction not mined in time, and not sent again", ...context, tx_hash: hashes.at(-1), nonce: sent.nonce, err: error instanceof Error ? error.message : String(error) });
           return undefined;
@@ -500,14 +500,14 @@ export class TxSender {
    * displaced is the caller's to send again (offchain/daemon/action.ts: a confirmed action the chain asks for again).
    * Returns how many nonces it filled.
    */
-  async #fillGap({ below, chainId, context }: { below: number; chainId: number; context: Record<string, unknown> }): Promise<number> {
+  async #fillGap({ below, chainId, context, signal }: { below: number; chainId: number; context: Record<string, unknown>; signal?: AbortSignal }): Promise<number> {
     let filled = 0;
     let last = -1;
     for (;;) {
       const nonce = await this.#pendingNonce();
       // A node whose count did not move past the nonce just filled is left to the next look.
       if (nonce >= below || nonce <= last || this.#settling.has(nonce)) return filled;
-      const fees = await this.#fees(undefined, { fresh: true });
+      const fees = await this.#fees(signal, { fresh: true });
       const call: PreparedCall = { to: this.address, data: "0x", value: 0n, gas: 21_000n, abi: [], functionName: "(transfer to self)" };
       const signed = await this.#sign({ call, fees, chainId, nonce });
       try {
@@ -539,6 +539,7 @@ export class TxSender {
     context,
     nonce,
     last,
+    signal,
   }: {
     call: PreparedCall;
     fees: Fees;
@@ -546,9 +547,11 @@ export class TxSender {
     context: Record<string, unknown>;
     nonce: number;
     last: Hex;
+    /** The send's abort (a daemon's stop): the fee read's retries end with it. */
+    signal?: AbortSignal;
   }): Promise<{ hash: Hex; fees: Fees } | undefined> {
     const pooled = await this.#known(last);
-    const market = await this.#fees(undefined, { fresh: true });
+    const market = await this.#fees(signal, { fresh: true });
     if (pooled && !belowMarket(fees, market)) return undefined;
     const next = raisedFees({ fees, market, replacing: pooled });
     const signed = await this.#sign({ call, fees: next, chainId, nonce });
