@@ -66,6 +66,15 @@ export class JournaledSteps<T extends JobData> {
     if (this.#head !== undefined) this.tick(this.#head);
   }
 
+  /**
+   * Every job in `status` is due at the next tick (`wake` for each, started at once with the last tick's head): a
+   * reorg may have taken a mined step of theirs away while they sleep to a wake that step set.
+   */
+  wakeAll(status: string): void {
+    for (const { jobId } of this.#p.journal.listJobKeys({ status, role: this.#p.role })) this.#schedule.poke(jobId);
+    if (this.#head !== undefined) this.tick(this.#head);
+  }
+
   get idle(): boolean {
     return this.#inFlight.size === 0 && this.#p.open.every((status) => this.#schedule.count(status) === 0);
   }

@@ -142,6 +142,14 @@ export class BatchWorker {
     });
   }
 
+  /**
+   * A reorg: every batch of ours is looked at now. One may have lost a mined step (its commit, its reveal) while it
+   * sleeps to the wake that step set, which may fall after that step's deadline (JournaledActions sends it again).
+   */
+  onReorg(): void {
+    this.steps.wakeAll("active");
+  }
+
   /** The poller's handler: records every BatchPosted of a served model as a candidate. */
   onPosted(batches: readonly { batchId: bigint; modelId: number; postedBlock: bigint }[]): number {
     let added = 0;

@@ -131,6 +131,14 @@ export class ReplicaWorker {
     });
   }
 
+  /**
+   * A reorg: every redundant job of ours is looked at now. One may have lost a mined step (its commit, its reveal) while it
+   * sleeps to the wake that step set, which may fall after that step's deadline (JournaledActions sends it again).
+   */
+  onReorg(): void {
+    this.steps.wakeAll("active");
+  }
+
   /** The poller's handler: records every ReplicaJobPosted of a served model as a candidate. */
   onPosted(jobs: readonly { replicaJobId: bigint; modelId: number; postedBlock: bigint }[]): number {
     let added = 0;

@@ -379,6 +379,8 @@ export class ProviderWorker {
   onReorg(): void {
     this.jobs.forget();
     for (const { jobId } of this.p.journal.listJobKeys({ status: "active", role: "provider" })) this.schedule.poke(jobId);
+    this.batches.onReorg();
+    this.replicas.onReorg();
   }
 
   /** The redundant jobs of our models (IReplicaMarket), carried out beside the single jobs. */

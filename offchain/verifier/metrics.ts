@@ -61,7 +61,7 @@ export function createVerifierMetrics() {
     }),
     inputsUnserved: new Counter({
       name: "dinfer_verifier_inputs_unserved_total",
-      help: "Steps whose job input no location served by their deadline, the provider's copy included: judged against the provider (a vote, an audit's reveal) or abstained on (a blind audit, a watchdog); over_own_cap: abstained on, as served over our own maxInputBytes (below the protocol's cap)",
+      help: "Steps whose job input no location served by their deadline, the provider's copy included: judged against the provider (a vote, an audit's reveal) or abstained on (a blind audit, a watchdog)",
       labelNames: ["judged"] as const,
       registers: [registry],
     }),

@@ -44,11 +44,16 @@ export const VerifierOptionsSchema = ChainOptionsSchema.extend({
   /** Stake this many wei as a verifier on start when the account is not in the verifier set yet. */
   stake: wei.optional(),
   /**
-   * The input cap: by default the protocol's, the tensor blob's (a provider's runner decodes no larger input), so
-   * that we judge every input an honest provider can have run. Set lower, an input served over it makes us
-   * abstain from the job's steps, never judge against the provider (offchain/verifier/verifier.ts `ownOutput`).
+   * The input cap: the protocol's, the tensor blob's (a provider's runner decodes no larger input), so that we judge
+   * every input an honest provider can have run. Never lower: an input we could not read would have to be judged
+   * against the provider (wrong) or abstained on, and a cheater that keeps the real input to itself and serves
+   * oversized junk would then make every such verifier abstain, its committee short of a quorum.
    */
-  maxInputBytes: z.coerce.number().int().positive().default(DEFAULT_MAX_BLOB_BYTES),
+  maxInputBytes: z.coerce
+    .number()
+    .int()
+    .min(DEFAULT_MAX_BLOB_BYTES, `must be at least ${DEFAULT_MAX_BLOB_BYTES} (64 MiB, the largest input a provider can run): a verifier must read every input it judges`)
+    .default(DEFAULT_MAX_BLOB_BYTES),
   /**
    * The output cap: never below the protocol's (a provider's runner encodes outputs up to it), or an honest
    * provider's output over ours would count as served nowhere, hence wrong.

@@ -127,6 +127,7 @@ export async function runVerifier({ options, log, signal, env = process.env, onR
       confirmations: options.confirmations,
       pollingIntervalMs: options.pollIntervalMs,
       logger: log.child({ component: "poller" }),
+      onReorg: () => daemon.onReorg(),
       onLogs: async ({ logs }) => daemon.onLogs(logs),
     });
 

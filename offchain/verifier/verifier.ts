@@ -30,7 +30,6 @@ import type { SendParameters, TxSender } from "../chain/sender.js";
 import { JournaledActions, type SendOnce } from "../daemon/action.js";
 import type { TickHead } from "../daemon/loop.js";
 import { commitment } from "../codec/commitment.js";
-import { DEFAULT_MAX_BLOB_BYTES } from "../codec/tensor.js";
 import type { InferenceRunner } from "../inference/runner.js";
 import type { Logger } from "../log.js";
 import type { Journal, JobRole } from "../state/journal.js";
@@ -39,7 +38,6 @@ import type { IpfsNode } from "../storage/ipfs.js";
 import { isIpfsUri, parseIpfsUri } from "../storage/ipfs-uri.js";
 import type { LocalBlobStore } from "../storage/local.js";
 import { blobIdsIn, type BlobPruner, type ProtectedIds } from "../storage/prune.js";
-import { BlobTooLargeError } from "../storage/errors.js";
 import { getOutput, hasOutput, outputUrl } from "../storage/stored-output.js";
 import {
   auditCommitByOf,
@@ -293,7 +291,8 @@ export class VerifierDaemon {
     // The open jobs and batches of an earlier run: due at once, least recently updated first.
     for (const { jobId, role } of parameters.journal.listJobs({ status: OPEN })) this.schedule.track(jobId, role);
     this.terms = new TermsReader({ client: parameters.publicClient, market: parameters.deployment.market });
-    this.actions = new JournaledActions({ journal: parameters.journal });
+    // With the client, a confirmed action a reorg took away (a vote, an audit commitment) is sent again when asked for.
+    this.actions = new JournaledActions({ journal: parameters.journal, publicClient: parameters.publicClient });
     this.syncs = new WeightSyncs({ ...parameters, staking: parameters.deployment.staking, keepers: () => this.keepers(), now: () => this.head!.timestamp });
   }
 
@@ -397,6 +396,15 @@ export class VerifierDaemon {
     if (record?.status !== WATCHING) return;
     this.saveRecord<VerifierJobData>({ ...record, status: "open" });
     this.poke(jobId);
+  }
+
+  /**
+   * The poller's reorg handler: every open job and batch is read again at the next tick. A reorg may have taken a
+   * mined step of ours away (a vote's commit or reveal, an audit commitment) while the job sleeps to a wake that
+   * step set, past the step's own deadline; the chain then asks for the step again, and it is sent again.
+   */
+  onReorg(): void {
+    for (const { jobId } of this.p.journal.listJobKeys({ status: OPEN })) this.poke(jobId);
   }
 
   /** Wakes a job: the next tick reads it again, and a step in flight does not put it back to sleep. */
@@ -1000,19 +1008,6 @@ export class VerifierDaemon {
       if (data.inputFailedSince === undefined) data = this.save(jobId, { ...data, inputFailedSince: now });
       // An inline input is on chain: bytes that do not hash to the job's inputHash are the job's own fault.
       if (record.inlineInput.length > 2) return this.invalidInput(jobId, this.current(jobId, data), `the job's inline input is invalid: ${describe(error)}`);
-      // An input over our own cap but within the protocol's (the tensor blob's DEFAULT_MAX_BLOB_BYTES, which the
-      // provider's runner keeps to) may be the honest input: we cannot judge it, so we abstain from every step
-      // (logged and counted once per step). A verifier reading up to the protocol's cap judges such an input
-      // as any other: bytes past it are no input an honest provider could have run.
-      if (error instanceof BlobTooLargeError && this.p.maxInputBytes < DEFAULT_MAX_BLOB_BYTES) {
-        if (data.inputAbstainedFor !== deadline) {
-          this.p.metrics.inputsUnserved.inc({ judged: "over_own_cap" });
-          this.p.log.warn({ msg: "job input over our maxInputBytes: abstaining from this step", job_id: jobId.toString(), max_input_bytes: this.p.maxInputBytes, err: describe(error) });
-          this.save(jobId, { ...this.current(jobId, data), inputAbstainedFor: deadline });
-        }
-        this.sleep(jobId, now + OUTPUT_RETRY_SECONDS);
-        return undefined;
-      }
       // The provider committed, so it had bytes of this hash, and it must serve them until the job is final
       // (docs/PROTOCOL.md, section 5): the dApp may be long gone. We try again for as long as the step is due;
       // an input no location serves by then counts against the provider like an output served nowhere (else a

@@ -77,6 +77,20 @@ describe("daemon: JournaledSteps", () => {
     assert.deepEqual(calls.map(({ key }) => key), [1n]);
   });
 
+  it("wakeAll starts the step of every job in a status at once, however long each sleeps (a reorg), and leaves the others asleep", async () => {
+    const { steps, calls } = harness();
+    steps.save(1n, "active", { n: 1 });
+    steps.save(2n, "active", { n: 2 });
+    steps.save(3n, "candidate", { n: 3 });
+    steps.tick(at(10n, 100n));
+    await settle();
+    for (const key of [1n, 2n, 3n]) steps.sleep(key, { time: 10_000n });
+    calls.length = 0;
+    steps.wakeAll("active");
+    await settle();
+    assert.deepEqual(calls.map(({ key }) => key).sort(), [1n, 2n], "both active jobs, with no tick; the candidate sleeps on");
+  });
+
   it("wake starts an asleep job's step at once, at the last tick's head, without waiting for the next tick", async () => {
     const { steps, calls } = harness();
     steps.save(1n, "candidate", { n: 1 });

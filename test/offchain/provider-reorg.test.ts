@@ -399,4 +399,33 @@ describe("provider worker: a reorg that gives a job id another input", function 
       await t.close();
     }
   });
+
+  it("a reorg that takes the worker's mined batch reveal away and leaves its commit: the batch is revealed again before its deadline", async () => {
+    const t = await setUp();
+    try {
+      await t.fundBatches();
+      await t.poll();
+      const batchId = await t.postBatch([A, A2]);
+      await batchCommitted(t, batchId);
+      const point = await snapshot(); // the post and the commit stay
+      await t.turnsUntil(async () => {
+        await networkHelpers.mine(1); // past the seed block
+        return (await t.readBatch(batchId)).batch.status === BatchStatus.Revealed;
+      }, "the batch is revealed");
+
+      // The batch's reveal is gone (not put back in the pool), and no chain time passes: the batch sleeps for its
+      // challenge window, which the reorg must cut short.
+      const replacedHead = await t.publicClient.getBlockNumber();
+      await revertTo(point);
+      await growPast(replacedHead);
+      const { batch } = await t.readBatch(batchId);
+      assert.equal(batch.status, BatchStatus.Committed);
+      const revealBy = BigInt(batch.deadline);
+
+      await t.turnsUntil(async () => (await t.readBatch(batchId)).batch.status === BatchStatus.Revealed, "the batch is revealed again");
+      assert.ok((await t.publicClient.getBlock()).timestamp <= revealBy, "revealed by its reveal deadline");
+    } finally {
+      await t.close();
+    }
+  });
 });

@@ -709,6 +709,11 @@ describe("verifier re-execution: its own failures are never the provider's", () 
       (error: Error) => error instanceof ConfigError && /maxOutputBytes/.test(error.message),
       "a provider's largest output would be judged wrong",
     );
+    assert.throws(
+      () => loadOptions({ schema: VerifierOptionsSchema, flags: { models: [{ modelId: "1", path: "cls.onnx" }], maxInputBytes: String(DEFAULT_MAX_BLOB_BYTES - 1) } }),
+      (error: Error) => error instanceof ConfigError && /maxInputBytes/.test(error.message) && /must be at least/.test(error.message),
+      "an input an honest provider ran would be unreadable",
+    );
     // One read's time fits the largest output served at 1 MiB/s (64 MiB at 10 MB/s takes 6.7 s).
     assert.ok(FETCH_BUDGET_MS.output.max >= (DEFAULT_MAX_BLOB_BYTES / (1 << 20)) * 1000, `${FETCH_BUDGET_MS.output.max} ms`);
     assert.ok(FETCH_BUDGET_MS.input.max >= (DEFAULT_MAX_BLOB_BYTES / (1 << 20)) * 1000, `${FETCH_BUDGET_MS.input.max} ms`);
