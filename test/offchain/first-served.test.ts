@@ -149,6 +149,30 @@ describe("a blob's locations read at once within one budget", function () {
     assert.ok(performance.now() - t0 < 2_000);
   });
 
+  it("reads a location that failed again within the attempt while another is still read: a crawling location cannot hold a busy one's second answer till the budget ends", async () => {
+    // The provider's blob server answers 503 once (busy: an attacker filled its per-client slots for a moment), then
+    // serves; the dApp's URI, which the attacker controls, crawls. One read each per attempt waited out the crawl.
+    let answered = 0;
+    const busyOnce = await listen(() => {});
+    busyOnce.server.removeAllListeners("request");
+    busyOnce.server.on("request", (_request, response) => {
+      if (answered++ === 0) return void response.writeHead(503).end();
+      response.writeHead(200, { "content-type": "application/octet-stream", "content-length": String(BLOB.byteLength) });
+      response.end(BLOB);
+    });
+    try {
+      const started = performance.now();
+      const fetched = await fetchOutput({ root: outputRoot(BLOB), uris: [`${silent.url}/crawl`, `${busyOnce.url}/o`], maxBytes: MAX_BYTES, allowFileUris: false, budgetMs: 20_000 });
+      const elapsed = performance.now() - started;
+      assert.ok(fetched.ok && fetched.source === `${busyOnce.url}/o`, JSON.stringify(fetched.ok ? fetched.source : fetched.problem));
+      assert.equal(answered, 2, "read twice: a 503, then the bytes");
+      assert.ok(elapsed < 5_000, `took ${Math.round(elapsed)} ms: the busy location was read again about a second later`);
+      await settle(() => silent.pending === 0);
+    } finally {
+      await close(busyOnce);
+    }
+  });
+
   it("reports every location's own failure when none serves and the budget is not the cause", async () => {
     const missing = await listen(() => {});
     missing.server.removeAllListeners("request");
