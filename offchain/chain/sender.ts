@@ -498,31 +498,53 @@ export class TxSender {
    * whatever we do. Sent again lower, the waiting call could be mined twice, or beside the lost one; a no-op at the lost
    * nonce is mined instead of the lost transaction or not at all, and changes nothing. An action whose transaction it
    * displaced is the caller's to send again (offchain/daemon/action.ts: a confirmed action the chain asks for again).
-   * Returns how many nonces it filled.
+   * Each fill holds the broadcast lock: a send that read the pending count at the same moment (its local nonce reset)
+   * would take the same nonce, and a fill priced 10% above it would push it out of the pool. Its gas is estimated (a
+   * chain that charges its L1 data as gas refuses a plain 21,000). Returns how many nonces it filled.
    */
   async #fillGap({ below, chainId, context, signal }: { below: number; chainId: number; context: Record<string, unknown>; signal?: AbortSignal }): Promise<number> {
     let filled = 0;
     let last = -1;
     for (;;) {
-      const nonce = await this.#pendingNonce();
-      // A node whose count did not move past the nonce just filled is left to the next look.
-      if (nonce >= below || nonce <= last || this.#settling.has(nonce)) return filled;
-      const fees = await this.#fees(signal, { fresh: true });
-      const call: PreparedCall = { to: this.address, data: "0x", value: 0n, gas: 21_000n, abi: [], functionName: "(transfer to self)" };
-      const signed = await this.#sign({ call, fees, chainId, nonce });
-      try {
-        await this.#public.request({ method: "eth_sendRawTransaction", params: [signed.raw] });
-      } catch (error) {
-        const classified = classifyChainError({ error, details: { ...context, step: "fill nonce gap", nonce, txHash: signed.hash } });
-        // Filled meanwhile (mined, or pooled since the count was read): nothing is missing there any more.
-        if (classified instanceof NonceError) return filled;
-        throw classified;
-      }
-      this.#stats.gapsFilled++;
-      this.#log.warn({ msg: "nonce gap below a waiting transaction filled (a reorg took a mined transaction of ours away)", ...context, nonce, waiting_nonce: below, tx_hash: signed.hash });
+      const nonce = await this.#lock.run(() => this.#fillOne({ below, last, chainId, context, signal }));
+      if (nonce === undefined) return filled;
       filled++;
       last = nonce;
     }
+  }
+
+  /** One nonce of `#fillGap`, under the broadcast lock: the nonce filled, or undefined when none is missing any more. */
+  async #fillOne({
+    below,
+    last,
+    chainId,
+    context,
+    signal,
+  }: {
+    below: number;
+    last: number;
+    chainId: number;
+    context: Record<string, unknown>;
+    signal?: AbortSignal;
+  }): Promise<number | undefined> {
+    const nonce = await this.#pendingNonce();
+    // A node whose count did not move past the nonce just filled is left to the next look.
+    if (nonce >= below || nonce <= last || this.#settling.has(nonce)) return undefined;
+    const fees = await this.#fees(signal, { fresh: true });
+    const gas = await this.#public.estimateGas({ account: this.address, to: this.address, value: 0n });
+    const call: PreparedCall = { to: this.address, data: "0x", value: 0n, gas, abi: [], functionName: "(transfer to self)" };
+    const signed = await this.#sign({ call, fees, chainId, nonce });
+    try {
+      await this.#public.request({ method: "eth_sendRawTransaction", params: [signed.raw] });
+    } catch (error) {
+      const classified = classifyChainError({ error, details: { ...context, step: "fill nonce gap", nonce, txHash: signed.hash } });
+      // Filled meanwhile (mined, or pooled since the count was read): nothing is missing there any more.
+      if (classified instanceof NonceError) return undefined;
+      throw classified;
+    }
+    this.#stats.gapsFilled++;
+    this.#log.warn({ msg: "nonce gap below a waiting transaction filled (a reorg took a mined transaction of ours away)", ...context, nonce, waiting_nonce: below, tx_hash: signed.hash });
+    return nonce;
   }
 
   /**

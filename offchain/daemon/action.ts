@@ -7,6 +7,8 @@
  * confirmed action asked for again is sent again only when a reorg took its transaction away (`#lost`).
  * Logs and metrics stay with the daemon; this only keeps the journal and the send in order.
  */
+import { setTimeout as sleep } from "node:timers/promises";
+
 import { TransactionNotFoundError, TransactionReceiptNotFoundError, type Hex, type PublicClient } from "viem";
 
 import type { SendParameters, SendReturnType } from "../chain/sender.js";
@@ -35,6 +37,12 @@ export type JournaledActionsParameters = {
    * then the node's pool) and sent again when a reorg took it away. Without it, a confirmed action is never sent again.
    */
   publicClient?: Pick<PublicClient, "getTransactionReceipt" | "getTransaction">;
+  /**
+   * How long to wait before asking a second time whether a confirmed action's transaction is gone (`#lost`): a node
+   * behind the one that mined it (a load balancer's) knows neither its receipt nor the transaction for a moment.
+   * Default 3 s.
+   */
+  lostRecheckMs?: number;
 };
 
 /** A daemon's journaled actions, and how many are being simulated, estimated or sent now. */
@@ -42,12 +50,14 @@ export class JournaledActions {
   readonly #journal: Journal;
   readonly #asyncFlush: boolean;
   readonly #publicClient: JournaledActionsParameters["publicClient"];
+  readonly #lostRecheckMs: number;
   #sending = 0;
 
-  constructor({ journal, asyncFlush = false, publicClient }: JournaledActionsParameters) {
+  constructor({ journal, asyncFlush = false, publicClient, lostRecheckMs = 3_000 }: JournaledActionsParameters) {
     this.#journal = journal;
     this.#asyncFlush = asyncFlush;
     this.#publicClient = publicClient;
+    this.#lostRecheckMs = lostRecheckMs;
   }
 
   /** Actions between their intent and their outcome now (a daemon holds its withdrawals while any is). */
@@ -106,9 +116,17 @@ export class JournaledActions {
    * the journal holds as confirmed: a daemon decides from the chain's state, so that happens after such a reorg (or
    * from a read older than the action), never on the way of a job that goes as planned, which pays no request for it.
    * A transaction still pooled will be mined again, and one with a receipt stands: either way the action is done, and
-   * sending it again could do it twice. Unknown (no client, no hash recorded): done, as before.
+   * sending it again could do it twice. Unknown (no client, no hash recorded): done, as before. Gone means gone twice,
+   * `lostRecheckMs` apart: a lagging node answers "not found" for a transaction another node mined.
    */
   async #lost(txHash: Hex | undefined): Promise<boolean> {
+    if (!(await this.#absent(txHash))) return false;
+    await sleep(this.#lostRecheckMs);
+    return this.#absent(txHash);
+  }
+
+  /** Whether the node knows neither a receipt of `txHash` nor the transaction itself (unknown: false). */
+  async #absent(txHash: Hex | undefined): Promise<boolean> {
     const client = this.#publicClient;
     if (client === undefined || txHash === undefined) return false;
     const absent = async (read: () => Promise<unknown>, notFound: new (...args: never[]) => Error): Promise<boolean> => {

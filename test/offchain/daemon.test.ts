@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { network } from "hardhat";
 import { before, describe, it } from "mocha";
 import pino from "pino";
-import { getAbiItem, type AbiEvent, type Address, type Hex, type TransactionReceipt } from "viem";
+import { getAbiItem, TransactionNotFoundError, TransactionReceiptNotFoundError, type AbiEvent, type Address, type Hex, type TransactionReceipt } from "viem";
 
 import { dinferTestTokenAbi } from "../../offchain/chain/abis.js";
 import { ContractRevertError } from "../../offchain/chain/errors.js";
@@ -143,7 +143,7 @@ describe("daemon kit: a confirmed action asked for again (JournaledActions, in-p
     const publicClient = await connection.viem.getPublicClient();
     const journal = new Journal({ path: ":memory:" });
     try {
-      const actions = new JournaledActions({ journal, publicClient });
+      const actions = new JournaledActions({ journal, publicClient, lostRecheckMs: 50 });
       let sends = 0;
       const mint = async (onSent: (tx: { hash: Hex; nonce: number }) => void): Promise<SendReturnType> => {
         sends++;
@@ -157,6 +157,22 @@ describe("daemon kit: a confirmed action asked for again (JournaledActions, in-p
       assert.equal(first.state, "sent");
       const lost = (first as { hash: Hex }).hash;
       assert.deepEqual([(await actions.send(commit)).state, sends], ["done", 1], "mined: not sent again");
+
+      // A node behind the one that mined it (a load balancer's) knows neither receipt nor transaction for a moment:
+      // asked again lostRecheckMs later, it knows the receipt, and the action is done.
+      let lagging = 2;
+      const laggingClient = {
+        getTransactionReceipt: async (args: { hash: Hex }) => {
+          if (lagging > 0 && lagging--) throw new TransactionReceiptNotFoundError({ hash: args.hash });
+          return publicClient.getTransactionReceipt(args);
+        },
+        getTransaction: async (args: { hash: Hex }) => {
+          if (lagging > 0 && lagging--) throw new TransactionNotFoundError({ hash: args.hash });
+          return publicClient.getTransaction(args);
+        },
+      } as unknown as typeof publicClient;
+      const behind = new JournaledActions({ journal, publicClient: laggingClient, lostRecheckMs: 50 });
+      assert.deepEqual([(await behind.send(commit)).state, sends, lagging], ["done", 1, 0], "not found once, by a lagging node: not sent again");
 
       // A transaction still in the node's pool will be mined: the action is done, not sent twice.
       await connection.provider.request({ method: "evm_setAutomine", params: [false] });
