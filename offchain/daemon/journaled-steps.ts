@@ -19,11 +19,13 @@ export type JournaledStepsParameters<T extends JobData> = {
   /** Statuses of unfinished jobs: the steps are idle when none is tracked and none is in flight. */
   open: readonly string[];
   /**
-   * At most `max` steps of jobs in `status` in flight at once (the others stay due, started at a later tick): a
-   * taker's steps fetch, store and run every input of a job before its claim, and a poster that posts many at
-   * once must not have them all fetched and held together. Default: no limit.
+   * At most `max` steps of the jobs `applies` picks in flight at once (the others stay due, started at a later tick
+   * or as a slot frees): a taker's steps fetch, store and run every input of a job before its claim, and a poster
+   * that posts many at once must not have them all fetched and held together. Only such steps may be limited: a
+   * job already run (its claim, or a commit whose receipt a restart lost) must never wait behind the runs of
+   * others past its deadlines. Default: no limit.
    */
-  limit?: { status: string; max: number };
+  limit?: { max: number; applies: (status: string, data: T) => boolean };
   /** One step of a job, from its journaled status and data. */
   advance: (key: bigint, status: string, data: T) => Promise<void>;
   /** A step failed; it is tried again in `retryIn` seconds (chain time). */
@@ -86,14 +88,14 @@ export class JournaledSteps<T extends JobData> {
     const { limit } = this.#p;
     for (const { jobId: key, status } of this.#schedule.due(head, head.timestamp).jobs) {
       if (this.#inFlight.has(key)) continue;
-      const limited = limit !== undefined && status === limit.status;
-      if (limited && this.#limitedInFlight >= limit.max) continue;
       const record = this.#p.journal.getJob<T>(key);
       if (record === undefined || record.status !== status) {
         // Written past `save` (another process on this data dir, a hand edit): the schedule takes the journal's word.
         this.#schedule.track(key, record !== undefined && this.#p.stepped.includes(record.status) ? record.status : undefined);
         continue;
       }
+      const limited = limit !== undefined && limit.applies(status, record.data);
+      if (limited && this.#limitedInFlight >= limit.max) continue;
       this.#schedule.started(key);
       if (limited) this.#limitedInFlight++;
       const step = this.#p

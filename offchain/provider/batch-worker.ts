@@ -132,7 +132,9 @@ export class BatchWorker {
       role: ROLE,
       stepped: parameters.keeper ? KEPT : OPEN,
       open: OPEN,
-      limit: { status: "candidate", max: parameters.maxTaking },
+      // Posted batches not run yet: one whose outputs are journaled is past its runs (its claim and commit, or a
+      // commit whose receipt a restart lost, its reveal due) and never waits behind others' runs.
+      limit: { max: parameters.maxTaking, applies: (status, data) => status === "candidate" && data.outputs === undefined },
       advance: (_key, status, data) => this.advance(status as LocalJobStatus, data),
       failed: (key, error, retryIn) => {
         const line = { msg: "batch step failed", batch_id: (key - BATCH_KEY).toString(), error: error instanceof Error ? error.message : String(error), retry_in_s: Number(retryIn) };

@@ -144,8 +144,9 @@ function claimStep(s: ProviderJobSnapshot, job: Job): ProviderStep {
   if (s.maxCallbackGas !== undefined && job.callbackGasLimit > s.maxCallbackGas) {
     return { kind: "skip", reason: `its callback asks for ${job.callbackGasLimit} gas, over our maxCallbackGas ${s.maxCallbackGas}: our finalize would pay for it` };
   }
-  // A job we could only run after its claim deadline is left to faster providers: never fetched, never run.
-  if (s.finishAt !== undefined && s.finishAt.at > BigInt(job.deadline)) {
+  // Run first, a job we could only run after its claim deadline is left to faster providers: never fetched, never run.
+  // (Claimed first, the claim goes out before the run, and the commit deadline it sets is what the run must meet.)
+  if (s.finishAt !== undefined && s.claimCommitBy === undefined && s.finishAt.at > BigInt(job.deadline)) {
     return { kind: "skip", reason: `we would finish it at ${s.finishAt.at}, after its claim deadline ${job.deadline} (${s.finishAt.why})` };
   }
   // Claimed first, its commit is due by the commit deadline the claim sets: one we would run later is never claimed

@@ -121,7 +121,8 @@ export class ReplicaWorker {
       role: ROLE,
       stepped: OPEN,
       open: OPEN,
-      limit: { status: "candidate", max: parameters.maxTaking },
+      // Posted redundant jobs not run yet: one whose output is journaled is past its run and never waits behind others'.
+      limit: { max: parameters.maxTaking, applies: (status, data) => status === "candidate" && data.outputRoot === undefined },
       advance: (_key, status, data) => this.advance(status, data),
       failed: (key, error, retryIn) => {
         const line = { msg: "redundant job step failed", replica_job_id: (key - REPLICA_KEY).toString(), error: error instanceof Error ? error.message : String(error), retry_in_s: Number(retryIn) };

@@ -586,8 +586,13 @@ export class ProviderWorker {
     const runMs = this.runMs.get(modelId);
     if (runMs === undefined || this.head === undefined) return undefined;
     const { workers } = this.p.runner.stats();
-    return estimateFinish({ now: this.head.timestamp, runMs, ahead: Math.max(0, this.preparing.size - 1), threads: workers });
+    // Claimed first and not run yet, a job is no longer being prepared, but its run is still ahead of a new one's.
+    const ahead = Math.max(0, this.preparing.size - 1) + this.claimedUnrun.size;
+    return estimateFinish({ now: this.head.timestamp, runMs, ahead, threads: workers });
   }
+
+  /** Claim first: jobs we claimed whose run has not ended yet (`finishEstimate` counts them ahead of a new one). */
+  private readonly claimedUnrun = new Set<bigint>();
 
   /** A run of `modelId` took `ms`: the model's moving mean run time (a job's, or a redundant job's seat's). */
   private measured(modelId: number, ms: number): void {
@@ -955,6 +960,7 @@ export class ProviderWorker {
         return; // lost the race (logged): the next tick sees the winner and ends the job
       }
       if (claimed.receipt) this.stake.mined(jobId, job.collateral, claimed.receipt.blockNumber);
+      this.claimedUnrun.add(jobId);
       const inputCid = await this.pinInput(record);
       this.saveJob(jobId, "active", { ...data, inputHash: record.inputHash, ...(inputCid ? { inputCid } : {}) });
       this.onTaken(record);
@@ -1131,7 +1137,9 @@ export class ProviderWorker {
   /** claim-first: our claimed job's run, then the commit. */
   private async runAndCommit(record: JobRecord, data: JobData): Promise<void> {
     const { job, jobId } = record;
+    // A retryable failure throws and leaves the job ahead of new ones: it is run again.
     const ran = await this.produceOutput(record, data);
+    this.claimedUnrun.delete(jobId);
     if ("failure" in ran) {
       // The run can never succeed: never commit. The job expires (refund to the dApp, our penalty), and its
       // poster, whose input passed the checks before the claim and failed the run, has its next jobs go last.
@@ -1512,6 +1520,7 @@ export class ProviderWorker {
 
   private end(jobId: bigint, data: JobData, outcome: string, reason?: string): void {
     this.inputs.delete(jobId);
+    this.claimedUnrun.delete(jobId);
     this.failures.delete(jobId);
     this.timeouts.delete(jobId);
     this.posterOf.delete(jobId);

@@ -225,8 +225,8 @@ export async function fetchJobInput({
     },
   });
   if (served.ok) return served.value;
-  // A location that served more than our cap may hold the input itself: the caller must know it (an input over
-  // its own cap is not the provider's fault), whatever the job's URI said.
+  // A location that served more than the cap (the protocol's: no input an honest provider ran is larger) is named
+  // first, whatever the job's URI said: the log then says which location sent junk.
   const tooLarge = served.failures.find(({ error }) => error instanceof BlobTooLargeError);
   throw (tooLarge ?? served.failures[0]!).error;
 }

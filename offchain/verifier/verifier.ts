@@ -399,12 +399,16 @@ export class VerifierDaemon {
   }
 
   /**
-   * The poller's reorg handler: every open job and batch is read again at the next tick. A reorg may have taken a
+   * The poller's reorg handler: every open job and batch we acted on is read again at the next tick. A reorg may have taken a
    * mined step of ours away (a vote's commit or reveal, an audit commitment) while the job sleeps to a wake that
    * step set, past the step's own deadline; the chain then asks for the step again, and it is sent again.
    */
   onReorg(): void {
-    for (const { jobId } of this.p.journal.listJobKeys({ status: OPEN })) this.poke(jobId);
+    // Only the jobs we acted on can have lost a step: a verifier follows every job of its models, and reading them
+    // all again at once would delay the steps that are due.
+    for (const { jobId } of this.p.journal.listJobKeys({ status: OPEN })) {
+      if (this.p.journal.listActions(jobId).some((action) => action.state === "confirmed")) this.poke(jobId);
+    }
   }
 
   /** Wakes a job: the next tick reads it again, and a step in flight does not put it back to sleep. */

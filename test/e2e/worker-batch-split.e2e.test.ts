@@ -35,16 +35,12 @@ describe("dinfer worker finalizes a job split out of its revealed batch by someo
     await net?.stop();
   });
 
-  it("finalizes the split job after its window (Finalized in the JobMarket, the worker its provider) beside the batch, which pays the rest", async function () {
-    this.timeout(300_000);
-    worker = await startWorkerProcess({
-      url: net.url,
-      deployment: net.deployment,
-      models: [{ modelId: net.modelIds.cls, path: net.modelFiles.cls }],
-      dataDir: net.tempDir("worker-batch-split"),
-      key: net.keys.provider,
-      secret: randomBytes(32).toString("hex"),
-    });
+  /** A worker of the provider's account on `dataDir`, its secret `secret`. */
+  const startWorker = (dataDir: string, secret: string) =>
+    startWorkerProcess({ url: net.url, deployment: net.deployment, models: [{ modelId: net.modelIds.cls, path: net.modelFiles.cls }], dataDir, key: net.keys.provider, secret });
+
+  /** Posts a batch of four cls jobs and waits until `served` (the running worker) revealed it; its reader with it. */
+  async function revealedBatch(served: WorkerProcess) {
     const client = createDinferClient({
       publicClient: net.publicClient,
       sender: net.dappSender,
@@ -53,18 +49,30 @@ describe("dinfer worker finalizes a job split out of its revealed batch by someo
     });
     const lines = ["line-1", "line-1-rot180", "line-2", "line-2-rot180"];
     const posted = await client.postJobs(lines.map((name) => ({ modelId: net.modelIds.cls, input: { image: `${IMAGES}${name}.png`, preprocess: "cls" as const } })));
-    const [batchId] = posted.batchIds;
-    const { batchMarket, market } = net.deployment;
-    const read = () => readBatch({ client: net.publicClient, batchMarket, batchId: batchId!, fromBlock: posted.blockNumber });
+    const batchId = posted.batchIds[0]!;
+    const read = () => readBatch({ client: net.publicClient, batchMarket: net.deployment.batchMarket, batchId, fromBlock: posted.blockNumber });
     let batch = await read();
     for (const until = Date.now() + 120_000; batch.batch.status !== BatchStatus.Revealed && Date.now() < until; batch = await read()) await sleep(200);
-    assert.equal(batch.batch.status, BatchStatus.Revealed, worker.logs().slice(-3_000));
+    assert.equal(batch.batch.status, BatchStatus.Revealed, served.logs().slice(-3_000));
+    return { posted, batchId, read, batch };
+  }
+
+  /** Splits job `index` out of the revealed batch, as a watchdog does before its challenge; its job id. */
+  async function splitOut({ batchId, batch }: Awaited<ReturnType<typeof revealedBatch>>, index: number): Promise<bigint> {
+    const leaves = batch.outputRoots!.map((root, i) => batchLeaf(batch.batch.firstJobId + BigInt(i), root));
+    await net.dappSender.send({ address: net.deployment.batchMarket, abi: batchMarketAbi, functionName: "splitRevealed", args: [batchId, batch.batch, BigInt(index), batch.outputRoots![index]!, batchTreeProof(leaves, index)] });
+    return batch.batch.firstJobId + BigInt(index);
+  }
+
+  it("finalizes the split job after its window (Finalized in the JobMarket, the worker its provider) beside the batch, which pays the rest", async function () {
+    this.timeout(300_000);
+    worker = await startWorker(net.tempDir("worker-batch-split"), randomBytes(32).toString("hex"));
+    const revealed = await revealedBatch(worker);
+    const { posted, read } = revealed;
+    const { market } = net.deployment;
 
     // Someone else splits job 0 out inside the window, as a watchdog does before its challenge.
-    const index = 0;
-    const leaves = batch.outputRoots!.map((root, i) => batchLeaf(batch.batch.firstJobId + BigInt(i), root));
-    await net.dappSender.send({ address: batchMarket, abi: batchMarketAbi, functionName: "splitRevealed", args: [batchId!, batch.batch, BigInt(index), batch.outputRoots![index]!, batchTreeProof(leaves, index)] });
-    const jobId = batch.batch.firstJobId + BigInt(index);
+    const jobId = await splitOut(revealed, 0);
     assert.equal((await readJob({ client: net.publicClient, market, jobId, fromBlock: posted.blockNumber })).job.status, JobStatus.Revealed);
 
     for (const until = Date.now() + 60_000; (await read()).batch.status !== BatchStatus.Finalized && Date.now() < until; ) await sleep(250);
@@ -85,38 +93,23 @@ describe("dinfer worker finalizes a job split out of its revealed batch by someo
     worker = undefined;
     const dataDir = net.tempDir("worker-batch-split-restart");
     const secret = randomBytes(32).toString("hex");
-    const start = () =>
-      startWorkerProcess({ url: net.url, deployment: net.deployment, models: [{ modelId: net.modelIds.cls, path: net.modelFiles.cls }], dataDir, key: net.keys.provider, secret });
-    worker = await start();
-    const client = createDinferClient({
-      publicClient: net.publicClient,
-      sender: net.dappSender,
-      deployment: net.deployment,
-      upload: { serverUrl: net.blobServer.url, token: net.uploadToken },
-    });
-    const lines = ["line-1", "line-1-rot180", "line-2", "line-2-rot180"];
-    const posted = await client.postJobs(lines.map((name) => ({ modelId: net.modelIds.cls, input: { image: `${IMAGES}${name}.png`, preprocess: "cls" as const } })));
-    const [batchId] = posted.batchIds;
+    worker = await startWorker(dataDir, secret);
+    const revealed = await revealedBatch(worker);
+    const { posted, batchId, read } = revealed;
     const { batchMarket, market } = net.deployment;
-    const read = () => readBatch({ client: net.publicClient, batchMarket, batchId: batchId!, fromBlock: posted.blockNumber });
-    let batch = await read();
-    for (const until = Date.now() + 120_000; batch.batch.status !== BatchStatus.Revealed && Date.now() < until; batch = await read()) await sleep(200);
-    assert.equal(batch.batch.status, BatchStatus.Revealed, worker.logs().slice(-3_000));
     await worker.stop();
     worker = undefined;
 
     // While the worker is down: job 1 is split out, and once the window closed the dApp finalizes the batch.
-    const index = 1;
-    const leaves = batch.outputRoots!.map((root, i) => batchLeaf(batch.batch.firstJobId + BigInt(i), root));
-    await net.dappSender.send({ address: batchMarket, abi: batchMarketAbi, functionName: "splitRevealed", args: [batchId!, batch.batch, BigInt(index), batch.outputRoots![index]!, batchTreeProof(leaves, index)] });
-    const jobId = batch.batch.firstJobId + BigInt(index);
-    for (const until = Date.now() + 120_000; (await net.publicClient.getBlock()).timestamp <= BigInt(batch.batch.deadline) && Date.now() < until; ) await sleep(500);
-    batch = await read();
-    await net.dappSender.send({ address: batchMarket, abi: batchMarketAbi, functionName: "finalizeBatch", args: [batchId!, batch.batch] });
+    const jobId = await splitOut(revealed, 1);
+    const deadline = BigInt(revealed.batch.batch.deadline);
+    for (const until = Date.now() + 120_000; (await net.publicClient.getBlock()).timestamp <= deadline && Date.now() < until; ) await sleep(500);
+    const { batch } = await read();
+    await net.dappSender.send({ address: batchMarket, abi: batchMarketAbi, functionName: "finalizeBatch", args: [batchId, batch] });
     assert.equal((await read()).batch.status, BatchStatus.Finalized);
     assert.equal((await readJob({ client: net.publicClient, market, jobId, fromBlock: posted.blockNumber })).job.status, JobStatus.Revealed, "the split job waits for its own finalize");
 
-    worker = await start();
+    worker = await startWorker(dataDir, secret);
     let job = await readJob({ client: net.publicClient, market, jobId, fromBlock: posted.blockNumber });
     for (const until = Date.now() + 90_000; job.job.status !== JobStatus.Finalized && Date.now() < until; ) {
       await sleep(250);

@@ -13,7 +13,7 @@ type Data = { n: number };
 const at = (number: bigint, timestamp: bigint) => ({ number, timestamp });
 const settle = () => new Promise((resolve) => setImmediate(resolve));
 
-function harness(journal = new Journal({ path: ":memory:" }), stepped: readonly string[] = ["candidate", "active"], limit?: { status: string; max: number }) {
+function harness(journal = new Journal({ path: ":memory:" }), stepped: readonly string[] = ["candidate", "active"], limit?: { max: number; applies: (status: string, data: Data) => boolean }) {
   const calls: { key: bigint; status: string; data: Data }[] = [];
   const failures: { key: bigint; retryIn: bigint }[] = [];
   let step: (key: bigint, status: string, data: Data) => Promise<void> = async () => {};
@@ -33,28 +33,30 @@ function harness(journal = new Journal({ path: ":memory:" }), stepped: readonly 
 }
 
 describe("daemon: JournaledSteps", () => {
-  it("holds at most `limit.max` steps of the limited status in flight: the rest start as slots come free, other statuses never wait", async () => {
-    const { steps, calls, setStep } = harness(undefined, undefined, { status: "candidate", max: 2 });
+  it("holds at most `limit.max` steps of the jobs it applies to in flight: the rest start as slots come free, the others never wait", async () => {
+    // Candidates not run yet are limited (n < 10); a candidate already run (n = 10: its claim is due) is not.
+    const { steps, calls, setStep } = harness(undefined, undefined, { max: 2, applies: (status, data) => status === "candidate" && data.n < 10 });
     const release = new Map<bigint, () => void>();
     // Each step ends asleep (as a taker's does once it waits for its claim's wake), so a finished job is not due again.
     setStep((key) => new Promise<void>((resolve) => release.set(key, () => (steps.sleep(key, { time: 1_000n }), resolve()))));
     for (const key of [1n, 2n, 3n, 4n]) steps.save(key, "candidate", { n: Number(key) });
     steps.save(5n, "active", { n: 5 });
+    steps.save(6n, "candidate", { n: 10 });
     steps.tick(at(10n, 100n));
     await settle();
-    assert.deepEqual(calls.map(({ key }) => key), [1n, 2n, 5n], "two candidates and the active job");
+    assert.deepEqual(calls.map(({ key }) => key), [1n, 2n, 5n, 6n], "two candidates not run yet, the active job, and the candidate already run");
     steps.tick(at(11n, 101n));
     await settle();
-    assert.equal(calls.length, 3, "no slot free: 3 and 4 still wait");
+    assert.equal(calls.length, 4, "no slot free: 3 and 4 still wait");
     release.get(1n)!();
     await settle();
     await settle();
-    assert.deepEqual(calls.map(({ key }) => key), [1n, 2n, 5n, 3n], "3 starts as 1 ends, without a tick");
+    assert.deepEqual(calls.map(({ key }) => key), [1n, 2n, 5n, 6n, 3n], "3 starts as 1 ends, without a tick");
     release.get(2n)!();
     release.get(3n)!();
     await settle();
     await settle();
-    assert.deepEqual(calls.map(({ key }) => key).slice(4), [4n]);
+    assert.deepEqual(calls.map(({ key }) => key).slice(5), [4n]);
     assert.equal(steps.idle, false, "4 and 5 in flight");
   });
 

@@ -119,6 +119,10 @@ describe("provider decisions (decideProviderStep)", () => {
       assert.match((late as { reason: string }).reason, /^we would finish it at 1014, after the commit deadline 1013 a claim now would set/);
       assert.deepEqual(decideProviderStep(snapshot({ job: job({ deadline }), finishAt, claimCommitBy: NOW + 14n })), { kind: "take" }, "finished at the commit deadline itself");
       assert.deepEqual(decideProviderStep(snapshot({ job: job({ deadline }), finishAt })), { kind: "take" }, "run first: no commit deadline from a claim");
+      // Claimed first, only the claim must land by the claim deadline: a run after it is fine within the commit deadline.
+      const soon = Number(NOW + 5n);
+      assert.deepEqual(decideProviderStep(snapshot({ job: job({ deadline: soon }), finishAt, claimCommitBy: NOW + 600n })), { kind: "take" });
+      assert.equal(decideProviderStep(snapshot({ job: job({ deadline: soon }), finishAt })).kind, "skip", "run first, the same job is left to faster providers");
     });
 
     it("is skipped when it requires an inline output and the worker withholds its outputs", () => {

@@ -701,7 +701,7 @@ describe("verifier re-execution: its own failures are never the provider's", () 
     }
   });
 
-  it("reads inputs and outputs up to the protocol's cap, and says when a location served an input over its own", async () => {
+  it("reads inputs and outputs up to the protocol's cap, no lower, and names a location that served an input over it", async () => {
     const options = loadOptions({ schema: VerifierOptionsSchema, flags: { models: [{ modelId: "1", path: "cls.onnx" }] } });
     assert.deepEqual([options.maxInputBytes, options.maxOutputBytes], [DEFAULT_MAX_BLOB_BYTES, DEFAULT_MAX_BLOB_BYTES]);
     assert.throws(
@@ -726,7 +726,7 @@ describe("verifier re-execution: its own failures are never the provider's", () 
       const record = { inputURI: "http://127.0.0.1:1/gone", inputHash: id, inlineInput: "0x" } as unknown as JobRecord;
       const read = { record, fallbackUris: [`${server.url}/blobs/${id}`], allowFileUris: false, allowPrivateHosts: true, budgetMs: 10_000 };
       assert.ok(Buffer.from(await fetchJobInput({ ...read, maxBytes: 1 << 20 })).equals(Buffer.from(input)));
-      // The job's URI is gone and the provider's copy is over our cap: the caller learns it is too large for us.
+      // The job's URI is gone and the provider's copy is over the cap: the error names that, not the dead URI.
       await assert.rejects(fetchJobInput({ ...read, maxBytes: 100 }), BlobTooLargeError);
     } finally {
       await server.close();
