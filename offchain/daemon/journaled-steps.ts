@@ -36,7 +36,7 @@ export class JournaledSteps<T extends JobData> {
   readonly #p: JournaledStepsParameters<T>;
   readonly #schedule = new StepSchedule();
   readonly #inFlight = new Map<bigint, Promise<void>>();
-  /** Steps in flight of jobs in the limited status (`limit`). */
+  /** Steps in flight that `limit` applies to. */
   #limitedInFlight = 0;
   readonly #failures = new Map<bigint, number>();
   #head: { number: bigint; timestamp: bigint } | undefined;
@@ -113,7 +113,7 @@ export class JournaledSteps<T extends JobData> {
           this.#schedule.ended(key);
           if (!limited) return;
           this.#limitedInFlight--;
-          // A slot came free: the next due job of the limited status starts now, not at the next tick.
+          // A slot came free: the next due job the limit holds starts now, not at the next tick.
           if (this.#head !== undefined) this.tick(this.#head);
         });
       this.#inFlight.set(key, step);
